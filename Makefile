@@ -1,0 +1,42 @@
+# herd: top-level tasks. `make demo` and `make test` install what they need first.
+BUILD_PKGS := gcc make cmake pkg-config libuv1-dev node-llhttp libyaml-dev libjansson-dev \
+              libssl-dev libcmocka-dev openssl curl
+BENCH_PKGS := wrk nginx-light
+JOBS := $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all deps bench-deps build build-asan test demo bench clean format
+
+all: build
+
+# Installs only the packages that are missing; a no-op (no apt call) when all are present.
+deps:
+	@./scripts/install-deps.sh $(BUILD_PKGS)
+
+bench-deps: deps
+	@./scripts/install-deps.sh $(BENCH_PKGS)
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j$(JOBS)
+
+build-asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHERD_SANITIZE=ON >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+
+# Unit and integration tests under ASan + UBSan, plus a warning-free release build.
+test: build build-asan
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    ctest --output-on-failure --timeout 300 -j$(JOBS)
+
+demo: build
+	@./scripts/demo.sh build/herd
+
+bench: build bench-deps
+	@./bench/node_vs_nginx.sh build/herd
+
+clean:
+	rm -rf build build-asan
+
+format:
+	clang-format -i $$(find src tests -name '*.[ch]')

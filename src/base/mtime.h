@@ -1,0 +1,24 @@
+/* mtime.h -- monotonic clock readings and wall-clock timestamps. */
+#ifndef HERD_BASE_MTIME_H
+#define HERD_BASE_MTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Monotonic time since an arbitrary origin. */
+uint64_t mtime_now_ns(void);
+uint64_t mtime_now_us(void);
+uint64_t mtime_now_ms(void);
+
+/* Writes local wall-clock time as RFC 3339 with microseconds ("2025-09-20T00:15:26.842371+08:00")
+ * into out (at least 40 bytes). Returns out. */
+char *mtime_wall_iso8601(char *out, size_t size);
+
+/* Writes the current time as an IMF-fixdate for the HTTP Date header (30 bytes). Returns out. */
+char *mtime_http_date(char *out, size_t size);
+
+/* Parses a duration such as "250ms", "3s", "1.5s", "2m", "500us", "1h" or a bare number of
+ * milliseconds into microseconds. Returns 0, or -1 when the text is not a duration. */
+int mtime_parse_duration_us(const char *text, uint64_t *out_us);
+
+#endif

@@ -1,0 +1,88 @@
+/* conf.h -- YAML/JSON text -> node tree with line:column -> typed, validated values.
+ *
+ * Every error message reads "FILE:LINE:COL: path.to.key: what was wrong, what was expected". */
+#ifndef HERD_CONF_CONF_H
+#define HERD_CONF_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum conf_type {
+    CONF_SCALAR = 0,
+    CONF_MAP,
+    CONF_SEQ,
+};
+
+struct conf_node {
+    enum conf_type type;
+    char *key;     /* key text for a map member, else NULL */
+    char *value;   /* scalar text, else NULL */
+    bool plain;    /* an unquoted scalar: only these can be null, booleans or numbers */
+    int line, col; /* 1-based position of the value */
+    int index;     /* position within a sequence, else -1 */
+    size_t count;  /* members of a map or sequence */
+    struct conf_node *parent, *first, *next;
+};
+
+struct conf_doc {
+    char *name;             /* file name used in messages */
+    struct conf_node *root; /* NULL for an empty document */
+};
+
+/* Parses text into doc. Returns 0, or -1 with "NAME:LINE:COL: message" in err. The document
+ * owns every node; release with conf_free. */
+int conf_parse(struct conf_doc *doc, const char *name, const char *text, size_t len, char *err,
+               size_t errlen);
+
+/* Reads and parses a file. Returns 0 or -1 with a message in err. */
+int conf_load_file(struct conf_doc *doc, const char *path, char *err, size_t errlen);
+
+void conf_free(struct conf_doc *doc);
+
+/* The member of map named key, or NULL when absent (or when map is not a map). */
+struct conf_node *conf_get(const struct conf_node *map, const char *key);
+
+/* Writes the dotted path of a node ("checks[2].failover.node") into out. */
+void conf_path(const struct conf_node *node, char *out, size_t size);
+
+/* Formats "NAME:LINE:COL: path: message" for node into err. Returns -1. */
+int conf_error(const struct conf_doc *doc, const struct conf_node *node, char *err, size_t errlen,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Each checks the node's type and range and returns 0, or -1 with a message in err. */
+int conf_expect_map(const struct conf_doc *doc, const struct conf_node *node, char *err,
+                    size_t errlen);
+int conf_expect_seq(const struct conf_doc *doc, const struct conf_node *node, char *err,
+                    size_t errlen);
+
+/* Fails on the first member of map whose key is not in the NULL-terminated list `keys`,
+ * naming the keys that are allowed. */
+int conf_check_keys(const struct conf_doc *doc, const struct conf_node *map,
+                    const char *const keys[], char *err, size_t errlen);
+
+int conf_to_string(const struct conf_doc *doc, const struct conf_node *node, const char **out,
+                   char *err, size_t errlen);
+int conf_to_int(const struct conf_doc *doc, const struct conf_node *node, long long min,
+                long long max, long long *out, char *err, size_t errlen);
+int conf_to_double(const struct conf_doc *doc, const struct conf_node *node, double min,
+                   double max, double *out, char *err, size_t errlen);
+int conf_to_bool(const struct conf_doc *doc, const struct conf_node *node, bool *out, char *err,
+                 size_t errlen);
+/* A duration ("250ms", "2s", "1m", a bare number of ms) in microseconds, within [min, max]. */
+int conf_to_duration_us(const struct conf_doc *doc, const struct conf_node *node, uint64_t min,
+                        uint64_t max, uint64_t *out, char *err, size_t errlen);
+
+/* Optional members: when map has no member `key`, *out is left as it is and 0 returned. */
+int conf_opt_string(const struct conf_doc *doc, const struct conf_node *map, const char *key,
+                    const char **out, char *err, size_t errlen);
+int conf_opt_int(const struct conf_doc *doc, const struct conf_node *map, const char *key,
+                 long long min, long long max, long long *out, char *err, size_t errlen);
+int conf_opt_double(const struct conf_doc *doc, const struct conf_node *map, const char *key,
+                    double min, double max, double *out, char *err, size_t errlen);
+int conf_opt_bool(const struct conf_doc *doc, const struct conf_node *map, const char *key,
+                  bool *out, char *err, size_t errlen);
+int conf_opt_duration_us(const struct conf_doc *doc, const struct conf_node *map, const char *key,
+                         uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,918 @@
+/* server.c -- HTTP/1.1 server on one libuv loop (see server.h). */
+#include "http/server.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <llhttp.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mtime.h"
+
+#define SWEEP_INTERVAL_MS 100
+#define LINGER_MS         2000
+#define READ_BUFFER_SIZE  16384
+
+struct route {
+    char *method; /* NULL: any */
+    char *pattern;
+    http_handler_fn fn;
+    void *data;
+    struct route *next;
+};
+
+struct http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_timer_t sweep;
+    struct http_server_limits lim;
+    struct route *routes, *routes_tail;
+    struct buf common_headers; /* "Name: value\r\n" lines sent on every answer */
+    http_finish_fn finish_fn;
+    void *finish_data;
+    struct http_conn *conns; /* doubly linked list of open connections */
+    size_t conn_count;
+    bool listening;
+    bool stopping;
+    void (*stopped_fn)(void *data);
+    void *stopped_data;
+    uint64_t date_sec;
+    char date[40];
+    int port;
+};
+
+/* A connection's life: IDLE -> READING (first byte) -> HANDLING (request complete) -> IDLE
+ * (answered; keep-alive) ... and LINGER after an answer that closes it: output flushed and
+ * write side shut, input discarded until the client closes or the linger deadline. */
+enum conn_state {
+    CONN_IDLE = 0, /* between requests: the idle timeout runs */
+    CONN_READING,  /* a request has begun: the header, then body, timeout runs */
+    CONN_HANDLING, /* the handler owns the request; no timeout; later requests wait */
+    CONN_LINGER,   /* closing politely */
+};
+
+struct http_conn {
+    uv_tcp_t tcp;
+    struct http_server *srv;
+    struct http_conn *prev, *next;
+    llhttp_t parser;
+    enum conn_state state;
+    uint64_t deadline_ms; /* loop time at which the current phase times out; 0: none */
+    struct http_request req;
+    struct buf head;  /* URL and headers, each NUL-terminated */
+    struct buf body;  /* request body */
+    struct buf extra; /* per-answer headers */
+    struct buf out;   /* answers not yet handed to the kernel */
+    struct buf wbuf;  /* the bytes of the uv_write in flight */
+    uv_write_t write_req;
+    uv_shutdown_t shutdown_req;
+    size_t header_spans[HTTP_MAX_HEADERS][2]; /* name and value offsets into head */
+    size_t header_count;
+    size_t url_len;
+    int error_status; /* a limit hit while parsing: 408, 413, 414 or 431 */
+    int http_minor;
+    bool keep_alive;
+    bool in_field;
+    bool responded;
+    bool writing;
+    bool close_after_write;
+    bool closing;
+    bool reading;
+    bool processing;
+    bool peer_gone;
+    char param_buf[1024];
+    size_t rstart, rend; /* unparsed bytes in rbuf */
+    char rbuf[READ_BUFFER_SIZE];
+};
+
+static void conn_process(struct http_conn *c);
+static void conn_close(struct http_conn *c);
+static void conn_flush(struct http_conn *c);
+
+void http_server_limits_default(struct http_server_limits *lim)
+{
+    lim->max_header_bytes = 8192;
+    lim->max_body_bytes = 1 << 20;
+    lim->header_timeout_ms = 10000;
+    lim->body_timeout_ms = 10000;
+    lim->idle_timeout_ms = 60000;
+    lim->max_connections = 65536;
+}
+
+const char *http_status_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Status";
+    }
+}
+
+int http_percent_decode(const char *src, size_t len, char *dst, size_t size)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = src[i];
+        if (ch == '%') {
+            if (i + 2 >= len)
+                return -1;
+            if (!isxdigit((unsigned char)src[i + 1]) || !isxdigit((unsigned char)src[i + 2]))
+                return -1;
+            char hex[3] = {src[i + 1], src[i + 2], 0};
+            ch = (char)strtol(hex, NULL, 16);
+            i += 2;
+        } else if (ch == '+') {
+            ch = ' ';
+        }
+        if (o + 1 >= size)
+            return -1;
+        dst[o++] = ch;
+    }
+    if (size == 0)
+        return -1;
+    dst[o] = '\0';
+    return (int)o;
+}
+
+/* ---- llhttp callbacks: collect the request into the connection's buffers ---- */
+
+static uint64_t loop_now(const struct http_conn *c)
+{
+    return uv_now(c->srv->loop);
+}
+
+static int limit_hit(struct http_conn *c, int status)
+{
+    c->error_status = status;
+    return -1;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct http_conn *c = p->data;
+    c->state = CONN_READING;
+    c->deadline_ms = loop_now(c) + c->srv->lim.header_timeout_ms;
+    buf_reset(&c->head);
+    buf_reset(&c->body);
+    c->header_count = 0;
+    c->url_len = 0;
+    c->in_field = false;
+    c->error_status = 0;
+    return 0;
+}
+
+static int head_append(struct http_conn *c, const char *at, size_t len, int status)
+{
+    if (c->head.len + len > c->srv->lim.max_header_bytes)
+        return limit_hit(c, status);
+    return buf_append(&c->head, at, len) < 0 ? limit_hit(c, 500) : 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    return head_append(p->data, at, len, 414);
+}
+
+static int on_url_complete(llhttp_t *p)
+{
+    struct http_conn *c = p->data;
+    c->url_len = c->head.len;
+    return head_append(c, "", 1, 414);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_conn *c = p->data;
+    if (!c->in_field) {
+        if (c->header_count == HTTP_MAX_HEADERS)
+            return limit_hit(c, 431);
+        c->header_spans[c->header_count][0] = c->head.len;
+        c->in_field = true;
+    }
+    return head_append(c, at, len, 431);
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    struct http_conn *c = p->data;
+    if (!c->in_field) { /* an empty name is rejected by llhttp; keep the spans sane anyway */
+        if (c->header_count == HTTP_MAX_HEADERS)
+            return limit_hit(c, 431);
+        c->header_spans[c->header_count][0] = c->head.len;
+    }
+    c->in_field = false;
+    int rc = head_append(c, "", 1, 431);
+    c->header_spans[c->header_count][1] = c->head.len;
+    return rc;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    return head_append(p->data, at, len, 431);
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    struct http_conn *c = p->data;
+    int rc = head_append(c, "", 1, 431);
+    c->header_count++;
+    return rc;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct http_conn *c = p->data;
+    struct http_request *r = &c->req;
+    memset(r, 0, sizeof *r);
+    r->conn = c;
+    char *path = c->head.data;
+    char *q = memchr(path, '?', c->url_len);
+    if (q) {
+        *q = '\0';
+        r->query = q + 1;
+    } else {
+        r->query = "";
+    }
+    r->path = path;
+    for (size_t i = 0; i < c->header_count; i++) {
+        r->headers[i].name = c->head.data + c->header_spans[i][0];
+        r->headers[i].value = c->head.data + c->header_spans[i][1];
+    }
+    r->header_count = c->header_count;
+    r->method = llhttp_method_name((llhttp_method_t)p->method);
+    r->head = p->method == HTTP_HEAD;
+    r->start_us = mtime_now_us();
+    c->http_minor = p->http_minor;
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->lim.max_body_bytes)
+        return limit_hit(c, 413);
+    c->deadline_ms = loop_now(c) + c->srv->lim.body_timeout_ms;
+    const char *expect = http_request_header(r, "Expect");
+    if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_minor >= 1) {
+        buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+        conn_flush(c);
+    }
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_conn *c = p->data;
+    if (c->body.len + len > c->srv->lim.max_body_bytes)
+        return limit_hit(c, 413);
+    return buf_append(&c->body, at, len) < 0 ? limit_hit(c, 500) : 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct http_conn *c = p->data;
+    if (buf_append(&c->body, "", 0) < 0) /* makes body.data a NUL-terminated string */
+        return limit_hit(c, 500);
+    c->req.body = c->body.data;
+    c->req.body_len = c->body.len;
+    c->keep_alive = llhttp_should_keep_alive(p);
+    return HPE_PAUSED; /* one request at a time: the loop in conn_process dispatches it */
+}
+
+static const llhttp_settings_t parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_url_complete = on_url_complete,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- answers ---- */
+
+const char *http_request_header(const struct http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->header_count; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0)
+            return req->headers[i].value;
+    return NULL;
+}
+
+int http_request_query(const struct http_request *req, const char *name, char *out, size_t size)
+{
+    size_t nlen = strlen(name);
+    const char *p = req->query;
+    while (p && *p) {
+        const char *amp = strchr(p, '&');
+        size_t plen = amp ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', plen);
+        size_t klen = eq ? (size_t)(eq - p) : plen;
+        if (klen == nlen && memcmp(p, name, nlen) == 0) {
+            const char *v = eq ? eq + 1 : p + plen;
+            return http_percent_decode(v, (size_t)(p + plen - v), out, size);
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return -1;
+}
+
+bool http_request_aborted(const struct http_request *req)
+{
+    return req->conn->peer_gone;
+}
+
+int http_response_header(struct http_request *req, const char *name, const char *value)
+{
+    struct http_conn *c = req->conn;
+    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+        return -1;
+    return buf_printf(&c->extra, "%s: %s\r\n", name, value);
+}
+
+static const char *server_date(struct http_server *srv)
+{
+    uint64_t sec = uv_now(srv->loop) / 1000;
+    if (sec != srv->date_sec || !srv->date[0]) {
+        srv->date_sec = sec;
+        mtime_http_date(srv->date, sizeof srv->date);
+    }
+    return srv->date;
+}
+
+static void write_answer(struct http_conn *c, int status, const char *content_type,
+                         const void *body, size_t len, bool send_body)
+{
+    struct http_server *srv = c->srv;
+    bool close = !c->keep_alive || srv->stopping || c->error_status;
+    bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+    if (buf_reserve(&c->out, 256 + srv->common_headers.len + c->extra.len + len) < 0) {
+        conn_close(c);
+        return;
+    }
+    struct buf *o = &c->out;
+    int n = snprintf(o->data + o->len, o->cap - o->len,
+                     "HTTP/1.1 %d %s\r\nServer: herd\r\nDate: %s\r\n", status,
+                     http_status_reason(status), server_date(srv));
+    o->len += (size_t)n;
+    buf_append(o, srv->common_headers.data, srv->common_headers.len);
+    buf_append(o, c->extra.data, c->extra.len);
+    if (!no_body) {
+        n = snprintf(o->data + o->len, o->cap - o->len, "Content-Type: %s\r\nContent-Length: %zu\r\n",
+                     content_type ? content_type : "text/plain", len);
+        o->len += (size_t)n;
+    }
+    if (close)
+        buf_append_str(o, "Connection: close\r\n");
+    else if (c->http_minor == 0)
+        buf_append_str(o, "Connection: keep-alive\r\n");
+    buf_append(o, "\r\n", 2);
+    if (send_body && !no_body)
+        buf_append(o, body, len);
+    buf_reset(&c->extra);
+    if (close)
+        c->close_after_write = true;
+}
+
+void http_respond(struct http_request *req, int status, const char *content_type,
+                  const void *body, size_t len)
+{
+    struct http_conn *c = req->conn;
+    if (c->responded || c->state != CONN_HANDLING)
+        return;
+    c->responded = true;
+    if (status < 200 || status > 599)
+        status = 500;
+    write_answer(c, status, content_type, body, len, !req->head);
+    if (c->srv->finish_fn)
+        c->srv->finish_fn(req, status, mtime_now_us() - req->start_us, c->srv->finish_data);
+    c->state = CONN_IDLE;
+    c->deadline_ms = loop_now(c) + c->srv->lim.idle_timeout_ms;
+    if (!c->processing) /* answered later, from a timer or another callback */
+        conn_process(c);
+}
+
+void http_respond_json(struct http_request *req, int status, void *json)
+{
+    json_t *j = json;
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+    json_decref(j);
+    if (!text) {
+        http_respond(req, 500, "text/plain", "out of memory\n", 14);
+        return;
+    }
+    size_t len = strlen(text);
+    text[len] = '\0';
+    struct buf body = {0};
+    buf_append(&body, text, len);
+    buf_append(&body, "\n", 1);
+    free(text);
+    http_respond(req, status, "application/json", body.data, body.len);
+    buf_free(&body);
+}
+
+void http_respond_error(struct http_request *req, int status, const char *message)
+{
+    http_respond_json(req, status, json_pack("{s:s}", "error", message));
+}
+
+/* A protocol error or a limit: answer status, then close. */
+static void conn_fail(struct http_conn *c, int status)
+{
+    char body[128];
+    int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", http_status_reason(status));
+    c->error_status = status;
+    c->keep_alive = false;
+    buf_reset(&c->extra);
+    write_answer(c, status, "application/json", body, (size_t)n, true);
+    c->state = CONN_LINGER;
+    c->deadline_ms = loop_now(c) + LINGER_MS;
+    c->rstart = c->rend = 0;
+}
+
+/* ---- connection I/O ---- */
+
+/* The sweep timer is the server's last handle: once it is closed, the server is stopped. */
+static void on_sweep_closed(uv_handle_t *h)
+{
+    struct http_server *srv = h->data;
+    void (*fn)(void *) = srv->stopped_fn;
+    srv->stopped_fn = NULL;
+    if (fn)
+        fn(srv->stopped_data);
+}
+
+static void server_close_sweep(struct http_server *srv)
+{
+    if (!uv_is_closing((uv_handle_t *)&srv->sweep))
+        uv_close((uv_handle_t *)&srv->sweep, on_sweep_closed);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    struct http_conn *c = h->data;
+    struct http_server *srv = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->conn_count--;
+    buf_free(&c->head);
+    buf_free(&c->body);
+    buf_free(&c->extra);
+    buf_free(&c->out);
+    buf_free(&c->wbuf);
+    free(c);
+    if (srv->stopping && srv->conn_count == 0)
+        server_close_sweep(srv);
+}
+
+/* Closes the handle unless a handler still owns the request: then the close waits for its
+ * answer (http_respond -> conn_process), so the request never dangles. */
+static void conn_release(struct http_conn *c)
+{
+    if (c->state == CONN_HANDLING && !c->responded)
+        return;
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void conn_close(struct http_conn *c)
+{
+    c->closing = true;
+    c->peer_gone = true;
+    conn_release(c);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+/* After the last answer of a closing connection went out. */
+static void conn_finish(struct http_conn *c)
+{
+    if (c->state != CONN_LINGER) {
+        c->state = CONN_LINGER;
+        c->deadline_ms = loop_now(c) + LINGER_MS;
+    }
+    if (c->peer_gone || uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+        conn_close(c);
+}
+
+static void on_write(uv_write_t *wr, int status)
+{
+    struct http_conn *c = wr->data;
+    c->writing = false;
+    buf_reset(&c->wbuf);
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_flush(c);
+    if (!c->writing && c->out.len == 0 && c->close_after_write && !c->closing)
+        conn_finish(c);
+}
+
+static void conn_flush(struct http_conn *c)
+{
+    if (c->writing || c->out.len == 0 || c->closing)
+        return;
+    uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == UV_EAGAIN || n == UV_ENOSYS)
+        n = 0;
+    if (n < 0) {
+        conn_close(c);
+        return;
+    }
+    buf_consume(&c->out, (size_t)n);
+    if (c->out.len == 0)
+        return;
+    struct buf tmp = c->wbuf; /* swap: out keeps collecting while wbuf is written */
+    c->wbuf = c->out;
+    c->out = tmp;
+    buf_reset(&c->out);
+    c->writing = true;
+    c->write_req.data = c;
+    b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+        c->writing = false;
+        conn_close(c);
+    }
+}
+
+static bool route_match(const char *pattern, const char *path, struct http_conn *c)
+{
+    struct http_request *r = &c->req;
+    size_t used = 0;
+    r->param_count = 0;
+    const char *p = pattern, *s = path;
+    while (*p) {
+        if (*p == '*')
+            return true;
+        if (*p == '{') {
+            const char *close = strchr(p, '}');
+            size_t seg = strcspn(s, "/");
+            if (!close || seg == 0 || r->param_count == HTTP_MAX_PARAMS)
+                return false;
+            char *dst = c->param_buf + used;
+            int n = http_percent_decode(s, seg, dst, sizeof c->param_buf - used);
+            if (n < 0)
+                return false;
+            r->params[r->param_count++] = dst;
+            used += (size_t)n + 1;
+            s += seg;
+            p = close + 1;
+            continue;
+        }
+        if (*p != *s)
+            return false;
+        p++;
+        s++;
+    }
+    return *s == '\0';
+}
+
+static void conn_dispatch(struct http_conn *c)
+{
+    struct http_server *srv = c->srv;
+    struct http_request *r = &c->req;
+    c->state = CONN_HANDLING;
+    c->deadline_ms = 0;
+    c->responded = false;
+    const char *method = r->head ? "GET" : r->method;
+    bool path_known = false;
+    for (struct route *rt = srv->routes; rt; rt = rt->next) {
+        if (!route_match(rt->pattern, r->path, c))
+            continue;
+        path_known = true;
+        if (rt->method && strcmp(rt->method, method) != 0)
+            continue;
+        rt->fn(r, rt->data);
+        return;
+    }
+    if (path_known)
+        http_respond_error(r, 405, "method not allowed for this path");
+    else
+        http_respond_error(r, 404, "no such route");
+}
+
+static void update_reading(struct http_conn *c);
+
+/* Parses what is buffered, dispatching complete requests one at a time, then writes. */
+static void conn_process(struct http_conn *c)
+{
+    if (c->closing) {
+        conn_release(c);
+        return;
+    }
+    c->processing = true;
+    while (c->state != CONN_HANDLING && c->state != CONN_LINGER && !c->close_after_write &&
+           c->rstart < c->rend) {
+        const char *start = c->rbuf + c->rstart;
+        llhttp_errno_t e = llhttp_execute(&c->parser, start, c->rend - c->rstart);
+        if (e == HPE_OK) {
+            c->rstart = c->rend = 0;
+            break;
+        }
+        if (e == HPE_PAUSED) {
+            c->rstart = (size_t)(llhttp_get_error_pos(&c->parser) - c->rbuf);
+            llhttp_resume(&c->parser);
+            conn_dispatch(c);
+            if (c->closing)
+                break;
+            continue;
+        }
+        log_debug("http: bad request: %s", llhttp_get_error_reason(&c->parser));
+        conn_fail(c, c->error_status ? c->error_status : 400);
+        break;
+    }
+    c->processing = false;
+    if (c->closing) {
+        conn_release(c);
+        return;
+    }
+    if (c->rstart == c->rend)
+        c->rstart = c->rend = 0;
+    if (c->peer_gone && c->state != CONN_HANDLING)
+        c->close_after_write = true; /* the client half-closed: answer what it sent, then close */
+    conn_flush(c);
+    if (c->closing)
+        return;
+    if (c->close_after_write && !c->writing && c->out.len == 0 && c->state != CONN_HANDLING)
+        conn_finish(c);
+    else if (c->srv->stopping && c->state == CONN_IDLE && c->rstart == c->rend && !c->writing &&
+             c->out.len == 0)
+        conn_close(c);
+    if (!c->closing)
+        update_reading(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct http_conn *c = h->data;
+    if (c->rstart > 0 && c->rstart < c->rend) {
+        memmove(c->rbuf, c->rbuf + c->rstart, c->rend - c->rstart);
+        c->rend -= c->rstart;
+        c->rstart = 0;
+    }
+    buf->base = c->rbuf + c->rend;
+    buf->len = sizeof c->rbuf - c->rend;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    struct http_conn *c = s->data;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        c->peer_gone = true;
+        if (c->state == CONN_HANDLING && !c->responded) {
+            uv_read_stop(s); /* the answer still goes out if it can */
+            c->reading = false;
+            return;
+        }
+        conn_close(c);
+        return;
+    }
+    if (c->state == CONN_LINGER) {
+        c->rstart = c->rend = 0;
+        return;
+    }
+    c->rend += (size_t)nread;
+    if (c->state == CONN_HANDLING) { /* pipelined: parsed once the current answer is out */
+        update_reading(c);
+        return;
+    }
+    conn_process(c);
+}
+
+static void update_reading(struct http_conn *c)
+{
+    bool want = c->rend < sizeof c->rbuf && !c->peer_gone;
+    if (want && !c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+            c->reading = true;
+    } else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    struct http_server *srv = listener->data;
+    if (status < 0) {
+        log_warn("http: accept failed: %s", uv_strerror(status));
+        return;
+    }
+    struct http_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->srv = srv;
+    uv_tcp_init(srv->loop, &c->tcp);
+    c->tcp.data = c;
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->conn_count++;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0 || srv->conn_count > srv->lim.max_connections ||
+        srv->stopping) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+    c->parser.data = c;
+    c->state = CONN_IDLE;
+    c->deadline_ms = uv_now(srv->loop) + srv->lim.idle_timeout_ms;
+    update_reading(c);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    struct http_server *srv = t->data;
+    uint64_t now = uv_now(srv->loop);
+    struct http_conn *next;
+    for (struct http_conn *c = srv->conns; c; c = next) {
+        next = c->next;
+        if (c->closing || c->deadline_ms == 0 || now < c->deadline_ms)
+            continue;
+        switch (c->state) {
+        case CONN_READING:
+            conn_fail(c, 408);
+            conn_process(c);
+            break;
+        case CONN_IDLE:
+        case CONN_LINGER:
+            conn_close(c);
+            break;
+        case CONN_HANDLING:
+            break;
+        }
+    }
+}
+
+/* ---- server ---- */
+
+struct http_server *http_server_new(uv_loop_t *loop, const struct http_server_limits *lim)
+{
+    struct http_server *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return NULL;
+    srv->loop = loop;
+    if (lim)
+        srv->lim = *lim;
+    else
+        http_server_limits_default(&srv->lim);
+    uv_timer_init(loop, &srv->sweep);
+    srv->sweep.data = srv;
+    return srv;
+}
+
+void http_server_free(struct http_server *srv)
+{
+    if (!srv)
+        return;
+    struct route *next;
+    for (struct route *r = srv->routes; r; r = next) {
+        next = r->next;
+        free(r->method);
+        free(r->pattern);
+        free(r);
+    }
+    buf_free(&srv->common_headers);
+    free(srv);
+}
+
+int http_server_route(struct http_server *srv, const char *method, const char *pattern,
+                      http_handler_fn handler, void *data)
+{
+    struct route *r = calloc(1, sizeof *r);
+    if (!r)
+        return -1;
+    r->method = method ? strdup(method) : NULL;
+    r->pattern = strdup(pattern);
+    r->fn = handler;
+    r->data = data;
+    if (!r->pattern || (method && !r->method)) {
+        free(r->method);
+        free(r->pattern);
+        free(r);
+        return -1;
+    }
+    if (srv->routes_tail)
+        srv->routes_tail->next = r;
+    else
+        srv->routes = r;
+    srv->routes_tail = r;
+    return 0;
+}
+
+int http_server_add_header(struct http_server *srv, const char *name, const char *value)
+{
+    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+        return -1;
+    return buf_printf(&srv->common_headers, "%s: %s\r\n", name, value);
+}
+
+void http_server_on_finish(struct http_server *srv, http_finish_fn fn, void *data)
+{
+    srv->finish_fn = fn;
+    srv->finish_data = data;
+}
+
+int http_server_listen(struct http_server *srv, const char *host, int port, char *err,
+                       size_t errlen)
+{
+    struct sockaddr_storage addr;
+    int rc = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr)
+                               : uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
+    if (rc < 0) {
+        err_set(err, errlen, "'%s' is not an IP address to listen on", host);
+        return rc;
+    }
+    uv_tcp_init(srv->loop, &srv->listener);
+    srv->listener.data = srv;
+    srv->listening = true;
+    rc = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&addr, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&srv->listener, 4096, on_connection);
+    if (rc < 0) {
+        if (rc == UV_EADDRINUSE)
+            err_set(err, errlen, "port %d on %s is already in use", port, host);
+        else
+            err_set(err, errlen, "cannot listen on %s port %d: %s", host, port, uv_strerror(rc));
+        return rc;
+    }
+    struct sockaddr_storage bound;
+    int len = sizeof bound;
+    uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &len);
+    srv->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                  : ((struct sockaddr_in *)&bound)->sin_port);
+    uv_timer_start(&srv->sweep, on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
+    return 0;
+}
+
+int http_server_port(const struct http_server *srv)
+{
+    return srv->port;
+}
+
+size_t http_server_connections(const struct http_server *srv)
+{
+    return srv->conn_count;
+}
+
+void http_server_shutdown(struct http_server *srv, void (*done)(void *data), void *data)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    srv->stopped_fn = done;
+    srv->stopped_data = data;
+    if (srv->listening && !uv_is_closing((uv_handle_t *)&srv->listener))
+        uv_close((uv_handle_t *)&srv->listener, NULL);
+    struct http_conn *next;
+    for (struct http_conn *c = srv->conns; c; c = next) {
+        next = c->next;
+        if (c->state == CONN_IDLE && !c->writing && c->out.len == 0)
+            conn_close(c);
+    }
+    if (srv->conn_count == 0)
+        server_close_sweep(srv);
+}

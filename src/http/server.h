@@ -1,0 +1,117 @@
+/* server.h -- HTTP/1.1 server on one libuv loop: routes with {params}, keep-alive, pipelining,
+ * chunked bodies, limits (431/413/414), header-read and idle timeouts, graceful shutdown.
+ *
+ * One request per connection is in progress at a time; pipelined requests wait in the read
+ * buffer and are answered in order. A handler answers at once or later (asynchronously) with
+ * http_respond; the request stays valid until then. */
+#ifndef HERD_HTTP_SERVER_H
+#define HERD_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#define HTTP_MAX_HEADERS 64
+#define HTTP_MAX_PARAMS  4
+
+struct http_server;
+struct http_conn;
+
+struct http_header {
+    const char *name;
+    const char *value;
+};
+
+struct http_request {
+    struct http_conn *conn;
+    const char *method;  /* "GET", "POST", ... */
+    const char *path;    /* raw path without the query */
+    const char *query;   /* after '?', or "" */
+    struct http_header headers[HTTP_MAX_HEADERS];
+    size_t header_count;
+    const char *body; /* NUL-terminated copy of the body (chunked bodies decoded) */
+    size_t body_len;
+    const char *params[HTTP_MAX_PARAMS]; /* route {params}, %-decoded, in pattern order */
+    size_t param_count;
+    uint64_t start_us;  /* monotonic time the request headers were complete */
+    bool head;          /* a HEAD request: the body of the answer is not sent */
+};
+
+struct http_server_limits {
+    size_t max_header_bytes;      /* request line + headers; over it: 431 (414 for the URL) */
+    size_t max_body_bytes;        /* over it: 413 */
+    uint32_t header_timeout_ms;   /* first byte to end of headers; over it: 408 and close */
+    uint32_t body_timeout_ms;     /* end of headers to end of body; over it: 408 and close */
+    uint32_t idle_timeout_ms;     /* keep-alive connection with no request: closed */
+    uint32_t max_connections;     /* further connections are closed at once */
+};
+
+/* Fills the defaults: 8 KiB headers, 1 MiB body, 10 s header/body, 60 s idle, 65536 conns. */
+void http_server_limits_default(struct http_server_limits *lim);
+
+typedef void (*http_handler_fn)(struct http_request *req, void *data);
+
+/* Called after each answer is queued: its status and its duration from start_us. */
+typedef void (*http_finish_fn)(const struct http_request *req, int status, uint64_t duration_us,
+                               void *data);
+
+/* Creates a server on loop. Returns NULL when out of memory. Free with http_server_free once
+ * http_server_shutdown has called its done callback. */
+struct http_server *http_server_new(uv_loop_t *loop, const struct http_server_limits *lim);
+void http_server_free(struct http_server *srv);
+
+/* Adds a route. method "GET" etc. or NULL for any; pattern "/kv/{key}" matches one segment
+ * per {param}; a final "*" matches the rest. HEAD requests use GET routes. Returns 0 or -1. */
+int http_server_route(struct http_server *srv, const char *method, const char *pattern,
+                      http_handler_fn handler, void *data);
+
+/* Adds a header line ("X-Herd-Node: api.1") to every answer. Returns 0 or -1. */
+int http_server_add_header(struct http_server *srv, const char *name, const char *value);
+
+void http_server_on_finish(struct http_server *srv, http_finish_fn fn, void *data);
+
+/* Binds and listens on host:port (port 0 picks a free one). Returns 0, or a negative libuv
+ * error (UV_EADDRINUSE, ...) with a message in err. */
+int http_server_listen(struct http_server *srv, const char *host, int port, char *err,
+                       size_t errlen);
+
+/* The bound port (after listen). */
+int http_server_port(const struct http_server *srv);
+
+/* Stops accepting, closes idle connections, lets in-progress requests finish (their answers
+ * carry Connection: close), then calls done (from a close callback) once every handle of the
+ * server is closed; after that the server may be freed. */
+void http_server_shutdown(struct http_server *srv, void (*done)(void *data), void *data);
+
+/* Number of open connections. */
+size_t http_server_connections(const struct http_server *srv);
+
+/* Answering. Each takes effect once per request; the body is copied. */
+int http_response_header(struct http_request *req, const char *name, const char *value);
+void http_respond(struct http_request *req, int status, const char *content_type,
+                  const void *body, size_t len);
+/* Answers with a JSON body (jansson json_t *, reference stolen). */
+void http_respond_json(struct http_request *req, int status, void *json);
+/* Answers {"error": message} with status. */
+void http_respond_error(struct http_request *req, int status, const char *message);
+
+/* The first header named name (case-insensitive), or NULL. */
+const char *http_request_header(const struct http_request *req, const char *name);
+
+/* Copies query parameter name (%-decoded) into out. Returns its length, or -1 when absent
+ * or longer than size - 1. */
+int http_request_query(const struct http_request *req, const char *name, char *out, size_t size);
+
+/* True when the client went away while an asynchronous answer was pending. */
+bool http_request_aborted(const struct http_request *req);
+
+/* Standard reason phrase for status ("OK", "Not Found"). */
+const char *http_status_reason(int status);
+
+/* %-decodes len bytes of src into dst (size bytes, NUL-terminated). Returns the decoded
+ * length, or -1 on a bad escape or when it does not fit. */
+int http_percent_decode(const char *src, size_t len, char *dst, size_t size);
+
+#endif

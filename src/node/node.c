@@ -1,0 +1,624 @@
+/* node.c -- `herd node`, the demo service: health, cluster view, KV store, fault knobs. */
+#include "node/node.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/mtime.h"
+#include "conf/conf.h"
+#include "http/url.h"
+#include "node/kv.h"
+
+#define NODE_MAX_DELAY_MS 60000
+
+struct node_fault {
+    uint32_t latency_ms; /* added before every answer but the admin routes */
+    double error_rate;   /* share of answers replaced by error_status */
+    int error_status;
+};
+
+struct node;
+typedef void (*node_handler_fn)(struct node *n, struct http_request *req);
+
+struct node_route {
+    struct node *node;
+    node_handler_fn fn;
+    bool admin; /* fault knobs do not apply */
+};
+
+struct node {
+    struct node_config cfg;
+    uv_loop_t *loop;
+    struct http_server *srv;
+    struct kv_store kv;
+    struct node_fault fault;
+    uint64_t rng;
+    char started_at[40];
+    /* counters of every answer the node gave */
+    uint64_t total, succeeded, failed, latency_sum_us;
+    /* /health body, rebuilt at most once a second */
+    struct buf health;
+    uint64_t health_sec;
+    size_t health_kv_count;
+    struct node_route routes[16];
+    size_t route_count;
+    size_t delayed; /* timers in flight */
+    void (*stopped_fn)(void *data);
+    void *stopped_data;
+    bool stopping;
+};
+
+/* One answer held back by /delay or the latency fault. */
+struct node_delay {
+    uv_timer_t timer;
+    struct node *node;
+    struct http_request *req;
+    node_handler_fn then; /* NULL: answer 200 {"delayed_ms": ...} */
+    uint64_t ms;
+};
+
+/* ---- configuration ---- */
+
+void node_config_default(struct node_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->host, sizeof cfg->host, "127.0.0.1");
+    cfg->port = 8080;
+    snprintf(cfg->cluster_id, sizeof cfg->cluster_id, "herd-cluster");
+    snprintf(cfg->node_header, sizeof cfg->node_header, "X-Herd-Node");
+    cfg->weight = 100;
+    cfg->stop_grace_us = 30 * 1000000ull;
+    cfg->log_level = LOG_LEVEL_INFO;
+    http_server_limits_default(&cfg->limits);
+}
+
+static int copy_string(const struct conf_doc *doc, const struct conf_node *map, const char *key,
+                       char *dst, size_t size, char *err, size_t errlen)
+{
+    const struct conf_node *n = conf_get(map, key);
+    const char *s;
+    if (!n)
+        return 0;
+    if (conf_to_string(doc, n, &s, err, errlen) < 0)
+        return -1;
+    if (strlen(s) >= size)
+        return conf_error(doc, n, err, errlen, "longer than %zu characters", size - 1);
+    snprintf(dst, size, "%s", s);
+    return 0;
+}
+
+static int load_limits(const struct conf_doc *doc, const struct conf_node *m,
+                       struct http_server_limits *lim, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"max_header_bytes", "max_body_bytes", "header_timeout",
+                                       "body_timeout",     "idle_timeout",   "max_connections",
+                                       NULL};
+    long long hb = (long long)lim->max_header_bytes, bb = (long long)lim->max_body_bytes;
+    long long mc = lim->max_connections;
+    uint64_t ht = lim->header_timeout_ms * 1000ull, bt = lim->body_timeout_ms * 1000ull,
+             it = lim->idle_timeout_ms * 1000ull;
+    if (conf_check_keys(doc, m, keys, err, errlen) < 0 ||
+        conf_opt_int(doc, m, "max_header_bytes", 256, 1 << 20, &hb, err, errlen) < 0 ||
+        conf_opt_int(doc, m, "max_body_bytes", 0, 1LL << 30, &bb, err, errlen) < 0 ||
+        conf_opt_int(doc, m, "max_connections", 1, 1 << 20, &mc, err, errlen) < 0 ||
+        conf_opt_duration_us(doc, m, "header_timeout", 1000, 3600e6, &ht, err, errlen) < 0 ||
+        conf_opt_duration_us(doc, m, "body_timeout", 1000, 3600e6, &bt, err, errlen) < 0 ||
+        conf_opt_duration_us(doc, m, "idle_timeout", 1000, 3600e6, &it, err, errlen) < 0)
+        return -1;
+    lim->max_header_bytes = (size_t)hb;
+    lim->max_body_bytes = (size_t)bb;
+    lim->max_connections = (uint32_t)mc;
+    lim->header_timeout_ms = (uint32_t)(ht / 1000);
+    lim->body_timeout_ms = (uint32_t)(bt / 1000);
+    lim->idle_timeout_ms = (uint32_t)(it / 1000);
+    return 0;
+}
+
+int node_config_load(struct node_config *cfg, const char *path, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"port",      "host",       "node_id",     "cluster_manager_url",
+                                       "cluster_id", "node_header", "weight",     "log_level",
+                                       "stop_grace", "limits",      NULL};
+    struct conf_doc doc;
+    if (conf_load_file(&doc, path, err, errlen) < 0)
+        return -1;
+    int rc = -1;
+    const struct conf_node *root = doc.root, *n;
+    long long port = cfg->port, weight = cfg->weight;
+    if (!root) {
+        err_set(err, errlen, "%s:1:1: (top level): the file is empty, expected a mapping", path);
+        goto out;
+    }
+    if (conf_check_keys(&doc, root, keys, err, errlen) < 0 ||
+        conf_opt_int(&doc, root, "port", 0, 65535, &port, err, errlen) < 0 ||
+        conf_opt_int(&doc, root, "weight", 0, 1000000, &weight, err, errlen) < 0 ||
+        copy_string(&doc, root, "host", cfg->host, sizeof cfg->host, err, errlen) < 0 ||
+        copy_string(&doc, root, "node_id", cfg->node_id, sizeof cfg->node_id, err, errlen) < 0 ||
+        copy_string(&doc, root, "cluster_manager_url", cfg->cluster_manager_url,
+                    sizeof cfg->cluster_manager_url, err, errlen) < 0 ||
+        copy_string(&doc, root, "cluster_id", cfg->cluster_id, sizeof cfg->cluster_id, err,
+                    errlen) < 0 ||
+        copy_string(&doc, root, "node_header", cfg->node_header, sizeof cfg->node_header, err,
+                    errlen) < 0 ||
+        conf_opt_duration_us(&doc, root, "stop_grace", 0, 3600e6, &cfg->stop_grace_us, err,
+                             errlen) < 0)
+        goto out;
+    if ((n = conf_get(root, "log_level"))) {
+        const char *s;
+        if (conf_to_string(&doc, n, &s, err, errlen) < 0)
+            goto out;
+        if (log_level_parse(s, &cfg->log_level) < 0) {
+            conf_error(&doc, n, err, errlen, "'%s' is not a log level, expected error, warn, info or debug", s);
+            goto out;
+        }
+    }
+    if ((n = conf_get(root, "limits")) && load_limits(&doc, n, &cfg->limits, err, errlen) < 0)
+        goto out;
+    if ((n = conf_get(root, "host"))) {
+        struct sockaddr_storage a;
+        if (uv_ip4_addr(cfg->host, 0, (struct sockaddr_in *)&a) != 0 &&
+            uv_ip6_addr(cfg->host, 0, (struct sockaddr_in6 *)&a) != 0) {
+            conf_error(&doc, n, err, errlen, "'%s' is not an IP address, expected e.g. 127.0.0.1 or ::1", cfg->host);
+            goto out;
+        }
+    }
+    cfg->port = (int)port;
+    cfg->weight = (int)weight;
+    rc = 0;
+out:
+    conf_free(&doc);
+    return rc;
+}
+
+int node_config_env(struct node_config *cfg, char *err, size_t errlen)
+{
+    const char *v;
+    if ((v = getenv("SERVER_PORT")) && *v) {
+        char *end;
+        errno = 0;
+        long port = strtol(v, &end, 10);
+        if (*end || errno || port < 0 || port > 65535)
+            return err_set(err, errlen, "SERVER_PORT='%s': expected a port from 0 to 65535", v);
+        cfg->port = (int)port;
+    }
+    if ((v = getenv("NODE_ID")) && *v) {
+        if (strlen(v) >= sizeof cfg->node_id)
+            return err_set(err, errlen, "NODE_ID: longer than %zu characters", sizeof cfg->node_id - 1);
+        snprintf(cfg->node_id, sizeof cfg->node_id, "%s", v);
+    }
+    if ((v = getenv("CLUSTER_MANAGER_URL")) && *v) {
+        if (strlen(v) >= sizeof cfg->cluster_manager_url)
+            return err_set(err, errlen, "CLUSTER_MANAGER_URL: too long");
+        snprintf(cfg->cluster_manager_url, sizeof cfg->cluster_manager_url, "%s", v);
+    }
+    return 0;
+}
+
+int node_config_finish(struct node_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->cluster_manager_url[0]) {
+        struct url u;
+        char uerr[ERR_SIZE];
+        if (url_parse(&u, cfg->cluster_manager_url, uerr, sizeof uerr) < 0)
+            return err_set(err, errlen, "cluster manager: %s", uerr);
+    }
+    for (const char *p = cfg->node_id; *p; p++)
+        if ((unsigned char)*p < 0x21 || *p == 0x7f)
+            return err_set(err, errlen, "node id '%s': spaces and control characters are not allowed", cfg->node_id);
+    if (!cfg->node_header[0] || strpbrk(cfg->node_header, " :\r\n\t"))
+        return err_set(err, errlen, "node header '%s': expected a header name such as X-Herd-Node", cfg->node_header);
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+static double rng_uniform(struct node *n)
+{
+    /* xorshift64*: plenty for picking which answers a fault replaces. */
+    n->rng ^= n->rng >> 12;
+    n->rng ^= n->rng << 25;
+    n->rng ^= n->rng >> 27;
+    return (double)((n->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static double average_ms(const struct node *n)
+{
+    return n->total ? (double)n->latency_sum_us / (double)n->total / 1000.0 : 0.0;
+}
+
+static double success_rate(const struct node *n)
+{
+    return n->total ? 100.0 * (double)n->succeeded / (double)n->total : 100.0;
+}
+
+static bool cluster_enabled(const struct node *n)
+{
+    return n->cfg.cluster_manager_url[0] != '\0';
+}
+
+/* ---- handlers ---- */
+
+static void rebuild_health(struct node *n)
+{
+    char now[40];
+    mtime_wall_iso8601(now, sizeof now);
+    json_t *j = json_pack(
+        "{s:b, s:s, s:s, s:s, s:s, s:s, s:{s:{s:b}, s:{s:b, s:I}, s:{s:b, s:b, s:s?}}}",
+        "status", 1, "mode", cluster_enabled(n) ? "cluster" : "standalone", "version",
+        HERD_VERSION, "timestamp", now, "started_at", n->started_at, "node_id", n->cfg.node_id,
+        "checks", "http", "status", 1, "kv", "status", 1, "keys", (json_int_t)n->kv.count,
+        "cluster", "enabled", cluster_enabled(n), "registered", 0, "manager",
+        cluster_enabled(n) ? n->cfg.cluster_manager_url : NULL);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text)
+        return;
+    buf_reset(&n->health);
+    buf_append_str(&n->health, text);
+    buf_append(&n->health, "\n", 1);
+    free(text);
+}
+
+static void on_health(struct node *n, struct http_request *req)
+{
+    uint64_t sec = uv_now(n->loop) / 1000;
+    if (n->health.len == 0 || sec != n->health_sec || n->kv.count != n->health_kv_count) {
+        rebuild_health(n);
+        n->health_sec = sec;
+        n->health_kv_count = n->kv.count;
+    }
+    http_respond(req, 200, "application/json", n->health.data, n->health.len);
+}
+
+static void on_cluster_status(struct node *n, struct http_request *req)
+{
+    char now[40];
+    mtime_wall_iso8601(now, sizeof now);
+    http_respond_json(req, 200,
+                      json_pack("{s:b, s:{s:s, s:i, s:i, s:i, s:I, s:I, s:I, s:f, s:s}}",
+                                "enabled", cluster_enabled(n), "status", "cluster_id",
+                                n->cfg.cluster_id, "total_nodes", 1, "active_nodes", 1,
+                                "failed_nodes", 0, "total_requests", (json_int_t)n->total,
+                                "successful_requests", (json_int_t)n->succeeded,
+                                "failed_requests", (json_int_t)n->failed,
+                                "average_response_time", average_ms(n), "last_updated", now));
+}
+
+static void on_cluster_nodes(struct node *n, struct http_request *req)
+{
+    char now[40];
+    mtime_wall_iso8601(now, sizeof now);
+    json_t *entry = json_pack(
+        "{s:{s:s, s:s, s:i, s:i, s:s, s:{s:s, s:s, s:s}}, s:s, s:I, s:f, s:f}", "config",
+        "node_id", n->cfg.node_id, "host", n->cfg.host, "port", node_port(n), "weight",
+        n->cfg.weight, "status", n->stopping ? "draining" : "active", "metadata", "mode",
+        cluster_enabled(n) ? "cluster" : "standalone", "service", "herd-node", "version",
+        HERD_VERSION, "last_seen", now, "connections",
+        (json_int_t)http_server_connections(n->srv), "response_time", average_ms(n),
+        "success_rate", success_rate(n));
+    json_t *nodes = json_object();
+    json_object_set_new(nodes, n->cfg.node_id, entry);
+    http_respond_json(req, 200, json_pack("{s:o}", "nodes", nodes));
+}
+
+static void on_kv_get(struct node *n, struct http_request *req)
+{
+    const struct kv_entry *e = kv_get(&n->kv, req->params[0]);
+    if (!e) {
+        http_respond_error(req, 404, "no such key");
+        return;
+    }
+    char seq[24];
+    snprintf(seq, sizeof seq, "%llu", (unsigned long long)e->seq);
+    http_response_header(req, "X-Herd-Seq", seq);
+    http_respond(req, 200, "application/octet-stream", e->value, e->value_len);
+}
+
+static void on_kv_put(struct node *n, struct http_request *req)
+{
+    if (strlen(req->params[0]) >= KV_KEY_MAX) {
+        http_respond_error(req, 400, "key: longer than 255 bytes");
+        return;
+    }
+    int created;
+    const struct kv_entry *e = kv_put(&n->kv, req->params[0], req->body, req->body_len, &created);
+    if (!e) {
+        http_respond_error(req, 500, "out of memory");
+        return;
+    }
+    http_respond_json(req, created ? 201 : 200,
+                      json_pack("{s:s, s:I, s:I}", "key", e->key, "seq", (json_int_t)e->seq,
+                                "size", (json_int_t)e->value_len));
+}
+
+static void on_kv_delete(struct node *n, struct http_request *req)
+{
+    uint64_t seq = kv_delete(&n->kv, req->params[0]);
+    if (!seq) {
+        http_respond_error(req, 404, "no such key");
+        return;
+    }
+    http_respond_json(req, 200, json_pack("{s:s, s:I}", "key", req->params[0], "seq", (json_int_t)seq));
+}
+
+static void on_echo(struct node *n, struct http_request *req)
+{
+    json_t *headers = json_object();
+    for (size_t i = 0; i < req->header_count; i++)
+        json_object_set_new(headers, req->headers[i].name, json_string(req->headers[i].value));
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:I}", "node_id", n->cfg.node_id, "method",
+                          req->method, "path", req->path, "query", req->query, "headers", headers,
+                          "body_bytes", (json_int_t)req->body_len);
+    json_t *body = json_stringn(req->body, req->body_len); /* NULL unless valid UTF-8 */
+    if (j && body)
+        json_object_set_new(j, "body", body);
+    http_respond_json(req, 200, j);
+}
+
+static void on_status(struct node *n, struct http_request *req)
+{
+    char *end;
+    long code = strtol(req->params[0], &end, 10);
+    if (*end || code < 200 || code > 599) {
+        http_respond_error(req, 400, "status: expected a number from 200 to 599");
+        return;
+    }
+    http_respond_json(req, (int)code, json_pack("{s:i, s:s}", "status", (int)code, "node_id", n->cfg.node_id));
+}
+
+static void delay_closed(uv_handle_t *h)
+{
+    struct node_delay *d = h->data;
+    d->node->delayed--;
+    free(d);
+}
+
+static void delay_fired(uv_timer_t *t)
+{
+    struct node_delay *d = t->data;
+    if (d->then)
+        d->then(d->node, d->req);
+    else
+        http_respond_json(d->req, 200, json_pack("{s:I, s:s}", "delayed_ms", (json_int_t)d->ms,
+                                                 "node_id", d->node->cfg.node_id));
+    uv_close((uv_handle_t *)&d->timer, delay_closed);
+}
+
+static void answer_later(struct node *n, struct http_request *req, uint64_t ms, node_handler_fn then)
+{
+    struct node_delay *d = calloc(1, sizeof *d);
+    if (!d) {
+        http_respond_error(req, 503, "out of memory");
+        return;
+    }
+    d->node = n;
+    d->req = req;
+    d->then = then;
+    d->ms = ms;
+    uv_timer_init(n->loop, &d->timer);
+    d->timer.data = d;
+    n->delayed++;
+    uv_timer_start(&d->timer, delay_fired, ms, 0);
+}
+
+static void on_delay(struct node *n, struct http_request *req)
+{
+    char text[32];
+    char *end;
+    if (http_request_query(req, "ms", text, sizeof text) < 0) {
+        http_respond_error(req, 400, "ms: missing, expected /delay?ms=MILLISECONDS");
+        return;
+    }
+    long ms = strtol(text, &end, 10);
+    if (end == text || *end || ms < 0 || ms > NODE_MAX_DELAY_MS) {
+        http_respond_error(req, 400, "ms: expected a whole number from 0 to 60000");
+        return;
+    }
+    answer_later(n, req, (uint64_t)ms, NULL);
+}
+
+static json_t *fault_json(const struct node *n)
+{
+    return json_pack("{s:i, s:f, s:i}", "latency_ms", (int)n->fault.latency_ms, "error_rate",
+                     n->fault.error_rate, "error_status", n->fault.error_status);
+}
+
+static void on_fault_get(struct node *n, struct http_request *req)
+{
+    http_respond_json(req, 200, fault_json(n));
+}
+
+static void on_fault_clear(struct node *n, struct http_request *req)
+{
+    n->fault = (struct node_fault){.error_status = 500};
+    log_info("fault cleared");
+    http_respond_json(req, 200, fault_json(n));
+}
+
+/* POST /admin/fault {"latency_ms": 0..60000, "error_rate": 0..1, "error_status": 400..599}:
+ * the fields given replace the current ones. */
+static void on_fault_set(struct node *n, struct http_request *req)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(req->body, req->body_len, 0, &jerr);
+    char msg[300];
+    if (!body || !json_is_object(body)) {
+        if (body)
+            snprintf(msg, sizeof msg, "body: expected a JSON object");
+        else
+            snprintf(msg, sizeof msg, "body: invalid JSON at line %d column %d: %s", jerr.line,
+                     jerr.column, jerr.text);
+        json_decref(body);
+        http_respond_error(req, 400, msg);
+        return;
+    }
+    struct node_fault f = n->fault;
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        if (strcmp(key, "latency_ms") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                json_integer_value(v) > NODE_MAX_DELAY_MS) {
+                snprintf(msg, sizeof msg, "latency_ms: expected an integer from 0 to 60000");
+                goto bad;
+            }
+            f.latency_ms = (uint32_t)json_integer_value(v);
+        } else if (strcmp(key, "error_rate") == 0) {
+            if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1) {
+                snprintf(msg, sizeof msg, "error_rate: expected a number from 0 to 1");
+                goto bad;
+            }
+            f.error_rate = json_number_value(v);
+        } else if (strcmp(key, "error_status") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 400 || json_integer_value(v) > 599) {
+                snprintf(msg, sizeof msg, "error_status: expected an integer from 400 to 599");
+                goto bad;
+            }
+            f.error_status = (int)json_integer_value(v);
+        } else {
+            snprintf(msg, sizeof msg, "%.100s: unknown field, expected latency_ms, error_rate or error_status", key);
+            goto bad;
+        }
+    }
+    json_decref(body);
+    n->fault = f;
+    log_info("fault set: latency %u ms, error rate %.3f (status %d)", f.latency_ms, f.error_rate,
+             f.error_status);
+    http_respond_json(req, 200, fault_json(n));
+    return;
+bad:
+    json_decref(body);
+    http_respond_error(req, 400, msg);
+}
+
+/* Every route enters here: fault knobs first, then the handler. */
+static void node_entry(struct http_request *req, void *data)
+{
+    struct node_route *r = data;
+    struct node *n = r->node;
+    if (!r->admin && n->fault.error_rate > 0 && rng_uniform(n) < n->fault.error_rate) {
+        http_respond_error(req, n->fault.error_status, "injected fault");
+        return;
+    }
+    if (!r->admin && n->fault.latency_ms > 0) {
+        answer_later(n, req, n->fault.latency_ms, r->fn);
+        return;
+    }
+    r->fn(n, req);
+}
+
+static void on_finish(const struct http_request *req, int status, uint64_t duration_us, void *data)
+{
+    (void)req;
+    struct node *n = data;
+    n->total++;
+    if (status < 400)
+        n->succeeded++;
+    else
+        n->failed++;
+    n->latency_sum_us += duration_us;
+}
+
+static int add_route(struct node *n, const char *method, const char *pattern, node_handler_fn fn,
+                     bool admin)
+{
+    if (n->route_count == sizeof n->routes / sizeof n->routes[0])
+        return -1;
+    struct node_route *r = &n->routes[n->route_count++];
+    *r = (struct node_route){.node = n, .fn = fn, .admin = admin};
+    return http_server_route(n->srv, method, pattern, node_entry, r);
+}
+
+/* ---- life cycle ---- */
+
+static void free_failed_node(void *data)
+{
+    node_free(data);
+}
+
+struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_status,
+                        char *err, size_t errlen)
+{
+    *uv_status = 0;
+    struct node *n = calloc(1, sizeof *n);
+    if (!n) {
+        err_set(err, errlen, "out of memory");
+        return NULL;
+    }
+    n->cfg = *cfg;
+    n->loop = loop;
+    n->fault.error_status = 500;
+    n->rng = mtime_now_ns() | 1;
+    mtime_wall_iso8601(n->started_at, sizeof n->started_at);
+    if (kv_init(&n->kv) < 0 || !(n->srv = http_server_new(loop, &cfg->limits))) {
+        err_set(err, errlen, "out of memory");
+        kv_free(&n->kv);
+        free(n);
+        return NULL;
+    }
+    http_server_on_finish(n->srv, on_finish, n);
+    int rc = 0;
+    rc |= add_route(n, "GET", "/health", on_health, false);
+    rc |= add_route(n, "GET", "/api/v1/cluster/status", on_cluster_status, false);
+    rc |= add_route(n, "GET", "/api/v1/cluster/nodes", on_cluster_nodes, false);
+    rc |= add_route(n, "GET", "/kv/{key}", on_kv_get, false);
+    rc |= add_route(n, "PUT", "/kv/{key}", on_kv_put, false);
+    rc |= add_route(n, "DELETE", "/kv/{key}", on_kv_delete, false);
+    rc |= add_route(n, NULL, "/echo", on_echo, false);
+    rc |= add_route(n, "GET", "/delay", on_delay, false);
+    rc |= add_route(n, NULL, "/status/{code}", on_status, false);
+    rc |= add_route(n, "GET", "/admin/fault", on_fault_get, true);
+    rc |= add_route(n, "POST", "/admin/fault", on_fault_set, true);
+    rc |= add_route(n, "DELETE", "/admin/fault", on_fault_clear, true);
+    rc |= http_server_add_header(n->srv, cfg->node_header, cfg->node_id);
+    if (rc != 0) {
+        err_set(err, errlen, "cannot set up routes");
+        goto fail;
+    }
+    rc = http_server_listen(n->srv, cfg->host, cfg->port, err, errlen);
+    if (rc < 0) {
+        *uv_status = rc;
+        goto fail;
+    }
+    return n;
+fail:
+    node_stop(n, free_failed_node, n);
+    return NULL;
+}
+
+int node_port(const struct node *n)
+{
+    return http_server_port(n->srv);
+}
+
+static void on_server_stopped(void *data)
+{
+    struct node *n = data;
+    if (n->stopped_fn)
+        n->stopped_fn(n->stopped_data);
+}
+
+void node_stop(struct node *n, void (*done)(void *data), void *data)
+{
+    n->stopping = true;
+    n->stopped_fn = done;
+    n->stopped_data = data;
+    http_server_shutdown(n->srv, on_server_stopped, n);
+}
+
+void node_free(struct node *n)
+{
+    if (!n)
+        return;
+    http_server_free(n->srv);
+    kv_free(&n->kv);
+    buf_free(&n->health);
+    free(n);
+}

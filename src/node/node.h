@@ -1,0 +1,61 @@
+/* node.h -- `herd node`, the demo service: health, cluster view, KV store, fault knobs. */
+#ifndef HERD_NODE_NODE_H
+#define HERD_NODE_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "base/log.h"
+#include "http/server.h"
+
+#define NODE_ID_MAX 128
+
+struct node_config {
+    char node_id[NODE_ID_MAX];   /* "" until resolved: then "node-<port>" */
+    char host[64];               /* address to listen on */
+    int port;                    /* 0: any free port */
+    char cluster_manager_url[512];
+    char cluster_id[64];
+    char node_header[64];        /* header naming this node on every answer */
+    int weight;
+    uint64_t stop_grace_us;      /* SIGTERM: how long in-flight requests may take */
+    enum log_level log_level;
+    struct http_server_limits limits;
+};
+
+/* Fills the defaults: 127.0.0.1:8080, weight 100, header X-Herd-Node, 30 s grace. */
+void node_config_default(struct node_config *cfg);
+
+/* Reads a YAML/JSON config file over cfg. Returns 0, or -1 with "FILE:LINE:COL: key: ..."
+ * in err. Keys: port, host, node_id, cluster_manager_url, cluster_id, node_header, weight,
+ * log_level, stop_grace, limits{max_header_bytes, max_body_bytes, header_timeout,
+ * body_timeout, idle_timeout, max_connections}. */
+int node_config_load(struct node_config *cfg, const char *path, char *err, size_t errlen);
+
+/* Applies SERVER_PORT, NODE_ID, CLUSTER_MANAGER_URL from the environment. Returns 0 or -1
+ * with a message naming the variable. */
+int node_config_env(struct node_config *cfg, char *err, size_t errlen);
+
+/* Checks cross-field rules (the manager URL parses, ...) and fills node_id. Returns 0 or -1. */
+int node_config_finish(struct node_config *cfg, char *err, size_t errlen);
+
+struct node;
+
+/* Starts a node on loop: listens and serves. Returns the node, or NULL with a message in err;
+ * *uv_status gets the libuv error (UV_EADDRINUSE, ...) when listening failed. After a failure
+ * the loop must run once more (uv_run) to release what was set up. */
+struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_status,
+                        char *err, size_t errlen);
+
+/* The port the node listens on. */
+int node_port(const struct node *n);
+
+/* Graceful stop: no new connections, in-flight requests finish, then done(data) runs and
+ * every handle of the node is closed. Free with node_free after the loop has run. */
+void node_stop(struct node *n, void (*done)(void *data), void *data);
+void node_free(struct node *n);
+
+#endif
