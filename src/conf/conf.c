@@ -105,6 +105,8 @@ static int builder_add(struct builder *b, struct conf_node *n, bool *was_key, ch
     n->parent = parent;
     if (parent->type == CONF_MAP) {
         n->key = b->pending_key[d];
+        n->key_line = b->pending_line[d];
+        n->key_col = b->pending_col[d];
         b->pending_key[d] = NULL;
     } else {
         n->index = (int)parent->count;
@@ -331,8 +333,10 @@ int conf_check_keys(const struct conf_doc *doc, const struct conf_node *map,
         struct buf list = {0};
         for (size_t i = 0; keys[i]; i++)
             buf_printf(&list, "%s%s", i ? ", " : "", keys[i]);
-        conf_error(doc, n, err, errlen, "unknown key '%s', expected one of: %s", n->key,
-                   list.data ? list.data : "(none)");
+        char path[256];
+        conf_path(n, path, sizeof path);
+        err_set(err, errlen, "%s:%d:%d: %s: unknown key '%s', expected one of: %s", doc->name,
+                n->key_line, n->key_col, path, n->key, list.data ? list.data : "(none)");
         buf_free(&list);
         return -1;
     }

@@ -20,6 +20,7 @@ struct conf_node {
     char *value;   /* scalar text, else NULL */
     bool plain;    /* an unquoted scalar: only these can be null, booleans or numbers */
     int line, col; /* 1-based position of the value */
+    int key_line, key_col; /* position of the key, for map members */
     int index;     /* position within a sequence, else -1 */
     size_t count;  /* members of a map or sequence */
     struct conf_node *parent, *first, *next;

@@ -218,6 +218,7 @@ static int get_varint(struct reader *r, uint64_t *out)
 int hist_decode(struct hist *h, const char *text, char *err, size_t errlen)
 {
     size_t len = strlen(text);
+    hist_reset(h);
     if (len == 0 || len % 4 != 0)
         return err_set(err, errlen, "histogram: not base64 (length %zu)", len);
     unsigned char *raw = malloc(len / 4 * 3 + 1);

@@ -1,0 +1,695 @@
+/* client.c -- one HTTP/1.1 client connection, plain or TLS (see client.h). */
+#include "http/client.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <arpa/inet.h>
+#include <llhttp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+
+#define CLIENT_READ_BUFFER 16384
+
+/* connect -> (handshake) -> wait for headers -> body -> idle (connected) -> wait ... */
+enum client_state {
+    CLIENT_DISCONNECTED = 0, /* no socket; the next send connects */
+    CLIENT_CONNECTING,       /* TCP connect in progress */
+    CLIENT_HANDSHAKE,        /* TLS handshake in progress */
+    CLIENT_WAITING,          /* request sent, waiting for the response headers */
+    CLIENT_BODY,             /* headers in, reading the body */
+    CLIENT_IDLE,             /* connected, no request */
+    CLIENT_CLOSING,          /* socket closing; a send waits for it */
+};
+
+struct http_client;
+
+/* Plain vs TLS bytes: write plaintext out, feed ciphertext in (STYLE: a small table). */
+struct client_transport {
+    int (*write)(struct http_client *c, const char *data, size_t len);
+    int (*feed)(struct http_client *c, const char *data, size_t len);
+};
+
+struct http_client {
+    uv_loop_t *loop;
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    uv_timer_t timer;
+    struct sockaddr_storage addr;
+    struct http_client_opts opts;
+    const struct client_transport *transport;
+    enum client_state state;
+    llhttp_t parser;
+    bool tcp_open;          /* tcp handle initialized and not yet closed */
+    bool reconnect_pending; /* a send arrived while the socket was closing */
+    bool head_request;
+    bool complete;          /* the parser saw the end of the response */
+    bool freeing;
+    int handles_open;
+    uint64_t connects;
+    /* the request in progress */
+    struct buf pending; /* request bytes not yet written (waiting for connect/handshake) */
+    http_client_cb cb;
+    void *cb_data;
+    struct http_client_response res;
+    struct buf body;
+    char field[64];
+    size_t field_len;
+    bool capturing;
+    size_t captured_len;
+    /* TLS */
+    SSL *ssl;
+    BIO *rbio, *wbio;
+    bool tls;
+    bool tls_done;
+    char server_name[URL_HOST_MAX];
+    bool server_name_is_ip;
+    void (*closed_fn)(void *data);
+    void *closed_data;
+    char rbuf[CLIENT_READ_BUFFER];
+};
+
+struct client_write {
+    uv_write_t req;
+    size_t len;
+    char data[];
+};
+
+static void client_fail(struct http_client *c, int error);
+static void client_on_eof(struct http_client *c, bool clean);
+static void client_close_socket(struct http_client *c);
+
+void http_client_opts_default(struct http_client_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->connect_timeout_ms = 5000;
+    o->header_timeout_ms = 30000;
+    o->body_timeout_ms = 30000;
+    o->max_body_bytes = 1 << 20;
+    o->tls_verify = true;
+}
+
+const char *http_client_error_name(int error)
+{
+    switch (error) {
+    case HTTP_CLIENT_OK: return "ok";
+    case HTTP_CLIENT_ECONNECT: return "connect";
+    case HTTP_CLIENT_ETIMEOUT: return "timeout";
+    case HTTP_CLIENT_ERESET: return "reset";
+    case HTTP_CLIENT_EPROTOCOL: return "protocol";
+    case HTTP_CLIENT_ETLS: return "tls";
+    default: return "?";
+    }
+}
+
+/* ---- raw socket writes ---- */
+
+static void on_raw_written(uv_write_t *req, int status)
+{
+    struct client_write *w = (struct client_write *)req;
+    struct http_client *c = req->data;
+    free(w);
+    if (status < 0 && status != UV_ECANCELED && c->state != CLIENT_CLOSING &&
+        c->state != CLIENT_DISCONNECTED)
+        client_fail(c, HTTP_CLIENT_ERESET);
+}
+
+static int raw_write(struct http_client *c, const char *data, size_t len)
+{
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == UV_EAGAIN || n == UV_ENOSYS)
+        n = 0;
+    if (n < 0)
+        return -1;
+    if ((size_t)n == len)
+        return 0;
+    struct client_write *w = malloc(sizeof *w + len - (size_t)n);
+    if (!w)
+        return -1;
+    w->len = len - (size_t)n;
+    memcpy(w->data, data + n, w->len);
+    w->req.data = c;
+    b = uv_buf_init(w->data, (unsigned)w->len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_raw_written) < 0) {
+        free(w);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- response parsing ---- */
+
+static void start_phase(struct http_client *c, enum client_state state, uint32_t timeout_ms);
+
+static int on_status_line_done(llhttp_t *p)
+{
+    (void)p;
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_client *c = p->data;
+    size_t room = sizeof c->field - 1 - c->field_len;
+    size_t n = len < room ? len : room;
+    memcpy(c->field + c->field_len, at, n);
+    c->field_len += n;
+    return 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    struct http_client *c = p->data;
+    c->field[c->field_len] = '\0';
+    c->capturing = c->opts.capture_header && strcasecmp(c->field, c->opts.capture_header) == 0;
+    c->field_len = 0;
+    if (c->capturing)
+        c->captured_len = 0;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_client *c = p->data;
+    if (!c->capturing)
+        return 0;
+    size_t room = sizeof c->res.captured - 1 - c->captured_len;
+    size_t n = len < room ? len : room;
+    memcpy(c->res.captured + c->captured_len, at, n);
+    c->captured_len += n;
+    c->res.captured[c->captured_len] = '\0';
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    ((struct http_client *)p->data)->capturing = false;
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct http_client *c = p->data;
+    c->res.status = p->status_code;
+    if (p->status_code >= 100 && p->status_code < 200)
+        return 0; /* interim answer: the real one follows */
+    start_phase(c, CLIENT_BODY, c->opts.body_timeout_ms);
+    return c->head_request ? 1 : 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_client *c = p->data;
+    c->res.body_len += len;
+    if (c->opts.keep_body) {
+        size_t room = c->opts.max_body_bytes > c->body.len ? c->opts.max_body_bytes - c->body.len : 0;
+        if (len > room) {
+            c->res.body_truncated = true;
+            len = room;
+        }
+        if (len && buf_append(&c->body, at, len) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct http_client *c = p->data;
+    if (p->status_code >= 100 && p->status_code < 200 && p->status_code != 101) {
+        c->res.status = 0;
+        return 0;
+    }
+    c->res.keep_alive = llhttp_should_keep_alive(p);
+    c->complete = true;
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t client_settings = {
+    .on_status_complete = on_status_line_done,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* Hands the finished response to the callback; the client is ready for the next request. */
+static void client_deliver(struct http_client *c)
+{
+    uv_timer_stop(&c->timer);
+    if (buf_append(&c->body, "", 0) == 0 && c->opts.keep_body)
+        c->res.body = c->body.data;
+    http_client_cb cb = c->cb;
+    void *data = c->cb_data;
+    c->cb = NULL;
+    if (c->res.keep_alive) {
+        c->state = CLIENT_IDLE;
+    } else {
+        client_close_socket(c);
+    }
+    struct http_client_response res = c->res;
+    if (cb)
+        cb(c, HTTP_CLIENT_OK, &res, data);
+}
+
+/* Parses plaintext response bytes. Returns 0, or -1 after failing the request. */
+static int client_parse(struct http_client *c, const char *data, size_t len)
+{
+    if (c->state != CLIENT_WAITING && c->state != CLIENT_BODY) {
+        client_close_socket(c); /* bytes nobody asked for: the connection is not reusable */
+        return -1;
+    }
+    llhttp_errno_t e = llhttp_execute(&c->parser, data, len);
+    if (e == HPE_PAUSED && c->complete) {
+        client_deliver(c);
+        return 0;
+    }
+    if (e != HPE_OK) {
+        client_fail(c, HTTP_CLIENT_EPROTOCOL);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- transports ---- */
+
+static int plain_write(struct http_client *c, const char *data, size_t len)
+{
+    return raw_write(c, data, len);
+}
+
+static int plain_feed(struct http_client *c, const char *data, size_t len)
+{
+    return client_parse(c, data, len);
+}
+
+static const struct client_transport plain_transport = {plain_write, plain_feed};
+
+static SSL_CTX *tls_ctx_verify, *tls_ctx_noverify;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_init_contexts(void)
+{
+    tls_ctx_verify = SSL_CTX_new(TLS_client_method());
+    tls_ctx_noverify = SSL_CTX_new(TLS_client_method());
+    if (tls_ctx_verify) {
+        SSL_CTX_set_default_verify_paths(tls_ctx_verify);
+        SSL_CTX_set_verify(tls_ctx_verify, SSL_VERIFY_PEER, NULL);
+    }
+    if (tls_ctx_noverify)
+        SSL_CTX_set_verify(tls_ctx_noverify, SSL_VERIFY_NONE, NULL);
+}
+
+static int tls_flush(struct http_client *c)
+{
+    char tmp[16384];
+    while (BIO_ctrl_pending(c->wbio) > 0) {
+        int n = BIO_read(c->wbio, tmp, sizeof tmp);
+        if (n <= 0)
+            break;
+        if (raw_write(c, tmp, (size_t)n) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int tls_write(struct http_client *c, const char *data, size_t len)
+{
+    if (!c->tls_done) /* sent once the handshake completes */
+        return buf_append(&c->pending, data, len);
+    while (len > 0) {
+        int n = SSL_write(c->ssl, data, (int)len);
+        if (n <= 0)
+            return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return tls_flush(c);
+}
+
+static int tls_handshake(struct http_client *c)
+{
+    int rc = SSL_do_handshake(c->ssl);
+    if (tls_flush(c) < 0) {
+        client_fail(c, HTTP_CLIENT_ERESET);
+        return -1;
+    }
+    if (rc != 1) {
+        int e = SSL_get_error(c->ssl, rc);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            return 0;
+        client_fail(c, HTTP_CLIENT_ETLS);
+        return -1;
+    }
+    c->tls_done = true;
+    start_phase(c, CLIENT_WAITING, c->opts.header_timeout_ms);
+    struct buf req = c->pending;
+    c->pending = (struct buf){0};
+    int wrc = tls_write(c, req.data, req.len);
+    buf_free(&req);
+    if (wrc < 0) {
+        client_fail(c, HTTP_CLIENT_ERESET);
+        return -1;
+    }
+    return 0;
+}
+
+static int tls_feed(struct http_client *c, const char *data, size_t len)
+{
+    if (BIO_write(c->rbio, data, (int)len) != (int)len) {
+        client_fail(c, HTTP_CLIENT_ETLS);
+        return -1;
+    }
+    if (!c->tls_done)
+        return tls_handshake(c);
+    char plain[16384];
+    for (;;) {
+        int n = SSL_read(c->ssl, plain, sizeof plain);
+        if (n > 0) {
+            if (client_parse(c, plain, (size_t)n) < 0)
+                return -1;
+            if (c->state != CLIENT_WAITING && c->state != CLIENT_BODY)
+                return 0;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        if (e == SSL_ERROR_WANT_READ)
+            return tls_flush(c);
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            client_on_eof(c, true);
+            return -1;
+        }
+        client_fail(c, HTTP_CLIENT_ETLS);
+        return -1;
+    }
+}
+
+static const struct client_transport tls_transport = {tls_write, tls_feed};
+
+static int tls_start(struct http_client *c)
+{
+    SSL_CTX *ctx = c->opts.tls_verify ? tls_ctx_verify : tls_ctx_noverify;
+    c->ssl = SSL_new(ctx);
+    c->rbio = BIO_new(BIO_s_mem());
+    c->wbio = BIO_new(BIO_s_mem());
+    if (!c->ssl || !c->rbio || !c->wbio) {
+        BIO_free(c->rbio);
+        BIO_free(c->wbio);
+        return -1;
+    }
+    SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    SSL_set_connect_state(c->ssl);
+    if (!c->server_name_is_ip)
+        SSL_set_tlsext_host_name(c->ssl, c->server_name);
+    if (c->opts.tls_verify) {
+        if (c->server_name_is_ip)
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->server_name);
+        else
+            SSL_set1_host(c->ssl, c->server_name);
+    }
+    c->tls_done = false;
+    return 0;
+}
+
+static void tls_end(struct http_client *c)
+{
+    if (c->ssl)
+        SSL_free(c->ssl); /* frees the BIOs too */
+    c->ssl = NULL;
+    c->rbio = c->wbio = NULL;
+    c->tls_done = false;
+}
+
+/* ---- connection life ---- */
+
+static void on_timer(uv_timer_t *t)
+{
+    struct http_client *c = t->data;
+    client_fail(c, c->state == CLIENT_CONNECTING || c->state == CLIENT_HANDSHAKE
+                       ? HTTP_CLIENT_ECONNECT
+                       : HTTP_CLIENT_ETIMEOUT);
+}
+
+static void start_phase(struct http_client *c, enum client_state state, uint32_t timeout_ms)
+{
+    c->state = state;
+    if (timeout_ms)
+        uv_timer_start(&c->timer, on_timer, timeout_ms, 0);
+    else
+        uv_timer_stop(&c->timer);
+}
+
+static void maybe_finish_free(struct http_client *c)
+{
+    if (!c->freeing || c->handles_open > 0)
+        return;
+    void (*fn)(void *) = c->closed_fn;
+    void *data = c->closed_data;
+    buf_free(&c->pending);
+    buf_free(&c->body);
+    free(c);
+    if (fn)
+        fn(data);
+}
+
+static void do_connect(struct http_client *c);
+
+static void on_tcp_closed(uv_handle_t *h)
+{
+    struct http_client *c = h->data;
+    c->handles_open--;
+    c->tcp_open = false;
+    tls_end(c);
+    if (c->freeing) {
+        maybe_finish_free(c);
+        return;
+    }
+    c->state = CLIENT_DISCONNECTED;
+    if (c->reconnect_pending) {
+        c->reconnect_pending = false;
+        do_connect(c);
+    }
+}
+
+static void client_close_socket(struct http_client *c)
+{
+    uv_timer_stop(&c->timer);
+    if (c->tcp_open && !uv_is_closing((uv_handle_t *)&c->tcp)) {
+        c->state = CLIENT_CLOSING;
+        uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
+    } else if (!c->tcp_open) {
+        c->state = CLIENT_DISCONNECTED;
+    }
+}
+
+/* Ends the request in progress with error, closing the connection first. */
+static void client_fail(struct http_client *c, int error)
+{
+    http_client_cb cb = c->cb;
+    void *data = c->cb_data;
+    c->cb = NULL;
+    buf_reset(&c->pending);
+    client_close_socket(c);
+    if (cb) {
+        struct http_client_response res = c->res;
+        cb(c, error, &res, data);
+    }
+}
+
+/* The server closed (clean: an orderly EOF or TLS close_notify). A body that runs to the
+ * end of the connection is complete then; any other request in progress was cut short. */
+static void client_on_eof(struct http_client *c, bool clean)
+{
+    if (clean && c->state == CLIENT_BODY) {
+        llhttp_finish(&c->parser); /* runs on_message_complete when the body ends at EOF */
+        if (c->complete) {
+            c->res.keep_alive = false;
+            client_deliver(c);
+            return;
+        }
+    }
+    if (c->state == CLIENT_WAITING || c->state == CLIENT_BODY || c->state == CLIENT_HANDSHAKE)
+        client_fail(c, c->state == CLIENT_HANDSHAKE ? HTTP_CLIENT_ETLS : HTTP_CLIENT_ERESET);
+    else
+        client_close_socket(c); /* an idle connection closed by the server */
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)suggested;
+    struct http_client *c = h->data;
+    *b = uv_buf_init(c->rbuf, sizeof c->rbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct http_client *c = s->data;
+    if (nread > 0) {
+        c->res.bytes_in += (size_t)nread;
+        c->transport->feed(c, b->base, (size_t)nread);
+        return;
+    }
+    if (nread == 0)
+        return;
+    client_on_eof(c, nread == UV_EOF);
+}
+
+static void on_connected(uv_connect_t *req, int status)
+{
+    struct http_client *c = req->data;
+    if (c->state != CLIENT_CONNECTING)
+        return; /* timed out or freed meanwhile */
+    if (status < 0) {
+        client_fail(c, HTTP_CLIENT_ECONNECT);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+        client_fail(c, HTTP_CLIENT_ECONNECT);
+        return;
+    }
+    if (c->tls) {
+        c->state = CLIENT_HANDSHAKE; /* the connect timer keeps running through the handshake */
+        if (tls_start(c) < 0) {
+            client_fail(c, HTTP_CLIENT_ETLS);
+            return;
+        }
+        tls_handshake(c);
+        return;
+    }
+    start_phase(c, CLIENT_WAITING, c->opts.header_timeout_ms);
+    struct buf req_bytes = c->pending;
+    c->pending = (struct buf){0};
+    int rc = plain_write(c, req_bytes.data, req_bytes.len);
+    buf_free(&req_bytes);
+    if (rc < 0)
+        client_fail(c, HTTP_CLIENT_ERESET);
+}
+
+static void do_connect(struct http_client *c)
+{
+    uv_tcp_init(c->loop, &c->tcp);
+    c->tcp.data = c;
+    c->tcp_open = true;
+    c->handles_open++;
+    c->connects++;
+    c->connect_req.data = c;
+    start_phase(c, CLIENT_CONNECTING, c->opts.connect_timeout_ms);
+    int rc = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&c->addr, on_connected);
+    if (rc < 0)
+        client_fail(c, HTTP_CLIENT_ECONNECT);
+}
+
+struct http_client *http_client_new(uv_loop_t *loop, const struct sockaddr *addr,
+                                    const struct url *url, const struct http_client_opts *opts,
+                                    char *err, size_t errlen)
+{
+    struct http_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        err_set(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->loop = loop;
+    memcpy(&c->addr, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                         : sizeof(struct sockaddr_in));
+    if (opts)
+        c->opts = *opts;
+    else
+        http_client_opts_default(&c->opts);
+    c->transport = &plain_transport;
+    if (url && url->tls) {
+        pthread_once(&tls_once, tls_init_contexts);
+        if (!tls_ctx_verify || !tls_ctx_noverify) {
+            free(c);
+            err_set(err, errlen, "TLS: cannot create an OpenSSL context");
+            return NULL;
+        }
+        c->tls = true;
+        c->transport = &tls_transport;
+        snprintf(c->server_name, sizeof c->server_name, "%s", url->host);
+        struct in6_addr a;
+        c->server_name_is_ip = url->ipv6 || inet_pton(AF_INET, url->host, &a) == 1;
+    }
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    c->handles_open = 1;
+    return c;
+}
+
+int http_client_send(struct http_client *c, const char *request, size_t len, http_client_cb cb,
+                     void *data)
+{
+    if (c->cb || c->freeing)
+        return -1;
+    c->cb = cb;
+    c->cb_data = data;
+    memset(&c->res, 0, sizeof c->res);
+    buf_reset(&c->body);
+    c->complete = false;
+    c->field_len = 0;
+    c->captured_len = 0;
+    c->capturing = false;
+    c->head_request = len >= 5 && memcmp(request, "HEAD ", 5) == 0;
+    llhttp_init(&c->parser, HTTP_RESPONSE, &client_settings);
+    c->parser.data = c;
+    switch (c->state) {
+    case CLIENT_IDLE:
+        start_phase(c, CLIENT_WAITING, c->opts.header_timeout_ms);
+        if (c->transport->write(c, request, len) < 0)
+            client_fail(c, HTTP_CLIENT_ERESET);
+        return 0;
+    case CLIENT_CLOSING:
+        buf_reset(&c->pending);
+        if (buf_append(&c->pending, request, len) < 0)
+            return -1;
+        c->reconnect_pending = true;
+        return 0;
+    default: /* disconnected */
+        buf_reset(&c->pending);
+        if (buf_append(&c->pending, request, len) < 0)
+            return -1;
+        do_connect(c);
+        return 0;
+    }
+}
+
+bool http_client_connected(const struct http_client *c)
+{
+    return c->state == CLIENT_IDLE;
+}
+
+uint64_t http_client_connects(const struct http_client *c)
+{
+    return c->connects;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct http_client *c = h->data;
+    c->handles_open--;
+    maybe_finish_free(c);
+}
+
+void http_client_free(struct http_client *c, void (*closed)(void *data), void *data)
+{
+    if (!c)
+        return;
+    c->freeing = true;
+    c->cb = NULL;
+    c->reconnect_pending = false;
+    c->closed_fn = closed;
+    c->closed_data = data;
+    if (c->tcp_open && !uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}

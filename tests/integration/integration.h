@@ -1,0 +1,9 @@
+/* integration.h -- integration test groups (real processes on loopback). */
+#ifndef HERD_TEST_INTEGRATION_H
+#define HERD_TEST_INTEGRATION_H
+
+int integration_node(void);
+int integration_node_cli(void);
+int integration_client(void);
+
+#endif

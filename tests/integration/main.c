@@ -1,0 +1,46 @@
+/* main.c -- runs the integration test group named in argv[1] (all when none). Children are
+ * killed on the way out, whatever happened. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../support/harness.h"
+#include "integration.h"
+
+static const struct {
+    const char *name;
+    int (*run)(void);
+} groups[] = {
+    {"node", integration_node},
+    {"node_cli", integration_node_cli},
+    {"client", integration_client},
+};
+
+static void on_fatal(int sig)
+{
+    harness_kill_all();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+int main(int argc, char **argv)
+{
+    atexit(harness_kill_all);
+    signal(SIGTERM, on_fatal);
+    signal(SIGINT, on_fatal);
+    signal(SIGPIPE, SIG_IGN);
+    int failed = 0, ran = 0;
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
+        if (argc > 1 && strcmp(argv[1], groups[i].name) != 0)
+            continue;
+        failed += groups[i].run();
+        ran++;
+    }
+    harness_kill_all();
+    if (ran == 0) {
+        fprintf(stderr, "no test group named '%s'\n", argv[1]);
+        return 2;
+    }
+    return failed ? 1 : 0;
+}

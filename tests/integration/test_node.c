@@ -1,0 +1,355 @@
+/* test_node.c -- the real `herd node` process: every endpoint, bad requests, limits,
+ * timeouts, and a SIGTERM that loses no in-flight request. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../support/harness.h"
+#include "integration.h"
+
+struct node_proc {
+    pid_t pid;
+    int port;
+    char *config;
+};
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Starts `herd node` with a config file giving short timeouts and small limits. */
+static int setup(void **state)
+{
+    struct node_proc *n = calloc(1, sizeof *n);
+    n->port = harness_free_port();
+    n->config = harness_temp_file(".yaml", "cluster_id: test-cluster\n"
+                                           "limits:\n"
+                                           "  max_header_bytes: 2048\n"
+                                           "  max_body_bytes: 4096\n"
+                                           "  header_timeout: 1s\n");
+    char port[16];
+    snprintf(port, sizeof port, "%d", n->port);
+    char *argv[] = {(char *)harness_herd_bin(), "node", "--port", port, "--id", "api.1",
+                    "--config", n->config, "--log-level", "warn", NULL};
+    n->pid = harness_spawn(argv, NULL, NULL);
+    if (n->pid < 0 || !harness_wait_http(n->port, "/health", 5000))
+        return -1;
+    *state = n;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct node_proc *n = *state;
+    if (n) {
+        kill(n->pid, SIGKILL);
+        harness_wait(n->pid, 5000);
+        unlink(n->config);
+        free(n->config);
+        free(n);
+    }
+    return 0;
+}
+
+/* Sends one request; returns status, parses a JSON body into *json when asked. */
+static int request(int port, const char *method, const char *path, const char *body, char *out,
+                   size_t size, json_t **json)
+{
+    char req[8192];
+    snprintf(req, sizeof req,
+             "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+             method, path, body ? strlen(body) : 0, body ? body : "");
+    int status = harness_exchange(port, req, out, size);
+    if (json) {
+        const char *b = strstr(out, "\r\n\r\n");
+        *json = b ? json_loads(b + 4, 0, NULL) : NULL;
+    }
+    return status;
+}
+
+static void test_health_and_node_header(void **state)
+{
+    struct node_proc *n = *state;
+    char out[8192];
+    json_t *j;
+    assert_int_equal(request(n->port, "GET", "/health", NULL, out, sizeof out, &j), 200);
+    assert_non_null(strstr(out, "X-Herd-Node: api.1\r\n"));
+    assert_non_null(j);
+    assert_true(json_is_true(json_object_get(j, "status")));
+    assert_string_equal(json_string_value(json_object_get(j, "mode")), "standalone");
+    assert_string_equal(json_string_value(json_object_get(j, "node_id")), "api.1");
+    assert_non_null(json_string_value(json_object_get(j, "version")));
+    assert_non_null(json_string_value(json_object_get(j, "timestamp")));
+    assert_true(json_is_object(json_object_get(j, "checks")));
+    json_decref(j);
+}
+
+static void test_cluster_views(void **state)
+{
+    struct node_proc *n = *state;
+    char out[8192];
+    json_t *j;
+    assert_int_equal(request(n->port, "GET", "/status/404", NULL, out, sizeof out, NULL), 404);
+    assert_int_equal(request(n->port, "GET", "/api/v1/cluster/status", NULL, out, sizeof out, &j), 200);
+    json_t *st = json_object_get(j, "status");
+    assert_non_null(st);
+    assert_string_equal(json_string_value(json_object_get(st, "cluster_id")), "test-cluster");
+    assert_int_equal(json_integer_value(json_object_get(st, "total_nodes")), 1);
+    assert_int_equal(json_integer_value(json_object_get(st, "active_nodes")), 1);
+    assert_int_equal(json_integer_value(json_object_get(st, "failed_nodes")), 0);
+    json_int_t total = json_integer_value(json_object_get(st, "total_requests"));
+    json_int_t ok = json_integer_value(json_object_get(st, "successful_requests"));
+    json_int_t failed = json_integer_value(json_object_get(st, "failed_requests"));
+    assert_true(total >= 2);
+    assert_int_equal(total, ok + failed);
+    assert_true(failed >= 1); /* the 404 above */
+    assert_true(json_is_number(json_object_get(st, "average_response_time")));
+    assert_non_null(json_string_value(json_object_get(st, "last_updated")));
+    json_decref(j);
+    /* the counters count every answer: one more request, one more in total */
+    assert_int_equal(request(n->port, "GET", "/api/v1/cluster/status", NULL, out, sizeof out, &j), 200);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "status"), "total_requests")),
+                     total + 1);
+    json_decref(j);
+
+    assert_int_equal(request(n->port, "GET", "/api/v1/cluster/nodes", NULL, out, sizeof out, &j), 200);
+    json_t *me = json_object_get(json_object_get(j, "nodes"), "api.1");
+    assert_non_null(me);
+    json_t *cfg = json_object_get(me, "config");
+    assert_string_equal(json_string_value(json_object_get(cfg, "node_id")), "api.1");
+    assert_int_equal(json_integer_value(json_object_get(cfg, "port")), n->port);
+    assert_int_equal(json_integer_value(json_object_get(cfg, "weight")), 100);
+    assert_string_equal(json_string_value(json_object_get(cfg, "status")), "active");
+    assert_true(json_is_object(json_object_get(cfg, "metadata")));
+    assert_non_null(json_string_value(json_object_get(me, "last_seen")));
+    assert_true(json_integer_value(json_object_get(me, "connections")) >= 1);
+    assert_true(json_is_number(json_object_get(me, "success_rate")));
+    json_decref(j);
+}
+
+static void test_kv(void **state)
+{
+    struct node_proc *n = *state;
+    char out[8192];
+    json_t *j;
+    assert_int_equal(request(n->port, "GET", "/kv/color", NULL, out, sizeof out, NULL), 404);
+    assert_int_equal(request(n->port, "PUT", "/kv/color", "blue", out, sizeof out, &j), 201);
+    json_int_t seq1 = json_integer_value(json_object_get(j, "seq"));
+    assert_true(seq1 >= 1);
+    assert_int_equal(json_integer_value(json_object_get(j, "size")), 4);
+    json_decref(j);
+    assert_int_equal(request(n->port, "PUT", "/kv/color", "green", out, sizeof out, &j), 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "seq")), seq1 + 1);
+    json_decref(j);
+    assert_int_equal(request(n->port, "GET", "/kv/color", NULL, out, sizeof out, NULL), 200);
+    assert_non_null(strstr(out, "\r\n\r\ngreen"));
+    char seqhdr[64];
+    snprintf(seqhdr, sizeof seqhdr, "X-Herd-Seq: %lld\r\n", (long long)seq1 + 1);
+    assert_non_null(strstr(out, seqhdr));
+    assert_int_equal(request(n->port, "PUT", "/kv/a%2Fb", "x", out, sizeof out, NULL), 201);
+    assert_int_equal(request(n->port, "GET", "/kv/a%2Fb", NULL, out, sizeof out, NULL), 200);
+    assert_int_equal(request(n->port, "DELETE", "/kv/color", NULL, out, sizeof out, NULL), 200);
+    assert_int_equal(request(n->port, "GET", "/kv/color", NULL, out, sizeof out, NULL), 404);
+    assert_int_equal(request(n->port, "DELETE", "/kv/color", NULL, out, sizeof out, NULL), 404);
+}
+
+static void test_echo_delay_status(void **state)
+{
+    struct node_proc *n = *state;
+    char out[8192];
+    json_t *j;
+    assert_int_equal(request(n->port, "POST", "/echo?x=1", "ping", out, sizeof out, &j), 200);
+    assert_string_equal(json_string_value(json_object_get(j, "method")), "POST");
+    assert_string_equal(json_string_value(json_object_get(j, "path")), "/echo");
+    assert_string_equal(json_string_value(json_object_get(j, "query")), "x=1");
+    assert_string_equal(json_string_value(json_object_get(j, "body")), "ping");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "headers"), "Host")), "127.0.0.1");
+    json_decref(j);
+    long t0 = now_ms();
+    assert_int_equal(request(n->port, "GET", "/delay?ms=250", NULL, out, sizeof out, NULL), 200);
+    long took = now_ms() - t0;
+    assert_true(took >= 240);
+    assert_int_equal(request(n->port, "GET", "/delay?ms=abc", NULL, out, sizeof out, NULL), 400);
+    assert_non_null(strstr(out, "ms: expected"));
+    assert_int_equal(request(n->port, "GET", "/delay", NULL, out, sizeof out, NULL), 400);
+    assert_int_equal(request(n->port, "GET", "/delay?ms=600000", NULL, out, sizeof out, NULL), 400);
+    assert_int_equal(request(n->port, "GET", "/status/503", NULL, out, sizeof out, NULL), 503);
+    assert_int_equal(request(n->port, "POST", "/status/201", "", out, sizeof out, NULL), 201);
+    assert_int_equal(request(n->port, "GET", "/status/99", NULL, out, sizeof out, NULL), 400);
+    assert_int_equal(request(n->port, "GET", "/status/2x0", NULL, out, sizeof out, NULL), 400);
+    assert_int_equal(request(n->port, "GET", "/no/such/route", NULL, out, sizeof out, NULL), 404);
+}
+
+static void test_fault_knobs(void **state)
+{
+    struct node_proc *n = *state;
+    char out[8192];
+    json_t *j;
+    /* every answer but the admin routes fails while error_rate is 1 */
+    assert_int_equal(request(n->port, "POST", "/admin/fault", "{\"error_rate\": 1, \"error_status\": 503}",
+                             out, sizeof out, &j), 200);
+    assert_true(json_real_value(json_object_get(j, "error_rate")) == 1.0);
+    json_decref(j);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(request(n->port, "GET", "/health", NULL, out, sizeof out, NULL), 503);
+    assert_int_equal(request(n->port, "GET", "/admin/fault", NULL, out, sizeof out, NULL), 200);
+    /* latency replaces the error */
+    assert_int_equal(request(n->port, "POST", "/admin/fault", "{\"error_rate\": 0, \"latency_ms\": 300}",
+                             out, sizeof out, NULL), 200);
+    long t0 = now_ms();
+    assert_int_equal(request(n->port, "GET", "/health", NULL, out, sizeof out, NULL), 200);
+    assert_true(now_ms() - t0 >= 290);
+    /* half the answers fail (with the 503 set above) at error_rate 0.5: 200 requests, a
+     * binomial far from 0 and 200 */
+    assert_int_equal(request(n->port, "POST", "/admin/fault", "{\"error_rate\": 0.5, \"latency_ms\": 0}",
+                             out, sizeof out, NULL), 200);
+    int failures = 0;
+    for (int i = 0; i < 200; i++)
+        failures += request(n->port, "GET", "/echo", NULL, out, sizeof out, NULL) == 503;
+    assert_in_range(failures, 50, 150);
+    assert_int_equal(request(n->port, "DELETE", "/admin/fault", NULL, out, sizeof out, NULL), 200);
+    assert_int_equal(request(n->port, "GET", "/echo", NULL, out, sizeof out, NULL), 200);
+    /* bad bodies name the field and change nothing */
+    static const struct {
+        const char *body, *fragment;
+    } bad[] = {
+        {"{\"error_rate\": 2}", "error_rate: expected a number from 0 to 1"},
+        {"{\"latency_ms\": -5}", "latency_ms: expected an integer"},
+        {"{\"latency_ms\": \"5\"}", "latency_ms: expected an integer"},
+        {"{\"error_status\": 200}", "error_status: expected an integer from 400 to 599"},
+        {"{\"bogus\": 1}", "bogus: unknown field"},
+        {"{\"error_rate\": ", "body: invalid JSON at line 1"},
+        {"[1]", "body: expected a JSON object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(request(n->port, "POST", "/admin/fault", bad[i].body, out, sizeof out, NULL), 400);
+        if (!strstr(out, bad[i].fragment))
+            fail_msg("body %s: answer lacks '%s': %s", bad[i].body, bad[i].fragment, out);
+    }
+    assert_int_equal(request(n->port, "GET", "/admin/fault", NULL, out, sizeof out, &j), 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "latency_ms")), 0);
+    assert_true(json_real_value(json_object_get(j, "error_rate")) == 0.0);
+    json_decref(j);
+}
+
+static void test_bad_requests_keep_serving(void **state)
+{
+    struct node_proc *n = *state;
+    char out[8192], big[4096];
+    assert_int_equal(harness_exchange(n->port, "NOT HTTP AT ALL\r\n\r\n", out, sizeof out), 400);
+    assert_int_equal(harness_exchange(n->port, "GET / HTTP/1.1\r\nHost x\r\n\r\n", out, sizeof out), 400);
+    memset(big, 'h', sizeof big);
+    char req[8192];
+    snprintf(req, sizeof req, "GET /health HTTP/1.1\r\nX-Big: %.*s\r\n\r\n", 3000, big);
+    assert_int_equal(harness_exchange(n->port, req, out, sizeof out), 431);
+    snprintf(req, sizeof req, "PUT /kv/big HTTP/1.1\r\nContent-Length: 5000\r\n\r\n");
+    assert_int_equal(harness_exchange(n->port, req, out, sizeof out), 413);
+    /* slow headers: the node gives up after header_timeout (1 s) with 408 */
+    int fd = harness_connect(n->port, 5000);
+    long t0 = now_ms();
+    assert_int_equal(harness_send(fd, "GET /health HTTP/1.1\r\nX-Slow: 1", 31), 0);
+    size_t len = harness_read_responses(fd, 0, out, sizeof out);
+    long took = now_ms() - t0;
+    close(fd);
+    assert_true(len > 0);
+    assert_int_equal(harness_status(out), 408);
+    assert_in_range(took, 900, 3000);
+    /* still serving */
+    assert_int_equal(harness_get(n->port, "/health", out, sizeof out, NULL), 200);
+}
+
+static void test_keepalive_and_pipelining(void **state)
+{
+    struct node_proc *n = *state;
+    int fd = harness_connect(n->port, 5000);
+    char out[16384];
+    const char *three = "GET /health HTTP/1.1\r\n\r\nGET /status/202 HTTP/1.1\r\n\r\nGET /echo HTTP/1.1\r\n\r\n";
+    assert_int_equal(harness_send(fd, three, strlen(three)), 0);
+    size_t len = harness_read_responses(fd, 3, out, sizeof out);
+    assert_int_equal(harness_count_responses(out, len), 3);
+    /* the same connection serves more */
+    assert_int_equal(harness_send(fd, "GET /health HTTP/1.1\r\n\r\n", 24), 0);
+    len = harness_read_responses(fd, 1, out, sizeof out);
+    assert_int_equal(harness_status(out), 200);
+    close(fd);
+}
+
+/* SIGTERM while requests are in flight: every one of them gets its answer, then exit 0. */
+struct inflight {
+    int port;
+    int status;
+};
+
+static void *delayed_request(void *arg)
+{
+    struct inflight *f = arg;
+    char out[4096];
+    f->status = harness_get(f->port, "/delay?ms=700", out, sizeof out, NULL);
+    return NULL;
+}
+
+static void test_sigterm_finishes_inflight(void **state)
+{
+    (void)state;
+    int port = harness_free_port();
+    char portarg[16];
+    snprintf(portarg, sizeof portarg, "%d", port);
+    char *argv[] = {(char *)harness_herd_bin(), "node", "--port", portarg, "--log-level", "warn", NULL};
+    pid_t pid = harness_spawn(argv, NULL, NULL);
+    assert_true(harness_wait_http(port, "/health", 5000));
+    enum { N = 20 };
+    struct inflight reqs[N];
+    pthread_t threads[N];
+    for (int i = 0; i < N; i++) {
+        reqs[i] = (struct inflight){.port = port, .status = -1};
+        pthread_create(&threads[i], NULL, delayed_request, &reqs[i]);
+    }
+    usleep(300000); /* all 20 are waiting on their 700 ms delay */
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    usleep(100000);
+    /* no new connections once stopping */
+    int fd = harness_connect(port, 1000);
+    assert_int_equal(fd, -1);
+    for (int i = 0; i < N; i++)
+        pthread_join(threads[i], NULL);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(reqs[i].status, 200);
+    int status = harness_wait(pid, 5000);
+    assert_true(status >= 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+int integration_node(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_health_and_node_header),
+        cmocka_unit_test(test_cluster_views),
+        cmocka_unit_test(test_kv),
+        cmocka_unit_test(test_echo_delay_status),
+        cmocka_unit_test(test_fault_knobs),
+        cmocka_unit_test(test_bad_requests_keep_serving),
+        cmocka_unit_test(test_keepalive_and_pipelining),
+    };
+    const struct CMUnitTest alone[] = {
+        cmocka_unit_test(test_sigterm_finishes_inflight),
+    };
+    return cmocka_run_group_tests_name("node", tests, setup, teardown) +
+           cmocka_run_group_tests_name("node_sigterm", alone, NULL, NULL);
+}

@@ -1,0 +1,267 @@
+/* harness.c -- test helpers (see harness.h). */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CHILDREN 64
+
+static pid_t children[MAX_CHILDREN];
+static int child_count;
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+int harness_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+pid_t harness_spawn(char *const argv[], char *const env[], const char *stderr_path)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        for (size_t i = 0; env && env[i]; i++)
+            putenv(env[i]);
+        if (stderr_path) {
+            int fd = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd >= 0) {
+                dup2(fd, 2);
+                close(fd);
+            }
+        }
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    if (child_count < MAX_CHILDREN)
+        children[child_count++] = pid;
+    return pid;
+}
+
+static void forget_child(pid_t pid)
+{
+    for (int i = 0; i < child_count; i++)
+        if (children[i] == pid) {
+            children[i] = children[--child_count];
+            return;
+        }
+}
+
+int harness_wait(pid_t pid, int timeout_ms)
+{
+    long end = now_ms() + timeout_ms;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+            forget_child(pid);
+            return status;
+        }
+        if (r < 0 || now_ms() >= end)
+            return -1;
+        usleep(10000);
+    }
+}
+
+void harness_kill_all(void)
+{
+    while (child_count > 0) {
+        pid_t pid = children[child_count - 1];
+        kill(pid, SIGKILL);
+        if (harness_wait(pid, 5000) < 0)
+            forget_child(pid);
+    }
+}
+
+int harness_connect(int port, int timeout_ms)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int harness_send(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Length of the complete response at text, or 0 when it is not complete yet. */
+static size_t response_length(const char *text, size_t len)
+{
+    const char *end = memmem(text, len, "\r\n\r\n", 4);
+    if (!end)
+        return 0;
+    size_t head = (size_t)(end - text) + 4;
+    size_t body = 0;
+    for (const char *p = text; p < end; p++) {
+        if ((p == text || p[-1] == '\n') && strncasecmp(p, "Content-Length:", 15) == 0) {
+            body = strtoul(p + 15, NULL, 10);
+            break;
+        }
+    }
+    int status = harness_status(text);
+    if (status == 100) /* interim: counts as its own response */
+        return head;
+    return head + body <= len ? head + body : 0;
+}
+
+int harness_count_responses(const char *text, size_t len)
+{
+    int count = 0;
+    size_t off = 0, n;
+    while (off < len && (n = response_length(text + off, len - off)) > 0) {
+        count++;
+        off += n;
+    }
+    return count;
+}
+
+size_t harness_read_responses(int fd, int responses, char *out, size_t size)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    while (len + 1 < size) {
+        if (responses > 0 && harness_count_responses(out, len) >= responses)
+            break;
+        ssize_t n = recv(fd, out + len, size - 1 - len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        out[len] = '\0';
+    }
+    return len;
+}
+
+int harness_status(const char *text)
+{
+    int status;
+    if (sscanf(text, "HTTP/1.%*d %d", &status) == 1)
+        return status;
+    return -1;
+}
+
+int harness_exchange(int port, const char *request, char *out, size_t size)
+{
+    out[0] = '\0';
+    int fd = harness_connect(port, 5000);
+    if (fd < 0)
+        return -1;
+    int status = -1;
+    if (harness_send(fd, request, strlen(request)) == 0 &&
+        harness_read_responses(fd, 1, out, size) > 0)
+        status = harness_status(out);
+    close(fd);
+    return status;
+}
+
+int harness_get(int port, const char *path, char *out, size_t size, const char **body)
+{
+    char req[1024];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    int status = harness_exchange(port, req, out, size);
+    if (body) {
+        const char *b = strstr(out, "\r\n\r\n");
+        *body = b ? b + 4 : out + strlen(out);
+    }
+    return status;
+}
+
+bool harness_wait_http(int port, const char *path, int timeout_ms)
+{
+    long end = now_ms() + timeout_ms;
+    char buf[4096];
+    while (now_ms() < end) {
+        if (harness_get(port, path, buf, sizeof buf, NULL) == 200)
+            return true;
+        usleep(20000);
+    }
+    return false;
+}
+
+char *harness_temp_file(const char *suffix, const char *content)
+{
+    char *path = NULL;
+    if (asprintf(&path, "/tmp/herd-test-XXXXXX%s", suffix) < 0)
+        return NULL;
+    int fd = mkstemps(path, (int)strlen(suffix));
+    if (fd < 0) {
+        free(path);
+        return NULL;
+    }
+    size_t len = strlen(content);
+    if (write(fd, content, len) != (ssize_t)len) {
+        close(fd);
+        unlink(path);
+        free(path);
+        return NULL;
+    }
+    close(fd);
+    return path;
+}
+
+const char *harness_herd_bin(void)
+{
+    const char *bin = getenv("HERD_BIN");
+    return bin && *bin ? bin : "./herd";
+}

@@ -1,0 +1,57 @@
+/* harness.h -- test helpers: free ports, child processes that never outlive the test, raw
+ * HTTP exchanges over blocking sockets with timeouts. */
+#ifndef HERD_TEST_HARNESS_H
+#define HERD_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* A loopback TCP port that was free a moment ago. */
+int harness_free_port(void);
+
+/* Starts argv[0] with extra environment entries ("K=V", NULL-terminated, may be NULL); its
+ * stderr goes to stderr_path when given. The child gets SIGKILL if the test process dies.
+ * Returns the pid, recorded for harness_kill_all. */
+pid_t harness_spawn(char *const argv[], char *const env[], const char *stderr_path);
+
+/* Waits up to timeout_ms for pid to exit. Returns its wait status, or -1 on timeout. */
+int harness_wait(pid_t pid, int timeout_ms);
+
+/* SIGKILLs and reaps every child still running. Safe to call more than once. */
+void harness_kill_all(void);
+
+/* Polls GET path on 127.0.0.1:port until it answers 200 or timeout_ms passes. */
+bool harness_wait_http(int port, const char *path, int timeout_ms);
+
+/* Connects to 127.0.0.1:port; returns the socket or -1. Reads and writes time out after
+ * timeout_ms. */
+int harness_connect(int port, int timeout_ms);
+
+/* Writes all of data. Returns 0 or -1. */
+int harness_send(int fd, const char *data, size_t len);
+
+/* Reads until `responses` complete HTTP responses (Content-Length or no body) are in out, the
+ * peer closes, or the timeout hits. Returns the bytes read (NUL-terminated in out). */
+size_t harness_read_responses(int fd, int responses, char *out, size_t size);
+
+/* One request on a fresh connection: sends request, reads one response into out. Returns
+ * the status code, or -1 when nothing valid came back. */
+int harness_exchange(int port, const char *request, char *out, size_t size);
+
+/* GET path; the body (after the blank line) points into out. Returns the status or -1. */
+int harness_get(int port, const char *path, char *out, size_t size, const char **body);
+
+/* Status code of the first response in text, or -1. */
+int harness_status(const char *text);
+
+/* Counts complete responses at the start of text (see harness_read_responses). */
+int harness_count_responses(const char *text, size_t len);
+
+/* Writes a temporary file with content; returns a malloc'd path the caller frees and unlinks. */
+char *harness_temp_file(const char *suffix, const char *content);
+
+/* Path of the herd binary under test (HERD_BIN, set by CTest). */
+const char *harness_herd_bin(void);
+
+#endif

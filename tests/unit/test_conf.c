@@ -1,0 +1,166 @@
+/* test_conf.c -- YAML/JSON documents, typed getters, and the positions in error messages. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "base/err.h"
+#include "conf/conf.h"
+#include "unit.h"
+
+static const char plan[] = "name: api cluster\n"
+                           "cluster:\n"
+                           "  groups:\n"
+                           "    api: {command: \"herd node\", replicas: 3, base_port: 8081}\n"
+                           "checks:\n"
+                           "  - connectivity: {probes: 10}\n"
+                           "  - failover:\n"
+                           "      restart_after: 3s\n"
+                           "      enabled: yes\n";
+
+static void test_parse_tree_and_positions(void **state)
+{
+    (void)state;
+    struct conf_doc doc;
+    char err[ERR_SIZE];
+    assert_int_equal(conf_parse(&doc, "plan.yaml", plan, strlen(plan), err, sizeof err), 0);
+    assert_int_equal(doc.root->type, CONF_MAP);
+    const struct conf_node *api = conf_get(conf_get(conf_get(doc.root, "cluster"), "groups"), "api");
+    assert_non_null(api);
+    assert_int_equal(api->line, 4);
+    assert_int_equal(api->col, 10);
+    long long replicas = 0;
+    assert_int_equal(conf_opt_int(&doc, api, "replicas", 1, 100, &replicas, err, sizeof err), 0);
+    assert_int_equal(replicas, 3);
+    const char *cmd = NULL;
+    assert_int_equal(conf_opt_string(&doc, api, "command", &cmd, err, sizeof err), 0);
+    assert_string_equal(cmd, "herd node");
+    const struct conf_node *checks = conf_get(doc.root, "checks");
+    assert_int_equal(checks->type, CONF_SEQ);
+    assert_int_equal(checks->count, 2);
+    const struct conf_node *failover = conf_get(checks->first->next, "failover");
+    uint64_t us = 0;
+    assert_int_equal(conf_opt_duration_us(&doc, failover, "restart_after", 0, 60e6, &us, err, sizeof err), 0);
+    assert_int_equal(us, 3000000);
+    bool enabled = false;
+    assert_int_equal(conf_opt_bool(&doc, failover, "enabled", &enabled, err, sizeof err), 0);
+    assert_true(enabled);
+    char path[128];
+    conf_path(conf_get(failover, "restart_after"), path, sizeof path);
+    assert_string_equal(path, "checks[1].failover.restart_after");
+    /* absent optional keys leave the value alone */
+    long long absent = 42;
+    assert_int_equal(conf_opt_int(&doc, api, "nope", 0, 1, &absent, err, sizeof err), 0);
+    assert_int_equal(absent, 42);
+    conf_free(&doc);
+}
+
+static void test_json_accepted(void **state)
+{
+    (void)state;
+    const char *text = "{\"port\": 8080, \"tags\": [\"a\", \"b\"], \"on\": true}";
+    struct conf_doc doc;
+    char err[ERR_SIZE];
+    assert_int_equal(conf_parse(&doc, "x.json", text, strlen(text), err, sizeof err), 0);
+    long long port = 0;
+    assert_int_equal(conf_opt_int(&doc, doc.root, "port", 1, 65535, &port, err, sizeof err), 0);
+    assert_int_equal(port, 8080);
+    assert_int_equal(conf_get(doc.root, "tags")->count, 2);
+    conf_free(&doc);
+}
+
+/* Parses text and runs one getter on root.key; returns the error message. */
+static const char *first_error(const char *text, const char *key, int kind)
+{
+    static char err[ERR_SIZE];
+    struct conf_doc doc;
+    err[0] = '\0';
+    if (conf_parse(&doc, "f.yaml", text, strlen(text), err, sizeof err) < 0)
+        return err;
+    const struct conf_node *n = conf_get(doc.root, key);
+    long long i;
+    bool b;
+    uint64_t us;
+    double d;
+    static const char *const keys[] = {"port", "host", NULL};
+    switch (kind) {
+    case 0: conf_to_int(&doc, n, 1, 65535, &i, err, sizeof err); break;
+    case 1: conf_to_bool(&doc, n, &b, err, sizeof err); break;
+    case 2: conf_to_duration_us(&doc, n, 0, 60e6, &us, err, sizeof err); break;
+    case 3: conf_check_keys(&doc, doc.root, keys, err, sizeof err); break;
+    case 4: conf_expect_map(&doc, n, err, sizeof err); break;
+    case 5: conf_to_double(&doc, n, 0, 1, &d, err, sizeof err); break;
+    }
+    conf_free(&doc);
+    return err;
+}
+
+static void test_error_messages(void **state)
+{
+    (void)state;
+    assert_string_equal(first_error("a: 1\nport: 70000\n", "port", 0),
+                        "f.yaml:2:7: port: 70000 is out of range, expected 1 to 65535");
+    assert_string_equal(first_error("port: eighty\n", "port", 0),
+                        "f.yaml:1:7: port: 'eighty' is not an integer, expected an integer from 1 to 65535");
+    assert_string_equal(first_error("x:\n  - 1\nflag: maybe\n", "flag", 1),
+                        "f.yaml:3:7: flag: 'maybe' is not a boolean, expected true or false");
+    assert_string_equal(first_error("t: 3 parsecs\n", "t", 2),
+                        "f.yaml:1:4: t: '3 parsecs' is not a duration, expected a number with a unit (us, ms, s, m, h)");
+    assert_string_equal(first_error("port: 1\nhots: x\n", "port", 3),
+                        "f.yaml:2:1: hots: unknown key 'hots', expected one of: port, host");
+    assert_string_equal(first_error("g: [1, 2]\n", "g", 4),
+                        "f.yaml:1:4: g: found a list, expected a mapping (key: value)");
+    assert_string_equal(first_error("r: 1.5\n", "r", 5),
+                        "f.yaml:1:4: r: 1.5 is out of range, expected 0 to 1");
+    /* the parser's own errors carry positions too */
+    const char *e = first_error("a: [1, 2\nb: 3\n", "a", 0);
+    assert_non_null(strstr(e, "f.yaml:"));
+    assert_non_null(strstr(e, "invalid YAML"));
+    e = first_error("a: 1\na: 2\n", "a", 0);
+    assert_string_equal(e, "f.yaml:2:1: duplicate key 'a'");
+    e = first_error("a: &x 1\nb: *x\n", "a", 0);
+    assert_non_null(strstr(e, "f.yaml:2:4: aliases"));
+    e = first_error("? [1]\n: 2\n", "a", 0);
+    assert_non_null(strstr(e, "a mapping key must be a plain string"));
+}
+
+static void test_nested_path_in_error(void **state)
+{
+    (void)state;
+    const char *text = "cluster:\n  groups:\n    api:\n      replicas: -1\n";
+    struct conf_doc doc;
+    char err[ERR_SIZE];
+    assert_int_equal(conf_parse(&doc, "p.yaml", text, strlen(text), err, sizeof err), 0);
+    const struct conf_node *api = conf_get(conf_get(conf_get(doc.root, "cluster"), "groups"), "api");
+    long long r;
+    assert_int_equal(conf_opt_int(&doc, api, "replicas", 1, 1000, &r, err, sizeof err), -1);
+    assert_string_equal(err, "p.yaml:4:17: cluster.groups.api.replicas: -1 is out of range, expected 1 to 1000");
+    conf_free(&doc);
+}
+
+static void test_load_file_errors(void **state)
+{
+    (void)state;
+    struct conf_doc doc;
+    char err[ERR_SIZE];
+    assert_int_equal(conf_load_file(&doc, "/nonexistent/herd.yaml", err, sizeof err), -1);
+    assert_non_null(strstr(err, "/nonexistent/herd.yaml: cannot open"));
+    assert_int_equal(conf_parse(&doc, "empty.yaml", "", 0, err, sizeof err), 0);
+    assert_null(doc.root);
+    conf_free(&doc);
+}
+
+int unit_conf(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_tree_and_positions),
+        cmocka_unit_test(test_json_accepted),
+        cmocka_unit_test(test_error_messages),
+        cmocka_unit_test(test_nested_path_in_error),
+        cmocka_unit_test(test_load_file_errors),
+    };
+    return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
+}

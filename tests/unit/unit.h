@@ -1,0 +1,11 @@
+/* unit.h -- the unit test groups; main.c runs them all. */
+#ifndef HERD_TEST_UNIT_H
+#define HERD_TEST_UNIT_H
+
+int unit_hist(void);
+int unit_conf(void);
+int unit_url(void);
+int unit_http_server(void);
+int unit_misc(void);
+
+#endif
