@@ -8,14 +8,12 @@
 int buf_reserve(struct buf *b, size_t extra)
 {
     size_t need = b->len + extra + 1;
-    if (need <= b->cap)
-        return 0;
+    if (need <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need)
         cap *= 2;
     char *p = realloc(b->data, cap);
-    if (!p)
-        return -1;
+    if (!p) return -1;
     b->data = p;
     b->cap = cap;
     return 0;
@@ -23,10 +21,8 @@ int buf_reserve(struct buf *b, size_t extra)
 
 int buf_append(struct buf *b, const void *data, size_t len)
 {
-    if (buf_reserve(b, len) < 0)
-        return -1;
-    if (len)
-        memcpy(b->data + b->len, data, len);
+    if (buf_reserve(b, len) < 0) return -1;
+    if (len) memcpy(b->data + b->len, data, len);
     b->len += len;
     b->data[b->len] = '\0';
     return 0;
@@ -43,8 +39,7 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     va_copy(copy, ap);
     int n = vsnprintf(NULL, 0, fmt, copy);
     va_end(copy);
-    if (n < 0 || buf_reserve(b, (size_t)n) < 0)
-        return -1;
+    if (n < 0 || buf_reserve(b, (size_t)n) < 0) return -1;
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     b->len += (size_t)n;
     return 0;

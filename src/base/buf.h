@@ -23,8 +23,7 @@ void buf_consume(struct buf *b, size_t n);
 static inline void buf_reset(struct buf *b)
 {
     b->len = 0;
-    if (b->data)
-        b->data[0] = '\0';
+    if (b->data) b->data[0] = '\0';
 }
 void buf_free(struct buf *b);
 

@@ -15,8 +15,7 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 void log_setup(enum log_level level, const char *tag)
 {
     current_level = level;
-    if (tag)
-        snprintf(current_tag, sizeof current_tag, "%s", tag);
+    if (tag) snprintf(current_tag, sizeof current_tag, "%s", tag);
 }
 
 int log_level_parse(const char *name, enum log_level *out)
@@ -37,16 +36,14 @@ enum log_level log_level_get(void)
 
 void log_write(enum log_level level, const char *fmt, ...)
 {
-    if (level > current_level)
-        return;
+    if (level > current_level) return;
     char when[40];
     mtime_wall_iso8601(when, sizeof when);
     char line[2048];
     int n = snprintf(line, sizeof line, "%s %-5s %s: ", when, level_names[level], current_tag);
     va_list ap;
     va_start(ap, fmt);
-    if (n > 0 && (size_t)n < sizeof line)
-        vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    if (n > 0 && (size_t)n < sizeof line) vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
     va_end(ap);
     fprintf(stderr, "%s\n", line);
 }

@@ -25,8 +25,7 @@ void log_write(enum log_level level, const char *fmt, ...) __attribute__((format
 #define log_info(...)  log_write(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...)                                                                             \
     do {                                                                                           \
-        if (log_level_get() >= LOG_LEVEL_DEBUG)                                                    \
-            log_write(LOG_LEVEL_DEBUG, __VA_ARGS__);                                               \
+        if (log_level_get() >= LOG_LEVEL_DEBUG) log_write(LOG_LEVEL_DEBUG, __VA_ARGS__);           \
     } while (0)
 
 #endif

@@ -49,12 +49,10 @@ char *mtime_http_date(char *out, size_t size)
 
 int mtime_parse_duration_us(const char *text, uint64_t *out_us)
 {
-    if (!text || !*text)
-        return -1;
+    if (!text || !*text) return -1;
     char *end;
     double v = strtod(text, &end);
-    if (end == text || !isfinite(v) || v < 0)
-        return -1;
+    if (end == text || !isfinite(v) || v < 0) return -1;
     double scale;
     if (*end == '\0' || strcmp(end, "ms") == 0)
         scale = 1e3;
@@ -69,8 +67,7 @@ int mtime_parse_duration_us(const char *text, uint64_t *out_us)
     else
         return -1;
     double us = v * scale;
-    if (us > 1e15)
-        return -1;
+    if (us > 1e15) return -1;
     *out_us = (uint64_t)llround(us);
     return 0;
 }

@@ -43,8 +43,7 @@ struct node_run {
 
 static void close_handle(uv_handle_t *h)
 {
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
+    if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
 static void on_stopped(void *data)
@@ -113,15 +112,33 @@ int cmd_node(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, ":p:c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'p': flag_port = optarg; break;
-        case 'c': config = optarg; break;
-        case OPT_HOST: flag_host = optarg; break;
-        case OPT_ID: flag_id = optarg; break;
-        case OPT_MANAGER: flag_manager = optarg; break;
-        case OPT_HEADER: flag_header = optarg; break;
-        case OPT_WEIGHT: flag_weight = optarg; break;
-        case OPT_LOG: flag_log = optarg; break;
-        case 'h': fputs(node_usage, stdout); return CLI_EXIT_OK;
+        case 'p':
+            flag_port = optarg;
+            break;
+        case 'c':
+            config = optarg;
+            break;
+        case OPT_HOST:
+            flag_host = optarg;
+            break;
+        case OPT_ID:
+            flag_id = optarg;
+            break;
+        case OPT_MANAGER:
+            flag_manager = optarg;
+            break;
+        case OPT_HEADER:
+            flag_header = optarg;
+            break;
+        case OPT_WEIGHT:
+            flag_weight = optarg;
+            break;
+        case OPT_LOG:
+            flag_log = optarg;
+            break;
+        case 'h':
+            fputs(node_usage, stdout);
+            return CLI_EXIT_OK;
         case ':':
             fprintf(stderr, "herd node: %s needs a value\n", argv[optind - 1]);
             return CLI_EXIT_USAGE;
@@ -148,7 +165,8 @@ int cmd_node(int argc, char **argv)
     if (flag_weight && parse_int_flag("--weight", flag_weight, 0, 1000000, &cfg.weight) < 0)
         return CLI_EXIT_USAGE;
     if (flag_log && log_level_parse(flag_log, &cfg.log_level) < 0) {
-        fprintf(stderr, "herd node: --log-level '%s': expected error, warn, info or debug\n", flag_log);
+        fprintf(stderr, "herd node: --log-level '%s': expected error, warn, info or debug\n",
+                flag_log);
         return CLI_EXIT_USAGE;
     }
     const struct {
@@ -158,20 +176,20 @@ int cmd_node(int argc, char **argv)
     } strings[] = {
         {"--host", flag_host, cfg.host, sizeof cfg.host},
         {"--id", flag_id, cfg.node_id, sizeof cfg.node_id},
-        {"--cluster-manager", flag_manager, cfg.cluster_manager_url, sizeof cfg.cluster_manager_url},
+        {"--cluster-manager", flag_manager, cfg.cluster_manager_url,
+         sizeof cfg.cluster_manager_url},
         {"--node-header", flag_header, cfg.node_header, sizeof cfg.node_header},
     };
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
-        if (!strings[i].value)
-            continue;
+        if (!strings[i].value) continue;
         if (strlen(strings[i].value) >= strings[i].size) {
-            fprintf(stderr, "herd node: %s: longer than %zu characters\n", strings[i].flag, strings[i].size - 1);
+            fprintf(stderr, "herd node: %s: longer than %zu characters\n", strings[i].flag,
+                    strings[i].size - 1);
             return CLI_EXIT_USAGE;
         }
         snprintf(strings[i].dst, strings[i].size, "%s", strings[i].value);
     }
-    if (!cfg.node_id[0])
-        snprintf(cfg.node_id, sizeof cfg.node_id, "node-%d", cfg.port);
+    if (!cfg.node_id[0]) snprintf(cfg.node_id, sizeof cfg.node_id, "node-%d", cfg.port);
     if (node_config_finish(&cfg, err, sizeof err) < 0) {
         fprintf(stderr, "herd node: %s\n", err);
         return CLI_EXIT_USAGE;

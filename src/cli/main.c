@@ -19,7 +19,8 @@ static void usage(FILE *out)
     fprintf(out, "usage: herd COMMAND [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n`herd COMMAND --help` describes a command; `herd --version` prints the version.\n");
+    fprintf(out,
+            "\n`herd COMMAND --help` describes a command; `herd --version` prints the version.\n");
 }
 
 int main(int argc, char **argv)
@@ -38,8 +39,7 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(name, commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(name, commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "herd: unknown command '%s'\n", name);
     usage(stderr);
     return CLI_EXIT_USAGE;

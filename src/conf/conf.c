@@ -84,8 +84,7 @@ static int builder_add(struct builder *b, struct conf_node *n, bool *was_key, ch
         if (n->type != CONF_SCALAR) {
             int line = n->line, col = n->col;
             node_free(n);
-            return builder_error(b, line, col, err, errlen,
-                                 "a mapping key must be a plain string");
+            return builder_error(b, line, col, err, errlen, "a mapping key must be a plain string");
         }
         if (conf_get(parent, n->value)) {
             char msg[256];
@@ -125,8 +124,7 @@ int conf_parse(struct conf_doc *doc, const char *name, const char *text, size_t 
 {
     memset(doc, 0, sizeof *doc);
     doc->name = strdup(name ? name : "<input>");
-    if (!doc->name)
-        return err_set(err, errlen, "out of memory");
+    if (!doc->name) return err_set(err, errlen, "out of memory");
 
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
@@ -143,8 +141,9 @@ int conf_parse(struct conf_doc *doc, const char *name, const char *text, size_t 
         if (!yaml_parser_parse(&parser, &ev)) {
             const yaml_mark_t *m = &parser.problem_mark;
             char msg[300];
-            snprintf(msg, sizeof msg, "invalid YAML: %s%s%s", parser.problem ? parser.problem : "syntax error",
-                     parser.context ? " " : "", parser.context ? parser.context : "");
+            snprintf(msg, sizeof msg, "invalid YAML: %s%s%s",
+                     parser.problem ? parser.problem : "syntax error", parser.context ? " " : "",
+                     parser.context ? parser.context : "");
             builder_error(&b, (int)m->line + 1, (int)m->column + 1, err, errlen, msg);
             goto out;
         }
@@ -161,8 +160,8 @@ int conf_parse(struct conf_doc *doc, const char *name, const char *text, size_t 
             goto out;
         case YAML_SCALAR_EVENT:
             n = node_new(CONF_SCALAR, &ev.start_mark);
-            if (!n || !(n->value = strndup((const char *)ev.data.scalar.value,
-                                           ev.data.scalar.length))) {
+            if (!n ||
+                !(n->value = strndup((const char *)ev.data.scalar.value, ev.data.scalar.length))) {
                 node_free(n);
                 err_set(err, errlen, "out of memory");
                 yaml_event_delete(&ev);
@@ -177,13 +176,12 @@ int conf_parse(struct conf_doc *doc, const char *name, const char *text, size_t 
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT:
             if (b.depth == CONF_MAX_DEPTH) {
-                builder_error(&b, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
-                              err, errlen, "nested too deeply");
+                builder_error(&b, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1, err,
+                              errlen, "nested too deeply");
                 yaml_event_delete(&ev);
                 goto out;
             }
-            n = node_new(ev.type == YAML_MAPPING_START_EVENT ? CONF_MAP : CONF_SEQ,
-                         &ev.start_mark);
+            n = node_new(ev.type == YAML_MAPPING_START_EVENT ? CONF_MAP : CONF_SEQ, &ev.start_mark);
             if (!n) {
                 err_set(err, errlen, "out of memory");
                 yaml_event_delete(&ev);
@@ -210,11 +208,9 @@ int conf_parse(struct conf_doc *doc, const char *name, const char *text, size_t 
     rc = 0;
 out:
     for (int i = 0; i < CONF_MAX_DEPTH; i++)
-        if (i < b.depth || b.pending_key[i])
-            free(b.pending_key[i]), b.pending_key[i] = NULL;
+        if (i < b.depth || b.pending_key[i]) free(b.pending_key[i]), b.pending_key[i] = NULL;
     yaml_parser_delete(&parser);
-    if (rc < 0)
-        conf_free(doc);
+    if (rc < 0) conf_free(doc);
     return rc;
 }
 
@@ -222,8 +218,7 @@ int conf_load_file(struct conf_doc *doc, const char *path, char *err, size_t err
 {
     memset(doc, 0, sizeof *doc);
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return err_set(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return err_set(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     struct buf text = {0};
     char chunk[8192];
     size_t n;
@@ -247,11 +242,9 @@ int conf_load_file(struct conf_doc *doc, const char *path, char *err, size_t err
 
 struct conf_node *conf_get(const struct conf_node *map, const char *key)
 {
-    if (!map || map->type != CONF_MAP)
-        return NULL;
+    if (!map || map->type != CONF_MAP) return NULL;
     for (struct conf_node *n = map->first; n; n = n->next)
-        if (n->key && strcmp(n->key, key) == 0)
-            return n;
+        if (n->key && strcmp(n->key, key) == 0) return n;
     return NULL;
 }
 
@@ -270,12 +263,10 @@ void conf_path(const struct conf_node *node, char *out, size_t size)
             w = snprintf(out + used, size - used, "%s%s", used ? "." : "", n->key);
         else
             w = snprintf(out + used, size - used, "[%d]", n->index);
-        if (w < 0)
-            break;
+        if (w < 0) break;
         used += (size_t)w;
     }
-    if (out[0] == '\0')
-        snprintf(out, size, "(top level)");
+    if (out[0] == '\0') snprintf(out, size, "(top level)");
 }
 
 int conf_error(const struct conf_doc *doc, const struct conf_node *node, char *err, size_t errlen,
@@ -305,8 +296,7 @@ static const char *type_name(const struct conf_node *n)
 int conf_expect_map(const struct conf_doc *doc, const struct conf_node *node, char *err,
                     size_t errlen)
 {
-    if (node->type == CONF_MAP)
-        return 0;
+    if (node->type == CONF_MAP) return 0;
     return conf_error(doc, node, err, errlen, "found %s, expected a mapping (key: value)",
                       type_name(node));
 }
@@ -314,22 +304,19 @@ int conf_expect_map(const struct conf_doc *doc, const struct conf_node *node, ch
 int conf_expect_seq(const struct conf_doc *doc, const struct conf_node *node, char *err,
                     size_t errlen)
 {
-    if (node->type == CONF_SEQ)
-        return 0;
+    if (node->type == CONF_SEQ) return 0;
     return conf_error(doc, node, err, errlen, "found %s, expected a list", type_name(node));
 }
 
 int conf_check_keys(const struct conf_doc *doc, const struct conf_node *map,
                     const char *const keys[], char *err, size_t errlen)
 {
-    if (conf_expect_map(doc, map, err, errlen) < 0)
-        return -1;
+    if (conf_expect_map(doc, map, err, errlen) < 0) return -1;
     for (const struct conf_node *n = map->first; n; n = n->next) {
         bool known = false;
         for (size_t i = 0; keys[i] && !known; i++)
             known = strcmp(keys[i], n->key) == 0;
-        if (known)
-            continue;
+        if (known) continue;
         struct buf list = {0};
         for (size_t i = 0; keys[i]; i++)
             buf_printf(&list, "%s%s", i ? ", " : "", keys[i]);
@@ -372,8 +359,8 @@ int conf_to_int(const struct conf_doc *doc, const struct conf_node *node, long l
     return 0;
 }
 
-int conf_to_double(const struct conf_doc *doc, const struct conf_node *node, double min,
-                   double max, double *out, char *err, size_t errlen)
+int conf_to_double(const struct conf_doc *doc, const struct conf_node *node, double min, double max,
+                   double *out, char *err, size_t errlen)
 {
     if (node->type != CONF_SCALAR)
         return conf_error(doc, node, err, errlen, "found %s, expected a number from %g to %g",
@@ -397,11 +384,9 @@ int conf_to_bool(const struct conf_doc *doc, const struct conf_node *node, bool 
     static const char *const no[] = {"false", "no", "off", NULL};
     if (node->type == CONF_SCALAR && node->plain) {
         for (int i = 0; yes[i]; i++)
-            if (strcmp(node->value, yes[i]) == 0)
-                return *out = true, 0;
+            if (strcmp(node->value, yes[i]) == 0) return *out = true, 0;
         for (int i = 0; no[i]; i++)
-            if (strcmp(node->value, no[i]) == 0)
-                return *out = false, 0;
+            if (strcmp(node->value, no[i]) == 0) return *out = false, 0;
     }
     return conf_error(doc, node, err, errlen, "'%s' is not a boolean, expected true or false",
                       node->type == CONF_SCALAR ? node->value : type_name(node));
@@ -416,9 +401,8 @@ int conf_to_duration_us(const struct conf_doc *doc, const struct conf_node *node
                           "'%s' is not a duration, expected a number with a unit (us, ms, s, m, h)",
                           node->type == CONF_SCALAR ? node->value : type_name(node));
     if (v < min || v > max)
-        return conf_error(doc, node, err, errlen,
-                          "'%s' is out of range, expected %.3gs to %.3gs", node->value,
-                          (double)min / 1e6, (double)max / 1e6);
+        return conf_error(doc, node, err, errlen, "'%s' is out of range, expected %.3gs to %.3gs",
+                          node->value, (double)min / 1e6, (double)max / 1e6);
     *out = v;
     return 0;
 }

@@ -16,13 +16,13 @@ enum conf_type {
 
 struct conf_node {
     enum conf_type type;
-    char *key;     /* key text for a map member, else NULL */
-    char *value;   /* scalar text, else NULL */
-    bool plain;    /* an unquoted scalar: only these can be null, booleans or numbers */
-    int line, col; /* 1-based position of the value */
+    char *key;             /* key text for a map member, else NULL */
+    char *value;           /* scalar text, else NULL */
+    bool plain;            /* an unquoted scalar: only these can be null, booleans or numbers */
+    int line, col;         /* 1-based position of the value */
     int key_line, key_col; /* position of the key, for map members */
-    int index;     /* position within a sequence, else -1 */
-    size_t count;  /* members of a map or sequence */
+    int index;             /* position within a sequence, else -1 */
+    size_t count;          /* members of a map or sequence */
     struct conf_node *parent, *first, *next;
 };
 
@@ -66,8 +66,8 @@ int conf_to_string(const struct conf_doc *doc, const struct conf_node *node, con
                    char *err, size_t errlen);
 int conf_to_int(const struct conf_doc *doc, const struct conf_node *node, long long min,
                 long long max, long long *out, char *err, size_t errlen);
-int conf_to_double(const struct conf_doc *doc, const struct conf_node *node, double min,
-                   double max, double *out, char *err, size_t errlen);
+int conf_to_double(const struct conf_doc *doc, const struct conf_node *node, double min, double max,
+                   double *out, char *err, size_t errlen);
 int conf_to_bool(const struct conf_doc *doc, const struct conf_node *node, bool *out, char *err,
                  size_t errlen);
 /* A duration ("250ms", "2s", "1m", a bare number of ms) in microseconds, within [min, max]. */

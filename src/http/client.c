@@ -49,7 +49,7 @@ struct http_client {
     bool tcp_open;          /* tcp handle initialized and not yet closed */
     bool reconnect_pending; /* a send arrived while the socket was closing */
     bool head_request;
-    bool complete;          /* the parser saw the end of the response */
+    bool complete; /* the parser saw the end of the response */
     bool freeing;
     int handles_open;
     uint64_t connects;
@@ -98,13 +98,20 @@ void http_client_opts_default(struct http_client_opts *o)
 const char *http_client_error_name(int error)
 {
     switch (error) {
-    case HTTP_CLIENT_OK: return "ok";
-    case HTTP_CLIENT_ECONNECT: return "connect";
-    case HTTP_CLIENT_ETIMEOUT: return "timeout";
-    case HTTP_CLIENT_ERESET: return "reset";
-    case HTTP_CLIENT_EPROTOCOL: return "protocol";
-    case HTTP_CLIENT_ETLS: return "tls";
-    default: return "?";
+    case HTTP_CLIENT_OK:
+        return "ok";
+    case HTTP_CLIENT_ECONNECT:
+        return "connect";
+    case HTTP_CLIENT_ETIMEOUT:
+        return "timeout";
+    case HTTP_CLIENT_ERESET:
+        return "reset";
+    case HTTP_CLIENT_EPROTOCOL:
+        return "protocol";
+    case HTTP_CLIENT_ETLS:
+        return "tls";
+    default:
+        return "?";
     }
 }
 
@@ -124,15 +131,11 @@ static int raw_write(struct http_client *c, const char *data, size_t len)
 {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n == UV_EAGAIN || n == UV_ENOSYS)
-        n = 0;
-    if (n < 0)
-        return -1;
-    if ((size_t)n == len)
-        return 0;
+    if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
+    if (n < 0) return -1;
+    if ((size_t)n == len) return 0;
     struct client_write *w = malloc(sizeof *w + len - (size_t)n);
-    if (!w)
-        return -1;
+    if (!w) return -1;
     w->len = len - (size_t)n;
     memcpy(w->data, data + n, w->len);
     w->req.data = c;
@@ -147,12 +150,6 @@ static int raw_write(struct http_client *c, const char *data, size_t len)
 /* ---- response parsing ---- */
 
 static void start_phase(struct http_client *c, enum client_state state, uint32_t timeout_ms);
-
-static int on_status_line_done(llhttp_t *p)
-{
-    (void)p;
-    return 0;
-}
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
@@ -170,16 +167,14 @@ static int on_header_field_complete(llhttp_t *p)
     c->field[c->field_len] = '\0';
     c->capturing = c->opts.capture_header && strcasecmp(c->field, c->opts.capture_header) == 0;
     c->field_len = 0;
-    if (c->capturing)
-        c->captured_len = 0;
+    if (c->capturing) c->captured_len = 0;
     return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct http_client *c = p->data;
-    if (!c->capturing)
-        return 0;
+    if (!c->capturing) return 0;
     size_t room = sizeof c->res.captured - 1 - c->captured_len;
     size_t n = len < room ? len : room;
     memcpy(c->res.captured + c->captured_len, at, n);
@@ -209,13 +204,13 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     struct http_client *c = p->data;
     c->res.body_len += len;
     if (c->opts.keep_body) {
-        size_t room = c->opts.max_body_bytes > c->body.len ? c->opts.max_body_bytes - c->body.len : 0;
+        size_t room =
+            c->opts.max_body_bytes > c->body.len ? c->opts.max_body_bytes - c->body.len : 0;
         if (len > room) {
             c->res.body_truncated = true;
             len = room;
         }
-        if (len && buf_append(&c->body, at, len) < 0)
-            return -1;
+        if (len && buf_append(&c->body, at, len) < 0) return -1;
     }
     return 0;
 }
@@ -233,7 +228,6 @@ static int on_message_complete(llhttp_t *p)
 }
 
 static const llhttp_settings_t client_settings = {
-    .on_status_complete = on_status_line_done,
     .on_header_field = on_header_field,
     .on_header_field_complete = on_header_field_complete,
     .on_header_value = on_header_value,
@@ -247,8 +241,7 @@ static const llhttp_settings_t client_settings = {
 static void client_deliver(struct http_client *c)
 {
     uv_timer_stop(&c->timer);
-    if (buf_append(&c->body, "", 0) == 0 && c->opts.keep_body)
-        c->res.body = c->body.data;
+    if (buf_append(&c->body, "", 0) == 0 && c->opts.keep_body) c->res.body = c->body.data;
     http_client_cb cb = c->cb;
     void *data = c->cb_data;
     c->cb = NULL;
@@ -258,8 +251,7 @@ static void client_deliver(struct http_client *c)
         client_close_socket(c);
     }
     struct http_client_response res = c->res;
-    if (cb)
-        cb(c, HTTP_CLIENT_OK, &res, data);
+    if (cb) cb(c, HTTP_CLIENT_OK, &res, data);
 }
 
 /* Parses plaintext response bytes. Returns 0, or -1 after failing the request. */
@@ -306,8 +298,7 @@ static void tls_init_contexts(void)
         SSL_CTX_set_default_verify_paths(tls_ctx_verify);
         SSL_CTX_set_verify(tls_ctx_verify, SSL_VERIFY_PEER, NULL);
     }
-    if (tls_ctx_noverify)
-        SSL_CTX_set_verify(tls_ctx_noverify, SSL_VERIFY_NONE, NULL);
+    if (tls_ctx_noverify) SSL_CTX_set_verify(tls_ctx_noverify, SSL_VERIFY_NONE, NULL);
 }
 
 static int tls_flush(struct http_client *c)
@@ -315,10 +306,8 @@ static int tls_flush(struct http_client *c)
     char tmp[16384];
     while (BIO_ctrl_pending(c->wbio) > 0) {
         int n = BIO_read(c->wbio, tmp, sizeof tmp);
-        if (n <= 0)
-            break;
-        if (raw_write(c, tmp, (size_t)n) < 0)
-            return -1;
+        if (n <= 0) break;
+        if (raw_write(c, tmp, (size_t)n) < 0) return -1;
     }
     return 0;
 }
@@ -329,8 +318,7 @@ static int tls_write(struct http_client *c, const char *data, size_t len)
         return buf_append(&c->pending, data, len);
     while (len > 0) {
         int n = SSL_write(c->ssl, data, (int)len);
-        if (n <= 0)
-            return -1;
+        if (n <= 0) return -1;
         data += n;
         len -= (size_t)n;
     }
@@ -346,8 +334,7 @@ static int tls_handshake(struct http_client *c)
     }
     if (rc != 1) {
         int e = SSL_get_error(c->ssl, rc);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-            return 0;
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
         client_fail(c, HTTP_CLIENT_ETLS);
         return -1;
     }
@@ -370,21 +357,17 @@ static int tls_feed(struct http_client *c, const char *data, size_t len)
         client_fail(c, HTTP_CLIENT_ETLS);
         return -1;
     }
-    if (!c->tls_done)
-        return tls_handshake(c);
+    if (!c->tls_done) return tls_handshake(c);
     char plain[16384];
     for (;;) {
         int n = SSL_read(c->ssl, plain, sizeof plain);
         if (n > 0) {
-            if (client_parse(c, plain, (size_t)n) < 0)
-                return -1;
-            if (c->state != CLIENT_WAITING && c->state != CLIENT_BODY)
-                return 0;
+            if (client_parse(c, plain, (size_t)n) < 0) return -1;
+            if (c->state != CLIENT_WAITING && c->state != CLIENT_BODY) return 0;
             continue;
         }
         int e = SSL_get_error(c->ssl, n);
-        if (e == SSL_ERROR_WANT_READ)
-            return tls_flush(c);
+        if (e == SSL_ERROR_WANT_READ) return tls_flush(c);
         if (e == SSL_ERROR_ZERO_RETURN) {
             client_on_eof(c, true);
             return -1;
@@ -409,8 +392,7 @@ static int tls_start(struct http_client *c)
     }
     SSL_set_bio(c->ssl, c->rbio, c->wbio);
     SSL_set_connect_state(c->ssl);
-    if (!c->server_name_is_ip)
-        SSL_set_tlsext_host_name(c->ssl, c->server_name);
+    if (!c->server_name_is_ip) SSL_set_tlsext_host_name(c->ssl, c->server_name);
     if (c->opts.tls_verify) {
         if (c->server_name_is_ip)
             X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->server_name);
@@ -423,8 +405,7 @@ static int tls_start(struct http_client *c)
 
 static void tls_end(struct http_client *c)
 {
-    if (c->ssl)
-        SSL_free(c->ssl); /* frees the BIOs too */
+    if (c->ssl) SSL_free(c->ssl); /* frees the BIOs too */
     c->ssl = NULL;
     c->rbio = c->wbio = NULL;
     c->tls_done = false;
@@ -451,15 +432,13 @@ static void start_phase(struct http_client *c, enum client_state state, uint32_t
 
 static void maybe_finish_free(struct http_client *c)
 {
-    if (!c->freeing || c->handles_open > 0)
-        return;
+    if (!c->freeing || c->handles_open > 0) return;
     void (*fn)(void *) = c->closed_fn;
     void *data = c->closed_data;
     buf_free(&c->pending);
     buf_free(&c->body);
     free(c);
-    if (fn)
-        fn(data);
+    if (fn) fn(data);
 }
 
 static void do_connect(struct http_client *c);
@@ -539,16 +518,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         c->transport->feed(c, b->base, (size_t)nread);
         return;
     }
-    if (nread == 0)
-        return;
+    if (nread == 0) return;
     client_on_eof(c, nread == UV_EOF);
 }
 
 static void on_connected(uv_connect_t *req, int status)
 {
     struct http_client *c = req->data;
-    if (c->state != CLIENT_CONNECTING)
-        return; /* timed out or freed meanwhile */
+    if (c->state != CLIENT_CONNECTING) return; /* timed out or freed meanwhile */
     if (status < 0) {
         client_fail(c, HTTP_CLIENT_ECONNECT);
         return;
@@ -572,8 +549,7 @@ static void on_connected(uv_connect_t *req, int status)
     c->pending = (struct buf){0};
     int rc = plain_write(c, req_bytes.data, req_bytes.len);
     buf_free(&req_bytes);
-    if (rc < 0)
-        client_fail(c, HTTP_CLIENT_ERESET);
+    if (rc < 0) client_fail(c, HTTP_CLIENT_ERESET);
 }
 
 static void do_connect(struct http_client *c)
@@ -585,9 +561,9 @@ static void do_connect(struct http_client *c)
     c->connects++;
     c->connect_req.data = c;
     start_phase(c, CLIENT_CONNECTING, c->opts.connect_timeout_ms);
-    int rc = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&c->addr, on_connected);
-    if (rc < 0)
-        client_fail(c, HTTP_CLIENT_ECONNECT);
+    int rc =
+        uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&c->addr, on_connected);
+    if (rc < 0) client_fail(c, HTTP_CLIENT_ECONNECT);
 }
 
 struct http_client *http_client_new(uv_loop_t *loop, const struct sockaddr *addr,
@@ -600,8 +576,8 @@ struct http_client *http_client_new(uv_loop_t *loop, const struct sockaddr *addr
         return NULL;
     }
     c->loop = loop;
-    memcpy(&c->addr, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                         : sizeof(struct sockaddr_in));
+    memcpy(&c->addr, addr,
+           addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     if (opts)
         c->opts = *opts;
     else
@@ -629,8 +605,7 @@ struct http_client *http_client_new(uv_loop_t *loop, const struct sockaddr *addr
 int http_client_send(struct http_client *c, const char *request, size_t len, http_client_cb cb,
                      void *data)
 {
-    if (c->cb || c->freeing)
-        return -1;
+    if (c->cb || c->freeing) return -1;
     c->cb = cb;
     c->cb_data = data;
     memset(&c->res, 0, sizeof c->res);
@@ -645,19 +620,16 @@ int http_client_send(struct http_client *c, const char *request, size_t len, htt
     switch (c->state) {
     case CLIENT_IDLE:
         start_phase(c, CLIENT_WAITING, c->opts.header_timeout_ms);
-        if (c->transport->write(c, request, len) < 0)
-            client_fail(c, HTTP_CLIENT_ERESET);
+        if (c->transport->write(c, request, len) < 0) client_fail(c, HTTP_CLIENT_ERESET);
         return 0;
     case CLIENT_CLOSING:
         buf_reset(&c->pending);
-        if (buf_append(&c->pending, request, len) < 0)
-            return -1;
+        if (buf_append(&c->pending, request, len) < 0) return -1;
         c->reconnect_pending = true;
         return 0;
     default: /* disconnected */
         buf_reset(&c->pending);
-        if (buf_append(&c->pending, request, len) < 0)
-            return -1;
+        if (buf_append(&c->pending, request, len) < 0) return -1;
         do_connect(c);
         return 0;
     }
@@ -682,8 +654,7 @@ static void on_timer_closed(uv_handle_t *h)
 
 void http_client_free(struct http_client *c, void (*closed)(void *data), void *data)
 {
-    if (!c)
-        return;
+    if (!c) return;
     c->freeing = true;
     c->cb = NULL;
     c->reconnect_pending = false;

@@ -108,33 +108,60 @@ void http_server_limits_default(struct http_server_limits *lim)
 const char *http_status_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Status";
     }
 }
 
@@ -144,8 +171,7 @@ int http_percent_decode(const char *src, size_t len, char *dst, size_t size)
     for (size_t i = 0; i < len; i++) {
         char ch = src[i];
         if (ch == '%') {
-            if (i + 2 >= len)
-                return -1;
+            if (i + 2 >= len) return -1;
             if (!isxdigit((unsigned char)src[i + 1]) || !isxdigit((unsigned char)src[i + 2]))
                 return -1;
             char hex[3] = {src[i + 1], src[i + 2], 0};
@@ -154,12 +180,10 @@ int http_percent_decode(const char *src, size_t len, char *dst, size_t size)
         } else if (ch == '+') {
             ch = ' ';
         }
-        if (o + 1 >= size)
-            return -1;
+        if (o + 1 >= size) return -1;
         dst[o++] = ch;
     }
-    if (size == 0)
-        return -1;
+    if (size == 0) return -1;
     dst[o] = '\0';
     return (int)o;
 }
@@ -193,8 +217,7 @@ static int on_message_begin(llhttp_t *p)
 
 static int head_append(struct http_conn *c, const char *at, size_t len, int status)
 {
-    if (c->head.len + len > c->srv->lim.max_header_bytes)
-        return limit_hit(c, status);
+    if (c->head.len + len > c->srv->lim.max_header_bytes) return limit_hit(c, status);
     return buf_append(&c->head, at, len) < 0 ? limit_hit(c, 500) : 0;
 }
 
@@ -214,8 +237,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *c = p->data;
     if (!c->in_field) {
-        if (c->header_count == HTTP_MAX_HEADERS)
-            return limit_hit(c, 431);
+        if (c->header_count == HTTP_MAX_HEADERS) return limit_hit(c, 431);
         c->header_spans[c->header_count][0] = c->head.len;
         c->in_field = true;
     }
@@ -226,8 +248,7 @@ static int on_header_field_complete(llhttp_t *p)
 {
     struct http_conn *c = p->data;
     if (!c->in_field) { /* an empty name is rejected by llhttp; keep the spans sane anyway */
-        if (c->header_count == HTTP_MAX_HEADERS)
-            return limit_hit(c, 431);
+        if (c->header_count == HTTP_MAX_HEADERS) return limit_hit(c, 431);
         c->header_spans[c->header_count][0] = c->head.len;
     }
     c->in_field = false;
@@ -287,8 +308,7 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *c = p->data;
-    if (c->body.len + len > c->srv->lim.max_body_bytes)
-        return limit_hit(c, 413);
+    if (c->body.len + len > c->srv->lim.max_body_bytes) return limit_hit(c, 413);
     return buf_append(&c->body, at, len) < 0 ? limit_hit(c, 500) : 0;
 }
 
@@ -321,8 +341,7 @@ static const llhttp_settings_t parser_settings = {
 const char *http_request_header(const struct http_request *req, const char *name)
 {
     for (size_t i = 0; i < req->header_count; i++)
-        if (strcasecmp(req->headers[i].name, name) == 0)
-            return req->headers[i].value;
+        if (strcasecmp(req->headers[i].name, name) == 0) return req->headers[i].value;
     return NULL;
 }
 
@@ -352,8 +371,7 @@ bool http_request_aborted(const struct http_request *req)
 int http_response_header(struct http_request *req, const char *name, const char *value)
 {
     struct http_conn *c = req->conn;
-    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
-        return -1;
+    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) return -1;
     return buf_printf(&c->extra, "%s: %s\r\n", name, value);
 }
 
@@ -385,7 +403,8 @@ static void write_answer(struct http_conn *c, int status, const char *content_ty
     buf_append(o, srv->common_headers.data, srv->common_headers.len);
     buf_append(o, c->extra.data, c->extra.len);
     if (!no_body) {
-        n = snprintf(o->data + o->len, o->cap - o->len, "Content-Type: %s\r\nContent-Length: %zu\r\n",
+        n = snprintf(o->data + o->len, o->cap - o->len,
+                     "Content-Type: %s\r\nContent-Length: %zu\r\n",
                      content_type ? content_type : "text/plain", len);
         o->len += (size_t)n;
     }
@@ -394,22 +413,18 @@ static void write_answer(struct http_conn *c, int status, const char *content_ty
     else if (c->http_minor == 0)
         buf_append_str(o, "Connection: keep-alive\r\n");
     buf_append(o, "\r\n", 2);
-    if (send_body && !no_body)
-        buf_append(o, body, len);
+    if (send_body && !no_body) buf_append(o, body, len);
     buf_reset(&c->extra);
-    if (close)
-        c->close_after_write = true;
+    if (close) c->close_after_write = true;
 }
 
-void http_respond(struct http_request *req, int status, const char *content_type,
-                  const void *body, size_t len)
+void http_respond(struct http_request *req, int status, const char *content_type, const void *body,
+                  size_t len)
 {
     struct http_conn *c = req->conn;
-    if (c->responded || c->state != CONN_HANDLING)
-        return;
+    if (c->responded || c->state != CONN_HANDLING) return;
     c->responded = true;
-    if (status < 200 || status > 599)
-        status = 500;
+    if (status < 200 || status > 599) status = 500;
     write_answer(c, status, content_type, body, len, !req->head);
     if (c->srv->finish_fn)
         c->srv->finish_fn(req, status, mtime_now_us() - req->start_us, c->srv->finish_data);
@@ -465,8 +480,7 @@ static void on_sweep_closed(uv_handle_t *h)
     struct http_server *srv = h->data;
     void (*fn)(void *) = srv->stopped_fn;
     srv->stopped_fn = NULL;
-    if (fn)
-        fn(srv->stopped_data);
+    if (fn) fn(srv->stopped_data);
 }
 
 static void server_close_sweep(struct http_server *srv)
@@ -483,8 +497,7 @@ static void on_conn_closed(uv_handle_t *h)
         c->prev->next = c->next;
     else
         srv->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    if (c->next) c->next->prev = c->prev;
     srv->conn_count--;
     buf_free(&c->head);
     buf_free(&c->body);
@@ -492,18 +505,15 @@ static void on_conn_closed(uv_handle_t *h)
     buf_free(&c->out);
     buf_free(&c->wbuf);
     free(c);
-    if (srv->stopping && srv->conn_count == 0)
-        server_close_sweep(srv);
+    if (srv->stopping && srv->conn_count == 0) server_close_sweep(srv);
 }
 
 /* Closes the handle unless a handler still owns the request: then the close waits for its
  * answer (http_respond -> conn_process), so the request never dangles. */
 static void conn_release(struct http_conn *c)
 {
-    if (c->state == CONN_HANDLING && !c->responded)
-        return;
-    if (!uv_is_closing((uv_handle_t *)&c->tcp))
-        uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    if (c->state == CONN_HANDLING && !c->responded) return;
+    if (!uv_is_closing((uv_handle_t *)&c->tcp)) uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
 static void conn_close(struct http_conn *c)
@@ -540,25 +550,21 @@ static void on_write(uv_write_t *wr, int status)
         return;
     }
     conn_flush(c);
-    if (!c->writing && c->out.len == 0 && c->close_after_write && !c->closing)
-        conn_finish(c);
+    if (!c->writing && c->out.len == 0 && c->close_after_write && !c->closing) conn_finish(c);
 }
 
 static void conn_flush(struct http_conn *c)
 {
-    if (c->writing || c->out.len == 0 || c->closing)
-        return;
+    if (c->writing || c->out.len == 0 || c->closing) return;
     uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n == UV_EAGAIN || n == UV_ENOSYS)
-        n = 0;
+    if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
     if (n < 0) {
         conn_close(c);
         return;
     }
     buf_consume(&c->out, (size_t)n);
-    if (c->out.len == 0)
-        return;
+    if (c->out.len == 0) return;
     struct buf tmp = c->wbuf; /* swap: out keeps collecting while wbuf is written */
     c->wbuf = c->out;
     c->out = tmp;
@@ -579,25 +585,21 @@ static bool route_match(const char *pattern, const char *path, struct http_conn 
     r->param_count = 0;
     const char *p = pattern, *s = path;
     while (*p) {
-        if (*p == '*')
-            return true;
+        if (*p == '*') return true;
         if (*p == '{') {
             const char *close = strchr(p, '}');
             size_t seg = strcspn(s, "/");
-            if (!close || seg == 0 || r->param_count == HTTP_MAX_PARAMS)
-                return false;
+            if (!close || seg == 0 || r->param_count == HTTP_MAX_PARAMS) return false;
             char *dst = c->param_buf + used;
             int n = http_percent_decode(s, seg, dst, sizeof c->param_buf - used);
-            if (n < 0)
-                return false;
+            if (n < 0) return false;
             r->params[r->param_count++] = dst;
             used += (size_t)n + 1;
             s += seg;
             p = close + 1;
             continue;
         }
-        if (*p != *s)
-            return false;
+        if (*p != *s) return false;
         p++;
         s++;
     }
@@ -614,11 +616,9 @@ static void conn_dispatch(struct http_conn *c)
     const char *method = r->head ? "GET" : r->method;
     bool path_known = false;
     for (struct route *rt = srv->routes; rt; rt = rt->next) {
-        if (!route_match(rt->pattern, r->path, c))
-            continue;
+        if (!route_match(rt->pattern, r->path, c)) continue;
         path_known = true;
-        if (rt->method && strcmp(rt->method, method) != 0)
-            continue;
+        if (rt->method && strcmp(rt->method, method) != 0) continue;
         rt->fn(r, rt->data);
         return;
     }
@@ -650,8 +650,7 @@ static void conn_process(struct http_conn *c)
             c->rstart = (size_t)(llhttp_get_error_pos(&c->parser) - c->rbuf);
             llhttp_resume(&c->parser);
             conn_dispatch(c);
-            if (c->closing)
-                break;
+            if (c->closing) break;
             continue;
         }
         log_debug("http: bad request: %s", llhttp_get_error_reason(&c->parser));
@@ -663,20 +662,17 @@ static void conn_process(struct http_conn *c)
         conn_release(c);
         return;
     }
-    if (c->rstart == c->rend)
-        c->rstart = c->rend = 0;
+    if (c->rstart == c->rend) c->rstart = c->rend = 0;
     if (c->peer_gone && c->state != CONN_HANDLING)
         c->close_after_write = true; /* the client half-closed: answer what it sent, then close */
     conn_flush(c);
-    if (c->closing)
-        return;
+    if (c->closing) return;
     if (c->close_after_write && !c->writing && c->out.len == 0 && c->state != CONN_HANDLING)
         conn_finish(c);
     else if (c->srv->stopping && c->state == CONN_IDLE && c->rstart == c->rend && !c->writing &&
              c->out.len == 0)
         conn_close(c);
-    if (!c->closing)
-        update_reading(c);
+    if (!c->closing) update_reading(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -696,8 +692,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
     struct http_conn *c = s->data;
-    if (nread == 0)
-        return;
+    if (nread == 0) return;
     if (nread < 0) {
         c->peer_gone = true;
         if (c->state == CONN_HANDLING && !c->responded) {
@@ -724,8 +719,7 @@ static void update_reading(struct http_conn *c)
 {
     bool want = c->rend < sizeof c->rbuf && !c->peer_gone;
     if (want && !c->reading) {
-        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
-            c->reading = true;
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = true;
     } else if (!want && c->reading) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
@@ -740,18 +734,16 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     struct http_conn *c = calloc(1, sizeof *c);
-    if (!c)
-        return;
+    if (!c) return;
     c->srv = srv;
     uv_tcp_init(srv->loop, &c->tcp);
     c->tcp.data = c;
     c->next = srv->conns;
-    if (srv->conns)
-        srv->conns->prev = c;
+    if (srv->conns) srv->conns->prev = c;
     srv->conns = c;
     srv->conn_count++;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0 || srv->conn_count > srv->lim.max_connections ||
-        srv->stopping) {
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0 ||
+        srv->conn_count > srv->lim.max_connections || srv->stopping) {
         conn_close(c);
         return;
     }
@@ -770,8 +762,7 @@ static void on_sweep(uv_timer_t *t)
     struct http_conn *next;
     for (struct http_conn *c = srv->conns; c; c = next) {
         next = c->next;
-        if (c->closing || c->deadline_ms == 0 || now < c->deadline_ms)
-            continue;
+        if (c->closing || c->deadline_ms == 0 || now < c->deadline_ms) continue;
         switch (c->state) {
         case CONN_READING:
             conn_fail(c, 408);
@@ -792,8 +783,7 @@ static void on_sweep(uv_timer_t *t)
 struct http_server *http_server_new(uv_loop_t *loop, const struct http_server_limits *lim)
 {
     struct http_server *srv = calloc(1, sizeof *srv);
-    if (!srv)
-        return NULL;
+    if (!srv) return NULL;
     srv->loop = loop;
     if (lim)
         srv->lim = *lim;
@@ -806,8 +796,7 @@ struct http_server *http_server_new(uv_loop_t *loop, const struct http_server_li
 
 void http_server_free(struct http_server *srv)
 {
-    if (!srv)
-        return;
+    if (!srv) return;
     struct route *next;
     for (struct route *r = srv->routes; r; r = next) {
         next = r->next;
@@ -823,8 +812,7 @@ int http_server_route(struct http_server *srv, const char *method, const char *p
                       http_handler_fn handler, void *data)
 {
     struct route *r = calloc(1, sizeof *r);
-    if (!r)
-        return -1;
+    if (!r) return -1;
     r->method = method ? strdup(method) : NULL;
     r->pattern = strdup(pattern);
     r->fn = handler;
@@ -845,8 +833,7 @@ int http_server_route(struct http_server *srv, const char *method, const char *p
 
 int http_server_add_header(struct http_server *srv, const char *name, const char *value)
 {
-    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
-        return -1;
+    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) return -1;
     return buf_printf(&srv->common_headers, "%s: %s\r\n", name, value);
 }
 
@@ -870,8 +857,7 @@ int http_server_listen(struct http_server *srv, const char *host, int port, char
     srv->listener.data = srv;
     srv->listening = true;
     rc = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&addr, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&srv->listener, 4096, on_connection);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&srv->listener, 4096, on_connection);
     if (rc < 0) {
         if (rc == UV_EADDRINUSE)
             err_set(err, errlen, "port %d on %s is already in use", port, host);
@@ -900,8 +886,7 @@ size_t http_server_connections(const struct http_server *srv)
 
 void http_server_shutdown(struct http_server *srv, void (*done)(void *data), void *data)
 {
-    if (srv->stopping)
-        return;
+    if (srv->stopping) return;
     srv->stopping = true;
     srv->stopped_fn = done;
     srv->stopped_data = data;
@@ -910,9 +895,7 @@ void http_server_shutdown(struct http_server *srv, void (*done)(void *data), voi
     struct http_conn *next;
     for (struct http_conn *c = srv->conns; c; c = next) {
         next = c->next;
-        if (c->state == CONN_IDLE && !c->writing && c->out.len == 0)
-            conn_close(c);
+        if (c->state == CONN_IDLE && !c->writing && c->out.len == 0) conn_close(c);
     }
-    if (srv->conn_count == 0)
-        server_close_sweep(srv);
+    if (srv->conn_count == 0) server_close_sweep(srv);
 }

@@ -26,26 +26,26 @@ struct http_header {
 
 struct http_request {
     struct http_conn *conn;
-    const char *method;  /* "GET", "POST", ... */
-    const char *path;    /* raw path without the query */
-    const char *query;   /* after '?', or "" */
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* raw path without the query */
+    const char *query;  /* after '?', or "" */
     struct http_header headers[HTTP_MAX_HEADERS];
     size_t header_count;
     const char *body; /* NUL-terminated copy of the body (chunked bodies decoded) */
     size_t body_len;
     const char *params[HTTP_MAX_PARAMS]; /* route {params}, %-decoded, in pattern order */
     size_t param_count;
-    uint64_t start_us;  /* monotonic time the request headers were complete */
-    bool head;          /* a HEAD request: the body of the answer is not sent */
+    uint64_t start_us; /* monotonic time the request headers were complete */
+    bool head;         /* a HEAD request: the body of the answer is not sent */
 };
 
 struct http_server_limits {
-    size_t max_header_bytes;      /* request line + headers; over it: 431 (414 for the URL) */
-    size_t max_body_bytes;        /* over it: 413 */
-    uint32_t header_timeout_ms;   /* first byte to end of headers; over it: 408 and close */
-    uint32_t body_timeout_ms;     /* end of headers to end of body; over it: 408 and close */
-    uint32_t idle_timeout_ms;     /* keep-alive connection with no request: closed */
-    uint32_t max_connections;     /* further connections are closed at once */
+    size_t max_header_bytes;    /* request line + headers; over it: 431 (414 for the URL) */
+    size_t max_body_bytes;      /* over it: 413 */
+    uint32_t header_timeout_ms; /* first byte to end of headers; over it: 408 and close */
+    uint32_t body_timeout_ms;   /* end of headers to end of body; over it: 408 and close */
+    uint32_t idle_timeout_ms;   /* keep-alive connection with no request: closed */
+    uint32_t max_connections;   /* further connections are closed at once */
 };
 
 /* Fills the defaults: 8 KiB headers, 1 MiB body, 10 s header/body, 60 s idle, 65536 conns. */
@@ -90,8 +90,8 @@ size_t http_server_connections(const struct http_server *srv);
 
 /* Answering. Each takes effect once per request; the body is copied. */
 int http_response_header(struct http_request *req, const char *name, const char *value);
-void http_respond(struct http_request *req, int status, const char *content_type,
-                  const void *body, size_t len);
+void http_respond(struct http_request *req, int status, const char *content_type, const void *body,
+                  size_t len);
 /* Answers with a JSON body (jansson json_t *, reference stolen). */
 void http_respond_json(struct http_request *req, int status, void *json);
 /* Answers {"error": message} with status. */

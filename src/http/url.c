@@ -25,7 +25,8 @@ int url_parse(struct url *u, const char *text, char *err, size_t errlen)
         u->tls = true;
         p += 8;
     } else {
-        return err_set(err, errlen, "URL '%s': expected it to start with http:// or https://", text);
+        return err_set(err, errlen, "URL '%s': expected it to start with http:// or https://",
+                       text);
     }
     const char *host = p, *host_end;
     if (*p == '[') {
@@ -39,7 +40,8 @@ int url_parse(struct url *u, const char *text, char *err, size_t errlen)
     } else {
         while (*p && *p != ':' && *p != '/' && *p != '?' && *p != '#') {
             if (*p == '@')
-                return err_set(err, errlen, "URL '%s': user info (user@host) is not supported", text);
+                return err_set(err, errlen, "URL '%s': user info (user@host) is not supported",
+                               text);
             if (!host_char_ok(*p))
                 return err_set(err, errlen, "URL '%s': invalid character '%c' in host", text, *p);
             p++;
@@ -47,8 +49,7 @@ int url_parse(struct url *u, const char *text, char *err, size_t errlen)
         host_end = p;
     }
     size_t hlen = (size_t)(host_end - host);
-    if (hlen == 0)
-        return err_set(err, errlen, "URL '%s': expected a host after the scheme", text);
+    if (hlen == 0) return err_set(err, errlen, "URL '%s': expected a host after the scheme", text);
     if (hlen >= URL_HOST_MAX)
         return err_set(err, errlen, "URL '%s': host longer than %d bytes", text, URL_HOST_MAX - 1);
     memcpy(u->host, host, hlen);
@@ -66,7 +67,8 @@ int url_parse(struct url *u, const char *text, char *err, size_t errlen)
         while (isdigit((unsigned char)*p) && port <= 65535)
             port = port * 10 + (unsigned long)(*p++ - '0');
         if (p == digits || port == 0 || port > 65535 || (*p && *p != '/' && *p != '?' && *p != '#'))
-            return err_set(err, errlen, "URL '%s': expected a port from 1 to 65535 after ':'", text);
+            return err_set(err, errlen, "URL '%s': expected a port from 1 to 65535 after ':'",
+                           text);
         u->port = (uint16_t)port;
         explicit_port = true;
     } else if (*p && *p != '/' && *p != '?' && *p != '#') {
@@ -75,7 +77,8 @@ int url_parse(struct url *u, const char *text, char *err, size_t errlen)
     size_t plen = strcspn(p, "#");
     for (size_t i = 0; i < plen; i++)
         if ((unsigned char)p[i] <= ' ' || p[i] == 0x7f)
-            return err_set(err, errlen, "URL '%s': spaces and control characters must be %%-encoded", text);
+            return err_set(err, errlen,
+                           "URL '%s': spaces and control characters must be %%-encoded", text);
     int n = snprintf(u->path, sizeof u->path, "%s%.*s", (plen == 0 || *p != '/') ? "/" : "",
                      (int)plen, p);
     if (n < 0 || (size_t)n >= sizeof u->path)

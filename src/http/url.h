@@ -11,12 +11,13 @@
 #define URL_PATH_MAX 4096
 
 struct url {
-    bool tls;                       /* https */
-    bool ipv6;                      /* host is an IPv6 literal (stored without brackets) */
-    char host[URL_HOST_MAX];        /* "127.0.0.1", "::1", "example.com" */
-    uint16_t port;                  /* explicit, or 80 / 443 */
-    char path[URL_PATH_MAX];        /* path and query, always starting with '/' */
-    char authority[URL_HOST_MAX + 8]; /* for the Host header: "[::1]:8080"; port omitted when default */
+    bool tls;                /* https */
+    bool ipv6;               /* host is an IPv6 literal (stored without brackets) */
+    char host[URL_HOST_MAX]; /* "127.0.0.1", "::1", "example.com" */
+    uint16_t port;           /* explicit, or 80 / 443 */
+    char path[URL_PATH_MAX]; /* path and query, always starting with '/' */
+    char authority[URL_HOST_MAX +
+                   8]; /* for the Host header: "[::1]:8080"; port omitted when default */
 };
 
 /* Parses text into u. Returns 0, or -1 with a message naming the URL and what was expected. */

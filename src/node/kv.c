@@ -52,8 +52,7 @@ static void grow(struct kv_store *kv)
 {
     size_t n = kv->slot_count * 2;
     struct kv_entry **slots = calloc(n, sizeof *slots);
-    if (!slots)
-        return; /* keep the longer chains */
+    if (!slots) return; /* keep the longer chains */
     for (size_t i = 0; i < kv->slot_count; i++) {
         struct kv_entry *next;
         for (struct kv_entry *e = kv->slots[i]; e; e = next) {
@@ -72,8 +71,7 @@ const struct kv_entry *kv_put(struct kv_store *kv, const char *key, const void *
                               int *created)
 {
     char *copy = malloc(len + 1);
-    if (!copy)
-        return NULL;
+    if (!copy) return NULL;
     memcpy(copy, value, len);
     copy[len] = '\0';
     struct kv_entry **link = find_link(kv, key);
@@ -94,8 +92,7 @@ const struct kv_entry *kv_put(struct kv_store *kv, const char *key, const void *
     e->value = copy;
     e->value_len = len;
     e->seq = ++kv->seq;
-    if (kv->count > kv->slot_count)
-        grow(kv);
+    if (kv->count > kv->slot_count) grow(kv);
     return e;
 }
 
@@ -103,8 +100,7 @@ uint64_t kv_delete(struct kv_store *kv, const char *key)
 {
     struct kv_entry **link = find_link(kv, key);
     struct kv_entry *e = *link;
-    if (!e)
-        return 0;
+    if (!e) return 0;
     *link = e->next;
     free(e->key);
     free(e->value);

@@ -83,10 +83,8 @@ static int copy_string(const struct conf_doc *doc, const struct conf_node *map, 
 {
     const struct conf_node *n = conf_get(map, key);
     const char *s;
-    if (!n)
-        return 0;
-    if (conf_to_string(doc, n, &s, err, errlen) < 0)
-        return -1;
+    if (!n) return 0;
+    if (conf_to_string(doc, n, &s, err, errlen) < 0) return -1;
     if (strlen(s) >= size)
         return conf_error(doc, n, err, errlen, "longer than %zu characters", size - 1);
     snprintf(dst, size, "%s", s);
@@ -96,8 +94,12 @@ static int copy_string(const struct conf_doc *doc, const struct conf_node *map, 
 static int load_limits(const struct conf_doc *doc, const struct conf_node *m,
                        struct http_server_limits *lim, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"max_header_bytes", "max_body_bytes", "header_timeout",
-                                       "body_timeout",     "idle_timeout",   "max_connections",
+    static const char *const keys[] = {"max_header_bytes",
+                                       "max_body_bytes",
+                                       "header_timeout",
+                                       "body_timeout",
+                                       "idle_timeout",
+                                       "max_connections",
                                        NULL};
     long long hb = (long long)lim->max_header_bytes, bb = (long long)lim->max_body_bytes;
     long long mc = lim->max_connections;
@@ -122,12 +124,12 @@ static int load_limits(const struct conf_doc *doc, const struct conf_node *m,
 
 int node_config_load(struct node_config *cfg, const char *path, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"port",      "host",       "node_id",     "cluster_manager_url",
-                                       "cluster_id", "node_header", "weight",     "log_level",
-                                       "stop_grace", "limits",      NULL};
+    static const char *const keys[] = {
+        "port",       "host",        "node_id", "cluster_manager_url",
+        "cluster_id", "node_header", "weight",  "log_level",
+        "stop_grace", "limits",      NULL};
     struct conf_doc doc;
-    if (conf_load_file(&doc, path, err, errlen) < 0)
-        return -1;
+    if (conf_load_file(&doc, path, err, errlen) < 0) return -1;
     int rc = -1;
     const struct conf_node *root = doc.root, *n;
     long long port = cfg->port, weight = cfg->weight;
@@ -151,10 +153,10 @@ int node_config_load(struct node_config *cfg, const char *path, char *err, size_
         goto out;
     if ((n = conf_get(root, "log_level"))) {
         const char *s;
-        if (conf_to_string(&doc, n, &s, err, errlen) < 0)
-            goto out;
+        if (conf_to_string(&doc, n, &s, err, errlen) < 0) goto out;
         if (log_level_parse(s, &cfg->log_level) < 0) {
-            conf_error(&doc, n, err, errlen, "'%s' is not a log level, expected error, warn, info or debug", s);
+            conf_error(&doc, n, err, errlen,
+                       "'%s' is not a log level, expected error, warn, info or debug", s);
             goto out;
         }
     }
@@ -164,7 +166,8 @@ int node_config_load(struct node_config *cfg, const char *path, char *err, size_
         struct sockaddr_storage a;
         if (uv_ip4_addr(cfg->host, 0, (struct sockaddr_in *)&a) != 0 &&
             uv_ip6_addr(cfg->host, 0, (struct sockaddr_in6 *)&a) != 0) {
-            conf_error(&doc, n, err, errlen, "'%s' is not an IP address, expected e.g. 127.0.0.1 or ::1", cfg->host);
+            conf_error(&doc, n, err, errlen,
+                       "'%s' is not an IP address, expected e.g. 127.0.0.1 or ::1", cfg->host);
             goto out;
         }
     }
@@ -189,7 +192,8 @@ int node_config_env(struct node_config *cfg, char *err, size_t errlen)
     }
     if ((v = getenv("NODE_ID")) && *v) {
         if (strlen(v) >= sizeof cfg->node_id)
-            return err_set(err, errlen, "NODE_ID: longer than %zu characters", sizeof cfg->node_id - 1);
+            return err_set(err, errlen, "NODE_ID: longer than %zu characters",
+                           sizeof cfg->node_id - 1);
         snprintf(cfg->node_id, sizeof cfg->node_id, "%s", v);
     }
     if ((v = getenv("CLUSTER_MANAGER_URL")) && *v) {
@@ -210,9 +214,12 @@ int node_config_finish(struct node_config *cfg, char *err, size_t errlen)
     }
     for (const char *p = cfg->node_id; *p; p++)
         if ((unsigned char)*p < 0x21 || *p == 0x7f)
-            return err_set(err, errlen, "node id '%s': spaces and control characters are not allowed", cfg->node_id);
+            return err_set(err, errlen,
+                           "node id '%s': spaces and control characters are not allowed",
+                           cfg->node_id);
     if (!cfg->node_header[0] || strpbrk(cfg->node_header, " :\r\n\t"))
-        return err_set(err, errlen, "node header '%s': expected a header name such as X-Herd-Node", cfg->node_header);
+        return err_set(err, errlen, "node header '%s': expected a header name such as X-Herd-Node",
+                       cfg->node_header);
     return 0;
 }
 
@@ -248,17 +255,16 @@ static void rebuild_health(struct node *n)
 {
     char now[40];
     mtime_wall_iso8601(now, sizeof now);
-    json_t *j = json_pack(
-        "{s:b, s:s, s:s, s:s, s:s, s:s, s:{s:{s:b}, s:{s:b, s:I}, s:{s:b, s:b, s:s?}}}",
-        "status", 1, "mode", cluster_enabled(n) ? "cluster" : "standalone", "version",
-        HERD_VERSION, "timestamp", now, "started_at", n->started_at, "node_id", n->cfg.node_id,
-        "checks", "http", "status", 1, "kv", "status", 1, "keys", (json_int_t)n->kv.count,
-        "cluster", "enabled", cluster_enabled(n), "registered", 0, "manager",
-        cluster_enabled(n) ? n->cfg.cluster_manager_url : NULL);
+    json_t *j =
+        json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:{s:{s:b}, s:{s:b, s:I}, s:{s:b, s:b, s:s?}}}",
+                  "status", 1, "mode", cluster_enabled(n) ? "cluster" : "standalone", "version",
+                  HERD_VERSION, "timestamp", now, "started_at", n->started_at, "node_id",
+                  n->cfg.node_id, "checks", "http", "status", 1, "kv", "status", 1, "keys",
+                  (json_int_t)n->kv.count, "cluster", "enabled", cluster_enabled(n), "registered",
+                  0, "manager", cluster_enabled(n) ? n->cfg.cluster_manager_url : NULL);
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    if (!text)
-        return;
+    if (!text) return;
     buf_reset(&n->health);
     buf_append_str(&n->health, text);
     buf_append(&n->health, "\n", 1);
@@ -281,12 +287,11 @@ static void on_cluster_status(struct node *n, struct http_request *req)
     char now[40];
     mtime_wall_iso8601(now, sizeof now);
     http_respond_json(req, 200,
-                      json_pack("{s:b, s:{s:s, s:i, s:i, s:i, s:I, s:I, s:I, s:f, s:s}}",
-                                "enabled", cluster_enabled(n), "status", "cluster_id",
-                                n->cfg.cluster_id, "total_nodes", 1, "active_nodes", 1,
-                                "failed_nodes", 0, "total_requests", (json_int_t)n->total,
-                                "successful_requests", (json_int_t)n->succeeded,
-                                "failed_requests", (json_int_t)n->failed,
+                      json_pack("{s:b, s:{s:s, s:i, s:i, s:i, s:I, s:I, s:I, s:f, s:s}}", "enabled",
+                                cluster_enabled(n), "status", "cluster_id", n->cfg.cluster_id,
+                                "total_nodes", 1, "active_nodes", 1, "failed_nodes", 0,
+                                "total_requests", (json_int_t)n->total, "successful_requests",
+                                (json_int_t)n->succeeded, "failed_requests", (json_int_t)n->failed,
                                 "average_response_time", average_ms(n), "last_updated", now));
 }
 
@@ -295,13 +300,12 @@ static void on_cluster_nodes(struct node *n, struct http_request *req)
     char now[40];
     mtime_wall_iso8601(now, sizeof now);
     json_t *entry = json_pack(
-        "{s:{s:s, s:s, s:i, s:i, s:s, s:{s:s, s:s, s:s}}, s:s, s:I, s:f, s:f}", "config",
-        "node_id", n->cfg.node_id, "host", n->cfg.host, "port", node_port(n), "weight",
-        n->cfg.weight, "status", n->stopping ? "draining" : "active", "metadata", "mode",
+        "{s:{s:s, s:s, s:i, s:i, s:s, s:{s:s, s:s, s:s}}, s:s, s:I, s:f, s:f}", "config", "node_id",
+        n->cfg.node_id, "host", n->cfg.host, "port", node_port(n), "weight", n->cfg.weight,
+        "status", n->stopping ? "draining" : "active", "metadata", "mode",
         cluster_enabled(n) ? "cluster" : "standalone", "service", "herd-node", "version",
-        HERD_VERSION, "last_seen", now, "connections",
-        (json_int_t)http_server_connections(n->srv), "response_time", average_ms(n),
-        "success_rate", success_rate(n));
+        HERD_VERSION, "last_seen", now, "connections", (json_int_t)http_server_connections(n->srv),
+        "response_time", average_ms(n), "success_rate", success_rate(n));
     json_t *nodes = json_object();
     json_object_set_new(nodes, n->cfg.node_id, entry);
     http_respond_json(req, 200, json_pack("{s:o}", "nodes", nodes));
@@ -333,8 +337,8 @@ static void on_kv_put(struct node *n, struct http_request *req)
         return;
     }
     http_respond_json(req, created ? 201 : 200,
-                      json_pack("{s:s, s:I, s:I}", "key", e->key, "seq", (json_int_t)e->seq,
-                                "size", (json_int_t)e->value_len));
+                      json_pack("{s:s, s:I, s:I}", "key", e->key, "seq", (json_int_t)e->seq, "size",
+                                (json_int_t)e->value_len));
 }
 
 static void on_kv_delete(struct node *n, struct http_request *req)
@@ -344,7 +348,8 @@ static void on_kv_delete(struct node *n, struct http_request *req)
         http_respond_error(req, 404, "no such key");
         return;
     }
-    http_respond_json(req, 200, json_pack("{s:s, s:I}", "key", req->params[0], "seq", (json_int_t)seq));
+    http_respond_json(req, 200,
+                      json_pack("{s:s, s:I}", "key", req->params[0], "seq", (json_int_t)seq));
 }
 
 static void on_echo(struct node *n, struct http_request *req)
@@ -356,8 +361,7 @@ static void on_echo(struct node *n, struct http_request *req)
                           req->method, "path", req->path, "query", req->query, "headers", headers,
                           "body_bytes", (json_int_t)req->body_len);
     json_t *body = json_stringn(req->body, req->body_len); /* NULL unless valid UTF-8 */
-    if (j && body)
-        json_object_set_new(j, "body", body);
+    if (j && body) json_object_set_new(j, "body", body);
     http_respond_json(req, 200, j);
 }
 
@@ -369,7 +373,8 @@ static void on_status(struct node *n, struct http_request *req)
         http_respond_error(req, 400, "status: expected a number from 200 to 599");
         return;
     }
-    http_respond_json(req, (int)code, json_pack("{s:i, s:s}", "status", (int)code, "node_id", n->cfg.node_id));
+    http_respond_json(req, (int)code,
+                      json_pack("{s:i, s:s}", "status", (int)code, "node_id", n->cfg.node_id));
 }
 
 static void delay_closed(uv_handle_t *h)
@@ -385,12 +390,14 @@ static void delay_fired(uv_timer_t *t)
     if (d->then)
         d->then(d->node, d->req);
     else
-        http_respond_json(d->req, 200, json_pack("{s:I, s:s}", "delayed_ms", (json_int_t)d->ms,
-                                                 "node_id", d->node->cfg.node_id));
+        http_respond_json(d->req, 200,
+                          json_pack("{s:I, s:s}", "delayed_ms", (json_int_t)d->ms, "node_id",
+                                    d->node->cfg.node_id));
     uv_close((uv_handle_t *)&d->timer, delay_closed);
 }
 
-static void answer_later(struct node *n, struct http_request *req, uint64_t ms, node_handler_fn then)
+static void answer_later(struct node *n, struct http_request *req, uint64_t ms,
+                         node_handler_fn then)
 {
     struct node_delay *d = calloc(1, sizeof *d);
     if (!d) {
@@ -483,7 +490,8 @@ static void on_fault_set(struct node *n, struct http_request *req)
             }
             f.error_status = (int)json_integer_value(v);
         } else {
-            snprintf(msg, sizeof msg, "%.100s: unknown field, expected latency_ms, error_rate or error_status", key);
+            snprintf(msg, sizeof msg,
+                     "%.100s: unknown field, expected latency_ms, error_rate or error_status", key);
             goto bad;
         }
     }
@@ -529,8 +537,7 @@ static void on_finish(const struct http_request *req, int status, uint64_t durat
 static int add_route(struct node *n, const char *method, const char *pattern, node_handler_fn fn,
                      bool admin)
 {
-    if (n->route_count == sizeof n->routes / sizeof n->routes[0])
-        return -1;
+    if (n->route_count == sizeof n->routes / sizeof n->routes[0]) return -1;
     struct node_route *r = &n->routes[n->route_count++];
     *r = (struct node_route){.node = n, .fn = fn, .admin = admin};
     return http_server_route(n->srv, method, pattern, node_entry, r);
@@ -543,8 +550,8 @@ static void free_failed_node(void *data)
     node_free(data);
 }
 
-struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_status,
-                        char *err, size_t errlen)
+struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_status, char *err,
+                        size_t errlen)
 {
     *uv_status = 0;
     struct node *n = calloc(1, sizeof *n);
@@ -601,8 +608,7 @@ int node_port(const struct node *n)
 static void on_server_stopped(void *data)
 {
     struct node *n = data;
-    if (n->stopped_fn)
-        n->stopped_fn(n->stopped_data);
+    if (n->stopped_fn) n->stopped_fn(n->stopped_data);
 }
 
 void node_stop(struct node *n, void (*done)(void *data), void *data)
@@ -615,8 +621,7 @@ void node_stop(struct node *n, void (*done)(void *data), void *data)
 
 void node_free(struct node *n)
 {
-    if (!n)
-        return;
+    if (!n) return;
     http_server_free(n->srv);
     kv_free(&n->kv);
     buf_free(&n->health);

@@ -14,14 +14,14 @@
 #define NODE_ID_MAX 128
 
 struct node_config {
-    char node_id[NODE_ID_MAX];   /* "" until resolved: then "node-<port>" */
-    char host[64];               /* address to listen on */
-    int port;                    /* 0: any free port */
+    char node_id[NODE_ID_MAX]; /* "" until resolved: then "node-<port>" */
+    char host[64];             /* address to listen on */
+    int port;                  /* 0: any free port */
     char cluster_manager_url[512];
     char cluster_id[64];
-    char node_header[64];        /* header naming this node on every answer */
+    char node_header[64]; /* header naming this node on every answer */
     int weight;
-    uint64_t stop_grace_us;      /* SIGTERM: how long in-flight requests may take */
+    uint64_t stop_grace_us; /* SIGTERM: how long in-flight requests may take */
     enum log_level log_level;
     struct http_server_limits limits;
 };
@@ -47,8 +47,8 @@ struct node;
 /* Starts a node on loop: listens and serves. Returns the node, or NULL with a message in err;
  * *uv_status gets the libuv error (UV_EADDRINUSE, ...) when listening failed. After a failure
  * the loop must run once more (uv_run) to release what was set up. */
-struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_status,
-                        char *err, size_t errlen);
+struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_status, char *err,
+                        size_t errlen);
 
 /* The port the node listens on. */
 int node_port(const struct node *n);

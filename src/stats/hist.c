@@ -10,14 +10,13 @@
 #include "base/buf.h"
 #include "base/err.h"
 
-#define SUB_BUCKET_MASK ((uint64_t)(2 * HIST_SUB_BUCKET_HALF - 1))
+#define SUB_BUCKET_MASK  ((uint64_t)(2 * HIST_SUB_BUCKET_HALF - 1))
 #define ENCODING_VERSION 1
 
 struct hist *hist_new(void)
 {
     struct hist *h = malloc(sizeof *h);
-    if (h)
-        hist_reset(h);
+    if (h) hist_reset(h);
     return h;
 }
 
@@ -38,7 +37,8 @@ size_t hist_index_of(uint64_t value)
     unsigned magnitude = 64u - (unsigned)__builtin_clzll(value | SUB_BUCKET_MASK);
     unsigned bucket = magnitude - (HIST_SUB_BUCKET_HALF_BITS + 1);
     uint64_t sub = value >> bucket;
-    return ((size_t)(bucket + 1) << HIST_SUB_BUCKET_HALF_BITS) + (size_t)(sub - HIST_SUB_BUCKET_HALF);
+    return ((size_t)(bucket + 1) << HIST_SUB_BUCKET_HALF_BITS) +
+           (size_t)(sub - HIST_SUB_BUCKET_HALF);
 }
 
 static void index_split(size_t index, unsigned *bucket, uint64_t *sub)
@@ -71,8 +71,7 @@ uint64_t hist_width_of(size_t index)
 
 void hist_record_n(struct hist *h, uint64_t value, uint64_t count)
 {
-    if (count == 0)
-        return;
+    if (count == 0) return;
     if (value > HIST_MAX_VALUE) {
         value = HIST_MAX_VALUE;
         h->clamped += count;
@@ -80,10 +79,8 @@ void hist_record_n(struct hist *h, uint64_t value, uint64_t count)
     h->counts[hist_index_of(value)] += count;
     h->total += count;
     h->sum += value * count;
-    if (value < h->min)
-        h->min = value;
-    if (value > h->max)
-        h->max = value;
+    if (value < h->min) h->min = value;
+    if (value > h->max) h->max = value;
 }
 
 void hist_record(struct hist *h, uint64_t value)
@@ -93,39 +90,30 @@ void hist_record(struct hist *h, uint64_t value)
 
 void hist_merge(struct hist *dst, const struct hist *src)
 {
-    if (src->total == 0)
-        return;
+    if (src->total == 0) return;
     for (size_t i = 0; i < HIST_COUNTS_LEN; i++)
         dst->counts[i] += src->counts[i];
     dst->total += src->total;
     dst->sum += src->sum;
     dst->clamped += src->clamped;
-    if (src->min < dst->min)
-        dst->min = src->min;
-    if (src->max > dst->max)
-        dst->max = src->max;
+    if (src->min < dst->min) dst->min = src->min;
+    if (src->max > dst->max) dst->max = src->max;
 }
 
 uint64_t hist_percentile(const struct hist *h, double p)
 {
-    if (h->total == 0)
-        return 0;
-    if (p <= 0)
-        return h->min;
-    if (p >= 100)
-        return h->max;
+    if (h->total == 0) return 0;
+    if (p <= 0) return h->min;
+    if (p >= 100) return h->max;
     uint64_t target = (uint64_t)ceil(p / 100.0 * (double)h->total);
-    if (target == 0)
-        target = 1;
+    if (target == 0) target = 1;
     uint64_t seen = 0;
     for (size_t i = 0; i < HIST_COUNTS_LEN; i++) {
         seen += h->counts[i];
         if (seen >= target) {
             uint64_t v = hist_lowest_of(i) + hist_width_of(i) / 2;
-            if (v < h->min)
-                v = h->min;
-            if (v > h->max)
-                v = h->max;
+            if (v < h->min) v = h->min;
+            if (v > h->max) v = h->max;
             return v;
         }
     }
@@ -147,8 +135,7 @@ static int put_varint(struct buf *b, uint64_t v)
     do {
         tmp[n] = (unsigned char)(v & 0x7f);
         v >>= 7;
-        if (v)
-            tmp[n] |= 0x80;
+        if (v) tmp[n] |= 0x80;
         n++;
     } while (v);
     return buf_append(b, tmp, n);
@@ -170,8 +157,7 @@ char *hist_encode(const struct hist *h)
     rc |= put_varint(&raw, h->clamped);
     size_t last = 0;
     for (size_t i = 0; i < HIST_COUNTS_LEN; i++)
-        if (h->counts[i])
-            last = i + 1;
+        if (h->counts[i]) last = i + 1;
     for (size_t i = 0; i < last && rc == 0;) {
         if (h->counts[i] == 0) {
             size_t run = 0;
@@ -203,8 +189,7 @@ static int get_varint(struct reader *r, uint64_t *out)
 {
     uint64_t v = 0;
     for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (r->p >= r->end)
-            return -1;
+        if (r->p >= r->end) return -1;
         unsigned char c = *r->p++;
         v |= (uint64_t)(c & 0x7f) << shift;
         if (!(c & 0x80)) {
@@ -222,18 +207,15 @@ int hist_decode(struct hist *h, const char *text, char *err, size_t errlen)
     if (len == 0 || len % 4 != 0)
         return err_set(err, errlen, "histogram: not base64 (length %zu)", len);
     unsigned char *raw = malloc(len / 4 * 3 + 1);
-    if (!raw)
-        return err_set(err, errlen, "histogram: out of memory");
+    if (!raw) return err_set(err, errlen, "histogram: out of memory");
     int n = EVP_DecodeBlock(raw, (const unsigned char *)text, (int)len);
     if (n < 0) {
         free(raw);
         return err_set(err, errlen, "histogram: not base64");
     }
     /* EVP_DecodeBlock counts padding bytes as data; drop them. */
-    if (text[len - 1] == '=')
-        n--;
-    if (text[len - 2] == '=')
-        n--;
+    if (text[len - 1] == '=') n--;
+    if (text[len - 2] == '=') n--;
     struct reader r = {raw, raw + n};
     uint64_t version, total, min, max, sum, clamped;
     int rc = -1;
@@ -287,8 +269,7 @@ int hist_decode(struct hist *h, const char *text, char *err, size_t errlen)
     h->clamped = clamped;
     rc = 0;
 done:
-    if (rc < 0)
-        hist_reset(h);
+    if (rc < 0) hist_reset(h);
     free(raw);
     return rc;
 }

@@ -11,7 +11,7 @@
 
 #define HIST_SUB_BUCKET_HALF_BITS 10
 #define HIST_SUB_BUCKET_HALF      (1u << HIST_SUB_BUCKET_HALF_BITS) /* 1024 */
-#define HIST_BUCKETS              22 /* 2047 << 21 > 1 h in us */
+#define HIST_BUCKETS              22                                /* 2047 << 21 > 1 h in us */
 #define HIST_COUNTS_LEN           ((HIST_BUCKETS + 1) * HIST_SUB_BUCKET_HALF)
 #define HIST_MAX_VALUE            UINT64_C(3600000000)
 

@@ -32,8 +32,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     int failed = 0, ran = 0;
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
-        if (argc > 1 && strcmp(argv[1], groups[i].name) != 0)
-            continue;
+        if (argc > 1 && strcmp(argv[1], groups[i].name) != 0) continue;
         failed += groups[i].run();
         ran++;
     }

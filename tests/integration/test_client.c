@@ -39,23 +39,18 @@ static void *peer_main(void *arg)
 {
     struct peer *p = arg;
     int fd = accept(p->listen_fd, NULL, NULL);
-    if (fd < 0)
-        return NULL;
+    if (fd < 0) return NULL;
     char buf[4096];
     size_t len = 0;
     while (len < sizeof buf - 1) { /* read the request head */
         ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
-        if (n <= 0)
-            break;
+        if (n <= 0) break;
         len += (size_t)n;
         buf[len] = '\0';
-        if (strstr(buf, "\r\n\r\n"))
-            break;
+        if (strstr(buf, "\r\n\r\n")) break;
     }
-    if (p->reply)
-        harness_send(fd, p->reply, strlen(p->reply));
-    if (p->hold_ms)
-        usleep((useconds_t)p->hold_ms * 1000);
+    if (p->reply) harness_send(fd, p->reply, strlen(p->reply));
+    if (p->hold_ms) usleep((useconds_t)p->hold_ms * 1000);
     close(fd);
     return NULL;
 }
@@ -102,8 +97,7 @@ static void on_result(struct http_client *c, int error, const struct http_client
     o->status = res->status;
     o->body_len = res->body_len;
     snprintf(o->captured, sizeof o->captured, "%s", res->captured);
-    if (res->body)
-        snprintf(o->body, sizeof o->body, "%s", res->body);
+    if (res->body) snprintf(o->body, sizeof o->body, "%s", res->body);
 }
 
 struct session {
@@ -157,7 +151,15 @@ static void test_keepalive_against_node(void **state)
     char portarg[16], url[64];
     snprintf(portarg, sizeof portarg, "%d", port);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
-    char *argv[] = {(char *)harness_herd_bin(), "node", "--port", portarg, "--id", "c.1", "--log-level", "warn", NULL};
+    char *argv[] = {(char *)harness_herd_bin(),
+                    "node",
+                    "--port",
+                    portarg,
+                    "--id",
+                    "c.1",
+                    "--log-level",
+                    "warn",
+                    NULL};
     pid_t pid = harness_spawn(argv, NULL, NULL);
     assert_true(harness_wait_http(port, "/health", 5000));
 
@@ -215,7 +217,8 @@ static void test_chunked_and_eof_bodies(void **state)
     (void)state;
     struct outcome out;
     run_scripted("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Herd-Node: p1\r\n\r\n"
-                 "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", 0, &out);
+                 "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+                 0, &out);
     assert_int_equal(out.error, HTTP_CLIENT_OK);
     assert_string_equal(out.body, "hello world");
     assert_string_equal(out.captured, "p1");
@@ -263,19 +266,20 @@ static void test_tls(void **state)
     snprintf(key, sizeof key, "%s/key.pem", dir);
     snprintf(cmd, sizeof cmd,
              "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 "
-             "-keyout %s -out %s >/dev/null 2>&1", key, cert);
+             "-keyout %s -out %s >/dev/null 2>&1",
+             key, cert);
     assert_int_equal(system(cmd), 0);
     int port = harness_free_port();
     char accept_arg[16];
     snprintf(accept_arg, sizeof accept_arg, "%d", port);
-    char *argv[] = {"/usr/bin/openssl", "s_server", "-accept", accept_arg, "-cert", cert, "-key", key,
-                    "-www", "-quiet", NULL};
+    char *argv[] = {
+        "/usr/bin/openssl", "s_server", "-accept", accept_arg, "-cert", cert, "-key", key, "-www",
+        "-quiet",           NULL};
     pid_t pid = harness_spawn(argv, NULL, "/dev/null");
     int fd = -1;
     for (int i = 0; i < 100 && fd < 0; i++) {
         fd = harness_connect(port, 1000);
-        if (fd < 0)
-            usleep(50000);
+        if (fd < 0) usleep(50000);
     }
     assert_true(fd >= 0);
     close(fd);

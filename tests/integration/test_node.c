@@ -45,11 +45,19 @@ static int setup(void **state)
                                            "  header_timeout: 1s\n");
     char port[16];
     snprintf(port, sizeof port, "%d", n->port);
-    char *argv[] = {(char *)harness_herd_bin(), "node", "--port", port, "--id", "api.1",
-                    "--config", n->config, "--log-level", "warn", NULL};
+    char *argv[] = {(char *)harness_herd_bin(),
+                    "node",
+                    "--port",
+                    port,
+                    "--id",
+                    "api.1",
+                    "--config",
+                    n->config,
+                    "--log-level",
+                    "warn",
+                    NULL};
     n->pid = harness_spawn(argv, NULL, NULL);
-    if (n->pid < 0 || !harness_wait_http(n->port, "/health", 5000))
-        return -1;
+    if (n->pid < 0 || !harness_wait_http(n->port, "/health", 5000)) return -1;
     *state = n;
     return 0;
 }
@@ -72,9 +80,10 @@ static int request(int port, const char *method, const char *path, const char *b
                    size_t size, json_t **json)
 {
     char req[8192];
-    snprintf(req, sizeof req,
-             "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
-             method, path, body ? strlen(body) : 0, body ? body : "");
+    snprintf(
+        req, sizeof req,
+        "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+        method, path, body ? strlen(body) : 0, body ? body : "");
     int status = harness_exchange(port, req, out, size);
     if (json) {
         const char *b = strstr(out, "\r\n\r\n");
@@ -106,7 +115,8 @@ static void test_cluster_views(void **state)
     char out[8192];
     json_t *j;
     assert_int_equal(request(n->port, "GET", "/status/404", NULL, out, sizeof out, NULL), 404);
-    assert_int_equal(request(n->port, "GET", "/api/v1/cluster/status", NULL, out, sizeof out, &j), 200);
+    assert_int_equal(request(n->port, "GET", "/api/v1/cluster/status", NULL, out, sizeof out, &j),
+                     200);
     json_t *st = json_object_get(j, "status");
     assert_non_null(st);
     assert_string_equal(json_string_value(json_object_get(st, "cluster_id")), "test-cluster");
@@ -123,12 +133,15 @@ static void test_cluster_views(void **state)
     assert_non_null(json_string_value(json_object_get(st, "last_updated")));
     json_decref(j);
     /* the counters count every answer: one more request, one more in total */
-    assert_int_equal(request(n->port, "GET", "/api/v1/cluster/status", NULL, out, sizeof out, &j), 200);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "status"), "total_requests")),
-                     total + 1);
+    assert_int_equal(request(n->port, "GET", "/api/v1/cluster/status", NULL, out, sizeof out, &j),
+                     200);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "status"), "total_requests")),
+        total + 1);
     json_decref(j);
 
-    assert_int_equal(request(n->port, "GET", "/api/v1/cluster/nodes", NULL, out, sizeof out, &j), 200);
+    assert_int_equal(request(n->port, "GET", "/api/v1/cluster/nodes", NULL, out, sizeof out, &j),
+                     200);
     json_t *me = json_object_get(json_object_get(j, "nodes"), "api.1");
     assert_non_null(me);
     json_t *cfg = json_object_get(me, "config");
@@ -179,7 +192,8 @@ static void test_echo_delay_status(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "path")), "/echo");
     assert_string_equal(json_string_value(json_object_get(j, "query")), "x=1");
     assert_string_equal(json_string_value(json_object_get(j, "body")), "ping");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "headers"), "Host")), "127.0.0.1");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "headers"), "Host")),
+                        "127.0.0.1");
     json_decref(j);
     long t0 = now_ms();
     assert_int_equal(request(n->port, "GET", "/delay?ms=250", NULL, out, sizeof out, NULL), 200);
@@ -202,23 +216,26 @@ static void test_fault_knobs(void **state)
     char out[8192];
     json_t *j;
     /* every answer but the admin routes fails while error_rate is 1 */
-    assert_int_equal(request(n->port, "POST", "/admin/fault", "{\"error_rate\": 1, \"error_status\": 503}",
-                             out, sizeof out, &j), 200);
+    assert_int_equal(request(n->port, "POST", "/admin/fault",
+                             "{\"error_rate\": 1, \"error_status\": 503}", out, sizeof out, &j),
+                     200);
     assert_true(json_real_value(json_object_get(j, "error_rate")) == 1.0);
     json_decref(j);
     for (int i = 0; i < 5; i++)
         assert_int_equal(request(n->port, "GET", "/health", NULL, out, sizeof out, NULL), 503);
     assert_int_equal(request(n->port, "GET", "/admin/fault", NULL, out, sizeof out, NULL), 200);
     /* latency replaces the error */
-    assert_int_equal(request(n->port, "POST", "/admin/fault", "{\"error_rate\": 0, \"latency_ms\": 300}",
-                             out, sizeof out, NULL), 200);
+    assert_int_equal(request(n->port, "POST", "/admin/fault",
+                             "{\"error_rate\": 0, \"latency_ms\": 300}", out, sizeof out, NULL),
+                     200);
     long t0 = now_ms();
     assert_int_equal(request(n->port, "GET", "/health", NULL, out, sizeof out, NULL), 200);
     assert_true(now_ms() - t0 >= 290);
     /* half the answers fail (with the 503 set above) at error_rate 0.5: 200 requests, a
      * binomial far from 0 and 200 */
-    assert_int_equal(request(n->port, "POST", "/admin/fault", "{\"error_rate\": 0.5, \"latency_ms\": 0}",
-                             out, sizeof out, NULL), 200);
+    assert_int_equal(request(n->port, "POST", "/admin/fault",
+                             "{\"error_rate\": 0.5, \"latency_ms\": 0}", out, sizeof out, NULL),
+                     200);
     int failures = 0;
     for (int i = 0; i < 200; i++)
         failures += request(n->port, "GET", "/echo", NULL, out, sizeof out, NULL) == 503;
@@ -238,7 +255,8 @@ static void test_fault_knobs(void **state)
         {"[1]", "body: expected a JSON object"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(request(n->port, "POST", "/admin/fault", bad[i].body, out, sizeof out, NULL), 400);
+        assert_int_equal(
+            request(n->port, "POST", "/admin/fault", bad[i].body, out, sizeof out, NULL), 400);
         if (!strstr(out, bad[i].fragment))
             fail_msg("body %s: answer lacks '%s': %s", bad[i].body, bad[i].fragment, out);
     }
@@ -253,7 +271,8 @@ static void test_bad_requests_keep_serving(void **state)
     struct node_proc *n = *state;
     char out[8192], big[4096];
     assert_int_equal(harness_exchange(n->port, "NOT HTTP AT ALL\r\n\r\n", out, sizeof out), 400);
-    assert_int_equal(harness_exchange(n->port, "GET / HTTP/1.1\r\nHost x\r\n\r\n", out, sizeof out), 400);
+    assert_int_equal(harness_exchange(n->port, "GET / HTTP/1.1\r\nHost x\r\n\r\n", out, sizeof out),
+                     400);
     memset(big, 'h', sizeof big);
     char req[8192];
     snprintf(req, sizeof req, "GET /health HTTP/1.1\r\nX-Big: %.*s\r\n\r\n", 3000, big);
@@ -279,7 +298,8 @@ static void test_keepalive_and_pipelining(void **state)
     struct node_proc *n = *state;
     int fd = harness_connect(n->port, 5000);
     char out[16384];
-    const char *three = "GET /health HTTP/1.1\r\n\r\nGET /status/202 HTTP/1.1\r\n\r\nGET /echo HTTP/1.1\r\n\r\n";
+    const char *three =
+        "GET /health HTTP/1.1\r\n\r\nGET /status/202 HTTP/1.1\r\n\r\nGET /echo HTTP/1.1\r\n\r\n";
     assert_int_equal(harness_send(fd, three, strlen(three)), 0);
     size_t len = harness_read_responses(fd, 3, out, sizeof out);
     assert_int_equal(harness_count_responses(out, len), 3);
@@ -310,7 +330,8 @@ static void test_sigterm_finishes_inflight(void **state)
     int port = harness_free_port();
     char portarg[16];
     snprintf(portarg, sizeof portarg, "%d", port);
-    char *argv[] = {(char *)harness_herd_bin(), "node", "--port", portarg, "--log-level", "warn", NULL};
+    char *argv[] = {
+        (char *)harness_herd_bin(), "node", "--port", portarg, "--log-level", "warn", NULL};
     pid_t pid = harness_spawn(argv, NULL, NULL);
     assert_true(harness_wait_http(port, "/health", 5000));
     enum { N = 20 };

@@ -33,8 +33,7 @@ static int run_herd(char *const args[], char *const env[], char *err, size_t siz
     FILE *f = fopen(errpath, "r");
     size_t len = f ? fread(err, 1, size - 1, f) : 0;
     err[len] = '\0';
-    if (f)
-        fclose(f);
+    if (f) fclose(f);
     unlink(errpath);
     free(errpath);
     if (status < 0) {
@@ -79,7 +78,8 @@ static void test_bad_flags_exit_2(void **state)
         char *args[6];
         const char *fragment;
     } cases[] = {
-        {{"node", "--port", "99999", NULL}, "--port '99999': expected a whole number from 0 to 65535"},
+        {{"node", "--port", "99999", NULL},
+         "--port '99999': expected a whole number from 0 to 65535"},
         {{"node", "--port", "abc", NULL}, "--port 'abc'"},
         {{"node", "--bogus", NULL}, "unknown option '--bogus'"},
         {{"node", "--port", NULL}, "--port needs a value"},
@@ -93,7 +93,8 @@ static void test_bad_flags_exit_2(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int code = run_herd(cases[i].args, NULL, err, sizeof err);
         if (code != 2 || !strstr(err, cases[i].fragment))
-            fail_msg("case %zu: exit %d, stderr '%s', expected 2 and '%s'", i, code, err, cases[i].fragment);
+            fail_msg("case %zu: exit %d, stderr '%s', expected 2 and '%s'", i, code, err,
+                     cases[i].fragment);
     }
 }
 
@@ -106,7 +107,8 @@ static void test_bad_config_names_position(void **state)
     } cases[] = {
         {"port: 8080\nbogus: 1\n", ":2:1: bogus: unknown key 'bogus', expected one of: port, host"},
         {"port: 70000\n", ":1:7: port: 70000 is out of range, expected 0 to 65535"},
-        {"limits:\n  header_timeout: soon\n", ":2:19: limits.header_timeout: 'soon' is not a duration"},
+        {"limits:\n  header_timeout: soon\n",
+         ":2:19: limits.header_timeout: 'soon' is not a duration"},
         {"limits:\n  max_body: 1\n", ":2:3: limits.max_body: unknown key 'max_body'"},
         {"port: [1\n", "invalid YAML"},
         {"log_level: loud\n", ":1:12: log_level: 'loud' is not a log level"},
@@ -120,7 +122,8 @@ static void test_bad_config_names_position(void **state)
         unlink(path);
         free(path);
         if (code != 2 || !has_path || !strstr(err, cases[i].fragment))
-            fail_msg("case %zu: exit %d, stderr '%s', expected 2 and '%s'", i, code, err, cases[i].fragment);
+            fail_msg("case %zu: exit %d, stderr '%s', expected 2 and '%s'", i, code, err,
+                     cases[i].fragment);
     }
     char *args[] = {"node", "--config", "/nonexistent/node.yaml", NULL};
     assert_int_equal(run_herd(args, NULL, err, sizeof err), 2);
@@ -215,12 +218,9 @@ static void test_help_and_version(void **state)
 int integration_node_cli(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_port_in_use_exits_3),
-        cmocka_unit_test(test_bad_flags_exit_2),
-        cmocka_unit_test(test_bad_config_names_position),
-        cmocka_unit_test(test_bad_env_exit_2),
-        cmocka_unit_test(test_env_and_flag_precedence),
-        cmocka_unit_test(test_help_and_version),
+        cmocka_unit_test(test_port_in_use_exits_3),       cmocka_unit_test(test_bad_flags_exit_2),
+        cmocka_unit_test(test_bad_config_names_position), cmocka_unit_test(test_bad_env_exit_2),
+        cmocka_unit_test(test_env_and_flag_precedence),   cmocka_unit_test(test_help_and_version),
     };
     return cmocka_run_group_tests_name("node_cli", tests, NULL, NULL);
 }

@@ -38,8 +38,7 @@ int harness_free_port(void)
     socklen_t len = sizeof a;
     if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
         getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
-        if (fd >= 0)
-            close(fd);
+        if (fd >= 0) close(fd);
         return -1;
     }
     close(fd);
@@ -50,12 +49,10 @@ pid_t harness_spawn(char *const argv[], char *const env[], const char *stderr_pa
 {
     pid_t parent = getpid();
     pid_t pid = fork();
-    if (pid < 0)
-        return -1;
+    if (pid < 0) return -1;
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
+        if (getppid() != parent) _exit(127);
         for (size_t i = 0; env && env[i]; i++)
             putenv(env[i]);
         if (stderr_path) {
@@ -66,13 +63,11 @@ pid_t harness_spawn(char *const argv[], char *const env[], const char *stderr_pa
             }
         }
         int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, 0);
+        if (devnull >= 0) dup2(devnull, 0);
         execv(argv[0], argv);
         _exit(127);
     }
-    if (child_count < MAX_CHILDREN)
-        children[child_count++] = pid;
+    if (child_count < MAX_CHILDREN) children[child_count++] = pid;
     return pid;
 }
 
@@ -95,8 +90,7 @@ int harness_wait(pid_t pid, int timeout_ms)
             forget_child(pid);
             return status;
         }
-        if (r < 0 || now_ms() >= end)
-            return -1;
+        if (r < 0 || now_ms() >= end) return -1;
         usleep(10000);
     }
 }
@@ -106,22 +100,21 @@ void harness_kill_all(void)
     while (child_count > 0) {
         pid_t pid = children[child_count - 1];
         kill(pid, SIGKILL);
-        if (harness_wait(pid, 5000) < 0)
-            forget_child(pid);
+        if (harness_wait(pid, 5000) < 0) forget_child(pid);
     }
 }
 
 int harness_connect(int port, int timeout_ms)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
         close(fd);
@@ -134,10 +127,8 @@ int harness_send(int fd, const char *data, size_t len)
 {
     while (len > 0) {
         ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return -1;
         data += n;
         len -= (size_t)n;
     }
@@ -148,8 +139,7 @@ int harness_send(int fd, const char *data, size_t len)
 static size_t response_length(const char *text, size_t len)
 {
     const char *end = memmem(text, len, "\r\n\r\n", 4);
-    if (!end)
-        return 0;
+    if (!end) return 0;
     size_t head = (size_t)(end - text) + 4;
     size_t body = 0;
     for (const char *p = text; p < end; p++) {
@@ -180,13 +170,10 @@ size_t harness_read_responses(int fd, int responses, char *out, size_t size)
     size_t len = 0;
     out[0] = '\0';
     while (len + 1 < size) {
-        if (responses > 0 && harness_count_responses(out, len) >= responses)
-            break;
+        if (responses > 0 && harness_count_responses(out, len) >= responses) break;
         ssize_t n = recv(fd, out + len, size - 1 - len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
         len += (size_t)n;
         out[len] = '\0';
     }
@@ -196,8 +183,7 @@ size_t harness_read_responses(int fd, int responses, char *out, size_t size)
 int harness_status(const char *text)
 {
     int status;
-    if (sscanf(text, "HTTP/1.%*d %d", &status) == 1)
-        return status;
+    if (sscanf(text, "HTTP/1.%*d %d", &status) == 1) return status;
     return -1;
 }
 
@@ -205,8 +191,7 @@ int harness_exchange(int port, const char *request, char *out, size_t size)
 {
     out[0] = '\0';
     int fd = harness_connect(port, 5000);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     int status = -1;
     if (harness_send(fd, request, strlen(request)) == 0 &&
         harness_read_responses(fd, 1, out, size) > 0)
@@ -218,7 +203,8 @@ int harness_exchange(int port, const char *request, char *out, size_t size)
 int harness_get(int port, const char *path, char *out, size_t size, const char **body)
 {
     char req[1024];
-    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+             path);
     int status = harness_exchange(port, req, out, size);
     if (body) {
         const char *b = strstr(out, "\r\n\r\n");
@@ -232,8 +218,7 @@ bool harness_wait_http(int port, const char *path, int timeout_ms)
     long end = now_ms() + timeout_ms;
     char buf[4096];
     while (now_ms() < end) {
-        if (harness_get(port, path, buf, sizeof buf, NULL) == 200)
-            return true;
+        if (harness_get(port, path, buf, sizeof buf, NULL) == 200) return true;
         usleep(20000);
     }
     return false;
@@ -242,8 +227,7 @@ bool harness_wait_http(int port, const char *path, int timeout_ms)
 char *harness_temp_file(const char *suffix, const char *content)
 {
     char *path = NULL;
-    if (asprintf(&path, "/tmp/herd-test-XXXXXX%s", suffix) < 0)
-        return NULL;
+    if (asprintf(&path, "/tmp/herd-test-XXXXXX%s", suffix) < 0) return NULL;
     int fd = mkstemps(path, (int)strlen(suffix));
     if (fd < 0) {
         free(path);

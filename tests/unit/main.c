@@ -8,16 +8,15 @@ static const struct {
     const char *name;
     int (*run)(void);
 } groups[] = {
-    {"hist", unit_hist}, {"conf", unit_conf}, {"url", unit_url},
-    {"http_server", unit_http_server}, {"misc", unit_misc},
+    {"hist", unit_hist}, {"conf", unit_conf}, {"url", unit_url}, {"http_server", unit_http_server},
+    {"misc", unit_misc},
 };
 
 int main(int argc, char **argv)
 {
     int failed = 0, ran = 0;
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
-        if (argc > 1 && strcmp(argv[1], groups[i].name) != 0)
-            continue;
+        if (argc > 1 && strcmp(argv[1], groups[i].name) != 0) continue;
         failed += groups[i].run();
         ran++;
     }

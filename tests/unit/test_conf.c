@@ -28,7 +28,8 @@ static void test_parse_tree_and_positions(void **state)
     char err[ERR_SIZE];
     assert_int_equal(conf_parse(&doc, "plan.yaml", plan, strlen(plan), err, sizeof err), 0);
     assert_int_equal(doc.root->type, CONF_MAP);
-    const struct conf_node *api = conf_get(conf_get(conf_get(doc.root, "cluster"), "groups"), "api");
+    const struct conf_node *api =
+        conf_get(conf_get(conf_get(doc.root, "cluster"), "groups"), "api");
     assert_non_null(api);
     assert_int_equal(api->line, 4);
     assert_int_equal(api->col, 10);
@@ -43,7 +44,8 @@ static void test_parse_tree_and_positions(void **state)
     assert_int_equal(checks->count, 2);
     const struct conf_node *failover = conf_get(checks->first->next, "failover");
     uint64_t us = 0;
-    assert_int_equal(conf_opt_duration_us(&doc, failover, "restart_after", 0, 60e6, &us, err, sizeof err), 0);
+    assert_int_equal(
+        conf_opt_duration_us(&doc, failover, "restart_after", 0, 60e6, &us, err, sizeof err), 0);
     assert_int_equal(us, 3000000);
     bool enabled = false;
     assert_int_equal(conf_opt_bool(&doc, failover, "enabled", &enabled, err, sizeof err), 0);
@@ -78,8 +80,7 @@ static const char *first_error(const char *text, const char *key, int kind)
     static char err[ERR_SIZE];
     struct conf_doc doc;
     err[0] = '\0';
-    if (conf_parse(&doc, "f.yaml", text, strlen(text), err, sizeof err) < 0)
-        return err;
+    if (conf_parse(&doc, "f.yaml", text, strlen(text), err, sizeof err) < 0) return err;
     const struct conf_node *n = conf_get(doc.root, key);
     long long i;
     bool b;
@@ -87,12 +88,24 @@ static const char *first_error(const char *text, const char *key, int kind)
     double d;
     static const char *const keys[] = {"port", "host", NULL};
     switch (kind) {
-    case 0: conf_to_int(&doc, n, 1, 65535, &i, err, sizeof err); break;
-    case 1: conf_to_bool(&doc, n, &b, err, sizeof err); break;
-    case 2: conf_to_duration_us(&doc, n, 0, 60e6, &us, err, sizeof err); break;
-    case 3: conf_check_keys(&doc, doc.root, keys, err, sizeof err); break;
-    case 4: conf_expect_map(&doc, n, err, sizeof err); break;
-    case 5: conf_to_double(&doc, n, 0, 1, &d, err, sizeof err); break;
+    case 0:
+        conf_to_int(&doc, n, 1, 65535, &i, err, sizeof err);
+        break;
+    case 1:
+        conf_to_bool(&doc, n, &b, err, sizeof err);
+        break;
+    case 2:
+        conf_to_duration_us(&doc, n, 0, 60e6, &us, err, sizeof err);
+        break;
+    case 3:
+        conf_check_keys(&doc, doc.root, keys, err, sizeof err);
+        break;
+    case 4:
+        conf_expect_map(&doc, n, err, sizeof err);
+        break;
+    case 5:
+        conf_to_double(&doc, n, 0, 1, &d, err, sizeof err);
+        break;
     }
     conf_free(&doc);
     return err;
@@ -103,12 +116,14 @@ static void test_error_messages(void **state)
     (void)state;
     assert_string_equal(first_error("a: 1\nport: 70000\n", "port", 0),
                         "f.yaml:2:7: port: 70000 is out of range, expected 1 to 65535");
-    assert_string_equal(first_error("port: eighty\n", "port", 0),
-                        "f.yaml:1:7: port: 'eighty' is not an integer, expected an integer from 1 to 65535");
+    assert_string_equal(
+        first_error("port: eighty\n", "port", 0),
+        "f.yaml:1:7: port: 'eighty' is not an integer, expected an integer from 1 to 65535");
     assert_string_equal(first_error("x:\n  - 1\nflag: maybe\n", "flag", 1),
                         "f.yaml:3:7: flag: 'maybe' is not a boolean, expected true or false");
     assert_string_equal(first_error("t: 3 parsecs\n", "t", 2),
-                        "f.yaml:1:4: t: '3 parsecs' is not a duration, expected a number with a unit (us, ms, s, m, h)");
+                        "f.yaml:1:4: t: '3 parsecs' is not a duration, expected a number with a "
+                        "unit (us, ms, s, m, h)");
     assert_string_equal(first_error("port: 1\nhots: x\n", "port", 3),
                         "f.yaml:2:1: hots: unknown key 'hots', expected one of: port, host");
     assert_string_equal(first_error("g: [1, 2]\n", "g", 4),
@@ -134,10 +149,12 @@ static void test_nested_path_in_error(void **state)
     struct conf_doc doc;
     char err[ERR_SIZE];
     assert_int_equal(conf_parse(&doc, "p.yaml", text, strlen(text), err, sizeof err), 0);
-    const struct conf_node *api = conf_get(conf_get(conf_get(doc.root, "cluster"), "groups"), "api");
+    const struct conf_node *api =
+        conf_get(conf_get(conf_get(doc.root, "cluster"), "groups"), "api");
     long long r;
     assert_int_equal(conf_opt_int(&doc, api, "replicas", 1, 1000, &r, err, sizeof err), -1);
-    assert_string_equal(err, "p.yaml:4:17: cluster.groups.api.replicas: -1 is out of range, expected 1 to 1000");
+    assert_string_equal(
+        err, "p.yaml:4:17: cluster.groups.api.replicas: -1 is out of range, expected 1 to 1000");
     conf_free(&doc);
 }
 

@@ -46,7 +46,8 @@ static void on_body_len(struct http_request *req, void *data)
 {
     (void)data;
     char body[64];
-    int n = snprintf(body, sizeof body, "%zu:%s", req->body_len, req->body_len < 32 ? req->body : "");
+    int n =
+        snprintf(body, sizeof body, "%zu:%s", req->body_len, req->body_len < 32 ? req->body : "");
     http_response_header(req, "X-Seen", "yes");
     http_respond(req, 200, "text/plain", body, (size_t)n);
 }
@@ -85,8 +86,7 @@ static int setup(void **state)
     http_server_route(f->srv, "GET", "/p/{a}/x/{b}", on_param, NULL);
     http_server_route(f->srv, "POST", "/body", on_body_len, NULL);
     http_server_add_header(f->srv, "X-Herd-Node", "t1");
-    if (http_server_listen(f->srv, "127.0.0.1", 0, err, sizeof err) < 0)
-        return -1;
+    if (http_server_listen(f->srv, "127.0.0.1", 0, err, sizeof err) < 0) return -1;
     f->port = http_server_port(f->srv);
     uv_async_init(&f->loop, &f->stop, on_stop);
     f->stop.data = f;
@@ -188,14 +188,19 @@ static void test_chunked_body(void **state)
 {
     struct fixture *f = *state;
     char out[2048];
-    raw(f, "POST /body HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
+    raw(f,
+        "POST /body HTTP/1.1\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
         1, out, sizeof out);
     assert_int_equal(harness_status(out), 200);
     assert_non_null(strstr(out, "7:abcdefg"));
     /* a chunked body over the limit */
-    raw(f, "POST /body HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n"
-           "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-           "\r\n0\r\n\r\n", 1, out, sizeof out);
+    raw(f,
+        "POST /body HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n"
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        "xxxxxxxxxxx"
+        "\r\n0\r\n\r\n",
+        1, out, sizeof out);
     assert_int_equal(harness_status(out), 413);
 }
 
@@ -237,8 +242,7 @@ static void test_malformed_then_keeps_serving(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         raw(f, bad[i], 1, out, sizeof out);
-        if (harness_status(out) != 400)
-            fail_msg("request %zu: expected 400, got: %.80s", i, out);
+        if (harness_status(out) != 400) fail_msg("request %zu: expected 400, got: %.80s", i, out);
         assert_non_null(strstr(out, "Connection: close"));
     }
     raw(f, "GET /hello HTTP/1.1\r\n\r\n", 1, out, sizeof out);
@@ -260,7 +264,8 @@ static void test_keepalive_rules(void **state)
     n = raw(f, "GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n", 0, out, sizeof out);
     assert_int_equal(harness_count_responses(out, n), 1);
     /* Expect: 100-continue */
-    raw(f, "POST /body HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nok", 2, out, sizeof out);
+    raw(f, "POST /body HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nok", 2, out,
+        sizeof out);
     assert_int_equal(harness_status(out), 100);
     assert_non_null(strstr(out, "2:ok"));
 }

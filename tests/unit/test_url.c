@@ -33,7 +33,8 @@ static void test_good_urls(void **state)
     assert_int_equal(u.port, 80);
     assert_string_equal(u.path, "/?x=1");
 
-    assert_int_equal(url_parse(&u, "http://[::1]:9091/api/v1/cluster/status?a=b", err, sizeof err), 0);
+    assert_int_equal(url_parse(&u, "http://[::1]:9091/api/v1/cluster/status?a=b", err, sizeof err),
+                     0);
     assert_true(u.ipv6);
     assert_string_equal(u.host, "::1");
     assert_int_equal(u.port, 9091);
@@ -53,8 +54,7 @@ static void expect_bad(const char *text, const char *fragment)
     struct url u;
     char err[ERR_SIZE] = "";
     assert_int_equal(url_parse(&u, text, err, sizeof err), -1);
-    if (!strstr(err, fragment))
-        fail_msg("url '%s': message '%s' lacks '%s'", text, err, fragment);
+    if (!strstr(err, fragment)) fail_msg("url '%s': message '%s' lacks '%s'", text, err, fragment);
 }
 
 static void test_bad_urls(void **state)

@@ -1,0 +1,64 @@
+#!/bin/bash
+# lib.sh -- shared helpers for the bench/ scripts: free ports, an nginx-light instance, wrk runs.
+# Sourced, not run. Every process started here is stopped by bench_cleanup (trap EXIT).
+
+BENCH_PIDS=()
+BENCH_TMP=$(mktemp -d /tmp/herd-bench-XXXXXX)
+
+bench_cleanup() {
+    for pid in "${BENCH_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+    for pid in "${BENCH_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+    rm -rf "$BENCH_TMP"
+}
+trap bench_cleanup EXIT
+
+bench_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
+        echo $((20000 + RANDOM % 20000))
+}
+
+# bench_wait_port PORT: waits until something answers HTTP on 127.0.0.1:PORT.
+bench_wait_port() {
+    for _ in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+        sleep 0.05
+    done
+    echo "nothing answers on port $1" >&2
+    return 1
+}
+
+# bench_nginx PORT: nginx-light, one worker, `return 200` on every path. Sets NGINX_PID.
+bench_nginx() {
+    local dir="$BENCH_TMP/nginx-$1"
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$1 backlog=4096;
+        location / { return 200; }
+    }
+}
+CONF
+    taskset -c "${SERVER_CPU:-1}" nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/error.log" &
+    NGINX_PID=$!
+    BENCH_PIDS+=("$NGINX_PID")
+    bench_wait_port "$1"
+}
+
+# bench_wrk_rps ARGS...: runs wrk pinned to the client CPU; prints requests per second.
+bench_wrk_rps() {
+    taskset -c "${CLIENT_CPU:-0}" wrk "$@" 2>&1 | awk '/Requests\/sec/ {print $2}'
+}
+
+# bench_median N...: the median of the numbers.
+bench_median() {
+    printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+}
