@@ -11,5 +11,6 @@ enum cli_exit {
 
 /* Each command parses its own argv (argv[0] is the command name) and returns an exit code. */
 int cmd_node(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"bench", cmd_bench, "load URLs and report latency, throughput, errors and per-node shares"},
     {"node", cmd_node, "run the demo service (health, cluster view, KV store, fault knobs)"},
 };
 

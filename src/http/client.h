@@ -22,6 +22,7 @@ enum http_client_error {
     HTTP_CLIENT_ETIMEOUT,  /* the header or body phase timed out */
     HTTP_CLIENT_ERESET,    /* reset, or closed before the answer was complete */
     HTTP_CLIENT_EPROTOCOL, /* the answer was not valid HTTP */
+    HTTP_CLIENT_EWRITE,    /* the request could not be written */
     HTTP_CLIENT_ETLS,      /* TLS handshake or certificate failure */
 };
 
@@ -76,7 +77,7 @@ uint64_t http_client_connects(const struct http_client *c);
  * once libuv is done with it; closed(data) is called then, if given. */
 void http_client_free(struct http_client *c, void (*closed)(void *data), void *data);
 
-/* Short name of an error ("connect", "timeout", "reset", "protocol", "tls"). */
+/* Short name of an error ("connect", "timeout", "reset", "protocol", "write", "tls"). */
 const char *http_client_error_name(int error);
 
 #endif

@@ -8,7 +8,9 @@ enum counter_class {
     COUNTER_OK = 0,     /* a response judged successful */
     COUNTER_CONNECT,    /* could not connect */
     COUNTER_TIMEOUT,    /* a phase timed out */
-    COUNTER_RESET,      /* connection reset or closed mid-response */
+    COUNTER_RESET,      /* connection reset, or closed by the server before the answer was complete */
+    COUNTER_READ,       /* the answer could not be read: not valid HTTP */
+    COUNTER_WRITE,      /* the request could not be written */
     COUNTER_STATUS_5XX, /* server error status */
     COUNTER_STATUS_4XX, /* client error status */
     COUNTER_ASSERTION,  /* a response that failed a check */
@@ -37,7 +39,8 @@ static inline uint64_t counters_failures(const struct counters *c)
 /* Adds src into dst. */
 void counters_merge(struct counters *dst, const struct counters *src);
 
-/* Short stable name of a class ("ok", "connect", "timeout", "reset", "5xx", "4xx", "assertion"). */
+/* Short stable name of a class ("ok", "connect", "timeout", "reset", "read", "write", "5xx",
+ * "4xx", "assertion"). */
 const char *counter_class_name(enum counter_class cls);
 
 #endif

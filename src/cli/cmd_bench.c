@@ -1,0 +1,397 @@
+/* cmd_bench.c -- `herd bench`: load one or more URLs, report what happened. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/mtime.h"
+#include "cli/cli.h"
+#include "load/engine.h"
+#include "load/options.h"
+#include "load/run_json.h"
+#include "report/report.h"
+
+static const char bench_usage[] =
+    "usage: herd bench [options] URL [URL...]\n"
+    "\n"
+    "Loads the URLs and reports latency (p50..p99.9, max), throughput, outcomes by class,\n"
+    "status codes and a per-node table (nodes named by their X-Herd-Node header, or address).\n"
+    "\n"
+    "load:\n"
+    "  -c, --connections N     connections (default 10)\n"
+    "  -t, --threads N         threads, one event loop each (default: cores)\n"
+    "  -d, --duration DUR      how long, e.g. 10s, 2m (default 10s unless -n)\n"
+    "  -n, --requests N        exactly N requests, then stop\n"
+    "  -R, --rate N            open model: N requests/s on a fixed schedule; latency counts from\n"
+    "                          the intended send time (coordinated omission corrected)\n"
+    "      --max-connections N open model: open up to N connections when all are busy\n"
+    "                          (default 10 x -c, at least 100)\n"
+    "      --ramp-up DUR       connections (closed) or rate (open) rise linearly over DUR\n"
+    "      --timeout DUR       per request: connect, headers, body (default 10s)\n"
+    "      --no-keepalive      a new connection for every request\n"
+    "  -k, --insecure          do not verify TLS certificates\n"
+    "request:\n"
+    "  -m, --method M          method (default GET, or POST with a body)\n"
+    "  -H, --header 'N: v'     add a header (repeatable)\n"
+    "  -b, --body STR          request body\n"
+    "      --body-file FILE    request body from a file\n"
+    "several URLs (client-side balancing; URL#weight=N sets a weight):\n"
+    "      --lb ALGO           roundrobin (default), random, weighted, leastconn\n"
+    "      --node-header NAME  header naming the answering node (default X-Herd-Node)\n"
+    "judging:\n"
+    "      --threshold EXPR    e.g. p99<20ms, errors<0.1%, rps>1000 (repeatable); exit 1 if one fails\n"
+    "      --max-failures N    circuit breaker: stop after N failed requests, exit 1\n"
+    "output:\n"
+    "  -o, --output FMT        json, md, html or csv (to --out, or to stdout instead of the summary)\n"
+    "      --out FILE          write the report there (format from -o or the file's extension)\n"
+    "  -q, --quiet             no live progress\n"
+    "      --config FILE       YAML/JSON with the seed tool's keys (url, concurrency, requests,\n"
+    "                          timeout, method, headers, body, advanced.max_failures, ...);\n"
+    "                          flags override it\n"
+    "  -h, --help              this text\n";
+
+enum {
+    OPT_RAMP = 256, OPT_TIMEOUT, OPT_NOKEEPALIVE, OPT_BODYFILE, OPT_LB, OPT_NODEHEADER,
+    OPT_THRESHOLD, OPT_MAXFAIL, OPT_OUT, OPT_CONFIG, OPT_MAXCONN,
+};
+
+static const struct option bench_opts[] = {
+    {"connections", required_argument, NULL, 'c'},
+    {"threads", required_argument, NULL, 't'},
+    {"duration", required_argument, NULL, 'd'},
+    {"requests", required_argument, NULL, 'n'},
+    {"rate", required_argument, NULL, 'R'},
+    {"max-connections", required_argument, NULL, OPT_MAXCONN},
+    {"ramp-up", required_argument, NULL, OPT_RAMP},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"no-keepalive", no_argument, NULL, OPT_NOKEEPALIVE},
+    {"insecure", no_argument, NULL, 'k'},
+    {"method", required_argument, NULL, 'm'},
+    {"header", required_argument, NULL, 'H'},
+    {"body", required_argument, NULL, 'b'},
+    {"body-file", required_argument, NULL, OPT_BODYFILE},
+    {"lb", required_argument, NULL, OPT_LB},
+    {"node-header", required_argument, NULL, OPT_NODEHEADER},
+    {"threshold", required_argument, NULL, OPT_THRESHOLD},
+    {"max-failures", required_argument, NULL, OPT_MAXFAIL},
+    {"output", required_argument, NULL, 'o'},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"quiet", no_argument, NULL, 'q'},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+static const char bench_short[] = ":c:t:d:n:R:km:H:b:o:qh";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("herd bench: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    return CLI_EXIT_USAGE;
+}
+
+static int parse_count(const char *flag, const char *text, unsigned long long min,
+                       unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (end == text || *end || errno || text[0] == '-' || v < min || v > max) {
+        fprintf(stderr, "herd bench: %s '%s': expected a whole number from %llu to %llu\n", flag,
+                text, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_duration(const char *flag, const char *text, uint64_t min_us, uint64_t *out)
+{
+    if (mtime_parse_duration_us(text, out) < 0 || *out < min_us) {
+        fprintf(stderr, "herd bench: %s '%s': expected a duration such as 500ms, 10s or 2m\n",
+                flag, text);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_file(const char *path, struct buf *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    char chunk[65536];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && rc == 0)
+        rc = out->len + n > (64u << 20) ? -1 : buf_append(out, chunk, n);
+    if (ferror(f))
+        rc = -1;
+    fclose(f);
+    return rc;
+}
+
+struct output_choice {
+    const char *format; /* -o */
+    const char *path;   /* --out */
+    bool quiet;
+};
+
+/* Applies one flag to o. Returns 0, or an exit code. */
+static int apply_flag(int c, const char *arg, struct bench_options *o, struct output_choice *oc)
+{
+    char err[ERR_SIZE];
+    unsigned long long n;
+    switch (c) {
+    case 'c':
+        if (parse_count("--connections", arg, 1, 1000000, &n) < 0)
+            return CLI_EXIT_USAGE;
+        o->connections = (unsigned)n;
+        return 0;
+    case 't':
+        if (parse_count("--threads", arg, 1, 1024, &n) < 0)
+            return CLI_EXIT_USAGE;
+        o->threads = (unsigned)n;
+        return 0;
+    case OPT_MAXCONN:
+        if (parse_count("--max-connections", arg, 1, 1000000, &n) < 0)
+            return CLI_EXIT_USAGE;
+        o->max_connections = (unsigned)n;
+        return 0;
+    case 'n':
+        if (parse_count("--requests", arg, 1, 1ULL << 50, &n) < 0)
+            return CLI_EXIT_USAGE;
+        o->requests = n;
+        return 0;
+    case 'd':
+        return parse_duration("--duration", arg, 1000, &o->duration_us) < 0 ? CLI_EXIT_USAGE : 0;
+    case OPT_RAMP:
+        return parse_duration("--ramp-up", arg, 0, &o->ramp_up_us) < 0 ? CLI_EXIT_USAGE : 0;
+    case OPT_TIMEOUT: {
+        uint64_t us;
+        if (parse_duration("--timeout", arg, 1000, &us) < 0 || us > 3600e6)
+            return CLI_EXIT_USAGE;
+        o->timeout_ms = (uint32_t)(us / 1000);
+        return 0;
+    }
+    case 'R': {
+        char *end;
+        double r = strtod(arg, &end);
+        if (end == arg || *end || !(r > 0) || r > 1e8)
+            return usage_error("--rate '%s': expected requests per second, a number above 0", arg);
+        o->rate = r;
+        return 0;
+    }
+    case OPT_NOKEEPALIVE:
+        o->keepalive = false;
+        return 0;
+    case 'k':
+        o->tls_verify = false;
+        return 0;
+    case 'm':
+        return bench_options_set_method(o, arg, err, sizeof err) < 0 ? usage_error("%s", err) : 0;
+    case 'H':
+        return bench_options_add_header(o, arg, err, sizeof err) < 0 ? usage_error("%s", err) : 0;
+    case 'b':
+        return bench_options_set_body(o, arg, strlen(arg)) < 0 ? usage_error("%s", "out of memory") : 0;
+    case OPT_BODYFILE: {
+        struct buf b = {0};
+        int rc = read_file(arg, &b);
+        if (rc == 0)
+            rc = bench_options_set_body(o, b.data ? b.data : "", b.len);
+        buf_free(&b);
+        return rc < 0 ? usage_error("--body-file '%s': cannot read it (or larger than 64 MB)", arg) : 0;
+    }
+    case OPT_LB:
+        return lb_parse(arg, &o->lb) < 0
+                   ? usage_error("--lb '%s': expected roundrobin, random, weighted or leastconn", arg)
+                   : 0;
+    case OPT_NODEHEADER:
+        if (!*arg || strpbrk(arg, " :\r\n"))
+            return usage_error("--node-header '%s': expected a header name such as X-Herd-Node", arg);
+        return bench_options_set_string(&o->node_header, arg) < 0 ? CLI_EXIT_RUNTIME : 0;
+    case OPT_THRESHOLD:
+        return bench_options_add_threshold(o, arg, err, sizeof err) < 0 ? usage_error("--threshold: %s", err) : 0;
+    case OPT_MAXFAIL:
+        if (parse_count("--max-failures", arg, 1, 1ULL << 50, &n) < 0)
+            return CLI_EXIT_USAGE;
+        o->max_failures = n;
+        return 0;
+    case 'o':
+        if (!report_format_known(arg) || strcmp(arg, "text") == 0)
+            return usage_error("--output '%s': expected json, md, html or csv", arg);
+        oc->format = arg;
+        return 0;
+    case OPT_OUT:
+        oc->path = arg;
+        return 0;
+    case 'q':
+        oc->quiet = true;
+        return 0;
+    }
+    return CLI_EXIT_USAGE;
+}
+
+/* ---- live progress (stderr) ---- */
+
+struct live {
+    bool tty;
+    int lines; /* drawn last time, to redraw over them */
+};
+
+static void on_progress(const struct load_progress *p, void *data)
+{
+    struct live *live = data;
+    const struct load_second *s = p->last;
+    double length = p->elapsed_s - (double)(p->second - 1);
+    if (length > 1 || length <= 0)
+        length = 1;
+    uint64_t failed = counters_failures(&s->counters);
+    if (!live->tty) {
+        fprintf(stderr, "[%4zus] %8.0f req/s  %llu failed  p50 %.3fms  p99 %.3fms  total %llu (%llu failed)\n",
+                p->second, (double)s->counters.requests / length, (unsigned long long)failed,
+                (double)s->p50_us / 1000, (double)s->p99_us / 1000, (unsigned long long)p->requests,
+                (unsigned long long)p->failures);
+        return;
+    }
+    if (live->lines > 0)
+        fprintf(stderr, "\x1b[%dA", live->lines);
+    fprintf(stderr, "\x1b[2K  %4zus  %9.0f req/s  errors %llu (%.2f%%)  p50 %.3fms  p99 %.3fms  total %llu\n",
+            p->second, (double)s->counters.requests / length, (unsigned long long)failed,
+            s->counters.requests ? 100.0 * (double)failed / (double)s->counters.requests : 0.0,
+            (double)s->p50_us / 1000, (double)s->p99_us / 1000, (unsigned long long)p->requests);
+    live->lines = 1;
+    for (size_t i = 0; i < p->node_count && i < 16; i++) {
+        double share = p->requests ? (double)p->node_requests[i] / (double)p->requests : 0;
+        char bar[41];
+        int w = (int)(share * 40 + 0.5);
+        memset(bar, '#', (size_t)w);
+        memset(bar + w, '.', (size_t)(40 - w));
+        bar[40] = '\0';
+        fprintf(stderr, "\x1b[2K  %-24.24s %s %5.1f%%\n", p->node_names[i], bar, 100 * share);
+        live->lines++;
+    }
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static const char *format_of_path(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    if (dot && (strcmp(dot, ".md") == 0 || strcmp(dot, ".html") == 0 || strcmp(dot, ".csv") == 0))
+        return dot + 1;
+    return "json";
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    struct bench_options o;
+    struct output_choice oc = {0};
+    char err[ERR_SIZE];
+    int c, rc = CLI_EXIT_USAGE;
+    bench_options_default(&o);
+    /* first pass: --help and --config (flags then override the file) */
+    opterr = 0;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, bench_short, bench_opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(bench_usage, stdout);
+            bench_options_free(&o);
+            return CLI_EXIT_OK;
+        }
+        if (c == OPT_CONFIG && bench_options_load(&o, optarg, err, sizeof err) < 0) {
+            fprintf(stderr, "herd bench: %s\n", err);
+            goto out;
+        }
+    }
+    optind = 0;
+    while ((c = getopt_long(argc, argv, bench_short, bench_opts, NULL)) != -1) {
+        if (c == ':') {
+            fprintf(stderr, "herd bench: %s needs a value\n", argv[optind - 1]);
+            goto out;
+        }
+        if (c == '?') {
+            fprintf(stderr, "herd bench: unknown option '%s' (see herd bench --help)\n", argv[optind - 1]);
+            goto out;
+        }
+        if (c == OPT_CONFIG)
+            continue;
+        if ((rc = apply_flag(c, optarg, &o, &oc)) != 0)
+            goto out;
+    }
+    rc = CLI_EXIT_USAGE;
+    for (int i = optind; i < argc; i++)
+        if (bench_options_add_url(&o, argv[i], err, sizeof err) < 0) {
+            fprintf(stderr, "herd bench: %s\n", err);
+            goto out;
+        }
+    struct load_plan plan;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (bench_options_plan(&o, cores > 0 ? (unsigned)cores : 1, &plan, err, sizeof err) < 0) {
+        fprintf(stderr, "herd bench: %s\n", err);
+        goto out;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    struct live live = {.tty = isatty(STDERR_FILENO)};
+    struct load_result result;
+    if (load_run(&plan, &result, oc.quiet ? NULL : on_progress, &live, err, sizeof err) < 0) {
+        fprintf(stderr, "herd bench: %s\n", err);
+        bench_plan_free(&plan);
+        rc = CLI_EXIT_RUNTIME;
+        goto out;
+    }
+    int passed = 0;
+    struct run_meta meta = {.command = "bench", .argc = argc, .argv = argv,
+                            .thresholds = o.thresholds, .threshold_count = o.threshold_count};
+    json_t *doc = load_run_json(&plan, &result, &meta, &passed);
+    rc = CLI_EXIT_RUNTIME;
+    if (!doc) {
+        fprintf(stderr, "herd bench: out of memory building the report\n");
+    } else if (oc.format && !oc.path) {
+        rc = report_render(doc, oc.format, stdout, err, sizeof err) < 0 ? CLI_EXIT_RUNTIME : 0;
+    } else {
+        report_render(doc, "text", stdout, err, sizeof err);
+        rc = 0;
+        if (oc.path && report_write_file(doc, oc.format ? oc.format : format_of_path(oc.path),
+                                         oc.path, err, sizeof err) < 0) {
+            fprintf(stderr, "herd bench: %s\n", err);
+            rc = CLI_EXIT_RUNTIME;
+        }
+    }
+    if (rc == 0 && !passed) {
+        for (size_t i = 0; i < o.threshold_count; i++) {
+            struct load_summary s;
+            load_summary_from(&result, &s);
+            if (!threshold_check(&o.thresholds[i], &s))
+                fprintf(stderr, "herd bench: threshold failed: %s (actual %g)\n", o.thresholds[i].text,
+                        threshold_actual(&o.thresholds[i], &s));
+        }
+        if (result.breaker_tripped)
+            fprintf(stderr, "herd bench: circuit breaker: %llu failures, run stopped at %.2f s\n",
+                    (unsigned long long)plan.max_failures, result.breaker_at_s);
+        rc = CLI_EXIT_FAILED;
+    }
+    json_decref(doc);
+    load_result_free(&result);
+    bench_plan_free(&plan);
+out:
+    bench_options_free(&o);
+    return rc;
+}

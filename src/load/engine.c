@@ -1,0 +1,804 @@
+/* engine.c -- the load engine (see engine.h). */
+#include "load/engine.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/mtime.h"
+#include "http/client.h"
+
+#define NS_PER_S      1000000000ull
+#define DRAIN_MAX_MS  2000 /* after the end, answers in flight get at most this long */
+#define BACKLOG_SECS  10   /* open model: sends may wait this many seconds' worth */
+
+struct load_worker;
+
+/* A connection slot: one virtual user. It keeps one client per target it has used, so that
+ * a request can go to any target and still reuse a kept-alive connection. */
+struct load_conn {
+    struct load_worker *w;
+    struct http_client **clients; /* [target_count], created on first use */
+    size_t target;                /* of the request in flight */
+    uint64_t intended_ns, sent_ns;
+    uint64_t start_at_ns; /* closed model with ramp-up: when this slot starts */
+    bool busy, started;
+    struct load_conn *next_idle;
+};
+
+struct load_engine {
+    const struct load_plan *plan;
+    struct load_result *result;
+    pthread_mutex_t lock; /* timeline and totals; taken once per thread per second */
+    struct load_worker *workers;
+    unsigned worker_count;
+    unsigned workers_done;
+    uint64_t start_ns;
+    atomic_bool stop;
+    atomic_uint_fast64_t failures;
+    uv_loop_t loop;
+    uv_timer_t tick;
+    uv_signal_t sigint;
+    uv_async_t done_async;
+    load_progress_fn progress;
+    void *progress_data;
+    size_t shown;                            /* seconds shown by the progress callback */
+    uint64_t shown_requests, shown_failures; /* cumulative over those seconds */
+    uint64_t shown_node_requests[LOAD_MAX_NODES];
+    char shown_node_names[LOAD_MAX_NODES][LOAD_NODE_NAME]; /* copied under the lock */
+    size_t timeline_cap;
+};
+
+struct load_worker {
+    struct load_engine *eng;
+    unsigned id;
+    pthread_t thread;
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_timer_t tick, pace, deadline;
+    struct load_conn *conns;
+    unsigned conn_count, conn_cap;
+    struct load_conn *idle;
+    struct lb lb;
+    struct load_stats stats;
+    struct load_interval interval;
+    int *target_node; /* per target: the node index its answers last named, or -1 */
+    struct http_client_opts client_opts;
+    uint64_t quota;  /* requests (or open-model sends) this thread makes; 0: no limit */
+    uint64_t issued; /* closed model: requests sent; open model: schedule slots used */
+    uint64_t sent;   /* requests sent: the k-th is numbered id + k*T for the balancer */
+    uint64_t in_flight;
+    uint64_t *backlog; /* open model: intended times waiting for a free connection */
+    size_t backlog_cap, backlog_head, backlog_len;
+    uint64_t dropped, backlog_max;
+    size_t ticks;
+    uint64_t last_answer_ns, stop_ns;
+    bool stopping, finished;
+};
+
+/* ---- pure helpers ---- */
+
+uint64_t load_schedule_ns(uint64_t g, double rate, uint64_t ramp_ns)
+{
+    double ramp_s = (double)ramp_ns / 1e9;
+    double ramp_count = rate * ramp_s / 2; /* requests sent during the ramp: area of a triangle */
+    double t;
+    if (ramp_ns > 0 && (double)g < ramp_count)
+        t = sqrt(2.0 * ramp_s * (double)g / rate);
+    else
+        t = ramp_s + ((double)g - (ramp_ns > 0 ? ramp_count : 0)) / rate;
+    return (uint64_t)(t * 1e9);
+}
+
+enum counter_class load_classify(int client_error, int status)
+{
+    switch (client_error) {
+    case HTTP_CLIENT_OK:
+        break;
+    case HTTP_CLIENT_ECONNECT:
+    case HTTP_CLIENT_ETLS:
+        return COUNTER_CONNECT;
+    case HTTP_CLIENT_ETIMEOUT:
+        return COUNTER_TIMEOUT;
+    case HTTP_CLIENT_EPROTOCOL:
+        return COUNTER_READ;
+    case HTTP_CLIENT_EWRITE:
+        return COUNTER_WRITE;
+    default:
+        return COUNTER_RESET;
+    }
+    if (status >= 500)
+        return COUNTER_STATUS_5XX;
+    if (status >= 400)
+        return COUNTER_STATUS_4XX;
+    return COUNTER_OK;
+}
+
+char *load_format_request(const struct url *url, const char *method, char *const headers[],
+                          size_t header_count, const char *body, size_t body_len, bool keepalive,
+                          size_t *len)
+{
+    struct buf b = {0};
+    bool has_host = false, has_agent = false;
+    for (size_t i = 0; i < header_count; i++) {
+        has_host |= strncasecmp(headers[i], "Host:", 5) == 0;
+        has_agent |= strncasecmp(headers[i], "User-Agent:", 11) == 0;
+    }
+    buf_printf(&b, "%s %s HTTP/1.1\r\n", method, url->path);
+    if (!has_host)
+        buf_printf(&b, "Host: %s\r\n", url->authority);
+    if (!has_agent)
+        buf_printf(&b, "User-Agent: herd/%s\r\n", HERD_VERSION);
+    for (size_t i = 0; i < header_count; i++)
+        buf_printf(&b, "%s\r\n", headers[i]);
+    if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+        strcmp(method, "PATCH") == 0)
+        buf_printf(&b, "Content-Length: %zu\r\n", body ? body_len : 0);
+    if (!keepalive)
+        buf_append_str(&b, "Connection: close\r\n");
+    buf_append(&b, "\r\n", 2);
+    if (body)
+        buf_append(&b, body, body_len);
+    if (!b.data)
+        return NULL;
+    *len = b.len;
+    return b.data;
+}
+
+/* ---- per-second merging (engine side, under the lock) ---- */
+
+static struct load_second *second_entry(struct load_engine *eng, size_t second)
+{
+    struct load_result *r = eng->result;
+    if (second > eng->timeline_cap) {
+        size_t cap = eng->timeline_cap ? eng->timeline_cap * 2 : 64;
+        while (cap < second)
+            cap *= 2;
+        struct load_second *t = realloc(r->timeline, cap * sizeof *t);
+        if (!t)
+            return NULL;
+        memset(t + eng->timeline_cap, 0, (cap - eng->timeline_cap) * sizeof *t);
+        r->timeline = t;
+        eng->timeline_cap = cap;
+    }
+    if (second > r->seconds)
+        r->seconds = second;
+    return &r->timeline[second - 1];
+}
+
+static void second_close(struct load_second *e)
+{
+    if (!e->open_hist)
+        return;
+    e->p50_us = hist_percentile(e->open_hist, 50);
+    e->p90_us = hist_percentile(e->open_hist, 90);
+    e->p99_us = hist_percentile(e->open_hist, 99);
+    e->max_us = e->open_hist->total ? e->open_hist->max : 0;
+    e->hist = hist_encode(e->open_hist);
+    hist_free(e->open_hist);
+    e->open_hist = NULL;
+}
+
+/* Hands a worker's interval for `second` to the timeline. */
+static void engine_take_interval(struct load_engine *eng, struct load_worker *w, size_t second)
+{
+    struct load_interval *iv = &w->interval;
+    pthread_mutex_lock(&eng->lock);
+    struct load_second *e = second_entry(eng, second);
+    if (e && !e->hist && (e->open_hist || (e->open_hist = hist_new()))) {
+        counters_merge(&e->counters, &iv->counters);
+        hist_merge(e->open_hist, iv->latency);
+        for (size_t i = 0; i < w->stats.node_count; i++) {
+            if (!iv->node_requests[i])
+                continue;
+            int g = load_stats_node(&eng->result->total, w->stats.nodes[i].name);
+            if (g >= 0) {
+                e->node_requests[g] += iv->node_requests[i];
+                e->node_failures[g] += iv->node_failures[i];
+            }
+        }
+        if (++e->reports == eng->worker_count)
+            second_close(e);
+    }
+    pthread_mutex_unlock(&eng->lock);
+    load_interval_reset(iv);
+}
+
+/* ---- the worker's requests ---- */
+
+static void worker_stop_issuing(struct load_worker *w);
+static void worker_check_done(struct load_worker *w);
+static void conn_issue(struct load_conn *c, uint64_t intended_ns);
+
+static uint64_t now_ns(void)
+{
+    return uv_hrtime();
+}
+
+static int node_of_answer(struct load_worker *w, size_t target, const char *name)
+{
+    int cached = w->target_node[target];
+    if (name[0]) {
+        if (cached < 0 || strcmp(w->stats.nodes[cached].name, name) != 0)
+            cached = w->target_node[target] = load_stats_node(&w->stats, name);
+        return cached;
+    }
+    if (cached < 0)
+        cached = w->target_node[target] =
+            load_stats_node(&w->stats, w->eng->plan->targets[target].name);
+    return cached;
+}
+
+static void engine_request_stop(struct load_engine *eng)
+{
+    atomic_store(&eng->stop, true);
+    for (unsigned i = 0; i < eng->worker_count; i++)
+        uv_async_send(&eng->workers[i].wake);
+}
+
+static void on_answer(struct http_client *client, int error, const struct http_client_response *res,
+                      void *data)
+{
+    (void)client;
+    struct load_conn *c = data;
+    struct load_worker *w = c->w;
+    struct load_engine *eng = w->eng;
+    const struct load_plan *plan = eng->plan;
+    uint64_t now = now_ns();
+    c->busy = false;
+    w->in_flight--;
+    w->last_answer_ns = now;
+    struct load_sample s = {
+        .cls = load_classify(error, res->status),
+        .status = error == HTTP_CLIENT_OK ? res->status : 0,
+        .answered = error == HTTP_CLIENT_OK,
+        .latency_us = (now - c->intended_ns) / 1000,
+        .uncorrected_us = (now - c->sent_ns) / 1000,
+        .bytes_in = res->bytes_in,
+        .bytes_out = plan->targets[c->target].request_len,
+    };
+    int node = node_of_answer(w, c->target, error == HTTP_CLIENT_OK ? res->captured : "");
+    load_stats_record(&w->stats, &w->interval, node, &s);
+    lb_on_result(&w->lb, c->target, s.cls == COUNTER_OK);
+    if (s.cls != COUNTER_OK && plan->max_failures) {
+        uint64_t n = atomic_fetch_add(&eng->failures, 1) + 1;
+        if (n == plan->max_failures) {
+            pthread_mutex_lock(&eng->lock);
+            eng->result->breaker_tripped = true;
+            eng->result->breaker_at_s = (double)(now - eng->start_ns) / 1e9;
+            pthread_mutex_unlock(&eng->lock);
+            engine_request_stop(eng);
+            worker_stop_issuing(w);
+        }
+    }
+    if (w->finished)
+        return;
+    if (plan->rate > 0) {
+        if (w->backlog_len > 0 && !w->stopping) {
+            uint64_t intended = w->backlog[w->backlog_head];
+            w->backlog_head = (w->backlog_head + 1) % w->backlog_cap;
+            w->backlog_len--;
+            conn_issue(c, intended);
+        } else {
+            c->next_idle = w->idle;
+            w->idle = c;
+        }
+    } else {
+        conn_issue(c, now);
+    }
+    worker_check_done(w);
+}
+
+static bool closed_quota_left(const struct load_worker *w)
+{
+    return w->quota == 0 || w->issued < w->quota;
+}
+
+/* Sends the slot's next request, numbered by the thread's count; closed model: unless the
+ * thread is stopping or its quota is used. */
+static void conn_issue(struct load_conn *c, uint64_t intended_ns)
+{
+    struct load_worker *w = c->w;
+    const struct load_plan *plan = w->eng->plan;
+    bool closed = plan->rate <= 0;
+    if (w->stopping || (closed && !closed_quota_left(w)))
+        return;
+    if (closed)
+        w->issued++;
+    size_t t = lb_select(&w->lb, w->id + w->sent++ * w->eng->worker_count);
+    if (!c->clients[t]) {
+        char err[ERR_SIZE];
+        c->clients[t] = http_client_new(&w->loop, (struct sockaddr *)&plan->targets[t].addr,
+                                        &plan->targets[t].url, &w->client_opts, err, sizeof err);
+        if (!c->clients[t]) {
+            lb_on_result(&w->lb, t, false);
+            worker_stop_issuing(w);
+            return;
+        }
+    }
+    c->target = t;
+    c->intended_ns = intended_ns;
+    c->sent_ns = now_ns();
+    c->busy = true;
+    c->started = true;
+    w->in_flight++;
+    if (http_client_send(c->clients[t], plan->targets[t].request, plan->targets[t].request_len,
+                         on_answer, c) < 0) {
+        c->busy = false;
+        w->in_flight--;
+        lb_on_result(&w->lb, t, false);
+    }
+}
+
+static struct load_conn *conn_new(struct load_worker *w)
+{
+    if (w->conn_count == w->conn_cap)
+        return NULL;
+    struct load_conn *c = &w->conns[w->conn_count];
+    c->clients = calloc(w->eng->plan->target_count, sizeof *c->clients);
+    if (!c->clients)
+        return NULL;
+    c->w = w;
+    w->conn_count++;
+    return c;
+}
+
+/* Open model: one scheduled send, intended at intended_ns. */
+static void dispatch(struct load_worker *w, uint64_t intended_ns)
+{
+    struct load_conn *c = w->idle;
+    if (c) {
+        w->idle = c->next_idle;
+        conn_issue(c, intended_ns);
+        return;
+    }
+    if ((c = conn_new(w))) {
+        conn_issue(c, intended_ns);
+        return;
+    }
+    if (w->backlog_len == w->backlog_cap) {
+        w->dropped++;
+        return;
+    }
+    w->backlog[(w->backlog_head + w->backlog_len) % w->backlog_cap] = intended_ns;
+    w->backlog_len++;
+    if (w->backlog_len > w->backlog_max)
+        w->backlog_max = w->backlog_len;
+}
+
+static void on_pace(uv_timer_t *t)
+{
+    struct load_worker *w = t->data;
+    struct load_engine *eng = w->eng;
+    const struct load_plan *plan = eng->plan;
+    uint64_t now = now_ns();
+    uint64_t ramp_ns = plan->ramp_up_us * 1000;
+    if (plan->rate <= 0) { /* closed model ramp-up: start the slots whose time has come */
+        bool waiting = false;
+        for (unsigned i = 0; i < w->conn_count; i++) {
+            struct load_conn *c = &w->conns[i];
+            if (c->started)
+                continue;
+            if (c->start_at_ns <= now)
+                conn_issue(c, now);
+            else
+                waiting = true;
+        }
+        if (!waiting)
+            uv_timer_stop(t);
+        worker_check_done(w);
+        return;
+    }
+    while (!w->stopping) {
+        if (w->quota && w->issued >= w->quota)
+            break;
+        uint64_t g = w->id + w->issued * eng->worker_count;
+        uint64_t intended = eng->start_ns + load_schedule_ns(g, plan->rate, ramp_ns);
+        if (intended > now)
+            break;
+        if (plan->duration_us && intended >= eng->start_ns + plan->duration_us * 1000) {
+            worker_stop_issuing(w);
+            break;
+        }
+        w->issued++;
+        dispatch(w, intended);
+    }
+    worker_check_done(w);
+}
+
+/* ---- worker life ---- */
+
+static void on_tick(uv_timer_t *t);
+
+static void arm_tick(struct load_worker *w)
+{
+    uint64_t next = w->eng->start_ns + (w->ticks + 1) * NS_PER_S;
+    uint64_t now = now_ns();
+    uint64_t ms = next > now ? (next - now + 999999) / 1000000 : 0;
+    uv_timer_start(&w->tick, on_tick, ms, 0);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct load_worker *w = t->data;
+    w->ticks++;
+    engine_take_interval(w->eng, w, w->ticks);
+    arm_tick(w);
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void worker_finish(struct load_worker *w)
+{
+    if (w->finished)
+        return;
+    w->finished = true;
+    struct load_engine *eng = w->eng;
+    struct load_result *r = eng->result;
+    engine_take_interval(eng, w, w->ticks + 1); /* the last, partial second */
+    uint64_t clients = 0, connects = 0;
+    for (unsigned i = 0; i < w->conn_count; i++) {
+        struct load_conn *c = &w->conns[i];
+        for (size_t t = 0; t < eng->plan->target_count; t++) {
+            if (!c->clients[t])
+                continue;
+            clients++;
+            connects += http_client_connects(c->clients[t]);
+            http_client_free(c->clients[t], NULL, NULL);
+            c->clients[t] = NULL;
+        }
+    }
+    pthread_mutex_lock(&eng->lock);
+    load_stats_merge(&r->total, &w->stats);
+    r->clients += clients;
+    r->connects += connects;
+    r->connections_peak += w->conn_count;
+    r->dropped += w->dropped;
+    r->backlog_max += w->backlog_max;
+    r->in_flight_at_end += w->in_flight;
+    eng->workers_done++;
+    pthread_mutex_unlock(&eng->lock);
+    close_handle((uv_handle_t *)&w->wake);
+    close_handle((uv_handle_t *)&w->tick);
+    close_handle((uv_handle_t *)&w->pace);
+    close_handle((uv_handle_t *)&w->deadline);
+    uv_async_send(&eng->done_async);
+}
+
+static void on_drain_over(uv_timer_t *t)
+{
+    worker_finish(t->data);
+}
+
+static void worker_stop_issuing(struct load_worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    w->stop_ns = now_ns();
+    uv_timer_stop(&w->pace);
+    uint32_t drain = w->eng->plan->timeout_ms < DRAIN_MAX_MS ? w->eng->plan->timeout_ms : DRAIN_MAX_MS;
+    if (w->in_flight > 0)
+        uv_timer_start(&w->deadline, on_drain_over, drain, 0);
+}
+
+static void worker_check_done(struct load_worker *w)
+{
+    if (w->finished || w->in_flight > 0)
+        return;
+    if (!w->stopping && w->quota && w->issued >= w->quota)
+        worker_stop_issuing(w);
+    if (w->stopping)
+        worker_finish(w);
+}
+
+static void on_duration_over(uv_timer_t *t)
+{
+    struct load_worker *w = t->data;
+    worker_stop_issuing(w);
+    worker_check_done(w);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    struct load_worker *w = a->data;
+    if (atomic_load(&w->eng->stop)) {
+        worker_stop_issuing(w);
+        worker_check_done(w);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct load_worker *w = arg;
+    struct load_engine *eng = w->eng;
+    const struct load_plan *plan = eng->plan;
+    uint64_t now = now_ns();
+    arm_tick(w);
+    if (plan->duration_us) {
+        uint64_t end = eng->start_ns + plan->duration_us * 1000;
+        uv_timer_start(&w->deadline, on_duration_over, end > now ? (end - now) / 1000000 : 0, 0);
+    }
+    if (atomic_load(&eng->stop)) {
+        worker_stop_issuing(w);
+    } else if (plan->rate > 0) {
+        uv_timer_start(&w->pace, on_pace, 0, 1);
+    } else {
+        bool ramp = false;
+        for (unsigned i = 0; i < w->conn_count; i++) {
+            if (w->conns[i].start_at_ns <= now)
+                conn_issue(&w->conns[i], now_ns());
+            else
+                ramp = true;
+        }
+        if (ramp)
+            uv_timer_start(&w->pace, on_pace, 10, 10);
+    }
+    worker_check_done(w);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static int worker_init(struct load_engine *eng, struct load_worker *w, unsigned id, char *err,
+                       size_t errlen)
+{
+    const struct load_plan *plan = eng->plan;
+    unsigned T = eng->worker_count;
+    w->eng = eng;
+    w->id = id;
+    unsigned share = plan->connections / T + (id < plan->connections % T);
+    if (share == 0)
+        share = 1;
+    w->conn_cap = share;
+    if (plan->rate > 0) {
+        unsigned cap = plan->max_connections / T + (id < plan->max_connections % T);
+        w->conn_cap = cap > share ? cap : share;
+        double per_thread = plan->rate / T;
+        w->backlog_cap = (size_t)(per_thread * BACKLOG_SECS) + 1024;
+        w->backlog = malloc(w->backlog_cap * sizeof *w->backlog);
+    }
+    if (plan->requests)
+        w->quota = plan->requests / T + (id < plan->requests % T);
+    w->conns = calloc(w->conn_cap, sizeof *w->conns);
+    w->target_node = malloc(plan->target_count * sizeof *w->target_node);
+    int *weights = malloc(plan->target_count * sizeof *weights);
+    if (!w->conns || !w->target_node || !weights || (plan->rate > 0 && !w->backlog) ||
+        load_stats_init(&w->stats) < 0 || load_interval_init(&w->interval) < 0) {
+        free(weights);
+        return err_set(err, errlen, "out of memory");
+    }
+    for (size_t t = 0; t < plan->target_count; t++) {
+        w->target_node[t] = -1;
+        weights[t] = plan->targets[t].weight;
+    }
+    int rc = lb_init(&w->lb, plan->lb, weights, plan->target_count, mtime_now_ns() + id);
+    free(weights);
+    if (rc < 0)
+        return err_set(err, errlen, "cannot set up the balancer (weights too large?)");
+    http_client_opts_default(&w->client_opts);
+    w->client_opts.connect_timeout_ms = plan->timeout_ms;
+    w->client_opts.header_timeout_ms = plan->timeout_ms;
+    w->client_opts.body_timeout_ms = plan->timeout_ms;
+    w->client_opts.capture_header = plan->node_header;
+    w->client_opts.tls_verify = plan->tls_verify;
+    /* closed model: the slots exist from the start, staggered over the ramp-up */
+    if (plan->rate <= 0) {
+        for (unsigned i = 0; i < share; i++) {
+            struct load_conn *c = conn_new(w);
+            if (!c)
+                return err_set(err, errlen, "out of memory");
+            uint64_t global = id + (uint64_t)i * T; /* the slot's number across threads */
+            c->start_at_ns = eng->start_ns +
+                             (plan->connections ? plan->ramp_up_us * 1000 * global / plan->connections : 0);
+        }
+    } else {
+        for (unsigned i = 0; i < share; i++) { /* open model: the first slots wait idle */
+            struct load_conn *c = conn_new(w);
+            if (!c)
+                return err_set(err, errlen, "out of memory");
+            c->next_idle = w->idle;
+            w->idle = c;
+        }
+    }
+    uv_loop_init(&w->loop);
+    uv_async_init(&w->loop, &w->wake, on_wake);
+    uv_timer_init(&w->loop, &w->tick);
+    uv_timer_init(&w->loop, &w->pace);
+    uv_timer_init(&w->loop, &w->deadline);
+    w->wake.data = w->tick.data = w->pace.data = w->deadline.data = w;
+    return 0;
+}
+
+static void worker_free(struct load_worker *w)
+{
+    if (w->loop.data == w) {
+        close_handle((uv_handle_t *)&w->wake); /* a worker that never ran still has them */
+        close_handle((uv_handle_t *)&w->tick);
+        close_handle((uv_handle_t *)&w->pace);
+        close_handle((uv_handle_t *)&w->deadline);
+        uv_run(&w->loop, UV_RUN_DEFAULT); /* finish closing the clients */
+        uv_loop_close(&w->loop);
+    }
+    for (unsigned i = 0; i < w->conn_count; i++)
+        free(w->conns[i].clients);
+    free(w->conns);
+    free(w->target_node);
+    free(w->backlog);
+    lb_free(&w->lb);
+    load_stats_free(&w->stats);
+    load_interval_free(&w->interval);
+}
+
+/* ---- the engine's own loop: progress, SIGINT, completion ---- */
+
+static void show_progress(struct load_engine *eng, size_t upto)
+{
+    struct load_result *r = eng->result;
+    while (eng->shown < upto && eng->shown < r->seconds) {
+        struct load_second copy;
+        struct load_progress p = {0};
+        pthread_mutex_lock(&eng->lock);
+        struct load_second *e = &r->timeline[eng->shown];
+        copy = *e;
+        if (e->open_hist) { /* a slow thread has not reported yet: show what is in */
+            copy.p50_us = hist_percentile(e->open_hist, 50);
+            copy.p99_us = hist_percentile(e->open_hist, 99);
+            copy.max_us = e->open_hist->total ? e->open_hist->max : 0;
+        }
+        eng->shown_requests += e->counters.requests;
+        eng->shown_failures += counters_failures(&e->counters);
+        for (int i = 0; i < LOAD_MAX_NODES; i++)
+            eng->shown_node_requests[i] += e->node_requests[i];
+        memcpy(p.node_requests, eng->shown_node_requests, sizeof p.node_requests);
+        p.node_count = r->total.node_count;
+        for (size_t i = 0; i < p.node_count; i++)
+            memcpy(eng->shown_node_names[i], r->total.nodes[i].name, LOAD_NODE_NAME);
+        p.node_names = (const char(*)[LOAD_NODE_NAME])eng->shown_node_names;
+        eng->shown++;
+        p.second = eng->shown;
+        p.elapsed_s = (double)(now_ns() - eng->start_ns) / 1e9;
+        p.last = &copy;
+        p.requests = eng->shown_requests;
+        p.failures = eng->shown_failures;
+        pthread_mutex_unlock(&eng->lock);
+        if (eng->progress)
+            eng->progress(&p, eng->progress_data);
+    }
+}
+
+static void on_engine_tick(uv_timer_t *t)
+{
+    struct load_engine *eng = t->data;
+    uint64_t elapsed = now_ns() - eng->start_ns;
+    size_t complete = (size_t)(elapsed / NS_PER_S); /* seconds fully behind us */
+    if (complete > 0)
+        show_progress(eng, complete);
+    uint64_t next = eng->start_ns + (complete + 1) * NS_PER_S + 50000000ull; /* +50 ms: reports are in */
+    uint64_t now = now_ns();
+    uv_timer_start(t, on_engine_tick, next > now ? (next - now) / 1000000 : 0, 0);
+}
+
+static void on_sigint(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    struct load_engine *eng = s->data;
+    eng->result->interrupted = true;
+    engine_request_stop(eng);
+}
+
+static void on_worker_done(uv_async_t *a)
+{
+    struct load_engine *eng = a->data;
+    pthread_mutex_lock(&eng->lock);
+    bool all = eng->workers_done == eng->worker_count;
+    pthread_mutex_unlock(&eng->lock);
+    if (!all)
+        return;
+    close_handle((uv_handle_t *)&eng->tick);
+    close_handle((uv_handle_t *)&eng->sigint);
+    close_handle((uv_handle_t *)&eng->done_async);
+}
+
+int load_run(const struct load_plan *plan, struct load_result *result, load_progress_fn progress,
+             void *data, char *err, size_t errlen)
+{
+    memset(result, 0, sizeof *result);
+    if (plan->target_count == 0 || plan->threads == 0)
+        return err_set(err, errlen, "nothing to run: no target or no thread");
+    struct load_engine eng = {.plan = plan, .result = result, .progress = progress,
+                              .progress_data = data};
+    eng.worker_count = plan->threads;
+    eng.workers = calloc(eng.worker_count, sizeof *eng.workers);
+    if (!eng.workers || load_stats_init(&result->total) < 0) {
+        free(eng.workers);
+        load_stats_free(&result->total);
+        return err_set(err, errlen, "out of memory");
+    }
+    pthread_mutex_init(&eng.lock, NULL);
+    atomic_init(&eng.stop, false);
+    atomic_init(&eng.failures, 0);
+    eng.start_ns = now_ns(); /* the common origin of schedules, ticks and deadlines */
+    int rc = 0;
+    unsigned started = 0;
+    for (unsigned i = 0; i < eng.worker_count && rc == 0; i++) {
+        rc = worker_init(&eng, &eng.workers[i], i, err, errlen);
+        if (rc == 0)
+            eng.workers[i].loop.data = &eng.workers[i];
+    }
+    uv_loop_init(&eng.loop);
+    uv_timer_init(&eng.loop, &eng.tick);
+    uv_signal_init(&eng.loop, &eng.sigint);
+    uv_async_init(&eng.loop, &eng.done_async, on_worker_done);
+    eng.tick.data = eng.sigint.data = eng.done_async.data = &eng;
+    if (rc == 0) {
+        mtime_wall_iso8601(result->started_at, sizeof result->started_at);
+        uv_signal_start(&eng.sigint, on_sigint, SIGINT);
+        for (; started < eng.worker_count; started++) {
+            struct load_worker *w = &eng.workers[started];
+            if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+                err_set(err, errlen, "cannot start thread %u", started);
+                rc = -1;
+                break;
+            }
+        }
+        if (rc < 0) {
+            engine_request_stop(&eng);
+            pthread_mutex_lock(&eng.lock);
+            eng.worker_count = started; /* wait only for the threads that run */
+            pthread_mutex_unlock(&eng.lock);
+        }
+        if (started > 0) {
+            uv_timer_start(&eng.tick, on_engine_tick, 1050, 0);
+            uv_run(&eng.loop, UV_RUN_DEFAULT);
+        }
+        for (unsigned i = 0; i < started; i++)
+            pthread_join(eng.workers[i].thread, NULL);
+        uint64_t end = eng.start_ns;
+        for (unsigned i = 0; i < started; i++) {
+            struct load_worker *w = &eng.workers[i];
+            uint64_t last = w->last_answer_ns > w->stop_ns ? w->last_answer_ns : w->stop_ns;
+            if (last > end)
+                end = last;
+        }
+        result->elapsed_s = (double)(end - eng.start_ns) / 1e9;
+        mtime_wall_iso8601(result->ended_at, sizeof result->ended_at);
+        for (size_t s = 0; s < result->seconds; s++)
+            second_close(&result->timeline[s]);
+        show_progress(&eng, result->seconds);
+    }
+    close_handle((uv_handle_t *)&eng.tick);
+    close_handle((uv_handle_t *)&eng.sigint);
+    close_handle((uv_handle_t *)&eng.done_async);
+    uv_run(&eng.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&eng.loop);
+    for (unsigned i = 0; i < plan->threads; i++)
+        worker_free(&eng.workers[i]);
+    free(eng.workers);
+    pthread_mutex_destroy(&eng.lock);
+    if (rc < 0)
+        load_result_free(result);
+    return rc;
+}
+
+void load_result_free(struct load_result *result)
+{
+    for (size_t s = 0; s < result->seconds; s++) {
+        free(result->timeline[s].hist);
+        hist_free(result->timeline[s].open_hist);
+    }
+    free(result->timeline);
+    load_stats_free(&result->total);
+    memset(result, 0, sizeof *result);
+}

@@ -1,0 +1,108 @@
+/* engine.h -- the load engine: T threads, one libuv loop each, connections owned by one
+ * thread, closed model (next request after the answer) or open model (requests follow a
+ * schedule at a rate; latency measured from the intended send time).
+ *
+ * Each thread records into its own statistics; once a second it hands its interval to the
+ * engine (one short lock per thread per second, never per request), which builds the
+ * timeline; at the end the totals are merged. */
+#ifndef HERD_LOAD_ENGINE_H
+#define HERD_LOAD_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "http/url.h"
+#include "load/lb.h"
+#include "load/stats.h"
+
+struct load_target {
+    struct url url;
+    struct sockaddr_storage addr;
+    int weight;
+    char name[URL_HOST_MAX + 8]; /* "127.0.0.1:8081": the node name when answers do not say */
+    char *request;  /* the request bytes, formatted once */
+    size_t request_len;
+};
+
+struct load_plan {
+    struct load_target *targets;
+    size_t target_count;
+    enum lb_algorithm lb;
+    unsigned threads;
+    unsigned connections;     /* closed model: the connections; open model: opened first */
+    unsigned max_connections; /* open model: at most this many when all are busy */
+    uint64_t duration_us;     /* 0: until `requests` are done */
+    uint64_t requests;        /* 0: until the duration ends */
+    double rate;              /* requests per second; 0: closed model */
+    uint64_t ramp_up_us;      /* connections (closed) or rate (open) rise linearly over it */
+    uint32_t timeout_ms;      /* per request: connect, headers, body */
+    const char *node_header;  /* answers name their node in this header */
+    uint64_t max_failures;    /* circuit breaker: stop after this many failures; 0: never */
+    bool tls_verify;
+};
+
+/* One second of the whole run, all threads merged. */
+struct load_second {
+    struct counters counters;
+    uint64_t p50_us, p90_us, p99_us, max_us;
+    char *hist; /* encoded latency histogram of the second (hist_encode), owned */
+    uint64_t node_requests[LOAD_MAX_NODES]; /* indexed like load_result.total.nodes */
+    uint64_t node_failures[LOAD_MAX_NODES];
+    unsigned reports;       /* threads that handed in this second */
+    struct hist *open_hist; /* while threads are still reporting */
+};
+
+struct load_result {
+    struct load_stats total;
+    struct load_second *timeline; /* one entry per second; the last may be partial */
+    size_t seconds;
+    double elapsed_s;        /* first send to last answer (or the end of the drain) */
+    char started_at[40], ended_at[40];
+    uint64_t clients;        /* distinct connections (connection slot x target) used */
+    uint64_t connects;       /* TCP connects made (clients + reconnects) */
+    uint64_t connections_peak; /* connection slots in use at once (open model grows them) */
+    uint64_t dropped;        /* open model: scheduled sends dropped, backlog full */
+    uint64_t backlog_max;    /* open model: most sends waiting for a free connection */
+    uint64_t in_flight_at_end; /* still unanswered when the drain ended; not counted above */
+    bool breaker_tripped;
+    double breaker_at_s;
+    bool interrupted;        /* stopped by load_engine_stop (SIGINT) */
+};
+
+/* What the live display shows each second (called on the thread that runs the engine). */
+struct load_progress {
+    double elapsed_s;
+    size_t second;                   /* 1-based, the second just ended */
+    const struct load_second *last;  /* that second (may still lack a slow thread's report) */
+    uint64_t requests, failures;     /* cumulative */
+    size_t node_count;
+    const char (*node_names)[LOAD_NODE_NAME];
+    uint64_t node_requests[LOAD_MAX_NODES]; /* cumulative per node */
+};
+
+typedef void (*load_progress_fn)(const struct load_progress *p, void *data);
+
+/* Runs plan to its end and fills result (initialised here; free with load_result_free).
+ * progress, when given, is called once a second. SIGINT ends the run early (drained, with
+ * result->interrupted). Returns 0, or -1 with a message in err when the run could not start. */
+int load_run(const struct load_plan *plan, struct load_result *result, load_progress_fn progress,
+             void *data, char *err, size_t errlen);
+
+void load_result_free(struct load_result *result);
+
+/* Intended send time, in ns after the start, of the request numbered g (0-based, across all
+ * threads) at rate requests per second with a linear ramp-up of ramp_ns. */
+uint64_t load_schedule_ns(uint64_t g, double rate, uint64_t ramp_ns);
+
+/* The outcome class of an answer (error from http_client; status when it is OK). */
+enum counter_class load_classify(int client_error, int status);
+
+/* Formats a request into a malloc'd string: method, the URL's path and Host, headers
+ * ("Name: value" each), a body (may be NULL), Connection: close unless keepalive. */
+char *load_format_request(const struct url *url, const char *method, char *const headers[],
+                          size_t header_count, const char *body, size_t body_len, bool keepalive,
+                          size_t *len);
+
+#endif

@@ -1,0 +1,24 @@
+/* run_json.h -- a finished run as the canonical run document (JSON); every report format is
+ * rendered from it (docs/run-json.md). */
+#ifndef HERD_LOAD_RUN_JSON_H
+#define HERD_LOAD_RUN_JSON_H
+
+#include <stddef.h>
+
+#include "load/engine.h"
+#include "load/threshold.h"
+
+struct run_meta {
+    const char *command; /* "bench" */
+    int argc;
+    char **argv;
+    const struct threshold *thresholds;
+    size_t threshold_count;
+};
+
+/* Builds the run document. Returns a new jansson json_t * (caller decrefs), or NULL when out
+ * of memory. *passed tells whether every threshold held and the breaker did not trip. */
+void *load_run_json(const struct load_plan *plan, const struct load_result *r,
+                    const struct run_meta *meta, int *passed);
+
+#endif

@@ -1,0 +1,134 @@
+/* threshold.c -- pass/fail expressions over a run's summary. */
+#include "load/threshold.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+
+static const struct {
+    const char *name;
+    enum threshold_metric metric;
+} metrics[] = {
+    {"p99.9", THRESHOLD_P999}, {"p50", THRESHOLD_P50},        {"p75", THRESHOLD_P75},
+    {"p90", THRESHOLD_P90},    {"p95", THRESHOLD_P95},        {"p99", THRESHOLD_P99},
+    {"max", THRESHOLD_MAX},    {"mean", THRESHOLD_MEAN},      {"errors", THRESHOLD_ERRORS},
+    {"rps", THRESHOLD_RPS},    {"failures", THRESHOLD_FAILURES}, {"requests", THRESHOLD_REQUESTS},
+};
+
+static bool is_latency(enum threshold_metric m)
+{
+    return m <= THRESHOLD_MEAN;
+}
+
+int threshold_parse(const char *text, struct threshold *out, char *err, size_t errlen)
+{
+    static const char accepted[] =
+        "expected METRIC OP VALUE, e.g. p99<20ms, errors<0.1%, rps>1000 (metrics: p50 p75 p90 "
+        "p95 p99 p99.9 max mean errors rps failures requests; ops: < <= > >=)";
+    memset(out, 0, sizeof *out);
+    if (strlen(text) >= sizeof out->text)
+        return err_set(err, errlen, "threshold '%.40s...': too long", text);
+    snprintf(out->text, sizeof out->text, "%s", text);
+    size_t i;
+    const char *p = NULL;
+    for (i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {
+        size_t n = strlen(metrics[i].name);
+        if (strncmp(text, metrics[i].name, n) == 0 && strchr("<> ", text[n])) {
+            p = text + n;
+            out->metric = metrics[i].metric;
+            break;
+        }
+    }
+    if (!p)
+        return err_set(err, errlen, "threshold '%s': unknown metric, %s", text, accepted);
+    while (*p == ' ')
+        p++;
+    if (p[0] == '<' && p[1] == '=')
+        out->op = THRESHOLD_LE, p += 2;
+    else if (p[0] == '>' && p[1] == '=')
+        out->op = THRESHOLD_GE, p += 2;
+    else if (p[0] == '<')
+        out->op = THRESHOLD_LT, p++;
+    else if (p[0] == '>')
+        out->op = THRESHOLD_GT, p++;
+    else
+        return err_set(err, errlen, "threshold '%s': missing comparison, %s", text, accepted);
+    while (*p == ' ')
+        p++;
+    char *end;
+    double v = strtod(p, &end);
+    if (end == p || !isfinite(v) || v < 0)
+        return err_set(err, errlen, "threshold '%s': missing or bad number, %s", text, accepted);
+    if (is_latency(out->metric)) {
+        if (strcmp(end, "us") == 0)
+            v /= 1000;
+        else if (strcmp(end, "s") == 0)
+            v *= 1000;
+        else if (strcmp(end, "ms") != 0 && *end)
+            return err_set(err, errlen, "threshold '%s': latency unit must be us, ms or s", text);
+    } else if (out->metric == THRESHOLD_ERRORS) {
+        if (strcmp(end, "%") == 0)
+            v /= 100;
+        else if (*end)
+            return err_set(err, errlen, "threshold '%s': errors take a percentage (0.1%%) or a fraction (0.001)", text);
+        if (v > 1)
+            return err_set(err, errlen, "threshold '%s': errors above 100%%", text);
+    } else if (*end) {
+        return err_set(err, errlen, "threshold '%s': unexpected '%s' after the number", text, end);
+    }
+    out->value = v;
+    return 0;
+}
+
+double threshold_actual(const struct threshold *t, const struct load_summary *s)
+{
+    switch (t->metric) {
+    case THRESHOLD_P50: return s->p50;
+    case THRESHOLD_P75: return s->p75;
+    case THRESHOLD_P90: return s->p90;
+    case THRESHOLD_P95: return s->p95;
+    case THRESHOLD_P99: return s->p99;
+    case THRESHOLD_P999: return s->p999;
+    case THRESHOLD_MAX: return s->max;
+    case THRESHOLD_MEAN: return s->mean;
+    case THRESHOLD_ERRORS: return s->error_rate;
+    case THRESHOLD_RPS: return s->rps;
+    case THRESHOLD_FAILURES: return (double)s->failures;
+    case THRESHOLD_REQUESTS: return (double)s->requests;
+    }
+    return 0;
+}
+
+bool threshold_check(const struct threshold *t, const struct load_summary *s)
+{
+    double a = threshold_actual(t, s);
+    switch (t->op) {
+    case THRESHOLD_LT: return a < t->value;
+    case THRESHOLD_LE: return a <= t->value;
+    case THRESHOLD_GT: return a > t->value;
+    case THRESHOLD_GE: return a >= t->value;
+    }
+    return false;
+}
+
+void load_summary_from(const struct load_result *r, struct load_summary *s)
+{
+    const struct hist *h = r->total.latency;
+    memset(s, 0, sizeof *s);
+    s->requests = r->total.counters.requests;
+    s->failures = counters_failures(&r->total.counters);
+    s->error_rate = s->requests ? (double)s->failures / (double)s->requests : 0;
+    s->rps = r->elapsed_s > 0 ? (double)s->requests / r->elapsed_s : 0;
+    s->p50 = (double)hist_percentile(h, 50) / 1000;
+    s->p75 = (double)hist_percentile(h, 75) / 1000;
+    s->p90 = (double)hist_percentile(h, 90) / 1000;
+    s->p95 = (double)hist_percentile(h, 95) / 1000;
+    s->p99 = (double)hist_percentile(h, 99) / 1000;
+    s->p999 = (double)hist_percentile(h, 99.9) / 1000;
+    s->max = h->total ? (double)h->max / 1000 : 0;
+    s->min = h->total ? (double)h->min / 1000 : 0;
+    s->mean = hist_mean(h) / 1000;
+}

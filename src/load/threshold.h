@@ -1,0 +1,55 @@
+/* threshold.h -- pass/fail expressions over a run's summary: "p99<20ms", "errors<0.1%",
+ * "rps>1000", "mean<=5ms", "p99.9<1s", "max<2s", "failures<=10", "requests>=1000". */
+#ifndef HERD_LOAD_THRESHOLD_H
+#define HERD_LOAD_THRESHOLD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "load/engine.h"
+
+enum threshold_metric {
+    THRESHOLD_P50 = 0,
+    THRESHOLD_P75,
+    THRESHOLD_P90,
+    THRESHOLD_P95,
+    THRESHOLD_P99,
+    THRESHOLD_P999,
+    THRESHOLD_MAX,
+    THRESHOLD_MEAN,
+    THRESHOLD_ERRORS,   /* failed share of requests, 0..1 */
+    THRESHOLD_RPS,
+    THRESHOLD_FAILURES, /* count */
+    THRESHOLD_REQUESTS, /* count */
+};
+
+enum threshold_op { THRESHOLD_LT = 0, THRESHOLD_LE, THRESHOLD_GT, THRESHOLD_GE };
+
+struct threshold {
+    char text[96]; /* as the user wrote it */
+    enum threshold_metric metric;
+    enum threshold_op op;
+    double value; /* latencies in ms, errors as a fraction, counts and rps as they are */
+};
+
+/* The numbers a run is judged by. Latencies in ms, from the merged histogram. */
+struct load_summary {
+    uint64_t requests, failures;
+    double error_rate, rps;
+    double p50, p75, p90, p95, p99, p999, max, mean, min;
+};
+
+/* Parses one expression. Returns 0, or -1 with a message saying what is accepted. */
+int threshold_parse(const char *text, struct threshold *out, char *err, size_t errlen);
+
+/* The value of the threshold's metric in s. */
+double threshold_actual(const struct threshold *t, const struct load_summary *s);
+
+/* True when s meets t. */
+bool threshold_check(const struct threshold *t, const struct load_summary *s);
+
+/* Fills s from a finished run. */
+void load_summary_from(const struct load_result *r, struct load_summary *s);
+
+#endif

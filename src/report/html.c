@@ -1,0 +1,131 @@
+/* html.c -- a run as one self-contained HTML page: tables, and SVG charts of throughput,
+ * failures and latency per second drawn here (no script, no network). */
+#include <string.h>
+
+#include "report/report_util.h"
+
+#define CHART_W 760
+#define CHART_H 180
+
+/* One line chart of timeline[].key (a dotted path) against the second. */
+static void chart(FILE *out, const json_t *timeline, const char *title, const char *key,
+                  const char *color)
+{
+    size_t n = json_array_size(timeline);
+    double max = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = report_num(json_array_get(timeline, i), key);
+        if (v > max)
+            max = v;
+    }
+    if (max <= 0)
+        max = 1;
+    fprintf(out, "<figure><figcaption>%s (max %.3g)</figcaption>\n", title, max);
+    fprintf(out, "<svg role=\"img\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\">\n", CHART_W,
+            CHART_H + 20, CHART_W, CHART_H + 20);
+    fprintf(out, "<rect x=\"40\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#fafafa\" stroke=\"#ccc\"/>\n",
+            CHART_W - 40, CHART_H);
+    fprintf(out, "<text x=\"36\" y=\"12\" text-anchor=\"end\" font-size=\"10\">%.3g</text>\n", max);
+    fprintf(out, "<text x=\"36\" y=\"%d\" text-anchor=\"end\" font-size=\"10\">0</text>\n", CHART_H);
+    fprintf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_array_get(timeline, i);
+        double x = 40 + (n > 1 ? (double)i / (double)(n - 1) : 0.5) * (CHART_W - 40);
+        double y = CHART_H - report_num(e, key) / max * (CHART_H - 4);
+        fprintf(out, "%.1f,%.1f ", x, y);
+    }
+    fprintf(out, "\"/>\n<text x=\"40\" y=\"%d\" font-size=\"10\">1 s</text>"
+                 "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" font-size=\"10\">%zu s</text>\n</svg></figure>\n",
+            CHART_H + 14, CHART_W, CHART_H + 14, n);
+}
+
+static void cell(FILE *out, const char *tag, const char *text)
+{
+    fprintf(out, "<%s>", tag);
+    report_html_escape(out, text);
+    fprintf(out, "</%s>", tag);
+}
+
+int report_html(const json_t *run, FILE *out)
+{
+    json_t *cfg = report_get(run, "config"), *t = report_get(run, "totals");
+    json_t *timeline = report_get(run, "timeline");
+    bool pass = strcmp(report_str(run, "verdict"), "pass") == 0;
+    size_t i;
+    json_t *v;
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>herd report</title>\n"
+          "<style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
+          "margin:.5em 0 1.5em}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}"
+          "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.pass{color:#137333}"
+          ".fail{color:#c5221f}figure{margin:0 0 1em}figcaption{font-weight:600}</style></head><body>\n", out);
+    fprintf(out, "<h1>herd %s report</h1>\n<p>", report_str(run, "command"));
+    report_html_escape(out, report_str(run, "started_at"));
+    fprintf(out, " &middot; %.2f s &middot; %s model, %d threads, %d connections &middot; balancer %s</p>\n",
+            report_num(run, "elapsed_s"), report_str(cfg, "model"), (int)report_num(cfg, "threads"),
+            (int)report_num(cfg, "connections"), report_str(cfg, "lb"));
+    fputs("<ul>", out);
+    json_array_foreach(report_get(cfg, "urls"), i, v) {
+        fputs("<li><code>", out);
+        report_html_escape(out, report_str(cfg, "method"));
+        fputc(' ', out);
+        report_html_escape(out, report_str(v, "url"));
+        fprintf(out, "</code> weight %d</li>", (int)report_num(v, "weight"));
+    }
+    fprintf(out, "</ul>\n<h2 class=\"%s\" id=\"verdict\">Verdict: %s</h2>\n", pass ? "pass" : "fail",
+            pass ? "pass" : "fail");
+    json_t *ths = report_get(run, "thresholds");
+    if (json_array_size(ths) > 0) {
+        fputs("<table id=\"thresholds\"><tr><th>threshold</th><th>actual</th><th>result</th></tr>\n", out);
+        json_array_foreach(ths, i, v) {
+            bool ok = json_is_true(report_get(v, "pass"));
+            fputs("<tr>", out);
+            cell(out, "td", report_str(v, "expr"));
+            fprintf(out, "<td>%g</td><td class=\"%s\">%s</td></tr>\n", report_num(v, "actual"),
+                    ok ? "pass" : "fail", ok ? "pass" : "FAIL");
+        }
+        fputs("</table>\n", out);
+    }
+    fputs("<h2>Totals</h2>\n<table id=\"totals\"><tr><th>requests</th><th>ok</th><th>failed</th>"
+          "<th>error rate</th><th>requests/s</th><th>connections</th><th>reconnects</th></tr>\n", out);
+    fprintf(out, "<tr><td>%.0f</td><td>%.0f</td><td>%.0f</td><td>%.3f%%</td><td>%.1f</td><td>%.0f</td>"
+                 "<td>%.0f</td></tr></table>\n",
+            report_num(t, "requests"), report_num(t, "ok"), report_num(t, "failures"),
+            100 * report_num(t, "error_rate"), report_num(t, "rps"), report_num(t, "connections"),
+            report_num(t, "reconnects"));
+    fputs("<table id=\"errors\"><tr>", out);
+    for (int k = 0; report_error_classes[k]; k++)
+        cell(out, "th", report_error_classes[k]);
+    fputs("</tr><tr>", out);
+    for (int k = 0; report_error_classes[k]; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "errors.%s", report_error_classes[k]);
+        fprintf(out, "<td>%.0f</td>", report_num(t, key));
+    }
+    fputs("</tr></table>\n<h2>Latency (ms)</h2>\n<table id=\"latency\"><tr><th></th><th>p50</th><th>p75</th>"
+          "<th>p90</th><th>p95</th><th>p99</th><th>p99.9</th><th>max</th><th>mean</th></tr>\n", out);
+    static const char *const which[][2] = {{"latency_ms", "measured"}, {"latency_uncorrected_ms", "uncorrected"}};
+    for (int k = 0; k < 2; k++) {
+        json_t *l = report_get(run, which[k][0]);
+        if (l)
+            fprintf(out, "<tr><td>%s</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.3f</td><td>%.3f</td>"
+                         "<td>%.3f</td><td>%.3f</td><td>%.3f</td></tr>\n",
+                    which[k][1], report_num(l, "p50"), report_num(l, "p75"), report_num(l, "p90"),
+                    report_num(l, "p95"), report_num(l, "p99"), report_num(l, "p99.9"), report_num(l, "max"),
+                    report_num(l, "mean"));
+    }
+    fputs("</table>\n<h2>Per node</h2>\n<table id=\"nodes\"><tr><th>node</th><th>requests</th><th>share</th>"
+          "<th>ok</th><th>failed</th><th>p50 ms</th><th>p99 ms</th></tr>\n", out);
+    json_array_foreach(report_get(run, "nodes"), i, v) {
+        fputs("<tr>", out);
+        cell(out, "td", report_str(v, "name"));
+        fprintf(out, "<td>%.0f</td><td>%.2f%%</td><td>%.0f</td><td>%.0f</td><td>%.3f</td><td>%.3f</td></tr>\n",
+                report_num(v, "requests"), 100 * report_num(v, "share"), report_num(v, "ok"),
+                report_num(v, "failures"), report_num(v, "latency_ms.p50"), report_num(v, "latency_ms.p99"));
+    }
+    fputs("</table>\n<h2>Over time</h2>\n", out);
+    chart(out, timeline, "requests per second", "rps", "#1a73e8");
+    chart(out, timeline, "failures per second", "failures", "#c5221f");
+    chart(out, timeline, "p99 latency (ms)", "latency_ms.p99", "#e37400");
+    fputs("</body></html>\n", out);
+    return 0;
+}

@@ -1,0 +1,115 @@
+/* report.c -- format dispatch, atomic files, and the shared readers. */
+#include "report/report.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "report/report_util.h"
+
+const char *const report_error_classes[] = {"connect", "timeout", "reset", "read", "write",
+                                            "5xx",     "4xx",     "assertion", NULL};
+
+json_t *report_get(const json_t *run, const char *path)
+{
+    char key[128];
+    const json_t *cur = run;
+    while (cur && *path) {
+        size_t n = strcspn(path, ".");
+        if (n >= sizeof key)
+            return NULL;
+        memcpy(key, path, n);
+        key[n] = '\0';
+        /* "p99.9" is one key: try the longest key first */
+        json_t *whole = json_object_get(cur, path);
+        if (whole)
+            return whole;
+        cur = json_object_get(cur, key);
+        path += n + (path[n] == '.');
+    }
+    return (json_t *)cur;
+}
+
+double report_num(const json_t *run, const char *path)
+{
+    json_t *j = report_get(run, path);
+    return json_is_number(j) ? json_number_value(j) : 0.0;
+}
+
+const char *report_str(const json_t *run, const char *path)
+{
+    const char *s = json_string_value(report_get(run, path));
+    return s ? s : "";
+}
+
+void report_html_escape(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '&': fputs("&amp;", out); break;
+        case '"': fputs("&quot;", out); break;
+        default: fputc(*s, out);
+        }
+    }
+}
+
+bool report_format_known(const char *format)
+{
+    static const char *const formats[] = {"json", "md", "html", "csv", "text", NULL};
+    for (int i = 0; formats[i]; i++)
+        if (strcmp(format, formats[i]) == 0)
+            return true;
+    return false;
+}
+
+int report_render(const void *run, const char *format, FILE *out, char *err, size_t errlen)
+{
+    const json_t *j = run;
+    int rc;
+    if (strcmp(format, "json") == 0)
+        rc = json_dumpf(j, out, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) == 0 && fputc('\n', out) != EOF ? 0 : -1;
+    else if (strcmp(format, "md") == 0)
+        rc = report_markdown(j, out);
+    else if (strcmp(format, "html") == 0)
+        rc = report_html(j, out);
+    else if (strcmp(format, "csv") == 0)
+        rc = report_csv(j, out);
+    else if (strcmp(format, "text") == 0)
+        rc = report_text(j, out);
+    else
+        return err_set(err, errlen, "unknown report format '%s', expected json, md, html or csv", format);
+    if (rc < 0 || ferror(out))
+        return err_set(err, errlen, "cannot write the %s report", format);
+    return 0;
+}
+
+int report_write_file(const void *run, const char *format, const char *path, char *err,
+                      size_t errlen)
+{
+    size_t len = strlen(path);
+    char *tmp = malloc(len + 16);
+    if (!tmp)
+        return err_set(err, errlen, "out of memory");
+    snprintf(tmp, len + 16, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        err_set(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    int rc = report_render(run, format, f, err, errlen);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        rc = rc < 0 ? rc : err_set(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    fclose(f);
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = err_set(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+    if (rc < 0)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}

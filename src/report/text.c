@@ -1,0 +1,111 @@
+/* text.c -- the terminal summary of a run, in the spirit of wrk's, with more percentiles,
+ * outcomes, per-node shares and threshold verdicts. */
+#include <string.h>
+
+#include "report/report_util.h"
+
+static const char *const percentiles[] = {"p50", "p75", "p90", "p95", "p99", "p99.9", "max", "mean", NULL};
+
+static void latency_row(const json_t *run, const char *label, const char *key, FILE *out)
+{
+    json_t *lat = report_get(run, key);
+    if (!lat)
+        return;
+    fprintf(out, "  %-14s", label);
+    for (int i = 0; percentiles[i]; i++)
+        fprintf(out, " %9.3f", report_num(lat, percentiles[i]));
+    fputc('\n', out);
+}
+
+static void bytes(double b, char *out, size_t size)
+{
+    if (b >= 1e9)
+        snprintf(out, size, "%.2f GB", b / 1e9);
+    else if (b >= 1e6)
+        snprintf(out, size, "%.2f MB", b / 1e6);
+    else if (b >= 1e3)
+        snprintf(out, size, "%.2f kB", b / 1e3);
+    else
+        snprintf(out, size, "%.0f B", b);
+}
+
+int report_text(const json_t *run, FILE *out)
+{
+    json_t *cfg = report_get(run, "config");
+    bool open = strcmp(report_str(cfg, "model"), "open") == 0;
+    fprintf(out, "herd %s: %s model, %d threads, %d connections", report_str(run, "command"),
+            report_str(cfg, "model"), (int)report_num(cfg, "threads"), (int)report_num(cfg, "connections"));
+    if (open)
+        fprintf(out, " (at most %d), %.0f requests/s", (int)report_num(cfg, "max_connections"),
+                report_num(cfg, "rate"));
+    fprintf(out, ", %.2f s\n", report_num(run, "elapsed_s"));
+    size_t i;
+    json_t *u;
+    json_array_foreach(report_get(cfg, "urls"), i, u) {
+        fprintf(out, "  %s %s", report_str(cfg, "method"), report_str(u, "url"));
+        if (report_num(u, "weight") != 1)
+            fprintf(out, " (weight %d)", (int)report_num(u, "weight"));
+        fputc('\n', out);
+    }
+    fprintf(out, "\n  %-14s", "Latency (ms)");
+    for (int k = 0; percentiles[k]; k++)
+        fprintf(out, " %9s", percentiles[k]);
+    fputc('\n', out);
+    latency_row(run, open ? "corrected" : "", "latency_ms", out);
+    if (open)
+        latency_row(run, "uncorrected", "latency_uncorrected_ms", out);
+
+    json_t *t = report_get(run, "totals");
+    char in[32], sent[32];
+    bytes(report_num(t, "bytes_in"), in, sizeof in);
+    bytes(report_num(t, "bytes_out"), sent, sizeof sent);
+    fprintf(out, "\n  Requests       %.0f in %.2f s, %.2f/s; %s read, %s sent\n",
+            report_num(t, "requests"), report_num(run, "elapsed_s"), report_num(t, "rps"), in, sent);
+    fprintf(out, "  Outcomes       ok %.0f, failed %.0f (%.3f%%)\n", report_num(t, "ok"),
+            report_num(t, "failures"), 100 * report_num(t, "error_rate"));
+    fprintf(out, "  Status codes  ");
+    const char *code;
+    json_t *count;
+    json_object_foreach(report_get(run, "status_codes"), code, count)
+        fprintf(out, " %s: %.0f", code, json_number_value(count));
+    fprintf(out, "\n  Errors        ");
+    for (int k = 0; report_error_classes[k]; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "errors.%s", report_error_classes[k]);
+        fprintf(out, " %s %.0f%s", report_error_classes[k], report_num(t, key),
+                report_error_classes[k + 1] ? "," : "\n");
+    }
+    fprintf(out, "  Connections    %.0f opened (%.0f reconnects)", report_num(t, "connections"),
+            report_num(t, "reconnects"));
+    if (open)
+        fprintf(out, "; slots %.0f, backlog at most %.0f, dropped sends %.0f",
+                report_num(t, "connections_peak"), report_num(t, "backlog_max"), report_num(t, "dropped"));
+    if (report_num(t, "in_flight_at_end") > 0)
+        fprintf(out, "; %.0f unanswered at the end", report_num(t, "in_flight_at_end"));
+    fputc('\n', out);
+
+    json_t *nodes = report_get(run, "nodes");
+    if (json_array_size(nodes) > 0) {
+        fprintf(out, "\n  %-24s %10s %8s %10s %8s %9s %9s\n", "Node", "requests", "share", "ok",
+                "failed", "p50 ms", "p99 ms");
+        json_t *n;
+        json_array_foreach(nodes, i, n)
+            fprintf(out, "  %-24s %10.0f %7.2f%% %10.0f %8.0f %9.3f %9.3f\n", report_str(n, "name"),
+                    report_num(n, "requests"), 100 * report_num(n, "share"), report_num(n, "ok"),
+                    report_num(n, "failures"), report_num(n, "latency_ms.p50"),
+                    report_num(n, "latency_ms.p99"));
+    }
+    if (json_is_true(report_get(run, "breaker.tripped")))
+        fprintf(out, "\n  Circuit breaker tripped after %.0f failures, at %.2f s: the run stopped\n",
+                report_num(run, "breaker.max_failures"), report_num(run, "breaker.at_s"));
+    if (json_is_true(report_get(run, "interrupted")))
+        fprintf(out, "\n  Interrupted: the run was stopped early\n");
+    json_t *ths = report_get(run, "thresholds"), *th;
+    if (json_array_size(ths) > 0) {
+        fputc('\n', out);
+        json_array_foreach(ths, i, th)
+            fprintf(out, "  Threshold %-4s %s (actual %g)\n", json_is_true(report_get(th, "pass")) ? "ok" : "FAIL",
+                    report_str(th, "expr"), report_num(th, "actual"));
+    }
+    return 0;
+}
