@@ -45,6 +45,9 @@ struct http_client {
     struct http_client_opts opts;
     const struct client_transport *transport;
     enum client_state state;
+    uint64_t deadline_ms; /* loop time at which the current phase times out; 0: none */
+    uint64_t timer_due_ms; /* loop time the armed timer fires at */
+    size_t capture_len;   /* strlen(opts.capture_header) */
     llhttp_t parser;
     bool tcp_open;          /* tcp handle initialized and not yet closed */
     bool reconnect_pending; /* a send arrived while the socket was closing */
@@ -155,6 +158,7 @@ static int raw_write(struct http_client *c, const char *data, size_t len)
 /* ---- response parsing ---- */
 
 static void start_phase(struct http_client *c, enum client_state state, uint32_t timeout_ms);
+static void stop_phase(struct http_client *c);
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
@@ -170,7 +174,8 @@ static int on_header_field_complete(llhttp_t *p)
 {
     struct http_client *c = p->data;
     c->field[c->field_len] = '\0';
-    c->capturing = c->opts.capture_header && strcasecmp(c->field, c->opts.capture_header) == 0;
+    c->capturing = c->field_len == c->capture_len && c->capture_len &&
+                   strcasecmp(c->field, c->opts.capture_header) == 0;
     c->field_len = 0;
     if (c->capturing) c->captured_len = 0;
     return 0;
@@ -245,7 +250,7 @@ static const llhttp_settings_t client_settings = {
 /* Hands the finished response to the callback; the client is ready for the next request. */
 static void client_deliver(struct http_client *c)
 {
-    uv_timer_stop(&c->timer);
+    stop_phase(c);
     if (buf_append(&c->body, "", 0) == 0 && c->opts.keep_body) c->res.body = c->body.data;
     http_client_cb cb = c->cb;
     void *data = c->cb_data;
@@ -418,9 +423,20 @@ static void tls_end(struct http_client *c)
 
 /* ---- connection life ---- */
 
+/* Phase timeouts are lazy: a phase only stores its deadline; the timer, once armed, is
+ * re-armed when it fires early instead of on every request (no timer-heap work per request). */
 static void on_timer(uv_timer_t *t)
 {
     struct http_client *c = t->data;
+    if (c->deadline_ms == 0)
+        return; /* no phase running: stay disarmed */
+    uint64_t now = uv_now(c->loop);
+    if (now < c->deadline_ms) {
+        c->timer_due_ms = c->deadline_ms;
+        uv_timer_start(&c->timer, on_timer, c->deadline_ms - now, 0);
+        return;
+    }
+    c->deadline_ms = 0;
     client_fail(c, c->state == CLIENT_CONNECTING || c->state == CLIENT_HANDSHAKE
                        ? HTTP_CLIENT_ECONNECT
                        : HTTP_CLIENT_ETIMEOUT);
@@ -429,10 +445,18 @@ static void on_timer(uv_timer_t *t)
 static void start_phase(struct http_client *c, enum client_state state, uint32_t timeout_ms)
 {
     c->state = state;
-    if (timeout_ms)
+    c->deadline_ms = timeout_ms ? uv_now(c->loop) + timeout_ms : 0;
+    /* steady state: deadlines only move later, so the armed timer stays as it is */
+    if (c->deadline_ms &&
+        (!uv_is_active((uv_handle_t *)&c->timer) || c->deadline_ms < c->timer_due_ms)) {
+        c->timer_due_ms = c->deadline_ms;
         uv_timer_start(&c->timer, on_timer, timeout_ms, 0);
-    else
-        uv_timer_stop(&c->timer);
+    }
+}
+
+static void stop_phase(struct http_client *c)
+{
+    c->deadline_ms = 0; /* the timer, if armed, fires once more and finds nothing to do */
 }
 
 static void maybe_finish_free(struct http_client *c)
@@ -467,7 +491,7 @@ static void on_tcp_closed(uv_handle_t *h)
 
 static void client_close_socket(struct http_client *c)
 {
-    uv_timer_stop(&c->timer);
+    stop_phase(c);
     if (c->tcp_open && !uv_is_closing((uv_handle_t *)&c->tcp)) {
         c->state = CLIENT_CLOSING;
         uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
@@ -587,6 +611,7 @@ struct http_client *http_client_new(uv_loop_t *loop, const struct sockaddr *addr
         c->opts = *opts;
     else
         http_client_opts_default(&c->opts);
+    c->capture_len = c->opts.capture_header ? strlen(c->opts.capture_header) : 0;
     c->transport = &plain_transport;
     if (url && url->tls) {
         pthread_once(&tls_once, tls_init_contexts);

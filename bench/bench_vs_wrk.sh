@@ -1,0 +1,43 @@
+#!/bin/bash
+# bench_vs_wrk.sh -- herd bench and wrk, -t1 -c50, against nginx-light `return 200` (one
+# worker), alternating, pinned CPUs (server on one core, the load generator on the other).
+# Prints requests/s and CPU seconds per request of each, and the ratios.
+# Floors (issue 3): herd/wrk requests/s >= 1.0; herd CPU s/request <= wrk's.
+set -euo pipefail
+HERD=${1:-build/herd}
+PAIRS=${PAIRS:-5}
+DURATION=${DURATION:-5}
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+
+port=$(bench_free_port)
+bench_nginx "$port"
+url="http://127.0.0.1:$port/"
+
+# run_measured CMD...: runs CMD pinned to the client CPU; prints "RPS CPU_SECONDS".
+run_measured() {
+    local out
+    out=$( { /usr/bin/time -f 'CPU %U %S' taskset -c "${CLIENT_CPU:-0}" "$@" 2>&1; } 2>&1)
+    local rps cpu
+    rps=$(awk '/Requests\/sec:/ {print $2}
+               /^  Requests / {for (i = 1; i <= NF; i++) if ($i ~ /\/s;$/) {sub("/s;", "", $i); print $i}}' <<<"$out" | head -n1)
+    cpu=$(awk '/^CPU / {print $2 + $3}' <<<"$out")
+    echo "$rps $cpu"
+}
+
+echo "herd bench vs wrk: -t1 -c50 -d${DURATION}s against nginx-light return 200 ($PAIRS pairs)"
+printf '%-5s %12s %12s %7s %14s %14s %7s\n' pair herd_rps wrk_rps ratio herd_cpu_us/req wrk_cpu_us/req ratio
+hr=() wr=() hc=() wc=()
+for pair in $(seq "$PAIRS"); do
+    read -r h_rps h_cpu < <(run_measured "$HERD" bench -q -t1 -c50 -d"${DURATION}s" "$url")
+    read -r w_rps w_cpu < <(run_measured wrk -t1 -c50 -d"${DURATION}s" "$url")
+    h_us=$(echo "$h_cpu * 1000000 / ($h_rps * $DURATION)" | bc -l)
+    w_us=$(echo "$w_cpu * 1000000 / ($w_rps * $DURATION)" | bc -l)
+    hr+=("$h_rps") wr+=("$w_rps") hc+=("$h_us") wc+=("$w_us")
+    printf '%-5s %12.0f %12.0f %7.3f %14.3f %14.3f %7.3f\n' "$pair" "$h_rps" "$w_rps" \
+        "$(echo "$h_rps / $w_rps" | bc -l)" "$h_us" "$w_us" "$(echo "$h_us / $w_us" | bc -l)"
+done
+h=$(bench_median "${hr[@]}") w=$(bench_median "${wr[@]}")
+hcm=$(bench_median "${hc[@]}") wcm=$(bench_median "${wc[@]}")
+printf '%-5s %12.0f %12.0f %7.3f %14.3f %14.3f %7.3f\n' median "$h" "$w" "$(echo "$h / $w" | bc -l)" \
+    "$hcm" "$wcm" "$(echo "$hcm / $wcm" | bc -l)"
