@@ -1,6 +1,7 @@
 /* threshold.c -- pass/fail expressions over a run's summary. */
 #include "load/threshold.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,8 @@ int threshold_parse(const char *text, struct threshold *out, char *err, size_t e
     const char *p = NULL;
     for (i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {
         size_t n = strlen(metrics[i].name);
-        if (strncmp(text, metrics[i].name, n) == 0 && strchr("<> ", text[n])) {
+        if (strncmp(text, metrics[i].name, n) == 0 && !isalnum((unsigned char)text[n]) &&
+            text[n] != '.') {
             p = text + n;
             out->metric = metrics[i].metric;
             break;

@@ -15,6 +15,7 @@ static const struct {
     {"node", integration_node},
     {"node_cli", integration_node_cli},
     {"client", integration_client},
+    {"bench", integration_bench},
 };
 
 static void on_fatal(int sig)

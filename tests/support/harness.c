@@ -47,6 +47,21 @@ int harness_free_port(void)
 
 pid_t harness_spawn(char *const argv[], char *const env[], const char *stderr_path)
 {
+    return harness_spawn_io(argv, env, NULL, stderr_path);
+}
+
+static void redirect(int target, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+        dup2(fd, target);
+        close(fd);
+    }
+}
+
+pid_t harness_spawn_io(char *const argv[], char *const env[], const char *stdout_path,
+                       const char *stderr_path)
+{
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) return -1;
@@ -55,13 +70,10 @@ pid_t harness_spawn(char *const argv[], char *const env[], const char *stderr_pa
         if (getppid() != parent) _exit(127);
         for (size_t i = 0; env && env[i]; i++)
             putenv(env[i]);
-        if (stderr_path) {
-            int fd = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            if (fd >= 0) {
-                dup2(fd, 2);
-                close(fd);
-            }
-        }
+        if (stdout_path)
+            redirect(1, stdout_path);
+        if (stderr_path)
+            redirect(2, stderr_path);
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull >= 0) dup2(devnull, 0);
         execv(argv[0], argv);
@@ -248,4 +260,57 @@ const char *harness_herd_bin(void)
 {
     const char *bin = getenv("HERD_BIN");
     return bin && *bin ? bin : "./herd";
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return strdup("");
+    char *data = NULL;
+    size_t len = 0, cap = 0, n;
+    char chunk[65536];
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            char *p = realloc(data, cap);
+            if (!p)
+                break;
+            data = p;
+        }
+        memcpy(data + len, chunk, n);
+        len += n;
+    }
+    fclose(f);
+    if (!data)
+        return strdup("");
+    data[len] = '\0';
+    return data;
+}
+
+int harness_herd(char *const args[], int timeout_ms, char **out, char **err)
+{
+    char *argv[64] = {(char *)harness_herd_bin()};
+    size_t n = 1;
+    for (size_t i = 0; args[i] && n < 63; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    char *out_path = harness_temp_file(".out", ""), *err_path = harness_temp_file(".err", "");
+    pid_t pid = harness_spawn_io(argv, NULL, out_path, err_path);
+    int status = harness_wait(pid, timeout_ms);
+    if (status < 0) {
+        kill(pid, SIGKILL);
+        harness_wait(pid, 5000);
+    }
+    if (out)
+        *out = slurp(out_path);
+    if (err)
+        *err = slurp(err_path);
+    unlink(out_path);
+    unlink(err_path);
+    free(out_path);
+    free(err_path);
+    if (status < 0)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

@@ -15,6 +15,15 @@ int harness_free_port(void);
  * Returns the pid, recorded for harness_kill_all. */
 pid_t harness_spawn(char *const argv[], char *const env[], const char *stderr_path);
 
+/* As harness_spawn, with stdout sent to stdout_path too (either may be NULL). */
+pid_t harness_spawn_io(char *const argv[], char *const env[], const char *stdout_path,
+                       const char *stderr_path);
+
+/* Runs `herd ARGS...` (NULL-terminated) to its end (at most timeout_ms) with stdout and stderr
+ * captured into malloc'd strings the caller frees (either pointer may be NULL). Returns the
+ * exit code, or -1 when it did not exit in time (it is killed). */
+int harness_herd(char *const args[], int timeout_ms, char **out, char **err);
+
 /* Waits up to timeout_ms for pid to exit. Returns its wait status, or -1 on timeout. */
 int harness_wait(pid_t pid, int timeout_ms);
 

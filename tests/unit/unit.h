@@ -7,5 +7,6 @@ int unit_conf(void);
 int unit_url(void);
 int unit_http_server(void);
 int unit_misc(void);
+int unit_load(void);
 
 #endif

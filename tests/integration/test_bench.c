@@ -1,0 +1,356 @@
+/* test_bench.c -- `herd bench` against three real `herd node` replicas: exact request counts,
+ * exact round-robin shares that match what each node counted, timeouts, thresholds and the
+ * breaker with their exit codes, the open model, report files, and bad input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../support/harness.h"
+#include "integration.h"
+
+struct trio {
+    pid_t pids[3];
+    int ports[3];
+    char urls[3][96];
+};
+
+static int setup(void **state)
+{
+    struct trio *t = calloc(1, sizeof *t);
+    for (int i = 0; i < 3; i++) {
+        t->ports[i] = harness_free_port();
+        char port[16], id[16];
+        snprintf(port, sizeof port, "%d", t->ports[i]);
+        snprintf(id, sizeof id, "api.%d", i + 1);
+        char *argv[] = {(char *)harness_herd_bin(), "node", "--port", port, "--id", id, "--log-level", "warn", NULL};
+        t->pids[i] = harness_spawn(argv, NULL, NULL);
+        snprintf(t->urls[i], sizeof t->urls[i], "http://127.0.0.1:%d", t->ports[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        if (!harness_wait_http(t->ports[i], "/health", 5000))
+            return -1;
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct trio *t = *state;
+    for (int i = 0; t && i < 3; i++) {
+        kill(t->pids[i], SIGTERM);
+        harness_wait(t->pids[i], 5000);
+    }
+    free(t);
+    return 0;
+}
+
+/* The node's own count of answers so far (this status request not included). */
+static long long node_total(int port)
+{
+    char out[8192];
+    const char *body;
+    if (harness_get(port, "/api/v1/cluster/status", out, sizeof out, &body) != 200)
+        return -1;
+    json_t *j = json_loads(body, 0, NULL);
+    long long v = json_integer_value(json_object_get(json_object_get(j, "status"), "total_requests"));
+    json_decref(j);
+    return v;
+}
+
+static json_t *run_json(char *const args[], int expect_exit, char **err_out)
+{
+    char *out = NULL, *err = NULL;
+    int code = harness_herd(args, 60000, &out, &err);
+    if (code != expect_exit)
+        fail_msg("herd bench exited %d, expected %d; stderr: %s", code, expect_exit, err);
+    json_error_t jerr;
+    json_t *j = json_loads(out, 0, &jerr);
+    if (!j)
+        fail_msg("stdout is not JSON (%s): %.200s", jerr.text, out);
+    free(out);
+    if (err_out)
+        *err_out = err;
+    else
+        free(err);
+    return j;
+}
+
+static json_t *node_entry(json_t *run, const char *name)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(run, "nodes"), i, n)
+        if (strcmp(json_string_value(json_object_get(n, "name")), name) == 0)
+            return n;
+    return NULL;
+}
+
+static long long jint(json_t *obj, const char *a, const char *b)
+{
+    json_t *v = json_object_get(obj, a);
+    if (b)
+        v = json_object_get(v, b);
+    return (long long)json_number_value(v);
+}
+
+static void test_exact_request_count(void **state)
+{
+    struct trio *t = *state;
+    char url[128];
+    snprintf(url, sizeof url, "%s/health", t->urls[0]);
+    long long before = node_total(t->ports[0]);
+    char *args[] = {"bench", "-n", "1000", "-c", "10", "-q", "-o", "json", url, NULL};
+    json_t *run = run_json(args, 0, NULL);
+    assert_int_equal(jint(run, "totals", "requests"), 1000);
+    assert_int_equal(jint(run, "totals", "ok"), 1000);
+    assert_int_equal(jint(run, "status_codes", "200"), 1000);
+    assert_string_equal(json_string_value(json_object_get(run, "schema")), "herd.run/1");
+    assert_string_equal(json_string_value(json_object_get(run, "verdict")), "pass");
+    assert_true(json_array_size(json_object_get(run, "timeline")) >= 1);
+    json_decref(run);
+    /* the node counted them too: 1000, plus the status request before */
+    assert_int_equal(node_total(t->ports[0]), before + 1 + 1000);
+}
+
+static void test_roundrobin_thirds_match_nodes(void **state)
+{
+    struct trio *t = *state;
+    char u[3][128];
+    long long before[3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(u[i], sizeof u[i], "%s/echo", t->urls[i]);
+        before[i] = node_total(t->ports[i]);
+    }
+    char *args[] = {"bench", "-n", "999", "-c", "9", "-t", "2", "--lb", "roundrobin", "-q",
+                    "-o", "json", u[0], u[1], u[2], NULL};
+    json_t *run = run_json(args, 0, NULL);
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "api.%d", i + 1);
+        json_t *n = node_entry(run, name);
+        assert_non_null(n);
+        assert_int_equal(jint(n, "requests", NULL), 333);
+        /* what the bench says each node served is what the node counted */
+        assert_int_equal(node_total(t->ports[i]), before[i] + 1 + 333);
+    }
+    json_decref(run);
+}
+
+static void test_weights(void **state)
+{
+    struct trio *t = *state;
+    char a[128], b[128];
+    snprintf(a, sizeof a, "%s/health#weight=3", t->urls[0]);
+    snprintf(b, sizeof b, "%s/health", t->urls[1]);
+    char *args[] = {"bench", "-n", "400", "-c", "4", "-q", "-o", "json", a, b, NULL};
+    json_t *run = run_json(args, 0, NULL);
+    assert_int_equal(jint(node_entry(run, "api.1"), "requests", NULL), 300);
+    assert_int_equal(jint(node_entry(run, "api.2"), "requests", NULL), 100);
+    json_decref(run);
+}
+
+static void test_timeouts_are_counted(void **state)
+{
+    struct trio *t = *state;
+    char url[128];
+    snprintf(url, sizeof url, "%s/delay?ms=1500", t->urls[1]);
+    char *args[] = {"bench", "-n", "4", "-c", "2", "--timeout", "300ms", "-q", "-o", "json", url, NULL};
+    json_t *run = run_json(args, 0, NULL);
+    assert_int_equal(jint(run, "totals", "requests"), 4);
+    assert_int_equal(jint(json_object_get(run, "totals"), "errors", "timeout"), 4);
+    assert_int_equal(jint(run, "totals", "ok"), 0);
+    json_decref(run);
+}
+
+static void test_thresholds_exit_codes(void **state)
+{
+    struct trio *t = *state;
+    char url[128];
+    snprintf(url, sizeof url, "%s/health", t->urls[2]);
+    char *pass[] = {"bench", "-n", "200", "-c", "4", "-q", "--threshold", "p99<60s",
+                    "--threshold", "errors<1%", "--threshold", "requests>=200", url, NULL};
+    char *out = NULL, *err = NULL;
+    assert_int_equal(harness_herd(pass, 30000, &out, &err), 0);
+    assert_non_null(strstr(out, "Threshold ok   p99<60s"));
+    free(out);
+    free(err);
+    char *fail[] = {"bench", "-n", "200", "-c", "4", "-q", "--threshold", "p50<0.001ms",
+                    "--threshold", "errors<1%", url, NULL};
+    assert_int_equal(harness_herd(fail, 30000, &out, &err), 1);
+    assert_non_null(strstr(err, "threshold failed: p50<0.001ms"));
+    assert_null(strstr(err, "errors<1%"));
+    free(out);
+    free(err);
+}
+
+static void test_breaker_stops_the_run(void **state)
+{
+    struct trio *t = *state;
+    char url[128];
+    snprintf(url, sizeof url, "%s/status/500", t->urls[0]);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    char *args[] = {"bench", "-d", "20s", "-c", "2", "--max-failures", "25", "-q", "-o", "json", url, NULL};
+    char *err = NULL;
+    json_t *run = run_json(args, 1, &err);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    assert_true(b.tv_sec - a.tv_sec < 10); /* stopped long before the 20 s */
+    assert_non_null(strstr(err, "circuit breaker"));
+    free(err);
+    assert_true(json_is_true(json_object_get(json_object_get(run, "breaker"), "tripped")));
+    long long failures = jint(run, "totals", "failures");
+    assert_true(failures >= 25 && failures <= 27); /* plus what was in flight */
+    assert_int_equal(jint(json_object_get(run, "totals"), "errors", "5xx"), failures);
+    assert_string_equal(json_string_value(json_object_get(run, "verdict")), "fail");
+    json_decref(run);
+}
+
+static void test_open_model(void **state)
+{
+    struct trio *t = *state;
+    char url[128];
+    snprintf(url, sizeof url, "%s/health", t->urls[0]);
+    char *args[] = {"bench", "-R", "200", "-d", "2s", "-c", "4", "-q", "-o", "json", url, NULL};
+    json_t *run = run_json(args, 0, NULL);
+    long long n = jint(run, "totals", "requests");
+    assert_in_range(n, 399, 401);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(run, "config"), "model")), "open");
+    assert_non_null(json_object_get(run, "latency_uncorrected_ms"));
+    assert_int_equal(jint(run, "totals", "dropped"), 0);
+    json_decref(run);
+}
+
+static void test_report_files(void **state)
+{
+    struct trio *t = *state;
+    char url[128];
+    snprintf(url, sizeof url, "%s/health", t->urls[0]);
+    static const struct {
+        const char *ext, *fragment;
+    } kinds[] = {
+        {".html", "<!DOCTYPE html>"}, {".md", "| api.1 |"}, {".csv", "second,length_s,node,requests"},
+        {".json", "\"schema\": \"herd.run/1\""},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        char *path = harness_temp_file(kinds[i].ext, "");
+        char *args[] = {"bench", "-n", "100", "-c", "2", "-q", "--out", path, url, NULL};
+        char *out = NULL;
+        assert_int_equal(harness_herd(args, 30000, &out, NULL), 0);
+        assert_non_null(strstr(out, "Latency (ms)")); /* the summary still goes to stdout */
+        free(out);
+        FILE *f = fopen(path, "r");
+        char buf[65536] = "";
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        buf[n] = '\0';
+        if (f)
+            fclose(f);
+        unlink(path);
+        free(path);
+        if (!strstr(buf, kinds[i].fragment))
+            fail_msg("%s report lacks '%s'", kinds[i].ext, kinds[i].fragment);
+    }
+}
+
+static void test_bad_input_exits_2(void **state)
+{
+    struct trio *t = *state;
+    char url[128];
+    snprintf(url, sizeof url, "%s/health", t->urls[0]);
+    char *cfg = harness_temp_file(".yaml", "url: http://127.0.0.1:1/\nconcurency: 3\n");
+    static const struct {
+        const char *args[8];
+        const char *fragment;
+    } cases[] = {
+        {{"-c", "0", NULL}, "--connections '0': expected a whole number from 1"},
+        {{"-d", "soon", NULL}, "--duration 'soon': expected a duration"},
+        {{"-R", "-5", NULL}, "--rate '-5'"},
+        {{"--lb", "fastest", NULL}, "--lb 'fastest'"},
+        {{"-H", "NoColon", NULL}, "header 'NoColon': expected 'Name: value'"},
+        {{"--threshold", "p98<1ms", NULL}, "unknown metric"},
+        {{"-o", "pdf", NULL}, "--output 'pdf'"},
+        {{"-n", "10", "-d", "1s", NULL}, "not both"},
+        {{"--bogus", NULL}, "unknown option '--bogus'"},
+        {{"-m", "get", NULL}, "method 'get'"},
+        {{"--body-file", "/nonexistent", NULL}, "--body-file '/nonexistent'"},
+        {{"-c", NULL}, "needs a value"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *args[16] = {"bench"};
+        size_t n = 1;
+        for (size_t k = 0; cases[i].args[k]; k++)
+            args[n++] = (char *)cases[i].args[k];
+        if (strcmp(cases[i].args[0], "-c") != 0 || cases[i].args[1])
+            args[n++] = url;
+        args[n] = NULL;
+        char *err = NULL;
+        int code = harness_herd(args, 10000, NULL, &err);
+        if (code != 2 || !strstr(err, cases[i].fragment))
+            fail_msg("case %zu: exit %d, stderr '%s', expected 2 and '%s'", i, code, err, cases[i].fragment);
+        free(err);
+    }
+    char *err = NULL;
+    char *no_url[] = {"bench", "-n", "1", NULL};
+    assert_int_equal(harness_herd(no_url, 10000, NULL, &err), 2);
+    assert_non_null(strstr(err, "no URL given"));
+    free(err);
+    char *ftp[] = {"bench", "ftp://127.0.0.1/", NULL};
+    assert_int_equal(harness_herd(ftp, 10000, NULL, &err), 2);
+    assert_non_null(strstr(err, "expected it to start with http://"));
+    free(err);
+    char *bad_cfg[] = {"bench", "--config", cfg, NULL};
+    assert_int_equal(harness_herd(bad_cfg, 10000, NULL, &err), 2);
+    assert_non_null(strstr(err, ":2:1: concurency: unknown key 'concurency'"));
+    assert_non_null(strstr(err, cfg));
+    free(err);
+    unlink(cfg);
+    free(cfg);
+}
+
+static void test_config_file_run(void **state)
+{
+    struct trio *t = *state;
+    char text[512];
+    snprintf(text, sizeof text,
+             "protocol: http\nconcurrency: 5\nrequests: 50\ntimeout: 2s\nurl: %s/kv/cfg\n"
+             "method: PUT\nheaders:\n  Content-Type: text/plain\nbody: from-config\n", t->urls[2]);
+    char *cfg = harness_temp_file(".yaml", text);
+    char *args[] = {"bench", "--config", cfg, "-q", "-o", "json", NULL};
+    json_t *run = run_json(args, 0, NULL);
+    assert_int_equal(jint(run, "totals", "requests"), 50);
+    assert_int_equal(jint(run, "status_codes", "201") + jint(run, "status_codes", "200"), 50);
+    json_decref(run);
+    char out[4096];
+    const char *body;
+    assert_int_equal(harness_get(t->ports[2], "/kv/cfg", out, sizeof out, &body), 200);
+    assert_string_equal(body, "from-config");
+    unlink(cfg);
+    free(cfg);
+}
+
+int integration_bench(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exact_request_count),
+        cmocka_unit_test(test_roundrobin_thirds_match_nodes),
+        cmocka_unit_test(test_weights),
+        cmocka_unit_test(test_timeouts_are_counted),
+        cmocka_unit_test(test_thresholds_exit_codes),
+        cmocka_unit_test(test_breaker_stops_the_run),
+        cmocka_unit_test(test_open_model),
+        cmocka_unit_test(test_report_files),
+        cmocka_unit_test(test_bad_input_exits_2),
+        cmocka_unit_test(test_config_file_run),
+    };
+    return cmocka_run_group_tests_name("bench", tests, setup, teardown);
+}
