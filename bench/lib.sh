@@ -33,11 +33,12 @@ bench_nginx() {
     mkdir -p "$dir"
     cat >"$dir/nginx.conf" <<CONF
 worker_processes 1;
+worker_rlimit_nofile 20000;
 daemon off;
 master_process off;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
-events { worker_connections 20000; }
+events { worker_connections 19000; }
 http {
     access_log off;
     keepalive_requests 1000000;

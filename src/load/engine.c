@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -63,7 +65,10 @@ struct load_worker {
     pthread_t thread;
     uv_loop_t loop;
     uv_async_t wake;
-    uv_timer_t tick, pace, deadline;
+    uv_timer_t tick, pace, deadline; /* pace: the closed model's ramp-up */
+    int pace_fd;                     /* open model: a timerfd armed at the next send, to the ns */
+    uv_poll_t pace_poll;
+    bool pace_poll_open;
     struct load_conn *conns;
     unsigned conn_count, conn_cap;
     struct load_conn *idle;
@@ -374,44 +379,67 @@ static void dispatch(struct load_worker *w, uint64_t intended_ns)
         w->backlog_max = w->backlog_len;
 }
 
-static void on_pace(uv_timer_t *t)
+/* Closed model with ramp-up: starts the slots whose time has come (every 10 ms). */
+static void on_ramp(uv_timer_t *t)
 {
     struct load_worker *w = t->data;
+    uint64_t now = now_ns();
+    bool waiting = false;
+    for (unsigned i = 0; i < w->conn_count; i++) {
+        struct load_conn *c = &w->conns[i];
+        if (c->started)
+            continue;
+        if (c->start_at_ns <= now)
+            conn_issue(c, now);
+        else
+            waiting = true;
+    }
+    if (!waiting)
+        uv_timer_stop(t);
+    worker_check_done(w);
+}
+
+/* Open model: sends everything that is due, then arms the timerfd at the next intended send
+ * time (absolute, CLOCK_MONOTONIC like uv_hrtime), so sends leave on time to within the
+ * loop's latency rather than libuv's 1 ms timer granularity. */
+static void open_pace(struct load_worker *w)
+{
     struct load_engine *eng = w->eng;
     const struct load_plan *plan = eng->plan;
-    uint64_t now = now_ns();
     uint64_t ramp_ns = plan->ramp_up_us * 1000;
-    if (plan->rate <= 0) { /* closed model ramp-up: start the slots whose time has come */
-        bool waiting = false;
-        for (unsigned i = 0; i < w->conn_count; i++) {
-            struct load_conn *c = &w->conns[i];
-            if (c->started)
-                continue;
-            if (c->start_at_ns <= now)
-                conn_issue(c, now);
-            else
-                waiting = true;
-        }
-        if (!waiting)
-            uv_timer_stop(t);
-        worker_check_done(w);
-        return;
-    }
+    uint64_t now = now_ns();
     while (!w->stopping) {
         if (w->quota && w->issued >= w->quota)
             break;
         uint64_t g = w->id + w->issued * eng->worker_count;
         uint64_t intended = eng->start_ns + load_schedule_ns(g, plan->rate, ramp_ns);
-        if (intended > now)
+        if (intended > now) {
+            struct itimerspec its = {.it_value = {.tv_sec = (time_t)(intended / NS_PER_S),
+                                                  .tv_nsec = (long)(intended % NS_PER_S)}};
+            timerfd_settime(w->pace_fd, TFD_TIMER_ABSTIME, &its, NULL);
             break;
+        }
         if (plan->duration_us && intended >= eng->start_ns + plan->duration_us * 1000) {
             worker_stop_issuing(w);
             break;
         }
         w->issued++;
         dispatch(w, intended);
+        now = now_ns();
     }
     worker_check_done(w);
+}
+
+static void on_pace_fd(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct load_worker *w = p->data;
+    uint64_t expirations;
+    if (read(w->pace_fd, &expirations, sizeof expirations) < 0) {
+        /* EAGAIN: woken without an expiry; the schedule is checked all the same */
+    }
+    open_pace(w);
 }
 
 /* ---- worker life ---- */
@@ -474,6 +502,8 @@ static void worker_finish(struct load_worker *w)
     close_handle((uv_handle_t *)&w->tick);
     close_handle((uv_handle_t *)&w->pace);
     close_handle((uv_handle_t *)&w->deadline);
+    if (w->pace_poll_open)
+        close_handle((uv_handle_t *)&w->pace_poll);
     uv_async_send(&eng->done_async);
 }
 
@@ -489,6 +519,8 @@ static void worker_stop_issuing(struct load_worker *w)
     w->stopping = true;
     w->stop_ns = now_ns();
     uv_timer_stop(&w->pace);
+    if (w->pace_poll_open)
+        uv_poll_stop(&w->pace_poll);
     uint32_t drain = w->eng->plan->timeout_ms < DRAIN_MAX_MS ? w->eng->plan->timeout_ms : DRAIN_MAX_MS;
     if (w->in_flight > 0)
         uv_timer_start(&w->deadline, on_drain_over, drain, 0);
@@ -534,7 +566,8 @@ static void *worker_main(void *arg)
     if (atomic_load(&eng->stop)) {
         worker_stop_issuing(w);
     } else if (plan->rate > 0) {
-        uv_timer_start(&w->pace, on_pace, 0, 1);
+        uv_poll_start(&w->pace_poll, UV_READABLE, on_pace_fd);
+        open_pace(w);
     } else {
         bool ramp = false;
         for (unsigned i = 0; i < w->conn_count; i++) {
@@ -544,7 +577,7 @@ static void *worker_main(void *arg)
                 ramp = true;
         }
         if (ramp)
-            uv_timer_start(&w->pace, on_pace, 10, 10);
+            uv_timer_start(&w->pace, on_ramp, 10, 10);
     }
     worker_check_done(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -618,6 +651,13 @@ static int worker_init(struct load_engine *eng, struct load_worker *w, unsigned 
     uv_timer_init(&w->loop, &w->pace);
     uv_timer_init(&w->loop, &w->deadline);
     w->wake.data = w->tick.data = w->pace.data = w->deadline.data = w;
+    if (plan->rate > 0) {
+        w->pace_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (w->pace_fd < 0 || uv_poll_init(&w->loop, &w->pace_poll, w->pace_fd) < 0)
+            return err_set(err, errlen, "cannot create the pacing timer");
+        w->pace_poll.data = w;
+        w->pace_poll_open = true;
+    }
     return 0;
 }
 
@@ -628,6 +668,8 @@ static void worker_free(struct load_worker *w)
         close_handle((uv_handle_t *)&w->tick);
         close_handle((uv_handle_t *)&w->pace);
         close_handle((uv_handle_t *)&w->deadline);
+        if (w->pace_poll_open)
+            close_handle((uv_handle_t *)&w->pace_poll);
         uv_run(&w->loop, UV_RUN_DEFAULT); /* finish closing the clients */
         uv_loop_close(&w->loop);
     }
@@ -636,6 +678,8 @@ static void worker_free(struct load_worker *w)
     free(w->conns);
     free(w->target_node);
     free(w->backlog);
+    if (w->pace_fd > 0)
+        close(w->pace_fd);
     lb_free(&w->lb);
     load_stats_free(&w->stats);
     load_interval_free(&w->interval);
