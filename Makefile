@@ -35,6 +35,9 @@ demo: build
 
 bench: build bench-deps
 	@./bench/node_vs_nginx.sh build/herd
+	@./bench/bench_vs_wrk.sh build/herd
+	@./bench/connections.sh build/herd
+	@./bench/open_model.sh build/herd
 
 clean:
 	rm -rf build build-asan

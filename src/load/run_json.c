@@ -76,12 +76,24 @@ static json_t *config_json(const struct load_plan *plan)
     return j;
 }
 
+static int by_name(const void *a, const void *b)
+{
+    const struct load_node *x = *(const struct load_node *const *)a;
+    const struct load_node *y = *(const struct load_node *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+/* Nodes in name order (api.1, api.2, ...), whatever order the threads met them in. */
 static json_t *nodes_json(const struct load_result *r)
 {
     json_t *arr = json_array();
     uint64_t total = r->total.counters.requests;
+    const struct load_node *sorted[LOAD_MAX_NODES];
+    for (size_t i = 0; i < r->total.node_count; i++)
+        sorted[i] = &r->total.nodes[i];
+    qsort(sorted, r->total.node_count, sizeof sorted[0], by_name);
     for (size_t i = 0; i < r->total.node_count; i++) {
-        const struct load_node *n = &r->total.nodes[i];
+        const struct load_node *n = sorted[i];
         json_t *lat = latency_json(n->latency, 0);
         json_array_append_new(
             arr, json_pack("{s:s, s:I, s:I, s:I, s:f, s:o, s:o}", "name", n->name, "requests",
