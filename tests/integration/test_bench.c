@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -338,6 +339,52 @@ static void test_config_file_run(void **state)
     free(cfg);
 }
 
+static void test_keepalive_off_and_ramp_up(void **state)
+{
+    struct trio *t = *state;
+    char url[128];
+    snprintf(url, sizeof url, "%s/health", t->urls[0]);
+    /* without keep-alive every request opens its own connection */
+    char *nokeep[] = {"bench", "-n", "50", "-c", "2", "--no-keepalive", "-q", "-o", "json", url, NULL};
+    json_t *run = run_json(nokeep, 0, NULL);
+    assert_int_equal(jint(run, "totals", "requests"), 50);
+    assert_int_equal(jint(run, "totals", "ok"), 50);
+    assert_int_equal(jint(run, "totals", "connects"), 50);
+    json_decref(run);
+    /* the open model's rate rises over the ramp: 2 s to 400/s sends 400, then 1 s at 400/s */
+    char *ramp[] = {"bench", "-R", "400", "--ramp-up", "2s", "-d", "3s", "-q", "-o", "json", url, NULL};
+    run = run_json(ramp, 0, NULL);
+    assert_in_range(jint(run, "totals", "requests"), 798, 802);
+    json_t *tl = json_object_get(run, "timeline");
+    /* the first second carries a quarter of the ramp's requests, the second three quarters */
+    assert_in_range(jint(json_array_get(tl, 0), "requests", NULL), 95, 105);
+    assert_in_range(jint(json_array_get(tl, 1), "requests", NULL), 295, 305);
+    json_decref(run);
+}
+
+static void test_sigint_stops_with_a_report(void **state)
+{
+    struct trio *t = *state;
+    char url[128];
+    snprintf(url, sizeof url, "%s/health", t->urls[1]);
+    char *out_path = harness_temp_file(".json", "");
+    char *argv[] = {(char *)harness_herd_bin(), "bench", "-d", "30s", "-c", "4", "-q", "-o", "json", url, NULL};
+    pid_t pid = harness_spawn_io(argv, NULL, out_path, "/dev/null");
+    usleep(1500000);
+    kill(pid, SIGINT);
+    int status = harness_wait(pid, 10000);
+    assert_true(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    json_t *run = json_load_file(out_path, 0, NULL);
+    assert_non_null(run);
+    assert_true(json_is_true(json_object_get(run, "interrupted")));
+    assert_true(json_number_value(json_object_get(run, "elapsed_s")) < 10);
+    assert_true(jint(run, "totals", "requests") > 0);
+    assert_int_equal(jint(run, "totals", "failures"), 0);
+    json_decref(run);
+    unlink(out_path);
+    free(out_path);
+}
+
 int integration_bench(void)
 {
     const struct CMUnitTest tests[] = {
@@ -351,6 +398,8 @@ int integration_bench(void)
         cmocka_unit_test(test_report_files),
         cmocka_unit_test(test_bad_input_exits_2),
         cmocka_unit_test(test_config_file_run),
+        cmocka_unit_test(test_keepalive_off_and_ramp_up),
+        cmocka_unit_test(test_sigint_stops_with_a_report),
     };
     return cmocka_run_group_tests_name("bench", tests, setup, teardown);
 }
