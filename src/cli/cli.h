@@ -2,6 +2,9 @@
 #ifndef HERD_CLI_CLI_H
 #define HERD_CLI_CLI_H
 
+#include <stdbool.h>
+#include <stdio.h>
+
 enum cli_exit {
     CLI_EXIT_OK = 0,      /* success */
     CLI_EXIT_FAILED = 1,  /* a threshold or check failed */
@@ -12,5 +15,12 @@ enum cli_exit {
 /* Each command parses its own argv (argv[0] is the command name) and returns an exit code. */
 int cmd_node(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_up(int argc, char **argv);
+/* status, down, logs, scale, restart, rollout, kill, stop, pause, resume (argv[0] says which) */
+int cmd_cluster(int argc, char **argv);
+
+/* Prints a node table from the supervisor's status JSON (a json_t *): the short form after
+ * `herd up`, or with uptime, restarts, health and RSS. */
+void cli_print_nodes(const void *status, FILE *out, bool details);
 
 #endif

@@ -13,6 +13,17 @@ struct command {
 static const struct command commands[] = {
     {"bench", cmd_bench, "load URLs and report latency, throughput, errors and per-node shares"},
     {"node", cmd_node, "run the demo service (health, cluster view, KV store, fault knobs)"},
+    {"up", cmd_up, "start a cluster from herd.yaml and supervise it (-d: in the background)"},
+    {"status", cmd_cluster, "the cluster's nodes: pid, port, state, uptime, restarts, health, RSS"},
+    {"logs", cmd_cluster, "the nodes' output (-f to follow)"},
+    {"down", cmd_cluster, "stop every node and the supervisor"},
+    {"scale", cmd_cluster, "GROUP=N: start or stop replicas"},
+    {"restart", cmd_cluster, "restart a node or a group"},
+    {"rollout", cmd_cluster, "restart a group one replica at a time"},
+    {"kill", cmd_cluster, "SIGKILL a node"},
+    {"stop", cmd_cluster, "stop a node gracefully"},
+    {"pause", cmd_cluster, "SIGSTOP a node"},
+    {"resume", cmd_cluster, "SIGCONT a paused node"},
 };
 
 static void usage(FILE *out)

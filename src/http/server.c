@@ -29,7 +29,11 @@ struct route {
 
 struct http_server {
     uv_loop_t *loop;
-    uv_tcp_t listener;
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe; /* a unix socket (http_server_listen_unix) */
+    } listener;
+    bool unix_socket;
     uv_timer_t sweep;
     struct http_server_limits lim;
     struct route *routes, *routes_tail;
@@ -58,7 +62,10 @@ enum conn_state {
 };
 
 struct http_conn {
-    uv_tcp_t tcp;
+    union {
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } handle; /* as the listener: TCP or a unix socket */
     struct http_server *srv;
     struct http_conn *prev, *next;
     llhttp_t parser;
@@ -513,7 +520,7 @@ static void on_conn_closed(uv_handle_t *h)
 static void conn_release(struct http_conn *c)
 {
     if (c->state == CONN_HANDLING && !c->responded) return;
-    if (!uv_is_closing((uv_handle_t *)&c->tcp)) uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+    if (!uv_is_closing((uv_handle_t *)&c->handle)) uv_close((uv_handle_t *)&c->handle, on_conn_closed);
 }
 
 static void conn_close(struct http_conn *c)
@@ -536,7 +543,7 @@ static void conn_finish(struct http_conn *c)
         c->state = CONN_LINGER;
         c->deadline_ms = loop_now(c) + LINGER_MS;
     }
-    if (c->peer_gone || uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+    if (c->peer_gone || uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->handle, on_shutdown) < 0)
         conn_close(c);
 }
 
@@ -557,7 +564,7 @@ static void conn_flush(struct http_conn *c)
 {
     if (c->writing || c->out.len == 0 || c->closing) return;
     uv_buf_t b = uv_buf_init(c->out.data, (unsigned)c->out.len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    int n = uv_try_write((uv_stream_t *)&c->handle, &b, 1);
     if (n == UV_EAGAIN || n == UV_ENOSYS) n = 0;
     if (n < 0) {
         conn_close(c);
@@ -572,7 +579,7 @@ static void conn_flush(struct http_conn *c)
     c->writing = true;
     c->write_req.data = c;
     b = uv_buf_init(c->wbuf.data, (unsigned)c->wbuf.len);
-    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->handle, &b, 1, on_write) < 0) {
         c->writing = false;
         conn_close(c);
     }
@@ -719,9 +726,9 @@ static void update_reading(struct http_conn *c)
 {
     bool want = c->rend < sizeof c->rbuf && !c->peer_gone;
     if (want && !c->reading) {
-        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = true;
+        if (uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read) == 0) c->reading = true;
     } else if (!want && c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        uv_read_stop((uv_stream_t *)&c->handle);
         c->reading = false;
     }
 }
@@ -736,18 +743,22 @@ static void on_connection(uv_stream_t *listener, int status)
     struct http_conn *c = calloc(1, sizeof *c);
     if (!c) return;
     c->srv = srv;
-    uv_tcp_init(srv->loop, &c->tcp);
-    c->tcp.data = c;
+    if (srv->unix_socket)
+        uv_pipe_init(srv->loop, &c->handle.pipe, 0);
+    else
+        uv_tcp_init(srv->loop, &c->handle.tcp);
+    c->handle.tcp.data = c;
     c->next = srv->conns;
     if (srv->conns) srv->conns->prev = c;
     srv->conns = c;
     srv->conn_count++;
-    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0 ||
+    if (uv_accept(listener, (uv_stream_t *)&c->handle) < 0 ||
         srv->conn_count > srv->lim.max_connections || srv->stopping) {
         conn_close(c);
         return;
     }
-    uv_tcp_nodelay(&c->tcp, 1);
+    if (!srv->unix_socket)
+        uv_tcp_nodelay(&c->handle.tcp, 1);
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
     c->state = CONN_IDLE;
@@ -853,10 +864,10 @@ int http_server_listen(struct http_server *srv, const char *host, int port, char
         err_set(err, errlen, "'%s' is not an IP address to listen on", host);
         return rc;
     }
-    uv_tcp_init(srv->loop, &srv->listener);
-    srv->listener.data = srv;
+    uv_tcp_init(srv->loop, &srv->listener.tcp);
+    srv->listener.tcp.data = srv;
     srv->listening = true;
-    rc = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&addr, 0);
+    rc = uv_tcp_bind(&srv->listener.tcp, (const struct sockaddr *)&addr, 0);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&srv->listener, 4096, on_connection);
     if (rc < 0) {
         if (rc == UV_EADDRINUSE)
@@ -867,9 +878,26 @@ int http_server_listen(struct http_server *srv, const char *host, int port, char
     }
     struct sockaddr_storage bound;
     int len = sizeof bound;
-    uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &len);
+    uv_tcp_getsockname(&srv->listener.tcp, (struct sockaddr *)&bound, &len);
     srv->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                   : ((struct sockaddr_in *)&bound)->sin_port);
+    uv_timer_start(&srv->sweep, on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
+    return 0;
+}
+
+int http_server_listen_unix(struct http_server *srv, const char *path, char *err, size_t errlen)
+{
+    srv->unix_socket = true;
+    uv_pipe_init(srv->loop, &srv->listener.pipe, 0);
+    srv->listener.pipe.data = srv;
+    srv->listening = true;
+    int rc = uv_pipe_bind(&srv->listener.pipe, path);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&srv->listener, 128, on_connection);
+    if (rc < 0) {
+        err_set(err, errlen, "cannot listen on %s: %s", path, uv_strerror(rc));
+        return rc;
+    }
     uv_timer_start(&srv->sweep, on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
     return 0;
 }

@@ -77,6 +77,10 @@ void http_server_on_finish(struct http_server *srv, http_finish_fn fn, void *dat
 int http_server_listen(struct http_server *srv, const char *host, int port, char *err,
                        size_t errlen);
 
+/* Listens on a unix socket at path (which must not exist). Returns 0 or a negative libuv
+ * error with a message. */
+int http_server_listen_unix(struct http_server *srv, const char *path, char *err, size_t errlen);
+
 /* The bound port (after listen). */
 int http_server_port(const struct http_server *srv);
 

@@ -1,0 +1,448 @@
+/* cmd_cluster.c -- the verbs over a running cluster: status, logs, down, scale, restart,
+ * rollout, kill, stop, pause, resume. Each is a client of the supervisor's control socket;
+ * status and down still work from the pid files when the supervisor is gone. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "cli/cli.h"
+#include "cluster/control.h"
+#include "cluster/state.h"
+
+#define LONG_OPERATION_MS (30 * 60 * 1000) /* rollouts of many replicas take a while */
+
+void cli_print_nodes(const void *status, FILE *out, bool details)
+{
+    const json_t *j = status;
+    if (details)
+        fprintf(out, "%-16s %-8s %-6s %-9s %-10s %-9s %-8s %-9s\n", "NODE", "PID", "PORT", "STATE",
+                "UPTIME", "RESTARTS", "HEALTH", "RSS");
+    else
+        fprintf(out, "%-16s %-8s %-6s %-9s %-9s\n", "NODE", "PID", "PORT", "STATE", "READY_MS");
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(j, "nodes"), i, n) {
+        const char *id = json_string_value(json_object_get(n, "id"));
+        int pid = (int)json_integer_value(json_object_get(n, "pid"));
+        int port = (int)json_integer_value(json_object_get(n, "port"));
+        const char *state = json_string_value(json_object_get(n, "state"));
+        char pid_s[16] = "-", port_s[16] = "-";
+        if (pid)
+            snprintf(pid_s, sizeof pid_s, "%d", pid);
+        if (port)
+            snprintf(port_s, sizeof port_s, "%d", port);
+        if (!details) {
+            fprintf(out, "%-16s %-8s %-6s %-9s %-9.0f\n", id, pid_s, port_s, state,
+                    json_number_value(json_object_get(n, "ready_ms")));
+            continue;
+        }
+        char up[32] = "-", rss[32] = "-";
+        double uptime = json_number_value(json_object_get(n, "uptime_s"));
+        long kb = (long)json_integer_value(json_object_get(n, "rss_kb"));
+        if (pid)
+            snprintf(up, sizeof up, "%.1fs", uptime);
+        if (kb > 0)
+            snprintf(rss, sizeof rss, "%.1fM", (double)kb / 1024);
+        fprintf(out, "%-16s %-8s %-6s %-9s %-10s %-9d %-8s %-9s", id, pid_s, port_s, state, up,
+                (int)json_integer_value(json_object_get(n, "restarts")),
+                json_string_value(json_object_get(n, "health")), rss);
+        const char *why = json_string_value(json_object_get(n, "health_error"));
+        if (why && *why)
+            fprintf(out, " (%s)", why);
+        fputc('\n', out);
+    }
+}
+
+struct verb_args {
+    const char *state_dir;
+    bool follow;
+    long lines;
+    int first; /* index of the first positional argument */
+};
+
+static int parse_common(const char *verb, int argc, char **argv, struct verb_args *a)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 's'},
+        {"follow", no_argument, NULL, 'f'},
+        {"lines", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(a, 0, sizeof *a);
+    a->lines = -1;
+    optind = 0;
+    opterr = 0;
+    int c;
+    bool logs = strcmp(verb, "logs") == 0;
+    while ((c = getopt_long(argc, argv, logs ? ":fn:h" : ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': a->state_dir = optarg; break;
+        case 'f': a->follow = true; break;
+        case 'n': {
+            char *end;
+            a->lines = strtol(optarg, &end, 10);
+            if (*end || a->lines < 0) {
+                fprintf(stderr, "herd logs: -n '%s': expected a number of lines\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        }
+        case 'h': return -1;
+        case ':': fprintf(stderr, "herd %s: %s needs a value\n", verb, argv[optind - 1]); return CLI_EXIT_USAGE;
+        default: fprintf(stderr, "herd %s: unknown option '%s'\n", verb, argv[optind - 1]); return CLI_EXIT_USAGE;
+        }
+    }
+    a->first = optind;
+    return 0;
+}
+
+static int open_state(const char *verb, const struct verb_args *a, struct state_dir *st)
+{
+    char err[ERR_SIZE];
+    if (state_open(st, a->state_dir, err, sizeof err) < 0) {
+        fprintf(stderr, "herd %s: %s\n", verb, err);
+        return CLI_EXIT_RUNTIME;
+    }
+    return 0;
+}
+
+/* One mutating call: prints the supervisor's refusal or failure, returns the exit code. */
+static int call(const char *verb, const struct state_dir *st, const char *path, const char *body)
+{
+    int status;
+    char *reply = NULL, err[ERR_SIZE];
+    if (control_call(st, "POST", path, body, LONG_OPERATION_MS, &status, &reply, err, sizeof err) < 0) {
+        fprintf(stderr, "herd %s: %s (is a cluster up? herd up -d)\n", verb, err);
+        return CLI_EXIT_RUNTIME;
+    }
+    int rc = CLI_EXIT_OK;
+    if (status >= 300) {
+        json_t *j = json_loads(reply, 0, NULL);
+        const char *msg = json_string_value(json_object_get(j, "error"));
+        fprintf(stderr, "herd %s: %s\n", verb, msg ? msg : reply);
+        json_decref(j);
+        rc = status >= 500 ? CLI_EXIT_RUNTIME : CLI_EXIT_USAGE;
+    }
+    free(reply);
+    return rc;
+}
+
+static void print_status_after(const struct state_dir *st)
+{
+    int status;
+    char *reply = NULL, err[ERR_SIZE];
+    if (control_call(st, "GET", "/status", NULL, 5000, &status, &reply, err, sizeof err) == 0) {
+        json_t *j = json_loads(reply, 0, NULL);
+        if (j)
+            cli_print_nodes(j, stdout, true);
+        json_decref(j);
+        free(reply);
+    }
+}
+
+/* ---- status ---- */
+
+static int status_from_pid_files(const struct state_dir *st)
+{
+    struct state_pid *pids;
+    size_t count;
+    if (state_pid_list(st, &pids, &count) < 0 || count == 0) {
+        free(pids);
+        fprintf(stderr, "herd status: no cluster is running here (%s)\n", st->root);
+        return CLI_EXIT_RUNTIME;
+    }
+    printf("no supervisor answers; from the pid files in %s/pids:\n", st->root);
+    printf("%-16s %-8s %-6s %-22s %-10s %-9s\n", "NODE", "PID", "PORT", "STATE", "UPTIME", "RSS");
+    for (size_t i = 0; i < count; i++) {
+        bool alive = proc_is(pids[i].pid, pids[i].starttime);
+        char up[32] = "-", rss[32] = "-";
+        if (alive) {
+            snprintf(up, sizeof up, "%.1fs", proc_uptime_of(pids[i].starttime));
+            snprintf(rss, sizeof rss, "%.1fM", (double)proc_rss_kb(pids[i].pid) / 1024);
+        }
+        printf("%-16s %-8d %-6d %-22s %-10s %-9s\n", pids[i].id, (int)pids[i].pid, pids[i].port,
+               alive ? "running (unsupervised)" : "gone", up, rss);
+    }
+    free(pids);
+    return CLI_EXIT_OK;
+}
+
+static int verb_status(const struct state_dir *st)
+{
+    int status;
+    char *reply = NULL, err[ERR_SIZE];
+    if (control_call(st, "GET", "/status", NULL, 5000, &status, &reply, err, sizeof err) < 0)
+        return status_from_pid_files(st);
+    json_t *j = json_loads(reply, 0, NULL);
+    free(reply);
+    if (!j) {
+        fprintf(stderr, "herd status: the supervisor's answer is not JSON\n");
+        return CLI_EXIT_RUNTIME;
+    }
+    printf("cluster %s: %s (supervisor pid %d, %s)\n", json_string_value(json_object_get(j, "name")),
+           json_string_value(json_object_get(j, "phase")),
+           (int)json_integer_value(json_object_get(j, "supervisor_pid")), st->root);
+    cli_print_nodes(j, stdout, true);
+    json_decref(j);
+    return CLI_EXIT_OK;
+}
+
+/* ---- down ---- */
+
+static bool wait_gone(pid_t pid, uint64_t starttime, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        if (!proc_is(pid, starttime))
+            return true;
+        usleep(50000);
+    }
+    return !proc_is(pid, starttime);
+}
+
+static int verb_down(const struct state_dir *st)
+{
+    struct state_pid sup;
+    bool supervised = state_pid_read_supervisor(st, &sup) == 0 && proc_is(sup.pid, sup.starttime);
+    int status;
+    char *reply = NULL, err[ERR_SIZE];
+    if (supervised && control_call(st, "POST", "/shutdown", NULL, 5000, &status, &reply, err, sizeof err) == 0) {
+        free(reply);
+        if (!wait_gone(sup.pid, sup.starttime, 120000)) {
+            fprintf(stderr, "herd down: the supervisor (pid %d) did not exit in 120 s\n", (int)sup.pid);
+            return CLI_EXIT_RUNTIME;
+        }
+    } else if (supervised) {
+        kill(sup.pid, SIGTERM); /* it stops its nodes on SIGTERM too */
+        wait_gone(sup.pid, sup.starttime, 120000);
+    }
+    /* whatever is left in the pid files (a supervisor killed with -9): stop it by pid */
+    struct state_pid *pids;
+    size_t count, stopped = 0;
+    if (state_pid_list(st, &pids, &count) < 0) {
+        fprintf(stderr, "herd down: cannot read %s/pids\n", st->root);
+        return CLI_EXIT_RUNTIME;
+    }
+    for (size_t i = 0; i < count; i++)
+        if (proc_is(pids[i].pid, pids[i].starttime)) {
+            kill(-pids[i].pid, SIGTERM);
+            kill(-pids[i].pid, SIGCONT);
+        }
+    for (size_t i = 0; i < count; i++) {
+        if (!proc_is(pids[i].pid, pids[i].starttime)) {
+            state_pid_remove(st, pids[i].id);
+            continue;
+        }
+        if (!wait_gone(pids[i].pid, pids[i].starttime, 10000)) {
+            kill(-pids[i].pid, SIGKILL);
+            wait_gone(pids[i].pid, pids[i].starttime, 5000);
+        }
+        stopped++;
+        state_pid_remove(st, pids[i].id);
+    }
+    free(pids);
+    state_pid_remove(st, NULL);
+    char sock[STATE_PATH_MAX + 16];
+    state_path(st, "control.sock", sock, sizeof sock);
+    unlink(sock);
+    if (supervised)
+        printf("cluster stopped (supervisor pid %d)%s\n", (int)sup.pid, stopped ? "" : "");
+    if (stopped)
+        printf("stopped %zu unsupervised node(s) from the pid files\n", stopped);
+    if (!supervised && !stopped)
+        printf("nothing was running (%s)\n", st->root);
+    return CLI_EXIT_OK;
+}
+
+/* ---- logs ---- */
+
+static int print_log(const struct state_dir *st, const char *id, bool prefix, long lines, long *offset)
+{
+    char name[160], path[STATE_PATH_MAX + 160];
+    snprintf(name, sizeof name, "logs/%s.log", id);
+    state_path(st, name, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    if (*offset > 0) {
+        fseek(f, *offset, SEEK_SET);
+    } else if (lines >= 0) { /* start at the last `lines` lines */
+        long pos = 0, count = 0;
+        char c;
+        fseek(f, 0, SEEK_END);
+        long size = ftell(f);
+        for (pos = size - 1; pos >= 0; pos--) {
+            fseek(f, pos, SEEK_SET);
+            if (fread(&c, 1, 1, f) == 1 && c == '\n' && pos != size - 1 && ++count == lines)
+                break;
+        }
+        fseek(f, pos < 0 ? 0 : pos + 1, SEEK_SET);
+    }
+    char line[8192];
+    while (fgets(line, sizeof line, f)) {
+        if (prefix)
+            printf("%-12s | %s", id, line);
+        else
+            fputs(line, stdout);
+    }
+    *offset = ftell(f);
+    fclose(f);
+    fflush(stdout);
+    return 0;
+}
+
+static volatile sig_atomic_t logs_interrupted;
+
+static void on_logs_sigint(int sig)
+{
+    (void)sig;
+    logs_interrupted = 1;
+}
+
+static int verb_logs(const struct state_dir *st, int argc, char **argv, const struct verb_args *a)
+{
+    char **ids = NULL;
+    size_t count = 0;
+    if (a->first < argc) {
+        ids = &argv[a->first];
+        count = (size_t)(argc - a->first);
+    }
+    struct state_pid *pids = NULL;
+    char **all = NULL;
+    if (!ids) { /* every node that has a log */
+        char dir[STATE_PATH_MAX + 8];
+        snprintf(dir, sizeof dir, "%s/logs", st->root);
+        FILE *ls = NULL;
+        (void)ls;
+        struct buf names = {0};
+        char cmd[STATE_PATH_MAX + 64];
+        snprintf(cmd, sizeof cmd, "%s", dir);
+        DIR *d = opendir(cmd);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            size_t len = strlen(e->d_name);
+            if (len > 4 && strcmp(e->d_name + len - 4, ".log") == 0)
+                buf_printf(&names, "%.*s\n", (int)(len - 4), e->d_name);
+        }
+        if (d)
+            closedir(d);
+        for (char *p = names.data; p && *p;) {
+            char *nl = strchr(p, '\n');
+            char **grown = realloc(all, (count + 1) * sizeof *all);
+            if (!grown)
+                break;
+            all = grown;
+            all[count++] = strndup(p, (size_t)(nl - p));
+            p = nl + 1;
+        }
+        buf_free(&names);
+        ids = all;
+        if (!count) {
+            fprintf(stderr, "herd logs: no logs in %s/logs\n", st->root);
+            return CLI_EXIT_RUNTIME;
+        }
+    }
+    long *offsets = calloc(count, sizeof *offsets);
+    int rc = CLI_EXIT_OK;
+    for (size_t i = 0; i < count; i++)
+        if (print_log(st, ids[i], count > 1, a->lines, &offsets[i]) < 0) {
+            fprintf(stderr, "herd logs: no log for '%s' in %s/logs\n", ids[i], st->root);
+            rc = CLI_EXIT_USAGE;
+        }
+    if (a->follow && rc == CLI_EXIT_OK) {
+        signal(SIGINT, on_logs_sigint);
+        signal(SIGTERM, on_logs_sigint);
+        while (!logs_interrupted) { /* until Ctrl-C */
+            usleep(200000);
+            for (size_t i = 0; i < count; i++)
+                print_log(st, ids[i], count > 1, -1, &offsets[i]);
+        }
+    }
+    free(offsets);
+    for (size_t i = 0; all && i < count; i++)
+        free(all[i]);
+    free(all);
+    free(pids);
+    return rc;
+}
+
+/* ---- the dispatcher ---- */
+
+static const char cluster_usage[] =
+    "usage: herd status | down | logs [NODE...] [-f] [-n LINES] | scale GROUP=N |\n"
+    "       restart NODE|GROUP | rollout GROUP | kill|stop|pause|resume NODE\n"
+    "       [--state-dir DIR]   (default .herd, or $HERD_STATE_DIR)\n"
+    "\n"
+    "  status    nodes with pid, port, state, uptime, restarts, health, RSS\n"
+    "  down      stop every node and the supervisor (works from pid files if it died)\n"
+    "  logs      the nodes' output (-f follows, -n the last LINES lines)\n"
+    "  scale     start or stop replicas until GROUP has N; new ones are waited for\n"
+    "  restart   a node, or a whole group at once\n"
+    "  rollout   restart a group one replica at a time, each ready before the next\n"
+    "  kill      SIGKILL a node (its restart policy applies)\n"
+    "  stop      stop a node gracefully; it stays down until restarted\n"
+    "  pause     SIGSTOP a node; resume sends SIGCONT\n";
+
+int cmd_cluster(int argc, char **argv)
+{
+    const char *verb = argv[0];
+    struct verb_args a;
+    int rc = parse_common(verb, argc, argv, &a);
+    if (rc == -1) {
+        fputs(cluster_usage, stdout);
+        return CLI_EXIT_OK;
+    }
+    if (rc)
+        return rc;
+    struct state_dir st;
+    if ((rc = open_state(verb, &a, &st)))
+        return rc;
+    int positional = argc - a.first;
+    const char *arg = positional > 0 ? argv[a.first] : NULL;
+    if (strcmp(verb, "logs") == 0)
+        return verb_logs(&st, argc, argv, &a);
+    bool takes_arg = strcmp(verb, "status") != 0 && strcmp(verb, "down") != 0;
+    if (takes_arg ? positional != 1 : positional != 0) {
+        fprintf(stderr, "herd %s: %s\n%s", verb, takes_arg ? "expected one argument" : "takes no argument", cluster_usage);
+        return CLI_EXIT_USAGE;
+    }
+    if (strcmp(verb, "status") == 0)
+        return verb_status(&st);
+    if (strcmp(verb, "down") == 0)
+        return verb_down(&st);
+    char path[512], body[64];
+    if (strcmp(verb, "scale") == 0) {
+        const char *eq = strchr(arg, '=');
+        char *end;
+        long n = eq ? strtol(eq + 1, &end, 10) : -1;
+        if (!eq || eq == arg || eq[1] == '\0' || *end || n < 0 || n > 10000) {
+            fprintf(stderr, "herd scale: '%s': expected GROUP=N, e.g. api=5\n", arg);
+            return CLI_EXIT_USAGE;
+        }
+        snprintf(path, sizeof path, "/groups/%.*s/scale", (int)(eq - arg), arg);
+        snprintf(body, sizeof body, "{\"replicas\": %ld}", n);
+        rc = call(verb, &st, path, body);
+    } else if (strcmp(verb, "rollout") == 0) {
+        snprintf(path, sizeof path, "/groups/%s/rollout", arg);
+        rc = call(verb, &st, path, NULL);
+    } else if (strcmp(verb, "restart") == 0 && !strchr(arg, '.')) {
+        snprintf(path, sizeof path, "/groups/%s/restart", arg); /* a group: no dot in its name */
+        rc = call(verb, &st, path, NULL);
+    } else {
+        snprintf(path, sizeof path, "/nodes/%s/%s", arg, verb);
+        rc = call(verb, &st, path, NULL);
+    }
+    if (rc == CLI_EXIT_OK)
+        print_status_after(&st);
+    return rc;
+}

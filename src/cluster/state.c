@@ -1,0 +1,182 @@
+/* state.c -- the supervisor's state directory and /proc checks (see state.h). */
+#include "cluster/state.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/err.h"
+
+int state_open(struct state_dir *st, const char *root, char *err, size_t errlen)
+{
+    if (!root || !*root)
+        root = getenv("HERD_STATE_DIR");
+    if (!root || !*root)
+        root = ".herd";
+    if (strlen(root) > STATE_PATH_MAX - 64)
+        return err_set(err, errlen, "state directory '%s': path too long", root);
+    snprintf(st->root, sizeof st->root, "%s", root);
+    char path[STATE_PATH_MAX];
+    static const char *const dirs[] = {"", "/logs", "/pids"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s%s", root, dirs[i]);
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+            return err_set(err, errlen, "cannot create %s: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+void state_path(const struct state_dir *st, const char *name, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s", st->root, name);
+}
+
+static void pid_path(const struct state_dir *st, const char *id, char *out, size_t size)
+{
+    if (id)
+        snprintf(out, size, "%s/pids/%s.pid", st->root, id);
+    else
+        snprintf(out, size, "%s/supervisor.pid", st->root);
+}
+
+uint64_t proc_starttime(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* the command name may hold spaces and parentheses: fields start after the last ')' */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return 0;
+    char state = 0;
+    unsigned long long start = 0;
+    /* after ')': state(3) ... starttime is field 22 */
+    if (sscanf(p + 2, "%c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu",
+               &state, &start) != 2)
+        return 0;
+    return state == 'Z' || state == 'X' ? 0 : (uint64_t)start;
+}
+
+bool proc_is(pid_t pid, uint64_t starttime)
+{
+    return pid > 0 && starttime && proc_starttime(pid) == starttime;
+}
+
+long proc_rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+double proc_uptime_of(uint64_t starttime)
+{
+    FILE *f = fopen("/proc/uptime", "r");
+    double up = 0;
+    if (f) {
+        if (fscanf(f, "%lf", &up) != 1)
+            up = 0;
+        fclose(f);
+    }
+    double started = (double)starttime / (double)sysconf(_SC_CLK_TCK);
+    return up > started ? up - started : 0;
+}
+
+int state_pid_write(const struct state_dir *st, const char *id, pid_t pid, int port)
+{
+    char path[STATE_PATH_MAX + 16], tmp[STATE_PATH_MAX + 32];
+    pid_path(st, id, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "%d %llu %d %s\n", (int)pid, (unsigned long long)proc_starttime(pid), port, id ? id : "");
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+void state_pid_remove(const struct state_dir *st, const char *id)
+{
+    char path[STATE_PATH_MAX + 16];
+    pid_path(st, id, path, sizeof path);
+    unlink(path);
+}
+
+static int pid_read(const char *path, struct state_pid *out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    memset(out, 0, sizeof *out);
+    int pid;
+    unsigned long long start;
+    int n = fscanf(f, "%d %llu %d %79s", &pid, &start, &out->port, out->id);
+    fclose(f);
+    if (n < 3 || pid <= 0)
+        return -1;
+    out->pid = pid;
+    out->starttime = start;
+    return 0;
+}
+
+int state_pid_read_supervisor(const struct state_dir *st, struct state_pid *out)
+{
+    char path[STATE_PATH_MAX + 16];
+    pid_path(st, NULL, path, sizeof path);
+    return pid_read(path, out);
+}
+
+int state_pid_list(const struct state_dir *st, struct state_pid **out, size_t *count)
+{
+    char dir[STATE_PATH_MAX + 8];
+    snprintf(dir, sizeof dir, "%s/pids", st->root);
+    *out = NULL;
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -1;
+    struct dirent *e;
+    size_t cap = 0;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".pid") != 0)
+            continue;
+        char path[STATE_PATH_MAX + 300];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct state_pid p;
+        if (pid_read(path, &p) < 0)
+            continue;
+        if (*count == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct state_pid *grown = realloc(*out, cap * sizeof **out);
+            if (!grown) {
+                closedir(d);
+                return -1;
+            }
+            *out = grown;
+        }
+        (*out)[(*count)++] = p;
+    }
+    closedir(d);
+    return 0;
+}

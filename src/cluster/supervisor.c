@@ -1,0 +1,1066 @@
+/* supervisor.c -- runs a cluster's replicas (see supervisor.h). */
+#include "cluster/supervisor.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mtime.h"
+#include "http/client.h"
+
+extern char **environ;
+
+#define READY_POLL_MS      100
+#define HEALTH_EVERY_MS    1000
+#define HEALTH_TIMEOUT_MS  1000
+#define BACKOFF_MAX_US     30000000ull
+#define BACKOFF_RESET_US   10000000ull /* up this long: the next crash starts the backoff over */
+
+struct sup_node;
+struct sup_op;
+
+/* One spawn of a node: the process and its two output pipes, freed once all three are
+ * closed. The node may already be gone (or respawned) by then: node is NULL once detached. */
+struct sup_proc {
+    uv_process_t process;
+    uv_pipe_t out, err;
+    struct sup_node *node;
+    int open;
+    struct buf line[2]; /* partial lines of stdout, stderr */
+};
+
+struct sup_node {
+    struct supervisor *sup;
+    struct cluster_group *group;
+    int index;
+    char id[80];
+    int port;
+    int color;
+    enum sup_state state;
+    struct sup_proc *proc; /* the live spawn, or NULL */
+    pid_t pid;
+    uint64_t starttime;
+    uv_timer_t timer; /* readiness polling, periodic health, backoff, stop grace */
+    uint64_t spawned_ms, ready_after_ms, up_since_ms;
+    unsigned restarts, crashes_in_row;
+    int exit_code, term_signal;
+    char last_line[240];
+    int log_fd;
+    struct http_client *health;
+    bool health_busy, health_ok, health_seen;
+    char health_error[128];
+    struct tcp_check *tcp_check;
+    struct sup_op *waiter; /* the operation waiting for this node */
+    enum sup_state goal;   /* SUP_READY or SUP_STOPPED */
+    bool removing;         /* scaled down: freed once stopped */
+    bool closing;
+    int handles_open;
+};
+
+/* An operation in progress: it waits for `pending` nodes to reach their goal, then its step
+ * runs again (the next group, the next replica...) or it ends. */
+enum op_kind { OP_UP = 0, OP_WAIT, OP_RESTART, OP_ROLLOUT, OP_SCALE_DOWN, OP_SHUTDOWN };
+
+struct sup_op {
+    struct supervisor *sup;
+    enum op_kind kind;
+    int pending;
+    int status;
+    char error[512];
+    sup_done_fn done;
+    void *data;
+    size_t cursor;         /* OP_UP: next group; OP_ROLLOUT: next replica */
+    int phase;             /* OP_RESTART, OP_ROLLOUT: 0 stopping, 1 starting */
+    struct cluster_group *group;
+    struct sup_node **nodes; /* OP_RESTART, OP_ROLLOUT, OP_SCALE_DOWN: the nodes acted on */
+    size_t node_count;
+};
+
+struct supervisor {
+    uv_loop_t *loop;
+    struct cluster_spec *spec;
+    struct state_dir st;
+    struct supervisor_opts opts;
+    char self_exe[1024];
+    struct sup_node **nodes;
+    size_t count, cap;
+    int next_color;
+    int nodes_alive; /* node structs not yet freed */
+};
+
+static const char *const state_names[] = {"starting", "ready",  "paused", "stopping",
+                                          "stopped",  "backoff", "exited", "failed"};
+
+const char *sup_state_name(enum sup_state s)
+{
+    return (unsigned)s <= SUP_FAILED ? state_names[s] : "?";
+}
+
+static uint64_t now_ms(const struct supervisor *sup)
+{
+    return uv_now(sup->loop);
+}
+
+static void node_timer_start(struct sup_node *n, uint64_t ms, uint64_t repeat);
+static int node_spawn(struct sup_node *n, char *err, size_t errlen);
+static void node_stop(struct sup_node *n);
+static void op_step(struct sup_op *op);
+
+/* ---- operations ---- */
+
+static struct sup_op *op_new(struct supervisor *sup, enum op_kind kind, sup_done_fn done, void *data)
+{
+    struct sup_op *op = calloc(1, sizeof *op);
+    if (op) {
+        op->sup = sup;
+        op->kind = kind;
+        op->done = done;
+        op->data = data;
+    }
+    return op;
+}
+
+static void op_finish(struct sup_op *op)
+{
+    if (op->done)
+        op->done(op->sup, op->status, op->error, op->data);
+    free(op->nodes);
+    free(op);
+}
+
+static void op_fail(struct sup_op *op, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void op_fail(struct sup_op *op, int status, const char *fmt, ...)
+{
+    if (op->status)
+        return; /* the first failure is the one reported */
+    op->status = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(op->error, sizeof op->error, fmt, ap);
+    va_end(ap);
+}
+
+/* node n waits for goal on behalf of op */
+static void op_wait_for(struct sup_op *op, struct sup_node *n, enum sup_state goal)
+{
+    n->waiter = op;
+    n->goal = goal;
+    op->pending++;
+}
+
+/* A node reached its goal (status 0) or could not. */
+static void node_report(struct sup_node *n, int status, const char *error)
+{
+    struct sup_op *op = n->waiter;
+    if (!op)
+        return;
+    n->waiter = NULL;
+    if (status)
+        op_fail(op, status, "%s", error);
+    if (--op->pending == 0)
+        op_step(op);
+}
+
+/* ---- logging of the nodes' output ---- */
+
+static void log_line(struct sup_node *n, int stream, const char *line, size_t len)
+{
+    if (n->log_fd >= 0) {
+        struct iovec iov[2] = {{(void *)line, len}, {"\n", 1}};
+        if (writev(n->log_fd, iov, 2) < 0) {
+            /* a full disk loses log lines, not the node */
+        }
+    }
+    if (stream == 2 || !n->last_line[0])
+        snprintf(n->last_line, sizeof n->last_line, "%.*s", (int)len, line);
+    if (n->sup->opts.log_to_terminal) {
+        if (n->sup->opts.color)
+            printf("\x1b[%dm%-10s |\x1b[0m %.*s\n", 31 + n->color % 6, n->id, (int)len, line);
+        else
+            printf("%-10s | %.*s\n", n->id, (int)len, line);
+        fflush(stdout);
+    }
+}
+
+static void on_pipe_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    (void)h;
+    static char buffer[65536];
+    (void)suggested;
+    *b = uv_buf_init(buffer, sizeof buffer);
+}
+
+static void proc_handle_closed(uv_handle_t *h)
+{
+    struct sup_proc *p = h->data;
+    if (--p->open == 0) {
+        buf_free(&p->line[0]);
+        buf_free(&p->line[1]);
+        free(p);
+    }
+}
+
+static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct sup_proc *p = s->data;
+    int which = (uv_pipe_t *)s == &p->out ? 0 : 1;
+    struct buf *line = &p->line[which];
+    if (nread < 0) {
+        if (line->len && p->node)
+            log_line(p->node, which + 1, line->data, line->len);
+        buf_reset(line);
+        uv_close((uv_handle_t *)s, proc_handle_closed);
+        return;
+    }
+    const char *data = b->base, *end = b->base + nread;
+    while (data < end) {
+        const char *nl = memchr(data, '\n', (size_t)(end - data));
+        if (!nl) {
+            if (line->len < 65536)
+                buf_append(line, data, (size_t)(end - data));
+            break;
+        }
+        if (p->node) {
+            if (line->len) {
+                buf_append(line, data, (size_t)(nl - data));
+                log_line(p->node, which + 1, line->data, line->len);
+                buf_reset(line);
+            } else {
+                log_line(p->node, which + 1, data, (size_t)(nl - data));
+            }
+        }
+        data = nl + 1;
+    }
+}
+
+/* ---- health checks ---- */
+
+struct tcp_check {
+    uv_tcp_t tcp;
+    uv_connect_t req;
+    struct sup_node *node; /* NULL once the node went away */
+};
+
+static void on_health_result(struct sup_node *n, bool ok, const char *why);
+
+static void tcp_check_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void on_tcp_check(uv_connect_t *req, int status)
+{
+    struct tcp_check *c = req->data;
+    struct sup_node *n = c->node;
+    uv_close((uv_handle_t *)&c->tcp, tcp_check_closed);
+    if (n) {
+        n->tcp_check = NULL;
+        on_health_result(n, status == 0, status == 0 ? "" : uv_strerror(status));
+    }
+}
+
+static void on_http_check(struct http_client *c, int error, const struct http_client_response *res,
+                          void *data)
+{
+    (void)c;
+    struct sup_node *n = data;
+    char why[64];
+    if (error)
+        snprintf(why, sizeof why, "%s error", http_client_error_name(error));
+    else
+        snprintf(why, sizeof why, "status %d", res->status);
+    on_health_result(n, error == HTTP_CLIENT_OK && res->status == 200, why);
+}
+
+static void health_check(struct sup_node *n)
+{
+    if (n->health_busy)
+        return;
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", n->port, &addr);
+    if (n->group->health == CLUSTER_HEALTH_TCP) {
+        struct tcp_check *c = calloc(1, sizeof *c);
+        if (!c)
+            return;
+        c->node = n;
+        c->req.data = c;
+        c->tcp.data = c;
+        uv_tcp_init(n->sup->loop, &c->tcp);
+        if (uv_tcp_connect(&c->req, &c->tcp, (struct sockaddr *)&addr, on_tcp_check) < 0) {
+            uv_close((uv_handle_t *)&c->tcp, tcp_check_closed);
+            return;
+        }
+        n->tcp_check = c;
+        n->health_busy = true;
+        return;
+    }
+    if (!n->health) {
+        struct http_client_opts o;
+        http_client_opts_default(&o);
+        o.connect_timeout_ms = o.header_timeout_ms = o.body_timeout_ms = HEALTH_TIMEOUT_MS;
+        n->health = http_client_new(n->sup->loop, (struct sockaddr *)&addr, NULL, &o, NULL, 0);
+        if (!n->health)
+            return;
+    }
+    char req[512];
+    int len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: herd-supervisor\r\n\r\n",
+                       n->group->health_path, n->port);
+    if (http_client_send(n->health, req, (size_t)len, on_http_check, n) == 0)
+        n->health_busy = true;
+}
+
+static void node_became_ready(struct sup_node *n)
+{
+    n->state = SUP_READY;
+    n->ready_after_ms = now_ms(n->sup) - n->spawned_ms;
+    n->up_since_ms = now_ms(n->sup);
+    node_timer_start(n, HEALTH_EVERY_MS, HEALTH_EVERY_MS);
+    if (n->waiter && n->goal == SUP_READY)
+        node_report(n, 0, "");
+}
+
+static void on_health_result(struct sup_node *n, bool ok, const char *why)
+{
+    n->health_busy = false;
+    n->health_seen = true;
+    n->health_ok = ok;
+    snprintf(n->health_error, sizeof n->health_error, "%s", ok ? "" : why);
+    if (ok && n->state == SUP_STARTING)
+        node_became_ready(n);
+}
+
+/* ---- processes ---- */
+
+static void node_fail(struct sup_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void node_fail(struct sup_node *n, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    n->state = SUP_FAILED;
+    uv_timer_stop(&n->timer);
+    log_warn("%s: %s", n->id, msg);
+    if (n->waiter)
+        node_report(n, 3, msg);
+}
+
+static void signal_node(struct sup_node *n, int sig)
+{
+    /* the group leader's start time is checked first: a recycled pid is left alone */
+    if (n->pid > 0 && proc_is(n->pid, n->starttime))
+        kill(-n->pid, sig);
+}
+
+static void on_process_exit(uv_process_t *p, int64_t exit_status, int term_signal)
+{
+    struct sup_proc *sp = p->data;
+    struct sup_node *n = sp->node;
+    uv_close((uv_handle_t *)p, proc_handle_closed);
+    if (!n)
+        return;
+    n->proc = NULL;
+    n->exit_code = (int)exit_status;
+    n->term_signal = term_signal;
+    n->pid = 0;
+    state_pid_remove(&n->sup->st, n->id);
+    char how[64];
+    if (term_signal)
+        snprintf(how, sizeof how, "killed by signal %d", term_signal);
+    else
+        snprintf(how, sizeof how, "exited with code %d", (int)exit_status);
+    switch (n->state) {
+    case SUP_STOPPING:
+        n->state = SUP_STOPPED;
+        uv_timer_stop(&n->timer);
+        if (n->waiter && n->goal == SUP_STOPPED)
+            node_report(n, 0, "");
+        return;
+    case SUP_STARTING: {
+        uint64_t after = now_ms(n->sup) - n->spawned_ms;
+        node_fail(n, "%s after %.1f s before it was ready%s%s", how, (double)after / 1000,
+                  n->last_line[0] ? ": " : "", n->last_line);
+        return;
+    }
+    default:
+        break;
+    }
+    /* it went down by itself (or by herd kill): the restart policy decides */
+    log_warn("%s: %s", n->id, how);
+    enum cluster_restart policy = n->group->restart;
+    bool failure = term_signal || exit_status != 0;
+    if (policy == CLUSTER_RESTART_ALWAYS || (policy == CLUSTER_RESTART_ON_FAILURE && failure)) {
+        if (n->up_since_ms && now_ms(n->sup) - n->up_since_ms >= BACKOFF_RESET_US / 1000)
+            n->crashes_in_row = 0;
+        uint64_t delay = n->group->restart_backoff_us;
+        for (unsigned i = 0; i < n->crashes_in_row && delay < BACKOFF_MAX_US; i++)
+            delay *= 2;
+        if (delay > BACKOFF_MAX_US)
+            delay = BACKOFF_MAX_US;
+        n->crashes_in_row++;
+        n->state = SUP_BACKOFF;
+        node_timer_start(n, delay / 1000, 0);
+    } else {
+        n->state = SUP_EXITED;
+        uv_timer_stop(&n->timer);
+    }
+    if (n->waiter && n->goal == SUP_STOPPED) /* a stop that raced a crash: it is down */
+        node_report(n, 0, "");
+}
+
+static int port_free(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+/* The command as run by /bin/sh: a leading "herd" is this binary. */
+static char *shell_command(const struct supervisor *sup, const char *expanded)
+{
+    struct buf b = {0};
+    buf_append_str(&b, "exec ");
+    if (strncmp(expanded, "herd", 4) == 0 && (expanded[4] == ' ' || expanded[4] == '\0')) {
+        buf_printf(&b, "'%s'", sup->self_exe);
+        expanded += 4;
+    }
+    buf_append_str(&b, expanded);
+    return b.data;
+}
+
+static char **build_env(const struct sup_node *n)
+{
+    const struct cluster_group *g = n->group;
+    size_t base = 0;
+    while (environ[base])
+        base++;
+    char **env = calloc(base + g->env_count + 5, sizeof *env);
+    if (!env)
+        return NULL;
+    size_t k = 0;
+    char *mine[64];
+    size_t mine_count = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "SERVER_PORT=%d", n->port);
+    if (n->port)
+        mine[mine_count++] = strdup(buf);
+    snprintf(buf, sizeof buf, "NODE_ID=%s", n->id);
+    mine[mine_count++] = strdup(buf);
+    snprintf(buf, sizeof buf, "HERD_GROUP=%s", g->name);
+    mine[mine_count++] = strdup(buf);
+    for (size_t i = 0; i < g->env_count && mine_count < 64; i++) {
+        char *value = cluster_expand(g->env[i].value, g, n->index);
+        struct buf line = {0};
+        buf_printf(&line, "%s=%s", g->env[i].name, value ? value : "");
+        free(value);
+        mine[mine_count++] = line.data;
+    }
+    for (size_t i = 0; i < base; i++) { /* the inherited ones, unless set here */
+        size_t name_len = strcspn(environ[i], "=");
+        bool overridden = false;
+        for (size_t j = 0; j < mine_count && !overridden; j++)
+            overridden = mine[j] && strncmp(mine[j], environ[i], name_len + 1) == 0;
+        if (!overridden)
+            env[k++] = strdup(environ[i]);
+    }
+    for (size_t j = 0; j < mine_count; j++)
+        env[k++] = mine[j];
+    env[k] = NULL;
+    return env;
+}
+
+static void free_env(char **env)
+{
+    for (size_t i = 0; env && env[i]; i++)
+        free(env[i]);
+    free(env);
+}
+
+static int node_spawn(struct sup_node *n, char *err, size_t errlen)
+{
+    struct supervisor *sup = n->sup;
+    if (n->port && !port_free(n->port))
+        return err_set(err, errlen, "%s: port %d is already in use", n->id, n->port);
+    if (n->log_fd < 0) {
+        char path[STATE_PATH_MAX + 100], name[120];
+        snprintf(name, sizeof name, "logs/%s.log", n->id);
+        state_path(&sup->st, name, path, sizeof path);
+        n->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    }
+    struct sup_proc *p = calloc(1, sizeof *p);
+    char *expanded = cluster_expand(n->group->command, n->group, n->index);
+    char *cmd = expanded ? shell_command(sup, expanded) : NULL;
+    char **env = build_env(n);
+    free(expanded);
+    if (!p || !cmd || !env) {
+        free(p);
+        free(cmd);
+        free_env(env);
+        return err_set(err, errlen, "out of memory");
+    }
+    uv_pipe_init(sup->loop, &p->out, 0);
+    uv_pipe_init(sup->loop, &p->err, 0);
+    p->out.data = p->err.data = p->process.data = p;
+    p->node = n;
+    p->open = 2;
+    char *args[] = {"/bin/sh", "-c", cmd, NULL};
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err},
+    };
+    uv_process_options_t o = {.file = "/bin/sh", .args = args, .env = env, .exit_cb = on_process_exit,
+                              .flags = UV_PROCESS_DETACHED, .stdio_count = 3, .stdio = stdio};
+    int rc = uv_spawn(sup->loop, &p->process, &o);
+    free(cmd);
+    free_env(env);
+    if (rc < 0) {
+        uv_close((uv_handle_t *)&p->out, proc_handle_closed);
+        uv_close((uv_handle_t *)&p->err, proc_handle_closed);
+        return err_set(err, errlen, "%s: cannot start '%s': %s", n->id, n->group->command, uv_strerror(rc));
+    }
+    p->open = 3;
+    uv_read_start((uv_stream_t *)&p->out, on_pipe_alloc, on_pipe_read);
+    uv_read_start((uv_stream_t *)&p->err, on_pipe_alloc, on_pipe_read);
+    n->proc = p;
+    n->pid = p->process.pid;
+    n->starttime = proc_starttime(n->pid);
+    n->state = SUP_STARTING;
+    n->spawned_ms = now_ms(sup);
+    n->ready_after_ms = 0;
+    n->up_since_ms = 0;
+    n->last_line[0] = '\0';
+    n->health_seen = false;
+    state_pid_write(&sup->st, n->id, n->pid, n->port);
+    if (n->group->health == CLUSTER_HEALTH_NONE) {
+        node_became_ready(n);
+        return 0;
+    }
+    node_timer_start(n, READY_POLL_MS / 2, READY_POLL_MS);
+    return 0;
+}
+
+/* Sends the stop signal; SIGKILL after the grace. Already down: reports at once. */
+static void node_stop(struct sup_node *n)
+{
+    if (!n->proc) {
+        if (n->state != SUP_FAILED)
+            n->state = SUP_STOPPED;
+        uv_timer_stop(&n->timer);
+        if (n->waiter && n->goal == SUP_STOPPED)
+            node_report(n, 0, "");
+        return;
+    }
+    bool was_paused = n->state == SUP_PAUSED;
+    n->state = SUP_STOPPING;
+    signal_node(n, n->group->stop_signal);
+    if (was_paused)
+        signal_node(n, SIGCONT); /* a stopped process cannot act on the stop signal */
+    node_timer_start(n, n->group->stop_grace_us / 1000, 0);
+}
+
+static void on_node_timer(uv_timer_t *t)
+{
+    struct sup_node *n = t->data;
+    char err[ERR_SIZE];
+    switch (n->state) {
+    case SUP_STARTING:
+        if (now_ms(n->sup) - n->spawned_ms >= n->group->ready_timeout_us / 1000) {
+            signal_node(n, SIGKILL);
+            node_fail(n, "not ready after %.1f s: %s %s%s%s", (double)n->group->ready_timeout_us / 1e6,
+                      n->group->health == CLUSTER_HEALTH_TCP ? "tcp port" : n->group->health_path,
+                      n->health_seen ? n->health_error : "never answered",
+                      n->last_line[0] ? "; last output: " : "", n->last_line);
+            return;
+        }
+        health_check(n);
+        break;
+    case SUP_READY:
+    case SUP_PAUSED:
+        if (n->group->health != CLUSTER_HEALTH_NONE)
+            health_check(n);
+        break;
+    case SUP_BACKOFF:
+        n->restarts++;
+        if (node_spawn(n, err, sizeof err) < 0)
+            node_fail(n, "%s", err);
+        break;
+    case SUP_STOPPING:
+        log_warn("%s: still running %.1f s after SIG%s: SIGKILL", n->id,
+                 (double)n->group->stop_grace_us / 1e6, cluster_signal_name(n->group->stop_signal));
+        signal_node(n, SIGKILL);
+        break;
+    default:
+        uv_timer_stop(t);
+    }
+}
+
+static void node_timer_start(struct sup_node *n, uint64_t ms, uint64_t repeat)
+{
+    uv_timer_start(&n->timer, on_node_timer, ms, repeat);
+}
+
+/* ---- nodes ---- */
+
+/* One of the node's handles (its timer, its health client) is closed; the last frees it. */
+static void node_release(struct sup_node *n)
+{
+    if (--n->handles_open > 0)
+        return;
+    struct supervisor *sup = n->sup;
+    if (n->log_fd >= 0)
+        close(n->log_fd);
+    free(n);
+    sup->nodes_alive--;
+}
+
+static void node_timer_closed(uv_handle_t *h)
+{
+    node_release(h->data);
+}
+
+static void health_client_freed(void *data)
+{
+    node_release(data);
+}
+
+/* Detaches and frees a node whose process is gone. */
+static void node_destroy(struct sup_node *n)
+{
+    struct supervisor *sup = n->sup;
+    for (size_t i = 0; i < sup->count; i++)
+        if (sup->nodes[i] == n) {
+            memmove(&sup->nodes[i], &sup->nodes[i + 1], (sup->count - i - 1) * sizeof *sup->nodes);
+            sup->count--;
+            break;
+        }
+    if (n->proc)
+        n->proc->node = NULL;
+    if (n->tcp_check)
+        n->tcp_check->node = NULL;
+    n->closing = true;
+    n->handles_open = 1;
+    uv_close((uv_handle_t *)&n->timer, node_timer_closed);
+    if (n->health) {
+        n->handles_open++;
+        http_client_free(n->health, health_client_freed, n);
+        n->health = NULL;
+    }
+}
+
+static struct sup_node *node_new(struct supervisor *sup, struct cluster_group *g, int index)
+{
+    struct sup_node *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->sup = sup;
+    n->group = g;
+    n->index = index;
+    n->port = cluster_group_port(g, index);
+    n->log_fd = -1;
+    n->color = sup->next_color++;
+    n->state = SUP_STOPPED;
+    snprintf(n->id, sizeof n->id, "%s.%d", g->name, index);
+    uv_timer_init(sup->loop, &n->timer);
+    n->timer.data = n;
+    if (sup->count == sup->cap) {
+        size_t cap = sup->cap ? sup->cap * 2 : 16;
+        struct sup_node **grown = realloc(sup->nodes, cap * sizeof *grown);
+        if (!grown) {
+            uv_close((uv_handle_t *)&n->timer, NULL);
+            return NULL; /* the timer's close completes before the loop ends; n leaks here */
+        }
+        sup->nodes = grown;
+        sup->cap = cap;
+    }
+    /* keep nodes ordered by group order, then index */
+    size_t at = sup->count;
+    while (at > 0 && (sup->nodes[at - 1]->group->order > g->order ||
+                      (sup->nodes[at - 1]->group == g && sup->nodes[at - 1]->index > index)))
+        at--;
+    memmove(&sup->nodes[at + 1], &sup->nodes[at], (sup->count - at) * sizeof *sup->nodes);
+    sup->nodes[at] = n;
+    sup->count++;
+    sup->nodes_alive++;
+    return n;
+}
+
+static struct sup_node *node_find(const struct supervisor *sup, const char *id)
+{
+    for (size_t i = 0; i < sup->count; i++)
+        if (strcmp(sup->nodes[i]->id, id) == 0)
+            return sup->nodes[i];
+    return NULL;
+}
+
+static bool node_alive(const struct sup_node *n)
+{
+    return n->proc != NULL;
+}
+
+/* ---- the operations' steps ---- */
+
+static void op_start_nodes(struct sup_op *op, struct sup_node **nodes, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        char err[ERR_SIZE];
+        op_wait_for(op, nodes[i], SUP_READY);
+        if (node_spawn(nodes[i], err, sizeof err) < 0) {
+            nodes[i]->state = SUP_FAILED;
+            nodes[i]->waiter = NULL;
+            op->pending--;
+            op_fail(op, 3, "%s", err);
+        }
+    }
+}
+
+static void op_shutdown_then_finish(struct sup_op *op);
+
+static void op_step(struct sup_op *op)
+{
+    struct supervisor *sup = op->sup;
+    switch (op->kind) {
+    case OP_UP:
+        if (op->status) { /* a node failed: stop everything started, then report */
+            op_shutdown_then_finish(op);
+            return;
+        }
+        while (op->cursor < sup->spec->group_count && op->pending == 0) {
+            struct cluster_group *g = &sup->spec->groups[op->cursor++];
+            struct sup_node **list = calloc((size_t)g->replicas + 1, sizeof *list);
+            size_t k = 0;
+            for (size_t i = 0; i < sup->count; i++)
+                if (sup->nodes[i]->group == g)
+                    list[k++] = sup->nodes[i];
+            op->pending++; /* hold the op while starting the group */
+            op_start_nodes(op, list, k);
+            free(list);
+            if (--op->pending > 0)
+                return;
+            if (op->status) {
+                op_shutdown_then_finish(op);
+                return;
+            }
+        }
+        if (op->pending == 0)
+            op_finish(op);
+        return;
+    case OP_RESTART:
+    case OP_ROLLOUT:
+        if (op->status) {
+            op_finish(op);
+            return;
+        }
+        for (;;) {
+            size_t first = op->cursor; /* restart: 0, then past the end once started */
+            size_t last = op->kind == OP_ROLLOUT ? op->cursor + 1 : op->node_count;
+            if (first >= op->node_count) {
+                op_finish(op);
+                return;
+            }
+            if (op->phase == 0) { /* stop them */
+                op->phase = 1;
+                op->pending++;
+                for (size_t i = first; i < last; i++) {
+                    op_wait_for(op, op->nodes[i], SUP_STOPPED);
+                    node_stop(op->nodes[i]);
+                }
+                if (--op->pending > 0)
+                    return;
+            }
+            /* start them again */
+            op->phase = 0;
+            op->pending++;
+            op_start_nodes(op, op->nodes + first, last - first);
+            if (op->kind == OP_ROLLOUT)
+                op->cursor++;
+            else
+                op->cursor = op->node_count;
+            if (--op->pending > 0)
+                return;
+            if (op->status || op->kind == OP_RESTART) {
+                op_finish(op);
+                return;
+            }
+        }
+    case OP_SCALE_DOWN:
+        for (size_t i = 0; i < op->node_count; i++)
+            node_destroy(op->nodes[i]);
+        op_finish(op);
+        return;
+    case OP_WAIT:
+    case OP_SHUTDOWN:
+        op_finish(op);
+        return;
+    }
+}
+
+static void on_failed_up_stopped(struct supervisor *sup, int status, const char *error, void *data)
+{
+    (void)sup;
+    (void)status;
+    (void)error;
+    op_finish(data);
+}
+
+static void op_shutdown_then_finish(struct sup_op *op)
+{
+    supervisor_shutdown(op->sup, on_failed_up_stopped, op);
+}
+
+/* ---- public calls ---- */
+
+struct supervisor *supervisor_new(uv_loop_t *loop, struct cluster_spec *spec,
+                                  const struct state_dir *st, const struct supervisor_opts *opts)
+{
+    struct supervisor *sup = calloc(1, sizeof *sup);
+    if (!sup)
+        return NULL;
+    sup->loop = loop;
+    sup->spec = spec;
+    sup->st = *st;
+    if (opts)
+        sup->opts = *opts;
+    snprintf(sup->self_exe, sizeof sup->self_exe, "%s", opts && opts->self_exe ? opts->self_exe : "herd");
+    for (size_t g = 0; g < spec->group_count; g++)
+        for (int i = 1; i <= spec->groups[g].replicas; i++)
+            if (!node_new(sup, &spec->groups[g], i)) {
+                supervisor_free(sup);
+                return NULL;
+            }
+    return sup;
+}
+
+void supervisor_up(struct supervisor *sup, sup_done_fn done, void *data)
+{
+    struct sup_op *op = op_new(sup, OP_UP, done, data);
+    if (!op) {
+        done(sup, 3, "out of memory", data);
+        return;
+    }
+    op_step(op);
+}
+
+static int op_with_nodes(struct sup_op *op, struct sup_node **nodes, size_t count)
+{
+    op->nodes = calloc(count ? count : 1, sizeof *op->nodes);
+    if (!op->nodes)
+        return -1;
+    memcpy(op->nodes, nodes, count * sizeof *nodes);
+    op->node_count = count;
+    return 0;
+}
+
+int supervisor_node_action(struct supervisor *sup, const char *id, const char *action,
+                           sup_done_fn done, void *data, char *err, size_t errlen)
+{
+    struct sup_node *n = node_find(sup, id);
+    if (!n)
+        return err_set(err, errlen, "no node '%s' in this cluster", id);
+    if (n->waiter)
+        return err_set(err, errlen, "%s is busy with another operation", id);
+    bool alive = node_alive(n);
+    if (strcmp(action, "restart") == 0) {
+        struct sup_op *op = op_new(sup, OP_RESTART, done, data);
+        if (!op || op_with_nodes(op, &n, 1) < 0) {
+            free(op);
+            return err_set(err, errlen, "out of memory");
+        }
+        op_step(op);
+        return 0;
+    }
+    if (strcmp(action, "stop") == 0) {
+        struct sup_op *op = op_new(sup, OP_WAIT, done, data);
+        if (!op)
+            return err_set(err, errlen, "out of memory");
+        op_wait_for(op, n, SUP_STOPPED);
+        node_stop(n);
+        return 0;
+    }
+    int sig = strcmp(action, "kill") == 0 ? SIGKILL
+              : strcmp(action, "pause") == 0 ? SIGSTOP
+              : strcmp(action, "resume") == 0 ? SIGCONT : 0;
+    if (!sig)
+        return err_set(err, errlen, "unknown action '%s', expected kill, stop, pause, resume or restart", action);
+    if (!alive)
+        return err_set(err, errlen, "%s is not running (%s)", id, sup_state_name(n->state));
+    if (sig == SIGSTOP && n->state == SUP_PAUSED)
+        return err_set(err, errlen, "%s is already paused", id);
+    if (sig == SIGCONT && n->state != SUP_PAUSED)
+        return err_set(err, errlen, "%s is not paused", id);
+    signal_node(n, sig);
+    if (sig == SIGSTOP)
+        n->state = SUP_PAUSED;
+    else if (sig == SIGCONT)
+        n->state = n->ready_after_ms || n->group->health == CLUSTER_HEALTH_NONE ? SUP_READY : SUP_STARTING;
+    done(sup, 0, "", data);
+    return 0;
+}
+
+int supervisor_scale(struct supervisor *sup, const char *group, int replicas, sup_done_fn done,
+                     void *data, char *err, size_t errlen)
+{
+    struct cluster_group *g = cluster_spec_group(sup->spec, group);
+    if (!g)
+        return err_set(err, errlen, "no group '%s' in this cluster", group);
+    if (replicas < 0 || replicas > 10000)
+        return err_set(err, errlen, "replicas: expected 0 to 10000");
+    if (g->ports && (size_t)replicas > g->port_count)
+        return err_set(err, errlen, "group %s lists %zu ports: it cannot have %d replicas", group,
+                       g->port_count, replicas);
+    if (!g->ports && g->base_port && g->base_port + replicas - 1 > 65535)
+        return err_set(err, errlen, "group %s: replica %d would get a port above 65535", group, replicas);
+    for (size_t i = 0; i < sup->count; i++)
+        if (sup->nodes[i]->group == g && sup->nodes[i]->waiter)
+            return err_set(err, errlen, "%s is busy with another operation", sup->nodes[i]->id);
+    int current = g->replicas;
+    struct sup_node **list = calloc((size_t)(current > replicas ? current : replicas) + 1, sizeof *list);
+    size_t k = 0;
+    struct sup_op *op = op_new(sup, replicas >= current ? OP_WAIT : OP_SCALE_DOWN, done, data);
+    if (!list || !op) {
+        free(list);
+        free(op);
+        return err_set(err, errlen, "out of memory");
+    }
+    if (replicas >= current) {
+        for (int i = current + 1; i <= replicas; i++)
+            if ((list[k] = node_new(sup, g, i)))
+                k++;
+        g->replicas = replicas;
+        op->pending++;
+        op_start_nodes(op, list, k);
+    } else {
+        for (size_t i = 0; i < sup->count; i++)
+            if (sup->nodes[i]->group == g && sup->nodes[i]->index > replicas)
+                list[k++] = sup->nodes[i];
+        g->replicas = replicas;
+        op_with_nodes(op, list, k);
+        op->pending++;
+        for (size_t i = 0; i < k; i++) {
+            op_wait_for(op, list[i], SUP_STOPPED);
+            node_stop(list[i]);
+        }
+    }
+    free(list);
+    if (--op->pending == 0)
+        op_step(op);
+    return 0;
+}
+
+int supervisor_restart_group(struct supervisor *sup, const char *group, bool rolling,
+                             sup_done_fn done, void *data, char *err, size_t errlen)
+{
+    struct cluster_group *g = cluster_spec_group(sup->spec, group);
+    if (!g)
+        return err_set(err, errlen, "no group '%s' in this cluster", group);
+    struct sup_node **list = calloc(sup->count + 1, sizeof *list);
+    size_t k = 0;
+    for (size_t i = 0; list && i < sup->count; i++) {
+        if (sup->nodes[i]->group != g)
+            continue;
+        if (sup->nodes[i]->waiter) {
+            free(list);
+            return err_set(err, errlen, "%s is busy with another operation", sup->nodes[i]->id);
+        }
+        list[k++] = sup->nodes[i];
+    }
+    struct sup_op *op = list ? op_new(sup, rolling ? OP_ROLLOUT : OP_RESTART, done, data) : NULL;
+    if (!op || op_with_nodes(op, list, k) < 0) {
+        free(list);
+        free(op);
+        return err_set(err, errlen, "out of memory");
+    }
+    free(list);
+    op_step(op);
+    return 0;
+}
+
+void supervisor_shutdown(struct supervisor *sup, sup_done_fn done, void *data)
+{
+    struct sup_op *op = op_new(sup, OP_SHUTDOWN, done, data);
+    if (!op) {
+        done(sup, 3, "out of memory", data);
+        return;
+    }
+    op->pending++;
+    for (size_t i = 0; i < sup->count; i++) {
+        struct sup_node *n = sup->nodes[i];
+        if (n->waiter) { /* whatever it was waiting for is moot now */
+            struct sup_op *other = n->waiter;
+            n->waiter = NULL;
+            op_fail(other, 3, "%s: the cluster is shutting down", n->id);
+            if (--other->pending == 0)
+                op_step(other);
+        }
+        op_wait_for(op, n, SUP_STOPPED);
+        node_stop(n);
+    }
+    if (--op->pending == 0)
+        op_step(op);
+}
+
+void *supervisor_status_json(struct supervisor *sup)
+{
+    json_t *nodes = json_array();
+    uint64_t now = now_ms(sup);
+    for (size_t i = 0; i < sup->count; i++) {
+        struct sup_node *n = sup->nodes[i];
+        const char *health = n->group->health == CLUSTER_HEALTH_NONE ? "none"
+                             : !n->proc || !n->health_seen      ? "-"
+                             : n->health_ok                      ? "ok"
+                                                                 : "failing";
+        json_array_append_new(
+            nodes, json_pack("{s:s, s:s, s:i, s:i, s:i, s:s, s:f, s:i, s:f, s:s, s:s, s:i, s:i, s:I}",
+                             "id", n->id, "group", n->group->name, "index", n->index, "pid",
+                             n->proc ? (int)n->pid : 0, "port", n->port, "state",
+                             sup_state_name(n->state), "uptime_s",
+                             n->proc ? (double)(now - n->spawned_ms) / 1000 : 0.0, "restarts",
+                             (int)n->restarts, "ready_ms", (double)n->ready_after_ms, "health", health,
+                             "health_error", n->health_error, "exit_code", n->exit_code, "signal",
+                             n->term_signal, "rss_kb",
+                             (json_int_t)(n->proc ? proc_rss_kb(n->pid) : 0)));
+    }
+    return json_pack("{s:s, s:i, s:s, s:o}", "name", sup->spec->name, "supervisor_pid", (int)getpid(),
+                     "state_dir", sup->st.root, "nodes", nodes);
+}
+
+bool supervisor_idle(const struct supervisor *sup)
+{
+    for (size_t i = 0; i < sup->count; i++)
+        if (sup->nodes[i]->proc)
+            return false;
+    return true;
+}
+
+void supervisor_free(struct supervisor *sup)
+{
+    if (!sup)
+        return;
+    while (sup->count > 0)
+        node_destroy(sup->nodes[sup->count - 1]);
+    uv_run(sup->loop, UV_RUN_NOWAIT); /* run the close callbacks of the nodes' handles */
+    free(sup->nodes);
+    free(sup);
+}
