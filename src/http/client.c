@@ -8,12 +8,10 @@
 
 #include <arpa/inet.h>
 #include <llhttp.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "http/tls.h"
 
 #define CLIENT_READ_BUFFER 16384
 
@@ -297,25 +295,28 @@ static int plain_feed(struct http_client *c, const char *data, size_t len)
 
 static const struct client_transport plain_transport = {plain_write, plain_feed};
 
+static const struct tls_api *ssl; /* OpenSSL, loaded with the first TLS client */
 static SSL_CTX *tls_ctx_verify, *tls_ctx_noverify;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
 static void tls_init_contexts(void)
 {
-    tls_ctx_verify = SSL_CTX_new(TLS_client_method());
-    tls_ctx_noverify = SSL_CTX_new(TLS_client_method());
+    if (!(ssl = tls_api_get(NULL, 0)))
+        return;
+    tls_ctx_verify = ssl->SSL_CTX_new(ssl->TLS_client_method());
+    tls_ctx_noverify = ssl->SSL_CTX_new(ssl->TLS_client_method());
     if (tls_ctx_verify) {
-        SSL_CTX_set_default_verify_paths(tls_ctx_verify);
-        SSL_CTX_set_verify(tls_ctx_verify, SSL_VERIFY_PEER, NULL);
+        ssl->SSL_CTX_set_default_verify_paths(tls_ctx_verify);
+        ssl->SSL_CTX_set_verify(tls_ctx_verify, SSL_VERIFY_PEER, NULL);
     }
-    if (tls_ctx_noverify) SSL_CTX_set_verify(tls_ctx_noverify, SSL_VERIFY_NONE, NULL);
+    if (tls_ctx_noverify) ssl->SSL_CTX_set_verify(tls_ctx_noverify, SSL_VERIFY_NONE, NULL);
 }
 
 static int tls_flush(struct http_client *c)
 {
     char tmp[16384];
-    while (BIO_ctrl_pending(c->wbio) > 0) {
-        int n = BIO_read(c->wbio, tmp, sizeof tmp);
+    while (ssl->BIO_ctrl_pending(c->wbio) > 0) {
+        int n = ssl->BIO_read(c->wbio, tmp, sizeof tmp);
         if (n <= 0) break;
         if (raw_write(c, tmp, (size_t)n) < 0) return -1;
     }
@@ -327,7 +328,7 @@ static int tls_write(struct http_client *c, const char *data, size_t len)
     if (!c->tls_done) /* sent once the handshake completes */
         return buf_append(&c->pending, data, len);
     while (len > 0) {
-        int n = SSL_write(c->ssl, data, (int)len);
+        int n = ssl->SSL_write(c->ssl, data, (int)len);
         if (n <= 0) return -1;
         data += n;
         len -= (size_t)n;
@@ -337,13 +338,13 @@ static int tls_write(struct http_client *c, const char *data, size_t len)
 
 static int tls_handshake(struct http_client *c)
 {
-    int rc = SSL_do_handshake(c->ssl);
+    int rc = ssl->SSL_do_handshake(c->ssl);
     if (tls_flush(c) < 0) {
         client_fail(c, HTTP_CLIENT_EWRITE);
         return -1;
     }
     if (rc != 1) {
-        int e = SSL_get_error(c->ssl, rc);
+        int e = ssl->SSL_get_error(c->ssl, rc);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
         client_fail(c, HTTP_CLIENT_ETLS);
         return -1;
@@ -363,20 +364,20 @@ static int tls_handshake(struct http_client *c)
 
 static int tls_feed(struct http_client *c, const char *data, size_t len)
 {
-    if (BIO_write(c->rbio, data, (int)len) != (int)len) {
+    if (ssl->BIO_write(c->rbio, data, (int)len) != (int)len) {
         client_fail(c, HTTP_CLIENT_ETLS);
         return -1;
     }
     if (!c->tls_done) return tls_handshake(c);
     char plain[16384];
     for (;;) {
-        int n = SSL_read(c->ssl, plain, sizeof plain);
+        int n = ssl->SSL_read(c->ssl, plain, sizeof plain);
         if (n > 0) {
             if (client_parse(c, plain, (size_t)n) < 0) return -1;
             if (c->state != CLIENT_WAITING && c->state != CLIENT_BODY) return 0;
             continue;
         }
-        int e = SSL_get_error(c->ssl, n);
+        int e = ssl->SSL_get_error(c->ssl, n);
         if (e == SSL_ERROR_WANT_READ) return tls_flush(c);
         if (e == SSL_ERROR_ZERO_RETURN) {
             client_on_eof(c, true);
@@ -392,22 +393,22 @@ static const struct client_transport tls_transport = {tls_write, tls_feed};
 static int tls_start(struct http_client *c)
 {
     SSL_CTX *ctx = c->opts.tls_verify ? tls_ctx_verify : tls_ctx_noverify;
-    c->ssl = SSL_new(ctx);
-    c->rbio = BIO_new(BIO_s_mem());
-    c->wbio = BIO_new(BIO_s_mem());
+    c->ssl = ssl->SSL_new(ctx);
+    c->rbio = ssl->BIO_new(ssl->BIO_s_mem());
+    c->wbio = ssl->BIO_new(ssl->BIO_s_mem());
     if (!c->ssl || !c->rbio || !c->wbio) {
-        BIO_free(c->rbio);
-        BIO_free(c->wbio);
+        ssl->BIO_free(c->rbio);
+        ssl->BIO_free(c->wbio);
         return -1;
     }
-    SSL_set_bio(c->ssl, c->rbio, c->wbio);
-    SSL_set_connect_state(c->ssl);
-    if (!c->server_name_is_ip) SSL_set_tlsext_host_name(c->ssl, c->server_name);
+    ssl->SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    ssl->SSL_set_connect_state(c->ssl);
+    if (!c->server_name_is_ip) ssl->SSL_ctrl(c->ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, c->server_name);
     if (c->opts.tls_verify) {
         if (c->server_name_is_ip)
-            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->server_name);
+            ssl->X509_VERIFY_PARAM_set1_ip_asc(ssl->SSL_get0_param(c->ssl), c->server_name);
         else
-            SSL_set1_host(c->ssl, c->server_name);
+            ssl->SSL_set1_host(c->ssl, c->server_name);
     }
     c->tls_done = false;
     return 0;
@@ -415,7 +416,7 @@ static int tls_start(struct http_client *c)
 
 static void tls_end(struct http_client *c)
 {
-    if (c->ssl) SSL_free(c->ssl); /* frees the BIOs too */
+    if (c->ssl) ssl->SSL_free(c->ssl); /* frees the BIOs too */
     c->ssl = NULL;
     c->rbio = c->wbio = NULL;
     c->tls_done = false;
@@ -617,6 +618,8 @@ struct http_client *http_client_new(uv_loop_t *loop, const struct sockaddr *addr
         pthread_once(&tls_once, tls_init_contexts);
         if (!tls_ctx_verify || !tls_ctx_noverify) {
             free(c);
+            if (!tls_api_get(err, errlen))
+                return NULL; /* the message says why OpenSSL did not load */
             err_set(err, errlen, "TLS: cannot create an OpenSSL context");
             return NULL;
         }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include <resolv.h>
 
 #include "base/buf.h"
 #include "base/err.h"
@@ -173,9 +173,12 @@ char *hist_encode(const struct hist *h)
     }
     char *out = NULL;
     if (rc == 0) {
-        out = malloc(4 * ((raw.len + 2) / 3) + 1);
-        if (out)
-            EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw.data, (int)raw.len);
+        size_t size = 4 * ((raw.len + 2) / 3) + 1;
+        out = malloc(size);
+        if (out && b64_ntop((const unsigned char *)raw.data, raw.len, out, size) < 0) {
+            free(out);
+            out = NULL;
+        }
     }
     buf_free(&raw);
     return out;
@@ -207,15 +210,13 @@ int hist_decode(struct hist *h, const char *text, char *err, size_t errlen)
     if (len == 0 || len % 4 != 0)
         return err_set(err, errlen, "histogram: not base64 (length %zu)", len);
     unsigned char *raw = malloc(len / 4 * 3 + 1);
-    if (!raw) return err_set(err, errlen, "histogram: out of memory");
-    int n = EVP_DecodeBlock(raw, (const unsigned char *)text, (int)len);
+    if (!raw)
+        return err_set(err, errlen, "histogram: out of memory");
+    int n = b64_pton(text, raw, len / 4 * 3 + 1);
     if (n < 0) {
         free(raw);
         return err_set(err, errlen, "histogram: not base64");
     }
-    /* EVP_DecodeBlock counts padding bytes as data; drop them. */
-    if (text[len - 1] == '=') n--;
-    if (text[len - 2] == '=') n--;
     struct reader r = {raw, raw + n};
     uint64_t version, total, min, max, sum, clamped;
     int rc = -1;
