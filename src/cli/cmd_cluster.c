@@ -236,18 +236,14 @@ static int verb_down(const struct state_dir *st)
     for (size_t i = 0; i < count; i++)
         if (proc_is(pids[i].pid, pids[i].starttime)) {
             kill(-pids[i].pid, SIGTERM);
-            kill(-pids[i].pid, SIGCONT);
+            kill(-pids[i].pid, SIGCONT); /* a paused node must run to act on SIGTERM */
+            stopped++;
         }
     for (size_t i = 0; i < count; i++) {
-        if (!proc_is(pids[i].pid, pids[i].starttime)) {
-            state_pid_remove(st, pids[i].id);
-            continue;
-        }
         if (!wait_gone(pids[i].pid, pids[i].starttime, 10000)) {
             kill(-pids[i].pid, SIGKILL);
             wait_gone(pids[i].pid, pids[i].starttime, 5000);
         }
-        stopped++;
         state_pid_remove(st, pids[i].id);
     }
     free(pids);
@@ -256,7 +252,7 @@ static int verb_down(const struct state_dir *st)
     state_path(st, "control.sock", sock, sizeof sock);
     unlink(sock);
     if (supervised)
-        printf("cluster stopped (supervisor pid %d)%s\n", (int)sup.pid, stopped ? "" : "");
+        printf("cluster stopped (supervisor pid %d)\n", (int)sup.pid);
     if (stopped)
         printf("stopped %zu unsupervised node(s) from the pid files\n", stopped);
     if (!supervised && !stopped)

@@ -348,14 +348,15 @@ static void on_health_result(struct sup_node *n, bool ok, const char *why)
 static void node_fail(struct sup_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void node_fail(struct sup_node *n, const char *fmt, ...)
 {
-    char msg[400];
+    char msg[480];
+    int len = snprintf(msg, sizeof msg, "%s: ", n->id);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(msg + len, sizeof msg - (size_t)len, fmt, ap);
     va_end(ap);
     n->state = SUP_FAILED;
     uv_timer_stop(&n->timer);
-    log_warn("%s: %s", n->id, msg);
+    log_warn("%s", msg);
     if (n->waiter)
         node_report(n, 3, msg);
 }
@@ -605,7 +606,7 @@ static void on_node_timer(uv_timer_t *t)
     case SUP_BACKOFF:
         n->restarts++;
         if (node_spawn(n, err, sizeof err) < 0)
-            node_fail(n, "%s", err);
+            node_fail(n, "%s", strchr(err, ' ') ? strchr(err, ' ') + 1 : err);
         break;
     case SUP_STOPPING:
         log_warn("%s: still running %.1f s after SIG%s: SIGKILL", n->id,

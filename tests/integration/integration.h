@@ -6,5 +6,6 @@ int integration_node(void);
 int integration_node_cli(void);
 int integration_client(void);
 int integration_bench(void);
+int integration_cluster(void);
 
 #endif

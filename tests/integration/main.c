@@ -16,6 +16,7 @@ static const struct {
     {"node_cli", integration_node_cli},
     {"client", integration_client},
     {"bench", integration_bench},
+    {"cluster", integration_cluster},
 };
 
 static void on_fatal(int sig)

@@ -45,6 +45,45 @@ int harness_free_port(void)
     return ntohs(a.sin_port);
 }
 
+static bool port_bindable(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+int harness_free_ports(int n)
+{
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() * 2654435761u;
+    for (int attempt = 0; attempt < 200; attempt++) {
+        seed = seed * 1103515245u + 12345u;
+        int base = 20000 + (int)(seed % 12000u); /* below the ephemeral range (32768 and up) */
+        int i = 0;
+        while (i < n && port_bindable(base + i))
+            i++;
+        if (i == n)
+            return base;
+    }
+    return -1;
+}
+
+bool harness_port_open(int port)
+{
+    int fd = harness_connect(port, 1000);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
+
 pid_t harness_spawn(char *const argv[], char *const env[], const char *stderr_path)
 {
     return harness_spawn_io(argv, env, NULL, stderr_path);

@@ -10,6 +10,12 @@
 /* A loopback TCP port that was free a moment ago. */
 int harness_free_port(void);
 
+/* The first of n consecutive loopback ports that were all free a moment ago, or -1. */
+int harness_free_ports(int n);
+
+/* True when something accepts connections on 127.0.0.1:port. */
+bool harness_port_open(int port);
+
 /* Starts argv[0] with extra environment entries ("K=V", NULL-terminated, may be NULL); its
  * stderr goes to stderr_path when given. The child gets SIGKILL if the test process dies.
  * Returns the pid, recorded for harness_kill_all. */

@@ -1,0 +1,553 @@
+/* test_cluster.c -- `herd up` and friends with real `herd node` replicas: up/status/down,
+ * scale, restart policy, readiness, rollout, the fault verbs, bad cluster files, a killed
+ * supervisor, the foreground mode. Each test has its own state directory and ports, and its
+ * teardown runs `herd down` and checks that nothing it started is left running. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cluster/control.h"
+#include "cluster/state.h"
+#include "../support/harness.h"
+#include "integration.h"
+
+struct cl {
+    char dir[64];   /* state directory */
+    char file[128]; /* cluster file */
+    int base;       /* first port */
+};
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static int setup(void **state)
+{
+    struct cl *c = calloc(1, sizeof *c);
+    snprintf(c->dir, sizeof c->dir, "/tmp/herd-cl-XXXXXX");
+    if (!mkdtemp(c->dir))
+        return -1;
+    snprintf(c->file, sizeof c->file, "%s/herd.yaml", c->dir);
+    c->base = harness_free_ports(8);
+    *state = c;
+    return c->base > 0 ? 0 : -1;
+}
+
+/* herd VERB ... --state-dir DIR; returns the exit code; out/err optional. */
+static int herd(struct cl *c, char **out, char **err, ...)
+{
+    char *args[24];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, err);
+    for (char *a; (a = va_arg(ap, char *)) && n < 20;)
+        args[n++] = a;
+    va_end(ap);
+    char state[128];
+    snprintf(state, sizeof state, "--state-dir=%s/state", c->dir);
+    args[n++] = state;
+    args[n] = NULL;
+    return harness_herd(args, 60000, out, err);
+}
+
+static int teardown(void **state)
+{
+    struct cl *c = *state;
+    herd(c, NULL, NULL, "down", NULL);
+    /* nothing the pid files name may still run */
+    struct state_dir st;
+    char root[128];
+    snprintf(root, sizeof root, "%s/state", c->dir);
+    snprintf(st.root, sizeof st.root, "%s", root);
+    struct state_pid *pids;
+    size_t count;
+    int alive = 0;
+    if (state_pid_list(&st, &pids, &count) == 0) {
+        for (size_t i = 0; i < count; i++)
+            if (proc_is(pids[i].pid, pids[i].starttime)) {
+                alive++;
+                kill(-pids[i].pid, SIGKILL);
+            }
+        free(pids);
+    }
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", c->dir);
+    if (system(cmd) != 0) {
+        /* a leftover temporary directory is harmless */
+    }
+    free(c);
+    return alive ? -1 : 0;
+}
+
+static void write_cluster(struct cl *c, const char *fmt, ...)
+{
+    char text[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    FILE *f = fopen(c->file, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The supervisor's status JSON, straight from its control socket. */
+static json_t *status(struct cl *c)
+{
+    struct state_dir st;
+    snprintf(st.root, sizeof st.root, "%s/state", c->dir);
+    int http;
+    char *body = NULL, err[256];
+    if (control_call(&st, "GET", "/status", NULL, 5000, &http, &body, err, sizeof err) < 0)
+        return NULL;
+    json_t *j = json_loads(body, 0, NULL);
+    free(body);
+    return j;
+}
+
+static json_t *node_of(json_t *st, const char *id)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(st, "nodes"), i, n)
+        if (strcmp(json_string_value(json_object_get(n, "id")), id) == 0)
+            return n;
+    return NULL;
+}
+
+static const char *state_of(json_t *st, const char *id)
+{
+    return json_string_value(json_object_get(node_of(st, id), "state"));
+}
+
+static int pid_of(json_t *st, const char *id)
+{
+    return (int)json_integer_value(json_object_get(node_of(st, id), "pid"));
+}
+
+/* Polls until node id is in state want, at most timeout_ms. */
+static bool wait_state(struct cl *c, const char *id, const char *want, int timeout_ms)
+{
+    long end = now_ms() + timeout_ms;
+    while (now_ms() < end) {
+        json_t *st = status(c);
+        bool ok = st && state_of(st, id) && strcmp(state_of(st, id), want) == 0;
+        json_decref(st);
+        if (ok)
+            return true;
+        usleep(50000);
+    }
+    return false;
+}
+
+static const char *node_header(int port, char *buf, size_t size)
+{
+    if (harness_get(port, "/health", buf, size, NULL) != 200)
+        return NULL;
+    char *h = strstr(buf, "X-Herd-Node: ");
+    if (!h)
+        return NULL;
+    h += 13;
+    *strchr(h, '\r') = '\0';
+    return h;
+}
+
+static void test_up_status_down(void **state)
+{
+    struct cl *c = *state;
+    write_cluster(c, "name: trio\ngroups:\n  api:\n    command: herd node --log-level warn\n"
+                     "    replicas: 3\n    base_port: %d\n", c->base);
+    char *out = NULL, *err = NULL;
+    assert_int_equal(herd(c, &out, &err, "up", "-d", "-f", c->file, NULL), 0);
+    for (int i = 1; i <= 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "api.%d", i);
+        assert_non_null(strstr(out, id));
+    }
+    assert_non_null(strstr(out, "ready"));
+    free(out);
+    free(err);
+    /* each replica got its port and its NODE_ID */
+    char buf[4096];
+    for (int i = 0; i < 3; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "api.%d", i + 1);
+        const char *who = node_header(c->base + i, buf, sizeof buf);
+        assert_non_null(who);
+        assert_string_equal(who, want);
+    }
+    assert_int_equal(herd(c, &out, NULL, "status", NULL), 0);
+    assert_non_null(strstr(out, "cluster trio: ready"));
+    assert_non_null(strstr(out, "HEALTH"));
+    free(out);
+    json_t *st = status(c);
+    int pids[3];
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "api.%d", i + 1);
+        assert_string_equal(state_of(st, id), "ready");
+        pids[i] = pid_of(st, id);
+        assert_true(pids[i] > 0);
+    }
+    json_decref(st);
+    /* a second up over a running cluster is refused */
+    assert_int_equal(herd(c, NULL, &err, "up", "-d", "-f", c->file, NULL), 3);
+    assert_non_null(strstr(err, "already running"));
+    free(err);
+    assert_int_equal(herd(c, &out, NULL, "down", NULL), 0);
+    free(out);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(proc_starttime(pids[i]), 0); /* gone (a zombie counts as gone) */
+        assert_false(harness_port_open(c->base + i));
+    }
+}
+
+static void test_scale_up_and_down(void **state)
+{
+    struct cl *c = *state;
+    write_cluster(c, "groups:\n  api:\n    command: herd node --log-level warn\n    replicas: 2\n"
+                     "    base_port: %d\n", c->base);
+    assert_int_equal(herd(c, NULL, NULL, "up", "-d", "-f", c->file, NULL), 0);
+    char *out = NULL, buf[4096];
+    assert_int_equal(herd(c, &out, NULL, "scale", "api=4", NULL), 0);
+    assert_non_null(strstr(out, "api.4"));
+    free(out);
+    /* the new replicas were waited for: they answer now */
+    assert_string_equal(node_header(c->base + 3, buf, sizeof buf), "api.4");
+    assert_string_equal(node_header(c->base + 2, buf, sizeof buf), "api.3");
+    assert_int_equal(herd(c, NULL, NULL, "scale", "api=1", NULL), 0);
+    for (int i = 1; i < 4; i++)
+        assert_false(harness_port_open(c->base + i));
+    assert_string_equal(node_header(c->base, buf, sizeof buf), "api.1");
+    json_t *st = status(c);
+    assert_int_equal(json_array_size(json_object_get(st, "nodes")), 1);
+    json_decref(st);
+    char *err = NULL;
+    assert_int_equal(herd(c, NULL, &err, "scale", "web=2", NULL), 2);
+    assert_non_null(strstr(err, "no group 'web'"));
+    free(err);
+    assert_int_equal(herd(c, NULL, &err, "scale", "api", NULL), 2);
+    assert_non_null(strstr(err, "expected GROUP=N"));
+    free(err);
+}
+
+static void test_restart_policy_after_kill9(void **state)
+{
+    struct cl *c = *state;
+    write_cluster(c, "groups:\n  api:\n    command: herd node --log-level warn\n    replicas: 2\n"
+                     "    base_port: %d\n    restart: on-failure\n    restart_backoff: 100ms\n"
+                     "  once:\n    command: herd node --log-level warn\n    base_port: %d\n",
+                  c->base, c->base + 5);
+    assert_int_equal(herd(c, NULL, NULL, "up", "-d", "-f", c->file, NULL), 0);
+    json_t *st = status(c);
+    int old = pid_of(st, "api.2"), once = pid_of(st, "once.1");
+    json_decref(st);
+    /* a crash from outside herd: SIGKILL straight to the process */
+    assert_int_equal(kill(old, SIGKILL), 0);
+    assert_int_equal(kill(once, SIGKILL), 0);
+    long end = now_ms() + 5000;
+    int fresh = 0;
+    while (now_ms() < end) {
+        st = status(c);
+        if (strcmp(state_of(st, "api.2"), "ready") == 0 && pid_of(st, "api.2") != old) {
+            fresh = pid_of(st, "api.2");
+            assert_int_equal(json_integer_value(json_object_get(node_of(st, "api.2"), "restarts")), 1);
+        }
+        json_decref(st);
+        if (fresh)
+            break;
+        usleep(50000);
+    }
+    assert_true(fresh > 0);
+    char buf[4096];
+    assert_string_equal(node_header(c->base + 1, buf, sizeof buf), "api.2");
+    /* restart: never (the default) leaves it down */
+    assert_true(wait_state(c, "once.1", "exited", 3000));
+    assert_false(harness_port_open(c->base + 5));
+}
+
+static void test_readiness_waits_for_health(void **state)
+{
+    struct cl *c = *state;
+    /* starts listening only after 0.6 s: up must not return before it answers */
+    write_cluster(c, "groups:\n  slow:\n    command: \"sh -c 'sleep 0.6; exec %s node --log-level warn'\"\n"
+                     "    base_port: %d\n", harness_herd_bin(), c->base);
+    long t0 = now_ms();
+    assert_int_equal(herd(c, NULL, NULL, "up", "-d", "-f", c->file, NULL), 0);
+    assert_true(now_ms() - t0 >= 600);
+    char buf[4096];
+    assert_non_null(node_header(c->base, buf, sizeof buf)); /* at once, no retry */
+    json_t *st = status(c);
+    assert_true(json_number_value(json_object_get(node_of(st, "slow.1"), "ready_ms")) >= 550);
+    json_decref(st);
+    assert_int_equal(herd(c, NULL, NULL, "down", NULL), 0);
+    /* a health check that never passes: exit 3 naming the node and cause, nothing left */
+    write_cluster(c, "groups:\n  api:\n    command: herd node --log-level warn\n    replicas: 2\n"
+                     "    base_port: %d\n    health: /status/503\n    ready_timeout: 1s\n", c->base);
+    char *err = NULL;
+    assert_int_equal(herd(c, NULL, &err, "up", "-d", "-f", c->file, NULL), 3);
+    assert_non_null(strstr(err, "not ready after 1.0 s: /status/503 status 503"));
+    free(err);
+    usleep(200000);
+    assert_false(harness_port_open(c->base));
+    assert_false(harness_port_open(c->base + 1));
+}
+
+struct poller {
+    int base, n;
+    volatile int stop;
+    int min_ready, polls;
+};
+
+static void *poll_ready(void *arg)
+{
+    struct poller *p = arg;
+    p->min_ready = p->n;
+    while (!p->stop) {
+        int ready = 0;
+        char buf[4096];
+        for (int i = 0; i < p->n; i++)
+            ready += harness_get(p->base + i, "/health", buf, sizeof buf, NULL) == 200;
+        if (ready < p->min_ready)
+            p->min_ready = ready;
+        p->polls++;
+        usleep(10000);
+    }
+    return NULL;
+}
+
+static void test_rollout_keeps_n_minus_1(void **state)
+{
+    struct cl *c = *state;
+    write_cluster(c, "groups:\n  api:\n    command: herd node --log-level warn\n    replicas: 3\n"
+                     "    base_port: %d\n    stop_grace: 2s\n", c->base);
+    assert_int_equal(herd(c, NULL, NULL, "up", "-d", "-f", c->file, NULL), 0);
+    json_t *st = status(c);
+    int before[3] = {pid_of(st, "api.1"), pid_of(st, "api.2"), pid_of(st, "api.3")};
+    json_decref(st);
+    struct poller p = {.base = c->base, .n = 3};
+    pthread_t t;
+    pthread_create(&t, NULL, poll_ready, &p);
+    usleep(50000);
+    assert_int_equal(herd(c, NULL, NULL, "rollout", "api", NULL), 0);
+    usleep(50000);
+    p.stop = 1;
+    pthread_join(t, NULL);
+    assert_true(p.polls >= 5);
+    assert_true(p.min_ready >= 2); /* never more than one replica down */
+    st = status(c);
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "api.%d", i + 1);
+        assert_string_equal(state_of(st, id), "ready");
+        assert_true(pid_of(st, id) != before[i]); /* every one was restarted */
+    }
+    json_decref(st);
+}
+
+static void test_fault_verbs(void **state)
+{
+    struct cl *c = *state;
+    write_cluster(c, "groups:\n  api:\n    command: herd node --log-level warn\n    replicas: 3\n"
+                     "    base_port: %d\n", c->base);
+    assert_int_equal(herd(c, NULL, NULL, "up", "-d", "-f", c->file, NULL), 0);
+    char buf[4096];
+    /* pause: the node stops answering; resume: it answers again */
+    assert_int_equal(herd(c, NULL, NULL, "pause", "api.2", NULL), 0);
+    json_t *st = status(c);
+    assert_string_equal(state_of(st, "api.2"), "paused");
+    json_decref(st);
+    int fd = harness_connect(c->base + 1, 500);
+    assert_true(fd >= 0); /* the kernel still accepts... */
+    harness_send(fd, "GET /health HTTP/1.1\r\n\r\n", 24);
+    assert_int_equal(harness_read_responses(fd, 1, buf, sizeof buf), 0); /* ...nobody answers */
+    close(fd);
+    assert_int_equal(herd(c, NULL, NULL, "resume", "api.2", NULL), 0);
+    assert_string_equal(node_header(c->base + 1, buf, sizeof buf), "api.2");
+    /* stop: down and staying down; restart brings it back */
+    assert_int_equal(herd(c, NULL, NULL, "stop", "api.3", NULL), 0);
+    assert_false(harness_port_open(c->base + 2));
+    st = status(c);
+    assert_string_equal(state_of(st, "api.3"), "stopped");
+    json_decref(st);
+    assert_int_equal(herd(c, NULL, NULL, "restart", "api.3", NULL), 0);
+    assert_string_equal(node_header(c->base + 2, buf, sizeof buf), "api.3");
+    /* kill: SIGKILL; with restart: never it stays down, as exited */
+    assert_int_equal(herd(c, NULL, NULL, "kill", "api.1", NULL), 0);
+    assert_true(wait_state(c, "api.1", "exited", 3000));
+    assert_false(harness_port_open(c->base));
+    st = status(c);
+    assert_int_equal(json_integer_value(json_object_get(node_of(st, "api.1"), "signal")), SIGKILL);
+    json_decref(st);
+    char *err = NULL;
+    assert_int_equal(herd(c, NULL, &err, "pause", "api.1", NULL), 2);
+    assert_non_null(strstr(err, "api.1 is not running"));
+    free(err);
+    assert_int_equal(herd(c, NULL, &err, "kill", "api.7", NULL), 2);
+    assert_non_null(strstr(err, "no node 'api.7'"));
+    free(err);
+}
+
+static void test_bad_cluster_files(void **state)
+{
+    struct cl *c = *state;
+    static const struct {
+        const char *text, *fragment;
+    } cases[] = {
+        {"groups:\n  api:\n    command: x\n    replica: 3\n", ":4:5: groups.api.replica: unknown key 'replica'"},
+        {"groups:\n  api:\n    command: x\n    base_port: 70000\n", ":4:16: groups.api.base_port: 70000 is out of range"},
+        {"groups:\n  api:\n    replicas: 2\n    base_port: 20000\n", "groups.api: missing 'command'"},
+        {"groups:\n  a:\n    command: x\n    base_port: 20000\n    replicas: 2\n  b:\n    command: x\n    ports: [20001]\n",
+         "port 20001 is given to both a.2 and b.1"},
+        {"groups:\n  a:\n    command: x\n    base_port: 20000\n    depends_on: [nope]\n", "'nope' is not another group"},
+        {"groups:\n  a:\n    command: x\n    base_port: 20000\n    depends_on: [b]\n  b:\n    command: x\n    base_port: 20001\n    depends_on: [a]\n",
+         "dependency cycle"},
+        {"groups:\n  a:\n    command: x\n    base_port: 20000\n    restart: sometimes\n", "'sometimes': expected never, on-failure or always"},
+        {"groups:\n  a:\n    command: x\n", "a health check needs the replicas' ports"},
+        {"groups: {}\n", "no group"},
+        {"servers:\n  a: 1\n", "unknown key 'servers', expected one of: name, groups, gateway"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_cluster(c, "%s", cases[i].text);
+        char *err = NULL;
+        int code = herd(c, NULL, &err, "up", "-d", "-f", c->file, NULL);
+        if (code != 2 || !strstr(err, cases[i].fragment) || !strstr(err, c->file))
+            fail_msg("case %zu: exit %d, stderr '%s', expected 2 and '%s'", i, code, err, cases[i].fragment);
+        free(err);
+    }
+    char *err = NULL;
+    assert_int_equal(herd(c, NULL, &err, "up", "-f", "/nonexistent/herd.yaml", NULL), 2);
+    assert_non_null(strstr(err, "cannot open"));
+    free(err);
+}
+
+static void test_runtime_failures_exit_3(void **state)
+{
+    struct cl *c = *state;
+    /* a port already taken */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(c->base + 1)),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    write_cluster(c, "groups:\n  api:\n    command: herd node --log-level warn\n    replicas: 2\n"
+                     "    base_port: %d\n", c->base);
+    char *err = NULL;
+    assert_int_equal(herd(c, NULL, &err, "up", "-d", "-f", c->file, NULL), 3);
+    char want[64];
+    snprintf(want, sizeof want, "api.2: port %d is already in use", c->base + 1);
+    assert_non_null(strstr(err, want));
+    free(err);
+    close(fd);
+    usleep(200000);
+    assert_false(harness_port_open(c->base)); /* api.1 was stopped again */
+    /* a command that exits at once */
+    write_cluster(c, "groups:\n  api:\n    command: /nonexistent/server --flag\n    base_port: %d\n", c->base);
+    assert_int_equal(herd(c, NULL, &err, "up", "-d", "-f", c->file, NULL), 3);
+    assert_non_null(strstr(err, "api.1: exited with code 127"));
+    assert_non_null(strstr(err, "before it was ready"));
+    assert_non_null(strstr(err, "not found"));
+    free(err);
+}
+
+static void test_supervisor_killed(void **state)
+{
+    struct cl *c = *state;
+    write_cluster(c, "groups:\n  api:\n    command: herd node --log-level warn\n    replicas: 2\n"
+                     "    base_port: %d\n", c->base);
+    assert_int_equal(herd(c, NULL, NULL, "up", "-d", "-f", c->file, NULL), 0);
+    json_t *st = status(c);
+    int sup = (int)json_integer_value(json_object_get(st, "supervisor_pid"));
+    int p1 = pid_of(st, "api.1"), p2 = pid_of(st, "api.2");
+    json_decref(st);
+    assert_int_equal(kill(sup, SIGKILL), 0);
+    usleep(200000);
+    char *out = NULL;
+    assert_int_equal(herd(c, &out, NULL, "status", NULL), 0);
+    assert_non_null(strstr(out, "no supervisor answers"));
+    assert_non_null(strstr(out, "running (unsupervised)"));
+    free(out);
+    char buf[4096];
+    assert_non_null(node_header(c->base, buf, sizeof buf)); /* still serving */
+    assert_int_equal(herd(c, &out, NULL, "down", NULL), 0);
+    assert_non_null(strstr(out, "stopped 2 unsupervised node(s)"));
+    free(out);
+    assert_int_equal(proc_starttime(p1), 0);
+    assert_int_equal(proc_starttime(p2), 0);
+}
+
+static void test_foreground_logs_and_ctrl_c(void **state)
+{
+    struct cl *c = *state;
+    write_cluster(c, "groups:\n  api:\n    command: herd node\n    replicas: 2\n    base_port: %d\n", c->base);
+    char out_path[128], state_arg[128];
+    snprintf(out_path, sizeof out_path, "%s/up.out", c->dir);
+    snprintf(state_arg, sizeof state_arg, "--state-dir=%s/state", c->dir);
+    char *argv[] = {(char *)harness_herd_bin(), "up", "-f", c->file, state_arg, NULL};
+    pid_t pid = harness_spawn_io(argv, NULL, out_path, "/dev/null");
+    assert_true(wait_state(c, "api.2", "ready", 10000));
+    char buf[4096];
+    assert_non_null(node_header(c->base + 1, buf, sizeof buf));
+    kill(pid, SIGINT);
+    int status = harness_wait(pid, 15000);
+    assert_true(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_false(harness_port_open(c->base));
+    assert_false(harness_port_open(c->base + 1));
+    FILE *f = fopen(out_path, "r");
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    assert_non_null(strstr(buf, "api.1      | "));   /* the replicas' own output, prefixed */
+    assert_non_null(strstr(buf, "listening on 127.0.0.1:"));
+    assert_non_null(strstr(buf, "READY_MS")); /* the table once all were ready */
+    /* and the per-node log files */
+    char log[128];
+    snprintf(log, sizeof log, "%s/state/logs/api.2.log", c->dir);
+    f = fopen(log, "r");
+    assert_non_null(f);
+    n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    assert_non_null(strstr(buf, "api.2: listening on"));
+    char *out = NULL;
+    assert_int_equal(herd(c, &out, NULL, "logs", "api.1", "-n", "1", NULL), 0);
+    assert_non_null(strstr(out, "api.1: "));
+    free(out);
+}
+
+int integration_cluster(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_up_status_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scale_up_and_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_policy_after_kill9, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_readiness_waits_for_health, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_keeps_n_minus_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fault_verbs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_cluster_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runtime_failures_exit_3, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_supervisor_killed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreground_logs_and_ctrl_c, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
+}
