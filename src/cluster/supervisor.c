@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -59,7 +60,8 @@ struct sup_node {
     unsigned restarts, crashes_in_row;
     int exit_code, term_signal;
     char last_line[240];
-    int log_fd;
+    char log_path[STATE_PATH_MAX + 100];
+    int log_fd; /* open while a batch of output is written, else -1 */
     struct http_client *health;
     bool health_busy, health_ok, health_seen;
     char health_error[128];
@@ -220,12 +222,22 @@ static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     int which = (uv_pipe_t *)s == &p->out ? 0 : 1;
     struct buf *line = &p->line[which];
     if (nread < 0) {
-        if (line->len && p->node)
-            log_line(p->node, which + 1, line->data, line->len);
+        if (line->len && p->node) {
+            struct sup_node *n = p->node;
+            n->log_fd = open(n->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            log_line(n, which + 1, line->data, line->len);
+            if (n->log_fd >= 0)
+                close(n->log_fd);
+            n->log_fd = -1;
+        }
         buf_reset(line);
         uv_close((uv_handle_t *)s, proc_handle_closed);
         return;
     }
+    struct sup_node *owner = p->node;
+    /* the log file is opened for this batch only: no descriptor held per replica */
+    if (owner && owner->log_fd < 0)
+        owner->log_fd = open(owner->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     const char *data = b->base, *end = b->base + nread;
     while (data < end) {
         const char *nl = memchr(data, '\n', (size_t)(end - data));
@@ -244,6 +256,10 @@ static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             }
         }
         data = nl + 1;
+    }
+    if (owner && owner->log_fd >= 0) {
+        close(owner->log_fd);
+        owner->log_fd = -1;
     }
 }
 
@@ -363,8 +379,10 @@ static void node_fail(struct sup_node *n, const char *fmt, ...)
 
 static void signal_node(struct sup_node *n, int sig)
 {
-    /* the group leader's start time is checked first: a recycled pid is left alone */
-    if (n->pid > 0 && proc_is(n->pid, n->starttime))
+    /* Our own child, not reaped yet (its exit callback has not run): the pid cannot have been
+     * recycled, so no /proc check is needed (it would need a file descriptor, and signals
+     * must get through even when the supervisor has run out of them). */
+    if (n->proc && n->pid > 0)
         kill(-n->pid, sig);
 }
 
@@ -504,11 +522,10 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
     struct supervisor *sup = n->sup;
     if (n->port && !port_free(n->port))
         return err_set(err, errlen, "%s: port %d is already in use", n->id, n->port);
-    if (n->log_fd < 0) {
-        char path[STATE_PATH_MAX + 100], name[120];
+    if (!n->log_path[0]) {
+        char name[120];
         snprintf(name, sizeof name, "logs/%s.log", n->id);
-        state_path(&sup->st, name, path, sizeof path);
-        n->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        state_path(&sup->st, name, n->log_path, sizeof n->log_path);
     }
     struct sup_proc *p = calloc(1, sizeof *p);
     char *expanded = cluster_expand(n->group->command, n->group, n->index);
@@ -540,6 +557,13 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
     if (rc < 0) {
         uv_close((uv_handle_t *)&p->out, proc_handle_closed);
         uv_close((uv_handle_t *)&p->err, proc_handle_closed);
+        if (rc == UV_EMFILE || rc == UV_ENFILE) {
+            struct rlimit rl;
+            getrlimit(RLIMIT_NOFILE, &rl);
+            return err_set(err, errlen, "%s: cannot start: the supervisor ran out of file descriptors "
+                           "(it keeps 3 per replica; the limit is %llu: raise it with ulimit -n)",
+                           n->id, (unsigned long long)rl.rlim_cur);
+        }
         return err_set(err, errlen, "%s: cannot start '%s': %s", n->id, n->group->command, uv_strerror(rc));
     }
     p->open = 3;
