@@ -231,7 +231,8 @@ static int run_detached(struct up_run *r, uint64_t wait_ms)
         r->foreground = false;
         _exit(run_supervisor(r));
     }
-    for (uint64_t waited = 0; waited < wait_ms; waited += 50) {
+    uint64_t start = uv_hrtime() / 1000000;
+    while (uv_hrtime() / 1000000 - start < wait_ms) {
         int status;
         if (waitpid(child, &status, WNOHANG) == child) {
             print_last_log_line(&r->st);
@@ -240,11 +241,17 @@ static int run_detached(struct up_run *r, uint64_t wait_ms)
         }
         int http_status;
         char *body = NULL, err[ERR_SIZE];
-        if (control_call(&r->st, "GET", "/status", NULL, 2000, &http_status, &body, err, sizeof err) == 0) {
+        if (control_call(&r->st, "GET", "/status?brief=1", NULL, 2000, &http_status, &body, err, sizeof err) == 0) {
             json_t *j = json_loads(body, 0, NULL);
             free(body);
             const char *phase = json_string_value(json_object_get(j, "phase"));
             if (phase && strcmp(phase, "ready") == 0) {
+                json_decref(j);
+                j = NULL;
+                if (control_call(&r->st, "GET", "/status", NULL, 10000, &http_status, &body, err, sizeof err) == 0) {
+                    j = json_loads(body, 0, NULL);
+                    free(body);
+                }
                 cli_print_nodes(j, stdout, false);
                 printf("supervisor pid %d; logs in %s/logs; stop with: herd down\n", (int)child, r->st.root);
                 json_decref(j);
@@ -259,7 +266,7 @@ static int run_detached(struct up_run *r, uint64_t wait_ms)
             }
             json_decref(j);
         }
-        usleep(50000);
+        usleep(100000);
     }
     fprintf(stderr, "herd up: the cluster was not ready after %.0f s; see %s/logs\n", (double)wait_ms / 1000, r->st.root);
     return CLI_EXIT_RUNTIME;

@@ -1,7 +1,8 @@
 /* control.h -- the supervisor's HTTP API on a unix socket (.herd/control.sock), and the
  * blocking client the CLI verbs use.
  *
- *   GET  /status                    the cluster: phase, nodes (supervisor_status_json)
+ *   GET  /status                    the cluster: phase, nodes (supervisor_status_json);
+ *                                   ?brief=1: the phase alone
  *   POST /nodes/{id}/{action}       kill | stop | pause | resume | restart
  *   POST /groups/{group}/scale      {"replicas": N}
  *   POST /groups/{group}/restart    all at once

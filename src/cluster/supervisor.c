@@ -878,8 +878,32 @@ struct supervisor *supervisor_new(uv_loop_t *loop, struct cluster_spec *spec,
     return sup;
 }
 
+/* Each replica costs the supervisor 3 descriptors (two output pipes, its health connection).
+ * Refuses, naming the limit, a cluster that would run out of them (which would leave nodes
+ * that never become ready). */
+#define FDS_PER_REPLICA 3
+#define FDS_RESERVED    64
+
+static int fd_budget(size_t replicas, char *err, size_t errlen)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 0;
+    unsigned long long need = (unsigned long long)replicas * FDS_PER_REPLICA + FDS_RESERVED;
+    if (need <= rl.rlim_cur)
+        return 0;
+    return err_set(err, errlen, "%zu replicas need about %llu file descriptors in the supervisor "
+                   "(%d each); the limit here is %llu: run fewer, or raise it (ulimit -n)",
+                   replicas, need, FDS_PER_REPLICA, (unsigned long long)rl.rlim_cur);
+}
+
 void supervisor_up(struct supervisor *sup, sup_done_fn done, void *data)
 {
+    char err[ERR_SIZE];
+    if (fd_budget(sup->count, err, sizeof err) < 0) {
+        done(sup, 3, err, data);
+        return;
+    }
     struct sup_op *op = op_new(sup, OP_UP, done, data);
     if (!op) {
         done(sup, 3, "out of memory", data);
@@ -961,6 +985,8 @@ int supervisor_scale(struct supervisor *sup, const char *group, int replicas, su
         if (sup->nodes[i]->group == g && sup->nodes[i]->waiter)
             return err_set(err, errlen, "%s is busy with another operation", sup->nodes[i]->id);
     int current = g->replicas;
+    if (replicas > current && fd_budget(sup->count + (size_t)(replicas - current), err, errlen) < 0)
+        return -1;
     struct sup_node **list = calloc((size_t)(current > replicas ? current : replicas) + 1, sizeof *list);
     size_t k = 0;
     struct sup_op *op = op_new(sup, replicas >= current ? OP_WAIT : OP_SCALE_DOWN, done, data);
