@@ -398,6 +398,9 @@ static void on_process_exit(uv_process_t *p, int64_t exit_status, int term_signa
     n->term_signal = term_signal;
     n->pid = 0;
     state_pid_remove(&n->sup->st, n->id);
+    struct sup_op *killer = n->goal == SUP_EXITED ? n->waiter : NULL;
+    if (killer) /* herd kill waits for the exit itself, whatever follows it */
+        n->waiter = NULL;
     char how[64];
     if (term_signal)
         snprintf(how, sizeof how, "killed by signal %d", term_signal);
@@ -407,10 +410,21 @@ static void on_process_exit(uv_process_t *p, int64_t exit_status, int term_signa
     case SUP_STOPPING:
         n->state = SUP_STOPPED;
         uv_timer_stop(&n->timer);
+        if (killer) {
+            n->waiter = killer;
+            node_report(n, 0, "");
+        }
         if (n->waiter && n->goal == SUP_STOPPED)
             node_report(n, 0, "");
         return;
     case SUP_STARTING: {
+        if (killer) { /* killed on purpose while starting: down as asked */
+            n->state = SUP_EXITED;
+            uv_timer_stop(&n->timer);
+            n->waiter = killer;
+            node_report(n, 0, "");
+            return;
+        }
         uint64_t after = now_ms(n->sup) - n->spawned_ms;
         node_fail(n, "%s after %.1f s before it was ready%s%s", how, (double)after / 1000,
                   n->last_line[0] ? ": " : "", n->last_line);
@@ -440,6 +454,10 @@ static void on_process_exit(uv_process_t *p, int64_t exit_status, int term_signa
     }
     if (n->waiter && n->goal == SUP_STOPPED) /* a stop that raced a crash: it is down */
         node_report(n, 0, "");
+    if (killer) {
+        n->waiter = killer;
+        node_report(n, 0, "");
+    }
 }
 
 static int port_free(int port)
@@ -959,6 +977,14 @@ int supervisor_node_action(struct supervisor *sup, const char *id, const char *a
         return err_set(err, errlen, "%s is already paused", id);
     if (sig == SIGCONT && n->state != SUP_PAUSED)
         return err_set(err, errlen, "%s is not paused", id);
+    if (sig == SIGKILL) { /* answered once the process is gone */
+        struct sup_op *op = op_new(sup, OP_WAIT, done, data);
+        if (!op)
+            return err_set(err, errlen, "out of memory");
+        op_wait_for(op, n, SUP_EXITED);
+        signal_node(n, sig);
+        return 0;
+    }
     signal_node(n, sig);
     if (sig == SIGSTOP)
         n->state = SUP_PAUSED;

@@ -535,6 +535,26 @@ static void test_foreground_logs_and_ctrl_c(void **state)
     free(out);
 }
 
+static void test_env_substitution_and_tcp_health(void **state)
+{
+    struct cl *c = *state;
+    write_cluster(c, "groups:\n  api:\n"
+                     "    command: \"sh -c 'echo G=$GREETING N=$NODE_ID P=$SERVER_PORT H=$HERD_GROUP; exec %s node --log-level warn'\"\n"
+                     "    replicas: 2\n    base_port: %d\n    health: tcp\n"
+                     "    env: {GREETING: \"hi {node_id} on {port} of {group} #{index}\"}\n",
+                  harness_herd_bin(), c->base);
+    assert_int_equal(herd(c, NULL, NULL, "up", "-d", "-f", c->file, NULL), 0);
+    char *out = NULL, want[160];
+    assert_int_equal(herd(c, &out, NULL, "logs", "api.2", NULL), 0);
+    snprintf(want, sizeof want, "G=hi api.2 on %d of api #2 N=api.2 P=%d H=api", c->base + 1, c->base + 1);
+    if (!strstr(out, want))
+        fail_msg("log of api.2 lacks '%s': %s", want, out);
+    free(out);
+    json_t *st = status(c);
+    assert_string_equal(state_of(st, "api.1"), "ready");
+    json_decref(st);
+}
+
 int integration_cluster(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +568,7 @@ int integration_cluster(void)
         cmocka_unit_test_setup_teardown(test_runtime_failures_exit_3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_supervisor_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreground_logs_and_ctrl_c, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_substitution_and_tcp_health, setup, teardown),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }
