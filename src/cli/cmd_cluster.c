@@ -313,17 +313,12 @@ static int verb_logs(const struct state_dir *st, int argc, char **argv, const st
         ids = &argv[a->first];
         count = (size_t)(argc - a->first);
     }
-    struct state_pid *pids = NULL;
     char **all = NULL;
     if (!ids) { /* every node that has a log */
         char dir[STATE_PATH_MAX + 8];
         snprintf(dir, sizeof dir, "%s/logs", st->root);
-        FILE *ls = NULL;
-        (void)ls;
         struct buf names = {0};
-        char cmd[STATE_PATH_MAX + 64];
-        snprintf(cmd, sizeof cmd, "%s", dir);
-        DIR *d = opendir(cmd);
+        DIR *d = opendir(dir);
         struct dirent *e;
         while (d && (e = readdir(d))) {
             size_t len = strlen(e->d_name);
@@ -368,7 +363,6 @@ static int verb_logs(const struct state_dir *st, int argc, char **argv, const st
     for (size_t i = 0; all && i < count; i++)
         free(all[i]);
     free(all);
-    free(pids);
     return rc;
 }
 

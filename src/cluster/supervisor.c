@@ -713,6 +713,11 @@ static void node_destroy(struct sup_node *n)
     }
 }
 
+static void free_unlisted_node(uv_handle_t *h)
+{
+    free(h->data);
+}
+
 static struct sup_node *node_new(struct supervisor *sup, struct cluster_group *g, int index)
 {
     struct sup_node *n = calloc(1, sizeof *n);
@@ -732,8 +737,8 @@ static struct sup_node *node_new(struct supervisor *sup, struct cluster_group *g
         size_t cap = sup->cap ? sup->cap * 2 : 16;
         struct sup_node **grown = realloc(sup->nodes, cap * sizeof *grown);
         if (!grown) {
-            uv_close((uv_handle_t *)&n->timer, NULL);
-            return NULL; /* the timer's close completes before the loop ends; n leaks here */
+            uv_close((uv_handle_t *)&n->timer, free_unlisted_node);
+            return NULL;
         }
         sup->nodes = grown;
         sup->cap = cap;

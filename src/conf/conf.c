@@ -207,8 +207,8 @@ int conf_parse(struct conf_doc *doc, const char *name, const char *text, size_t 
     }
     rc = 0;
 out:
-    for (int i = 0; i < CONF_MAX_DEPTH; i++)
-        if (i < b.depth || b.pending_key[i]) free(b.pending_key[i]), b.pending_key[i] = NULL;
+    for (int i = 0; i < CONF_MAX_DEPTH; i++) /* keys whose value never came (an error) */
+        free(b.pending_key[i]);
     yaml_parser_delete(&parser);
     if (rc < 0) conf_free(doc);
     return rc;

@@ -33,13 +33,6 @@ struct cl {
     int base;       /* first port */
 };
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static int setup(void **state)
 {
     struct cl *c = calloc(1, sizeof *c);
@@ -148,8 +141,8 @@ static int pid_of(json_t *st, const char *id)
 /* Polls until node id is in state want, at most timeout_ms. */
 static bool wait_state(struct cl *c, const char *id, const char *want, int timeout_ms)
 {
-    long end = now_ms() + timeout_ms;
-    while (now_ms() < end) {
+    long end = harness_now_ms() + timeout_ms;
+    while (harness_now_ms() < end) {
         json_t *st = status(c);
         bool ok = st && state_of(st, id) && strcmp(state_of(st, id), want) == 0;
         json_decref(st);
@@ -265,9 +258,9 @@ static void test_restart_policy_after_kill9(void **state)
     /* a crash from outside herd: SIGKILL straight to the process */
     assert_int_equal(kill(old, SIGKILL), 0);
     assert_int_equal(kill(once, SIGKILL), 0);
-    long end = now_ms() + 5000;
+    long end = harness_now_ms() + 5000;
     int fresh = 0;
-    while (now_ms() < end) {
+    while (harness_now_ms() < end) {
         st = status(c);
         if (strcmp(state_of(st, "api.2"), "ready") == 0 && pid_of(st, "api.2") != old) {
             fresh = pid_of(st, "api.2");
@@ -292,9 +285,9 @@ static void test_readiness_waits_for_health(void **state)
     /* starts listening only after 0.6 s: up must not return before it answers */
     write_cluster(c, "groups:\n  slow:\n    command: \"sh -c 'sleep 0.6; exec %s node --log-level warn'\"\n"
                      "    base_port: %d\n", harness_herd_bin(), c->base);
-    long t0 = now_ms();
+    long t0 = harness_now_ms();
     assert_int_equal(herd(c, NULL, NULL, "up", "-d", "-f", c->file, NULL), 0);
-    assert_true(now_ms() - t0 >= 600);
+    assert_true(harness_now_ms() - t0 >= 600);
     char buf[4096];
     assert_non_null(node_header(c->base, buf, sizeof buf)); /* at once, no retry */
     json_t *st = status(c);

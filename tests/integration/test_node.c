@@ -26,13 +26,6 @@ struct node_proc {
     char *config;
 };
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* Starts `herd node` with a config file giving short timeouts and small limits. */
 static int setup(void **state)
 {
@@ -195,9 +188,9 @@ static void test_echo_delay_status(void **state)
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "headers"), "Host")),
                         "127.0.0.1");
     json_decref(j);
-    long t0 = now_ms();
+    long t0 = harness_now_ms();
     assert_int_equal(request(n->port, "GET", "/delay?ms=250", NULL, out, sizeof out, NULL), 200);
-    long took = now_ms() - t0;
+    long took = harness_now_ms() - t0;
     assert_true(took >= 240);
     assert_int_equal(request(n->port, "GET", "/delay?ms=abc", NULL, out, sizeof out, NULL), 400);
     assert_non_null(strstr(out, "ms: expected"));
@@ -228,9 +221,9 @@ static void test_fault_knobs(void **state)
     assert_int_equal(request(n->port, "POST", "/admin/fault",
                              "{\"error_rate\": 0, \"latency_ms\": 300}", out, sizeof out, NULL),
                      200);
-    long t0 = now_ms();
+    long t0 = harness_now_ms();
     assert_int_equal(request(n->port, "GET", "/health", NULL, out, sizeof out, NULL), 200);
-    assert_true(now_ms() - t0 >= 290);
+    assert_true(harness_now_ms() - t0 >= 290);
     /* half the answers fail (with the 503 set above) at error_rate 0.5: 200 requests, a
      * binomial far from 0 and 200 */
     assert_int_equal(request(n->port, "POST", "/admin/fault",
@@ -281,10 +274,10 @@ static void test_bad_requests_keep_serving(void **state)
     assert_int_equal(harness_exchange(n->port, req, out, sizeof out), 413);
     /* slow headers: the node gives up after header_timeout (1 s) with 408 */
     int fd = harness_connect(n->port, 5000);
-    long t0 = now_ms();
+    long t0 = harness_now_ms();
     assert_int_equal(harness_send(fd, "GET /health HTTP/1.1\r\nX-Slow: 1", 31), 0);
     size_t len = harness_read_responses(fd, 0, out, sizeof out);
-    long took = now_ms() - t0;
+    long took = harness_now_ms() - t0;
     close(fd);
     assert_true(len > 0);
     assert_int_equal(harness_status(out), 408);

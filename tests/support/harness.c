@@ -24,7 +24,7 @@
 static pid_t children[MAX_CHILDREN];
 static int child_count;
 
-static long now_ms(void)
+long harness_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -133,7 +133,7 @@ static void forget_child(pid_t pid)
 
 int harness_wait(pid_t pid, int timeout_ms)
 {
-    long end = now_ms() + timeout_ms;
+    long end = harness_now_ms() + timeout_ms;
     for (;;) {
         int status;
         pid_t r = waitpid(pid, &status, WNOHANG);
@@ -141,7 +141,7 @@ int harness_wait(pid_t pid, int timeout_ms)
             forget_child(pid);
             return status;
         }
-        if (r < 0 || now_ms() >= end) return -1;
+        if (r < 0 || harness_now_ms() >= end) return -1;
         usleep(10000);
     }
 }
@@ -266,9 +266,9 @@ int harness_get(int port, const char *path, char *out, size_t size, const char *
 
 bool harness_wait_http(int port, const char *path, int timeout_ms)
 {
-    long end = now_ms() + timeout_ms;
+    long end = harness_now_ms() + timeout_ms;
     char buf[4096];
-    while (now_ms() < end) {
+    while (harness_now_ms() < end) {
         if (harness_get(port, path, buf, sizeof buf, NULL) == 200) return true;
         usleep(20000);
     }

@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* Monotonic milliseconds, for timing what a test waits for. */
+long harness_now_ms(void);
+
 /* A loopback TCP port that was free a moment ago. */
 int harness_free_port(void);
 
