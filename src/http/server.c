@@ -451,7 +451,6 @@ void http_respond_json(struct http_request *req, int status, void *json)
         return;
     }
     size_t len = strlen(text);
-    text[len] = '\0';
     struct buf body = {0};
     buf_append(&body, text, len);
     buf_append(&body, "\n", 1);
