@@ -5,7 +5,7 @@ BENCH_PKGS := wrk nginx-light bc python3 util-linux time
 MAKEFLAGS += --no-print-directory
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps bench-deps build build-asan test demo bench clean format
+.PHONY: all deps bench-deps build build-asan build-tsan test demo bench clean format
 
 all: build
 
@@ -24,8 +24,15 @@ build-asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DHERD_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j$(JOBS)
 
-# Unit and integration tests under ASan + UBSan, plus a warning-free release build.
-test: build build-asan
+build-tsan: deps
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DHERD_TSAN=ON >/dev/null
+	@cmake --build build-tsan -j$(JOBS) --target herd herd_integration
+
+# Unit and integration tests under ASan + UBSan, plus a warning-free release build; and the
+# load engine's multi-threaded runs (the bench integration tests) under ThreadSanitizer, whose
+# reports make herd exit non-zero and so fail the tests. CTest's summary comes last.
+test: build build-asan build-tsan
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --timeout 300 -R integration.bench
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ctest --output-on-failure --timeout 300 -j$(JOBS)
@@ -40,7 +47,7 @@ bench: build bench-deps
 	@./bench/open_model.sh build/herd
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan
 
 format:
 	clang-format -i $$(find src tests -name '*.[ch]')

@@ -690,10 +690,14 @@ static void worker_free(struct load_worker *w)
 static void show_progress(struct load_engine *eng, size_t upto)
 {
     struct load_result *r = eng->result;
-    while (eng->shown < upto && eng->shown < r->seconds) {
+    for (;;) {
         struct load_second copy;
         struct load_progress p = {0};
-        pthread_mutex_lock(&eng->lock);
+        pthread_mutex_lock(&eng->lock); /* workers grow the timeline under it */
+        if (eng->shown >= upto || eng->shown >= r->seconds) {
+            pthread_mutex_unlock(&eng->lock);
+            break;
+        }
         struct load_second *e = &r->timeline[eng->shown];
         copy = *e;
         if (e->open_hist) { /* a slow thread has not reported yet: show what is in */
