@@ -314,6 +314,8 @@ static void conn_issue(struct load_conn *c, uint64_t intended_ns)
     struct load_worker *w = c->w;
     const struct load_plan *plan = w->eng->plan;
     bool closed = plan->rate <= 0;
+    if (!w->stopping && atomic_load_explicit(&w->eng->stop, memory_order_relaxed))
+        worker_stop_issuing(w); /* the breaker tripped on another thread: not one more send */
     if (w->stopping || (closed && !closed_quota_left(w)))
         return;
     if (closed)
