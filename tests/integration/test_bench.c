@@ -89,12 +89,7 @@ static json_t *run_json(char *const args[], int expect_exit, char **err_out)
 
 static json_t *node_entry(json_t *run, const char *name)
 {
-    size_t i;
-    json_t *n;
-    json_array_foreach(json_object_get(run, "nodes"), i, n)
-        if (strcmp(json_string_value(json_object_get(n, "name")), name) == 0)
-            return n;
-    return NULL;
+    return harness_json_find(json_object_get(run, "nodes"), "name", name);
 }
 
 static long long jint(json_t *obj, const char *a, const char *b)

@@ -120,12 +120,7 @@ static json_t *status(struct cl *c)
 
 static json_t *node_of(json_t *st, const char *id)
 {
-    size_t i;
-    json_t *n;
-    json_array_foreach(json_object_get(st, "nodes"), i, n)
-        if (strcmp(json_string_value(json_object_get(n, "id")), id) == 0)
-            return n;
-    return NULL;
+    return harness_json_find(json_object_get(st, "nodes"), "id", id);
 }
 
 static const char *state_of(json_t *st, const char *id)

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
+#include <jansson.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -352,4 +354,16 @@ int harness_herd(char *const args[], int timeout_ms, char **out, char **err)
     if (status < 0)
         return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void *harness_json_find(const void *array, const char *key, const char *value)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach((json_t *)array, i, e) {
+        const char *v = json_string_value(json_object_get(e, key));
+        if (v && strcmp(v, value) == 0)
+            return e;
+    }
+    return NULL;
 }

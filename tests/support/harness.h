@@ -69,6 +69,9 @@ int harness_count_responses(const char *text, size_t len);
 /* Writes a temporary file with content; returns a malloc'd path the caller frees and unlinks. */
 char *harness_temp_file(const char *suffix, const char *content);
 
+/* The element of the JSON array (a json_t *) whose string member key equals value, or NULL. */
+void *harness_json_find(const void *array, const char *key, const char *value);
+
 /* Path of the herd binary under test (HERD_BIN, set by CTest). */
 const char *harness_herd_bin(void);
 
