@@ -380,6 +380,40 @@ static void test_sigint_stops_with_a_report(void **state)
     free(out_path);
 }
 
+/* A node killed mid-run: its failures (no answer, so no X-Herd-Node) are counted under the
+ * name that URL answered with, not under a bare address. */
+static void test_failures_counted_for_the_last_named_node(void **state)
+{
+    (void)state;
+    int port = harness_free_port();
+    char portarg[16], url[96];
+    snprintf(portarg, sizeof portarg, "%d", port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/health", port);
+    char *node[] = {(char *)harness_herd_bin(), "node", "--port", portarg, "--id", "doomed.1",
+                    "--log-level", "warn", NULL};
+    pid_t pid = harness_spawn(node, NULL, NULL);
+    assert_true(harness_wait_http(port, "/health", 5000));
+    char *out_path = harness_temp_file(".json", "");
+    char *argv[] = {(char *)harness_herd_bin(), "bench", "-d", "2s", "-c", "2", "--timeout", "500ms",
+                    "-q", "-o", "json", url, NULL};
+    pid_t bench = harness_spawn_io(argv, NULL, out_path, "/dev/null");
+    usleep(700000);
+    kill(pid, SIGKILL);
+    harness_wait(pid, 5000);
+    assert_true(harness_wait(bench, 15000) >= 0);
+    json_t *run = json_load_file(out_path, 0, NULL);
+    assert_non_null(run);
+    assert_int_equal(json_array_size(json_object_get(run, "nodes")), 1);
+    json_t *n = node_entry(run, "doomed.1");
+    assert_non_null(n);
+    assert_true(jint(n, "ok", NULL) > 0);
+    assert_true(jint(n, "failures", NULL) > 0);
+    assert_int_equal(jint(n, "failures", NULL), jint(run, "totals", "failures"));
+    json_decref(run);
+    unlink(out_path);
+    free(out_path);
+}
+
 int integration_bench(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,6 +429,7 @@ int integration_bench(void)
         cmocka_unit_test(test_config_file_run),
         cmocka_unit_test(test_keepalive_off_and_ramp_up),
         cmocka_unit_test(test_sigint_stops_with_a_report),
+        cmocka_unit_test(test_failures_counted_for_the_last_named_node),
     };
     return cmocka_run_group_tests_name("bench", tests, setup, teardown);
 }
