@@ -9,7 +9,7 @@ static const struct {
     int (*run)(void);
 } groups[] = {
     {"hist", unit_hist}, {"conf", unit_conf}, {"url", unit_url}, {"http_server", unit_http_server},
-    {"misc", unit_misc}, {"load", unit_load},
+    {"misc", unit_misc}, {"load", unit_load}, {"balancer", unit_balancer},
 };
 
 int main(int argc, char **argv)

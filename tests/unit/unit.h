@@ -8,5 +8,6 @@ int unit_url(void);
 int unit_http_server(void);
 int unit_misc(void);
 int unit_load(void);
+int unit_balancer(void);
 
 #endif
