@@ -68,8 +68,6 @@ struct sup_node {
     struct tcp_check *tcp_check;
     struct sup_op *waiter; /* the operation waiting for this node */
     enum sup_state goal;   /* SUP_READY or SUP_STOPPED */
-    bool removing;         /* scaled down: freed once stopped */
-    bool closing;
     int handles_open;
 };
 
@@ -101,7 +99,6 @@ struct supervisor {
     struct sup_node **nodes;
     size_t count, cap;
     int next_color;
-    int nodes_alive; /* node structs not yet freed */
 };
 
 static const char *const state_names[] = {"starting", "ready",  "paused", "stopping",
@@ -672,11 +669,9 @@ static void node_release(struct sup_node *n)
 {
     if (--n->handles_open > 0)
         return;
-    struct supervisor *sup = n->sup;
     if (n->log_fd >= 0)
         close(n->log_fd);
     free(n);
-    sup->nodes_alive--;
 }
 
 static void node_timer_closed(uv_handle_t *h)
@@ -703,7 +698,6 @@ static void node_destroy(struct sup_node *n)
         n->proc->node = NULL;
     if (n->tcp_check)
         n->tcp_check->node = NULL;
-    n->closing = true;
     n->handles_open = 1;
     uv_close((uv_handle_t *)&n->timer, node_timer_closed);
     if (n->health) {
@@ -751,7 +745,6 @@ static struct sup_node *node_new(struct supervisor *sup, struct cluster_group *g
     memmove(&sup->nodes[at + 1], &sup->nodes[at], (sup->count - at) * sizeof *sup->nodes);
     sup->nodes[at] = n;
     sup->count++;
-    sup->nodes_alive++;
     return n;
 }
 
@@ -1126,14 +1119,6 @@ void *supervisor_status_json(struct supervisor *sup)
     }
     return json_pack("{s:s, s:i, s:s, s:o}", "name", sup->spec->name, "supervisor_pid", (int)getpid(),
                      "state_dir", sup->st.root, "nodes", nodes);
-}
-
-bool supervisor_idle(const struct supervisor *sup)
-{
-    for (size_t i = 0; i < sup->count; i++)
-        if (sup->nodes[i]->proc)
-            return false;
-    return true;
 }
 
 void supervisor_free(struct supervisor *sup)

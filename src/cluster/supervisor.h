@@ -75,9 +75,6 @@ void supervisor_shutdown(struct supervisor *sup, sup_done_fn done, void *data);
  * uptime, restarts, time to ready, health, RSS. */
 void *supervisor_status_json(struct supervisor *sup);
 
-/* True once every node handle is closed (after shutdown). */
-bool supervisor_idle(const struct supervisor *sup);
-
 /* Frees the supervisor; call after shutdown completed and the loop ran its close callbacks. */
 void supervisor_free(struct supervisor *sup);
 
