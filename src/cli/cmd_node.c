@@ -28,7 +28,7 @@ static const char node_usage[] =
     "      --cluster-manager URL  gateway to register with (env CLUSTER_MANAGER_URL)\n"
     "  -c, --config FILE          YAML/JSON config file (env CONFIG_FILE)\n"
     "      --node-header NAME     header that names the node (default X-Herd-Node)\n"
-    "      --weight N             weight advertised in the cluster view (default 100)\n"
+    "      --weight N             weight registered with the gateway, 0..100 (default 100)\n"
     "      --log-level LEVEL      error, warn, info or debug (default info)\n"
     "  -h, --help                 this text\n";
 
@@ -162,7 +162,7 @@ int cmd_node(int argc, char **argv)
     }
     if (flag_port && parse_int_flag("--port", flag_port, 0, 65535, &cfg.port) < 0)
         return CLI_EXIT_USAGE;
-    if (flag_weight && parse_int_flag("--weight", flag_weight, 0, 1000000, &cfg.weight) < 0)
+    if (flag_weight && parse_int_flag("--weight", flag_weight, 0, 100, &cfg.weight) < 0)
         return CLI_EXIT_USAGE;
     if (flag_log && log_level_parse(flag_log, &cfg.log_level) < 0) {
         fprintf(stderr, "herd node: --log-level '%s': expected error, warn, info or debug\n",

@@ -13,6 +13,7 @@ struct command {
 static const struct command commands[] = {
     {"bench", cmd_bench, "load URLs and report latency, throughput, errors and per-node shares"},
     {"node", cmd_node, "run the demo service (health, cluster view, KV store, fault knobs)"},
+    {"gateway", cmd_gateway, "load-balancing gateway: registry, health checks, retries, admin API"},
     {"up", cmd_up, "start a cluster from herd.yaml and supervise it (-d: in the background)"},
     {"status", cmd_cluster, "the cluster's nodes: pid, port, state, uptime, restarts, health, RSS"},
     {"logs", cmd_cluster, "the nodes' output (-f to follow)"},

@@ -1,5 +1,6 @@
 /* clusterfile.c -- the cluster file (see clusterfile.h). */
 #include "cluster/clusterfile.h"
+#include "cluster/gateway.h"
 
 #include <ctype.h>
 #include <signal.h>
@@ -238,19 +239,17 @@ static int parse_group(struct cluster_group *g, const struct conf_doc *doc,
 static int parse_gateway(struct cluster_gateway *gw, const struct conf_doc *doc,
                          const struct conf_node *n, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"port", "host", "balance", "threads", "nodes", "health",
-                                       "retries", "token", NULL};
-    long long port = 9091;
-    const char *balance = "roundrobin";
-    if (conf_check_keys(doc, n, keys, err, errlen) < 0 ||
-        conf_opt_int(doc, n, "port", 1, 65535, &port, err, errlen) < 0 ||
-        conf_opt_string(doc, n, "balance", &balance, err, errlen) < 0)
-        return -1;
-    gw->present = true;
-    gw->port = (int)port;
-    snprintf(gw->balance, sizeof gw->balance, "%s", balance);
-    gw->node = n;
-    return 0;
+    struct gateway_opts o; /* read in full here so that `herd up` rejects a bad section */
+    gateway_opts_default(&o);
+    int rc = gateway_opts_from_conf(&o, doc, n, err, errlen);
+    if (rc == 0) {
+        gw->present = true;
+        gw->port = o.port;
+        snprintf(gw->balance, sizeof gw->balance, "%s", balancer_name(o.balance));
+        gw->node = n;
+    }
+    gateway_opts_free(&o);
+    return rc;
 }
 
 /* Orders groups so that each comes after the groups it depends on; fails on a cycle or an

@@ -62,6 +62,14 @@ struct http_client {
     struct buf body;
     char field[64];
     size_t field_len;
+    /* streaming: every header kept in head, NUL-terminated, spans as offsets */
+    const struct http_client_stream *stream;
+    struct buf head;
+    size_t head_spans[HTTP_CLIENT_MAX_HEADERS][2];
+    size_t head_count;
+    bool in_field;
+    bool paused;
+    bool served; /* the connection has completed a request */
     bool capturing;
     size_t captured_len;
     /* TLS */
@@ -161,6 +169,14 @@ static void stop_phase(struct http_client *c);
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct http_client *c = p->data;
+    if (c->stream) {
+        if (!c->in_field) {
+            if (c->head_count == HTTP_CLIENT_MAX_HEADERS) return -1;
+            c->head_spans[c->head_count][0] = c->head.len;
+            c->in_field = true;
+        }
+        if (buf_append(&c->head, at, len) < 0) return -1;
+    }
     size_t room = sizeof c->field - 1 - c->field_len;
     size_t n = len < room ? len : room;
     memcpy(c->field + c->field_len, at, n);
@@ -171,6 +187,12 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_field_complete(llhttp_t *p)
 {
     struct http_client *c = p->data;
+    if (c->stream) {
+        if (!c->in_field) return -1; /* an empty name: llhttp rejects it first */
+        c->in_field = false;
+        if (buf_append(&c->head, "", 1) < 0) return -1;
+        c->head_spans[c->head_count][1] = c->head.len;
+    }
     c->field[c->field_len] = '\0';
     c->capturing = c->field_len == c->capture_len && c->capture_len &&
                    strcasecmp(c->field, c->opts.capture_header) == 0;
@@ -182,6 +204,7 @@ static int on_header_field_complete(llhttp_t *p)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct http_client *c = p->data;
+    if (c->stream && buf_append(&c->head, at, len) < 0) return -1;
     if (!c->capturing) return 0;
     size_t room = sizeof c->res.captured - 1 - c->captured_len;
     size_t n = len < room ? len : room;
@@ -193,17 +216,41 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 
 static int on_header_value_complete(llhttp_t *p)
 {
-    ((struct http_client *)p->data)->capturing = false;
+    struct http_client *c = p->data;
+    c->capturing = false;
+    if (c->stream) {
+        if (buf_append(&c->head, "", 1) < 0) return -1;
+        c->head_count++;
+    }
     return 0;
+}
+
+/* Hands every header to the stream's on_head. */
+static void deliver_head(struct http_client *c)
+{
+    struct http_client_header h[HTTP_CLIENT_MAX_HEADERS];
+    for (size_t i = 0; i < c->head_count; i++) {
+        h[i].name = c->head.data + c->head_spans[i][0];
+        h[i].value = c->head.data + c->head_spans[i][1];
+    }
+    c->stream->on_head(c, &c->res, h, c->head_count, c->cb_data);
 }
 
 static int on_headers_complete(llhttp_t *p)
 {
     struct http_client *c = p->data;
     c->res.status = p->status_code;
-    if (p->status_code >= 100 && p->status_code < 200)
-        return 0; /* interim answer: the real one follows */
+    if (p->status_code >= 100 && p->status_code < 200) {
+        buf_reset(&c->head); /* interim answer: the real one follows */
+        c->head_count = 0;
+        return 0;
+    }
+    c->res.content_length = (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : -1;
     start_phase(c, CLIENT_BODY, c->opts.body_timeout_ms);
+    if (c->stream) {
+        deliver_head(c);
+        if (c->freeing || c->state != CLIENT_BODY) return -1;
+    }
     return c->head_request ? 1 : 0;
 }
 
@@ -211,6 +258,10 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct http_client *c = p->data;
     c->res.body_len += len;
+    if (c->stream) {
+        c->stream->on_body(c, at, len, c->cb_data);
+        return c->freeing || c->state != CLIENT_BODY ? -1 : 0;
+    }
     if (c->opts.keep_body) {
         size_t room =
             c->opts.max_body_bytes > c->body.len ? c->opts.max_body_bytes - c->body.len : 0;
@@ -253,7 +304,9 @@ static void client_deliver(struct http_client *c)
     http_client_cb cb = c->cb;
     void *data = c->cb_data;
     c->cb = NULL;
+    c->stream = NULL;
     if (c->res.keep_alive) {
+        c->served = true;
         c->state = CLIENT_IDLE;
     } else {
         client_close_socket(c);
@@ -467,6 +520,7 @@ static void maybe_finish_free(struct http_client *c)
     void *data = c->closed_data;
     buf_free(&c->pending);
     buf_free(&c->body);
+    buf_free(&c->head);
     free(c);
     if (fn) fn(data);
 }
@@ -478,6 +532,8 @@ static void on_tcp_closed(uv_handle_t *h)
     struct http_client *c = h->data;
     c->handles_open--;
     c->tcp_open = false;
+    c->served = false;
+    c->paused = false;
     tls_end(c);
     if (c->freeing) {
         maybe_finish_free(c);
@@ -507,6 +563,7 @@ static void client_fail(struct http_client *c, int error)
     http_client_cb cb = c->cb;
     void *data = c->cb_data;
     c->cb = NULL;
+    c->stream = NULL;
     buf_reset(&c->pending);
     client_close_socket(c);
     if (cb) {
@@ -638,10 +695,23 @@ struct http_client *http_client_new(uv_loop_t *loop, const struct sockaddr *addr
 int http_client_send(struct http_client *c, const char *request, size_t len, http_client_cb cb,
                      void *data)
 {
+    return http_client_send_stream(c, request, len, NULL, cb, data);
+}
+
+int http_client_send_stream(struct http_client *c, const char *request, size_t len,
+                            const struct http_client_stream *stream, http_client_cb cb, void *data)
+{
     if (c->cb || c->freeing) return -1;
     c->cb = cb;
     c->cb_data = data;
+    c->stream = stream;
+    buf_reset(&c->head);
+    c->head_count = 0;
+    c->in_field = false;
     memset(&c->res, 0, sizeof c->res);
+    c->res.content_length = -1;
+    c->res.reused = c->served && c->state == CLIENT_IDLE;
+    if (c->paused) http_client_pause(c, false);
     buf_reset(&c->body);
     c->complete = false;
     c->field_len = 0;
@@ -668,6 +738,16 @@ int http_client_send(struct http_client *c, const char *request, size_t len, htt
     }
 }
 
+void http_client_pause(struct http_client *c, bool paused)
+{
+    if (paused == c->paused || !c->tcp_open || uv_is_closing((uv_handle_t *)&c->tcp)) return;
+    c->paused = paused;
+    if (paused)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    else
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
 bool http_client_connected(const struct http_client *c)
 {
     return c->state == CLIENT_IDLE;
@@ -690,6 +770,7 @@ void http_client_free(struct http_client *c, void (*closed)(void *data), void *d
     if (!c) return;
     c->freeing = true;
     c->cb = NULL;
+    c->stream = NULL;
     c->reconnect_pending = false;
     c->closed_fn = closed;
     c->closed_data = data;

@@ -47,6 +47,26 @@ struct http_client_response {
     bool body_truncated;
     char captured[128]; /* capture_header's value, "" when absent */
     size_t bytes_in;    /* bytes read off the wire for this answer */
+    int64_t content_length; /* announced by the server, or -1 */
+    bool reused;            /* sent on a connection that had served a request before */
+};
+
+#define HTTP_CLIENT_MAX_HEADERS 64
+
+struct http_client;
+
+struct http_client_header {
+    const char *name;
+    const char *value;
+};
+
+/* Streaming an answer through (a proxy): on_head once the headers are in (all of them, valid
+ * during the call), on_body for each piece of the decoded body; then the send callback ends
+ * the request. Either may free or pause the client. */
+struct http_client_stream {
+    void (*on_head)(struct http_client *c, const struct http_client_response *res,
+                    const struct http_client_header *headers, size_t count, void *data);
+    void (*on_body)(struct http_client *c, const char *at, size_t len, void *data);
 };
 
 struct http_client;
@@ -66,6 +86,15 @@ struct http_client *http_client_new(uv_loop_t *loop, const struct sockaddr *addr
  * when not connected. Returns 0, or -1 when a request is already in progress. */
 int http_client_send(struct http_client *c, const char *request, size_t len, http_client_cb cb,
                      void *data);
+
+/* As http_client_send, with the answer streamed through stream's callbacks (stream is not
+ * copied and must outlive the request). More than HTTP_CLIENT_MAX_HEADERS response headers
+ * fail it with HTTP_CLIENT_EPROTOCOL. */
+int http_client_send_stream(struct http_client *c, const char *request, size_t len,
+                            const struct http_client_stream *stream, http_client_cb cb, void *data);
+
+/* Stops (true) or resumes reading the answer: backpressure while the body is passed on. */
+void http_client_pause(struct http_client *c, bool paused);
 
 /* True while connected (a next request reuses the connection). */
 bool http_client_connected(const struct http_client *c);

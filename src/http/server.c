@@ -2,10 +2,15 @@
 #include "http/server.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 #include <llhttp.h>
@@ -49,6 +54,7 @@ struct http_server {
     uint64_t date_sec;
     char date[40];
     int port;
+    bool reuse_port;
 };
 
 /* A connection's life: IDLE -> READING (first byte) -> HANDLING (request complete) -> IDLE
@@ -93,6 +99,11 @@ struct http_conn {
     bool reading;
     bool processing;
     bool peer_gone;
+    bool streaming;   /* a streamed answer is under way (http_respond_start) */
+    int stream_status;
+    bool chunked_out; /* ... and its body is sent chunked */
+    void (*drain_fn)(void *data);
+    void *drain_data;
     char param_buf[1024];
     size_t rstart, rend; /* unparsed bytes in rbuf */
     char rbuf[READ_BUFFER_SIZE];
@@ -425,20 +436,132 @@ static void write_answer(struct http_conn *c, int status, const char *content_ty
     if (close) c->close_after_write = true;
 }
 
-void http_respond(struct http_request *req, int status, const char *content_type, const void *body,
-                  size_t len)
+/* The answer to the current request is queued: the connection goes on to the next one. */
+static void answer_done(struct http_conn *c, int status)
 {
-    struct http_conn *c = req->conn;
-    if (c->responded || c->state != CONN_HANDLING) return;
-    c->responded = true;
-    if (status < 200 || status > 599) status = 500;
-    write_answer(c, status, content_type, body, len, !req->head);
+    struct http_request *req = &c->req;
     if (c->srv->finish_fn)
         c->srv->finish_fn(req, status, mtime_now_us() - req->start_us, c->srv->finish_data);
     c->state = CONN_IDLE;
     c->deadline_ms = loop_now(c) + c->srv->lim.idle_timeout_ms;
     if (!c->processing) /* answered later, from a timer or another callback */
         conn_process(c);
+}
+
+void http_respond(struct http_request *req, int status, const char *content_type, const void *body,
+                  size_t len)
+{
+    struct http_conn *c = req->conn;
+    if (c->responded || c->streaming || c->state != CONN_HANDLING) return;
+    c->responded = true;
+    if (status < 200 || status > 599) status = 500;
+    write_answer(c, status, content_type, body, len, !req->head);
+    answer_done(c, status);
+}
+
+int http_respond_start(struct http_request *req, int status, const char *headers, size_t len,
+                       int64_t content_length)
+{
+    struct http_conn *c = req->conn;
+    if (c->responded || c->streaming || c->state != CONN_HANDLING) return -1;
+    if (status < 200 || status > 599) status = 502;
+    bool no_body = status == 204 || status == 304 || req->head;
+    c->streaming = true;
+    c->chunked_out = !no_body && content_length < 0 && c->http_minor >= 1;
+    c->stream_status = status;
+    bool close = !c->keep_alive || c->srv->stopping || (!no_body && content_length < 0 && !c->chunked_out);
+    struct buf *o = &c->out;
+    if (buf_printf(o, "HTTP/1.1 %d %s\r\n", status, http_status_reason(status)) < 0 ||
+        buf_append(o, headers, len) < 0 ||
+        buf_append(o, c->srv->common_headers.data, c->srv->common_headers.len) < 0 ||
+        buf_append(o, c->extra.data, c->extra.len) < 0) {
+        conn_close(c);
+        return 0;
+    }
+    buf_reset(&c->extra);
+    if (c->chunked_out)
+        buf_append_str(o, "Transfer-Encoding: chunked\r\n");
+    else if (content_length >= 0 && status != 204 && status != 304)
+        buf_printf(o, "Content-Length: %lld\r\n", (long long)content_length);
+    if (close)
+        buf_append_str(o, "Connection: close\r\n");
+    else if (c->http_minor == 0)
+        buf_append_str(o, "Connection: keep-alive\r\n");
+    buf_append(o, "\r\n", 2);
+    if (close) c->close_after_write = true;
+    conn_flush(c);
+    return 0;
+}
+
+static size_t conn_queued(const struct http_conn *c)
+{
+    return c->out.len + (c->writing ? c->wbuf.len : 0);
+}
+
+long http_respond_write(struct http_request *req, const void *data, size_t len)
+{
+    struct http_conn *c = req->conn;
+    if (!c->streaming || c->closing) return -1;
+    if (len == 0 || req->head) return (long)conn_queued(c);
+    int rc = 0;
+    if (c->chunked_out) rc = buf_printf(&c->out, "%zx\r\n", len);
+    if (rc == 0) rc = buf_append(&c->out, data, len);
+    if (rc == 0 && c->chunked_out) rc = buf_append(&c->out, "\r\n", 2);
+    if (rc < 0) {
+        conn_close(c);
+        return -1;
+    }
+    conn_flush(c);
+    return c->closing ? -1 : (long)conn_queued(c);
+}
+
+void http_respond_end(struct http_request *req)
+{
+    struct http_conn *c = req->conn;
+    if (!c->streaming) return;
+    if (c->chunked_out && !req->head) buf_append_str(&c->out, "0\r\n\r\n");
+    c->streaming = false;
+    c->drain_fn = NULL;
+    c->responded = true;
+    answer_done(c, c->stream_status);
+}
+
+void http_respond_abort(struct http_request *req)
+{
+    struct http_conn *c = req->conn;
+    if (c->responded) return;
+    c->streaming = false;
+    c->drain_fn = NULL;
+    c->responded = true;
+    if (c->srv->finish_fn)
+        c->srv->finish_fn(req, 502, mtime_now_us() - req->start_us, c->srv->finish_data);
+    c->state = CONN_IDLE;
+    conn_close(c);
+}
+
+void http_request_on_drain(struct http_request *req, void (*fn)(void *data), void *data)
+{
+    req->conn->drain_fn = fn;
+    req->conn->drain_data = data;
+}
+
+int http_request_peer(const struct http_request *req, char *out, size_t size)
+{
+    const struct http_conn *c = req->conn;
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    if (c->srv->unix_socket) {
+        snprintf(out, size, "unix");
+        return 0;
+    }
+    if (uv_tcp_getpeername(&c->handle.tcp, (struct sockaddr *)&sa, &len) < 0) return -1;
+    if (sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&sa;
+        if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr))
+            return inet_ntop(AF_INET, &a6->sin6_addr.s6_addr[12], out, (socklen_t)size) ? 0 : -1;
+        return uv_ip6_name(a6, out, size);
+    }
+    return uv_ip4_name((const struct sockaddr_in *)&sa, out, size);
 }
 
 void http_respond_json(struct http_request *req, int status, void *json)
@@ -556,7 +679,11 @@ static void on_write(uv_write_t *wr, int status)
         return;
     }
     conn_flush(c);
-    if (!c->writing && c->out.len == 0 && c->close_after_write && !c->closing) conn_finish(c);
+    if (c->writing || c->out.len > 0 || c->closing) return;
+    if (c->streaming && c->drain_fn)
+        c->drain_fn(c->drain_data);
+    else if (c->close_after_write && c->state != CONN_HANDLING)
+        conn_finish(c);
 }
 
 static void conn_flush(struct http_conn *c)
@@ -853,6 +980,30 @@ void http_server_on_finish(struct http_server *srv, http_finish_fn fn, void *dat
     srv->finish_data = data;
 }
 
+void http_server_set_reuse_port(struct http_server *srv, bool on)
+{
+    srv->reuse_port = on;
+}
+
+/* libuv (1.44) has no SO_REUSEPORT flag: make the socket here and hand it over. */
+static int bind_reuse_port(uv_tcp_t *tcp, const struct sockaddr *addr)
+{
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return uv_translate_sys_error(errno);
+    int one = 1;
+    socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : sizeof(struct sockaddr_in);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 || bind(fd, addr, len) < 0) {
+        int rc = uv_translate_sys_error(errno);
+        close(fd);
+        return rc;
+    }
+    int rc = uv_tcp_open(tcp, fd);
+    if (rc < 0) close(fd);
+    return rc;
+}
+
 int http_server_listen(struct http_server *srv, const char *host, int port, char *err,
                        size_t errlen)
 {
@@ -866,7 +1017,10 @@ int http_server_listen(struct http_server *srv, const char *host, int port, char
     uv_tcp_init(srv->loop, &srv->listener.tcp);
     srv->listener.tcp.data = srv;
     srv->listening = true;
-    rc = uv_tcp_bind(&srv->listener.tcp, (const struct sockaddr *)&addr, 0);
+    if (srv->reuse_port)
+        rc = bind_reuse_port(&srv->listener.tcp, (const struct sockaddr *)&addr);
+    else
+        rc = uv_tcp_bind(&srv->listener.tcp, (const struct sockaddr *)&addr, 0);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&srv->listener, 4096, on_connection);
     if (rc < 0) {
         if (rc == UV_EADDRINUSE)

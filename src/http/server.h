@@ -72,6 +72,10 @@ int http_server_add_header(struct http_server *srv, const char *name, const char
 
 void http_server_on_finish(struct http_server *srv, http_finish_fn fn, void *data);
 
+/* Lets several servers (one per thread) listen on the same port: the kernel spreads the
+ * connections (SO_REUSEPORT). Call before http_server_listen. */
+void http_server_set_reuse_port(struct http_server *srv, bool on);
+
 /* Binds and listens on host:port (port 0 picks a free one). Returns 0, or a negative libuv
  * error (UV_EADDRINUSE, ...) with a message in err. */
 int http_server_listen(struct http_server *srv, const char *host, int port, char *err,
@@ -110,6 +114,26 @@ int http_request_query(const struct http_request *req, const char *name, char *o
 
 /* True when the client went away while an asynchronous answer was pending. */
 bool http_request_aborted(const struct http_request *req);
+
+/* Streamed answers (a proxy): the status line and header lines go out first, the body as it
+ * comes. headers are complete "Name: value\r\n" lines without framing or Connection headers;
+ * content_length >= 0 announces that many body bytes, -1 streams the body chunked (HTTP/1.0
+ * clients: until the connection closes). Returns 0, or -1 when the request was answered. */
+int http_respond_start(struct http_request *req, int status, const char *headers, size_t len,
+                       int64_t content_length);
+/* Queues body bytes of a streamed answer. Returns the bytes not yet handed to the kernel
+ * (stop feeding above a limit and wait for the drain callback), or -1 when the client is
+ * gone (finish with http_respond_end or http_respond_abort anyway). */
+long http_respond_write(struct http_request *req, const void *data, size_t len);
+/* Ends a streamed answer; the connection goes on with its next request. */
+void http_respond_end(struct http_request *req);
+/* Ends a streamed answer that cannot be completed: the connection is closed at once. */
+void http_respond_abort(struct http_request *req);
+/* fn(data) runs each time a streamed answer's queued output has been written out. */
+void http_request_on_drain(struct http_request *req, void (*fn)(void *data), void *data);
+
+/* Writes the client's IP address ("127.0.0.1", "::1") into out. Returns 0 or -1. */
+int http_request_peer(const struct http_request *req, char *out, size_t size);
 
 /* Standard reason phrase for status ("OK", "Not Found"). */
 const char *http_status_reason(int status);

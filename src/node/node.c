@@ -14,6 +14,7 @@
 #include "conf/conf.h"
 #include "http/url.h"
 #include "node/kv.h"
+#include "node/member.h"
 
 #define NODE_MAX_DELAY_MS 60000
 
@@ -46,6 +47,7 @@ struct node {
     struct buf health;
     uint64_t health_sec;
     size_t health_kv_count;
+    struct member *member; /* with a cluster manager */
     struct node_route routes[16];
     size_t route_count;
     size_t delayed; /* timers in flight */
@@ -125,9 +127,9 @@ static int load_limits(const struct conf_doc *doc, const struct conf_node *m,
 int node_config_load(struct node_config *cfg, const char *path, char *err, size_t errlen)
 {
     static const char *const keys[] = {
-        "port",       "host",        "node_id", "cluster_manager_url",
-        "cluster_id", "node_header", "weight",  "log_level",
-        "stop_grace", "limits",      NULL};
+        "port",       "host",        "node_id", "cluster_manager_url", "cluster_token",
+        "cluster_id", "node_header", "weight",  "log_level",           "stop_grace",
+        "limits",     NULL};
     struct conf_doc doc;
     if (conf_load_file(&doc, path, err, errlen) < 0) return -1;
     int rc = -1;
@@ -139,7 +141,9 @@ int node_config_load(struct node_config *cfg, const char *path, char *err, size_
     }
     if (conf_check_keys(&doc, root, keys, err, errlen) < 0 ||
         conf_opt_int(&doc, root, "port", 0, 65535, &port, err, errlen) < 0 ||
-        conf_opt_int(&doc, root, "weight", 0, 1000000, &weight, err, errlen) < 0 ||
+        conf_opt_int(&doc, root, "weight", 0, 100, &weight, err, errlen) < 0 ||
+        copy_string(&doc, root, "cluster_token", cfg->cluster_token, sizeof cfg->cluster_token,
+                    err, errlen) < 0 ||
         copy_string(&doc, root, "host", cfg->host, sizeof cfg->host, err, errlen) < 0 ||
         copy_string(&doc, root, "node_id", cfg->node_id, sizeof cfg->node_id, err, errlen) < 0 ||
         copy_string(&doc, root, "cluster_manager_url", cfg->cluster_manager_url,
@@ -195,6 +199,12 @@ int node_config_env(struct node_config *cfg, char *err, size_t errlen)
             return err_set(err, errlen, "NODE_ID: longer than %zu characters",
                            sizeof cfg->node_id - 1);
         snprintf(cfg->node_id, sizeof cfg->node_id, "%s", v);
+    }
+    if ((v = getenv("CLUSTER_TOKEN")) && *v) {
+        if (strlen(v) >= sizeof cfg->cluster_token)
+            return err_set(err, errlen, "CLUSTER_TOKEN: longer than %zu characters",
+                           sizeof cfg->cluster_token - 1);
+        snprintf(cfg->cluster_token, sizeof cfg->cluster_token, "%s", v);
     }
     if ((v = getenv("CLUSTER_MANAGER_URL")) && *v) {
         if (strlen(v) >= sizeof cfg->cluster_manager_url)
@@ -261,7 +271,7 @@ static void rebuild_health(struct node *n)
                   HERD_VERSION, "timestamp", now, "started_at", n->started_at, "node_id",
                   n->cfg.node_id, "checks", "http", "status", 1, "kv", "status", 1, "keys",
                   (json_int_t)n->kv.count, "cluster", "enabled", cluster_enabled(n), "registered",
-                  0, "manager", cluster_enabled(n) ? n->cfg.cluster_manager_url : NULL);
+                  n->member && member_registered(n->member), "manager", cluster_enabled(n) ? n->cfg.cluster_manager_url : NULL);
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text) return;
@@ -282,8 +292,9 @@ static void on_health(struct node *n, struct http_request *req)
     http_respond(req, 200, "application/json", n->health.data, n->health.len);
 }
 
-static void on_cluster_status(struct node *n, struct http_request *req)
+static void local_status(struct http_request *req, void *data)
 {
+    struct node *n = data;
     char now[40];
     mtime_wall_iso8601(now, sizeof now);
     http_respond_json(req, 200,
@@ -295,8 +306,9 @@ static void on_cluster_status(struct node *n, struct http_request *req)
                                 "average_response_time", average_ms(n), "last_updated", now));
 }
 
-static void on_cluster_nodes(struct node *n, struct http_request *req)
+static void local_nodes(struct http_request *req, void *data)
 {
+    struct node *n = data;
     char now[40];
     mtime_wall_iso8601(now, sizeof now);
     json_t *entry = json_pack(
@@ -309,6 +321,34 @@ static void on_cluster_nodes(struct node *n, struct http_request *req)
     json_t *nodes = json_object();
     json_object_set_new(nodes, n->cfg.node_id, entry);
     http_respond_json(req, 200, json_pack("{s:o}", "nodes", nodes));
+}
+
+/* With a gateway, the cluster views are the gateway's (every node sees every node); on its
+ * own, or when the gateway does not answer, the node shows itself. */
+static void on_cluster_status(struct node *n, struct http_request *req)
+{
+    if (n->member)
+        member_forward(n->member, "/api/v1/cluster/status", req, local_status, n);
+    else
+        local_status(req, n);
+}
+
+static void on_cluster_nodes(struct node *n, struct http_request *req)
+{
+    if (n->member)
+        member_forward(n->member, "/api/v1/cluster/nodes", req, local_nodes, n);
+    else
+        local_nodes(req, n);
+}
+
+/* The config the gateway synced to this node (version 0, {} without a gateway). */
+static void on_cluster_config(struct node *n, struct http_request *req)
+{
+    json_t *config = json_loads(n->member ? member_config(n->member) : "{}", 0, NULL);
+    http_respond_json(req, 200, json_pack("{s:I,s:o}", "version",
+                                          (json_int_t)(n->member ? member_config_version(n->member)
+                                                                 : 0),
+                                          "config", config ? config : json_object()));
 }
 
 static void on_kv_get(struct node *n, struct http_request *req)
@@ -575,6 +615,7 @@ struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_
     rc |= add_route(n, "GET", "/health", on_health, false);
     rc |= add_route(n, "GET", "/api/v1/cluster/status", on_cluster_status, false);
     rc |= add_route(n, "GET", "/api/v1/cluster/nodes", on_cluster_nodes, false);
+    rc |= add_route(n, "GET", "/api/v1/cluster/config", on_cluster_config, false);
     rc |= add_route(n, "GET", "/kv/{key}", on_kv_get, false);
     rc |= add_route(n, "PUT", "/kv/{key}", on_kv_put, false);
     rc |= add_route(n, "DELETE", "/kv/{key}", on_kv_delete, false);
@@ -594,6 +635,15 @@ struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_
         *uv_status = rc;
         goto fail;
     }
+    if (cluster_enabled(n)) {
+        struct member_config mc = {.manager_url = cfg->cluster_manager_url,
+                                   .token = cfg->cluster_token,
+                                   .node_id = cfg->node_id,
+                                   .host = cfg->host,
+                                   .port = node_port(n),
+                                   .weight = cfg->weight};
+        if (!(n->member = member_start(loop, &mc, err, errlen))) goto fail;
+    }
     return n;
 fail:
     node_stop(n, free_failed_node, n);
@@ -611,12 +661,24 @@ static void on_server_stopped(void *data)
     if (n->stopped_fn) n->stopped_fn(n->stopped_data);
 }
 
+static void on_left_cluster(void *data)
+{
+    struct node *n = data;
+    http_server_shutdown(n->srv, on_server_stopped, n);
+}
+
 void node_stop(struct node *n, void (*done)(void *data), void *data)
 {
+    if (n->stopping) return;
     n->stopping = true;
     n->stopped_fn = done;
     n->stopped_data = data;
-    http_server_shutdown(n->srv, on_server_stopped, n);
+    struct member *m = n->member;
+    n->member = NULL; /* deregister first: the gateway stops sending before we stop serving */
+    if (m)
+        member_stop(m, on_left_cluster, n);
+    else
+        http_server_shutdown(n->srv, on_server_stopped, n);
 }
 
 void node_free(struct node *n)

@@ -18,6 +18,7 @@ struct node_config {
     char host[64];             /* address to listen on */
     int port;                  /* 0: any free port */
     char cluster_manager_url[512];
+    char cluster_token[128]; /* the gateway's admin token (env CLUSTER_TOKEN) */
     char cluster_id[64];
     char node_header[64]; /* header naming this node on every answer */
     int weight;
@@ -26,16 +27,16 @@ struct node_config {
     struct http_server_limits limits;
 };
 
-/* Fills the defaults: 127.0.0.1:8080, weight 100, header X-Herd-Node, 30 s grace. */
+/* Fills the defaults: 127.0.0.1:8080, weight 100 (0..100), header X-Herd-Node, 30 s grace. */
 void node_config_default(struct node_config *cfg);
 
 /* Reads a YAML/JSON config file over cfg. Returns 0, or -1 with "FILE:LINE:COL: key: ..."
- * in err. Keys: port, host, node_id, cluster_manager_url, cluster_id, node_header, weight,
+ * in err. Keys: port, host, node_id, cluster_manager_url, cluster_token, cluster_id, node_header, weight,
  * log_level, stop_grace, limits{max_header_bytes, max_body_bytes, header_timeout,
  * body_timeout, idle_timeout, max_connections}. */
 int node_config_load(struct node_config *cfg, const char *path, char *err, size_t errlen);
 
-/* Applies SERVER_PORT, NODE_ID, CLUSTER_MANAGER_URL from the environment. Returns 0 or -1
+/* Applies SERVER_PORT, NODE_ID, CLUSTER_MANAGER_URL, CLUSTER_TOKEN from the environment. Returns 0 or -1
  * with a message naming the variable. */
 int node_config_env(struct node_config *cfg, char *err, size_t errlen);
 

@@ -1,0 +1,550 @@
+/* admin.c -- the gateway's admin API: cluster status and nodes (the seeds' JSON shapes),
+ * registration and heartbeats, operator changes, the event log, config sync with long-poll,
+ * and Prometheus metrics. Served by every proxy thread; state lives in the registry. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "base/mtime.h"
+#include "cluster/gateway_int.h"
+
+#define LONG_POLL_DEFAULT_MS 30000
+#define LONG_POLL_MAX_MS     300000
+
+static void iso_time(int64_t wall_ms, char *out, size_t size)
+{
+    time_t sec = (time_t)(wall_ms / 1000);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    size_t n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, size - n, ".%03dZ", (int)(wall_ms % 1000));
+}
+
+static bool loopback(const char *ip)
+{
+    return strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0 || strcmp(ip, "unix") == 0;
+}
+
+/* Admin routes answer loopback clients, or anyone with the token when one is set; with a
+ * token, changes need it from everyone. Answers 401/403 and returns false otherwise. */
+static bool allowed(struct http_request *req, struct gw_thread *t, bool change)
+{
+    const char *token = t->gw->opts.token;
+    char peer[64] = "";
+    http_request_peer(req, peer, sizeof peer);
+    if (!token[0]) {
+        if (loopback(peer)) return true;
+        http_respond_error(req, 403, "the admin API answers loopback clients only (no --token)");
+        return false;
+    }
+    if (!change && loopback(peer)) return true;
+    const char *auth = http_request_header(req, "Authorization");
+    if (auth && strncmp(auth, "Bearer ", 7) == 0 && strcmp(auth + 7, token) == 0) return true;
+    http_response_header(req, "WWW-Authenticate", "Bearer");
+    http_respond_error(req, 401, "missing or wrong token (Authorization: Bearer TOKEN)");
+    return false;
+}
+
+/* Sums node i's counters over every thread. */
+static void node_totals(struct gateway *gw, size_t i, struct gw_node_stats *sum)
+{
+    memset(sum, 0, sizeof *sum);
+    for (int k = 0; k < gw->thread_count; k++) {
+        struct gw_node_stats *s = &gw->threads[k].stats[i];
+        gw_add(&sum->requests, gw_get(&s->requests));
+        gw_add(&sum->retried, gw_get(&s->retried));
+        gw_add(&sum->latency_us, gw_get(&s->latency_us));
+        gw_add(&sum->in_flight, gw_get(&s->in_flight));
+        for (int o = 0; o < GW_OUTCOMES; o++)
+            gw_add(&sum->outcomes[o], gw_get(&s->outcomes[o]));
+    }
+}
+
+static uint64_t node_failures(struct gw_node_stats *s)
+{
+    uint64_t f = 0;
+    for (int o = GW_5XX; o < GW_OUTCOMES; o++) f += gw_get(&s->outcomes[o]);
+    return f;
+}
+
+static json_t *node_json(struct gateway *gw, size_t i)
+{
+    const struct registry_node *n = &gw->reg.nodes[i];
+    struct gw_node_stats s;
+    node_totals(gw, i, &s);
+    uint64_t done = 0;
+    for (int o = 0; o < GW_OUTCOMES; o++) done += gw_get(&s.outcomes[o]);
+    uint64_t failed = node_failures(&s);
+    char seen[40];
+    iso_time(n->last_seen_wall_ms, seen, sizeof seen);
+    json_t *meta = n->metadata ? json_loads(n->metadata, 0, NULL) : NULL;
+    const char *state = registry_node_state(n);
+    return json_pack(
+        "{s:{s:s,s:s,s:i,s:i,s:s,s:o},s:s,s:s,s:s,s:b,s:b,s:i,s:s,s:s,s:I,s:f,s:f,s:I,s:I,s:I,"
+        "s:{s:f,s:s,s:i,s:i}}",
+        "config", "node_id", n->id, "host", n->host, "port", n->port, "weight", n->weight,
+        "status", strcmp(state, "up") == 0 ? "active" : state, "metadata",
+        meta ? meta : json_object(), "state", state, "admin", registry_admin_name(n->admin),
+        "source", n->source == REGISTRY_STATIC ? "static" : "registered", "up", n->up, "ejected",
+        n->ejected, "effective_weight", n->effective_weight, "last_seen", seen, "address",
+        n->host, "connections", (json_int_t)gw_get(&s.in_flight), "response_time",
+        done ? (double)gw_get(&s.latency_us) / (double)done / 1000.0 : 0.0, "success_rate",
+        done ? 100.0 * (double)(done - failed) / (double)done : 100.0, "requests",
+        (json_int_t)gw_get(&s.requests), "failures", (json_int_t)failed, "retried",
+        (json_int_t)gw_get(&s.retried), "check", "duration_ms", n->check_ms, "error",
+        n->check_error, "passes", n->check_ok, "failures", n->check_fail);
+}
+
+static void on_nodes(struct http_request *req, void *data)
+{
+    struct gw_thread *t = data;
+    if (!allowed(req, t, false)) return;
+    struct registry *reg = &t->gw->reg;
+    json_t *nodes = json_object();
+    pthread_mutex_lock(&reg->lock);
+    for (size_t i = 0; i < reg->count; i++)
+        if (!reg->nodes[i].removed) json_object_set_new(nodes, reg->nodes[i].id, node_json(t->gw, i));
+    pthread_mutex_unlock(&reg->lock);
+    http_respond_json(req, 200, json_pack("{s:o}", "nodes", nodes));
+}
+
+static int find_node(struct registry *reg, const char *id)
+{
+    for (size_t i = 0; i < reg->count; i++)
+        if (strcmp(reg->nodes[i].id, id) == 0 && !reg->nodes[i].removed) return (int)i;
+    return -1;
+}
+
+static void on_node(struct http_request *req, void *data)
+{
+    struct gw_thread *t = data;
+    if (!allowed(req, t, false)) return;
+    struct registry *reg = &t->gw->reg;
+    pthread_mutex_lock(&reg->lock);
+    int i = find_node(reg, req->params[0]);
+    json_t *j = i >= 0 ? node_json(t->gw, (size_t)i) : NULL;
+    pthread_mutex_unlock(&reg->lock);
+    if (!j)
+        http_respond_error(req, 404, "no such node");
+    else
+        http_respond_json(req, 200, j);
+}
+
+static void on_status(struct http_request *req, void *data)
+{
+    struct gw_thread *t = data;
+    if (!allowed(req, t, false)) return;
+    struct gateway *gw = t->gw;
+    struct registry *reg = &gw->reg;
+    uint64_t total = 0, failed = 0, latency = 0, retries = 0;
+    for (int k = 0; k < gw->thread_count; k++) {
+        struct gw_thread *th = &gw->threads[k];
+        for (int o = 0; o < GW_OUTCOMES; o++) {
+            uint64_t v = gw_get(&th->answers[o]);
+            total += v;
+            if (o >= GW_5XX) failed += v;
+        }
+        latency += gw_get(&th->latency_sum_us);
+        retries += gw_get(&th->retries);
+    }
+    int nodes = 0, active = 0, failing = 0;
+    pthread_mutex_lock(&reg->lock);
+    for (size_t i = 0; i < reg->count; i++) {
+        const struct registry_node *n = &reg->nodes[i];
+        if (n->removed) continue;
+        nodes++;
+        if (registry_node_available(n))
+            active++;
+        else if (!n->up || n->ejected)
+            failing++;
+    }
+    uint64_t version = reg->config_version;
+    int64_t started = reg->started_wall_ms;
+    pthread_mutex_unlock(&reg->lock);
+    char now[40];
+    mtime_wall_iso8601(now, sizeof now);
+    (void)started;
+    http_respond_json(
+        req, 200,
+        json_pack("{s:b,s:{s:s,s:i,s:i,s:i,s:I,s:I,s:I,s:f,s:s},s:{s:s,s:i,s:I,s:I,s:i}}",
+                  "enabled", 1, "status", "cluster_id", "herd", "total_nodes", nodes,
+                  "active_nodes", active, "failed_nodes", failing, "total_requests",
+                  (json_int_t)total, "successful_requests", (json_int_t)(total - failed),
+                  "failed_requests", (json_int_t)failed, "average_response_time",
+                  total ? (double)latency / (double)total / 1000.0 : 0.0, "last_updated", now,
+                  "gateway", "balance", balancer_name(gw->opts.balance), "threads",
+                  gw->thread_count, "retries", (json_int_t)retries, "config_version",
+                  (json_int_t)version, "port", gw->port));
+}
+
+/* ---- registration ---- */
+
+static json_t *body_object(struct http_request *req)
+{
+    json_error_t e;
+    json_t *j = json_loadb(req->body, req->body_len, 0, &e);
+    if (!j || !json_is_object(j)) {
+        char msg[256];
+        if (j)
+            snprintf(msg, sizeof msg, "the body must be a JSON object");
+        else
+            snprintf(msg, sizeof msg, "body: line %d column %d: %s", e.line, e.column, e.text);
+        json_decref(j);
+        http_respond_error(req, 400, msg);
+        return NULL;
+    }
+    return j;
+}
+
+/* Checks that body has only keys from allowed; answers 400 naming the first other one. */
+static bool known_keys(struct http_request *req, json_t *body, const char *const allowed_keys[])
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v) {
+        bool ok = false;
+        for (const char *const *k = allowed_keys; *k && !ok; k++) ok = strcmp(*k, key) == 0;
+        if (!ok) {
+            char msg[192];
+            snprintf(msg, sizeof msg, "unknown field '%.64s'", key);
+            http_respond_error(req, 400, msg);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void on_register(struct http_request *req, void *data)
+{
+    struct gw_thread *t = data;
+    if (!allowed(req, t, true)) return;
+    json_t *body = body_object(req);
+    if (!body) return;
+    static const char *const keys[] = {"node_id", "host", "port", "weight", "metadata", NULL};
+    json_t *id = json_object_get(body, "node_id"), *host = json_object_get(body, "host"),
+           *port = json_object_get(body, "port"), *weight = json_object_get(body, "weight"),
+           *meta = json_object_get(body, "metadata");
+    const char *bad = NULL;
+    if (!json_is_string(id))
+        bad = "node_id: expected a string";
+    else if (host && !json_is_string(host))
+        bad = "host: expected a string";
+    else if (!json_is_integer(port))
+        bad = "port: expected an integer 1..65535";
+    else if (weight && !json_is_integer(weight))
+        bad = "weight: expected an integer 0..100";
+    else if (meta && !json_is_object(meta))
+        bad = "metadata: expected an object";
+    if (!known_keys(req, body, keys)) {
+        json_decref(body);
+        return;
+    }
+    if (bad) {
+        http_respond_error(req, 400, bad);
+        json_decref(body);
+        return;
+    }
+    char peer[64] = "127.0.0.1";
+    if (!host) http_request_peer(req, peer, sizeof peer);
+    char *meta_text = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
+    char err[256];
+    int rc = registry_add(&t->gw->reg, json_string_value(id),
+                          host ? json_string_value(host) : peer,
+                          (int)json_integer_value(port), weight ? (int)json_integer_value(weight) : 1,
+                          REGISTRY_REGISTERED, meta_text, err, sizeof err);
+    free(meta_text);
+    if (rc < 0)
+        http_respond_error(req, 400, err);
+    else
+        http_respond_json(req, 201,
+                          json_pack("{s:O,s:I,s:I}", "node_id", id, "ttl_ms",
+                                    (json_int_t)t->gw->reg.ttl_ms, "heartbeat_ms",
+                                    (json_int_t)(t->gw->reg.ttl_ms / 3)));
+    json_decref(body);
+}
+
+static void on_heartbeat(struct http_request *req, void *data)
+{
+    struct gw_thread *t = data;
+    if (!allowed(req, t, true)) return;
+    if (registry_heartbeat(&t->gw->reg, req->params[0]) < 0) {
+        http_respond_error(req, 404, "unknown node: register again");
+        return;
+    }
+    http_respond_json(req, 200, json_pack("{s:s,s:I}", "node_id", req->params[0], "ttl_ms",
+                                          (json_int_t)t->gw->reg.ttl_ms));
+}
+
+static void on_deregister(struct http_request *req, void *data)
+{
+    struct gw_thread *t = data;
+    if (!allowed(req, t, true)) return;
+    if (registry_remove(&t->gw->reg, req->params[0], "deregistered") < 0)
+        http_respond_error(req, 404, "no such node");
+    else
+        http_respond(req, 204, NULL, NULL, 0);
+}
+
+static void on_node_update(struct http_request *req, void *data)
+{
+    struct gw_thread *t = data;
+    if (!allowed(req, t, true)) return;
+    json_t *body = body_object(req);
+    if (!body) return;
+    static const char *const keys[] = {"weight", "state", NULL};
+    if (!known_keys(req, body, keys)) {
+        json_decref(body);
+        return;
+    }
+    json_t *weight = json_object_get(body, "weight"), *state = json_object_get(body, "state");
+    enum registry_admin admin;
+    const char *bad = NULL;
+    if (weight && (!json_is_integer(weight) || json_integer_value(weight) < 0 ||
+                   json_integer_value(weight) > REGISTRY_WEIGHT_MAX))
+        bad = "weight: expected an integer 0..100";
+    else if (state && (!json_is_string(state) ||
+                       registry_admin_parse(json_string_value(state), &admin) < 0))
+        bad = "state: expected active, drain or maint";
+    else if (!weight && !state)
+        bad = "expected weight and/or state";
+    if (bad) {
+        http_respond_error(req, 400, bad);
+        json_decref(body);
+        return;
+    }
+    int w = weight ? (int)json_integer_value(weight) : -1;
+    json_decref(body);
+    if (registry_set(&t->gw->reg, req->params[0], w, state ? &admin : NULL) < 0) {
+        http_respond_error(req, 404, "no such node");
+        return;
+    }
+    on_node(req, data);
+}
+
+/* ---- events ---- */
+
+static void on_events(struct http_request *req, void *data)
+{
+    struct gw_thread *t = data;
+    if (!allowed(req, t, false)) return;
+    char arg[64], node[REGISTRY_ID_MAX] = "";
+    uint64_t since = 0;
+    if (http_request_query(req, "since", arg, sizeof arg) >= 0) {
+        char *end;
+        since = strtoull(arg, &end, 10);
+        if (!arg[0] || *end) {
+            http_respond_error(req, 400, "since: expected an event sequence number");
+            return;
+        }
+    }
+    if (http_request_query(req, "node", node, sizeof node) < 0) node[0] = '\0';
+    struct registry *reg = &t->gw->reg;
+    json_t *list = json_array();
+    pthread_mutex_lock(&reg->lock);
+    uint64_t last = reg->event_seq;
+    uint64_t first = last > REGISTRY_MAX_EVENTS ? last - REGISTRY_MAX_EVENTS + 1 : 1;
+    if (since + 1 > first) first = since + 1;
+    for (uint64_t s = first; s <= last; s++) {
+        const struct registry_event *e = &reg->events[(s - 1) % REGISTRY_MAX_EVENTS];
+        if (node[0] && strcmp(node, e->node) != 0) continue;
+        char when[40];
+        iso_time(e->wall_ms, when, sizeof when);
+        json_array_append_new(list, json_pack("{s:I,s:s,s:I,s:s,s:s,s:s}", "seq", (json_int_t)e->seq,
+                                              "time", when, "ts_ms", (json_int_t)e->wall_ms, "node",
+                                              e->node, "event", e->kind, "detail", e->detail));
+    }
+    pthread_mutex_unlock(&reg->lock);
+    http_respond_json(req, 200, json_pack("{s:o,s:I}", "events", list, "last", (json_int_t)last));
+}
+
+/* ---- config sync ---- */
+
+static void respond_config(struct http_request *req, struct registry *reg)
+{
+    pthread_mutex_lock(&reg->lock);
+    json_t *config = json_loads(reg->config, 0, NULL);
+    uint64_t version = reg->config_version;
+    pthread_mutex_unlock(&reg->lock);
+    http_respond_json(req, 200, json_pack("{s:I,s:o}", "version", (json_int_t)version, "config",
+                                          config ? config : json_object()));
+}
+
+static uint64_t config_version(struct registry *reg)
+{
+    pthread_mutex_lock(&reg->lock);
+    uint64_t v = reg->config_version;
+    pthread_mutex_unlock(&reg->lock);
+    return v;
+}
+
+static void on_config_get(struct http_request *req, void *data)
+{
+    struct gw_thread *t = data;
+    if (!allowed(req, t, false)) return;
+    char arg[64];
+    if (http_request_query(req, "version", arg, sizeof arg) < 0) {
+        respond_config(req, &t->gw->reg);
+        return;
+    }
+    char *end;
+    uint64_t version = strtoull(arg, &end, 10);
+    if (!arg[0] || *end) {
+        http_respond_error(req, 400, "version: expected the version you have");
+        return;
+    }
+    uint64_t wait_us = LONG_POLL_DEFAULT_MS * 1000ULL;
+    if (http_request_query(req, "wait", arg, sizeof arg) >= 0 &&
+        (mtime_parse_duration_us(arg, &wait_us) < 0 || wait_us > LONG_POLL_MAX_MS * 1000ULL)) {
+        http_respond_error(req, 400, "wait: expected a duration up to 300s (30s, 500ms)");
+        return;
+    }
+    if (config_version(&t->gw->reg) != version || t->stopping || wait_us == 0) {
+        respond_config(req, &t->gw->reg);
+        return;
+    }
+    struct gw_waiter *w = calloc(1, sizeof *w);
+    if (!w) {
+        http_respond_error(req, 500, "out of memory");
+        return;
+    }
+    w->req = req;
+    w->version = version;
+    w->deadline_ms = uv_now(&t->loop) + wait_us / 1000;
+    w->next = t->waiters;
+    t->waiters = w;
+}
+
+static void on_config_put(struct http_request *req, void *data)
+{
+    struct gw_thread *t = data;
+    if (!allowed(req, t, true)) return;
+    json_t *body = body_object(req);
+    if (!body) return;
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text) {
+        http_respond_error(req, 500, "out of memory");
+        return;
+    }
+    uint64_t version = registry_config_put(&t->gw->reg, text);
+    free(text);
+    for (int k = 0; k < t->gw->thread_count; k++)
+        uv_async_send(&t->gw->threads[k].wake);
+    http_respond_json(req, 200, json_pack("{s:I}", "version", (json_int_t)version));
+}
+
+void gw_admin_wake_waiters(struct gw_thread *t, bool all)
+{
+    if (!t->waiters) return;
+    uint64_t version = config_version(&t->gw->reg), now = uv_now(&t->loop);
+    struct gw_waiter **link = &t->waiters;
+    while (*link) {
+        struct gw_waiter *w = *link;
+        if (all || w->version != version || now >= w->deadline_ms ||
+            http_request_aborted(w->req)) {
+            *link = w->next;
+            respond_config(w->req, &t->gw->reg);
+            free(w);
+            continue;
+        }
+        link = &w->next;
+    }
+}
+
+/* ---- metrics ---- */
+
+static void on_metrics(struct http_request *req, void *data)
+{
+    struct gw_thread *t = data;
+    if (!allowed(req, t, false)) return;
+    struct gateway *gw = t->gw;
+    struct registry *reg = &gw->reg;
+    struct buf b = {0};
+    uint64_t answers[GW_OUTCOMES] = {0}, buckets[GW_LATENCY_BUCKETS] = {0}, sum = 0, requests = 0,
+             retries = 0, no_node = 0;
+    for (int k = 0; k < gw->thread_count; k++) {
+        struct gw_thread *th = &gw->threads[k];
+        for (int o = 0; o < GW_OUTCOMES; o++) answers[o] += gw_get(&th->answers[o]);
+        for (int i = 0; i < GW_LATENCY_BUCKETS; i++) buckets[i] += gw_get(&th->latency_buckets[i]);
+        sum += gw_get(&th->latency_sum_us);
+        requests += gw_get(&th->requests);
+        retries += gw_get(&th->retries);
+        no_node += gw_get(&th->no_node);
+    }
+    buf_printf(&b, "# HELP herd_gateway_requests_total Client requests received.\n"
+                   "# TYPE herd_gateway_requests_total counter\n"
+                   "herd_gateway_requests_total %llu\n",
+               (unsigned long long)requests);
+    buf_printf(&b, "# HELP herd_gateway_responses_total Client requests answered, by outcome.\n"
+                   "# TYPE herd_gateway_responses_total counter\n");
+    for (int o = 0; o < GW_OUTCOMES; o++)
+        buf_printf(&b, "herd_gateway_responses_total{outcome=\"%s\"} %llu\n", gw_outcome_names[o],
+                   (unsigned long long)answers[o]);
+    buf_printf(&b,
+               "# HELP herd_gateway_retries_total Attempts sent to another node after a failure.\n"
+               "# TYPE herd_gateway_retries_total counter\nherd_gateway_retries_total %llu\n"
+               "# HELP herd_gateway_no_node_total Requests answered 503: no node available.\n"
+               "# TYPE herd_gateway_no_node_total counter\nherd_gateway_no_node_total %llu\n",
+               (unsigned long long)retries, (unsigned long long)no_node);
+    buf_printf(&b, "# HELP herd_gateway_request_duration_seconds Client request duration.\n"
+                   "# TYPE herd_gateway_request_duration_seconds histogram\n");
+    uint64_t cumulative = 0, count = 0;
+    for (int i = 0; i < GW_LATENCY_BUCKETS; i++) count += buckets[i];
+    for (int i = 0; i < GW_LATENCY_BUCKETS - 1; i++) {
+        cumulative += buckets[i];
+        buf_printf(&b, "herd_gateway_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                   gw_latency_bounds[i], (unsigned long long)cumulative);
+    }
+    buf_printf(&b,
+               "herd_gateway_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+               "herd_gateway_request_duration_seconds_sum %.6f\n"
+               "herd_gateway_request_duration_seconds_count %llu\n",
+               (unsigned long long)count, (double)sum / 1e6, (unsigned long long)count);
+    static const char *const node_help =
+        "# HELP herd_gateway_node_up 1 when the node takes requests.\n"
+        "# TYPE herd_gateway_node_up gauge\n"
+        "# HELP herd_gateway_node_weight The node's configured weight.\n"
+        "# TYPE herd_gateway_node_weight gauge\n"
+        "# HELP herd_gateway_node_in_flight Requests in progress at the node.\n"
+        "# TYPE herd_gateway_node_in_flight gauge\n"
+        "# HELP herd_gateway_node_requests_total Attempts sent to the node, by outcome.\n"
+        "# TYPE herd_gateway_node_requests_total counter\n";
+    buf_append_str(&b, node_help);
+    pthread_mutex_lock(&reg->lock);
+    for (size_t i = 0; i < reg->count; i++) {
+        const struct registry_node *n = &reg->nodes[i];
+        if (n->removed) continue;
+        struct gw_node_stats s;
+        node_totals(gw, i, &s);
+        buf_printf(&b, "herd_gateway_node_up{node=\"%s\",state=\"%s\"} %d\n", n->id,
+                   registry_node_state(n), registry_node_available(n) ? 1 : 0);
+        buf_printf(&b, "herd_gateway_node_weight{node=\"%s\"} %d\n", n->id, n->weight);
+        buf_printf(&b, "herd_gateway_node_in_flight{node=\"%s\"} %llu\n", n->id,
+                   (unsigned long long)gw_get(&s.in_flight));
+        for (int o = 0; o < GW_OUTCOMES; o++)
+            buf_printf(&b, "herd_gateway_node_requests_total{node=\"%s\",outcome=\"%s\"} %llu\n",
+                       n->id, gw_outcome_names[o], (unsigned long long)gw_get(&s.outcomes[o]));
+    }
+    pthread_mutex_unlock(&reg->lock);
+    http_respond(req, 200, "text/plain; version=0.0.4", b.data, b.len);
+    buf_free(&b);
+}
+
+void gw_admin_routes(struct gw_thread *t)
+{
+    struct http_server *s = t->srv;
+    http_server_route(s, "GET", "/api/v1/cluster/status", on_status, t);
+    http_server_route(s, "GET", "/api/v1/cluster/nodes", on_nodes, t);
+    http_server_route(s, "POST", "/api/v1/cluster/register", on_register, t);
+    http_server_route(s, "PUT", "/api/v1/cluster/nodes/{id}/heartbeat", on_heartbeat, t);
+    http_server_route(s, "GET", "/api/v1/cluster/nodes/{id}", on_node, t);
+    http_server_route(s, "PUT", "/api/v1/cluster/nodes/{id}", on_node_update, t);
+    http_server_route(s, "DELETE", "/api/v1/cluster/nodes/{id}", on_deregister, t);
+    http_server_route(s, "GET", "/api/v1/cluster/events", on_events, t);
+    http_server_route(s, "GET", "/api/v1/cluster/config", on_config_get, t);
+    http_server_route(s, "PUT", "/api/v1/cluster/config", on_config_put, t);
+    http_server_route(s, "GET", "/metrics", on_metrics, t);
+}

@@ -1,0 +1,84 @@
+/* gateway.h -- `herd gateway`: a load-balancing HTTP gateway with a node registry, active and
+ * passive health checks, retries within a budget, and an admin API (cluster status, nodes,
+ * events, config sync, Prometheus metrics). */
+#ifndef HERD_CLUSTER_GATEWAY_H
+#define HERD_CLUSTER_GATEWAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster/balancer.h"
+#include "conf/conf.h"
+
+enum gateway_check {
+    GATEWAY_CHECK_HTTP = 0, /* GET path answers 2xx */
+    GATEWAY_CHECK_TCP,      /* the port accepts a connection */
+    GATEWAY_CHECK_NONE,     /* no active checks: ejected nodes return after downinter */
+};
+
+struct gateway_node_spec {
+    char id[64];
+    char host[256];
+    int port;
+    int weight;
+};
+
+struct gateway_opts {
+    char host[64];
+    int port;
+    enum balance_algorithm balance;
+    char hash_header[64]; /* hash balancing: this header's value, "" for the path */
+    int threads;
+    struct gateway_node_spec *nodes; /* static nodes */
+    size_t node_count;
+    /* active checks (HAProxy's knobs) */
+    enum gateway_check check;
+    char check_path[256];
+    uint64_t inter_us;     /* between checks of a healthy node */
+    uint64_t fastinter_us; /* while a node is changing state */
+    uint64_t downinter_us; /* between checks of a down node */
+    uint64_t check_timeout_us;
+    int rise, fall;
+    /* passive checks */
+    int eject_after;       /* consecutive connect errors or 5xx that eject a node; 0: off */
+    uint64_t slowstart_us; /* ramp-up after readmission; 0: none */
+    /* requests */
+    int retries;         /* further attempts on other nodes */
+    double retry_budget; /* retries allowed per request (budget of the last second) */
+    uint64_t connect_timeout_us;
+    uint64_t response_timeout_us; /* request sent -> response headers */
+    size_t max_body_bytes;        /* request bodies (buffered, so idempotent ones can retry) */
+    /* registry */
+    uint64_t ttl_us;
+    char token[128]; /* admin routes: required from anyone when set; else loopback only */
+};
+
+/* Defaults: 127.0.0.1:9091, roundrobin, one thread per core, http check GET /health every
+ * 1 s (fastinter 200 ms, downinter 500 ms, timeout 1 s, rise 2, fall 3), ejection after 3
+ * consecutive failures, no slow start, 2 retries within a 20% budget, connect timeout 1 s,
+ * response timeout 30 s, 1 MiB bodies, TTL 10 s. */
+void gateway_opts_default(struct gateway_opts *o);
+void gateway_opts_free(struct gateway_opts *o);
+
+/* Reads a cluster file's `gateway:` section over o. Returns 0, or -1 with
+ * "FILE:LINE:COL: path: ..." in err. */
+int gateway_opts_from_conf(struct gateway_opts *o, const struct conf_doc *doc,
+                           const struct conf_node *section, char *err, size_t errlen);
+
+/* Parses a static node "HOST:PORT[#weight=N]" or "ID=HOST:PORT[#weight=N]" and appends it.
+ * Returns 0 or -1 with a message. */
+int gateway_opts_add_node(struct gateway_opts *o, const char *text, char *err, size_t errlen);
+
+/* Appends a node. Returns 0 or -1 (duplicate id, message in err). */
+int gateway_opts_push_node(struct gateway_opts *o, const char *id, const char *host, int port,
+                           int weight, char *err, size_t errlen);
+
+/* Parses a retry budget, "20%" or 0.2, into 0..1. Returns 0 or -1. */
+int gateway_parse_budget(const char *text, double *out);
+
+/* Runs the gateway until SIGINT/SIGTERM. Returns 0, or 3 when it cannot listen (message
+ * logged). */
+int gateway_run(const struct gateway_opts *o);
+
+#endif

@@ -1,0 +1,37 @@
+/* health.h -- the gateway's active health checks, run on one loop, verdicts to the registry. */
+#ifndef HERD_CLUSTER_HEALTH_H
+#define HERD_CLUSTER_HEALTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "cluster/gateway.h"
+#include "cluster/registry.h"
+
+struct health_check;
+
+struct health {
+    uv_loop_t *loop;
+    struct registry *reg;
+    enum gateway_check type;
+    char path[256];
+    uint64_t inter_ms, fastinter_ms, downinter_ms, timeout_ms;
+    struct health_check **checks; /* one per registry slot */
+    size_t count;
+    size_t open; /* checks whose handles are not closed yet */
+    bool stopping;
+};
+
+void health_init(struct health *h, uv_loop_t *loop, struct registry *reg,
+                 const struct gateway_opts *o);
+
+/* Starts checking the registry's new slots (call after nodes are added). */
+void health_sync(struct health *h);
+
+/* Stops every check; the loop then runs until their handles are closed (open == 0). */
+void health_stop(struct health *h);
+
+#endif

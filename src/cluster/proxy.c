@@ -1,0 +1,589 @@
+/* proxy.c -- the gateway's proxy threads: pick a node, pass the request on over a kept-alive
+ * connection, stream the answer back, retry on another node when that is safe. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/log.h"
+#include "base/mtime.h"
+#include "cluster/gateway_int.h"
+
+#define POOL_IDLE_MAX     256   /* idle connections kept per node and thread */
+#define POOL_IDLE_MS      15000 /* closed after this long unused (below the nodes' timeouts) */
+#define BACKPRESSURE_HIGH (256 * 1024)
+#define RETRY_MIN_PER_SEC 3 /* the budget never drops below this */
+#define MAX_TRIED         16
+
+const double gw_latency_bounds[GW_LATENCY_BUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                          0.1,   0.25,   0.5,   1,    2.5,   5};
+const char *const gw_outcome_names[GW_OUTCOMES] = {"2xx",   "3xx",   "4xx",     "5xx",
+                                                   "connect", "reset", "timeout", "other"};
+
+/* One client request on its way through. */
+struct gw_request {
+    struct gw_thread *t;
+    struct http_request *req;
+    struct buf out; /* the request as sent upstream */
+    struct gw_conn *conn;
+    int node;
+    int attempts;
+    int tried[MAX_TRIED];
+    int tried_count;
+    bool idempotent;
+    bool head_sent;
+    bool discard; /* a retriable 5xx whose body is dropped */
+    bool paused;
+    int last_status;  /* the last node's status, or 0 */
+    int last_error;   /* the last transport error, or 0 */
+    uint64_t start_us;
+    uint64_t attempt_us;
+    struct gw_request *next_free;
+};
+
+static void proxy_attempt(struct gw_request *gr);
+
+/* ---- pool ---- */
+
+static void on_conn_freed(void *data)
+{
+    free(data);
+}
+
+static void conn_free(struct gw_conn *conn)
+{
+    http_client_free(conn->client, on_conn_freed, conn);
+}
+
+static struct gw_conn *pool_get(struct gw_thread *t, int node)
+{
+    struct gw_upstream *u = &t->up[node];
+    struct gw_conn *conn = u->idle;
+    if (conn) {
+        u->idle = conn->next;
+        u->idle_count--;
+        return conn;
+    }
+    conn = calloc(1, sizeof *conn);
+    if (!conn) return NULL;
+    char err[128];
+    conn->client = http_client_new(&t->loop, (const struct sockaddr *)&u->addr, NULL,
+                                   &t->client_opts, err, sizeof err);
+    if (!conn->client) {
+        free(conn);
+        return NULL;
+    }
+    conn->t = t;
+    conn->node = node;
+    return conn;
+}
+
+static void pool_put(struct gw_thread *t, struct gw_conn *conn)
+{
+    struct gw_upstream *u = &t->up[conn->node];
+    if (t->stopping || u->idle_count >= POOL_IDLE_MAX || !http_client_connected(conn->client)) {
+        conn_free(conn);
+        return;
+    }
+    conn->idle_since_ms = uv_now(&t->loop);
+    conn->next = u->idle;
+    u->idle = conn;
+    u->idle_count++;
+}
+
+static void pool_drop(struct gw_upstream *u)
+{
+    while (u->idle) {
+        struct gw_conn *conn = u->idle;
+        u->idle = conn->next;
+        conn_free(conn);
+    }
+    u->idle_count = 0;
+}
+
+/* Closes connections idle for too long (the newest are at the head of each list). */
+static void pool_sweep(struct gw_thread *t)
+{
+    uint64_t now = uv_now(&t->loop);
+    for (size_t i = 0; i < t->bal.count; i++) {
+        struct gw_upstream *u = &t->up[i];
+        struct gw_conn **link = &u->idle;
+        while (*link && now - (*link)->idle_since_ms < POOL_IDLE_MS)
+            link = &(*link)->next;
+        while (*link) {
+            struct gw_conn *conn = *link;
+            *link = conn->next;
+            u->idle_count--;
+            conn_free(conn);
+        }
+    }
+}
+
+/* ---- the balancer's view of the registry ---- */
+
+static void resync(struct gw_thread *t)
+{
+    struct registry *reg = &t->gw->reg;
+    pthread_mutex_lock(&reg->lock);
+    t->generation = atomic_load_explicit(&reg->generation, memory_order_acquire);
+    for (size_t i = 0; i < reg->count; i++) {
+        const struct registry_node *n = &reg->nodes[i];
+        int w = n->effective_weight < 1 ? 1 : n->effective_weight;
+        if (i >= t->bal.count && balancer_add(&t->bal, n->id, w) < 0) break;
+        balancer_set(&t->bal, (int)i, w, registry_node_available(n));
+        struct gw_upstream *u = &t->up[i];
+        if (u->port != n->port || memcmp(&u->addr, &n->addr, sizeof u->addr) != 0 || n->removed) {
+            pool_drop(u);
+            u->addr = n->addr;
+            u->port = n->port;
+        }
+    }
+    pthread_mutex_unlock(&reg->lock);
+}
+
+static bool tried(const struct gw_request *gr, int node)
+{
+    for (int i = 0; i < gr->tried_count; i++)
+        if (gr->tried[i] == node) return true;
+    return false;
+}
+
+/* A node for this attempt that was not tried yet, or -1. */
+static int pick(struct gw_thread *t, struct gw_request *gr)
+{
+    if (atomic_load_explicit(&t->gw->reg.generation, memory_order_acquire) != t->generation)
+        resync(t);
+    const char *key = NULL;
+    if (t->bal.algorithm == BALANCE_HASH) {
+        key = t->gw->opts.hash_header[0] ? http_request_header(gr->req, t->gw->opts.hash_header)
+                                         : NULL;
+        if (!key) key = gr->req->path;
+    }
+    size_t key_len = key ? strlen(key) : 0;
+    for (size_t k = 0; k < 4; k++) {
+        int n = balancer_select(&t->bal, key, key_len);
+        if (n < 0) return -1;
+        if (!tried(gr, n)) return n;
+        balancer_on_result(&t->bal, n, false);
+    }
+    for (size_t i = 0; i < t->bal.count; i++) /* the balancer keeps choosing tried nodes */
+        if (t->bal.nodes[i].available && !tried(gr, (int)i)) {
+            t->bal.nodes[i].in_flight++;
+            return (int)i;
+        }
+    return -1;
+}
+
+/* ---- retries ---- */
+
+static bool method_idempotent(const char *m)
+{
+    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "PUT") == 0 ||
+           strcmp(m, "DELETE") == 0 || strcmp(m, "OPTIONS") == 0 || strcmp(m, "TRACE") == 0;
+}
+
+static void budget_roll(struct gw_thread *t)
+{
+    uint64_t now = uv_now(&t->loop);
+    if (now - t->window_start_ms >= 1000) {
+        t->previous_requests = now - t->window_start_ms < 2000 ? t->window_requests : 0;
+        t->window_requests = t->window_retries = 0;
+        t->window_start_ms = now;
+    }
+}
+
+/* May gr go to another node? Connect errors (nothing was sent) always may, up to one try per
+ * node; the rest only for idempotent requests, within the retry budget. */
+static bool may_retry(struct gw_request *gr, bool connect_error)
+{
+    struct gw_thread *t = gr->t;
+    if (gr->tried_count >= MAX_TRIED || t->stopping) return false;
+    if (connect_error) return (size_t)gr->attempts < t->bal.count;
+    if (!gr->idempotent || gr->attempts > t->gw->opts.retries) return false;
+    budget_roll(t);
+    uint64_t base = t->window_requests > t->previous_requests ? t->window_requests
+                                                              : t->previous_requests;
+    double allowed = t->gw->opts.retry_budget * (double)base + RETRY_MIN_PER_SEC;
+    return (double)t->window_retries < allowed;
+}
+
+/* ---- passive checks ---- */
+
+static void node_result(struct gw_thread *t, int node, bool failed, const char *what)
+{
+    struct gw_upstream *u = &t->up[node];
+    if (!failed) {
+        u->consecutive_failures = 0;
+        return;
+    }
+    int limit = t->gw->opts.eject_after;
+    if (limit > 0 && ++u->consecutive_failures >= limit) {
+        char why[96];
+        snprintf(why, sizeof why, "%d consecutive failures, last: %s", u->consecutive_failures,
+                 what);
+        u->consecutive_failures = 0;
+        registry_eject(&t->gw->reg, node, why);
+    }
+}
+
+/* ---- the request ---- */
+
+static void request_free(struct gw_request *gr)
+{
+    struct gw_thread *t = gr->t;
+    gr->next_free = t->free_requests;
+    t->free_requests = gr;
+}
+
+static enum gw_outcome status_outcome(int status)
+{
+    return status >= 500 ? GW_5XX : status >= 400 ? GW_4XX : status >= 300 ? GW_3XX : GW_2XX;
+}
+
+static enum gw_outcome error_outcome(int error)
+{
+    switch (error) {
+    case HTTP_CLIENT_ECONNECT:
+        return GW_ERR_CONNECT;
+    case HTTP_CLIENT_ERESET:
+        return GW_ERR_RESET;
+    case HTTP_CLIENT_ETIMEOUT:
+        return GW_ERR_TIMEOUT;
+    default:
+        return GW_ERR_OTHER;
+    }
+}
+
+/* The client got its answer (status, or an abort): count it and recycle gr. */
+static void request_done(struct gw_request *gr, enum gw_outcome outcome)
+{
+    struct gw_thread *t = gr->t;
+    uint64_t us = mtime_now_us() - gr->start_us;
+    gw_add(&t->answers[outcome], 1);
+    gw_add(&t->latency_sum_us, us);
+    size_t b = 0;
+    while (b < GW_LATENCY_BUCKETS - 1 && (double)us / 1e6 > gw_latency_bounds[b]) b++;
+    gw_add(&t->latency_buckets[b], 1);
+    request_free(gr);
+}
+
+static void respond_failure(struct gw_request *gr)
+{
+    char msg[160];
+    int status;
+    enum gw_outcome outcome;
+    if (gr->last_status) {
+        status = gr->last_status;
+        snprintf(msg, sizeof msg, "every node tried answered %d", status);
+        outcome = GW_5XX;
+    } else if (gr->last_error) {
+        status = gr->last_error == HTTP_CLIENT_ETIMEOUT ? 504 : 502;
+        outcome = error_outcome(gr->last_error);
+        snprintf(msg, sizeof msg, "no answer from %d node%s: last error %s", gr->attempts,
+                 gr->attempts == 1 ? "" : "s", http_client_error_name(gr->last_error));
+    } else {
+        status = 503;
+        outcome = GW_5XX;
+        gw_add(&gr->t->no_node, 1);
+        snprintf(msg, sizeof msg, "no node is available");
+    }
+    http_respond_error(gr->req, status, msg);
+    request_done(gr, outcome);
+}
+
+static bool hop_by_hop(const char *name, const char *connection)
+{
+    static const char *const names[] = {"Connection",        "Keep-Alive", "Proxy-Connection",
+                                        "Transfer-Encoding", "TE",         "Trailer",
+                                        "Upgrade",           "Content-Length", NULL};
+    for (const char *const *n = names; *n; n++)
+        if (strcasecmp(name, *n) == 0) return true;
+    if (connection) { /* headers the Connection header lists are hop-by-hop too */
+        size_t len = strlen(name);
+        for (const char *p = connection; *p;) {
+            p += strspn(p, " \t,");
+            size_t tok = strcspn(p, " \t,");
+            if (tok == len && strncasecmp(p, name, len) == 0) return true;
+            p += tok;
+        }
+    }
+    return false;
+}
+
+static void on_drain(void *data)
+{
+    struct gw_request *gr = data;
+    if (gr->paused && gr->conn) {
+        gr->paused = false;
+        http_client_pause(gr->conn->client, false);
+    }
+}
+
+static void on_head(struct http_client *c, const struct http_client_response *res,
+                    const struct http_client_header *headers, size_t count, void *data)
+{
+    (void)c;
+    struct gw_request *gr = data;
+    struct gw_thread *t = gr->t;
+    if (res->status >= 502 && res->status <= 504 && may_retry(gr, false)) {
+        gr->discard = true; /* its body is dropped; the request goes to another node */
+        return;
+    }
+    const char *connection = NULL;
+    for (size_t i = 0; i < count; i++)
+        if (strcasecmp(headers[i].name, "Connection") == 0) connection = headers[i].value;
+    struct buf *b = &t->scratch;
+    buf_reset(b);
+    for (size_t i = 0; i < count; i++)
+        if (!hop_by_hop(headers[i].name, connection))
+            buf_printf(b, "%s: %s\r\n", headers[i].name, headers[i].value);
+    gr->head_sent = true;
+    http_request_on_drain(gr->req, on_drain, gr);
+    http_respond_start(gr->req, res->status, b->data ? b->data : "", b->len, res->content_length);
+}
+
+static void on_body(struct http_client *c, const char *at, size_t len, void *data)
+{
+    struct gw_request *gr = data;
+    if (gr->discard || !gr->head_sent) return;
+    long queued = http_respond_write(gr->req, at, len);
+    if (queued < 0) { /* the client left: drop the node's connection and the request */
+        struct gw_thread *t = gr->t;
+        gw_add(&t->stats[gr->node].in_flight, (uint64_t)-1);
+        balancer_on_result(&t->bal, gr->node, true);
+        conn_free(gr->conn);
+        gr->conn = NULL;
+        gw_add(&t->aborted, 1);
+        http_respond_abort(gr->req);
+        request_done(gr, GW_ERR_OTHER);
+        return;
+    }
+    if (queued > BACKPRESSURE_HIGH && !gr->paused) {
+        gr->paused = true;
+        http_client_pause(c, true);
+    }
+}
+
+static void on_done(struct http_client *c, int error, const struct http_client_response *res,
+                    void *data)
+{
+    (void)c;
+    struct gw_request *gr = data;
+    struct gw_thread *t = gr->t;
+    struct gw_conn *conn = gr->conn;
+    int node = gr->node;
+    struct gw_node_stats *st = &t->stats[node];
+    gr->conn = NULL;
+    gw_add(&st->in_flight, (uint64_t)-1);
+    gw_add(&st->latency_us, mtime_now_us() - gr->attempt_us);
+    bool ok = error == HTTP_CLIENT_OK && res->status < 500;
+    balancer_on_result(&t->bal, node, ok);
+    if (error == HTTP_CLIENT_OK) {
+        gw_add(&st->outcomes[status_outcome(res->status)], 1);
+        node_result(t, node, res->status >= 500, "status 5xx");
+        if (res->keep_alive)
+            pool_put(t, conn);
+        else
+            conn_free(conn);
+        if (gr->discard) {
+            gr->discard = false;
+            gr->last_status = res->status;
+            proxy_attempt(gr);
+            return;
+        }
+        http_respond_end(gr->req);
+        request_done(gr, status_outcome(res->status));
+        return;
+    }
+    gw_add(&st->outcomes[error_outcome(error)], 1);
+    node_result(t, node, true, http_client_error_name(error));
+    conn_free(conn);
+    gr->last_error = error;
+    gr->last_status = 0;
+    if (gr->head_sent) { /* part of the answer is out: all that is left is to cut it */
+        http_respond_abort(gr->req);
+        request_done(gr, error_outcome(error));
+        return;
+    }
+    if (may_retry(gr, error == HTTP_CLIENT_ECONNECT)) {
+        proxy_attempt(gr);
+        return;
+    }
+    respond_failure(gr);
+}
+
+/* Sends gr to a node it has not tried; answers it when none is left. */
+static void proxy_attempt(struct gw_request *gr)
+{
+    struct gw_thread *t = gr->t;
+    int node = pick(t, gr);
+    if (node < 0) {
+        respond_failure(gr);
+        return;
+    }
+    struct gw_conn *conn = pool_get(t, node);
+    if (!conn) {
+        balancer_on_result(&t->bal, node, false);
+        http_respond_error(gr->req, 500, "out of memory");
+        request_done(gr, GW_ERR_OTHER);
+        return;
+    }
+    struct gw_node_stats *st = &t->stats[node];
+    if (gr->attempts > 0) {
+        gw_add(&st->retried, 1);
+        gw_add(&t->retries, 1);
+        t->window_retries++;
+    }
+    gr->attempts++;
+    gr->tried[gr->tried_count++] = node;
+    gr->node = node;
+    gr->conn = conn;
+    gr->attempt_us = mtime_now_us();
+    gw_add(&st->requests, 1);
+    gw_add(&st->in_flight, 1);
+    if (http_client_send_stream(conn->client, gr->out.data, gr->out.len, &t->stream_ops, on_done,
+                                gr) < 0)
+        on_done(conn->client, HTTP_CLIENT_EWRITE, &(struct http_client_response){0}, gr);
+}
+
+/* Writes the request as it goes to a node: hop-by-hop headers out, X-Forwarded-For in. */
+static int format_upstream(struct gw_request *gr)
+{
+    struct http_request *req = gr->req;
+    struct buf *b = &gr->out;
+    buf_reset(b);
+    const char *connection = http_request_header(req, "Connection");
+    const char *xff = NULL;
+    char peer[64] = "";
+    http_request_peer(req, peer, sizeof peer);
+    int rc = buf_printf(b, "%s %s%s%s HTTP/1.1\r\n", req->method, req->path,
+                        req->query[0] ? "?" : "", req->query);
+    for (size_t i = 0; i < req->header_count && rc == 0; i++) {
+        const struct http_header *h = &req->headers[i];
+        if (strcasecmp(h->name, "X-Forwarded-For") == 0) {
+            xff = h->value;
+            continue;
+        }
+        if (!hop_by_hop(h->name, connection) && strcasecmp(h->name, "Expect") != 0)
+            rc = buf_printf(b, "%s: %s\r\n", h->name, h->value);
+    }
+    if (rc == 0 && peer[0])
+        rc = buf_printf(b, "X-Forwarded-For: %s%s%s\r\n", xff ? xff : "", xff ? ", " : "", peer);
+    if (rc == 0 && (req->body_len > 0 || strcmp(req->method, "POST") == 0 ||
+                    strcmp(req->method, "PUT") == 0 || strcmp(req->method, "PATCH") == 0))
+        rc = buf_printf(b, "Content-Length: %zu\r\n", req->body_len);
+    if (rc == 0) rc = buf_append(b, "\r\n", 2);
+    if (rc == 0 && req->body_len) rc = buf_append(b, req->body, req->body_len);
+    return rc;
+}
+
+static void on_proxy(struct http_request *req, void *data)
+{
+    struct gw_thread *t = data;
+    struct gw_request *gr = t->free_requests;
+    if (gr) {
+        t->free_requests = gr->next_free;
+    } else if (!(gr = calloc(1, sizeof *gr))) {
+        http_respond_error(req, 500, "out of memory");
+        return;
+    }
+    struct buf out = gr->out;
+    memset(gr, 0, sizeof *gr);
+    gr->out = out;
+    gr->t = t;
+    gr->req = req;
+    gr->idempotent = method_idempotent(req->method);
+    gr->start_us = req->start_us;
+    gw_add(&t->requests, 1);
+    budget_roll(t);
+    t->window_requests++;
+    if (format_upstream(gr) < 0) {
+        http_respond_error(req, 500, "out of memory");
+        request_free(gr);
+        return;
+    }
+    proxy_attempt(gr);
+}
+
+/* ---- the thread ---- */
+
+static void on_tick(uv_timer_t *timer)
+{
+    struct gw_thread *t = timer->data;
+    pool_sweep(t);
+    gw_admin_wake_waiters(t, false);
+}
+
+static void on_server_down(void *data)
+{
+    struct gw_thread *t = data;
+    for (size_t i = 0; i < t->bal.count; i++)
+        pool_drop(&t->up[i]);
+    uv_close((uv_handle_t *)&t->wake, NULL);
+    uv_close((uv_handle_t *)&t->tick, NULL);
+}
+
+static void on_wake(uv_async_t *async)
+{
+    struct gw_thread *t = async->data;
+    if (atomic_load(&t->gw->stop) && !t->stopping) {
+        t->stopping = true;
+        gw_admin_wake_waiters(t, true);
+        uv_timer_stop(&t->tick);
+        http_server_shutdown(t->srv, on_server_down, t);
+        return;
+    }
+    gw_admin_wake_waiters(t, false);
+}
+
+int gw_thread_setup(struct gw_thread *t, struct gateway *gw, int index)
+{
+    const struct gateway_opts *o = &gw->opts;
+    t->gw = gw;
+    t->index = index;
+    if (uv_loop_init(&t->loop) < 0) return -1;
+    t->up = calloc(REGISTRY_MAX_NODES, sizeof *t->up);
+    t->stats = calloc(REGISTRY_MAX_NODES, sizeof *t->stats);
+    struct http_server_limits lim;
+    http_server_limits_default(&lim);
+    lim.max_body_bytes = o->max_body_bytes;
+    t->srv = http_server_new(&t->loop, &lim);
+    if (!t->up || !t->stats || !t->srv) return -1;
+    balancer_init(&t->bal, o->balance, 0x9e3779b97f4a7c15ULL * (uint64_t)(index + 1));
+    http_client_opts_default(&t->client_opts);
+    t->client_opts.connect_timeout_ms = (uint32_t)(o->connect_timeout_us / 1000);
+    t->client_opts.header_timeout_ms = (uint32_t)(o->response_timeout_us / 1000);
+    t->client_opts.body_timeout_ms = (uint32_t)(o->response_timeout_us / 1000);
+    t->stream_ops.on_head = on_head;
+    t->stream_ops.on_body = on_body;
+    uv_async_init(&t->loop, &t->wake, on_wake);
+    t->wake.data = t;
+    uv_timer_init(&t->loop, &t->tick);
+    t->tick.data = t;
+    gw_admin_routes(t);
+    http_server_route(t->srv, NULL, "*", on_proxy, t);
+    http_server_set_reuse_port(t->srv, gw->opts.threads > 1);
+    return 0;
+}
+
+void gw_thread_main(void *arg)
+{
+    struct gw_thread *t = arg;
+    uv_timer_start(&t->tick, on_tick, 100, 100);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+}
+
+void gw_thread_free(struct gw_thread *t)
+{
+    if (t->srv) http_server_free(t->srv);
+    balancer_free(&t->bal);
+    while (t->free_requests) {
+        struct gw_request *gr = t->free_requests;
+        t->free_requests = gr->next_free;
+        buf_free(&gr->out);
+        free(gr);
+    }
+    buf_free(&t->scratch);
+    free(t->up);
+    free(t->stats);
+}

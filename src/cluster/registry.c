@@ -1,0 +1,339 @@
+/* registry.c -- the gateway's node table, event log and synced config (see registry.h). */
+#include "cluster/registry.h"
+
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <uv.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mtime.h"
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int registry_init(struct registry *reg, uint64_t ttl_ms, uint64_t slowstart_ms, int rise, int fall)
+{
+    memset(reg, 0, sizeof *reg);
+    reg->nodes = calloc(REGISTRY_MAX_NODES, sizeof *reg->nodes);
+    reg->events = calloc(REGISTRY_MAX_EVENTS, sizeof *reg->events);
+    reg->config = strdup("{}");
+    if (!reg->nodes || !reg->events || !reg->config) {
+        registry_free(reg);
+        return -1;
+    }
+    pthread_mutex_init(&reg->lock, NULL);
+    reg->ttl_ms = ttl_ms;
+    reg->slowstart_ms = slowstart_ms;
+    reg->rise = rise;
+    reg->fall = fall;
+    reg->started_wall_ms = wall_ms();
+    return 0;
+}
+
+void registry_free(struct registry *reg)
+{
+    if (reg->nodes) {
+        pthread_mutex_destroy(&reg->lock);
+        for (size_t i = 0; i < reg->count; i++)
+            free(reg->nodes[i].metadata);
+    }
+    free(reg->nodes);
+    free(reg->events);
+    free(reg->config);
+    memset(reg, 0, sizeof *reg);
+}
+
+static const char *const admin_names[] = {"active", "drain", "maint"};
+
+const char *registry_admin_name(enum registry_admin admin)
+{
+    return (unsigned)admin <= REGISTRY_MAINT ? admin_names[admin] : "?";
+}
+
+int registry_admin_parse(const char *name, enum registry_admin *out)
+{
+    for (int i = 0; i <= REGISTRY_MAINT; i++)
+        if (strcmp(name, admin_names[i]) == 0)
+            return *out = (enum registry_admin)i, 0;
+    return -1;
+}
+
+bool registry_node_available(const struct registry_node *n)
+{
+    return !n->removed && n->admin == REGISTRY_ACTIVE && n->up && !n->ejected && n->weight > 0;
+}
+
+const char *registry_node_state(const struct registry_node *n)
+{
+    if (n->removed) return "removed";
+    if (n->admin == REGISTRY_MAINT) return "maint";
+    if (!n->up) return "down";
+    if (n->ejected) return "ejected";
+    if (n->admin == REGISTRY_DRAIN) return "drain";
+    return "up";
+}
+
+void registry_event_locked(struct registry *reg, const char *node, const char *kind,
+                           const char *fmt, ...)
+{
+    struct registry_event *e = &reg->events[reg->event_seq % REGISTRY_MAX_EVENTS];
+    e->seq = ++reg->event_seq;
+    e->wall_ms = wall_ms();
+    snprintf(e->node, sizeof e->node, "%s", node);
+    snprintf(e->kind, sizeof e->kind, "%s", kind);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->detail, sizeof e->detail, fmt, ap);
+    va_end(ap);
+    log_info("%s %s%s%s", node, kind, e->detail[0] ? ": " : "", e->detail);
+}
+
+static void changed(struct registry *reg)
+{
+    atomic_fetch_add_explicit(&reg->generation, 1, memory_order_release);
+}
+
+static struct registry_node *find(struct registry *reg, const char *id)
+{
+    for (size_t i = 0; i < reg->count; i++)
+        if (strcmp(reg->nodes[i].id, id) == 0) return &reg->nodes[i];
+    return NULL;
+}
+
+static int resolve(const char *host, int port, struct sockaddr_storage *out)
+{
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)out) == 0 ||
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)out) == 0)
+        return 0;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    if (getaddrinfo(host, service, &hints, &res) != 0 || !res) return -1;
+    memcpy(out, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return 0;
+}
+
+int registry_add(struct registry *reg, const char *id, const char *host, int port, int weight,
+                 enum registry_source source, const char *metadata, char *err, size_t errlen)
+{
+    struct sockaddr_storage addr;
+    if (!id[0] || strlen(id) >= REGISTRY_ID_MAX)
+        return err_set(err, errlen, "node id must be 1 to %d characters", REGISTRY_ID_MAX - 1);
+    if (port < 1 || port > 65535) return err_set(err, errlen, "port %d is not 1..65535", port);
+    if (weight < 0 || weight > REGISTRY_WEIGHT_MAX)
+        return err_set(err, errlen, "weight %d is not 0..%d", weight, REGISTRY_WEIGHT_MAX);
+    if (strlen(host) >= sizeof reg->nodes[0].host || resolve(host, port, &addr) < 0)
+        return err_set(err, errlen, "cannot resolve host '%s'", host);
+    char *meta = metadata ? strdup(metadata) : NULL;
+    pthread_mutex_lock(&reg->lock);
+    struct registry_node *n = find(reg, id);
+    bool fresh = !n || n->removed;
+    if (!n) {
+        if (reg->count == REGISTRY_MAX_NODES) {
+            pthread_mutex_unlock(&reg->lock);
+            free(meta);
+            return err_set(err, errlen, "the gateway holds %d nodes at most", REGISTRY_MAX_NODES);
+        }
+        n = &reg->nodes[reg->count++];
+        snprintf(n->id, sizeof n->id, "%s", id);
+    }
+    bool moved = strcmp(n->host, host) != 0 || n->port != port;
+    if (fresh || moved) {
+        snprintf(n->host, sizeof n->host, "%s", host);
+        n->port = port;
+        n->addr = addr;
+        n->up = true;
+        n->ejected = false;
+        n->admin = REGISTRY_ACTIVE;
+        n->check_ok = n->check_fail = 0;
+        n->check_error[0] = '\0';
+    }
+    n->removed = false;
+    n->weight = weight;
+    n->effective_weight = weight * 10;
+    n->source = source;
+    free(n->metadata);
+    n->metadata = meta;
+    n->last_seen_wall_ms = wall_ms();
+    n->expires_ms = mtime_now_ms() + reg->ttl_ms;
+    if (fresh || moved)
+        registry_event_locked(reg, n->id, source == REGISTRY_STATIC ? "added" : "registered",
+                              "%s:%d weight %d", host, port, weight);
+    int index = (int)(n - reg->nodes);
+    changed(reg);
+    pthread_mutex_unlock(&reg->lock);
+    return index;
+}
+
+int registry_heartbeat(struct registry *reg, const char *id)
+{
+    pthread_mutex_lock(&reg->lock);
+    struct registry_node *n = find(reg, id);
+    int rc = -1;
+    if (n && !n->removed) {
+        n->expires_ms = mtime_now_ms() + reg->ttl_ms;
+        n->last_seen_wall_ms = wall_ms();
+        rc = 0;
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return rc;
+}
+
+static void remove_locked(struct registry *reg, struct registry_node *n, const char *kind)
+{
+    n->removed = true;
+    registry_event_locked(reg, n->id, kind, "%s:%d", n->host, n->port);
+    changed(reg);
+}
+
+int registry_remove(struct registry *reg, const char *id, const char *kind)
+{
+    pthread_mutex_lock(&reg->lock);
+    struct registry_node *n = find(reg, id);
+    int rc = -1;
+    if (n && !n->removed) {
+        remove_locked(reg, n, kind);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return rc;
+}
+
+int registry_set(struct registry *reg, const char *id, int weight, const enum registry_admin *admin)
+{
+    pthread_mutex_lock(&reg->lock);
+    struct registry_node *n = find(reg, id);
+    if (!n || n->removed) {
+        pthread_mutex_unlock(&reg->lock);
+        return -1;
+    }
+    if (weight >= 0 && weight != n->weight) {
+        registry_event_locked(reg, n->id, "weight", "%d -> %d", n->weight, weight);
+        n->weight = weight;
+        n->effective_weight = weight * 10;
+        n->slowstart_from_ms = 0;
+    }
+    if (admin && *admin != n->admin) {
+        registry_event_locked(reg, n->id, registry_admin_name(*admin), "was %s",
+                              registry_admin_name(n->admin));
+        if (n->admin == REGISTRY_MAINT) { /* back from maintenance: checks decide afresh */
+            n->check_ok = n->check_fail = 0;
+        }
+        n->admin = *admin;
+    }
+    changed(reg);
+    pthread_mutex_unlock(&reg->lock);
+    return 0;
+}
+
+bool registry_eject(struct registry *reg, int index, const char *why)
+{
+    bool ejected = false;
+    pthread_mutex_lock(&reg->lock);
+    struct registry_node *n = &reg->nodes[index];
+    if ((size_t)index < reg->count && registry_node_available(n)) {
+        size_t others = 0;
+        for (size_t i = 0; i < reg->count; i++)
+            if ((int)i != index && registry_node_available(&reg->nodes[i])) others++;
+        if (others > 0) { /* never take out the last node: a degraded answer beats none */
+            n->ejected = true;
+            n->check_ok = 0;
+            registry_event_locked(reg, n->id, "ejected", "%s", why);
+            changed(reg);
+            ejected = true;
+        }
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return ejected;
+}
+
+void registry_check_result(struct registry *reg, int index, bool ok, double ms, const char *why)
+{
+    pthread_mutex_lock(&reg->lock);
+    struct registry_node *n = &reg->nodes[index];
+    n->check_ms = ms;
+    if (ok) {
+        n->check_error[0] = '\0';
+        n->check_fail = 0;
+        n->check_ok++;
+        n->last_seen_wall_ms = wall_ms();
+        if ((!n->up || n->ejected) && n->check_ok >= reg->rise) {
+            registry_event_locked(reg, n->id, n->up ? "readmitted" : "up",
+                                  "%d checks passed", n->check_ok);
+            n->up = true;
+            n->ejected = false;
+            if (reg->slowstart_ms && n->weight > 0) {
+                n->slowstart_from_ms = mtime_now_ms();
+                n->effective_weight = 1;
+            }
+            changed(reg);
+        }
+    } else {
+        snprintf(n->check_error, sizeof n->check_error, "%s", why);
+        n->check_ok = 0;
+        n->check_fail++;
+        if (n->up && n->check_fail >= reg->fall) {
+            n->up = false;
+            registry_event_locked(reg, n->id, "down", "%d checks failed: %s", n->check_fail, why);
+            changed(reg);
+        }
+    }
+    pthread_mutex_unlock(&reg->lock);
+}
+
+void registry_tick(struct registry *reg, uint64_t now_ms)
+{
+    pthread_mutex_lock(&reg->lock);
+    bool moved = false;
+    for (size_t i = 0; i < reg->count; i++) {
+        struct registry_node *n = &reg->nodes[i];
+        if (n->removed) continue;
+        if (n->source == REGISTRY_REGISTERED && now_ms > n->expires_ms) {
+            remove_locked(reg, n, "expired");
+            continue;
+        }
+        if (n->slowstart_from_ms) {
+            uint64_t elapsed = now_ms - n->slowstart_from_ms;
+            int full = n->weight * 10, w = full;
+            if (elapsed < reg->slowstart_ms)
+                w = (int)((uint64_t)full * elapsed / reg->slowstart_ms);
+            if (w < 1) w = 1;
+            if (w >= full) {
+                w = full;
+                n->slowstart_from_ms = 0;
+            }
+            if (w != n->effective_weight) {
+                n->effective_weight = w;
+                moved = true;
+            }
+        }
+    }
+    if (moved) changed(reg);
+    pthread_mutex_unlock(&reg->lock);
+}
+
+uint64_t registry_config_put(struct registry *reg, const char *json_text)
+{
+    char *copy = strdup(json_text);
+    pthread_mutex_lock(&reg->lock);
+    uint64_t version = reg->config_version;
+    if (copy) {
+        free(reg->config);
+        reg->config = copy;
+        version = ++reg->config_version;
+        registry_event_locked(reg, "-", "config", "version %llu", (unsigned long long)version);
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return version;
+}
