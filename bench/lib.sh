@@ -11,6 +11,7 @@ bench_cleanup() {
     rm -rf "$BENCH_TMP"
 }
 trap bench_cleanup EXIT
+trap "exit 130" INT TERM
 
 bench_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||

@@ -1,0 +1,122 @@
+#!/bin/bash
+# gateway_vs_haproxy.sh -- herd gateway against HAProxy (nbthread 1, balance roundrobin,
+# http-reuse always) in front of the same three nginx-light backends; wrk -t1 -c50,
+# alternating rounds; prints each round and the gateway/haproxy ratio (floor: >= 1.0).
+# Then SIGKILLs one backend under load through each proxy and counts the failed requests,
+# and reads the gateway's detection time from its event log.
+set -euo pipefail
+HERD=${1:-build/herd}
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-5s}
+PROXY_CPU=${PROXY_CPU:-1}
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+command -v haproxy >/dev/null || { echo "haproxy is not installed (make bench-deps)" >&2; exit 2; }
+
+export SERVER_CPU=${SERVER_CPU:-0} # the backends share the client's core: the proxy gets one
+backend_ports=() backend_pids=()
+start_backend() { # start_backend INDEX
+    bench_nginx "${backend_ports[$1]}"
+    backend_pids[$1]=$NGINX_PID
+}
+for i in 0 1 2; do
+    backend_ports[$i]=$(bench_free_port)
+    start_backend "$i"
+done
+
+gw_port=$(bench_free_port)
+ha_port=$(bench_free_port)
+nodes=()
+for i in 0 1 2; do nodes+=(--node "b$((i + 1))=127.0.0.1:${backend_ports[$i]}"); done
+taskset -c "$PROXY_CPU" "$HERD" gateway --port "$gw_port" --threads 1 --health / \
+    --log-level info "${nodes[@]}" 2>"$BENCH_TMP/gateway.log" &
+BENCH_PIDS+=($!)
+bench_wait_port "$gw_port"
+
+cat >"$BENCH_TMP/haproxy.cfg" <<CONF
+global
+    nbthread 1
+    maxconn 9000
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+    option http-keep-alive
+frontend fe
+    bind 127.0.0.1:$ha_port
+    default_backend be
+backend be
+    balance roundrobin
+    http-reuse always
+    option httpchk GET /
+    server b1 127.0.0.1:${backend_ports[0]} check inter 1s fastinter 200ms downinter 500ms rise 2 fall 3
+    server b2 127.0.0.1:${backend_ports[1]} check inter 1s fastinter 200ms downinter 500ms rise 2 fall 3
+    server b3 127.0.0.1:${backend_ports[2]} check inter 1s fastinter 200ms downinter 500ms rise 2 fall 3
+CONF
+taskset -c "$PROXY_CPU" haproxy -f "$BENCH_TMP/haproxy.cfg" -db >"$BENCH_TMP/haproxy.log" 2>&1 &
+BENCH_PIDS+=($!)
+bench_wait_port "$ha_port"
+
+echo "herd gateway vs haproxy $(haproxy -v | awk 'NR==1 {print $3}'), one thread each on CPU $PROXY_CPU,"
+echo "3 nginx-light backends, wrk -t1 -c50 -d$DURATION, $ROUNDS alternating rounds"
+printf '%-6s %14s %14s %8s\n' round gateway_rps haproxy_rps ratio
+gw_all=() ha_all=()
+for round in $(seq "$ROUNDS"); do
+    g=$(bench_wrk_rps -t1 -c50 -d"$DURATION" "http://127.0.0.1:$gw_port/")
+    h=$(bench_wrk_rps -t1 -c50 -d"$DURATION" "http://127.0.0.1:$ha_port/")
+    gw_all+=("$g")
+    ha_all+=("$h")
+    printf '%-6s %14s %14s %8.3f\n' "$round" "$g" "$h" "$(echo "$g / $h" | bc -l)"
+done
+gm=$(bench_median "${gw_all[@]}")
+hm=$(bench_median "${ha_all[@]}")
+printf '%-6s %14s %14s %8.3f\n' median "$gm" "$hm" "$(echo "$gm / $hm" | bc -l)"
+
+# kill_run PORT: wrk for 6 s through PORT, SIGKILL backend b2 after 2 s, restart it 3 s
+# later. Sets KILL_MS (epoch ms) and RESULT: requests, failed (socket errors + non-2xx),
+# socket errors, non-2xx. Runs in this shell (not in $(...)): it restarts a backend.
+kill_run() {
+    local out="$BENCH_TMP/wrk-kill-$1.txt"
+    taskset -c "${CLIENT_CPU:-0}" wrk -t1 -c50 -d6s "http://127.0.0.1:$1/" >"$out" 2>&1 &
+    local wrk_pid=$!
+    sleep 2
+    KILL_MS=$(date +%s%3N)
+    kill -9 "${backend_pids[1]}"
+    wait "${backend_pids[1]}" 2>/dev/null || true
+    sleep 3
+    start_backend 1 >/dev/null
+    wait "$wrk_pid"
+    local errors non2xx requests
+    requests=$(awk '/requests in/ {print $1}' "$out")
+    errors=$(awk -F'[ ,]+' '/Socket errors/ {print $4 + $6 + $8 + $10}' "$out")
+    non2xx=$(awk '/Non-2xx/ {print $5}' "$out")
+    RESULT="${requests:-0} $((${errors:-0} + ${non2xx:-0})) ${errors:-0} ${non2xx:-0}"
+}
+
+echo
+echo "SIGKILL of backend b2 under wrk -t1 -c50 load (6 s run, kill at 2 s, restart at 5 s)"
+printf '%-10s %10s %8s %14s %8s\n' proxy requests failed socket_errors non_2xx
+kill_run "$gw_port"
+gw_kill_ms=$KILL_MS
+read -r req failed sock non <<<"$RESULT"
+printf '%-10s %10s %8s %14s %8s\n' gateway "$req" "$failed" "$sock" "$non"
+sleep 2
+kill_run "$ha_port"
+read -r req failed sock non <<<"$RESULT"
+printf '%-10s %10s %8s %14s %8s\n' haproxy "$req" "$failed" "$sock" "$non"
+
+events=$(curl -s "http://127.0.0.1:$gw_port/api/v1/cluster/events?node=b2")
+python3 - "$gw_kill_ms" "$events" <<'PY'
+import json, sys
+kill_ms = int(sys.argv[1])
+events = [e for e in json.loads(sys.argv[2])["events"] if kill_ms <= e["ts_ms"] < kill_ms + 6000]
+first = next((e for e in events if e["event"] in ("ejected", "down")), None)
+back = next((e for e in events if e["event"] in ("up", "readmitted")), None)
+if first:
+    print(f"gateway detection: b2 {first['event']} {first['ts_ms'] - kill_ms} ms after the kill ({first['detail']})")
+for e in events:
+    print(f"  +{e['ts_ms'] - kill_ms:6d} ms  {e['event']:<10} {e['detail']}")
+if back:
+    print(f"gateway readmission: b2 {back['event']} {back['ts_ms'] - kill_ms} ms after the kill (restart at ~3000 ms)")
+PY
