@@ -7,5 +7,6 @@ int integration_node_cli(void);
 int integration_client(void);
 int integration_bench(void);
 int integration_cluster(void);
+int integration_gateway(void);
 
 #endif

@@ -17,6 +17,7 @@ static const struct {
     {"client", integration_client},
     {"bench", integration_bench},
     {"cluster", integration_cluster},
+    {"gateway", integration_gateway},
 };
 
 static void on_fatal(int sig)

@@ -1,0 +1,556 @@
+/* test_gateway.c -- `herd gateway` in front of three real `herd node` replicas, loaded by
+ * `herd bench`: distribution per algorithm, SIGKILL under load costs zero failed GETs and is
+ * logged, readmission after a restart, drain and weights, registration with heartbeats and
+ * TTL expiry, config sync to every node, malformed requests, POST never replayed, metrics,
+ * bad flags. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../support/harness.h"
+#include "integration.h"
+
+struct gw {
+    int base;      /* nodes at base, base+1, base+2; the gateway at base+3 */
+    pid_t nodes[3];
+    pid_t gateway;
+    char url[64]; /* http://127.0.0.1:GATEWAY */
+};
+
+static pid_t spawn_node(struct gw *g, int i, const char *manager)
+{
+    char port[16], id[16], env[128];
+    snprintf(port, sizeof port, "%d", g->base + i);
+    snprintf(id, sizeof id, "api.%d", i + 1);
+    snprintf(env, sizeof env, "CLUSTER_MANAGER_URL=%s", manager ? manager : "");
+    char *argv[] = {(char *)harness_herd_bin(), "node", "--port", port, "--id", id,
+                    "--log-level", "warn", NULL};
+    char *envp[] = {env, NULL};
+    return harness_spawn(argv, manager ? envp : NULL, NULL);
+}
+
+/* Starts the gateway on base+3 with the three nodes as static nodes (unless registered) and
+ * extra flags (NULL-terminated). */
+static void spawn_gateway(struct gw *g, bool static_nodes, ...)
+{
+    char *argv[48];
+    size_t n = 0;
+    static char port[16], nodes[3][64];
+    argv[n++] = (char *)harness_herd_bin();
+    argv[n++] = "gateway";
+    snprintf(port, sizeof port, "%d", g->base + 3);
+    argv[n++] = "--port";
+    argv[n++] = port;
+    argv[n++] = "--log-level";
+    argv[n++] = "warn";
+    for (int i = 0; static_nodes && i < 3; i++) {
+        snprintf(nodes[i], sizeof nodes[i], "api.%d=127.0.0.1:%d", i + 1, g->base + i);
+        argv[n++] = "--node";
+        argv[n++] = nodes[i];
+    }
+    va_list ap;
+    va_start(ap, static_nodes);
+    for (char *a; (a = va_arg(ap, char *)) && n < 46;)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    g->gateway = harness_spawn(argv, NULL, NULL);
+    snprintf(g->url, sizeof g->url, "http://127.0.0.1:%d", g->base + 3);
+    assert_true(harness_wait_http(g->base + 3, "/api/v1/cluster/status", 5000));
+}
+
+static int setup(void **state)
+{
+    struct gw *g = calloc(1, sizeof *g);
+    g->base = harness_free_ports(4);
+    *state = g;
+    return g->base > 0 ? 0 : -1;
+}
+
+static int setup_nodes(void **state)
+{
+    if (setup(state) < 0) return -1;
+    struct gw *g = *state;
+    for (int i = 0; i < 3; i++) g->nodes[i] = spawn_node(g, i, NULL);
+    for (int i = 0; i < 3; i++)
+        if (!harness_wait_http(g->base + i, "/health", 5000)) return -1;
+    return 0;
+}
+
+/* SIGTERM, then the exit status: 0 when it stopped cleanly (a sanitizer report or a leak
+ * makes it non-zero). */
+static int stop(pid_t pid)
+{
+    if (pid <= 0 || kill(pid, SIGTERM) != 0) return 0;
+    int status = harness_wait(pid, 5000);
+    return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int teardown(void **state)
+{
+    struct gw *g = *state;
+    int rc = stop(g->gateway);
+    if (rc != 0) fprintf(stderr, "the gateway did not stop cleanly: %d\n", rc);
+    for (int i = 0; i < 3; i++) stop(g->nodes[i]);
+    harness_kill_all();
+    free(g);
+    return rc == 0 ? 0 : -1;
+}
+
+/* herd bench ARGS... -q -o json URL: the run document. */
+static json_t *bench(const char *url, ...)
+{
+    char *args[32];
+    size_t n = 0;
+    args[n++] = "bench";
+    va_list ap;
+    va_start(ap, url);
+    for (char *a; (a = va_arg(ap, char *)) && n < 26;)
+        args[n++] = a;
+    va_end(ap);
+    args[n++] = "-q";
+    args[n++] = "-o";
+    args[n++] = "json";
+    args[n++] = (char *)url;
+    args[n] = NULL;
+    char *out = NULL, *err = NULL;
+    int code = harness_herd(args, 60000, &out, &err);
+    json_t *j = json_loads(out ? out : "", 0, NULL);
+    if (code != 0 || !j) fail_msg("herd bench exited %d: %s", code, err);
+    free(out);
+    free(err);
+    return j;
+}
+
+/* Requests node name served in a bench run. */
+static long long served(json_t *run, const char *name)
+{
+    json_t *n = harness_json_find(json_object_get(run, "nodes"), "name", name);
+    return n ? (long long)json_integer_value(json_object_get(n, "requests")) : 0;
+}
+
+static long long total(json_t *run, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(json_object_get(run, "totals"), key));
+}
+
+/* A request with a body; returns the status, the body into body (may be NULL). */
+static int call(int port, const char *method, const char *path, const char *json, char *out,
+                size_t size)
+{
+    char req[2048];
+    snprintf(req, sizeof req,
+             "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             method, path, json ? strlen(json) : 0, json ? json : "");
+    return harness_exchange(port, req, out, size);
+}
+
+static json_t *get_json(int port, const char *path)
+{
+    static char out[1 << 17];
+    const char *body;
+    if (harness_get(port, path, out, sizeof out, &body) != 200) return NULL;
+    return json_loads(body, 0, NULL);
+}
+
+/* True once the gateway's event log holds event kind for node (polled up to timeout_ms). */
+static bool wait_event(int port, const char *node, const char *kind, int timeout_ms)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/cluster/events?node=%s", node);
+    long until = harness_now_ms() + timeout_ms;
+    do {
+        json_t *j = get_json(port, path);
+        bool found = j && harness_json_find(json_object_get(j, "events"), "event", kind);
+        json_decref(j);
+        if (found) return true;
+        usleep(20000);
+    } while (harness_now_ms() < until);
+    return false;
+}
+
+/* The gateway's state word for a node ("up", "down", ...), "" when absent. */
+static void node_state(int port, const char *id, char *out, size_t size)
+{
+    json_t *j = get_json(port, "/api/v1/cluster/nodes");
+    json_t *n = json_object_get(json_object_get(j, "nodes"), id);
+    snprintf(out, size, "%s", n ? json_string_value(json_object_get(n, "state")) : "");
+    json_decref(j);
+}
+
+static size_t node_count(int port)
+{
+    json_t *j = get_json(port, "/api/v1/cluster/nodes");
+    size_t n = json_object_size(json_object_get(j, "nodes"));
+    json_decref(j);
+    return n;
+}
+
+/* ---- tests ---- */
+
+static void test_roundrobin_exact(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, true, "--threads", "1", NULL);
+    char url[96];
+    snprintf(url, sizeof url, "%s/echo", g->url);
+    json_t *run = bench(url, "-n", "3000", "-c", "6", NULL);
+    assert_int_equal(total(run, "failed"), 0);
+    assert_int_equal(served(run, "api.1"), 1000);
+    assert_int_equal(served(run, "api.2"), 1000);
+    assert_int_equal(served(run, "api.3"), 1000);
+    json_decref(run);
+    /* the gateway counted them too */
+    json_t *st = get_json(g->base + 3, "/api/v1/cluster/status");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "status"),
+                                                        "successful_requests")),
+                     3000);
+    json_decref(st);
+}
+
+static void test_other_algorithms(void **state)
+{
+    struct gw *g = *state;
+    static const char *const algorithms[] = {"random", "weighted", "leastconn", "p2c"};
+    char url[96];
+    for (size_t a = 0; a < 4; a++) {
+        spawn_gateway(g, true, "--balance", algorithms[a], "--threads", "2", NULL);
+        snprintf(url, sizeof url, "%s/echo", g->url);
+        json_t *run = bench(url, "-n", "3000", "-c", "6", NULL);
+        assert_int_equal(total(run, "failed"), 0);
+        for (int i = 1; i <= 3; i++) {
+            char id[16];
+            snprintf(id, sizeof id, "api.%d", i);
+            long long n = served(run, id);
+            if (n < 600 || n > 1400) /* 1000 expected; chance and idleness move it a little */
+                fail_msg("%s: %s served %lld of 3000", algorithms[a], id, n);
+        }
+        json_decref(run);
+        assert_int_equal(stop(g->gateway), 0);
+    }
+    /* hash by header: one user always lands on one node */
+    spawn_gateway(g, true, "--balance", "hash", "--hash-header", "X-User", NULL);
+    snprintf(url, sizeof url, "%s/echo", g->url);
+    json_t *run = bench(url, "-n", "600", "-c", "4", "-H", "X-User: alice", NULL);
+    long long top = 0;
+    for (int i = 1; i <= 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "api.%d", i);
+        if (served(run, id) > top) top = served(run, id);
+    }
+    assert_int_equal(top, 600);
+    json_decref(run);
+}
+
+static void test_kill_under_load_costs_nothing(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, true, "--threads", "2", "--inter", "200ms", "--fastinter", "50ms",
+                  "--downinter", "100ms", NULL);
+    char url[96], port[16], out_path[] = "/tmp/herd-gw-bench-XXXXXX";
+    snprintf(url, sizeof url, "%s/echo", g->url);
+    snprintf(port, sizeof port, "%d", g->base + 3);
+    close(mkstemp(out_path));
+    char *argv[] = {(char *)harness_herd_bin(), "bench", "-d", "3s", "-c", "20", "-q", "-o",
+                    "json", url, NULL};
+    pid_t b = harness_spawn_io(argv, NULL, out_path, NULL);
+    usleep(1000 * 1000);
+    kill(g->nodes[1], SIGKILL);
+    harness_wait(g->nodes[1], 2000);
+    g->nodes[1] = 0;
+    assert_int_equal(harness_wait(b, 20000), 0);
+    json_error_t e;
+    json_t *run = json_load_file(out_path, 0, &e);
+    unlink(out_path);
+    assert_non_null(run);
+    assert_true(total(run, "requests") > 1000);
+    assert_int_equal(total(run, "failed"), 0); /* zero failed GETs */
+    assert_true(served(run, "api.2") > 0);
+    json_decref(run);
+    /* the gateway logged it and took the node out */
+    assert_true(wait_event(g->base + 3, "api.2", "ejected", 2000) ||
+                wait_event(g->base + 3, "api.2", "down", 2000));
+    assert_true(wait_event(g->base + 3, "api.2", "down", 3000));
+    char s[32];
+    node_state(g->base + 3, "api.2", s, sizeof s);
+    assert_string_equal(s, "down");
+    /* restarted: readmitted, and it serves again */
+    g->nodes[1] = spawn_node(g, 1, NULL);
+    assert_true(wait_event(g->base + 3, "api.2", "up", 5000));
+    run = bench(url, "-n", "300", "-c", "3", NULL);
+    assert_int_equal(total(run, "failed"), 0);
+    assert_true(served(run, "api.2") > 50);
+    json_decref(run);
+}
+
+static void test_drain_weight_and_admin_errors(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, true, "--threads", "1", NULL);
+    int gp = g->base + 3;
+    char out[8192], url[96];
+    snprintf(url, sizeof url, "%s/echo", g->url);
+    assert_int_equal(call(gp, "PUT", "/api/v1/cluster/nodes/api.1", "{\"state\":\"drain\"}", out,
+                          sizeof out),
+                     200);
+    json_t *run = bench(url, "-n", "300", "-c", "3", NULL);
+    assert_int_equal(served(run, "api.1"), 0);
+    assert_int_equal(served(run, "api.2"), 150);
+    assert_int_equal(served(run, "api.3"), 150);
+    json_decref(run);
+    assert_int_equal(call(gp, "PUT", "/api/v1/cluster/nodes/api.1",
+                          "{\"state\":\"active\",\"weight\":3}", out, sizeof out),
+                     200);
+    run = bench(url, "-n", "500", "-c", "5", NULL);
+    assert_int_equal(served(run, "api.1"), 300);
+    assert_int_equal(served(run, "api.2"), 100);
+    assert_int_equal(served(run, "api.3"), 100);
+    json_decref(run);
+    assert_true(wait_event(gp, "api.1", "drain", 100));
+    assert_true(wait_event(gp, "api.1", "weight", 100));
+    /* bad changes: 400 naming the field, 404 for an unknown node; the gateway keeps serving */
+    assert_int_equal(call(gp, "PUT", "/api/v1/cluster/nodes/api.1", "{\"state\":\"sleepy\"}", out,
+                          sizeof out),
+                     400);
+    assert_non_null(strstr(out, "state: expected active, drain or maint"));
+    assert_int_equal(call(gp, "PUT", "/api/v1/cluster/nodes/api.1", "{\"weight\":1000}", out,
+                          sizeof out),
+                     400);
+    assert_non_null(strstr(out, "weight"));
+    assert_int_equal(call(gp, "PUT", "/api/v1/cluster/nodes/api.1", "{\"weight\":", out,
+                          sizeof out),
+                     400);
+    assert_int_equal(call(gp, "PUT", "/api/v1/cluster/nodes/nope", "{\"weight\":2}", out,
+                          sizeof out),
+                     404);
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", "{\"node_id\":\"x\"}", out,
+                          sizeof out),
+                     400);
+    assert_non_null(strstr(out, "port"));
+    assert_int_equal(call(gp, "PUT", "/api/v1/cluster/config", "[1,2]", out, sizeof out), 400);
+    /* metrics name what happened */
+    assert_int_equal(call(gp, "GET", "/metrics", NULL, out, sizeof out), 200);
+    assert_non_null(strstr(out, "herd_gateway_requests_total 800"));
+    assert_non_null(strstr(out, "herd_gateway_node_up{node=\"api.1\",state=\"up\"} 1"));
+    assert_non_null(strstr(out, "herd_gateway_request_duration_seconds_count 800"));
+}
+
+static void test_registration_ttl_and_config_sync(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, false, "--ttl", "1s", NULL);
+    int gp = g->base + 3;
+    char manager[64];
+    snprintf(manager, sizeof manager, "http://127.0.0.1:%d", gp);
+    for (int i = 0; i < 3; i++) g->nodes[i] = spawn_node(g, i, manager);
+    long until = harness_now_ms() + 5000;
+    while (node_count(gp) < 3 && harness_now_ms() < until) usleep(20000);
+    assert_int_equal(node_count(gp), 3);
+    /* every node shows the whole cluster */
+    for (int i = 0; i < 3; i++) {
+        json_t *j = get_json(g->base + i, "/api/v1/cluster/nodes");
+        assert_int_equal(json_object_size(json_object_get(j, "nodes")), 3);
+        json_decref(j);
+        j = get_json(g->base + i, "/api/v1/cluster/status");
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "status"),
+                                                            "total_nodes")),
+                         3);
+        json_decref(j);
+    }
+    /* config sync reaches every node */
+    char out[4096];
+    assert_int_equal(call(gp, "PUT", "/api/v1/cluster/config", "{\"feature\":\"blue\"}", out,
+                          sizeof out),
+                     200);
+    for (int i = 0; i < 3; i++) {
+        bool synced = false;
+        until = harness_now_ms() + 3000;
+        while (!synced && harness_now_ms() < until) {
+            json_t *j = get_json(g->base + i, "/api/v1/cluster/config");
+            synced = json_integer_value(json_object_get(j, "version")) == 1 &&
+                     json_is_string(json_object_get(json_object_get(j, "config"), "feature"));
+            json_decref(j);
+            if (!synced) usleep(20000);
+        }
+        assert_true(synced);
+    }
+    /* a node that stops heartbeating expires, and registers again when it comes back */
+    kill(g->nodes[2], SIGSTOP);
+    assert_true(wait_event(gp, "api.3", "expired", 4000));
+    char s[32];
+    node_state(gp, "api.3", s, sizeof s);
+    assert_string_equal(s, "");
+    kill(g->nodes[2], SIGCONT);
+    until = harness_now_ms() + 4000;
+    while (node_count(gp) < 3 && harness_now_ms() < until) usleep(20000);
+    assert_int_equal(node_count(gp), 3);
+    /* a node that stops deregisters */
+    stop(g->nodes[0]);
+    g->nodes[0] = 0;
+    assert_true(wait_event(gp, "api.1", "deregistered", 2000));
+    assert_int_equal(node_count(gp), 2);
+    /* registered nodes take traffic */
+    char url[96];
+    snprintf(url, sizeof url, "%s/echo", g->url);
+    json_t *run = bench(url, "-n", "200", "-c", "2", NULL);
+    assert_int_equal(total(run, "failed"), 0);
+    assert_int_equal(served(run, "api.2") + served(run, "api.3"), 200);
+    json_decref(run);
+}
+
+static void test_malformed_requests(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, true, "--threads", "1", NULL);
+    int gp = g->base + 3;
+    char out[8192];
+    static const char *const bad[] = {
+        "GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+        "NOT-A-METHOD\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: nope\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(harness_exchange(gp, bad[i], out, sizeof out), 400);
+    const char *body;
+    assert_int_equal(harness_get(gp, "/echo?after=bad", out, sizeof out, &body), 200);
+    assert_non_null(strstr(out, "X-Herd-Node: api."));
+}
+
+/* A backend that reads each request, counts it and resets the connection unanswered. */
+struct fake_backend {
+    int fd;
+    int port;
+    atomic_int requests;
+    atomic_bool stop;
+    pthread_t thread;
+};
+
+static void *fake_main(void *arg)
+{
+    struct fake_backend *f = arg;
+    while (!atomic_load(&f->stop)) {
+        int c = accept(f->fd, NULL, NULL);
+        if (c < 0) continue; /* SO_RCVTIMEO: look at stop again */
+        struct timeval tv = {1, 0};
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char buf[8192];
+        size_t have = 0;
+        ssize_t n;
+        while ((n = read(c, buf + have, sizeof buf - 1 - have)) > 0) {
+            have += (size_t)n;
+            buf[have] = '\0';
+            if (strstr(buf, "\r\n\r\n")) break;
+        }
+        if (have) atomic_fetch_add(&f->requests, 1);
+        struct linger lg = {1, 0}; /* close with RST */
+        setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        close(c);
+    }
+    return NULL;
+}
+
+static void test_post_is_not_replayed(void **state)
+{
+    struct gw *g = *state;
+    struct fake_backend f = {0};
+    f.fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(f.fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t len = sizeof a;
+    getsockname(f.fd, (struct sockaddr *)&a, &len);
+    f.port = ntohs(a.sin_port);
+    listen(f.fd, 16);
+    struct timeval tv = {0, 100000};
+    setsockopt(f.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    pthread_create(&f.thread, NULL, fake_main, &f);
+    char fake[64], real[64], port[16];
+    snprintf(fake, sizeof fake, "fake=127.0.0.1:%d", f.port);
+    snprintf(real, sizeof real, "api.1=127.0.0.1:%d", g->base);
+    snprintf(port, sizeof port, "%d", g->base + 3);
+    /* the fake first: round robin sends the first request there */
+    char *argv[] = {(char *)harness_herd_bin(), "gateway", "--port", port, "--threads", "1",
+                    "--node", fake, "--node", real, "--health", "none", "--eject-after", "0",
+                    "--log-level", "warn", NULL};
+    g->gateway = harness_spawn(argv, NULL, NULL);
+    assert_true(harness_wait_http(g->base + 3, "/api/v1/cluster/status", 5000));
+    int gp = g->base + 3;
+    char out[8192];
+    assert_int_equal(call(gp, "POST", "/echo", "{\"order\":1}", out, sizeof out), 502);
+    assert_int_equal(atomic_load(&f.requests), 1); /* sent once, never replayed */
+    assert_int_equal(call(gp, "GET", "/echo", NULL, out, sizeof out), 200); /* to api.1 */
+    assert_int_equal(call(gp, "GET", "/echo", NULL, out, sizeof out), 200); /* fake, retried */
+    assert_non_null(strstr(out, "X-Herd-Node: api.1"));
+    assert_int_equal(atomic_load(&f.requests), 2);
+    json_t *st = get_json(gp, "/api/v1/cluster/status");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "gateway"), "retries")),
+                     1);
+    json_decref(st);
+    atomic_store(&f.stop, true);
+    pthread_join(f.thread, NULL);
+    close(f.fd);
+}
+
+static void test_bad_flags_and_files(void **state)
+{
+    (void)state;
+    static const char *const cases[][4] = {
+        {"--balance", "fastest", "--balance: 'fastest'", NULL},
+        {"--node", "nohost", "--node", NULL},
+        {"--node", "127.0.0.1:99999", "port 1..65535", NULL},
+        {"--node", "a=127.0.0.1:80#weight=500", "weight", NULL},
+        {"--retry-budget", "150%", "--retry-budget", NULL},
+        {"--inter", "soon", "--inter", NULL},
+        {"--health", "health", "--health", NULL},
+        {"--bogus", "x", "--bogus", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *args[] = {"gateway", (char *)cases[i][0], (char *)cases[i][1], NULL};
+        char *err = NULL;
+        assert_int_equal(harness_herd(args, 5000, NULL, &err), 2);
+        if (!strstr(err, cases[i][2])) fail_msg("%s %s: stderr lacks '%s': %s", cases[i][0], cases[i][1], cases[i][2], err);
+        free(err);
+    }
+    char *file = harness_temp_file(".yaml", "groups:\n  api: {command: herd node, replicas: 1, base_port: 20001}\n"
+                                            "gateway:\n  port: 20010\n  health: {rise: 0}\n");
+    char *args[] = {"gateway", "-f", file, NULL};
+    char *err = NULL;
+    assert_int_equal(harness_herd(args, 5000, NULL, &err), 2);
+    assert_non_null(strstr(err, ":5:"));
+    assert_non_null(strstr(err, "gateway.health.rise"));
+    free(err);
+    unlink(file);
+    free(file);
+}
+
+int integration_gateway(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_roundrobin_exact, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_other_algorithms, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_kill_under_load_costs_nothing, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_drain_weight_and_admin_errors, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_registration_ttl_and_config_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_requests, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_post_is_not_replayed, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_flags_and_files, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);
+}
