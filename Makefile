@@ -32,7 +32,7 @@ build-tsan: deps
 # load engine's multi-threaded runs (the bench integration tests) under ThreadSanitizer, whose
 # reports make herd exit non-zero and so fail the tests. CTest's summary comes last.
 test: build build-asan build-tsan
-	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --timeout 300 -R integration.bench
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --timeout 300 -R "integration.(bench|gateway)"
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ctest --output-on-failure --timeout 300 -j$(JOBS)

@@ -16,6 +16,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "cli/cli.h"
+#include "cluster/clusterfile.h"
 #include "cluster/control.h"
 #include "cluster/state.h"
 
@@ -24,9 +25,11 @@
 void cli_print_nodes(const void *status, FILE *out, bool details)
 {
     const json_t *j = status;
+    json_t *first = json_array_get(json_object_get(j, "nodes"), 0);
+    bool gateway = details && json_object_get(first, "gateway_state");
     if (details)
-        fprintf(out, "%-16s %-8s %-6s %-9s %-10s %-9s %-8s %-9s\n", "NODE", "PID", "PORT", "STATE",
-                "UPTIME", "RESTARTS", "HEALTH", "RSS");
+        fprintf(out, "%-16s %-8s %-6s %-9s %-10s %-9s %-8s %-9s%s\n", "NODE", "PID", "PORT", "STATE",
+                "UPTIME", "RESTARTS", "HEALTH", "RSS", gateway ? " GATEWAY" : "");
     else
         fprintf(out, "%-16s %-8s %-6s %-9s %-9s\n", "NODE", "PID", "PORT", "STATE", "READY_MS");
     size_t i;
@@ -56,6 +59,10 @@ void cli_print_nodes(const void *status, FILE *out, bool details)
         fprintf(out, "%-16s %-8s %-6s %-9s %-10s %-9d %-8s %-9s", id, pid_s, port_s, state, up,
                 (int)json_integer_value(json_object_get(n, "restarts")),
                 json_string_value(json_object_get(n, "health")), rss);
+        if (gateway) {
+            const char *gs = json_string_value(json_object_get(n, "gateway_state"));
+            fprintf(out, " %s", gs ? gs : "-");
+        }
         const char *why = json_string_value(json_object_get(n, "health_error"));
         if (why && *why)
             fprintf(out, " (%s)", why);
@@ -178,6 +185,41 @@ static int status_from_pid_files(const struct state_dir *st)
     return CLI_EXIT_OK;
 }
 
+/* With a gateway in the cluster: each node gets "gateway_state", what the gateway thinks
+ * of it (up, down, ejected, drain, maint; "-" when it does not know the node). */
+static void add_gateway_view(json_t *status)
+{
+    size_t i;
+    json_t *n, *nodes = json_object_get(status, "nodes");
+    int port = 0;
+    json_array_foreach(nodes, i, n) {
+        const char *group = json_string_value(json_object_get(n, "group"));
+        const char *state = json_string_value(json_object_get(n, "state"));
+        if (group && strcmp(group, CLUSTER_GATEWAY_GROUP) == 0 && state && strcmp(state, "ready") == 0)
+            port = (int)json_integer_value(json_object_get(n, "port"));
+    }
+    if (!port) return;
+    int code;
+    char *reply = NULL, err[ERR_SIZE];
+    if (control_call_port(port, "GET", "/api/v1/cluster/nodes", NULL, 2000, &code, &reply, err,
+                          sizeof err) < 0)
+        return;
+    json_t *view = code == 200 ? json_loads(reply, 0, NULL) : NULL;
+    free(reply);
+    json_t *known = json_object_get(view, "nodes");
+    json_array_foreach(nodes, i, n) {
+        const char *group = json_string_value(json_object_get(n, "group"));
+        if (group && strcmp(group, CLUSTER_GATEWAY_GROUP) == 0) {
+            json_object_set_new(n, "gateway_state", json_string("(gateway)"));
+            continue;
+        }
+        json_t *g = json_object_get(known, json_string_value(json_object_get(n, "id")));
+        const char *state = json_string_value(json_object_get(g, "state"));
+        json_object_set_new(n, "gateway_state", json_string(state ? state : "-"));
+    }
+    json_decref(view);
+}
+
 static int verb_status(const struct state_dir *st)
 {
     int status;
@@ -193,6 +235,7 @@ static int verb_status(const struct state_dir *st)
     printf("cluster %s: %s (supervisor pid %d, %s)\n", json_string_value(json_object_get(j, "name")),
            json_string_value(json_object_get(j, "phase")),
            (int)json_integer_value(json_object_get(j, "supervisor_pid")), st->root);
+    add_gateway_view(j);
     cli_print_nodes(j, stdout, true);
     json_decref(j);
     return CLI_EXIT_OK;

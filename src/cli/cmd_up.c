@@ -305,6 +305,12 @@ int cmd_up(int argc, char **argv)
         fprintf(stderr, "herd up: %s\n", err);
         return CLI_EXIT_USAGE;
     }
+    if (r.spec.gateway.present && cluster_spec_add_gateway(&r.spec, file, err, sizeof err) < 0) {
+        fprintf(stderr, "herd up: %s\n", err);
+        cluster_spec_free(&r.spec);
+        conf_free(&r.doc);
+        return CLI_EXIT_RUNTIME;
+    }
     int rc;
     if (state_open(&r.st, state, err, sizeof err) < 0) {
         fprintf(stderr, "herd up: %s\n", err);

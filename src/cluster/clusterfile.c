@@ -4,6 +4,8 @@
 
 #include <ctype.h>
 #include <signal.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,7 +367,10 @@ int cluster_spec_parse(struct cluster_spec *spec, const struct conf_doc *doc,
         }
     }
     if (((gw = conf_get(section, "gateway")) &&
-         (conf_expect_map(doc, gw, err, errlen) < 0 || parse_gateway(&spec->gateway, doc, gw, err, errlen) < 0)) ||
+         (conf_expect_map(doc, gw, err, errlen) < 0 || parse_gateway(&spec->gateway, doc, gw, err, errlen) < 0 ||
+          (cluster_spec_group(spec, CLUSTER_GATEWAY_GROUP) &&
+           conf_error(doc, conf_get(groups, CLUSTER_GATEWAY_GROUP), err, errlen,
+                      "the name '%s' is taken by the gateway: rename the group", CLUSTER_GATEWAY_GROUP)))) ||
         order_groups(spec, doc, groups, err, errlen) < 0 || check_ports(spec, doc, groups, err, errlen) < 0) {
         cluster_spec_free(spec);
         return -1;
@@ -396,5 +401,49 @@ int cluster_spec_load(struct cluster_spec *spec, struct conf_doc *doc, const cha
         conf_free(doc);
         return -1;
     }
+    return 0;
+}
+
+int cluster_spec_add_gateway(struct cluster_spec *spec, const char *path, char *err, size_t errlen)
+{
+    char abs[PATH_MAX];
+    if (!realpath(path, abs))
+        return err_set(err, errlen, "%s: %s", path, strerror(errno));
+    struct cluster_group *groups = realloc(spec->groups, (spec->group_count + 1) * sizeof *groups);
+    if (!groups)
+        return err_set(err, errlen, "out of memory");
+    spec->groups = groups;
+    struct cluster_group *g = &groups[spec->group_count];
+    memset(g, 0, sizeof *g);
+    snprintf(g->name, sizeof g->name, "%s", CLUSTER_GATEWAY_GROUP);
+    struct buf cmd = {0}; /* herd gateway -f 'PATH', quoted for /bin/sh */
+    buf_append_str(&cmd, "herd gateway -f '");
+    for (const char *p = abs; *p; p++)
+        if (*p == '\'')
+            buf_append_str(&cmd, "'\\''");
+        else
+            buf_append(&cmd, p, 1);
+    buf_append_str(&cmd, "'");
+    g->command = cmd.data;
+    g->replicas = 1;
+    g->ports = malloc(sizeof *g->ports);
+    g->depends_on = calloc(spec->group_count ? spec->group_count : 1, sizeof *g->depends_on);
+    if (!g->command || !g->ports || !g->depends_on) {
+        group_free(g);
+        return err_set(err, errlen, "out of memory");
+    }
+    g->ports[0] = spec->gateway.port;
+    g->port_count = 1;
+    g->health = CLUSTER_HEALTH_HTTP;
+    snprintf(g->health_path, sizeof g->health_path, "/api/v1/cluster/status");
+    g->ready_timeout_us = 10000000;
+    g->restart = CLUSTER_RESTART_ON_FAILURE;
+    g->restart_backoff_us = 500000;
+    g->stop_signal = SIGTERM;
+    g->stop_grace_us = 10000000;
+    for (size_t i = 0; i < spec->group_count; i++) /* after the nodes: it checks them at once */
+        g->depends_on[g->depends_count++] = strdup(spec->groups[i].name);
+    g->order = (int)spec->group_count;
+    spec->group_count++;
     return 0;
 }

@@ -10,7 +10,8 @@
 
 #include "conf/conf.h"
 
-#define CLUSTER_NAME_MAX 64
+#define CLUSTER_NAME_MAX      64
+#define CLUSTER_GATEWAY_GROUP "gateway" /* the group `herd up` runs the gateway as */
 
 enum cluster_restart {
     CLUSTER_RESTART_NEVER = 0,  /* an exited replica stays down */
@@ -74,6 +75,12 @@ int cluster_spec_parse(struct cluster_spec *spec, const struct conf_doc *doc,
 int cluster_spec_load(struct cluster_spec *spec, struct conf_doc *doc, const char *path,
                       char *err, size_t errlen);
 void cluster_spec_free(struct cluster_spec *spec);
+
+/* Appends the group that runs `herd gateway -f PATH` (one replica on the gateway's port,
+ * ready when its status API answers, started after every other group). Call when
+ * spec->gateway.present; path is the cluster file. Returns 0 or -1 with a message. */
+int cluster_spec_add_gateway(struct cluster_spec *spec, const char *path, char *err,
+                             size_t errlen);
 
 /* The port of replica index (1-based) of g. */
 int cluster_group_port(const struct cluster_group *g, int index);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -198,22 +199,11 @@ static long elapsed_ms(const struct timespec *start)
     return (now.tv_sec - start->tv_sec) * 1000L + (now.tv_nsec - start->tv_nsec) / 1000000L;
 }
 
-int control_call(const struct state_dir *st, const char *method, const char *path,
-                 const char *body, int timeout_ms, int *status, char **response, char *err,
-                 size_t errlen)
+/* One request over a connected socket, which it closes. who names the peer in messages. */
+static int call_fd(int fd, const char *who, const char *method, const char *path,
+                   const char *body, int timeout_ms, int *status, char **response, char *err,
+                   size_t errlen)
 {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    char sock[STATE_PATH_MAX + 16];
-    state_path(st, "control.sock", sock, sizeof sock);
-    if (strlen(sock) >= sizeof a.sun_path)
-        return err_set(err, errlen, "%s: path too long for a unix socket", sock);
-    memcpy(a.sun_path, sock, strlen(sock) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        if (fd >= 0)
-            close(fd);
-        return err_set(err, errlen, "no supervisor answers on %s", sock);
-    }
     struct buf req = {0};
     size_t blen = body ? strlen(body) : 0;
     buf_printf(&req, "%s %s HTTP/1.1\r\nHost: herd\r\nConnection: close\r\nContent-Length: %zu\r\n%s\r\n%s",
@@ -229,7 +219,7 @@ int control_call(const struct state_dir *st, const char *method, const char *pat
     buf_free(&req);
     if (!sent_all) {
         close(fd);
-        return err_set(err, errlen, "the supervisor closed the connection");
+        return err_set(err, errlen, "%s closed the connection", who);
     }
     llhttp_settings_t settings;
     llhttp_settings_init(&settings);
@@ -246,7 +236,7 @@ int control_call(const struct state_dir *st, const char *method, const char *pat
         long left = timeout_ms - elapsed_ms(&start);
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
-            err_set(err, errlen, "the supervisor did not answer within %d s", timeout_ms / 1000);
+            err_set(err, errlen, "%s did not answer within %d s", who, timeout_ms / 1000);
             goto out;
         }
         char chunk[16384];
@@ -256,13 +246,13 @@ int control_call(const struct state_dir *st, const char *method, const char *pat
         if (n <= 0) {
             llhttp_finish(&parser);
             if (!r.complete) {
-                err_set(err, errlen, "the supervisor closed the connection mid-answer");
+                err_set(err, errlen, "%s closed the connection mid-answer", who);
                 goto out;
             }
             break;
         }
         if (llhttp_execute(&parser, chunk, (size_t)n) != HPE_OK) {
-            err_set(err, errlen, "the supervisor's answer is not valid HTTP");
+            err_set(err, errlen, "the answer of %s is not valid HTTP", who);
             goto out;
         }
     }
@@ -275,4 +265,40 @@ out:
     buf_free(&r.body);
     close(fd);
     return rc;
+}
+
+int control_call(const struct state_dir *st, const char *method, const char *path,
+                 const char *body, int timeout_ms, int *status, char **response, char *err,
+                 size_t errlen)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    char sock[STATE_PATH_MAX + 16];
+    state_path(st, "control.sock", sock, sizeof sock);
+    if (strlen(sock) >= sizeof a.sun_path)
+        return err_set(err, errlen, "%s: path too long for a unix socket", sock);
+    memcpy(a.sun_path, sock, strlen(sock) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return err_set(err, errlen, "no supervisor answers on %s", sock);
+    }
+    return call_fd(fd, "the supervisor", method, path, body, timeout_ms, status, response, err,
+                   errlen);
+}
+
+int control_call_port(int port, const char *method, const char *path, const char *body,
+                      int timeout_ms, int *status, char **response, char *err, size_t errlen)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return err_set(err, errlen, "nothing answers on 127.0.0.1:%d", port);
+    }
+    char who[48];
+    snprintf(who, sizeof who, "127.0.0.1:%d", port);
+    return call_fd(fd, who, method, path, body, timeout_ms, status, response, err, errlen);
 }

@@ -45,4 +45,8 @@ int control_call(const struct state_dir *st, const char *method, const char *pat
                  const char *body, int timeout_ms, int *status, char **response, char *err,
                  size_t errlen);
 
+/* The same over TCP to 127.0.0.1:port (the gateway's admin API, for herd status). */
+int control_call_port(int port, const char *method, const char *path, const char *body,
+                      int timeout_ms, int *status, char **response, char *err, size_t errlen);
+
 #endif

@@ -162,7 +162,8 @@ int registry_add(struct registry *reg, const char *id, const char *host, int por
     n->removed = false;
     n->weight = weight;
     n->effective_weight = weight * 10;
-    n->source = source;
+    if (fresh || n->source != REGISTRY_STATIC) /* a static node that registers stays static */
+        n->source = source;
     free(n->metadata);
     n->metadata = meta;
     n->last_seen_wall_ms = wall_ms();
@@ -202,7 +203,15 @@ int registry_remove(struct registry *reg, const char *id, const char *kind)
     pthread_mutex_lock(&reg->lock);
     struct registry_node *n = find(reg, id);
     int rc = -1;
-    if (n && !n->removed) {
+    if (n && !n->removed && n->source == REGISTRY_STATIC) {
+        /* the cluster file names it: it stays known, down until its checks pass again */
+        n->up = false;
+        n->check_ok = n->check_fail = 0;
+        registry_event_locked(reg, n->id, kind, "%s:%d (static: kept, marked down)", n->host,
+                              n->port);
+        changed(reg);
+        rc = 0;
+    } else if (n && !n->removed) {
         remove_locked(reg, n, kind);
         rc = 0;
     }

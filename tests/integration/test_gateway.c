@@ -540,6 +540,57 @@ static void test_bad_flags_and_files(void **state)
     free(file);
 }
 
+static void test_up_starts_the_gateway(void **state)
+{
+    struct gw *g = *state;
+    char dir[] = "/tmp/herd-gwup-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char file[128], text[512], sdir[160];
+    snprintf(file, sizeof file, "%s/herd.yaml", dir);
+    snprintf(text, sizeof text,
+             "groups:\n  api:\n    command: herd node\n    replicas: 3\n    base_port: %d\n"
+             "    env: {CLUSTER_MANAGER_URL: \"http://127.0.0.1:%d\"}\n"
+             "gateway:\n  port: %d\n  threads: 1\n  health: {inter: 200ms, fastinter: 50ms}\n",
+             g->base, g->base + 3, g->base + 3);
+    FILE *f = fopen(file, "w");
+    fputs(text, f);
+    fclose(f);
+    snprintf(sdir, sizeof sdir, "--state-dir=%s/state", dir);
+    char *up[] = {"up", "-d", "-f", file, sdir, NULL};
+    char *out = NULL, *err = NULL;
+    assert_int_equal(harness_herd(up, 30000, &out, &err), 0);
+    assert_non_null(strstr(out, "gateway.1"));
+    free(out);
+    free(err);
+    const char *body;
+    char buf[8192];
+    assert_int_equal(harness_get(g->base + 3, "/echo", buf, sizeof buf, &body), 200);
+    assert_non_null(strstr(buf, "X-Herd-Node: api.1"));
+    /* herd status shows what the gateway thinks of each node */
+    char *status[] = {"status", sdir, NULL};
+    assert_int_equal(harness_herd(status, 10000, &out, NULL), 0);
+    assert_non_null(strstr(out, "GATEWAY"));
+    assert_non_null(strstr(out, "(gateway)"));
+    char *line = strstr(out, "api.2");
+    assert_non_null(line);
+    assert_non_null(strstr(line, " up\n"));
+    free(out);
+    char *kill9[] = {"kill", "api.2", sdir, NULL};
+    assert_int_equal(harness_herd(kill9, 10000, NULL, NULL), 0);
+    bool down = false;
+    for (long until = harness_now_ms() + 4000; !down && harness_now_ms() < until;) {
+        assert_int_equal(harness_herd(status, 10000, &out, NULL), 0);
+        line = strstr(out, "api.2");
+        down = line && (strstr(line, " down\n") || strstr(line, " ejected\n"));
+        free(out);
+        if (!down) usleep(50000);
+    }
+    assert_true(down);
+    char *downv[] = {"down", sdir, NULL};
+    assert_int_equal(harness_herd(downv, 30000, NULL, NULL), 0);
+    assert_false(harness_port_open(g->base + 3));
+}
+
 int integration_gateway(void)
 {
     const struct CMUnitTest tests[] = {
@@ -551,6 +602,7 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_malformed_requests, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_post_is_not_replayed, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_bad_flags_and_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_up_starts_the_gateway, setup, teardown),
     };
     return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);
 }
