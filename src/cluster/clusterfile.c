@@ -118,6 +118,22 @@ static bool valid_name(const char *s)
     return true;
 }
 
+/* A group as the file's defaults make it: one replica, GET /health, 10 s to be ready, never
+ * restarted, SIGTERM with 10 s of grace. */
+static void group_defaults(struct cluster_group *g, const char *name)
+{
+    memset(g, 0, sizeof *g);
+    snprintf(g->name, sizeof g->name, "%s", name);
+    g->replicas = 1;
+    g->health = CLUSTER_HEALTH_HTTP;
+    snprintf(g->health_path, sizeof g->health_path, "/health");
+    g->ready_timeout_us = 10000000;
+    g->restart = CLUSTER_RESTART_NEVER;
+    g->restart_backoff_us = 500000;
+    g->stop_signal = SIGTERM;
+    g->stop_grace_us = 10000000;
+}
+
 static int parse_group(struct cluster_group *g, const struct conf_doc *doc,
                        const struct conf_node *n, char *err, size_t errlen)
 {
@@ -129,15 +145,7 @@ static int parse_group(struct cluster_group *g, const struct conf_doc *doc,
         return conf_error(doc, n, err, errlen,
                           "group name '%s': expected letters, digits, '-' or '_' (at most %d)",
                           n->key, CLUSTER_NAME_MAX - 1);
-    snprintf(g->name, sizeof g->name, "%s", n->key);
-    g->replicas = 1;
-    g->health = CLUSTER_HEALTH_HTTP;
-    snprintf(g->health_path, sizeof g->health_path, "/health");
-    g->ready_timeout_us = 10000000;
-    g->restart = CLUSTER_RESTART_NEVER;
-    g->restart_backoff_us = 500000;
-    g->stop_signal = SIGTERM;
-    g->stop_grace_us = 10000000;
+    group_defaults(g, n->key);
     long long replicas = 1, base_port = 0;
     const struct conf_node *v;
     if (conf_check_keys(doc, n, keys, err, errlen) < 0 ||
@@ -414,8 +422,7 @@ int cluster_spec_add_gateway(struct cluster_spec *spec, const char *path, char *
         return err_set(err, errlen, "out of memory");
     spec->groups = groups;
     struct cluster_group *g = &groups[spec->group_count];
-    memset(g, 0, sizeof *g);
-    snprintf(g->name, sizeof g->name, "%s", CLUSTER_GATEWAY_GROUP);
+    group_defaults(g, CLUSTER_GATEWAY_GROUP);
     struct buf cmd = {0}; /* herd gateway -f 'PATH', quoted for /bin/sh */
     buf_append_str(&cmd, "herd gateway -f '");
     for (const char *p = abs; *p; p++)
@@ -434,13 +441,8 @@ int cluster_spec_add_gateway(struct cluster_spec *spec, const char *path, char *
     }
     g->ports[0] = spec->gateway.port;
     g->port_count = 1;
-    g->health = CLUSTER_HEALTH_HTTP;
     snprintf(g->health_path, sizeof g->health_path, "/api/v1/cluster/status");
-    g->ready_timeout_us = 10000000;
     g->restart = CLUSTER_RESTART_ON_FAILURE;
-    g->restart_backoff_us = 500000;
-    g->stop_signal = SIGTERM;
-    g->stop_grace_us = 10000000;
     for (size_t i = 0; i < spec->group_count; i++) /* after the nodes: it checks them at once */
         g->depends_on[g->depends_count++] = strdup(spec->groups[i].name);
     g->order = (int)spec->group_count;

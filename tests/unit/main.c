@@ -10,6 +10,7 @@ static const struct {
 } groups[] = {
     {"hist", unit_hist}, {"conf", unit_conf}, {"url", unit_url}, {"http_server", unit_http_server},
     {"misc", unit_misc}, {"load", unit_load}, {"balancer", unit_balancer},
+    {"registry", unit_registry},
 };
 
 int main(int argc, char **argv)

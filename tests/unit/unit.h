@@ -9,5 +9,6 @@ int unit_http_server(void);
 int unit_misc(void);
 int unit_load(void);
 int unit_balancer(void);
+int unit_registry(void);
 
 #endif

@@ -1,0 +1,211 @@
+/* test_registry.c -- the gateway's registry: rise/fall, passive ejection (never the last
+ * node), readmission with slow start, drain, TTL expiry and registering again, static nodes
+ * that deregister, the event log; and the gateway's option parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/mtime.h"
+#include "cluster/gateway.h"
+#include "cluster/registry.h"
+
+static struct registry reg;
+
+static int setup(void **state)
+{
+    (void)state;
+    return registry_init(&reg, 1000, 1000, 2, 3);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    registry_free(&reg);
+    return 0;
+}
+
+static const char *last_event(void)
+{
+    return reg.event_seq ? reg.events[(reg.event_seq - 1) % REGISTRY_MAX_EVENTS].kind : "";
+}
+
+static int add(const char *id, int port, enum registry_source source)
+{
+    char err[128];
+    int i = registry_add(&reg, id, "127.0.0.1", port, 1, source, NULL, err, sizeof err);
+    assert_true(i >= 0);
+    return i;
+}
+
+static void test_rise_and_fall(void **state)
+{
+    (void)state;
+    int a = add("a", 8001, REGISTRY_STATIC);
+    add("b", 8002, REGISTRY_STATIC);
+    assert_true(registry_node_available(&reg.nodes[a])); /* new nodes start up */
+    registry_check_result(&reg, a, false, 1, "connect error");
+    registry_check_result(&reg, a, false, 1, "connect error");
+    assert_true(reg.nodes[a].up); /* fall is 3 */
+    uint64_t gen = reg.generation;
+    registry_check_result(&reg, a, false, 1, "connect error");
+    assert_false(reg.nodes[a].up);
+    assert_string_equal(last_event(), "down");
+    assert_true(reg.generation > gen);
+    registry_check_result(&reg, a, true, 1, "");
+    assert_false(reg.nodes[a].up); /* rise is 2 */
+    registry_check_result(&reg, a, true, 1, "");
+    assert_true(reg.nodes[a].up);
+    assert_string_equal(last_event(), "up");
+    assert_string_equal(registry_node_state(&reg.nodes[a]), "up");
+}
+
+static void test_eject_never_the_last_node(void **state)
+{
+    (void)state;
+    int a = add("a", 8001, REGISTRY_STATIC), b = add("b", 8002, REGISTRY_STATIC);
+    assert_true(registry_eject(&reg, a, "3 connect errors"));
+    assert_string_equal(last_event(), "ejected");
+    assert_string_equal(registry_node_state(&reg.nodes[a]), "ejected");
+    assert_false(registry_eject(&reg, a, "again")); /* already out */
+    assert_false(registry_eject(&reg, b, "3 connect errors")); /* the last one stays */
+    assert_true(registry_node_available(&reg.nodes[b]));
+    /* readmitted after rise passing checks, ramping up its weight (slow start 1 s) */
+    registry_check_result(&reg, a, true, 1, "");
+    registry_check_result(&reg, a, true, 1, "");
+    assert_string_equal(last_event(), "readmitted");
+    assert_true(registry_node_available(&reg.nodes[a]));
+    assert_int_equal(reg.nodes[a].effective_weight, 1);
+    uint64_t t0 = reg.nodes[a].slowstart_from_ms;
+    registry_tick(&reg, t0 + 500);
+    assert_int_equal(reg.nodes[a].effective_weight, 5); /* half way to 1 x 10 */
+    registry_tick(&reg, t0 + 1000);
+    assert_int_equal(reg.nodes[a].effective_weight, 10);
+    assert_int_equal(reg.nodes[a].slowstart_from_ms, 0);
+}
+
+static void test_admin_states_and_weight(void **state)
+{
+    (void)state;
+    int a = add("a", 8001, REGISTRY_STATIC);
+    enum registry_admin drain = REGISTRY_DRAIN, active = REGISTRY_ACTIVE;
+    assert_int_equal(registry_set(&reg, "a", -1, &drain), 0);
+    assert_false(registry_node_available(&reg.nodes[a]));
+    assert_string_equal(registry_node_state(&reg.nodes[a]), "drain");
+    assert_int_equal(registry_set(&reg, "a", 4, &active), 0);
+    assert_true(registry_node_available(&reg.nodes[a]));
+    assert_int_equal(reg.nodes[a].effective_weight, 40);
+    assert_int_equal(registry_set(&reg, "a", 0, NULL), 0); /* weight 0: no traffic */
+    assert_false(registry_node_available(&reg.nodes[a]));
+    assert_int_equal(registry_set(&reg, "nope", 1, NULL), -1);
+    enum registry_admin parsed;
+    assert_int_equal(registry_admin_parse("maint", &parsed), 0);
+    assert_int_equal(parsed, REGISTRY_MAINT);
+    assert_int_equal(registry_admin_parse("off", &parsed), -1);
+}
+
+static void test_ttl_and_registering_again(void **state)
+{
+    (void)state;
+    int r = add("r", 8003, REGISTRY_REGISTERED);
+    assert_int_equal(registry_heartbeat(&reg, "r"), 0);
+    registry_tick(&reg, mtime_now_ms() + 500);
+    assert_false(reg.nodes[r].removed);
+    registry_tick(&reg, mtime_now_ms() + 1500); /* TTL 1 s without a heartbeat */
+    assert_true(reg.nodes[r].removed);
+    assert_string_equal(last_event(), "expired");
+    assert_int_equal(registry_heartbeat(&reg, "r"), -1); /* told to register again */
+    assert_int_equal(add("r", 8003, REGISTRY_REGISTERED), r); /* same slot */
+    assert_false(reg.nodes[r].removed);
+    assert_string_equal(last_event(), "registered");
+    assert_int_equal(registry_remove(&reg, "r", "deregistered"), 0);
+    assert_true(reg.nodes[r].removed);
+    /* a static node that registers stays static; deregistering marks it down, not gone */
+    int s = add("s", 8004, REGISTRY_STATIC);
+    add("s", 8004, REGISTRY_REGISTERED);
+    assert_int_equal(reg.nodes[s].source, REGISTRY_STATIC);
+    assert_int_equal(registry_remove(&reg, "s", "deregistered"), 0);
+    assert_false(reg.nodes[s].removed);
+    assert_string_equal(registry_node_state(&reg.nodes[s]), "down");
+    registry_tick(&reg, mtime_now_ms() + 5000);
+    assert_false(reg.nodes[s].removed); /* static nodes never expire */
+}
+
+static void test_bad_registrations(void **state)
+{
+    (void)state;
+    char err[128];
+    assert_int_equal(registry_add(&reg, "", "127.0.0.1", 80, 1, REGISTRY_STATIC, NULL, err,
+                                  sizeof err),
+                     -1);
+    assert_int_equal(registry_add(&reg, "x", "127.0.0.1", 0, 1, REGISTRY_STATIC, NULL, err,
+                                  sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "port"));
+    assert_int_equal(registry_add(&reg, "x", "127.0.0.1", 80, 101, REGISTRY_STATIC, NULL, err,
+                                  sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "weight"));
+    char long_host[300]; /* refused before any lookup: no DNS in a unit test */
+    memset(long_host, 'h', sizeof long_host - 1);
+    long_host[sizeof long_host - 1] = '\0';
+    assert_int_equal(registry_add(&reg, "x", long_host, 80, 1, REGISTRY_STATIC, NULL, err,
+                                  sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "resolve"));
+    assert_int_equal(reg.count, 0);
+}
+
+static void test_config_versions(void **state)
+{
+    (void)state;
+    assert_string_equal(reg.config, "{}");
+    assert_int_equal(registry_config_put(&reg, "{\"a\":1}"), 1);
+    assert_int_equal(registry_config_put(&reg, "{\"a\":2}"), 2);
+    assert_string_equal(reg.config, "{\"a\":2}");
+    assert_string_equal(last_event(), "config");
+}
+
+static void test_gateway_options(void **state)
+{
+    (void)state;
+    struct gateway_opts o;
+    gateway_opts_default(&o);
+    char err[256];
+    assert_int_equal(gateway_opts_add_node(&o, "127.0.0.1:8081", err, sizeof err), 0);
+    assert_int_equal(gateway_opts_add_node(&o, "api.2=[::1]:8082#weight=3", err, sizeof err), 0);
+    assert_string_equal(o.nodes[0].id, "127.0.0.1:8081");
+    assert_string_equal(o.nodes[1].id, "api.2");
+    assert_string_equal(o.nodes[1].host, "::1");
+    assert_int_equal(o.nodes[1].port, 8082);
+    assert_int_equal(o.nodes[1].weight, 3);
+    assert_int_equal(gateway_opts_add_node(&o, "api.2=127.0.0.1:9", err, sizeof err), -1);
+    assert_non_null(strstr(err, "twice"));
+    assert_int_equal(gateway_opts_add_node(&o, "localhost", err, sizeof err), -1);
+    assert_int_equal(gateway_opts_add_node(&o, "h:80#weight=x", err, sizeof err), -1);
+    double b;
+    assert_int_equal(gateway_parse_budget("20%", &b), 0);
+    assert_true(b > 0.199 && b < 0.201);
+    assert_int_equal(gateway_parse_budget("0.5", &b), 0);
+    assert_int_equal(gateway_parse_budget("120%", &b), -1);
+    assert_int_equal(gateway_parse_budget("lots", &b), -1);
+    gateway_opts_free(&o);
+}
+
+int unit_registry(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_rise_and_fall, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eject_never_the_last_node, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_states_and_weight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ttl_and_registering_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_registrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_versions, setup, teardown),
+        cmocka_unit_test(test_gateway_options),
+    };
+    return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
+}
