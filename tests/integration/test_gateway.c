@@ -508,6 +508,25 @@ static void test_post_is_not_replayed(void **state)
     close(f.fd);
 }
 
+static void test_token_guards_changes(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, true, "--threads", "1", "--token", "s3cret", NULL);
+    int gp = g->base + 3;
+    char out[8192], req[512];
+    assert_int_equal(call(gp, "PUT", "/api/v1/cluster/nodes/api.1", "{\"weight\":2}", out,
+                          sizeof out),
+                     401);
+    assert_non_null(strstr(out, "token"));
+    snprintf(req, sizeof req,
+             "PUT /api/v1/cluster/nodes/api.1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+             "Authorization: Bearer s3cret\r\nContent-Length: 12\r\n\r\n{\"weight\":2}");
+    assert_int_equal(harness_exchange(gp, req, out, sizeof out), 200);
+    /* reading from loopback needs no token; proxied traffic never does */
+    assert_int_equal(call(gp, "GET", "/api/v1/cluster/nodes", NULL, out, sizeof out), 200);
+    assert_int_equal(call(gp, "GET", "/echo", NULL, out, sizeof out), 200);
+}
+
 static void test_bad_flags_and_files(void **state)
 {
     (void)state;
@@ -601,6 +620,7 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_registration_ttl_and_config_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_requests, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_post_is_not_replayed, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_token_guards_changes, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_bad_flags_and_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_up_starts_the_gateway, setup, teardown),
     };
