@@ -45,6 +45,7 @@ bench: build bench-deps
 	@./bench/bench_vs_wrk.sh build/herd
 	@./bench/connections.sh build/herd
 	@./bench/open_model.sh build/herd
+	@./bench/gateway_vs_haproxy.sh build/herd
 
 clean:
 	rm -rf build build-asan build-tsan
