@@ -30,6 +30,7 @@ nodes=()
 for i in 0 1 2; do nodes+=(--node "b$((i + 1))=127.0.0.1:${backend_ports[$i]}"); done
 taskset -c "$PROXY_CPU" "$HERD" gateway --port "$gw_port" --threads 1 --health / \
     --log-level info "${nodes[@]}" 2>"$BENCH_TMP/gateway.log" &
+gw_pid=$!
 BENCH_PIDS+=($!)
 bench_wait_port "$gw_port"
 
@@ -55,23 +56,35 @@ backend be
     server b3 127.0.0.1:${backend_ports[2]} check inter 1s fastinter 200ms downinter 500ms rise 2 fall 3
 CONF
 taskset -c "$PROXY_CPU" haproxy -f "$BENCH_TMP/haproxy.cfg" -db >"$BENCH_TMP/haproxy.log" 2>&1 &
+ha_pid=$!
 BENCH_PIDS+=($!)
 bench_wait_port "$ha_port"
 
 echo "herd gateway vs haproxy $(haproxy -v | awk 'NR==1 {print $3}'), one thread each on CPU $PROXY_CPU,"
 echo "3 nginx-light backends, wrk -t1 -c50 -d$DURATION, $ROUNDS alternating rounds"
-printf '%-6s %14s %14s %8s\n' round gateway_rps haproxy_rps ratio
-gw_all=() ha_all=()
+# cpu_ticks PID: user + system clock ticks the process used so far
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# measure PID PORT: wrk through PORT; prints "rps cpu_us_per_request" of the proxy PID
+measure() {
+    local before after rps
+    before=$(cpu_ticks "$1")
+    rps=$(bench_wrk_rps -t1 -c50 -d"$DURATION" "http://127.0.0.1:$2/")
+    after=$(cpu_ticks "$1")
+    echo "$rps $(echo "($after - $before) * 1000000 / $(getconf CLK_TCK) / ($rps * ${DURATION%s})" | bc -l)"
+}
+printf '%-6s %12s %12s %7s %14s %14s %7s\n' round gateway_rps haproxy_rps ratio gw_cpu_us/req ha_cpu_us/req ratio
+gw_all=() ha_all=() gwc_all=() hac_all=()
 for round in $(seq "$ROUNDS"); do
-    g=$(bench_wrk_rps -t1 -c50 -d"$DURATION" "http://127.0.0.1:$gw_port/")
-    h=$(bench_wrk_rps -t1 -c50 -d"$DURATION" "http://127.0.0.1:$ha_port/")
-    gw_all+=("$g")
-    ha_all+=("$h")
-    printf '%-6s %14s %14s %8.3f\n' "$round" "$g" "$h" "$(echo "$g / $h" | bc -l)"
+    read -r g gc <<<"$(measure "$gw_pid" "$gw_port")"
+    read -r h hc <<<"$(measure "$ha_pid" "$ha_port")"
+    gw_all+=("$g") ha_all+=("$h") gwc_all+=("$gc") hac_all+=("$hc")
+    printf '%-6s %12s %12s %7.3f %14.2f %14.2f %7.3f\n' "$round" "$g" "$h" "$(echo "$g / $h" | bc -l)" \
+        "$gc" "$hc" "$(echo "$gc / $hc" | bc -l)"
 done
-gm=$(bench_median "${gw_all[@]}")
-hm=$(bench_median "${ha_all[@]}")
-printf '%-6s %14s %14s %8.3f\n' median "$gm" "$hm" "$(echo "$gm / $hm" | bc -l)"
+gm=$(bench_median "${gw_all[@]}") hm=$(bench_median "${ha_all[@]}")
+gcm=$(bench_median "${gwc_all[@]}") hcm=$(bench_median "${hac_all[@]}")
+printf '%-6s %12s %12s %7.3f %14.2f %14.2f %7.3f\n' median "$gm" "$hm" "$(echo "$gm / $hm" | bc -l)" \
+    "$gcm" "$hcm" "$(echo "$gcm / $hcm" | bc -l)"
 
 # kill_run PORT: wrk for 6 s through PORT, SIGKILL backend b2 after 2 s, restart it 3 s
 # later. Sets KILL_MS (epoch ms) and RESULT: requests, failed (socket errors + non-2xx),

@@ -296,8 +296,14 @@ static bool hop_by_hop(const char *name, const char *connection)
     static const char *const names[] = {"Connection",        "Keep-Alive", "Proxy-Connection",
                                         "Transfer-Encoding", "TE",         "Trailer",
                                         "Upgrade",           "Content-Length", NULL};
-    for (const char *const *n = names; *n; n++)
-        if (strcasecmp(name, *n) == 0) return true;
+    switch (name[0] | 0x20) { /* every one of them starts with c, k, p, t or u */
+    case 'c': case 'k': case 'p': case 't': case 'u':
+        for (const char *const *n = names; *n; n++)
+            if (strcasecmp(name, *n) == 0) return true;
+        break;
+    default:
+        break;
+    }
     if (connection) { /* headers the Connection header lists are hop-by-hop too */
         size_t len = strlen(name);
         for (const char *p = connection; *p;) {
@@ -308,6 +314,20 @@ static bool hop_by_hop(const char *name, const char *connection)
         }
     }
     return false;
+}
+
+/* Appends "name: value\r\n". Returns 0 or -1. */
+static int put_header(struct buf *b, const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value);
+    if (buf_reserve(b, nl + vl + 4) < 0) return -1;
+    memcpy(b->data + b->len, name, nl);
+    b->data[b->len + nl] = ':';
+    b->data[b->len + nl + 1] = ' ';
+    memcpy(b->data + b->len + nl + 2, value, vl);
+    memcpy(b->data + b->len + nl + 2 + vl, "\r\n", 3);
+    b->len += nl + vl + 4;
+    return 0;
 }
 
 static void on_drain(void *data)
@@ -336,7 +356,7 @@ static void on_head(struct http_client *c, const struct http_client_response *re
     buf_reset(b);
     for (size_t i = 0; i < count; i++)
         if (!hop_by_hop(headers[i].name, connection))
-            buf_printf(b, "%s: %s\r\n", headers[i].name, headers[i].value);
+            put_header(b, headers[i].name, headers[i].value);
     gr->head_sent = true;
     http_request_on_drain(gr->req, on_drain, gr);
     http_respond_start(gr->req, res->status, b->data ? b->data : "", b->len, res->content_length);
@@ -456,8 +476,11 @@ static int format_upstream(struct gw_request *gr)
     const char *xff = NULL;
     char peer[64] = "";
     http_request_peer(req, peer, sizeof peer);
-    int rc = buf_printf(b, "%s %s%s%s HTTP/1.1\r\n", req->method, req->path,
-                        req->query[0] ? "?" : "", req->query);
+    int rc = buf_append_str(b, req->method);
+    if (rc == 0) rc = buf_append(b, " ", 1);
+    if (rc == 0) rc = buf_append_str(b, req->path);
+    if (rc == 0 && req->query[0]) rc = buf_append(b, "?", 1) || buf_append_str(b, req->query);
+    if (rc == 0) rc = buf_append(b, " HTTP/1.1\r\n", 11);
     for (size_t i = 0; i < req->header_count && rc == 0; i++) {
         const struct http_header *h = &req->headers[i];
         if (strcasecmp(h->name, "X-Forwarded-For") == 0) {
@@ -465,10 +488,13 @@ static int format_upstream(struct gw_request *gr)
             continue;
         }
         if (!hop_by_hop(h->name, connection) && strcasecmp(h->name, "Expect") != 0)
-            rc = buf_printf(b, "%s: %s\r\n", h->name, h->value);
+            rc = put_header(b, h->name, h->value);
     }
-    if (rc == 0 && peer[0])
-        rc = buf_printf(b, "X-Forwarded-For: %s%s%s\r\n", xff ? xff : "", xff ? ", " : "", peer);
+    if (rc == 0 && peer[0]) {
+        rc = buf_append_str(b, "X-Forwarded-For: ");
+        if (rc == 0 && xff) rc = buf_append_str(b, xff) || buf_append(b, ", ", 2);
+        if (rc == 0) rc = buf_append_str(b, peer) || buf_append(b, "\r\n", 2);
+    }
     if (rc == 0 && (req->body_len > 0 || strcmp(req->method, "POST") == 0 ||
                     strcmp(req->method, "PUT") == 0 || strcmp(req->method, "PATCH") == 0))
         rc = buf_printf(b, "Content-Length: %zu\r\n", req->body_len);

@@ -99,6 +99,7 @@ struct http_conn {
     bool reading;
     bool processing;
     bool peer_gone;
+    char peer[48];    /* the client's address, looked up once per connection */
     bool streaming;   /* a streamed answer is under way (http_respond_start) */
     int stream_status;
     bool chunked_out; /* ... and its body is sent chunked */
@@ -471,8 +472,17 @@ int http_respond_start(struct http_request *req, int status, const char *headers
     c->stream_status = status;
     bool close = !c->keep_alive || c->srv->stopping || (!no_body && content_length < 0 && !c->chunked_out);
     struct buf *o = &c->out;
-    if (buf_printf(o, "HTTP/1.1 %d %s\r\n", status, http_status_reason(status)) < 0 ||
-        buf_append(o, headers, len) < 0 ||
+    char line[64]; /* "HTTP/1.1 200 OK\r\n" without printf: this runs per proxied answer */
+    const char *reason = http_status_reason(status);
+    size_t rl = strlen(reason) < 40 ? strlen(reason) : 40;
+    memcpy(line, "HTTP/1.1 ", 9);
+    line[9] = (char)('0' + status / 100);
+    line[10] = (char)('0' + status / 10 % 10);
+    line[11] = (char)('0' + status % 10);
+    line[12] = ' ';
+    memcpy(line + 13, reason, rl);
+    memcpy(line + 13 + rl, "\r\n", 2);
+    if (buf_append(o, line, 15 + rl) < 0 || buf_append(o, headers, len) < 0 ||
         buf_append(o, c->srv->common_headers.data, c->srv->common_headers.len) < 0 ||
         buf_append(o, c->extra.data, c->extra.len) < 0) {
         conn_close(c);
@@ -481,16 +491,23 @@ int http_respond_start(struct http_request *req, int status, const char *headers
     buf_reset(&c->extra);
     if (c->chunked_out)
         buf_append_str(o, "Transfer-Encoding: chunked\r\n");
-    else if (content_length >= 0 && status != 204 && status != 304)
-        buf_printf(o, "Content-Length: %lld\r\n", (long long)content_length);
+    else if (content_length >= 0 && status != 204 && status != 304) {
+        char digits[24], *d = digits + sizeof digits;
+        uint64_t v = (uint64_t)content_length;
+        do
+            *--d = (char)('0' + v % 10);
+        while ((v /= 10) > 0);
+        buf_append_str(o, "Content-Length: ");
+        buf_append(o, d, (size_t)(digits + sizeof digits - d));
+        buf_append(o, "\r\n", 2);
+    }
     if (close)
         buf_append_str(o, "Connection: close\r\n");
     else if (c->http_minor == 0)
         buf_append_str(o, "Connection: keep-alive\r\n");
     buf_append(o, "\r\n", 2);
     if (close) c->close_after_write = true;
-    conn_flush(c);
-    return 0;
+    return 0; /* goes out with the first body bytes or the end: one write for small answers */
 }
 
 static size_t conn_queued(const struct http_conn *c)
@@ -545,23 +562,33 @@ void http_request_on_drain(struct http_request *req, void (*fn)(void *data), voi
     req->conn->drain_data = data;
 }
 
-int http_request_peer(const struct http_request *req, char *out, size_t size)
+static int peer_name(struct http_conn *c)
 {
-    const struct http_conn *c = req->conn;
     struct sockaddr_storage sa;
     int len = sizeof sa;
     if (c->srv->unix_socket) {
-        snprintf(out, size, "unix");
+        snprintf(c->peer, sizeof c->peer, "unix");
         return 0;
     }
     if (uv_tcp_getpeername(&c->handle.tcp, (struct sockaddr *)&sa, &len) < 0) return -1;
     if (sa.ss_family == AF_INET6) {
         const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&sa;
         if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr))
-            return inet_ntop(AF_INET, &a6->sin6_addr.s6_addr[12], out, (socklen_t)size) ? 0 : -1;
-        return uv_ip6_name(a6, out, size);
+            return inet_ntop(AF_INET, &a6->sin6_addr.s6_addr[12], c->peer, sizeof c->peer) ? 0 : -1;
+        return uv_ip6_name(a6, c->peer, sizeof c->peer);
     }
-    return uv_ip4_name((const struct sockaddr_in *)&sa, out, size);
+    return uv_ip4_name((const struct sockaddr_in *)&sa, c->peer, sizeof c->peer);
+}
+
+int http_request_peer(const struct http_request *req, char *out, size_t size)
+{
+    struct http_conn *c = req->conn;
+    if (!c->peer[0] && peer_name(c) < 0) {
+        c->peer[0] = '\0';
+        return -1;
+    }
+    snprintf(out, size, "%s", c->peer);
+    return 0;
 }
 
 void http_respond_json(struct http_request *req, int status, void *json)

@@ -434,10 +434,12 @@ static void test_malformed_requests(void **state)
     assert_non_null(strstr(out, "X-Herd-Node: api."));
 }
 
-/* A backend that reads each request, counts it and resets the connection unanswered. */
+/* A backend that reads each request, counts it, then writes `answer` and closes, or (answer
+ * NULL) resets the connection unanswered. */
 struct fake_backend {
     int fd;
     int port;
+    const char *answer;
     atomic_int requests;
     atomic_bool stop;
     pthread_t thread;
@@ -460,27 +462,45 @@ static void *fake_main(void *arg)
             if (strstr(buf, "\r\n\r\n")) break;
         }
         if (have) atomic_fetch_add(&f->requests, 1);
-        struct linger lg = {1, 0}; /* close with RST */
-        setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        if (f->answer) {
+            if (write(c, f->answer, strlen(f->answer)) < 0) perror("fake backend");
+        } else {
+            struct linger lg = {1, 0}; /* close with RST */
+            setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
         close(c);
     }
     return NULL;
 }
 
+static void fake_start(struct fake_backend *f, const char *answer)
+{
+    memset(f, 0, sizeof *f);
+    f->answer = answer;
+    f->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(f->fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t len = sizeof a;
+    getsockname(f->fd, (struct sockaddr *)&a, &len);
+    f->port = ntohs(a.sin_port);
+    listen(f->fd, 16);
+    struct timeval tv = {0, 100000};
+    setsockopt(f->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    pthread_create(&f->thread, NULL, fake_main, f);
+}
+
+static void fake_stop(struct fake_backend *f)
+{
+    atomic_store(&f->stop, true);
+    pthread_join(f->thread, NULL);
+    close(f->fd);
+}
+
 static void test_post_is_not_replayed(void **state)
 {
     struct gw *g = *state;
-    struct fake_backend f = {0};
-    f.fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(f.fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    getsockname(f.fd, (struct sockaddr *)&a, &len);
-    f.port = ntohs(a.sin_port);
-    listen(f.fd, 16);
-    struct timeval tv = {0, 100000};
-    setsockopt(f.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    pthread_create(&f.thread, NULL, fake_main, &f);
+    struct fake_backend f;
+    fake_start(&f, NULL);
     char fake[64], real[64], port[16];
     snprintf(fake, sizeof fake, "fake=127.0.0.1:%d", f.port);
     snprintf(real, sizeof real, "api.1=127.0.0.1:%d", g->base);
@@ -503,9 +523,70 @@ static void test_post_is_not_replayed(void **state)
     assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "gateway"), "retries")),
                      1);
     json_decref(st);
-    atomic_store(&f.stop, true);
-    pthread_join(f.thread, NULL);
-    close(f.fd);
+    fake_stop(&f);
+}
+
+/* Sends request and reads until the gateway closes (chunked and close-delimited answers). */
+static size_t exchange_until_close(int port, const char *request, char *out, size_t size)
+{
+    int fd = harness_connect(port, 5000);
+    size_t len = 0;
+    if (fd >= 0 && harness_send(fd, request, strlen(request)) == 0) {
+        ssize_t n;
+        while (len + 1 < size && (n = recv(fd, out + len, size - 1 - len, 0)) > 0) len += (size_t)n;
+    }
+    out[len] = '\0';
+    if (fd >= 0) close(fd);
+    return len;
+}
+
+static void test_streamed_bodies_and_headers(void **state)
+{
+    struct gw *g = *state;
+    struct fake_backend f;
+    fake_start(&f, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
+                   "X-Herd-Node: fake\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+    char fake[64], real[64], port[16];
+    snprintf(fake, sizeof fake, "fake=127.0.0.1:%d", f.port);
+    snprintf(real, sizeof real, "api.1=127.0.0.1:%d", g->base);
+    snprintf(port, sizeof port, "%d", g->base + 3);
+    char *argv[] = {(char *)harness_herd_bin(), "gateway", "--port", port, "--threads", "1",
+                    "--node", real, "--node", fake, "--health", "none", "--eject-after", "0",
+                    "--log-level", "warn", NULL};
+    g->gateway = harness_spawn(argv, NULL, NULL);
+    assert_true(harness_wait_http(g->base + 3, "/api/v1/cluster/status", 5000));
+    int gp = g->base + 3;
+    /* a 600 kB body to api.1 and its 600 kB echo back: streamed through in pieces */
+    size_t big = 600000, cap = 2 << 20;
+    char *body = malloc(big + 1), *req = malloc(big + 512), *out = malloc(cap);
+    memset(body, 'x', big);
+    body[big] = '\0';
+    int n = snprintf(req, 512,
+                     "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close, X-Drop-Me\r\n"
+                     "X-Drop-Me: 1\r\nX-Forwarded-For: 10.1.2.3\r\nContent-Length: %zu\r\n\r\n",
+                     big);
+    memcpy(req + n, body, big + 1);
+    assert_int_equal(harness_exchange(gp, req, out, cap), 200);
+    assert_non_null(strstr(out, "X-Herd-Node: api.1"));
+    assert_non_null(strstr(out, "\"body_bytes\":600000"));
+    assert_non_null(strstr(out, "\"X-Forwarded-For\":\"10.1.2.3, 127.0.0.1\""));
+    assert_null(strstr(out, "X-Drop-Me")); /* named by Connection: hop-by-hop */
+    assert_true(strlen(out) > big);
+    /* a chunked answer: passed on chunked to HTTP/1.1, until close to HTTP/1.0 */
+    exchange_until_close(gp, "GET /stream HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", out, cap);
+    assert_int_equal(harness_status(out), 200);
+    assert_non_null(strstr(out, "Transfer-Encoding: chunked"));
+    assert_non_null(strstr(out, "X-Herd-Node: fake"));
+    assert_non_null(strstr(out, "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+    assert_int_equal(call(gp, "GET", "/echo", NULL, out, cap), 200); /* round robin: api.1 */
+    exchange_until_close(gp, "GET /stream HTTP/1.0\r\n\r\n", out, cap);
+    assert_int_equal(harness_status(out), 200);
+    assert_null(strstr(out, "Transfer-Encoding"));
+    assert_non_null(strstr(out, "\r\n\r\nhello world"));
+    free(body);
+    free(req);
+    free(out);
+    fake_stop(&f);
 }
 
 static void test_token_guards_changes(void **state)
@@ -620,6 +701,7 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_registration_ttl_and_config_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_requests, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_post_is_not_replayed, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_streamed_bodies_and_headers, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_token_guards_changes, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_bad_flags_and_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_up_starts_the_gateway, setup, teardown),
