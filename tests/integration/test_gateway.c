@@ -496,21 +496,27 @@ static void fake_stop(struct fake_backend *f)
     close(f->fd);
 }
 
+/* A gateway in front of api.1 and the fake (first or second in round robin order), with no
+ * checks and no ejection, so that the fake stays in rotation whatever it does. */
+static void spawn_gateway_with_fake(struct gw *g, const struct fake_backend *f, bool fake_first)
+{
+    char fake[64], real[64], port[16];
+    snprintf(fake, sizeof fake, "fake=127.0.0.1:%d", f->port);
+    snprintf(real, sizeof real, "api.1=127.0.0.1:%d", g->base);
+    snprintf(port, sizeof port, "%d", g->base + 3);
+    char *argv[] = {(char *)harness_herd_bin(), "gateway", "--port", port, "--threads", "1",
+                    "--node", fake_first ? fake : real, "--node", fake_first ? real : fake,
+                    "--health", "none", "--eject-after", "0", "--log-level", "warn", NULL};
+    g->gateway = harness_spawn(argv, NULL, NULL);
+    assert_true(harness_wait_http(g->base + 3, "/api/v1/cluster/status", 5000));
+}
+
 static void test_post_is_not_replayed(void **state)
 {
     struct gw *g = *state;
     struct fake_backend f;
     fake_start(&f, NULL);
-    char fake[64], real[64], port[16];
-    snprintf(fake, sizeof fake, "fake=127.0.0.1:%d", f.port);
-    snprintf(real, sizeof real, "api.1=127.0.0.1:%d", g->base);
-    snprintf(port, sizeof port, "%d", g->base + 3);
-    /* the fake first: round robin sends the first request there */
-    char *argv[] = {(char *)harness_herd_bin(), "gateway", "--port", port, "--threads", "1",
-                    "--node", fake, "--node", real, "--health", "none", "--eject-after", "0",
-                    "--log-level", "warn", NULL};
-    g->gateway = harness_spawn(argv, NULL, NULL);
-    assert_true(harness_wait_http(g->base + 3, "/api/v1/cluster/status", 5000));
+    spawn_gateway_with_fake(g, &f, true); /* round robin sends the first request there */
     int gp = g->base + 3;
     char out[8192];
     assert_int_equal(call(gp, "POST", "/echo", "{\"order\":1}", out, sizeof out), 502);
@@ -546,15 +552,7 @@ static void test_streamed_bodies_and_headers(void **state)
     struct fake_backend f;
     fake_start(&f, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n"
                    "X-Herd-Node: fake\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
-    char fake[64], real[64], port[16];
-    snprintf(fake, sizeof fake, "fake=127.0.0.1:%d", f.port);
-    snprintf(real, sizeof real, "api.1=127.0.0.1:%d", g->base);
-    snprintf(port, sizeof port, "%d", g->base + 3);
-    char *argv[] = {(char *)harness_herd_bin(), "gateway", "--port", port, "--threads", "1",
-                    "--node", real, "--node", fake, "--health", "none", "--eject-after", "0",
-                    "--log-level", "warn", NULL};
-    g->gateway = harness_spawn(argv, NULL, NULL);
-    assert_true(harness_wait_http(g->base + 3, "/api/v1/cluster/status", 5000));
+    spawn_gateway_with_fake(g, &f, false);
     int gp = g->base + 3;
     /* a 600 kB body to api.1 and its 600 kB echo back: streamed through in pieces */
     size_t big = 600000, cap = 2 << 20;
