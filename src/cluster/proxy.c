@@ -14,6 +14,8 @@
 #define BACKPRESSURE_HIGH (256 * 1024)
 #define RETRY_MIN_PER_SEC 3 /* the budget never drops below this */
 #define MAX_TRIED         16
+#define RETRY_BUFFER      (64 * 1024) /* a longer request body is streamed, not retried */
+#define UPLOAD_HIGH       (1024 * 1024) /* node-bound bytes queued before the client waits */
 
 const double gw_latency_bounds[GW_LATENCY_BUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                           0.1,   0.25,   0.5,   1,    2.5,   5};
@@ -34,6 +36,12 @@ struct gw_request {
     bool head_sent;
     bool discard; /* a retriable 5xx whose body is dropped */
     bool paused;
+    /* a request body streamed in (the server's streaming route) */
+    struct buf body;     /* held back until it ends or outgrows the retry buffer */
+    bool body_chunked;   /* the client sent it chunked: passed on chunked */
+    bool body_streaming; /* sent on as it comes: the request can no longer be retried */
+    bool body_done;      /* the client's body ended */
+    bool body_paused;    /* reading the client's body waits for the node to take what it has */
     int last_status;  /* the last node's status, or 0 */
     int last_error;   /* the last transport error, or 0 */
     uint64_t start_us;
@@ -197,7 +205,7 @@ static void budget_roll(struct gw_thread *t)
 static bool may_retry(struct gw_request *gr, bool connect_error)
 {
     struct gw_thread *t = gr->t;
-    if (gr->tried_count >= MAX_TRIED || t->stopping) return false;
+    if (gr->tried_count >= MAX_TRIED || t->stopping || gr->body_streaming) return false;
     if (connect_error) return (size_t)gr->attempts < t->bal.count;
     if (!gr->idempotent || gr->attempts > t->gw->opts.retries) return false;
     budget_roll(t);
@@ -401,7 +409,7 @@ static void on_done(struct http_client *c, int error, const struct http_client_r
     if (error == HTTP_CLIENT_OK) {
         gw_add(&st->outcomes[status_outcome(res->status)], 1);
         node_result(t, node, res->status >= 500, "status 5xx");
-        if (res->keep_alive)
+        if (res->keep_alive && !(gr->body_streaming && !gr->body_done))
             pool_put(t, conn);
         else
             conn_free(conn);
@@ -466,8 +474,9 @@ static void proxy_attempt(struct gw_request *gr)
         on_done(conn->client, HTTP_CLIENT_EWRITE, &(struct http_client_response){0}, gr);
 }
 
-/* Writes the request as it goes to a node: hop-by-hop headers out, X-Forwarded-For in. */
-static int format_upstream(struct gw_request *gr)
+/* Writes the request head as it goes to a node, without framing headers or the blank line:
+ * hop-by-hop headers out, X-Forwarded-For in. */
+static int format_head(struct gw_request *gr)
 {
     struct http_request *req = gr->req;
     struct buf *b = &gr->out;
@@ -495,12 +504,111 @@ static int format_upstream(struct gw_request *gr)
         if (rc == 0 && xff) rc = buf_append_str(b, xff) || buf_append(b, ", ", 2);
         if (rc == 0) rc = buf_append_str(b, peer) || buf_append(b, "\r\n", 2);
     }
-    if (rc == 0 && (req->body_len > 0 || strcmp(req->method, "POST") == 0 ||
-                    strcmp(req->method, "PUT") == 0 || strcmp(req->method, "PATCH") == 0))
-        rc = buf_printf(b, "Content-Length: %zu\r\n", req->body_len);
-    if (rc == 0) rc = buf_append(b, "\r\n", 2);
-    if (rc == 0 && req->body_len) rc = buf_append(b, req->body, req->body_len);
     return rc;
+}
+
+/* Ends the head with a Content-Length for a whole body and appends the body. */
+static int finish_whole(struct gw_request *gr, const char *body, size_t len)
+{
+    const char *m = gr->req->method;
+    int rc = 0;
+    if (len > 0 || strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0)
+        rc = buf_printf(&gr->out, "Content-Length: %zu\r\n", len);
+    if (rc == 0) rc = buf_append(&gr->out, "\r\n", 2);
+    if (rc == 0 && len) rc = buf_append(&gr->out, body, len);
+    return rc;
+}
+
+/* Appends body bytes as they go to the node: a chunk when the client sent chunks. */
+static int frame_body(struct gw_request *gr, struct buf *b, const char *at, size_t len)
+{
+    if (!gr->body_chunked) return buf_append(b, at, len);
+    return buf_printf(b, "%zx\r\n", len) || buf_append(b, at, len) || buf_append(b, "\r\n", 2);
+}
+
+/* ---- streamed request bodies ---- */
+
+static void on_upload_written(struct http_client *c, void *data)
+{
+    (void)c;
+    struct gw_request *gr = data;
+    if (gr->body_paused) {
+        gr->body_paused = false;
+        http_request_pause_body(gr->req, false);
+    }
+}
+
+/* The body outgrew the retry buffer: the head and what came so far go to a node now, the
+ * rest follows as it arrives. */
+static void start_streaming(struct gw_request *gr)
+{
+    const char *cl = http_request_header(gr->req, "Content-Length");
+    int rc = gr->body_chunked ? buf_append_str(&gr->out, "Transfer-Encoding: chunked\r\n")
+                              : buf_printf(&gr->out, "Content-Length: %s\r\n", cl ? cl : "0");
+    if (rc == 0) rc = buf_append(&gr->out, "\r\n", 2);
+    if (rc == 0) rc = frame_body(gr, &gr->out, gr->body.data, gr->body.len);
+    buf_reset(&gr->body);
+    gr->body_streaming = true;
+    if (rc < 0) {
+        http_respond_error(gr->req, 500, "out of memory");
+        request_done(gr, GW_ERR_OTHER);
+        return;
+    }
+    proxy_attempt(gr);
+}
+
+static void on_client_body(struct http_request *req, const char *at, size_t len, void *data)
+{
+    (void)req;
+    struct gw_request *gr = data;
+    if (!gr->body_streaming) {
+        if (buf_append(&gr->body, at, len) < 0) {
+            http_respond_error(gr->req, 500, "out of memory");
+            request_done(gr, GW_ERR_OTHER);
+            return;
+        }
+        if (gr->body.len > RETRY_BUFFER) start_streaming(gr);
+        return;
+    }
+    if (!gr->conn) return; /* the node already answered or failed: the rest is dropped */
+    struct buf *b = &gr->t->scratch;
+    buf_reset(b);
+    long queued = frame_body(gr, b, at, len) < 0
+                      ? -1
+                      : http_client_write(gr->conn->client, b->data, b->len);
+    if (queued > UPLOAD_HIGH && !gr->body_paused) {
+        gr->body_paused = true;
+        http_request_pause_body(gr->req, true);
+    }
+}
+
+static void on_client_body_end(struct http_request *req, bool complete, void *data)
+{
+    struct gw_request *gr = data;
+    gr->body_done = complete;
+    if (!complete) { /* the client left mid-body: nothing will be answered */
+        if (gr->conn) {
+            struct gw_thread *t = gr->t;
+            gw_add(&t->stats[gr->node].in_flight, (uint64_t)-1);
+            balancer_on_result(&t->bal, gr->node, true);
+            conn_free(gr->conn);
+            gr->conn = NULL;
+        }
+        gw_add(&gr->t->aborted, 1);
+        http_respond_abort(req);
+        request_done(gr, GW_ERR_OTHER);
+        return;
+    }
+    if (gr->body_streaming) {
+        if (gr->body_chunked && gr->conn) http_client_write(gr->conn->client, "0\r\n\r\n", 5);
+        return;
+    }
+    if (finish_whole(gr, gr->body.data, gr->body.len) < 0) { /* short: retries stay possible */
+        http_respond_error(req, 500, "out of memory");
+        request_done(gr, GW_ERR_OTHER);
+        return;
+    }
+    proxy_attempt(gr);
 }
 
 static void on_proxy(struct http_request *req, void *data)
@@ -513,9 +621,10 @@ static void on_proxy(struct http_request *req, void *data)
         http_respond_error(req, 500, "out of memory");
         return;
     }
-    struct buf out = gr->out;
+    struct buf out = gr->out, body = gr->body;
     memset(gr, 0, sizeof *gr);
     gr->out = out;
+    gr->body = body;
     gr->t = t;
     gr->req = req;
     gr->idempotent = method_idempotent(req->method);
@@ -523,7 +632,19 @@ static void on_proxy(struct http_request *req, void *data)
     gw_add(&t->requests, 1);
     budget_roll(t);
     t->window_requests++;
-    if (format_upstream(gr) < 0) {
+    if (format_head(gr) < 0) {
+        http_respond_error(req, 500, "out of memory");
+        request_free(gr);
+        return;
+    }
+    if (http_request_streaming(req)) { /* the body is on its way */
+        const char *te = http_request_header(req, "Transfer-Encoding");
+        gr->body_chunked = te != NULL;
+        buf_reset(&gr->body);
+        http_request_read_body(req, on_client_body, on_client_body_end, gr);
+        return;
+    }
+    if (finish_whole(gr, req->body, req->body_len) < 0) {
         http_respond_error(req, 500, "out of memory");
         request_free(gr);
         return;
@@ -582,12 +703,13 @@ int gw_thread_setup(struct gw_thread *t, struct gateway *gw, int index)
     t->client_opts.body_timeout_ms = (uint32_t)(o->response_timeout_us / 1000);
     t->stream_ops.on_head = on_head;
     t->stream_ops.on_body = on_body;
+    t->stream_ops.on_written = on_upload_written;
     uv_async_init(&t->loop, &t->wake, on_wake);
     t->wake.data = t;
     uv_timer_init(&t->loop, &t->tick);
     t->tick.data = t;
     gw_admin_routes(t);
-    http_server_route(t->srv, NULL, "*", on_proxy, t);
+    http_server_route_stream(t->srv, NULL, "*", on_proxy, t);
     http_server_set_reuse_port(t->srv, gw->opts.threads > 1);
     return 0;
 }
@@ -607,6 +729,7 @@ void gw_thread_free(struct gw_thread *t)
         struct gw_request *gr = t->free_requests;
         t->free_requests = gr->next_free;
         buf_free(&gr->out);
+        buf_free(&gr->body);
         free(gr);
     }
     buf_free(&t->scratch);

@@ -137,8 +137,13 @@ static void on_raw_written(uv_write_t *req, int status)
     struct http_client *c = req->data;
     free(w);
     if (status < 0 && status != UV_ECANCELED && c->state != CLIENT_CLOSING &&
-        c->state != CLIENT_DISCONNECTED)
+        c->state != CLIENT_DISCONNECTED) {
         client_fail(c, HTTP_CLIENT_EWRITE);
+        return;
+    }
+    if (status == 0 && c->stream && c->stream->on_written && !c->freeing &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
+        c->stream->on_written(c, c->cb_data);
 }
 
 static int raw_write(struct http_client *c, const char *data, size_t len)
@@ -735,6 +740,25 @@ int http_client_send_stream(struct http_client *c, const char *request, size_t l
         if (buf_append(&c->pending, request, len) < 0) return -1;
         do_connect(c);
         return 0;
+    }
+}
+
+long http_client_write(struct http_client *c, const char *data, size_t len)
+{
+    if (!c->cb || c->freeing) return -1;
+    switch (c->state) {
+    case CLIENT_WAITING:
+    case CLIENT_BODY:
+        if (c->transport->write(c, data, len) < 0) {
+            client_fail(c, HTTP_CLIENT_EWRITE);
+            return -1;
+        }
+        return (long)uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    case CLIENT_IDLE:
+        return -1;
+    default: /* connecting, handshaking or reconnecting: goes out after the head */
+        if (buf_append(&c->pending, data, len) < 0) return -1;
+        return (long)c->pending.len;
     }
 }
 

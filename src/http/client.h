@@ -67,6 +67,9 @@ struct http_client_stream {
     void (*on_head)(struct http_client *c, const struct http_client_response *res,
                     const struct http_client_header *headers, size_t count, void *data);
     void (*on_body)(struct http_client *c, const char *at, size_t len, void *data);
+    /* Optional: the request bytes queued so far have all been written (see
+     * http_client_write). */
+    void (*on_written)(struct http_client *c, void *data);
 };
 
 struct http_client;
@@ -92,6 +95,11 @@ int http_client_send(struct http_client *c, const char *request, size_t len, htt
  * fail it with HTTP_CLIENT_EPROTOCOL. */
 int http_client_send_stream(struct http_client *c, const char *request, size_t len,
                             const struct http_client_stream *stream, http_client_cb cb, void *data);
+
+/* Adds bytes to the request in progress (a body that arrives in pieces). Returns the bytes
+ * not yet handed to the kernel, or -1 when no request is in progress or the write failed
+ * (the request then ends with HTTP_CLIENT_EWRITE). */
+long http_client_write(struct http_client *c, const char *data, size_t len);
 
 /* Stops (true) or resumes reading the answer: backpressure while the body is passed on. */
 void http_client_pause(struct http_client *c, bool paused);

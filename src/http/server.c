@@ -29,6 +29,7 @@ struct route {
     char *pattern;
     http_handler_fn fn;
     void *data;
+    bool stream; /* the handler gets the request at its headers; the body follows */
     struct route *next;
 };
 
@@ -55,6 +56,7 @@ struct http_server {
     char date[40];
     int port;
     bool reuse_port;
+    bool stream_routes; /* some route takes its bodies streamed */
 };
 
 /* A connection's life: IDLE -> READING (first byte) -> HANDLING (request complete) -> IDLE
@@ -100,6 +102,14 @@ struct http_conn {
     bool processing;
     bool peer_gone;
     char peer[48];    /* the client's address, looked up once per connection */
+    /* a request body streamed to its handler (http_server_route_stream) */
+    bool stream_in;   /* this request's body goes to the handler as it arrives */
+    bool body_done;   /* ... and has ended */
+    bool dispatched;  /* the handler has had the request since its headers */
+    bool body_paused; /* the handler asked to stop reading the body for now */
+    http_body_fn body_fn;
+    http_body_end_fn body_end_fn;
+    void *body_data;
     bool streaming;   /* a streamed answer is under way (http_respond_start) */
     int stream_status;
     bool chunked_out; /* ... and its body is sent chunked */
@@ -112,6 +122,8 @@ struct http_conn {
 
 static void conn_process(struct http_conn *c);
 static void conn_close(struct http_conn *c);
+struct route;
+static struct route *route_find(struct http_conn *c, bool *path_known);
 static void conn_flush(struct http_conn *c);
 
 void http_server_limits_default(struct http_server_limits *lim)
@@ -231,6 +243,9 @@ static int on_message_begin(llhttp_t *p)
     c->url_len = 0;
     c->in_field = false;
     c->error_status = 0;
+    c->stream_in = c->body_done = c->dispatched = c->body_paused = false;
+    c->body_fn = NULL;
+    c->body_end_fn = NULL;
     return 0;
 }
 
@@ -313,6 +328,22 @@ static int on_headers_complete(llhttp_t *p)
     r->head = p->method == HTTP_HEAD;
     r->start_us = mtime_now_us();
     c->http_minor = p->http_minor;
+    bool has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+    struct route *rt = has_body && c->srv->stream_routes ? route_find(c, NULL) : NULL;
+    if (rt && rt->stream) { /* no size limit: the handler passes the body on as it comes */
+        c->stream_in = true;
+        c->dispatched = true;
+        c->keep_alive = llhttp_should_keep_alive(p);
+        r->body = "";
+        const char *expect = http_request_header(r, "Expect");
+        if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_minor >= 1)
+            buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+        c->state = CONN_HANDLING;
+        c->deadline_ms = 0;
+        c->responded = false;
+        rt->fn(r, rt->data);
+        return 0;
+    }
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->lim.max_body_bytes)
         return limit_hit(c, 413);
     c->deadline_ms = loop_now(c) + c->srv->lim.body_timeout_ms;
@@ -327,6 +358,10 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *c = p->data;
+    if (c->stream_in) {
+        if (c->body_fn && !c->responded) c->body_fn(&c->req, at, len, c->body_data);
+        return 0;
+    }
     if (c->body.len + len > c->srv->lim.max_body_bytes) return limit_hit(c, 413);
     return buf_append(&c->body, at, len) < 0 ? limit_hit(c, 500) : 0;
 }
@@ -334,6 +369,15 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 static int on_message_complete(llhttp_t *p)
 {
     struct http_conn *c = p->data;
+    if (c->stream_in) {
+        c->body_done = true;
+        c->keep_alive = llhttp_should_keep_alive(p);
+        http_body_end_fn end = c->body_end_fn;
+        c->body_fn = NULL;
+        c->body_end_fn = NULL;
+        if (end && !c->responded) end(&c->req, true, c->body_data);
+        return HPE_PAUSED;
+    }
     if (buf_append(&c->body, "", 0) < 0) /* makes body.data a NUL-terminated string */
         return limit_hit(c, 500);
     c->req.body = c->body.data;
@@ -441,6 +485,8 @@ static void write_answer(struct http_conn *c, int status, const char *content_ty
 static void answer_done(struct http_conn *c, int status)
 {
     struct http_request *req = &c->req;
+    c->body_fn = NULL;
+    c->body_end_fn = NULL;
     if (c->srv->finish_fn)
         c->srv->finish_fn(req, status, mtime_now_us() - req->start_us, c->srv->finish_data);
     c->state = CONN_IDLE;
@@ -456,6 +502,7 @@ void http_respond(struct http_request *req, int status, const char *content_type
     if (c->responded || c->streaming || c->state != CONN_HANDLING) return;
     c->responded = true;
     if (status < 200 || status > 599) status = 500;
+    if (c->stream_in && !c->body_done) c->keep_alive = false; /* the rest of the body: dropped */
     write_answer(c, status, content_type, body, len, !req->head);
     answer_done(c, status);
 }
@@ -467,6 +514,7 @@ int http_respond_start(struct http_request *req, int status, const char *headers
     if (c->responded || c->streaming || c->state != CONN_HANDLING) return -1;
     if (status < 200 || status > 599) status = 502;
     bool no_body = status == 204 || status == 304 || req->head;
+    if (c->stream_in && !c->body_done) c->keep_alive = false;
     c->streaming = true;
     c->chunked_out = !no_body && content_length < 0 && c->http_minor >= 1;
     c->stream_status = status;
@@ -549,6 +597,8 @@ void http_respond_abort(struct http_request *req)
     if (c->responded) return;
     c->streaming = false;
     c->drain_fn = NULL;
+    c->body_fn = NULL;
+    c->body_end_fn = NULL;
     c->responded = true;
     if (c->srv->finish_fn)
         c->srv->finish_fn(req, 502, mtime_now_us() - req->start_us, c->srv->finish_data);
@@ -766,19 +816,30 @@ static bool route_match(const char *pattern, const char *path, struct http_conn 
     return *s == '\0';
 }
 
+/* The route for the current request, or NULL (*path_known: a route has the path but not
+ * the method). Fills the request's params. */
+static struct route *route_find(struct http_conn *c, bool *path_known)
+{
+    struct http_request *r = &c->req;
+    const char *method = r->head ? "GET" : r->method;
+    for (struct route *rt = c->srv->routes; rt; rt = rt->next) {
+        if (!route_match(rt->pattern, r->path, c)) continue;
+        if (path_known) *path_known = true;
+        if (rt->method && strcmp(rt->method, method) != 0) continue;
+        return rt;
+    }
+    return NULL;
+}
+
 static void conn_dispatch(struct http_conn *c)
 {
-    struct http_server *srv = c->srv;
     struct http_request *r = &c->req;
     c->state = CONN_HANDLING;
     c->deadline_ms = 0;
     c->responded = false;
-    const char *method = r->head ? "GET" : r->method;
     bool path_known = false;
-    for (struct route *rt = srv->routes; rt; rt = rt->next) {
-        if (!route_match(rt->pattern, r->path, c)) continue;
-        path_known = true;
-        if (rt->method && strcmp(rt->method, method) != 0) continue;
+    struct route *rt = route_find(c, &path_known);
+    if (rt) {
         rt->fn(r, rt->data);
         return;
     }
@@ -798,8 +859,8 @@ static void conn_process(struct http_conn *c)
         return;
     }
     c->processing = true;
-    while (c->state != CONN_HANDLING && c->state != CONN_LINGER && !c->close_after_write &&
-           c->rstart < c->rend) {
+    while ((c->state != CONN_HANDLING || (c->stream_in && !c->body_done)) &&
+           c->state != CONN_LINGER && !c->close_after_write && c->rstart < c->rend) {
         const char *start = c->rbuf + c->rstart;
         llhttp_errno_t e = llhttp_execute(&c->parser, start, c->rend - c->rstart);
         if (e == HPE_OK) {
@@ -809,6 +870,10 @@ static void conn_process(struct http_conn *c)
         if (e == HPE_PAUSED) {
             c->rstart = (size_t)(llhttp_get_error_pos(&c->parser) - c->rbuf);
             llhttp_resume(&c->parser);
+            if (c->dispatched) { /* a streamed body ended: its handler has the request */
+                c->dispatched = false;
+                continue;
+            }
             conn_dispatch(c);
             if (c->closing) break;
             continue;
@@ -855,6 +920,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0) return;
     if (nread < 0) {
         c->peer_gone = true;
+        if (c->stream_in && !c->body_done && c->body_end_fn && !c->responded) {
+            http_body_end_fn end = c->body_end_fn; /* the body will never be complete */
+            c->body_fn = NULL;
+            c->body_end_fn = NULL;
+            end(&c->req, false, c->body_data);
+        }
         if (c->state == CONN_HANDLING && !c->responded) {
             uv_read_stop(s); /* the answer still goes out if it can */
             c->reading = false;
@@ -868,8 +939,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->rend += (size_t)nread;
-    if (c->state == CONN_HANDLING) { /* pipelined: parsed once the current answer is out */
-        update_reading(c);
+    if (c->state == CONN_HANDLING && !(c->stream_in && !c->body_done)) {
+        update_reading(c); /* pipelined: parsed once the current answer is out */
         return;
     }
     conn_process(c);
@@ -877,7 +948,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void update_reading(struct http_conn *c)
 {
-    bool want = c->rend < sizeof c->rbuf && !c->peer_gone;
+    bool want = c->rend < sizeof c->rbuf && !c->peer_gone &&
+                !(c->body_paused && c->stream_in && !c->body_done);
     if (want && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read) == 0) c->reading = true;
     } else if (!want && c->reading) {
@@ -993,6 +1065,37 @@ int http_server_route(struct http_server *srv, const char *method, const char *p
         srv->routes = r;
     srv->routes_tail = r;
     return 0;
+}
+
+int http_server_route_stream(struct http_server *srv, const char *method, const char *pattern,
+                             http_handler_fn handler, void *data)
+{
+    if (http_server_route(srv, method, pattern, handler, data) < 0) return -1;
+    srv->routes_tail->stream = true;
+    srv->stream_routes = true;
+    return 0;
+}
+
+bool http_request_streaming(const struct http_request *req)
+{
+    return req->conn->stream_in && !req->conn->body_done;
+}
+
+void http_request_read_body(struct http_request *req, http_body_fn on_data,
+                            http_body_end_fn on_end, void *data)
+{
+    struct http_conn *c = req->conn;
+    c->body_fn = on_data;
+    c->body_end_fn = on_end;
+    c->body_data = data;
+}
+
+void http_request_pause_body(struct http_request *req, bool paused)
+{
+    struct http_conn *c = req->conn;
+    if (c->body_paused == paused) return;
+    c->body_paused = paused;
+    if (!c->closing) update_reading(c);
 }
 
 int http_server_add_header(struct http_server *srv, const char *name, const char *value)

@@ -53,6 +53,10 @@ void http_server_limits_default(struct http_server_limits *lim);
 
 typedef void (*http_handler_fn)(struct http_request *req, void *data);
 
+/* A piece of a streamed request body, and its end (complete false: the client left). */
+typedef void (*http_body_fn)(struct http_request *req, const char *at, size_t len, void *data);
+typedef void (*http_body_end_fn)(struct http_request *req, bool complete, void *data);
+
 /* Called after each answer is queued: its status and its duration from start_us. */
 typedef void (*http_finish_fn)(const struct http_request *req, int status, uint64_t duration_us,
                                void *data);
@@ -66,6 +70,12 @@ void http_server_free(struct http_server *srv);
  * per {param}; a final "*" matches the rest. HEAD requests use GET routes. Returns 0 or -1. */
 int http_server_route(struct http_server *srv, const char *method, const char *pattern,
                       http_handler_fn handler, void *data);
+
+/* As http_server_route, but a request with a body reaches handler as soon as its headers
+ * are in (no size limit; req->body is ""): the handler takes the body with
+ * http_request_read_body. An answer given before the body ended closes the connection. */
+int http_server_route_stream(struct http_server *srv, const char *method, const char *pattern,
+                             http_handler_fn handler, void *data);
 
 /* Adds a header line ("X-Herd-Node: api.1") to every answer. Returns 0 or -1. */
 int http_server_add_header(struct http_server *srv, const char *name, const char *value);
@@ -131,6 +141,18 @@ void http_respond_end(struct http_request *req);
 void http_respond_abort(struct http_request *req);
 /* fn(data) runs each time a streamed answer's queued output has been written out. */
 void http_request_on_drain(struct http_request *req, void (*fn)(void *data), void *data);
+
+/* True while a streaming route's request body is still to come. */
+bool http_request_streaming(const struct http_request *req);
+
+/* Where the rest of a streamed body goes: on_data for each piece as it is parsed, on_end
+ * once. Neither is called after the request was answered. */
+void http_request_read_body(struct http_request *req, http_body_fn on_data,
+                            http_body_end_fn on_end, void *data);
+
+/* Stops (true) or resumes reading a streamed body from the client (backpressure; what is
+ * already buffered, at most 16 KiB, is still delivered). */
+void http_request_pause_body(struct http_request *req, bool paused);
 
 /* Writes the client's IP address ("127.0.0.1", "::1") into out. Returns 0 or -1. */
 int http_request_peer(const struct http_request *req, char *out, size_t size);

@@ -557,6 +557,7 @@ static void test_streamed_bodies_and_headers(void **state)
     /* a 600 kB body to api.1 and its 600 kB echo back: streamed through in pieces */
     size_t big = 600000, cap = 2 << 20;
     char *body = malloc(big + 1), *req = malloc(big + 512), *out = malloc(cap);
+    assert_true(big + 512 > 20 * 10010 + 128); /* req also holds the chunked upload */
     memset(body, 'x', big);
     body[big] = '\0';
     int n = snprintf(req, 512,
@@ -581,6 +582,25 @@ static void test_streamed_bodies_and_headers(void **state)
     assert_int_equal(harness_status(out), 200);
     assert_null(strstr(out, "Transfer-Encoding"));
     assert_non_null(strstr(out, "\r\n\r\nhello world"));
+    /* a chunked upload of 200 kB: streamed on to api.1 chunked, as it came */
+    n = snprintf(req, 512, "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                           "Transfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 20; i++) n += sprintf(req + n, "2710\r\n%.10000s\r\n", body);
+    n += sprintf(req + n, "0\r\n\r\n");
+    assert_int_equal(harness_exchange(gp, req, out, cap), 200);
+    assert_non_null(strstr(out, "\"body_bytes\":200000"));
+    assert_non_null(strstr(out, "\"Transfer-Encoding\":\"chunked\""));
+    exchange_until_close(gp, "GET /stream HTTP/1.0\r\n\r\n", out, cap); /* the fake's turn */
+    /* 3 MB: more than the gateway's max_body, yet not refused by it: the node says 413 */
+    size_t huge = 3000000;
+    char *up = malloc(huge + 512);
+    n = snprintf(up, 512, "POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                          "Content-Length: %zu\r\n\r\n", huge);
+    memset(up + n, 'y', huge);
+    up[n + huge] = '\0';
+    assert_int_equal(harness_exchange(gp, up, out, cap), 413);
+    assert_non_null(strstr(out, "X-Herd-Node: api.1"));
+    free(up);
     free(body);
     free(req);
     free(out);
