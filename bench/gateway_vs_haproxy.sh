@@ -59,6 +59,14 @@ taskset -c "$PROXY_CPU" haproxy -f "$BENCH_TMP/haproxy.cfg" -db >"$BENCH_TMP/hap
 ha_pid=$!
 BENCH_PIDS+=($!)
 bench_wait_port "$ha_port"
+# the same with L7 retries on another server, for the kill run only
+ha_retry_port=$(bench_free_port)
+sed -e "s/127.0.0.1:$ha_port/127.0.0.1:$ha_retry_port/" \
+    -e 's/    balance roundrobin/    balance roundrobin\n    retry-on all-retryable-errors\n    option redispatch 1/' \
+    "$BENCH_TMP/haproxy.cfg" >"$BENCH_TMP/haproxy-retry.cfg"
+taskset -c "$PROXY_CPU" haproxy -f "$BENCH_TMP/haproxy-retry.cfg" -db >"$BENCH_TMP/haproxy-retry.log" 2>&1 &
+BENCH_PIDS+=($!)
+bench_wait_port "$ha_retry_port"
 
 echo "herd gateway vs haproxy $(haproxy -v | awk 'NR==1 {print $3}'), one thread each on CPU $PROXY_CPU,"
 echo "3 nginx-light backends, wrk -t1 -c50 -d$DURATION, $ROUNDS alternating rounds"
@@ -108,7 +116,8 @@ kill_run() {
 }
 
 echo
-echo "SIGKILL of backend b2 under wrk -t1 -c50 load (6 s run, kill at 2 s, restart at 5 s)"
+echo "SIGKILL of backend b2 under wrk -t1 -c50 load (6 s run, kill at 2 s, restart at 5 s);"
+echo "haproxy with its defaults (retries 3, on connection failures only), then with L7 retries"
 printf '%-10s %10s %8s %14s %8s\n' proxy requests failed socket_errors non_2xx
 kill_run "$gw_port"
 gw_kill_ms=$KILL_MS
@@ -118,6 +127,11 @@ sleep 2
 kill_run "$ha_port"
 read -r req failed sock non <<<"$RESULT"
 printf '%-10s %10s %8s %14s %8s\n' haproxy "$req" "$failed" "$sock" "$non"
+sleep 2
+kill_run "$ha_retry_port"
+read -r req failed sock non <<<"$RESULT"
+printf '%-10s %10s %8s %14s %8s   (retry-on all-retryable-errors, option redispatch)\n' \
+    haproxy "$req" "$failed" "$sock" "$non"
 
 events=$(curl -s "http://127.0.0.1:$gw_port/api/v1/cluster/events?node=b2")
 python3 - "$gw_kill_ms" "$events" <<'PY'

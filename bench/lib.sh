@@ -6,8 +6,9 @@ BENCH_PIDS=()
 BENCH_TMP=$(mktemp -d /tmp/herd-bench-XXXXXX)
 
 bench_cleanup() {
-    for pid in "${BENCH_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
-    for pid in "${BENCH_PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+    # `|| true`: under set -e, one process that already exited must not end the cleanup
+    for pid in "${BENCH_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${BENCH_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     rm -rf "$BENCH_TMP"
 }
 trap bench_cleanup EXIT
