@@ -17,6 +17,7 @@ int cmd_node(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_up(int argc, char **argv);
 int cmd_gateway(int argc, char **argv);
+int cmd_test(int argc, char **argv);
 /* status, down, logs, scale, restart, rollout, kill, stop, pause, resume (argv[0] says which) */
 int cmd_cluster(int argc, char **argv);
 

@@ -71,7 +71,16 @@ int report_render(const void *run, const char *format, FILE *out, char *err, siz
 {
     const json_t *j = run;
     int rc;
-    if (strcmp(format, "json") == 0)
+    if (strcmp(report_str(j, "schema"), "herd.test/1") == 0 && strcmp(format, "json") != 0) {
+        if (strcmp(format, "md") == 0)
+            rc = report_test_markdown(j, out);
+        else if (strcmp(format, "junit") == 0)
+            rc = report_test_junit(j, out);
+        else if (strcmp(format, "text") == 0)
+            rc = report_test_text(j, out);
+        else
+            return err_set(err, errlen, "a test report is json, md, junit or text, not %s", format);
+    } else if (strcmp(format, "json") == 0)
         rc = json_dumpf(j, out, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) == 0 && fputc('\n', out) != EOF ? 0 : -1;
     else if (strcmp(format, "md") == 0)
         rc = report_markdown(j, out);

@@ -24,5 +24,9 @@ int report_text(const json_t *run, FILE *out);
 int report_markdown(const json_t *run, FILE *out);
 int report_html(const json_t *run, FILE *out);
 int report_csv(const json_t *run, FILE *out);
+/* The test document of `herd test` ("herd.test/1"). */
+int report_test_text(const json_t *doc, FILE *out);
+int report_test_markdown(const json_t *doc, FILE *out);
+int report_test_junit(const json_t *doc, FILE *out);
 
 #endif

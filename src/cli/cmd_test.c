@@ -1,0 +1,147 @@
+/* cmd_test.c -- `herd test PLAN.yaml`: run a test plan, print the verdicts, write the reports. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "cli/cli.h"
+#include "plan/plan.h"
+#include "plan/runner.h"
+#include "report/report.h"
+
+static const char test_usage[] =
+    "usage: herd test PLAN.yaml [options]\n"
+    "\n"
+    "Runs a test plan: launches its cluster (when it has one), runs its checks in order,\n"
+    "judges each against its expectations, prints the verdicts and writes the reports\n"
+    "(see docs/plan-reference.md). Exit 0 when every check passed, 1 when one failed,\n"
+    "2 for a bad plan, 3 when the cluster could not start.\n"
+    "\n"
+    "options:\n"
+    "      --report-dir DIR   where the reports go (default: the plan's report.dir, reports)\n"
+    "      --format LIST      json,md,junit (default: the plan's report.formats, all three)\n"
+    "      --state-dir DIR    the launched cluster's state and logs (default: a new /tmp dir)\n"
+    "  -q, --quiet            no progress lines\n"
+    "  -h, --help             this text\n";
+
+/* mkdir -p */
+static int make_dirs(const char *path, char *err, size_t errlen)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+            return err_set(err, errlen, "%s: %s", tmp, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+        return err_set(err, errlen, "%s: %s", tmp, strerror(errno));
+    return 0;
+}
+
+static int parse_formats(const char *text, unsigned *out)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", text);
+    *out = 0;
+    for (char *save = NULL, *f = strtok_r(buf, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+        if (strcmp(f, "json") == 0)
+            *out |= PLAN_JSON;
+        else if (strcmp(f, "md") == 0)
+            *out |= PLAN_MD;
+        else if (strcmp(f, "junit") == 0)
+            *out |= PLAN_JUNIT;
+        else
+            return -1;
+    }
+    return *out ? 0 : -1;
+}
+
+int cmd_test(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"report-dir", required_argument, NULL, 'r'}, {"format", required_argument, NULL, 'F'},
+        {"state-dir", required_argument, NULL, 's'},  {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+    };
+    const char *report_dir = NULL, *state_dir = NULL;
+    unsigned formats = 0;
+    bool quiet = false;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r': report_dir = optarg; break;
+        case 's': state_dir = optarg; break;
+        case 'q': quiet = true; break;
+        case 'F':
+            if (parse_formats(optarg, &formats) < 0) {
+                fprintf(stderr, "herd test: --format '%s': expected a list of json, md, junit\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        case 'h': fputs(test_usage, stdout); return CLI_EXIT_OK;
+        case ':': fprintf(stderr, "herd test: %s needs a value\n", argv[optind - 1]); return CLI_EXIT_USAGE;
+        default: fprintf(stderr, "herd test: unknown option '%s'\n", argv[optind - 1]); return CLI_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "herd test: expected one plan file (herd test PLAN.yaml)\n");
+        return CLI_EXIT_USAGE;
+    }
+    struct plan p;
+    char err[ERR_SIZE];
+    if (plan_load(&p, argv[optind], err, sizeof err) < 0) {
+        fprintf(stderr, "herd test: %s\n", err);
+        return CLI_EXIT_USAGE;
+    }
+    if (report_dir) snprintf(p.report_dir, sizeof p.report_dir, "%s", report_dir);
+    if (formats) p.formats = formats;
+    log_setup(LOG_LEVEL_WARN, "herd test");
+    char self[1024];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    struct plan_run_opts o = {.self_exe = self, .state_dir = state_dir, .quiet = quiet};
+    void *doc = NULL;
+    int rc = plan_run(&p, &o, &doc, err, sizeof err);
+    if (!doc) {
+        fprintf(stderr, "herd test: %s\n", err);
+        plan_free(&p);
+        return rc ? rc : CLI_EXIT_RUNTIME;
+    }
+    report_render(doc, "text", stdout, err, sizeof err);
+    static const struct {
+        unsigned bit;
+        const char *format, *file;
+    } outputs[] = {{PLAN_JSON, "json", "run.json"}, {PLAN_MD, "md", "report.md"},
+                   {PLAN_JUNIT, "junit", "junit.xml"}};
+    if (make_dirs(p.report_dir, err, sizeof err) < 0) {
+        fprintf(stderr, "herd test: reports: %s\n", err);
+        rc = rc ? rc : CLI_EXIT_RUNTIME;
+    } else {
+        for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++) {
+            if (!(p.formats & outputs[i].bit)) continue;
+            char path[1200];
+            snprintf(path, sizeof path, "%s/%s", p.report_dir, outputs[i].file);
+            if (report_write_file(doc, outputs[i].format, path, err, sizeof err) < 0) {
+                fprintf(stderr, "herd test: %s\n", err);
+                rc = rc ? rc : CLI_EXIT_RUNTIME;
+            } else {
+                printf("  %s\n", path);
+            }
+        }
+    }
+    json_decref(doc);
+    plan_free(&p);
+    return rc;
+}

@@ -1,0 +1,318 @@
+/* plan.c -- reading and validating a test plan (see plan.h and docs/plan-reference.md). */
+#include "plan/plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "cluster/gateway.h"
+
+static const char *const kind_names[] = {"connectivity", "distribution", "concurrency"};
+
+const char *plan_check_kind_name(enum plan_check_kind kind)
+{
+    return (unsigned)kind <= PLAN_CONCURRENCY ? kind_names[kind] : "?";
+}
+
+bool plan_bound_check(const struct plan_bound *b, double actual)
+{
+    switch (b->op) {
+    case THRESHOLD_LT:
+        return actual < b->value;
+    case THRESHOLD_LE:
+        return actual <= b->value;
+    case THRESHOLD_GT:
+        return actual > b->value;
+    case THRESHOLD_GE:
+        return actual >= b->value;
+    }
+    return false;
+}
+
+/* "<5%", ">=0.01", "<500ms", "<2s": an operator, a number, a unit (% -> fraction, s/ms/us
+ * -> ms). Returns 0 or -1. */
+static int parse_bound(const char *text, struct plan_bound *b)
+{
+    const char *p = text;
+    if (strncmp(p, "<=", 2) == 0)
+        b->op = THRESHOLD_LE, p += 2;
+    else if (strncmp(p, ">=", 2) == 0)
+        b->op = THRESHOLD_GE, p += 2;
+    else if (*p == '<')
+        b->op = THRESHOLD_LT, p++;
+    else if (*p == '>')
+        b->op = THRESHOLD_GT, p++;
+    else
+        return -1;
+    char *end;
+    double v = strtod(p, &end);
+    if (end == p) return -1;
+    if (strcmp(end, "%") == 0)
+        v /= 100;
+    else if (strcmp(end, "ms") == 0)
+        ;
+    else if (strcmp(end, "s") == 0)
+        v *= 1000;
+    else if (strcmp(end, "us") == 0)
+        v /= 1000;
+    else if (*end)
+        return -1;
+    b->value = v;
+    snprintf(b->text, sizeof b->text, "%s", text);
+    return 0;
+}
+
+static const char *const load_metrics[] = {"p50",  "p75",    "p90",      "p95",      "p99",
+                                           "p99.9", "max",   "mean",     "errors",   "rps",
+                                           "failures", "requests", NULL};
+
+/* expect: {KEY: "OP VALUE"}: load metrics become thresholds, the check's own keys bounds. */
+static int parse_expect(struct plan_check *c, const struct conf_doc *doc,
+                        const struct conf_node *e, const char *const own[], char *err,
+                        size_t errlen)
+{
+    if (conf_expect_map(doc, e, err, errlen) < 0) return -1;
+    for (const struct conf_node *m = e->first; m; m = m->next) {
+        const char *v;
+        if (conf_to_string(doc, m, &v, err, errlen) < 0) return -1;
+        bool load = false, mine = false;
+        for (const char *const *k = load_metrics; *k && !load; k++) load = strcmp(*k, m->key) == 0;
+        for (const char *const *k = own; *k && !mine; k++) mine = strcmp(*k, m->key) == 0;
+        if (load) {
+            char text[128], msg[256];
+            snprintf(text, sizeof text, "%s%s", m->key, v);
+            if (c->threshold_count == PLAN_MAX_EXPECT ||
+                threshold_parse(text, &c->thresholds[c->threshold_count], msg, sizeof msg) < 0)
+                return conf_error(doc, m, err, errlen, "'%s': expected OP VALUE such as <20ms, <0.1%%, >1000", v);
+            snprintf(c->thresholds[c->threshold_count].text,
+                     sizeof c->thresholds[c->threshold_count].text, "%s %s", m->key, v);
+            c->threshold_count++;
+        } else if (mine) {
+            struct plan_bound *b = &c->bounds[c->bound_count];
+            if (c->bound_count == PLAN_MAX_EXPECT || parse_bound(v, b) < 0)
+                return conf_error(doc, m, err, errlen, "'%s': expected OP VALUE such as <5%%, >=99%%, <500ms", v);
+            snprintf(b->key, sizeof b->key, "%s", m->key);
+            c->bound_count++;
+        } else {
+            char allowed[512] = "";
+            for (const char *const *k = own; *k; k++) {
+                strncat(allowed, *k, sizeof allowed - strlen(allowed) - 1);
+                strncat(allowed, ", ", sizeof allowed - strlen(allowed) - 1);
+            }
+            return conf_error(doc, m, err, errlen,
+                              "unknown expectation '%s', expected one of: %sp50, p90, p95, p99, "
+                              "p99.9, max, mean, errors, rps, failures, requests",
+                              m->key, allowed);
+        }
+    }
+    return 0;
+}
+
+static int parse_path(struct plan_check *c, const struct conf_doc *doc,
+                      const struct conf_node *body, const char *def, char *err, size_t errlen)
+{
+    const char *path = def;
+    if (conf_opt_string(doc, body, "path", &path, err, errlen) < 0) return -1;
+    if (path[0] != '/' || strlen(path) >= sizeof c->path || strpbrk(path, " \r\n"))
+        return conf_error(doc, conf_get(body, "path"), err, errlen,
+                          "expected a request path starting with / (no spaces)");
+    snprintf(c->path, sizeof c->path, "%s", path);
+    return 0;
+}
+
+static int parse_check(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+                       const struct conf_node *item, char *err, size_t errlen)
+{
+    if (conf_expect_map(doc, item, err, errlen) < 0) return -1;
+    if (item->count != 1)
+        return conf_error(doc, item, err, errlen,
+                          "a check is one key, its kind: connectivity, distribution or concurrency");
+    const struct conf_node *body = item->first;
+    int kind = -1;
+    for (int k = 0; k <= PLAN_CONCURRENCY; k++)
+        if (strcmp(body->key, kind_names[k]) == 0) kind = k;
+    if (kind < 0)
+        return conf_error(doc, body, err, errlen,
+                          "unknown check '%s', expected connectivity, distribution or concurrency "
+                          "(the other kinds of the plan format are not implemented yet)",
+                          body->key);
+    c->kind = (enum plan_check_kind)kind;
+    c->line = body->key_line;
+    snprintf(c->name, sizeof c->name, "%s", body->key);
+    for (size_t i = 0; i < p->check_count; i++) /* repeated kinds: connectivity#2 */
+        if (strcmp(p->checks[i].name, c->name) == 0) {
+            snprintf(c->name, sizeof c->name, "%s#%zu", body->key, p->check_count + 1);
+            break;
+        }
+    if (body->type == CONF_SCALAR && body->value && !body->value[0]) /* "- connectivity:" */
+        body = NULL;
+    static const struct conf_node empty = {.type = CONF_MAP};
+    if (!body) body = &empty;
+    if (conf_expect_map(doc, body, err, errlen) < 0) return -1;
+    long long probes = 10, requests = 3000, connections = 10;
+    const struct conf_node *e = conf_get(body, "expect");
+    const char *algorithm = "";
+    switch (c->kind) {
+    case PLAN_CONNECTIVITY: {
+        static const char *const keys[] = {"probes", "path", "expect", NULL};
+        static const char *const own[] = {"success", NULL};
+        if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
+            conf_opt_int(doc, body, "probes", 1, 100000, &probes, err, errlen) < 0 ||
+            parse_path(c, doc, body, "/health", err, errlen) < 0 ||
+            (e && parse_expect(c, doc, e, own, err, errlen) < 0))
+            return -1;
+        c->probes = (int)probes;
+        if (!e) { /* by default every probe must succeed */
+            parse_bound(">=100%", &c->bounds[0]);
+            snprintf(c->bounds[0].key, sizeof c->bounds[0].key, "success");
+            c->bound_count = 1;
+        }
+        return 0;
+    }
+    case PLAN_DISTRIBUTION: {
+        static const char *const keys[] = {"requests", "connections", "path", "algorithm",
+                                           "expect", NULL};
+        static const char *const own[] = {"max_deviation", "p_value", NULL};
+        if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
+            conf_opt_int(doc, body, "requests", 1, 100000000, &requests, err, errlen) < 0 ||
+            conf_opt_int(doc, body, "connections", 1, 10000, &connections, err, errlen) < 0 ||
+            conf_opt_string(doc, body, "algorithm", &algorithm, err, errlen) < 0 ||
+            parse_path(c, doc, body, "/", err, errlen) < 0 ||
+            (e && parse_expect(c, doc, e, own, err, errlen) < 0))
+            return -1;
+        enum balance_algorithm a;
+        if (algorithm[0] && balancer_parse(algorithm, &a) < 0)
+            return conf_error(doc, conf_get(body, "algorithm"), err, errlen,
+                              "expected roundrobin, random, weighted, leastconn, p2c or hash");
+        c->requests = (uint64_t)requests;
+        c->connections = (unsigned)connections;
+        snprintf(c->algorithm, sizeof c->algorithm, "%s", algorithm);
+        return 0;
+    }
+    case PLAN_CONCURRENCY: {
+        static const char *const keys[] = {"connections", "duration", "rate", "path", "expect",
+                                           NULL};
+        static const char *const none[] = {NULL};
+        connections = 50;
+        c->duration_us = 10000000;
+        if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
+            conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
+            conf_opt_duration_us(doc, body, "duration", 100000, 3600000000ULL, &c->duration_us,
+                                 err, errlen) < 0 ||
+            conf_opt_double(doc, body, "rate", 0, 10000000, &c->rate, err, errlen) < 0 ||
+            parse_path(c, doc, body, "/", err, errlen) < 0 ||
+            (e && parse_expect(c, doc, e, none, err, errlen) < 0))
+            return -1;
+        c->connections = (unsigned)connections;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+static int parse_report(struct plan *p, const struct conf_doc *doc, const struct conf_node *r,
+                        char *err, size_t errlen)
+{
+    static const char *const keys[] = {"dir", "formats", NULL};
+    const char *dir = p->report_dir;
+    if (conf_expect_map(doc, r, err, errlen) < 0 || conf_check_keys(doc, r, keys, err, errlen) < 0 ||
+        conf_opt_string(doc, r, "dir", &dir, err, errlen) < 0)
+        return -1;
+    if (!dir[0] || strlen(dir) >= sizeof p->report_dir)
+        return conf_error(doc, conf_get(r, "dir"), err, errlen, "expected a directory");
+    memmove(p->report_dir, dir, strlen(dir) + 1);
+    const struct conf_node *f = conf_get(r, "formats");
+    if (!f) return 0;
+    if (conf_expect_seq(doc, f, err, errlen) < 0) return -1;
+    p->formats = 0;
+    for (const struct conf_node *x = f->first; x; x = x->next) {
+        const char *s;
+        if (conf_to_string(doc, x, &s, err, errlen) < 0) return -1;
+        if (strcmp(s, "json") == 0)
+            p->formats |= PLAN_JSON;
+        else if (strcmp(s, "md") == 0)
+            p->formats |= PLAN_MD;
+        else if (strcmp(s, "junit") == 0)
+            p->formats |= PLAN_JUNIT;
+        else
+            return conf_error(doc, x, err, errlen, "'%s': expected json, md or junit", s);
+    }
+    return 0;
+}
+
+int plan_load(struct plan *p, const char *path, char *err, size_t errlen)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->path, sizeof p->path, "%s", path);
+    snprintf(p->report_dir, sizeof p->report_dir, "reports");
+    p->formats = PLAN_JSON | PLAN_MD | PLAN_JUNIT;
+    if (conf_load_file(&p->doc, path, err, errlen) < 0) return -1;
+    const struct conf_doc *doc = &p->doc;
+    const struct conf_node *root = doc->root, *v;
+    static const char *const keys[] = {"name", "cluster", "target", "checks", "report", NULL};
+    const char *name = "plan", *target = "";
+    if (!root) {
+        err_set(err, errlen, "%s:1:1: the plan is empty, expected name, cluster, target, checks",
+                path);
+        goto fail;
+    }
+    if (conf_expect_map(doc, root, err, errlen) < 0 || conf_check_keys(doc, root, keys, err, errlen) < 0 ||
+        conf_opt_string(doc, root, "name", &name, err, errlen) < 0 ||
+        conf_opt_string(doc, root, "target", &target, err, errlen) < 0)
+        goto fail;
+    snprintf(p->name, sizeof p->name, "%s", name);
+    if ((v = conf_get(root, "cluster"))) {
+        if (conf_expect_map(doc, v, err, errlen) < 0 ||
+            cluster_spec_parse(&p->cluster, doc, v, err, errlen) < 0)
+            goto fail;
+        p->has_cluster = true;
+    }
+    if (target[0]) {
+        if (strncmp(target, "http://", 7) != 0 || strlen(target) >= sizeof p->target) {
+            conf_error(doc, conf_get(root, "target"), err, errlen,
+                       "expected the base URL the checks load, http://HOST:PORT");
+            goto fail;
+        }
+        snprintf(p->target, sizeof p->target, "%s", target);
+        size_t len = strlen(p->target);
+        if (len > 7 && p->target[len - 1] == '/') p->target[len - 1] = '\0';
+    } else if (p->has_cluster && p->cluster.gateway.present) {
+        snprintf(p->target, sizeof p->target, "http://127.0.0.1:%d", p->cluster.gateway.port);
+    } else {
+        conf_error(doc, root, err, errlen,
+                   "no target: give target: http://HOST:PORT, or a cluster with a gateway");
+        goto fail;
+    }
+    if (!(v = conf_get(root, "checks"))) {
+        conf_error(doc, root, err, errlen, "missing 'checks', the list of checks to run");
+        goto fail;
+    }
+    if (conf_expect_seq(doc, v, err, errlen) < 0) goto fail;
+    if (v->count == 0) {
+        conf_error(doc, v, err, errlen, "no check: expected at least one");
+        goto fail;
+    }
+    p->checks = calloc(v->count, sizeof *p->checks);
+    if (!p->checks) {
+        err_set(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (const struct conf_node *c = v->first; c; c = c->next) {
+        if (parse_check(p, &p->checks[p->check_count], doc, c, err, errlen) < 0) goto fail;
+        p->check_count++;
+    }
+    if ((v = conf_get(root, "report")) && parse_report(p, doc, v, err, errlen) < 0) goto fail;
+    return 0;
+fail:
+    plan_free(p);
+    return -1;
+}
+
+void plan_free(struct plan *p)
+{
+    if (p->has_cluster) cluster_spec_free(&p->cluster);
+    free(p->checks);
+    conf_free(&p->doc);
+    memset(p, 0, sizeof *p);
+}

@@ -1,0 +1,77 @@
+/* plan.h -- a test plan (`herd test PLAN.yaml`): an optional cluster to launch, the target,
+ * the checks with their expectations, and where the reports go. Read and validated here;
+ * run by runner.c. */
+#ifndef HERD_PLAN_PLAN_H
+#define HERD_PLAN_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster/clusterfile.h"
+#include "conf/conf.h"
+#include "load/threshold.h"
+
+#define PLAN_MAX_EXPECT 16
+
+enum plan_check_kind {
+    PLAN_CONNECTIVITY = 0, /* probes per node and through the target */
+    PLAN_DISTRIBUTION,     /* per-node shares of N requests, judged by the algorithm */
+    PLAN_CONCURRENCY,      /* closed-model load with thresholds */
+};
+
+/* An expectation on a check's own measure ("max_deviation: <5%", "success: >=99%"). */
+struct plan_bound {
+    char key[32];
+    char text[64]; /* as written, "<5%" */
+    enum threshold_op op;
+    double value; /* percentages as fractions, durations in ms */
+};
+
+struct plan_check {
+    enum plan_check_kind kind;
+    char name[96]; /* "distribution" or the kind with its index when repeated */
+    int line;      /* where the plan defines it */
+    char path[512]; /* request path (and query), default "/" or /health for probes */
+    /* connectivity */
+    int probes;
+    /* distribution: requests over connections */
+    uint64_t requests;
+    unsigned connections;
+    char algorithm[32]; /* what the verdict assumes: roundrobin, random, weighted... */
+    /* concurrency */
+    uint64_t duration_us;
+    double rate;
+    /* load thresholds (p99<20ms, errors<0.1%, rps>1000) and the check's own bounds */
+    struct threshold thresholds[PLAN_MAX_EXPECT];
+    size_t threshold_count;
+    struct plan_bound bounds[PLAN_MAX_EXPECT];
+    size_t bound_count;
+};
+
+enum plan_format { PLAN_JSON = 1, PLAN_MD = 2, PLAN_JUNIT = 4 };
+
+struct plan {
+    char name[128];
+    char path[1024];
+    bool has_cluster;
+    struct cluster_spec cluster;
+    struct conf_doc doc;
+    char target[512]; /* base URL the checks load ("" until resolved) */
+    struct plan_check *checks;
+    size_t check_count;
+    char report_dir[512];
+    unsigned formats; /* enum plan_format bits */
+};
+
+/* Reads and validates a plan file. Returns 0, or -1 with "FILE:LINE:COL: path: ..." in err.
+ * Free with plan_free. */
+int plan_load(struct plan *p, const char *path, char *err, size_t errlen);
+void plan_free(struct plan *p);
+
+const char *plan_check_kind_name(enum plan_check_kind kind);
+
+/* Evaluates a bound against a measured value. */
+bool plan_bound_check(const struct plan_bound *b, double actual);
+
+#endif
