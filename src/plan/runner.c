@@ -213,55 +213,63 @@ static json_t *summary_json(const struct load_summary *s)
                      s->max, "mean_ms", s->mean);
 }
 
-/* Endpoints to probe: every replica the plan launched (not the gateway), then the target. */
+/* Probes one endpoint; appends {endpoint, url, success, summary, expectations, pass} to
+ * endpoints and its expectations to expects. Returns 0, or -1 with a message. */
+static int probe(const struct check_env *env, const struct plan_check *c, const char *name,
+                 const char *url, json_t *endpoints, json_t *expects, bool *pass, char *err,
+                 size_t errlen)
+{
+    struct load_result r;
+    if (run_load(env, url, (uint64_t)c->probes, 1, 0, 0, &r, err, errlen) < 0) return -1;
+    struct load_summary s;
+    load_summary_from(&r, &s);
+    load_result_free(&r);
+    double success = s.requests ? 1.0 - s.error_rate : 0.0;
+    json_t *list = json_array();
+    bool ok = judge_bound(c, "success", success, list) & judge_thresholds(c, &s, list);
+    *pass &= ok;
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e) { /* "api.1: success >=100%" in the check's list */
+        char text[192];
+        snprintf(text, sizeof text, "%s: %s", name, json_string_value(json_object_get(e, "expect")));
+        json_array_append_new(expects, json_pack("{s:s,s:O,s:O}", "expect", text, "actual",
+                                                 json_object_get(e, "actual"), "pass",
+                                                 json_object_get(e, "pass")));
+    }
+    json_array_append_new(endpoints, json_pack("{s:s,s:s,s:f,s:o,s:o,s:b}", "endpoint", name,
+                                               "url", url, "success", success, "summary",
+                                               summary_json(&s), "expectations", list, "pass", ok));
+    return 0;
+}
+
+/* Endpoints to probe: every replica the plan launched (not the gateway), then the target. The
+ * check's expectations list names each endpoint's. */
 static json_t *check_connectivity(const struct check_env *env, const struct plan_check *c,
                                   json_t *expects, bool *pass, char *err, size_t errlen)
 {
     json_t *endpoints = json_array();
     struct plan *p = env->p;
+    char url[1100], name[128];
     *pass = true;
     for (size_t g = 0; p->has_cluster && g < p->cluster.group_count; g++) {
         const struct cluster_group *grp = &p->cluster.groups[g];
         if (strcmp(grp->name, CLUSTER_GATEWAY_GROUP) == 0 || (!grp->base_port && !grp->ports))
             continue;
         for (int i = 1; i <= grp->replicas; i++) {
-            char url[600], name[128];
             snprintf(url, sizeof url, "http://127.0.0.1:%d%s", cluster_group_port(grp, i), c->path);
             snprintf(name, sizeof name, "%s.%d", grp->name, i);
-            struct load_result r;
-            if (run_load(env, url, (uint64_t)c->probes, 1, 0, 0, &r, err, errlen) < 0) {
+            if (probe(env, c, name, url, endpoints, expects, pass, err, errlen) < 0) {
                 json_decref(endpoints);
                 return NULL;
             }
-            struct load_summary s;
-            load_summary_from(&r, &s);
-            load_result_free(&r);
-            double success = s.requests ? 1.0 - s.error_rate : 0.0;
-            json_t *list = json_array();
-            bool ok = judge_bound(c, "success", success, list) & judge_thresholds(c, &s, list);
-            *pass &= ok;
-            json_array_append_new(endpoints,
-                                  json_pack("{s:s,s:s,s:f,s:o,s:o,s:b}", "endpoint", name, "url",
-                                            url, "success", success, "summary", summary_json(&s),
-                                            "expectations", list, "pass", ok));
         }
     }
-    char url[1100];
     snprintf(url, sizeof url, "%s%s", p->target, c->path);
-    struct load_result r;
-    if (run_load(env, url, (uint64_t)c->probes, 1, 0, 0, &r, err, errlen) < 0) {
+    if (probe(env, c, "target", url, endpoints, expects, pass, err, errlen) < 0) {
         json_decref(endpoints);
         return NULL;
     }
-    struct load_summary s;
-    load_summary_from(&r, &s);
-    load_result_free(&r);
-    double success = s.requests ? 1.0 - s.error_rate : 0.0;
-    bool ok = judge_bound(c, "success", success, expects) & judge_thresholds(c, &s, expects);
-    *pass &= ok;
-    json_array_append_new(endpoints, json_pack("{s:s,s:s,s:f,s:o,s:b}", "endpoint", "target", "url",
-                                               url, "success", success, "summary",
-                                               summary_json(&s), "pass", ok));
     return json_pack("{s:i,s:o}", "probes", c->probes, "endpoints", endpoints);
 }
 
