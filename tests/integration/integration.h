@@ -8,5 +8,6 @@ int integration_client(void);
 int integration_bench(void);
 int integration_cluster(void);
 int integration_gateway(void);
+int integration_plan(void);
 
 #endif

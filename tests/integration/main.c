@@ -18,6 +18,7 @@ static const struct {
     {"bench", integration_bench},
     {"cluster", integration_cluster},
     {"gateway", integration_gateway},
+    {"plan", integration_plan},
 };
 
 static void on_fatal(int sig)

@@ -10,5 +10,6 @@ int unit_misc(void);
 int unit_load(void);
 int unit_balancer(void);
 int unit_registry(void);
+int unit_plan(void);
 
 #endif

@@ -1,0 +1,211 @@
+/* test_plan.c -- `herd test PLAN.yaml` end to end: a plan that launches three nodes and a
+ * gateway and runs connectivity, distribution and concurrency (exit 0, the verdicts and the
+ * three report files), an expectation that cannot hold (exit 1, the JUnit failure), a cluster
+ * that cannot start (exit 3), a bad plan (exit 2 with its position). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../support/harness.h"
+#include "integration.h"
+
+struct pt {
+    char dir[64];
+    int base; /* nodes at base..base+2, the gateway at base+3 */
+};
+
+static int setup(void **state)
+{
+    struct pt *t = calloc(1, sizeof *t);
+    snprintf(t->dir, sizeof t->dir, "/tmp/herd-plan-XXXXXX");
+    if (!mkdtemp(t->dir)) return -1;
+    t->base = harness_free_ports(4);
+    *state = t;
+    return t->base > 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    struct pt *t = *state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", t->dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", t->dir);
+    /* the plan's cluster is stopped by herd test itself: nothing may answer any more */
+    for (int i = 0; i < 4; i++)
+        if (harness_port_open(t->base + i)) {
+            free(t);
+            return -1;
+        }
+    free(t);
+    return 0;
+}
+
+/* Writes the plan with these checks; runs herd test on it. Returns the exit code. */
+static int run_plan(struct pt *t, const char *checks, char **out, char **err)
+{
+    char text[2048], path[128], reports[128], state_dir[128];
+    snprintf(text, sizeof text,
+             "name: plan test\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d}\n"
+             "  gateway: {port: %d, threads: 1, health: {inter: 200ms}}\n"
+             "checks:\n%s",
+             t->base, t->base + 3, checks);
+    snprintf(path, sizeof path, "%s/plan.yaml", t->dir);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
+    snprintf(state_dir, sizeof state_dir, "--state-dir=%s/state", t->dir);
+    char *args[] = {"test", "-q", path, reports, state_dir, NULL};
+    return harness_herd(args, 120000, out, err);
+}
+
+static json_t *load_report(struct pt *t)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/reports/run.json", t->dir);
+    return json_load_file(path, 0, NULL);
+}
+
+static char *read_file(struct pt *t, const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/reports/%s", t->dir, name);
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char *buf = calloc(1, 1 << 16);
+    size_t n = fread(buf, 1, (1 << 16) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static json_t *check_named(json_t *doc, const char *name)
+{
+    return harness_json_find(json_object_get(doc, "checks"), "name", name);
+}
+
+static void test_plan_passes_and_reports(void **state)
+{
+    struct pt *t = *state;
+    char *out = NULL, *err = NULL;
+    int rc = run_plan(t,
+                      "  - connectivity: {probes: 5}\n"
+                      "  - distribution: {requests: 3000, connections: 6, path: /echo}\n"
+                      "  - concurrency: {connections: 10, duration: 1s, path: /echo,\n"
+                      "                  expect: {errors: \"<0.1%\", requests: \">100\"}}\n",
+                      &out, &err);
+    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    assert_non_null(strstr(out, "verdict: PASS"));
+    json_t *doc = load_report(t);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "schema")), "herd.test/1");
+    assert_string_equal(json_string_value(json_object_get(doc, "verdict")), "pass");
+    /* connectivity probed the three nodes and the gateway */
+    json_t *conn = check_named(doc, "connectivity");
+    assert_int_equal(json_array_size(json_object_get(json_object_get(conn, "measures"), "endpoints")), 4);
+    /* distribution: round robin through one gateway thread is exact */
+    json_t *dist = json_object_get(check_named(doc, "distribution"), "measures");
+    assert_string_equal(json_string_value(json_object_get(dist, "algorithm")), "roundrobin");
+    json_t *nodes = json_object_get(dist, "nodes");
+    assert_int_equal(json_array_size(nodes), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *n = json_array_get(nodes, i);
+        long long c = json_integer_value(json_object_get(n, "requests"));
+        if (c < 999 || c > 1001) fail_msg("node %zu served %lld of 3000", i, c);
+    }
+    assert_true(json_real_value(json_object_get(dist, "p_value")) > 0.9);
+    json_t *conc = json_object_get(check_named(doc, "concurrency"), "measures");
+    assert_true(json_integer_value(json_object_get(json_object_get(conc, "summary"), "requests")) > 100);
+    json_decref(doc);
+    char *junit = read_file(t, "junit.xml"), *md = read_file(t, "report.md");
+    assert_non_null(junit);
+    assert_non_null(strstr(junit, "tests=\"3\" failures=\"0\" errors=\"0\""));
+    assert_non_null(md);
+    assert_non_null(strstr(md, "| distribution | distribution | ✅ pass |"));
+    free(junit);
+    free(md);
+    free(out);
+    free(err);
+}
+
+static void test_plan_fails_an_expectation(void **state)
+{
+    struct pt *t = *state;
+    char *out = NULL, *err = NULL;
+    int rc = run_plan(t,
+                      "  - concurrency: {connections: 4, duration: 500ms, path: /delay?ms=5,\n"
+                      "                  expect: {p50: \"<1ms\"}}\n"
+                      "  - connectivity: {probes: 3}\n",
+                      &out, &err);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "[FAIL] p50 <1ms"));
+    assert_non_null(strstr(out, "verdict: FAIL"));
+    char *junit = read_file(t, "junit.xml");
+    assert_non_null(strstr(junit, "tests=\"2\" failures=\"1\""));
+    assert_non_null(strstr(junit, "<failure message=\"expectations not met\">p50 &lt;1ms"));
+    free(junit);
+    json_t *doc = load_report(t);
+    double p50 = json_real_value(json_object_get(
+        json_object_get(json_object_get(check_named(doc, "concurrency"), "measures"), "summary"),
+        "p50_ms"));
+    assert_true(p50 >= 5.0); /* the node held each answer 5 ms */
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
+static void test_plan_cluster_cannot_start(void **state)
+{
+    struct pt *t = *state;
+    /* something else holds the second node's port */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(t->base + 1)),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    listen(fd, 4);
+    char *out = NULL, *err = NULL;
+    int rc = run_plan(t, "  - connectivity:\n", &out, &err);
+    close(fd);
+    assert_int_equal(rc, 3);
+    assert_non_null(strstr(err, "the cluster did not start"));
+    assert_non_null(strstr(err, "api.2"));
+    free(out);
+    free(err);
+}
+
+static void test_plan_bad_plan(void **state)
+{
+    struct pt *t = *state;
+    char *out = NULL, *err = NULL;
+    assert_int_equal(run_plan(t, "  - concurrency: {connections: many}\n", &out, &err), 2);
+    assert_non_null(strstr(err, "plan.yaml:7:"));
+    assert_non_null(strstr(err, "checks[0].concurrency.connections"));
+    free(out);
+    free(err);
+}
+
+int integration_plan(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_plan_passes_and_reports, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_fails_an_expectation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_cluster_cannot_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_bad_plan, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
+}

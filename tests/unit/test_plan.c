@@ -1,0 +1,113 @@
+/* test_plan.c -- the plan parser (defaults, expectations, positioned errors) and the
+ * chi-square p-value the distribution check judges random balancing by. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "plan/plan.h"
+#include "plan/runner.h"
+#include "../support/harness.h"
+
+static int load_text(const char *text, struct plan *p, char *err, size_t errlen)
+{
+    char *path = harness_temp_file(".yaml", text);
+    int rc = plan_load(p, path, err, errlen);
+    unlink(path);
+    free(path);
+    return rc;
+}
+
+static void test_plan_defaults_and_expectations(void **state)
+{
+    (void)state;
+    struct plan p;
+    char err[512];
+    assert_int_equal(load_text("name: t\n"
+                               "cluster:\n"
+                               "  groups: {api: {command: herd node, replicas: 3, base_port: 20001}}\n"
+                               "  gateway: {port: 20010}\n"
+                               "checks:\n"
+                               "  - connectivity:\n"
+                               "  - distribution: {requests: 300, expect: {max_deviation: \"<5%\"}}\n"
+                               "  - concurrency: {connections: 5, duration: 2s, expect: {p99: \"<20ms\", errors: \"<0.1%\"}}\n"
+                               "  - connectivity: {probes: 3, path: /echo}\n"
+                               "report: {dir: out, formats: [json, junit]}\n",
+                               &p, err, sizeof err),
+                     0);
+    assert_string_equal(p.target, "http://127.0.0.1:20010"); /* the gateway by default */
+    assert_int_equal(p.check_count, 4);
+    assert_int_equal(p.checks[0].kind, PLAN_CONNECTIVITY);
+    assert_int_equal(p.checks[0].probes, 10);
+    assert_string_equal(p.checks[0].path, "/health");
+    assert_int_equal(p.checks[0].bound_count, 1); /* success >=100% unless told otherwise */
+    assert_true(plan_bound_check(&p.checks[0].bounds[0], 1.0));
+    assert_false(plan_bound_check(&p.checks[0].bounds[0], 0.99));
+    assert_int_equal(p.checks[1].requests, 300);
+    assert_string_equal(p.checks[1].bounds[0].key, "max_deviation");
+    assert_true(fabs(p.checks[1].bounds[0].value - 0.05) < 1e-9);
+    assert_int_equal(p.checks[2].threshold_count, 2);
+    assert_int_equal(p.checks[2].duration_us, 2000000);
+    assert_string_equal(p.checks[3].name, "connectivity#4");
+    assert_string_equal(p.report_dir, "out");
+    assert_int_equal(p.formats, PLAN_JSON | PLAN_JUNIT);
+    plan_free(&p);
+}
+
+static void test_plan_errors(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"target: http://x:1\nchecks: []\n", ":2:"},
+        {"target: http://x:1\nchecks:\n  - failover: {}\n", "unknown check 'failover'"},
+        {"target: http://x:1\nchecks:\n  - concurrency: {conections: 5}\n", "conections"},
+        {"target: http://x:1\nchecks:\n  - concurrency: {expect: {p99: soon}}\n",
+         "checks[0].concurrency.expect.p99"},
+        {"target: http://x:1\nchecks:\n  - distribution: {expect: {fairness: \"<1%\"}}\n",
+         "unknown expectation 'fairness'"},
+        {"target: ftp://x\nchecks:\n  - connectivity:\n", "expected the base URL"},
+        {"checks:\n  - connectivity:\n", "no target"},
+        {"target: http://x:1\n", "missing 'checks'"},
+        {"target: http://x:1\nchecks:\n  - connectivity: {path: nope}\n", "starting with /"},
+        {"target: http://x:1\nchecks:\n  - connectivity:\nreport: {formats: [pdf]}\n", "'pdf'"},
+        {"target: http://x:1\nchecks:\n  - connectivity:\nbogus: 1\n", "bogus"},
+        {"cluster: {groups: {api: {command: x, replicas: 1, base_port: 0}}}\ntarget: http://x:1\n"
+         "checks:\n  - connectivity:\n", "cluster.groups.api.base_port"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct plan p;
+        char err[512] = "";
+        assert_int_equal(load_text(cases[i][0], &p, err, sizeof err), -1);
+        if (!strstr(err, cases[i][1])) fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i][1]);
+        assert_non_null(strstr(err, ".yaml:")); /* FILE:LINE:COL */
+    }
+}
+
+static void test_chi2_p_value(void **state)
+{
+    (void)state;
+    /* critical values at p = 0.05 and 0.01 from the chi-square table */
+    assert_true(fabs(plan_chi2_p_value(3.841, 1) - 0.05) < 0.001);
+    assert_true(fabs(plan_chi2_p_value(5.991, 2) - 0.05) < 0.001);
+    assert_true(fabs(plan_chi2_p_value(9.210, 2) - 0.01) < 0.0005);
+    assert_true(fabs(plan_chi2_p_value(18.307, 10) - 0.05) < 0.001);
+    assert_true(fabs(plan_chi2_p_value(0, 2) - 1.0) < 1e-12);
+    assert_true(plan_chi2_p_value(200, 2) < 1e-40);
+}
+
+int unit_plan(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plan_defaults_and_expectations),
+        cmocka_unit_test(test_plan_errors),
+        cmocka_unit_test(test_chi2_p_value),
+    };
+    return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
+}
