@@ -87,6 +87,7 @@ struct load_worker {
     size_t ticks;
     uint64_t last_answer_ns, stop_ns;
     bool stopping, finished;
+    struct load_windows win; /* by this thread's node numbering */
 };
 
 /* ---- pure helpers ---- */
@@ -249,6 +250,82 @@ static void engine_request_stop(struct load_engine *eng)
         uv_async_send(&eng->workers[i].wake);
 }
 
+/* ---- fine windows ---- */
+
+static int windows_init(struct load_windows *lw, uint64_t window_us, size_t count)
+{
+    memset(lw, 0, sizeof *lw);
+    lw->window_us = window_us;
+    lw->requests = calloc(count, sizeof *lw->requests);
+    lw->failures = calloc(count, sizeof *lw->failures);
+    lw->failures_sent = calloc(count, sizeof *lw->failures_sent);
+    if (!lw->requests || !lw->failures || !lw->failures_sent) return -1;
+    lw->count = count;
+    return 0;
+}
+
+static void windows_free(struct load_windows *lw)
+{
+    free(lw->requests);
+    free(lw->failures);
+    free(lw->failures_sent);
+    for (size_t i = 0; i < LOAD_MAX_NODES; i++) free(lw->node_ok[i]);
+    memset(lw, 0, sizeof *lw);
+}
+
+/* Windows for the run: its duration and 10 s of drain (or 10 minutes for a request count),
+ * at most 100,000. */
+static size_t windows_needed(const struct load_plan *plan)
+{
+    uint64_t span = (plan->duration_us ? plan->duration_us : 600000000ULL) + 10000000ULL;
+    uint64_t n = span / plan->window_us + 1;
+    return n < 100000 ? (size_t)n : 100000;
+}
+
+static size_t window_of(const struct load_windows *lw, uint64_t ns, uint64_t start_ns)
+{
+    size_t i = ns > start_ns ? (size_t)((ns - start_ns) / 1000 / lw->window_us) : 0;
+    return i < lw->count ? i : lw->count - 1;
+}
+
+static void windows_record(struct load_worker *w, int node, const struct load_sample *s,
+                           uint64_t now, uint64_t sent_ns)
+{
+    struct load_windows *lw = &w->win;
+    size_t i = window_of(lw, now, w->eng->start_ns);
+    lw->requests[i]++;
+    if (s->cls != COUNTER_OK) {
+        lw->failures[i]++;
+        lw->failures_sent[window_of(lw, sent_ns, w->eng->start_ns)]++;
+        return;
+    }
+    if (node < 0 || node >= LOAD_MAX_NODES) return;
+    if (!lw->node_ok[node] && !(lw->node_ok[node] = calloc(lw->count, sizeof(uint32_t)))) return;
+    lw->node_ok[node][i]++;
+}
+
+/* Adds a thread's windows into the result's (caller holds the engine lock; the thread's
+ * stats are merged already, so its node names are in the result). */
+static void windows_merge(struct load_result *r, struct load_worker *w)
+{
+    struct load_windows *dst = &r->windows, *src = &w->win;
+    for (size_t i = 0; i < src->count && i < dst->count; i++) {
+        dst->requests[i] += src->requests[i];
+        dst->failures[i] += src->failures[i];
+        dst->failures_sent[i] += src->failures_sent[i];
+    }
+    for (size_t n = 0; n < w->stats.node_count; n++) {
+        if (!src->node_ok[n]) continue;
+        size_t k = 0;
+        while (k < r->total.node_count && strcmp(r->total.nodes[k].name, w->stats.nodes[n].name) != 0)
+            k++;
+        if (k == r->total.node_count || k >= LOAD_MAX_NODES) continue;
+        if (!dst->node_ok[k] && !(dst->node_ok[k] = calloc(dst->count, sizeof(uint32_t)))) continue;
+        for (size_t i = 0; i < src->count && i < dst->count; i++)
+            dst->node_ok[k][i] += src->node_ok[n][i];
+    }
+}
+
 static void on_answer(struct http_client *client, int error, const struct http_client_response *res,
                       void *data)
 {
@@ -272,6 +349,7 @@ static void on_answer(struct http_client *client, int error, const struct http_c
     };
     int node = node_of_answer(w, c->target, error == HTTP_CLIENT_OK ? res->captured : "");
     load_stats_record(&w->stats, &w->interval, node, &s);
+    if (w->win.count) windows_record(w, node, &s, now, c->sent_ns);
     lb_on_result(&w->lb, c->target, s.cls == COUNTER_OK);
     if (s.cls != COUNTER_OK && plan->max_failures) {
         uint64_t n = atomic_fetch_add(&eng->failures, 1) + 1;
@@ -492,6 +570,7 @@ static void worker_finish(struct load_worker *w)
     }
     pthread_mutex_lock(&eng->lock);
     load_stats_merge(&r->total, &w->stats);
+    if (w->win.count) windows_merge(r, w);
     r->clients += clients;
     r->connects += connects;
     r->connections_peak += w->conn_count;
@@ -593,6 +672,8 @@ static int worker_init(struct load_engine *eng, struct load_worker *w, unsigned 
     unsigned T = eng->worker_count;
     w->eng = eng;
     w->id = id;
+    if (plan->window_us && windows_init(&w->win, plan->window_us, windows_needed(plan)) < 0)
+        return err_set(err, errlen, "out of memory");
     unsigned share = plan->connections / T + (id < plan->connections % T);
     if (share == 0)
         share = 1;
@@ -665,6 +746,7 @@ static int worker_init(struct load_engine *eng, struct load_worker *w, unsigned 
 
 static void worker_free(struct load_worker *w)
 {
+    windows_free(&w->win);
     if (w->loop.data == w) {
         close_handle((uv_handle_t *)&w->wake); /* a worker that never ran still has them */
         close_handle((uv_handle_t *)&w->tick);
@@ -776,10 +858,16 @@ int load_run(const struct load_plan *plan, struct load_result *result, load_prog
         load_stats_free(&result->total);
         return err_set(err, errlen, "out of memory");
     }
+    if (plan->window_us && windows_init(&result->windows, plan->window_us, windows_needed(plan)) < 0) {
+        free(eng.workers);
+        load_result_free(result);
+        return err_set(err, errlen, "out of memory");
+    }
     pthread_mutex_init(&eng.lock, NULL);
     atomic_init(&eng.stop, false);
     atomic_init(&eng.failures, 0);
     eng.start_ns = now_ns(); /* the common origin of schedules, ticks and deadlines */
+    result->start_ns = eng.start_ns;
     int rc = 0;
     unsigned started = 0;
     for (unsigned i = 0; i < eng.worker_count && rc == 0; i++) {
@@ -844,6 +932,7 @@ int load_run(const struct load_plan *plan, struct load_result *result, load_prog
 
 void load_result_free(struct load_result *result)
 {
+    windows_free(&result->windows);
     for (size_t s = 0; s < result->seconds; s++) {
         free(result->timeline[s].hist);
         hist_free(result->timeline[s].open_hist);

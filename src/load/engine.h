@@ -41,6 +41,18 @@ struct load_plan {
     const char *node_header;  /* answers name their node in this header */
     uint64_t max_failures;    /* circuit breaker: stop after this many failures; 0: never */
     bool tls_verify;
+    uint64_t window_us;       /* > 0: also count outcomes in windows this long (load_windows) */
+};
+
+/* Outcomes in fixed windows from the start (the plan's window_us, e.g. 100 ms): what the
+ * failover measurements need finer than the per-second timeline. Counts only, no latency. */
+struct load_windows {
+    uint64_t window_us;
+    size_t count;             /* windows; answers after the last one land in it */
+    uint32_t *requests;       /* answers that ended in the window */
+    uint32_t *failures;       /* failed answers that ended in the window */
+    uint32_t *failures_sent;  /* failed answers whose request was sent in the window */
+    uint32_t *node_ok[LOAD_MAX_NODES]; /* successes per node (result.total.nodes order), or NULL */
 };
 
 /* One second of the whole run, all threads merged. */
@@ -60,6 +72,7 @@ struct load_result {
     size_t seconds;
     double elapsed_s;        /* first send to last answer (or the end of the drain) */
     char started_at[40], ended_at[40];
+    uint64_t start_ns;       /* uv_hrtime() when the run began: the origin of the windows */
     uint64_t clients;        /* distinct connections (connection slot x target) used */
     uint64_t connects;       /* TCP connects made (clients + reconnects) */
     uint64_t connections_peak; /* connection slots in use at once (open model grows them) */
@@ -69,6 +82,7 @@ struct load_result {
     bool breaker_tripped;
     double breaker_at_s;
     bool interrupted;        /* stopped by load_engine_stop (SIGINT) */
+    struct load_windows windows; /* with plan->window_us */
 };
 
 /* What the live display shows each second (called on the thread that runs the engine). */

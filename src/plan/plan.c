@@ -8,11 +8,12 @@
 #include "base/err.h"
 #include "cluster/gateway.h"
 
-static const char *const kind_names[] = {"connectivity", "distribution", "concurrency"};
+static const char *const kind_names[] = {"connectivity", "distribution", "concurrency",
+                                         "failover"};
 
 const char *plan_check_kind_name(enum plan_check_kind kind)
 {
-    return (unsigned)kind <= PLAN_CONCURRENCY ? kind_names[kind] : "?";
+    return (unsigned)kind <= PLAN_FAILOVER ? kind_names[kind] : "?";
 }
 
 bool plan_bound_check(const struct plan_bound *b, double actual)
@@ -127,15 +128,15 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
     if (conf_expect_map(doc, item, err, errlen) < 0) return -1;
     if (item->count != 1)
         return conf_error(doc, item, err, errlen,
-                          "a check is one key, its kind: connectivity, distribution or concurrency");
+                          "a check is one key, its kind: connectivity, distribution, concurrency or failover");
     const struct conf_node *body = item->first;
     int kind = -1;
-    for (int k = 0; k <= PLAN_CONCURRENCY; k++)
+    for (int k = 0; k <= PLAN_FAILOVER; k++)
         if (strcmp(body->key, kind_names[k]) == 0) kind = k;
     if (kind < 0)
         return conf_error(doc, body, err, errlen,
-                          "unknown check '%s', expected connectivity, distribution or concurrency "
-                          "(the other kinds of the plan format are not implemented yet)",
+                          "unknown check '%s', expected connectivity, distribution, concurrency or "
+                          "failover (the other kinds of the plan format are not implemented yet)",
                           body->key);
     c->kind = (enum plan_check_kind)kind;
     c->line = body->key_line;
@@ -204,6 +205,65 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
             parse_path(c, doc, body, "/", err, errlen) < 0 ||
             (e && parse_expect(c, doc, e, none, err, errlen) < 0))
             return -1;
+        c->connections = (unsigned)connections;
+        return 0;
+    }
+    case PLAN_FAILOVER: {
+        static const char *const keys[] = {"fault", "node", "at", "restart_after", "duration",
+                                           "rate", "connections", "path", "baseline", "expect",
+                                           NULL};
+        static const char *const own[] = {"failed_requests", "detection", "failover", "rejoin",
+                                          NULL};
+        const char *fault = "kill", *node = NULL, *baseline = "99.9%";
+        connections = 20;
+        c->duration_us = 10000000;
+        if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
+            conf_opt_string(doc, body, "fault", &fault, err, errlen) < 0 ||
+            conf_opt_string(doc, body, "node", &node, err, errlen) < 0 ||
+            conf_opt_duration_us(doc, body, "duration", 500000, 3600000000ULL, &c->duration_us,
+                                 err, errlen) < 0 ||
+            conf_opt_duration_us(doc, body, "at", 0, 3600000000ULL, &c->at_us, err, errlen) < 0 ||
+            conf_opt_duration_us(doc, body, "restart_after", 0, 3600000000ULL,
+                                 &c->restart_after_us, err, errlen) < 0 ||
+            conf_opt_double(doc, body, "rate", 0, 10000000, &c->rate, err, errlen) < 0 ||
+            conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
+            conf_opt_string(doc, body, "baseline", &baseline, err, errlen) < 0 ||
+            parse_path(c, doc, body, "/", err, errlen) < 0 ||
+            (e && parse_expect(c, doc, e, own, err, errlen) < 0))
+            return -1;
+        if (strcmp(fault, "kill") != 0 && strcmp(fault, "stop") != 0 && strcmp(fault, "pause") != 0)
+            return conf_error(doc, conf_get(body, "fault"), err, errlen,
+                              "'%s': expected kill, stop or pause (the other faults are not "
+                              "implemented yet)", fault);
+        snprintf(c->fault, sizeof c->fault, "%s", fault);
+        if (!p->has_cluster)
+            return conf_error(doc, body, err, errlen,
+                              "a failover check needs the plan's cluster: herd injects the fault "
+                              "through its supervisor");
+        if (!node)
+            return conf_error(doc, body, err, errlen, "missing 'node', the replica to fault (api.2)");
+        const char *dot = strrchr(node, '.');
+        const struct cluster_group *g = NULL;
+        if (dot) {
+            char group[CLUSTER_NAME_MAX];
+            snprintf(group, sizeof group, "%.*s", (int)(dot - node), node);
+            g = cluster_spec_group(&p->cluster, group);
+        }
+        if (!g || atoi(dot + 1) < 1 || atoi(dot + 1) > g->replicas || strlen(node) >= sizeof c->node)
+            return conf_error(doc, conf_get(body, "node"), err, errlen,
+                              "'%s' is not a replica of the plan's cluster (GROUP.INDEX)", node);
+        snprintf(c->node, sizeof c->node, "%s", node);
+        char *end;
+        double rate = strtod(baseline, &end);
+        if (end == baseline || strcmp(end, "%") != 0 || rate <= 0 || rate > 100)
+            return conf_error(doc, conf_get(body, "baseline"), err, errlen,
+                              "expected a success rate such as 99.9%%");
+        c->baseline = rate / 100;
+        if (!conf_get(body, "at")) c->at_us = c->duration_us / 3;
+        if (c->at_us >= c->duration_us || c->at_us + c->restart_after_us >= c->duration_us)
+            return conf_error(doc, body, err, errlen,
+                              "the fault (at) and the restart (restart_after) must fall within "
+                              "the duration");
         c->connections = (unsigned)connections;
         return 0;
     }

@@ -18,6 +18,7 @@ enum plan_check_kind {
     PLAN_CONNECTIVITY = 0, /* probes per node and through the target */
     PLAN_DISTRIBUTION,     /* per-node shares of N requests, judged by the algorithm */
     PLAN_CONCURRENCY,      /* closed-model load with thresholds */
+    PLAN_FAILOVER,         /* a fault on a node under load: failed requests, detection, ... */
 };
 
 /* An expectation on a check's own measure ("max_deviation: <5%", "success: >=99%"). */
@@ -39,9 +40,15 @@ struct plan_check {
     uint64_t requests;
     unsigned connections;
     char algorithm[32]; /* what the verdict assumes: roundrobin, random, weighted... */
-    /* concurrency */
+    /* concurrency, failover */
     uint64_t duration_us;
     double rate;
+    /* failover */
+    char fault[16]; /* kill, stop, pause */
+    char node[64];
+    uint64_t at_us;            /* fault time after the load began */
+    uint64_t restart_after_us; /* 0: not restarted */
+    double baseline;           /* success rate the failover time waits for */
     /* load thresholds (p99<20ms, errors<0.1%, rps>1000) and the check's own bounds */
     struct threshold thresholds[PLAN_MAX_EXPECT];
     size_t threshold_count;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -21,9 +22,20 @@
 
 /* ---- the cluster, supervised on its own loop thread ---- */
 
+/* A node action asked of the supervisor's thread (a fault), and its outcome. */
+struct cluster_call {
+    char id[64];
+    char action[16];
+    int status;
+    char error[256];
+};
+
 struct cluster_run {
     uv_loop_t loop;
     uv_async_t stop;
+    uv_async_t act;
+    uv_sem_t acted;
+    struct cluster_call *call;
     uv_thread_t thread;
     uv_sem_t up;
     struct supervisor *sup;
@@ -53,7 +65,44 @@ static void on_down(struct supervisor *sup, int status, const char *error, void 
 static void on_stop(uv_async_t *a)
 {
     struct cluster_run *c = a->data;
+    uv_close((uv_handle_t *)&c->act, NULL);
     supervisor_shutdown(c->sup, on_down, c);
+}
+
+static void on_acted(struct supervisor *sup, int status, const char *error, void *data)
+{
+    (void)sup;
+    struct cluster_run *c = data;
+    c->call->status = status;
+    snprintf(c->call->error, sizeof c->call->error, "%s", error ? error : "");
+    uv_sem_post(&c->acted);
+}
+
+static void on_act(uv_async_t *a)
+{
+    struct cluster_run *c = a->data;
+    struct cluster_call *call = c->call;
+    if (supervisor_node_action(c->sup, call->id, call->action, on_acted, c, call->error,
+                               sizeof call->error) < 0) {
+        call->status = 3;
+        uv_sem_post(&c->acted);
+    }
+}
+
+/* Asks the supervisor (on its thread) for a node action and waits for its outcome. Returns
+ * 0, or -1 with the supervisor's message. */
+static int cluster_act(struct cluster_run *c, const char *id, const char *action, char *err,
+                       size_t errlen)
+{
+    struct cluster_call call = {.status = 0};
+    snprintf(call.id, sizeof call.id, "%s", id);
+    snprintf(call.action, sizeof call.action, "%s", action);
+    c->call = &call;
+    uv_async_send(&c->act);
+    uv_sem_wait(&c->acted);
+    c->call = NULL;
+    if (call.status != 0) return err_set(err, errlen, "%s %s: %s", action, id, call.error);
+    return 0;
 }
 
 static void cluster_main(void *arg)
@@ -83,8 +132,10 @@ static int cluster_start(struct cluster_run *c, struct plan *p, const struct pla
     c->sup = supervisor_new(&c->loop, &p->cluster, &c->st, &so);
     if (!c->sup) return err_set(err, errlen, "out of memory"), 3;
     uv_async_init(&c->loop, &c->stop, on_stop);
-    c->stop.data = c;
+    uv_async_init(&c->loop, &c->act, on_act);
+    c->stop.data = c->act.data = c;
     uv_sem_init(&c->up, 0);
+    uv_sem_init(&c->acted, 0);
     uv_thread_create(&c->thread, cluster_main, c);
     uv_sem_wait(&c->up);
     if (c->up_status != 0) { /* the supervisor stopped what it started */
@@ -103,6 +154,7 @@ static void cluster_stop(struct cluster_run *c)
     uv_run(&c->loop, UV_RUN_DEFAULT);
     uv_loop_close(&c->loop);
     uv_sem_destroy(&c->up);
+    uv_sem_destroy(&c->acted);
 }
 
 /* ---- statistics ---- */
@@ -148,12 +200,25 @@ struct check_env {
     struct plan *p;
     const struct plan_run_opts *o;
     unsigned cores;
+    struct cluster_run *cluster;
 };
 
 /* Runs one load with bench's options. Returns 0 or -1 with a message. */
+static int run_load_windows(const struct check_env *env, const char *url, uint64_t requests,
+                            unsigned connections, uint64_t duration_us, double rate,
+                            uint64_t window_us, struct load_result *r, char *err, size_t errlen);
+
 static int run_load(const struct check_env *env, const char *url, uint64_t requests,
                     unsigned connections, uint64_t duration_us, double rate,
                     struct load_result *r, char *err, size_t errlen)
+{
+    return run_load_windows(env, url, requests, connections, duration_us, rate, 0, r, err,
+                            errlen);
+}
+
+static int run_load_windows(const struct check_env *env, const char *url, uint64_t requests,
+                            unsigned connections, uint64_t duration_us, double rate,
+                            uint64_t window_us, struct load_result *r, char *err, size_t errlen)
 {
     struct bench_options bo;
     bench_options_default(&bo);
@@ -166,6 +231,7 @@ static int run_load(const struct check_env *env, const char *url, uint64_t reque
     int rc = -1;
     if (bench_options_add_url(&bo, url, err, errlen) == 0 &&
         bench_options_plan(&bo, env->cores, &lp, err, errlen) == 0) {
+        lp.window_us = window_us;
         rc = load_run(&lp, r, NULL, NULL, err, errlen);
         bench_plan_free(&lp);
     }
@@ -173,9 +239,11 @@ static int run_load(const struct check_env *env, const char *url, uint64_t reque
     return rc;
 }
 
+/* actual: the measured value; not finite when it was never seen (null in the document) */
 static json_t *expectation(const char *text, double actual, bool pass)
 {
-    return json_pack("{s:s,s:f,s:b}", "expect", text, "actual", actual, "pass", pass);
+    return json_pack("{s:s,s:o,s:b}", "expect", text, "actual",
+                     isfinite(actual) ? json_real(actual) : json_null(), "pass", pass);
 }
 
 /* Judges s against the check's load thresholds; appends to list. Returns true when all pass. */
@@ -427,6 +495,196 @@ static json_t *check_concurrency(const struct check_env *env, const struct plan_
                      "nodes", nodes);
 }
 
+/* ---- failover ---- */
+
+#define FAILOVER_WINDOW_US 100000 /* DESIGN section 6: 100 ms windows */
+
+struct load_job {
+    const struct check_env *env;
+    char url[1100];
+    const struct plan_check *c;
+    struct load_result r;
+    int rc;
+    char err[256];
+};
+
+static void load_job_main(void *arg)
+{
+    struct load_job *j = arg;
+    j->rc = run_load_windows(j->env, j->url, 0, j->c->connections, j->c->duration_us, j->c->rate,
+                             FAILOVER_WINDOW_US, &j->r, j->err, sizeof j->err);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_until(uint64_t ns)
+{
+    uint64_t now = uv_hrtime();
+    if (ns > now) usleep((useconds_t)((ns - now) / 1000));
+}
+
+/* The first event of kind (one of kinds, comma-separated) for node at or after since_ms in
+ * the target gateway's log: its time, or -1. */
+static int64_t gateway_event(const char *target, const char *node, const char *kinds,
+                             int64_t since_ms, char *kind_out, size_t kind_size)
+{
+    struct url u;
+    char err[256], path[256];
+    if (url_parse(&u, target, err, sizeof err) < 0) return -1;
+    snprintf(path, sizeof path, "/api/v1/cluster/events?node=%s", node);
+    int status;
+    char *body = NULL;
+    if (control_call_port(u.port, "GET", path, NULL, 2000, &status, &body, err, sizeof err) < 0 ||
+        status != 200) {
+        free(body);
+        return -1;
+    }
+    json_t *j = json_loads(body, 0, NULL);
+    free(body);
+    int64_t found = -1;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(j, "events"), i, e) {
+        int64_t ts = json_integer_value(json_object_get(e, "ts_ms"));
+        const char *kind = json_string_value(json_object_get(e, "event"));
+        char want[64];
+        snprintf(want, sizeof want, ",%s,", kinds);
+        char k[24];
+        snprintf(k, sizeof k, ",%s,", kind ? kind : "");
+        if (ts >= since_ms && strstr(want, k)) {
+            found = ts;
+            snprintf(kind_out, kind_size, "%s", kind);
+            break;
+        }
+    }
+    json_decref(j);
+    return found;
+}
+
+static const char *recovery_action(const char *fault)
+{
+    return strcmp(fault, "pause") == 0 ? "resume" : "restart";
+}
+
+static json_t *check_failover(const struct check_env *env, const struct plan_check *c,
+                              json_t *expects, bool *pass, char *err, size_t errlen)
+{
+    struct load_job job = {.env = env, .c = c};
+    snprintf(job.url, sizeof job.url, "%s%s", env->p->target, c->path);
+    uint64_t begin = uv_hrtime();
+    uv_thread_t tid;
+    uv_thread_create(&tid, load_job_main, &job);
+    sleep_until(begin + c->at_us * 1000);
+    uint64_t fault_ns = uv_hrtime();
+    int64_t fault_wall = wall_ms();
+    char fault_err[512] = "";
+    int fault_rc = cluster_act(env->cluster, c->node, c->fault, fault_err, sizeof fault_err);
+    uint64_t recover_ns = 0;
+    char recover_err[512] = "";
+    if (fault_rc == 0 && c->restart_after_us) {
+        sleep_until(fault_ns + c->restart_after_us * 1000);
+        recover_ns = uv_hrtime();
+        if (cluster_act(env->cluster, c->node, recovery_action(c->fault), recover_err,
+                        sizeof recover_err) < 0)
+            recover_ns = 0;
+    }
+    uv_thread_join(&tid);
+    if (job.rc < 0) {
+        err_set(err, errlen, "load: %s", job.err);
+        return NULL;
+    }
+    if (fault_rc < 0) {
+        load_result_free(&job.r);
+        err_set(err, errlen, "the fault could not be injected: %s", fault_err);
+        return NULL;
+    }
+    struct load_result *r = &job.r;
+    struct load_windows *w = &r->windows;
+    double win_ms = (double)w->window_us / 1000.0;
+    double fault_at_ms = (double)(fault_ns - r->start_ns) / 1e6;
+    size_t f = (size_t)(fault_at_ms / win_ms);
+    /* failed requests: all, those in flight at the fault, those sent after it */
+    uint64_t failed = 0, after = 0, sent_after = 0, before_req = 0, during_req = 0;
+    for (size_t i = 0; i < w->count; i++) {
+        failed += w->failures[i];
+        if (i >= f) {
+            after += w->failures[i];
+            sent_after += w->failures_sent[i];
+        }
+    }
+    /* failover time: from the fault to the start of the first window after which the
+     * success rate stays at or above the baseline */
+    double failover_ms = 0;
+    for (size_t i = f; i < w->count; i++) {
+        if (w->requests[i] == 0) continue;
+        double ok = 1.0 - (double)w->failures[i] / (double)w->requests[i];
+        if (ok < c->baseline) failover_ms = (double)(i + 1) * win_ms - fault_at_ms;
+    }
+    if (failover_ms < 0) failover_ms = 0;
+    /* rejoin: from the restart to the first success the node served */
+    double rejoin_ms = -1, recover_at_ms = 0;
+    if (recover_ns) {
+        recover_at_ms = (double)(recover_ns - r->start_ns) / 1e6;
+        size_t k = 0;
+        while (k < r->total.node_count && strcmp(r->total.nodes[k].name, c->node) != 0) k++;
+        for (size_t i = (size_t)(recover_at_ms / win_ms);
+             k < r->total.node_count && w->node_ok[k] && i < w->count; i++)
+            if (w->node_ok[k][i]) {
+                rejoin_ms = (double)i * win_ms - recover_at_ms;
+                if (rejoin_ms < 0) rejoin_ms = 0; /* within the window of the restart */
+                break;
+            }
+    }
+    /* throughput before the fault and while it lasted */
+    size_t end = recover_ns ? (size_t)(recover_at_ms / win_ms) : w->count;
+    for (size_t i = 0; i < w->count; i++) {
+        if (i < f) before_req += w->requests[i];
+        if (i >= f && i < end) during_req += w->requests[i];
+    }
+    double fault_span_ms = recover_ns ? recover_at_ms - fault_at_ms
+                                      : r->elapsed_s * 1000 - fault_at_ms;
+    double rps_before = fault_at_ms > 0 ? (double)before_req / (fault_at_ms / 1000) : 0;
+    double rps_during = fault_span_ms > 0 ? (double)during_req / (fault_span_ms / 1000) : 0;
+    /* detection, from the gateway's event log */
+    char kind[24] = "";
+    int64_t detected = gateway_event(env->p->target, c->node, "ejected,down", fault_wall, kind,
+                                     sizeof kind);
+    double detection_ms = detected >= 0 ? (double)(detected - fault_wall) : -1;
+    struct load_summary s;
+    load_summary_from(r, &s);
+    load_result_free(r);
+    bool ok = judge_thresholds(c, &s, expects);
+    ok &= judge_bound(c, "failed_requests", (double)failed, expects);
+    ok &= judge_bound(c, "failover", failover_ms, expects);
+    /* an expectation on what was never seen fails: measured as infinity */
+    ok &= judge_bound(c, "detection", detection_ms >= 0 ? detection_ms : INFINITY, expects);
+    ok &= judge_bound(c, "rejoin", rejoin_ms >= 0 ? rejoin_ms : INFINITY, expects);
+    if (c->restart_after_us && !recover_ns) {
+        json_array_append_new(expects, expectation("the node was restarted", 0, false));
+        ok = false;
+    }
+    *pass = ok;
+    json_t *out = json_pack(
+        "{s:s,s:s,s:f,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:o}", "fault", c->fault, "node", c->node,
+        "fault_at_s", fault_at_ms / 1000, "failed_requests", (json_int_t)failed,
+        "failed_in_flight_at_fault", (json_int_t)(after - sent_after), "failed_sent_after_fault",
+        (json_int_t)sent_after, "failover_ms", failover_ms, "rps_before", rps_before,
+        "rps_during_fault", rps_during, "baseline", c->baseline, "summary", summary_json(&s));
+    json_object_set_new(out, "detection_ms", detection_ms >= 0 ? json_real(detection_ms) : json_null());
+    json_object_set_new(out, "detected_by", json_string(kind));
+    if (c->restart_after_us) {
+        json_object_set_new(out, "recovered_at_s", json_real(recover_at_ms / 1000));
+        json_object_set_new(out, "rejoin_ms", rejoin_ms >= 0 ? json_real(rejoin_ms) : json_null());
+        if (recover_err[0]) json_object_set_new(out, "recovery_error", json_string(recover_err));
+    }
+    return out;
+}
+
 /* ---- the run ---- */
 
 int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *err, size_t errlen)
@@ -446,7 +704,7 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
         }
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    struct check_env env = {p, o, cores > 0 ? (unsigned)cores : 1};
+    struct check_env env = {p, o, cores > 0 ? (unsigned)cores : 1, &cr};
     json_t *checks = json_array();
     bool all = true;
     int rc = 0;
@@ -467,6 +725,9 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
             break;
         case PLAN_CONCURRENCY:
             measures = check_concurrency(&env, c, expects, &pass, cerr, sizeof cerr);
+            break;
+        case PLAN_FAILOVER:
+            measures = check_failover(&env, c, expects, &pass, cerr, sizeof cerr);
             break;
         }
         const char *verdict = measures ? (pass ? "pass" : "fail") : "error";
