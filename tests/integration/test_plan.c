@@ -52,10 +52,12 @@ static int teardown(void **state)
     return 0;
 }
 
+static int run_plan_text(struct pt *t, const char *text, char **out, char **err);
+
 /* Writes the plan with these checks; runs herd test on it. Returns the exit code. */
 static int run_plan(struct pt *t, const char *checks, char **out, char **err)
 {
-    char text[2048], path[128], reports[128], state_dir[128];
+    char text[2048];
     snprintf(text, sizeof text,
              "name: plan test\n"
              "cluster:\n"
@@ -64,6 +66,13 @@ static int run_plan(struct pt *t, const char *checks, char **out, char **err)
              "  gateway: {port: %d, threads: 1, health: {inter: 200ms}}\n"
              "checks:\n%s",
              t->base, t->base + 3, checks);
+    return run_plan_text(t, text, out, err);
+}
+
+/* Writes text as the plan and runs herd test on it. Returns the exit code. */
+static int run_plan_text(struct pt *t, const char *text, char **out, char **err)
+{
+    char path[128], reports[128], state_dir[128];
     snprintf(path, sizeof path, "%s/plan.yaml", t->dir);
     FILE *f = fopen(path, "w");
     fputs(text, f);
@@ -188,6 +197,70 @@ static void test_plan_cluster_cannot_start(void **state)
     free(err);
 }
 
+/* Ground truth: api.2 is paused for exactly 2 s with passive ejection off and active checks
+ * every 100 ms (100 ms timeout, fall 3, rise 1): the gateway must mark it down after about
+ * three timed-out checks (300-600 ms, allowing scheduling slack up to 1.5 s), not before
+ * 250 ms; the node must serve again within 600 ms of the resume; and with retries on every
+ * timeout (budget 100%) no client request may fail. */
+static void test_failover_pause_matches_the_fault(void **state)
+{
+    struct pt *t = *state;
+    char text[2048], *out = NULL, *err = NULL;
+    snprintf(text, sizeof text,
+             "name: pause ground truth\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d}\n"
+             "  gateway:\n"
+             "    port: %d\n"
+             "    threads: 1\n"
+             "    timeout: 300ms\n"
+             "    retries: {attempts: 2, budget: 100%%}\n"
+             "    health: {inter: 100ms, fastinter: 100ms, downinter: 100ms, timeout: 100ms,\n"
+             "             fall: 3, rise: 1, eject_after: 0}\n"
+             "checks:\n"
+             "  - failover: {fault: pause, node: api.2, rate: 100, duration: 4s, at: 1s,\n"
+             "               restart_after: 2s, path: /echo}\n",
+             t->base, t->base + 3);
+    int rc = run_plan_text(t, text, &out, &err);
+    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    json_t *doc = load_report(t);
+    json_t *m = json_object_get(check_named(doc, "failover"), "measures");
+    assert_non_null(m);
+    assert_string_equal(json_string_value(json_object_get(m, "detected_by")), "down");
+    double detection = json_number_value(json_object_get(m, "detection_ms"));
+    if (detection < 250 || detection > 1500) fail_msg("detection %.0f ms, expected 250..1500", detection);
+    double rejoin = json_number_value(json_object_get(m, "rejoin_ms"));
+    if (!json_is_number(json_object_get(m, "rejoin_ms")) || rejoin > 600)
+        fail_msg("rejoin %.0f ms, expected at most 600", rejoin);
+    assert_int_equal(json_integer_value(json_object_get(m, "failed_requests")), 0);
+    double fault_at = json_number_value(json_object_get(m, "fault_at_s"));
+    assert_true(fault_at > 0.9 && fault_at < 1.3);
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
+/* kill and restart: zero failed requests through the gateway, detection by ejection within
+ * milliseconds, and the verdicts written as expected. */
+static void test_failover_kill(void **state)
+{
+    struct pt *t = *state;
+    char *out = NULL, *err = NULL;
+    int rc = run_plan(t,
+                      "  - failover: {fault: kill, node: api.3, rate: 300, duration: 3s, at: 1s,\n"
+                      "               restart_after: 1s, path: /echo,\n"
+                      "               expect: {failed_requests: \"<=0\", detection: \"<500ms\",\n"
+                      "                        rejoin: \"<2s\"}}\n",
+                      &out, &err);
+    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    assert_non_null(strstr(out, "[PASS] failed_requests <=0 (actual 0)"));
+    assert_non_null(strstr(out, "[PASS] detection <500ms"));
+    assert_non_null(strstr(out, "[PASS] rejoin <2s"));
+    free(out);
+    free(err);
+}
+
 static void test_plan_bad_plan(void **state)
 {
     struct pt *t = *state;
@@ -205,6 +278,8 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_plan_passes_and_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_fails_an_expectation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_cluster_cannot_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failover_pause_matches_the_fault, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failover_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_bad_plan, setup, teardown),
     };
     return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
