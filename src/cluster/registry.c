@@ -160,19 +160,22 @@ int registry_add(struct registry *reg, const char *id, const char *host, int por
         n->check_error[0] = '\0';
     }
     n->removed = false;
-    n->weight = weight;
-    n->effective_weight = weight * 10;
-    if (fresh || n->source != REGISTRY_STATIC) /* a static node that registers stays static */
+    /* a node the cluster file names stays static, with the file's weight, when it registers */
+    bool keep_static = !fresh && n->source == REGISTRY_STATIC && source == REGISTRY_REGISTERED;
+    if (!keep_static) {
+        n->weight = weight;
+        n->effective_weight = weight * 10;
         n->source = source;
+    }
     free(n->metadata);
     n->metadata = meta;
     n->last_seen_wall_ms = wall_ms();
     n->expires_ms = mtime_now_ms() + reg->ttl_ms;
     if (fresh || moved)
         registry_event_locked(reg, n->id, source == REGISTRY_STATIC ? "added" : "registered",
-                              "%s:%d weight %d", host, port, weight);
+                              "%s:%d weight %d", host, port, n->weight);
     int index = (int)(n - reg->nodes);
-    changed(reg);
+    if (fresh || moved || !keep_static) changed(reg); /* a static node's registration changes nothing */
     pthread_mutex_unlock(&reg->lock);
     return index;
 }

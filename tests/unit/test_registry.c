@@ -126,8 +126,14 @@ static void test_ttl_and_registering_again(void **state)
     assert_true(reg.nodes[r].removed);
     /* a static node that registers stays static; deregistering marks it down, not gone */
     int s = add("s", 8004, REGISTRY_STATIC);
-    add("s", 8004, REGISTRY_REGISTERED);
+    uint64_t gen = reg.generation;
+    char err[128];
+    assert_int_equal(registry_add(&reg, "s", "127.0.0.1", 8004, 100, REGISTRY_REGISTERED, NULL, err,
+                                  sizeof err),
+                     s);
     assert_int_equal(reg.nodes[s].source, REGISTRY_STATIC);
+    assert_int_equal(reg.nodes[s].weight, 1); /* the file's weight, not the node's claim */
+    assert_int_equal(reg.generation, gen);    /* balancers are not disturbed */
     assert_int_equal(registry_remove(&reg, "s", "deregistered"), 0);
     assert_false(reg.nodes[s].removed);
     assert_string_equal(registry_node_state(&reg.nodes[s]), "down");
