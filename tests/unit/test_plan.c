@@ -66,7 +66,16 @@ static void test_plan_errors(void **state)
     (void)state;
     static const char *const cases[][2] = {
         {"target: http://x:1\nchecks: []\n", ":2:"},
-        {"target: http://x:1\nchecks:\n  - failover: {}\n", "unknown check 'failover'"},
+        {"target: http://x:1\nchecks:\n  - hotplug: {}\n", "unknown check 'hotplug'"},
+        {"target: http://x:1\nchecks:\n  - failover: {node: api.1}\n", "needs the plan's cluster"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {node: api.3}\n",
+         "'api.3' is not a replica"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {node: api.1, fault: melt}\n", "'melt'"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {node: api.1, duration: 2s, at: 3s}\n",
+         "within the duration"},
         {"target: http://x:1\nchecks:\n  - concurrency: {conections: 5}\n", "conections"},
         {"target: http://x:1\nchecks:\n  - concurrency: {expect: {p99: soon}}\n",
          "checks[0].concurrency.expect.p99"},
