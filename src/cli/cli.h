@@ -18,8 +18,12 @@ int cmd_bench(int argc, char **argv);
 int cmd_up(int argc, char **argv);
 int cmd_gateway(int argc, char **argv);
 int cmd_test(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 /* status, down, logs, scale, restart, rollout, kill, stop, pause, resume (argv[0] says which) */
 int cmd_cluster(int argc, char **argv);
+
+/* mkdir -p path. Returns 0 or -1 with a message. */
+int cli_make_dirs(const char *path, char *err, size_t errlen);
 
 /* Prints a node table from the supervisor's status JSON (a json_t *): the short form after
  * `herd up`, or with uptime, restarts, health and RSS. */

@@ -31,8 +31,7 @@ static const char test_usage[] =
     "  -q, --quiet            no progress lines\n"
     "  -h, --help             this text\n";
 
-/* mkdir -p */
-static int make_dirs(const char *path, char *err, size_t errlen)
+int cli_make_dirs(const char *path, char *err, size_t errlen)
 {
     char tmp[1024];
     snprintf(tmp, sizeof tmp, "%s", path);
@@ -125,7 +124,7 @@ int cmd_test(int argc, char **argv)
         const char *format, *file;
     } outputs[] = {{PLAN_JSON, "json", "run.json"}, {PLAN_MD, "md", "report.md"},
                    {PLAN_JUNIT, "junit", "junit.xml"}};
-    if (make_dirs(p.report_dir, err, sizeof err) < 0) {
+    if (cli_make_dirs(p.report_dir, err, sizeof err) < 0) {
         fprintf(stderr, "herd test: reports: %s\n", err);
         rc = rc ? rc : CLI_EXIT_RUNTIME;
     } else {

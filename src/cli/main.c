@@ -15,6 +15,7 @@ static const struct command commands[] = {
     {"node", cmd_node, "run the demo service (health, cluster view, KV store, fault knobs)"},
     {"gateway", cmd_gateway, "load-balancing gateway: registry, health checks, retries, admin API"},
     {"test", cmd_test, "run a test plan: launch, load, check, judge, report"},
+    {"report", cmd_report, "re-render a saved run or test document; --compare two of them"},
     {"up", cmd_up, "start a cluster from herd.yaml and supervise it (-d: in the background)"},
     {"status", cmd_cluster, "the cluster's nodes: pid, port, state, uptime, restarts, health, RSS"},
     {"logs", cmd_cluster, "the nodes' output (-f to follow)"},

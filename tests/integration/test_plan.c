@@ -261,6 +261,49 @@ static void test_failover_kill(void **state)
     free(err);
 }
 
+/* herd report re-renders a saved test document, and --compare finds what got worse. */
+static void test_report_rerender_and_compare(void **state)
+{
+    struct pt *t = *state;
+    char *out = NULL, *err = NULL;
+    assert_int_equal(run_plan(t, "  - concurrency: {connections: 2, duration: 300ms, path: /echo}\n",
+                              &out, &err),
+                     0);
+    free(out);
+    free(err);
+    char run[128], dir[128], worse[128];
+    snprintf(run, sizeof run, "%s/reports/run.json", t->dir);
+    snprintf(dir, sizeof dir, "--out-dir=%s/again", t->dir);
+    char *rerender[] = {"report", run, "--format", "md,junit", dir, NULL};
+    assert_int_equal(harness_herd(rerender, 10000, &out, NULL), 0);
+    assert_non_null(strstr(out, "/again/run.md"));
+    assert_non_null(strstr(out, "/again/run.junit.xml"));
+    free(out);
+    char *bad_format[] = {"report", run, "--format", "md,pdf", dir, NULL};
+    assert_int_equal(harness_herd(bad_format, 10000, NULL, &err), 2);
+    assert_non_null(strstr(err, "'pdf'"));
+    free(err);
+    /* the same run again: no regression; with a p99 ten times worse: exit 1 */
+    char *same[] = {"report", "--compare", run, run, NULL};
+    assert_int_equal(harness_herd(same, 10000, &out, NULL), 0);
+    assert_non_null(strstr(out, "0 regressions"));
+    free(out);
+    json_t *doc = json_load_file(run, 0, NULL);
+    json_t *summary = json_object_get(json_object_get(json_array_get(json_object_get(doc, "checks"), 0),
+                                                      "measures"),
+                                      "summary");
+    json_object_set_new(summary, "p99_ms", json_real(json_number_value(json_object_get(summary, "p99_ms")) * 10 + 1));
+    snprintf(worse, sizeof worse, "%s/worse.json", t->dir);
+    json_dump_file(doc, worse, 0);
+    json_decref(doc);
+    char *cmp[] = {"report", "--compare", run, worse, NULL};
+    assert_int_equal(harness_herd(cmp, 10000, &out, NULL), 1);
+    assert_non_null(strstr(out, "p99_ms"));
+    assert_non_null(strstr(out, "REGRESSED"));
+    assert_non_null(strstr(out, "1 regression\n"));
+    free(out);
+}
+
 static void test_plan_bad_plan(void **state)
 {
     struct pt *t = *state;
@@ -280,6 +323,7 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_plan_cluster_cannot_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover_pause_matches_the_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover_kill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_rerender_and_compare, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_bad_plan, setup, teardown),
     };
     return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
