@@ -9,11 +9,11 @@
 #include "cluster/gateway.h"
 
 static const char *const kind_names[] = {"connectivity", "distribution", "concurrency",
-                                         "failover"};
+                                         "failover", "scaling"};
 
 const char *plan_check_kind_name(enum plan_check_kind kind)
 {
-    return (unsigned)kind <= PLAN_FAILOVER ? kind_names[kind] : "?";
+    return (unsigned)kind <= PLAN_SCALING ? kind_names[kind] : "?";
 }
 
 bool plan_bound_check(const struct plan_bound *b, double actual)
@@ -128,15 +128,16 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
     if (conf_expect_map(doc, item, err, errlen) < 0) return -1;
     if (item->count != 1)
         return conf_error(doc, item, err, errlen,
-                          "a check is one key, its kind: connectivity, distribution, concurrency or failover");
+                          "a check is one key, its kind: connectivity, distribution, concurrency, failover or scaling");
     const struct conf_node *body = item->first;
     int kind = -1;
-    for (int k = 0; k <= PLAN_FAILOVER; k++)
+    for (int k = 0; k <= PLAN_SCALING; k++)
         if (strcmp(body->key, kind_names[k]) == 0) kind = k;
     if (kind < 0)
         return conf_error(doc, body, err, errlen,
-                          "unknown check '%s', expected connectivity, distribution, concurrency or "
-                          "failover (the other kinds of the plan format are not implemented yet)",
+                          "unknown check '%s', expected connectivity, distribution, concurrency, "
+                          "failover or scaling (the other kinds of the plan format are not "
+                          "implemented yet)",
                           body->key);
     c->kind = (enum plan_check_kind)kind;
     c->line = body->key_line;
@@ -264,6 +265,45 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
             return conf_error(doc, body, err, errlen,
                               "the fault (at) and the restart (restart_after) must fall within "
                               "the duration");
+        c->connections = (unsigned)connections;
+        return 0;
+    }
+    case PLAN_SCALING: {
+        static const char *const keys[] = {"group", "replicas", "connections", "duration", "path",
+                                           "expect", NULL};
+        static const char *const own[] = {"efficiency", NULL};
+        const char *group = NULL;
+        connections = 50;
+        c->duration_us = 5000000;
+        if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
+            conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
+            conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
+            conf_opt_duration_us(doc, body, "duration", 500000, 3600000000ULL, &c->duration_us,
+                                 err, errlen) < 0 ||
+            parse_path(c, doc, body, "/", err, errlen) < 0 ||
+            (e && parse_expect(c, doc, e, own, err, errlen) < 0))
+            return -1;
+        if (!p->has_cluster)
+            return conf_error(doc, body, err, errlen,
+                              "a scaling check needs the plan's cluster: herd scales its group");
+        if (!group || !cluster_spec_group(&p->cluster, group))
+            return conf_error(doc, group ? conf_get(body, "group") : body, err, errlen,
+                              "expected 'group', one of the plan's cluster groups");
+        snprintf(c->group, sizeof c->group, "%s", group);
+        const struct conf_node *r = conf_get(body, "replicas");
+        if (!r || conf_expect_seq(doc, r, err, errlen) < 0) {
+            if (!r) conf_error(doc, body, err, errlen, "missing 'replicas', e.g. [1, 3]");
+            return -1;
+        }
+        for (const struct conf_node *x = r->first; x; x = x->next) {
+            long long n;
+            if (c->step_count == PLAN_MAX_STEPS)
+                return conf_error(doc, x, err, errlen, "at most %d steps", PLAN_MAX_STEPS);
+            if (conf_to_int(doc, x, 1, 1000, &n, err, errlen) < 0) return -1;
+            c->steps[c->step_count++] = (int)n;
+        }
+        if (c->step_count < 2)
+            return conf_error(doc, r, err, errlen, "expected two replica counts or more, e.g. [1, 3]");
         c->connections = (unsigned)connections;
         return 0;
     }

@@ -19,7 +19,10 @@ enum plan_check_kind {
     PLAN_DISTRIBUTION,     /* per-node shares of N requests, judged by the algorithm */
     PLAN_CONCURRENCY,      /* closed-model load with thresholds */
     PLAN_FAILOVER,         /* a fault on a node under load: failed requests, detection, ... */
+    PLAN_SCALING,          /* the same load on N replicas of a group: efficiency */
 };
+
+#define PLAN_MAX_STEPS 8
 
 /* An expectation on a check's own measure ("max_deviation: <5%", "success: >=99%"). */
 struct plan_bound {
@@ -49,6 +52,10 @@ struct plan_check {
     uint64_t at_us;            /* fault time after the load began */
     uint64_t restart_after_us; /* 0: not restarted */
     double baseline;           /* success rate the failover time waits for */
+    /* scaling: the group and its replica counts */
+    char group[CLUSTER_NAME_MAX];
+    int steps[PLAN_MAX_STEPS];
+    size_t step_count;
     /* load thresholds (p99<20ms, errors<0.1%, rps>1000) and the check's own bounds */
     struct threshold thresholds[PLAN_MAX_EXPECT];
     size_t threshold_count;

@@ -25,7 +25,8 @@
 /* A node action asked of the supervisor's thread (a fault), and its outcome. */
 struct cluster_call {
     char id[64];
-    char action[16];
+    char action[16]; /* a node action, or "scale" (id: the group) */
+    int replicas;
     int status;
     char error[256];
 };
@@ -82,8 +83,12 @@ static void on_act(uv_async_t *a)
 {
     struct cluster_run *c = a->data;
     struct cluster_call *call = c->call;
-    if (supervisor_node_action(c->sup, call->id, call->action, on_acted, c, call->error,
-                               sizeof call->error) < 0) {
+    int rc = strcmp(call->action, "scale") == 0
+                 ? supervisor_scale(c->sup, call->id, call->replicas, on_acted, c, call->error,
+                                    sizeof call->error)
+                 : supervisor_node_action(c->sup, call->id, call->action, on_acted, c,
+                                          call->error, sizeof call->error);
+    if (rc < 0) {
         call->status = 3;
         uv_sem_post(&c->acted);
     }
@@ -91,10 +96,10 @@ static void on_act(uv_async_t *a)
 
 /* Asks the supervisor (on its thread) for a node action and waits for its outcome. Returns
  * 0, or -1 with the supervisor's message. */
-static int cluster_act(struct cluster_run *c, const char *id, const char *action, char *err,
-                       size_t errlen)
+static int cluster_act(struct cluster_run *c, const char *id, const char *action, int replicas,
+                       char *err, size_t errlen)
 {
-    struct cluster_call call = {.status = 0};
+    struct cluster_call call = {.status = 0, .replicas = replicas};
     snprintf(call.id, sizeof call.id, "%s", id);
     snprintf(call.action, sizeof call.action, "%s", action);
     c->call = &call;
@@ -583,13 +588,13 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
     uint64_t fault_ns = uv_hrtime();
     int64_t fault_wall = wall_ms();
     char fault_err[512] = "";
-    int fault_rc = cluster_act(env->cluster, c->node, c->fault, fault_err, sizeof fault_err);
+    int fault_rc = cluster_act(env->cluster, c->node, c->fault, 0, fault_err, sizeof fault_err);
     uint64_t recover_ns = 0;
     char recover_err[512] = "";
     if (fault_rc == 0 && c->restart_after_us) {
         sleep_until(fault_ns + c->restart_after_us * 1000);
         recover_ns = uv_hrtime();
-        if (cluster_act(env->cluster, c->node, recovery_action(c->fault), recover_err,
+        if (cluster_act(env->cluster, c->node, recovery_action(c->fault), 0, recover_err,
                         sizeof recover_err) < 0)
             recover_ns = 0;
     }
@@ -685,6 +690,87 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
     return out;
 }
 
+/* ---- scaling ---- */
+
+/* Waits until the target gateway has exactly `want` nodes of group up (at most 20 s).
+ * Returns true when it did. */
+static bool wait_gateway_sees(const char *target, const char *group, int want)
+{
+    struct url u;
+    char err[256];
+    if (url_parse(&u, target, err, sizeof err) < 0) return false;
+    size_t plen = strlen(group);
+    for (int tries = 0; tries < 400; tries++) {
+        int status, up = 0;
+        char *body = NULL;
+        if (control_call_port(u.port, "GET", "/api/v1/cluster/nodes", NULL, 2000, &status, &body,
+                              err, sizeof err) == 0 && status == 200) {
+            json_t *j = json_loads(body, 0, NULL);
+            const char *id;
+            json_t *n;
+            json_object_foreach(json_object_get(j, "nodes"), id, n) {
+                const char *state = json_string_value(json_object_get(n, "state"));
+                if (strncmp(id, group, plen) == 0 && id[plen] == '.' && state &&
+                    strcmp(state, "up") == 0)
+                    up++;
+            }
+            json_decref(j);
+        }
+        free(body);
+        if (up == want) return true;
+        usleep(50000);
+    }
+    return false;
+}
+
+static json_t *check_scaling(const struct check_env *env, const struct plan_check *c,
+                             json_t *expects, bool *pass, char *err, size_t errlen)
+{
+    const struct cluster_group *g = cluster_spec_group(&env->p->cluster, c->group);
+    int original = g->replicas;
+    char url[1100];
+    snprintf(url, sizeof url, "%s%s", env->p->target, c->path);
+    json_t *steps = json_array();
+    double first_rps = 0, efficiency = NAN;
+    int first_n = c->steps[0];
+    *pass = true;
+    for (size_t i = 0; i < c->step_count; i++) {
+        int n = c->steps[i];
+        char serr[512];
+        if (cluster_act(env->cluster, c->group, "scale", n, serr, sizeof serr) < 0) {
+            err_set(err, errlen, "scale %s to %d: %s", c->group, n, serr);
+            json_decref(steps);
+            return NULL;
+        }
+        bool seen = wait_gateway_sees(env->p->target, c->group, n);
+        struct load_result r;
+        if (run_load(env, url, 0, c->connections, c->duration_us, 0, &r, err, errlen) < 0) {
+            json_decref(steps);
+            return NULL;
+        }
+        struct load_summary s;
+        load_summary_from(&r, &s);
+        load_result_free(&r);
+        if (i == 0) first_rps = s.rps;
+        double eff = first_rps > 0 ? (s.rps / first_rps) / ((double)n / first_n) : 0;
+        if (i > 0) efficiency = eff;
+        json_array_append_new(steps, json_pack("{s:i,s:b,s:f,s:f,s:o}", "replicas", n,
+                                               "gateway_saw_all", seen, "rps", s.rps,
+                                               "efficiency", eff, "summary", summary_json(&s)));
+        if (!seen) {
+            json_array_append_new(expects, expectation("the gateway saw every replica up", n, false));
+            *pass = false;
+        }
+        *pass &= judge_thresholds(c, &s, expects);
+    }
+    char serr[512];
+    if (cluster_act(env->cluster, c->group, "scale", original, serr, sizeof serr) == 0)
+        wait_gateway_sees(env->p->target, c->group, original);
+    *pass &= judge_bound(c, "efficiency", efficiency, expects);
+    return json_pack("{s:s,s:o,s:f}", "group", c->group, "steps", steps, "efficiency",
+                     efficiency);
+}
+
 /* ---- the run ---- */
 
 int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *err, size_t errlen)
@@ -728,6 +814,9 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
             break;
         case PLAN_FAILOVER:
             measures = check_failover(&env, c, expects, &pass, cerr, sizeof cerr);
+            break;
+        case PLAN_SCALING:
+            measures = check_scaling(&env, c, expects, &pass, cerr, sizeof cerr);
             break;
         }
         const char *verdict = measures ? (pass ? "pass" : "fail") : "error";

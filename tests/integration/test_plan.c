@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +262,37 @@ static void test_failover_kill(void **state)
     free(err);
 }
 
+/* scaling: the group is scaled to each count, the gateway sees exactly that many nodes up,
+ * the efficiency is throughput(N) / (N x throughput(1)), and the group is scaled back. */
+static void test_scaling(void **state)
+{
+    struct pt *t = *state;
+    char *out = NULL, *err = NULL;
+    int rc = run_plan(t,
+                      "  - scaling: {group: api, replicas: [1, 2], connections: 4, duration: 500ms,\n"
+                      "              path: /echo, expect: {efficiency: \">0\"}}\n"
+                      "  - connectivity: {probes: 2}\n",
+                      &out, &err);
+    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    json_t *doc = load_report(t);
+    json_t *m = json_object_get(check_named(doc, "scaling"), "measures");
+    json_t *steps = json_object_get(m, "steps");
+    assert_int_equal(json_array_size(steps), 2);
+    double rps1 = json_number_value(json_object_get(json_array_get(steps, 0), "rps"));
+    double rps2 = json_number_value(json_object_get(json_array_get(steps, 1), "rps"));
+    for (size_t i = 0; i < 2; i++)
+        assert_true(json_is_true(json_object_get(json_array_get(steps, i), "gateway_saw_all")));
+    double eff = json_number_value(json_object_get(m, "efficiency"));
+    assert_true(fabs(eff - rps2 / (2 * rps1)) < 1e-6);
+    /* scaled back to three: the connectivity check after it probes all three again */
+    json_t *conn = json_object_get(check_named(doc, "connectivity"), "measures");
+    assert_int_equal(json_array_size(json_object_get(conn, "endpoints")), 4);
+    assert_string_equal(json_string_value(json_object_get(check_named(doc, "connectivity"), "verdict")), "pass");
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
 /* herd report re-renders a saved test document, and --compare finds what got worse. */
 static void test_report_rerender_and_compare(void **state)
 {
@@ -323,6 +355,7 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_plan_cluster_cannot_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover_pause_matches_the_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover_kill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scaling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_rerender_and_compare, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_bad_plan, setup, teardown),
     };

@@ -76,6 +76,12 @@ static void test_plan_errors(void **state)
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {node: api.1, duration: 2s, at: 3s}\n",
          "within the duration"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - scaling: {group: web, replicas: [1, 2]}\n",
+         "one of the plan's cluster groups"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - scaling: {group: api, replicas: [2]}\n",
+         "two replica counts or more"},
         {"target: http://x:1\nchecks:\n  - concurrency: {conections: 5}\n", "conections"},
         {"target: http://x:1\nchecks:\n  - concurrency: {expect: {p99: soon}}\n",
          "checks[0].concurrency.expect.p99"},
