@@ -19,6 +19,7 @@
 #include "load/engine.h"
 #include "load/options.h"
 #include "load/threshold.h"
+#include "stats/hist.h"
 
 /* ---- the cluster, supervised on its own loop thread ---- */
 
@@ -571,6 +572,34 @@ static int64_t gateway_event(const char *target, const char *node, const char *k
     return found;
 }
 
+/* Merges the per-second histograms of the seconds before from_s (baseline) and of those
+ * overlapping [from_s, to_s) (the fault): {baseline: {p95_ms, p99_ms}, fault: {...}}. */
+static json_t *latency_impact(const struct load_result *r, double from_s, double to_s)
+{
+    struct hist *base = hist_new(), *fault = hist_new(), *one = hist_new();
+    json_t *out = NULL;
+    if (base && fault && one) {
+        for (size_t i = 0; i < r->seconds; i++) {
+            const char *text = r->timeline[i].hist;
+            char err[128];
+            if (!text || hist_decode(one, text, err, sizeof err) < 0) continue;
+            if ((double)i + 1 <= from_s)
+                hist_merge(base, one);
+            else if ((double)i < to_s)
+                hist_merge(fault, one);
+        }
+        out = json_pack("{s:{s:f,s:f},s:{s:f,s:f}}", "baseline", "p95_ms",
+                        (double)hist_percentile(base, 95) / 1000, "p99_ms",
+                        (double)hist_percentile(base, 99) / 1000, "fault", "p95_ms",
+                        (double)hist_percentile(fault, 95) / 1000, "p99_ms",
+                        (double)hist_percentile(fault, 99) / 1000);
+    }
+    hist_free(base);
+    hist_free(fault);
+    hist_free(one);
+    return out ? out : json_null();
+}
+
 static const char *recovery_action(const char *fault)
 {
     return strcmp(fault, "pause") == 0 ? "resume" : "restart";
@@ -660,6 +689,9 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
     int64_t detected = gateway_event(env->p->target, c->node, "ejected,down", fault_wall, kind,
                                      sizeof kind);
     double detection_ms = detected >= 0 ? (double)(detected - fault_wall) : -1;
+    /* latency impact: p95/p99 of the seconds before the fault vs the seconds it lasted */
+    json_t *impact = latency_impact(r, fault_at_ms / 1000,
+                                    (recover_ns ? recover_at_ms : r->elapsed_s * 1000) / 1000);
     struct load_summary s;
     load_summary_from(r, &s);
     load_result_free(r);
@@ -680,6 +712,7 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
         "failed_in_flight_at_fault", (json_int_t)(after - sent_after), "failed_sent_after_fault",
         (json_int_t)sent_after, "failover_ms", failover_ms, "rps_before", rps_before,
         "rps_during_fault", rps_during, "baseline", c->baseline, "summary", summary_json(&s));
+    json_object_set_new(out, "latency_impact", impact);
     json_object_set_new(out, "detection_ms", detection_ms >= 0 ? json_real(detection_ms) : json_null());
     json_object_set_new(out, "detected_by", json_string(kind));
     if (c->restart_after_us) {
