@@ -237,6 +237,13 @@ static void test_failover_pause_matches_the_fault(void **state)
     assert_int_equal(json_integer_value(json_object_get(m, "failed_requests")), 0);
     double fault_at = json_number_value(json_object_get(m, "fault_at_s"));
     assert_true(fault_at > 0.9 && fault_at < 1.3);
+    /* impact: before the pause the p99 is fast; during it, a third of the requests wait the
+     * gateway's 300 ms timeout before their retry */
+    json_t *impact = json_object_get(m, "latency_impact");
+    double before = json_number_value(json_object_get(json_object_get(impact, "baseline"), "p99_ms"));
+    double during = json_number_value(json_object_get(json_object_get(impact, "fault"), "p99_ms"));
+    if (before > 100 || during < 250 || during > 400)
+        fail_msg("p99 before %.1f ms (expected < 100), during %.1f ms (expected 250..400)", before, during);
     json_decref(doc);
     free(out);
     free(err);
