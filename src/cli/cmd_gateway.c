@@ -29,6 +29,7 @@ static const char gateway_usage[] =
     "      --hash-header NAME   hash balancing: by this header (default: by path)\n"
     "      --threads N          proxy threads, one event loop each (default: cores)\n"
     "      --node [ID=]HOST:PORT[#weight=N]  a static node (repeatable)\n"
+    "      --route PREFIX=GROUP  paths starting with PREFIX go to GROUP's nodes (repeatable)\n"
     "      --health PATH|tcp|none  active check (default GET /health)\n"
     "      --inter D            check interval of a healthy node (default 1s)\n"
     "      --fastinter D        interval while a node changes state (default 200ms)\n"
@@ -53,6 +54,7 @@ enum {
     OPT_HASH_HEADER,
     OPT_THREADS,
     OPT_NODE,
+    OPT_ROUTE,
     OPT_HEALTH,
     OPT_INTER,
     OPT_FASTINTER,
@@ -79,6 +81,7 @@ static const struct option long_options[] = {
     {"hash-header", required_argument, NULL, OPT_HASH_HEADER},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"node", required_argument, NULL, OPT_NODE},
+    {"route", required_argument, NULL, OPT_ROUTE},
     {"health", required_argument, NULL, OPT_HEALTH},
     {"inter", required_argument, NULL, OPT_INTER},
     {"fastinter", required_argument, NULL, OPT_FASTINTER},
@@ -156,6 +159,9 @@ static int load_file(struct gateway_opts *o, const char *path)
                                        1, err, sizeof err) < 0) {
                 fprintf(stderr, "herd gateway: %s: %s\n", path, err);
                 rc = -1;
+            } else {
+                snprintf(o->nodes[o->node_count - 1].group, sizeof o->nodes[0].group, "%s",
+                         spec.groups[g].name);
             }
         }
     cluster_spec_free(&spec);
@@ -216,6 +222,12 @@ int cmd_gateway(int argc, char **argv)
         case OPT_NODE:
             if (gateway_opts_add_node(&o, optarg, err, sizeof err) < 0) {
                 rc = bad("%s: %s", "--node", err);
+                goto out;
+            }
+            break;
+        case OPT_ROUTE:
+            if (gateway_opts_add_route(&o, optarg, err, sizeof err) < 0) {
+                rc = bad("%s: %s", "--route", err);
                 goto out;
             }
             break;

@@ -84,7 +84,7 @@ static json_t *node_json(struct gateway *gw, size_t i)
     const char *state = registry_node_state(n);
     return json_pack(
         "{s:{s:s,s:s,s:i,s:i,s:s,s:o},s:s,s:s,s:s,s:b,s:b,s:i,s:s,s:s,s:I,s:f,s:f,s:I,s:I,s:I,"
-        "s:{s:f,s:s,s:i,s:i}}",
+        "s:{s:f,s:s,s:i,s:i},s:s}",
         "config", "node_id", n->id, "host", n->host, "port", n->port, "weight", n->weight,
         "status", strcmp(state, "up") == 0 ? "active" : state, "metadata",
         meta ? meta : json_object(), "state", state, "admin", registry_admin_name(n->admin),
@@ -95,7 +95,7 @@ static json_t *node_json(struct gateway *gw, size_t i)
         done ? 100.0 * (double)(done - failed) / (double)done : 100.0, "requests",
         (json_int_t)gw_get(&s.requests), "failures", (json_int_t)failed, "retried",
         (json_int_t)gw_get(&s.retried), "check", "duration_ms", n->check_ms, "error",
-        n->check_error, "passes", n->check_ok, "failures", n->check_fail);
+        n->check_error, "passes", n->check_ok, "failures", n->check_fail, "group", n->group);
 }
 
 static void on_nodes(struct http_request *req, void *data)
@@ -223,10 +223,15 @@ static void on_register(struct http_request *req, void *data)
     if (!allowed(req, t, true)) return;
     json_t *body = body_object(req);
     if (!body) return;
-    static const char *const keys[] = {"node_id", "host", "port", "weight", "metadata", NULL};
+    static const char *const keys[] = {"node_id", "host", "port", "weight", "metadata", "group",
+                                       NULL};
     json_t *id = json_object_get(body, "node_id"), *host = json_object_get(body, "host"),
            *port = json_object_get(body, "port"), *weight = json_object_get(body, "weight"),
-           *meta = json_object_get(body, "metadata");
+           *meta = json_object_get(body, "metadata"), *group = json_object_get(body, "group");
+    if (json_is_null(host)) host = NULL; /* null: not given */
+    if (json_is_null(weight)) weight = NULL;
+    if (json_is_null(meta)) meta = NULL;
+    if (json_is_null(group)) group = NULL;
     const char *bad = NULL;
     if (!json_is_string(id))
         bad = "node_id: expected a string";
@@ -238,6 +243,8 @@ static void on_register(struct http_request *req, void *data)
         bad = "weight: expected an integer 0..100";
     else if (meta && !json_is_object(meta))
         bad = "metadata: expected an object";
+    else if (group && (!json_is_string(group) || strlen(json_string_value(group)) >= 64))
+        bad = "group: expected a group name (at most 63 characters)";
     if (!known_keys(req, body, keys)) {
         json_decref(body);
         return;
@@ -256,6 +263,7 @@ static void on_register(struct http_request *req, void *data)
                           (int)json_integer_value(port), weight ? (int)json_integer_value(weight) : 1,
                           REGISTRY_REGISTERED, meta_text, err, sizeof err);
     free(meta_text);
+    if (rc >= 0 && group) registry_set_group(&t->gw->reg, rc, json_string_value(group));
     if (rc < 0)
         http_respond_error(req, 400, err);
     else

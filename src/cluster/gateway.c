@@ -60,11 +60,13 @@ int gateway_run(const struct gateway_opts *o)
     char err[256];
     for (size_t i = 0; i < o->node_count; i++) {
         const struct gateway_node_spec *n = &o->nodes[i];
-        if (registry_add(&gw->reg, n->id, n->host, n->port, n->weight, REGISTRY_STATIC, NULL, err,
-                         sizeof err) < 0) {
+        int index = registry_add(&gw->reg, n->id, n->host, n->port, n->weight, REGISTRY_STATIC,
+                                 NULL, err, sizeof err);
+        if (index < 0) {
             log_error("node %s: %s", n->id, err);
             goto out_registry;
         }
+        registry_set_group(&gw->reg, index, n->group);
     }
     gw->thread_count = o->threads;
     gw->threads = calloc((size_t)o->threads, sizeof *gw->threads);

@@ -17,8 +17,11 @@ enum gateway_check {
     GATEWAY_CHECK_NONE,     /* no active checks: ejected nodes return after downinter */
 };
 
+#define GATEWAY_MAX_ROUTES 16
+
 struct gateway_node_spec {
     char id[64];
+    char group[64]; /* its cluster group, "" when none */
     char host[256];
     int port;
     int weight;
@@ -30,6 +33,11 @@ struct gateway_opts {
     enum balance_algorithm balance;
     char hash_header[64]; /* hash balancing: this header's value, "" for the path */
     int threads;
+    struct gateway_route {
+        char prefix[128]; /* a request path starting with it ... */
+        char group[64];   /* ... goes to a node of this group (503 when none is up) */
+    } routes[GATEWAY_MAX_ROUTES];
+    size_t route_count;
     struct gateway_node_spec *nodes; /* static nodes */
     size_t node_count;
     /* active checks (HAProxy's knobs) */
@@ -73,6 +81,9 @@ int gateway_opts_add_node(struct gateway_opts *o, const char *text, char *err, s
 /* Appends a node. Returns 0 or -1 (duplicate id, message in err). */
 int gateway_opts_push_node(struct gateway_opts *o, const char *id, const char *host, int port,
                            int weight, char *err, size_t errlen);
+
+/* Adds a route "PREFIX=GROUP" (PREFIX starts with /). Returns 0 or -1 with a message. */
+int gateway_opts_add_route(struct gateway_opts *o, const char *text, char *err, size_t errlen);
 
 /* Parses a retry budget, "20%" or 0.2, into 0..1. Returns 0 or -1. */
 int gateway_parse_budget(const char *text, double *out);

@@ -67,15 +67,24 @@ int gateway_opts_add_node(struct gateway_opts *o, const char *text, char *err, s
     if (snprintf(buf, sizeof buf, "%s", text) >= (int)sizeof buf)
         return err_set(err, errlen, "'%s' is too long", text);
     int weight = 1;
+    char group[64] = "";
     char *hash = strchr(buf, '#');
-    if (hash) {
-        char *end;
+    if (hash) { /* #weight=N,group=G */
         *hash = '\0';
-        if (strncmp(hash + 1, "weight=", 7) != 0 ||
-            (weight = (int)strtol(hash + 8, &end, 10), *end) || end == hash + 8 || weight < 0 ||
-            weight > REGISTRY_WEIGHT_MAX)
-            return err_set(err, errlen, "'%s': expected HOST:PORT#weight=N with N 0..%d", text,
-                           REGISTRY_WEIGHT_MAX);
+        for (char *save = NULL, *opt = strtok_r(hash + 1, ",", &save); opt;
+             opt = strtok_r(NULL, ",", &save)) {
+            char *end;
+            if (strncmp(opt, "weight=", 7) == 0) {
+                weight = (int)strtol(opt + 7, &end, 10);
+                if (*end || end == opt + 7 || weight < 0 || weight > REGISTRY_WEIGHT_MAX)
+                    return err_set(err, errlen, "'%s': weight=N with N 0..%d", text,
+                                   REGISTRY_WEIGHT_MAX);
+            } else if (strncmp(opt, "group=", 6) == 0 && opt[6] && strlen(opt + 6) < sizeof group) {
+                memcpy(group, opt + 6, strlen(opt + 6) + 1);
+            } else {
+                return err_set(err, errlen, "'%s': expected HOST:PORT#weight=N,group=G", text);
+            }
+        }
     }
     char *eq = strchr(buf, '=');
     if (eq) {
@@ -102,7 +111,9 @@ int gateway_opts_add_node(struct gateway_opts *o, const char *text, char *err, s
     }
     if (!id[0] && (size_t)snprintf(id, sizeof id, "%.40s:%ld", host, port) >= sizeof id)
         return err_set(err, errlen, "'%s': host too long", text);
-    return gateway_opts_push_node(o, id, host, (int)port, weight, err, errlen);
+    if (gateway_opts_push_node(o, id, host, (int)port, weight, err, errlen) < 0) return -1;
+    memcpy(o->nodes[o->node_count - 1].group, group, sizeof group);
+    return 0;
 }
 
 static int parse_health(struct gateway_opts *o, const struct conf_doc *doc,
@@ -164,6 +175,34 @@ static int parse_health(struct gateway_opts *o, const struct conf_doc *doc,
     return 0;
 }
 
+static int add_route(struct gateway_opts *o, const char *prefix, const char *group, char *err,
+                     size_t errlen)
+{
+    if (o->route_count == GATEWAY_MAX_ROUTES)
+        return err_set(err, errlen, "at most %d routes", GATEWAY_MAX_ROUTES);
+    if (prefix[0] != '/' || strlen(prefix) >= sizeof o->routes[0].prefix || strpbrk(prefix, " \r\n"))
+        return err_set(err, errlen, "route '%s': the prefix is a path starting with /", prefix);
+    if (!group[0] || strlen(group) >= sizeof o->routes[0].group)
+        return err_set(err, errlen, "route '%s': expected a group name", prefix);
+    for (size_t i = 0; i < o->route_count; i++)
+        if (strcmp(o->routes[i].prefix, prefix) == 0)
+            return err_set(err, errlen, "route '%s' is given twice", prefix);
+    struct gateway_route *r = &o->routes[o->route_count++];
+    snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
+    snprintf(r->group, sizeof r->group, "%s", group);
+    return 0;
+}
+
+int gateway_opts_add_route(struct gateway_opts *o, const char *text, char *err, size_t errlen)
+{
+    const char *eq = strchr(text, '=');
+    char prefix[256];
+    if (!eq || (size_t)(eq - text) >= sizeof prefix)
+        return err_set(err, errlen, "'%s': expected PREFIX=GROUP, e.g. /api/=api", text);
+    snprintf(prefix, sizeof prefix, "%.*s", (int)(eq - text), text);
+    return add_route(o, prefix, eq + 1, err, errlen);
+}
+
 /* "20%" or 0.2 */
 int gateway_parse_budget(const char *text, double *out)
 {
@@ -214,20 +253,23 @@ static int parse_nodes(struct gateway_opts *o, const struct conf_doc *doc,
                 return conf_error(doc, n, err, errlen, "%s", msg);
             continue;
         }
-        static const char *const keys[] = {"id", "address", "weight", NULL};
-        const char *id = NULL, *address = NULL;
+        static const char *const keys[] = {"id", "address", "weight", "group", NULL};
+        const char *id = NULL, *address = NULL, *group = NULL;
         long long weight = 1;
         if (conf_expect_map(doc, n, err, errlen) < 0 ||
             conf_check_keys(doc, n, keys, err, errlen) < 0 ||
             conf_opt_string(doc, n, "id", &id, err, errlen) < 0 ||
             conf_opt_string(doc, n, "address", &address, err, errlen) < 0 ||
-            conf_opt_int(doc, n, "weight", 0, REGISTRY_WEIGHT_MAX, &weight, err, errlen) < 0)
+            conf_opt_int(doc, n, "weight", 0, REGISTRY_WEIGHT_MAX, &weight, err, errlen) < 0 ||
+            conf_opt_string(doc, n, "group", &group, err, errlen) < 0)
             return -1;
+        if (group && (!group[0] || strpbrk(group, ",# ") || strlen(group) >= 64))
+            return conf_error(doc, conf_get(n, "group"), err, errlen, "expected a group name");
         if (!address)
             return conf_error(doc, n, err, errlen, "a node needs an address: HOST:PORT");
         char text[512];
-        snprintf(text, sizeof text, "%s%s%s#weight=%lld", id ? id : "", id ? "=" : "", address,
-                 weight);
+        snprintf(text, sizeof text, "%s%s%s#weight=%lld%s%s", id ? id : "", id ? "=" : "", address,
+                 weight, group ? ",group=" : "", group ? group : "");
         if (gateway_opts_add_node(o, text, msg, sizeof msg) < 0)
             return conf_error(doc, conf_get(n, "address"), err, errlen, "%s", msg);
     }
@@ -240,7 +282,7 @@ int gateway_opts_from_conf(struct gateway_opts *o, const struct conf_doc *doc,
     static const char *const keys[] = {"port",    "host",        "balance",         "hash_header",
                                        "threads", "nodes",       "health",          "retries",
                                        "token",   "ttl",         "connect_timeout", "timeout",
-                                       "max_body", NULL};
+                                       "max_body", "routes",     NULL};
     long long port = o->port, threads = o->threads, max_body = (long long)o->max_body_bytes;
     const char *host = NULL, *balance = NULL, *hash_header = NULL, *token = NULL;
     const struct conf_node *v;
@@ -283,5 +325,15 @@ int gateway_opts_from_conf(struct gateway_opts *o, const struct conf_doc *doc,
     if ((v = conf_get(n, "health")) && parse_health(o, doc, v, err, errlen) < 0) return -1;
     if ((v = conf_get(n, "retries")) && parse_retries(o, doc, v, err, errlen) < 0) return -1;
     if ((v = conf_get(n, "nodes")) && parse_nodes(o, doc, v, err, errlen) < 0) return -1;
+    if ((v = conf_get(n, "routes"))) { /* {"/api/": api, ...} */
+        if (conf_expect_map(doc, v, err, errlen) < 0) return -1;
+        for (const struct conf_node *r = v->first; r; r = r->next) {
+            const char *group;
+            char msg[256];
+            if (conf_to_string(doc, r, &group, err, errlen) < 0) return -1;
+            if (add_route(o, r->key, group, msg, sizeof msg) < 0)
+                return conf_error(doc, r, err, errlen, "%s", msg);
+        }
+    }
     return 0;
 }

@@ -83,8 +83,9 @@ struct gw_thread {
     uv_async_t wake; /* stop, or the config changed */
     uv_timer_t tick;
     struct http_server *srv;
-    struct balancer bal;
-    uint64_t generation; /* of the registry the balancer was built from */
+    struct balancer bal; /* every node: requests no route claims */
+    struct balancer route_bal[GATEWAY_MAX_ROUTES]; /* per route: only its group's nodes */
+    uint64_t generation; /* of the registry the balancers were built from */
     struct gw_upstream *up;
     struct gw_node_stats *stats;  /* REGISTRY_MAX_NODES */
     struct http_client_opts client_opts;

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <jansson.h>
+
 #include "base/log.h"
 #include "base/mtime.h"
 #include "cluster/gateway_int.h"
@@ -28,6 +30,8 @@ struct gw_request {
     struct http_request *req;
     struct buf out; /* the request as sent upstream */
     struct gw_conn *conn;
+    struct balancer *bal;              /* the route's balancer, or the thread's */
+    const struct gateway_route *route; /* NULL: no route claims the path */
     int node;
     int attempts;
     int tried[MAX_TRIED];
@@ -139,6 +143,13 @@ static void resync(struct gw_thread *t)
         int w = n->effective_weight < 1 ? 1 : n->effective_weight;
         if (i >= t->bal.count && balancer_add(&t->bal, n->id, w) < 0) break;
         balancer_set(&t->bal, (int)i, w, registry_node_available(n));
+        for (size_t r = 0; r < t->gw->opts.route_count; r++) { /* same indexes in every one */
+            struct balancer *rb = &t->route_bal[r];
+            if (i >= rb->count && balancer_add(rb, n->id, w) < 0) break;
+            balancer_set(rb, (int)i, w,
+                         registry_node_available(n) &&
+                             strcmp(n->group, t->gw->opts.routes[r].group) == 0);
+        }
         struct gw_upstream *u = &t->up[i];
         if (u->port != n->port || memcmp(&u->addr, &n->addr, sizeof u->addr) != 0 || n->removed) {
             pool_drop(u);
@@ -162,21 +173,22 @@ static int pick(struct gw_thread *t, struct gw_request *gr)
     if (atomic_load_explicit(&t->gw->reg.generation, memory_order_acquire) != t->generation)
         resync(t);
     const char *key = NULL;
-    if (t->bal.algorithm == BALANCE_HASH) {
+    struct balancer *b = gr->bal;
+    if (b->algorithm == BALANCE_HASH) {
         key = t->gw->opts.hash_header[0] ? http_request_header(gr->req, t->gw->opts.hash_header)
                                          : NULL;
         if (!key) key = gr->req->path;
     }
     size_t key_len = key ? strlen(key) : 0;
     for (size_t k = 0; k < 4; k++) {
-        int n = balancer_select(&t->bal, key, key_len);
+        int n = balancer_select(b, key, key_len);
         if (n < 0) return -1;
         if (!tried(gr, n)) return n;
-        balancer_on_result(&t->bal, n, false);
+        balancer_on_result(b, n, false);
     }
-    for (size_t i = 0; i < t->bal.count; i++) /* the balancer keeps choosing tried nodes */
-        if (t->bal.nodes[i].available && !tried(gr, (int)i)) {
-            t->bal.nodes[i].in_flight++;
+    for (size_t i = 0; i < b->count; i++) /* the balancer keeps choosing tried nodes */
+        if (b->nodes[i].available && !tried(gr, (int)i)) {
+            b->nodes[i].in_flight++;
             return (int)i;
         }
     return -1;
@@ -206,7 +218,7 @@ static bool may_retry(struct gw_request *gr, bool connect_error)
 {
     struct gw_thread *t = gr->t;
     if (gr->tried_count >= MAX_TRIED || t->stopping || gr->body_streaming) return false;
-    if (connect_error) return (size_t)gr->attempts < t->bal.count;
+    if (connect_error) return (size_t)gr->attempts < gr->bal->count;
     if (!gr->idempotent || gr->attempts > t->gw->opts.retries) return false;
     budget_roll(t);
     uint64_t base = t->window_requests > t->previous_requests ? t->window_requests
@@ -293,6 +305,14 @@ static void respond_failure(struct gw_request *gr)
         status = 503;
         outcome = GW_5XX;
         gw_add(&gr->t->no_node, 1);
+        if (gr->route) { /* the group's routes say which group is missing */
+            snprintf(msg, sizeof msg, "no node of group '%s' is available", gr->route->group);
+            http_respond_json(gr->req, 503,
+                              json_pack("{s:s,s:s,s:s}", "error", msg, "group", gr->route->group,
+                                        "route", gr->route->prefix));
+            request_done(gr, outcome);
+            return;
+        }
         snprintf(msg, sizeof msg, "no node is available");
     }
     http_respond_error(gr->req, status, msg);
@@ -378,7 +398,7 @@ static void on_body(struct http_client *c, const char *at, size_t len, void *dat
     if (queued < 0) { /* the client left: drop the node's connection and the request */
         struct gw_thread *t = gr->t;
         gw_add(&t->stats[gr->node].in_flight, (uint64_t)-1);
-        balancer_on_result(&t->bal, gr->node, true);
+        balancer_on_result(gr->bal, gr->node, true);
         conn_free(gr->conn);
         gr->conn = NULL;
         gw_add(&t->aborted, 1);
@@ -405,7 +425,7 @@ static void on_done(struct http_client *c, int error, const struct http_client_r
     gw_add(&st->in_flight, (uint64_t)-1);
     gw_add(&st->latency_us, mtime_now_us() - gr->attempt_us);
     bool ok = error == HTTP_CLIENT_OK && res->status < 500;
-    balancer_on_result(&t->bal, node, ok);
+    balancer_on_result(gr->bal, node, ok);
     if (error == HTTP_CLIENT_OK) {
         gw_add(&st->outcomes[status_outcome(res->status)], 1);
         node_result(t, node, res->status >= 500, "status 5xx");
@@ -451,7 +471,7 @@ static void proxy_attempt(struct gw_request *gr)
     }
     struct gw_conn *conn = pool_get(t, node);
     if (!conn) {
-        balancer_on_result(&t->bal, node, false);
+        balancer_on_result(gr->bal, node, false);
         http_respond_error(gr->req, 500, "out of memory");
         request_done(gr, GW_ERR_OTHER);
         return;
@@ -590,7 +610,7 @@ static void on_client_body_end(struct http_request *req, bool complete, void *da
         if (gr->conn) {
             struct gw_thread *t = gr->t;
             gw_add(&t->stats[gr->node].in_flight, (uint64_t)-1);
-            balancer_on_result(&t->bal, gr->node, true);
+            balancer_on_result(gr->bal, gr->node, true);
             conn_free(gr->conn);
             gr->conn = NULL;
         }
@@ -629,6 +649,17 @@ static void on_proxy(struct http_request *req, void *data)
     gr->req = req;
     gr->idempotent = method_idempotent(req->method);
     gr->start_us = req->start_us;
+    gr->bal = &t->bal;
+    size_t best = 0; /* the longest prefix wins */
+    for (size_t r = 0; r < t->gw->opts.route_count; r++) {
+        const struct gateway_route *rt = &t->gw->opts.routes[r];
+        size_t len = strlen(rt->prefix);
+        if (len > best && strncmp(req->path, rt->prefix, len) == 0) {
+            best = len;
+            gr->route = rt;
+            gr->bal = &t->route_bal[r];
+        }
+    }
     gw_add(&t->requests, 1);
     budget_roll(t);
     t->window_requests++;
@@ -697,6 +728,8 @@ int gw_thread_setup(struct gw_thread *t, struct gateway *gw, int index)
     t->srv = http_server_new(&t->loop, &lim);
     if (!t->up || !t->stats || !t->srv) return -1;
     balancer_init(&t->bal, o->balance, 0x9e3779b97f4a7c15ULL * (uint64_t)(index + 1));
+    for (size_t r = 0; r < o->route_count; r++)
+        balancer_init(&t->route_bal[r], o->balance, 0x9e3779b97f4a7c15ULL * (uint64_t)(index + r + 2));
     http_client_opts_default(&t->client_opts);
     t->client_opts.connect_timeout_ms = (uint32_t)(o->connect_timeout_us / 1000);
     t->client_opts.header_timeout_ms = (uint32_t)(o->response_timeout_us / 1000);
@@ -725,6 +758,7 @@ void gw_thread_free(struct gw_thread *t)
 {
     if (t->srv) http_server_free(t->srv);
     balancer_free(&t->bal);
+    for (size_t r = 0; r < t->gw->opts.route_count; r++) balancer_free(&t->route_bal[r]);
     while (t->free_requests) {
         struct gw_request *gr = t->free_requests;
         t->free_requests = gr->next_free;

@@ -180,6 +180,17 @@ int registry_add(struct registry *reg, const char *id, const char *host, int por
     return index;
 }
 
+void registry_set_group(struct registry *reg, int index, const char *group)
+{
+    pthread_mutex_lock(&reg->lock);
+    struct registry_node *n = &reg->nodes[index];
+    if ((size_t)index < reg->count && strcmp(n->group, group) != 0) {
+        snprintf(n->group, sizeof n->group, "%s", group);
+        changed(reg);
+    }
+    pthread_mutex_unlock(&reg->lock);
+}
+
 int registry_heartbeat(struct registry *reg, const char *id)
 {
     pthread_mutex_lock(&reg->lock);

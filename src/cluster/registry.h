@@ -35,6 +35,7 @@ enum registry_admin {
 
 struct registry_node {
     char id[REGISTRY_ID_MAX];
+    char group[64]; /* the cluster group it belongs to, "" when none: routes pick by group */
     char host[256];
     int port;
     struct sockaddr_storage addr;
@@ -89,6 +90,9 @@ void registry_free(struct registry *reg);
  * -1 with a message (bad address, table full). */
 int registry_add(struct registry *reg, const char *id, const char *host, int port, int weight,
                  enum registry_source source, const char *metadata, char *err, size_t errlen);
+
+/* Sets node index's group ("" for none). A change takes effect at the next pick. */
+void registry_set_group(struct registry *reg, int index, const char *group);
 
 /* A heartbeat from a registered node. Returns 0, or -1 when the id is unknown or removed
  * (the node should register again). */

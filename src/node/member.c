@@ -27,6 +27,7 @@ struct member {
     char node_id[128];
     char host[64];
     char token[128];
+    char group[64];
     int port, weight;
     struct http_client *reg_client; /* register, heartbeat, deregister: one at a time */
     struct http_client *cfg_client; /* the config long-poll */
@@ -123,9 +124,10 @@ static void send_register(struct member *m)
     const char *host = m->host[0] && strcmp(m->host, "0.0.0.0") != 0 && strcmp(m->host, "::") != 0
                            ? m->host
                            : NULL;
-    json_t *body = json_pack("{s:s,s:s?,s:i,s:i,s:{s:s,s:s}}", "node_id", m->node_id, "host", host,
-                             "port", m->port, "weight", m->weight, "metadata", "service",
-                             "herd-node", "version", HERD_VERSION);
+    json_t *body = json_pack("{s:s,s:s?,s:i,s:i,s:{s:s,s:s},s:s?}", "node_id", m->node_id, "host",
+                             host, "port", m->port, "weight", m->weight, "metadata", "service",
+                             "herd-node", "version", HERD_VERSION, "group",
+                             m->group[0] ? m->group : NULL);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     format_request(m, &m->req, "POST", "/api/v1/cluster/register", text ? text : "{}");
@@ -285,6 +287,7 @@ struct member *member_start(uv_loop_t *loop, const struct member_config *cfg, ch
     snprintf(m->node_id, sizeof m->node_id, "%s", cfg->node_id);
     snprintf(m->host, sizeof m->host, "%s", cfg->host ? cfg->host : "");
     snprintf(m->token, sizeof m->token, "%s", cfg->token ? cfg->token : "");
+    snprintf(m->group, sizeof m->group, "%s", cfg->group ? cfg->group : "");
     m->port = cfg->port;
     m->weight = cfg->weight;
     m->config = strdup("{}");

@@ -20,6 +20,7 @@ struct member_config {
     const char *host; /* advertised address; "" or 0.0.0.0: the gateway uses the peer's */
     int port;
     int weight;
+    const char *group; /* the cluster group (HERD_GROUP), or NULL */
 };
 
 /* Starts on loop (registration begins at once). Returns NULL with a message in err. */

@@ -641,7 +641,8 @@ struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_
                                    .node_id = cfg->node_id,
                                    .host = cfg->host,
                                    .port = node_port(n),
-                                   .weight = cfg->weight};
+                                   .weight = cfg->weight,
+                                   .group = getenv("HERD_GROUP")};
         if (!(n->member = member_start(loop, &mc, err, errlen))) goto fail;
     }
     return n;

@@ -344,6 +344,10 @@ static void test_drain_weight_and_admin_errors(void **state)
                           sizeof out),
                      400);
     assert_non_null(strstr(out, "port"));
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", "{\"node_id\":\"x\",\"port\":1,\"group\":7}",
+                          out, sizeof out),
+                     400);
+    assert_non_null(strstr(out, "group"));
     assert_int_equal(call(gp, "PUT", "/api/v1/cluster/config", "[1,2]", out, sizeof out), 400);
     /* metrics name what happened */
     assert_int_equal(call(gp, "GET", "/metrics", NULL, out, sizeof out), 200);
@@ -607,6 +611,49 @@ static void test_streamed_bodies_and_headers(void **state)
     fake_stop(&f);
 }
 
+/* Routes: a path prefix goes to one group's nodes; a group with no node up answers 503 JSON
+ * naming it, while the other paths keep working. */
+static void test_group_routes(void **state)
+{
+    struct gw *g = *state;
+    char port[16], n1[64], n2[64], n3[64];
+    snprintf(port, sizeof port, "%d", g->base + 3);
+    snprintf(n1, sizeof n1, "api.1=127.0.0.1:%d#group=api", g->base);
+    snprintf(n2, sizeof n2, "api.2=127.0.0.1:%d#group=api", g->base + 1);
+    snprintf(n3, sizeof n3, "api.3=127.0.0.1:%d#weight=1,group=status", g->base + 2);
+    char *argv[] = {(char *)harness_herd_bin(), "gateway", "--port", port, "--threads", "1",
+                    "--node", n1, "--node", n2, "--node", n3, "--route", "/status/=status",
+                    "--route", "/ghost/=ghost", "--inter", "100ms", "--fastinter", "50ms",
+                    "--log-level", "warn", NULL};
+    g->gateway = harness_spawn(argv, NULL, NULL);
+    snprintf(g->url, sizeof g->url, "http://127.0.0.1:%d", g->base + 3);
+    assert_true(harness_wait_http(g->base + 3, "/api/v1/cluster/status", 5000));
+    int gp = g->base + 3;
+    char url[96], out[8192];
+    snprintf(url, sizeof url, "%s/status/200", g->url);
+    json_t *run = bench(url, "-n", "300", "-c", "3", NULL);
+    assert_int_equal(served(run, "api.3"), 300); /* only the route's group */
+    json_decref(run);
+    assert_int_equal(call(gp, "GET", "/ghost/x", NULL, out, sizeof out), 503);
+    assert_non_null(strstr(out, "\"group\":\"ghost\""));
+    json_t *nodes = get_json(gp, "/api/v1/cluster/nodes");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(nodes, "nodes"), "api.3"), "group")),
+                        "status");
+    json_decref(nodes);
+    /* the whole group goes away: its route answers 503 naming it, the rest keeps serving */
+    kill(g->nodes[2], SIGKILL);
+    harness_wait(g->nodes[2], 2000);
+    g->nodes[2] = 0;
+    assert_true(wait_event(gp, "api.3", "down", 3000));
+    assert_int_equal(call(gp, "GET", "/status/200", NULL, out, sizeof out), 503);
+    assert_non_null(strstr(out, "no node of group 'status' is available"));
+    snprintf(url, sizeof url, "%s/echo", g->url);
+    run = bench(url, "-n", "200", "-c", "2", NULL);
+    assert_int_equal(total(run, "failed"), 0);
+    json_decref(run);
+}
+
 static void test_token_guards_changes(void **state)
 {
     struct gw *g = *state;
@@ -634,6 +681,9 @@ static void test_bad_flags_and_files(void **state)
         {"--node", "nohost", "--node", NULL},
         {"--node", "127.0.0.1:99999", "port 1..65535", NULL},
         {"--node", "a=127.0.0.1:80#weight=500", "weight", NULL},
+        {"--node", "a=127.0.0.1:80#colour=red", "group=G", NULL},
+        {"--route", "api", "PREFIX=GROUP", NULL},
+        {"--route", "api=api", "starting with /", NULL},
         {"--retry-budget", "150%", "--retry-budget", NULL},
         {"--inter", "soon", "--inter", NULL},
         {"--health", "health", "--health", NULL},
@@ -720,6 +770,7 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_malformed_requests, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_post_is_not_replayed, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_bodies_and_headers, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_group_routes, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_token_guards_changes, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_bad_flags_and_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_up_starts_the_gateway, setup, teardown),
