@@ -1,6 +1,7 @@
 #!/bin/bash
 # gateway_vs_haproxy.sh -- herd gateway against HAProxy (nbthread 1, balance roundrobin,
-# http-reuse always) in front of the same three nginx-light backends; wrk -t1 -c50,
+# http-reuse always, and option forwardfor: the gateway always adds X-Forwarded-For) in front
+# of the same three nginx-light backends; wrk -t1 -c50,
 # alternating rounds; prints each round and the gateway/haproxy ratio (floor: >= 1.0).
 # Then SIGKILLs one backend under load through each proxy and counts the failed requests,
 # and reads the gateway's detection time from its event log.
@@ -44,6 +45,7 @@ defaults
     timeout client 30s
     timeout server 30s
     option http-keep-alive
+    option forwardfor          # the gateway always appends X-Forwarded-For: the same work
 frontend fe
     bind 127.0.0.1:$ha_port
     default_backend be
