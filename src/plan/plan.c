@@ -9,11 +9,11 @@
 #include "cluster/gateway.h"
 
 static const char *const kind_names[] = {"connectivity", "distribution", "concurrency",
-                                         "failover", "scaling"};
+                                         "failover", "scaling", "hotplug"};
 
 const char *plan_check_kind_name(enum plan_check_kind kind)
 {
-    return (unsigned)kind <= PLAN_SCALING ? kind_names[kind] : "?";
+    return (unsigned)kind <= PLAN_HOTPLUG ? kind_names[kind] : "?";
 }
 
 bool plan_bound_check(const struct plan_bound *b, double actual)
@@ -128,16 +128,16 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
     if (conf_expect_map(doc, item, err, errlen) < 0) return -1;
     if (item->count != 1)
         return conf_error(doc, item, err, errlen,
-                          "a check is one key, its kind: connectivity, distribution, concurrency, failover or scaling");
+                          "a check is one key, its kind: connectivity, distribution, concurrency, failover, scaling or hotplug");
     const struct conf_node *body = item->first;
     int kind = -1;
-    for (int k = 0; k <= PLAN_SCALING; k++)
+    for (int k = 0; k <= PLAN_HOTPLUG; k++)
         if (strcmp(body->key, kind_names[k]) == 0) kind = k;
     if (kind < 0)
         return conf_error(doc, body, err, errlen,
                           "unknown check '%s', expected connectivity, distribution, concurrency, "
-                          "failover or scaling (the other kinds of the plan format are not "
-                          "implemented yet)",
+                          "failover, scaling or hotplug (the other kinds of the plan format are "
+                          "not implemented yet)",
                           body->key);
     c->kind = (enum plan_check_kind)kind;
     c->line = body->key_line;
@@ -305,6 +305,57 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         if (c->step_count < 2)
             return conf_error(doc, r, err, errlen, "expected two replica counts or more, e.g. [1, 3]");
         c->connections = (unsigned)connections;
+        return 0;
+    }
+    case PLAN_HOTPLUG: {
+        static const char *const keys[] = {"group", "path", "other_path", "duration", "at",
+                                           "restart_after", "rate", "others_must_stay",
+                                           "expect", NULL};
+        static const char *const own[] = {"other_failures", "rejoin", NULL};
+        const char *group = NULL, *other = "/health", *stay = "healthy";
+        c->duration_us = 6000000;
+        c->rate = 200;
+        if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
+            conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
+            conf_opt_string(doc, body, "other_path", &other, err, errlen) < 0 ||
+            conf_opt_string(doc, body, "others_must_stay", &stay, err, errlen) < 0 ||
+            conf_opt_duration_us(doc, body, "duration", 1000000, 3600000000ULL, &c->duration_us,
+                                 err, errlen) < 0 ||
+            conf_opt_duration_us(doc, body, "at", 0, 3600000000ULL, &c->at_us, err, errlen) < 0 ||
+            conf_opt_duration_us(doc, body, "restart_after", 0, 3600000000ULL,
+                                 &c->restart_after_us, err, errlen) < 0 ||
+            conf_opt_double(doc, body, "rate", 1, 1000000, &c->rate, err, errlen) < 0 ||
+            parse_path(c, doc, body, "/", err, errlen) < 0 ||
+            (e && parse_expect(c, doc, e, own, err, errlen) < 0))
+            return -1;
+        if (!p->has_cluster || !p->cluster.gateway.present)
+            return conf_error(doc, body, err, errlen,
+                              "a hotplug check needs the plan's cluster with a gateway");
+        if (!group || !cluster_spec_group(&p->cluster, group))
+            return conf_error(doc, group ? conf_get(body, "group") : body, err, errlen,
+                              "expected 'group', one of the plan's cluster groups");
+        if (strcmp(stay, "healthy") != 0)
+            return conf_error(doc, conf_get(body, "others_must_stay"), err, errlen,
+                              "expected healthy");
+        if (other[0] != '/' || strlen(other) >= sizeof c->other_path)
+            return conf_error(doc, conf_get(body, "other_path"), err, errlen,
+                              "expected a path starting with /");
+        snprintf(c->other_path, sizeof c->other_path, "%s", other);
+        snprintf(c->group, sizeof c->group, "%s", group);
+        if (!conf_get(body, "at")) c->at_us = c->duration_us / 3;
+        if (!conf_get(body, "restart_after")) c->restart_after_us = c->duration_us / 3;
+        if (c->at_us + c->restart_after_us >= c->duration_us)
+            return conf_error(doc, body, err, errlen,
+                              "the stop (at) and the start (restart_after) must fall within the "
+                              "duration");
+        bool other_set = false; /* others must stay healthy: no failure unless told otherwise */
+        for (size_t i = 0; i < c->bound_count; i++)
+            other_set |= strcmp(c->bounds[i].key, "other_failures") == 0;
+        if (!other_set && c->bound_count < PLAN_MAX_EXPECT) {
+            parse_bound("<=0", &c->bounds[c->bound_count]);
+            snprintf(c->bounds[c->bound_count].key, sizeof c->bounds[0].key, "other_failures");
+            c->bound_count++;
+        }
         return 0;
     }
     }

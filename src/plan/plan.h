@@ -20,6 +20,7 @@ enum plan_check_kind {
     PLAN_CONCURRENCY,      /* closed-model load with thresholds */
     PLAN_FAILOVER,         /* a fault on a node under load: failed requests, detection, ... */
     PLAN_SCALING,          /* the same load on N replicas of a group: efficiency */
+    PLAN_HOTPLUG,          /* a whole group stopped and started under load */
 };
 
 #define PLAN_MAX_STEPS 8
@@ -52,7 +53,8 @@ struct plan_check {
     uint64_t at_us;            /* fault time after the load began */
     uint64_t restart_after_us; /* 0: not restarted */
     double baseline;           /* success rate the failover time waits for */
-    /* scaling: the group and its replica counts */
+    char other_path[512]; /* hotplug: a path the other groups serve */
+    /* scaling, hotplug: the group (scaling: and its replica counts) */
     char group[CLUSTER_NAME_MAX];
     int steps[PLAN_MAX_STEPS];
     size_t step_count;

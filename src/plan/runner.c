@@ -804,6 +804,78 @@ static json_t *check_scaling(const struct check_env *env, const struct plan_chec
                      efficiency);
 }
 
+/* ---- hotplug ---- */
+
+static json_t *check_hotplug(const struct check_env *env, const struct plan_check *c,
+                             json_t *expects, bool *pass, char *err, size_t errlen)
+{
+    const struct cluster_group *g = cluster_spec_group(&env->p->cluster, c->group);
+    int original = g->replicas;
+    struct load_job jobs[2] = {{.env = env, .c = c}, {.env = env, .c = c}};
+    snprintf(jobs[0].url, sizeof jobs[0].url, "%s%s", env->p->target, c->path);
+    snprintf(jobs[1].url, sizeof jobs[1].url, "%s%s", env->p->target, c->other_path);
+    uint64_t begin = uv_hrtime();
+    uv_thread_t tids[2];
+    for (int i = 0; i < 2; i++) uv_thread_create(&tids[i], load_job_main, &jobs[i]);
+    sleep_until(begin + c->at_us * 1000);
+    uint64_t stop_ns = uv_hrtime();
+    char serr[512] = "", rerr[512] = "";
+    int stop_rc = cluster_act(env->cluster, c->group, "scale", 0, serr, sizeof serr);
+    sleep_until(stop_ns + c->restart_after_us * 1000);
+    uint64_t start_ns = uv_hrtime();
+    int start_rc = cluster_act(env->cluster, c->group, "scale", original, rerr, sizeof rerr);
+    for (int i = 0; i < 2; i++) uv_thread_join(&tids[i]);
+    if (jobs[0].rc < 0 || jobs[1].rc < 0) {
+        err_set(err, errlen, "load: %s", jobs[0].rc < 0 ? jobs[0].err : jobs[1].err);
+        if (jobs[0].rc == 0) load_result_free(&jobs[0].r);
+        if (jobs[1].rc == 0) load_result_free(&jobs[1].r);
+        return NULL;
+    }
+    struct load_result *gr = &jobs[0].r, *orr = &jobs[1].r;
+    uint64_t group_503 = gr->total.counters.by_class[COUNTER_STATUS_5XX];
+    uint64_t group_failed = counters_failures(&gr->total.counters);
+    uint64_t other_failed = counters_failures(&orr->total.counters);
+    /* rejoin: from the start of the group to the first window its path answered a success */
+    double win_ms = (double)gr->windows.window_us / 1000.0;
+    double start_at_ms = (double)(start_ns - gr->start_ns) / 1e6, rejoin_ms = -1;
+    for (size_t i = (size_t)(start_at_ms / win_ms); i < gr->windows.count; i++)
+        if (gr->windows.requests[i] > gr->windows.failures[i]) {
+            rejoin_ms = (double)i * win_ms - start_at_ms;
+            if (rejoin_ms < 0) rejoin_ms = 0;
+            break;
+        }
+    struct load_summary gs, os;
+    load_summary_from(gr, &gs);
+    load_summary_from(orr, &os);
+    load_result_free(gr);
+    load_result_free(orr);
+    bool ok = stop_rc == 0 && start_rc == 0;
+    if (stop_rc != 0 || start_rc != 0)
+        json_array_append_new(expects, expectation("the group was stopped and started again", 0,
+                                                   false));
+    ok &= judge_bound(c, "other_failures", (double)other_failed, expects);
+    ok &= judge_bound(c, "rejoin", rejoin_ms >= 0 ? rejoin_ms : INFINITY, expects);
+    /* while the group was away its route must have said so: 503, not resets or timeouts */
+    bool clear = group_failed == group_503;
+    char text[160];
+    snprintf(text, sizeof text, "the group's path failed only with 503 (%llu of %llu failures)",
+             (unsigned long long)group_503, (unsigned long long)group_failed);
+    json_array_append_new(expects, expectation(text, (double)(group_failed - group_503), clear));
+    ok &= clear;
+    *pass = ok;
+    json_t *out = json_pack("{s:s,s:s,s:s,s:f,s:f,s:I,s:I,s:I,s:o,s:o}", "group", c->group, "path",
+                            c->path, "other_path", c->other_path, "stopped_at_s",
+                            (double)(stop_ns - begin) / 1e9, "started_at_s",
+                            (double)(start_ns - begin) / 1e9, "group_503", (json_int_t)group_503,
+                            "group_failures", (json_int_t)group_failed, "other_failures",
+                            (json_int_t)other_failed, "group_summary", summary_json(&gs),
+                            "other_summary", summary_json(&os));
+    json_object_set_new(out, "rejoin_ms", rejoin_ms >= 0 ? json_real(rejoin_ms) : json_null());
+    if (serr[0] || rerr[0])
+        json_object_set_new(out, "error", json_string(serr[0] ? serr : rerr));
+    return out;
+}
+
 /* ---- the run ---- */
 
 int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *err, size_t errlen)
@@ -850,6 +922,9 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
             break;
         case PLAN_SCALING:
             measures = check_scaling(&env, c, expects, &pass, cerr, sizeof cerr);
+            break;
+        case PLAN_HOTPLUG:
+            measures = check_hotplug(&env, c, expects, &pass, cerr, sizeof cerr);
             break;
         }
         const char *verdict = measures ? (pass ? "pass" : "fail") : "error";

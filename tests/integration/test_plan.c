@@ -300,6 +300,42 @@ static void test_scaling(void **state)
     free(err);
 }
 
+/* hotplug: the whole kv group goes away under load: its route answers 503 (nothing else), the
+ * api group's path loses nothing, and the group serves again soon after it is started. */
+static void test_hotplug(void **state)
+{
+    struct pt *t = *state;
+    char text[2048], *out = NULL, *err = NULL;
+    snprintf(text, sizeof text,
+             "name: hotplug\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level warn, replicas: 2, base_port: %d}\n"
+             "    kv: {command: herd node --log-level warn, replicas: 1, base_port: %d}\n"
+             "  gateway:\n"
+             "    port: %d\n"
+             "    threads: 1\n"
+             "    routes: {\"/status/\": kv}\n"
+             "    health: {inter: 200ms, fastinter: 100ms, downinter: 100ms}\n"
+             "checks:\n"
+             "  - hotplug: {group: kv, path: /status/200, other_path: /echo, duration: 3s,\n"
+             "              at: 1s, restart_after: 1s, rate: 100, expect: {rejoin: \"<2s\"}}\n",
+             t->base, t->base + 2, t->base + 3);
+    int rc = run_plan_text(t, text, &out, &err);
+    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    json_t *doc = load_report(t);
+    json_t *m = json_object_get(check_named(doc, "hotplug"), "measures");
+    long long g503 = json_integer_value(json_object_get(m, "group_503"));
+    /* about one second at 100 req/s had nowhere to go */
+    if (g503 < 50 || g503 > 200) fail_msg("%lld answers 503, expected about 100", g503);
+    assert_int_equal(json_integer_value(json_object_get(m, "group_failures")), g503);
+    assert_int_equal(json_integer_value(json_object_get(m, "other_failures")), 0);
+    assert_true(json_is_number(json_object_get(m, "rejoin_ms")));
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
 /* herd report re-renders a saved test document, and --compare finds what got worse. */
 static void test_report_rerender_and_compare(void **state)
 {
@@ -363,6 +399,7 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_failover_pause_matches_the_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scaling, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hotplug, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_rerender_and_compare, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_bad_plan, setup, teardown),
     };

@@ -66,7 +66,8 @@ static void test_plan_errors(void **state)
     (void)state;
     static const char *const cases[][2] = {
         {"target: http://x:1\nchecks: []\n", ":2:"},
-        {"target: http://x:1\nchecks:\n  - hotplug: {}\n", "unknown check 'hotplug'"},
+        {"target: http://x:1\nchecks:\n  - consistency: {}\n", "unknown check 'consistency'"},
+        {"target: http://x:1\nchecks:\n  - hotplug: {group: api}\n", "needs the plan's cluster with a gateway"},
         {"target: http://x:1\nchecks:\n  - failover: {node: api.1}\n", "needs the plan's cluster"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {node: api.3}\n",
