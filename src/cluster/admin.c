@@ -162,11 +162,9 @@ static void on_status(struct http_request *req, void *data)
             failing++;
     }
     uint64_t version = reg->config_version;
-    int64_t started = reg->started_wall_ms;
     pthread_mutex_unlock(&reg->lock);
     char now[40];
     mtime_wall_iso8601(now, sizeof now);
-    (void)started;
     http_respond_json(
         req, 200,
         json_pack("{s:b,s:{s:s,s:i,s:i,s:i,s:I,s:I,s:I,s:f,s:s},s:{s:s,s:i,s:I,s:I,s:i}}",
@@ -472,7 +470,7 @@ static void on_metrics(struct http_request *req, void *data)
     struct registry *reg = &gw->reg;
     struct buf b = {0};
     uint64_t answers[GW_OUTCOMES] = {0}, buckets[GW_LATENCY_BUCKETS] = {0}, sum = 0, requests = 0,
-             retries = 0, no_node = 0;
+             retries = 0, no_node = 0, aborted = 0;
     for (int k = 0; k < gw->thread_count; k++) {
         struct gw_thread *th = &gw->threads[k];
         for (int o = 0; o < GW_OUTCOMES; o++) answers[o] += gw_get(&th->answers[o]);
@@ -481,6 +479,7 @@ static void on_metrics(struct http_request *req, void *data)
         requests += gw_get(&th->requests);
         retries += gw_get(&th->retries);
         no_node += gw_get(&th->no_node);
+        aborted += gw_get(&th->aborted);
     }
     buf_printf(&b, "# HELP herd_gateway_requests_total Client requests received.\n"
                    "# TYPE herd_gateway_requests_total counter\n"
@@ -495,8 +494,12 @@ static void on_metrics(struct http_request *req, void *data)
                "# HELP herd_gateway_retries_total Attempts sent to another node after a failure.\n"
                "# TYPE herd_gateway_retries_total counter\nherd_gateway_retries_total %llu\n"
                "# HELP herd_gateway_no_node_total Requests answered 503: no node available.\n"
-               "# TYPE herd_gateway_no_node_total counter\nherd_gateway_no_node_total %llu\n",
-               (unsigned long long)retries, (unsigned long long)no_node);
+               "# TYPE herd_gateway_no_node_total counter\nherd_gateway_no_node_total %llu\n"
+               "# HELP herd_gateway_client_aborts_total Clients that left mid-request.\n"
+               "# TYPE herd_gateway_client_aborts_total counter\n"
+               "herd_gateway_client_aborts_total %llu\n",
+               (unsigned long long)retries, (unsigned long long)no_node,
+               (unsigned long long)aborted);
     buf_printf(&b, "# HELP herd_gateway_request_duration_seconds Client request duration.\n"
                    "# TYPE herd_gateway_request_duration_seconds histogram\n");
     uint64_t cumulative = 0, count = 0;

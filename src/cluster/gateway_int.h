@@ -101,8 +101,6 @@ struct gw_thread {
     struct gw_waiter *waiters;
     struct buf scratch;
     bool stopping;
-    int listen_rc;
-    char listen_err[256];
 };
 
 struct gateway {

@@ -57,7 +57,6 @@ static void on_http_done(struct http_client *client, int error,
 static void check_release(struct health_check *c)
 {
     if (!c->closing || c->handles > 0) return;
-    c->h->open--;
     free(c);
 }
 
@@ -203,7 +202,6 @@ void health_sync(struct health *h)
         c->timer.data = c;
         c->handles = 1;
         h->checks[h->count] = c;
-        h->open++;
         /* the first check goes at once: a node that is not there is found out quickly */
         uv_timer_start(&c->timer, on_timer, h->type == GATEWAY_CHECK_NONE ? h->inter_ms : 0, 0);
     }

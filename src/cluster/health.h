@@ -21,7 +21,6 @@ struct health {
     uint64_t inter_ms, fastinter_ms, downinter_ms, timeout_ms;
     struct health_check **checks; /* one per registry slot */
     size_t count;
-    size_t open; /* checks whose handles are not closed yet */
     bool stopping;
 };
 
@@ -31,7 +30,7 @@ void health_init(struct health *h, uv_loop_t *loop, struct registry *reg,
 /* Starts checking the registry's new slots (call after nodes are added). */
 void health_sync(struct health *h);
 
-/* Stops every check; the loop then runs until their handles are closed (open == 0). */
+/* Stops every check; each frees itself once its handles are closed. */
 void health_stop(struct health *h);
 
 #endif

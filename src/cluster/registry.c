@@ -36,7 +36,6 @@ int registry_init(struct registry *reg, uint64_t ttl_ms, uint64_t slowstart_ms, 
     reg->slowstart_ms = slowstart_ms;
     reg->rise = rise;
     reg->fall = fall;
-    reg->started_wall_ms = wall_ms();
     return 0;
 }
 

@@ -75,7 +75,6 @@ struct registry {
     uint64_t ttl_ms;      /* registered nodes expire after this long without a heartbeat */
     uint64_t slowstart_ms; /* ramp from 1/weight to the full weight after readmission */
     int rise, fall;        /* consecutive checks to come up / go down */
-    int64_t started_wall_ms;
 };
 
 /* Sets up an empty registry. Returns 0 or -1 (out of memory). */

@@ -69,7 +69,6 @@ struct http_client {
     size_t head_count;
     bool in_field;
     bool paused;
-    bool served; /* the connection has completed a request */
     bool capturing;
     size_t captured_len;
     /* TLS */
@@ -311,7 +310,6 @@ static void client_deliver(struct http_client *c)
     c->cb = NULL;
     c->stream = NULL;
     if (c->res.keep_alive) {
-        c->served = true;
         c->state = CLIENT_IDLE;
     } else {
         client_close_socket(c);
@@ -537,7 +535,6 @@ static void on_tcp_closed(uv_handle_t *h)
     struct http_client *c = h->data;
     c->handles_open--;
     c->tcp_open = false;
-    c->served = false;
     c->paused = false;
     tls_end(c);
     if (c->freeing) {
@@ -715,7 +712,6 @@ int http_client_send_stream(struct http_client *c, const char *request, size_t l
     c->in_field = false;
     memset(&c->res, 0, sizeof c->res);
     c->res.content_length = -1;
-    c->res.reused = c->served && c->state == CLIENT_IDLE;
     if (c->paused) http_client_pause(c, false);
     buf_reset(&c->body);
     c->complete = false;

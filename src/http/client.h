@@ -48,7 +48,6 @@ struct http_client_response {
     char captured[128]; /* capture_header's value, "" when absent */
     size_t bytes_in;    /* bytes read off the wire for this answer */
     int64_t content_length; /* announced by the server, or -1 */
-    bool reused;            /* sent on a connection that had served a request before */
 };
 
 #define HTTP_CLIENT_MAX_HEADERS 64

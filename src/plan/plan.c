@@ -122,6 +122,29 @@ static int parse_path(struct plan_check *c, const struct conf_doc *doc,
     return 0;
 }
 
+/* The timing of a check that breaks something under load: duration (at least min_us), at
+ * (default a third of it) and restart_after (default restart_def_us, or a third of the
+ * duration when that is UINT64_MAX); the fault and the recovery must fall within the load. */
+static int parse_timing(struct plan_check *c, const struct conf_doc *doc,
+                        const struct conf_node *body, uint64_t min_us, uint64_t restart_def_us,
+                        char *err, size_t errlen)
+{
+    if (conf_opt_duration_us(doc, body, "duration", min_us, 3600000000ULL, &c->duration_us, err,
+                             errlen) < 0 ||
+        conf_opt_duration_us(doc, body, "at", 0, 3600000000ULL, &c->at_us, err, errlen) < 0 ||
+        conf_opt_duration_us(doc, body, "restart_after", 0, 3600000000ULL, &c->restart_after_us,
+                             err, errlen) < 0)
+        return -1;
+    if (!conf_get(body, "at")) c->at_us = c->duration_us / 3;
+    if (!conf_get(body, "restart_after"))
+        c->restart_after_us = restart_def_us == UINT64_MAX ? c->duration_us / 3 : restart_def_us;
+    if (c->at_us >= c->duration_us || c->at_us + c->restart_after_us >= c->duration_us)
+        return conf_error(doc, body, err, errlen,
+                          "the fault (at) and the recovery (restart_after) must fall within the "
+                          "duration");
+    return 0;
+}
+
 static int parse_check(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                        const struct conf_node *item, char *err, size_t errlen)
 {
@@ -221,11 +244,7 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
             conf_opt_string(doc, body, "fault", &fault, err, errlen) < 0 ||
             conf_opt_string(doc, body, "node", &node, err, errlen) < 0 ||
-            conf_opt_duration_us(doc, body, "duration", 500000, 3600000000ULL, &c->duration_us,
-                                 err, errlen) < 0 ||
-            conf_opt_duration_us(doc, body, "at", 0, 3600000000ULL, &c->at_us, err, errlen) < 0 ||
-            conf_opt_duration_us(doc, body, "restart_after", 0, 3600000000ULL,
-                                 &c->restart_after_us, err, errlen) < 0 ||
+            parse_timing(c, doc, body, 500000, 0, err, errlen) < 0 ||
             conf_opt_double(doc, body, "rate", 0, 10000000, &c->rate, err, errlen) < 0 ||
             conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
             conf_opt_string(doc, body, "baseline", &baseline, err, errlen) < 0 ||
@@ -260,11 +279,6 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
             return conf_error(doc, conf_get(body, "baseline"), err, errlen,
                               "expected a success rate such as 99.9%%");
         c->baseline = rate / 100;
-        if (!conf_get(body, "at")) c->at_us = c->duration_us / 3;
-        if (c->at_us >= c->duration_us || c->at_us + c->restart_after_us >= c->duration_us)
-            return conf_error(doc, body, err, errlen,
-                              "the fault (at) and the restart (restart_after) must fall within "
-                              "the duration");
         c->connections = (unsigned)connections;
         return 0;
     }
@@ -319,11 +333,7 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
             conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
             conf_opt_string(doc, body, "other_path", &other, err, errlen) < 0 ||
             conf_opt_string(doc, body, "others_must_stay", &stay, err, errlen) < 0 ||
-            conf_opt_duration_us(doc, body, "duration", 1000000, 3600000000ULL, &c->duration_us,
-                                 err, errlen) < 0 ||
-            conf_opt_duration_us(doc, body, "at", 0, 3600000000ULL, &c->at_us, err, errlen) < 0 ||
-            conf_opt_duration_us(doc, body, "restart_after", 0, 3600000000ULL,
-                                 &c->restart_after_us, err, errlen) < 0 ||
+            parse_timing(c, doc, body, 1000000, UINT64_MAX, err, errlen) < 0 ||
             conf_opt_double(doc, body, "rate", 1, 1000000, &c->rate, err, errlen) < 0 ||
             parse_path(c, doc, body, "/", err, errlen) < 0 ||
             (e && parse_expect(c, doc, e, own, err, errlen) < 0))
@@ -342,12 +352,6 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
                               "expected a path starting with /");
         snprintf(c->other_path, sizeof c->other_path, "%s", other);
         snprintf(c->group, sizeof c->group, "%s", group);
-        if (!conf_get(body, "at")) c->at_us = c->duration_us / 3;
-        if (!conf_get(body, "restart_after")) c->restart_after_us = c->duration_us / 3;
-        if (c->at_us + c->restart_after_us >= c->duration_us)
-            return conf_error(doc, body, err, errlen,
-                              "the stop (at) and the start (restart_after) must fall within the "
-                              "duration");
         bool other_set = false; /* others must stay healthy: no failure unless told otherwise */
         for (size_t i = 0; i < c->bound_count; i++)
             other_set |= strcmp(c->bounds[i].key, "other_failures") == 0;

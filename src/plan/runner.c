@@ -878,6 +878,19 @@ static json_t *check_hotplug(const struct check_env *env, const struct plan_chec
 
 /* ---- the run ---- */
 
+/* Each check runs its measurement, appends its judged expectations and sets pass. Returns
+ * the measures, or NULL with a message when it could not measure. */
+typedef json_t *(*check_fn)(const struct check_env *env, const struct plan_check *c,
+                            json_t *expects, bool *pass, char *err, size_t errlen);
+
+static const check_fn check_fns[] = {
+    [PLAN_CONNECTIVITY] = check_connectivity, [PLAN_DISTRIBUTION] = check_distribution,
+    [PLAN_CONCURRENCY] = check_concurrency,   [PLAN_FAILOVER] = check_failover,
+    [PLAN_SCALING] = check_scaling,           [PLAN_HOTPLUG] = check_hotplug,
+};
+_Static_assert(sizeof check_fns / sizeof check_fns[0] == PLAN_HOTPLUG + 1,
+               "every check kind has its function");
+
 int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -905,28 +918,8 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
         uint64_t c0 = mtime_now_us();
         json_t *expects = json_array();
         bool pass = false;
-        json_t *measures = NULL;
         char cerr[512] = "";
-        switch (c->kind) {
-        case PLAN_CONNECTIVITY:
-            measures = check_connectivity(&env, c, expects, &pass, cerr, sizeof cerr);
-            break;
-        case PLAN_DISTRIBUTION:
-            measures = check_distribution(&env, c, expects, &pass, cerr, sizeof cerr);
-            break;
-        case PLAN_CONCURRENCY:
-            measures = check_concurrency(&env, c, expects, &pass, cerr, sizeof cerr);
-            break;
-        case PLAN_FAILOVER:
-            measures = check_failover(&env, c, expects, &pass, cerr, sizeof cerr);
-            break;
-        case PLAN_SCALING:
-            measures = check_scaling(&env, c, expects, &pass, cerr, sizeof cerr);
-            break;
-        case PLAN_HOTPLUG:
-            measures = check_hotplug(&env, c, expects, &pass, cerr, sizeof cerr);
-            break;
-        }
+        json_t *measures = check_fns[c->kind](&env, c, expects, &pass, cerr, sizeof cerr);
         const char *verdict = measures ? (pass ? "pass" : "fail") : "error";
         all &= measures && pass;
         json_array_append_new(

@@ -354,6 +354,7 @@ static void test_drain_weight_and_admin_errors(void **state)
     assert_non_null(strstr(out, "herd_gateway_requests_total 800"));
     assert_non_null(strstr(out, "herd_gateway_node_up{node=\"api.1\",state=\"up\"} 1"));
     assert_non_null(strstr(out, "herd_gateway_request_duration_seconds_count 800"));
+    assert_non_null(strstr(out, "herd_gateway_client_aborts_total 0"));
 }
 
 static void test_registration_ttl_and_config_sync(void **state)
