@@ -17,7 +17,8 @@ static const char node_usage[] =
     "usage: herd node [options]\n"
     "\n"
     "Runs the demo service: GET /health, /api/v1/cluster/status, /api/v1/cluster/nodes,\n"
-    "GET|PUT|DELETE /kv/{key}, /echo, /delay?ms=N, /status/{code}, GET|POST|DELETE /admin/fault.\n"
+    "GET|PUT|DELETE /kv/{key} (replicated to --peers), /echo, /delay?ms=N, /status/{code}, "
+    "GET|POST|DELETE /admin/fault.\n"
     "Every answer names the node in the X-Herd-Node header. SIGTERM lets in-flight requests\n"
     "finish, then exits 0.\n"
     "\n"
@@ -29,6 +30,8 @@ static const char node_usage[] =
     "  -c, --config FILE          YAML/JSON config file (env CONFIG_FILE)\n"
     "      --node-header NAME     header that names the node (default X-Herd-Node)\n"
     "      --weight N             weight registered with the gateway, 0..100 (default 100)\n"
+    "      --peers IP:PORT,...    nodes the KV store replicates with (env HERD_PEERS; a\n"
+    "                             node also reads from every node that reads from it)\n"
     "      --log-level LEVEL      error, warn, info or debug (default info)\n"
     "  -h, --help                 this text\n";
 
@@ -91,7 +94,7 @@ static int parse_int_flag(const char *flag, const char *text, long min, long max
 
 int cmd_node(int argc, char **argv)
 {
-    enum { OPT_HOST = 256, OPT_ID, OPT_MANAGER, OPT_HEADER, OPT_WEIGHT, OPT_LOG };
+    enum { OPT_HOST = 256, OPT_ID, OPT_MANAGER, OPT_HEADER, OPT_WEIGHT, OPT_LOG, OPT_PEERS };
     static const struct option opts[] = {
         {"port", required_argument, NULL, 'p'},
         {"host", required_argument, NULL, OPT_HOST},
@@ -101,12 +104,13 @@ int cmd_node(int argc, char **argv)
         {"node-header", required_argument, NULL, OPT_HEADER},
         {"weight", required_argument, NULL, OPT_WEIGHT},
         {"log-level", required_argument, NULL, OPT_LOG},
+        {"peers", required_argument, NULL, OPT_PEERS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     /* Flags are collected first and applied last: file < environment < flags. */
     const char *flag_port = NULL, *flag_host = NULL, *flag_id = NULL, *flag_manager = NULL;
-    const char *flag_header = NULL, *flag_weight = NULL, *flag_log = NULL;
+    const char *flag_header = NULL, *flag_weight = NULL, *flag_log = NULL, *flag_peers = NULL;
     const char *config = getenv("CONFIG_FILE");
     optind = 1;
     int c;
@@ -132,6 +136,9 @@ int cmd_node(int argc, char **argv)
             break;
         case OPT_WEIGHT:
             flag_weight = optarg;
+            break;
+        case OPT_PEERS:
+            flag_peers = optarg;
             break;
         case OPT_LOG:
             flag_log = optarg;
@@ -179,6 +186,7 @@ int cmd_node(int argc, char **argv)
         {"--cluster-manager", flag_manager, cfg.cluster_manager_url,
          sizeof cfg.cluster_manager_url},
         {"--node-header", flag_header, cfg.node_header, sizeof cfg.node_header},
+        {"--peers", flag_peers, cfg.peers, sizeof cfg.peers},
     };
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
         if (!strings[i].value) continue;

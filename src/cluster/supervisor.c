@@ -25,11 +25,11 @@
 
 extern char **environ;
 
-#define READY_POLL_MS      100
-#define HEALTH_EVERY_MS    1000
-#define HEALTH_TIMEOUT_MS  1000
-#define BACKOFF_MAX_US     30000000ull
-#define BACKOFF_RESET_US   10000000ull /* up this long: the next crash starts the backoff over */
+#define READY_POLL_MS     100
+#define HEALTH_EVERY_MS   1000
+#define HEALTH_TIMEOUT_MS 1000
+#define BACKOFF_MAX_US    30000000ull
+#define BACKOFF_RESET_US  10000000ull /* up this long: the next crash starts the backoff over */
 
 struct sup_node;
 struct sup_op;
@@ -83,8 +83,8 @@ struct sup_op {
     char error[512];
     sup_done_fn done;
     void *data;
-    size_t cursor;         /* OP_UP: next group; OP_ROLLOUT: next replica */
-    int phase;             /* OP_RESTART, OP_ROLLOUT: 0 stopping, 1 starting */
+    size_t cursor; /* OP_UP: next group; OP_ROLLOUT: next replica */
+    int phase;     /* OP_RESTART, OP_ROLLOUT: 0 stopping, 1 starting */
     struct cluster_group *group;
     struct sup_node **nodes; /* OP_RESTART, OP_ROLLOUT, OP_SCALE_DOWN: the nodes acted on */
     size_t node_count;
@@ -101,7 +101,7 @@ struct supervisor {
     int next_color;
 };
 
-static const char *const state_names[] = {"starting", "ready",  "paused", "stopping",
+static const char *const state_names[] = {"starting", "ready",   "paused", "stopping",
                                           "stopped",  "backoff", "exited", "failed"};
 
 const char *sup_state_name(enum sup_state s)
@@ -121,7 +121,8 @@ static void op_step(struct sup_op *op);
 
 /* ---- operations ---- */
 
-static struct sup_op *op_new(struct supervisor *sup, enum op_kind kind, sup_done_fn done, void *data)
+static struct sup_op *op_new(struct supervisor *sup, enum op_kind kind, sup_done_fn done,
+                             void *data)
 {
     struct sup_op *op = calloc(1, sizeof *op);
     if (op) {
@@ -135,17 +136,16 @@ static struct sup_op *op_new(struct supervisor *sup, enum op_kind kind, sup_done
 
 static void op_finish(struct sup_op *op)
 {
-    if (op->done)
-        op->done(op->sup, op->status, op->error, op->data);
+    if (op->done) op->done(op->sup, op->status, op->error, op->data);
     free(op->nodes);
     free(op);
 }
 
-static void op_fail(struct sup_op *op, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void op_fail(struct sup_op *op, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void op_fail(struct sup_op *op, int status, const char *fmt, ...)
 {
-    if (op->status)
-        return; /* the first failure is the one reported */
+    if (op->status) return; /* the first failure is the one reported */
     op->status = status;
     va_list ap;
     va_start(ap, fmt);
@@ -165,13 +165,10 @@ static void op_wait_for(struct sup_op *op, struct sup_node *n, enum sup_state go
 static void node_report(struct sup_node *n, int status, const char *error)
 {
     struct sup_op *op = n->waiter;
-    if (!op)
-        return;
+    if (!op) return;
     n->waiter = NULL;
-    if (status)
-        op_fail(op, status, "%s", error);
-    if (--op->pending == 0)
-        op_step(op);
+    if (status) op_fail(op, status, "%s", error);
+    if (--op->pending == 0) op_step(op);
 }
 
 /* ---- logging of the nodes' output ---- */
@@ -223,8 +220,7 @@ static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
             struct sup_node *n = p->node;
             n->log_fd = open(n->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
             log_line(n, which + 1, line->data, line->len);
-            if (n->log_fd >= 0)
-                close(n->log_fd);
+            if (n->log_fd >= 0) close(n->log_fd);
             n->log_fd = -1;
         }
         buf_reset(line);
@@ -239,8 +235,7 @@ static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     while (data < end) {
         const char *nl = memchr(data, '\n', (size_t)(end - data));
         if (!nl) {
-            if (line->len < 65536)
-                buf_append(line, data, (size_t)(end - data));
+            if (line->len < 65536) buf_append(line, data, (size_t)(end - data));
             break;
         }
         if (p->node) {
@@ -301,14 +296,12 @@ static void on_http_check(struct http_client *c, int error, const struct http_cl
 
 static void health_check(struct sup_node *n)
 {
-    if (n->health_busy)
-        return;
+    if (n->health_busy) return;
     struct sockaddr_in addr;
     uv_ip4_addr("127.0.0.1", n->port, &addr);
     if (n->group->health == CLUSTER_HEALTH_TCP) {
         struct tcp_check *c = calloc(1, sizeof *c);
-        if (!c)
-            return;
+        if (!c) return;
         c->node = n;
         c->req.data = c;
         c->tcp.data = c;
@@ -326,14 +319,14 @@ static void health_check(struct sup_node *n)
         http_client_opts_default(&o);
         o.connect_timeout_ms = o.header_timeout_ms = o.body_timeout_ms = HEALTH_TIMEOUT_MS;
         n->health = http_client_new(n->sup->loop, (struct sockaddr *)&addr, NULL, &o, NULL, 0);
-        if (!n->health)
-            return;
+        if (!n->health) return;
     }
     char req[512];
-    int len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: herd-supervisor\r\n\r\n",
-                       n->group->health_path, n->port);
-    if (http_client_send(n->health, req, (size_t)len, on_http_check, n) == 0)
-        n->health_busy = true;
+    int len =
+        snprintf(req, sizeof req,
+                 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: herd-supervisor\r\n\r\n",
+                 n->group->health_path, n->port);
+    if (http_client_send(n->health, req, (size_t)len, on_http_check, n) == 0) n->health_busy = true;
 }
 
 static void node_became_ready(struct sup_node *n)
@@ -342,8 +335,7 @@ static void node_became_ready(struct sup_node *n)
     n->ready_after_ms = now_ms(n->sup) - n->spawned_ms;
     n->up_since_ms = now_ms(n->sup);
     node_timer_start(n, HEALTH_EVERY_MS, HEALTH_EVERY_MS);
-    if (n->waiter && n->goal == SUP_READY)
-        node_report(n, 0, "");
+    if (n->waiter && n->goal == SUP_READY) node_report(n, 0, "");
 }
 
 static void on_health_result(struct sup_node *n, bool ok, const char *why)
@@ -352,13 +344,13 @@ static void on_health_result(struct sup_node *n, bool ok, const char *why)
     n->health_seen = true;
     n->health_ok = ok;
     snprintf(n->health_error, sizeof n->health_error, "%s", ok ? "" : why);
-    if (ok && n->state == SUP_STARTING)
-        node_became_ready(n);
+    if (ok && n->state == SUP_STARTING) node_became_ready(n);
 }
 
 /* ---- processes ---- */
 
-static void node_fail(struct sup_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void node_fail(struct sup_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void node_fail(struct sup_node *n, const char *fmt, ...)
 {
     char msg[480];
@@ -370,8 +362,7 @@ static void node_fail(struct sup_node *n, const char *fmt, ...)
     n->state = SUP_FAILED;
     uv_timer_stop(&n->timer);
     log_warn("%s", msg);
-    if (n->waiter)
-        node_report(n, 3, msg);
+    if (n->waiter) node_report(n, 3, msg);
 }
 
 static void signal_node(struct sup_node *n, int sig)
@@ -379,8 +370,7 @@ static void signal_node(struct sup_node *n, int sig)
     /* Our own child, not reaped yet (its exit callback has not run): the pid cannot have been
      * recycled, so no /proc check is needed (it would need a file descriptor, and signals
      * must get through even when the supervisor has run out of them). */
-    if (n->proc && n->pid > 0)
-        kill(-n->pid, sig);
+    if (n->proc && n->pid > 0) kill(-n->pid, sig);
 }
 
 static void on_process_exit(uv_process_t *p, int64_t exit_status, int term_signal)
@@ -388,8 +378,7 @@ static void on_process_exit(uv_process_t *p, int64_t exit_status, int term_signa
     struct sup_proc *sp = p->data;
     struct sup_node *n = sp->node;
     uv_close((uv_handle_t *)p, proc_handle_closed);
-    if (!n)
-        return;
+    if (!n) return;
     n->proc = NULL;
     n->exit_code = (int)exit_status;
     n->term_signal = term_signal;
@@ -411,8 +400,7 @@ static void on_process_exit(uv_process_t *p, int64_t exit_status, int term_signa
             n->waiter = killer;
             node_report(n, 0, "");
         }
-        if (n->waiter && n->goal == SUP_STOPPED)
-            node_report(n, 0, "");
+        if (n->waiter && n->goal == SUP_STOPPED) node_report(n, 0, "");
         return;
     case SUP_STARTING: {
         if (killer) { /* killed on purpose while starting: down as asked */
@@ -440,8 +428,7 @@ static void on_process_exit(uv_process_t *p, int64_t exit_status, int term_signa
         uint64_t delay = n->group->restart_backoff_us;
         for (unsigned i = 0; i < n->crashes_in_row && delay < BACKOFF_MAX_US; i++)
             delay *= 2;
-        if (delay > BACKOFF_MAX_US)
-            delay = BACKOFF_MAX_US;
+        if (delay > BACKOFF_MAX_US) delay = BACKOFF_MAX_US;
         n->crashes_in_row++;
         n->state = SUP_BACKOFF;
         node_timer_start(n, delay / 1000, 0);
@@ -460,11 +447,11 @@ static void on_process_exit(uv_process_t *p, int64_t exit_status, int term_signa
 static int port_free(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return 1;
+    if (fd < 0) return 1;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
     close(fd);
@@ -490,20 +477,31 @@ static char **build_env(const struct sup_node *n)
     size_t base = 0;
     while (environ[base])
         base++;
-    char **env = calloc(base + g->env_count + 5, sizeof *env);
-    if (!env)
-        return NULL;
+    char **env = calloc(base + g->env_count + 6, sizeof *env);
+    if (!env) return NULL;
     size_t k = 0;
     char *mine[64];
     size_t mine_count = 0;
     char buf[256];
     snprintf(buf, sizeof buf, "SERVER_PORT=%d", n->port);
-    if (n->port)
-        mine[mine_count++] = strdup(buf);
+    if (n->port) mine[mine_count++] = strdup(buf);
     snprintf(buf, sizeof buf, "NODE_ID=%s", n->id);
     mine[mine_count++] = strdup(buf);
     snprintf(buf, sizeof buf, "HERD_GROUP=%s", g->name);
     mine[mine_count++] = strdup(buf);
+    /* the other replicas of the group: a herd node replicates its KV store with them (one that
+     * is scaled in later is found by the others when it reads from them) */
+    struct buf peers = {0};
+    buf_append_str(&peers, "HERD_PEERS=");
+    for (int i = 1; i <= g->replicas; i++) {
+        int port = cluster_group_port(g, i);
+        if (port && i != n->index)
+            buf_printf(&peers, "%s127.0.0.1:%d", peers.len > 11 ? "," : "", port);
+    }
+    if (peers.len > 11)
+        mine[mine_count++] = peers.data;
+    else
+        buf_free(&peers);
     for (size_t i = 0; i < g->env_count && mine_count < 64; i++) {
         char *value = cluster_expand(g->env[i].value, g, n->index);
         struct buf line = {0};
@@ -516,8 +514,7 @@ static char **build_env(const struct sup_node *n)
         bool overridden = false;
         for (size_t j = 0; j < mine_count && !overridden; j++)
             overridden = mine[j] && strncmp(mine[j], environ[i], name_len + 1) == 0;
-        if (!overridden)
-            env[k++] = strdup(environ[i]);
+        if (!overridden) env[k++] = strdup(environ[i]);
     }
     for (size_t j = 0; j < mine_count; j++)
         env[k++] = mine[j];
@@ -564,8 +561,13 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err},
     };
-    uv_process_options_t o = {.file = "/bin/sh", .args = args, .env = env, .exit_cb = on_process_exit,
-                              .flags = UV_PROCESS_DETACHED, .stdio_count = 3, .stdio = stdio};
+    uv_process_options_t o = {.file = "/bin/sh",
+                              .args = args,
+                              .env = env,
+                              .exit_cb = on_process_exit,
+                              .flags = UV_PROCESS_DETACHED,
+                              .stdio_count = 3,
+                              .stdio = stdio};
     int rc = uv_spawn(sup->loop, &p->process, &o);
     free(cmd);
     free_env(env);
@@ -575,11 +577,13 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
         if (rc == UV_EMFILE || rc == UV_ENFILE) {
             struct rlimit rl;
             getrlimit(RLIMIT_NOFILE, &rl);
-            return err_set(err, errlen, "%s: cannot start: the supervisor ran out of file descriptors "
+            return err_set(err, errlen,
+                           "%s: cannot start: the supervisor ran out of file descriptors "
                            "(it keeps 3 per replica; the limit is %llu: raise it with ulimit -n)",
                            n->id, (unsigned long long)rl.rlim_cur);
         }
-        return err_set(err, errlen, "%s: cannot start '%s': %s", n->id, n->group->command, uv_strerror(rc));
+        return err_set(err, errlen, "%s: cannot start '%s': %s", n->id, n->group->command,
+                       uv_strerror(rc));
     }
     p->open = 3;
     uv_read_start((uv_stream_t *)&p->out, on_pipe_alloc, on_pipe_read);
@@ -606,18 +610,15 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
 static void node_stop(struct sup_node *n)
 {
     if (!n->proc) {
-        if (n->state != SUP_FAILED)
-            n->state = SUP_STOPPED;
+        if (n->state != SUP_FAILED) n->state = SUP_STOPPED;
         uv_timer_stop(&n->timer);
-        if (n->waiter && n->goal == SUP_STOPPED)
-            node_report(n, 0, "");
+        if (n->waiter && n->goal == SUP_STOPPED) node_report(n, 0, "");
         return;
     }
     bool was_paused = n->state == SUP_PAUSED;
     n->state = SUP_STOPPING;
     signal_node(n, n->group->stop_signal);
-    if (was_paused)
-        signal_node(n, SIGCONT); /* a stopped process cannot act on the stop signal */
+    if (was_paused) signal_node(n, SIGCONT); /* a stopped process cannot act on the stop signal */
     node_timer_start(n, n->group->stop_grace_us / 1000, 0);
 }
 
@@ -629,7 +630,8 @@ static void on_node_timer(uv_timer_t *t)
     case SUP_STARTING:
         if (now_ms(n->sup) - n->spawned_ms >= n->group->ready_timeout_us / 1000) {
             signal_node(n, SIGKILL);
-            node_fail(n, "not ready after %.1f s: %s %s%s%s", (double)n->group->ready_timeout_us / 1e6,
+            node_fail(n, "not ready after %.1f s: %s %s%s%s",
+                      (double)n->group->ready_timeout_us / 1e6,
                       n->group->health == CLUSTER_HEALTH_TCP ? "tcp port" : n->group->health_path,
                       n->health_seen ? n->health_error : "never answered",
                       n->last_line[0] ? "; last output: " : "", n->last_line);
@@ -639,8 +641,7 @@ static void on_node_timer(uv_timer_t *t)
         break;
     case SUP_READY:
     case SUP_PAUSED:
-        if (n->group->health != CLUSTER_HEALTH_NONE)
-            health_check(n);
+        if (n->group->health != CLUSTER_HEALTH_NONE) health_check(n);
         break;
     case SUP_BACKOFF:
         n->restarts++;
@@ -667,10 +668,8 @@ static void node_timer_start(struct sup_node *n, uint64_t ms, uint64_t repeat)
 /* One of the node's handles (its timer, its health client) is closed; the last frees it. */
 static void node_release(struct sup_node *n)
 {
-    if (--n->handles_open > 0)
-        return;
-    if (n->log_fd >= 0)
-        close(n->log_fd);
+    if (--n->handles_open > 0) return;
+    if (n->log_fd >= 0) close(n->log_fd);
     free(n);
 }
 
@@ -694,10 +693,8 @@ static void node_destroy(struct sup_node *n)
             sup->count--;
             break;
         }
-    if (n->proc)
-        n->proc->node = NULL;
-    if (n->tcp_check)
-        n->tcp_check->node = NULL;
+    if (n->proc) n->proc->node = NULL;
+    if (n->tcp_check) n->tcp_check->node = NULL;
     n->handles_open = 1;
     uv_close((uv_handle_t *)&n->timer, node_timer_closed);
     if (n->health) {
@@ -715,8 +712,7 @@ static void free_unlisted_node(uv_handle_t *h)
 static struct sup_node *node_new(struct supervisor *sup, struct cluster_group *g, int index)
 {
     struct sup_node *n = calloc(1, sizeof *n);
-    if (!n)
-        return NULL;
+    if (!n) return NULL;
     n->sup = sup;
     n->group = g;
     n->index = index;
@@ -751,8 +747,7 @@ static struct sup_node *node_new(struct supervisor *sup, struct cluster_group *g
 static struct sup_node *node_find(const struct supervisor *sup, const char *id)
 {
     for (size_t i = 0; i < sup->count; i++)
-        if (strcmp(sup->nodes[i]->id, id) == 0)
-            return sup->nodes[i];
+        if (strcmp(sup->nodes[i]->id, id) == 0) return sup->nodes[i];
     return NULL;
 }
 
@@ -793,20 +788,17 @@ static void op_step(struct sup_op *op)
             struct sup_node **list = calloc((size_t)g->replicas + 1, sizeof *list);
             size_t k = 0;
             for (size_t i = 0; i < sup->count; i++)
-                if (sup->nodes[i]->group == g)
-                    list[k++] = sup->nodes[i];
+                if (sup->nodes[i]->group == g) list[k++] = sup->nodes[i];
             op->pending++; /* hold the op while starting the group */
             op_start_nodes(op, list, k);
             free(list);
-            if (--op->pending > 0)
-                return;
+            if (--op->pending > 0) return;
             if (op->status) {
                 op_shutdown_then_finish(op);
                 return;
             }
         }
-        if (op->pending == 0)
-            op_finish(op);
+        if (op->pending == 0) op_finish(op);
         return;
     case OP_RESTART:
     case OP_ROLLOUT:
@@ -828,8 +820,7 @@ static void op_step(struct sup_op *op)
                     op_wait_for(op, op->nodes[i], SUP_STOPPED);
                     node_stop(op->nodes[i]);
                 }
-                if (--op->pending > 0)
-                    return;
+                if (--op->pending > 0) return;
             }
             /* start them again */
             op->phase = 0;
@@ -839,8 +830,7 @@ static void op_step(struct sup_op *op)
                 op->cursor++;
             else
                 op->cursor = op->node_count;
-            if (--op->pending > 0)
-                return;
+            if (--op->pending > 0) return;
             if (op->status || op->kind == OP_RESTART) {
                 op_finish(op);
                 return;
@@ -877,14 +867,13 @@ struct supervisor *supervisor_new(uv_loop_t *loop, struct cluster_spec *spec,
                                   const struct state_dir *st, const struct supervisor_opts *opts)
 {
     struct supervisor *sup = calloc(1, sizeof *sup);
-    if (!sup)
-        return NULL;
+    if (!sup) return NULL;
     sup->loop = loop;
     sup->spec = spec;
     sup->st = *st;
-    if (opts)
-        sup->opts = *opts;
-    snprintf(sup->self_exe, sizeof sup->self_exe, "%s", opts && opts->self_exe ? opts->self_exe : "herd");
+    if (opts) sup->opts = *opts;
+    snprintf(sup->self_exe, sizeof sup->self_exe, "%s",
+             opts && opts->self_exe ? opts->self_exe : "herd");
     for (size_t g = 0; g < spec->group_count; g++)
         for (int i = 1; i <= spec->groups[g].replicas; i++)
             if (!node_new(sup, &spec->groups[g], i)) {
@@ -903,12 +892,11 @@ struct supervisor *supervisor_new(uv_loop_t *loop, struct cluster_spec *spec,
 static int fd_budget(size_t replicas, char *err, size_t errlen)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
-        return 0;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY) return 0;
     unsigned long long need = (unsigned long long)replicas * FDS_PER_REPLICA + FDS_RESERVED;
-    if (need <= rl.rlim_cur)
-        return 0;
-    return err_set(err, errlen, "%zu replicas need about %llu file descriptors in the supervisor "
+    if (need <= rl.rlim_cur) return 0;
+    return err_set(err, errlen,
+                   "%zu replicas need about %llu file descriptors in the supervisor "
                    "(%d each); the limit here is %llu: run fewer, or raise it (ulimit -n)",
                    replicas, need, FDS_PER_REPLICA, (unsigned long long)rl.rlim_cur);
 }
@@ -931,8 +919,7 @@ void supervisor_up(struct supervisor *sup, sup_done_fn done, void *data)
 static int op_with_nodes(struct sup_op *op, struct sup_node **nodes, size_t count)
 {
     op->nodes = calloc(count ? count : 1, sizeof *op->nodes);
-    if (!op->nodes)
-        return -1;
+    if (!op->nodes) return -1;
     memcpy(op->nodes, nodes, count * sizeof *nodes);
     op->node_count = count;
     return 0;
@@ -942,10 +929,8 @@ int supervisor_node_action(struct supervisor *sup, const char *id, const char *a
                            sup_done_fn done, void *data, char *err, size_t errlen)
 {
     struct sup_node *n = node_find(sup, id);
-    if (!n)
-        return err_set(err, errlen, "no node '%s' in this cluster", id);
-    if (n->waiter)
-        return err_set(err, errlen, "%s is busy with another operation", id);
+    if (!n) return err_set(err, errlen, "no node '%s' in this cluster", id);
+    if (n->waiter) return err_set(err, errlen, "%s is busy with another operation", id);
     bool alive = node_alive(n);
     if (strcmp(action, "restart") == 0) {
         struct sup_op *op = op_new(sup, OP_RESTART, done, data);
@@ -958,27 +943,27 @@ int supervisor_node_action(struct supervisor *sup, const char *id, const char *a
     }
     if (strcmp(action, "stop") == 0) {
         struct sup_op *op = op_new(sup, OP_WAIT, done, data);
-        if (!op)
-            return err_set(err, errlen, "out of memory");
+        if (!op) return err_set(err, errlen, "out of memory");
         op_wait_for(op, n, SUP_STOPPED);
         node_stop(n);
         return 0;
     }
-    int sig = strcmp(action, "kill") == 0 ? SIGKILL
-              : strcmp(action, "pause") == 0 ? SIGSTOP
-              : strcmp(action, "resume") == 0 ? SIGCONT : 0;
+    int sig = strcmp(action, "kill") == 0     ? SIGKILL
+              : strcmp(action, "pause") == 0  ? SIGSTOP
+              : strcmp(action, "resume") == 0 ? SIGCONT
+                                              : 0;
     if (!sig)
-        return err_set(err, errlen, "unknown action '%s', expected kill, stop, pause, resume or restart", action);
-    if (!alive)
-        return err_set(err, errlen, "%s is not running (%s)", id, sup_state_name(n->state));
+        return err_set(err, errlen,
+                       "unknown action '%s', expected kill, stop, pause, resume or restart",
+                       action);
+    if (!alive) return err_set(err, errlen, "%s is not running (%s)", id, sup_state_name(n->state));
     if (sig == SIGSTOP && n->state == SUP_PAUSED)
         return err_set(err, errlen, "%s is already paused", id);
     if (sig == SIGCONT && n->state != SUP_PAUSED)
         return err_set(err, errlen, "%s is not paused", id);
     if (sig == SIGKILL) { /* answered once the process is gone */
         struct sup_op *op = op_new(sup, OP_WAIT, done, data);
-        if (!op)
-            return err_set(err, errlen, "out of memory");
+        if (!op) return err_set(err, errlen, "out of memory");
         op_wait_for(op, n, SUP_EXITED);
         signal_node(n, sig);
         return 0;
@@ -987,7 +972,8 @@ int supervisor_node_action(struct supervisor *sup, const char *id, const char *a
     if (sig == SIGSTOP)
         n->state = SUP_PAUSED;
     else if (sig == SIGCONT)
-        n->state = n->ready_after_ms || n->group->health == CLUSTER_HEALTH_NONE ? SUP_READY : SUP_STARTING;
+        n->state =
+            n->ready_after_ms || n->group->health == CLUSTER_HEALTH_NONE ? SUP_READY : SUP_STARTING;
     done(sup, 0, "", data);
     return 0;
 }
@@ -996,22 +982,23 @@ int supervisor_scale(struct supervisor *sup, const char *group, int replicas, su
                      void *data, char *err, size_t errlen)
 {
     struct cluster_group *g = cluster_spec_group(sup->spec, group);
-    if (!g)
-        return err_set(err, errlen, "no group '%s' in this cluster", group);
+    if (!g) return err_set(err, errlen, "no group '%s' in this cluster", group);
     if (replicas < 0 || replicas > 10000)
         return err_set(err, errlen, "replicas: expected 0 to 10000");
     if (g->ports && (size_t)replicas > g->port_count)
         return err_set(err, errlen, "group %s lists %zu ports: it cannot have %d replicas", group,
                        g->port_count, replicas);
     if (!g->ports && g->base_port && g->base_port + replicas - 1 > 65535)
-        return err_set(err, errlen, "group %s: replica %d would get a port above 65535", group, replicas);
+        return err_set(err, errlen, "group %s: replica %d would get a port above 65535", group,
+                       replicas);
     for (size_t i = 0; i < sup->count; i++)
         if (sup->nodes[i]->group == g && sup->nodes[i]->waiter)
             return err_set(err, errlen, "%s is busy with another operation", sup->nodes[i]->id);
     int current = g->replicas;
     if (replicas > current && fd_budget(sup->count + (size_t)(replicas - current), err, errlen) < 0)
         return -1;
-    struct sup_node **list = calloc((size_t)(current > replicas ? current : replicas) + 1, sizeof *list);
+    struct sup_node **list =
+        calloc((size_t)(current > replicas ? current : replicas) + 1, sizeof *list);
     size_t k = 0;
     struct sup_op *op = op_new(sup, replicas >= current ? OP_WAIT : OP_SCALE_DOWN, done, data);
     if (!list || !op) {
@@ -1021,8 +1008,7 @@ int supervisor_scale(struct supervisor *sup, const char *group, int replicas, su
     }
     if (replicas >= current) {
         for (int i = current + 1; i <= replicas; i++)
-            if ((list[k] = node_new(sup, g, i)))
-                k++;
+            if ((list[k] = node_new(sup, g, i))) k++;
         g->replicas = replicas;
         op->pending++;
         op_start_nodes(op, list, k);
@@ -1039,8 +1025,7 @@ int supervisor_scale(struct supervisor *sup, const char *group, int replicas, su
         }
     }
     free(list);
-    if (--op->pending == 0)
-        op_step(op);
+    if (--op->pending == 0) op_step(op);
     return 0;
 }
 
@@ -1048,13 +1033,11 @@ int supervisor_restart_group(struct supervisor *sup, const char *group, bool rol
                              sup_done_fn done, void *data, char *err, size_t errlen)
 {
     struct cluster_group *g = cluster_spec_group(sup->spec, group);
-    if (!g)
-        return err_set(err, errlen, "no group '%s' in this cluster", group);
+    if (!g) return err_set(err, errlen, "no group '%s' in this cluster", group);
     struct sup_node **list = calloc(sup->count + 1, sizeof *list);
     size_t k = 0;
     for (size_t i = 0; list && i < sup->count; i++) {
-        if (sup->nodes[i]->group != g)
-            continue;
+        if (sup->nodes[i]->group != g) continue;
         if (sup->nodes[i]->waiter) {
             free(list);
             return err_set(err, errlen, "%s is busy with another operation", sup->nodes[i]->id);
@@ -1086,14 +1069,12 @@ void supervisor_shutdown(struct supervisor *sup, sup_done_fn done, void *data)
             struct sup_op *other = n->waiter;
             n->waiter = NULL;
             op_fail(other, 3, "%s: the cluster is shutting down", n->id);
-            if (--other->pending == 0)
-                op_step(other);
+            if (--other->pending == 0) op_step(other);
         }
         op_wait_for(op, n, SUP_STOPPED);
         node_stop(n);
     }
-    if (--op->pending == 0)
-        op_step(op);
+    if (--op->pending == 0) op_step(op);
 }
 
 void *supervisor_status_json(struct supervisor *sup)
@@ -1103,28 +1084,26 @@ void *supervisor_status_json(struct supervisor *sup)
     for (size_t i = 0; i < sup->count; i++) {
         struct sup_node *n = sup->nodes[i];
         const char *health = n->group->health == CLUSTER_HEALTH_NONE ? "none"
-                             : !n->proc || !n->health_seen      ? "-"
-                             : n->health_ok                      ? "ok"
-                                                                 : "failing";
+                             : !n->proc || !n->health_seen           ? "-"
+                             : n->health_ok                          ? "ok"
+                                                                     : "failing";
         json_array_append_new(
-            nodes, json_pack("{s:s, s:s, s:i, s:i, s:i, s:s, s:f, s:i, s:f, s:s, s:s, s:i, s:i, s:I}",
-                             "id", n->id, "group", n->group->name, "index", n->index, "pid",
-                             n->proc ? (int)n->pid : 0, "port", n->port, "state",
-                             sup_state_name(n->state), "uptime_s",
-                             n->proc ? (double)(now - n->spawned_ms) / 1000 : 0.0, "restarts",
-                             (int)n->restarts, "ready_ms", (double)n->ready_after_ms, "health", health,
-                             "health_error", n->health_error, "exit_code", n->exit_code, "signal",
-                             n->term_signal, "rss_kb",
-                             (json_int_t)(n->proc ? proc_rss_kb(n->pid) : 0)));
+            nodes,
+            json_pack("{s:s, s:s, s:i, s:i, s:i, s:s, s:f, s:i, s:f, s:s, s:s, s:i, s:i, s:I}",
+                      "id", n->id, "group", n->group->name, "index", n->index, "pid",
+                      n->proc ? (int)n->pid : 0, "port", n->port, "state", sup_state_name(n->state),
+                      "uptime_s", n->proc ? (double)(now - n->spawned_ms) / 1000 : 0.0, "restarts",
+                      (int)n->restarts, "ready_ms", (double)n->ready_after_ms, "health", health,
+                      "health_error", n->health_error, "exit_code", n->exit_code, "signal",
+                      n->term_signal, "rss_kb", (json_int_t)(n->proc ? proc_rss_kb(n->pid) : 0)));
     }
-    return json_pack("{s:s, s:i, s:s, s:o}", "name", sup->spec->name, "supervisor_pid", (int)getpid(),
-                     "state_dir", sup->st.root, "nodes", nodes);
+    return json_pack("{s:s, s:i, s:s, s:o}", "name", sup->spec->name, "supervisor_pid",
+                     (int)getpid(), "state_dir", sup->st.root, "nodes", nodes);
 }
 
 void supervisor_free(struct supervisor *sup)
 {
-    if (!sup)
-        return;
+    if (!sup) return;
     while (sup->count > 0)
         node_destroy(sup->nodes[sup->count - 1]);
     uv_run(sup->loop, UV_RUN_NOWAIT); /* run the close callbacks of the nodes' handles */

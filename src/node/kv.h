@@ -1,41 +1,66 @@
-/* kv.h -- the demo node's key-value store: string keys, byte values, a sequence number per
- * write (the basis for replication). */
+/* kv.h -- the demo node's key-value store: string keys, byte values, and what replication
+ * needs. Every write carries a version (a Lamport clock) and the id of the node that made it;
+ * the larger (version, origin) wins, so nodes that saw the same writes in any order agree.
+ * Every change applied here, local or replicated, gets the next local sequence number and
+ * moves to the end of the change list, which peers read from where they stopped. Deletes
+ * leave a tombstone so that they replicate too. */
 #ifndef HERD_NODE_KV_H
 #define HERD_NODE_KV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define KV_KEY_MAX 256
+#define KV_KEY_MAX    256
+#define KV_ORIGIN_MAX 128
 
 struct kv_entry {
     char *key;
-    char *value; /* NUL-terminated copy; value_len excludes the NUL */
+    char *value; /* NUL-terminated copy; value_len excludes the NUL; "" for a tombstone */
     size_t value_len;
-    uint64_t seq; /* the store's sequence number at this entry's last write */
-    struct kv_entry *next;
+    bool deleted;
+    uint64_t version;             /* Lamport clock of the write that made this value */
+    char origin[KV_ORIGIN_MAX];   /* node id of that write */
+    uint64_t seq;                 /* local sequence number of the last change */
+    struct kv_entry *next;        /* hash chain */
+    struct kv_entry *prev_change; /* the change list, in seq order */
+    struct kv_entry *next_change;
 };
 
 struct kv_store {
     struct kv_entry **slots;
     size_t slot_count;
-    size_t count;
-    uint64_t seq; /* last sequence number given out */
+    size_t entries; /* including tombstones */
+    size_t count;   /* live keys */
+    uint64_t seq;   /* last local sequence number given out */
+    uint64_t clock; /* largest version seen */
+    char self[KV_ORIGIN_MAX];
+    struct kv_entry *first_change, *last_change;
 };
 
-/* All return 0, or -1 when out of memory. kv_free releases everything. */
-int kv_init(struct kv_store *kv);
+/* self names this node in the versions it gives out. Return 0, or -1 when out of memory.
+ * kv_free releases everything. */
+int kv_init(struct kv_store *kv, const char *self);
 void kv_free(struct kv_store *kv);
 
-/* The entry for key, or NULL. Owned by the store; valid until the next write. */
+/* The live entry for key, or NULL (absent or deleted). Owned by the store; valid until the
+ * next write. */
 const struct kv_entry *kv_get(const struct kv_store *kv, const char *key);
 
-/* Stores a copy of value under key. *created tells whether the key is new. Returns the
- * entry, or NULL when out of memory. */
+/* A local write: stores a copy of value under key with a new version. *created tells whether
+ * the key was not live before. Returns the entry, or NULL when out of memory. */
 const struct kv_entry *kv_put(struct kv_store *kv, const char *key, const void *value, size_t len,
                               int *created);
 
-/* Removes key. Returns the sequence number of the delete, or 0 when the key was absent. */
+/* A local delete. Returns the sequence number of the change, or 0 when the key was not live. */
 uint64_t kv_delete(struct kv_store *kv, const char *key);
+
+/* A replicated write (deleted: a delete). Returns 1 when it won and was applied, 0 when the
+ * store already holds this or a newer version, -1 when out of memory. */
+int kv_apply(struct kv_store *kv, const char *key, const void *value, size_t len, bool deleted,
+             uint64_t version, const char *origin);
+
+/* The first change with seq > since (NULL: none); walk on with ->next_change. */
+const struct kv_entry *kv_changes_since(const struct kv_store *kv, uint64_t since);
 
 #endif

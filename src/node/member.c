@@ -124,10 +124,10 @@ static void send_register(struct member *m)
     const char *host = m->host[0] && strcmp(m->host, "0.0.0.0") != 0 && strcmp(m->host, "::") != 0
                            ? m->host
                            : NULL;
-    json_t *body = json_pack("{s:s,s:s?,s:i,s:i,s:{s:s,s:s},s:s?}", "node_id", m->node_id, "host",
-                             host, "port", m->port, "weight", m->weight, "metadata", "service",
-                             "herd-node", "version", HERD_VERSION, "group",
-                             m->group[0] ? m->group : NULL);
+    json_t *body =
+        json_pack("{s:s,s:s?,s:i,s:i,s:{s:s,s:s},s:s?}", "node_id", m->node_id, "host", host,
+                  "port", m->port, "weight", m->weight, "metadata", "service", "herd-node",
+                  "version", HERD_VERSION, "group", m->group[0] ? m->group : NULL);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     format_request(m, &m->req, "POST", "/api/v1/cluster/register", text ? text : "{}");

@@ -15,6 +15,7 @@
 #include "http/url.h"
 #include "node/kv.h"
 #include "node/member.h"
+#include "node/repl.h"
 
 #define NODE_MAX_DELAY_MS 60000
 
@@ -48,7 +49,8 @@ struct node {
     uint64_t health_sec;
     size_t health_kv_count;
     struct member *member; /* with a cluster manager */
-    struct node_route routes[16];
+    struct repl *repl;     /* KV replication */
+    struct node_route routes[24];
     size_t route_count;
     size_t delayed; /* timers in flight */
     void (*stopped_fn)(void *data);
@@ -124,12 +126,43 @@ static int load_limits(const struct conf_doc *doc, const struct conf_node *m,
     return 0;
 }
 
+/* peers: "IP:PORT,..." or a list of "IP:PORT". */
+static int load_peers(const struct conf_doc *doc, const struct conf_node *n,
+                      struct node_config *cfg, char *err, size_t errlen)
+{
+    struct buf list = {0};
+    const char *s;
+    char why[ERR_SIZE];
+    int rc = 0;
+    if (n->type == CONF_SEQ) {
+        for (const struct conf_node *item = n->first; item && rc == 0; item = item->next) {
+            if (conf_to_string(doc, item, &s, err, errlen) < 0)
+                rc = -1;
+            else if (repl_peers_check(s, why, sizeof why) < 0 || strchr(s, ','))
+                rc = conf_error(doc, item, err, errlen, "expected IP:PORT (127.0.0.1:8081)");
+            else
+                buf_printf(&list, "%s%s", list.len ? "," : "", s);
+        }
+    } else if (conf_to_string(doc, n, &s, err, errlen) < 0) {
+        rc = -1;
+    } else if (repl_peers_check(s, why, sizeof why) < 0) {
+        rc = conf_error(doc, n, err, errlen, "%s", why + strlen("peers: "));
+    } else {
+        buf_append_str(&list, s);
+    }
+    if (rc == 0 && list.len >= sizeof cfg->peers)
+        rc = conf_error(doc, n, err, errlen, "longer than %zu characters", sizeof cfg->peers - 1);
+    if (rc == 0) snprintf(cfg->peers, sizeof cfg->peers, "%s", list.data ? list.data : "");
+    buf_free(&list);
+    return rc;
+}
+
 int node_config_load(struct node_config *cfg, const char *path, char *err, size_t errlen)
 {
     static const char *const keys[] = {
         "port",       "host",        "node_id", "cluster_manager_url", "cluster_token",
         "cluster_id", "node_header", "weight",  "log_level",           "stop_grace",
-        "limits",     NULL};
+        "limits",     "peers",       NULL};
     struct conf_doc doc;
     if (conf_load_file(&doc, path, err, errlen) < 0) return -1;
     int rc = -1;
@@ -142,8 +175,8 @@ int node_config_load(struct node_config *cfg, const char *path, char *err, size_
     if (conf_check_keys(&doc, root, keys, err, errlen) < 0 ||
         conf_opt_int(&doc, root, "port", 0, 65535, &port, err, errlen) < 0 ||
         conf_opt_int(&doc, root, "weight", 0, 100, &weight, err, errlen) < 0 ||
-        copy_string(&doc, root, "cluster_token", cfg->cluster_token, sizeof cfg->cluster_token,
-                    err, errlen) < 0 ||
+        copy_string(&doc, root, "cluster_token", cfg->cluster_token, sizeof cfg->cluster_token, err,
+                    errlen) < 0 ||
         copy_string(&doc, root, "host", cfg->host, sizeof cfg->host, err, errlen) < 0 ||
         copy_string(&doc, root, "node_id", cfg->node_id, sizeof cfg->node_id, err, errlen) < 0 ||
         copy_string(&doc, root, "cluster_manager_url", cfg->cluster_manager_url,
@@ -164,6 +197,7 @@ int node_config_load(struct node_config *cfg, const char *path, char *err, size_
             goto out;
         }
     }
+    if ((n = conf_get(root, "peers")) && load_peers(&doc, n, cfg, err, errlen) < 0) goto out;
     if ((n = conf_get(root, "limits")) && load_limits(&doc, n, &cfg->limits, err, errlen) < 0)
         goto out;
     if ((n = conf_get(root, "host"))) {
@@ -206,6 +240,11 @@ int node_config_env(struct node_config *cfg, char *err, size_t errlen)
                            sizeof cfg->cluster_token - 1);
         snprintf(cfg->cluster_token, sizeof cfg->cluster_token, "%s", v);
     }
+    if ((v = getenv("HERD_PEERS")) && *v) {
+        if (strlen(v) >= sizeof cfg->peers) return err_set(err, errlen, "HERD_PEERS: too long");
+        if (repl_peers_check(v, err, errlen) < 0) return -1;
+        snprintf(cfg->peers, sizeof cfg->peers, "%s", v);
+    }
     if ((v = getenv("CLUSTER_MANAGER_URL")) && *v) {
         if (strlen(v) >= sizeof cfg->cluster_manager_url)
             return err_set(err, errlen, "CLUSTER_MANAGER_URL: too long");
@@ -222,6 +261,7 @@ int node_config_finish(struct node_config *cfg, char *err, size_t errlen)
         if (url_parse(&u, cfg->cluster_manager_url, uerr, sizeof uerr) < 0)
             return err_set(err, errlen, "cluster manager: %s", uerr);
     }
+    if (repl_peers_check(cfg->peers, err, errlen) < 0) return -1;
     for (const char *p = cfg->node_id; *p; p++)
         if ((unsigned char)*p < 0x21 || *p == 0x7f)
             return err_set(err, errlen,
@@ -265,13 +305,13 @@ static void rebuild_health(struct node *n)
 {
     char now[40];
     mtime_wall_iso8601(now, sizeof now);
-    json_t *j =
-        json_pack("{s:b, s:s, s:s, s:s, s:s, s:s, s:{s:{s:b}, s:{s:b, s:I}, s:{s:b, s:b, s:s?}}}",
-                  "status", 1, "mode", cluster_enabled(n) ? "cluster" : "standalone", "version",
-                  HERD_VERSION, "timestamp", now, "started_at", n->started_at, "node_id",
-                  n->cfg.node_id, "checks", "http", "status", 1, "kv", "status", 1, "keys",
-                  (json_int_t)n->kv.count, "cluster", "enabled", cluster_enabled(n), "registered",
-                  n->member && member_registered(n->member), "manager", cluster_enabled(n) ? n->cfg.cluster_manager_url : NULL);
+    json_t *j = json_pack(
+        "{s:b, s:s, s:s, s:s, s:s, s:s, s:{s:{s:b}, s:{s:b, s:I}, s:{s:b, s:b, s:s?}}}", "status",
+        1, "mode", cluster_enabled(n) ? "cluster" : "standalone", "version", HERD_VERSION,
+        "timestamp", now, "started_at", n->started_at, "node_id", n->cfg.node_id, "checks", "http",
+        "status", 1, "kv", "status", 1, "keys", (json_int_t)n->kv.count, "cluster", "enabled",
+        cluster_enabled(n), "registered", n->member && member_registered(n->member), "manager",
+        cluster_enabled(n) ? n->cfg.cluster_manager_url : NULL);
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text) return;
@@ -345,10 +385,10 @@ static void on_cluster_nodes(struct node *n, struct http_request *req)
 static void on_cluster_config(struct node *n, struct http_request *req)
 {
     json_t *config = json_loads(n->member ? member_config(n->member) : "{}", 0, NULL);
-    http_respond_json(req, 200, json_pack("{s:I,s:o}", "version",
-                                          (json_int_t)(n->member ? member_config_version(n->member)
-                                                                 : 0),
-                                          "config", config ? config : json_object()));
+    http_respond_json(req, 200,
+                      json_pack("{s:I,s:o}", "version",
+                                (json_int_t)(n->member ? member_config_version(n->member) : 0),
+                                "config", config ? config : json_object()));
 }
 
 static void on_kv_get(struct node *n, struct http_request *req)
@@ -361,6 +401,8 @@ static void on_kv_get(struct node *n, struct http_request *req)
     char seq[24];
     snprintf(seq, sizeof seq, "%llu", (unsigned long long)e->seq);
     http_response_header(req, "X-Herd-Seq", seq);
+    snprintf(seq, sizeof seq, "%llu", (unsigned long long)e->version);
+    http_response_header(req, "X-Herd-Version", seq);
     http_respond(req, 200, "application/octet-stream", e->value, e->value_len);
 }
 
@@ -377,8 +419,10 @@ static void on_kv_put(struct node *n, struct http_request *req)
         return;
     }
     http_respond_json(req, created ? 201 : 200,
-                      json_pack("{s:s, s:I, s:I}", "key", e->key, "seq", (json_int_t)e->seq, "size",
+                      json_pack("{s:s, s:I, s:I, s:I}", "key", e->key, "seq", (json_int_t)e->seq,
+                                "version", (json_int_t)e->version, "size",
                                 (json_int_t)e->value_len));
+    if (n->repl) repl_changed(n->repl);
 }
 
 static void on_kv_delete(struct node *n, struct http_request *req)
@@ -390,6 +434,23 @@ static void on_kv_delete(struct node *n, struct http_request *req)
     }
     http_respond_json(req, 200,
                       json_pack("{s:s, s:I}", "key", req->params[0], "seq", (json_int_t)seq));
+    if (n->repl) repl_changed(n->repl);
+}
+
+static void on_kv_changes(struct node *n, struct http_request *req)
+{
+    if (n->repl)
+        repl_serve_changes(n->repl, req);
+    else
+        http_respond_error(req, 503, "stopping");
+}
+
+static void on_kv_status(struct node *n, struct http_request *req)
+{
+    if (n->repl)
+        repl_serve_status(n->repl, req);
+    else
+        http_respond_error(req, 503, "stopping");
 }
 
 static void on_echo(struct node *n, struct http_request *req)
@@ -604,7 +665,7 @@ struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_
     n->fault.error_status = 500;
     n->rng = mtime_now_ns() | 1;
     mtime_wall_iso8601(n->started_at, sizeof n->started_at);
-    if (kv_init(&n->kv) < 0 || !(n->srv = http_server_new(loop, &cfg->limits))) {
+    if (kv_init(&n->kv, cfg->node_id) < 0 || !(n->srv = http_server_new(loop, &cfg->limits))) {
         err_set(err, errlen, "out of memory");
         kv_free(&n->kv);
         free(n);
@@ -619,6 +680,8 @@ struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_
     rc |= add_route(n, "GET", "/kv/{key}", on_kv_get, false);
     rc |= add_route(n, "PUT", "/kv/{key}", on_kv_put, false);
     rc |= add_route(n, "DELETE", "/kv/{key}", on_kv_delete, false);
+    rc |= add_route(n, "GET", "/api/v1/kv/changes", on_kv_changes, true);
+    rc |= add_route(n, "GET", "/api/v1/kv/status", on_kv_status, true);
     rc |= add_route(n, NULL, "/echo", on_echo, false);
     rc |= add_route(n, "GET", "/delay", on_delay, false);
     rc |= add_route(n, NULL, "/status/{code}", on_status, false);
@@ -635,6 +698,8 @@ struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_
         *uv_status = rc;
         goto fail;
     }
+    if (!(n->repl = repl_start(loop, &n->kv, cfg->peers, cfg->host, node_port(n), err, errlen)))
+        goto fail;
     if (cluster_enabled(n)) {
         struct member_config mc = {.manager_url = cfg->cluster_manager_url,
                                    .token = cfg->cluster_token,
@@ -662,10 +727,23 @@ static void on_server_stopped(void *data)
     if (n->stopped_fn) n->stopped_fn(n->stopped_data);
 }
 
-static void on_left_cluster(void *data)
+static void on_replication_stopped(void *data)
 {
     struct node *n = data;
     http_server_shutdown(n->srv, on_server_stopped, n);
+}
+
+/* Leaving: deregister first (the gateway stops sending before we stop serving), then answer
+ * the peers' long-polls and stop replicating, then let in-flight requests finish. */
+static void on_left_cluster(void *data)
+{
+    struct node *n = data;
+    struct repl *r = n->repl;
+    n->repl = NULL;
+    if (r)
+        repl_stop(r, on_replication_stopped, n);
+    else
+        on_replication_stopped(n);
 }
 
 void node_stop(struct node *n, void (*done)(void *data), void *data)
@@ -675,11 +753,11 @@ void node_stop(struct node *n, void (*done)(void *data), void *data)
     n->stopped_fn = done;
     n->stopped_data = data;
     struct member *m = n->member;
-    n->member = NULL; /* deregister first: the gateway stops sending before we stop serving */
+    n->member = NULL;
     if (m)
         member_stop(m, on_left_cluster, n);
     else
-        http_server_shutdown(n->srv, on_server_stopped, n);
+        on_left_cluster(n);
 }
 
 void node_free(struct node *n)

@@ -350,6 +350,122 @@ static void test_sigterm_finishes_inflight(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ---- replication between three nodes ---- */
+
+static pid_t start_peer(int port, const char *id, const char *peers)
+{
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    char *argv[] = {(char *)harness_herd_bin(),
+                    "node",
+                    "--port",
+                    p,
+                    "--id",
+                    (char *)id,
+                    "--log-level",
+                    "warn",
+                    peers ? "--peers" : NULL,
+                    (char *)peers,
+                    NULL};
+    pid_t pid = harness_spawn(argv, NULL, NULL);
+    return pid > 0 && harness_wait_http(port, "/health", 5000) ? pid : -1;
+}
+
+/* Polls GET /kv/key on port until it answers value (NULL: 404), for up to ms. */
+static bool wait_value(int port, const char *key, const char *value, int ms)
+{
+    char path[300], out[4096];
+    snprintf(path, sizeof path, "/kv/%s", key);
+    for (long end = harness_now_ms() + ms; harness_now_ms() < end;) {
+        const char *body = NULL;
+        int status = harness_get(port, path, out, sizeof out, &body);
+        if (value ? status == 200 && body && strcmp(body, value) == 0 : status == 404) return true;
+        struct timespec ts = {0, 5 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+static void test_replication_catches_up(void **state)
+{
+    (void)state;
+    int base = harness_free_ports(3);
+    char peers_a[64], peers_b[32], out[8192], key[32], value[32];
+    snprintf(peers_a, sizeof peers_a, "127.0.0.1:%d,127.0.0.1:%d", base + 1, base + 2);
+    snprintf(peers_b, sizeof peers_b, "127.0.0.1:%d", base);
+    pid_t a = start_peer(base, "a", peers_a), b = start_peer(base + 1, "b", peers_b),
+          c = start_peer(base + 2, "c", NULL); /* c knows nobody: it learns a, which reads it */
+    assert_true(a > 0 && b > 0 && c > 0);
+    assert_int_equal(request(base, "PUT", "/kv/first", "1", out, sizeof out, NULL), 201);
+    for (int i = 0; i < 3; i++)
+        assert_true(wait_value(base + i, "first", "1", 5000));
+    /* c paused: writes on a and b go on; after SIGCONT c resumes from where it stopped */
+    kill(c, SIGSTOP);
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof key, "/kv/k%d", i);
+        snprintf(value, sizeof value, "v%d", i);
+        assert_true(request(base + i % 2, "PUT", key, value, out, sizeof out, NULL) == 201);
+    }
+    assert_int_equal(request(base + 1, "DELETE", "/kv/first", NULL, out, sizeof out, NULL), 200);
+    assert_true(wait_value(base, "k199", "v199", 5000)); /* b's write reached a */
+    kill(c, SIGCONT);
+    assert_true(wait_value(base + 2, "k198", "v198", 5000));
+    assert_true(wait_value(base + 2, "k199", "v199", 5000));
+    assert_true(wait_value(base + 2, "first", NULL, 5000));
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        snprintf(value, sizeof value, "v%d", i);
+        assert_true(wait_value(base + 2, key, value, 100));
+    }
+    json_t *j;
+    assert_int_equal(request(base + 2, "GET", "/api/v1/kv/status", NULL, out, sizeof out, &j), 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "keys")), 200);
+    char learned[32];
+    snprintf(learned, sizeof learned, "127.0.0.1:%d", base);
+    json_t *peer = harness_json_find(json_object_get(j, "peers"), "peer", learned);
+    assert_non_null(peer);
+    assert_string_equal(json_string_value(json_object_get(peer, "node_id")), "a");
+    json_decref(j);
+    /* a killed and started again with an empty store: it reads its peers from the start */
+    kill(a, SIGKILL);
+    harness_wait(a, 5000);
+    a = start_peer(base, "a", peers_b);
+    assert_true(a > 0);
+    assert_true(wait_value(base, "k0", "v0", 5000));
+    assert_true(wait_value(base, "k199", "v199", 5000));
+    assert_true(wait_value(base, "first", NULL, 100));
+    /* a write on the new a reaches c, which now reads the new a */
+    assert_int_equal(request(base, "PUT", "/kv/after", "restart", out, sizeof out, NULL), 201);
+    assert_true(wait_value(base + 2, "after", "restart", 5000));
+    /* malformed long-poll arguments: 400, and the node keeps serving */
+    assert_int_equal(
+        request(base, "GET", "/api/v1/kv/changes?since=x", NULL, out, sizeof out, NULL), 400);
+    assert_int_equal(
+        request(base, "GET", "/api/v1/kv/changes?wait=forever", NULL, out, sizeof out, NULL), 400);
+    char *big = malloc(1 << 20);
+    assert_int_equal(request(base, "GET", "/api/v1/kv/changes?since=0", NULL, big, 1 << 20, &j),
+                     200);
+    free(big);
+    assert_true(json_array_size(json_object_get(j, "changes")) >= 201);
+    json_decref(j);
+    pid_t all[] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        kill(all[i], SIGTERM);
+        int st = harness_wait(all[i], 5000);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+}
+
+static void test_bad_peers(void **state)
+{
+    (void)state;
+    char *err = NULL;
+    char *args[] = {"node", "--port", "0", "--peers", "localhost:80", NULL};
+    assert_int_equal(harness_herd(args, 5000, NULL, &err), 2);
+    assert_non_null(strstr(err, "peers: \"localhost:80\": expected IP:PORT"));
+    free(err);
+}
+
 int integration_node(void)
 {
     const struct CMUnitTest tests[] = {
@@ -363,6 +479,8 @@ int integration_node(void)
     };
     const struct CMUnitTest alone[] = {
         cmocka_unit_test(test_sigterm_finishes_inflight),
+        cmocka_unit_test(test_replication_catches_up),
+        cmocka_unit_test(test_bad_peers),
     };
     return cmocka_run_group_tests_name("node", tests, setup, teardown) +
            cmocka_run_group_tests_name("node_sigterm", alone, NULL, NULL);

@@ -60,7 +60,7 @@ static void test_kv(void **state)
 {
     (void)state;
     struct kv_store kv;
-    assert_int_equal(kv_init(&kv), 0);
+    assert_int_equal(kv_init(&kv, "a"), 0);
     int created;
     char key[32];
     for (int i = 0; i < 1000; i++) {
@@ -79,7 +79,60 @@ static void test_kv(void **state)
     assert_null(kv_get(&kv, "k5"));
     assert_int_equal(kv_delete(&kv, "k5"), 0);
     assert_int_equal(kv.count, 999);
+    /* the change list: k5's delete is the last change, k0 the first */
+    assert_string_equal(kv_changes_since(&kv, 0)->key, "k0");
+    assert_string_equal(kv_changes_since(&kv, 1001)->key, "k5");
+    assert_true(kv_changes_since(&kv, 1001)->deleted);
+    assert_null(kv_changes_since(&kv, 1002));
     kv_free(&kv);
+}
+
+/* Three stores that receive the same replicated writes in different orders agree. */
+static void test_kv_replication_converges(void **state)
+{
+    (void)state;
+    struct kv_store s[3];
+    const char *names[] = {"n1", "n2", "n3"};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(kv_init(&s[i], names[i]), 0);
+    int created;
+    /* concurrent writes of the same key on n1 and n2 (both version 1): origin breaks the tie */
+    const struct kv_entry *w1 = kv_put(&s[0], "k", "one", 3, &created);
+    const struct kv_entry *w2 = kv_put(&s[1], "k", "two", 3, &created);
+    assert_int_equal(w1->version, 1);
+    assert_int_equal(w2->version, 1);
+    assert_int_equal(kv_apply(&s[2], "k", "two", 3, false, 1, "n2"), 1);
+    assert_int_equal(kv_apply(&s[2], "k", "one", 3, false, 1, "n1"), 0);
+    assert_int_equal(kv_apply(&s[0], "k", "two", 3, false, 1, "n2"), 1);
+    assert_int_equal(kv_apply(&s[1], "k", "one", 3, false, 1, "n1"), 0);
+    for (int i = 0; i < 3; i++)
+        assert_string_equal(kv_get(&s[i], "k")->value, "two");
+    /* the same write twice changes nothing */
+    uint64_t seq = s[2].seq;
+    assert_int_equal(kv_apply(&s[2], "k", "two", 3, false, 1, "n2"), 0);
+    assert_int_equal(s[2].seq, seq);
+    /* a write made after seeing version 1 wins everywhere, even where it arrives first */
+    const struct kv_entry *w3 = kv_put(&s[2], "k", "three", 5, &created);
+    assert_int_equal(w3->version, 2);
+    assert_int_equal(kv_apply(&s[0], "k", "three", 5, false, 2, "n3"), 1);
+    assert_string_equal(kv_get(&s[0], "k")->value, "three");
+    /* a delete replicates as a tombstone and beats the older value */
+    uint64_t deleted_at = kv_delete(&s[0], "k");
+    assert_int_equal(deleted_at, s[0].seq);
+    const struct kv_entry *t = kv_changes_since(&s[0], s[0].seq - 1);
+    assert_true(t->deleted);
+    assert_int_equal(t->version, 3);
+    assert_int_equal(kv_apply(&s[1], "k", "", 0, true, 3, "n1"), 1);
+    assert_null(kv_get(&s[1], "k"));
+    assert_int_equal(s[1].count, 0);
+    assert_int_equal(kv_apply(&s[1], "k", "three", 5, false, 2, "n3"), 0);
+    assert_null(kv_get(&s[1], "k"));
+    /* a replicated write of an unknown key that loses leaves nothing behind */
+    assert_int_equal(kv_apply(&s[1], "old", "x", 1, true, 1, "n9"), 1);
+    assert_null(kv_get(&s[1], "old"));
+    assert_true(s[1].clock >= 3);
+    for (int i = 0; i < 3; i++)
+        kv_free(&s[i]);
 }
 
 int unit_misc(void)
@@ -89,6 +142,7 @@ int unit_misc(void)
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_log_levels),
         cmocka_unit_test(test_kv),
+        cmocka_unit_test(test_kv_replication_converges),
     };
     return cmocka_run_group_tests_name("misc", tests, NULL, NULL);
 }

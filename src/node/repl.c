@@ -1,0 +1,489 @@
+/* repl.c -- asynchronous replication of the demo node's KV store (see repl.h). */
+#include "node/repl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <resolv.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/mtime.h"
+#include "http/client.h"
+
+#define POLL_WAIT        "20s"
+#define POLL_TIMEOUT_MS  30000
+#define WAIT_MAX_MS      60000
+#define RETRY_FIRST_MS   50
+#define RETRY_MAX_MS     1000
+#define SWEEP_MS         250
+#define BATCH_CHANGES    1000
+#define BATCH_BYTES      (4u << 20)
+#define MAX_ANSWER_BYTES (64u << 20)
+
+struct repl_peer {
+    struct repl *repl;
+    char addr[80]; /* HOST:PORT as given or learned */
+    struct sockaddr_storage sa;
+    struct http_client *client;
+    uv_timer_t timer; /* next poll after a failure */
+    uint64_t epoch;   /* the peer's, from its last answer (0: none yet) */
+    uint64_t since;   /* its last change applied here */
+    char node_id[KV_ORIGIN_MAX];
+    bool up;
+    uint64_t backoff_ms;
+    uint64_t applied, polls, errors, last_ok_ms;
+    char last_error[96];
+    struct buf req;
+};
+
+/* A peer's long-poll held until a change or its deadline. */
+struct repl_waiter {
+    struct http_request *req;
+    uint64_t since;
+    uint64_t deadline_ms;
+    struct repl_waiter *next;
+};
+
+struct repl {
+    uv_loop_t *loop;
+    struct kv_store *kv;
+    uint64_t epoch; /* this process's: wall-clock ms at start */
+    char self_host[64];
+    int self_port;
+    struct repl_peer *peers[REPL_MAX_PEERS];
+    size_t peer_count;
+    struct repl_waiter *waiters;
+    uv_timer_t sweep;
+    bool stopping;
+    int open; /* handles and clients not yet closed */
+    void (*done)(void *data);
+    void *done_data;
+};
+
+static void peer_poll(struct repl_peer *p);
+
+/* ---- addresses ---- */
+
+/* Parses "IP:PORT" or "[IPv6]:PORT" into sa. Returns 0 or -1. */
+static int parse_addr(const char *text, size_t len, struct sockaddr_storage *sa)
+{
+    char host[64];
+    const char *colon = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (text[i] == ':') colon = text + i;
+    if (!colon || colon == text) return -1;
+    size_t hl = (size_t)(colon - text);
+    const char *h = text;
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl >= sizeof host) return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (end != text + len || end == colon + 1 || port < 1 || port > 65535) return -1;
+    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)sa) == 0) return 0;
+    return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)sa) == 0 ? 0 : -1;
+}
+
+/* Calls fn(item, len, data) for each comma-separated item; stops at a non-zero return. */
+static int each_item(const char *list, int (*fn)(const char *s, size_t len, void *data), void *data)
+{
+    for (const char *s = list; s && *s;) {
+        size_t len = strcspn(s, ",");
+        while (len && (*s == ' '))
+            s++, len--;
+        size_t l = len;
+        while (l && s[l - 1] == ' ')
+            l--;
+        if (l && fn(s, l, data) != 0) return -1;
+        s += len;
+        if (*s == ',') s++;
+    }
+    return 0;
+}
+
+struct check_ctx {
+    char *err;
+    size_t errlen;
+};
+
+static int check_item(const char *s, size_t len, void *data)
+{
+    struct check_ctx *c = data;
+    struct sockaddr_storage sa;
+    if (len < 80 && parse_addr(s, len, &sa) == 0) return 0;
+    err_set(c->err, c->errlen, "peers: \"%.*s\": expected IP:PORT (127.0.0.1:8081, [::1]:8081)",
+            (int)(len > 80 ? 80 : len), s);
+    return -1;
+}
+
+int repl_peers_check(const char *peers, char *err, size_t errlen)
+{
+    struct check_ctx c = {err, errlen};
+    return each_item(peers, check_item, &c);
+}
+
+/* ---- peers: pulling their changes ---- */
+
+static void release(struct repl *r)
+{
+    if (--r->open > 0) return;
+    void (*done)(void *) = r->done;
+    void *data = r->done_data;
+    free(r);
+    if (done) done(data);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    peer_poll(t->data);
+}
+
+static void peer_failed(struct repl_peer *p, const char *why)
+{
+    p->errors++;
+    if (p->up) log_warn("replication from %s: %s", p->addr, why);
+    p->up = false;
+    snprintf(p->last_error, sizeof p->last_error, "%s", why);
+    if (p->repl->stopping) return;
+    uv_timer_start(&p->timer, on_retry, p->backoff_ms, 0);
+    p->backoff_ms = p->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : p->backoff_ms * 2;
+}
+
+/* Applies one change from a peer's answer. Returns 1 applied, 0 not, -1 malformed. */
+static int apply_change(struct repl *r, json_t *c)
+{
+    const char *key = json_string_value(json_object_get(c, "key"));
+    const char *value = json_string_value(json_object_get(c, "value"));
+    const char *origin = json_string_value(json_object_get(c, "origin"));
+    json_t *version = json_object_get(c, "version");
+    bool deleted = json_is_true(json_object_get(c, "deleted"));
+    if (!key || !key[0] || strlen(key) >= KV_KEY_MAX || !origin ||
+        strlen(origin) >= KV_ORIGIN_MAX || !json_is_integer(version) ||
+        json_integer_value(version) < 1 || (!deleted && !value))
+        return -1;
+    size_t vlen = deleted ? 0 : strlen(value);
+    unsigned char *bytes = malloc(vlen / 4 * 3 + 1);
+    if (!bytes) return -1;
+    int n = deleted ? 0 : b64_pton(value, bytes, vlen / 4 * 3 + 1);
+    int rc = n < 0 ? -1
+                   : kv_apply(r->kv, key, bytes, (size_t)n, deleted,
+                              (uint64_t)json_integer_value(version), origin);
+    free(bytes);
+    return rc;
+}
+
+static void on_changes(struct http_client *c, int error, const struct http_client_response *res,
+                       void *data)
+{
+    (void)c;
+    struct repl_peer *p = data;
+    struct repl *r = p->repl;
+    if (r->stopping) return;
+    if (error != HTTP_CLIENT_OK) {
+        peer_failed(p, http_client_error_name(error));
+        return;
+    }
+    char why[96];
+    json_t *j = res->status == 200 ? json_loads(res->body ? res->body : "", 0, NULL) : NULL;
+    json_t *epoch = json_object_get(j, "epoch"), *changes = json_object_get(j, "changes");
+    const char *node_id = json_string_value(json_object_get(j, "node_id"));
+    if (!json_is_integer(epoch) || !json_is_array(changes) || !node_id) {
+        snprintf(why, sizeof why, "status %d, not a change list", res->status);
+        json_decref(j);
+        peer_failed(p, why);
+        return;
+    }
+    if ((uint64_t)json_integer_value(epoch) != p->epoch) {
+        if (p->epoch) log_info("replication: %s restarted; reading it from the start", p->addr);
+        p->epoch = (uint64_t)json_integer_value(epoch);
+        p->since = 0; /* the peer answered from its start */
+    }
+    snprintf(p->node_id, sizeof p->node_id, "%s", node_id);
+    size_t i;
+    json_t *change;
+    size_t applied = 0;
+    json_array_foreach(changes, i, change)
+    {
+        int rc = apply_change(r, change);
+        if (rc < 0) break;
+        applied += (size_t)rc;
+        json_int_t seq = json_integer_value(json_object_get(change, "seq"));
+        if (seq > 0 && (uint64_t)seq > p->since) p->since = (uint64_t)seq;
+    }
+    json_decref(j);
+    if (i < json_array_size(changes)) {
+        peer_failed(p, "malformed change");
+        return;
+    }
+    if (!p->up)
+        log_info("replication from %s (%s): connected at seq %llu", p->addr, p->node_id,
+                 (unsigned long long)p->since);
+    p->up = true;
+    p->applied += applied;
+    p->last_ok_ms = uv_now(r->loop);
+    p->backoff_ms = RETRY_FIRST_MS;
+    if (applied) repl_changed(r);
+    peer_poll(p);
+}
+
+static void peer_poll(struct repl_peer *p)
+{
+    struct repl *r = p->repl;
+    if (r->stopping) return;
+    buf_reset(&p->req);
+    buf_printf(&p->req,
+               "GET /api/v1/kv/changes?since=%llu&epoch=%llu&wait=%s&port=%d HTTP/1.1\r\n"
+               "Host: %s\r\nUser-Agent: herd-node\r\n\r\n",
+               (unsigned long long)p->since, (unsigned long long)p->epoch, POLL_WAIT, r->self_port,
+               p->addr);
+    p->polls++;
+    if (http_client_send(p->client, p->req.data, p->req.len, on_changes, p) < 0)
+        peer_failed(p, "busy");
+}
+
+static bool is_self(const struct repl *r, const struct sockaddr_storage *sa)
+{
+    char host[64];
+    int port;
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        uv_ip4_name(a, host, sizeof host);
+        port = ntohs(a->sin_port);
+    } else {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        uv_ip6_name(a, host, sizeof host);
+        port = ntohs(a->sin6_port);
+    }
+    if (port != r->self_port) return false;
+    return strcmp(host, r->self_host) == 0 || strcmp(r->self_host, "0.0.0.0") == 0 ||
+           strcmp(r->self_host, "::") == 0 || strncmp(host, "127.", 4) == 0 ||
+           strcmp(host, "::1") == 0;
+}
+
+static int add_peer(struct repl *r, const char *addr, size_t len)
+{
+    struct sockaddr_storage sa = {0};
+    if (len >= sizeof r->peers[0]->addr || parse_addr(addr, len, &sa) < 0) return -1;
+    if (is_self(r, &sa)) return 0;
+    for (size_t i = 0; i < r->peer_count; i++)
+        if (strlen(r->peers[i]->addr) == len && memcmp(r->peers[i]->addr, addr, len) == 0) return 0;
+    if (r->peer_count == REPL_MAX_PEERS) return -1;
+    struct repl_peer *p = calloc(1, sizeof *p);
+    if (!p) return -1;
+    p->repl = r;
+    memcpy(p->addr, addr, len);
+    p->sa = sa;
+    p->backoff_ms = RETRY_FIRST_MS;
+    struct http_client_opts o;
+    http_client_opts_default(&o);
+    o.connect_timeout_ms = 1000;
+    o.header_timeout_ms = o.body_timeout_ms = POLL_TIMEOUT_MS;
+    o.keep_body = true;
+    o.max_body_bytes = MAX_ANSWER_BYTES;
+    char err[128];
+    p->client = http_client_new(r->loop, (struct sockaddr *)&sa, NULL, &o, err, sizeof err);
+    if (!p->client) {
+        free(p);
+        return -1;
+    }
+    uv_timer_init(r->loop, &p->timer);
+    p->timer.data = p;
+    r->open += 2; /* the client and the timer */
+    r->peers[r->peer_count++] = p;
+    peer_poll(p);
+    return 0;
+}
+
+static int add_listed_peer(const char *s, size_t len, void *data)
+{
+    return add_peer(data, s, len);
+}
+
+/* ---- serving our changes ---- */
+
+static void respond_changes(struct repl *r, struct http_request *req, uint64_t since)
+{
+    json_t *changes = json_array();
+    size_t count = 0, bytes = 0;
+    const struct kv_entry *e = kv_changes_since(r->kv, since);
+    for (; e && count < BATCH_CHANGES && bytes < BATCH_BYTES; e = e->next_change, count++) {
+        size_t room = (e->value_len + 2) / 3 * 4 + 1;
+        char *b64 = malloc(room);
+        if (!b64 || (!e->deleted &&
+                     b64_ntop((const unsigned char *)e->value, e->value_len, b64, room) < 0)) {
+            free(b64);
+            break;
+        }
+        if (e->deleted) b64[0] = '\0';
+        json_array_append_new(changes,
+                              json_pack("{s:I,s:s,s:s,s:b,s:I,s:s}", "seq", (json_int_t)e->seq,
+                                        "key", e->key, "value", b64, "deleted", e->deleted,
+                                        "version", (json_int_t)e->version, "origin", e->origin));
+        free(b64);
+        bytes += e->value_len + strlen(e->key) + 64;
+    }
+    http_respond_json(req, 200,
+                      json_pack("{s:s,s:I,s:I,s:b,s:o}", "node_id", r->kv->self, "epoch",
+                                (json_int_t)r->epoch, "seq", (json_int_t)r->kv->seq, "more",
+                                e != NULL, "changes", changes));
+}
+
+static int query_u64(struct http_request *req, const char *name, uint64_t *out)
+{
+    char arg[32], *end;
+    if (http_request_query(req, name, arg, sizeof arg) < 0) return 0;
+    *out = strtoull(arg, &end, 10);
+    return arg[0] && !*end ? 0 : -1;
+}
+
+void repl_serve_changes(struct repl *r, struct http_request *req)
+{
+    uint64_t since = 0, epoch = 0, port = 0, wait_us = 0;
+    char arg[32];
+    if (query_u64(req, "since", &since) < 0 || query_u64(req, "epoch", &epoch) < 0) {
+        http_respond_error(req, 400, "since, epoch: expected whole numbers");
+        return;
+    }
+    if (query_u64(req, "port", &port) < 0 || port > 65535) {
+        http_respond_error(req, 400, "port: expected the asking node's port (1-65535)");
+        return;
+    }
+    if (http_request_query(req, "wait", arg, sizeof arg) >= 0 &&
+        (mtime_parse_duration_us(arg, &wait_us) < 0 || wait_us > WAIT_MAX_MS * 1000ull)) {
+        http_respond_error(req, 400, "wait: expected a duration up to 60s (20s, 500ms)");
+        return;
+    }
+    if (port) { /* learn the asking node: it becomes a peer we read from */
+        char host[64], addr[80];
+        if (http_request_peer(req, host, sizeof host) == 0) {
+            int n = snprintf(addr, sizeof addr, strchr(host, ':') ? "[%s]:%llu" : "%s:%llu", host,
+                             (unsigned long long)port);
+            if (n > 0 && (size_t)n < sizeof addr) add_peer(r, addr, (size_t)n);
+        }
+    }
+    if (epoch != r->epoch) since = 0; /* we restarted: the asker starts over */
+    if (since > r->kv->seq) since = 0;
+    if (wait_us == 0 || r->stopping || kv_changes_since(r->kv, since)) {
+        respond_changes(r, req, since);
+        return;
+    }
+    struct repl_waiter *w = calloc(1, sizeof *w);
+    if (!w) {
+        http_respond_error(req, 500, "out of memory");
+        return;
+    }
+    w->req = req;
+    w->since = since;
+    w->deadline_ms = uv_now(r->loop) + wait_us / 1000;
+    w->next = r->waiters;
+    r->waiters = w;
+}
+
+/* Answers the waiters that have news, timed out or went away (all of them when all). */
+static void wake(struct repl *r, bool all)
+{
+    uint64_t now = uv_now(r->loop);
+    struct repl_waiter **link = &r->waiters;
+    while (*link) {
+        struct repl_waiter *w = *link;
+        if (all || w->since < r->kv->seq || now >= w->deadline_ms || http_request_aborted(w->req)) {
+            *link = w->next;
+            respond_changes(r, w->req, w->since);
+            free(w);
+            continue;
+        }
+        link = &w->next;
+    }
+}
+
+void repl_changed(struct repl *r)
+{
+    wake(r, false);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    wake(t->data, false);
+}
+
+void repl_serve_status(struct repl *r, struct http_request *req)
+{
+    json_t *peers = json_array();
+    uint64_t now = uv_now(r->loop);
+    for (size_t i = 0; i < r->peer_count; i++) {
+        const struct repl_peer *p = r->peers[i];
+        json_array_append_new(
+            peers, json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:s,s:I}", "peer", p->addr, "node_id",
+                             p->node_id, "up", p->up, "since", (json_int_t)p->since, "applied",
+                             (json_int_t)p->applied, "polls", (json_int_t)p->polls, "errors",
+                             (json_int_t)p->errors, "last_error", p->last_error, "last_ok_ms_ago",
+                             p->last_ok_ms ? (json_int_t)(now - p->last_ok_ms) : (json_int_t)-1));
+    }
+    http_respond_json(req, 200,
+                      json_pack("{s:s,s:I,s:I,s:I,s:I,s:o}", "node_id", r->kv->self, "epoch",
+                                (json_int_t)r->epoch, "seq", (json_int_t)r->kv->seq, "keys",
+                                (json_int_t)r->kv->count, "clock", (json_int_t)r->kv->clock,
+                                "peers", peers));
+}
+
+/* ---- life cycle ---- */
+
+struct repl *repl_start(uv_loop_t *loop, struct kv_store *kv, const char *peers,
+                        const char *self_host, int self_port, char *err, size_t errlen)
+{
+    if (repl_peers_check(peers, err, errlen) < 0) return NULL;
+    struct repl *r = calloc(1, sizeof *r);
+    if (!r) {
+        err_set(err, errlen, "out of memory");
+        return NULL;
+    }
+    r->loop = loop;
+    r->kv = kv;
+    r->epoch = mtime_now_ns(); /* a restart is a new epoch */
+    snprintf(r->self_host, sizeof r->self_host, "%s", self_host);
+    r->self_port = self_port;
+    uv_timer_init(loop, &r->sweep);
+    r->sweep.data = r;
+    r->open = 1;
+    uv_timer_start(&r->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    if (each_item(peers, add_listed_peer, r) < 0)
+        log_warn("replication: could not add every peer of %s", peers);
+    return r;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    release(h->data);
+}
+
+static void on_client_freed(void *data)
+{
+    release(data);
+}
+
+void repl_stop(struct repl *r, void (*done)(void *data), void *data)
+{
+    r->stopping = true;
+    r->done = done;
+    r->done_data = data;
+    wake(r, true);
+    for (size_t i = 0; i < r->peer_count; i++) {
+        struct repl_peer *p = r->peers[i];
+        uv_timer_stop(&p->timer);
+        p->timer.data = r;
+        uv_close((uv_handle_t *)&p->timer, on_closed);
+        http_client_free(p->client, on_client_freed, r);
+        buf_free(&p->req);
+        free(p);
+    }
+    r->peer_count = 0;
+    uv_close((uv_handle_t *)&r->sweep, on_closed);
+}

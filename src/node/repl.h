@@ -1,0 +1,45 @@
+/* repl.h -- asynchronous replication of the demo node's KV store between peers.
+ *
+ * Pull, by long-poll: each node asks each peer for the changes after the last sequence number
+ * it applied from that peer (GET /api/v1/kv/changes?since=S&epoch=E&wait=20s); the peer
+ * answers at once when it has some, else as soon as one happens. A node that was paused, cut
+ * off or slow therefore resumes from where it stopped; a peer that restarted (new epoch, its
+ * memory gone) is read again from the start. Changes relay: a node serves every change it
+ * applied, so writes also reach peers that only hear each other through a third. A node learns
+ * the peers that pull from it, so one that joins later with the full list is found by all. */
+#ifndef HERD_NODE_REPL_H
+#define HERD_NODE_REPL_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "http/server.h"
+#include "node/kv.h"
+
+#define REPL_MAX_PEERS 64
+
+struct repl;
+
+/* Starts replication of kv (which must outlive it) on loop. peers: "HOST:PORT,..." (IP
+ * addresses; may be empty); self_host/self_port: this node's address, never its own peer.
+ * Returns NULL with a message in err. */
+struct repl *repl_start(uv_loop_t *loop, struct kv_store *kv, const char *peers,
+                        const char *self_host, int self_port, char *err, size_t errlen);
+
+/* Checks a peer list without starting anything. Returns 0, or -1 with a message. */
+int repl_peers_check(const char *peers, char *err, size_t errlen);
+
+/* Tells waiting peers that kv changed (call after every local write and delete). */
+void repl_changed(struct repl *r);
+
+/* Answers GET /api/v1/kv/changes (possibly later: a long-poll). */
+void repl_serve_changes(struct repl *r, struct http_request *req);
+
+/* Answers GET /api/v1/kv/status: sequence numbers, peers and how far each was read. */
+void repl_serve_status(struct repl *r, struct http_request *req);
+
+/* Answers pending long-polls, closes the peer connections, then calls done(data) and frees r. */
+void repl_stop(struct repl *r, void (*done)(void *data), void *data);
+
+#endif
