@@ -273,8 +273,16 @@ static int add_peer(struct repl *r, const char *addr, size_t len)
     struct sockaddr_storage sa = {0};
     if (len >= sizeof r->peers[0]->addr || parse_addr(addr, len, &sa) < 0) return -1;
     if (is_self(r, &sa)) return 0;
-    for (size_t i = 0; i < r->peer_count; i++)
-        if (strlen(r->peers[i]->addr) == len && memcmp(r->peers[i]->addr, addr, len) == 0) return 0;
+    for (size_t i = 0; i < r->peer_count; i++) {
+        struct repl_peer *p = r->peers[i];
+        if (strlen(p->addr) != len || memcmp(p->addr, addr, len) != 0) continue;
+        if (uv_is_active((uv_handle_t *)&p->timer)) { /* it reads us, so it is back: now */
+            uv_timer_stop(&p->timer);
+            p->backoff_ms = RETRY_FIRST_MS;
+            peer_poll(p);
+        }
+        return 0;
+    }
     if (r->peer_count == REPL_MAX_PEERS) return -1;
     struct repl_peer *p = calloc(1, sizeof *p);
     if (!p) return -1;
@@ -469,6 +477,15 @@ static void on_client_freed(void *data)
     release(data);
 }
 
+static void on_peer_closed(uv_handle_t *h)
+{
+    struct repl_peer *p = h->data;
+    struct repl *r = p->repl;
+    buf_free(&p->req);
+    free(p);
+    release(r);
+}
+
 void repl_stop(struct repl *r, void (*done)(void *data), void *data)
 {
     r->stopping = true;
@@ -478,11 +495,8 @@ void repl_stop(struct repl *r, void (*done)(void *data), void *data)
     for (size_t i = 0; i < r->peer_count; i++) {
         struct repl_peer *p = r->peers[i];
         uv_timer_stop(&p->timer);
-        p->timer.data = r;
-        uv_close((uv_handle_t *)&p->timer, on_closed);
         http_client_free(p->client, on_client_freed, r);
-        buf_free(&p->req);
-        free(p);
+        uv_close((uv_handle_t *)&p->timer, on_peer_closed); /* frees p */
     }
     r->peer_count = 0;
     uv_close((uv_handle_t *)&r->sweep, on_closed);

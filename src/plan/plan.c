@@ -7,13 +7,14 @@
 
 #include "base/err.h"
 #include "cluster/gateway.h"
+#include "http/url.h"
 
-static const char *const kind_names[] = {"connectivity", "distribution", "concurrency",
-                                         "failover", "scaling", "hotplug"};
+static const char *const kind_names[] = {"connectivity", "distribution", "concurrency", "failover",
+                                         "scaling",      "hotplug",      "consistency"};
 
 const char *plan_check_kind_name(enum plan_check_kind kind)
 {
-    return (unsigned)kind <= PLAN_HOTPLUG ? kind_names[kind] : "?";
+    return (unsigned)kind <= PLAN_CONSISTENCY ? kind_names[kind] : "?";
 }
 
 bool plan_bound_check(const struct plan_bound *b, double actual)
@@ -64,35 +65,38 @@ static int parse_bound(const char *text, struct plan_bound *b)
     return 0;
 }
 
-static const char *const load_metrics[] = {"p50",  "p75",    "p90",      "p95",      "p99",
-                                           "p99.9", "max",   "mean",     "errors",   "rps",
+static const char *const load_metrics[] = {"p50",      "p75",      "p90",  "p95",    "p99",
+                                           "p99.9",    "max",      "mean", "errors", "rps",
                                            "failures", "requests", NULL};
 
 /* expect: {KEY: "OP VALUE"}: load metrics become thresholds, the check's own keys bounds. */
-static int parse_expect(struct plan_check *c, const struct conf_doc *doc,
-                        const struct conf_node *e, const char *const own[], char *err,
-                        size_t errlen)
+static int parse_expect(struct plan_check *c, const struct conf_doc *doc, const struct conf_node *e,
+                        const char *const own[], char *err, size_t errlen)
 {
     if (conf_expect_map(doc, e, err, errlen) < 0) return -1;
     for (const struct conf_node *m = e->first; m; m = m->next) {
         const char *v;
         if (conf_to_string(doc, m, &v, err, errlen) < 0) return -1;
         bool load = false, mine = false;
-        for (const char *const *k = load_metrics; *k && !load; k++) load = strcmp(*k, m->key) == 0;
-        for (const char *const *k = own; *k && !mine; k++) mine = strcmp(*k, m->key) == 0;
+        for (const char *const *k = load_metrics; *k && !load; k++)
+            load = strcmp(*k, m->key) == 0;
+        for (const char *const *k = own; *k && !mine; k++)
+            mine = strcmp(*k, m->key) == 0;
         if (load) {
             char text[128], msg[256];
             snprintf(text, sizeof text, "%s%s", m->key, v);
             if (c->threshold_count == PLAN_MAX_EXPECT ||
                 threshold_parse(text, &c->thresholds[c->threshold_count], msg, sizeof msg) < 0)
-                return conf_error(doc, m, err, errlen, "'%s': expected OP VALUE such as <20ms, <0.1%%, >1000", v);
+                return conf_error(doc, m, err, errlen,
+                                  "'%s': expected OP VALUE such as <20ms, <0.1%%, >1000", v);
             snprintf(c->thresholds[c->threshold_count].text,
                      sizeof c->thresholds[c->threshold_count].text, "%s %s", m->key, v);
             c->threshold_count++;
         } else if (mine) {
             struct plan_bound *b = &c->bounds[c->bound_count];
             if (c->bound_count == PLAN_MAX_EXPECT || parse_bound(v, b) < 0)
-                return conf_error(doc, m, err, errlen, "'%s': expected OP VALUE such as <5%%, >=99%%, <500ms", v);
+                return conf_error(doc, m, err, errlen,
+                                  "'%s': expected OP VALUE such as <5%%, >=99%%, <500ms", v);
             snprintf(b->key, sizeof b->key, "%s", m->key);
             c->bound_count++;
         } else {
@@ -145,22 +149,166 @@ static int parse_timing(struct plan_check *c, const struct conf_doc *doc,
     return 0;
 }
 
+/* "PUT /kv/{key}": a method and a path holding {key}. */
+static int parse_request_template(const struct conf_doc *doc, const struct conf_node *body,
+                                  const char *key, const char *def, char *method,
+                                  size_t method_size, char *path, size_t path_size, char *err,
+                                  size_t errlen)
+{
+    const char *text = def;
+    if (conf_opt_string(doc, body, key, &text, err, errlen) < 0) return -1;
+    size_t m = strcspn(text, " ");
+    const char *rest = text + m;
+    while (*rest == ' ')
+        rest++;
+    const char *brace = strstr(rest, "{key}");
+    if (m == 0 || m >= method_size || rest[0] != '/' || !brace || strstr(brace + 5, "{key}") ||
+        strlen(rest) >= path_size || strpbrk(rest, " \r\n"))
+        return conf_error(doc, conf_get(body, key), err, errlen,
+                          "expected METHOD /path/{key}, e.g. \"%s\"", def);
+    snprintf(method, method_size, "%.*s", (int)m, text);
+    snprintf(path, path_size, "%s", rest);
+    return 0;
+}
+
+/* The replica named by `node` ("api.2"): 0, or -1 with a message. */
+static int parse_replica(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+                         const struct conf_node *body, const char *node, char *err, size_t errlen)
+{
+    if (!node)
+        return conf_error(doc, body, err, errlen, "missing 'node', the replica to fault (api.2)");
+    const char *dot = strrchr(node, '.');
+    const struct cluster_group *g = NULL;
+    if (dot) {
+        char group[CLUSTER_NAME_MAX];
+        snprintf(group, sizeof group, "%.*s", (int)(dot - node), node);
+        g = cluster_spec_group(&p->cluster, group);
+    }
+    if (!g || atoi(dot + 1) < 1 || atoi(dot + 1) > g->replicas || strlen(node) >= sizeof c->node)
+        return conf_error(doc, conf_get(body, "node"), err, errlen,
+                          "'%s' is not a replica of the plan's cluster (GROUP.INDEX)", node);
+    snprintf(c->node, sizeof c->node, "%s", node);
+    return 0;
+}
+
+static int parse_consistency(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+                             const struct conf_node *body, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"write",         "read_each_node", "group",  "nodes", "keys",
+                                       "rate",          "settle",         "fault",  "node",  "at",
+                                       "restart_after", "converge",       "expect", NULL};
+    static const char *const own[] = {"converge", "catch_up", "unconverged", "failed_writes", NULL};
+    const struct conf_node *e = conf_get(body, "expect"), *conv = conf_get(body, "converge");
+    long long count = 200;
+    const char *group = NULL, *fault = "none", *node = NULL;
+    c->rate = 200;
+    c->settle_us = 10000000;
+    if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
+        parse_request_template(doc, body, "write", "PUT /kv/{key}", c->write_method,
+                               sizeof c->write_method, c->write_path, sizeof c->write_path, err,
+                               errlen) < 0 ||
+        parse_request_template(doc, body, "read_each_node", "GET /kv/{key}", c->read_method,
+                               sizeof c->read_method, c->read_path, sizeof c->read_path, err,
+                               errlen) < 0 ||
+        conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
+        conf_opt_int(doc, body, "keys", 1, 1000000, &count, err, errlen) < 0 ||
+        conf_opt_double(doc, body, "rate", 1, 100000, &c->rate, err, errlen) < 0 ||
+        conf_opt_duration_us(doc, body, "settle", 100000, 600000000ULL, &c->settle_us, err,
+                             errlen) < 0 ||
+        conf_opt_string(doc, body, "fault", &fault, err, errlen) < 0 ||
+        conf_opt_string(doc, body, "node", &node, err, errlen) < 0 ||
+        (e && parse_expect(c, doc, e, own, err, errlen) < 0))
+        return -1;
+    c->requests = (uint64_t)count;
+    c->duration_us = (uint64_t)((double)count / c->rate * 1e6); /* the writes' span */
+    if (conv) { /* converge: "<1s" at the top, as in the plan format's example */
+        const char *text;
+        if (conf_to_string(doc, conv, &text, err, errlen) < 0) return -1;
+        struct plan_bound *b = &c->bounds[c->bound_count];
+        if (c->bound_count == PLAN_MAX_EXPECT || parse_bound(text, b) < 0)
+            return conf_error(doc, conv, err, errlen, "expected a bound such as \"<1s\"");
+        snprintf(b->key, sizeof b->key, "converge");
+        c->bound_count++;
+    }
+    bool unconverged_set = false;
+    for (size_t i = 0; i < c->bound_count; i++)
+        unconverged_set |= strcmp(c->bounds[i].key, "unconverged") == 0;
+    if (!unconverged_set && c->bound_count < PLAN_MAX_EXPECT) { /* every write arrives */
+        parse_bound("<=0", &c->bounds[c->bound_count]);
+        snprintf(c->bounds[c->bound_count].key, sizeof c->bounds[0].key, "unconverged");
+        c->bound_count++;
+    }
+    const struct conf_node *nodes = conf_get(body, "nodes");
+    if (nodes) {
+        if (conf_expect_seq(doc, nodes, err, errlen) < 0) return -1;
+        for (const struct conf_node *x = nodes->first; x; x = x->next) {
+            const char *u;
+            struct url parsed;
+            char uerr[256];
+            if (c->node_url_count == PLAN_MAX_NODES)
+                return conf_error(doc, x, err, errlen, "at most %d nodes", PLAN_MAX_NODES);
+            if (conf_to_string(doc, x, &u, err, errlen) < 0) return -1;
+            if (strlen(u) >= sizeof c->node_urls[0] || url_parse(&parsed, u, uerr, sizeof uerr) < 0)
+                return conf_error(doc, x, err, errlen,
+                                  "expected a node's base URL, e.g. "
+                                  "http://127.0.0.1:8081");
+            snprintf(c->node_urls[c->node_url_count++], sizeof c->node_urls[0], "%s", u);
+        }
+    } else if (!p->has_cluster) {
+        return conf_error(doc, body, err, errlen,
+                          "missing 'nodes': the base URLs of the nodes to read (the plan "
+                          "launches no cluster to take them from)");
+    }
+    if (group || !nodes) {
+        const struct cluster_group *g = NULL;
+        if (!p->has_cluster)
+            return conf_error(doc, conf_get(body, "group"), err, errlen,
+                              "'group' needs the plan's cluster; give 'nodes' instead");
+        for (size_t i = 0; !group && i < p->cluster.group_count; i++)
+            if (strcmp(p->cluster.groups[i].name, CLUSTER_GATEWAY_GROUP) != 0)
+                group = p->cluster.groups[i].name;
+        if (!group || !(g = cluster_spec_group(&p->cluster, group)) ||
+            cluster_group_port(g, 1) == 0)
+            return conf_error(doc, group ? conf_get(body, "group") : body, err, errlen,
+                              "expected 'group', a group of the plan's cluster with ports");
+        snprintf(c->group, sizeof c->group, "%s", group);
+    }
+    if (strcmp(fault, "none") == 0) return 0;
+    if (strcmp(fault, "kill") != 0 && strcmp(fault, "stop") != 0 && strcmp(fault, "pause") != 0)
+        return conf_error(doc, conf_get(body, "fault"), err, errlen,
+                          "'%s': expected none, kill, stop or pause", fault);
+    if (!p->has_cluster)
+        return conf_error(doc, body, err, errlen,
+                          "a fault needs the plan's cluster: herd injects it through its "
+                          "supervisor");
+    snprintf(c->fault, sizeof c->fault, "%s", fault);
+    if (parse_replica(p, c, doc, body, node, err, errlen) < 0 ||
+        parse_timing(c, doc, body, 1, UINT64_MAX, err, errlen) < 0)
+        return -1;
+    if (!c->restart_after_us)
+        return conf_error(doc, conf_get(body, "restart_after"), err, errlen,
+                          "the faulted node must come back to catch up: expected a duration");
+    return 0;
+}
+
 static int parse_check(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                        const struct conf_node *item, char *err, size_t errlen)
 {
     if (conf_expect_map(doc, item, err, errlen) < 0) return -1;
     if (item->count != 1)
-        return conf_error(doc, item, err, errlen,
-                          "a check is one key, its kind: connectivity, distribution, concurrency, failover, scaling or hotplug");
+        return conf_error(
+            doc, item, err, errlen,
+            "a check is one key, its kind: connectivity, distribution, concurrency, failover, "
+            "scaling, hotplug or consistency");
     const struct conf_node *body = item->first;
     int kind = -1;
-    for (int k = 0; k <= PLAN_HOTPLUG; k++)
+    for (int k = 0; k <= PLAN_CONSISTENCY; k++)
         if (strcmp(body->key, kind_names[k]) == 0) kind = k;
     if (kind < 0)
         return conf_error(doc, body, err, errlen,
                           "unknown check '%s', expected connectivity, distribution, concurrency, "
-                          "failover, scaling or hotplug (the other kinds of the plan format are "
-                          "not implemented yet)",
+                          "failover, scaling, hotplug or consistency (capacity is not "
+                          "implemented yet)",
                           body->key);
     c->kind = (enum plan_check_kind)kind;
     c->line = body->key_line;
@@ -196,8 +344,8 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         return 0;
     }
     case PLAN_DISTRIBUTION: {
-        static const char *const keys[] = {"requests", "connections", "path", "algorithm",
-                                           "expect", NULL};
+        static const char *const keys[] = {"requests",  "connections", "path",
+                                           "algorithm", "expect",      NULL};
         static const char *const own[] = {"max_deviation", "p_value", NULL};
         if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
             conf_opt_int(doc, body, "requests", 1, 100000000, &requests, err, errlen) < 0 ||
@@ -216,15 +364,15 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         return 0;
     }
     case PLAN_CONCURRENCY: {
-        static const char *const keys[] = {"connections", "duration", "rate", "path", "expect",
-                                           NULL};
+        static const char *const keys[] = {"connections", "duration", "rate",
+                                           "path",        "expect",   NULL};
         static const char *const none[] = {NULL};
         connections = 50;
         c->duration_us = 10000000;
         if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
             conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
-            conf_opt_duration_us(doc, body, "duration", 100000, 3600000000ULL, &c->duration_us,
-                                 err, errlen) < 0 ||
+            conf_opt_duration_us(doc, body, "duration", 100000, 3600000000ULL, &c->duration_us, err,
+                                 errlen) < 0 ||
             conf_opt_double(doc, body, "rate", 0, 10000000, &c->rate, err, errlen) < 0 ||
             parse_path(c, doc, body, "/", err, errlen) < 0 ||
             (e && parse_expect(c, doc, e, none, err, errlen) < 0))
@@ -233,9 +381,9 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         return 0;
     }
     case PLAN_FAILOVER: {
-        static const char *const keys[] = {"fault", "node", "at", "restart_after", "duration",
-                                           "rate", "connections", "path", "baseline", "expect",
-                                           NULL};
+        static const char *const keys[] = {"fault",    "node",   "at",          "restart_after",
+                                           "duration", "rate",   "connections", "path",
+                                           "baseline", "expect", NULL};
         static const char *const own[] = {"failed_requests", "detection", "failover", "rejoin",
                                           NULL};
         const char *fault = "kill", *node = NULL, *baseline = "99.9%";
@@ -254,25 +402,14 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         if (strcmp(fault, "kill") != 0 && strcmp(fault, "stop") != 0 && strcmp(fault, "pause") != 0)
             return conf_error(doc, conf_get(body, "fault"), err, errlen,
                               "'%s': expected kill, stop or pause (the other faults are not "
-                              "implemented yet)", fault);
+                              "implemented yet)",
+                              fault);
         snprintf(c->fault, sizeof c->fault, "%s", fault);
         if (!p->has_cluster)
             return conf_error(doc, body, err, errlen,
                               "a failover check needs the plan's cluster: herd injects the fault "
                               "through its supervisor");
-        if (!node)
-            return conf_error(doc, body, err, errlen, "missing 'node', the replica to fault (api.2)");
-        const char *dot = strrchr(node, '.');
-        const struct cluster_group *g = NULL;
-        if (dot) {
-            char group[CLUSTER_NAME_MAX];
-            snprintf(group, sizeof group, "%.*s", (int)(dot - node), node);
-            g = cluster_spec_group(&p->cluster, group);
-        }
-        if (!g || atoi(dot + 1) < 1 || atoi(dot + 1) > g->replicas || strlen(node) >= sizeof c->node)
-            return conf_error(doc, conf_get(body, "node"), err, errlen,
-                              "'%s' is not a replica of the plan's cluster (GROUP.INDEX)", node);
-        snprintf(c->node, sizeof c->node, "%s", node);
+        if (parse_replica(p, c, doc, body, node, err, errlen) < 0) return -1;
         char *end;
         double rate = strtod(baseline, &end);
         if (end == baseline || strcmp(end, "%") != 0 || rate <= 0 || rate > 100)
@@ -283,8 +420,8 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         return 0;
     }
     case PLAN_SCALING: {
-        static const char *const keys[] = {"group", "replicas", "connections", "duration", "path",
-                                           "expect", NULL};
+        static const char *const keys[] = {"group", "replicas", "connections", "duration",
+                                           "path",  "expect",   NULL};
         static const char *const own[] = {"efficiency", NULL};
         const char *group = NULL;
         connections = 50;
@@ -292,8 +429,8 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
             conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
             conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
-            conf_opt_duration_us(doc, body, "duration", 500000, 3600000000ULL, &c->duration_us,
-                                 err, errlen) < 0 ||
+            conf_opt_duration_us(doc, body, "duration", 500000, 3600000000ULL, &c->duration_us, err,
+                                 errlen) < 0 ||
             parse_path(c, doc, body, "/", err, errlen) < 0 ||
             (e && parse_expect(c, doc, e, own, err, errlen) < 0))
             return -1;
@@ -317,14 +454,15 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
             c->steps[c->step_count++] = (int)n;
         }
         if (c->step_count < 2)
-            return conf_error(doc, r, err, errlen, "expected two replica counts or more, e.g. [1, 3]");
+            return conf_error(doc, r, err, errlen,
+                              "expected two replica counts or more, e.g. [1, 3]");
         c->connections = (unsigned)connections;
         return 0;
     }
     case PLAN_HOTPLUG: {
-        static const char *const keys[] = {"group", "path", "other_path", "duration", "at",
-                                           "restart_after", "rate", "others_must_stay",
-                                           "expect", NULL};
+        static const char *const keys[] = {
+            "group",         "path", "other_path",       "duration", "at",
+            "restart_after", "rate", "others_must_stay", "expect",   NULL};
         static const char *const own[] = {"other_failures", "rejoin", NULL};
         const char *group = NULL, *other = "/health", *stay = "healthy";
         c->duration_us = 6000000;
@@ -362,6 +500,8 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         }
         return 0;
     }
+    case PLAN_CONSISTENCY:
+        return parse_consistency(p, c, doc, body, err, errlen);
     }
     return -1;
 }
@@ -371,7 +511,8 @@ static int parse_report(struct plan *p, const struct conf_doc *doc, const struct
 {
     static const char *const keys[] = {"dir", "formats", NULL};
     const char *dir = p->report_dir;
-    if (conf_expect_map(doc, r, err, errlen) < 0 || conf_check_keys(doc, r, keys, err, errlen) < 0 ||
+    if (conf_expect_map(doc, r, err, errlen) < 0 ||
+        conf_check_keys(doc, r, keys, err, errlen) < 0 ||
         conf_opt_string(doc, r, "dir", &dir, err, errlen) < 0)
         return -1;
     if (!dir[0] || strlen(dir) >= sizeof p->report_dir)
@@ -412,7 +553,8 @@ int plan_load(struct plan *p, const char *path, char *err, size_t errlen)
                 path);
         goto fail;
     }
-    if (conf_expect_map(doc, root, err, errlen) < 0 || conf_check_keys(doc, root, keys, err, errlen) < 0 ||
+    if (conf_expect_map(doc, root, err, errlen) < 0 ||
+        conf_check_keys(doc, root, keys, err, errlen) < 0 ||
         conf_opt_string(doc, root, "name", &name, err, errlen) < 0 ||
         conf_opt_string(doc, root, "target", &target, err, errlen) < 0)
         goto fail;

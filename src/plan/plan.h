@@ -21,9 +21,11 @@ enum plan_check_kind {
     PLAN_FAILOVER,         /* a fault on a node under load: failed requests, detection, ... */
     PLAN_SCALING,          /* the same load on N replicas of a group: efficiency */
     PLAN_HOTPLUG,          /* a whole group stopped and started under load */
+    PLAN_CONSISTENCY,      /* writes through the target, read back from every node */
 };
 
 #define PLAN_MAX_STEPS 8
+#define PLAN_MAX_NODES 32
 
 /* An expectation on a check's own measure ("max_deviation: <5%", "success: >=99%"). */
 struct plan_bound {
@@ -35,8 +37,8 @@ struct plan_bound {
 
 struct plan_check {
     enum plan_check_kind kind;
-    char name[96]; /* "distribution" or the kind with its index when repeated */
-    int line;      /* where the plan defines it */
+    char name[96];  /* "distribution" or the kind with its index when repeated */
+    int line;       /* where the plan defines it */
     char path[512]; /* request path (and query), default "/" or /health for probes */
     /* connectivity */
     int probes;
@@ -53,11 +55,17 @@ struct plan_check {
     uint64_t at_us;            /* fault time after the load began */
     uint64_t restart_after_us; /* 0: not restarted */
     double baseline;           /* success rate the failover time waits for */
-    char other_path[512]; /* hotplug: a path the other groups serve */
+    char other_path[512];      /* hotplug: a path the other groups serve */
     /* scaling, hotplug: the group (scaling: and its replica counts) */
     char group[CLUSTER_NAME_MAX];
     int steps[PLAN_MAX_STEPS];
     size_t step_count;
+    /* consistency: requests keys written at rate; every node read until it holds them */
+    char write_method[8], write_path[256]; /* "PUT", "/kv/{key}" */
+    char read_method[8], read_path[256];
+    uint64_t settle_us;                  /* how long after the last write the nodes may take */
+    char node_urls[PLAN_MAX_NODES][128]; /* nodes to read (default: the group's replicas) */
+    size_t node_url_count;
     /* load thresholds (p99<20ms, errors<0.1%, rps>1000) and the check's own bounds */
     struct threshold thresholds[PLAN_MAX_EXPECT];
     size_t threshold_count;

@@ -1,5 +1,6 @@
 /* runner.c -- runs a test plan (see runner.h). */
 #include "plan/runner.h"
+#include "plan/check.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -87,8 +88,8 @@ static void on_act(uv_async_t *a)
     int rc = strcmp(call->action, "scale") == 0
                  ? supervisor_scale(c->sup, call->id, call->replicas, on_acted, c, call->error,
                                     sizeof call->error)
-                 : supervisor_node_action(c->sup, call->id, call->action, on_acted, c,
-                                          call->error, sizeof call->error);
+                 : supervisor_node_action(c->sup, call->id, call->action, on_acted, c, call->error,
+                                          sizeof call->error);
     if (rc < 0) {
         call->status = 3;
         uv_sem_post(&c->acted);
@@ -97,8 +98,8 @@ static void on_act(uv_async_t *a)
 
 /* Asks the supervisor (on its thread) for a node action and waits for its outcome. Returns
  * 0, or -1 with the supervisor's message. */
-static int cluster_act(struct cluster_run *c, const char *id, const char *action, int replicas,
-                       char *err, size_t errlen)
+int check_cluster_act(struct cluster_run *c, const char *id, const char *action, int replicas,
+                      char *err, size_t errlen)
 {
     struct cluster_call call = {.status = 0, .replicas = replicas};
     snprintf(call.id, sizeof call.id, "%s", id);
@@ -202,24 +203,16 @@ double plan_chi2_p_value(double chi2, int dof)
 
 /* ---- checks ---- */
 
-struct check_env {
-    struct plan *p;
-    const struct plan_run_opts *o;
-    unsigned cores;
-    struct cluster_run *cluster;
-};
-
 /* Runs one load with bench's options. Returns 0 or -1 with a message. */
 static int run_load_windows(const struct check_env *env, const char *url, uint64_t requests,
                             unsigned connections, uint64_t duration_us, double rate,
                             uint64_t window_us, struct load_result *r, char *err, size_t errlen);
 
 static int run_load(const struct check_env *env, const char *url, uint64_t requests,
-                    unsigned connections, uint64_t duration_us, double rate,
-                    struct load_result *r, char *err, size_t errlen)
+                    unsigned connections, uint64_t duration_us, double rate, struct load_result *r,
+                    char *err, size_t errlen)
 {
-    return run_load_windows(env, url, requests, connections, duration_us, rate, 0, r, err,
-                            errlen);
+    return run_load_windows(env, url, requests, connections, duration_us, rate, 0, r, err, errlen);
 }
 
 static int run_load_windows(const struct check_env *env, const char *url, uint64_t requests,
@@ -246,7 +239,7 @@ static int run_load_windows(const struct check_env *env, const char *url, uint64
 }
 
 /* actual: the measured value; not finite when it was never seen (null in the document) */
-static json_t *expectation(const char *text, double actual, bool pass)
+json_t *check_expectation(const char *text, double actual, bool pass)
 {
     return json_pack("{s:s,s:o,s:b}", "expect", text, "actual",
                      isfinite(actual) ? json_real(actual) : json_null(), "pass", pass);
@@ -258,14 +251,14 @@ static bool judge_thresholds(const struct plan_check *c, const struct load_summa
     bool all = true;
     for (size_t i = 0; i < c->threshold_count; i++) {
         bool ok = threshold_check(&c->thresholds[i], s);
-        json_array_append_new(list, expectation(c->thresholds[i].text,
-                                                threshold_actual(&c->thresholds[i], s), ok));
+        json_array_append_new(list, check_expectation(c->thresholds[i].text,
+                                                      threshold_actual(&c->thresholds[i], s), ok));
         all &= ok;
     }
     return all;
 }
 
-static bool judge_bound(const struct plan_check *c, const char *key, double actual, json_t *list)
+bool check_judge_bound(const struct plan_check *c, const char *key, double actual, json_t *list)
 {
     bool all = true;
     for (size_t i = 0; i < c->bound_count; i++) {
@@ -273,7 +266,7 @@ static bool judge_bound(const struct plan_check *c, const char *key, double actu
         char text[128];
         snprintf(text, sizeof text, "%s %s", key, c->bounds[i].text);
         bool ok = plan_bound_check(&c->bounds[i], actual);
-        json_array_append_new(list, expectation(text, actual, ok));
+        json_array_append_new(list, check_expectation(text, actual, ok));
         all &= ok;
     }
     return all;
@@ -283,8 +276,8 @@ static json_t *summary_json(const struct load_summary *s)
 {
     return json_pack("{s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f}", "requests", (json_int_t)s->requests,
                      "failures", (json_int_t)s->failures, "error_rate", s->error_rate, "rps",
-                     s->rps, "p50_ms", s->p50, "p95_ms", s->p95, "p99_ms", s->p99, "max_ms",
-                     s->max, "mean_ms", s->mean);
+                     s->rps, "p50_ms", s->p50, "p95_ms", s->p95, "p99_ms", s->p99, "max_ms", s->max,
+                     "mean_ms", s->mean);
 }
 
 /* Probes one endpoint; appends {endpoint, url, success, summary, expectations, pass} to
@@ -300,20 +293,22 @@ static int probe(const struct check_env *env, const struct plan_check *c, const 
     load_result_free(&r);
     double success = s.requests ? 1.0 - s.error_rate : 0.0;
     json_t *list = json_array();
-    bool ok = judge_bound(c, "success", success, list) & judge_thresholds(c, &s, list);
+    bool ok = check_judge_bound(c, "success", success, list) & judge_thresholds(c, &s, list);
     *pass &= ok;
     size_t i;
     json_t *e;
-    json_array_foreach(list, i, e) { /* "api.1: success >=100%" in the check's list */
+    json_array_foreach(list, i, e)
+    { /* "api.1: success >=100%" in the check's list */
         char text[192];
-        snprintf(text, sizeof text, "%s: %s", name, json_string_value(json_object_get(e, "expect")));
+        snprintf(text, sizeof text, "%s: %s", name,
+                 json_string_value(json_object_get(e, "expect")));
         json_array_append_new(expects, json_pack("{s:s,s:O,s:O}", "expect", text, "actual",
                                                  json_object_get(e, "actual"), "pass",
                                                  json_object_get(e, "pass")));
     }
-    json_array_append_new(endpoints, json_pack("{s:s,s:s,s:f,s:o,s:o,s:b}", "endpoint", name,
-                                               "url", url, "success", success, "summary",
-                                               summary_json(&s), "expectations", list, "pass", ok));
+    json_array_append_new(endpoints, json_pack("{s:s,s:s,s:f,s:o,s:o,s:b}", "endpoint", name, "url",
+                                               url, "success", success, "summary", summary_json(&s),
+                                               "expectations", list, "pass", ok));
     return 0;
 }
 
@@ -357,19 +352,22 @@ static json_t *gateway_view(const char *target)
     char *body = NULL;
     json_t *st = NULL, *nodes = NULL;
     if (control_call_port(u.port, "GET", "/api/v1/cluster/status", NULL, 2000, &status, &body, err,
-                          sizeof err) == 0 && status == 200)
+                          sizeof err) == 0 &&
+        status == 200)
         st = json_loads(body, 0, NULL);
     free(body);
     body = NULL;
-    if (st && control_call_port(u.port, "GET", "/api/v1/cluster/nodes", NULL, 2000, &status, &body,
-                                err, sizeof err) == 0 && status == 200)
+    if (st &&
+        control_call_port(u.port, "GET", "/api/v1/cluster/nodes", NULL, 2000, &status, &body, err,
+                          sizeof err) == 0 &&
+        status == 200)
         nodes = json_loads(body, 0, NULL);
     free(body);
     json_t *balance = json_object_get(json_object_get(st, "gateway"), "balance");
     json_t *threads = json_object_get(json_object_get(st, "gateway"), "threads");
     json_t *view = balance && nodes ? json_pack("{s:O,s:I,s:O}", "balance", balance, "threads",
-                                                threads ? json_integer_value(threads) : 1,
-                                                "nodes", json_object_get(nodes, "nodes"))
+                                                threads ? json_integer_value(threads) : 1, "nodes",
+                                                json_object_get(nodes, "nodes"))
                                     : NULL;
     json_decref(st);
     json_decref(nodes);
@@ -381,8 +379,8 @@ static json_t *check_distribution(const struct check_env *env, const struct plan
 {
     json_t *view = gateway_view(env->p->target);
     const char *algorithm = c->algorithm[0] ? c->algorithm
-                            : view ? json_string_value(json_object_get(view, "balance"))
-                                   : "roundrobin";
+                            : view          ? json_string_value(json_object_get(view, "balance"))
+                                            : "roundrobin";
     char url[1100];
     snprintf(url, sizeof url, "%s%s", env->p->target, c->path);
     struct load_result r;
@@ -399,20 +397,22 @@ static json_t *check_distribution(const struct check_env *env, const struct plan
     size_t k = 0;
     const char *id;
     json_t *node;
-    json_object_foreach(json_object_get(view, "nodes"), id, node) {
+    json_object_foreach(json_object_get(view, "nodes"), id, node)
+    {
         if (k == LOAD_MAX_NODES) break;
         const char *state = json_string_value(json_object_get(node, "state"));
         if (state && strcmp(state, "up") != 0) continue;
         n[k].name = id;
-        n[k].weight = (double)json_integer_value(
-            json_object_get(json_object_get(node, "config"), "weight"));
+        n[k].weight =
+            (double)json_integer_value(json_object_get(json_object_get(node, "config"), "weight"));
         n[k].count = 0;
         k++;
     }
     uint64_t ok = r.total.counters.by_class[COUNTER_OK];
     for (size_t i = 0; i < r.total.node_count; i++) { /* nodes that answered */
         size_t j = 0;
-        while (j < k && strcmp(n[j].name, r.total.nodes[i].name) != 0) j++;
+        while (j < k && strcmp(n[j].name, r.total.nodes[i].name) != 0)
+            j++;
         if (j == k && k < LOAD_MAX_NODES) {
             n[k].name = r.total.nodes[i].name;
             n[k].weight = 1;
@@ -422,7 +422,8 @@ static json_t *check_distribution(const struct check_env *env, const struct plan
     }
     bool weighted = strcmp(algorithm, "weighted") == 0 || strcmp(algorithm, "roundrobin") == 0;
     double wsum = 0;
-    for (size_t j = 0; j < k; j++) wsum += weighted && n[j].weight > 0 ? n[j].weight : 1;
+    for (size_t j = 0; j < k; j++)
+        wsum += weighted && n[j].weight > 0 ? n[j].weight : 1;
     double chi2 = 0, max_dev = 0, max_off = 0;
     json_t *rows = json_array();
     for (size_t j = 0; j < k; j++) {
@@ -445,8 +446,8 @@ static json_t *check_distribution(const struct check_env *env, const struct plan
     /* the verdict knows the algorithm unless the plan set its own bounds */
     bool verdict = judge_thresholds(c, &s, expects);
     if (c->bound_count > 0) {
-        verdict &= judge_bound(c, "max_deviation", max_dev, expects);
-        verdict &= judge_bound(c, "p_value", p_value, expects);
+        verdict &= check_judge_bound(c, "max_deviation", max_dev, expects);
+        verdict &= check_judge_bound(c, "p_value", p_value, expects);
     } else if (strcmp(algorithm, "roundrobin") == 0) {
         /* exact per gateway thread: within one request per node and thread */
         double threads = (double)json_integer_value(json_object_get(view, "threads"));
@@ -455,20 +456,23 @@ static json_t *check_distribution(const struct check_env *env, const struct plan
         snprintf(text, sizeof text, "roundrobin: every node within %.0f request%s of its share",
                  threads, threads > 1 ? "s" : "");
         bool exact = max_off <= threads;
-        json_array_append_new(expects, expectation(text, max_off, exact));
+        json_array_append_new(expects, check_expectation(text, max_off, exact));
         verdict &= exact;
     } else if (strcmp(algorithm, "random") == 0 || strcmp(algorithm, "weighted") == 0) {
         bool fits = p_value >= 0.01;
-        json_array_append_new(expects, expectation("chi-square p_value >= 0.01", p_value, fits));
+        json_array_append_new(expects,
+                              check_expectation("chi-square p_value >= 0.01", p_value, fits));
         verdict &= fits;
     } else { /* leastconn, p2c, hash follow load or keys, not shares: every node must serve */
         bool all = k > 0;
-        for (size_t j = 0; j < k; j++) all &= n[j].count > 0;
-        json_array_append_new(expects, expectation("every node served requests", all, all));
+        for (size_t j = 0; j < k; j++)
+            all &= n[j].count > 0;
+        json_array_append_new(expects, check_expectation("every node served requests", all, all));
         verdict &= all;
     }
     if (s.failures > 0) {
-        json_array_append_new(expects, expectation("no failed request", (double)s.failures, false));
+        json_array_append_new(expects,
+                              check_expectation("no failed request", (double)s.failures, false));
         verdict = false;
     }
     *pass = verdict;
@@ -491,9 +495,9 @@ static json_t *check_concurrency(const struct check_env *env, const struct plan_
     load_summary_from(&r, &s);
     json_t *nodes = json_array();
     for (size_t i = 0; i < r.total.node_count; i++)
-        json_array_append_new(nodes, json_pack("{s:s,s:I}", "node", r.total.nodes[i].name,
-                                               "requests",
-                                               (json_int_t)r.total.nodes[i].counters.requests));
+        json_array_append_new(nodes,
+                              json_pack("{s:s,s:I}", "node", r.total.nodes[i].name, "requests",
+                                        (json_int_t)r.total.nodes[i].counters.requests));
     load_result_free(&r);
     *pass = judge_thresholds(c, &s, expects) && s.requests > 0;
     return json_pack("{s:i,s:f,s:f,s:o,s:o}", "connections", c->connections, "duration_s",
@@ -528,7 +532,7 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_until(uint64_t ns)
+void check_sleep_until(uint64_t ns)
 {
     uint64_t now = uv_hrtime();
     if (ns > now) usleep((useconds_t)((ns - now) / 1000));
@@ -555,7 +559,8 @@ static int64_t gateway_event(const char *target, const char *node, const char *k
     int64_t found = -1;
     size_t i;
     json_t *e;
-    json_array_foreach(json_object_get(j, "events"), i, e) {
+    json_array_foreach(json_object_get(j, "events"), i, e)
+    {
         int64_t ts = json_integer_value(json_object_get(e, "ts_ms"));
         const char *kind = json_string_value(json_object_get(e, "event"));
         char want[64];
@@ -600,7 +605,7 @@ static json_t *latency_impact(const struct load_result *r, double from_s, double
     return out ? out : json_null();
 }
 
-static const char *recovery_action(const char *fault)
+const char *check_recovery_action(const char *fault)
 {
     return strcmp(fault, "pause") == 0 ? "resume" : "restart";
 }
@@ -613,18 +618,19 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
     uint64_t begin = uv_hrtime();
     uv_thread_t tid;
     uv_thread_create(&tid, load_job_main, &job);
-    sleep_until(begin + c->at_us * 1000);
+    check_sleep_until(begin + c->at_us * 1000);
     uint64_t fault_ns = uv_hrtime();
     int64_t fault_wall = wall_ms();
     char fault_err[512] = "";
-    int fault_rc = cluster_act(env->cluster, c->node, c->fault, 0, fault_err, sizeof fault_err);
+    int fault_rc =
+        check_cluster_act(env->cluster, c->node, c->fault, 0, fault_err, sizeof fault_err);
     uint64_t recover_ns = 0;
     char recover_err[512] = "";
     if (fault_rc == 0 && c->restart_after_us) {
-        sleep_until(fault_ns + c->restart_after_us * 1000);
+        check_sleep_until(fault_ns + c->restart_after_us * 1000);
         recover_ns = uv_hrtime();
-        if (cluster_act(env->cluster, c->node, recovery_action(c->fault), 0, recover_err,
-                        sizeof recover_err) < 0)
+        if (check_cluster_act(env->cluster, c->node, check_recovery_action(c->fault), 0,
+                              recover_err, sizeof recover_err) < 0)
             recover_ns = 0;
     }
     uv_thread_join(&tid);
@@ -665,7 +671,8 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
     if (recover_ns) {
         recover_at_ms = (double)(recover_ns - r->start_ns) / 1e6;
         size_t k = 0;
-        while (k < r->total.node_count && strcmp(r->total.nodes[k].name, c->node) != 0) k++;
+        while (k < r->total.node_count && strcmp(r->total.nodes[k].name, c->node) != 0)
+            k++;
         for (size_t i = (size_t)(recover_at_ms / win_ms);
              k < r->total.node_count && w->node_ok[k] && i < w->count; i++)
             if (w->node_ok[k][i]) {
@@ -680,14 +687,14 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
         if (i < f) before_req += w->requests[i];
         if (i >= f && i < end) during_req += w->requests[i];
     }
-    double fault_span_ms = recover_ns ? recover_at_ms - fault_at_ms
-                                      : r->elapsed_s * 1000 - fault_at_ms;
+    double fault_span_ms =
+        recover_ns ? recover_at_ms - fault_at_ms : r->elapsed_s * 1000 - fault_at_ms;
     double rps_before = fault_at_ms > 0 ? (double)before_req / (fault_at_ms / 1000) : 0;
     double rps_during = fault_span_ms > 0 ? (double)during_req / (fault_span_ms / 1000) : 0;
     /* detection, from the gateway's event log */
     char kind[24] = "";
-    int64_t detected = gateway_event(env->p->target, c->node, "ejected,down", fault_wall, kind,
-                                     sizeof kind);
+    int64_t detected =
+        gateway_event(env->p->target, c->node, "ejected,down", fault_wall, kind, sizeof kind);
     double detection_ms = detected >= 0 ? (double)(detected - fault_wall) : -1;
     /* latency impact: p95/p99 of the seconds before the fault vs the seconds it lasted */
     json_t *impact = latency_impact(r, fault_at_ms / 1000,
@@ -696,13 +703,13 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
     load_summary_from(r, &s);
     load_result_free(r);
     bool ok = judge_thresholds(c, &s, expects);
-    ok &= judge_bound(c, "failed_requests", (double)failed, expects);
-    ok &= judge_bound(c, "failover", failover_ms, expects);
+    ok &= check_judge_bound(c, "failed_requests", (double)failed, expects);
+    ok &= check_judge_bound(c, "failover", failover_ms, expects);
     /* an expectation on what was never seen fails: measured as infinity */
-    ok &= judge_bound(c, "detection", detection_ms >= 0 ? detection_ms : INFINITY, expects);
-    ok &= judge_bound(c, "rejoin", rejoin_ms >= 0 ? rejoin_ms : INFINITY, expects);
+    ok &= check_judge_bound(c, "detection", detection_ms >= 0 ? detection_ms : INFINITY, expects);
+    ok &= check_judge_bound(c, "rejoin", rejoin_ms >= 0 ? rejoin_ms : INFINITY, expects);
     if (c->restart_after_us && !recover_ns) {
-        json_array_append_new(expects, expectation("the node was restarted", 0, false));
+        json_array_append_new(expects, check_expectation("the node was restarted", 0, false));
         ok = false;
     }
     *pass = ok;
@@ -713,7 +720,8 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
         (json_int_t)sent_after, "failover_ms", failover_ms, "rps_before", rps_before,
         "rps_during_fault", rps_during, "baseline", c->baseline, "summary", summary_json(&s));
     json_object_set_new(out, "latency_impact", impact);
-    json_object_set_new(out, "detection_ms", detection_ms >= 0 ? json_real(detection_ms) : json_null());
+    json_object_set_new(out, "detection_ms",
+                        detection_ms >= 0 ? json_real(detection_ms) : json_null());
     json_object_set_new(out, "detected_by", json_string(kind));
     if (c->restart_after_us) {
         json_object_set_new(out, "recovered_at_s", json_real(recover_at_ms / 1000));
@@ -737,11 +745,13 @@ static bool wait_gateway_sees(const char *target, const char *group, int want)
         int status, up = 0;
         char *body = NULL;
         if (control_call_port(u.port, "GET", "/api/v1/cluster/nodes", NULL, 2000, &status, &body,
-                              err, sizeof err) == 0 && status == 200) {
+                              err, sizeof err) == 0 &&
+            status == 200) {
             json_t *j = json_loads(body, 0, NULL);
             const char *id;
             json_t *n;
-            json_object_foreach(json_object_get(j, "nodes"), id, n) {
+            json_object_foreach(json_object_get(j, "nodes"), id, n)
+            {
                 const char *state = json_string_value(json_object_get(n, "state"));
                 if (strncmp(id, group, plen) == 0 && id[plen] == '.' && state &&
                     strcmp(state, "up") == 0)
@@ -770,7 +780,7 @@ static json_t *check_scaling(const struct check_env *env, const struct plan_chec
     for (size_t i = 0; i < c->step_count; i++) {
         int n = c->steps[i];
         char serr[512];
-        if (cluster_act(env->cluster, c->group, "scale", n, serr, sizeof serr) < 0) {
+        if (check_cluster_act(env->cluster, c->group, "scale", n, serr, sizeof serr) < 0) {
             err_set(err, errlen, "scale %s to %d: %s", c->group, n, serr);
             json_decref(steps);
             return NULL;
@@ -788,20 +798,20 @@ static json_t *check_scaling(const struct check_env *env, const struct plan_chec
         double eff = first_rps > 0 ? (s.rps / first_rps) / ((double)n / first_n) : 0;
         if (i > 0) efficiency = eff;
         json_array_append_new(steps, json_pack("{s:i,s:b,s:f,s:f,s:o}", "replicas", n,
-                                               "gateway_saw_all", seen, "rps", s.rps,
-                                               "efficiency", eff, "summary", summary_json(&s)));
+                                               "gateway_saw_all", seen, "rps", s.rps, "efficiency",
+                                               eff, "summary", summary_json(&s)));
         if (!seen) {
-            json_array_append_new(expects, expectation("the gateway saw every replica up", n, false));
+            json_array_append_new(expects,
+                                  check_expectation("the gateway saw every replica up", n, false));
             *pass = false;
         }
         *pass &= judge_thresholds(c, &s, expects);
     }
     char serr[512];
-    if (cluster_act(env->cluster, c->group, "scale", original, serr, sizeof serr) == 0)
+    if (check_cluster_act(env->cluster, c->group, "scale", original, serr, sizeof serr) == 0)
         wait_gateway_sees(env->p->target, c->group, original);
-    *pass &= judge_bound(c, "efficiency", efficiency, expects);
-    return json_pack("{s:s,s:o,s:f}", "group", c->group, "steps", steps, "efficiency",
-                     efficiency);
+    *pass &= check_judge_bound(c, "efficiency", efficiency, expects);
+    return json_pack("{s:s,s:o,s:f}", "group", c->group, "steps", steps, "efficiency", efficiency);
 }
 
 /* ---- hotplug ---- */
@@ -816,15 +826,17 @@ static json_t *check_hotplug(const struct check_env *env, const struct plan_chec
     snprintf(jobs[1].url, sizeof jobs[1].url, "%s%s", env->p->target, c->other_path);
     uint64_t begin = uv_hrtime();
     uv_thread_t tids[2];
-    for (int i = 0; i < 2; i++) uv_thread_create(&tids[i], load_job_main, &jobs[i]);
-    sleep_until(begin + c->at_us * 1000);
+    for (int i = 0; i < 2; i++)
+        uv_thread_create(&tids[i], load_job_main, &jobs[i]);
+    check_sleep_until(begin + c->at_us * 1000);
     uint64_t stop_ns = uv_hrtime();
     char serr[512] = "", rerr[512] = "";
-    int stop_rc = cluster_act(env->cluster, c->group, "scale", 0, serr, sizeof serr);
-    sleep_until(stop_ns + c->restart_after_us * 1000);
+    int stop_rc = check_cluster_act(env->cluster, c->group, "scale", 0, serr, sizeof serr);
+    check_sleep_until(stop_ns + c->restart_after_us * 1000);
     uint64_t start_ns = uv_hrtime();
-    int start_rc = cluster_act(env->cluster, c->group, "scale", original, rerr, sizeof rerr);
-    for (int i = 0; i < 2; i++) uv_thread_join(&tids[i]);
+    int start_rc = check_cluster_act(env->cluster, c->group, "scale", original, rerr, sizeof rerr);
+    for (int i = 0; i < 2; i++)
+        uv_thread_join(&tids[i]);
     if (jobs[0].rc < 0 || jobs[1].rc < 0) {
         err_set(err, errlen, "load: %s", jobs[0].rc < 0 ? jobs[0].err : jobs[1].err);
         if (jobs[0].rc == 0) load_result_free(&jobs[0].r);
@@ -851,44 +863,39 @@ static json_t *check_hotplug(const struct check_env *env, const struct plan_chec
     load_result_free(orr);
     bool ok = stop_rc == 0 && start_rc == 0;
     if (stop_rc != 0 || start_rc != 0)
-        json_array_append_new(expects, expectation("the group was stopped and started again", 0,
-                                                   false));
-    ok &= judge_bound(c, "other_failures", (double)other_failed, expects);
-    ok &= judge_bound(c, "rejoin", rejoin_ms >= 0 ? rejoin_ms : INFINITY, expects);
+        json_array_append_new(
+            expects, check_expectation("the group was stopped and started again", 0, false));
+    ok &= check_judge_bound(c, "other_failures", (double)other_failed, expects);
+    ok &= check_judge_bound(c, "rejoin", rejoin_ms >= 0 ? rejoin_ms : INFINITY, expects);
     /* while the group was away its route must have said so: 503, not resets or timeouts */
     bool clear = group_failed == group_503;
     char text[160];
     snprintf(text, sizeof text, "the group's path failed only with 503 (%llu of %llu failures)",
              (unsigned long long)group_503, (unsigned long long)group_failed);
-    json_array_append_new(expects, expectation(text, (double)(group_failed - group_503), clear));
+    json_array_append_new(expects,
+                          check_expectation(text, (double)(group_failed - group_503), clear));
     ok &= clear;
     *pass = ok;
-    json_t *out = json_pack("{s:s,s:s,s:s,s:f,s:f,s:I,s:I,s:I,s:o,s:o}", "group", c->group, "path",
-                            c->path, "other_path", c->other_path, "stopped_at_s",
-                            (double)(stop_ns - begin) / 1e9, "started_at_s",
-                            (double)(start_ns - begin) / 1e9, "group_503", (json_int_t)group_503,
-                            "group_failures", (json_int_t)group_failed, "other_failures",
-                            (json_int_t)other_failed, "group_summary", summary_json(&gs),
-                            "other_summary", summary_json(&os));
+    json_t *out = json_pack(
+        "{s:s,s:s,s:s,s:f,s:f,s:I,s:I,s:I,s:o,s:o}", "group", c->group, "path", c->path,
+        "other_path", c->other_path, "stopped_at_s", (double)(stop_ns - begin) / 1e9,
+        "started_at_s", (double)(start_ns - begin) / 1e9, "group_503", (json_int_t)group_503,
+        "group_failures", (json_int_t)group_failed, "other_failures", (json_int_t)other_failed,
+        "group_summary", summary_json(&gs), "other_summary", summary_json(&os));
     json_object_set_new(out, "rejoin_ms", rejoin_ms >= 0 ? json_real(rejoin_ms) : json_null());
-    if (serr[0] || rerr[0])
-        json_object_set_new(out, "error", json_string(serr[0] ? serr : rerr));
+    if (serr[0] || rerr[0]) json_object_set_new(out, "error", json_string(serr[0] ? serr : rerr));
     return out;
 }
 
 /* ---- the run ---- */
 
-/* Each check runs its measurement, appends its judged expectations and sets pass. Returns
- * the measures, or NULL with a message when it could not measure. */
-typedef json_t *(*check_fn)(const struct check_env *env, const struct plan_check *c,
-                            json_t *expects, bool *pass, char *err, size_t errlen);
-
 static const check_fn check_fns[] = {
     [PLAN_CONNECTIVITY] = check_connectivity, [PLAN_DISTRIBUTION] = check_distribution,
     [PLAN_CONCURRENCY] = check_concurrency,   [PLAN_FAILOVER] = check_failover,
     [PLAN_SCALING] = check_scaling,           [PLAN_HOTPLUG] = check_hotplug,
+    [PLAN_CONSISTENCY] = check_consistency,
 };
-_Static_assert(sizeof check_fns / sizeof check_fns[0] == PLAN_HOTPLUG + 1,
+_Static_assert(sizeof check_fns / sizeof check_fns[0] == PLAN_CONSISTENCY + 1,
                "every check kind has its function");
 
 int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *err, size_t errlen)
@@ -928,8 +935,9 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
                               "duration_s", (double)(mtime_now_us() - c0) / 1e6, "expectations",
                               expects, "measures", measures ? measures : json_object(), "error",
                               measures ? NULL : cerr));
-        if (!o->quiet) fprintf(stderr, "herd test: %s: %s%s%s\n", c->name, verdict,
-                               measures ? "" : ": ", measures ? "" : cerr);
+        if (!o->quiet)
+            fprintf(stderr, "herd test: %s: %s%s%s\n", c->name, verdict, measures ? "" : ": ",
+                    measures ? "" : cerr);
     }
     if (p->has_cluster) {
         if (!o->quiet) fprintf(stderr, "herd test: stopping the cluster\n");
@@ -939,8 +947,8 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
     mtime_wall_iso8601(ended, sizeof ended);
     *out = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:f,s:s,s:b,s:o}", "schema", "herd.test/1", "tool",
                      "herd " HERD_VERSION, "name", p->name, "plan", p->path, "started_at", started,
-                     "ended_at", ended, "duration_s", (double)(mtime_now_us() - t0) / 1e6,
-                     "target", p->target, "cluster_launched", p->has_cluster, "checks", checks);
+                     "ended_at", ended, "duration_s", (double)(mtime_now_us() - t0) / 1e6, "target",
+                     p->target, "cluster_launched", p->has_cluster, "checks", checks);
     json_object_set_new(*out, "verdict", json_string(all ? "pass" : "fail"));
     return rc;
 }

@@ -20,14 +20,15 @@ static void expectations_text(FILE *out, const json_t *check, const char *indent
 {
     size_t i;
     json_t *e;
-    json_array_foreach(json_object_get(check, "expectations"), i, e) {
+    json_array_foreach(json_object_get(check, "expectations"), i, e)
+    {
         bool pass = json_is_true(json_object_get(e, "pass"));
         char actual[32] = "not seen";
         if (!json_is_null(json_object_get(e, "actual")))
             snprintf(actual, sizeof actual, "%.6g", report_num(e, "actual"));
         if (md)
-            fprintf(out, "| %s | %s | %s |\n", pass ? "✅ pass" : "❌ fail",
-                    report_str(e, "expect"), actual);
+            fprintf(out, "| %s | %s | %s |\n", pass ? "✅ pass" : "❌ fail", report_str(e, "expect"),
+                    actual);
         else
             fprintf(out, "%s[%s] %s (actual %s)\n", indent, pass ? "PASS" : "FAIL",
                     report_str(e, "expect"), actual);
@@ -41,14 +42,16 @@ int report_test_text(const json_t *doc, FILE *out)
     fprintf(out, "  %-24s %-13s %-7s %9s\n", "CHECK", "KIND", "VERDICT", "SECONDS");
     size_t i;
     json_t *c;
-    json_array_foreach(json_object_get(doc, "checks"), i, c) {
+    json_array_foreach(json_object_get(doc, "checks"), i, c)
+    {
         fprintf(out, "  %-24s %-13s %-7s %9.2f\n", report_str(c, "name"), report_str(c, "kind"),
                 mark(report_str(c, "verdict")), report_num(c, "duration_s"));
         if (*report_str(c, "error")) fprintf(out, "      error: %s\n", report_str(c, "error"));
         expectations_text(out, c, "      ", false);
         size_t k;
         json_t *n;
-        json_array_foreach(report_get(c, "measures.nodes"), k, n) {
+        json_array_foreach(report_get(c, "measures.nodes"), k, n)
+        {
             if (json_object_get(n, "expected_share"))
                 fprintf(out, "      %-18s %8.0f requests  %6.2f%% (expected %.2f%%)\n",
                         report_str(n, "node"), report_num(n, "requests"),
@@ -57,6 +60,64 @@ int report_test_text(const json_t *doc, FILE *out)
     }
     fprintf(out, "\n  verdict: %s\n", mark(report_str(doc, "verdict")));
     return 0;
+}
+
+/* A measured time in ms, or "not seen" (null). */
+static const char *ms_text(const json_t *c, const char *path, char *buf, size_t size)
+{
+    json_t *v = report_get(c, path);
+    if (!json_is_number(v)) return "not seen";
+    snprintf(buf, size, "%.1f ms", json_number_value(v));
+    return buf;
+}
+
+static void failover_md(FILE *out, const json_t *c)
+{
+    char a[32], b[32];
+    fprintf(out, "| fault | node | failed (in flight / sent after) | detection | failover | rejoin "
+                 "| req/s before / during | p99 before / during |\n"
+                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    fprintf(out,
+            "| %s at %.2f s | %s | %.0f (%.0f / %.0f) | %s (%s) | %.0f ms | %s | %.0f / %.0f "
+            "| %.2f / %.2f ms |\n",
+            report_str(c, "measures.fault"), report_num(c, "measures.fault_at_s"),
+            report_str(c, "measures.node"), report_num(c, "measures.failed_requests"),
+            report_num(c, "measures.failed_in_flight_at_fault"),
+            report_num(c, "measures.failed_sent_after_fault"),
+            ms_text(c, "measures.detection_ms", a, sizeof a), report_str(c, "measures.detected_by"),
+            report_num(c, "measures.failover_ms"), ms_text(c, "measures.rejoin_ms", b, sizeof b),
+            report_num(c, "measures.rps_before"), report_num(c, "measures.rps_during_fault"),
+            report_num(c, "measures.latency_impact.baseline.p99_ms"),
+            report_num(c, "measures.latency_impact.fault.p99_ms"));
+}
+
+static void consistency_md(FILE *out, const json_t *c)
+{
+    char a[32];
+    fprintf(out,
+            "%.0f keys written at %.0f/s (%.0f acknowledged, %.0f failed); convergence p50 "
+            "%.3f ms, p99 %.3f ms, max %.3f ms; %.0f never converged\n\n",
+            report_num(c, "measures.keys"), report_num(c, "measures.rate"),
+            report_num(c, "measures.writes.acknowledged"), report_num(c, "measures.writes.failed"),
+            report_num(c, "measures.convergence_ms.p50"),
+            report_num(c, "measures.convergence_ms.p99"),
+            report_num(c, "measures.convergence_ms.max"), report_num(c, "measures.unconverged"));
+    fprintf(out,
+            "| node | converged | missing | p50 ms | p99 ms | max ms | max lag ms | reads | "
+            "read errors |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    size_t k;
+    json_t *n;
+    json_array_foreach(report_get(c, "measures.nodes"), k, n)
+        fprintf(out, "| %s | %.0f | %.0f | %.3f | %.3f | %.3f | %.1f | %.0f | %.0f |\n",
+                report_str(n, "node"), report_num(n, "converged"), report_num(n, "unconverged"),
+                report_num(n, "p50"), report_num(n, "p99"), report_num(n, "max"),
+                report_num(n, "max_lag_ms"), report_num(n, "reads"), report_num(n, "read_errors"));
+    if (report_get(c, "measures.fault"))
+        fprintf(out, "\n%s of %s at %.2f s, undone at %.2f s; it held every key again %s after\n",
+                report_str(c, "measures.fault.fault"), report_str(c, "measures.fault.node"),
+                report_num(c, "measures.fault.at_s"),
+                report_num(c, "measures.fault.recovered_at_s"),
+                ms_text(c, "measures.fault.catch_up_ms", a, sizeof a));
 }
 
 int report_test_markdown(const json_t *doc, FILE *out)
@@ -70,9 +131,12 @@ int report_test_markdown(const json_t *doc, FILE *out)
     json_t *c;
     json_array_foreach(json_object_get(doc, "checks"), i, c)
         fprintf(out, "| %s | %s | %s | %.2f |\n", report_str(c, "name"), report_str(c, "kind"),
-                strcmp(report_str(c, "verdict"), "pass") == 0 ? "✅ pass" : "❌ " "fail",
+                strcmp(report_str(c, "verdict"), "pass") == 0 ? "✅ pass"
+                                                              : "❌ "
+                                                                "fail",
                 report_num(c, "duration_s"));
-    json_array_foreach(json_object_get(doc, "checks"), i, c) {
+    json_array_foreach(json_object_get(doc, "checks"), i, c)
+    {
         fprintf(out, "\n## %s\n\n", report_str(c, "name"));
         if (*report_str(c, "error")) fprintf(out, "Error: %s\n\n", report_str(c, "error"));
         if (json_array_size(json_object_get(c, "expectations"))) {
@@ -96,7 +160,8 @@ int report_test_markdown(const json_t *doc, FILE *out)
         }
         json_t *eps = report_get(c, "measures.endpoints");
         if (json_array_size(eps)) {
-            fprintf(out, "| endpoint | success | p50 ms | mean ms |\n| --- | ---: | ---: | ---: |\n");
+            fprintf(out,
+                    "| endpoint | success | p50 ms | mean ms |\n| --- | ---: | ---: | ---: |\n");
             size_t k;
             json_t *e;
             json_array_foreach(eps, k, e)
@@ -104,6 +169,8 @@ int report_test_markdown(const json_t *doc, FILE *out)
                         100 * report_num(e, "success"), report_num(e, "summary.p50_ms"),
                         report_num(e, "summary.mean_ms"));
         }
+        if (strcmp(report_str(c, "kind"), "consistency") == 0) consistency_md(out, c);
+        if (strcmp(report_str(c, "kind"), "failover") == 0) failover_md(out, c);
         json_t *s = report_get(c, "measures.summary");
         if (s && !json_array_size(eps))
             fprintf(out, "\n%.0f requests, %.0f failed, %.0f req/s, p50 %.3f ms, p99 %.3f ms\n",
@@ -118,7 +185,8 @@ int report_test_junit(const json_t *doc, FILE *out)
     size_t i, failures = 0, errors = 0;
     json_t *c;
     json_t *checks = json_object_get(doc, "checks");
-    json_array_foreach(checks, i, c) {
+    json_array_foreach(checks, i, c)
+    {
         const char *v = report_str(c, "verdict");
         failures += strcmp(v, "fail") == 0;
         errors += strcmp(v, "error") == 0;
@@ -130,7 +198,8 @@ int report_test_junit(const json_t *doc, FILE *out)
             json_array_size(checks), failures, errors, report_num(doc, "duration_s"));
     xml_escape(out, report_str(doc, "started_at"));
     fprintf(out, "\">\n");
-    json_array_foreach(checks, i, c) {
+    json_array_foreach(checks, i, c)
+    {
         fprintf(out, "    <testcase classname=\"herd.%s\" name=\"", report_str(c, "kind"));
         xml_escape(out, report_str(c, "name"));
         fprintf(out, "\" time=\"%.3f\">\n", report_num(c, "duration_s"));
@@ -143,7 +212,8 @@ int report_test_junit(const json_t *doc, FILE *out)
             fprintf(out, "      <failure message=\"expectations not met\">");
             size_t k;
             json_t *e;
-            json_array_foreach(json_object_get(c, "expectations"), k, e) {
+            json_array_foreach(json_object_get(c, "expectations"), k, e)
+            {
                 if (json_is_true(json_object_get(e, "pass"))) continue;
                 char line[256];
                 snprintf(line, sizeof line, "%s (actual %.6g)\n", report_str(e, "expect"),

@@ -127,7 +127,8 @@ static void test_plan_passes_and_reports(void **state)
     assert_string_equal(json_string_value(json_object_get(doc, "verdict")), "pass");
     /* connectivity probed the three nodes and the gateway */
     json_t *conn = check_named(doc, "connectivity");
-    assert_int_equal(json_array_size(json_object_get(json_object_get(conn, "measures"), "endpoints")), 4);
+    assert_int_equal(
+        json_array_size(json_object_get(json_object_get(conn, "measures"), "endpoints")), 4);
     /* distribution: round robin through one gateway thread is exact */
     json_t *dist = json_object_get(check_named(doc, "distribution"), "measures");
     assert_string_equal(json_string_value(json_object_get(dist, "algorithm")), "roundrobin");
@@ -140,7 +141,8 @@ static void test_plan_passes_and_reports(void **state)
     }
     assert_true(json_real_value(json_object_get(dist, "p_value")) > 0.9);
     json_t *conc = json_object_get(check_named(doc, "concurrency"), "measures");
-    assert_true(json_integer_value(json_object_get(json_object_get(conc, "summary"), "requests")) > 100);
+    assert_true(json_integer_value(json_object_get(json_object_get(conc, "summary"), "requests")) >
+                100);
     json_decref(doc);
     char *junit = read_file(t, "junit.xml"), *md = read_file(t, "report.md");
     assert_non_null(junit);
@@ -184,7 +186,8 @@ static void test_plan_cluster_cannot_start(void **state)
     struct pt *t = *state;
     /* something else holds the second node's port */
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(t->base + 1)),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)(t->base + 1)),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
     listen(fd, 4);
@@ -230,7 +233,8 @@ static void test_failover_pause_matches_the_fault(void **state)
     assert_non_null(m);
     assert_string_equal(json_string_value(json_object_get(m, "detected_by")), "down");
     double detection = json_number_value(json_object_get(m, "detection_ms"));
-    if (detection < 250 || detection > 1500) fail_msg("detection %.0f ms, expected 250..1500", detection);
+    if (detection < 250 || detection > 1500)
+        fail_msg("detection %.0f ms, expected 250..1500", detection);
     double rejoin = json_number_value(json_object_get(m, "rejoin_ms"));
     if (!json_is_number(json_object_get(m, "rejoin_ms")) || rejoin > 600)
         fail_msg("rejoin %.0f ms, expected at most 600", rejoin);
@@ -240,10 +244,12 @@ static void test_failover_pause_matches_the_fault(void **state)
     /* impact: before the pause the p99 is fast; during it, a third of the requests wait the
      * gateway's 300 ms timeout before their retry */
     json_t *impact = json_object_get(m, "latency_impact");
-    double before = json_number_value(json_object_get(json_object_get(impact, "baseline"), "p99_ms"));
+    double before =
+        json_number_value(json_object_get(json_object_get(impact, "baseline"), "p99_ms"));
     double during = json_number_value(json_object_get(json_object_get(impact, "fault"), "p99_ms"));
     if (before > 100 || during < 250 || during > 400)
-        fail_msg("p99 before %.1f ms (expected < 100), during %.1f ms (expected 250..400)", before, during);
+        fail_msg("p99 before %.1f ms (expected < 100), during %.1f ms (expected 250..400)", before,
+                 during);
     json_decref(doc);
     free(out);
     free(err);
@@ -275,11 +281,12 @@ static void test_scaling(void **state)
 {
     struct pt *t = *state;
     char *out = NULL, *err = NULL;
-    int rc = run_plan(t,
-                      "  - scaling: {group: api, replicas: [1, 2], connections: 4, duration: 500ms,\n"
-                      "              path: /echo, expect: {efficiency: \">0\"}}\n"
-                      "  - connectivity: {probes: 2}\n",
-                      &out, &err);
+    int rc =
+        run_plan(t,
+                 "  - scaling: {group: api, replicas: [1, 2], connections: 4, duration: 500ms,\n"
+                 "              path: /echo, expect: {efficiency: \">0\"}}\n"
+                 "  - connectivity: {probes: 2}\n",
+                 &out, &err);
     if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
     json_t *doc = load_report(t);
     json_t *m = json_object_get(check_named(doc, "scaling"), "measures");
@@ -294,7 +301,8 @@ static void test_scaling(void **state)
     /* scaled back to three: the connectivity check after it probes all three again */
     json_t *conn = json_object_get(check_named(doc, "connectivity"), "measures");
     assert_int_equal(json_array_size(json_object_get(conn, "endpoints")), 4);
-    assert_string_equal(json_string_value(json_object_get(check_named(doc, "connectivity"), "verdict")), "pass");
+    assert_string_equal(
+        json_string_value(json_object_get(check_named(doc, "connectivity"), "verdict")), "pass");
     json_decref(doc);
     free(out);
     free(err);
@@ -336,12 +344,76 @@ static void test_hotplug(void **state)
     free(err);
 }
 
+/* consistency: writes through the gateway, each node read directly. Ground truth: with no
+ * fault every node holds every key within milliseconds; api.2 paused for exactly 1 s misses
+ * what was written meanwhile (its reads fail while it is stopped; its lag behind the writes
+ * reaches most of the second) and holds everything a short catch-up after SIGCONT, while the
+ * other nodes never lag. */
+static void test_consistency(void **state)
+{
+    struct pt *t = *state;
+    char text[2048], *out = NULL, *err = NULL;
+    snprintf(text, sizeof text,
+             "name: consistency\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d}\n"
+             "  gateway:\n"
+             "    port: %d\n"
+             "    threads: 1\n"
+             "    timeout: 200ms\n"
+             "    retries: {attempts: 2, budget: 100%%}\n"
+             "    health: {inter: 100ms, fastinter: 100ms, downinter: 100ms, timeout: 100ms}\n"
+             "checks:\n"
+             "  - consistency: {keys: 100, rate: 200, converge: \"<1s\"}\n"
+             "  - consistency: {keys: 300, rate: 100, fault: pause, node: api.2, at: 1s,\n"
+             "                  restart_after: 1s, expect: {catch_up: \"<1s\"}}\n",
+             t->base, t->base + 3);
+    int rc = run_plan_text(t, text, &out, &err);
+    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    json_t *doc = load_report(t);
+    json_t *m = json_object_get(check_named(doc, "consistency"), "measures");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(m, "writes"), "acknowledged")), 100);
+    assert_int_equal(json_integer_value(json_object_get(m, "unconverged")), 0);
+    assert_int_equal(json_array_size(json_object_get(m, "nodes")), 3);
+    assert_true(json_number_value(json_object_get(json_object_get(m, "convergence_ms"), "max")) <
+                1000);
+    m = json_object_get(check_named(doc, "consistency#2"), "measures");
+    assert_int_equal(json_integer_value(json_object_get(m, "unconverged")), 0);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(m, "writes"), "acknowledged")), 300);
+    json_t *f = json_object_get(m, "fault");
+    double catch_up = json_number_value(json_object_get(f, "catch_up_ms"));
+    if (!json_is_number(json_object_get(f, "catch_up_ms")) || catch_up > 1000)
+        fail_msg("catch-up %.1f ms, expected under 1000", catch_up);
+    double at = json_number_value(json_object_get(f, "at_s"));
+    double back = json_number_value(json_object_get(f, "recovered_at_s"));
+    assert_true(at > 0.9 && at < 1.3 && back - at > 0.95 && back - at < 1.3);
+    json_t *paused = harness_json_find(json_object_get(m, "nodes"), "node", "api.2");
+    double lag = json_number_value(json_object_get(paused, "max_lag_ms"));
+    if (lag < 700 || lag > 2000)
+        fail_msg("api.2 lagged %.0f ms, expected 700..2000 (paused 1 s)", lag);
+    assert_true(json_integer_value(json_object_get(paused, "read_errors")) > 0);
+    for (int i = 1; i <= 3; i += 2) {
+        char name[16];
+        snprintf(name, sizeof name, "api.%d", i);
+        json_t *n = harness_json_find(json_object_get(m, "nodes"), "node", name);
+        double l = json_number_value(json_object_get(n, "max_lag_ms"));
+        if (l > 300) fail_msg("%s lagged %.0f ms, expected under 300 (never paused)", name, l);
+    }
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
 /* herd report re-renders a saved test document, and --compare finds what got worse. */
 static void test_report_rerender_and_compare(void **state)
 {
     struct pt *t = *state;
     char *out = NULL, *err = NULL;
-    assert_int_equal(run_plan(t, "  - concurrency: {connections: 2, duration: 300ms, path: /echo}\n",
+    assert_int_equal(run_plan(t,
+                              "  - concurrency: {connections: 2, duration: 300ms, path: /echo}\n",
                               &out, &err),
                      0);
     free(out);
@@ -364,10 +436,10 @@ static void test_report_rerender_and_compare(void **state)
     assert_non_null(strstr(out, "0 regressions"));
     free(out);
     json_t *doc = json_load_file(run, 0, NULL);
-    json_t *summary = json_object_get(json_object_get(json_array_get(json_object_get(doc, "checks"), 0),
-                                                      "measures"),
-                                      "summary");
-    json_object_set_new(summary, "p99_ms", json_real(json_number_value(json_object_get(summary, "p99_ms")) * 10 + 1));
+    json_t *summary = json_object_get(
+        json_object_get(json_array_get(json_object_get(doc, "checks"), 0), "measures"), "summary");
+    json_object_set_new(summary, "p99_ms",
+                        json_real(json_number_value(json_object_get(summary, "p99_ms")) * 10 + 1));
     snprintf(worse, sizeof worse, "%s/worse.json", t->dir);
     json_dump_file(doc, worse, 0);
     json_decref(doc);
@@ -400,6 +472,7 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_failover_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scaling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hotplug, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_consistency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_rerender_and_compare, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_bad_plan, setup, teardown),
     };

@@ -30,18 +30,20 @@ static void test_plan_defaults_and_expectations(void **state)
     (void)state;
     struct plan p;
     char err[512];
-    assert_int_equal(load_text("name: t\n"
-                               "cluster:\n"
-                               "  groups: {api: {command: herd node, replicas: 3, base_port: 20001}}\n"
-                               "  gateway: {port: 20010}\n"
-                               "checks:\n"
-                               "  - connectivity:\n"
-                               "  - distribution: {requests: 300, expect: {max_deviation: \"<5%\"}}\n"
-                               "  - concurrency: {connections: 5, duration: 2s, expect: {p99: \"<20ms\", errors: \"<0.1%\"}}\n"
-                               "  - connectivity: {probes: 3, path: /echo}\n"
-                               "report: {dir: out, formats: [json, junit]}\n",
-                               &p, err, sizeof err),
-                     0);
+    assert_int_equal(
+        load_text("name: t\n"
+                  "cluster:\n"
+                  "  groups: {api: {command: herd node, replicas: 3, base_port: 20001}}\n"
+                  "  gateway: {port: 20010}\n"
+                  "checks:\n"
+                  "  - connectivity:\n"
+                  "  - distribution: {requests: 300, expect: {max_deviation: \"<5%\"}}\n"
+                  "  - concurrency: {connections: 5, duration: 2s, expect: {p99: \"<20ms\", "
+                  "errors: \"<0.1%\"}}\n"
+                  "  - connectivity: {probes: 3, path: /echo}\n"
+                  "report: {dir: out, formats: [json, junit]}\n",
+                  &p, err, sizeof err),
+        0);
     assert_string_equal(p.target, "http://127.0.0.1:20010"); /* the gateway by default */
     assert_int_equal(p.check_count, 4);
     assert_int_equal(p.checks[0].kind, PLAN_CONNECTIVITY);
@@ -61,19 +63,74 @@ static void test_plan_defaults_and_expectations(void **state)
     plan_free(&p);
 }
 
+static void test_plan_consistency(void **state)
+{
+    (void)state;
+    struct plan p;
+    char err[512];
+    assert_int_equal(
+        load_text("cluster:\n"
+                  "  groups: {api: {command: herd node, replicas: 3, base_port: 20001}}\n"
+                  "  gateway: {port: 20010}\n"
+                  "checks:\n"
+                  "  - consistency: {write: \"PUT /kv/{key}\", read_each_node: \"GET /kv/{key}\",\n"
+                  "                  converge: \"<1s\"}\n"
+                  "  - consistency: {keys: 100, rate: 50, write: \"POST /store/{key}?sync=0\",\n"
+                  "                  fault: kill, node: api.2, expect: {catch_up: \"<2s\"}}\n",
+                  &p, err, sizeof err),
+        0);
+    const struct plan_check *c = &p.checks[0];
+    assert_int_equal(c->kind, PLAN_CONSISTENCY);
+    assert_string_equal(c->group, "api"); /* the first group by default */
+    assert_int_equal(c->requests, 200);
+    assert_string_equal(c->write_method, "PUT");
+    assert_string_equal(c->read_path, "/kv/{key}");
+    assert_int_equal(c->bound_count, 2); /* converge, and unconverged <=0 by default */
+    assert_string_equal(c->bounds[0].key, "converge");
+    assert_true(fabs(c->bounds[0].value - 1000) < 1e-9);
+    assert_string_equal(c->bounds[1].key, "unconverged");
+    assert_string_equal(c->fault, "");
+    c = &p.checks[1];
+    assert_string_equal(c->write_method, "POST");
+    assert_string_equal(c->write_path, "/store/{key}?sync=0");
+    assert_int_equal(c->duration_us, 2000000); /* 100 keys at 50/s */
+    assert_string_equal(c->fault, "kill");
+    assert_int_equal(c->at_us, 2000000 / 3);
+    assert_int_equal(c->restart_after_us, 2000000 / 3);
+    plan_free(&p);
+}
+
 static void test_plan_errors(void **state)
 {
     (void)state;
     static const char *const cases[][2] = {
         {"target: http://x:1\nchecks: []\n", ":2:"},
-        {"target: http://x:1\nchecks:\n  - consistency: {}\n", "unknown check 'consistency'"},
-        {"target: http://x:1\nchecks:\n  - hotplug: {group: api}\n", "needs the plan's cluster with a gateway"},
+        {"target: http://x:1\nchecks:\n  - capacity: {}\n", "unknown check 'capacity'"},
+        {"target: http://x:1\nchecks:\n  - consistency: {}\n", "missing 'nodes'"},
+        {"target: http://x:1\nchecks:\n  - consistency: {nodes: [\"nope\"]}\n",
+         "expected a node's base URL"},
+        {"target: http://x:1\nchecks:\n  - consistency: {nodes: [\"http://a:1\"], write: \"PUT "
+         "/kv\"}\n",
+         "expected METHOD /path/{key}"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - consistency: {fault: pause, node: api.1, restart_after: "
+         "0s}\n",
+         "must come back to catch up"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - consistency: {fault: latency, node: api.1}\n",
+         "expected none, kill, stop or pause"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - consistency: {converge: soon}\n",
+         "expected a bound such as"},
+        {"target: http://x:1\nchecks:\n  - hotplug: {group: api}\n",
+         "needs the plan's cluster with a gateway"},
         {"target: http://x:1\nchecks:\n  - failover: {node: api.1}\n", "needs the plan's cluster"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {node: api.3}\n",
          "'api.3' is not a replica"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
-         "target: http://x:1\nchecks:\n  - failover: {node: api.1, fault: melt}\n", "'melt'"},
+         "target: http://x:1\nchecks:\n  - failover: {node: api.1, fault: melt}\n",
+         "'melt'"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {node: api.1, duration: 2s, at: 3s}\n",
          "within the duration"},
@@ -95,7 +152,8 @@ static void test_plan_errors(void **state)
         {"target: http://x:1\nchecks:\n  - connectivity:\nreport: {formats: [pdf]}\n", "'pdf'"},
         {"target: http://x:1\nchecks:\n  - connectivity:\nbogus: 1\n", "bogus"},
         {"cluster: {groups: {api: {command: x, replicas: 1, base_port: 0}}}\ntarget: http://x:1\n"
-         "checks:\n  - connectivity:\n", "cluster.groups.api.base_port"},
+         "checks:\n  - connectivity:\n",
+         "cluster.groups.api.base_port"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct plan p;
@@ -122,6 +180,7 @@ int unit_plan(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_defaults_and_expectations),
+        cmocka_unit_test(test_plan_consistency),
         cmocka_unit_test(test_plan_errors),
         cmocka_unit_test(test_chi2_p_value),
     };

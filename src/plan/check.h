@@ -1,0 +1,52 @@
+/* check.h -- what the plan runner shares with the checks that live in their own files
+ * (check_consistency.c, ...): the run's environment, fault injection through the supervisor,
+ * and judging measures against a check's bounds. Internal to src/plan. */
+#ifndef HERD_PLAN_CHECK_H
+#define HERD_PLAN_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "plan/plan.h"
+#include "plan/runner.h"
+
+struct cluster_run;
+
+struct check_env {
+    struct plan *p;
+    const struct plan_run_opts *o;
+    unsigned cores;
+    struct cluster_run *cluster; /* the launched cluster (p->has_cluster) */
+};
+
+/* A check: runs its measurement, appends its judged expectations to expects and sets pass.
+ * Returns the measures, or NULL with a message when it could not measure. */
+typedef json_t *(*check_fn)(const struct check_env *env, const struct plan_check *c,
+                            json_t *expects, bool *pass, char *err, size_t errlen);
+
+json_t *check_consistency(const struct check_env *env, const struct plan_check *c, json_t *expects,
+                          bool *pass, char *err, size_t errlen);
+
+/* Asks the supervisor for a node action (kill, stop, pause, resume, restart, start; id a
+ * replica) or "scale" (id a group, to replicas) and waits for it. Returns 0, or -1 with the
+ * supervisor's message. */
+int check_cluster_act(struct cluster_run *c, const char *id, const char *action, int replicas,
+                      char *err, size_t errlen);
+
+/* The action that undoes fault: resume after pause, else restart. */
+const char *check_recovery_action(const char *fault);
+
+/* {expect, actual, pass}; actual not finite: never seen (null). */
+json_t *check_expectation(const char *text, double actual, bool pass);
+
+/* Judges actual against every bound of c named key; appends each to list. Returns true when
+ * all pass (or there is none). */
+bool check_judge_bound(const struct plan_check *c, const char *key, double actual, json_t *list);
+
+/* Sleeps until the monotonic clock (uv_hrtime) reaches ns. */
+void check_sleep_until(uint64_t ns);
+
+#endif

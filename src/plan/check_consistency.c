@@ -1,0 +1,531 @@
+/* check_consistency.c -- the consistency check: keys written through the target at a steady
+ * rate, each node read directly until it answers every written value; convergence time per
+ * key and node, and, with a fault on a node during the writes, how long that node takes to
+ * catch up once it is back (DESIGN section 6, measured as clients of each node see it).
+ *
+ * One libuv loop on its own thread: a writer (one connection to the target) and one reader
+ * per node (one kept-alive connection each) cycling through the keys that node does not yet
+ * hold. The runner's thread injects the fault and its recovery meanwhile. */
+#include "plan/check.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "cluster/clusterfile.h"
+#include "http/client.h"
+#include "http/url.h"
+
+#define READ_TIMEOUT_MS  500
+#define WRITE_TIMEOUT_MS 5000
+#define RETRY_MS         10
+#define PASS_PAUSE_MS    2 /* after a pass over a node's missing keys that did not end it */
+
+struct cons_run;
+
+struct cons_reader {
+    struct cons_run *run;
+    char name[80]; /* "api.2" or the URL */
+    struct url url;
+    struct sockaddr_storage addr;
+    struct http_client *client;
+    uv_timer_t timer;
+    uint32_t *pending; /* keys this node does not answer yet */
+    size_t count, cursor;
+    uint8_t *is_pending;
+    uint64_t *seen_ns;    /* per key: first answer with the written value (0: never) */
+    uint64_t *recheck_ns; /* the faulted node: the same, after its recovery */
+    bool busy, rechecking;
+    uint64_t reads, errors;
+    struct buf req;
+};
+
+struct cons_run {
+    uv_loop_t loop;
+    const struct plan_check *c;
+    struct url target;
+    struct sockaddr_storage target_addr;
+    struct http_client *writer;
+    uv_timer_t write_timer, deadline;
+    uv_async_t recovered;
+    uint64_t begin_ns;
+    uint64_t *ack_ns; /* per key: when the write was acknowledged (0: not, or failed) */
+    uint64_t next_key, acked, failed_writes;
+    bool writes_done, expect_recovery, recovery_seen;
+    struct cons_reader readers[PLAN_MAX_NODES];
+    size_t reader_count;
+    int faulted;         /* the reader of the faulted node, or -1 */
+    uint64_t recover_ns; /* set by the runner's thread before it wakes `recovered` */
+    char prefix[48];
+    struct buf wreq;
+    bool closing;
+    int open;
+};
+
+static void key_name(const struct cons_run *run, uint64_t i, char *out, size_t size)
+{
+    snprintf(out, size, "%s-%llu", run->prefix, (unsigned long long)i);
+}
+
+static void key_value(const struct cons_run *run, uint64_t i, char *out, size_t size)
+{
+    snprintf(out, size, "%s-value-%llu", run->prefix, (unsigned long long)i);
+}
+
+/* "METHOD /kv/{key}" with the key in, as a request for host. */
+static void format_request(struct buf *b, const char *method, const char *path_tmpl,
+                           const char *key, const struct url *u, const char *body)
+{
+    const char *brace = strstr(path_tmpl, "{key}");
+    buf_reset(b);
+    buf_printf(b, "%s %.*s%s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: herd-test\r\n", method,
+               (int)(brace - path_tmpl), path_tmpl, key, brace + 5, u->authority);
+    if (body)
+        buf_printf(b, "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s", strlen(body),
+                   body);
+    else
+        buf_append_str(b, "\r\n");
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct cons_run *run = h->data;
+    run->open--;
+}
+
+static void on_client_freed(void *data)
+{
+    struct cons_run *run = data;
+    run->open--;
+}
+
+static void finish(struct cons_run *run)
+{
+    if (run->closing) return;
+    run->closing = true;
+    uv_close((uv_handle_t *)&run->write_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&run->deadline, on_handle_closed);
+    uv_close((uv_handle_t *)&run->recovered, on_handle_closed);
+    http_client_free(run->writer, on_client_freed, run);
+    for (size_t i = 0; i < run->reader_count; i++) {
+        struct cons_reader *r = &run->readers[i];
+        r->timer.data = run;
+        uv_close((uv_handle_t *)&r->timer, on_handle_closed);
+        http_client_free(r->client, on_client_freed, run);
+    }
+}
+
+/* Done when every write was made, the recovery (if any) happened, and every node holds every
+ * acknowledged key. */
+static void maybe_finish(struct cons_run *run)
+{
+    if (!run->writes_done || (run->expect_recovery && !run->recovery_seen)) return;
+    for (size_t i = 0; i < run->reader_count; i++)
+        if (run->readers[i].count) return;
+    finish(run);
+}
+
+/* ---- readers ---- */
+
+static void reader_next(struct cons_reader *r);
+
+static void on_reader_timer(uv_timer_t *t)
+{
+    reader_next(t->data);
+}
+
+static void reader_add(struct cons_reader *r, uint32_t key)
+{
+    if (r->is_pending[key]) return;
+    r->is_pending[key] = 1;
+    r->pending[r->count++] = key;
+    if (!r->busy && !uv_is_active((uv_handle_t *)&r->timer)) reader_next(r);
+}
+
+static void on_read(struct http_client *c, int error, const struct http_client_response *res,
+                    void *data)
+{
+    (void)c;
+    struct cons_reader *r = data;
+    struct cons_run *run = r->run;
+    r->busy = false;
+    if (run->closing) return;
+    r->reads++;
+    if (error != HTTP_CLIENT_OK) {
+        r->errors++;
+        uv_timer_start(&r->timer, on_reader_timer, RETRY_MS, 0);
+        return;
+    }
+    uint32_t key = r->pending[r->cursor];
+    char want[96];
+    key_value(run, key, want, sizeof want);
+    if (res->status == 200 && res->body && strcmp(res->body, want) == 0) {
+        uint64_t now = uv_hrtime();
+        if (!r->seen_ns[key])
+            r->seen_ns[key] = now;
+        else if (r->rechecking)
+            r->recheck_ns[key] = now;
+        r->is_pending[key] = 0;
+        r->pending[r->cursor] = r->pending[--r->count];
+        if (!r->count) {
+            maybe_finish(run);
+            return;
+        }
+    } else {
+        r->cursor++;
+    }
+    if (r->cursor >= r->count) { /* a pass ended with keys still missing: breathe */
+        r->cursor = 0;
+        uv_timer_start(&r->timer, on_reader_timer, PASS_PAUSE_MS, 0);
+        return;
+    }
+    reader_next(r);
+}
+
+static void reader_next(struct cons_reader *r)
+{
+    struct cons_run *run = r->run;
+    if (run->closing || r->busy || r->count == 0) return;
+    if (r->cursor >= r->count) r->cursor = 0;
+    char key[64];
+    key_name(run, r->pending[r->cursor], key, sizeof key);
+    format_request(&r->req, run->c->read_method, run->c->read_path, key, &r->url, NULL);
+    r->busy = true;
+    if (http_client_send(r->client, r->req.data, r->req.len, on_read, r) < 0) r->busy = false;
+}
+
+/* ---- the writer ---- */
+
+static void write_next(struct cons_run *run);
+
+static void on_write_timer(uv_timer_t *t)
+{
+    write_next(t->data);
+}
+
+static void schedule_write(struct cons_run *run)
+{
+    if (run->next_key >= run->c->requests) {
+        run->writes_done = true;
+        maybe_finish(run);
+        return;
+    }
+    uint64_t due = run->begin_ns + (uint64_t)((double)run->next_key / run->c->rate * 1e9);
+    uint64_t now = uv_hrtime();
+    uv_timer_start(&run->write_timer, on_write_timer, due > now ? (due - now) / 1000000 : 0, 0);
+}
+
+static void on_written(struct http_client *c, int error, const struct http_client_response *res,
+                       void *data)
+{
+    (void)c;
+    struct cons_run *run = data;
+    if (run->closing) return;
+    uint64_t key = run->next_key++;
+    if (error == HTTP_CLIENT_OK && res->status >= 200 && res->status < 300) {
+        run->ack_ns[key] = uv_hrtime();
+        run->acked++;
+        for (size_t i = 0; i < run->reader_count; i++)
+            reader_add(&run->readers[i], (uint32_t)key);
+    } else {
+        run->failed_writes++;
+    }
+    schedule_write(run);
+}
+
+static void write_next(struct cons_run *run)
+{
+    char key[64], value[96];
+    key_name(run, run->next_key, key, sizeof key);
+    key_value(run, run->next_key, value, sizeof value);
+    format_request(&run->wreq, run->c->write_method, run->c->write_path, key, &run->target, value);
+    if (http_client_send(run->writer, run->wreq.data, run->wreq.len, on_written, run) < 0)
+        schedule_write(run);
+}
+
+/* ---- fault recovery and the deadline ---- */
+
+/* The faulted node is back: read every key it held again (a restarted node starts empty and
+ * must catch up from its peers). */
+static void on_recovered(uv_async_t *a)
+{
+    struct cons_run *run = a->data;
+    if (run->closing || run->recovery_seen) return;
+    run->recovery_seen = true;
+    if (run->faulted >= 0) {
+        struct cons_reader *r = &run->readers[run->faulted];
+        r->rechecking = true;
+        for (uint64_t k = 0; k < run->next_key; k++)
+            if (run->ack_ns[k]) reader_add(r, (uint32_t)k);
+    }
+    maybe_finish(run);
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    finish(t->data);
+}
+
+/* ---- setup and measures ---- */
+
+static int add_reader(struct cons_run *run, const char *name, const char *url, char *err,
+                      size_t errlen)
+{
+    struct cons_reader *r = &run->readers[run->reader_count];
+    size_t n = run->c->requests;
+    snprintf(r->name, sizeof r->name, "%s", name);
+    if (url_parse(&r->url, url, err, errlen) < 0 || url_resolve(&r->url, &r->addr, err, errlen) < 0)
+        return -1;
+    r->pending = calloc(n, sizeof *r->pending);
+    r->is_pending = calloc(n, 1);
+    r->seen_ns = calloc(n, sizeof *r->seen_ns);
+    r->recheck_ns = calloc(n, sizeof *r->recheck_ns);
+    struct http_client_opts o;
+    http_client_opts_default(&o);
+    o.connect_timeout_ms = o.header_timeout_ms = o.body_timeout_ms = READ_TIMEOUT_MS;
+    o.keep_body = true;
+    o.max_body_bytes = 4096;
+    r->run = run;
+    run->reader_count++; /* freed by the caller from here on */
+    if (!r->pending || !r->is_pending || !r->seen_ns || !r->recheck_ns) {
+        err_set(err, errlen, "out of memory");
+        return -1;
+    }
+    r->client = http_client_new(&run->loop, (struct sockaddr *)&r->addr, &r->url, &o, err, errlen);
+    if (!r->client) return -1;
+    uv_timer_init(&run->loop, &r->timer);
+    r->timer.data = r;
+    run->open += 2;
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double percentile(const double *sorted, size_t n, double p)
+{
+    if (!n) return NAN;
+    size_t i = (size_t)ceil(p / 100 * (double)n);
+    return sorted[i ? i - 1 : 0];
+}
+
+static json_t *spread_json(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return json_pack("{s:o,s:o,s:o}", "p50", n ? json_real(percentile(v, n, 50)) : json_null(),
+                     "p99", n ? json_real(percentile(v, n, 99)) : json_null(), "max",
+                     n ? json_real(v[n - 1]) : json_null());
+}
+
+static void cons_main(void *arg)
+{
+    struct cons_run *run = arg;
+    schedule_write(run);
+    uv_run(&run->loop, UV_RUN_DEFAULT);
+}
+
+static void free_run(struct cons_run *run)
+{
+    for (size_t i = 0; i < run->reader_count; i++) {
+        struct cons_reader *r = &run->readers[i];
+        free(r->pending);
+        free(r->is_pending);
+        free(r->seen_ns);
+        free(r->recheck_ns);
+        buf_free(&r->req);
+    }
+    buf_free(&run->wreq);
+    free(run->ack_ns);
+    free(run);
+}
+
+/* Sets up the loop, the readers and the writer. Returns 0, or -1 with a message (then the
+ * caller frees with teardown_failed). */
+static int setup(struct cons_run *run, const struct check_env *env, const struct plan_check *c,
+                 char *err, size_t errlen)
+{
+    if (url_parse(&run->target, env->p->target, err, errlen) < 0 ||
+        url_resolve(&run->target, &run->target_addr, err, errlen) < 0)
+        return -1;
+    char url[160], name[80];
+    if (c->node_url_count) {
+        for (size_t i = 0; i < c->node_url_count; i++)
+            if (add_reader(run, c->node_urls[i], c->node_urls[i], err, errlen) < 0) return -1;
+    } else {
+        const struct cluster_group *g = cluster_spec_group(&env->p->cluster, c->group);
+        for (int i = 1; g && i <= g->replicas && run->reader_count < PLAN_MAX_NODES; i++) {
+            snprintf(url, sizeof url, "http://127.0.0.1:%d", cluster_group_port(g, i));
+            snprintf(name, sizeof name, "%s.%d", g->name, i);
+            if (add_reader(run, name, url, err, errlen) < 0) return -1;
+            if (c->fault[0] && strcmp(name, c->node) == 0)
+                run->faulted = (int)run->reader_count - 1;
+        }
+    }
+    struct http_client_opts o;
+    http_client_opts_default(&o);
+    o.header_timeout_ms = o.body_timeout_ms = WRITE_TIMEOUT_MS;
+    if (!(run->writer = http_client_new(&run->loop, (struct sockaddr *)&run->target_addr,
+                                        &run->target, &o, err, errlen)))
+        return -1;
+    uv_timer_init(&run->loop, &run->write_timer);
+    uv_timer_init(&run->loop, &run->deadline);
+    uv_async_init(&run->loop, &run->recovered, on_recovered);
+    run->write_timer.data = run->deadline.data = run->recovered.data = run;
+    run->open += 4;
+    run->expect_recovery = c->fault[0] != 0;
+    uv_timer_start(&run->deadline, on_deadline, (c->duration_us + c->settle_us) / 1000, 0);
+    return 0;
+}
+
+static void teardown_failed(struct cons_run *run)
+{
+    for (size_t i = 0; i < run->reader_count; i++) {
+        struct cons_reader *r = &run->readers[i];
+        if (r->client) {
+            uv_close((uv_handle_t *)&r->timer, NULL);
+            http_client_free(r->client, NULL, NULL);
+        }
+    }
+    uv_run(&run->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&run->loop);
+    free_run(run);
+}
+
+json_t *check_consistency(const struct check_env *env, const struct plan_check *c, json_t *expects,
+                          bool *pass, char *err, size_t errlen)
+{
+    struct cons_run *run = calloc(1, sizeof *run);
+    if (!run || !(run->ack_ns = calloc(c->requests, sizeof *run->ack_ns))) {
+        free(run);
+        err_set(err, errlen, "out of memory");
+        return NULL;
+    }
+    run->c = c;
+    run->faulted = -1;
+    snprintf(run->prefix, sizeof run->prefix, "herd-%d-%llu", (int)getpid(),
+             (unsigned long long)(uv_hrtime() / 1000000));
+    uv_loop_init(&run->loop);
+    if (setup(run, env, c, err, errlen) < 0) {
+        teardown_failed(run);
+        return NULL;
+    }
+
+    /* the writes and reads run on their own thread; the fault is injected from here */
+    run->begin_ns = uv_hrtime();
+    uv_thread_t tid;
+    uv_thread_create(&tid, cons_main, run);
+    uint64_t fault_ns = 0;
+    char fault_err[512] = "", recover_err[512] = "";
+    int fault_rc = 0, recover_rc = 0;
+    if (c->fault[0]) {
+        check_sleep_until(run->begin_ns + c->at_us * 1000);
+        fault_ns = uv_hrtime();
+        fault_rc =
+            check_cluster_act(env->cluster, c->node, c->fault, 0, fault_err, sizeof fault_err);
+        check_sleep_until(fault_ns + c->restart_after_us * 1000);
+        /* R, the recovery, is when it is asked for (as in failover): the faulted node's reader
+         * starts reading everything again at once, so catch-up includes the restart itself */
+        run->recover_ns = uv_hrtime();
+        uv_async_send(&run->recovered);
+        if (fault_rc == 0)
+            recover_rc = check_cluster_act(env->cluster, c->node, check_recovery_action(c->fault),
+                                           0, recover_err, sizeof recover_err);
+    }
+    uv_thread_join(&tid);
+    uv_run(&run->loop, UV_RUN_DEFAULT); /* the close callbacks */
+    uv_loop_close(&run->loop);
+
+    /* convergence per key and node: from the acknowledgement, or for the faulted node and a
+     * key written while it was down, from its recovery */
+    size_t pairs = 0, missing = 0, n = c->requests;
+    double *all = calloc(n * run->reader_count + 1, sizeof *all);
+    double *one = calloc(n + 1, sizeof *one);
+    double catch_up_ms = -1;
+    json_t *nodes = json_array();
+    for (size_t i = 0; all && one && i < run->reader_count; i++) {
+        struct cons_reader *r = &run->readers[i];
+        bool faulted = (int)i == run->faulted;
+        size_t k = 0, node_missing = 0;
+        double max_lag_ms = 0; /* acknowledgement -> held here, whatever the fault */
+        for (uint64_t key = 0; key < n; key++) {
+            if (!run->ack_ns[key]) continue;
+            uint64_t ack = run->ack_ns[key], seen = r->seen_ns[key], start = ack;
+            if (faulted && ack >= fault_ns && ack < run->recover_ns) start = run->recover_ns;
+            if (faulted && ack < run->recover_ns) {
+                /* written before the recovery: when did the node hold it again? (a key it
+                 * held before the fault was read again after the recovery) */
+                uint64_t again = ack < fault_ns ? (r->recheck_ns[key]        ? r->recheck_ns[key]
+                                                   : seen >= run->recover_ns ? seen
+                                                                             : 0)
+                                                : seen;
+                if (!again) {
+                    node_missing++;
+                    continue;
+                }
+                double ms = again > run->recover_ns ? (double)(again - run->recover_ns) / 1e6 : 0;
+                if (ms > catch_up_ms) catch_up_ms = ms;
+            }
+            if (!seen) {
+                node_missing++;
+                continue;
+            }
+            one[k++] = all[pairs++] = seen > start ? (double)(seen - start) / 1e6 : 0;
+            if (seen > ack && (double)(seen - ack) / 1e6 > max_lag_ms)
+                max_lag_ms = (double)(seen - ack) / 1e6;
+        }
+        missing += node_missing;
+        json_t *spread = spread_json(one, k);
+        json_object_set_new(spread, "node", json_string(r->name));
+        json_object_set_new(spread, "converged", json_integer((json_int_t)k));
+        json_object_set_new(spread, "unconverged", json_integer((json_int_t)node_missing));
+        json_object_set_new(spread, "max_lag_ms", json_real(max_lag_ms));
+        json_object_set_new(spread, "reads", json_integer((json_int_t)r->reads));
+        json_object_set_new(spread, "read_errors", json_integer((json_int_t)r->errors));
+        json_array_append_new(nodes, spread);
+    }
+    json_t *convergence = all ? spread_json(all, pairs) : json_null();
+    double max_ms = pairs && all ? all[pairs - 1] : INFINITY;
+    free(one);
+    free(all);
+
+    bool ok = check_judge_bound(c, "converge", max_ms, expects);
+    ok &= check_judge_bound(c, "unconverged", (double)missing, expects);
+    ok &= check_judge_bound(c, "failed_writes", (double)run->failed_writes, expects);
+    if (run->acked == 0) {
+        json_array_append_new(expects, check_expectation("some write was acknowledged", 0, false));
+        ok = false;
+    }
+    json_t *out = json_pack(
+        "{s:s,s:s,s:I,s:f,s:{s:I,s:I,s:I},s:o,s:o}", "write", c->write_path, "read_each_node",
+        c->read_path, "keys", (json_int_t)c->requests, "rate", c->rate, "writes", "attempted",
+        (json_int_t)run->next_key, "acknowledged", (json_int_t)run->acked, "failed",
+        (json_int_t)run->failed_writes, "convergence_ms", convergence, "nodes", nodes);
+    json_object_set_new(out, "unconverged", json_integer((json_int_t)missing));
+    if (c->fault[0]) {
+        ok &= check_judge_bound(c, "catch_up", catch_up_ms >= 0 ? catch_up_ms : INFINITY, expects);
+        if (fault_rc < 0 || recover_rc < 0) {
+            json_array_append_new(expects,
+                                  check_expectation("the fault was injected and undone", 0, false));
+            ok = false;
+        }
+        json_t *f = json_pack("{s:s,s:s,s:f,s:f,s:o}", "fault", c->fault, "node", c->node, "at_s",
+                              (double)(fault_ns - run->begin_ns) / 1e9, "recovered_at_s",
+                              (double)(run->recover_ns - run->begin_ns) / 1e9, "catch_up_ms",
+                              catch_up_ms >= 0 ? json_real(catch_up_ms) : json_null());
+        if (fault_err[0] || recover_err[0])
+            json_object_set_new(f, "error", json_string(fault_err[0] ? fault_err : recover_err));
+        json_object_set_new(out, "fault", f);
+    }
+    *pass = ok;
+    free_run(run);
+    return out;
+}
