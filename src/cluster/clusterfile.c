@@ -16,32 +16,27 @@
 static const struct {
     const char *name;
     int sig;
-} signals[] = {{"TERM", SIGTERM}, {"INT", SIGINT},   {"KILL", SIGKILL},
-               {"QUIT", SIGQUIT}, {"HUP", SIGHUP},   {"USR1", SIGUSR1},
-               {"USR2", SIGUSR2}};
+} signals[] = {{"TERM", SIGTERM}, {"INT", SIGINT},   {"KILL", SIGKILL}, {"QUIT", SIGQUIT},
+               {"HUP", SIGHUP},   {"USR1", SIGUSR1}, {"USR2", SIGUSR2}};
 
 int cluster_signal_parse(const char *name)
 {
-    if (strncmp(name, "SIG", 3) == 0)
-        name += 3;
+    if (strncmp(name, "SIG", 3) == 0) name += 3;
     for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
-        if (strcmp(name, signals[i].name) == 0)
-            return signals[i].sig;
+        if (strcmp(name, signals[i].name) == 0) return signals[i].sig;
     return -1;
 }
 
 const char *cluster_signal_name(int sig)
 {
     for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++)
-        if (signals[i].sig == sig)
-            return signals[i].name;
+        if (signals[i].sig == sig) return signals[i].name;
     return "?";
 }
 
 int cluster_group_port(const struct cluster_group *g, int index)
 {
-    if (g->ports)
-        return index >= 1 && (size_t)index <= g->port_count ? g->ports[index - 1] : 0;
+    if (g->ports) return index >= 1 && (size_t)index <= g->port_count ? g->ports[index - 1] : 0;
     return g->base_port ? g->base_port + index - 1 : 0;
 }
 
@@ -73,21 +68,20 @@ char *cluster_expand(const char *text, const struct cluster_group *g, int index)
         buf_append(&b, p, 1);
         p++;
     }
-    if (!b.data)
-        buf_append(&b, "", 0);
+    if (!b.data) buf_append(&b, "", 0);
     return b.data;
 }
 
 struct cluster_group *cluster_spec_group(const struct cluster_spec *spec, const char *name)
 {
     for (size_t i = 0; i < spec->group_count; i++)
-        if (strcmp(spec->groups[i].name, name) == 0)
-            return &spec->groups[i];
+        if (strcmp(spec->groups[i].name, name) == 0) return &spec->groups[i];
     return NULL;
 }
 
 static void group_free(struct cluster_group *g)
 {
+    free(g->listen_ports);
     free(g->command);
     free(g->ports);
     for (size_t i = 0; i < g->env_count; i++) {
@@ -110,11 +104,9 @@ void cluster_spec_free(struct cluster_spec *spec)
 
 static bool valid_name(const char *s)
 {
-    if (!*s || strlen(s) >= CLUSTER_NAME_MAX)
-        return false;
+    if (!*s || strlen(s) >= CLUSTER_NAME_MAX) return false;
     for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
-            return false;
+        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_') return false;
     return true;
 }
 
@@ -137,10 +129,10 @@ static void group_defaults(struct cluster_group *g, const char *name)
 static int parse_group(struct cluster_group *g, const struct conf_doc *doc,
                        const struct conf_node *n, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"command",     "replicas",   "base_port", "ports",
-                                       "env",         "health",     "ready_timeout", "restart",
-                                       "restart_backoff", "stop_signal", "stop_grace", "depends_on",
-                                       NULL};
+    static const char *const keys[] = {
+        "command",    "replicas",      "base_port", "ports",           "env",
+        "health",     "ready_timeout", "restart",   "restart_backoff", "stop_signal",
+        "stop_grace", "depends_on",    NULL};
     if (!valid_name(n->key))
         return conf_error(doc, n, err, errlen,
                           "group name '%s': expected letters, digits, '-' or '_' (at most %d)",
@@ -151,8 +143,10 @@ static int parse_group(struct cluster_group *g, const struct conf_doc *doc,
     if (conf_check_keys(doc, n, keys, err, errlen) < 0 ||
         conf_opt_int(doc, n, "replicas", 0, 10000, &replicas, err, errlen) < 0 ||
         conf_opt_int(doc, n, "base_port", 1, 65535, &base_port, err, errlen) < 0 ||
-        conf_opt_duration_us(doc, n, "ready_timeout", 100000, 3600e6, &g->ready_timeout_us, err, errlen) < 0 ||
-        conf_opt_duration_us(doc, n, "restart_backoff", 0, 3600e6, &g->restart_backoff_us, err, errlen) < 0 ||
+        conf_opt_duration_us(doc, n, "ready_timeout", 100000, 3600e6, &g->ready_timeout_us, err,
+                             errlen) < 0 ||
+        conf_opt_duration_us(doc, n, "restart_backoff", 0, 3600e6, &g->restart_backoff_us, err,
+                             errlen) < 0 ||
         conf_opt_duration_us(doc, n, "stop_grace", 0, 3600e6, &g->stop_grace_us, err, errlen) < 0)
         return -1;
     g->replicas = (int)replicas;
@@ -160,49 +154,42 @@ static int parse_group(struct cluster_group *g, const struct conf_doc *doc,
     const char *s;
     if (!(v = conf_get(n, "command")))
         return conf_error(doc, n, err, errlen, "missing 'command', the program each replica runs");
-    if (conf_to_string(doc, v, &s, err, errlen) < 0)
-        return -1;
-    if (!*s)
-        return conf_error(doc, v, err, errlen, "empty command");
-    if (!(g->command = strdup(s)))
-        return err_set(err, errlen, "out of memory");
+    if (conf_to_string(doc, v, &s, err, errlen) < 0) return -1;
+    if (!*s) return conf_error(doc, v, err, errlen, "empty command");
+    if (!(g->command = strdup(s))) return err_set(err, errlen, "out of memory");
     if ((v = conf_get(n, "ports"))) {
-        if (conf_expect_seq(doc, v, err, errlen) < 0)
-            return -1;
-        if (base_port)
-            return conf_error(doc, v, err, errlen, "give base_port or ports, not both");
+        if (conf_expect_seq(doc, v, err, errlen) < 0) return -1;
+        if (base_port) return conf_error(doc, v, err, errlen, "give base_port or ports, not both");
         g->ports = calloc(v->count ? v->count : 1, sizeof *g->ports);
         for (const struct conf_node *p = v->first; p; p = p->next) {
             long long port;
-            if (conf_to_int(doc, p, 1, 65535, &port, err, errlen) < 0)
-                return -1;
+            if (conf_to_int(doc, p, 1, 65535, &port, err, errlen) < 0) return -1;
             g->ports[g->port_count++] = (int)port;
         }
-        if (!conf_get(n, "replicas"))
-            g->replicas = (int)g->port_count;
+        if (!conf_get(n, "replicas")) g->replicas = (int)g->port_count;
         if ((size_t)g->replicas > g->port_count)
-            return conf_error(doc, v, err, errlen, "%d replicas but %zu ports: give one port per replica",
-                              g->replicas, g->port_count);
+            return conf_error(doc, v, err, errlen,
+                              "%d replicas but %zu ports: give one port per replica", g->replicas,
+                              g->port_count);
     }
     if (!g->base_port && !g->ports && strstr(g->command, "{port}"))
-        return conf_error(doc, n, err, errlen, "the command uses {port} but the group has no base_port or ports");
+        return conf_error(doc, n, err, errlen,
+                          "the command uses {port} but the group has no base_port or ports");
     if ((v = conf_get(n, "env"))) {
-        if (conf_expect_map(doc, v, err, errlen) < 0)
-            return -1;
+        if (conf_expect_map(doc, v, err, errlen) < 0) return -1;
         g->env = calloc(v->count ? v->count : 1, sizeof *g->env);
         for (const struct conf_node *e = v->first; e; e = e->next) {
-            if (conf_to_string(doc, e, &s, err, errlen) < 0)
-                return -1;
+            if (conf_to_string(doc, e, &s, err, errlen) < 0) return -1;
             if (!*e->key || strchr(e->key, '='))
-                return conf_error(doc, e, err, errlen, "'%s' is not an environment variable name", e->key);
+                return conf_error(doc, e, err, errlen, "'%s' is not an environment variable name",
+                                  e->key);
             g->env[g->env_count].name = strdup(e->key);
             g->env[g->env_count].value = strdup(s);
             g->env_count++;
         }
     }
     if ((v = conf_get(n, "health"))) {
-        if (conf_to_string(doc, v, &s, err, errlen) < 0)
-            return -1;
+        if (conf_to_string(doc, v, &s, err, errlen) < 0) return -1;
         if (strcmp(s, "tcp") == 0) {
             g->health = CLUSTER_HEALTH_TCP;
         } else if (strcmp(s, "none") == 0) {
@@ -210,14 +197,16 @@ static int parse_group(struct cluster_group *g, const struct conf_doc *doc,
         } else if (s[0] == '/' && strlen(s) < sizeof g->health_path && !strpbrk(s, " \r\n")) {
             snprintf(g->health_path, sizeof g->health_path, "%s", s);
         } else {
-            return conf_error(doc, v, err, errlen, "'%s': expected an HTTP path such as /health, tcp, or none", s);
+            return conf_error(doc, v, err, errlen,
+                              "'%s': expected an HTTP path such as /health, tcp, or none", s);
         }
     }
     if (g->health != CLUSTER_HEALTH_NONE && !g->base_port && !g->ports)
-        return conf_error(doc, n, err, errlen, "a health check needs the replicas' ports: give base_port or ports (or health: none)");
+        return conf_error(
+            doc, n, err, errlen,
+            "a health check needs the replicas' ports: give base_port or ports (or health: none)");
     if ((v = conf_get(n, "restart"))) {
-        if (conf_to_string(doc, v, &s, err, errlen) < 0)
-            return -1;
+        if (conf_to_string(doc, v, &s, err, errlen) < 0) return -1;
         if (strcmp(s, "never") == 0)
             g->restart = CLUSTER_RESTART_NEVER;
         else if (strcmp(s, "on-failure") == 0)
@@ -228,18 +217,16 @@ static int parse_group(struct cluster_group *g, const struct conf_doc *doc,
             return conf_error(doc, v, err, errlen, "'%s': expected never, on-failure or always", s);
     }
     if ((v = conf_get(n, "stop_signal"))) {
-        if (conf_to_string(doc, v, &s, err, errlen) < 0)
-            return -1;
+        if (conf_to_string(doc, v, &s, err, errlen) < 0) return -1;
         if ((g->stop_signal = cluster_signal_parse(s)) < 0)
-            return conf_error(doc, v, err, errlen, "'%s': expected TERM, INT, QUIT, HUP, USR1, USR2 or KILL", s);
+            return conf_error(doc, v, err, errlen,
+                              "'%s': expected TERM, INT, QUIT, HUP, USR1, USR2 or KILL", s);
     }
     if ((v = conf_get(n, "depends_on"))) {
-        if (conf_expect_seq(doc, v, err, errlen) < 0)
-            return -1;
+        if (conf_expect_seq(doc, v, err, errlen) < 0) return -1;
         g->depends_on = calloc(v->count ? v->count : 1, sizeof *g->depends_on);
         for (const struct conf_node *d = v->first; d; d = d->next) {
-            if (conf_to_string(doc, d, &s, err, errlen) < 0)
-                return -1;
+            if (conf_to_string(doc, d, &s, err, errlen) < 0) return -1;
             g->depends_on[g->depends_count++] = strdup(s);
         }
     }
@@ -284,12 +271,12 @@ static int order_groups(struct cluster_spec *spec, const struct conf_doc *doc,
     while (placed < n) {
         bool progress = false;
         for (size_t i = 0; i < n; i++) {
-            if (done[i])
-                continue;
+            if (done[i]) continue;
             bool ready = true;
             for (size_t d = 0; d < spec->groups[i].depends_count && ready; d++)
                 for (size_t j = 0; j < n; j++)
-                    if (strcmp(spec->groups[j].name, spec->groups[i].depends_on[d]) == 0 && !done[j])
+                    if (strcmp(spec->groups[j].name, spec->groups[i].depends_on[d]) == 0 &&
+                        !done[j])
                         ready = false;
             if (ready) {
                 done[i] = true;
@@ -324,8 +311,7 @@ static int check_ports(const struct cluster_spec *spec, const struct conf_doc *d
         const struct cluster_group *ga = &spec->groups[a];
         for (int i = 1; i <= ga->replicas; i++) {
             int pa = cluster_group_port(ga, i);
-            if (!pa)
-                continue;
+            if (!pa) continue;
             if (pa > 65535)
                 return conf_error(doc, conf_get(groups, ga->name), err, errlen,
                                   "replica %d would get port %d, above 65535", i, pa);
@@ -356,17 +342,14 @@ int cluster_spec_parse(struct cluster_spec *spec, const struct conf_doc *doc,
     if (conf_check_keys(doc, section, keys, err, errlen) < 0 ||
         conf_opt_string(doc, section, "name", &name, err, errlen) < 0)
         return -1;
-    if (name)
-        snprintf(spec->name, sizeof spec->name, "%s", name);
+    if (name) snprintf(spec->name, sizeof spec->name, "%s", name);
     if (!(groups = conf_get(section, "groups")))
         return conf_error(doc, section, err, errlen, "missing 'groups', the replicas to run");
-    if (conf_expect_map(doc, groups, err, errlen) < 0)
-        return -1;
+    if (conf_expect_map(doc, groups, err, errlen) < 0) return -1;
     if (groups->count == 0)
         return conf_error(doc, groups, err, errlen, "no group: expected at least one");
     spec->groups = calloc(groups->count, sizeof *spec->groups);
-    if (!spec->groups)
-        return err_set(err, errlen, "out of memory");
+    if (!spec->groups) return err_set(err, errlen, "out of memory");
     for (const struct conf_node *g = groups->first; g; g = g->next) {
         if (conf_expect_map(doc, g, err, errlen) < 0 ||
             parse_group(&spec->groups[spec->group_count++], doc, g, err, errlen) < 0) {
@@ -375,26 +358,30 @@ int cluster_spec_parse(struct cluster_spec *spec, const struct conf_doc *doc,
         }
     }
     if (((gw = conf_get(section, "gateway")) &&
-         (conf_expect_map(doc, gw, err, errlen) < 0 || parse_gateway(&spec->gateway, doc, gw, err, errlen) < 0 ||
+         (conf_expect_map(doc, gw, err, errlen) < 0 ||
+          parse_gateway(&spec->gateway, doc, gw, err, errlen) < 0 ||
           (cluster_spec_group(spec, CLUSTER_GATEWAY_GROUP) &&
            conf_error(doc, conf_get(groups, CLUSTER_GATEWAY_GROUP), err, errlen,
-                      "the name '%s' is taken by the gateway: rename the group", CLUSTER_GATEWAY_GROUP)))) ||
-        order_groups(spec, doc, groups, err, errlen) < 0 || check_ports(spec, doc, groups, err, errlen) < 0) {
+                      "the name '%s' is taken by the gateway: rename the group",
+                      CLUSTER_GATEWAY_GROUP)))) ||
+        order_groups(spec, doc, groups, err, errlen) < 0 ||
+        check_ports(spec, doc, groups, err, errlen) < 0) {
         cluster_spec_free(spec);
         return -1;
     }
     return 0;
 }
 
-int cluster_spec_load(struct cluster_spec *spec, struct conf_doc *doc, const char *path,
-                      char *err, size_t errlen)
+int cluster_spec_load(struct cluster_spec *spec, struct conf_doc *doc, const char *path, char *err,
+                      size_t errlen)
 {
     memset(spec, 0, sizeof *spec);
-    if (conf_load_file(doc, path, err, errlen) < 0)
-        return -1;
+    if (conf_load_file(doc, path, err, errlen) < 0) return -1;
     if (!doc->root) {
         conf_free(doc);
-        return err_set(err, errlen, "%s:1:1: (top level): the file is empty, expected a cluster (groups: ...)", path);
+        return err_set(err, errlen,
+                       "%s:1:1: (top level): the file is empty, expected a cluster (groups: ...)",
+                       path);
     }
     const struct conf_node *section = doc->root;
     if (conf_expect_map(doc, section, err, errlen) < 0) {
@@ -402,8 +389,7 @@ int cluster_spec_load(struct cluster_spec *spec, struct conf_doc *doc, const cha
         return -1;
     }
     const struct conf_node *inner = conf_get(doc->root, "cluster");
-    if (inner)
-        section = inner; /* a plan: its cluster section */
+    if (inner) section = inner; /* a plan: its cluster section */
     if (conf_expect_map(doc, section, err, errlen) < 0 ||
         cluster_spec_parse(spec, doc, section, err, errlen) < 0) {
         conf_free(doc);
@@ -415,11 +401,9 @@ int cluster_spec_load(struct cluster_spec *spec, struct conf_doc *doc, const cha
 int cluster_spec_add_gateway(struct cluster_spec *spec, const char *path, char *err, size_t errlen)
 {
     char abs[PATH_MAX];
-    if (!realpath(path, abs))
-        return err_set(err, errlen, "%s: %s", path, strerror(errno));
+    if (!realpath(path, abs)) return err_set(err, errlen, "%s: %s", path, strerror(errno));
     struct cluster_group *groups = realloc(spec->groups, (spec->group_count + 1) * sizeof *groups);
-    if (!groups)
-        return err_set(err, errlen, "out of memory");
+    if (!groups) return err_set(err, errlen, "out of memory");
     spec->groups = groups;
     struct cluster_group *g = &groups[spec->group_count];
     group_defaults(g, CLUSTER_GATEWAY_GROUP);

@@ -32,10 +32,12 @@ struct cluster_env {
 
 struct cluster_group {
     char name[CLUSTER_NAME_MAX];
-    char *command;  /* run by /bin/sh -c 'exec ...'; a leading "herd" is this binary */
+    char *command; /* run by /bin/sh -c 'exec ...'; a leading "herd" is this binary */
     int replicas;
-    int base_port;  /* port of replica i (1-based) = base_port + i - 1; 0 when ports given */
-    int *ports;     /* explicit ports, one per replica, or NULL */
+    int base_port;     /* port of replica i (1-based) = base_port + i - 1; 0 when ports given */
+    int *ports;        /* explicit ports, one per replica, or NULL */
+    int *listen_ports; /* set by `herd test` when fault proxies stand on the ports above: where
+                        * replica i really listens (it advertises its public port) */
     size_t port_count;
     struct cluster_env *env;
     size_t env_count;
@@ -72,15 +74,14 @@ int cluster_spec_parse(struct cluster_spec *spec, const struct conf_doc *doc,
 
 /* Loads a cluster file: its top level is the cluster section, or holds one under `cluster:`
  * (a plan). The doc must outlive the spec's gateway.node; free both. */
-int cluster_spec_load(struct cluster_spec *spec, struct conf_doc *doc, const char *path,
-                      char *err, size_t errlen);
+int cluster_spec_load(struct cluster_spec *spec, struct conf_doc *doc, const char *path, char *err,
+                      size_t errlen);
 void cluster_spec_free(struct cluster_spec *spec);
 
 /* Appends the group that runs `herd gateway -f PATH` (one replica on the gateway's port,
  * ready when its status API answers, started after every other group). Call when
  * spec->gateway.present; path is the cluster file. Returns 0 or -1 with a message. */
-int cluster_spec_add_gateway(struct cluster_spec *spec, const char *path, char *err,
-                             size_t errlen);
+int cluster_spec_add_gateway(struct cluster_spec *spec, const char *path, char *err, size_t errlen);
 
 /* The port of replica index (1-based) of g. */
 int cluster_group_port(const struct cluster_group *g, int index);

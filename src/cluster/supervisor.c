@@ -477,7 +477,7 @@ static char **build_env(const struct sup_node *n)
     size_t base = 0;
     while (environ[base])
         base++;
-    char **env = calloc(base + g->env_count + 6, sizeof *env);
+    char **env = calloc(base + g->env_count + 7, sizeof *env);
     if (!env) return NULL;
     size_t k = 0;
     char *mine[64];
@@ -485,6 +485,9 @@ static char **build_env(const struct sup_node *n)
     char buf[256];
     snprintf(buf, sizeof buf, "SERVER_PORT=%d", n->port);
     if (n->port) mine[mine_count++] = strdup(buf);
+    int public_port = cluster_group_port(g, n->index);
+    snprintf(buf, sizeof buf, "HERD_ADVERTISE_PORT=%d", public_port);
+    if (public_port && public_port != n->port) mine[mine_count++] = strdup(buf);
     snprintf(buf, sizeof buf, "NODE_ID=%s", n->id);
     mine[mine_count++] = strdup(buf);
     snprintf(buf, sizeof buf, "HERD_GROUP=%s", g->name);
@@ -717,6 +720,8 @@ static struct sup_node *node_new(struct supervisor *sup, struct cluster_group *g
     n->group = g;
     n->index = index;
     n->port = cluster_group_port(g, index);
+    if (g->listen_ports && index >= 1 && index <= g->replicas && g->listen_ports[index - 1])
+        n->port = g->listen_ports[index - 1]; /* behind a fault proxy on the public port */
     n->log_fd = -1;
     n->color = sup->next_color++;
     n->state = SUP_STOPPED;

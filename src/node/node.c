@@ -228,6 +228,15 @@ int node_config_env(struct node_config *cfg, char *err, size_t errlen)
             return err_set(err, errlen, "SERVER_PORT='%s': expected a port from 0 to 65535", v);
         cfg->port = (int)port;
     }
+    if ((v = getenv("HERD_ADVERTISE_PORT")) && *v) {
+        char *end;
+        errno = 0;
+        long port = strtol(v, &end, 10);
+        if (*end || errno || port < 1 || port > 65535)
+            return err_set(err, errlen, "HERD_ADVERTISE_PORT='%s': expected a port from 1 to 65535",
+                           v);
+        cfg->advertise_port = (int)port;
+    }
     if ((v = getenv("NODE_ID")) && *v) {
         if (strlen(v) >= sizeof cfg->node_id)
             return err_set(err, errlen, "NODE_ID: longer than %zu characters",
@@ -353,7 +362,8 @@ static void local_nodes(struct http_request *req, void *data)
     mtime_wall_iso8601(now, sizeof now);
     json_t *entry = json_pack(
         "{s:{s:s, s:s, s:i, s:i, s:s, s:{s:s, s:s, s:s}}, s:s, s:I, s:f, s:f}", "config", "node_id",
-        n->cfg.node_id, "host", n->cfg.host, "port", node_port(n), "weight", n->cfg.weight,
+        n->cfg.node_id, "host", n->cfg.host, "port",
+        n->cfg.advertise_port ? n->cfg.advertise_port : node_port(n), "weight", n->cfg.weight,
         "status", n->stopping ? "draining" : "active", "metadata", "mode",
         cluster_enabled(n) ? "cluster" : "standalone", "service", "herd-node", "version",
         HERD_VERSION, "last_seen", now, "connections", (json_int_t)http_server_connections(n->srv),
@@ -698,14 +708,15 @@ struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_
         *uv_status = rc;
         goto fail;
     }
-    if (!(n->repl = repl_start(loop, &n->kv, cfg->peers, cfg->host, node_port(n), err, errlen)))
+    int public_port = cfg->advertise_port ? cfg->advertise_port : node_port(n);
+    if (!(n->repl = repl_start(loop, &n->kv, cfg->peers, cfg->host, public_port, err, errlen)))
         goto fail;
     if (cluster_enabled(n)) {
         struct member_config mc = {.manager_url = cfg->cluster_manager_url,
                                    .token = cfg->cluster_token,
                                    .node_id = cfg->node_id,
                                    .host = cfg->host,
-                                   .port = node_port(n),
+                                   .port = public_port,
                                    .weight = cfg->weight,
                                    .group = getenv("HERD_GROUP")};
         if (!(n->member = member_start(loop, &mc, err, errlen))) goto fail;

@@ -17,6 +17,7 @@ struct node_config {
     char node_id[NODE_ID_MAX]; /* "" until resolved: then "node-<port>" */
     char host[64];             /* address to listen on */
     int port;                  /* 0: any free port */
+    int advertise_port;        /* the port others reach it by (a proxy's); 0: port */
     char cluster_manager_url[512];
     char cluster_token[128]; /* the gateway's admin token (env CLUSTER_TOKEN) */
     char cluster_id[64];

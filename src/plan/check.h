@@ -14,12 +14,14 @@
 #include "plan/runner.h"
 
 struct cluster_run;
+struct fault_proxies;
 
 struct check_env {
     struct plan *p;
     const struct plan_run_opts *o;
     unsigned cores;
-    struct cluster_run *cluster; /* the launched cluster (p->has_cluster) */
+    struct cluster_run *cluster;   /* the launched cluster (p->has_cluster) */
+    struct fault_proxies *proxies; /* in front of the replicas proxied faults hit, or NULL */
 };
 
 /* A check: runs its measurement, appends its judged expectations to expects and sets pass.
@@ -36,8 +38,15 @@ json_t *check_consistency(const struct check_env *env, const struct plan_check *
 int check_cluster_act(struct cluster_run *c, const char *id, const char *action, int replicas,
                       char *err, size_t errlen);
 
-/* The action that undoes fault: resume after pause, else restart. */
+/* The action that undoes fault: resume after pause, pass after a proxy fault, else restart. */
 const char *check_recovery_action(const char *fault);
+
+/* Injects c's fault on c->node (a signal through the supervisor, or the node's fault proxy)
+ * and, with recover, undoes it. Return 0, or -1 with a message. */
+int check_fault_inject(const struct check_env *env, const struct plan_check *c, char *err,
+                       size_t errlen);
+int check_fault_recover(const struct check_env *env, const struct plan_check *c, char *err,
+                        size_t errlen);
 
 /* {expect, actual, pass}; actual not finite: never seen (null). */
 json_t *check_expectation(const char *text, double actual, bool pass);

@@ -429,16 +429,14 @@ json_t *check_consistency(const struct check_env *env, const struct plan_check *
     if (c->fault[0]) {
         check_sleep_until(run->begin_ns + c->at_us * 1000);
         fault_ns = uv_hrtime();
-        fault_rc =
-            check_cluster_act(env->cluster, c->node, c->fault, 0, fault_err, sizeof fault_err);
+        fault_rc = check_fault_inject(env, c, fault_err, sizeof fault_err);
         check_sleep_until(fault_ns + c->restart_after_us * 1000);
         /* R, the recovery, is when it is asked for (as in failover): the faulted node's reader
          * starts reading everything again at once, so catch-up includes the restart itself */
         run->recover_ns = uv_hrtime();
         uv_async_send(&run->recovered);
         if (fault_rc == 0)
-            recover_rc = check_cluster_act(env->cluster, c->node, check_recovery_action(c->fault),
-                                           0, recover_err, sizeof recover_err);
+            recover_rc = check_fault_recover(env, c, recover_err, sizeof recover_err);
     }
     uv_thread_join(&tid);
     uv_run(&run->loop, UV_RUN_DEFAULT); /* the close callbacks */

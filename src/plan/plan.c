@@ -149,6 +149,35 @@ static int parse_timing(struct plan_check *c, const struct conf_doc *doc,
     return 0;
 }
 
+bool plan_fault_proxied(const char *fault)
+{
+    return strcmp(fault, "latency") == 0 || strcmp(fault, "reset") == 0 ||
+           strcmp(fault, "blackhole") == 0;
+}
+
+/* fault (kill, stop, pause, latency, reset, blackhole) and, for latency, `latency`. */
+static int parse_fault(struct plan_check *c, const struct conf_doc *doc,
+                       const struct conf_node *body, const char *fault, char *err, size_t errlen)
+{
+    static const char *const kinds[] = {"kill",  "stop",      "pause", "latency",
+                                        "reset", "blackhole", NULL};
+    const char *const *k = kinds;
+    while (*k && strcmp(*k, fault) != 0)
+        k++;
+    if (!*k)
+        return conf_error(doc, conf_get(body, "fault"), err, errlen,
+                          "'%s': expected kill, stop, pause, latency, reset or blackhole", fault);
+    snprintf(c->fault, sizeof c->fault, "%s", fault);
+    uint64_t latency_us = 200000;
+    if (conf_opt_duration_us(doc, body, "latency", 1000, 60000000, &latency_us, err, errlen) < 0)
+        return -1;
+    if (conf_get(body, "latency") && strcmp(fault, "latency") != 0)
+        return conf_error(doc, conf_get(body, "latency"), err, errlen,
+                          "only the latency fault takes a latency");
+    c->latency_ms = (uint32_t)(latency_us / 1000);
+    return 0;
+}
+
 /* "PUT /kv/{key}": a method and a path holding {key}. */
 static int parse_request_template(const struct conf_doc *doc, const struct conf_node *body,
                                   const char *key, const char *def, char *method,
@@ -194,9 +223,10 @@ static int parse_replica(struct plan *p, struct plan_check *c, const struct conf
 static int parse_consistency(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                              const struct conf_node *body, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"write",         "read_each_node", "group",  "nodes", "keys",
-                                       "rate",          "settle",         "fault",  "node",  "at",
-                                       "restart_after", "converge",       "expect", NULL};
+    static const char *const keys[] = {
+        "write",         "read_each_node", "group",   "nodes",  "keys",
+        "rate",          "settle",         "fault",   "node",   "at",
+        "restart_after", "converge",       "latency", "expect", NULL};
     static const char *const own[] = {"converge", "catch_up", "unconverged", "failed_writes", NULL};
     const struct conf_node *e = conf_get(body, "expect"), *conv = conf_get(body, "converge");
     long long count = 200;
@@ -274,14 +304,11 @@ static int parse_consistency(struct plan *p, struct plan_check *c, const struct 
         snprintf(c->group, sizeof c->group, "%s", group);
     }
     if (strcmp(fault, "none") == 0) return 0;
-    if (strcmp(fault, "kill") != 0 && strcmp(fault, "stop") != 0 && strcmp(fault, "pause") != 0)
-        return conf_error(doc, conf_get(body, "fault"), err, errlen,
-                          "'%s': expected none, kill, stop or pause", fault);
+    if (parse_fault(c, doc, body, fault, err, errlen) < 0) return -1;
     if (!p->has_cluster)
         return conf_error(doc, body, err, errlen,
                           "a fault needs the plan's cluster: herd injects it through its "
                           "supervisor");
-    snprintf(c->fault, sizeof c->fault, "%s", fault);
     if (parse_replica(p, c, doc, body, node, err, errlen) < 0 ||
         parse_timing(c, doc, body, 1, UINT64_MAX, err, errlen) < 0)
         return -1;
@@ -381,9 +408,9 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         return 0;
     }
     case PLAN_FAILOVER: {
-        static const char *const keys[] = {"fault",    "node",   "at",          "restart_after",
-                                           "duration", "rate",   "connections", "path",
-                                           "baseline", "expect", NULL};
+        static const char *const keys[] = {"fault",    "node",    "at",          "restart_after",
+                                           "duration", "rate",    "connections", "path",
+                                           "baseline", "latency", "expect",      NULL};
         static const char *const own[] = {"failed_requests", "detection", "failover", "rejoin",
                                           NULL};
         const char *fault = "kill", *node = NULL, *baseline = "99.9%";
@@ -399,12 +426,7 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
             parse_path(c, doc, body, "/", err, errlen) < 0 ||
             (e && parse_expect(c, doc, e, own, err, errlen) < 0))
             return -1;
-        if (strcmp(fault, "kill") != 0 && strcmp(fault, "stop") != 0 && strcmp(fault, "pause") != 0)
-            return conf_error(doc, conf_get(body, "fault"), err, errlen,
-                              "'%s': expected kill, stop or pause (the other faults are not "
-                              "implemented yet)",
-                              fault);
-        snprintf(c->fault, sizeof c->fault, "%s", fault);
+        if (parse_fault(c, doc, body, fault, err, errlen) < 0) return -1;
         if (!p->has_cluster)
             return conf_error(doc, body, err, errlen,
                               "a failover check needs the plan's cluster: herd injects the fault "

@@ -50,7 +50,8 @@ struct plan_check {
     uint64_t duration_us;
     double rate;
     /* failover */
-    char fault[16]; /* kill, stop, pause */
+    char fault[16];      /* kill, stop, pause; latency, reset, blackhole (the fault proxy) */
+    uint32_t latency_ms; /* the latency fault's delay */
     char node[64];
     uint64_t at_us;            /* fault time after the load began */
     uint64_t restart_after_us; /* 0: not restarted */
@@ -94,6 +95,9 @@ int plan_load(struct plan *p, const char *path, char *err, size_t errlen);
 void plan_free(struct plan *p);
 
 const char *plan_check_kind_name(enum plan_check_kind kind);
+
+/* True for the faults the fault proxy makes (latency, reset, blackhole). */
+bool plan_fault_proxied(const char *fault);
 
 /* Evaluates a bound against a measured value. */
 bool plan_bound_check(const struct plan_bound *b, double actual);

@@ -9,6 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <jansson.h>
 #include <uv.h>
 
@@ -17,6 +21,7 @@
 #include "base/mtime.h"
 #include "cluster/control.h"
 #include "cluster/supervisor.h"
+#include "fault/proxy.h"
 #include "load/engine.h"
 #include "load/options.h"
 #include "load/threshold.h"
@@ -607,7 +612,32 @@ static json_t *latency_impact(const struct load_result *r, double from_s, double
 
 const char *check_recovery_action(const char *fault)
 {
-    return strcmp(fault, "pause") == 0 ? "resume" : "restart";
+    return strcmp(fault, "pause") == 0 ? "resume" : plan_fault_proxied(fault) ? "pass" : "restart";
+}
+
+static int proxy_set(const struct check_env *env, const struct plan_check *c, const char *mode,
+                     char *err, size_t errlen)
+{
+    enum fault_proxy_mode m;
+    if (fault_proxy_mode_parse(mode, &m) < 0 ||
+        fault_proxies_set(env->proxies, c->node, m, c->latency_ms) < 0)
+        return err_set(err, errlen, "%s: no fault proxy in front of it", c->node);
+    return 0;
+}
+
+int check_fault_inject(const struct check_env *env, const struct plan_check *c, char *err,
+                       size_t errlen)
+{
+    if (plan_fault_proxied(c->fault)) return proxy_set(env, c, c->fault, err, errlen);
+    return check_cluster_act(env->cluster, c->node, c->fault, 0, err, errlen);
+}
+
+int check_fault_recover(const struct check_env *env, const struct plan_check *c, char *err,
+                        size_t errlen)
+{
+    if (plan_fault_proxied(c->fault)) return proxy_set(env, c, "pass", err, errlen);
+    return check_cluster_act(env->cluster, c->node, check_recovery_action(c->fault), 0, err,
+                             errlen);
 }
 
 static json_t *check_failover(const struct check_env *env, const struct plan_check *c,
@@ -622,16 +652,13 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
     uint64_t fault_ns = uv_hrtime();
     int64_t fault_wall = wall_ms();
     char fault_err[512] = "";
-    int fault_rc =
-        check_cluster_act(env->cluster, c->node, c->fault, 0, fault_err, sizeof fault_err);
+    int fault_rc = check_fault_inject(env, c, fault_err, sizeof fault_err);
     uint64_t recover_ns = 0;
     char recover_err[512] = "";
     if (fault_rc == 0 && c->restart_after_us) {
         check_sleep_until(fault_ns + c->restart_after_us * 1000);
         recover_ns = uv_hrtime();
-        if (check_cluster_act(env->cluster, c->node, check_recovery_action(c->fault), 0,
-                              recover_err, sizeof recover_err) < 0)
-            recover_ns = 0;
+        if (check_fault_recover(env, c, recover_err, sizeof recover_err) < 0) recover_ns = 0;
     }
     uv_thread_join(&tid);
     if (job.rc < 0) {
@@ -898,6 +925,57 @@ static const check_fn check_fns[] = {
 _Static_assert(sizeof check_fns / sizeof check_fns[0] == PLAN_CONSISTENCY + 1,
                "every check kind has its function");
 
+/* A port free on loopback now (the kernel's choice), or 0. */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0) close(fd);
+    return port;
+}
+
+/* For every group a proxied fault (latency, reset, blackhole) hits: each replica listens on a
+ * free port and a relay stands on its public port. Returns the relays (NULL when no check
+ * needs them) and 0, or 3 with a message. */
+static int proxies_start(struct plan *p, struct fault_proxies **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct fault_proxies *fp = NULL;
+    for (size_t i = 0; i < p->check_count; i++) {
+        const struct plan_check *c = &p->checks[i];
+        if (!c->fault[0] || !plan_fault_proxied(c->fault)) continue;
+        char group[CLUSTER_NAME_MAX];
+        snprintf(group, sizeof group, "%.*s", (int)(strrchr(c->node, '.') - c->node), c->node);
+        struct cluster_group *g = (struct cluster_group *)cluster_spec_group(&p->cluster, group);
+        if (!g || g->listen_ports) continue;
+        if (!fp && !(fp = fault_proxies_new())) return err_set(err, errlen, "out of memory"), 3;
+        if (!(g->listen_ports = calloc((size_t)g->replicas, sizeof *g->listen_ports))) {
+            fault_proxies_free(fp);
+            return err_set(err, errlen, "out of memory"), 3;
+        }
+        for (int k = 1; k <= g->replicas; k++) {
+            char name[CLUSTER_NAME_MAX + 16];
+            snprintf(name, sizeof name, "%s.%d", g->name, k);
+            g->listen_ports[k - 1] = free_port();
+            if (fault_proxies_add(fp, name, cluster_group_port(g, k), g->listen_ports[k - 1], err,
+                                  errlen) < 0) {
+                fault_proxies_free(fp);
+                return 3;
+            }
+        }
+    }
+    if (fp && fault_proxies_start(fp, err, errlen) < 0) {
+        fault_proxies_free(fp);
+        return 3;
+    }
+    *out = fp;
+    return 0;
+}
+
 int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -906,16 +984,19 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
     char started[40], ended[40];
     mtime_wall_iso8601(started, sizeof started);
     uint64_t t0 = mtime_now_us();
+    struct fault_proxies *proxies = NULL;
     if (p->has_cluster) {
         if (!o->quiet) fprintf(stderr, "herd test: starting the cluster\n");
-        int rc = cluster_start(&cr, p, o, err, errlen);
+        int rc = proxies_start(p, &proxies, err, errlen);
+        if (rc == 0) rc = cluster_start(&cr, p, o, err, errlen);
         if (rc != 0) {
             if (cr.sup) cluster_stop(&cr);
+            fault_proxies_free(proxies);
             return rc;
         }
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    struct check_env env = {p, o, cores > 0 ? (unsigned)cores : 1, &cr};
+    struct check_env env = {p, o, cores > 0 ? (unsigned)cores : 1, &cr, proxies};
     json_t *checks = json_array();
     bool all = true;
     int rc = 0;
@@ -942,6 +1023,7 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
     if (p->has_cluster) {
         if (!o->quiet) fprintf(stderr, "herd test: stopping the cluster\n");
         cluster_stop(&cr);
+        fault_proxies_free(proxies);
     }
     if (!all) rc = 1;
     mtime_wall_iso8601(ended, sizeof ended);

@@ -407,6 +407,71 @@ static void test_consistency(void **state)
     free(err);
 }
 
+/* The fault proxy's faults on api.2, behind a gateway with a 300 ms timeout and active checks
+ * that time out at 100 ms. Ground truth: 200 ms of added latency puts the fault window's p99
+ * at 200 ms (and the checks mark the node down); a blackhole costs no request (the gateway
+ * retries after its timeout, so the p99 is the timeout) and is detected by the checks; a
+ * reset costs nothing either. */
+static void test_proxy_faults(void **state)
+{
+    struct pt *t = *state;
+    char text[2048], *out = NULL, *err = NULL;
+    snprintf(
+        text, sizeof text,
+        "name: proxy faults\n"
+        "cluster:\n"
+        "  groups:\n"
+        "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d}\n"
+        "  gateway:\n"
+        "    port: %d\n"
+        "    threads: 1\n"
+        "    timeout: 300ms\n"
+        "    retries: {attempts: 2, budget: 100%%}\n"
+        "    health: {inter: 100ms, fastinter: 100ms, downinter: 100ms, timeout: 100ms,\n"
+        "             fall: 3, rise: 1, eject_after: 0}\n"
+        "checks:\n"
+        "  - failover: {fault: latency, latency: 200ms, node: api.2, rate: 100, duration: 3s,\n"
+        "               at: 1s, restart_after: 1500ms, path: /echo}\n"
+        "  - failover: {fault: blackhole, node: api.2, rate: 100, duration: 3s, at: 1s,\n"
+        "               restart_after: 1500ms, path: /echo, expect: {failed_requests: \"<=0\"}}\n"
+        "  - failover: {fault: reset, node: api.2, rate: 100, duration: 3s, at: 1s,\n"
+        "               restart_after: 1s, path: /echo, expect: {failed_requests: \"<=0\"}}\n"
+        "  - connectivity: {probes: 3}\n",
+        t->base, t->base + 3);
+    int rc = run_plan_text(t, text, &out, &err);
+    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    json_t *doc = load_report(t);
+    json_t *m = json_object_get(check_named(doc, "failover"), "measures");
+    json_t *impact = json_object_get(m, "latency_impact");
+    double before =
+        json_number_value(json_object_get(json_object_get(impact, "baseline"), "p99_ms"));
+    double during = json_number_value(json_object_get(json_object_get(impact, "fault"), "p99_ms"));
+    if (before > 50 || during < 200 || during > 280)
+        fail_msg("latency: p99 before %.1f ms (expected < 50), during %.1f ms (expected 200..280)",
+                 before, during);
+    assert_int_equal(json_integer_value(json_object_get(m, "failed_requests")), 0);
+    assert_string_equal(json_string_value(json_object_get(m, "detected_by")), "down");
+    m = json_object_get(check_named(doc, "failover#2"), "measures");
+    assert_int_equal(json_integer_value(json_object_get(m, "failed_requests")), 0);
+    assert_string_equal(json_string_value(json_object_get(m, "detected_by")), "down");
+    double detection = json_number_value(json_object_get(m, "detection_ms"));
+    if (detection < 200 || detection > 1500)
+        fail_msg("blackhole detected after %.0f ms, expected 200..1500", detection);
+    during = json_number_value(
+        json_object_get(json_object_get(json_object_get(m, "latency_impact"), "fault"), "p99_ms"));
+    if (during < 290 || during > 400)
+        fail_msg("blackhole: p99 %.1f ms, expected the 300 ms timeout", during);
+    assert_true(json_is_number(json_object_get(m, "rejoin_ms")));
+    m = json_object_get(check_named(doc, "failover#3"), "measures");
+    assert_int_equal(json_integer_value(json_object_get(m, "failed_requests")), 0);
+    /* after the faults every node answers again, through its proxy */
+    assert_string_equal(
+        json_string_value(json_object_get(check_named(doc, "connectivity"), "verdict")), "pass");
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
 /* herd report re-renders a saved test document, and --compare finds what got worse. */
 static void test_report_rerender_and_compare(void **state)
 {
@@ -473,6 +538,7 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_scaling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hotplug, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consistency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proxy_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_rerender_and_compare, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_bad_plan, setup, teardown),
     };

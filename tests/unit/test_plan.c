@@ -117,8 +117,11 @@ static void test_plan_errors(void **state)
          "0s}\n",
          "must come back to catch up"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
-         "target: http://x:1\nchecks:\n  - consistency: {fault: latency, node: api.1}\n",
-         "expected none, kill, stop or pause"},
+         "target: http://x:1\nchecks:\n  - consistency: {fault: melt, node: api.1}\n",
+         "expected kill, stop, pause, latency, reset or blackhole"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {fault: reset, node: api.1, latency: 1s}\n",
+         "only the latency fault takes a latency"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - consistency: {converge: soon}\n",
          "expected a bound such as"},

@@ -1,0 +1,416 @@
+/* proxy.c -- the fault proxy: TCP relays that pass, delay, reset or swallow (see proxy.h). */
+#include "fault/proxy.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "base/err.h"
+#include "base/log.h"
+
+#define READ_SIZE 65536
+#define NAME_MAX_ 64
+
+struct fp_relay;
+
+/* Bytes from the node held back by the latency fault. */
+struct fp_chunk {
+    uint64_t due_ms;
+    size_t len;
+    struct fp_chunk *next;
+    char data[];
+};
+
+/* One client connection and its connection to the node. */
+struct fp_conn {
+    struct fp_relay *relay;
+    uv_tcp_t client, upstream;
+    uv_connect_t connect;
+    uv_timer_t timer; /* the next held-back chunk */
+    struct fp_chunk *held, *held_tail;
+    char *early; /* client bytes that came before the node connection */
+    size_t early_len;
+    bool upstream_open, upstream_ready, upstream_eof, blackholed, closing;
+    int open_handles;
+    struct fp_conn *prev, *next;
+};
+
+struct fp_relay {
+    struct fault_proxies *set;
+    char name[NAME_MAX_];
+    uv_tcp_t listener;
+    struct sockaddr_in upstream;
+    enum fault_proxy_mode mode;
+    uint32_t latency_ms;
+    struct fp_conn *conns;
+};
+
+struct fault_proxies {
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t wake;
+    uv_mutex_t lock;
+    uv_sem_t applied;
+    bool running, stopping;
+    struct fp_relay **relays; /* each allocated once: libuv holds their handles */
+    size_t count;
+    /* the change asked for by fault_proxies_set, under lock */
+    size_t want_relay;
+    enum fault_proxy_mode want_mode;
+    uint32_t want_latency;
+    bool want;
+};
+
+struct fp_write {
+    uv_write_t req;
+    char data[];
+};
+
+/* ---- connections ---- */
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+    struct fp_conn *c = h->data;
+    if (--c->open_handles > 0) return;
+    for (struct fp_chunk *k = c->held, *next; k; k = next) {
+        next = k->next;
+        free(k);
+    }
+    free(c->early);
+    free(c);
+}
+
+static void conn_close(struct fp_conn *c, bool reset)
+{
+    if (c->closing) return;
+    c->closing = true;
+    struct fp_relay *r = c->relay;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        r->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+    if (reset && uv_tcp_close_reset(&c->client, on_conn_handle_closed) == 0) {
+        /* closed with RST */
+    } else {
+        uv_close((uv_handle_t *)&c->client, on_conn_handle_closed);
+    }
+    if (c->upstream_open) {
+        if (!reset || uv_tcp_close_reset(&c->upstream, on_conn_handle_closed) != 0)
+            uv_close((uv_handle_t *)&c->upstream, on_conn_handle_closed);
+    }
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+    (void)status;
+    free(req->data);
+}
+
+static void send_bytes(uv_tcp_t *to, const char *data, size_t len)
+{
+    struct fp_write *w = malloc(sizeof *w + len);
+    if (!w) return;
+    memcpy(w->data, data, len);
+    w->req.data = w;
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)to, &b, 1, on_written) < 0) free(w);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    buf->base = malloc(READ_SIZE);
+    buf->len = buf->base ? READ_SIZE : 0;
+}
+
+static void flush_held(struct fp_conn *c)
+{
+    uint64_t now = uv_now(c->timer.loop);
+    while (c->held && c->held->due_ms <= now) {
+        struct fp_chunk *k = c->held;
+        c->held = k->next;
+        if (!c->held) c->held_tail = NULL;
+        send_bytes(&c->client, k->data, k->len);
+        free(k);
+    }
+}
+
+static void on_held_due(uv_timer_t *t)
+{
+    struct fp_conn *c = t->data;
+    flush_held(c);
+    if (c->held)
+        uv_timer_start(&c->timer, on_held_due, c->held->due_ms - uv_now(t->loop), 0);
+    else if (c->upstream_eof)
+        conn_close(c, false);
+}
+
+/* From the node to the client. */
+static void on_upstream_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct fp_conn *c = s->data;
+    struct fp_relay *r = c->relay;
+    if (n < 0 && !c->held) conn_close(c, false);
+    if (n < 0 && c->held) { /* the held bytes still go out, then it closes */
+        uv_read_stop(s);
+        c->upstream_eof = true;
+    }
+    if (n > 0 && !c->closing && !c->blackholed) {
+        if (r->mode == FAULT_PROXY_LATENCY || c->held) {
+            struct fp_chunk *k = malloc(sizeof *k + (size_t)n);
+            if (k) {
+                k->due_ms = uv_now(s->loop) + (r->mode == FAULT_PROXY_LATENCY ? r->latency_ms : 0);
+                k->len = (size_t)n;
+                k->next = NULL;
+                memcpy(k->data, buf->base, (size_t)n);
+                if (c->held_tail)
+                    c->held_tail->next = k;
+                else
+                    c->held = k;
+                c->held_tail = k;
+                if (!uv_is_active((uv_handle_t *)&c->timer))
+                    uv_timer_start(&c->timer, on_held_due, k->due_ms - uv_now(s->loop), 0);
+            }
+        } else {
+            send_bytes(&c->client, buf->base, (size_t)n);
+        }
+    }
+    free(buf->base);
+}
+
+/* From the client to the node. */
+static void on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct fp_conn *c = s->data;
+    if (n < 0) {
+        conn_close(c, false);
+    } else if (n > 0 && !c->blackholed) {
+        if (c->upstream_ready) {
+            send_bytes(&c->upstream, buf->base, (size_t)n);
+        } else {
+            char *more = realloc(c->early, c->early_len + (size_t)n);
+            if (more) {
+                memcpy(more + c->early_len, buf->base, (size_t)n);
+                c->early = more;
+                c->early_len += (size_t)n;
+            }
+        }
+    }
+    free(buf->base);
+}
+
+static void on_upstream_connected(uv_connect_t *req, int status)
+{
+    struct fp_conn *c = req->data;
+    if (c->closing) return;
+    if (status < 0) { /* the node is down: the client sees its connection reset */
+        conn_close(c, true);
+        return;
+    }
+    c->upstream_ready = true;
+    if (c->early_len) send_bytes(&c->upstream, c->early, c->early_len);
+    free(c->early);
+    c->early = NULL;
+    c->early_len = 0;
+    uv_read_start((uv_stream_t *)&c->upstream, on_alloc, on_upstream_read);
+}
+
+static void on_accept(uv_stream_t *server, int status)
+{
+    struct fp_relay *r = server->data;
+    if (status < 0) return;
+    struct fp_conn *c = calloc(1, sizeof *c);
+    if (!c) return;
+    c->relay = r;
+    uv_tcp_init(server->loop, &c->client);
+    uv_timer_init(server->loop, &c->timer);
+    c->client.data = c->timer.data = c;
+    c->open_handles = 2;
+    c->next = r->conns;
+    if (r->conns) r->conns->prev = c;
+    r->conns = c;
+    if (uv_accept(server, (uv_stream_t *)&c->client) < 0) {
+        conn_close(c, false);
+        return;
+    }
+    uv_tcp_nodelay(&c->client, 1);
+    if (r->mode == FAULT_PROXY_RESET) {
+        conn_close(c, true);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->client, on_alloc, on_client_read);
+    if (r->mode == FAULT_PROXY_BLACKHOLE) {
+        c->blackholed = true; /* read and dropped; the node never hears of it */
+        return;
+    }
+    uv_tcp_init(server->loop, &c->upstream);
+    uv_tcp_nodelay(&c->upstream, 1);
+    c->upstream.data = c;
+    c->upstream_open = true;
+    c->open_handles++;
+    c->connect.data = c;
+    if (uv_tcp_connect(&c->connect, &c->upstream, (const struct sockaddr *)&r->upstream,
+                       on_upstream_connected) < 0)
+        conn_close(c, true);
+}
+
+/* ---- modes ---- */
+
+static void apply_mode(struct fp_relay *r, enum fault_proxy_mode mode, uint32_t latency_ms)
+{
+    enum fault_proxy_mode old = r->mode;
+    r->mode = mode;
+    r->latency_ms = latency_ms;
+    struct fp_conn *next;
+    for (struct fp_conn *c = r->conns; c; c = next) {
+        next = c->next;
+        if (mode == FAULT_PROXY_RESET || (old == FAULT_PROXY_BLACKHOLE && c->blackholed))
+            conn_close(c, true);
+        else if (mode == FAULT_PROXY_BLACKHOLE)
+            c->blackholed = true;
+    }
+    log_info("fault proxy %s: %s", r->name,
+             mode == FAULT_PROXY_PASS      ? "pass"
+             : mode == FAULT_PROXY_LATENCY ? "latency"
+             : mode == FAULT_PROXY_RESET   ? "reset"
+                                           : "blackhole");
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void on_wake(uv_async_t *a)
+{
+    struct fault_proxies *s = a->data;
+    uv_mutex_lock(&s->lock);
+    bool want = s->want, stopping = s->stopping;
+    s->want = false;
+    uv_mutex_unlock(&s->lock);
+    if (want) {
+        apply_mode(s->relays[s->want_relay], s->want_mode, s->want_latency);
+        uv_sem_post(&s->applied);
+    }
+    if (!stopping) return;
+    for (size_t i = 0; i < s->count; i++) {
+        struct fp_relay *r = s->relays[i];
+        while (r->conns)
+            conn_close(r->conns, false);
+        uv_close((uv_handle_t *)&r->listener, on_listener_closed);
+    }
+    uv_close((uv_handle_t *)&s->wake, NULL);
+}
+
+static void loop_main(void *arg)
+{
+    struct fault_proxies *s = arg;
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+}
+
+/* ---- the set ---- */
+
+struct fault_proxies *fault_proxies_new(void)
+{
+    struct fault_proxies *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    uv_loop_init(&s->loop);
+    uv_mutex_init(&s->lock);
+    uv_sem_init(&s->applied, 0);
+    uv_async_init(&s->loop, &s->wake, on_wake);
+    s->wake.data = s;
+    return s;
+}
+
+int fault_proxies_add(struct fault_proxies *s, const char *name, int listen_port, int upstream_port,
+                      char *err, size_t errlen)
+{
+    struct fp_relay **more = realloc(s->relays, (s->count + 1) * sizeof *more);
+    struct fp_relay *r = calloc(1, sizeof *r);
+    if (more) s->relays = more;
+    if (!more || !r) {
+        free(r);
+        return err_set(err, errlen, "out of memory");
+    }
+    s->relays[s->count] = r;
+    r->set = s;
+    snprintf(r->name, sizeof r->name, "%s", name);
+    uv_ip4_addr("127.0.0.1", upstream_port, &r->upstream);
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", listen_port, &addr);
+    uv_tcp_init(&s->loop, &r->listener);
+    r->listener.data = r;
+    s->count++;
+    int rc = uv_tcp_bind(&r->listener, (const struct sockaddr *)&addr, 0);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&r->listener, 511, on_accept);
+    if (rc < 0)
+        return err_set(err, errlen, "fault proxy for %s: cannot listen on 127.0.0.1:%d: %s", name,
+                       listen_port, uv_strerror(rc));
+    return 0;
+}
+
+int fault_proxies_start(struct fault_proxies *s, char *err, size_t errlen)
+{
+    if (uv_thread_create(&s->thread, loop_main, s) != 0)
+        return err_set(err, errlen, "fault proxy: cannot start its thread");
+    s->running = true;
+    return 0;
+}
+
+int fault_proxies_set(struct fault_proxies *s, const char *name, enum fault_proxy_mode mode,
+                      uint32_t latency_ms)
+{
+    size_t i = 0;
+    while (s && i < s->count && strcmp(s->relays[i]->name, name) != 0)
+        i++;
+    if (!s || i == s->count || !s->running) return -1;
+    uv_mutex_lock(&s->lock);
+    s->want_relay = i;
+    s->want_mode = mode;
+    s->want_latency = latency_ms;
+    s->want = true;
+    uv_mutex_unlock(&s->lock);
+    uv_async_send(&s->wake);
+    uv_sem_wait(&s->applied);
+    return 0;
+}
+
+int fault_proxy_mode_parse(const char *text, enum fault_proxy_mode *out)
+{
+    static const char *const names[] = {"pass", "latency", "reset", "blackhole"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(text, names[i]) == 0) {
+            *out = (enum fault_proxy_mode)i;
+            return 0;
+        }
+    return -1;
+}
+
+void fault_proxies_free(struct fault_proxies *s)
+{
+    if (!s) return;
+    uv_mutex_lock(&s->lock);
+    s->stopping = true;
+    uv_mutex_unlock(&s->lock);
+    if (s->running) {
+        uv_async_send(&s->wake);
+        uv_thread_join(&s->thread);
+    } else {
+        on_wake(&s->wake);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(&s->loop);
+    uv_mutex_destroy(&s->lock);
+    uv_sem_destroy(&s->applied);
+    for (size_t i = 0; i < s->count; i++)
+        free(s->relays[i]);
+    free(s->relays);
+    free(s);
+}
