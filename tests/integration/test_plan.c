@@ -84,6 +84,30 @@ static int run_plan_text(struct pt *t, const char *text, char **out, char **err)
     return harness_herd(args, 120000, out, err);
 }
 
+/* Runs checks on three nodes behind a gateway that answers for a slow node within 300 ms
+ * (its timeout, then a retry) and whose active checks (every 100 ms, 100 ms timeout, fall 3,
+ * rise 1, no passive ejection) alone decide when a node is down. Returns the exit code. */
+static int run_fast_gateway_plan(struct pt *t, const char *name, const char *checks, char **out,
+                                 char **err)
+{
+    char text[4096];
+    snprintf(text, sizeof text,
+             "name: %s\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d}\n"
+             "  gateway:\n"
+             "    port: %d\n"
+             "    threads: 1\n"
+             "    timeout: 300ms\n"
+             "    retries: {attempts: 2, budget: 100%%}\n"
+             "    health: {inter: 100ms, fastinter: 100ms, downinter: 100ms, timeout: 100ms,\n"
+             "             fall: 3, rise: 1, eject_after: 0}\n"
+             "checks:\n%s",
+             name, t->base, t->base + 3, checks);
+    return run_plan_text(t, text, out, err);
+}
+
 static json_t *load_report(struct pt *t)
 {
     char path[128];
@@ -209,24 +233,12 @@ static void test_plan_cluster_cannot_start(void **state)
 static void test_failover_pause_matches_the_fault(void **state)
 {
     struct pt *t = *state;
-    char text[2048], *out = NULL, *err = NULL;
-    snprintf(text, sizeof text,
-             "name: pause ground truth\n"
-             "cluster:\n"
-             "  groups:\n"
-             "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d}\n"
-             "  gateway:\n"
-             "    port: %d\n"
-             "    threads: 1\n"
-             "    timeout: 300ms\n"
-             "    retries: {attempts: 2, budget: 100%%}\n"
-             "    health: {inter: 100ms, fastinter: 100ms, downinter: 100ms, timeout: 100ms,\n"
-             "             fall: 3, rise: 1, eject_after: 0}\n"
-             "checks:\n"
-             "  - failover: {fault: pause, node: api.2, rate: 100, duration: 4s, at: 1s,\n"
-             "               restart_after: 2s, path: /echo}\n",
-             t->base, t->base + 3);
-    int rc = run_plan_text(t, text, &out, &err);
+    char *out = NULL, *err = NULL;
+    int rc = run_fast_gateway_plan(
+        t, "pause ground truth",
+        "  - failover: {fault: pause, node: api.2, rate: 100, duration: 4s, at: 1s,\n"
+        "               restart_after: 2s, path: /echo}\n",
+        &out, &err);
     if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
     json_t *doc = load_report(t);
     json_t *m = json_object_get(check_named(doc, "failover"), "measures");
@@ -352,24 +364,13 @@ static void test_hotplug(void **state)
 static void test_consistency(void **state)
 {
     struct pt *t = *state;
-    char text[2048], *out = NULL, *err = NULL;
-    snprintf(text, sizeof text,
-             "name: consistency\n"
-             "cluster:\n"
-             "  groups:\n"
-             "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d}\n"
-             "  gateway:\n"
-             "    port: %d\n"
-             "    threads: 1\n"
-             "    timeout: 200ms\n"
-             "    retries: {attempts: 2, budget: 100%%}\n"
-             "    health: {inter: 100ms, fastinter: 100ms, downinter: 100ms, timeout: 100ms}\n"
-             "checks:\n"
-             "  - consistency: {keys: 100, rate: 200, converge: \"<1s\"}\n"
-             "  - consistency: {keys: 300, rate: 100, fault: pause, node: api.2, at: 1s,\n"
-             "                  restart_after: 1s, expect: {catch_up: \"<1s\"}}\n",
-             t->base, t->base + 3);
-    int rc = run_plan_text(t, text, &out, &err);
+    char *out = NULL, *err = NULL;
+    int rc = run_fast_gateway_plan(
+        t, "consistency",
+        "  - consistency: {keys: 100, rate: 200, converge: \"<1s\"}\n"
+        "  - consistency: {keys: 300, rate: 100, fault: pause, node: api.2, at: 1s,\n"
+        "                  restart_after: 1s, expect: {catch_up: \"<1s\"}}\n",
+        &out, &err);
     if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
     json_t *doc = load_report(t);
     json_t *m = json_object_get(check_named(doc, "consistency"), "measures");
@@ -415,21 +416,9 @@ static void test_consistency(void **state)
 static void test_proxy_faults(void **state)
 {
     struct pt *t = *state;
-    char text[2048], *out = NULL, *err = NULL;
-    snprintf(
-        text, sizeof text,
-        "name: proxy faults\n"
-        "cluster:\n"
-        "  groups:\n"
-        "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d}\n"
-        "  gateway:\n"
-        "    port: %d\n"
-        "    threads: 1\n"
-        "    timeout: 300ms\n"
-        "    retries: {attempts: 2, budget: 100%%}\n"
-        "    health: {inter: 100ms, fastinter: 100ms, downinter: 100ms, timeout: 100ms,\n"
-        "             fall: 3, rise: 1, eject_after: 0}\n"
-        "checks:\n"
+    char *out = NULL, *err = NULL;
+    int rc = run_fast_gateway_plan(
+        t, "proxy faults",
         "  - failover: {fault: latency, latency: 200ms, node: api.2, rate: 100, duration: 3s,\n"
         "               at: 1s, restart_after: 1500ms, path: /echo}\n"
         "  - failover: {fault: blackhole, node: api.2, rate: 100, duration: 3s, at: 1s,\n"
@@ -437,8 +426,7 @@ static void test_proxy_faults(void **state)
         "  - failover: {fault: reset, node: api.2, rate: 100, duration: 3s, at: 1s,\n"
         "               restart_after: 1s, path: /echo, expect: {failed_requests: \"<=0\"}}\n"
         "  - connectivity: {probes: 3}\n",
-        t->base, t->base + 3);
-    int rc = run_plan_text(t, text, &out, &err);
+        &out, &err);
     if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
     json_t *doc = load_report(t);
     json_t *m = json_object_get(check_named(doc, "failover"), "measures");
