@@ -160,13 +160,14 @@ static int parse_fault(struct plan_check *c, const struct conf_doc *doc,
                        const struct conf_node *body, const char *fault, char *err, size_t errlen)
 {
     static const char *const kinds[] = {"kill",  "stop",      "pause", "latency",
-                                        "reset", "blackhole", NULL};
+                                        "reset", "blackhole", "exec",  NULL};
     const char *const *k = kinds;
     while (*k && strcmp(*k, fault) != 0)
         k++;
     if (!*k)
         return conf_error(doc, conf_get(body, "fault"), err, errlen,
-                          "'%s': expected kill, stop, pause, latency, reset or blackhole", fault);
+                          "'%s': expected kill, stop, pause, latency, reset, blackhole or exec",
+                          fault);
     snprintf(c->fault, sizeof c->fault, "%s", fault);
     uint64_t latency_us = 200000;
     if (conf_opt_duration_us(doc, body, "latency", 1000, 60000000, &latency_us, err, errlen) < 0)
@@ -175,6 +176,25 @@ static int parse_fault(struct plan_check *c, const struct conf_doc *doc,
         return conf_error(doc, conf_get(body, "latency"), err, errlen,
                           "only the latency fault takes a latency");
     c->latency_ms = (uint32_t)(latency_us / 1000);
+    const char *cmd = NULL, *recover = NULL;
+    if (conf_opt_string(doc, body, "exec", &cmd, err, errlen) < 0 ||
+        conf_opt_string(doc, body, "recover", &recover, err, errlen) < 0)
+        return -1;
+    if (strcmp(fault, "exec") != 0) {
+        if (cmd || recover)
+            return conf_error(doc, conf_get(body, cmd ? "exec" : "recover"), err, errlen,
+                              "only the exec fault runs commands");
+        return 0;
+    }
+    if (!cmd || !cmd[0])
+        return conf_error(doc, body, err, errlen,
+                          "the exec fault needs 'exec', the shell command that breaks the node");
+    if (strlen(cmd) >= sizeof c->exec_cmd || (recover && strlen(recover) >= sizeof c->recover_cmd))
+        return conf_error(doc,
+                          conf_get(body, strlen(cmd) >= sizeof c->exec_cmd ? "exec" : "recover"),
+                          err, errlen, "longer than %zu characters", sizeof c->exec_cmd - 1);
+    snprintf(c->exec_cmd, sizeof c->exec_cmd, "%s", cmd);
+    snprintf(c->recover_cmd, sizeof c->recover_cmd, "%s", recover ? recover : "");
     return 0;
 }
 
@@ -220,13 +240,37 @@ static int parse_replica(struct plan *p, struct plan_check *c, const struct conf
     return 0;
 }
 
+/* The exec fault's node is any name (the gateway's node id); the others name a replica of
+ * the plan's cluster. Call after parse_fault and parse_timing. */
+static int parse_fault_node(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+                            const struct conf_node *body, const char *node, char *err,
+                            size_t errlen)
+{
+    if (strcmp(c->fault, "exec") != 0) {
+        if (!p->has_cluster)
+            return conf_error(doc, body, err, errlen,
+                              "the %s fault needs the plan's cluster (herd injects it through its "
+                              "supervisor); for a cluster herd did not launch use fault: exec",
+                              c->fault);
+        return parse_replica(p, c, doc, body, node, err, errlen);
+    }
+    if (!node || !node[0] || strlen(node) >= sizeof c->node)
+        return conf_error(doc, node ? conf_get(body, "node") : body, err, errlen,
+                          "expected 'node', the id the gateway and X-Herd-Node know it by");
+    snprintf(c->node, sizeof c->node, "%s", node);
+    if (c->restart_after_us && !c->recover_cmd[0])
+        return conf_error(doc, conf_get(body, "restart_after"), err, errlen,
+                          "restart_after needs 'recover', the command that undoes the fault");
+    return 0;
+}
+
 static int parse_consistency(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                              const struct conf_node *body, char *err, size_t errlen)
 {
     static const char *const keys[] = {
-        "write",         "read_each_node", "group",   "nodes",  "keys",
-        "rate",          "settle",         "fault",   "node",   "at",
-        "restart_after", "converge",       "latency", "expect", NULL};
+        "write",   "read_each_node", "group", "nodes",         "keys",     "rate",    "settle",
+        "fault",   "node",           "at",    "restart_after", "converge", "latency", "exec",
+        "recover", "expect",         NULL};
     static const char *const own[] = {"converge", "catch_up", "unconverged", "failed_writes", NULL};
     const struct conf_node *e = conf_get(body, "expect"), *conv = conf_get(body, "converge");
     long long count = 200;
@@ -304,13 +348,9 @@ static int parse_consistency(struct plan *p, struct plan_check *c, const struct 
         snprintf(c->group, sizeof c->group, "%s", group);
     }
     if (strcmp(fault, "none") == 0) return 0;
-    if (parse_fault(c, doc, body, fault, err, errlen) < 0) return -1;
-    if (!p->has_cluster)
-        return conf_error(doc, body, err, errlen,
-                          "a fault needs the plan's cluster: herd injects it through its "
-                          "supervisor");
-    if (parse_replica(p, c, doc, body, node, err, errlen) < 0 ||
-        parse_timing(c, doc, body, 1, UINT64_MAX, err, errlen) < 0)
+    if (parse_fault(c, doc, body, fault, err, errlen) < 0 ||
+        parse_timing(c, doc, body, 1, UINT64_MAX, err, errlen) < 0 ||
+        parse_fault_node(p, c, doc, body, node, err, errlen) < 0)
         return -1;
     if (!c->restart_after_us)
         return conf_error(doc, conf_get(body, "restart_after"), err, errlen,
@@ -408,9 +448,9 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         return 0;
     }
     case PLAN_FAILOVER: {
-        static const char *const keys[] = {"fault",    "node",    "at",          "restart_after",
-                                           "duration", "rate",    "connections", "path",
-                                           "baseline", "latency", "expect",      NULL};
+        static const char *const keys[] = {
+            "fault", "node",     "at",      "restart_after", "duration", "rate",   "connections",
+            "path",  "baseline", "latency", "exec",          "recover",  "expect", NULL};
         static const char *const own[] = {"failed_requests", "detection", "failover", "rejoin",
                                           NULL};
         const char *fault = "kill", *node = NULL, *baseline = "99.9%";
@@ -426,12 +466,9 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
             parse_path(c, doc, body, "/", err, errlen) < 0 ||
             (e && parse_expect(c, doc, e, own, err, errlen) < 0))
             return -1;
-        if (parse_fault(c, doc, body, fault, err, errlen) < 0) return -1;
-        if (!p->has_cluster)
-            return conf_error(doc, body, err, errlen,
-                              "a failover check needs the plan's cluster: herd injects the fault "
-                              "through its supervisor");
-        if (parse_replica(p, c, doc, body, node, err, errlen) < 0) return -1;
+        if (parse_fault(c, doc, body, fault, err, errlen) < 0 ||
+            parse_fault_node(p, c, doc, body, node, err, errlen) < 0)
+            return -1;
         char *end;
         double rate = strtod(baseline, &end);
         if (end == baseline || strcmp(end, "%") != 0 || rate <= 0 || rate > 100)

@@ -52,6 +52,8 @@ struct plan_check {
     /* failover */
     char fault[16];      /* kill, stop, pause; latency, reset, blackhole (the fault proxy) */
     uint32_t latency_ms; /* the latency fault's delay */
+    char exec_cmd[512];    /* the exec fault: a shell command that breaks the node */
+    char recover_cmd[512]; /* and the one that undoes it ("" : none) */
     char node[64];
     uint64_t at_us;            /* fault time after the load began */
     uint64_t restart_after_us; /* 0: not restarted */

@@ -9,6 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -625,9 +629,38 @@ static int proxy_set(const struct check_env *env, const struct plan_check *c, co
     return 0;
 }
 
+#define EXEC_TIMEOUT_MS 60000
+
+extern char **environ;
+
+/* Runs the exec fault's command (/bin/sh -c) to its end, at most a minute (then it is killed).
+ * Returns 0 when it exited 0, else -1 with a message. */
+static int run_command(const char *cmd, char *err, size_t errlen)
+{
+    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+    pid_t pid;
+    if (posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ) != 0)
+        return err_set(err, errlen, "exec `%s`: cannot start /bin/sh", cmd);
+    int status = 0;
+    for (int waited = 0; waitpid(pid, &status, WNOHANG) == 0; waited += 10) {
+        if (waited >= EXEC_TIMEOUT_MS) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return err_set(err, errlen, "exec `%s`: still running after %d s, killed", cmd,
+                           EXEC_TIMEOUT_MS / 1000);
+        }
+        usleep(10000);
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+    if (WIFEXITED(status))
+        return err_set(err, errlen, "exec `%s`: exited %d", cmd, WEXITSTATUS(status));
+    return err_set(err, errlen, "exec `%s`: killed by signal %d", cmd, WTERMSIG(status));
+}
+
 int check_fault_inject(const struct check_env *env, const struct plan_check *c, char *err,
                        size_t errlen)
 {
+    if (strcmp(c->fault, "exec") == 0) return run_command(c->exec_cmd, err, errlen);
     if (plan_fault_proxied(c->fault)) return proxy_set(env, c, c->fault, err, errlen);
     return check_cluster_act(env->cluster, c->node, c->fault, 0, err, errlen);
 }
@@ -635,6 +668,7 @@ int check_fault_inject(const struct check_env *env, const struct plan_check *c, 
 int check_fault_recover(const struct check_env *env, const struct plan_check *c, char *err,
                         size_t errlen)
 {
+    if (strcmp(c->fault, "exec") == 0) return run_command(c->recover_cmd, err, errlen);
     if (plan_fault_proxied(c->fault)) return proxy_set(env, c, "pass", err, errlen);
     return check_cluster_act(env->cluster, c->node, check_recovery_action(c->fault), 0, err,
                              errlen);

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -460,6 +461,94 @@ static void test_proxy_faults(void **state)
     free(err);
 }
 
+/* exec: a cluster herd did not launch (two nodes and a gateway started here), broken and
+ * healed by the user's commands (SIGSTOP and SIGCONT by pid): the gateway's checks see it go
+ * down, no request fails, and it rejoins once the recover command ran. */
+static void test_exec_fault(void **state)
+{
+    struct pt *t = *state;
+    char ports[2][16], nodes[2][64], gw_port[16], text[2048], *out = NULL, *err = NULL;
+    pid_t pids[2];
+    for (int i = 0; i < 2; i++) {
+        snprintf(ports[i], sizeof ports[i], "%d", t->base + i);
+        char id[16];
+        snprintf(id, sizeof id, "ext.%d", i + 1);
+        char *argv[] = {(char *)harness_herd_bin(),
+                        "node",
+                        "--port",
+                        ports[i],
+                        "--id",
+                        id,
+                        "--log-level",
+                        "warn",
+                        NULL};
+        pids[i] = harness_spawn(argv, NULL, NULL);
+        assert_true(pids[i] > 0 && harness_wait_http(t->base + i, "/health", 5000));
+        snprintf(nodes[i], sizeof nodes[i], "%s=127.0.0.1:%d", id, t->base + i);
+    }
+    snprintf(gw_port, sizeof gw_port, "%d", t->base + 3);
+    char *gw_argv[] = {(char *)harness_herd_bin(),
+                       "gateway",
+                       "--port",
+                       gw_port,
+                       "--node",
+                       nodes[0],
+                       "--node",
+                       nodes[1],
+                       "--threads",
+                       "1",
+                       "--timeout",
+                       "300ms",
+                       "--retry-budget",
+                       "100%",
+                       "--inter",
+                       "100ms",
+                       "--fastinter",
+                       "100ms",
+                       "--downinter",
+                       "100ms",
+                       "--check-timeout",
+                       "100ms",
+                       "--rise",
+                       "1",
+                       "--eject-after",
+                       "0",
+                       NULL};
+    pid_t gw = harness_spawn(gw_argv, NULL, NULL);
+    assert_true(gw > 0 && harness_wait_http(t->base + 3, "/api/v1/cluster/status", 5000));
+    snprintf(text, sizeof text,
+             "name: exec\n"
+             "target: http://127.0.0.1:%d\n"
+             "checks:\n"
+             "  - failover: {fault: exec, exec: \"kill -STOP %d\", recover: \"kill -CONT %d\",\n"
+             "               node: ext.2, rate: 100, duration: 3s, at: 1s, restart_after: 1s,\n"
+             "               path: /echo, expect: {failed_requests: \"<=0\", detection: \"<2s\",\n"
+             "                                     rejoin: \"<1s\"}}\n"
+             "  - failover: {fault: exec, exec: \"exit 3\", node: ext.1, duration: 1s}\n",
+             t->base + 3, (int)pids[1], (int)pids[1]);
+    int rc = run_plan_text(t, text, &out, &err);
+    assert_int_equal(rc, 1); /* the second check's command failed */
+    json_t *doc = load_report(t);
+    json_t *c = check_named(doc, "failover");
+    if (strcmp(json_string_value(json_object_get(c, "verdict")), "pass") != 0)
+        fail_msg("exec failover: %s", out);
+    json_t *m = json_object_get(c, "measures");
+    assert_string_equal(json_string_value(json_object_get(m, "detected_by")), "down");
+    c = check_named(doc, "failover#2");
+    assert_string_equal(json_string_value(json_object_get(c, "verdict")), "error");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(c, "error")), "exec `exit 3`: exited 3"));
+    json_decref(doc);
+    free(out);
+    free(err);
+    kill(gw, SIGTERM);
+    assert_int_equal(harness_wait(gw, 5000), 0);
+    for (int i = 0; i < 2; i++) {
+        kill(pids[i], SIGKILL);
+        harness_wait(pids[i], 5000);
+    }
+}
+
 /* herd report re-renders a saved test document, and --compare finds what got worse. */
 static void test_report_rerender_and_compare(void **state)
 {
@@ -527,6 +616,7 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_hotplug, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consistency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proxy_faults, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_rerender_and_compare, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_bad_plan, setup, teardown),
     };

@@ -118,10 +118,16 @@ static void test_plan_errors(void **state)
          "must come back to catch up"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - consistency: {fault: melt, node: api.1}\n",
-         "expected kill, stop, pause, latency, reset or blackhole"},
+         "expected kill, stop, pause, latency, reset, blackhole or exec"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {fault: reset, node: api.1, latency: 1s}\n",
          "only the latency fault takes a latency"},
+        {"target: http://x:1\nchecks:\n  - failover: {fault: kill, node: api.1}\n",
+         "for a cluster herd did not launch use fault: exec"},
+        {"target: http://x:1\nchecks:\n  - failover: {fault: exec, node: a}\n", "needs 'exec'"},
+        {"target: http://x:1\nchecks:\n  - failover: {fault: exec, exec: x, node: a, "
+         "restart_after: 1s}\n",
+         "restart_after needs 'recover'"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - consistency: {converge: soon}\n",
          "expected a bound such as"},
