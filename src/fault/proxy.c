@@ -293,10 +293,13 @@ static void on_wake(uv_async_t *a)
     struct fault_proxies *s = a->data;
     uv_mutex_lock(&s->lock);
     bool want = s->want, stopping = s->stopping;
+    size_t relay = s->want_relay;
+    enum fault_proxy_mode mode = s->want_mode;
+    uint32_t latency = s->want_latency;
     s->want = false;
     uv_mutex_unlock(&s->lock);
     if (want) {
-        apply_mode(s->relays[s->want_relay], s->want_mode, s->want_latency);
+        apply_mode(s->relays[relay], mode, latency);
         uv_sem_post(&s->applied);
     }
     if (!stopping) return;
