@@ -12,7 +12,7 @@
 #include "base/log.h"
 
 #define READ_SIZE 65536
-#define NAME_MAX_ 64
+#define FP_NAME_MAX 64
 
 struct fp_relay;
 
@@ -40,7 +40,7 @@ struct fp_conn {
 
 struct fp_relay {
     struct fault_proxies *set;
-    char name[NAME_MAX_];
+    char name[FP_NAME_MAX];
     uv_tcp_t listener;
     struct sockaddr_in upstream;
     enum fault_proxy_mode mode;
@@ -283,11 +283,6 @@ static void apply_mode(struct fp_relay *r, enum fault_proxy_mode mode, uint32_t 
                                            : "blackhole");
 }
 
-static void on_listener_closed(uv_handle_t *h)
-{
-    (void)h;
-}
-
 static void on_wake(uv_async_t *a)
 {
     struct fault_proxies *s = a->data;
@@ -307,7 +302,7 @@ static void on_wake(uv_async_t *a)
         struct fp_relay *r = s->relays[i];
         while (r->conns)
             conn_close(r->conns, false);
-        uv_close((uv_handle_t *)&r->listener, on_listener_closed);
+        uv_close((uv_handle_t *)&r->listener, NULL);
     }
     uv_close((uv_handle_t *)&s->wake, NULL);
 }

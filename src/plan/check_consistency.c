@@ -65,7 +65,6 @@ struct cons_run {
     char prefix[48];
     struct buf wreq;
     bool closing;
-    int open;
 };
 
 static void key_name(const struct cons_run *run, uint64_t i, char *out, size_t size)
@@ -93,31 +92,18 @@ static void format_request(struct buf *b, const char *method, const char *path_t
         buf_append_str(b, "\r\n");
 }
 
-static void on_handle_closed(uv_handle_t *h)
-{
-    struct cons_run *run = h->data;
-    run->open--;
-}
-
-static void on_client_freed(void *data)
-{
-    struct cons_run *run = data;
-    run->open--;
-}
-
 static void finish(struct cons_run *run)
 {
     if (run->closing) return;
     run->closing = true;
-    uv_close((uv_handle_t *)&run->write_timer, on_handle_closed);
-    uv_close((uv_handle_t *)&run->deadline, on_handle_closed);
-    uv_close((uv_handle_t *)&run->recovered, on_handle_closed);
-    http_client_free(run->writer, on_client_freed, run);
+    uv_close((uv_handle_t *)&run->write_timer, NULL);
+    uv_close((uv_handle_t *)&run->deadline, NULL);
+    uv_close((uv_handle_t *)&run->recovered, NULL);
+    http_client_free(run->writer, NULL, NULL);
     for (size_t i = 0; i < run->reader_count; i++) {
         struct cons_reader *r = &run->readers[i];
-        r->timer.data = run;
-        uv_close((uv_handle_t *)&r->timer, on_handle_closed);
-        http_client_free(r->client, on_client_freed, run);
+        uv_close((uv_handle_t *)&r->timer, NULL);
+        http_client_free(r->client, NULL, NULL);
     }
 }
 
@@ -301,7 +287,6 @@ static int add_reader(struct cons_run *run, const char *name, const char *url, c
     if (!r->client) return -1;
     uv_timer_init(&run->loop, &r->timer);
     r->timer.data = r;
-    run->open += 2;
     return 0;
 }
 
@@ -380,7 +365,6 @@ static int setup(struct cons_run *run, const struct check_env *env, const struct
     uv_timer_init(&run->loop, &run->deadline);
     uv_async_init(&run->loop, &run->recovered, on_recovered);
     run->write_timer.data = run->deadline.data = run->recovered.data = run;
-    run->open += 4;
     run->expect_recovery = c->fault[0] != 0;
     uv_timer_start(&run->deadline, on_deadline, (c->duration_us + c->settle_us) / 1000, 0);
     return 0;
