@@ -1,17 +1,23 @@
 # herd: top-level tasks. `make demo` and `make test` install what they need first.
 BUILD_PKGS := gcc make cmake pkg-config libuv1-dev node-llhttp libyaml-dev libjansson-dev \
               libssl-dev libcmocka-dev openssl curl
+TEST_PKGS := chromium
 BENCH_PKGS := wrk nginx-light haproxy bc python3 util-linux time
 MAKEFLAGS += --no-print-directory
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps bench-deps build build-asan build-tsan test demo bench clean format
+.PHONY: all deps test-deps bench-deps build build-asan build-tsan test demo bench clean format
 
 all: build
 
 # Installs only the packages that are missing; a no-op (no apt call) when all are present.
+# web/node_modules: uPlot (embedded into herd) and playwright-core (browser tests), from npm.
 deps:
 	@./scripts/install-deps.sh $(BUILD_PKGS)
+	@./scripts/web-deps.sh
+
+test-deps: deps
+	@./scripts/install-deps.sh $(TEST_PKGS)
 
 bench-deps: deps
 	@./scripts/install-deps.sh $(BENCH_PKGS)
@@ -28,10 +34,11 @@ build-tsan: deps
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DHERD_TSAN=ON >/dev/null
 	@cmake --build build-tsan -j$(JOBS) --target herd herd_integration
 
-# Unit and integration tests under ASan + UBSan, plus a warning-free release build; and the
+# Unit, integration and browser (e2e: the HTML reports in headless Chromium) tests under
+# ASan + UBSan, plus a warning-free release build; and the
 # load engine's multi-threaded runs (the bench integration tests) under ThreadSanitizer, whose
 # reports make herd exit non-zero and so fail the tests. CTest's summary comes last.
-test: build build-asan build-tsan
+test: test-deps build build-asan build-tsan
 	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --timeout 300 -R "integration.(bench|gateway)"
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -48,7 +55,7 @@ bench: build bench-deps
 	@./bench/gateway_vs_haproxy.sh build/herd
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan web/node_modules
 
 format:
 	clang-format -i $$(find src tests -name '*.[ch]')

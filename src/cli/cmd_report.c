@@ -10,6 +10,7 @@
 
 #include "base/err.h"
 #include "cli/cli.h"
+#include "plan/plan.h"
 #include "report/report.h"
 
 static const char report_usage[] =
@@ -18,7 +19,7 @@ static const char report_usage[] =
     "\n"
     "Re-renders a document saved by herd bench (-o json) or herd test (run.json): with no\n"
     "--format, the terminal summary; else files STEM.md, STEM.html, STEM.csv (bench runs) or\n"
-    "STEM.md, STEM.junit.xml (test runs) next to the input or in --out-dir.\n"
+    "STEM.md, STEM.html, STEM.junit.xml (test runs) next to the input or in --out-dir.\n"
     "--compare prints what got worse from OLD to NEW (latency percentiles, error rate,\n"
     "throughput; per check for test runs, failover times and failed requests included) and\n"
     "exits 1 when something got worse by more than the tolerance.\n"
@@ -218,12 +219,11 @@ int cmd_report(int argc, char **argv)
     char list[256];
     snprintf(list, sizeof list, "%s", formats);
     for (char *save = NULL, *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
-        bool known = test_doc ? (strcmp(f, "md") == 0 || strcmp(f, "junit") == 0 ||
-                                 strcmp(f, "text") == 0 || strcmp(f, "json") == 0)
+        bool known = test_doc ? plan_format_bit(f) || strcmp(f, "text") == 0
                               : report_format_known(f);
         if (!known) { /* checked for all before any file is written */
             fprintf(stderr, "herd report: --format: '%s' is not a format of this document (%s)\n",
-                    f, test_doc ? "md, junit, text, json" : "md, html, csv, text, json");
+                    f, test_doc ? "md, html, junit, text, json" : "md, html, csv, text, json");
             json_decref(doc);
             return CLI_EXIT_USAGE;
         }

@@ -26,7 +26,7 @@ static const char test_usage[] =
     "\n"
     "options:\n"
     "      --report-dir DIR   where the reports go (default: the plan's report.dir, reports)\n"
-    "      --format LIST      json,md,junit (default: the plan's report.formats, all three)\n"
+    "      --format LIST      json,md,html,junit (default: the plan's report.formats, all four)\n"
     "      --state-dir DIR    the launched cluster's state and logs (default: a new /tmp dir)\n"
     "  -q, --quiet            no progress lines\n"
     "  -h, --help             this text\n";
@@ -53,14 +53,9 @@ static int parse_formats(const char *text, unsigned *out)
     snprintf(buf, sizeof buf, "%s", text);
     *out = 0;
     for (char *save = NULL, *f = strtok_r(buf, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
-        if (strcmp(f, "json") == 0)
-            *out |= PLAN_JSON;
-        else if (strcmp(f, "md") == 0)
-            *out |= PLAN_MD;
-        else if (strcmp(f, "junit") == 0)
-            *out |= PLAN_JUNIT;
-        else
-            return -1;
+        unsigned bit = plan_format_bit(f);
+        if (!bit) return -1;
+        *out |= bit;
     }
     return *out ? 0 : -1;
 }
@@ -85,7 +80,7 @@ int cmd_test(int argc, char **argv)
         case 'q': quiet = true; break;
         case 'F':
             if (parse_formats(optarg, &formats) < 0) {
-                fprintf(stderr, "herd test: --format '%s': expected a list of json, md, junit\n", optarg);
+                fprintf(stderr, "herd test: --format '%s': expected a list of json, md, html, junit\n", optarg);
                 return CLI_EXIT_USAGE;
             }
             break;
@@ -123,7 +118,7 @@ int cmd_test(int argc, char **argv)
         unsigned bit;
         const char *format, *file;
     } outputs[] = {{PLAN_JSON, "json", "run.json"}, {PLAN_MD, "md", "report.md"},
-                   {PLAN_JUNIT, "junit", "junit.xml"}};
+                   {PLAN_HTML, "html", "report.html"}, {PLAN_JUNIT, "junit", "junit.xml"}};
     if (cli_make_dirs(p.report_dir, err, sizeof err) < 0) {
         fprintf(stderr, "herd test: reports: %s\n", err);
         rc = rc ? rc : CLI_EXIT_RUNTIME;

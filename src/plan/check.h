@@ -15,6 +15,7 @@
 
 struct cluster_run;
 struct fault_proxies;
+struct load_result;
 
 struct check_env {
     struct plan *p;
@@ -57,5 +58,22 @@ bool check_judge_bound(const struct plan_check *c, const char *key, double actua
 
 /* Sleeps until the monotonic clock (uv_hrtime) reaches ns. */
 void check_sleep_until(uint64_t ns);
+
+/* The wall clock in ms since the epoch (what the gateway's events are stamped with). */
+int64_t check_wall_ms(void);
+
+/* The event log of the herd gateway at target (GET /api/v1/cluster/events): a new array of
+ * {seq, time, ts_ms, node, event, detail}, or NULL when it cannot be read. */
+json_t *check_gateway_events(const char *target);
+
+/* A mark of the check's own on the load's time axis: {t_s, event, node, source: "herd"}. */
+json_t *check_mark(double t_s, const char *event, const char *node);
+
+/* The load's outcomes over time for the report's charts (docs/run-json.md): requests and
+ * failures per step (the result's windows, else its seconds), successes per node, p50/p99
+ * per second, and events: marks (an array, taken; may be NULL) followed by the events of the
+ * gateway at target (may be NULL) during the load. Call soon after the load ended (the wall
+ * clock is matched to the load's now). Returns a new object. */
+json_t *check_timeline_json(const struct load_result *r, const char *target, json_t *marks);
 
 #endif

@@ -584,15 +584,21 @@ static int parse_report(struct plan *p, const struct conf_doc *doc, const struct
     for (const struct conf_node *x = f->first; x; x = x->next) {
         const char *s;
         if (conf_to_string(doc, x, &s, err, errlen) < 0) return -1;
-        if (strcmp(s, "json") == 0)
-            p->formats |= PLAN_JSON;
-        else if (strcmp(s, "md") == 0)
-            p->formats |= PLAN_MD;
-        else if (strcmp(s, "junit") == 0)
-            p->formats |= PLAN_JUNIT;
-        else
-            return conf_error(doc, x, err, errlen, "'%s': expected json, md or junit", s);
+        unsigned bit = plan_format_bit(s);
+        if (!bit) return conf_error(doc, x, err, errlen, "'%s': expected json, md, html or junit", s);
+        p->formats |= bit;
     }
+    return 0;
+}
+
+unsigned plan_format_bit(const char *name)
+{
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } formats[] = {{"json", PLAN_JSON}, {"md", PLAN_MD}, {"junit", PLAN_JUNIT}, {"html", PLAN_HTML}};
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (strcmp(name, formats[i].name) == 0) return formats[i].bit;
     return 0;
 }
 
@@ -601,7 +607,7 @@ int plan_load(struct plan *p, const char *path, char *err, size_t errlen)
     memset(p, 0, sizeof *p);
     snprintf(p->path, sizeof p->path, "%s", path);
     snprintf(p->report_dir, sizeof p->report_dir, "reports");
-    p->formats = PLAN_JSON | PLAN_MD | PLAN_JUNIT;
+    p->formats = PLAN_FORMATS_ALL;
     if (conf_load_file(&p->doc, path, err, errlen) < 0) return -1;
     const struct conf_doc *doc = &p->doc;
     const struct conf_node *root = doc->root, *v;

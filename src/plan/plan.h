@@ -76,7 +76,11 @@ struct plan_check {
     size_t bound_count;
 };
 
-enum plan_format { PLAN_JSON = 1, PLAN_MD = 2, PLAN_JUNIT = 4 };
+enum plan_format { PLAN_JSON = 1, PLAN_MD = 2, PLAN_JUNIT = 4, PLAN_HTML = 8 };
+#define PLAN_FORMATS_ALL (PLAN_JSON | PLAN_MD | PLAN_JUNIT | PLAN_HTML)
+
+/* The plan_format of a report format's name ("json", "md", "junit", "html"), or 0. */
+unsigned plan_format_bit(const char *name);
 
 struct plan {
     char name[128];

@@ -213,6 +213,10 @@ double plan_chi2_p_value(double chi2, int dof)
 /* ---- checks ---- */
 
 /* Runs one load with bench's options. Returns 0 or -1 with a message. */
+/* Outcomes are also counted in windows this long: DESIGN section 6's 100 ms, for the
+ * failover measurements and the report's charts. */
+#define CHECK_WINDOW_US 100000
+
 static int run_load_windows(const struct check_env *env, const char *url, uint64_t requests,
                             unsigned connections, uint64_t duration_us, double rate,
                             uint64_t window_us, struct load_result *r, char *err, size_t errlen);
@@ -498,7 +502,8 @@ static json_t *check_concurrency(const struct check_env *env, const struct plan_
     char url[1100];
     snprintf(url, sizeof url, "%s%s", env->p->target, c->path);
     struct load_result r;
-    if (run_load(env, url, 0, c->connections, c->duration_us, c->rate, &r, err, errlen) < 0)
+    if (run_load_windows(env, url, 0, c->connections, c->duration_us, c->rate, CHECK_WINDOW_US, &r,
+                         err, errlen) < 0)
         return NULL;
     struct load_summary s;
     load_summary_from(&r, &s);
@@ -507,16 +512,16 @@ static json_t *check_concurrency(const struct check_env *env, const struct plan_
         json_array_append_new(nodes,
                               json_pack("{s:s,s:I}", "node", r.total.nodes[i].name, "requests",
                                         (json_int_t)r.total.nodes[i].counters.requests));
+    json_t *timeline = check_timeline_json(&r, env->p->target, NULL);
     load_result_free(&r);
     *pass = judge_thresholds(c, &s, expects) && s.requests > 0;
-    return json_pack("{s:i,s:f,s:f,s:o,s:o}", "connections", c->connections, "duration_s",
+    return json_pack("{s:i,s:f,s:f,s:o,s:o,s:o}", "connections", c->connections, "duration_s",
                      (double)c->duration_us / 1e6, "rate", c->rate, "summary", summary_json(&s),
-                     "nodes", nodes);
+                     "nodes", nodes, "timeline", timeline);
 }
 
 /* ---- failover ---- */
 
-#define FAILOVER_WINDOW_US 100000 /* DESIGN section 6: 100 ms windows */
 
 struct load_job {
     const struct check_env *env;
@@ -531,14 +536,7 @@ static void load_job_main(void *arg)
 {
     struct load_job *j = arg;
     j->rc = run_load_windows(j->env, j->url, 0, j->c->connections, j->c->duration_us, j->c->rate,
-                             FAILOVER_WINDOW_US, &j->r, j->err, sizeof j->err);
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+                             CHECK_WINDOW_US, &j->r, j->err, sizeof j->err);
 }
 
 void check_sleep_until(uint64_t ns)
@@ -552,37 +550,26 @@ void check_sleep_until(uint64_t ns)
 static int64_t gateway_event(const char *target, const char *node, const char *kinds,
                              int64_t since_ms, char *kind_out, size_t kind_size)
 {
-    struct url u;
-    char err[256], path[256];
-    if (url_parse(&u, target, err, sizeof err) < 0) return -1;
-    snprintf(path, sizeof path, "/api/v1/cluster/events?node=%s", node);
-    int status;
-    char *body = NULL;
-    if (control_call_port(u.port, "GET", path, NULL, 2000, &status, &body, err, sizeof err) < 0 ||
-        status != 200) {
-        free(body);
-        return -1;
-    }
-    json_t *j = json_loads(body, 0, NULL);
-    free(body);
+    json_t *events = check_gateway_events(target);
     int64_t found = -1;
     size_t i;
     json_t *e;
-    json_array_foreach(json_object_get(j, "events"), i, e)
+    char want[64];
+    snprintf(want, sizeof want, ",%s,", kinds);
+    json_array_foreach(events, i, e)
     {
         int64_t ts = json_integer_value(json_object_get(e, "ts_ms"));
         const char *kind = json_string_value(json_object_get(e, "event"));
-        char want[64];
-        snprintf(want, sizeof want, ",%s,", kinds);
+        const char *who = json_string_value(json_object_get(e, "node"));
         char k[24];
         snprintf(k, sizeof k, ",%s,", kind ? kind : "");
-        if (ts >= since_ms && strstr(want, k)) {
+        if (ts >= since_ms && who && strcmp(who, node) == 0 && strstr(want, k)) {
             found = ts;
             snprintf(kind_out, kind_size, "%s", kind);
             break;
         }
     }
-    json_decref(j);
+    json_decref(events);
     return found;
 }
 
@@ -684,7 +671,7 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
     uv_thread_create(&tid, load_job_main, &job);
     check_sleep_until(begin + c->at_us * 1000);
     uint64_t fault_ns = uv_hrtime();
-    int64_t fault_wall = wall_ms();
+    int64_t fault_wall = check_wall_ms();
     char fault_err[512] = "";
     int fault_rc = check_fault_inject(env, c, fault_err, sizeof fault_err);
     uint64_t recover_ns = 0;
@@ -760,6 +747,12 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
     /* latency impact: p95/p99 of the seconds before the fault vs the seconds it lasted */
     json_t *impact = latency_impact(r, fault_at_ms / 1000,
                                     (recover_ns ? recover_at_ms : r->elapsed_s * 1000) / 1000);
+    json_t *marks = json_array();
+    json_array_append_new(marks, check_mark(fault_at_ms / 1000, c->fault, c->node));
+    if (recover_ns)
+        json_array_append_new(marks, check_mark(recover_at_ms / 1000,
+                                                check_recovery_action(c->fault), c->node));
+    json_t *timeline = check_timeline_json(r, env->p->target, marks);
     struct load_summary s;
     load_summary_from(r, &s);
     load_result_free(r);
@@ -781,6 +774,7 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
         (json_int_t)sent_after, "failover_ms", failover_ms, "rps_before", rps_before,
         "rps_during_fault", rps_during, "baseline", c->baseline, "summary", summary_json(&s));
     json_object_set_new(out, "latency_impact", impact);
+    json_object_set_new(out, "timeline", timeline);
     json_object_set_new(out, "detection_ms",
                         detection_ms >= 0 ? json_real(detection_ms) : json_null());
     json_object_set_new(out, "detected_by", json_string(kind));
@@ -917,6 +911,14 @@ static json_t *check_hotplug(const struct check_env *env, const struct plan_chec
             if (rejoin_ms < 0) rejoin_ms = 0;
             break;
         }
+    double stop_s = (double)(stop_ns - gr->start_ns) / 1e9, start_s = start_at_ms / 1000;
+    json_t *timelines[2];
+    for (int i = 0; i < 2; i++) {
+        json_t *marks = json_array();
+        json_array_append_new(marks, check_mark(stop_s, "stop group", c->group));
+        json_array_append_new(marks, check_mark(start_s, "start group", c->group));
+        timelines[i] = check_timeline_json(&jobs[i].r, env->p->target, marks);
+    }
     struct load_summary gs, os;
     load_summary_from(gr, &gs);
     load_summary_from(orr, &os);
@@ -944,6 +946,8 @@ static json_t *check_hotplug(const struct check_env *env, const struct plan_chec
         "group_failures", (json_int_t)group_failed, "other_failures", (json_int_t)other_failed,
         "group_summary", summary_json(&gs), "other_summary", summary_json(&os));
     json_object_set_new(out, "rejoin_ms", rejoin_ms >= 0 ? json_real(rejoin_ms) : json_null());
+    json_object_set_new(out, "timeline", timelines[0]);
+    json_object_set_new(out, "other_timeline", timelines[1]);
     if (serr[0] || rerr[0]) json_object_set_new(out, "error", json_string(serr[0] ? serr : rerr));
     return out;
 }

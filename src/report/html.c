@@ -1,43 +1,9 @@
-/* html.c -- a run as one self-contained HTML page: tables, and SVG charts of throughput,
- * failures and latency per second drawn here (no script, no network). */
+/* html.c -- a bench run as one self-contained HTML page: its tables, and charts of
+ * throughput, failures, per-node requests and latency per second (drawn by the page frame's
+ * uPlot, page.c). */
 #include <string.h>
 
 #include "report/report_util.h"
-
-#define CHART_W 760
-#define CHART_H 180
-
-/* One line chart of timeline[].key (a dotted path) against the second. */
-static void chart(FILE *out, const json_t *timeline, const char *title, const char *key,
-                  const char *color)
-{
-    size_t n = json_array_size(timeline);
-    double max = 0;
-    for (size_t i = 0; i < n; i++) {
-        double v = report_num(json_array_get(timeline, i), key);
-        if (v > max)
-            max = v;
-    }
-    if (max <= 0)
-        max = 1;
-    fprintf(out, "<figure><figcaption>%s (max %.3g)</figcaption>\n", title, max);
-    fprintf(out, "<svg role=\"img\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\">\n", CHART_W,
-            CHART_H + 20, CHART_W, CHART_H + 20);
-    fprintf(out, "<rect x=\"40\" y=\"0\" width=\"%d\" height=\"%d\" fill=\"#fafafa\" stroke=\"#ccc\"/>\n",
-            CHART_W - 40, CHART_H);
-    fprintf(out, "<text x=\"36\" y=\"12\" text-anchor=\"end\" font-size=\"10\">%.3g</text>\n", max);
-    fprintf(out, "<text x=\"36\" y=\"%d\" text-anchor=\"end\" font-size=\"10\">0</text>\n", CHART_H);
-    fprintf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color);
-    for (size_t i = 0; i < n; i++) {
-        const json_t *e = json_array_get(timeline, i);
-        double x = 40 + (n > 1 ? (double)i / (double)(n - 1) : 0.5) * (CHART_W - 40);
-        double y = CHART_H - report_num(e, key) / max * (CHART_H - 4);
-        fprintf(out, "%.1f,%.1f ", x, y);
-    }
-    fprintf(out, "\"/>\n<text x=\"40\" y=\"%d\" font-size=\"10\">1 s</text>"
-                 "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" font-size=\"10\">%zu s</text>\n</svg></figure>\n",
-            CHART_H + 14, CHART_W, CHART_H + 14, n);
-}
 
 static void cell(FILE *out, const char *tag, const char *text)
 {
@@ -49,15 +15,10 @@ static void cell(FILE *out, const char *tag, const char *text)
 int report_html(const json_t *run, FILE *out)
 {
     json_t *cfg = report_get(run, "config"), *t = report_get(run, "totals");
-    json_t *timeline = report_get(run, "timeline");
     bool pass = strcmp(report_str(run, "verdict"), "pass") == 0;
     size_t i;
     json_t *v;
-    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>herd report</title>\n"
-          "<style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;"
-          "margin:.5em 0 1.5em}td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}"
-          "th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}.pass{color:#137333}"
-          ".fail{color:#c5221f}figure{margin:0 0 1em}figcaption{font-weight:600}</style></head><body>\n", out);
+    report_page_begin(out, "herd report");
     fprintf(out, "<h1>herd %s report</h1>\n<p>", report_str(run, "command"));
     report_html_escape(out, report_str(run, "started_at"));
     fprintf(out, " &middot; %.2f s &middot; %s model, %d threads, %d connections &middot; balancer %s</p>\n",
@@ -123,9 +84,8 @@ int report_html(const json_t *run, FILE *out)
                 report_num(v, "failures"), report_num(v, "latency_ms.p50"), report_num(v, "latency_ms.p99"));
     }
     fputs("</table>\n<h2>Over time</h2>\n", out);
-    chart(out, timeline, "requests per second", "rps", "#1a73e8");
-    chart(out, timeline, "failures per second", "failures", "#c5221f");
-    chart(out, timeline, "p99 latency (ms)", "latency_ms.p99", "#e37400");
-    fputs("</body></html>\n", out);
-    return 0;
+    report_page_chart(out, "traffic", "timeline", "requests and failures per second");
+    report_page_chart(out, "nodes", "timeline", "requests per second by node");
+    report_page_chart(out, "latency", "timeline", "latency per second (ms)");
+    return report_page_end(out, run);
 }

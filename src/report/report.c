@@ -78,8 +78,11 @@ int report_render(const void *run, const char *format, FILE *out, char *err, siz
             rc = report_test_junit(j, out);
         else if (strcmp(format, "text") == 0)
             rc = report_test_text(j, out);
+        else if (strcmp(format, "html") == 0)
+            rc = report_test_html(j, out);
         else
-            return err_set(err, errlen, "a test report is json, md, junit or text, not %s", format);
+            return err_set(err, errlen, "a test report is json, md, html, junit or text, not %s",
+                           format);
     } else if (strcmp(format, "json") == 0)
         rc = json_dumpf(j, out, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) == 0 && fputc('\n', out) != EOF ? 0 : -1;
     else if (strcmp(format, "md") == 0)

@@ -20,6 +20,29 @@ void report_html_escape(FILE *out, const char *s);
 /* Error classes in display order, as in the run document's "errors" objects. */
 extern const char *const report_error_classes[];
 
+/* A document written once for two outputs (doc.c): Markdown, or HTML when html is set. */
+struct doc {
+    FILE *out;
+    bool html;
+};
+/* A heading of level 1..6, and a paragraph (the text is escaped for HTML). */
+void doc_heading(struct doc *d, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void doc_para(struct doc *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A table: header is its column names separated by '|', a number column's name starts with
+ * '>'; then one doc_row per row (cells separated by '|'), then doc_table_end. */
+void doc_table(struct doc *d, const char *header);
+void doc_row(struct doc *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void doc_table_end(struct doc *d);
+
+/* The HTML page frame (page.c): begin writes the head and opens the body; chart places a
+ * chart of kind ("traffic", "nodes", "latency", "shares") over the document's data at the
+ * dotted path source; end embeds the document and the scripts that draw the charts and
+ * closes the page (returns -1 when the document cannot be encoded). */
+void report_page_begin(FILE *out, const char *title);
+void report_page_chart(FILE *out, const char *kind, const char *source, const char *title);
+int report_page_end(FILE *out, const json_t *doc);
+
 int report_text(const json_t *run, FILE *out);
 int report_markdown(const json_t *run, FILE *out);
 int report_html(const json_t *run, FILE *out);
@@ -28,5 +51,6 @@ int report_csv(const json_t *run, FILE *out);
 int report_test_text(const json_t *doc, FILE *out);
 int report_test_markdown(const json_t *doc, FILE *out);
 int report_test_junit(const json_t *doc, FILE *out);
+int report_test_html(const json_t *doc, FILE *out);
 
 #endif

@@ -15,23 +15,32 @@ static const char *mark(const char *verdict)
     return strcmp(verdict, "pass") == 0 ? "PASS" : strcmp(verdict, "fail") == 0 ? "FAIL" : "ERROR";
 }
 
+/* A verdict in a table: marked for Markdown; plain in HTML, whose cells colour it. */
+static const char *verdict_mark(const struct doc *d, const char *verdict)
+{
+    if (d->html) return verdict;
+    return strcmp(verdict, "pass") == 0 ? "✅ pass" : strcmp(verdict, "fail") == 0 ? "❌ fail" : "❌ error";
+}
+
+/* An expectation's measured value as text: "not seen" when it never was. */
+static const char *expect_actual(const json_t *e, char *buf, size_t size)
+{
+    if (json_is_null(json_object_get(e, "actual"))) return "not seen";
+    snprintf(buf, size, "%.6g", report_num(e, "actual"));
+    return buf;
+}
+
 /* One line per expectation: "  [PASS] p99 <20ms (actual 3.1)". */
-static void expectations_text(FILE *out, const json_t *check, const char *indent, bool md)
+static void expectations_text(FILE *out, const json_t *check, const char *indent)
 {
     size_t i;
     json_t *e;
     json_array_foreach(json_object_get(check, "expectations"), i, e)
     {
-        bool pass = json_is_true(json_object_get(e, "pass"));
-        char actual[32] = "not seen";
-        if (!json_is_null(json_object_get(e, "actual")))
-            snprintf(actual, sizeof actual, "%.6g", report_num(e, "actual"));
-        if (md)
-            fprintf(out, "| %s | %s | %s |\n", pass ? "✅ pass" : "❌ fail", report_str(e, "expect"),
-                    actual);
-        else
-            fprintf(out, "%s[%s] %s (actual %s)\n", indent, pass ? "PASS" : "FAIL",
-                    report_str(e, "expect"), actual);
+        char actual[32];
+        fprintf(out, "%s[%s] %s (actual %s)\n", indent,
+                json_is_true(json_object_get(e, "pass")) ? "PASS" : "FAIL",
+                report_str(e, "expect"), expect_actual(e, actual, sizeof actual));
     }
 }
 
@@ -47,7 +56,7 @@ int report_test_text(const json_t *doc, FILE *out)
         fprintf(out, "  %-24s %-13s %-7s %9.2f\n", report_str(c, "name"), report_str(c, "kind"),
                 mark(report_str(c, "verdict")), report_num(c, "duration_s"));
         if (*report_str(c, "error")) fprintf(out, "      error: %s\n", report_str(c, "error"));
-        expectations_text(out, c, "      ", false);
+        expectations_text(out, c, "      ");
         size_t k;
         json_t *n;
         json_array_foreach(report_get(c, "measures.nodes"), k, n)
@@ -71,15 +80,12 @@ static const char *ms_text(const json_t *c, const char *path, char *buf, size_t 
     return buf;
 }
 
-static void failover_md(FILE *out, const json_t *c)
+static void failover_table(struct doc *d, const json_t *c)
 {
     char a[32], b[32];
-    fprintf(out, "| fault | node | failed (in flight / sent after) | detection | failover | rejoin "
-                 "| req/s before / during | p99 before / during |\n"
-                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    fprintf(out,
-            "| %s at %.2f s | %s | %.0f (%.0f / %.0f) | %s (%s) | %.0f ms | %s | %.0f / %.0f "
-            "| %.2f / %.2f ms |\n",
+    doc_table(d, "fault|node|>failed (in flight / sent after)|>detection|>failover|>rejoin"
+                 "|>req/s before / during|>p99 before / during");
+    doc_row(d, "%s at %.2f s|%s|%.0f (%.0f / %.0f)|%s (%s)|%.0f ms|%s|%.0f / %.0f|%.2f / %.2f ms",
             report_str(c, "measures.fault"), report_num(c, "measures.fault_at_s"),
             report_str(c, "measures.node"), report_num(c, "measures.failed_requests"),
             report_num(c, "measures.failed_in_flight_at_fault"),
@@ -89,95 +95,183 @@ static void failover_md(FILE *out, const json_t *c)
             report_num(c, "measures.rps_before"), report_num(c, "measures.rps_during_fault"),
             report_num(c, "measures.latency_impact.baseline.p99_ms"),
             report_num(c, "measures.latency_impact.fault.p99_ms"));
+    doc_table_end(d);
 }
 
-static void consistency_md(FILE *out, const json_t *c)
+static void consistency_table(struct doc *d, const json_t *c)
 {
     char a[32];
-    fprintf(out,
-            "%.0f keys written at %.0f/s (%.0f acknowledged, %.0f failed); convergence p50 "
-            "%.3f ms, p99 %.3f ms, max %.3f ms; %.0f never converged\n\n",
-            report_num(c, "measures.keys"), report_num(c, "measures.rate"),
-            report_num(c, "measures.writes.acknowledged"), report_num(c, "measures.writes.failed"),
-            report_num(c, "measures.convergence_ms.p50"),
-            report_num(c, "measures.convergence_ms.p99"),
-            report_num(c, "measures.convergence_ms.max"), report_num(c, "measures.unconverged"));
-    fprintf(out,
-            "| node | converged | missing | p50 ms | p99 ms | max ms | max lag ms | reads | "
-            "read errors |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    doc_para(d,
+             "%.0f keys written at %.0f/s (%.0f acknowledged, %.0f failed); convergence p50 "
+             "%.3f ms, p99 %.3f ms, max %.3f ms; %.0f never converged",
+             report_num(c, "measures.keys"), report_num(c, "measures.rate"),
+             report_num(c, "measures.writes.acknowledged"), report_num(c, "measures.writes.failed"),
+             report_num(c, "measures.convergence_ms.p50"),
+             report_num(c, "measures.convergence_ms.p99"),
+             report_num(c, "measures.convergence_ms.max"), report_num(c, "measures.unconverged"));
+    doc_table(d, "node|>converged|>missing|>p50 ms|>p99 ms|>max ms|>max lag ms|>reads|>read errors");
     size_t k;
     json_t *n;
     json_array_foreach(report_get(c, "measures.nodes"), k, n)
-        fprintf(out, "| %s | %.0f | %.0f | %.3f | %.3f | %.3f | %.1f | %.0f | %.0f |\n",
-                report_str(n, "node"), report_num(n, "converged"), report_num(n, "unconverged"),
-                report_num(n, "p50"), report_num(n, "p99"), report_num(n, "max"),
-                report_num(n, "max_lag_ms"), report_num(n, "reads"), report_num(n, "read_errors"));
+        doc_row(d, "%s|%.0f|%.0f|%.3f|%.3f|%.3f|%.1f|%.0f|%.0f", report_str(n, "node"),
+                report_num(n, "converged"), report_num(n, "unconverged"), report_num(n, "p50"),
+                report_num(n, "p99"), report_num(n, "max"), report_num(n, "max_lag_ms"),
+                report_num(n, "reads"), report_num(n, "read_errors"));
+    doc_table_end(d);
     if (report_get(c, "measures.fault"))
-        fprintf(out, "\n%s of %s at %.2f s, undone at %.2f s; it held every key again %s after\n",
-                report_str(c, "measures.fault.fault"), report_str(c, "measures.fault.node"),
-                report_num(c, "measures.fault.at_s"),
-                report_num(c, "measures.fault.recovered_at_s"),
-                ms_text(c, "measures.fault.catch_up_ms", a, sizeof a));
+        doc_para(d, "%s of %s at %.2f s, undone at %.2f s; it held every key again %s after",
+                 report_str(c, "measures.fault.fault"), report_str(c, "measures.fault.node"),
+                 report_num(c, "measures.fault.at_s"),
+                 report_num(c, "measures.fault.recovered_at_s"),
+                 ms_text(c, "measures.fault.catch_up_ms", a, sizeof a));
+}
+
+static void hotplug_table(struct doc *d, const json_t *c)
+{
+    char a[32];
+    doc_table(d, "group|>stopped at|>started at|>group failures (503)|>other failures|>rejoin");
+    doc_row(d, "%s|%.2f s|%.2f s|%.0f (%.0f)|%.0f|%s", report_str(c, "measures.group"),
+            report_num(c, "measures.stopped_at_s"), report_num(c, "measures.started_at_s"),
+            report_num(c, "measures.group_failures"), report_num(c, "measures.group_503"),
+            report_num(c, "measures.other_failures"), ms_text(c, "measures.rejoin_ms", a, sizeof a));
+    doc_table_end(d);
+}
+
+static void scaling_table(struct doc *d, const json_t *c)
+{
+    doc_table(d, "replicas|>req/s|>efficiency|>p99 ms|>failures|gateway saw all");
+    size_t k;
+    json_t *s;
+    json_array_foreach(report_get(c, "measures.steps"), k, s)
+        doc_row(d, "%.0f|%.1f|%.3f|%.3f|%.0f|%s", report_num(s, "replicas"), report_num(s, "rps"),
+                report_num(s, "efficiency"), report_num(s, "summary.p99_ms"),
+                report_num(s, "summary.failures"),
+                json_is_true(report_get(s, "gateway_saw_all")) ? "yes" : "no");
+    doc_table_end(d);
+}
+
+/* The charts of a check with a load timeline (HTML only). */
+static void check_charts(struct doc *d, const json_t *c, size_t index)
+{
+    static const struct {
+        const char *key, *label;
+    } lines[] = {{"timeline", ""}, {"other_timeline", " (the other groups)"}};
+    for (size_t i = 0; d->html && i < sizeof lines / sizeof lines[0]; i++) {
+        if (!report_get(c, "measures") || !json_object_get(report_get(c, "measures"), lines[i].key))
+            continue;
+        char source[96], title[128];
+        snprintf(source, sizeof source, "checks.%zu.measures.%s", index, lines[i].key);
+        snprintf(title, sizeof title, "requests and failures per second%s", lines[i].label);
+        report_page_chart(d->out, "traffic", source, title);
+        snprintf(title, sizeof title, "successes per second by node%s", lines[i].label);
+        report_page_chart(d->out, "nodes", source, title);
+        snprintf(title, sizeof title, "latency per second (ms)%s", lines[i].label);
+        report_page_chart(d->out, "latency", source, title);
+    }
+}
+
+/* Everything after the title, for Markdown and HTML alike. */
+static void test_body(struct doc *d, const json_t *doc)
+{
+    const char *verdict = report_str(doc, "verdict");
+    bool pass = strcmp(verdict, "pass") == 0;
+    doc_para(d, "plan %s, target %s, started %s, %.1f s", report_str(doc, "plan"),
+             report_str(doc, "target"), report_str(doc, "started_at"), report_num(doc, "duration_s"));
+    if (d->html)
+        fprintf(d->out, "<h2 id=\"verdict\" class=\"%s\">Verdict: %s</h2>\n", pass ? "pass" : "fail",
+                mark(verdict));
+    else
+        fprintf(d->out, "Verdict: **%s**\n\n", mark(verdict));
+    doc_table(d, "check|kind|verdict|>seconds");
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(doc, "checks"), i, c)
+        doc_row(d, "%s|%s|%s|%.2f", report_str(c, "name"), report_str(c, "kind"),
+                verdict_mark(d, report_str(c, "verdict")), report_num(c, "duration_s"));
+    doc_table_end(d);
+    json_array_foreach(json_object_get(doc, "checks"), i, c)
+    {
+        const char *kind = report_str(c, "kind");
+        if (d->html) fprintf(d->out, "<section class=\"check\" id=\"check-%zu\">\n", i);
+        if (strcmp(report_str(c, "name"), kind) == 0)
+            doc_heading(d, 2, "%s: %s", kind, mark(report_str(c, "verdict")));
+        else
+            doc_heading(d, 2, "%s (%s): %s", report_str(c, "name"), kind,
+                        mark(report_str(c, "verdict")));
+        if (*report_str(c, "error")) doc_para(d, "Error: %s", report_str(c, "error"));
+        if (json_array_size(json_object_get(c, "expectations"))) {
+            doc_table(d, "result|expectation|>measured");
+            size_t k;
+            json_t *e;
+            json_array_foreach(json_object_get(c, "expectations"), k, e)
+            {
+                char actual[32];
+                doc_row(d, "%s|%s|%s", verdict_mark(d, json_is_true(json_object_get(e, "pass")) ? "pass" : "fail"),
+                        report_str(e, "expect"), expect_actual(e, actual, sizeof actual));
+            }
+            doc_table_end(d);
+        }
+        json_t *rows = report_get(c, "measures.nodes");
+        if (json_array_size(rows) && json_object_get(json_array_get(rows, 0), "expected_share")) {
+            doc_table(d, "node|>requests|>share|>expected");
+            size_t k;
+            json_t *n;
+            json_array_foreach(rows, k, n)
+                doc_row(d, "%s|%.0f|%.2f%%|%.2f%%", report_str(n, "node"), report_num(n, "requests"),
+                        100 * report_num(n, "share"), 100 * report_num(n, "expected_share"));
+            doc_table_end(d);
+            doc_para(d, "max deviation %.2f%%, chi-square %.3f, p-value %.4f (%s)",
+                     100 * report_num(c, "measures.max_deviation"),
+                     report_num(c, "measures.chi_square"), report_num(c, "measures.p_value"),
+                     report_str(c, "measures.algorithm"));
+            if (d->html) {
+                char source[64];
+                snprintf(source, sizeof source, "checks.%zu.measures.nodes", i);
+                report_page_chart(d->out, "shares", source, "share of requests by node");
+            }
+        }
+        json_t *eps = report_get(c, "measures.endpoints");
+        if (json_array_size(eps)) {
+            doc_table(d, "endpoint|>success|>p50 ms|>mean ms");
+            size_t k;
+            json_t *e;
+            json_array_foreach(eps, k, e)
+                doc_row(d, "%s|%.1f%%|%.3f|%.3f", report_str(e, "endpoint"),
+                        100 * report_num(e, "success"), report_num(e, "summary.p50_ms"),
+                        report_num(e, "summary.mean_ms"));
+            doc_table_end(d);
+        }
+        if (strcmp(kind, "consistency") == 0) consistency_table(d, c);
+        if (strcmp(kind, "failover") == 0) failover_table(d, c);
+        if (strcmp(kind, "hotplug") == 0) hotplug_table(d, c);
+        if (strcmp(kind, "scaling") == 0) scaling_table(d, c);
+        json_t *s = report_get(c, "measures.summary");
+        if (s && !json_array_size(eps))
+            doc_para(d, "%.0f requests, %.0f failed, %.0f req/s, p50 %.3f ms, p99 %.3f ms",
+                     report_num(s, "requests"), report_num(s, "failures"), report_num(s, "rps"),
+                     report_num(s, "p50_ms"), report_num(s, "p99_ms"));
+        check_charts(d, c, i);
+        if (d->html) fputs("</section>\n", d->out);
+    }
 }
 
 int report_test_markdown(const json_t *doc, FILE *out)
 {
+    struct doc d = {.out = out, .html = false};
     fprintf(out, "# herd test: %s\n\n", report_str(doc, "name"));
-    fprintf(out, "- plan: `%s`\n- target: %s\n- started: %s, %.1f s\n- verdict: **%s**\n\n",
-            report_str(doc, "plan"), report_str(doc, "target"), report_str(doc, "started_at"),
-            report_num(doc, "duration_s"), mark(report_str(doc, "verdict")));
-    fprintf(out, "| check | kind | verdict | seconds |\n| --- | --- | --- | ---: |\n");
-    size_t i;
-    json_t *c;
-    json_array_foreach(json_object_get(doc, "checks"), i, c)
-        fprintf(out, "| %s | %s | %s | %.2f |\n", report_str(c, "name"), report_str(c, "kind"),
-                strcmp(report_str(c, "verdict"), "pass") == 0 ? "✅ pass"
-                                                              : "❌ "
-                                                                "fail",
-                report_num(c, "duration_s"));
-    json_array_foreach(json_object_get(doc, "checks"), i, c)
-    {
-        fprintf(out, "\n## %s\n\n", report_str(c, "name"));
-        if (*report_str(c, "error")) fprintf(out, "Error: %s\n\n", report_str(c, "error"));
-        if (json_array_size(json_object_get(c, "expectations"))) {
-            fprintf(out, "| result | expectation | measured |\n| --- | --- | ---: |\n");
-            expectations_text(out, c, "", true);
-            fputc('\n', out);
-        }
-        json_t *rows = report_get(c, "measures.nodes");
-        if (json_array_size(rows) && json_object_get(json_array_get(rows, 0), "expected_share")) {
-            fprintf(out, "| node | requests | share | expected |\n| --- | ---: | ---: | ---: |\n");
-            size_t k;
-            json_t *n;
-            json_array_foreach(rows, k, n)
-                fprintf(out, "| %s | %.0f | %.2f%% | %.2f%% |\n", report_str(n, "node"),
-                        report_num(n, "requests"), 100 * report_num(n, "share"),
-                        100 * report_num(n, "expected_share"));
-            fprintf(out, "\nmax deviation %.2f%%, chi-square %.3f, p-value %.4f (%s)\n",
-                    100 * report_num(c, "measures.max_deviation"),
-                    report_num(c, "measures.chi_square"), report_num(c, "measures.p_value"),
-                    report_str(c, "measures.algorithm"));
-        }
-        json_t *eps = report_get(c, "measures.endpoints");
-        if (json_array_size(eps)) {
-            fprintf(out,
-                    "| endpoint | success | p50 ms | mean ms |\n| --- | ---: | ---: | ---: |\n");
-            size_t k;
-            json_t *e;
-            json_array_foreach(eps, k, e)
-                fprintf(out, "| %s | %.1f%% | %.3f | %.3f |\n", report_str(e, "endpoint"),
-                        100 * report_num(e, "success"), report_num(e, "summary.p50_ms"),
-                        report_num(e, "summary.mean_ms"));
-        }
-        if (strcmp(report_str(c, "kind"), "consistency") == 0) consistency_md(out, c);
-        if (strcmp(report_str(c, "kind"), "failover") == 0) failover_md(out, c);
-        json_t *s = report_get(c, "measures.summary");
-        if (s && !json_array_size(eps))
-            fprintf(out, "\n%.0f requests, %.0f failed, %.0f req/s, p50 %.3f ms, p99 %.3f ms\n",
-                    report_num(s, "requests"), report_num(s, "failures"), report_num(s, "rps"),
-                    report_num(s, "p50_ms"), report_num(s, "p99_ms"));
-    }
+    test_body(&d, doc);
     return 0;
+}
+
+int report_test_html(const json_t *doc, FILE *out)
+{
+    struct doc d = {.out = out, .html = true};
+    char title[256];
+    snprintf(title, sizeof title, "herd test: %s", report_str(doc, "name"));
+    report_page_begin(out, title);
+    doc_heading(&d, 1, "%s", title);
+    test_body(&d, doc);
+    return report_page_end(out, doc);
 }
 
 int report_test_junit(const json_t *doc, FILE *out)

@@ -122,8 +122,8 @@ static char *read_file(struct pt *t, const char *name)
     snprintf(path, sizeof path, "%s/reports/%s", t->dir, name);
     FILE *f = fopen(path, "r");
     if (!f) return NULL;
-    char *buf = calloc(1, 1 << 16);
-    size_t n = fread(buf, 1, (1 << 16) - 1, f);
+    char *buf = calloc(1, 1 << 20);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
     buf[n] = '\0';
     fclose(f);
     return buf;
@@ -263,6 +263,36 @@ static void test_failover_pause_matches_the_fault(void **state)
     if (before > 100 || during < 250 || during > 400)
         fail_msg("p99 before %.1f ms (expected < 100), during %.1f ms (expected 250..400)", before,
                  during);
+    /* the report's timeline: api.2 served nothing while paused (its requests timed out and
+     * were retried elsewhere); the pause, the gateway's "down" and the resume are marked
+     * where the measurements put them */
+    json_t *tl = json_object_get(m, "timeline");
+    assert_int_equal(json_number_value(json_object_get(tl, "step_ms")), 100);
+    json_t *api2 = json_object_get(json_object_get(tl, "nodes"), "api.2");
+    size_t from = (size_t)(fault_at * 10) + 2, to = from + 16; /* 1.2 s .. 2.8 s */
+    assert_true(json_array_size(api2) > to);
+    for (size_t i = from; i <= to; i++)
+        if (json_integer_value(json_array_get(api2, i)) != 0)
+            fail_msg("api.2 served %lld in window %zu, while paused",
+                     json_integer_value(json_array_get(api2, i)), i);
+    assert_true(json_integer_value(json_array_get(api2, from - 4)) > 0);
+    long long sum = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(tl, "requests"), i, v) sum += json_integer_value(v);
+    assert_int_equal(sum, json_integer_value(json_object_get(json_object_get(m, "summary"), "requests")));
+    bool pause_mark = false, down_mark = false, resume_mark = false;
+    json_array_foreach(json_object_get(tl, "events"), i, v)
+    {
+        const char *ev = json_string_value(json_object_get(v, "event"));
+        double at = json_number_value(json_object_get(v, "t_s"));
+        if (strcmp(json_string_value(json_object_get(v, "node")), "api.2") != 0) continue;
+        if (strcmp(ev, "pause") == 0) pause_mark = fabs(at - fault_at) < 0.001;
+        if (strcmp(ev, "down") == 0) down_mark = fabs(at - (fault_at + detection / 1000)) < 0.1;
+        if (strcmp(ev, "resume") == 0) resume_mark = fabs(at - fault_at - 2) < 0.1;
+    }
+    if (!pause_mark || !down_mark || !resume_mark)
+        fail_msg("timeline marks: pause %d, down %d, resume %d", pause_mark, down_mark, resume_mark);
     json_decref(doc);
     free(out);
     free(err);
@@ -563,11 +593,19 @@ static void test_report_rerender_and_compare(void **state)
     char run[128], dir[128], worse[128];
     snprintf(run, sizeof run, "%s/reports/run.json", t->dir);
     snprintf(dir, sizeof dir, "--out-dir=%s/again", t->dir);
-    char *rerender[] = {"report", run, "--format", "md,junit", dir, NULL};
+    char *rerender[] = {"report", run, "--format", "md,html,junit", dir, NULL};
     assert_int_equal(harness_herd(rerender, 10000, &out, NULL), 0);
     assert_non_null(strstr(out, "/again/run.md"));
     assert_non_null(strstr(out, "/again/run.junit.xml"));
     free(out);
+    /* the page carries its charts' data and scripts (drawn in a browser by e2e.report) */
+    char *html = read_file(t, "../again/run.html");
+    assert_non_null(html);
+    assert_non_null(strstr(html, "<h2 id=\"verdict\" class=\"pass\">Verdict: PASS</h2>"));
+    assert_non_null(strstr(html, "data-source=\"checks.0.measures.timeline\""));
+    assert_non_null(strstr(html, "<script id=\"herd-run\" type=\"application/json\">{"));
+    assert_non_null(strstr(html, "uPlot"));
+    free(html);
     char *bad_format[] = {"report", run, "--format", "md,pdf", dir, NULL};
     assert_int_equal(harness_herd(bad_format, 10000, NULL, &err), 2);
     assert_non_null(strstr(err, "'pdf'"));
