@@ -351,7 +351,7 @@ static int setup(struct cons_run *run, const struct check_env *env, const struct
             snprintf(url, sizeof url, "http://127.0.0.1:%d", cluster_group_port(g, i));
             snprintf(name, sizeof name, "%s.%d", g->name, i);
             if (add_reader(run, name, url, err, errlen) < 0) return -1;
-            if (c->fault[0] && strcmp(name, c->node) == 0)
+            if (c->fault[0] && strcmp(name, c->nodes[0]) == 0)
                 run->faulted = (int)run->reader_count - 1;
         }
     }
@@ -499,7 +499,7 @@ json_t *check_consistency(const struct check_env *env, const struct plan_check *
                                   check_expectation("the fault was injected and undone", 0, false));
             ok = false;
         }
-        json_t *f = json_pack("{s:s,s:s,s:f,s:f,s:o}", "fault", c->fault, "node", c->node, "at_s",
+        json_t *f = json_pack("{s:s,s:s,s:f,s:f,s:o}", "fault", c->fault, "node", c->nodes[0], "at_s",
                               (double)(fault_ns - run->begin_ns) / 1e9, "recovered_at_s",
                               (double)(run->recover_ns - run->begin_ns) / 1e9, "catch_up_ms",
                               catch_up_ms >= 0 ? json_real(catch_up_ms) : json_null());

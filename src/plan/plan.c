@@ -220,45 +220,123 @@ static int parse_request_template(const struct conf_doc *doc, const struct conf_
     return 0;
 }
 
-/* The replica named by `node` ("api.2"): 0, or -1 with a message. */
-static int parse_replica(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
-                         const struct conf_node *body, const char *node, char *err, size_t errlen)
+/* Adds name to the check's faulted nodes: 0, or -1 with a message at where. */
+static int add_fault_node(struct plan_check *c, const struct conf_doc *doc,
+                          const struct conf_node *where, const char *name, char *err,
+                          size_t errlen)
 {
-    if (!node)
-        return conf_error(doc, body, err, errlen, "missing 'node', the replica to fault (api.2)");
-    const char *dot = strrchr(node, '.');
-    const struct cluster_group *g = NULL;
-    if (dot) {
-        char group[CLUSTER_NAME_MAX];
-        snprintf(group, sizeof group, "%.*s", (int)(dot - node), node);
-        g = cluster_spec_group(&p->cluster, group);
-    }
-    if (!g || atoi(dot + 1) < 1 || atoi(dot + 1) > g->replicas || strlen(node) >= sizeof c->node)
-        return conf_error(doc, conf_get(body, "node"), err, errlen,
-                          "'%s' is not a replica of the plan's cluster (GROUP.INDEX)", node);
-    snprintf(c->node, sizeof c->node, "%s", node);
+    if (!name[0] || strlen(name) >= sizeof c->nodes[0])
+        return conf_error(doc, where, err, errlen, "expected a node name");
+    for (size_t i = 0; i < c->node_count; i++)
+        if (strcmp(c->nodes[i], name) == 0)
+            return conf_error(doc, where, err, errlen, "'%s' is named twice", name);
+    if (c->node_count == PLAN_MAX_FAULT_NODES)
+        return conf_error(doc, where, err, errlen, "at most %d nodes", PLAN_MAX_FAULT_NODES);
+    snprintf(c->nodes[c->node_count++], sizeof c->nodes[0], "%s", name);
     return 0;
 }
 
-/* The exec fault's node is any name (the gateway's node id); the others name a replica of
- * the plan's cluster. Call after parse_fault and parse_timing. */
-static int parse_fault_node(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
-                            const struct conf_node *body, const char *node, char *err,
-                            size_t errlen)
+/* True when name ("api.2") is a replica of the plan's cluster. */
+static bool is_replica(const struct plan *p, const char *name)
 {
-    if (strcmp(c->fault, "exec") != 0) {
-        if (!p->has_cluster)
-            return conf_error(doc, body, err, errlen,
-                              "the %s fault needs the plan's cluster (herd injects it through its "
-                              "supervisor); for a cluster herd did not launch use fault: exec",
-                              c->fault);
-        return parse_replica(p, c, doc, body, node, err, errlen);
+    const char *dot = strrchr(name, '.');
+    if (!dot) return false;
+    char group[CLUSTER_NAME_MAX];
+    snprintf(group, sizeof group, "%.*s", (int)(dot - name), name);
+    const struct cluster_group *g = cluster_spec_group(&p->cluster, group);
+    char *end;
+    long index = strtol(dot + 1, &end, 10);
+    return g && !*end && index >= 1 && index <= g->replicas;
+}
+
+/* group + share ("50%") or count: the group's last replicas, at least one, never all of
+ * them (a whole group away is the hotplug check). */
+static int parse_fault_share(const struct plan *p, struct plan_check *c,
+                             const struct conf_doc *doc, const struct conf_node *body, char *err,
+                             size_t errlen)
+{
+    const char *group = NULL, *share = NULL;
+    long long count = 0;
+    if (conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
+        conf_opt_string(doc, body, "share", &share, err, errlen) < 0 ||
+        conf_opt_int(doc, body, "count", 1, PLAN_MAX_FAULT_NODES, &count, err, errlen) < 0)
+        return -1;
+    const struct cluster_group *g = group ? cluster_spec_group(&p->cluster, group) : NULL;
+    if (!g || strcmp(group, CLUSTER_GATEWAY_GROUP) == 0)
+        return conf_error(doc, group ? conf_get(body, "group") : body, err, errlen,
+                          "expected 'node' (api.2, or a list), or 'group' (a group of the plan's "
+                          "cluster) with 'share' or 'count'");
+    if (!share == !count)
+        return conf_error(doc, body, err, errlen,
+                          "with 'group', give one of 'share' (50%%) or 'count' (2)");
+    if (share) {
+        char *end;
+        double pct = strtod(share, &end);
+        if (end == share || strcmp(end, "%") != 0 || pct <= 0 || pct > 100)
+            return conf_error(doc, conf_get(body, "share"), err, errlen,
+                              "expected a share of the group such as 50%%");
+        count = (long long)(pct / 100 * g->replicas + 0.5);
+        if (count < 1) count = 1;
     }
-    if (!node || !node[0] || strlen(node) >= sizeof c->node)
-        return conf_error(doc, node ? conf_get(body, "node") : body, err, errlen,
-                          "expected 'node', the id the gateway and X-Herd-Node know it by");
-    snprintf(c->node, sizeof c->node, "%s", node);
-    if (c->restart_after_us && !c->recover_cmd[0])
+    if (count >= g->replicas)
+        return conf_error(doc, conf_get(body, share ? "share" : "count"), err, errlen,
+                          "%lld of %d replicas is the whole group %s: leave one up (or use the "
+                          "hotplug check)",
+                          count, g->replicas, group);
+    for (int i = g->replicas - (int)count + 1; i <= g->replicas; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.%d", group, i);
+        if (add_fault_node(c, doc, body, name, err, errlen) < 0) return -1;
+    }
+    return 0;
+}
+
+/* The faulted nodes: `node` (one name, or a list), or `group` with `share` or `count` (when
+ * several may be; consistency faults one node). The exec fault names any node (the gateway's
+ * node id); the others name replicas of the plan's cluster. Call after parse_fault and
+ * parse_timing. */
+static int parse_fault_nodes(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+                             const struct conf_node *body, bool several, char *err,
+                             size_t errlen)
+{
+    bool exec = strcmp(c->fault, "exec") == 0;
+    if (!exec && !p->has_cluster)
+        return conf_error(doc, body, err, errlen,
+                          "the %s fault needs the plan's cluster (herd injects it through its "
+                          "supervisor); for a cluster herd did not launch use fault: exec",
+                          c->fault);
+    const struct conf_node *node = conf_get(body, "node");
+    if (!node && several && !exec && conf_get(body, "group")) {
+        if (parse_fault_share(p, c, doc, body, err, errlen) < 0) return -1;
+    } else if (node && node->type == CONF_SEQ && several) {
+        if (node->count == 0) return conf_error(doc, node, err, errlen, "expected node names");
+        for (const struct conf_node *x = node->first; x; x = x->next) {
+            const char *name;
+            if (conf_to_string(doc, x, &name, err, errlen) < 0 ||
+                add_fault_node(c, doc, x, name, err, errlen) < 0)
+                return -1;
+        }
+    } else {
+        const char *name;
+        if (!node)
+            return conf_error(doc, body, err, errlen,
+                              exec ? "expected 'node', the id the gateway and X-Herd-Node know "
+                                     "it by"
+                                   : "missing 'node', the replica to fault (api.2)");
+        if (conf_to_string(doc, node, &name, err, errlen) < 0 ||
+            add_fault_node(c, doc, node, name, err, errlen) < 0)
+            return -1;
+    }
+    for (size_t i = 0; !exec && i < c->node_count; i++)
+        if (!is_replica(p, c->nodes[i])) {
+            const struct conf_node *where = node && node->type == CONF_SEQ ? node->first : node;
+            for (size_t k = 0; where && k < i; k++)
+                where = where->next;
+            return conf_error(doc, where ? where : body, err, errlen,
+                              "'%s' is not a replica of the plan's cluster (GROUP.INDEX)",
+                              c->nodes[i]);
+        }
+    if (exec && c->restart_after_us && !c->recover_cmd[0])
         return conf_error(doc, conf_get(body, "restart_after"), err, errlen,
                           "restart_after needs 'recover', the command that undoes the fault");
     return 0;
@@ -274,7 +352,7 @@ static int parse_consistency(struct plan *p, struct plan_check *c, const struct 
     static const char *const own[] = {"converge", "catch_up", "unconverged", "failed_writes", NULL};
     const struct conf_node *e = conf_get(body, "expect"), *conv = conf_get(body, "converge");
     long long count = 200;
-    const char *group = NULL, *fault = "none", *node = NULL;
+    const char *group = NULL, *fault = "none";
     c->rate = 200;
     c->settle_us = 10000000;
     if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
@@ -290,7 +368,6 @@ static int parse_consistency(struct plan *p, struct plan_check *c, const struct 
         conf_opt_duration_us(doc, body, "settle", 100000, 600000000ULL, &c->settle_us, err,
                              errlen) < 0 ||
         conf_opt_string(doc, body, "fault", &fault, err, errlen) < 0 ||
-        conf_opt_string(doc, body, "node", &node, err, errlen) < 0 ||
         (e && parse_expect(c, doc, e, own, err, errlen) < 0))
         return -1;
     c->requests = (uint64_t)count;
@@ -350,7 +427,7 @@ static int parse_consistency(struct plan *p, struct plan_check *c, const struct 
     if (strcmp(fault, "none") == 0) return 0;
     if (parse_fault(c, doc, body, fault, err, errlen) < 0 ||
         parse_timing(c, doc, body, 1, UINT64_MAX, err, errlen) < 0 ||
-        parse_fault_node(p, c, doc, body, node, err, errlen) < 0)
+        parse_fault_nodes(p, c, doc, body, false, err, errlen) < 0)
         return -1;
     if (!c->restart_after_us)
         return conf_error(doc, conf_get(body, "restart_after"), err, errlen,
@@ -449,16 +526,16 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
     }
     case PLAN_FAILOVER: {
         static const char *const keys[] = {
-            "fault", "node",     "at",      "restart_after", "duration", "rate",   "connections",
-            "path",  "baseline", "latency", "exec",          "recover",  "expect", NULL};
+            "fault",    "node",    "group", "share",   "count",  "at",
+            "restart_after", "duration", "rate",  "connections", "path", "baseline",
+            "latency",  "exec",    "recover", "expect", NULL};
         static const char *const own[] = {"failed_requests", "detection", "failover", "rejoin",
                                           NULL};
-        const char *fault = "kill", *node = NULL, *baseline = "99.9%";
+        const char *fault = "kill", *baseline = "99.9%";
         connections = 20;
         c->duration_us = 10000000;
         if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
             conf_opt_string(doc, body, "fault", &fault, err, errlen) < 0 ||
-            conf_opt_string(doc, body, "node", &node, err, errlen) < 0 ||
             parse_timing(c, doc, body, 500000, 0, err, errlen) < 0 ||
             conf_opt_double(doc, body, "rate", 0, 10000000, &c->rate, err, errlen) < 0 ||
             conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
@@ -467,7 +544,7 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
             (e && parse_expect(c, doc, e, own, err, errlen) < 0))
             return -1;
         if (parse_fault(c, doc, body, fault, err, errlen) < 0 ||
-            parse_fault_node(p, c, doc, body, node, err, errlen) < 0)
+            parse_fault_nodes(p, c, doc, body, true, err, errlen) < 0)
             return -1;
         char *end;
         double rate = strtod(baseline, &end);

@@ -26,6 +26,7 @@ enum plan_check_kind {
 
 #define PLAN_MAX_STEPS 8
 #define PLAN_MAX_NODES 32
+#define PLAN_MAX_FAULT_NODES 16
 
 /* An expectation on a check's own measure ("max_deviation: <5%", "success: >=99%"). */
 struct plan_bound {
@@ -54,7 +55,8 @@ struct plan_check {
     uint32_t latency_ms; /* the latency fault's delay */
     char exec_cmd[512];    /* the exec fault: a shell command that breaks the node */
     char recover_cmd[512]; /* and the one that undoes it ("" : none) */
-    char node[64];
+    char nodes[PLAN_MAX_FAULT_NODES][64]; /* the faulted nodes, all at once (at least one) */
+    size_t node_count;
     uint64_t at_us;            /* fault time after the load began */
     uint64_t restart_after_us; /* 0: not restarted */
     double baseline;           /* success rate the failover time waits for */

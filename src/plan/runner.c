@@ -606,13 +606,13 @@ const char *check_recovery_action(const char *fault)
     return strcmp(fault, "pause") == 0 ? "resume" : plan_fault_proxied(fault) ? "pass" : "restart";
 }
 
-static int proxy_set(const struct check_env *env, const struct plan_check *c, const char *mode,
-                     char *err, size_t errlen)
+static int proxy_set(const struct check_env *env, const struct plan_check *c, const char *node,
+                     const char *mode, char *err, size_t errlen)
 {
     enum fault_proxy_mode m;
     if (fault_proxy_mode_parse(mode, &m) < 0 ||
-        fault_proxies_set(env->proxies, c->node, m, c->latency_ms) < 0)
-        return err_set(err, errlen, "%s: no fault proxy in front of it", c->node);
+        fault_proxies_set(env->proxies, node, m, c->latency_ms) < 0)
+        return err_set(err, errlen, "%s: no fault proxy in front of it", node);
     return 0;
 }
 
@@ -644,21 +644,54 @@ static int run_command(const char *cmd, char *err, size_t errlen)
     return err_set(err, errlen, "exec `%s`: killed by signal %d", cmd, WTERMSIG(status));
 }
 
+/* Does action (the fault, or what undoes it) to each of the check's nodes; the exec fault
+ * runs its command once. On an error the other nodes are still acted on; the first error is
+ * returned. */
+static int fault_act(const struct check_env *env, const struct plan_check *c, bool inject,
+                     char *err, size_t errlen)
+{
+    if (strcmp(c->fault, "exec") == 0)
+        return run_command(inject ? c->exec_cmd : c->recover_cmd, err, errlen);
+    int rc = 0;
+    for (size_t i = 0; i < c->node_count; i++) {
+        char one[512];
+        int r;
+        if (plan_fault_proxied(c->fault))
+            r = proxy_set(env, c, c->nodes[i], inject ? c->fault : "pass", one, sizeof one);
+        else
+            r = check_cluster_act(env->cluster, c->nodes[i],
+                                  inject ? c->fault : check_recovery_action(c->fault), 0, one,
+                                  sizeof one);
+        if (r < 0 && rc == 0) rc = err_set(err, errlen, "%s", one);
+    }
+    return rc;
+}
+
 int check_fault_inject(const struct check_env *env, const struct plan_check *c, char *err,
                        size_t errlen)
 {
-    if (strcmp(c->fault, "exec") == 0) return run_command(c->exec_cmd, err, errlen);
-    if (plan_fault_proxied(c->fault)) return proxy_set(env, c, c->fault, err, errlen);
-    return check_cluster_act(env->cluster, c->node, c->fault, 0, err, errlen);
+    return fault_act(env, c, true, err, errlen);
 }
 
 int check_fault_recover(const struct check_env *env, const struct plan_check *c, char *err,
                         size_t errlen)
 {
-    if (strcmp(c->fault, "exec") == 0) return run_command(c->recover_cmd, err, errlen);
-    if (plan_fault_proxied(c->fault)) return proxy_set(env, c, "pass", err, errlen);
-    return check_cluster_act(env->cluster, c->node, check_recovery_action(c->fault), 0, err,
-                             errlen);
+    return fault_act(env, c, false, err, errlen);
+}
+
+/* From from_ms (on the load's clock) to the start of the first window in which node served
+ * a success (0 when within from_ms's own window), or -1 when it never did. */
+static double first_success_ms(const struct load_result *r, const char *node, double from_ms)
+{
+    const struct load_windows *w = &r->windows;
+    double win_ms = (double)w->window_us / 1000.0;
+    size_t k = 0;
+    while (k < r->total.node_count && strcmp(r->total.nodes[k].name, node) != 0)
+        k++;
+    if (k == r->total.node_count || !w->node_ok[k]) return -1;
+    for (size_t i = (size_t)(from_ms / win_ms); i < w->count; i++)
+        if (w->node_ok[k][i]) return fmax(0, (double)i * win_ms - from_ms);
+    return -1;
 }
 
 static json_t *check_failover(const struct check_env *env, const struct plan_check *c,
@@ -714,21 +747,7 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
         if (ok < c->baseline) failover_ms = (double)(i + 1) * win_ms - fault_at_ms;
     }
     if (failover_ms < 0) failover_ms = 0;
-    /* rejoin: from the restart to the first success the node served */
-    double rejoin_ms = -1, recover_at_ms = 0;
-    if (recover_ns) {
-        recover_at_ms = (double)(recover_ns - r->start_ns) / 1e6;
-        size_t k = 0;
-        while (k < r->total.node_count && strcmp(r->total.nodes[k].name, c->node) != 0)
-            k++;
-        for (size_t i = (size_t)(recover_at_ms / win_ms);
-             k < r->total.node_count && w->node_ok[k] && i < w->count; i++)
-            if (w->node_ok[k][i]) {
-                rejoin_ms = (double)i * win_ms - recover_at_ms;
-                if (rejoin_ms < 0) rejoin_ms = 0; /* within the window of the restart */
-                break;
-            }
-    }
+    double recover_at_ms = recover_ns ? (double)(recover_ns - r->start_ns) / 1e6 : 0;
     /* throughput before the fault and while it lasted */
     size_t end = recover_ns ? (size_t)(recover_at_ms / win_ms) : w->count;
     for (size_t i = 0; i < w->count; i++) {
@@ -739,20 +758,45 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
         recover_ns ? recover_at_ms - fault_at_ms : r->elapsed_s * 1000 - fault_at_ms;
     double rps_before = fault_at_ms > 0 ? (double)before_req / (fault_at_ms / 1000) : 0;
     double rps_during = fault_span_ms > 0 ? (double)during_req / (fault_span_ms / 1000) : 0;
-    /* detection, from the gateway's event log */
+    /* per faulted node: detection (the gateway's event log) and rejoin; the check's are the
+     * last node's, and not seen when one node's was not */
+    json_t *per_node = json_array();
+    double detection_ms = 0, rejoin_ms = 0;
     char kind[24] = "";
-    int64_t detected =
-        gateway_event(env->p->target, c->node, "ejected,down", fault_wall, kind, sizeof kind);
-    double detection_ms = detected >= 0 ? (double)(detected - fault_wall) : -1;
+    for (size_t n = 0; n < c->node_count; n++) {
+        char its_kind[24] = "";
+        int64_t detected = gateway_event(env->p->target, c->nodes[n], "ejected,down", fault_wall,
+                                         its_kind, sizeof its_kind);
+        double its_detection = detected >= 0 ? (double)(detected - fault_wall) : -1;
+        double its_rejoin = recover_ns ? first_success_ms(r, c->nodes[n], recover_at_ms) : -1;
+        if (detection_ms >= 0 && (its_detection < 0 || its_detection >= detection_ms)) {
+            detection_ms = its_detection;
+            snprintf(kind, sizeof kind, "%s", its_kind);
+        }
+        if (rejoin_ms >= 0 && (its_rejoin < 0 || its_rejoin > rejoin_ms)) rejoin_ms = its_rejoin;
+        json_t *one = json_pack("{s:s,s:o,s:s}", "node", c->nodes[n], "detection_ms",
+                                its_detection >= 0 ? json_real(its_detection) : json_null(),
+                                "detected_by", its_kind);
+        if (c->restart_after_us)
+            json_object_set_new(one, "rejoin_ms",
+                                its_rejoin >= 0 ? json_real(its_rejoin) : json_null());
+        json_array_append_new(per_node, one);
+    }
     /* latency impact: p95/p99 of the seconds before the fault vs the seconds it lasted */
     json_t *impact = latency_impact(r, fault_at_ms / 1000,
                                     (recover_ns ? recover_at_ms : r->elapsed_s * 1000) / 1000);
     json_t *marks = json_array();
-    json_array_append_new(marks, check_mark(fault_at_ms / 1000, c->fault, c->node));
-    if (recover_ns)
-        json_array_append_new(marks, check_mark(recover_at_ms / 1000,
-                                                check_recovery_action(c->fault), c->node));
+    for (size_t n = 0; n < c->node_count; n++) {
+        json_array_append_new(marks, check_mark(fault_at_ms / 1000, c->fault, c->nodes[n]));
+        if (recover_ns)
+            json_array_append_new(marks, check_mark(recover_at_ms / 1000,
+                                                    check_recovery_action(c->fault), c->nodes[n]));
+    }
     json_t *timeline = check_timeline_json(r, env->p->target, marks);
+    char names[PLAN_MAX_FAULT_NODES * 64] = "";
+    for (size_t n = 0; n < c->node_count; n++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", n ? "," : "",
+                 c->nodes[n]);
     struct load_summary s;
     load_summary_from(r, &s);
     load_result_free(r);
@@ -768,11 +812,12 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
     }
     *pass = ok;
     json_t *out = json_pack(
-        "{s:s,s:s,s:f,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:o}", "fault", c->fault, "node", c->node,
+        "{s:s,s:s,s:f,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:o}", "fault", c->fault, "node", names,
         "fault_at_s", fault_at_ms / 1000, "failed_requests", (json_int_t)failed,
         "failed_in_flight_at_fault", (json_int_t)(after - sent_after), "failed_sent_after_fault",
         (json_int_t)sent_after, "failover_ms", failover_ms, "rps_before", rps_before,
         "rps_during_fault", rps_during, "baseline", c->baseline, "summary", summary_json(&s));
+    json_object_set_new(out, "nodes", per_node);
     json_object_set_new(out, "latency_impact", impact);
     json_object_set_new(out, "timeline", timeline);
     json_object_set_new(out, "detection_ms",
@@ -976,6 +1021,24 @@ static int free_port(void)
     return port;
 }
 
+/* Puts a relay on the public port of each replica of g, which listens on a free port
+ * instead. Returns 0, or -1 with a message. */
+static int proxy_group(struct fault_proxies *fp, struct cluster_group *g, char *err,
+                       size_t errlen)
+{
+    if (!(g->listen_ports = calloc((size_t)g->replicas, sizeof *g->listen_ports)))
+        return err_set(err, errlen, "out of memory");
+    for (int k = 1; k <= g->replicas; k++) {
+        char name[CLUSTER_NAME_MAX + 16];
+        snprintf(name, sizeof name, "%s.%d", g->name, k);
+        g->listen_ports[k - 1] = free_port();
+        if (fault_proxies_add(fp, name, cluster_group_port(g, k), g->listen_ports[k - 1], err,
+                              errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* For every group a proxied fault (latency, reset, blackhole) hits: each replica listens on a
  * free port and a relay stands on its public port. Returns the relays (NULL when no check
  * needs them) and 0, or 3 with a message. */
@@ -985,22 +1048,14 @@ static int proxies_start(struct plan *p, struct fault_proxies **out, char *err, 
     struct fault_proxies *fp = NULL;
     for (size_t i = 0; i < p->check_count; i++) {
         const struct plan_check *c = &p->checks[i];
-        if (!c->fault[0] || !plan_fault_proxied(c->fault)) continue;
-        char group[CLUSTER_NAME_MAX];
-        snprintf(group, sizeof group, "%.*s", (int)(strrchr(c->node, '.') - c->node), c->node);
-        struct cluster_group *g = (struct cluster_group *)cluster_spec_group(&p->cluster, group);
-        if (!g || g->listen_ports) continue;
-        if (!fp && !(fp = fault_proxies_new())) return err_set(err, errlen, "out of memory"), 3;
-        if (!(g->listen_ports = calloc((size_t)g->replicas, sizeof *g->listen_ports))) {
-            fault_proxies_free(fp);
-            return err_set(err, errlen, "out of memory"), 3;
-        }
-        for (int k = 1; k <= g->replicas; k++) {
-            char name[CLUSTER_NAME_MAX + 16];
-            snprintf(name, sizeof name, "%s.%d", g->name, k);
-            g->listen_ports[k - 1] = free_port();
-            if (fault_proxies_add(fp, name, cluster_group_port(g, k), g->listen_ports[k - 1], err,
-                                  errlen) < 0) {
+        for (size_t n = 0; c->fault[0] && plan_fault_proxied(c->fault) && n < c->node_count; n++) {
+            const char *node = c->nodes[n];
+            char group[CLUSTER_NAME_MAX];
+            snprintf(group, sizeof group, "%.*s", (int)(strrchr(node, '.') - node), node);
+            struct cluster_group *g = (struct cluster_group *)cluster_spec_group(&p->cluster, group);
+            if (!g || g->listen_ports) continue;
+            if (!fp && !(fp = fault_proxies_new())) return err_set(err, errlen, "out of memory"), 3;
+            if (proxy_group(fp, g, err, errlen) < 0) {
                 fault_proxies_free(fp);
                 return 3;
             }

@@ -96,6 +96,15 @@ static void failover_table(struct doc *d, const json_t *c)
             report_num(c, "measures.latency_impact.baseline.p99_ms"),
             report_num(c, "measures.latency_impact.fault.p99_ms"));
     doc_table_end(d);
+    json_t *nodes = report_get(c, "measures.nodes");
+    if (json_array_size(nodes) < 2) return;
+    doc_table(d, "faulted node|>detection|>rejoin");
+    size_t k;
+    json_t *n;
+    json_array_foreach(nodes, k, n)
+        doc_row(d, "%s|%s (%s)|%s", report_str(n, "node"), ms_text(n, "detection_ms", a, sizeof a),
+                report_str(n, "detected_by"), ms_text(n, "rejoin_ms", b, sizeof b));
+    doc_table_end(d);
 }
 
 static void consistency_table(struct doc *d, const json_t *c)

@@ -298,6 +298,51 @@ static void test_failover_pause_matches_the_fault(void **state)
     free(err);
 }
 
+/* Half the group at once (seed 003's "50% down"): api.2 and api.3 killed together and
+ * restarted; through the gateway's retries no request fails, the gateway marks both down,
+ * both serve again after the restart, and while they are away api.1 serves every request. */
+static void test_failover_half_the_group(void **state)
+{
+    struct pt *t = *state;
+    char *out = NULL, *err = NULL;
+    int rc = run_fast_gateway_plan(
+        t, "half down",
+        "  - failover: {fault: kill, group: api, share: 50%, rate: 200, duration: 3s, at: 1s,\n"
+        "               restart_after: 1s, path: /echo,\n"
+        "               expect: {failed_requests: \"<=0\", detection: \"<1500ms\", rejoin: \"<2s\"}}\n",
+        &out, &err);
+    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    json_t *doc = load_report(t);
+    json_t *m = json_object_get(check_named(doc, "failover"), "measures");
+    assert_string_equal(json_string_value(json_object_get(m, "node")), "api.2,api.3");
+    json_t *per = json_object_get(m, "nodes");
+    assert_int_equal(json_array_size(per), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *n = json_array_get(per, i);
+        assert_true(json_is_number(json_object_get(n, "detection_ms")));
+        assert_true(json_is_number(json_object_get(n, "rejoin_ms")));
+    }
+    /* the check's detection is the later node's */
+    double d0 = json_number_value(json_object_get(json_array_get(per, 0), "detection_ms"));
+    double d1 = json_number_value(json_object_get(json_array_get(per, 1), "detection_ms"));
+    assert_true(fabs(json_number_value(json_object_get(m, "detection_ms")) - fmax(d0, d1)) < 1e-9);
+    /* from a window after the fault (the two kills take a moment) until the restart, api.1
+     * alone serves */
+    json_t *tl = json_object_get(m, "timeline"), *nodes = json_object_get(tl, "nodes");
+    double fault_at = json_number_value(json_object_get(m, "fault_at_s"));
+    for (size_t i = (size_t)(fault_at * 10) + 2; i < (size_t)(fault_at * 10) + 9; i++) {
+        long long a1 = json_integer_value(json_array_get(json_object_get(nodes, "api.1"), i));
+        long long a2 = json_integer_value(json_array_get(json_object_get(nodes, "api.2"), i));
+        long long a3 = json_integer_value(json_array_get(json_object_get(nodes, "api.3"), i));
+        long long all = json_integer_value(json_array_get(json_object_get(tl, "requests"), i));
+        if (a2 || a3 || a1 != all)
+            fail_msg("window %zu: api.1 %lld, api.2 %lld, api.3 %lld of %lld", i, a1, a2, a3, all);
+    }
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
 /* kill and restart: zero failed requests through the gateway, detection by ejection within
  * milliseconds, and the verdicts written as expected. */
 static void test_failover_kill(void **state)
@@ -650,6 +695,7 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_plan_cluster_cannot_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover_pause_matches_the_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover_kill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failover_half_the_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scaling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hotplug, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consistency, setup, teardown),

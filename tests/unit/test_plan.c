@@ -63,6 +63,36 @@ static void test_plan_defaults_and_expectations(void **state)
     plan_free(&p);
 }
 
+/* Several nodes at once: a list, or a share or count of a group (its last replicas). */
+static void test_plan_fault_nodes(void **state)
+{
+    (void)state;
+    struct plan p;
+    char err[512];
+    int rc = load_text("cluster:\n"
+                       "  groups: {api: {command: herd node, replicas: 3, base_port: 20001},\n"
+                       "           web: {command: herd node, replicas: 4, base_port: 20011}}\n"
+                       "  gateway: {port: 20010}\n"
+                       "checks:\n"
+                       "  - failover: {fault: kill, node: [api.1, web.2]}\n"
+                       "  - failover: {fault: pause, group: api, share: 50%}\n"
+                       "  - failover: {fault: stop, group: web, count: 3}\n"
+                       "  - failover: {fault: latency, group: web, share: 10%}\n",
+                       &p, err, sizeof err);
+    if (rc != 0) fail_msg("%s", err);
+    assert_int_equal(p.checks[0].node_count, 2);
+    assert_string_equal(p.checks[0].nodes[0], "api.1");
+    assert_string_equal(p.checks[0].nodes[1], "web.2");
+    assert_int_equal(p.checks[1].node_count, 2); /* 50% of 3, rounded: 2 */
+    assert_string_equal(p.checks[1].nodes[0], "api.2");
+    assert_string_equal(p.checks[1].nodes[1], "api.3");
+    assert_int_equal(p.checks[2].node_count, 3);
+    assert_string_equal(p.checks[2].nodes[0], "web.2");
+    assert_int_equal(p.checks[3].node_count, 1); /* at least one */
+    assert_string_equal(p.checks[3].nodes[0], "web.4");
+    plan_free(&p);
+}
+
 static void test_plan_consistency(void **state)
 {
     (void)state;
@@ -141,6 +171,28 @@ static void test_plan_errors(void **state)
          "target: http://x:1\nchecks:\n  - failover: {node: api.1, fault: melt}\n",
          "'melt'"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {node: [api.1, api.1]}\n",
+         "'api.1' is named twice"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {node: [api.1, api.7]}\n",
+         "4:30: checks[0].failover.node[1]: 'api.7' is not a replica"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {group: api, share: 100%}\n",
+         "2 of 2 replicas is the whole group api"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {group: api, share: 50%, count: 1}\n",
+         "give one of 'share' (50%) or 'count' (2)"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {group: api, share: half}\n",
+         "expected a share of the group such as 50%"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {group: db, count: 1}\n",
+         "or 'group' (a group of the plan's cluster) with 'share' or 'count'"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - consistency: {fault: kill, node: [api.1, api.2], keys: 1000, at: 1s, "
+         "restart_after: 1s}\n",
+         "consistency.node"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {node: api.1, duration: 2s, at: 3s}\n",
          "within the duration"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
@@ -189,7 +241,7 @@ int unit_plan(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_defaults_and_expectations),
-        cmocka_unit_test(test_plan_consistency),
+        cmocka_unit_test(test_plan_fault_nodes), cmocka_unit_test(test_plan_consistency),
         cmocka_unit_test(test_plan_errors),
         cmocka_unit_test(test_chi2_p_value),
     };
