@@ -121,11 +121,27 @@
     };
   }
 
+  /* Capacity steps [{replicas, rss_per_node_mb, health: {p99_ms}}]: two scales by replicas. */
+  function fromSteps(steps) {
+    return {
+      data: [steps.map((s) => s.replicas), steps.map((s) => s.rss_per_node_mb),
+             steps.map((s) => s.health.p99_ms)],
+      series: [{ label: "replicas" },
+               series("RSS per node MB", palette[0], { scale: "mb", points: { show: true } }),
+               series("health p99 ms", palette[1], { scale: "ms", points: { show: true } })],
+      scales: { x: { time: false }, mb: { range: (u, lo, hi) => [0, Math.max(hi, 1) * 1.15] },
+                ms: { range: (u, lo, hi) => [0, Math.max(hi, 0.1) * 1.15] } },
+      axes: [{ label: "replicas" }, { scale: "mb", label: "MB per node" },
+             { scale: "ms", label: "health p99 ms", side: 1, grid: { show: false } }],
+    };
+  }
+
   document.querySelectorAll("div.chart").forEach((div) => {
     const kind = div.dataset.chart, src = at(div.dataset.source);
     if (src == null) return;
     let opts;
     if (kind === "shares") opts = fromShares(src);
+    else if (kind === "capacity") opts = fromSteps(src);
     else if (Array.isArray(src)) opts = fromBenchTimeline(kind, src);
     else opts = fromCheckTimeline(kind, src);
     const title = document.createElement("h4");

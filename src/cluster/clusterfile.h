@@ -38,6 +38,7 @@ struct cluster_group {
     int *ports;        /* explicit ports, one per replica, or NULL */
     int *listen_ports; /* set by `herd test` when fault proxies stand on the ports above: where
                         * replica i really listens (it advertises its public port) */
+    size_t listen_port_count; /* replicas beyond it (scaled up) have no proxy */
     size_t port_count;
     struct cluster_env *env;
     size_t env_count;

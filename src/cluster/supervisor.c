@@ -492,15 +492,23 @@ static char **build_env(const struct sup_node *n)
     mine[mine_count++] = strdup(buf);
     snprintf(buf, sizeof buf, "HERD_GROUP=%s", g->name);
     mine[mine_count++] = strdup(buf);
-    /* the other replicas of the group: a herd node replicates its KV store with them (one that
-     * is scaled in later is found by the others when it reads from them) */
+    /* replicas of the group a herd node replicates its KV store with: those 1, 2, 4, 8, ...
+     * places away either way round the group's ring. That is every other replica of a group
+     * of up to five, and 2 log2(N) of a big one, through which changes relay in log2(N) hops.
+     * (A replica scaled in later is found by those it reads from.) */
     struct buf peers = {0};
     buf_append_str(&peers, "HERD_PEERS=");
-    for (int i = 1; i <= g->replicas; i++) {
+    bool *chosen = calloc((size_t)g->replicas + 1, sizeof *chosen);
+    for (int d = 1; chosen && d < g->replicas; d *= 2) {
+        chosen[(n->index - 1 + d) % g->replicas + 1] = true;
+        chosen[((n->index - 1 - d) % g->replicas + g->replicas) % g->replicas + 1] = true;
+    }
+    for (int i = 1; chosen && i <= g->replicas; i++) {
         int port = cluster_group_port(g, i);
-        if (port && i != n->index)
+        if (port && i != n->index && chosen[i])
             buf_printf(&peers, "%s127.0.0.1:%d", peers.len > 11 ? "," : "", port);
     }
+    free(chosen);
     if (peers.len > 11)
         mine[mine_count++] = peers.data;
     else
@@ -720,7 +728,8 @@ static struct sup_node *node_new(struct supervisor *sup, struct cluster_group *g
     n->group = g;
     n->index = index;
     n->port = cluster_group_port(g, index);
-    if (g->listen_ports && index >= 1 && index <= g->replicas && g->listen_ports[index - 1])
+    if (g->listen_ports && index >= 1 && (size_t)index <= g->listen_port_count &&
+        g->listen_ports[index - 1])
         n->port = g->listen_ports[index - 1]; /* behind a fault proxy on the public port */
     n->log_fd = -1;
     n->color = sup->next_color++;

@@ -59,6 +59,17 @@ bool check_judge_bound(const struct plan_check *c, const char *key, double actua
 /* Sleeps until the monotonic clock (uv_hrtime) reaches ns. */
 void check_sleep_until(uint64_t ns);
 
+/* The supervisor's view of the launched cluster (supervisor_status_json: per replica its
+ * state, pid, port, health, rss_kb, ...), a new object. */
+json_t *check_cluster_status(struct cluster_run *c);
+
+/* Waits until the target gateway has exactly `want` nodes of group up (at most 20 s).
+ * Returns true when it did. */
+bool check_gateway_wait_group(const char *target, const char *group, int want);
+
+json_t *check_capacity(const struct check_env *env, const struct plan_check *c, json_t *expects,
+                       bool *pass, char *err, size_t errlen);
+
 /* The wall clock in ms since the epoch (what the gateway's events are stamped with). */
 int64_t check_wall_ms(void);
 

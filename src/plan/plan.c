@@ -9,12 +9,13 @@
 #include "cluster/gateway.h"
 #include "http/url.h"
 
-static const char *const kind_names[] = {"connectivity", "distribution", "concurrency", "failover",
-                                         "scaling",      "hotplug",      "consistency"};
+static const char *const kind_names[] = {"connectivity", "distribution", "concurrency",
+                                         "failover",     "scaling",      "hotplug",
+                                         "consistency",  "capacity"};
 
 const char *plan_check_kind_name(enum plan_check_kind kind)
 {
-    return (unsigned)kind <= PLAN_CONSISTENCY ? kind_names[kind] : "?";
+    return (unsigned)kind <= PLAN_CAPACITY ? kind_names[kind] : "?";
 }
 
 bool plan_bound_check(const struct plan_bound *b, double actual)
@@ -58,6 +59,10 @@ static int parse_bound(const char *text, struct plan_bound *b)
         v *= 1000;
     else if (strcmp(end, "us") == 0)
         v /= 1000;
+    else if (strcmp(end, "MB") == 0) /* sizes are in MB */
+        ;
+    else if (strcmp(end, "GB") == 0)
+        v *= 1024;
     else if (*end)
         return -1;
     b->value = v;
@@ -435,6 +440,67 @@ static int parse_consistency(struct plan *p, struct plan_check *c, const struct 
     return 0;
 }
 
+/* "512MB", "4GB": megabytes, or -1. */
+static double parse_megabytes(const char *text)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || v <= 0) return -1;
+    if (strcmp(end, "MB") == 0) return v;
+    if (strcmp(end, "GB") == 0) return v * 1024;
+    return -1;
+}
+
+static int parse_capacity(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+                          const struct conf_node *body, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"group", "step", "max",   "probes",
+                                       "path",  "limit", "expect", NULL};
+    static const char *const limit_keys[] = {"health_p99", "memory", NULL};
+    static const char *const own[] = {"nodes", "rss_per_node", "health_p99", NULL};
+    const struct conf_node *e = conf_get(body, "expect"), *limit = conf_get(body, "limit");
+    const char *group = NULL, *memory = NULL;
+    long long step = 10, max = 100, probes = 5;
+    uint64_t health_us = 1000000;
+    if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
+        conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
+        conf_opt_int(doc, body, "step", 1, 1000, &step, err, errlen) < 0 ||
+        conf_opt_int(doc, body, "max", 1, 2000, &max, err, errlen) < 0 ||
+        conf_opt_int(doc, body, "probes", 1, 1000, &probes, err, errlen) < 0 ||
+        (limit && (conf_expect_map(doc, limit, err, errlen) < 0 ||
+                   conf_check_keys(doc, limit, limit_keys, err, errlen) < 0 ||
+                   conf_opt_duration_us(doc, limit, "health_p99", 1000, 60000000, &health_us, err,
+                                        errlen) < 0 ||
+                   conf_opt_string(doc, limit, "memory", &memory, err, errlen) < 0)) ||
+        (e && parse_expect(c, doc, e, own, err, errlen) < 0))
+        return -1;
+    if (!p->has_cluster)
+        return conf_error(doc, body, err, errlen,
+                          "a capacity check needs the plan's cluster: herd launches the nodes");
+    const struct cluster_group *g = group ? cluster_spec_group(&p->cluster, group) : NULL;
+    if (!g || strcmp(group, CLUSTER_GATEWAY_GROUP) == 0)
+        return conf_error(doc, group ? conf_get(body, "group") : body, err, errlen,
+                          "expected 'group', one of the plan's cluster groups");
+    if (!g->base_port)
+        return conf_error(doc, conf_get(body, "group"), err, errlen,
+                          "group %s lists its ports: growing it needs base_port", group);
+    if (max <= g->replicas)
+        return conf_error(doc, conf_get(body, "max"), err, errlen,
+                          "expected more than the group's %d replicas", g->replicas);
+    if (g->base_port + max - 1 > 65535)
+        return conf_error(doc, conf_get(body, "max"), err, errlen,
+                          "%lld replicas from port %d go past port 65535", max, g->base_port);
+    if (memory && (c->memory_limit_mb = parse_megabytes(memory)) < 0)
+        return conf_error(doc, conf_get(limit, "memory"), err, errlen,
+                          "expected a size such as 512MB or 4GB");
+    snprintf(c->group, sizeof c->group, "%s", group);
+    c->step = (int)step;
+    c->max_replicas = (int)max;
+    c->probes = (int)probes;
+    c->health_limit_ms = (double)health_us / 1000;
+    return parse_path(c, doc, body, g->health_path[0] ? g->health_path : "/health", err, errlen);
+}
+
 static int parse_check(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                        const struct conf_node *item, char *err, size_t errlen)
 {
@@ -443,16 +509,15 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         return conf_error(
             doc, item, err, errlen,
             "a check is one key, its kind: connectivity, distribution, concurrency, failover, "
-            "scaling, hotplug or consistency");
+            "scaling, hotplug, consistency or capacity");
     const struct conf_node *body = item->first;
     int kind = -1;
-    for (int k = 0; k <= PLAN_CONSISTENCY; k++)
+    for (int k = 0; k <= PLAN_CAPACITY; k++)
         if (strcmp(body->key, kind_names[k]) == 0) kind = k;
     if (kind < 0)
         return conf_error(doc, body, err, errlen,
                           "unknown check '%s', expected connectivity, distribution, concurrency, "
-                          "failover, scaling, hotplug or consistency (capacity is not "
-                          "implemented yet)",
+                          "failover, scaling, hotplug, consistency or capacity",
                           body->key);
     c->kind = (enum plan_check_kind)kind;
     c->line = body->key_line;
@@ -638,6 +703,8 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
     }
     case PLAN_CONSISTENCY:
         return parse_consistency(p, c, doc, body, err, errlen);
+    case PLAN_CAPACITY:
+        return parse_capacity(p, c, doc, body, err, errlen);
     }
     return -1;
 }

@@ -22,6 +22,7 @@ enum plan_check_kind {
     PLAN_SCALING,          /* the same load on N replicas of a group: efficiency */
     PLAN_HOTPLUG,          /* a whole group stopped and started under load */
     PLAN_CONSISTENCY,      /* writes through the target, read back from every node */
+    PLAN_CAPACITY,         /* a group grown in steps until something gives */
 };
 
 #define PLAN_MAX_STEPS 8
@@ -65,6 +66,11 @@ struct plan_check {
     char group[CLUSTER_NAME_MAX];
     int steps[PLAN_MAX_STEPS];
     size_t step_count;
+    /* capacity: group grown by step replicas up to max_replicas, each step's replicas probed
+     * `probes` times on path; a step beyond a limit ends the growth */
+    int step, max_replicas;
+    double health_limit_ms; /* the step's health p99 */
+    double memory_limit_mb; /* the group's RSS; 0: half the memory available at the start */
     /* consistency: requests keys written at rate; every node read until it holds them */
     char write_method[8], write_path[256]; /* "PUT", "/kv/{key}" */
     char read_method[8], read_path[256];

@@ -40,6 +40,7 @@ struct cluster_call {
     int replicas;
     int status;
     char error[256];
+    json_t *result; /* "status": the supervisor's view (supervisor_status_json) */
 };
 
 struct cluster_run {
@@ -94,6 +95,11 @@ static void on_act(uv_async_t *a)
 {
     struct cluster_run *c = a->data;
     struct cluster_call *call = c->call;
+    if (strcmp(call->action, "status") == 0) {
+        call->result = supervisor_status_json(c->sup);
+        uv_sem_post(&c->acted);
+        return;
+    }
     int rc = strcmp(call->action, "scale") == 0
                  ? supervisor_scale(c->sup, call->id, call->replicas, on_acted, c, call->error,
                                     sizeof call->error)
@@ -119,6 +125,16 @@ int check_cluster_act(struct cluster_run *c, const char *id, const char *action,
     c->call = NULL;
     if (call.status != 0) return err_set(err, errlen, "%s %s: %s", action, id, call.error);
     return 0;
+}
+
+json_t *check_cluster_status(struct cluster_run *c)
+{
+    struct cluster_call call = {.action = "status"};
+    c->call = &call;
+    uv_async_send(&c->act);
+    uv_sem_wait(&c->acted);
+    c->call = NULL;
+    return call.result;
 }
 
 static void cluster_main(void *arg)
@@ -833,9 +849,7 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
 
 /* ---- scaling ---- */
 
-/* Waits until the target gateway has exactly `want` nodes of group up (at most 20 s).
- * Returns true when it did. */
-static bool wait_gateway_sees(const char *target, const char *group, int want)
+bool check_gateway_wait_group(const char *target, const char *group, int want)
 {
     struct url u;
     char err[256];
@@ -885,7 +899,7 @@ static json_t *check_scaling(const struct check_env *env, const struct plan_chec
             json_decref(steps);
             return NULL;
         }
-        bool seen = wait_gateway_sees(env->p->target, c->group, n);
+        bool seen = check_gateway_wait_group(env->p->target, c->group, n);
         struct load_result r;
         if (run_load(env, url, 0, c->connections, c->duration_us, 0, &r, err, errlen) < 0) {
             json_decref(steps);
@@ -909,7 +923,7 @@ static json_t *check_scaling(const struct check_env *env, const struct plan_chec
     }
     char serr[512];
     if (check_cluster_act(env->cluster, c->group, "scale", original, serr, sizeof serr) == 0)
-        wait_gateway_sees(env->p->target, c->group, original);
+        check_gateway_wait_group(env->p->target, c->group, original);
     *pass &= check_judge_bound(c, "efficiency", efficiency, expects);
     return json_pack("{s:s,s:o,s:f}", "group", c->group, "steps", steps, "efficiency", efficiency);
 }
@@ -1003,9 +1017,9 @@ static const check_fn check_fns[] = {
     [PLAN_CONNECTIVITY] = check_connectivity, [PLAN_DISTRIBUTION] = check_distribution,
     [PLAN_CONCURRENCY] = check_concurrency,   [PLAN_FAILOVER] = check_failover,
     [PLAN_SCALING] = check_scaling,           [PLAN_HOTPLUG] = check_hotplug,
-    [PLAN_CONSISTENCY] = check_consistency,
+    [PLAN_CONSISTENCY] = check_consistency,   [PLAN_CAPACITY] = check_capacity,
 };
-_Static_assert(sizeof check_fns / sizeof check_fns[0] == PLAN_CONSISTENCY + 1,
+_Static_assert(sizeof check_fns / sizeof check_fns[0] == PLAN_CAPACITY + 1,
                "every check kind has its function");
 
 /* A port free on loopback now (the kernel's choice), or 0. */
@@ -1028,6 +1042,7 @@ static int proxy_group(struct fault_proxies *fp, struct cluster_group *g, char *
 {
     if (!(g->listen_ports = calloc((size_t)g->replicas, sizeof *g->listen_ports)))
         return err_set(err, errlen, "out of memory");
+    g->listen_port_count = (size_t)g->replicas;
     for (int k = 1; k <= g->replicas; k++) {
         char name[CLUSTER_NAME_MAX + 16];
         snprintf(name, sizeof name, "%s.%d", g->name, k);

@@ -159,6 +159,25 @@ static void scaling_table(struct doc *d, const json_t *c)
     doc_table_end(d);
 }
 
+static void capacity_table(struct doc *d, const json_t *c)
+{
+    doc_para(d, "%s grew to %.0f replicas; it stopped on %s: %s", report_str(c, "measures.group"),
+             report_num(c, "measures.nodes_reached"), report_str(c, "measures.broke.reason"),
+             report_str(c, "measures.broke.detail"));
+    doc_table(d, "replicas|>ready|>launch ms|>RSS MB|>RSS per node MB|>largest MB|>health p50 ms"
+                 "|>health p99 ms|>failed probes");
+    size_t k;
+    json_t *s;
+    json_array_foreach(report_get(c, "measures.steps"), k, s)
+        doc_row(d, "%.0f|%.0f|%.0f|%.1f|%.2f|%.2f|%.3f|%.3f|%.0f of %.0f",
+                report_num(s, "replicas"), report_num(s, "running"), report_num(s, "launch_ms"),
+                report_num(s, "rss_mb"), report_num(s, "rss_per_node_mb"),
+                report_num(s, "rss_max_mb"), report_num(s, "health.p50_ms"),
+                report_num(s, "health.p99_ms"), report_num(s, "health.failed"),
+                report_num(s, "health.probes"));
+    doc_table_end(d);
+}
+
 /* The charts of a check with a load timeline (HTML only). */
 static void check_charts(struct doc *d, const json_t *c, size_t index)
 {
@@ -254,6 +273,15 @@ static void test_body(struct doc *d, const json_t *doc)
         if (strcmp(kind, "failover") == 0) failover_table(d, c);
         if (strcmp(kind, "hotplug") == 0) hotplug_table(d, c);
         if (strcmp(kind, "scaling") == 0) scaling_table(d, c);
+        if (strcmp(kind, "capacity") == 0) {
+            capacity_table(d, c);
+            if (d->html) {
+                char source[64];
+                snprintf(source, sizeof source, "checks.%zu.measures.steps", i);
+                report_page_chart(d->out, "capacity", source,
+                                  "memory per node and health latency by replicas");
+            }
+        }
         json_t *s = report_get(c, "measures.summary");
         if (s && !json_array_size(eps))
             doc_para(d, "%.0f requests, %.0f failed, %.0f req/s, p50 %.3f ms, p99 %.3f ms",

@@ -1,6 +1,6 @@
 // report.mjs -- the HTML reports in a real browser: `herd test` runs a small plan (a launched
 // cluster of two demo nodes behind the gateway; connectivity, distribution, a kill with
-// restart, concurrency) and `herd bench` loads a demo node; both HTML reports open in
+// restart, concurrency, capacity) and `herd bench` loads a demo node; both HTML reports open in
 // headless Chromium (Debian's, driven by playwright-core) from file://, offline. Asserts: no
 // console errors, no request leaves the page, every chart is drawn (a uPlot canvas with ink
 // in series colours), and the page shows the verdict and the failover table.
@@ -133,6 +133,7 @@ checks:
   - failover: {fault: kill, node: api.2, rate: 200, duration: 2s, at: 500ms,
                restart_after: 600ms, path: /echo, expect: {failed_requests: "<=0"}}
   - concurrency: {connections: 4, duration: 3s, path: /echo}
+  - capacity: {group: api, step: 1, max: 4, probes: 2}
 report: {dir: ${work}/test, formats: [json, html]}
 `);
   const t = await run(["test", plan, "-q"]);
@@ -149,8 +150,8 @@ report: {dir: ${work}/test, formats: [json, html]}
   const browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
   try {
     const test = await inspect(browser, path.join(work, "test", "report.html"));
-    // distribution (1) + failover (3) + concurrency (3)
-    assertCharts("test report", test, 7);
+    // distribution (1) + failover (3) + concurrency (3) + capacity (1)
+    assertCharts("test report", test, 8);
     assert.match(test.verdict, /Verdict: PASS/);
     assert.match(test.text, /detection/, "the failover table is on the page");
     const failover = test.charts.find((c) => /^successes per second by node/.test(c.title));

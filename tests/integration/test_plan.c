@@ -396,6 +396,66 @@ static void test_scaling(void **state)
     free(err);
 }
 
+/* capacity, with a known limit: the port of api.5 is taken, so the group grows from 2 to 4
+ * replicas and breaks on the way to 6 (launch: api.5); each good step measured every
+ * replica's memory and health; afterwards the group is back at 2. */
+static void test_capacity(void **state)
+{
+    struct pt *t = *state;
+    int base = harness_free_ports(8);
+    assert_true(base > 0);
+    int taken = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(base + 4)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(taken, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(taken, 1), 0);
+    char text[1024], *out = NULL, *err = NULL;
+    snprintf(text, sizeof text,
+             "name: capacity\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level error, replicas: 2, base_port: %d}\n"
+             "  gateway: {port: %d, threads: 1, health: {inter: 200ms}}\n"
+             "checks:\n"
+             "  - capacity: {group: api, step: 2, max: 7, probes: 2,\n"
+             "               expect: {nodes: \">=4\", rss_per_node: \"<1GB\"}}\n"
+             "  - connectivity: {probes: 2}\n",
+             base, base + 7);
+    int rc = run_plan_text(t, text, &out, &err);
+    close(taken);
+    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    json_t *doc = load_report(t);
+    json_t *m = json_object_get(check_named(doc, "capacity"), "measures");
+    assert_int_equal(json_integer_value(json_object_get(m, "nodes_reached")), 4);
+    json_t *broke = json_object_get(m, "broke");
+    assert_string_equal(json_string_value(json_object_get(broke, "reason")), "launch");
+    const char *detail = json_string_value(json_object_get(broke, "detail"));
+    if (!strstr(detail, "api.5")) fail_msg("what broke: %s", detail);
+    json_t *steps = json_object_get(m, "steps");
+    assert_int_equal(json_array_size(steps), 3);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *st = json_array_get(steps, i), *h = json_object_get(st, "health");
+        int n = (int)json_integer_value(json_object_get(st, "replicas"));
+        assert_int_equal(n, 2 + 2 * (int)i);
+        assert_int_equal(json_integer_value(json_object_get(st, "running")), n);
+        assert_int_equal(json_integer_value(json_object_get(h, "probes")), 2 * n);
+        assert_int_equal(json_integer_value(json_object_get(h, "failed")), 0);
+        assert_true(json_number_value(json_object_get(h, "p99_ms")) > 0);
+        assert_true(json_number_value(json_object_get(st, "rss_per_node_mb")) > 0.5);
+    }
+    assert_true(json_integer_value(json_object_get(json_array_get(steps, 2), "running")) < 6);
+    /* back to two: the connectivity check after it probes api.1, api.2 and the gateway */
+    json_t *conn = check_named(doc, "connectivity");
+    assert_int_equal(json_array_size(json_object_get(json_object_get(conn, "measures"), "endpoints")),
+                     3);
+    assert_string_equal(json_string_value(json_object_get(conn, "verdict")), "pass");
+    json_decref(doc);
+    free(out);
+    free(err);
+    for (int i = 0; i < 8; i++)
+        if (i != 4) assert_false(harness_port_open(base + i));
+}
+
 /* hotplug: the whole kv group goes away under load: its route answers 503 (nothing else), the
  * api group's path loses nothing, and the group serves again soon after it is started. */
 static void test_hotplug(void **state)
@@ -698,6 +758,7 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_failover_half_the_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scaling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hotplug, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_capacity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consistency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proxy_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_fault, setup, teardown),

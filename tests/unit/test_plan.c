@@ -93,6 +93,37 @@ static void test_plan_fault_nodes(void **state)
     plan_free(&p);
 }
 
+static void test_plan_capacity(void **state)
+{
+    (void)state;
+    struct plan p;
+    char err[512];
+    int rc = load_text("cluster:\n"
+                       "  groups: {api: {command: herd node, replicas: 3, base_port: 20001}}\n"
+                       "  gateway: {port: 20010}\n"
+                       "checks:\n"
+                       "  - capacity: {group: api}\n"
+                       "  - capacity: {group: api, step: 5, max: 50, probes: 2, path: /echo,\n"
+                       "               limit: {health_p99: 20ms, memory: 2GB},\n"
+                       "               expect: {nodes: \">=40\", rss_per_node: \"<20MB\"}}\n",
+                       &p, err, sizeof err);
+    if (rc != 0) fail_msg("%s", err);
+    const struct plan_check *d = &p.checks[0], *c = &p.checks[1];
+    assert_int_equal(d->kind, PLAN_CAPACITY);
+    assert_int_equal(d->step, 10);
+    assert_int_equal(d->max_replicas, 100);
+    assert_string_equal(d->path, "/health");
+    assert_true(d->memory_limit_mb == 0); /* half of what is available, decided at the run */
+    assert_int_equal(c->step, 5);
+    assert_int_equal(c->max_replicas, 50);
+    assert_true(fabs(c->health_limit_ms - 20) < 1e-9);
+    assert_true(fabs(c->memory_limit_mb - 2048) < 1e-9);
+    assert_string_equal(c->bounds[1].key, "rss_per_node");
+    assert_true(plan_bound_check(&c->bounds[1], 19.5));
+    assert_false(plan_bound_check(&c->bounds[1], 20.5));
+    plan_free(&p);
+}
+
 static void test_plan_consistency(void **state)
 {
     (void)state;
@@ -135,7 +166,7 @@ static void test_plan_errors(void **state)
     (void)state;
     static const char *const cases[][2] = {
         {"target: http://x:1\nchecks: []\n", ":2:"},
-        {"target: http://x:1\nchecks:\n  - capacity: {}\n", "unknown check 'capacity'"},
+        {"target: http://x:1\nchecks:\n  - capasity: {}\n", "unknown check 'capasity', expected connectivity"},
         {"target: http://x:1\nchecks:\n  - consistency: {}\n", "missing 'nodes'"},
         {"target: http://x:1\nchecks:\n  - consistency: {nodes: [\"nope\"]}\n",
          "expected a node's base URL"},
@@ -201,6 +232,23 @@ static void test_plan_errors(void **state)
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - scaling: {group: api, replicas: [2]}\n",
          "two replica counts or more"},
+        {"target: http://x:1\nchecks:\n  - capacity: {group: api}\n",
+         "a capacity check needs the plan's cluster"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - capacity: {group: api, max: 2}\n",
+         "expected more than the group's 2 replicas"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 65000}}}\n"
+         "target: http://x:1\nchecks:\n  - capacity: {group: api, max: 1000}\n",
+         "go past port 65535"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, ports: [20001, 20002]}}}\n"
+         "target: http://x:1\nchecks:\n  - capacity: {group: api}\n",
+         "growing it needs base_port"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - capacity: {group: api, limit: {memory: lots}}\n",
+         "expected a size such as 512MB or 4GB"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - capacity: {group: api, limit: {cpu: 1}}\n",
+         "capacity.limit"},
         {"target: http://x:1\nchecks:\n  - concurrency: {conections: 5}\n", "conections"},
         {"target: http://x:1\nchecks:\n  - concurrency: {expect: {p99: soon}}\n",
          "checks[0].concurrency.expect.p99"},
@@ -241,7 +289,8 @@ int unit_plan(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_defaults_and_expectations),
-        cmocka_unit_test(test_plan_fault_nodes), cmocka_unit_test(test_plan_consistency),
+        cmocka_unit_test(test_plan_fault_nodes), cmocka_unit_test(test_plan_capacity),
+        cmocka_unit_test(test_plan_consistency),
         cmocka_unit_test(test_plan_errors),
         cmocka_unit_test(test_chi2_p_value),
     };
