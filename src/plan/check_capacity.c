@@ -184,7 +184,7 @@ json_t *check_capacity(const struct check_env *env, const struct plan_check *c, 
     bool restored =
         check_cluster_act(env->cluster, c->group, "scale", original, serr, sizeof serr) == 0;
     if (restored && env->p->cluster.gateway.present)
-        check_gateway_wait_group(env->p->target, c->group, original);
+        check_gateway_wait_group(c->target, c->group, original);
     bool ok = check_judge_bound(c, "nodes", reached, expects);
     ok &= check_judge_bound(c, "rss_per_node", rss_per_node, expects);
     ok &= check_judge_bound(c, "health_p99", health_p99, expects);

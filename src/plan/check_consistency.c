@@ -338,7 +338,7 @@ static void free_run(struct cons_run *run)
 static int setup(struct cons_run *run, const struct check_env *env, const struct plan_check *c,
                  char *err, size_t errlen)
 {
-    if (url_parse(&run->target, env->p->target, err, errlen) < 0 ||
+    if (url_parse(&run->target, c->target, err, errlen) < 0 ||
         url_resolve(&run->target, &run->target_addr, err, errlen) < 0)
         return -1;
     char url[160], name[80];

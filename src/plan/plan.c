@@ -347,6 +347,21 @@ static int parse_fault_nodes(struct plan *p, struct plan_check *c, const struct 
     return 0;
 }
 
+/* conf_check_keys with the key every check takes, `environment`, allowed too. */
+static int check_keys(const struct conf_doc *doc, const struct conf_node *body,
+                      const char *const keys[], char *err, size_t errlen)
+{
+    const char *all[32];
+    size_t n = 0;
+    while (keys[n] && n < 30) {
+        all[n] = keys[n];
+        n++;
+    }
+    all[n++] = "environment";
+    all[n] = NULL;
+    return conf_check_keys(doc, body, all, err, errlen);
+}
+
 static int parse_consistency(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                              const struct conf_node *body, char *err, size_t errlen)
 {
@@ -360,7 +375,7 @@ static int parse_consistency(struct plan *p, struct plan_check *c, const struct 
     const char *group = NULL, *fault = "none";
     c->rate = 200;
     c->settle_us = 10000000;
-    if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
+    if (check_keys(doc, body, keys, err, errlen) < 0 ||
         parse_request_template(doc, body, "write", "PUT /kv/{key}", c->write_method,
                                sizeof c->write_method, c->write_path, sizeof c->write_path, err,
                                errlen) < 0 ||
@@ -462,7 +477,7 @@ static int parse_capacity(struct plan *p, struct plan_check *c, const struct con
     const char *group = NULL, *memory = NULL;
     long long step = 10, max = 100, probes = 5;
     uint64_t health_us = 1000000;
-    if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
+    if (check_keys(doc, body, keys, err, errlen) < 0 ||
         conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
         conf_opt_int(doc, body, "step", 1, 1000, &step, err, errlen) < 0 ||
         conf_opt_int(doc, body, "max", 1, 2000, &max, err, errlen) < 0 ||
@@ -501,6 +516,44 @@ static int parse_capacity(struct plan *p, struct plan_check *c, const struct con
     return parse_path(c, doc, body, g->health_path[0] ? g->health_path : "/health", err, errlen);
 }
 
+/* A base URL for the checks: http://HOST:PORT, without a trailing slash, into out. */
+static int parse_base_url(const struct conf_doc *doc, const struct conf_node *node,
+                          const char *text, char *out, size_t size, char *err, size_t errlen)
+{
+    struct url u;
+    char uerr[256];
+    if (strncmp(text, "http://", 7) != 0 || strlen(text) >= size ||
+        url_parse(&u, text, uerr, sizeof uerr) < 0)
+        return conf_error(doc, node, err, errlen,
+                          "expected the base URL the checks load, http://HOST:PORT");
+    snprintf(out, size, "%s", text);
+    size_t len = strlen(out);
+    if (len > 7 && out[len - 1] == '/') out[len - 1] = '\0';
+    return 0;
+}
+
+/* environments: {NAME: URL, ...} */
+static int parse_environments(struct plan *p, const struct conf_doc *doc,
+                              const struct conf_node *v, char *err, size_t errlen)
+{
+    if (conf_expect_map(doc, v, err, errlen) < 0) return -1;
+    if (v->count == 0) return conf_error(doc, v, err, errlen, "expected NAME: URL pairs");
+    for (const struct conf_node *e = v->first; e; e = e->next) {
+        const char *url;
+        if (p->env_count == PLAN_MAX_ENVS)
+            return conf_error(doc, e, err, errlen, "at most %d environments", PLAN_MAX_ENVS);
+        if (!e->key[0] || strlen(e->key) >= sizeof p->envs[0].name)
+            return conf_error(doc, e, err, errlen, "expected a short environment name");
+        struct plan_env *env = &p->envs[p->env_count];
+        if (conf_to_string(doc, e, &url, err, errlen) < 0 ||
+            parse_base_url(doc, e, url, env->url, sizeof env->url, err, errlen) < 0)
+            return -1;
+        snprintf(env->name, sizeof env->name, "%s", e->key);
+        p->env_count++;
+    }
+    return 0;
+}
+
 static int parse_check(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                        const struct conf_node *item, char *err, size_t errlen)
 {
@@ -532,6 +585,19 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
     static const struct conf_node empty = {.type = CONF_MAP};
     if (!body) body = &empty;
     if (conf_expect_map(doc, body, err, errlen) < 0) return -1;
+    const char *environment = NULL;
+    if (conf_opt_string(doc, body, "environment", &environment, err, errlen) < 0) return -1;
+    snprintf(c->target, sizeof c->target, "%s", p->target);
+    if (environment) {
+        size_t k = 0;
+        while (k < p->env_count && strcmp(p->envs[k].name, environment) != 0)
+            k++;
+        if (k == p->env_count)
+            return conf_error(doc, conf_get(body, "environment"), err, errlen,
+                              "'%s' is not one of the plan's environments", environment);
+        snprintf(c->environment, sizeof c->environment, "%s", environment);
+        snprintf(c->target, sizeof c->target, "%s", p->envs[k].url);
+    }
     long long probes = 10, requests = 3000, connections = 10;
     const struct conf_node *e = conf_get(body, "expect");
     const char *algorithm = "";
@@ -539,7 +605,7 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
     case PLAN_CONNECTIVITY: {
         static const char *const keys[] = {"probes", "path", "expect", NULL};
         static const char *const own[] = {"success", NULL};
-        if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
+        if (check_keys(doc, body, keys, err, errlen) < 0 ||
             conf_opt_int(doc, body, "probes", 1, 100000, &probes, err, errlen) < 0 ||
             parse_path(c, doc, body, "/health", err, errlen) < 0 ||
             (e && parse_expect(c, doc, e, own, err, errlen) < 0))
@@ -556,7 +622,7 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         static const char *const keys[] = {"requests",  "connections", "path",
                                            "algorithm", "expect",      NULL};
         static const char *const own[] = {"max_deviation", "p_value", NULL};
-        if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
+        if (check_keys(doc, body, keys, err, errlen) < 0 ||
             conf_opt_int(doc, body, "requests", 1, 100000000, &requests, err, errlen) < 0 ||
             conf_opt_int(doc, body, "connections", 1, 10000, &connections, err, errlen) < 0 ||
             conf_opt_string(doc, body, "algorithm", &algorithm, err, errlen) < 0 ||
@@ -578,7 +644,7 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         static const char *const none[] = {NULL};
         connections = 50;
         c->duration_us = 10000000;
-        if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
+        if (check_keys(doc, body, keys, err, errlen) < 0 ||
             conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
             conf_opt_duration_us(doc, body, "duration", 100000, 3600000000ULL, &c->duration_us, err,
                                  errlen) < 0 ||
@@ -599,7 +665,7 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         const char *fault = "kill", *baseline = "99.9%";
         connections = 20;
         c->duration_us = 10000000;
-        if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
+        if (check_keys(doc, body, keys, err, errlen) < 0 ||
             conf_opt_string(doc, body, "fault", &fault, err, errlen) < 0 ||
             parse_timing(c, doc, body, 500000, 0, err, errlen) < 0 ||
             conf_opt_double(doc, body, "rate", 0, 10000000, &c->rate, err, errlen) < 0 ||
@@ -627,7 +693,7 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         const char *group = NULL;
         connections = 50;
         c->duration_us = 5000000;
-        if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
+        if (check_keys(doc, body, keys, err, errlen) < 0 ||
             conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
             conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
             conf_opt_duration_us(doc, body, "duration", 500000, 3600000000ULL, &c->duration_us, err,
@@ -668,7 +734,7 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         const char *group = NULL, *other = "/health", *stay = "healthy";
         c->duration_us = 6000000;
         c->rate = 200;
-        if (conf_check_keys(doc, body, keys, err, errlen) < 0 ||
+        if (check_keys(doc, body, keys, err, errlen) < 0 ||
             conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
             conf_opt_string(doc, body, "other_path", &other, err, errlen) < 0 ||
             conf_opt_string(doc, body, "others_must_stay", &stay, err, errlen) < 0 ||
@@ -755,7 +821,8 @@ int plan_load(struct plan *p, const char *path, char *err, size_t errlen)
     if (conf_load_file(&p->doc, path, err, errlen) < 0) return -1;
     const struct conf_doc *doc = &p->doc;
     const struct conf_node *root = doc->root, *v;
-    static const char *const keys[] = {"name", "cluster", "target", "checks", "report", NULL};
+    static const char *const keys[] = {"name",   "cluster", "target", "environments",
+                                       "checks", "report",  NULL};
     const char *name = "plan", *target = "";
     if (!root) {
         err_set(err, errlen, "%s:1:1: the plan is empty, expected name, cluster, target, checks",
@@ -774,20 +841,20 @@ int plan_load(struct plan *p, const char *path, char *err, size_t errlen)
             goto fail;
         p->has_cluster = true;
     }
+    if ((v = conf_get(root, "environments")) && parse_environments(p, doc, v, err, errlen) < 0)
+        goto fail;
     if (target[0]) {
-        if (strncmp(target, "http://", 7) != 0 || strlen(target) >= sizeof p->target) {
-            conf_error(doc, conf_get(root, "target"), err, errlen,
-                       "expected the base URL the checks load, http://HOST:PORT");
+        if (parse_base_url(doc, conf_get(root, "target"), target, p->target, sizeof p->target,
+                           err, errlen) < 0)
             goto fail;
-        }
-        snprintf(p->target, sizeof p->target, "%s", target);
-        size_t len = strlen(p->target);
-        if (len > 7 && p->target[len - 1] == '/') p->target[len - 1] = '\0';
     } else if (p->has_cluster && p->cluster.gateway.present) {
         snprintf(p->target, sizeof p->target, "http://127.0.0.1:%d", p->cluster.gateway.port);
+    } else if (p->env_count) { /* the first environment */
+        snprintf(p->target, sizeof p->target, "%s", p->envs[0].url);
     } else {
         conf_error(doc, root, err, errlen,
-                   "no target: give target: http://HOST:PORT, or a cluster with a gateway");
+                   "no target: give target: http://HOST:PORT, environments: {NAME: URL}, or a "
+                   "cluster with a gateway");
         goto fail;
     }
     if (!(v = conf_get(root, "checks"))) {

@@ -28,6 +28,7 @@ enum plan_check_kind {
 #define PLAN_MAX_STEPS 8
 #define PLAN_MAX_NODES 32
 #define PLAN_MAX_FAULT_NODES 16
+#define PLAN_MAX_ENVS 16
 
 /* An expectation on a check's own measure ("max_deviation: <5%", "success: >=99%"). */
 struct plan_bound {
@@ -41,6 +42,8 @@ struct plan_check {
     enum plan_check_kind kind;
     char name[96];  /* "distribution" or the kind with its index when repeated */
     int line;       /* where the plan defines it */
+    char environment[64]; /* the environment it names ("": the plan's target) */
+    char target[512];     /* the base URL it loads: that environment's, or the plan's target */
     char path[512]; /* request path (and query), default "/" or /health for probes */
     /* connectivity */
     int probes;
@@ -97,6 +100,11 @@ struct plan {
     struct cluster_spec cluster;
     struct conf_doc doc;
     char target[512]; /* base URL the checks load ("" until resolved) */
+    struct plan_env {
+        char name[64];
+        char url[512];
+    } envs[PLAN_MAX_ENVS]; /* environments: {NAME: URL}, in the plan's order */
+    size_t env_count;
     struct plan_check *checks;
     size_t check_count;
     char report_dir[512];

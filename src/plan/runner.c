@@ -363,10 +363,15 @@ static json_t *check_connectivity(const struct check_env *env, const struct plan
             }
         }
     }
-    snprintf(url, sizeof url, "%s%s", p->target, c->path);
-    if (probe(env, c, "target", url, endpoints, expects, pass, err, errlen) < 0) {
-        json_decref(endpoints);
-        return NULL;
+    /* the target, or every environment when the plan has several and the check names none */
+    bool all = p->env_count && !c->environment[0];
+    for (size_t e = 0; e < (all ? p->env_count : 1); e++) {
+        snprintf(url, sizeof url, "%s%s", all ? p->envs[e].url : c->target, c->path);
+        const char *what = all ? p->envs[e].name : c->environment[0] ? c->environment : "target";
+        if (probe(env, c, what, url, endpoints, expects, pass, err, errlen) < 0) {
+            json_decref(endpoints);
+            return NULL;
+        }
     }
     return json_pack("{s:i,s:o}", "probes", c->probes, "endpoints", endpoints);
 }
@@ -406,12 +411,12 @@ static json_t *gateway_view(const char *target)
 static json_t *check_distribution(const struct check_env *env, const struct plan_check *c,
                                   json_t *expects, bool *pass, char *err, size_t errlen)
 {
-    json_t *view = gateway_view(env->p->target);
+    json_t *view = gateway_view(c->target);
     const char *algorithm = c->algorithm[0] ? c->algorithm
                             : view          ? json_string_value(json_object_get(view, "balance"))
                                             : "roundrobin";
     char url[1100];
-    snprintf(url, sizeof url, "%s%s", env->p->target, c->path);
+    snprintf(url, sizeof url, "%s%s", c->target, c->path);
     struct load_result r;
     if (run_load(env, url, c->requests, c->connections, 0, 0, &r, err, errlen) < 0) {
         json_decref(view);
@@ -516,7 +521,7 @@ static json_t *check_concurrency(const struct check_env *env, const struct plan_
                                  json_t *expects, bool *pass, char *err, size_t errlen)
 {
     char url[1100];
-    snprintf(url, sizeof url, "%s%s", env->p->target, c->path);
+    snprintf(url, sizeof url, "%s%s", c->target, c->path);
     struct load_result r;
     if (run_load_windows(env, url, 0, c->connections, c->duration_us, c->rate, CHECK_WINDOW_US, &r,
                          err, errlen) < 0)
@@ -528,7 +533,7 @@ static json_t *check_concurrency(const struct check_env *env, const struct plan_
         json_array_append_new(nodes,
                               json_pack("{s:s,s:I}", "node", r.total.nodes[i].name, "requests",
                                         (json_int_t)r.total.nodes[i].counters.requests));
-    json_t *timeline = check_timeline_json(&r, env->p->target, NULL);
+    json_t *timeline = check_timeline_json(&r, c->target, NULL);
     load_result_free(&r);
     *pass = judge_thresholds(c, &s, expects) && s.requests > 0;
     return json_pack("{s:i,s:f,s:f,s:o,s:o,s:o}", "connections", c->connections, "duration_s",
@@ -714,7 +719,7 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
                               json_t *expects, bool *pass, char *err, size_t errlen)
 {
     struct load_job job = {.env = env, .c = c};
-    snprintf(job.url, sizeof job.url, "%s%s", env->p->target, c->path);
+    snprintf(job.url, sizeof job.url, "%s%s", c->target, c->path);
     uint64_t begin = uv_hrtime();
     uv_thread_t tid;
     uv_thread_create(&tid, load_job_main, &job);
@@ -781,7 +786,7 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
     char kind[24] = "";
     for (size_t n = 0; n < c->node_count; n++) {
         char its_kind[24] = "";
-        int64_t detected = gateway_event(env->p->target, c->nodes[n], "ejected,down", fault_wall,
+        int64_t detected = gateway_event(c->target, c->nodes[n], "ejected,down", fault_wall,
                                          its_kind, sizeof its_kind);
         double its_detection = detected >= 0 ? (double)(detected - fault_wall) : -1;
         double its_rejoin = recover_ns ? first_success_ms(r, c->nodes[n], recover_at_ms) : -1;
@@ -808,7 +813,7 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
             json_array_append_new(marks, check_mark(recover_at_ms / 1000,
                                                     check_recovery_action(c->fault), c->nodes[n]));
     }
-    json_t *timeline = check_timeline_json(r, env->p->target, marks);
+    json_t *timeline = check_timeline_json(r, c->target, marks);
     char names[PLAN_MAX_FAULT_NODES * 64] = "";
     for (size_t n = 0; n < c->node_count; n++)
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", n ? "," : "",
@@ -886,7 +891,7 @@ static json_t *check_scaling(const struct check_env *env, const struct plan_chec
     const struct cluster_group *g = cluster_spec_group(&env->p->cluster, c->group);
     int original = g->replicas;
     char url[1100];
-    snprintf(url, sizeof url, "%s%s", env->p->target, c->path);
+    snprintf(url, sizeof url, "%s%s", c->target, c->path);
     json_t *steps = json_array();
     double first_rps = 0, efficiency = NAN;
     int first_n = c->steps[0];
@@ -899,7 +904,7 @@ static json_t *check_scaling(const struct check_env *env, const struct plan_chec
             json_decref(steps);
             return NULL;
         }
-        bool seen = check_gateway_wait_group(env->p->target, c->group, n);
+        bool seen = check_gateway_wait_group(c->target, c->group, n);
         struct load_result r;
         if (run_load(env, url, 0, c->connections, c->duration_us, 0, &r, err, errlen) < 0) {
             json_decref(steps);
@@ -923,7 +928,7 @@ static json_t *check_scaling(const struct check_env *env, const struct plan_chec
     }
     char serr[512];
     if (check_cluster_act(env->cluster, c->group, "scale", original, serr, sizeof serr) == 0)
-        check_gateway_wait_group(env->p->target, c->group, original);
+        check_gateway_wait_group(c->target, c->group, original);
     *pass &= check_judge_bound(c, "efficiency", efficiency, expects);
     return json_pack("{s:s,s:o,s:f}", "group", c->group, "steps", steps, "efficiency", efficiency);
 }
@@ -936,8 +941,8 @@ static json_t *check_hotplug(const struct check_env *env, const struct plan_chec
     const struct cluster_group *g = cluster_spec_group(&env->p->cluster, c->group);
     int original = g->replicas;
     struct load_job jobs[2] = {{.env = env, .c = c}, {.env = env, .c = c}};
-    snprintf(jobs[0].url, sizeof jobs[0].url, "%s%s", env->p->target, c->path);
-    snprintf(jobs[1].url, sizeof jobs[1].url, "%s%s", env->p->target, c->other_path);
+    snprintf(jobs[0].url, sizeof jobs[0].url, "%s%s", c->target, c->path);
+    snprintf(jobs[1].url, sizeof jobs[1].url, "%s%s", c->target, c->other_path);
     uint64_t begin = uv_hrtime();
     uv_thread_t tids[2];
     for (int i = 0; i < 2; i++)
@@ -976,7 +981,7 @@ static json_t *check_hotplug(const struct check_env *env, const struct plan_chec
         json_t *marks = json_array();
         json_array_append_new(marks, check_mark(stop_s, "stop group", c->group));
         json_array_append_new(marks, check_mark(start_s, "start group", c->group));
-        timelines[i] = check_timeline_json(&jobs[i].r, env->p->target, marks);
+        timelines[i] = check_timeline_json(&jobs[i].r, c->target, marks);
     }
     struct load_summary gs, os;
     load_summary_from(gr, &gs);
@@ -1119,11 +1124,12 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
         const char *verdict = measures ? (pass ? "pass" : "fail") : "error";
         all &= measures && pass;
         json_array_append_new(
-            checks, json_pack("{s:s,s:s,s:i,s:s,s:f,s:o,s:o,s:s?}", "name", c->name, "kind",
+            checks, json_pack("{s:s,s:s,s:i,s:s,s:f,s:o,s:o,s:s?,s:s?}", "name", c->name, "kind",
                               plan_check_kind_name(c->kind), "line", c->line, "verdict", verdict,
                               "duration_s", (double)(mtime_now_us() - c0) / 1e6, "expectations",
                               expects, "measures", measures ? measures : json_object(), "error",
-                              measures ? NULL : cerr));
+                              measures ? NULL : cerr, "environment",
+                              c->environment[0] ? c->environment : NULL));
         if (!o->quiet)
             fprintf(stderr, "herd test: %s: %s%s%s\n", c->name, verdict, measures ? "" : ": ",
                     measures ? "" : cerr);
@@ -1139,6 +1145,12 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
                      "herd " HERD_VERSION, "name", p->name, "plan", p->path, "started_at", started,
                      "ended_at", ended, "duration_s", (double)(mtime_now_us() - t0) / 1e6, "target",
                      p->target, "cluster_launched", p->has_cluster, "checks", checks);
+    if (p->env_count) {
+        json_t *envs = json_object();
+        for (size_t e = 0; e < p->env_count; e++)
+            json_object_set_new(envs, p->envs[e].name, json_string(p->envs[e].url));
+        json_object_set_new(*out, "environments", envs);
+    }
     json_object_set_new(*out, "verdict", json_string(all ? "pass" : "fail"));
     return rc;
 }

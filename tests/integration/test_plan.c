@@ -396,6 +396,48 @@ static void test_scaling(void **state)
     free(err);
 }
 
+/* environments: connectivity probes each one; a check that names one loads only it (here
+ * api.1 directly, so api.1 alone answers). */
+static void test_environments(void **state)
+{
+    struct pt *t = *state;
+    char text[1024], *out = NULL, *err = NULL;
+    snprintf(text, sizeof text,
+             "name: environments\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d}\n"
+             "  gateway: {port: %d, threads: 1}\n"
+             "environments: {gateway: \"http://127.0.0.1:%d\", first: \"http://127.0.0.1:%d/\"}\n"
+             "checks:\n"
+             "  - connectivity: {probes: 2}\n"
+             "  - concurrency: {environment: first, connections: 2, duration: 300ms, path: /echo}\n",
+             t->base, t->base + 3, t->base + 3, t->base);
+    int rc = run_plan_text(t, text, &out, &err);
+    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    json_t *doc = load_report(t);
+    json_t *eps = json_object_get(json_object_get(check_named(doc, "connectivity"), "measures"),
+                                  "endpoints");
+    assert_int_equal(json_array_size(eps), 5); /* api.1..3, then the two environments */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(eps, 3), "endpoint")),
+                        "gateway");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(eps, 4), "endpoint")),
+                        "first");
+    json_t *conc = check_named(doc, "concurrency");
+    assert_string_equal(json_string_value(json_object_get(conc, "environment")), "first");
+    json_t *nodes = json_object_get(json_object_get(conc, "measures"), "nodes");
+    assert_int_equal(json_array_size(nodes), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(nodes, 0), "node")),
+                        "api.1");
+    char first[64];
+    snprintf(first, sizeof first, "http://127.0.0.1:%d", t->base); /* the trailing / dropped */
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(doc, "environments"), "first")), first);
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
 /* capacity, with a known limit: the port of api.5 is taken, so the group grows from 2 to 4
  * replicas and breaks on the way to 6 (launch: api.5); each good step measured every
  * replica's memory and health; afterwards the group is back at 2. */
@@ -759,6 +801,7 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_scaling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hotplug, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capacity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_environments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consistency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proxy_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_fault, setup, teardown),
