@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,30 @@ static void test_plan_fault_nodes(void **state)
     assert_int_equal(p.checks[3].node_count, 1); /* at least one */
     assert_string_equal(p.checks[3].nodes[0], "web.4");
     plan_free(&p);
+}
+
+/* Every plan in examples/ (not the cluster files, *-cluster.yaml) loads. */
+static void test_plan_examples_load(void **state)
+{
+    (void)state;
+    DIR *d = opendir(HERD_SOURCE_DIR "/examples");
+    assert_non_null(d);
+    int plans = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n < 6 || strcmp(e->d_name + n - 5, ".yaml") != 0 || strstr(e->d_name, "-cluster."))
+            continue;
+        char path[512], err[512];
+        snprintf(path, sizeof path, "%s/examples/%s", HERD_SOURCE_DIR, e->d_name);
+        struct plan p;
+        if (plan_load(&p, path, err, sizeof err) < 0) fail_msg("%s", err);
+        assert_true(p.check_count > 0);
+        plan_free(&p);
+        plans++;
+    }
+    closedir(d);
+    assert_true(plans >= 5); /* the demo and the four seeds' scenarios */
 }
 
 static void test_plan_capacity(void **state)
@@ -295,6 +320,7 @@ int unit_plan(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_defaults_and_expectations),
         cmocka_unit_test(test_plan_fault_nodes), cmocka_unit_test(test_plan_capacity),
+        cmocka_unit_test(test_plan_examples_load),
         cmocka_unit_test(test_plan_consistency),
         cmocka_unit_test(test_plan_errors),
         cmocka_unit_test(test_chi2_p_value),
