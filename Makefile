@@ -1,7 +1,7 @@
 # herd: top-level tasks. `make demo` and `make test` install what they need first.
 BUILD_PKGS := gcc make cmake pkg-config libuv1-dev node-llhttp libyaml-dev libjansson-dev \
               libssl-dev libcmocka-dev openssl curl
-TEST_PKGS := chromium
+TEST_PKGS := chromium iproute2
 BENCH_PKGS := wrk nginx-light haproxy bc python3 util-linux time
 MAKEFLAGS += --no-print-directory
 JOBS := $(shell nproc 2>/dev/null || echo 2)

@@ -153,9 +153,10 @@ static int load_file(struct gateway_opts *o, const char *path)
     }
     for (size_t g = 0; g < spec.group_count && rc == 0; g++)
         for (int i = 1; i <= spec.groups[g].replicas && rc == 0; i++) {
-            char id[128];
+            char id[128], host[40];
             snprintf(id, sizeof id, "%s.%d", spec.groups[g].name, i);
-            if (gateway_opts_push_node(o, id, "127.0.0.1", cluster_group_port(&spec.groups[g], i),
+            cluster_group_host(&spec.groups[g], i, host, sizeof host);
+            if (gateway_opts_push_node(o, id, host, cluster_group_port(&spec.groups[g], i),
                                        1, err, sizeof err) < 0) {
                 fprintf(stderr, "herd gateway: %s: %s\n", path, err);
                 rc = -1;

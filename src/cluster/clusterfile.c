@@ -1,6 +1,7 @@
 /* clusterfile.c -- the cluster file (see clusterfile.h). */
 #include "cluster/clusterfile.h"
 #include "cluster/gateway.h"
+#include "fault/netns.h"
 
 #include <ctype.h>
 #include <signal.h>
@@ -38,6 +39,19 @@ int cluster_group_port(const struct cluster_group *g, int index)
 {
     if (g->ports) return index >= 1 && (size_t)index <= g->port_count ? g->ports[index - 1] : 0;
     return g->base_port ? g->base_port + index - 1 : 0;
+}
+
+bool cluster_group_in_netns(const struct cluster_group *g)
+{
+    return g->netns && netns_usable(NULL, 0);
+}
+
+void cluster_group_host(const struct cluster_group *g, int index, char *out, size_t size)
+{
+    if (cluster_group_in_netns(g))
+        netns_replica_addr(g->base_port, index, out, size);
+    else
+        snprintf(out, size, "127.0.0.1");
 }
 
 char *cluster_expand(const char *text, const struct cluster_group *g, int index)
@@ -132,7 +146,7 @@ static int parse_group(struct cluster_group *g, const struct conf_doc *doc,
     static const char *const keys[] = {
         "command",    "replicas",      "base_port", "ports",           "env",
         "health",     "ready_timeout", "restart",   "restart_backoff", "stop_signal",
-        "stop_grace", "depends_on",    NULL};
+        "stop_grace", "depends_on",    "netns",     NULL};
     if (!valid_name(n->key))
         return conf_error(doc, n, err, errlen,
                           "group name '%s': expected letters, digits, '-' or '_' (at most %d)",
@@ -147,10 +161,18 @@ static int parse_group(struct cluster_group *g, const struct conf_doc *doc,
                              errlen) < 0 ||
         conf_opt_duration_us(doc, n, "restart_backoff", 0, 3600e6, &g->restart_backoff_us, err,
                              errlen) < 0 ||
-        conf_opt_duration_us(doc, n, "stop_grace", 0, 3600e6, &g->stop_grace_us, err, errlen) < 0)
+        conf_opt_duration_us(doc, n, "stop_grace", 0, 3600e6, &g->stop_grace_us, err, errlen) < 0 ||
+        conf_opt_bool(doc, n, "netns", &g->netns, err, errlen) < 0)
         return -1;
     g->replicas = (int)replicas;
     g->base_port = (int)base_port;
+    if (g->netns && !base_port)
+        return conf_error(doc, conf_get(n, "netns"), err, errlen,
+                          "a group in network namespaces needs base_port (its addresses come "
+                          "from it)");
+    if (g->netns && replicas > NETNS_MAX_REPLICAS)
+        return conf_error(doc, conf_get(n, "replicas"), err, errlen,
+                          "at most %d replicas in network namespaces", NETNS_MAX_REPLICAS);
     const char *s;
     if (!(v = conf_get(n, "command")))
         return conf_error(doc, n, err, errlen, "missing 'command', the program each replica runs");

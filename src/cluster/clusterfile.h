@@ -39,6 +39,7 @@ struct cluster_group {
     int *listen_ports; /* set by `herd test` when fault proxies stand on the ports above: where
                         * replica i really listens (it advertises its public port) */
     size_t listen_port_count; /* replicas beyond it (scaled up) have no proxy */
+    bool netns; /* each replica in its own network namespace (root; fault/netns.h) */
     size_t port_count;
     struct cluster_env *env;
     size_t env_count;
@@ -86,6 +87,14 @@ int cluster_spec_add_gateway(struct cluster_spec *spec, const char *path, char *
 
 /* The port of replica index (1-based) of g. */
 int cluster_group_port(const struct cluster_group *g, int index);
+
+/* True when g's replicas run in network namespaces: it asks for them (netns: true) and this
+ * process can make them (root). Every process decides the same on the same machine. */
+bool cluster_group_in_netns(const struct cluster_group *g);
+
+/* The address replica index of g listens on and is reached at: its namespace's address, else
+ * 127.0.0.1. */
+void cluster_group_host(const struct cluster_group *g, int index, char *out, size_t size);
 
 /* Expands {port}, {node_id}, {group}, {index} in text. Returns a malloc'd string. */
 char *cluster_expand(const char *text, const struct cluster_group *g, int index);

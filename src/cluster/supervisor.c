@@ -21,6 +21,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mtime.h"
+#include "fault/netns.h"
 #include "http/client.h"
 
 extern char **environ;
@@ -298,7 +299,9 @@ static void health_check(struct sup_node *n)
 {
     if (n->health_busy) return;
     struct sockaddr_in addr;
-    uv_ip4_addr("127.0.0.1", n->port, &addr);
+    char host[40];
+    cluster_group_host(n->group, n->index, host, sizeof host);
+    uv_ip4_addr(host, n->port, &addr);
     if (n->group->health == CLUSTER_HEALTH_TCP) {
         struct tcp_check *c = calloc(1, sizeof *c);
         if (!c) return;
@@ -324,8 +327,8 @@ static void health_check(struct sup_node *n)
     char req[512];
     int len =
         snprintf(req, sizeof req,
-                 "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUser-Agent: herd-supervisor\r\n\r\n",
-                 n->group->health_path, n->port);
+                 "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: herd-supervisor\r\n\r\n",
+                 n->group->health_path, host, n->port);
     if (http_client_send(n->health, req, (size_t)len, on_http_check, n) == 0) n->health_busy = true;
 }
 
@@ -477,7 +480,7 @@ static char **build_env(const struct sup_node *n)
     size_t base = 0;
     while (environ[base])
         base++;
-    char **env = calloc(base + g->env_count + 7, sizeof *env);
+    char **env = calloc(base + g->env_count + 8, sizeof *env);
     if (!env) return NULL;
     size_t k = 0;
     char *mine[64];
@@ -492,6 +495,12 @@ static char **build_env(const struct sup_node *n)
     mine[mine_count++] = strdup(buf);
     snprintf(buf, sizeof buf, "HERD_GROUP=%s", g->name);
     mine[mine_count++] = strdup(buf);
+    if (cluster_group_in_netns(g)) { /* listen on the namespace's address */
+        char host[40];
+        cluster_group_host(g, n->index, host, sizeof host);
+        snprintf(buf, sizeof buf, "HERD_HOST=%s", host);
+        mine[mine_count++] = strdup(buf);
+    }
     /* replicas of the group a herd node replicates its KV store with: those 1, 2, 4, 8, ...
      * places away either way round the group's ring. That is every other replica of a group
      * of up to five, and 2 log2(N) of a big one, through which changes relay in log2(N) hops.
@@ -505,8 +514,10 @@ static char **build_env(const struct sup_node *n)
     }
     for (int i = 1; chosen && i <= g->replicas; i++) {
         int port = cluster_group_port(g, i);
+        char host[40];
+        cluster_group_host(g, i, host, sizeof host);
         if (port && i != n->index && chosen[i])
-            buf_printf(&peers, "%s127.0.0.1:%d", peers.len > 11 ? "," : "", port);
+            buf_printf(&peers, "%s%s:%d", peers.len > 11 ? "," : "", host, port);
     }
     free(chosen);
     if (peers.len > 11)
@@ -543,8 +554,15 @@ static void free_env(char **env)
 static int node_spawn(struct sup_node *n, char *err, size_t errlen)
 {
     struct supervisor *sup = n->sup;
-    if (n->port && !port_free(n->port))
+    bool in_ns = cluster_group_in_netns(n->group);
+    char ns[64] = "", ns_err[512];
+    if (in_ns) { /* its own namespace, where the port is its own */
+        if (netns_replica_up(n->group->base_port, n->index, ns_err, sizeof ns_err) < 0)
+            return err_set(err, errlen, "%s: its network namespace: %s", n->id, ns_err);
+        netns_replica_name(n->group->base_port, n->index, ns, sizeof ns);
+    } else if (n->port && !port_free(n->port)) {
         return err_set(err, errlen, "%s: port %d is already in use", n->id, n->port);
+    }
     if (!n->log_path[0]) {
         char name[120];
         snprintf(name, sizeof name, "logs/%s.log", n->id);
@@ -566,14 +584,15 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
     p->out.data = p->err.data = p->process.data = p;
     p->node = n;
     p->open = 2;
-    char *args[] = {"/bin/sh", "-c", cmd, NULL};
+    char *args_sh[] = {"/bin/sh", "-c", cmd, NULL};
+    char *args_ns[] = {"ip", "netns", "exec", ns, "/bin/sh", "-c", cmd, NULL}; /* execs: same pid */
     uv_stdio_container_t stdio[3] = {
         {.flags = UV_IGNORE},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err},
     };
-    uv_process_options_t o = {.file = "/bin/sh",
-                              .args = args,
+    uv_process_options_t o = {.file = in_ns ? "ip" : "/bin/sh",
+                              .args = in_ns ? args_ns : args_sh,
                               .env = env,
                               .exit_cb = on_process_exit,
                               .flags = UV_PROCESS_DETACHED,
@@ -922,6 +941,13 @@ void supervisor_up(struct supervisor *sup, sup_done_fn done, void *data)
         done(sup, 3, err, data);
         return;
     }
+    for (size_t i = 0; i < sup->spec->group_count; i++) {
+        const struct cluster_group *g = &sup->spec->groups[i];
+        if (cluster_group_in_netns(g) && netns_group_up(g->base_port, err, sizeof err) < 0) {
+            done(sup, 3, err, data);
+            return;
+        }
+    }
     struct sup_op *op = op_new(sup, OP_UP, done, data);
     if (!op) {
         done(sup, 3, "out of memory", data);
@@ -1110,6 +1136,10 @@ void *supervisor_status_json(struct supervisor *sup)
                       (int)n->restarts, "ready_ms", (double)n->ready_after_ms, "health", health,
                       "health_error", n->health_error, "exit_code", n->exit_code, "signal",
                       n->term_signal, "rss_kb", (json_int_t)(n->proc ? proc_rss_kb(n->pid) : 0)));
+        char host[40];
+        cluster_group_host(n->group, n->index, host, sizeof host);
+        json_object_set_new(json_array_get(nodes, json_array_size(nodes) - 1), "host",
+                            json_string(host));
     }
     return json_pack("{s:s, s:i, s:s, s:o}", "name", sup->spec->name, "supervisor_pid",
                      (int)getpid(), "state_dir", sup->st.root, "nodes", nodes);
@@ -1121,6 +1151,9 @@ void supervisor_free(struct supervisor *sup)
     while (sup->count > 0)
         node_destroy(sup->nodes[sup->count - 1]);
     uv_run(sup->loop, UV_RUN_NOWAIT); /* run the close callbacks of the nodes' handles */
+    for (size_t i = 0; i < sup->spec->group_count; i++)
+        if (cluster_group_in_netns(&sup->spec->groups[i]))
+            netns_group_down(sup->spec->groups[i].base_port, NETNS_MAX_REPLICAS);
     free(sup->nodes);
     free(sup);
 }

@@ -237,6 +237,10 @@ int node_config_env(struct node_config *cfg, char *err, size_t errlen)
                            v);
         cfg->advertise_port = (int)port;
     }
+    if ((v = getenv("HERD_HOST")) && *v) { /* set by the supervisor in a network namespace */
+        if (strlen(v) >= sizeof cfg->host) return err_set(err, errlen, "HERD_HOST: too long");
+        snprintf(cfg->host, sizeof cfg->host, "%s", v);
+    }
     if ((v = getenv("NODE_ID")) && *v) {
         if (strlen(v) >= sizeof cfg->node_id)
             return err_set(err, errlen, "NODE_ID: longer than %zu characters",

@@ -348,7 +348,9 @@ static int setup(struct cons_run *run, const struct check_env *env, const struct
     } else {
         const struct cluster_group *g = cluster_spec_group(&env->p->cluster, c->group);
         for (int i = 1; g && i <= g->replicas && run->reader_count < PLAN_MAX_NODES; i++) {
-            snprintf(url, sizeof url, "http://127.0.0.1:%d", cluster_group_port(g, i));
+            char host[40];
+            cluster_group_host(g, i, host, sizeof host);
+            snprintf(url, sizeof url, "http://%s:%d", host, cluster_group_port(g, i));
             snprintf(name, sizeof name, "%s.%d", g->name, i);
             if (add_reader(run, name, url, err, errlen) < 0) return -1;
             if (c->fault[0] && strcmp(name, c->nodes[0]) == 0)

@@ -164,14 +164,15 @@ bool plan_fault_proxied(const char *fault)
 static int parse_fault(struct plan_check *c, const struct conf_doc *doc,
                        const struct conf_node *body, const char *fault, char *err, size_t errlen)
 {
-    static const char *const kinds[] = {"kill",  "stop",      "pause", "latency",
-                                        "reset", "blackhole", "exec",  NULL};
+    static const char *const kinds[] = {"kill",      "stop", "pause",     "latency", "reset",
+                                        "blackhole", "exec", "partition", NULL};
     const char *const *k = kinds;
     while (*k && strcmp(*k, fault) != 0)
         k++;
     if (!*k)
         return conf_error(doc, conf_get(body, "fault"), err, errlen,
-                          "'%s': expected kill, stop, pause, latency, reset, blackhole or exec",
+                          "'%s': expected kill, stop, pause, latency, reset, blackhole, partition "
+                          "or exec",
                           fault);
     snprintf(c->fault, sizeof c->fault, "%s", fault);
     uint64_t latency_us = 200000;
@@ -331,6 +332,22 @@ static int parse_fault_nodes(struct plan *p, struct plan_check *c, const struct 
         if (conf_to_string(doc, node, &name, err, errlen) < 0 ||
             add_fault_node(c, doc, node, name, err, errlen) < 0)
             return -1;
+    }
+    for (size_t i = 0; !exec && i < c->node_count; i++) {
+        const char *dot = strrchr(c->nodes[i], '.');
+        char group[CLUSTER_NAME_MAX] = "";
+        if (dot) snprintf(group, sizeof group, "%.*s", (int)(dot - c->nodes[i]), c->nodes[i]);
+        const struct cluster_group *g = cluster_spec_group(&p->cluster, group);
+        if (g && strcmp(c->fault, "partition") == 0 && !g->netns)
+            return conf_error(doc, node ? node : body, err, errlen,
+                              "the partition fault cuts a replica's network namespace: give "
+                              "group %s netns: true (root only)",
+                              group);
+        if (g && plan_fault_proxied(c->fault) && g->netns)
+            return conf_error(doc, node ? node : body, err, errlen,
+                              "the %s fault goes through the fault proxy on 127.0.0.1, which "
+                              "group %s in network namespaces does not use",
+                              c->fault, group);
     }
     for (size_t i = 0; !exec && i < c->node_count; i++)
         if (!is_replica(p, c->nodes[i])) {

@@ -25,6 +25,7 @@
 #include "base/mtime.h"
 #include "cluster/control.h"
 #include "cluster/supervisor.h"
+#include "fault/netns.h"
 #include "fault/proxy.h"
 #include "load/engine.h"
 #include "load/options.h"
@@ -355,7 +356,9 @@ static json_t *check_connectivity(const struct check_env *env, const struct plan
         if (strcmp(grp->name, CLUSTER_GATEWAY_GROUP) == 0 || (!grp->base_port && !grp->ports))
             continue;
         for (int i = 1; i <= grp->replicas; i++) {
-            snprintf(url, sizeof url, "http://127.0.0.1:%d%s", cluster_group_port(grp, i), c->path);
+            char host[40];
+            cluster_group_host(grp, i, host, sizeof host);
+            snprintf(url, sizeof url, "http://%s:%d%s", host, cluster_group_port(grp, i), c->path);
             snprintf(name, sizeof name, "%s.%d", grp->name, i);
             if (probe(env, c, name, url, endpoints, expects, pass, err, errlen) < 0) {
                 json_decref(endpoints);
@@ -624,6 +627,7 @@ static json_t *latency_impact(const struct load_result *r, double from_s, double
 
 const char *check_recovery_action(const char *fault)
 {
+    if (strcmp(fault, "partition") == 0) return "heal";
     return strcmp(fault, "pause") == 0 ? "resume" : plan_fault_proxied(fault) ? "pass" : "restart";
 }
 
@@ -635,6 +639,20 @@ static int proxy_set(const struct check_env *env, const struct plan_check *c, co
         fault_proxies_set(env->proxies, node, m, c->latency_ms) < 0)
         return err_set(err, errlen, "%s: no fault proxy in front of it", node);
     return 0;
+}
+
+/* Cuts replica node ("api.2") off (its link down) or lets it back (up). Returns 0, or -1
+ * with a message. */
+static int partition_set(const struct check_env *env, const char *node, bool up, char *err,
+                         size_t errlen)
+{
+    const char *dot = strrchr(node, '.');
+    char group[CLUSTER_NAME_MAX];
+    snprintf(group, sizeof group, "%.*s", dot ? (int)(dot - node) : 0, node);
+    const struct cluster_group *g = cluster_spec_group(&env->p->cluster, group);
+    if (!dot || !g || !cluster_group_in_netns(g))
+        return err_set(err, errlen, "%s: not in a network namespace", node);
+    return netns_replica_link(g->base_port, atoi(dot + 1), up, err, errlen);
 }
 
 #define EXEC_TIMEOUT_MS 60000
@@ -679,6 +697,8 @@ static int fault_act(const struct check_env *env, const struct plan_check *c, bo
         int r;
         if (plan_fault_proxied(c->fault))
             r = proxy_set(env, c, c->nodes[i], inject ? c->fault : "pass", one, sizeof one);
+        else if (strcmp(c->fault, "partition") == 0)
+            r = partition_set(env, c->nodes[i], !inject, one, sizeof one);
         else
             r = check_cluster_act(env->cluster, c->nodes[i],
                                   inject ? c->fault : check_recovery_action(c->fault), 0, one,
@@ -1119,17 +1139,27 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
         uint64_t c0 = mtime_now_us();
         json_t *expects = json_array();
         bool pass = false;
-        char cerr[512] = "";
-        json_t *measures = check_fns[c->kind](&env, c, expects, &pass, cerr, sizeof cerr);
-        const char *verdict = measures ? (pass ? "pass" : "fail") : "error";
-        all &= measures && pass;
+        char cerr[512] = "", why[256];
+        json_t *measures = NULL;
+        const char *verdict;
+        bool skip = strcmp(c->fault, "partition") == 0 && !netns_usable(why, sizeof why);
+        if (skip) {
+            /* skipped, with the reason, rather than failed or faked */
+            snprintf(cerr, sizeof cerr, "skipped: the partition fault cannot run here: %s", why);
+            verdict = "skip";
+        } else {
+            measures = check_fns[c->kind](&env, c, expects, &pass, cerr, sizeof cerr);
+            verdict = measures ? (pass ? "pass" : "fail") : "error";
+            all &= measures && pass;
+        }
         json_array_append_new(
             checks, json_pack("{s:s,s:s,s:i,s:s,s:f,s:o,s:o,s:s?,s:s?}", "name", c->name, "kind",
                               plan_check_kind_name(c->kind), "line", c->line, "verdict", verdict,
                               "duration_s", (double)(mtime_now_us() - c0) / 1e6, "expectations",
                               expects, "measures", measures ? measures : json_object(), "error",
-                              measures ? NULL : cerr, "environment",
+                              measures || skip ? NULL : cerr, "environment",
                               c->environment[0] ? c->environment : NULL));
+        if (skip) json_object_set_new(json_array_get(checks, i), "skipped", json_string(cerr + 9));
         if (!o->quiet)
             fprintf(stderr, "herd test: %s: %s%s%s\n", c->name, verdict, measures ? "" : ": ",
                     measures ? "" : cerr);

@@ -12,14 +12,20 @@ static void xml_escape(FILE *out, const char *s)
 
 static const char *mark(const char *verdict)
 {
-    return strcmp(verdict, "pass") == 0 ? "PASS" : strcmp(verdict, "fail") == 0 ? "FAIL" : "ERROR";
+    return strcmp(verdict, "pass") == 0   ? "PASS"
+           : strcmp(verdict, "fail") == 0 ? "FAIL"
+           : strcmp(verdict, "skip") == 0 ? "SKIP"
+                                          : "ERROR";
 }
 
 /* A verdict in a table: marked for Markdown; plain in HTML, whose cells colour it. */
 static const char *verdict_mark(const struct doc *d, const char *verdict)
 {
     if (d->html) return verdict;
-    return strcmp(verdict, "pass") == 0 ? "✅ pass" : strcmp(verdict, "fail") == 0 ? "❌ fail" : "❌ error";
+    return strcmp(verdict, "pass") == 0   ? "✅ pass"
+           : strcmp(verdict, "fail") == 0 ? "❌ fail"
+           : strcmp(verdict, "skip") == 0 ? "⏭ skip"
+                                          : "❌ error";
 }
 
 /* An expectation's measured value as text: "not seen" when it never was. */
@@ -56,6 +62,7 @@ int report_test_text(const json_t *doc, FILE *out)
         fprintf(out, "  %-24s %-13s %-7s %9.2f\n", report_str(c, "name"), report_str(c, "kind"),
                 mark(report_str(c, "verdict")), report_num(c, "duration_s"));
         if (*report_str(c, "error")) fprintf(out, "      error: %s\n", report_str(c, "error"));
+        if (*report_str(c, "skipped")) fprintf(out, "      skipped: %s\n", report_str(c, "skipped"));
         expectations_text(out, c, "      ");
         size_t k;
         json_t *n;
@@ -227,6 +234,7 @@ static void test_body(struct doc *d, const json_t *doc)
             doc_heading(d, 2, "%s (%s): %s", report_str(c, "name"), kind,
                         mark(report_str(c, "verdict")));
         if (*report_str(c, "error")) doc_para(d, "Error: %s", report_str(c, "error"));
+        if (*report_str(c, "skipped")) doc_para(d, "Skipped: %s", report_str(c, "skipped"));
         if (json_array_size(json_object_get(c, "expectations"))) {
             doc_table(d, "result|expectation|>measured");
             size_t k;
@@ -313,7 +321,7 @@ int report_test_html(const json_t *doc, FILE *out)
 
 int report_test_junit(const json_t *doc, FILE *out)
 {
-    size_t i, failures = 0, errors = 0;
+    size_t i, failures = 0, errors = 0, skipped = 0;
     json_t *c;
     json_t *checks = json_object_get(doc, "checks");
     json_array_foreach(checks, i, c)
@@ -321,12 +329,15 @@ int report_test_junit(const json_t *doc, FILE *out)
         const char *v = report_str(c, "verdict");
         failures += strcmp(v, "fail") == 0;
         errors += strcmp(v, "error") == 0;
+        skipped += strcmp(v, "skip") == 0;
     }
     fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
     fprintf(out, "  <testsuite name=\"");
     xml_escape(out, report_str(doc, "name"));
-    fprintf(out, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" time=\"%.3f\" timestamp=\"",
-            json_array_size(checks), failures, errors, report_num(doc, "duration_s"));
+    fprintf(out,
+            "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\" "
+            "timestamp=\"",
+            json_array_size(checks), failures, errors, skipped, report_num(doc, "duration_s"));
     xml_escape(out, report_str(doc, "started_at"));
     fprintf(out, "\">\n");
     json_array_foreach(checks, i, c)
@@ -335,7 +346,11 @@ int report_test_junit(const json_t *doc, FILE *out)
         xml_escape(out, report_str(c, "name"));
         fprintf(out, "\" time=\"%.3f\">\n", report_num(c, "duration_s"));
         const char *v = report_str(c, "verdict");
-        if (strcmp(v, "error") == 0) {
+        if (strcmp(v, "skip") == 0) {
+            fprintf(out, "      <skipped message=\"");
+            xml_escape(out, report_str(c, "skipped"));
+            fprintf(out, "\"/>\n");
+        } else if (strcmp(v, "error") == 0) {
             fprintf(out, "      <error message=\"");
             xml_escape(out, report_str(c, "error"));
             fprintf(out, "\"/>\n");

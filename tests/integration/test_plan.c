@@ -85,18 +85,19 @@ static int run_plan_text(struct pt *t, const char *text, char **out, char **err)
     return harness_herd(args, 120000, out, err);
 }
 
-/* Runs checks on three nodes behind a gateway that answers for a slow node within 300 ms
- * (its timeout, then a retry) and whose active checks (every 100 ms, 100 ms timeout, fall 3,
- * rise 1, no passive ejection) alone decide when a node is down. Returns the exit code. */
-static int run_fast_gateway_plan(struct pt *t, const char *name, const char *checks, char **out,
-                                 char **err)
+/* Runs checks on three nodes (group_options added to their group: "" or ", netns: true")
+ * behind a gateway that answers for a slow node within 300 ms (its timeout, then a retry) and
+ * whose active checks (every 100 ms, 100 ms timeout, fall 3, rise 1, no passive ejection)
+ * alone decide when a node is down. Returns the exit code. */
+static int run_fast_gateway_plan(struct pt *t, const char *name, const char *group_options,
+                                 const char *checks, char **out, char **err)
 {
     char text[4096];
     snprintf(text, sizeof text,
              "name: %s\n"
              "cluster:\n"
              "  groups:\n"
-             "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d}\n"
+             "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d%s}\n"
              "  gateway:\n"
              "    port: %d\n"
              "    threads: 1\n"
@@ -105,7 +106,7 @@ static int run_fast_gateway_plan(struct pt *t, const char *name, const char *che
              "    health: {inter: 100ms, fastinter: 100ms, downinter: 100ms, timeout: 100ms,\n"
              "             fall: 3, rise: 1, eject_after: 0}\n"
              "checks:\n%s",
-             name, t->base, t->base + 3, checks);
+             name, t->base, group_options, t->base + 3, checks);
     return run_plan_text(t, text, out, err);
 }
 
@@ -236,7 +237,7 @@ static void test_failover_pause_matches_the_fault(void **state)
     struct pt *t = *state;
     char *out = NULL, *err = NULL;
     int rc = run_fast_gateway_plan(
-        t, "pause ground truth",
+        t, "pause ground truth", "",
         "  - failover: {fault: pause, node: api.2, rate: 100, duration: 4s, at: 1s,\n"
         "               restart_after: 2s, path: /echo}\n",
         &out, &err);
@@ -306,7 +307,7 @@ static void test_failover_half_the_group(void **state)
     struct pt *t = *state;
     char *out = NULL, *err = NULL;
     int rc = run_fast_gateway_plan(
-        t, "half down",
+        t, "half down", "",
         "  - failover: {fault: kill, group: api, share: 50%, rate: 200, duration: 3s, at: 1s,\n"
         "               restart_after: 1s, path: /echo,\n"
         "               expect: {failed_requests: \"<=0\", detection: \"<1500ms\", rejoin: \"<2s\"}}\n",
@@ -438,6 +439,66 @@ static void test_environments(void **state)
     free(err);
 }
 
+/* Ground truth for the partition fault: api.2 runs in its own network namespace and its
+ * link is cut for 1.5 s. Active checks (100 ms, timeout 100 ms, fall 3) must mark it down in
+ * 250..1500 ms; retries keep every client request whole; api.2 serves nothing while cut off
+ * and serves again within 1.5 s of the heal (TCP's retransmission backoff included); a KV
+ * write made while api.3 is cut off reaches it after the heal. Without root the checks are
+ * skipped with the reason, and the run still passes. */
+static void test_partition(void **state)
+{
+    struct pt *t = *state;
+    int base = t->base;
+    char *out = NULL, *err = NULL;
+    int rc = run_fast_gateway_plan(
+        t, "partition", ", netns: true",
+        "  - failover: {fault: partition, node: api.2, rate: 100, duration: 4s, at: 1s,\n"
+        "               restart_after: 1500ms, path: /echo}\n"
+        "  - consistency: {keys: 200, rate: 100, fault: partition, node: api.3, at: 500ms,\n"
+        "                  restart_after: 800ms, expect: {catch_up: \"<3s\"}}\n",
+        &out, &err);
+    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    json_t *doc = load_report(t);
+    json_t *fo = check_named(doc, "failover");
+    if (strcmp(json_string_value(json_object_get(fo, "verdict")), "skip") == 0) {
+        const char *why = json_string_value(json_object_get(fo, "skipped"));
+        assert_non_null(strstr(why, "network namespaces"));
+        /* skipped only where namespaces cannot be made */
+        assert_true(geteuid() != 0 || system("ip netns list >/dev/null 2>&1") != 0);
+        assert_non_null(strstr(out, "SKIP"));
+        json_decref(doc);
+        free(out);
+        free(err);
+        return;
+    }
+    json_t *m = json_object_get(fo, "measures");
+    assert_int_equal(json_integer_value(json_object_get(m, "failed_requests")), 0);
+    assert_string_equal(json_string_value(json_object_get(m, "detected_by")), "down");
+    double detection = json_number_value(json_object_get(m, "detection_ms"));
+    if (detection < 250 || detection > 1500)
+        fail_msg("detection %.0f ms, expected 250..1500", detection);
+    if (!json_is_number(json_object_get(m, "rejoin_ms")) ||
+        json_number_value(json_object_get(m, "rejoin_ms")) > 1500)
+        fail_msg("rejoin not within 1.5 s of the heal");
+    double fault_at = json_number_value(json_object_get(m, "fault_at_s"));
+    json_t *api2 = json_object_get(json_object_get(json_object_get(m, "timeline"), "nodes"), "api.2");
+    for (size_t i = (size_t)(fault_at * 10) + 2; i < (size_t)(fault_at * 10) + 15; i++)
+        if (json_integer_value(json_array_get(api2, i)) != 0)
+            fail_msg("api.2 served in window %zu, while cut off", i);
+    json_t *cm = json_object_get(check_named(doc, "consistency"), "measures");
+    assert_int_equal(json_integer_value(json_object_get(cm, "unconverged")), 0);
+    assert_true(json_is_number(json_object_get(json_object_get(cm, "fault"), "catch_up_ms")));
+    json_decref(doc);
+    free(out);
+    free(err);
+    /* the namespaces and the bridge went with the cluster */
+    char path[64];
+    snprintf(path, sizeof path, "/run/netns/herd-%d-1", base);
+    assert_int_not_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "/sys/class/net/hb%d", base);
+    assert_int_not_equal(access(path, F_OK), 0);
+}
+
 /* capacity, with a known limit: the port of api.5 is taken, so the group grows from 2 to 4
  * replicas and breaks on the way to 6 (launch: api.5); each good step measured every
  * replica's memory and health; afterwards the group is back at 2. */
@@ -544,7 +605,7 @@ static void test_consistency(void **state)
     struct pt *t = *state;
     char *out = NULL, *err = NULL;
     int rc = run_fast_gateway_plan(
-        t, "consistency",
+        t, "consistency", "",
         "  - consistency: {keys: 100, rate: 200, converge: \"<1s\"}\n"
         "  - consistency: {keys: 300, rate: 100, fault: pause, node: api.2, at: 1s,\n"
         "                  restart_after: 1s, expect: {catch_up: \"<1s\"}}\n",
@@ -596,7 +657,7 @@ static void test_proxy_faults(void **state)
     struct pt *t = *state;
     char *out = NULL, *err = NULL;
     int rc = run_fast_gateway_plan(
-        t, "proxy faults",
+        t, "proxy faults", "",
         "  - failover: {fault: latency, latency: 200ms, node: api.2, rate: 100, duration: 3s,\n"
         "               at: 1s, restart_after: 1500ms, path: /echo}\n"
         "  - failover: {fault: blackhole, node: api.2, rate: 100, duration: 3s, at: 1s,\n"
@@ -802,6 +863,7 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_hotplug, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capacity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_environments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_partition, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consistency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proxy_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_fault, setup, teardown),

@@ -204,7 +204,7 @@ static void test_plan_errors(void **state)
          "must come back to catch up"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - consistency: {fault: melt, node: api.1}\n",
-         "expected kill, stop, pause, latency, reset, blackhole or exec"},
+         "expected kill, stop, pause, latency, reset, blackhole, partition or exec"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {fault: reset, node: api.1, latency: 1s}\n",
          "only the latency fault takes a latency"},
@@ -274,6 +274,15 @@ static void test_plan_errors(void **state)
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - capacity: {group: api, limit: {cpu: 1}}\n",
          "capacity.limit"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {fault: partition, node: api.1}\n",
+         "give group api netns: true (root only)"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001, netns: true}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {fault: blackhole, node: api.1}\n",
+         "the blackhole fault goes through the fault proxy"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, ports: [1, 2], netns: true}}}\n"
+         "target: http://x:1\nchecks:\n  - connectivity:\n",
+         "needs base_port"},
         {"target: http://x:1\nchecks:\n  - concurrency: {conections: 5}\n", "conections"},
         {"target: http://x:1\nchecks:\n  - concurrency: {expect: {p99: soon}}\n",
          "checks[0].concurrency.expect.p99"},
