@@ -691,9 +691,18 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
             parse_path(c, doc, body, "/", err, errlen) < 0 ||
             (e && parse_expect(c, doc, e, own, err, errlen) < 0))
             return -1;
-        if (parse_fault(c, doc, body, fault, err, errlen) < 0 ||
-            parse_fault_nodes(p, c, doc, body, true, err, errlen) < 0)
+        if (strcmp(fault, "none") == 0) { /* the same load without a fault: a control run */
+            const char *extra = conf_get(body, "node")            ? "node"
+                                : conf_get(body, "group")         ? "group"
+                                : conf_get(body, "restart_after") ? "restart_after"
+                                                                  : NULL;
+            if (extra)
+                return conf_error(doc, conf_get(body, extra), err, errlen,
+                                  "fault: none (the load without a fault) takes no %s", extra);
+        } else if (parse_fault(c, doc, body, fault, err, errlen) < 0 ||
+                   parse_fault_nodes(p, c, doc, body, true, err, errlen) < 0) {
             return -1;
+        }
         char *end;
         double rate = strtod(baseline, &end);
         if (end == baseline || strcmp(end, "%") != 0 || rate <= 0 || rate > 100)

@@ -747,7 +747,7 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
     uint64_t fault_ns = uv_hrtime();
     int64_t fault_wall = check_wall_ms();
     char fault_err[512] = "";
-    int fault_rc = check_fault_inject(env, c, fault_err, sizeof fault_err);
+    int fault_rc = c->fault[0] ? check_fault_inject(env, c, fault_err, sizeof fault_err) : 0;
     uint64_t recover_ns = 0;
     char recover_err[512] = "";
     if (fault_rc == 0 && c->restart_after_us) {
@@ -802,7 +802,7 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
     /* per faulted node: detection (the gateway's event log) and rejoin; the check's are the
      * last node's, and not seen when one node's was not */
     json_t *per_node = json_array();
-    double detection_ms = 0, rejoin_ms = 0;
+    double detection_ms = c->node_count ? 0 : -1, rejoin_ms = c->node_count ? 0 : -1;
     char kind[24] = "";
     for (size_t n = 0; n < c->node_count; n++) {
         char its_kind[24] = "";
@@ -853,7 +853,8 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
     }
     *pass = ok;
     json_t *out = json_pack(
-        "{s:s,s:s,s:f,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:o}", "fault", c->fault, "node", names,
+        "{s:s,s:s,s:f,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:o}", "fault", c->fault[0] ? c->fault : "none",
+        "node", names,
         "fault_at_s", fault_at_ms / 1000, "failed_requests", (json_int_t)failed,
         "failed_in_flight_at_fault", (json_int_t)(after - sent_after), "failed_sent_after_fault",
         (json_int_t)sent_after, "failover_ms", failover_ms, "rps_before", rps_before,

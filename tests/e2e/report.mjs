@@ -34,15 +34,23 @@ const watchdog = setTimeout(() => {
   process.exit(1);
 }, 150000);
 
-function freePort() {
-  return new Promise((resolve, reject) => {
+function portFree(port) {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
   });
+}
+
+// The first of n consecutive free ports (a group's replicas listen on base..base+n-1).
+async function freePorts(n) {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 40000);
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) ok = await portFree(base + i);
+    if (ok) return base;
+  }
+  throw new Error(`no ${n} consecutive free ports`);
 }
 
 // Runs herd with args to its end; resolves {code, out}.
@@ -116,7 +124,8 @@ function assertCharts(what, seen, minCharts) {
 }
 
 async function main() {
-  const [gw, base, lone] = [await freePort(), await freePort(), await freePort()];
+  const base = await freePorts(6); // api.1..api.4 (the capacity check grows to 4), gateway, lone
+  const [gw, lone] = [base + 4, base + 5];
   const plan = path.join(work, "plan.yaml");
   writeFileSync(plan, `name: e2e report
 cluster:

@@ -299,6 +299,37 @@ static void test_failover_pause_matches_the_fault(void **state)
     free(err);
 }
 
+/* A control run (fault: none) reports what no fault implies: nothing failed, nothing
+ * detected, no mark on the timeline. Then a stop (SIGTERM) of api.3 with a restart: the node
+ * drains and goes, no request fails, the gateway sees it go, and it serves again. */
+static void test_failover_control_and_stop(void **state)
+{
+    struct pt *t = *state;
+    char *out = NULL, *err = NULL;
+    int rc = run_plan(t,
+                      "  - failover: {fault: none, rate: 200, duration: 2s, at: 1s, path: /echo}\n"
+                      "  - failover: {fault: stop, node: api.3, rate: 200, duration: 4s, at: 1s,\n"
+                      "               restart_after: 1500ms, path: /echo,\n"
+                      "               expect: {failed_requests: \"<=0\", rejoin: \"<2s\"}}\n",
+                      &out, &err);
+    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    json_t *doc = load_report(t);
+    json_t *none = json_object_get(check_named(doc, "failover"), "measures");
+    assert_string_equal(json_string_value(json_object_get(none, "fault")), "none");
+    assert_int_equal(json_integer_value(json_object_get(none, "failed_requests")), 0);
+    assert_true(json_is_null(json_object_get(none, "detection_ms")));
+    assert_true(json_number_value(json_object_get(none, "failover_ms")) == 0);
+    assert_int_equal(json_array_size(json_object_get(json_object_get(none, "timeline"), "events")),
+                     0);
+    json_t *stop = json_object_get(check_named(doc, "failover#2"), "measures");
+    assert_int_equal(json_integer_value(json_object_get(stop, "failed_requests")), 0);
+    assert_true(json_is_number(json_object_get(stop, "detection_ms")));
+    assert_true(json_is_number(json_object_get(stop, "rejoin_ms")));
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
 /* Half the group at once (seed 003's "50% down"): api.2 and api.3 killed together and
  * restarted; through the gateway's retries no request fails, the gateway marks both down,
  * both serve again after the restart, and while they are away api.1 serves every request. */
@@ -859,6 +890,7 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_failover_pause_matches_the_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover_half_the_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failover_control_and_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scaling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hotplug, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capacity, setup, teardown),

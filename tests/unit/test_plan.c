@@ -283,6 +283,8 @@ static void test_plan_errors(void **state)
         {"cluster: {groups: {api: {command: x, replicas: 2, ports: [1, 2], netns: true}}}\n"
          "target: http://x:1\nchecks:\n  - connectivity:\n",
          "needs base_port"},
+        {"target: http://x:1\nchecks:\n  - failover: {fault: none, node: api.1}\n",
+         "fault: none (the load without a fault) takes no node"},
         {"target: http://x:1\nchecks:\n  - concurrency: {conections: 5}\n", "conections"},
         {"target: http://x:1\nchecks:\n  - concurrency: {expect: {p99: soon}}\n",
          "checks[0].concurrency.expect.p99"},
