@@ -103,6 +103,8 @@ static void on_signal(uv_signal_t *s, int signum)
 static void on_up_done(struct supervisor *sup, int status, const char *error, void *data)
 {
     struct up_run *r = data;
+    if (r->stopping) /* a signal came before the start ended: the shutdown decides, exit 0 */
+        return;
     if (status == 0) {
         control_set_phase(r->ctl, "ready", 0, NULL);
         if (r->foreground) {

@@ -100,6 +100,7 @@ struct supervisor {
     struct sup_node **nodes;
     size_t count, cap;
     int next_color;
+    bool shutting_down; /* a shutdown was asked: a failed start need not start another */
 };
 
 static const char *const state_names[] = {"starting", "ready",   "paused", "stopping",
@@ -891,6 +892,10 @@ static void on_failed_up_stopped(struct supervisor *sup, int status, const char 
 
 static void op_shutdown_then_finish(struct sup_op *op)
 {
+    if (op->sup->shutting_down) { /* the shutdown under way stops everything: report now */
+        op_finish(op);
+        return;
+    }
     supervisor_shutdown(op->sup, on_failed_up_stopped, op);
 }
 
@@ -1097,6 +1102,7 @@ int supervisor_restart_group(struct supervisor *sup, const char *group, bool rol
 
 void supervisor_shutdown(struct supervisor *sup, sup_done_fn done, void *data)
 {
+    sup->shutting_down = true;
     struct sup_op *op = op_new(sup, OP_SHUTDOWN, done, data);
     if (!op) {
         done(sup, 3, "out of memory", data);

@@ -484,6 +484,27 @@ static void test_supervisor_killed(void **state)
     assert_int_equal(proc_starttime(p2), 0);
 }
 
+/* Ctrl-C while the replicas are still starting: every node stops and herd up exits 0 (it
+ * used to report the interrupted start as a failure, and leak it). */
+static void test_ctrl_c_during_start(void **state)
+{
+    struct cl *c = *state;
+    write_cluster(c, "groups:\n  api:\n    command: herd node\n    replicas: 2\n    base_port: %d\n", c->base);
+    char state_arg[128];
+    snprintf(state_arg, sizeof state_arg, "--state-dir=%s/state", c->dir);
+    for (int delay_ms = 20; delay_ms <= 80; delay_ms += 30) {
+        char *argv[] = {(char *)harness_herd_bin(), "up", "-f", c->file, state_arg, NULL};
+        pid_t pid = harness_spawn_io(argv, NULL, "/dev/null", "/dev/null");
+        usleep((useconds_t)delay_ms * 1000);
+        kill(pid, SIGINT);
+        int status = harness_wait(pid, 15000);
+        if (!(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0))
+            fail_msg("SIGINT %d ms after the start: status %d", delay_ms, status);
+        assert_false(harness_port_open(c->base));
+        assert_false(harness_port_open(c->base + 1));
+    }
+}
+
 static void test_foreground_logs_and_ctrl_c(void **state)
 {
     struct cl *c = *state;
@@ -498,7 +519,15 @@ static void test_foreground_logs_and_ctrl_c(void **state)
     assert_non_null(node_header(c->base + 1, buf, sizeof buf));
     kill(pid, SIGINT);
     int status = harness_wait(pid, 15000);
-    assert_true(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (!(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        FILE *log = fopen(out_path, "r");
+        size_t got = log ? fread(buf, 1, sizeof buf - 1, log) : 0;
+        buf[got] = '\0';
+        if (log) fclose(log);
+        fail_msg("herd up after SIGINT: status %d (exit %d, signal %d); it printed:\n%s", status,
+                 WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                 WIFSIGNALED(status) ? WTERMSIG(status) : 0, buf);
+    }
     assert_false(harness_port_open(c->base));
     assert_false(harness_port_open(c->base + 1));
     FILE *f = fopen(out_path, "r");
@@ -556,6 +585,7 @@ int integration_cluster(void)
         cmocka_unit_test_setup_teardown(test_runtime_failures_exit_3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_supervisor_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreground_logs_and_ctrl_c, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ctrl_c_during_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_substitution_and_tcp_health, setup, teardown),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
