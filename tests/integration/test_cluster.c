@@ -514,9 +514,21 @@ static void test_foreground_logs_and_ctrl_c(void **state)
     snprintf(state_arg, sizeof state_arg, "--state-dir=%s/state", c->dir);
     char *argv[] = {(char *)harness_herd_bin(), "up", "-f", c->file, state_arg, NULL};
     pid_t pid = harness_spawn_io(argv, NULL, out_path, "/dev/null");
+    assert_true(wait_state(c, "api.1", "ready", 10000));
     assert_true(wait_state(c, "api.2", "ready", 10000));
     char buf[4096];
     assert_non_null(node_header(c->base + 1, buf, sizeof buf));
+    /* the start is over once the table is printed (a Ctrl-C before is test_ctrl_c_during_start) */
+    bool table = false;
+    for (int waited = 0; !table && waited < 10000; waited += 20) {
+        FILE *o = fopen(out_path, "r");
+        size_t got = o ? fread(buf, 1, sizeof buf - 1, o) : 0;
+        buf[got] = '\0';
+        if (o) fclose(o);
+        table = strstr(buf, "READY_MS") != NULL;
+        if (!table) usleep(20000);
+    }
+    assert_true(table);
     kill(pid, SIGINT);
     int status = harness_wait(pid, 15000);
     if (!(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
