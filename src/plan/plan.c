@@ -516,6 +516,11 @@ static int parse_capacity(struct plan *p, struct plan_check *c, const struct con
     if (!g->base_port)
         return conf_error(doc, conf_get(body, "group"), err, errlen,
                           "group %s lists its ports: growing it needs base_port", group);
+    if (g->netns)
+        return conf_error(doc, conf_get(body, "group"), err, errlen,
+                          "group %s runs in network namespaces: the capacity check grows groups "
+                          "on 127.0.0.1",
+                          group);
     if (max <= g->replicas)
         return conf_error(doc, conf_get(body, "max"), err, errlen,
                           "expected more than the group's %d replicas", g->replicas);
