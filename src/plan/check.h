@@ -82,9 +82,10 @@ json_t *check_mark(double t_s, const char *event, const char *node);
 
 /* The load's outcomes over time for the report's charts (docs/run-json.md): requests and
  * failures per step (the result's windows, else its seconds), successes per node, p50/p99
- * per second, and events: marks (an array, taken; may be NULL) followed by the events of the
- * gateway at target (may be NULL) during the load. Call soon after the load ended (the wall
- * clock is matched to the load's now). Returns a new object. */
-json_t *check_timeline_json(const struct load_result *r, const char *target, json_t *marks);
+ * per second, and events: marks (an array, taken; may be NULL) followed by the entries of
+ * log (a gateway's events from check_gateway_events, borrowed; may be NULL) during the load.
+ * Call soon after the load ended (the wall clock is matched to the load's now). Returns a
+ * new object. */
+json_t *check_timeline_json(const struct load_result *r, const json_t *log, json_t *marks);
 
 #endif

@@ -52,7 +52,7 @@ static json_t *int_array(const uint32_t *v, size_t n)
     return a;
 }
 
-json_t *check_timeline_json(const struct load_result *r, const char *target, json_t *marks)
+json_t *check_timeline_json(const struct load_result *r, const json_t *log, json_t *marks)
 {
     const struct load_windows *w = &r->windows;
     bool fine = w->window_us && w->count;
@@ -92,7 +92,6 @@ json_t *check_timeline_json(const struct load_result *r, const char *target, jso
     /* the gateway's events during the load, on the load's clock */
     json_t *events = marks ? marks : json_array();
     double start_wall = (double)check_wall_ms() - (double)(uv_hrtime() - r->start_ns) / 1e6;
-    json_t *log = target ? check_gateway_events(target) : NULL;
     size_t i;
     json_t *e;
     json_array_foreach(log, i, e)
@@ -103,7 +102,6 @@ json_t *check_timeline_json(const struct load_result *r, const char *target, jso
                                                 json_object_get(e, "event"), "node",
                                                 json_object_get(e, "node"), "source", "gateway"));
     }
-    json_decref(log);
     return json_pack("{s:f,s:f,s:o,s:o,s:o,s:{s:o,s:o},s:o}", "step_ms",
                      fine ? (double)w->window_us / 1000 : 1000.0, "elapsed_s", r->elapsed_s,
                      "requests", requests, "failures", failures, "nodes", nodes, "seconds",

@@ -242,17 +242,18 @@ static int add_fault_node(struct plan_check *c, const struct conf_doc *doc,
     return 0;
 }
 
-/* True when name ("api.2") is a replica of the plan's cluster. */
-static bool is_replica(const struct plan *p, const char *name)
+const struct cluster_group *plan_replica(const struct plan *p, const char *name, int *index)
 {
     const char *dot = strrchr(name, '.');
-    if (!dot) return false;
+    if (!dot) return NULL;
     char group[CLUSTER_NAME_MAX];
     snprintf(group, sizeof group, "%.*s", (int)(dot - name), name);
     const struct cluster_group *g = cluster_spec_group(&p->cluster, group);
     char *end;
-    long index = strtol(dot + 1, &end, 10);
-    return g && !*end && index >= 1 && index <= g->replicas;
+    long i = strtol(dot + 1, &end, 10);
+    if (!g || end == dot + 1 || *end || i < 1 || i > g->replicas) return NULL;
+    if (index) *index = (int)i;
+    return g;
 }
 
 /* group + share ("50%") or count: the group's last replicas, at least one, never all of
@@ -334,30 +335,26 @@ static int parse_fault_nodes(struct plan *p, struct plan_check *c, const struct 
             return -1;
     }
     for (size_t i = 0; !exec && i < c->node_count; i++) {
-        const char *dot = strrchr(c->nodes[i], '.');
-        char group[CLUSTER_NAME_MAX] = "";
-        if (dot) snprintf(group, sizeof group, "%.*s", (int)(dot - c->nodes[i]), c->nodes[i]);
-        const struct cluster_group *g = cluster_spec_group(&p->cluster, group);
-        if (g && strcmp(c->fault, "partition") == 0 && !g->netns)
-            return conf_error(doc, node ? node : body, err, errlen,
-                              "the partition fault cuts a replica's network namespace: give "
-                              "group %s netns: true (root only)",
-                              group);
-        if (g && plan_fault_proxied(c->fault) && g->netns)
-            return conf_error(doc, node ? node : body, err, errlen,
-                              "the %s fault goes through the fault proxy on 127.0.0.1, which "
-                              "group %s in network namespaces does not use",
-                              c->fault, group);
-    }
-    for (size_t i = 0; !exec && i < c->node_count; i++)
-        if (!is_replica(p, c->nodes[i])) {
-            const struct conf_node *where = node && node->type == CONF_SEQ ? node->first : node;
-            for (size_t k = 0; where && k < i; k++)
-                where = where->next;
-            return conf_error(doc, where ? where : body, err, errlen,
+        const struct conf_node *where = node && node->type == CONF_SEQ ? node->first : node;
+        for (size_t k = 0; where && k < i; k++)
+            where = where->next;
+        if (!where) where = body;
+        const struct cluster_group *g = plan_replica(p, c->nodes[i], NULL);
+        if (!g)
+            return conf_error(doc, where, err, errlen,
                               "'%s' is not a replica of the plan's cluster (GROUP.INDEX)",
                               c->nodes[i]);
-        }
+        if (strcmp(c->fault, "partition") == 0 && !g->netns)
+            return conf_error(doc, where, err, errlen,
+                              "the partition fault cuts a replica's network namespace: give "
+                              "group %s netns: true (root only)",
+                              g->name);
+        if (plan_fault_proxied(c->fault) && g->netns)
+            return conf_error(doc, where, err, errlen,
+                              "the %s fault goes through the fault proxy on 127.0.0.1, which "
+                              "group %s in network namespaces does not use",
+                              c->fault, g->name);
+    }
     if (exec && c->restart_after_us && !c->recover_cmd[0])
         return conf_error(doc, conf_get(body, "restart_after"), err, errlen,
                           "restart_after needs 'recover', the command that undoes the fault");

@@ -118,6 +118,10 @@ void plan_free(struct plan *p);
 
 const char *plan_check_kind_name(enum plan_check_kind kind);
 
+/* The group of the plan's cluster whose replica name is ("api.2": GROUP.INDEX, the index
+ * within its replicas), with the index in *index (when not NULL); NULL when it is none. */
+const struct cluster_group *plan_replica(const struct plan *p, const char *name, int *index);
+
 /* True for the faults the fault proxy makes (latency, reset, blackhole). */
 bool plan_fault_proxied(const char *fault);
 

@@ -112,6 +112,15 @@ static void on_act(uv_async_t *a)
     }
 }
 
+/* Hands call to the supervisor's thread and waits until it is answered. */
+static void cluster_call_run(struct cluster_run *c, struct cluster_call *call)
+{
+    c->call = call;
+    uv_async_send(&c->act);
+    uv_sem_wait(&c->acted);
+    c->call = NULL;
+}
+
 /* Asks the supervisor (on its thread) for a node action and waits for its outcome. Returns
  * 0, or -1 with the supervisor's message. */
 int check_cluster_act(struct cluster_run *c, const char *id, const char *action, int replicas,
@@ -120,10 +129,7 @@ int check_cluster_act(struct cluster_run *c, const char *id, const char *action,
     struct cluster_call call = {.status = 0, .replicas = replicas};
     snprintf(call.id, sizeof call.id, "%s", id);
     snprintf(call.action, sizeof call.action, "%s", action);
-    c->call = &call;
-    uv_async_send(&c->act);
-    uv_sem_wait(&c->acted);
-    c->call = NULL;
+    cluster_call_run(c, &call);
     if (call.status != 0) return err_set(err, errlen, "%s %s: %s", action, id, call.error);
     return 0;
 }
@@ -131,10 +137,7 @@ int check_cluster_act(struct cluster_run *c, const char *id, const char *action,
 json_t *check_cluster_status(struct cluster_run *c)
 {
     struct cluster_call call = {.action = "status"};
-    c->call = &call;
-    uv_async_send(&c->act);
-    uv_sem_wait(&c->acted);
-    c->call = NULL;
+    cluster_call_run(c, &call);
     return call.result;
 }
 
@@ -536,7 +539,9 @@ static json_t *check_concurrency(const struct check_env *env, const struct plan_
         json_array_append_new(nodes,
                               json_pack("{s:s,s:I}", "node", r.total.nodes[i].name, "requests",
                                         (json_int_t)r.total.nodes[i].counters.requests));
-    json_t *timeline = check_timeline_json(&r, c->target, NULL);
+    json_t *log = check_gateway_events(c->target);
+    json_t *timeline = check_timeline_json(&r, log, NULL);
+    json_decref(log);
     load_result_free(&r);
     *pass = judge_thresholds(c, &s, expects) && s.requests > 0;
     return json_pack("{s:i,s:f,s:f,s:o,s:o,s:o}", "connections", c->connections, "duration_s",
@@ -570,11 +575,10 @@ void check_sleep_until(uint64_t ns)
 }
 
 /* The first event of kind (one of kinds, comma-separated) for node at or after since_ms in
- * the target gateway's log: its time, or -1. */
-static int64_t gateway_event(const char *target, const char *node, const char *kinds,
+ * a gateway's log (check_gateway_events; may be NULL): its time, or -1. */
+static int64_t gateway_event(const json_t *events, const char *node, const char *kinds,
                              int64_t since_ms, char *kind_out, size_t kind_size)
 {
-    json_t *events = check_gateway_events(target);
     int64_t found = -1;
     size_t i;
     json_t *e;
@@ -593,7 +597,6 @@ static int64_t gateway_event(const char *target, const char *node, const char *k
             break;
         }
     }
-    json_decref(events);
     return found;
 }
 
@@ -646,13 +649,11 @@ static int proxy_set(const struct check_env *env, const struct plan_check *c, co
 static int partition_set(const struct check_env *env, const char *node, bool up, char *err,
                          size_t errlen)
 {
-    const char *dot = strrchr(node, '.');
-    char group[CLUSTER_NAME_MAX];
-    snprintf(group, sizeof group, "%.*s", dot ? (int)(dot - node) : 0, node);
-    const struct cluster_group *g = cluster_spec_group(&env->p->cluster, group);
-    if (!dot || !g || !cluster_group_in_netns(g))
+    int index;
+    const struct cluster_group *g = plan_replica(env->p, node, &index);
+    if (!g || !cluster_group_in_netns(g))
         return err_set(err, errlen, "%s: not in a network namespace", node);
-    return netns_replica_link(g->base_port, atoi(dot + 1), up, err, errlen);
+    return netns_replica_link(g->base_port, index, up, err, errlen);
 }
 
 #define EXEC_TIMEOUT_MS 60000
@@ -801,12 +802,12 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
     double rps_during = fault_span_ms > 0 ? (double)during_req / (fault_span_ms / 1000) : 0;
     /* per faulted node: detection (the gateway's event log) and rejoin; the check's are the
      * last node's, and not seen when one node's was not */
-    json_t *per_node = json_array();
+    json_t *log = check_gateway_events(c->target), *per_node = json_array();
     double detection_ms = c->node_count ? 0 : -1, rejoin_ms = c->node_count ? 0 : -1;
     char kind[24] = "";
     for (size_t n = 0; n < c->node_count; n++) {
         char its_kind[24] = "";
-        int64_t detected = gateway_event(c->target, c->nodes[n], "ejected,down", fault_wall,
+        int64_t detected = gateway_event(log, c->nodes[n], "ejected,down", fault_wall,
                                          its_kind, sizeof its_kind);
         double its_detection = detected >= 0 ? (double)(detected - fault_wall) : -1;
         double its_rejoin = recover_ns ? first_success_ms(r, c->nodes[n], recover_at_ms) : -1;
@@ -833,7 +834,8 @@ static json_t *check_failover(const struct check_env *env, const struct plan_che
             json_array_append_new(marks, check_mark(recover_at_ms / 1000,
                                                     check_recovery_action(c->fault), c->nodes[n]));
     }
-    json_t *timeline = check_timeline_json(r, c->target, marks);
+    json_t *timeline = check_timeline_json(r, log, marks);
+    json_decref(log);
     char names[PLAN_MAX_FAULT_NODES * 64] = "";
     for (size_t n = 0; n < c->node_count; n++)
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", n ? "," : "",
@@ -997,13 +999,14 @@ static json_t *check_hotplug(const struct check_env *env, const struct plan_chec
             break;
         }
     double stop_s = (double)(stop_ns - gr->start_ns) / 1e9, start_s = start_at_ms / 1000;
-    json_t *timelines[2];
+    json_t *timelines[2], *log = check_gateway_events(c->target);
     for (int i = 0; i < 2; i++) {
         json_t *marks = json_array();
         json_array_append_new(marks, check_mark(stop_s, "stop group", c->group));
         json_array_append_new(marks, check_mark(start_s, "start group", c->group));
-        timelines[i] = check_timeline_json(&jobs[i].r, c->target, marks);
+        timelines[i] = check_timeline_json(&jobs[i].r, log, marks);
     }
+    json_decref(log);
     struct load_summary gs, os;
     load_summary_from(gr, &gs);
     load_summary_from(orr, &os);
@@ -1090,10 +1093,7 @@ static int proxies_start(struct plan *p, struct fault_proxies **out, char *err, 
     for (size_t i = 0; i < p->check_count; i++) {
         const struct plan_check *c = &p->checks[i];
         for (size_t n = 0; c->fault[0] && plan_fault_proxied(c->fault) && n < c->node_count; n++) {
-            const char *node = c->nodes[n];
-            char group[CLUSTER_NAME_MAX];
-            snprintf(group, sizeof group, "%.*s", (int)(strrchr(node, '.') - node), node);
-            struct cluster_group *g = (struct cluster_group *)cluster_spec_group(&p->cluster, group);
+            struct cluster_group *g = (struct cluster_group *)plan_replica(p, c->nodes[n], NULL);
             if (!g || g->listen_ports) continue;
             if (!fp && !(fp = fault_proxies_new())) return err_set(err, errlen, "out of memory"), 3;
             if (proxy_group(fp, g, err, errlen) < 0) {

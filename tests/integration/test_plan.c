@@ -530,6 +530,33 @@ static void test_partition(void **state)
     assert_int_not_equal(access(path, F_OK), 0);
 }
 
+/* A group in network namespaces whose subnet a route of the machine already covers (here a
+ * veth pair this test makes) is refused before anything starts: exit 3 naming the link.
+ * Needs root; skipped otherwise. */
+static void test_netns_subnet_taken(void **state)
+{
+    struct pt *t = *state;
+    char cmd[256], *out = NULL, *err = NULL;
+    snprintf(cmd, sizeof cmd,
+             "ip link add hd%d type veth peer name he%d && ip addr add 10.%d.%d.200/24 dev hd%d "
+             "&& ip link set hd%d up && ip link set he%d up",
+             t->base, t->base, (t->base >> 8) & 255, t->base & 255, t->base, t->base, t->base);
+    if (geteuid() != 0 || system(cmd) != 0) {
+        skip();
+        return;
+    }
+    int rc = run_fast_gateway_plan(t, "subnet taken", ", netns: true",
+                                   "  - connectivity: {probes: 1}\n", &out, &err);
+    snprintf(cmd, sizeof cmd, "ip link del hd%d", t->base); /* its peer goes with it */
+    if (system(cmd) != 0) fprintf(stderr, "could not remove the link hd%d\n", t->base);
+    assert_int_equal(rc, 3);
+    char link[32];
+    snprintf(link, sizeof link, "which hd%d already routes", t->base);
+    if (!strstr(err, link)) fail_msg("herd test said: %s", err);
+    free(out);
+    free(err);
+}
+
 /* capacity, with a known limit: the port of api.5 is taken, so the group grows from 2 to 4
  * replicas and breaks on the way to 6 (launch: api.5); each good step measured every
  * replica's memory and health; afterwards the group is back at 2. */
@@ -896,6 +923,7 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_capacity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_environments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partition, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_netns_subnet_taken, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consistency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proxy_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_fault, setup, teardown),
