@@ -1,6 +1,7 @@
 /* cmd_bench.c -- `herd bench`: load one or more URLs, report what happened. */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,6 +300,15 @@ static const char *format_of_path(const char *path)
     return "json";
 }
 
+static struct load_stop bench_stop;
+
+/* SIGINT, SIGTERM: stop the load, drain, report what was measured */
+static void on_sigint(int signum)
+{
+    (void)signum;
+    load_stop_request(&bench_stop);
+}
+
 int cmd_bench(int argc, char **argv)
 {
     struct bench_options o;
@@ -322,12 +332,13 @@ int cmd_bench(int argc, char **argv)
     }
     optind = 0;
     while ((c = getopt_long(argc, argv, bench_short, bench_opts, NULL)) != -1) {
-        if (c == ':') {
-            fprintf(stderr, "herd bench: %s needs a value\n", argv[optind - 1]);
-            goto out;
-        }
-        if (c == '?') {
-            fprintf(stderr, "herd bench: unknown option '%s' (see herd bench --help)\n", argv[optind - 1]);
+        if (c == ':' || c == '?') { /* whatever the flags before it set rc to */
+            if (c == ':')
+                fprintf(stderr, "herd bench: %s needs a value\n", argv[optind - 1]);
+            else
+                fprintf(stderr, "herd bench: unknown option '%s' (see herd bench --help)\n",
+                        argv[optind - 1]);
+            rc = CLI_EXIT_USAGE;
             goto out;
         }
         if (c == OPT_CONFIG)
@@ -349,9 +360,24 @@ int cmd_bench(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
+    if (load_stop_init(&bench_stop) < 0) {
+        fprintf(stderr, "herd bench: cannot make an eventfd\n");
+        bench_plan_free(&plan);
+        rc = CLI_EXIT_RUNTIME;
+        goto out;
+    }
+    plan.stop = &bench_stop;
+    struct sigaction sa = {.sa_handler = on_sigint};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     struct live live = {.tty = isatty(STDERR_FILENO)};
     struct load_result result;
-    if (load_run(&plan, &result, oc.quiet ? NULL : on_progress, &live, err, sizeof err) < 0) {
+    int run_rc = load_run(&plan, &result, oc.quiet ? NULL : on_progress, &live, err, sizeof err);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    load_stop_close(&bench_stop);
+    if (run_rc < 0) {
         fprintf(stderr, "herd bench: %s\n", err);
         bench_plan_free(&plan);
         rc = CLI_EXIT_RUNTIME;
@@ -376,13 +402,23 @@ int cmd_bench(int argc, char **argv)
         }
     }
     if (rc == 0 && !passed) {
+        struct load_summary s;
+        load_summary_from(&result, &s);
         for (size_t i = 0; i < o.threshold_count; i++) {
-            struct load_summary s;
-            load_summary_from(&result, &s);
-            if (!threshold_check(&o.thresholds[i], &s))
-                fprintf(stderr, "herd bench: threshold failed: %s (actual %g)\n", o.thresholds[i].text,
-                        threshold_actual(&o.thresholds[i], &s));
+            if (threshold_check(&o.thresholds[i], &s))
+                continue;
+            double actual = threshold_actual(&o.thresholds[i], &s);
+            json_t *e = json_pack("{s:o,s:s}", "actual", isnan(actual) ? json_null() : json_real(actual),
+                                  "why", "no samples");
+            char text[64];
+            fprintf(stderr, "herd bench: threshold failed: %s (actual %s)\n", o.thresholds[i].text,
+                    report_actual(e, o.thresholds[i].text, text, sizeof text));
+            json_decref(e);
         }
+        if (s.succeeded == 0)
+            fprintf(stderr, "herd bench: no request succeeded (%llu scheduled: unable to connect, or "
+                            "every answer failed): nothing was measured\n",
+                    (unsigned long long)s.scheduled);
         if (result.breaker_tripped)
             fprintf(stderr, "herd bench: circuit breaker: %llu failures, run stopped at %.2f s\n",
                     (unsigned long long)plan.max_failures, result.breaker_at_s);

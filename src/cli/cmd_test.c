@@ -1,6 +1,7 @@
 /* cmd_test.c -- `herd test PLAN.yaml`: run a test plan, print the verdicts, write the reports. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +23,15 @@ static const char test_usage[] =
     "Runs a test plan: launches its cluster (when it has one), runs its checks in order,\n"
     "judges each against its expectations, prints the verdicts and writes the reports\n"
     "(see docs/plan-reference.md). Exit 0 when every check passed, 1 when one failed,\n"
-    "2 for a bad plan, 3 when the cluster could not start.\n"
+    "2 for a bad plan, 3 when the cluster could not start, 130 or 143 when interrupted by\n"
+    "SIGINT or SIGTERM (the running check stops, the rest is skipped, reports are written).\n"
     "\n"
     "options:\n"
     "      --report-dir DIR   where the reports go (default: the plan's report.dir, reports)\n"
     "      --format LIST      json,md,html,junit (default: the plan's report.formats, all four)\n"
-    "      --state-dir DIR    the launched cluster's state and logs (default: a new /tmp dir)\n"
+    "      --state-dir DIR    the launched cluster's state and logs (default: a new /tmp dir,\n"
+    "                         removed at the end)\n"
+    "      --keep-state       keep the temporary state directory and its logs\n"
     "  -q, --quiet            no progress lines\n"
     "  -h, --help             this text\n";
 
@@ -60,16 +64,27 @@ static int parse_formats(const char *text, unsigned *out)
     return *out ? 0 : -1;
 }
 
+static struct load_stop test_stop;
+static volatile sig_atomic_t test_signal;
+
+/* SIGINT, SIGTERM: stop the load at once; the run recovers, stops the cluster and reports */
+static void on_signal(int signum)
+{
+    test_signal = signum;
+    load_stop_request(&test_stop);
+}
+
 int cmd_test(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"report-dir", required_argument, NULL, 'r'}, {"format", required_argument, NULL, 'F'},
         {"state-dir", required_argument, NULL, 's'},  {"quiet", no_argument, NULL, 'q'},
+        {"keep-state", no_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
     };
     const char *report_dir = NULL, *state_dir = NULL;
     unsigned formats = 0;
-    bool quiet = false;
+    bool quiet = false, keep_state = false;
     int c;
     optind = 1;
     opterr = 0;
@@ -78,6 +93,7 @@ int cmd_test(int argc, char **argv)
         case 'r': report_dir = optarg; break;
         case 's': state_dir = optarg; break;
         case 'q': quiet = true; break;
+        case 'k': keep_state = true; break;
         case 'F':
             if (parse_formats(optarg, &formats) < 0) {
                 fprintf(stderr, "herd test: --format '%s': expected a list of json, md, html, junit\n", optarg);
@@ -105,9 +121,24 @@ int cmd_test(int argc, char **argv)
     char self[1024];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = '\0';
-    struct plan_run_opts o = {.self_exe = self, .state_dir = state_dir, .quiet = quiet};
+    if (load_stop_init(&test_stop) < 0) {
+        fprintf(stderr, "herd test: cannot make an eventfd\n");
+        plan_free(&p);
+        return CLI_EXIT_RUNTIME;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    struct plan_run_opts o = {.self_exe = self, .state_dir = state_dir, .quiet = quiet,
+                              .keep_state = keep_state, .stop = &test_stop};
     void *doc = NULL;
     int rc = plan_run(&p, &o, &doc, err, sizeof err);
+    if (test_signal) { /* interrupted: the reports are still written, then 128 + signal */
+        fprintf(stderr, "herd test: interrupted by %s: the check running was stopped, the rest "
+                        "skipped\n", test_signal == SIGINT ? "SIGINT" : "SIGTERM");
+        rc = 128 + test_signal;
+    }
     if (!doc) {
         fprintf(stderr, "herd test: %s\n", err);
         plan_free(&p);

@@ -410,6 +410,7 @@ static int tls_handshake(struct http_client *c)
     struct buf req = c->pending;
     c->pending = (struct buf){0};
     int wrc = tls_write(c, req.data, req.len);
+    if (wrc == 0) c->res.bytes_out += req.len;
     buf_free(&req);
     if (wrc < 0) {
         client_fail(c, HTTP_CLIENT_EWRITE);
@@ -637,6 +638,7 @@ static void on_connected(uv_connect_t *req, int status)
     struct buf req_bytes = c->pending;
     c->pending = (struct buf){0};
     int rc = plain_write(c, req_bytes.data, req_bytes.len);
+    if (rc == 0) c->res.bytes_out += req_bytes.len;
     buf_free(&req_bytes);
     if (rc < 0) client_fail(c, HTTP_CLIENT_EWRITE);
 }
@@ -724,7 +726,10 @@ int http_client_send_stream(struct http_client *c, const char *request, size_t l
     switch (c->state) {
     case CLIENT_IDLE:
         start_phase(c, CLIENT_WAITING, c->opts.header_timeout_ms);
-        if (c->transport->write(c, request, len) < 0) client_fail(c, HTTP_CLIENT_EWRITE);
+        if (c->transport->write(c, request, len) < 0)
+            client_fail(c, HTTP_CLIENT_EWRITE);
+        else
+            c->res.bytes_out += len;
         return 0;
     case CLIENT_CLOSING:
         buf_reset(&c->pending);
@@ -749,6 +754,7 @@ long http_client_write(struct http_client *c, const char *data, size_t len)
             client_fail(c, HTTP_CLIENT_EWRITE);
             return -1;
         }
+        c->res.bytes_out += len;
         return (long)uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
     case CLIENT_IDLE:
         return -1;
@@ -771,6 +777,11 @@ void http_client_pause(struct http_client *c, bool paused)
 bool http_client_connected(const struct http_client *c)
 {
     return c->state == CLIENT_IDLE;
+}
+
+size_t http_client_bytes_out(const struct http_client *c)
+{
+    return c->res.bytes_out;
 }
 
 uint64_t http_client_connects(const struct http_client *c)

@@ -47,6 +47,8 @@ struct http_client_response {
     bool body_truncated;
     char captured[128]; /* capture_header's value, "" when absent */
     size_t bytes_in;    /* bytes read off the wire for this answer */
+    size_t bytes_out;   /* request bytes written: handed to the kernel or libuv's write queue
+                         * (before encryption, with TLS) */
     int64_t content_length; /* announced by the server, or -1 */
 };
 
@@ -105,6 +107,9 @@ void http_client_pause(struct http_client *c, bool paused);
 
 /* True while connected (a next request reuses the connection). */
 bool http_client_connected(const struct http_client *c);
+
+/* Bytes of the request in progress written so far (see http_client_response.bytes_out). */
+size_t http_client_bytes_out(const struct http_client *c);
 
 /* Number of TCP connections this client opened (the first one and every reconnect). */
 uint64_t http_client_connects(const struct http_client *c);

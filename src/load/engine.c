@@ -3,11 +3,11 @@
 
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -46,10 +46,13 @@ struct load_engine {
     uint64_t start_ns;
     atomic_bool stop;
     atomic_uint_fast64_t failures;
+    uint64_t origin_ns; /* the records' origin */
     uv_loop_t loop;
     uv_timer_t tick;
-    uv_signal_t sigint;
+    uv_poll_t stop_poll; /* plan->stop's eventfd */
+    bool stop_poll_open;
     uv_async_t done_async;
+    uint64_t planned_end_ns; /* open model: when the schedule ends (0: unknown) */
     load_progress_fn progress;
     void *progress_data;
     size_t shown;                            /* seconds shown by the progress callback */
@@ -76,18 +79,23 @@ struct load_worker {
     struct load_stats stats;
     struct load_interval interval;
     int *target_node; /* per target: the node index its answers last named, or -1 */
+    bool *target_mixed; /* per target: its answers named several nodes (a balancer) */
     struct http_client_opts client_opts;
-    uint64_t quota;  /* requests (or open-model sends) this thread makes; 0: no limit */
+    uint64_t quota;  /* with has_quota: requests (or open-model sends) this thread makes */
+    bool has_quota;
     uint64_t issued; /* closed model: requests sent; open model: schedule slots used */
     uint64_t sent;   /* requests sent: the k-th is numbered id + k*T for the balancer */
     uint64_t in_flight;
     uint64_t *backlog; /* open model: intended times waiting for a free connection */
     size_t backlog_cap, backlog_head, backlog_len;
-    uint64_t dropped, backlog_max;
+    uint64_t backlog_max;
     size_t ticks;
     uint64_t last_answer_ns, stop_ns;
     bool stopping, finished;
     struct load_windows win; /* by this thread's node numbering */
+    struct load_record *records; /* by this thread's node numbering until merged */
+    size_t record_count, record_cap, record_max;
+    bool records_truncated;
 };
 
 /* ---- pure helpers ---- */
@@ -229,18 +237,22 @@ static uint64_t now_ns(void)
     return uv_hrtime();
 }
 
+/* The node a request to target ended on: the one its answer names; without an answer (or a
+ * name), the node this target's answers always named, else the target itself (a balancer in
+ * front of several nodes: which one held the request is not known). */
 static int node_of_answer(struct load_worker *w, size_t target, const char *name)
 {
     int cached = w->target_node[target];
     if (name[0]) {
-        if (cached < 0 || strcmp(w->stats.nodes[cached].name, name) != 0)
+        if (cached < 0 || strcmp(w->stats.nodes[cached].name, name) != 0) {
+            w->target_mixed[target] |= cached >= 0;
             cached = w->target_node[target] = load_stats_node(&w->stats, name);
+        }
         return cached;
     }
-    if (cached < 0)
-        cached = w->target_node[target] =
-            load_stats_node(&w->stats, w->eng->plan->targets[target].name);
-    return cached;
+    if (cached >= 0 && !w->target_mixed[target])
+        return cached;
+    return load_stats_node(&w->stats, w->eng->plan->targets[target].name);
 }
 
 static void engine_request_stop(struct load_engine *eng)
@@ -326,6 +338,61 @@ static void windows_merge(struct load_result *r, struct load_worker *w)
     }
 }
 
+/* Keeps the record of one ended request (with plan->max_records). */
+static void record_keep(struct load_worker *w, int node, uint8_t cls, int status,
+                        uint64_t intended_ns, uint64_t sent_ns, uint64_t end_ns)
+{
+    if (!w->record_max)
+        return;
+    if (w->record_count == w->record_cap) {
+        size_t cap = w->record_cap ? w->record_cap * 2 : 4096;
+        if (cap > w->record_max)
+            cap = w->record_max;
+        struct load_record *r = cap > w->record_cap ? realloc(w->records, cap * sizeof *r) : NULL;
+        if (!r) {
+            w->records_truncated = true;
+            return;
+        }
+        w->records = r;
+        w->record_cap = cap;
+    }
+    uint64_t origin = w->eng->origin_ns;
+    w->records[w->record_count++] = (struct load_record){
+        .intended_us = ((int64_t)intended_ns - (int64_t)origin) / 1000,
+        .sent_us = ((int64_t)sent_ns - (int64_t)origin) / 1000,
+        .end_us = ((int64_t)end_ns - (int64_t)origin) / 1000,
+        .node = node >= 0 ? (uint32_t)node : 0,
+        .status = (uint16_t)(status > 0 && status < 65536 ? status : 0),
+        .cls = cls,
+    };
+}
+
+/* Appends a thread's records to the result's, its node numbers made the result's (caller
+ * holds the engine lock; the thread's stats are merged already). */
+static void records_merge(struct load_result *r, struct load_worker *w)
+{
+    r->records_truncated |= w->records_truncated;
+    if (!w->record_count)
+        return;
+    struct load_record *all = realloc(r->records, (r->record_count + w->record_count) * sizeof *all);
+    if (!all) {
+        r->records_truncated = true;
+        return;
+    }
+    r->records = all;
+    uint32_t map[LOAD_MAX_NODES];
+    for (size_t n = 0; n < w->stats.node_count; n++) {
+        int k = load_stats_node(&r->total, w->stats.nodes[n].name);
+        map[n] = k >= 0 ? (uint32_t)k : 0;
+    }
+    for (size_t i = 0; i < w->record_count; i++) {
+        struct load_record rec = w->records[i];
+        bool sent = rec.cls < COUNTER_CLASSES;
+        rec.node = sent && rec.node < w->stats.node_count ? map[rec.node] : UINT32_MAX;
+        all[r->record_count++] = rec;
+    }
+}
+
 static void on_answer(struct http_client *client, int error, const struct http_client_response *res,
                       void *data)
 {
@@ -342,14 +409,16 @@ static void on_answer(struct http_client *client, int error, const struct http_c
         .cls = load_classify(error, res->status),
         .status = error == HTTP_CLIENT_OK ? res->status : 0,
         .answered = error == HTTP_CLIENT_OK,
+        .timed = error == HTTP_CLIENT_OK,
         .latency_us = (now - c->intended_ns) / 1000,
         .uncorrected_us = (now - c->sent_ns) / 1000,
         .bytes_in = res->bytes_in,
-        .bytes_out = plan->targets[c->target].request_len,
+        .bytes_out = res->bytes_out,
     };
     int node = node_of_answer(w, c->target, error == HTTP_CLIENT_OK ? res->captured : "");
     load_stats_record(&w->stats, &w->interval, node, &s);
     if (w->win.count) windows_record(w, node, &s, now, c->sent_ns);
+    record_keep(w, node, (uint8_t)s.cls, s.status, c->intended_ns, c->sent_ns, now);
     lb_on_result(&w->lb, c->target, s.cls == COUNTER_OK);
     if (s.cls != COUNTER_OK && plan->max_failures) {
         uint64_t n = atomic_fetch_add(&eng->failures, 1) + 1;
@@ -382,7 +451,7 @@ static void on_answer(struct http_client *client, int error, const struct http_c
 
 static bool closed_quota_left(const struct load_worker *w)
 {
-    return w->quota == 0 || w->issued < w->quota;
+    return !w->has_quota || w->issued < w->quota;
 }
 
 /* Sends the slot's next request, numbered by the thread's count; closed model: unless the
@@ -405,6 +474,7 @@ static void conn_issue(struct load_conn *c, uint64_t intended_ns)
                                         &plan->targets[t].url, &w->client_opts, err, sizeof err);
         if (!c->clients[t]) {
             lb_on_result(&w->lb, t, false);
+            w->stats.not_sent++;
             worker_stop_issuing(w);
             return;
         }
@@ -419,6 +489,7 @@ static void conn_issue(struct load_conn *c, uint64_t intended_ns)
                          on_answer, c) < 0) {
         c->busy = false;
         w->in_flight--;
+        w->stats.not_sent++;
         lb_on_result(&w->lb, t, false);
     }
 }
@@ -450,7 +521,11 @@ static void dispatch(struct load_worker *w, uint64_t intended_ns)
         return;
     }
     if (w->backlog_len == w->backlog_cap) {
-        w->dropped++;
+        /* never answered: its latency is at least the end of the schedule (or now) minus
+         * its intended send time */
+        uint64_t end = w->eng->planned_end_ns > now_ns() ? w->eng->planned_end_ns : now_ns();
+        load_stats_record_unsent(&w->stats, true, (end - intended_ns) / 1000);
+        record_keep(w, -1, LOAD_RECORD_DROPPED, 0, intended_ns, intended_ns, now_ns());
         return;
     }
     w->backlog[(w->backlog_head + w->backlog_len) % w->backlog_cap] = intended_ns;
@@ -489,18 +564,19 @@ static void open_pace(struct load_worker *w)
     uint64_t ramp_ns = plan->ramp_up_us * 1000;
     uint64_t now = now_ns();
     while (!w->stopping) {
-        if (w->quota && w->issued >= w->quota)
+        if (w->has_quota && w->issued >= w->quota)
             break;
         uint64_t g = w->id + w->issued * eng->worker_count;
         uint64_t intended = eng->start_ns + load_schedule_ns(g, plan->rate, ramp_ns);
+        /* the schedule ends the run, not a timer: every slot before the end is sent */
+        if (plan->duration_us && intended >= eng->start_ns + plan->duration_us * 1000) {
+            worker_stop_issuing(w);
+            break;
+        }
         if (intended > now) {
             struct itimerspec its = {.it_value = {.tv_sec = (time_t)(intended / NS_PER_S),
                                                   .tv_nsec = (long)(intended % NS_PER_S)}};
             timerfd_settime(w->pace_fd, TFD_TIMER_ABSTIME, &its, NULL);
-            break;
-        }
-        if (plan->duration_us && intended >= eng->start_ns + plan->duration_us * 1000) {
-            worker_stop_issuing(w);
             break;
         }
         w->issued++;
@@ -548,6 +624,38 @@ static void close_handle(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
+/* At the end of the thread's run, accounts for every scheduled request that did not end:
+ * those in flight are failures (unanswered) whose latency runs to now; sends waiting in the
+ * backlog, and the quota's rest, were never sent. */
+static void account_unfinished(struct load_worker *w)
+{
+    uint64_t now = now_ns();
+    for (unsigned i = 0; i < w->conn_count; i++) {
+        struct load_conn *c = &w->conns[i];
+        if (!c->busy)
+            continue;
+        struct load_sample s = {.cls = COUNTER_UNANSWERED, .timed = true,
+                                .latency_us = (now - c->intended_ns) / 1000,
+                                .uncorrected_us = (now - c->sent_ns) / 1000,
+                                .bytes_out = http_client_bytes_out(c->clients[c->target])};
+        int node = node_of_answer(w, c->target, "");
+        load_stats_record(&w->stats, &w->interval, node, &s);
+        if (w->win.count) windows_record(w, node, &s, now, c->sent_ns);
+        record_keep(w, node, COUNTER_UNANSWERED, 0, c->intended_ns, c->sent_ns, now);
+        c->busy = false;
+    }
+    w->in_flight = 0;
+    for (; w->backlog_len > 0; w->backlog_len--) {
+        uint64_t intended = w->backlog[w->backlog_head];
+        w->backlog_head = (w->backlog_head + 1) % w->backlog_cap;
+        load_stats_record_unsent(&w->stats, false, (now - intended) / 1000);
+        record_keep(w, -1, LOAD_RECORD_NOT_SENT, 0, intended, intended, now);
+    }
+    w->stats.scheduled = w->has_quota ? w->quota : w->issued;
+    if (w->has_quota && w->issued < w->quota)
+        w->stats.not_sent += w->quota - w->issued;
+}
+
 static void worker_finish(struct load_worker *w)
 {
     if (w->finished)
@@ -555,6 +663,7 @@ static void worker_finish(struct load_worker *w)
     w->finished = true;
     struct load_engine *eng = w->eng;
     struct load_result *r = eng->result;
+    account_unfinished(w);
     engine_take_interval(eng, w, w->ticks + 1); /* the last, partial second */
     uint64_t clients = 0, connects = 0;
     for (unsigned i = 0; i < w->conn_count; i++) {
@@ -571,12 +680,11 @@ static void worker_finish(struct load_worker *w)
     pthread_mutex_lock(&eng->lock);
     load_stats_merge(&r->total, &w->stats);
     if (w->win.count) windows_merge(r, w);
+    records_merge(r, w);
     r->clients += clients;
     r->connects += connects;
     r->connections_peak += w->conn_count;
-    r->dropped += w->dropped;
     r->backlog_max += w->backlog_max;
-    r->in_flight_at_end += w->in_flight;
     eng->workers_done++;
     pthread_mutex_unlock(&eng->lock);
     close_handle((uv_handle_t *)&w->wake);
@@ -611,7 +719,7 @@ static void worker_check_done(struct load_worker *w)
 {
     if (w->finished || w->in_flight > 0)
         return;
-    if (!w->stopping && w->quota && w->issued >= w->quota)
+    if (!w->stopping && w->has_quota && w->issued >= w->quota)
         worker_stop_issuing(w);
     if (w->stopping)
         worker_finish(w);
@@ -640,7 +748,7 @@ static void *worker_main(void *arg)
     const struct load_plan *plan = eng->plan;
     uint64_t now = now_ns();
     arm_tick(w);
-    if (plan->duration_us) {
+    if (plan->duration_us && plan->rate <= 0) { /* the open model ends by its schedule */
         uint64_t end = eng->start_ns + plan->duration_us * 1000;
         uv_timer_start(&w->deadline, on_duration_over, end > now ? (end - now) / 1000000 : 0, 0);
     }
@@ -685,12 +793,18 @@ static int worker_init(struct load_engine *eng, struct load_worker *w, unsigned 
         w->backlog_cap = (size_t)(per_thread * BACKLOG_SECS) + 1024;
         w->backlog = malloc(w->backlog_cap * sizeof *w->backlog);
     }
-    if (plan->requests)
+    w->record_max = plan->max_records / T + 1;
+    if (!plan->max_records)
+        w->record_max = 0;
+    if (plan->requests) { /* a thread may get none (-n 1 on two threads) */
+        w->has_quota = true;
         w->quota = plan->requests / T + (id < plan->requests % T);
+    }
     w->conns = calloc(w->conn_cap, sizeof *w->conns);
     w->target_node = malloc(plan->target_count * sizeof *w->target_node);
+    w->target_mixed = calloc(plan->target_count, sizeof *w->target_mixed);
     int *weights = malloc(plan->target_count * sizeof *weights);
-    if (!w->conns || !w->target_node || !weights || (plan->rate > 0 && !w->backlog) ||
+    if (!w->conns || !w->target_node || !w->target_mixed || !weights || (plan->rate > 0 && !w->backlog) ||
         load_stats_init(&w->stats) < 0 || load_interval_init(&w->interval) < 0) {
         free(weights);
         return err_set(err, errlen, "out of memory");
@@ -761,6 +875,8 @@ static void worker_free(struct load_worker *w)
         free(w->conns[i].clients);
     free(w->conns);
     free(w->target_node);
+    free(w->target_mixed);
+    free(w->records);
     free(w->backlog);
     if (w->pace_fd > 0)
         close(w->pace_fd);
@@ -822,12 +938,42 @@ static void on_engine_tick(uv_timer_t *t)
     uv_timer_start(t, on_engine_tick, next > now ? (next - now) / 1000000 : 0, 0);
 }
 
-static void on_sigint(uv_signal_t *s, int signum)
+static void on_stop_asked(uv_poll_t *p, int status, int events)
 {
-    (void)signum;
-    struct load_engine *eng = s->data;
+    (void)status;
+    (void)events;
+    struct load_engine *eng = p->data;
+    uv_poll_stop(p); /* the eventfd stays readable: later runs given it see it too */
     eng->result->interrupted = true;
     engine_request_stop(eng);
+}
+
+int load_stop_init(struct load_stop *s)
+{
+    atomic_init(&s->requested, false);
+    s->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return s->fd < 0 ? -1 : 0;
+}
+
+void load_stop_request(struct load_stop *s)
+{
+    uint64_t one = 1;
+    atomic_store(&s->requested, true);
+    if (write(s->fd, &one, sizeof one) < 0) {
+        /* EAGAIN: the counter is full, so it is readable already */
+    }
+}
+
+bool load_stop_requested(const struct load_stop *s)
+{
+    return s && atomic_load(&((struct load_stop *)s)->requested);
+}
+
+void load_stop_close(struct load_stop *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
 }
 
 static void on_worker_done(uv_async_t *a)
@@ -839,7 +985,8 @@ static void on_worker_done(uv_async_t *a)
     if (!all)
         return;
     close_handle((uv_handle_t *)&eng->tick);
-    close_handle((uv_handle_t *)&eng->sigint);
+    if (eng->stop_poll_open)
+        close_handle((uv_handle_t *)&eng->stop_poll);
     close_handle((uv_handle_t *)&eng->done_async);
 }
 
@@ -868,6 +1015,17 @@ int load_run(const struct load_plan *plan, struct load_result *result, load_prog
     atomic_init(&eng.failures, 0);
     eng.start_ns = now_ns(); /* the common origin of schedules, ticks and deadlines */
     result->start_ns = eng.start_ns;
+    eng.origin_ns = plan->origin_ns ? plan->origin_ns : eng.start_ns;
+    result->started_us = ((int64_t)eng.start_ns - (int64_t)eng.origin_ns) / 1000;
+    if (plan->rate > 0 && plan->duration_us)
+        eng.planned_end_ns = eng.start_ns + plan->duration_us * 1000;
+    else if (plan->rate > 0 && plan->requests)
+        eng.planned_end_ns =
+            eng.start_ns + load_schedule_ns(plan->requests - 1, plan->rate, plan->ramp_up_us * 1000);
+    if (plan->stop && load_stop_requested(plan->stop)) {
+        result->interrupted = true;
+        atomic_store(&eng.stop, true); /* the threads end before their first send */
+    }
     int rc = 0;
     unsigned started = 0;
     for (unsigned i = 0; i < eng.worker_count && rc == 0; i++) {
@@ -877,12 +1035,14 @@ int load_run(const struct load_plan *plan, struct load_result *result, load_prog
     }
     uv_loop_init(&eng.loop);
     uv_timer_init(&eng.loop, &eng.tick);
-    uv_signal_init(&eng.loop, &eng.sigint);
     uv_async_init(&eng.loop, &eng.done_async, on_worker_done);
-    eng.tick.data = eng.sigint.data = eng.done_async.data = &eng;
+    eng.tick.data = eng.stop_poll.data = eng.done_async.data = &eng;
+    if (plan->stop && uv_poll_init(&eng.loop, &eng.stop_poll, plan->stop->fd) == 0)
+        eng.stop_poll_open = true;
     if (rc == 0) {
         mtime_wall_iso8601(result->started_at, sizeof result->started_at);
-        uv_signal_start(&eng.sigint, on_sigint, SIGINT);
+        if (eng.stop_poll_open)
+            uv_poll_start(&eng.stop_poll, UV_READABLE, on_stop_asked);
         for (; started < eng.worker_count; started++) {
             struct load_worker *w = &eng.workers[started];
             if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
@@ -911,13 +1071,19 @@ int load_run(const struct load_plan *plan, struct load_result *result, load_prog
                 end = last;
         }
         result->elapsed_s = (double)(end - eng.start_ns) / 1e9;
+        uint64_t sends_ended = eng.start_ns;
+        for (unsigned i = 0; i < started; i++)
+            if (eng.workers[i].stop_ns > sends_ended)
+                sends_ended = eng.workers[i].stop_ns;
+        result->sends_ended_us = ((int64_t)sends_ended - (int64_t)eng.origin_ns) / 1000;
         mtime_wall_iso8601(result->ended_at, sizeof result->ended_at);
         for (size_t s = 0; s < result->seconds; s++)
             second_close(&result->timeline[s]);
         show_progress(&eng, result->seconds);
     }
     close_handle((uv_handle_t *)&eng.tick);
-    close_handle((uv_handle_t *)&eng.sigint);
+    if (eng.stop_poll_open)
+        close_handle((uv_handle_t *)&eng.stop_poll);
     close_handle((uv_handle_t *)&eng.done_async);
     uv_run(&eng.loop, UV_RUN_DEFAULT);
     uv_loop_close(&eng.loop);
@@ -932,6 +1098,7 @@ int load_run(const struct load_plan *plan, struct load_result *result, load_prog
 
 void load_result_free(struct load_result *result)
 {
+    free(result->records);
     windows_free(&result->windows);
     for (size_t s = 0; s < result->seconds; s++) {
         free(result->timeline[s].hist);

@@ -8,6 +8,7 @@
 #ifndef HERD_LOAD_ENGINE_H
 #define HERD_LOAD_ENGINE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,26 @@ struct load_target {
     size_t request_len;
 };
 
+/* A request to stop load, made by whoever owns the process's signals (cli/): every run given
+ * it ends its sends at once when it is asked (answers in flight drain, the result says
+ * interrupted), and a run started after it was asked ends before its first send. */
+struct load_stop {
+    int fd; /* an eventfd, readable once asked */
+    atomic_bool requested;
+};
+
+/* Makes s ready. Returns 0, or -1 when no eventfd could be made. */
+int load_stop_init(struct load_stop *s);
+
+/* Asks every run given s to stop. Async-signal-safe: may be called from a signal handler or
+ * any thread. */
+void load_stop_request(struct load_stop *s);
+
+/* True once load_stop_request was called (never for NULL). */
+bool load_stop_requested(const struct load_stop *s);
+
+void load_stop_close(struct load_stop *s);
+
 struct load_plan {
     struct load_target *targets;
     size_t target_count;
@@ -42,6 +63,23 @@ struct load_plan {
     uint64_t max_failures;    /* circuit breaker: stop after this many failures; 0: never */
     bool tls_verify;
     uint64_t window_us;       /* > 0: also count outcomes in windows this long (load_windows) */
+    struct load_stop *stop;   /* may be NULL: nothing stops the run early but the breaker */
+    uint64_t origin_ns;       /* uv_hrtime() the records' times count from; 0: the run's start */
+    size_t max_records;       /* > 0: keep each request's record (load_record), at most this many */
+};
+
+/* Record classes beyond enum counter_class: scheduled requests never sent. */
+#define LOAD_RECORD_NOT_SENT COUNTER_CLASSES
+#define LOAD_RECORD_DROPPED  (COUNTER_CLASSES + 1)
+
+/* One scheduled request as it happened. Times in us from the plan's origin, signed (a time
+ * before the origin is negative). A request never sent has sent_us = intended_us and ends at
+ * the end of the run (or when it was dropped). */
+struct load_record {
+    int64_t intended_us, sent_us, end_us;
+    uint32_t node;   /* index into load_result.total.nodes */
+    uint16_t status; /* HTTP status; 0 without an answer */
+    uint8_t cls;     /* enum counter_class, or LOAD_RECORD_NOT_SENT / LOAD_RECORD_DROPPED */
 };
 
 /* Outcomes in fixed windows from the start (the plan's window_us, e.g. 100 ms): what the
@@ -76,13 +114,16 @@ struct load_result {
     uint64_t clients;        /* distinct connections (connection slot x target) used */
     uint64_t connects;       /* TCP connects made (clients + reconnects) */
     uint64_t connections_peak; /* connection slots in use at once (open model grows them) */
-    uint64_t dropped;        /* open model: scheduled sends dropped, backlog full */
     uint64_t backlog_max;    /* open model: most sends waiting for a free connection */
-    uint64_t in_flight_at_end; /* still unanswered when the drain ended; not counted above */
     bool breaker_tripped;
     double breaker_at_s;
-    bool interrupted;        /* stopped by load_engine_stop (SIGINT) */
+    bool interrupted;        /* stopped by plan->stop */
     struct load_windows windows; /* with plan->window_us */
+    struct load_record *records; /* with plan->max_records: every request, by thread */
+    size_t record_count;
+    bool records_truncated;      /* more requests than max_records: some are not in records */
+    int64_t started_us;          /* the run's start, from the plan's origin */
+    int64_t sends_ended_us;      /* when the last thread stopped sending, from the origin */
 };
 
 /* What the live display shows each second (called on the thread that runs the engine). */
@@ -99,8 +140,11 @@ struct load_progress {
 typedef void (*load_progress_fn)(const struct load_progress *p, void *data);
 
 /* Runs plan to its end and fills result (initialised here; free with load_result_free).
- * progress, when given, is called once a second. SIGINT ends the run early (drained, with
- * result->interrupted). Returns 0, or -1 with a message in err when the run could not start. */
+ * progress, when given, is called once a second. plan->stop ends the run early (drained, with
+ * result->interrupted); the engine installs no signal handler. Every scheduled request is in
+ * result->total: succeeded, failed by class (unanswered when the drain ended without its
+ * answer), not sent, or dropped. Returns 0, or -1 with a message in err when the run could
+ * not start. */
 int load_run(const struct load_plan *plan, struct load_result *result, load_progress_fn progress,
              void *data, char *err, size_t errlen);
 

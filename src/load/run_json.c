@@ -1,6 +1,7 @@
 /* run_json.c -- a finished run as the canonical run document. */
 #include "load/run_json.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,18 +19,27 @@ static json_t *errors_json(const struct counters *c)
     return j;
 }
 
+/* A number, or null when it could not be measured (NAN). */
+static json_t *measured(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
 static double ms(uint64_t us)
 {
     return (double)us / 1000.0;
 }
 
+/* Latency percentiles in ms, {"samples": 0} alone when there is none (nothing to measure). */
 static json_t *latency_json(const struct hist *h, int with_hist)
 {
-    json_t *j = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "min",
-                          h->total ? ms(h->min) : 0.0, "p50", ms(hist_percentile(h, 50)), "p75",
-                          ms(hist_percentile(h, 75)), "p90", ms(hist_percentile(h, 90)), "p95",
-                          ms(hist_percentile(h, 95)), "p99", ms(hist_percentile(h, 99)), "p99.9",
-                          ms(hist_percentile(h, 99.9)), "max", h->total ? ms(h->max) : 0.0, "mean",
+    if (!h->total)
+        return json_pack("{s:i}", "samples", 0);
+    json_t *j = json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "samples",
+                          (json_int_t)h->total, "min", ms(h->min), "p50", ms(hist_percentile(h, 50)),
+                          "p75", ms(hist_percentile(h, 75)), "p90", ms(hist_percentile(h, 90)),
+                          "p95", ms(hist_percentile(h, 95)), "p99", ms(hist_percentile(h, 99)),
+                          "p99.9", ms(hist_percentile(h, 99.9)), "max", ms(h->max), "mean",
                           hist_mean(h) / 1000.0);
     if (j && with_hist) {
         char *enc = hist_encode(h);
@@ -158,19 +168,29 @@ void *load_run_json(const struct load_plan *plan, const struct load_result *r,
         const struct threshold *t = &meta->thresholds[i];
         int ok = threshold_check(t, &s);
         all_pass &= ok;
-        json_array_append_new(thresholds, json_pack("{s:s, s:f, s:b}", "expr", t->text, "actual",
-                                                    threshold_actual(t, &s), "pass", ok));
+        double actual = threshold_actual(t, &s);
+        json_t *th = json_pack("{s:s, s:o, s:b}", "expr", t->text, "actual", measured(actual),
+                               "pass", ok);
+        if (isnan(actual))
+            json_object_set_new(th, "why", json_string("no samples"));
+        json_array_append_new(thresholds, th);
     }
+    /* no request succeeded: nothing was measured, whatever the thresholds say (wrk: "unable
+     * to connect") */
+    all_pass &= s.succeeded > 0;
     *passed = all_pass;
+    /* scheduled = ok + failures; failures = failed by class (requests - ok) + not_sent + dropped */
     json_t *totals = json_pack(
-        "{s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "requests",
-        (json_int_t)c->requests, "ok", (json_int_t)c->by_class[COUNTER_OK], "failures",
-        (json_int_t)counters_failures(c), "error_rate", s.error_rate, "rps", s.rps, "bytes_in",
-        (json_int_t)c->bytes_in, "bytes_out", (json_int_t)c->bytes_out, "errors", errors_json(c),
-        "connections", (json_int_t)r->clients, "connects", (json_int_t)r->connects, "reconnects",
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I}",
+        "scheduled", (json_int_t)r->total.scheduled, "requests", (json_int_t)c->requests, "ok",
+        (json_int_t)c->by_class[COUNTER_OK], "failures", (json_int_t)s.failures, "not_sent",
+        (json_int_t)r->total.not_sent, "dropped", (json_int_t)r->total.dropped, "error_rate",
+        measured(s.error_rate), "rps", measured(s.rps), "bytes_in", (json_int_t)c->bytes_in,
+        "bytes_out", (json_int_t)c->bytes_out, "errors", errors_json(c), "connections",
+        (json_int_t)r->clients, "connects", (json_int_t)r->connects, "reconnects",
         (json_int_t)(r->connects > r->clients ? r->connects - r->clients : 0), "connections_peak",
-        (json_int_t)r->connections_peak, "dropped", (json_int_t)r->dropped, "backlog_max",
-        (json_int_t)r->backlog_max, "in_flight_at_end", (json_int_t)r->in_flight_at_end);
+        (json_int_t)r->connections_peak, "backlog_max", (json_int_t)r->backlog_max,
+        "in_flight_at_end", (json_int_t)c->by_class[COUNTER_UNANSWERED]);
     json_t *doc = json_pack(
         "{s:s, s:{s:s, s:s}, s:s, s:o, s:o, s:s, s:s, s:f, s:o, s:o, s:o, s:o, s:o, s:o, s:[], "
         "s:{s:I, s:b, s:f}, s:b, s:o, s:s}",
@@ -185,4 +205,41 @@ void *load_run_json(const struct load_plan *plan, const struct load_result *r,
     if (doc && plan->rate > 0)
         json_object_set_new(doc, "latency_uncorrected_ms", latency_json(r->total.uncorrected, 1));
     return doc;
+}
+
+void *load_summary_json(const struct load_result *r)
+{
+    struct load_summary s;
+    load_summary_from(r, &s);
+    json_t *failed_by = json_object();
+    for (int code = 400; code < LOAD_STATUS_MAX; code++) {
+        if (!r->total.status[code])
+            continue;
+        char key[8];
+        snprintf(key, sizeof key, "%d", code);
+        json_object_set_new(failed_by, key, json_integer((json_int_t)r->total.status[code]));
+    }
+    for (int i = COUNTER_CONNECT; i < COUNTER_CLASSES; i++) {
+        uint64_t n = r->total.counters.by_class[i];
+        if (n && i != COUNTER_STATUS_4XX && i != COUNTER_STATUS_5XX)
+            json_object_set_new(failed_by, counter_class_name((enum counter_class)i),
+                                json_integer((json_int_t)n));
+    }
+    if (r->total.not_sent)
+        json_object_set_new(failed_by, "not_sent", json_integer((json_int_t)r->total.not_sent));
+    if (r->total.dropped)
+        json_object_set_new(failed_by, "dropped", json_integer((json_int_t)r->total.dropped));
+    json_t *j = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "scheduled",
+                          (json_int_t)s.scheduled, "requests", (json_int_t)s.requests, "succeeded",
+                          (json_int_t)s.succeeded, "failures", (json_int_t)s.failures, "not_sent",
+                          (json_int_t)r->total.not_sent, "dropped", (json_int_t)r->total.dropped,
+                          "error_rate", measured(s.error_rate), "rps", measured(s.rps), "ok_rps",
+                          measured(s.ok_rps));
+    json_object_set_new(j, "p50_ms", measured(s.p50));
+    json_object_set_new(j, "p95_ms", measured(s.p95));
+    json_object_set_new(j, "p99_ms", measured(s.p99));
+    json_object_set_new(j, "max_ms", measured(s.max));
+    json_object_set_new(j, "mean_ms", measured(s.mean));
+    json_object_set_new(j, "failed_by", failed_by);
+    return j;
 }

@@ -21,4 +21,11 @@ struct run_meta {
 void *load_run_json(const struct load_plan *plan, const struct load_result *r,
                     const struct run_meta *meta, int *passed);
 
+/* A check's summary of a finished run (a new json_t *): scheduled, requests (ended),
+ * succeeded, failures (scheduled - succeeded), not_sent, dropped, error_rate, rps, ok_rps and
+ * latency in ms (p50_ms, p95_ms, p99_ms, max_ms, mean_ms; null when there is no sample), and
+ * failed_by: what the failed requests got, by HTTP status ("404") or error class ("connect",
+ * "unanswered", "not_sent", "dropped"), only those that happened. */
+void *load_summary_json(const struct load_result *r);
+
 #endif

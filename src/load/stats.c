@@ -72,7 +72,7 @@ void load_stats_record(struct load_stats *s, struct load_interval *iv, int node,
         counters_add(&n->counters, sample->cls);
         n->counters.bytes_in += sample->bytes_in;
     }
-    if (sample->answered) {
+    if (sample->timed) {
         hist_record(s->latency, sample->latency_us);
         hist_record(s->uncorrected, sample->uncorrected_us);
         if (n)
@@ -82,7 +82,7 @@ void load_stats_record(struct load_stats *s, struct load_interval *iv, int node,
         counters_add(&iv->counters, sample->cls);
         iv->counters.bytes_in += sample->bytes_in;
         iv->counters.bytes_out += sample->bytes_out;
-        if (sample->answered)
+        if (sample->timed)
             hist_record(iv->latency, sample->latency_us);
         if (node >= 0) {
             iv->node_requests[node]++;
@@ -91,9 +91,21 @@ void load_stats_record(struct load_stats *s, struct load_interval *iv, int node,
     }
 }
 
+void load_stats_record_unsent(struct load_stats *s, bool dropped, uint64_t latency_us)
+{
+    if (dropped)
+        s->dropped++;
+    else
+        s->not_sent++;
+    hist_record(s->latency, latency_us);
+}
+
 int load_stats_merge(struct load_stats *dst, const struct load_stats *src)
 {
     counters_merge(&dst->counters, &src->counters);
+    dst->scheduled += src->scheduled;
+    dst->not_sent += src->not_sent;
+    dst->dropped += src->dropped;
     hist_merge(dst->latency, src->latency);
     hist_merge(dst->uncorrected, src->uncorrected);
     for (int i = 0; i < LOAD_STATUS_MAX; i++)

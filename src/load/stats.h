@@ -24,9 +24,17 @@ struct load_node {
     struct hist *latency; /* answered requests only */
 };
 
+/* Every request is accounted for: scheduled = counters.requests (ended: succeeded, or failed
+ * by class, unanswered at the end included) + not_sent + dropped. */
 struct load_stats {
     struct counters counters;
-    struct hist *latency;     /* closed model: send -> answer; open model: intended send -> answer */
+    uint64_t scheduled; /* requests the run was to make: the quota, or every schedule slot taken */
+    uint64_t not_sent;  /* scheduled but never sent: left in the backlog, or the quota's rest */
+    uint64_t dropped;   /* open model: scheduled sends dropped because the backlog was full */
+    /* closed model: send -> answer; open model: intended send -> answer. A request without an
+     * answer at the end counts (intended send -> end), so a stalled target does not look fast;
+     * so does a send never made (backlog, dropped: intended -> the end, at least). */
+    struct hist *latency;
     struct hist *uncorrected; /* open model: actual send -> answer */
     uint64_t status[LOAD_STATUS_MAX];
     struct load_node nodes[LOAD_MAX_NODES];
@@ -45,7 +53,8 @@ struct load_interval {
 struct load_sample {
     enum counter_class cls;
     int status;              /* 0 when no answer came */
-    bool answered;           /* an HTTP answer arrived: latencies are valid */
+    bool answered;           /* an HTTP answer arrived */
+    bool timed;              /* latency_us and uncorrected_us are valid (answered, or unanswered) */
     uint64_t latency_us;     /* recorded in latency */
     uint64_t uncorrected_us; /* recorded in uncorrected */
     uint64_t bytes_in, bytes_out;
@@ -66,6 +75,10 @@ int load_stats_node(struct load_stats *s, const char *name);
  * NULL). */
 void load_stats_record(struct load_stats *s, struct load_interval *iv, int node,
                        const struct load_sample *sample);
+
+/* Records a scheduled request that was never sent (not_sent, or dropped when dropped) into s:
+ * its latency (intended send -> the end, in us) goes into the corrected latency only. */
+void load_stats_record_unsent(struct load_stats *s, bool dropped, uint64_t latency_us);
 
 /* Adds src into dst, matching nodes by name. Returns 0 or -1 when out of memory. */
 int load_stats_merge(struct load_stats *dst, const struct load_stats *src);

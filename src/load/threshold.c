@@ -107,6 +107,8 @@ double threshold_actual(const struct threshold *t, const struct load_summary *s)
 bool threshold_check(const struct threshold *t, const struct load_summary *s)
 {
     double a = threshold_actual(t, s);
+    if (isnan(a))
+        return false;
     switch (t->op) {
     case THRESHOLD_LT: return a < t->value;
     case THRESHOLD_LE: return a <= t->value;
@@ -119,18 +121,26 @@ bool threshold_check(const struct threshold *t, const struct load_summary *s)
 void load_summary_from(const struct load_result *r, struct load_summary *s)
 {
     const struct hist *h = r->total.latency;
+    const struct load_stats *t = &r->total;
     memset(s, 0, sizeof *s);
-    s->requests = r->total.counters.requests;
-    s->failures = counters_failures(&r->total.counters);
-    s->error_rate = s->requests ? (double)s->failures / (double)s->requests : 0;
-    s->rps = r->elapsed_s > 0 ? (double)s->requests / r->elapsed_s : 0;
+    s->requests = t->counters.requests;
+    s->scheduled = t->scheduled;
+    s->succeeded = t->counters.by_class[COUNTER_OK];
+    s->failures = s->scheduled > s->succeeded ? s->scheduled - s->succeeded : 0;
+    s->error_rate = s->scheduled ? (double)s->failures / (double)s->scheduled : NAN;
+    s->rps = r->elapsed_s > 0 ? (double)s->requests / r->elapsed_s : s->scheduled ? 0 : NAN;
+    s->ok_rps = r->elapsed_s > 0 ? (double)s->succeeded / r->elapsed_s : s->scheduled ? 0 : NAN;
+    if (!h->total) {
+        s->p50 = s->p75 = s->p90 = s->p95 = s->p99 = s->p999 = s->max = s->min = s->mean = NAN;
+        return;
+    }
     s->p50 = (double)hist_percentile(h, 50) / 1000;
     s->p75 = (double)hist_percentile(h, 75) / 1000;
     s->p90 = (double)hist_percentile(h, 90) / 1000;
     s->p95 = (double)hist_percentile(h, 95) / 1000;
     s->p99 = (double)hist_percentile(h, 99) / 1000;
     s->p999 = (double)hist_percentile(h, 99.9) / 1000;
-    s->max = h->total ? (double)h->max / 1000 : 0;
-    s->min = h->total ? (double)h->min / 1000 : 0;
+    s->max = (double)h->max / 1000;
+    s->min = (double)h->min / 1000;
     s->mean = hist_mean(h) / 1000;
 }

@@ -33,20 +33,24 @@ struct threshold {
     double value; /* latencies in ms, errors as a fraction, counts and rps as they are */
 };
 
-/* The numbers a run is judged by. Latencies in ms, from the merged histogram. */
+/* The numbers a run is judged by. Latencies in ms, from the merged histogram; a number with
+ * nothing to measure (no latency sample, nothing scheduled) is NAN, which no threshold passes.
+ * scheduled = succeeded + failures; failures count every request that did not succeed:
+ * failed by class (unanswered included), not sent, dropped. */
 struct load_summary {
-    uint64_t requests, failures;
-    double error_rate, rps;
+    uint64_t scheduled, requests, succeeded, failures; /* requests: those that ended */
+    double error_rate;      /* failures / scheduled */
+    double rps, ok_rps;     /* ended requests, successes: per second of the run */
     double p50, p75, p90, p95, p99, p999, max, mean, min;
 };
 
 /* Parses one expression. Returns 0, or -1 with a message saying what is accepted. */
 int threshold_parse(const char *text, struct threshold *out, char *err, size_t errlen);
 
-/* The value of the threshold's metric in s. */
+/* The value of the threshold's metric in s: NAN when there is no sample to measure it by. */
 double threshold_actual(const struct threshold *t, const struct load_summary *s);
 
-/* True when s meets t. */
+/* True when s meets t; never when the value is not measured (NAN: "no samples"). */
 bool threshold_check(const struct threshold *t, const struct load_summary *s);
 
 /* Fills s from a finished run. */

@@ -9,6 +9,10 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <uv.h>
+
+#include "load/engine.h"
+#include "load/threshold.h"
 
 #include "plan/plan.h"
 #include "plan/runner.h"
@@ -23,13 +27,76 @@ struct check_env {
     unsigned cores;
     struct cluster_run *cluster;   /* the launched cluster (p->has_cluster) */
     struct fault_proxies *proxies; /* in front of the replicas proxied faults hit, or NULL */
+    struct load_stop *stop;        /* asked on SIGINT/SIGTERM: every load ends at once */
+    bool *interrupted;             /* set when a load was cut short by stop */
 };
+
+/* The success every check that sends load requires unless the plan states its own (an
+ * `errors` threshold, `success`, or failover's `failed_requests`). */
+#define CHECK_DEFAULT_SUCCESS "errors<=0.1%"
+
+/* Outcomes are also counted in windows this long: DESIGN section 6's 100 ms, for the
+ * failover time and the report's charts. */
+#define CHECK_WINDOW_US 100000
+
+/* At most this many request records per load (load_plan.max_records): 320 MB. */
+#define CHECK_MAX_RECORDS 10000000
+
+/* A load a check runs, with bench's defaults for the rest. */
+struct check_load {
+    char url[1100];
+    uint64_t requests;
+    unsigned connections;
+    uint64_t duration_us;
+    double rate;
+    uint64_t window_us;  /* > 0: windows for the charts */
+    uint64_t origin_ns;  /* the records' origin (0: the load's start) */
+    size_t max_records;  /* > 0: keep each request's record */
+};
+
+/* Runs l to its end (or until env->stop) into r (free with load_result_free). Returns 0, or
+ * -1 with a message when it could not start. */
+int check_run_load(const struct check_env *env, const struct check_load *l, struct load_result *r,
+                   char *err, size_t errlen);
+
+/* A load on a thread of its own while the check injects faults. */
+struct check_load_job {
+    const struct check_env *env;
+    struct check_load load;
+    struct load_result r; /* after join, when rc is 0 */
+    int rc;
+    char err[256];
+    uv_thread_t thread;
+};
+void check_load_start(struct check_load_job *j);
+/* Waits for the load's end. Returns its rc (0, or -1 with j->err). */
+int check_load_join(struct check_load_job *j);
+
+/* Judges s against the check's load thresholds (p99<20ms, errors<0.1%: NAN, no samples,
+ * fails); appends each to list. Returns true when all pass. */
+bool check_judge_thresholds(const struct plan_check *c, const struct load_summary *s, json_t *list);
+
+/* The success requirement of a check that sends load: CHECK_DEFAULT_SUCCESS unless the plan
+ * set its own, and in every case at least one success. Appends to list; true when met. */
+bool check_judge_success(const struct plan_check *c, const struct load_summary *s, json_t *list);
 
 /* A check: runs its measurement, appends its judged expectations to expects and sets pass.
  * Returns the measures, or NULL with a message when it could not measure. */
 typedef json_t *(*check_fn)(const struct check_env *env, const struct plan_check *c,
                             json_t *expects, bool *pass, char *err, size_t errlen);
 
+json_t *check_connectivity(const struct check_env *env, const struct plan_check *c,
+                           json_t *expects, bool *pass, char *err, size_t errlen);
+json_t *check_distribution(const struct check_env *env, const struct plan_check *c,
+                           json_t *expects, bool *pass, char *err, size_t errlen);
+json_t *check_concurrency(const struct check_env *env, const struct plan_check *c,
+                          json_t *expects, bool *pass, char *err, size_t errlen);
+json_t *check_failover(const struct check_env *env, const struct plan_check *c, json_t *expects,
+                       bool *pass, char *err, size_t errlen);
+json_t *check_scaling(const struct check_env *env, const struct plan_check *c, json_t *expects,
+                      bool *pass, char *err, size_t errlen);
+json_t *check_hotplug(const struct check_env *env, const struct plan_check *c, json_t *expects,
+                      bool *pass, char *err, size_t errlen);
 json_t *check_consistency(const struct check_env *env, const struct plan_check *c, json_t *expects,
                           bool *pass, char *err, size_t errlen);
 
@@ -48,12 +115,17 @@ int check_fault_inject(const struct check_env *env, const struct plan_check *c, 
                        size_t errlen);
 int check_fault_recover(const struct check_env *env, const struct plan_check *c, char *err,
                         size_t errlen);
+/* Undoes c's fault on one of its nodes. Returns 0, or -1 with a message. */
+int check_fault_recover_node(const struct check_env *env, const struct plan_check *c,
+                             const char *node, char *err, size_t errlen);
 
-/* {expect, actual, pass}; actual not finite: never seen (null). */
+/* {expect, actual, pass}; actual not finite: null, with {why: "not measured"}. */
 json_t *check_expectation(const char *text, double actual, bool pass);
+/* The same with the reason a value is missing ("no samples", "not seen"). */
+json_t *check_expectation_why(const char *text, double actual, bool pass, const char *why);
 
-/* Judges actual against every bound of c named key; appends each to list. Returns true when
- * all pass (or there is none). */
+/* Judges actual against every bound of c named key (not finite: not measured, fails);
+ * appends each to list. Returns true when all pass (or there is none). */
 bool check_judge_bound(const struct plan_check *c, const char *key, double actual, json_t *list);
 
 /* Sleeps until the monotonic clock (uv_hrtime) reaches ns. */
@@ -72,6 +144,10 @@ json_t *check_capacity(const struct check_env *env, const struct plan_check *c, 
 
 /* The wall clock in ms since the epoch (what the gateway's events are stamped with). */
 int64_t check_wall_ms(void);
+
+/* GET path of the gateway at target (its own host and scheme), parsed: a new object, or NULL
+ * when it did not answer 200 with JSON. */
+json_t *check_gateway_get(const char *target, const char *path);
 
 /* The event log of the herd gateway at target (GET /api/v1/cluster/events): a new array of
  * {seq, time, ts_ms, node, event, detail}, or NULL when it cannot be read. */

@@ -1,13 +1,13 @@
 /* check_timeline.c -- a check's load over time, for the report's charts: outcomes per step
  * (the fine windows, else seconds), successes per node, latency per second, and the marks of
  * what happened (the check's own faults and the gateway's events) on the same axis. */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <uv.h>
 
-#include "cluster/control.h"
-#include "http/url.h"
+#include "http/fetch.h"
 #include "load/engine.h"
 #include "plan/check.h"
 
@@ -18,21 +18,21 @@ int64_t check_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+json_t *check_gateway_get(const char *target, const char *path)
+{
+    int status;
+    char *body = NULL, err[256];
+    json_t *j = NULL;
+    if (http_fetch(target, "GET", path, NULL, 2000, &status, &body, err, sizeof err) == 0 &&
+        status == 200)
+        j = json_loads(body, 0, NULL);
+    free(body);
+    return j;
+}
+
 json_t *check_gateway_events(const char *target)
 {
-    struct url u;
-    char err[256];
-    if (url_parse(&u, target, err, sizeof err) < 0) return NULL;
-    int status;
-    char *body = NULL;
-    if (control_call_port(u.port, "GET", "/api/v1/cluster/events", NULL, 2000, &status, &body, err,
-                          sizeof err) < 0 ||
-        status != 200) {
-        free(body);
-        return NULL;
-    }
-    json_t *j = json_loads(body, 0, NULL);
-    free(body);
+    json_t *j = check_gateway_get(target, "/api/v1/cluster/events");
     json_t *events = json_incref(json_object_get(j, "events"));
     json_decref(j);
     return json_is_array(events) ? events : (json_decref(events), NULL);

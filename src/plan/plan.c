@@ -630,10 +630,15 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
             (e && parse_expect(c, doc, e, own, err, errlen) < 0))
             return -1;
         c->probes = (int)probes;
-        if (!e) { /* by default every probe must succeed */
-            parse_bound(">=100%", &c->bounds[0]);
-            snprintf(c->bounds[0].key, sizeof c->bounds[0].key, "success");
-            c->bound_count = 1;
+        bool stated = false; /* every probe must succeed unless the plan says how many may fail */
+        for (size_t i = 0; i < c->bound_count; i++)
+            stated |= strcmp(c->bounds[i].key, "success") == 0;
+        for (size_t i = 0; i < c->threshold_count; i++)
+            stated |= c->thresholds[i].metric == THRESHOLD_ERRORS;
+        if (!stated && c->bound_count < PLAN_MAX_EXPECT) {
+            parse_bound(">=100%", &c->bounds[c->bound_count]);
+            snprintf(c->bounds[c->bound_count].key, sizeof c->bounds[0].key, "success");
+            c->bound_count++;
         }
         return 0;
     }

@@ -7,12 +7,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "load/engine.h"
 #include "plan/plan.h"
 
 struct plan_run_opts {
     const char *self_exe;  /* the herd binary, for cluster commands that start with "herd" */
     const char *state_dir; /* the cluster's state and logs; NULL: a fresh temporary directory */
     bool quiet;            /* no progress lines on stderr */
+    bool keep_state;       /* keep the temporary state directory (logs) after the run */
+    struct load_stop *stop; /* asked on SIGINT/SIGTERM (cli's): loads end at once, the check
+                             * running is "interrupted", the rest skipped, faults recovered,
+                             * the cluster stopped, the document still built */
 };
 
 /* Runs p. Returns 0 when every check passed, 1 when one failed, 3 when the run could not go
@@ -20,8 +25,5 @@ struct plan_run_opts {
  * new reference) whenever checks ran. */
 int plan_run(struct plan *p, const struct plan_run_opts *o, void **doc, char *err, size_t errlen);
 
-/* Chi-square goodness of fit: the probability of a statistic >= chi2 with dof degrees of
- * freedom (the upper regularized incomplete gamma Q(dof/2, chi2/2)). */
-double plan_chi2_p_value(double chi2, int dof);
 
 #endif

@@ -41,18 +41,21 @@ int report_html(const json_t *run, FILE *out)
             bool ok = json_is_true(report_get(v, "pass"));
             fputs("<tr>", out);
             cell(out, "td", report_str(v, "expr"));
-            fprintf(out, "<td>%g</td><td class=\"%s\">%s</td></tr>\n", report_num(v, "actual"),
-                    ok ? "pass" : "fail", ok ? "pass" : "FAIL");
+            char actual[64];
+            cell(out, "td", report_actual(v, report_str(v, "expr"), actual, sizeof actual));
+            fprintf(out, "<td class=\"%s\">%s</td></tr>\n", ok ? "pass" : "fail", ok ? "pass" : "FAIL");
         }
         fputs("</table>\n", out);
     }
-    fputs("<h2>Totals</h2>\n<table id=\"totals\"><tr><th>requests</th><th>ok</th><th>failed</th>"
-          "<th>error rate</th><th>requests/s</th><th>connections</th><th>reconnects</th></tr>\n", out);
-    fprintf(out, "<tr><td>%.0f</td><td>%.0f</td><td>%.0f</td><td>%.3f%%</td><td>%.1f</td><td>%.0f</td>"
-                 "<td>%.0f</td></tr></table>\n",
-            report_num(t, "requests"), report_num(t, "ok"), report_num(t, "failures"),
-            100 * report_num(t, "error_rate"), report_num(t, "rps"), report_num(t, "connections"),
-            report_num(t, "reconnects"));
+    fputs("<h2>Totals</h2>\n<table id=\"totals\"><tr><th>scheduled</th><th>ok</th><th>failed</th>"
+          "<th>not sent</th><th>dropped</th><th>error rate</th><th>requests/s</th><th>connections</th>"
+          "<th>reconnects</th></tr>\n", out);
+    fprintf(out, "<tr><td>%.0f</td><td>%.0f</td><td>%.0f</td><td>%.0f</td><td>%.0f</td><td>%.3f%%</td>"
+                 "<td>%.1f</td><td>%.0f</td><td>%.0f</td></tr></table>\n",
+            report_num(t, "scheduled"), report_num(t, "ok"),
+            report_num(t, "requests") - report_num(t, "ok"), report_num(t, "not_sent"),
+            report_num(t, "dropped"), 100 * report_num(t, "error_rate"), report_num(t, "rps"),
+            report_num(t, "connections"), report_num(t, "reconnects"));
     fputs("<table id=\"errors\"><tr>", out);
     for (int k = 0; report_error_classes[k]; k++)
         cell(out, "th", report_error_classes[k]);

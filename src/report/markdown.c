@@ -27,20 +27,25 @@ int report_markdown(const json_t *run, FILE *out)
     json_t *ths = report_get(run, "thresholds");
     if (json_array_size(ths) > 0) {
         fprintf(out, "| threshold | actual | result |\n| --- | ---: | --- |\n");
-        json_array_foreach(ths, i, v)
-            fprintf(out, "| `%s` | %g | %s |\n", report_str(v, "expr"), report_num(v, "actual"),
+        json_array_foreach(ths, i, v) {
+            char actual[64];
+            fprintf(out, "| `%s` | %s | %s |\n", report_str(v, "expr"),
+                    report_actual(v, report_str(v, "expr"), actual, sizeof actual),
                     json_is_true(report_get(v, "pass")) ? "✅" : "❌");
+        }
         fputc('\n', out);
     }
     if (json_is_true(report_get(run, "breaker.tripped")))
         fprintf(out, "The circuit breaker tripped after %.0f failures at %.2f s.\n\n",
                 report_num(run, "breaker.max_failures"), report_num(run, "breaker.at_s"));
 
-    fprintf(out, "## Totals\n\n| requests | ok | failed | error rate | requests/s | connections | reconnects |\n"
-                 "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    fprintf(out, "| %.0f | %.0f | %.0f | %.3f%% | %.1f | %.0f | %.0f |\n\n", report_num(t, "requests"),
-            report_num(t, "ok"), report_num(t, "failures"), 100 * report_num(t, "error_rate"),
-            report_num(t, "rps"), report_num(t, "connections"), report_num(t, "reconnects"));
+    fprintf(out, "## Totals\n\n| scheduled | ok | failed | not sent | dropped | error rate | requests/s | connections | reconnects |\n"
+                 "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    fprintf(out, "| %.0f | %.0f | %.0f | %.0f | %.0f | %.3f%% | %.1f | %.0f | %.0f |\n\n",
+            report_num(t, "scheduled"), report_num(t, "ok"),
+            report_num(t, "requests") - report_num(t, "ok"), report_num(t, "not_sent"),
+            report_num(t, "dropped"), 100 * report_num(t, "error_rate"), report_num(t, "rps"),
+            report_num(t, "connections"), report_num(t, "reconnects"));
     fprintf(out, "| error class | count |\n| --- | ---: |\n");
     for (int k = 0; report_error_classes[k]; k++) {
         char key[32];

@@ -1,6 +1,7 @@
 /* report.c -- format dispatch, atomic files, and the shared readers. */
 #include "report/report.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 #include "report/report_util.h"
 
 const char *const report_error_classes[] = {"connect", "timeout", "reset", "read", "write",
-                                            "5xx",     "4xx",     "assertion", NULL};
+                                            "5xx",     "4xx",     "assertion", "unanswered", NULL};
 
 json_t *report_get(const json_t *run, const char *path)
 {
@@ -37,6 +38,37 @@ double report_num(const json_t *run, const char *path)
 {
     json_t *j = report_get(run, path);
     return json_is_number(j) ? json_number_value(j) : 0.0;
+}
+
+const char *report_actual(const void *e, const char *expect, char *buf, size_t size)
+{
+    json_t *a = json_object_get(e, "actual");
+    if (!json_is_number(a)) {
+        const char *why = json_string_value(json_object_get(e, "why"));
+        snprintf(buf, size, "%s", why ? why : "not measured");
+        return buf;
+    }
+    double v = json_number_value(a);
+    /* the unit after the expectation's last number */
+    const char *unit = "";
+    for (const char *p = expect; *p; p++)
+        if (isdigit((unsigned char)*p) || *p == '.') unit = p + 1;
+    static const struct {
+        const char *name;
+        double per_ms; /* durations: the value is in ms */
+    } units[] = {{"us", 1e-3}, {"ms", 1}, {"s", 1e3}, {"m", 6e4}, {"h", 3.6e6}};
+    if (unit[0] == '%') {
+        snprintf(buf, size, "%.4g%%", v * 100);
+        return buf;
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(unit, units[i].name) == 0) {
+            snprintf(buf, size, "%.4g %s", v / units[i].per_ms, units[i].name);
+            return buf;
+        }
+    }
+    snprintf(buf, size, "%.6g", v);
+    return buf;
 }
 
 const char *report_str(const json_t *run, const char *path)

@@ -18,4 +18,11 @@ int report_render(const void *run, const char *format, FILE *out, char *err, siz
 int report_write_file(const void *run, const char *format, const char *path, char *err,
                       size_t errlen);
 
+/* An expectation's measured value ("actual" of e, in the expectation's own terms: a fraction
+ * for a percentage, ms for a duration) as text in the unit the expectation text was written
+ * in: "0.20 s" for "rejoin <2s", "100%" for "errors <0.1%", "3.1 ms", "12". A null value
+ * says why: e's "why" when given, else "not measured". Writes into buf (size bytes) and
+ * returns it. */
+const char *report_actual(const void *e, const char *expect, char *buf, size_t size);
+
 #endif

@@ -7,6 +7,8 @@
 
 #include <jansson.h>
 
+#include "report/report.h"
+
 /* The number at a dotted path ("totals.requests"), 0 when absent. */
 double report_num(const json_t *run, const char *path);
 /* The string at a dotted path, "" when absent. */

@@ -28,12 +28,10 @@ static const char *verdict_mark(const struct doc *d, const char *verdict)
                                           : "❌ error";
 }
 
-/* An expectation's measured value as text: "not seen" when it never was. */
+/* An expectation's measured value as text, in its unit (report_actual). */
 static const char *expect_actual(const json_t *e, char *buf, size_t size)
 {
-    if (json_is_null(json_object_get(e, "actual"))) return "not seen";
-    snprintf(buf, size, "%.6g", report_num(e, "actual"));
-    return buf;
+    return report_actual(e, report_str(e, "expect"), buf, size);
 }
 
 /* One line per expectation: "  [PASS] p99 <20ms (actual 3.1)". */
@@ -43,7 +41,7 @@ static void expectations_text(FILE *out, const json_t *check, const char *indent
     json_t *e;
     json_array_foreach(json_object_get(check, "expectations"), i, e)
     {
-        char actual[32];
+        char actual[64];
         fprintf(out, "%s[%s] %s (actual %s)\n", indent,
                 json_is_true(json_object_get(e, "pass")) ? "PASS" : "FAIL",
                 report_str(e, "expect"), expect_actual(e, actual, sizeof actual));
@@ -241,7 +239,7 @@ static void test_body(struct doc *d, const json_t *doc)
             json_t *e;
             json_array_foreach(json_object_get(c, "expectations"), k, e)
             {
-                char actual[32];
+                char actual[64];
                 doc_row(d, "%s|%s|%s", verdict_mark(d, json_is_true(json_object_get(e, "pass")) ? "pass" : "fail"),
                         report_str(e, "expect"), expect_actual(e, actual, sizeof actual));
             }
@@ -361,9 +359,9 @@ int report_test_junit(const json_t *doc, FILE *out)
             json_array_foreach(json_object_get(c, "expectations"), k, e)
             {
                 if (json_is_true(json_object_get(e, "pass"))) continue;
-                char line[256];
-                snprintf(line, sizeof line, "%s (actual %.6g)\n", report_str(e, "expect"),
-                         report_num(e, "actual"));
+                char line[256], actual[64];
+                snprintf(line, sizeof line, "%s (actual %s)\n", report_str(e, "expect"),
+                         expect_actual(e, actual, sizeof actual));
                 xml_escape(out, line);
             }
             fprintf(out, "</failure>\n");

@@ -12,6 +12,10 @@ static void latency_row(const json_t *run, const char *label, const char *key, F
     if (!lat)
         return;
     fprintf(out, "  %-14s", label);
+    if (report_num(lat, "samples") == 0) {
+        fprintf(out, " no samples: no request got an answer\n");
+        return;
+    }
     for (int i = 0; percentiles[i]; i++)
         fprintf(out, " %9.3f", report_num(lat, percentiles[i]));
     fputc('\n', out);
@@ -59,10 +63,14 @@ int report_text(const json_t *run, FILE *out)
     char in[32], sent[32];
     bytes(report_num(t, "bytes_in"), in, sizeof in);
     bytes(report_num(t, "bytes_out"), sent, sizeof sent);
-    fprintf(out, "\n  Requests       %.0f in %.2f s, %.2f/s; %s read, %s sent\n",
+    fprintf(out, "\n  Requests       %.0f ended in %.2f s, %.2f/s; %s read, %s sent\n",
             report_num(t, "requests"), report_num(run, "elapsed_s"), report_num(t, "rps"), in, sent);
-    fprintf(out, "  Outcomes       ok %.0f, failed %.0f (%.3f%%)\n", report_num(t, "ok"),
-            report_num(t, "failures"), 100 * report_num(t, "error_rate"));
+    /* every scheduled request is accounted for */
+    fprintf(out, "  Outcomes       %.0f scheduled = ok %.0f + failed %.0f + not sent %.0f + dropped %.0f"
+                 " (%.3f%% not ok)\n",
+            report_num(t, "scheduled"), report_num(t, "ok"),
+            report_num(t, "requests") - report_num(t, "ok"), report_num(t, "not_sent"),
+            report_num(t, "dropped"), 100 * report_num(t, "error_rate"));
     fprintf(out, "  Status codes  ");
     const char *code;
     json_t *count;
@@ -80,20 +88,25 @@ int report_text(const json_t *run, FILE *out)
     if (open)
         fprintf(out, "; slots %.0f, backlog at most %.0f, dropped sends %.0f",
                 report_num(t, "connections_peak"), report_num(t, "backlog_max"), report_num(t, "dropped"));
-    if (report_num(t, "in_flight_at_end") > 0)
-        fprintf(out, "; %.0f unanswered at the end", report_num(t, "in_flight_at_end"));
     fputc('\n', out);
+    if (report_num(t, "ok") == 0)
+        fprintf(out, "\n  No request succeeded: nothing was measured\n");
 
     json_t *nodes = report_get(run, "nodes");
     if (json_array_size(nodes) > 0) {
         fprintf(out, "\n  %-24s %10s %8s %10s %8s %9s %9s\n", "Node", "requests", "share", "ok",
                 "failed", "p50 ms", "p99 ms");
         json_t *n;
-        json_array_foreach(nodes, i, n)
-            fprintf(out, "  %-24s %10.0f %7.2f%% %10.0f %8.0f %9.3f %9.3f\n", report_str(n, "name"),
+        json_array_foreach(nodes, i, n) {
+            fprintf(out, "  %-24s %10.0f %7.2f%% %10.0f %8.0f", report_str(n, "name"),
                     report_num(n, "requests"), 100 * report_num(n, "share"), report_num(n, "ok"),
-                    report_num(n, "failures"), report_num(n, "latency_ms.p50"),
-                    report_num(n, "latency_ms.p99"));
+                    report_num(n, "failures"));
+            if (report_num(n, "latency_ms.samples") == 0)
+                fprintf(out, " %9s %9s\n", "-", "-");
+            else
+                fprintf(out, " %9.3f %9.3f\n", report_num(n, "latency_ms.p50"),
+                        report_num(n, "latency_ms.p99"));
+        }
     }
     if (json_is_true(report_get(run, "breaker.tripped")))
         fprintf(out, "\n  Circuit breaker tripped after %.0f failures, at %.2f s: the run stopped\n",
@@ -103,9 +116,13 @@ int report_text(const json_t *run, FILE *out)
     json_t *ths = report_get(run, "thresholds"), *th;
     if (json_array_size(ths) > 0) {
         fputc('\n', out);
-        json_array_foreach(ths, i, th)
-            fprintf(out, "  Threshold %-4s %s (actual %g)\n", json_is_true(report_get(th, "pass")) ? "ok" : "FAIL",
-                    report_str(th, "expr"), report_num(th, "actual"));
+        json_array_foreach(ths, i, th) {
+            char actual[64];
+            report_actual(th, report_str(th, "expr"), actual, sizeof actual);
+            fprintf(out, "  Threshold %-4s %s (actual %s)\n",
+                    json_is_true(report_get(th, "pass")) ? "ok" : "FAIL", report_str(th, "expr"),
+                    actual);
+        }
     }
     return 0;
 }

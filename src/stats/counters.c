@@ -12,7 +12,7 @@ void counters_merge(struct counters *dst, const struct counters *src)
 
 const char *counter_class_name(enum counter_class cls)
 {
-    static const char *const names[COUNTER_CLASSES] = {"ok",   "connect", "timeout", "reset", "read",
-                                                       "write", "5xx",   "4xx",     "assertion"};
+    static const char *const names[COUNTER_CLASSES] = {
+        "ok", "connect", "timeout", "reset", "read", "write", "5xx", "4xx", "assertion", "unanswered"};
     return (unsigned)cls < COUNTER_CLASSES ? names[cls] : "?";
 }

@@ -14,6 +14,7 @@ enum counter_class {
     COUNTER_STATUS_5XX, /* server error status */
     COUNTER_STATUS_4XX, /* client error status */
     COUNTER_ASSERTION,  /* a response that failed a check */
+    COUNTER_UNANSWERED, /* sent, and still without an answer when the run ended */
     COUNTER_CLASSES
 };
 
@@ -40,7 +41,7 @@ static inline uint64_t counters_failures(const struct counters *c)
 void counters_merge(struct counters *dst, const struct counters *src);
 
 /* Short stable name of a class ("ok", "connect", "timeout", "reset", "read", "write", "5xx",
- * "4xx", "assertion"). */
+ * "4xx", "assertion", "unanswered"). */
 const char *counter_class_name(enum counter_class cls);
 
 #endif

@@ -162,7 +162,11 @@ static void test_timeouts_are_counted(void **state)
     char url[128];
     snprintf(url, sizeof url, "%s/delay?ms=1500", t->urls[1]);
     char *args[] = {"bench", "-n", "4", "-c", "2", "--timeout", "300ms", "-q", "-o", "json", url, NULL};
-    json_t *run = run_json(args, 0, NULL);
+    char *err = NULL;
+    json_t *run = run_json(args, 1, &err); /* nothing succeeded: exit 1, saying so */
+    assert_non_null(strstr(err, "no request succeeded"));
+    free(err);
+    assert_int_equal(jint(run, "totals", "scheduled"), 4);
     assert_int_equal(jint(run, "totals", "requests"), 4);
     assert_int_equal(jint(json_object_get(run, "totals"), "errors", "timeout"), 4);
     assert_int_equal(jint(run, "totals", "ok"), 0);
@@ -221,10 +225,15 @@ static void test_open_model(void **state)
     struct trio *t = *state;
     char url[128];
     snprintf(url, sizeof url, "%s/health", t->urls[0]);
+    long long before = node_total(t->ports[0]);
     char *args[] = {"bench", "-R", "200", "-d", "2s", "-c", "4", "-q", "-o", "json", url, NULL};
     json_t *run = run_json(args, 0, NULL);
-    long long n = jint(run, "totals", "requests");
-    assert_in_range(n, 399, 401);
+    /* the schedule ends the run, not a timer: 200/s for 2 s is 400, every time, and the node
+     * answered each of them */
+    assert_int_equal(jint(run, "totals", "scheduled"), 400);
+    assert_int_equal(jint(run, "totals", "requests"), 400);
+    assert_int_equal(jint(run, "totals", "ok"), 400);
+    assert_int_equal(node_total(t->ports[0]), before + 1 + 400);
     assert_string_equal(json_string_value(json_object_get(json_object_get(run, "config"), "model")), "open");
     assert_non_null(json_object_get(run, "latency_uncorrected_ms"));
     assert_int_equal(jint(run, "totals", "dropped"), 0);
@@ -281,6 +290,7 @@ static void test_bad_input_exits_2(void **state)
         {{"-o", "pdf", NULL}, "--output 'pdf'"},
         {{"-n", "10", "-d", "1s", NULL}, "not both"},
         {{"--bogus", NULL}, "unknown option '--bogus'"},
+        {{"-c", "5", "--bogus", NULL}, "unknown option '--bogus'"}, /* after a good flag */
         {{"-m", "get", NULL}, "method 'get'"},
         {{"--body-file", "/nonexistent", NULL}, "--body-file '/nonexistent'"},
         {{"-c", NULL}, "needs a value"},
@@ -418,6 +428,139 @@ static void test_failures_counted_for_the_last_named_node(void **state)
     free(out_path);
 }
 
+/* Checks scheduled = ok + failed by class (unanswered included) + not sent + dropped. */
+static void assert_accounted(json_t *run)
+{
+    json_t *t = json_object_get(run, "totals");
+    long long failed_by_class = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(t, "errors"), k, v)
+        failed_by_class += json_integer_value(v);
+    assert_int_equal(jint(t, "requests", NULL), jint(t, "ok", NULL) + failed_by_class);
+    assert_int_equal(jint(t, "scheduled", NULL), jint(t, "requests", NULL) + jint(t, "not_sent", NULL) +
+                                                     jint(t, "dropped", NULL));
+    assert_int_equal(jint(t, "failures", NULL), jint(t, "scheduled", NULL) - jint(t, "ok", NULL));
+}
+
+/* -n smaller than the thread count: the threads with no share end at once (they used to run
+ * without a limit and never stop); the node saw exactly N. */
+static void test_fewer_requests_than_threads(void **state)
+{
+    struct trio *t = *state;
+    char url[128];
+    snprintf(url, sizeof url, "%s/echo", t->urls[1]);
+    static const char *const counts[][2] = {{"1", "2"}, {"3", "4"}};
+    for (size_t i = 0; i < 2; i++) {
+        long long before = node_total(t->ports[1]);
+        char *args[] = {"bench", "-n", (char *)counts[i][0], "-t", (char *)counts[i][1], "-c", "8",
+                        "-q", "-o", "json", url, NULL};
+        json_t *run = run_json(args, 0, NULL);
+        long long n = atoll(counts[i][0]);
+        assert_int_equal(jint(run, "totals", "scheduled"), n);
+        assert_int_equal(jint(run, "totals", "ok"), n);
+        assert_accounted(run);
+        assert_int_equal(node_total(t->ports[1]), before + 1 + n);
+        json_decref(run);
+    }
+}
+
+/* A backlog still queued at the end is "not sent", a failure: 400 scheduled over 5
+ * connections to a 100 ms answer can only answer about 100; errors<1% must fail. */
+static void test_backlog_left_at_the_end_is_accounted(void **state)
+{
+    struct trio *t = *state;
+    char url[128];
+    snprintf(url, sizeof url, "%s/delay?ms=100", t->urls[2]);
+    long long before = node_total(t->ports[2]);
+    char *args[] = {"bench", "-R", "200", "-d", "2s", "-c", "5", "--max-connections", "5",
+                    "--threshold", "errors<1%", "-q", "-o", "json", url, NULL};
+    json_t *run = run_json(args, 1, NULL);
+    assert_int_equal(jint(run, "totals", "scheduled"), 400);
+    assert_accounted(run);
+    long long ok = jint(run, "totals", "ok");
+    assert_true(jint(run, "totals", "not_sent") > 0);
+    assert_int_equal(jint(run, "totals", "not_sent"), 400 - jint(run, "totals", "requests"));
+    /* what the node answered is what herd counted as sent and ended */
+    assert_int_equal(node_total(t->ports[2]), before + 1 + jint(run, "totals", "requests"));
+    json_t *th = json_array_get(json_object_get(run, "thresholds"), 0);
+    assert_false(json_is_true(json_object_get(th, "pass")));
+    assert_true(json_number_value(json_object_get(th, "actual")) >= (400.0 - (double)ok) / 400 - 1e-9);
+    json_decref(run);
+}
+
+/* A target that stops answering (SIGSTOP at 1 s of a 3 s open-model run): every scheduled
+ * request is accounted for, those held are failures ("unanswered"), and the corrected latency
+ * of the held ones runs to the end: the p99 is at least the stall, not the fast answers. The
+ * node, resumed after the run, counts every request herd sent: ok + unanswered. */
+static void test_stalled_target_is_not_fast(void **state)
+{
+    (void)state;
+    int port = harness_free_port();
+    char portarg[16], url[96];
+    snprintf(portarg, sizeof portarg, "%d", port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/echo", port);
+    char *node[] = {(char *)harness_herd_bin(), "node", "--port", portarg, "--log-level", "warn", NULL};
+    pid_t pid = harness_spawn(node, NULL, NULL);
+    assert_true(harness_wait_http(port, "/health", 5000));
+    long long before = node_total(port);
+    char *out_path = harness_temp_file(".json", "");
+    char *argv[] = {(char *)harness_herd_bin(), "bench", "-R", "100", "-d", "3s", "--timeout", "60s",
+                    "--max-connections", "20", "--threshold", "p99<20ms", "-q", "-o", "json", url, NULL};
+    pid_t bench = harness_spawn_io(argv, NULL, out_path, "/dev/null");
+    usleep(1000000);
+    kill(pid, SIGSTOP);
+    int code = harness_wait(bench, 30000);
+    kill(pid, SIGCONT);
+    json_t *run = json_load_file(out_path, 0, NULL);
+    unlink(out_path);
+    free(out_path);
+    assert_non_null(run);
+    assert_true(WIFEXITED(code) && WEXITSTATUS(code) == 1); /* p99<20ms fails */
+    assert_int_equal(jint(run, "totals", "scheduled"), 300);
+    assert_accounted(run);
+    long long unanswered = jint(json_object_get(run, "totals"), "errors", "unanswered");
+    assert_true(unanswered > 0);
+    assert_int_equal(unanswered, jint(run, "totals", "in_flight_at_end"));
+    assert_true(jint(run, "totals", "ok") < 200);
+    /* about 2 s of 3 s stalled: the p90 waited for most of a second at least */
+    assert_true(json_number_value(json_object_get(json_object_get(run, "latency_ms"), "p90")) >= 500);
+    /* the node, resumed, answers what it held: it saw ok + unanswered (+1: the status) */
+    long long want = before + 1 + jint(run, "totals", "ok") + unanswered, seen = -1;
+    for (int i = 0; i < 100; i++) { /* each status request before is counted too */
+        if ((seen = node_total(port) - i) == want)
+            break;
+        usleep(20000);
+    }
+    assert_int_equal(seen, want);
+    json_decref(run);
+    kill(pid, SIGTERM);
+    harness_wait(pid, 5000);
+}
+
+/* A dead port: nothing succeeded, exit 1, no latency pretended, and nothing written. */
+static void test_dead_port_exits_1(void **state)
+{
+    (void)state;
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", harness_free_port());
+    char *args[] = {"bench", "-n", "50", "-c", "2", "--threshold", "p99<20ms", "-q", "-o", "json",
+                    url, NULL};
+    char *err = NULL;
+    json_t *run = run_json(args, 1, &err);
+    assert_non_null(strstr(err, "no request succeeded"));
+    assert_non_null(strstr(err, "p99<20ms (actual no samples)"));
+    free(err);
+    assert_int_equal(jint(run, "totals", "scheduled"), 50);
+    assert_int_equal(jint(json_object_get(run, "totals"), "errors", "connect"), 50);
+    assert_int_equal(jint(run, "totals", "bytes_out"), 0);
+    assert_int_equal(jint(run, "latency_ms", "samples"), 0);
+    json_t *th = json_array_get(json_object_get(run, "thresholds"), 0);
+    assert_true(json_is_null(json_object_get(th, "actual")));
+    assert_string_equal(json_string_value(json_object_get(run, "verdict")), "fail");
+    json_decref(run);
+}
+
 int integration_bench(void)
 {
     const struct CMUnitTest tests[] = {
@@ -434,6 +577,10 @@ int integration_bench(void)
         cmocka_unit_test(test_keepalive_off_and_ramp_up),
         cmocka_unit_test(test_sigint_stops_with_a_report),
         cmocka_unit_test(test_failures_counted_for_the_last_named_node),
+        cmocka_unit_test(test_fewer_requests_than_threads),
+        cmocka_unit_test(test_backlog_left_at_the_end_is_accounted),
+        cmocka_unit_test(test_stalled_target_is_not_fast),
+        cmocka_unit_test(test_dead_port_exits_1),
     };
     return cmocka_run_group_tests_name("bench", tests, setup, teardown);
 }

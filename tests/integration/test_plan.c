@@ -412,8 +412,8 @@ static void test_scaling(void **state)
     json_t *m = json_object_get(check_named(doc, "scaling"), "measures");
     json_t *steps = json_object_get(m, "steps");
     assert_int_equal(json_array_size(steps), 2);
-    double rps1 = json_number_value(json_object_get(json_array_get(steps, 0), "rps"));
-    double rps2 = json_number_value(json_object_get(json_array_get(steps, 1), "rps"));
+    double rps1 = json_number_value(json_object_get(json_array_get(steps, 0), "ok_rps"));
+    double rps2 = json_number_value(json_object_get(json_array_get(steps, 1), "ok_rps"));
     for (size_t i = 0; i < 2; i++)
         assert_true(json_is_true(json_object_get(json_array_get(steps, i), "gateway_saw_all")));
     double eff = json_number_value(json_object_get(m, "efficiency"));

@@ -53,7 +53,7 @@ static void test_coordinated_omission_correction(void **state)
             start = stall_to; /* the server does nothing during the stall */
         uint64_t done = start + service;
         free_at = done;
-        struct load_sample smp = {.cls = COUNTER_OK, .status = 200, .answered = true,
+        struct load_sample smp = {.cls = COUNTER_OK, .status = 200, .answered = true, .timed = true,
                                   .latency_us = (done - intended) / 1000,
                                   .uncorrected_us = (done - sent) / 1000};
         load_stats_record(&s, NULL, -1, &smp);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "plan/measure.h"
 #include "plan/plan.h"
 #include "plan/runner.h"
 #include "../support/harness.h"
@@ -318,12 +319,128 @@ static void test_chi2_p_value(void **state)
 {
     (void)state;
     /* critical values at p = 0.05 and 0.01 from the chi-square table */
-    assert_true(fabs(plan_chi2_p_value(3.841, 1) - 0.05) < 0.001);
-    assert_true(fabs(plan_chi2_p_value(5.991, 2) - 0.05) < 0.001);
-    assert_true(fabs(plan_chi2_p_value(9.210, 2) - 0.01) < 0.0005);
-    assert_true(fabs(plan_chi2_p_value(18.307, 10) - 0.05) < 0.001);
-    assert_true(fabs(plan_chi2_p_value(0, 2) - 1.0) < 1e-12);
-    assert_true(plan_chi2_p_value(200, 2) < 1e-40);
+    assert_true(fabs(measure_chi2_p_value(3.841, 1) - 0.05) < 0.001);
+    assert_true(fabs(measure_chi2_p_value(5.991, 2) - 0.05) < 0.001);
+    assert_true(fabs(measure_chi2_p_value(9.210, 2) - 0.01) < 0.0005);
+    assert_true(fabs(measure_chi2_p_value(18.307, 10) - 0.05) < 0.001);
+    assert_true(fabs(measure_chi2_p_value(0, 2) - 1.0) < 1e-12);
+    assert_true(measure_chi2_p_value(200, 2) < 1e-40);
+}
+
+/* A synthetic request: times in ms, node, ok or the failure class. */
+static struct load_record rec(double intended_ms, double sent_ms, double end_ms, uint32_t node, int cls)
+{
+    return (struct load_record){(int64_t)(intended_ms * 1000), (int64_t)(sent_ms * 1000),
+                                (int64_t)(end_ms * 1000), node, cls == COUNTER_OK ? 200 : 0,
+                                (uint8_t)cls};
+}
+
+/* The split of failures by send time does not move with where the fault falls in a 100 ms
+ * window: faults at 2000, 2005 and 2050 ms, requests sent every 10 ms, answered 30 ms later,
+ * those sent from 1980 ms on failing: in flight at the fault = those sent in [1980, F). */
+static void test_measure_failed_split_exact(void **state)
+{
+    (void)state;
+    struct load_record r[400];
+    size_t n = 0;
+    for (int t = 0; t < 4000; t += 10)
+        r[n++] = rec(t, t, t + 30, 0, t >= 1980 ? COUNTER_RESET : COUNTER_OK);
+    static const double faults[] = {2000, 2005, 2050};
+    static const uint64_t in_flight[] = {2, 3, 3}; /* about 30 ms of sends, failing from 1980 */
+    for (int i = 0; i < 3; i++) {
+        struct measure_failed f = measure_failed_since(r, n, (int64_t)(faults[i] * 1000));
+        assert_int_equal(f.in_flight_at_fault, in_flight[i]);
+        /* sent at F or after: every failing one ending at or after F */
+        assert_int_equal(f.total, f.in_flight_at_fault + f.sent_after_fault);
+        assert_int_equal(f.sent_after_fault, (uint64_t)((4000 - (faults[i] + 9.999)) / 10) + 1);
+    }
+}
+
+static void test_measure_throughput_and_latency(void **state)
+{
+    (void)state;
+    struct load_record r[300];
+    size_t n = 0;
+    /* 100/s for 3 s; requests sent in [1 s, 2 s) take 200 ms, the others 1 ms */
+    for (int t = 0; t < 3000; t += 10) {
+        double lat = t >= 1000 && t < 2000 ? 200 : 1;
+        r[n++] = rec(t, t, t + lat, t % 30 / 10, COUNTER_OK);
+    }
+    assert_true(fabs(measure_throughput(r, n, 0, 1000000) - 100) < 1e-9);
+    /* during [1 s, 2 s): 80 ended (sent 1000..1790) + 0 more; the 20 sent 1800.. end after 2 s */
+    assert_true(fabs(measure_throughput(r, n, 1000000, 2000000) - 80 - 0) < 1e-9);
+    double p95 = measure_latency_ms(r, n, 1000000, 2000000, 95);
+    assert_true(p95 >= 199 && p95 <= 201);
+    assert_true(measure_latency_ms(r, n, 0, 1000000, 99) < 1.01);
+    assert_true(isnan(measure_latency_ms(r, n, 5000000, 6000000, 99))); /* none sent then */
+    assert_true(isnan(measure_throughput(r, n, 1000, 1000)));
+}
+
+/* Rejoin after a pause: requests the node held complete on resume (at R + 1 ms) and must not
+ * count; the first request sent after R and served by the node, at its exact end, does. */
+static void test_measure_rejoin_ignores_held_requests(void **state)
+{
+    (void)state;
+    struct load_record r[] = {
+        rec(900, 900, 2001, 1, COUNTER_OK),  /* held through the pause, answered on resume */
+        rec(950, 950, 2001, 1, COUNTER_OK),
+        rec(2000, 2000, 2003, 0, COUNTER_OK), /* another node */
+        rec(2010, 2010, 2047.5, 1, COUNTER_OK), /* the first of node 1 sent after R */
+        rec(2020, 2020, 2030, 1, COUNTER_RESET),
+        rec(2060, 2060, 2061, 1, COUNTER_OK),
+    };
+    double ms = measure_rejoin_ms(r, 6, 1, 2000000);
+    assert_true(fabs(ms - 47.5) < 1e-9);
+    assert_true(isnan(measure_rejoin_ms(r, 6, 2, 2000000))); /* never served: not seen */
+    /* a restart by the group's policy at 1500 ms: measured from there */
+    assert_true(fabs(measure_rejoin_ms(r, 6, 1, 1500000) - 547.5) < 1e-9);
+}
+
+/* Failover time: windows aligned at the fault; an empty window is an outage; never recovered
+ * or nothing ever succeeded is not seen. */
+static void test_measure_failover_windows(void **state)
+{
+    (void)state;
+    struct load_record r[1000];
+    size_t n = 0;
+    /* answers every 5 ms for 5 s; failures in [2000, 2230); no answers at all in [2400, 2500) */
+    for (int t = 0; t < 5000; t += 5) {
+        if (t >= 2400 && t < 2500) continue;
+        r[n++] = rec(t, t, t, 0, t >= 2000 && t < 2230 ? COUNTER_STATUS_5XX : COUNTER_OK);
+    }
+    /* fault at 1950: windows [1950,2050) [2050,2150) [2150,2250) bad, [2250,2350) ok,
+     * [2350,2450) has answers, all ok, [2450,2550) has answers too; fault at 2000: the window
+     * [2400,2500) has none: an outage, so failover ends at 2500 */
+    double a = measure_failover_ms(r, n, 1950000, 5000000, 100000, 0.999);
+    assert_true(fabs(a - 300) < 1e-9);
+    double b = measure_failover_ms(r, n, 2000000, 5000000, 100000, 0.999);
+    assert_true(fabs(b - 500) < 1e-9);
+    /* no failure after the fault: 0 */
+    assert_true(measure_failover_ms(r, n, 3000000, 5000000, 100000, 0.999) == 0);
+    /* still failing when the load ended: not seen */
+    assert_true(isnan(measure_failover_ms(r, n, 1800000, 2300000, 100000, 0.999)));
+    /* nothing ever succeeded: not seen */
+    struct load_record bad[10];
+    for (int i = 0; i < 10; i++) bad[i] = rec(i * 100, i * 100, i * 100 + 5, 0, COUNTER_CONNECT);
+    assert_true(isnan(measure_failover_ms(bad, 10, 0, 1000000, 100000, 0.999)));
+}
+
+static void test_measure_shares(void **state)
+{
+    (void)state;
+    uint64_t even[] = {334, 333, 333};
+    double w[] = {1, 1, 1};
+    struct measure_shares m;
+    assert_int_equal(measure_shares(even, w, 3, &m), 1000);
+    assert_true(m.max_off < 1);
+    assert_true(m.p_value > 0.99);
+    uint64_t none[] = {0, 0, 0};
+    assert_int_equal(measure_shares(none, w, 3, &m), 0); /* nothing counted: not measured */
+    assert_true(isnan(m.p_value) && isnan(m.max_deviation));
+    uint64_t skew[] = {600, 200, 200};
+    measure_shares(skew, w, 3, &m);
+    assert_true(m.p_value < 0.01);
+    assert_true(fabs(m.max_deviation - 0.8) < 0.01);
 }
 
 int unit_plan(void)
@@ -335,6 +452,11 @@ int unit_plan(void)
         cmocka_unit_test(test_plan_consistency),
         cmocka_unit_test(test_plan_errors),
         cmocka_unit_test(test_chi2_p_value),
+        cmocka_unit_test(test_measure_failed_split_exact),
+        cmocka_unit_test(test_measure_throughput_and_latency),
+        cmocka_unit_test(test_measure_rejoin_ignores_held_requests),
+        cmocka_unit_test(test_measure_failover_windows),
+        cmocka_unit_test(test_measure_shares),
     };
     return cmocka_run_group_tests_name("plan", tests, NULL, NULL);
 }

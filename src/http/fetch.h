@@ -1,0 +1,16 @@
+/* fetch.h -- one HTTP request, synchronously, on a loop of its own: for the control paths
+ * that read a gateway's admin API (events, nodes, status) at the URL a plan names, host and
+ * scheme included (https through the client's TLS). Not for load. */
+#ifndef HERD_HTTP_FETCH_H
+#define HERD_HTTP_FETCH_H
+
+#include <stddef.h>
+
+/* Sends METHOD base_url + path (base_url: "http://host:port", any path of it is replaced by
+ * path) with body (NULL: none) and waits at most timeout_ms. Returns 0 with the answer's
+ * *status and its body in *response (malloc'd, NUL-terminated; the caller frees), or -1 with a
+ * message when no answer came. TLS certificates are not verified (a test cluster's). */
+int http_fetch(const char *base_url, const char *method, const char *path, const char *body,
+               int timeout_ms, int *status, char **response, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,39 @@
+/* check_concurrency.c -- closed-model (or open-model with rate) load for a duration, judged by
+ * the plan's thresholds and, always, the success requirement. */
+#include "plan/check.h"
+
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "load/engine.h"
+#include "load/run_json.h"
+#include "load/threshold.h"
+
+json_t *check_concurrency(const struct check_env *env, const struct plan_check *c,
+                          json_t *expects, bool *pass, char *err, size_t errlen)
+{
+    struct check_load l = {.connections = c->connections, .duration_us = c->duration_us,
+                           .rate = c->rate, .window_us = CHECK_WINDOW_US};
+    snprintf(l.url, sizeof l.url, "%s%s", c->target, c->path);
+    struct load_result r;
+    if (check_run_load(env, &l, &r, err, errlen) < 0) return NULL;
+    struct load_summary s;
+    load_summary_from(&r, &s);
+    json_t *summary = load_summary_json(&r);
+    json_t *nodes = json_array();
+    for (size_t i = 0; i < r.total.node_count; i++)
+        json_array_append_new(nodes,
+                              json_pack("{s:s,s:I}", "node", r.total.nodes[i].name, "requests",
+                                        (json_int_t)r.total.nodes[i].counters.requests));
+    json_t *log = check_gateway_events(c->target);
+    json_t *timeline = check_timeline_json(&r, log, NULL);
+    json_decref(log);
+    load_result_free(&r);
+    bool ok = check_judge_thresholds(c, &s, expects);
+    ok &= check_judge_success(c, &s, expects);
+    *pass = ok;
+    return json_pack("{s:i,s:f,s:f,s:o,s:o,s:o}", "connections", c->connections, "duration_s",
+                     (double)c->duration_us / 1e6, "rate", c->rate, "summary", summary, "nodes",
+                     nodes, "timeline", timeline);
+}

@@ -1,0 +1,107 @@
+/* check_hotplug.c -- a whole group stopped and started again under load: the other groups'
+ * path must not fail, the group's path must fail only with the gateway's 503 while it is away,
+ * and rejoin is measured from the start of the group. */
+#include "plan/check.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "base/err.h"
+#include "load/engine.h"
+#include "load/run_json.h"
+#include "load/threshold.h"
+
+json_t *check_hotplug(const struct check_env *env, const struct plan_check *c,
+                             json_t *expects, bool *pass, char *err, size_t errlen)
+{
+    const struct cluster_group *g = cluster_spec_group(&env->p->cluster, c->group);
+    int original = g->replicas;
+    struct check_load_job jobs[2] = {{.env = env}, {.env = env}};
+    for (int i = 0; i < 2; i++)
+        jobs[i].load = (struct check_load){.connections = c->connections,
+                                           .duration_us = c->duration_us, .rate = c->rate,
+                                           .window_us = CHECK_WINDOW_US};
+    snprintf(jobs[0].load.url, sizeof jobs[0].load.url, "%s%s", c->target, c->path);
+    snprintf(jobs[1].load.url, sizeof jobs[1].load.url, "%s%s", c->target, c->other_path);
+    uint64_t begin = uv_hrtime();
+    for (int i = 0; i < 2; i++)
+        check_load_start(&jobs[i]);
+    check_sleep_until(begin + c->at_us * 1000);
+    uint64_t stop_ns = uv_hrtime();
+    char serr[512] = "", rerr[512] = "";
+    int stop_rc = check_cluster_act(env->cluster, c->group, "scale", 0, serr, sizeof serr);
+    check_sleep_until(stop_ns + c->restart_after_us * 1000);
+    uint64_t start_ns = uv_hrtime();
+    int start_rc = check_cluster_act(env->cluster, c->group, "scale", original, rerr, sizeof rerr);
+    for (int i = 0; i < 2; i++)
+        check_load_join(&jobs[i]);
+    if (jobs[0].rc < 0 || jobs[1].rc < 0) {
+        err_set(err, errlen, "load: %s", jobs[0].rc < 0 ? jobs[0].err : jobs[1].err);
+        if (jobs[0].rc == 0) load_result_free(&jobs[0].r);
+        if (jobs[1].rc == 0) load_result_free(&jobs[1].r);
+        return NULL;
+    }
+    struct load_result *gr = &jobs[0].r, *orr = &jobs[1].r;
+    uint64_t group_503 = gr->total.counters.by_class[COUNTER_STATUS_5XX];
+    uint64_t group_failed = counters_failures(&gr->total.counters);
+    uint64_t other_failed = counters_failures(&orr->total.counters);
+    /* rejoin: from the start of the group to the first window its path answered a success */
+    double win_ms = (double)gr->windows.window_us / 1000.0;
+    double start_at_ms = (double)(start_ns - gr->start_ns) / 1e6, rejoin_ms = -1;
+    for (size_t i = (size_t)(start_at_ms / win_ms); i < gr->windows.count; i++)
+        if (gr->windows.requests[i] > gr->windows.failures[i]) {
+            rejoin_ms = (double)i * win_ms - start_at_ms;
+            if (rejoin_ms < 0) rejoin_ms = 0;
+            break;
+        }
+    double stop_s = (double)(stop_ns - gr->start_ns) / 1e9, start_s = start_at_ms / 1000;
+    json_t *timelines[2], *log = check_gateway_events(c->target);
+    for (int i = 0; i < 2; i++) {
+        json_t *marks = json_array();
+        json_array_append_new(marks, check_mark(stop_s, "stop group", c->group));
+        json_array_append_new(marks, check_mark(start_s, "start group", c->group));
+        timelines[i] = check_timeline_json(&jobs[i].r, log, marks);
+    }
+    json_decref(log);
+    struct load_summary gs, os;
+    load_summary_from(gr, &gs);
+    load_summary_from(orr, &os);
+    json_t *group_summary = load_summary_json(gr), *other_summary = load_summary_json(orr);
+    load_result_free(gr);
+    load_result_free(orr);
+    bool ok = stop_rc == 0 && start_rc == 0;
+    if (stop_rc != 0 || start_rc != 0)
+        json_array_append_new(
+            expects, check_expectation("the group was stopped and started again", 0, false));
+    ok &= check_judge_bound(c, "other_failures", (double)other_failed, expects);
+    ok &= check_judge_success(c, &os, expects); /* the others' load: nothing at all is no pass */
+    if (gs.succeeded == 0) { /* the group's path must have answered before and after */
+        json_array_append_new(expects, check_expectation("the group's path succeeded", 0, false));
+        ok = false;
+    }
+    ok &= check_judge_bound(c, "rejoin", rejoin_ms >= 0 ? rejoin_ms : INFINITY, expects);
+    /* while the group was away its route must have said so: 503, not resets or timeouts */
+    bool clear = group_failed == group_503;
+    char text[160];
+    snprintf(text, sizeof text, "the group's path failed only with 503 (%llu of %llu failures)",
+             (unsigned long long)group_503, (unsigned long long)group_failed);
+    json_array_append_new(expects,
+                          check_expectation(text, (double)(group_failed - group_503), clear));
+    ok &= clear;
+    *pass = ok;
+    json_t *out = json_pack(
+        "{s:s,s:s,s:s,s:f,s:f,s:I,s:I,s:I,s:o,s:o}", "group", c->group, "path", c->path,
+        "other_path", c->other_path, "stopped_at_s", (double)(stop_ns - begin) / 1e9,
+        "started_at_s", (double)(start_ns - begin) / 1e9, "group_503", (json_int_t)group_503,
+        "group_failures", (json_int_t)group_failed, "other_failures", (json_int_t)other_failed,
+        "group_summary", group_summary, "other_summary", other_summary);
+    json_object_set_new(out, "rejoin_ms", rejoin_ms >= 0 ? json_real(rejoin_ms) : json_null());
+    json_object_set_new(out, "timeline", timelines[0]);
+    json_object_set_new(out, "other_timeline", timelines[1]);
+    if (serr[0] || rerr[0]) json_object_set_new(out, "error", json_string(serr[0] ? serr : rerr));
+    return out;
+}

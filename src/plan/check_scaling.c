@@ -1,0 +1,92 @@
+/* check_scaling.c -- the same load on N replicas of a group, step by step: scaling efficiency
+ * from successful throughput only, successful throughput(N) / (N/N1 x successful
+ * throughput(N1)). A step whose load mostly failed fails the check. */
+#include "plan/check.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/err.h"
+#include "load/engine.h"
+#include "load/run_json.h"
+#include "load/threshold.h"
+
+bool check_gateway_wait_group(const char *target, const char *group, int want)
+{
+    size_t plen = strlen(group);
+    for (int tries = 0; tries < 400; tries++) {
+        int up = 0;
+        json_t *j = check_gateway_get(target, "/api/v1/cluster/nodes");
+        const char *id;
+        json_t *n;
+        json_object_foreach(json_object_get(j, "nodes"), id, n)
+        {
+            const char *state = json_string_value(json_object_get(n, "state"));
+            if (strncmp(id, group, plen) == 0 && id[plen] == '.' && state &&
+                strcmp(state, "up") == 0)
+                up++;
+        }
+        json_decref(j);
+        if (up == want) return true;
+        usleep(50000);
+    }
+    return false;
+}
+
+json_t *check_scaling(const struct check_env *env, const struct plan_check *c, json_t *expects,
+                      bool *pass, char *err, size_t errlen)
+{
+    const struct cluster_group *g = cluster_spec_group(&env->p->cluster, c->group);
+    int original = g->replicas;
+    struct check_load l = {.connections = c->connections, .duration_us = c->duration_us};
+    snprintf(l.url, sizeof l.url, "%s%s", c->target, c->path);
+    json_t *steps = json_array();
+    double first_ok_rps = NAN, efficiency = NAN;
+    int first_n = c->steps[0];
+    *pass = true;
+    for (size_t i = 0; i < c->step_count && !*env->interrupted; i++) {
+        int n = c->steps[i];
+        char serr[512];
+        if (check_cluster_act(env->cluster, c->group, "scale", n, serr, sizeof serr) < 0) {
+            err_set(err, errlen, "scale %s to %d: %s", c->group, n, serr);
+            json_decref(steps);
+            return NULL;
+        }
+        bool seen = check_gateway_wait_group(c->target, c->group, n);
+        struct load_result r;
+        if (check_run_load(env, &l, &r, err, errlen) < 0) {
+            json_decref(steps);
+            return NULL;
+        }
+        struct load_summary s;
+        load_summary_from(&r, &s);
+        json_t *summary = load_summary_json(&r);
+        load_result_free(&r);
+        if (i == 0) first_ok_rps = s.succeeded ? s.ok_rps : NAN;
+        double eff = first_ok_rps > 0 ? (s.ok_rps / first_ok_rps) / ((double)n / first_n) : NAN;
+        if (i > 0) efficiency = eff;
+        json_t *step = json_pack("{s:i,s:b,s:o}", "replicas", n, "gateway_saw_all", seen,
+                                 "summary", summary);
+        json_object_set_new(step, "ok_rps", isfinite(s.ok_rps) ? json_real(s.ok_rps) : json_null());
+        json_object_set_new(step, "efficiency", isfinite(eff) ? json_real(eff) : json_null());
+        json_array_append_new(steps, step);
+        if (!seen) {
+            json_array_append_new(expects,
+                                  check_expectation("the gateway saw every replica up", n, false));
+            *pass = false;
+        }
+        *pass &= check_judge_thresholds(c, &s, expects);
+        *pass &= check_judge_success(c, &s, expects);
+    }
+    char serr[512];
+    if (check_cluster_act(env->cluster, c->group, "scale", original, serr, sizeof serr) == 0)
+        check_gateway_wait_group(c->target, c->group, original);
+    *pass &= check_judge_bound(c, "efficiency", efficiency, expects);
+    json_t *out = json_pack("{s:s,s:o}", "group", c->group, "steps", steps);
+    json_object_set_new(out, "efficiency", isfinite(efficiency) ? json_real(efficiency) : json_null());
+    return out;
+}
