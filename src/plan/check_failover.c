@@ -214,9 +214,13 @@ json_t *check_failover(const struct check_env *env, const struct plan_check *c, 
         if (c->restart_after_us) {
             json_object_set_new(one, "rejoin_ms", num(its_rejoin));
             json_object_set_new(one, "recovered_by", rec.by[n] ? json_string(rec.by[n]) : json_null());
-            if (rec.by[n])
+            if (rec.by[n]) {
                 json_object_set_new(one, "recovered_at_s",
                                     json_real((double)(rec.at_us[n] - r->started_us) / 1e6));
+                /* the wall clock, for observers in other processes (a /proc sampler) */
+                json_object_set_new(one, "recovered_at_epoch_ms",
+                                    json_integer(fault_wall + (rec.at_us[n] - fault_us) / 1000));
+            }
         }
         json_array_append_new(per_node, one);
         json_array_append_new(marks, check_mark((double)fault_us / 1e6 - t0, c->fault, c->nodes[n]));
@@ -265,6 +269,7 @@ json_t *check_failover(const struct check_env *env, const struct plan_check *c, 
                             "failover_ms", num(failover_ms), "rps_before", num(rps_before),
                             "rps_during_fault", num(rps_during), "baseline", c->baseline,
                             "summary", summary);
+    json_object_set_new(out, "fault_at_epoch_ms", json_integer(fault_wall));
     json_object_set_new(out, "nodes", per_node);
     json_object_set_new(out, "latency_impact", impact);
     json_object_set_new(out, "timeline", timeline);

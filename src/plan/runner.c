@@ -151,6 +151,33 @@ static void cluster_main(void *arg)
     uv_run(&c->loop, UV_RUN_DEFAULT);
 }
 
+/* Adds every "failed_by" object found in j (a check's measures, at any depth: each load's
+ * summary) into into. */
+static void collect_failed_by(const json_t *j, json_t *into)
+{
+    const char *key;
+    json_t *v;
+    size_t i;
+    if (json_is_array(j)) {
+        json_array_foreach(j, i, v) collect_failed_by(v, into);
+        return;
+    }
+    json_object_foreach((json_t *)j, key, v)
+    {
+        if (strcmp(key, "failed_by") != 0) {
+            collect_failed_by(v, into);
+            continue;
+        }
+        const char *what;
+        json_t *n;
+        json_object_foreach(v, what, n)
+        {
+            json_int_t had = json_integer_value(json_object_get(into, what));
+            json_object_set_new(into, what, json_integer(had + json_integer_value(n)));
+        }
+    }
+}
+
 /* The temporary state directory of this run ("" when the user named one). */
 static char state_tmp[64];
 
@@ -467,7 +494,11 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
                               expects, "measures", measures ? measures : json_object(), "error",
                               measures || skip ? NULL : cerr, "environment",
                               c->environment[0] ? c->environment : NULL));
-        if (skip) json_object_set_new(json_array_get(checks, i), "skipped", json_string(cerr + 9));
+        json_t *entry = json_array_get(checks, json_array_size(checks) - 1);
+        if (skip) json_object_set_new(entry, "skipped", json_string(cerr + 9));
+        json_t *failed_by = json_object(); /* what the check's failed requests got, all loads */
+        if (measures) collect_failed_by(measures, failed_by);
+        json_object_set_new(entry, "failed_by", failed_by);
         if (!o->quiet)
             fprintf(stderr, "herd test: %s: %s%s%s\n", c->name, verdict, measures ? "" : ": ",
                     measures ? "" : cerr);

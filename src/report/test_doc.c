@@ -15,6 +15,7 @@ static const char *mark(const char *verdict)
     return strcmp(verdict, "pass") == 0   ? "PASS"
            : strcmp(verdict, "fail") == 0 ? "FAIL"
            : strcmp(verdict, "skip") == 0 ? "SKIP"
+           : strcmp(verdict, "interrupted") == 0 ? "INTERRUPTED"
                                           : "ERROR";
 }
 
@@ -25,6 +26,7 @@ static const char *verdict_mark(const struct doc *d, const char *verdict)
     return strcmp(verdict, "pass") == 0   ? "✅ pass"
            : strcmp(verdict, "fail") == 0 ? "❌ fail"
            : strcmp(verdict, "skip") == 0 ? "⏭ skip"
+           : strcmp(verdict, "interrupted") == 0 ? "⏹ interrupted"
                                           : "❌ error";
 }
 
@@ -32,6 +34,21 @@ static const char *verdict_mark(const struct doc *d, const char *verdict)
 static const char *expect_actual(const json_t *e, char *buf, size_t size)
 {
     return report_actual(e, report_str(e, "expect"), buf, size);
+}
+
+/* What a check's failed requests got ("404 x1000, connect x3"), or "" when none failed. */
+static const char *failed_by_text(const json_t *check, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    const char *what;
+    json_t *n;
+    json_object_foreach(json_object_get(check, "failed_by"), what, n)
+    {
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, "%s%s x%lld", len ? ", " : "", what,
+                 (long long)json_integer_value(n));
+    }
+    return buf;
 }
 
 /* One line per expectation: "  [PASS] p99 <20ms (actual 3.1)". */
@@ -62,6 +79,9 @@ int report_test_text(const json_t *doc, FILE *out)
         if (*report_str(c, "error")) fprintf(out, "      error: %s\n", report_str(c, "error"));
         if (*report_str(c, "skipped")) fprintf(out, "      skipped: %s\n", report_str(c, "skipped"));
         expectations_text(out, c, "      ");
+        char why[512];
+        if (*failed_by_text(c, why, sizeof why))
+            fprintf(out, "      failed requests got: %s\n", why);
         size_t k;
         json_t *n;
         json_array_foreach(report_get(c, "measures.nodes"), k, n)
@@ -233,6 +253,8 @@ static void test_body(struct doc *d, const json_t *doc)
                         mark(report_str(c, "verdict")));
         if (*report_str(c, "error")) doc_para(d, "Error: %s", report_str(c, "error"));
         if (*report_str(c, "skipped")) doc_para(d, "Skipped: %s", report_str(c, "skipped"));
+        char why[512];
+        if (*failed_by_text(c, why, sizeof why)) doc_para(d, "Failed requests got: %s", why);
         if (json_array_size(json_object_get(c, "expectations"))) {
             doc_table(d, "result|expectation|>measured");
             size_t k;
@@ -326,7 +348,7 @@ int report_test_junit(const json_t *doc, FILE *out)
     {
         const char *v = report_str(c, "verdict");
         failures += strcmp(v, "fail") == 0;
-        errors += strcmp(v, "error") == 0;
+        errors += strcmp(v, "error") == 0 || strcmp(v, "interrupted") == 0;
         skipped += strcmp(v, "skip") == 0;
     }
     fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
@@ -348,6 +370,8 @@ int report_test_junit(const json_t *doc, FILE *out)
             fprintf(out, "      <skipped message=\"");
             xml_escape(out, report_str(c, "skipped"));
             fprintf(out, "\"/>\n");
+        } else if (strcmp(v, "interrupted") == 0) {
+            fprintf(out, "      <error message=\"interrupted: stopped by a signal, judged on nothing\"/>\n");
         } else if (strcmp(v, "error") == 0) {
             fprintf(out, "      <error message=\"");
             xml_escape(out, report_str(c, "error"));
@@ -362,6 +386,11 @@ int report_test_junit(const json_t *doc, FILE *out)
                 char line[256], actual[64];
                 snprintf(line, sizeof line, "%s (actual %s)\n", report_str(e, "expect"),
                          expect_actual(e, actual, sizeof actual));
+                xml_escape(out, line);
+            }
+            char why[512], line[560];
+            if (*failed_by_text(c, why, sizeof why)) {
+                snprintf(line, sizeof line, "failed requests got: %s\n", why);
                 xml_escape(out, line);
             }
             fprintf(out, "</failure>\n");

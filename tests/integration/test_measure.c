@@ -1,0 +1,401 @@
+/* test_measure.c -- herd test's numbers against observers that did not compute them: the
+ * gateway's /metrics (requests and answers, per node), process state sampled from /proc every
+ * 2 ms (when a SIGSTOP and SIGCONT really landed), the fault proxy's configured delay; and
+ * the verdicts a user must see: a 404 path fails every check saying why, Ctrl-C interrupts
+ * with exit 130 and leaves no replica. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../support/harness.h"
+#include "integration.h"
+
+struct mt {
+    char dir[64];
+    int base; /* nodes at base..base+2, the gateway at base+3 */
+};
+
+static int setup(void **state)
+{
+    struct mt *t = calloc(1, sizeof *t);
+    snprintf(t->dir, sizeof t->dir, "/tmp/herd-measure-XXXXXX");
+    if (!mkdtemp(t->dir)) return -1;
+    t->base = harness_free_ports(4);
+    *state = t;
+    return t->base > 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    struct mt *t = *state;
+    harness_kill_all();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", t->dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", t->dir);
+    free(t);
+    return 0;
+}
+
+static char *write_plan(struct mt *t, const char *text)
+{
+    static char path[128];
+    snprintf(path, sizeof path, "%s/plan.yaml", t->dir);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static json_t *load_report(struct mt *t)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/reports/run.json", t->dir);
+    return json_load_file(path, 0, NULL);
+}
+
+static json_t *check_named(json_t *doc, const char *name)
+{
+    return harness_json_find(json_object_get(doc, "checks"), "name", name);
+}
+
+static double num(json_t *o, const char *a, const char *b)
+{
+    json_t *v = json_object_get(o, a);
+    if (b) v = json_object_get(v, b);
+    return json_number_value(v);
+}
+
+/* The value of the Prometheus sample whose line starts with name_and_labels, or -1. */
+static long long metric(const char *text, const char *name_and_labels)
+{
+    size_t n = strlen(name_and_labels);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, name_and_labels, n) == 0 && p[n] == ' ') return atoll(p + n + 1);
+    return -1;
+}
+
+static char *get_metrics(int port)
+{
+    char *out = malloc(1 << 16);
+    const char *body;
+    if (harness_get(port, "/metrics", out, 1 << 16, &body) != 200) {
+        free(out);
+        return NULL;
+    }
+    memmove(out, body, strlen(body) + 1);
+    return out;
+}
+
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Samples /proc/PID/stat every 2 ms: when the process first showed 'T' (stopped) and when it
+ * first showed anything else after that, on the wall clock. */
+struct sampler {
+    pid_t pid;
+    atomic_bool stop;
+    long long stopped_ms, resumed_ms;
+    pthread_t thread;
+};
+
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return '?';
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' ? p[2] : '?';
+}
+
+static void *sample(void *arg)
+{
+    struct sampler *s = arg;
+    while (!atomic_load(&s->stop)) {
+        char st = proc_state(s->pid);
+        long long now = wall_ms();
+        if (st == 'T' && s->stopped_ms < 0) s->stopped_ms = now;
+        if (st != 'T' && s->stopped_ms >= 0 && s->resumed_ms < 0) s->resumed_ms = now;
+        usleep(2000);
+    }
+    return NULL;
+}
+
+/* Three nodes (api.1..3) and a gateway the test starts itself (threads 1, a node's answer
+ * within 300 ms or a retry elsewhere, active checks every 100 ms, no passive ejection). */
+static void start_cluster(struct mt *t, pid_t pids[3])
+{
+    char port[16], id[16], gw_port[16], nodes[3][64];
+    for (int i = 0; i < 3; i++) {
+        snprintf(port, sizeof port, "%d", t->base + i);
+        snprintf(id, sizeof id, "api.%d", i + 1);
+        snprintf(nodes[i], sizeof nodes[i], "api.%d=127.0.0.1:%d", i + 1, t->base + i);
+        char *argv[] = {(char *)harness_herd_bin(), "node", "--port", port, "--id", id,
+                        "--log-level", "warn", NULL};
+        pids[i] = harness_spawn(argv, NULL, NULL);
+    }
+    snprintf(gw_port, sizeof gw_port, "%d", t->base + 3);
+    char *gw[] = {(char *)harness_herd_bin(), "gateway", "--port", gw_port, "--threads", "1",
+                  "--node", nodes[0], "--node", nodes[1], "--node", nodes[2], "--timeout", "300ms",
+                  "--retry-budget", "100%", "--inter", "100ms", "--fastinter", "100ms",
+                  "--downinter", "100ms", "--check-timeout", "100ms", "--rise", "1",
+                  "--eject-after", "0", "--log-level", "warn", NULL};
+    harness_spawn(gw, NULL, NULL);
+    for (int i = 0; i < 4; i++) assert_true(harness_wait_http(t->base + i, "/health", 5000));
+    usleep(300000); /* the gateway's first checks: every node up */
+}
+
+/* api.2 paused by the user's commands (exec: kill -STOP, then kill -CONT after 1.5 s) while
+ * 200 requests/s go through a gateway herd did not launch. The pause and the resume herd
+ * reports are when /proc saw them happen; what herd counted is what the gateway counted. */
+static void test_pause_against_proc_and_gateway_metrics(void **state)
+{
+    struct mt *t = *state;
+    pid_t pids[3];
+    start_cluster(t, pids);
+    char *before = get_metrics(t->base + 3);
+    assert_non_null(before);
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: observers\n"
+             "target: http://127.0.0.1:%d\n"
+             "checks:\n"
+             "  - failover: {fault: exec, exec: \"kill -STOP %d\", recover: \"kill -CONT %d\",\n"
+             "               node: api.2, rate: 200, duration: 4s, at: 1s, restart_after: 1500ms,\n"
+             "               path: /echo}\n",
+             t->base + 3, (int)pids[1], (int)pids[1]);
+    char reports[128];
+    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
+    char *args[] = {"test", "-q", write_plan(t, text), reports, NULL};
+    struct sampler s = {.pid = pids[1], .stopped_ms = -1, .resumed_ms = -1};
+    atomic_init(&s.stop, false);
+    pthread_create(&s.thread, NULL, sample, &s);
+    char *out = NULL, *err = NULL;
+    int rc = harness_herd(args, 60000, &out, &err);
+    atomic_store(&s.stop, true);
+    pthread_join(s.thread, NULL);
+    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    char *after = get_metrics(t->base + 3);
+    assert_non_null(after);
+    json_t *doc = load_report(t);
+    json_t *m = json_object_get(check_named(doc, "failover"), "measures");
+    assert_non_null(m);
+    /* the fault and the recovery, against /proc (herd runs /bin/sh, which takes a moment) */
+    double fault = num(m, "fault_at_epoch_ms", NULL);
+    double resumed = num(json_array_get(json_object_get(m, "nodes"), 0), "recovered_at_epoch_ms", NULL);
+    printf("  pause: herd %.0f, /proc %lld (%+.0f ms); resume: herd %.0f, /proc %lld (%+.0f ms)\n",
+           fault, s.stopped_ms, (double)s.stopped_ms - fault, resumed, s.resumed_ms,
+           (double)s.resumed_ms - resumed);
+    assert_true(s.stopped_ms > 0 && s.resumed_ms > 0);
+    if (fabs((double)s.stopped_ms - fault) > 60 || fabs((double)s.resumed_ms - resumed) > 60)
+        fail_msg("pause at %.0f (proc %lld), resume at %.0f (proc %lld)", fault, s.stopped_ms,
+                 resumed, s.resumed_ms);
+    /* rejoin runs from the resume to a success of api.2 sent after it: never before /proc saw
+     * the resume */
+    double rejoin = num(m, "rejoin_ms", NULL);
+    assert_true(json_is_number(json_object_get(m, "rejoin_ms")));
+    assert_true(resumed + rejoin + 5 >= (double)s.resumed_ms);
+    /* counts: exactly what the gateway counted */
+    json_t *sum = json_object_get(m, "summary");
+    long long requests = metric(after, "herd_gateway_requests_total") -
+                         metric(before, "herd_gateway_requests_total");
+    long long ok = metric(after, "herd_gateway_responses_total{outcome=\"2xx\"}") -
+                   metric(before, "herd_gateway_responses_total{outcome=\"2xx\"}");
+    printf("  requests: herd %.0f, gateway %lld; ok: herd %.0f, gateway %lld\n",
+           num(sum, "requests", NULL), requests, num(sum, "succeeded", NULL), ok);
+    assert_int_equal((long long)num(sum, "scheduled", NULL), 800);
+    assert_int_equal((long long)num(sum, "requests", NULL), requests);
+    assert_int_equal((long long)num(sum, "succeeded", NULL), ok);
+    assert_int_equal((long long)num(m, "failed_requests", NULL),
+                     (long long)num(sum, "failures", NULL));
+    /* per node: the successes herd saw each node serve are the gateway's 2xx to that node */
+    json_t *nodes = json_object_get(json_object_get(m, "timeline"), "nodes");
+    for (int i = 1; i <= 3; i++) {
+        char name[16], key[96];
+        snprintf(name, sizeof name, "api.%d", i);
+        snprintf(key, sizeof key, "herd_gateway_node_requests_total{node=\"%s\",outcome=\"2xx\"}",
+                 name);
+        long long herd = 0;
+        size_t k;
+        json_t *v;
+        json_array_foreach(json_object_get(nodes, name), k, v) herd += json_integer_value(v);
+        long long gw = metric(after, key) - metric(before, key);
+        printf("  %s: herd %lld, gateway %lld\n", name, herd, gw);
+        assert_int_equal(herd, gw);
+    }
+    json_decref(doc);
+    free(before);
+    free(after);
+    free(out);
+    free(err);
+}
+
+/* A 200 ms latency fault (the fault proxy) on one node of three in the closed model: the
+ * requests sent while it lasted include that node's, so the fault window's p95 is at least
+ * the delay, while the baseline's is fast. */
+static void test_latency_fault_closed_model(void **state)
+{
+    struct mt *t = *state;
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: latency\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d}\n"
+             "  gateway: {port: %d, threads: 1}\n"
+             "checks:\n"
+             "  - failover: {fault: latency, latency: 200ms, node: api.2, connections: 6,\n"
+             "               duration: 4s, at: 1s, restart_after: 2s, path: /echo}\n",
+             t->base, t->base + 3);
+    char reports[128];
+    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
+    char *args[] = {"test", "-q", write_plan(t, text), reports, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = harness_herd(args, 60000, &out, &err);
+    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    json_t *doc = load_report(t);
+    json_t *impact =
+        json_object_get(json_object_get(check_named(doc, "failover"), "measures"), "latency_impact");
+    double base = num(json_object_get(impact, "baseline"), "p95_ms", NULL);
+    double fault = num(json_object_get(impact, "fault"), "p95_ms", NULL);
+    printf("  p95 before %.2f ms, during %.2f ms\n", base, fault);
+    assert_true(fault >= 190);
+    assert_true(base < 100);
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
+/* Every check that loads a path nobody serves fails, and says what the requests got. */
+static void test_404_path_fails_every_check(void **state)
+{
+    struct mt *t = *state;
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: nothing here\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level warn, replicas: 2, base_port: %d}\n"
+             "  gateway: {port: %d, threads: 1}\n"
+             "checks:\n"
+             "  - connectivity: {probes: 3, path: /nope}\n"
+             "  - distribution: {requests: 30, path: /nope}\n"
+             "  - concurrency: {connections: 2, duration: 500ms, path: /nope,\n"
+             "                  expect: {p99: \"<1s\"}}\n"
+             "  - failover: {fault: none, rate: 50, duration: 1s, path: /nope}\n"
+             "  - scaling: {group: api, replicas: [1, 2], connections: 2, duration: 500ms,\n"
+             "              path: /nope}\n",
+             t->base, t->base + 3);
+    char reports[128];
+    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
+    char *args[] = {"test", write_plan(t, text), reports, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = harness_herd(args, 90000, &out, &err);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "failed requests got: 404"));
+    json_t *doc = load_report(t);
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(doc, "checks"), i, c)
+    {
+        const char *verdict = json_string_value(json_object_get(c, "verdict"));
+        if (strcmp(verdict, "fail") != 0)
+            fail_msg("%s: %s on a 404 path", json_string_value(json_object_get(c, "name")), verdict);
+        assert_true(json_integer_value(json_object_get(json_object_get(c, "failed_by"), "404")) > 0);
+    }
+    assert_int_equal(json_array_size(json_object_get(doc, "checks")), 5);
+    char path[160];
+    snprintf(path, sizeof path, "%s/reports/junit.xml", t->dir);
+    FILE *f = fopen(path, "r");
+    char junit[65536] = "";
+    if (f) {
+        size_t n = fread(junit, 1, sizeof junit - 1, f);
+        junit[n] = '\0';
+        fclose(f);
+    }
+    assert_non_null(strstr(junit, "failed requests got: 404"));
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
+/* Ctrl-C 4 s into a failover (api.2 paused, never resumed by the plan): herd test stops the
+ * load at once, marks the check interrupted, skips the next, stops the cluster (the paused
+ * replica too), writes the reports and exits 130; nothing answers on the cluster's ports. */
+static void test_sigint_interrupts_a_failover(void **state)
+{
+    struct mt *t = *state;
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: interrupted\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d}\n"
+             "  gateway: {port: %d, threads: 1}\n"
+             "checks:\n"
+             "  - failover: {fault: pause, node: api.2, rate: 100, duration: 30s, at: 1s, path: /echo}\n"
+             "  - concurrency: {connections: 2, duration: 1s}\n",
+             t->base, t->base + 3);
+    char reports[128], out_path[128], err_path[128];
+    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
+    snprintf(out_path, sizeof out_path, "%s/out", t->dir);
+    snprintf(err_path, sizeof err_path, "%s/err", t->dir);
+    char *argv[] = {(char *)harness_herd_bin(), "test", write_plan(t, text), reports, NULL};
+    pid_t pid = harness_spawn_io(argv, NULL, out_path, err_path);
+    for (int i = 0; i < 200 && !harness_port_open(t->base + 3); i++) usleep(50000);
+    usleep(4000000);
+    long long t0 = harness_now_ms();
+    kill(pid, SIGINT);
+    int status = harness_wait(pid, 30000);
+    long long took = harness_now_ms() - t0;
+    printf("  herd test ended %lld ms after SIGINT\n", took);
+    assert_true(status != -1);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 130);
+    for (int i = 0; i < 4; i++)
+        if (harness_port_open(t->base + i)) fail_msg("port %d still answers", t->base + i);
+    json_t *doc = load_report(t);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "verdict")), "interrupted");
+    assert_string_equal(
+        json_string_value(json_object_get(check_named(doc, "failover"), "verdict")), "interrupted");
+    assert_string_equal(
+        json_string_value(json_object_get(check_named(doc, "concurrency"), "verdict")), "skip");
+    /* the load stopped at once, not after its 30 s */
+    double ran = num(check_named(doc, "failover"), "duration_s", NULL);
+    assert_true(ran < 10);
+    json_decref(doc);
+}
+
+int integration_measure(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_pause_against_proc_and_gateway_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_latency_fault_closed_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_404_path_fails_every_check, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_interrupts_a_failover, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("measure", tests, NULL, NULL);
+}
