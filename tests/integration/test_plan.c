@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -889,6 +890,7 @@ static pid_t start_fake_kv(int port)
         close(lfd);
         return pid;
     }
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives the test */
     enum { CONNS = 32, KEYS = 1024, BUF = 8192 };
     static char keys[KEYS][128], values[KEYS][128], bufs[CONNS][BUF];
     static size_t used[CONNS];
