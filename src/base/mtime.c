@@ -25,6 +25,13 @@ uint64_t mtime_now_ms(void)
     return mtime_now_ns() / 1000000u;
 }
 
+int64_t mtime_wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 char *mtime_wall_iso8601(char *out, size_t size)
 {
     struct timeval tv;

@@ -10,6 +10,10 @@ uint64_t mtime_now_ns(void);
 uint64_t mtime_now_us(void);
 uint64_t mtime_now_ms(void);
 
+/* The wall clock (CLOCK_REALTIME) in microseconds since the Unix epoch: for times that another
+ * process on the machine compares with its own (the monotonic clock's origin is not shared). */
+int64_t mtime_wall_us(void);
+
 /* Writes local wall-clock time as RFC 3339 with microseconds ("2025-09-20T00:15:26.842371+08:00")
  * into out (at least 40 bytes). Returns out. */
 char *mtime_wall_iso8601(char *out, size_t size);

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mtime.h"
+#include "node/kv_log.h"
+
 static uint64_t hash_key(const char *key)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -19,7 +22,14 @@ int kv_init(struct kv_store *kv, const char *self)
     snprintf(kv->self, sizeof kv->self, "%s", self);
     kv->slot_count = 64;
     kv->slots = calloc(kv->slot_count, sizeof *kv->slots);
-    return kv->slots ? 0 : -1;
+    kv->log = malloc(sizeof *kv->log);
+    if (!kv->slots || !kv->log || kv_log_init(kv->log, KV_LOG_CAPACITY) < 0) {
+        free(kv->log);
+        free(kv->slots);
+        memset(kv, 0, sizeof *kv);
+        return -1;
+    }
+    return 0;
 }
 
 void kv_free(struct kv_store *kv)
@@ -32,6 +42,8 @@ void kv_free(struct kv_store *kv)
         free(e);
     }
     free(kv->slots);
+    if (kv->log) kv_log_free(kv->log);
+    free(kv->log);
     memset(kv, 0, sizeof *kv);
 }
 
@@ -47,6 +59,11 @@ const struct kv_entry *kv_get(const struct kv_store *kv, const char *key)
 {
     const struct kv_entry *e = *find_link(kv, key);
     return e && !e->deleted ? e : NULL;
+}
+
+const struct kv_entry *kv_lookup(const struct kv_store *kv, const char *key)
+{
+    return *find_link(kv, key);
 }
 
 static void grow(struct kv_store *kv)
@@ -125,6 +142,8 @@ static int set_value(struct kv_store *kv, struct kv_entry *e, const void *value,
     snprintf(e->origin, sizeof e->origin, "%s", origin);
     if (version > kv->clock) kv->clock = version;
     record_change(kv, e);
+    e->applied_us = mtime_wall_us();
+    kv_log_add(kv->log, e, e->applied_us);
     if (kv->entries > kv->slot_count) grow(kv);
     return 0;
 }

@@ -3,7 +3,8 @@
  * the larger (version, origin) wins, so nodes that saw the same writes in any order agree.
  * Every change applied here, local or replicated, gets the next local sequence number and
  * moves to the end of the change list, which peers read from where they stopped. Deletes
- * leave a tombstone so that they replicate too. */
+ * leave a tombstone so that they replicate too. Every change applied is also stamped with the
+ * wall clock and recorded in the store's apply log (kv_log.h). */
 #ifndef HERD_NODE_KV_H
 #define HERD_NODE_KV_H
 
@@ -14,6 +15,8 @@
 #define KV_KEY_MAX    256
 #define KV_ORIGIN_MAX 128
 
+struct kv_log;
+
 struct kv_entry {
     char *key;
     char *value; /* NUL-terminated copy; value_len excludes the NUL; "" for a tombstone */
@@ -22,6 +25,7 @@ struct kv_entry {
     uint64_t version;             /* Lamport clock of the write that made this value */
     char origin[KV_ORIGIN_MAX];   /* node id of that write */
     uint64_t seq;                 /* local sequence number of the last change */
+    int64_t applied_us;           /* wall clock (us since the epoch) of that change */
     struct kv_entry *next;        /* hash chain */
     struct kv_entry *prev_change; /* the change list, in seq order */
     struct kv_entry *next_change;
@@ -36,16 +40,21 @@ struct kv_store {
     uint64_t clock; /* largest version seen */
     char self[KV_ORIGIN_MAX];
     struct kv_entry *first_change, *last_change;
+    struct kv_log *log; /* every change applied, with its time (kv_log.h) */
 };
 
-/* self names this node in the versions it gives out. Return 0, or -1 when out of memory.
- * kv_free releases everything. */
+/* self names this node in the versions it gives out; the apply log keeps the last
+ * KV_LOG_CAPACITY changes. Return 0, or -1 when out of memory. kv_free releases everything. */
 int kv_init(struct kv_store *kv, const char *self);
 void kv_free(struct kv_store *kv);
 
 /* The live entry for key, or NULL (absent or deleted). Owned by the store; valid until the
  * next write. */
 const struct kv_entry *kv_get(const struct kv_store *kv, const char *key);
+
+/* The entry for key, tombstones included (deleted set), or NULL when the key was never
+ * applied here. Owned by the store; valid until the next write. */
+const struct kv_entry *kv_lookup(const struct kv_store *kv, const char *key);
 
 /* A local write: stores a copy of value under key with a new version. *created tells whether
  * the key was not live before. Returns the entry, or NULL when out of memory. */

@@ -433,9 +433,9 @@ static void on_kv_put(struct node *n, struct http_request *req)
         return;
     }
     http_respond_json(req, created ? 201 : 200,
-                      json_pack("{s:s, s:I, s:I, s:I}", "key", e->key, "seq", (json_int_t)e->seq,
-                                "version", (json_int_t)e->version, "size",
-                                (json_int_t)e->value_len));
+                      json_pack("{s:s, s:I, s:I, s:s, s:I}", "key", e->key, "seq",
+                                (json_int_t)e->seq, "version", (json_int_t)e->version, "origin",
+                                e->origin, "size", (json_int_t)e->value_len));
     if (n->repl) repl_changed(n->repl);
 }
 
@@ -463,6 +463,14 @@ static void on_kv_status(struct node *n, struct http_request *req)
 {
     if (n->repl)
         repl_serve_status(n->repl, req);
+    else
+        http_respond_error(req, 503, "stopping");
+}
+
+static void on_kv_log(struct node *n, struct http_request *req)
+{
+    if (n->repl)
+        repl_serve_log(n->repl, req);
     else
         http_respond_error(req, 503, "stopping");
 }
@@ -696,6 +704,7 @@ struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_
     rc |= add_route(n, "DELETE", "/kv/{key}", on_kv_delete, false);
     rc |= add_route(n, "GET", "/api/v1/kv/changes", on_kv_changes, true);
     rc |= add_route(n, "GET", "/api/v1/kv/status", on_kv_status, true);
+    rc |= add_route(n, "GET", "/api/v1/kv/log", on_kv_log, true);
     rc |= add_route(n, NULL, "/echo", on_echo, false);
     rc |= add_route(n, "GET", "/delay", on_delay, false);
     rc |= add_route(n, NULL, "/status/{code}", on_status, false);

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/mtime.h"
 #include "http/client.h"
+#include "node/kv_log.h"
 
 #define POLL_WAIT        "20s"
 #define POLL_TIMEOUT_MS  30000
@@ -344,12 +345,35 @@ static void respond_changes(struct repl *r, struct http_request *req, uint64_t s
                                 e != NULL, "changes", changes));
 }
 
+/* True when the query names name (with or without a value). */
+static bool query_given(const struct http_request *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = req->query; p && *p;) {
+        size_t len = strcspn(p, "&");
+        if (len >= n && strncmp(p, name, n) == 0 && (len == n || p[n] == '=')) return true;
+        p += len;
+        if (*p == '&') p++;
+    }
+    return false;
+}
+
+/* Query argument name, decoded into out. Returns 1 when given, 0 when absent, -1 when it does
+ * not decode or fit. */
+static int query_arg(struct http_request *req, const char *name, char *out, size_t size)
+{
+    if (!query_given(req, name)) return 0;
+    return http_request_query(req, name, out, size) < 0 ? -1 : 1;
+}
+
+/* A whole number; *out is left alone when the argument is absent. Returns 0 or -1. */
 static int query_u64(struct http_request *req, const char *name, uint64_t *out)
 {
     char arg[32], *end;
-    if (http_request_query(req, name, arg, sizeof arg) < 0) return 0;
+    int given = query_arg(req, name, arg, sizeof arg);
+    if (given <= 0) return given;
     *out = strtoull(arg, &end, 10);
-    return arg[0] && !*end ? 0 : -1;
+    return arg[0] >= '0' && arg[0] <= '9' && !*end ? 0 : -1;
 }
 
 void repl_serve_changes(struct repl *r, struct http_request *req)
@@ -424,6 +448,12 @@ static void on_sweep(uv_timer_t *t)
 
 void repl_serve_status(struct repl *r, struct http_request *req)
 {
+    char key[KV_KEY_MAX];
+    int key_given = query_arg(req, "key", key, sizeof key);
+    if (key_given < 0 || (key_given && !key[0])) {
+        http_respond_error(req, 400, "key: expected a key (1 to 255 bytes, %-encoded)");
+        return;
+    }
     json_t *peers = json_array();
     uint64_t now = uv_now(r->loop);
     for (size_t i = 0; i < r->peer_count; i++) {
@@ -435,11 +465,83 @@ void repl_serve_status(struct repl *r, struct http_request *req)
                              (json_int_t)p->errors, "last_error", p->last_error, "last_ok_ms_ago",
                              p->last_ok_ms ? (json_int_t)(now - p->last_ok_ms) : (json_int_t)-1));
     }
+    const struct kv_log *log = r->kv->log;
+    json_t *origins = json_object();
+    for (size_t i = 0; i < log->origin_count; i++) {
+        const struct kv_log_origin *o = &log->origins[i];
+        json_object_set_new(origins, o->id,
+                            json_pack("{s:I,s:I,s:I,s:I}", "version", (json_int_t)o->version, "seq",
+                                      (json_int_t)o->seq, "applied_at_us",
+                                      (json_int_t)o->applied_us, "applies",
+                                      (json_int_t)o->applies));
+    }
+    json_t *out = json_pack(
+        "{s:s,s:I,s:I,s:I,s:I,s:I,s:o,s:{s:I,s:I,s:I,s:I},s:o}", "node_id", r->kv->self, "epoch",
+        (json_int_t)r->epoch, "seq", (json_int_t)r->kv->seq, "keys", (json_int_t)r->kv->count,
+        "clock", (json_int_t)r->kv->clock, "now_us", (json_int_t)mtime_wall_us(), "origins",
+        origins, "apply_log", "capacity", (json_int_t)log->capacity, "held", (json_int_t)log->count,
+        "total", (json_int_t)log->total, "untracked", (json_int_t)log->untracked, "peers", peers);
+    if (key_given) {
+        const struct kv_entry *e = kv_lookup(r->kv, key);
+        json_object_set_new(out, "entry",
+                            e ? json_pack("{s:s,s:I,s:s,s:b,s:I,s:I}", "key", e->key, "version",
+                                          (json_int_t)e->version, "origin", e->origin, "deleted",
+                                          e->deleted, "seq", (json_int_t)e->seq, "applied_at_us",
+                                          (json_int_t)e->applied_us)
+                              : json_null());
+    }
+    http_respond_json(req, 200, out);
+}
+
+void repl_serve_log(struct repl *r, struct http_request *req)
+{
+    const struct kv_log *log = r->kv->log;
+    uint64_t since = 0, limit = log->capacity;
+    char key[KV_KEY_MAX], origin[KV_ORIGIN_MAX];
+    int key_given = query_arg(req, "key", key, sizeof key);
+    int origin_given = query_arg(req, "origin", origin, sizeof origin);
+    if (query_u64(req, "since", &since) < 0) {
+        http_respond_error(req, 400, "since: expected a sequence number (a whole number)");
+        return;
+    }
+    if (query_u64(req, "limit", &limit) < 0 || limit < 1 || limit > log->capacity) {
+        char why[96];
+        snprintf(why, sizeof why, "limit: expected a whole number from 1 to %zu", log->capacity);
+        http_respond_error(req, 400, why);
+        return;
+    }
+    if (key_given < 0 || (key_given && !key[0])) {
+        http_respond_error(req, 400, "key: expected a key (1 to 255 bytes, %-encoded)");
+        return;
+    }
+    if (origin_given < 0 || (origin_given && !origin[0])) {
+        http_respond_error(req, 400, "origin: expected a node id (1 to 127 bytes)");
+        return;
+    }
+    json_t *entries = json_array();
+    bool more = false;
+    for (size_t i = 0; i < log->count; i++) {
+        const struct kv_log_record *rec = kv_log_get(log, i);
+        if (rec->seq <= since || (key_given && strcmp(rec->key, key) != 0) ||
+            (origin_given && strcmp(rec->origin, origin) != 0))
+            continue;
+        if (json_array_size(entries) == limit) {
+            more = true;
+            break;
+        }
+        json_array_append_new(entries,
+                              json_pack("{s:I,s:s,s:I,s:s,s:b,s:I}", "seq", (json_int_t)rec->seq,
+                                        "key", rec->key, "version", (json_int_t)rec->version,
+                                        "origin", rec->origin, "deleted", rec->deleted,
+                                        "applied_at_us", (json_int_t)rec->applied_us));
+    }
     http_respond_json(req, 200,
-                      json_pack("{s:s,s:I,s:I,s:I,s:I,s:o}", "node_id", r->kv->self, "epoch",
-                                (json_int_t)r->epoch, "seq", (json_int_t)r->kv->seq, "keys",
-                                (json_int_t)r->kv->count, "clock", (json_int_t)r->kv->clock,
-                                "peers", peers));
+                      json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:b,s:o}", "node_id", r->kv->self,
+                                "epoch", (json_int_t)r->epoch, "now_us",
+                                (json_int_t)mtime_wall_us(), "capacity", (json_int_t)log->capacity,
+                                "total", (json_int_t)log->total, "first_seq",
+                                (json_int_t)(log->count ? kv_log_get(log, 0)->seq : 0), "more",
+                                more, "entries", entries));
 }
 
 /* ---- life cycle ---- */

@@ -36,8 +36,14 @@ void repl_changed(struct repl *r);
 /* Answers GET /api/v1/kv/changes (possibly later: a long-poll). */
 void repl_serve_changes(struct repl *r, struct http_request *req);
 
-/* Answers GET /api/v1/kv/status: sequence numbers, peers and how far each was read. */
+/* Answers GET /api/v1/kv/status: sequence numbers, peers and how far each was read, per
+ * origin the newest write applied here and when; with ?key=K that key's entry (version,
+ * origin, when it was applied). A bad key gets 400. */
 void repl_serve_status(struct repl *r, struct http_request *req);
+
+/* Answers GET /api/v1/kv/log: the last applies (kv_log.h), oldest first, filtered by since,
+ * key, origin and limit. Bad arguments get 400. */
+void repl_serve_log(struct repl *r, struct http_request *req);
 
 /* Answers pending long-polls, closes the peer connections, then calls done(data) and frees r. */
 void repl_stop(struct repl *r, void (*done)(void *data), void *data);

@@ -1,11 +1,16 @@
 /* check_consistency.c -- the consistency check: keys written through the target at a steady
  * rate, each node read directly until it answers every written value; convergence time per
  * key and node, and, with a fault on a node during the writes, how long that node takes to
- * catch up once it is back (DESIGN section 6, measured as clients of each node see it).
+ * catch up once it is back (DESIGN section 6).
  *
- * One libuv loop on its own thread: a writer (one connection to the target) and one reader
- * per node (one kept-alive connection each) cycling through the keys that node does not yet
- * hold. The runner's thread injects the fault and its recovery meanwhile. */
+ * Catch-up is timed by the node's own clock when it can tell (herd node's apply log: each
+ * write's answer names its version and origin, and GET /api/v1/kv/status?key=K says when the
+ * node applied K), else by the reads, which see it only at their own pace.
+ *
+ * One libuv loop on its own thread: a writer (one connection to the target), one reader per
+ * node (one kept-alive connection each) cycling through the keys that node does not yet hold,
+ * and after the recovery a probe asking the faulted node what it applied. The runner's thread
+ * injects the fault and its recovery meanwhile. */
 #include "plan/check.h"
 
 #include <math.h>
@@ -18,6 +23,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/mtime.h"
 #include "cluster/clusterfile.h"
 #include "http/client.h"
 #include "http/url.h"
@@ -26,6 +32,26 @@
 #define WRITE_TIMEOUT_MS 5000
 #define RETRY_MS         10
 #define PASS_PAUSE_MS    2 /* after a pass over a node's missing keys that did not end it */
+#define PROBE_POLL_MS    5 /* between questions to the faulted node about its applies */
+#define MAX_ORIGINS      64
+#define ORIGIN_MAX       128
+
+/* How the faulted node's catch-up is measured. */
+enum catch_up_source {
+    CATCH_UP_NONE = 0, /* no fault, or not recovered yet */
+    CATCH_UP_PROBING,  /* asking the node when it applied each origin's last write before R */
+    CATCH_UP_NODE,     /* done: every such write was seen applied, by the node's clock */
+    CATCH_UP_READS,    /* the node cannot tell: the reads measure it */
+};
+
+/* Per origin (the node a write landed on), its last write acknowledged before the recovery;
+ * the faulted node holds every write made before R once it applied each of these. */
+struct cons_target {
+    uint32_t key;
+    uint64_t version;
+    int origin;         /* index into the run's origins */
+    int64_t applied_us; /* wall clock, by the faulted node (0: not seen yet) */
+};
 
 struct cons_run;
 
@@ -39,8 +65,9 @@ struct cons_reader {
     uint32_t *pending; /* keys this node does not answer yet */
     size_t count, cursor;
     uint8_t *is_pending;
-    uint64_t *seen_ns;    /* per key: first answer with the written value (0: never) */
-    uint64_t *recheck_ns; /* the faulted node: the same, after its recovery */
+    uint64_t *seen_ns;        /* per key: first answer with the written value (0: never) */
+    uint64_t *recheck_ns;     /* the faulted node: the same, after its recovery */
+    char node_id[ORIGIN_MAX]; /* from X-Herd-Node, to find an exec fault's node among URLs */
     bool busy, rechecking;
     uint64_t reads, errors;
     struct buf req;
@@ -55,13 +82,25 @@ struct cons_run {
     uv_timer_t write_timer, deadline;
     uv_async_t recovered;
     uint64_t begin_ns;
-    uint64_t *ack_ns; /* per key: when the write was acknowledged (0: not, or failed) */
+    uint64_t *ack_ns;  /* per key: when the write was acknowledged (0: not, or failed) */
+    uint64_t *version; /* per key: the version its answer named (0: none) */
+    uint8_t *origin;   /* per key: 1 + index into origins of the node that took it (0: none) */
+    char origins[MAX_ORIGINS][ORIGIN_MAX];
+    int origin_count;
     uint64_t next_key, acked, failed_writes;
     bool writes_done, expect_recovery, recovery_seen;
     struct cons_reader readers[PLAN_MAX_NODES];
     size_t reader_count;
-    int faulted;         /* the reader of the faulted node, or -1 */
-    uint64_t recover_ns; /* set by the runner's thread before it wakes `recovered` */
+    int faulted;             /* the reader of the faulted node, or -1 */
+    uint64_t recover_ns;     /* set by the runner's thread before it wakes `recovered` */
+    int64_t recover_wall_us; /* the same moment by the wall clock */
+    enum catch_up_source source;
+    char source_note[256]; /* why the reads measure it */
+    struct cons_target targets[MAX_ORIGINS];
+    int target_count, target_next;
+    struct http_client *probe; /* to the faulted node, after the recovery */
+    uv_timer_t probe_timer;
+    struct buf preq;
     char prefix[48];
     struct buf wreq;
     bool closing;
@@ -99,7 +138,9 @@ static void finish(struct cons_run *run)
     uv_close((uv_handle_t *)&run->write_timer, NULL);
     uv_close((uv_handle_t *)&run->deadline, NULL);
     uv_close((uv_handle_t *)&run->recovered, NULL);
+    uv_close((uv_handle_t *)&run->probe_timer, NULL);
     http_client_free(run->writer, NULL, NULL);
+    if (run->probe) http_client_free(run->probe, NULL, NULL);
     for (size_t i = 0; i < run->reader_count; i++) {
         struct cons_reader *r = &run->readers[i];
         uv_close((uv_handle_t *)&r->timer, NULL);
@@ -107,11 +148,13 @@ static void finish(struct cons_run *run)
     }
 }
 
-/* Done when every write was made, the recovery (if any) happened, and every node holds every
- * acknowledged key. */
+/* Done when every write was made, the recovery (if any) happened and the faulted node's
+ * catch-up is measured, and every node holds every acknowledged key. */
 static void maybe_finish(struct cons_run *run)
 {
-    if (!run->writes_done || (run->expect_recovery && !run->recovery_seen)) return;
+    if (!run->writes_done || (run->expect_recovery && !run->recovery_seen) ||
+        run->source == CATCH_UP_PROBING)
+        return;
     for (size_t i = 0; i < run->reader_count; i++)
         if (run->readers[i].count) return;
     finish(run);
@@ -148,6 +191,7 @@ static void on_read(struct http_client *c, int error, const struct http_client_r
         uv_timer_start(&r->timer, on_reader_timer, RETRY_MS, 0);
         return;
     }
+    if (!r->node_id[0]) snprintf(r->node_id, sizeof r->node_id, "%s", res->captured);
     uint32_t key = r->pending[r->cursor];
     char want[96];
     key_value(run, key, want, sizeof want);
@@ -207,6 +251,30 @@ static void schedule_write(struct cons_run *run)
     uv_timer_start(&run->write_timer, on_write_timer, due > now ? (due - now) / 1000000 : 0, 0);
 }
 
+/* The origin's index + 1, added when new; 0 when the table is full. */
+static uint8_t origin_index(struct cons_run *run, const char *origin)
+{
+    for (int i = 0; i < run->origin_count; i++)
+        if (strcmp(run->origins[i], origin) == 0) return (uint8_t)(i + 1);
+    if (run->origin_count == MAX_ORIGINS || strlen(origin) >= ORIGIN_MAX) return 0;
+    snprintf(run->origins[run->origin_count], ORIGIN_MAX, "%s", origin);
+    return (uint8_t)++run->origin_count;
+}
+
+/* herd node answers a write with its version and origin ({"key","seq","version","origin"});
+ * other servers leave both unknown, and the reads time the catch-up. */
+static void note_version(struct cons_run *run, uint64_t key, const struct http_client_response *res)
+{
+    json_t *j = res->body ? json_loads(res->body, 0, NULL) : NULL;
+    json_t *version = json_object_get(j, "version");
+    const char *origin = json_string_value(json_object_get(j, "origin"));
+    if (json_is_integer(version) && json_integer_value(version) > 0 && origin && origin[0]) {
+        run->origin[key] = origin_index(run, origin);
+        if (run->origin[key]) run->version[key] = (uint64_t)json_integer_value(version);
+    }
+    json_decref(j);
+}
+
 static void on_written(struct http_client *c, int error, const struct http_client_response *res,
                        void *data)
 {
@@ -217,6 +285,7 @@ static void on_written(struct http_client *c, int error, const struct http_clien
     if (error == HTTP_CLIENT_OK && res->status >= 200 && res->status < 300) {
         run->ack_ns[key] = uv_hrtime();
         run->acked++;
+        note_version(run, key, res);
         for (size_t i = 0; i < run->reader_count; i++)
             reader_add(&run->readers[i], (uint32_t)key);
     } else {
@@ -235,20 +304,153 @@ static void write_next(struct cons_run *run)
         schedule_write(run);
 }
 
+/* ---- the faulted node's own account of its catch-up ---- */
+
+static void probe_next(struct cons_run *run);
+
+static void on_probe_timer(uv_timer_t *t)
+{
+    probe_next(t->data);
+}
+
+static void use_reads(struct cons_run *run, const char *why)
+{
+    run->source = CATCH_UP_READS;
+    snprintf(run->source_note, sizeof run->source_note, "%s", why);
+}
+
+/* The node's answer to GET /api/v1/kv/status?key=K for the target being asked about: applied
+ * (the key holds that write or a newer one), not yet, or it cannot tell. */
+static void on_probe(struct http_client *c, int error, const struct http_client_response *res,
+                     void *data)
+{
+    (void)c;
+    struct cons_run *run = data;
+    if (run->closing) return;
+    if (error != HTTP_CLIENT_OK || res->status >= 500) { /* not back yet, or draining: again */
+        uv_timer_start(&run->probe_timer, on_probe_timer, PROBE_POLL_MS, 0);
+        return;
+    }
+    json_t *j = res->status == 200 && res->body ? json_loads(res->body, 0, NULL) : NULL;
+    json_t *entry = json_object_get(j, "entry");
+    if (!json_is_object(json_object_get(j, "origins")) || !entry) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "%s does not report its applies (GET /api/v1/kv/status?key=: status %d)",
+                 run->readers[run->faulted].name, res->status);
+        json_decref(j);
+        use_reads(run, why);
+        maybe_finish(run);
+        return;
+    }
+    struct cons_target *t = &run->targets[run->target_next];
+    json_t *version = json_object_get(entry, "version"),
+           *at = json_object_get(entry, "applied_at_us");
+    const char *origin = json_string_value(json_object_get(entry, "origin"));
+    uint64_t v = (uint64_t)json_integer_value(version);
+    bool applied =
+        json_is_integer(version) && json_is_integer(at) && origin &&
+        (v > t->version || (v == t->version && strcmp(origin, run->origins[t->origin]) >= 0));
+    if (applied) t->applied_us = json_integer_value(at);
+    json_decref(j);
+    if (!applied) {
+        uv_timer_start(&run->probe_timer, on_probe_timer, PROBE_POLL_MS, 0);
+        return;
+    }
+    if (++run->target_next == run->target_count) {
+        run->source = CATCH_UP_NODE;
+        maybe_finish(run);
+        return;
+    }
+    probe_next(run);
+}
+
+/* Asks the faulted node about the next target's key (the keys are the check's own names, which
+ * need no %-encoding). */
+static void probe_next(struct cons_run *run)
+{
+    if (run->closing) return;
+    const struct cons_reader *r = &run->readers[run->faulted];
+    char key[64];
+    key_name(run, run->targets[run->target_next].key, key, sizeof key);
+    buf_reset(&run->preq);
+    buf_printf(&run->preq,
+               "GET /api/v1/kv/status?key=%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: herd-test\r\n\r\n",
+               key, r->url.authority);
+    if (http_client_send(run->probe, run->preq.data, run->preq.len, on_probe, run) < 0)
+        uv_timer_start(&run->probe_timer, on_probe_timer, PROBE_POLL_MS, 0);
+}
+
+/* The targets: per origin, its last write acknowledged before R. Starts the probe, or says
+ * why the reads measure the catch-up. */
+static void probe_start(struct cons_run *run)
+{
+    bool unnamed = false;
+    for (uint64_t k = 0; k < run->next_key; k++) {
+        if (!run->ack_ns[k] || run->ack_ns[k] >= run->recover_ns) continue;
+        if (!run->origin[k]) {
+            unnamed = true;
+            continue;
+        }
+        int o = run->origin[k] - 1, i = 0;
+        while (i < run->target_count && run->targets[i].origin != o)
+            i++;
+        run->targets[i] =
+            (struct cons_target){.key = (uint32_t)k, .version = run->version[k], .origin = o};
+        if (i == run->target_count) run->target_count++;
+    }
+    if (unnamed) {
+        use_reads(run, "some writes' answers named no version and origin (not herd node), or "
+                       "they landed on more than 64 nodes");
+        return;
+    }
+    if (!run->target_count) {
+        use_reads(run, "no write was acknowledged before the recovery");
+        return;
+    }
+    const struct cons_reader *r = &run->readers[run->faulted];
+    struct http_client_opts o;
+    http_client_opts_default(&o);
+    o.connect_timeout_ms = o.header_timeout_ms = o.body_timeout_ms = READ_TIMEOUT_MS;
+    o.keep_body = true;
+    o.max_body_bytes = 1 << 20;
+    char err[256];
+    run->probe = http_client_new(&run->loop, (const struct sockaddr *)&r->addr, &r->url, &o, err,
+                                 sizeof err);
+    if (!run->probe) {
+        use_reads(run, err);
+        return;
+    }
+    run->source = CATCH_UP_PROBING;
+    probe_next(run);
+}
+
 /* ---- fault recovery and the deadline ---- */
 
+/* The faulted node among nodes given by URL: the one named by its URL or its X-Herd-Node. */
+static int find_faulted(const struct cons_run *run)
+{
+    for (size_t i = 0; i < run->reader_count; i++)
+        if (strcmp(run->readers[i].name, run->c->nodes[0]) == 0 ||
+            strcmp(run->readers[i].node_id, run->c->nodes[0]) == 0)
+            return (int)i;
+    return -1;
+}
+
 /* The faulted node is back: read every key it held again (a restarted node starts empty and
- * must catch up from its peers). */
+ * must catch up from its peers), and ask it when it applied the last writes made before. */
 static void on_recovered(uv_async_t *a)
 {
     struct cons_run *run = a->data;
     if (run->closing || run->recovery_seen) return;
     run->recovery_seen = true;
+    if (run->faulted < 0 && run->c->node_url_count) run->faulted = find_faulted(run);
     if (run->faulted >= 0) {
         struct cons_reader *r = &run->readers[run->faulted];
         r->rechecking = true;
         for (uint64_t k = 0; k < run->next_key; k++)
             if (run->ack_ns[k]) reader_add(r, (uint32_t)k);
+        probe_start(run);
     }
     maybe_finish(run);
 }
@@ -277,6 +479,7 @@ static int add_reader(struct cons_run *run, const char *name, const char *url, c
     o.connect_timeout_ms = o.header_timeout_ms = o.body_timeout_ms = READ_TIMEOUT_MS;
     o.keep_body = true;
     o.max_body_bytes = 4096;
+    o.capture_header = "X-Herd-Node";
     r->run = run;
     run->reader_count++; /* freed by the caller from here on */
     if (!r->pending || !r->is_pending || !r->seen_ns || !r->recheck_ns) {
@@ -311,6 +514,42 @@ static json_t *spread_json(double *v, size_t n)
                      n ? json_real(v[n - 1]) : json_null());
 }
 
+/* How the faulted node caught up: catch_up_source ("node apply log" or "reads", with
+ * catch_up_note saying why not the node's), catch_up_reads_ms (reads_ms: the reads' view, <0
+ * when they never saw it), recovered_wall_us (R by the wall clock) and catch_up_writes (per
+ * origin its last write acknowledged before R and when the node applied it, by its clock).
+ * Sets *catch_up_ms (the first source's, <0 when not seen). Returns a new object. */
+static json_t *catch_up_json(const struct cons_run *run, double reads_ms, double *catch_up_ms)
+{
+    json_t *writes = json_array();
+    int64_t last = 0;
+    for (int i = 0; i < run->target_count; i++) {
+        const struct cons_target *t = &run->targets[i];
+        char key[64];
+        key_name(run, t->key, key, sizeof key);
+        json_array_append_new(
+            writes, json_pack("{s:s,s:I,s:s,s:o}", "key", key, "version", (json_int_t)t->version,
+                              "origin", run->origins[t->origin], "applied_at_us",
+                              t->applied_us ? json_integer(t->applied_us) : json_null()));
+        if (t->applied_us > last) last = t->applied_us;
+    }
+    bool by_node = run->source == CATCH_UP_NODE || run->source == CATCH_UP_PROBING;
+    if (run->source == CATCH_UP_NODE)
+        *catch_up_ms =
+            last > run->recover_wall_us ? (double)(last - run->recover_wall_us) / 1e3 : 0;
+    else
+        *catch_up_ms = by_node ? -1 : reads_ms; /* still probing at the deadline: not seen */
+    json_t *out =
+        json_pack("{s:s,s:o,s:I,s:o}", "catch_up_source", by_node ? "node apply log" : "reads",
+                  "catch_up_reads_ms", reads_ms >= 0 ? json_real(reads_ms) : json_null(),
+                  "recovered_wall_us", (json_int_t)run->recover_wall_us, "catch_up_writes", writes);
+    const char *note = run->source_note[0] ? run->source_note
+                       : run->faulted < 0  ? "the faulted node is not among the nodes read"
+                                           : NULL;
+    if (note && !by_node) json_object_set_new(out, "catch_up_note", json_string(note));
+    return out;
+}
+
 static void cons_main(void *arg)
 {
     struct cons_run *run = arg;
@@ -329,7 +568,10 @@ static void free_run(struct cons_run *run)
         buf_free(&r->req);
     }
     buf_free(&run->wreq);
+    buf_free(&run->preq);
     free(run->ack_ns);
+    free(run->version);
+    free(run->origin);
     free(run);
 }
 
@@ -360,13 +602,16 @@ static int setup(struct cons_run *run, const struct check_env *env, const struct
     struct http_client_opts o;
     http_client_opts_default(&o);
     o.header_timeout_ms = o.body_timeout_ms = WRITE_TIMEOUT_MS;
+    o.keep_body = true; /* herd node names the write's version and origin */
+    o.max_body_bytes = 4096;
     if (!(run->writer = http_client_new(&run->loop, (struct sockaddr *)&run->target_addr,
                                         &run->target, &o, err, errlen)))
         return -1;
     uv_timer_init(&run->loop, &run->write_timer);
     uv_timer_init(&run->loop, &run->deadline);
+    uv_timer_init(&run->loop, &run->probe_timer);
     uv_async_init(&run->loop, &run->recovered, on_recovered);
-    run->write_timer.data = run->deadline.data = run->recovered.data = run;
+    run->write_timer.data = run->deadline.data = run->recovered.data = run->probe_timer.data = run;
     run->expect_recovery = c->fault[0] != 0;
     uv_timer_start(&run->deadline, on_deadline, (c->duration_us + c->settle_us) / 1000, 0);
     return 0;
@@ -390,8 +635,10 @@ json_t *check_consistency(const struct check_env *env, const struct plan_check *
                           bool *pass, char *err, size_t errlen)
 {
     struct cons_run *run = calloc(1, sizeof *run);
-    if (!run || !(run->ack_ns = calloc(c->requests, sizeof *run->ack_ns))) {
-        free(run);
+    if (!run || !(run->ack_ns = calloc(c->requests, sizeof *run->ack_ns)) ||
+        !(run->version = calloc(c->requests, sizeof *run->version)) ||
+        !(run->origin = calloc(c->requests, sizeof *run->origin))) {
+        if (run) free_run(run);
         err_set(err, errlen, "out of memory");
         return NULL;
     }
@@ -420,6 +667,7 @@ json_t *check_consistency(const struct check_env *env, const struct plan_check *
         /* R, the recovery, is when it is asked for (as in failover): the faulted node's reader
          * starts reading everything again at once, so catch-up includes the restart itself */
         run->recover_ns = uv_hrtime();
+        run->recover_wall_us = mtime_wall_us();
         uv_async_send(&run->recovered);
         if (fault_rc == 0)
             recover_rc = check_fault_recover(env, c, recover_err, sizeof recover_err);
@@ -433,7 +681,7 @@ json_t *check_consistency(const struct check_env *env, const struct plan_check *
     size_t pairs = 0, missing = 0, n = c->requests;
     double *all = calloc(n * run->reader_count + 1, sizeof *all);
     double *one = calloc(n + 1, sizeof *one);
-    double catch_up_ms = -1;
+    double reads_ms = -1; /* catch-up as the reads saw it */
     json_t *nodes = json_array();
     for (size_t i = 0; all && one && i < run->reader_count; i++) {
         struct cons_reader *r = &run->readers[i];
@@ -456,7 +704,7 @@ json_t *check_consistency(const struct check_env *env, const struct plan_check *
                     continue;
                 }
                 double ms = again > run->recover_ns ? (double)(again - run->recover_ns) / 1e6 : 0;
-                if (ms > catch_up_ms) catch_up_ms = ms;
+                if (ms > reads_ms) reads_ms = ms;
             }
             if (!seen) {
                 node_missing++;
@@ -495,16 +743,20 @@ json_t *check_consistency(const struct check_env *env, const struct plan_check *
         (json_int_t)run->failed_writes, "convergence_ms", convergence, "nodes", nodes);
     json_object_set_new(out, "unconverged", json_integer((json_int_t)missing));
     if (c->fault[0]) {
+        double catch_up_ms;
+        json_t *how = catch_up_json(run, reads_ms, &catch_up_ms);
         ok &= check_judge_bound(c, "catch_up", catch_up_ms >= 0 ? catch_up_ms : INFINITY, expects);
         if (fault_rc < 0 || recover_rc < 0) {
             json_array_append_new(expects,
                                   check_expectation("the fault was injected and undone", 0, false));
             ok = false;
         }
-        json_t *f = json_pack("{s:s,s:s,s:f,s:f,s:o}", "fault", c->fault, "node", c->nodes[0], "at_s",
-                              (double)(fault_ns - run->begin_ns) / 1e9, "recovered_at_s",
+        json_t *f = json_pack("{s:s,s:s,s:f,s:f,s:o}", "fault", c->fault, "node", c->nodes[0],
+                              "at_s", (double)(fault_ns - run->begin_ns) / 1e9, "recovered_at_s",
                               (double)(run->recover_ns - run->begin_ns) / 1e9, "catch_up_ms",
                               catch_up_ms >= 0 ? json_real(catch_up_ms) : json_null());
+        json_object_update(f, how);
+        json_decref(how);
         if (fault_err[0] || recover_err[0])
             json_object_set_new(f, "error", json_string(fault_err[0] ? fault_err : recover_err));
         json_object_set_new(out, "fault", f);

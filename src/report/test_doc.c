@@ -152,12 +152,22 @@ static void consistency_table(struct doc *d, const json_t *c)
                 report_num(n, "p99"), report_num(n, "max"), report_num(n, "max_lag_ms"),
                 report_num(n, "reads"), report_num(n, "read_errors"));
     doc_table_end(d);
-    if (report_get(c, "measures.fault"))
-        doc_para(d, "%s of %s at %.2f s, undone at %.2f s; it held every key again %s after",
-                 report_str(c, "measures.fault.fault"), report_str(c, "measures.fault.node"),
-                 report_num(c, "measures.fault.at_s"),
-                 report_num(c, "measures.fault.recovered_at_s"),
-                 ms_text(c, "measures.fault.catch_up_ms", a, sizeof a));
+    if (!report_get(c, "measures.fault")) return;
+    char b[32], when[192];
+    snprintf(when, sizeof when, "%s of %s at %.2f s, undone at %.2f s",
+             report_str(c, "measures.fault.fault"), report_str(c, "measures.fault.node"),
+             report_num(c, "measures.fault.at_s"), report_num(c, "measures.fault.recovered_at_s"));
+    if (strcmp(report_str(c, "measures.fault.catch_up_source"), "node apply log") == 0)
+        doc_para(d,
+                 "%s; caught up %s after (by its own apply log it had then applied every write "
+                 "made before; the reads saw it after %s)",
+                 when, ms_text(c, "measures.fault.catch_up_ms", a, sizeof a),
+                 ms_text(c, "measures.fault.catch_up_reads_ms", b, sizeof b));
+    else
+        doc_para(d, "%s; caught up %s after (the reads saw it hold every key again%s%s)", when,
+                 ms_text(c, "measures.fault.catch_up_ms", a, sizeof a),
+                 report_get(c, "measures.fault.catch_up_note") ? ": " : "",
+                 report_str(c, "measures.fault.catch_up_note"));
 }
 
 static void hotplug_table(struct doc *d, const json_t *c)

@@ -175,6 +175,114 @@ static void test_kv(void **state)
     assert_int_equal(request(n->port, "DELETE", "/kv/color", NULL, out, sizeof out, NULL), 404);
 }
 
+static long long wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The apply log: GET /api/v1/kv/log lists the last 1024 changes applied, oldest first, each
+ * with its key, version, origin, seq and wall-clock time; status shows the newest write per
+ * origin and, with ?key=, that key's entry; bad arguments get 400 and the node keeps
+ * serving. */
+static void test_kv_apply_log(void **state)
+{
+    struct node_proc *n = *state;
+    size_t size = 1 << 20;
+    char *out = malloc(size), path[128], body[32];
+    json_t *j;
+    assert_int_equal(request(n->port, "GET", "/api/v1/kv/status", NULL, out, size, &j), 200);
+    long long seq0 = json_integer_value(json_object_get(j, "seq"));
+    json_decref(j);
+    long long start = wall_us();
+    for (int i = 0; i < 1030; i++) {
+        snprintf(path, sizeof path, "/kv/log-%d", i);
+        snprintf(body, sizeof body, "v%d", i);
+        assert_true(request(n->port, "PUT", path, body, out, size, NULL) == 201);
+    }
+    assert_int_equal(request(n->port, "DELETE", "/kv/log-0", NULL, out, size, NULL), 200);
+    long long end = wall_us();
+    /* the ring holds the last 1024 of the 1031 changes, oldest first */
+    assert_int_equal(request(n->port, "GET", "/api/v1/kv/log", NULL, out, size, &j), 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "capacity")), 1024);
+    assert_int_equal(json_integer_value(json_object_get(j, "total")), seq0 + 1031);
+    assert_int_equal(json_integer_value(json_object_get(j, "first_seq")), seq0 + 1031 - 1023);
+    assert_false(json_is_true(json_object_get(j, "more")));
+    json_t *entries = json_object_get(j, "entries");
+    assert_int_equal(json_array_size(entries), 1024);
+    long long last_at = start;
+    for (size_t i = 0; i < 1024; i++) {
+        json_t *e = json_array_get(entries, i);
+        long long seq = seq0 + 1031 - 1023 + (long long)i;
+        assert_int_equal(json_integer_value(json_object_get(e, "seq")), seq);
+        assert_int_equal(json_integer_value(json_object_get(e, "version")), seq);
+        assert_string_equal(json_string_value(json_object_get(e, "origin")), "api.1");
+        long long at = json_integer_value(json_object_get(e, "applied_at_us"));
+        if (at < last_at || at > end) fail_msg("entry %zu applied at %lld, not in order", i, at);
+        last_at = at;
+        if (i < 1023) {
+            snprintf(path, sizeof path, "log-%lld", seq - seq0 - 1);
+            assert_string_equal(json_string_value(json_object_get(e, "key")), path);
+            assert_false(json_is_true(json_object_get(e, "deleted")));
+        }
+    }
+    json_t *del = json_array_get(entries, 1023);
+    assert_string_equal(json_string_value(json_object_get(del, "key")), "log-0");
+    assert_true(json_is_true(json_object_get(del, "deleted")));
+    json_decref(j);
+    /* filters: since, limit (more), key */
+    snprintf(path, sizeof path, "/api/v1/kv/log?since=%lld&limit=2", seq0 + 1028);
+    assert_int_equal(request(n->port, "GET", path, NULL, out, size, &j), 200);
+    entries = json_object_get(j, "entries");
+    assert_int_equal(json_array_size(entries), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(entries, 0), "seq")),
+                     seq0 + 1029);
+    assert_true(json_is_true(json_object_get(j, "more")));
+    json_decref(j);
+    assert_int_equal(
+        request(n->port, "GET", "/api/v1/kv/log?key=log-1029&origin=api.1", NULL, out, size, &j),
+        200);
+    entries = json_object_get(j, "entries");
+    assert_int_equal(json_array_size(entries), 1);
+    long long at1029 =
+        json_integer_value(json_object_get(json_array_get(entries, 0), "applied_at_us"));
+    json_decref(j);
+    /* status: per origin the newest write; ?key= the key's entry, tombstones too */
+    assert_int_equal(request(n->port, "GET", "/api/v1/kv/status?key=log-1029", NULL, out, size, &j),
+                     200);
+    json_t *o = json_object_get(json_object_get(j, "origins"), "api.1");
+    assert_int_equal(json_integer_value(json_object_get(o, "version")), seq0 + 1031);
+    assert_int_equal(json_integer_value(json_object_get(o, "seq")), seq0 + 1031);
+    assert_true(json_integer_value(json_object_get(o, "applies")) >= 1031);
+    json_t *entry = json_object_get(j, "entry");
+    assert_int_equal(json_integer_value(json_object_get(entry, "applied_at_us")), at1029);
+    assert_string_equal(json_string_value(json_object_get(entry, "origin")), "api.1");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "apply_log"), "held")),
+                     1024);
+    json_decref(j);
+    assert_int_equal(request(n->port, "GET", "/api/v1/kv/status?key=log-0", NULL, out, size, &j),
+                     200);
+    assert_true(json_is_true(json_object_get(json_object_get(j, "entry"), "deleted")));
+    json_decref(j);
+    assert_int_equal(request(n->port, "GET", "/api/v1/kv/status?key=nothing", NULL, out, size, &j),
+                     200);
+    assert_true(json_is_null(json_object_get(j, "entry")));
+    json_decref(j);
+    const char *bad[] = {
+        "/api/v1/kv/log?since=x",    "/api/v1/kv/log?since=-1", "/api/v1/kv/log?limit=0",
+        "/api/v1/kv/log?limit=1025", "/api/v1/kv/log?key=",     "/api/v1/kv/log?key=%zz",
+        "/api/v1/kv/log?origin=",    "/api/v1/kv/status?key=",  "/api/v1/kv/status?key=%4"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (request(n->port, "GET", bad[i], NULL, out, size, NULL) != 400)
+            fail_msg("%s: expected 400", bad[i]);
+    char longkey[400] = "/api/v1/kv/status?key=";
+    memset(longkey + strlen(longkey), 'k', 300);
+    assert_int_equal(request(n->port, "GET", longkey, NULL, out, size, NULL), 400);
+    assert_int_equal(request(n->port, "GET", "/health", NULL, out, size, NULL), 200);
+    free(out);
+}
+
 static void test_echo_delay_status(void **state)
 {
     struct node_proc *n = *state;
@@ -425,6 +533,18 @@ static void test_replication_catches_up(void **state)
     json_t *peer = harness_json_find(json_object_get(j, "peers"), "peer", learned);
     assert_non_null(peer);
     assert_string_equal(json_string_value(json_object_get(peer, "node_id")), "a");
+    /* c's apply log: the writes of a and b, each stamped when c applied it */
+    json_t *origins = json_object_get(j, "origins");
+    assert_true(json_integer_value(json_object_get(json_object_get(origins, "a"), "applies")) >=
+                100);
+    assert_true(json_integer_value(json_object_get(json_object_get(origins, "b"), "applies")) >=
+                101);
+    json_decref(j);
+    assert_int_equal(request(base + 2, "GET", "/api/v1/kv/log?key=k199", NULL, out, sizeof out, &j),
+                     200);
+    json_t *k199 = json_array_get(json_object_get(j, "entries"), 0);
+    assert_string_equal(json_string_value(json_object_get(k199, "origin")), "b");
+    assert_true(json_integer_value(json_object_get(k199, "applied_at_us")) > 0);
     json_decref(j);
     /* a killed and started again with an empty store: it reads its peers from the start */
     kill(a, SIGKILL);
@@ -472,6 +592,7 @@ int integration_node(void)
         cmocka_unit_test(test_health_and_node_header),
         cmocka_unit_test(test_cluster_views),
         cmocka_unit_test(test_kv),
+        cmocka_unit_test(test_kv_apply_log),
         cmocka_unit_test(test_echo_delay_status),
         cmocka_unit_test(test_fault_knobs),
         cmocka_unit_test(test_bad_requests_keep_serving),

@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -71,29 +74,42 @@ static int run_plan(struct pt *t, const char *checks, char **out, char **err)
     return run_plan_text(t, text, out, err);
 }
 
+/* herd test's command line for the plan in t's directory: argv[0] is the binary, the
+ * strings live in the struct. */
+struct plan_args {
+    char path[128], reports[128], state_dir[128];
+    char *argv[7];
+};
+
+static void write_plan(struct pt *t, const char *text, struct plan_args *a)
+{
+    snprintf(a->path, sizeof a->path, "%s/plan.yaml", t->dir);
+    FILE *f = fopen(a->path, "w");
+    fputs(text, f);
+    fclose(f);
+    snprintf(a->reports, sizeof a->reports, "--report-dir=%s/reports", t->dir);
+    snprintf(a->state_dir, sizeof a->state_dir, "--state-dir=%s/state", t->dir);
+    char *argv[] = {
+        (char *)harness_herd_bin(), "test", "-q", a->path, a->reports, a->state_dir, NULL};
+    memcpy(a->argv, argv, sizeof argv);
+}
+
 /* Writes text as the plan and runs herd test on it. Returns the exit code. */
 static int run_plan_text(struct pt *t, const char *text, char **out, char **err)
 {
-    char path[128], reports[128], state_dir[128];
-    snprintf(path, sizeof path, "%s/plan.yaml", t->dir);
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
-    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
-    snprintf(state_dir, sizeof state_dir, "--state-dir=%s/state", t->dir);
-    char *args[] = {"test", "-q", path, reports, state_dir, NULL};
-    return harness_herd(args, 120000, out, err);
+    struct plan_args a;
+    write_plan(t, text, &a);
+    return harness_herd(a.argv + 1, 120000, out, err);
 }
 
-/* Runs checks on three nodes (group_options added to their group: "" or ", netns: true")
- * behind a gateway that answers for a slow node within 300 ms (its timeout, then a retry) and
- * whose active checks (every 100 ms, 100 ms timeout, fall 3, rise 1, no passive ejection)
- * alone decide when a node is down. Returns the exit code. */
-static int run_fast_gateway_plan(struct pt *t, const char *name, const char *group_options,
-                                 const char *checks, char **out, char **err)
+/* Writes the plan of checks on three nodes (group_options added to their group: "" or ",
+ * netns: true") behind a gateway that answers for a slow node within 300 ms (its timeout,
+ * then a retry) and whose active checks (every 100 ms, 100 ms timeout, fall 3, rise 1, no
+ * passive ejection) alone decide when a node is down. */
+static void fast_gateway_plan(struct pt *t, const char *name, const char *group_options,
+                              const char *checks, char *text, size_t size)
 {
-    char text[4096];
-    snprintf(text, sizeof text,
+    snprintf(text, size,
              "name: %s\n"
              "cluster:\n"
              "  groups:\n"
@@ -107,6 +123,14 @@ static int run_fast_gateway_plan(struct pt *t, const char *name, const char *gro
              "             fall: 3, rise: 1, eject_after: 0}\n"
              "checks:\n%s",
              name, t->base, group_options, t->base + 3, checks);
+}
+
+/* Runs fast_gateway_plan's plan. Returns the exit code. */
+static int run_fast_gateway_plan(struct pt *t, const char *name, const char *group_options,
+                                 const char *checks, char **out, char **err)
+{
+    char text[4096];
+    fast_gateway_plan(t, name, group_options, checks, text, sizeof text);
     return run_plan_text(t, text, out, err);
 }
 
@@ -683,6 +707,8 @@ static void test_consistency(void **state)
         json_integer_value(json_object_get(json_object_get(m, "writes"), "acknowledged")), 300);
     json_t *f = json_object_get(m, "fault");
     double catch_up = json_number_value(json_object_get(f, "catch_up_ms"));
+    assert_string_equal(json_string_value(json_object_get(f, "catch_up_source")),
+                        "node apply log");
     if (!json_is_number(json_object_get(f, "catch_up_ms")) || catch_up > 1000)
         fail_msg("catch-up %.1f ms, expected under 1000", catch_up);
     double at = json_number_value(json_object_get(f, "at_s"));
@@ -700,6 +726,268 @@ static void test_consistency(void **state)
         double l = json_number_value(json_object_get(n, "max_lag_ms"));
         if (l > 300) fail_msg("%s lagged %.0f ms, expected under 300 (never paused)", name, l);
     }
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
+/* ---- catch-up by the node's own clock ---- */
+
+/* GET /api/v1/kv/log of the node on port (its last 1024 applies), or NULL. */
+static json_t *get_apply_log(int port)
+{
+    size_t size = 1 << 20;
+    char *out = malloc(size);
+    const char *body;
+    json_t *j = harness_get(port, "/api/v1/kv/log", out, size, &body) == 200
+                    ? json_loads(body, 0, NULL)
+                    : NULL;
+    free(out);
+    return j;
+}
+
+/* The number of the check's key ("<prefix><ms>-<n>"), or -1 for another key. */
+static long key_number(const char *key, const char *prefix)
+{
+    if (!key || strncmp(key, prefix, strlen(prefix)) != 0) return -1;
+    return strtol(strrchr(key, '-') + 1, NULL, 10);
+}
+
+/* How many of the keys 0..n-1 of the check are in log. */
+static int keys_held(json_t *log, const char *prefix, int n)
+{
+    char *seen = calloc((size_t)n, 1);
+    int count = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(log, "entries"), i, e)
+    {
+        long k = key_number(json_string_value(json_object_get(e, "key")), prefix);
+        if (k >= 0 && k < n && !seen[k]) seen[k] = 1, count++;
+    }
+    free(seen);
+    return count;
+}
+
+/* api.2 paused for 1 s during 300 writes through the gateway, then a 3 s control load that
+ * keeps the cluster up while the test reads the three nodes' apply logs itself (once api.2
+ * holds every key). Ground truth from those logs alone: the writes made before the recovery
+ * R are those their origin applied before R (each node's own writes in its own log), and
+ * api.2 holds all of them once it applied the last of them; that moment - R is herd's
+ * catch_up_ms within 5 ms. api.2 applied nothing while it was paused, and the reads (the old
+ * method) see the catch-up no earlier than the node did. */
+static void test_consistency_catch_up_by_the_node(void **state)
+{
+    struct pt *t = *state;
+    char text[4096];
+    fast_gateway_plan(t, "catch-up", "",
+                      "  - consistency: {keys: 300, rate: 100, fault: pause, node: api.2, at: 1s,\n"
+                      "                  restart_after: 1s, expect: {catch_up: \"<1s\"}}\n"
+                      "  - failover: {fault: none, rate: 20, duration: 3s, path: /echo}\n",
+                      text, sizeof text);
+    struct plan_args a;
+    write_plan(t, text, &a);
+    char out_path[128];
+    snprintf(out_path, sizeof out_path, "%s/out.txt", t->dir);
+    pid_t pid = harness_spawn_io(a.argv, NULL, out_path, NULL);
+    assert_true(pid > 0);
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "herd-%d-", (int)pid);
+    json_t *logs[3] = {NULL, NULL, NULL};
+    for (long end = harness_now_ms() + 40000; !logs[1] && harness_now_ms() < end;) {
+        json_t *log = get_apply_log(t->base + 1);
+        if (log && keys_held(log, prefix, 300) == 300) {
+            logs[1] = log;
+            logs[0] = get_apply_log(t->base);
+            logs[2] = get_apply_log(t->base + 2);
+        } else {
+            json_decref(log);
+            usleep(50000);
+        }
+    }
+    int st = harness_wait(pid, 60000);
+    if (!logs[0] || !logs[1] || !logs[2]) fail_msg("could not read the three apply logs in time");
+    if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) fail_msg("herd test failed (%d)", st);
+
+    json_t *doc = load_report(t);
+    json_t *f = json_object_get(json_object_get(check_named(doc, "consistency"), "measures"),
+                                "fault");
+    assert_string_equal(json_string_value(json_object_get(f, "catch_up_source")),
+                        "node apply log");
+    assert_true(json_is_number(json_object_get(f, "catch_up_ms")));
+    double herd_ms = json_number_value(json_object_get(f, "catch_up_ms"));
+    double reads_ms = json_number_value(json_object_get(f, "catch_up_reads_ms"));
+    long long r = json_integer_value(json_object_get(f, "recovered_wall_us"));
+    double paused_s = json_number_value(json_object_get(f, "recovered_at_s")) -
+                      json_number_value(json_object_get(f, "at_s"));
+    long long fault_us = r - (long long)(paused_s * 1e6);
+
+    /* per key: when its origin made it, and when api.2 first held it */
+    long long made[300] = {0}, held[300] = {0};
+    for (int n = 0; n < 3; n++) {
+        const char *self = json_string_value(json_object_get(logs[n], "node_id"));
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(logs[n], "entries"), i, e)
+        {
+            long k = key_number(json_string_value(json_object_get(e, "key")), prefix);
+            long long at = json_integer_value(json_object_get(e, "applied_at_us"));
+            if (k < 0 || k >= 300) continue;
+            if (strcmp(json_string_value(json_object_get(e, "origin")), self) == 0 &&
+                (!made[k] || at < made[k]))
+                made[k] = at;
+            if (n == 1 && (!held[k] || at < held[k])) held[k] = at;
+            if (n == 1 && at > fault_us + 100000 && at < r)
+                fail_msg("api.2 applied %s at R - %lld us, while paused",
+                         json_string_value(json_object_get(e, "key")), r - at);
+        }
+    }
+    long long last = 0;
+    int before = 0;
+    for (int k = 0; k < 300; k++) {
+        if (!made[k]) fail_msg("key %d: no origin's log has it", k);
+        if (made[k] >= r) continue;
+        before++;
+        if (held[k] > last) last = held[k];
+    }
+    double log_ms = last > r ? (double)(last - r) / 1e3 : 0;
+    print_message("catch-up: herd %.3f ms, api.2's apply log %.3f ms (%d writes before R), the "
+                  "reads %.3f ms\n",
+                  herd_ms, log_ms, before, reads_ms);
+    assert_true(before > 150 && before < 250); /* R about 2 s into 3 s of writes */
+    if (fabs(herd_ms - log_ms) > 5)
+        fail_msg("herd's catch-up %.3f ms, api.2's log says %.3f ms", herd_ms, log_ms);
+    assert_true(herd_ms < 1000);
+    assert_true(reads_ms >= herd_ms - 1);
+    /* the writes herd waited for: each origin's last before R, as its own log says */
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(f, "catch_up_writes"), i, w)
+    {
+        long k = key_number(json_string_value(json_object_get(w, "key")), prefix);
+        assert_true(k >= 0 && k < 300 && made[k] && made[k] < r);
+        assert_true(json_integer_value(json_object_get(w, "applied_at_us")) <= last);
+    }
+    assert_true(i >= 2);
+    for (int n = 0; n < 3; n++)
+        json_decref(logs[n]);
+    json_decref(doc);
+}
+
+/* A KV store over HTTP that is not herd node: PUT /kv/K stores the body and names the write
+ * as herd node does ({"version":N,"origin":"fake"}), GET /kv/K answers the value, anything
+ * else (its apply log) 404. Serves on port in a child process until killed; returns its pid. */
+static pid_t start_fake_kv(int port)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 64) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid != 0) {
+        close(lfd);
+        return pid;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives the test */
+    enum { CONNS = 32, KEYS = 1024, BUF = 8192 };
+    static char keys[KEYS][128], values[KEYS][128], bufs[CONNS][BUF];
+    static size_t used[CONNS];
+    struct pollfd fds[CONNS + 1] = {{.fd = lfd, .events = POLLIN}};
+    int nkeys = 0, version = 0;
+    for (int i = 1; i <= CONNS; i++)
+        fds[i].fd = -1, fds[i].events = POLLIN;
+    for (;;) {
+        poll(fds, CONNS + 1, -1);
+        if (fds[0].revents & POLLIN) {
+            int c = accept(lfd, NULL, NULL);
+            for (int i = 1; c >= 0 && i <= CONNS; i++)
+                if (fds[i].fd < 0) {
+                    fds[i].fd = c, used[i - 1] = 0, c = -1;
+                }
+            if (c >= 0) close(c);
+        }
+        for (int i = 1; i <= CONNS; i++) {
+            if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            char *b = bufs[i - 1];
+            ssize_t n = read(fds[i].fd, b + used[i - 1], BUF - 1 - used[i - 1]);
+            if (n <= 0) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                continue;
+            }
+            used[i - 1] += (size_t)n;
+            b[used[i - 1]] = '\0';
+            char *end;
+            while ((end = strstr(b, "\r\n\r\n"))) {
+                const char *cl = strstr(b, "Content-Length: ");
+                size_t body_len = cl && cl < end ? strtoul(cl + 16, NULL, 10) : 0;
+                size_t whole = (size_t)(end + 4 - b) + body_len;
+                if (whole > used[i - 1]) break;
+                char method[8] = "", path[128] = "", answer[512], body[128] = "";
+                sscanf(b, "%7s %127s", method, path);
+                snprintf(body, sizeof body, "%.*s", (int)body_len, end + 4);
+                int k = 0;
+                while (k < nkeys && strcmp(keys[k], path) != 0)
+                    k++;
+                int status = 404;
+                char reply[160] = "{}";
+                if (strncmp(path, "/kv/", 4) == 0 && strcmp(method, "PUT") == 0 && k < KEYS) {
+                    if (k == nkeys) snprintf(keys[nkeys++], 128, "%s", path);
+                    snprintf(values[k], 128, "%s", body);
+                    status = 201;
+                    snprintf(reply, sizeof reply, "{\"version\":%d,\"origin\":\"fake\"}",
+                             ++version);
+                } else if (strncmp(path, "/kv/", 4) == 0 && k < nkeys) {
+                    status = 200;
+                    snprintf(reply, sizeof reply, "%s", values[k]);
+                }
+                int len = snprintf(answer, sizeof answer,
+                                   "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n\r\n%s", status,
+                                   strlen(reply), reply);
+                if (write(fds[i].fd, answer, (size_t)len) != len) break;
+                memmove(b, b + whole, used[i - 1] - whole + 1);
+                used[i - 1] -= whole;
+            }
+        }
+    }
+}
+
+/* A target that is not herd node (it names its writes' versions but has no apply log): the
+ * reads measure the catch-up, and the measures say so and why. The faulted node is named by
+ * its URL among `nodes`. */
+static void test_consistency_catch_up_falls_back_to_reads(void **state)
+{
+    struct pt *t = *state;
+    pid_t fake = start_fake_kv(t->base);
+    assert_true(fake > 0);
+    char text[1024], *out = NULL, *err = NULL;
+    snprintf(text, sizeof text,
+             "name: fallback\n"
+             "target: http://127.0.0.1:%d\n"
+             "checks:\n"
+             "  - consistency: {keys: 50, rate: 100, nodes: [\"http://127.0.0.1:%d\"],\n"
+             "                  fault: exec, exec: \"true\", recover: \"true\",\n"
+             "                  node: \"http://127.0.0.1:%d\", at: 100ms, restart_after: 100ms,\n"
+             "                  expect: {catch_up: \"<1s\"}}\n",
+             t->base, t->base, t->base);
+    int rc = run_plan_text(t, text, &out, &err);
+    kill(fake, SIGKILL);
+    waitpid(fake, NULL, 0);
+    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    json_t *doc = load_report(t);
+    json_t *f = json_object_get(json_object_get(check_named(doc, "consistency"), "measures"),
+                                "fault");
+    assert_string_equal(json_string_value(json_object_get(f, "catch_up_source")), "reads");
+    assert_non_null(strstr(json_string_value(json_object_get(f, "catch_up_note")),
+                           "does not report its applies"));
+    assert_true(json_is_number(json_object_get(f, "catch_up_ms")));
+    assert_true(json_number_value(json_object_get(f, "catch_up_ms")) ==
+                json_number_value(json_object_get(f, "catch_up_reads_ms")));
+    json_t *w = json_array_get(json_object_get(f, "catch_up_writes"), 0);
+    assert_string_equal(json_string_value(json_object_get(w, "origin")), "fake");
+    assert_true(json_is_null(json_object_get(w, "applied_at_us")));
     json_decref(doc);
     free(out);
     free(err);
@@ -925,6 +1213,9 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_partition, setup, teardown),
         cmocka_unit_test_setup_teardown(test_netns_subnet_taken, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consistency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_consistency_catch_up_by_the_node, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_consistency_catch_up_falls_back_to_reads, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_proxy_faults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_rerender_and_compare, setup, teardown),

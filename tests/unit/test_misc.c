@@ -1,4 +1,4 @@
-/* test_misc.c -- base helpers and the node's KV store. */
+/* test_misc.c -- base helpers and the node's KV store and its apply log. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/mtime.h"
 #include "node/kv.h"
+#include "node/kv_log.h"
 #include "unit.h"
 
 static void test_durations(void **state)
@@ -135,6 +136,79 @@ static void test_kv_replication_converges(void **state)
         kv_free(&s[i]);
 }
 
+/* The apply log: every change applied (local writes and deletes, replicated writes that won),
+ * oldest first, stamped with the wall clock; a ring that keeps the last ones; per origin the
+ * newest write applied. */
+static void test_kv_apply_log(void **state)
+{
+    (void)state;
+    struct kv_store kv;
+    assert_int_equal(kv_init(&kv, "a"), 0);
+    assert_int_equal(kv.log->capacity, KV_LOG_CAPACITY);
+    int64_t before = mtime_wall_us();
+    int created;
+    assert_non_null(kv_put(&kv, "k1", "x", 1, &created));              /* seq 1, a v1 */
+    assert_int_equal(kv_apply(&kv, "k2", "y", 1, false, 5, "b"), 1);   /* seq 2, b v5 */
+    assert_int_equal(kv_apply(&kv, "k2", "old", 3, false, 4, "c"), 0); /* loses: not logged */
+    assert_int_equal(kv_delete(&kv, "k1"), 3);                         /* seq 3, a v6 */
+    int64_t after = mtime_wall_us();
+    const struct kv_log *log = kv.log;
+    assert_int_equal(log->count, 3);
+    assert_int_equal(log->total, 3);
+    const char *keys[] = {"k1", "k2", "k1"}, *origins[] = {"a", "b", "a"};
+    uint64_t versions[] = {1, 5, 6};
+    int64_t last = before;
+    for (size_t i = 0; i < 3; i++) {
+        const struct kv_log_record *r = kv_log_get(log, i);
+        assert_int_equal(r->seq, i + 1);
+        assert_string_equal(r->key, keys[i]);
+        assert_string_equal(r->origin, origins[i]);
+        assert_int_equal(r->version, versions[i]);
+        assert_int_equal(r->deleted, i == 2);
+        assert_true(r->applied_us >= last && r->applied_us <= after);
+        last = r->applied_us;
+    }
+    /* the entry carries the stamp of its last change */
+    assert_int_equal(kv_lookup(&kv, "k1")->applied_us, kv_log_get(log, 2)->applied_us);
+    assert_true(kv_lookup(&kv, "k1")->deleted);
+    assert_null(kv_lookup(&kv, "never"));
+    /* per origin: the newest version applied, its seq and stamp, how many */
+    const struct kv_log_origin *a = kv_log_origin(log, "a"), *b = kv_log_origin(log, "b");
+    assert_int_equal(a->version, 6);
+    assert_int_equal(a->seq, 3);
+    assert_int_equal(a->applies, 2);
+    assert_int_equal(a->applied_us, kv_log_get(log, 2)->applied_us);
+    assert_int_equal(b->version, 5);
+    assert_int_equal(b->applies, 1);
+    assert_null(kv_log_origin(log, "c"));
+    kv_free(&kv);
+
+    /* the bound: a ring of 4 keeps the last 4, oldest first */
+    struct kv_log small;
+    assert_int_equal(kv_log_init(&small, 4), 0);
+    struct kv_entry e = {.key = "k", .version = 0, .origin = "o"};
+    for (uint64_t i = 1; i <= 10; i++) {
+        e.seq = e.version = i;
+        kv_log_add(&small, &e, (int64_t)i * 1000);
+    }
+    assert_int_equal(small.count, 4);
+    assert_int_equal(small.total, 10);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(kv_log_get(&small, i)->seq, 7 + i);
+        assert_int_equal(kv_log_get(&small, i)->applied_us, (int64_t)(7 + i) * 1000);
+    }
+    assert_int_equal(kv_log_origin(&small, "o")->version, 10);
+    /* origins past the table's bound are counted, not tracked */
+    for (int i = 0; i < KV_LOG_ORIGINS_MAX + 5; i++) {
+        snprintf(e.origin, sizeof e.origin, "n%d", i);
+        kv_log_add(&small, &e, 0);
+    }
+    assert_int_equal(small.origin_count, KV_LOG_ORIGINS_MAX);
+    assert_int_equal(small.untracked, 6);
+    assert_null(kv_log_origin(&small, "n260"));
+    kv_log_free(&small);
+}
+
 int unit_misc(void)
 {
     const struct CMUnitTest tests[] = {
@@ -143,6 +217,7 @@ int unit_misc(void)
         cmocka_unit_test(test_log_levels),
         cmocka_unit_test(test_kv),
         cmocka_unit_test(test_kv_replication_converges),
+        cmocka_unit_test(test_kv_apply_log),
     };
     return cmocka_run_group_tests_name("misc", tests, NULL, NULL);
 }
