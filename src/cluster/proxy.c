@@ -287,17 +287,25 @@ static void request_done(struct gw_request *gr, enum gw_outcome outcome)
     request_free(gr);
 }
 
+/* The node an answer the gateway makes itself names (X-Herd-Node), so that clients tell the
+ * gateway's own 503 "no node" from a node's answers and from the gateway's other failures. */
+#define GW_NO_NODE  "(no node)"
+#define GW_ITSELF   "(gateway)"
+
 static void respond_failure(struct gw_request *gr)
 {
     char msg[160];
     int status;
     enum gw_outcome outcome;
+    /* no node available, or none of those tried took a connection: 503, as HAProxy does */
+    bool no_node = !gr->last_status && (!gr->last_error || gr->last_error == HTTP_CLIENT_ECONNECT);
+    http_response_header(gr->req, "X-Herd-Node", no_node ? GW_NO_NODE : GW_ITSELF);
     if (gr->last_status) {
         status = gr->last_status;
         snprintf(msg, sizeof msg, "every node tried answered %d", status);
         outcome = GW_5XX;
     } else if (gr->last_error) {
-        status = gr->last_error == HTTP_CLIENT_ETIMEOUT ? 504 : 502;
+        status = gr->last_error == HTTP_CLIENT_ETIMEOUT ? 504 : no_node ? 503 : 502;
         outcome = error_outcome(gr->last_error);
         snprintf(msg, sizeof msg, "no answer from %d node%s: last error %s", gr->attempts,
                  gr->attempts == 1 ? "" : "s", http_client_error_name(gr->last_error));

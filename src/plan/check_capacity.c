@@ -144,14 +144,19 @@ json_t *check_capacity(const struct check_env *env, const struct plan_check *c, 
         view_group(env, c->group, v);
         hist_reset(h);
         int failed = probe_all(v, c->path, c->probes, h);
-        double p50 = (double)hist_percentile(h, 50) / 1000, p99 = (double)hist_percentile(h, 99) / 1000;
+        /* no probe answered: no latency to speak of, not 0 */
+        double p50 = h->total ? (double)hist_percentile(h, 50) / 1000 : NAN;
+        double p99 = h->total ? (double)hist_percentile(h, 99) / 1000 : NAN;
         json_array_append_new(
-            steps, json_pack("{s:i,s:i,s:f,s:f,s:f,s:f,s:{s:i,s:i,s:f,s:f,s:f}}", "replicas", n,
+            steps, json_pack("{s:i,s:i,s:f,s:f,s:f,s:f,s:{s:i,s:i,s:o,s:o,s:o}}", "replicas", n,
                              "running", v->running, "launch_ms", launch_ms, "rss_mb", v->rss_mb,
                              "rss_per_node_mb", v->running ? v->rss_mb / v->running : 0.0,
                              "rss_max_mb", v->rss_max_mb, "health", "probes",
-                             v->port_count * c->probes, "failed", failed, "p50_ms", p50, "p99_ms",
-                             p99, "max_ms", (double)hist_percentile(h, 100) / 1000));
+                             v->port_count * c->probes, "failed", failed, "p50_ms",
+                             isfinite(p50) ? json_real(p50) : json_null(), "p99_ms",
+                             isfinite(p99) ? json_real(p99) : json_null(), "max_ms",
+                             h->total ? json_real((double)hist_percentile(h, 100) / 1000)
+                                      : json_null()));
         if (rc < 0 || v->running < n) {
             snprintf(reason, sizeof reason, "launch");
             snprintf(detail, sizeof detail, "%d of %d replicas ready%s%s", v->running, n,
@@ -186,6 +191,12 @@ json_t *check_capacity(const struct check_env *env, const struct plan_check *c, 
     if (restored && env->p->cluster.gateway.present)
         check_gateway_wait_group(c->target, c->group, original);
     bool ok = check_judge_bound(c, "nodes", reached, expects);
+    if (reached == 0) { /* not even the plan's own size passed: nothing was measured */
+        json_array_append_new(expects,
+                              check_expectation("a step with every replica up and every probe "
+                                                "passing", 0, false));
+        ok = false;
+    }
     ok &= check_judge_bound(c, "rss_per_node", rss_per_node, expects);
     ok &= check_judge_bound(c, "health_p99", health_p99, expects);
     if (!restored) {

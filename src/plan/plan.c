@@ -573,6 +573,51 @@ static int parse_environments(struct plan *p, const struct conf_doc *doc,
     return 0;
 }
 
+/* The group the gateway's routes send path to (the longest prefix that matches), or NULL
+ * when no route matches (every node takes it). */
+static const char *route_group(const struct gateway_opts *o, const char *path)
+{
+    const char *group = NULL;
+    size_t best = 0;
+    for (size_t r = 0; r < o->route_count; r++) {
+        size_t len = strlen(o->routes[r].prefix);
+        if (len > best && strncmp(path, o->routes[r].prefix, len) == 0) {
+            best = len;
+            group = o->routes[r].group;
+        }
+    }
+    return group;
+}
+
+/* A hotplug check needs its path routed to its group alone (else stopping the group is not
+ * seen as the gateway's 503 "no node") and its other path routed elsewhere. */
+static int hotplug_route_check(const struct plan *p, const struct plan_check *c,
+                               const struct conf_doc *doc, const struct conf_node *body, char *err,
+                               size_t errlen)
+{
+    struct gateway_opts o;
+    gateway_opts_default(&o);
+    char gerr[512];
+    if (p->cluster.gateway.node &&
+        gateway_opts_from_conf(&o, doc, p->cluster.gateway.node, gerr, sizeof gerr) < 0) {
+        gateway_opts_free(&o);
+        return 0; /* the gateway section's own errors are reported where it is read */
+    }
+    const char *to = route_group(&o, c->path), *other = route_group(&o, c->other_path);
+    int rc = 0;
+    if (!to || strcmp(to, c->group) != 0)
+        rc = conf_error(doc, conf_get(body, "path") ? conf_get(body, "path") : body, err, errlen,
+                        "no route of the gateway sends '%s' to group %s (it goes to %s): give the "
+                        "gateway a route, e.g. routes: {\"%s\": %s}",
+                        c->path, c->group, to ? to : "every node", c->path, c->group);
+    else if (other && strcmp(other, c->group) == 0)
+        rc = conf_error(doc, conf_get(body, "other_path") ? conf_get(body, "other_path") : body,
+                        err, errlen, "other_path '%s' goes to group %s too: expected a path the "
+                        "other groups serve", c->other_path, c->group);
+    gateway_opts_free(&o);
+    return rc;
+}
+
 static int parse_check(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                        const struct conf_node *item, char *err, size_t errlen)
 {
@@ -790,6 +835,7 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
                               "expected a path starting with /");
         snprintf(c->other_path, sizeof c->other_path, "%s", other);
         snprintf(c->group, sizeof c->group, "%s", group);
+        if (hotplug_route_check(p, c, doc, body, err, errlen) < 0) return -1;
         bool other_set = false; /* others must stay healthy: no failure unless told otherwise */
         for (size_t i = 0; i < c->bound_count; i++)
             other_set |= strcmp(c->bounds[i].key, "other_failures") == 0;

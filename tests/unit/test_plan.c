@@ -220,6 +220,14 @@ static void test_plan_errors(void **state)
          "expected a bound such as"},
         {"target: http://x:1\nchecks:\n  - hotplug: {group: api}\n",
          "needs the plan's cluster with a gateway"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}, kv: {command: x, "
+         "replicas: 1, base_port: 20011}}, gateway: {port: 20020}}\n"
+         "checks:\n  - hotplug: {group: kv, path: /kv/1}\n",
+         "no route of the gateway sends '/kv/1' to group kv (it goes to every node)"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}, kv: {command: x, "
+         "replicas: 1, base_port: 20011}}, gateway: {port: 20020, routes: {\"/kv/\": kv}}}\n"
+         "checks:\n  - hotplug: {group: kv, path: /kv/1, other_path: /kv/2}\n",
+         "other_path '/kv/2' goes to group kv too"},
         {"target: http://x:1\nchecks:\n  - failover: {node: api.1}\n", "needs the plan's cluster"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {node: api.3}\n",
