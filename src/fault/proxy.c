@@ -2,6 +2,7 @@
 #include "fault/proxy.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <uv.h>
 
 #include "base/err.h"
+#include "base/loop_call.h"
 #include "base/log.h"
 
 #define READ_SIZE 65536
@@ -51,17 +53,17 @@ struct fp_relay {
 struct fault_proxies {
     uv_loop_t loop;
     uv_thread_t thread;
-    uv_async_t wake;
-    uv_mutex_t lock;
-    uv_sem_t applied;
-    bool running, stopping;
+    struct loop_call call; /* fault_proxies_set and the stop, on the proxies' thread */
+    bool running;
     struct fp_relay **relays; /* each allocated once: libuv holds their handles */
     size_t count;
-    /* the change asked for by fault_proxies_set, under lock */
-    size_t want_relay;
-    enum fault_proxy_mode want_mode;
-    uint32_t want_latency;
-    bool want;
+};
+
+/* A change asked of the proxies' thread. */
+struct fp_change {
+    size_t relay;
+    enum fault_proxy_mode mode;
+    uint32_t latency_ms;
 };
 
 struct fp_write {
@@ -283,28 +285,30 @@ static void apply_mode(struct fp_relay *r, enum fault_proxy_mode mode, uint32_t 
                                            : "blackhole");
 }
 
-static void on_wake(uv_async_t *a)
+static void on_change(struct loop_call *lc, void *arg)
 {
-    struct fault_proxies *s = a->data;
-    uv_mutex_lock(&s->lock);
-    bool want = s->want, stopping = s->stopping;
-    size_t relay = s->want_relay;
-    enum fault_proxy_mode mode = s->want_mode;
-    uint32_t latency = s->want_latency;
-    s->want = false;
-    uv_mutex_unlock(&s->lock);
-    if (want) {
-        apply_mode(s->relays[relay], mode, latency);
-        uv_sem_post(&s->applied);
-    }
-    if (!stopping) return;
+    struct fault_proxies *s = (struct fault_proxies *)((char *)lc - offsetof(struct fault_proxies, call));
+    struct fp_change *ch = arg;
+    apply_mode(s->relays[ch->relay], ch->mode, ch->latency_ms);
+    loop_call_done(lc);
+}
+
+/* Closes every relay and the call's own handle: the loop then ends. */
+static void close_all(struct fault_proxies *s)
+{
     for (size_t i = 0; i < s->count; i++) {
         struct fp_relay *r = s->relays[i];
         while (r->conns)
             conn_close(r->conns, false);
         uv_close((uv_handle_t *)&r->listener, NULL);
     }
-    uv_close((uv_handle_t *)&s->wake, NULL);
+    loop_call_close(&s->call);
+}
+
+static void on_stop(struct loop_call *lc, void *arg)
+{
+    close_all(arg);
+    loop_call_done(lc);
 }
 
 static void loop_main(void *arg)
@@ -320,10 +324,7 @@ struct fault_proxies *fault_proxies_new(void)
     struct fault_proxies *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     uv_loop_init(&s->loop);
-    uv_mutex_init(&s->lock);
-    uv_sem_init(&s->applied, 0);
-    uv_async_init(&s->loop, &s->wake, on_wake);
-    s->wake.data = s;
+    loop_call_init(&s->call, &s->loop);
     return s;
 }
 
@@ -369,14 +370,8 @@ int fault_proxies_set(struct fault_proxies *s, const char *name, enum fault_prox
     while (s && i < s->count && strcmp(s->relays[i]->name, name) != 0)
         i++;
     if (!s || i == s->count || !s->running) return -1;
-    uv_mutex_lock(&s->lock);
-    s->want_relay = i;
-    s->want_mode = mode;
-    s->want_latency = latency_ms;
-    s->want = true;
-    uv_mutex_unlock(&s->lock);
-    uv_async_send(&s->wake);
-    uv_sem_wait(&s->applied);
+    struct fp_change ch = {i, mode, latency_ms};
+    loop_call_run(&s->call, on_change, &ch);
     return 0;
 }
 
@@ -394,19 +389,15 @@ int fault_proxy_mode_parse(const char *text, enum fault_proxy_mode *out)
 void fault_proxies_free(struct fault_proxies *s)
 {
     if (!s) return;
-    uv_mutex_lock(&s->lock);
-    s->stopping = true;
-    uv_mutex_unlock(&s->lock);
     if (s->running) {
-        uv_async_send(&s->wake);
+        loop_call_run(&s->call, on_stop, s);
         uv_thread_join(&s->thread);
     } else {
-        on_wake(&s->wake);
+        close_all(s);
         uv_run(&s->loop, UV_RUN_DEFAULT);
     }
     uv_loop_close(&s->loop);
-    uv_mutex_destroy(&s->lock);
-    uv_sem_destroy(&s->applied);
+    loop_call_destroy(&s->call);
     for (size_t i = 0; i < s->count; i++)
         free(s->relays[i]);
     free(s->relays);

@@ -24,6 +24,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "base/loop_call.h"
 #include "base/mtime.h"
 #include "cluster/control.h"
 #include "cluster/supervisor.h"
@@ -39,6 +40,8 @@
 
 /* A node action asked of the supervisor's thread (a fault), and its outcome. */
 struct cluster_call {
+    struct cluster_run *c;
+    struct loop_call *lc;
     char id[64];
     char action[16]; /* a node action, or "scale" (id: the group) */
     int replicas;
@@ -50,9 +53,7 @@ struct cluster_call {
 struct cluster_run {
     uv_loop_t loop;
     uv_async_t stop;
-    uv_async_t act;
-    uv_sem_t acted;
-    struct cluster_call *call;
+    struct loop_call act; /* node actions, scale, status: on the supervisor's thread */
     uv_thread_t thread;
     uv_sem_t up;
     struct supervisor *sup;
@@ -82,46 +83,46 @@ static void on_down(struct supervisor *sup, int status, const char *error, void 
 static void on_stop(uv_async_t *a)
 {
     struct cluster_run *c = a->data;
-    uv_close((uv_handle_t *)&c->act, NULL);
+    loop_call_close(&c->act);
     supervisor_shutdown(c->sup, on_down, c);
 }
 
 static void on_acted(struct supervisor *sup, int status, const char *error, void *data)
 {
     (void)sup;
-    struct cluster_run *c = data;
-    c->call->status = status;
-    snprintf(c->call->error, sizeof c->call->error, "%s", error ? error : "");
-    uv_sem_post(&c->acted);
+    struct cluster_call *call = data;
+    call->status = status;
+    snprintf(call->error, sizeof call->error, "%s", error ? error : "");
+    loop_call_done(call->lc);
 }
 
-static void on_act(uv_async_t *a)
+/* On the supervisor's thread: starts the asked action; on_acted ends the call. */
+static void on_act(struct loop_call *lc, void *arg)
 {
-    struct cluster_run *c = a->data;
-    struct cluster_call *call = c->call;
+    struct cluster_call *call = arg;
+    struct cluster_run *c = call->c;
+    call->lc = lc;
     if (strcmp(call->action, "status") == 0) {
         call->result = supervisor_status_json(c->sup);
-        uv_sem_post(&c->acted);
+        loop_call_done(lc);
         return;
     }
     int rc = strcmp(call->action, "scale") == 0
-                 ? supervisor_scale(c->sup, call->id, call->replicas, on_acted, c, call->error,
+                 ? supervisor_scale(c->sup, call->id, call->replicas, on_acted, call, call->error,
                                     sizeof call->error)
-                 : supervisor_node_action(c->sup, call->id, call->action, on_acted, c, call->error,
-                                          sizeof call->error);
+                 : supervisor_node_action(c->sup, call->id, call->action, on_acted, call,
+                                          call->error, sizeof call->error);
     if (rc < 0) {
         call->status = 3;
-        uv_sem_post(&c->acted);
+        loop_call_done(lc);
     }
 }
 
 /* Hands call to the supervisor's thread and waits until it is answered. */
 static void cluster_call_run(struct cluster_run *c, struct cluster_call *call)
 {
-    c->call = call;
-    uv_async_send(&c->act);
-    uv_sem_wait(&c->acted);
-    c->call = NULL;
+    call->c = c;
+    loop_call_run(&c->act, on_act, call);
 }
 
 /* Asks the supervisor (on its thread) for a node action and waits for its outcome. Returns
@@ -222,10 +223,9 @@ static int cluster_start(struct cluster_run *c, struct plan *p, const struct pla
     c->sup = supervisor_new(&c->loop, &p->cluster, &c->st, &so);
     if (!c->sup) return err_set(err, errlen, "out of memory"), 3;
     uv_async_init(&c->loop, &c->stop, on_stop);
-    uv_async_init(&c->loop, &c->act, on_act);
-    c->stop.data = c->act.data = c;
+    loop_call_init(&c->act, &c->loop);
+    c->stop.data = c;
     uv_sem_init(&c->up, 0);
-    uv_sem_init(&c->acted, 0);
     uv_thread_create(&c->thread, cluster_main, c);
     uv_sem_wait(&c->up);
     if (c->up_status != 0) { /* the supervisor stopped what it started */
@@ -244,7 +244,7 @@ static void cluster_stop(struct cluster_run *c)
     uv_run(&c->loop, UV_RUN_DEFAULT);
     uv_loop_close(&c->loop);
     uv_sem_destroy(&c->up);
-    uv_sem_destroy(&c->acted);
+    loop_call_destroy(&c->act);
 }
 
 /* ---- what the checks share ---- */
