@@ -9,5 +9,6 @@ int integration_bench(void);
 int integration_cluster(void);
 int integration_gateway(void);
 int integration_plan(void);
+int integration_lifetime(void);
 
 #endif

@@ -19,6 +19,7 @@ static const struct {
     {"cluster", integration_cluster},
     {"gateway", integration_gateway},
     {"plan", integration_plan},
+    {"lifetime", integration_lifetime},
 };
 
 static void on_fatal(int sig)

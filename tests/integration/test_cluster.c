@@ -1,7 +1,8 @@
 /* test_cluster.c -- `herd up` and friends with real `herd node` replicas: up/status/down,
- * scale, restart policy, readiness, rollout, the fault verbs, bad cluster files, a killed
- * supervisor, the foreground mode. Each test has its own state directory and ports, and its
- * teardown runs `herd down` and checks that nothing it started is left running. */
+ * scale, restart policy, readiness, rollout, the fault verbs, bad cluster files, the
+ * foreground mode (a killed supervisor: test_lifetime.c). Each test has its own state
+ * directory and ports, and its teardown runs `herd down` and checks that nothing it started
+ * is left running. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -458,32 +459,6 @@ static void test_runtime_failures_exit_3(void **state)
     free(err);
 }
 
-static void test_supervisor_killed(void **state)
-{
-    struct cl *c = *state;
-    write_cluster(c, "groups:\n  api:\n    command: herd node --log-level warn\n    replicas: 2\n"
-                     "    base_port: %d\n", c->base);
-    assert_int_equal(herd(c, NULL, NULL, "up", "-d", "-f", c->file, NULL), 0);
-    json_t *st = status(c);
-    int sup = (int)json_integer_value(json_object_get(st, "supervisor_pid"));
-    int p1 = pid_of(st, "api.1"), p2 = pid_of(st, "api.2");
-    json_decref(st);
-    assert_int_equal(kill(sup, SIGKILL), 0);
-    usleep(200000);
-    char *out = NULL;
-    assert_int_equal(herd(c, &out, NULL, "status", NULL), 0);
-    assert_non_null(strstr(out, "no supervisor answers"));
-    assert_non_null(strstr(out, "running (unsupervised)"));
-    free(out);
-    char buf[4096];
-    assert_non_null(node_header(c->base, buf, sizeof buf)); /* still serving */
-    assert_int_equal(herd(c, &out, NULL, "down", NULL), 0);
-    assert_non_null(strstr(out, "stopped 2 unsupervised node(s)"));
-    free(out);
-    assert_int_equal(proc_starttime(p1), 0);
-    assert_int_equal(proc_starttime(p2), 0);
-}
-
 /* Ctrl-C while the replicas are still starting: every node stops and herd up exits 0 (it
  * used to report the interrupted start as a failure, and leak it). */
 static void test_ctrl_c_during_start(void **state)
@@ -595,7 +570,6 @@ int integration_cluster(void)
         cmocka_unit_test_setup_teardown(test_fault_verbs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_cluster_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_failures_exit_3, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_supervisor_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreground_logs_and_ctrl_c, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ctrl_c_during_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_substitution_and_tcp_health, setup, teardown),
