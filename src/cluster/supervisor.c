@@ -632,6 +632,8 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
     free(cmd);
     free_env(env);
     if (rc < 0) {
+        p->open = 3; /* a failed uv_spawn leaves its handle in the loop too: close all three */
+        uv_close((uv_handle_t *)&p->process, proc_handle_closed);
         uv_close((uv_handle_t *)&p->out, proc_handle_closed);
         uv_close((uv_handle_t *)&p->err, proc_handle_closed);
         if (rc == UV_EMFILE || rc == UV_ENFILE) {

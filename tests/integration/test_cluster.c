@@ -459,6 +459,49 @@ static void test_runtime_failures_exit_3(void **state)
     free(err);
 }
 
+/* The herd binary the supervisor runs from is deleted: a replica that must start again cannot
+ * (every replica is started through it), which is reported naming the node; the supervisor
+ * keeps serving and stops cleanly, nothing left on its loop (the handle of a failed spawn used
+ * to stay there, freed). */
+static void test_binary_gone(void **state)
+{
+    struct cl *c = *state;
+    char copy[160], cmd[400], state_arg[128];
+    snprintf(copy, sizeof copy, "%s/herd-copy", c->dir);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", harness_herd_bin(), copy);
+    assert_int_equal(system(cmd), 0);
+    snprintf(state_arg, sizeof state_arg, "--state-dir=%s/state", c->dir);
+    write_cluster(c, "groups:\n  api:\n    command: herd node --log-level warn\n    replicas: 2\n"
+                     "    base_port: %d\n", c->base);
+    char *argv[] = {copy, "up", "-d", "-f", c->file, state_arg, NULL};
+    int up = harness_wait(harness_spawn_io(argv, NULL, "/dev/null", "/dev/null"), 60000);
+    assert_true(up >= 0 && WIFEXITED(up) && WEXITSTATUS(up) == 0);
+    assert_int_equal(unlink(copy), 0);
+    char *err = NULL;
+    assert_int_equal(herd(c, NULL, &err, "restart", "api.1", NULL), 3);
+    assert_non_null(strstr(err, "api.1: cannot start"));
+    free(err);
+    json_t *st = status(c); /* a new connection to a supervisor that lived through it */
+    assert_non_null(st);
+    assert_string_equal(state_of(st, "api.1"), "failed");
+    assert_string_equal(state_of(st, "api.2"), "ready");
+    json_decref(st);
+    char *out = NULL;
+    assert_int_equal(herd(c, &out, NULL, "down", NULL), 0);
+    assert_non_null(strstr(out, "cluster stopped"));
+    free(out);
+    char log[128], text[8192];
+    snprintf(log, sizeof log, "%s/state/supervisor.log", c->dir);
+    FILE *f = fopen(log, "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    if (strstr(text, "Sanitizer") || strstr(text, "runtime error") ||
+        strstr(text, "still holds handles"))
+        fail_msg("the supervisor's log: %s", text);
+}
+
 /* Ctrl-C while the replicas are still starting: every node stops and herd up exits 0 (it
  * used to report the interrupted start as a failure, and leak it). */
 static void test_ctrl_c_during_start(void **state)
@@ -573,6 +616,7 @@ int integration_cluster(void)
         cmocka_unit_test_setup_teardown(test_foreground_logs_and_ctrl_c, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ctrl_c_during_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_substitution_and_tcp_health, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_binary_gone, setup, teardown),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }
