@@ -513,6 +513,14 @@ static void test_ctrl_c_during_start(void **state)
     for (int delay_ms = 20; delay_ms <= 80; delay_ms += 30) {
         char *argv[] = {(char *)harness_herd_bin(), "up", "-f", c->file, state_arg, NULL};
         pid_t pid = harness_spawn_io(argv, NULL, "/dev/null", "/dev/null");
+        /* from its pid file on, herd up handles SIGINT (before, the signal kills it: an ASan
+         * build on a loaded machine can take longer than delay_ms to get there) */
+        struct state_dir st;
+        struct state_pid sup;
+        snprintf(st.root, sizeof st.root, "%s/state", c->dir);
+        for (int waited = 0; waited < 10000 && state_pid_read_supervisor(&st, &sup) < 0;
+             waited += 5)
+            usleep(5000);
         usleep((useconds_t)delay_ms * 1000);
         kill(pid, SIGINT);
         int status = harness_wait(pid, 15000);
