@@ -21,6 +21,11 @@ int cmd_test(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 /* status, down, logs, scale, restart, rollout, kill, stop, pause, resume (argv[0] says which) */
 int cmd_cluster(int argc, char **argv);
+/* hidden, run by the supervisor (cluster/lifeline.h): `__exec --parent PID -- PROGRAM ARGS...`
+ * execs PROGRAM with the parent-death signal set (returns only when it cannot); `__guard`
+ * kills the replicas' process groups once the supervisor is gone */
+int cmd_exec(int argc, char **argv);
+int cmd_guard(int argc, char **argv);
 
 /* mkdir -p path. Returns 0 or -1 with a message. */
 int cli_make_dirs(const char *path, char *err, size_t errlen);

@@ -27,13 +27,16 @@ static const struct command commands[] = {
     {"stop", cmd_cluster, "stop a node gracefully"},
     {"pause", cmd_cluster, "SIGSTOP a node"},
     {"resume", cmd_cluster, "SIGCONT a paused node"},
+    {"__exec", cmd_exec, NULL}, /* hidden: the supervisor's own (cmd_lifeline.c) */
+    {"__guard", cmd_guard, NULL},
 };
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: herd COMMAND [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        if (commands[i].summary)
+            fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out,
             "\n`herd COMMAND --help` describes a command; `herd --version` prints the version.\n");
 }

@@ -21,6 +21,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mtime.h"
+#include "cluster/lifeline.h"
 #include "fault/netns.h"
 #include "http/client.h"
 
@@ -100,7 +101,8 @@ struct supervisor {
     struct sup_node **nodes;
     size_t count, cap;
     int next_color;
-    bool shutting_down; /* a shutdown was asked: a failed start need not start another */
+    bool shutting_down;        /* a shutdown was asked: a failed start need not start another */
+    struct lifeline *lifeline; /* the guard that kills the replicas' groups if we die */
 };
 
 static const char *const state_names[] = {"starting", "ready",   "paused", "stopping",
@@ -383,6 +385,7 @@ static void on_process_exit(uv_process_t *p, int64_t exit_status, int term_signa
     struct sup_node *n = sp->node;
     uv_close((uv_handle_t *)p, proc_handle_closed);
     if (!n) return;
+    lifeline_untrack(n->sup->lifeline, n->pid);
     n->proc = NULL;
     n->exit_code = (int)exit_status;
     n->term_signal = term_signal;
@@ -552,6 +555,23 @@ static void free_env(char **env)
     free(env);
 }
 
+/* Starts the guard of the replicas' process groups if none runs (the first spawn, or the
+ * last guard died) and tells it about every live replica. Without one (it could not start),
+ * replicas still die with the supervisor, not what they started. */
+static void lifeline_ensure(struct supervisor *sup)
+{
+    if (lifeline_alive(sup->lifeline)) return;
+    lifeline_close(sup->lifeline);
+    char err[ERR_SIZE];
+    sup->lifeline = lifeline_start(sup->loop, sup->self_exe, err, sizeof err);
+    if (!sup->lifeline) {
+        log_warn("%s: what the replicas start may outlive a killed supervisor", err);
+        return;
+    }
+    for (size_t i = 0; i < sup->count; i++)
+        if (sup->nodes[i]->proc) lifeline_track(sup->lifeline, sup->nodes[i]->pid);
+}
+
 static int node_spawn(struct sup_node *n, char *err, size_t errlen)
 {
     struct supervisor *sup = n->sup;
@@ -585,14 +605,23 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
     p->out.data = p->err.data = p->process.data = p;
     p->node = n;
     p->open = 2;
-    char *args_sh[] = {"/bin/sh", "-c", cmd, NULL};
-    char *args_ns[] = {"ip", "netns", "exec", ns, "/bin/sh", "-c", cmd, NULL}; /* execs: same pid */
+    lifeline_ensure(sup);
+    /* Through `herd __exec`, which sets the parent-death signal and execs the rest in its place
+     * (same pid), so the replica dies with us even on SIGKILL. The kernel sends it when the
+     * thread that forks exits, not the process: this loop's thread, which lives as long as
+     * the supervisor (herd up's main thread, herd test's cluster thread). */
+    char parent[24];
+    snprintf(parent, sizeof parent, "%d", (int)getpid());
+    char *args_sh[] = {sup->self_exe, "__exec", "--parent", parent, "--",
+                       "/bin/sh",     "-c",     cmd,        NULL};
+    char *args_ns[] = {sup->self_exe, "__exec", "--parent", parent, "--", "ip", "netns",
+                       "exec",        ns,       "/bin/sh",  "-c",   cmd,  NULL}; /* ip execs */
     uv_stdio_container_t stdio[3] = {
         {.flags = UV_IGNORE},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err},
     };
-    uv_process_options_t o = {.file = in_ns ? "ip" : "/bin/sh",
+    uv_process_options_t o = {.file = sup->self_exe,
                               .args = in_ns ? args_ns : args_sh,
                               .env = env,
                               .exit_cb = on_process_exit,
@@ -603,6 +632,8 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
     free(cmd);
     free_env(env);
     if (rc < 0) {
+        p->open = 3; /* a failed uv_spawn leaves its handle in the loop too: close all three */
+        uv_close((uv_handle_t *)&p->process, proc_handle_closed);
         uv_close((uv_handle_t *)&p->out, proc_handle_closed);
         uv_close((uv_handle_t *)&p->err, proc_handle_closed);
         if (rc == UV_EMFILE || rc == UV_ENFILE) {
@@ -621,6 +652,7 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
     uv_read_start((uv_stream_t *)&p->err, on_pipe_alloc, on_pipe_read);
     n->proc = p;
     n->pid = p->process.pid;
+    lifeline_track(sup->lifeline, n->pid);
     n->starttime = proc_starttime(n->pid);
     n->state = SUP_STARTING;
     n->spawned_ms = now_ms(sup);
@@ -1157,6 +1189,7 @@ void supervisor_free(struct supervisor *sup)
     while (sup->count > 0)
         node_destroy(sup->nodes[sup->count - 1]);
     uv_run(sup->loop, UV_RUN_NOWAIT); /* run the close callbacks of the nodes' handles */
+    lifeline_close(sup->lifeline);    /* a replica still running now goes with the guard */
     for (size_t i = 0; i < sup->spec->group_count; i++)
         if (cluster_group_in_netns(&sup->spec->groups[i]))
             netns_group_down(sup->spec->groups[i].base_port, NETNS_MAX_REPLICAS);

@@ -2,7 +2,8 @@
  * its own session so a signal reaches its whole process group), logs their output (per node
  * in .herd/logs, and prefixed on the terminal in the foreground), waits for readiness (HTTP
  * health path, TCP connect, or none), restarts by policy with backoff, stops them with the
- * stop signal then SIGKILL after the grace, and scales, restarts and rolls groups.
+ * stop signal then SIGKILL after the grace, and scales, restarts and rolls groups. Replicas
+ * never outlive the supervisor, even when it is SIGKILLed (cluster/lifeline.h).
  *
  * Operations complete asynchronously through a sup_done_fn. The test runner drives the same
  * calls in process; the CLI verbs reach them through the control socket (control.h). */
@@ -31,7 +32,8 @@ enum sup_state {
 const char *sup_state_name(enum sup_state state);
 
 struct supervisor_opts {
-    const char *self_exe;  /* the herd binary, for commands that start with "herd" */
+    const char *self_exe;  /* the herd binary: commands that start with "herd" run it, and every
+                            * replica is started through it (`herd __exec`, lifeline.h) */
     bool log_to_terminal;  /* foreground: "api.2 | line" on stdout */
     bool color;
 };
@@ -75,7 +77,9 @@ void supervisor_shutdown(struct supervisor *sup, sup_done_fn done, void *data);
  * uptime, restarts, time to ready, health, RSS. */
 void *supervisor_status_json(struct supervisor *sup);
 
-/* Frees the supervisor; call after shutdown completed and the loop ran its close callbacks. */
+/* Frees the supervisor; call after shutdown completed and the loop ran its close callbacks.
+ * Run the loop again afterwards (until it has no handle left): the guard of the replicas'
+ * process groups exits then, and its exit is collected there. */
 void supervisor_free(struct supervisor *sup);
 
 #endif

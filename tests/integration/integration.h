@@ -10,5 +10,6 @@ int integration_cluster(void);
 int integration_gateway(void);
 int integration_plan(void);
 int integration_measure(void);
+int integration_lifetime(void);
 
 #endif

@@ -20,6 +20,7 @@ static const struct {
     {"gateway", integration_gateway},
     {"plan", integration_plan},
     {"measure", integration_measure},
+    {"lifetime", integration_lifetime},
 };
 
 static void on_fatal(int sig)
