@@ -367,7 +367,7 @@ int cmd_bench(int argc, char **argv)
         goto out;
     }
     plan.stop = &bench_stop;
-    struct sigaction sa = {.sa_handler = on_sigint};
+    struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND}; /* twice: quit now */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

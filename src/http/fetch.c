@@ -41,7 +41,8 @@ int http_fetch(const char *base_url, const char *method, const char *path, const
     size_t body_len = body ? strlen(body) : 0;
     buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, path,
                u.authority);
-    if (body) buf_printf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n", body_len);
+    if (body)
+        buf_printf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n", body_len);
     buf_append(&req, "\r\n", 2);
     if (body) buf_append(&req, body, body_len);
     if (!req.data) return err_set(err, errlen, "out of memory");

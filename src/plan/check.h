@@ -85,20 +85,62 @@ bool check_judge_success(const struct plan_check *c, const struct load_summary *
 typedef json_t *(*check_fn)(const struct check_env *env, const struct plan_check *c,
                             json_t *expects, bool *pass, char *err, size_t errlen);
 
-json_t *check_connectivity(const struct check_env *env, const struct plan_check *c,
-                           json_t *expects, bool *pass, char *err, size_t errlen);
-json_t *check_distribution(const struct check_env *env, const struct plan_check *c,
-                           json_t *expects, bool *pass, char *err, size_t errlen);
-json_t *check_concurrency(const struct check_env *env, const struct plan_check *c,
-                          json_t *expects, bool *pass, char *err, size_t errlen);
-json_t *check_failover(const struct check_env *env, const struct plan_check *c, json_t *expects,
-                       bool *pass, char *err, size_t errlen);
-json_t *check_scaling(const struct check_env *env, const struct plan_check *c, json_t *expects,
-                      bool *pass, char *err, size_t errlen);
-json_t *check_hotplug(const struct check_env *env, const struct plan_check *c, json_t *expects,
-                      bool *pass, char *err, size_t errlen);
-json_t *check_consistency(const struct check_env *env, const struct plan_check *c, json_t *expects,
-                          bool *pass, char *err, size_t errlen);
+/* Reads a check's options (body, a map; expect: its `expect` map or NULL) into c, with its
+ * defaults. Returns 0, or -1 with "FILE:LINE:COL: path: ..." in err. */
+typedef int (*check_parse_fn)(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+                              const struct conf_node *body, const struct conf_node *expect,
+                              char *err, size_t errlen);
+
+/* A kind of check: its name in a plan, how its options are read, how it runs. Each lives in
+ * its own file (check_NAME.c); check_kinds indexes them by enum plan_check_kind. */
+struct check_kind {
+    const char *name;
+    check_parse_fn parse;
+    check_fn run;
+};
+
+extern const struct check_kind check_connectivity_kind, check_distribution_kind,
+    check_concurrency_kind, check_failover_kind, check_scaling_kind, check_hotplug_kind,
+    check_consistency_kind, check_capacity_kind;
+extern const struct check_kind *const check_kinds[PLAN_CHECK_KINDS];
+
+/* ---- reading a check's options (plan.c), for the kinds' parse functions ---- */
+
+/* "<5%", ">=0.01", "<500ms", "<2s": an operator, a number, a unit (% -> fraction, s/ms/us ->
+ * ms, MB/GB -> MB) into b (its text kept). Returns 0 or -1. */
+int plan_parse_bound(const char *text, struct plan_bound *b);
+/* expect: {KEY: "OP VALUE"}: load metrics become c's thresholds, the keys in own (a NULL-
+ * terminated list) its bounds; any other key is an error. Returns 0 or -1 with a message. */
+int plan_parse_expect(struct plan_check *c, const struct conf_doc *doc, const struct conf_node *e,
+                      const char *const own[], char *err, size_t errlen);
+/* `path` (default def) into c->path. Returns 0 or -1 with a message. */
+int plan_parse_path(struct plan_check *c, const struct conf_doc *doc, const struct conf_node *body,
+                    const char *def, char *err, size_t errlen);
+/* duration (at least min_us), at (default a third of it) and restart_after (default
+ * restart_def_us, or a third of the duration when UINT64_MAX), the fault and the recovery
+ * within the load. Returns 0 or -1 with a message. */
+int plan_parse_timing(struct plan_check *c, const struct conf_doc *doc,
+                      const struct conf_node *body, uint64_t min_us, uint64_t restart_def_us,
+                      char *err, size_t errlen);
+/* fault (its name in fault), `latency`, `exec` and `recover`. Returns 0 or -1 with a message. */
+int plan_parse_fault(struct plan_check *c, const struct conf_doc *doc, const struct conf_node *body,
+                     const char *fault, char *err, size_t errlen);
+/* The faulted nodes: `node` (one, or a list when several), or `group` with `share`/`count`.
+ * Call after plan_parse_fault and plan_parse_timing. Returns 0 or -1 with a message. */
+int plan_parse_fault_nodes(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+                           const struct conf_node *body, bool several, char *err, size_t errlen);
+/* key (default def), "PUT /kv/{key}": a method and a path holding {key}. Returns 0 or -1. */
+int plan_parse_request_template(const struct conf_doc *doc, const struct conf_node *body,
+                                const char *key, const char *def, char *method,
+                                size_t method_size, char *path, size_t path_size, char *err,
+                                size_t errlen);
+/* Adds the bound "key text" (">=100%") to c unless the plan gave one for key: a default the
+ * plan can change but that its other expectations do not remove. */
+void plan_default_bound(struct plan_check *c, const char *key, const char *text);
+/* conf_check_keys with `environment`, which every check takes, allowed too. */
+int plan_check_keys(const struct conf_doc *doc, const struct conf_node *body,
+                    const char *const keys[], char *err, size_t errlen);
+
 
 /* Asks the supervisor for a node action (kill, stop, pause, resume, restart, start; id a
  * replica) or "scale" (id a group, to replicas) and waits for it. Returns 0, or -1 with the
@@ -139,8 +181,6 @@ json_t *check_cluster_status(struct cluster_run *c);
  * Returns true when it did. */
 bool check_gateway_wait_group(const char *target, const char *group, int want);
 
-json_t *check_capacity(const struct check_env *env, const struct plan_check *c, json_t *expects,
-                       bool *pass, char *err, size_t errlen);
 
 /* The wall clock in ms since the epoch (what the gateway's events are stamped with). */
 int64_t check_wall_ms(void);

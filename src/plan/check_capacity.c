@@ -61,8 +61,8 @@ static double half_available_mb(void)
 }
 
 struct step_view {
-    int running;      /* replicas of the group the supervisor has ready */
-    double rss_mb;    /* their resident memory, summed */
+    int running;   /* replicas of the group the supervisor has ready */
+    double rss_mb; /* their resident memory, summed */
     double rss_max_mb;
     int ports[2000];
     int port_count;
@@ -108,8 +108,77 @@ static int probe_all(const struct step_view *v, const char *path, int probes, st
     return failed;
 }
 
-json_t *check_capacity(const struct check_env *env, const struct plan_check *c, json_t *expects,
-                       bool *pass, char *err, size_t errlen)
+/* "512MB", "4GB": megabytes, or -1. */
+static double parse_megabytes(const char *text)
+{
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || v <= 0) return -1;
+    if (strcmp(end, "MB") == 0) return v;
+    if (strcmp(end, "GB") == 0) return v * 1024;
+    return -1;
+}
+
+static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+                 const struct conf_node *body, const struct conf_node *expect, char *err,
+                 size_t errlen)
+{
+    (void)expect; /* read below with the other keys */
+    static const char *const keys[] = {"group", "step",  "max",    "probes",
+                                       "path",  "limit", "expect", NULL};
+    static const char *const limit_keys[] = {"health_p99", "memory", NULL};
+    static const char *const own[] = {"nodes", "rss_per_node", "health_p99", NULL};
+    const struct conf_node *e = conf_get(body, "expect"), *limit = conf_get(body, "limit");
+    const char *group = NULL, *memory = NULL;
+    long long step = 10, max = 100, probes = 5;
+    uint64_t health_us = 1000000;
+    if (plan_check_keys(doc, body, keys, err, errlen) < 0 ||
+        conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
+        conf_opt_int(doc, body, "step", 1, 1000, &step, err, errlen) < 0 ||
+        conf_opt_int(doc, body, "max", 1, 2000, &max, err, errlen) < 0 ||
+        conf_opt_int(doc, body, "probes", 1, 1000, &probes, err, errlen) < 0 ||
+        (limit && (conf_expect_map(doc, limit, err, errlen) < 0 ||
+                   conf_check_keys(doc, limit, limit_keys, err, errlen) < 0 ||
+                   conf_opt_duration_us(doc, limit, "health_p99", 1000, 60000000, &health_us, err,
+                                        errlen) < 0 ||
+                   conf_opt_string(doc, limit, "memory", &memory, err, errlen) < 0)) ||
+        (e && plan_parse_expect(c, doc, e, own, err, errlen) < 0))
+        return -1;
+    if (!p->has_cluster)
+        return conf_error(doc, body, err, errlen,
+                          "a capacity check needs the plan's cluster: herd launches the nodes");
+    const struct cluster_group *g = group ? cluster_spec_group(&p->cluster, group) : NULL;
+    if (!g || strcmp(group, CLUSTER_GATEWAY_GROUP) == 0)
+        return conf_error(doc, group ? conf_get(body, "group") : body, err, errlen,
+                          "expected 'group', one of the plan's cluster groups");
+    if (!g->base_port)
+        return conf_error(doc, conf_get(body, "group"), err, errlen,
+                          "group %s lists its ports: growing it needs base_port", group);
+    if (g->netns)
+        return conf_error(doc, conf_get(body, "group"), err, errlen,
+                          "group %s runs in network namespaces: the capacity check grows groups "
+                          "on 127.0.0.1",
+                          group);
+    if (max <= g->replicas)
+        return conf_error(doc, conf_get(body, "max"), err, errlen,
+                          "expected more than the group's %d replicas", g->replicas);
+    if (g->base_port + max - 1 > 65535)
+        return conf_error(doc, conf_get(body, "max"), err, errlen,
+                          "%lld replicas from port %d go past port 65535", max, g->base_port);
+    if (memory && (c->memory_limit_mb = parse_megabytes(memory)) < 0)
+        return conf_error(doc, conf_get(limit, "memory"), err, errlen,
+                          "expected a size such as 512MB or 4GB");
+    snprintf(c->group, sizeof c->group, "%s", group);
+    c->step = (int)step;
+    c->max_replicas = (int)max;
+    c->probes = (int)probes;
+    c->health_limit_ms = (double)health_us / 1000;
+    return plan_parse_path(c, doc, body, g->health_path[0] ? g->health_path : "/health", err,
+                           errlen);
+}
+
+static json_t *run(const struct check_env *env, const struct plan_check *c, json_t *expects,
+                   bool *pass, char *err, size_t errlen)
 {
     const struct cluster_group *g = cluster_spec_group(&env->p->cluster, c->group);
     int original = g->replicas;
@@ -138,8 +207,9 @@ json_t *check_capacity(const struct check_env *env, const struct plan_check *c, 
         }
         uint64_t t0 = uv_hrtime();
         char serr[512] = "";
-        int rc = n == original ? 0 : check_cluster_act(env->cluster, c->group, "scale", n, serr,
-                                                       sizeof serr);
+        int rc = n == original
+                     ? 0
+                     : check_cluster_act(env->cluster, c->group, "scale", n, serr, sizeof serr);
         double launch_ms = (double)(uv_hrtime() - t0) / 1e6;
         view_group(env, c->group, v);
         hist_reset(h);
@@ -148,15 +218,14 @@ json_t *check_capacity(const struct check_env *env, const struct plan_check *c, 
         double p50 = h->total ? (double)hist_percentile(h, 50) / 1000 : NAN;
         double p99 = h->total ? (double)hist_percentile(h, 99) / 1000 : NAN;
         json_array_append_new(
-            steps, json_pack("{s:i,s:i,s:f,s:f,s:f,s:f,s:{s:i,s:i,s:o,s:o,s:o}}", "replicas", n,
-                             "running", v->running, "launch_ms", launch_ms, "rss_mb", v->rss_mb,
-                             "rss_per_node_mb", v->running ? v->rss_mb / v->running : 0.0,
-                             "rss_max_mb", v->rss_max_mb, "health", "probes",
-                             v->port_count * c->probes, "failed", failed, "p50_ms",
-                             isfinite(p50) ? json_real(p50) : json_null(), "p99_ms",
-                             isfinite(p99) ? json_real(p99) : json_null(), "max_ms",
-                             h->total ? json_real((double)hist_percentile(h, 100) / 1000)
-                                      : json_null()));
+            steps,
+            json_pack("{s:i,s:i,s:f,s:f,s:f,s:f,s:{s:i,s:i,s:o,s:o,s:o}}", "replicas", n, "running",
+                      v->running, "launch_ms", launch_ms, "rss_mb", v->rss_mb, "rss_per_node_mb",
+                      v->running ? v->rss_mb / v->running : 0.0, "rss_max_mb", v->rss_max_mb,
+                      "health", "probes", v->port_count * c->probes, "failed", failed, "p50_ms",
+                      isfinite(p50) ? json_real(p50) : json_null(), "p99_ms",
+                      isfinite(p99) ? json_real(p99) : json_null(), "max_ms",
+                      h->total ? json_real((double)hist_percentile(h, 100) / 1000) : json_null()));
         if (rc < 0 || v->running < n) {
             snprintf(reason, sizeof reason, "launch");
             snprintf(detail, sizeof detail, "%d of %d replicas ready%s%s", v->running, n,
@@ -167,12 +236,16 @@ json_t *check_capacity(const struct check_env *env, const struct plan_check *c, 
                      v->port_count * c->probes, n);
         } else if (p99 > c->health_limit_ms) {
             snprintf(reason, sizeof reason, "health_latency");
-            snprintf(detail, sizeof detail, "health p99 %.1f ms at %d replicas, over the limit "
-                     "%.0f ms", p99, n, c->health_limit_ms);
+            snprintf(detail, sizeof detail,
+                     "health p99 %.1f ms at %d replicas, over the limit "
+                     "%.0f ms",
+                     p99, n, c->health_limit_ms);
         } else if (v->rss_mb > memory_mb) {
             snprintf(reason, sizeof reason, "memory");
-            snprintf(detail, sizeof detail, "%.0f MB resident at %d replicas, over the limit "
-                     "%.0f MB", v->rss_mb, n, memory_mb);
+            snprintf(detail, sizeof detail,
+                     "%.0f MB resident at %d replicas, over the limit "
+                     "%.0f MB",
+                     v->rss_mb, n, memory_mb);
         } else {
             reached = n;
             rss_per_node = v->rss_mb / n;
@@ -194,14 +267,15 @@ json_t *check_capacity(const struct check_env *env, const struct plan_check *c, 
     if (reached == 0) { /* not even the plan's own size passed: nothing was measured */
         json_array_append_new(expects,
                               check_expectation("a step with every replica up and every probe "
-                                                "passing", 0, false));
+                                                "passing",
+                                                0, false));
         ok = false;
     }
     ok &= check_judge_bound(c, "rss_per_node", rss_per_node, expects);
     ok &= check_judge_bound(c, "health_p99", health_p99, expects);
     if (!restored) {
-        json_array_append_new(expects,
-                              check_expectation("the group was brought back to its size", 0, false));
+        json_array_append_new(
+            expects, check_expectation("the group was brought back to its size", 0, false));
         ok = false;
     }
     *pass = ok;
@@ -217,3 +291,5 @@ json_t *check_capacity(const struct check_env *env, const struct plan_check *c, 
     if (!restored) json_object_set_new(out, "error", json_string(serr));
     return out;
 }
+
+const struct check_kind check_capacity_kind = {"capacity", parse, run};

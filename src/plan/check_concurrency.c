@@ -10,11 +10,34 @@
 #include "load/run_json.h"
 #include "load/threshold.h"
 
-json_t *check_concurrency(const struct check_env *env, const struct plan_check *c,
-                          json_t *expects, bool *pass, char *err, size_t errlen)
+static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+                 const struct conf_node *body, const struct conf_node *e, char *err, size_t errlen)
 {
-    struct check_load l = {.connections = c->connections, .duration_us = c->duration_us,
-                           .rate = c->rate, .window_us = CHECK_WINDOW_US};
+    (void)p;
+    long long connections;
+    static const char *const keys[] = {"connections", "duration", "rate", "path", "expect", NULL};
+    static const char *const none[] = {NULL};
+    connections = 50;
+    c->duration_us = 10000000;
+    if (plan_check_keys(doc, body, keys, err, errlen) < 0 ||
+        conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
+        conf_opt_duration_us(doc, body, "duration", 100000, 3600000000ULL, &c->duration_us, err,
+                             errlen) < 0 ||
+        conf_opt_double(doc, body, "rate", 0, 10000000, &c->rate, err, errlen) < 0 ||
+        plan_parse_path(c, doc, body, "/", err, errlen) < 0 ||
+        (e && plan_parse_expect(c, doc, e, none, err, errlen) < 0))
+        return -1;
+    c->connections = (unsigned)connections;
+    return 0;
+}
+
+static json_t *run(const struct check_env *env, const struct plan_check *c, json_t *expects,
+                   bool *pass, char *err, size_t errlen)
+{
+    struct check_load l = {.connections = c->connections,
+                           .duration_us = c->duration_us,
+                           .rate = c->rate,
+                           .window_us = CHECK_WINDOW_US};
     snprintf(l.url, sizeof l.url, "%s%s", c->target, c->path);
     struct load_result r;
     if (check_run_load(env, &l, &r, err, errlen) < 0) return NULL;
@@ -37,3 +60,5 @@ json_t *check_concurrency(const struct check_env *env, const struct plan_check *
                      (double)c->duration_us / 1e6, "rate", c->rate, "summary", summary, "nodes",
                      nodes, "timeline", timeline);
 }
+
+const struct check_kind check_concurrency_kind = {"concurrency", parse, run};

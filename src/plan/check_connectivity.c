@@ -47,18 +47,37 @@ static int probe(const struct check_env *env, const struct plan_check *c, const 
                                                  json_object_get(e, "actual"), "pass",
                                                  json_object_get(e, "pass")));
     }
-    json_array_append_new(endpoints, json_pack("{s:s,s:s,s:o,s:o,s:o,s:b}", "endpoint", name,
-                                               "url", url, "success",
-                                               isfinite(success) ? json_real(success) : json_null(),
-                                               "summary", summary, "expectations", list, "pass",
-                                               ok));
+    json_array_append_new(endpoints,
+                          json_pack("{s:s,s:s,s:o,s:o,s:o,s:b}", "endpoint", name, "url", url,
+                                    "success", isfinite(success) ? json_real(success) : json_null(),
+                                    "summary", summary, "expectations", list, "pass", ok));
     return 0;
 }
 
 /* Endpoints to probe: every replica the plan launched (not the gateway), then the target. The
  * check's expectations list names each endpoint's. */
-json_t *check_connectivity(const struct check_env *env, const struct plan_check *c,
-                                  json_t *expects, bool *pass, char *err, size_t errlen)
+static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+                 const struct conf_node *body, const struct conf_node *e, char *err, size_t errlen)
+{
+    (void)p;
+    long long probes = 10;
+    static const char *const keys[] = {"probes", "path", "expect", NULL};
+    static const char *const own[] = {"success", NULL};
+    if (plan_check_keys(doc, body, keys, err, errlen) < 0 ||
+        conf_opt_int(doc, body, "probes", 1, 100000, &probes, err, errlen) < 0 ||
+        plan_parse_path(c, doc, body, "/health", err, errlen) < 0 ||
+        (e && plan_parse_expect(c, doc, e, own, err, errlen) < 0))
+        return -1;
+    c->probes = (int)probes;
+    bool stated = false; /* every probe must succeed unless the plan says how many may fail */
+    for (size_t i = 0; i < c->threshold_count; i++)
+        stated |= c->thresholds[i].metric == THRESHOLD_ERRORS;
+    if (!stated) plan_default_bound(c, "success", ">=100%");
+    return 0;
+}
+
+static json_t *run(const struct check_env *env, const struct plan_check *c, json_t *expects,
+                   bool *pass, char *err, size_t errlen)
 {
     json_t *endpoints = json_array();
     struct plan *p = env->p;
@@ -92,3 +111,4 @@ json_t *check_connectivity(const struct check_env *env, const struct plan_check 
     return json_pack("{s:i,s:o}", "probes", c->probes, "endpoints", endpoints);
 }
 
+const struct check_kind check_connectivity_kind = {"connectivity", parse, run};

@@ -631,8 +631,96 @@ static void teardown_failed(struct cons_run *run)
     free_run(run);
 }
 
-json_t *check_consistency(const struct check_env *env, const struct plan_check *c, json_t *expects,
-                          bool *pass, char *err, size_t errlen)
+static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+                 const struct conf_node *body, const struct conf_node *expect, char *err,
+                 size_t errlen)
+{
+    (void)expect; /* read below with the other keys */
+    static const char *const keys[] = {
+        "write",   "read_each_node", "group", "nodes",         "keys",     "rate",    "settle",
+        "fault",   "node",           "at",    "restart_after", "converge", "latency", "exec",
+        "recover", "expect",         NULL};
+    static const char *const own[] = {"converge", "catch_up", "unconverged", "failed_writes", NULL};
+    const struct conf_node *e = conf_get(body, "expect"), *conv = conf_get(body, "converge");
+    long long count = 200;
+    const char *group = NULL, *fault = "none";
+    c->rate = 200;
+    c->settle_us = 10000000;
+    if (plan_check_keys(doc, body, keys, err, errlen) < 0 ||
+        plan_parse_request_template(doc, body, "write", "PUT /kv/{key}", c->write_method,
+                                    sizeof c->write_method, c->write_path, sizeof c->write_path,
+                                    err, errlen) < 0 ||
+        plan_parse_request_template(doc, body, "read_each_node", "GET /kv/{key}", c->read_method,
+                                    sizeof c->read_method, c->read_path, sizeof c->read_path, err,
+                                    errlen) < 0 ||
+        conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
+        conf_opt_int(doc, body, "keys", 1, 1000000, &count, err, errlen) < 0 ||
+        conf_opt_double(doc, body, "rate", 1, 100000, &c->rate, err, errlen) < 0 ||
+        conf_opt_duration_us(doc, body, "settle", 100000, 600000000ULL, &c->settle_us, err,
+                             errlen) < 0 ||
+        conf_opt_string(doc, body, "fault", &fault, err, errlen) < 0 ||
+        (e && plan_parse_expect(c, doc, e, own, err, errlen) < 0))
+        return -1;
+    c->requests = (uint64_t)count;
+    c->duration_us = (uint64_t)((double)count / c->rate * 1e6); /* the writes' span */
+    if (conv) { /* converge: "<1s" at the top, as in the plan format's example */
+        const char *text;
+        if (conf_to_string(doc, conv, &text, err, errlen) < 0) return -1;
+        struct plan_bound *b = &c->bounds[c->bound_count];
+        if (c->bound_count == PLAN_MAX_EXPECT || plan_parse_bound(text, b) < 0)
+            return conf_error(doc, conv, err, errlen, "expected a bound such as \"<1s\"");
+        snprintf(b->key, sizeof b->key, "converge");
+        c->bound_count++;
+    }
+    plan_default_bound(c, "unconverged", "<=0"); /* every write arrives */
+    const struct conf_node *nodes = conf_get(body, "nodes");
+    if (nodes) {
+        if (conf_expect_seq(doc, nodes, err, errlen) < 0) return -1;
+        for (const struct conf_node *x = nodes->first; x; x = x->next) {
+            const char *u;
+            struct url parsed;
+            char uerr[256];
+            if (c->node_url_count == PLAN_MAX_NODES)
+                return conf_error(doc, x, err, errlen, "at most %d nodes", PLAN_MAX_NODES);
+            if (conf_to_string(doc, x, &u, err, errlen) < 0) return -1;
+            if (strlen(u) >= sizeof c->node_urls[0] || url_parse(&parsed, u, uerr, sizeof uerr) < 0)
+                return conf_error(doc, x, err, errlen,
+                                  "expected a node's base URL, e.g. "
+                                  "http://127.0.0.1:8081");
+            snprintf(c->node_urls[c->node_url_count++], sizeof c->node_urls[0], "%s", u);
+        }
+    } else if (!p->has_cluster) {
+        return conf_error(doc, body, err, errlen,
+                          "missing 'nodes': the base URLs of the nodes to read (the plan "
+                          "launches no cluster to take them from)");
+    }
+    if (group || !nodes) {
+        const struct cluster_group *g = NULL;
+        if (!p->has_cluster)
+            return conf_error(doc, conf_get(body, "group"), err, errlen,
+                              "'group' needs the plan's cluster; give 'nodes' instead");
+        for (size_t i = 0; !group && i < p->cluster.group_count; i++)
+            if (strcmp(p->cluster.groups[i].name, CLUSTER_GATEWAY_GROUP) != 0)
+                group = p->cluster.groups[i].name;
+        if (!group || !(g = cluster_spec_group(&p->cluster, group)) ||
+            cluster_group_port(g, 1) == 0)
+            return conf_error(doc, group ? conf_get(body, "group") : body, err, errlen,
+                              "expected 'group', a group of the plan's cluster with ports");
+        snprintf(c->group, sizeof c->group, "%s", group);
+    }
+    if (strcmp(fault, "none") == 0) return 0;
+    if (plan_parse_fault(c, doc, body, fault, err, errlen) < 0 ||
+        plan_parse_timing(c, doc, body, 1, UINT64_MAX, err, errlen) < 0 ||
+        plan_parse_fault_nodes(p, c, doc, body, false, err, errlen) < 0)
+        return -1;
+    if (!c->restart_after_us)
+        return conf_error(doc, conf_get(body, "restart_after"), err, errlen,
+                          "the faulted node must come back to catch up: expected a duration");
+    return 0;
+}
+
+static json_t *run(const struct check_env *env, const struct plan_check *c, json_t *expects,
+                   bool *pass, char *err, size_t errlen)
 {
     struct cons_run *run = calloc(1, sizeof *run);
     if (!run || !(run->ack_ns = calloc(c->requests, sizeof *run->ack_ns)) ||
@@ -765,3 +853,5 @@ json_t *check_consistency(const struct check_env *env, const struct plan_check *
     free_run(run);
     return out;
 }
+
+const struct check_kind check_consistency_kind = {"consistency", parse, run};

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "cluster/balancer.h"
 #include "load/engine.h"
 #include "load/run_json.h"
 #include "load/threshold.h"
@@ -57,14 +58,41 @@ static size_t count_nodes(const json_t *view, const struct load_result *r, struc
         size_t j = 0;
         while (j < k && strcmp(n[j].name, r->total.nodes[i].name) != 0)
             j++;
-        if (j == k && k < LOAD_MAX_NODES) n[k++] = (struct share_node){r->total.nodes[i].name, 1, 0};
+        if (j == k && k < LOAD_MAX_NODES)
+            n[k++] = (struct share_node){r->total.nodes[i].name, 1, 0};
         if (j < k) n[j].count = r->total.nodes[i].counters.by_class[COUNTER_OK];
     }
     return k;
 }
 
-json_t *check_distribution(const struct check_env *env, const struct plan_check *c,
-                           json_t *expects, bool *pass, char *err, size_t errlen)
+static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+                 const struct conf_node *body, const struct conf_node *e, char *err, size_t errlen)
+{
+    (void)p;
+    long long requests = 3000, connections = 10;
+    const char *algorithm = "";
+    static const char *const keys[] = {"requests",  "connections", "path",
+                                       "algorithm", "expect",      NULL};
+    static const char *const own[] = {"max_deviation", "p_value", NULL};
+    if (plan_check_keys(doc, body, keys, err, errlen) < 0 ||
+        conf_opt_int(doc, body, "requests", 1, 100000000, &requests, err, errlen) < 0 ||
+        conf_opt_int(doc, body, "connections", 1, 10000, &connections, err, errlen) < 0 ||
+        conf_opt_string(doc, body, "algorithm", &algorithm, err, errlen) < 0 ||
+        plan_parse_path(c, doc, body, "/", err, errlen) < 0 ||
+        (e && plan_parse_expect(c, doc, e, own, err, errlen) < 0))
+        return -1;
+    enum balance_algorithm a;
+    if (algorithm[0] && balancer_parse(algorithm, &a) < 0)
+        return conf_error(doc, conf_get(body, "algorithm"), err, errlen,
+                          "expected roundrobin, random, weighted, leastconn, p2c or hash");
+    c->requests = (uint64_t)requests;
+    c->connections = (unsigned)connections;
+    snprintf(c->algorithm, sizeof c->algorithm, "%s", algorithm);
+    return 0;
+}
+
+static json_t *run(const struct check_env *env, const struct plan_check *c, json_t *expects,
+                   bool *pass, char *err, size_t errlen)
 {
     json_t *view = gateway_view(c->target);
     const char *algorithm = c->algorithm[0] ? c->algorithm
@@ -93,10 +121,9 @@ json_t *check_distribution(const struct check_env *env, const struct plan_check 
     for (size_t j = 0; j < k; j++) {
         double share = weights[j] / wsum, expected = share * (double)counted;
         double dev = expected > 0 ? fabs((double)n[j].count - expected) / expected : NAN;
-        json_t *row = json_pack("{s:s,s:I,s:f,s:f}", "node", n[j].name, "requests",
-                                (json_int_t)n[j].count, "share",
-                                counted ? (double)n[j].count / (double)counted : 0.0,
-                                "expected_share", share);
+        json_t *row = json_pack(
+            "{s:s,s:I,s:f,s:f}", "node", n[j].name, "requests", (json_int_t)n[j].count, "share",
+            counted ? (double)n[j].count / (double)counted : 0.0, "expected_share", share);
         json_object_set_new(row, "deviation", isfinite(dev) ? json_real(dev) : json_null());
         json_array_append_new(rows, row);
     }
@@ -107,8 +134,8 @@ json_t *check_distribution(const struct check_env *env, const struct plan_check 
     /* the verdict knows the algorithm unless the plan set its own bounds */
     bool verdict = check_judge_thresholds(c, &s, expects);
     if (counted == 0) {
-        json_array_append_new(expects, check_expectation_why("answers to count", NAN, false,
-                                                             "no samples"));
+        json_array_append_new(expects,
+                              check_expectation_why("answers to count", NAN, false, "no samples"));
         verdict = false;
     } else if (c->bound_count > 0) {
         verdict &= check_judge_bound(c, "max_deviation", m.max_deviation, expects);
@@ -143,10 +170,13 @@ json_t *check_distribution(const struct check_env *env, const struct plan_check 
     *pass = verdict;
     json_t *out = json_pack("{s:s,s:I,s:I,s:o}", "algorithm", algorithm, "requests",
                             (json_int_t)c->requests, "counted", (json_int_t)counted, "nodes", rows);
-    json_object_set_new(out, "max_deviation", isfinite(m.max_deviation) ? json_real(m.max_deviation) : json_null());
+    json_object_set_new(out, "max_deviation",
+                        isfinite(m.max_deviation) ? json_real(m.max_deviation) : json_null());
     json_object_set_new(out, "chi_square", isfinite(m.chi2) ? json_real(m.chi2) : json_null());
     json_object_set_new(out, "p_value", isfinite(m.p_value) ? json_real(m.p_value) : json_null());
     json_object_set_new(out, "summary", summary);
     json_decref(view);
     return out;
 }
+
+const struct check_kind check_distribution_kind = {"distribution", parse, run};

@@ -126,12 +126,57 @@ static void recover(const struct check_env *env, const struct plan_check *c, uin
     }
 }
 
-json_t *check_failover(const struct check_env *env, const struct plan_check *c, json_t *expects,
-                       bool *pass, char *err, size_t errlen)
+static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+                 const struct conf_node *body, const struct conf_node *e, char *err, size_t errlen)
+{
+    long long connections;
+    static const char *const keys[] = {
+        "fault",         "node",     "group",   "share",       "count", "at",
+        "restart_after", "duration", "rate",    "connections", "path",  "baseline",
+        "latency",       "exec",     "recover", "expect",      NULL};
+    static const char *const own[] = {"failed_requests", "detection", "failover", "rejoin", NULL};
+    const char *fault = "kill", *baseline = "99.9%";
+    connections = 20;
+    c->duration_us = 10000000;
+    if (plan_check_keys(doc, body, keys, err, errlen) < 0 ||
+        conf_opt_string(doc, body, "fault", &fault, err, errlen) < 0 ||
+        plan_parse_timing(c, doc, body, 500000, 0, err, errlen) < 0 ||
+        conf_opt_double(doc, body, "rate", 0, 10000000, &c->rate, err, errlen) < 0 ||
+        conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
+        conf_opt_string(doc, body, "baseline", &baseline, err, errlen) < 0 ||
+        plan_parse_path(c, doc, body, "/", err, errlen) < 0 ||
+        (e && plan_parse_expect(c, doc, e, own, err, errlen) < 0))
+        return -1;
+    if (strcmp(fault, "none") == 0) { /* the same load without a fault: a control run */
+        const char *extra = conf_get(body, "node")            ? "node"
+                            : conf_get(body, "group")         ? "group"
+                            : conf_get(body, "restart_after") ? "restart_after"
+                                                              : NULL;
+        if (extra)
+            return conf_error(doc, conf_get(body, extra), err, errlen,
+                              "fault: none (the load without a fault) takes no %s", extra);
+    } else if (plan_parse_fault(c, doc, body, fault, err, errlen) < 0 ||
+               plan_parse_fault_nodes(p, c, doc, body, true, err, errlen) < 0) {
+        return -1;
+    }
+    char *end;
+    double rate = strtod(baseline, &end);
+    if (end == baseline || strcmp(end, "%") != 0 || rate <= 0 || rate > 100)
+        return conf_error(doc, conf_get(body, "baseline"), err, errlen,
+                          "expected a success rate such as 99.9%%");
+    c->baseline = rate / 100;
+    c->connections = (unsigned)connections;
+    return 0;
+}
+
+static json_t *run(const struct check_env *env, const struct plan_check *c, json_t *expects,
+                   bool *pass, char *err, size_t errlen)
 {
     struct check_load_job job = {.env = env};
-    job.load = (struct check_load){.connections = c->connections, .duration_us = c->duration_us,
-                                   .rate = c->rate, .window_us = CHECK_WINDOW_US,
+    job.load = (struct check_load){.connections = c->connections,
+                                   .duration_us = c->duration_us,
+                                   .rate = c->rate,
+                                   .window_us = CHECK_WINDOW_US,
                                    .max_records = CHECK_MAX_RECORDS};
     snprintf(job.load.url, sizeof job.load.url, "%s%s", c->target, c->path);
     int restarts_before[PLAN_MAX_FAULT_NODES];
@@ -146,7 +191,8 @@ json_t *check_failover(const struct check_env *env, const struct plan_check *c, 
     int64_t fault_us = (int64_t)(uv_hrtime() - origin) / 1000;
     int64_t fault_wall = check_wall_ms();
     char fault_err[512] = "";
-    int fault_rc = going && c->fault[0] ? check_fault_inject(env, c, fault_err, sizeof fault_err) : 0;
+    int fault_rc =
+        going && c->fault[0] ? check_fault_inject(env, c, fault_err, sizeof fault_err) : 0;
     struct recovery rec;
     memset(&rec, 0, sizeof rec);
     if (going && fault_rc == 0 && c->fault[0] && c->restart_after_us) {
@@ -170,23 +216,24 @@ json_t *check_failover(const struct check_env *env, const struct plan_check *c, 
     /* the fault lasted until the last node came back, else until the sends ended */
     int64_t until_us = r->sends_ended_us;
     bool recovered = c->restart_after_us && c->node_count > 0;
-    for (size_t n = 0; n < c->node_count; n++) recovered &= rec.by[n] != NULL;
+    for (size_t n = 0; n < c->node_count; n++)
+        recovered &= rec.by[n] != NULL;
     if (recovered) {
         until_us = rec.at_us[0];
         for (size_t n = 1; n < c->node_count; n++)
             if (rec.at_us[n] > until_us) until_us = rec.at_us[n];
     }
     struct measure_failed failed = measure_failed_since(rs, rn, fault_us);
-    double failover_ms = measure_failover_ms(rs, rn, fault_us, r->sends_ended_us, CHECK_WINDOW_US,
-                                             c->baseline);
+    double failover_ms =
+        measure_failover_ms(rs, rn, fault_us, r->sends_ended_us, CHECK_WINDOW_US, c->baseline);
     double rps_before = measure_throughput(rs, rn, r->started_us, fault_us);
     double rps_during = measure_throughput(rs, rn, fault_us, until_us);
-    json_t *impact = json_pack(
-        "{s:{s:o,s:o},s:{s:o,s:o}}", "baseline", "p95_ms",
-        num(measure_latency_ms(rs, rn, r->started_us, fault_us, 95)), "p99_ms",
-        num(measure_latency_ms(rs, rn, r->started_us, fault_us, 99)), "fault", "p95_ms",
-        num(measure_latency_ms(rs, rn, fault_us, until_us, 95)), "p99_ms",
-        num(measure_latency_ms(rs, rn, fault_us, until_us, 99)));
+    json_t *impact =
+        json_pack("{s:{s:o,s:o},s:{s:o,s:o}}", "baseline", "p95_ms",
+                  num(measure_latency_ms(rs, rn, r->started_us, fault_us, 95)), "p99_ms",
+                  num(measure_latency_ms(rs, rn, r->started_us, fault_us, 99)), "fault", "p95_ms",
+                  num(measure_latency_ms(rs, rn, fault_us, until_us, 95)), "p99_ms",
+                  num(measure_latency_ms(rs, rn, fault_us, until_us, 99)));
     /* per faulted node: detection (the gateway's event log) and rejoin; the check's are the
      * slowest node's, and not seen when one node's was not */
     json_t *log = check_gateway_events(c->target), *per_node = json_array(), *marks = json_array();
@@ -196,12 +243,11 @@ json_t *check_failover(const struct check_env *env, const struct plan_check *c, 
     double t0 = (double)r->started_us / 1e6; /* the charts' axis starts with the load */
     for (size_t n = 0; n < c->node_count; n++) {
         char its_kind[24] = "";
-        int64_t detected = gateway_event(log, c->nodes[n], "ejected,down", fault_wall, its_kind,
-                                         sizeof its_kind);
+        int64_t detected =
+            gateway_event(log, c->nodes[n], "ejected,down", fault_wall, its_kind, sizeof its_kind);
         double its_detection = detected >= 0 ? (double)(detected - fault_wall) : NAN;
-        double its_rejoin = rec.by[n] ? measure_rejoin_ms(rs, rn, node_index(r, c->nodes[n]),
-                                                          rec.at_us[n])
-                                      : NAN;
+        double its_rejoin =
+            rec.by[n] ? measure_rejoin_ms(rs, rn, node_index(r, c->nodes[n]), rec.at_us[n]) : NAN;
         undetected |= !isfinite(its_detection);
         unrejoined |= !isfinite(its_rejoin);
         if (isfinite(its_detection) && its_detection >= detection_ms) {
@@ -213,7 +259,8 @@ json_t *check_failover(const struct check_env *env, const struct plan_check *c, 
                                 num(its_detection), "detected_by", its_kind);
         if (c->restart_after_us) {
             json_object_set_new(one, "rejoin_ms", num(its_rejoin));
-            json_object_set_new(one, "recovered_by", rec.by[n] ? json_string(rec.by[n]) : json_null());
+            json_object_set_new(one, "recovered_by",
+                                rec.by[n] ? json_string(rec.by[n]) : json_null());
             if (rec.by[n]) {
                 json_object_set_new(one, "recovered_at_s",
                                     json_real((double)(rec.at_us[n] - r->started_us) / 1e6));
@@ -223,7 +270,8 @@ json_t *check_failover(const struct check_env *env, const struct plan_check *c, 
             }
         }
         json_array_append_new(per_node, one);
-        json_array_append_new(marks, check_mark((double)fault_us / 1e6 - t0, c->fault, c->nodes[n]));
+        json_array_append_new(marks,
+                              check_mark((double)fault_us / 1e6 - t0, c->fault, c->nodes[n]));
         if (rec.by[n])
             json_array_append_new(marks, check_mark((double)rec.at_us[n] / 1e6 - t0,
                                                     strcmp(rec.by[n], "plan") == 0
@@ -261,14 +309,13 @@ json_t *check_failover(const struct check_env *env, const struct plan_check *c, 
         ok = false;
     }
     *pass = ok;
-    json_t *out = json_pack("{s:s,s:s,s:f,s:I,s:I,s:I,s:o,s:o,s:o,s:f,s:o}", "fault",
-                            c->fault[0] ? c->fault : "none", "node", names, "fault_at_s", fault_at_s,
-                            "failed_requests", (json_int_t)failed.total,
-                            "failed_in_flight_at_fault", (json_int_t)failed.in_flight_at_fault,
-                            "failed_sent_after_fault", (json_int_t)failed.sent_after_fault,
-                            "failover_ms", num(failover_ms), "rps_before", num(rps_before),
-                            "rps_during_fault", num(rps_during), "baseline", c->baseline,
-                            "summary", summary);
+    json_t *out = json_pack(
+        "{s:s,s:s,s:f,s:I,s:I,s:I,s:o,s:o,s:o,s:f,s:o}", "fault", c->fault[0] ? c->fault : "none",
+        "node", names, "fault_at_s", fault_at_s, "failed_requests", (json_int_t)failed.total,
+        "failed_in_flight_at_fault", (json_int_t)failed.in_flight_at_fault,
+        "failed_sent_after_fault", (json_int_t)failed.sent_after_fault, "failover_ms",
+        num(failover_ms), "rps_before", num(rps_before), "rps_during_fault", num(rps_during),
+        "baseline", c->baseline, "summary", summary);
     json_object_set_new(out, "fault_at_epoch_ms", json_integer(fault_wall));
     json_object_set_new(out, "nodes", per_node);
     json_object_set_new(out, "latency_impact", impact);
@@ -283,3 +330,5 @@ json_t *check_failover(const struct check_env *env, const struct plan_check *c, 
     }
     return out;
 }
+
+const struct check_kind check_failover_kind = {"failover", parse, run};

@@ -82,8 +82,8 @@ static int fault_node(const struct check_env *env, const struct plan_check *c, c
     if (plan_fault_proxied(c->fault))
         return proxy_set(env, c, node, inject ? c->fault : "pass", err, errlen);
     if (strcmp(c->fault, "partition") == 0) return partition_set(env, node, !inject, err, errlen);
-    return check_cluster_act(env->cluster, node, inject ? c->fault : check_recovery_action(c->fault),
-                             0, err, errlen);
+    return check_cluster_act(env->cluster, node,
+                             inject ? c->fault : check_recovery_action(c->fault), 0, err, errlen);
 }
 
 int check_fault_inject(const struct check_env *env, const struct plan_check *c, char *err,
@@ -119,4 +119,3 @@ int check_fault_recover(const struct check_env *env, const struct plan_check *c,
     }
     return rc;
 }
-

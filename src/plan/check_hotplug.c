@@ -11,19 +11,105 @@
 #include <uv.h>
 
 #include "base/err.h"
+#include "cluster/gateway.h"
 #include "load/engine.h"
 #include "load/run_json.h"
 #include "load/threshold.h"
 
-json_t *check_hotplug(const struct check_env *env, const struct plan_check *c,
-                             json_t *expects, bool *pass, char *err, size_t errlen)
+/* The group the gateway's routes send path to (the longest prefix that matches), or NULL
+ * when no route matches (every node takes it). */
+static const char *route_group(const struct gateway_opts *o, const char *path)
+{
+    const char *group = NULL;
+    size_t best = 0;
+    for (size_t r = 0; r < o->route_count; r++) {
+        size_t len = strlen(o->routes[r].prefix);
+        if (len > best && strncmp(path, o->routes[r].prefix, len) == 0) {
+            best = len;
+            group = o->routes[r].group;
+        }
+    }
+    return group;
+}
+
+/* A hotplug check needs its path routed to its group alone (else stopping the group is not
+ * seen as the gateway's 503 "no node") and its other path routed elsewhere. */
+static int hotplug_route_check(const struct plan *p, const struct plan_check *c,
+                               const struct conf_doc *doc, const struct conf_node *body, char *err,
+                               size_t errlen)
+{
+    struct gateway_opts o;
+    gateway_opts_default(&o);
+    char gerr[512];
+    if (p->cluster.gateway.node &&
+        gateway_opts_from_conf(&o, doc, p->cluster.gateway.node, gerr, sizeof gerr) < 0) {
+        gateway_opts_free(&o);
+        return 0; /* the gateway section's own errors are reported where it is read */
+    }
+    const char *to = route_group(&o, c->path), *other = route_group(&o, c->other_path);
+    int rc = 0;
+    if (!to || strcmp(to, c->group) != 0)
+        rc = conf_error(doc, conf_get(body, "path") ? conf_get(body, "path") : body, err, errlen,
+                        "no route of the gateway sends '%s' to group %s (it goes to %s): give the "
+                        "gateway a route, e.g. routes: {\"%s\": %s}",
+                        c->path, c->group, to ? to : "every node", c->path, c->group);
+    else if (other && strcmp(other, c->group) == 0)
+        rc = conf_error(doc, conf_get(body, "other_path") ? conf_get(body, "other_path") : body,
+                        err, errlen,
+                        "other_path '%s' goes to group %s too: expected a path the "
+                        "other groups serve",
+                        c->other_path, c->group);
+    gateway_opts_free(&o);
+    return rc;
+}
+
+static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+                 const struct conf_node *body, const struct conf_node *e, char *err, size_t errlen)
+{
+    static const char *const keys[] = {
+        "group",         "path", "other_path",       "duration", "at",
+        "restart_after", "rate", "others_must_stay", "expect",   NULL};
+    static const char *const own[] = {"other_failures", "rejoin", NULL};
+    const char *group = NULL, *other = "/health", *stay = "healthy";
+    c->duration_us = 6000000;
+    c->rate = 200;
+    if (plan_check_keys(doc, body, keys, err, errlen) < 0 ||
+        conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
+        conf_opt_string(doc, body, "other_path", &other, err, errlen) < 0 ||
+        conf_opt_string(doc, body, "others_must_stay", &stay, err, errlen) < 0 ||
+        plan_parse_timing(c, doc, body, 1000000, UINT64_MAX, err, errlen) < 0 ||
+        conf_opt_double(doc, body, "rate", 1, 1000000, &c->rate, err, errlen) < 0 ||
+        plan_parse_path(c, doc, body, "/", err, errlen) < 0 ||
+        (e && plan_parse_expect(c, doc, e, own, err, errlen) < 0))
+        return -1;
+    if (!p->has_cluster || !p->cluster.gateway.present)
+        return conf_error(doc, body, err, errlen,
+                          "a hotplug check needs the plan's cluster with a gateway");
+    if (!group || !cluster_spec_group(&p->cluster, group))
+        return conf_error(doc, group ? conf_get(body, "group") : body, err, errlen,
+                          "expected 'group', one of the plan's cluster groups");
+    if (strcmp(stay, "healthy") != 0)
+        return conf_error(doc, conf_get(body, "others_must_stay"), err, errlen, "expected healthy");
+    if (other[0] != '/' || strlen(other) >= sizeof c->other_path)
+        return conf_error(doc, conf_get(body, "other_path"), err, errlen,
+                          "expected a path starting with /");
+    snprintf(c->other_path, sizeof c->other_path, "%s", other);
+    snprintf(c->group, sizeof c->group, "%s", group);
+    if (hotplug_route_check(p, c, doc, body, err, errlen) < 0) return -1;
+    plan_default_bound(c, "other_failures", "<=0"); /* others must stay healthy */
+    return 0;
+}
+
+static json_t *run(const struct check_env *env, const struct plan_check *c, json_t *expects,
+                   bool *pass, char *err, size_t errlen)
 {
     const struct cluster_group *g = cluster_spec_group(&env->p->cluster, c->group);
     int original = g->replicas;
     struct check_load_job jobs[2] = {{.env = env}, {.env = env}};
     for (int i = 0; i < 2; i++)
         jobs[i].load = (struct check_load){.connections = c->connections,
-                                           .duration_us = c->duration_us, .rate = c->rate,
+                                           .duration_us = c->duration_us,
+                                           .rate = c->rate,
                                            .window_us = CHECK_WINDOW_US};
     snprintf(jobs[0].load.url, sizeof jobs[0].load.url, "%s%s", c->target, c->path);
     snprintf(jobs[1].load.url, sizeof jobs[1].load.url, "%s%s", c->target, c->other_path);
@@ -92,7 +178,8 @@ json_t *check_hotplug(const struct check_env *env, const struct plan_check *c,
     /* while the group was away its route must have said so: 503, not resets or timeouts */
     bool clear = group_failed == group_503;
     char text[160];
-    snprintf(text, sizeof text, "the group's path failed only with the gateway's 503 no node (%llu of %llu failures)",
+    snprintf(text, sizeof text,
+             "the group's path failed only with the gateway's 503 no node (%llu of %llu failures)",
              (unsigned long long)group_503, (unsigned long long)group_failed);
     json_array_append_new(expects,
                           check_expectation(text, (double)(group_failed - group_503), clear));
@@ -110,3 +197,5 @@ json_t *check_hotplug(const struct check_env *env, const struct plan_check *c,
     if (serr[0] || rerr[0]) json_object_set_new(out, "error", json_string(serr[0] ? serr : rerr));
     return out;
 }
+
+const struct check_kind check_hotplug_kind = {"hotplug", parse, run};

@@ -37,8 +37,51 @@ bool check_gateway_wait_group(const char *target, const char *group, int want)
     return false;
 }
 
-json_t *check_scaling(const struct check_env *env, const struct plan_check *c, json_t *expects,
-                      bool *pass, char *err, size_t errlen)
+static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+                 const struct conf_node *body, const struct conf_node *e, char *err, size_t errlen)
+{
+    long long connections;
+    static const char *const keys[] = {"group", "replicas", "connections", "duration",
+                                       "path",  "expect",   NULL};
+    static const char *const own[] = {"efficiency", NULL};
+    const char *group = NULL;
+    connections = 50;
+    c->duration_us = 5000000;
+    if (plan_check_keys(doc, body, keys, err, errlen) < 0 ||
+        conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
+        conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
+        conf_opt_duration_us(doc, body, "duration", 500000, 3600000000ULL, &c->duration_us, err,
+                             errlen) < 0 ||
+        plan_parse_path(c, doc, body, "/", err, errlen) < 0 ||
+        (e && plan_parse_expect(c, doc, e, own, err, errlen) < 0))
+        return -1;
+    if (!p->has_cluster)
+        return conf_error(doc, body, err, errlen,
+                          "a scaling check needs the plan's cluster: herd scales its group");
+    if (!group || !cluster_spec_group(&p->cluster, group))
+        return conf_error(doc, group ? conf_get(body, "group") : body, err, errlen,
+                          "expected 'group', one of the plan's cluster groups");
+    snprintf(c->group, sizeof c->group, "%s", group);
+    const struct conf_node *r = conf_get(body, "replicas");
+    if (!r || conf_expect_seq(doc, r, err, errlen) < 0) {
+        if (!r) conf_error(doc, body, err, errlen, "missing 'replicas', e.g. [1, 3]");
+        return -1;
+    }
+    for (const struct conf_node *x = r->first; x; x = x->next) {
+        long long n;
+        if (c->step_count == PLAN_MAX_STEPS)
+            return conf_error(doc, x, err, errlen, "at most %d steps", PLAN_MAX_STEPS);
+        if (conf_to_int(doc, x, 1, 1000, &n, err, errlen) < 0) return -1;
+        c->steps[c->step_count++] = (int)n;
+    }
+    if (c->step_count < 2)
+        return conf_error(doc, r, err, errlen, "expected two replica counts or more, e.g. [1, 3]");
+    c->connections = (unsigned)connections;
+    return 0;
+}
+
+static json_t *run(const struct check_env *env, const struct plan_check *c, json_t *expects,
+                   bool *pass, char *err, size_t errlen)
 {
     const struct cluster_group *g = cluster_spec_group(&env->p->cluster, c->group);
     int original = g->replicas;
@@ -69,8 +112,8 @@ json_t *check_scaling(const struct check_env *env, const struct plan_check *c, j
         if (i == 0) first_ok_rps = s.succeeded ? s.ok_rps : NAN;
         double eff = first_ok_rps > 0 ? (s.ok_rps / first_ok_rps) / ((double)n / first_n) : NAN;
         if (i > 0) efficiency = eff;
-        json_t *step = json_pack("{s:i,s:b,s:o}", "replicas", n, "gateway_saw_all", seen,
-                                 "summary", summary);
+        json_t *step =
+            json_pack("{s:i,s:b,s:o}", "replicas", n, "gateway_saw_all", seen, "summary", summary);
         json_object_set_new(step, "ok_rps", isfinite(s.ok_rps) ? json_real(s.ok_rps) : json_null());
         json_object_set_new(step, "efficiency", isfinite(eff) ? json_real(eff) : json_null());
         json_array_append_new(steps, step);
@@ -87,6 +130,9 @@ json_t *check_scaling(const struct check_env *env, const struct plan_check *c, j
         check_gateway_wait_group(c->target, c->group, original);
     *pass &= check_judge_bound(c, "efficiency", efficiency, expects);
     json_t *out = json_pack("{s:s,s:o}", "group", c->group, "steps", steps);
-    json_object_set_new(out, "efficiency", isfinite(efficiency) ? json_real(efficiency) : json_null());
+    json_object_set_new(out, "efficiency",
+                        isfinite(efficiency) ? json_real(efficiency) : json_null());
     return out;
 }
+
+const struct check_kind check_scaling_kind = {"scaling", parse, run};

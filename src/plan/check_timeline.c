@@ -78,16 +78,19 @@ json_t *check_timeline_json(const struct load_result *r, const json_t *log, json
         for (size_t k = 0; k < r->total.node_count; k++) {
             json_t *ok = json_array();
             for (size_t i = 0; i < n; i++)
-                json_array_append_new(ok, json_integer((json_int_t)(r->timeline[i].node_requests[k] -
-                                                                    r->timeline[i].node_failures[k])));
+                json_array_append_new(ok,
+                                      json_integer((json_int_t)(r->timeline[i].node_requests[k] -
+                                                                r->timeline[i].node_failures[k])));
             json_object_set_new(nodes, r->total.nodes[k].name, ok);
         }
     }
     json_t *p50 = json_array(), *p99 = json_array();
     for (size_t i = 0; i < r->seconds; i++) {
         bool any = r->timeline[i].counters.requests > 0;
-        json_array_append_new(p50, any ? json_real((double)r->timeline[i].p50_us / 1000) : json_null());
-        json_array_append_new(p99, any ? json_real((double)r->timeline[i].p99_us / 1000) : json_null());
+        json_array_append_new(p50,
+                              any ? json_real((double)r->timeline[i].p50_us / 1000) : json_null());
+        json_array_append_new(p99,
+                              any ? json_real((double)r->timeline[i].p99_us / 1000) : json_null());
     }
     /* the gateway's events during the load, on the load's clock */
     json_t *events = marks ? marks : json_array();

@@ -15,8 +15,7 @@ struct measure_failed measure_failed_since(const struct load_record *r, size_t n
 {
     struct measure_failed f = {0};
     for (size_t i = 0; i < n; i++) {
-        if (measure_ok(&r[i]) || r[i].end_us < fault_us)
-            continue;
+        if (measure_ok(&r[i]) || r[i].end_us < fault_us) continue;
         f.total++;
         if (r[i].sent_us < fault_us)
             f.in_flight_at_fault++;
@@ -28,8 +27,7 @@ struct measure_failed measure_failed_since(const struct load_record *r, size_t n
 
 double measure_throughput(const struct load_record *r, size_t n, int64_t from_us, int64_t to_us)
 {
-    if (to_us <= from_us)
-        return NAN;
+    if (to_us <= from_us) return NAN;
     uint64_t count = 0;
     for (size_t i = 0; i < n; i++)
         count += r[i].cls < COUNTER_CLASSES && r[i].end_us >= from_us && r[i].end_us < to_us;
@@ -40,11 +38,11 @@ double measure_latency_ms(const struct load_record *r, size_t n, int64_t from_us
                           double p)
 {
     struct hist *h = hist_new();
-    if (!h)
-        return NAN;
+    if (!h) return NAN;
     for (size_t i = 0; i < n; i++)
         if (r[i].cls < COUNTER_CLASSES && r[i].sent_us >= from_us && r[i].sent_us < to_us)
-            hist_record(h, (uint64_t)(r[i].end_us > r[i].intended_us ? r[i].end_us - r[i].intended_us : 0));
+            hist_record(
+                h, (uint64_t)(r[i].end_us > r[i].intended_us ? r[i].end_us - r[i].intended_us : 0));
     double v = h->total ? (double)hist_percentile(h, p) / 1000 : NAN;
     hist_free(h);
     return v;
@@ -63,8 +61,7 @@ double measure_rejoin_ms(const struct load_record *r, size_t n, uint32_t node, i
 double measure_failover_ms(const struct load_record *r, size_t n, int64_t fault_us,
                            int64_t sends_ended_us, int64_t window_us, double baseline)
 {
-    if (window_us <= 0 || sends_ended_us - fault_us < window_us)
-        return NAN;
+    if (window_us <= 0 || sends_ended_us - fault_us < window_us) return NAN;
     size_t count = (size_t)((sends_ended_us - fault_us) / window_us); /* whole windows only */
     uint32_t *answers = calloc(count, sizeof *answers), *ok = calloc(count, sizeof *ok);
     bool any_ok = false;
@@ -72,11 +69,9 @@ double measure_failover_ms(const struct load_record *r, size_t n, int64_t fault_
     if (answers && ok) {
         for (size_t i = 0; i < n; i++) {
             any_ok |= measure_ok(&r[i]);
-            if (r[i].cls >= COUNTER_CLASSES || r[i].end_us < fault_us)
-                continue;
+            if (r[i].cls >= COUNTER_CLASSES || r[i].end_us < fault_us) continue;
             size_t w = (size_t)((r[i].end_us - fault_us) / window_us);
-            if (w >= count)
-                continue;
+            if (w >= count) continue;
             answers[w]++;
             ok[w] += measure_ok(&r[i]);
         }

@@ -1,21 +1,24 @@
 /* plan.c -- reading and validating a test plan (see plan.h and docs/plan-reference.md). */
 #include "plan/plan.h"
+#include "plan/check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/err.h"
-#include "cluster/gateway.h"
 #include "http/url.h"
 
-static const char *const kind_names[] = {"connectivity", "distribution", "concurrency",
-                                         "failover",     "scaling",      "hotplug",
-                                         "consistency",  "capacity"};
+const struct check_kind *const check_kinds[PLAN_CHECK_KINDS] = {
+    [PLAN_CONNECTIVITY] = &check_connectivity_kind, [PLAN_DISTRIBUTION] = &check_distribution_kind,
+    [PLAN_CONCURRENCY] = &check_concurrency_kind,   [PLAN_FAILOVER] = &check_failover_kind,
+    [PLAN_SCALING] = &check_scaling_kind,           [PLAN_HOTPLUG] = &check_hotplug_kind,
+    [PLAN_CONSISTENCY] = &check_consistency_kind,   [PLAN_CAPACITY] = &check_capacity_kind,
+};
 
 const char *plan_check_kind_name(enum plan_check_kind kind)
 {
-    return (unsigned)kind <= PLAN_CAPACITY ? kind_names[kind] : "?";
+    return (unsigned)kind < PLAN_CHECK_KINDS ? check_kinds[kind]->name : "?";
 }
 
 bool plan_bound_check(const struct plan_bound *b, double actual)
@@ -35,7 +38,7 @@ bool plan_bound_check(const struct plan_bound *b, double actual)
 
 /* "<5%", ">=0.01", "<500ms", "<2s": an operator, a number, a unit (% -> fraction, s/ms/us
  * -> ms). Returns 0 or -1. */
-static int parse_bound(const char *text, struct plan_bound *b)
+int plan_parse_bound(const char *text, struct plan_bound *b)
 {
     const char *p = text;
     if (strncmp(p, "<=", 2) == 0)
@@ -75,7 +78,7 @@ static const char *const load_metrics[] = {"p50",      "p75",      "p90",  "p95"
                                            "failures", "requests", NULL};
 
 /* expect: {KEY: "OP VALUE"}: load metrics become thresholds, the check's own keys bounds. */
-static int parse_expect(struct plan_check *c, const struct conf_doc *doc, const struct conf_node *e,
+int plan_parse_expect(struct plan_check *c, const struct conf_doc *doc, const struct conf_node *e,
                         const char *const own[], char *err, size_t errlen)
 {
     if (conf_expect_map(doc, e, err, errlen) < 0) return -1;
@@ -99,7 +102,7 @@ static int parse_expect(struct plan_check *c, const struct conf_doc *doc, const 
             c->threshold_count++;
         } else if (mine) {
             struct plan_bound *b = &c->bounds[c->bound_count];
-            if (c->bound_count == PLAN_MAX_EXPECT || parse_bound(v, b) < 0)
+            if (c->bound_count == PLAN_MAX_EXPECT || plan_parse_bound(v, b) < 0)
                 return conf_error(doc, m, err, errlen,
                                   "'%s': expected OP VALUE such as <5%%, >=99%%, <500ms", v);
             snprintf(b->key, sizeof b->key, "%s", m->key);
@@ -119,7 +122,7 @@ static int parse_expect(struct plan_check *c, const struct conf_doc *doc, const 
     return 0;
 }
 
-static int parse_path(struct plan_check *c, const struct conf_doc *doc,
+int plan_parse_path(struct plan_check *c, const struct conf_doc *doc,
                       const struct conf_node *body, const char *def, char *err, size_t errlen)
 {
     const char *path = def;
@@ -134,7 +137,7 @@ static int parse_path(struct plan_check *c, const struct conf_doc *doc,
 /* The timing of a check that breaks something under load: duration (at least min_us), at
  * (default a third of it) and restart_after (default restart_def_us, or a third of the
  * duration when that is UINT64_MAX); the fault and the recovery must fall within the load. */
-static int parse_timing(struct plan_check *c, const struct conf_doc *doc,
+int plan_parse_timing(struct plan_check *c, const struct conf_doc *doc,
                         const struct conf_node *body, uint64_t min_us, uint64_t restart_def_us,
                         char *err, size_t errlen)
 {
@@ -161,7 +164,7 @@ bool plan_fault_proxied(const char *fault)
 }
 
 /* fault (kill, stop, pause, latency, reset, blackhole) and, for latency, `latency`. */
-static int parse_fault(struct plan_check *c, const struct conf_doc *doc,
+int plan_parse_fault(struct plan_check *c, const struct conf_doc *doc,
                        const struct conf_node *body, const char *fault, char *err, size_t errlen)
 {
     static const char *const kinds[] = {"kill",      "stop", "pause",     "latency", "reset",
@@ -205,7 +208,7 @@ static int parse_fault(struct plan_check *c, const struct conf_doc *doc,
 }
 
 /* "PUT /kv/{key}": a method and a path holding {key}. */
-static int parse_request_template(const struct conf_doc *doc, const struct conf_node *body,
+int plan_parse_request_template(const struct conf_doc *doc, const struct conf_node *body,
                                   const char *key, const char *def, char *method,
                                   size_t method_size, char *path, size_t path_size, char *err,
                                   size_t errlen)
@@ -300,9 +303,9 @@ static int parse_fault_share(const struct plan *p, struct plan_check *c,
 
 /* The faulted nodes: `node` (one name, or a list), or `group` with `share` or `count` (when
  * several may be; consistency faults one node). The exec fault names any node (the gateway's
- * node id); the others name replicas of the plan's cluster. Call after parse_fault and
- * parse_timing. */
-static int parse_fault_nodes(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
+ * node id); the others name replicas of the plan's cluster. Call after plan_parse_fault and
+ * plan_parse_timing. */
+int plan_parse_fault_nodes(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                              const struct conf_node *body, bool several, char *err,
                              size_t errlen)
 {
@@ -362,7 +365,17 @@ static int parse_fault_nodes(struct plan *p, struct plan_check *c, const struct 
 }
 
 /* conf_check_keys with the key every check takes, `environment`, allowed too. */
-static int check_keys(const struct conf_doc *doc, const struct conf_node *body,
+void plan_default_bound(struct plan_check *c, const char *key, const char *text)
+{
+    for (size_t i = 0; i < c->bound_count; i++)
+        if (strcmp(c->bounds[i].key, key) == 0) return;
+    if (c->bound_count == PLAN_MAX_EXPECT || plan_parse_bound(text, &c->bounds[c->bound_count]) < 0)
+        return;
+    snprintf(c->bounds[c->bound_count].key, sizeof c->bounds[0].key, "%s", key);
+    c->bound_count++;
+}
+
+int plan_check_keys(const struct conf_doc *doc, const struct conf_node *body,
                       const char *const keys[], char *err, size_t errlen)
 {
     const char *all[32];
@@ -374,165 +387,6 @@ static int check_keys(const struct conf_doc *doc, const struct conf_node *body,
     all[n++] = "environment";
     all[n] = NULL;
     return conf_check_keys(doc, body, all, err, errlen);
-}
-
-static int parse_consistency(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
-                             const struct conf_node *body, char *err, size_t errlen)
-{
-    static const char *const keys[] = {
-        "write",   "read_each_node", "group", "nodes",         "keys",     "rate",    "settle",
-        "fault",   "node",           "at",    "restart_after", "converge", "latency", "exec",
-        "recover", "expect",         NULL};
-    static const char *const own[] = {"converge", "catch_up", "unconverged", "failed_writes", NULL};
-    const struct conf_node *e = conf_get(body, "expect"), *conv = conf_get(body, "converge");
-    long long count = 200;
-    const char *group = NULL, *fault = "none";
-    c->rate = 200;
-    c->settle_us = 10000000;
-    if (check_keys(doc, body, keys, err, errlen) < 0 ||
-        parse_request_template(doc, body, "write", "PUT /kv/{key}", c->write_method,
-                               sizeof c->write_method, c->write_path, sizeof c->write_path, err,
-                               errlen) < 0 ||
-        parse_request_template(doc, body, "read_each_node", "GET /kv/{key}", c->read_method,
-                               sizeof c->read_method, c->read_path, sizeof c->read_path, err,
-                               errlen) < 0 ||
-        conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
-        conf_opt_int(doc, body, "keys", 1, 1000000, &count, err, errlen) < 0 ||
-        conf_opt_double(doc, body, "rate", 1, 100000, &c->rate, err, errlen) < 0 ||
-        conf_opt_duration_us(doc, body, "settle", 100000, 600000000ULL, &c->settle_us, err,
-                             errlen) < 0 ||
-        conf_opt_string(doc, body, "fault", &fault, err, errlen) < 0 ||
-        (e && parse_expect(c, doc, e, own, err, errlen) < 0))
-        return -1;
-    c->requests = (uint64_t)count;
-    c->duration_us = (uint64_t)((double)count / c->rate * 1e6); /* the writes' span */
-    if (conv) { /* converge: "<1s" at the top, as in the plan format's example */
-        const char *text;
-        if (conf_to_string(doc, conv, &text, err, errlen) < 0) return -1;
-        struct plan_bound *b = &c->bounds[c->bound_count];
-        if (c->bound_count == PLAN_MAX_EXPECT || parse_bound(text, b) < 0)
-            return conf_error(doc, conv, err, errlen, "expected a bound such as \"<1s\"");
-        snprintf(b->key, sizeof b->key, "converge");
-        c->bound_count++;
-    }
-    bool unconverged_set = false;
-    for (size_t i = 0; i < c->bound_count; i++)
-        unconverged_set |= strcmp(c->bounds[i].key, "unconverged") == 0;
-    if (!unconverged_set && c->bound_count < PLAN_MAX_EXPECT) { /* every write arrives */
-        parse_bound("<=0", &c->bounds[c->bound_count]);
-        snprintf(c->bounds[c->bound_count].key, sizeof c->bounds[0].key, "unconverged");
-        c->bound_count++;
-    }
-    const struct conf_node *nodes = conf_get(body, "nodes");
-    if (nodes) {
-        if (conf_expect_seq(doc, nodes, err, errlen) < 0) return -1;
-        for (const struct conf_node *x = nodes->first; x; x = x->next) {
-            const char *u;
-            struct url parsed;
-            char uerr[256];
-            if (c->node_url_count == PLAN_MAX_NODES)
-                return conf_error(doc, x, err, errlen, "at most %d nodes", PLAN_MAX_NODES);
-            if (conf_to_string(doc, x, &u, err, errlen) < 0) return -1;
-            if (strlen(u) >= sizeof c->node_urls[0] || url_parse(&parsed, u, uerr, sizeof uerr) < 0)
-                return conf_error(doc, x, err, errlen,
-                                  "expected a node's base URL, e.g. "
-                                  "http://127.0.0.1:8081");
-            snprintf(c->node_urls[c->node_url_count++], sizeof c->node_urls[0], "%s", u);
-        }
-    } else if (!p->has_cluster) {
-        return conf_error(doc, body, err, errlen,
-                          "missing 'nodes': the base URLs of the nodes to read (the plan "
-                          "launches no cluster to take them from)");
-    }
-    if (group || !nodes) {
-        const struct cluster_group *g = NULL;
-        if (!p->has_cluster)
-            return conf_error(doc, conf_get(body, "group"), err, errlen,
-                              "'group' needs the plan's cluster; give 'nodes' instead");
-        for (size_t i = 0; !group && i < p->cluster.group_count; i++)
-            if (strcmp(p->cluster.groups[i].name, CLUSTER_GATEWAY_GROUP) != 0)
-                group = p->cluster.groups[i].name;
-        if (!group || !(g = cluster_spec_group(&p->cluster, group)) ||
-            cluster_group_port(g, 1) == 0)
-            return conf_error(doc, group ? conf_get(body, "group") : body, err, errlen,
-                              "expected 'group', a group of the plan's cluster with ports");
-        snprintf(c->group, sizeof c->group, "%s", group);
-    }
-    if (strcmp(fault, "none") == 0) return 0;
-    if (parse_fault(c, doc, body, fault, err, errlen) < 0 ||
-        parse_timing(c, doc, body, 1, UINT64_MAX, err, errlen) < 0 ||
-        parse_fault_nodes(p, c, doc, body, false, err, errlen) < 0)
-        return -1;
-    if (!c->restart_after_us)
-        return conf_error(doc, conf_get(body, "restart_after"), err, errlen,
-                          "the faulted node must come back to catch up: expected a duration");
-    return 0;
-}
-
-/* "512MB", "4GB": megabytes, or -1. */
-static double parse_megabytes(const char *text)
-{
-    char *end;
-    double v = strtod(text, &end);
-    if (end == text || v <= 0) return -1;
-    if (strcmp(end, "MB") == 0) return v;
-    if (strcmp(end, "GB") == 0) return v * 1024;
-    return -1;
-}
-
-static int parse_capacity(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
-                          const struct conf_node *body, char *err, size_t errlen)
-{
-    static const char *const keys[] = {"group", "step", "max",   "probes",
-                                       "path",  "limit", "expect", NULL};
-    static const char *const limit_keys[] = {"health_p99", "memory", NULL};
-    static const char *const own[] = {"nodes", "rss_per_node", "health_p99", NULL};
-    const struct conf_node *e = conf_get(body, "expect"), *limit = conf_get(body, "limit");
-    const char *group = NULL, *memory = NULL;
-    long long step = 10, max = 100, probes = 5;
-    uint64_t health_us = 1000000;
-    if (check_keys(doc, body, keys, err, errlen) < 0 ||
-        conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
-        conf_opt_int(doc, body, "step", 1, 1000, &step, err, errlen) < 0 ||
-        conf_opt_int(doc, body, "max", 1, 2000, &max, err, errlen) < 0 ||
-        conf_opt_int(doc, body, "probes", 1, 1000, &probes, err, errlen) < 0 ||
-        (limit && (conf_expect_map(doc, limit, err, errlen) < 0 ||
-                   conf_check_keys(doc, limit, limit_keys, err, errlen) < 0 ||
-                   conf_opt_duration_us(doc, limit, "health_p99", 1000, 60000000, &health_us, err,
-                                        errlen) < 0 ||
-                   conf_opt_string(doc, limit, "memory", &memory, err, errlen) < 0)) ||
-        (e && parse_expect(c, doc, e, own, err, errlen) < 0))
-        return -1;
-    if (!p->has_cluster)
-        return conf_error(doc, body, err, errlen,
-                          "a capacity check needs the plan's cluster: herd launches the nodes");
-    const struct cluster_group *g = group ? cluster_spec_group(&p->cluster, group) : NULL;
-    if (!g || strcmp(group, CLUSTER_GATEWAY_GROUP) == 0)
-        return conf_error(doc, group ? conf_get(body, "group") : body, err, errlen,
-                          "expected 'group', one of the plan's cluster groups");
-    if (!g->base_port)
-        return conf_error(doc, conf_get(body, "group"), err, errlen,
-                          "group %s lists its ports: growing it needs base_port", group);
-    if (g->netns)
-        return conf_error(doc, conf_get(body, "group"), err, errlen,
-                          "group %s runs in network namespaces: the capacity check grows groups "
-                          "on 127.0.0.1",
-                          group);
-    if (max <= g->replicas)
-        return conf_error(doc, conf_get(body, "max"), err, errlen,
-                          "expected more than the group's %d replicas", g->replicas);
-    if (g->base_port + max - 1 > 65535)
-        return conf_error(doc, conf_get(body, "max"), err, errlen,
-                          "%lld replicas from port %d go past port 65535", max, g->base_port);
-    if (memory && (c->memory_limit_mb = parse_megabytes(memory)) < 0)
-        return conf_error(doc, conf_get(limit, "memory"), err, errlen,
-                          "expected a size such as 512MB or 4GB");
-    snprintf(c->group, sizeof c->group, "%s", group);
-    c->step = (int)step;
-    c->max_replicas = (int)max;
-    c->probes = (int)probes;
-    c->health_limit_ms = (double)health_us / 1000;
-    return parse_path(c, doc, body, g->health_path[0] ? g->health_path : "/health", err, errlen);
 }
 
 /* A base URL for the checks: http://HOST:PORT, without a trailing slash, into out. */
@@ -573,51 +427,6 @@ static int parse_environments(struct plan *p, const struct conf_doc *doc,
     return 0;
 }
 
-/* The group the gateway's routes send path to (the longest prefix that matches), or NULL
- * when no route matches (every node takes it). */
-static const char *route_group(const struct gateway_opts *o, const char *path)
-{
-    const char *group = NULL;
-    size_t best = 0;
-    for (size_t r = 0; r < o->route_count; r++) {
-        size_t len = strlen(o->routes[r].prefix);
-        if (len > best && strncmp(path, o->routes[r].prefix, len) == 0) {
-            best = len;
-            group = o->routes[r].group;
-        }
-    }
-    return group;
-}
-
-/* A hotplug check needs its path routed to its group alone (else stopping the group is not
- * seen as the gateway's 503 "no node") and its other path routed elsewhere. */
-static int hotplug_route_check(const struct plan *p, const struct plan_check *c,
-                               const struct conf_doc *doc, const struct conf_node *body, char *err,
-                               size_t errlen)
-{
-    struct gateway_opts o;
-    gateway_opts_default(&o);
-    char gerr[512];
-    if (p->cluster.gateway.node &&
-        gateway_opts_from_conf(&o, doc, p->cluster.gateway.node, gerr, sizeof gerr) < 0) {
-        gateway_opts_free(&o);
-        return 0; /* the gateway section's own errors are reported where it is read */
-    }
-    const char *to = route_group(&o, c->path), *other = route_group(&o, c->other_path);
-    int rc = 0;
-    if (!to || strcmp(to, c->group) != 0)
-        rc = conf_error(doc, conf_get(body, "path") ? conf_get(body, "path") : body, err, errlen,
-                        "no route of the gateway sends '%s' to group %s (it goes to %s): give the "
-                        "gateway a route, e.g. routes: {\"%s\": %s}",
-                        c->path, c->group, to ? to : "every node", c->path, c->group);
-    else if (other && strcmp(other, c->group) == 0)
-        rc = conf_error(doc, conf_get(body, "other_path") ? conf_get(body, "other_path") : body,
-                        err, errlen, "other_path '%s' goes to group %s too: expected a path the "
-                        "other groups serve", c->other_path, c->group);
-    gateway_opts_free(&o);
-    return rc;
-}
-
 static int parse_check(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                        const struct conf_node *item, char *err, size_t errlen)
 {
@@ -629,8 +438,8 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
             "scaling, hotplug, consistency or capacity");
     const struct conf_node *body = item->first;
     int kind = -1;
-    for (int k = 0; k <= PLAN_CAPACITY; k++)
-        if (strcmp(body->key, kind_names[k]) == 0) kind = k;
+    for (int k = 0; k < PLAN_CHECK_KINDS; k++)
+        if (strcmp(body->key, check_kinds[k]->name) == 0) kind = k;
     if (kind < 0)
         return conf_error(doc, body, err, errlen,
                           "unknown check '%s', expected connectivity, distribution, concurrency, "
@@ -662,196 +471,8 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         snprintf(c->environment, sizeof c->environment, "%s", environment);
         snprintf(c->target, sizeof c->target, "%s", p->envs[k].url);
     }
-    long long probes = 10, requests = 3000, connections = 10;
-    const struct conf_node *e = conf_get(body, "expect");
-    const char *algorithm = "";
-    switch (c->kind) {
-    case PLAN_CONNECTIVITY: {
-        static const char *const keys[] = {"probes", "path", "expect", NULL};
-        static const char *const own[] = {"success", NULL};
-        if (check_keys(doc, body, keys, err, errlen) < 0 ||
-            conf_opt_int(doc, body, "probes", 1, 100000, &probes, err, errlen) < 0 ||
-            parse_path(c, doc, body, "/health", err, errlen) < 0 ||
-            (e && parse_expect(c, doc, e, own, err, errlen) < 0))
-            return -1;
-        c->probes = (int)probes;
-        bool stated = false; /* every probe must succeed unless the plan says how many may fail */
-        for (size_t i = 0; i < c->bound_count; i++)
-            stated |= strcmp(c->bounds[i].key, "success") == 0;
-        for (size_t i = 0; i < c->threshold_count; i++)
-            stated |= c->thresholds[i].metric == THRESHOLD_ERRORS;
-        if (!stated && c->bound_count < PLAN_MAX_EXPECT) {
-            parse_bound(">=100%", &c->bounds[c->bound_count]);
-            snprintf(c->bounds[c->bound_count].key, sizeof c->bounds[0].key, "success");
-            c->bound_count++;
-        }
-        return 0;
-    }
-    case PLAN_DISTRIBUTION: {
-        static const char *const keys[] = {"requests",  "connections", "path",
-                                           "algorithm", "expect",      NULL};
-        static const char *const own[] = {"max_deviation", "p_value", NULL};
-        if (check_keys(doc, body, keys, err, errlen) < 0 ||
-            conf_opt_int(doc, body, "requests", 1, 100000000, &requests, err, errlen) < 0 ||
-            conf_opt_int(doc, body, "connections", 1, 10000, &connections, err, errlen) < 0 ||
-            conf_opt_string(doc, body, "algorithm", &algorithm, err, errlen) < 0 ||
-            parse_path(c, doc, body, "/", err, errlen) < 0 ||
-            (e && parse_expect(c, doc, e, own, err, errlen) < 0))
-            return -1;
-        enum balance_algorithm a;
-        if (algorithm[0] && balancer_parse(algorithm, &a) < 0)
-            return conf_error(doc, conf_get(body, "algorithm"), err, errlen,
-                              "expected roundrobin, random, weighted, leastconn, p2c or hash");
-        c->requests = (uint64_t)requests;
-        c->connections = (unsigned)connections;
-        snprintf(c->algorithm, sizeof c->algorithm, "%s", algorithm);
-        return 0;
-    }
-    case PLAN_CONCURRENCY: {
-        static const char *const keys[] = {"connections", "duration", "rate",
-                                           "path",        "expect",   NULL};
-        static const char *const none[] = {NULL};
-        connections = 50;
-        c->duration_us = 10000000;
-        if (check_keys(doc, body, keys, err, errlen) < 0 ||
-            conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
-            conf_opt_duration_us(doc, body, "duration", 100000, 3600000000ULL, &c->duration_us, err,
-                                 errlen) < 0 ||
-            conf_opt_double(doc, body, "rate", 0, 10000000, &c->rate, err, errlen) < 0 ||
-            parse_path(c, doc, body, "/", err, errlen) < 0 ||
-            (e && parse_expect(c, doc, e, none, err, errlen) < 0))
-            return -1;
-        c->connections = (unsigned)connections;
-        return 0;
-    }
-    case PLAN_FAILOVER: {
-        static const char *const keys[] = {
-            "fault",    "node",    "group", "share",   "count",  "at",
-            "restart_after", "duration", "rate",  "connections", "path", "baseline",
-            "latency",  "exec",    "recover", "expect", NULL};
-        static const char *const own[] = {"failed_requests", "detection", "failover", "rejoin",
-                                          NULL};
-        const char *fault = "kill", *baseline = "99.9%";
-        connections = 20;
-        c->duration_us = 10000000;
-        if (check_keys(doc, body, keys, err, errlen) < 0 ||
-            conf_opt_string(doc, body, "fault", &fault, err, errlen) < 0 ||
-            parse_timing(c, doc, body, 500000, 0, err, errlen) < 0 ||
-            conf_opt_double(doc, body, "rate", 0, 10000000, &c->rate, err, errlen) < 0 ||
-            conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
-            conf_opt_string(doc, body, "baseline", &baseline, err, errlen) < 0 ||
-            parse_path(c, doc, body, "/", err, errlen) < 0 ||
-            (e && parse_expect(c, doc, e, own, err, errlen) < 0))
-            return -1;
-        if (strcmp(fault, "none") == 0) { /* the same load without a fault: a control run */
-            const char *extra = conf_get(body, "node")            ? "node"
-                                : conf_get(body, "group")         ? "group"
-                                : conf_get(body, "restart_after") ? "restart_after"
-                                                                  : NULL;
-            if (extra)
-                return conf_error(doc, conf_get(body, extra), err, errlen,
-                                  "fault: none (the load without a fault) takes no %s", extra);
-        } else if (parse_fault(c, doc, body, fault, err, errlen) < 0 ||
-                   parse_fault_nodes(p, c, doc, body, true, err, errlen) < 0) {
-            return -1;
-        }
-        char *end;
-        double rate = strtod(baseline, &end);
-        if (end == baseline || strcmp(end, "%") != 0 || rate <= 0 || rate > 100)
-            return conf_error(doc, conf_get(body, "baseline"), err, errlen,
-                              "expected a success rate such as 99.9%%");
-        c->baseline = rate / 100;
-        c->connections = (unsigned)connections;
-        return 0;
-    }
-    case PLAN_SCALING: {
-        static const char *const keys[] = {"group", "replicas", "connections", "duration",
-                                           "path",  "expect",   NULL};
-        static const char *const own[] = {"efficiency", NULL};
-        const char *group = NULL;
-        connections = 50;
-        c->duration_us = 5000000;
-        if (check_keys(doc, body, keys, err, errlen) < 0 ||
-            conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
-            conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
-            conf_opt_duration_us(doc, body, "duration", 500000, 3600000000ULL, &c->duration_us, err,
-                                 errlen) < 0 ||
-            parse_path(c, doc, body, "/", err, errlen) < 0 ||
-            (e && parse_expect(c, doc, e, own, err, errlen) < 0))
-            return -1;
-        if (!p->has_cluster)
-            return conf_error(doc, body, err, errlen,
-                              "a scaling check needs the plan's cluster: herd scales its group");
-        if (!group || !cluster_spec_group(&p->cluster, group))
-            return conf_error(doc, group ? conf_get(body, "group") : body, err, errlen,
-                              "expected 'group', one of the plan's cluster groups");
-        snprintf(c->group, sizeof c->group, "%s", group);
-        const struct conf_node *r = conf_get(body, "replicas");
-        if (!r || conf_expect_seq(doc, r, err, errlen) < 0) {
-            if (!r) conf_error(doc, body, err, errlen, "missing 'replicas', e.g. [1, 3]");
-            return -1;
-        }
-        for (const struct conf_node *x = r->first; x; x = x->next) {
-            long long n;
-            if (c->step_count == PLAN_MAX_STEPS)
-                return conf_error(doc, x, err, errlen, "at most %d steps", PLAN_MAX_STEPS);
-            if (conf_to_int(doc, x, 1, 1000, &n, err, errlen) < 0) return -1;
-            c->steps[c->step_count++] = (int)n;
-        }
-        if (c->step_count < 2)
-            return conf_error(doc, r, err, errlen,
-                              "expected two replica counts or more, e.g. [1, 3]");
-        c->connections = (unsigned)connections;
-        return 0;
-    }
-    case PLAN_HOTPLUG: {
-        static const char *const keys[] = {
-            "group",         "path", "other_path",       "duration", "at",
-            "restart_after", "rate", "others_must_stay", "expect",   NULL};
-        static const char *const own[] = {"other_failures", "rejoin", NULL};
-        const char *group = NULL, *other = "/health", *stay = "healthy";
-        c->duration_us = 6000000;
-        c->rate = 200;
-        if (check_keys(doc, body, keys, err, errlen) < 0 ||
-            conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
-            conf_opt_string(doc, body, "other_path", &other, err, errlen) < 0 ||
-            conf_opt_string(doc, body, "others_must_stay", &stay, err, errlen) < 0 ||
-            parse_timing(c, doc, body, 1000000, UINT64_MAX, err, errlen) < 0 ||
-            conf_opt_double(doc, body, "rate", 1, 1000000, &c->rate, err, errlen) < 0 ||
-            parse_path(c, doc, body, "/", err, errlen) < 0 ||
-            (e && parse_expect(c, doc, e, own, err, errlen) < 0))
-            return -1;
-        if (!p->has_cluster || !p->cluster.gateway.present)
-            return conf_error(doc, body, err, errlen,
-                              "a hotplug check needs the plan's cluster with a gateway");
-        if (!group || !cluster_spec_group(&p->cluster, group))
-            return conf_error(doc, group ? conf_get(body, "group") : body, err, errlen,
-                              "expected 'group', one of the plan's cluster groups");
-        if (strcmp(stay, "healthy") != 0)
-            return conf_error(doc, conf_get(body, "others_must_stay"), err, errlen,
-                              "expected healthy");
-        if (other[0] != '/' || strlen(other) >= sizeof c->other_path)
-            return conf_error(doc, conf_get(body, "other_path"), err, errlen,
-                              "expected a path starting with /");
-        snprintf(c->other_path, sizeof c->other_path, "%s", other);
-        snprintf(c->group, sizeof c->group, "%s", group);
-        if (hotplug_route_check(p, c, doc, body, err, errlen) < 0) return -1;
-        bool other_set = false; /* others must stay healthy: no failure unless told otherwise */
-        for (size_t i = 0; i < c->bound_count; i++)
-            other_set |= strcmp(c->bounds[i].key, "other_failures") == 0;
-        if (!other_set && c->bound_count < PLAN_MAX_EXPECT) {
-            parse_bound("<=0", &c->bounds[c->bound_count]);
-            snprintf(c->bounds[c->bound_count].key, sizeof c->bounds[0].key, "other_failures");
-            c->bound_count++;
-        }
-        return 0;
-    }
-    case PLAN_CONSISTENCY:
-        return parse_consistency(p, c, doc, body, err, errlen);
-    case PLAN_CAPACITY:
-        return parse_capacity(p, c, doc, body, err, errlen);
-    }
-    return -1;
+    const struct check_kind *k = check_kinds[c->kind];
+    return k->parse(p, c, doc, body, conf_get(body, "expect"), err, errlen);
 }
 
 static int parse_report(struct plan *p, const struct conf_doc *doc, const struct conf_node *r,

@@ -23,6 +23,7 @@ enum plan_check_kind {
     PLAN_HOTPLUG,          /* a whole group stopped and started under load */
     PLAN_CONSISTENCY,      /* writes through the target, read back from every node */
     PLAN_CAPACITY,         /* a group grown in steps until something gives */
+    PLAN_CHECK_KINDS
 };
 
 #define PLAN_MAX_STEPS 8

@@ -363,14 +363,6 @@ bool check_judge_bound(const struct plan_check *c, const char *key, double actua
 
 /* ---- the run ---- */
 
-static const check_fn check_fns[] = {
-    [PLAN_CONNECTIVITY] = check_connectivity, [PLAN_DISTRIBUTION] = check_distribution,
-    [PLAN_CONCURRENCY] = check_concurrency,   [PLAN_FAILOVER] = check_failover,
-    [PLAN_SCALING] = check_scaling,           [PLAN_HOTPLUG] = check_hotplug,
-    [PLAN_CONSISTENCY] = check_consistency,   [PLAN_CAPACITY] = check_capacity,
-};
-_Static_assert(sizeof check_fns / sizeof check_fns[0] == PLAN_CAPACITY + 1,
-               "every check kind has its function");
 
 /* A port free on loopback now (the kernel's choice), or 0. */
 static int free_port(void)
@@ -481,7 +473,7 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
             snprintf(cerr, sizeof cerr, "skipped: the partition fault cannot run here: %s", why);
             verdict = "skip";
         } else {
-            measures = check_fns[c->kind](&env, c, expects, &pass, cerr, sizeof cerr);
+            measures = check_kinds[c->kind]->run(&env, c, expects, &pass, cerr, sizeof cerr);
             interrupted |= load_stop_requested(o->stop);
             /* a check cut short is judged on nothing: interrupted, never a pass */
             verdict = interrupted ? "interrupted" : measures ? (pass ? "pass" : "fail") : "error";

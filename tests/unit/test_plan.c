@@ -43,11 +43,18 @@ static void test_plan_defaults_and_expectations(void **state)
                   "  - concurrency: {connections: 5, duration: 2s, expect: {p99: \"<20ms\", "
                   "errors: \"<0.1%\"}}\n"
                   "  - connectivity: {probes: 3, path: /echo}\n"
+                  "  - connectivity: {expect: {p99: \"<50ms\"}}\n"
+                  "  - connectivity: {expect: {errors: \"<50%\"}}\n"
                   "report: {dir: out, formats: [json, junit]}\n",
                   &p, err, sizeof err),
         0);
+    /* other expectations do not remove the success requirement; an errors bound replaces it */
+    assert_int_equal(p.checks[4].threshold_count, 1);
+    assert_int_equal(p.checks[4].bound_count, 1);
+    assert_string_equal(p.checks[4].bounds[0].key, "success");
+    assert_int_equal(p.checks[5].bound_count, 0);
     assert_string_equal(p.target, "http://127.0.0.1:20010"); /* the gateway by default */
-    assert_int_equal(p.check_count, 4);
+    assert_int_equal(p.check_count, 6);
     assert_int_equal(p.checks[0].kind, PLAN_CONNECTIVITY);
     assert_int_equal(p.checks[0].probes, 10);
     assert_string_equal(p.checks[0].path, "/health");
