@@ -54,6 +54,11 @@ static json_t *load(const char *path)
 static bool compare_metric(const char *scope, const char *metric, const json_t *a, const json_t *b,
                            bool higher_better, double tolerance, double abs_floor)
 {
+    if (json_is_number(a) && !json_is_number(b)) { /* measured before, not now: worse */
+        printf("  %-24s %-22s %14.4g %14s %10s  REGRESSED\n", scope, metric, json_number_value(a),
+               "not measured", "");
+        return true;
+    }
     if (!json_is_number(a) || !json_is_number(b)) return false;
     double x = json_number_value(a), y = json_number_value(b);
     double worse = higher_better ? x - y : y - x; /* > 0: NEW is worse */

@@ -51,6 +51,7 @@ struct gw_conn {
     struct http_client *client;
     struct gw_thread *t;
     int node;
+    bool reused; /* taken from the idle pool: the node may have closed it meanwhile */
     uint64_t idle_since_ms;
     struct gw_conn *next;
 };

@@ -16,12 +16,12 @@
 #define BACKPRESSURE_HIGH (256 * 1024)
 #define RETRY_MIN_PER_SEC 3 /* the budget never drops below this */
 #define MAX_TRIED         16
-#define RETRY_BUFFER      (64 * 1024) /* a longer request body is streamed, not retried */
+#define RETRY_BUFFER      (64 * 1024)   /* a longer request body is streamed, not retried */
 #define UPLOAD_HIGH       (1024 * 1024) /* node-bound bytes queued before the client waits */
 
 const double gw_latency_bounds[GW_LATENCY_BUCKETS - 1] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                           0.1,   0.25,   0.5,   1,    2.5,   5};
-const char *const gw_outcome_names[GW_OUTCOMES] = {"2xx",   "3xx",   "4xx",     "5xx",
+const char *const gw_outcome_names[GW_OUTCOMES] = {"2xx",     "3xx",   "4xx",     "5xx",
                                                    "connect", "reset", "timeout", "other"};
 
 /* One client request on its way through. */
@@ -37,6 +37,7 @@ struct gw_request {
     int tried[MAX_TRIED];
     int tried_count;
     bool idempotent;
+    bool stale_retried; /* sent again once on a new connection after a kept-alive one failed */
     bool head_sent;
     bool discard; /* a retriable 5xx whose body is dropped */
     bool paused;
@@ -46,14 +47,15 @@ struct gw_request {
     bool body_streaming; /* sent on as it comes: the request can no longer be retried */
     bool body_done;      /* the client's body ended */
     bool body_paused;    /* reading the client's body waits for the node to take what it has */
-    int last_status;  /* the last node's status, or 0 */
-    int last_error;   /* the last transport error, or 0 */
+    int last_status;     /* the last node's status, or 0 */
+    int last_error;      /* the last transport error, or 0 */
     uint64_t start_us;
     uint64_t attempt_us;
     struct gw_request *next_free;
 };
 
 static void proxy_attempt(struct gw_request *gr);
+static void proxy_send(struct gw_request *gr, int node, bool attempt);
 
 /* ---- pool ---- */
 
@@ -67,16 +69,11 @@ static void conn_free(struct gw_conn *conn)
     http_client_free(conn->client, on_conn_freed, conn);
 }
 
-static struct gw_conn *pool_get(struct gw_thread *t, int node)
+/* A new connection to node (not yet connected), or NULL when out of memory. */
+static struct gw_conn *pool_new(struct gw_thread *t, int node)
 {
     struct gw_upstream *u = &t->up[node];
-    struct gw_conn *conn = u->idle;
-    if (conn) {
-        u->idle = conn->next;
-        u->idle_count--;
-        return conn;
-    }
-    conn = calloc(1, sizeof *conn);
+    struct gw_conn *conn = calloc(1, sizeof *conn);
     if (!conn) return NULL;
     char err[128];
     conn->client = http_client_new(&t->loop, (const struct sockaddr *)&u->addr, NULL,
@@ -87,6 +84,18 @@ static struct gw_conn *pool_get(struct gw_thread *t, int node)
     }
     conn->t = t;
     conn->node = node;
+    return conn;
+}
+
+/* An idle kept-alive connection to node, else a new one; NULL when out of memory. */
+static struct gw_conn *pool_get(struct gw_thread *t, int node)
+{
+    struct gw_upstream *u = &t->up[node];
+    struct gw_conn *conn = u->idle;
+    if (!conn) return pool_new(t, node);
+    u->idle = conn->next;
+    u->idle_count--;
+    conn->reused = true;
     return conn;
 }
 
@@ -221,8 +230,8 @@ static bool may_retry(struct gw_request *gr, bool connect_error)
     if (connect_error) return (size_t)gr->attempts < gr->bal->count;
     if (!gr->idempotent || gr->attempts > t->gw->opts.retries) return false;
     budget_roll(t);
-    uint64_t base = t->window_requests > t->previous_requests ? t->window_requests
-                                                              : t->previous_requests;
+    uint64_t base =
+        t->window_requests > t->previous_requests ? t->window_requests : t->previous_requests;
     double allowed = t->gw->opts.retry_budget * (double)base + RETRY_MIN_PER_SEC;
     return (double)t->window_retries < allowed;
 }
@@ -282,15 +291,16 @@ static void request_done(struct gw_request *gr, enum gw_outcome outcome)
     gw_add(&t->answers[outcome], 1);
     gw_add(&t->latency_sum_us, us);
     size_t b = 0;
-    while (b < GW_LATENCY_BUCKETS - 1 && (double)us / 1e6 > gw_latency_bounds[b]) b++;
+    while (b < GW_LATENCY_BUCKETS - 1 && (double)us / 1e6 > gw_latency_bounds[b])
+        b++;
     gw_add(&t->latency_buckets[b], 1);
     request_free(gr);
 }
 
 /* The node an answer the gateway makes itself names (X-Herd-Node), so that clients tell the
  * gateway's own 503 "no node" from a node's answers and from the gateway's other failures. */
-#define GW_NO_NODE  "(no node)"
-#define GW_ITSELF   "(gateway)"
+#define GW_NO_NODE "(no node)"
+#define GW_ITSELF  "(gateway)"
 
 static void respond_failure(struct gw_request *gr)
 {
@@ -329,11 +339,16 @@ static void respond_failure(struct gw_request *gr)
 
 static bool hop_by_hop(const char *name, const char *connection)
 {
-    static const char *const names[] = {"Connection",        "Keep-Alive", "Proxy-Connection",
-                                        "Transfer-Encoding", "TE",         "Trailer",
-                                        "Upgrade",           "Content-Length", NULL};
+    static const char *const names[] = {
+        "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding",
+        "TE",         "Trailer",    "Upgrade",          "Content-Length",
+        NULL};
     switch (name[0] | 0x20) { /* every one of them starts with c, k, p, t or u */
-    case 'c': case 'k': case 'p': case 't': case 'u':
+    case 'c':
+    case 'k':
+    case 'p':
+    case 't':
+    case 'u':
         for (const char *const *n = names; *n; n++)
             if (strcasecmp(name, *n) == 0) return true;
         break;
@@ -451,9 +466,21 @@ static void on_done(struct http_client *c, int error, const struct http_client_r
         request_done(gr, status_outcome(res->status));
         return;
     }
-    gw_add(&st->outcomes[error_outcome(error)], 1);
-    node_result(t, node, true, http_client_error_name(error));
+    /* A kept-alive connection the node closed as the request went out (it ends idle
+     * connections, or it is stopping): nothing was answered, so an idempotent request goes to
+     * the same node again, once, on a new connection, as HAProxy and nginx do. A node that
+     * went away then refuses it, and the request moves on. */
+    bool stale = conn->reused && error == HTTP_CLIENT_ERESET && res->bytes_in == 0 &&
+                 gr->idempotent && !gr->head_sent && !gr->stale_retried;
     conn_free(conn);
+    gw_add(&st->outcomes[error_outcome(error)], 1); /* every send has its outcome */
+    if (stale) {
+        gr->stale_retried = true;
+        gr->bal->nodes[node].in_flight++; /* the same attempt goes on */
+        proxy_send(gr, node, false);
+        return;
+    }
+    node_result(t, node, true, http_client_error_name(error));
     gr->last_error = error;
     gr->last_status = 0;
     if (gr->head_sent) { /* part of the answer is out: all that is left is to cut it */
@@ -468,16 +495,12 @@ static void on_done(struct http_client *c, int error, const struct http_client_r
     respond_failure(gr);
 }
 
-/* Sends gr to a node it has not tried; answers it when none is left. */
-static void proxy_attempt(struct gw_request *gr)
+/* Sends gr to node: a new attempt (counted, the node marked tried, a kept-alive connection
+ * when there is one), or the same attempt again on a new connection. */
+static void proxy_send(struct gw_request *gr, int node, bool attempt)
 {
     struct gw_thread *t = gr->t;
-    int node = pick(t, gr);
-    if (node < 0) {
-        respond_failure(gr);
-        return;
-    }
-    struct gw_conn *conn = pool_get(t, node);
+    struct gw_conn *conn = attempt ? pool_get(t, node) : pool_new(t, node);
     if (!conn) {
         balancer_on_result(gr->bal, node, false);
         http_respond_error(gr->req, 500, "out of memory");
@@ -485,13 +508,15 @@ static void proxy_attempt(struct gw_request *gr)
         return;
     }
     struct gw_node_stats *st = &t->stats[node];
-    if (gr->attempts > 0) {
+    if (attempt && gr->attempts > 0) {
         gw_add(&st->retried, 1);
         gw_add(&t->retries, 1);
         t->window_retries++;
     }
-    gr->attempts++;
-    gr->tried[gr->tried_count++] = node;
+    if (attempt) {
+        gr->attempts++;
+        gr->tried[gr->tried_count++] = node;
+    }
     gr->node = node;
     gr->conn = conn;
     gr->attempt_us = mtime_now_us();
@@ -500,6 +525,17 @@ static void proxy_attempt(struct gw_request *gr)
     if (http_client_send_stream(conn->client, gr->out.data, gr->out.len, &t->stream_ops, on_done,
                                 gr) < 0)
         on_done(conn->client, HTTP_CLIENT_EWRITE, &(struct http_client_response){0}, gr);
+}
+
+/* Sends gr to a node it has not tried; answers it when none is left. */
+static void proxy_attempt(struct gw_request *gr)
+{
+    int node = pick(gr->t, gr);
+    if (node < 0) {
+        respond_failure(gr);
+        return;
+    }
+    proxy_send(gr, node, true);
 }
 
 /* Writes the request head as it goes to a node, without framing headers or the blank line:
@@ -601,9 +637,8 @@ static void on_client_body(struct http_request *req, const char *at, size_t len,
     if (!gr->conn) return; /* the node already answered or failed: the rest is dropped */
     struct buf *b = &gr->t->scratch;
     buf_reset(b);
-    long queued = frame_body(gr, b, at, len) < 0
-                      ? -1
-                      : http_client_write(gr->conn->client, b->data, b->len);
+    long queued =
+        frame_body(gr, b, at, len) < 0 ? -1 : http_client_write(gr->conn->client, b->data, b->len);
     if (queued > UPLOAD_HIGH && !gr->body_paused) {
         gr->body_paused = true;
         http_request_pause_body(gr->req, true);
@@ -737,7 +772,8 @@ int gw_thread_setup(struct gw_thread *t, struct gateway *gw, int index)
     if (!t->up || !t->stats || !t->srv) return -1;
     balancer_init(&t->bal, o->balance, 0x9e3779b97f4a7c15ULL * (uint64_t)(index + 1));
     for (size_t r = 0; r < o->route_count; r++)
-        balancer_init(&t->route_bal[r], o->balance, 0x9e3779b97f4a7c15ULL * (uint64_t)(index + r + 2));
+        balancer_init(&t->route_bal[r], o->balance,
+                      0x9e3779b97f4a7c15ULL * (uint64_t)(index + r + 2));
     http_client_opts_default(&t->client_opts);
     t->client_opts.connect_timeout_ms = (uint32_t)(o->connect_timeout_us / 1000);
     t->client_opts.header_timeout_ms = (uint32_t)(o->response_timeout_us / 1000);
@@ -766,7 +802,8 @@ void gw_thread_free(struct gw_thread *t)
 {
     if (t->srv) http_server_free(t->srv);
     balancer_free(&t->bal);
-    for (size_t r = 0; r < t->gw->opts.route_count; r++) balancer_free(&t->route_bal[r]);
+    for (size_t r = 0; r < t->gw->opts.route_count; r++)
+        balancer_free(&t->route_bal[r]);
     while (t->free_requests) {
         struct gw_request *gr = t->free_requests;
         t->free_requests = gr->next_free;

@@ -1,5 +1,12 @@
-/* main.c -- runs the integration test group named in argv[1] (all when none). Children are
- * killed on the way out, whatever happened. */
+/* main.c -- runs the integration test group named in argv[1] (all when none), or only its
+ * cases matching argv[2] (a name or a glob). Children are killed on the way out, whatever
+ * happened. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +44,7 @@ int main(int argc, char **argv)
     signal(SIGINT, on_fatal);
     signal(SIGPIPE, SIG_IGN);
     int failed = 0, ran = 0;
+    if (argc > 2) cmocka_set_test_filter(argv[2]); /* one test case: NAME or a glob */
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
         if (argc > 1 && strcmp(argv[1], groups[i].name) != 0) continue;
         failed += groups[i].run();

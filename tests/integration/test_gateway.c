@@ -445,6 +445,7 @@ struct fake_backend {
     int fd;
     int port;
     const char *answer;
+    bool close_second; /* keep the connection after answering; close it when the next comes */
     atomic_int requests;
     atomic_bool stop;
     pthread_t thread;
@@ -469,6 +470,8 @@ static void *fake_main(void *arg)
         if (have) atomic_fetch_add(&f->requests, 1);
         if (f->answer) {
             if (write(c, f->answer, strlen(f->answer)) < 0) perror("fake backend");
+            /* a kept-alive connection closed as the next request arrives, unanswered */
+            if (f->close_second && read(c, buf, sizeof buf) > 0) atomic_fetch_add(&f->requests, 1);
         } else {
             struct linger lg = {1, 0}; /* close with RST */
             setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -533,6 +536,33 @@ static void test_post_is_not_replayed(void **state)
     json_t *st = get_json(gp, "/api/v1/cluster/status");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "gateway"), "retries")),
                      1);
+    json_decref(st);
+    fake_stop(&f);
+}
+
+/* A node that closes a kept-alive connection just as the gateway sends on it (its idle
+ * timeout, or it is stopping) answered nothing: the GET goes to the same node again on a new
+ * connection (as HAProxy and nginx do), not to another node, and costs no failure. */
+static void test_stale_keepalive_sent_again(void **state)
+{
+    struct gw *g = *state;
+    struct fake_backend f;
+    fake_start(&f, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Herd-Node: fake\r\n\r\nok");
+    f.close_second = true;
+    spawn_gateway_with_fake(g, &f, true);
+    int gp = g->base + 3;
+    char out[8192];
+    assert_int_equal(call(gp, "GET", "/echo", NULL, out, sizeof out), 200); /* fake, kept */
+    assert_non_null(strstr(out, "X-Herd-Node: fake"));
+    assert_int_equal(call(gp, "GET", "/echo", NULL, out, sizeof out), 200); /* api.1 */
+    /* fake again: on the kept connection, which the fake closes unanswered; sent again on a
+     * new one, answered by the fake itself */
+    assert_int_equal(call(gp, "GET", "/echo", NULL, out, sizeof out), 200);
+    assert_non_null(strstr(out, "X-Herd-Node: fake"));
+    assert_int_equal(atomic_load(&f.requests), 3);
+    json_t *st = get_json(gp, "/api/v1/cluster/status");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "gateway"), "retries")),
+                     0); /* not a retry on another node */
     json_decref(st);
     fake_stop(&f);
 }
@@ -769,6 +799,7 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_drain_weight_and_admin_errors, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_registration_ttl_and_config_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_requests, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_keepalive_sent_again, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_post_is_not_replayed, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_bodies_and_headers, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_group_routes, setup_nodes, teardown),

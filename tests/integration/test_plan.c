@@ -1183,6 +1183,16 @@ static void test_report_rerender_and_compare(void **state)
     assert_non_null(strstr(out, "REGRESSED"));
     assert_non_null(strstr(out, "1 regression\n"));
     free(out);
+    /* a number measured before and not measured now (null) is a regression too */
+    doc = json_load_file(run, 0, NULL);
+    summary = json_object_get(
+        json_object_get(json_array_get(json_object_get(doc, "checks"), 0), "measures"), "summary");
+    json_object_set_new(summary, "p99_ms", json_null());
+    json_dump_file(doc, worse, 0);
+    json_decref(doc);
+    assert_int_equal(harness_herd(cmp, 10000, &out, NULL), 1);
+    assert_non_null(strstr(out, "not measured"));
+    free(out);
 }
 
 static void test_plan_bad_plan(void **state)
