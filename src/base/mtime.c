@@ -1,6 +1,7 @@
 /* mtime.c -- monotonic clock readings and wall-clock timestamps. */
 #include "base/mtime.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,25 +57,34 @@ char *mtime_http_date(char *out, size_t size)
 
 int mtime_parse_duration_us(const char *text, uint64_t *out_us)
 {
+    static const struct {
+        const char *name;
+        double us;
+    } units[] = {{"us", 1}, {"ms", 1e3}, {"s", 1e6}, {"m", 60e6}, {"h", 3600e6}};
     if (!text || !*text) return -1;
-    char *end;
-    double v = strtod(text, &end);
-    if (end == text || !isfinite(v) || v < 0) return -1;
-    double scale;
-    if (*end == '\0' || strcmp(end, "ms") == 0)
-        scale = 1e3;
-    else if (strcmp(end, "us") == 0)
-        scale = 1;
-    else if (strcmp(end, "s") == 0)
-        scale = 1e6;
-    else if (strcmp(end, "m") == 0)
-        scale = 60e6;
-    else if (strcmp(end, "h") == 0)
-        scale = 3600e6;
-    else
-        return -1;
-    double us = v * scale;
-    if (us > 1e15) return -1;
-    *out_us = (uint64_t)llround(us);
+    double total = 0;
+    int parts = 0;
+    const char *p = text;
+    while (*p) {
+        if (!isdigit((unsigned char)*p) && *p != '.') return -1; /* no sign, no space */
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || !isfinite(v)) return -1;
+        size_t len = 0;
+        while (isalpha((unsigned char)end[len]))
+            len++;
+        double scale = -1;
+        if (len == 0 && !*end && parts == 0)
+            scale = 1e6; /* a bare number alone: seconds */
+        for (size_t u = 0; len && u < sizeof units / sizeof units[0]; u++)
+            if (strlen(units[u].name) == len && strncmp(end, units[u].name, len) == 0)
+                scale = units[u].us;
+        if (scale < 0) return -1;
+        total += v * scale;
+        parts++;
+        p = end + len;
+    }
+    if (total > 1e15) return -1;
+    *out_us = (uint64_t)llround(total);
     return 0;
 }

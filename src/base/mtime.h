@@ -21,8 +21,10 @@ char *mtime_wall_iso8601(char *out, size_t size);
 /* Writes the current time as an IMF-fixdate for the HTTP Date header (30 bytes). Returns out. */
 char *mtime_http_date(char *out, size_t size);
 
-/* Parses a duration such as "250ms", "3s", "1.5s", "2m", "500us", "1h" or a bare number of
- * milliseconds into microseconds. Returns 0, or -1 when the text is not a duration. */
+/* Parses a duration into microseconds: one grammar for flags, plans, cluster files and
+ * thresholds (DESIGN section 9): "500us", "20ms", "1.5s", "2m", "1h", compounds such as "1m30s"
+ * or "1h2m", and a bare number alone meaning seconds ("2", "0.5"). Returns 0, or -1 when the
+ * text is not a duration. */
 int mtime_parse_duration_us(const char *text, uint64_t *out_us);
 
 #endif

@@ -257,19 +257,22 @@ static void on_progress(const struct load_progress *p, void *data)
     if (length > 1 || length <= 0)
         length = 1;
     uint64_t failed = counters_failures(&s->counters);
+    char lat[64] = "p50 -  p99 -"; /* a second without a timed answer has no latency */
+    if (s->max_us > 0)
+        snprintf(lat, sizeof lat, "p50 %.3fms  p99 %.3fms", (double)s->p50_us / 1000,
+                 (double)s->p99_us / 1000);
     if (!live->tty) {
-        fprintf(stderr, "[%4zus] %8.0f req/s  %llu failed  p50 %.3fms  p99 %.3fms  total %llu (%llu failed)\n",
-                p->second, (double)s->counters.requests / length, (unsigned long long)failed,
-                (double)s->p50_us / 1000, (double)s->p99_us / 1000, (unsigned long long)p->requests,
-                (unsigned long long)p->failures);
+        fprintf(stderr, "[%4zus] %8.0f req/s  %llu failed  %s  total %llu (%llu failed)\n",
+                p->second, (double)s->counters.requests / length, (unsigned long long)failed, lat,
+                (unsigned long long)p->requests, (unsigned long long)p->failures);
         return;
     }
     if (live->lines > 0)
         fprintf(stderr, "\x1b[%dA", live->lines);
-    fprintf(stderr, "\x1b[2K  %4zus  %9.0f req/s  errors %llu (%.2f%%)  p50 %.3fms  p99 %.3fms  total %llu\n",
+    fprintf(stderr, "\x1b[2K  %4zus  %9.0f req/s  errors %llu (%.2f%%)  %s  total %llu\n",
             p->second, (double)s->counters.requests / length, (unsigned long long)failed,
             s->counters.requests ? 100.0 * (double)failed / (double)s->counters.requests : 0.0,
-            (double)s->p50_us / 1000, (double)s->p99_us / 1000, (unsigned long long)p->requests);
+            lat, (unsigned long long)p->requests);
     live->lines = 1;
     for (size_t i = 0; i < p->node_count && i < 16; i++) {
         double share = p->requests ? (double)p->node_requests[i] / (double)p->requests : 0;
@@ -367,7 +370,7 @@ int cmd_bench(int argc, char **argv)
         goto out;
     }
     plan.stop = &bench_stop;
-    struct sigaction sa = {.sa_handler = on_sigint, .sa_flags = SA_RESETHAND}; /* twice: quit now */
+    struct sigaction sa = {.sa_handler = on_sigint}; /* again while stopping: still stopping */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

@@ -398,7 +398,8 @@ int conf_to_duration_us(const struct conf_doc *doc, const struct conf_node *node
     uint64_t v;
     if (node->type != CONF_SCALAR || mtime_parse_duration_us(node->value, &v) < 0)
         return conf_error(doc, node, err, errlen,
-                          "'%s' is not a duration, expected a number with a unit (us, ms, s, m, h)",
+                          "'%s' is not a duration, expected 500us, 20ms, 1.5s, 2m, 1h, 1m30s or a bare "
+                          "number of seconds",
                           node->type == CONF_SCALAR ? node->value : type_name(node));
     if (v < min || v > max)
         return conf_error(doc, node, err, errlen, "'%s' is out of range, expected %.3gs to %.3gs",

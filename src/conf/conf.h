@@ -70,7 +70,8 @@ int conf_to_double(const struct conf_doc *doc, const struct conf_node *node, dou
                    double *out, char *err, size_t errlen);
 int conf_to_bool(const struct conf_doc *doc, const struct conf_node *node, bool *out, char *err,
                  size_t errlen);
-/* A duration ("250ms", "2s", "1m", a bare number of ms) in microseconds, within [min, max]. */
+/* A duration ("250ms", "2s", "1m30s", a bare number of seconds: mtime_parse_duration_us) in
+ * microseconds, within [min, max]. */
 int conf_to_duration_us(const struct conf_doc *doc, const struct conf_node *node, uint64_t min,
                         uint64_t max, uint64_t *out, char *err, size_t errlen);
 

@@ -45,6 +45,7 @@ struct load_engine {
     unsigned workers_done;
     uint64_t start_ns;
     atomic_bool stop;
+    atomic_bool interrupted; /* the stop came from plan->stop, not the breaker */
     atomic_uint_fast64_t failures;
     uint64_t origin_ns; /* the records' origin */
     uv_loop_t loop;
@@ -110,6 +111,23 @@ uint64_t load_schedule_ns(uint64_t g, double rate, uint64_t ramp_ns)
     else
         t = ramp_s + ((double)g - (ramp_ns > 0 ? ramp_count : 0)) / rate;
     return (uint64_t)(t * 1e9);
+}
+
+uint64_t load_schedule_count(double rate, uint64_t ramp_ns, uint64_t duration_ns)
+{
+    if (rate <= 0 || duration_ns == 0)
+        return 0;
+    uint64_t lo = 0, hi = 1; /* the first g whose send is at or after the end */
+    while (load_schedule_ns(hi, rate, ramp_ns) < duration_ns && hi < (1ULL << 62))
+        hi *= 2;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (load_schedule_ns(mid, rate, ramp_ns) < duration_ns)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 enum counter_class load_classify(int client_error, int status)
@@ -409,7 +427,9 @@ static void on_answer(struct http_client *client, int error, const struct http_c
         .cls = load_classify(error, res->status),
         .status = error == HTTP_CLIENT_OK ? res->status : 0,
         .answered = error == HTTP_CLIENT_OK,
-        .timed = error == HTTP_CLIENT_OK,
+        /* a request that timed out waited all that time: its latency counts, or a target
+         * that stops answering would look fast whenever the timeout is short */
+        .timed = error == HTTP_CLIENT_OK || error == HTTP_CLIENT_ETIMEOUT,
         .latency_us = (now - c->intended_ns) / 1000,
         .uncorrected_us = (now - c->sent_ns) / 1000,
         .bytes_in = res->bytes_in,
@@ -630,6 +650,8 @@ static void close_handle(uv_handle_t *h)
 static void account_unfinished(struct load_worker *w)
 {
     uint64_t now = now_ns();
+    if (w->in_flight > 0 || w->backlog_len > 0)
+        w->last_answer_ns = now; /* the run lasted until these were given up */
     for (unsigned i = 0; i < w->conn_count; i++) {
         struct load_conn *c = &w->conns[i];
         if (!c->busy)
@@ -651,9 +673,23 @@ static void account_unfinished(struct load_worker *w)
         load_stats_record_unsent(&w->stats, false, (now - intended) / 1000);
         record_keep(w, -1, LOAD_RECORD_NOT_SENT, 0, intended, intended, now);
     }
-    w->stats.scheduled = w->has_quota ? w->quota : w->issued;
-    if (w->has_quota && w->issued < w->quota)
-        w->stats.not_sent += w->quota - w->issued;
+    /* the schedule is the plan's, even when the breaker ended it early (the rest was not
+     * sent): the quota, or in the open model every slot before the end of the duration. A run
+     * the user stopped ends its schedule there. */
+    bool interrupted = atomic_load(&w->eng->interrupted);
+    uint64_t planned = w->has_quota && !interrupted ? w->quota : w->issued;
+    const struct load_plan *plan = w->eng->plan;
+    if (!w->has_quota && !interrupted && plan->rate > 0 && plan->duration_us) {
+        uint64_t all = load_schedule_count(plan->rate, plan->ramp_up_us * 1000,
+                                           plan->duration_us * 1000);
+        unsigned T = w->eng->worker_count;
+        uint64_t mine = all > w->id ? (all - w->id + T - 1) / T : 0;
+        if (mine > planned)
+            planned = mine;
+    }
+    w->stats.scheduled = planned;
+    if (w->issued < planned)
+        w->stats.not_sent += planned - w->issued;
 }
 
 static void worker_finish(struct load_worker *w)
@@ -945,6 +981,7 @@ static void on_stop_asked(uv_poll_t *p, int status, int events)
     struct load_engine *eng = p->data;
     uv_poll_stop(p); /* the eventfd stays readable: later runs given it see it too */
     eng->result->interrupted = true;
+    atomic_store(&eng->interrupted, true);
     engine_request_stop(eng);
 }
 
@@ -1012,6 +1049,7 @@ int load_run(const struct load_plan *plan, struct load_result *result, load_prog
     }
     pthread_mutex_init(&eng.lock, NULL);
     atomic_init(&eng.stop, false);
+    atomic_init(&eng.interrupted, false);
     atomic_init(&eng.failures, 0);
     eng.start_ns = now_ns(); /* the common origin of schedules, ticks and deadlines */
     result->start_ns = eng.start_ns;
@@ -1024,6 +1062,7 @@ int load_run(const struct load_plan *plan, struct load_result *result, load_prog
             eng.start_ns + load_schedule_ns(plan->requests - 1, plan->rate, plan->ramp_up_us * 1000);
     if (plan->stop && load_stop_requested(plan->stop)) {
         result->interrupted = true;
+        atomic_store(&eng.interrupted, true);
         atomic_store(&eng.stop, true); /* the threads end before their first send */
     }
     int rc = 0;

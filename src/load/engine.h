@@ -154,6 +154,10 @@ void load_result_free(struct load_result *result);
  * threads) at rate requests per second with a linear ramp-up of ramp_ns. */
 uint64_t load_schedule_ns(uint64_t g, double rate, uint64_t ramp_ns);
 
+/* How many requests a schedule at rate with a ramp-up of ramp_ns intends before duration_ns:
+ * the first g whose load_schedule_ns is at or after it. */
+uint64_t load_schedule_count(double rate, uint64_t ramp_ns, uint64_t duration_ns);
+
 /* The outcome class of an answer (error from http_client; status when it is OK). */
 enum counter_class load_classify(int client_error, int status);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "base/mtime.h"
 
 static const struct {
     const char *name;
@@ -28,7 +29,7 @@ int threshold_parse(const char *text, struct threshold *out, char *err, size_t e
 {
     static const char accepted[] =
         "expected METRIC OP VALUE, e.g. p99<20ms, errors<0.1%, rps>1000 (metrics: p50 p75 p90 "
-        "p95 p99 p99.9 max mean errors rps failures requests; ops: < <= > >=)";
+        "p95 p99 p99.9 max mean errors rps failures requests; ops: < <= > >= ==)";
     memset(out, 0, sizeof *out);
     if (strlen(text) >= sizeof out->text)
         return err_set(err, errlen, "threshold '%.40s...': too long", text);
@@ -48,16 +49,10 @@ int threshold_parse(const char *text, struct threshold *out, char *err, size_t e
         return err_set(err, errlen, "threshold '%s': unknown metric, %s", text, accepted);
     while (*p == ' ')
         p++;
-    if (p[0] == '<' && p[1] == '=')
-        out->op = THRESHOLD_LE, p += 2;
-    else if (p[0] == '>' && p[1] == '=')
-        out->op = THRESHOLD_GE, p += 2;
-    else if (p[0] == '<')
-        out->op = THRESHOLD_LT, p++;
-    else if (p[0] == '>')
-        out->op = THRESHOLD_GT, p++;
-    else
+    size_t op_len = threshold_op_parse(p, &out->op);
+    if (!op_len)
         return err_set(err, errlen, "threshold '%s': missing comparison, %s", text, accepted);
+    p += op_len;
     while (*p == ' ')
         p++;
     char *end;
@@ -65,12 +60,13 @@ int threshold_parse(const char *text, struct threshold *out, char *err, size_t e
     if (end == p || !isfinite(v) || v < 0)
         return err_set(err, errlen, "threshold '%s': missing or bad number, %s", text, accepted);
     if (is_latency(out->metric)) {
-        if (strcmp(end, "us") == 0)
-            v /= 1000;
-        else if (strcmp(end, "s") == 0)
-            v *= 1000;
-        else if (strcmp(end, "ms") != 0 && *end)
-            return err_set(err, errlen, "threshold '%s': latency unit must be us, ms or s", text);
+        uint64_t us;
+        if (mtime_parse_duration_us(p, &us) < 0)
+            return err_set(err, errlen,
+                           "threshold '%s': expected a duration such as 20ms, 1.5s or 1m30s (a "
+                           "bare number is seconds)",
+                           text);
+        v = (double)us / 1000;
     } else if (out->metric == THRESHOLD_ERRORS) {
         if (strcmp(end, "%") == 0)
             v /= 100;
@@ -104,18 +100,40 @@ double threshold_actual(const struct threshold *t, const struct load_summary *s)
     return 0;
 }
 
-bool threshold_check(const struct threshold *t, const struct load_summary *s)
+size_t threshold_op_parse(const char *text, enum threshold_op *op)
 {
-    double a = threshold_actual(t, s);
-    if (isnan(a))
+    static const struct {
+        const char *text;
+        enum threshold_op op;
+    } ops[] = {{"<=", THRESHOLD_LE}, {">=", THRESHOLD_GE}, {"==", THRESHOLD_EQ},
+               {"<", THRESHOLD_LT},  {">", THRESHOLD_GT}};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        size_t n = strlen(ops[i].text);
+        if (strncmp(text, ops[i].text, n) == 0) {
+            *op = ops[i].op;
+            return n;
+        }
+    }
+    return 0;
+}
+
+bool threshold_op_holds(enum threshold_op op, double actual, double value)
+{
+    if (isnan(actual))
         return false;
-    switch (t->op) {
-    case THRESHOLD_LT: return a < t->value;
-    case THRESHOLD_LE: return a <= t->value;
-    case THRESHOLD_GT: return a > t->value;
-    case THRESHOLD_GE: return a >= t->value;
+    switch (op) {
+    case THRESHOLD_LT: return actual < value;
+    case THRESHOLD_LE: return actual <= value;
+    case THRESHOLD_GT: return actual > value;
+    case THRESHOLD_GE: return actual >= value;
+    case THRESHOLD_EQ: return actual == value;
     }
     return false;
+}
+
+bool threshold_check(const struct threshold *t, const struct load_summary *s)
+{
+    return threshold_op_holds(t->op, threshold_actual(t, s), t->value);
 }
 
 void load_summary_from(const struct load_result *r, struct load_summary *s)

@@ -1,5 +1,7 @@
 /* threshold.h -- pass/fail expressions over a run's summary: "p99<20ms", "errors<0.1%",
- * "rps>1000", "mean<=5ms", "p99.9<1s", "max<2s", "failures<=10", "requests>=1000". */
+ * "rps>1000", "mean<=5ms", "p99.9<1s", "max<2s", "failures<=10", "requests>=1000",
+ * "failures==0". Latencies take the one duration grammar (mtime_parse_duration_us: a bare
+ * number is seconds). */
 #ifndef HERD_LOAD_THRESHOLD_H
 #define HERD_LOAD_THRESHOLD_H
 
@@ -24,7 +26,14 @@ enum threshold_metric {
     THRESHOLD_REQUESTS, /* count */
 };
 
-enum threshold_op { THRESHOLD_LT = 0, THRESHOLD_LE, THRESHOLD_GT, THRESHOLD_GE };
+enum threshold_op { THRESHOLD_LT = 0, THRESHOLD_LE, THRESHOLD_GT, THRESHOLD_GE, THRESHOLD_EQ };
+
+/* Reads the operator at the start of text ("<=", ">=", "==", "<", ">") into op. Returns its
+ * length, or 0 when there is none. */
+size_t threshold_op_parse(const char *text, enum threshold_op *op);
+
+/* actual OP value; never true for NAN. */
+bool threshold_op_holds(enum threshold_op op, double actual, double value);
 
 struct threshold {
     char text[96]; /* as the user wrote it */

@@ -106,9 +106,10 @@ extern const struct check_kind *const check_kinds[PLAN_CHECK_KINDS];
 
 /* ---- reading a check's options (plan.c), for the kinds' parse functions ---- */
 
-/* "<5%", ">=0.01", "<500ms", "<2s": an operator, a number, a unit (% -> fraction, s/ms/us ->
- * ms, MB/GB -> MB) into b (its text kept). Returns 0 or -1. */
-int plan_parse_bound(const char *text, struct plan_bound *b);
+/* The bound on key: "<5%", ">=0.01", "<500ms", "<2s", "1m30s", "0": an operator (== < <= > >=;
+ * none means ==), a number, a unit (% -> fraction; a duration -> ms, a bare number being
+ * seconds for the duration measures; MB/GB -> MB) into b (its text kept). Returns 0 or -1. */
+int plan_parse_bound(const char *key, const char *text, struct plan_bound *b);
 /* expect: {KEY: "OP VALUE"}: load metrics become c's thresholds, the keys in own (a NULL-
  * terminated list) its bounds; any other key is an error. Returns 0 or -1 with a message. */
 int plan_parse_expect(struct plan_check *c, const struct conf_doc *doc, const struct conf_node *e,

@@ -667,7 +667,7 @@ static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *do
         const char *text;
         if (conf_to_string(doc, conv, &text, err, errlen) < 0) return -1;
         struct plan_bound *b = &c->bounds[c->bound_count];
-        if (c->bound_count == PLAN_MAX_EXPECT || plan_parse_bound(text, b) < 0)
+        if (c->bound_count == PLAN_MAX_EXPECT || plan_parse_bound("converge", text, b) < 0)
             return conf_error(doc, conv, err, errlen, "expected a bound such as \"<1s\"");
         snprintf(b->key, sizeof b->key, "converge");
         c->bound_count++;

@@ -52,7 +52,8 @@ double measure_rejoin_ms(const struct load_record *r, size_t n, uint32_t node, i
 {
     int64_t first = INT64_MAX;
     for (size_t i = 0; i < n; i++)
-        if (measure_ok(&r[i]) && r[i].node == node && r[i].sent_us >= recovered_us &&
+        if (measure_ok(&r[i]) && (node == MEASURE_ANY_NODE || r[i].node == node) &&
+            r[i].sent_us >= recovered_us &&
             r[i].end_us < first)
             first = r[i].end_us;
     return first == INT64_MAX ? NAN : (double)(first - recovered_us) / 1000;

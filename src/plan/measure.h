@@ -33,9 +33,12 @@ double measure_throughput(const struct load_record *r, size_t n, int64_t from_us
 double measure_latency_ms(const struct load_record *r, size_t n, int64_t from_us, int64_t to_us,
                           double p);
 
+/* Any node, for measure_rejoin_ms: a group's path served again by whichever node. */
+#define MEASURE_ANY_NODE UINT32_MAX
+
 /* Rejoin: from recovered_us to the end of the first success served by node (an index into the
- * run's nodes) of a request sent at or after recovered_us, in ms; NAN when there was none
- * (a request the node held while it was away does not count). */
+ * run's nodes, or MEASURE_ANY_NODE) of a request sent at or after recovered_us, in ms; NAN
+ * when there was none (a request the node held while it was away does not count). */
 double measure_rejoin_ms(const struct load_record *r, size_t n, uint32_t node,
                          int64_t recovered_us);
 

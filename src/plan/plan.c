@@ -2,11 +2,13 @@
 #include "plan/plan.h"
 #include "plan/check.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/err.h"
+#include "base/mtime.h"
 #include "http/url.h"
 
 const struct check_kind *const check_kinds[PLAN_CHECK_KINDS] = {
@@ -23,53 +25,44 @@ const char *plan_check_kind_name(enum plan_check_kind kind)
 
 bool plan_bound_check(const struct plan_bound *b, double actual)
 {
-    switch (b->op) {
-    case THRESHOLD_LT:
-        return actual < b->value;
-    case THRESHOLD_LE:
-        return actual <= b->value;
-    case THRESHOLD_GT:
-        return actual > b->value;
-    case THRESHOLD_GE:
-        return actual >= b->value;
-    }
+    return threshold_op_holds(b->op, actual, b->value);
+}
+
+/* The check's own measures that are durations (in ms): a bare number in their bound is
+ * seconds, as everywhere durations are written. */
+static bool duration_key(const char *key)
+{
+    static const char *const keys[] = {"detection", "failover", "rejoin",     "converge",
+                                       "catch_up",  "health_p99", NULL};
+    for (const char *const *k = keys; *k; k++)
+        if (strcmp(*k, key) == 0) return true;
     return false;
 }
 
-/* "<5%", ">=0.01", "<500ms", "<2s": an operator, a number, a unit (% -> fraction, s/ms/us
- * -> ms). Returns 0 or -1. */
-int plan_parse_bound(const char *text, struct plan_bound *b)
+int plan_parse_bound(const char *key, const char *text, struct plan_bound *b)
 {
     const char *p = text;
-    if (strncmp(p, "<=", 2) == 0)
-        b->op = THRESHOLD_LE, p += 2;
-    else if (strncmp(p, ">=", 2) == 0)
-        b->op = THRESHOLD_GE, p += 2;
-    else if (*p == '<')
-        b->op = THRESHOLD_LT, p++;
-    else if (*p == '>')
-        b->op = THRESHOLD_GT, p++;
-    else
-        return -1;
+    size_t op_len = threshold_op_parse(p, &b->op);
+    if (!op_len) b->op = THRESHOLD_EQ; /* KEY: VALUE is equality */
+    p += op_len;
+    while (*p == ' ')
+        p++;
     char *end;
     double v = strtod(p, &end);
-    if (end == p) return -1;
+    if (end == p || !isfinite(v)) return -1;
+    uint64_t us;
     if (strcmp(end, "%") == 0)
         v /= 100;
-    else if (strcmp(end, "ms") == 0)
-        ;
-    else if (strcmp(end, "s") == 0)
-        v *= 1000;
-    else if (strcmp(end, "us") == 0)
-        v /= 1000;
     else if (strcmp(end, "MB") == 0) /* sizes are in MB */
         ;
     else if (strcmp(end, "GB") == 0)
         v *= 1024;
+    else if ((*end || duration_key(key)) && mtime_parse_duration_us(p, &us) == 0)
+        v = (double)us / 1000; /* durations in ms: 500ms, 2s, 1m30s, or a bare 2 (seconds) */
     else if (*end)
         return -1;
     b->value = v;
-    snprintf(b->text, sizeof b->text, "%s", text);
+    snprintf(b->text, sizeof b->text, "%s%s", op_len ? "" : "== ", text);
     return 0;
 }
 
@@ -92,19 +85,23 @@ int plan_parse_expect(struct plan_check *c, const struct conf_doc *doc, const st
             mine = strcmp(*k, m->key) == 0;
         if (load) {
             char text[128], msg[256];
-            snprintf(text, sizeof text, "%s%s", m->key, v);
+            enum threshold_op op; /* KEY: VALUE is equality */
+            snprintf(text, sizeof text, "%s%s%s", m->key, threshold_op_parse(v, &op) ? "" : "==", v);
             if (c->threshold_count == PLAN_MAX_EXPECT ||
                 threshold_parse(text, &c->thresholds[c->threshold_count], msg, sizeof msg) < 0)
                 return conf_error(doc, m, err, errlen,
                                   "'%s': expected OP VALUE such as <20ms, <0.1%%, >1000", v);
             snprintf(c->thresholds[c->threshold_count].text,
-                     sizeof c->thresholds[c->threshold_count].text, "%s %s", m->key, v);
+                     sizeof c->thresholds[c->threshold_count].text, "%s %s%s", m->key,
+                     threshold_op_parse(v, &op) ? "" : "== ", v);
             c->threshold_count++;
         } else if (mine) {
             struct plan_bound *b = &c->bounds[c->bound_count];
-            if (c->bound_count == PLAN_MAX_EXPECT || plan_parse_bound(v, b) < 0)
+            if (c->bound_count == PLAN_MAX_EXPECT || plan_parse_bound(m->key, v, b) < 0)
                 return conf_error(doc, m, err, errlen,
-                                  "'%s': expected OP VALUE such as <5%%, >=99%%, <500ms", v);
+                                  "'%s': expected [OP] VALUE such as <5%%, >=99%%, <500ms, 0 "
+                                  "(OP one of == < <= > >=; none: ==)",
+                                  v);
             snprintf(b->key, sizeof b->key, "%s", m->key);
             c->bound_count++;
         } else {
@@ -369,7 +366,8 @@ void plan_default_bound(struct plan_check *c, const char *key, const char *text)
 {
     for (size_t i = 0; i < c->bound_count; i++)
         if (strcmp(c->bounds[i].key, key) == 0) return;
-    if (c->bound_count == PLAN_MAX_EXPECT || plan_parse_bound(text, &c->bounds[c->bound_count]) < 0)
+    if (c->bound_count == PLAN_MAX_EXPECT ||
+        plan_parse_bound(key, text, &c->bounds[c->bound_count]) < 0)
         return;
     snprintf(c->bounds[c->bound_count].key, sizeof c->bounds[0].key, "%s", key);
     c->bound_count++;

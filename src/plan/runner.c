@@ -478,6 +478,11 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
             /* a check cut short is judged on nothing: interrupted, never a pass */
             verdict = interrupted ? "interrupted" : measures ? (pass ? "pass" : "fail") : "error";
             all &= measures && pass && !interrupted;
+            if (interrupted) { /* what partial data would say is not a verdict */
+                json_array_clear(expects);
+                json_array_append_new(expects, check_expectation_why("the check ran to its end",
+                                                                     NAN, false, "interrupted"));
+            }
         }
         json_array_append_new(
             checks, json_pack("{s:s,s:s,s:i,s:s,s:f,s:o,s:o,s:s?,s:s?}", "name", c->name, "kind",

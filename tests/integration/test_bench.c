@@ -170,6 +170,9 @@ static void test_timeouts_are_counted(void **state)
     assert_int_equal(jint(run, "totals", "requests"), 4);
     assert_int_equal(jint(json_object_get(run, "totals"), "errors", "timeout"), 4);
     assert_int_equal(jint(run, "totals", "ok"), 0);
+    /* each timed out after waiting 300 ms: that wait is their latency, not nothing */
+    assert_int_equal(jint(run, "latency_ms", "samples"), 4);
+    assert_true(json_number_value(json_object_get(json_object_get(run, "latency_ms"), "p50")) >= 290);
     json_decref(run);
 }
 
@@ -217,6 +220,17 @@ static void test_breaker_stops_the_run(void **state)
         fail_msg("the breaker let %lld failures through, expected 25..29", failures);
     assert_int_equal(jint(json_object_get(run, "totals"), "errors", "5xx"), failures);
     assert_string_equal(json_string_value(json_object_get(run, "verdict")), "fail");
+    json_decref(run);
+    /* the open model: the breaker ends the schedule early, and what it did not send is
+     * counted as not sent: 100/s for 3 s is 300 scheduled, whatever the breaker did */
+    char *open[] = {"bench", "-R", "100", "-d", "3s", "--max-failures", "5", "-q", "-o", "json",
+                    url, NULL};
+    run = run_json(open, 1, NULL);
+    assert_int_equal(jint(run, "totals", "scheduled"), 300);
+    assert_true(jint(run, "totals", "not_sent") >= 250);
+    assert_int_equal(jint(run, "totals", "scheduled"),
+                     jint(run, "totals", "requests") + jint(run, "totals", "not_sent") +
+                         jint(run, "totals", "dropped"));
     json_decref(run);
 }
 
@@ -388,7 +402,10 @@ static void test_sigint_stops_with_a_report(void **state)
     assert_true(json_is_true(json_object_get(run, "interrupted")));
     assert_true(json_number_value(json_object_get(run, "elapsed_s")) < 10);
     assert_true(jint(run, "totals", "requests") > 0);
+    /* stopped by the user: the schedule ends there, nothing counted as failed or unsent */
     assert_int_equal(jint(run, "totals", "failures"), 0);
+    assert_int_equal(jint(run, "totals", "not_sent"), 0);
+    assert_int_equal(jint(run, "totals", "scheduled"), jint(run, "totals", "requests"));
     json_decref(run);
     unlink(out_path);
     free(out_path);

@@ -672,6 +672,25 @@ static void test_hotplug(void **state)
     assert_int_equal(json_integer_value(json_object_get(m, "group_failures")), g503);
     assert_int_equal(json_integer_value(json_object_get(m, "other_failures")), 0);
     assert_true(json_is_number(json_object_get(m, "rejoin_ms")));
+    /* against the gateway's own log: the group cannot serve before the gateway marked one of
+     * its nodes up again, and rejoin is not rounded down to a window's start */
+    double rejoin_s = json_number_value(json_object_get(m, "rejoin_ms")) / 1000, start = -1,
+           up = -1;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(json_object_get(m, "timeline"), "events"), i, ev)
+    {
+        const char *what = json_string_value(json_object_get(ev, "event"));
+        const char *node = json_string_value(json_object_get(ev, "node"));
+        double at = json_number_value(json_object_get(ev, "t_s"));
+        if (strcmp(what, "start group") == 0) start = at;
+        if (start >= 0 && up < 0 && strcmp(what, "up") == 0 && strncmp(node, "kv.", 3) == 0)
+            up = at;
+    }
+    printf("  start %.3f s, gateway up %.3f s, first success %.3f s\n", start, up, start + rejoin_s);
+    assert_true(start >= 0 && up >= start);
+    if (start + rejoin_s < up - 0.005)
+        fail_msg("served at %.3f s, before the gateway's up at %.3f s", start + rejoin_s, up);
     json_decref(doc);
     free(out);
     free(err);

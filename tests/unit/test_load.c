@@ -75,6 +75,11 @@ static void test_schedule(void **state)
     assert_int_equal(load_schedule_ns(0, 1000, 0), 0);
     assert_int_equal(load_schedule_ns(1, 1000, 0), 1000000);
     assert_int_equal(load_schedule_ns(20000, 20000, 0), 1000000000ull);
+    /* how many a schedule holds before its end: exactly rate x duration, ramp-up included */
+    assert_int_equal(load_schedule_count(200, 0, 2000000000ull), 400);
+    assert_int_equal(load_schedule_count(200, 2000000000ull, 3000000000ull), 400);
+    assert_int_equal(load_schedule_count(333, 0, 1500000000ull), 500);
+    assert_int_equal(load_schedule_count(0.5, 0, 1000000000ull), 1);
     /* ramp-up over 2 s to 100/s: 100 requests during the ramp, then 100/s */
     uint64_t ramp = 2000000000ull;
     assert_int_equal(load_schedule_ns(0, 100, ramp), 0);
@@ -170,7 +175,17 @@ static void test_thresholds(void **state)
     assert_true(threshold_check(&t, &s));
     assert_int_equal(threshold_parse("rps>1000", &t, err, sizeof err), 0);
     assert_true(threshold_check(&t, &s));
-    assert_int_equal(threshold_parse("max < 49", &t, err, sizeof err), 0);
+    assert_int_equal(threshold_parse("max < 49ms", &t, err, sizeof err), 0);
+    assert_false(threshold_check(&t, &s));
+    assert_int_equal(threshold_parse("max<0.049", &t, err, sizeof err), 0); /* bare: seconds */
+    assert_false(threshold_check(&t, &s));
+    assert_int_equal(threshold_parse("max<1", &t, err, sizeof err), 0);
+    assert_true(threshold_check(&t, &s));
+    assert_int_equal(threshold_parse("p99.9<1m30s", &t, err, sizeof err), 0);
+    assert_true(fabs(t.value - 90000) < 1e-9);
+    assert_int_equal(threshold_parse("failures==2", &t, err, sizeof err), 0);
+    assert_true(threshold_check(&t, &s));
+    assert_int_equal(threshold_parse("failures==3", &t, err, sizeof err), 0);
     assert_false(threshold_check(&t, &s));
     assert_int_equal(threshold_parse("failures<=2", &t, err, sizeof err), 0);
     assert_true(threshold_check(&t, &s));
@@ -180,7 +195,7 @@ static void test_thresholds(void **state)
     assert_non_null(strstr(err, "missing comparison"));
     assert_int_equal(threshold_parse("p99<fast", &t, err, sizeof err), -1);
     assert_int_equal(threshold_parse("p99<3min", &t, err, sizeof err), -1);
-    assert_non_null(strstr(err, "us, ms or s"));
+    assert_non_null(strstr(err, "expected a duration"));
     assert_int_equal(threshold_parse("errors<200%", &t, err, sizeof err), -1);
     assert_int_equal(threshold_parse("rps>10k", &t, err, sizeof err), -1);
 }

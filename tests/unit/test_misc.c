@@ -25,8 +25,16 @@ static void test_durations(void **state)
     assert_int_equal(us, 1500000);
     assert_int_equal(mtime_parse_duration_us("2m", &us), 0);
     assert_int_equal(us, 120000000);
-    assert_int_equal(mtime_parse_duration_us("40", &us), 0);
-    assert_int_equal(us, 40000);
+    assert_int_equal(mtime_parse_duration_us("40", &us), 0); /* a bare number: seconds */
+    assert_int_equal(us, 40000000);
+    assert_int_equal(mtime_parse_duration_us("0.5", &us), 0);
+    assert_int_equal(us, 500000);
+    assert_int_equal(mtime_parse_duration_us("1m30s", &us), 0);
+    assert_int_equal(us, 90000000);
+    assert_int_equal(mtime_parse_duration_us("1h2m3s4ms", &us), 0);
+    assert_int_equal(us, 3723004000ULL);
+    assert_int_equal(mtime_parse_duration_us("1m30", &us), -1); /* a unit after the first */
+    assert_int_equal(mtime_parse_duration_us("2d", &us), -1);
     assert_int_equal(mtime_parse_duration_us("7us", &us), 0);
     assert_int_equal(us, 7);
     assert_int_equal(mtime_parse_duration_us("5 s", &us), -1);

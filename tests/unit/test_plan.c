@@ -342,6 +342,39 @@ static void test_chi2_p_value(void **state)
     assert_true(measure_chi2_p_value(200, 2) < 1e-40);
 }
 
+/* One duration grammar (a bare number is seconds, 1m30s), KEY: VALUE as equality, and ==. */
+static void test_plan_durations_and_equality(void **state)
+{
+    (void)state;
+    struct plan p;
+    char err[512];
+    int rc = load_text("cluster: {groups: {api: {command: x, replicas: 3, base_port: 20001}}}\n"
+                       "target: http://x:1\n"
+                       "checks:\n"
+                       "  - failover: {node: api.2, duration: 1m30s, at: 2, restart_after: 1.5,\n"
+                       "               expect: {failed_requests: 0, detection: \"<0.5\",\n"
+                       "                        rejoin: \"<1m\", errors: \"==0%\"}}\n"
+                       "  - concurrency: {duration: 2, expect: {p99: \"<0.02\"}}\n",
+                       &p, err, sizeof err);
+    if (rc != 0) fail_msg("%s", err);
+    const struct plan_check *f = &p.checks[0];
+    assert_int_equal(f->duration_us, 90000000);
+    assert_int_equal(f->at_us, 2000000);
+    assert_int_equal(f->restart_after_us, 1500000);
+    assert_int_equal(f->bound_count, 3);
+    assert_string_equal(f->bounds[0].key, "failed_requests");
+    assert_int_equal(f->bounds[0].op, THRESHOLD_EQ);
+    assert_true(plan_bound_check(&f->bounds[0], 0));
+    assert_false(plan_bound_check(&f->bounds[0], 1));
+    assert_string_equal(f->bounds[0].text, "== 0");
+    assert_true(fabs(f->bounds[1].value - 500) < 1e-9); /* detection <0.5 s, in ms */
+    assert_true(fabs(f->bounds[2].value - 60000) < 1e-9);
+    assert_int_equal(f->thresholds[0].op, THRESHOLD_EQ);
+    assert_int_equal(p.checks[1].duration_us, 2000000);
+    assert_true(fabs(p.checks[1].thresholds[0].value - 20) < 1e-9); /* 0.02 s = 20 ms */
+    plan_free(&p);
+}
+
 /* A synthetic request: times in ms, node, ok or the failure class. */
 static struct load_record rec(double intended_ms, double sent_ms, double end_ms, uint32_t node, int cls)
 {
@@ -467,6 +500,7 @@ int unit_plan(void)
         cmocka_unit_test(test_plan_consistency),
         cmocka_unit_test(test_plan_errors),
         cmocka_unit_test(test_chi2_p_value),
+        cmocka_unit_test(test_plan_durations_and_equality),
         cmocka_unit_test(test_measure_failed_split_exact),
         cmocka_unit_test(test_measure_throughput_and_latency),
         cmocka_unit_test(test_measure_rejoin_ignores_held_requests),
