@@ -587,12 +587,18 @@ static void test_netns_subnet_taken(void **state)
 static void test_capacity(void **state)
 {
     struct pt *t = *state;
-    int base = harness_free_ports(8);
-    assert_true(base > 0);
-    int taken = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(base + 4)),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(taken, (struct sockaddr *)&sa, sizeof sa), 0);
+    int base = -1, taken = -1;
+    for (int tries = 0; tries < 20 && taken < 0; tries++) { /* other tests take ports too */
+        base = harness_free_ports(8);
+        taken = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(base + 4)),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        if (base <= 0 || bind(taken, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            close(taken);
+            taken = -1;
+        }
+    }
+    assert_true(taken >= 0);
     assert_int_equal(listen(taken, 1), 0);
     char text[1024], *out = NULL, *err = NULL;
     snprintf(text, sizeof text,

@@ -122,8 +122,8 @@ static void test_error_messages(void **state)
     assert_string_equal(first_error("x:\n  - 1\nflag: maybe\n", "flag", 1),
                         "f.yaml:3:7: flag: 'maybe' is not a boolean, expected true or false");
     assert_string_equal(first_error("t: 3 parsecs\n", "t", 2),
-                        "f.yaml:1:4: t: '3 parsecs' is not a duration, expected a number with a "
-                        "unit (us, ms, s, m, h)");
+                        "f.yaml:1:4: t: '3 parsecs' is not a duration, expected 500us, 20ms, "
+                        "1.5s, 2m, 1h, 1m30s or a bare number of seconds");
     assert_string_equal(first_error("port: 1\nhots: x\n", "port", 3),
                         "f.yaml:2:1: hots: unknown key 'hots', expected one of: port, host");
     assert_string_equal(first_error("g: [1, 2]\n", "g", 4),
