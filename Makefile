@@ -1,5 +1,5 @@
 # herd: top-level tasks. `make demo` and `make test` install what they need first.
-BUILD_PKGS := gcc make cmake pkg-config libuv1-dev node-llhttp libyaml-dev libjansson-dev \
+BUILD_PKGS := gcc libc6-dev make cmake pkg-config libuv1-dev node-llhttp libyaml-dev libjansson-dev \
               libssl-dev libcmocka-dev openssl curl
 TEST_PKGS := chromium iproute2
 BENCH_PKGS := wrk nginx-light haproxy bc python3 util-linux time

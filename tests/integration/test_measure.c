@@ -396,11 +396,59 @@ static void test_sigint_interrupts_a_failover(void **state)
     json_decref(doc);
 }
 
+/* The split of the failed requests by each request's own send time does not move with where
+ * the fault falls in a 100 ms window: a node killed at 2000, 2005 and 2050 ms under a closed
+ * loop of 4 connections, each waiting 200 ms for its answer, had exactly 4 requests in flight
+ * (one per connection: the observer is the connection count). */
+static void test_in_flight_at_the_fault_does_not_move(void **state)
+{
+    struct mt *t = *state;
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: split\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level warn, replicas: 1, base_port: %d}\n"
+             "target: http://127.0.0.1:%d\n"
+             "checks:\n"
+             "  - failover: {fault: kill, node: api.1, connections: 4, duration: 3s, at: 2000ms,\n"
+             "               restart_after: 500ms, path: \"/delay?ms=200\",\n"
+             "               expect: {errors: \"<100%%\"}}\n"
+             "  - failover: {fault: kill, node: api.1, connections: 4, duration: 3s, at: 2005ms,\n"
+             "               restart_after: 500ms, path: \"/delay?ms=200\",\n"
+             "               expect: {errors: \"<100%%\"}}\n"
+             "  - failover: {fault: kill, node: api.1, connections: 4, duration: 3s, at: 2050ms,\n"
+             "               restart_after: 500ms, path: \"/delay?ms=200\",\n"
+             "               expect: {errors: \"<100%%\"}}\n",
+             t->base, t->base);
+    char reports[128];
+    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
+    char *args[] = {"test", "-q", write_plan(t, text), reports, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = harness_herd(args, 90000, &out, &err);
+    json_t *doc = load_report(t);
+    if (!doc) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    static const char *const names[] = {"failover", "failover#2", "failover#3"};
+    for (int i = 0; i < 3; i++) {
+        json_t *m = json_object_get(check_named(doc, names[i]), "measures");
+        long long in_flight = (long long)num(m, "failed_in_flight_at_fault", NULL);
+        printf("  fault at %.3f s: %lld in flight, %lld sent after\n", num(m, "fault_at_s", NULL),
+               in_flight, (long long)num(m, "failed_sent_after_fault", NULL));
+        assert_int_equal(in_flight, 4);
+        assert_true(num(m, "failed_sent_after_fault", NULL) > 0); /* refused until the restart */
+    }
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
 int integration_measure(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_pause_against_proc_and_gateway_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_latency_fault_closed_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_in_flight_at_the_fault_does_not_move, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_404_path_fails_every_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigint_interrupts_a_failover, setup, teardown),
     };
