@@ -442,6 +442,98 @@ static void test_in_flight_at_the_fault_does_not_move(void **state)
     free(err);
 }
 
+/* A group whose restart policy brings a killed replica back (on-failure, 200 ms backoff)
+ * before the plan's restart_after (2 s): herd measures from that restart, says so, and does
+ * not kill the restarted node again (the gateway never sees it go down a second time). */
+static void test_restart_by_policy(void **state)
+{
+    struct mt *t = *state;
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: policy\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d,\n"
+             "          restart: on-failure, restart_backoff: 200ms}\n"
+             "  gateway: {port: %d, threads: 1, health: {inter: 100ms, fastinter: 100ms,\n"
+             "            downinter: 100ms, timeout: 100ms, rise: 1}}\n"
+             "checks:\n"
+             "  - failover: {fault: kill, node: api.2, rate: 200, duration: 4s, at: 1s,\n"
+             "               restart_after: 2s, path: /echo}\n",
+             t->base, t->base + 3);
+    char reports[128];
+    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
+    char *args[] = {"test", "-q", write_plan(t, text), reports, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = harness_herd(args, 60000, &out, &err);
+    json_t *doc = load_report(t);
+    if (!doc) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    json_t *m = json_object_get(check_named(doc, "failover"), "measures");
+    json_t *n = json_array_get(json_object_get(m, "nodes"), 0);
+    const char *by = json_string_value(json_object_get(n, "recovered_by"));
+    double fault = num(m, "fault_at_epoch_ms", NULL), back = num(n, "recovered_at_epoch_ms", NULL);
+    printf("  recovered by %s, %.0f ms after the kill; rejoin %.1f ms\n", by ? by : "?",
+           back - fault, num(m, "rejoin_ms", NULL));
+    assert_non_null(by);
+    assert_string_equal(by, "restart policy");
+    assert_true(back - fault >= 150 && back - fault < 1500); /* the backoff, not restart_after */
+    assert_true(json_is_number(json_object_get(m, "rejoin_ms")));
+    /* after its restart the node went down no more: herd did not kill it again */
+    double back_s = num(n, "recovered_at_s", NULL);
+    size_t i;
+    json_t *ev;
+    json_array_foreach(json_object_get(json_object_get(m, "timeline"), "events"), i, ev)
+    {
+        const char *what = json_string_value(json_object_get(ev, "event"));
+        const char *node = json_string_value(json_object_get(ev, "node"));
+        double at = json_number_value(json_object_get(ev, "t_s"));
+        if (strcmp(node, "api.2") == 0 && strcmp(what, "down") == 0 && at > back_s + 0.3)
+            fail_msg("api.2 went down again at %.3f s (restarted at %.3f s)", at, back_s);
+    }
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
+/* A fault that fails on one of its nodes (api.2 was stopped by the check before, so it cannot
+ * be paused) undoes itself on those already faulted: api.1, paused first, is resumed, and the
+ * probes after it reach api.1 (a paused process would hold them). */
+static void test_partial_fault_is_undone(void **state)
+{
+    struct mt *t = *state;
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: partial\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d}\n"
+             "  gateway: {port: %d, threads: 1}\n"
+             "checks:\n"
+             "  - failover: {fault: stop, node: api.2, rate: 50, duration: 1s, at: 500ms}\n"
+             "  - failover: {fault: pause, node: [api.1, api.2], rate: 50, duration: 1s, at: 500ms}\n"
+             "  - connectivity: {probes: 3}\n",
+             t->base, t->base + 3);
+    char reports[128];
+    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
+    char *args[] = {"test", "-q", write_plan(t, text), reports, NULL};
+    char *out = NULL, *err = NULL;
+    harness_herd(args, 60000, &out, &err);
+    json_t *doc = load_report(t);
+    assert_non_null(doc);
+    json_t *second = check_named(doc, "failover#2");
+    printf("  second check: %s: %s\n", json_string_value(json_object_get(second, "verdict")),
+           json_string_value(json_object_get(second, "error")));
+    assert_string_equal(json_string_value(json_object_get(second, "verdict")), "error");
+    json_t *api1 = harness_json_find(
+        json_object_get(json_object_get(check_named(doc, "connectivity"), "measures"), "endpoints"),
+        "endpoint", "api.1");
+    assert_non_null(api1);
+    assert_true(json_number_value(json_object_get(api1, "success")) == 1.0);
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
 int integration_measure(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +541,8 @@ int integration_measure(void)
         cmocka_unit_test_setup_teardown(test_latency_fault_closed_model, setup, teardown),
         cmocka_unit_test_setup_teardown(test_in_flight_at_the_fault_does_not_move, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_restart_by_policy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_partial_fault_is_undone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_404_path_fails_every_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigint_interrupts_a_failover, setup, teardown),
     };
