@@ -534,6 +534,48 @@ static void test_partial_fault_is_undone(void **state)
     free(err);
 }
 
+/* herd test says where its temporary state and logs are, removes them at the end, and keeps
+ * them with --keep-state. */
+static void test_temporary_state_dir(void **state)
+{
+    struct mt *t = *state;
+    char text[1024];
+    snprintf(text, sizeof text,
+             "name: state\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level warn, replicas: 1, base_port: %d}\n"
+             "target: http://127.0.0.1:%d\n"
+             "checks:\n"
+             "  - connectivity: {probes: 1}\n",
+             t->base, t->base);
+    char reports[128];
+    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
+    const char *plan = write_plan(t, text);
+    for (int keep = 0; keep < 2; keep++) {
+        char *args[] = {"test", (char *)plan, reports, keep ? "--keep-state" : NULL, NULL};
+        char *out = NULL, *err = NULL;
+        assert_int_equal(harness_herd(args, 60000, &out, &err), 0);
+        char dir[128] = "";
+        const char *at = strstr(err, "state and logs in ");
+        assert_non_null(at);
+        sscanf(at + strlen("state and logs in "), "%127s", dir);
+        assert_true(strncmp(dir, "/tmp/herd-test-", 15) == 0);
+        char logs[160];
+        snprintf(logs, sizeof logs, "%s/logs", dir);
+        bool there = access(logs, F_OK) == 0;
+        printf("  %s: %s\n", dir, there ? "kept" : "removed");
+        assert_true(there == (keep == 1));
+        if (there) {
+            char cmd[200];
+            snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+            if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+        }
+        free(out);
+        free(err);
+    }
+}
+
 int integration_measure(void)
 {
     const struct CMUnitTest tests[] = {
@@ -543,6 +585,7 @@ int integration_measure(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_restart_by_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_fault_is_undone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_temporary_state_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_404_path_fails_every_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigint_interrupts_a_failover, setup, teardown),
     };
