@@ -89,6 +89,25 @@ static long long metric(const char *text, const char *name_and_labels)
     return -1;
 }
 
+/* Writes text as the plan and runs herd test on it (-q unless verbose) with its reports in the
+ * test's folder. Returns its run.json (NULL when it wrote none), with the exit code in *rc
+ * and what it printed (stdout, then stderr) in *out, which the caller frees. */
+static json_t *run_plan(struct mt *t, const char *text, bool verbose, int *rc, char **out)
+{
+    char reports[128];
+    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
+    char *plan = write_plan(t, text);
+    char *quiet[] = {"test", "-q", plan, reports, NULL}, *loud[] = {"test", plan, reports, NULL};
+    char *o = NULL, *e = NULL;
+    *rc = harness_herd(verbose ? loud : quiet, 90000, &o, &e);
+    size_t n = strlen(o ? o : "") + strlen(e ? e : "") + 2;
+    *out = malloc(n);
+    snprintf(*out, n, "%s\n%s", o ? o : "", e ? e : "");
+    free(o);
+    free(e);
+    return load_report(t);
+}
+
 static char *get_metrics(int port)
 {
     char *out = malloc(1 << 16);
@@ -269,13 +288,10 @@ static void test_latency_fault_closed_model(void **state)
              "  - failover: {fault: latency, latency: 200ms, node: api.2, connections: 6,\n"
              "               duration: 4s, at: 1s, restart_after: 2s, path: /echo}\n",
              t->base, t->base + 3);
-    char reports[128];
-    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
-    char *args[] = {"test", "-q", write_plan(t, text), reports, NULL};
-    char *out = NULL, *err = NULL;
-    int rc = harness_herd(args, 60000, &out, &err);
-    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
-    json_t *doc = load_report(t);
+    int rc;
+    char *out;
+    json_t *doc = run_plan(t, text, false, &rc, &out);
+    if (rc != 0) fail_msg("herd test exited %d: %s", rc, out);
     json_t *impact =
         json_object_get(json_object_get(check_named(doc, "failover"), "measures"), "latency_impact");
     double base = num(json_object_get(impact, "baseline"), "p95_ms", NULL);
@@ -285,7 +301,6 @@ static void test_latency_fault_closed_model(void **state)
     assert_true(base < 100);
     json_decref(doc);
     free(out);
-    free(err);
 }
 
 /* Every check that loads a path nobody serves fails, and says what the requests got. */
@@ -308,14 +323,11 @@ static void test_404_path_fails_every_check(void **state)
              "  - scaling: {group: api, replicas: [1, 2], connections: 2, duration: 500ms,\n"
              "              path: /nope}\n",
              t->base, t->base + 3);
-    char reports[128];
-    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
-    char *args[] = {"test", write_plan(t, text), reports, NULL};
-    char *out = NULL, *err = NULL;
-    int rc = harness_herd(args, 90000, &out, &err);
+    int rc;
+    char *out;
+    json_t *doc = run_plan(t, text, true, &rc, &out);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(out, "failed requests got: 404"));
-    json_t *doc = load_report(t);
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(doc, "checks"), i, c)
@@ -338,7 +350,6 @@ static void test_404_path_fails_every_check(void **state)
     assert_non_null(strstr(junit, "failed requests got: 404"));
     json_decref(doc);
     free(out);
-    free(err);
 }
 
 /* Ctrl-C 4 s into a failover (api.2 paused, never resumed by the plan), twice: herd test
@@ -421,13 +432,10 @@ static void test_in_flight_at_the_fault_does_not_move(void **state)
              "               restart_after: 500ms, path: \"/delay?ms=200\",\n"
              "               expect: {errors: \"<100%%\"}}\n",
              t->base, t->base);
-    char reports[128];
-    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
-    char *args[] = {"test", "-q", write_plan(t, text), reports, NULL};
-    char *out = NULL, *err = NULL;
-    int rc = harness_herd(args, 90000, &out, &err);
-    json_t *doc = load_report(t);
-    if (!doc) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    int rc;
+    char *out;
+    json_t *doc = run_plan(t, text, false, &rc, &out);
+    if (!doc) fail_msg("herd test exited %d: %s", rc, out);
     static const char *const names[] = {"failover", "failover#2", "failover#3"};
     for (int i = 0; i < 3; i++) {
         json_t *m = json_object_get(check_named(doc, names[i]), "measures");
@@ -439,7 +447,6 @@ static void test_in_flight_at_the_fault_does_not_move(void **state)
     }
     json_decref(doc);
     free(out);
-    free(err);
 }
 
 /* A group whose restart policy brings a killed replica back (on-failure, 200 ms backoff)
@@ -461,13 +468,10 @@ static void test_restart_by_policy(void **state)
              "  - failover: {fault: kill, node: api.2, rate: 200, duration: 4s, at: 1s,\n"
              "               restart_after: 2s, path: /echo}\n",
              t->base, t->base + 3);
-    char reports[128];
-    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
-    char *args[] = {"test", "-q", write_plan(t, text), reports, NULL};
-    char *out = NULL, *err = NULL;
-    int rc = harness_herd(args, 60000, &out, &err);
-    json_t *doc = load_report(t);
-    if (!doc) fail_msg("herd test exited %d: %s %s", rc, out, err);
+    int rc;
+    char *out;
+    json_t *doc = run_plan(t, text, false, &rc, &out);
+    if (!doc) fail_msg("herd test exited %d: %s", rc, out);
     json_t *m = json_object_get(check_named(doc, "failover"), "measures");
     json_t *n = json_array_get(json_object_get(m, "nodes"), 0);
     const char *by = json_string_value(json_object_get(n, "recovered_by"));
@@ -492,7 +496,6 @@ static void test_restart_by_policy(void **state)
     }
     json_decref(doc);
     free(out);
-    free(err);
 }
 
 /* A fault that fails on one of its nodes (api.2 was stopped by the check before, so it cannot
@@ -513,12 +516,9 @@ static void test_partial_fault_is_undone(void **state)
              "  - failover: {fault: pause, node: [api.1, api.2], rate: 50, duration: 1s, at: 500ms}\n"
              "  - connectivity: {probes: 3}\n",
              t->base, t->base + 3);
-    char reports[128];
-    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
-    char *args[] = {"test", "-q", write_plan(t, text), reports, NULL};
-    char *out = NULL, *err = NULL;
-    harness_herd(args, 60000, &out, &err);
-    json_t *doc = load_report(t);
+    int rc;
+    char *out;
+    json_t *doc = run_plan(t, text, false, &rc, &out);
     assert_non_null(doc);
     json_t *second = check_named(doc, "failover#2");
     printf("  second check: %s: %s\n", json_string_value(json_object_get(second, "verdict")),
@@ -531,7 +531,6 @@ static void test_partial_fault_is_undone(void **state)
     assert_true(json_number_value(json_object_get(api1, "success")) == 1.0);
     json_decref(doc);
     free(out);
-    free(err);
 }
 
 /* herd test says where its temporary state and logs are, removes them at the end, and keeps
