@@ -639,7 +639,7 @@ static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *do
     static const char *const keys[] = {
         "write",   "read_each_node", "group", "nodes",         "keys",     "rate",    "settle",
         "fault",   "node",           "at",    "restart_after", "converge", "latency", "exec",
-        "recover", "expect",         NULL};
+        "recover", "exec_timeout",   "expect", NULL};
     static const char *const own[] = {"converge", "catch_up", "unconverged", "failed_writes", NULL};
     const struct conf_node *e = conf_get(body, "expect"), *conv = conf_get(body, "converge");
     long long count = 200;

@@ -133,7 +133,7 @@ static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *do
     static const char *const keys[] = {
         "fault",         "node",     "group",   "share",       "count", "at",
         "restart_after", "duration", "rate",    "connections", "path",  "baseline",
-        "latency",       "exec",     "recover", "expect",      NULL};
+        "latency",       "exec",     "recover", "exec_timeout", "expect", NULL};
     static const char *const own[] = {"failed_requests", "detection", "failover", "rejoin", NULL};
     const char *fault = "kill", *baseline = "99.9%";
     connections = 20;

@@ -187,9 +187,9 @@ int plan_parse_fault(struct plan_check *c, const struct conf_doc *doc,
         conf_opt_string(doc, body, "recover", &recover, err, errlen) < 0)
         return -1;
     if (strcmp(fault, "exec") != 0) {
-        if (cmd || recover)
-            return conf_error(doc, conf_get(body, cmd ? "exec" : "recover"), err, errlen,
-                              "only the exec fault runs commands");
+        if (cmd || recover || conf_get(body, "exec_timeout"))
+            return conf_error(doc, conf_get(body, cmd ? "exec" : recover ? "recover" : "exec_timeout"),
+                              err, errlen, "only the exec fault runs commands");
         return 0;
     }
     if (!cmd || !cmd[0])
@@ -199,6 +199,10 @@ int plan_parse_fault(struct plan_check *c, const struct conf_doc *doc,
         return conf_error(doc,
                           conf_get(body, strlen(cmd) >= sizeof c->exec_cmd ? "exec" : "recover"),
                           err, errlen, "longer than %zu characters", sizeof c->exec_cmd - 1);
+    c->exec_timeout_us = 60000000;
+    if (conf_opt_duration_us(doc, body, "exec_timeout", 100000, 3600000000ULL, &c->exec_timeout_us,
+                             err, errlen) < 0)
+        return -1;
     snprintf(c->exec_cmd, sizeof c->exec_cmd, "%s", cmd);
     snprintf(c->recover_cmd, sizeof c->recover_cmd, "%s", recover ? recover : "");
     return 0;

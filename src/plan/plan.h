@@ -60,6 +60,7 @@ struct plan_check {
     uint32_t latency_ms; /* the latency fault's delay */
     char exec_cmd[512];    /* the exec fault: a shell command that breaks the node */
     char recover_cmd[512]; /* and the one that undoes it ("" : none) */
+    uint64_t exec_timeout_us; /* either may run this long, then its process group is killed */
     char nodes[PLAN_MAX_FAULT_NODES][64]; /* the faulted nodes, all at once (at least one) */
     size_t node_count;
     uint64_t at_us;            /* fault time after the load began */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -575,6 +576,112 @@ static void test_temporary_state_dir(void **state)
     }
 }
 
+/* An environment's gateway is read at its own address: a gateway on [::1] (nothing on
+ * 127.0.0.1 at that port) balancing at random is judged as random, which herd can only know
+ * from that gateway's status. */
+static void test_environment_read_at_its_own_host(void **state)
+{
+    struct mt *t = *state;
+    char port[16], id[16], gw_port[16], nodes[3][64];
+    for (int i = 0; i < 3; i++) {
+        snprintf(port, sizeof port, "%d", t->base + i);
+        snprintf(id, sizeof id, "api.%d", i + 1);
+        snprintf(nodes[i], sizeof nodes[i], "api.%d=127.0.0.1:%d", i + 1, t->base + i);
+        char *argv[] = {(char *)harness_herd_bin(), "node", "--port", port, "--id", id,
+                        "--log-level", "warn", NULL};
+        harness_spawn(argv, NULL, NULL);
+    }
+    snprintf(gw_port, sizeof gw_port, "%d", t->base + 3);
+    char *gw[] = {(char *)harness_herd_bin(), "gateway", "--host", "::1", "--port", gw_port,
+                  "--balance", "random", "--node", nodes[0], "--node", nodes[1], "--node",
+                  nodes[2], "--log-level", "warn", NULL};
+    harness_spawn(gw, NULL, NULL);
+    for (int i = 0; i < 3; i++) assert_true(harness_wait_http(t->base + i, "/health", 5000));
+    usleep(1500000); /* the gateway's first checks */
+    assert_false(harness_port_open(t->base + 3)); /* not on 127.0.0.1 */
+    char text[1024];
+    snprintf(text, sizeof text,
+             "name: v6\n"
+             "environments: {v6: \"http://[::1]:%d\"}\n"
+             "checks:\n"
+             "  - distribution: {environment: v6, requests: 600, path: /echo}\n",
+             t->base + 3);
+    int rc;
+    char *out;
+    json_t *doc = run_plan(t, text, false, &rc, &out);
+    if (!doc) fail_msg("herd test exited %d: %s", rc, out);
+    json_t *m = json_object_get(check_named(doc, "distribution"), "measures");
+    printf("  algorithm %s, %lld counted\n", json_string_value(json_object_get(m, "algorithm")),
+           (long long)num(m, "counted", NULL));
+    assert_string_equal(json_string_value(json_object_get(m, "algorithm")), "random");
+    assert_int_equal((long long)num(m, "counted", NULL), 600);
+    json_decref(doc);
+    free(out);
+}
+
+/* The processes whose command line is exactly argv (NUL-separated in /proc/PID/cmdline) and
+ * which are not zombies. */
+static int count_processes(const char *const argv[])
+{
+    char want[256];
+    size_t len = 0;
+    for (size_t i = 0; argv[i]; i++) {
+        size_t n = strlen(argv[i]) + 1;
+        memcpy(want + len, argv[i], n);
+        len += n;
+    }
+    int found = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        int pid = atoi(e->d_name);
+        if (pid <= 1) continue;
+        char path[300], buf[256];
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        if (n == len && memcmp(buf, want, len) == 0 && proc_state(pid) != 'Z') found++;
+    }
+    if (d) closedir(d);
+    return found;
+}
+
+/* An exec fault's command that runs too long is killed with everything it started: the shell
+ * and its background child, its whole process group. */
+static void test_exec_timeout_kills_its_group(void **state)
+{
+    struct mt *t = *state;
+    char port[16];
+    snprintf(port, sizeof port, "%d", t->base);
+    char *node[] = {(char *)harness_herd_bin(), "node", "--port", port, "--log-level", "warn", NULL};
+    harness_spawn(node, NULL, NULL);
+    assert_true(harness_wait_http(t->base, "/health", 5000));
+    char text[1024];
+    snprintf(text, sizeof text,
+             "name: slow exec\n"
+             "target: http://127.0.0.1:%d\n"
+             "checks:\n"
+             "  - failover: {fault: exec, exec: \"sleep 301.5 & sleep 301.5\", exec_timeout: 1s,\n"
+             "               node: x, rate: 20, duration: 3s, at: 500ms}\n",
+             t->base);
+    int rc;
+    char *out;
+    json_t *doc = run_plan(t, text, false, &rc, &out);
+    assert_non_null(doc);
+    const char *error = json_string_value(json_object_get(check_named(doc, "failover"), "error"));
+    printf("  %s\n", error ? error : "(no error)");
+    assert_non_null(error);
+    assert_non_null(strstr(error, "still running after 1.0 s, killed"));
+    static const char *const sleeper[] = {"sleep", "301.5", NULL};
+    int left = -1;
+    for (int i = 0; i < 40 && (left = count_processes(sleeper)) > 0; i++) usleep(50000);
+    assert_int_equal(left, 0);
+    json_decref(doc);
+    free(out);
+}
+
 int integration_measure(void)
 {
     const struct CMUnitTest tests[] = {
@@ -585,6 +692,8 @@ int integration_measure(void)
         cmocka_unit_test_setup_teardown(test_restart_by_policy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_fault_is_undone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_temporary_state_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_environment_read_at_its_own_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_timeout_kills_its_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_404_path_fails_every_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigint_interrupts_a_failover, setup, teardown),
     };
