@@ -52,7 +52,7 @@ struct repl_waiter {
 struct repl {
     uv_loop_t *loop;
     struct kv_store *kv;
-    uint64_t epoch; /* this process's: wall-clock ms at start */
+    uint64_t epoch; /* this process's: the monotonic clock (ns) at its start, new on a restart */
     char self_host[64];
     int self_port;
     struct repl_peer *peers[REPL_MAX_PEERS];
