@@ -229,7 +229,9 @@ static void test_pause_against_proc_and_gateway_metrics(void **state)
            fault, s.stopped_ms, (double)s.stopped_ms - fault, resumed, s.resumed_ms,
            (double)s.resumed_ms - resumed);
     assert_true(s.stopped_ms > 0 && s.resumed_ms > 0);
-    if (fabs((double)s.stopped_ms - fault) > 60 || fabs((double)s.resumed_ms - resumed) > 60)
+    /* herd stamps the moment it runs the command; /bin/sh then needs a moment, more on a
+     * loaded machine (seen: 2-3 ms idle); the bound allows 200 ms */
+    if (fabs((double)s.stopped_ms - fault) > 200 || fabs((double)s.resumed_ms - resumed) > 200)
         fail_msg("pause at %.0f (proc %lld), resume at %.0f (proc %lld)", fault, s.stopped_ms,
                  resumed, s.resumed_ms);
     /* rejoin runs from the resume to a success of api.2 sent after it: never before /proc saw
@@ -410,8 +412,9 @@ static void test_sigint_interrupts_a_failover(void **state)
 
 /* The split of the failed requests by each request's own send time does not move with where
  * the fault falls in a 100 ms window: a node killed at 2000, 2005 and 2050 ms under a closed
- * loop of 4 connections, each waiting 200 ms for its answer, had exactly 4 requests in flight
- * (one per connection: the observer is the connection count). */
+ * loop of 4 connections, each waiting 300 ms for its answer (answers fall near 1.8 s and 2.1 s,
+ * never at the kill), had exactly 4 requests in flight (one per connection: the observer is
+ * the connection count). */
 static void test_in_flight_at_the_fault_does_not_move(void **state)
 {
     struct mt *t = *state;
@@ -424,13 +427,13 @@ static void test_in_flight_at_the_fault_does_not_move(void **state)
              "target: http://127.0.0.1:%d\n"
              "checks:\n"
              "  - failover: {fault: kill, node: api.1, connections: 4, duration: 3s, at: 2000ms,\n"
-             "               restart_after: 500ms, path: \"/delay?ms=200\",\n"
+             "               restart_after: 500ms, path: \"/delay?ms=300\",\n"
              "               expect: {errors: \"<100%%\"}}\n"
              "  - failover: {fault: kill, node: api.1, connections: 4, duration: 3s, at: 2005ms,\n"
-             "               restart_after: 500ms, path: \"/delay?ms=200\",\n"
+             "               restart_after: 500ms, path: \"/delay?ms=300\",\n"
              "               expect: {errors: \"<100%%\"}}\n"
              "  - failover: {fault: kill, node: api.1, connections: 4, duration: 3s, at: 2050ms,\n"
-             "               restart_after: 500ms, path: \"/delay?ms=200\",\n"
+             "               restart_after: 500ms, path: \"/delay?ms=300\",\n"
              "               expect: {errors: \"<100%%\"}}\n",
              t->base, t->base);
     int rc;
