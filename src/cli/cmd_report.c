@@ -110,32 +110,47 @@ static int compare(const char *old_path, const char *new_path, double tolerance)
         json_t *ca;
         json_array_foreach(json_object_get(a, "checks"), i, ca) {
             const char *name = json_string_value(json_object_get(ca, "name"));
+            if (!name) continue; /* not a check herd wrote */
             json_t *cb = NULL, *x;
             size_t k;
-            json_array_foreach(json_object_get(b, "checks"), k, x)
-                if (strcmp(json_string_value(json_object_get(x, "name")), name) == 0) cb = x;
-            if (!cb) {
-                printf("  %-24s only in %s\n", name, old_path);
+            json_array_foreach(json_object_get(b, "checks"), k, x) {
+                const char *other = json_string_value(json_object_get(x, "name"));
+                if (other && strcmp(other, name) == 0) cb = x;
+            }
+            if (!cb) { /* it ran before and not now: nothing measured is worse */
+                printf("  %-24s only in %s  REGRESSED\n", name, old_path);
+                regressions++;
                 continue;
             }
             json_t *ma = json_object_get(ca, "measures"), *mb = json_object_get(cb, "measures");
-            json_t *sa2 = json_object_get(ma, "summary"), *sb2 = json_object_get(mb, "summary");
-            regressions += compare_metric(name, "p99_ms", json_object_get(sa2, "p99_ms"),
-                                          json_object_get(sb2, "p99_ms"), false, tolerance, 0.05);
-            regressions += compare_metric(name, "error_rate", json_object_get(sa2, "error_rate"),
-                                          json_object_get(sb2, "error_rate"), false, tolerance,
-                                          0.0001);
+            static const char *const summaries[] = {"summary", "group_summary", "other_summary",
+                                                    NULL};
+            for (const char *const *sum = summaries; *sum; sum++) {
+                json_t *sa2 = json_object_get(ma, *sum), *sb2 = json_object_get(mb, *sum);
+                if (!sa2) continue;
+                char scope[160];
+                snprintf(scope, sizeof scope, "%s%s%s", name, strcmp(*sum, "summary") ? " " : "",
+                         strcmp(*sum, "summary") ? *sum : "");
+                regressions += compare_metric(scope, "p99_ms", json_object_get(sa2, "p99_ms"),
+                                              json_object_get(sb2, "p99_ms"), false, tolerance,
+                                              0.05);
+                regressions += compare_metric(scope, "error_rate",
+                                              json_object_get(sa2, "error_rate"),
+                                              json_object_get(sb2, "error_rate"), false,
+                                              tolerance, 0.0001);
+            }
             static const char *const fo[] = {"failed_requests", "detection_ms", "failover_ms",
                                              "rejoin_ms", "max_deviation", NULL};
             for (const char *const *m = fo; *m; m++)
                 regressions += compare_metric(name, *m, json_object_get(ma, *m),
                                               json_object_get(mb, *m), false, tolerance,
                                               strcmp(*m, "max_deviation") == 0 ? 0.001 : 1);
-            bool was = strcmp(json_string_value(json_object_get(ca, "verdict")), "pass") == 0;
-            bool is = strcmp(json_string_value(json_object_get(cb, "verdict")), "pass") == 0;
+            const char *va = json_string_value(json_object_get(ca, "verdict"));
+            const char *vb = json_string_value(json_object_get(cb, "verdict"));
+            bool was = va && strcmp(va, "pass") == 0, is = vb && strcmp(vb, "pass") == 0;
             if (was && !is) {
                 printf("  %-24s %-22s %14s %14s %10s  REGRESSED\n", name, "verdict", "pass",
-                       json_string_value(json_object_get(cb, "verdict")), "");
+                       vb ? vb : "none", "");
                 regressions++;
             }
         }

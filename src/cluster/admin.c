@@ -56,6 +56,7 @@ static void node_totals(struct gateway *gw, size_t i, struct gw_node_stats *sum)
         struct gw_node_stats *s = &gw->threads[k].stats[i];
         gw_add(&sum->requests, gw_get(&s->requests));
         gw_add(&sum->retried, gw_get(&s->retried));
+        gw_add(&sum->resent, gw_get(&s->resent));
         gw_add(&sum->latency_us, gw_get(&s->latency_us));
         gw_add(&sum->in_flight, gw_get(&s->in_flight));
         for (int o = 0; o < GW_OUTCOMES; o++)
@@ -82,7 +83,7 @@ static json_t *node_json(struct gateway *gw, size_t i)
     iso_time(n->last_seen_wall_ms, seen, sizeof seen);
     json_t *meta = n->metadata ? json_loads(n->metadata, 0, NULL) : NULL;
     const char *state = registry_node_state(n);
-    return json_pack(
+    json_t *j = json_pack(
         "{s:{s:s,s:s,s:i,s:i,s:s,s:o},s:s,s:s,s:s,s:b,s:b,s:i,s:s,s:s,s:I,s:f,s:f,s:I,s:I,s:I,"
         "s:{s:f,s:s,s:i,s:i},s:s}",
         "config", "node_id", n->id, "host", n->host, "port", n->port, "weight", n->weight,
@@ -96,6 +97,8 @@ static json_t *node_json(struct gateway *gw, size_t i)
         (json_int_t)gw_get(&s.requests), "failures", (json_int_t)failed, "retried",
         (json_int_t)gw_get(&s.retried), "check", "duration_ms", n->check_ms, "error",
         n->check_error, "passes", n->check_ok, "failures", n->check_fail, "group", n->group);
+    if (j) json_object_set_new(j, "resent", json_integer((json_int_t)gw_get(&s.resent)));
+    return j;
 }
 
 static void on_nodes(struct http_request *req, void *data)
@@ -522,7 +525,10 @@ static void on_metrics(struct http_request *req, void *data)
         "# HELP herd_gateway_node_in_flight Requests in progress at the node.\n"
         "# TYPE herd_gateway_node_in_flight gauge\n"
         "# HELP herd_gateway_node_requests_total Attempts sent to the node, by outcome.\n"
-        "# TYPE herd_gateway_node_requests_total counter\n";
+        "# TYPE herd_gateway_node_requests_total counter\n"
+        "# HELP herd_gateway_node_resent_total Attempts sent again on a new connection: a "
+        "kept-alive one was closed unanswered.\n"
+        "# TYPE herd_gateway_node_resent_total counter\n";
     buf_append_str(&b, node_help);
     pthread_mutex_lock(&reg->lock);
     for (size_t i = 0; i < reg->count; i++) {
@@ -538,6 +544,8 @@ static void on_metrics(struct http_request *req, void *data)
         for (int o = 0; o < GW_OUTCOMES; o++)
             buf_printf(&b, "herd_gateway_node_requests_total{node=\"%s\",outcome=\"%s\"} %llu\n",
                        n->id, gw_outcome_names[o], (unsigned long long)gw_get(&s.outcomes[o]));
+        buf_printf(&b, "herd_gateway_node_resent_total{node=\"%s\"} %llu\n", n->id,
+                   (unsigned long long)gw_get(&s.resent));
     }
     pthread_mutex_unlock(&reg->lock);
     http_respond(req, 200, "text/plain; version=0.0.4", b.data, b.len);

@@ -40,6 +40,8 @@ struct gw_node_stats {
     _Atomic uint64_t requests;     /* attempts sent to the node */
     _Atomic uint64_t outcomes[GW_OUTCOMES];
     _Atomic uint64_t retried;      /* attempts that were retries of a failure elsewhere */
+    _Atomic uint64_t resent;       /* attempts sent again on a new connection (a kept-alive
+                                    * one was closed unanswered): not in outcomes */
     _Atomic uint64_t latency_us;   /* sum over completed attempts */
     _Atomic uint64_t in_flight;
 };

@@ -38,6 +38,8 @@ struct gw_request {
     int tried_count;
     bool idempotent;
     bool stale_retried; /* sent again once on a new connection after a kept-alive one failed */
+    bool reached;       /* a node took a connection for it (answered, reset, timed out) */
+    int answered_status; /* the last status a node answered (a retried 5xx), or 0 */
     bool head_sent;
     bool discard; /* a retriable 5xx whose body is dropped */
     bool paused;
@@ -307,18 +309,24 @@ static void respond_failure(struct gw_request *gr)
     char msg[160];
     int status;
     enum gw_outcome outcome;
-    /* no node available, or none of those tried took a connection: 503, as HAProxy does */
-    bool no_node = !gr->last_status && (!gr->last_error || gr->last_error == HTTP_CLIENT_ECONNECT);
+    /* "no node" only when no node took a connection for it: none available, or every one
+     * tried refused (503, as HAProxy). A node that answered or reset it was there. */
+    bool no_node = !gr->reached;
     http_response_header(gr->req, "X-Herd-Node", no_node ? GW_NO_NODE : GW_ITSELF);
-    if (gr->last_status) {
-        status = gr->last_status;
-        snprintf(msg, sizeof msg, "every node tried answered %d", status);
+    if (gr->answered_status) {
+        status = gr->answered_status;
+        snprintf(msg, sizeof msg, "a node answered %d and no other one could take it", status);
         outcome = GW_5XX;
-    } else if (gr->last_error) {
-        status = gr->last_error == HTTP_CLIENT_ETIMEOUT ? 504 : no_node ? 503 : 502;
+    } else if (!no_node) {
+        status = gr->last_error == HTTP_CLIENT_ETIMEOUT ? 504 : 502;
         outcome = error_outcome(gr->last_error);
         snprintf(msg, sizeof msg, "no answer from %d node%s: last error %s", gr->attempts,
                  gr->attempts == 1 ? "" : "s", http_client_error_name(gr->last_error));
+    } else if (gr->last_error) {
+        status = 503;
+        outcome = error_outcome(gr->last_error);
+        gw_add(&gr->t->no_node, 1);
+        snprintf(msg, sizeof msg, "no node took a connection (%d tried)", gr->attempts);
     } else {
         status = 503;
         outcome = GW_5XX;
@@ -456,9 +464,10 @@ static void on_done(struct http_client *c, int error, const struct http_client_r
             pool_put(t, conn);
         else
             conn_free(conn);
+        gr->reached = true;
         if (gr->discard) {
             gr->discard = false;
-            gr->last_status = res->status;
+            gr->last_status = gr->answered_status = res->status;
             proxy_attempt(gr);
             return;
         }
@@ -471,16 +480,18 @@ static void on_done(struct http_client *c, int error, const struct http_client_r
      * the same node again, once, on a new connection, as HAProxy and nginx do. A node that
      * went away then refuses it, and the request moves on. */
     bool stale = conn->reused && error == HTTP_CLIENT_ERESET && res->bytes_in == 0 &&
-                 gr->idempotent && !gr->head_sent && !gr->stale_retried;
+                 gr->idempotent && !gr->head_sent && !gr->stale_retried && !gr->body_streaming;
     conn_free(conn);
-    gw_add(&st->outcomes[error_outcome(error)], 1); /* every send has its outcome */
-    if (stale) {
+    if (stale) { /* not a failure of the node: counted apart (attempts = outcomes + resent) */
+        gw_add(&st->resent, 1);
         gr->stale_retried = true;
         gr->bal->nodes[node].in_flight++; /* the same attempt goes on */
         proxy_send(gr, node, false);
         return;
     }
+    gw_add(&st->outcomes[error_outcome(error)], 1);
     node_result(t, node, true, http_client_error_name(error));
+    gr->reached |= error != HTTP_CLIENT_ECONNECT;
     gr->last_error = error;
     gr->last_status = 0;
     if (gr->head_sent) { /* part of the answer is out: all that is left is to cut it */

@@ -174,13 +174,19 @@ bool check_judge_bound(const struct plan_check *c, const char *key, double actua
 /* Sleeps until the monotonic clock (uv_hrtime) reaches ns. */
 void check_sleep_until(uint64_t ns);
 
+/* The same, unless the run is asked to stop (SIGINT/SIGTERM): then it returns at once. Returns
+ * true when ns came, false when the run was stopped. Every wait of a check is one of these. */
+bool check_wait_until(const struct check_env *env, uint64_t ns);
+
 /* The supervisor's view of the launched cluster (supervisor_status_json: per replica its
  * state, pid, port, health, rss_kb, ...), a new object. */
 json_t *check_cluster_status(struct cluster_run *c);
 
-/* Waits until the target gateway has exactly `want` nodes of group up (at most 20 s).
- * Returns true when it did. */
-bool check_gateway_wait_group(const char *target, const char *group, int want);
+/* Waits until the target gateway has exactly `want` nodes of group up (at most 20 s, or until
+ * stop is asked; stop may be NULL). Returns the number it last saw up (want when it got
+ * there). */
+int check_gateway_wait_group(const char *target, const char *group, int want,
+                             const struct load_stop *stop);
 
 
 /* The wall clock in ms since the epoch (what the gateway's events are stamped with). */

@@ -262,7 +262,7 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
     bool restored =
         check_cluster_act(env->cluster, c->group, "scale", original, serr, sizeof serr) == 0;
     if (restored && env->p->cluster.gateway.present)
-        check_gateway_wait_group(c->target, c->group, original);
+        check_gateway_wait_group(c->target, c->group, original, env->stop);
     bool ok = check_judge_bound(c, "nodes", reached, expects);
     if (reached == 0) { /* not even the plan's own size passed: nothing was measured */
         json_array_append_new(expects,

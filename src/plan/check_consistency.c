@@ -100,6 +100,8 @@ struct cons_run {
     int target_count, target_next;
     struct http_client *probe; /* to the faulted node, after the recovery */
     uv_timer_t probe_timer;
+    uv_poll_t stop_poll; /* the run's stop request (SIGINT/SIGTERM): the writes end at once */
+    bool stop_polled;
     struct buf preq;
     char prefix[48];
     struct buf wreq;
@@ -139,6 +141,7 @@ static void finish(struct cons_run *run)
     uv_close((uv_handle_t *)&run->deadline, NULL);
     uv_close((uv_handle_t *)&run->recovered, NULL);
     uv_close((uv_handle_t *)&run->probe_timer, NULL);
+    if (run->stop_polled) uv_close((uv_handle_t *)&run->stop_poll, NULL);
     http_client_free(run->writer, NULL, NULL);
     if (run->probe) http_client_free(run->probe, NULL, NULL);
     for (size_t i = 0; i < run->reader_count; i++) {
@@ -460,6 +463,14 @@ static void on_deadline(uv_timer_t *t)
     finish(t->data);
 }
 
+static void on_stop_asked(uv_poll_t *p, int status, int events)
+{
+    (void)status;
+    (void)events;
+    uv_poll_stop(p); /* the eventfd stays readable for the runs after */
+    finish(p->data);
+}
+
 /* ---- setup and measures ---- */
 
 static int add_reader(struct cons_run *run, const char *name, const char *url, char *err,
@@ -614,6 +625,11 @@ static int setup(struct cons_run *run, const struct check_env *env, const struct
     run->write_timer.data = run->deadline.data = run->recovered.data = run->probe_timer.data = run;
     run->expect_recovery = c->fault[0] != 0;
     uv_timer_start(&run->deadline, on_deadline, (c->duration_us + c->settle_us) / 1000, 0);
+    if (env->stop && uv_poll_init(&run->loop, &run->stop_poll, env->stop->fd) == 0) {
+        run->stop_polled = true;
+        run->stop_poll.data = run;
+        uv_poll_start(&run->stop_poll, UV_READABLE, on_stop_asked);
+    }
     return 0;
 }
 
@@ -747,11 +763,10 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
     uint64_t fault_ns = 0;
     char fault_err[512] = "", recover_err[512] = "";
     int fault_rc = 0, recover_rc = 0;
-    if (c->fault[0]) {
-        check_sleep_until(run->begin_ns + c->at_us * 1000);
+    if (c->fault[0] && check_wait_until(env, run->begin_ns + c->at_us * 1000)) {
         fault_ns = uv_hrtime();
         fault_rc = check_fault_inject(env, c, fault_err, sizeof fault_err);
-        check_sleep_until(fault_ns + c->restart_after_us * 1000);
+        check_wait_until(env, fault_ns + c->restart_after_us * 1000); /* interrupted: now */
         /* R, the recovery, is when it is asked for (as in failover): the faulted node's reader
          * starts reading everything again at once, so catch-up includes the restart itself */
         run->recover_ns = uv_hrtime();

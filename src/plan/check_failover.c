@@ -65,17 +65,6 @@ static int replica_restarts(const struct check_env *env, const char *id, int64_t
     return restarts;
 }
 
-/* Sleeps until ns unless the run is asked to stop. Returns false when it was. */
-static bool wait_until(const struct check_env *env, uint64_t ns)
-{
-    while (uv_hrtime() < ns) {
-        if (load_stop_requested(env->stop)) return false;
-        uint64_t left = ns - uv_hrtime();
-        check_sleep_until(uv_hrtime() + (left < 10000000 ? left : 10000000));
-    }
-    return !load_stop_requested(env->stop);
-}
-
 static uint32_t node_index(const struct load_result *r, const char *name)
 {
     for (size_t k = 0; k < r->total.node_count; k++)
@@ -187,7 +176,7 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
     uint64_t origin = uv_hrtime(); /* before the load's thread: every time is from here */
     job.load.origin_ns = origin;
     check_load_start(&job);
-    bool going = wait_until(env, origin + c->at_us * 1000);
+    bool going = check_wait_until(env, origin + c->at_us * 1000);
     int64_t fault_us = (int64_t)(uv_hrtime() - origin) / 1000;
     int64_t fault_wall = check_wall_ms();
     char fault_err[512] = "";
@@ -196,7 +185,7 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
     struct recovery rec;
     memset(&rec, 0, sizeof rec);
     if (going && fault_rc == 0 && c->fault[0] && c->restart_after_us) {
-        wait_until(env, origin + (uint64_t)fault_us * 1000 + c->restart_after_us * 1000);
+        check_wait_until(env, origin + (uint64_t)fault_us * 1000 + c->restart_after_us * 1000);
         recover(env, c, origin, restarts_before, &rec);
     } else if (fault_rc == 0 && c->fault[0] && load_stop_requested(env->stop)) {
         recover(env, c, origin, restarts_before, &rec); /* interrupted: leave nothing broken */

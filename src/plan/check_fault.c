@@ -46,9 +46,11 @@ static int partition_set(const struct check_env *env, const char *node, bool up,
 extern char **environ;
 
 /* Runs the exec fault's command (/bin/sh -c, in a process group of its own) to its end, at
- * most timeout_ms (then the whole group is killed: what it started in the background too).
- * Returns 0 when it exited 0, else -1 with a message. */
-static int run_command(const char *cmd, uint64_t timeout_ms, char *err, size_t errlen)
+ * most timeout_ms, or until stop is asked (may be NULL: the recovery always runs); then the
+ * whole group is killed, what it started in the background too. Returns 0 when it exited 0,
+ * else -1 with a message. */
+static int run_command(const char *cmd, uint64_t timeout_ms, const struct load_stop *stop,
+                       char *err, size_t errlen)
 {
     char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
     pid_t pid;
@@ -61,6 +63,11 @@ static int run_command(const char *cmd, uint64_t timeout_ms, char *err, size_t e
     if (src != 0) return err_set(err, errlen, "exec `%s`: cannot start /bin/sh", cmd);
     int status = 0;
     for (uint64_t waited = 0; waitpid(pid, &status, WNOHANG) == 0; waited += 10) {
+        if (load_stop_requested(stop)) { /* interrupted: the fault is not worth waiting for */
+            kill(-pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return err_set(err, errlen, "exec `%s`: interrupted, killed", cmd);
+        }
         if (waited >= timeout_ms) {
             kill(-pid, SIGKILL);
             waitpid(pid, &status, 0);
@@ -89,7 +96,7 @@ static int fault_node(const struct check_env *env, const struct plan_check *c, c
 int check_fault_inject(const struct check_env *env, const struct plan_check *c, char *err,
                        size_t errlen)
 {
-    if (strcmp(c->fault, "exec") == 0) return run_command(c->exec_cmd, c->exec_timeout_us / 1000, err, errlen);
+    if (strcmp(c->fault, "exec") == 0) return run_command(c->exec_cmd, c->exec_timeout_us / 1000, env->stop, err, errlen);
     for (size_t i = 0; i < c->node_count; i++) {
         if (fault_node(env, c, c->nodes[i], true, err, errlen) == 0) continue;
         for (size_t k = 0; k < i; k++) { /* never leave the nodes already faulted broken */
@@ -110,7 +117,7 @@ int check_fault_recover_node(const struct check_env *env, const struct plan_chec
 int check_fault_recover(const struct check_env *env, const struct plan_check *c, char *err,
                         size_t errlen)
 {
-    if (strcmp(c->fault, "exec") == 0) return run_command(c->recover_cmd, c->exec_timeout_us / 1000, err, errlen);
+    if (strcmp(c->fault, "exec") == 0) return run_command(c->recover_cmd, c->exec_timeout_us / 1000, NULL, err, errlen);
     int rc = 0; /* every node is recovered; the first error is returned */
     for (size_t i = 0; i < c->node_count; i++) {
         char one[512];

@@ -119,13 +119,15 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
     jobs[0].load.origin_ns = begin;
     for (int i = 0; i < 2; i++)
         check_load_start(&jobs[i]);
-    check_sleep_until(begin + c->at_us * 1000);
+    bool going = check_wait_until(env, begin + c->at_us * 1000);
     uint64_t stop_ns = uv_hrtime();
     char serr[512] = "", rerr[512] = "";
-    int stop_rc = check_cluster_act(env->cluster, c->group, "scale", 0, serr, sizeof serr);
-    check_sleep_until(stop_ns + c->restart_after_us * 1000);
+    int stop_rc = going ? check_cluster_act(env->cluster, c->group, "scale", 0, serr, sizeof serr) : 0;
+    check_wait_until(env, stop_ns + c->restart_after_us * 1000); /* interrupted: back now */
     uint64_t start_ns = uv_hrtime();
-    int start_rc = check_cluster_act(env->cluster, c->group, "scale", original, rerr, sizeof rerr);
+    int start_rc = going ? check_cluster_act(env->cluster, c->group, "scale", original, rerr,
+                                             sizeof rerr)
+                         : 0;
     for (int i = 0; i < 2; i++)
         check_load_join(&jobs[i]);
     if (jobs[0].rc < 0 || jobs[1].rc < 0) {

@@ -15,11 +15,13 @@
 #include "load/run_json.h"
 #include "load/threshold.h"
 
-bool check_gateway_wait_group(const char *target, const char *group, int want)
+int check_gateway_wait_group(const char *target, const char *group, int want,
+                             const struct load_stop *stop)
 {
     size_t plen = strlen(group);
-    for (int tries = 0; tries < 400; tries++) {
-        int up = 0;
+    int up = 0;
+    for (int tries = 0; tries < 400 && !load_stop_requested(stop); tries++) {
+        up = 0;
         json_t *j = check_gateway_get(target, "/api/v1/cluster/nodes");
         const char *id;
         json_t *n;
@@ -31,10 +33,10 @@ bool check_gateway_wait_group(const char *target, const char *group, int want)
                 up++;
         }
         json_decref(j);
-        if (up == want) return true;
+        if (up == want) return up;
         usleep(50000);
     }
-    return false;
+    return up;
 }
 
 static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
@@ -99,7 +101,8 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
             json_decref(steps);
             return NULL;
         }
-        bool seen = check_gateway_wait_group(c->target, c->group, n);
+        int up = check_gateway_wait_group(c->target, c->group, n, env->stop);
+        bool seen = up == n;
         struct load_result r;
         if (check_run_load(env, &l, &r, err, errlen) < 0) {
             json_decref(steps);
@@ -119,7 +122,7 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
         json_array_append_new(steps, step);
         if (!seen) {
             json_array_append_new(expects,
-                                  check_expectation("the gateway saw every replica up", n, false));
+                                  check_expectation("the gateway saw every replica up", up, false));
             *pass = false;
         }
         *pass &= check_judge_thresholds(c, &s, expects);
@@ -127,7 +130,7 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
     }
     char serr[512];
     if (check_cluster_act(env->cluster, c->group, "scale", original, serr, sizeof serr) == 0)
-        check_gateway_wait_group(c->target, c->group, original);
+        check_gateway_wait_group(c->target, c->group, original, env->stop);
     *pass &= check_judge_bound(c, "efficiency", efficiency, expects);
     json_t *out = json_pack("{s:s,s:o}", "group", c->group, "steps", steps);
     json_object_set_new(out, "efficiency",

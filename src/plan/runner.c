@@ -298,6 +298,16 @@ void check_sleep_until(uint64_t ns)
     if (ns > now) usleep((useconds_t)((ns - now) / 1000));
 }
 
+bool check_wait_until(const struct check_env *env, uint64_t ns)
+{
+    while (uv_hrtime() < ns) {
+        if (load_stop_requested(env->stop)) return false;
+        uint64_t left = ns - uv_hrtime();
+        check_sleep_until(uv_hrtime() + (left < 10000000 ? left : 10000000));
+    }
+    return !load_stop_requested(env->stop);
+}
+
 json_t *check_expectation_why(const char *text, double actual, bool pass, const char *why)
 {
     json_t *e = json_pack("{s:s,s:o,s:b}", "expect", text, "actual",

@@ -57,6 +57,15 @@ const char *report_actual(const void *e, const char *expect, char *buf, size_t s
         const char *name;
         double per_ms; /* durations: the value is in ms */
     } units[] = {{"us", 1e-3}, {"ms", 1}, {"s", 1e3}, {"m", 6e4}, {"h", 3.6e6}};
+    if (!*unit) { /* a bare number on a duration is seconds, as herd reads it */
+        static const char *const durations[] = {
+            "p50",      "p75",    "p90",      "p95",        "p99", "p99.9", "max", "mean",
+            "min",      "detection", "failover", "rejoin", "converge", "catch_up",
+            "health_p99", NULL};
+        size_t klen = strspn(expect, "abcdefghijklmnopqrstuvwxyz0123456789_.");
+        for (const char *const *k = durations; *k; k++)
+            if (strlen(*k) == klen && strncmp(expect, *k, klen) == 0) unit = "s";
+    }
     if (unit[0] == '%') {
         snprintf(buf, size, "%.4g%%", v * 100);
         return buf;

@@ -470,8 +470,15 @@ static void *fake_main(void *arg)
         if (have) atomic_fetch_add(&f->requests, 1);
         if (f->answer) {
             if (write(c, f->answer, strlen(f->answer)) < 0) perror("fake backend");
-            /* a kept-alive connection closed as the next request arrives, unanswered */
-            if (f->close_second && read(c, buf, sizeof buf) > 0) atomic_fetch_add(&f->requests, 1);
+            /* a kept-alive connection closed once the next request is in, unanswered (all
+             * of it read, a long body too: the node took it and said nothing) */
+            if (f->close_second && read(c, buf, sizeof buf) > 0) {
+                atomic_fetch_add(&f->requests, 1);
+                struct timeval quick = {0, 200000};
+                setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &quick, sizeof quick);
+                while (read(c, buf, sizeof buf) > 0) {
+                }
+            }
         } else {
             struct linger lg = {1, 0}; /* close with RST */
             setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -565,6 +572,59 @@ static void test_stale_keepalive_sent_again(void **state)
                      0); /* not a retry on another node */
     json_decref(st);
     fake_stop(&f);
+}
+
+/* A request whose body was streamed on (over 64 KB) cannot be sent again: when the node closes
+ * its kept-alive connection unanswered, the client gets the gateway's 502 at once, never a
+ * resend without the body (that hung 30 s, then 504). */
+static void test_streamed_body_not_resent(void **state)
+{
+    struct gw *g = *state;
+    struct fake_backend f;
+    fake_start(&f, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Herd-Node: fake\r\n\r\nok");
+    f.close_second = true;
+    spawn_gateway_with_fake(g, &f, true);
+    int gp = g->base + 3;
+    static char out[8192], req[200 * 1024];
+    assert_int_equal(call(gp, "GET", "/echo", NULL, out, sizeof out), 200); /* fake, kept */
+    assert_int_equal(call(gp, "GET", "/echo", NULL, out, sizeof out), 200); /* api.1 */
+    size_t body = 100000;
+    int n = snprintf(req, sizeof req,
+                     "PUT /kv/big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                     "Content-Length: %zu\r\n\r\n",
+                     body);
+    memset(req + n, 'x', body);
+    req[(size_t)n + body] = '\0';
+    long t0 = harness_now_ms();
+    int status = harness_exchange(gp, req, out, sizeof out);
+    long took = harness_now_ms() - t0;
+    printf("  streamed PUT on a closed connection: %d in %ld ms\n", status, took);
+    assert_int_equal(status, 502);
+    assert_non_null(strstr(out, "X-Herd-Node: (gateway)"));
+    assert_true(took < 5000);
+    fake_stop(&f);
+}
+
+/* "(no node)" only when no node took the request: a node that answered 503 itself (retried
+ * elsewhere, nowhere to go) was there, so the gateway's answer names itself, not "no node". */
+static void test_no_node_only_when_none_took_it(void **state)
+{
+    struct gw *g = *state;
+    char dead[64], real[64], port[16];
+    snprintf(dead, sizeof dead, "dead=127.0.0.1:%d", harness_free_port());
+    snprintf(real, sizeof real, "api.1=127.0.0.1:%d", g->base);
+    snprintf(port, sizeof port, "%d", g->base + 3);
+    char *argv[] = {(char *)harness_herd_bin(), "gateway", "--port", port, "--threads", "1",
+                    "--node", real, "--node", dead, "--health", "none", "--eject-after", "0",
+                    "--log-level", "warn", NULL};
+    g->gateway = harness_spawn(argv, NULL, NULL);
+    assert_true(harness_wait_http(g->base + 3, "/api/v1/cluster/status", 5000));
+    char out[8192];
+    for (int i = 0; i < 2; i++) { /* api.1 first, then the dead one first */
+        assert_int_equal(call(g->base + 3, "GET", "/status/503", NULL, out, sizeof out), 503);
+        assert_null(strstr(out, "(no node)"));
+        assert_non_null(strstr(out, "X-Herd-Node: (gateway)"));
+    }
 }
 
 /* Sends request and reads until the gateway closes (chunked and close-delimited answers). */
@@ -800,6 +860,8 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_registration_ttl_and_config_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_requests, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_stale_keepalive_sent_again, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_streamed_body_not_resent, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_no_node_only_when_none_took_it, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_post_is_not_replayed, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_bodies_and_headers, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_group_routes, setup_nodes, teardown),

@@ -683,6 +683,30 @@ static void test_exec_timeout_kills_its_group(void **state)
     assert_int_equal(left, 0);
     json_decref(doc);
     free(out);
+    /* and a SIGINT does not wait for it: the command's group goes at once, exit 130 */
+    snprintf(text, sizeof text,
+             "name: slow exec\n"
+             "target: http://127.0.0.1:%d\n"
+             "checks:\n"
+             "  - failover: {fault: exec, exec: \"sleep 302.5 & sleep 302.5\", node: x,\n"
+             "               rate: 20, duration: 3s, at: 500ms}\n",
+             t->base);
+    char reports[128], outp[128];
+    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
+    snprintf(outp, sizeof outp, "%s/int.out", t->dir);
+    char *argv[] = {(char *)harness_herd_bin(), "test", write_plan(t, text), reports, NULL};
+    pid_t pid = harness_spawn_io(argv, NULL, outp, outp);
+    usleep(1500000);
+    long t0 = harness_now_ms();
+    kill(pid, SIGINT);
+    int status = harness_wait(pid, 30000);
+    long took = harness_now_ms() - t0;
+    printf("  exit after SIGINT during the exec: %ld ms\n", took);
+    assert_true(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 130);
+    assert_true(took < 10000); /* not the 60 s exec_timeout */
+    static const char *const sleeper2[] = {"sleep", "302.5", NULL};
+    for (int i = 0; i < 40 && (left = count_processes(sleeper2)) > 0; i++) usleep(50000);
+    assert_int_equal(left, 0);
 }
 
 int integration_measure(void)

@@ -382,11 +382,12 @@ static void test_failover_half_the_group(void **state)
     double d0 = json_number_value(json_object_get(json_array_get(per, 0), "detection_ms"));
     double d1 = json_number_value(json_object_get(json_array_get(per, 1), "detection_ms"));
     assert_true(fabs(json_number_value(json_object_get(m, "detection_ms")) - fmax(d0, d1)) < 1e-9);
-    /* from a window after the fault (the two kills take a moment) until the restart, api.1
-     * alone serves */
+    /* from 600 ms after the fault (two kills through the supervisor take a moment, more on
+     * a loaded machine: 400 ms was seen under ASan with -j2) until the restart, api.1 alone
+     * serves */
     json_t *tl = json_object_get(m, "timeline"), *nodes = json_object_get(tl, "nodes");
     double fault_at = json_number_value(json_object_get(m, "fault_at_s"));
-    for (size_t i = (size_t)(fault_at * 10) + 2; i < (size_t)(fault_at * 10) + 9; i++) {
+    for (size_t i = (size_t)(fault_at * 10) + 6; i < (size_t)(fault_at * 10) + 9; i++) {
         long long a1 = json_integer_value(json_array_get(json_object_get(nodes, "api.1"), i));
         long long a2 = json_integer_value(json_array_get(json_object_get(nodes, "api.2"), i));
         long long a3 = json_integer_value(json_array_get(json_object_get(nodes, "api.3"), i));
@@ -1217,6 +1218,20 @@ static void test_report_rerender_and_compare(void **state)
     json_decref(doc);
     assert_int_equal(harness_herd(cmp, 10000, &out, NULL), 1);
     assert_non_null(strstr(out, "not measured"));
+    free(out);
+    /* a check that ran before and not now is a regression; a document with odd checks is read
+     * without a crash */
+    doc = json_load_file(run, 0, NULL);
+    json_array_remove(json_object_get(doc, "checks"), 0);
+    json_array_append_new(json_object_get(doc, "checks"), json_pack("{}"));
+    json_array_append_new(json_object_get(doc, "checks"), json_integer(5));
+    json_dump_file(doc, worse, 0);
+    json_decref(doc);
+    assert_int_equal(harness_herd(cmp, 10000, &out, NULL), 1);
+    assert_non_null(strstr(out, "only in"));
+    free(out);
+    char *odd[] = {"report", "--compare", worse, worse, NULL};
+    assert_int_equal(harness_herd(odd, 10000, &out, NULL), 0);
     free(out);
 }
 
