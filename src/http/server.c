@@ -978,27 +978,32 @@ static void conn_process(struct http_conn *c)
         return;
     }
     c->processing = true;
-    while (conn_may_parse(c) && c->rstart < c->rend) {
-        const char *start = c->rbuf + c->rstart;
-        llhttp_errno_t e = llhttp_execute(&c->parser, start, c->rend - c->rstart);
-        if (e == HPE_OK) {
-            c->rstart = c->rend = 0;
-            break;
-        }
-        if (e == HPE_PAUSED) {
-            c->rstart = (size_t)(llhttp_get_error_pos(&c->parser) - c->rbuf);
-            llhttp_resume(&c->parser);
-            if (c->dispatched) { /* a streamed body ended: its handler has the request */
-                c->dispatched = false;
+    for (;;) {
+        while (conn_may_parse(c) && c->rstart < c->rend) {
+            const char *start = c->rbuf + c->rstart;
+            llhttp_errno_t e = llhttp_execute(&c->parser, start, c->rend - c->rstart);
+            if (e == HPE_OK) {
+                c->rstart = c->rend = 0;
+                break;
+            }
+            if (e == HPE_PAUSED) {
+                c->rstart = (size_t)(llhttp_get_error_pos(&c->parser) - c->rbuf);
+                llhttp_resume(&c->parser);
+                if (c->dispatched) { /* a streamed body ended: its handler has the request */
+                    c->dispatched = false;
+                    continue;
+                }
+                conn_dispatch(c);
+                if (c->closing) break;
                 continue;
             }
-            conn_dispatch(c);
-            if (c->closing) break;
-            continue;
+            log_debug("http: bad request: %s", llhttp_get_error_reason(&c->parser));
+            conn_fail(c, c->error_status ? c->error_status : 400);
+            break;
         }
-        log_debug("http: bad request: %s", llhttp_get_error_reason(&c->parser));
-        conn_fail(c, c->error_status ? c->error_status : 400);
-        break;
+        if (c->closing || c->rstart == c->rend) break;
+        conn_flush(c); /* requests held back by the output limit go on if the kernel took it */
+        if (c->closing || c->writing || !conn_may_parse(c)) break;
     }
     c->processing = false;
     if (c->closing) {
@@ -1010,7 +1015,11 @@ static void conn_process(struct http_conn *c)
     if (c->peer_gone && c->state != CONN_HANDLING)
         c->close_after_write = true; /* the client half-closed: answer what it sent, then close */
     conn_flush(c);
-    if (c->closing) return;
+    if (c->closing) {
+        request_abort(c, 499);
+        conn_release(c);
+        return;
+    }
     if (c->close_after_write && !c->writing && c->out.len == 0 && c->state != CONN_HANDLING)
         conn_finish(c);
     else if (c->srv->stopping && c->state == CONN_IDLE && c->rstart == c->rend && !c->writing &&
