@@ -43,6 +43,7 @@ static const char gateway_usage[] =
     "      --retry-budget R     retries allowed per request, 20% or 0.2 (default 20%)\n"
     "      --connect-timeout D  connecting to a node (default 1s)\n"
     "      --timeout D          waiting for a node's answer (default 30s)\n"
+    "      --body-timeout D     a client's request body, end of headers to end (default 10s)\n"
     "      --ttl D              registered nodes expire without heartbeats (default 10s)\n"
     "      --token T            admin API: required for changes (else loopback clients only)\n"
     "      --log-level LEVEL    error, warn, info or debug (default info)\n"
@@ -68,6 +69,7 @@ enum {
     OPT_RETRY_BUDGET,
     OPT_CONNECT_TIMEOUT,
     OPT_TIMEOUT,
+    OPT_BODY_TIMEOUT,
     OPT_TTL,
     OPT_TOKEN,
     OPT_LOG_LEVEL,
@@ -95,6 +97,7 @@ static const struct option long_options[] = {
     {"retry-budget", required_argument, NULL, OPT_RETRY_BUDGET},
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
     {"ttl", required_argument, NULL, OPT_TTL},
     {"token", required_argument, NULL, OPT_TOKEN},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -286,6 +289,9 @@ int cmd_gateway(int argc, char **argv)
             break;
         case OPT_TIMEOUT:
             if (duration_flag("--timeout", optarg, 1000, &o.response_timeout_us) < 0) goto out;
+            break;
+        case OPT_BODY_TIMEOUT:
+            if (duration_flag("--body-timeout", optarg, 1000, &o.body_timeout_us) < 0) goto out;
             break;
         case OPT_TTL:
             if (duration_flag("--ttl", optarg, 100000, &o.ttl_us) < 0) goto out;

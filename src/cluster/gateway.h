@@ -57,6 +57,7 @@ struct gateway_opts {
     uint64_t connect_timeout_us;
     uint64_t response_timeout_us; /* request sent -> response headers */
     size_t max_body_bytes;        /* request bodies (buffered, so idempotent ones can retry) */
+    uint64_t body_timeout_us;     /* a client's request body, streamed ones too: then 408 */
     /* registry */
     uint64_t ttl_us;
     char token[128]; /* admin routes: required from anyone when set; else loopback only */
@@ -65,7 +66,7 @@ struct gateway_opts {
 /* Defaults: 127.0.0.1:9091, roundrobin, one thread per core, http check GET /health every
  * 1 s (fastinter 200 ms, downinter 500 ms, timeout 1 s, rise 2, fall 3), ejection after 3
  * consecutive failures, no slow start, 2 retries within a 20% budget, connect timeout 1 s,
- * response timeout 30 s, 1 MiB bodies, TTL 10 s. */
+ * response timeout 30 s, 1 MiB bodies, body timeout 10 s, TTL 10 s. */
 void gateway_opts_default(struct gateway_opts *o);
 void gateway_opts_free(struct gateway_opts *o);
 

@@ -32,6 +32,7 @@ void gateway_opts_default(struct gateway_opts *o)
     o->connect_timeout_us = 1000000;
     o->response_timeout_us = 30000000;
     o->max_body_bytes = 1 << 20;
+    o->body_timeout_us = 10000000;
     o->ttl_us = 10000000;
 }
 
@@ -282,7 +283,7 @@ int gateway_opts_from_conf(struct gateway_opts *o, const struct conf_doc *doc,
     static const char *const keys[] = {"port",    "host",        "balance",         "hash_header",
                                        "threads", "nodes",       "health",          "retries",
                                        "token",   "ttl",         "connect_timeout", "timeout",
-                                       "max_body", "routes",     NULL};
+                                       "max_body", "routes",     "body_timeout", NULL};
     long long port = o->port, threads = o->threads, max_body = (long long)o->max_body_bytes;
     const char *host = NULL, *balance = NULL, *hash_header = NULL, *token = NULL;
     const struct conf_node *v;
@@ -298,6 +299,8 @@ int gateway_opts_from_conf(struct gateway_opts *o, const struct conf_doc *doc,
                              err, errlen) < 0 ||
         conf_opt_duration_us(doc, n, "timeout", 1000, 3600000000ULL, &o->response_timeout_us, err,
                              errlen) < 0 ||
+        conf_opt_duration_us(doc, n, "body_timeout", 1000, 3600000000ULL, &o->body_timeout_us,
+                             err, errlen) < 0 ||
         conf_opt_int(doc, n, "max_body", 0, 1LL << 30, &max_body, err, errlen) < 0)
         return -1;
     if (host) {

@@ -389,6 +389,17 @@ static int put_header(struct buf *b, const char *name, const char *value)
     return 0;
 }
 
+/* Gives up gr's node connection: its answer is no longer wanted. */
+static void upstream_drop(struct gw_request *gr)
+{
+    if (!gr->conn) return;
+    struct gw_thread *t = gr->t;
+    gw_add(&t->stats[gr->node].in_flight, (uint64_t)-1);
+    balancer_on_result(gr->bal, gr->node, true);
+    conn_free(gr->conn);
+    gr->conn = NULL;
+}
+
 static void on_drain(void *data)
 {
     struct gw_request *gr = data;
@@ -427,12 +438,8 @@ static void on_body(struct http_client *c, const char *at, size_t len, void *dat
     if (gr->discard || !gr->head_sent) return;
     long queued = http_respond_write(gr->req, at, len);
     if (queued < 0) { /* the client left: drop the node's connection and the request */
-        struct gw_thread *t = gr->t;
-        gw_add(&t->stats[gr->node].in_flight, (uint64_t)-1);
-        balancer_on_result(gr->bal, gr->node, true);
-        conn_free(gr->conn);
-        gr->conn = NULL;
-        gw_add(&t->aborted, 1);
+        upstream_drop(gr);
+        gw_add(&gr->t->aborted, 1);
         http_respond_abort(gr->req);
         request_done(gr, GW_ERR_OTHER);
         return;
@@ -656,23 +663,22 @@ static void on_client_body(struct http_request *req, const char *at, size_t len,
     }
 }
 
-static void on_client_body_end(struct http_request *req, bool complete, void *data)
+/* The client's connection failed before its answer (it left, its body broke off or came too
+ * slowly, it took no output): the server ended the request, so gr lets go of the node and
+ * is recycled; nothing may touch req after this. */
+static void on_client_abort(struct http_request *req, void *data)
+{
+    (void)req;
+    struct gw_request *gr = data;
+    upstream_drop(gr);
+    gw_add(&gr->t->aborted, 1);
+    request_done(gr, GW_ERR_OTHER);
+}
+
+static void on_client_body_end(struct http_request *req, void *data)
 {
     struct gw_request *gr = data;
-    gr->body_done = complete;
-    if (!complete) { /* the client left mid-body: nothing will be answered */
-        if (gr->conn) {
-            struct gw_thread *t = gr->t;
-            gw_add(&t->stats[gr->node].in_flight, (uint64_t)-1);
-            balancer_on_result(gr->bal, gr->node, true);
-            conn_free(gr->conn);
-            gr->conn = NULL;
-        }
-        gw_add(&gr->t->aborted, 1);
-        http_respond_abort(req);
-        request_done(gr, GW_ERR_OTHER);
-        return;
-    }
+    gr->body_done = true;
     if (gr->body_streaming) {
         if (gr->body_chunked && gr->conn) http_client_write(gr->conn->client, "0\r\n\r\n", 5);
         return;
@@ -717,6 +723,7 @@ static void on_proxy(struct http_request *req, void *data)
     gw_add(&t->requests, 1);
     budget_roll(t);
     t->window_requests++;
+    http_request_on_abort(req, on_client_abort, gr);
     if (format_head(gr) < 0) {
         http_respond_error(req, 500, "out of memory");
         request_free(gr);
@@ -779,6 +786,8 @@ int gw_thread_setup(struct gw_thread *t, struct gateway *gw, int index)
     struct http_server_limits lim;
     http_server_limits_default(&lim);
     lim.max_body_bytes = o->max_body_bytes;
+    uint64_t body_ms = o->body_timeout_us / 1000;
+    lim.body_timeout_ms = body_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)body_ms;
     t->srv = http_server_new(&t->loop, &lim);
     if (!t->up || !t->stats || !t->srv) return -1;
     balancer_init(&t->bal, o->balance, 0x9e3779b97f4a7c15ULL * (uint64_t)(index + 1));

@@ -20,7 +20,6 @@
 #include "base/log.h"
 #include "base/mtime.h"
 
-#define SWEEP_INTERVAL_MS 100
 #define LINGER_MS         2000
 #define READ_BUFFER_SIZE  16384
 
@@ -40,7 +39,7 @@ struct http_server {
         uv_pipe_t pipe; /* a unix socket (http_server_listen_unix) */
     } listener;
     bool unix_socket;
-    uv_timer_t sweep;
+    uv_timer_t closer; /* never started: closed last, its close callback reports "stopped" */
     struct http_server_limits lim;
     struct route *routes, *routes_tail;
     struct buf common_headers; /* "Name: value\r\n" lines sent on every answer */
@@ -61,12 +60,15 @@ struct http_server {
 
 /* A connection's life: IDLE -> READING (first byte) -> HANDLING (request complete) -> IDLE
  * (answered; keep-alive) ... and LINGER after an answer that closes it: output flushed and
- * write side shut, input discarded until the client closes or the linger deadline. */
+ * write side shut, input discarded until the client closes or the linger deadline. Each
+ * phase sets the read timer on entry (stopped or re-set on exit); the write timer runs while
+ * a write is in flight, whatever the phase. */
 enum conn_state {
-    CONN_IDLE = 0, /* between requests: the idle timeout runs */
+    CONN_IDLE = 0, /* between requests: the idle timeout runs once the output is out */
     CONN_READING,  /* a request has begun: the header, then body, timeout runs */
-    CONN_HANDLING, /* the handler owns the request; no timeout; later requests wait */
-    CONN_LINGER,   /* closing politely */
+    CONN_HANDLING, /* the handler owns the request; later requests wait; the body timeout
+                    * runs while a streamed body is still coming (paused with it) */
+    CONN_LINGER,   /* closing politely: the linger timeout runs */
 };
 
 struct http_conn {
@@ -78,7 +80,10 @@ struct http_conn {
     struct http_conn *prev, *next;
     llhttp_t parser;
     enum conn_state state;
-    uint64_t deadline_ms; /* loop time at which the current phase times out; 0: none */
+    uv_timer_t read_timer;  /* the phase's timeout: idle, header, body or linger */
+    uv_timer_t write_timer; /* a write in flight that the client does not take */
+    int handles_open;       /* of handle and the two timers; the connection is freed at 0 */
+    uint64_t body_left_ms;  /* of a paused streamed body's timeout */
     struct http_request req;
     struct buf head;  /* URL and headers, each NUL-terminated */
     struct buf body;  /* request body */
@@ -115,6 +120,8 @@ struct http_conn {
     bool chunked_out; /* ... and its body is sent chunked */
     void (*drain_fn)(void *data);
     void *drain_data;
+    http_abort_fn abort_fn; /* told when the connection fails before the answer */
+    void *abort_data;
     char param_buf[1024];
     size_t rstart, rend; /* unparsed bytes in rbuf */
     char rbuf[READ_BUFFER_SIZE];
@@ -125,6 +132,7 @@ static void conn_close(struct http_conn *c);
 struct route;
 static struct route *route_find(struct http_conn *c, bool *path_known);
 static void conn_flush(struct http_conn *c);
+static void update_reading(struct http_conn *c);
 
 void http_server_limits_default(struct http_server_limits *lim)
 {
@@ -133,7 +141,9 @@ void http_server_limits_default(struct http_server_limits *lim)
     lim->header_timeout_ms = 10000;
     lim->body_timeout_ms = 10000;
     lim->idle_timeout_ms = 60000;
+    lim->write_timeout_ms = 60000;
     lim->max_connections = 65536;
+    lim->max_output_bytes = 1 << 20;
 }
 
 const char *http_status_reason(int status)
@@ -221,9 +231,36 @@ int http_percent_decode(const char *src, size_t len, char *dst, size_t size)
 
 /* ---- llhttp callbacks: collect the request into the connection's buffers ---- */
 
-static uint64_t loop_now(const struct http_conn *c)
+static void on_read_timeout(uv_timer_t *timer);
+
+/* Answer bytes not yet handed to the kernel. */
+static size_t conn_queued(const struct http_conn *c)
 {
-    return uv_now(c->srv->loop);
+    return c->out.len + (c->writing ? c->wbuf.len : 0);
+}
+
+/* Above the output limit no further request is read or parsed, so a client that sends and
+ * never reads holds at most the limit and one answer. */
+static bool conn_output_full(const struct http_conn *c)
+{
+    return conn_queued(c) > c->srv->lim.max_output_bytes;
+}
+
+/* May the parser go on: a streamed body for its handler, or the next request? */
+static bool conn_may_parse(const struct http_conn *c)
+{
+    if (c->state == CONN_LINGER || c->close_after_write) return false;
+    if (c->state == CONN_HANDLING) return c->stream_in && !c->body_done;
+    return !conn_output_full(c);
+}
+
+/* Enters a phase: its timeout_ms (0: none) replaces the previous phase's. */
+static void phase_timer_set(struct http_conn *c, uint64_t timeout_ms)
+{
+    if (timeout_ms == 0)
+        uv_timer_stop(&c->read_timer);
+    else
+        uv_timer_start(&c->read_timer, on_read_timeout, timeout_ms, 0);
 }
 
 static int limit_hit(struct http_conn *c, int status)
@@ -236,7 +273,7 @@ static int on_message_begin(llhttp_t *p)
 {
     struct http_conn *c = p->data;
     c->state = CONN_READING;
-    c->deadline_ms = loop_now(c) + c->srv->lim.header_timeout_ms;
+    phase_timer_set(c, c->srv->lim.header_timeout_ms);
     buf_reset(&c->head);
     buf_reset(&c->body);
     c->header_count = 0;
@@ -246,6 +283,7 @@ static int on_message_begin(llhttp_t *p)
     c->stream_in = c->body_done = c->dispatched = c->body_paused = false;
     c->body_fn = NULL;
     c->body_end_fn = NULL;
+    c->abort_fn = NULL;
     return 0;
 }
 
@@ -339,14 +377,14 @@ static int on_headers_complete(llhttp_t *p)
         if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_minor >= 1)
             buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
         c->state = CONN_HANDLING;
-        c->deadline_ms = 0;
         c->responded = false;
+        phase_timer_set(c, c->srv->lim.body_timeout_ms); /* the streamed body's deadline */
         rt->fn(r, rt->data);
         return 0;
     }
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->lim.max_body_bytes)
         return limit_hit(c, 413);
-    c->deadline_ms = loop_now(c) + c->srv->lim.body_timeout_ms;
+    phase_timer_set(c, c->srv->lim.body_timeout_ms);
     const char *expect = http_request_header(r, "Expect");
     if (expect && strcasecmp(expect, "100-continue") == 0 && p->http_minor >= 1) {
         buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
@@ -375,7 +413,8 @@ static int on_message_complete(llhttp_t *p)
         http_body_end_fn end = c->body_end_fn;
         c->body_fn = NULL;
         c->body_end_fn = NULL;
-        if (end && !c->responded) end(&c->req, true, c->body_data);
+        if (c->state == CONN_HANDLING) phase_timer_set(c, 0); /* the body phase is over */
+        if (end && !c->responded) end(&c->req, c->body_data);
         return HPE_PAUSED;
     }
     if (buf_append(&c->body, "", 0) < 0) /* makes body.data a NUL-terminated string */
@@ -487,10 +526,11 @@ static void answer_done(struct http_conn *c, int status)
     struct http_request *req = &c->req;
     c->body_fn = NULL;
     c->body_end_fn = NULL;
+    c->abort_fn = NULL;
     if (c->srv->finish_fn)
         c->srv->finish_fn(req, status, mtime_now_us() - req->start_us, c->srv->finish_data);
     c->state = CONN_IDLE;
-    c->deadline_ms = loop_now(c) + c->srv->lim.idle_timeout_ms;
+    phase_timer_set(c, c->srv->lim.idle_timeout_ms);
     if (!c->processing) /* answered later, from a timer or another callback */
         conn_process(c);
 }
@@ -558,10 +598,6 @@ int http_respond_start(struct http_request *req, int status, const char *headers
     return 0; /* goes out with the first body bytes or the end: one write for small answers */
 }
 
-static size_t conn_queued(const struct http_conn *c)
-{
-    return c->out.len + (c->writing ? c->wbuf.len : 0);
-}
 
 long http_respond_write(struct http_request *req, const void *data, size_t len)
 {
@@ -591,18 +627,26 @@ void http_respond_end(struct http_request *req)
     answer_done(c, c->stream_status);
 }
 
-void http_respond_abort(struct http_request *req)
+/* Ends the request without an answer: no callback of the handler's runs after this; status
+ * goes to the finish callback. The caller closes the connection. */
+static void request_end(struct http_conn *c, int status)
 {
-    struct http_conn *c = req->conn;
-    if (c->responded) return;
     c->streaming = false;
     c->drain_fn = NULL;
     c->body_fn = NULL;
     c->body_end_fn = NULL;
+    c->abort_fn = NULL;
     c->responded = true;
-    if (c->srv->finish_fn)
-        c->srv->finish_fn(req, 502, mtime_now_us() - req->start_us, c->srv->finish_data);
     c->state = CONN_IDLE;
+    if (c->srv->finish_fn)
+        c->srv->finish_fn(&c->req, status, mtime_now_us() - c->req.start_us, c->srv->finish_data);
+}
+
+void http_respond_abort(struct http_request *req)
+{
+    struct http_conn *c = req->conn;
+    if (c->responded) return;
+    request_end(c, 502);
     conn_close(c);
 }
 
@@ -610,6 +654,27 @@ void http_request_on_drain(struct http_request *req, void (*fn)(void *data), voi
 {
     req->conn->drain_fn = fn;
     req->conn->drain_data = data;
+}
+
+void http_request_on_abort(struct http_request *req, http_abort_fn fn, void *data)
+{
+    req->conn->abort_fn = fn;
+    req->conn->abort_data = data;
+}
+
+/* The connection failed (the client left, a bad or late body, a write that failed or timed
+ * out) while a handler owns the request: with an abort callback, the request ends here, as
+ * status for the finish callback, and the handler is told; without one, the request stays
+ * until the handler answers (conn_release waits). Called from I/O and timer callbacks only,
+ * never from inside a call the handler made, so the handler is not re-entered. */
+static void request_abort(struct http_conn *c, int status)
+{
+    if (c->state != CONN_HANDLING || c->responded || !c->abort_fn) return;
+    http_abort_fn fn = c->abort_fn;
+    void *data = c->abort_data;
+    c->peer_gone = true;
+    request_end(c, status);
+    fn(&c->req, data);
 }
 
 static int peer_name(struct http_conn *c)
@@ -664,9 +729,17 @@ void http_respond_error(struct http_request *req, int status, const char *messag
     http_respond_json(req, status, json_pack("{s:s}", "error", message));
 }
 
-/* A protocol error or a limit: answer status, then close. */
+/* A protocol error or a limit: a handler's request ends (request_abort), the client gets
+ * status, then the connection closes; at once when an answer was already under way or the
+ * handler keeps its request. */
 static void conn_fail(struct http_conn *c, int status)
 {
+    bool answer_started = c->streaming;
+    request_abort(c, status);
+    if (answer_started || (c->state == CONN_HANDLING && !c->responded)) {
+        conn_close(c);
+        return;
+    }
     char body[128];
     int n = snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", http_status_reason(status));
     c->error_status = status;
@@ -674,14 +747,14 @@ static void conn_fail(struct http_conn *c, int status)
     buf_reset(&c->extra);
     write_answer(c, status, "application/json", body, (size_t)n, true);
     c->state = CONN_LINGER;
-    c->deadline_ms = loop_now(c) + LINGER_MS;
+    phase_timer_set(c, LINGER_MS);
     c->rstart = c->rend = 0;
 }
 
 /* ---- connection I/O ---- */
 
-/* The sweep timer is the server's last handle: once it is closed, the server is stopped. */
-static void on_sweep_closed(uv_handle_t *h)
+/* The closer is the server's last handle: once it is closed, the server is stopped. */
+static void on_closer_closed(uv_handle_t *h)
 {
     struct http_server *srv = h->data;
     void (*fn)(void *) = srv->stopped_fn;
@@ -689,16 +762,18 @@ static void on_sweep_closed(uv_handle_t *h)
     if (fn) fn(srv->stopped_data);
 }
 
-static void server_close_sweep(struct http_server *srv)
+static void server_close_last(struct http_server *srv)
 {
-    if (!uv_is_closing((uv_handle_t *)&srv->sweep))
-        uv_close((uv_handle_t *)&srv->sweep, on_sweep_closed);
+    if (!uv_is_closing((uv_handle_t *)&srv->closer))
+        uv_close((uv_handle_t *)&srv->closer, on_closer_closed);
 }
 
+/* The close callback of each of a connection's three handles: the last one frees it. */
 static void on_conn_closed(uv_handle_t *h)
 {
     struct http_conn *c = h->data;
     struct http_server *srv = c->srv;
+    if (--c->handles_open > 0) return;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -711,7 +786,7 @@ static void on_conn_closed(uv_handle_t *h)
     buf_free(&c->out);
     buf_free(&c->wbuf);
     free(c);
-    if (srv->stopping && srv->conn_count == 0) server_close_sweep(srv);
+    if (srv->stopping && srv->conn_count == 0) server_close_last(srv);
 }
 
 /* Closes the handle unless a handler still owns the request: then the close waits for its
@@ -719,7 +794,10 @@ static void on_conn_closed(uv_handle_t *h)
 static void conn_release(struct http_conn *c)
 {
     if (c->state == CONN_HANDLING && !c->responded) return;
-    if (!uv_is_closing((uv_handle_t *)&c->handle)) uv_close((uv_handle_t *)&c->handle, on_conn_closed);
+    if (uv_is_closing((uv_handle_t *)&c->handle)) return;
+    uv_close((uv_handle_t *)&c->handle, on_conn_closed);
+    uv_close((uv_handle_t *)&c->read_timer, on_conn_closed);
+    uv_close((uv_handle_t *)&c->write_timer, on_conn_closed);
 }
 
 static void conn_close(struct http_conn *c)
@@ -740,10 +818,27 @@ static void conn_finish(struct http_conn *c)
 {
     if (c->state != CONN_LINGER) {
         c->state = CONN_LINGER;
-        c->deadline_ms = loop_now(c) + LINGER_MS;
+        phase_timer_set(c, LINGER_MS);
     }
     if (c->peer_gone || uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->handle, on_shutdown) < 0)
         conn_close(c);
+}
+
+/* The connection failed under an I/O or timer callback: the handler's request ends too. */
+static void conn_drop(struct http_conn *c, int status)
+{
+    request_abort(c, status);
+    conn_close(c);
+}
+
+/* Goes on after output drained: pipelined requests held back by the output limit are
+ * parsed, reading resumes. */
+static void conn_resume(struct http_conn *c)
+{
+    if (c->state == CONN_IDLE)
+        conn_process(c);
+    else
+        update_reading(c);
 }
 
 static void on_write(uv_write_t *wr, int status)
@@ -751,16 +846,38 @@ static void on_write(uv_write_t *wr, int status)
     struct http_conn *c = wr->data;
     c->writing = false;
     buf_reset(&c->wbuf);
+    uv_timer_stop(&c->write_timer);
     if (status < 0) {
-        conn_close(c);
+        conn_drop(c, 499);
         return;
     }
     conn_flush(c);
-    if (c->writing || c->out.len > 0 || c->closing) return;
-    if (c->streaming && c->drain_fn)
+    if (c->closing) {
+        conn_drop(c, 499);
+        return;
+    }
+    if (c->writing || c->out.len > 0) {
+        if (!conn_output_full(c)) conn_resume(c);
+        return;
+    }
+    if (c->streaming && c->drain_fn) {
         c->drain_fn(c->drain_data);
-    else if (c->close_after_write && c->state != CONN_HANDLING)
+    } else if (c->close_after_write && c->state != CONN_HANDLING) {
         conn_finish(c);
+    } else if (c->state == CONN_IDLE) {
+        phase_timer_set(c, c->srv->lim.idle_timeout_ms); /* idle from now on */
+        conn_resume(c);
+    } else {
+        update_reading(c);
+    }
+}
+
+static void on_write_timeout(uv_timer_t *timer)
+{
+    struct http_conn *c = timer->data;
+    if (c->closing) return;
+    log_debug("http: a client took no output for %u ms: closed", c->srv->lim.write_timeout_ms);
+    conn_drop(c, 408);
 }
 
 static void conn_flush(struct http_conn *c)
@@ -785,7 +902,10 @@ static void conn_flush(struct http_conn *c)
     if (uv_write(&c->write_req, (uv_stream_t *)&c->handle, &b, 1, on_write) < 0) {
         c->writing = false;
         conn_close(c);
+        return;
     }
+    if (c->srv->lim.write_timeout_ms)
+        uv_timer_start(&c->write_timer, on_write_timeout, c->srv->lim.write_timeout_ms, 0);
 }
 
 static bool route_match(const char *pattern, const char *path, struct http_conn *c)
@@ -835,7 +955,7 @@ static void conn_dispatch(struct http_conn *c)
 {
     struct http_request *r = &c->req;
     c->state = CONN_HANDLING;
-    c->deadline_ms = 0;
+    phase_timer_set(c, 0);
     c->responded = false;
     bool path_known = false;
     struct route *rt = route_find(c, &path_known);
@@ -849,41 +969,45 @@ static void conn_dispatch(struct http_conn *c)
         http_respond_error(r, 404, "no such route");
 }
 
-static void update_reading(struct http_conn *c);
-
 /* Parses what is buffered, dispatching complete requests one at a time, then writes. */
 static void conn_process(struct http_conn *c)
 {
     if (c->closing) {
+        request_abort(c, 499);
         conn_release(c);
         return;
     }
     c->processing = true;
-    while ((c->state != CONN_HANDLING || (c->stream_in && !c->body_done)) &&
-           c->state != CONN_LINGER && !c->close_after_write && c->rstart < c->rend) {
-        const char *start = c->rbuf + c->rstart;
-        llhttp_errno_t e = llhttp_execute(&c->parser, start, c->rend - c->rstart);
-        if (e == HPE_OK) {
-            c->rstart = c->rend = 0;
-            break;
-        }
-        if (e == HPE_PAUSED) {
-            c->rstart = (size_t)(llhttp_get_error_pos(&c->parser) - c->rbuf);
-            llhttp_resume(&c->parser);
-            if (c->dispatched) { /* a streamed body ended: its handler has the request */
-                c->dispatched = false;
+    for (;;) {
+        while (conn_may_parse(c) && c->rstart < c->rend) {
+            const char *start = c->rbuf + c->rstart;
+            llhttp_errno_t e = llhttp_execute(&c->parser, start, c->rend - c->rstart);
+            if (e == HPE_OK) {
+                c->rstart = c->rend = 0;
+                break;
+            }
+            if (e == HPE_PAUSED) {
+                c->rstart = (size_t)(llhttp_get_error_pos(&c->parser) - c->rbuf);
+                llhttp_resume(&c->parser);
+                if (c->dispatched) { /* a streamed body ended: its handler has the request */
+                    c->dispatched = false;
+                    continue;
+                }
+                conn_dispatch(c);
+                if (c->closing) break;
                 continue;
             }
-            conn_dispatch(c);
-            if (c->closing) break;
-            continue;
+            log_debug("http: bad request: %s", llhttp_get_error_reason(&c->parser));
+            conn_fail(c, c->error_status ? c->error_status : 400);
+            break;
         }
-        log_debug("http: bad request: %s", llhttp_get_error_reason(&c->parser));
-        conn_fail(c, c->error_status ? c->error_status : 400);
-        break;
+        if (c->closing || c->rstart == c->rend) break;
+        conn_flush(c); /* requests held back by the output limit go on if the kernel took it */
+        if (c->closing || c->writing || !conn_may_parse(c)) break;
     }
     c->processing = false;
     if (c->closing) {
+        request_abort(c, 499);
         conn_release(c);
         return;
     }
@@ -891,7 +1015,11 @@ static void conn_process(struct http_conn *c)
     if (c->peer_gone && c->state != CONN_HANDLING)
         c->close_after_write = true; /* the client half-closed: answer what it sent, then close */
     conn_flush(c);
-    if (c->closing) return;
+    if (c->closing) {
+        request_abort(c, 499);
+        conn_release(c);
+        return;
+    }
     if (c->close_after_write && !c->writing && c->out.len == 0 && c->state != CONN_HANDLING)
         conn_finish(c);
     else if (c->srv->stopping && c->state == CONN_IDLE && c->rstart == c->rend && !c->writing &&
@@ -920,18 +1048,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0) return;
     if (nread < 0) {
         c->peer_gone = true;
-        if (c->stream_in && !c->body_done && c->body_end_fn && !c->responded) {
-            http_body_end_fn end = c->body_end_fn; /* the body will never be complete */
-            c->body_fn = NULL;
-            c->body_end_fn = NULL;
-            end(&c->req, false, c->body_data);
-        }
-        if (c->state == CONN_HANDLING && !c->responded) {
-            uv_read_stop(s); /* the answer still goes out if it can */
+        bool body_lost = c->stream_in && !c->body_done; /* it will never be complete */
+        if (c->state == CONN_HANDLING && !c->responded && nread == UV_EOF && !body_lost) {
+            uv_read_stop(s); /* a half-close: the answer still goes out if it can */
             c->reading = false;
             return;
         }
-        conn_close(c);
+        conn_drop(c, 499);
         return;
     }
     if (c->state == CONN_LINGER) {
@@ -948,8 +1071,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void update_reading(struct http_conn *c)
 {
+    bool body_in = c->state == CONN_HANDLING && c->stream_in && !c->body_done;
     bool want = c->rend < sizeof c->rbuf && !c->peer_gone &&
-                !(c->body_paused && c->stream_in && !c->body_done);
+                (body_in ? !c->body_paused : !conn_output_full(c));
     if (want && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read) == 0) c->reading = true;
     } else if (!want && c->reading) {
@@ -968,6 +1092,11 @@ static void on_connection(uv_stream_t *listener, int status)
     struct http_conn *c = calloc(1, sizeof *c);
     if (!c) return;
     c->srv = srv;
+    uv_timer_init(srv->loop, &c->read_timer);
+    uv_timer_init(srv->loop, &c->write_timer);
+    c->read_timer.data = c;
+    c->write_timer.data = c;
+    c->handles_open = 3;
     if (srv->unix_socket)
         uv_pipe_init(srv->loop, &c->handle.pipe, 0);
     else
@@ -987,30 +1116,27 @@ static void on_connection(uv_stream_t *listener, int status)
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
     c->state = CONN_IDLE;
-    c->deadline_ms = uv_now(srv->loop) + srv->lim.idle_timeout_ms;
+    phase_timer_set(c, srv->lim.idle_timeout_ms);
     update_reading(c);
 }
 
-static void on_sweep(uv_timer_t *t)
+static void on_read_timeout(uv_timer_t *timer)
 {
-    struct http_server *srv = t->data;
-    uint64_t now = uv_now(srv->loop);
-    struct http_conn *next;
-    for (struct http_conn *c = srv->conns; c; c = next) {
-        next = c->next;
-        if (c->closing || c->deadline_ms == 0 || now < c->deadline_ms) continue;
-        switch (c->state) {
-        case CONN_READING:
-            conn_fail(c, 408);
-            conn_process(c);
-            break;
-        case CONN_IDLE:
-        case CONN_LINGER:
-            conn_close(c);
-            break;
-        case CONN_HANDLING:
-            break;
-        }
+    struct http_conn *c = timer->data;
+    if (c->closing) return;
+    switch (c->state) {
+    case CONN_IDLE:
+        if (c->writing || c->out.len > 0) return; /* the write timer watches the answer */
+        conn_close(c);
+        break;
+    case CONN_READING:  /* the header or the body came too slowly */
+    case CONN_HANDLING: /* a streamed body did not end in time */
+        conn_fail(c, 408);
+        conn_process(c);
+        break;
+    case CONN_LINGER:
+        conn_close(c);
+        break;
     }
 }
 
@@ -1025,8 +1151,8 @@ struct http_server *http_server_new(uv_loop_t *loop, const struct http_server_li
         srv->lim = *lim;
     else
         http_server_limits_default(&srv->lim);
-    uv_timer_init(loop, &srv->sweep);
-    srv->sweep.data = srv;
+    uv_timer_init(loop, &srv->closer);
+    srv->closer.data = srv;
     return srv;
 }
 
@@ -1095,7 +1221,17 @@ void http_request_pause_body(struct http_request *req, bool paused)
     struct http_conn *c = req->conn;
     if (c->body_paused == paused) return;
     c->body_paused = paused;
-    if (!c->closing) update_reading(c);
+    if (c->closing) return;
+    if (c->state == CONN_HANDLING && c->stream_in && !c->body_done) {
+        /* the wait is the handler's, not the client's: the body timeout stops meanwhile */
+        if (paused) {
+            c->body_left_ms = uv_timer_get_due_in(&c->read_timer);
+            phase_timer_set(c, 0);
+        } else {
+            phase_timer_set(c, c->body_left_ms ? c->body_left_ms : 1);
+        }
+    }
+    update_reading(c);
 }
 
 int http_server_add_header(struct http_server *srv, const char *name, const char *value)
@@ -1164,7 +1300,6 @@ int http_server_listen(struct http_server *srv, const char *host, int port, char
     uv_tcp_getsockname(&srv->listener.tcp, (struct sockaddr *)&bound, &len);
     srv->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                   : ((struct sockaddr_in *)&bound)->sin_port);
-    uv_timer_start(&srv->sweep, on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
     return 0;
 }
 
@@ -1181,7 +1316,6 @@ int http_server_listen_unix(struct http_server *srv, const char *path, char *err
         err_set(err, errlen, "cannot listen on %s: %s", path, uv_strerror(rc));
         return rc;
     }
-    uv_timer_start(&srv->sweep, on_sweep, SWEEP_INTERVAL_MS, SWEEP_INTERVAL_MS);
     return 0;
 }
 
@@ -1208,5 +1342,5 @@ void http_server_shutdown(struct http_server *srv, void (*done)(void *data), voi
         next = c->next;
         if (c->state == CONN_IDLE && !c->writing && c->out.len == 0) conn_close(c);
     }
-    if (srv->conn_count == 0) server_close_sweep(srv);
+    if (srv->conn_count == 0) server_close_last(srv);
 }

@@ -1,9 +1,12 @@
 /* server.h -- HTTP/1.1 server on one libuv loop: routes with {params}, keep-alive, pipelining,
- * chunked bodies, limits (431/413/414), header-read and idle timeouts, graceful shutdown.
+ * chunked bodies, limits (431/413/414), a timeout per phase, output backpressure, graceful
+ * shutdown.
  *
  * One request per connection is in progress at a time; pipelined requests wait in the read
  * buffer and are answered in order. A handler answers at once or later (asynchronously) with
- * http_respond; the request stays valid until then. */
+ * http_respond; the request stays valid until then, or, when the handler set an abort
+ * callback (http_request_on_abort), until that callback returns: the server calls it when the
+ * connection fails first, in whatever phase. */
 #ifndef HERD_HTTP_SERVER_H
 #define HERD_HTTP_SERVER_H
 
@@ -43,19 +46,30 @@ struct http_server_limits {
     size_t max_header_bytes;    /* request line + headers; over it: 431 (414 for the URL) */
     size_t max_body_bytes;      /* over it: 413 */
     uint32_t header_timeout_ms; /* first byte to end of headers; over it: 408 and close */
-    uint32_t body_timeout_ms;   /* end of headers to end of body; over it: 408 and close */
+    uint32_t body_timeout_ms;   /* end of headers to end of body, streamed bodies too (minus
+                                 * the time the handler paused them); over it: 408 and close */
     uint32_t idle_timeout_ms;   /* keep-alive connection with no request: closed */
+    uint32_t write_timeout_ms;  /* a write the client does not take within it: closed; 0 none */
     uint32_t max_connections;   /* further connections are closed at once */
+    size_t max_output_bytes;    /* answers queued above it: no further request is read until
+                                 * the client takes them (pipelining clients that never read) */
 };
 
-/* Fills the defaults: 8 KiB headers, 1 MiB body, 10 s header/body, 60 s idle, 65536 conns. */
+/* Fills the defaults: 8 KiB headers, 1 MiB body, 10 s header/body, 60 s idle and write,
+ * 65536 conns, 1 MiB of queued output. */
 void http_server_limits_default(struct http_server_limits *lim);
 
 typedef void (*http_handler_fn)(struct http_request *req, void *data);
 
-/* A piece of a streamed request body, and its end (complete false: the client left). */
+/* A piece of a streamed request body, and its end (all of it arrived). */
 typedef void (*http_body_fn)(struct http_request *req, const char *at, size_t len, void *data);
-typedef void (*http_body_end_fn)(struct http_request *req, bool complete, void *data);
+typedef void (*http_body_end_fn)(struct http_request *req, void *data);
+
+/* The connection failed before the request was answered (the client left or reset, a bad or
+ * late request body, a write that failed or timed out). The request is ended: the handler
+ * gives up what it holds for it and uses req no more once this returns; answering it is no
+ * longer possible. */
+typedef void (*http_abort_fn)(struct http_request *req, void *data);
 
 /* Called after each answer is queued: its status and its duration from start_us. */
 typedef void (*http_finish_fn)(const struct http_request *req, int status, uint64_t duration_us,
@@ -125,6 +139,12 @@ int http_request_query(const struct http_request *req, const char *name, char *o
 /* True when the client went away while an asynchronous answer was pending. */
 bool http_request_aborted(const struct http_request *req);
 
+/* fn(req, data) runs once if the connection fails before req is answered (see http_abort_fn),
+ * never from inside a call the handler makes into the server. Every handler that answers
+ * later should set one: without it, a failed connection is kept (not read, not written)
+ * until the handler answers. A streaming route's handler must set one. */
+void http_request_on_abort(struct http_request *req, http_abort_fn fn, void *data);
+
 /* Streamed answers (a proxy): the status line and header lines go out first, the body as it
  * comes. headers are complete "Name: value\r\n" lines without framing or Connection headers;
  * content_length >= 0 announces that many body bytes, -1 streams the body chunked (HTTP/1.0
@@ -146,12 +166,14 @@ void http_request_on_drain(struct http_request *req, void (*fn)(void *data), voi
 bool http_request_streaming(const struct http_request *req);
 
 /* Where the rest of a streamed body goes: on_data for each piece as it is parsed, on_end
- * once. Neither is called after the request was answered. */
+ * once when all of it arrived. Neither is called after the request was answered or aborted
+ * (a body that cannot complete ends in the abort callback). */
 void http_request_read_body(struct http_request *req, http_body_fn on_data,
                             http_body_end_fn on_end, void *data);
 
 /* Stops (true) or resumes reading a streamed body from the client (backpressure; what is
- * already buffered, at most 16 KiB, is still delivered). */
+ * already buffered, at most 16 KiB, is still delivered). The body timeout does not run
+ * while the body is paused. */
 void http_request_pause_body(struct http_request *req, bool paused);
 
 /* Writes the client's IP address ("127.0.0.1", "::1") into out. Returns 0 or -1. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -425,16 +426,24 @@ static void *delayed_request(void *arg)
     return NULL;
 }
 
-static void test_sigterm_finishes_inflight(void **state)
+/* A node with the default limits on a free port (*port), answering /health. */
+static pid_t spawn_default_node(int *port)
 {
-    (void)state;
-    int port = harness_free_port();
+    *port = harness_free_port();
     char portarg[16];
-    snprintf(portarg, sizeof portarg, "%d", port);
+    snprintf(portarg, sizeof portarg, "%d", *port);
     char *argv[] = {
         (char *)harness_herd_bin(), "node", "--port", portarg, "--log-level", "warn", NULL};
     pid_t pid = harness_spawn(argv, NULL, NULL);
-    assert_true(harness_wait_http(port, "/health", 5000));
+    assert_true(harness_wait_http(*port, "/health", 5000));
+    return pid;
+}
+
+static void test_sigterm_finishes_inflight(void **state)
+{
+    (void)state;
+    int port;
+    pid_t pid = spawn_default_node(&port);
     enum { N = 20 };
     struct inflight reqs[N];
     pthread_t threads[N];
@@ -455,6 +464,93 @@ static void test_sigterm_finishes_inflight(void **state)
     int status = harness_wait(pid, 5000);
     assert_true(status >= 0);
     assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Reads complete answers from fd (each with a Content-Length) until want came whole, the
+ * peer closed or a read timed out. Returns how many were 200 with a body of body_len bytes. */
+static int count_answers(int fd, int want, size_t body_len)
+{
+    size_t cap = 1 << 20, have = 0, skip = 0;
+    char *b = malloc(cap + 1);
+    int good = 0, seen = 0;
+    while (seen < want || skip > 0) {
+        ssize_t n = recv(fd, b + have, cap - have, 0);
+        if (n <= 0) break;
+        have += (size_t)n;
+        for (;;) { /* consume what is complete: a body being skipped, then heads */
+            size_t s = skip < have ? skip : have;
+            memmove(b, b + s, have - s);
+            have -= s;
+            skip -= s;
+            if (skip > 0) break;
+            b[have] = '\0';
+            char *end = strstr(b, "\r\n\r\n");
+            if (!end) break;
+            const char *cl = strstr(b, "Content-Length: ");
+            size_t len = cl && cl < end ? strtoul(cl + 16, NULL, 10) : 0;
+            if (harness_status(b) == 200 && len == body_len) good++;
+            seen++;
+            skip = (size_t)(end + 4 - b) + len;
+        }
+    }
+    free(b);
+    return good;
+}
+
+/* A client that pipelines 300 GETs of a 1 MB value and reads nothing: the node stops reading
+ * while a connection's output is over its limit (1 MiB), so its resident memory stays within
+ * 64 MB of where it was (it grew by the 300 MB of answers before), another client is served
+ * meanwhile, and once the client reads, every answer comes, in full. */
+static void test_pipelined_without_reading_stays_bounded(void **state)
+{
+    (void)state;
+    int port;
+    pid_t pid = spawn_default_node(&port);
+    size_t big = 1000000;
+    char *put = malloc(big + 256), out[4096];
+    int n = snprintf(put, 256, "PUT /kv/big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                               "Content-Length: %zu\r\n\r\n", big);
+    memset(put + n, 'v', big);
+    put[n + big] = '\0';
+    assert_int_equal(harness_exchange(port, put, out, sizeof out), 201);
+    free(put);
+    static const char get[] = "GET /kv/big HTTP/1.1\r\nHost: t\r\n\r\n";
+    int fd = harness_connect(port, 5000);
+    assert_true(fd >= 0);
+    assert_int_equal(harness_send(fd, get, sizeof get - 1), 0);
+    assert_int_equal(count_answers(fd, 1, big), 1); /* the buffers have their working size */
+    long before = harness_rss_kb(pid);
+    assert_true(before > 0);
+    enum { PIPELINED = 300 };
+    char *reqs = malloc(PIPELINED * (sizeof get - 1));
+    for (int i = 0; i < PIPELINED; i++) memcpy(reqs + i * (sizeof get - 1), get, sizeof get - 1);
+    size_t total = PIPELINED * (sizeof get - 1), sent = 0;
+    long until = harness_now_ms() + 5000;
+    while (sent < total && harness_now_ms() < until) { /* as much as the kernel takes */
+        ssize_t w = send(fd, reqs + sent, total - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w > 0)
+            sent += (size_t)w;
+        else
+            usleep(20000);
+    }
+    free(reqs);
+    const char *body;
+    assert_int_equal(harness_get(port, "/health", out, sizeof out, &body), 200);
+    long peak = before;
+    for (long end = harness_now_ms() + 1500; harness_now_ms() < end; usleep(50000)) {
+        long rss = harness_rss_kb(pid);
+        if (rss > peak) peak = rss;
+    }
+    print_message("node RSS %ld kB before, %ld kB at most with %d answers unread\n", before, peak,
+                  PIPELINED);
+    assert_true(peak - before < 64 * 1024);
+    assert_int_equal(sent, total);
+    assert_int_equal(count_answers(fd, PIPELINED, big), PIPELINED);
+    close(fd);
+    kill(pid, SIGTERM);
+    int status = harness_wait(pid, 5000);
+    assert_true(status >= 0 && WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
@@ -600,6 +696,7 @@ int integration_node(void)
     };
     const struct CMUnitTest alone[] = {
         cmocka_unit_test(test_sigterm_finishes_inflight),
+        cmocka_unit_test(test_pipelined_without_reading_stays_bounded),
         cmocka_unit_test(test_replication_catches_up),
         cmocka_unit_test(test_bad_peers),
     };

@@ -72,6 +72,9 @@ char *harness_temp_file(const char *suffix, const char *content);
 /* The element of the JSON array (a json_t *) whose string member key equals value, or NULL. */
 void *harness_json_find(const void *array, const char *key, const char *value);
 
+/* The resident set of process pid in KiB (VmRSS in /proc/PID/status), or -1. */
+long harness_rss_kb(pid_t pid);
+
 /* Path of the herd binary under test (HERD_BIN, set by CTest). */
 const char *harness_herd_bin(void);
 
