@@ -475,16 +475,73 @@ static void on_kv_log(struct node *n, struct http_request *req)
         http_respond_error(req, 503, "stopping");
 }
 
+/* Length of the valid UTF-8 sequence at s (at most len bytes), or 0 when it is not one
+ * (overlong forms, surrogates and code points past U+10FFFF are not). */
+static size_t utf8_sequence(const unsigned char *s, size_t len)
+{
+    size_t n;
+    uint32_t cp;
+    if (s[0] < 0x80) return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2, cp = s[0] & 0x1fu;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3, cp = s[0] & 0x0fu;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4, cp = s[0] & 0x07u;
+    else
+        return 0;
+    if (len < n) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* text as a JSON string, each byte that is not part of valid UTF-8 replaced by U+FFFD (what
+ * a client sent is described, never refused). Returns a new reference, NULL when out of
+ * memory. */
+static json_t *json_text(const char *text)
+{
+    size_t len = strlen(text);
+    json_t *j = json_stringn(text, len);
+    if (j) return j;
+    struct buf fixed = {0};
+    const unsigned char *s = (const unsigned char *)text;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_sequence(s + i, len - i);
+        if (n)
+            buf_append(&fixed, text + i, n);
+        else
+            buf_append(&fixed, "\xef\xbf\xbd", 3);
+        i += n ? n : 1;
+    }
+    j = fixed.data ? json_stringn(fixed.data, fixed.len) : NULL;
+    buf_free(&fixed);
+    return j;
+}
+
 static void on_echo(struct node *n, struct http_request *req)
 {
     json_t *headers = json_object();
-    for (size_t i = 0; i < req->header_count; i++)
-        json_object_set_new(headers, req->headers[i].name, json_string(req->headers[i].value));
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:I}", "node_id", n->cfg.node_id, "method",
-                          req->method, "path", req->path, "query", req->query, "headers", headers,
-                          "body_bytes", (json_int_t)req->body_len);
+    for (size_t i = 0; headers && i < req->header_count; i++) {
+        json_t *name = json_text(req->headers[i].name);
+        if (name)
+            json_object_set_new(headers, json_string_value(name), json_text(req->headers[i].value));
+        json_decref(name);
+    }
+    /* "o" and "o?" steal their references even when json_pack fails */
+    json_t *j = json_pack("{s:s, s:s, s:o?, s:o?, s:o?, s:I}", "node_id", n->cfg.node_id, "method",
+                          req->method, "path", json_text(req->path), "query", json_text(req->query),
+                          "headers", headers, "body_bytes", (json_int_t)req->body_len);
     json_t *body = json_stringn(req->body, req->body_len); /* NULL unless valid UTF-8 */
-    if (j && body) json_object_set_new(j, "body", body);
+    if (j && body)
+        json_object_set_new(j, "body", body);
+    else
+        json_decref(body);
     http_respond_json(req, 200, j);
 }
 

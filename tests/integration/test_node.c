@@ -458,6 +458,82 @@ static void test_sigterm_finishes_inflight(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ---- bounded memory ---- */
+
+/* VmRSS of pid in KiB (from /proc/PID/status), or -1. */
+static long rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    while (kib < 0 && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) != 1) kib = -1;
+    fclose(f);
+    return kib;
+}
+
+/* Starts a node with the default limits (1 MiB bodies) on port; extra environment in env.
+ * ASan's quarantine of freed memory is kept small so that RSS shows what is really held. */
+static pid_t start_plain_node(int port, char *const extra_env[])
+{
+    static char asan[512];
+    const char *old = getenv("ASAN_OPTIONS");
+    snprintf(asan, sizeof asan, "ASAN_OPTIONS=%s%squarantine_size_mb=8", old ? old : "",
+             old && *old ? ":" : "");
+    char *env[8] = {asan};
+    for (size_t i = 0; extra_env && extra_env[i] && i < 6; i++)
+        env[i + 1] = extra_env[i];
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    char *argv[] = {(char *)harness_herd_bin(), "node", "--port", p, "--log-level", "warn", NULL};
+    pid_t pid = harness_spawn(argv, env, NULL);
+    return pid > 0 && harness_wait_http(port, "/health", 5000) ? pid : -1;
+}
+
+/* /echo with a query that is not UTF-8 and a 1 MiB body, 200 times: every answer is 200 and
+ * describes the request (bad bytes as U+FFFD), and the node's RSS stays bounded (it grew by
+ * the body's copy, 200 MB, when the description failed). */
+static void test_echo_bad_utf8_bounded(void **state)
+{
+    (void)state;
+    int port = harness_free_port();
+    pid_t pid = start_plain_node(port, NULL);
+    assert_true(pid > 0);
+    size_t body_len = (1u << 20) - 4096, size = 3u << 20;
+    char *req = malloc(body_len + 512), *out = malloc(size);
+    int head = snprintf(req, 512,
+                        "POST /echo?q=\xff\xfe%%ff HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "X-Bad: \xc3\x28\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
+                        body_len);
+    memset(req + head, 'a', body_len);
+    req[head + (int)body_len] = '\0';
+    long before = 0;
+    for (int i = 0; i < 200; i++) {
+        if (i == 10) before = rss_kib(pid); /* after the first buffers were allocated */
+        assert_int_equal(harness_exchange(port, req, out, size), 200);
+    }
+    long after = rss_kib(pid);
+    json_t *j = json_loads(strstr(out, "\r\n\r\n") + 4, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "query")),
+                        "q=\xef\xbf\xbd\xef\xbf\xbd%ff");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "headers"), "X-Bad")),
+                        "\xef\xbf\xbd(");
+    assert_int_equal(json_integer_value(json_object_get(j, "body_bytes")), (json_int_t)body_len);
+    assert_int_equal(json_string_length(json_object_get(j, "body")), body_len);
+    json_decref(j);
+    print_message("echo: RSS %ld KiB after 10 requests, %ld KiB after 200\n", before, after);
+    assert_true(before > 0 && after > 0);
+    assert_true(after - before < 48 * 1024);
+    free(req);
+    free(out);
+    kill(pid, SIGTERM);
+    int st = harness_wait(pid, 10000);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 /* ---- replication between three nodes ---- */
 
 static pid_t start_peer(int port, const char *id, const char *peers)
@@ -600,6 +676,7 @@ int integration_node(void)
     };
     const struct CMUnitTest alone[] = {
         cmocka_unit_test(test_sigterm_finishes_inflight),
+        cmocka_unit_test(test_echo_bad_utf8_bounded),
         cmocka_unit_test(test_replication_catches_up),
         cmocka_unit_test(test_bad_peers),
     };
