@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -31,7 +32,8 @@ typedef void (*node_handler_fn)(struct node *n, struct http_request *req);
 struct node_route {
     struct node *node;
     node_handler_fn fn;
-    bool admin; /* fault knobs do not apply */
+    bool admin;   /* fault knobs do not apply */
+    bool guarded; /* steers the node or reads its replication: the cluster token, when set */
 };
 
 struct node {
@@ -247,10 +249,15 @@ int node_config_env(struct node_config *cfg, char *err, size_t errlen)
                            sizeof cfg->node_id - 1);
         snprintf(cfg->node_id, sizeof cfg->node_id, "%s", v);
     }
-    if ((v = getenv("CLUSTER_TOKEN")) && *v) {
+    static const char *const token_vars[] = {"CLUSTER_TOKEN", "HERD_TOKEN"};
+    for (size_t i = 0; i < 2; i++) {
+        if (!(v = getenv(token_vars[i])) || !*v) continue;
         if (strlen(v) >= sizeof cfg->cluster_token)
-            return err_set(err, errlen, "CLUSTER_TOKEN: longer than %zu characters",
+            return err_set(err, errlen, "%s: longer than %zu characters", token_vars[i],
                            sizeof cfg->cluster_token - 1);
+        if (i == 1 && getenv("CLUSTER_TOKEN") && *getenv("CLUSTER_TOKEN") &&
+            strcmp(v, getenv("CLUSTER_TOKEN")) != 0)
+            return err_set(err, errlen, "HERD_TOKEN and CLUSTER_TOKEN differ: set one of them");
         snprintf(cfg->cluster_token, sizeof cfg->cluster_token, "%s", v);
     }
     if ((v = getenv("HERD_PEERS")) && *v) {
@@ -280,6 +287,12 @@ int node_config_finish(struct node_config *cfg, char *err, size_t errlen)
             return err_set(err, errlen,
                            "node id '%s': spaces and control characters are not allowed",
                            cfg->node_id);
+    for (const char *p = cfg->cluster_token; *p; p++)
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+            return err_set(err, errlen,
+                           "cluster token: expected printable ASCII without spaces (1 to %zu "
+                           "characters)",
+                           sizeof cfg->cluster_token - 1);
     if (!cfg->node_header[0] || strpbrk(cfg->node_header, " :\r\n\t"))
         return err_set(err, errlen, "node header '%s': expected a header name such as X-Herd-Node",
                        cfg->node_header);
@@ -405,8 +418,26 @@ static void on_cluster_config(struct node *n, struct http_request *req)
                                 "config", config ? config : json_object()));
 }
 
+/* True when the request's key is one the store can hold; otherwise answers 414 (longer than
+ * KV_KEY_MAX - 1 bytes) or 400 (a NUL byte, %00) and returns false. */
+static bool key_ok(struct http_request *req)
+{
+    char why[64];
+    if (strlen(req->params[0]) >= KV_KEY_MAX) {
+        snprintf(why, sizeof why, "key: longer than %d bytes", KV_KEY_MAX - 1);
+        http_respond_error(req, 414, why);
+        return false;
+    }
+    if (strstr(req->path, "%00")) {
+        http_respond_error(req, 400, "key: NUL bytes (%00) are not allowed");
+        return false;
+    }
+    return true;
+}
+
 static void on_kv_get(struct node *n, struct http_request *req)
 {
+    if (!key_ok(req)) return;
     const struct kv_entry *e = kv_get(&n->kv, req->params[0]);
     if (!e) {
         http_respond_error(req, 404, "no such key");
@@ -422,8 +453,11 @@ static void on_kv_get(struct node *n, struct http_request *req)
 
 static void on_kv_put(struct node *n, struct http_request *req)
 {
-    if (strlen(req->params[0]) >= KV_KEY_MAX) {
-        http_respond_error(req, 400, "key: longer than 255 bytes");
+    if (!key_ok(req)) return;
+    if (req->body_len > KV_VALUE_MAX) {
+        char why[64];
+        snprintf(why, sizeof why, "value: larger than %u bytes", KV_VALUE_MAX);
+        http_respond_error(req, 413, why);
         return;
     }
     int created;
@@ -441,6 +475,7 @@ static void on_kv_put(struct node *n, struct http_request *req)
 
 static void on_kv_delete(struct node *n, struct http_request *req)
 {
+    if (!key_ok(req)) return;
     uint64_t seq = kv_delete(&n->kv, req->params[0]);
     if (!seq) {
         http_respond_error(req, 404, "no such key");
@@ -686,11 +721,43 @@ bad:
     http_respond_error(req, 400, msg);
 }
 
-/* Every route enters here: fault knobs first, then the handler. */
+/* True when given equals token. The time taken depends on token's length only, not on
+ * where the first difference is. */
+static bool token_equal(const char *given, const char *token)
+{
+    size_t given_len = strlen(given), len = strlen(token);
+    unsigned char diff = given_len != len;
+    for (size_t i = 0; i < len; i++)
+        diff |= (unsigned char)(token[i] ^ (i < given_len ? given[i] : 0));
+    return diff == 0;
+}
+
+/* True when the request carries the cluster token ("Authorization: Bearer TOKEN", the
+ * scheme in any case) or none is set; otherwise answers 401 and returns false. */
+static bool authorized(struct node *n, struct http_request *req)
+{
+    const char *token = n->cfg.cluster_token;
+    if (!token[0]) return true;
+    const char *auth = http_request_header(req, "Authorization");
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+        const char *given = auth + 7;
+        while (*given == ' ')
+            given++;
+        if (token_equal(given, token)) return true;
+    }
+    http_response_header(req, "WWW-Authenticate", "Bearer");
+    http_respond_error(req, 401,
+                       auth ? "wrong token (expected Authorization: Bearer CLUSTER_TOKEN)"
+                            : "this route needs the cluster token (Authorization: Bearer TOKEN)");
+    return false;
+}
+
+/* Every route enters here: the token where one is needed, fault knobs, then the handler. */
 static void node_entry(struct http_request *req, void *data)
 {
     struct node_route *r = data;
     struct node *n = r->node;
+    if (r->guarded && !authorized(n, req)) return;
     if (!r->admin && n->fault.error_rate > 0 && rng_uniform(n) < n->fault.error_rate) {
         http_respond_error(req, n->fault.error_status, "injected fault");
         return;
@@ -714,12 +781,20 @@ static void on_finish(const struct http_request *req, int status, uint64_t durat
     n->latency_sum_us += duration_us;
 }
 
+/* How a route is reached (see struct node_route). */
+enum node_route_kind {
+    ROUTE_PUBLIC = 0, /* everyone; fault knobs apply */
+    ROUTE_ADMIN,      /* everyone; fault knobs do not apply (observation) */
+    ROUTE_GUARDED,    /* the cluster token when set; fault knobs do not apply */
+};
+
 static int add_route(struct node *n, const char *method, const char *pattern, node_handler_fn fn,
-                     bool admin)
+                     enum node_route_kind kind)
 {
     if (n->route_count == sizeof n->routes / sizeof n->routes[0]) return -1;
     struct node_route *r = &n->routes[n->route_count++];
-    *r = (struct node_route){.node = n, .fn = fn, .admin = admin};
+    *r = (struct node_route){
+        .node = n, .fn = fn, .admin = kind != ROUTE_PUBLIC, .guarded = kind == ROUTE_GUARDED};
     return http_server_route(n->srv, method, pattern, node_entry, r);
 }
 
@@ -752,22 +827,22 @@ struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_
     }
     http_server_on_finish(n->srv, on_finish, n);
     int rc = 0;
-    rc |= add_route(n, "GET", "/health", on_health, false);
-    rc |= add_route(n, "GET", "/api/v1/cluster/status", on_cluster_status, false);
-    rc |= add_route(n, "GET", "/api/v1/cluster/nodes", on_cluster_nodes, false);
-    rc |= add_route(n, "GET", "/api/v1/cluster/config", on_cluster_config, false);
-    rc |= add_route(n, "GET", "/kv/{key}", on_kv_get, false);
-    rc |= add_route(n, "PUT", "/kv/{key}", on_kv_put, false);
-    rc |= add_route(n, "DELETE", "/kv/{key}", on_kv_delete, false);
-    rc |= add_route(n, "GET", "/api/v1/kv/changes", on_kv_changes, true);
-    rc |= add_route(n, "GET", "/api/v1/kv/status", on_kv_status, true);
-    rc |= add_route(n, "GET", "/api/v1/kv/log", on_kv_log, true);
-    rc |= add_route(n, NULL, "/echo", on_echo, false);
-    rc |= add_route(n, "GET", "/delay", on_delay, false);
-    rc |= add_route(n, NULL, "/status/{code}", on_status, false);
-    rc |= add_route(n, "GET", "/admin/fault", on_fault_get, true);
-    rc |= add_route(n, "POST", "/admin/fault", on_fault_set, true);
-    rc |= add_route(n, "DELETE", "/admin/fault", on_fault_clear, true);
+    rc |= add_route(n, "GET", "/health", on_health, ROUTE_PUBLIC);
+    rc |= add_route(n, "GET", "/api/v1/cluster/status", on_cluster_status, ROUTE_PUBLIC);
+    rc |= add_route(n, "GET", "/api/v1/cluster/nodes", on_cluster_nodes, ROUTE_PUBLIC);
+    rc |= add_route(n, "GET", "/api/v1/cluster/config", on_cluster_config, ROUTE_PUBLIC);
+    rc |= add_route(n, "GET", "/kv/{key}", on_kv_get, ROUTE_PUBLIC);
+    rc |= add_route(n, "PUT", "/kv/{key}", on_kv_put, ROUTE_PUBLIC);
+    rc |= add_route(n, "DELETE", "/kv/{key}", on_kv_delete, ROUTE_PUBLIC);
+    rc |= add_route(n, "GET", "/api/v1/kv/changes", on_kv_changes, ROUTE_GUARDED);
+    rc |= add_route(n, "GET", "/api/v1/kv/status", on_kv_status, ROUTE_ADMIN);
+    rc |= add_route(n, "GET", "/api/v1/kv/log", on_kv_log, ROUTE_ADMIN);
+    rc |= add_route(n, NULL, "/echo", on_echo, ROUTE_PUBLIC);
+    rc |= add_route(n, "GET", "/delay", on_delay, ROUTE_PUBLIC);
+    rc |= add_route(n, NULL, "/status/{code}", on_status, ROUTE_PUBLIC);
+    rc |= add_route(n, "GET", "/admin/fault", on_fault_get, ROUTE_GUARDED);
+    rc |= add_route(n, "POST", "/admin/fault", on_fault_set, ROUTE_GUARDED);
+    rc |= add_route(n, "DELETE", "/admin/fault", on_fault_clear, ROUTE_GUARDED);
     rc |= http_server_add_header(n->srv, cfg->node_header, cfg->node_id);
     if (rc != 0) {
         err_set(err, errlen, "cannot set up routes");
@@ -779,7 +854,8 @@ struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_
         goto fail;
     }
     int public_port = cfg->advertise_port ? cfg->advertise_port : node_port(n);
-    if (!(n->repl = repl_start(loop, &n->kv, cfg->peers, cfg->host, public_port, err, errlen)))
+    if (!(n->repl = repl_start(loop, &n->kv, cfg->peers, cfg->host, public_port, cfg->cluster_token,
+                               err, errlen)))
         goto fail;
     if (cluster_enabled(n)) {
         struct member_config mc = {.manager_url = cfg->cluster_manager_url,

@@ -5,8 +5,14 @@
  * answers at once when it has some, else as soon as one happens. A node that was paused, cut
  * off or slow therefore resumes from where it stopped; a peer that restarted (new epoch, its
  * memory gone) is read again from the start. Changes relay: a node serves every change it
- * applied, so writes also reach peers that only hear each other through a third. A node learns
- * the peers that pull from it, so one that joins later with the full list is found by all. */
+ * applied, so writes also reach peers that only hear each other through a third.
+ *
+ * Peers come from configuration only; a node never learns one from who calls it. With a
+ * cluster token, the polls carry it (Authorization: Bearer), and the node's routes ask it of
+ * callers (node.c). A change from a peer is validated (kv_apply's limits) before it is
+ * applied: a bad one is stepped over, counted and logged, and the next poll of that peer
+ * waits (backoff from 50 ms to 1 s), so a peer that serves nothing but bad changes is read
+ * about once a second, never in a loop. */
 #ifndef HERD_NODE_REPL_H
 #define HERD_NODE_REPL_H
 
@@ -18,14 +24,17 @@
 #include "node/kv.h"
 
 #define REPL_MAX_PEERS 64
+#define REPL_TOKEN_MAX 128 /* bytes in a cluster token, with its NUL */
 
 struct repl;
 
 /* Starts replication of kv (which must outlive it) on loop. peers: "HOST:PORT,..." (IP
- * addresses; may be empty); self_host/self_port: this node's address, never its own peer.
- * Returns NULL with a message in err. */
+ * addresses; may be empty); self_host/self_port: this node's address, never its own peer;
+ * token: the cluster token sent with every poll (NULL or "": none; copied). Returns NULL with
+ * a message in err. */
 struct repl *repl_start(uv_loop_t *loop, struct kv_store *kv, const char *peers,
-                        const char *self_host, int self_port, char *err, size_t errlen);
+                        const char *self_host, int self_port, const char *token, char *err,
+                        size_t errlen);
 
 /* Checks a peer list without starting anything. Returns 0, or -1 with a message. */
 int repl_peers_check(const char *peers, char *err, size_t errlen);
