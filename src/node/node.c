@@ -418,8 +418,43 @@ static void on_cluster_config(struct node *n, struct http_request *req)
                                 "config", config ? config : json_object()));
 }
 
+/* Length of the valid UTF-8 sequence at s (at most len bytes), or 0 when it is not one
+ * (overlong forms, surrogates and code points past U+10FFFF are not). */
+static size_t utf8_sequence(const unsigned char *s, size_t len)
+{
+    size_t n;
+    uint32_t cp;
+    if (s[0] < 0x80) return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2, cp = s[0] & 0x1fu;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3, cp = s[0] & 0x0fu;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4, cp = s[0] & 0x07u;
+    else
+        return 0;
+    if (len < n) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* True when text is valid UTF-8 (what JSON strings, and so the replication stream, carry). */
+static bool utf8_valid(const char *text)
+{
+    size_t len = strlen(text), n;
+    for (size_t i = 0; i < len; i += n)
+        if (!(n = utf8_sequence((const unsigned char *)text + i, len - i))) return false;
+    return true;
+}
+
 /* True when the request's key is one the store can hold; otherwise answers 414 (longer than
- * KV_KEY_MAX - 1 bytes) or 400 (a NUL byte, %00) and returns false. */
+ * KV_KEY_MAX - 1 bytes) or 400 (a NUL byte, %00, or not UTF-8) and returns false. */
 static bool key_ok(struct http_request *req)
 {
     char why[64];
@@ -430,6 +465,10 @@ static bool key_ok(struct http_request *req)
     }
     if (strstr(req->path, "%00")) {
         http_respond_error(req, 400, "key: NUL bytes (%00) are not allowed");
+        return false;
+    }
+    if (!utf8_valid(req->params[0])) {
+        http_respond_error(req, 400, "key: expected UTF-8 (after %-decoding)");
         return false;
     }
     return true;
@@ -508,32 +547,6 @@ static void on_kv_log(struct node *n, struct http_request *req)
         repl_serve_log(n->repl, req);
     else
         http_respond_error(req, 503, "stopping");
-}
-
-/* Length of the valid UTF-8 sequence at s (at most len bytes), or 0 when it is not one
- * (overlong forms, surrogates and code points past U+10FFFF are not). */
-static size_t utf8_sequence(const unsigned char *s, size_t len)
-{
-    size_t n;
-    uint32_t cp;
-    if (s[0] < 0x80) return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        n = 2, cp = s[0] & 0x1fu;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        n = 3, cp = s[0] & 0x0fu;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        n = 4, cp = s[0] & 0x07u;
-    else
-        return 0;
-    if (len < n) return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = cp << 6 | (s[i] & 0x3fu);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
 }
 
 /* text as a JSON string, each byte that is not part of valid UTF-8 replaced by U+FFFD (what

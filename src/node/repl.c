@@ -244,7 +244,8 @@ static void on_changes(struct http_client *c, int error, const struct http_clien
     json_t *j = res->status == 200 ? json_loads(res->body ? res->body : "", 0, NULL) : NULL;
     json_t *epoch = json_object_get(j, "epoch"), *changes = json_object_get(j, "changes");
     const char *node_id = json_string_value(json_object_get(j, "node_id"));
-    if (!json_is_integer(epoch) || !json_is_array(changes) || !node_id) {
+    if (!json_is_integer(epoch) || !json_is_array(changes) || !node_id ||
+        strlen(node_id) >= sizeof p->node_id) {
         snprintf(why, sizeof why, "status %d, not a change list", res->status);
         json_decref(j);
         peer_failed(p, why);

@@ -665,7 +665,8 @@ static void test_replication_catches_up(void **state)
     }
 }
 
-/* Keys are 1 to 255 bytes (%-decoded): a longer one gets 414 on every method, a NUL byte 400;
+/* Keys are 1 to 255 bytes of UTF-8 (%-decoded): a longer one gets 414 on every method, a NUL
+ * byte or bytes that are not UTF-8 400;
  * values are at most 1 MiB: a larger one gets 413 even where the server takes larger bodies.
  * The node keeps serving, and what was refused was not stored. */
 static void test_kv_limits(void **state)
@@ -698,6 +699,9 @@ static void test_kv_limits(void **state)
     assert_int_equal(request(port, "PUT", path, "v", out, 8192, NULL), 414);
     assert_int_equal(request(port, "PUT", "/kv/a%00b", "v", out, 8192, NULL), 400);
     assert_non_null(strstr(out, "key: NUL bytes"));
+    assert_int_equal(request(port, "PUT", "/kv/a%FFb", "v", out, 8192, NULL), 400);
+    assert_non_null(strstr(out, "key: expected UTF-8"));
+    assert_int_equal(request(port, "PUT", "/kv/caf%C3%A9", "v", out, 8192, NULL), 201);
     assert_int_equal(request(port, "GET", "/kv/a", NULL, out, 8192, NULL), 404);
     /* values: exactly 1 MiB is stored, one byte more is 413 */
     for (size_t len = 1u << 20; len <= (1u << 20) + 1; len++) {
