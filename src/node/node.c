@@ -162,9 +162,9 @@ static int load_peers(const struct conf_doc *doc, const struct conf_node *n,
 int node_config_load(struct node_config *cfg, const char *path, char *err, size_t errlen)
 {
     static const char *const keys[] = {
-        "port",       "host",        "node_id", "cluster_manager_url", "cluster_token",
-        "cluster_id", "node_header", "weight",  "log_level",           "stop_grace",
-        "limits",     "peers",       NULL};
+        "port",        "host",   "node_id",   "cluster_manager_url", "cluster_token", "cluster_id",
+        "node_header", "weight", "log_level", "stop_grace",          "limits",        "peers",
+        "peers_file",  NULL};
     struct conf_doc doc;
     if (conf_load_file(&doc, path, err, errlen) < 0) return -1;
     int rc = -1;
@@ -186,6 +186,8 @@ int node_config_load(struct node_config *cfg, const char *path, char *err, size_
         copy_string(&doc, root, "cluster_id", cfg->cluster_id, sizeof cfg->cluster_id, err,
                     errlen) < 0 ||
         copy_string(&doc, root, "node_header", cfg->node_header, sizeof cfg->node_header, err,
+                    errlen) < 0 ||
+        copy_string(&doc, root, "peers_file", cfg->peers_file, sizeof cfg->peers_file, err,
                     errlen) < 0 ||
         conf_opt_duration_us(&doc, root, "stop_grace", 0, 3600e6, &cfg->stop_grace_us, err,
                              errlen) < 0)
@@ -264,6 +266,12 @@ int node_config_env(struct node_config *cfg, char *err, size_t errlen)
         if (strlen(v) >= sizeof cfg->peers) return err_set(err, errlen, "HERD_PEERS: too long");
         if (repl_peers_check(v, err, errlen) < 0) return -1;
         snprintf(cfg->peers, sizeof cfg->peers, "%s", v);
+    }
+    if ((v = getenv("HERD_PEERS_FILE")) && *v) { /* set by the supervisor */
+        if (strlen(v) >= sizeof cfg->peers_file)
+            return err_set(err, errlen, "HERD_PEERS_FILE: longer than %zu characters",
+                           sizeof cfg->peers_file - 1);
+        snprintf(cfg->peers_file, sizeof cfg->peers_file, "%s", v);
     }
     if ((v = getenv("CLUSTER_MANAGER_URL")) && *v) {
         if (strlen(v) >= sizeof cfg->cluster_manager_url)
@@ -867,8 +875,8 @@ struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_
         goto fail;
     }
     int public_port = cfg->advertise_port ? cfg->advertise_port : node_port(n);
-    if (!(n->repl = repl_start(loop, &n->kv, cfg->peers, cfg->host, public_port, cfg->cluster_token,
-                               err, errlen)))
+    if (!(n->repl = repl_start(loop, &n->kv, cfg->peers, cfg->peers_file, cfg->host, public_port,
+                               cfg->cluster_token, err, errlen)))
         goto fail;
     if (cluster_enabled(n)) {
         struct member_config mc = {.manager_url = cfg->cluster_manager_url,

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <sys/stat.h>
+
 #include <jansson.h>
 #include <resolv.h>
 
@@ -25,10 +28,15 @@
 #define BATCH_CHANGES    1000
 #define BATCH_BYTES      (4u << 20)
 #define MAX_ANSWER_BYTES (64u << 20)
+#define FILE_CHECK_MS    1000 /* how often the peers file's stat is looked at */
+#define FILE_MAX_BYTES   (64u << 10)
 
 struct repl_peer {
     struct repl *repl;
-    char addr[80]; /* HOST:PORT as configured */
+    char addr[80];   /* HOST:PORT as configured */
+    bool configured; /* named by --peers / HERD_PEERS / peers: kept for the node's life */
+    bool in_file;    /* named by the peers file as last read: dropped when it no longer is */
+    bool listed;     /* scratch: named by the file being applied */
     struct sockaddr_storage sa;
     struct http_client *client;
     uv_timer_t timer; /* next poll after a failure */
@@ -60,8 +68,14 @@ struct repl {
     char token[REPL_TOKEN_MAX]; /* sent to peers as Authorization: Bearer (empty: none) */
     struct repl_peer *peers[REPL_MAX_PEERS];
     size_t peer_count;
+    char peers_file[REPL_PATH_MAX]; /* re-read when it changes ("": none) */
+    struct stat file_seen;          /* its stat when last read */
+    bool file_read;                 /* file_seen is set */
+    uv_timer_t file_timer;
+    char file_error[160]; /* why its last reading was not applied ("": it was) */
     struct repl_waiter *waiters;
     uv_timer_t sweep;
+    bool started; /* past repl_start: changes of the peers are logged */
     bool stopping;
     int open; /* handles and clients not yet closed */
     void (*done)(void *data);
@@ -348,44 +362,168 @@ static bool is_self(const struct repl *r, const struct sockaddr_storage *sa)
            strcmp(host, "::1") == 0;
 }
 
-static int add_peer(struct repl *r, const char *addr, size_t len)
+static struct repl_peer *peer_find(const struct repl *r, const char *addr, size_t len)
+{
+    for (size_t i = 0; i < r->peer_count; i++)
+        if (strlen(r->peers[i]->addr) == len && memcmp(r->peers[i]->addr, addr, len) == 0)
+            return r->peers[i];
+    return NULL;
+}
+
+/* Adds the peer at addr (or marks the one there) as configured or as the file's. Returns 0,
+ * also for this node's own address (skipped), or -1. */
+static int add_peer(struct repl *r, const char *addr, size_t len, bool from_file)
 {
     struct sockaddr_storage sa = {0};
     if (len >= sizeof r->peers[0]->addr || parse_addr(addr, len, &sa) < 0) return -1;
     if (is_self(r, &sa)) return 0;
-    for (size_t i = 0; i < r->peer_count; i++)
-        if (strlen(r->peers[i]->addr) == len && memcmp(r->peers[i]->addr, addr, len) == 0)
-            return 0; /* listed twice */
-    if (r->peer_count == REPL_MAX_PEERS) return -1;
-    struct repl_peer *p = calloc(1, sizeof *p);
-    if (!p) return -1;
-    p->repl = r;
-    memcpy(p->addr, addr, len);
-    p->sa = sa;
-    p->backoff_ms = RETRY_FIRST_MS;
-    struct http_client_opts o;
-    http_client_opts_default(&o);
-    o.connect_timeout_ms = 1000;
-    o.header_timeout_ms = o.body_timeout_ms = POLL_TIMEOUT_MS;
-    o.keep_body = true;
-    o.max_body_bytes = MAX_ANSWER_BYTES;
-    char err[128];
-    p->client = http_client_new(r->loop, (struct sockaddr *)&sa, NULL, &o, err, sizeof err);
-    if (!p->client) {
-        free(p);
-        return -1;
+    struct repl_peer *p = peer_find(r, addr, len);
+    if (!p) {
+        if (r->peer_count == REPL_MAX_PEERS) return -1;
+        if (!(p = calloc(1, sizeof *p))) return -1;
+        p->repl = r;
+        memcpy(p->addr, addr, len);
+        p->sa = sa;
+        p->backoff_ms = RETRY_FIRST_MS;
+        struct http_client_opts o;
+        http_client_opts_default(&o);
+        o.connect_timeout_ms = 1000;
+        o.header_timeout_ms = o.body_timeout_ms = POLL_TIMEOUT_MS;
+        o.keep_body = true;
+        o.max_body_bytes = MAX_ANSWER_BYTES;
+        char err[128];
+        p->client = http_client_new(r->loop, (struct sockaddr *)&sa, NULL, &o, err, sizeof err);
+        if (!p->client) {
+            free(p);
+            return -1;
+        }
+        uv_timer_init(r->loop, &p->timer);
+        p->timer.data = p;
+        r->open += 2; /* the client and the timer */
+        r->peers[r->peer_count++] = p;
+        if (r->started) log_info("replication: %s is a peer now (%s)", p->addr, r->peers_file);
+        peer_poll(p);
     }
-    uv_timer_init(r->loop, &p->timer);
-    p->timer.data = p;
-    r->open += 2; /* the client and the timer */
-    r->peers[r->peer_count++] = p;
-    peer_poll(p);
+    if (from_file)
+        p->listed = true;
+    else
+        p->configured = true;
     return 0;
 }
 
-static int add_listed_peer(const char *s, size_t len, void *data)
+static int add_configured_peer(const char *s, size_t len, void *data)
 {
-    return add_peer(data, s, len);
+    return add_peer(data, s, len, false);
+}
+
+static int add_file_peer(const char *s, size_t len, void *data)
+{
+    return add_peer(data, s, len, true);
+}
+
+static void on_client_freed(void *data);
+static void on_peer_closed(uv_handle_t *h);
+
+/* Stops polling p and frees it once its client and timer are closed (a poll in flight is not
+ * called back). The caller takes it out of r->peers. */
+static void peer_close(struct repl_peer *p)
+{
+    uv_timer_stop(&p->timer);
+    http_client_free(p->client, on_client_freed, p->repl);
+    uv_close((uv_handle_t *)&p->timer, on_peer_closed); /* frees p */
+}
+
+/* ---- the peers file ---- */
+
+/* Reads the peers file at path into list as "IP:PORT,...": one or more a line, separated by
+ * commas or blanks, "#" to the end of a line a comment. Returns 0, or -1 with why. */
+static int peers_file_read(const char *path, struct buf *list, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return err_set(why, whylen, "peers file %s: %s", path, strerror(errno));
+    char line[512];
+    int rc = 0, number = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        number++;
+        size_t len = strcspn(line, "#\n");
+        if (!strchr(line, '\n') && !feof(f)) {
+            rc = err_set(why, whylen, "peers file %s:%d: longer than %zu characters", path, number,
+                         sizeof line - 2);
+            break;
+        }
+        line[len] = '\0';
+        for (char *c = line; *c; c++)
+            if (*c == ' ' || *c == '\t' || *c == '\r') *c = ',';
+        char item_why[ERR_SIZE];
+        if (repl_peers_check(line, item_why, sizeof item_why) < 0)
+            rc = err_set(why, whylen, "peers file %s:%d: %s", path, number, item_why);
+        else if (list->len + len + 1 > FILE_MAX_BYTES)
+            rc = err_set(why, whylen, "peers file %s: larger than %u bytes", path, FILE_MAX_BYTES);
+        else
+            buf_printf(list, "%s%s", list->len ? "," : "", line);
+    }
+    if (rc == 0 && ferror(f)) rc = err_set(why, whylen, "peers file %s: %s", path, strerror(errno));
+    fclose(f);
+    return rc;
+}
+
+/* Makes the peers the file lists, besides the configured ones, the file's: new ones are added
+ * (read from their start), ones it no longer lists are dropped. */
+static void peers_file_apply(struct repl *r, const char *list)
+{
+    for (size_t i = 0; i < r->peer_count; i++)
+        r->peers[i]->listed = false;
+    if (each_item(list, add_file_peer, r) < 0)
+        log_warn("replication: could not add every peer of %s (at most %d)", r->peers_file,
+                 REPL_MAX_PEERS);
+    size_t kept = 0;
+    for (size_t i = 0; i < r->peer_count; i++) {
+        struct repl_peer *p = r->peers[i];
+        p->in_file = p->listed;
+        if (p->configured || p->in_file) {
+            r->peers[kept++] = p;
+            continue;
+        }
+        log_info("replication: %s is no longer a peer (%s)", p->addr, r->peers_file);
+        peer_close(p);
+    }
+    r->peer_count = kept;
+}
+
+/* Reads the peers file when its stat differs from the last reading's. A file that is gone
+ * or does not parse leaves the peers as they are (and says why, once). */
+static void peers_file_check(struct repl *r)
+{
+    struct stat st;
+    char why[sizeof r->file_error];
+    if (stat(r->peers_file, &st) < 0) {
+        err_set(why, sizeof why, "peers file %s: %s", r->peers_file, strerror(errno));
+        if (strcmp(why, r->file_error) != 0) log_warn("replication: %s; peers unchanged", why);
+        snprintf(r->file_error, sizeof r->file_error, "%s", why);
+        r->file_read = false; /* read it again once it is back */
+        return;
+    }
+    const struct stat *seen = &r->file_seen;
+    if (r->file_read && st.st_ino == seen->st_ino && st.st_dev == seen->st_dev &&
+        st.st_size == seen->st_size && st.st_mtim.tv_sec == seen->st_mtim.tv_sec &&
+        st.st_mtim.tv_nsec == seen->st_mtim.tv_nsec)
+        return;
+    struct buf list = {0};
+    if (peers_file_read(r->peers_file, &list, why, sizeof why) < 0) {
+        if (strcmp(why, r->file_error) != 0) log_warn("replication: %s; peers unchanged", why);
+        snprintf(r->file_error, sizeof r->file_error, "%s", why);
+    } else {
+        r->file_error[0] = '\0';
+        peers_file_apply(r, list.data ? list.data : "");
+    }
+    r->file_seen = st;
+    r->file_read = true;
+    buf_free(&list);
+}
+
+static void on_file_check(uv_timer_t *t)
+{
+    peers_file_check(t->data);
 }
 
 /* ---- serving our changes ---- */
@@ -519,12 +657,13 @@ void repl_serve_status(struct repl *r, struct http_request *req)
     for (size_t i = 0; i < r->peer_count; i++) {
         const struct repl_peer *p = r->peers[i];
         json_array_append_new(
-            peers, json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:s,s:I}", "peer", p->addr,
-                             "node_id", p->node_id, "up", p->up, "since", (json_int_t)p->since,
-                             "applied", (json_int_t)p->applied, "polls", (json_int_t)p->polls,
-                             "errors", (json_int_t)p->errors, "rejected", (json_int_t)p->rejected,
-                             "last_error", p->last_error, "last_ok_ms_ago",
-                             p->last_ok_ms ? (json_int_t)(now - p->last_ok_ms) : (json_int_t)-1));
+            peers,
+            json_pack("{s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:s,s:I}", "peer", p->addr, "from",
+                      p->configured ? "config" : "file", "node_id", p->node_id, "up", p->up,
+                      "since", (json_int_t)p->since, "applied", (json_int_t)p->applied, "polls",
+                      (json_int_t)p->polls, "errors", (json_int_t)p->errors, "rejected",
+                      (json_int_t)p->rejected, "last_error", p->last_error, "last_ok_ms_ago",
+                      p->last_ok_ms ? (json_int_t)(now - p->last_ok_ms) : (json_int_t)-1));
     }
     const struct kv_log *log = r->kv->log;
     json_t *origins = json_object();
@@ -542,6 +681,9 @@ void repl_serve_status(struct repl *r, struct http_request *req)
         "clock", (json_int_t)r->kv->clock, "now_us", (json_int_t)mtime_wall_us(), "origins",
         origins, "apply_log", "capacity", (json_int_t)log->capacity, "held", (json_int_t)log->count,
         "total", (json_int_t)log->total, "untracked", (json_int_t)log->untracked, "peers", peers);
+    if (r->peers_file[0])
+        json_object_set_new(out, "peers_file",
+                            json_pack("{s:s,s:s}", "path", r->peers_file, "error", r->file_error));
     if (key_given) {
         const struct kv_entry *e = kv_lookup(r->kv, key);
         json_object_set_new(out, "entry",
@@ -608,17 +750,31 @@ void repl_serve_log(struct repl *r, struct http_request *req)
 /* ---- life cycle ---- */
 
 struct repl *repl_start(uv_loop_t *loop, struct kv_store *kv, const char *peers,
-                        const char *self_host, int self_port, const char *token, char *err,
-                        size_t errlen)
+                        const char *peers_file, const char *self_host, int self_port,
+                        const char *token, char *err, size_t errlen)
 {
     if (repl_peers_check(peers, err, errlen) < 0) return NULL;
     if (token && strlen(token) >= REPL_TOKEN_MAX) {
         err_set(err, errlen, "token: longer than %d characters", REPL_TOKEN_MAX - 1);
         return NULL;
     }
+    if (peers_file && strlen(peers_file) >= REPL_PATH_MAX) {
+        err_set(err, errlen, "peers file: a path longer than %d characters", REPL_PATH_MAX - 1);
+        return NULL;
+    }
+    struct buf file_list = {0};
+    char why[ERR_SIZE];
+    struct stat st;
+    bool file_there = peers_file && *peers_file && stat(peers_file, &st) == 0;
+    if (file_there && peers_file_read(peers_file, &file_list, why, sizeof why) < 0) {
+        err_set(err, errlen, "%s", why); /* a mistake at start is an error, later a warning */
+        buf_free(&file_list);
+        return NULL;
+    }
     struct repl *r = calloc(1, sizeof *r);
     if (!r) {
         err_set(err, errlen, "out of memory");
+        buf_free(&file_list);
         return NULL;
     }
     r->loop = loop;
@@ -631,8 +787,24 @@ struct repl *repl_start(uv_loop_t *loop, struct kv_store *kv, const char *peers,
     r->sweep.data = r;
     r->open = 1;
     uv_timer_start(&r->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
-    if (each_item(peers, add_listed_peer, r) < 0)
+    if (each_item(peers, add_configured_peer, r) < 0)
         log_warn("replication: could not add every peer of %s", peers);
+    if (peers_file && *peers_file) {
+        snprintf(r->peers_file, sizeof r->peers_file, "%s", peers_file);
+        uv_timer_init(loop, &r->file_timer);
+        r->file_timer.data = r;
+        r->open++;
+        if (file_there) { /* read above (the stat first: a change since is read again) */
+            r->file_seen = st;
+            r->file_read = true;
+            peers_file_apply(r, file_list.data ? file_list.data : "");
+        } else {
+            peers_file_check(r); /* says it is missing; it is read once it appears */
+        }
+        uv_timer_start(&r->file_timer, on_file_check, FILE_CHECK_MS, FILE_CHECK_MS);
+    }
+    buf_free(&file_list);
+    r->started = true;
     return r;
 }
 
@@ -661,12 +833,9 @@ void repl_stop(struct repl *r, void (*done)(void *data), void *data)
     r->done = done;
     r->done_data = data;
     wake(r, true);
-    for (size_t i = 0; i < r->peer_count; i++) {
-        struct repl_peer *p = r->peers[i];
-        uv_timer_stop(&p->timer);
-        http_client_free(p->client, on_client_freed, r);
-        uv_close((uv_handle_t *)&p->timer, on_peer_closed); /* frees p */
-    }
+    for (size_t i = 0; i < r->peer_count; i++)
+        peer_close(r->peers[i]);
     r->peer_count = 0;
+    if (r->peers_file[0]) uv_close((uv_handle_t *)&r->file_timer, on_closed);
     uv_close((uv_handle_t *)&r->sweep, on_closed);
 }

@@ -961,6 +961,106 @@ static void test_bad_peers(void **state)
     free(err);
 }
 
+/* ---- a peers file, re-read when it changes ---- */
+
+static void write_file(const char *path, const char *text)
+{
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+/* Polls GET /api/v1/kv/status on port until its peers are exactly want ("" none, else one
+ * "IP:PORT") and its peers_file.error holds error ("" none), for up to ms. */
+static bool wait_peers_file(int port, const char *want, const char *error, int ms, char *out,
+                            size_t size)
+{
+    for (long end = harness_now_ms() + ms; harness_now_ms() < end;) {
+        json_t *j = NULL;
+        if (request(port, "GET", "/api/v1/kv/status", NULL, out, size, &j) == 200) {
+            json_t *peers = json_object_get(j, "peers");
+            const char *peer = json_string_value(json_object_get(json_array_get(peers, 0), "peer"));
+            const char *why =
+                json_string_value(json_object_get(json_object_get(j, "peers_file"), "error"));
+            bool ok = why && strstr(why, error) && (error[0] || !why[0]) &&
+                      (want[0] ? json_array_size(peers) == 1 && peer && strcmp(peer, want) == 0
+                               : json_array_size(peers) == 0);
+            json_decref(j);
+            if (ok) return true;
+        }
+        usleep(50000);
+    }
+    return false;
+}
+
+static void test_peers_file_reread(void **state)
+{
+    (void)state;
+    int base = harness_free_ports(2);
+    char *file = harness_temp_file(".peers", "# no peer yet\n");
+    char peer_b[32], text[128], out[8192], port_a[16];
+    snprintf(peer_b, sizeof peer_b, "127.0.0.1:%d", base + 1);
+    snprintf(port_a, sizeof port_a, "%d", base);
+    pid_t b = start_peer(base + 1, "b", NULL);
+    char *argv[] = {(char *)harness_herd_bin(),
+                    "node",
+                    "--port",
+                    port_a,
+                    "--id",
+                    "a",
+                    "--log-level",
+                    "warn",
+                    "--peers-file",
+                    file,
+                    NULL};
+    pid_t a = harness_spawn(argv, NULL, NULL);
+    assert_true(a > 0 && b > 0 && harness_wait_http(base, "/health", 5000));
+    assert_true(wait_peers_file(base, "", "", 5000, out, sizeof out));
+    assert_int_equal(request(base + 1, "PUT", "/kv/k", "v1", out, sizeof out, NULL), 201);
+
+    /* the file names b: a reads it, from its start */
+    snprintf(text, sizeof text, "# b\n  %s  # the other node\n\n", peer_b);
+    write_file(file, text);
+    assert_true(wait_peers_file(base, peer_b, "", 10000, out, sizeof out));
+    assert_true(wait_value(base, "k", "v1", 10000));
+
+    /* a file that does not parse leaves the peers as they were, and says why */
+    write_file(file, "# broken\nnot-an-address\n");
+    if (!wait_peers_file(base, peer_b, ":2: peers: \"not-an-address\": expected IP:PORT", 10000,
+                         out, sizeof out))
+        fail_msg("status after a bad peers file: %s", out);
+    assert_int_equal(request(base + 1, "PUT", "/kv/k", "v2", out, sizeof out, NULL), 200);
+    assert_true(wait_value(base, "k", "v2", 10000));
+
+    /* b no longer listed: dropped, and its writes stay away */
+    write_file(file, "\n");
+    assert_true(wait_peers_file(base, "", "", 10000, out, sizeof out));
+    assert_int_equal(request(base + 1, "PUT", "/kv/k", "v3", out, sizeof out, NULL), 200);
+    usleep(500000);
+    assert_true(wait_value(base, "k", "v2", 100));
+
+    kill(a, SIGTERM);
+    int st = harness_wait(a, 10000);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    kill(b, SIGKILL);
+    harness_wait(b, 5000);
+
+    /* one that does not parse at start is an error */
+    write_file(file, "127.0.0.1:1\n127.0.0.1:99999\n");
+    char *err = NULL;
+    char *args[] = {"node", "--port", "0", "--peers-file", file, NULL};
+    assert_int_equal(harness_herd(args, 5000, NULL, &err), 2);
+    if (!strstr(err, ":2: peers: \"127.0.0.1:99999\": expected IP:PORT"))
+        fail_msg("stderr: %s", err);
+    free(err);
+    unlink(file);
+    free(file);
+}
+
 int integration_node(void)
 {
     const struct CMUnitTest tests[] = {
@@ -981,6 +1081,7 @@ int integration_node(void)
         cmocka_unit_test(test_replication_rejects_bad_changes),
         cmocka_unit_test(test_token_and_no_learning),
         cmocka_unit_test(test_bad_peers),
+        cmocka_unit_test(test_peers_file_reread),
     };
     return cmocka_run_group_tests_name("node", tests, setup, teardown) +
            cmocka_run_group_tests_name("node_sigterm", alone, NULL, NULL);
