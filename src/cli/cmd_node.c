@@ -30,8 +30,13 @@ static const char node_usage[] =
     "  -c, --config FILE          YAML/JSON config file (env CONFIG_FILE)\n"
     "      --node-header NAME     header that names the node (default X-Herd-Node)\n"
     "      --weight N             weight registered with the gateway, 0..100 (default 100)\n"
-    "      --peers IP:PORT,...    nodes the KV store replicates with (env HERD_PEERS; a\n"
-    "                             node also reads from every node that reads from it)\n"
+    "      --peers IP:PORT,...    nodes the KV store replicates with (env HERD_PEERS); the\n"
+    "                             only peers: a node never adopts one that calls it\n"
+    "      --peers-file FILE      more peers, one or more a line (env HERD_PEERS_FILE, which\n"
+    "                             herd up sets); re-read when it changes\n"
+    "      --token TOKEN          cluster token (env HERD_TOKEN or CLUSTER_TOKEN): sent to\n"
+    "                             peers and the gateway, and required (Authorization: Bearer)\n"
+    "                             on /admin/fault and /api/v1/kv/changes\n"
     "      --log-level LEVEL      error, warn, info or debug (default info)\n"
     "  -h, --help                 this text\n";
 
@@ -94,7 +99,17 @@ static int parse_int_flag(const char *flag, const char *text, long min, long max
 
 int cmd_node(int argc, char **argv)
 {
-    enum { OPT_HOST = 256, OPT_ID, OPT_MANAGER, OPT_HEADER, OPT_WEIGHT, OPT_LOG, OPT_PEERS };
+    enum {
+        OPT_HOST = 256,
+        OPT_ID,
+        OPT_MANAGER,
+        OPT_HEADER,
+        OPT_WEIGHT,
+        OPT_LOG,
+        OPT_PEERS,
+        OPT_PEERS_FILE,
+        OPT_TOKEN
+    };
     static const struct option opts[] = {
         {"port", required_argument, NULL, 'p'},
         {"host", required_argument, NULL, OPT_HOST},
@@ -105,12 +120,15 @@ int cmd_node(int argc, char **argv)
         {"weight", required_argument, NULL, OPT_WEIGHT},
         {"log-level", required_argument, NULL, OPT_LOG},
         {"peers", required_argument, NULL, OPT_PEERS},
+        {"peers-file", required_argument, NULL, OPT_PEERS_FILE},
+        {"token", required_argument, NULL, OPT_TOKEN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     /* Flags are collected first and applied last: file < environment < flags. */
     const char *flag_port = NULL, *flag_host = NULL, *flag_id = NULL, *flag_manager = NULL;
     const char *flag_header = NULL, *flag_weight = NULL, *flag_log = NULL, *flag_peers = NULL;
+    const char *flag_token = NULL, *flag_peers_file = NULL;
     const char *config = getenv("CONFIG_FILE");
     optind = 1;
     int c;
@@ -140,8 +158,14 @@ int cmd_node(int argc, char **argv)
         case OPT_PEERS:
             flag_peers = optarg;
             break;
+        case OPT_PEERS_FILE:
+            flag_peers_file = optarg;
+            break;
         case OPT_LOG:
             flag_log = optarg;
+            break;
+        case OPT_TOKEN:
+            flag_token = optarg;
             break;
         case 'h':
             fputs(node_usage, stdout);
@@ -187,6 +211,8 @@ int cmd_node(int argc, char **argv)
          sizeof cfg.cluster_manager_url},
         {"--node-header", flag_header, cfg.node_header, sizeof cfg.node_header},
         {"--peers", flag_peers, cfg.peers, sizeof cfg.peers},
+        {"--peers-file", flag_peers_file, cfg.peers_file, sizeof cfg.peers_file},
+        {"--token", flag_token, cfg.cluster_token, sizeof cfg.cluster_token},
     };
     for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
         if (!strings[i].value) continue;

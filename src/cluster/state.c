@@ -21,8 +21,8 @@ int state_open(struct state_dir *st, const char *root, char *err, size_t errlen)
         return err_set(err, errlen, "state directory '%s': path too long", root);
     snprintf(st->root, sizeof st->root, "%s", root);
     char path[STATE_PATH_MAX];
-    static const char *const dirs[] = {"", "/logs", "/pids"};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const dirs[] = {"", "/logs", "/pids", "/peers"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
         snprintf(path, sizeof path, "%s%s", root, dirs[i]);
         if (mkdir(path, 0755) < 0 && errno != EEXIST)
             return err_set(err, errlen, "cannot create %s: %s", path, strerror(errno));
@@ -99,20 +99,33 @@ double proc_uptime_of(uint64_t starttime)
     return up > started ? up - started : 0;
 }
 
-int state_pid_write(const struct state_dir *st, const char *id, pid_t pid, int port)
+int state_file_write(const char *path, const char *data, size_t len)
 {
-    char path[STATE_PATH_MAX + 16], tmp[STATE_PATH_MAX + 32];
-    pid_path(st, id, path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
+    char tmp[STATE_PATH_MAX + 400];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        errno = ENAMETOOLONG;
         return -1;
-    fprintf(f, "%d %llu %d %s\n", (int)pid, (unsigned long long)proc_starttime(pid), port, id ? id : "");
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+    }
+    FILE *f = fopen(tmp, "w");
+    if (!f) return -1;
+    bool ok = fwrite(data, 1, len, f) == len;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int saved = errno;
         unlink(tmp);
+        errno = saved;
         return -1;
     }
     return 0;
+}
+
+int state_pid_write(const struct state_dir *st, const char *id, pid_t pid, int port)
+{
+    char path[STATE_PATH_MAX + 16], line[160];
+    pid_path(st, id, path, sizeof path);
+    int len = snprintf(line, sizeof line, "%d %llu %d %s\n", (int)pid,
+                       (unsigned long long)proc_starttime(pid), port, id ? id : "");
+    return state_file_write(path, line, len < (int)sizeof line ? (size_t)len : sizeof line - 1);
 }
 
 void state_pid_remove(const struct state_dir *st, const char *id)

@@ -27,11 +27,15 @@ struct state_pid {
 };
 
 /* root: a directory path, or NULL for $HERD_STATE_DIR or ".herd". Creates it and logs/,
- * pids/. Returns 0 or -1 with a message. */
+ * pids/, peers/. Returns 0 or -1 with a message. */
 int state_open(struct state_dir *st, const char *root, char *err, size_t errlen);
 
 /* Path of a file in the state directory ("control.sock", "logs/api.1.log"...). */
 void state_path(const struct state_dir *st, const char *name, char *out, size_t size);
+
+/* Writes len bytes of data to path through path.tmp and a rename, so a reader sees the old
+ * content or the new, never a part. Returns 0 or -1 (errno says why). */
+int state_file_write(const char *path, const char *data, size_t len);
 
 /* Writes pids/<id>.pid (or supervisor.pid when id is NULL) for pid, with its start time.
  * Returns 0 or -1. */

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -103,6 +104,7 @@ struct supervisor {
     int next_color;
     bool shutting_down;        /* a shutdown was asked: a failed start need not start another */
     struct lifeline *lifeline; /* the guard that kills the replicas' groups if we die */
+    char peers_dir[STATE_PATH_MAX + 8]; /* the state directory's peers/, absolute */
 };
 
 static const char *const state_names[] = {"starting", "ready",   "paused", "stopping",
@@ -478,6 +480,62 @@ static char *shell_command(const struct supervisor *sup, const char *expanded)
     return b.data;
 }
 
+/* ---- the replicas' KV peers ---- */
+
+/* The file replica n reads its KV peers from (HERD_PEERS_FILE): peers/<id> in the state
+ * directory, by an absolute path (a command may change directory). */
+static void peers_file_path(const struct sup_node *n, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s", n->sup->peers_dir, n->id);
+}
+
+/* Writes the peers of replica n over its group's current size: the replicas 1, 2, 4, 8, ...
+ * places away either way round the group's ring. That is every other replica of a group of up
+ * to five, and 2 log2(N) of a big one, through which changes relay in log2(N) hops. Written
+ * at each spawn and, for every replica of the group, whenever its size changes (a node
+ * re-reads its file when it changes: replicas scaled in or out are peers or no longer).
+ * Returns 0 or -1 with a message. */
+static int peers_file_write(const struct sup_node *n, char *err, size_t errlen)
+{
+    const struct cluster_group *g = n->group;
+    struct buf text = {0};
+    buf_printf(&text, "# %s's KV peers in group %s of %d replicas, written by the supervisor\n",
+               n->id, g->name, g->replicas);
+    bool *chosen = calloc((size_t)g->replicas + 1, sizeof *chosen);
+    for (int d = 1; chosen && d < g->replicas; d *= 2) {
+        chosen[(n->index - 1 + d) % g->replicas + 1] = true;
+        chosen[((n->index - 1 - d) % g->replicas + g->replicas) % g->replicas + 1] = true;
+    }
+    for (int i = 1; chosen && i <= g->replicas; i++) {
+        int port = cluster_group_port(g, i);
+        char host[40];
+        cluster_group_host(g, i, host, sizeof host);
+        if (port && i != n->index && chosen[i]) buf_printf(&text, "%s:%d\n", host, port);
+    }
+    char path[sizeof n->sup->peers_dir + 100];
+    peers_file_path(n, path, sizeof path);
+    int rc = 0;
+    if (!chosen || !text.data)
+        rc = err_set(err, errlen, "%s: its peers file: out of memory", n->id);
+    else if (state_file_write(path, text.data, text.len) < 0)
+        rc = err_set(err, errlen, "%s: cannot write its peers file %s: %s", n->id, path,
+                     strerror(errno));
+    free(chosen);
+    buf_free(&text);
+    return rc;
+}
+
+/* Rewrites the peers files of every replica of g (after its size changed). */
+static void group_peers_write(struct supervisor *sup, const struct cluster_group *g)
+{
+    char err[ERR_SIZE];
+    for (size_t i = 0; i < sup->count; i++) {
+        const struct sup_node *n = sup->nodes[i];
+        if (n->group == g && n->index <= g->replicas && peers_file_write(n, err, sizeof err) < 0)
+            log_warn("%s", err);
+    }
+}
+
 static char **build_env(const struct sup_node *n)
 {
     const struct cluster_group *g = n->group;
@@ -505,29 +563,11 @@ static char **build_env(const struct sup_node *n)
         snprintf(buf, sizeof buf, "HERD_HOST=%s", host);
         mine[mine_count++] = strdup(buf);
     }
-    /* replicas of the group a herd node replicates its KV store with: those 1, 2, 4, 8, ...
-     * places away either way round the group's ring. That is every other replica of a group
-     * of up to five, and 2 log2(N) of a big one, through which changes relay in log2(N) hops.
-     * (A replica scaled in later is found by those it reads from.) */
-    struct buf peers = {0};
-    buf_append_str(&peers, "HERD_PEERS=");
-    bool *chosen = calloc((size_t)g->replicas + 1, sizeof *chosen);
-    for (int d = 1; chosen && d < g->replicas; d *= 2) {
-        chosen[(n->index - 1 + d) % g->replicas + 1] = true;
-        chosen[((n->index - 1 - d) % g->replicas + g->replicas) % g->replicas + 1] = true;
-    }
-    for (int i = 1; chosen && i <= g->replicas; i++) {
-        int port = cluster_group_port(g, i);
-        char host[40];
-        cluster_group_host(g, i, host, sizeof host);
-        if (port && i != n->index && chosen[i])
-            buf_printf(&peers, "%s%s:%d", peers.len > 11 ? "," : "", host, port);
-    }
-    free(chosen);
-    if (peers.len > 11)
-        mine[mine_count++] = peers.data;
-    else
-        buf_free(&peers);
+    char path[sizeof n->sup->peers_dir + 100];
+    peers_file_path(n, path, sizeof path);
+    struct buf peers_file = {0};
+    buf_printf(&peers_file, "HERD_PEERS_FILE=%s", path);
+    mine[mine_count++] = peers_file.data;
     for (size_t i = 0; i < g->env_count && mine_count < 64; i++) {
         char *value = cluster_expand(g->env[i].value, g, n->index);
         struct buf line = {0};
@@ -537,7 +577,8 @@ static char **build_env(const struct sup_node *n)
     }
     for (size_t i = 0; i < base; i++) { /* the inherited ones, unless set here */
         size_t name_len = strcspn(environ[i], "=");
-        bool overridden = false;
+        /* peers meant for a node run by hand are not every replica's */
+        bool overridden = strncmp(environ[i], "HERD_PEERS=", 11) == 0;
         for (size_t j = 0; j < mine_count && !overridden; j++)
             overridden = mine[j] && strncmp(mine[j], environ[i], name_len + 1) == 0;
         if (!overridden) env[k++] = strdup(environ[i]);
@@ -584,6 +625,7 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
     } else if (n->port && !port_free(n->port)) {
         return err_set(err, errlen, "%s: port %d is already in use", n->id, n->port);
     }
+    if (peers_file_write(n, err, errlen) < 0) return -1;
     if (!n->log_path[0]) {
         char name[120];
         snprintf(name, sizeof name, "logs/%s.log", n->id);
@@ -758,6 +800,9 @@ static void node_destroy(struct sup_node *n)
         }
     if (n->proc) n->proc->node = NULL;
     if (n->tcp_check) n->tcp_check->node = NULL;
+    char path[sizeof sup->peers_dir + 100];
+    peers_file_path(n, path, sizeof path);
+    unlink(path);
     n->handles_open = 1;
     uv_close((uv_handle_t *)&n->timer, node_timer_closed);
     if (n->health) {
@@ -944,6 +989,9 @@ struct supervisor *supervisor_new(uv_loop_t *loop, struct cluster_spec *spec,
     if (opts) sup->opts = *opts;
     snprintf(sup->self_exe, sizeof sup->self_exe, "%s",
              opts && opts->self_exe ? opts->self_exe : "herd");
+    char root[PATH_MAX];
+    const char *dir = realpath(st->root, root) && strlen(root) < STATE_PATH_MAX ? root : st->root;
+    snprintf(sup->peers_dir, sizeof sup->peers_dir, "%.*s/peers", STATE_PATH_MAX - 1, dir);
     for (size_t g = 0; g < spec->group_count; g++)
         for (int i = 1; i <= spec->groups[g].replicas; i++)
             if (!node_new(sup, &spec->groups[g], i)) {
@@ -1087,6 +1135,7 @@ int supervisor_scale(struct supervisor *sup, const char *group, int replicas, su
         for (int i = current + 1; i <= replicas; i++)
             if ((list[k] = node_new(sup, g, i))) k++;
         g->replicas = replicas;
+        group_peers_write(sup, g); /* the running replicas read the new ones too */
         op->pending++;
         op_start_nodes(op, list, k);
     } else {
@@ -1094,6 +1143,7 @@ int supervisor_scale(struct supervisor *sup, const char *group, int replicas, su
             if (sup->nodes[i]->group == g && sup->nodes[i]->index > replicas)
                 list[k++] = sup->nodes[i];
         g->replicas = replicas;
+        group_peers_write(sup, g); /* the replicas that stay stop reading those that go */
         op_with_nodes(op, list, k);
         op->pending++;
         for (size_t i = 0; i < k; i++) {

@@ -184,6 +184,11 @@ uint64_t kv_delete(struct kv_store *kv, const char *key)
 int kv_apply(struct kv_store *kv, const char *key, const void *value, size_t len, bool deleted,
              uint64_t version, const char *origin)
 {
+    size_t key_len = strlen(key), origin_len = strlen(origin);
+    if (key_len == 0 || key_len >= KV_KEY_MAX || origin_len == 0 || origin_len >= KV_ORIGIN_MAX ||
+        (!deleted && len > KV_VALUE_MAX) || version == 0 || version > KV_VERSION_MAX ||
+        (version > kv->clock && version - kv->clock > KV_VERSION_AHEAD))
+        return KV_EINVAL;
     if (version > kv->clock) kv->clock = version; /* Lamport: later local writes win */
     struct kv_entry *e = lookup_or_add(kv, key);
     if (!e) return -1;

@@ -12,8 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KV_KEY_MAX    256
-#define KV_ORIGIN_MAX 128
+#define KV_KEY_MAX    256        /* a key is 1 to KV_KEY_MAX - 1 bytes */
+#define KV_ORIGIN_MAX 128        /* a node id is 1 to KV_ORIGIN_MAX - 1 bytes */
+#define KV_VALUE_MAX  (1u << 20) /* bytes in a value */
+/* Versions a store accepts: at most KV_VERSION_MAX (JSON numbers stay exact, and the clock
+ * can never wrap), and at most KV_VERSION_AHEAD past the largest version seen, so that one
+ * forged change cannot push every later write to the end of the range. A cluster would need
+ * 2^40 writes that a node missed to pass it legitimately. */
+#define KV_VERSION_MAX   ((uint64_t)1 << 53)
+#define KV_VERSION_AHEAD ((uint64_t)1 << 40)
+#define KV_EINVAL        (-2) /* kv_apply: the change breaks a limit above */
 
 struct kv_log;
 
@@ -65,7 +73,10 @@ const struct kv_entry *kv_put(struct kv_store *kv, const char *key, const void *
 uint64_t kv_delete(struct kv_store *kv, const char *key);
 
 /* A replicated write (deleted: a delete). Returns 1 when it won and was applied, 0 when the
- * store already holds this or a newer version, -1 when out of memory. */
+ * store already holds this or a newer version, KV_EINVAL when it breaks a limit (key 1..255
+ * bytes, value at most KV_VALUE_MAX bytes, origin 1..127 bytes, version from 1 to
+ * KV_VERSION_MAX and at most KV_VERSION_AHEAD past kv->clock; nothing changes), -1 when out of
+ * memory. */
 int kv_apply(struct kv_store *kv, const char *key, const void *value, size_t len, bool deleted,
              uint64_t version, const char *origin);
 

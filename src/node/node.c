@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -31,7 +32,8 @@ typedef void (*node_handler_fn)(struct node *n, struct http_request *req);
 struct node_route {
     struct node *node;
     node_handler_fn fn;
-    bool admin; /* fault knobs do not apply */
+    bool admin;   /* fault knobs do not apply */
+    bool guarded; /* steers the node or reads its replication: the cluster token, when set */
 };
 
 struct node {
@@ -160,9 +162,9 @@ static int load_peers(const struct conf_doc *doc, const struct conf_node *n,
 int node_config_load(struct node_config *cfg, const char *path, char *err, size_t errlen)
 {
     static const char *const keys[] = {
-        "port",       "host",        "node_id", "cluster_manager_url", "cluster_token",
-        "cluster_id", "node_header", "weight",  "log_level",           "stop_grace",
-        "limits",     "peers",       NULL};
+        "port",        "host",   "node_id",   "cluster_manager_url", "cluster_token", "cluster_id",
+        "node_header", "weight", "log_level", "stop_grace",          "limits",        "peers",
+        "peers_file",  NULL};
     struct conf_doc doc;
     if (conf_load_file(&doc, path, err, errlen) < 0) return -1;
     int rc = -1;
@@ -184,6 +186,8 @@ int node_config_load(struct node_config *cfg, const char *path, char *err, size_
         copy_string(&doc, root, "cluster_id", cfg->cluster_id, sizeof cfg->cluster_id, err,
                     errlen) < 0 ||
         copy_string(&doc, root, "node_header", cfg->node_header, sizeof cfg->node_header, err,
+                    errlen) < 0 ||
+        copy_string(&doc, root, "peers_file", cfg->peers_file, sizeof cfg->peers_file, err,
                     errlen) < 0 ||
         conf_opt_duration_us(&doc, root, "stop_grace", 0, 3600e6, &cfg->stop_grace_us, err,
                              errlen) < 0)
@@ -247,16 +251,27 @@ int node_config_env(struct node_config *cfg, char *err, size_t errlen)
                            sizeof cfg->node_id - 1);
         snprintf(cfg->node_id, sizeof cfg->node_id, "%s", v);
     }
-    if ((v = getenv("CLUSTER_TOKEN")) && *v) {
+    static const char *const token_vars[] = {"CLUSTER_TOKEN", "HERD_TOKEN"};
+    for (size_t i = 0; i < 2; i++) {
+        if (!(v = getenv(token_vars[i])) || !*v) continue;
         if (strlen(v) >= sizeof cfg->cluster_token)
-            return err_set(err, errlen, "CLUSTER_TOKEN: longer than %zu characters",
+            return err_set(err, errlen, "%s: longer than %zu characters", token_vars[i],
                            sizeof cfg->cluster_token - 1);
+        if (i == 1 && getenv("CLUSTER_TOKEN") && *getenv("CLUSTER_TOKEN") &&
+            strcmp(v, getenv("CLUSTER_TOKEN")) != 0)
+            return err_set(err, errlen, "HERD_TOKEN and CLUSTER_TOKEN differ: set one of them");
         snprintf(cfg->cluster_token, sizeof cfg->cluster_token, "%s", v);
     }
     if ((v = getenv("HERD_PEERS")) && *v) {
         if (strlen(v) >= sizeof cfg->peers) return err_set(err, errlen, "HERD_PEERS: too long");
         if (repl_peers_check(v, err, errlen) < 0) return -1;
         snprintf(cfg->peers, sizeof cfg->peers, "%s", v);
+    }
+    if ((v = getenv("HERD_PEERS_FILE")) && *v) { /* set by the supervisor */
+        if (strlen(v) >= sizeof cfg->peers_file)
+            return err_set(err, errlen, "HERD_PEERS_FILE: longer than %zu characters",
+                           sizeof cfg->peers_file - 1);
+        snprintf(cfg->peers_file, sizeof cfg->peers_file, "%s", v);
     }
     if ((v = getenv("CLUSTER_MANAGER_URL")) && *v) {
         if (strlen(v) >= sizeof cfg->cluster_manager_url)
@@ -280,6 +295,12 @@ int node_config_finish(struct node_config *cfg, char *err, size_t errlen)
             return err_set(err, errlen,
                            "node id '%s': spaces and control characters are not allowed",
                            cfg->node_id);
+    for (const char *p = cfg->cluster_token; *p; p++)
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+            return err_set(err, errlen,
+                           "cluster token: expected printable ASCII without spaces (1 to %zu "
+                           "characters)",
+                           sizeof cfg->cluster_token - 1);
     if (!cfg->node_header[0] || strpbrk(cfg->node_header, " :\r\n\t"))
         return err_set(err, errlen, "node header '%s': expected a header name such as X-Herd-Node",
                        cfg->node_header);
@@ -405,8 +426,65 @@ static void on_cluster_config(struct node *n, struct http_request *req)
                                 "config", config ? config : json_object()));
 }
 
+/* Length of the valid UTF-8 sequence at s (at most len bytes), or 0 when it is not one
+ * (overlong forms, surrogates and code points past U+10FFFF are not). */
+static size_t utf8_sequence(const unsigned char *s, size_t len)
+{
+    size_t n;
+    uint32_t cp;
+    if (s[0] < 0x80) return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2, cp = s[0] & 0x1fu;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3, cp = s[0] & 0x0fu;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4, cp = s[0] & 0x07u;
+    else
+        return 0;
+    if (len < n) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* True when text is valid UTF-8 (what JSON strings, and so the replication stream, carry). */
+static bool utf8_valid(const char *text)
+{
+    size_t len = strlen(text), n;
+    for (size_t i = 0; i < len; i += n)
+        if (!(n = utf8_sequence((const unsigned char *)text + i, len - i))) return false;
+    return true;
+}
+
+/* True when the request's key is one the store can hold; otherwise answers 414 (longer than
+ * KV_KEY_MAX - 1 bytes) or 400 (a NUL byte, %00, or not UTF-8) and returns false. */
+static bool key_ok(struct http_request *req)
+{
+    char why[64];
+    if (strlen(req->params[0]) >= KV_KEY_MAX) {
+        snprintf(why, sizeof why, "key: longer than %d bytes", KV_KEY_MAX - 1);
+        http_respond_error(req, 414, why);
+        return false;
+    }
+    if (strstr(req->path, "%00")) {
+        http_respond_error(req, 400, "key: NUL bytes (%00) are not allowed");
+        return false;
+    }
+    if (!utf8_valid(req->params[0])) {
+        http_respond_error(req, 400, "key: expected UTF-8 (after %-decoding)");
+        return false;
+    }
+    return true;
+}
+
 static void on_kv_get(struct node *n, struct http_request *req)
 {
+    if (!key_ok(req)) return;
     const struct kv_entry *e = kv_get(&n->kv, req->params[0]);
     if (!e) {
         http_respond_error(req, 404, "no such key");
@@ -422,8 +500,11 @@ static void on_kv_get(struct node *n, struct http_request *req)
 
 static void on_kv_put(struct node *n, struct http_request *req)
 {
-    if (strlen(req->params[0]) >= KV_KEY_MAX) {
-        http_respond_error(req, 400, "key: longer than 255 bytes");
+    if (!key_ok(req)) return;
+    if (req->body_len > KV_VALUE_MAX) {
+        char why[64];
+        snprintf(why, sizeof why, "value: larger than %u bytes", KV_VALUE_MAX);
+        http_respond_error(req, 413, why);
         return;
     }
     int created;
@@ -441,6 +522,7 @@ static void on_kv_put(struct node *n, struct http_request *req)
 
 static void on_kv_delete(struct node *n, struct http_request *req)
 {
+    if (!key_ok(req)) return;
     uint64_t seq = kv_delete(&n->kv, req->params[0]);
     if (!seq) {
         http_respond_error(req, 404, "no such key");
@@ -475,16 +557,47 @@ static void on_kv_log(struct node *n, struct http_request *req)
         http_respond_error(req, 503, "stopping");
 }
 
+/* text as a JSON string, each byte that is not part of valid UTF-8 replaced by U+FFFD (what
+ * a client sent is described, never refused). Returns a new reference, NULL when out of
+ * memory. */
+static json_t *json_text(const char *text)
+{
+    size_t len = strlen(text);
+    json_t *j = json_stringn(text, len);
+    if (j) return j;
+    struct buf fixed = {0};
+    const unsigned char *s = (const unsigned char *)text;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_sequence(s + i, len - i);
+        if (n)
+            buf_append(&fixed, text + i, n);
+        else
+            buf_append(&fixed, "\xef\xbf\xbd", 3);
+        i += n ? n : 1;
+    }
+    j = fixed.data ? json_stringn(fixed.data, fixed.len) : NULL;
+    buf_free(&fixed);
+    return j;
+}
+
 static void on_echo(struct node *n, struct http_request *req)
 {
     json_t *headers = json_object();
-    for (size_t i = 0; i < req->header_count; i++)
-        json_object_set_new(headers, req->headers[i].name, json_string(req->headers[i].value));
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:I}", "node_id", n->cfg.node_id, "method",
-                          req->method, "path", req->path, "query", req->query, "headers", headers,
-                          "body_bytes", (json_int_t)req->body_len);
+    for (size_t i = 0; headers && i < req->header_count; i++) {
+        json_t *name = json_text(req->headers[i].name);
+        if (name)
+            json_object_set_new(headers, json_string_value(name), json_text(req->headers[i].value));
+        json_decref(name);
+    }
+    /* "o" and "o?" steal their references even when json_pack fails */
+    json_t *j = json_pack("{s:s, s:s, s:o?, s:o?, s:o?, s:I}", "node_id", n->cfg.node_id, "method",
+                          req->method, "path", json_text(req->path), "query", json_text(req->query),
+                          "headers", headers, "body_bytes", (json_int_t)req->body_len);
     json_t *body = json_stringn(req->body, req->body_len); /* NULL unless valid UTF-8 */
-    if (j && body) json_object_set_new(j, "body", body);
+    if (j && body)
+        json_object_set_new(j, "body", body);
+    else
+        json_decref(body);
     http_respond_json(req, 200, j);
 }
 
@@ -629,11 +742,43 @@ bad:
     http_respond_error(req, 400, msg);
 }
 
-/* Every route enters here: fault knobs first, then the handler. */
+/* True when given equals token. The time taken depends on token's length only, not on
+ * where the first difference is. */
+static bool token_equal(const char *given, const char *token)
+{
+    size_t given_len = strlen(given), len = strlen(token);
+    unsigned char diff = given_len != len;
+    for (size_t i = 0; i < len; i++)
+        diff |= (unsigned char)(token[i] ^ (i < given_len ? given[i] : 0));
+    return diff == 0;
+}
+
+/* True when the request carries the cluster token ("Authorization: Bearer TOKEN", the
+ * scheme in any case) or none is set; otherwise answers 401 and returns false. */
+static bool authorized(struct node *n, struct http_request *req)
+{
+    const char *token = n->cfg.cluster_token;
+    if (!token[0]) return true;
+    const char *auth = http_request_header(req, "Authorization");
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+        const char *given = auth + 7;
+        while (*given == ' ')
+            given++;
+        if (token_equal(given, token)) return true;
+    }
+    http_response_header(req, "WWW-Authenticate", "Bearer");
+    http_respond_error(req, 401,
+                       auth ? "wrong token (expected Authorization: Bearer CLUSTER_TOKEN)"
+                            : "this route needs the cluster token (Authorization: Bearer TOKEN)");
+    return false;
+}
+
+/* Every route enters here: the token where one is needed, fault knobs, then the handler. */
 static void node_entry(struct http_request *req, void *data)
 {
     struct node_route *r = data;
     struct node *n = r->node;
+    if (r->guarded && !authorized(n, req)) return;
     if (!r->admin && n->fault.error_rate > 0 && rng_uniform(n) < n->fault.error_rate) {
         http_respond_error(req, n->fault.error_status, "injected fault");
         return;
@@ -657,12 +802,20 @@ static void on_finish(const struct http_request *req, int status, uint64_t durat
     n->latency_sum_us += duration_us;
 }
 
+/* How a route is reached (see struct node_route). */
+enum node_route_kind {
+    ROUTE_PUBLIC = 0, /* everyone; fault knobs apply */
+    ROUTE_ADMIN,      /* everyone; fault knobs do not apply (observation) */
+    ROUTE_GUARDED,    /* the cluster token when set; fault knobs do not apply */
+};
+
 static int add_route(struct node *n, const char *method, const char *pattern, node_handler_fn fn,
-                     bool admin)
+                     enum node_route_kind kind)
 {
     if (n->route_count == sizeof n->routes / sizeof n->routes[0]) return -1;
     struct node_route *r = &n->routes[n->route_count++];
-    *r = (struct node_route){.node = n, .fn = fn, .admin = admin};
+    *r = (struct node_route){
+        .node = n, .fn = fn, .admin = kind != ROUTE_PUBLIC, .guarded = kind == ROUTE_GUARDED};
     return http_server_route(n->srv, method, pattern, node_entry, r);
 }
 
@@ -695,22 +848,22 @@ struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_
     }
     http_server_on_finish(n->srv, on_finish, n);
     int rc = 0;
-    rc |= add_route(n, "GET", "/health", on_health, false);
-    rc |= add_route(n, "GET", "/api/v1/cluster/status", on_cluster_status, false);
-    rc |= add_route(n, "GET", "/api/v1/cluster/nodes", on_cluster_nodes, false);
-    rc |= add_route(n, "GET", "/api/v1/cluster/config", on_cluster_config, false);
-    rc |= add_route(n, "GET", "/kv/{key}", on_kv_get, false);
-    rc |= add_route(n, "PUT", "/kv/{key}", on_kv_put, false);
-    rc |= add_route(n, "DELETE", "/kv/{key}", on_kv_delete, false);
-    rc |= add_route(n, "GET", "/api/v1/kv/changes", on_kv_changes, true);
-    rc |= add_route(n, "GET", "/api/v1/kv/status", on_kv_status, true);
-    rc |= add_route(n, "GET", "/api/v1/kv/log", on_kv_log, true);
-    rc |= add_route(n, NULL, "/echo", on_echo, false);
-    rc |= add_route(n, "GET", "/delay", on_delay, false);
-    rc |= add_route(n, NULL, "/status/{code}", on_status, false);
-    rc |= add_route(n, "GET", "/admin/fault", on_fault_get, true);
-    rc |= add_route(n, "POST", "/admin/fault", on_fault_set, true);
-    rc |= add_route(n, "DELETE", "/admin/fault", on_fault_clear, true);
+    rc |= add_route(n, "GET", "/health", on_health, ROUTE_PUBLIC);
+    rc |= add_route(n, "GET", "/api/v1/cluster/status", on_cluster_status, ROUTE_PUBLIC);
+    rc |= add_route(n, "GET", "/api/v1/cluster/nodes", on_cluster_nodes, ROUTE_PUBLIC);
+    rc |= add_route(n, "GET", "/api/v1/cluster/config", on_cluster_config, ROUTE_PUBLIC);
+    rc |= add_route(n, "GET", "/kv/{key}", on_kv_get, ROUTE_PUBLIC);
+    rc |= add_route(n, "PUT", "/kv/{key}", on_kv_put, ROUTE_PUBLIC);
+    rc |= add_route(n, "DELETE", "/kv/{key}", on_kv_delete, ROUTE_PUBLIC);
+    rc |= add_route(n, "GET", "/api/v1/kv/changes", on_kv_changes, ROUTE_GUARDED);
+    rc |= add_route(n, "GET", "/api/v1/kv/status", on_kv_status, ROUTE_ADMIN);
+    rc |= add_route(n, "GET", "/api/v1/kv/log", on_kv_log, ROUTE_ADMIN);
+    rc |= add_route(n, NULL, "/echo", on_echo, ROUTE_PUBLIC);
+    rc |= add_route(n, "GET", "/delay", on_delay, ROUTE_PUBLIC);
+    rc |= add_route(n, NULL, "/status/{code}", on_status, ROUTE_PUBLIC);
+    rc |= add_route(n, "GET", "/admin/fault", on_fault_get, ROUTE_GUARDED);
+    rc |= add_route(n, "POST", "/admin/fault", on_fault_set, ROUTE_GUARDED);
+    rc |= add_route(n, "DELETE", "/admin/fault", on_fault_clear, ROUTE_GUARDED);
     rc |= http_server_add_header(n->srv, cfg->node_header, cfg->node_id);
     if (rc != 0) {
         err_set(err, errlen, "cannot set up routes");
@@ -722,7 +875,8 @@ struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_
         goto fail;
     }
     int public_port = cfg->advertise_port ? cfg->advertise_port : node_port(n);
-    if (!(n->repl = repl_start(loop, &n->kv, cfg->peers, cfg->host, public_port, err, errlen)))
+    if (!(n->repl = repl_start(loop, &n->kv, cfg->peers, cfg->peers_file, cfg->host, public_port,
+                               cfg->cluster_token, err, errlen)))
         goto fail;
     if (cluster_enabled(n)) {
         struct member_config mc = {.manager_url = cfg->cluster_manager_url,

@@ -19,10 +19,13 @@ struct node_config {
     int port;                  /* 0: any free port */
     int advertise_port;        /* the port others reach it by (a proxy's); 0: port */
     char cluster_manager_url[512];
-    char cluster_token[128]; /* the gateway's admin token (env CLUSTER_TOKEN) */
+    /* the cluster token (env CLUSTER_TOKEN or HERD_TOKEN): sent to the gateway and to peers,
+     * and asked of callers of /admin/fault and /api/v1/kv/changes; "": none, all open */
+    char cluster_token[128];
     char cluster_id[64];
-    char node_header[64]; /* header naming this node on every answer */
-    char peers[2048];     /* KV replication peers: "IP:PORT,..." (env HERD_PEERS) */
+    char node_header[64];  /* header naming this node on every answer */
+    char peers[2048];      /* KV replication peers: "IP:PORT,..." (env HERD_PEERS) */
+    char peers_file[1024]; /* more of them, re-read when it changes (env HERD_PEERS_FILE) */
     int weight;
     uint64_t stop_grace_us; /* SIGTERM: how long in-flight requests may take */
     enum log_level log_level;
@@ -34,15 +37,18 @@ void node_config_default(struct node_config *cfg);
 
 /* Reads a YAML/JSON config file over cfg. Returns 0, or -1 with "FILE:LINE:COL: key: ..."
  * in err. Keys: port, host, node_id, cluster_manager_url, cluster_token, cluster_id, node_header,
- * weight, peers (a list or "IP:PORT,..."), log_level, stop_grace, limits{max_header_bytes,
- * max_body_bytes, header_timeout, body_timeout, idle_timeout, max_connections}. */
+ * weight, peers (a list or "IP:PORT,..."), peers_file, log_level, stop_grace,
+ * limits{max_header_bytes, max_body_bytes, header_timeout, body_timeout, idle_timeout,
+ * max_connections}. */
 int node_config_load(struct node_config *cfg, const char *path, char *err, size_t errlen);
 
-/* Applies SERVER_PORT, NODE_ID, CLUSTER_MANAGER_URL, CLUSTER_TOKEN, HERD_PEERS from the
- * environment. Returns 0 or -1 with a message naming the variable. */
+/* Applies SERVER_PORT, NODE_ID, CLUSTER_MANAGER_URL, CLUSTER_TOKEN (or HERD_TOKEN; set both
+ * and they must agree), HERD_PEERS, HERD_PEERS_FILE from the environment. Returns 0 or -1 with a
+ * message naming the variable. */
 int node_config_env(struct node_config *cfg, char *err, size_t errlen);
 
-/* Checks cross-field rules (the manager URL parses, ...) and fills node_id. Returns 0 or -1. */
+/* Checks cross-field rules (the manager URL parses, the peers are IP:PORT, the token is
+ * printable ASCII without spaces, ...). Returns 0 or -1 with a message. */
 int node_config_finish(struct node_config *cfg, char *err, size_t errlen);
 
 struct node;

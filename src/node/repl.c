@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+#include <sys/stat.h>
+
 #include <jansson.h>
 #include <resolv.h>
 
@@ -20,14 +23,20 @@
 #define WAIT_MAX_MS      60000
 #define RETRY_FIRST_MS   50
 #define RETRY_MAX_MS     1000
+#define EMPTY_MIN_MS     1000 /* an empty answer sooner than this is not a long-poll's */
 #define SWEEP_MS         250
 #define BATCH_CHANGES    1000
 #define BATCH_BYTES      (4u << 20)
 #define MAX_ANSWER_BYTES (64u << 20)
+#define FILE_CHECK_MS    1000 /* how often the peers file's stat is looked at */
+#define FILE_MAX_BYTES   (64u << 10)
 
 struct repl_peer {
     struct repl *repl;
-    char addr[80]; /* HOST:PORT as given or learned */
+    char addr[80];   /* HOST:PORT as configured */
+    bool configured; /* named by --peers / HERD_PEERS / peers: kept for the node's life */
+    bool in_file;    /* named by the peers file as last read: dropped when it no longer is */
+    bool listed;     /* scratch: named by the file being applied */
     struct sockaddr_storage sa;
     struct http_client *client;
     uv_timer_t timer; /* next poll after a failure */
@@ -36,8 +45,9 @@ struct repl_peer {
     char node_id[KV_ORIGIN_MAX];
     bool up;
     uint64_t backoff_ms;
-    uint64_t applied, polls, errors, last_ok_ms;
-    char last_error[96];
+    uint64_t applied, polls, errors, rejected, last_ok_ms;
+    uint64_t sent_ms; /* when the current poll went out */
+    char last_error[128];
     struct buf req;
 };
 
@@ -55,10 +65,17 @@ struct repl {
     uint64_t epoch; /* this process's: the monotonic clock (ns) at its start, new on a restart */
     char self_host[64];
     int self_port;
+    char token[REPL_TOKEN_MAX]; /* sent to peers as Authorization: Bearer (empty: none) */
     struct repl_peer *peers[REPL_MAX_PEERS];
     size_t peer_count;
+    char peers_file[REPL_PATH_MAX]; /* re-read when it changes ("": none) */
+    struct stat file_seen;          /* its stat when last read */
+    bool file_read;                 /* file_seen is set */
+    uv_timer_t file_timer;
+    char file_error[160]; /* why its last reading was not applied ("": it was) */
     struct repl_waiter *waiters;
     uv_timer_t sweep;
+    bool started; /* past repl_start: changes of the peers are logged */
     bool stopping;
     int open; /* handles and clients not yet closed */
     void (*done)(void *data);
@@ -147,37 +164,82 @@ static void on_retry(uv_timer_t *t)
     peer_poll(t->data);
 }
 
+/* The next poll after the current backoff, which doubles up to RETRY_MAX_MS. */
+static void peer_retry_later(struct repl_peer *p)
+{
+    if (p->repl->stopping) return;
+    uv_timer_start(&p->timer, on_retry, p->backoff_ms, 0);
+    p->backoff_ms = p->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : p->backoff_ms * 2;
+}
+
 static void peer_failed(struct repl_peer *p, const char *why)
 {
     p->errors++;
     if (p->up) log_warn("replication from %s: %s", p->addr, why);
     p->up = false;
     snprintf(p->last_error, sizeof p->last_error, "%s", why);
-    if (p->repl->stopping) return;
-    uv_timer_start(&p->timer, on_retry, p->backoff_ms, 0);
-    p->backoff_ms = p->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : p->backoff_ms * 2;
+    peer_retry_later(p);
 }
 
-/* Applies one change from a peer's answer. Returns 1 applied, 0 not, -1 malformed. */
-static int apply_change(struct repl *r, json_t *c)
+/* Says in why which of kv_apply's limits a change broke. */
+static void limit_broken(const struct kv_store *kv, const char *key, size_t value_len,
+                         const char *origin, json_int_t version, char *why, size_t whylen)
 {
-    const char *key = json_string_value(json_object_get(c, "key"));
-    const char *value = json_string_value(json_object_get(c, "value"));
-    const char *origin = json_string_value(json_object_get(c, "origin"));
-    json_t *version = json_object_get(c, "version");
-    bool deleted = json_is_true(json_object_get(c, "deleted"));
-    if (!key || !key[0] || strlen(key) >= KV_KEY_MAX || !origin ||
-        strlen(origin) >= KV_ORIGIN_MAX || !json_is_integer(version) ||
-        json_integer_value(version) < 1 || (!deleted && !value))
-        return -1;
-    size_t vlen = deleted ? 0 : strlen(value);
+    size_t key_len = strlen(key), origin_len = strlen(origin);
+    if (key_len == 0 || key_len >= KV_KEY_MAX)
+        snprintf(why, whylen, "key: %zu bytes, expected 1 to %d", key_len, KV_KEY_MAX - 1);
+    else if (origin_len == 0 || origin_len >= KV_ORIGIN_MAX)
+        snprintf(why, whylen, "origin: %zu bytes, expected 1 to %d", origin_len, KV_ORIGIN_MAX - 1);
+    else if (value_len > KV_VALUE_MAX)
+        snprintf(why, whylen, "value: %zu bytes, more than %u", value_len, KV_VALUE_MAX);
+    else
+        snprintf(why, whylen, "version %lld: expected 1 to %llu (the clock here plus 2^40)",
+                 (long long)version,
+                 (unsigned long long)(kv->clock + KV_VERSION_AHEAD < KV_VERSION_MAX
+                                          ? kv->clock + KV_VERSION_AHEAD
+                                          : KV_VERSION_MAX));
+}
+
+/* Applies one change from a peer's answer. Returns 1 applied, 0 not (an older version),
+ * KV_EINVAL when it is malformed or breaks a limit (why says what), -1 when out of memory. */
+static int apply_change(struct repl *r, json_t *c, char *why, size_t whylen)
+{
+    json_t *key = json_object_get(c, "key"), *value = json_object_get(c, "value");
+    json_t *origin = json_object_get(c, "origin"), *version = json_object_get(c, "version");
+    json_t *deleted = json_object_get(c, "deleted");
+    const char *bad = NULL;
+    if (!json_is_string(key) || json_string_length(key) != strlen(json_string_value(key)))
+        bad = "key: expected a string";
+    else if (!json_is_string(origin) ||
+             json_string_length(origin) != strlen(json_string_value(origin)))
+        bad = "origin: expected a string";
+    else if (!json_is_integer(version))
+        bad = "version: expected a whole number";
+    else if (deleted && !json_is_boolean(deleted))
+        bad = "deleted: expected true or false";
+    else if (!json_is_true(deleted) && !json_is_string(value))
+        bad = "value: expected base64";
+    else if (!json_is_true(deleted) && json_string_length(value) > (KV_VALUE_MAX + 2) / 3 * 4)
+        bad = "value: larger than the limit";
+    if (bad) {
+        snprintf(why, whylen, "%s", bad);
+        return KV_EINVAL;
+    }
+    bool is_delete = json_is_true(deleted);
+    size_t vlen = is_delete ? 0 : json_string_length(value);
     unsigned char *bytes = malloc(vlen / 4 * 3 + 1);
     if (!bytes) return -1;
-    int n = deleted ? 0 : b64_pton(value, bytes, vlen / 4 * 3 + 1);
-    int rc = n < 0 ? -1
-                   : kv_apply(r->kv, key, bytes, (size_t)n, deleted,
-                              (uint64_t)json_integer_value(version), origin);
+    int n = is_delete ? 0 : b64_pton(json_string_value(value), bytes, vlen / 4 * 3 + 1);
+    json_int_t v = json_integer_value(version);
+    int rc = n < 0 ? KV_EINVAL
+                   : kv_apply(r->kv, json_string_value(key), bytes, (size_t)n, is_delete,
+                              v < 1 ? 0 : (uint64_t)v, json_string_value(origin));
     free(bytes);
+    if (n < 0)
+        snprintf(why, whylen, "value: not base64");
+    else if (rc == KV_EINVAL)
+        limit_broken(r->kv, json_string_value(key), (size_t)n, json_string_value(origin), v, why,
+                     whylen);
     return rc;
 }
 
@@ -192,11 +254,12 @@ static void on_changes(struct http_client *c, int error, const struct http_clien
         peer_failed(p, http_client_error_name(error));
         return;
     }
-    char why[96];
+    char why[96], first_rejected[128] = "";
     json_t *j = res->status == 200 ? json_loads(res->body ? res->body : "", 0, NULL) : NULL;
     json_t *epoch = json_object_get(j, "epoch"), *changes = json_object_get(j, "changes");
     const char *node_id = json_string_value(json_object_get(j, "node_id"));
-    if (!json_is_integer(epoch) || !json_is_array(changes) || !node_id) {
+    if (!json_is_integer(epoch) || !json_is_array(changes) || !node_id ||
+        strlen(node_id) >= sizeof p->node_id) {
         snprintf(why, sizeof why, "status %d, not a change list", res->status);
         json_decref(j);
         peer_failed(p, why);
@@ -208,30 +271,58 @@ static void on_changes(struct http_client *c, int error, const struct http_clien
         p->since = 0; /* the peer answered from its start */
     }
     snprintf(p->node_id, sizeof p->node_id, "%s", node_id);
-    size_t i;
+    size_t i, count = json_array_size(changes), applied = 0, rejected = 0;
     json_t *change;
-    size_t applied = 0;
+    bool stopped = false; /* at a change that cannot be stepped over, or out of memory */
     json_array_foreach(changes, i, change)
     {
-        int rc = apply_change(r, change);
-        if (rc < 0) break;
-        applied += (size_t)rc;
-        json_int_t seq = json_integer_value(json_object_get(change, "seq"));
-        if (seq > 0 && (uint64_t)seq > p->since) p->since = (uint64_t)seq;
+        /* seq says where the peer's list goes on: without a sane one there is no stepping
+         * over the change, so the rest waits for the next poll */
+        json_t *seq = json_object_get(change, "seq");
+        if (!json_is_integer(seq) || json_integer_value(seq) < 1 ||
+            (uint64_t)json_integer_value(seq) <= p->since) {
+            snprintf(why, sizeof why, "change %zu: seq: expected a number above %llu", i,
+                     (unsigned long long)p->since);
+            stopped = true;
+            break;
+        }
+        int rc = apply_change(r, change, why, sizeof why);
+        if (rc == -1) {
+            snprintf(why, sizeof why, "out of memory");
+            stopped = true;
+            break;
+        }
+        if (rc == KV_EINVAL && rejected++ == 0)
+            snprintf(first_rejected, sizeof first_rejected, "seq %lld: %s",
+                     (long long)json_integer_value(seq), why);
+        if (rc > 0) applied++;
+        p->since = (uint64_t)json_integer_value(seq);
     }
     json_decref(j);
-    if (i < json_array_size(changes)) {
-        peer_failed(p, "malformed change");
+    p->applied += applied;
+    if (applied) repl_changed(r);
+    if (stopped) {
+        peer_failed(p, why);
         return;
     }
     if (!p->up)
         log_info("replication from %s (%s): connected at seq %llu", p->addr, p->node_id,
                  (unsigned long long)p->since);
     p->up = true;
-    p->applied += applied;
     p->last_ok_ms = uv_now(r->loop);
+    if (rejected) { /* stepped over, logged once per answer, and the next poll waits */
+        p->rejected += rejected;
+        snprintf(p->last_error, sizeof p->last_error, "%s", first_rejected);
+        log_warn("replication from %s: %zu of %zu changes rejected, first %s", p->addr, rejected,
+                 count, first_rejected);
+        peer_retry_later(p);
+        return;
+    }
+    if (count == 0 && p->last_ok_ms - p->sent_ms < EMPTY_MIN_MS) {
+        peer_retry_later(p); /* it did not wait for news: a stopping or broken peer */
+        return;
+    }
     p->backoff_ms = RETRY_FIRST_MS;
-    if (applied) repl_changed(r);
     peer_poll(p);
 }
 
@@ -241,11 +332,13 @@ static void peer_poll(struct repl_peer *p)
     if (r->stopping) return;
     buf_reset(&p->req);
     buf_printf(&p->req,
-               "GET /api/v1/kv/changes?since=%llu&epoch=%llu&wait=%s&port=%d HTTP/1.1\r\n"
-               "Host: %s\r\nUser-Agent: herd-node\r\n\r\n",
-               (unsigned long long)p->since, (unsigned long long)p->epoch, POLL_WAIT, r->self_port,
-               p->addr);
+               "GET /api/v1/kv/changes?since=%llu&epoch=%llu&wait=%s HTTP/1.1\r\n"
+               "Host: %s\r\nUser-Agent: herd-node\r\n",
+               (unsigned long long)p->since, (unsigned long long)p->epoch, POLL_WAIT, p->addr);
+    if (r->token[0]) buf_printf(&p->req, "Authorization: Bearer %s\r\n", r->token);
+    buf_append(&p->req, "\r\n", 2);
     p->polls++;
+    p->sent_ms = uv_now(r->loop);
     if (http_client_send(p->client, p->req.data, p->req.len, on_changes, p) < 0)
         peer_failed(p, "busy");
 }
@@ -269,51 +362,168 @@ static bool is_self(const struct repl *r, const struct sockaddr_storage *sa)
            strcmp(host, "::1") == 0;
 }
 
-static int add_peer(struct repl *r, const char *addr, size_t len)
+static struct repl_peer *peer_find(const struct repl *r, const char *addr, size_t len)
+{
+    for (size_t i = 0; i < r->peer_count; i++)
+        if (strlen(r->peers[i]->addr) == len && memcmp(r->peers[i]->addr, addr, len) == 0)
+            return r->peers[i];
+    return NULL;
+}
+
+/* Adds the peer at addr (or marks the one there) as configured or as the file's. Returns 0,
+ * also for this node's own address (skipped), or -1. */
+static int add_peer(struct repl *r, const char *addr, size_t len, bool from_file)
 {
     struct sockaddr_storage sa = {0};
     if (len >= sizeof r->peers[0]->addr || parse_addr(addr, len, &sa) < 0) return -1;
     if (is_self(r, &sa)) return 0;
-    for (size_t i = 0; i < r->peer_count; i++) {
-        struct repl_peer *p = r->peers[i];
-        if (strlen(p->addr) != len || memcmp(p->addr, addr, len) != 0) continue;
-        if (uv_is_active((uv_handle_t *)&p->timer)) { /* it reads us, so it is back: now */
-            uv_timer_stop(&p->timer);
-            p->backoff_ms = RETRY_FIRST_MS;
-            peer_poll(p);
+    struct repl_peer *p = peer_find(r, addr, len);
+    if (!p) {
+        if (r->peer_count == REPL_MAX_PEERS) return -1;
+        if (!(p = calloc(1, sizeof *p))) return -1;
+        p->repl = r;
+        memcpy(p->addr, addr, len);
+        p->sa = sa;
+        p->backoff_ms = RETRY_FIRST_MS;
+        struct http_client_opts o;
+        http_client_opts_default(&o);
+        o.connect_timeout_ms = 1000;
+        o.header_timeout_ms = o.body_timeout_ms = POLL_TIMEOUT_MS;
+        o.keep_body = true;
+        o.max_body_bytes = MAX_ANSWER_BYTES;
+        char err[128];
+        p->client = http_client_new(r->loop, (struct sockaddr *)&sa, NULL, &o, err, sizeof err);
+        if (!p->client) {
+            free(p);
+            return -1;
         }
-        return 0;
+        uv_timer_init(r->loop, &p->timer);
+        p->timer.data = p;
+        r->open += 2; /* the client and the timer */
+        r->peers[r->peer_count++] = p;
+        if (r->started) log_info("replication: %s is a peer now (%s)", p->addr, r->peers_file);
+        peer_poll(p);
     }
-    if (r->peer_count == REPL_MAX_PEERS) return -1;
-    struct repl_peer *p = calloc(1, sizeof *p);
-    if (!p) return -1;
-    p->repl = r;
-    memcpy(p->addr, addr, len);
-    p->sa = sa;
-    p->backoff_ms = RETRY_FIRST_MS;
-    struct http_client_opts o;
-    http_client_opts_default(&o);
-    o.connect_timeout_ms = 1000;
-    o.header_timeout_ms = o.body_timeout_ms = POLL_TIMEOUT_MS;
-    o.keep_body = true;
-    o.max_body_bytes = MAX_ANSWER_BYTES;
-    char err[128];
-    p->client = http_client_new(r->loop, (struct sockaddr *)&sa, NULL, &o, err, sizeof err);
-    if (!p->client) {
-        free(p);
-        return -1;
-    }
-    uv_timer_init(r->loop, &p->timer);
-    p->timer.data = p;
-    r->open += 2; /* the client and the timer */
-    r->peers[r->peer_count++] = p;
-    peer_poll(p);
+    if (from_file)
+        p->listed = true;
+    else
+        p->configured = true;
     return 0;
 }
 
-static int add_listed_peer(const char *s, size_t len, void *data)
+static int add_configured_peer(const char *s, size_t len, void *data)
 {
-    return add_peer(data, s, len);
+    return add_peer(data, s, len, false);
+}
+
+static int add_file_peer(const char *s, size_t len, void *data)
+{
+    return add_peer(data, s, len, true);
+}
+
+static void on_client_freed(void *data);
+static void on_peer_closed(uv_handle_t *h);
+
+/* Stops polling p and frees it once its client and timer are closed (a poll in flight is not
+ * called back). The caller takes it out of r->peers. */
+static void peer_close(struct repl_peer *p)
+{
+    uv_timer_stop(&p->timer);
+    http_client_free(p->client, on_client_freed, p->repl);
+    uv_close((uv_handle_t *)&p->timer, on_peer_closed); /* frees p */
+}
+
+/* ---- the peers file ---- */
+
+/* Reads the peers file at path into list as "IP:PORT,...": one or more a line, separated by
+ * commas or blanks, "#" to the end of a line a comment. Returns 0, or -1 with why. */
+static int peers_file_read(const char *path, struct buf *list, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return err_set(why, whylen, "peers file %s: %s", path, strerror(errno));
+    char line[512];
+    int rc = 0, number = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        number++;
+        size_t len = strcspn(line, "#\n");
+        if (!strchr(line, '\n') && !feof(f)) {
+            rc = err_set(why, whylen, "peers file %s:%d: longer than %zu characters", path, number,
+                         sizeof line - 2);
+            break;
+        }
+        line[len] = '\0';
+        for (char *c = line; *c; c++)
+            if (*c == ' ' || *c == '\t' || *c == '\r') *c = ',';
+        char item_why[ERR_SIZE];
+        if (repl_peers_check(line, item_why, sizeof item_why) < 0)
+            rc = err_set(why, whylen, "peers file %s:%d: %s", path, number, item_why);
+        else if (list->len + len + 1 > FILE_MAX_BYTES)
+            rc = err_set(why, whylen, "peers file %s: larger than %u bytes", path, FILE_MAX_BYTES);
+        else
+            buf_printf(list, "%s%s", list->len ? "," : "", line);
+    }
+    if (rc == 0 && ferror(f)) rc = err_set(why, whylen, "peers file %s: %s", path, strerror(errno));
+    fclose(f);
+    return rc;
+}
+
+/* Makes the peers the file lists, besides the configured ones, the file's: new ones are added
+ * (read from their start), ones it no longer lists are dropped. */
+static void peers_file_apply(struct repl *r, const char *list)
+{
+    for (size_t i = 0; i < r->peer_count; i++)
+        r->peers[i]->listed = false;
+    if (each_item(list, add_file_peer, r) < 0)
+        log_warn("replication: could not add every peer of %s (at most %d)", r->peers_file,
+                 REPL_MAX_PEERS);
+    size_t kept = 0;
+    for (size_t i = 0; i < r->peer_count; i++) {
+        struct repl_peer *p = r->peers[i];
+        p->in_file = p->listed;
+        if (p->configured || p->in_file) {
+            r->peers[kept++] = p;
+            continue;
+        }
+        log_info("replication: %s is no longer a peer (%s)", p->addr, r->peers_file);
+        peer_close(p);
+    }
+    r->peer_count = kept;
+}
+
+/* Reads the peers file when its stat differs from the last reading's. A file that is gone
+ * or does not parse leaves the peers as they are (and says why, once). */
+static void peers_file_check(struct repl *r)
+{
+    struct stat st;
+    char why[sizeof r->file_error];
+    if (stat(r->peers_file, &st) < 0) {
+        err_set(why, sizeof why, "peers file %s: %s", r->peers_file, strerror(errno));
+        if (strcmp(why, r->file_error) != 0) log_warn("replication: %s; peers unchanged", why);
+        snprintf(r->file_error, sizeof r->file_error, "%s", why);
+        r->file_read = false; /* read it again once it is back */
+        return;
+    }
+    const struct stat *seen = &r->file_seen;
+    if (r->file_read && st.st_ino == seen->st_ino && st.st_dev == seen->st_dev &&
+        st.st_size == seen->st_size && st.st_mtim.tv_sec == seen->st_mtim.tv_sec &&
+        st.st_mtim.tv_nsec == seen->st_mtim.tv_nsec)
+        return;
+    struct buf list = {0};
+    if (peers_file_read(r->peers_file, &list, why, sizeof why) < 0) {
+        if (strcmp(why, r->file_error) != 0) log_warn("replication: %s; peers unchanged", why);
+        snprintf(r->file_error, sizeof r->file_error, "%s", why);
+    } else {
+        r->file_error[0] = '\0';
+        peers_file_apply(r, list.data ? list.data : "");
+    }
+    r->file_seen = st;
+    r->file_read = true;
+    buf_free(&list);
+}
+
+static void on_file_check(uv_timer_t *t)
+{
+    peers_file_check(t->data);
 }
 
 /* ---- serving our changes ---- */
@@ -378,28 +588,16 @@ static int query_u64(struct http_request *req, const char *name, uint64_t *out)
 
 void repl_serve_changes(struct repl *r, struct http_request *req)
 {
-    uint64_t since = 0, epoch = 0, port = 0, wait_us = 0;
+    uint64_t since = 0, epoch = 0, wait_us = 0;
     char arg[32];
     if (query_u64(req, "since", &since) < 0 || query_u64(req, "epoch", &epoch) < 0) {
         http_respond_error(req, 400, "since, epoch: expected whole numbers");
-        return;
-    }
-    if (query_u64(req, "port", &port) < 0 || port > 65535) {
-        http_respond_error(req, 400, "port: expected the asking node's port (1-65535)");
         return;
     }
     if (http_request_query(req, "wait", arg, sizeof arg) >= 0 &&
         (mtime_parse_duration_us(arg, &wait_us) < 0 || wait_us > WAIT_MAX_MS * 1000ull)) {
         http_respond_error(req, 400, "wait: expected a duration up to 60s (20s, 500ms)");
         return;
-    }
-    if (port) { /* learn the asking node: it becomes a peer we read from */
-        char host[64], addr[80];
-        if (http_request_peer(req, host, sizeof host) == 0) {
-            int n = snprintf(addr, sizeof addr, strchr(host, ':') ? "[%s]:%llu" : "%s:%llu", host,
-                             (unsigned long long)port);
-            if (n > 0 && (size_t)n < sizeof addr) add_peer(r, addr, (size_t)n);
-        }
     }
     if (epoch != r->epoch) since = 0; /* we restarted: the asker starts over */
     if (since > r->kv->seq) since = 0;
@@ -459,11 +657,13 @@ void repl_serve_status(struct repl *r, struct http_request *req)
     for (size_t i = 0; i < r->peer_count; i++) {
         const struct repl_peer *p = r->peers[i];
         json_array_append_new(
-            peers, json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:s,s:I}", "peer", p->addr, "node_id",
-                             p->node_id, "up", p->up, "since", (json_int_t)p->since, "applied",
-                             (json_int_t)p->applied, "polls", (json_int_t)p->polls, "errors",
-                             (json_int_t)p->errors, "last_error", p->last_error, "last_ok_ms_ago",
-                             p->last_ok_ms ? (json_int_t)(now - p->last_ok_ms) : (json_int_t)-1));
+            peers,
+            json_pack("{s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:s,s:I}", "peer", p->addr, "from",
+                      p->configured ? "config" : "file", "node_id", p->node_id, "up", p->up,
+                      "since", (json_int_t)p->since, "applied", (json_int_t)p->applied, "polls",
+                      (json_int_t)p->polls, "errors", (json_int_t)p->errors, "rejected",
+                      (json_int_t)p->rejected, "last_error", p->last_error, "last_ok_ms_ago",
+                      p->last_ok_ms ? (json_int_t)(now - p->last_ok_ms) : (json_int_t)-1));
     }
     const struct kv_log *log = r->kv->log;
     json_t *origins = json_object();
@@ -481,6 +681,9 @@ void repl_serve_status(struct repl *r, struct http_request *req)
         "clock", (json_int_t)r->kv->clock, "now_us", (json_int_t)mtime_wall_us(), "origins",
         origins, "apply_log", "capacity", (json_int_t)log->capacity, "held", (json_int_t)log->count,
         "total", (json_int_t)log->total, "untracked", (json_int_t)log->untracked, "peers", peers);
+    if (r->peers_file[0])
+        json_object_set_new(out, "peers_file",
+                            json_pack("{s:s,s:s}", "path", r->peers_file, "error", r->file_error));
     if (key_given) {
         const struct kv_entry *e = kv_lookup(r->kv, key);
         json_object_set_new(out, "entry",
@@ -547,12 +750,31 @@ void repl_serve_log(struct repl *r, struct http_request *req)
 /* ---- life cycle ---- */
 
 struct repl *repl_start(uv_loop_t *loop, struct kv_store *kv, const char *peers,
-                        const char *self_host, int self_port, char *err, size_t errlen)
+                        const char *peers_file, const char *self_host, int self_port,
+                        const char *token, char *err, size_t errlen)
 {
     if (repl_peers_check(peers, err, errlen) < 0) return NULL;
+    if (token && strlen(token) >= REPL_TOKEN_MAX) {
+        err_set(err, errlen, "token: longer than %d characters", REPL_TOKEN_MAX - 1);
+        return NULL;
+    }
+    if (peers_file && strlen(peers_file) >= REPL_PATH_MAX) {
+        err_set(err, errlen, "peers file: a path longer than %d characters", REPL_PATH_MAX - 1);
+        return NULL;
+    }
+    struct buf file_list = {0};
+    char why[ERR_SIZE];
+    struct stat st;
+    bool file_there = peers_file && *peers_file && stat(peers_file, &st) == 0;
+    if (file_there && peers_file_read(peers_file, &file_list, why, sizeof why) < 0) {
+        err_set(err, errlen, "%s", why); /* a mistake at start is an error, later a warning */
+        buf_free(&file_list);
+        return NULL;
+    }
     struct repl *r = calloc(1, sizeof *r);
     if (!r) {
         err_set(err, errlen, "out of memory");
+        buf_free(&file_list);
         return NULL;
     }
     r->loop = loop;
@@ -560,12 +782,29 @@ struct repl *repl_start(uv_loop_t *loop, struct kv_store *kv, const char *peers,
     r->epoch = mtime_now_ns(); /* a restart is a new epoch */
     snprintf(r->self_host, sizeof r->self_host, "%s", self_host);
     r->self_port = self_port;
+    snprintf(r->token, sizeof r->token, "%s", token ? token : "");
     uv_timer_init(loop, &r->sweep);
     r->sweep.data = r;
     r->open = 1;
     uv_timer_start(&r->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
-    if (each_item(peers, add_listed_peer, r) < 0)
+    if (each_item(peers, add_configured_peer, r) < 0)
         log_warn("replication: could not add every peer of %s", peers);
+    if (peers_file && *peers_file) {
+        snprintf(r->peers_file, sizeof r->peers_file, "%s", peers_file);
+        uv_timer_init(loop, &r->file_timer);
+        r->file_timer.data = r;
+        r->open++;
+        if (file_there) { /* read above (the stat first: a change since is read again) */
+            r->file_seen = st;
+            r->file_read = true;
+            peers_file_apply(r, file_list.data ? file_list.data : "");
+        } else {
+            peers_file_check(r); /* says it is missing; it is read once it appears */
+        }
+        uv_timer_start(&r->file_timer, on_file_check, FILE_CHECK_MS, FILE_CHECK_MS);
+    }
+    buf_free(&file_list);
+    r->started = true;
     return r;
 }
 
@@ -594,12 +833,9 @@ void repl_stop(struct repl *r, void (*done)(void *data), void *data)
     r->done = done;
     r->done_data = data;
     wake(r, true);
-    for (size_t i = 0; i < r->peer_count; i++) {
-        struct repl_peer *p = r->peers[i];
-        uv_timer_stop(&p->timer);
-        http_client_free(p->client, on_client_freed, r);
-        uv_close((uv_handle_t *)&p->timer, on_peer_closed); /* frees p */
-    }
+    for (size_t i = 0; i < r->peer_count; i++)
+        peer_close(r->peers[i]);
     r->peer_count = 0;
+    if (r->peers_file[0]) uv_close((uv_handle_t *)&r->file_timer, on_closed);
     uv_close((uv_handle_t *)&r->sweep, on_closed);
 }

@@ -5,8 +5,17 @@
  * answers at once when it has some, else as soon as one happens. A node that was paused, cut
  * off or slow therefore resumes from where it stopped; a peer that restarted (new epoch, its
  * memory gone) is read again from the start. Changes relay: a node serves every change it
- * applied, so writes also reach peers that only hear each other through a third. A node learns
- * the peers that pull from it, so one that joins later with the full list is found by all. */
+ * applied, so writes also reach peers that only hear each other through a third.
+ *
+ * Peers come from configuration only; a node never learns one from who calls it: the
+ * configured list, kept for the node's life, and a peers file (what herd up writes for each
+ * replica), re-read when it changes, checked every second: peers it adds are read from their
+ * start, peers it drops are closed. With a
+ * cluster token, the polls carry it (Authorization: Bearer), and the node's routes ask it of
+ * callers (node.c). A change from a peer is validated (kv_apply's limits) before it is
+ * applied: a bad one is stepped over, counted and logged, and the next poll of that peer
+ * waits (backoff from 50 ms to 1 s), so a peer that serves nothing but bad changes is read
+ * about once a second, never in a loop. */
 #ifndef HERD_NODE_REPL_H
 #define HERD_NODE_REPL_H
 
@@ -18,14 +27,21 @@
 #include "node/kv.h"
 
 #define REPL_MAX_PEERS 64
+#define REPL_TOKEN_MAX 128  /* bytes in a cluster token, with its NUL */
+#define REPL_PATH_MAX  1024 /* bytes in the peers file's path, with its NUL */
 
 struct repl;
 
 /* Starts replication of kv (which must outlive it) on loop. peers: "HOST:PORT,..." (IP
- * addresses; may be empty); self_host/self_port: this node's address, never its own peer.
- * Returns NULL with a message in err. */
+ * addresses; may be empty); peers_file: a file of more of them (NULL or "": none): one or
+ * more a line, separated by commas or blanks, "#" starts a comment. A file that does not
+ * parse fails the start; one that is missing is waited for; later, one that is gone or does
+ * not parse leaves the peers as they were (logged, and in the status's peers_file.error).
+ * self_host/self_port: this node's address, never its own peer; token: the cluster token
+ * sent with every poll (NULL or "": none; copied). Returns NULL with a message in err. */
 struct repl *repl_start(uv_loop_t *loop, struct kv_store *kv, const char *peers,
-                        const char *self_host, int self_port, char *err, size_t errlen);
+                        const char *peers_file, const char *self_host, int self_port,
+                        const char *token, char *err, size_t errlen);
 
 /* Checks a peer list without starting anything. Returns 0, or -1 with a message. */
 int repl_peers_check(const char *peers, char *err, size_t errlen);
@@ -36,7 +52,8 @@ void repl_changed(struct repl *r);
 /* Answers GET /api/v1/kv/changes (possibly later: a long-poll). */
 void repl_serve_changes(struct repl *r, struct http_request *req);
 
-/* Answers GET /api/v1/kv/status: sequence numbers, peers and how far each was read, per
+/* Answers GET /api/v1/kv/status: sequence numbers, peers (from config or the file) and how
+ * far each was read, the peers file and why its last reading was not applied, per
  * origin the newest write applied here and when; with ?key=K that key's entry (version,
  * origin, when it was applied). A bad key gets 400. */
 void repl_serve_status(struct repl *r, struct http_request *req);

@@ -610,11 +610,124 @@ static void test_env_substitution_and_tcp_health(void **state)
     json_decref(st);
 }
 
+/* ---- KV peers follow the group's size ---- */
+
+/* PUT /kv/key with value on 127.0.0.1:port; returns the status. */
+static int kv_put(int port, const char *key, const char *value)
+{
+    char req[256], out[2048];
+    snprintf(req, sizeof req,
+             "PUT /kv/%s HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+             key, strlen(value), value);
+    return harness_exchange(port, req, out, sizeof out);
+}
+
+/* Polls GET /kv/key on port until it answers value, at most timeout_ms. */
+static bool wait_kv(int port, const char *key, const char *value, int timeout_ms)
+{
+    char path[128], out[4096];
+    snprintf(path, sizeof path, "/kv/%s", key);
+    long end = harness_now_ms() + timeout_ms;
+    do {
+        const char *body = NULL;
+        if (harness_get(port, path, out, sizeof out, &body) == 200 && body &&
+            strcmp(body, value) == 0)
+            return true;
+        usleep(50000);
+    } while (harness_now_ms() < end);
+    return false;
+}
+
+/* The peers (their "peer" addresses, comma-separated, in order) of the node on port as its
+ * GET /api/v1/kv/status lists them, each followed by "(file)" when the peers file named it. */
+static void peers_of(int port, char *out, size_t size)
+{
+    char buf[16384];
+    const char *body = NULL;
+    out[0] = '\0';
+    if (harness_get(port, "/api/v1/kv/status", buf, sizeof buf, &body) != 200 || !body) return;
+    json_t *j = json_loads(body, 0, NULL);
+    size_t i, len = 0;
+    json_t *p;
+    json_array_foreach(json_object_get(j, "peers"), i, p)
+    {
+        const char *from = json_string_value(json_object_get(p, "from"));
+        int n = snprintf(out + len, size - len, "%s%s%s", len ? "," : "",
+                         json_string_value(json_object_get(p, "peer")),
+                         from && strcmp(from, "file") == 0 ? "(file)" : "");
+        if (n < 0 || (size_t)n >= size - len) break;
+        len += (size_t)n;
+    }
+    json_decref(j);
+}
+
+/* Polls until the node on port lists exactly the peers want (as peers_of writes them). */
+static bool wait_peers(int port, const char *want, int timeout_ms, char *seen, size_t size)
+{
+    long end = harness_now_ms() + timeout_ms;
+    do {
+        peers_of(port, seen, size);
+        if (strcmp(seen, want) == 0) return true;
+        usleep(100000);
+    } while (harness_now_ms() < end);
+    return false;
+}
+
+static void test_scale_peers_follow_the_group(void **state)
+{
+    struct cl *c = *state;
+    write_cluster(c,
+                  "groups:\n  api:\n    command: herd node --log-level warn\n    replicas: 2\n"
+                  "    base_port: %d\n",
+                  c->base);
+    assert_int_equal(herd(c, NULL, NULL, "up", "-d", "-f", c->file, NULL), 0);
+    assert_int_equal(kv_put(c->base, "before", "b1"), 201);
+    assert_true(wait_kv(c->base + 1, "before", "b1", 10000));
+    assert_int_equal(herd(c, NULL, NULL, "scale", "api=3", NULL), 0);
+
+    /* the old replicas read the new one (they were told through their peers files)... */
+    char want[160], seen[512];
+    for (int i = 0; i < 2; i++) {
+        snprintf(want, sizeof want, "127.0.0.1:%d(file),127.0.0.1:%d(file)", c->base + 1 - i,
+                 c->base + 2);
+        if (!wait_peers(c->base + i, want, 10000, seen, sizeof seen))
+            fail_msg("api.%d lists peers '%s', expected '%s'", i + 1, seen, want);
+    }
+    assert_int_equal(kv_put(c->base + 2, "from-new", "n3"), 201);
+    for (int i = 0; i < 2; i++)
+        if (!wait_kv(c->base + i, "from-new", "n3", 10000))
+            fail_msg("api.%d never got the write made on api.3", i + 1);
+    /* ... and the new one reads them, from their start */
+    assert_true(wait_kv(c->base + 2, "before", "b1", 10000));
+    assert_int_equal(kv_put(c->base, "from-old-1", "o1"), 201);
+    assert_int_equal(kv_put(c->base + 1, "from-old-2", "o2"), 201);
+    assert_true(wait_kv(c->base + 2, "from-old-1", "o1", 10000));
+    assert_true(wait_kv(c->base + 2, "from-old-2", "o2", 10000));
+
+    /* scaled down: the replicas that stay drop the one that went, and still replicate */
+    assert_int_equal(herd(c, NULL, NULL, "scale", "api=2", NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        snprintf(want, sizeof want, "127.0.0.1:%d(file)", c->base + 1 - i);
+        if (!wait_peers(c->base + i, want, 10000, seen, sizeof seen))
+            fail_msg("api.%d lists peers '%s' after the scale down, expected '%s'", i + 1, seen,
+                     want);
+    }
+    assert_int_equal(kv_put(c->base + 1, "after", "a2"), 201);
+    assert_true(wait_kv(c->base, "after", "a2", 10000));
+    char path[256];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/state/peers/api.3", c->dir);
+    assert_int_equal(stat(path, &sb), -1); /* the gone replica's file went with it */
+    snprintf(path, sizeof path, "%s/state/peers/api.1", c->dir);
+    assert_int_equal(stat(path, &sb), 0);
+}
+
 int integration_cluster(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_up_status_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scale_up_and_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scale_peers_follow_the_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_policy_after_kill9, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readiness_waits_for_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollout_keeps_n_minus_1, setup, teardown),

@@ -6,8 +6,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -554,6 +558,77 @@ static void test_pipelined_without_reading_stays_bounded(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ---- bounded memory ---- */
+
+/* Starts a node with the default limits (1 MiB bodies) on port; extra environment in env.
+ * ASan's quarantine of freed memory is kept small so that RSS shows what is really held. */
+static pid_t start_plain_node(int port, char *const extra_env[], const char *flag,
+                              const char *value)
+{
+    static char asan[512];
+    const char *old = getenv("ASAN_OPTIONS");
+    snprintf(asan, sizeof asan, "ASAN_OPTIONS=%s%squarantine_size_mb=8", old ? old : "",
+             old && *old ? ":" : "");
+    char *env[8] = {asan};
+    for (size_t i = 0; extra_env && extra_env[i] && i < 6; i++)
+        env[i + 1] = extra_env[i];
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    char *argv[] = {(char *)harness_herd_bin(),
+                    "node",
+                    "--port",
+                    p,
+                    "--log-level",
+                    "warn",
+                    (char *)flag,
+                    (char *)value,
+                    NULL};
+    pid_t pid = harness_spawn(argv, env, NULL);
+    return pid > 0 && harness_wait_http(port, "/health", 5000) ? pid : -1;
+}
+
+/* /echo with a query that is not UTF-8 and a 1 MiB body, 200 times: every answer is 200 and
+ * describes the request (bad bytes as U+FFFD), and the node's RSS stays bounded (it grew by
+ * the body's copy, 200 MB, when the description failed). */
+static void test_echo_bad_utf8_bounded(void **state)
+{
+    (void)state;
+    int port = harness_free_port();
+    pid_t pid = start_plain_node(port, NULL, NULL, NULL);
+    assert_true(pid > 0);
+    size_t body_len = (1u << 20) - 4096, size = 3u << 20;
+    char *req = malloc(body_len + 512), *out = malloc(size);
+    int head = snprintf(req, 512,
+                        "POST /echo?q=\xff\xfe%%ff HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "X-Bad: \xc3\x28\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
+                        body_len);
+    memset(req + head, 'a', body_len);
+    req[head + (int)body_len] = '\0';
+    long before = 0;
+    for (int i = 0; i < 200; i++) {
+        if (i == 10) before = harness_rss_kb(pid); /* after the first buffers were allocated */
+        assert_int_equal(harness_exchange(port, req, out, size), 200);
+    }
+    long after = harness_rss_kb(pid);
+    json_t *j = json_loads(strstr(out, "\r\n\r\n") + 4, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "query")),
+                        "q=\xef\xbf\xbd\xef\xbf\xbd%ff");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "headers"), "X-Bad")),
+                        "\xef\xbf\xbd(");
+    assert_int_equal(json_integer_value(json_object_get(j, "body_bytes")), (json_int_t)body_len);
+    assert_int_equal(json_string_length(json_object_get(j, "body")), body_len);
+    json_decref(j);
+    print_message("echo: RSS %ld KiB after 10 requests, %ld KiB after 200\n", before, after);
+    assert_true(before > 0 && after > 0);
+    assert_true(after - before < 48 * 1024);
+    free(req);
+    free(out);
+    kill(pid, SIGTERM);
+    int st = harness_wait(pid, 10000);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 /* ---- replication between three nodes ---- */
 
 static pid_t start_peer(int port, const char *id, const char *peers)
@@ -598,7 +673,7 @@ static void test_replication_catches_up(void **state)
     snprintf(peers_a, sizeof peers_a, "127.0.0.1:%d,127.0.0.1:%d", base + 1, base + 2);
     snprintf(peers_b, sizeof peers_b, "127.0.0.1:%d", base);
     pid_t a = start_peer(base, "a", peers_a), b = start_peer(base + 1, "b", peers_b),
-          c = start_peer(base + 2, "c", NULL); /* c knows nobody: it learns a, which reads it */
+          c = start_peer(base + 2, "c", peers_b); /* c reads a only; b's writes relay through a */
     assert_true(a > 0 && b > 0 && c > 0);
     assert_int_equal(request(base, "PUT", "/kv/first", "1", out, sizeof out, NULL), 201);
     for (int i = 0; i < 3; i++)
@@ -624,9 +699,8 @@ static void test_replication_catches_up(void **state)
     json_t *j;
     assert_int_equal(request(base + 2, "GET", "/api/v1/kv/status", NULL, out, sizeof out, &j), 200);
     assert_int_equal(json_integer_value(json_object_get(j, "keys")), 200);
-    char learned[32];
-    snprintf(learned, sizeof learned, "127.0.0.1:%d", base);
-    json_t *peer = harness_json_find(json_object_get(j, "peers"), "peer", learned);
+    assert_int_equal(json_array_size(json_object_get(j, "peers")), 1);
+    json_t *peer = harness_json_find(json_object_get(j, "peers"), "peer", peers_b);
     assert_non_null(peer);
     assert_string_equal(json_string_value(json_object_get(peer, "node_id")), "a");
     /* c's apply log: the writes of a and b, each stamped when c applied it */
@@ -645,7 +719,7 @@ static void test_replication_catches_up(void **state)
     /* a killed and started again with an empty store: it reads its peers from the start */
     kill(a, SIGKILL);
     harness_wait(a, 5000);
-    a = start_peer(base, "a", peers_b);
+    a = start_peer(base, "a", peers_a);
     assert_true(a > 0);
     assert_true(wait_value(base, "k0", "v0", 5000));
     assert_true(wait_value(base, "k199", "v199", 5000));
@@ -672,6 +746,292 @@ static void test_replication_catches_up(void **state)
     }
 }
 
+/* Keys are 1 to 255 bytes of UTF-8 (%-decoded): a longer one gets 414 on every method, a NUL
+ * byte or bytes that are not UTF-8 400;
+ * values are at most 1 MiB: a larger one gets 413 even where the server takes larger bodies.
+ * The node keeps serving, and what was refused was not stored. */
+static void test_kv_limits(void **state)
+{
+    (void)state;
+    char *config = harness_temp_file(".yaml", "limits:\n  max_body_bytes: 2097152\n");
+    int port = harness_free_port();
+    pid_t pid = start_plain_node(port, NULL, "--config", config);
+    assert_true(pid > 0);
+    size_t size = 3u << 20;
+    char *out = malloc(size), *req = malloc(size), key[1024], path[1100];
+    memset(key, 'a', 256);
+    key[255] = '\0';
+    snprintf(path, sizeof path, "/kv/%s", key);
+    assert_int_equal(request(port, "PUT", path, "v", out, 8192, NULL), 201);
+    assert_int_equal(request(port, "GET", path, NULL, out, 8192, NULL), 200);
+    assert_int_equal(request(port, "DELETE", path, NULL, out, 8192, NULL), 200);
+    snprintf(path, sizeof path, "/kv/%sa", key); /* 256 bytes */
+    static const char *const methods[] = {"PUT", "GET", "DELETE"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(request(port, methods[i], path, "v", out, 8192, NULL), 414);
+        assert_non_null(strstr(out, "key: longer than 255 bytes"));
+    }
+    /* %-encoded: 255 decoded bytes fit, 256 do not */
+    char *p = path + snprintf(path, sizeof path, "/kv/");
+    for (int i = 0; i < 255; i++)
+        p += sprintf(p, "%%%02X", 'b');
+    assert_int_equal(request(port, "PUT", path, "v", out, 8192, NULL), 201);
+    strcat(path, "%62");
+    assert_int_equal(request(port, "PUT", path, "v", out, 8192, NULL), 414);
+    assert_int_equal(request(port, "PUT", "/kv/a%00b", "v", out, 8192, NULL), 400);
+    assert_non_null(strstr(out, "key: NUL bytes"));
+    assert_int_equal(request(port, "PUT", "/kv/a%FFb", "v", out, 8192, NULL), 400);
+    assert_non_null(strstr(out, "key: expected UTF-8"));
+    assert_int_equal(request(port, "PUT", "/kv/caf%C3%A9", "v", out, 8192, NULL), 201);
+    assert_int_equal(request(port, "GET", "/kv/a", NULL, out, 8192, NULL), 404);
+    /* values: exactly 1 MiB is stored, one byte more is 413 */
+    for (size_t len = 1u << 20; len <= (1u << 20) + 1; len++) {
+        int head = snprintf(req, 256,
+                            "PUT /kv/big HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                            "Content-Length: %zu\r\n\r\n",
+                            len);
+        memset(req + head, 'x', len);
+        req[(size_t)head + len] = '\0';
+        int status = harness_exchange(port, req, out, size);
+        assert_int_equal(status, len == 1u << 20 ? 201 : 413);
+    }
+    assert_non_null(strstr(out, "value: larger than 1048576 bytes"));
+    const char *body = NULL;
+    assert_int_equal(harness_get(port, "/kv/big", out, size, &body), 200);
+    assert_int_equal(strlen(body), 1u << 20); /* the 1 MiB value, not the refused one */
+    assert_int_equal(harness_get(port, "/health", out, size, NULL), 200);
+    free(out);
+    free(req);
+    kill(pid, SIGTERM);
+    int st = harness_wait(pid, 10000);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    unlink(config);
+    free(config);
+}
+
+/* ---- hostile peers and callers ---- */
+
+/* A replication peer that answers every poll at once, with one good change and five bad ones
+ * after the asker's `since`: a version of 2^63-1, a value that is not base64, a 300-byte key,
+ * "deleted": "yes", no value. Counts the polls, keeps the last Authorization header. */
+struct fake_peer {
+    int fd, port;
+    atomic_int polls;
+    atomic_bool stop, saw_port; /* saw_port: a poll asked to be adopted (port=) */
+    char auth[128];
+    pthread_mutex_t lock;
+    pthread_t thread;
+};
+
+static void fake_peer_answer(int c, unsigned long long since)
+{
+    char body[4096], head[256], big_key[301];
+    memset(big_key, 'k', 300);
+    big_key[300] = '\0';
+    unsigned long long s = since;
+    int len = snprintf(
+        body, sizeof body,
+        "{\"node_id\":\"fake\",\"epoch\":7,\"seq\":%llu,\"more\":false,\"changes\":["
+        "{\"seq\":%llu,\"key\":\"good%llu\",\"value\":\"b2s=\",\"deleted\":false,\"version\":%llu,"
+        "\"origin\":\"fake\"},"
+        "{\"seq\":%llu,\"key\":\"forged\",\"value\":\"eA==\",\"deleted\":false,"
+        "\"version\":9223372036854775807,\"origin\":\"fake\"},"
+        "{\"seq\":%llu,\"key\":\"notb64\",\"value\":\"!!!\",\"version\":5,\"origin\":\"fake\"},"
+        "{\"seq\":%llu,\"key\":\"%s\",\"value\":\"\",\"version\":5,\"origin\":\"fake\"},"
+        "{\"seq\":%llu,\"key\":\"del\",\"deleted\":\"yes\",\"version\":5,\"origin\":\"fake\"},"
+        "{\"seq\":%llu,\"key\":\"novalue\",\"version\":5,\"origin\":\"fake\"}]}",
+        s + 6, s + 1, s + 1, s + 1, s + 2, s + 3, s + 4, big_key, s + 5, s + 6);
+    int hl = snprintf(head, sizeof head,
+                      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                      "Connection: close\r\n\r\n",
+                      len);
+    if (write(c, head, (size_t)hl) < 0 || write(c, body, (size_t)len) < 0) perror("fake peer");
+}
+
+static void *fake_peer_main(void *arg)
+{
+    struct fake_peer *f = arg;
+    while (!atomic_load(&f->stop)) {
+        int c = accept(f->fd, NULL, NULL);
+        if (c < 0) continue; /* SO_RCVTIMEO: look at stop again */
+        struct timeval tv = {1, 0};
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char buf[4096];
+        size_t have = 0;
+        ssize_t n;
+        while (have < sizeof buf - 1 && (n = read(c, buf + have, sizeof buf - 1 - have)) > 0) {
+            have += (size_t)n;
+            buf[have] = '\0';
+            if (strstr(buf, "\r\n\r\n")) break;
+        }
+        const char *since = have ? strstr(buf, "since=") : NULL;
+        if (since) {
+            atomic_fetch_add(&f->polls, 1);
+            if (strstr(buf, "&port=")) atomic_store(&f->saw_port, true);
+            const char *auth = strstr(buf, "\r\nAuthorization: ");
+            pthread_mutex_lock(&f->lock);
+            if (auth) sscanf(auth + 17, "%127[^\r]", f->auth);
+            pthread_mutex_unlock(&f->lock);
+            fake_peer_answer(c, strtoull(since + 6, NULL, 10));
+        }
+        close(c);
+    }
+    return NULL;
+}
+
+static void fake_peer_start(struct fake_peer *f)
+{
+    memset(f, 0, sizeof *f);
+    pthread_mutex_init(&f->lock, NULL);
+    f->fd = harness_listen(&f->port);
+    assert_true(f->fd >= 0);
+    pthread_create(&f->thread, NULL, fake_peer_main, f);
+}
+
+static void fake_peer_stop(struct fake_peer *f)
+{
+    atomic_store(&f->stop, true);
+    pthread_join(f->thread, NULL);
+    close(f->fd);
+    pthread_mutex_destroy(&f->lock);
+}
+
+/* A peer serving malformed and forged changes: the good ones are applied, the bad ones
+ * stepped over and counted, the polls back off (a handful in 3 s, not thousands), the forged
+ * version does not move the clock, the polls carry the token, and the node keeps serving. */
+static void test_replication_rejects_bad_changes(void **state)
+{
+    (void)state;
+    struct fake_peer f;
+    fake_peer_start(&f);
+    char peers[32], out[8192];
+    snprintf(peers, sizeof peers, "127.0.0.1:%d", f.port);
+    int port = harness_free_port();
+    char *env[] = {"HERD_PEERS", NULL};
+    char peers_env[48];
+    snprintf(peers_env, sizeof peers_env, "HERD_PEERS=%s", peers);
+    env[0] = peers_env;
+    pid_t pid = start_plain_node(port, env, "--token", "s3cret");
+    assert_true(pid > 0);
+    long end = harness_now_ms() + 5000;
+    while (atomic_load(&f.polls) == 0 && harness_now_ms() < end)
+        usleep(10 * 1000);
+    assert_true(atomic_load(&f.polls) > 0);
+    long t0 = harness_now_ms();
+    int polls0 = atomic_load(&f.polls);
+    usleep(3000 * 1000);
+    int polls = atomic_load(&f.polls) - polls0;
+    long took = harness_now_ms() - t0;
+    print_message("fake peer: %d polls in %ld ms\n", polls, took);
+    assert_in_range(polls, 1, 15);
+    assert_int_equal(harness_get(port, "/kv/good1", out, sizeof out, NULL), 200);
+    assert_int_equal(harness_get(port, "/kv/forged", out, sizeof out, NULL), 404);
+    assert_int_equal(harness_get(port, "/kv/notb64", out, sizeof out, NULL), 404);
+    assert_int_equal(harness_get(port, "/kv/novalue", out, sizeof out, NULL), 404);
+    json_t *j;
+    assert_int_equal(request(port, "GET", "/api/v1/kv/status", NULL, out, sizeof out, &j), 200);
+    json_t *peer = harness_json_find(json_object_get(j, "peers"), "peer", peers);
+    assert_non_null(peer);
+    json_int_t rejected = json_integer_value(json_object_get(peer, "rejected"));
+    json_int_t applied = json_integer_value(json_object_get(peer, "applied"));
+    assert_true(rejected >= 5 && rejected == 5 * applied);
+    assert_non_null(strstr(json_string_value(json_object_get(peer, "last_error")), "seq "));
+    assert_true(json_integer_value(json_object_get(j, "clock")) < 1000);
+    json_decref(j);
+    /* a local write still gets a small version, which peers accept */
+    assert_int_equal(request(port, "PUT", "/kv/mine", "1", out, sizeof out, &j), 201);
+    assert_true(json_integer_value(json_object_get(j, "version")) < 1000);
+    json_decref(j);
+    pthread_mutex_lock(&f.lock);
+    assert_string_equal(f.auth, "Bearer s3cret");
+    pthread_mutex_unlock(&f.lock);
+    assert_false(atomic_load(&f.saw_port));
+    kill(pid, SIGTERM);
+    int st = harness_wait(pid, 10000);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    fake_peer_stop(&f);
+}
+
+/* A request with one extra header line (may be NULL); returns the status. */
+static int request_with(int port, const char *method, const char *path, const char *header,
+                        const char *body, char *out, size_t size)
+{
+    char req[4096];
+    snprintf(req, sizeof req,
+             "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s%sConnection: close\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             method, path, header ? header : "", header ? "\r\n" : "", body ? strlen(body) : 0,
+             body ? body : "");
+    return harness_exchange(port, req, out, size);
+}
+
+/* With a cluster token, replication and the fault knobs need it ("Bearer" in any case, the
+ * token compared whole); observation stays open. Without one, a caller naming a port is
+ * never adopted as a peer: nothing connects to that port. */
+static void test_token_and_no_learning(void **state)
+{
+    (void)state;
+    char out[8192];
+    int port = harness_free_port();
+    char *env[] = {"HERD_TOKEN=s3cret", NULL};
+    pid_t pid = start_plain_node(port, env, NULL, NULL);
+    assert_true(pid > 0);
+    static const struct {
+        const char *method, *path, *header, *body;
+        int status;
+    } cases[] = {
+        {"GET", "/api/v1/kv/changes?since=0", NULL, NULL, 401},
+        {"GET", "/api/v1/kv/changes?since=0", "Authorization: Bearer wrong", NULL, 401},
+        {"GET", "/api/v1/kv/changes?since=0", "Authorization: Bearer s3cre", NULL, 401},
+        {"GET", "/api/v1/kv/changes?since=0", "Authorization: Bearer s3cretX", NULL, 401},
+        {"GET", "/api/v1/kv/changes?since=0", "Authorization: Basic s3cret", NULL, 401},
+        {"GET", "/api/v1/kv/changes?since=0", "Authorization: s3cret", NULL, 401},
+        {"GET", "/api/v1/kv/changes?since=0", "Authorization: Bearer s3cret", NULL, 200},
+        {"GET", "/api/v1/kv/changes?since=0", "Authorization: bEARER s3cret", NULL, 200},
+        {"POST", "/admin/fault", NULL, "{\"error_rate\": 1}", 401},
+        {"DELETE", "/admin/fault", "Authorization: Bearer nope", NULL, 401},
+        {"GET", "/admin/fault", NULL, NULL, 401},
+        {"GET", "/health", NULL, NULL, 200}, /* the fault above was not set */
+        {"GET", "/api/v1/kv/status", NULL, NULL, 200},
+        {"GET", "/api/v1/kv/log", NULL, NULL, 200},
+        {"PUT", "/kv/k", NULL, "v", 201},
+        {"GET", "/admin/fault", "Authorization: Bearer s3cret", NULL, 200},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int status = request_with(port, cases[i].method, cases[i].path, cases[i].header,
+                                  cases[i].body, out, sizeof out);
+        if (status != cases[i].status)
+            fail_msg("%s %s (%s): %d, expected %d: %s", cases[i].method, cases[i].path,
+                     cases[i].header ? cases[i].header : "no token", status, cases[i].status, out);
+        if (status == 401) {
+            assert_non_null(strstr(out, "WWW-Authenticate: Bearer\r\n"));
+            assert_non_null(strstr(out, "token"));
+        }
+    }
+    kill(pid, SIGTERM);
+    harness_wait(pid, 10000);
+
+    /* no token: a caller that names a port is not adopted */
+    struct fake_peer f;
+    fake_peer_start(&f);
+    port = harness_free_port();
+    pid = start_plain_node(port, NULL, NULL, NULL);
+    assert_true(pid > 0);
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/kv/changes?since=0&port=%d", f.port);
+    assert_int_equal(request_with(port, "GET", path, NULL, NULL, out, sizeof out), 200);
+    usleep(1500 * 1000); /* a learned peer was polled within 50 ms */
+    assert_int_equal(atomic_load(&f.polls), 0);
+    json_t *j;
+    assert_int_equal(request(port, "GET", "/api/v1/kv/status", NULL, out, sizeof out, &j), 200);
+    assert_int_equal(json_array_size(json_object_get(j, "peers")), 0);
+    json_decref(j);
+    kill(pid, SIGTERM);
+    int st = harness_wait(pid, 10000);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    fake_peer_stop(&f);
+}
+
 static void test_bad_peers(void **state)
 {
     (void)state;
@@ -680,6 +1040,106 @@ static void test_bad_peers(void **state)
     assert_int_equal(harness_herd(args, 5000, NULL, &err), 2);
     assert_non_null(strstr(err, "peers: \"localhost:80\": expected IP:PORT"));
     free(err);
+}
+
+/* ---- a peers file, re-read when it changes ---- */
+
+static void write_file(const char *path, const char *text)
+{
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+/* Polls GET /api/v1/kv/status on port until its peers are exactly want ("" none, else one
+ * "IP:PORT") and its peers_file.error holds error ("" none), for up to ms. */
+static bool wait_peers_file(int port, const char *want, const char *error, int ms, char *out,
+                            size_t size)
+{
+    for (long end = harness_now_ms() + ms; harness_now_ms() < end;) {
+        json_t *j = NULL;
+        if (request(port, "GET", "/api/v1/kv/status", NULL, out, size, &j) == 200) {
+            json_t *peers = json_object_get(j, "peers");
+            const char *peer = json_string_value(json_object_get(json_array_get(peers, 0), "peer"));
+            const char *why =
+                json_string_value(json_object_get(json_object_get(j, "peers_file"), "error"));
+            bool ok = why && strstr(why, error) && (error[0] || !why[0]) &&
+                      (want[0] ? json_array_size(peers) == 1 && peer && strcmp(peer, want) == 0
+                               : json_array_size(peers) == 0);
+            json_decref(j);
+            if (ok) return true;
+        }
+        usleep(50000);
+    }
+    return false;
+}
+
+static void test_peers_file_reread(void **state)
+{
+    (void)state;
+    int base = harness_free_ports(2);
+    char *file = harness_temp_file(".peers", "# no peer yet\n");
+    char peer_b[32], text[128], out[8192], port_a[16];
+    snprintf(peer_b, sizeof peer_b, "127.0.0.1:%d", base + 1);
+    snprintf(port_a, sizeof port_a, "%d", base);
+    pid_t b = start_peer(base + 1, "b", NULL);
+    char *argv[] = {(char *)harness_herd_bin(),
+                    "node",
+                    "--port",
+                    port_a,
+                    "--id",
+                    "a",
+                    "--log-level",
+                    "warn",
+                    "--peers-file",
+                    file,
+                    NULL};
+    pid_t a = harness_spawn(argv, NULL, NULL);
+    assert_true(a > 0 && b > 0 && harness_wait_http(base, "/health", 5000));
+    assert_true(wait_peers_file(base, "", "", 5000, out, sizeof out));
+    assert_int_equal(request(base + 1, "PUT", "/kv/k", "v1", out, sizeof out, NULL), 201);
+
+    /* the file names b: a reads it, from its start */
+    snprintf(text, sizeof text, "# b\n  %s  # the other node\n\n", peer_b);
+    write_file(file, text);
+    assert_true(wait_peers_file(base, peer_b, "", 10000, out, sizeof out));
+    assert_true(wait_value(base, "k", "v1", 10000));
+
+    /* a file that does not parse leaves the peers as they were, and says why */
+    write_file(file, "# broken\nnot-an-address\n");
+    if (!wait_peers_file(base, peer_b, ":2: peers: \"not-an-address\": expected IP:PORT", 10000,
+                         out, sizeof out))
+        fail_msg("status after a bad peers file: %s", out);
+    assert_int_equal(request(base + 1, "PUT", "/kv/k", "v2", out, sizeof out, NULL), 200);
+    assert_true(wait_value(base, "k", "v2", 10000));
+
+    /* b no longer listed: dropped, and its writes stay away */
+    write_file(file, "\n");
+    assert_true(wait_peers_file(base, "", "", 10000, out, sizeof out));
+    assert_int_equal(request(base + 1, "PUT", "/kv/k", "v3", out, sizeof out, NULL), 200);
+    usleep(500000);
+    assert_true(wait_value(base, "k", "v2", 100));
+
+    kill(a, SIGTERM);
+    int st = harness_wait(a, 10000);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    kill(b, SIGKILL);
+    harness_wait(b, 5000);
+
+    /* one that does not parse at start is an error */
+    write_file(file, "127.0.0.1:1\n127.0.0.1:99999\n");
+    char *err = NULL;
+    char *args[] = {"node", "--port", "0", "--peers-file", file, NULL};
+    assert_int_equal(harness_herd(args, 5000, NULL, &err), 2);
+    if (!strstr(err, ":2: peers: \"127.0.0.1:99999\": expected IP:PORT"))
+        fail_msg("stderr: %s", err);
+    free(err);
+    unlink(file);
+    free(file);
 }
 
 int integration_node(void)
@@ -697,8 +1157,13 @@ int integration_node(void)
     const struct CMUnitTest alone[] = {
         cmocka_unit_test(test_sigterm_finishes_inflight),
         cmocka_unit_test(test_pipelined_without_reading_stays_bounded),
+        cmocka_unit_test(test_echo_bad_utf8_bounded),
+        cmocka_unit_test(test_kv_limits),
         cmocka_unit_test(test_replication_catches_up),
+        cmocka_unit_test(test_replication_rejects_bad_changes),
+        cmocka_unit_test(test_token_and_no_learning),
         cmocka_unit_test(test_bad_peers),
+        cmocka_unit_test(test_peers_file_reread),
     };
     return cmocka_run_group_tests_name("node", tests, setup, teardown) +
            cmocka_run_group_tests_name("node_sigterm", alone, NULL, NULL);

@@ -89,6 +89,9 @@ static void test_bad_flags_exit_2(void **state)
         {{"node", "--host", "not-an-ip", "--port", "0", NULL}, "'not-an-ip' is not an IP address"},
         {{"node", "extra", NULL}, "unexpected argument 'extra'"},
         {{"nonsense", NULL}, "unknown command 'nonsense'"},
+        {{"node", "--port", "0", "--token", "two words", NULL},
+         "cluster token: expected printable ASCII without spaces"},
+        {{"node", "--token", NULL}, "--token needs a value"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int code = run_herd(cases[i].args, NULL, err, sizeof err);
@@ -141,6 +144,9 @@ static void test_bad_env_exit_2(void **state)
     char *env2[] = {"CLUSTER_MANAGER_URL=ftp://x", NULL};
     assert_int_equal(run_herd(args, env2, err, sizeof err), 2);
     assert_non_null(strstr(err, "cluster manager"));
+    char *env3[] = {"HERD_TOKEN=a", "CLUSTER_TOKEN=b", NULL};
+    assert_int_equal(run_herd(args, env3, err, sizeof err), 2);
+    assert_non_null(strstr(err, "HERD_TOKEN and CLUSTER_TOKEN differ"));
 }
 
 /* Starts a node with env and args, returns its pid after /health answers on port. */

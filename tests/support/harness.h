@@ -16,6 +16,10 @@ int harness_free_port(void);
 /* The first of n consecutive loopback ports that were all free a moment ago, or -1. */
 int harness_free_ports(int n);
 
+/* A socket listening on a free loopback port (written to *port) whose accept() gives up
+ * after 100 ms (so that a thread serving it can look at a stop flag). Returns it or -1. */
+int harness_listen(int *port);
+
 /* True when something accepts connections on 127.0.0.1:port. */
 bool harness_port_open(int port);
 

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
@@ -93,6 +94,43 @@ static void test_kv(void **state)
     assert_string_equal(kv_changes_since(&kv, 1001)->key, "k5");
     assert_true(kv_changes_since(&kv, 1001)->deleted);
     assert_null(kv_changes_since(&kv, 1002));
+    kv_free(&kv);
+}
+
+/* A replicated change that breaks a limit is refused whole (KV_EINVAL): the store, its
+ * clock and its sequence numbers stay as they were. */
+static void test_kv_apply_limits(void **state)
+{
+    (void)state;
+    struct kv_store kv;
+    assert_int_equal(kv_init(&kv, "a"), 0);
+    char long_key[KV_KEY_MAX + 1], long_origin[KV_ORIGIN_MAX + 1];
+    memset(long_key, 'k', KV_KEY_MAX);
+    long_key[KV_KEY_MAX] = '\0';
+    memset(long_origin, 'o', KV_ORIGIN_MAX);
+    long_origin[KV_ORIGIN_MAX] = '\0';
+    char *big = calloc(1, KV_VALUE_MAX + 1);
+    assert_int_equal(kv_apply(&kv, "k", "v", 1, false, 10, "b"), 1);
+    assert_int_equal(kv_apply(&kv, "k", "v", 1, false, 0, "b"), KV_EINVAL);
+    assert_int_equal(kv_apply(&kv, "k", "v", 1, false, INT64_MAX, "b"), KV_EINVAL);
+    assert_int_equal(kv_apply(&kv, "k", "v", 1, false, KV_VERSION_MAX + 1, "b"), KV_EINVAL);
+    assert_int_equal(kv_apply(&kv, "k", "v", 1, false, 10 + KV_VERSION_AHEAD + 1, "b"),
+                     KV_EINVAL);
+    assert_int_equal(kv_apply(&kv, "", "v", 1, false, 11, "b"), KV_EINVAL);
+    assert_int_equal(kv_apply(&kv, long_key, "v", 1, false, 11, "b"), KV_EINVAL);
+    assert_int_equal(kv_apply(&kv, "k", "v", 1, false, 11, ""), KV_EINVAL);
+    assert_int_equal(kv_apply(&kv, "k", "v", 1, false, 11, long_origin), KV_EINVAL);
+    assert_int_equal(kv_apply(&kv, "k", big, KV_VALUE_MAX + 1, false, 11, "b"), KV_EINVAL);
+    assert_int_equal(kv.clock, 10);
+    assert_int_equal(kv.seq, 1);
+    assert_int_equal(kv.entries, 1);
+    /* the limits themselves are fine: older versions, a full-size value, the furthest step */
+    assert_int_equal(kv_apply(&kv, "k", "v", 1, false, 5, "b"), 0);
+    long_key[KV_KEY_MAX - 1] = '\0';
+    assert_int_equal(kv_apply(&kv, long_key, big, KV_VALUE_MAX, false, 11, "b"), 1);
+    assert_int_equal(kv_apply(&kv, "k2", "v", 1, false, 11 + KV_VERSION_AHEAD, "b"), 1);
+    assert_int_equal(kv.clock, 11 + KV_VERSION_AHEAD);
+    free(big);
     kv_free(&kv);
 }
 
@@ -225,6 +263,7 @@ int unit_misc(void)
         cmocka_unit_test(test_log_levels),
         cmocka_unit_test(test_kv),
         cmocka_unit_test(test_kv_replication_converges),
+        cmocka_unit_test(test_kv_apply_limits),
         cmocka_unit_test(test_kv_apply_log),
     };
     return cmocka_run_group_tests_name("misc", tests, NULL, NULL);
