@@ -57,10 +57,11 @@ int plan_parse_bound(const char *key, const char *text, struct plan_bound *b)
         ;
     else if (strcmp(end, "GB") == 0)
         v *= 1024;
-    else if ((*end || duration_key(key)) && mtime_parse_duration_us(p, &us) == 0)
-        v = (double)us / 1000; /* durations in ms: 500ms, 2s, 1m30s, or a bare 2 (seconds) */
-    else if (*end)
-        return -1;
+    else if (*end || duration_key(key)) { /* durations in ms: 500ms, 2s, 1m30s, a bare 2 (s) */
+        if (mtime_parse_duration_us(p, &us) < 0) return -1;
+        v = (double)us / 1000;
+    }
+    if (!isfinite(v)) return -1; /* "1e308GB" */
     b->value = v;
     snprintf(b->text, sizeof b->text, "%s%s", op_len ? "" : "== ", text);
     return 0;

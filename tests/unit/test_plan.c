@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "plan/check.h"
 #include "plan/measure.h"
 #include "plan/plan.h"
 #include "plan/runner.h"
@@ -375,6 +376,25 @@ static void test_plan_durations_and_equality(void **state)
     plan_free(&p);
 }
 
+/* A bound is a finite number in its unit; the units' scaling cannot make it infinite, and a
+ * duration is a decimal number (no exponent or hex: see mtime_parse_duration_us). */
+static void test_plan_bound_values(void **state)
+{
+    (void)state;
+    struct plan_bound b;
+    assert_int_equal(plan_parse_bound("memory", "<1GB", &b), 0);
+    assert_true(fabs(b.value - 1024) < 1e-9);
+    assert_int_equal(plan_parse_bound("memory", "<1e308GB", &b), -1);
+    assert_int_equal(plan_parse_bound("success", ">=1e400%", &b), -1);
+    assert_int_equal(plan_parse_bound("detection", "<0x10s", &b), -1);
+    assert_int_equal(plan_parse_bound("detection", "<1e3ms", &b), -1);
+    assert_int_equal(plan_parse_bound("detection", "<1e3", &b), -1); /* not 1000 ms */
+    assert_int_equal(plan_parse_bound("efficiency", ">=1e-1", &b), 0); /* not a duration */
+    assert_true(fabs(b.value - 0.1) < 1e-9);
+    assert_int_equal(plan_parse_bound("detection", "<1.5s", &b), 0);
+    assert_true(fabs(b.value - 1500) < 1e-9);
+}
+
 /* A synthetic request: times in ms, node, ok or the failure class. */
 static struct load_record rec(double intended_ms, double sent_ms, double end_ms, uint32_t node, int cls)
 {
@@ -501,6 +521,7 @@ int unit_plan(void)
         cmocka_unit_test(test_plan_errors),
         cmocka_unit_test(test_chi2_p_value),
         cmocka_unit_test(test_plan_durations_and_equality),
+        cmocka_unit_test(test_plan_bound_values),
         cmocka_unit_test(test_measure_failed_split_exact),
         cmocka_unit_test(test_measure_throughput_and_latency),
         cmocka_unit_test(test_measure_rejoin_ignores_held_requests),
