@@ -284,7 +284,7 @@ static int parse_fault_share(const struct plan *p, struct plan_check *c,
     if (share) {
         char *end;
         double pct = strtod(share, &end);
-        if (end == share || strcmp(end, "%") != 0 || pct <= 0 || pct > 100)
+        if (end == share || strcmp(end, "%") != 0 || !(pct > 0 && pct <= 100)) /* NAN too */
             return conf_error(doc, conf_get(body, "share"), err, errlen,
                               "expected a share of the group such as 50%%");
         count = (long long)(pct / 100 * g->replicas + 0.5);

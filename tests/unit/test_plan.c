@@ -258,6 +258,19 @@ static void test_plan_errors(void **state)
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {group: api, share: half}\n",
          "expected a share of the group such as 50%"},
+        /* NAN passes "x <= 0 || x > 100": the ranges are written so that it cannot */
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {group: api, share: nan%}\n",
+         "expected a share of the group such as 50%"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {node: api.1, baseline: nan%}\n",
+         "expected a success rate such as 99.9%"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}, gateway: {port: "
+         "20010}}\nchecks:\n  - capacity: {group: api, limit: {memory: nanMB}}\n",
+         "expected a size such as 512MB or 4GB"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}, gateway: {port: "
+         "20010}}\nchecks:\n  - capacity: {group: api, limit: {memory: 1e308GB}}\n",
+         "expected a size such as 512MB or 4GB"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {group: db, count: 1}\n",
          "or 'group' (a group of the plan's cluster) with 'share' or 'count'"},
