@@ -42,10 +42,6 @@ build-tsan: deps
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DHERD_TSAN=ON >/dev/null
 	@cmake --build build-tsan -j$(JOBS) --target herd herd_integration
 
-# Unit, integration and browser (e2e: the HTML reports in headless Chromium) tests under
-# ASan + UBSan, plus a warning-free release build; and the
-# load engine's multi-threaded runs (the bench integration tests) under ThreadSanitizer, whose
-# reports make herd exit non-zero and so fail the tests. CTest's summary comes last.
 # The libFuzzer targets of tests/fuzz (clang, ASan + UBSan, coverage-instrumented).
 build-fuzz: fuzz-deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DHERD_FUZZ=ON \
@@ -62,6 +58,10 @@ fuzz: build-fuzz
 fuzz-smoke: build-fuzz
 	@cd build-fuzz && ctest --output-on-failure -L fuzz
 
+# Unit, integration and browser (e2e: the HTML reports in headless Chromium) tests under
+# ASan + UBSan, plus a warning-free release build; and the
+# load engine's multi-threaded runs (the bench integration tests) under ThreadSanitizer, whose
+# reports make herd exit non-zero and so fail the tests. CTest's summary comes last.
 test: test-deps build build-asan build-tsan
 	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --timeout 300 -R "integration.(bench|gateway)"
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
