@@ -3,10 +3,15 @@ BUILD_PKGS := gcc libc6-dev make cmake pkg-config libuv1-dev node-llhttp libyaml
               libssl-dev libcmocka-dev openssl curl
 TEST_PKGS := chromium iproute2
 BENCH_PKGS := wrk nginx-light haproxy bc python3 util-linux time
+# libFuzzer: Debian's clang and its compiler-rt (for `make fuzz` only, not `make test`)
+FUZZ_PKGS := clang libclang-rt-14-dev
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
 MAKEFLAGS += --no-print-directory
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps test-deps bench-deps build build-asan build-tsan test demo bench clean format
+.PHONY: all deps test-deps bench-deps fuzz-deps build build-asan build-tsan build-fuzz test demo \
+        bench fuzz fuzz-smoke clean format
 
 all: build
 
@@ -22,6 +27,9 @@ test-deps: deps
 bench-deps: deps
 	@./scripts/install-deps.sh $(BENCH_PKGS)
 
+fuzz-deps: deps
+	@./scripts/install-deps.sh $(FUZZ_PKGS)
+
 build: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build build -j$(JOBS)
@@ -33,6 +41,22 @@ build-asan: deps
 build-tsan: deps
 	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DHERD_TSAN=ON >/dev/null
 	@cmake --build build-tsan -j$(JOBS) --target herd herd_integration
+
+# The libFuzzer targets of tests/fuzz (clang, ASan + UBSan, coverage-instrumented).
+build-fuzz: fuzz-deps
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DHERD_FUZZ=ON \
+	    -DBUILD_TESTING=OFF >/dev/null
+	@cmake --build build-fuzz -j$(JOBS) --target herd_fuzz
+
+# Each fuzz target for FUZZ_SECONDS (default 60), one after the other (FUZZ_TARGETS="url hist"
+# for some); executions and crashes per target at the end, crashing inputs in
+# build-fuzz/fuzz-artifacts/. Not part of `make test`.
+fuzz: build-fuzz
+	@./scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Each fuzz target once over its seed corpus (a second or so).
+fuzz-smoke: build-fuzz
+	@cd build-fuzz && ctest --output-on-failure -L fuzz
 
 # Unit, integration and browser (e2e: the HTML reports in headless Chromium) tests under
 # ASan + UBSan, plus a warning-free release build; and the
@@ -55,7 +79,7 @@ bench: build bench-deps
 	@./bench/gateway_vs_haproxy.sh build/herd
 
 clean:
-	rm -rf build build-asan build-tsan web/node_modules
+	rm -rf build build-asan build-tsan build-fuzz web/node_modules
 
 format:
 	clang-format -i $$(find src tests -name '*.[ch]')

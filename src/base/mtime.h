@@ -23,8 +23,9 @@ char *mtime_http_date(char *out, size_t size);
 
 /* Parses a duration into microseconds: one grammar for flags, plans, cluster files and
  * thresholds (DESIGN section 9): "500us", "20ms", "1.5s", "2m", "1h", compounds such as "1m30s"
- * or "1h2m", and a bare number alone meaning seconds ("2", "0.5"). Returns 0, or -1 when the
- * text is not a duration. */
+ * or "1h2m", and a bare number alone meaning seconds ("2", "0.5"). Numbers are decimal: no
+ * sign, space, exponent ("1e3") or hex ("0x10"). Returns 0, or -1 when the text is not a
+ * duration or is above 1e15 us. */
 int mtime_parse_duration_us(const char *text, uint64_t *out_us);
 
 #endif

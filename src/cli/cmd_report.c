@@ -190,7 +190,8 @@ int cmd_report(int argc, char **argv)
         case 't': {
             char *end;
             tolerance = strtod(optarg, &end);
-            if (end == optarg || (strcmp(end, "%") != 0 && *end) || tolerance < 0) {
+            if (end == optarg || (strcmp(end, "%") != 0 && *end) || !(tolerance >= 0) ||
+                !isfinite(tolerance)) { /* NAN passes "< 0" */
                 fprintf(stderr, "herd report: --tolerance '%s': expected a share such as 10%%\n", optarg);
                 return CLI_EXIT_USAGE;
             }

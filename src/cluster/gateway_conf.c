@@ -76,10 +76,11 @@ int gateway_opts_add_node(struct gateway_opts *o, const char *text, char *err, s
              opt = strtok_r(NULL, ",", &save)) {
             char *end;
             if (strncmp(opt, "weight=", 7) == 0) {
-                weight = (int)strtol(opt + 7, &end, 10);
-                if (*end || end == opt + 7 || weight < 0 || weight > REGISTRY_WEIGHT_MAX)
+                long w = strtol(opt + 7, &end, 10); /* range-checked before the cast */
+                if (*end || end == opt + 7 || w < 0 || w > REGISTRY_WEIGHT_MAX)
                     return err_set(err, errlen, "'%s': weight=N with N 0..%d", text,
                                    REGISTRY_WEIGHT_MAX);
+                weight = (int)w;
             } else if (strncmp(opt, "group=", 6) == 0 && opt[6] && strlen(opt + 6) < sizeof group) {
                 memcpy(group, opt + 6, strlen(opt + 6) + 1);
             } else {

@@ -71,9 +71,10 @@ static int builder_add(struct builder *b, struct conf_node *n, bool *was_key, ch
 {
     *was_key = false;
     if (b->depth == 0) {
-        if (b->doc->root) {
+        if (b->doc->root) { /* unreachable while DOCUMENT_START refuses a second document */
+            int line = n->line, col = n->col;
             node_free(n);
-            return builder_error(b, n->line, n->col, err, errlen, "more than one document");
+            return builder_error(b, line, col, err, errlen, "more than one top-level value");
         }
         b->doc->root = n;
         return 0;
@@ -134,7 +135,7 @@ int conf_parse(struct conf_doc *doc, const char *name, const char *text, size_t 
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 
     struct builder b = {.doc = doc};
-    int rc = -1;
+    int rc = -1, documents = 0;
     bool done = false;
     while (!done) {
         yaml_event_t ev;
@@ -150,6 +151,16 @@ int conf_parse(struct conf_doc *doc, const char *name, const char *text, size_t 
         struct conf_node *n = NULL;
         bool was_key = false;
         switch (ev.type) {
+        case YAML_DOCUMENT_START_EVENT:
+            if (++documents > 1) {
+                builder_error(&b, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1, err,
+                              errlen,
+                              "a second document (---): a herd file holds one; merge them or "
+                              "use separate files");
+                yaml_event_delete(&ev);
+                goto out;
+            }
+            break;
         case YAML_STREAM_END_EVENT:
             done = true;
             break;

@@ -31,8 +31,9 @@ struct conf_doc {
     struct conf_node *root; /* NULL for an empty document */
 };
 
-/* Parses text into doc. Returns 0, or -1 with "NAME:LINE:COL: message" in err. The document
- * owns every node; release with conf_free. */
+/* Parses text (one YAML document; a second one after `---` is an error at its start) into doc.
+ * Returns 0, or -1 with "NAME:LINE:COL: message" in err and doc left empty. The document owns
+ * every node; release with conf_free. */
 int conf_parse(struct conf_doc *doc, const char *name, const char *text, size_t len, char *err,
                size_t errlen);
 

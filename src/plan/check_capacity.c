@@ -108,15 +108,17 @@ static int probe_all(const struct step_view *v, const char *path, int probes, st
     return failed;
 }
 
-/* "512MB", "4GB": megabytes, or -1. */
+/* "512MB", "4GB": megabytes (finite, above 0), or -1. */
 static double parse_megabytes(const char *text)
 {
     char *end;
     double v = strtod(text, &end);
-    if (end == text || v <= 0) return -1;
-    if (strcmp(end, "MB") == 0) return v;
-    if (strcmp(end, "GB") == 0) return v * 1024;
-    return -1;
+    if (end == text || !(v > 0)) return -1; /* NAN too */
+    if (strcmp(end, "GB") == 0)
+        v *= 1024;
+    else if (strcmp(end, "MB") != 0)
+        return -1;
+    return isfinite(v) ? v : -1;
 }
 
 static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,

@@ -31,8 +31,9 @@ static int probe(const struct check_env *env, const struct plan_check *c, const 
     json_t *list = json_array();
     /* success >=100% unless the plan said otherwise (parse_check adds it): other expectations
      * do not remove it */
-    bool ok = check_judge_bound(c, "success", success, list) & check_judge_thresholds(c, &s, list) &
-              (s.succeeded > 0);
+    bool bound_ok = check_judge_bound(c, "success", success, list); /* both list their verdicts */
+    bool thresholds_ok = check_judge_thresholds(c, &s, list);
+    bool ok = bound_ok && thresholds_ok && s.succeeded > 0;
     if (s.succeeded == 0)
         json_array_append_new(list, check_expectation("a probe succeeded", 0, false));
     *pass &= ok;

@@ -150,7 +150,7 @@ static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *do
     }
     char *end;
     double rate = strtod(baseline, &end);
-    if (end == baseline || strcmp(end, "%") != 0 || rate <= 0 || rate > 100)
+    if (end == baseline || strcmp(end, "%") != 0 || !(rate > 0 && rate <= 100)) /* NAN too */
         return conf_error(doc, conf_get(body, "baseline"), err, errlen,
                           "expected a success rate such as 99.9%%");
     c->baseline = rate / 100;

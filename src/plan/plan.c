@@ -57,10 +57,11 @@ int plan_parse_bound(const char *key, const char *text, struct plan_bound *b)
         ;
     else if (strcmp(end, "GB") == 0)
         v *= 1024;
-    else if ((*end || duration_key(key)) && mtime_parse_duration_us(p, &us) == 0)
-        v = (double)us / 1000; /* durations in ms: 500ms, 2s, 1m30s, or a bare 2 (seconds) */
-    else if (*end)
-        return -1;
+    else if (*end || duration_key(key)) { /* durations in ms: 500ms, 2s, 1m30s, a bare 2 (s) */
+        if (mtime_parse_duration_us(p, &us) < 0) return -1;
+        v = (double)us / 1000;
+    }
+    if (!isfinite(v)) return -1; /* "1e308GB" */
     b->value = v;
     snprintf(b->text, sizeof b->text, "%s%s", op_len ? "" : "== ", text);
     return 0;
@@ -283,7 +284,7 @@ static int parse_fault_share(const struct plan *p, struct plan_check *c,
     if (share) {
         char *end;
         double pct = strtod(share, &end);
-        if (end == share || strcmp(end, "%") != 0 || pct <= 0 || pct > 100)
+        if (end == share || strcmp(end, "%") != 0 || !(pct > 0 && pct <= 100)) /* NAN too */
             return conf_error(doc, conf_get(body, "share"), err, errlen,
                               "expected a share of the group such as 50%%");
         count = (long long)(pct / 100 * g->replicas + 0.5);

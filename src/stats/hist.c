@@ -188,12 +188,14 @@ struct reader {
     const unsigned char *p, *end;
 };
 
+/* A varint of at most 64 bits: a tenth byte may hold only the top bit. */
 static int get_varint(struct reader *r, uint64_t *out)
 {
     uint64_t v = 0;
     for (unsigned shift = 0; shift < 64; shift += 7) {
         if (r->p >= r->end) return -1;
         unsigned char c = *r->p++;
+        if (shift == 63 && (c & 0x7e)) return -1;
         v |= (uint64_t)(c & 0x7f) << shift;
         if (!(c & 0x80)) {
             *out = v;
@@ -230,28 +232,39 @@ int hist_decode(struct hist *h, const char *text, char *err, size_t errlen)
         err_set(err, errlen, "histogram: truncated header");
         goto done;
     }
-    size_t i = 0;
+    size_t i = 0, first = HIST_COUNTS_LEN, last = 0;
     uint64_t counted = 0;
     while (r.p < r.end) {
         uint64_t z;
         if (get_varint(&r, &z)) {
-            err_set(err, errlen, "histogram: truncated counts");
+            err_set(err, errlen, "histogram: truncated or overlong counts");
             goto done;
         }
-        int64_t v = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-        if (v < 0) {
-            if ((uint64_t)-v > HIST_COUNTS_LEN - i) {
+        /* zigzag: an even z is the count z/2, an odd z a run of (z+1)/2 empty buckets; read
+         * in unsigned arithmetic, as no int64_t can negate the largest run */
+        if (z & 1) {
+            uint64_t run = (z >> 1) + 1;
+            if (run > HIST_COUNTS_LEN - i) {
                 err_set(err, errlen, "histogram: counts run past the last bucket");
                 goto done;
             }
-            i += (size_t)-v;
+            i += (size_t)run;
         } else {
+            uint64_t count = z >> 1;
             if (i >= HIST_COUNTS_LEN) {
                 err_set(err, errlen, "histogram: counts run past the last bucket");
                 goto done;
             }
-            h->counts[i++] = (uint64_t)v;
-            counted += (uint64_t)v;
+            if (count > UINT64_MAX - counted) {
+                err_set(err, errlen, "histogram: counts add up to more than 2^64");
+                goto done;
+            }
+            if (count) {
+                if (first == HIST_COUNTS_LEN) first = i;
+                last = i;
+            }
+            h->counts[i++] = count;
+            counted += count;
         }
     }
     if (counted != total) {
@@ -259,8 +272,17 @@ int hist_decode(struct hist *h, const char *text, char *err, size_t errlen)
                 (unsigned long long)counted, (unsigned long long)total);
         goto done;
     }
-    if (total && (min > max || max > HIST_MAX_VALUE)) {
-        err_set(err, errlen, "histogram: min/max out of range");
+    if (total && (min > max || max > HIST_MAX_VALUE || hist_index_of(min) != first ||
+                  hist_index_of(max) != last)) {
+        err_set(err, errlen, "histogram: min/max out of range or not in the first/last bucket");
+        goto done;
+    }
+    if (!total && (min || max || sum || clamped)) {
+        err_set(err, errlen, "histogram: an empty histogram with a min, max, sum or clamped count");
+        goto done;
+    }
+    if (clamped > total) {
+        err_set(err, errlen, "histogram: more clamped values than values");
         goto done;
     }
     h->total = total;

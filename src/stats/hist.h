@@ -47,7 +47,9 @@ double hist_mean(const struct hist *h);
 char *hist_encode(const struct hist *h);
 
 /* Decodes a hist_encode string into h (overwritten). Returns 0, or -1 with a message in err
- * when the text is not a valid encoding. */
+ * (and h empty) when the text is not a valid encoding: any varint over 64 bits, counts past the
+ * last bucket or adding up to more than 2^64 or to another total than the header's, min or max
+ * outside the first or last counted bucket, more clamped values than values. */
 int hist_decode(struct hist *h, const char *text, char *err, size_t errlen);
 
 /* Internal index mapping, exposed for tests. */

@@ -5,11 +5,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/err.h"
+#include "cluster/clusterfile.h"
 #include "conf/conf.h"
+#include "load/options.h"
+#include "node/node.h"
+#include "plan/plan.h"
 #include "unit.h"
+#include "../support/harness.h"
 
 static const char plan[] = "name: api cluster\n"
                            "cluster:\n"
@@ -170,6 +177,62 @@ static void test_load_file_errors(void **state)
     conf_free(&doc);
 }
 
+/* A file holds one document: a second one (after ---) is an error at its start, whatever it
+ * holds, and frees nothing twice (it was a use-after-free in every loader). */
+static void test_second_document_rejected(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"a: 1\n---\nb: 2\n", "f.yaml:2:1: a second document (---): a herd file holds one"},
+        {"a: 1\n--- x\n", "f.yaml:2:1: a second document"},
+        {"--- [1, 2]\n--- {a: 1}\n", "f.yaml:2:1: a second document"},
+        {"---\na: 1\n...\n---\n", "f.yaml:4:1: a second document"},
+        {"x\n---\n- 1\n", "f.yaml:2:1: a second document"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct conf_doc doc;
+        char err[ERR_SIZE] = "";
+        assert_int_equal(conf_parse(&doc, "f.yaml", cases[i][0], strlen(cases[i][0]), err,
+                                    sizeof err),
+                         -1);
+        if (!strstr(err, cases[i][1])) fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i][1]);
+        assert_null(doc.root);
+    }
+    /* one document with its markers is fine */
+    struct conf_doc doc;
+    char err[ERR_SIZE];
+    const char *one = "---\na: 1\n...\n";
+    assert_int_equal(conf_parse(&doc, "f.yaml", one, strlen(one), err, sizeof err), 0);
+    assert_non_null(conf_get(doc.root, "a"));
+    conf_free(&doc);
+}
+
+/* Every loader passes the second document's message on (the CLIs print it and exit 2). */
+static void test_loaders_reject_second_document(void **state)
+{
+    (void)state;
+    char *path = harness_temp_file(".yaml", "port: 8080\n---\nport: 8081\n");
+    char err[ERR_SIZE];
+    struct plan p;
+    assert_int_equal(plan_load(&p, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, ":2:1: a second document"));
+    struct cluster_spec spec;
+    struct conf_doc doc;
+    assert_int_equal(cluster_spec_load(&spec, &doc, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, ":2:1: a second document"));
+    struct node_config cfg;
+    node_config_default(&cfg);
+    assert_int_equal(node_config_load(&cfg, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, ":2:1: a second document"));
+    struct bench_options o;
+    bench_options_default(&o);
+    assert_int_equal(bench_options_load(&o, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, ":2:1: a second document"));
+    bench_options_free(&o);
+    unlink(path);
+    free(path);
+}
+
 int unit_conf(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +241,8 @@ int unit_conf(void)
         cmocka_unit_test(test_error_messages),
         cmocka_unit_test(test_nested_path_in_error),
         cmocka_unit_test(test_load_file_errors),
+        cmocka_unit_test(test_second_document_rejected),
+        cmocka_unit_test(test_loaders_reject_second_document),
     };
     return cmocka_run_group_tests_name("conf", tests, NULL, NULL);
 }

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <resolv.h>
+
 #include "stats/counters.h"
 #include "stats/hist.h"
 #include "unit.h"
@@ -148,6 +150,74 @@ static void test_encode_roundtrip(void **state)
     hist_free(back);
 }
 
+/* The varints of words, base64-encoded as hist_encode writes them: a crafted encoding. Returns
+ * a static string. */
+static const char *crafted(const uint64_t *words, size_t n)
+{
+    static char text[512];
+    unsigned char raw[256];
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = words[i];
+        do {
+            raw[len] = (unsigned char)((v & 0x7f) | (v >> 7 ? 0x80 : 0));
+            v >>= 7;
+            len++;
+        } while (v);
+    }
+    assert_true(b64_ntop(raw, len, text, sizeof text) > 0);
+    return text;
+}
+
+/* Crafted encodings are refused with a message, without overflowing anything on the way
+ * (a run of 2^63 empty buckets was a negation of INT64_MIN) and leave an empty histogram. */
+static void test_decode_crafted(void **state)
+{
+    (void)state;
+    const uint64_t I63 = UINT64_C(0x7fffffffffffffff);
+    const struct {
+        uint64_t words[12];
+        size_t n;
+        const char *message;
+    } cases[] = {
+        /* header: version, total, min, max, sum, clamped; then zigzag counts */
+        {{1, 0, 0, 0, 0, 0, UINT64_MAX}, 7, "past the last bucket"},
+        {{1, 0, 0, 0, 0, 0, UINT64_MAX - 2}, 7, "past the last bucket"},
+        {{1, 0, 0, 0, 0, 0, 2 * (uint64_t)HIST_COUNTS_LEN + 1}, 7, "past the last bucket"},
+        /* counts that wrap around to the header's total */
+        {{1, 0, 0, 0, 0, 0, 2 * I63, 2 * I63, 4}, 9, "more than 2^64"},
+        /* min and max not where the counts are */
+        {{1, 1, 5, 5, 5, 0, 2 * 1000 - 1, 2}, 8, "min/max"},
+        {{1, 2, 5, 900, 905, 0, 2 * 5 - 1, 2, 2}, 9, "min/max"},
+        /* an empty histogram with a max, more clamped values than values */
+        {{1, 0, 0, 7, 0, 0}, 6, "empty histogram"},
+        {{1, 1, 5, 5, 5, 2, 2 * 5 - 1, 2}, 8, "clamped"},
+        {{1, 2, 5, 5, 10, 0, 2 * 5 - 1, 2}, 8, "add up to 1, header says 2"},
+        {{2}, 1, "version"},
+        {{1, 0, 0}, 3, "truncated header"},
+    };
+    struct hist *h = hist_new();
+    char err[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hist_record(h, 42);
+        err[0] = '\0';
+        if (hist_decode(h, crafted(cases[i].words, cases[i].n), err, sizeof err) != -1 ||
+            !strstr(err, cases[i].message))
+            fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].message);
+        assert_int_equal(h->total, 0);
+        assert_int_equal(h->counts[hist_index_of(42)], 0);
+    }
+    /* a tenth varint byte holds only bit 63: more is an overlong number */
+    assert_int_equal(hist_decode(h, "AQAAAAAA/////////////wE=", err, sizeof err), -1);
+    assert_non_null(strstr(err, "overlong"));
+    /* the same shapes, consistent, decode */
+    const uint64_t good[] = {1, 2, 5, 900, 905, 0, 2 * 5 - 1, 2, 2 * (900 - 6) - 1, 2};
+    assert_int_equal(hist_decode(h, crafted(good, 10), err, sizeof err), 0);
+    assert_int_equal(h->total, 2);
+    assert_int_equal(hist_percentile(h, 100), 900);
+    hist_free(h);
+}
+
 static void test_empty_and_clamp(void **state)
 {
     (void)state;
@@ -185,6 +255,7 @@ int unit_hist(void)
         cmocka_unit_test(test_percentiles_million_samples),
         cmocka_unit_test(test_merge_equals_whole),
         cmocka_unit_test(test_encode_roundtrip),
+        cmocka_unit_test(test_decode_crafted),
         cmocka_unit_test(test_empty_and_clamp),
         cmocka_unit_test(test_counters),
     };

@@ -42,6 +42,20 @@ static void test_durations(void **state)
     assert_int_equal(mtime_parse_duration_us("-1s", &us), -1);
     assert_int_equal(mtime_parse_duration_us("s", &us), -1);
     assert_int_equal(mtime_parse_duration_us("", &us), -1);
+    /* decimal numbers only: strtod's exponents and hex are not durations (fuzz: "4e-9" was 0 s,
+     * "0x10s" 16 s) */
+    static const char *const not_durations[] = {"4e-9", "1e3",  "1e3ms", "1.5e3s", "0x10s",
+                                                "0x1p4", "1..5s", ".",     ".s",     "1.2.3s",
+                                                "+1s",   "1s ",   "9999999999999999h"};
+    for (size_t i = 0; i < sizeof not_durations / sizeof not_durations[0]; i++)
+        if (mtime_parse_duration_us(not_durations[i], &us) != -1)
+            fail_msg("'%s' read as %llu us", not_durations[i], (unsigned long long)us);
+    assert_int_equal(mtime_parse_duration_us(".5s", &us), 0);
+    assert_int_equal(us, 500000);
+    assert_int_equal(mtime_parse_duration_us("2.", &us), 0);
+    assert_int_equal(us, 2000000);
+    assert_int_equal(mtime_parse_duration_us("0001.250ms", &us), 0);
+    assert_int_equal(us, 1250);
 }
 
 static void test_buf(void **state)

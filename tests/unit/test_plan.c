@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "plan/check.h"
 #include "plan/measure.h"
 #include "plan/plan.h"
 #include "plan/runner.h"
@@ -257,6 +258,19 @@ static void test_plan_errors(void **state)
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {group: api, share: half}\n",
          "expected a share of the group such as 50%"},
+        /* NAN passes "x <= 0 || x > 100": the ranges are written so that it cannot */
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {group: api, share: nan%}\n",
+         "expected a share of the group such as 50%"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {node: api.1, baseline: nan%}\n",
+         "expected a success rate such as 99.9%"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}, gateway: {port: "
+         "20010}}\nchecks:\n  - capacity: {group: api, limit: {memory: nanMB}}\n",
+         "expected a size such as 512MB or 4GB"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}, gateway: {port: "
+         "20010}}\nchecks:\n  - capacity: {group: api, limit: {memory: 1e308GB}}\n",
+         "expected a size such as 512MB or 4GB"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {group: db, count: 1}\n",
          "or 'group' (a group of the plan's cluster) with 'share' or 'count'"},
@@ -373,6 +387,25 @@ static void test_plan_durations_and_equality(void **state)
     assert_int_equal(p.checks[1].duration_us, 2000000);
     assert_true(fabs(p.checks[1].thresholds[0].value - 20) < 1e-9); /* 0.02 s = 20 ms */
     plan_free(&p);
+}
+
+/* A bound is a finite number in its unit; the units' scaling cannot make it infinite, and a
+ * duration is a decimal number (no exponent or hex: see mtime_parse_duration_us). */
+static void test_plan_bound_values(void **state)
+{
+    (void)state;
+    struct plan_bound b;
+    assert_int_equal(plan_parse_bound("memory", "<1GB", &b), 0);
+    assert_true(fabs(b.value - 1024) < 1e-9);
+    assert_int_equal(plan_parse_bound("memory", "<1e308GB", &b), -1);
+    assert_int_equal(plan_parse_bound("success", ">=1e400%", &b), -1);
+    assert_int_equal(plan_parse_bound("detection", "<0x10s", &b), -1);
+    assert_int_equal(plan_parse_bound("detection", "<1e3ms", &b), -1);
+    assert_int_equal(plan_parse_bound("detection", "<1e3", &b), -1); /* not 1000 ms */
+    assert_int_equal(plan_parse_bound("efficiency", ">=1e-1", &b), 0); /* not a duration */
+    assert_true(fabs(b.value - 0.1) < 1e-9);
+    assert_int_equal(plan_parse_bound("detection", "<1.5s", &b), 0);
+    assert_true(fabs(b.value - 1500) < 1e-9);
 }
 
 /* A synthetic request: times in ms, node, ok or the failure class. */
@@ -501,6 +534,7 @@ int unit_plan(void)
         cmocka_unit_test(test_plan_errors),
         cmocka_unit_test(test_chi2_p_value),
         cmocka_unit_test(test_plan_durations_and_equality),
+        cmocka_unit_test(test_plan_bound_values),
         cmocka_unit_test(test_measure_failed_split_exact),
         cmocka_unit_test(test_measure_throughput_and_latency),
         cmocka_unit_test(test_measure_rejoin_ignores_held_requests),

@@ -193,6 +193,9 @@ static void test_gateway_options(void **state)
     assert_non_null(strstr(err, "twice"));
     assert_int_equal(gateway_opts_add_node(&o, "localhost", err, sizeof err), -1);
     assert_int_equal(gateway_opts_add_node(&o, "h:80#weight=x", err, sizeof err), -1);
+    /* range-checked before the cast: 2^32 + 1 is not weight 1 */
+    assert_int_equal(gateway_opts_add_node(&o, "h:80#weight=4294967297", err, sizeof err), -1);
+    assert_int_equal(gateway_opts_add_node(&o, "h:80#weight=-4294967295", err, sizeof err), -1);
     double b;
     assert_int_equal(gateway_parse_budget("20%", &b), 0);
     assert_true(b > 0.199 && b < 0.201);
