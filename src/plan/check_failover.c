@@ -58,8 +58,9 @@ static int replica_restarts(const struct check_env *env, const char *id, int64_t
     {
         if (strcmp(json_string_value(json_object_get(n, "id")), id) != 0) continue;
         restarts = (int)json_integer_value(json_object_get(n, "restarts"));
-        if (json_integer_value(json_object_get(n, "pid")) > 0)
-            *uptime_us = (int64_t)(json_number_value(json_object_get(n, "uptime_s")) * 1e6);
+        double up = json_number_value(json_object_get(n, "uptime_s"));
+        if (json_integer_value(json_object_get(n, "pid")) > 0 && up >= 0 && up < 1e9)
+            *uptime_us = (int64_t)(up * 1e6); /* range-checked before the cast */
     }
     json_decref(st);
     return restarts;
