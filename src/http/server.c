@@ -316,6 +316,13 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     return head_append(c, at, len, 431);
 }
 
+/* True for a token character of a header name (RFC 9110: tchar). */
+static bool tchar(unsigned char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
 static int on_header_field_complete(llhttp_t *p)
 {
     struct http_conn *c = p->data;
@@ -324,6 +331,11 @@ static int on_header_field_complete(llhttp_t *p)
         c->header_spans[c->header_count][0] = c->head.len;
     }
     c->in_field = false;
+    /* a name is a token: no space, no empty name (the packaged llhttp lets both through) */
+    size_t from = c->header_spans[c->header_count][0], to = c->head.len;
+    if (from == to) return limit_hit(c, 400);
+    for (size_t i = from; i < to; i++)
+        if (!tchar((unsigned char)c->head.data[i])) return limit_hit(c, 400);
     int rc = head_append(c, "", 1, 431);
     c->header_spans[c->header_count][1] = c->head.len;
     return rc;

@@ -11,5 +11,6 @@ int integration_gateway(void);
 int integration_plan(void);
 int integration_measure(void);
 int integration_lifetime(void);
+int integration_bad_input(void);
 
 #endif

@@ -28,6 +28,7 @@ static const struct {
     {"plan", integration_plan},
     {"measure", integration_measure},
     {"lifetime", integration_lifetime},
+    {"bad_input", integration_bad_input},
 };
 
 static void on_fatal(int sig)

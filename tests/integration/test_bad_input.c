@@ -1,0 +1,255 @@
+/* test_bad_input.c -- the catalogue of bad input (docs/bad-input.md) as one table: each input,
+ * the exact exit code or status it gets, a fragment of the message that says what was
+ * expected, and for the servers a check that they still serve afterwards. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../support/harness.h"
+#include "integration.h"
+
+enum bad_kind {
+    BAD_CLI,  /* herd ARGS: exit code, stderr fragment */
+    BAD_PLAN, /* herd test on a plan with this text: exit code, stderr fragment */
+    BAD_NODE, /* raw bytes to a herd node: status, answer fragment */
+    BAD_GW,   /* raw bytes to a herd gateway in front of that node: status, answer fragment */
+};
+
+struct bad_case {
+    enum bad_kind kind;
+    const char *input; /* CLI: arguments separated by '|'; else the text or the raw request */
+    int expect;        /* exit code, or HTTP status */
+    const char *fragment;
+    const char *body; /* NODE, GW: input is "METHOD PATH" and this JSON body goes with it */
+};
+
+#define REQ(line, rest) line " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" rest
+
+/* the cases without a body leave it out: NULL */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+static const struct bad_case cases[] = {
+    /* flags: exit 2, the flag and what it takes */
+    {BAD_CLI, "bench|-c|0|http://127.0.0.1:1/", 2, "--connections '0'"},
+    {BAD_CLI, "bench|-d|soon|http://127.0.0.1:1/", 2, "--duration 'soon'"},
+    {BAD_CLI, "bench|-d|1m30|http://127.0.0.1:1/", 2, "--duration '1m30'"},
+    {BAD_CLI, "bench|-d|0x10|http://127.0.0.1:1/", 2, "--duration '0x10'"},
+    {BAD_CLI, "bench|-R|-5|http://127.0.0.1:1/", 2, "--rate '-5'"},
+    {BAD_CLI, "bench|--threshold|p98<1ms|http://127.0.0.1:1/", 2, "unknown metric"},
+    {BAD_CLI, "bench|--threshold|p99<fast|http://127.0.0.1:1/", 2, "'p99<fast'"},
+    {BAD_CLI, "bench|--threshold|errors<200%|http://127.0.0.1:1/", 2, "errors"},
+    {BAD_CLI, "bench|http://[::1", 2, "http://[::1"},
+    {BAD_CLI, "bench|ftp://127.0.0.1/", 2, "ftp://127.0.0.1/"},
+    {BAD_CLI, "bench|-n|10|-d|1s|http://127.0.0.1:1/", 2, "not both"},
+    {BAD_CLI, "bench|-c|5|--bogus|http://127.0.0.1:1/", 2, "unknown option '--bogus'"},
+    {BAD_CLI, "bench|-H|NoColon|http://127.0.0.1:1/", 2, "expected 'Name: value'"},
+    {BAD_CLI, "bench|-m|get|http://127.0.0.1:1/", 2, "method 'get'"},
+    {BAD_CLI, "test", 2, "expected one plan file"},
+    {BAD_CLI, "test|/nonexistent/plan.yaml", 2, "/nonexistent/plan.yaml"},
+    {BAD_CLI, "test|--format|md,pdf|x.yaml", 2, "--format 'md,pdf'"},
+    {BAD_CLI, "node|--port|70000", 2, "70000"},
+    {BAD_CLI, "node|--port|eighty", 2, "eighty"},
+    {BAD_CLI, "gateway|--balance|fastest", 2, "fastest"},
+    {BAD_CLI, "gateway|--inter|soon", 2, "soon"},
+    {BAD_CLI, "up|-f|/nonexistent/cluster.yaml", 2, "/nonexistent/cluster.yaml"},
+    {BAD_CLI, "report|--compare|/nonexistent/a.json|/nonexistent/b.json", 2, "/nonexistent/a.json"},
+    {BAD_CLI, "bogus-command", 2, "unknown command 'bogus-command'"},
+    /* plans: exit 2, FILE:LINE:COL and what was expected */
+    {BAD_PLAN, "name: x\ntarget: http://127.0.0.1:1\nchecks: []\nbogus: 1\n", 2, ":4:1:"},
+    {BAD_PLAN, "target: http://127.0.0.1:1\nchecks: {a: 1}\n", 2, ":2:"},
+    {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - capasity: {}\n", 2, "unknown check 'capasity'"},
+    {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - concurrency: {connections: many}\n", 2,
+     ":3:32: checks[0].concurrency.connections: 'many' is not an integer"},
+    {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - concurrency: {duration: -1s}\n", 2,
+     "not a duration"},
+    {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - concurrency: {duration: 1e3}\n", 2,
+     "not a duration"},
+    {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - concurrency: {duration: 2h}\n", 2,
+     "out of range"},
+    {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - concurrency: {expect: {p99: \"~20ms\"}}\n",
+     2, "expected OP VALUE"},
+    {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - concurrency: {expect: {p42: \"<1s\"}}\n",
+     2, "unknown expectation 'p42'"},
+    {BAD_PLAN, "target: not-a-url\nchecks:\n  - connectivity: {}\n", 2, ":1:9:"},
+    {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - connectivity: {}\n---\nchecks: []\n", 2,
+     "second document"},
+    {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - connectivity: {probes: [1\n", 2, ":"},
+    {BAD_PLAN, "environments: {}\nchecks:\n  - connectivity: {}\n", 2, "NAME: URL"},
+    {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - hotplug: {group: api}\n", 2,
+     "needs the plan's cluster with a gateway"},
+    {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - connectivity: {}\nreport: {formats: [pdf]}\n",
+     2, "pdf"},
+    {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - failover: {node: api.1}\n", 2,
+     "needs the plan's cluster"},
+    {BAD_PLAN,
+     "target: http://127.0.0.1:1\nchecks:\n  - failover: {fault: exec, exec: x, node: a, "
+     "restart_after: 1s}\n",
+     2, "restart_after needs 'recover'"},
+    {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - distribution: {requests: 0}\n", 2,
+     "out of range"},
+    /* raw HTTP to a node: a 4xx, and it keeps serving */
+    {BAD_NODE, "GARBAGE\r\n\r\n", 400, ""},
+    {BAD_NODE, "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400, ""},
+    {BAD_NODE, REQ("GET /health", "Content-Length: abc\r\n\r\n"), 400, ""},
+    {BAD_NODE, REQ("GET /health", "Content-Length: -1\r\n\r\n"), 400, ""},
+    {BAD_NODE, REQ("POST /echo", "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\nabc"),
+     400, ""},
+    {BAD_NODE, REQ("POST /echo", "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"), 400,
+     ""},
+    {BAD_NODE, REQ("POST /echo", "Content-Length: 99999999999\r\n\r\n"), 413, ""},
+    {BAD_NODE, REQ("GET /health", "Bad Header: x\r\n\r\n"), 400, ""},
+    {BAD_NODE, REQ("GET /health", ": empty-name\r\n\r\n"), 400, ""},
+    {BAD_NODE, REQ("GET /nothing-here", "\r\n"), 404, "error"},
+    {BAD_NODE, REQ("DELETE /health", "\r\n"), 405, "error"},
+    {BAD_NODE, "POST /admin/fault", 400, "error", "not json"},
+    {BAD_NODE, "POST /admin/fault", 400, "error", "[]"},
+    {BAD_NODE, "POST /admin/fault", 400, "error_rate", "{\"error_rate\": 2}"},
+    {BAD_NODE, "POST /admin/fault", 400, "latency_ms", "{\"latency_ms\": -1}"},
+    {BAD_NODE, "POST /admin/fault", 400, "error_status", "{\"error_status\": 99}"},
+    {BAD_NODE, REQ("GET /delay?ms=abc", "\r\n"), 400, "ms"},
+    {BAD_NODE, REQ("GET /status/99", "\r\n"), 400, ""},
+    {BAD_NODE, REQ("PUT /kv/%00", "Content-Length: 1\r\n\r\nx"), 400, ""},
+    /* raw HTTP to the gateway: its admin API says what it expected; the proxy keeps going */
+    {BAD_GW, "POST /api/v1/cluster/register", 400, "error", "not json"},
+    {BAD_GW, "POST /api/v1/cluster/register", 400, "port", "{\"node_id\": \"n\", \"port\": 0}  "},
+    {BAD_GW, "PUT /api/v1/cluster/nodes/api.1", 400, "weight", "{\"weight\": 1000}"},
+    {BAD_GW, "PUT /api/v1/cluster/nodes/nobody", 404, "", "{\"weight\": 10}"},
+    {BAD_GW, "PUT /api/v1/cluster/config", 400, "", "[]"},
+    {BAD_GW, "POST /api/v1/cluster/register", 400, "port",
+     "{\"node_id\": \"n\", \"port\": 4294967376}"},
+    {BAD_GW, "POST /api/v1/cluster/register", 400, "node_id", "{\"port\": 8080}"},
+    {BAD_GW, REQ("GET /api/v1/cluster/events?since=abc", "\r\n"), 400, "since"},
+    {BAD_GW, "GARBAGE\r\n\r\n", 400, ""},
+    {BAD_GW, REQ("POST /echo", "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"), 400,
+     ""},
+};
+
+#pragma GCC diagnostic pop
+
+struct env {
+    char dir[64];
+    int node_port, gw_port;
+};
+
+static int setup(void **state)
+{
+    struct env *e = calloc(1, sizeof *e);
+    snprintf(e->dir, sizeof e->dir, "/tmp/herd-bad-XXXXXX");
+    if (!mkdtemp(e->dir)) return -1;
+    e->node_port = harness_free_port();
+    e->gw_port = harness_free_port();
+    char port[16], gw[16], node[64];
+    snprintf(port, sizeof port, "%d", e->node_port);
+    snprintf(gw, sizeof gw, "%d", e->gw_port);
+    snprintf(node, sizeof node, "api.1=127.0.0.1:%d", e->node_port);
+    char *n[] = {(char *)harness_herd_bin(), "node", "--port", port, "--id", "api.1",
+                 "--log-level", "error", NULL};
+    harness_spawn(n, NULL, NULL);
+    char *g[] = {(char *)harness_herd_bin(), "gateway", "--port", gw, "--threads", "1", "--node",
+                 node, "--log-level", "error", NULL};
+    harness_spawn(g, NULL, NULL);
+    *state = e;
+    return harness_wait_http(e->node_port, "/health", 5000) &&
+                   harness_wait_http(e->gw_port, "/api/v1/cluster/status", 5000)
+               ? 0
+               : -1;
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+    harness_kill_all();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", e->dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", e->dir);
+    free(e);
+    return 0;
+}
+
+/* Runs one case; returns NULL when it held, else what was seen (static). */
+static const char *run_case(struct env *e, const struct bad_case *c)
+{
+    static char seen[512];
+    char *out = NULL, *err = NULL;
+    if (c->kind == BAD_CLI || c->kind == BAD_PLAN) {
+        char buf[512], *args[16];
+        size_t n = 0;
+        if (c->kind == BAD_CLI) {
+            snprintf(buf, sizeof buf, "%s", c->input);
+            for (char *tok = strtok(buf, "|"); tok && n < 15; tok = strtok(NULL, "|"))
+                args[n++] = tok;
+        } else {
+            char path[128];
+            snprintf(path, sizeof path, "%s/plan.yaml", e->dir);
+            FILE *f = fopen(path, "w");
+            fputs(c->input, f);
+            fclose(f);
+            snprintf(buf, sizeof buf, "%s", path);
+            args[n++] = "test";
+            args[n++] = buf;
+        }
+        args[n] = NULL;
+        int code = harness_herd(args, 30000, &out, &err);
+        bool ok = code == c->expect && err && strstr(err, c->fragment);
+        snprintf(seen, sizeof seen, "exit %d: %.300s", code, err ? err : "");
+        free(out);
+        free(err);
+        return ok ? NULL : seen;
+    }
+    int port = c->kind == BAD_NODE ? e->node_port : e->gw_port;
+    static char answer[1 << 16], request[8192];
+    const char *raw = c->input;
+    if (c->body) {
+        snprintf(request, sizeof request,
+                 "%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: "
+                 "application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                 c->input, strlen(c->body), c->body);
+        raw = request;
+    }
+    int status = harness_exchange(port, raw, answer, sizeof answer);
+    bool ok = status == c->expect && strstr(answer, c->fragment);
+    snprintf(seen, sizeof seen, "status %d: %.300s", status, answer);
+    if (!ok) return seen;
+    /* and it still serves */
+    const char *body;
+    char health[4096];
+    int again = harness_get(port, c->kind == BAD_NODE ? "/health" : "/echo", health,
+                            sizeof health, &body);
+    if (again != 200) {
+        snprintf(seen, sizeof seen, "answered %d, then %d to the next request", status, again);
+        return seen;
+    }
+    return NULL;
+}
+
+static void test_bad_input_catalogue(void **state)
+{
+    struct env *e = *state;
+    size_t failed = 0, n = sizeof cases / sizeof cases[0];
+    for (size_t i = 0; i < n; i++) {
+        const char *seen = run_case(e, &cases[i]);
+        if (!seen) continue;
+        failed++;
+        fprintf(stderr, "case %zu (%.60s): expected %d with \"%s\", got %s\n", i, cases[i].input,
+                cases[i].expect, cases[i].fragment, seen);
+    }
+    printf("  %zu bad inputs, %zu as expected\n", n, n - failed);
+    assert_true(n >= 60);
+    assert_int_equal(failed, 0);
+}
+
+int integration_bad_input(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_input_catalogue),
+    };
+    return cmocka_run_group_tests_name("bad_input", tests, setup, teardown);
+}
