@@ -238,9 +238,11 @@ static void on_register(struct http_request *req, void *data)
         bad = "node_id: expected a string";
     else if (host && !json_is_string(host))
         bad = "host: expected a string";
-    else if (!json_is_integer(port))
+    else if (!json_is_integer(port) || json_integer_value(port) < 1 ||
+             json_integer_value(port) > 65535) /* checked before any cast: 2^32+80 is no 80 */
         bad = "port: expected an integer 1..65535";
-    else if (weight && !json_is_integer(weight))
+    else if (weight && (!json_is_integer(weight) || json_integer_value(weight) < 0 ||
+                        json_integer_value(weight) > 100))
         bad = "weight: expected an integer 0..100";
     else if (meta && !json_is_object(meta))
         bad = "metadata: expected an object";
