@@ -53,6 +53,7 @@ struct gw_conn {
     struct http_client *client;
     struct gw_thread *t;
     int node;
+    uint32_t epoch; /* of the node's slot when it was opened (see registry.h) */
     bool reused; /* taken from the idle pool: the node may have closed it meanwhile */
     uint64_t idle_since_ms;
     struct gw_conn *next;
@@ -62,6 +63,7 @@ struct gw_conn {
 struct gw_upstream {
     struct sockaddr_storage addr;
     int port;
+    uint32_t epoch; /* of the registry slot this view was built from */
     struct gw_conn *idle;
     size_t idle_count;
     int consecutive_failures; /* passive checks */

@@ -138,13 +138,22 @@ int registry_add(struct registry *reg, const char *id, const char *host, int por
     pthread_mutex_lock(&reg->lock);
     struct registry_node *n = find(reg, id);
     bool fresh = !n || n->removed;
-    if (!n) {
-        if (reg->count == REGISTRY_MAX_NODES) {
+    if (!n && reg->count < REGISTRY_MAX_NODES) {
+        n = &reg->nodes[reg->count++];
+        snprintf(n->id, sizeof n->id, "%s", id);
+    } else if (!n) { /* full: a removed node's slot goes to the new one */
+        for (size_t i = 0; i < reg->count && !n; i++)
+            if (reg->nodes[i].removed) n = &reg->nodes[i];
+        if (!n) {
             pthread_mutex_unlock(&reg->lock);
             free(meta);
             return err_set(err, errlen, "the gateway holds %d nodes at most", REGISTRY_MAX_NODES);
         }
-        n = &reg->nodes[reg->count++];
+        uint32_t epoch = n->epoch + 1;
+        free(n->metadata);
+        memset(n, 0, sizeof *n);
+        n->epoch = epoch;
+        n->removed = true;
         snprintf(n->id, sizeof n->id, "%s", id);
     }
     bool moved = strcmp(n->host, host) != 0 || n->port != port;
@@ -259,12 +268,12 @@ int registry_set(struct registry *reg, const char *id, int weight, const enum re
     return 0;
 }
 
-bool registry_eject(struct registry *reg, int index, const char *why)
+bool registry_eject(struct registry *reg, int index, uint32_t epoch, const char *why)
 {
     bool ejected = false;
     pthread_mutex_lock(&reg->lock);
     struct registry_node *n = &reg->nodes[index];
-    if ((size_t)index < reg->count && registry_node_available(n)) {
+    if ((size_t)index < reg->count && n->epoch == epoch && registry_node_available(n)) {
         size_t others = 0;
         for (size_t i = 0; i < reg->count; i++)
             if ((int)i != index && registry_node_available(&reg->nodes[i])) others++;
@@ -280,10 +289,15 @@ bool registry_eject(struct registry *reg, int index, const char *why)
     return ejected;
 }
 
-void registry_check_result(struct registry *reg, int index, bool ok, double ms, const char *why)
+void registry_check_result(struct registry *reg, int index, uint32_t epoch, bool ok, double ms,
+                           const char *why)
 {
     pthread_mutex_lock(&reg->lock);
     struct registry_node *n = &reg->nodes[index];
+    if ((size_t)index >= reg->count || n->epoch != epoch) { /* the slot went to another node */
+        pthread_mutex_unlock(&reg->lock);
+        return;
+    }
     n->check_ms = ms;
     if (ok) {
         n->check_error[0] = '\0';

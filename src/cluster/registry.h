@@ -5,8 +5,10 @@
  * One registry per gateway, shared by its threads under one mutex. The proxy threads do not
  * take the lock per request: they compare `generation` (bumped by every change that alters
  * who may take requests) with the copy their balancer was built from, and resync when it
- * moved. Node indexes are stable: a node that leaves keeps its slot (marked removed) and
- * gets it back when it registers again. */
+ * moved. A node that leaves keeps its slot (marked removed) and gets it back when it
+ * registers again; when every slot is taken, a new node takes a removed node's slot and the
+ * slot's `epoch` moves on, so that whatever a thread still holds for the old node (a check in
+ * flight, a kept-alive connection, a passive failure) is told apart and dropped. */
 #ifndef HERD_CLUSTER_REGISTRY_H
 #define HERD_CLUSTER_REGISTRY_H
 
@@ -44,7 +46,8 @@ struct registry_node {
     enum registry_admin admin;
     bool up;      /* the active checks' verdict (new nodes start up) */
     bool ejected; /* taken out by the passive checks until the active ones readmit it */
-    bool removed; /* deregistered or expired; the slot waits for the same id */
+    bool removed; /* deregistered or expired; the slot waits for the same id, or a new node */
+    uint32_t epoch; /* bumped each time the slot is given to another node */
     enum registry_source source;
     char *metadata;           /* JSON text given at registration, or NULL */
     uint64_t expires_ms;      /* registered nodes: monotonic ms without a heartbeat */
@@ -104,12 +107,16 @@ int registry_remove(struct registry *reg, const char *id, const char *kind);
  * when unknown. */
 int registry_set(struct registry *reg, const char *id, int weight, const enum registry_admin *admin);
 
-/* The passive checks saw a node fail (why: "3 connect errors"). Takes it out unless it is
- * the last node taking requests. Returns true when it was ejected now. */
-bool registry_eject(struct registry *reg, int index, const char *why);
+/* The passive checks saw a node fail (why: "3 connect errors"). epoch: the slot's epoch when
+ * the failing request was sent (a failure of a node whose slot was given away is ignored).
+ * Takes it out unless it is the last node taking requests. Returns true when it was ejected
+ * now. */
+bool registry_eject(struct registry *reg, int index, uint32_t epoch, const char *why);
 
-/* One active check of node index ended. Applies rise/fall; logs up/down/readmitted. */
-void registry_check_result(struct registry *reg, int index, bool ok, double ms, const char *why);
+/* One active check of node index ended; epoch: the slot's epoch when the check started (a
+ * stale result is ignored). Applies rise/fall; logs up/down/readmitted. */
+void registry_check_result(struct registry *reg, int index, uint32_t epoch, bool ok, double ms,
+                           const char *why);
 
 /* Periodic work (call every 100 ms or so): expires silent registered nodes, moves slow-start
  * weights. now_ms: monotonic. */

@@ -421,6 +421,40 @@ static void test_registration_ttl_and_config_sync(void **state)
     json_decref(run);
 }
 
+/* Deregistered nodes give their slots back: 2000 distinct nodes register and deregister,
+ * then a real node registers and takes traffic. */
+static void test_registry_slots_are_reused(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, false, "--threads", "2", NULL);
+    int gp = g->base + 3;
+    char out[4096], body[256], path[96];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(body, sizeof body, "{\"node_id\":\"cycle.%d\",\"host\":\"127.0.0.1\",\"port\":%d}",
+                 i, g->base + 2);
+        int status = call(gp, "POST", "/api/v1/cluster/register", body, out, sizeof out);
+        if (status != 200 && status != 201) fail_msg("cycle %d: register answered %d: %s", i, status, out);
+        snprintf(path, sizeof path, "/api/v1/cluster/nodes/cycle.%d", i);
+        status = call(gp, "DELETE", path, NULL, out, sizeof out);
+        if (status != 200 && status != 204) fail_msg("cycle %d: deregister answered %d: %s", i, status, out);
+    }
+    assert_int_equal(node_count(gp), 0);
+    char manager[64];
+    snprintf(manager, sizeof manager, "http://127.0.0.1:%d", gp);
+    g->nodes[0] = spawn_node(g, 0, manager);
+    char s[32] = "";
+    for (long until = harness_now_ms() + 5000; strcmp(s, "up") != 0 && harness_now_ms() < until;) {
+        node_state(gp, "api.1", s, sizeof s);
+        if (strcmp(s, "up") != 0) usleep(20000);
+    }
+    assert_string_equal(s, "up");
+    const char *answer;
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(harness_get(gp, "/echo", out, sizeof out, &answer), 200);
+        assert_non_null(strstr(out, "X-Herd-Node: api.1"));
+    }
+}
+
 static void test_malformed_requests(void **state)
 {
     struct gw *g = *state;
@@ -1011,6 +1045,7 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_kill_under_load_costs_nothing, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_drain_weight_and_admin_errors, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_registration_ttl_and_config_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry_slots_are_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_requests, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_stale_keepalive_sent_again, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_body_not_resent, setup_nodes, teardown),
