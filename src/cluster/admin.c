@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -28,6 +29,15 @@ static bool loopback(const char *ip)
     return strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0 || strcmp(ip, "unix") == 0;
 }
 
+/* Compares a and b in time that depends on their lengths only, not on where they differ. */
+static bool same_secret(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = la != lb;
+    for (size_t i = 0; i < lb; i++) diff |= (unsigned char)(a[i < la ? i : 0] ^ b[i]);
+    return diff == 0;
+}
+
 /* Admin routes answer loopback clients, or anyone with the token when one is set; with a
  * token, changes need it from everyone. Answers 401/403 and returns false otherwise. */
 static bool allowed(struct http_request *req, struct gw_thread *t, bool change)
@@ -42,7 +52,11 @@ static bool allowed(struct http_request *req, struct gw_thread *t, bool change)
     }
     if (!change && loopback(peer)) return true;
     const char *auth = http_request_header(req, "Authorization");
-    if (auth && strncmp(auth, "Bearer ", 7) == 0 && strcmp(auth + 7, token) == 0) return true;
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+        const char *given = auth + 7;
+        while (*given == ' ') given++;
+        if (same_secret(given, token)) return true;
+    }
     http_response_header(req, "WWW-Authenticate", "Bearer");
     http_respond_error(req, 401, "missing or wrong token (Authorization: Bearer TOKEN)");
     return false;
@@ -238,9 +252,11 @@ static void on_register(struct http_request *req, void *data)
         bad = "node_id: expected a string";
     else if (host && !json_is_string(host))
         bad = "host: expected a string";
-    else if (!json_is_integer(port))
+    else if (!json_is_integer(port) || json_integer_value(port) < 1 ||
+             json_integer_value(port) > 65535)
         bad = "port: expected an integer 1..65535";
-    else if (weight && !json_is_integer(weight))
+    else if (weight && (!json_is_integer(weight) || json_integer_value(weight) < 0 ||
+                        json_integer_value(weight) > REGISTRY_WEIGHT_MAX))
         bad = "weight: expected an integer 0..100";
     else if (meta && !json_is_object(meta))
         bad = "metadata: expected an object";
@@ -465,6 +481,21 @@ void gw_admin_wake_waiters(struct gw_thread *t, bool all)
 
 /* ---- metrics ---- */
 
+/* Copies s into out (size bytes) as a Prometheus label value: \\, \" and \n escaped. */
+static void label_escape(const char *s, char *out, size_t size)
+{
+    size_t o = 0;
+    for (; *s && o + 3 < size; s++) {
+        if (*s == '\\' || *s == '"' || *s == '\n') {
+            out[o++] = '\\';
+            out[o++] = *s == '\n' ? 'n' : *s;
+        } else {
+            out[o++] = *s;
+        }
+    }
+    out[o] = '\0';
+}
+
 static void on_metrics(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
@@ -536,15 +567,17 @@ static void on_metrics(struct http_request *req, void *data)
         if (n->removed) continue;
         struct gw_node_stats s;
         node_totals(gw, i, &s);
-        buf_printf(&b, "herd_gateway_node_up{node=\"%s\",state=\"%s\"} %d\n", n->id,
+        char id[REGISTRY_ID_MAX * 2];
+        label_escape(n->id, id, sizeof id);
+        buf_printf(&b, "herd_gateway_node_up{node=\"%s\",state=\"%s\"} %d\n", id,
                    registry_node_state(n), registry_node_available(n) ? 1 : 0);
-        buf_printf(&b, "herd_gateway_node_weight{node=\"%s\"} %d\n", n->id, n->weight);
-        buf_printf(&b, "herd_gateway_node_in_flight{node=\"%s\"} %llu\n", n->id,
+        buf_printf(&b, "herd_gateway_node_weight{node=\"%s\"} %d\n", id, n->weight);
+        buf_printf(&b, "herd_gateway_node_in_flight{node=\"%s\"} %llu\n", id,
                    (unsigned long long)gw_get(&s.in_flight));
         for (int o = 0; o < GW_OUTCOMES; o++)
             buf_printf(&b, "herd_gateway_node_requests_total{node=\"%s\",outcome=\"%s\"} %llu\n",
-                       n->id, gw_outcome_names[o], (unsigned long long)gw_get(&s.outcomes[o]));
-        buf_printf(&b, "herd_gateway_node_resent_total{node=\"%s\"} %llu\n", n->id,
+                       id, gw_outcome_names[o], (unsigned long long)gw_get(&s.outcomes[o]));
+        buf_printf(&b, "herd_gateway_node_resent_total{node=\"%s\"} %llu\n", id,
                    (unsigned long long)gw_get(&s.resent));
     }
     pthread_mutex_unlock(&reg->lock);

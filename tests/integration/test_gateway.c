@@ -951,6 +951,65 @@ static void test_token_guards_changes(void **state)
     assert_int_equal(call(gp, "GET", "/echo", NULL, out, sizeof out), 200);
 }
 
+/* Bad input to the admin API, one line each: the status, a piece of the message, and the
+ * gateway still serving afterwards. */
+static void test_admin_bad_input(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, true, "--threads", "1", "--token", "s3cret", NULL);
+    int gp = g->base + 3;
+    static const struct {
+        const char *method, *path, *auth, *body;
+        int status;
+        const char *message;
+    } cases[] = {
+        {"POST", "/api/v1/cluster/register", "Bearer s3cret",
+         "{\"node_id\":\"x\",\"port\":4294967376}", 400, "port: expected an integer 1..65535"},
+        {"POST", "/api/v1/cluster/register", "Bearer s3cret", "{\"node_id\":\"x\",\"port\":-1}",
+         400, "port: expected"},
+        {"POST", "/api/v1/cluster/register", "Bearer s3cret",
+         "{\"node_id\":\"x\",\"port\":80,\"weight\":4294967297}", 400, "weight: expected"},
+        {"POST", "/api/v1/cluster/register", "Bearer s3cret",
+         "{\"node_id\":\"x\",\"port\":80,\"weight\":101}", 400, "weight: expected"},
+        {"PUT", "/api/v1/cluster/nodes/api.1", "Bearer s3cret", "{\"weight\":4294967297}", 400,
+         "weight: expected"},
+        {"PUT", "/api/v1/cluster/nodes/api.1", "Bearer s3cret", "{\"weight\":-4294967295}", 400,
+         "weight: expected"},
+        {"GET", "/api/v1/cluster/nodes/%zz", NULL, NULL, 400, "%-escape"},
+        {"DELETE", "/api/v1/cluster/nodes/api%2", "Bearer s3cret", NULL, 400, "%-escape"},
+        {"PUT", "/api/v1/cluster/nodes/%/heartbeat", "Bearer s3cret", NULL, 400, "%-escape"},
+        {"PUT", "/api/v1/cluster/nodes/api.1", "Bearer s3cre", "{\"weight\":2}", 401, "token"},
+        {"PUT", "/api/v1/cluster/nodes/api.1", "Bearer s3cret2", "{\"weight\":2}", 401, "token"},
+        {"PUT", "/api/v1/cluster/nodes/api.1", "Bearer ", "{\"weight\":2}", 401, "token"},
+        {"PUT", "/api/v1/cluster/nodes/api.1", "Basic s3cret", "{\"weight\":2}", 401, "token"},
+        {"PUT", "/api/v1/cluster/nodes/api.1", "bEaReR s3cret", "{\"weight\":2}", 200, "api.1"},
+        {"POST", "/api/v1/cluster/register", "BEARER s3cret",
+         "{\"node_id\":\"q\\\"\\\\\\nx\",\"host\":\"127.0.0.1\",\"port\":9}", 201, "node_id"},
+        {"GET", "/metrics", NULL, NULL, 200, "herd_gateway_node_weight{node=\"q\\\"\\\\\\nx\"} 1\n"},
+    };
+    char req[2048], out[65536];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *body = cases[i].body ? cases[i].body : "";
+        int len = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n",
+                           cases[i].method, cases[i].path);
+        if (cases[i].auth)
+            len += snprintf(req + len, sizeof req - (size_t)len, "Authorization: %s\r\n",
+                            cases[i].auth);
+        snprintf(req + len, sizeof req - (size_t)len, "Content-Length: %zu\r\n\r\n%s",
+                 strlen(body), body);
+        int status = harness_exchange(gp, req, out, sizeof out);
+        if (status != cases[i].status || !strstr(out, cases[i].message))
+            fail_msg("case %zu (%s %s): want %d '%s', got %d: %s", i, cases[i].method,
+                     cases[i].path, cases[i].status, cases[i].message, status, out);
+        const char *answer;
+        assert_int_equal(harness_get(gp, "/echo", out, sizeof out, &answer), 200);
+    }
+    /* the bad port did not register node x on port 80 */
+    char s[32];
+    node_state(gp, "x", s, sizeof s);
+    assert_string_equal(s, "");
+}
+
 static void test_bad_flags_and_files(void **state)
 {
     (void)state;
@@ -1057,6 +1116,7 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_slow_body_gets_408, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_routes, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_token_guards_changes, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_bad_input, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_bad_flags_and_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_up_starts_the_gateway, setup, teardown),
     };
