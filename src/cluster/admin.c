@@ -40,7 +40,7 @@ static bool same_secret(const char *a, const char *b)
 
 /* Admin routes answer loopback clients, or anyone with the token when one is set; with a
  * token, changes need it from everyone. Answers 401/403 and returns false otherwise. */
-static bool allowed(struct http_request *req, struct gw_thread *t, bool change)
+bool gw_admin_allowed(struct http_request *req, struct gw_thread *t, bool change)
 {
     const char *token = t->gw->opts.token;
     char peer[64] = "";
@@ -118,7 +118,7 @@ static json_t *node_json(struct gateway *gw, size_t i)
 static void on_nodes(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, false)) return;
+    if (!gw_admin_allowed(req, t, false)) return;
     struct registry *reg = &t->gw->reg;
     json_t *nodes = json_object();
     pthread_mutex_lock(&reg->lock);
@@ -138,7 +138,7 @@ static int find_node(struct registry *reg, const char *id)
 static void on_node(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, false)) return;
+    if (!gw_admin_allowed(req, t, false)) return;
     struct registry *reg = &t->gw->reg;
     pthread_mutex_lock(&reg->lock);
     int i = find_node(reg, req->params[0]);
@@ -153,7 +153,7 @@ static void on_node(struct http_request *req, void *data)
 static void on_status(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, false)) return;
+    if (!gw_admin_allowed(req, t, false)) return;
     struct gateway *gw = t->gw;
     struct registry *reg = &gw->reg;
     uint64_t total = 0, failed = 0, latency = 0, retries = 0;
@@ -235,7 +235,7 @@ static bool known_keys(struct http_request *req, json_t *body, const char *const
 static void on_register(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, true)) return;
+    if (!gw_admin_allowed(req, t, true)) return;
     json_t *body = body_object(req);
     if (!body) return;
     static const char *const keys[] = {"node_id", "host", "port", "weight", "metadata", "group",
@@ -294,7 +294,7 @@ static void on_register(struct http_request *req, void *data)
 static void on_heartbeat(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, true)) return;
+    if (!gw_admin_allowed(req, t, true)) return;
     if (registry_heartbeat(&t->gw->reg, req->params[0]) < 0) {
         http_respond_error(req, 404, "unknown node: register again");
         return;
@@ -306,7 +306,7 @@ static void on_heartbeat(struct http_request *req, void *data)
 static void on_deregister(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, true)) return;
+    if (!gw_admin_allowed(req, t, true)) return;
     if (registry_remove(&t->gw->reg, req->params[0], "deregistered") < 0)
         http_respond_error(req, 404, "no such node");
     else
@@ -316,7 +316,7 @@ static void on_deregister(struct http_request *req, void *data)
 static void on_node_update(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, true)) return;
+    if (!gw_admin_allowed(req, t, true)) return;
     json_t *body = body_object(req);
     if (!body) return;
     static const char *const keys[] = {"weight", "state", NULL};
@@ -354,7 +354,7 @@ static void on_node_update(struct http_request *req, void *data)
 static void on_events(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, false)) return;
+    if (!gw_admin_allowed(req, t, false)) return;
     char arg[64], node[REGISTRY_ID_MAX] = "";
     uint64_t since = 0;
     if (http_request_query(req, "since", arg, sizeof arg) >= 0) {
@@ -408,7 +408,7 @@ static uint64_t config_version(struct registry *reg)
 static void on_config_get(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, false)) return;
+    if (!gw_admin_allowed(req, t, false)) return;
     char arg[64];
     if (http_request_query(req, "version", arg, sizeof arg) < 0) {
         respond_config(req, &t->gw->reg);
@@ -445,7 +445,7 @@ static void on_config_get(struct http_request *req, void *data)
 static void on_config_put(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, true)) return;
+    if (!gw_admin_allowed(req, t, true)) return;
     json_t *body = body_object(req);
     if (!body) return;
     char *text = json_dumps(body, JSON_COMPACT);
@@ -499,7 +499,7 @@ static void label_escape(const char *s, char *out, size_t size)
 static void on_metrics(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, false)) return;
+    if (!gw_admin_allowed(req, t, false)) return;
     struct gateway *gw = t->gw;
     struct registry *reg = &gw->reg;
     struct buf b = {0};

@@ -126,6 +126,10 @@ void gw_thread_free(struct gw_thread *t);
 /* admin.c */
 void gw_admin_routes(struct gw_thread *t);
 void gw_admin_wake_waiters(struct gw_thread *t, bool all);
+/* Whether req may use the admin API (change: it alters something): loopback clients, or
+ * with --token only requests carrying it for changes (anyone's for everything). Otherwise
+ * answers 401 or 403 itself and returns false. */
+bool gw_admin_allowed(struct http_request *req, struct gw_thread *t, bool change);
 
 /* Relaxed counter helpers: one writer per counter. */
 static inline void gw_add(_Atomic uint64_t *v, uint64_t n)

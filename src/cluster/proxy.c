@@ -717,9 +717,18 @@ static void on_client_body_end(struct http_request *req, void *data)
     proxy_attempt(gr);
 }
 
+/* A node's control routes: fault injection, replication. Whoever may not change the gateway
+ * may not reach them through it either. */
+static bool control_path(const char *path)
+{
+    return strcmp(path, "/admin") == 0 || strncmp(path, "/admin/", 7) == 0 ||
+           strncmp(path, "/api/v1/kv/", 11) == 0;
+}
+
 static void on_proxy(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
+    if (control_path(req->path) && !gw_admin_allowed(req, t, true)) return;
     struct gw_request *gr = t->free_requests;
     if (gr) {
         t->free_requests = gr->next_free;

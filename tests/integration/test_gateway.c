@@ -1010,6 +1010,46 @@ static void test_admin_bad_input(void **state)
     assert_string_equal(s, "");
 }
 
+/* With --token, a node's control routes are not reachable through the gateway without it:
+ * a fault set through it would disable every node. */
+static void test_token_guards_node_control_routes(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, true, "--threads", "1", "--token", "s3cret", NULL);
+    int gp = g->base + 3;
+    char out[8192], req[512];
+    static const char *const guarded[][2] = {
+        {"POST", "/admin/fault"},       {"GET", "/admin/fault"},
+        {"DELETE", "/admin/fault"},     {"GET", "/admin"},
+        {"GET", "/api/v1/kv/changes?since=0&port=1"}, {"GET", "/api/v1/kv/log"},
+    };
+    for (size_t i = 0; i < sizeof guarded / sizeof guarded[0]; i++) {
+        int status = call(gp, guarded[i][0], guarded[i][1], "{\"error_rate\":1}", out, sizeof out);
+        if (status != 401 || !strstr(out, "token"))
+            fail_msg("%s %s: want 401, got %d: %s", guarded[i][0], guarded[i][1], status, out);
+    }
+    /* the nodes were not touched: every request through the gateway succeeds */
+    char url[96];
+    snprintf(url, sizeof url, "%s/echo", g->url);
+    json_t *run = bench(url, "-n", "60", "-c", "2", NULL);
+    assert_int_equal(total(run, "failed"), 0);
+    json_decref(run);
+    for (int i = 0; i < 3; i++) {
+        json_t *j = get_json(g->base + i, "/admin/fault");
+        assert_non_null(j);
+        assert_true(json_real_value(json_object_get(j, "error_rate")) == 0);
+        json_decref(j);
+    }
+    /* with the token the route is passed on */
+    snprintf(req, sizeof req,
+             "GET /admin/fault HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+             "Authorization: Bearer s3cret\r\n\r\n");
+    assert_int_equal(harness_exchange(gp, req, out, sizeof out), 200);
+    assert_non_null(strstr(out, "X-Herd-Node: api."));
+    /* ordinary traffic needs no token */
+    assert_int_equal(call(gp, "PUT", "/kv/colour", "blue", out, sizeof out), 201);
+}
+
 static void test_bad_flags_and_files(void **state)
 {
     (void)state;
@@ -1117,6 +1157,8 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_group_routes, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_token_guards_changes, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_admin_bad_input, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_token_guards_node_control_routes, setup_nodes,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_bad_flags_and_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_up_starts_the_gateway, setup, teardown),
     };
