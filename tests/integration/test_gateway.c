@@ -1050,6 +1050,56 @@ static void test_token_guards_node_control_routes(void **state)
     assert_int_equal(call(gp, "PUT", "/kv/colour", "blue", out, sizeof out), 201);
 }
 
+/* Registered nodes: refused outside the allowed networks (link-local and unspecified always),
+ * and down until a check passes: a node that is not there never gets a request. */
+static void test_registration_networks_and_start_down(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, false, "--threads", "1", "--allow-register", "127.0.0.0/8",
+                  "--allow-register", "::1/128", NULL);
+    int gp = g->base + 3;
+    char out[4096], body[256];
+    static const char *const refused[][2] = {
+        {"169.254.169.254", "link-local"}, {"fe80::1", "link-local"},
+        {"0.0.0.0", "unspecified"},        {"::", "unspecified"},
+        {"10.0.0.1", "outside"},           {"::ffff:0.0.0.0", "unspecified"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(body, sizeof body, "{\"node_id\":\"x\",\"host\":\"%s\",\"port\":80}",
+                 refused[i][0]);
+        int status = call(gp, "POST", "/api/v1/cluster/register", body, out, sizeof out);
+        if (status != 400 || !strstr(out, refused[i][1]))
+            fail_msg("%s: want 400 '%s', got %d: %s", refused[i][0], refused[i][1], status, out);
+    }
+    assert_int_equal(node_count(gp), 0);
+    int ghost = harness_free_ports(1); /* nothing listens there */
+    snprintf(body, sizeof body, "{\"node_id\":\"ghost\",\"host\":\"127.0.0.1\",\"port\":%d}",
+             ghost);
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", body, out, sizeof out), 201);
+    char s[32];
+    node_state(gp, "ghost", s, sizeof s);
+    assert_string_equal(s, "down");
+    snprintf(body, sizeof body, "{\"node_id\":\"api.1\",\"host\":\"::1\",\"port\":%d}",
+             g->base);
+    /* ::1 is in the allowed networks; the node listens on 127.0.0.1, where it moves next */
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", body, out, sizeof out), 201);
+    snprintf(body, sizeof body, "{\"node_id\":\"api.1\",\"port\":%d}", g->base);
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", body, out, sizeof out), 201);
+    for (long until = harness_now_ms() + 5000; harness_now_ms() < until;) {
+        node_state(gp, "api.1", s, sizeof s);
+        if (strcmp(s, "up") == 0) break;
+        usleep(20000);
+    }
+    assert_string_equal(s, "up");
+    node_state(gp, "ghost", s, sizeof s);
+    assert_string_equal(s, "down");
+    const char *answer;
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(harness_get(gp, "/echo", out, sizeof out, &answer), 200);
+        assert_non_null(strstr(out, "X-Herd-Node: api.1"));
+    }
+}
+
 static void test_bad_flags_and_files(void **state)
 {
     (void)state;
@@ -1065,6 +1115,8 @@ static void test_bad_flags_and_files(void **state)
         {"--inter", "soon", "--inter", NULL},
         {"--health", "health", "--health", NULL},
         {"--bogus", "x", "--bogus", NULL},
+        {"--allow-register", "10.0.0.0/33", "prefix length must be 0..32", NULL},
+        {"--allow-register", "somewhere", "not an IP address", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *args[] = {"gateway", (char *)cases[i][0], (char *)cases[i][1], NULL};
@@ -1158,6 +1210,8 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_token_guards_changes, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_admin_bad_input, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_token_guards_node_control_routes, setup_nodes,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_registration_networks_and_start_down, setup_nodes,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_flags_and_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_up_starts_the_gateway, setup, teardown),

@@ -184,14 +184,62 @@ static void test_removed_slots_are_reused(void **state)
     int index = add("late", 3000, REGISTRY_REGISTERED);
     struct registry_node *n = &reg.nodes[index];
     assert_true(n->epoch > 0);
-    assert_string_equal(registry_node_state(n), "up");
+    assert_string_equal(registry_node_state(n), "down"); /* until its checks pass */
     assert_null(n->metadata);
     /* results for the slot's previous node change nothing */
-    for (int i = 0; i < 5; i++) registry_check_result(&reg, index, n->epoch - 1, false, 1, "old");
+    for (int i = 0; i < 5; i++) registry_check_result(&reg, index, n->epoch - 1, true, 1, "");
+    assert_string_equal(registry_node_state(n), "down");
+    registry_check_result(&reg, index, n->epoch, true, 1, "");
+    registry_check_result(&reg, index, n->epoch, true, 1, "");
     assert_string_equal(registry_node_state(n), "up");
+    add("other", 3001, REGISTRY_REGISTERED); /* two live nodes: one may be ejected */
     assert_false(registry_eject(&reg, index, n->epoch - 1, "old"));
     registry_check_result(&reg, index, n->epoch, false, 1, "new");
     assert_int_equal(n->check_fail, 1);
+}
+
+/* Registered nodes: loopback only unless networks are set; unspecified and link-local never;
+ * static nodes are the operator's choice. */
+static void test_registration_networks(void **state)
+{
+    (void)state;
+    char err[256];
+    static const char *const refused[] = {"0.0.0.0", "::", "169.254.169.254", "fe80::1",
+                                          "::ffff:169.254.1.1", "10.1.2.3", "192.168.0.1"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        assert_int_equal(registry_add(&reg, "x", refused[i], 80, 1, REGISTRY_REGISTERED, NULL, err,
+                                      sizeof err),
+                         -1);
+        assert_non_null(strstr(err, "refused"));
+    }
+    assert_non_null(strstr(err, "not a loopback address"));
+    assert_true(registry_add(&reg, "a", "127.0.0.2", 80, 1, REGISTRY_REGISTERED, NULL, err,
+                             sizeof err) >= 0);
+    assert_true(registry_add(&reg, "b", "::1", 80, 1, REGISTRY_REGISTERED, NULL, err,
+                             sizeof err) >= 0);
+    assert_true(registry_add(&reg, "s", "10.1.2.3", 80, 1, REGISTRY_STATIC, NULL, err,
+                             sizeof err) >= 0);
+    assert_string_equal(registry_node_state(&reg.nodes[2]), "up"); /* static: up at once */
+    assert_int_equal(registry_network_parse("10.0.0.0/8", &reg.networks[0], err, sizeof err), 0);
+    assert_int_equal(registry_network_parse("fd00::/8", &reg.networks[1], err, sizeof err), 0);
+    reg.network_count = 2;
+    assert_true(registry_add(&reg, "c", "10.200.0.1", 80, 1, REGISTRY_REGISTERED, NULL, err,
+                             sizeof err) >= 0);
+    assert_true(registry_add(&reg, "d", "fd12::5", 80, 1, REGISTRY_REGISTERED, NULL, err,
+                             sizeof err) >= 0);
+    assert_int_equal(registry_add(&reg, "e", "127.0.0.1", 80, 1, REGISTRY_REGISTERED, NULL, err,
+                                  sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "outside"));
+    assert_int_equal(registry_add(&reg, "e", "0.0.0.0", 80, 1, REGISTRY_REGISTERED, NULL, err,
+                                  sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "unspecified"));
+    static const char *const bad[] = {"10.0.0.0/33", "fd00::/129", "10.0.0.0/", "nope/8", "/8",
+                                      "10.0.0.0/8x"};
+    struct registry_network net;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(registry_network_parse(bad[i], &net, err, sizeof err), -1);
 }
 
 static void test_config_versions(void **state)
@@ -242,6 +290,7 @@ int unit_registry(void)
         cmocka_unit_test_setup_teardown(test_ttl_and_registering_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_registrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed_slots_are_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registration_networks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_versions, setup, teardown),
         cmocka_unit_test(test_gateway_options),
     };
