@@ -46,6 +46,8 @@ static const char gateway_usage[] =
     "      --body-timeout D     a client's request body, end of headers to end (default 10s)\n"
     "      --ttl D              registered nodes expire without heartbeats (default 10s)\n"
     "      --token T            admin API: required for changes (else loopback clients only)\n"
+    "      --allow-register CIDR  nodes may register from this network (repeatable; default:\n"
+    "                           loopback only); link-local and unspecified never\n"
     "      --log-level LEVEL    error, warn, info or debug (default info)\n"
     "  -h, --help               this text\n";
 
@@ -72,6 +74,7 @@ enum {
     OPT_BODY_TIMEOUT,
     OPT_TTL,
     OPT_TOKEN,
+    OPT_ALLOW_REGISTER,
     OPT_LOG_LEVEL,
 };
 
@@ -100,6 +103,7 @@ static const struct option long_options[] = {
     {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
     {"ttl", required_argument, NULL, OPT_TTL},
     {"token", required_argument, NULL, OPT_TOKEN},
+    {"allow-register", required_argument, NULL, OPT_ALLOW_REGISTER},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -303,6 +307,21 @@ int cmd_gateway(int argc, char **argv)
             }
             snprintf(o.token, sizeof o.token, "%s", optarg);
             break;
+        case OPT_ALLOW_REGISTER: {
+            char why[160];
+            if (o.allow_register_count == REGISTRY_MAX_NETWORKS) {
+                rc = bad("%s: '%s': 16 networks at most", "--allow-register", optarg);
+                goto out;
+            }
+            if (registry_network_parse(optarg, &o.allow_register[o.allow_register_count], why,
+                                       sizeof why) < 0) {
+                fprintf(stderr, "herd gateway: --allow-register: %s\n", why);
+                rc = CLI_EXIT_USAGE;
+                goto out;
+            }
+            o.allow_register_count++;
+            break;
+        }
         case OPT_LOG_LEVEL:
             if (log_level_parse(optarg, &level) < 0) {
                 rc = bad("%s: '%s': expected error, warn, info or debug", "--log-level", optarg);

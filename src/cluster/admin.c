@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -28,9 +29,18 @@ static bool loopback(const char *ip)
     return strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0 || strcmp(ip, "unix") == 0;
 }
 
+/* Compares a and b in time that depends on their lengths only, not on where they differ. */
+static bool same_secret(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = la != lb;
+    for (size_t i = 0; i < lb; i++) diff |= (unsigned char)(a[i < la ? i : 0] ^ b[i]);
+    return diff == 0;
+}
+
 /* Admin routes answer loopback clients, or anyone with the token when one is set; with a
  * token, changes need it from everyone. Answers 401/403 and returns false otherwise. */
-static bool allowed(struct http_request *req, struct gw_thread *t, bool change)
+bool gw_admin_allowed(struct http_request *req, struct gw_thread *t, bool change)
 {
     const char *token = t->gw->opts.token;
     char peer[64] = "";
@@ -42,7 +52,11 @@ static bool allowed(struct http_request *req, struct gw_thread *t, bool change)
     }
     if (!change && loopback(peer)) return true;
     const char *auth = http_request_header(req, "Authorization");
-    if (auth && strncmp(auth, "Bearer ", 7) == 0 && strcmp(auth + 7, token) == 0) return true;
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+        const char *given = auth + 7;
+        while (*given == ' ') given++;
+        if (same_secret(given, token)) return true;
+    }
     http_response_header(req, "WWW-Authenticate", "Bearer");
     http_respond_error(req, 401, "missing or wrong token (Authorization: Bearer TOKEN)");
     return false;
@@ -104,7 +118,7 @@ static json_t *node_json(struct gateway *gw, size_t i)
 static void on_nodes(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, false)) return;
+    if (!gw_admin_allowed(req, t, false)) return;
     struct registry *reg = &t->gw->reg;
     json_t *nodes = json_object();
     pthread_mutex_lock(&reg->lock);
@@ -124,7 +138,7 @@ static int find_node(struct registry *reg, const char *id)
 static void on_node(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, false)) return;
+    if (!gw_admin_allowed(req, t, false)) return;
     struct registry *reg = &t->gw->reg;
     pthread_mutex_lock(&reg->lock);
     int i = find_node(reg, req->params[0]);
@@ -139,7 +153,7 @@ static void on_node(struct http_request *req, void *data)
 static void on_status(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, false)) return;
+    if (!gw_admin_allowed(req, t, false)) return;
     struct gateway *gw = t->gw;
     struct registry *reg = &gw->reg;
     uint64_t total = 0, failed = 0, latency = 0, retries = 0;
@@ -221,7 +235,7 @@ static bool known_keys(struct http_request *req, json_t *body, const char *const
 static void on_register(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, true)) return;
+    if (!gw_admin_allowed(req, t, true)) return;
     json_t *body = body_object(req);
     if (!body) return;
     static const char *const keys[] = {"node_id", "host", "port", "weight", "metadata", "group",
@@ -239,10 +253,10 @@ static void on_register(struct http_request *req, void *data)
     else if (host && !json_is_string(host))
         bad = "host: expected a string";
     else if (!json_is_integer(port) || json_integer_value(port) < 1 ||
-             json_integer_value(port) > 65535) /* checked before any cast: 2^32+80 is no 80 */
+             json_integer_value(port) > 65535)
         bad = "port: expected an integer 1..65535";
     else if (weight && (!json_is_integer(weight) || json_integer_value(weight) < 0 ||
-                        json_integer_value(weight) > 100))
+                        json_integer_value(weight) > REGISTRY_WEIGHT_MAX))
         bad = "weight: expected an integer 0..100";
     else if (meta && !json_is_object(meta))
         bad = "metadata: expected an object";
@@ -280,7 +294,7 @@ static void on_register(struct http_request *req, void *data)
 static void on_heartbeat(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, true)) return;
+    if (!gw_admin_allowed(req, t, true)) return;
     if (registry_heartbeat(&t->gw->reg, req->params[0]) < 0) {
         http_respond_error(req, 404, "unknown node: register again");
         return;
@@ -292,7 +306,7 @@ static void on_heartbeat(struct http_request *req, void *data)
 static void on_deregister(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, true)) return;
+    if (!gw_admin_allowed(req, t, true)) return;
     if (registry_remove(&t->gw->reg, req->params[0], "deregistered") < 0)
         http_respond_error(req, 404, "no such node");
     else
@@ -302,7 +316,7 @@ static void on_deregister(struct http_request *req, void *data)
 static void on_node_update(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, true)) return;
+    if (!gw_admin_allowed(req, t, true)) return;
     json_t *body = body_object(req);
     if (!body) return;
     static const char *const keys[] = {"weight", "state", NULL};
@@ -340,7 +354,7 @@ static void on_node_update(struct http_request *req, void *data)
 static void on_events(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, false)) return;
+    if (!gw_admin_allowed(req, t, false)) return;
     char arg[64], node[REGISTRY_ID_MAX] = "";
     uint64_t since = 0;
     if (http_request_query(req, "since", arg, sizeof arg) >= 0) {
@@ -394,7 +408,7 @@ static uint64_t config_version(struct registry *reg)
 static void on_config_get(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, false)) return;
+    if (!gw_admin_allowed(req, t, false)) return;
     char arg[64];
     if (http_request_query(req, "version", arg, sizeof arg) < 0) {
         respond_config(req, &t->gw->reg);
@@ -431,7 +445,7 @@ static void on_config_get(struct http_request *req, void *data)
 static void on_config_put(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, true)) return;
+    if (!gw_admin_allowed(req, t, true)) return;
     json_t *body = body_object(req);
     if (!body) return;
     char *text = json_dumps(body, JSON_COMPACT);
@@ -467,10 +481,25 @@ void gw_admin_wake_waiters(struct gw_thread *t, bool all)
 
 /* ---- metrics ---- */
 
+/* Copies s into out (size bytes) as a Prometheus label value: \\, \" and \n escaped. */
+static void label_escape(const char *s, char *out, size_t size)
+{
+    size_t o = 0;
+    for (; *s && o + 3 < size; s++) {
+        if (*s == '\\' || *s == '"' || *s == '\n') {
+            out[o++] = '\\';
+            out[o++] = *s == '\n' ? 'n' : *s;
+        } else {
+            out[o++] = *s;
+        }
+    }
+    out[o] = '\0';
+}
+
 static void on_metrics(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
-    if (!allowed(req, t, false)) return;
+    if (!gw_admin_allowed(req, t, false)) return;
     struct gateway *gw = t->gw;
     struct registry *reg = &gw->reg;
     struct buf b = {0};
@@ -538,15 +567,17 @@ static void on_metrics(struct http_request *req, void *data)
         if (n->removed) continue;
         struct gw_node_stats s;
         node_totals(gw, i, &s);
-        buf_printf(&b, "herd_gateway_node_up{node=\"%s\",state=\"%s\"} %d\n", n->id,
+        char id[REGISTRY_ID_MAX * 2];
+        label_escape(n->id, id, sizeof id);
+        buf_printf(&b, "herd_gateway_node_up{node=\"%s\",state=\"%s\"} %d\n", id,
                    registry_node_state(n), registry_node_available(n) ? 1 : 0);
-        buf_printf(&b, "herd_gateway_node_weight{node=\"%s\"} %d\n", n->id, n->weight);
-        buf_printf(&b, "herd_gateway_node_in_flight{node=\"%s\"} %llu\n", n->id,
+        buf_printf(&b, "herd_gateway_node_weight{node=\"%s\"} %d\n", id, n->weight);
+        buf_printf(&b, "herd_gateway_node_in_flight{node=\"%s\"} %llu\n", id,
                    (unsigned long long)gw_get(&s.in_flight));
         for (int o = 0; o < GW_OUTCOMES; o++)
             buf_printf(&b, "herd_gateway_node_requests_total{node=\"%s\",outcome=\"%s\"} %llu\n",
-                       n->id, gw_outcome_names[o], (unsigned long long)gw_get(&s.outcomes[o]));
-        buf_printf(&b, "herd_gateway_node_resent_total{node=\"%s\"} %llu\n", n->id,
+                       id, gw_outcome_names[o], (unsigned long long)gw_get(&s.outcomes[o]));
+        buf_printf(&b, "herd_gateway_node_resent_total{node=\"%s\"} %llu\n", id,
                    (unsigned long long)gw_get(&s.resent));
     }
     pthread_mutex_unlock(&reg->lock);

@@ -267,6 +267,16 @@ int balancer_add(struct balancer *b, const char *id, int weight)
     return (int)b->count++;
 }
 
+void balancer_rename(struct balancer *b, int node, const char *id)
+{
+    if (node < 0 || (size_t)node >= b->count) return;
+    struct balancer_node *n = &b->nodes[node];
+    if (strcmp(n->id, id) == 0) return;
+    snprintf(n->id, sizeof n->id, "%s", id);
+    n->current = 0;
+    b->ring_stale = true;
+}
+
 void balancer_set(struct balancer *b, int node, int weight, bool available)
 {
     if (node < 0 || (size_t)node >= b->count || weight < 1 || weight > 1000)

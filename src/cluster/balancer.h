@@ -67,6 +67,10 @@ int balancer_add(struct balancer *b, const char *id, int weight);
 /* Changes a node's weight and availability. */
 void balancer_set(struct balancer *b, int node, int weight, bool available);
 
+/* Gives node's index to another node (id copied): its place on the hash ring moves; what is
+ * in flight stays counted until it ends. An index out of range is ignored. */
+void balancer_rename(struct balancer *b, int node, const char *id);
+
 static inline int balancer_select(struct balancer *b, const char *key, size_t key_len)
 {
     return b->ops->select(b, key, key_len);

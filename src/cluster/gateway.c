@@ -56,6 +56,8 @@ int gateway_run(const struct gateway_opts *o)
         return 3;
     }
     gw->opts = *o;
+    memcpy(gw->reg.networks, o->allow_register, sizeof gw->reg.networks);
+    gw->reg.network_count = o->allow_register_count;
     m->gw = gw;
     char err[256];
     for (size_t i = 0; i < o->node_count; i++) {

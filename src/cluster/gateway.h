@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "cluster/balancer.h"
+#include "cluster/registry.h"
 #include "conf/conf.h"
 
 enum gateway_check {
@@ -61,6 +62,8 @@ struct gateway_opts {
     /* registry */
     uint64_t ttl_us;
     char token[128]; /* admin routes: required from anyone when set; else loopback only */
+    struct registry_network allow_register[REGISTRY_MAX_NETWORKS]; /* none: loopback only */
+    size_t allow_register_count;
 };
 
 /* Defaults: 127.0.0.1:9091, roundrobin, one thread per core, http check GET /health every

@@ -53,6 +53,7 @@ struct gw_conn {
     struct http_client *client;
     struct gw_thread *t;
     int node;
+    uint32_t epoch; /* of the node's slot when it was opened (see registry.h) */
     bool reused; /* taken from the idle pool: the node may have closed it meanwhile */
     uint64_t idle_since_ms;
     struct gw_conn *next;
@@ -62,6 +63,7 @@ struct gw_conn {
 struct gw_upstream {
     struct sockaddr_storage addr;
     int port;
+    uint32_t epoch; /* of the registry slot this view was built from */
     struct gw_conn *idle;
     size_t idle_count;
     int consecutive_failures; /* passive checks */
@@ -124,6 +126,10 @@ void gw_thread_free(struct gw_thread *t);
 /* admin.c */
 void gw_admin_routes(struct gw_thread *t);
 void gw_admin_wake_waiters(struct gw_thread *t, bool all);
+/* Whether req may use the admin API (change: it alters something): loopback clients, or
+ * with --token only requests carrying it for changes (anyone's for everything). Otherwise
+ * answers 401 or 403 itself and returns false. */
+bool gw_admin_allowed(struct http_request *req, struct gw_thread *t, bool change);
 
 /* Relaxed counter helpers: one writer per counter. */
 static inline void gw_add(_Atomic uint64_t *v, uint64_t n)

@@ -13,6 +13,7 @@
 struct health_check {
     struct health *h;
     int index;
+    uint32_t epoch; /* the slot's epoch when the running check started */
     uv_timer_t timer;
     struct http_client *client; /* HTTP check in progress */
     uv_tcp_t tcp;                /* TCP check in progress */
@@ -30,7 +31,7 @@ static void finish(struct health_check *c, bool ok, const char *why)
 {
     c->running = false;
     double ms = (double)(mtime_now_us() - c->started_us) / 1000.0;
-    registry_check_result(c->h->reg, c->index, ok, ms, why);
+    registry_check_result(c->h->reg, c->index, c->epoch, ok, ms, why);
     schedule(c);
 }
 
@@ -98,6 +99,7 @@ static void on_timer(uv_timer_t *timer)
     struct registry_node *n = &reg->nodes[c->index];
     bool skip = n->removed || n->admin == REGISTRY_MAINT;
     struct sockaddr_storage addr = n->addr;
+    c->epoch = n->epoch;
     char host[256];
     snprintf(host, sizeof host, "%s", n->host);
     pthread_mutex_unlock(&reg->lock);

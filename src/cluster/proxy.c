@@ -86,6 +86,7 @@ static struct gw_conn *pool_new(struct gw_thread *t, int node)
     }
     conn->t = t;
     conn->node = node;
+    conn->epoch = u->epoch;
     return conn;
 }
 
@@ -104,7 +105,8 @@ static struct gw_conn *pool_get(struct gw_thread *t, int node)
 static void pool_put(struct gw_thread *t, struct gw_conn *conn)
 {
     struct gw_upstream *u = &t->up[conn->node];
-    if (t->stopping || u->idle_count >= POOL_IDLE_MAX || !http_client_connected(conn->client)) {
+    if (t->stopping || u->idle_count >= POOL_IDLE_MAX || conn->epoch != u->epoch ||
+        !http_client_connected(conn->client)) {
         conn_free(conn);
         return;
     }
@@ -144,6 +146,18 @@ static void pool_sweep(struct gw_thread *t)
 
 /* ---- the balancer's view of the registry ---- */
 
+/* A slot's counters for the node that takes it over (in_flight stays: it counts down as
+ * the old node's requests end). */
+static void stats_reset(struct gw_node_stats *st)
+{
+    atomic_store_explicit(&st->requests, 0, memory_order_relaxed);
+    for (int k = 0; k < GW_OUTCOMES; k++)
+        atomic_store_explicit(&st->outcomes[k], 0, memory_order_relaxed);
+    atomic_store_explicit(&st->retried, 0, memory_order_relaxed);
+    atomic_store_explicit(&st->resent, 0, memory_order_relaxed);
+    atomic_store_explicit(&st->latency_us, 0, memory_order_relaxed);
+}
+
 static void resync(struct gw_thread *t)
 {
     struct registry *reg = &t->gw->reg;
@@ -162,6 +176,15 @@ static void resync(struct gw_thread *t)
                              strcmp(n->group, t->gw->opts.routes[r].group) == 0);
         }
         struct gw_upstream *u = &t->up[i];
+        if (u->epoch != n->epoch) { /* the slot went to another node: start its view afresh */
+            pool_drop(u);
+            u->epoch = n->epoch;
+            u->consecutive_failures = 0;
+            balancer_rename(&t->bal, (int)i, n->id);
+            for (size_t r = 0; r < t->gw->opts.route_count; r++)
+                balancer_rename(&t->route_bal[r], (int)i, n->id);
+            stats_reset(&t->stats[i]);
+        }
         if (u->port != n->port || memcmp(&u->addr, &n->addr, sizeof u->addr) != 0 || n->removed) {
             pool_drop(u);
             u->addr = n->addr;
@@ -240,9 +263,11 @@ static bool may_retry(struct gw_request *gr, bool connect_error)
 
 /* ---- passive checks ---- */
 
-static void node_result(struct gw_thread *t, int node, bool failed, const char *what)
+static void node_result(struct gw_thread *t, int node, uint32_t epoch, bool failed,
+                        const char *what)
 {
     struct gw_upstream *u = &t->up[node];
+    if (epoch != u->epoch) return; /* the slot went to another node meanwhile */
     if (!failed) {
         u->consecutive_failures = 0;
         return;
@@ -253,7 +278,7 @@ static void node_result(struct gw_thread *t, int node, bool failed, const char *
         snprintf(why, sizeof why, "%d consecutive failures, last: %s", u->consecutive_failures,
                  what);
         u->consecutive_failures = 0;
-        registry_eject(&t->gw->reg, node, why);
+        registry_eject(&t->gw->reg, node, epoch, why);
     }
 }
 
@@ -466,7 +491,7 @@ static void on_done(struct http_client *c, int error, const struct http_client_r
     balancer_on_result(gr->bal, node, ok);
     if (error == HTTP_CLIENT_OK) {
         gw_add(&st->outcomes[status_outcome(res->status)], 1);
-        node_result(t, node, res->status >= 500, "status 5xx");
+        node_result(t, node, conn->epoch, res->status >= 500, "status 5xx");
         if (res->keep_alive && !(gr->body_streaming && !gr->body_done))
             pool_put(t, conn);
         else
@@ -488,6 +513,7 @@ static void on_done(struct http_client *c, int error, const struct http_client_r
      * went away then refuses it, and the request moves on. */
     bool stale = conn->reused && error == HTTP_CLIENT_ERESET && res->bytes_in == 0 &&
                  gr->idempotent && !gr->head_sent && !gr->stale_retried && !gr->body_streaming;
+    uint32_t epoch = conn->epoch;
     conn_free(conn);
     if (stale) { /* not a failure of the node: counted apart (attempts = outcomes + resent) */
         gw_add(&st->resent, 1);
@@ -497,7 +523,7 @@ static void on_done(struct http_client *c, int error, const struct http_client_r
         return;
     }
     gw_add(&st->outcomes[error_outcome(error)], 1);
-    node_result(t, node, true, http_client_error_name(error));
+    node_result(t, node, epoch, true, http_client_error_name(error));
     gr->reached |= error != HTTP_CLIENT_ECONNECT;
     gr->last_error = error;
     gr->last_status = 0;
@@ -691,9 +717,18 @@ static void on_client_body_end(struct http_request *req, void *data)
     proxy_attempt(gr);
 }
 
+/* A node's control routes: fault injection, replication. Whoever may not change the gateway
+ * may not reach them through it either. */
+static bool control_path(const char *path)
+{
+    return strcmp(path, "/admin") == 0 || strncmp(path, "/admin/", 7) == 0 ||
+           strncmp(path, "/api/v1/kv/", 11) == 0;
+}
+
 static void on_proxy(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
+    if (control_path(req->path) && !gw_admin_allowed(req, t, true)) return;
     struct gw_request *gr = t->free_requests;
     if (gr) {
         t->free_requests = gr->next_free;

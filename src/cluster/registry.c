@@ -1,7 +1,9 @@
 /* registry.c -- the gateway's node table, event log and synced config (see registry.h). */
 #include "cluster/registry.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +125,89 @@ static int resolve(const char *host, int port, struct sockaddr_storage *out)
     return 0;
 }
 
+int registry_network_parse(const char *text, struct registry_network *out, char *err,
+                           size_t errlen)
+{
+    char addr[64];
+    const char *slash = strchr(text, '/');
+    size_t len = slash ? (size_t)(slash - text) : strlen(text);
+    if (len == 0 || len >= sizeof addr)
+        return err_set(err, errlen, "'%s': expected ADDRESS/PREFIX (10.0.0.0/8, fd00::/8)", text);
+    memcpy(addr, text, len);
+    addr[len] = '\0';
+    memset(out, 0, sizeof *out);
+    int max;
+    if (inet_pton(AF_INET, addr, out->addr) == 1)
+        out->family = AF_INET, max = 32;
+    else if (inet_pton(AF_INET6, addr, out->addr) == 1)
+        out->family = AF_INET6, max = 128;
+    else
+        return err_set(err, errlen, "'%s': '%s' is not an IP address", text, addr);
+    out->prefix_len = max;
+    if (slash) {
+        char *end;
+        long p = strtol(slash + 1, &end, 10);
+        if (!slash[1] || *end || p < 0 || p > max)
+            return err_set(err, errlen, "'%s': the prefix length must be 0..%d", text, max);
+        out->prefix_len = (int)p;
+    }
+    return 0;
+}
+
+static bool network_contains(const struct registry_network *net, int family,
+                             const unsigned char *addr)
+{
+    if (net->family != family) return false;
+    int bits = net->prefix_len;
+    for (int i = 0; bits > 0; i++, bits -= 8) {
+        unsigned char mask = bits >= 8 ? 0xff : (unsigned char)(0xff << (8 - bits));
+        if ((addr[i] & mask) != (net->addr[i] & mask)) return false;
+    }
+    return true;
+}
+
+/* Whether a registered node may be at addr: never unspecified or link-local (nor those as
+ * IPv4-mapped IPv6), else in one of the networks (loopback when none). Returns 0 or -1 with
+ * a message. */
+static int address_allowed(const struct registry *reg, const struct sockaddr_storage *ss,
+                           char *err, size_t errlen)
+{
+    int family = ss->ss_family;
+    unsigned char a[16] = {0};
+    if (family == AF_INET) {
+        memcpy(a, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    } else if (family == AF_INET6) {
+        memcpy(a, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(a, mapped, 12) == 0) { /* ::ffff:a.b.c.d is a.b.c.d */
+            family = AF_INET;
+            memmove(a, a + 12, 4);
+            memset(a + 4, 0, 12);
+        }
+    } else {
+        return err_set(err, errlen, "not an IP address");
+    }
+    char text[INET6_ADDRSTRLEN];
+    inet_ntop(family, a, text, sizeof text);
+    static const unsigned char zero[16] = {0};
+    bool unspecified = memcmp(a, zero, family == AF_INET ? 4 : 16) == 0;
+    bool link_local = family == AF_INET ? a[0] == 169 && a[1] == 254
+                                        : a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
+    if (unspecified) return err_set(err, errlen, "%s is an unspecified address", text);
+    if (link_local) return err_set(err, errlen, "%s is a link-local address", text);
+    if (reg->network_count == 0) {
+        bool loop = family == AF_INET ? a[0] == 127
+                                      : memcmp(a, zero, 15) == 0 && a[15] == 1;
+        if (loop) return 0;
+        return err_set(err, errlen,
+                       "%s is not a loopback address (the gateway's --allow-register networks)",
+                       text);
+    }
+    for (size_t i = 0; i < reg->network_count; i++)
+        if (network_contains(&reg->networks[i], family, a)) return 0;
+    return err_set(err, errlen, "%s is outside the networks --allow-register names", text);
+}
+
 int registry_add(struct registry *reg, const char *id, const char *host, int port, int weight,
                  enum registry_source source, const char *metadata, char *err, size_t errlen)
 {
@@ -134,17 +219,31 @@ int registry_add(struct registry *reg, const char *id, const char *host, int por
         return err_set(err, errlen, "weight %d is not 0..%d", weight, REGISTRY_WEIGHT_MAX);
     if (strlen(host) >= sizeof reg->nodes[0].host || resolve(host, port, &addr) < 0)
         return err_set(err, errlen, "cannot resolve host '%s'", host);
+    if (source == REGISTRY_REGISTERED) {
+        char why[160];
+        if (address_allowed(reg, &addr, why, sizeof why) < 0)
+            return err_set(err, errlen, "host '%s' refused: %s", host, why);
+    }
     char *meta = metadata ? strdup(metadata) : NULL;
     pthread_mutex_lock(&reg->lock);
     struct registry_node *n = find(reg, id);
     bool fresh = !n || n->removed;
-    if (!n) {
-        if (reg->count == REGISTRY_MAX_NODES) {
+    if (!n && reg->count < REGISTRY_MAX_NODES) {
+        n = &reg->nodes[reg->count++];
+        snprintf(n->id, sizeof n->id, "%s", id);
+    } else if (!n) { /* full: a removed node's slot goes to the new one */
+        for (size_t i = 0; i < reg->count && !n; i++)
+            if (reg->nodes[i].removed) n = &reg->nodes[i];
+        if (!n) {
             pthread_mutex_unlock(&reg->lock);
             free(meta);
             return err_set(err, errlen, "the gateway holds %d nodes at most", REGISTRY_MAX_NODES);
         }
-        n = &reg->nodes[reg->count++];
+        uint32_t epoch = n->epoch + 1;
+        free(n->metadata);
+        memset(n, 0, sizeof *n);
+        n->epoch = epoch;
+        n->removed = true;
         snprintf(n->id, sizeof n->id, "%s", id);
     }
     bool moved = strcmp(n->host, host) != 0 || n->port != port;
@@ -152,7 +251,7 @@ int registry_add(struct registry *reg, const char *id, const char *host, int por
         snprintf(n->host, sizeof n->host, "%s", host);
         n->port = port;
         n->addr = addr;
-        n->up = true;
+        n->up = source == REGISTRY_STATIC; /* a registered node is down until a check passes */
         n->ejected = false;
         n->admin = REGISTRY_ACTIVE;
         n->check_ok = n->check_fail = 0;
@@ -259,12 +358,12 @@ int registry_set(struct registry *reg, const char *id, int weight, const enum re
     return 0;
 }
 
-bool registry_eject(struct registry *reg, int index, const char *why)
+bool registry_eject(struct registry *reg, int index, uint32_t epoch, const char *why)
 {
     bool ejected = false;
     pthread_mutex_lock(&reg->lock);
     struct registry_node *n = &reg->nodes[index];
-    if ((size_t)index < reg->count && registry_node_available(n)) {
+    if ((size_t)index < reg->count && n->epoch == epoch && registry_node_available(n)) {
         size_t others = 0;
         for (size_t i = 0; i < reg->count; i++)
             if ((int)i != index && registry_node_available(&reg->nodes[i])) others++;
@@ -280,10 +379,15 @@ bool registry_eject(struct registry *reg, int index, const char *why)
     return ejected;
 }
 
-void registry_check_result(struct registry *reg, int index, bool ok, double ms, const char *why)
+void registry_check_result(struct registry *reg, int index, uint32_t epoch, bool ok, double ms,
+                           const char *why)
 {
     pthread_mutex_lock(&reg->lock);
     struct registry_node *n = &reg->nodes[index];
+    if ((size_t)index >= reg->count || n->epoch != epoch) { /* the slot went to another node */
+        pthread_mutex_unlock(&reg->lock);
+        return;
+    }
     n->check_ms = ms;
     if (ok) {
         n->check_error[0] = '\0';

@@ -5,8 +5,10 @@
  * One registry per gateway, shared by its threads under one mutex. The proxy threads do not
  * take the lock per request: they compare `generation` (bumped by every change that alters
  * who may take requests) with the copy their balancer was built from, and resync when it
- * moved. Node indexes are stable: a node that leaves keeps its slot (marked removed) and
- * gets it back when it registers again. */
+ * moved. A node that leaves keeps its slot (marked removed) and gets it back when it
+ * registers again; when every slot is taken, a new node takes a removed node's slot and the
+ * slot's `epoch` moves on, so that whatever a thread still holds for the old node (a check in
+ * flight, a kept-alive connection, a passive failure) is told apart and dropped. */
 #ifndef HERD_CLUSTER_REGISTRY_H
 #define HERD_CLUSTER_REGISTRY_H
 
@@ -21,6 +23,14 @@
 #define REGISTRY_ID_MAX     64
 #define REGISTRY_MAX_EVENTS 4096
 #define REGISTRY_WEIGHT_MAX 100
+#define REGISTRY_MAX_NETWORKS 16
+
+/* A network registered nodes may be in: an IPv4 or IPv6 prefix. */
+struct registry_network {
+    int family; /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+    int prefix_len;
+};
 
 enum registry_source {
     REGISTRY_STATIC = 0,  /* from the cluster file or --node: never expires */
@@ -42,9 +52,10 @@ struct registry_node {
     int weight;           /* 0..100, as configured */
     int effective_weight; /* the balancer's weight: weight x 10, less during slow start */
     enum registry_admin admin;
-    bool up;      /* the active checks' verdict (new nodes start up) */
+    bool up;      /* the active checks' verdict (static nodes start up, registered ones down) */
     bool ejected; /* taken out by the passive checks until the active ones readmit it */
-    bool removed; /* deregistered or expired; the slot waits for the same id */
+    bool removed; /* deregistered or expired; the slot waits for the same id, or a new node */
+    uint32_t epoch; /* bumped each time the slot is given to another node */
     enum registry_source source;
     char *metadata;           /* JSON text given at registration, or NULL */
     uint64_t expires_ms;      /* registered nodes: monotonic ms without a heartbeat */
@@ -75,6 +86,9 @@ struct registry {
     uint64_t ttl_ms;      /* registered nodes expire after this long without a heartbeat */
     uint64_t slowstart_ms; /* ramp from 1/weight to the full weight after readmission */
     int rise, fall;        /* consecutive checks to come up / go down */
+    /* where registered nodes may be; none: loopback only */
+    struct registry_network networks[REGISTRY_MAX_NETWORKS];
+    size_t network_count;
 };
 
 /* Sets up an empty registry. Returns 0 or -1 (out of memory). */
@@ -84,9 +98,16 @@ void registry_free(struct registry *reg);
 
 /* All of the following lock the registry themselves unless they say otherwise. */
 
+/* Parses "ADDRESS/PREFIX" (or an address alone: the one host) into out. Returns 0, or -1
+ * with a message. */
+int registry_network_parse(const char *text, struct registry_network *out, char *err,
+                           size_t errlen);
+
 /* Adds a node, or refreshes the one with the same id (a node that registers again). host is
- * an IP address or a name resolved here. metadata: JSON text or NULL. Returns its index, or
- * -1 with a message (bad address, table full). */
+ * an IP address or a name resolved here. A registered node must be in one of reg->networks
+ * (loopback when none are set) and never at an unspecified or link-local address; it starts
+ * down until its checks pass. metadata: JSON text or NULL (copied). Returns its index, or -1
+ * with a message (bad or refused address, table full). */
 int registry_add(struct registry *reg, const char *id, const char *host, int port, int weight,
                  enum registry_source source, const char *metadata, char *err, size_t errlen);
 
@@ -104,12 +125,16 @@ int registry_remove(struct registry *reg, const char *id, const char *kind);
  * when unknown. */
 int registry_set(struct registry *reg, const char *id, int weight, const enum registry_admin *admin);
 
-/* The passive checks saw a node fail (why: "3 connect errors"). Takes it out unless it is
- * the last node taking requests. Returns true when it was ejected now. */
-bool registry_eject(struct registry *reg, int index, const char *why);
+/* The passive checks saw a node fail (why: "3 connect errors"). epoch: the slot's epoch when
+ * the failing request was sent (a failure of a node whose slot was given away is ignored).
+ * Takes it out unless it is the last node taking requests. Returns true when it was ejected
+ * now. */
+bool registry_eject(struct registry *reg, int index, uint32_t epoch, const char *why);
 
-/* One active check of node index ended. Applies rise/fall; logs up/down/readmitted. */
-void registry_check_result(struct registry *reg, int index, bool ok, double ms, const char *why);
+/* One active check of node index ended; epoch: the slot's epoch when the check started (a
+ * stale result is ignored). Applies rise/fall; logs up/down/readmitted. */
+void registry_check_result(struct registry *reg, int index, uint32_t epoch, bool ok, double ms,
+                           const char *why);
 
 /* Periodic work (call every 100 ms or so): expires silent registered nodes, moves slow-start
  * weights. now_ms: monotonic. */

@@ -123,6 +123,7 @@ struct http_conn {
     http_abort_fn abort_fn; /* told when the connection fails before the answer */
     void *abort_data;
     char param_buf[1024];
+    bool bad_escape;        /* the path matched a route but a parameter did not %-decode */
     size_t rstart, rend; /* unparsed bytes in rbuf */
     char rbuf[READ_BUFFER_SIZE];
 };
@@ -920,28 +921,30 @@ static void conn_flush(struct http_conn *c)
         uv_timer_start(&c->write_timer, on_write_timeout, c->srv->lim.write_timeout_ms, 0);
 }
 
-static bool route_match(const char *pattern, const char *path, struct http_conn *c)
+/* 1: path matches pattern (params filled), 0: it does not, -1: it would but a parameter has a
+ * bad %-escape (or does not fit). */
+static int route_match(const char *pattern, const char *path, struct http_conn *c)
 {
     struct http_request *r = &c->req;
     size_t used = 0;
     r->param_count = 0;
     const char *p = pattern, *s = path;
     while (*p) {
-        if (*p == '*') return true;
+        if (*p == '*') return 1;
         if (*p == '{') {
             const char *close = strchr(p, '}');
             size_t seg = strcspn(s, "/");
-            if (!close || seg == 0 || r->param_count == HTTP_MAX_PARAMS) return false;
+            if (!close || seg == 0 || r->param_count == HTTP_MAX_PARAMS) return 0;
             char *dst = c->param_buf + used;
             int n = http_percent_decode(s, seg, dst, sizeof c->param_buf - used);
-            if (n < 0) return false;
+            if (n < 0) return -1;
             r->params[r->param_count++] = dst;
             used += (size_t)n + 1;
             s += seg;
             p = close + 1;
             continue;
         }
-        if (*p != *s) return false;
+        if (*p != *s) return 0;
         p++;
         s++;
     }
@@ -949,13 +952,20 @@ static bool route_match(const char *pattern, const char *path, struct http_conn 
 }
 
 /* The route for the current request, or NULL (*path_known: a route has the path but not
- * the method). Fills the request's params. */
+ * the method; c->bad_escape: a route has the path but a parameter does not decode, so no
+ * catch-all route may take it). Fills the request's params. */
 static struct route *route_find(struct http_conn *c, bool *path_known)
 {
     struct http_request *r = &c->req;
     const char *method = r->head ? "GET" : r->method;
+    c->bad_escape = false;
     for (struct route *rt = c->srv->routes; rt; rt = rt->next) {
-        if (!route_match(rt->pattern, r->path, c)) continue;
+        int m = route_match(rt->pattern, r->path, c);
+        if (m < 0) {
+            c->bad_escape = true;
+            return NULL;
+        }
+        if (m == 0) continue;
         if (path_known) *path_known = true;
         if (rt->method && strcmp(rt->method, method) != 0) continue;
         return rt;
@@ -975,7 +985,9 @@ static void conn_dispatch(struct http_conn *c)
         rt->fn(r, rt->data);
         return;
     }
-    if (path_known)
+    if (c->bad_escape)
+        http_respond_error(r, 400, "bad %-escape in the path (expected %XX, two hex digits)");
+    else if (path_known)
         http_respond_error(r, 405, "method not allowed for this path");
     else
         http_respond_error(r, 404, "no such route");

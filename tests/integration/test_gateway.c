@@ -421,6 +421,40 @@ static void test_registration_ttl_and_config_sync(void **state)
     json_decref(run);
 }
 
+/* Deregistered nodes give their slots back: 2000 distinct nodes register and deregister,
+ * then a real node registers and takes traffic. */
+static void test_registry_slots_are_reused(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, false, "--threads", "2", NULL);
+    int gp = g->base + 3;
+    char out[4096], body[256], path[96];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(body, sizeof body, "{\"node_id\":\"cycle.%d\",\"host\":\"127.0.0.1\",\"port\":%d}",
+                 i, g->base + 2);
+        int status = call(gp, "POST", "/api/v1/cluster/register", body, out, sizeof out);
+        if (status != 200 && status != 201) fail_msg("cycle %d: register answered %d: %s", i, status, out);
+        snprintf(path, sizeof path, "/api/v1/cluster/nodes/cycle.%d", i);
+        status = call(gp, "DELETE", path, NULL, out, sizeof out);
+        if (status != 200 && status != 204) fail_msg("cycle %d: deregister answered %d: %s", i, status, out);
+    }
+    assert_int_equal(node_count(gp), 0);
+    char manager[64];
+    snprintf(manager, sizeof manager, "http://127.0.0.1:%d", gp);
+    g->nodes[0] = spawn_node(g, 0, manager);
+    char s[32] = "";
+    for (long until = harness_now_ms() + 5000; strcmp(s, "up") != 0 && harness_now_ms() < until;) {
+        node_state(gp, "api.1", s, sizeof s);
+        if (strcmp(s, "up") != 0) usleep(20000);
+    }
+    assert_string_equal(s, "up");
+    const char *answer;
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(harness_get(gp, "/echo", out, sizeof out, &answer), 200);
+        assert_non_null(strstr(out, "X-Herd-Node: api.1"));
+    }
+}
+
 static void test_malformed_requests(void **state)
 {
     struct gw *g = *state;
@@ -917,6 +951,155 @@ static void test_token_guards_changes(void **state)
     assert_int_equal(call(gp, "GET", "/echo", NULL, out, sizeof out), 200);
 }
 
+/* Bad input to the admin API, one line each: the status, a piece of the message, and the
+ * gateway still serving afterwards. */
+static void test_admin_bad_input(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, true, "--threads", "1", "--token", "s3cret", NULL);
+    int gp = g->base + 3;
+    static const struct {
+        const char *method, *path, *auth, *body;
+        int status;
+        const char *message;
+    } cases[] = {
+        {"POST", "/api/v1/cluster/register", "Bearer s3cret",
+         "{\"node_id\":\"x\",\"port\":4294967376}", 400, "port: expected an integer 1..65535"},
+        {"POST", "/api/v1/cluster/register", "Bearer s3cret", "{\"node_id\":\"x\",\"port\":-1}",
+         400, "port: expected"},
+        {"POST", "/api/v1/cluster/register", "Bearer s3cret",
+         "{\"node_id\":\"x\",\"port\":80,\"weight\":4294967297}", 400, "weight: expected"},
+        {"POST", "/api/v1/cluster/register", "Bearer s3cret",
+         "{\"node_id\":\"x\",\"port\":80,\"weight\":101}", 400, "weight: expected"},
+        {"PUT", "/api/v1/cluster/nodes/api.1", "Bearer s3cret", "{\"weight\":4294967297}", 400,
+         "weight: expected"},
+        {"PUT", "/api/v1/cluster/nodes/api.1", "Bearer s3cret", "{\"weight\":-4294967295}", 400,
+         "weight: expected"},
+        {"GET", "/api/v1/cluster/nodes/%zz", NULL, NULL, 400, "%-escape"},
+        {"DELETE", "/api/v1/cluster/nodes/api%2", "Bearer s3cret", NULL, 400, "%-escape"},
+        {"PUT", "/api/v1/cluster/nodes/%/heartbeat", "Bearer s3cret", NULL, 400, "%-escape"},
+        {"PUT", "/api/v1/cluster/nodes/api.1", "Bearer s3cre", "{\"weight\":2}", 401, "token"},
+        {"PUT", "/api/v1/cluster/nodes/api.1", "Bearer s3cret2", "{\"weight\":2}", 401, "token"},
+        {"PUT", "/api/v1/cluster/nodes/api.1", "Bearer ", "{\"weight\":2}", 401, "token"},
+        {"PUT", "/api/v1/cluster/nodes/api.1", "Basic s3cret", "{\"weight\":2}", 401, "token"},
+        {"PUT", "/api/v1/cluster/nodes/api.1", "bEaReR s3cret", "{\"weight\":2}", 200, "api.1"},
+        {"POST", "/api/v1/cluster/register", "BEARER s3cret",
+         "{\"node_id\":\"q\\\"\\\\\\nx\",\"host\":\"127.0.0.1\",\"port\":9}", 201, "node_id"},
+        {"GET", "/metrics", NULL, NULL, 200, "herd_gateway_node_weight{node=\"q\\\"\\\\\\nx\"} 1\n"},
+    };
+    char req[2048], out[65536];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *body = cases[i].body ? cases[i].body : "";
+        int len = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n",
+                           cases[i].method, cases[i].path);
+        if (cases[i].auth)
+            len += snprintf(req + len, sizeof req - (size_t)len, "Authorization: %s\r\n",
+                            cases[i].auth);
+        snprintf(req + len, sizeof req - (size_t)len, "Content-Length: %zu\r\n\r\n%s",
+                 strlen(body), body);
+        int status = harness_exchange(gp, req, out, sizeof out);
+        if (status != cases[i].status || !strstr(out, cases[i].message))
+            fail_msg("case %zu (%s %s): want %d '%s', got %d: %s", i, cases[i].method,
+                     cases[i].path, cases[i].status, cases[i].message, status, out);
+        const char *answer;
+        assert_int_equal(harness_get(gp, "/echo", out, sizeof out, &answer), 200);
+    }
+    /* the bad port did not register node x on port 80 */
+    char s[32];
+    node_state(gp, "x", s, sizeof s);
+    assert_string_equal(s, "");
+}
+
+/* With --token, a node's control routes are not reachable through the gateway without it:
+ * a fault set through it would disable every node. */
+static void test_token_guards_node_control_routes(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, true, "--threads", "1", "--token", "s3cret", NULL);
+    int gp = g->base + 3;
+    char out[8192], req[512];
+    static const char *const guarded[][2] = {
+        {"POST", "/admin/fault"},       {"GET", "/admin/fault"},
+        {"DELETE", "/admin/fault"},     {"GET", "/admin"},
+        {"GET", "/api/v1/kv/changes?since=0&port=1"}, {"GET", "/api/v1/kv/log"},
+    };
+    for (size_t i = 0; i < sizeof guarded / sizeof guarded[0]; i++) {
+        int status = call(gp, guarded[i][0], guarded[i][1], "{\"error_rate\":1}", out, sizeof out);
+        if (status != 401 || !strstr(out, "token"))
+            fail_msg("%s %s: want 401, got %d: %s", guarded[i][0], guarded[i][1], status, out);
+    }
+    /* the nodes were not touched: every request through the gateway succeeds */
+    char url[96];
+    snprintf(url, sizeof url, "%s/echo", g->url);
+    json_t *run = bench(url, "-n", "60", "-c", "2", NULL);
+    assert_int_equal(total(run, "failed"), 0);
+    json_decref(run);
+    for (int i = 0; i < 3; i++) {
+        json_t *j = get_json(g->base + i, "/admin/fault");
+        assert_non_null(j);
+        assert_true(json_real_value(json_object_get(j, "error_rate")) == 0);
+        json_decref(j);
+    }
+    /* with the token the route is passed on */
+    snprintf(req, sizeof req,
+             "GET /admin/fault HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+             "Authorization: Bearer s3cret\r\n\r\n");
+    assert_int_equal(harness_exchange(gp, req, out, sizeof out), 200);
+    assert_non_null(strstr(out, "X-Herd-Node: api."));
+    /* ordinary traffic needs no token */
+    assert_int_equal(call(gp, "PUT", "/kv/colour", "blue", out, sizeof out), 201);
+}
+
+/* Registered nodes: refused outside the allowed networks (link-local and unspecified always),
+ * and down until a check passes: a node that is not there never gets a request. */
+static void test_registration_networks_and_start_down(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, false, "--threads", "1", "--allow-register", "127.0.0.0/8",
+                  "--allow-register", "::1/128", NULL);
+    int gp = g->base + 3;
+    char out[4096], body[256];
+    static const char *const refused[][2] = {
+        {"169.254.169.254", "link-local"}, {"fe80::1", "link-local"},
+        {"0.0.0.0", "unspecified"},        {"::", "unspecified"},
+        {"10.0.0.1", "outside"},           {"::ffff:0.0.0.0", "unspecified"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(body, sizeof body, "{\"node_id\":\"x\",\"host\":\"%s\",\"port\":80}",
+                 refused[i][0]);
+        int status = call(gp, "POST", "/api/v1/cluster/register", body, out, sizeof out);
+        if (status != 400 || !strstr(out, refused[i][1]))
+            fail_msg("%s: want 400 '%s', got %d: %s", refused[i][0], refused[i][1], status, out);
+    }
+    assert_int_equal(node_count(gp), 0);
+    int ghost = harness_free_ports(1); /* nothing listens there */
+    snprintf(body, sizeof body, "{\"node_id\":\"ghost\",\"host\":\"127.0.0.1\",\"port\":%d}",
+             ghost);
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", body, out, sizeof out), 201);
+    char s[32];
+    node_state(gp, "ghost", s, sizeof s);
+    assert_string_equal(s, "down");
+    snprintf(body, sizeof body, "{\"node_id\":\"api.1\",\"host\":\"::1\",\"port\":%d}",
+             g->base);
+    /* ::1 is in the allowed networks; the node listens on 127.0.0.1, where it moves next */
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", body, out, sizeof out), 201);
+    snprintf(body, sizeof body, "{\"node_id\":\"api.1\",\"port\":%d}", g->base);
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", body, out, sizeof out), 201);
+    for (long until = harness_now_ms() + 5000; harness_now_ms() < until;) {
+        node_state(gp, "api.1", s, sizeof s);
+        if (strcmp(s, "up") == 0) break;
+        usleep(20000);
+    }
+    assert_string_equal(s, "up");
+    node_state(gp, "ghost", s, sizeof s);
+    assert_string_equal(s, "down");
+    const char *answer;
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(harness_get(gp, "/echo", out, sizeof out, &answer), 200);
+        assert_non_null(strstr(out, "X-Herd-Node: api.1"));
+    }
+}
+
 static void test_bad_flags_and_files(void **state)
 {
     (void)state;
@@ -932,6 +1115,8 @@ static void test_bad_flags_and_files(void **state)
         {"--inter", "soon", "--inter", NULL},
         {"--health", "health", "--health", NULL},
         {"--bogus", "x", "--bogus", NULL},
+        {"--allow-register", "10.0.0.0/33", "prefix length must be 0..32", NULL},
+        {"--allow-register", "somewhere", "not an IP address", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *args[] = {"gateway", (char *)cases[i][0], (char *)cases[i][1], NULL};
@@ -1011,6 +1196,7 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_kill_under_load_costs_nothing, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_drain_weight_and_admin_errors, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_registration_ttl_and_config_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry_slots_are_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_requests, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_stale_keepalive_sent_again, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_body_not_resent, setup_nodes, teardown),
@@ -1022,6 +1208,11 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_slow_body_gets_408, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_routes, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_token_guards_changes, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_bad_input, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_token_guards_node_control_routes, setup_nodes,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_registration_networks_and_start_down, setup_nodes,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_bad_flags_and_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_up_starts_the_gateway, setup, teardown),
     };

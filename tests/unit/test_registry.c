@@ -48,17 +48,17 @@ static void test_rise_and_fall(void **state)
     int a = add("a", 8001, REGISTRY_STATIC);
     add("b", 8002, REGISTRY_STATIC);
     assert_true(registry_node_available(&reg.nodes[a])); /* new nodes start up */
-    registry_check_result(&reg, a, false, 1, "connect error");
-    registry_check_result(&reg, a, false, 1, "connect error");
+    registry_check_result(&reg, a, 0, false, 1, "connect error");
+    registry_check_result(&reg, a, 0, false, 1, "connect error");
     assert_true(reg.nodes[a].up); /* fall is 3 */
     uint64_t gen = reg.generation;
-    registry_check_result(&reg, a, false, 1, "connect error");
+    registry_check_result(&reg, a, 0, false, 1, "connect error");
     assert_false(reg.nodes[a].up);
     assert_string_equal(last_event(), "down");
     assert_true(reg.generation > gen);
-    registry_check_result(&reg, a, true, 1, "");
+    registry_check_result(&reg, a, 0, true, 1, "");
     assert_false(reg.nodes[a].up); /* rise is 2 */
-    registry_check_result(&reg, a, true, 1, "");
+    registry_check_result(&reg, a, 0, true, 1, "");
     assert_true(reg.nodes[a].up);
     assert_string_equal(last_event(), "up");
     assert_string_equal(registry_node_state(&reg.nodes[a]), "up");
@@ -68,15 +68,15 @@ static void test_eject_never_the_last_node(void **state)
 {
     (void)state;
     int a = add("a", 8001, REGISTRY_STATIC), b = add("b", 8002, REGISTRY_STATIC);
-    assert_true(registry_eject(&reg, a, "3 connect errors"));
+    assert_true(registry_eject(&reg, a, 0, "3 connect errors"));
     assert_string_equal(last_event(), "ejected");
     assert_string_equal(registry_node_state(&reg.nodes[a]), "ejected");
-    assert_false(registry_eject(&reg, a, "again")); /* already out */
-    assert_false(registry_eject(&reg, b, "3 connect errors")); /* the last one stays */
+    assert_false(registry_eject(&reg, a, 0, "again")); /* already out */
+    assert_false(registry_eject(&reg, b, 0, "3 connect errors")); /* the last one stays */
     assert_true(registry_node_available(&reg.nodes[b]));
     /* readmitted after rise passing checks, ramping up its weight (slow start 1 s) */
-    registry_check_result(&reg, a, true, 1, "");
-    registry_check_result(&reg, a, true, 1, "");
+    registry_check_result(&reg, a, 0, true, 1, "");
+    registry_check_result(&reg, a, 0, true, 1, "");
     assert_string_equal(last_event(), "readmitted");
     assert_true(registry_node_available(&reg.nodes[a]));
     assert_int_equal(reg.nodes[a].effective_weight, 1);
@@ -166,6 +166,81 @@ static void test_bad_registrations(void **state)
     assert_int_equal(reg.count, 0);
 }
 
+/* 2000 register/deregister cycles of distinct nodes fit in the table: removed slots are
+ * given to new nodes, with a new epoch that makes stale check results and ejections miss. */
+static void test_removed_slots_are_reused(void **state)
+{
+    (void)state;
+    int first = add("keep", 1000, REGISTRY_REGISTERED);
+    for (int i = 0; i < 2000; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "cycle.%d", i);
+        int index = add(id, 2000 + i % 1000, REGISTRY_REGISTERED);
+        assert_true(index >= 0 && index < REGISTRY_MAX_NODES);
+        assert_int_equal(registry_remove(&reg, id, "deregistered"), 0);
+    }
+    assert_int_equal(reg.count, REGISTRY_MAX_NODES);
+    assert_string_equal(reg.nodes[first].id, "keep"); /* a live node keeps its slot */
+    int index = add("late", 3000, REGISTRY_REGISTERED);
+    struct registry_node *n = &reg.nodes[index];
+    assert_true(n->epoch > 0);
+    assert_string_equal(registry_node_state(n), "down"); /* until its checks pass */
+    assert_null(n->metadata);
+    /* results for the slot's previous node change nothing */
+    for (int i = 0; i < 5; i++) registry_check_result(&reg, index, n->epoch - 1, true, 1, "");
+    assert_string_equal(registry_node_state(n), "down");
+    registry_check_result(&reg, index, n->epoch, true, 1, "");
+    registry_check_result(&reg, index, n->epoch, true, 1, "");
+    assert_string_equal(registry_node_state(n), "up");
+    add("other", 3001, REGISTRY_REGISTERED); /* two live nodes: one may be ejected */
+    assert_false(registry_eject(&reg, index, n->epoch - 1, "old"));
+    registry_check_result(&reg, index, n->epoch, false, 1, "new");
+    assert_int_equal(n->check_fail, 1);
+}
+
+/* Asserts that registering id at host:80 fails with a message containing want. */
+static void assert_refused(const char *id, const char *host, enum registry_source source,
+                           const char *want)
+{
+    char err[256];
+    assert_int_equal(registry_add(&reg, id, host, 80, 1, source, NULL, err, sizeof err), -1);
+    if (!strstr(err, want)) fail_msg("%s: '%s' lacks '%s'", host, err, want);
+}
+
+/* Registered nodes: loopback only unless networks are set; unspecified and link-local never;
+ * static nodes are the operator's choice. */
+static void test_registration_networks(void **state)
+{
+    (void)state;
+    char err[256];
+    static const char *const refused[] = {"0.0.0.0", "::", "169.254.169.254", "fe80::1",
+                                          "::ffff:169.254.1.1", "10.1.2.3", "192.168.0.1"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        assert_refused("x", refused[i], REGISTRY_REGISTERED, "refused");
+    assert_refused("x", "10.1.2.3", REGISTRY_REGISTERED, "not a loopback address");
+    assert_true(registry_add(&reg, "a", "127.0.0.2", 80, 1, REGISTRY_REGISTERED, NULL, err,
+                             sizeof err) >= 0);
+    assert_true(registry_add(&reg, "b", "::1", 80, 1, REGISTRY_REGISTERED, NULL, err,
+                             sizeof err) >= 0);
+    assert_true(registry_add(&reg, "s", "10.1.2.3", 80, 1, REGISTRY_STATIC, NULL, err,
+                             sizeof err) >= 0);
+    assert_string_equal(registry_node_state(&reg.nodes[2]), "up"); /* static: up at once */
+    assert_int_equal(registry_network_parse("10.0.0.0/8", &reg.networks[0], err, sizeof err), 0);
+    assert_int_equal(registry_network_parse("fd00::/8", &reg.networks[1], err, sizeof err), 0);
+    reg.network_count = 2;
+    assert_true(registry_add(&reg, "c", "10.200.0.1", 80, 1, REGISTRY_REGISTERED, NULL, err,
+                             sizeof err) >= 0);
+    assert_true(registry_add(&reg, "d", "fd12::5", 80, 1, REGISTRY_REGISTERED, NULL, err,
+                             sizeof err) >= 0);
+    assert_refused("e", "127.0.0.1", REGISTRY_REGISTERED, "outside");
+    assert_refused("e", "0.0.0.0", REGISTRY_REGISTERED, "unspecified");
+    static const char *const bad[] = {"10.0.0.0/33", "fd00::/129", "10.0.0.0/", "nope/8", "/8",
+                                      "10.0.0.0/8x"};
+    struct registry_network net;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(registry_network_parse(bad[i], &net, err, sizeof err), -1);
+}
+
 static void test_config_versions(void **state)
 {
     (void)state;
@@ -213,6 +288,8 @@ int unit_registry(void)
         cmocka_unit_test_setup_teardown(test_admin_states_and_weight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_and_registering_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_registrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_removed_slots_are_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registration_networks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_versions, setup, teardown),
         cmocka_unit_test(test_gateway_options),
     };
