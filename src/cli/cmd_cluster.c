@@ -253,6 +253,19 @@ static bool wait_gone(pid_t pid, uint64_t starttime, int timeout_ms)
     return !proc_is(pid, starttime);
 }
 
+/* Waits until the process group that pid led (signalled by us while pid was the process the
+ * pid file names) has no process left, or timeout_ms. Returns true once it is empty. */
+static bool wait_group_gone(pid_t pid, uint64_t starttime, int timeout_ms)
+{
+    for (int waited = 0;; waited += 50) {
+        bool leader = proc_is(pid, starttime);
+        /* once the leader is gone its number stays reserved while the group has members */
+        if (!leader && kill(-pid, 0) < 0 && errno == ESRCH) return true;
+        if (waited >= timeout_ms) return false;
+        usleep(50000);
+    }
+}
+
 static int verb_down(const struct state_dir *st)
 {
     struct state_pid sup;
@@ -276,19 +289,23 @@ static int verb_down(const struct state_dir *st)
         fprintf(stderr, "herd down: cannot read %s/pids\n", st->root);
         return CLI_EXIT_RUNTIME;
     }
-    for (size_t i = 0; i < count; i++)
+    bool *signalled = calloc(count ? count : 1, sizeof *signalled);
+    for (size_t i = 0; signalled && i < count; i++)
         if (proc_is(pids[i].pid, pids[i].starttime)) {
             kill(-pids[i].pid, SIGTERM);
             kill(-pids[i].pid, SIGCONT); /* a paused node must run to act on SIGTERM */
+            signalled[i] = true;
             stopped++;
         }
-    for (size_t i = 0; i < count; i++) {
-        if (!wait_gone(pids[i].pid, pids[i].starttime, 10000)) {
+    for (size_t i = 0; signalled && i < count; i++) {
+        /* the whole group, also what outlived its leader (a child that ignores SIGTERM) */
+        if (signalled[i] && !wait_group_gone(pids[i].pid, pids[i].starttime, 10000)) {
             kill(-pids[i].pid, SIGKILL);
-            wait_gone(pids[i].pid, pids[i].starttime, 5000);
+            wait_group_gone(pids[i].pid, pids[i].starttime, 5000);
         }
         state_pid_remove(st, pids[i].id);
     }
+    free(signalled);
     free(pids);
     state_pid_remove(st, NULL);
     char sock[STATE_PATH_MAX + 16];

@@ -722,6 +722,57 @@ static void test_scale_peers_follow_the_group(void **state)
     assert_int_equal(stat(path, &sb), 0);
 }
 
+/* How many live (not zombie) processes are in process group pgid, from /proc. */
+static int group_members(int pgid)
+{
+    char cmd[200];
+    snprintf(cmd, sizeof cmd,
+             "awk '{ sub(/^.*\\) /, \"\"); if ($1 != \"Z\" && $3 == %d) n++ } END { print n+0 }' "
+             "/proc/[0-9]*/stat 2>/dev/null",
+             pgid);
+    FILE *f = popen(cmd, "r");
+    int n = -1;
+    if (f) {
+        if (fscanf(f, "%d", &n) != 1) n = -1;
+        pclose(f);
+    }
+    return n;
+}
+
+/* A replica's children that ignore SIGTERM: herd down ends the whole group after stop_grace,
+ * whether the leader exits on SIGTERM (stubborn.1) or ignores it too (deaf.1). */
+static void test_down_ends_the_whole_group(void **state)
+{
+    struct cl *c = *state;
+    write_cluster(c,
+                  "name: stubborn\ngroups:\n"
+                  "  stubborn:\n    command: sh -c '(trap \"\" TERM; exec sleep 300) & wait'\n"
+                  "    health: none\n    stop_grace: 1s\n"
+                  "  deaf:\n    command: sh -c 'trap \"\" TERM; sleep 300 & wait'\n"
+                  "    health: none\n    stop_grace: 1s\n");
+    assert_int_equal(herd(c, NULL, NULL, "up", "-d", "-f", c->file, NULL), 0);
+    json_t *st = status(c);
+    int leaders[2] = {pid_of(st, "stubborn.1"), pid_of(st, "deaf.1")};
+    json_decref(st);
+    for (int i = 0; i < 2; i++) {
+        assert_true(leaders[i] > 1);
+        long end = harness_now_ms() + 10000; /* the background sleep has started */
+        while (group_members(leaders[i]) < 2 && harness_now_ms() < end)
+            usleep(20000);
+        assert_int_equal(group_members(leaders[i]), 2);
+    }
+    long start = harness_now_ms();
+    char *out = NULL;
+    assert_int_equal(herd(c, &out, NULL, "down", NULL), 0);
+    free(out);
+    long took = harness_now_ms() - start;
+    if (took > 15000) fail_msg("herd down took %ld ms with a stop_grace of 1 s", took);
+    for (int i = 0; i < 2; i++)
+        if (group_members(leaders[i]) != 0)
+            fail_msg("process group %d still has %d process(es) after herd down", leaders[i],
+                     group_members(leaders[i]));
+}
+
 int integration_cluster(void)
 {
     const struct CMUnitTest tests[] = {
@@ -738,6 +789,7 @@ int integration_cluster(void)
         cmocka_unit_test_setup_teardown(test_ctrl_c_during_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_substitution_and_tcp_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binary_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_down_ends_the_whole_group, setup, teardown),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }
