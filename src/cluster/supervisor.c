@@ -385,13 +385,13 @@ static void signal_node(struct sup_node *n, int sig)
     /* The group our own child leads: while any member is alive, Linux does not hand its
      * number to a new process, so no /proc check is needed (it would need a file descriptor,
      * and signals must get through even when the supervisor has run out of them). */
-    if (n->pgid > 1) kill(-n->pgid, sig);
+    if (n->pgid > 1) proc_kill_group(n->pgid, sig);
 }
 
 /* True while a process of the node's group is alive (a zombie not reaped yet counts). */
 static bool group_alive(const struct sup_node *n)
 {
-    return n->pgid > 1 && (kill(-n->pgid, 0) == 0 || errno == EPERM);
+    return n->pgid > 1 && (proc_kill_group(n->pgid, 0) == 0 || errno == EPERM);
 }
 
 /* The group is empty (or given up on): forget it. */
