@@ -169,6 +169,17 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     if (status < 0 || ++c->shutdowns_done == 2) conn_close(c, status < 0);
 }
 
+/* Starts or stops reading tcp so that it reads when want says; *reading tracks which. */
+static void reading_set(uv_tcp_t *tcp, bool *reading, bool want, uv_read_cb on_read)
+{
+    if (want == *reading) return;
+    *reading = want;
+    if (want)
+        uv_read_start((uv_stream_t *)tcp, on_alloc, on_read);
+    else
+        uv_read_stop((uv_stream_t *)tcp);
+}
+
 /* Passes on each FIN once what came before it is written (and, from the node, no longer
  * held), and reads each side while the other side's queue (and the held bytes) are small. */
 static void update_reading(struct fp_conn *c)
@@ -195,20 +206,8 @@ static void update_reading(struct fp_conn *c)
                                                        : c->early_len < QUEUE_HIGH));
     bool upstream = c->upstream_ready && !c->upstream_eof && !c->blackholed &&
                     c->client.write_queue_size < QUEUE_HIGH && c->held_bytes < HELD_MAX;
-    if (client != c->client_reading) {
-        c->client_reading = client;
-        if (client)
-            uv_read_start((uv_stream_t *)&c->client, on_alloc, on_client_read);
-        else
-            uv_read_stop((uv_stream_t *)&c->client);
-    }
-    if (upstream != c->upstream_reading) {
-        c->upstream_reading = upstream;
-        if (upstream)
-            uv_read_start((uv_stream_t *)&c->upstream, on_alloc, on_upstream_read);
-        else
-            uv_read_stop((uv_stream_t *)&c->upstream);
-    }
+    reading_set(&c->client, &c->client_reading, client, on_client_read);
+    reading_set(&c->upstream, &c->upstream_reading, upstream, on_upstream_read);
 }
 
 static void flush_held(struct fp_conn *c)
