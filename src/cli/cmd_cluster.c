@@ -172,7 +172,7 @@ static int status_from_pid_files(const struct state_dir *st)
     printf("no supervisor answers; from the pid files in %s/pids:\n", st->root);
     printf("%-16s %-8s %-6s %-22s %-10s %-9s\n", "NODE", "PID", "PORT", "STATE", "UPTIME", "RSS");
     for (size_t i = 0; i < count; i++) {
-        bool alive = proc_is(pids[i].pid, pids[i].starttime);
+        bool alive = state_pid_alive(&pids[i]);
         char up[32] = "-", rss[32] = "-";
         if (alive) {
             snprintf(up, sizeof up, "%.1fs", proc_uptime_of(pids[i].starttime));
@@ -253,10 +253,23 @@ static bool wait_gone(pid_t pid, uint64_t starttime, int timeout_ms)
     return !proc_is(pid, starttime);
 }
 
+/* Waits until the process group that pid led (signalled by us while pid was the process the
+ * pid file names) has no process left, or timeout_ms. Returns true once it is empty. */
+static bool wait_group_gone(pid_t pid, uint64_t starttime, int timeout_ms)
+{
+    for (int waited = 0;; waited += 50) {
+        bool leader = proc_is(pid, starttime);
+        /* once the leader is gone its number stays reserved while the group has members */
+        if (!leader && proc_kill_group(pid, 0) < 0 && errno != EPERM) return true;
+        if (waited >= timeout_ms) return false;
+        usleep(50000);
+    }
+}
+
 static int verb_down(const struct state_dir *st)
 {
     struct state_pid sup;
-    bool supervised = state_pid_read_supervisor(st, &sup) == 0 && proc_is(sup.pid, sup.starttime);
+    bool supervised = state_pid_read_supervisor(st, &sup) == 0 && state_pid_alive(&sup);
     int status;
     char *reply = NULL, err[ERR_SIZE];
     if (supervised && control_call(st, "POST", "/shutdown", NULL, 5000, &status, &reply, err, sizeof err) == 0) {
@@ -266,7 +279,7 @@ static int verb_down(const struct state_dir *st)
             return CLI_EXIT_RUNTIME;
         }
     } else if (supervised) {
-        kill(sup.pid, SIGTERM); /* it stops its nodes on SIGTERM too */
+        if (sup.pid > 1) kill(sup.pid, SIGTERM); /* it stops its nodes on SIGTERM too */
         wait_gone(sup.pid, sup.starttime, 120000);
     }
     /* whatever is left in the pid files (a supervisor killed with -9): stop it by pid */
@@ -276,19 +289,23 @@ static int verb_down(const struct state_dir *st)
         fprintf(stderr, "herd down: cannot read %s/pids\n", st->root);
         return CLI_EXIT_RUNTIME;
     }
-    for (size_t i = 0; i < count; i++)
-        if (proc_is(pids[i].pid, pids[i].starttime)) {
-            kill(-pids[i].pid, SIGTERM);
-            kill(-pids[i].pid, SIGCONT); /* a paused node must run to act on SIGTERM */
+    bool *signalled = calloc(count ? count : 1, sizeof *signalled);
+    for (size_t i = 0; signalled && i < count; i++)
+        if (state_pid_alive(&pids[i])) {
+            proc_kill_group(pids[i].pid, SIGTERM);
+            proc_kill_group(pids[i].pid, SIGCONT); /* a paused node must run to act on SIGTERM */
+            signalled[i] = true;
             stopped++;
         }
-    for (size_t i = 0; i < count; i++) {
-        if (!wait_gone(pids[i].pid, pids[i].starttime, 10000)) {
-            kill(-pids[i].pid, SIGKILL);
-            wait_gone(pids[i].pid, pids[i].starttime, 5000);
+    for (size_t i = 0; signalled && i < count; i++) {
+        /* the whole group, also what outlived its leader (a child that ignores SIGTERM) */
+        if (signalled[i] && !wait_group_gone(pids[i].pid, pids[i].starttime, 10000)) {
+            proc_kill_group(pids[i].pid, SIGKILL);
+            wait_group_gone(pids[i].pid, pids[i].starttime, 5000);
         }
         state_pid_remove(st, pids[i].id);
     }
+    free(signalled);
     free(pids);
     state_pid_remove(st, NULL);
     char sock[STATE_PATH_MAX + 16];

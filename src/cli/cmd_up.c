@@ -172,7 +172,7 @@ static int run_supervisor(struct up_run *r)
 static int check_no_cluster(const struct state_dir *st)
 {
     struct state_pid sp;
-    if (state_pid_read_supervisor(st, &sp) == 0 && proc_is(sp.pid, sp.starttime)) {
+    if (state_pid_read_supervisor(st, &sp) == 0 && state_pid_alive(&sp)) {
         fprintf(stderr, "herd up: a cluster is already running here (supervisor pid %d, %s); "
                         "run herd down first\n", (int)sp.pid, st->root);
         return CLI_EXIT_RUNTIME;
@@ -181,7 +181,7 @@ static int check_no_cluster(const struct state_dir *st)
     size_t count;
     if (state_pid_list(st, &pids, &count) == 0) {
         for (size_t i = 0; i < count; i++)
-            if (proc_is(pids[i].pid, pids[i].starttime)) {
+            if (state_pid_alive(&pids[i])) {
                 fprintf(stderr, "herd up: %s (pid %d) of an earlier cluster is still running; "
                                 "run herd down first\n", pids[i].id, (int)pids[i].pid);
                 free(pids);
@@ -318,7 +318,11 @@ int cmd_up(int argc, char **argv)
     if (state_open(&r.st, state, err, sizeof err) < 0) {
         fprintf(stderr, "herd up: %s\n", err);
         rc = CLI_EXIT_RUNTIME;
-    } else if ((rc = check_no_cluster(&r.st)) == 0) {
+    } else if (state_lock(&r.st, err, sizeof err) < 0) {
+        /* a second herd up on this directory would take the first one's control socket */
+        fprintf(stderr, "herd up: %s; run herd down first\n", err);
+        rc = CLI_EXIT_RUNTIME;
+    } else if ((rc = check_no_cluster(&r.st)) == 0) { /* the lock stays held until we exit */
         struct rlimit rl; /* hundreds of replicas: two pipes and a log file each */
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
             rl.rlim_cur = rl.rlim_max;

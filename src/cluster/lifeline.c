@@ -56,7 +56,7 @@ size_t lifeline_guard_run(int fd)
         }
     }
     for (size_t i = 0; i < count; i++)
-        kill(-groups[i], SIGKILL);
+        if (groups[i] > 1 && groups[i] != getpgrp()) kill(-groups[i], SIGKILL); /* never kill(-1), kill(0) */
     free(groups);
     return count;
 }

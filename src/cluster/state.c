@@ -3,9 +3,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,7 +71,79 @@ uint64_t proc_starttime(pid_t pid)
 
 bool proc_is(pid_t pid, uint64_t starttime)
 {
-    return pid > 0 && starttime && proc_starttime(pid) == starttime;
+    return pid > 1 && pid != getpid() && starttime && proc_starttime(pid) == starttime;
+}
+
+/* The session of pid (/proc/PID/stat field 6), or 0. */
+static pid_t proc_session(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    int session = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %d", &session) != 1) return 0;
+    return (pid_t)session;
+}
+
+/* The file name of pid's executable (" (deleted)" dropped: herd rebuilt since), or false. */
+static bool proc_exe_name(pid_t pid, char *out, size_t size)
+{
+    char path[64], target[1024];
+    if (pid > 0)
+        snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+    else
+        snprintf(path, sizeof path, "/proc/self/exe");
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n <= 0) return false;
+    target[n] = '\0';
+    char *deleted = strstr(target, " (deleted)");
+    if (deleted && deleted[10] == '\0') *deleted = '\0';
+    const char *base = strrchr(target, '/');
+    snprintf(out, size, "%s", base ? base + 1 : target);
+    return true;
+}
+
+bool state_pid_alive(const struct state_pid *p)
+{
+    if (!proc_is(p->pid, p->starttime)) return false;
+    if (p->id[0]) return proc_session(p->pid) == p->pid;
+    /* the caller's executable, or one named herd-something (a copy, a renamed build) */
+    char theirs[256], ours[256];
+    if (!proc_exe_name(p->pid, theirs, sizeof theirs)) return false;
+    return strncmp(theirs, "herd", 4) == 0 ||
+           (proc_exe_name(0, ours, sizeof ours) && strcmp(theirs, ours) == 0);
+}
+
+int proc_kill_group(pid_t pgid, int sig)
+{
+    if (pgid <= 1 || pgid == getpgrp()) {
+        errno = EINVAL;
+        return -1;
+    }
+    return kill(-pgid, sig);
+}
+
+int state_lock(const struct state_dir *st, char *err, size_t errlen)
+{
+    char path[STATE_PATH_MAX + 16];
+    state_path(st, "lock", path, sizeof path);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return err_set(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        if (saved == EWOULDBLOCK)
+            return err_set(err, errlen, "a cluster is already running on %s (another herd up holds %s)",
+                           st->root, path);
+        return err_set(err, errlen, "cannot lock %s: %s", path, strerror(saved));
+    }
+    return fd;
 }
 
 long proc_rss_kb(pid_t pid)

@@ -51,8 +51,25 @@ int state_pid_list(const struct state_dir *st, struct state_pid **out, size_t *c
 /* The start time of pid from /proc, or 0 when it does not exist (or is a zombie). */
 uint64_t proc_starttime(pid_t pid);
 
-/* True when pid is alive and is the process recorded (same start time). */
+/* True when pid is alive and is the process recorded (same start time). Never for pid 1 or
+ * less, nor for the calling process. */
 bool proc_is(pid_t pid, uint64_t starttime);
+
+/* True when the process a pid file names is alive and one herd started, so one herd may
+ * signal: proc_is (pid > 1, same start time) and, for the supervisor (an empty id), the herd
+ * executable (a file name that starts with "herd", or the caller's); for a replica, the leader of its own session
+ * (herd starts every replica with setsid), so that its process group is its own. */
+bool state_pid_alive(const struct state_pid *p);
+
+/* kill(-pgid, sig), refused (-1, EINVAL) for pgid 1 or less and for the caller's own group:
+ * kill(-1) and kill(0) would reach far more than one replica. Returns kill's result. */
+int proc_kill_group(pid_t pgid, int sig);
+
+/* Takes an exclusive lock (flock) on the state directory's "lock" file, held until the process
+ * and every child forked without exec exit (the descriptor is close-on-exec). Returns the
+ * descriptor (the caller keeps it open), or -1 with a message: another herd up holds it
+ * (errno EWOULDBLOCK) or the file cannot be opened. */
+int state_lock(const struct state_dir *st, char *err, size_t errlen);
 
 /* Resident memory of pid in kB, or -1. */
 long proc_rss_kb(pid_t pid);

@@ -29,6 +29,8 @@
 extern char **environ;
 
 #define READY_POLL_MS     100
+#define STOP_POLL_MS      50   /* a stopping group whose leader exited: is it empty yet */
+#define STOP_KILL_WAIT_MS 5000 /* after its SIGKILL, how long a group may take to be reaped */
 #define HEALTH_EVERY_MS   1000
 #define HEALTH_TIMEOUT_MS 1000
 #define BACKOFF_MAX_US    30000000ull
@@ -58,6 +60,11 @@ struct sup_node {
     struct sup_proc *proc; /* the live spawn, or NULL */
     pid_t pid;
     uint64_t starttime;
+    /* The process group the replica leads: kept after the leader exited while members that
+     * outlived it remain (a child that ignored the stop signal), 0 once it is empty. */
+    pid_t pgid;
+    uint64_t stop_deadline_ms; /* SUP_STOPPING: when the group gets SIGKILL */
+    bool group_killed;         /* SUP_STOPPING: the group had its SIGKILL */
     uv_timer_t timer; /* readiness polling, periodic health, backoff, stop grace */
     uint64_t spawned_ms, ready_after_ms, up_since_ms;
     unsigned restarts, crashes_in_row;
@@ -375,10 +382,32 @@ static void node_fail(struct sup_node *n, const char *fmt, ...)
 
 static void signal_node(struct sup_node *n, int sig)
 {
-    /* Our own child, not reaped yet (its exit callback has not run): the pid cannot have been
-     * recycled, so no /proc check is needed (it would need a file descriptor, and signals
-     * must get through even when the supervisor has run out of them). */
-    if (n->proc && n->pid > 0) kill(-n->pid, sig);
+    /* The group our own child leads: while any member is alive, Linux does not hand its
+     * number to a new process, so no /proc check is needed (it would need a file descriptor,
+     * and signals must get through even when the supervisor has run out of them). */
+    if (n->pgid > 1) proc_kill_group(n->pgid, sig);
+}
+
+/* True while a process of the node's group is alive (a zombie not reaped yet counts). */
+static bool group_alive(const struct sup_node *n)
+{
+    return n->pgid > 1 && (proc_kill_group(n->pgid, 0) == 0 || errno == EPERM);
+}
+
+/* The group is empty (or given up on): forget it. */
+static void group_forget(struct sup_node *n)
+{
+    if (n->pgid > 1) lifeline_untrack(n->sup->lifeline, n->pgid);
+    n->pgid = 0;
+}
+
+/* SUP_STOPPING after the leader exited: its group is gone, the stop is done. */
+static void node_stop_done(struct sup_node *n)
+{
+    group_forget(n);
+    n->state = SUP_STOPPED;
+    uv_timer_stop(&n->timer);
+    if (n->waiter && (n->goal == SUP_STOPPED || n->goal == SUP_EXITED)) node_report(n, 0, "");
 }
 
 static void on_process_exit(uv_process_t *p, int64_t exit_status, int term_signal)
@@ -387,12 +416,20 @@ static void on_process_exit(uv_process_t *p, int64_t exit_status, int term_signa
     struct sup_node *n = sp->node;
     uv_close((uv_handle_t *)p, proc_handle_closed);
     if (!n) return;
-    lifeline_untrack(n->sup->lifeline, n->pid);
     n->proc = NULL;
     n->exit_code = (int)exit_status;
     n->term_signal = term_signal;
     n->pid = 0;
     state_pid_remove(&n->sup->st, n->id);
+    if (n->state == SUP_STOPPING && group_alive(n)) {
+        /* the leader went, a member did not (it ignores the stop signal): the group gets
+         * SIGKILL at the end of the grace as if the leader still ran; poll until then */
+        node_timer_start(n, STOP_POLL_MS, STOP_POLL_MS);
+        return;
+    }
+    if (group_alive(n)) /* the leader went by itself: what it started goes too */
+        signal_node(n, SIGKILL);
+    group_forget(n);
     struct sup_op *killer = n->goal == SUP_EXITED ? n->waiter : NULL;
     if (killer) /* herd kill waits for the exit itself, whatever follows it */
         n->waiter = NULL;
@@ -610,7 +647,7 @@ static void lifeline_ensure(struct supervisor *sup)
         return;
     }
     for (size_t i = 0; i < sup->count; i++)
-        if (sup->nodes[i]->proc) lifeline_track(sup->lifeline, sup->nodes[i]->pid);
+        if (sup->nodes[i]->pgid > 1) lifeline_track(sup->lifeline, sup->nodes[i]->pgid);
 }
 
 static int node_spawn(struct sup_node *n, char *err, size_t errlen)
@@ -694,7 +731,8 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
     uv_read_start((uv_stream_t *)&p->err, on_pipe_alloc, on_pipe_read);
     n->proc = p;
     n->pid = p->process.pid;
-    lifeline_track(sup->lifeline, n->pid);
+    n->pgid = n->pid; /* UV_PROCESS_DETACHED: setsid, so it leads its own group */
+    lifeline_track(sup->lifeline, n->pgid);
     n->starttime = proc_starttime(n->pid);
     n->state = SUP_STARTING;
     n->spawned_ms = now_ms(sup);
@@ -714,6 +752,10 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
 /* Sends the stop signal; SIGKILL after the grace. Already down: reports at once. */
 static void node_stop(struct sup_node *n)
 {
+    if (!n->proc && group_alive(n)) { /* the leader exited, members remain: they go now */
+        signal_node(n, SIGKILL);
+        group_forget(n);
+    }
     if (!n->proc) {
         if (n->state != SUP_FAILED) n->state = SUP_STOPPED;
         uv_timer_stop(&n->timer);
@@ -722,6 +764,8 @@ static void node_stop(struct sup_node *n)
     }
     bool was_paused = n->state == SUP_PAUSED;
     n->state = SUP_STOPPING;
+    n->stop_deadline_ms = now_ms(n->sup) + n->group->stop_grace_us / 1000;
+    n->group_killed = false;
     signal_node(n, n->group->stop_signal);
     if (was_paused) signal_node(n, SIGCONT); /* a stopped process cannot act on the stop signal */
     node_timer_start(n, n->group->stop_grace_us / 1000, 0);
@@ -754,9 +798,24 @@ static void on_node_timer(uv_timer_t *t)
             node_fail(n, "%s", strchr(err, ' ') ? strchr(err, ' ') + 1 : err);
         break;
     case SUP_STOPPING:
-        log_warn("%s: still running %.1f s after SIG%s: SIGKILL", n->id,
-                 (double)n->group->stop_grace_us / 1e6, cluster_signal_name(n->group->stop_signal));
-        signal_node(n, SIGKILL);
+        if (!n->proc && !group_alive(n)) { /* the leader went earlier, now its group did */
+            node_stop_done(n);
+            break;
+        }
+        if (now_ms(n->sup) + 1 < n->stop_deadline_ms) break; /* polling the leaderless group */
+        if (!n->group_killed) {
+            log_warn("%s: still running %.1f s after SIG%s: SIGKILL", n->id,
+                     (double)n->group->stop_grace_us / 1e6,
+                     cluster_signal_name(n->group->stop_signal));
+            signal_node(n, SIGKILL);
+            n->group_killed = true;
+        } else if (!n->proc && now_ms(n->sup) >= n->stop_deadline_ms + STOP_KILL_WAIT_MS) {
+            /* members killed but not reaped (nobody collects orphans here): nothing can
+             * run in them any more */
+            log_warn("%s: its process group (%d) was killed but is not reaped", n->id,
+                     (int)n->pgid);
+            node_stop_done(n);
+        }
         break;
     default:
         uv_timer_stop(t);

@@ -14,6 +14,8 @@
 #include "base/log.h"
 
 #define READ_SIZE 65536
+#define QUEUE_HIGH (1u << 20) /* a side's write queue above it: stop reading the other side */
+#define HELD_MAX   (4u << 20) /* bytes a latency fault may hold per connection */
 #define FP_NAME_MAX 64
 
 struct fp_relay;
@@ -26,16 +28,24 @@ struct fp_chunk {
     char data[];
 };
 
-/* One client connection and its connection to the node. */
+/* One client connection and its connection to the node. Each direction ends with a
+ * half-close passed on (uv_shutdown, which waits for the queued writes): the connection is
+ * closed once both directions ended, or at once (reset) on an error. */
 struct fp_conn {
     struct fp_relay *relay;
     uv_tcp_t client, upstream;
     uv_connect_t connect;
+    uv_shutdown_t client_shutdown, upstream_shutdown;
     uv_timer_t timer; /* the next held-back chunk */
     struct fp_chunk *held, *held_tail;
+    size_t held_bytes;
     char *early; /* client bytes that came before the node connection */
     size_t early_len;
-    bool upstream_open, upstream_ready, upstream_eof, blackholed, closing;
+    bool upstream_open, upstream_ready, blackholed, closing;
+    bool client_eof, upstream_eof;       /* a side sent its FIN (or the read ended) */
+    bool client_shut, upstream_shut;     /* that FIN was passed on (shutdown asked) */
+    bool client_reading, upstream_reading;
+    int shutdowns_done;
     int open_handles;
     struct fp_conn *prev, *next;
 };
@@ -68,6 +78,7 @@ struct fp_change {
 
 struct fp_write {
     uv_write_t req;
+    struct fp_conn *conn;
     char data[];
 };
 
@@ -108,20 +119,36 @@ static void conn_close(struct fp_conn *c, bool reset)
     }
 }
 
+static void update_reading(struct fp_conn *c);
+
 static void on_written(uv_write_t *req, int status)
 {
-    (void)status;
-    free(req->data);
+    struct fp_write *w = req->data;
+    struct fp_conn *c = w->conn;
+    free(w);
+    if (c->closing) return; /* cancelled by the close: c lives until its close callbacks */
+    if (status < 0) {
+        conn_close(c, true);
+        return;
+    }
+    update_reading(c);
 }
 
-static void send_bytes(uv_tcp_t *to, const char *data, size_t len)
+static void send_bytes(struct fp_conn *c, uv_tcp_t *to, const char *data, size_t len)
 {
     struct fp_write *w = malloc(sizeof *w + len);
-    if (!w) return;
+    if (!w) {
+        conn_close(c, true); /* a byte dropped would corrupt the stream: reset instead */
+        return;
+    }
     memcpy(w->data, data, len);
     w->req.data = w;
+    w->conn = c;
     uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
-    if (uv_write(&w->req, (uv_stream_t *)to, &b, 1, on_written) < 0) free(w);
+    if (uv_write(&w->req, (uv_stream_t *)to, &b, 1, on_written) < 0) {
+        free(w);
+        conn_close(c, true);
+    }
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -132,14 +159,66 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = buf->base ? READ_SIZE : 0;
 }
 
+static void on_upstream_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+static void on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct fp_conn *c = req->data;
+    if (c->closing) return;
+    if (status < 0 || ++c->shutdowns_done == 2) conn_close(c, status < 0);
+}
+
+/* Starts or stops reading tcp so that it reads when want says; *reading tracks which. */
+static void reading_set(uv_tcp_t *tcp, bool *reading, bool want, uv_read_cb on_read)
+{
+    if (want == *reading) return;
+    *reading = want;
+    if (want)
+        uv_read_start((uv_stream_t *)tcp, on_alloc, on_read);
+    else
+        uv_read_stop((uv_stream_t *)tcp);
+}
+
+/* Passes on each FIN once what came before it is written (and, from the node, no longer
+ * held), and reads each side while the other side's queue (and the held bytes) are small. */
+static void update_reading(struct fp_conn *c)
+{
+    if (c->closing) return;
+    if (c->client_eof && c->upstream_ready && !c->upstream_shut) {
+        c->upstream_shut = true;
+        c->upstream_shutdown.data = c;
+        if (uv_shutdown(&c->upstream_shutdown, (uv_stream_t *)&c->upstream, on_shutdown) < 0) {
+            conn_close(c, true);
+            return;
+        }
+    }
+    if (c->upstream_eof && !c->held && !c->client_shut) {
+        c->client_shut = true;
+        c->client_shutdown.data = c;
+        if (uv_shutdown(&c->client_shutdown, (uv_stream_t *)&c->client, on_shutdown) < 0) {
+            conn_close(c, true);
+            return;
+        }
+    }
+    bool client = !c->client_eof &&
+                  (c->blackholed || (c->upstream_ready ? c->upstream.write_queue_size < QUEUE_HIGH
+                                                       : c->early_len < QUEUE_HIGH));
+    bool upstream = c->upstream_ready && !c->upstream_eof && !c->blackholed &&
+                    c->client.write_queue_size < QUEUE_HIGH && c->held_bytes < HELD_MAX;
+    reading_set(&c->client, &c->client_reading, client, on_client_read);
+    reading_set(&c->upstream, &c->upstream_reading, upstream, on_upstream_read);
+}
+
 static void flush_held(struct fp_conn *c)
 {
     uint64_t now = uv_now(c->timer.loop);
-    while (c->held && c->held->due_ms <= now) {
+    while (c->held && c->held->due_ms <= now && !c->closing) {
         struct fp_chunk *k = c->held;
         c->held = k->next;
         if (!c->held) c->held_tail = NULL;
-        send_bytes(&c->client, k->data, k->len);
+        c->held_bytes -= k->len;
+        send_bytes(c, &c->client, k->data, k->len);
         free(k);
     }
 }
@@ -148,10 +227,10 @@ static void on_held_due(uv_timer_t *t)
 {
     struct fp_conn *c = t->data;
     flush_held(c);
+    if (c->closing) return;
     if (c->held)
         uv_timer_start(&c->timer, on_held_due, c->held->due_ms - uv_now(t->loop), 0);
-    else if (c->upstream_eof)
-        conn_close(c, false);
+    update_reading(c);
 }
 
 /* From the node to the client. */
@@ -159,15 +238,16 @@ static void on_upstream_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     struct fp_conn *c = s->data;
     struct fp_relay *r = c->relay;
-    if (n < 0 && !c->held) conn_close(c, false);
-    if (n < 0 && c->held) { /* the held bytes still go out, then it closes */
-        uv_read_stop(s);
+    if (n < 0 && n != UV_EOF) {
+        conn_close(c, true);
+    } else if (n == UV_EOF) {
         c->upstream_eof = true;
-    }
-    if (n > 0 && !c->closing && !c->blackholed) {
+    } else if (n > 0 && !c->closing && !c->blackholed) {
         if (r->mode == FAULT_PROXY_LATENCY || c->held) {
             struct fp_chunk *k = malloc(sizeof *k + (size_t)n);
-            if (k) {
+            if (!k) {
+                conn_close(c, true);
+            } else {
                 k->due_ms = uv_now(s->loop) + (r->mode == FAULT_PROXY_LATENCY ? r->latency_ms : 0);
                 k->len = (size_t)n;
                 k->next = NULL;
@@ -177,28 +257,34 @@ static void on_upstream_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
                 else
                     c->held = k;
                 c->held_tail = k;
+                c->held_bytes += k->len;
                 if (!uv_is_active((uv_handle_t *)&c->timer))
                     uv_timer_start(&c->timer, on_held_due, k->due_ms - uv_now(s->loop), 0);
             }
         } else {
-            send_bytes(&c->client, buf->base, (size_t)n);
+            send_bytes(c, &c->client, buf->base, (size_t)n);
         }
     }
     free(buf->base);
+    update_reading(c);
 }
 
 /* From the client to the node. */
 static void on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     struct fp_conn *c = s->data;
-    if (n < 0) {
-        conn_close(c, false);
+    if (n < 0 && (n != UV_EOF || c->blackholed)) {
+        conn_close(c, n != UV_EOF);
+    } else if (n == UV_EOF) {
+        c->client_eof = true;
     } else if (n > 0 && !c->blackholed) {
         if (c->upstream_ready) {
-            send_bytes(&c->upstream, buf->base, (size_t)n);
+            send_bytes(c, &c->upstream, buf->base, (size_t)n);
         } else {
             char *more = realloc(c->early, c->early_len + (size_t)n);
-            if (more) {
+            if (!more) {
+                conn_close(c, true);
+            } else {
                 memcpy(more + c->early_len, buf->base, (size_t)n);
                 c->early = more;
                 c->early_len += (size_t)n;
@@ -206,6 +292,7 @@ static void on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         }
     }
     free(buf->base);
+    update_reading(c);
 }
 
 static void on_upstream_connected(uv_connect_t *req, int status)
@@ -217,11 +304,11 @@ static void on_upstream_connected(uv_connect_t *req, int status)
         return;
     }
     c->upstream_ready = true;
-    if (c->early_len) send_bytes(&c->upstream, c->early, c->early_len);
+    if (c->early_len) send_bytes(c, &c->upstream, c->early, c->early_len);
     free(c->early);
     c->early = NULL;
     c->early_len = 0;
-    uv_read_start((uv_stream_t *)&c->upstream, on_alloc, on_upstream_read);
+    update_reading(c);
 }
 
 static void on_accept(uv_stream_t *server, int status)
@@ -247,6 +334,7 @@ static void on_accept(uv_stream_t *server, int status)
         conn_close(c, true);
         return;
     }
+    c->client_reading = true;
     uv_read_start((uv_stream_t *)&c->client, on_alloc, on_client_read);
     if (r->mode == FAULT_PROXY_BLACKHOLE) {
         c->blackholed = true; /* read and dropped; the node never hears of it */

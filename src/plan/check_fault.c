@@ -64,12 +64,12 @@ static int run_command(const char *cmd, uint64_t timeout_ms, const struct load_s
     int status = 0;
     for (uint64_t waited = 0; waitpid(pid, &status, WNOHANG) == 0; waited += 10) {
         if (load_stop_requested(stop)) { /* interrupted: the fault is not worth waiting for */
-            kill(-pid, SIGKILL);
+            if (pid > 1) kill(-pid, SIGKILL); /* never kill(-1) */
             waitpid(pid, &status, 0);
             return err_set(err, errlen, "exec `%s`: interrupted, killed", cmd);
         }
         if (waited >= timeout_ms) {
-            kill(-pid, SIGKILL);
+            if (pid > 1) kill(-pid, SIGKILL); /* never kill(-1) */
             waitpid(pid, &status, 0);
             return err_set(err, errlen, "exec `%s`: still running after %.1f s, killed", cmd,
                            (double)timeout_ms / 1000);

@@ -722,6 +722,145 @@ static void test_scale_peers_follow_the_group(void **state)
     assert_int_equal(stat(path, &sb), 0);
 }
 
+/* How many live (not zombie) processes are in process group pgid, from /proc. */
+static int group_members(int pgid)
+{
+    char cmd[200];
+    snprintf(cmd, sizeof cmd,
+             "awk '{ sub(/^.*\\) /, \"\"); if ($1 != \"Z\" && $3 == %d) n++ } END { print n+0 }' "
+             "/proc/[0-9]*/stat 2>/dev/null",
+             pgid);
+    FILE *f = popen(cmd, "r");
+    int n = -1;
+    if (f) {
+        if (fscanf(f, "%d", &n) != 1) n = -1;
+        pclose(f);
+    }
+    return n;
+}
+
+/* A replica's children that ignore SIGTERM: herd down ends the whole group after stop_grace,
+ * whether the leader exits on SIGTERM (stubborn.1) or ignores it too (deaf.1). */
+static void test_down_ends_the_whole_group(void **state)
+{
+    struct cl *c = *state;
+    write_cluster(c,
+                  "name: stubborn\ngroups:\n"
+                  "  stubborn:\n    command: sh -c '(trap \"\" TERM; exec sleep 300) & wait'\n"
+                  "    health: none\n    stop_grace: 1s\n"
+                  "  deaf:\n    command: sh -c 'trap \"\" TERM; sleep 300 & wait'\n"
+                  "    health: none\n    stop_grace: 1s\n");
+    assert_int_equal(herd(c, NULL, NULL, "up", "-d", "-f", c->file, NULL), 0);
+    json_t *st = status(c);
+    int leaders[2] = {pid_of(st, "stubborn.1"), pid_of(st, "deaf.1")};
+    json_decref(st);
+    for (int i = 0; i < 2; i++) {
+        assert_true(leaders[i] > 1);
+        long end = harness_now_ms() + 10000; /* the background sleep has started */
+        while (group_members(leaders[i]) < 2 && harness_now_ms() < end)
+            usleep(20000);
+        assert_int_equal(group_members(leaders[i]), 2);
+    }
+    long start = harness_now_ms();
+    char *out = NULL;
+    assert_int_equal(herd(c, &out, NULL, "down", NULL), 0);
+    free(out);
+    long took = harness_now_ms() - start;
+    if (took > 15000) fail_msg("herd down took %ld ms with a stop_grace of 1 s", took);
+    for (int i = 0; i < 2; i++)
+        if (group_members(leaders[i]) != 0)
+            fail_msg("process group %d still has %d process(es) after herd down", leaders[i],
+                     group_members(leaders[i]));
+}
+
+/* Writes a pid file for pid as herd would (its start time read now). */
+static void fake_pid_file(struct cl *c, const char *name, int pid, const char *id)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/state/%s", c->dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%d %llu 0 %s\n", pid, (unsigned long long)proc_starttime(pid), id);
+    fclose(f);
+}
+
+/* Pid files that name pid 1, or a live process herd did not start (with its right start
+ * time), are not signalled by herd down. */
+static void test_down_signals_only_its_own(void **state)
+{
+    struct cl *c = *state;
+    char dir[160];
+    snprintf(dir, sizeof dir, "%s/state", c->dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(dir, sizeof dir, "%s/state/pids", c->dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    pid_t sleeper = fork();
+    assert_true(sleeper >= 0);
+    if (sleeper == 0) {
+        execlp("sleep", "sleep", "60", (char *)NULL);
+        _exit(127);
+    }
+    long end = harness_now_ms() + 5000; /* it runs sleep, not a copy of this test */
+    while (harness_now_ms() < end) {
+        char exe[256] = "", path[64];
+        snprintf(path, sizeof path, "/proc/%d/exe", (int)sleeper);
+        ssize_t n = readlink(path, exe, sizeof exe - 1);
+        if (n > 0 && (exe[n] = '\0', strstr(exe, "sleep"))) break;
+        usleep(10000);
+    }
+    assert_true(proc_starttime(1) > 0);
+    fake_pid_file(c, "pids/init.pid", 1, "init");
+    fake_pid_file(c, "pids/stranger.pid", sleeper, "stranger");
+    fake_pid_file(c, "supervisor.pid", sleeper, "");
+    char *out = NULL;
+    assert_int_equal(herd(c, &out, NULL, "down", NULL), 0);
+    assert_non_null(strstr(out, "nothing was running"));
+    free(out);
+    int status;
+    assert_int_equal(waitpid(sleeper, &status, WNOHANG), 0); /* still running */
+    kill(sleeper, SIGKILL);
+    waitpid(sleeper, &status, 0);
+}
+
+/* A second herd up on the same state directory exits 3 and the first keeps working. */
+static void test_second_up_is_locked_out(void **state)
+{
+    struct cl *c = *state;
+    write_cluster(c, "name: one\ngroups:\n  api:\n    command: herd node --log-level warn\n"
+                     "    replicas: 1\n    base_port: %d\n", c->base);
+    assert_int_equal(herd(c, NULL, NULL, "up", "-d", "-f", c->file, NULL), 0);
+    /* even with the first one's pid files gone, the lock keeps the second out */
+    const char *names[] = {"supervisor.pid", "pids/api.1.pid"};
+    char saved[2][256];
+    for (int i = 0; i < 2; i++) {
+        char path[160];
+        snprintf(path, sizeof path, "%s/state/%s", c->dir, names[i]);
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        assert_non_null(fgets(saved[i], sizeof saved[i], f));
+        fclose(f);
+        unlink(path);
+    }
+    char *err = NULL;
+    assert_int_equal(herd(c, NULL, &err, "up", "-d", "-f", c->file, NULL), 3);
+    assert_non_null(strstr(err, "already running"));
+    free(err);
+    for (int i = 0; i < 2; i++) { /* so that teardown's herd down finds what to stop */
+        char path[160];
+        snprintf(path, sizeof path, "%s/state/%s", c->dir, names[i]);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(saved[i], f);
+        fclose(f);
+    }
+    json_t *st = status(c); /* its control socket still answers */
+    assert_non_null(st);
+    assert_string_equal(state_of(st, "api.1"), "ready");
+    json_decref(st);
+    char buf[4096];
+    assert_int_equal(harness_get(c->base, "/health", buf, sizeof buf, NULL), 200);
+}
+
 int integration_cluster(void)
 {
     const struct CMUnitTest tests[] = {
@@ -738,6 +877,9 @@ int integration_cluster(void)
         cmocka_unit_test_setup_teardown(test_ctrl_c_during_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_substitution_and_tcp_health, setup, teardown),
         cmocka_unit_test_setup_teardown(test_binary_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_down_ends_the_whole_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_down_signals_only_its_own, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_up_is_locked_out, setup, teardown),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -23,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "fault/proxy.h"
 #include "../support/harness.h"
 #include "integration.h"
 
@@ -1246,6 +1248,80 @@ static void test_plan_bad_plan(void **state)
     free(err);
 }
 
+#define BIG_ANSWER (8u << 20)
+
+/* A node stand-in: accepts one connection, reads until the client's half-close, answers
+ * BIG_ANSWER bytes and closes. */
+static void *big_answer_server(void *arg)
+{
+    int listener = *(int *)arg;
+    int fd = accept(listener, NULL, NULL);
+    if (fd < 0) return NULL;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+    }
+    char *answer = malloc(BIG_ANSWER);
+    memset(answer, 'x', BIG_ANSWER);
+    for (size_t sent = 0; sent < BIG_ANSWER;) {
+        ssize_t w = write(fd, answer + sent, BIG_ANSWER - sent);
+        if (w <= 0) break;
+        sent += (size_t)w;
+    }
+    free(answer);
+    close(fd);
+    return NULL;
+}
+
+/* Through the fault proxy (pass, then latency): the client's half-close reaches the node, and
+ * the node's whole 8 MB answer reaches the client, read slowly (backpressure), before EOF. */
+static void test_proxy_half_close_and_flush(void **state)
+{
+    (void)state;
+    for (int latency = 0; latency <= 1; latency++) {
+        int ports = harness_free_ports(2);
+        assert_true(ports > 0);
+        int listener = socket(AF_INET, SOCK_STREAM, 0);
+        int one = 1;
+        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(ports + 1))};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(bind(listener, (struct sockaddr *)&a, sizeof a), 0);
+        assert_int_equal(listen(listener, 4), 0);
+        pthread_t server;
+        assert_int_equal(pthread_create(&server, NULL, big_answer_server, &listener), 0);
+        char err[256];
+        struct fault_proxies *fp = fault_proxies_new();
+        assert_non_null(fp);
+        assert_int_equal(fault_proxies_add(fp, "n1", ports, ports + 1, err, sizeof err), 0);
+        assert_int_equal(fault_proxies_start(fp, err, sizeof err), 0);
+        if (latency) assert_int_equal(fault_proxies_set(fp, "n1", FAULT_PROXY_LATENCY, 50), 0);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        a.sin_port = htons((uint16_t)ports);
+        assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+        assert_int_equal(write(fd, "question", 8), 8);
+        assert_int_equal(shutdown(fd, SHUT_WR), 0);
+        size_t got = 0;
+        char buf[65536];
+        long end = harness_now_ms() + 60000;
+        for (int reads = 0; harness_now_ms() < end; reads++) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            if (poll(&p, 1, 1000) <= 0) continue;
+            ssize_t n = read(fd, buf, sizeof buf);
+            if (n <= 0) break;
+            got += (size_t)n;
+            if (reads < 20) usleep(20000); /* a slow reader at first */
+        }
+        close(fd);
+        pthread_join(server, NULL);
+        close(listener);
+        fault_proxies_free(fp);
+        if (got != BIG_ANSWER)
+            fail_msg("%s: the client got %zu of %u bytes", latency ? "latency" : "pass", got,
+                     BIG_ANSWER);
+    }
+}
+
 int integration_plan(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1267,6 +1343,7 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_consistency_catch_up_falls_back_to_reads, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_proxy_faults, setup, teardown),
+        cmocka_unit_test(test_proxy_half_close_and_flush),
         cmocka_unit_test_setup_teardown(test_exec_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_rerender_and_compare, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_bad_plan, setup, teardown),
