@@ -104,7 +104,10 @@ static bool proc_exe_name(pid_t pid, char *out, size_t size)
     char *deleted = strstr(target, " (deleted)");
     if (deleted && deleted[10] == '\0') *deleted = '\0';
     const char *base = strrchr(target, '/');
-    snprintf(out, size, "%s", base ? base + 1 : target);
+    base = base ? base + 1 : target;
+    size_t len = strlen(base) < size ? strlen(base) : size - 1; /* cut to the caller's size */
+    memcpy(out, base, len);
+    out[len] = '\0';
     return true;
 }
 
