@@ -74,6 +74,12 @@ int gateway_run(const struct gateway_opts *o)
     gw->threads = calloc((size_t)o->threads, sizeof *gw->threads);
     if (!gw->threads) goto out_registry;
     int made = 0;
+    /* several threads share the port with SO_REUSEPORT, which would also let this gateway
+     * share it with another process: make sure nobody holds it first */
+    if (o->threads > 1 && o->port && http_port_check_free(o->host, o->port, err, sizeof err) < 0) {
+        log_error("%s", err);
+        goto out_threads;
+    }
     for (; made < o->threads; made++) {
         struct gw_thread *t = &gw->threads[made];
         if (gw_thread_setup(t, gw, made) < 0) {

@@ -1294,6 +1294,26 @@ static int bind_reuse_port(uv_tcp_t *tcp, const struct sockaddr *addr)
     return rc;
 }
 
+int http_port_check_free(const char *host, int port, char *err, size_t errlen)
+{
+    struct sockaddr_storage addr;
+    int rc = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr)
+                               : uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
+    if (rc < 0) return err_set(err, errlen, "'%s' is not an IP address to listen on", host);
+    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return err_set(err, errlen, "cannot make a socket: %s", strerror(errno));
+    int one = 1; /* a socket in TIME_WAIT does not hold the port; a listener does */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    socklen_t len = addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                               : sizeof(struct sockaddr_in);
+    rc = bind(fd, (struct sockaddr *)&addr, len);
+    int e = errno;
+    close(fd);
+    if (rc == 0) return 0;
+    if (e == EADDRINUSE) return err_set(err, errlen, "port %d on %s is already in use", port, host);
+    return err_set(err, errlen, "cannot listen on %s port %d: %s", host, port, strerror(e));
+}
+
 int http_server_listen(struct http_server *srv, const char *host, int port, char *err,
                        size_t errlen)
 {

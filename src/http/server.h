@@ -100,6 +100,12 @@ void http_server_on_finish(struct http_server *srv, http_finish_fn fn, void *dat
  * connections (SO_REUSEPORT). Call before http_server_listen. */
 void http_server_set_reuse_port(struct http_server *srv, bool on);
 
+/* Whether host:port can be listened on by this process alone: a bind without SO_REUSEPORT,
+ * which fails while any other socket, of any process, listens there (SO_REUSEPORT would let a
+ * second process share the port silently). Call before listening with reuse_port. Returns 0,
+ * or -1 with "port N on HOST is already in use" (or why not) in err. */
+int http_port_check_free(const char *host, int port, char *err, size_t errlen);
+
 /* Binds and listens on host:port (port 0 picks a free one). Returns 0, or a negative libuv
  * error (UV_EADDRINUSE, ...) with a message in err. */
 int http_server_listen(struct http_server *srv, const char *host, int port, char *err,

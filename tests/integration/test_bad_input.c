@@ -153,7 +153,7 @@ static int setup(void **state)
     char *n[] = {(char *)harness_herd_bin(), "node", "--port", port, "--id", "api.1",
                  "--log-level", "error", NULL};
     harness_spawn(n, NULL, NULL);
-    char *g[] = {(char *)harness_herd_bin(), "gateway", "--port", gw, "--threads", "1", "--node",
+    char *g[] = {(char *)harness_herd_bin(), "gateway", "--port", gw, "--threads", "2", "--node",
                  node, "--log-level", "error", NULL};
     harness_spawn(g, NULL, NULL);
     *state = e;
@@ -246,10 +246,31 @@ static void test_bad_input_catalogue(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* A second gateway on the port the first one holds (its threads share it with SO_REUSEPORT,
+ * which would let another process in silently) exits 3 saying so; the first keeps serving. */
+static void test_second_gateway_on_a_taken_port(void **state)
+{
+    struct env *e = *state;
+    char port[16];
+    snprintf(port, sizeof port, "%d", e->gw_port);
+    char *args[] = {"gateway", "--port", port, "--threads", "2", "--log-level", "error", NULL};
+    char *out = NULL, *err = NULL;
+    int code = harness_herd(args, 10000, &out, &err);
+    printf("  second gateway: exit %d: %s", code, err ? err : "");
+    assert_int_equal(code, 3);
+    assert_non_null(strstr(err, "already in use"));
+    free(out);
+    free(err);
+    const char *body;
+    char answer[4096];
+    assert_int_equal(harness_get(e->gw_port, "/echo", answer, sizeof answer, &body), 200);
+}
+
 int integration_bad_input(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_input_catalogue),
+        cmocka_unit_test(test_second_gateway_on_a_taken_port),
     };
     return cmocka_run_group_tests_name("bad_input", tests, setup, teardown);
 }
