@@ -288,8 +288,7 @@ static int windows_init(struct load_windows *lw, uint64_t window_us, size_t coun
     lw->window_us = window_us;
     lw->requests = calloc(count, sizeof *lw->requests);
     lw->failures = calloc(count, sizeof *lw->failures);
-    lw->failures_sent = calloc(count, sizeof *lw->failures_sent);
-    if (!lw->requests || !lw->failures || !lw->failures_sent) return -1;
+    if (!lw->requests || !lw->failures) return -1;
     lw->count = count;
     return 0;
 }
@@ -298,7 +297,6 @@ static void windows_free(struct load_windows *lw)
 {
     free(lw->requests);
     free(lw->failures);
-    free(lw->failures_sent);
     for (size_t i = 0; i < LOAD_MAX_NODES; i++) free(lw->node_ok[i]);
     memset(lw, 0, sizeof *lw);
 }
@@ -319,14 +317,13 @@ static size_t window_of(const struct load_windows *lw, uint64_t ns, uint64_t sta
 }
 
 static void windows_record(struct load_worker *w, int node, const struct load_sample *s,
-                           uint64_t now, uint64_t sent_ns)
+                           uint64_t now)
 {
     struct load_windows *lw = &w->win;
     size_t i = window_of(lw, now, w->eng->start_ns);
     lw->requests[i]++;
     if (s->cls != COUNTER_OK) {
         lw->failures[i]++;
-        lw->failures_sent[window_of(lw, sent_ns, w->eng->start_ns)]++;
         return;
     }
     if (node < 0 || node >= LOAD_MAX_NODES) return;
@@ -342,7 +339,6 @@ static void windows_merge(struct load_result *r, struct load_worker *w)
     for (size_t i = 0; i < src->count && i < dst->count; i++) {
         dst->requests[i] += src->requests[i];
         dst->failures[i] += src->failures[i];
-        dst->failures_sent[i] += src->failures_sent[i];
     }
     for (size_t n = 0; n < w->stats.node_count; n++) {
         if (!src->node_ok[n]) continue;
@@ -437,7 +433,7 @@ static void on_answer(struct http_client *client, int error, const struct http_c
     };
     int node = node_of_answer(w, c->target, error == HTTP_CLIENT_OK ? res->captured : "");
     load_stats_record(&w->stats, &w->interval, node, &s);
-    if (w->win.count) windows_record(w, node, &s, now, c->sent_ns);
+    if (w->win.count) windows_record(w, node, &s, now);
     record_keep(w, node, (uint8_t)s.cls, s.status, c->intended_ns, c->sent_ns, now);
     lb_on_result(&w->lb, c->target, s.cls == COUNTER_OK);
     if (s.cls != COUNTER_OK && plan->max_failures) {
@@ -662,7 +658,7 @@ static void account_unfinished(struct load_worker *w)
                                 .bytes_out = http_client_bytes_out(c->clients[c->target])};
         int node = node_of_answer(w, c->target, "");
         load_stats_record(&w->stats, &w->interval, node, &s);
-        if (w->win.count) windows_record(w, node, &s, now, c->sent_ns);
+        if (w->win.count) windows_record(w, node, &s, now);
         record_keep(w, node, COUNTER_UNANSWERED, 0, c->intended_ns, c->sent_ns, now);
         c->busy = false;
     }

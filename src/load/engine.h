@@ -89,7 +89,6 @@ struct load_windows {
     size_t count;             /* windows; answers after the last one land in it */
     uint32_t *requests;       /* answers that ended in the window */
     uint32_t *failures;       /* failed answers that ended in the window */
-    uint32_t *failures_sent;  /* failed answers whose request was sent in the window */
     uint32_t *node_ok[LOAD_MAX_NODES]; /* successes per node (result.total.nodes order), or NULL */
 };
 

@@ -171,10 +171,8 @@ json_t *check_expectation_why(const char *text, double actual, bool pass, const 
  * appends each to list. Returns true when all pass (or there is none). */
 bool check_judge_bound(const struct plan_check *c, const char *key, double actual, json_t *list);
 
-/* Sleeps until the monotonic clock (uv_hrtime) reaches ns. */
-void check_sleep_until(uint64_t ns);
-
-/* The same, unless the run is asked to stop (SIGINT/SIGTERM): then it returns at once. Returns
+/* Sleeps until the monotonic clock (uv_hrtime) reaches ns, unless the run is asked to stop
+ * (SIGINT/SIGTERM): then it returns at once. Returns
  * true when ns came, false when the run was stopped. Every wait of a check is one of these. */
 bool check_wait_until(const struct check_env *env, uint64_t ns);
 

@@ -292,18 +292,12 @@ int check_load_join(struct check_load_job *j)
     return j->rc;
 }
 
-void check_sleep_until(uint64_t ns)
-{
-    uint64_t now = uv_hrtime();
-    if (ns > now) usleep((useconds_t)((ns - now) / 1000));
-}
-
 bool check_wait_until(const struct check_env *env, uint64_t ns)
 {
-    while (uv_hrtime() < ns) {
+    for (uint64_t now = uv_hrtime(); now < ns; now = uv_hrtime()) {
         if (load_stop_requested(env->stop)) return false;
-        uint64_t left = ns - uv_hrtime();
-        check_sleep_until(uv_hrtime() + (left < 10000000 ? left : 10000000));
+        uint64_t step = ns - now < 10000000 ? ns - now : 10000000; /* look again every 10 ms */
+        usleep((useconds_t)(step / 1000));
     }
     return !load_stop_requested(env->stop);
 }

@@ -163,9 +163,10 @@ static void *sample(void *arg)
     return NULL;
 }
 
-/* Three nodes (api.1..3) and a gateway the test starts itself (threads 1, a node's answer
- * within 300 ms or a retry elsewhere, active checks every 100 ms, no passive ejection). */
-static void start_cluster(struct mt *t, pid_t pids[3])
+/* Three nodes (api.1..3) and a gateway on host, balancing by balance, that the test starts
+ * itself (threads 1, a node's answer within 300 ms or a retry elsewhere, active checks every
+ * 100 ms, no passive ejection). */
+static void start_cluster(struct mt *t, pid_t pids[3], const char *host, const char *balance)
 {
     char port[16], id[16], gw_port[16], nodes[3][64];
     for (int i = 0; i < 3; i++) {
@@ -177,14 +178,17 @@ static void start_cluster(struct mt *t, pid_t pids[3])
         pids[i] = harness_spawn(argv, NULL, NULL);
     }
     snprintf(gw_port, sizeof gw_port, "%d", t->base + 3);
-    char *gw[] = {(char *)harness_herd_bin(), "gateway", "--port", gw_port, "--threads", "1",
-                  "--node", nodes[0], "--node", nodes[1], "--node", nodes[2], "--timeout", "300ms",
-                  "--retry-budget", "100%", "--inter", "100ms", "--fastinter", "100ms",
-                  "--downinter", "100ms", "--check-timeout", "100ms", "--rise", "1",
-                  "--eject-after", "0", "--log-level", "warn", NULL};
+    char *gw[] = {(char *)harness_herd_bin(), "gateway", "--host", (char *)host, "--balance",
+                  (char *)balance, "--port", gw_port, "--threads", "1", "--node", nodes[0],
+                  "--node", nodes[1], "--node", nodes[2], "--timeout", "300ms", "--retry-budget",
+                  "100%", "--inter", "100ms", "--fastinter", "100ms", "--downinter", "100ms",
+                  "--check-timeout", "100ms", "--rise", "1", "--eject-after", "0",
+                  "--log-level", "warn", NULL};
     harness_spawn(gw, NULL, NULL);
-    for (int i = 0; i < 4; i++) assert_true(harness_wait_http(t->base + i, "/health", 5000));
-    usleep(300000); /* the gateway's first checks: every node up */
+    for (int i = 0; i < 3; i++) assert_true(harness_wait_http(t->base + i, "/health", 5000));
+    if (strcmp(host, "127.0.0.1") == 0)
+        assert_true(harness_wait_http(t->base + 3, "/health", 5000));
+    usleep(500000); /* the gateway's first checks: every node up */
 }
 
 /* api.2 paused by the user's commands (exec: kill -STOP, then kill -CONT after 1.5 s) while
@@ -194,7 +198,7 @@ static void test_pause_against_proc_and_gateway_metrics(void **state)
 {
     struct mt *t = *state;
     pid_t pids[3];
-    start_cluster(t, pids);
+    start_cluster(t, pids, "127.0.0.1", "roundrobin");
     char *before = get_metrics(t->base + 3);
     assert_non_null(before);
     char text[2048];
@@ -585,22 +589,8 @@ static void test_temporary_state_dir(void **state)
 static void test_environment_read_at_its_own_host(void **state)
 {
     struct mt *t = *state;
-    char port[16], id[16], gw_port[16], nodes[3][64];
-    for (int i = 0; i < 3; i++) {
-        snprintf(port, sizeof port, "%d", t->base + i);
-        snprintf(id, sizeof id, "api.%d", i + 1);
-        snprintf(nodes[i], sizeof nodes[i], "api.%d=127.0.0.1:%d", i + 1, t->base + i);
-        char *argv[] = {(char *)harness_herd_bin(), "node", "--port", port, "--id", id,
-                        "--log-level", "warn", NULL};
-        harness_spawn(argv, NULL, NULL);
-    }
-    snprintf(gw_port, sizeof gw_port, "%d", t->base + 3);
-    char *gw[] = {(char *)harness_herd_bin(), "gateway", "--host", "::1", "--port", gw_port,
-                  "--balance", "random", "--node", nodes[0], "--node", nodes[1], "--node",
-                  nodes[2], "--log-level", "warn", NULL};
-    harness_spawn(gw, NULL, NULL);
-    for (int i = 0; i < 3; i++) assert_true(harness_wait_http(t->base + i, "/health", 5000));
-    usleep(1500000); /* the gateway's first checks */
+    pid_t pids[3];
+    start_cluster(t, pids, "::1", "random");
     assert_false(harness_port_open(t->base + 3)); /* not on 127.0.0.1 */
     char text[1024];
     snprintf(text, sizeof text,
