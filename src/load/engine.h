@@ -82,8 +82,8 @@ struct load_record {
     uint8_t cls;     /* enum counter_class, or LOAD_RECORD_NOT_SENT / LOAD_RECORD_DROPPED */
 };
 
-/* Outcomes in fixed windows from the start (the plan's window_us, e.g. 100 ms): what the
- * failover measurements need finer than the per-second timeline. Counts only, no latency. */
+/* Outcomes in fixed windows from the start (the plan's window_us, e.g. 100 ms), finer than the
+ * per-second timeline, for the reports' charts (measures use the records). Counts only. */
 struct load_windows {
     uint64_t window_us;
     size_t count;             /* windows; answers after the last one land in it */

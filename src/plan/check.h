@@ -35,8 +35,8 @@ struct check_env {
  * `errors` threshold, `success`, or failover's `failed_requests`). */
 #define CHECK_DEFAULT_SUCCESS "errors<=0.1%"
 
-/* Outcomes are also counted in windows this long: DESIGN section 6's 100 ms, for the
- * failover time and the report's charts. */
+/* DESIGN section 6's 100 ms: the failover time's windows (over the records, aligned at the
+ * fault), and the engine's windows for the report's charts. */
 #define CHECK_WINDOW_US 100000
 
 /* At most this many request records per load (load_plan.max_records): 320 MB. */
