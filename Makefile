@@ -3,7 +3,7 @@ BUILD_PKGS := gcc libc6-dev make cmake pkg-config libuv1-dev node-llhttp libyaml
               libssl-dev libcmocka-dev openssl curl
 TEST_PKGS := chromium iproute2
 BENCH_PKGS := wrk nginx-light haproxy bc python3 util-linux time
-# libFuzzer: Debian's clang and its compiler-rt (for `make fuzz` only, not `make test`)
+# libFuzzer: Debian's clang and its compiler-rt (`make fuzz`; `make test` runs each target 20 s)
 FUZZ_PKGS := clang libclang-rt-14-dev
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
@@ -56,14 +56,16 @@ fuzz: build-fuzz
 
 # Each fuzz target once over its seed corpus (a second or so).
 fuzz-smoke: build-fuzz
-	@cd build-fuzz && ctest --output-on-failure -L fuzz
+	@cd build-fuzz && ctest --output-on-failure -L '^fuzz$$'
 
 # Unit, integration and browser (e2e: the HTML reports in headless Chromium) tests under
 # ASan + UBSan, plus a warning-free release build; and the
 # load engine's multi-threaded runs (the bench integration tests) under ThreadSanitizer, whose
-# reports make herd exit non-zero and so fail the tests. CTest's summary comes last.
-test: test-deps build build-asan build-tsan
+# reports make herd exit non-zero and so fail the tests; and each libFuzzer target over its
+# seeds, then for HERD_FUZZ_CI_SECONDS (20) from them. CTest's summary comes last.
+test: test-deps fuzz-deps build build-asan build-tsan build-fuzz
 	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --timeout 300 -R "integration.(bench|gateway)"
+	@cd build-fuzz && ctest --output-on-failure -j$(JOBS) -L fuzz
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ctest --output-on-failure --timeout 300 -j$(JOBS)
