@@ -29,15 +29,6 @@ static bool loopback(const char *ip)
     return strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0 || strcmp(ip, "unix") == 0;
 }
 
-/* Compares a and b in time that depends on their lengths only, not on where they differ. */
-static bool same_secret(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned char diff = la != lb;
-    for (size_t i = 0; i < lb; i++) diff |= (unsigned char)(a[i < la ? i : 0] ^ b[i]);
-    return diff == 0;
-}
-
 /* Admin routes answer loopback clients, or anyone with the token when one is set; with a
  * token, changes need it from everyone. Answers 401/403 and returns false otherwise. */
 bool gw_admin_allowed(struct http_request *req, struct gw_thread *t, bool change)
@@ -51,12 +42,7 @@ bool gw_admin_allowed(struct http_request *req, struct gw_thread *t, bool change
         return false;
     }
     if (!change && loopback(peer)) return true;
-    const char *auth = http_request_header(req, "Authorization");
-    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
-        const char *given = auth + 7;
-        while (*given == ' ') given++;
-        if (same_secret(given, token)) return true;
-    }
+    if (http_request_bearer_is(req, token)) return true;
     http_response_header(req, "WWW-Authenticate", "Bearer");
     http_respond_error(req, 401, "missing or wrong token (Authorization: Bearer TOKEN)");
     return false;

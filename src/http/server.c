@@ -478,6 +478,20 @@ int http_request_query(const struct http_request *req, const char *name, char *o
     return -1;
 }
 
+bool http_request_bearer_is(const struct http_request *req, const char *token)
+{
+    const char *auth = http_request_header(req, "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer", 6) != 0 || (auth[6] != ' ' && auth[6] != '\t'))
+        return false;
+    const char *given = auth + 7;
+    given += strspn(given, " \t");
+    size_t given_len = strlen(given), len = strlen(token);
+    unsigned char diff = given_len != len;
+    for (size_t i = 0; i < len; i++)
+        diff |= (unsigned char)(token[i] ^ (i < given_len ? given[i] : 0));
+    return diff == 0;
+}
+
 bool http_request_aborted(const struct http_request *req)
 {
     return req->conn->peer_gone;

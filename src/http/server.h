@@ -142,6 +142,11 @@ const char *http_request_header(const struct http_request *req, const char *name
  * or longer than size - 1. */
 int http_request_query(const struct http_request *req, const char *name, char *out, size_t size);
 
+/* True when req carries "Authorization: Bearer TOKEN" (the scheme in any case, blanks after
+ * it) with token as TOKEN. The comparison takes time that depends on token's length only,
+ * not on where the first difference is. token is non-empty. */
+bool http_request_bearer_is(const struct http_request *req, const char *token);
+
 /* True when the client went away while an asynchronous answer was pending. */
 bool http_request_aborted(const struct http_request *req);
 

@@ -742,30 +742,14 @@ bad:
     http_respond_error(req, 400, msg);
 }
 
-/* True when given equals token. The time taken depends on token's length only, not on
- * where the first difference is. */
-static bool token_equal(const char *given, const char *token)
-{
-    size_t given_len = strlen(given), len = strlen(token);
-    unsigned char diff = given_len != len;
-    for (size_t i = 0; i < len; i++)
-        diff |= (unsigned char)(token[i] ^ (i < given_len ? given[i] : 0));
-    return diff == 0;
-}
-
 /* True when the request carries the cluster token ("Authorization: Bearer TOKEN", the
  * scheme in any case) or none is set; otherwise answers 401 and returns false. */
 static bool authorized(struct node *n, struct http_request *req)
 {
     const char *token = n->cfg.cluster_token;
     if (!token[0]) return true;
+    if (http_request_bearer_is(req, token)) return true;
     const char *auth = http_request_header(req, "Authorization");
-    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
-        const char *given = auth + 7;
-        while (*given == ' ')
-            given++;
-        if (token_equal(given, token)) return true;
-    }
     http_response_header(req, "WWW-Authenticate", "Bearer");
     http_respond_error(req, 401,
                        auth ? "wrong token (expected Authorization: Bearer CLUSTER_TOKEN)"
