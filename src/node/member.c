@@ -19,6 +19,11 @@
 #define LONG_POLL_TIMEOUT  35000
 #define FORWARD_TIMEOUT_MS 2000
 #define LEAVE_TIMEOUT_MS   500
+/* the heartbeat period a gateway asks for is held to this range (its ttl is 100 ms..24 h and
+ * it asks for a third of it); none given: the default */
+#define HEARTBEAT_MIN_MS     10
+#define HEARTBEAT_MAX_MS     60000
+#define HEARTBEAT_DEFAULT_MS 1000
 
 struct member {
     uv_loop_t *loop;
@@ -105,7 +110,10 @@ static void on_registered(struct http_client *c, int error, const struct http_cl
         json_t *j = json_loads(res->body ? res->body : "", 0, NULL);
         json_int_t hb = json_integer_value(json_object_get(j, "heartbeat_ms"));
         json_decref(j);
-        m->heartbeat_ms = hb > 0 ? (uint64_t)hb : 1000;
+        m->heartbeat_ms = hb <= 0                 ? HEARTBEAT_DEFAULT_MS
+                          : hb < HEARTBEAT_MIN_MS ? HEARTBEAT_MIN_MS
+                          : hb > HEARTBEAT_MAX_MS ? HEARTBEAT_MAX_MS
+                                                  : (uint64_t)hb;
         if (!m->registered) log_info("registered with %s", m->url.authority);
         m->registered = true;
         m->backoff_ms = RETRY_FIRST_MS;
