@@ -3,12 +3,13 @@
  *   f  node: POST /admin/fault                 (node_fault_decode)
  *   r  gateway: POST /api/v1/cluster/register  (admin_register_decode, then registry_add)
  *   R  the same, the gateway with --allow-register networks
- *   u  gateway: PUT /api/v1/cluster/nodes/{id} (admin_update_decode)
- *   c  gateway: PUT /api/v1/cluster/config     (admin_config_decode)
+ *   u  gateway: PUT /api/v1/cluster/nodes/{id} (admin_update_decode, then registry_set)
+ *   c  gateway: PUT /api/v1/cluster/config     (admin_config_decode, then registry_config_put)
  *   s  supervisor: POST /groups/{group}/scale  (control_scale_decode)
  * Any other first byte picks one by its value. A body a decoder accepts must give values in
  * their documented ranges; one it refuses must come with a message and leave nothing behind. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,20 @@
 #include "cluster/registry.h"
 #include "fuzz_util.h"
 #include "node/node.h"
+
+/* The gateway's registry that updates and configs go to: one node, kept across inputs. */
+static struct registry *gateway_registry(void)
+{
+    static struct registry reg;
+    static bool ready;
+    char err[256];
+    if (!ready && (registry_init(&reg, 3000, 0, 1, 1) < 0 ||
+                   registry_add(&reg, "api.1", "127.0.0.1", 8081, 100, REGISTRY_STATIC, NULL, err,
+                                sizeof err) != 0))
+        abort();
+    ready = true;
+    return &reg;
+}
 
 static void fault(const char *body, size_t len)
 {
@@ -103,6 +118,13 @@ static void update_body(const char *body, size_t len)
         (u.has_state && u.state != REGISTRY_ACTIVE && u.state != REGISTRY_DRAIN &&
          u.state != REGISTRY_MAINT))
         fuzz_fail("an update accepted with a field out of range, or changing nothing", body);
+    struct registry *reg = gateway_registry();
+    const struct registry_node *n = &reg->nodes[0];
+    int weight = u.weight >= 0 ? u.weight : n->weight;
+    enum registry_admin state = u.has_state ? u.state : n->admin;
+    if (registry_set(reg, "api.1", u.weight, u.has_state ? &u.state : NULL) < 0 ||
+        n->weight != weight || n->admin != state || n->effective_weight > weight * 10)
+        fuzz_fail("an update the registry did not take as decoded", body);
 }
 
 static void config_body(const char *body, size_t len)
@@ -116,6 +138,10 @@ static void config_body(const char *body, size_t len)
     json_t *given = json_loadb(body, len, 0, NULL), *stored = json_loads(text, 0, NULL);
     if (!json_is_object(stored) || !json_equal(given, stored))
         fuzz_fail("a config that does not read back as it was given", text);
+    struct registry *reg = gateway_registry();
+    uint64_t version = reg->config_version;
+    if (registry_config_put(reg, text) != version + 1 || strcmp(reg->config, text) != 0)
+        fuzz_fail("a config the registry did not take, or took without a new version", text);
     json_decref(given);
     json_decref(stored);
     free(text);
