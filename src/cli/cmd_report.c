@@ -33,132 +33,23 @@ static const char report_usage[] =
 
 static json_t *load(const char *path)
 {
-    json_error_t e;
-    json_t *j = json_load_file(path, 0, &e);
-    if (!j) {
-        fprintf(stderr, "herd report: %s:%d:%d: %s\n", path, e.line, e.column, e.text);
-        return NULL;
-    }
-    const char *schema = json_string_value(json_object_get(j, "schema"));
-    if (!schema || (strcmp(schema, "herd.run/1") != 0 && strcmp(schema, "herd.test/1") != 0)) {
-        fprintf(stderr, "herd report: %s: schema: expected herd.run/1 (herd bench -o json) or "
-                        "herd.test/1 (herd test's run.json)\n", path);
-        json_decref(j);
-        return NULL;
-    }
+    char err[ERR_SIZE];
+    json_t *j = report_load(path, err, sizeof err);
+    if (!j) fprintf(stderr, "herd report: %s\n", err);
     return j;
-}
-
-/* One metric compared: lower is better unless higher_better. Prints a row; returns true when
- * it regressed beyond the tolerance (and beyond abs_floor in absolute terms). */
-static bool compare_metric(const char *scope, const char *metric, const json_t *a, const json_t *b,
-                           bool higher_better, double tolerance, double abs_floor)
-{
-    if (json_is_number(a) && !json_is_number(b)) { /* measured before, not now: worse */
-        printf("  %-24s %-22s %14.4g %14s %10s  REGRESSED\n", scope, metric, json_number_value(a),
-               "not measured", "");
-        return true;
-    }
-    if (!json_is_number(a) || !json_is_number(b)) return false;
-    double x = json_number_value(a), y = json_number_value(b);
-    double worse = higher_better ? x - y : y - x; /* > 0: NEW is worse */
-    double rel = x != 0 ? worse / fabs(x) : (worse > 0 ? INFINITY : 0);
-    bool regressed = worse > abs_floor && rel > tolerance;
-    char change[24] = "new"; /* from 0: no percentage */
-    if (x != 0)
-        snprintf(change, sizeof change, "%+.1f%%", 100 * (y - x) / fabs(x));
-    else if (y == 0)
-        snprintf(change, sizeof change, "+0.0%%");
-    printf("  %-24s %-22s %14.4g %14.4g %10s  %s\n", scope, metric, x, y, change,
-           regressed ? "REGRESSED" : "");
-    return regressed;
 }
 
 static int compare(const char *old_path, const char *new_path, double tolerance)
 {
     json_t *a = load(old_path), *b = load(new_path);
-    if (!a || !b) {
-        json_decref(a);
-        json_decref(b);
-        return CLI_EXIT_USAGE;
-    }
-    const char *sa = json_string_value(json_object_get(a, "schema"));
-    const char *sb = json_string_value(json_object_get(b, "schema"));
-    if (strcmp(sa, sb) != 0) {
-        fprintf(stderr, "herd report: %s is %s but %s is %s: compare like with like\n", old_path,
-                sa, new_path, sb);
-        json_decref(a);
-        json_decref(b);
-        return CLI_EXIT_USAGE;
-    }
-    printf("herd report: %s -> %s (tolerance %.0f%%)\n\n", old_path, new_path, tolerance * 100);
-    printf("  %-24s %-22s %14s %14s %10s\n", "SCOPE", "METRIC", "OLD", "NEW", "CHANGE");
-    int regressions = 0;
-    if (strcmp(sa, "herd.run/1") == 0) {
-        static const char *const lat[] = {"p50", "p90", "p99", "p99.9", "max", NULL};
-        json_t *la = json_object_get(a, "latency_ms"), *lb = json_object_get(b, "latency_ms");
-        for (const char *const *m = lat; *m; m++)
-            regressions += compare_metric("run", *m, json_object_get(la, *m),
-                                          json_object_get(lb, *m), false, tolerance, 0.05);
-        json_t *ta = json_object_get(a, "totals"), *tb = json_object_get(b, "totals");
-        regressions += compare_metric("run", "error_rate", json_object_get(ta, "error_rate"),
-                                      json_object_get(tb, "error_rate"), false, tolerance, 0.0001);
-        regressions += compare_metric("run", "rps", json_object_get(ta, "rps"),
-                                      json_object_get(tb, "rps"), true, tolerance, 1);
-    } else {
-        size_t i;
-        json_t *ca;
-        json_array_foreach(json_object_get(a, "checks"), i, ca) {
-            const char *name = json_string_value(json_object_get(ca, "name"));
-            if (!name) continue; /* not a check herd wrote */
-            json_t *cb = NULL, *x;
-            size_t k;
-            json_array_foreach(json_object_get(b, "checks"), k, x) {
-                const char *other = json_string_value(json_object_get(x, "name"));
-                if (other && strcmp(other, name) == 0) cb = x;
-            }
-            if (!cb) { /* it ran before and not now: nothing measured is worse */
-                printf("  %-24s only in %s  REGRESSED\n", name, old_path);
-                regressions++;
-                continue;
-            }
-            json_t *ma = json_object_get(ca, "measures"), *mb = json_object_get(cb, "measures");
-            static const char *const summaries[] = {"summary", "group_summary", "other_summary",
-                                                    NULL};
-            for (const char *const *sum = summaries; *sum; sum++) {
-                json_t *sa2 = json_object_get(ma, *sum), *sb2 = json_object_get(mb, *sum);
-                if (!sa2) continue;
-                char scope[160];
-                snprintf(scope, sizeof scope, "%s%s%s", name, strcmp(*sum, "summary") ? " " : "",
-                         strcmp(*sum, "summary") ? *sum : "");
-                regressions += compare_metric(scope, "p99_ms", json_object_get(sa2, "p99_ms"),
-                                              json_object_get(sb2, "p99_ms"), false, tolerance,
-                                              0.05);
-                regressions += compare_metric(scope, "error_rate",
-                                              json_object_get(sa2, "error_rate"),
-                                              json_object_get(sb2, "error_rate"), false,
-                                              tolerance, 0.0001);
-            }
-            static const char *const fo[] = {"failed_requests", "detection_ms", "failover_ms",
-                                             "rejoin_ms", "max_deviation", NULL};
-            for (const char *const *m = fo; *m; m++)
-                regressions += compare_metric(name, *m, json_object_get(ma, *m),
-                                              json_object_get(mb, *m), false, tolerance,
-                                              strcmp(*m, "max_deviation") == 0 ? 0.001 : 1);
-            const char *va = json_string_value(json_object_get(ca, "verdict"));
-            const char *vb = json_string_value(json_object_get(cb, "verdict"));
-            bool was = va && strcmp(va, "pass") == 0, is = vb && strcmp(vb, "pass") == 0;
-            if (was && !is) {
-                printf("  %-24s %-22s %14s %14s %10s  REGRESSED\n", name, "verdict", "pass",
-                       vb ? vb : "none", "");
-                regressions++;
-            }
-        }
-    }
-    printf("\n  %d regression%s\n", regressions, regressions == 1 ? "" : "s");
+    char err[ERR_SIZE];
+    int regressions = a && b ? report_compare(a, b, old_path, new_path, tolerance, stdout, err,
+                                              sizeof err)
+                             : -1;
+    if (a && b && regressions < 0) fprintf(stderr, "herd report: %s\n", err);
     json_decref(a);
     json_decref(b);
-    return regressions ? CLI_EXIT_FAILED : CLI_EXIT_OK;
+    return regressions < 0 ? CLI_EXIT_USAGE : regressions ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
 
 static const char *extension(const char *format, bool test_doc)

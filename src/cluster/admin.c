@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "base/mtime.h"
+#include "cluster/admin_body.h"
 #include "cluster/gateway_int.h"
 
 #define LONG_POLL_DEFAULT_MS 30000
@@ -183,98 +184,35 @@ static void on_status(struct http_request *req, void *data)
 
 /* ---- registration ---- */
 
-static json_t *body_object(struct http_request *req)
+/* Answers a body a decoder refused (rc: -1 or ADMIN_BODY_ENOMEM). */
+static void refuse_body(struct http_request *req, int rc, const char *msg)
 {
-    json_error_t e;
-    json_t *j = json_loadb(req->body, req->body_len, 0, &e);
-    if (!j || !json_is_object(j)) {
-        char msg[256];
-        if (j)
-            snprintf(msg, sizeof msg, "the body must be a JSON object");
-        else
-            snprintf(msg, sizeof msg, "body: line %d column %d: %s", e.line, e.column, e.text);
-        json_decref(j);
-        http_respond_error(req, 400, msg);
-        return NULL;
-    }
-    return j;
-}
-
-/* Checks that body has only keys from allowed; answers 400 naming the first other one. */
-static bool known_keys(struct http_request *req, json_t *body, const char *const allowed_keys[])
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v) {
-        bool ok = false;
-        for (const char *const *k = allowed_keys; *k && !ok; k++) ok = strcmp(*k, key) == 0;
-        if (!ok) {
-            char msg[192];
-            snprintf(msg, sizeof msg, "unknown field '%.64s'", key);
-            http_respond_error(req, 400, msg);
-            return false;
-        }
-    }
-    return true;
+    http_respond_error(req, rc == ADMIN_BODY_ENOMEM ? 500 : 400, msg);
 }
 
 static void on_register(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
     if (!gw_admin_allowed(req, t, true)) return;
-    json_t *body = body_object(req);
-    if (!body) return;
-    static const char *const keys[] = {"node_id", "host", "port", "weight", "metadata", "group",
-                                       NULL};
-    json_t *id = json_object_get(body, "node_id"), *host = json_object_get(body, "host"),
-           *port = json_object_get(body, "port"), *weight = json_object_get(body, "weight"),
-           *meta = json_object_get(body, "metadata"), *group = json_object_get(body, "group");
-    if (json_is_null(host)) host = NULL; /* null: not given */
-    if (json_is_null(weight)) weight = NULL;
-    if (json_is_null(meta)) meta = NULL;
-    if (json_is_null(group)) group = NULL;
-    const char *bad = NULL;
-    if (!json_is_string(id))
-        bad = "node_id: expected a string";
-    else if (host && !json_is_string(host))
-        bad = "host: expected a string";
-    else if (!json_is_integer(port) || json_integer_value(port) < 1 ||
-             json_integer_value(port) > 65535)
-        bad = "port: expected an integer 1..65535";
-    else if (weight && (!json_is_integer(weight) || json_integer_value(weight) < 0 ||
-                        json_integer_value(weight) > REGISTRY_WEIGHT_MAX))
-        bad = "weight: expected an integer 0..100";
-    else if (meta && !json_is_object(meta))
-        bad = "metadata: expected an object";
-    else if (group && (!json_is_string(group) || strlen(json_string_value(group)) >= 64))
-        bad = "group: expected a group name (at most 63 characters)";
-    if (!known_keys(req, body, keys)) {
-        json_decref(body);
+    struct admin_register r;
+    char msg[256], peer[64] = "127.0.0.1";
+    int rc = admin_register_decode(req->body, req->body_len, &r, msg, sizeof msg);
+    if (rc < 0) {
+        refuse_body(req, rc, msg);
         return;
     }
-    if (bad) {
-        http_respond_error(req, 400, bad);
-        json_decref(body);
-        return;
-    }
-    char peer[64] = "127.0.0.1";
-    if (!host) http_request_peer(req, peer, sizeof peer);
-    char *meta_text = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
-    char err[256];
-    int rc = registry_add(&t->gw->reg, json_string_value(id),
-                          host ? json_string_value(host) : peer,
-                          (int)json_integer_value(port), weight ? (int)json_integer_value(weight) : 1,
-                          REGISTRY_REGISTERED, meta_text, err, sizeof err);
-    free(meta_text);
-    if (rc >= 0 && group) registry_set_group(&t->gw->reg, rc, json_string_value(group));
+    if (!r.host) http_request_peer(req, peer, sizeof peer);
+    rc = registry_add(&t->gw->reg, r.node_id, r.host ? r.host : peer, r.port, r.weight,
+                      REGISTRY_REGISTERED, r.metadata, msg, sizeof msg);
+    if (rc >= 0 && r.has_group) registry_set_group(&t->gw->reg, rc, r.group);
     if (rc < 0)
-        http_respond_error(req, 400, err);
+        http_respond_error(req, 400, msg);
     else
         http_respond_json(req, 201,
-                          json_pack("{s:O,s:I,s:I}", "node_id", id, "ttl_ms",
+                          json_pack("{s:s,s:I,s:I}", "node_id", r.node_id, "ttl_ms",
                                     (json_int_t)t->gw->reg.ttl_ms, "heartbeat_ms",
                                     (json_int_t)(t->gw->reg.ttl_ms / 3)));
-    json_decref(body);
+    admin_register_free(&r);
 }
 
 static void on_heartbeat(struct http_request *req, void *data)
@@ -303,32 +241,13 @@ static void on_node_update(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
     if (!gw_admin_allowed(req, t, true)) return;
-    json_t *body = body_object(req);
-    if (!body) return;
-    static const char *const keys[] = {"weight", "state", NULL};
-    if (!known_keys(req, body, keys)) {
-        json_decref(body);
+    struct admin_update u;
+    char msg[256];
+    if (admin_update_decode(req->body, req->body_len, &u, msg, sizeof msg) < 0) {
+        http_respond_error(req, 400, msg);
         return;
     }
-    json_t *weight = json_object_get(body, "weight"), *state = json_object_get(body, "state");
-    enum registry_admin admin;
-    const char *bad = NULL;
-    if (weight && (!json_is_integer(weight) || json_integer_value(weight) < 0 ||
-                   json_integer_value(weight) > REGISTRY_WEIGHT_MAX))
-        bad = "weight: expected an integer 0..100";
-    else if (state && (!json_is_string(state) ||
-                       registry_admin_parse(json_string_value(state), &admin) < 0))
-        bad = "state: expected active, drain or maint";
-    else if (!weight && !state)
-        bad = "expected weight and/or state";
-    if (bad) {
-        http_respond_error(req, 400, bad);
-        json_decref(body);
-        return;
-    }
-    int w = weight ? (int)json_integer_value(weight) : -1;
-    json_decref(body);
-    if (registry_set(&t->gw->reg, req->params[0], w, state ? &admin : NULL) < 0) {
+    if (registry_set(&t->gw->reg, req->params[0], u.weight, u.has_state ? &u.state : NULL) < 0) {
         http_respond_error(req, 404, "no such node");
         return;
     }
@@ -432,12 +351,10 @@ static void on_config_put(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
     if (!gw_admin_allowed(req, t, true)) return;
-    json_t *body = body_object(req);
-    if (!body) return;
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    if (!text) {
-        http_respond_error(req, 500, "out of memory");
+    char *text, msg[256];
+    int rc = admin_config_decode(req->body, req->body_len, &text, msg, sizeof msg);
+    if (rc < 0) {
+        refuse_body(req, rc, msg);
         return;
     }
     uint64_t version = registry_config_put(&t->gw->reg, text);

@@ -84,6 +84,23 @@ static void on_node(struct http_request *req, void *data)
         refuse(req, err);
 }
 
+int control_scale_decode(const char *body, size_t len, int *replicas, char *msg, size_t msglen)
+{
+    json_t *j = json_loadb(body, len, 0, NULL);
+    json_t *r = json_object_get(j, "replicas");
+    int rc = -1;
+    if (json_is_integer(r) && json_integer_value(r) >= 0 &&
+        json_integer_value(r) <= CONTROL_REPLICAS_MAX) {
+        *replicas = (int)json_integer_value(r);
+        rc = 0;
+    } else {
+        err_set(msg, msglen, "body: expected {\"replicas\": N} with N from 0 to %d",
+                CONTROL_REPLICAS_MAX);
+    }
+    json_decref(j);
+    return rc;
+}
+
 static void on_group(struct http_request *req, void *data)
 {
     struct control *ctl = data;
@@ -91,16 +108,11 @@ static void on_group(struct http_request *req, void *data)
     char err[ERR_SIZE];
     int rc;
     if (strcmp(action, "scale") == 0) {
-        json_error_t jerr;
-        json_t *body = json_loadb(req->body, req->body_len, 0, &jerr);
-        json_t *r = json_object_get(body, "replicas");
-        if (!json_is_integer(r) || json_integer_value(r) < 0 || json_integer_value(r) > 10000) {
-            json_decref(body);
-            http_respond_error(req, 400, "body: expected {\"replicas\": N} with N from 0 to 10000");
+        int n;
+        if (control_scale_decode(req->body, req->body_len, &n, err, sizeof err) < 0) {
+            http_respond_error(req, 400, err);
             return;
         }
-        int n = (int)json_integer_value(r);
-        json_decref(body);
         rc = supervisor_scale(ctl->sup, group, n, on_done, req, err, sizeof err);
     } else if (strcmp(action, "restart") == 0 || strcmp(action, "rollout") == 0) {
         rc = supervisor_restart_group(ctl->sup, group, action[1] == 'o', on_done, req, err, sizeof err);

@@ -24,6 +24,12 @@
 
 struct control;
 
+#define CONTROL_REPLICAS_MAX 10000
+
+/* Decodes a POST /groups/{group}/scale body ({"replicas": 0..CONTROL_REPLICAS_MAX}) into
+ * *replicas. Returns 0, or -1 with the 400 answer's message in msg. */
+int control_scale_decode(const char *body, size_t len, int *replicas, char *msg, size_t msglen);
+
 /* Listens on the state directory's control.sock (a stale socket file is replaced). on_shutdown
  * runs when POST /shutdown arrives. Returns NULL when out of memory; when it cannot listen,
  * control_failed is true, err says why, and it must still be stopped. */

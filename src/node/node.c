@@ -18,14 +18,6 @@
 #include "node/member.h"
 #include "node/repl.h"
 
-#define NODE_MAX_DELAY_MS 60000
-
-struct node_fault {
-    uint32_t latency_ms; /* added before every answer but the admin routes */
-    double error_rate;   /* share of answers replaced by error_status */
-    int error_status;
-};
-
 struct node;
 typedef void (*node_handler_fn)(struct node *n, struct http_request *req);
 
@@ -684,62 +676,69 @@ static void on_fault_clear(struct node *n, struct http_request *req)
     http_respond_json(req, 200, fault_json(n));
 }
 
-/* POST /admin/fault {"latency_ms": 0..60000, "error_rate": 0..1, "error_status": 400..599}:
- * the fields given replace the current ones. */
-static void on_fault_set(struct node *n, struct http_request *req)
+int node_fault_decode(const char *body, size_t len, struct node_fault *fault, char *msg,
+                      size_t msglen)
 {
     json_error_t jerr;
-    json_t *body = json_loadb(req->body, req->body_len, 0, &jerr);
-    char msg[300];
-    if (!body || !json_is_object(body)) {
-        if (body)
-            snprintf(msg, sizeof msg, "body: expected a JSON object");
+    json_t *j = json_loadb(body, len, 0, &jerr);
+    if (!j || !json_is_object(j)) {
+        if (j)
+            snprintf(msg, msglen, "body: expected a JSON object");
         else
-            snprintf(msg, sizeof msg, "body: invalid JSON at line %d column %d: %s", jerr.line,
+            snprintf(msg, msglen, "body: invalid JSON at line %d column %d: %s", jerr.line,
                      jerr.column, jerr.text);
-        json_decref(body);
-        http_respond_error(req, 400, msg);
-        return;
+        json_decref(j);
+        return -1;
     }
-    struct node_fault f = n->fault;
+    struct node_fault f = *fault;
     const char *key;
     json_t *v;
-    json_object_foreach(body, key, v)
+    json_object_foreach(j, key, v)
     {
         if (strcmp(key, "latency_ms") == 0) {
             if (!json_is_integer(v) || json_integer_value(v) < 0 ||
                 json_integer_value(v) > NODE_MAX_DELAY_MS) {
-                snprintf(msg, sizeof msg, "latency_ms: expected an integer from 0 to 60000");
+                snprintf(msg, msglen, "latency_ms: expected an integer from 0 to 60000");
                 goto bad;
             }
             f.latency_ms = (uint32_t)json_integer_value(v);
         } else if (strcmp(key, "error_rate") == 0) {
             if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1) {
-                snprintf(msg, sizeof msg, "error_rate: expected a number from 0 to 1");
+                snprintf(msg, msglen, "error_rate: expected a number from 0 to 1");
                 goto bad;
             }
             f.error_rate = json_number_value(v);
         } else if (strcmp(key, "error_status") == 0) {
             if (!json_is_integer(v) || json_integer_value(v) < 400 || json_integer_value(v) > 599) {
-                snprintf(msg, sizeof msg, "error_status: expected an integer from 400 to 599");
+                snprintf(msg, msglen, "error_status: expected an integer from 400 to 599");
                 goto bad;
             }
             f.error_status = (int)json_integer_value(v);
         } else {
-            snprintf(msg, sizeof msg,
+            snprintf(msg, msglen,
                      "%.100s: unknown field, expected latency_ms, error_rate or error_status", key);
             goto bad;
         }
     }
-    json_decref(body);
-    n->fault = f;
-    log_info("fault set: latency %u ms, error rate %.3f (status %d)", f.latency_ms, f.error_rate,
-             f.error_status);
-    http_respond_json(req, 200, fault_json(n));
-    return;
+    json_decref(j);
+    *fault = f;
+    return 0;
 bad:
-    json_decref(body);
-    http_respond_error(req, 400, msg);
+    json_decref(j);
+    return -1;
+}
+
+/* POST /admin/fault: the fields given replace the current ones (node_fault_decode). */
+static void on_fault_set(struct node *n, struct http_request *req)
+{
+    char msg[300];
+    if (node_fault_decode(req->body, req->body_len, &n->fault, msg, sizeof msg) < 0) {
+        http_respond_error(req, 400, msg);
+        return;
+    }
+    log_info("fault set: latency %u ms, error rate %.3f (status %d)", n->fault.latency_ms,
+             n->fault.error_rate, n->fault.error_status);
+    http_respond_json(req, 200, fault_json(n));
 }
 
 /* True when the request carries the cluster token ("Authorization: Bearer TOKEN", the

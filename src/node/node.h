@@ -11,7 +11,15 @@
 #include "base/log.h"
 #include "http/server.h"
 
-#define NODE_ID_MAX 128
+#define NODE_ID_MAX       128
+#define NODE_MAX_DELAY_MS 60000 /* /delay?ms= and the latency fault, at most */
+
+/* The fault knobs (POST /admin/fault). */
+struct node_fault {
+    uint32_t latency_ms; /* 0..NODE_MAX_DELAY_MS, added before every answer but the admin routes */
+    double error_rate;   /* 0..1: share of answers replaced by error_status */
+    int error_status;    /* 400..599 */
+};
 
 struct node_config {
     char node_id[NODE_ID_MAX]; /* "" until resolved: then "node-<port>" */
@@ -50,6 +58,13 @@ int node_config_env(struct node_config *cfg, char *err, size_t errlen);
 /* Checks cross-field rules (the manager URL parses, the peers are IP:PORT, the token is
  * printable ASCII without spaces, ...). Returns 0 or -1 with a message. */
 int node_config_finish(struct node_config *cfg, char *err, size_t errlen);
+
+/* Decodes a POST /admin/fault body ({"latency_ms": 0..60000, "error_rate": 0..1,
+ * "error_status": 400..599}, each optional) over *fault: the fields it names replace those of
+ * *fault. Returns 0, or -1 with the 400 answer's message in msg (the field and what it
+ * expected), *fault then unchanged. */
+int node_fault_decode(const char *body, size_t len, struct node_fault *fault, char *msg,
+                      size_t msglen);
 
 struct node;
 

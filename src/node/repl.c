@@ -39,10 +39,8 @@ struct repl_peer {
     bool listed;     /* scratch: named by the file being applied */
     struct sockaddr_storage sa;
     struct http_client *client;
-    uv_timer_t timer; /* next poll after a failure */
-    uint64_t epoch;   /* the peer's, from its last answer (0: none yet) */
-    uint64_t since;   /* its last change applied here */
-    char node_id[KV_ORIGIN_MAX];
+    uv_timer_t timer;     /* next poll after a failure */
+    struct repl_cursor at; /* how far its changes were read */
     bool up;
     uint64_t backoff_ms;
     uint64_t applied, polls, errors, rejected, last_ok_ms;
@@ -202,7 +200,7 @@ static void limit_broken(const struct kv_store *kv, const char *key, size_t valu
 
 /* Applies one change from a peer's answer. Returns 1 applied, 0 not (an older version),
  * KV_EINVAL when it is malformed or breaks a limit (why says what), -1 when out of memory. */
-static int apply_change(struct repl *r, json_t *c, char *why, size_t whylen)
+static int apply_change(struct kv_store *kv, json_t *c, char *why, size_t whylen)
 {
     json_t *key = json_object_get(c, "key"), *value = json_object_get(c, "value");
     json_t *origin = json_object_get(c, "origin"), *version = json_object_get(c, "version");
@@ -232,14 +230,66 @@ static int apply_change(struct repl *r, json_t *c, char *why, size_t whylen)
     int n = is_delete ? 0 : b64_pton(json_string_value(value), bytes, vlen / 4 * 3 + 1);
     json_int_t v = json_integer_value(version);
     int rc = n < 0 ? KV_EINVAL
-                   : kv_apply(r->kv, json_string_value(key), bytes, (size_t)n, is_delete,
+                   : kv_apply(kv, json_string_value(key), bytes, (size_t)n, is_delete,
                               v < 1 ? 0 : (uint64_t)v, json_string_value(origin));
     free(bytes);
     if (n < 0)
         snprintf(why, whylen, "value: not base64");
     else if (rc == KV_EINVAL)
-        limit_broken(r->kv, json_string_value(key), (size_t)n, json_string_value(origin), v, why,
+        limit_broken(kv, json_string_value(key), (size_t)n, json_string_value(origin), v, why,
                      whylen);
+    return rc;
+}
+
+int repl_apply_answer(struct kv_store *kv, struct repl_cursor *cur, int status, const char *body,
+                      struct repl_batch *out)
+{
+    memset(out, 0, sizeof *out);
+    json_t *j = status == 200 ? json_loads(body ? body : "", 0, NULL) : NULL;
+    json_t *epoch = json_object_get(j, "epoch"), *changes = json_object_get(j, "changes");
+    const char *node_id = json_string_value(json_object_get(j, "node_id"));
+    if (!json_is_integer(epoch) || !json_is_array(changes) || !node_id ||
+        strlen(node_id) >= sizeof cur->node_id) {
+        snprintf(out->why, sizeof out->why, "status %d, not a change list", status);
+        json_decref(j);
+        return -1;
+    }
+    if ((uint64_t)json_integer_value(epoch) != cur->epoch) {
+        out->restarted = cur->epoch != 0;
+        cur->epoch = (uint64_t)json_integer_value(epoch);
+        cur->since = 0; /* the peer answered from its start */
+    }
+    snprintf(cur->node_id, sizeof cur->node_id, "%s", node_id);
+    out->count = json_array_size(changes);
+    size_t i;
+    json_t *change;
+    int rc = 0;
+    json_array_foreach(changes, i, change)
+    {
+        /* seq says where the peer's list goes on: without a sane one there is no stepping
+         * over the change, so the rest waits for the next poll */
+        json_t *seq = json_object_get(change, "seq");
+        if (!json_is_integer(seq) || json_integer_value(seq) < 1 ||
+            (uint64_t)json_integer_value(seq) <= cur->since) {
+            snprintf(out->why, sizeof out->why, "change %zu: seq: expected a number above %llu",
+                     i, (unsigned long long)cur->since);
+            rc = -1;
+            break;
+        }
+        char why[96];
+        int applied = apply_change(kv, change, why, sizeof why);
+        if (applied == -1) {
+            snprintf(out->why, sizeof out->why, "out of memory");
+            rc = -1;
+            break;
+        }
+        if (applied == KV_EINVAL && out->rejected++ == 0)
+            snprintf(out->first_rejected, sizeof out->first_rejected, "seq %lld: %s",
+                     (long long)json_integer_value(seq), why);
+        if (applied > 0) out->applied++;
+        cur->since = (uint64_t)json_integer_value(seq);
+    }
+    json_decref(j);
     return rc;
 }
 
@@ -254,71 +304,29 @@ static void on_changes(struct http_client *c, int error, const struct http_clien
         peer_failed(p, http_client_error_name(error));
         return;
     }
-    char why[96], first_rejected[128] = "";
-    json_t *j = res->status == 200 ? json_loads(res->body ? res->body : "", 0, NULL) : NULL;
-    json_t *epoch = json_object_get(j, "epoch"), *changes = json_object_get(j, "changes");
-    const char *node_id = json_string_value(json_object_get(j, "node_id"));
-    if (!json_is_integer(epoch) || !json_is_array(changes) || !node_id ||
-        strlen(node_id) >= sizeof p->node_id) {
-        snprintf(why, sizeof why, "status %d, not a change list", res->status);
-        json_decref(j);
-        peer_failed(p, why);
-        return;
-    }
-    if ((uint64_t)json_integer_value(epoch) != p->epoch) {
-        if (p->epoch) log_info("replication: %s restarted; reading it from the start", p->addr);
-        p->epoch = (uint64_t)json_integer_value(epoch);
-        p->since = 0; /* the peer answered from its start */
-    }
-    snprintf(p->node_id, sizeof p->node_id, "%s", node_id);
-    size_t i, count = json_array_size(changes), applied = 0, rejected = 0;
-    json_t *change;
-    bool stopped = false; /* at a change that cannot be stepped over, or out of memory */
-    json_array_foreach(changes, i, change)
-    {
-        /* seq says where the peer's list goes on: without a sane one there is no stepping
-         * over the change, so the rest waits for the next poll */
-        json_t *seq = json_object_get(change, "seq");
-        if (!json_is_integer(seq) || json_integer_value(seq) < 1 ||
-            (uint64_t)json_integer_value(seq) <= p->since) {
-            snprintf(why, sizeof why, "change %zu: seq: expected a number above %llu", i,
-                     (unsigned long long)p->since);
-            stopped = true;
-            break;
-        }
-        int rc = apply_change(r, change, why, sizeof why);
-        if (rc == -1) {
-            snprintf(why, sizeof why, "out of memory");
-            stopped = true;
-            break;
-        }
-        if (rc == KV_EINVAL && rejected++ == 0)
-            snprintf(first_rejected, sizeof first_rejected, "seq %lld: %s",
-                     (long long)json_integer_value(seq), why);
-        if (rc > 0) applied++;
-        p->since = (uint64_t)json_integer_value(seq);
-    }
-    json_decref(j);
-    p->applied += applied;
-    if (applied) repl_changed(r);
-    if (stopped) {
-        peer_failed(p, why);
+    struct repl_batch b;
+    int rc = repl_apply_answer(r->kv, &p->at, res->status, res->body, &b);
+    if (b.restarted) log_info("replication: %s restarted; reading it from the start", p->addr);
+    p->applied += b.applied;
+    if (b.applied) repl_changed(r);
+    if (rc < 0) {
+        peer_failed(p, b.why);
         return;
     }
     if (!p->up)
-        log_info("replication from %s (%s): connected at seq %llu", p->addr, p->node_id,
-                 (unsigned long long)p->since);
+        log_info("replication from %s (%s): connected at seq %llu", p->addr, p->at.node_id,
+                 (unsigned long long)p->at.since);
     p->up = true;
     p->last_ok_ms = uv_now(r->loop);
-    if (rejected) { /* stepped over, logged once per answer, and the next poll waits */
-        p->rejected += rejected;
-        snprintf(p->last_error, sizeof p->last_error, "%s", first_rejected);
-        log_warn("replication from %s: %zu of %zu changes rejected, first %s", p->addr, rejected,
-                 count, first_rejected);
+    if (b.rejected) { /* stepped over, logged once per answer, and the next poll waits */
+        p->rejected += b.rejected;
+        snprintf(p->last_error, sizeof p->last_error, "%s", b.first_rejected);
+        log_warn("replication from %s: %zu of %zu changes rejected, first %s", p->addr,
+                 b.rejected, b.count, b.first_rejected);
         peer_retry_later(p);
         return;
     }
-    if (count == 0 && p->last_ok_ms - p->sent_ms < EMPTY_MIN_MS) {
+    if (b.count == 0 && p->last_ok_ms - p->sent_ms < EMPTY_MIN_MS) {
         peer_retry_later(p); /* it did not wait for news: a stopping or broken peer */
         return;
     }
@@ -334,7 +342,8 @@ static void peer_poll(struct repl_peer *p)
     buf_printf(&p->req,
                "GET /api/v1/kv/changes?since=%llu&epoch=%llu&wait=%s HTTP/1.1\r\n"
                "Host: %s\r\nUser-Agent: herd-node\r\n",
-               (unsigned long long)p->since, (unsigned long long)p->epoch, POLL_WAIT, p->addr);
+               (unsigned long long)p->at.since, (unsigned long long)p->at.epoch, POLL_WAIT,
+               p->addr);
     if (r->token[0]) buf_printf(&p->req, "Authorization: Bearer %s\r\n", r->token);
     buf_append(&p->req, "\r\n", 2);
     p->polls++;
@@ -659,8 +668,8 @@ void repl_serve_status(struct repl *r, struct http_request *req)
         json_array_append_new(
             peers,
             json_pack("{s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:s,s:I}", "peer", p->addr, "from",
-                      p->configured ? "config" : "file", "node_id", p->node_id, "up", p->up,
-                      "since", (json_int_t)p->since, "applied", (json_int_t)p->applied, "polls",
+                      p->configured ? "config" : "file", "node_id", p->at.node_id, "up", p->up,
+                      "since", (json_int_t)p->at.since, "applied", (json_int_t)p->applied, "polls",
                       (json_int_t)p->polls, "errors", (json_int_t)p->errors, "rejected",
                       (json_int_t)p->rejected, "last_error", p->last_error, "last_ok_ms_ago",
                       p->last_ok_ms ? (json_int_t)(now - p->last_ok_ms) : (json_int_t)-1));

@@ -19,6 +19,7 @@
 #ifndef HERD_NODE_REPL_H
 #define HERD_NODE_REPL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <uv.h>
@@ -31,6 +32,33 @@
 #define REPL_PATH_MAX  1024 /* bytes in the peers file's path, with its NUL */
 
 struct repl;
+
+/* How far a node has read one peer's changes. */
+struct repl_cursor {
+    uint64_t epoch;              /* the peer's, from its last answer (0: none yet) */
+    uint64_t since;              /* the seq of its last change read here */
+    char node_id[KV_ORIGIN_MAX]; /* its id, from its last answer ("": none yet) */
+};
+
+/* What reading one answer of a peer did (repl_apply_answer). */
+struct repl_batch {
+    size_t count;             /* changes in the answer */
+    size_t applied;           /* changes that won and were applied */
+    size_t rejected;          /* malformed or past kv_apply's limits: stepped over, not applied */
+    bool restarted;           /* a new epoch from a peer read before: read from its start */
+    char why[96];             /* when it returns -1: why the answer, or its rest, was not read */
+    char first_rejected[128]; /* "seq S: what was wrong" of the first change rejected */
+};
+
+/* Reads a peer's answer to GET /api/v1/kv/changes (status, and body: its JSON text, NULL for
+ * none) into kv, and moves cur past every change read: a new epoch starts it over at 0, a
+ * change that won is applied (kv_apply), a malformed one or one past a limit is stepped over
+ * whole (counted, the first named in first_rejected). Returns 0 when the whole answer was
+ * read, -1 when it is not a change list (not a 200, not JSON, no epoch, changes or node_id)
+ * or a change has no sequence number above cur->since (nothing past it can be stepped to) or
+ * memory ran out: what was applied before stays applied, cur stays past it, why says what. */
+int repl_apply_answer(struct kv_store *kv, struct repl_cursor *cur, int status, const char *body,
+                      struct repl_batch *out);
 
 /* Starts replication of kv (which must outlive it) on loop. peers: "HOST:PORT,..." (IP
  * addresses; may be empty); peers_file: a file of more of them (NULL or "": none): one or

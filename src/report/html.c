@@ -21,16 +21,16 @@ int report_html(const json_t *run, FILE *out)
     report_page_begin(out, "herd report");
     fprintf(out, "<h1>herd %s report</h1>\n<p>", report_str(run, "command"));
     report_html_escape(out, report_str(run, "started_at"));
-    fprintf(out, " &middot; %.2f s &middot; %s model, %d threads, %d connections &middot; balancer %s</p>\n",
-            report_num(run, "elapsed_s"), report_str(cfg, "model"), (int)report_num(cfg, "threads"),
-            (int)report_num(cfg, "connections"), report_str(cfg, "lb"));
+    fprintf(out, " &middot; %.2f s &middot; %s model, %.0f threads, %.0f connections &middot; balancer %s</p>\n",
+            report_num(run, "elapsed_s"), report_str(cfg, "model"), report_num(cfg, "threads"),
+            report_num(cfg, "connections"), report_str(cfg, "lb"));
     fputs("<ul>", out);
     json_array_foreach(report_get(cfg, "urls"), i, v) {
         fputs("<li><code>", out);
         report_html_escape(out, report_str(cfg, "method"));
         fputc(' ', out);
         report_html_escape(out, report_str(v, "url"));
-        fprintf(out, "</code> weight %d</li>", (int)report_num(v, "weight"));
+        fprintf(out, "</code> weight %.0f</li>", report_num(v, "weight"));
     }
     fprintf(out, "</ul>\n<h2 class=\"%s\" id=\"verdict\">Verdict: %s</h2>\n", pass ? "pass" : "fail",
             pass ? "pass" : "fail");

@@ -11,16 +11,16 @@ int report_markdown(const json_t *run, FILE *out)
     fprintf(out, "# herd %s report\n\n", report_str(run, "command"));
     fprintf(out, "- started %s, ended %s, %.2f s\n", report_str(run, "started_at"),
             report_str(run, "ended_at"), report_num(run, "elapsed_s"));
-    fprintf(out, "- %s model, %d threads, %d connections", report_str(cfg, "model"),
-            (int)report_num(cfg, "threads"), (int)report_num(cfg, "connections"));
+    fprintf(out, "- %s model, %.0f threads, %.0f connections", report_str(cfg, "model"),
+            report_num(cfg, "threads"), report_num(cfg, "connections"));
     if (strcmp(report_str(cfg, "model"), "open") == 0)
         fprintf(out, ", %.0f requests/s", report_num(cfg, "rate"));
     fprintf(out, ", balancer %s\n", report_str(cfg, "lb"));
     json_array_foreach(report_get(cfg, "urls"), i, v)
-        fprintf(out, "- target `%s %s` (weight %d)\n", report_str(cfg, "method"), report_str(v, "url"),
-                (int)report_num(v, "weight"));
-    fprintf(out, "- herd %s on %s, %d cores, %s %s\n\n", report_str(run, "tool.version"),
-            report_str(run, "environment.hostname"), (int)report_num(run, "environment.cores"),
+        fprintf(out, "- target `%s %s` (weight %.0f)\n", report_str(cfg, "method"), report_str(v, "url"),
+                report_num(v, "weight"));
+    fprintf(out, "- herd %s on %s, %.0f cores, %s %s\n\n", report_str(run, "tool.version"),
+            report_str(run, "environment.hostname"), report_num(run, "environment.cores"),
             report_str(run, "environment.os"), report_str(run, "environment.kernel"));
 
     fprintf(out, "## Verdict: %s\n\n", strcmp(report_str(run, "verdict"), "pass") == 0 ? "✅ pass" : "❌ fail");

@@ -7,6 +7,19 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* Reads a document herd bench (-o json) or herd test (run.json) saved: JSON whose "schema" is
+ * herd.run/1 or herd.test/1. Returns it (a new json_t *, the caller decrefs), or NULL with
+ * "PATH:LINE:COL: what" or "PATH: schema: ..." in err. */
+void *report_load(const char *path, char *err, size_t errlen);
+
+/* Compares two documents of report_load (old_name and new_name name them in the text): prints
+ * to out a row per metric of NEW against OLD (latency percentiles, error rate, throughput; per
+ * check for tests, failover times and verdicts included), each marked REGRESSED when it got
+ * worse by more than tolerance (a share: 0.1 is 10%). Returns the number of regressions, or -1
+ * with a message when the two are not of one schema. */
+int report_compare(const void *old_doc, const void *new_doc, const char *old_name,
+                   const char *new_name, double tolerance, FILE *out, char *err, size_t errlen);
+
 /* True for "json", "md", "html", "csv", "text". */
 bool report_format_known(const char *format);
 

@@ -5,9 +5,36 @@
 
 #include "report/report_util.h"
 
+/* Whether the character at s is one XML 1.0 forbids, even escaped: a control character but
+ * tab, LF and CR, or U+FFFE or U+FFFF. Returns its length in bytes, 0 when it is allowed. */
+static size_t xml_forbidden(const unsigned char *s)
+{
+    if (s[0] < 0x20 && s[0] != '\t' && s[0] != '\n' && s[0] != '\r') return 1;
+    return s[0] == 0xef && s[1] == 0xbf && (s[2] == 0xbe || s[2] == 0xbf) ? 3 : 0;
+}
+
+/* Writes s for an XML attribute or text: the special characters escaped as in HTML, and what
+ * XML forbids (a JSON string may hold it: "\u0001") replaced by U+FFFD, so that a CI system
+ * can always parse the JUnit file. */
 static void xml_escape(FILE *out, const char *s)
 {
-    report_html_escape(out, s); /* the same five characters matter in XML */
+    char part[256];
+    size_t n = 0;
+    for (;;) {
+        size_t bad = xml_forbidden((const unsigned char *)s);
+        if (bad || !*s || n == sizeof part - 1) {
+            part[n] = '\0';
+            report_html_escape(out, part);
+            n = 0;
+        }
+        if (!*s) return;
+        if (bad) {
+            fputs("\xef\xbf\xbd", out);
+            s += bad;
+        } else {
+            part[n++] = *s++;
+        }
+    }
 }
 
 static const char *mark(const char *verdict)
@@ -372,7 +399,9 @@ int report_test_junit(const json_t *doc, FILE *out)
     fprintf(out, "\">\n");
     json_array_foreach(checks, i, c)
     {
-        fprintf(out, "    <testcase classname=\"herd.%s\" name=\"", report_str(c, "kind"));
+        fprintf(out, "    <testcase classname=\"herd.");
+        xml_escape(out, report_str(c, "kind"));
+        fprintf(out, "\" name=\"");
         xml_escape(out, report_str(c, "name"));
         fprintf(out, "\" time=\"%.3f\">\n", report_num(c, "duration_s"));
         const char *v = report_str(c, "verdict");

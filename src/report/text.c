@@ -37,10 +37,10 @@ int report_text(const json_t *run, FILE *out)
 {
     json_t *cfg = report_get(run, "config");
     bool open = strcmp(report_str(cfg, "model"), "open") == 0;
-    fprintf(out, "herd %s: %s model, %d threads, %d connections", report_str(run, "command"),
-            report_str(cfg, "model"), (int)report_num(cfg, "threads"), (int)report_num(cfg, "connections"));
+    fprintf(out, "herd %s: %s model, %.0f threads, %.0f connections", report_str(run, "command"),
+            report_str(cfg, "model"), report_num(cfg, "threads"), report_num(cfg, "connections"));
     if (open)
-        fprintf(out, " (at most %d), %.0f requests/s", (int)report_num(cfg, "max_connections"),
+        fprintf(out, " (at most %.0f), %.0f requests/s", report_num(cfg, "max_connections"),
                 report_num(cfg, "rate"));
     fprintf(out, ", %.2f s\n", report_num(run, "elapsed_s"));
     size_t i;
@@ -48,7 +48,7 @@ int report_text(const json_t *run, FILE *out)
     json_array_foreach(report_get(cfg, "urls"), i, u) {
         fprintf(out, "  %s %s", report_str(cfg, "method"), report_str(u, "url"));
         if (report_num(u, "weight") != 1)
-            fprintf(out, " (weight %d)", (int)report_num(u, "weight"));
+            fprintf(out, " (weight %.0f)", report_num(u, "weight"));
         fputc('\n', out);
     }
     fprintf(out, "\n  %-14s", "Latency (ms)");

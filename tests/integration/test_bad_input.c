@@ -19,6 +19,7 @@
 enum bad_kind {
     BAD_CLI,  /* herd ARGS: exit code, stderr fragment */
     BAD_PLAN, /* herd test on a plan with this text: exit code, stderr fragment */
+    BAD_REPORT, /* herd report on a saved document with this text: exit code, output fragment */
     BAD_NODE, /* raw bytes to a herd node: status, answer fragment */
     BAD_GW,   /* raw bytes to a herd gateway in front of that node: status, answer fragment */
 };
@@ -95,6 +96,12 @@ static const struct bad_case cases[] = {
      2, "restart_after needs 'recover'"},
     {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - distribution: {requests: 0}\n", 2,
      "out of range"},
+    /* saved documents (herd report): exit 2 naming the file and what was expected; whatever
+     * numbers a readable one holds are rendered as they are */
+    {BAD_REPORT, "{\"schema\": \"herd.run/1\", \"totals\": [1,", 2, "run.json:1:"},
+    {BAD_REPORT, "{\"schema\": \"herd.run/9\"}", 2, "run.json: schema: expected herd.run/1"},
+    {BAD_REPORT, "{\"schema\": \"herd.run/1\", \"config\": {\"threads\": 1e30, \"connections\": -1}}",
+     0, "1000000000000000019884624838656 threads, -1 connections"},
     /* raw HTTP to a node: a 4xx, and it keeps serving */
     {BAD_NODE, "GARBAGE\r\n\r\n", 400, ""},
     {BAD_NODE, "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400, ""},
@@ -179,7 +186,7 @@ static const char *run_case(struct env *e, const struct bad_case *c)
 {
     static char seen[512];
     char *out = NULL, *err = NULL;
-    if (c->kind == BAD_CLI || c->kind == BAD_PLAN) {
+    if (c->kind == BAD_CLI || c->kind == BAD_PLAN || c->kind == BAD_REPORT) {
         char buf[512], *args[16];
         size_t n = 0;
         if (c->kind == BAD_CLI) {
@@ -188,18 +195,21 @@ static const char *run_case(struct env *e, const struct bad_case *c)
                 args[n++] = tok;
         } else {
             char path[128];
-            snprintf(path, sizeof path, "%s/plan.yaml", e->dir);
+            snprintf(path, sizeof path, "%s/%s", e->dir,
+                     c->kind == BAD_PLAN ? "plan.yaml" : "run.json");
             FILE *f = fopen(path, "w");
             fputs(c->input, f);
             fclose(f);
             snprintf(buf, sizeof buf, "%s", path);
-            args[n++] = "test";
+            args[n++] = c->kind == BAD_PLAN ? "test" : "report";
             args[n++] = buf;
         }
         args[n] = NULL;
         int code = harness_herd(args, 30000, &out, &err);
-        bool ok = code == c->expect && err && strstr(err, c->fragment);
-        snprintf(seen, sizeof seen, "exit %d: %.300s", code, err ? err : "");
+        /* a document herd report can read: what it prints */
+        const char *said = c->kind == BAD_REPORT && c->expect == 0 ? out : err;
+        bool ok = code == c->expect && said && strstr(said, c->fragment);
+        snprintf(seen, sizeof seen, "exit %d: %.300s", code, said ? said : "");
         free(out);
         free(err);
         return ok ? NULL : seen;

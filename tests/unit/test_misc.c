@@ -1,4 +1,5 @@
-/* test_misc.c -- base helpers and the node's KV store and its apply log. */
+/* test_misc.c -- base helpers, the node's KV store and its apply log, reading a replication
+ * peer's answer, and the node's fault knobs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,8 @@
 #include "base/mtime.h"
 #include "node/kv.h"
 #include "node/kv_log.h"
+#include "node/node.h"
+#include "node/repl.h"
 #include "unit.h"
 
 static void test_durations(void **state)
@@ -269,6 +272,81 @@ static void test_kv_apply_log(void **state)
     kv_log_free(&small);
 }
 
+/* A peer's answer: what won is applied, what is malformed is stepped over and named, a change
+ * without a sane seq stops the reading there, a new epoch starts over. */
+static void test_repl_apply_answer(void **state)
+{
+    (void)state;
+    struct kv_store kv;
+    assert_int_equal(kv_init(&kv, "a"), 0);
+    struct repl_cursor cur = {0};
+    struct repl_batch b;
+    const char *answer =
+        "{\"node_id\": \"b\", \"epoch\": 7, \"seq\": 4, \"changes\": ["
+        "{\"seq\": 1, \"key\": \"k\", \"value\": \"dg==\", \"version\": 1, \"origin\": \"b\"},"
+        "{\"seq\": 2, \"key\": \"\", \"value\": \"dg==\", \"version\": 2, \"origin\": \"b\"},"
+        "{\"seq\": 3, \"key\": \"k\", \"deleted\": true, \"version\": 3, \"origin\": \"b\"},"
+        "{\"seq\": 3, \"key\": \"j\", \"value\": \"dg==\", \"version\": 4, \"origin\": \"b\"}]}";
+    assert_int_equal(repl_apply_answer(&kv, &cur, 200, answer, &b), -1);
+    assert_int_equal(b.count, 4);
+    assert_int_equal(b.applied, 2);
+    assert_int_equal(b.rejected, 1);
+    assert_false(b.restarted);
+    assert_string_equal(b.first_rejected, "seq 2: key: 0 bytes, expected 1 to 255");
+    assert_string_equal(b.why, "change 3: seq: expected a number above 3");
+    assert_int_equal(cur.epoch, 7);
+    assert_int_equal(cur.since, 3);
+    assert_string_equal(cur.node_id, "b");
+    assert_int_equal(kv.seq, 2); /* the rejected change took no sequence number */
+    assert_true(kv_lookup(&kv, "k")->deleted);
+    assert_null(kv_lookup(&kv, "j"));
+    /* the peer restarted: read from its start, the older write loses to what is held */
+    assert_int_equal(repl_apply_answer(&kv, &cur, 200,
+                                       "{\"node_id\": \"b\", \"epoch\": 8, \"changes\": [{\"seq\": 1, "
+                                       "\"key\": \"k\", \"value\": \"\", \"version\": 1, "
+                                       "\"origin\": \"b\"}]}",
+                                       &b),
+                     0);
+    assert_true(b.restarted);
+    assert_int_equal(b.applied, 0);
+    assert_int_equal(cur.since, 1);
+    /* not a change list: nothing moves */
+    assert_int_equal(repl_apply_answer(&kv, &cur, 503, "{}", &b), -1);
+    assert_string_equal(b.why, "status 503, not a change list");
+    assert_int_equal(repl_apply_answer(&kv, &cur, 200, "<html>", &b), -1);
+    assert_string_equal(b.why, "status 200, not a change list");
+    assert_int_equal(cur.epoch, 8);
+    assert_int_equal(kv.seq, 2);
+    kv_free(&kv);
+}
+
+/* POST /admin/fault: the fields given replace the current ones; a bad one changes nothing. */
+static void test_node_fault_decode(void **state)
+{
+    (void)state;
+    struct node_fault f = {.error_status = 500};
+    char msg[300];
+    const char *body = "{\"latency_ms\": 20, \"error_rate\": 0.5}";
+    assert_int_equal(node_fault_decode(body, strlen(body), &f, msg, sizeof msg), 0);
+    assert_int_equal(f.latency_ms, 20);
+    assert_true(f.error_rate == 0.5);
+    assert_int_equal(f.error_status, 500);
+    static const char *const bad[][2] = {
+        {"{\"error_status\": 503, \"latency_ms\": 60001}", "latency_ms: expected an integer"},
+        {"{\"error_rate\": 1.5}", "error_rate: expected a number from 0 to 1"},
+        {"{\"error_status\": 399}", "error_status: expected an integer from 400 to 599"},
+        {"{\"latency\": 1}", "latency: unknown field"},
+        {"[]", "body: expected a JSON object"},
+        {"{", "body: invalid JSON at line 1"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(node_fault_decode(bad[i][0], strlen(bad[i][0]), &f, msg, sizeof msg), -1);
+        assert_non_null(strstr(msg, bad[i][1]));
+        assert_int_equal(f.latency_ms, 20);
+        assert_int_equal(f.error_status, 500);
+    }
+}
+
 int unit_misc(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +357,8 @@ int unit_misc(void)
         cmocka_unit_test(test_kv_replication_converges),
         cmocka_unit_test(test_kv_apply_limits),
         cmocka_unit_test(test_kv_apply_log),
+        cmocka_unit_test(test_repl_apply_answer),
+        cmocka_unit_test(test_node_fault_decode),
     };
     return cmocka_run_group_tests_name("misc", tests, NULL, NULL);
 }

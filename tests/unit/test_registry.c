@@ -1,6 +1,7 @@
 /* test_registry.c -- the gateway's registry: rise/fall, passive ejection (never the last
  * node), readmission with slow start, drain, TTL expiry and registering again, static nodes
- * that deregister, the event log; and the gateway's option parsing. */
+ * that deregister, the event log; the gateway's option parsing; and the admin API's bodies
+ * (and the supervisor's scale body) as their decoders read them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,9 +9,12 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/mtime.h"
+#include "cluster/admin_body.h"
+#include "cluster/control.h"
 #include "cluster/gateway.h"
 #include "cluster/registry.h"
 
@@ -280,6 +284,70 @@ static void test_gateway_options(void **state)
     gateway_opts_free(&o);
 }
 
+/* The bodies of register, node update, config and scale: what they yield, and the 400
+ * message of a bad one (an unknown field named before a bad value). */
+static void test_admin_bodies(void **state)
+{
+    (void)state;
+    char msg[256];
+    struct admin_register r;
+    const char *body = "{\"node_id\": \"api.1\", \"port\": 8081, \"host\": null, "
+                       "\"metadata\": {\"v\": [1, \"x\"]}, \"group\": \"api\"}";
+    assert_int_equal(admin_register_decode(body, strlen(body), &r, msg, sizeof msg), 0);
+    assert_string_equal(r.node_id, "api.1");
+    assert_null(r.host);
+    assert_int_equal(r.port, 8081);
+    assert_int_equal(r.weight, 1);
+    assert_string_equal(r.metadata, "{\"v\":[1,\"x\"]}");
+    assert_true(r.has_group);
+    assert_string_equal(r.group, "api");
+    admin_register_free(&r);
+    static const char *const bad[][2] = {
+        {"{\"node_id\": \"n\", \"port\": 0}", "port: expected an integer 1..65535"},
+        {"{\"node_id\": 7, \"port\": 80, \"x\": 1}", "unknown field 'x'"},
+        {"{\"node_id\": \"n\", \"port\": 80, \"weight\": 101}", "weight: expected"},
+        {"{\"node_id\": \"n\", \"port\": 80, \"metadata\": []}", "metadata: expected an object"},
+        {"[1]", "the body must be a JSON object"},
+        {"{\"node_id\"", "body: line 1 column"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(admin_register_decode(bad[i][0], strlen(bad[i][0]), &r, msg, sizeof msg),
+                         -1);
+        assert_non_null(strstr(msg, bad[i][1]));
+        assert_null(r.node_id);
+    }
+    struct admin_update u;
+    body = "{\"state\": \"drain\"}";
+    assert_int_equal(admin_update_decode(body, strlen(body), &u, msg, sizeof msg), 0);
+    assert_int_equal(u.weight, -1);
+    assert_true(u.has_state);
+    assert_int_equal(u.state, REGISTRY_DRAIN);
+    body = "{\"weight\": 0}";
+    assert_int_equal(admin_update_decode(body, strlen(body), &u, msg, sizeof msg), 0);
+    assert_int_equal(u.weight, 0);
+    assert_false(u.has_state);
+    body = "{}";
+    assert_int_equal(admin_update_decode(body, strlen(body), &u, msg, sizeof msg), -1);
+    assert_string_equal(msg, "expected weight and/or state");
+    body = "{\"state\": \"sleep\"}";
+    assert_int_equal(admin_update_decode(body, strlen(body), &u, msg, sizeof msg), -1);
+    assert_string_equal(msg, "state: expected active, drain or maint");
+    char *text;
+    body = "{ \"a\" : [ 1 , 2.5 ] }";
+    assert_int_equal(admin_config_decode(body, strlen(body), &text, msg, sizeof msg), 0);
+    assert_string_equal(text, "{\"a\":[1,2.5]}");
+    free(text);
+    assert_int_equal(admin_config_decode("[]", 2, &text, msg, sizeof msg), -1);
+    assert_null(text);
+    int replicas = -1;
+    body = "{\"replicas\": 10000}";
+    assert_int_equal(control_scale_decode(body, strlen(body), &replicas, msg, sizeof msg), 0);
+    assert_int_equal(replicas, 10000);
+    body = "{\"replicas\": -1}";
+    assert_int_equal(control_scale_decode(body, strlen(body), &replicas, msg, sizeof msg), -1);
+    assert_string_equal(msg, "body: expected {\"replicas\": N} with N from 0 to 10000");
+}
+
 int unit_registry(void)
 {
     const struct CMUnitTest tests[] = {
@@ -292,6 +360,7 @@ int unit_registry(void)
         cmocka_unit_test_setup_teardown(test_registration_networks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_versions, setup, teardown),
         cmocka_unit_test(test_gateway_options),
+        cmocka_unit_test(test_admin_bodies),
     };
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
 }

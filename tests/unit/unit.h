@@ -11,5 +11,6 @@ int unit_load(void);
 int unit_balancer(void);
 int unit_registry(void);
 int unit_plan(void);
+int unit_report(void);
 
 #endif
