@@ -7,35 +7,7 @@
 
 #include <jansson.h>
 
-/* The body as a JSON object (a new reference), or NULL with the message. */
-static json_t *body_object(const char *body, size_t len, char *msg, size_t msglen)
-{
-    json_error_t e;
-    json_t *j = json_loadb(body, len, 0, &e);
-    if (j && json_is_object(j)) return j;
-    if (j)
-        snprintf(msg, msglen, "the body must be a JSON object");
-    else
-        snprintf(msg, msglen, "body: line %d column %d: %s", e.line, e.column, e.text);
-    json_decref(j);
-    return NULL;
-}
-
-/* True when body has only keys from allowed; else false, naming the first other one. */
-static bool known_keys(json_t *body, const char *const allowed[], char *msg, size_t msglen)
-{
-    const char *key;
-    json_t *v;
-    json_object_foreach(body, key, v) {
-        bool ok = false;
-        for (const char *const *k = allowed; *k && !ok; k++) ok = strcmp(*k, key) == 0;
-        if (!ok) {
-            snprintf(msg, msglen, "unknown field '%.64s'", key);
-            return false;
-        }
-    }
-    return true;
-}
+#include "http/json_body.h"
 
 /* The member key of object, NULL when absent or null. */
 static json_t *given(json_t *object, const char *key)
@@ -64,7 +36,7 @@ int admin_register_decode(const char *body, size_t len, struct admin_register *o
     static const char *const keys[] = {"node_id", "host", "port", "weight", "metadata", "group",
                                        NULL};
     memset(out, 0, sizeof *out);
-    json_t *j = body_object(body, len, msg, msglen);
+    json_t *j = json_body_object(body, len, keys, msg, msglen);
     if (!j) return -1;
     json_t *id = json_object_get(j, "node_id"), *port = json_object_get(j, "port");
     json_t *host = given(j, "host"), *weight = given(j, "weight"), *meta = given(j, "metadata"),
@@ -84,7 +56,6 @@ int admin_register_decode(const char *body, size_t len, struct admin_register *o
     else if (group && (!json_is_string(group) || json_string_length(group) >= ADMIN_GROUP_MAX))
         bad = "group: expected a group name (at most 63 characters)";
     int rc = -1;
-    if (!known_keys(j, keys, msg, msglen)) goto out;
     if (bad) {
         snprintf(msg, msglen, "%s", bad);
         goto out;
@@ -114,10 +85,9 @@ int admin_update_decode(const char *body, size_t len, struct admin_update *out, 
 {
     static const char *const keys[] = {"weight", "state", NULL};
     memset(out, 0, sizeof *out);
-    json_t *j = body_object(body, len, msg, msglen);
+    json_t *j = json_body_object(body, len, keys, msg, msglen);
     if (!j) return -1;
     int rc = -1;
-    if (!known_keys(j, keys, msg, msglen)) goto out;
     json_t *weight = json_object_get(j, "weight"), *state = json_object_get(j, "state");
     if (weight && !weight_ok(weight))
         snprintf(msg, msglen, "weight: expected an integer 0..100");
@@ -132,7 +102,6 @@ int admin_update_decode(const char *body, size_t len, struct admin_update *out, 
         out->weight = weight ? (int)json_integer_value(weight) : -1;
         out->has_state = state != NULL;
     }
-out:
     json_decref(j);
     return rc;
 }
@@ -140,7 +109,7 @@ out:
 int admin_config_decode(const char *body, size_t len, char **text, char *msg, size_t msglen)
 {
     *text = NULL;
-    json_t *j = body_object(body, len, msg, msglen);
+    json_t *j = json_body_object(body, len, NULL, msg, msglen);
     if (!j) return -1;
     *text = json_dumps(j, JSON_COMPACT);
     json_decref(j);

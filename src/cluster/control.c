@@ -18,6 +18,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "http/json_body.h"
 #include "http/server.h"
 
 struct control {
@@ -86,7 +87,9 @@ static void on_node(struct http_request *req, void *data)
 
 int control_scale_decode(const char *body, size_t len, int *replicas, char *msg, size_t msglen)
 {
-    json_t *j = json_loadb(body, len, 0, NULL);
+    static const char *const keys[] = {"replicas", NULL};
+    json_t *j = json_body_object(body, len, keys, msg, msglen);
+    if (!j) return -1;
     json_t *r = json_object_get(j, "replicas");
     int rc = -1;
     if (json_is_integer(r) && json_integer_value(r) >= 0 &&
@@ -94,8 +97,7 @@ int control_scale_decode(const char *body, size_t len, int *replicas, char *msg,
         *replicas = (int)json_integer_value(r);
         rc = 0;
     } else {
-        err_set(msg, msglen, "body: expected {\"replicas\": N} with N from 0 to %d",
-                CONTROL_REPLICAS_MAX);
+        err_set(msg, msglen, "replicas: expected an integer from 0 to %d", CONTROL_REPLICAS_MAX);
     }
     json_decref(j);
     return rc;

@@ -13,6 +13,7 @@
 #include "base/err.h"
 #include "base/mtime.h"
 #include "conf/conf.h"
+#include "http/json_body.h"
 #include "http/url.h"
 #include "node/kv.h"
 #include "node/member.h"
@@ -679,17 +680,9 @@ static void on_fault_clear(struct node *n, struct http_request *req)
 int node_fault_decode(const char *body, size_t len, struct node_fault *fault, char *msg,
                       size_t msglen)
 {
-    json_error_t jerr;
-    json_t *j = json_loadb(body, len, 0, &jerr);
-    if (!j || !json_is_object(j)) {
-        if (j)
-            snprintf(msg, msglen, "body: expected a JSON object");
-        else
-            snprintf(msg, msglen, "body: invalid JSON at line %d column %d: %s", jerr.line,
-                     jerr.column, jerr.text);
-        json_decref(j);
-        return -1;
-    }
+    static const char *const keys[] = {"latency_ms", "error_rate", "error_status", NULL};
+    json_t *j = json_body_object(body, len, keys, msg, msglen);
+    if (!j) return -1;
     struct node_fault f = *fault;
     const char *key;
     json_t *v;
@@ -714,10 +707,6 @@ int node_fault_decode(const char *body, size_t len, struct node_fault *fault, ch
                 goto bad;
             }
             f.error_status = (int)json_integer_value(v);
-        } else {
-            snprintf(msg, msglen,
-                     "%.100s: unknown field, expected latency_ms, error_rate or error_status", key);
-            goto bad;
         }
     }
     json_decref(j);

@@ -356,7 +356,7 @@ static void test_fault_knobs(void **state)
         {"{\"latency_ms\": -5}", "latency_ms: expected an integer"},
         {"{\"latency_ms\": \"5\"}", "latency_ms: expected an integer"},
         {"{\"error_status\": 200}", "error_status: expected an integer from 400 to 599"},
-        {"{\"bogus\": 1}", "bogus: unknown field"},
+        {"{\"bogus\": 1}", "body: unknown field 'bogus', expected latency_ms"},
         {"{\"error_rate\": ", "body: invalid JSON at line 1"},
         {"[1]", "body: expected a JSON object"},
     };

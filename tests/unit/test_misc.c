@@ -335,7 +335,7 @@ static void test_node_fault_decode(void **state)
         {"{\"error_status\": 503, \"latency_ms\": 60001}", "latency_ms: expected an integer"},
         {"{\"error_rate\": 1.5}", "error_rate: expected a number from 0 to 1"},
         {"{\"error_status\": 399}", "error_status: expected an integer from 400 to 599"},
-        {"{\"latency\": 1}", "latency: unknown field"},
+        {"{\"latency\": 1}", "body: unknown field 'latency', expected latency_ms, error_rate or error_status"},
         {"[]", "body: expected a JSON object"},
         {"{", "body: invalid JSON at line 1"},
     };

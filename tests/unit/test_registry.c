@@ -304,11 +304,11 @@ static void test_admin_bodies(void **state)
     admin_register_free(&r);
     static const char *const bad[][2] = {
         {"{\"node_id\": \"n\", \"port\": 0}", "port: expected an integer 1..65535"},
-        {"{\"node_id\": 7, \"port\": 80, \"x\": 1}", "unknown field 'x'"},
+        {"{\"node_id\": 7, \"port\": 80, \"x\": 1}", "body: unknown field 'x', expected node_id, host, port, weight, metadata or group"},
         {"{\"node_id\": \"n\", \"port\": 80, \"weight\": 101}", "weight: expected"},
         {"{\"node_id\": \"n\", \"port\": 80, \"metadata\": []}", "metadata: expected an object"},
-        {"[1]", "the body must be a JSON object"},
-        {"{\"node_id\"", "body: line 1 column"},
+        {"[1]", "body: expected a JSON object"},
+        {"{\"node_id\"", "body: invalid JSON at line 1 column"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(admin_register_decode(bad[i][0], strlen(bad[i][0]), &r, msg, sizeof msg),
@@ -345,7 +345,10 @@ static void test_admin_bodies(void **state)
     assert_int_equal(replicas, 10000);
     body = "{\"replicas\": -1}";
     assert_int_equal(control_scale_decode(body, strlen(body), &replicas, msg, sizeof msg), -1);
-    assert_string_equal(msg, "body: expected {\"replicas\": N} with N from 0 to 10000");
+    assert_string_equal(msg, "replicas: expected an integer from 0 to 10000");
+    body = "{\"replicas\": 2, \"x\": 1}";
+    assert_int_equal(control_scale_decode(body, strlen(body), &replicas, msg, sizeof msg), -1);
+    assert_string_equal(msg, "body: unknown field 'x', expected replicas");
 }
 
 int unit_registry(void)
