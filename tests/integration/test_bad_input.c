@@ -107,6 +107,7 @@ static const struct bad_case cases[] = {
     {BAD_NODE, REQ("POST /echo", "Content-Length: 99999999999\r\n\r\n"), 413, ""},
     {BAD_NODE, REQ("GET /health", "Bad Header: x\r\n\r\n"), 400, ""},
     {BAD_NODE, REQ("GET /health", ": empty-name\r\n\r\n"), 400, ""},
+    {BAD_NODE, REQ("GET /health", "Host: other\r\n\r\n"), 400, ""},
     {BAD_NODE, REQ("GET /nothing-here", "\r\n"), 404, "error"},
     {BAD_NODE, REQ("DELETE /health", "\r\n"), 405, "error"},
     {BAD_NODE, "POST /admin/fault", 400, "error", "not json"},
@@ -130,6 +131,10 @@ static const struct bad_case cases[] = {
     {BAD_GW, "GARBAGE\r\n\r\n", 400, ""},
     {BAD_GW, REQ("POST /echo", "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"), 400,
      ""},
+    {BAD_GW, REQ("GET /echo", "Host: admin.internal\r\n\r\n"), 400, ""},
+    {BAD_GW, REQ("POST /echo", "Content-Length: 1\r\nContent-Length: 2\r\n\r\nab"), 400, ""},
+    {BAD_GW, REQ("POST /echo", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+     400, ""},
 };
 
 #pragma GCC diagnostic pop

@@ -790,6 +790,71 @@ static long long metric(int port, const char *name)
     return at ? atoll(at + strlen(key)) : -1;
 }
 
+/* Every Connection header counts, both ways: the names any of them lists stay with the hop,
+ * and a "close" in any of them ends the node's connection (the gateway sends nothing more on
+ * it). No Connection header takes Host or the X-Forwarded-For chain away; a request without
+ * Host gets the address the client reached; two Host headers, two Content-Lengths that
+ * disagree, or Content-Length with Transfer-Encoding are 400 and reach no node. */
+static void test_connection_headers_and_host(void **state)
+{
+    struct gw *g = *state;
+    struct fake_backend f;
+    fake_start(&f, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n"
+                   "Connection: X-Secret\r\nConnection: keep-alive\r\nX-Secret: 1\r\n"
+                   "X-Herd-Node: fake\r\n\r\nok");
+    f.close_second = true; /* were the connection kept, the next request on it goes unanswered */
+    spawn_gateway_with_fake(g, &f, false); /* round robin: api.1, then the fake, in turn */
+    int gp = g->base + 3;
+    static char out[16384];
+    char req[512], want[128];
+    assert_int_equal(harness_exchange(gp,
+                                      "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n"
+                                      "Connection: X-Secret\r\nX-Secret: 1\r\nX-Kept: 1\r\n\r\n",
+                                      out, sizeof out),
+                     200);
+    assert_non_null(strstr(out, "X-Herd-Node: api.1"));
+    assert_null(strstr(out, "X-Secret")); /* named by the second Connection header */
+    assert_non_null(strstr(out, "\"X-Kept\":\"1\""));
+    assert_int_equal(call(gp, "GET", "/from-fake", NULL, out, sizeof out), 200);
+    assert_non_null(strstr(out, "X-Herd-Node: fake"));
+    assert_null(strstr(out, "X-Secret")); /* the node's answer: its first Connection header */
+    assert_int_equal(harness_exchange(gp,
+                                      "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: Host, "
+                                      "x-forwarded-for\r\nX-Forwarded-For: 10.0.0.1\r\n"
+                                      "X-Forwarded-For: 10.0.0.2\r\nConnection: close\r\n\r\n",
+                                      out, sizeof out),
+                     200);
+    assert_non_null(strstr(out, "\"Host\":\"t\""));
+    assert_non_null(strstr(out, "\"X-Forwarded-For\":\"10.0.0.1, 10.0.0.2, 127.0.0.1\""));
+    /* the fake said close (first of three Connection headers): a new connection, no resend */
+    assert_int_equal(call(gp, "GET", "/from-fake", NULL, out, sizeof out), 200);
+    assert_non_null(strstr(out, "X-Herd-Node: fake"));
+    assert_int_equal(atomic_load(&f.requests), 2);
+    assert_int_equal(metric(gp, "herd_gateway_node_resent_total{node=\"fake\"}"), 0);
+    assert_int_equal(harness_exchange(gp, "GET /echo HTTP/1.0\r\n\r\n", out, sizeof out), 200);
+    snprintf(want, sizeof want, "\"Host\":\"127.0.0.1:%d\"", gp);
+    assert_non_null(strstr(out, want));
+    long long proxied = metric(gp, "herd_gateway_requests_total");
+    static const char *const refused[] = {
+        "GET /echo HTTP/1.1\r\nHost: t\r\nHost: admin.internal\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+        "Content-Length: 5\r\n\r\n0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(req, sizeof req, "%s", refused[i]);
+        int status = harness_exchange(gp, req, out, sizeof out);
+        if (status != 400) fail_msg("case %zu: want 400, got %d: %s", i, status, out);
+    }
+    assert_int_equal(metric(gp, "herd_gateway_requests_total"), proxied); /* none went on */
+    assert_int_equal(atomic_load(&f.requests), 2);
+    assert_int_equal(call(gp, "GET", "/from-fake", NULL, out, sizeof out), 200); /* its turn */
+    assert_non_null(strstr(out, "X-Herd-Node: fake"));
+    fake_stop(&f);
+}
+
 /* A chunked upload that breaks off after a 70 kB chunk (a bad chunk size next): the client
  * gets 400 and the proxied request, already on its way to the node, ends with it (the node's
  * connection dropped, a client abort counted). The client then holds its connection past the
@@ -1203,6 +1268,7 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_no_node_only_when_none_took_it, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_post_is_not_replayed, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_bodies_and_headers, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_connection_headers_and_host, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_broken_body_ends_the_proxied_request, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_slow_body_gets_408, setup, teardown),

@@ -416,6 +416,37 @@ static void test_keepalive_and_pipelining(void **state)
     close(fd);
 }
 
+/* A "close" in any Connection header, not only the first, ends the connection once the
+ * answer is out; "keep-alive" in two of them keeps it. Two Host headers are a 400. */
+static void test_connection_close_in_any_header(void **state)
+{
+    struct node_proc *n = *state;
+    char out[8192];
+    int fd = harness_connect(n->port, 5000);
+    assert_true(fd >= 0);
+    static const char kept[] = "GET /health HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n"
+                               "Connection: keep-alive\r\n\r\n";
+    assert_int_equal(harness_send(fd, kept, sizeof kept - 1), 0);
+    harness_read_responses(fd, 1, out, sizeof out);
+    assert_int_equal(harness_status(out), 200);
+    assert_null(strstr(out, "Connection: close"));
+    static const char closed[] = "GET /health HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n"
+                                 "Connection: close\r\n\r\n";
+    assert_int_equal(harness_send(fd, closed, sizeof closed - 1), 0);
+    size_t len = harness_read_responses(fd, 1, out, sizeof out);
+    assert_int_equal(harness_count_responses(out, len), 1);
+    assert_int_equal(harness_status(out), 200);
+    assert_non_null(strstr(out, "Connection: close"));
+    char more;
+    assert_int_equal(recv(fd, &more, 1, 0), 0); /* the node closed it */
+    close(fd);
+    assert_int_equal(harness_exchange(n->port,
+                                      "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                                      out, sizeof out),
+                     400);
+    assert_int_equal(harness_get(n->port, "/health", out, sizeof out, NULL), 200);
+}
+
 /* SIGTERM while requests are in flight: every one of them gets its answer, then exit 0. */
 struct inflight {
     int port;
@@ -1153,6 +1184,7 @@ int integration_node(void)
         cmocka_unit_test(test_fault_knobs),
         cmocka_unit_test(test_bad_requests_keep_serving),
         cmocka_unit_test(test_keepalive_and_pipelining),
+        cmocka_unit_test(test_connection_close_in_any_header),
     };
     const struct CMUnitTest alone[] = {
         cmocka_unit_test(test_sigterm_finishes_inflight),
