@@ -840,6 +840,7 @@ static void on_wake(uv_async_t *async)
     if (atomic_load(&t->gw->stop) && !t->stopping) {
         t->stopping = true;
         gw_admin_wake_waiters(t, true);
+        gw_admin_stop_registrations(t);
         uv_timer_stop(&t->tick);
         http_server_shutdown(t->srv, on_server_down, t);
         return;

@@ -1165,6 +1165,209 @@ static void test_registration_networks_and_start_down(void **state)
     }
 }
 
+/* Registration by host name: "localhost" resolves (the node takes the first address in the
+ * resolver's order that the networks allow, shown as "ip"), and the address, not the name, is
+ * what the allowed networks are checked against; a name that does not resolve is a 400
+ * naming it. (Its 64-character label cannot go into a DNS query, so the resolver fails
+ * without sending one: no test reaches the network.) */
+static void test_register_host_names(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, false, "--threads", "1", "--inter", "100ms", "--fastinter", "50ms", NULL);
+    int gp = g->base + 3;
+    char out[4096], body[512], label[65];
+    snprintf(body, sizeof body, "{\"node_id\":\"api.1\",\"host\":\"localhost\",\"port\":%d}",
+             g->base);
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", body, out, sizeof out), 201);
+    json_t *j = get_json(gp, "/api/v1/cluster/nodes/api.1");
+    const char *ip = json_string_value(json_object_get(j, "ip"));
+    assert_non_null(ip);
+    assert_true(strcmp(ip, "127.0.0.1") == 0 || strcmp(ip, "::1") == 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "config"), "host")),
+                        "localhost");
+    char host[64], port[16];
+    snprintf(host, sizeof host, "%s", ip);
+    json_decref(j);
+    /* the node listens where the name led: it comes up and takes traffic */
+    snprintf(port, sizeof port, "%d", g->base);
+    char *argv[] = {(char *)harness_herd_bin(), "node", "--host", host, "--port", port, "--id",
+                    "api.1", "--log-level", "warn", NULL};
+    g->nodes[0] = harness_spawn(argv, NULL, NULL);
+    char s[32] = "";
+    for (long until = harness_now_ms() + 5000; harness_now_ms() < until; usleep(20000)) {
+        node_state(gp, "api.1", s, sizeof s);
+        if (strcmp(s, "up") == 0) break;
+    }
+    assert_string_equal(s, "up");
+    const char *answer;
+    assert_int_equal(harness_get(gp, "/echo", out, sizeof out, &answer), 200);
+    assert_non_null(strstr(out, "X-Herd-Node: api.1"));
+    memset(label, 'a', 64);
+    label[64] = '\0';
+    snprintf(body, sizeof body, "{\"node_id\":\"x\",\"host\":\"%s.localhost\",\"port\":80}", label);
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", body, out, sizeof out), 400);
+    assert_non_null(strstr(out, "cannot resolve host 'aaaa"));
+    static const char *const bad[] = {"\"\"", "7", "[\"localhost\"]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(body, sizeof body, "{\"node_id\":\"x\",\"host\":%s,\"port\":80}", bad[i]);
+        assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", body, out, sizeof out), 400);
+        assert_non_null(strstr(out, "host: expected"));
+    }
+    assert_int_equal(node_count(gp), 1);
+    /* a gateway that lets nodes register from 10.0.0.0/8 only refuses localhost's address */
+    int other = harness_free_port();
+    char oport[16];
+    snprintf(oport, sizeof oport, "%d", other);
+    char *gw2[] = {(char *)harness_herd_bin(), "gateway", "--port", oport, "--threads", "1",
+                   "--allow-register", "10.0.0.0/8", "--log-level", "warn", NULL};
+    pid_t second = harness_spawn(gw2, NULL, NULL);
+    assert_true(harness_wait_http(other, "/api/v1/cluster/status", 5000));
+    assert_int_equal(call(other, "POST", "/api/v1/cluster/register", body, out, sizeof out), 400);
+    snprintf(body, sizeof body, "{\"node_id\":\"x\",\"host\":\"localhost\",\"port\":80}");
+    assert_int_equal(call(other, "POST", "/api/v1/cluster/register", body, out, sizeof out), 400);
+    assert_non_null(strstr(out, "host 'localhost' refused: "));
+    assert_non_null(strstr(out, "outside the networks"));
+    assert_int_equal(node_count(other), 0);
+    assert_int_equal(stop(second), 0);
+}
+
+/* A DNS server on 127.0.0.1:53 (UDP) for a gateway whose /etc/resolv.conf names it: it holds
+ * every query until told to answer, then answers each, held or new, "no such name". */
+struct fake_dns {
+    int fd;
+    atomic_int queries;
+    atomic_bool answer;
+    atomic_bool stop;
+    pthread_t thread;
+};
+
+static void *fake_dns_main(void *arg)
+{
+    struct fake_dns *d = arg;
+    struct {
+        unsigned char q[512];
+        ssize_t len;
+        struct sockaddr_in from;
+    } held[64];
+    int count = 0;
+    while (!atomic_load(&d->stop)) {
+        struct pollfd p = {.fd = d->fd, .events = POLLIN};
+        if (poll(&p, 1, 50) == 1 && count < 64) {
+            socklen_t fl = sizeof held[count].from;
+            held[count].len = recvfrom(d->fd, held[count].q, sizeof held[count].q, 0,
+                                       (struct sockaddr *)&held[count].from, &fl);
+            if (held[count].len >= 12) {
+                count++;
+                atomic_fetch_add(&d->queries, 1);
+            }
+        }
+        if (!atomic_load(&d->answer)) continue;
+        for (int i = 0; i < count; i++) { /* the query back, as an answer: NXDOMAIN */
+            held[i].q[2] |= 0x80;
+            held[i].q[3] = 0x83;
+            if (sendto(d->fd, held[i].q, (size_t)held[i].len, 0,
+                       (struct sockaddr *)&held[i].from, sizeof held[i].from) < 0)
+                perror("fake dns");
+        }
+        count = 0;
+    }
+    return NULL;
+}
+
+static bool wait_queries(struct fake_dns *d, int want, int timeout_ms)
+{
+    for (long until = harness_now_ms() + timeout_ms; harness_now_ms() < until; usleep(10000))
+        if (atomic_load(&d->queries) >= want) return true;
+    return false;
+}
+
+/* Sends a registration of host on a connection left open for its answer; returns the fd. */
+static int register_async(int port, const char *host)
+{
+    char body[256], req[512];
+    snprintf(body, sizeof body, "{\"node_id\":\"%s\",\"host\":\"%s\",\"port\":80}", host, host);
+    snprintf(req, sizeof req,
+             "POST /api/v1/cluster/register HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    int fd = harness_connect(port, 10000);
+    assert_true(fd >= 0);
+    assert_int_equal(harness_send(fd, req, strlen(req)), 0);
+    return fd;
+}
+
+/* A registration's host name resolves on libuv's thread pool: while the resolver says
+ * nothing, the gateway's one proxy thread keeps proxying and answering; a client that leaves
+ * meanwhile costs nothing when the answer comes later (ASan watches); a name with no address
+ * is a 400 naming it; a resolver silent for 5 s, a 504. The gateway runs in its own mount
+ * namespace, whose /etc/resolv.conf names the test's DNS server on 127.0.0.1. Needs root
+ * (port 53, mount namespace); skipped otherwise. */
+static void test_register_resolves_without_blocking(void **state)
+{
+    struct gw *g = *state;
+    static struct fake_dns d; /* static: its thread outlives a failed assertion */
+    memset(&d, 0, sizeof d);
+    d.fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(53),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (geteuid() != 0 || d.fd < 0 || bind(d.fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        system("unshare --mount true 2>/dev/null") != 0) {
+        if (d.fd >= 0) close(d.fd);
+        skip();
+        return;
+    }
+    char *resolv = harness_temp_file(".conf", "nameserver 127.0.0.1\noptions timeout:30 attempts:1\n");
+    pthread_create(&d.thread, NULL, fake_dns_main, &d);
+    char script[1024];
+    snprintf(script, sizeof script,
+             "mount --bind %s /etc/resolv.conf && exec %s gateway --port %d --threads 1 "
+             "--node api.1=127.0.0.1:%d --log-level warn",
+             resolv, harness_herd_bin(), g->base + 3, g->base);
+    char *argv[] = {access("/usr/bin/unshare", X_OK) == 0 ? "/usr/bin/unshare" : "/bin/unshare",
+                    "--mount", "/bin/sh", "-c", script, NULL};
+    g->gateway = harness_spawn(argv, NULL, NULL); /* the same pid: unshare and sh exec */
+    int gp = g->base + 3;
+    assert_true(harness_wait_http(gp, "/api/v1/cluster/status", 5000));
+    char out[4096];
+    const char *body;
+    int left = register_async(gp, "left.herd.test");
+    assert_true(wait_queries(&d, 1, 5000));
+    for (int i = 0; i < 5; i++) { /* the resolver holds the name: the thread goes on */
+        assert_int_equal(harness_get(gp, "/echo", out, sizeof out, &body), 200);
+        assert_non_null(strstr(out, "X-Herd-Node: api.1"));
+    }
+    assert_int_equal(harness_get(gp, "/api/v1/cluster/status", out, sizeof out, &body), 200);
+    struct pollfd p = {.fd = left, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 0), 0); /* its registration still waits */
+    close(left); /* and its client leaves */
+    int queries = atomic_load(&d.queries);
+    int fd = register_async(gp, "nowhere.herd.test");
+    assert_true(wait_queries(&d, queries + 1, 5000));
+    atomic_store(&d.answer, true); /* both names: no such name */
+    harness_read_responses(fd, 1, out, sizeof out);
+    close(fd);
+    assert_int_equal(harness_status(out), 400);
+    assert_non_null(strstr(out, "cannot resolve host 'nowhere.herd.test'"));
+    atomic_store(&d.answer, false);
+    queries = atomic_load(&d.queries);
+    fd = register_async(gp, "silent.herd.test");
+    assert_true(wait_queries(&d, queries + 1, 5000));
+    harness_read_responses(fd, 1, out, sizeof out); /* up to 10 s */
+    close(fd);
+    assert_int_equal(harness_status(out), 504);
+    assert_non_null(strstr(out, "host 'silent.herd.test': no answer from the resolver"));
+    atomic_store(&d.answer, true); /* the lookup ends; the gateway stops without waiting */
+    assert_int_equal(node_count(gp), 1);
+    assert_int_equal(harness_get(gp, "/echo", out, sizeof out, &body), 200);
+    assert_int_equal(stop(g->gateway), 0);
+    g->gateway = 0;
+    atomic_store(&d.stop, true);
+    pthread_join(d.thread, NULL);
+    close(d.fd);
+    unlink(resolv);
+    free(resolv);
+}
+
 static void test_bad_flags_and_files(void **state)
 {
     (void)state;
@@ -1278,6 +1481,9 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_token_guards_node_control_routes, setup_nodes,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_registration_networks_and_start_down, setup_nodes,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_register_host_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_resolves_without_blocking, setup_nodes,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_flags_and_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_up_starts_the_gateway, setup, teardown),
