@@ -21,14 +21,16 @@ enum bad_kind {
     BAD_PLAN, /* herd test on a plan with this text: exit code, stderr fragment */
     BAD_NODE, /* raw bytes to a herd node: status, answer fragment */
     BAD_GW,   /* raw bytes to a herd gateway in front of that node: status, answer fragment */
+    BAD_FILE, /* herd ARGS with '@' for a file holding body (a cluster or node config file) */
 };
 
 struct bad_case {
     enum bad_kind kind;
-    const char *input; /* CLI: arguments separated by '|'; else the text or the raw request */
+    const char *input; /* CLI, FILE: arguments separated by '|'; else the text or the request */
     int expect;        /* exit code, or HTTP status */
     const char *fragment;
-    const char *body; /* NODE, GW: input is "METHOD PATH" and this JSON body goes with it */
+    const char *body; /* NODE, GW: input is "METHOD PATH" and this JSON body goes with it;
+                       * FILE: the file's text */
 };
 
 #define REQ(line, rest) line " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" rest
@@ -95,6 +97,17 @@ static const struct bad_case cases[] = {
      2, "restart_after needs 'recover'"},
     {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - distribution: {requests: 0}\n", 2,
      "out of range"},
+    /* cluster files and node config files: exit 2, FILE:LINE:COL and what was expected */
+    {BAD_FILE, "gateway|-f|@", 2, "file.yaml:4:20: gateway.allow_register[0]: '10.0.0.0/33': the prefix length must be 0..32",
+     "groups:\n  api: {command: herd node, base_port: 20001}\ngateway:\n  allow_register: [10.0.0.0/33]\n"},
+    {BAD_FILE, "gateway|-f|@", 2, "file.yaml:4:19: gateway.allow_register: 'somewhere': 'somewhere' is not an IP address",
+     "groups:\n  api: {command: herd node, base_port: 20001}\ngateway:\n  allow_register: somewhere\n"},
+    {BAD_FILE, "gateway|-f|@", 2, "gateway.allow_register: expected at least one network",
+     "groups:\n  api: {command: herd node, base_port: 20001}\ngateway:\n  allow_register: []\n"},
+    {BAD_FILE, "up|-f|@", 2, "file.yaml:4:31: gateway.allow_register[1]: 'fe80::/129'",
+     "groups:\n  api: {command: herd node, base_port: 20001}\ngateway:\n  allow_register: [\"::1/128\", \"fe80::/129\"]\n"},
+    {BAD_FILE, "gateway|-f|@", 2, "file.yaml:4:13: gateway.max_body: '2TB' is not a size",
+     "groups:\n  api: {command: herd node, base_port: 20001}\ngateway:\n  max_body: 2TB\n"},
     /* raw HTTP to a node: a 4xx, and it keeps serving */
     {BAD_NODE, "GARBAGE\r\n\r\n", 400, ""},
     {BAD_NODE, "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400, ""},
@@ -184,22 +197,22 @@ static const char *run_case(struct env *e, const struct bad_case *c)
 {
     static char seen[512];
     char *out = NULL, *err = NULL;
-    if (c->kind == BAD_CLI || c->kind == BAD_PLAN) {
-        char buf[512], *args[16];
+    if (c->kind == BAD_CLI || c->kind == BAD_PLAN || c->kind == BAD_FILE) {
+        char buf[512], *args[16], path[128];
         size_t n = 0;
-        if (c->kind == BAD_CLI) {
+        snprintf(path, sizeof path, "%s/%s.yaml", e->dir, c->kind == BAD_PLAN ? "plan" : "file");
+        if (c->kind != BAD_CLI) {
+            FILE *f = fopen(path, "w");
+            fputs(c->kind == BAD_PLAN ? c->input : c->body, f);
+            fclose(f);
+        }
+        if (c->kind != BAD_PLAN) {
             snprintf(buf, sizeof buf, "%s", c->input);
             for (char *tok = strtok(buf, "|"); tok && n < 15; tok = strtok(NULL, "|"))
-                args[n++] = tok;
+                args[n++] = strcmp(tok, "@") == 0 ? path : tok;
         } else {
-            char path[128];
-            snprintf(path, sizeof path, "%s/plan.yaml", e->dir);
-            FILE *f = fopen(path, "w");
-            fputs(c->input, f);
-            fclose(f);
-            snprintf(buf, sizeof buf, "%s", path);
             args[n++] = "test";
-            args[n++] = buf;
+            args[n++] = path;
         }
         args[n] = NULL;
         int code = harness_herd(args, 30000, &out, &err);

@@ -1456,6 +1456,44 @@ static void test_up_starts_the_gateway(void **state)
     assert_false(harness_port_open(g->base + 3));
 }
 
+/* The cluster file's gateway.allow_register reaches the gateway `herd up` starts: nodes may
+ * register from its networks only (loopback is refused); --allow-register flags replace the
+ * file's list. */
+static void test_allow_register_from_the_file(void **state)
+{
+    struct gw *g = *state;
+    char dir[] = "/tmp/herd-gwallow-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char file[128], text[512], sdir[160], out[4096];
+    snprintf(file, sizeof file, "%s/herd.yaml", dir);
+    snprintf(text, sizeof text,
+             "groups:\n  api: {command: herd node, replicas: 1, base_port: %d}\n"
+             "gateway:\n  port: %d\n  threads: 1\n"
+             "  allow_register: [10.0.0.0/8, \"fd00::/8\"]\n",
+             g->base, g->base + 3);
+    FILE *f = fopen(file, "w");
+    fputs(text, f);
+    fclose(f);
+    snprintf(sdir, sizeof sdir, "--state-dir=%s/state", dir);
+    char *up[] = {"up", "-d", "-f", file, sdir, NULL};
+    assert_int_equal(harness_herd(up, 30000, NULL, NULL), 0);
+    int gp = g->base + 3;
+    static const char local[] = "{\"node_id\":\"x\",\"host\":\"127.0.0.1\",\"port\":80}";
+    static const char ten[] = "{\"node_id\":\"y\",\"host\":\"10.1.2.3\",\"port\":80}";
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", local, out, sizeof out), 400);
+    assert_non_null(strstr(out, "127.0.0.1 is outside the networks"));
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", ten, out, sizeof out), 201);
+    char *down[] = {"down", sdir, NULL};
+    assert_int_equal(harness_herd(down, 30000, NULL, NULL), 0);
+    /* flags replace the file's networks */
+    spawn_gateway(g, false, "-f", file, "--allow-register", "127.0.0.0/8", NULL);
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", local, out, sizeof out), 201);
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", ten, out, sizeof out), 400);
+    assert_non_null(strstr(out, "10.1.2.3 is outside the networks"));
+    snprintf(text, sizeof text, "rm -rf %s", dir);
+    if (system(text) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
 int integration_gateway(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1487,6 +1525,7 @@ int integration_gateway(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_flags_and_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_up_starts_the_gateway, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_allow_register_from_the_file, setup, teardown),
     };
     return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);
 }

@@ -318,6 +318,22 @@ static void test_gateway_options(void **state)
     assert_int_equal(gateway_parse_budget("0.5", &b), 0);
     assert_int_equal(gateway_parse_budget("120%", &b), -1);
     assert_int_equal(gateway_parse_budget("lots", &b), -1);
+    /* allow_register: a list of networks (or one), in place of loopback only */
+    static const char text[] = "allow_register: [10.0.0.0/8, \"::1/128\"]\nmax_body: 64KB\n";
+    struct conf_doc doc;
+    assert_int_equal(conf_parse(&doc, "gw.yaml", text, sizeof text - 1, err, sizeof err), 0);
+    assert_int_equal(gateway_opts_from_conf(&o, &doc, doc.root, err, sizeof err), 0);
+    assert_int_equal(o.allow_register_count, 2);
+    assert_int_equal(o.allow_register[0].family, AF_INET);
+    assert_int_equal(o.allow_register[0].prefix_len, 8);
+    assert_int_equal(o.allow_register[1].family, AF_INET6);
+    assert_int_equal(o.max_body_bytes, 65536);
+    conf_free(&doc);
+    static const char one[] = "allow_register: 192.168.0.0/16\n";
+    assert_int_equal(conf_parse(&doc, "gw.yaml", one, sizeof one - 1, err, sizeof err), 0);
+    assert_int_equal(gateway_opts_from_conf(&o, &doc, doc.root, err, sizeof err), 0);
+    assert_int_equal(o.allow_register_count, 1); /* the file's list replaced what was there */
+    conf_free(&doc);
     gateway_opts_free(&o);
 }
 
