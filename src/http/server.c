@@ -1167,6 +1167,9 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     if (!srv->unix_socket)
         uv_tcp_nodelay(&c->handle.tcp, 1);
+    /* llhttp's strict defaults, no lenient flag ever set: a second Content-Length, one with
+     * Transfer-Encoding, a Transfer-Encoding not ending in chunked are errors (400), and
+     * keep-alive follows every Connection header (a close in any of them closes) */
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
     c->state = CONN_IDLE;
