@@ -47,7 +47,9 @@ static const char gateway_usage[] =
     "      --ttl D              registered nodes expire without heartbeats (default 10s)\n"
     "      --token T            admin API: required for changes (else loopback clients only)\n"
     "      --allow-register CIDR  nodes may register from this network (repeatable; default:\n"
-    "                           loopback only); link-local and unspecified never\n"
+    "                           loopback only; replaces the file's allow_register); a host\n"
+    "                           name is resolved and its address checked; link-local and\n"
+    "                           unspecified never\n"
     "      --log-level LEVEL    error, warn, info or debug (default info)\n"
     "  -h, --help               this text\n";
 
@@ -183,7 +185,7 @@ int cmd_gateway(int argc, char **argv)
     gateway_opts_default(&o);
     enum log_level level = LOG_LEVEL_INFO;
     const char *file = NULL;
-    int c, rc = CLI_EXIT_USAGE;
+    int c, rc = CLI_EXIT_USAGE, allow_flags = 0;
     char err[256];
     /* the file goes first, so that flags override it whatever their order */
     for (int i = 1; i < argc; i++) {
@@ -309,6 +311,7 @@ int cmd_gateway(int argc, char **argv)
             break;
         case OPT_ALLOW_REGISTER: {
             char why[160];
+            if (!allow_flags++) o.allow_register_count = 0; /* the flags replace the file's list */
             if (o.allow_register_count == REGISTRY_MAX_NETWORKS) {
                 rc = bad("%s: '%s': 16 networks at most", "--allow-register", optarg);
                 goto out;

@@ -7,14 +7,19 @@
 #include <strings.h>
 #include <time.h>
 
+#include <arpa/inet.h>
+
 #include <jansson.h>
 
 #include "base/mtime.h"
 #include "cluster/admin_body.h"
 #include "cluster/gateway_int.h"
+#include "http/resolve.h"
 
 #define LONG_POLL_DEFAULT_MS 30000
 #define LONG_POLL_MAX_MS     300000
+#define GW_RESOLVE_TIMEOUT_MS 5000 /* a registration's host name lookup */
+#define GW_RESOLVING_MAX      64   /* lookups in progress per proxy thread */
 
 static void iso_time(int64_t wall_ms, char *out, size_t size)
 {
@@ -99,6 +104,13 @@ static json_t *node_json(struct gateway *gw, size_t i)
         (json_int_t)gw_get(&s.retried), "check", "duration_ms", n->check_ms, "error",
         n->check_error, "passes", n->check_ok, "failures", n->check_fail, "group", n->group);
     if (j) json_object_set_new(j, "resent", json_integer((json_int_t)gw_get(&s.resent)));
+    char ip[INET6_ADDRSTRLEN] = "";
+    const void *raw = n->addr.ss_family == AF_INET6
+                          ? (const void *)&((const struct sockaddr_in6 *)&n->addr)->sin6_addr
+                          : (const void *)&((const struct sockaddr_in *)&n->addr)->sin_addr;
+    if (j && (n->addr.ss_family == AF_INET || n->addr.ss_family == AF_INET6) &&
+        inet_ntop(n->addr.ss_family, raw, ip, sizeof ip))
+        json_object_set_new(j, "ip", json_string(ip)); /* where a host name resolved to */
     return j;
 }
 
@@ -190,29 +202,164 @@ static void refuse_body(struct http_request *req, int rc, const char *msg)
     http_respond_error(req, rc == ADMIN_BODY_ENOMEM ? 500 : 400, msg);
 }
 
+/* A registration: what the body asked for, kept while its host name resolves. */
+struct gw_registration {
+    struct gw_thread *t;
+    struct http_request *req;
+    struct resolve *lookup;
+    char id[REGISTRY_ID_MAX];
+    char host[REGISTRY_HOST_MAX];
+    char group[ADMIN_GROUP_MAX];
+    bool has_group;
+    int port, weight;
+    char *metadata; /* JSON text or NULL */
+    struct gw_registration *next; /* the thread's registrations resolving */
+};
+
+static void registration_free(struct gw_registration *g)
+{
+    free(g->metadata);
+    free(g);
+}
+
+/* Takes g off its thread's list of registrations resolving. */
+static void registration_unlink(struct gw_registration *g)
+{
+    struct gw_thread *t = g->t;
+    for (struct gw_registration **link = &t->registering; *link; link = &(*link)->next)
+        if (*link == g) {
+            *link = g->next;
+            t->registering_count--;
+            return;
+        }
+}
+
+/* Answers a registration: rc is registry_add's. */
+static void registration_answer(struct gw_registration *g, struct http_request *req, int rc,
+                                const char *err)
+{
+    struct gw_thread *t = g->t;
+    if (rc >= 0 && g->has_group) registry_set_group(&t->gw->reg, rc, g->group);
+    if (rc < 0)
+        http_respond_error(req, 400, err);
+    else
+        http_respond_json(req, 201,
+                          json_pack("{s:s,s:I,s:I}", "node_id", g->id, "ttl_ms",
+                                    (json_int_t)t->gw->reg.ttl_ms, "heartbeat_ms",
+                                    (json_int_t)(t->gw->reg.ttl_ms / 3)));
+}
+
+static void on_registration_resolved(int status, const struct addrinfo *addrs, void *data)
+{
+    struct gw_registration *g = data;
+    struct http_request *req = g->req;
+    registration_unlink(g);
+    char err[320];
+    if (status == 0) {
+        int rc = registry_add_resolved(&g->t->gw->reg, g->id, g->host, addrs, g->port, g->weight,
+                                       REGISTRY_REGISTERED, g->metadata, err, sizeof err);
+        registration_answer(g, req, rc, err);
+    } else if (status == UV_ETIMEDOUT) {
+        snprintf(err, sizeof err, "host '%s': no answer from the resolver within %d ms", g->host,
+                 GW_RESOLVE_TIMEOUT_MS);
+        http_respond_error(req, 504, err);
+    } else {
+        snprintf(err, sizeof err, "cannot resolve host '%s': %s", g->host, uv_strerror(status));
+        http_respond_error(req, 400, err);
+    }
+    registration_free(g);
+}
+
+/* The client left while its host name resolved: the answer is dropped with it. */
+static void on_registration_abort(struct http_request *req, void *data)
+{
+    (void)req;
+    struct gw_registration *g = data;
+    resolve_cancel(g->lookup);
+    registration_unlink(g);
+    registration_free(g);
+}
+
+void gw_admin_stop_registrations(struct gw_thread *t)
+{
+    while (t->registering) {
+        struct gw_registration *g = t->registering;
+        resolve_cancel(g->lookup);
+        registration_unlink(g);
+        http_respond_error(g->req, 503, "the gateway is stopping");
+        registration_free(g);
+    }
+}
+
+/* Registers g's node, at once for an IP address, else once its name resolves on the thread
+ * pool (the proxy thread goes on meanwhile); answers the request either way; takes g. */
+static void registration_start(struct gw_registration *g, struct http_request *req)
+{
+    struct gw_thread *t = g->t;
+    struct sockaddr_storage literal;
+    char err[320];
+    if (registry_address_literal(g->host, g->port, &literal) == 0) {
+        int rc = registry_add(&t->gw->reg, g->id, g->host, g->port, g->weight,
+                              REGISTRY_REGISTERED, g->metadata, err, sizeof err);
+        registration_answer(g, req, rc, err);
+        registration_free(g);
+        return;
+    }
+    if (t->stopping || t->registering_count >= GW_RESOLVING_MAX) {
+        http_respond_error(req, 503,
+                           t->stopping ? "the gateway is stopping"
+                                       : "too many registrations are resolving host names: "
+                                         "try again");
+        registration_free(g);
+        return;
+    }
+    int error = 0;
+    g->req = req;
+    g->lookup = resolve_start(&t->loop, g->host, g->port, GW_RESOLVE_TIMEOUT_MS,
+                              on_registration_resolved, g, &error);
+    if (!g->lookup) {
+        snprintf(err, sizeof err, "cannot resolve host '%s': %s", g->host, uv_strerror(error));
+        http_respond_error(req, 400, err);
+        registration_free(g);
+        return;
+    }
+    g->next = t->registering;
+    t->registering = g;
+    t->registering_count++;
+    http_request_on_abort(req, on_registration_abort, g);
+}
+
 static void on_register(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
     if (!gw_admin_allowed(req, t, true)) return;
     struct admin_register r;
-    char msg[256], peer[64] = "127.0.0.1";
+    char msg[256];
     int rc = admin_register_decode(req->body, req->body_len, &r, msg, sizeof msg);
     if (rc < 0) {
         refuse_body(req, rc, msg);
         return;
     }
-    if (!r.host) http_request_peer(req, peer, sizeof peer);
-    rc = registry_add(&t->gw->reg, r.node_id, r.host ? r.host : peer, r.port, r.weight,
-                      REGISTRY_REGISTERED, r.metadata, msg, sizeof msg);
-    if (rc >= 0 && r.has_group) registry_set_group(&t->gw->reg, rc, r.group);
-    if (rc < 0)
-        http_respond_error(req, 400, msg);
-    else
-        http_respond_json(req, 201,
-                          json_pack("{s:s,s:I,s:I}", "node_id", r.node_id, "ttl_ms",
-                                    (json_int_t)t->gw->reg.ttl_ms, "heartbeat_ms",
-                                    (json_int_t)(t->gw->reg.ttl_ms / 3)));
+    struct gw_registration *g = calloc(1, sizeof *g);
+    if (!g) {
+        admin_register_free(&r);
+        http_respond_error(req, 500, "out of memory");
+        return;
+    }
+    g->t = t;
+    snprintf(g->id, sizeof g->id, "%s", r.node_id);
+    if (r.host)
+        snprintf(g->host, sizeof g->host, "%s", r.host);
+    else if (http_request_peer(req, g->host, sizeof g->host) < 0)
+        snprintf(g->host, sizeof g->host, "127.0.0.1");
+    g->port = r.port;
+    g->weight = r.weight;
+    g->has_group = r.has_group;
+    snprintf(g->group, sizeof g->group, "%s", r.group);
+    g->metadata = r.metadata; /* g takes it */
+    r.metadata = NULL;
     admin_register_free(&r);
+    registration_start(g, req);
 }
 
 static void on_heartbeat(struct http_request *req, void *data)

@@ -42,10 +42,12 @@ int admin_register_decode(const char *body, size_t len, struct admin_register *o
     json_t *host = given(j, "host"), *weight = given(j, "weight"), *meta = given(j, "metadata"),
            *group = given(j, "group");
     const char *bad = NULL;
-    if (!json_is_string(id))
-        bad = "node_id: expected a string";
-    else if (host && !json_is_string(host))
-        bad = "host: expected a string";
+    if (!json_is_string(id) || !json_string_length(id) ||
+        json_string_length(id) >= REGISTRY_ID_MAX)
+        bad = "node_id: expected a string of 1 to 63 characters";
+    else if (host && (!json_is_string(host) || !json_string_length(host) ||
+                      json_string_length(host) >= REGISTRY_HOST_MAX))
+        bad = "host: expected an IP address or a host name (1 to 255 characters)";
     else if (!json_is_integer(port) || json_integer_value(port) < 1 ||
              json_integer_value(port) > 65535)
         bad = "port: expected an integer 1..65535";

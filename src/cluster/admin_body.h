@@ -12,10 +12,11 @@
 #define ADMIN_BODY_ENOMEM (-2) /* a decoder ran out of memory (the handler answers 500) */
 #define ADMIN_GROUP_MAX   64   /* bytes in a group name, with its NUL */
 
-/* POST /api/v1/cluster/register. registry_add checks the rest (the id's length, the host). */
+/* POST /api/v1/cluster/register. registry_add checks the rest (what the host is). */
 struct admin_register {
-    char *node_id;  /* malloc'd; any string (registry_add wants 1 to REGISTRY_ID_MAX - 1 bytes) */
-    char *host;     /* malloc'd, NULL when not given (the client's address is meant) */
+    char *node_id;  /* malloc'd; 1 to REGISTRY_ID_MAX - 1 bytes */
+    char *host;     /* malloc'd, 1 to REGISTRY_HOST_MAX - 1 bytes; NULL when not given (the
+                     * client's address is meant) */
     int port;       /* 1..65535 */
     int weight;     /* 0..REGISTRY_WEIGHT_MAX; 1 when not given */
     char *metadata; /* the metadata object as compact JSON text, malloc'd; NULL when not given */

@@ -278,14 +278,41 @@ static int parse_nodes(struct gateway_opts *o, const struct conf_doc *doc,
     return 0;
 }
 
+/* allow_register: [CIDR, ...] (or one CIDR): the networks nodes may register from, in place
+ * of loopback only. */
+static int parse_allow_register(struct gateway_opts *o, const struct conf_doc *doc,
+                                const struct conf_node *v, char *err, size_t errlen)
+{
+    const struct conf_node *one = v->type == CONF_SCALAR ? v : NULL;
+    if (!one && conf_expect_seq(doc, v, err, errlen) < 0) return -1;
+    if (!one && v->count == 0)
+        return conf_error(doc, v, err, errlen,
+                          "expected at least one network (leave the key out for loopback only)");
+    o->allow_register_count = 0;
+    for (const struct conf_node *c = one ? one : v->first; c; c = one ? NULL : c->next) {
+        const char *s;
+        char why[160];
+        if (conf_to_string(doc, c, &s, err, errlen) < 0) return -1;
+        if (o->allow_register_count == REGISTRY_MAX_NETWORKS)
+            return conf_error(doc, c, err, errlen, "%d networks at most", REGISTRY_MAX_NETWORKS);
+        if (registry_network_parse(s, &o->allow_register[o->allow_register_count], why,
+                                   sizeof why) < 0)
+            return conf_error(doc, c, err, errlen, "%s", why);
+        o->allow_register_count++;
+    }
+    return 0;
+}
+
 int gateway_opts_from_conf(struct gateway_opts *o, const struct conf_doc *doc,
                            const struct conf_node *n, char *err, size_t errlen)
 {
     static const char *const keys[] = {"port",    "host",        "balance",         "hash_header",
                                        "threads", "nodes",       "health",          "retries",
                                        "token",   "ttl",         "connect_timeout", "timeout",
-                                       "max_body", "routes",     "body_timeout", NULL};
-    long long port = o->port, threads = o->threads, max_body = (long long)o->max_body_bytes;
+                                       "max_body", "routes",     "body_timeout",
+                                       "allow_register", NULL};
+    long long port = o->port, threads = o->threads;
+    uint64_t max_body = o->max_body_bytes;
     const char *host = NULL, *balance = NULL, *hash_header = NULL, *token = NULL;
     const struct conf_node *v;
     if (conf_expect_map(doc, n, err, errlen) < 0 || conf_check_keys(doc, n, keys, err, errlen) < 0 ||
@@ -302,7 +329,7 @@ int gateway_opts_from_conf(struct gateway_opts *o, const struct conf_doc *doc,
                              errlen) < 0 ||
         conf_opt_duration_us(doc, n, "body_timeout", 1000, 3600000000ULL, &o->body_timeout_us,
                              err, errlen) < 0 ||
-        conf_opt_int(doc, n, "max_body", 0, 1LL << 30, &max_body, err, errlen) < 0)
+        conf_opt_size(doc, n, "max_body", 0, 1 << 30, &max_body, err, errlen) < 0)
         return -1;
     if (host) {
         if (strlen(host) >= sizeof o->host)
@@ -329,6 +356,8 @@ int gateway_opts_from_conf(struct gateway_opts *o, const struct conf_doc *doc,
     if ((v = conf_get(n, "health")) && parse_health(o, doc, v, err, errlen) < 0) return -1;
     if ((v = conf_get(n, "retries")) && parse_retries(o, doc, v, err, errlen) < 0) return -1;
     if ((v = conf_get(n, "nodes")) && parse_nodes(o, doc, v, err, errlen) < 0) return -1;
+    if ((v = conf_get(n, "allow_register")) && parse_allow_register(o, doc, v, err, errlen) < 0)
+        return -1;
     if ((v = conf_get(n, "routes"))) { /* {"/api/": api, ...} */
         if (conf_expect_map(doc, v, err, errlen) < 0) return -1;
         for (const struct conf_node *r = v->first; r; r = r->next) {

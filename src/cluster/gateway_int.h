@@ -78,6 +78,7 @@ struct gw_waiter {
 };
 
 struct gw_request;
+struct gw_registration;
 struct gateway;
 
 struct gw_thread {
@@ -104,6 +105,8 @@ struct gw_thread {
     uint64_t window_start_ms, window_requests, window_retries, previous_requests;
     struct gw_request *free_requests;
     struct gw_waiter *waiters;
+    struct gw_registration *registering; /* registrations whose host name is resolving */
+    size_t registering_count;
     struct buf scratch;
     bool stopping;
 };
@@ -126,6 +129,8 @@ void gw_thread_free(struct gw_thread *t);
 /* admin.c */
 void gw_admin_routes(struct gw_thread *t);
 void gw_admin_wake_waiters(struct gw_thread *t, bool all);
+/* The gateway stops: registrations still resolving get 503 now. */
+void gw_admin_stop_registrations(struct gw_thread *t);
 /* Whether req may use the admin API (change: it alters something): loopback clients, or
  * with --token only requests carrying it for changes (anyone's for everything). Otherwise
  * answers 401 or 403 itself and returns false. */

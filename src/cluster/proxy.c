@@ -370,7 +370,37 @@ static void respond_failure(struct gw_request *gr)
     request_done(gr, outcome);
 }
 
-static bool hop_by_hop(const char *name, const char *connection)
+/* The values of every Connection header of a message: each lists hop-by-hop headers. */
+struct connection_lists {
+    const char *values[HTTP_MAX_HEADERS];
+    size_t count;
+};
+
+static void connection_add(struct connection_lists *lists, const char *name, const char *value)
+{
+    if (strcasecmp(name, "Connection") == 0 && lists->count < HTTP_MAX_HEADERS)
+        lists->values[lists->count++] = value;
+}
+
+/* Whether a Connection header lists name. */
+static bool connection_lists_name(const struct connection_lists *lists, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < lists->count; i++)
+        for (const char *p = lists->values[i]; *p;) {
+            p += strspn(p, " \t,");
+            size_t tok = strcspn(p, " \t,");
+            if (tok == len && strncasecmp(p, name, len) == 0) return true;
+            p += tok;
+        }
+    return false;
+}
+
+/* Whether header name stays with this hop: the fixed hop-by-hop headers and those a
+ * Connection header lists, except Host, which a node needs and no Connection header takes
+ * away (X-Forwarded-For is not asked here: the gateway passes the chain on and appends the
+ * client, whatever Connection says). */
+static bool hop_by_hop(const char *name, const struct connection_lists *lists)
 {
     static const char *const names[] = {
         "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding",
@@ -388,16 +418,8 @@ static bool hop_by_hop(const char *name, const char *connection)
     default:
         break;
     }
-    if (connection) { /* headers the Connection header lists are hop-by-hop too */
-        size_t len = strlen(name);
-        for (const char *p = connection; *p;) {
-            p += strspn(p, " \t,");
-            size_t tok = strcspn(p, " \t,");
-            if (tok == len && strncasecmp(p, name, len) == 0) return true;
-            p += tok;
-        }
-    }
-    return false;
+    return lists->count > 0 && strcasecmp(name, "Host") != 0 &&
+           connection_lists_name(lists, name);
 }
 
 /* Appends "name: value\r\n". Returns 0 or -1. */
@@ -444,13 +466,13 @@ static void on_head(struct http_client *c, const struct http_client_response *re
         gr->discard = true; /* its body is dropped; the request goes to another node */
         return;
     }
-    const char *connection = NULL;
+    struct connection_lists lists = {.count = 0};
     for (size_t i = 0; i < count; i++)
-        if (strcasecmp(headers[i].name, "Connection") == 0) connection = headers[i].value;
+        connection_add(&lists, headers[i].name, headers[i].value);
     struct buf *b = &t->scratch;
     buf_reset(b);
     for (size_t i = 0; i < count; i++)
-        if (!hop_by_hop(headers[i].name, connection))
+        if (!hop_by_hop(headers[i].name, &lists))
             put_header(b, headers[i].name, headers[i].value);
     gr->head_sent = true;
     http_request_on_drain(gr->req, on_drain, gr);
@@ -583,14 +605,19 @@ static void proxy_attempt(struct gw_request *gr)
 }
 
 /* Writes the request head as it goes to a node, without framing headers or the blank line:
- * hop-by-hop headers out, X-Forwarded-For in. */
+ * hop-by-hop headers out (those of every Connection header too), X-Forwarded-For in, and a
+ * Host, the address the client reached, when the client sent none (HTTP/1.0). */
 static int format_head(struct gw_request *gr)
 {
     struct http_request *req = gr->req;
     struct buf *b = &gr->out;
     buf_reset(b);
-    const char *connection = http_request_header(req, "Connection");
-    const char *xff = NULL;
+    struct connection_lists lists = {.count = 0};
+    bool host = false, xff = false;
+    for (size_t i = 0; i < req->header_count; i++) {
+        connection_add(&lists, req->headers[i].name, req->headers[i].value);
+        host |= strcasecmp(req->headers[i].name, "Host") == 0;
+    }
     char peer[64] = "";
     http_request_peer(req, peer, sizeof peer);
     int rc = buf_append_str(b, req->method);
@@ -600,17 +627,27 @@ static int format_head(struct gw_request *gr)
     if (rc == 0) rc = buf_append(b, " HTTP/1.1\r\n", 11);
     for (size_t i = 0; i < req->header_count && rc == 0; i++) {
         const struct http_header *h = &req->headers[i];
-        if (strcasecmp(h->name, "X-Forwarded-For") == 0) {
-            xff = h->value;
+        if (strcasecmp(h->name, "X-Forwarded-For") == 0) { /* one header at the end */
+            xff = true;
             continue;
         }
-        if (!hop_by_hop(h->name, connection) && strcasecmp(h->name, "Expect") != 0)
+        if (!hop_by_hop(h->name, &lists) && strcasecmp(h->name, "Expect") != 0)
             rc = put_header(b, h->name, h->value);
     }
-    if (rc == 0 && peer[0]) {
+    char local[80];
+    if (rc == 0 && !host)
+        rc = put_header(b, "Host", http_request_local(req, local, sizeof local) == 0 ? local
+                                                                                  : "localhost");
+    if (rc == 0 && (xff || peer[0])) { /* every X-Forwarded-For's chain, in order, then the client */
+        const char *sep = "";
         rc = buf_append_str(b, "X-Forwarded-For: ");
-        if (rc == 0 && xff) rc = buf_append_str(b, xff) || buf_append(b, ", ", 2);
-        if (rc == 0) rc = buf_append_str(b, peer) || buf_append(b, "\r\n", 2);
+        for (size_t i = 0; i < req->header_count && rc == 0; i++)
+            if (strcasecmp(req->headers[i].name, "X-Forwarded-For") == 0) {
+                rc = buf_append_str(b, sep) || buf_append_str(b, req->headers[i].value);
+                sep = ", ";
+            }
+        if (rc == 0 && peer[0]) rc = buf_append_str(b, sep) || buf_append_str(b, peer);
+        if (rc == 0) rc = buf_append(b, "\r\n", 2);
     }
     return rc;
 }
@@ -803,6 +840,7 @@ static void on_wake(uv_async_t *async)
     if (atomic_load(&t->gw->stop) && !t->stopping) {
         t->stopping = true;
         gw_admin_wake_waiters(t, true);
+        gw_admin_stop_registrations(t);
         uv_timer_stop(&t->tick);
         http_server_shutdown(t->srv, on_server_down, t);
         return;

@@ -111,18 +111,13 @@ static struct registry_node *find(struct registry *reg, const char *id)
     return NULL;
 }
 
-static int resolve(const char *host, int port, struct sockaddr_storage *out)
+int registry_address_literal(const char *host, int port, struct sockaddr_storage *out)
 {
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)out) == 0 ||
-        uv_ip6_addr(host, port, (struct sockaddr_in6 *)out) == 0)
-        return 0;
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    char service[16];
-    snprintf(service, sizeof service, "%d", port);
-    if (getaddrinfo(host, service, &hints, &res) != 0 || !res) return -1;
-    memcpy(out, res->ai_addr, res->ai_addrlen);
-    freeaddrinfo(res);
-    return 0;
+    memset(out, 0, sizeof *out);
+    return uv_ip4_addr(host, port, (struct sockaddr_in *)out) == 0 ||
+                   uv_ip6_addr(host, port, (struct sockaddr_in6 *)out) == 0
+               ? 0
+               : -1;
 }
 
 int registry_network_parse(const char *text, struct registry_network *out, char *err,
@@ -200,16 +195,47 @@ static int address_allowed(const struct registry *reg, const struct sockaddr_sto
                                       : memcmp(a, zero, 15) == 0 && a[15] == 1;
         if (loop) return 0;
         return err_set(err, errlen,
-                       "%s is not a loopback address (the gateway's --allow-register networks)",
+                       "%s is not a loopback address (other networks need the gateway's "
+                       "--allow-register or allow_register)",
                        text);
     }
     for (size_t i = 0; i < reg->network_count; i++)
         if (network_contains(&reg->networks[i], family, a)) return 0;
-    return err_set(err, errlen, "%s is outside the networks --allow-register names", text);
+    return err_set(err, errlen,
+                   "%s is outside the networks --allow-register (allow_register) names", text);
 }
 
 int registry_add(struct registry *reg, const char *id, const char *host, int port, int weight,
                  enum registry_source source, const char *metadata, char *err, size_t errlen)
+{
+    struct sockaddr_storage literal;
+    if (strlen(host) >= sizeof reg->nodes[0].host)
+        return err_set(err, errlen, "host '%.64s...' is longer than %zu characters", host,
+                       sizeof reg->nodes[0].host - 1);
+    if (registry_address_literal(host, port, &literal) == 0) {
+        struct addrinfo one = {.ai_family = literal.ss_family,
+                               .ai_socktype = SOCK_STREAM,
+                               .ai_addr = (struct sockaddr *)&literal,
+                               .ai_addrlen = literal.ss_family == AF_INET6
+                                                 ? sizeof(struct sockaddr_in6)
+                                                 : sizeof(struct sockaddr_in)};
+        return registry_add_resolved(reg, id, host, &one, port, weight, source, metadata, err,
+                                     errlen);
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    char service[16];
+    snprintf(service, sizeof service, "%d", port > 0 && port <= 65535 ? port : 1);
+    if (getaddrinfo(host, service, &hints, &res) != 0 || !res)
+        return err_set(err, errlen, "cannot resolve host '%s'", host);
+    int rc = registry_add_resolved(reg, id, host, res, port, weight, source, metadata, err, errlen);
+    freeaddrinfo(res);
+    return rc;
+}
+
+int registry_add_resolved(struct registry *reg, const char *id, const char *host,
+                          const struct addrinfo *addrs, int port, int weight,
+                          enum registry_source source, const char *metadata, char *err,
+                          size_t errlen)
 {
     struct sockaddr_storage addr;
     if (!id[0] || strlen(id) >= REGISTRY_ID_MAX)
@@ -217,13 +243,32 @@ int registry_add(struct registry *reg, const char *id, const char *host, int por
     if (port < 1 || port > 65535) return err_set(err, errlen, "port %d is not 1..65535", port);
     if (weight < 0 || weight > REGISTRY_WEIGHT_MAX)
         return err_set(err, errlen, "weight %d is not 0..%d", weight, REGISTRY_WEIGHT_MAX);
-    if (strlen(host) >= sizeof reg->nodes[0].host || resolve(host, port, &addr) < 0)
-        return err_set(err, errlen, "cannot resolve host '%s'", host);
-    if (source == REGISTRY_REGISTERED) {
-        char why[160];
-        if (address_allowed(reg, &addr, why, sizeof why) < 0)
-            return err_set(err, errlen, "host '%s' refused: %s", host, why);
+    if (strlen(host) >= sizeof reg->nodes[0].host)
+        return err_set(err, errlen, "host '%.64s...' is longer than %zu characters", host,
+                       sizeof reg->nodes[0].host - 1);
+    /* the first address in the resolver's order that the node may use; a registered node
+     * only where address_allowed says so, and the first refusal says why none would do */
+    const struct addrinfo *pick = NULL;
+    char why[160] = "";
+    for (const struct addrinfo *a = addrs; a && !pick; a = a->ai_next) {
+        if (a->ai_addrlen > sizeof addr ||
+            (a->ai_family != AF_INET && a->ai_family != AF_INET6))
+            continue;
+        memset(&addr, 0, sizeof addr);
+        memcpy(&addr, a->ai_addr, a->ai_addrlen);
+        if (source == REGISTRY_STATIC)
+            pick = a;
+        else if (address_allowed(reg, &addr, why[0] ? NULL : why, sizeof why) == 0)
+            pick = a;
     }
+    if (!pick) {
+        if (why[0]) return err_set(err, errlen, "host '%s' refused: %s", host, why);
+        return err_set(err, errlen, "cannot resolve host '%s': no IP address", host);
+    }
+    if (addr.ss_family == AF_INET)
+        ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)port);
     char *meta = metadata ? strdup(metadata) : NULL;
     pthread_mutex_lock(&reg->lock);
     struct registry_node *n = find(reg, id);

@@ -17,10 +17,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netdb.h>
 #include <sys/socket.h>
 
 #define REGISTRY_MAX_NODES  1024
 #define REGISTRY_ID_MAX     64
+#define REGISTRY_HOST_MAX   256 /* a host name or address, with its NUL */
 #define REGISTRY_MAX_EVENTS 4096
 #define REGISTRY_WEIGHT_MAX 100
 #define REGISTRY_MAX_NETWORKS 16
@@ -46,7 +48,7 @@ enum registry_admin {
 struct registry_node {
     char id[REGISTRY_ID_MAX];
     char group[64]; /* the cluster group it belongs to, "" when none: routes pick by group */
-    char host[256];
+    char host[REGISTRY_HOST_MAX];
     int port;
     struct sockaddr_storage addr;
     int weight;           /* 0..100, as configured */
@@ -103,13 +105,28 @@ void registry_free(struct registry *reg);
 int registry_network_parse(const char *text, struct registry_network *out, char *err,
                            size_t errlen);
 
+/* Fills out with host as an IP address literal ("10.0.0.5", "::1") and port. Returns 0, or
+ * -1 when host is not one (a name to resolve). */
+int registry_address_literal(const char *host, int port, struct sockaddr_storage *out);
+
 /* Adds a node, or refreshes the one with the same id (a node that registers again). host is
- * an IP address or a name resolved here. A registered node must be in one of reg->networks
- * (loopback when none are set) and never at an unspecified or link-local address; it starts
- * down until its checks pass. metadata: JSON text or NULL (copied). Returns its index, or -1
- * with a message (bad or refused address, table full). */
+ * an IP address, or a name resolved here with getaddrinfo, which blocks: at startup only (a
+ * proxy thread resolves first, without blocking, and calls registry_add_resolved). A
+ * registered node must be in one of reg->networks (loopback when none are set) and never at
+ * an unspecified or link-local address; it starts down until its checks pass. metadata:
+ * JSON text or NULL (copied). Returns its index, or -1 with a message (bad or refused
+ * address, table full). */
 int registry_add(struct registry *reg, const char *id, const char *host, int port, int weight,
                  enum registry_source source, const char *metadata, char *err, size_t errlen);
+
+/* As registry_add, with host already resolved to addrs (getaddrinfo's list, in its order;
+ * their ports are ignored): the node takes the first address it may use (any for a static
+ * node; for a registered one, the first the networks allow). Returns its index, or -1 with a
+ * message ("host 'H' refused: ..." names the first address refused). */
+int registry_add_resolved(struct registry *reg, const char *id, const char *host,
+                          const struct addrinfo *addrs, int port, int weight,
+                          enum registry_source source, const char *metadata, char *err,
+                          size_t errlen);
 
 /* Sets node index's group ("" for none). A change takes effect at the next pick. */
 void registry_set_group(struct registry *reg, int index, const char *group);

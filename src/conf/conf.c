@@ -13,6 +13,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/mtime.h"
+#include "base/size.h"
 
 #define CONF_MAX_DEPTH 64
 
@@ -403,18 +404,44 @@ int conf_to_bool(const struct conf_doc *doc, const struct conf_node *node, bool 
                       node->type == CONF_SCALAR ? node->value : type_name(node));
 }
 
+/* Parses node's scalar with parse into *out, or fails with "'TEXT' is not EXPECTED". */
+static int scalar_to_u64(const struct conf_doc *doc, const struct conf_node *node,
+                         int (*parse)(const char *text, uint64_t *out), const char *expected,
+                         uint64_t *out, char *err, size_t errlen)
+{
+    if (node->type == CONF_SCALAR && parse(node->value, out) == 0) return 0;
+    return conf_error(doc, node, err, errlen, "'%s' is not %s",
+                      node->type == CONF_SCALAR ? node->value : type_name(node), expected);
+}
+
 int conf_to_duration_us(const struct conf_doc *doc, const struct conf_node *node, uint64_t min,
                         uint64_t max, uint64_t *out, char *err, size_t errlen)
 {
     uint64_t v;
-    if (node->type != CONF_SCALAR || mtime_parse_duration_us(node->value, &v) < 0)
-        return conf_error(doc, node, err, errlen,
-                          "'%s' is not a duration, expected 500us, 20ms, 1.5s, 2m, 1h, 1m30s or a bare "
-                          "number of seconds",
-                          node->type == CONF_SCALAR ? node->value : type_name(node));
+    if (scalar_to_u64(doc, node, mtime_parse_duration_us,
+                      "a duration, expected 500us, 20ms, 1.5s, 2m, 1h, 1m30s or a bare number of "
+                      "seconds",
+                      &v, err, errlen) < 0)
+        return -1;
     if (v < min || v > max)
         return conf_error(doc, node, err, errlen, "'%s' is out of range, expected %.3gs to %.3gs",
                           node->value, (double)min / 1e6, (double)max / 1e6);
+    *out = v;
+    return 0;
+}
+
+int conf_to_size(const struct conf_doc *doc, const struct conf_node *node, uint64_t min,
+                 uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+    uint64_t v;
+    if (scalar_to_u64(doc, node, size_parse_bytes,
+                      "a size, expected bytes or a number with B, KB, MB or GB (65536, 64KB, "
+                      "1.5MB)",
+                      &v, err, errlen) < 0)
+        return -1;
+    if (v < min || v > max)
+        return conf_error(doc, node, err, errlen, "'%s' is out of range, expected %llu to %llu bytes",
+                          node->value, (unsigned long long)min, (unsigned long long)max);
     *out = v;
     return 0;
 }
@@ -452,4 +479,11 @@ int conf_opt_duration_us(const struct conf_doc *doc, const struct conf_node *map
 {
     const struct conf_node *n = conf_get(map, key);
     return n ? conf_to_duration_us(doc, n, min, max, out, err, errlen) : 0;
+}
+
+int conf_opt_size(const struct conf_doc *doc, const struct conf_node *map, const char *key,
+                  uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+    const struct conf_node *n = conf_get(map, key);
+    return n ? conf_to_size(doc, n, min, max, out, err, errlen) : 0;
 }

@@ -75,6 +75,10 @@ int conf_to_bool(const struct conf_doc *doc, const struct conf_node *node, bool 
  * microseconds, within [min, max]. */
 int conf_to_duration_us(const struct conf_doc *doc, const struct conf_node *node, uint64_t min,
                         uint64_t max, uint64_t *out, char *err, size_t errlen);
+/* A size ("65536" bytes, "64KB", "1.5MB", "1GB": size_parse_bytes) in bytes, within
+ * [min, max]. */
+int conf_to_size(const struct conf_doc *doc, const struct conf_node *node, uint64_t min,
+                 uint64_t max, uint64_t *out, char *err, size_t errlen);
 
 /* Optional members: when map has no member `key`, *out is left as it is and 0 returned. */
 int conf_opt_string(const struct conf_doc *doc, const struct conf_node *map, const char *key,
@@ -87,5 +91,7 @@ int conf_opt_bool(const struct conf_doc *doc, const struct conf_node *map, const
                   bool *out, char *err, size_t errlen);
 int conf_opt_duration_us(const struct conf_doc *doc, const struct conf_node *map, const char *key,
                          uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errlen);
+int conf_opt_size(const struct conf_doc *doc, const struct conf_node *map, const char *key,
+                  uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errlen);
 
 #endif

@@ -721,6 +721,7 @@ int http_client_send_stream(struct http_client *c, const char *request, size_t l
     c->captured_len = 0;
     c->capturing = false;
     c->head_request = len >= 5 && memcmp(request, "HEAD ", 5) == 0;
+    /* strict, as the server's: keep-alive follows every Connection header of the answer */
     llhttp_init(&c->parser, HTTP_RESPONSE, &client_settings);
     c->parser.data = c;
     switch (c->state) {

@@ -375,6 +375,13 @@ static int on_headers_complete(llhttp_t *p)
         r->headers[i].value = c->head.data + c->header_spans[i][1];
     }
     r->header_count = c->header_count;
+    /* one Host at most (RFC 9112 3.2): two would let a proxy and a node see different hosts */
+    bool host_seen = false;
+    for (size_t i = 0; i < r->header_count; i++) {
+        if (strcasecmp(r->headers[i].name, "Host") != 0) continue;
+        if (host_seen) return limit_hit(c, 400);
+        host_seen = true;
+    }
     r->method = llhttp_method_name((llhttp_method_t)p->method);
     r->head = p->method == HTTP_HEAD;
     r->start_us = mtime_now_us();
@@ -720,6 +727,29 @@ static int peer_name(struct http_conn *c)
         return uv_ip6_name(a6, c->peer, sizeof c->peer);
     }
     return uv_ip4_name((const struct sockaddr_in *)&sa, c->peer, sizeof c->peer);
+}
+
+int http_request_local(const struct http_request *req, char *out, size_t size)
+{
+    struct http_conn *c = req->conn;
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    char ip[INET6_ADDRSTRLEN];
+    if (c->srv->unix_socket ||
+        uv_tcp_getsockname(&c->handle.tcp, (struct sockaddr *)&sa, &len) < 0)
+        return -1;
+    if (sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&sa;
+        if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr)) {
+            if (!inet_ntop(AF_INET, &a6->sin6_addr.s6_addr[12], ip, sizeof ip)) return -1;
+            return snprintf(out, size, "%s:%d", ip, ntohs(a6->sin6_port)) < (int)size ? 0 : -1;
+        }
+        if (uv_ip6_name(a6, ip, sizeof ip) < 0) return -1;
+        return snprintf(out, size, "[%s]:%d", ip, ntohs(a6->sin6_port)) < (int)size ? 0 : -1;
+    }
+    const struct sockaddr_in *a4 = (const struct sockaddr_in *)&sa;
+    if (uv_ip4_name(a4, ip, sizeof ip) < 0) return -1;
+    return snprintf(out, size, "%s:%d", ip, ntohs(a4->sin_port)) < (int)size ? 0 : -1;
 }
 
 int http_request_peer(const struct http_request *req, char *out, size_t size)
@@ -1151,6 +1181,9 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     if (!srv->unix_socket)
         uv_tcp_nodelay(&c->handle.tcp, 1);
+    /* llhttp's strict defaults, no lenient flag ever set: a second Content-Length, one with
+     * Transfer-Encoding, a Transfer-Encoding not ending in chunked are errors (400), and
+     * keep-alive follows every Connection header (a close in any of them closes) */
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
     c->state = CONN_IDLE;

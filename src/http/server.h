@@ -135,7 +135,8 @@ void http_respond_json(struct http_request *req, int status, void *json);
 /* Answers {"error": message} with status. */
 void http_respond_error(struct http_request *req, int status, const char *message);
 
-/* The first header named name (case-insensitive), or NULL. */
+/* The first header named name (case-insensitive), or NULL. Where repeats matter (Connection
+ * lists, for one), walk req->headers instead; a second Host is refused (400) by the server. */
 const char *http_request_header(const struct http_request *req, const char *name);
 
 /* Copies query parameter name (%-decoded) into out. Returns its length, or -1 when absent
@@ -189,6 +190,11 @@ void http_request_pause_body(struct http_request *req, bool paused);
 
 /* Writes the client's IP address ("127.0.0.1", "::1") into out. Returns 0 or -1. */
 int http_request_peer(const struct http_request *req, char *out, size_t size);
+
+/* Writes the address the client connected to as HOST:PORT ("127.0.0.1:9091", "[::1]:9091")
+ * into out: a Host header for a request that came without one. Returns 0, or -1 (a unix
+ * socket, or it does not fit). */
+int http_request_local(const struct http_request *req, char *out, size_t size);
 
 /* Standard reason phrase for status ("OK", "Not Found"). */
 const char *http_status_reason(int status);

@@ -93,31 +93,35 @@ static int copy_string(const struct conf_doc *doc, const struct conf_node *map, 
 static int load_limits(const struct conf_doc *doc, const struct conf_node *m,
                        struct http_server_limits *lim, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"max_header_bytes",
-                                       "max_body_bytes",
-                                       "header_timeout",
-                                       "body_timeout",
-                                       "idle_timeout",
-                                       "max_connections",
-                                       NULL};
-    long long hb = (long long)lim->max_header_bytes, bb = (long long)lim->max_body_bytes;
+    static const char *const keys[] = {"max_header_bytes", "max_body_bytes",  "max_output_bytes",
+                                       "header_timeout",   "body_timeout",    "idle_timeout",
+                                       "write_timeout",    "max_connections", NULL};
+    uint64_t hb = lim->max_header_bytes, bb = lim->max_body_bytes, ob = lim->max_output_bytes;
     long long mc = lim->max_connections;
     uint64_t ht = lim->header_timeout_ms * 1000ull, bt = lim->body_timeout_ms * 1000ull,
-             it = lim->idle_timeout_ms * 1000ull;
+             it = lim->idle_timeout_ms * 1000ull, wt = lim->write_timeout_ms * 1000ull;
     if (conf_check_keys(doc, m, keys, err, errlen) < 0 ||
-        conf_opt_int(doc, m, "max_header_bytes", 256, 1 << 20, &hb, err, errlen) < 0 ||
-        conf_opt_int(doc, m, "max_body_bytes", 0, 1LL << 30, &bb, err, errlen) < 0 ||
+        conf_opt_size(doc, m, "max_header_bytes", 256, 1 << 20, &hb, err, errlen) < 0 ||
+        conf_opt_size(doc, m, "max_body_bytes", 0, 1 << 30, &bb, err, errlen) < 0 ||
+        conf_opt_size(doc, m, "max_output_bytes", 4096, 1 << 30, &ob, err, errlen) < 0 ||
         conf_opt_int(doc, m, "max_connections", 1, 1 << 20, &mc, err, errlen) < 0 ||
         conf_opt_duration_us(doc, m, "header_timeout", 1000, 3600e6, &ht, err, errlen) < 0 ||
         conf_opt_duration_us(doc, m, "body_timeout", 1000, 3600e6, &bt, err, errlen) < 0 ||
-        conf_opt_duration_us(doc, m, "idle_timeout", 1000, 3600e6, &it, err, errlen) < 0)
+        conf_opt_duration_us(doc, m, "idle_timeout", 1000, 3600e6, &it, err, errlen) < 0 ||
+        conf_opt_duration_us(doc, m, "write_timeout", 0, 3600e6, &wt, err, errlen) < 0)
         return -1;
+    const struct conf_node *w = conf_get(m, "write_timeout");
+    if (w && wt > 0 && wt < 1000) /* 0 is "none"; anything else counts in whole milliseconds */
+        return conf_error(doc, w, err, errlen,
+                          "'%s' is out of range, expected 0 (none) or 1ms to 3600s", w->value);
     lim->max_header_bytes = (size_t)hb;
     lim->max_body_bytes = (size_t)bb;
+    lim->max_output_bytes = (size_t)ob;
     lim->max_connections = (uint32_t)mc;
     lim->header_timeout_ms = (uint32_t)(ht / 1000);
     lim->body_timeout_ms = (uint32_t)(bt / 1000);
     lim->idle_timeout_ms = (uint32_t)(it / 1000);
+    lim->write_timeout_ms = (uint32_t)(wt / 1000);
     return 0;
 }
 

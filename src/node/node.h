@@ -46,7 +46,8 @@ void node_config_default(struct node_config *cfg);
 /* Reads a YAML/JSON config file over cfg. Returns 0, or -1 with "FILE:LINE:COL: key: ..."
  * in err. Keys: port, host, node_id, cluster_manager_url, cluster_token, cluster_id, node_header,
  * weight, peers (a list or "IP:PORT,..."), peers_file, log_level, stop_grace,
- * limits{max_header_bytes, max_body_bytes, header_timeout, body_timeout, idle_timeout,
+ * limits{max_header_bytes, max_body_bytes, max_output_bytes (sizes: 65536, 64KB, 1MB),
+ * header_timeout, body_timeout, idle_timeout, write_timeout (durations; write_timeout 0: none),
  * max_connections}. */
 int node_config_load(struct node_config *cfg, const char *path, char *err, size_t errlen);
 

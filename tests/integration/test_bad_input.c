@@ -22,14 +22,16 @@ enum bad_kind {
     BAD_REPORT, /* herd report on a saved document with this text: exit code, output fragment */
     BAD_NODE, /* raw bytes to a herd node: status, answer fragment */
     BAD_GW,   /* raw bytes to a herd gateway in front of that node: status, answer fragment */
+    BAD_FILE, /* herd ARGS with '@' for a file holding body (a cluster or node config file) */
 };
 
 struct bad_case {
     enum bad_kind kind;
-    const char *input; /* CLI: arguments separated by '|'; else the text or the raw request */
+    const char *input; /* CLI, FILE: arguments separated by '|'; else the text or the request */
     int expect;        /* exit code, or HTTP status */
     const char *fragment;
-    const char *body; /* NODE, GW: input is "METHOD PATH" and this JSON body goes with it */
+    const char *body; /* NODE, GW: input is "METHOD PATH" and this JSON body goes with it;
+                       * FILE: the file's text */
 };
 
 #define REQ(line, rest) line " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" rest
@@ -102,6 +104,29 @@ static const struct bad_case cases[] = {
     {BAD_REPORT, "{\"schema\": \"herd.run/9\"}", 2, "run.json: schema: expected herd.run/1"},
     {BAD_REPORT, "{\"schema\": \"herd.run/1\", \"config\": {\"threads\": 1e30, \"connections\": -1}}",
      0, "1000000000000000019884624838656 threads, -1 connections"},
+    /* cluster files and node config files: exit 2, FILE:LINE:COL and what was expected */
+    {BAD_FILE, "gateway|-f|@", 2, "file.yaml:4:20: gateway.allow_register[0]: '10.0.0.0/33': the prefix length must be 0..32",
+     "groups:\n  api: {command: herd node, base_port: 20001}\ngateway:\n  allow_register: [10.0.0.0/33]\n"},
+    {BAD_FILE, "gateway|-f|@", 2, "file.yaml:4:19: gateway.allow_register: 'somewhere': 'somewhere' is not an IP address",
+     "groups:\n  api: {command: herd node, base_port: 20001}\ngateway:\n  allow_register: somewhere\n"},
+    {BAD_FILE, "gateway|-f|@", 2, "gateway.allow_register: expected at least one network",
+     "groups:\n  api: {command: herd node, base_port: 20001}\ngateway:\n  allow_register: []\n"},
+    {BAD_FILE, "up|-f|@", 2, "file.yaml:4:31: gateway.allow_register[1]: 'fe80::/129'",
+     "groups:\n  api: {command: herd node, base_port: 20001}\ngateway:\n  allow_register: [\"::1/128\", \"fe80::/129\"]\n"},
+    {BAD_FILE, "gateway|-f|@", 2, "file.yaml:4:13: gateway.max_body: '2TB' is not a size",
+     "groups:\n  api: {command: herd node, base_port: 20001}\ngateway:\n  max_body: 2TB\n"},
+    {BAD_FILE, "node|--config|@", 2, "file.yaml:2:21: limits.max_output_bytes: '10XB' is not a size",
+     "limits:\n  max_output_bytes: 10XB\n"},
+    {BAD_FILE, "node|--config|@", 2, "limits.max_output_bytes: '1KB' is out of range, expected 4096 to",
+     "limits:\n  max_output_bytes: 1KB\n"},
+    {BAD_FILE, "node|--config|@", 2, "limits.max_output_bytes: '-1' is not a size",
+     "limits:\n  max_output_bytes: -1\n"},
+    {BAD_FILE, "node|--config|@", 2, "file.yaml:2:18: limits.write_timeout: 'soon' is not a duration",
+     "limits:\n  write_timeout: soon\n"},
+    {BAD_FILE, "node|--config|@", 2, "limits.write_timeout: '500us' is out of range",
+     "limits:\n  write_timeout: 500us\n"},
+    {BAD_FILE, "node|--config|@", 2, "limits.max_body_bytes: '1.5B' is not a size",
+     "limits:\n  max_body_bytes: 1.5B\n"},
     /* raw HTTP to a node: a 4xx, and it keeps serving */
     {BAD_NODE, "GARBAGE\r\n\r\n", 400, ""},
     {BAD_NODE, "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400, ""},
@@ -114,6 +139,7 @@ static const struct bad_case cases[] = {
     {BAD_NODE, REQ("POST /echo", "Content-Length: 99999999999\r\n\r\n"), 413, ""},
     {BAD_NODE, REQ("GET /health", "Bad Header: x\r\n\r\n"), 400, ""},
     {BAD_NODE, REQ("GET /health", ": empty-name\r\n\r\n"), 400, ""},
+    {BAD_NODE, REQ("GET /health", "Host: other\r\n\r\n"), 400, ""},
     {BAD_NODE, REQ("GET /nothing-here", "\r\n"), 404, "error"},
     {BAD_NODE, REQ("DELETE /health", "\r\n"), 405, "error"},
     {BAD_NODE, "POST /admin/fault", 400, "error", "not json"},
@@ -137,6 +163,10 @@ static const struct bad_case cases[] = {
     {BAD_GW, "GARBAGE\r\n\r\n", 400, ""},
     {BAD_GW, REQ("POST /echo", "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"), 400,
      ""},
+    {BAD_GW, REQ("GET /echo", "Host: admin.internal\r\n\r\n"), 400, ""},
+    {BAD_GW, REQ("POST /echo", "Content-Length: 1\r\nContent-Length: 2\r\n\r\nab"), 400, ""},
+    {BAD_GW, REQ("POST /echo", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+     400, ""},
 };
 
 #pragma GCC diagnostic pop
@@ -186,23 +216,26 @@ static const char *run_case(struct env *e, const struct bad_case *c)
 {
     static char seen[512];
     char *out = NULL, *err = NULL;
-    if (c->kind == BAD_CLI || c->kind == BAD_PLAN || c->kind == BAD_REPORT) {
-        char buf[512], *args[16];
+    if (c->kind == BAD_CLI || c->kind == BAD_PLAN || c->kind == BAD_REPORT ||
+        c->kind == BAD_FILE) {
+        char buf[512], *args[16], path[128];
         size_t n = 0;
-        if (c->kind == BAD_CLI) {
+        snprintf(path, sizeof path, "%s/%s", e->dir,
+                 c->kind == BAD_PLAN     ? "plan.yaml"
+                 : c->kind == BAD_REPORT ? "run.json"
+                                         : "file.yaml");
+        if (c->kind != BAD_CLI) {
+            FILE *f = fopen(path, "w");
+            fputs(c->kind == BAD_FILE ? c->body : c->input, f);
+            fclose(f);
+        }
+        if (c->kind == BAD_CLI || c->kind == BAD_FILE) {
             snprintf(buf, sizeof buf, "%s", c->input);
             for (char *tok = strtok(buf, "|"); tok && n < 15; tok = strtok(NULL, "|"))
-                args[n++] = tok;
+                args[n++] = strcmp(tok, "@") == 0 ? path : tok;
         } else {
-            char path[128];
-            snprintf(path, sizeof path, "%s/%s", e->dir,
-                     c->kind == BAD_PLAN ? "plan.yaml" : "run.json");
-            FILE *f = fopen(path, "w");
-            fputs(c->input, f);
-            fclose(f);
-            snprintf(buf, sizeof buf, "%s", path);
             args[n++] = c->kind == BAD_PLAN ? "test" : "report";
-            args[n++] = buf;
+            args[n++] = path;
         }
         args[n] = NULL;
         int code = harness_herd(args, 30000, &out, &err);

@@ -790,6 +790,71 @@ static long long metric(int port, const char *name)
     return at ? atoll(at + strlen(key)) : -1;
 }
 
+/* Every Connection header counts, both ways: the names any of them lists stay with the hop,
+ * and a "close" in any of them ends the node's connection (the gateway sends nothing more on
+ * it). No Connection header takes Host or the X-Forwarded-For chain away; a request without
+ * Host gets the address the client reached; two Host headers, two Content-Lengths that
+ * disagree, or Content-Length with Transfer-Encoding are 400 and reach no node. */
+static void test_connection_headers_and_host(void **state)
+{
+    struct gw *g = *state;
+    struct fake_backend f;
+    fake_start(&f, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n"
+                   "Connection: X-Secret\r\nConnection: keep-alive\r\nX-Secret: 1\r\n"
+                   "X-Herd-Node: fake\r\n\r\nok");
+    f.close_second = true; /* were the connection kept, the next request on it goes unanswered */
+    spawn_gateway_with_fake(g, &f, false); /* round robin: api.1, then the fake, in turn */
+    int gp = g->base + 3;
+    static char out[16384];
+    char req[512], want[128];
+    assert_int_equal(harness_exchange(gp,
+                                      "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n"
+                                      "Connection: X-Secret\r\nX-Secret: 1\r\nX-Kept: 1\r\n\r\n",
+                                      out, sizeof out),
+                     200);
+    assert_non_null(strstr(out, "X-Herd-Node: api.1"));
+    assert_null(strstr(out, "X-Secret")); /* named by the second Connection header */
+    assert_non_null(strstr(out, "\"X-Kept\":\"1\""));
+    assert_int_equal(call(gp, "GET", "/from-fake", NULL, out, sizeof out), 200);
+    assert_non_null(strstr(out, "X-Herd-Node: fake"));
+    assert_null(strstr(out, "X-Secret")); /* the node's answer: its first Connection header */
+    assert_int_equal(harness_exchange(gp,
+                                      "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: Host, "
+                                      "x-forwarded-for\r\nX-Forwarded-For: 10.0.0.1\r\n"
+                                      "X-Forwarded-For: 10.0.0.2\r\nConnection: close\r\n\r\n",
+                                      out, sizeof out),
+                     200);
+    assert_non_null(strstr(out, "\"Host\":\"t\""));
+    assert_non_null(strstr(out, "\"X-Forwarded-For\":\"10.0.0.1, 10.0.0.2, 127.0.0.1\""));
+    /* the fake said close (first of three Connection headers): a new connection, no resend */
+    assert_int_equal(call(gp, "GET", "/from-fake", NULL, out, sizeof out), 200);
+    assert_non_null(strstr(out, "X-Herd-Node: fake"));
+    assert_int_equal(atomic_load(&f.requests), 2);
+    assert_int_equal(metric(gp, "herd_gateway_node_resent_total{node=\"fake\"}"), 0);
+    assert_int_equal(harness_exchange(gp, "GET /echo HTTP/1.0\r\n\r\n", out, sizeof out), 200);
+    snprintf(want, sizeof want, "\"Host\":\"127.0.0.1:%d\"", gp);
+    assert_non_null(strstr(out, want));
+    long long proxied = metric(gp, "herd_gateway_requests_total");
+    static const char *const refused[] = {
+        "GET /echo HTTP/1.1\r\nHost: t\r\nHost: admin.internal\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+        "Content-Length: 5\r\n\r\n0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(req, sizeof req, "%s", refused[i]);
+        int status = harness_exchange(gp, req, out, sizeof out);
+        if (status != 400) fail_msg("case %zu: want 400, got %d: %s", i, status, out);
+    }
+    assert_int_equal(metric(gp, "herd_gateway_requests_total"), proxied); /* none went on */
+    assert_int_equal(atomic_load(&f.requests), 2);
+    assert_int_equal(call(gp, "GET", "/from-fake", NULL, out, sizeof out), 200); /* its turn */
+    assert_non_null(strstr(out, "X-Herd-Node: fake"));
+    fake_stop(&f);
+}
+
 /* A chunked upload that breaks off after a 70 kB chunk (a bad chunk size next): the client
  * gets 400 and the proxied request, already on its way to the node, ends with it (the node's
  * connection dropped, a client abort counted). The client then holds its connection past the
@@ -1100,6 +1165,209 @@ static void test_registration_networks_and_start_down(void **state)
     }
 }
 
+/* Registration by host name: "localhost" resolves (the node takes the first address in the
+ * resolver's order that the networks allow, shown as "ip"), and the address, not the name, is
+ * what the allowed networks are checked against; a name that does not resolve is a 400
+ * naming it. (Its 64-character label cannot go into a DNS query, so the resolver fails
+ * without sending one: no test reaches the network.) */
+static void test_register_host_names(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, false, "--threads", "1", "--inter", "100ms", "--fastinter", "50ms", NULL);
+    int gp = g->base + 3;
+    char out[4096], body[512], label[65];
+    snprintf(body, sizeof body, "{\"node_id\":\"api.1\",\"host\":\"localhost\",\"port\":%d}",
+             g->base);
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", body, out, sizeof out), 201);
+    json_t *j = get_json(gp, "/api/v1/cluster/nodes/api.1");
+    const char *ip = json_string_value(json_object_get(j, "ip"));
+    assert_non_null(ip);
+    assert_true(strcmp(ip, "127.0.0.1") == 0 || strcmp(ip, "::1") == 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "config"), "host")),
+                        "localhost");
+    char host[64], port[16];
+    snprintf(host, sizeof host, "%s", ip);
+    json_decref(j);
+    /* the node listens where the name led: it comes up and takes traffic */
+    snprintf(port, sizeof port, "%d", g->base);
+    char *argv[] = {(char *)harness_herd_bin(), "node", "--host", host, "--port", port, "--id",
+                    "api.1", "--log-level", "warn", NULL};
+    g->nodes[0] = harness_spawn(argv, NULL, NULL);
+    char s[32] = "";
+    for (long until = harness_now_ms() + 5000; harness_now_ms() < until; usleep(20000)) {
+        node_state(gp, "api.1", s, sizeof s);
+        if (strcmp(s, "up") == 0) break;
+    }
+    assert_string_equal(s, "up");
+    const char *answer;
+    assert_int_equal(harness_get(gp, "/echo", out, sizeof out, &answer), 200);
+    assert_non_null(strstr(out, "X-Herd-Node: api.1"));
+    memset(label, 'a', 64);
+    label[64] = '\0';
+    snprintf(body, sizeof body, "{\"node_id\":\"x\",\"host\":\"%s.localhost\",\"port\":80}", label);
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", body, out, sizeof out), 400);
+    assert_non_null(strstr(out, "cannot resolve host 'aaaa"));
+    static const char *const bad[] = {"\"\"", "7", "[\"localhost\"]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(body, sizeof body, "{\"node_id\":\"x\",\"host\":%s,\"port\":80}", bad[i]);
+        assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", body, out, sizeof out), 400);
+        assert_non_null(strstr(out, "host: expected"));
+    }
+    assert_int_equal(node_count(gp), 1);
+    /* a gateway that lets nodes register from 10.0.0.0/8 only refuses localhost's address */
+    int other = harness_free_port();
+    char oport[16];
+    snprintf(oport, sizeof oport, "%d", other);
+    char *gw2[] = {(char *)harness_herd_bin(), "gateway", "--port", oport, "--threads", "1",
+                   "--allow-register", "10.0.0.0/8", "--log-level", "warn", NULL};
+    pid_t second = harness_spawn(gw2, NULL, NULL);
+    assert_true(harness_wait_http(other, "/api/v1/cluster/status", 5000));
+    assert_int_equal(call(other, "POST", "/api/v1/cluster/register", body, out, sizeof out), 400);
+    snprintf(body, sizeof body, "{\"node_id\":\"x\",\"host\":\"localhost\",\"port\":80}");
+    assert_int_equal(call(other, "POST", "/api/v1/cluster/register", body, out, sizeof out), 400);
+    assert_non_null(strstr(out, "host 'localhost' refused: "));
+    assert_non_null(strstr(out, "outside the networks"));
+    assert_int_equal(node_count(other), 0);
+    assert_int_equal(stop(second), 0);
+}
+
+/* A DNS server on 127.0.0.1:53 (UDP) for a gateway whose /etc/resolv.conf names it: it holds
+ * every query until told to answer, then answers each, held or new, "no such name". */
+struct fake_dns {
+    int fd;
+    atomic_int queries;
+    atomic_bool answer;
+    atomic_bool stop;
+    pthread_t thread;
+};
+
+static void *fake_dns_main(void *arg)
+{
+    struct fake_dns *d = arg;
+    struct {
+        unsigned char q[512];
+        ssize_t len;
+        struct sockaddr_in from;
+    } held[64];
+    int count = 0;
+    while (!atomic_load(&d->stop)) {
+        struct pollfd p = {.fd = d->fd, .events = POLLIN};
+        if (poll(&p, 1, 50) == 1 && count < 64) {
+            socklen_t fl = sizeof held[count].from;
+            held[count].len = recvfrom(d->fd, held[count].q, sizeof held[count].q, 0,
+                                       (struct sockaddr *)&held[count].from, &fl);
+            if (held[count].len >= 12) {
+                count++;
+                atomic_fetch_add(&d->queries, 1);
+            }
+        }
+        if (!atomic_load(&d->answer)) continue;
+        for (int i = 0; i < count; i++) { /* the query back, as an answer: NXDOMAIN */
+            held[i].q[2] |= 0x80;
+            held[i].q[3] = 0x83;
+            if (sendto(d->fd, held[i].q, (size_t)held[i].len, 0,
+                       (struct sockaddr *)&held[i].from, sizeof held[i].from) < 0)
+                perror("fake dns");
+        }
+        count = 0;
+    }
+    return NULL;
+}
+
+static bool wait_queries(struct fake_dns *d, int want, int timeout_ms)
+{
+    for (long until = harness_now_ms() + timeout_ms; harness_now_ms() < until; usleep(10000))
+        if (atomic_load(&d->queries) >= want) return true;
+    return false;
+}
+
+/* Sends a registration of host on a connection left open for its answer; returns the fd. */
+static int register_async(int port, const char *host)
+{
+    char body[256], req[512];
+    snprintf(body, sizeof body, "{\"node_id\":\"%s\",\"host\":\"%s\",\"port\":80}", host, host);
+    snprintf(req, sizeof req,
+             "POST /api/v1/cluster/register HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    int fd = harness_connect(port, 10000);
+    assert_true(fd >= 0);
+    assert_int_equal(harness_send(fd, req, strlen(req)), 0);
+    return fd;
+}
+
+/* A registration's host name resolves on libuv's thread pool: while the resolver says
+ * nothing, the gateway's one proxy thread keeps proxying and answering; a client that leaves
+ * meanwhile costs nothing when the answer comes later (ASan watches); a name with no address
+ * is a 400 naming it; a resolver silent for 5 s, a 504. The gateway runs in its own mount
+ * namespace, whose /etc/resolv.conf names the test's DNS server on 127.0.0.1. Needs root
+ * (port 53, mount namespace); skipped otherwise. */
+static void test_register_resolves_without_blocking(void **state)
+{
+    struct gw *g = *state;
+    static struct fake_dns d; /* static: its thread outlives a failed assertion */
+    memset(&d, 0, sizeof d);
+    d.fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(53),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (geteuid() != 0 || d.fd < 0 || bind(d.fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        system("unshare --mount true 2>/dev/null") != 0) {
+        if (d.fd >= 0) close(d.fd);
+        skip();
+        return;
+    }
+    char *resolv = harness_temp_file(".conf", "nameserver 127.0.0.1\noptions timeout:30 attempts:1\n");
+    pthread_create(&d.thread, NULL, fake_dns_main, &d);
+    char script[1024];
+    snprintf(script, sizeof script,
+             "mount --bind %s /etc/resolv.conf && exec %s gateway --port %d --threads 1 "
+             "--node api.1=127.0.0.1:%d --log-level warn",
+             resolv, harness_herd_bin(), g->base + 3, g->base);
+    char *argv[] = {access("/usr/bin/unshare", X_OK) == 0 ? "/usr/bin/unshare" : "/bin/unshare",
+                    "--mount", "/bin/sh", "-c", script, NULL};
+    g->gateway = harness_spawn(argv, NULL, NULL); /* the same pid: unshare and sh exec */
+    int gp = g->base + 3;
+    assert_true(harness_wait_http(gp, "/api/v1/cluster/status", 5000));
+    char out[4096];
+    const char *body;
+    int left = register_async(gp, "left.herd.test");
+    assert_true(wait_queries(&d, 1, 5000));
+    for (int i = 0; i < 5; i++) { /* the resolver holds the name: the thread goes on */
+        assert_int_equal(harness_get(gp, "/echo", out, sizeof out, &body), 200);
+        assert_non_null(strstr(out, "X-Herd-Node: api.1"));
+    }
+    assert_int_equal(harness_get(gp, "/api/v1/cluster/status", out, sizeof out, &body), 200);
+    struct pollfd p = {.fd = left, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 0), 0); /* its registration still waits */
+    close(left); /* and its client leaves */
+    int queries = atomic_load(&d.queries);
+    int fd = register_async(gp, "nowhere.herd.test");
+    assert_true(wait_queries(&d, queries + 1, 5000));
+    atomic_store(&d.answer, true); /* both names: no such name */
+    harness_read_responses(fd, 1, out, sizeof out);
+    close(fd);
+    assert_int_equal(harness_status(out), 400);
+    assert_non_null(strstr(out, "cannot resolve host 'nowhere.herd.test'"));
+    atomic_store(&d.answer, false);
+    queries = atomic_load(&d.queries);
+    fd = register_async(gp, "silent.herd.test");
+    assert_true(wait_queries(&d, queries + 1, 5000));
+    harness_read_responses(fd, 1, out, sizeof out); /* up to 10 s */
+    close(fd);
+    assert_int_equal(harness_status(out), 504);
+    assert_non_null(strstr(out, "host 'silent.herd.test': no answer from the resolver"));
+    atomic_store(&d.answer, true); /* the lookup ends; the gateway stops without waiting */
+    assert_int_equal(node_count(gp), 1);
+    assert_int_equal(harness_get(gp, "/echo", out, sizeof out, &body), 200);
+    assert_int_equal(stop(g->gateway), 0);
+    g->gateway = 0;
+    atomic_store(&d.stop, true);
+    pthread_join(d.thread, NULL);
+    close(d.fd);
+    unlink(resolv);
+    free(resolv);
+}
+
 static void test_bad_flags_and_files(void **state)
 {
     (void)state;
@@ -1188,6 +1456,44 @@ static void test_up_starts_the_gateway(void **state)
     assert_false(harness_port_open(g->base + 3));
 }
 
+/* The cluster file's gateway.allow_register reaches the gateway `herd up` starts: nodes may
+ * register from its networks only (loopback is refused); --allow-register flags replace the
+ * file's list. */
+static void test_allow_register_from_the_file(void **state)
+{
+    struct gw *g = *state;
+    char dir[] = "/tmp/herd-gwallow-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char file[128], text[512], sdir[160], out[4096];
+    snprintf(file, sizeof file, "%s/herd.yaml", dir);
+    snprintf(text, sizeof text,
+             "groups:\n  api: {command: herd node, replicas: 1, base_port: %d}\n"
+             "gateway:\n  port: %d\n  threads: 1\n"
+             "  allow_register: [10.0.0.0/8, \"fd00::/8\"]\n",
+             g->base, g->base + 3);
+    FILE *f = fopen(file, "w");
+    fputs(text, f);
+    fclose(f);
+    snprintf(sdir, sizeof sdir, "--state-dir=%s/state", dir);
+    char *up[] = {"up", "-d", "-f", file, sdir, NULL};
+    assert_int_equal(harness_herd(up, 30000, NULL, NULL), 0);
+    int gp = g->base + 3;
+    static const char local[] = "{\"node_id\":\"x\",\"host\":\"127.0.0.1\",\"port\":80}";
+    static const char ten[] = "{\"node_id\":\"y\",\"host\":\"10.1.2.3\",\"port\":80}";
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", local, out, sizeof out), 400);
+    assert_non_null(strstr(out, "127.0.0.1 is outside the networks"));
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", ten, out, sizeof out), 201);
+    char *down[] = {"down", sdir, NULL};
+    assert_int_equal(harness_herd(down, 30000, NULL, NULL), 0);
+    /* flags replace the file's networks */
+    spawn_gateway(g, false, "-f", file, "--allow-register", "127.0.0.0/8", NULL);
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", local, out, sizeof out), 201);
+    assert_int_equal(call(gp, "POST", "/api/v1/cluster/register", ten, out, sizeof out), 400);
+    assert_non_null(strstr(out, "10.1.2.3 is outside the networks"));
+    snprintf(text, sizeof text, "rm -rf %s", dir);
+    if (system(text) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
 int integration_gateway(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1203,6 +1509,7 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_no_node_only_when_none_took_it, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_post_is_not_replayed, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_bodies_and_headers, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_connection_headers_and_host, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_broken_body_ends_the_proxied_request, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_slow_body_gets_408, setup, teardown),
@@ -1213,8 +1520,12 @@ int integration_gateway(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_registration_networks_and_start_down, setup_nodes,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_register_host_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_resolves_without_blocking, setup_nodes,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_bad_flags_and_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_up_starts_the_gateway, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_allow_register_from_the_file, setup, teardown),
     };
     return cmocka_run_group_tests_name("gateway", tests, NULL, NULL);
 }

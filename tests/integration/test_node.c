@@ -416,6 +416,37 @@ static void test_keepalive_and_pipelining(void **state)
     close(fd);
 }
 
+/* A "close" in any Connection header, not only the first, ends the connection once the
+ * answer is out; "keep-alive" in two of them keeps it. Two Host headers are a 400. */
+static void test_connection_close_in_any_header(void **state)
+{
+    struct node_proc *n = *state;
+    char out[8192];
+    int fd = harness_connect(n->port, 5000);
+    assert_true(fd >= 0);
+    static const char kept[] = "GET /health HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n"
+                               "Connection: keep-alive\r\n\r\n";
+    assert_int_equal(harness_send(fd, kept, sizeof kept - 1), 0);
+    harness_read_responses(fd, 1, out, sizeof out);
+    assert_int_equal(harness_status(out), 200);
+    assert_null(strstr(out, "Connection: close"));
+    static const char closed[] = "GET /health HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n"
+                                 "Connection: close\r\n\r\n";
+    assert_int_equal(harness_send(fd, closed, sizeof closed - 1), 0);
+    size_t len = harness_read_responses(fd, 1, out, sizeof out);
+    assert_int_equal(harness_count_responses(out, len), 1);
+    assert_int_equal(harness_status(out), 200);
+    assert_non_null(strstr(out, "Connection: close"));
+    char more;
+    assert_int_equal(recv(fd, &more, 1, 0), 0); /* the node closed it */
+    close(fd);
+    assert_int_equal(harness_exchange(n->port,
+                                      "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                                      out, sizeof out),
+                     400);
+    assert_int_equal(harness_get(n->port, "/health", out, sizeof out, NULL), 200);
+}
+
 /* SIGTERM while requests are in flight: every one of them gets its answer, then exit 0. */
 struct inflight {
     int port;
@@ -502,6 +533,18 @@ static int count_answers(int fd, int want, size_t body_len)
     return good;
 }
 
+/* Stores a value of size bytes ('v's) at /kv/big. */
+static void put_big_value(int port, size_t size)
+{
+    char *put = malloc(size + 256), out[4096];
+    int n = snprintf(put, 256, "PUT /kv/big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                               "Content-Length: %zu\r\n\r\n", size);
+    memset(put + n, 'v', size);
+    put[n + size] = '\0';
+    assert_int_equal(harness_exchange(port, put, out, sizeof out), 201);
+    free(put);
+}
+
 /* A client that pipelines 300 GETs of a 1 MB value and reads nothing: the node stops reading
  * while a connection's output is over its limit (1 MiB), so its resident memory stays within
  * 64 MB of where it was (it grew by the 300 MB of answers before), another client is served
@@ -512,13 +555,8 @@ static void test_pipelined_without_reading_stays_bounded(void **state)
     int port;
     pid_t pid = spawn_default_node(&port);
     size_t big = 1000000;
-    char *put = malloc(big + 256), out[4096];
-    int n = snprintf(put, 256, "PUT /kv/big HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-                               "Content-Length: %zu\r\n\r\n", big);
-    memset(put + n, 'v', big);
-    put[n + big] = '\0';
-    assert_int_equal(harness_exchange(port, put, out, sizeof out), 201);
-    free(put);
+    char out[4096];
+    put_big_value(port, big);
     static const char get[] = "GET /kv/big HTTP/1.1\r\nHost: t\r\n\r\n";
     int fd = harness_connect(port, 5000);
     assert_true(fd >= 0);
@@ -585,6 +623,153 @@ static pid_t start_plain_node(int port, char *const extra_env[], const char *fla
                     NULL};
     pid_t pid = harness_spawn(argv, env, NULL);
     return pid > 0 && harness_wait_http(port, "/health", 5000) ? pid : -1;
+}
+
+/* A node started with config text (its limits), default otherwise; *config gets the file's
+ * path (the caller unlinks and frees it). */
+static pid_t start_configured_node(int port, const char *yaml, char **config)
+{
+    *config = harness_temp_file(".yaml", yaml);
+    return start_plain_node(port, NULL, "--config", *config);
+}
+
+/* A connection that pipelines `count` GETs of /kv/big (1 MB, stored first) and reads nothing
+ * (a 4 KB receive buffer). Returns the socket. */
+static int pipeline_big_gets(int port, int count)
+{
+    put_big_value(port, 1000000);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    static const char get[] = "GET /kv/big HTTP/1.1\r\nHost: t\r\n\r\n";
+    for (int i = 0; i < count; i++) assert_int_equal(harness_send(fd, get, sizeof get - 1), 0);
+    return fd;
+}
+
+/* The node's own count of its answers (total_requests in its status), the polls of this
+ * count left out (*polls counts them). */
+static long long node_total(int port, int *polls)
+{
+    char out[8192];
+    json_t *j;
+    long long v = -1;
+    if (request(port, "GET", "/api/v1/cluster/status", NULL, out, sizeof out, &j) == 200)
+        v = (long long)json_integer_value(
+                json_object_get(json_object_get(j, "status"), "total_requests")) - *polls;
+    (*polls)++;
+    json_decref(j);
+    return v;
+}
+
+/* Answers the node gave once they stop coming (no change over 500 ms; at most 10 s). */
+static long long answers_settled(int port)
+{
+    int polls = 0;
+    long long last = -2, same = 0, v = -1;
+    for (long until = harness_now_ms() + 10000; same < 5 && harness_now_ms() < until;
+         usleep(100000)) {
+        v = node_total(port, &polls);
+        same = v == last ? same + 1 : 0;
+        last = v;
+    }
+    return v;
+}
+
+/* limits.max_output_bytes from the config file: a client that pipelines 100 GETs of a 1 MB
+ * value and reads nothing gets at most what the kernel's buffers hold and one answer more
+ * from a node with 64KB, and 48 more from one with 48MB (the node's own count of answers);
+ * the 64KB node's memory stays where it was, it serves another client meanwhile, and once
+ * the client reads, all 100 answers come. */
+static void test_output_limit_from_config(void **state)
+{
+    (void)state;
+    char *small_cfg, *large_cfg, out[4096];
+    int small_port = harness_free_port(), large_port = harness_free_port();
+    pid_t small = start_configured_node(small_port, "limits:\n  max_output_bytes: 64KB\n",
+                                        &small_cfg);
+    pid_t large = start_configured_node(large_port, "limits:\n  max_output_bytes: 48MB\n",
+                                        &large_cfg);
+    assert_true(small > 0 && large > 0);
+    int polls = 0;
+    long long small_before = node_total(small_port, &polls);
+    long rss_before = harness_rss_kb(small);
+    int small_fd = pipeline_big_gets(small_port, 100);
+    long long small_answers = answers_settled(small_port) - small_before - 1; /* and the PUT */
+    long rss_after = harness_rss_kb(small);
+    polls = 0;
+    long long large_before = node_total(large_port, &polls);
+    int large_fd = pipeline_big_gets(large_port, 100);
+    long long large_answers = answers_settled(large_port) - large_before - 1;
+    print_message("answers given to a client that reads nothing: %lld (64KB), %lld (48MB); "
+                  "RSS %ld kB -> %ld kB (64KB)\n",
+                  small_answers, large_answers, rss_before, rss_after);
+    assert_true(small_answers >= 1 && small_answers < 20);
+    assert_true(large_answers >= small_answers + 40);
+    assert_true(rss_after - rss_before < 32 * 1024);
+    assert_int_equal(harness_get(small_port, "/health", out, sizeof out, NULL), 200);
+    assert_int_equal(count_answers(small_fd, 100, 1000000), 100);
+    assert_int_equal(count_answers(large_fd, 100, 1000000), 100);
+    close(small_fd);
+    close(large_fd);
+    pid_t both[] = {small, large};
+    for (int i = 0; i < 2; i++) {
+        kill(both[i], SIGTERM);
+        int st = harness_wait(both[i], 5000);
+        assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    char *cfgs[] = {small_cfg, large_cfg};
+    for (int i = 0; i < 2; i++) {
+        unlink(cfgs[i]);
+        free(cfgs[i]);
+    }
+}
+
+/* The node's open connections (the one asking included). */
+static long long node_connections(int port)
+{
+    char out[8192];
+    json_t *j;
+    long long v = -1;
+    if (request(port, "GET", "/api/v1/cluster/nodes", NULL, out, sizeof out, &j) == 200)
+        v = (long long)json_integer_value(json_object_get(
+            json_object_get(json_object_get(j, "nodes"), "api.1"), "connections"));
+    json_decref(j);
+    return v;
+}
+
+/* limits.write_timeout from the config file: a client that takes none of its answers for 1 s
+ * loses its connection (the node's count of connections drops to the one asking; with the
+ * default 60 s it would stay), gets only what was already on its way, then the end; the
+ * node serves others throughout. */
+static void test_write_timeout_from_config(void **state)
+{
+    (void)state;
+    char *cfg, out[4096];
+    int port = harness_free_port();
+    pid_t pid = start_configured_node(port, "node_id: api.1\nlimits:\n  write_timeout: 1s\n",
+                                      &cfg);
+    assert_true(pid > 0);
+    int fd = pipeline_big_gets(port, 100);
+    assert_int_equal(harness_get(port, "/health", out, sizeof out, NULL), 200);
+    long long conns = -1;
+    for (long until = harness_now_ms() + 10000; harness_now_ms() < until; usleep(100000))
+        if ((conns = node_connections(port)) == 1) break;
+    assert_int_equal(conns, 1);
+    int got = count_answers(fd, 100, 1000000);
+    print_message("answers before the write timeout closed the connection: %d of 100\n", got);
+    assert_true(got < 100);
+    close(fd);
+    assert_int_equal(harness_get(port, "/health", out, sizeof out, NULL), 200);
+    kill(pid, SIGTERM);
+    int st = harness_wait(pid, 5000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    unlink(cfg);
+    free(cfg);
 }
 
 /* /echo with a query that is not UTF-8 and a 1 MiB body, 200 times: every answer is 200 and
@@ -1153,11 +1338,14 @@ int integration_node(void)
         cmocka_unit_test(test_fault_knobs),
         cmocka_unit_test(test_bad_requests_keep_serving),
         cmocka_unit_test(test_keepalive_and_pipelining),
+        cmocka_unit_test(test_connection_close_in_any_header),
     };
     const struct CMUnitTest alone[] = {
         cmocka_unit_test(test_sigterm_finishes_inflight),
         cmocka_unit_test(test_pipelined_without_reading_stays_bounded),
         cmocka_unit_test(test_echo_bad_utf8_bounded),
+        cmocka_unit_test(test_output_limit_from_config),
+        cmocka_unit_test(test_write_timeout_from_config),
         cmocka_unit_test(test_kv_limits),
         cmocka_unit_test(test_replication_catches_up),
         cmocka_unit_test(test_replication_rejects_bad_changes),

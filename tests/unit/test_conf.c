@@ -113,6 +113,9 @@ static const char *first_error(const char *text, const char *key, int kind)
     case 5:
         conf_to_double(&doc, n, 0, 1, &d, err, sizeof err);
         break;
+    case 6:
+        conf_to_size(&doc, n, 4096, 1 << 20, &us, err, sizeof err);
+        break;
     }
     conf_free(&doc);
     return err;
@@ -137,6 +140,12 @@ static void test_error_messages(void **state)
                         "f.yaml:1:4: g: found a list, expected a mapping (key: value)");
     assert_string_equal(first_error("r: 1.5\n", "r", 5),
                         "f.yaml:1:4: r: 1.5 is out of range, expected 0 to 1");
+    assert_string_equal(first_error("s: 64 KB\n", "s", 6),
+                        "f.yaml:1:4: s: '64 KB' is not a size, expected bytes or a number with B, "
+                        "KB, MB or GB (65536, 64KB, 1.5MB)");
+    assert_string_equal(first_error("s: 2MB\n", "s", 6),
+                        "f.yaml:1:4: s: '2MB' is out of range, expected 4096 to 1048576 bytes");
+    assert_string_equal(first_error("s: 64KB\n", "s", 6), "");
     /* the parser's own errors carry positions too */
     const char *e = first_error("a: [1, 2\nb: 3\n", "a", 0);
     assert_non_null(strstr(e, "f.yaml:"));

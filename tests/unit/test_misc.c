@@ -13,6 +13,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/mtime.h"
+#include "base/size.h"
 #include "node/kv.h"
 #include "node/kv_log.h"
 #include "node/node.h"
@@ -59,6 +60,33 @@ static void test_durations(void **state)
     assert_int_equal(us, 2000000);
     assert_int_equal(mtime_parse_duration_us("0001.250ms", &us), 0);
     assert_int_equal(us, 1250);
+}
+
+static void test_sizes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        uint64_t bytes;
+    } good[] = {{"65536", 65536},      {"0", 0},           {"512B", 512},
+                {"64KB", 65536},       {"64KiB", 65536},   {"1.5MB", 1572864},
+                {"1GB", 1073741824},   {"2GiB", 2147483648ULL}, {"0.5KB", 512},
+                {".5MB", 524288},      {"2.", 2},          {"007KB", 7168},
+                {"1024GB", 1ULL << 40}, {"1048576GB", 1ULL << 50}};
+    uint64_t v;
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        if (size_parse_bytes(good[i].text, &v) != 0) fail_msg("'%s' refused", good[i].text);
+        if (v != good[i].bytes)
+            fail_msg("'%s' read as %llu, not %llu", good[i].text, (unsigned long long)v,
+                     (unsigned long long)good[i].bytes);
+    }
+    static const char *const bad[] = {"",     "KB",    ".",        "1.5B",   "0.1KB", "-1",
+                                      "+1",   "1e3",   "0x10",     "1 KB",   "1KB ",  "1kb",
+                                      "1TB",  "1K",    "1.2.3MB",  "1..5MB", "1048577GB",
+                                      "1.0000000001GB", "99999999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (size_parse_bytes(bad[i], &v) != -1)
+            fail_msg("'%s' read as %llu bytes", bad[i], (unsigned long long)v);
 }
 
 static void test_buf(void **state)
@@ -351,6 +379,7 @@ int unit_misc(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_log_levels),
         cmocka_unit_test(test_kv),

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+
 #include "base/mtime.h"
 #include "cluster/admin_body.h"
 #include "cluster/control.h"
@@ -166,7 +169,7 @@ static void test_bad_registrations(void **state)
     assert_int_equal(registry_add(&reg, "x", long_host, 80, 1, REGISTRY_STATIC, NULL, err,
                                   sizeof err),
                      -1);
-    assert_non_null(strstr(err, "resolve"));
+    assert_non_null(strstr(err, "longer than 255 characters"));
     assert_int_equal(reg.count, 0);
 }
 
@@ -245,6 +248,44 @@ static void test_registration_networks(void **state)
         assert_int_equal(registry_network_parse(bad[i], &net, err, sizeof err), -1);
 }
 
+/* A host name's addresses in the resolver's order: a registered node takes the first one the
+ * networks allow, and a refusal names the first address refused; a static node the first. */
+static void test_resolved_addresses(void **state)
+{
+    (void)state;
+    struct sockaddr_storage ss[3];
+    struct addrinfo ai[3];
+    static const char *const ips[] = {"169.254.1.1", "10.1.2.3", "127.0.0.5"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(registry_address_literal(ips[i], 9, &ss[i]), 0);
+        ai[i] = (struct addrinfo){.ai_family = AF_INET,
+                                  .ai_socktype = SOCK_STREAM,
+                                  .ai_addrlen = sizeof(struct sockaddr_in),
+                                  .ai_addr = (struct sockaddr *)&ss[i],
+                                  .ai_next = i < 2 ? &ai[i + 1] : NULL};
+    }
+    char err[256];
+    struct sockaddr_storage name;
+    assert_int_equal(registry_address_literal("db.example", 9, &name), -1); /* not a literal */
+    int i = registry_add_resolved(&reg, "r", "multi.example", ai, 8080, 1, REGISTRY_REGISTERED,
+                                  NULL, err, sizeof err);
+    assert_true(i >= 0);
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&reg.nodes[i].addr;
+    assert_int_equal(ntohl(a->sin_addr.s_addr), 0x7f000005); /* 127.0.0.5 */
+    assert_int_equal(ntohs(a->sin_port), 8080);
+    assert_string_equal(reg.nodes[i].host, "multi.example");
+    ai[1].ai_next = NULL; /* link-local, then outside loopback: none will do */
+    assert_int_equal(registry_add_resolved(&reg, "q", "two.example", ai, 80, 1,
+                                           REGISTRY_REGISTERED, NULL, err, sizeof err),
+                     -1);
+    assert_string_equal(err, "host 'two.example' refused: 169.254.1.1 is a link-local address");
+    i = registry_add_resolved(&reg, "s", "two.example", ai, 80, 1, REGISTRY_STATIC, NULL, err,
+                              sizeof err);
+    assert_true(i >= 0);
+    a = (const struct sockaddr_in *)&reg.nodes[i].addr;
+    assert_int_equal(ntohl(a->sin_addr.s_addr), 0xa9fe0101); /* static: the first, as given */
+}
+
 static void test_config_versions(void **state)
 {
     (void)state;
@@ -281,6 +322,22 @@ static void test_gateway_options(void **state)
     assert_int_equal(gateway_parse_budget("0.5", &b), 0);
     assert_int_equal(gateway_parse_budget("120%", &b), -1);
     assert_int_equal(gateway_parse_budget("lots", &b), -1);
+    /* allow_register: a list of networks (or one), in place of loopback only */
+    static const char text[] = "allow_register: [10.0.0.0/8, \"::1/128\"]\nmax_body: 64KB\n";
+    struct conf_doc doc;
+    assert_int_equal(conf_parse(&doc, "gw.yaml", text, sizeof text - 1, err, sizeof err), 0);
+    assert_int_equal(gateway_opts_from_conf(&o, &doc, doc.root, err, sizeof err), 0);
+    assert_int_equal(o.allow_register_count, 2);
+    assert_int_equal(o.allow_register[0].family, AF_INET);
+    assert_int_equal(o.allow_register[0].prefix_len, 8);
+    assert_int_equal(o.allow_register[1].family, AF_INET6);
+    assert_int_equal(o.max_body_bytes, 65536);
+    conf_free(&doc);
+    static const char one[] = "allow_register: 192.168.0.0/16\n";
+    assert_int_equal(conf_parse(&doc, "gw.yaml", one, sizeof one - 1, err, sizeof err), 0);
+    assert_int_equal(gateway_opts_from_conf(&o, &doc, doc.root, err, sizeof err), 0);
+    assert_int_equal(o.allow_register_count, 1); /* the file's list replaced what was there */
+    conf_free(&doc);
     gateway_opts_free(&o);
 }
 
@@ -361,6 +418,7 @@ int unit_registry(void)
         cmocka_unit_test_setup_teardown(test_bad_registrations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed_slots_are_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registration_networks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolved_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_versions, setup, teardown),
         cmocka_unit_test(test_gateway_options),
         cmocka_unit_test(test_admin_bodies),
