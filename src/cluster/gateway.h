@@ -82,7 +82,8 @@ int gateway_opts_from_conf(struct gateway_opts *o, const struct conf_doc *doc,
  * Returns 0 or -1 with a message. */
 int gateway_opts_add_node(struct gateway_opts *o, const char *text, char *err, size_t errlen);
 
-/* Appends a node. Returns 0 or -1 (duplicate id, message in err). */
+/* Appends a node, in no group (the caller may set its group after). Returns 0 or -1
+ * (duplicate id, message in err). */
 int gateway_opts_push_node(struct gateway_opts *o, const char *id, const char *host, int port,
                            int weight, char *err, size_t errlen);
 
