@@ -899,6 +899,11 @@ int node_port(const struct node *n)
     return http_server_port(n->srv);
 }
 
+struct http_server *node_server(struct node *n)
+{
+    return n->srv;
+}
+
 static void on_server_stopped(void *data)
 {
     struct node *n = data;
