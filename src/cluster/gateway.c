@@ -61,8 +61,8 @@ static void close_threads(struct gateway *gw, int made)
 struct gateway *gateway_open(const struct gateway_opts *o, char *err, size_t errlen)
 {
     struct gateway *gw = calloc(1, sizeof *gw);
-    if (!gw || registry_init(&gw->reg, o->ttl_us / 1000, o->slowstart_us / 1000, o->rise,
-                             o->fall) < 0) {
+    if (!gw ||
+        registry_init(&gw->reg, o->ttl_us / 1000, o->slowstart_us / 1000, o->rise, o->fall) < 0) {
         free(gw);
         err_set(err, errlen, "out of memory");
         return NULL;

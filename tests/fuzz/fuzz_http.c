@@ -4,13 +4,13 @@
 #include "fuzz_http.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -23,10 +23,13 @@
 
 #include "fuzz_util.h"
 
-#define MAX_LOOPS        4
-#define MAX_ALLOWED      8
-#define POLL_MAX_MS      5    /* a poll waits at most this long for the loops or the client */
-#define OUTPUT_SHOWN     2048 /* answer bytes a failure prints */
+#define MAX_LOOPS    4
+#define MAX_ALLOWED  8
+#define POLL_MAX_MS  5    /* a poll waits at most this long for the loops or the client */
+#define OUTPUT_SHOWN 2048 /* answer bytes a failure prints */
+/* loop steps the servers get with a part of the input before the client resets: they read
+ * it and start on it */
+#define ABORT_STEPS 8
 
 static uv_loop_t *loops[MAX_LOOPS];
 static size_t loop_count;
@@ -49,8 +52,10 @@ void fuzz_client_from_byte(uint8_t mode, size_t len, struct fuzz_client *client)
 bool fuzz_net_private(void)
 {
     if (unshare(CLONE_NEWNET) < 0) {
-        fprintf(stderr, "fuzz: no network namespace of its own (%s): the machine's loopback "
-                        "is used\n", strerror(errno));
+        fprintf(stderr,
+                "fuzz: no network namespace of its own (%s): the machine's loopback "
+                "is used\n",
+                strerror(errno));
         return false;
     }
     struct ifreq ifr = {0};
@@ -155,14 +160,47 @@ struct answer_check {
     bool ignoring;       /* after the headers of a closing answer to HEAD: whether a body
                           * follows (an error answer has one) is not told by its headers */
     const char *failure; /* a broken property a callback found */
+    const struct fuzz_answer_watch *watch;
+    bool seen[FUZZ_WATCH_MAX];
+    char name[64]; /* the header name being read (longer ones are not watched) */
+    size_t name_len;
     char shown[OUTPUT_SHOWN + 1];
     size_t shown_len;
 };
+
+static int check_on_message_begin(llhttp_t *p)
+{
+    struct answer_check *c = p->data;
+    memset(c->seen, 0, sizeof c->seen);
+    c->name_len = 0;
+    return 0;
+}
+
+static int check_on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct answer_check *c = p->data;
+    if (c->name_len + len < sizeof c->name) memcpy(c->name + c->name_len, at, len);
+    c->name_len += len;
+    return 0;
+}
+
+static int check_on_header_field_complete(llhttp_t *p)
+{
+    struct answer_check *c = p->data;
+    if (c->watch && c->name_len < sizeof c->name) {
+        c->name[c->name_len] = '\0';
+        for (size_t i = 0; c->watch->headers[i]; i++)
+            if (strcasecmp(c->name, c->watch->headers[i]) == 0) c->seen[i] = true;
+    }
+    c->name_len = 0;
+    return 0;
+}
 
 static int check_on_headers_complete(llhttp_t *p)
 {
     struct answer_check *c = p->data;
     if (p->status_code < 200) return 0; /* 100 Continue: no body, the answer follows */
+    if (c->watch) c->watch->on_answer(p->status_code, c->seen, c->watch->arg);
     if (p->http_major != 1 || p->http_minor != 1) {
         c->failure = "an answer that is not HTTP/1.1";
         return -1;
@@ -202,7 +240,8 @@ static void check_feed(struct answer_check *c, const char *at, size_t len)
     if (c->failure) check_fail(c, c->failure, NULL);
     if (e == HPE_PAUSED && c->ignoring) return;
     if (e != HPE_OK)
-        check_fail(c, "the answers are not well-formed HTTP/1.1", llhttp_get_error_reason(&c->parser));
+        check_fail(c, "the answers are not well-formed HTTP/1.1",
+                   llhttp_get_error_reason(&c->parser));
 }
 
 /* The server closed the connection: the last answer must be whole, unless it is chunked (a
@@ -220,10 +259,39 @@ static void check_end(struct answer_check *c, bool cut_ok)
 
 /* ---- the exchange ---- */
 
-void fuzz_http_exchange(int port, const uint8_t *data, const struct fuzz_client *client,
-                        bool cut_ok, struct fuzz_exchange *x)
+/* A non-blocking socket connected to 127.0.0.1:port; close() resets it. The connect is
+ * waited for here (libFuzzer's signals interrupt a blocking one). */
+static int connect_loopback(int port)
 {
-    static const llhttp_settings_t settings = {.on_headers_complete = check_on_headers_complete};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) abort();
+    struct linger reset = {.l_onoff = 1, .l_linger = 0}; /* close() sends a reset */
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0) return fd;
+    if (errno != EINPROGRESS && errno != EINTR)
+        fuzz_fail("cannot connect to the server under test", strerror(errno));
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    uint64_t deadline = now_ms() + 1000;
+    while (poll(&p, 1, 100) <= 0)
+        if (now_ms() > deadline) fuzz_fail("cannot connect to the server under test", "timeout");
+    int error = 0;
+    socklen_t len = sizeof error;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) < 0 || error != 0)
+        fuzz_fail("cannot connect to the server under test", strerror(error));
+    return fd;
+}
+
+void fuzz_http_exchange(int port, const uint8_t *data, const struct fuzz_client *client,
+                        bool cut_ok, const struct fuzz_answer_watch *watch, struct fuzz_exchange *x)
+{
+    static const llhttp_settings_t settings = {
+        .on_message_begin = check_on_message_begin,
+        .on_header_field = check_on_header_field,
+        .on_header_field_complete = check_on_header_field_complete,
+        .on_headers_complete = check_on_headers_complete,
+    };
     memset(x, 0, sizeof *x);
     struct request_scan scan;
     scan_requests(&scan, data, client->send_len);
@@ -232,19 +300,13 @@ void fuzz_http_exchange(int port, const uint8_t *data, const struct fuzz_client 
     llhttp_init(&check->parser, HTTP_RESPONSE, &settings);
     check->parser.data = check;
     check->requests = &scan;
+    check->watch = watch;
 
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) abort();
-    struct linger reset = {.l_onoff = 1, .l_linger = 0}; /* close() sends a reset */
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0)
-        fuzz_fail("cannot connect to the server under test", strerror(errno));
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    int fd = connect_loopback(port);
 
     size_t sent = 0;
     bool shut = false, eof = false;
+    int grace = -1; /* FUZZ_END_ABORT: loop steps left before the reset */
     uint64_t deadline = now_ms() + FUZZ_EXCHANGE_MS;
     static char buf[65536];
     for (;;) {
@@ -254,12 +316,12 @@ void fuzz_http_exchange(int port, const uint8_t *data, const struct fuzz_client 
             ssize_t w = send(fd, data + sent, n, MSG_NOSIGNAL);
             if (w > 0)
                 sent += (size_t)w;
-            else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 sent = client->send_len; /* the server is gone: read what it said */
         }
         if (sent == client->send_len && !shut) {
             shut = true;
-            if (client->end == FUZZ_END_ABORT) break;
+            if (client->end == FUZZ_END_ABORT) grace = ABORT_STEPS;
             if (client->end == FUZZ_END_HALF_CLOSE) shutdown(fd, SHUT_WR);
         }
         for (;;) {
@@ -271,17 +333,22 @@ void fuzz_http_exchange(int port, const uint8_t *data, const struct fuzz_client 
             }
             if (r == 0) {
                 eof = x->server_closed = true;
-            } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                 x->server_closed = true; /* a reset: what was in flight may be lost */
             }
             break;
         }
         if (x->server_closed) break;
         if (client->end == FUZZ_END_ABORT_READING && x->bytes_in > 0) break;
+        if (grace == 0) break;
         uint64_t now = now_ms();
         if (now >= deadline) break;
-        loops_step(fd, (short)(POLLIN | (sent < client->send_len ? POLLOUT : 0)),
-                   deadline - now < POLL_MAX_MS ? (int)(deadline - now) : POLL_MAX_MS);
+        int wait = deadline - now < POLL_MAX_MS ? (int)(deadline - now) : POLL_MAX_MS;
+        if (grace > 0) {
+            grace--;
+            wait = 1;
+        }
+        loops_step(fd, (short)(POLLIN | (sent < client->send_len ? POLLOUT : 0)), wait);
     }
     if (eof) check_end(check, cut_ok);
     close(fd);
@@ -290,7 +357,9 @@ void fuzz_http_exchange(int port, const uint8_t *data, const struct fuzz_client 
     if (getenv("HERD_FUZZ_SHOW")) /* reproducing an input: what the server said */
         fprintf(stderr, "--- %zu requests sent (%zu bytes), %zu answers, %s:\n%s\n---\n",
                 x->requests, sent, x->answers,
-                eof ? "the server closed" : x->server_closed ? "the server reset" : "client left",
+                eof                ? "the server closed"
+                : x->server_closed ? "the server reset"
+                                   : "client left",
                 check->shown);
     free(scan.head);
     free(check);

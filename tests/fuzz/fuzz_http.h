@@ -24,7 +24,8 @@ enum fuzz_client_end {
     FUZZ_END_HALF_CLOSE = 0, /* sends it all, shuts its write side, reads until the server
                               * closes */
     FUZZ_END_KEEP_OPEN,      /* sends it all, reads until the server closes (idle timeout) */
-    FUZZ_END_ABORT,          /* sends a part, then resets the connection mid-stream */
+    FUZZ_END_ABORT,          /* sends a part, lets the servers start on it, then resets the
+                              * connection mid-stream */
     FUZZ_END_ABORT_READING,  /* sends it all, resets once the first answer bytes arrive */
 };
 
@@ -54,10 +55,21 @@ bool fuzz_loops_run_until(bool (*done)(void *arg), void *arg, uint64_t ms);
 
 /* What an exchange saw. */
 struct fuzz_exchange {
-    size_t requests;  /* complete requests in what was sent (llhttp, as the server parses) */
-    size_t answers;   /* final (non-1xx) answers that began */
-    size_t bytes_in;  /* answer bytes read */
+    size_t requests;    /* complete requests in what was sent (llhttp, as the server parses) */
+    size_t answers;     /* final (non-1xx) answers that began */
+    size_t bytes_in;    /* answer bytes read */
     bool server_closed; /* the server closed the connection (EOF or reset) within the time */
+};
+
+#define FUZZ_WATCH_MAX 4
+
+/* Headers to look for in each answer, and what to do with what was found. */
+struct fuzz_answer_watch {
+    const char *headers[FUZZ_WATCH_MAX + 1]; /* names (any case), NULL-terminated */
+    /* Called at the headers of each final answer: its status and, per name, whether it has
+     * that header. */
+    void (*on_answer)(int status, const bool *seen, void *arg);
+    void *arg;
 };
 
 /* Connects to 127.0.0.1:port, sends data as client says while the loops run, and reads what
@@ -66,9 +78,10 @@ struct fuzz_exchange {
  * one more than the requests sent (an error answer), nothing after a "Connection: close" one;
  * an answer cut off when the server closes must be chunked (a streamed answer whose source
  * failed), any answer when cut_ok (a proxy cuts what its upstream cut). Otherwise calls
- * fuzz_fail. Fills *x. */
+ * fuzz_fail. watch (or NULL) is told of each answer's headers. Fills *x. */
 void fuzz_http_exchange(int port, const uint8_t *data, const struct fuzz_client *client,
-                        bool cut_ok, struct fuzz_exchange *x);
+                        bool cut_ok, const struct fuzz_answer_watch *watch,
+                        struct fuzz_exchange *x);
 
 /* Lets uv_tcp_connect reach 127.0.0.1:port (a fake upstream). Any other address goes to a
  * loopback port that refuses connections, as a dead node does: fuzzed registrations never

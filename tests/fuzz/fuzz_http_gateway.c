@@ -43,6 +43,7 @@ static void on_fake(struct http_request *req, void *data)
     char body[160];
     int n = snprintf(body, sizeof body, "%s %s %.64s %zu\n", name, req->method, req->path,
                      req->body_len);
+    http_response_header(req, "X-Fake-Handled", "1");
     if (strncmp(req->path, "/status/", 8) == 0) {
         int status = atoi(req->path + 8);
         http_respond(req, status >= 200 && status <= 599 ? status : 400, "text/plain", body,
@@ -82,8 +83,8 @@ static void fake_nodes_start(void)
     char err[256];
     for (int i = 0; i < FAKE_NODES; i++) {
         fake[i] = http_server_new(&fake_loop, &lim);
-        if (!fake[i] ||
-            http_server_route(fake[i], NULL, "*", on_fake, (void *)fake_names[i]) < 0 ||
+        if (!fake[i] || http_server_route(fake[i], NULL, "*", on_fake, (void *)fake_names[i]) < 0 ||
+            http_server_add_header(fake[i], "X-Fake-Node", fake_names[i]) < 0 ||
             http_server_listen(fake[i], "127.0.0.1", 0, err, sizeof err) < 0)
             fuzz_fail("a fake node did not start", err);
         fuzz_connect_allow(http_server_port(fake[i]));
@@ -113,6 +114,22 @@ static void gateway_setup(struct gateway_opts *o, uint8_t mode, uint8_t setup)
     if ((setup & 0x20) && gateway_opts_add_route(o, "/two/=two", err, sizeof err) < 0)
         fuzz_fail("the route was refused", err);
 }
+
+/* A fake node's own 400 (it has X-Fake-Node, every answer of a fake node's, but not
+ * X-Fake-Handled, which its handler adds) says the gateway sent it a request it could not
+ * parse: the gateway wrote a malformed request, or framed it differently from how it read
+ * it from its client. */
+static void on_answer(int status, const bool *seen, void *arg)
+{
+    (void)arg;
+    if (status == 400 && seen[0] && !seen[1])
+        fuzz_fail("the gateway sent a node a request the node could not parse", "");
+}
+
+static const struct fuzz_answer_watch watch = {
+    .headers = {"X-Fake-Node", "X-Fake-Handled", NULL},
+    .on_answer = on_answer,
+};
 
 static bool loop_done(void *data)
 {
@@ -150,7 +167,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct fuzz_client client;
     fuzz_client_from_byte(data[0], size - 4, &client);
     struct fuzz_exchange x;
-    fuzz_http_exchange(gateway_port(gw), data + 4, &client, true, &x);
+    fuzz_http_exchange(gateway_port(gw), data + 4, &client, true, &watch, &x);
 
     gateway_stop(gw);
     if (!fuzz_loops_run_until(loop_done, gw_loop, STOP_MS))

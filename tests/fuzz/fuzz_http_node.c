@@ -199,7 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct fuzz_client client;
     fuzz_client_from_byte(data[0], size - 1, &client);
     struct fuzz_exchange x;
-    fuzz_http_exchange(node_port(n), data + 1, &client, false, &x);
+    fuzz_http_exchange(node_port(n), data + 1, &client, false, NULL, &x);
 
     bool stopped = false;
     node_stop(n, on_stopped, &stopped);
