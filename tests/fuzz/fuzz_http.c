@@ -52,9 +52,7 @@ void fuzz_client_from_byte(uint8_t mode, size_t len, struct fuzz_client *client)
 bool fuzz_net_private(void)
 {
     if (unshare(CLONE_NEWNET) < 0) {
-        fprintf(stderr,
-                "fuzz: no network namespace of its own (%s): the machine's loopback "
-                "is used\n",
+        fprintf(stderr, "fuzz: no network namespace of its own (%s): on the shared loopback\n",
                 strerror(errno));
         return false;
     }
