@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "cluster/balancer.h"
 #include "cluster/registry.h"
 #include "conf/conf.h"
@@ -82,7 +84,8 @@ int gateway_opts_from_conf(struct gateway_opts *o, const struct conf_doc *doc,
  * Returns 0 or -1 with a message. */
 int gateway_opts_add_node(struct gateway_opts *o, const char *text, char *err, size_t errlen);
 
-/* Appends a node. Returns 0 or -1 (duplicate id, message in err). */
+/* Appends a node, in no group (the caller may set its group after). Returns 0 or -1
+ * (duplicate id, message in err). */
 int gateway_opts_push_node(struct gateway_opts *o, const char *id, const char *host, int port,
                            int weight, char *err, size_t errlen);
 
@@ -92,8 +95,33 @@ int gateway_opts_add_route(struct gateway_opts *o, const char *text, char *err, 
 /* Parses a retry budget, "20%" or 0.2, into 0..1. Returns 0 or -1. */
 int gateway_parse_budget(const char *text, double *out);
 
-/* Runs the gateway until SIGINT/SIGTERM. Returns 0, or 3 when it cannot listen (message
+/* Runs the gateway until SIGINT/SIGTERM: gateway_open, one thread per proxy loop, active
+ * checks and TTL expiry on the main thread. Returns 0, or 3 when it cannot listen (message
  * logged). */
 int gateway_run(const struct gateway_opts *o);
+
+/* A gateway in-process, without the threads, signals and active checks of gateway_run (tests
+ * and fuzzing run its loops themselves). */
+struct gateway;
+
+/* Sets up the registry with o's static nodes and o->threads proxy threads listening on
+ * o->host:o->port (0: a free port), each with its own loop that nothing runs yet. Returns the
+ * gateway, or NULL with a message in err ("port N on HOST is already in use", a static node
+ * that does not resolve). */
+struct gateway *gateway_open(const struct gateway_opts *o, char *err, size_t errlen);
+
+/* Proxy thread k's loop (0 <= k < o->threads), for one thread to uv_run: it serves until
+ * gateway_stop, then uv_run returns once its in-flight requests ended. */
+uv_loop_t *gateway_loop(struct gateway *gw, int thread);
+
+/* The port the gateway listens on. */
+int gateway_port(const struct gateway *gw);
+
+/* Asks every proxy loop to stop (from any thread): no new connections, config long-polls
+ * answered, in-flight requests finish, then each loop ends. */
+void gateway_stop(struct gateway *gw);
+
+/* Frees the gateway once every proxy loop has ended (or never ran). */
+void gateway_close(struct gateway *gw);
 
 #endif

@@ -55,6 +55,7 @@ int gateway_opts_push_node(struct gateway_opts *o, const char *id, const char *h
     if (!n) return err_set(err, errlen, "out of memory");
     o->nodes = n;
     n = &o->nodes[o->node_count++];
+    memset(n, 0, sizeof *n); /* no group until the caller gives one */
     snprintf(n->id, sizeof n->id, "%s", id);
     snprintf(n->host, sizeof n->host, "%s", host);
     n->port = port;

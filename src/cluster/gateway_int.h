@@ -120,9 +120,8 @@ struct gateway {
     _Atomic bool stop;
 };
 
-/* proxy.c: a thread's proxy and admin routes on its loop. */
+/* proxy.c: a thread's proxy and admin routes on its loop, which the caller runs. */
 int gw_thread_setup(struct gw_thread *t, struct gateway *gw, int index);
-void gw_thread_main(void *arg);
 /* Frees what setup allocated, once the thread's loop has ended. */
 void gw_thread_free(struct gw_thread *t);
 

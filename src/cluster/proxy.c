@@ -878,17 +878,11 @@ int gw_thread_setup(struct gw_thread *t, struct gateway *gw, int index)
     t->wake.data = t;
     uv_timer_init(&t->loop, &t->tick);
     t->tick.data = t;
+    uv_timer_start(&t->tick, on_tick, 100, 100);
     gw_admin_routes(t);
     http_server_route_stream(t->srv, NULL, "*", on_proxy, t);
     http_server_set_reuse_port(t->srv, gw->opts.threads > 1);
     return 0;
-}
-
-void gw_thread_main(void *arg)
-{
-    struct gw_thread *t = arg;
-    uv_timer_start(&t->tick, on_tick, 100, 100);
-    uv_run(&t->loop, UV_RUN_DEFAULT);
 }
 
 void gw_thread_free(struct gw_thread *t)

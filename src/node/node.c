@@ -620,12 +620,22 @@ static void delay_closed(uv_handle_t *h)
 static void delay_fired(uv_timer_t *t)
 {
     struct node_delay *d = t->data;
+    http_request_on_abort(d->req, NULL, NULL); /* d goes; what answers now sets its own */
     if (d->then)
         d->then(d->node, d->req);
     else
         http_respond_json(d->req, 200,
                           json_pack("{s:I, s:s}", "delayed_ms", (json_int_t)d->ms, "node_id",
                                     d->node->cfg.node_id));
+    uv_close((uv_handle_t *)&d->timer, delay_closed);
+}
+
+/* The client reset the connection while its answer was held: the answer is dropped. */
+static void delay_aborted(struct http_request *req, void *data)
+{
+    (void)req;
+    struct node_delay *d = data;
+    uv_timer_stop(&d->timer);
     uv_close((uv_handle_t *)&d->timer, delay_closed);
 }
 
@@ -644,6 +654,7 @@ static void answer_later(struct node *n, struct http_request *req, uint64_t ms,
     uv_timer_init(n->loop, &d->timer);
     d->timer.data = d;
     n->delayed++;
+    http_request_on_abort(req, delay_aborted, d);
     uv_timer_start(&d->timer, delay_fired, ms, 0);
 }
 
@@ -873,6 +884,11 @@ fail:
 int node_port(const struct node *n)
 {
     return http_server_port(n->srv);
+}
+
+struct http_server *node_server(struct node *n)
+{
+    return n->srv;
 }
 
 static void on_server_stopped(void *data)

@@ -78,6 +78,10 @@ struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_
 /* The port the node listens on. */
 int node_port(const struct node *n);
 
+/* The node's HTTP server, owned by the node: a program that embeds a node may add routes of
+ * its own (http_server_route) before the loop runs; the node's routes match first. */
+struct http_server *node_server(struct node *n);
+
 /* Graceful stop: no new connections, in-flight requests finish, then done(data) runs and
  * every handle of the node is closed. Free with node_free after the loop has run. */
 void node_stop(struct node *n, void (*done)(void *data), void *data);

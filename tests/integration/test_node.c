@@ -772,6 +772,40 @@ static void test_write_timeout_from_config(void **state)
     free(cfg);
 }
 
+/* Clients that reset their connections while their answers are held (/delay for 60 s) are let
+ * go at once: the node's connections drop to the one asking within seconds, not after the
+ * 60 s, and SIGTERM then stops the node at once (nothing in flight). */
+static void test_reset_while_held_lets_go(void **state)
+{
+    (void)state;
+    int port = harness_free_port();
+    pid_t pid = start_plain_node(port, NULL, "--id", "api.1");
+    assert_true(pid > 0);
+    enum { HELD = 10 };
+    int fds[HELD];
+    const char *req = "GET /delay?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n";
+    for (int i = 0; i < HELD; i++) {
+        fds[i] = harness_connect(port, 2000);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(harness_send(fds[i], req, strlen(req)), 0);
+    }
+    long long conns = -1;
+    for (long until = harness_now_ms() + 10000; harness_now_ms() < until; usleep(50000))
+        if ((conns = node_connections(port)) == HELD + 1) break;
+    assert_int_equal(conns, HELD + 1); /* all held, and the one asking */
+    for (int i = 0; i < HELD; i++) {
+        struct linger reset = {1, 0};
+        setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        close(fds[i]);
+    }
+    for (long until = harness_now_ms() + 10000; harness_now_ms() < until; usleep(50000))
+        if ((conns = node_connections(port)) == 1) break;
+    assert_int_equal(conns, 1);
+    kill(pid, SIGTERM);
+    int st = harness_wait(pid, 10000);
+    assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 /* /echo with a query that is not UTF-8 and a 1 MiB body, 200 times: every answer is 200 and
  * describes the request (bad bytes as U+FFFD), and the node's RSS stays bounded (it grew by
  * the body's copy, 200 MB, when the description failed). */
@@ -1344,6 +1378,7 @@ int integration_node(void)
         cmocka_unit_test(test_sigterm_finishes_inflight),
         cmocka_unit_test(test_pipelined_without_reading_stays_bounded),
         cmocka_unit_test(test_echo_bad_utf8_bounded),
+        cmocka_unit_test(test_reset_while_held_lets_go),
         cmocka_unit_test(test_output_limit_from_config),
         cmocka_unit_test(test_write_timeout_from_config),
         cmocka_unit_test(test_kv_limits),

@@ -316,6 +316,10 @@ static void test_gateway_options(void **state)
     /* range-checked before the cast: 2^32 + 1 is not weight 1 */
     assert_int_equal(gateway_opts_add_node(&o, "h:80#weight=4294967297", err, sizeof err), -1);
     assert_int_equal(gateway_opts_add_node(&o, "h:80#weight=-4294967295", err, sizeof err), -1);
+    /* a pushed node has no group until its caller gives one: an unset group was garbage that
+     * made the admin API lose the node (found by fuzz_http_gateway) */
+    assert_int_equal(gateway_opts_push_node(&o, "p", "127.0.0.1", 9, 1, err, sizeof err), 0);
+    assert_string_equal(o.nodes[o.node_count - 1].group, "");
     double b;
     assert_int_equal(gateway_parse_budget("20%", &b), 0);
     assert_true(b > 0.199 && b < 0.201);
