@@ -28,7 +28,8 @@ static void visit(const struct conf_doc *doc, const struct conf_node *n, int dep
         conf_expect_map(doc, n, err, sizeof err);
         conf_expect_seq(doc, n, err, sizeof err);
         if (n->type == CONF_MAP) conf_check_keys(doc, n, keys, err, sizeof err);
-        if (depth > 64) fuzz_fail("a tree deeper than the parser allows", path);
+        /* 64 nested maps or lists at most (the root's included), and a scalar in the last */
+        if (depth > 65) fuzz_fail("a tree deeper than the parser allows", path);
         visit(doc, n->first, depth + 1);
     }
 }
