@@ -382,6 +382,17 @@ static int on_headers_complete(llhttp_t *p)
         if (host_seen) return limit_hit(c, 400);
         host_seen = true;
     }
+    /* chunked is the one transfer coding understood (RFC 9112 6.1: 501 for the others); a
+     * gzip before it would reach a handler, or a node behind the gateway, undecoded */
+    for (size_t i = 0; i < r->header_count; i++) {
+        if (strcasecmp(r->headers[i].name, "Transfer-Encoding") != 0) continue;
+        for (const char *v = r->headers[i].value; *v;) {
+            v += strspn(v, " \t,");
+            size_t len = strcspn(v, " \t,");
+            if (len && !(len == 7 && strncasecmp(v, "chunked", 7) == 0)) return limit_hit(c, 501);
+            v += len;
+        }
+    }
     r->method = llhttp_method_name((llhttp_method_t)p->method);
     r->head = p->method == HTTP_HEAD;
     r->start_us = mtime_now_us();
