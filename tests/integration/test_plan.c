@@ -654,6 +654,30 @@ static void test_capacity(void **state)
     assert_int_equal(harness_descendants(), 0);
 }
 
+/* Where a check's timeline saw failures, and what happened around them: "N at T s" per
+ * window with failures, then its events ("EVENT NODE at T s"), into out. */
+static void timeline_failures(json_t *timeline, char *out, size_t size)
+{
+    size_t len = 0, i;
+    json_t *v;
+    double step_s = json_number_value(json_object_get(timeline, "step_ms")) / 1000;
+    out[0] = '\0';
+    json_array_foreach(json_object_get(timeline, "failures"), i, v)
+    {
+        if (json_integer_value(v) && len < size)
+            len += (size_t)snprintf(out + len, size - len, "%lld at %.1f s; ",
+                                    (long long)json_integer_value(v), (double)i * step_s);
+    }
+    json_array_foreach(json_object_get(timeline, "events"), i, v)
+    {
+        if (len < size)
+            len += (size_t)snprintf(out + len, size - len, "%s %s at %.3f s; ",
+                                    json_string_value(json_object_get(v, "event")),
+                                    json_string_value(json_object_get(v, "node")),
+                                    json_number_value(json_object_get(v, "t_s")));
+    }
+}
+
 /* hotplug: the whole kv group goes away under load: its route answers 503 (nothing else), the
  * api group's path loses nothing, and the group serves again soon after it is started. */
 static void test_hotplug(void **state)
@@ -676,9 +700,18 @@ static void test_hotplug(void **state)
              "              at: 1s, restart_after: 1s, rate: 100, expect: {rejoin: \"<2s\"}}\n",
              t->base, t->base + 2, t->base + 3);
     int rc = run_plan_text(t, text, &out, &err);
-    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
     json_t *doc = load_report(t);
     json_t *m = json_object_get(check_named(doc, "hotplug"), "measures");
+    if (json_integer_value(json_object_get(m, "other_failures")) != 0) {
+        char when[2048];
+        timeline_failures(json_object_get(m, "other_timeline"), when, sizeof when);
+        fail_msg("the other path failed %lld times (%s): %s",
+                 (long long)json_integer_value(json_object_get(m, "other_failures")),
+                 json_dumps(json_object_get(json_object_get(m, "other_summary"), "failed_by"),
+                            JSON_COMPACT),
+                 when);
+    }
+    if (rc != 0) fail_msg("herd test exited %d: %s %s", rc, out, err);
     long long g503 = json_integer_value(json_object_get(m, "group_503"));
     /* about one second at 100 req/s had nowhere to go */
     if (g503 < 50 || g503 > 200) fail_msg("%lld answers 503, expected about 100", g503);
