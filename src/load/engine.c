@@ -444,8 +444,9 @@ static void on_answer(struct http_client *client, int error, const struct http_c
             eng->result->breaker_at_s = (double)(now - eng->start_ns) / 1e9;
             pthread_mutex_unlock(&eng->lock);
             engine_request_stop(eng);
-            worker_stop_issuing(w);
         }
+        /* past the count too: the thread that reached it may not have told the others yet */
+        if (n >= plan->max_failures) worker_stop_issuing(w);
     }
     if (w->finished)
         return;
@@ -465,6 +466,14 @@ static void on_answer(struct http_client *client, int error, const struct http_c
     worker_check_done(w);
 }
 
+/* True once the failures reached plan->max_failures (when set), even before the thread whose
+ * answer reached it has asked every thread to stop. */
+static bool breaker_reached(struct load_engine *eng)
+{
+    uint64_t max = eng->plan->max_failures;
+    return max && atomic_load(&eng->failures) >= max;
+}
+
 static bool closed_quota_left(const struct load_worker *w)
 {
     return !w->has_quota || w->issued < w->quota;
@@ -477,7 +486,8 @@ static void conn_issue(struct load_conn *c, uint64_t intended_ns)
     struct load_worker *w = c->w;
     const struct load_plan *plan = w->eng->plan;
     bool closed = plan->rate <= 0;
-    if (!w->stopping && atomic_load_explicit(&w->eng->stop, memory_order_relaxed))
+    if (!w->stopping && (atomic_load_explicit(&w->eng->stop, memory_order_relaxed) ||
+                         breaker_reached(w->eng)))
         worker_stop_issuing(w); /* the breaker tripped on another thread: not one more send */
     if (w->stopping || (closed && !closed_quota_left(w)))
         return;

@@ -50,7 +50,7 @@ static void *peer_main(void *arg)
         if (strstr(buf, "\r\n\r\n")) break;
     }
     if (p->reply) harness_send(fd, p->reply, strlen(p->reply));
-    if (p->hold_ms) usleep((useconds_t)p->hold_ms * 1000);
+    if (p->hold_ms) harness_pause_ms(p->hold_ms); /* the subject: a peer that keeps it open */
     close(fd);
     return NULL;
 }
@@ -276,13 +276,7 @@ static void test_tls(void **state)
         "/usr/bin/openssl", "s_server", "-accept", accept_arg, "-cert", cert, "-key", key, "-www",
         "-quiet",           NULL};
     pid_t pid = harness_spawn(argv, NULL, "/dev/null");
-    int fd = -1;
-    for (int i = 0; i < 100 && fd < 0; i++) {
-        fd = harness_connect(port, 1000);
-        if (fd < 0) usleep(50000);
-    }
-    assert_true(fd >= 0);
-    close(fd);
+    assert_true(harness_wait_until(harness_port_open(port), 10000));
 
     char url[64];
     snprintf(url, sizeof url, "https://localhost:%d/", port);

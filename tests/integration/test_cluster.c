@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,19 +135,19 @@ static int pid_of(json_t *st, const char *id)
     return (int)json_integer_value(json_object_get(node_of(st, id), "pid"));
 }
 
+/* True when node id is in state want. */
+static bool in_state(struct cl *c, const char *id, const char *want)
+{
+    json_t *st = status(c);
+    bool ok = st && state_of(st, id) && strcmp(state_of(st, id), want) == 0;
+    json_decref(st);
+    return ok;
+}
+
 /* Polls until node id is in state want, at most timeout_ms. */
 static bool wait_state(struct cl *c, const char *id, const char *want, int timeout_ms)
 {
-    long end = harness_now_ms() + timeout_ms;
-    while (harness_now_ms() < end) {
-        json_t *st = status(c);
-        bool ok = st && state_of(st, id) && strcmp(state_of(st, id), want) == 0;
-        json_decref(st);
-        if (ok)
-            return true;
-        usleep(50000);
-    }
-    return false;
+    return harness_wait_until(in_state(c, id, want), timeout_ms);
 }
 
 static const char *node_header(int port, char *buf, size_t size)
@@ -240,6 +241,20 @@ static void test_scale_up_and_down(void **state)
     free(err);
 }
 
+/* The pid of node id once it is ready again in a process other than old, with one restart
+ * counted; else 0. */
+static int restarted_pid(struct cl *c, const char *id, int old)
+{
+    json_t *st = status(c);
+    int pid = 0;
+    if (st && state_of(st, id) && strcmp(state_of(st, id), "ready") == 0 && pid_of(st, id) != old) {
+        pid = pid_of(st, id);
+        assert_int_equal(json_integer_value(json_object_get(node_of(st, id), "restarts")), 1);
+    }
+    json_decref(st);
+    return pid;
+}
+
 static void test_restart_policy_after_kill9(void **state)
 {
     struct cl *c = *state;
@@ -254,19 +269,8 @@ static void test_restart_policy_after_kill9(void **state)
     /* a crash from outside herd: SIGKILL straight to the process */
     assert_int_equal(kill(old, SIGKILL), 0);
     assert_int_equal(kill(once, SIGKILL), 0);
-    long end = harness_now_ms() + 5000;
     int fresh = 0;
-    while (harness_now_ms() < end) {
-        st = status(c);
-        if (strcmp(state_of(st, "api.2"), "ready") == 0 && pid_of(st, "api.2") != old) {
-            fresh = pid_of(st, "api.2");
-            assert_int_equal(json_integer_value(json_object_get(node_of(st, "api.2"), "restarts")), 1);
-        }
-        json_decref(st);
-        if (fresh)
-            break;
-        usleep(50000);
-    }
+    harness_wait_until((fresh = restarted_pid(c, "api.2", old)) > 0, 5000);
     assert_true(fresh > 0);
     char buf[4096];
     assert_string_equal(node_header(c->base + 1, buf, sizeof buf), "api.2");
@@ -297,30 +301,29 @@ static void test_readiness_waits_for_health(void **state)
     assert_int_equal(herd(c, NULL, &err, "up", "-d", "-f", c->file, NULL), 3);
     assert_non_null(strstr(err, "not ready after 1.0 s: /status/503 status 503"));
     free(err);
-    usleep(200000);
-    assert_false(harness_port_open(c->base));
-    assert_false(harness_port_open(c->base + 1));
+    assert_true(harness_wait_until(!harness_port_open(c->base) && !harness_port_open(c->base + 1),
+                                   5000));
 }
 
 struct poller {
     int base, n;
-    volatile int stop;
-    int min_ready, polls;
+    atomic_bool stop;
+    atomic_int min_ready, polls;
 };
 
+/* Samples, every 10 ms until told to stop, how many of the replicas answer. */
 static void *poll_ready(void *arg)
 {
     struct poller *p = arg;
-    p->min_ready = p->n;
-    while (!p->stop) {
+    while (!atomic_load(&p->stop)) {
         int ready = 0;
         char buf[4096];
         for (int i = 0; i < p->n; i++)
             ready += harness_get(p->base + i, "/health", buf, sizeof buf, NULL) == 200;
-        if (ready < p->min_ready)
-            p->min_ready = ready;
-        p->polls++;
-        usleep(10000);
+        if (ready < atomic_load(&p->min_ready))
+            atomic_store(&p->min_ready, ready);
+        atomic_fetch_add(&p->polls, 1);
+        harness_pause_ms(10);
     }
     return NULL;
 }
@@ -335,15 +338,19 @@ static void test_rollout_keeps_n_minus_1(void **state)
     int before[3] = {pid_of(st, "api.1"), pid_of(st, "api.2"), pid_of(st, "api.3")};
     json_decref(st);
     struct poller p = {.base = c->base, .n = 3};
+    atomic_init(&p.stop, false);
+    atomic_init(&p.min_ready, 3);
+    atomic_init(&p.polls, 0);
     pthread_t t;
     pthread_create(&t, NULL, poll_ready, &p);
-    usleep(50000);
+    assert_true(harness_wait_until(atomic_load(&p.polls) > 0, 10000)); /* sampling */
     assert_int_equal(herd(c, NULL, NULL, "rollout", "api", NULL), 0);
-    usleep(50000);
-    p.stop = 1;
+    int polls = atomic_load(&p.polls);
+    harness_wait_until(atomic_load(&p.polls) > polls, 10000); /* one look after it */
+    atomic_store(&p.stop, true);
     pthread_join(t, NULL);
-    assert_true(p.polls >= 5);
-    assert_true(p.min_ready >= 2); /* never more than one replica down */
+    assert_true(atomic_load(&p.polls) >= 5);
+    assert_true(atomic_load(&p.min_ready) >= 2); /* never more than one replica down */
     st = status(c);
     for (int i = 0; i < 3; i++) {
         char id[16];
@@ -448,8 +455,7 @@ static void test_runtime_failures_exit_3(void **state)
     assert_non_null(strstr(err, want));
     free(err);
     close(fd);
-    usleep(200000);
-    assert_false(harness_port_open(c->base)); /* api.1 was stopped again */
+    assert_true(harness_wait_until(!harness_port_open(c->base), 5000)); /* api.1 was stopped again */
     /* a command that exits at once */
     write_cluster(c, "groups:\n  api:\n    command: /nonexistent/server --flag\n    base_port: %d\n", c->base);
     assert_int_equal(herd(c, NULL, &err, "up", "-d", "-f", c->file, NULL), 3);
@@ -518,10 +524,8 @@ static void test_ctrl_c_during_start(void **state)
         struct state_dir st;
         struct state_pid sup;
         snprintf(st.root, sizeof st.root, "%s/state", c->dir);
-        for (int waited = 0; waited < 10000 && state_pid_read_supervisor(&st, &sup) < 0;
-             waited += 5)
-            usleep(5000);
-        usleep((useconds_t)delay_ms * 1000);
+        harness_wait_until(state_pid_read_supervisor(&st, &sup) == 0, 10000);
+        harness_pause_ms(delay_ms); /* the subject: a Ctrl-C at some moment of the start */
         kill(pid, SIGINT);
         int status = harness_wait(pid, 15000);
         if (!(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0))
@@ -529,6 +533,16 @@ static void test_ctrl_c_during_start(void **state)
         assert_false(harness_port_open(c->base));
         assert_false(harness_port_open(c->base + 1));
     }
+}
+
+/* True when the file at path holds text; its start is read into buf. */
+static bool file_holds(const char *path, const char *text, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    size_t got = f ? fread(buf, 1, size - 1, f) : 0;
+    buf[got] = '\0';
+    if (f) fclose(f);
+    return strstr(buf, text) != NULL;
 }
 
 static void test_foreground_logs_and_ctrl_c(void **state)
@@ -545,16 +559,7 @@ static void test_foreground_logs_and_ctrl_c(void **state)
     char buf[4096];
     assert_non_null(node_header(c->base + 1, buf, sizeof buf));
     /* the start is over once the table is printed (a Ctrl-C before is test_ctrl_c_during_start) */
-    bool table = false;
-    for (int waited = 0; !table && waited < 10000; waited += 20) {
-        FILE *o = fopen(out_path, "r");
-        size_t got = o ? fread(buf, 1, sizeof buf - 1, o) : 0;
-        buf[got] = '\0';
-        if (o) fclose(o);
-        table = strstr(buf, "READY_MS") != NULL;
-        if (!table) usleep(20000);
-    }
-    assert_true(table);
+    assert_true(harness_wait_until(file_holds(out_path, "READY_MS", buf, sizeof buf), 10000));
     kill(pid, SIGINT);
     int status = harness_wait(pid, 15000);
     if (!(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
@@ -627,15 +632,10 @@ static bool wait_kv(int port, const char *key, const char *value, int timeout_ms
 {
     char path[128], out[4096];
     snprintf(path, sizeof path, "/kv/%s", key);
-    long end = harness_now_ms() + timeout_ms;
-    do {
-        const char *body = NULL;
-        if (harness_get(port, path, out, sizeof out, &body) == 200 && body &&
-            strcmp(body, value) == 0)
-            return true;
-        usleep(50000);
-    } while (harness_now_ms() < end);
-    return false;
+    const char *body = NULL;
+    return harness_wait_until(
+        harness_get(port, path, out, sizeof out, &body) == 200 && body && strcmp(body, value) == 0,
+        timeout_ms);
 }
 
 /* The peers (their "peer" addresses, comma-separated, in order) of the node on port as its
@@ -664,13 +664,7 @@ static void peers_of(int port, char *out, size_t size)
 /* Polls until the node on port lists exactly the peers want (as peers_of writes them). */
 static bool wait_peers(int port, const char *want, int timeout_ms, char *seen, size_t size)
 {
-    long end = harness_now_ms() + timeout_ms;
-    do {
-        peers_of(port, seen, size);
-        if (strcmp(seen, want) == 0) return true;
-        usleep(100000);
-    } while (harness_now_ms() < end);
-    return false;
+    return harness_wait_until((peers_of(port, seen, size), strcmp(seen, want) == 0), timeout_ms);
 }
 
 static void test_scale_peers_follow_the_group(void **state)
@@ -725,16 +719,13 @@ static void test_scale_peers_follow_the_group(void **state)
 /* How many live (not zombie) processes are in process group pgid, from /proc. */
 static int group_members(int pgid)
 {
-    char cmd[200];
-    snprintf(cmd, sizeof cmd,
-             "awk '{ sub(/^.*\\) /, \"\"); if ($1 != \"Z\" && $3 == %d) n++ } END { print n+0 }' "
-             "/proc/[0-9]*/stat 2>/dev/null",
-             pgid);
-    FILE *f = popen(cmd, "r");
-    int n = -1;
-    if (f) {
-        if (fscanf(f, "%d", &n) != 1) n = -1;
-        pclose(f);
+    static pid_t pids[65536];
+    size_t count = harness_proc_list(pids, sizeof pids / sizeof pids[0]);
+    int n = 0;
+    for (size_t i = 0; i < count; i++) {
+        char st;
+        pid_t group;
+        n += harness_proc_stat(pids[i], &st, NULL, &group) && st != 'Z' && group == pgid;
     }
     return n;
 }
@@ -756,10 +747,8 @@ static void test_down_ends_the_whole_group(void **state)
     json_decref(st);
     for (int i = 0; i < 2; i++) {
         assert_true(leaders[i] > 1);
-        long end = harness_now_ms() + 10000; /* the background sleep has started */
-        while (group_members(leaders[i]) < 2 && harness_now_ms() < end)
-            usleep(20000);
-        assert_int_equal(group_members(leaders[i]), 2);
+        /* the background sleep has started */
+        assert_true(harness_wait_until(group_members(leaders[i]) == 2, 10000));
     }
     long start = harness_now_ms();
     char *out = NULL;
@@ -784,6 +773,15 @@ static void fake_pid_file(struct cl *c, const char *name, int pid, const char *i
     fclose(f);
 }
 
+/* True when process pid runs the sleep program. */
+static bool runs_sleep(pid_t pid)
+{
+    char exe[256] = "", path[64];
+    snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(path, exe, sizeof exe - 1);
+    return n > 0 && (exe[n] = '\0', strstr(exe, "sleep") != NULL);
+}
+
 /* Pid files that name pid 1, or a live process herd did not start (with its right start
  * time), are not signalled by herd down. */
 static void test_down_signals_only_its_own(void **state)
@@ -800,14 +798,7 @@ static void test_down_signals_only_its_own(void **state)
         execlp("sleep", "sleep", "60", (char *)NULL);
         _exit(127);
     }
-    long end = harness_now_ms() + 5000; /* it runs sleep, not a copy of this test */
-    while (harness_now_ms() < end) {
-        char exe[256] = "", path[64];
-        snprintf(path, sizeof path, "/proc/%d/exe", (int)sleeper);
-        ssize_t n = readlink(path, exe, sizeof exe - 1);
-        if (n > 0 && (exe[n] = '\0', strstr(exe, "sleep"))) break;
-        usleep(10000);
-    }
+    assert_true(harness_wait_until(runs_sleep(sleeper), 5000)); /* not a copy of this test */
     assert_true(proc_starttime(1) > 0);
     fake_pid_file(c, "pids/init.pid", 1, "init");
     fake_pid_file(c, "pids/stranger.pid", sleeper, "stranger");

@@ -1,6 +1,7 @@
 /* test_lifetime.c -- replicas never outlive their supervisor: herd up in the foreground, herd
  * up -d and herd test are each SIGKILLed once their cluster is up, and within 2 s no replica
- * may be left running, nor what a replica started in its process group. The pids come from
+ * may be left running, nor what a replica started in its process group. Nor does anything a
+ * test started outlive the test process (harness_guard_descendants). The pids come from
  * the supervisor's pid files (and, for a replica's own child, a file its shell writes), each
  * checked against /proc with its start time; a zombie counts as gone. Whatever is still
  * running at the end, the teardown kills: only processes these tests started. */
@@ -10,7 +11,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,7 +24,6 @@
 #include "integration.h"
 
 #define GONE_WITHIN_MS 2000
-#define POLL_MS        50
 #define READY_MS       30000 /* generous: ASan builds on a loaded machine */
 #define MAX_WATCHED    16
 
@@ -110,6 +109,16 @@ static void watch(struct lt *t, pid_t pid, const char *what)
     snprintf(w->id, sizeof w->id, "%s", what);
 }
 
+/* True when the pid files name at least want nodes; then *pids (the caller frees) and *count
+ * hold them. */
+static bool pid_files(struct lt *t, size_t want, struct state_pid **pids, size_t *count)
+{
+    free(*pids);
+    *pids = NULL;
+    *count = 0;
+    return state_pid_list(&t->st, pids, count) == 0 && *count >= want;
+}
+
 /* Waits until the ports from first_port on answer and the pid files name `replicas` nodes;
  * then watches each node's process. */
 static void watch_replicas_when_up(struct lt *t, size_t replicas, int first_port, int port_count)
@@ -119,13 +128,7 @@ static void watch_replicas_when_up(struct lt *t, size_t replicas, int first_port
             fail_msg("nothing answers on port %d after %d s", first_port + i, READY_MS / 1000);
     struct state_pid *pids = NULL;
     size_t count = 0;
-    long end = harness_now_ms() + READY_MS;
-    while ((state_pid_list(&t->st, &pids, &count) < 0 || count < replicas) &&
-           harness_now_ms() < end) {
-        free(pids);
-        pids = NULL;
-        usleep(POLL_MS * 1000);
-    }
+    harness_wait_until(pid_files(t, replicas, &pids, &count), READY_MS);
     if (count != replicas)
         fail_msg("%zu pid files in %s/pids, expected %zu", count, t->st.root, replicas);
     for (size_t i = 0; i < count; i++)
@@ -144,70 +147,64 @@ static bool watched(const struct lt *t, pid_t pid)
  * of their process groups. Returns how many there are. */
 static size_t watch_children(struct lt *t, pid_t parent)
 {
-    DIR *d = opendir("/proc");
-    assert_non_null(d);
-    size_t found = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char *end, path[300], buf[512];
-        long pid = strtol(e->d_name, &end, 10);
-        if (*end || pid <= 0) continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        const char *fields = strrchr(buf, ')'); /* after the name: state, ppid, ... */
-        int ppid = 0;
-        if (!fields || sscanf(fields + 1, " %*c %d", &ppid) != 1 || ppid != (int)parent ||
-            !proc_starttime((pid_t)pid))
+    static pid_t pids[65536];
+    size_t count = harness_proc_list(pids, sizeof pids / sizeof pids[0]), found = 0;
+    for (size_t i = 0; i < count; i++) {
+        char st;
+        pid_t ppid;
+        if (!harness_proc_stat(pids[i], &st, &ppid, NULL) || ppid != parent || st == 'Z')
             continue;
         found++;
-        if (!watched(t, (pid_t)pid)) {
+        if (!watched(t, pids[i])) {
             char what[64];
-            snprintf(what, sizeof what, "child %ld of the supervisor", pid);
-            watch(t, (pid_t)pid, what);
+            snprintf(what, sizeof what, "child %d of the supervisor", (int)pids[i]);
+            watch(t, pids[i], what);
         }
     }
-    closedir(d);
     return found;
 }
 
-/* The pid a replica's shell wrote into DIR/name (its background child). */
-static void watch_pid_written(struct lt *t, const char *name)
+/* The pid written into DIR/name, or 0 while there is none. */
+static int pid_written(const struct lt *t, const char *name)
 {
     char path[160];
     snprintf(path, sizeof path, "%s/%s", t->dir, name);
     int pid = 0;
-    long end = harness_now_ms() + READY_MS;
-    while (harness_now_ms() < end) {
-        FILE *f = fopen(path, "r");
-        bool got = f && fscanf(f, "%d", &pid) == 1;
-        if (f) fclose(f);
-        if (got) break;
-        usleep(POLL_MS * 1000);
-    }
-    watch(t, pid, name);
+    FILE *f = fopen(path, "r");
+    if (f && fscanf(f, "%d", &pid) != 1) pid = 0;
+    if (f) fclose(f);
+    return pid;
 }
 
-/* SIGKILLs the supervisor; asserts that every watched process is gone within 2 s. */
-static void kill_and_expect_all_gone(struct lt *t, pid_t supervisor, bool our_child)
+/* Watches the process whose pid is written into DIR/name (a replica's background child, by
+ * its shell), once it is. */
+static void watch_pid_written(struct lt *t, const char *name)
+{
+    harness_wait_until(pid_written(t, name) > 0, READY_MS);
+    watch(t, pid_written(t, name), name);
+}
+
+/* How many watched processes still run. */
+static size_t watched_alive(const struct lt *t)
+{
+    size_t alive = 0;
+    for (size_t i = 0; i < t->watched_count; i++)
+        alive += proc_is(t->watched[i].pid, t->watched[i].starttime);
+    return alive;
+}
+
+/* SIGKILLs pid (the supervisor, or what started it); asserts that every watched process is
+ * gone within 2 s. */
+static void kill_and_expect_all_gone(struct lt *t, pid_t pid, bool our_child)
 {
     long killed = harness_now_ms();
-    assert_int_equal(kill(supervisor, SIGKILL), 0);
-    if (our_child) harness_wait(supervisor, 5000);
-    size_t alive;
-    do {
-        alive = 0;
-        for (size_t i = 0; i < t->watched_count; i++)
-            alive += proc_is(t->watched[i].pid, t->watched[i].starttime);
-        if (alive) usleep(POLL_MS * 1000);
-    } while (alive && harness_now_ms() - killed < GONE_WITHIN_MS);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    if (our_child) harness_wait(pid, 5000);
+    harness_wait_until(watched_alive(t) == 0, GONE_WITHIN_MS);
     for (size_t i = 0; i < t->watched_count; i++)
         if (proc_is(t->watched[i].pid, t->watched[i].starttime))
-            fail_msg("%s (pid %d) still runs %ld ms after its supervisor was SIGKILLed",
-                     t->watched[i].id, (int)t->watched[i].pid, harness_now_ms() - killed);
+            fail_msg("%s (pid %d) still runs %ld ms after pid %d was SIGKILLed", t->watched[i].id,
+                     (int)t->watched[i].pid, harness_now_ms() - killed, (int)pid);
 }
 
 /* Two herd nodes, and a replica whose shell leaves a child behind in its process group. */
@@ -299,12 +296,71 @@ static void test_plan_killed(void **state)
     kill_and_expect_all_gone(t, run, true);
 }
 
+/* ---- the test process itself killed: what it started goes with it ---- */
+
+#define VICTIM_DIR_VAR "HERD_TEST_VICTIM_DIR"
+
+/* Not a test: the part of test_killed_test_leaves_nothing that gets killed, run as
+ * `herd_integration lifetime_victim` with HERD_TEST_VICTIM_DIR=DIR (without it, it does
+ * nothing). It starts what tests start: a node of its own (DIR/node.pid), and a `herd up -d`
+ * cluster whose state is in DIR/state (its supervisor in a session of its own, a replica's
+ * background child in DIR/child.pid); then it writes DIR/ready and waits to be killed. */
+int integration_lifetime_victim(void)
+{
+    const char *dir = getenv(VICTIM_DIR_VAR);
+    if (!dir) return 0;
+    struct lt t = {.base = harness_free_ports(4)};
+    snprintf(t.dir, sizeof t.dir, "%s", dir);
+    snprintf(t.st.root, sizeof t.st.root, "%s/state", dir);
+    if (t.base < 0) return 1;
+    char port[16], state_arg[sizeof t.st.root + 16];
+    snprintf(port, sizeof port, "%d", t.base + 3);
+    snprintf(state_arg, sizeof state_arg, "--state-dir=%s", t.st.root);
+    char *node[] = {(char *)harness_herd_bin(), "node", "--port", port, "--log-level", "warn", NULL};
+    pid_t pid = harness_spawn(node, NULL, NULL);
+    char *up[] = {"up", "-d", "-f", (char *)write_cluster(&t), state_arg, NULL};
+    if (pid < 0 || harness_herd(up, READY_MS, NULL, NULL) != 0) return 1;
+    write_file(&t, "node.pid", "%d\n", (int)pid);
+    write_file(&t, "ready", "ready\n");
+    for (;;) pause(); /* the subject: killed while waiting here */
+}
+
+/* The test process itself SIGKILLed mid-run (what CTest does on a timeout), not its tree:
+ * within 2 s nothing it started runs, neither its own children nor the detached supervisor
+ * of the cluster it brought up, that supervisor's replicas and their children. */
+static void test_killed_test_leaves_nothing(void **state)
+{
+    struct lt *t = *state;
+    char self[512], env[160], out[128], err[128], ready[128];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(n > 0);
+    self[n] = '\0';
+    snprintf(env, sizeof env, VICTIM_DIR_VAR "=%s", t->dir);
+    snprintf(out, sizeof out, "%s/victim.out", t->dir);
+    snprintf(err, sizeof err, "%s/victim.err", t->dir);
+    snprintf(ready, sizeof ready, "%s/ready", t->dir);
+    char *argv[] = {self, "lifetime_victim", NULL}, *envp[] = {env, NULL};
+    pid_t victim = harness_spawn_io(argv, envp, out, err);
+    assert_true(victim > 0);
+    if (!harness_wait_until(access(ready, F_OK) == 0, READY_MS))
+        fail_msg("the victim never got its cluster up; see %s", err);
+    watch_pid_written(t, "node.pid");
+    struct state_pid sup;
+    assert_int_equal(state_pid_read_supervisor(&t->st, &sup), 0);
+    watch(t, sup.pid, "the detached supervisor");
+    watch_replicas_when_up(t, 3, 0, 0);
+    watch_pid_written(t, "child.pid");
+    assert_int_equal(watch_children(t, sup.pid), 4); /* 3 replicas, 1 guard */
+    kill_and_expect_all_gone(t, victim, true);
+}
+
 int integration_lifetime(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_up_foreground_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_up_detached_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_killed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_test_leaves_nothing, setup, teardown),
     };
     return cmocka_run_group_tests_name("lifetime", tests, NULL, NULL);
 }

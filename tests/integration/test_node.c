@@ -450,15 +450,31 @@ static void test_connection_close_in_any_header(void **state)
 /* SIGTERM while requests are in flight: every one of them gets its answer, then exit 0. */
 struct inflight {
     int port;
+    atomic_int *sent; /* requests written so far, of all the threads */
     int status;
 };
 
 static void *delayed_request(void *arg)
 {
     struct inflight *f = arg;
+    static const char req[] = "GET /delay?ms=1500 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
     char out[4096];
-    f->status = harness_get(f->port, "/delay?ms=700", out, sizeof out, NULL);
+    int fd = harness_connect(f->port, 10000);
+    if (fd < 0) return NULL;
+    if (harness_send(fd, req, sizeof req - 1) == 0) {
+        atomic_fetch_add(f->sent, 1);
+        if (harness_read_responses(fd, 1, out, sizeof out) > 0) f->status = harness_status(out);
+    }
+    close(fd);
     return NULL;
+}
+
+/* True when n requests were written and the node has read each of them (their connections
+ * hold nothing unread): every one is in its handler. */
+static bool all_taken(int port, atomic_int *sent, int n)
+{
+    int unread;
+    return atomic_load(sent) == n && harness_tcp_accepted(port, &unread) == n && unread == 0;
 }
 
 /* A node with the default limits on a free port (*port), answering /health. */
@@ -482,16 +498,21 @@ static void test_sigterm_finishes_inflight(void **state)
     enum { N = 20 };
     struct inflight reqs[N];
     pthread_t threads[N];
+    atomic_int sent;
+    atomic_init(&sent, 0);
     for (int i = 0; i < N; i++) {
-        reqs[i] = (struct inflight){.port = port, .status = -1};
+        reqs[i] = (struct inflight){.port = port, .sent = &sent, .status = -1};
         pthread_create(&threads[i], NULL, delayed_request, &reqs[i]);
     }
-    usleep(300000); /* all 20 are waiting on their 700 ms delay */
+    /* all 20 are waiting on their 1.5 s delay */
+    if (!harness_wait_until(all_taken(port, &sent, N), 10000))
+        fail_msg("%d of %d requests sent, %d connections accepted", atomic_load(&sent), N,
+                 harness_tcp_accepted(port, NULL));
     assert_int_equal(kill(pid, SIGTERM), 0);
-    usleep(100000);
-    /* no new connections once stopping */
-    int fd = harness_connect(port, 1000);
-    assert_int_equal(fd, -1);
+    /* no new connections once stopping, while the node still runs to answer the 20 */
+    assert_true(harness_wait_until(!harness_port_open(port), 5000));
+    char st;
+    assert_true(harness_proc_stat(pid, &st, NULL, NULL) && st != 'Z');
     for (int i = 0; i < N; i++)
         pthread_join(threads[i], NULL);
     for (int i = 0; i < N; i++)
@@ -568,19 +589,17 @@ static void test_pipelined_without_reading_stays_bounded(void **state)
     char *reqs = malloc(PIPELINED * (sizeof get - 1));
     for (int i = 0; i < PIPELINED; i++) memcpy(reqs + i * (sizeof get - 1), get, sizeof get - 1);
     size_t total = PIPELINED * (sizeof get - 1), sent = 0;
-    long until = harness_now_ms() + 5000;
-    while (sent < total && harness_now_ms() < until) { /* as much as the kernel takes */
-        ssize_t w = send(fd, reqs + sent, total - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (w > 0)
-            sent += (size_t)w;
-        else
-            usleep(20000);
-    }
+    ssize_t w;
+    harness_wait_until( /* as much as the kernel takes */
+        (w = send(fd, reqs + sent, total - sent, MSG_DONTWAIT | MSG_NOSIGNAL),
+         sent += w > 0 ? (size_t)w : 0, sent == total),
+        5000);
     free(reqs);
     const char *body;
     assert_int_equal(harness_get(port, "/health", out, sizeof out, &body), 200);
     long peak = before;
-    for (long end = harness_now_ms() + 1500; harness_now_ms() < end; usleep(50000)) {
+    /* the subject: the node's memory, sampled over 1.5 s with the answers unread */
+    for (long end = harness_now_ms() + 1500; harness_now_ms() < end; harness_pause_ms(50)) {
         long rss = harness_rss_kb(pid);
         if (rss > peak) peak = rss;
     }
@@ -874,14 +893,12 @@ static bool wait_value(int port, const char *key, const char *value, int ms)
 {
     char path[300], out[4096];
     snprintf(path, sizeof path, "/kv/%s", key);
-    for (long end = harness_now_ms() + ms; harness_now_ms() < end;) {
-        const char *body = NULL;
-        int status = harness_get(port, path, out, sizeof out, &body);
-        if (value ? status == 200 && body && strcmp(body, value) == 0 : status == 404) return true;
-        struct timespec ts = {0, 5 * 1000000};
-        nanosleep(&ts, NULL);
-    }
-    return false;
+    const char *body = NULL;
+    int status;
+    return harness_wait_until(
+        (status = harness_get(port, path, out, sizeof out, &body),
+         value ? status == 200 && body && strcmp(body, value) == 0 : status == 404),
+        ms);
 }
 
 static void test_replication_catches_up(void **state)
@@ -1132,13 +1149,10 @@ static void test_replication_rejects_bad_changes(void **state)
     env[0] = peers_env;
     pid_t pid = start_plain_node(port, env, "--token", "s3cret");
     assert_true(pid > 0);
-    long end = harness_now_ms() + 5000;
-    while (atomic_load(&f.polls) == 0 && harness_now_ms() < end)
-        usleep(10 * 1000);
-    assert_true(atomic_load(&f.polls) > 0);
+    assert_true(harness_wait_until(atomic_load(&f.polls) > 0, 5000));
     long t0 = harness_now_ms();
     int polls0 = atomic_load(&f.polls);
-    usleep(3000 * 1000);
+    harness_pause_ms(3000); /* the subject: how often it polls in 3 s */
     int polls = atomic_load(&f.polls) - polls0;
     long took = harness_now_ms() - t0;
     print_message("fake peer: %d polls in %ld ms\n", polls, took);
@@ -1239,7 +1253,8 @@ static void test_token_and_no_learning(void **state)
     char path[128];
     snprintf(path, sizeof path, "/api/v1/kv/changes?since=0&port=%d", f.port);
     assert_int_equal(request_with(port, "GET", path, NULL, NULL, out, sizeof out), 200);
-    usleep(1500 * 1000); /* a learned peer was polled within 50 ms */
+    /* the subject, an absence: a learned peer would have been polled within 50 ms */
+    harness_pause_ms(1500);
     assert_int_equal(atomic_load(&f.polls), 0);
     json_t *j;
     assert_int_equal(request(port, "GET", "/api/v1/kv/status", NULL, out, sizeof out, &j), 200);
@@ -1274,27 +1289,29 @@ static void write_file(const char *path, const char *text)
     assert_int_equal(rename(tmp, path), 0);
 }
 
+/* True when GET /api/v1/kv/status on port shows exactly the peers want ("" none, else one
+ * "IP:PORT") and its peers_file.error holds error ("" none). */
+static bool peers_file_shows(int port, const char *want, const char *error, char *out,
+                             size_t size)
+{
+    json_t *j = NULL;
+    if (request(port, "GET", "/api/v1/kv/status", NULL, out, size, &j) != 200) return false;
+    json_t *peers = json_object_get(j, "peers");
+    const char *peer = json_string_value(json_object_get(json_array_get(peers, 0), "peer"));
+    const char *why = json_string_value(json_object_get(json_object_get(j, "peers_file"), "error"));
+    bool ok = why && strstr(why, error) && (error[0] || !why[0]) &&
+              (want[0] ? json_array_size(peers) == 1 && peer && strcmp(peer, want) == 0
+                       : json_array_size(peers) == 0);
+    json_decref(j);
+    return ok;
+}
+
 /* Polls GET /api/v1/kv/status on port until its peers are exactly want ("" none, else one
  * "IP:PORT") and its peers_file.error holds error ("" none), for up to ms. */
 static bool wait_peers_file(int port, const char *want, const char *error, int ms, char *out,
                             size_t size)
 {
-    for (long end = harness_now_ms() + ms; harness_now_ms() < end;) {
-        json_t *j = NULL;
-        if (request(port, "GET", "/api/v1/kv/status", NULL, out, size, &j) == 200) {
-            json_t *peers = json_object_get(j, "peers");
-            const char *peer = json_string_value(json_object_get(json_array_get(peers, 0), "peer"));
-            const char *why =
-                json_string_value(json_object_get(json_object_get(j, "peers_file"), "error"));
-            bool ok = why && strstr(why, error) && (error[0] || !why[0]) &&
-                      (want[0] ? json_array_size(peers) == 1 && peer && strcmp(peer, want) == 0
-                               : json_array_size(peers) == 0);
-            json_decref(j);
-            if (ok) return true;
-        }
-        usleep(50000);
-    }
-    return false;
+    return harness_wait_until(peers_file_shows(port, want, error, out, size), ms);
 }
 
 static void test_peers_file_reread(void **state)
@@ -1340,7 +1357,7 @@ static void test_peers_file_reread(void **state)
     write_file(file, "\n");
     assert_true(wait_peers_file(base, "", "", 10000, out, sizeof out));
     assert_int_equal(request(base + 1, "PUT", "/kv/k", "v3", out, sizeof out, NULL), 200);
-    usleep(500000);
+    harness_pause_ms(500); /* the subject, an absence: v3 would have come within it */
     assert_true(wait_value(base, "k", "v2", 100));
 
     kill(a, SIGTERM);

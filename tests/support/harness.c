@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -31,6 +32,12 @@ long harness_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+void harness_pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
 }
 
 int harness_free_port(void)
@@ -174,23 +181,176 @@ void harness_kill_all(void)
     }
 }
 
-int harness_connect(int port, int timeout_ms)
+/* ---- descendants that left the tree: the run's token ---- */
+
+#define RUN_VAR       "HERD_TEST_RUN"
+#define SWEEP_MAX_MS  5000
+#define ENVIRON_MAX   (256 * 1024)
+#define PROC_MAX      65536 /* processes looked at in one pass */
+
+static char run_token[64]; /* "PID.NANOSECONDS": this run's, in every descendant's environment */
+
+/* True when the environment block env (NUL-separated, len bytes) holds HERD_TEST_RUN with
+ * token among its comma-separated values. */
+static bool environ_has_token(const char *env, size_t len, const char *token)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    size_t var_len = strlen(RUN_VAR "="), token_len = strlen(token);
+    for (const char *p = env; p < env + len; p += strlen(p) + 1) {
+        if (strncmp(p, RUN_VAR "=", var_len) != 0) continue;
+        for (const char *v = p + var_len; *v;) {
+            size_t n = strcspn(v, ",");
+            if (n == token_len && strncmp(v, token, n) == 0) return true;
+            v += n + (v[n] == ',');
+        }
+    }
+    return false;
+}
+
+/* The processes (other than this one) whose environment carries token, SIGKILLed when
+ * kill_them. The kernel shows a process's environment as it was at its exec: this process's
+ * own token, set later, is not in it, nor in a fork of it that did not exec (the watcher); a
+ * zombie shows none. Returns how many; buf holds ENVIRON_MAX bytes. */
+static int token_carriers(const char *token, char *buf, bool kill_them)
+{
+    static pid_t pids[PROC_MAX];
+    size_t count = harness_proc_list(pids, PROC_MAX);
+    int killed = 0;
+    pid_t self = getpid();
+    for (size_t i = 0; i < count; i++) {
+        pid_t pid = pids[i];
+        if (pid <= 1 || pid == self) continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue; /* gone, or a zombie's */
+        size_t len = 0;
+        ssize_t n;
+        while (len < ENVIRON_MAX - 1 && (n = read(fd, buf + len, ENVIRON_MAX - 1 - len)) > 0)
+            len += (size_t)n;
+        close(fd);
+        buf[len] = '\0';
+        if (environ_has_token(buf, len, token) && (!kill_them || kill(pid, SIGKILL) == 0))
+            killed++;
+    }
+    return killed;
+}
+
+/* Kills the token's carriers until a look finds none (they may fork while it looks). */
+static int sweep_token(const char *token)
+{
+    char *buf = malloc(ENVIRON_MAX);
+    if (!buf) return 0;
+    int total = 0, killed;
+    long end = harness_now_ms() + SWEEP_MAX_MS;
+    while ((killed = token_carriers(token, buf, true)) > 0 && harness_now_ms() < end) {
+        total += killed;
+        harness_pause_ms(10);
+    }
+    free(buf);
+    return total;
+}
+
+int harness_descendants(void)
+{
+    char *buf = malloc(ENVIRON_MAX);
+    int n = buf && run_token[0] ? token_carriers(run_token, buf, false) : 0;
+    free(buf);
+    return n;
+}
+
+int harness_end_descendants(void)
+{
+    return run_token[0] ? sweep_token(run_token) : 0;
+}
+
+int harness_guard_descendants(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(run_token, sizeof run_token, "%d.%lld", (int)getpid(),
+             (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+    const char *outer = getenv(RUN_VAR);
+    char value[1024];
+    snprintf(value, sizeof value, "%s%s%s", outer && *outer ? outer : "", outer && *outer ? "," : "",
+             run_token);
+    if (setenv(RUN_VAR, value, 1) < 0) {
+        perror("harness: setenv " RUN_VAR);
+        return -1;
+    }
+    /* the watcher learns of this process's end when the pipe's last writer (this process:
+     * the write end is close-on-exec, so no child keeps it) is gone */
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        perror("harness: pipe");
+        return -1;
+    }
+    pid_t first = fork();
+    if (first < 0) {
+        perror("harness: fork");
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (first == 0) {
+        /* twice forked, so that it is nobody's child here: a kill of this process's tree (what
+         * CTest does on a timeout) leaves it to do its work */
+        if (fork() != 0) _exit(0);
+        setsid();
+        close(fds[1]);
+        int null = open("/dev/null", O_RDWR);
+        if (null >= 0) { /* nor does it hold CTest's output pipes open */
+            dup2(null, 0);
+            dup2(null, 1);
+            dup2(null, 2);
+            if (null > 2) close(null);
+        }
+        char byte;
+        ssize_t n;
+        do
+            n = read(fds[0], &byte, 1);
+        while (n > 0 || (n < 0 && errno == EINTR));
+        sweep_token(run_token);
+        _exit(0);
+    }
+    close(fds[0]);
+    waitpid(first, NULL, 0);
+    return 0; /* fds[1] stays open until this process ends */
+}
+
+int harness_connect_host(const char *host, int port, int timeout_ms)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        len = sizeof *v4;
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        len = sizeof *v6;
+    } else {
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0);
     if (fd < 0) return -1;
     struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+    if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
         close(fd);
         return -1;
     }
     return fd;
+}
+
+int harness_connect(int port, int timeout_ms)
+{
+    return harness_connect_host("127.0.0.1", port, timeout_ms);
 }
 
 int harness_send(int fd, const char *data, size_t len)
@@ -257,10 +417,11 @@ int harness_status(const char *text)
     return -1;
 }
 
-int harness_exchange(int port, const char *request, char *out, size_t size)
+/* One request to host:port on a fresh connection (see harness_exchange). */
+static int exchange_at(const char *host, int port, const char *request, char *out, size_t size)
 {
     out[0] = '\0';
-    int fd = harness_connect(port, 5000);
+    int fd = harness_connect_host(host, port, 5000);
     if (fd < 0) return -1;
     int status = -1;
     if (harness_send(fd, request, strlen(request)) == 0 &&
@@ -270,12 +431,19 @@ int harness_exchange(int port, const char *request, char *out, size_t size)
     return status;
 }
 
-int harness_get(int port, const char *path, char *out, size_t size, const char **body)
+int harness_exchange(int port, const char *request, char *out, size_t size)
+{
+    return exchange_at("127.0.0.1", port, request, out, size);
+}
+
+int harness_get_at(const char *host, int port, const char *path, char *out, size_t size,
+                   const char **body)
 {
     char req[1024];
-    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-             path);
-    int status = harness_exchange(port, req, out, size);
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s%s%s\r\nConnection: close\r\n\r\n", path,
+             v6 ? "[" : "", host, v6 ? "]" : "");
+    int status = exchange_at(host, port, req, out, size);
     if (body) {
         const char *b = strstr(out, "\r\n\r\n");
         *body = b ? b + 4 : out + strlen(out);
@@ -283,15 +451,15 @@ int harness_get(int port, const char *path, char *out, size_t size, const char *
     return status;
 }
 
+int harness_get(int port, const char *path, char *out, size_t size, const char **body)
+{
+    return harness_get_at("127.0.0.1", port, path, out, size, body);
+}
+
 bool harness_wait_http(int port, const char *path, int timeout_ms)
 {
-    long end = harness_now_ms() + timeout_ms;
     char buf[4096];
-    while (harness_now_ms() < end) {
-        if (harness_get(port, path, buf, sizeof buf, NULL) == 200) return true;
-        usleep(20000);
-    }
-    return false;
+    return harness_wait_until(harness_get(port, path, buf, sizeof buf, NULL) == 200, timeout_ms);
 }
 
 char *harness_temp_file(const char *suffix, const char *content)
@@ -383,6 +551,63 @@ void *harness_json_find(const void *array, const char *key, const char *value)
             return e;
     }
     return NULL;
+}
+
+size_t harness_proc_list(pid_t *pids, size_t max)
+{
+    DIR *d = opendir("/proc");
+    if (!d) return 0;
+    size_t n = 0;
+    struct dirent *e;
+    while (n < max && (e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (!*end && pid > 0) pids[n++] = (pid_t)pid;
+    }
+    closedir(d);
+    return n;
+}
+
+bool harness_proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return false;
+    buf[n] = '\0';
+    /* the command name may hold spaces and parentheses: the fields start after the last ')' */
+    const char *fields = strrchr(buf, ')');
+    char st;
+    int parent, group;
+    if (!fields || sscanf(fields + 1, " %c %d %d", &st, &parent, &group) != 3) return false;
+    if (state) *state = st;
+    if (ppid) *ppid = parent;
+    if (pgrp) *pgrp = group;
+    return true;
+}
+
+int harness_tcp_accepted(int port, int *unread)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    int count = 0, waiting = 0;
+    char line[512];
+    if (f && fgets(line, sizeof line, f)) { /* the header */
+        while (fgets(line, sizeof line, f)) {
+            unsigned addr, local_port, state, tx, rx;
+            if (sscanf(line, " %*d: %x:%x %*x:%*x %x %x:%x", &addr, &local_port, &state, &tx,
+                       &rx) != 5)
+                continue;
+            if (local_port != (unsigned)port || state != 1 /* ESTABLISHED */) continue;
+            count++;
+            waiting += rx > 0;
+        }
+    }
+    if (f) fclose(f);
+    if (unread) *unread = waiting;
+    return count;
 }
 
 long harness_rss_kb(pid_t pid)

@@ -175,7 +175,7 @@ static void test_byte_by_byte(void **state)
     int fd = harness_connect(f->port, 3000);
     for (const char *p = req; *p; p++) {
         assert_int_equal(harness_send(fd, p, 1), 0);
-        usleep(200);
+        usleep(200); /* the subject: bytes that come apart */
     }
     char out[2048];
     harness_read_responses(fd, 1, out, sizeof out);
