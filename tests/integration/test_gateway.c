@@ -1197,10 +1197,7 @@ static void test_register_host_names(void **state)
                     "api.1", "--log-level", "warn", NULL};
     g->nodes[0] = harness_spawn(argv, NULL, NULL);
     char s[32] = "";
-    for (long until = harness_now_ms() + 5000; harness_now_ms() < until; usleep(20000)) {
-        node_state(gp, "api.1", s, sizeof s);
-        if (strcmp(s, "up") == 0) break;
-    }
+    harness_wait_until((node_state(gp, "api.1", s, sizeof s), strcmp(s, "up") == 0), 5000);
     assert_string_equal(s, "up");
     const char *answer;
     assert_int_equal(harness_get(gp, "/echo", out, sizeof out, &answer), 200);
@@ -1279,9 +1276,7 @@ static void *fake_dns_main(void *arg)
 
 static bool wait_queries(struct fake_dns *d, int want, int timeout_ms)
 {
-    for (long until = harness_now_ms() + timeout_ms; harness_now_ms() < until; usleep(10000))
-        if (atomic_load(&d->queries) >= want) return true;
-    return false;
+    return harness_wait_until(atomic_load(&d->queries) >= want, timeout_ms);
 }
 
 /* Sends a registration of host on a connection left open for its answer; returns the fd. */

@@ -776,8 +776,7 @@ static void test_write_timeout_from_config(void **state)
     int fd = pipeline_big_gets(port, 100);
     assert_int_equal(harness_get(port, "/health", out, sizeof out, NULL), 200);
     long long conns = -1;
-    for (long until = harness_now_ms() + 10000; harness_now_ms() < until; usleep(100000))
-        if ((conns = node_connections(port)) == 1) break;
+    harness_wait_until((conns = node_connections(port)) == 1, 10000);
     assert_int_equal(conns, 1);
     int got = count_answers(fd, 100, 1000000);
     print_message("answers before the write timeout closed the connection: %d of 100\n", got);
@@ -809,16 +808,14 @@ static void test_reset_while_held_lets_go(void **state)
         assert_int_equal(harness_send(fds[i], req, strlen(req)), 0);
     }
     long long conns = -1;
-    for (long until = harness_now_ms() + 10000; harness_now_ms() < until; usleep(50000))
-        if ((conns = node_connections(port)) == HELD + 1) break;
+    harness_wait_until((conns = node_connections(port)) == HELD + 1, 10000);
     assert_int_equal(conns, HELD + 1); /* all held, and the one asking */
     for (int i = 0; i < HELD; i++) {
         struct linger reset = {1, 0};
         setsockopt(fds[i], SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
         close(fds[i]);
     }
-    for (long until = harness_now_ms() + 10000; harness_now_ms() < until; usleep(50000))
-        if ((conns = node_connections(port)) == 1) break;
+    harness_wait_until((conns = node_connections(port)) == 1, 10000);
     assert_int_equal(conns, 1);
     kill(pid, SIGTERM);
     int st = harness_wait(pid, 10000);
