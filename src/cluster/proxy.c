@@ -456,6 +456,29 @@ static void on_drain(void *data)
     }
 }
 
+/* Appends "Transfer-Encoding: CODINGS\r\n" when a node's answer applied codings besides
+ * chunked (gzip, ...): the gateway frames the body anew (chunked or by length) and the codings
+ * stay for the client to undo, as the answer's own "gzip, chunked" said. Returns 0 or -1. */
+static int put_codings(struct buf *b, const struct http_client_header *headers, size_t count)
+{
+    bool any = false;
+    int rc = 0;
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        if (strcasecmp(headers[i].name, "Transfer-Encoding") != 0) continue;
+        for (const char *p = headers[i].value; *p && rc == 0;) {
+            p += strspn(p, " \t,");
+            size_t len = strcspn(p, " \t,");
+            if (len && !(len == 7 && strncasecmp(p, "chunked", 7) == 0)) {
+                rc = buf_append_str(b, any ? ", " : "Transfer-Encoding: ");
+                if (rc == 0) rc = buf_append(b, p, len);
+                any = true;
+            }
+            p += len;
+        }
+    }
+    return rc == 0 && any ? buf_append(b, "\r\n", 2) : rc;
+}
+
 static void on_head(struct http_client *c, const struct http_client_response *res,
                     const struct http_client_header *headers, size_t count, void *data)
 {
@@ -474,6 +497,7 @@ static void on_head(struct http_client *c, const struct http_client_response *re
     for (size_t i = 0; i < count; i++)
         if (!hop_by_hop(headers[i].name, &lists))
             put_header(b, headers[i].name, headers[i].value);
+    put_codings(b, headers, count);
     gr->head_sent = true;
     http_request_on_drain(gr->req, on_drain, gr);
     http_respond_start(gr->req, res->status, b->data ? b->data : "", b->len, res->content_length);

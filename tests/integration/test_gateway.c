@@ -861,6 +861,40 @@ static void test_connection_headers_and_host(void **state)
     fake_stop(&f);
 }
 
+/* Transfer codings: a node's answer in "gzip, chunked" reaches the client with its gzip coding
+ * named (the gateway frames the body anew, the bytes as the node sent them); a request in
+ * "gzip, chunked" is a 501 and reaches no node. */
+static void test_transfer_codings(void **state)
+{
+    struct gw *g = *state;
+    struct fake_backend f;
+    fake_start(&f, "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n"
+                   "X-Herd-Node: fake\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+    spawn_gateway_with_fake(g, &f, false); /* round robin: api.1, then the fake, in turn */
+    int gp = g->base + 3;
+    static char out[16384];
+    assert_int_equal(call(gp, "GET", "/echo", NULL, out, sizeof out), 200);
+    assert_non_null(strstr(out, "X-Herd-Node: api.1"));
+    assert_int_equal(harness_exchange(gp,
+                                      "GET /from-fake HTTP/1.1\r\nHost: t\r\n"
+                                      "Connection: close\r\n\r\n",
+                                      out, sizeof out),
+                     200);
+    assert_non_null(strstr(out, "X-Herd-Node: fake"));
+    assert_non_null(strstr(out, "Transfer-Encoding: gzip\r\n"));
+    assert_non_null(strstr(out, "Transfer-Encoding: chunked\r\n"));
+    assert_non_null(strstr(out, "\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
+    long long proxied = metric(gp, "herd_gateway_requests_total");
+    assert_int_equal(harness_exchange(gp,
+                                      "POST /echo HTTP/1.1\r\nHost: t\r\n"
+                                      "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+                                      out, sizeof out),
+                     501);
+    assert_int_equal(metric(gp, "herd_gateway_requests_total"), proxied); /* none went on */
+    assert_int_equal(atomic_load(&f.requests), 1);
+    fake_stop(&f);
+}
+
 /* A chunked upload that breaks off after a 70 kB chunk (a bad chunk size next): the client
  * gets 400 and the proxied request, already on its way to the node, ends with it (the node's
  * connection dropped, a client abort counted). The client then holds its connection past the
@@ -1511,6 +1545,7 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_post_is_not_replayed, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_bodies_and_headers, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_connection_headers_and_host, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_transfer_codings, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_broken_body_ends_the_proxied_request, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_slow_body_gets_408, setup, teardown),
