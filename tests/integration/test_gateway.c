@@ -95,11 +95,13 @@ static int setup_nodes(void **state)
 }
 
 /* SIGTERM, then the exit status: 0 when it stopped cleanly (a sanitizer report or a leak
- * makes it non-zero). */
+ * makes it non-zero). A stop takes milliseconds; the deadline is for a loaded machine, and
+ * what the process waits in is printed when it passes. */
 static int stop(pid_t pid)
 {
     if (pid <= 0 || kill(pid, SIGTERM) != 0) return 0;
-    int status = harness_wait(pid, 5000);
+    int status = harness_wait(pid, 20000);
+    if (status < 0) harness_describe_threads(pid);
     return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

@@ -172,6 +172,42 @@ int harness_wait(pid_t pid, int timeout_ms)
     }
 }
 
+void harness_describe_threads(pid_t pid)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "pid %d: no /proc entry\n", (int)pid);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[400], stat[512] = "", wchan[128] = "", *p;
+        FILE *f;
+        snprintf(path, sizeof path, "%s/%s/stat", dir, e->d_name);
+        if ((f = fopen(path, "r"))) {
+            if (!fgets(stat, sizeof stat, f)) stat[0] = '\0';
+            fclose(f);
+        }
+        snprintf(path, sizeof path, "%s/%s/wchan", dir, e->d_name);
+        if ((f = fopen(path, "r"))) {
+            if (!fgets(wchan, sizeof wchan, f)) wchan[0] = '\0';
+            fclose(f);
+        }
+        /* "tid (name) S ...": the name and the state */
+        char *close_paren = strrchr(stat, ')');
+        char state = close_paren && close_paren[1] ? close_paren[2] : '?';
+        if (close_paren) close_paren[1] = '\0';
+        if ((p = strchr(stat, '\n'))) *p = '\0';
+        bool waits = wchan[0] && strcmp(wchan, "0") != 0; /* "0": running, no wait */
+        fprintf(stderr, "pid %d thread %s: state %c, waiting in %s\n", (int)pid, stat, state,
+                waits ? wchan : "-");
+    }
+    closedir(d);
+}
+
 void harness_kill_all(void)
 {
     while (child_count > 0) {

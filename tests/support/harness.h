@@ -13,6 +13,10 @@ long harness_now_ms(void);
 /* How often harness_wait_until looks again. */
 #define HARNESS_POLL_MS 20
 
+/* Prints each thread of pid to stderr: its name, state (R, S, D...) and the kernel function it
+ * waits in (/proc/PID/task/TID/wchan), for a test whose child did not end in time. */
+void harness_describe_threads(pid_t pid);
+
 /* Waits for something to happen, never a fixed sleep: evaluates cond (an expression) every
  * HARNESS_POLL_MS until it is true or timeout_ms have passed. The value is whether it became
  * true. */
