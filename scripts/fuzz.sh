@@ -30,6 +30,11 @@ for t in "${targets[@]}"; do
         >"$log" 2>&1
     rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+    if [ -z "$took" ]; then # a crash ends the run early: its length from the rate
+        rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+        [ -n "$runs" ] && [ "${rate:-0}" -gt 0 ] && took="~$((runs / rate))"
+    fi
     corpus=$(ls "$BUILD/fuzz-corpus/$t" | wc -l)
     if [ $rc -eq 0 ]; then
         result="clean"
@@ -40,7 +45,7 @@ for t in "${targets[@]}"; do
         grep -m3 -E "ERROR: |runtime error|property broken" "$log" | sed 's/^/    /'
     fi
     summary+=("$(printf '%-14s %12s runs %6s s  corpus %5s  %s' "$t" "${runs:-?}" \
-        "$SECONDS_EACH" "$corpus" "$result")")
+        "${took:-?}" "$corpus" "$result")")
 done
 echo
 printf '%s\n' "${summary[@]}"
