@@ -12,6 +12,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "http/tls.h"
+#include "http/token.h"
 
 #define CLIENT_READ_BUFFER 16384
 
@@ -51,6 +52,7 @@ struct http_client {
     bool reconnect_pending; /* a send arrived while the socket was closing */
     bool head_request;
     bool complete; /* the parser saw the end of the response */
+    bool no_reuse; /* the answer was broken in a way that makes its connection unusable */
     bool freeing;
     int handles_open;
     uint64_t connects;
@@ -62,6 +64,7 @@ struct http_client {
     struct buf body;
     char field[64];
     size_t field_len;
+    bool field_seen; /* a byte of the current header name came */
     /* streaming: every header kept in head, NUL-terminated, spans as offsets */
     const struct http_client_stream *stream;
     struct buf head;
@@ -173,6 +176,10 @@ static void stop_phase(struct http_client *c);
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct http_client *c = p->data;
+    /* a name is a token (a node's "Bad Name" or ": v" would reach the gateway's clients) */
+    for (size_t i = 0; i < len; i++)
+        if (!http_tchar((unsigned char)at[i])) return -1;
+    c->field_seen |= len > 0;
     if (c->stream) {
         if (!c->in_field) {
             if (c->head_count == HTTP_CLIENT_MAX_HEADERS) return -1;
@@ -191,8 +198,9 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_field_complete(llhttp_t *p)
 {
     struct http_client *c = p->data;
+    if (!c->field_seen) return -1; /* an empty name */
+    c->field_seen = false;
     if (c->stream) {
-        if (!c->in_field) return -1; /* an empty name: llhttp rejects it first */
         c->in_field = false;
         if (buf_append(&c->head, "", 1) < 0) return -1;
         c->head_spans[c->head_count][1] = c->head.len;
@@ -244,6 +252,9 @@ static int on_headers_complete(llhttp_t *p)
 {
     struct http_client *c = p->data;
     c->res.status = p->status_code;
+    /* a status HTTP does not have, or a switch of protocols nobody asked for (the gateway
+     * passes no Upgrade on): not an answer to relay */
+    if (p->status_code < 100 || p->status_code > 599 || p->status_code == 101) return -1;
     if (p->status_code >= 100 && p->status_code < 200) {
         buf_reset(&c->head); /* interim answer: the real one follows */
         c->head_count = 0;
@@ -255,7 +266,12 @@ static int on_headers_complete(llhttp_t *p)
         deliver_head(c);
         if (c->freeing || c->state != CLIENT_BODY) return -1;
     }
-    return c->head_request ? 1 : 0;
+    /* no body after a 204 or 304, whatever its Content-Length says (RFC 9110 6.4.1); a 204
+     * that announces one is broken, so its connection is not used again */
+    if (p->status_code == 204 && (p->flags & (F_CONTENT_LENGTH | F_CHUNKED)) &&
+        (p->content_length > 0 || (p->flags & F_CHUNKED)))
+        c->no_reuse = true;
+    return c->head_request || p->status_code == 204 || p->status_code == 304 ? 1 : 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
@@ -285,7 +301,7 @@ static int on_message_complete(llhttp_t *p)
         c->res.status = 0;
         return 0;
     }
-    c->res.keep_alive = llhttp_should_keep_alive(p);
+    c->res.keep_alive = llhttp_should_keep_alive(p) && !c->no_reuse;
     c->complete = true;
     return HPE_PAUSED;
 }
@@ -717,6 +733,8 @@ int http_client_send_stream(struct http_client *c, const char *request, size_t l
     if (c->paused) http_client_pause(c, false);
     buf_reset(&c->body);
     c->complete = false;
+    c->no_reuse = false;
+    c->field_seen = false;
     c->field_len = 0;
     c->captured_len = 0;
     c->capturing = false;

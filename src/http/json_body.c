@@ -21,7 +21,7 @@ json_t *json_body_object(const char *body, size_t len, const char *const keys[],
                          size_t msglen)
 {
     json_error_t e;
-    json_t *j = json_loadb(body ? body : "", body ? len : 0, 0, &e);
+    json_t *j = json_loadb(body ? body : "", body ? len : 0, JSON_REJECT_DUPLICATES, &e);
     if (!j) {
         snprintf(msg, msglen, "body: invalid JSON at line %d column %d: %s", e.line, e.column, e.text);
         return NULL;

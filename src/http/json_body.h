@@ -7,7 +7,8 @@
 
 #include <jansson.h>
 
-/* Parses body (len bytes, not NUL-terminated) as a JSON object whose keys are all in keys
+/* Parses body (len bytes, not NUL-terminated) as a JSON object, no key twice (another parser
+ * in front could take the other value), whose keys are all in keys
  * (NULL-terminated; NULL: any key). Returns a new reference the caller releases, or NULL with
  * msg set to "body: invalid JSON at line L column C: WHAT", "body: expected a JSON object"
  * or "body: unknown field 'NAME', expected K1, K2 or K3". */

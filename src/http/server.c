@@ -19,6 +19,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mtime.h"
+#include "http/token.h"
 
 #define LINGER_MS         2000
 #define READ_BUFFER_SIZE  16384
@@ -317,13 +318,6 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     return head_append(c, at, len, 431);
 }
 
-/* True for a token character of a header name (RFC 9110: tchar). */
-static bool tchar(unsigned char ch)
-{
-    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
 static int on_header_field_complete(llhttp_t *p)
 {
     struct http_conn *c = p->data;
@@ -336,7 +330,7 @@ static int on_header_field_complete(llhttp_t *p)
     size_t from = c->header_spans[c->header_count][0], to = c->head.len;
     if (from == to) return limit_hit(c, 400);
     for (size_t i = from; i < to; i++)
-        if (!tchar((unsigned char)c->head.data[i])) return limit_hit(c, 400);
+        if (!http_tchar((unsigned char)c->head.data[i])) return limit_hit(c, 400);
     int rc = head_append(c, "", 1, 431);
     c->header_spans[c->header_count][1] = c->head.len;
     return rc;

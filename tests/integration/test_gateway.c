@@ -895,6 +895,49 @@ static void test_transfer_codings(void **state)
     fake_stop(&f);
 }
 
+/* Answers a node must not have given: the gateway's own 502 (named "(gateway)") for a status
+ * HTTP does not have, a switch of protocols nobody asked for, and header names that are not
+ * tokens; a 204 whose Content-Length announces a made-up answer is relayed without a body, so
+ * the client's next answer on its connection is the real one. POSTs, so nothing is retried. */
+static void test_hostile_answers(void **state)
+{
+    struct gw *g = *state;
+    static const char *const bad[] = {
+        "HTTP/1.1 999 Nope\r\nContent-Length: 2\r\n\r\nok",
+        "HTTP/1.1 099 Low\r\nContent-Length: 2\r\n\r\nok",
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nTUNNEL",
+        "HTTP/1.1 200 OK\r\n: v\r\nContent-Length: 2\r\n\r\nok",
+        "HTTP/1.1 200 OK\r\nBad Name: v\r\nContent-Length: 2\r\n\r\nok",
+    };
+    int gp = g->base + 3;
+    static char out[16384];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct fake_backend f;
+        fake_start(&f, bad[i]);
+        spawn_gateway_with_fake(g, &f, true); /* the first request goes to the fake */
+        int status = call(gp, "POST", "/x", "{}", out, sizeof out);
+        if (status != 502 || !strstr(out, "X-Herd-Node: (gateway)"))
+            fail_msg("answer %zu: want the gateway's 502, got %d: %.300s", i, status, out);
+        assert_int_equal(stop(g->gateway), 0);
+        g->gateway = 0;
+        fake_stop(&f);
+    }
+    struct fake_backend f;
+    fake_start(&f, "HTTP/1.1 204 No Content\r\nContent-Length: 60\r\n\r\nHTTP/1.1 200 OK\r\n"
+                   "X-Herd-Node: api.1\r\nContent-Length: 5\r\n\r\nEVIL!");
+    spawn_gateway_with_fake(g, &f, true);
+    exchange_until_close(gp,
+                         "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}"
+                         "GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                         out, sizeof out);
+    assert_int_equal(harness_status(out), 204);
+    assert_null(strstr(out, "EVIL!"));
+    char *second = strstr(out + 1, "HTTP/1.1 200 OK");
+    assert_non_null(second);
+    assert_non_null(strstr(second, "\"path\":\"/echo\"")); /* api.1's echo of the request */
+    fake_stop(&f);
+}
+
 /* A chunked upload that breaks off after a 70 kB chunk (a bad chunk size next): the client
  * gets 400 and the proxied request, already on its way to the node, ends with it (the node's
  * connection dropped, a client abort counted). The client then holds its connection past the
@@ -1546,6 +1589,7 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_streamed_bodies_and_headers, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_connection_headers_and_host, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_transfer_codings, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_answers, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_broken_body_ends_the_proxied_request, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_slow_body_gets_408, setup, teardown),

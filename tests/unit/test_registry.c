@@ -369,6 +369,7 @@ static void test_admin_bodies(void **state)
         {"{\"node_id\": \"n\", \"port\": 80, \"weight\": 101}", "weight: expected"},
         {"{\"node_id\": \"n\", \"port\": 80, \"metadata\": []}", "metadata: expected an object"},
         {"[1]", "body: expected a JSON object"},
+        {"{\"node_id\": \"a\", \"node_id\": \"b\", \"port\": 80}", "duplicate object key"},
         {"{\"node_id\"", "body: invalid JSON at line 1 column"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
