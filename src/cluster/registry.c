@@ -161,9 +161,9 @@ static bool network_contains(const struct registry_network *net, int family,
     return true;
 }
 
-/* Whether a registered node may be at addr: never unspecified or link-local (nor those as
- * IPv4-mapped IPv6), else in one of the networks (loopback when none). Returns 0 or -1 with
- * a message. */
+/* Whether a registered node may be at addr: never unspecified (0.0.0.0/8, ::) or link-local,
+ * nor those inside IPv6 (IPv4-mapped, IPv4-compatible, NAT64's 64:ff9b::/96), else in one of
+ * the networks (loopback when none). Returns 0 or -1 with a message. */
 static int address_allowed(const struct registry *reg, const struct sockaddr_storage *ss,
                            char *err, size_t errlen)
 {
@@ -174,7 +174,11 @@ static int address_allowed(const struct registry *reg, const struct sockaddr_sto
     } else if (family == AF_INET6) {
         memcpy(a, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
         static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (memcmp(a, mapped, 12) == 0) { /* ::ffff:a.b.c.d is a.b.c.d */
+        static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
+        static const unsigned char compat[12] = {0};
+        bool v4_tail = a[12] || a[13] || a[14] || a[15] > 1; /* not :: or ::1 */
+        if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0 ||
+            (memcmp(a, compat, 12) == 0 && v4_tail)) { /* ::ffff:a.b.c.d and kin are a.b.c.d */
             family = AF_INET;
             memmove(a, a + 12, 4);
             memset(a + 4, 0, 12);
@@ -185,7 +189,8 @@ static int address_allowed(const struct registry *reg, const struct sockaddr_sto
     char text[INET6_ADDRSTRLEN];
     inet_ntop(family, a, text, sizeof text);
     static const unsigned char zero[16] = {0};
-    bool unspecified = memcmp(a, zero, family == AF_INET ? 4 : 16) == 0;
+    /* 0.0.0.0/8 is "this network": none of it is a node's address */
+    bool unspecified = family == AF_INET ? a[0] == 0 : memcmp(a, zero, 16) == 0;
     bool link_local = family == AF_INET ? a[0] == 169 && a[1] == 254
                                         : a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
     if (unspecified) return err_set(err, errlen, "%s is an unspecified address", text);

@@ -220,8 +220,9 @@ static void test_registration_networks(void **state)
 {
     (void)state;
     char err[256];
-    static const char *const refused[] = {"0.0.0.0", "::", "169.254.169.254", "fe80::1",
-                                          "::ffff:169.254.1.1", "10.1.2.3", "192.168.0.1"};
+    static const char *const refused[] = {"0.0.0.0",        "::",        "169.254.169.254",
+                                          "fe80::1",        "10.1.2.3",  "192.168.0.1",
+                                          "::ffff:169.254.1.1", "0.0.0.1"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
         assert_refused("x", refused[i], REGISTRY_REGISTERED, "refused");
     assert_refused("x", "10.1.2.3", REGISTRY_REGISTERED, "not a loopback address");
@@ -241,6 +242,18 @@ static void test_registration_networks(void **state)
                              sizeof err) >= 0);
     assert_refused("e", "127.0.0.1", REGISTRY_REGISTERED, "outside");
     assert_refused("e", "0.0.0.0", REGISTRY_REGISTERED, "unspecified");
+    /* IPv4 inside IPv6 is judged as IPv4, whatever networks allow */
+    assert_int_equal(registry_network_parse("::/0", &reg.networks[1], err, sizeof err), 0);
+    assert_int_equal(registry_network_parse("0.0.0.0/0", &reg.networks[0], err, sizeof err), 0);
+    static const char *const embedded[][2] = {
+        {"::169.254.169.254", "link-local"}, {"64:ff9b::a9fe:a9fe", "link-local"},
+        {"::ffff:a9fe:a9fe", "link-local"},  {"0.0.0.1", "unspecified"},
+        {"::ffff:0.1.2.3", "unspecified"},
+    };
+    for (size_t i = 0; i < sizeof embedded / sizeof embedded[0]; i++)
+        assert_refused("e", embedded[i][0], REGISTRY_REGISTERED, embedded[i][1]);
+    assert_true(registry_add(&reg, "f", "64:ff9b::a01:203", 80, 1, REGISTRY_REGISTERED, NULL,
+                             err, sizeof err) >= 0); /* 10.1.2.3 through NAT64: allowed */
     static const char *const bad[] = {"10.0.0.0/33", "fd00::/129", "10.0.0.0/", "nope/8", "/8",
                                       "10.0.0.0/8x"};
     struct registry_network net;
