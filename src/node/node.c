@@ -41,6 +41,7 @@ struct node {
     uint64_t total, succeeded, failed, latency_sum_us;
     /* /health body, rebuilt at most once a second */
     struct buf health;
+    struct buf root; /* GET /'s answer, made at the first one */
     uint64_t health_sec;
     size_t health_kv_count;
     struct member *member; /* with a cluster manager */
@@ -361,6 +362,28 @@ static void on_health(struct node *n, struct http_request *req)
         n->health_kv_count = n->kv.count;
     }
     http_respond(req, 200, "application/json", n->health.data, n->health.len);
+}
+
+/* GET /: the node names itself and its routes, so that a first request with the default path
+ * (herd bench URL, a check's path: /) gets a 200. */
+static void on_root(struct node *n, struct http_request *req)
+{
+    if (n->root.len == 0) {
+        json_t *j = json_pack("{s:s, s:s, s:s, s:[s,s,s,s,s,s]}", "node_id", n->cfg.node_id,
+                              "service", "herd-node", "version", HERD_VERSION, "routes",
+                              "GET /health", "ANY /echo", "GET /delay?ms=N",
+                              "GET /status/CODE", "GET|PUT|DELETE /kv/KEY",
+                              "GET /api/v1/cluster/status");
+        char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (!text || buf_append_str(&n->root, text) < 0) {
+            free(text);
+            http_respond_error(req, 503, "out of memory");
+            return;
+        }
+        free(text);
+    }
+    http_respond(req, 200, "application/json", n->root.data, n->root.len);
 }
 
 static void local_status(struct http_request *req, void *data)
@@ -835,6 +858,7 @@ struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_
     }
     http_server_on_finish(n->srv, on_finish, n);
     int rc = 0;
+    rc |= add_route(n, "GET", "/", on_root, ROUTE_PUBLIC);
     rc |= add_route(n, "GET", "/health", on_health, ROUTE_PUBLIC);
     rc |= add_route(n, "GET", "/api/v1/cluster/status", on_cluster_status, ROUTE_PUBLIC);
     rc |= add_route(n, "GET", "/api/v1/cluster/nodes", on_cluster_nodes, ROUTE_PUBLIC);
@@ -936,5 +960,6 @@ void node_free(struct node *n)
     http_server_free(n->srv);
     kv_free(&n->kv);
     buf_free(&n->health);
+    buf_free(&n->root);
     free(n);
 }

@@ -105,6 +105,16 @@ static void test_health_and_node_header(void **state)
     assert_non_null(json_string_value(json_object_get(j, "timestamp")));
     assert_true(json_is_object(json_object_get(j, "checks")));
     json_decref(j);
+    /* GET /, the default path of herd bench and of every check: 200, naming the node and its
+     * routes; twice, the same (made once) */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(request(n->port, "GET", "/", NULL, out, sizeof out, &j), 200);
+        assert_string_equal(json_string_value(json_object_get(j, "node_id")), "api.1");
+        assert_string_equal(json_string_value(json_array_get(json_object_get(j, "routes"), 0)),
+                            "GET /health");
+        json_decref(j);
+    }
+    assert_int_equal(request(n->port, "POST", "/", "x", out, sizeof out, NULL), 405);
 }
 
 static void test_cluster_views(void **state)
