@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/mtime.h"
 #include "cluster/gateway_int.h"
+#include "http/token.h"
 
 #define POOL_IDLE_MAX     256   /* idle connections kept per node and thread */
 #define POOL_IDLE_MS      15000 /* closed after this long unused (below the nodes' timeouts) */
@@ -385,14 +386,10 @@ static void connection_add(struct connection_lists *lists, const char *name, con
 /* Whether a Connection header lists name. */
 static bool connection_lists_name(const struct connection_lists *lists, const char *name)
 {
-    size_t len = strlen(name);
+    size_t len;
     for (size_t i = 0; i < lists->count; i++)
-        for (const char *p = lists->values[i]; *p;) {
-            p += strspn(p, " \t,");
-            size_t tok = strcspn(p, " \t,");
-            if (tok == len && strncasecmp(p, name, len) == 0) return true;
-            p += tok;
-        }
+        for (const char *p = lists->values[i], *item; (item = http_list_next(&p, &len)), len;)
+            if (http_list_is(item, len, name)) return true;
     return false;
 }
 
@@ -465,15 +462,13 @@ static int put_codings(struct buf *b, const struct http_client_header *headers, 
     int rc = 0;
     for (size_t i = 0; i < count && rc == 0; i++) {
         if (strcasecmp(headers[i].name, "Transfer-Encoding") != 0) continue;
-        for (const char *p = headers[i].value; *p && rc == 0;) {
-            p += strspn(p, " \t,");
-            size_t len = strcspn(p, " \t,");
-            if (len && !(len == 7 && strncasecmp(p, "chunked", 7) == 0)) {
-                rc = buf_append_str(b, any ? ", " : "Transfer-Encoding: ");
-                if (rc == 0) rc = buf_append(b, p, len);
-                any = true;
-            }
-            p += len;
+        size_t len;
+        for (const char *p = headers[i].value, *item;
+             rc == 0 && (item = http_list_next(&p, &len), len);) {
+            if (http_list_is(item, len, "chunked")) continue;
+            rc = buf_append_str(b, any ? ", " : "Transfer-Encoding: ");
+            if (rc == 0) rc = buf_append(b, item, len);
+            any = true;
         }
     }
     return rc == 0 && any ? buf_append(b, "\r\n", 2) : rc;

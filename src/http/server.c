@@ -380,12 +380,9 @@ static int on_headers_complete(llhttp_t *p)
      * gzip before it would reach a handler, or a node behind the gateway, undecoded */
     for (size_t i = 0; i < r->header_count; i++) {
         if (strcasecmp(r->headers[i].name, "Transfer-Encoding") != 0) continue;
-        for (const char *v = r->headers[i].value; *v;) {
-            v += strspn(v, " \t,");
-            size_t len = strcspn(v, " \t,");
-            if (len && !(len == 7 && strncasecmp(v, "chunked", 7) == 0)) return limit_hit(c, 501);
-            v += len;
-        }
+        size_t len;
+        for (const char *v = r->headers[i].value, *item; (item = http_list_next(&v, &len)), len;)
+            if (!http_list_is(item, len, "chunked")) return limit_hit(c, 501);
     }
     r->method = llhttp_method_name((llhttp_method_t)p->method);
     r->head = p->method == HTTP_HEAD;
