@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster/clusterfile.h"
 #include "plan/check.h"
 #include "plan/measure.h"
 #include "plan/plan.h"
@@ -103,20 +104,29 @@ static void test_plan_fault_nodes(void **state)
     plan_free(&p);
 }
 
-/* Every plan in examples/ (not the cluster files, *-cluster.yaml) loads. */
+/* Every plan in examples/ loads, and every cluster file (*-cluster.yaml) too. */
 static void test_plan_examples_load(void **state)
 {
     (void)state;
     DIR *d = opendir(HERD_SOURCE_DIR "/examples");
     assert_non_null(d);
-    int plans = 0;
+    int plans = 0, clusters = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         size_t n = strlen(e->d_name);
-        if (n < 6 || strcmp(e->d_name + n - 5, ".yaml") != 0 || strstr(e->d_name, "-cluster."))
-            continue;
+        if (n < 6 || strcmp(e->d_name + n - 5, ".yaml") != 0) continue;
         char path[512], err[512];
         snprintf(path, sizeof path, "%s/examples/%s", HERD_SOURCE_DIR, e->d_name);
+        if (strstr(e->d_name, "-cluster.")) {
+            struct cluster_spec spec;
+            struct conf_doc doc;
+            if (cluster_spec_load(&spec, &doc, path, err, sizeof err) < 0) fail_msg("%s", err);
+            assert_true(spec.group_count > 0);
+            cluster_spec_free(&spec);
+            conf_free(&doc);
+            clusters++;
+            continue;
+        }
         struct plan p;
         if (plan_load(&p, path, err, sizeof err) < 0) fail_msg("%s", err);
         assert_true(p.check_count > 0);
@@ -124,7 +134,8 @@ static void test_plan_examples_load(void **state)
         plans++;
     }
     closedir(d);
-    assert_true(plans >= 5); /* the demo and the four seeds' scenarios */
+    assert_true(plans >= 7);    /* the demo, the four seeds' scenarios, the guide's first plans */
+    assert_true(clusters >= 2); /* the demo's and the guide's */
 }
 
 static void test_plan_capacity(void **state)
