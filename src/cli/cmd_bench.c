@@ -13,7 +13,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
-#include "base/mtime.h"
+#include "base/quantity.h"
 #include "cli/cli.h"
 #include "load/engine.h"
 #include "load/options.h"
@@ -115,11 +115,14 @@ static int parse_count(const char *flag, const char *text, unsigned long long mi
     return 0;
 }
 
-static int parse_duration(const char *flag, const char *text, uint64_t min_us, uint64_t *out)
+/* A quantity flag's value (quantity.h): "herd bench: --duration '5x': expected a duration such
+ * as 500ms, 2s, 1m30s". */
+static int parse_duration(const char *flag, const char *text, uint64_t min_us, uint64_t max_us,
+                          uint64_t *out)
 {
-    if (mtime_parse_duration_us(text, out) < 0 || *out < min_us) {
-        fprintf(stderr, "herd bench: %s '%s': expected a duration such as 500ms, 10s or 2m\n",
-                flag, text);
+    char err[ERR_SIZE];
+    if (quantity_read_duration(text, min_us, max_us, out, err, sizeof err) < 0) {
+        fprintf(stderr, "herd bench: %s %s\n", flag, err);
         return -1;
     }
     return 0;
@@ -174,24 +177,25 @@ static int apply_flag(int c, const char *arg, struct bench_options *o, struct ou
         o->requests = n;
         return 0;
     case 'd':
-        return parse_duration("--duration", arg, 1000, &o->duration_us) < 0 ? CLI_EXIT_USAGE : 0;
+        return parse_duration("--duration", arg, BENCH_DURATION_MIN_US, BENCH_DURATION_MAX_US,
+                              &o->duration_us) < 0
+                   ? CLI_EXIT_USAGE
+                   : 0;
     case OPT_RAMP:
-        return parse_duration("--ramp-up", arg, 0, &o->ramp_up_us) < 0 ? CLI_EXIT_USAGE : 0;
+        return parse_duration("--ramp-up", arg, 0, BENCH_RAMP_UP_MAX_US, &o->ramp_up_us) < 0
+                   ? CLI_EXIT_USAGE
+                   : 0;
     case OPT_TIMEOUT: {
         uint64_t us;
-        if (parse_duration("--timeout", arg, 1000, &us) < 0 || us > 3600e6)
+        if (parse_duration("--timeout", arg, BENCH_TIMEOUT_MIN_US, BENCH_TIMEOUT_MAX_US, &us) < 0)
             return CLI_EXIT_USAGE;
         o->timeout_ms = (uint32_t)(us / 1000);
         return 0;
     }
-    case 'R': {
-        char *end;
-        double r = strtod(arg, &end);
-        if (end == arg || *end || !(r > 0) || r > 1e8)
-            return usage_error("--rate '%s': expected requests per second, a number above 0", arg);
-        o->rate = r;
+    case 'R':
+        if (quantity_read_number(arg, BENCH_RATE_MIN, BENCH_RATE_MAX, &o->rate, err, sizeof err) < 0)
+            return usage_error("--rate %s (requests per second)", err);
         return 0;
-    }
     case OPT_NOKEEPALIVE:
         o->keepalive = false;
         return 0;
