@@ -225,7 +225,7 @@ static int apply_flag(int c, const char *arg, struct bench_options *o, struct ou
             return usage_error("--node-header '%s': expected a header name such as X-Herd-Node", arg);
         return bench_options_set_string(&o->node_header, arg) < 0 ? CLI_EXIT_RUNTIME : 0;
     case OPT_THRESHOLD:
-        return bench_options_add_threshold(o, arg, err, sizeof err) < 0 ? usage_error("--threshold: %s", err) : 0;
+        return bench_options_add_threshold(o, arg, err, sizeof err) < 0 ? usage_error("--threshold %s", err) : 0;
     case OPT_MAXFAIL:
         if (parse_count("--max-failures", arg, 1, 1ULL << 50, &n) < 0)
             return CLI_EXIT_USAGE;

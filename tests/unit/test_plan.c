@@ -402,8 +402,17 @@ static void test_plan_bound_values(void **state)
     assert_int_equal(plan_parse_bound("detection", "<0x10s", &b), -1);
     assert_int_equal(plan_parse_bound("detection", "<1e3ms", &b), -1);
     assert_int_equal(plan_parse_bound("detection", "<1e3", &b), -1); /* not 1000 ms */
-    assert_int_equal(plan_parse_bound("efficiency", ">=1e-1", &b), 0); /* not a duration */
-    assert_true(fabs(b.value - 0.1) < 1e-9);
+    assert_int_equal(plan_parse_bound("efficiency", ">=1e-1", &b), -1); /* decimal only */
+    assert_int_equal(plan_parse_bound("efficiency", ">=0.8", &b), 0); /* not a duration */
+    assert_true(fabs(b.value - 0.8) < 1e-9);
+    /* each measure in its own unit */
+    assert_int_equal(plan_parse_bound("failed_requests", "0.5", &b), -1);
+    assert_int_equal(plan_parse_bound("max_deviation", "<5", &b), -1); /* 500% */
+    assert_int_equal(plan_parse_bound("max_deviation", "<5%", &b), 0);
+    assert_true(fabs(b.value - 0.05) < 1e-12);
+    assert_int_equal(plan_parse_bound("rss_per_node", "<64MB", &b), 0);
+    assert_true(fabs(b.value - 64) < 1e-9);
+    assert_int_equal(plan_parse_bound("rss_per_node", "<64ms", &b), -1);
     assert_int_equal(plan_parse_bound("detection", "<1.5s", &b), 0);
     assert_true(fabs(b.value - 1500) < 1e-9);
 }
