@@ -13,6 +13,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/outdir.h"
 #include "base/quantity.h"
 #include "cli/cli.h"
 #include "load/engine.h"
@@ -359,6 +360,11 @@ int cmd_bench(int argc, char **argv)
             fprintf(stderr, "herd bench: %s\n", err);
             goto out;
         }
+    if (oc.path && outdir_check_file(oc.path, err, sizeof err) < 0) {
+        fprintf(stderr, "herd bench: --out '%s': cannot write the report there: %s; no request "
+                        "was sent\n", oc.path, err);
+        goto out;
+    }
     struct load_plan plan;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (bench_options_plan(&o, cores > 0 ? (unsigned)cores : 1, &plan, err, sizeof err) < 0) {
