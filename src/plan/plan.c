@@ -312,12 +312,10 @@ static int parse_fault_share(const struct plan *p, struct plan_check *c,
         return conf_error(doc, body, err, errlen,
                           "with 'group', give one of 'share' (50%%) or 'count' (2)");
     if (share) {
-        char *end;
-        double pct = strtod(share, &end);
-        if (end == share || strcmp(end, "%") != 0 || !(pct > 0 && pct <= 100)) /* NAN too */
-            return conf_error(doc, conf_get(body, "share"), err, errlen,
-                              "expected a share of the group such as 50%%");
-        count = (long long)(pct / 100 * g->replicas + 0.5);
+        double fraction = 0;
+        if (conf_opt_percent(doc, body, "share", 0.01, 1, &fraction, err, errlen) < 0)
+            return -1;
+        count = (long long)(fraction * g->replicas + 0.5);
         if (count < 1) count = 1;
     }
     if (count >= g->replicas)

@@ -257,11 +257,14 @@ static void test_plan_errors(void **state)
          "give one of 'share' (50%) or 'count' (2)"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {group: api, share: half}\n",
-         "expected a share of the group such as 50%"},
+         "checks[0].failover.share: 'half': expected a percentage such as 0.1%"},
         /* NAN passes "x <= 0 || x > 100": the ranges are written so that it cannot */
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {group: api, share: nan%}\n",
-         "expected a share of the group such as 50%"},
+         "'nan%': expected a percentage such as 0.1%"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {group: api, share: 0%}\n",
+         "'0%': expected a percentage from 1% to 100%"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {node: api.1, baseline: nan%}\n",
          "expected a success rate such as 99.9%"},
