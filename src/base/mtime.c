@@ -9,6 +9,8 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "base/quantity.h"
+
 uint64_t mtime_now_ns(void)
 {
     struct timespec ts;
@@ -66,15 +68,8 @@ int mtime_parse_duration_us(const char *text, uint64_t *out_us)
     int parts = 0;
     const char *p = text;
     while (*p) {
-        /* a decimal number: digits with at most one '.'; no sign, space, exponent or hex,
-         * which strtod would take */
-        size_t digits = strspn(p, "0123456789"), span = digits;
-        if (p[span] == '.') {
-            size_t fraction = strspn(p + span + 1, "0123456789");
-            digits += fraction;
-            span += 1 + fraction;
-        }
-        if (digits == 0) return -1;
+        size_t span = quantity_decimal_span(p);
+        if (span == 0) return -1;
         char *end;
         double v = strtod(p, &end);
         if (end != p + span || !isfinite(v)) return -1;

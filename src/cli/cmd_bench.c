@@ -13,7 +13,8 @@
 
 #include "base/buf.h"
 #include "base/err.h"
-#include "base/mtime.h"
+#include "base/outdir.h"
+#include "base/quantity.h"
 #include "cli/cli.h"
 #include "load/engine.h"
 #include "load/options.h"
@@ -29,7 +30,7 @@ static const char bench_usage[] =
     "load:\n"
     "  -c, --connections N     connections (default 10)\n"
     "  -t, --threads N         threads, one event loop each (default: cores)\n"
-    "  -d, --duration DUR      how long, e.g. 10s, 2m (default 10s unless -n)\n"
+    "  -d, --duration DUR      how long: 10s, 1m30s, or 10 (seconds) (default 10s unless -n)\n"
     "  -n, --requests N        exactly N requests, then stop\n"
     "  -R, --rate N            open model: N requests/s on a fixed schedule; latency counts from\n"
     "                          the intended send time (coordinated omission corrected)\n"
@@ -52,7 +53,8 @@ static const char bench_usage[] =
     "      --max-failures N    circuit breaker: stop after N failed requests, exit 1\n"
     "output:\n"
     "  -o, --output FMT        json, md, html or csv (to --out, or to stdout instead of the summary)\n"
-    "      --out FILE          write the report there (format from -o or the file's extension)\n"
+    "      --out FILE          write the report there (format from -o or the file's extension);\n"
+    "                          checked before any request is sent\n"
     "  -q, --quiet             no live progress\n"
     "      --config FILE       YAML/JSON with the seed tool's keys (url, concurrency, requests,\n"
     "                          timeout, method, headers, body, advanced.max_failures, ...);\n"
@@ -115,11 +117,14 @@ static int parse_count(const char *flag, const char *text, unsigned long long mi
     return 0;
 }
 
-static int parse_duration(const char *flag, const char *text, uint64_t min_us, uint64_t *out)
+/* A quantity flag's value (quantity.h): "herd bench: --duration '5x': expected a duration such
+ * as 500ms, 2s, 1m30s". */
+static int parse_duration(const char *flag, const char *text, uint64_t min_us, uint64_t max_us,
+                          uint64_t *out)
 {
-    if (mtime_parse_duration_us(text, out) < 0 || *out < min_us) {
-        fprintf(stderr, "herd bench: %s '%s': expected a duration such as 500ms, 10s or 2m\n",
-                flag, text);
+    char err[ERR_SIZE];
+    if (quantity_read_duration(text, min_us, max_us, out, err, sizeof err) < 0) {
+        fprintf(stderr, "herd bench: %s %s\n", flag, err);
         return -1;
     }
     return 0;
@@ -174,24 +179,25 @@ static int apply_flag(int c, const char *arg, struct bench_options *o, struct ou
         o->requests = n;
         return 0;
     case 'd':
-        return parse_duration("--duration", arg, 1000, &o->duration_us) < 0 ? CLI_EXIT_USAGE : 0;
+        return parse_duration("--duration", arg, BENCH_DURATION_MIN_US, BENCH_DURATION_MAX_US,
+                              &o->duration_us) < 0
+                   ? CLI_EXIT_USAGE
+                   : 0;
     case OPT_RAMP:
-        return parse_duration("--ramp-up", arg, 0, &o->ramp_up_us) < 0 ? CLI_EXIT_USAGE : 0;
+        return parse_duration("--ramp-up", arg, 0, BENCH_RAMP_UP_MAX_US, &o->ramp_up_us) < 0
+                   ? CLI_EXIT_USAGE
+                   : 0;
     case OPT_TIMEOUT: {
         uint64_t us;
-        if (parse_duration("--timeout", arg, 1000, &us) < 0 || us > 3600e6)
+        if (parse_duration("--timeout", arg, BENCH_TIMEOUT_MIN_US, BENCH_TIMEOUT_MAX_US, &us) < 0)
             return CLI_EXIT_USAGE;
         o->timeout_ms = (uint32_t)(us / 1000);
         return 0;
     }
-    case 'R': {
-        char *end;
-        double r = strtod(arg, &end);
-        if (end == arg || *end || !(r > 0) || r > 1e8)
-            return usage_error("--rate '%s': expected requests per second, a number above 0", arg);
-        o->rate = r;
+    case 'R':
+        if (quantity_read_number(arg, BENCH_RATE_MIN, BENCH_RATE_MAX, &o->rate, err, sizeof err) < 0)
+            return usage_error("--rate %s (requests per second)", err);
         return 0;
-    }
     case OPT_NOKEEPALIVE:
         o->keepalive = false;
         return 0;
@@ -221,7 +227,7 @@ static int apply_flag(int c, const char *arg, struct bench_options *o, struct ou
             return usage_error("--node-header '%s': expected a header name such as X-Herd-Node", arg);
         return bench_options_set_string(&o->node_header, arg) < 0 ? CLI_EXIT_RUNTIME : 0;
     case OPT_THRESHOLD:
-        return bench_options_add_threshold(o, arg, err, sizeof err) < 0 ? usage_error("--threshold: %s", err) : 0;
+        return bench_options_add_threshold(o, arg, err, sizeof err) < 0 ? usage_error("--threshold %s", err) : 0;
     case OPT_MAXFAIL:
         if (parse_count("--max-failures", arg, 1, 1ULL << 50, &n) < 0)
             return CLI_EXIT_USAGE;
@@ -355,6 +361,11 @@ int cmd_bench(int argc, char **argv)
             fprintf(stderr, "herd bench: %s\n", err);
             goto out;
         }
+    if (oc.path && outdir_check_file(oc.path, err, sizeof err) < 0) {
+        fprintf(stderr, "herd bench: --out '%s': cannot write the report there: %s; no request "
+                        "was sent\n", oc.path, err);
+        goto out;
+    }
     struct load_plan plan;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (bench_options_plan(&o, cores > 0 ? (unsigned)cores : 1, &plan, err, sizeof err) < 0) {

@@ -7,7 +7,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
-#include "base/mtime.h"
+#include "base/quantity.h"
 #include "cli/cli.h"
 #include "cluster/clusterfile.h"
 #include "cluster/gateway.h"
@@ -134,13 +134,11 @@ static int int_flag(const char *flag, const char *text, long min, long max, int 
 
 static int duration_flag(const char *flag, const char *text, uint64_t min_us, uint64_t *out)
 {
-    uint64_t v;
-    if (mtime_parse_duration_us(text, &v) < 0 || v < min_us) {
-        fprintf(stderr, "herd gateway: %s: '%s' is not a duration (250ms, 2s) of at least %llu ms\n",
-                flag, text, (unsigned long long)(min_us / 1000));
+    char err[ERR_SIZE];
+    if (quantity_read_duration(text, min_us, UINT64_MAX, out, err, sizeof err) < 0) {
+        fprintf(stderr, "herd gateway: %s %s\n", flag, err);
         return -1;
     }
-    *out = v;
     return 0;
 }
 
@@ -284,8 +282,9 @@ int cmd_gateway(int argc, char **argv)
             break;
         case OPT_RETRY_BUDGET:
             if (gateway_parse_budget(optarg, &o.retry_budget) < 0) {
-                rc = bad("%s: '%s': expected a share of requests, 20%% or 0.2", "--retry-budget",
-                         optarg);
+                fprintf(stderr, "herd gateway: --retry-budget '%s': expected %s (or 0.2), at most "
+                                "100%%\n", optarg, QUANTITY_PERCENT);
+                rc = CLI_EXIT_USAGE;
                 goto out;
             }
             break;

@@ -1,17 +1,16 @@
 /* cmd_test.c -- `herd test PLAN.yaml`: run a test plan, print the verdicts, write the reports. */
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "base/err.h"
 #include "base/log.h"
+#include "base/outdir.h"
 #include "cli/cli.h"
 #include "plan/plan.h"
 #include "plan/runner.h"
@@ -27,7 +26,8 @@ static const char test_usage[] =
     "SIGINT or SIGTERM (the running check stops, the rest is skipped, reports are written).\n"
     "\n"
     "options:\n"
-    "      --report-dir DIR   where the reports go (default: the plan's report.dir, reports)\n"
+    "      --report-dir DIR   where the reports go (default: the plan's report.dir, reports);\n"
+    "                         made and checked before anything is launched\n"
     "      --format LIST      json,md,html,junit (default: the plan's report.formats, all four)\n"
     "      --state-dir DIR    the launched cluster's state and logs (default: a new /tmp dir,\n"
     "                         removed at the end)\n"
@@ -37,18 +37,7 @@ static const char test_usage[] =
 
 int cli_make_dirs(const char *path, char *err, size_t errlen)
 {
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-            return err_set(err, errlen, "%s: %s", tmp, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-        return err_set(err, errlen, "%s: %s", tmp, strerror(errno));
-    return 0;
+    return outdir_make(path, err, errlen);
 }
 
 static int parse_formats(const char *text, unsigned *out)
@@ -62,6 +51,26 @@ static int parse_formats(const char *text, unsigned *out)
         *out |= bit;
     }
     return *out ? 0 : -1;
+}
+
+/* The reports' directory is made and proven writable before anything is launched: a run
+ * whose reports cannot be written is refused up front (exit 2), naming the flag or the plan's
+ * report.dir and why. */
+static int check_report_dir(struct plan *p, bool from_flag)
+{
+    char why[ERR_SIZE], err[ERR_SIZE];
+    if (outdir_check_dir(p->report_dir, why, sizeof why) == 0) return 0;
+    const struct conf_node *dir = conf_get(conf_get(p->doc.root, "report"), "dir");
+    if (from_flag || !dir)
+        fprintf(stderr, "herd test: %s '%s': cannot write the reports there: %s; nothing was "
+                        "launched\n",
+                from_flag ? "--report-dir" : "the default report directory", p->report_dir, why);
+    else {
+        conf_error(&p->doc, dir, err, sizeof err, "'%s': cannot write the reports there: %s",
+                   p->report_dir, why);
+        fprintf(stderr, "herd test: %s; nothing was launched\n", err);
+    }
+    return -1;
 }
 
 static struct load_stop test_stop;
@@ -117,6 +126,10 @@ int cmd_test(int argc, char **argv)
     }
     if (report_dir) snprintf(p.report_dir, sizeof p.report_dir, "%s", report_dir);
     if (formats) p.formats = formats;
+    if (check_report_dir(&p, report_dir != NULL) < 0) {
+        plan_free(&p);
+        return CLI_EXIT_USAGE;
+    }
     log_setup(LOG_LEVEL_WARN, "herd test");
     char self[1024];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "base/quantity.h"
 #include "cluster/registry.h"
 
 void gateway_opts_default(struct gateway_opts *o)
@@ -206,17 +207,11 @@ int gateway_opts_add_route(struct gateway_opts *o, const char *text, char *err, 
     return add_route(o, prefix, eq + 1, err, errlen);
 }
 
-/* "20%" or 0.2 */
+/* "20%" or 0.2 (quantity_parse_percent), at most all of them */
 int gateway_parse_budget(const char *text, double *out)
 {
-    char *end;
-    double v = strtod(text, &end);
-    if (end == text) return -1;
-    if (*end == '%' && end[1] == '\0')
-        v /= 100;
-    else if (*end)
-        return -1;
-    if (!(v >= 0 && v <= 1)) return -1;
+    double v;
+    if (quantity_parse_percent(text, &v) < 0 || v > 1) return -1;
     *out = v;
     return 0;
 }
@@ -231,14 +226,10 @@ static int parse_retries(struct gateway_opts *o, const struct conf_doc *doc,
         return 0;
     }
     static const char *const keys[] = {"attempts", "budget", NULL};
-    const char *budget = NULL;
     if (conf_expect_map(doc, r, err, errlen) < 0 || conf_check_keys(doc, r, keys, err, errlen) < 0 ||
         conf_opt_int(doc, r, "attempts", 0, 10, &attempts, err, errlen) < 0 ||
-        conf_opt_string(doc, r, "budget", &budget, err, errlen) < 0)
+        conf_opt_percent(doc, r, "budget", 0, 1, &o->retry_budget, err, errlen) < 0)
         return -1;
-    if (budget && gateway_parse_budget(budget, &o->retry_budget) < 0)
-        return conf_error(doc, conf_get(r, "budget"), err, errlen,
-                          "expected a share of requests: 20%% or 0.2");
     o->retries = (int)attempts;
     return 0;
 }

@@ -12,8 +12,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
-#include "base/mtime.h"
-#include "base/size.h"
+#include "base/quantity.h"
 
 #define CONF_MAX_DEPTH 64
 
@@ -305,6 +304,14 @@ static const char *type_name(const struct conf_node *n)
     }
 }
 
+/* A quantity's node that is a mapping or a list: "found a list, expected a duration such as
+ * 500ms, 2s, 1m30s". A scalar's message comes from its quantity reader (quantity.h). */
+static int not_a_quantity(const struct conf_doc *doc, const struct conf_node *node,
+                          const char *expected, char *err, size_t errlen)
+{
+    return conf_error(doc, node, err, errlen, "found %s, expected %s", type_name(node), expected);
+}
+
 int conf_expect_map(const struct conf_doc *doc, const struct conf_node *node, char *err,
                     size_t errlen)
 {
@@ -374,18 +381,10 @@ int conf_to_int(const struct conf_doc *doc, const struct conf_node *node, long l
 int conf_to_double(const struct conf_doc *doc, const struct conf_node *node, double min, double max,
                    double *out, char *err, size_t errlen)
 {
-    if (node->type != CONF_SCALAR)
-        return conf_error(doc, node, err, errlen, "found %s, expected a number from %g to %g",
-                          type_name(node), min, max);
-    char *end;
-    double v = strtod(node->value, &end);
-    if (end == node->value || *end || !isfinite(v))
-        return conf_error(doc, node, err, errlen, "'%s' is not a number, expected %g to %g",
-                          node->value, min, max);
-    if (v < min || v > max)
-        return conf_error(doc, node, err, errlen, "%g is out of range, expected %g to %g", v, min,
-                          max);
-    *out = v;
+    char msg[ERR_SIZE];
+    if (node->type != CONF_SCALAR) return not_a_quantity(doc, node, "a number", err, errlen);
+    if (quantity_read_number(node->value, min, max, out, msg, sizeof msg) < 0)
+        return conf_error(doc, node, err, errlen, "%s", msg);
     return 0;
 }
 
@@ -404,45 +403,39 @@ int conf_to_bool(const struct conf_doc *doc, const struct conf_node *node, bool 
                       node->type == CONF_SCALAR ? node->value : type_name(node));
 }
 
-/* Parses node's scalar with parse into *out, or fails with "'TEXT' is not EXPECTED". */
-static int scalar_to_u64(const struct conf_doc *doc, const struct conf_node *node,
-                         int (*parse)(const char *text, uint64_t *out), const char *expected,
-                         uint64_t *out, char *err, size_t errlen)
+/* A quantity in whole units, read by a quantity reader (quantity_read_duration, _size). */
+static int to_whole(const struct conf_doc *doc, const struct conf_node *node, const char *expected,
+                    int (*read)(const char *text, uint64_t min, uint64_t max, uint64_t *out,
+                                char *err, size_t errlen),
+                    uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errlen)
 {
-    if (node->type == CONF_SCALAR && parse(node->value, out) == 0) return 0;
-    return conf_error(doc, node, err, errlen, "'%s' is not %s",
-                      node->type == CONF_SCALAR ? node->value : type_name(node), expected);
+    char msg[ERR_SIZE];
+    if (node->type != CONF_SCALAR) return not_a_quantity(doc, node, expected, err, errlen);
+    if (read(node->value, min, max, out, msg, sizeof msg) < 0)
+        return conf_error(doc, node, err, errlen, "%s", msg);
+    return 0;
 }
 
 int conf_to_duration_us(const struct conf_doc *doc, const struct conf_node *node, uint64_t min,
                         uint64_t max, uint64_t *out, char *err, size_t errlen)
 {
-    uint64_t v;
-    if (scalar_to_u64(doc, node, mtime_parse_duration_us,
-                      "a duration, expected 500us, 20ms, 1.5s, 2m, 1h, 1m30s or a bare number of "
-                      "seconds",
-                      &v, err, errlen) < 0)
-        return -1;
-    if (v < min || v > max)
-        return conf_error(doc, node, err, errlen, "'%s' is out of range, expected %.3gs to %.3gs",
-                          node->value, (double)min / 1e6, (double)max / 1e6);
-    *out = v;
-    return 0;
+    return to_whole(doc, node, QUANTITY_DURATION, quantity_read_duration, min, max, out, err,
+                    errlen);
 }
 
 int conf_to_size(const struct conf_doc *doc, const struct conf_node *node, uint64_t min,
                  uint64_t max, uint64_t *out, char *err, size_t errlen)
 {
-    uint64_t v;
-    if (scalar_to_u64(doc, node, size_parse_bytes,
-                      "a size, expected bytes or a number with B, KB, MB or GB (65536, 64KB, "
-                      "1.5MB)",
-                      &v, err, errlen) < 0)
-        return -1;
-    if (v < min || v > max)
-        return conf_error(doc, node, err, errlen, "'%s' is out of range, expected %llu to %llu bytes",
-                          node->value, (unsigned long long)min, (unsigned long long)max);
-    *out = v;
+    return to_whole(doc, node, QUANTITY_SIZE, quantity_read_size, min, max, out, err, errlen);
+}
+
+int conf_to_percent(const struct conf_doc *doc, const struct conf_node *node, double min,
+                    double max, double *out, char *err, size_t errlen)
+{
+    char msg[ERR_SIZE];
+    if (node->type != CONF_SCALAR) return not_a_quantity(doc, node, QUANTITY_PERCENT, err, errlen);
+    if (quantity_read_percent(node->value, min, max, out, msg, sizeof msg) < 0)
+        return conf_error(doc, node, err, errlen, "%s", msg);
     return 0;
 }
 
@@ -486,4 +479,11 @@ int conf_opt_size(const struct conf_doc *doc, const struct conf_node *map, const
 {
     const struct conf_node *n = conf_get(map, key);
     return n ? conf_to_size(doc, n, min, max, out, err, errlen) : 0;
+}
+
+int conf_opt_percent(const struct conf_doc *doc, const struct conf_node *map, const char *key,
+                     double min, double max, double *out, char *err, size_t errlen)
+{
+    const struct conf_node *n = conf_get(map, key);
+    return n ? conf_to_percent(doc, n, min, max, out, err, errlen) : 0;
 }

@@ -67,6 +67,7 @@ int conf_to_string(const struct conf_doc *doc, const struct conf_node *node, con
                    char *err, size_t errlen);
 int conf_to_int(const struct conf_doc *doc, const struct conf_node *node, long long min,
                 long long max, long long *out, char *err, size_t errlen);
+/* A decimal number ("1000", "0.5": quantity_parse_number; no sign, exponent or hex). */
 int conf_to_double(const struct conf_doc *doc, const struct conf_node *node, double min, double max,
                    double *out, char *err, size_t errlen);
 int conf_to_bool(const struct conf_doc *doc, const struct conf_node *node, bool *out, char *err,
@@ -79,6 +80,11 @@ int conf_to_duration_us(const struct conf_doc *doc, const struct conf_node *node
  * [min, max]. */
 int conf_to_size(const struct conf_doc *doc, const struct conf_node *node, uint64_t min,
                  uint64_t max, uint64_t *out, char *err, size_t errlen);
+/* A percentage ("0.1%", "50%", or a bare fraction "0.001": quantity_parse_percent) as a
+ * fraction, within [min, max] (fractions too). Each quantity's message reads "PATH: 'TEXT':
+ * expected a duration such as 500ms, 2s, 1m30s" (quantity.h). */
+int conf_to_percent(const struct conf_doc *doc, const struct conf_node *node, double min,
+                    double max, double *out, char *err, size_t errlen);
 
 /* Optional members: when map has no member `key`, *out is left as it is and 0 returned. */
 int conf_opt_string(const struct conf_doc *doc, const struct conf_node *map, const char *key,
@@ -93,5 +99,7 @@ int conf_opt_duration_us(const struct conf_doc *doc, const struct conf_node *map
                          uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errlen);
 int conf_opt_size(const struct conf_doc *doc, const struct conf_node *map, const char *key,
                   uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errlen);
+int conf_opt_percent(const struct conf_doc *doc, const struct conf_node *map, const char *key,
+                     double min, double max, double *out, char *err, size_t errlen);
 
 #endif

@@ -154,7 +154,8 @@ static int load_advanced(struct bench_options *o, const struct conf_doc *doc,
     if (conf_check_keys(doc, adv, keys, err, errlen) < 0 ||
         conf_opt_bool(doc, adv, "enable_breaker", &breaker, err, errlen) < 0 ||
         conf_opt_int(doc, adv, "max_failures", 1, 1LL << 50, &max_failures, err, errlen) < 0 ||
-        conf_opt_duration_us(doc, adv, "ramp_up", 0, 3600e6, &o->ramp_up_us, err, errlen) < 0)
+        conf_opt_duration_us(doc, adv, "ramp_up", 0, BENCH_RAMP_UP_MAX_US, &o->ramp_up_us, err,
+                             errlen) < 0)
         return -1;
     if (breaker && max_failures == 0)
         return conf_error(doc, conf_get(adv, "enable_breaker"), err, errlen,
@@ -186,9 +187,11 @@ int bench_options_load(struct bench_options *o, const char *path, char *err, siz
         conf_opt_int(&doc, root, "concurrency", 1, 1000000, &concurrency, err, errlen) < 0 ||
         conf_opt_int(&doc, root, "requests", 1, 1LL << 50, &requests, err, errlen) < 0 ||
         conf_opt_int(&doc, root, "threads", 1, 1024, &threads, err, errlen) < 0 ||
-        conf_opt_duration_us(&doc, root, "duration", 1000, 365 * 86400e6, &o->duration_us, err, errlen) < 0 ||
-        conf_opt_duration_us(&doc, root, "timeout", 1000, 3600e6, &timeout_us, err, errlen) < 0 ||
-        conf_opt_double(&doc, root, "rate", 0.001, 1e8, &o->rate, err, errlen) < 0)
+        conf_opt_duration_us(&doc, root, "duration", BENCH_DURATION_MIN_US, BENCH_DURATION_MAX_US,
+                             &o->duration_us, err, errlen) < 0 ||
+        conf_opt_duration_us(&doc, root, "timeout", BENCH_TIMEOUT_MIN_US, BENCH_TIMEOUT_MAX_US,
+                             &timeout_us, err, errlen) < 0 ||
+        conf_opt_double(&doc, root, "rate", BENCH_RATE_MIN, BENCH_RATE_MAX, &o->rate, err, errlen) < 0)
         goto out;
     if ((n = conf_get(root, "protocol"))) {
         const char *p;

@@ -14,6 +14,15 @@
 #define BENCH_MAX_HEADERS    64
 #define BENCH_MAX_THRESHOLDS 32
 
+/* The ranges flags and the config file accept alike. */
+#define BENCH_DURATION_MIN_US 1000ULL                  /* 1ms */
+#define BENCH_DURATION_MAX_US (365ULL * 86400000000ULL) /* a year */
+#define BENCH_TIMEOUT_MIN_US  1000ULL                  /* 1ms */
+#define BENCH_TIMEOUT_MAX_US  3600000000ULL            /* 1h */
+#define BENCH_RAMP_UP_MAX_US  3600000000ULL            /* 1h */
+#define BENCH_RATE_MIN        0.001 /* requests per second */
+#define BENCH_RATE_MAX        1e8
+
 struct bench_options {
     char *urls[BENCH_MAX_URLS]; /* as given, "#weight=N" included */
     size_t url_count;

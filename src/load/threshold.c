@@ -4,39 +4,101 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "base/err.h"
 #include "base/mtime.h"
+#include "base/quantity.h"
+#include "base/size.h"
 
 static const struct {
     const char *name;
     enum threshold_metric metric;
+    enum threshold_unit unit;
+    const char *example;
 } metrics[] = {
-    {"p99.9", THRESHOLD_P999}, {"p50", THRESHOLD_P50},        {"p75", THRESHOLD_P75},
-    {"p90", THRESHOLD_P90},    {"p95", THRESHOLD_P95},        {"p99", THRESHOLD_P99},
-    {"max", THRESHOLD_MAX},    {"mean", THRESHOLD_MEAN},      {"errors", THRESHOLD_ERRORS},
-    {"rps", THRESHOLD_RPS},    {"failures", THRESHOLD_FAILURES}, {"requests", THRESHOLD_REQUESTS},
+    {"p99.9", THRESHOLD_P999, THRESHOLD_UNIT_DURATION, "<50ms"},
+    {"p50", THRESHOLD_P50, THRESHOLD_UNIT_DURATION, "<10ms"},
+    {"p75", THRESHOLD_P75, THRESHOLD_UNIT_DURATION, "<15ms"},
+    {"p90", THRESHOLD_P90, THRESHOLD_UNIT_DURATION, "<20ms"},
+    {"p95", THRESHOLD_P95, THRESHOLD_UNIT_DURATION, "<20ms"},
+    {"p99", THRESHOLD_P99, THRESHOLD_UNIT_DURATION, "<20ms"},
+    {"max", THRESHOLD_MAX, THRESHOLD_UNIT_DURATION, "<1s"},
+    {"mean", THRESHOLD_MEAN, THRESHOLD_UNIT_DURATION, "<10ms"},
+    {"errors", THRESHOLD_ERRORS, THRESHOLD_UNIT_PERCENT, "<0.1%"},
+    {"rps", THRESHOLD_RPS, THRESHOLD_UNIT_NUMBER, ">1000"},
+    {"failures", THRESHOLD_FAILURES, THRESHOLD_UNIT_COUNT, "<=10"},
+    {"requests", THRESHOLD_REQUESTS, THRESHOLD_UNIT_COUNT, ">=1000"},
 };
 
-static bool is_latency(enum threshold_metric m)
+#define METRIC_COUNT (sizeof metrics / sizeof metrics[0])
+
+static size_t metric_index(enum threshold_metric metric)
 {
-    return m <= THRESHOLD_MEAN;
+    size_t i = 0;
+    while (i < METRIC_COUNT - 1 && metrics[i].metric != metric)
+        i++;
+    return i;
+}
+
+enum threshold_unit threshold_metric_unit(enum threshold_metric metric)
+{
+    return metrics[metric_index(metric)].unit;
+}
+
+const char *threshold_metric_example(enum threshold_metric metric)
+{
+    return metrics[metric_index(metric)].example;
+}
+
+int threshold_metric_parse(const char *name, enum threshold_metric *out)
+{
+    for (size_t i = 0; i < METRIC_COUNT; i++)
+        if (strcmp(name, metrics[i].name) == 0) {
+            *out = metrics[i].metric;
+            return 0;
+        }
+    return -1;
+}
+
+int threshold_value_parse(const char *text, enum threshold_unit unit, double *out)
+{
+    uint64_t whole;
+    double v;
+    switch (unit) {
+    case THRESHOLD_UNIT_DURATION:
+        if (mtime_parse_duration_us(text, &whole) < 0) return -1;
+        *out = (double)whole / 1000;
+        return 0;
+    case THRESHOLD_UNIT_SIZE:
+        if (size_parse_bytes(text, &whole) < 0) return -1;
+        *out = (double)whole / (1 << 20);
+        return 0;
+    case THRESHOLD_UNIT_PERCENT:
+        if (quantity_parse_percent(text, &v) < 0 || v > 1) return -1;
+        break;
+    case THRESHOLD_UNIT_COUNT:
+        if (quantity_parse_number(text, &v) < 0 || v != floor(v)) return -1;
+        break;
+    case THRESHOLD_UNIT_NUMBER:
+        if (quantity_parse_number(text, &v) < 0) return -1;
+        break;
+    default:
+        return -1;
+    }
+    *out = v;
+    return 0;
 }
 
 int threshold_parse(const char *text, struct threshold *out, char *err, size_t errlen)
 {
-    static const char accepted[] =
-        "expected METRIC OP VALUE, e.g. p99<20ms, errors<0.1%, rps>1000 (metrics: p50 p75 p90 "
-        "p95 p99 p99.9 max mean errors rps failures requests; ops: < <= > >= ==)";
     memset(out, 0, sizeof *out);
     if (strlen(text) >= sizeof out->text)
-        return err_set(err, errlen, "threshold '%.40s...': too long", text);
+        return err_set(err, errlen, "'%.40s...': too long, expected a threshold such as p99<20ms", text);
     snprintf(out->text, sizeof out->text, "%s", text);
     size_t i;
     const char *p = NULL;
-    for (i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {
+    for (i = 0; i < METRIC_COUNT; i++) {
         size_t n = strlen(metrics[i].name);
         if (strncmp(text, metrics[i].name, n) == 0 && !isalnum((unsigned char)text[n]) &&
             text[n] != '.') {
@@ -46,38 +108,22 @@ int threshold_parse(const char *text, struct threshold *out, char *err, size_t e
         }
     }
     if (!p)
-        return err_set(err, errlen, "threshold '%s': unknown metric, %s", text, accepted);
+        return err_set(err, errlen,
+                       "'%s': unknown metric, expected METRIC OP VALUE such as "
+                       "p99<20ms, errors<0.1%%, rps>1000 (metrics: p50 p75 p90 p95 p99 p99.9 max "
+                       "mean errors rps failures requests; ops: < <= > >= ==)",
+                       text);
     while (*p == ' ')
         p++;
     size_t op_len = threshold_op_parse(p, &out->op);
-    if (!op_len)
-        return err_set(err, errlen, "threshold '%s': missing comparison, %s", text, accepted);
     p += op_len;
     while (*p == ' ')
         p++;
-    char *end;
-    double v = strtod(p, &end);
-    if (end == p || !isfinite(v) || v < 0)
-        return err_set(err, errlen, "threshold '%s': missing or bad number, %s", text, accepted);
-    if (is_latency(out->metric)) {
-        uint64_t us;
-        if (mtime_parse_duration_us(p, &us) < 0)
-            return err_set(err, errlen,
-                           "threshold '%s': expected a duration such as 20ms, 1.5s or 1m30s (a "
-                           "bare number is seconds)",
-                           text);
-        v = (double)us / 1000;
-    } else if (out->metric == THRESHOLD_ERRORS) {
-        if (strcmp(end, "%") == 0)
-            v /= 100;
-        else if (*end)
-            return err_set(err, errlen, "threshold '%s': errors take a percentage (0.1%%) or a fraction (0.001)", text);
-        if (v > 1)
-            return err_set(err, errlen, "threshold '%s': errors above 100%%", text);
-    } else if (*end) {
-        return err_set(err, errlen, "threshold '%s': unexpected '%s' after the number", text, end);
-    }
-    out->value = v;
+    if (!op_len || threshold_value_parse(p, metrics[i].unit, &out->value) < 0)
+        return err_set(err, errlen,
+                       "'%s': expected METRIC OP VALUE such as %s%s (OP one of < <= > "
+                       ">= ==)",
+                       text, metrics[i].name, metrics[i].example);
     return 0;
 }
 

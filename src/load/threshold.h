@@ -28,6 +28,19 @@ enum threshold_metric {
 
 enum threshold_op { THRESHOLD_LT = 0, THRESHOLD_LE, THRESHOLD_GT, THRESHOLD_GE, THRESHOLD_EQ };
 
+/* What a threshold's or a plan expectation's value is, and so how it is written. */
+enum threshold_unit {
+    THRESHOLD_UNIT_DURATION = 0, /* "20ms", "1.5s", a bare number of seconds: kept in ms */
+    THRESHOLD_UNIT_PERCENT,      /* "0.1%", or a fraction "0.001": kept as a fraction */
+    THRESHOLD_UNIT_COUNT,        /* a whole number: "0", "1000" */
+    THRESHOLD_UNIT_NUMBER,       /* a decimal number: "0.8", "1000" */
+    THRESHOLD_UNIT_SIZE,         /* "64MB", "1GB", a bare number of bytes: kept in MB */
+};
+
+/* Parses a value written in unit's grammar (base/quantity.h; a percentage at most 100%) into
+ * *out, in the unit the comment above names. Returns 0, or -1 when text is not one. */
+int threshold_value_parse(const char *text, enum threshold_unit unit, double *out);
+
 /* Reads the operator at the start of text ("<=", ">=", "==", "<", ">") into op. Returns its
  * length, or 0 when there is none. */
 size_t threshold_op_parse(const char *text, enum threshold_op *op);
@@ -53,7 +66,16 @@ struct load_summary {
     double p50, p75, p90, p95, p99, p999, max, mean, min;
 };
 
-/* Parses one expression. Returns 0, or -1 with a message saying what is accepted. */
+/* The unit of a metric's value, and a working example of a threshold on it ("<20ms" for
+ * the latencies, "<0.1%" errors, ">1000" rps, "<=10" failures, ">=1000" requests). */
+enum threshold_unit threshold_metric_unit(enum threshold_metric metric);
+const char *threshold_metric_example(enum threshold_metric metric);
+
+/* The metric named name ("p99", "errors"). Returns 0, or -1 when it is none. */
+int threshold_metric_parse(const char *name, enum threshold_metric *out);
+
+/* Parses one expression. Returns 0, or -1 with a message that shows a working example for
+ * the metric ("'p99<fast': expected METRIC OP VALUE such as p99<20ms"). */
 int threshold_parse(const char *text, struct threshold *out, char *err, size_t errlen);
 
 /* The value of the threshold's metric in s: NAN when there is no sample to measure it by. */

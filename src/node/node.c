@@ -114,7 +114,7 @@ static int load_limits(const struct conf_doc *doc, const struct conf_node *m,
     const struct conf_node *w = conf_get(m, "write_timeout");
     if (w && wt > 0 && wt < 1000) /* 0 is "none"; anything else counts in whole milliseconds */
         return conf_error(doc, w, err, errlen,
-                          "'%s' is out of range, expected 0 (none) or 1ms to 3600s", w->value);
+                          "'%s': expected a duration of 0 (none) or from 1ms to 1h", w->value);
     lim->max_header_bytes = (size_t)hb;
     lim->max_body_bytes = (size_t)bb;
     lim->max_output_bytes = (size_t)ob;

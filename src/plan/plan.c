@@ -28,15 +28,37 @@ bool plan_bound_check(const struct plan_bound *b, double actual)
     return threshold_op_holds(b->op, actual, b->value);
 }
 
-/* The check's own measures that are durations (in ms): a bare number in their bound is
- * seconds, as everywhere durations are written. */
-static bool duration_key(const char *key)
+/* The checks' own measures: how each is written, and a working expectation on it for the
+ * message that refuses a bad one. Durations are in ms, percentages fractions, sizes MB. */
+static const struct {
+    const char *key;
+    enum threshold_unit unit;
+    const char *example; /* as YAML writes it: "\"<500ms\"" or a bare 0 */
+} own_measures[] = {
+    {"success", THRESHOLD_UNIT_PERCENT, "\">=99%\""},
+    {"max_deviation", THRESHOLD_UNIT_PERCENT, "\"<5%\""},
+    {"p_value", THRESHOLD_UNIT_NUMBER, "\">=0.01\""},
+    {"efficiency", THRESHOLD_UNIT_NUMBER, "\">0.8\""},
+    {"failed_requests", THRESHOLD_UNIT_COUNT, "0"},
+    {"other_failures", THRESHOLD_UNIT_COUNT, "0"},
+    {"unconverged", THRESHOLD_UNIT_COUNT, "0"},
+    {"failed_writes", THRESHOLD_UNIT_COUNT, "0"},
+    {"nodes", THRESHOLD_UNIT_COUNT, "\">=10\""},
+    {"detection", THRESHOLD_UNIT_DURATION, "\"<500ms\""},
+    {"failover", THRESHOLD_UNIT_DURATION, "\"<1s\""},
+    {"rejoin", THRESHOLD_UNIT_DURATION, "\"<2s\""},
+    {"converge", THRESHOLD_UNIT_DURATION, "\"<1s\""},
+    {"catch_up", THRESHOLD_UNIT_DURATION, "\"<5s\""},
+    {"health_p99", THRESHOLD_UNIT_DURATION, "\"<100ms\""},
+    {"rss_per_node", THRESHOLD_UNIT_SIZE, "\"<64MB\""},
+};
+
+/* The index of key in own_measures, or -1. */
+static int own_measure(const char *key)
 {
-    static const char *const keys[] = {"detection", "failover", "rejoin",     "converge",
-                                       "catch_up",  "health_p99", NULL};
-    for (const char *const *k = keys; *k; k++)
-        if (strcmp(*k, key) == 0) return true;
-    return false;
+    for (size_t i = 0; i < sizeof own_measures / sizeof own_measures[0]; i++)
+        if (strcmp(own_measures[i].key, key) == 0) return (int)i;
+    return -1;
 }
 
 int plan_parse_bound(const char *key, const char *text, struct plan_bound *b)
@@ -47,31 +69,34 @@ int plan_parse_bound(const char *key, const char *text, struct plan_bound *b)
     p += op_len;
     while (*p == ' ')
         p++;
-    char *end;
-    double v = strtod(p, &end);
-    if (end == p || !isfinite(v)) return -1;
-    uint64_t us;
-    if (strcmp(end, "%") == 0)
-        v /= 100;
-    else if (strcmp(end, "MB") == 0) /* sizes are in MB */
-        ;
-    else if (strcmp(end, "GB") == 0)
-        v *= 1024;
-    else if (*end || duration_key(key)) { /* durations in ms: 500ms, 2s, 1m30s, a bare 2 (s) */
-        if (mtime_parse_duration_us(p, &us) < 0) return -1;
-        v = (double)us / 1000;
+    int m = own_measure(key);
+    if (m >= 0) {
+        if (threshold_value_parse(p, own_measures[m].unit, &b->value) < 0) return -1;
+    } else { /* a measure not listed: whichever unit reads it */
+        static const enum threshold_unit any[] = {THRESHOLD_UNIT_NUMBER, THRESHOLD_UNIT_PERCENT,
+                                                  THRESHOLD_UNIT_SIZE, THRESHOLD_UNIT_DURATION};
+        size_t u = 0;
+        while (u < sizeof any / sizeof any[0] && threshold_value_parse(p, any[u], &b->value) < 0)
+            u++;
+        if (u == sizeof any / sizeof any[0]) return -1;
     }
-    if (!isfinite(v)) return -1; /* "1e308GB" */
-    b->value = v;
     snprintf(b->text, sizeof b->text, "%s%s", op_len ? "" : "== ", text);
     return 0;
 }
 
-static const char *const load_metrics[] = {"p50",      "p75",      "p90",  "p95",    "p99",
-                                           "p99.9",    "max",      "mean", "errors", "rps",
-                                           "failures", "requests", NULL};
+/* "'x5': expected OP VALUE such as detection: "<500ms" (...)": example is a working value for
+ * the expectation's key, as YAML writes it. */
+static int bad_expectation(const struct conf_doc *doc, const struct conf_node *m, const char *value,
+                           const char *example, char *err, size_t errlen)
+{
+    return conf_error(doc, m, err, errlen,
+                      "'%s': expected OP VALUE such as %s: %s (OP one of == < <= > >=; none: ==)",
+                      value, m->key, example);
+}
 
-/* expect: {KEY: "OP VALUE"}: load metrics become thresholds, the check's own keys bounds. */
+/* expect: {KEY: "OP VALUE"}: load metrics become thresholds, the check's own keys bounds. A
+ * bad value is refused with a working expectation for its key: "'x5': expected OP VALUE such
+ * as detection: "<500ms"". */
 int plan_parse_expect(struct plan_check *c, const struct conf_doc *doc, const struct conf_node *e,
                         const char *const own[], char *err, size_t errlen)
 {
@@ -79,30 +104,35 @@ int plan_parse_expect(struct plan_check *c, const struct conf_doc *doc, const st
     for (const struct conf_node *m = e->first; m; m = m->next) {
         const char *v;
         if (conf_to_string(doc, m, &v, err, errlen) < 0) return -1;
-        bool load = false, mine = false;
-        for (const char *const *k = load_metrics; *k && !load; k++)
-            load = strcmp(*k, m->key) == 0;
+        enum threshold_metric metric;
+        bool load = threshold_metric_parse(m->key, &metric) == 0, mine = false;
         for (const char *const *k = own; *k && !mine; k++)
             mine = strcmp(*k, m->key) == 0;
         if (load) {
             char text[128], msg[256];
             enum threshold_op op; /* KEY: VALUE is equality */
-            snprintf(text, sizeof text, "%s%s%s", m->key, threshold_op_parse(v, &op) ? "" : "==", v);
-            if (c->threshold_count == PLAN_MAX_EXPECT ||
-                threshold_parse(text, &c->thresholds[c->threshold_count], msg, sizeof msg) < 0)
-                return conf_error(doc, m, err, errlen,
-                                  "'%s': expected OP VALUE such as <20ms, <0.1%%, >1000", v);
-            snprintf(c->thresholds[c->threshold_count].text,
-                     sizeof c->thresholds[c->threshold_count].text, "%s %s%s", m->key,
-                     threshold_op_parse(v, &op) ? "" : "== ", v);
+            const char *shown_op = threshold_op_parse(v, &op) ? "" : "== ";
+            snprintf(text, sizeof text, "%s%s%s", m->key, shown_op, v);
+            if (c->threshold_count == PLAN_MAX_EXPECT)
+                return conf_error(doc, m, err, errlen, "at most %d expectations",
+                                  PLAN_MAX_EXPECT);
+            struct threshold *t = &c->thresholds[c->threshold_count];
+            if (threshold_parse(text, t, msg, sizeof msg) < 0) {
+                char example[64];
+                snprintf(example, sizeof example, "\"%s\"", threshold_metric_example(metric));
+                return bad_expectation(doc, m, v, example, err, errlen);
+            }
+            snprintf(t->text, sizeof t->text, "%s %s%s", m->key, shown_op, v);
             c->threshold_count++;
         } else if (mine) {
+            int k = own_measure(m->key);
+            if (c->bound_count == PLAN_MAX_EXPECT)
+                return conf_error(doc, m, err, errlen, "at most %d expectations",
+                                  PLAN_MAX_EXPECT);
             struct plan_bound *b = &c->bounds[c->bound_count];
-            if (c->bound_count == PLAN_MAX_EXPECT || plan_parse_bound(m->key, v, b) < 0)
-                return conf_error(doc, m, err, errlen,
-                                  "'%s': expected [OP] VALUE such as <5%%, >=99%%, <500ms, 0 "
-                                  "(OP one of == < <= > >=; none: ==)",
-                                  v);
+            if (plan_parse_bound(m->key, v, b) < 0)
+                return bad_expectation(doc, m, v, k < 0 ? "\">=1\"" : own_measures[k].example,
+                                       err, errlen);
             snprintf(b->key, sizeof b->key, "%s", m->key);
             c->bound_count++;
         } else {
@@ -112,8 +142,8 @@ int plan_parse_expect(struct plan_check *c, const struct conf_doc *doc, const st
                 strncat(allowed, ", ", sizeof allowed - strlen(allowed) - 1);
             }
             return conf_error(doc, m, err, errlen,
-                              "unknown expectation '%s', expected one of: %sp50, p90, p95, p99, "
-                              "p99.9, max, mean, errors, rps, failures, requests",
+                              "unknown expectation '%s', expected one of: %sp50, p75, p90, p95, "
+                              "p99, p99.9, max, mean, errors, rps, failures, requests",
                               m->key, allowed);
         }
     }
@@ -282,12 +312,10 @@ static int parse_fault_share(const struct plan *p, struct plan_check *c,
         return conf_error(doc, body, err, errlen,
                           "with 'group', give one of 'share' (50%%) or 'count' (2)");
     if (share) {
-        char *end;
-        double pct = strtod(share, &end);
-        if (end == share || strcmp(end, "%") != 0 || !(pct > 0 && pct <= 100)) /* NAN too */
-            return conf_error(doc, conf_get(body, "share"), err, errlen,
-                              "expected a share of the group such as 50%%");
-        count = (long long)(pct / 100 * g->replicas + 0.5);
+        double fraction = 0;
+        if (conf_opt_percent(doc, body, "share", 0.01, 1, &fraction, err, errlen) < 0)
+            return -1;
+        count = (long long)(fraction * g->replicas + 0.5);
         if (count < 1) count = 1;
     }
     if (count >= g->replicas)

@@ -608,6 +608,40 @@ static void test_dead_port_exits_1(void **state)
     json_decref(run);
 }
 
+/* An output path that cannot be written is refused before any load: exit 2 naming the path and
+ * why, and the node (its own counter) saw no request. */
+static void test_bad_out_path_sends_nothing(void **state)
+{
+    struct trio *t = *state;
+    char url[128];
+    snprintf(url, sizeof url, "%s/echo", t->urls[0]);
+    static const struct {
+        const char *path, *why;
+    } cases[] = {
+        {"/etc/passwd/x.json", "/etc/passwd: Not a directory"}, /* under a regular file */
+        {"/proc/herd-report.json", "/proc: cannot create a file there"},
+        {"/tmp", "is a directory, expected a file name"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        long long before = node_total(t->ports[0]);
+        assert_true(before >= 0);
+        char *args[] = {"bench", "-n", "50", "-c", "2", "--out", (char *)cases[i].path, url, NULL};
+        char *err = NULL;
+        int code = harness_herd(args, 10000, NULL, &err);
+        char expect[256];
+        snprintf(expect, sizeof expect, "--out '%s': cannot write the report there", cases[i].path);
+        if (code != 2 || !strstr(err, expect) || !strstr(err, cases[i].why))
+            fail_msg("case %zu: exit %d, stderr '%s', expected 2, '%s' and '%s'", i, code, err,
+                     expect, cases[i].why);
+        free(err);
+        /* the status requests themselves: the one that read before, and this one */
+        long long after = node_total(t->ports[0]);
+        if (after - before > 1)
+            fail_msg("case %zu: the node answered %lld requests during a refused run", i,
+                     after - before - 1);
+    }
+}
+
 int integration_bench(void)
 {
     const struct CMUnitTest tests[] = {
@@ -620,6 +654,7 @@ int integration_bench(void)
         cmocka_unit_test(test_open_model),
         cmocka_unit_test(test_report_files),
         cmocka_unit_test(test_bad_input_exits_2),
+        cmocka_unit_test(test_bad_out_path_sends_nothing),
         cmocka_unit_test(test_config_file_run),
         cmocka_unit_test(test_keepalive_off_and_ramp_up),
         cmocka_unit_test(test_sigint_stops_with_a_report),

@@ -253,6 +253,49 @@ static void test_plan_cluster_cannot_start(void **state)
     free(err);
 }
 
+/* A report directory that cannot be made is refused before the cluster is launched: exit 2
+ * naming the flag or the plan's report.dir and why; no node ever listened, no state directory
+ * was made. */
+static void test_plan_bad_report_dir_launches_nothing(void **state)
+{
+    struct pt *t = *state;
+    char text[1024], state_dir[128], state_flag[160];
+    snprintf(text, sizeof text,
+             "name: bad reports\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d}\n"
+             "  gateway: {port: %d, threads: 1}\n"
+             "checks:\n  - connectivity:\n"
+             "report: {dir: /etc/passwd/reports}\n",
+             t->base, t->base + 3);
+    struct plan_args a;
+    write_plan(t, text, &a);
+    snprintf(state_dir, sizeof state_dir, "%s/state", t->dir);
+    snprintf(state_flag, sizeof state_flag, "--state-dir=%s", state_dir);
+    char *from_plan[] = {"test", a.path, state_flag, NULL};
+    char *from_flag[] = {"test", a.path, state_flag, "--report-dir=/proc/herd/reports", NULL};
+    static const char *const expect[][2] = {
+        {"plan.yaml:8:15: report.dir: '/etc/passwd/reports': cannot write the reports there: "
+         "/etc/passwd: Not a directory; nothing was launched", NULL},
+        {"--report-dir '/proc/herd/reports': cannot write the reports there: /proc/herd",
+         "nothing was launched"},
+    };
+    char **argvs[] = {from_plan, from_flag};
+    for (size_t i = 0; i < 2; i++) {
+        char *out = NULL, *err = NULL;
+        int rc = harness_herd(argvs[i], 60000, &out, &err);
+        if (rc != 2 || !strstr(err, expect[i][0]) || (expect[i][1] && !strstr(err, expect[i][1])))
+            fail_msg("case %zu: exit %d, stderr '%s', expected 2 and '%s'", i, rc, err,
+                     expect[i][0]);
+        free(out);
+        free(err);
+        for (int port = t->base; port < t->base + 4; port++)
+            if (harness_port_open(port)) fail_msg("case %zu: port %d is listening", i, port);
+        assert_int_equal(access(state_dir, F_OK), -1); /* the launcher never ran */
+    }
+}
+
 /* Ground truth: api.2 is paused for exactly 2 s with passive ejection off and active checks
  * every 100 ms (100 ms timeout, fall 3, rise 1): the gateway must mark it down after about
  * three timed-out checks (300-600 ms, allowing scheduling slack up to 1.5 s), not before
@@ -1383,6 +1426,8 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_plan_passes_and_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_fails_an_expectation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_cluster_cannot_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_bad_report_dir_launches_nothing, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_failover_pause_matches_the_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover_half_the_group, setup, teardown),

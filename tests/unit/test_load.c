@@ -191,13 +191,24 @@ static void test_thresholds(void **state)
     assert_true(threshold_check(&t, &s));
     assert_int_equal(threshold_parse("p98<1ms", &t, err, sizeof err), -1);
     assert_non_null(strstr(err, "unknown metric"));
+    /* a bad one shows a working threshold on its own metric */
     assert_int_equal(threshold_parse("p99=1ms", &t, err, sizeof err), -1);
-    assert_non_null(strstr(err, "missing comparison"));
+    assert_string_equal(err, "'p99=1ms': expected METRIC OP VALUE such as p99<20ms (OP "
+                             "one of < <= > >= ==)");
     assert_int_equal(threshold_parse("p99<fast", &t, err, sizeof err), -1);
     assert_int_equal(threshold_parse("p99<3min", &t, err, sizeof err), -1);
-    assert_non_null(strstr(err, "expected a duration"));
+    assert_non_null(strstr(err, "such as p99<20ms"));
     assert_int_equal(threshold_parse("errors<200%", &t, err, sizeof err), -1);
+    assert_non_null(strstr(err, "such as errors<0.1%"));
     assert_int_equal(threshold_parse("rps>10k", &t, err, sizeof err), -1);
+    assert_non_null(strstr(err, "such as rps>1000"));
+    assert_int_equal(threshold_parse("failures<=1.5", &t, err, sizeof err), -1);
+    assert_non_null(strstr(err, "such as failures<=10"));
+    assert_int_equal(threshold_parse("requests>=-1", &t, err, sizeof err), -1);
+    assert_non_null(strstr(err, "such as requests>=1000"));
+    assert_int_equal(threshold_parse("rps>1e3", &t, err, sizeof err), -1); /* decimal only */
+    assert_int_equal(threshold_parse("errors<=0.5", &t, err, sizeof err), 0); /* a fraction */
+    assert_true(fabs(t.value - 0.5) < 1e-12);
 }
 
 static void test_classify(void **state)
@@ -282,7 +293,7 @@ static void test_options_config(void **state)
         {"lb: fastest\n", ":1:5: lb: 'fastest' is not a balancer"},
         {"advanced:\n  breaker: on\n", ":2:3: advanced.breaker: unknown key 'breaker'"},
         {"advanced:\n  enable_breaker: yes\n", "needs advanced.max_failures"},
-        {"thresholds: [p99<fast]\n", ":1:14: thresholds[0]: threshold 'p99<fast'"},
+        {"thresholds: [p99<fast]\n", ":1:14: thresholds[0]: 'p99<fast': expected METRIC OP VALUE such as p99<20ms"},
         {"headers:\n  Bad Name: 1\n", ":2:13: headers.Bad Name: header 'Bad Name: 1'"},
         {"concurency: 5\n", ":1:1: concurency: unknown key 'concurency'"},
     };

@@ -6,13 +6,16 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/err.h"
 #include "base/log.h"
 #include "base/mtime.h"
+#include "base/quantity.h"
 #include "base/size.h"
 #include "node/kv.h"
 #include "node/kv_log.h"
@@ -87,6 +90,70 @@ static void test_sizes(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (size_parse_bytes(bad[i], &v) != -1)
             fail_msg("'%s' read as %llu bytes", bad[i], (unsigned long long)v);
+}
+
+static void test_percentages(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        double fraction;
+    } good[] = {{"0.1%", 0.001}, {"50%", 0.5}, {"100%", 1}, {"0%", 0}, {".5%", 0.005},
+                {"0.001", 0.001}, {"1", 1}, {"150%", 1.5}};
+    double v;
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        if (quantity_parse_percent(good[i].text, &v) != 0) fail_msg("'%s' refused", good[i].text);
+        if (fabs(v - good[i].fraction) > 1e-12)
+            fail_msg("'%s' read as %g, not %g", good[i].text, v, good[i].fraction);
+    }
+    static const char *const bad[] = {"", "%", "five%", "5 %", "5%%", "-5%", "+5%", "1e2%",
+                                      "0x10%", "5x", "5%x", "nan%", "inf"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (quantity_parse_percent(bad[i], &v) != -1) fail_msg("'%s' read as %g", bad[i], v);
+}
+
+/* Every kind of quantity says what it expected the same way, with an example. */
+static void test_quantity_messages(void **state)
+{
+    (void)state;
+    char err[ERR_SIZE];
+    uint64_t u;
+    double d;
+    assert_int_equal(quantity_read_duration("5x", 0, UINT64_MAX, &u, err, sizeof err), -1);
+    assert_string_equal(err, "'5x': expected a duration such as 500ms, 2s, 1m30s");
+    assert_int_equal(quantity_read_duration("0", 1000, 3600000000ULL, &u, err, sizeof err), -1);
+    assert_string_equal(err, "'0': expected a duration from 1ms to 1h");
+    assert_int_equal(quantity_read_duration("10", 1000, 3600000000ULL, &u, err, sizeof err), 0);
+    assert_int_equal(u, 10000000); /* a bare number: seconds, as wrk's -d 10 */
+    assert_int_equal(quantity_read_size("5x", 0, UINT64_MAX, &u, err, sizeof err), -1);
+    assert_string_equal(err, "'5x': expected a size such as 64KB, 1MB, 1GB");
+    assert_int_equal(quantity_read_size("2GB", 0, 1 << 30, &u, err, sizeof err), -1);
+    assert_string_equal(err, "'2GB': expected a size from 0B to 1GB");
+    assert_int_equal(quantity_read_percent("5x", 0, 1, &d, err, sizeof err), -1);
+    assert_string_equal(err, "'5x': expected a percentage such as 0.1%");
+    assert_int_equal(quantity_read_percent("120%", 0, 1, &d, err, sizeof err), -1);
+    assert_string_equal(err, "'120%': expected a percentage from 0% to 100%");
+    assert_int_equal(quantity_read_number("1e3", 0, 1e6, &d, err, sizeof err), -1);
+    assert_string_equal(err, "'1e3': expected a number from 0 to 1e+06");
+    assert_int_equal(quantity_read_number("2.5", 0, 10, &d, err, sizeof err), 0);
+    assert_true(d == 2.5);
+    char text[32];
+    static const struct {
+        uint64_t us;
+        const char *text;
+    } durations[] = {{0, "0s"},           {7, "7us"},           {1500, "1.5ms"},
+                     {250000, "250ms"},   {90000000, "90s"},    {120000000, "2m"},
+                     {3600000000ULL, "1h"}, {365ULL * 86400000000ULL, "8760h"}};
+    for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
+        assert_string_equal(quantity_format_duration(durations[i].us, text, sizeof text),
+                            durations[i].text);
+        /* what it writes reads back as the same duration */
+        assert_int_equal(mtime_parse_duration_us(text, &u), 0);
+        assert_int_equal(u, durations[i].us);
+    }
+    assert_string_equal(quantity_format_size(65536, text, sizeof text), "64KB");
+    assert_string_equal(quantity_format_size(1000, text, sizeof text), "1000B");
+    assert_string_equal(quantity_format_size(3ULL << 30, text, sizeof text), "3GB");
 }
 
 static void test_buf(void **state)
@@ -380,6 +447,8 @@ int unit_misc(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_percentages),
+        cmocka_unit_test(test_quantity_messages),
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_log_levels),
         cmocka_unit_test(test_kv),

@@ -268,11 +268,14 @@ static void test_plan_errors(void **state)
          "give one of 'share' (50%) or 'count' (2)"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {group: api, share: half}\n",
-         "expected a share of the group such as 50%"},
+         "checks[0].failover.share: 'half': expected a percentage such as 0.1%"},
         /* NAN passes "x <= 0 || x > 100": the ranges are written so that it cannot */
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {group: api, share: nan%}\n",
-         "expected a share of the group such as 50%"},
+         "'nan%': expected a percentage such as 0.1%"},
+        {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
+         "target: http://x:1\nchecks:\n  - failover: {group: api, share: 0%}\n",
+         "'0%': expected a percentage from 1% to 100%"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {node: api.1, baseline: nan%}\n",
          "expected a success rate such as 99.9%"},
@@ -413,8 +416,17 @@ static void test_plan_bound_values(void **state)
     assert_int_equal(plan_parse_bound("detection", "<0x10s", &b), -1);
     assert_int_equal(plan_parse_bound("detection", "<1e3ms", &b), -1);
     assert_int_equal(plan_parse_bound("detection", "<1e3", &b), -1); /* not 1000 ms */
-    assert_int_equal(plan_parse_bound("efficiency", ">=1e-1", &b), 0); /* not a duration */
-    assert_true(fabs(b.value - 0.1) < 1e-9);
+    assert_int_equal(plan_parse_bound("efficiency", ">=1e-1", &b), -1); /* decimal only */
+    assert_int_equal(plan_parse_bound("efficiency", ">=0.8", &b), 0); /* not a duration */
+    assert_true(fabs(b.value - 0.8) < 1e-9);
+    /* each measure in its own unit */
+    assert_int_equal(plan_parse_bound("failed_requests", "0.5", &b), -1);
+    assert_int_equal(plan_parse_bound("max_deviation", "<5", &b), -1); /* 500% */
+    assert_int_equal(plan_parse_bound("max_deviation", "<5%", &b), 0);
+    assert_true(fabs(b.value - 0.05) < 1e-12);
+    assert_int_equal(plan_parse_bound("rss_per_node", "<64MB", &b), 0);
+    assert_true(fabs(b.value - 64) < 1e-9);
+    assert_int_equal(plan_parse_bound("rss_per_node", "<64ms", &b), -1);
     assert_int_equal(plan_parse_bound("detection", "<1.5s", &b), 0);
     assert_true(fabs(b.value - 1500) < 1e-9);
 }
