@@ -336,12 +336,7 @@ int cmd_bench(int argc, char **argv)
     optind = 0;
     while ((c = getopt_long(argc, argv, bench_short, bench_opts, NULL)) != -1) {
         if (c == ':' || c == '?') { /* whatever the flags before it set rc to */
-            if (c == ':')
-                fprintf(stderr, "herd bench: %s needs a value\n", argv[optind - 1]);
-            else
-                fprintf(stderr, "herd bench: unknown option '%s' (see herd bench --help)\n",
-                        argv[optind - 1]);
-            rc = CLI_EXIT_USAGE;
+            rc = cli_option_error("bench", c, argv);
             goto out;
         }
         if (c == OPT_CONFIG)

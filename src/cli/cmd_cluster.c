@@ -77,6 +77,8 @@ struct verb_args {
     int first; /* index of the first positional argument */
 };
 
+/* Parses the verbs' options into a. Returns 0, -1 after --help, -2 after --version (printed),
+ * or an exit code after a message. */
 static int parse_common(const char *verb, int argc, char **argv, struct verb_args *a)
 {
     static const struct option opts[] = {
@@ -106,8 +108,8 @@ static int parse_common(const char *verb, int argc, char **argv, struct verb_arg
             break;
         }
         case 'h': return -1;
-        case ':': fprintf(stderr, "herd %s: %s needs a value\n", verb, argv[optind - 1]); return CLI_EXIT_USAGE;
-        default: fprintf(stderr, "herd %s: unknown option '%s'\n", verb, argv[optind - 1]); return CLI_EXIT_USAGE;
+        default: /* -2: --version was printed */
+            return cli_option_error(verb, c, argv) == CLI_EXIT_OK ? -2 : CLI_EXIT_USAGE;
         }
     }
     a->first = optind;
@@ -452,6 +454,8 @@ int cmd_cluster(int argc, char **argv)
         fputs(cluster_usage, stdout);
         return CLI_EXIT_OK;
     }
+    if (rc == -2)
+        return CLI_EXIT_OK;
     if (rc)
         return rc;
     struct state_dir st;

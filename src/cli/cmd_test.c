@@ -101,8 +101,7 @@ int cmd_test(int argc, char **argv)
             }
             break;
         case 'h': fputs(test_usage, stdout); return CLI_EXIT_OK;
-        case ':': fprintf(stderr, "herd test: %s needs a value\n", argv[optind - 1]); return CLI_EXIT_USAGE;
-        default: fprintf(stderr, "herd test: unknown option '%s'\n", argv[optind - 1]); return CLI_EXIT_USAGE;
+        default: return cli_option_error("test", c, argv);
         }
     }
     if (optind != argc - 1) {

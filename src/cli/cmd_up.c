@@ -294,8 +294,7 @@ int cmd_up(int argc, char **argv)
         case 's': state = optarg; break;
         case 'C': no_color = true; break;
         case 'h': fputs(up_usage, stdout); return CLI_EXIT_OK;
-        case ':': fprintf(stderr, "herd up: %s needs a value\n", argv[optind - 1]); return CLI_EXIT_USAGE;
-        default: fprintf(stderr, "herd up: unknown option '%s'\n", argv[optind - 1]); return CLI_EXIT_USAGE;
+        default: return cli_option_error("up", c, argv);
         }
     }
     if (optind < argc) {

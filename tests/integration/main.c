@@ -31,6 +31,7 @@ static const struct {
     {"measure", integration_measure, false},
     {"lifetime", integration_lifetime, false},
     {"bad_input", integration_bad_input, false},
+    {"cli", integration_cli, false},
     {"lifetime_victim", integration_lifetime_victim, true},
 };
 
