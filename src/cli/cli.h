@@ -42,6 +42,7 @@ int cli_print_version(void);
  * "" for the default (.herd), else " --state-dir ROOT" with ROOT single-quoted when the
  * shell would split or expand it. Writes at most size bytes into out; returns out. */
 const char *cli_state_flag(const char *root, char *out, size_t size);
+#define CLI_STATE_FLAG_SIZE 1200 /* fits any state directory path, quoted */
 
 /* mkdir -p path. Returns 0 or -1 with a message. */
 int cli_make_dirs(const char *path, char *err, size_t errlen);

@@ -132,7 +132,9 @@ static int call(const char *verb, const struct state_dir *st, const char *path, 
     int status;
     char *reply = NULL, err[ERR_SIZE];
     if (control_call(st, "POST", path, body, LONG_OPERATION_MS, &status, &reply, err, sizeof err) < 0) {
-        fprintf(stderr, "herd %s: %s (is a cluster up? herd up -d)\n", verb, err);
+        char flag[CLI_STATE_FLAG_SIZE];
+        fprintf(stderr, "herd %s: %s (is a cluster up? herd up -d%s)\n", verb, err,
+                cli_state_flag(st->root, flag, sizeof flag));
         return CLI_EXIT_RUNTIME;
     }
     int rc = CLI_EXIT_OK;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,35 @@ static void test_missing_value_and_extra_value(void **state)
     }
 }
 
+/* A hint a user can paste names the state directory when it is not the default, quoted for
+ * the shell when it must be. */
+static void test_hints_name_the_state_dir(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/herd-cli-XXXXXX", plain[64], odd[64], want[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(plain, sizeof plain, "%s/st", dir);
+    snprintf(odd, sizeof odd, "%s/my st's", dir);
+    char *err = NULL;
+    char *pause_plain[] = {"pause", "api.1", "--state-dir", plain, NULL};
+    assert_int_equal(harness_herd(pause_plain, 20000, NULL, &err), 3);
+    snprintf(want, sizeof want, "(is a cluster up? herd up -d --state-dir %s)\n", plain);
+    bool plain_ok = strstr(err, want) != NULL;
+    free(err);
+    err = NULL;
+    char *stop_odd[] = {"stop", "api.1", "--state-dir", odd, NULL};
+    assert_int_equal(harness_herd(stop_odd, 20000, NULL, &err), 3);
+    if (plain_ok)
+        snprintf(want, sizeof want, "(is a cluster up? herd up -d --state-dir '%s/my st'\\''s')\n", dir);
+    bool odd_ok = strstr(err, want) != NULL;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    if (!plain_ok || !odd_ok)
+        fail_msg("stderr '%s', expected '%s'", err, want);
+    free(err);
+}
+
 int integration_cli(void)
 {
     const struct CMUnitTest tests[] = {
@@ -136,6 +166,7 @@ int integration_cli(void)
         cmocka_unit_test(test_help_command_is_command_help),
         cmocka_unit_test(test_unknown_option_one_style),
         cmocka_unit_test(test_missing_value_and_extra_value),
+        cmocka_unit_test(test_hints_name_the_state_dir),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

@@ -175,6 +175,12 @@ static void test_up_status_down(void **state)
         assert_non_null(strstr(out, id));
     }
     assert_non_null(strstr(out, "ready"));
+    /* the hints name the state directory, which is not the default */
+    char hint[256];
+    snprintf(hint, sizeof hint, "stop with: herd down --state-dir %s/state\n", c->dir);
+    assert_non_null(strstr(out, hint));
+    snprintf(hint, sizeof hint, "(herd logs --state-dir %s/state)", c->dir);
+    assert_non_null(strstr(out, hint));
     free(out);
     free(err);
     /* each replica got its port and its NODE_ID */
@@ -203,6 +209,8 @@ static void test_up_status_down(void **state)
     /* a second up over a running cluster is refused */
     assert_int_equal(herd(c, NULL, &err, "up", "-d", "-f", c->file, NULL), 3);
     assert_non_null(strstr(err, "already running"));
+    snprintf(hint, sizeof hint, "run herd down --state-dir %s/state first", c->dir);
+    assert_non_null(strstr(err, hint));
     free(err);
     assert_int_equal(herd(c, &out, NULL, "down", NULL), 0);
     free(out);
