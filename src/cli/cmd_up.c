@@ -330,7 +330,10 @@ int cmd_up(int argc, char **argv)
         fprintf(stderr, "herd up: %s; run herd down%s first\n", err,
                 cli_state_flag(r.st.root, flag, sizeof flag));
         rc = CLI_EXIT_RUNTIME;
-    } else if ((rc = check_no_cluster(&r.st)) == 0) { /* the lock stays held until we exit */
+    } else if ((rc = check_no_cluster(&r.st)) == 0 && state_logs_rotate(&r.st, err, sizeof err) < 0) {
+        fprintf(stderr, "herd up: %s\n", err); /* herd logs shows this cluster's lines only */
+        rc = CLI_EXIT_RUNTIME;
+    } else if (rc == 0) { /* the lock stays held until we exit */
         struct rlimit rl; /* hundreds of replicas: two pipes and a log file each */
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
             rl.rlim_cur = rl.rlim_max;

@@ -860,6 +860,56 @@ static void test_second_up_is_locked_out(void **state)
     assert_int_equal(harness_get(c->base, "/health", buf, sizeof buf, NULL), 200);
 }
 
+/* herd logs shows this cluster's lines only (an earlier herd up's are moved aside), a node
+ * that printed nothing has an empty log (exit 0), and -f waits for its first line. */
+static void test_logs_of_this_cluster_only(void **state)
+{
+    struct cl *c = *state;
+    write_cluster(c, "groups:\n  quiet:\n    command: herd node --log-level warn\n    base_port: %d\n"
+                     "  talk:\n    command: sh -c 'echo hello; exec %s node --log-level warn'\n"
+                     "    base_port: %d\n"
+                     "  late:\n    command: sh -c '%s node --log-level warn & while [ ! -e %s/go ];"
+                     " do sleep 0.05; done; echo late line; wait'\n    base_port: %d\n",
+                     c->base, harness_herd_bin(), c->base + 1, harness_herd_bin(), c->dir, c->base + 2);
+    for (int run = 0; run < 2; run++) { /* the second herd up: still one hello */
+        assert_int_equal(herd(c, NULL, NULL, "up", "-d", "-f", c->file, NULL), 0);
+        char *out = NULL, *err = NULL;
+        assert_int_equal(herd(c, &out, &err, "logs", "talk.1", NULL), 0);
+        assert_string_equal(out, "hello\n");
+        free(out);
+        free(err);
+        out = err = NULL;
+        assert_int_equal(herd(c, &out, &err, "logs", "quiet.1", NULL), 0);
+        assert_string_equal(out, "");
+        free(out);
+        free(err);
+        if (run == 0)
+            assert_int_equal(herd(c, NULL, NULL, "down", NULL), 0);
+    }
+    char *err = NULL;
+    assert_int_equal(herd(c, NULL, &err, "logs", "quiet.9", NULL), 2);
+    assert_non_null(strstr(err, "no node 'quiet.9'"));
+    free(err);
+    /* -f on a node that has printed nothing yet: it waits, and shows the line once it comes */
+    char out_path[128], state_arg[128], go[128], buf[1024];
+    snprintf(out_path, sizeof out_path, "%s/logs.out", c->dir);
+    snprintf(state_arg, sizeof state_arg, "--state-dir=%s/state", c->dir);
+    snprintf(go, sizeof go, "%s/go", c->dir);
+    char *argv[] = {(char *)harness_herd_bin(), "logs", "-f", "late.1", state_arg, NULL};
+    pid_t pid = harness_spawn_io(argv, NULL, out_path, "/dev/null");
+    FILE *f = fopen(go, "w");
+    assert_non_null(f);
+    fclose(f);
+    bool seen = harness_wait_until(file_holds(out_path, "late line\n", buf, sizeof buf), 10000);
+    bool following = harness_wait(pid, 0) < 0;
+    kill(pid, SIGTERM);
+    int status = harness_wait(pid, 5000);
+    if (!seen || !following)
+        fail_msg("herd logs -f printed '%s' (still running: %d)", buf, following);
+    assert_string_equal(buf, "late line\n");
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int integration_cluster(void)
 {
     const struct CMUnitTest tests[] = {
@@ -879,6 +929,7 @@ int integration_cluster(void)
         cmocka_unit_test_setup_teardown(test_down_ends_the_whole_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_down_signals_only_its_own, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_up_is_locked_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_logs_of_this_cluster_only, setup, teardown),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }
