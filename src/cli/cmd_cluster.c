@@ -138,13 +138,16 @@ static int call(const char *verb, const struct state_dir *st, const char *path, 
         return CLI_EXIT_RUNTIME;
     }
     int rc = CLI_EXIT_OK;
+    json_t *j = json_loads(reply, 0, NULL);
+    const char *note = json_string_value(json_object_get(j, "note"));
     if (status >= 300) {
-        json_t *j = json_loads(reply, 0, NULL);
         const char *msg = json_string_value(json_object_get(j, "error"));
         fprintf(stderr, "herd %s: %s\n", verb, msg ? msg : reply);
-        json_decref(j);
         rc = status >= 500 ? CLI_EXIT_RUNTIME : CLI_EXIT_USAGE;
+    } else if (note) { /* already so: nothing was done */
+        printf("%s\n", note);
     }
+    json_decref(j);
     free(reply);
     return rc;
 }

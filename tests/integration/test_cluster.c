@@ -386,14 +386,25 @@ static void test_fault_verbs(void **state)
     harness_send(fd, "GET /health HTTP/1.1\r\n\r\n", 24);
     assert_int_equal(harness_read_responses(fd, 1, buf, sizeof buf), 0); /* ...nobody answers */
     close(fd);
+    /* a second pause, a resume of a running node, a second stop: done already, a note, exit 0 */
+    char *out = NULL;
+    assert_int_equal(herd(c, &out, NULL, "pause", "api.2", NULL), 0);
+    assert_true(strncmp(out, "api.2 is already paused\n", 24) == 0);
+    free(out);
     assert_int_equal(herd(c, NULL, NULL, "resume", "api.2", NULL), 0);
     assert_string_equal(node_header(c->base + 1, buf, sizeof buf), "api.2");
+    assert_int_equal(herd(c, &out, NULL, "resume", "api.2", NULL), 0);
+    assert_true(strncmp(out, "api.2 is already running\n", 25) == 0);
+    free(out);
     /* stop: down and staying down; restart brings it back */
     assert_int_equal(herd(c, NULL, NULL, "stop", "api.3", NULL), 0);
     assert_false(harness_port_open(c->base + 2));
     st = status(c);
     assert_string_equal(state_of(st, "api.3"), "stopped");
     json_decref(st);
+    assert_int_equal(herd(c, &out, NULL, "stop", "api.3", NULL), 0);
+    assert_true(strncmp(out, "api.3 is already stopped\n", 25) == 0);
+    free(out);
     assert_int_equal(herd(c, NULL, NULL, "restart", "api.3", NULL), 0);
     assert_string_equal(node_header(c->base + 2, buf, sizeof buf), "api.3");
     /* kill: SIGKILL; with restart: never it stays down, as exited */
