@@ -413,6 +413,11 @@ int cmd_bench(int argc, char **argv)
                     report_actual(e, o.thresholds[i].text, text, sizeof text));
             json_decref(e);
         }
+        if (result.tls_error[0])
+            fprintf(stderr, "herd bench: TLS: %s%s\n", result.tls_error,
+                    strncmp(result.tls_error, "certificate", 11) == 0
+                        ? "; use -k to skip verification or SSL_CERT_FILE to trust a CA"
+                        : "");
         if (s.succeeded == 0)
             fprintf(stderr, "herd bench: no request succeeded (%llu scheduled: unable to connect, or "
                             "every answer failed): nothing was measured\n",

@@ -56,6 +56,7 @@ static const struct bad_case cases[] = {
     {BAD_CLI, "bench|-H|NoColon|http://127.0.0.1:1/", 2, "expected 'Name: value'"},
     {BAD_CLI, "bench|-m|GE T|http://127.0.0.1:1/", 2, "method 'GE T': expected a word"},
     {BAD_CLI, "bench|-m|G/T|http://127.0.0.1:1/", 2, "method 'G/T': expected a word"},
+    {BAD_CLI, "bench|http://user:pw@127.0.0.1:1/", 2, "URL 'http://***@127.0.0.1:1/': user info"},
     {BAD_CLI, "status|--bogus", 2, "herd status: unknown option '--bogus'\nTry 'herd status --help'."},
     {BAD_CLI, "logs|-n", 2, "herd logs: option '-n' needs a value"},
     {BAD_CLI, "--bogus", 2, "herd: unknown option '--bogus'"},

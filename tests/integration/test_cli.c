@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +160,58 @@ static void test_hints_name_the_state_dir(void **state)
     free(err);
 }
 
+/* A failed TLS handshake says why, and what to do; -k skips the check. The server: openssl
+ * s_server with a self-signed certificate made here. */
+static void test_tls_failure_says_why(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/herd-cli-tls-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cmd[128], cert[64], key[64];
+    assert_int_equal(harness_self_signed_cert(dir, cert, key, sizeof cert), 0);
+    int port = harness_free_port();
+    char port_arg[16], url[64];
+    snprintf(port_arg, sizeof port_arg, "%d", port);
+    snprintf(url, sizeof url, "https://localhost:%d/", port);
+    char *server[] = {"/usr/bin/openssl", "s_server", "-accept", port_arg, "-cert", cert, "-key", key,
+                      "-www", "-quiet", NULL};
+    pid_t pid = harness_spawn(server, NULL, "/dev/null");
+    bool up = harness_wait_until(harness_port_open(port), 10000);
+    char *err = NULL, *err_k = NULL;
+    char *verify[] = {"bench", "-n", "2", "-c", "1", "-q", url, NULL};
+    int code = up ? harness_herd(verify, 30000, NULL, &err) : -1;
+    char *insecure[] = {"bench", "-n", "2", "-c", "1", "-q", "-k", url, NULL};
+    int code_k = up ? harness_herd(insecure, 30000, NULL, &err_k) : -1;
+    kill(pid, SIGTERM);
+    harness_wait(pid, 5000);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+    assert_true(up);
+    assert_int_equal(code, 1);
+    assert_non_null(strstr(err, "herd bench: TLS: certificate verify failed (self-signed certificate); "
+                                "use -k to skip verification or SSL_CERT_FILE to trust a CA\n"));
+    assert_int_equal(code_k, 0);
+    assert_null(strstr(err_k, "TLS:"));
+    free(err);
+    free(err_k);
+}
+
+/* user:password@ in a URL is refused with a message that does not show the password */
+static void test_user_info_refused_without_the_password(void **state)
+{
+    (void)state;
+    static const char *const urls[] = {"http://user:s3cret@127.0.0.1:1/",
+                                       "http://us%40er:s3cret@[::1]:1/a@b"};
+    for (size_t i = 0; i < 2; i++) {
+        char *err = NULL;
+        char *args[] = {"bench", "-n", "1", (char *)urls[i], NULL};
+        assert_int_equal(harness_herd(args, 20000, NULL, &err), 2);
+        if (!strstr(err, "user info (user:password@) is not supported") || strstr(err, "s3cret"))
+            fail_msg("herd bench %s: '%s'", urls[i], err);
+        free(err);
+    }
+}
+
 int integration_cli(void)
 {
     const struct CMUnitTest tests[] = {
@@ -167,6 +220,8 @@ int integration_cli(void)
         cmocka_unit_test(test_unknown_option_one_style),
         cmocka_unit_test(test_missing_value_and_extra_value),
         cmocka_unit_test(test_hints_name_the_state_dir),
+        cmocka_unit_test(test_tls_failure_says_why),
+        cmocka_unit_test(test_user_info_refused_without_the_password),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
