@@ -27,6 +27,23 @@ int cmd_cluster(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_guard(int argc, char **argv);
 
+/* What a command does with a getopt_long return it has no case for (':' or '?', with opterr
+ * 0 and a ':'-led optstring), so that every command answers alike: `--version` (an option
+ * no command lists) prints the version line and returns CLI_EXIT_OK; anything else prints
+ * "herd CMD: unknown option '--foo'" (or "option '-c' needs a value", "option '--quiet'
+ * takes no value") and "Try 'herd CMD --help'." to stderr and returns CLI_EXIT_USAGE.
+ * cmd is the command's name (argv[0]); argv is the vector being parsed. */
+int cli_option_error(const char *cmd, int c, char **argv);
+
+/* Prints "herd VERSION" to stdout; returns CLI_EXIT_OK. */
+int cli_print_version(void);
+
+/* The flag that names state directory root in a hint a user can paste ("herd down%s"):
+ * "" for the default (.herd), else " --state-dir ROOT" with ROOT single-quoted when the
+ * shell would split or expand it. Writes at most size bytes into out; returns out. */
+const char *cli_state_flag(const char *root, char *out, size_t size);
+#define CLI_STATE_FLAG_SIZE 1200 /* fits any state directory path, quoted */
+
 /* mkdir -p path. Returns 0 or -1 with a message. */
 int cli_make_dirs(const char *path, char *err, size_t errlen);
 

@@ -342,12 +342,7 @@ int cmd_bench(int argc, char **argv)
     optind = 0;
     while ((c = getopt_long(argc, argv, bench_short, bench_opts, NULL)) != -1) {
         if (c == ':' || c == '?') { /* whatever the flags before it set rc to */
-            if (c == ':')
-                fprintf(stderr, "herd bench: %s needs a value\n", argv[optind - 1]);
-            else
-                fprintf(stderr, "herd bench: unknown option '%s' (see herd bench --help)\n",
-                        argv[optind - 1]);
-            rc = CLI_EXIT_USAGE;
+            rc = cli_option_error("bench", c, argv);
             goto out;
         }
         if (c == OPT_CONFIG)
@@ -429,6 +424,11 @@ int cmd_bench(int argc, char **argv)
                     report_actual(e, o.thresholds[i].text, text, sizeof text));
             json_decref(e);
         }
+        if (result.tls_error[0])
+            fprintf(stderr, "herd bench: TLS: %s%s\n", result.tls_error,
+                    strncmp(result.tls_error, "certificate", 11) == 0
+                        ? "; use -k to skip verification or SSL_CERT_FILE to trust a CA"
+                        : "");
         if (s.succeeded == 0)
             fprintf(stderr, "herd bench: no request succeeded (%llu scheduled: unable to connect, or "
                             "every answer failed): nothing was measured\n",

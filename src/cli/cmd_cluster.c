@@ -77,6 +77,8 @@ struct verb_args {
     int first; /* index of the first positional argument */
 };
 
+/* Parses the verbs' options into a. Returns 0, -1 after --help, -2 after --version (printed),
+ * or an exit code after a message. */
 static int parse_common(const char *verb, int argc, char **argv, struct verb_args *a)
 {
     static const struct option opts[] = {
@@ -106,8 +108,8 @@ static int parse_common(const char *verb, int argc, char **argv, struct verb_arg
             break;
         }
         case 'h': return -1;
-        case ':': fprintf(stderr, "herd %s: %s needs a value\n", verb, argv[optind - 1]); return CLI_EXIT_USAGE;
-        default: fprintf(stderr, "herd %s: unknown option '%s'\n", verb, argv[optind - 1]); return CLI_EXIT_USAGE;
+        default: /* -2: --version was printed */
+            return cli_option_error(verb, c, argv) == CLI_EXIT_OK ? -2 : CLI_EXIT_USAGE;
         }
     }
     a->first = optind;
@@ -130,17 +132,22 @@ static int call(const char *verb, const struct state_dir *st, const char *path, 
     int status;
     char *reply = NULL, err[ERR_SIZE];
     if (control_call(st, "POST", path, body, LONG_OPERATION_MS, &status, &reply, err, sizeof err) < 0) {
-        fprintf(stderr, "herd %s: %s (is a cluster up? herd up -d)\n", verb, err);
+        char flag[CLI_STATE_FLAG_SIZE];
+        fprintf(stderr, "herd %s: %s (is a cluster up? herd up -d%s)\n", verb, err,
+                cli_state_flag(st->root, flag, sizeof flag));
         return CLI_EXIT_RUNTIME;
     }
     int rc = CLI_EXIT_OK;
+    json_t *j = json_loads(reply, 0, NULL);
+    const char *note = json_string_value(json_object_get(j, "note"));
     if (status >= 300) {
-        json_t *j = json_loads(reply, 0, NULL);
         const char *msg = json_string_value(json_object_get(j, "error"));
         fprintf(stderr, "herd %s: %s\n", verb, msg ? msg : reply);
-        json_decref(j);
         rc = status >= 500 ? CLI_EXIT_RUNTIME : CLI_EXIT_USAGE;
+    } else if (note) { /* already so: nothing was done */
+        printf("%s\n", note);
     }
+    json_decref(j);
     free(reply);
     return rc;
 }
@@ -330,14 +337,16 @@ static int print_log(const struct state_dir *st, const char *id, bool prefix, lo
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
-    if (*offset > 0) {
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    if (*offset > size) /* a new file in its place (the next herd up): from its start */
+        *offset = 0;
+    if (*offset > 0 || lines < 0) {
         fseek(f, *offset, SEEK_SET);
-    } else if (lines >= 0) { /* start at the last `lines` lines */
-        long pos = 0, count = 0;
+    } else { /* start at the last `lines` lines */
+        long pos = size - 1, count = 0;
         char c;
-        fseek(f, 0, SEEK_END);
-        long size = ftell(f);
-        for (pos = size - 1; pos >= 0; pos--) {
+        for (; lines > 0 && pos >= 0; pos--) {
             fseek(f, pos, SEEK_SET);
             if (fread(&c, 1, 1, f) == 1 && c == '\n' && pos != size - 1 && ++count == lines)
                 break;
@@ -365,49 +374,79 @@ static void on_logs_sigint(int sig)
     logs_interrupted = 1;
 }
 
+/* The cluster's node ids, one per line into names: from the supervisor when it answers (every
+ * node it has, silent or stopped ones too), else from the log files there are. Returns true
+ * when the supervisor answered. */
+static bool node_ids(const struct state_dir *st, struct buf *names)
+{
+    int status;
+    char *reply = NULL, err[ERR_SIZE];
+    if (control_call(st, "GET", "/status", NULL, 5000, &status, &reply, err, sizeof err) == 0) {
+        json_t *j = status == 200 ? json_loads(reply, 0, NULL) : NULL;
+        free(reply);
+        size_t i;
+        json_t *n;
+        json_array_foreach(json_object_get(j, "nodes"), i, n)
+            buf_printf(names, "%s\n", json_string_value(json_object_get(n, "id")));
+        json_decref(j);
+        if (j)
+            return true;
+    }
+    char dir[STATE_PATH_MAX + 8];
+    snprintf(dir, sizeof dir, "%s/logs", st->root);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && strcmp(e->d_name + len - 4, ".log") == 0)
+            buf_printf(names, "%.*s\n", (int)(len - 4), e->d_name);
+    }
+    if (d)
+        closedir(d);
+    return false;
+}
+
+static bool names_hold(const struct buf *names, const char *id)
+{
+    size_t len = strlen(id);
+    for (const char *p = names->data; p && *p; p = strchr(p, '\n') + 1)
+        if (strncmp(p, id, len) == 0 && p[len] == '\n')
+            return true;
+    return false;
+}
+
+/* herd logs: the lines the nodes of the cluster running (or last run) here printed; a node
+ * that printed nothing yet has an empty log, and -f waits for its first line. */
 static int verb_logs(const struct state_dir *st, int argc, char **argv, const struct verb_args *a)
 {
-    char **ids = NULL;
+    struct buf names = {0};
+    bool supervised = node_ids(st, &names);
     size_t count = 0;
+    char **ids = NULL;
     if (a->first < argc) {
-        ids = &argv[a->first];
-        count = (size_t)(argc - a->first);
-    }
-    char **all = NULL;
-    if (!ids) { /* every node that has a log */
-        char dir[STATE_PATH_MAX + 8];
-        snprintf(dir, sizeof dir, "%s/logs", st->root);
-        struct buf names = {0};
-        DIR *d = opendir(dir);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            size_t len = strlen(e->d_name);
-            if (len > 4 && strcmp(e->d_name + len - 4, ".log") == 0)
-                buf_printf(&names, "%.*s\n", (int)(len - 4), e->d_name);
-        }
-        if (d)
-            closedir(d);
-        for (char *p = names.data; p && *p;) {
-            char *nl = strchr(p, '\n');
-            char **grown = realloc(all, (count + 1) * sizeof *all);
+        ids = calloc((size_t)(argc - a->first), sizeof *ids);
+        for (int i = a->first; ids && i < argc; i++)
+            ids[count++] = strdup(argv[i]);
+    } else {
+        for (char *p = names.data; p && *p; p = strchr(p, '\n') + 1) {
+            char **grown = realloc(ids, (count + 1) * sizeof *ids);
             if (!grown)
                 break;
-            all = grown;
-            all[count++] = strndup(p, (size_t)(nl - p));
-            p = nl + 1;
+            ids = grown;
+            ids[count++] = strndup(p, strcspn(p, "\n"));
         }
-        buf_free(&names);
-        ids = all;
         if (!count) {
             fprintf(stderr, "herd logs: no logs in %s/logs\n", st->root);
+            buf_free(&names);
             return CLI_EXIT_RUNTIME;
         }
     }
-    long *offsets = calloc(count, sizeof *offsets);
+    long *offsets = calloc(count ? count : 1, sizeof *offsets);
     int rc = CLI_EXIT_OK;
-    for (size_t i = 0; i < count; i++)
-        if (print_log(st, ids[i], count > 1, a->lines, &offsets[i]) < 0) {
-            fprintf(stderr, "herd logs: no log for '%s' in %s/logs\n", ids[i], st->root);
+    for (size_t i = 0; offsets && i < count; i++)
+        if (print_log(st, ids[i], count > 1, a->lines, &offsets[i]) < 0 &&
+            !(supervised && names_hold(&names, ids[i]))) {
+            fprintf(stderr, "herd logs: no node '%s' in %s\n", ids[i], st->root);
             rc = CLI_EXIT_USAGE;
         }
     if (a->follow && rc == CLI_EXIT_OK) {
@@ -420,9 +459,10 @@ static int verb_logs(const struct state_dir *st, int argc, char **argv, const st
         }
     }
     free(offsets);
-    for (size_t i = 0; all && i < count; i++)
-        free(all[i]);
-    free(all);
+    for (size_t i = 0; i < count; i++)
+        free(ids[i]);
+    free(ids);
+    buf_free(&names);
     return rc;
 }
 
@@ -452,6 +492,8 @@ int cmd_cluster(int argc, char **argv)
         fputs(cluster_usage, stdout);
         return CLI_EXIT_OK;
     }
+    if (rc == -2)
+        return CLI_EXIT_OK;
     if (rc)
         return rc;
     struct state_dir st;

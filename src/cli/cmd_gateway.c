@@ -196,7 +196,6 @@ int cmd_gateway(int argc, char **argv)
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":f:p:h", long_options, NULL)) != -1) {
-        const char *flag = optind > 1 ? argv[optind - 1] : "?";
         switch (c) {
         case 'f':
             break;
@@ -334,11 +333,8 @@ int cmd_gateway(int argc, char **argv)
             fputs(gateway_usage, stdout);
             rc = CLI_EXIT_OK;
             goto out;
-        case ':':
-            rc = bad("%s%s: needs a value", flag, "");
-            goto out;
         default:
-            rc = bad("%s%s: unknown option (see herd gateway --help)", flag, "");
+            rc = cli_option_error("gateway", c, argv);
             goto out;
         }
     }

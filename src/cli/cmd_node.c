@@ -170,12 +170,8 @@ int cmd_node(int argc, char **argv)
         case 'h':
             fputs(node_usage, stdout);
             return CLI_EXIT_OK;
-        case ':':
-            fprintf(stderr, "herd node: %s needs a value\n", argv[optind - 1]);
-            return CLI_EXIT_USAGE;
         default:
-            fprintf(stderr, "herd node: unknown option '%s'\n%s", argv[optind - 1], node_usage);
-            return CLI_EXIT_USAGE;
+            return cli_option_error("node", c, argv);
         }
     }
     if (optind < argc) {

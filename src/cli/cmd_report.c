@@ -90,8 +90,7 @@ int cmd_report(int argc, char **argv)
             break;
         }
         case 'h': fputs(report_usage, stdout); return CLI_EXIT_OK;
-        case ':': fprintf(stderr, "herd report: %s needs a value\n", argv[optind - 1]); return CLI_EXIT_USAGE;
-        default: fprintf(stderr, "herd report: unknown option '%s'\n", argv[optind - 1]); return CLI_EXIT_USAGE;
+        default: return cli_option_error("report", c, argv);
         }
     }
     if (comparing) {

@@ -110,8 +110,7 @@ int cmd_test(int argc, char **argv)
             }
             break;
         case 'h': fputs(test_usage, stdout); return CLI_EXIT_OK;
-        case ':': fprintf(stderr, "herd test: %s needs a value\n", argv[optind - 1]); return CLI_EXIT_USAGE;
-        default: fprintf(stderr, "herd test: unknown option '%s'\n", argv[optind - 1]); return CLI_EXIT_USAGE;
+        default: return cli_option_error("test", c, argv);
         }
     }
     if (optind != argc - 1) {
@@ -143,6 +142,10 @@ int cmd_test(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* a directory kept after the run is named here, so that its logs hint can name it too */
+    char kept[] = "/tmp/herd-test-XXXXXX";
+    if (keep_state && !state_dir && p.has_cluster && mkdtemp(kept))
+        state_dir = kept;
     struct plan_run_opts o = {.self_exe = self, .state_dir = state_dir, .quiet = quiet,
                               .keep_state = keep_state, .stop = &test_stop};
     void *doc = NULL;
@@ -158,6 +161,11 @@ int cmd_test(int argc, char **argv)
         return rc ? rc : CLI_EXIT_RUNTIME;
     }
     report_render(doc, "text", stdout, err, sizeof err);
+    if (state_dir && p.has_cluster) {
+        char flag[CLI_STATE_FLAG_SIZE];
+        cli_state_flag(state_dir, flag, sizeof flag);
+        printf("  the cluster's logs: herd logs%s\n", flag[0] ? flag : " --state-dir .herd");
+    }
     static const struct {
         unsigned bit;
         const char *format, *file;

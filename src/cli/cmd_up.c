@@ -172,9 +172,11 @@ static int run_supervisor(struct up_run *r)
 static int check_no_cluster(const struct state_dir *st)
 {
     struct state_pid sp;
+    char flag[CLI_STATE_FLAG_SIZE];
+    cli_state_flag(st->root, flag, sizeof flag);
     if (state_pid_read_supervisor(st, &sp) == 0 && state_pid_alive(&sp)) {
         fprintf(stderr, "herd up: a cluster is already running here (supervisor pid %d, %s); "
-                        "run herd down first\n", (int)sp.pid, st->root);
+                        "run herd down%s first\n", (int)sp.pid, st->root, flag);
         return CLI_EXIT_RUNTIME;
     }
     struct state_pid *pids;
@@ -183,7 +185,7 @@ static int check_no_cluster(const struct state_dir *st)
         for (size_t i = 0; i < count; i++)
             if (state_pid_alive(&pids[i])) {
                 fprintf(stderr, "herd up: %s (pid %d) of an earlier cluster is still running; "
-                                "run herd down first\n", pids[i].id, (int)pids[i].pid);
+                                "run herd down%s first\n", pids[i].id, (int)pids[i].pid, flag);
                 free(pids);
                 return CLI_EXIT_RUNTIME;
             }
@@ -256,7 +258,10 @@ static int run_detached(struct up_run *r, uint64_t wait_ms)
                     free(body);
                 }
                 cli_print_nodes(j, stdout, false);
-                printf("supervisor pid %d; logs in %s/logs; stop with: herd down\n", (int)child, r->st.root);
+                char flag[CLI_STATE_FLAG_SIZE];
+                cli_state_flag(r->st.root, flag, sizeof flag);
+                printf("supervisor pid %d; logs in %s/logs (herd logs%s); stop with: herd down%s\n",
+                       (int)child, r->st.root, flag, flag);
                 json_decref(j);
                 return CLI_EXIT_OK;
             }
@@ -271,7 +276,9 @@ static int run_detached(struct up_run *r, uint64_t wait_ms)
         }
         usleep(100000);
     }
-    fprintf(stderr, "herd up: the cluster was not ready after %.0f s; see %s/logs\n", (double)wait_ms / 1000, r->st.root);
+    char flag[CLI_STATE_FLAG_SIZE];
+    fprintf(stderr, "herd up: the cluster was not ready after %.0f s; see its logs: herd logs%s\n",
+            (double)wait_ms / 1000, cli_state_flag(r->st.root, flag, sizeof flag));
     return CLI_EXIT_RUNTIME;
 }
 
@@ -294,8 +301,7 @@ int cmd_up(int argc, char **argv)
         case 's': state = optarg; break;
         case 'C': no_color = true; break;
         case 'h': fputs(up_usage, stdout); return CLI_EXIT_OK;
-        case ':': fprintf(stderr, "herd up: %s needs a value\n", argv[optind - 1]); return CLI_EXIT_USAGE;
-        default: fprintf(stderr, "herd up: unknown option '%s'\n", argv[optind - 1]); return CLI_EXIT_USAGE;
+        default: return cli_option_error("up", c, argv);
         }
     }
     if (optind < argc) {
@@ -320,9 +326,14 @@ int cmd_up(int argc, char **argv)
         rc = CLI_EXIT_RUNTIME;
     } else if (state_lock(&r.st, err, sizeof err) < 0) {
         /* a second herd up on this directory would take the first one's control socket */
-        fprintf(stderr, "herd up: %s; run herd down first\n", err);
+        char flag[CLI_STATE_FLAG_SIZE];
+        fprintf(stderr, "herd up: %s; run herd down%s first\n", err,
+                cli_state_flag(r.st.root, flag, sizeof flag));
         rc = CLI_EXIT_RUNTIME;
-    } else if ((rc = check_no_cluster(&r.st)) == 0) { /* the lock stays held until we exit */
+    } else if ((rc = check_no_cluster(&r.st)) == 0 && state_logs_rotate(&r.st, err, sizeof err) < 0) {
+        fprintf(stderr, "herd up: %s\n", err); /* herd logs shows this cluster's lines only */
+        rc = CLI_EXIT_RUNTIME;
+    } else if (rc == 0) { /* the lock stays held until we exit */
         struct rlimit rl; /* hundreds of replicas: two pipes and a log file each */
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
             rl.rlim_cur = rl.rlim_max;

@@ -38,7 +38,23 @@ static void usage(FILE *out)
         if (commands[i].summary)
             fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out,
-            "\n`herd COMMAND --help` describes a command; `herd --version` prints the version.\n");
+            "\n`herd help COMMAND` (or `herd COMMAND --help`) describes a command; `herd --version`\n"
+            "(or -V) prints the version.\n");
+}
+
+/* the command named name, hidden ones included, or NULL */
+static const struct command *find(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(name, commands[i].name) == 0) return &commands[i];
+    return NULL;
+}
+
+static int unknown(const char *name)
+{
+    fprintf(stderr, "herd: unknown command '%s'\n", name);
+    usage(stderr);
+    return CLI_EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -48,17 +64,22 @@ int main(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     const char *name = argv[1];
-    if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
-        printf("herd %s\n", HERD_VERSION);
-        return CLI_EXIT_OK;
+    if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0 || strcmp(name, "version") == 0)
+        return cli_print_version();
+    if (strcmp(name, "help") == 0 && argc > 2) { /* herd help CMD: herd CMD --help */
+        const struct command *c = find(argv[2]);
+        if (!c) return unknown(argv[2]);
+        char flag[] = "--help", *help[] = {argv[2], flag, NULL};
+        return c->run(2, help);
     }
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
         usage(stdout);
         return CLI_EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(name, commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "herd: unknown command '%s'\n", name);
-    usage(stderr);
-    return CLI_EXIT_USAGE;
+    if (name[0] == '-') {
+        fprintf(stderr, "herd: unknown option '%s'\nTry 'herd --help'.\n", name);
+        return CLI_EXIT_USAGE;
+    }
+    const struct command *c = find(name);
+    return c ? c->run(argc - 1, argv + 1) : unknown(name);
 }

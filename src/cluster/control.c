@@ -45,7 +45,9 @@ static void on_done(struct supervisor *sup, int status, const char *error, void 
 {
     (void)sup;
     struct http_request *req = data;
-    if (status == 0)
+    if (status == 0 && error && *error) /* a note: it was so already */
+        http_respond_json(req, 200, json_pack("{s:b, s:s}", "ok", 1, "note", error));
+    else if (status == 0)
         http_respond_json(req, 200, json_pack("{s:b}", "ok", 1));
     else
         http_respond_error(req, status == 2 ? 400 : 500, error);

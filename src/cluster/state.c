@@ -271,3 +271,26 @@ int state_pid_list(const struct state_dir *st, struct state_pid **out, size_t *c
     closedir(d);
     return 0;
 }
+
+int state_logs_rotate(const struct state_dir *st, char *err, size_t errlen)
+{
+    char dir[STATE_PATH_MAX + 8];
+    snprintf(dir, sizeof dir, "%s/logs", st->root);
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : err_set(err, errlen, "cannot read %s: %s", dir, strerror(errno));
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".log") != 0)
+            continue;
+        char from[STATE_PATH_MAX + 300], to[STATE_PATH_MAX + 304];
+        snprintf(from, sizeof from, "%s/%s", dir, e->d_name);
+        snprintf(to, sizeof to, "%s.1", from);
+        if (rename(from, to) < 0 && rc == 0)
+            rc = err_set(err, errlen, "cannot move %s aside: %s", from, strerror(errno));
+    }
+    closedir(d);
+    return rc;
+}

@@ -71,6 +71,11 @@ int proc_kill_group(pid_t pgid, int sig);
  * (errno EWOULDBLOCK) or the file cannot be opened. */
 int state_lock(const struct state_dir *st, char *err, size_t errlen);
 
+/* Moves each logs/<id>.log of an earlier cluster to logs/<id>.log.1 (replacing the one before),
+ * so that the logs hold only the lines of the cluster about to start. For herd up, with the
+ * lock held and no cluster running. Returns 0 or -1 with a message. */
+int state_logs_rotate(const struct state_dir *st, char *err, size_t errlen);
+
 /* Resident memory of pid in kB, or -1. */
 long proc_rss_kb(pid_t pid);
 

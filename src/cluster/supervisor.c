@@ -1125,6 +1125,13 @@ int supervisor_node_action(struct supervisor *sup, const char *id, const char *a
         op_step(op);
         return 0;
     }
+    char note[200]; /* the node is already where the action would put it: done, with a note */
+    snprintf(note, sizeof note, "%s is already %s", id,
+             n->state == SUP_PAUSED ? "paused" : n->state == SUP_STOPPED ? "stopped" : "running");
+    if (strcmp(action, "stop") == 0 && n->state == SUP_STOPPED && !alive) {
+        done(sup, 0, note, data);
+        return 0;
+    }
     if (strcmp(action, "stop") == 0) {
         struct sup_op *op = op_new(sup, OP_WAIT, done, data);
         if (!op) return err_set(err, errlen, "out of memory");
@@ -1141,10 +1148,10 @@ int supervisor_node_action(struct supervisor *sup, const char *id, const char *a
                        "unknown action '%s', expected kill, stop, pause, resume or restart",
                        action);
     if (!alive) return err_set(err, errlen, "%s is not running (%s)", id, sup_state_name(n->state));
-    if (sig == SIGSTOP && n->state == SUP_PAUSED)
-        return err_set(err, errlen, "%s is already paused", id);
-    if (sig == SIGCONT && n->state != SUP_PAUSED)
-        return err_set(err, errlen, "%s is not paused", id);
+    if ((sig == SIGSTOP) == (n->state == SUP_PAUSED) && sig != SIGKILL) {
+        done(sup, 0, note, data);
+        return 0;
+    }
     if (sig == SIGKILL) { /* answered once the process is gone */
         struct sup_op *op = op_new(sup, OP_WAIT, done, data);
         if (!op) return err_set(err, errlen, "out of memory");

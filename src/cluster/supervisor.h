@@ -40,8 +40,8 @@ struct supervisor_opts {
 
 struct supervisor;
 
-/* status: 0 when the operation succeeded, else an exit code (2 bad request, 3 runtime) with
- * error saying which node and why. */
+/* status: 0 when the operation succeeded (error "" or a note: "api.1 is already paused"),
+ * else an exit code (2 bad request, 3 runtime) with error saying which node and why. */
 typedef void (*sup_done_fn)(struct supervisor *sup, int status, const char *error, void *data);
 
 /* Creates a supervisor for spec (borrowed: it must outlive the supervisor; scale changes its
@@ -55,6 +55,8 @@ void supervisor_up(struct supervisor *sup, sup_done_fn done, void *data);
 
 /* Acts on one node: "kill" (SIGKILL; the restart policy applies), "stop" (stop signal,
  * stays down), "pause" (SIGSTOP), "resume" (SIGCONT), "restart" (stop, start, wait ready).
+ * Stopping a stopped node, pausing a paused one or resuming a running one succeeds at once
+ * with a note as done's error ("api.1 is already paused").
  * Returns 0 when started (done is called later), or -1 with a message (unknown node or
  * action, or not possible in its state) and done not called. */
 int supervisor_node_action(struct supervisor *sup, const char *id, const char *action,

@@ -79,6 +79,7 @@ struct http_client {
     BIO *rbio, *wbio;
     bool tls;
     bool tls_done;
+    char tls_error[200]; /* why the last handshake failed */
     char server_name[URL_HOST_MAX];
     bool server_name_is_ip;
     void (*closed_fn)(void *data);
@@ -408,6 +409,28 @@ static int tls_write(struct http_client *c, const char *data, size_t len)
     return tls_flush(c);
 }
 
+/* Says why the handshake failed: the certificate check's verdict, else OpenSSL's error. */
+static void tls_note_error(struct http_client *c)
+{
+    long verify = ssl->SSL_get_verify_result(c->ssl);
+    unsigned long e = ssl->ERR_get_error();
+    char why[160] = "";
+    if (e)
+        ssl->ERR_error_string_n(e, why, sizeof why);
+    ssl->ERR_clear_error(); /* the thread's queue: nothing for the next connection */
+    if (verify != X509_V_OK)
+        snprintf(c->tls_error, sizeof c->tls_error, "certificate verify failed (%s)",
+                 ssl->X509_verify_cert_error_string(verify));
+    else
+        snprintf(c->tls_error, sizeof c->tls_error, "handshake failed%s%s%s", why[0] ? " (" : "",
+                 why, why[0] ? ")" : "");
+}
+
+const char *http_client_tls_error(const struct http_client *c)
+{
+    return c->tls_error;
+}
+
 static int tls_handshake(struct http_client *c)
 {
     int rc = ssl->SSL_do_handshake(c->ssl);
@@ -418,6 +441,7 @@ static int tls_handshake(struct http_client *c)
     if (rc != 1) {
         int e = ssl->SSL_get_error(c->ssl, rc);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return 0;
+        tls_note_error(c);
         client_fail(c, HTTP_CLIENT_ETLS);
         return -1;
     }

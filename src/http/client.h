@@ -118,6 +118,10 @@ uint64_t http_client_connects(const struct http_client *c);
  * once libuv is done with it; closed(data) is called then, if given. */
 void http_client_free(struct http_client *c, void (*closed)(void *data), void *data);
 
+/* Why the last TLS handshake of c failed ("certificate verify failed (self-signed
+ * certificate)", "handshake failed (...)"), "" when none did. Owned by c. */
+const char *http_client_tls_error(const struct http_client *c);
+
 /* Short name of an error ("connect", "timeout", "reset", "protocol", "write", "tls"). */
 const char *http_client_error_name(int error);
 

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -34,7 +35,12 @@
     X(BIO_read)                                                                                    \
     X(BIO_write)                                                                                   \
     X(BIO_ctrl_pending)                                                                            \
-    X(X509_VERIFY_PARAM_set1_ip_asc)
+    X(X509_VERIFY_PARAM_set1_ip_asc)                                                               \
+    X(SSL_get_verify_result)                                                                       \
+    X(X509_verify_cert_error_string)                                                               \
+    X(ERR_get_error)                                                                               \
+    X(ERR_error_string_n)                                                                          \
+    X(ERR_clear_error)
 
 struct tls_api {
 #define TLS_API_FIELD(name) __typeof__(&name) name;

@@ -28,6 +28,15 @@ int url_parse(struct url *u, const char *text, char *err, size_t errlen)
         return err_set(err, errlen, "URL '%s': expected it to start with http:// or https://",
                        text);
     }
+    /* user:password@ is refused, and the message never shows the password */
+    const char *at = NULL;
+    for (const char *q = p; *q && !strchr("/?#", *q); q++)
+        if (*q == '@') at = q;
+    if (at)
+        return err_set(err, errlen,
+                       "URL '%.*s***%s': user info (user:password@) is not supported; send an "
+                       "Authorization header instead (-H 'Authorization: Basic ...')",
+                       (int)(p - text), text, at);
     const char *host = p, *host_end;
     if (*p == '[') {
         host = ++p;
@@ -39,9 +48,6 @@ int url_parse(struct url *u, const char *text, char *err, size_t errlen)
         u->ipv6 = true;
     } else {
         while (*p && *p != ':' && *p != '/' && *p != '?' && *p != '#') {
-            if (*p == '@')
-                return err_set(err, errlen, "URL '%s': user info (user@host) is not supported",
-                               text);
             if (!host_char_ok(*p))
                 return err_set(err, errlen, "URL '%s': invalid character '%c' in host", text, *p);
             p++;

@@ -410,7 +410,6 @@ static void records_merge(struct load_result *r, struct load_worker *w)
 static void on_answer(struct http_client *client, int error, const struct http_client_response *res,
                       void *data)
 {
-    (void)client;
     struct load_conn *c = data;
     struct load_worker *w = c->w;
     struct load_engine *eng = w->eng;
@@ -431,6 +430,13 @@ static void on_answer(struct http_client *client, int error, const struct http_c
         .bytes_in = res->bytes_in,
         .bytes_out = res->bytes_out,
     };
+    if (error == HTTP_CLIENT_ETLS && !eng->result->tls_error[0]) { /* rare: once a connection */
+        pthread_mutex_lock(&eng->lock);
+        if (!eng->result->tls_error[0])
+            snprintf(eng->result->tls_error, sizeof eng->result->tls_error, "%s",
+                     http_client_tls_error(client));
+        pthread_mutex_unlock(&eng->lock);
+    }
     int node = node_of_answer(w, c->target, error == HTTP_CLIENT_OK ? res->captured : "");
     load_stats_record(&w->stats, &w->interval, node, &s);
     if (w->win.count) windows_record(w, node, &s, now);

@@ -116,6 +116,7 @@ struct load_result {
     uint64_t backlog_max;    /* open model: most sends waiting for a free connection */
     bool breaker_tripped;
     double breaker_at_s;
+    char tls_error[200];     /* why the first failed TLS handshake failed, "" when none */
     bool interrupted;        /* stopped by plan->stop */
     struct load_windows windows; /* with plan->window_us */
     struct load_record *records; /* with plan->max_records: every request, by thread */

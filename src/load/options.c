@@ -9,6 +9,7 @@
 
 #include "base/err.h"
 #include "conf/conf.h"
+#include "http/token.h"
 
 #define DEFAULT_CONNECTIONS 10
 #define DEFAULT_DURATION_US 10000000ull
@@ -99,12 +100,17 @@ int bench_options_add_header(struct bench_options *o, const char *header, char *
 
 int bench_options_set_method(struct bench_options *o, const char *method, char *err, size_t errlen)
 {
-    if (!*method || strlen(method) > 20)
+    /* a token, in any case: -m post is POST */
+    char upper[21];
+    size_t len = strlen(method);
+    bool token = len > 0 && len < sizeof upper;
+    for (size_t i = 0; token && i < len; i++)
+        token = http_tchar((unsigned char)method[i]);
+    if (!token)
         return err_set(err, errlen, "method '%s': expected a word such as GET or POST", method);
-    for (const char *p = method; *p; p++)
-        if (!isupper((unsigned char)*p))
-            return err_set(err, errlen, "method '%s': expected capital letters, such as GET or POST", method);
-    return bench_options_set_string(&o->method, method) < 0 ? err_set(err, errlen, "out of memory") : 0;
+    for (size_t i = 0; i <= len; i++)
+        upper[i] = (char)toupper((unsigned char)method[i]);
+    return bench_options_set_string(&o->method, upper) < 0 ? err_set(err, errlen, "out of memory") : 0;
 }
 
 int bench_options_set_body(struct bench_options *o, const char *body, size_t len)

@@ -32,6 +32,7 @@ static const struct {
     {"lifetime", integration_lifetime, false},
     {"bad_input", integration_bad_input, false},
     {"walkthrough", integration_walkthrough, false},
+    {"cli", integration_cli, false},
     {"lifetime_victim", integration_lifetime_victim, true},
 };
 

@@ -334,7 +334,7 @@ static void test_bad_input_exits_2(void **state)
         {{"-n", "10", "-d", "1s", NULL}, "not both"},
         {{"--bogus", NULL}, "unknown option '--bogus'"},
         {{"-c", "5", "--bogus", NULL}, "unknown option '--bogus'"}, /* after a good flag */
-        {{"-m", "get", NULL}, "method 'get'"},
+        {{"-m", "GE T", NULL}, "method 'GE T'"},
         {{"--body-file", "/nonexistent", NULL}, "--body-file '/nonexistent'"},
         {{"-c", NULL}, "needs a value"},
     };

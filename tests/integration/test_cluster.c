@@ -175,6 +175,12 @@ static void test_up_status_down(void **state)
         assert_non_null(strstr(out, id));
     }
     assert_non_null(strstr(out, "ready"));
+    /* the hints name the state directory, which is not the default */
+    char hint[256];
+    snprintf(hint, sizeof hint, "stop with: herd down --state-dir %s/state\n", c->dir);
+    assert_non_null(strstr(out, hint));
+    snprintf(hint, sizeof hint, "(herd logs --state-dir %s/state)", c->dir);
+    assert_non_null(strstr(out, hint));
     free(out);
     free(err);
     /* each replica got its port and its NODE_ID */
@@ -203,6 +209,8 @@ static void test_up_status_down(void **state)
     /* a second up over a running cluster is refused */
     assert_int_equal(herd(c, NULL, &err, "up", "-d", "-f", c->file, NULL), 3);
     assert_non_null(strstr(err, "already running"));
+    snprintf(hint, sizeof hint, "run herd down --state-dir %s/state first", c->dir);
+    assert_non_null(strstr(err, hint));
     free(err);
     assert_int_equal(herd(c, &out, NULL, "down", NULL), 0);
     free(out);
@@ -378,14 +386,25 @@ static void test_fault_verbs(void **state)
     harness_send(fd, "GET /health HTTP/1.1\r\n\r\n", 24);
     assert_int_equal(harness_read_responses(fd, 1, buf, sizeof buf), 0); /* ...nobody answers */
     close(fd);
+    /* a second pause, a resume of a running node, a second stop: done already, a note, exit 0 */
+    char *out = NULL;
+    assert_int_equal(herd(c, &out, NULL, "pause", "api.2", NULL), 0);
+    assert_true(strncmp(out, "api.2 is already paused\n", 24) == 0);
+    free(out);
     assert_int_equal(herd(c, NULL, NULL, "resume", "api.2", NULL), 0);
     assert_string_equal(node_header(c->base + 1, buf, sizeof buf), "api.2");
+    assert_int_equal(herd(c, &out, NULL, "resume", "api.2", NULL), 0);
+    assert_true(strncmp(out, "api.2 is already running\n", 25) == 0);
+    free(out);
     /* stop: down and staying down; restart brings it back */
     assert_int_equal(herd(c, NULL, NULL, "stop", "api.3", NULL), 0);
     assert_false(harness_port_open(c->base + 2));
     st = status(c);
     assert_string_equal(state_of(st, "api.3"), "stopped");
     json_decref(st);
+    assert_int_equal(herd(c, &out, NULL, "stop", "api.3", NULL), 0);
+    assert_true(strncmp(out, "api.3 is already stopped\n", 25) == 0);
+    free(out);
     assert_int_equal(herd(c, NULL, NULL, "restart", "api.3", NULL), 0);
     assert_string_equal(node_header(c->base + 2, buf, sizeof buf), "api.3");
     /* kill: SIGKILL; with restart: never it stays down, as exited */
@@ -852,6 +871,56 @@ static void test_second_up_is_locked_out(void **state)
     assert_int_equal(harness_get(c->base, "/health", buf, sizeof buf, NULL), 200);
 }
 
+/* herd logs shows this cluster's lines only (an earlier herd up's are moved aside), a node
+ * that printed nothing has an empty log (exit 0), and -f waits for its first line. */
+static void test_logs_of_this_cluster_only(void **state)
+{
+    struct cl *c = *state;
+    write_cluster(c, "groups:\n  quiet:\n    command: herd node --log-level warn\n    base_port: %d\n"
+                     "  talk:\n    command: sh -c 'echo hello; exec %s node --log-level warn'\n"
+                     "    base_port: %d\n"
+                     "  late:\n    command: sh -c '%s node --log-level warn & while [ ! -e %s/go ];"
+                     " do sleep 0.05; done; echo late line; wait'\n    base_port: %d\n",
+                     c->base, harness_herd_bin(), c->base + 1, harness_herd_bin(), c->dir, c->base + 2);
+    for (int run = 0; run < 2; run++) { /* the second herd up: still one hello */
+        assert_int_equal(herd(c, NULL, NULL, "up", "-d", "-f", c->file, NULL), 0);
+        char *out = NULL, *err = NULL;
+        assert_int_equal(herd(c, &out, &err, "logs", "talk.1", NULL), 0);
+        assert_string_equal(out, "hello\n");
+        free(out);
+        free(err);
+        out = err = NULL;
+        assert_int_equal(herd(c, &out, &err, "logs", "quiet.1", NULL), 0);
+        assert_string_equal(out, "");
+        free(out);
+        free(err);
+        if (run == 0)
+            assert_int_equal(herd(c, NULL, NULL, "down", NULL), 0);
+    }
+    char *err = NULL;
+    assert_int_equal(herd(c, NULL, &err, "logs", "quiet.9", NULL), 2);
+    assert_non_null(strstr(err, "no node 'quiet.9'"));
+    free(err);
+    /* -f on a node that has printed nothing yet: it waits, and shows the line once it comes */
+    char out_path[128], state_arg[128], go[128], buf[1024];
+    snprintf(out_path, sizeof out_path, "%s/logs.out", c->dir);
+    snprintf(state_arg, sizeof state_arg, "--state-dir=%s/state", c->dir);
+    snprintf(go, sizeof go, "%s/go", c->dir);
+    char *argv[] = {(char *)harness_herd_bin(), "logs", "-f", "late.1", state_arg, NULL};
+    pid_t pid = harness_spawn_io(argv, NULL, out_path, "/dev/null");
+    FILE *f = fopen(go, "w");
+    assert_non_null(f);
+    fclose(f);
+    bool seen = harness_wait_until(file_holds(out_path, "late line\n", buf, sizeof buf), 10000);
+    bool following = harness_wait(pid, 0) < 0;
+    kill(pid, SIGTERM);
+    int status = harness_wait(pid, 5000);
+    if (!seen || !following)
+        fail_msg("herd logs -f printed '%s' (still running: %d)", buf, following);
+    assert_string_equal(buf, "late line\n");
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int integration_cluster(void)
 {
     const struct CMUnitTest tests[] = {
@@ -871,6 +940,7 @@ int integration_cluster(void)
         cmocka_unit_test_setup_teardown(test_down_ends_the_whole_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_down_signals_only_its_own, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_up_is_locked_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_logs_of_this_cluster_only, setup, teardown),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }

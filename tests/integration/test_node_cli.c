@@ -82,7 +82,7 @@ static void test_bad_flags_exit_2(void **state)
          "--port '99999': expected a whole number from 0 to 65535"},
         {{"node", "--port", "abc", NULL}, "--port 'abc'"},
         {{"node", "--bogus", NULL}, "unknown option '--bogus'"},
-        {{"node", "--port", NULL}, "--port needs a value"},
+        {{"node", "--port", NULL}, "option '--port' needs a value"},
         {{"node", "--log-level", "loud", NULL}, "--log-level 'loud'"},
         {{"node", "--weight", "-1", NULL}, "--weight '-1'"},
         {{"node", "--cluster-manager", "gateway:9091", NULL}, "expected it to start with http://"},
@@ -91,7 +91,7 @@ static void test_bad_flags_exit_2(void **state)
         {{"nonsense", NULL}, "unknown command 'nonsense'"},
         {{"node", "--port", "0", "--token", "two words", NULL},
          "cluster token: expected printable ASCII without spaces"},
-        {{"node", "--token", NULL}, "--token needs a value"},
+        {{"node", "--token", NULL}, "option '--token' needs a value"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int code = run_herd(cases[i].args, NULL, err, sizeof err);

@@ -658,3 +658,15 @@ long harness_rss_kb(pid_t pid)
     fclose(f);
     return kb;
 }
+
+int harness_self_signed_cert(const char *dir, char *cert, char *key, size_t size)
+{
+    char cmd[1024];
+    snprintf(cert, size, "%s/cert.pem", dir);
+    snprintf(key, size, "%s/key.pem", dir);
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 1 "
+             "-keyout %s -out %s >/dev/null 2>&1",
+             key, cert);
+    return system(cmd) == 0 ? 0 : -1;
+}

@@ -141,6 +141,10 @@ int harness_tcp_accepted(int port, int *unread);
 /* The resident set of process pid in KiB (VmRSS in /proc/PID/status), or -1. */
 long harness_rss_kb(pid_t pid);
 
+/* Makes a self-signed certificate for CN=localhost in dir (openssl req): writes the paths of
+ * dir/cert.pem and dir/key.pem into cert and key (size bytes each). Returns 0 or -1. */
+int harness_self_signed_cert(const char *dir, char *cert, char *key, size_t size);
+
 /* Path of the herd binary under test (HERD_BIN, set by CTest). */
 const char *harness_herd_bin(void);
 

@@ -1,0 +1,66 @@
+/* cli_common.c -- what every command says alike: option errors, the version line, hints. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cli_print_version(void)
+{
+    printf("herd %s\n", HERD_VERSION);
+    return CLI_EXIT_OK;
+}
+
+int cli_option_error(const char *cmd, int c, char **argv)
+{
+    /* getopt_long has stepped past a long option it refused; a short one is in optopt, and
+     * optind moved past its element only when it was the element's last letter */
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    bool is_long = strncmp(arg, "--", 2) == 0 && arg[2] &&
+                   (c == ':' || optopt == 0 || strchr(arg, '='));
+    if (is_long && strcmp(arg, "--version") == 0)
+        return cli_print_version();
+    char name[128];
+    if (is_long)
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
+    else
+        snprintf(name, sizeof name, "-%c", optopt);
+    if (c == ':')
+        fprintf(stderr, "herd %s: option '%s' needs a value\n", cmd, name);
+    else if (is_long && optopt != 0)
+        fprintf(stderr, "herd %s: option '%s' takes no value\n", cmd, name);
+    else
+        fprintf(stderr, "herd %s: unknown option '%s'\n", cmd, name);
+    fprintf(stderr, "Try 'herd %s --help'.\n", cmd);
+    return CLI_EXIT_USAGE;
+}
+
+const char *cli_state_flag(const char *root, char *out, size_t size)
+{
+    if (!root || strcmp(root, ".herd") == 0) {
+        snprintf(out, size, "%s", "");
+        return out;
+    }
+    static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789_./:@%+=,-";
+    if (root[0] && strspn(root, plain) == strlen(root)) {
+        snprintf(out, size, " --state-dir %s", root);
+        return out;
+    }
+    size_t n = (size_t)snprintf(out, size, " --state-dir '");
+    for (const char *p = root; *p && n + 5 < size; p++) {
+        if (*p == '\'') { /* close, an escaped quote, reopen */
+            memcpy(out + n, "'\\''", 4);
+            n += 4;
+        } else {
+            out[n++] = *p;
+        }
+    }
+    if (n + 2 <= size) {
+        out[n++] = '\'';
+        out[n] = '\0';
+    } else if (size) {
+        out[size - 1] = '\0';
+    }
+    return out;
+}
