@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "cluster/balancer.h"
+#include "balance/balancer.h"
 #include "load/engine.h"
 #include "load/run_json.h"
 #include "load/threshold.h"
