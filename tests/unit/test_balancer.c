@@ -69,7 +69,8 @@ static void test_roundrobin_smooth_order(void **state)
     struct balancer b;
     /* nginx's smooth order for {5,1,1}: a a b a c a a, cycle after cycle */
     static const int expect[] = {0, 0, 1, 0, 2, 0, 0};
-    start(&b, BALANCE_ROUNDROBIN, schedule(BALANCE_ROUNDROBIN, (int[]){5, 1, 1}, NULL, 3, NULL), 1);
+    start(&b, BALANCE_ROUNDROBIN,
+          schedule(BALANCE_ROUNDROBIN, (int[]){5, 1, 1}, NULL, 3, NULL), 1);
     for (int k = 0; k < 21; k++)
         assert_int_equal(pick(&b), expect[k % 7]);
     balancer_free(&b);
@@ -95,7 +96,8 @@ static void test_roundrobin_smooth_order(void **state)
     assert_true(seen[0] && seen[1] && seen[2]);
     balancer_schedule_release(s);
     /* a node that is not available has no place in the cycle */
-    start(&b, BALANCE_ROUNDROBIN, schedule(BALANCE_ROUNDROBIN, NULL, (bool[]){false, true, false}, 3, NULL), 1);
+    start(&b, BALANCE_ROUNDROBIN,
+          schedule(BALANCE_ROUNDROBIN, NULL, (bool[]){false, true, false}, 3, NULL), 1);
     for (int k = 0; k < 10; k++)
         assert_int_equal(pick(&b), k % 2 == 0 ? 0 : 2);
     balancer_free(&b);
@@ -175,7 +177,8 @@ static void test_tried_nodes_are_skipped(void **state)
     (void)state;
     for (int a = BALANCE_ROUNDROBIN; a <= BALANCE_HASH; a++) {
         struct balancer b;
-        start(&b, (enum balance_algorithm)a, schedule((enum balance_algorithm)a, NULL, NULL, 3, NULL), 5);
+        start(&b, (enum balance_algorithm)a,
+              schedule((enum balance_algorithm)a, NULL, NULL, 3, NULL), 5);
         for (int k = 0; k < 50; k++) {
             char key[16];
             int len = snprintf(key, sizeof key, "k%d", k);
@@ -206,7 +209,8 @@ static void test_random_and_weighted(void **state)
     assert_true(chi_square(counts, (double[]){0.6, 0.3, 0.1}, 3, 30000) < 13.8);
     balancer_free(&b);
     /* an unavailable node gets nothing */
-    start(&b, BALANCE_WEIGHTED, schedule(BALANCE_WEIGHTED, (int[]){6, 3, 1}, (bool[]){true, false, true}, 3, NULL), 7);
+    start(&b, BALANCE_WEIGHTED,
+          schedule(BALANCE_WEIGHTED, (int[]){6, 3, 1}, (bool[]){true, false, true}, 3, NULL), 7);
     for (int k = 0; k < 1000; k++)
         assert_int_equal(pick(&b), 1);
     balancer_free(&b);
@@ -222,7 +226,8 @@ static void test_seed_replays(void **state)
         for (int r = 0; r < 3; r++) {
             struct balancer b;
             start(&b, (enum balance_algorithm)a,
-                  schedule((enum balance_algorithm)a, (int[]){1, 2, 3, 4}, NULL, 4, NULL), seeds[r]);
+                  schedule((enum balance_algorithm)a, (int[]){1, 2, 3, 4}, NULL, 4, NULL),
+                  seeds[r]);
             for (int k = 0; k < 200; k++)
                 runs[r][k] = pick(&b);
             balancer_free(&b);
