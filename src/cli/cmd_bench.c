@@ -46,7 +46,10 @@ static const char bench_usage[] =
     "  -b, --body STR          request body\n"
     "      --body-file FILE    request body from a file\n"
     "several URLs (client-side balancing; URL#weight=N sets a weight):\n"
-    "      --lb ALGO           roundrobin (default), random, weighted, leastconn\n"
+    "      --lb ALGO           roundrobin (default; exact across threads), random, weighted,\n"
+    "                          leastconn, p2c\n"
+    "      --seed N            the balancer's random seed (default: a new one per run, printed\n"
+    "                          in the summary and the run's JSON config; the same seed replays)\n"
     "      --node-header NAME  header naming the answering node (default X-Herd-Node)\n"
     "judging:\n"
     "      --threshold EXPR    e.g. p99<20ms, errors<0.1%, rps>1000 (repeatable); exit 1 if one fails\n"
@@ -62,7 +65,7 @@ static const char bench_usage[] =
     "  -h, --help              this text\n";
 
 enum {
-    OPT_RAMP = 256, OPT_TIMEOUT, OPT_NOKEEPALIVE, OPT_BODYFILE, OPT_LB, OPT_NODEHEADER,
+    OPT_RAMP = 256, OPT_TIMEOUT, OPT_NOKEEPALIVE, OPT_BODYFILE, OPT_LB, OPT_SEED, OPT_NODEHEADER,
     OPT_THRESHOLD, OPT_MAXFAIL, OPT_OUT, OPT_CONFIG, OPT_MAXCONN,
 };
 
@@ -82,6 +85,7 @@ static const struct option bench_opts[] = {
     {"body", required_argument, NULL, 'b'},
     {"body-file", required_argument, NULL, OPT_BODYFILE},
     {"lb", required_argument, NULL, OPT_LB},
+    {"seed", required_argument, NULL, OPT_SEED},
     {"node-header", required_argument, NULL, OPT_NODEHEADER},
     {"threshold", required_argument, NULL, OPT_THRESHOLD},
     {"max-failures", required_argument, NULL, OPT_MAXFAIL},
@@ -219,9 +223,17 @@ static int apply_flag(int c, const char *arg, struct bench_options *o, struct ou
         return rc < 0 ? usage_error("--body-file '%s': cannot read it (or larger than 64 MB)", arg) : 0;
     }
     case OPT_LB:
-        return lb_parse(arg, &o->lb) < 0
-                   ? usage_error("--lb '%s': expected roundrobin, random, weighted or leastconn", arg)
+        return balancer_parse(arg, &o->lb) < 0 || o->lb == BALANCE_HASH
+                   ? usage_error("--lb '%s': expected roundrobin, random, weighted, leastconn or p2c", arg)
                    : 0;
+    case OPT_SEED: {
+        unsigned long long seed;
+        if (parse_count("--seed", arg, 0, BALANCER_SEED_MAX, &seed) < 0)
+            return CLI_EXIT_USAGE;
+        o->seed = seed;
+        o->seed_set = true;
+        return 0;
+    }
     case OPT_NODEHEADER:
         if (!*arg || strpbrk(arg, " :\r\n"))
             return usage_error("--node-header '%s': expected a header name such as X-Herd-Node", arg);

@@ -1,5 +1,7 @@
 /* cmd_gateway.c -- `herd gateway`: the load-balancing gateway, from a cluster file's
  * `gateway:` section and groups, from flags, or both (flags win). */
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,8 @@ static const char gateway_usage[] =
     "  -p, --port N             port (default 9091; 0 = any)\n"
     "      --host ADDR          address to listen on (default 127.0.0.1)\n"
     "      --balance NAME       roundrobin, random, weighted, leastconn, p2c or hash\n"
+    "      --seed N             the balancers' random seed (default: a new one per run, logged\n"
+    "                           at startup and shown in /api/v1/cluster/status)\n"
     "      --hash-header NAME   hash balancing: by this header (default: by path)\n"
     "      --threads N          proxy threads, one event loop each (default: cores)\n"
     "      --node [ID=]HOST:PORT[#weight=N]  a static node (repeatable)\n"
@@ -56,6 +60,7 @@ static const char gateway_usage[] =
 enum {
     OPT_HOST = 256,
     OPT_BALANCE,
+    OPT_SEED,
     OPT_HASH_HEADER,
     OPT_THREADS,
     OPT_NODE,
@@ -85,6 +90,7 @@ static const struct option long_options[] = {
     {"port", required_argument, NULL, 'p'},
     {"host", required_argument, NULL, OPT_HOST},
     {"balance", required_argument, NULL, OPT_BALANCE},
+    {"seed", required_argument, NULL, OPT_SEED},
     {"hash-header", required_argument, NULL, OPT_HASH_HEADER},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"node", required_argument, NULL, OPT_NODE},
@@ -216,6 +222,18 @@ int cmd_gateway(int argc, char **argv)
                 goto out;
             }
             break;
+        case OPT_SEED: {
+            char *end;
+            errno = 0;
+            unsigned long long seed = strtoull(optarg, &end, 10);
+            if (!isdigit((unsigned char)optarg[0]) || *end || errno || seed > BALANCER_SEED_MAX) {
+                rc = bad("%s: '%s': expected a whole number from 0 to 2^53-1", "--seed", optarg);
+                goto out;
+            }
+            o.seed = seed;
+            o.seed_set = true;
+            break;
+        }
         case OPT_HASH_HEADER:
             if (!optarg[0] || strlen(optarg) >= sizeof o.hash_header || strpbrk(optarg, ": \r\n")) {
                 rc = bad("%s: '%s' is not a header name", "--hash-header", optarg);

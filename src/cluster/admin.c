@@ -183,13 +183,14 @@ static void on_status(struct http_request *req, void *data)
     mtime_wall_iso8601(now, sizeof now);
     http_respond_json(
         req, 200,
-        json_pack("{s:b,s:{s:s,s:i,s:i,s:i,s:I,s:I,s:I,s:f,s:s},s:{s:s,s:i,s:I,s:I,s:i}}",
+        json_pack("{s:b,s:{s:s,s:i,s:i,s:i,s:I,s:I,s:I,s:f,s:s},s:{s:s,s:I,s:i,s:I,s:I,s:i}}",
                   "enabled", 1, "status", "cluster_id", "herd", "total_nodes", nodes,
                   "active_nodes", active, "failed_nodes", failing, "total_requests",
                   (json_int_t)total, "successful_requests", (json_int_t)(total - failed),
                   "failed_requests", (json_int_t)failed, "average_response_time",
                   total ? (double)latency / (double)total / 1000.0 : 0.0, "last_updated", now,
-                  "gateway", "balance", balancer_name(gw->opts.balance), "threads",
+                  "gateway", "balance", balancer_name(gw->opts.balance), "seed",
+                  (json_int_t)gw->opts.seed, "threads",
                   gw->thread_count, "retries", (json_int_t)retries, "config_version",
                   (json_int_t)version, "port", gw->port));
 }

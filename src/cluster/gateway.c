@@ -56,6 +56,7 @@ static void close_threads(struct gateway *gw, int made)
         gw_thread_free(t);
     }
     free(gw->threads);
+    gw_schedules_free(gw);
 }
 
 struct gateway *gateway_open(const struct gateway_opts *o, char *err, size_t errlen)
@@ -68,6 +69,7 @@ struct gateway *gateway_open(const struct gateway_opts *o, char *err, size_t err
         return NULL;
     }
     gw->opts = *o;
+    if (!o->seed_set) gw->opts.seed = balancer_seed_random(); /* printed: a run replays with it */
     memcpy(gw->reg.networks, o->allow_register, sizeof gw->reg.networks);
     gw->reg.network_count = o->allow_register_count;
     char why[256];
@@ -166,8 +168,8 @@ int gateway_run(const struct gateway_opts *o)
     uv_timer_init(&m->loop, &m->tick);
     m->tick.data = m;
     uv_timer_start(&m->tick, on_tick, TICK_MS, TICK_MS);
-    log_info("listening on %s:%d: %s, %d thread%s, %zu static node%s", o->host, gw->port,
-             balancer_name(o->balance), o->threads, o->threads == 1 ? "" : "s", o->node_count,
+    log_info("listening on %s:%d: %s (seed %llu), %d thread%s, %zu static node%s", o->host,
+             gw->port, balancer_name(o->balance), (unsigned long long)gw->opts.seed, o->threads, o->threads == 1 ? "" : "s", o->node_count,
              o->node_count == 1 ? "" : "s");
     for (int k = 0; k < gw->thread_count; k++)
         uv_thread_create(&gw->threads[k].tid, run_thread, &gw->threads[k].loop);

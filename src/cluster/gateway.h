@@ -10,7 +10,7 @@
 
 #include <uv.h>
 
-#include "cluster/balancer.h"
+#include "balance/balancer.h"
 #include "cluster/registry.h"
 #include "conf/conf.h"
 
@@ -35,6 +35,8 @@ struct gateway_opts {
     int port;
     enum balance_algorithm balance;
     char hash_header[64]; /* hash balancing: this header's value, "" for the path */
+    uint64_t seed;        /* the balancers' random seed (with seed_set); else one per run */
+    bool seed_set;
     int threads;
     struct gateway_route {
         char prefix[128]; /* a request path starting with it ... */

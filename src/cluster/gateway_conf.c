@@ -302,8 +302,8 @@ int gateway_opts_from_conf(struct gateway_opts *o, const struct conf_doc *doc,
                                        "threads", "nodes",       "health",          "retries",
                                        "token",   "ttl",         "connect_timeout", "timeout",
                                        "max_body", "routes",     "body_timeout",
-                                       "allow_register", NULL};
-    long long port = o->port, threads = o->threads;
+                                       "allow_register", "seed", NULL};
+    long long port = o->port, threads = o->threads, seed = -1;
     uint64_t max_body = o->max_body_bytes;
     const char *host = NULL, *balance = NULL, *hash_header = NULL, *token = NULL;
     const struct conf_node *v;
@@ -313,6 +313,7 @@ int gateway_opts_from_conf(struct gateway_opts *o, const struct conf_doc *doc,
         conf_opt_string(doc, n, "balance", &balance, err, errlen) < 0 ||
         conf_opt_string(doc, n, "hash_header", &hash_header, err, errlen) < 0 ||
         conf_opt_int(doc, n, "threads", 1, 256, &threads, err, errlen) < 0 ||
+        conf_opt_int(doc, n, "seed", 0, (long long)BALANCER_SEED_MAX, &seed, err, errlen) < 0 ||
         conf_opt_string(doc, n, "token", &token, err, errlen) < 0 ||
         conf_opt_duration_us(doc, n, "ttl", 100000, 86400000000ULL, &o->ttl_us, err, errlen) < 0 ||
         conf_opt_duration_us(doc, n, "connect_timeout", 1000, 600000000ULL, &o->connect_timeout_us,
@@ -331,6 +332,10 @@ int gateway_opts_from_conf(struct gateway_opts *o, const struct conf_doc *doc,
     if (balance && balancer_parse(balance, &o->balance) < 0)
         return conf_error(doc, conf_get(n, "balance"), err, errlen,
                           "expected roundrobin, random, weighted, leastconn, p2c or hash");
+    if (seed >= 0) {
+        o->seed = (uint64_t)seed;
+        o->seed_set = true;
+    }
     if (hash_header) {
         if (strlen(hash_header) >= sizeof o->hash_header || strpbrk(hash_header, ": \r\n"))
             return conf_error(doc, conf_get(n, "hash_header"), err, errlen,

@@ -10,7 +10,7 @@
 #include <uv.h>
 
 #include "base/buf.h"
-#include "cluster/balancer.h"
+#include "balance/balancer.h"
 #include "cluster/gateway.h"
 #include "cluster/registry.h"
 #include "http/client.h"
@@ -118,12 +118,18 @@ struct gateway {
     int thread_count;
     int port; /* bound */
     _Atomic bool stop;
+    /* the balancers' shared schedules of one registry generation (every node, then one per
+     * route), under reg.lock; each thread holds references to the ones it uses */
+    struct balancer_schedule *schedules[GATEWAY_MAX_ROUTES + 1];
+    uint64_t schedules_generation;
 };
 
 /* proxy.c: a thread's proxy and admin routes on its loop, which the caller runs. */
 int gw_thread_setup(struct gw_thread *t, struct gateway *gw, int index);
 /* Frees what setup allocated, once the thread's loop has ended. */
 void gw_thread_free(struct gw_thread *t);
+/* Releases the gateway's references to the shared schedules, once every thread is freed. */
+void gw_schedules_free(struct gateway *gw);
 
 /* admin.c */
 void gw_admin_routes(struct gw_thread *t);

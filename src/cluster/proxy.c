@@ -131,7 +131,7 @@ static void pool_drop(struct gw_upstream *u)
 static void pool_sweep(struct gw_thread *t)
 {
     uint64_t now = uv_now(&t->loop);
-    for (size_t i = 0; i < t->bal.count; i++) {
+    for (size_t i = 0; i < balancer_count(&t->bal); i++) {
         struct gw_upstream *u = &t->up[i];
         struct gw_conn **link = &u->idle;
         while (*link && now - (*link)->idle_since_ms < POOL_IDLE_MS)
@@ -159,31 +159,52 @@ static void stats_reset(struct gw_node_stats *st)
     atomic_store_explicit(&st->latency_us, 0, memory_order_relaxed);
 }
 
+/* Builds the generation's shared schedules (every node, then each route's group) from the
+ * registry, which the caller holds locked; each continues the rotation of the one it
+ * replaces. On failure (out of memory) the old ones stay. */
+static void schedules_build(struct gateway *gw, uint64_t generation)
+{
+    struct registry *reg = &gw->reg;
+    struct balancer_node *nodes = malloc((reg->count ? reg->count : 1) * sizeof *nodes);
+    if (!nodes) return;
+    for (size_t r = 0; r <= gw->opts.route_count; r++) {
+        const char *group = r > 0 ? gw->opts.routes[r - 1].group : NULL;
+        for (size_t i = 0; i < reg->count; i++) {
+            const struct registry_node *n = &reg->nodes[i];
+            nodes[i] = (struct balancer_node){
+                n->id, n->effective_weight < 1 ? 1 : n->effective_weight,
+                registry_node_available(n) && (!group || strcmp(n->group, group) == 0)};
+        }
+        struct balancer_schedule *s =
+            balancer_schedule_new(gw->opts.balance, nodes, reg->count, gw->schedules[r]);
+        if (!s) break;
+        balancer_schedule_release(gw->schedules[r]);
+        gw->schedules[r] = s;
+    }
+    gw->schedules_generation = generation;
+    free(nodes);
+}
+
+/* The thread moves to the registry's current generation: its balancers to the shared
+ * schedules (built by the first thread to get there), its upstreams to the nodes' slots. */
 static void resync(struct gw_thread *t)
 {
-    struct registry *reg = &t->gw->reg;
+    struct gateway *gw = t->gw;
+    struct registry *reg = &gw->reg;
     pthread_mutex_lock(&reg->lock);
     t->generation = atomic_load_explicit(&reg->generation, memory_order_acquire);
+    if (!gw->schedules[0] || gw->schedules_generation != t->generation)
+        schedules_build(gw, t->generation);
+    if (gw->schedules[0]) balancer_use(&t->bal, gw->schedules[0]);
+    for (size_t r = 0; r < gw->opts.route_count; r++)
+        if (gw->schedules[r + 1]) balancer_use(&t->route_bal[r], gw->schedules[r + 1]);
     for (size_t i = 0; i < reg->count; i++) {
         const struct registry_node *n = &reg->nodes[i];
-        int w = n->effective_weight < 1 ? 1 : n->effective_weight;
-        if (i >= t->bal.count && balancer_add(&t->bal, n->id, w) < 0) break;
-        balancer_set(&t->bal, (int)i, w, registry_node_available(n));
-        for (size_t r = 0; r < t->gw->opts.route_count; r++) { /* same indexes in every one */
-            struct balancer *rb = &t->route_bal[r];
-            if (i >= rb->count && balancer_add(rb, n->id, w) < 0) break;
-            balancer_set(rb, (int)i, w,
-                         registry_node_available(n) &&
-                             strcmp(n->group, t->gw->opts.routes[r].group) == 0);
-        }
         struct gw_upstream *u = &t->up[i];
         if (u->epoch != n->epoch) { /* the slot went to another node: start its view afresh */
             pool_drop(u);
             u->epoch = n->epoch;
             u->consecutive_failures = 0;
-            balancer_rename(&t->bal, (int)i, n->id);
-            for (size_t r = 0; r < t->gw->opts.route_count; r++)
-                balancer_rename(&t->route_bal[r], (int)i, n->id);
             stats_reset(&t->stats[i]);
         }
         if (u->port != n->port || memcmp(&u->addr, &n->addr, sizeof u->addr) != 0 || n->removed) {
@@ -195,14 +216,16 @@ static void resync(struct gw_thread *t)
     pthread_mutex_unlock(&reg->lock);
 }
 
-static bool tried(const struct gw_request *gr, int node)
+void gw_schedules_free(struct gateway *gw)
 {
-    for (int i = 0; i < gr->tried_count; i++)
-        if (gr->tried[i] == node) return true;
-    return false;
+    for (size_t r = 0; r <= GATEWAY_MAX_ROUTES; r++) {
+        balancer_schedule_release(gw->schedules[r]);
+        gw->schedules[r] = NULL;
+    }
 }
 
-/* A node for this attempt that was not tried yet, or -1. */
+/* A node for this attempt that was not tried yet, or -1. The balancer leaves the tried ones
+ * out itself, so a retry never moves the rotation of other requests. */
 static int pick(struct gw_thread *t, struct gw_request *gr)
 {
     if (atomic_load_explicit(&t->gw->reg.generation, memory_order_acquire) != t->generation)
@@ -214,19 +237,7 @@ static int pick(struct gw_thread *t, struct gw_request *gr)
                                          : NULL;
         if (!key) key = gr->req->path;
     }
-    size_t key_len = key ? strlen(key) : 0;
-    for (size_t k = 0; k < 4; k++) {
-        int n = balancer_select(b, key, key_len);
-        if (n < 0) return -1;
-        if (!tried(gr, n)) return n;
-        balancer_on_result(b, n, false);
-    }
-    for (size_t i = 0; i < b->count; i++) /* the balancer keeps choosing tried nodes */
-        if (b->nodes[i].available && !tried(gr, (int)i)) {
-            b->nodes[i].in_flight++;
-            return (int)i;
-        }
-    return -1;
+    return balancer_select(b, gr->tried, (size_t)gr->tried_count, key, key ? strlen(key) : 0);
 }
 
 /* ---- retries ---- */
@@ -253,7 +264,7 @@ static bool may_retry(struct gw_request *gr, bool connect_error)
 {
     struct gw_thread *t = gr->t;
     if (gr->tried_count >= MAX_TRIED || t->stopping || gr->body_streaming) return false;
-    if (connect_error) return (size_t)gr->attempts < gr->bal->count;
+    if (connect_error) return (size_t)gr->attempts < balancer_count(gr->bal);
     if (!gr->idempotent || gr->attempts > t->gw->opts.retries) return false;
     budget_roll(t);
     uint64_t base =
@@ -559,7 +570,7 @@ static void on_done(struct http_client *c, int error, const struct http_client_r
     if (stale) { /* not a failure of the node: counted apart (attempts = outcomes + resent) */
         gw_add(&st->resent, 1);
         gr->stale_retried = true;
-        gr->bal->nodes[node].in_flight++; /* the same attempt goes on */
+        balancer_hold(gr->bal, node); /* the same attempt goes on */
         proxy_send(gr, node, false);
         return;
     }
@@ -847,7 +858,7 @@ static void on_tick(uv_timer_t *timer)
 static void on_server_down(void *data)
 {
     struct gw_thread *t = data;
-    for (size_t i = 0; i < t->bal.count; i++)
+    for (size_t i = 0; i < balancer_count(&t->bal); i++)
         pool_drop(&t->up[i]);
     uv_close((uv_handle_t *)&t->wake, NULL);
     uv_close((uv_handle_t *)&t->tick, NULL);
@@ -882,10 +893,11 @@ int gw_thread_setup(struct gw_thread *t, struct gateway *gw, int index)
     lim.body_timeout_ms = body_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)body_ms;
     t->srv = http_server_new(&t->loop, &lim);
     if (!t->up || !t->stats || !t->srv) return -1;
-    balancer_init(&t->bal, o->balance, 0x9e3779b97f4a7c15ULL * (uint64_t)(index + 1));
+    /* the run's seed, one stream per thread and balancer: a seed replays each thread's order */
+    uint64_t streams = GATEWAY_MAX_ROUTES + 1;
+    balancer_init(&t->bal, o->balance, o->seed, (uint64_t)index * streams);
     for (size_t r = 0; r < o->route_count; r++)
-        balancer_init(&t->route_bal[r], o->balance,
-                      0x9e3779b97f4a7c15ULL * (uint64_t)(index + r + 2));
+        balancer_init(&t->route_bal[r], o->balance, o->seed, (uint64_t)index * streams + r + 1);
     http_client_opts_default(&t->client_opts);
     t->client_opts.connect_timeout_ms = (uint32_t)(o->connect_timeout_us / 1000);
     t->client_opts.header_timeout_ms = (uint32_t)(o->response_timeout_us / 1000);

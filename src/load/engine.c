@@ -42,6 +42,7 @@ struct load_engine {
     pthread_mutex_t lock; /* timeline and totals; taken once per thread per second */
     struct load_worker *workers;
     unsigned worker_count;
+    struct balancer_schedule *schedule; /* the targets, shared by the threads' balancers */
     unsigned workers_done;
     uint64_t start_ns;
     atomic_bool stop;
@@ -76,7 +77,7 @@ struct load_worker {
     struct load_conn *conns;
     unsigned conn_count, conn_cap;
     struct load_conn *idle;
-    struct lb lb;
+    struct balancer lb;
     struct load_stats stats;
     struct load_interval interval;
     int *target_node; /* per target: the node index its answers last named, or -1 */
@@ -85,7 +86,6 @@ struct load_worker {
     uint64_t quota;  /* with has_quota: requests (or open-model sends) this thread makes */
     bool has_quota;
     uint64_t issued; /* closed model: requests sent; open model: schedule slots used */
-    uint64_t sent;   /* requests sent: the k-th is numbered id + k*T for the balancer */
     uint64_t in_flight;
     uint64_t *backlog; /* open model: intended times waiting for a free connection */
     size_t backlog_cap, backlog_head, backlog_len;
@@ -441,7 +441,7 @@ static void on_answer(struct http_client *client, int error, const struct http_c
     load_stats_record(&w->stats, &w->interval, node, &s);
     if (w->win.count) windows_record(w, node, &s, now);
     record_keep(w, node, (uint8_t)s.cls, s.status, c->intended_ns, c->sent_ns, now);
-    lb_on_result(&w->lb, c->target, s.cls == COUNTER_OK);
+    balancer_on_result(&w->lb, (int)c->target, s.cls == COUNTER_OK);
     if (s.cls != COUNTER_OK && plan->max_failures) {
         uint64_t n = atomic_fetch_add(&eng->failures, 1) + 1;
         if (n == plan->max_failures) {
@@ -499,13 +499,19 @@ static void conn_issue(struct load_conn *c, uint64_t intended_ns)
         return;
     if (closed)
         w->issued++;
-    size_t t = lb_select(&w->lb, w->id + w->sent++ * w->eng->worker_count);
+    int chosen = balancer_select(&w->lb, NULL, 0, NULL, 0); /* one rotation for all threads */
+    if (chosen < 0) {
+        w->stats.not_sent++;
+        worker_stop_issuing(w);
+        return;
+    }
+    size_t t = (size_t)chosen;
     if (!c->clients[t]) {
         char err[ERR_SIZE];
         c->clients[t] = http_client_new(&w->loop, (struct sockaddr *)&plan->targets[t].addr,
                                         &plan->targets[t].url, &w->client_opts, err, sizeof err);
         if (!c->clients[t]) {
-            lb_on_result(&w->lb, t, false);
+            balancer_on_result(&w->lb, chosen, false);
             w->stats.not_sent++;
             worker_stop_issuing(w);
             return;
@@ -522,7 +528,7 @@ static void conn_issue(struct load_conn *c, uint64_t intended_ns)
         c->busy = false;
         w->in_flight--;
         w->stats.not_sent++;
-        lb_on_result(&w->lb, t, false);
+        balancer_on_result(&w->lb, chosen, false);
     }
 }
 
@@ -851,20 +857,13 @@ static int worker_init(struct load_engine *eng, struct load_worker *w, unsigned 
     w->conns = calloc(w->conn_cap, sizeof *w->conns);
     w->target_node = malloc(plan->target_count * sizeof *w->target_node);
     w->target_mixed = calloc(plan->target_count, sizeof *w->target_mixed);
-    int *weights = malloc(plan->target_count * sizeof *weights);
-    if (!w->conns || !w->target_node || !w->target_mixed || !weights || (plan->rate > 0 && !w->backlog) ||
-        load_stats_init(&w->stats) < 0 || load_interval_init(&w->interval) < 0) {
-        free(weights);
+    balancer_init(&w->lb, plan->lb, plan->seed, id); /* the run's seed, a stream per thread */
+    if (!w->conns || !w->target_node || !w->target_mixed || (plan->rate > 0 && !w->backlog) ||
+        load_stats_init(&w->stats) < 0 || load_interval_init(&w->interval) < 0 ||
+        balancer_use(&w->lb, eng->schedule) < 0)
         return err_set(err, errlen, "out of memory");
-    }
-    for (size_t t = 0; t < plan->target_count; t++) {
+    for (size_t t = 0; t < plan->target_count; t++)
         w->target_node[t] = -1;
-        weights[t] = plan->targets[t].weight;
-    }
-    int rc = lb_init(&w->lb, plan->lb, weights, plan->target_count, mtime_now_ns() + id);
-    free(weights);
-    if (rc < 0)
-        return err_set(err, errlen, "cannot set up the balancer (weights too large?)");
     http_client_opts_default(&w->client_opts);
     w->client_opts.connect_timeout_ms = plan->timeout_ms;
     w->client_opts.header_timeout_ms = plan->timeout_ms;
@@ -928,7 +927,7 @@ static void worker_free(struct load_worker *w)
     free(w->backlog);
     if (w->pace_fd > 0)
         close(w->pace_fd);
-    lb_free(&w->lb);
+    balancer_free(&w->lb);
     load_stats_free(&w->stats);
     load_interval_free(&w->interval);
 }
@@ -1039,6 +1038,19 @@ static void on_worker_done(uv_async_t *a)
     close_handle((uv_handle_t *)&eng->done_async);
 }
 
+/* The balancer's schedule over the plan's targets, shared by every thread. Returns 0 or -1. */
+static int engine_schedule(struct load_engine *eng, char *err, size_t errlen)
+{
+    const struct load_plan *plan = eng->plan;
+    struct balancer_node *nodes = calloc(plan->target_count, sizeof *nodes);
+    if (!nodes) return err_set(err, errlen, "out of memory");
+    for (size_t t = 0; t < plan->target_count; t++)
+        nodes[t] = (struct balancer_node){plan->targets[t].name, plan->targets[t].weight, true};
+    eng->schedule = balancer_schedule_new(plan->lb, nodes, plan->target_count, NULL);
+    free(nodes);
+    return eng->schedule ? 0 : err_set(err, errlen, "cannot set up the balancer (a weight below 1?)");
+}
+
 int load_run(const struct load_plan *plan, struct load_result *result, load_progress_fn progress,
              void *data, char *err, size_t errlen)
 {
@@ -1077,7 +1089,7 @@ int load_run(const struct load_plan *plan, struct load_result *result, load_prog
         atomic_store(&eng.interrupted, true);
         atomic_store(&eng.stop, true); /* the threads end before their first send */
     }
-    int rc = 0;
+    int rc = engine_schedule(&eng, err, errlen);
     unsigned started = 0;
     for (unsigned i = 0; i < eng.worker_count && rc == 0; i++) {
         rc = worker_init(&eng, &eng.workers[i], i, err, errlen);
@@ -1141,6 +1153,7 @@ int load_run(const struct load_plan *plan, struct load_result *result, load_prog
     for (unsigned i = 0; i < plan->threads; i++)
         worker_free(&eng.workers[i]);
     free(eng.workers);
+    balancer_schedule_release(eng.schedule);
     pthread_mutex_destroy(&eng.lock);
     if (rc < 0)
         load_result_free(result);

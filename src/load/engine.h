@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 
 #include "http/url.h"
-#include "load/lb.h"
+#include "balance/balancer.h"
 #include "load/stats.h"
 
 struct load_target {
@@ -50,7 +50,8 @@ void load_stop_close(struct load_stop *s);
 struct load_plan {
     struct load_target *targets;
     size_t target_count;
-    enum lb_algorithm lb;
+    enum balance_algorithm lb;
+    uint64_t seed;            /* the balancer's random seed: the same seed, the same choices */
     unsigned threads;
     unsigned connections;     /* closed model: the connections; open model: opened first */
     unsigned max_connections; /* open model: at most this many when all are busy */

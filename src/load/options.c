@@ -18,7 +18,7 @@
 void bench_options_default(struct bench_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->lb = LB_ROUNDROBIN;
+    o->lb = BALANCE_ROUNDROBIN;
     o->timeout_ms = DEFAULT_TIMEOUT_MS;
     o->keepalive = true;
     o->tls_verify = true;
@@ -176,14 +176,14 @@ int bench_options_load(struct bench_options *o, const char *path, char *err, siz
                                        "requests", "duration", "rate",       "timeout",
                                        "method",   "headers",  "body",       "lb",
                                        "threads",  "node_header", "thresholds", "advanced",
-                                       NULL};
+                                       "seed",     NULL};
     struct conf_doc doc;
     if (conf_load_file(&doc, path, err, errlen) < 0)
         return -1;
     int rc = -1;
     const struct conf_node *root = doc.root, *n;
     long long concurrency = o->connections, requests = (long long)o->requests,
-              threads = o->threads;
+              threads = o->threads, seed = o->seed_set ? (long long)o->seed : -1;
     uint64_t timeout_us = (uint64_t)o->timeout_ms * 1000;
     if (!root) {
         err_set(err, errlen, "%s:1:1: (top level): the file is empty, expected a mapping", path);
@@ -193,12 +193,17 @@ int bench_options_load(struct bench_options *o, const char *path, char *err, siz
         conf_opt_int(&doc, root, "concurrency", 1, 1000000, &concurrency, err, errlen) < 0 ||
         conf_opt_int(&doc, root, "requests", 1, 1LL << 50, &requests, err, errlen) < 0 ||
         conf_opt_int(&doc, root, "threads", 1, 1024, &threads, err, errlen) < 0 ||
+        conf_opt_int(&doc, root, "seed", 0, (long long)BALANCER_SEED_MAX, &seed, err, errlen) < 0 ||
         conf_opt_duration_us(&doc, root, "duration", BENCH_DURATION_MIN_US, BENCH_DURATION_MAX_US,
                              &o->duration_us, err, errlen) < 0 ||
         conf_opt_duration_us(&doc, root, "timeout", BENCH_TIMEOUT_MIN_US, BENCH_TIMEOUT_MAX_US,
                              &timeout_us, err, errlen) < 0 ||
         conf_opt_double(&doc, root, "rate", BENCH_RATE_MIN, BENCH_RATE_MAX, &o->rate, err, errlen) < 0)
         goto out;
+    if (seed >= 0) {
+        o->seed = (uint64_t)seed;
+        o->seed_set = true;
+    }
     if ((n = conf_get(root, "protocol"))) {
         const char *p;
         if (conf_to_string(&doc, n, &p, err, errlen) < 0)
@@ -245,8 +250,8 @@ int bench_options_load(struct bench_options *o, const char *path, char *err, siz
         const char *name;
         if (conf_to_string(&doc, n, &name, err, errlen) < 0)
             goto out;
-        if (lb_parse(name, &o->lb) < 0) {
-            conf_error(&doc, n, err, errlen, "'%s' is not a balancer, expected roundrobin, random, weighted or leastconn", name);
+        if (balancer_parse(name, &o->lb) < 0 || o->lb == BALANCE_HASH) {
+            conf_error(&doc, n, err, errlen, "'%s' is not a balancer, expected roundrobin, random, weighted, leastconn or p2c", name);
             goto out;
         }
     }
@@ -310,6 +315,7 @@ int bench_options_plan(const struct bench_options *o, unsigned cores, struct loa
         }
     }
     plan->lb = o->lb;
+    plan->seed = o->seed_set ? o->seed : balancer_seed_random();
     plan->connections = o->connections ? o->connections : DEFAULT_CONNECTIONS;
     plan->rate = o->rate;
     plan->requests = o->requests;

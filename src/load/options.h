@@ -26,7 +26,9 @@
 struct bench_options {
     char *urls[BENCH_MAX_URLS]; /* as given, "#weight=N" included */
     size_t url_count;
-    enum lb_algorithm lb;
+    enum balance_algorithm lb;
+    uint64_t seed;            /* with seed_set: the balancer's seed; else a new one per run */
+    bool seed_set;
     unsigned connections;     /* 0: default (10) */
     unsigned threads;         /* 0: the number of cores, at most the connections */
     unsigned max_connections; /* 0: default for the open model */

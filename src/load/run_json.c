@@ -74,8 +74,9 @@ static json_t *config_json(const struct load_plan *plan)
     const char *req = plan->targets[0].request;
     size_t method_len = strcspn(req, " ");
     json_t *j = json_pack(
-        "{s:s, s:o, s:s, s:s#, s:i, s:i, s:f, s:I, s:f, s:f, s:i, s:s, s:I}", "model",
-        plan->rate > 0 ? "open" : "closed", "urls", urls, "lb", lb_name(plan->lb), "method", req,
+        "{s:s, s:o, s:s, s:I, s:s#, s:i, s:i, s:f, s:I, s:f, s:f, s:i, s:s, s:I}", "model",
+        plan->rate > 0 ? "open" : "closed", "urls", urls, "lb", balancer_name(plan->lb), "seed",
+        (json_int_t)plan->seed, "method", req,
         (int)method_len, "threads", (int)plan->threads, "connections", (int)plan->connections,
         "duration_s", (double)plan->duration_us / 1e6, "requests", (json_int_t)plan->requests,
         "rate", plan->rate, "ramp_up_s", (double)plan->ramp_up_us / 1e6, "timeout_ms",

@@ -51,6 +51,9 @@ int report_text(const json_t *run, FILE *out)
             fprintf(out, " (weight %.0f)", report_num(u, "weight"));
         fputc('\n', out);
     }
+    if (json_array_size(report_get(cfg, "urls")) > 1 && json_is_integer(report_get(cfg, "seed")))
+        fprintf(out, "  balancer %s, seed %lld (--seed replays its choices)\n", report_str(cfg, "lb"),
+                (long long)json_integer_value(report_get(cfg, "seed")));
     fprintf(out, "\n  %-14s", "Latency (ms)");
     for (int k = 0; percentiles[k]; k++)
         fprintf(out, " %9s", percentiles[k]);

@@ -99,6 +99,7 @@ static void gateway_setup(struct gateway_opts *o, uint8_t mode, uint8_t setup)
     o->threads = 1;
     o->check = GATEWAY_CHECK_NONE; /* no active checks: registered nodes never come up */
     o->balance = (enum balance_algorithm)((setup & 7) % 6);
+    o->seed_set = true; /* seed 0: an input replays the same choices */
     o->retries = (setup >> 3) & 3;
     o->eject_after = setup & 0x40 ? 1 : 3;
     if (setup & 0x80) snprintf(o->hash_header, sizeof o->hash_header, "X-Key");

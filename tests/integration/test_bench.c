@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,43 @@ static void test_roundrobin_thirds_match_nodes(void **state)
         assert_int_equal(node_total(t->ports[i]), before[i] + 1 + 333);
     }
     json_decref(run);
+}
+
+/* random balancing with a seed: the same seed makes the same choices (two threads, each
+ * with its own stream of the seed), the seed is in the run's JSON; without one, a seed is
+ * drawn and printed in the summary. */
+static void test_seed_replays_random(void **state)
+{
+    struct trio *t = *state;
+    char u[3][128];
+    for (int i = 0; i < 3; i++)
+        snprintf(u[i], sizeof u[i], "%s/echo", t->urls[i]);
+    long long counts[2][3];
+    for (int r = 0; r < 2; r++) {
+        char *args[] = {"bench", "-n", "300", "-c", "4", "-t", "2", "--lb", "random", "--seed",
+                        "7", "-q", "-o", "json", u[0], u[1], u[2], NULL};
+        json_t *run = run_json(args, 0, NULL);
+        assert_int_equal(jint(run, "config", "seed"), 7);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(run, "config"), "lb")),
+                            "random");
+        for (int i = 0; i < 3; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "api.%d", i + 1);
+            counts[r][i] = jint(node_entry(run, name), "requests", NULL);
+        }
+        json_decref(run);
+    }
+    assert_int_equal(counts[0][0] + counts[0][1] + counts[0][2], 300);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(counts[0][i], counts[1][i]);
+    char *args[] = {"bench", "-n", "30", "-c", "2", "--lb", "random", "-q", u[0], u[1], NULL};
+    char *out = NULL, *err = NULL;
+    assert_int_equal(harness_herd(args, 60000, &out, &err), 0);
+    const char *seen = strstr(out ? out : "", "balancer random, seed ");
+    if (!seen) fail_msg("no seed in the summary: %s", out);
+    assert_true(isdigit((unsigned char)seen[strlen("balancer random, seed ")]));
+    free(out);
+    free(err);
 }
 
 static void test_weights(void **state)
@@ -328,6 +366,8 @@ static void test_bad_input_exits_2(void **state)
         {{"-d", "soon", NULL}, "--duration 'soon': expected a duration"},
         {{"-R", "-5", NULL}, "--rate '-5'"},
         {{"--lb", "fastest", NULL}, "--lb 'fastest'"},
+        {{"--lb", "hash", NULL}, "--lb 'hash'"},
+        {{"--seed", "x", NULL}, "--seed 'x': expected a whole number"},
         {{"-H", "NoColon", NULL}, "header 'NoColon': expected 'Name: value'"},
         {{"--threshold", "p98<1ms", NULL}, "unknown metric"},
         {{"-o", "pdf", NULL}, "--output 'pdf'"},
@@ -647,6 +687,7 @@ int integration_bench(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_request_count),
         cmocka_unit_test(test_roundrobin_thirds_match_nodes),
+        cmocka_unit_test(test_seed_replays_random),
         cmocka_unit_test(test_weights),
         cmocka_unit_test(test_timeouts_are_counted),
         cmocka_unit_test(test_thresholds_exit_codes),

@@ -247,6 +247,131 @@ static void test_roundrobin_exact(void **state)
     json_decref(st);
 }
 
+/* ---- what the nodes themselves counted ---- */
+
+/* Every request a node finished (its own total_requests), before the read that asks. */
+static long long node_total(int port)
+{
+    json_t *st = get_json(port, "/api/v1/cluster/status");
+    long long n = json_integer_value(json_object_get(json_object_get(st, "status"),
+                                                     "total_requests"));
+    json_decref(st);
+    return st ? n : -1;
+}
+
+/* The nodes' counters from a baseline on: each read of a node's status is a request it counts
+ * too, so the reads made so far are taken off. */
+struct node_counts {
+    long long base[3], reads[3];
+};
+
+static void counts_start(struct gw *g, struct node_counts *c)
+{
+    for (int i = 0; i < 3; i++) {
+        c->base[i] = g->nodes[i] > 0 ? node_total(g->base + i) : 0;
+        c->reads[i] = 1;
+    }
+}
+
+/* Whether the requests each live node counted since counts_start (into out) add up to want. */
+static bool counts_add_up(struct gw *g, struct node_counts *c, long long want, long long out[3])
+{
+    long long sum = 0;
+    for (int i = 0; i < 3; i++) {
+        out[i] = 0;
+        if (g->nodes[i] <= 0) continue;
+        out[i] = node_total(g->base + i) - c->base[i] - c->reads[i];
+        c->reads[i]++;
+        sum += out[i];
+    }
+    return sum == want;
+}
+
+/* Requests each live node counted since counts_start, once they add up to want (a node counts
+ * a request as its answer goes out, a moment after the client may have it). */
+static void counts_wait(struct gw *g, struct node_counts *c, long long want, long long out[3])
+{
+    if (!harness_wait_until(counts_add_up(g, c, want, out), 5000))
+        fail_msg("the nodes counted %lld + %lld + %lld requests, expected %lld in all", out[0],
+                 out[1], out[2], want);
+}
+
+/* n requests one after another, each on its own connection (so they land on every gateway
+ * thread): all answered 200. */
+static void sequential_gets(struct gw *g, int n)
+{
+    char out[4096];
+    for (int k = 0; k < n; k++) {
+        int status = harness_get(g->base + 3, "/echo", out, sizeof out, NULL);
+        if (status != 200) fail_msg("request %d: status %d", k, status);
+    }
+}
+
+/* Round robin is one rotation for all the gateway's threads: 300 requests, sequential on
+ * fresh connections or concurrent on several, are exactly 100 per node by the nodes' own
+ * counters. */
+static void test_roundrobin_exact_across_threads(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, true, "--threads", "2", "--health", "none", NULL);
+    struct node_counts c;
+    long long got[3];
+    counts_start(g, &c);
+    sequential_gets(g, 300);
+    counts_wait(g, &c, 300, got);
+    for (int i = 0; i < 3; i++)
+        if (got[i] != 100) fail_msg("sequential: api.%d served %lld of 300", i + 1, got[i]);
+    counts_start(g, &c);
+    char url[96];
+    snprintf(url, sizeof url, "%s/echo", g->url);
+    json_t *run = bench(url, "-n", "300", "-c", "6", "--threads", "3", NULL);
+    assert_int_equal(total(run, "failed"), 0);
+    json_decref(run);
+    counts_wait(g, &c, 300, got);
+    for (int i = 0; i < 3; i++)
+        if (got[i] != 100) fail_msg("concurrent: api.%d served %lld of 300", i + 1, got[i]);
+}
+
+/* A node that refuses connections: every request that drew it goes to another node, and
+ * those retries do not move the rotation: the two live nodes serve exactly half each. */
+static void test_retries_leave_the_rotation_alone(void **state)
+{
+    struct gw *g = *state;
+    kill(g->nodes[2], SIGKILL);
+    harness_wait(g->nodes[2], 5000);
+    g->nodes[2] = 0;
+    spawn_gateway(g, true, "--threads", "2", "--health", "none", "--eject-after", "0", NULL);
+    struct node_counts c;
+    long long got[3];
+    counts_start(g, &c);
+    sequential_gets(g, 300);
+    counts_wait(g, &c, 300, got);
+    assert_int_equal(got[0], 150);
+    assert_int_equal(got[1], 150);
+    /* the gateway did retry: api.3 took its third of the first attempts, refused each */
+    json_t *st = get_json(g->base + 3, "/api/v1/cluster/status");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "gateway"), "retries")),
+                     100);
+    json_decref(st);
+}
+
+/* The balancers' seed: given, it is what the gateway reports; not given, one is drawn per run
+ * and reported. */
+static void test_seed_is_reported(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, true, "--balance", "random", "--seed", "12345", NULL);
+    json_t *st = get_json(g->base + 3, "/api/v1/cluster/status");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(st, "gateway"), "seed")),
+                     12345);
+    json_decref(st);
+    assert_int_equal(stop(g->gateway), 0);
+    spawn_gateway(g, true, "--balance", "random", NULL);
+    st = get_json(g->base + 3, "/api/v1/cluster/status");
+    assert_true(json_is_integer(json_object_get(json_object_get(st, "gateway"), "seed")));
+    json_decref(st);
+}
+
 static void test_other_algorithms(void **state)
 {
     struct gw *g = *state;
@@ -1448,6 +1573,8 @@ static void test_bad_flags_and_files(void **state)
     (void)state;
     static const char *const cases[][4] = {
         {"--balance", "fastest", "--balance: 'fastest'", NULL},
+        {"--seed", "-1", "--seed: '-1': expected a whole number", NULL},
+        {"--seed", "9007199254740992", "--seed", NULL},
         {"--node", "nohost", "--node", NULL},
         {"--node", "127.0.0.1:99999", "port 1..65535", NULL},
         {"--node", "a=127.0.0.1:80#weight=500", "weight", NULL},
@@ -1576,6 +1703,11 @@ int integration_gateway(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundrobin_exact, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_roundrobin_exact_across_threads, setup_nodes,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_retries_leave_the_rotation_alone, setup_nodes,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_seed_is_reported, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_other_algorithms, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_kill_under_load_costs_nothing, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_drain_weight_and_admin_errors, setup_nodes, teardown),

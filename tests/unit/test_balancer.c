@@ -1,6 +1,8 @@
-/* test_balancer.c -- the gateway's balancers: exact and smooth round robin, random by
- * chi-square, weights, leastconn and p2c prefer idle nodes, consistent hashing moves only the
- * keys of a node that leaves, unavailable nodes are never chosen. */
+/* test_balancer.c -- the one balancer module, every algorithm through {select, on_result}:
+ * nginx's smooth order, round robin exact across threads hammering one schedule, retries that
+ * leave the rotation alone, the tried set, random by chi-square and replayable by seed,
+ * weights, leastconn and p2c prefer idle nodes, consistent hashing moves only the keys of a
+ * node that leaves, a rebuilt generation goes on with the rotation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,19 +10,46 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "cluster/balancer.h"
+#include "balance/balancer.h"
 #include "unit.h"
 
-static void add_nodes(struct balancer *b, const int *weights, int n)
+#define MAX_NODES 8
+
+static char ids[MAX_NODES][16];
+
+/* A schedule over n nodes named api.1.. with weights (NULL: all 1), available unless down[i]. */
+static struct balancer_schedule *schedule(enum balance_algorithm a, const int *weights,
+                                          const bool *down, int n,
+                                          const struct balancer_schedule *previous)
 {
+    struct balancer_node nodes[MAX_NODES];
     for (int i = 0; i < n; i++) {
-        char id[16];
-        snprintf(id, sizeof id, "api.%d", i + 1);
-        assert_int_equal(balancer_add(b, id, weights ? weights[i] : 1), i);
+        snprintf(ids[i], sizeof ids[i], "api.%d", i + 1);
+        nodes[i] = (struct balancer_node){ids[i], weights ? weights[i] : 1, !(down && down[i])};
     }
+    struct balancer_schedule *s = balancer_schedule_new(a, nodes, (size_t)n, previous);
+    assert_non_null(s);
+    return s;
+}
+
+/* b set up over s; the caller's reference to s is handed to b. */
+static void start(struct balancer *b, enum balance_algorithm a, struct balancer_schedule *s,
+                  uint64_t seed)
+{
+    balancer_init(b, a, seed, 0);
+    assert_int_equal(balancer_use(b, s), 0);
+    balancer_schedule_release(s);
+}
+
+static int pick(struct balancer *b)
+{
+    int n = balancer_select(b, NULL, 0, NULL, 0);
+    balancer_on_result(b, n, true);
+    return n;
 }
 
 /* chi-square statistic of counts against expected shares */
@@ -34,170 +63,331 @@ static double chi_square(const size_t *counts, const double *shares, int n, size
     return chi;
 }
 
-static void test_roundrobin_smooth_and_exact(void **state)
+static void test_roundrobin_smooth_order(void **state)
 {
     (void)state;
     struct balancer b;
-    balancer_init(&b, BALANCE_ROUNDROBIN, 1);
-    add_nodes(&b, (int[]){5, 1, 1}, 3);
-    static const int order[] = {0, 0, 1, 0, 2, 0, 0}; /* a a b a c a a, as nginx */
-    for (int round = 0; round < 3; round++)
-        for (int k = 0; k < 7; k++) {
-            int n = balancer_select(&b, NULL, 0);
-            assert_int_equal(n, order[k]);
-            balancer_on_result(&b, n, true);
+    /* nginx's smooth order for {5,1,1}: a a b a c a a, cycle after cycle */
+    static const int expect[] = {0, 0, 1, 0, 2, 0, 0};
+    start(&b, BALANCE_ROUNDROBIN,
+          schedule(BALANCE_ROUNDROBIN, (int[]){5, 1, 1}, NULL, 3, NULL), 1);
+    for (int k = 0; k < 21; k++)
+        assert_int_equal(pick(&b), expect[k % 7]);
+    balancer_free(&b);
+    /* weights with a common divisor: the same cycle, once */
+    struct balancer_schedule *s = schedule(BALANCE_ROUNDROBIN, (int[]){50, 10, 10}, NULL, 3, NULL);
+    assert_int_equal(balancer_schedule_cycle(s, 0, NULL), 7);
+    for (size_t k = 0; k < 7; k++) {
+        int node = -1;
+        balancer_schedule_cycle(s, k, &node);
+        assert_int_equal(node, expect[k]);
+    }
+    balancer_schedule_release(s);
+    /* huge weights are scaled down to a bounded cycle, every node still in it */
+    s = schedule(BALANCE_ROUNDROBIN, (int[]){1000000007, 999999937, 1}, NULL, 3, NULL);
+    size_t len = balancer_schedule_cycle(s, 0, NULL);
+    assert_true(len <= BALANCER_CYCLE_MAX + 3);
+    bool seen[3] = {false};
+    for (size_t k = 0; k < len; k++) {
+        int node = -1;
+        balancer_schedule_cycle(s, k, &node);
+        seen[node] = true;
+    }
+    assert_true(seen[0] && seen[1] && seen[2]);
+    balancer_schedule_release(s);
+    /* a node that is not available has no place in the cycle */
+    start(&b, BALANCE_ROUNDROBIN,
+          schedule(BALANCE_ROUNDROBIN, NULL, (bool[]){false, true, false}, 3, NULL), 1);
+    for (int k = 0; k < 10; k++)
+        assert_int_equal(pick(&b), k % 2 == 0 ? 0 : 2);
+    balancer_free(&b);
+}
+
+struct hammer {
+    struct balancer_schedule *s;
+    uint64_t seed;
+    size_t picks;
+    size_t counts[MAX_NODES];
+};
+
+static void *hammer_main(void *arg)
+{
+    struct hammer *h = arg;
+    struct balancer b;
+    balancer_init(&b, BALANCE_ROUNDROBIN, 1, h->seed);
+    if (balancer_use(&b, h->s) < 0) return NULL;
+    for (size_t k = 0; k < h->picks; k++)
+        h->counts[pick(&b)]++;
+    balancer_free(&b);
+    return NULL;
+}
+
+/* Two threads, each with its own balancer over one schedule, select at once: together they
+ * follow the cycle exactly, whatever the interleaving. */
+static void test_roundrobin_exact_across_threads(void **state)
+{
+    (void)state;
+    int weights[] = {3, 2, 1};
+    struct balancer_schedule *s = schedule(BALANCE_ROUNDROBIN, weights, NULL, 3, NULL);
+    struct hammer h[2] = {{s, 1, 30001, {0}}, {s, 2, 30000, {0}}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, hammer_main, &h[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    /* 60001 picks: 10000 whole cycles of 6, then the cycle's first position */
+    int first = -1;
+    balancer_schedule_cycle(s, 0, &first);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(h[0].counts[i] + h[1].counts[i],
+                         (size_t)weights[i] * 10000 + (i == first));
+    balancer_schedule_release(s);
+}
+
+/* A node refuses connections: each request that drew it is retried on another, and the live
+ * nodes still get exactly half each; the first picks keep their rotation. */
+static void test_retry_leaves_the_rotation_alone(void **state)
+{
+    (void)state;
+    struct balancer b;
+    start(&b, BALANCE_ROUNDROBIN, schedule(BALANCE_ROUNDROBIN, NULL, NULL, 3, NULL), 1);
+    size_t served[3] = {0};
+    for (int k = 0; k < 300; k++) {
+        int tried[3], n = 0;
+        int node = balancer_select(&b, NULL, 0, NULL, 0);
+        assert_int_equal(node, k % 3); /* retries never moved the rotation */
+        while (node == 2) {            /* api.3 is dead */
+            balancer_on_result(&b, node, false);
+            tried[n++] = node;
+            node = balancer_select(&b, tried, (size_t)n, NULL, 0);
+            assert_true(node >= 0);
         }
+        balancer_on_result(&b, node, true);
+        served[node]++;
+    }
+    assert_int_equal(served[0], 150);
+    assert_int_equal(served[1], 150);
+    assert_int_equal(served[2], 0);
     balancer_free(&b);
-    /* equal weights: exact thirds */
-    balancer_init(&b, BALANCE_ROUNDROBIN, 1);
-    add_nodes(&b, NULL, 3);
-    size_t counts[3] = {0};
-    for (int k = 0; k < 3000; k++)
-        counts[balancer_select(&b, NULL, 0)]++;
-    assert_int_equal(counts[0], 1000);
-    assert_int_equal(counts[1], 1000);
-    assert_int_equal(counts[2], 1000);
-    /* a node marked down gets nothing; the others share exactly */
-    balancer_set(&b, 1, 1, false);
-    memset(counts, 0, sizeof counts);
-    for (int k = 0; k < 1000; k++)
-        counts[balancer_select(&b, NULL, 0)]++;
-    assert_int_equal(counts[1], 0);
-    assert_int_equal(counts[0], 500);
-    assert_int_equal(counts[2], 500);
-    balancer_free(&b);
+}
+
+/* Every algorithm leaves out the nodes the request tried, and has none left when it tried all. */
+static void test_tried_nodes_are_skipped(void **state)
+{
+    (void)state;
+    for (int a = BALANCE_ROUNDROBIN; a <= BALANCE_HASH; a++) {
+        struct balancer b;
+        start(&b, (enum balance_algorithm)a,
+              schedule((enum balance_algorithm)a, NULL, NULL, 3, NULL), 5);
+        for (int k = 0; k < 50; k++) {
+            char key[16];
+            int len = snprintf(key, sizeof key, "k%d", k);
+            int node = balancer_select(&b, (int[]){0, 2}, 2, key, (size_t)len);
+            assert_int_equal(node, 1);
+            balancer_on_result(&b, node, true);
+            assert_int_equal(balancer_select(&b, (int[]){1, 0, 2}, 3, key, (size_t)len), -1);
+        }
+        balancer_free(&b);
+    }
 }
 
 static void test_random_and_weighted(void **state)
 {
     (void)state;
-    enum { N = 30000 };
     struct balancer b;
-    balancer_init(&b, BALANCE_RANDOM, 12345);
-    add_nodes(&b, (int[]){9, 1, 1}, 3); /* random ignores weights */
     size_t counts[3] = {0};
-    for (int k = 0; k < N; k++)
-        counts[balancer_select(&b, NULL, 0)]++;
-    /* passes at p >= 0.01: chi-square with 2 degrees of freedom below 9.21 */
-    assert_true(chi_square(counts, (double[]){1 / 3.0, 1 / 3.0, 1 / 3.0}, 3, N) < 9.21);
+    start(&b, BALANCE_RANDOM, schedule(BALANCE_RANDOM, NULL, NULL, 3, NULL), 12345);
+    for (int k = 0; k < 30000; k++)
+        counts[pick(&b)]++;
+    /* chi-square with 2 degrees of freedom: below 13.8 with probability 0.999 */
+    assert_true(chi_square(counts, (double[]){1 / 3.0, 1 / 3.0, 1 / 3.0}, 3, 30000) < 13.8);
     balancer_free(&b);
-    balancer_init(&b, BALANCE_WEIGHTED, 777);
-    add_nodes(&b, (int[]){3, 1, 1}, 3);
     memset(counts, 0, sizeof counts);
-    for (int k = 0; k < N; k++)
-        counts[balancer_select(&b, NULL, 0)]++;
-    assert_true(chi_square(counts, (double[]){0.6, 0.2, 0.2}, 3, N) < 9.21);
-    /* a weight change is honoured at once */
-    balancer_set(&b, 0, 1, true);
-    memset(counts, 0, sizeof counts);
-    for (int k = 0; k < N; k++)
-        counts[balancer_select(&b, NULL, 0)]++;
-    assert_true(chi_square(counts, (double[]){1 / 3.0, 1 / 3.0, 1 / 3.0}, 3, N) < 9.21);
+    start(&b, BALANCE_WEIGHTED, schedule(BALANCE_WEIGHTED, (int[]){6, 3, 1}, NULL, 3, NULL), 777);
+    for (int k = 0; k < 30000; k++)
+        counts[pick(&b)]++;
+    assert_true(chi_square(counts, (double[]){0.6, 0.3, 0.1}, 3, 30000) < 13.8);
     balancer_free(&b);
+    /* an unavailable node gets nothing */
+    start(&b, BALANCE_WEIGHTED,
+          schedule(BALANCE_WEIGHTED, (int[]){6, 3, 1}, (bool[]){true, false, true}, 3, NULL), 7);
+    for (int k = 0; k < 1000; k++)
+        assert_int_equal(pick(&b), 1);
+    balancer_free(&b);
+}
+
+/* The same seed replays the same choices; another seed makes other ones. */
+static void test_seed_replays(void **state)
+{
+    (void)state;
+    for (int a = BALANCE_RANDOM; a <= BALANCE_WEIGHTED; a++) {
+        int runs[3][200];
+        uint64_t seeds[3] = {42, 42, 43};
+        for (int r = 0; r < 3; r++) {
+            struct balancer b;
+            start(&b, (enum balance_algorithm)a,
+                  schedule((enum balance_algorithm)a, (int[]){1, 2, 3, 4}, NULL, 4, NULL),
+                  seeds[r]);
+            for (int k = 0; k < 200; k++)
+                runs[r][k] = pick(&b);
+            balancer_free(&b);
+        }
+        assert_memory_equal(runs[0], runs[1], sizeof runs[0]);
+        assert_memory_not_equal(runs[0], runs[2], sizeof runs[0]);
+    }
+    /* a per-run seed: two draws differ, and fit in a JSON number */
+    uint64_t x = balancer_seed_random(), y = balancer_seed_random();
+    assert_true(x != y);
+    assert_true(x <= BALANCER_SEED_MAX && y <= BALANCER_SEED_MAX);
 }
 
 static void test_leastconn_and_p2c_prefer_idle(void **state)
 {
     (void)state;
     struct balancer b;
-    balancer_init(&b, BALANCE_LEASTCONN, 1);
-    add_nodes(&b, NULL, 3);
-    int a = balancer_select(&b, NULL, 0), c = balancer_select(&b, NULL, 0);
-    int idle = 3 - a - c; /* the one not chosen yet */
-    assert_int_equal(balancer_select(&b, NULL, 0), idle);
+    start(&b, BALANCE_LEASTCONN, schedule(BALANCE_LEASTCONN, NULL, NULL, 3, NULL), 1);
+    int a = balancer_select(&b, NULL, 0, NULL, 0), c = balancer_select(&b, NULL, 0, NULL, 0);
+    int idle = 3 - a - c; /* the one with nothing in flight */
+    assert_int_equal(balancer_select(&b, NULL, 0, NULL, 0), idle);
     balancer_on_result(&b, a, true);
-    assert_int_equal(balancer_select(&b, NULL, 0), a); /* a is idle again */
+    assert_int_equal(balancer_select(&b, NULL, 0, NULL, 0), a); /* a is idle again */
     balancer_free(&b);
-    /* p2c: with one node busy by 100, it is almost never picked */
-    balancer_init(&b, BALANCE_P2C, 99);
-    add_nodes(&b, NULL, 3);
-    for (int k = 0; k < 100; k++)
-        b.nodes[0].in_flight++;
-    size_t counts[3] = {0};
-    for (int k = 0; k < 3000; k++) {
-        int n = balancer_select(&b, NULL, 0);
-        counts[n]++;
+    /* weights: twice the weight, twice the requests in flight before it looks as loaded */
+    start(&b, BALANCE_LEASTCONN, schedule(BALANCE_LEASTCONN, (int[]){2, 1}, NULL, 2, NULL), 1);
+    size_t held[2] = {0};
+    for (int k = 0; k < 30; k++)
+        held[balancer_select(&b, NULL, 0, NULL, 0)]++;
+    assert_int_equal(held[0], 20);
+    assert_int_equal(held[1], 10);
+    balancer_free(&b);
+    /* p2c: one node holds many requests; of any two drawn, the other wins */
+    start(&b, BALANCE_P2C, schedule(BALANCE_P2C, NULL, NULL, 3, NULL), 99);
+    for (int k = 0; k < 10; k++)
+        balancer_hold(&b, 0);
+    for (int k = 0; k < 300; k++) {
+        int n = balancer_select(&b, NULL, 0, NULL, 0);
+        assert_true(n == 1 || n == 2);
         balancer_on_result(&b, n, true);
     }
-    assert_int_equal(counts[0], 0); /* two distinct candidates: the busy one always loses */
-    assert_true(counts[1] > 1000 && counts[2] > 1000);
     balancer_free(&b);
 }
 
 static void test_consistent_hash_moves_only_the_leavers_keys(void **state)
 {
     (void)state;
-    enum { KEYS = 20000, NODES = 5 };
+    enum { KEYS = 2000 };
     static int before[KEYS];
     struct balancer b;
-    balancer_init(&b, BALANCE_HASH, 1);
-    add_nodes(&b, NULL, NODES);
-    size_t counts[NODES] = {0};
-    char key[32];
+    start(&b, BALANCE_HASH, schedule(BALANCE_HASH, NULL, NULL, 5, NULL), 1);
+    size_t per_node[5] = {0};
     for (int k = 0; k < KEYS; k++) {
-        int len = snprintf(key, sizeof key, "user-%d", k);
-        before[k] = balancer_select(&b, key, (size_t)len);
-        counts[before[k]]++;
-        /* the same key always lands on the same node */
-        assert_int_equal(balancer_select(&b, key, (size_t)len), before[k]);
+        char key[32];
+        int len = snprintf(key, sizeof key, "/users/%d", k);
+        before[k] = balancer_select(&b, NULL, 0, key, (size_t)len);
+        balancer_on_result(&b, before[k], true);
+        per_node[before[k]]++;
+        assert_int_equal(balancer_select(&b, NULL, 0, key, (size_t)len), before[k]); /* stable */
+        balancer_on_result(&b, before[k], true);
     }
-    for (int i = 0; i < NODES; i++) /* spread: each within 30% of a fifth */
-        assert_in_range(counts[i], KEYS / NODES * 7 / 10, KEYS / NODES * 13 / 10);
-    balancer_set(&b, 2, 1, false); /* api.3 leaves */
-    int moved = 0, wrongly = 0;
+    for (int i = 0; i < 5; i++)
+        assert_true(per_node[i] > KEYS / 10); /* every node holds a fair part of the keys */
+    /* api.3 leaves: a new generation without it */
+    struct balancer_schedule *s =
+        schedule(BALANCE_HASH, NULL, (bool[]){false, false, true, false, false}, 5, b.schedule);
+    assert_int_equal(balancer_use(&b, s), 0);
+    balancer_schedule_release(s);
     for (int k = 0; k < KEYS; k++) {
-        int len = snprintf(key, sizeof key, "user-%d", k);
-        int now = balancer_select(&b, key, (size_t)len);
-        assert_true(now != 2);
-        if (now != before[k]) {
-            moved++;
-            wrongly += before[k] != 2;
-        }
+        char key[32];
+        int len = snprintf(key, sizeof key, "/users/%d", k);
+        int now = balancer_select(&b, NULL, 0, key, (size_t)len);
+        balancer_on_result(&b, now, true);
+        if (before[k] == 2)
+            assert_int_not_equal(now, 2); /* its keys went elsewhere */
+        else
+            assert_int_equal(now, before[k]); /* nobody else's moved */
     }
-    assert_int_equal(wrongly, 0);           /* only api.3's keys moved... */
-    assert_true(moved <= KEYS / NODES * 13 / 10); /* ...about 1/N of them */
-    balancer_set(&b, 2, 1, true); /* it comes back: its keys return */
+    /* it comes back: its keys return */
+    s = schedule(BALANCE_HASH, NULL, NULL, 5, b.schedule);
+    assert_int_equal(balancer_use(&b, s), 0);
+    balancer_schedule_release(s);
     for (int k = 0; k < KEYS; k++) {
-        int len = snprintf(key, sizeof key, "user-%d", k);
-        assert_int_equal(balancer_select(&b, key, (size_t)len), before[k]);
+        char key[32];
+        int len = snprintf(key, sizeof key, "/users/%d", k);
+        assert_int_equal(balancer_select(&b, NULL, 0, key, (size_t)len), before[k]);
+        balancer_on_result(&b, before[k], true);
     }
     balancer_free(&b);
 }
 
-static void test_none_available(void **state)
+/* A rebuilt generation (a weight changed elsewhere, a node came back) goes on with the
+ * rotation where the old one was; the old one lives while a balancer still uses it. */
+static void test_generations(void **state)
 {
     (void)state;
-    for (int algo = BALANCE_ROUNDROBIN; algo <= BALANCE_HASH; algo++) {
+    struct balancer b1, b2;
+    struct balancer_schedule *s1 = schedule(BALANCE_ROUNDROBIN, NULL, NULL, 3, NULL);
+    balancer_init(&b1, BALANCE_ROUNDROBIN, 1, 0);
+    balancer_init(&b2, BALANCE_ROUNDROBIN, 1, 1);
+    assert_int_equal(balancer_use(&b1, s1), 0);
+    assert_int_equal(balancer_use(&b2, s1), 0);
+    assert_int_equal(pick(&b1), 0);
+    assert_int_equal(pick(&b2), 1);
+    struct balancer_schedule *s2 = schedule(BALANCE_ROUNDROBIN, NULL, NULL, 3, s1);
+    balancer_schedule_release(s1); /* b1 and b2 still hold it */
+    assert_int_equal(balancer_use(&b1, s2), 0);
+    assert_int_equal(pick(&b1), 2); /* the rotation went on */
+    assert_int_equal(pick(&b2), 2); /* b2, still on the old generation, is served by it */
+    balancer_free(&b2);              /* the old generation is freed here (ASan watches) */
+    assert_int_equal(pick(&b1), 0);
+    balancer_schedule_release(s2);
+    balancer_free(&b1);
+}
+
+static void test_none_available_and_bad_input(void **state)
+{
+    (void)state;
+    for (int a = BALANCE_ROUNDROBIN; a <= BALANCE_HASH; a++) {
         struct balancer b;
-        balancer_init(&b, (enum balance_algorithm)algo, 3);
-        assert_int_equal(balancer_select(&b, "k", 1), -1); /* empty */
-        add_nodes(&b, NULL, 2);
-        balancer_set(&b, 0, 1, false);
-        balancer_set(&b, 1, 1, false);
-        assert_int_equal(balancer_select(&b, "k", 1), -1);
-        balancer_set(&b, 1, 1, true);
-        assert_int_equal(balancer_select(&b, "k", 1), 1);
+        balancer_init(&b, (enum balance_algorithm)a, 3, 0);
+        assert_int_equal(balancer_select(&b, NULL, 0, "k", 1), -1); /* no schedule yet */
+        struct balancer_schedule *s = schedule((enum balance_algorithm)a, NULL, NULL, 0, NULL);
+        assert_int_equal(balancer_use(&b, s), 0);
+        balancer_schedule_release(s);
+        assert_int_equal(balancer_select(&b, NULL, 0, "k", 1), -1); /* empty */
+        s = schedule((enum balance_algorithm)a, NULL, (bool[]){true, true}, 2, NULL);
+        assert_int_equal(balancer_use(&b, s), 0);
+        balancer_schedule_release(s);
+        assert_int_equal(balancer_select(&b, NULL, 0, "k", 1), -1); /* all down */
+        s = schedule((enum balance_algorithm)a, NULL, (bool[]){true, false}, 2, NULL);
+        assert_int_equal(balancer_use(&b, s), 0);
+        balancer_schedule_release(s);
+        assert_int_equal(balancer_select(&b, NULL, 0, "k", 1), 1);
+        assert_true(balancer_available(&b, 1) && !balancer_available(&b, 0));
+        assert_int_equal(balancer_count(&b), 2);
         balancer_free(&b);
     }
     enum balance_algorithm a;
     assert_int_equal(balancer_parse("p2c", &a), 0);
     assert_int_equal(a, BALANCE_P2C);
+    assert_string_equal(balancer_name(BALANCE_HASH), "hash");
     assert_int_equal(balancer_parse("fastest", &a), -1);
-    struct balancer b;
-    balancer_init(&b, BALANCE_ROUNDROBIN, 1);
-    assert_int_equal(balancer_add(&b, "x", 0), -1);
-    assert_int_equal(balancer_add(&b, "x", 1001), -1);
-    balancer_free(&b);
+    struct balancer_node bad[] = {{"x", 0, true}};
+    assert_null(balancer_schedule_new(BALANCE_ROUNDROBIN, bad, 1, NULL));
 }
 
 int unit_balancer(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundrobin_smooth_and_exact),
+        cmocka_unit_test(test_roundrobin_smooth_order),
+        cmocka_unit_test(test_roundrobin_exact_across_threads),
+        cmocka_unit_test(test_retry_leaves_the_rotation_alone),
+        cmocka_unit_test(test_tried_nodes_are_skipped),
         cmocka_unit_test(test_random_and_weighted),
+        cmocka_unit_test(test_seed_replays),
         cmocka_unit_test(test_leastconn_and_p2c_prefer_idle),
         cmocka_unit_test(test_consistent_hash_moves_only_the_leavers_keys),
-        cmocka_unit_test(test_none_available),
+        cmocka_unit_test(test_generations),
+        cmocka_unit_test(test_none_available_and_bad_input),
     };
     return cmocka_run_group_tests_name("balancer", tests, NULL, NULL);
 }

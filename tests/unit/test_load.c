@@ -15,7 +15,6 @@
 #include "base/err.h"
 #include "http/client.h"
 #include "load/engine.h"
-#include "load/lb.h"
 #include "load/options.h"
 #include "load/stats.h"
 #include "load/threshold.h"
@@ -90,69 +89,6 @@ static void test_schedule(void **state)
     uint64_t g1 = load_schedule_ns(11, 100, ramp) - load_schedule_ns(10, 100, ramp);
     uint64_t g2 = load_schedule_ns(91, 100, ramp) - load_schedule_ns(90, 100, ramp);
     assert_true(g1 > g2);
-}
-
-static void test_roundrobin_exact_and_smooth(void **state)
-{
-    (void)state;
-    struct lb lb;
-    int weights[] = {5, 1, 1};
-    assert_int_equal(lb_init(&lb, LB_ROUNDROBIN, weights, 3, 1), 0);
-    /* nginx's smooth order for {5,1,1}: a a b a c a a */
-    static const size_t expect[] = {0, 0, 1, 0, 2, 0, 0};
-    for (uint64_t k = 0; k < 7; k++)
-        assert_int_equal(lb_select(&lb, k), expect[k]);
-    lb_free(&lb);
-    /* equal weights, sequence numbers from three threads interleaved: exact thirds */
-    assert_int_equal(lb_init(&lb, LB_ROUNDROBIN, NULL, 3, 1), 0);
-    size_t counts[3] = {0};
-    for (uint64_t t = 0; t < 3; t++)
-        for (uint64_t k = 0; k < 333; k++)
-            counts[lb_select(&lb, t + k * 3)]++;
-    assert_int_equal(counts[0], 333);
-    assert_int_equal(counts[1], 333);
-    assert_int_equal(counts[2], 333);
-    lb_free(&lb);
-    assert_int_equal(lb_init(&lb, LB_ROUNDROBIN, (int[]){0, 1}, 2, 1), -1);
-}
-
-static void test_random_and_weighted(void **state)
-{
-    (void)state;
-    struct lb lb;
-    enum { N = 60000 };
-    size_t c[3] = {0};
-    assert_int_equal(lb_init(&lb, LB_RANDOM, NULL, 3, 42), 0);
-    for (int i = 0; i < N; i++)
-        c[lb_select(&lb, (uint64_t)i)]++;
-    /* chi-square with 2 degrees of freedom: below 13.8 with probability 0.999 */
-    double chi = 0;
-    for (int i = 0; i < 3; i++)
-        chi += pow((double)c[i] - N / 3.0, 2) / (N / 3.0);
-    assert_true(chi < 13.8);
-    lb_free(&lb);
-    memset(c, 0, sizeof c);
-    assert_int_equal(lb_init(&lb, LB_WEIGHTED, (int[]){3, 1, 0 + 2}, 3, 7), 0);
-    for (int i = 0; i < N; i++)
-        c[lb_select(&lb, (uint64_t)i)]++;
-    assert_in_range(c[0], N / 2 - 1000, N / 2 + 1000);
-    assert_in_range(c[1], N / 6 - 800, N / 6 + 800);
-    lb_free(&lb);
-}
-
-static void test_leastconn_prefers_idle(void **state)
-{
-    (void)state;
-    struct lb lb;
-    assert_int_equal(lb_init(&lb, LB_LEASTCONN, NULL, 3, 1), 0);
-    size_t a = lb_select(&lb, 0), b = lb_select(&lb, 1), c = lb_select(&lb, 2);
-    assert_true(a != b && b != c && a != c); /* one each */
-    lb_on_result(&lb, b, true);              /* b is idle again */
-    assert_int_equal(lb_select(&lb, 3), b);
-    lb_on_result(&lb, a, true);
-    lb_on_result(&lb, a, true); /* a has nothing in flight, b and c one each */
-    assert_int_equal(lb_select(&lb, 4), a);
-    lb_free(&lb);
 }
 
 static void test_thresholds(void **state)
@@ -314,9 +250,6 @@ int unit_load(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_coordinated_omission_correction),
         cmocka_unit_test(test_schedule),
-        cmocka_unit_test(test_roundrobin_exact_and_smooth),
-        cmocka_unit_test(test_random_and_weighted),
-        cmocka_unit_test(test_leastconn_prefers_idle),
         cmocka_unit_test(test_thresholds),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_request_format),

@@ -1,0 +1,129 @@
+/* balancer.h -- which node gets the next request: the one balancer module of herd, used by the
+ * gateway and by `herd bench --lb` alike, behind one {select, on_result} interface (h2o's
+ * balancer.h, HAProxy's lb_* family).
+ *
+ * Two halves:
+ * - a schedule: one generation of the node set (weights, availability, ids), built once and
+ *   shared read-only by every thread, with the round robin cycle, the hash ring and two atomic
+ *   counters. It is reference counted: a thread that moves to a newer generation releases
+ *   the old one, and the last to leave frees it, so no reader ever sees it freed.
+ * - a balancer: one per thread (or per user), holding a reference to the schedule it uses, its
+ *   own random generator and its own requests in flight per node. Nothing in it is shared.
+ *
+ * Nodes are numbered by the caller (the gateway's registry slots, bench's targets) and keep
+ * their number from one generation to the next. select is told which nodes this request
+ * already tried (as h2o does) and never returns one of them.
+ *
+ * Round robin is exact across threads: the schedule holds one cycle of nginx's smooth
+ * weighted order (length = the sum of the weights after dividing by their gcd; when that is
+ * still over BALANCER_CYCLE_MAX the weights are scaled down to fit, each kept >= 1, so the
+ * shares are then exact only to about 1/BALANCER_CYCLE_MAX), and a request's first pick is
+ * position counter++ modulo the cycle, whatever thread takes it. A retry does not take a
+ * position: it has its own counter and walks the cycle with the tried nodes left out, so the
+ * nodes left share the retries in proportion too, and the first picks of every other request
+ * stay in their exact rotation. */
+#ifndef HERD_BALANCE_BALANCER_H
+#define HERD_BALANCE_BALANCER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BALANCER_CYCLE_MAX 65536 /* round robin cycle positions, at most (see above) */
+#define BALANCER_SEED_MAX  9007199254740991ULL /* 2^53 - 1: exact in any JSON reader */
+
+enum balance_algorithm {
+    BALANCE_ROUNDROBIN = 0, /* smooth weighted round robin (nginx), one cycle for all threads */
+    BALANCE_RANDOM,         /* uniform over the available nodes */
+    BALANCE_WEIGHTED,       /* random in proportion to the weights */
+    BALANCE_LEASTCONN,      /* fewest requests in flight (this thread's) per unit of weight */
+    BALANCE_P2C,            /* power of two choices: two at random, the less loaded */
+    BALANCE_HASH,           /* consistent hash of a key (header or path) on a ring */
+};
+
+/* One node as the caller describes it to a new schedule. */
+struct balancer_node {
+    const char *id; /* names its points on the hash ring (copied into hashes, not kept) */
+    int weight;     /* >= 1 */
+    bool available; /* takes new requests */
+};
+
+struct balancer_schedule;
+
+struct balancer;
+
+struct balancer_ops {
+    /* The node for a request that already tried tried[0..tried_count) (NULL when none), key
+     * the hash input (may be NULL), or -1 when no node is left. Counts it as in flight. */
+    int (*select)(struct balancer *b, const int *tried, size_t tried_count, const char *key,
+                  size_t key_len);
+    /* The request sent to node ended (ok: answered without a 5xx). */
+    void (*on_result)(struct balancer *b, int node, bool ok);
+};
+
+struct balancer {
+    const struct balancer_ops *ops;
+    enum balance_algorithm algorithm;
+    struct balancer_schedule *schedule; /* referenced; NULL until balancer_use */
+    uint64_t rng;
+    uint64_t *in_flight; /* per node number, this balancer's own */
+    size_t in_flight_len;
+    size_t rotation; /* leastconn: where ties start */
+};
+
+/* Parses "roundrobin", "random", "weighted", "leastconn", "p2c", "hash". Returns 0 or -1. */
+int balancer_parse(const char *name, enum balance_algorithm *out);
+/* The name balancer_parse takes, "?" for a value out of range. */
+const char *balancer_name(enum balance_algorithm algorithm);
+
+/* A seed for a run that was given none, 0..BALANCER_SEED_MAX: from the kernel's random
+ * source (the clock and the process id when that fails). Print it, so that the run can be
+ * replayed with it. */
+uint64_t balancer_seed_random(void);
+
+/* Builds one generation of count nodes (numbered 0..count-1). previous (may be NULL): the
+ * generation it replaces, whose counters it continues, so that a rebuild of the same nodes
+ * goes on with the rotation instead of starting it over. Returns the schedule with one
+ * reference held by the caller, or NULL when out of memory or a weight is below 1. */
+struct balancer_schedule *balancer_schedule_new(enum balance_algorithm algorithm,
+                                                const struct balancer_node *nodes, size_t count,
+                                                const struct balancer_schedule *previous);
+/* Drops one reference; the last frees it. NULL is ignored. Any thread may call it. */
+void balancer_schedule_release(struct balancer_schedule *s);
+/* Nodes in the schedule. */
+size_t balancer_schedule_count(const struct balancer_schedule *s);
+/* The round robin cycle: its length and the node at position i (i < length); length 0 for
+ * the other algorithms. For tests and for the docs' examples. */
+size_t balancer_schedule_cycle(const struct balancer_schedule *s, size_t i, int *node);
+
+/* Sets up an empty balancer. seed and stream make its random generator: the same pair gives
+ * the same choices; give each thread of a run the run's seed and its own stream. */
+void balancer_init(struct balancer *b, enum balance_algorithm algorithm, uint64_t seed,
+                   uint64_t stream);
+/* Moves b to schedule s (taking a reference to it, releasing the one it held). What is in
+ * flight stays counted by node number. Returns 0, or -1 when out of memory (b keeps its old
+ * schedule). s must have been built for b's algorithm. */
+int balancer_use(struct balancer *b, struct balancer_schedule *s);
+/* Releases b's schedule and frees what b holds. */
+void balancer_free(struct balancer *b);
+
+/* Nodes in b's schedule (0 before balancer_use). */
+size_t balancer_count(const struct balancer *b);
+/* Whether node takes new requests in b's schedule. */
+bool balancer_available(const struct balancer *b, int node);
+/* Counts one more request in flight on node without choosing it (the same attempt sent
+ * again on a new connection). */
+void balancer_hold(struct balancer *b, int node);
+
+static inline int balancer_select(struct balancer *b, const int *tried, size_t tried_count,
+                                  const char *key, size_t key_len)
+{
+    return b->schedule ? b->ops->select(b, tried, tried_count, key, key_len) : -1;
+}
+
+static inline void balancer_on_result(struct balancer *b, int node, bool ok)
+{
+    b->ops->on_result(b, node, ok);
+}
+
+#endif
