@@ -37,18 +37,19 @@ struct balancer_schedule {
     size_t ring_len;
 };
 
-static const char *const names[] = {"roundrobin", "random", "weighted", "leastconn", "p2c", "hash"};
+const char *const balancer_names[] = {"roundrobin", "random", "weighted", "leastconn",
+                                      "p2c",        "hash",   NULL};
 
 int balancer_parse(const char *name, enum balance_algorithm *out)
 {
     for (int i = 0; i <= BALANCE_HASH; i++)
-        if (strcmp(name, names[i]) == 0) return *out = (enum balance_algorithm)i, 0;
+        if (strcmp(name, balancer_names[i]) == 0) return *out = (enum balance_algorithm)i, 0;
     return -1;
 }
 
 const char *balancer_name(enum balance_algorithm algorithm)
 {
-    return (unsigned)algorithm <= BALANCE_HASH ? names[algorithm] : "?";
+    return (unsigned)algorithm <= BALANCE_HASH ? balancer_names[algorithm] : "?";
 }
 
 /* ---- random numbers and hashes ---- */

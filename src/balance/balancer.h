@@ -73,6 +73,8 @@ struct balancer {
 
 /* Parses "roundrobin", "random", "weighted", "leastconn", "p2c", "hash". Returns 0 or -1. */
 int balancer_parse(const char *name, enum balance_algorithm *out);
+/* Every algorithm's name, in enum order, NULL-terminated (the key tables' choices). */
+extern const char *const balancer_names[];
 /* The name balancer_parse takes, "?" for a value out of range. */
 const char *balancer_name(enum balance_algorithm algorithm);
 

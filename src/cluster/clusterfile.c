@@ -13,6 +13,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "conf/keys.h"
 
 static const struct {
     const char *name;
@@ -140,13 +141,50 @@ static void group_defaults(struct cluster_group *g, const char *name)
     g->stop_grace_us = 10000000;
 }
 
+/* ---- a cluster section's keys (conf/keys.h: checked here, printed by `herd schema`) ---- */
+
+static const char *const restart_policies[] = {"never", "on-failure", "always", NULL};
+static const struct conf_key port_item = CONF_ITEM(CONF_K_INT, "a port");
+static const struct conf_key env_item = CONF_ITEM(CONF_K_STRING | CONF_K_NUMBER | CONF_K_BOOL,
+                                         "the variable's value");
+static const struct conf_key group_name_item = CONF_ITEM(CONF_K_STRING, "a group's name");
+
+static const struct conf_key group_keys[] = {
+    CONF_KEY("command", CONF_K_STRING, "the program each replica runs", .required = true),
+    CONF_KEY("replicas", CONF_K_INT, "how many (1)"),
+    CONF_KEY("base_port", CONF_K_INT, "the first replica's port; the next ones count up"),
+    CONF_KEY("ports", CONF_K_LIST, "one port per replica, in place of base_port", .item = &port_item),
+    CONF_KEY("env", CONF_K_NAMED, "environment variables; {port}, {node_id}, {group}, {index} expand",
+     .item = &env_item),
+    CONF_KEY("health", CONF_K_STRING, "when a replica is ready: an HTTP path (/health), tcp or none"),
+    CONF_KEY("ready_timeout", CONF_K_DURATION, "how long a replica may take to become ready (30s)"),
+    CONF_KEY("restart", CONF_K_STRING, "restart policy (never)", .choices = restart_policies),
+    CONF_KEY("restart_backoff", CONF_K_DURATION, "wait before a restart, doubling on repeats"),
+    CONF_KEY("stop_signal", CONF_K_STRING, "the signal that stops a replica: TERM (default), INT, QUIT, "
+                                   "HUP, USR1, USR2 or KILL"),
+    CONF_KEY("stop_grace", CONF_K_DURATION, "time between the stop signal and SIGKILL (10s)"),
+    CONF_KEY("depends_on", CONF_K_LIST, "groups started (and ready) before this one",
+     .item = &group_name_item),
+    CONF_KEY("netns", CONF_K_BOOL, "each replica in its own network namespace (root)"),
+    CONF_KEYS_END,
+};
+
+static const struct conf_key group_item = CONF_ITEM(CONF_K_MAP, "a group of replicas",
+                                           .members = group_keys);
+
+const struct conf_key cluster_keys[] = {
+    CONF_KEY("name", CONF_K_STRING, "the cluster's name"),
+    CONF_KEY("groups", CONF_K_NAMED, "the groups of replicas to run, by name", .item = &group_item),
+    CONF_KEY("gateway", CONF_K_MAP, "the herd gateway in front of the groups", .members = gateway_keys),
+    CONF_KEYS_END,
+};
+
+const struct conf_key cluster_file_key = CONF_ITEM(CONF_K_MAP, "a herd cluster file",
+                                          .members = cluster_keys);
+
 static int parse_group(struct cluster_group *g, const struct conf_doc *doc,
                        const struct conf_node *n, char *err, size_t errlen)
 {
-    static const char *const keys[] = {
-        "command",    "replicas",      "base_port", "ports",           "env",
-        "health",     "ready_timeout", "restart",   "restart_backoff", "stop_signal",
-        "stop_grace", "depends_on",    "netns",     NULL};
     if (!valid_name(n->key))
         return conf_error(doc, n, err, errlen,
                           "group name '%s': expected letters, digits, '-' or '_' (at most %d)",
@@ -154,7 +192,7 @@ static int parse_group(struct cluster_group *g, const struct conf_doc *doc,
     group_defaults(g, n->key);
     long long replicas = 1, base_port = 0;
     const struct conf_node *v;
-    if (conf_check_keys(doc, n, keys, err, errlen) < 0 ||
+    if (conf_check_members(doc, n, group_keys, err, errlen) < 0 ||
         conf_opt_int(doc, n, "replicas", 0, 10000, &replicas, err, errlen) < 0 ||
         conf_opt_int(doc, n, "base_port", 1, 65535, &base_port, err, errlen) < 0 ||
         conf_opt_duration_us(doc, n, "ready_timeout", 100000, 3600e6, &g->ready_timeout_us, err,
@@ -174,8 +212,7 @@ static int parse_group(struct cluster_group *g, const struct conf_doc *doc,
         return conf_error(doc, conf_get(n, "replicas"), err, errlen,
                           "at most %d replicas in network namespaces", NETNS_MAX_REPLICAS);
     const char *s;
-    if (!(v = conf_get(n, "command")))
-        return conf_error(doc, n, err, errlen, "missing 'command', the program each replica runs");
+    v = conf_get(n, "command"); /* required: conf_check_members saw it */
     if (conf_to_string(doc, v, &s, err, errlen) < 0) return -1;
     if (!*s) return conf_error(doc, v, err, errlen, "empty command");
     if (!(g->command = strdup(s))) return err_set(err, errlen, "out of memory");
@@ -356,12 +393,11 @@ static int check_ports(const struct cluster_spec *spec, const struct conf_doc *d
 int cluster_spec_parse(struct cluster_spec *spec, const struct conf_doc *doc,
                        const struct conf_node *section, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"name", "groups", "gateway", NULL};
     memset(spec, 0, sizeof *spec);
     snprintf(spec->name, sizeof spec->name, "herd");
     const char *name = NULL;
     const struct conf_node *groups, *gw;
-    if (conf_check_keys(doc, section, keys, err, errlen) < 0 ||
+    if (conf_check_members(doc, section, cluster_keys, err, errlen) < 0 ||
         conf_opt_string(doc, section, "name", &name, err, errlen) < 0)
         return -1;
     if (name) snprintf(spec->name, sizeof spec->name, "%s", name);

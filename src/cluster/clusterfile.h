@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "conf/conf.h"
+#include "conf/keys.h"
 
 #define CLUSTER_NAME_MAX      64
 #define CLUSTER_GATEWAY_GROUP "gateway" /* the group `herd up` runs the gateway as */
@@ -68,6 +69,11 @@ struct cluster_spec {
     size_t group_count;
     struct cluster_gateway gateway;
 };
+
+/* A cluster section's keys, and a cluster file as one entry (conf/keys.h: `herd schema cluster`
+ * prints it). */
+extern const struct conf_key cluster_keys[];
+extern const struct conf_key cluster_file_key;
 
 /* Reads a cluster from section (a mapping: name?, groups, gateway?). Returns 0, or -1 with
  * "FILE:LINE:COL: path: ..." in err. */

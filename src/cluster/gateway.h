@@ -13,6 +13,7 @@
 #include "balance/balancer.h"
 #include "cluster/registry.h"
 #include "conf/conf.h"
+#include "conf/keys.h"
 
 enum gateway_check {
     GATEWAY_CHECK_HTTP = 0, /* GET path answers 2xx */
@@ -76,6 +77,9 @@ struct gateway_opts {
  * response timeout 30 s, 1 MiB bodies, body timeout 10 s, TTL 10 s. */
 void gateway_opts_default(struct gateway_opts *o);
 void gateway_opts_free(struct gateway_opts *o);
+
+/* The keys of a gateway section (conf/keys.h), NULL-terminated. */
+extern const struct conf_key gateway_keys[];
 
 /* Reads a cluster file's `gateway:` section over o. Returns 0, or -1 with
  * "FILE:LINE:COL: path: ..." in err. */

@@ -10,6 +10,7 @@
 #include "base/err.h"
 #include "base/quantity.h"
 #include "cluster/registry.h"
+#include "conf/keys.h"
 
 void gateway_opts_default(struct gateway_opts *o)
 {
@@ -120,6 +121,67 @@ int gateway_opts_add_node(struct gateway_opts *o, const char *text, char *err, s
     return 0;
 }
 
+/* ---- the gateway section's keys (conf/keys.h: checked here, printed by `herd schema`) ---- */
+
+static const char *const check_types[] = {"http", "tcp", "none", NULL};
+
+static const struct conf_key health_keys[] = {
+    CONF_KEY("type", CONF_K_STRING, "http (default with a path), tcp or none", .choices = check_types),
+    CONF_KEY("path", CONF_K_STRING, "the HTTP path checked, /health"),
+    CONF_KEY("inter", CONF_K_DURATION, "time between checks of a node that is up (2s)"),
+    CONF_KEY("fastinter", CONF_K_DURATION, "time between checks while a node is going down or up"),
+    CONF_KEY("downinter", CONF_K_DURATION, "time between checks of a node that is down"),
+    CONF_KEY("timeout", CONF_K_DURATION, "a check without an answer by then failed (1s)"),
+    CONF_KEY("rise", CONF_K_INT, "consecutive passed checks that bring a node up (2)"),
+    CONF_KEY("fall", CONF_K_INT, "consecutive failed checks that take a node down (3)"),
+    CONF_KEY("eject_after", CONF_K_INT, "consecutive failures of real requests that eject a node (3)"),
+    CONF_KEY("slowstart", CONF_K_DURATION, "a readmitted node's weight ramps up over this time (0s)"),
+    CONF_KEYS_END,
+};
+
+static const struct conf_key retries_keys[] = {
+    CONF_KEY("attempts", CONF_K_INT, "retries of a request on other nodes (2)"),
+    CONF_KEY("budget", CONF_K_PERCENT, "retries may not exceed this share of requests: 20% or 0.2"),
+    CONF_KEYS_END,
+};
+
+static const struct conf_key node_keys[] = {
+    CONF_KEY("id", CONF_K_STRING, "the node's id (default: its address)"),
+    CONF_KEY("address", CONF_K_STRING, "HOST:PORT", .required = true),
+    CONF_KEY("weight", CONF_K_INT, "its share in weighted balancing (1)"),
+    CONF_KEY("group", CONF_K_STRING, "the group it serves, for routes"),
+    CONF_KEYS_END,
+};
+
+static const struct conf_key node_item = CONF_ITEM(CONF_K_STRING | CONF_K_MAP, "ID=HOST:PORT, HOST:PORT, or {id, address, weight, group}",
+    .members = node_keys);
+static const struct conf_key network_item = CONF_ITEM(CONF_K_STRING, "a network, 10.0.0.0/8");
+static const struct conf_key route_item = CONF_ITEM(CONF_K_STRING, "the group serving the prefix");
+
+const struct conf_key gateway_keys[] = {
+    CONF_KEY("port", CONF_K_INT, "the port it listens on (9091)"),
+    CONF_KEY("host", CONF_K_STRING, "the address it listens on (127.0.0.1)"),
+    CONF_KEY("balance", CONF_K_STRING, "the balancing algorithm (roundrobin)", .choices = balancer_names),
+    CONF_KEY("hash_header", CONF_K_STRING, "balance: hash keys on this header (else the path)"),
+    CONF_KEY("threads", CONF_K_INT, "proxy threads (the number of cores)"),
+    CONF_KEY("nodes", CONF_K_LIST, "static nodes, besides those that register", .item = &node_item),
+    CONF_KEY("health", CONF_K_STRING | CONF_K_MAP, "active checks: a path, tcp, none, or their settings",
+     .members = health_keys),
+    CONF_KEY("retries", CONF_K_INT | CONF_K_MAP, "retries on other nodes: a count, or {attempts, budget}",
+     .members = retries_keys),
+    CONF_KEY("token", CONF_K_STRING, "bearer token required by the mutating admin routes"),
+    CONF_KEY("ttl", CONF_K_DURATION, "a registered node without a heartbeat for this long is removed"),
+    CONF_KEY("connect_timeout", CONF_K_DURATION, "time to connect to a node"),
+    CONF_KEY("timeout", CONF_K_DURATION, "time for a node's answer to begin"),
+    CONF_KEY("max_body", CONF_K_SIZE, "largest request body accepted"),
+    CONF_KEY("routes", CONF_K_NAMED, "path prefix to group: {\"/api/\": api}", .item = &route_item),
+    CONF_KEY("body_timeout", CONF_K_DURATION, "time for a request body to arrive"),
+    CONF_KEY("allow_register", CONF_K_STRING | CONF_K_LIST,
+     "networks nodes may register from (default loopback only)", .item = &network_item),
+    CONF_KEY("seed", CONF_K_INT, "the balancers' random seed (default: a new one each run)"),
+    CONF_KEYS_END,
+};
+
 static int parse_health(struct gateway_opts *o, const struct conf_doc *doc,
                         const struct conf_node *h, char *err, size_t errlen)
 {
@@ -136,12 +198,9 @@ static int parse_health(struct gateway_opts *o, const struct conf_doc *doc,
             return conf_error(doc, h, err, errlen, "expected an HTTP path (/health), tcp or none");
         return 0;
     }
-    static const char *const keys[] = {"type",   "path", "inter",       "fastinter", "downinter",
-                                       "timeout", "rise", "fall",        "eject_after",
-                                       "slowstart", NULL};
     const char *type = NULL, *path = NULL;
     long long rise = o->rise, fall = o->fall, eject = o->eject_after;
-    if (conf_expect_map(doc, h, err, errlen) < 0 || conf_check_keys(doc, h, keys, err, errlen) < 0 ||
+    if (conf_check_members(doc, h, health_keys, err, errlen) < 0 ||
         conf_opt_string(doc, h, "type", &type, err, errlen) < 0 ||
         conf_opt_string(doc, h, "path", &path, err, errlen) < 0 ||
         conf_opt_duration_us(doc, h, "inter", 10000, 3600000000ULL, &o->inter_us, err, errlen) < 0 ||
@@ -225,8 +284,7 @@ static int parse_retries(struct gateway_opts *o, const struct conf_doc *doc,
         o->retries = (int)attempts;
         return 0;
     }
-    static const char *const keys[] = {"attempts", "budget", NULL};
-    if (conf_expect_map(doc, r, err, errlen) < 0 || conf_check_keys(doc, r, keys, err, errlen) < 0 ||
+    if (conf_check_members(doc, r, retries_keys, err, errlen) < 0 ||
         conf_opt_int(doc, r, "attempts", 0, 10, &attempts, err, errlen) < 0 ||
         conf_opt_percent(doc, r, "budget", 0, 1, &o->retry_budget, err, errlen) < 0)
         return -1;
@@ -247,11 +305,9 @@ static int parse_nodes(struct gateway_opts *o, const struct conf_doc *doc,
                 return conf_error(doc, n, err, errlen, "%s", msg);
             continue;
         }
-        static const char *const keys[] = {"id", "address", "weight", "group", NULL};
         const char *id = NULL, *address = NULL, *group = NULL;
         long long weight = 1;
-        if (conf_expect_map(doc, n, err, errlen) < 0 ||
-            conf_check_keys(doc, n, keys, err, errlen) < 0 ||
+        if (conf_check_members(doc, n, node_keys, err, errlen) < 0 ||
             conf_opt_string(doc, n, "id", &id, err, errlen) < 0 ||
             conf_opt_string(doc, n, "address", &address, err, errlen) < 0 ||
             conf_opt_int(doc, n, "weight", 0, REGISTRY_WEIGHT_MAX, &weight, err, errlen) < 0 ||
@@ -298,16 +354,11 @@ static int parse_allow_register(struct gateway_opts *o, const struct conf_doc *d
 int gateway_opts_from_conf(struct gateway_opts *o, const struct conf_doc *doc,
                            const struct conf_node *n, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"port",    "host",        "balance",         "hash_header",
-                                       "threads", "nodes",       "health",          "retries",
-                                       "token",   "ttl",         "connect_timeout", "timeout",
-                                       "max_body", "routes",     "body_timeout",
-                                       "allow_register", "seed", NULL};
     long long port = o->port, threads = o->threads, seed = -1;
     uint64_t max_body = o->max_body_bytes;
     const char *host = NULL, *balance = NULL, *hash_header = NULL, *token = NULL;
     const struct conf_node *v;
-    if (conf_expect_map(doc, n, err, errlen) < 0 || conf_check_keys(doc, n, keys, err, errlen) < 0 ||
+    if (conf_check_members(doc, n, gateway_keys, err, errlen) < 0 ||
         conf_opt_int(doc, n, "port", 1, 65535, &port, err, errlen) < 0 ||
         conf_opt_string(doc, n, "host", &host, err, errlen) < 0 ||
         conf_opt_string(doc, n, "balance", &balance, err, errlen) < 0 ||

@@ -1,5 +1,6 @@
 /* conf.c -- YAML/JSON text -> node tree with line:column -> typed, validated values. */
 #include "conf/conf.h"
+#include "conf/keys.h"
 
 #include <errno.h>
 #include <math.h>
@@ -312,9 +313,20 @@ static int not_a_quantity(const struct conf_doc *doc, const struct conf_node *no
     return conf_error(doc, node, err, errlen, "found %s, expected %s", type_name(node), expected);
 }
 
+/* A member read as a kind its key table does not declare: a bug in herd, caught by the
+ * tests that load every example (the table is what `herd schema` prints). */
+static int misread(const struct conf_doc *doc, const struct conf_node *node, unsigned kind,
+                   const char *as, char *err, size_t errlen)
+{
+    if (!node->declared || (node->declared->kinds & kind)) return 0;
+    return conf_error(doc, node, err, errlen,
+                      "read as %s, which herd's key table does not declare (a bug in herd)", as);
+}
+
 int conf_expect_map(const struct conf_doc *doc, const struct conf_node *node, char *err,
                     size_t errlen)
 {
+    if (misread(doc, node, CONF_K_MAP | CONF_K_NAMED | CONF_K_EXPECT, "a mapping", err, errlen) < 0) return -1;
     if (node->type == CONF_MAP) return 0;
     return conf_error(doc, node, err, errlen, "found %s, expected a mapping (key: value)",
                       type_name(node));
@@ -323,6 +335,7 @@ int conf_expect_map(const struct conf_doc *doc, const struct conf_node *node, ch
 int conf_expect_seq(const struct conf_doc *doc, const struct conf_node *node, char *err,
                     size_t errlen)
 {
+    if (misread(doc, node, CONF_K_LIST, "a list", err, errlen) < 0) return -1;
     if (node->type == CONF_SEQ) return 0;
     return conf_error(doc, node, err, errlen, "found %s, expected a list", type_name(node));
 }
@@ -352,6 +365,7 @@ int conf_check_keys(const struct conf_doc *doc, const struct conf_node *map,
 int conf_to_string(const struct conf_doc *doc, const struct conf_node *node, const char **out,
                    char *err, size_t errlen)
 {
+    if (misread(doc, node, CONF_K_STRING, "a string", err, errlen) < 0) return -1;
     if (node->type != CONF_SCALAR)
         return conf_error(doc, node, err, errlen, "found %s, expected a string", type_name(node));
     *out = node->value;
@@ -361,6 +375,7 @@ int conf_to_string(const struct conf_doc *doc, const struct conf_node *node, con
 int conf_to_int(const struct conf_doc *doc, const struct conf_node *node, long long min,
                 long long max, long long *out, char *err, size_t errlen)
 {
+    if (misread(doc, node, CONF_K_INT, "an integer", err, errlen) < 0) return -1;
     if (node->type != CONF_SCALAR)
         return conf_error(doc, node, err, errlen, "found %s, expected an integer from %lld to %lld",
                           type_name(node), min, max);
@@ -381,6 +396,7 @@ int conf_to_int(const struct conf_doc *doc, const struct conf_node *node, long l
 int conf_to_double(const struct conf_doc *doc, const struct conf_node *node, double min, double max,
                    double *out, char *err, size_t errlen)
 {
+    if (misread(doc, node, CONF_K_NUMBER, "a number", err, errlen) < 0) return -1;
     char msg[ERR_SIZE];
     if (node->type != CONF_SCALAR) return not_a_quantity(doc, node, "a number", err, errlen);
     if (quantity_read_number(node->value, min, max, out, msg, sizeof msg) < 0)
@@ -391,6 +407,7 @@ int conf_to_double(const struct conf_doc *doc, const struct conf_node *node, dou
 int conf_to_bool(const struct conf_doc *doc, const struct conf_node *node, bool *out, char *err,
                  size_t errlen)
 {
+    if (misread(doc, node, CONF_K_BOOL, "a boolean", err, errlen) < 0) return -1;
     static const char *const yes[] = {"true", "yes", "on", NULL};
     static const char *const no[] = {"false", "no", "off", NULL};
     if (node->type == CONF_SCALAR && node->plain) {
@@ -419,6 +436,7 @@ static int to_whole(const struct conf_doc *doc, const struct conf_node *node, co
 int conf_to_duration_us(const struct conf_doc *doc, const struct conf_node *node, uint64_t min,
                         uint64_t max, uint64_t *out, char *err, size_t errlen)
 {
+    if (misread(doc, node, CONF_K_DURATION, "a duration", err, errlen) < 0) return -1;
     return to_whole(doc, node, QUANTITY_DURATION, quantity_read_duration, min, max, out, err,
                     errlen);
 }
@@ -426,12 +444,14 @@ int conf_to_duration_us(const struct conf_doc *doc, const struct conf_node *node
 int conf_to_size(const struct conf_doc *doc, const struct conf_node *node, uint64_t min,
                  uint64_t max, uint64_t *out, char *err, size_t errlen)
 {
+    if (misread(doc, node, CONF_K_SIZE, "a size", err, errlen) < 0) return -1;
     return to_whole(doc, node, QUANTITY_SIZE, quantity_read_size, min, max, out, err, errlen);
 }
 
 int conf_to_percent(const struct conf_doc *doc, const struct conf_node *node, double min,
                     double max, double *out, char *err, size_t errlen)
 {
+    if (misread(doc, node, CONF_K_PERCENT, "a percentage", err, errlen) < 0) return -1;
     char msg[ERR_SIZE];
     if (node->type != CONF_SCALAR) return not_a_quantity(doc, node, QUANTITY_PERCENT, err, errlen);
     if (quantity_read_percent(node->value, min, max, out, msg, sizeof msg) < 0)

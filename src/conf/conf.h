@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct conf_key;
+
 enum conf_type {
     CONF_SCALAR = 0,
     CONF_MAP,
@@ -24,6 +26,8 @@ struct conf_node {
     int index;             /* position within a sequence, else -1 */
     size_t count;          /* members of a map or sequence */
     struct conf_node *parent, *first, *next;
+    const struct conf_key *declared; /* its entry in the key table its mapping was checked
+                                        against (conf_check_members), else NULL */
 };
 
 struct conf_doc {

@@ -13,6 +13,7 @@
 
 #include "load/engine.h"
 #include "load/threshold.h"
+#include "conf/keys.h"
 
 #include "plan/plan.h"
 #include "plan/runner.h"
@@ -99,6 +100,32 @@ struct check_kind {
     check_fn run;
 };
 
+/* The keys of each kind's body (conf/keys.h): its parse checks the body against them, and
+ * `herd schema plan` prints them. The macros are the entries several kinds share. */
+extern const struct conf_key check_connectivity_keys[], check_distribution_keys[],
+    check_concurrency_keys[], check_failover_keys[], check_scaling_keys[], check_hotplug_keys[],
+    check_consistency_keys[], check_capacity_keys[];
+extern const char *const check_fault_names[]; /* kill, stop, pause, ..., none */
+extern const struct conf_key check_node_item;
+
+#define CHECK_KEY_COMMON(own)                                                                    \
+    CONF_KEY("environment", CONF_K_STRING, "load this environment of the plan instead of its target"),  \
+    CONF_KEY("expect", CONF_K_EXPECT, "expectations, KEY: VALUE (equality) or KEY: \"OP VALUE\"",        \
+     .choices = (own))
+#define CHECK_KEY_PATH(def) CONF_KEY("path", CONF_K_STRING, "the request path (" def ")")
+#define CHECK_KEYS_TIMING                                                                        \
+    CONF_KEY("duration", CONF_K_DURATION, "how long the load runs"),                                     \
+    CONF_KEY("at", CONF_K_DURATION, "when the fault is injected, from the load's start"),               \
+    CONF_KEY("restart_after", CONF_K_DURATION, "when the node is brought back, from the fault")
+#define CHECK_KEYS_FAULT                                                                         \
+    CONF_KEY("fault", CONF_K_STRING, "what breaks", .choices = check_fault_names),                     \
+    CONF_KEY("node", CONF_K_STRING | CONF_K_LIST, "the node (api.2) or nodes it hits",                  \
+     .item = &check_node_item),                                                                  \
+    CONF_KEY("latency", CONF_K_DURATION, "fault: latency adds this delay"),                             \
+    CONF_KEY("exec", CONF_K_STRING, "fault: exec runs this shell command"),                             \
+    CONF_KEY("recover", CONF_K_STRING, "fault: exec undoes it with this command at restart_after"),     \
+    CONF_KEY("exec_timeout", CONF_K_DURATION, "the exec and recover commands' time limit (60s)")
+
 extern const struct check_kind check_connectivity_kind, check_distribution_kind,
     check_concurrency_kind, check_failover_kind, check_scaling_kind, check_hotplug_kind,
     check_consistency_kind, check_capacity_kind;
@@ -138,9 +165,6 @@ int plan_parse_request_template(const struct conf_doc *doc, const struct conf_no
 /* Adds the bound "key text" (">=100%") to c unless the plan gave one for key: a default the
  * plan can change but that its other expectations do not remove. */
 void plan_default_bound(struct plan_check *c, const char *key, const char *text);
-/* conf_check_keys with `environment`, which every check takes, allowed too. */
-int plan_check_keys(const struct conf_doc *doc, const struct conf_node *body,
-                    const char *const keys[], char *err, size_t errlen);
 
 
 /* Asks the supervisor for a node action (kill, stop, pause, resume, restart, start; id a

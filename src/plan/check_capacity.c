@@ -15,6 +15,7 @@
 
 #include "base/err.h"
 #include "cluster/control.h"
+#include "base/size.h"
 #include "plan/check.h"
 #include "stats/hist.h"
 
@@ -108,42 +109,45 @@ static int probe_all(const struct step_view *v, const char *path, int probes, st
     return failed;
 }
 
-/* "512MB", "4GB": megabytes (finite, above 0), or -1. */
-static double parse_megabytes(const char *text)
-{
-    char *end;
-    double v = strtod(text, &end);
-    if (end == text || !(v > 0)) return -1; /* NAN too */
-    if (strcmp(end, "GB") == 0)
-        v *= 1024;
-    else if (strcmp(end, "MB") != 0)
-        return -1;
-    return isfinite(v) ? v : -1;
-}
+static const char *const own[] = {"nodes", "rss_per_node", "health_p99", NULL};
+
+static const struct conf_key limit_keys[] = {
+    CONF_KEY("health_p99", CONF_K_DURATION, "stop when the health checks' p99 passes this (1s)"),
+    CONF_KEY("memory", CONF_K_SIZE, "stop when the nodes' memory passes this, 4GB"),
+    CONF_KEYS_END,
+};
+
+const struct conf_key check_capacity_keys[] = {
+    CONF_KEY("group", CONF_K_STRING, "the group of the plan's cluster that grows"),
+    CONF_KEY("step", CONF_K_INT, "replicas added at each step (10)"),
+    CONF_KEY("max", CONF_K_INT, "replicas at most (100)"),
+    CONF_KEY("probes", CONF_K_INT, "health requests to each node at each step (5)"),
+    CHECK_KEY_PATH("the group's health path"),
+    CONF_KEY("limit", CONF_K_MAP, "when to stop growing", .members = limit_keys),
+    CHECK_KEY_COMMON(own),
+    CONF_KEYS_END,
+};
 
 static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                  const struct conf_node *body, const struct conf_node *expect, char *err,
                  size_t errlen)
 {
     (void)expect; /* read below with the other keys */
-    static const char *const keys[] = {"group", "step",  "max",    "probes",
-                                       "path",  "limit", "expect", NULL};
-    static const char *const limit_keys[] = {"health_p99", "memory", NULL};
-    static const char *const own[] = {"nodes", "rss_per_node", "health_p99", NULL};
     const struct conf_node *e = conf_get(body, "expect"), *limit = conf_get(body, "limit");
-    const char *group = NULL, *memory = NULL;
+    const char *group = NULL;
+    uint64_t memory = 0;
     long long step = 10, max = 100, probes = 5;
     uint64_t health_us = 1000000;
-    if (plan_check_keys(doc, body, keys, err, errlen) < 0 ||
+    if (conf_check_members(doc, body, check_capacity_keys, err, errlen) < 0 ||
         conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
         conf_opt_int(doc, body, "step", 1, 1000, &step, err, errlen) < 0 ||
         conf_opt_int(doc, body, "max", 1, 2000, &max, err, errlen) < 0 ||
         conf_opt_int(doc, body, "probes", 1, 1000, &probes, err, errlen) < 0 ||
-        (limit && (conf_expect_map(doc, limit, err, errlen) < 0 ||
-                   conf_check_keys(doc, limit, limit_keys, err, errlen) < 0 ||
+        (limit && (conf_check_members(doc, limit, limit_keys, err, errlen) < 0 ||
                    conf_opt_duration_us(doc, limit, "health_p99", 1000, 60000000, &health_us, err,
                                         errlen) < 0 ||
-                   conf_opt_string(doc, limit, "memory", &memory, err, errlen) < 0)) ||
+                   conf_opt_size(doc, limit, "memory", 1 << 20, SIZE_MAX_BYTES, &memory, err,
+                                 errlen) < 0)) ||
         (e && plan_parse_expect(c, doc, e, own, err, errlen) < 0))
         return -1;
     if (!p->has_cluster)
@@ -167,9 +171,7 @@ static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *do
     if (g->base_port + max - 1 > 65535)
         return conf_error(doc, conf_get(body, "max"), err, errlen,
                           "%lld replicas from port %d go past port 65535", max, g->base_port);
-    if (memory && (c->memory_limit_mb = parse_megabytes(memory)) < 0)
-        return conf_error(doc, conf_get(limit, "memory"), err, errlen,
-                          "expected a size such as 512MB or 4GB");
+    if (memory) c->memory_limit_mb = (double)memory / (1 << 20);
     snprintf(c->group, sizeof c->group, "%s", group);
     c->step = (int)step;
     c->max_replicas = (int)max;

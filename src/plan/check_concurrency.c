@@ -10,16 +10,25 @@
 #include "load/run_json.h"
 #include "load/threshold.h"
 
+static const char *const none[] = {NULL};
+
+const struct conf_key check_concurrency_keys[] = {
+    CONF_KEY("connections", CONF_K_INT, "concurrent connections (50)"),
+    CONF_KEY("duration", CONF_K_DURATION, "how long the load runs (10s)"),
+    CONF_KEY("rate", CONF_K_NUMBER, "requests per second (open model); 0 or absent: as fast as possible"),
+    CHECK_KEY_PATH("/"),
+    CHECK_KEY_COMMON(none),
+    CONF_KEYS_END,
+};
+
 static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                  const struct conf_node *body, const struct conf_node *e, char *err, size_t errlen)
 {
     (void)p;
     long long connections;
-    static const char *const keys[] = {"connections", "duration", "rate", "path", "expect", NULL};
-    static const char *const none[] = {NULL};
     connections = 50;
     c->duration_us = 10000000;
-    if (plan_check_keys(doc, body, keys, err, errlen) < 0 ||
+    if (conf_check_members(doc, body, check_concurrency_keys, err, errlen) < 0 ||
         conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
         conf_opt_duration_us(doc, body, "duration", 100000, 3600000000ULL, &c->duration_us, err,
                              errlen) < 0 ||

@@ -57,14 +57,21 @@ static int probe(const struct check_env *env, const struct plan_check *c, const 
 
 /* Endpoints to probe: every replica the plan launched (not the gateway), then the target. The
  * check's expectations list names each endpoint's. */
+static const char *const own[] = {"success", NULL};
+
+const struct conf_key check_connectivity_keys[] = {
+    CONF_KEY("probes", CONF_K_INT, "requests to the target and to each node (10)"),
+    CHECK_KEY_PATH("/health"),
+    CHECK_KEY_COMMON(own),
+    CONF_KEYS_END,
+};
+
 static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                  const struct conf_node *body, const struct conf_node *e, char *err, size_t errlen)
 {
     (void)p;
     long long probes = 10;
-    static const char *const keys[] = {"probes", "path", "expect", NULL};
-    static const char *const own[] = {"success", NULL};
-    if (plan_check_keys(doc, body, keys, err, errlen) < 0 ||
+    if (conf_check_members(doc, body, check_connectivity_keys, err, errlen) < 0 ||
         conf_opt_int(doc, body, "probes", 1, 100000, &probes, err, errlen) < 0 ||
         plan_parse_path(c, doc, body, "/health", err, errlen) < 0 ||
         (e && plan_parse_expect(c, doc, e, own, err, errlen) < 0))

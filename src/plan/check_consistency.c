@@ -647,22 +647,37 @@ static void teardown_failed(struct cons_run *run)
     free_run(run);
 }
 
+static const char *const own[] = {"converge", "catch_up", "unconverged", "failed_writes", NULL};
+static const struct conf_key node_url = CONF_ITEM(CONF_K_STRING, "a node's base URL");
+
+const struct conf_key check_consistency_keys[] = {
+    CONF_KEY("write", CONF_K_STRING, "the write request, \"PUT /kv/{key}\""),
+    CONF_KEY("read_each_node", CONF_K_STRING, "the read sent to every node, \"GET /kv/{key}\""),
+    CONF_KEY("group", CONF_K_STRING, "the group whose nodes are read"),
+    CONF_KEY("nodes", CONF_K_LIST, "the nodes' base URLs (a cluster herd did not launch)",
+     .item = &node_url),
+    CONF_KEY("keys", CONF_K_INT, "keys written (200)"),
+    CONF_KEY("rate", CONF_K_NUMBER, "writes per second (200)"),
+    CONF_KEY("settle", CONF_K_DURATION, "how long reads go on after the last write (10s)"),
+    CHECK_KEYS_FAULT,
+    CONF_KEY("at", CONF_K_DURATION, "when the fault is injected, from the first write"),
+    CONF_KEY("restart_after", CONF_K_DURATION, "when the node is brought back, from the fault"),
+    CONF_KEY("converge", CONF_K_STRING, "a bound on the time until every node has a write, \"<1s\""),
+    CHECK_KEY_COMMON(own),
+    CONF_KEYS_END,
+};
+
 static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                  const struct conf_node *body, const struct conf_node *expect, char *err,
                  size_t errlen)
 {
     (void)expect; /* read below with the other keys */
-    static const char *const keys[] = {
-        "write",   "read_each_node", "group", "nodes",         "keys",     "rate",    "settle",
-        "fault",   "node",           "at",    "restart_after", "converge", "latency", "exec",
-        "recover", "exec_timeout",   "expect", NULL};
-    static const char *const own[] = {"converge", "catch_up", "unconverged", "failed_writes", NULL};
     const struct conf_node *e = conf_get(body, "expect"), *conv = conf_get(body, "converge");
     long long count = 200;
     const char *group = NULL, *fault = "none";
     c->rate = 200;
     c->settle_us = 10000000;
-    if (plan_check_keys(doc, body, keys, err, errlen) < 0 ||
+    if (conf_check_members(doc, body, check_consistency_keys, err, errlen) < 0 ||
         plan_parse_request_template(doc, body, "write", "PUT /kv/{key}", c->write_method,
                                     sizeof c->write_method, c->write_path, sizeof c->write_path,
                                     err, errlen) < 0 ||

@@ -66,16 +66,25 @@ static size_t count_nodes(const json_t *view, const struct load_result *r, struc
     return k;
 }
 
+static const char *const own[] = {"max_deviation", "p_value", NULL};
+
+const struct conf_key check_distribution_keys[] = {
+    CONF_KEY("requests", CONF_K_INT, "requests sent (3000)"),
+    CONF_KEY("connections", CONF_K_INT, "over this many connections (10)"),
+    CHECK_KEY_PATH("/"),
+    CONF_KEY("algorithm", CONF_K_STRING, "what the verdict assumes (default: the gateway's)",
+     .choices = balancer_names),
+    CHECK_KEY_COMMON(own),
+    CONF_KEYS_END,
+};
+
 static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                  const struct conf_node *body, const struct conf_node *e, char *err, size_t errlen)
 {
     (void)p;
     long long requests = 3000, connections = 10;
     const char *algorithm = "";
-    static const char *const keys[] = {"requests",  "connections", "path",
-                                       "algorithm", "expect",      NULL};
-    static const char *const own[] = {"max_deviation", "p_value", NULL};
-    if (plan_check_keys(doc, body, keys, err, errlen) < 0 ||
+    if (conf_check_members(doc, body, check_distribution_keys, err, errlen) < 0 ||
         conf_opt_int(doc, body, "requests", 1, 100000000, &requests, err, errlen) < 0 ||
         conf_opt_int(doc, body, "connections", 1, 10000, &connections, err, errlen) < 0 ||
         conf_opt_string(doc, body, "algorithm", &algorithm, err, errlen) < 0 ||

@@ -116,24 +116,36 @@ static void recover(const struct check_env *env, const struct plan_check *c, uin
     }
 }
 
+static const char *const own[] = {"failed_requests", "detection", "failover", "rejoin", NULL};
+
+const struct conf_key check_failover_keys[] = {
+    CHECK_KEYS_FAULT,
+    CONF_KEY("group", CONF_K_STRING, "hit nodes of this group (with share or count) instead of node"),
+    CONF_KEY("share", CONF_K_PERCENT, "the group's share hit, 50%"),
+    CONF_KEY("count", CONF_K_INT, "how many of the group's nodes are hit"),
+    CHECK_KEYS_TIMING,
+    CONF_KEY("rate", CONF_K_NUMBER, "requests per second (open model)"),
+    CONF_KEY("connections", CONF_K_INT, "connections (20)"),
+    CHECK_KEY_PATH("/"),
+    CONF_KEY("baseline", CONF_K_PERCENT, "the success rate failover waits for (99.9%)"),
+    CHECK_KEY_COMMON(own),
+    CONF_KEYS_END,
+};
+
 static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                  const struct conf_node *body, const struct conf_node *e, char *err, size_t errlen)
 {
     long long connections;
-    static const char *const keys[] = {
-        "fault",         "node",     "group",   "share",       "count", "at",
-        "restart_after", "duration", "rate",    "connections", "path",  "baseline",
-        "latency",       "exec",     "recover", "exec_timeout", "expect", NULL};
-    static const char *const own[] = {"failed_requests", "detection", "failover", "rejoin", NULL};
-    const char *fault = "kill", *baseline = "99.9%";
+    const char *fault = "kill";
     connections = 20;
+    c->baseline = 0.999;
     c->duration_us = 10000000;
-    if (plan_check_keys(doc, body, keys, err, errlen) < 0 ||
+    if (conf_check_members(doc, body, check_failover_keys, err, errlen) < 0 ||
         conf_opt_string(doc, body, "fault", &fault, err, errlen) < 0 ||
         plan_parse_timing(c, doc, body, 500000, 0, err, errlen) < 0 ||
         conf_opt_double(doc, body, "rate", 0, 10000000, &c->rate, err, errlen) < 0 ||
         conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
-        conf_opt_string(doc, body, "baseline", &baseline, err, errlen) < 0 ||
+        conf_opt_percent(doc, body, "baseline", 0.0001, 1, &c->baseline, err, errlen) < 0 ||
         plan_parse_path(c, doc, body, "/", err, errlen) < 0 ||
         (e && plan_parse_expect(c, doc, e, own, err, errlen) < 0))
         return -1;
@@ -149,12 +161,6 @@ static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *do
                plan_parse_fault_nodes(p, c, doc, body, true, err, errlen) < 0) {
         return -1;
     }
-    char *end;
-    double rate = strtod(baseline, &end);
-    if (end == baseline || strcmp(end, "%") != 0 || !(rate > 0 && rate <= 100)) /* NAN too */
-        return conf_error(doc, conf_get(body, "baseline"), err, errlen,
-                          "expected a success rate such as 99.9%%");
-    c->baseline = rate / 100;
     c->connections = (unsigned)connections;
     return 0;
 }

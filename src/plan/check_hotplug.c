@@ -64,17 +64,27 @@ static int hotplug_route_check(const struct plan *p, const struct plan_check *c,
     return rc;
 }
 
+static const char *const own[] = {"other_failures", "rejoin", NULL};
+static const char *const healthy[] = {"healthy", NULL};
+
+const struct conf_key check_hotplug_keys[] = {
+    CONF_KEY("group", CONF_K_STRING, "the group that leaves and comes back"),
+    CHECK_KEY_PATH("/"),
+    CONF_KEY("other_path", CONF_K_STRING, "a path the other groups serve (/health)"),
+    CHECK_KEYS_TIMING,
+    CONF_KEY("rate", CONF_K_NUMBER, "requests per second on each path (200)"),
+    CONF_KEY("others_must_stay", CONF_K_STRING, "healthy", .choices = healthy),
+    CHECK_KEY_COMMON(own),
+    CONF_KEYS_END,
+};
+
 static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                  const struct conf_node *body, const struct conf_node *e, char *err, size_t errlen)
 {
-    static const char *const keys[] = {
-        "group",         "path", "other_path",       "duration", "at",
-        "restart_after", "rate", "others_must_stay", "expect",   NULL};
-    static const char *const own[] = {"other_failures", "rejoin", NULL};
     const char *group = NULL, *other = "/health", *stay = "healthy";
     c->duration_us = 6000000;
     c->rate = 200;
-    if (plan_check_keys(doc, body, keys, err, errlen) < 0 ||
+    if (conf_check_members(doc, body, check_hotplug_keys, err, errlen) < 0 ||
         conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
         conf_opt_string(doc, body, "other_path", &other, err, errlen) < 0 ||
         conf_opt_string(doc, body, "others_must_stay", &stay, err, errlen) < 0 ||

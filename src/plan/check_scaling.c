@@ -39,17 +39,28 @@ int check_gateway_wait_group(const char *target, const char *group, int want,
     return up;
 }
 
+static const char *const own[] = {"efficiency", NULL};
+static const struct conf_key replica_count = CONF_ITEM(CONF_K_INT, "a replica count");
+
+const struct conf_key check_scaling_keys[] = {
+    CONF_KEY("group", CONF_K_STRING, "the group of the plan's cluster that is scaled"),
+    CONF_KEY("replicas", CONF_K_LIST, "the replica counts measured, e.g. [1, 3]", .item = &replica_count,
+     .required = true),
+    CONF_KEY("connections", CONF_K_INT, "connections at each step (50)"),
+    CONF_KEY("duration", CONF_K_DURATION, "the load at each step (5s)"),
+    CHECK_KEY_PATH("/"),
+    CHECK_KEY_COMMON(own),
+    CONF_KEYS_END,
+};
+
 static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                  const struct conf_node *body, const struct conf_node *e, char *err, size_t errlen)
 {
     long long connections;
-    static const char *const keys[] = {"group", "replicas", "connections", "duration",
-                                       "path",  "expect",   NULL};
-    static const char *const own[] = {"efficiency", NULL};
     const char *group = NULL;
     connections = 50;
     c->duration_us = 5000000;
-    if (plan_check_keys(doc, body, keys, err, errlen) < 0 ||
+    if (conf_check_members(doc, body, check_scaling_keys, err, errlen) < 0 ||
         conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
         conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
         conf_opt_duration_us(doc, body, "duration", 500000, 3600000000ULL, &c->duration_us, err,
@@ -65,10 +76,7 @@ static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *do
                           "expected 'group', one of the plan's cluster groups");
     snprintf(c->group, sizeof c->group, "%s", group);
     const struct conf_node *r = conf_get(body, "replicas");
-    if (!r || conf_expect_seq(doc, r, err, errlen) < 0) {
-        if (!r) conf_error(doc, body, err, errlen, "missing 'replicas', e.g. [1, 3]");
-        return -1;
-    }
+    if (conf_expect_seq(doc, r, err, errlen) < 0) return -1; /* required: it is there */
     for (const struct conf_node *x = r->first; x; x = x->next) {
         long long n;
         if (c->step_count == PLAN_MAX_STEPS)

@@ -9,6 +9,8 @@
 
 #include "base/err.h"
 #include "base/mtime.h"
+#include "cluster/clusterfile.h"
+#include "conf/keys.h"
 #include "http/url.h"
 
 const struct check_kind *const check_kinds[PLAN_CHECK_KINDS] = {
@@ -17,6 +19,56 @@ const struct check_kind *const check_kinds[PLAN_CHECK_KINDS] = {
     [PLAN_SCALING] = &check_scaling_kind,           [PLAN_HOTPLUG] = &check_hotplug_kind,
     [PLAN_CONSISTENCY] = &check_consistency_kind,   [PLAN_CAPACITY] = &check_capacity_kind,
 };
+
+/* ---- the plan's keys (conf/keys.h: checked here, printed by `herd schema plan`) ---- */
+
+const char *const check_fault_names[] = {"kill",      "stop", "pause",     "latency", "reset",
+                                         "blackhole", "exec", "partition", "none",    NULL};
+const struct conf_key check_node_item = CONF_ITEM(CONF_K_STRING, "a node, api.2");
+
+static const struct conf_key check_table[] = {
+    CONF_KEY("connectivity", CONF_K_MAP | CONF_K_EMPTY, "every node and the target answer",
+     .members = check_connectivity_keys),
+    CONF_KEY("distribution", CONF_K_MAP | CONF_K_EMPTY, "how evenly requests spread over the nodes",
+     .members = check_distribution_keys),
+    CONF_KEY("concurrency", CONF_K_MAP | CONF_K_EMPTY, "latency and errors under many connections",
+     .members = check_concurrency_keys),
+    CONF_KEY("failover", CONF_K_MAP | CONF_K_EMPTY, "a node breaks under load: failures, detection, rejoin",
+     .members = check_failover_keys),
+    CONF_KEY("scaling", CONF_K_MAP, "throughput at several replica counts", .members = check_scaling_keys),
+    CONF_KEY("hotplug", CONF_K_MAP, "a group leaves and comes back while the others serve",
+     .members = check_hotplug_keys),
+    CONF_KEY("consistency", CONF_K_MAP | CONF_K_EMPTY, "writes reach every node, also after a fault",
+     .members = check_consistency_keys),
+    CONF_KEY("capacity", CONF_K_MAP, "how many nodes fit", .members = check_capacity_keys),
+    CONF_KEYS_END,
+};
+
+static const struct conf_key check_item = CONF_ITEM(CONF_K_MAP, "a check: one key, its kind",
+                                           .members = check_table, .one_member = true);
+static const struct conf_key url_item = CONF_ITEM(CONF_K_STRING, "a base URL, http://HOST:PORT");
+static const char *const format_names[] = {"json", "md", "html", "junit", NULL};
+static const struct conf_key format_item = CONF_ITEM(CONF_K_STRING, "a report format",
+                                            .choices = format_names);
+
+static const struct conf_key report_keys[] = {
+    CONF_KEY("dir", CONF_K_STRING, "where the reports go (reports)"),
+    CONF_KEY("formats", CONF_K_LIST, "which reports (all four)", .item = &format_item),
+    CONF_KEYS_END,
+};
+
+static const struct conf_key plan_keys[] = {
+    CONF_KEY("name", CONF_K_STRING, "the plan's name, in its reports"),
+    CONF_KEY("cluster", CONF_K_MAP, "a cluster to launch for the checks (a cluster file's content)",
+     .members = cluster_keys),
+    CONF_KEY("target", CONF_K_STRING, "the base URL the checks load, http://HOST:PORT"),
+    CONF_KEY("environments", CONF_K_NAMED, "several targets by name", .item = &url_item),
+    CONF_KEY("checks", CONF_K_LIST, "the list of checks to run", .item = &check_item, .required = true),
+    CONF_KEY("report", CONF_K_MAP, "where the reports go and which", .members = report_keys),
+    CONF_KEYS_END,
+};
+
+const struct conf_key plan_file_key = CONF_ITEM(CONF_K_MAP, "a herd test plan", .members = plan_keys);
 
 const char *plan_check_kind_name(enum plan_check_kind kind)
 {
@@ -195,9 +247,7 @@ bool plan_fault_proxied(const char *fault)
 int plan_parse_fault(struct plan_check *c, const struct conf_doc *doc,
                        const struct conf_node *body, const char *fault, char *err, size_t errlen)
 {
-    static const char *const kinds[] = {"kill",      "stop", "pause",     "latency", "reset",
-                                        "blackhole", "exec", "partition", NULL};
-    const char *const *k = kinds;
+    const char *const *k = check_fault_names; /* "none" is the callers' */
     while (*k && strcmp(*k, fault) != 0)
         k++;
     if (!*k)
@@ -297,10 +347,10 @@ static int parse_fault_share(const struct plan *p, struct plan_check *c,
                              const struct conf_doc *doc, const struct conf_node *body, char *err,
                              size_t errlen)
 {
-    const char *group = NULL, *share = NULL;
+    const char *group = NULL;
+    const struct conf_node *share = conf_get(body, "share");
     long long count = 0;
     if (conf_opt_string(doc, body, "group", &group, err, errlen) < 0 ||
-        conf_opt_string(doc, body, "share", &share, err, errlen) < 0 ||
         conf_opt_int(doc, body, "count", 1, PLAN_MAX_FAULT_NODES, &count, err, errlen) < 0)
         return -1;
     const struct cluster_group *g = group ? cluster_spec_group(&p->cluster, group) : NULL;
@@ -313,7 +363,7 @@ static int parse_fault_share(const struct plan *p, struct plan_check *c,
                           "with 'group', give one of 'share' (50%%) or 'count' (2)");
     if (share) {
         double fraction = 0;
-        if (conf_opt_percent(doc, body, "share", 0.01, 1, &fraction, err, errlen) < 0)
+        if (conf_to_percent(doc, share, 0.01, 1, &fraction, err, errlen) < 0)
             return -1;
         count = (long long)(fraction * g->replicas + 0.5);
         if (count < 1) count = 1;
@@ -394,7 +444,6 @@ int plan_parse_fault_nodes(struct plan *p, struct plan_check *c, const struct co
     return 0;
 }
 
-/* conf_check_keys with the key every check takes, `environment`, allowed too. */
 void plan_default_bound(struct plan_check *c, const char *key, const char *text)
 {
     for (size_t i = 0; i < c->bound_count; i++)
@@ -404,20 +453,6 @@ void plan_default_bound(struct plan_check *c, const char *key, const char *text)
         return;
     snprintf(c->bounds[c->bound_count].key, sizeof c->bounds[0].key, "%s", key);
     c->bound_count++;
-}
-
-int plan_check_keys(const struct conf_doc *doc, const struct conf_node *body,
-                      const char *const keys[], char *err, size_t errlen)
-{
-    const char *all[32];
-    size_t n = 0;
-    while (keys[n] && n < 30) {
-        all[n] = keys[n];
-        n++;
-    }
-    all[n++] = "environment";
-    all[n] = NULL;
-    return conf_check_keys(doc, body, all, err, errlen);
 }
 
 /* A base URL for the checks: http://HOST:PORT, without a trailing slash, into out. */
@@ -509,10 +544,8 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
 static int parse_report(struct plan *p, const struct conf_doc *doc, const struct conf_node *r,
                         char *err, size_t errlen)
 {
-    static const char *const keys[] = {"dir", "formats", NULL};
     const char *dir = p->report_dir;
-    if (conf_expect_map(doc, r, err, errlen) < 0 ||
-        conf_check_keys(doc, r, keys, err, errlen) < 0 ||
+    if (conf_check_members(doc, r, report_keys, err, errlen) < 0 ||
         conf_opt_string(doc, r, "dir", &dir, err, errlen) < 0)
         return -1;
     if (!dir[0] || strlen(dir) >= sizeof p->report_dir)
@@ -552,16 +585,13 @@ int plan_load(struct plan *p, const char *path, char *err, size_t errlen)
     if (conf_load_file(&p->doc, path, err, errlen) < 0) return -1;
     const struct conf_doc *doc = &p->doc;
     const struct conf_node *root = doc->root, *v;
-    static const char *const keys[] = {"name",   "cluster", "target", "environments",
-                                       "checks", "report",  NULL};
     const char *name = "plan", *target = "";
     if (!root) {
         err_set(err, errlen, "%s:1:1: the plan is empty, expected name, cluster, target, checks",
                 path);
         goto fail;
     }
-    if (conf_expect_map(doc, root, err, errlen) < 0 ||
-        conf_check_keys(doc, root, keys, err, errlen) < 0 ||
+    if (conf_check_members(doc, root, plan_keys, err, errlen) < 0 ||
         conf_opt_string(doc, root, "name", &name, err, errlen) < 0 ||
         conf_opt_string(doc, root, "target", &target, err, errlen) < 0)
         goto fail;
@@ -588,10 +618,7 @@ int plan_load(struct plan *p, const char *path, char *err, size_t errlen)
                    "cluster with a gateway");
         goto fail;
     }
-    if (!(v = conf_get(root, "checks"))) {
-        conf_error(doc, root, err, errlen, "missing 'checks', the list of checks to run");
-        goto fail;
-    }
+    v = conf_get(root, "checks"); /* required: it is there */
     if (conf_expect_seq(doc, v, err, errlen) < 0) goto fail;
     if (v->count == 0) {
         conf_error(doc, v, err, errlen, "no check: expected at least one");

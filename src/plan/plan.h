@@ -118,6 +118,9 @@ struct plan {
 int plan_load(struct plan *p, const char *path, char *err, size_t errlen);
 void plan_free(struct plan *p);
 
+/* A plan file as one entry of conf/keys.h: `herd schema plan` prints it. */
+extern const struct conf_key plan_file_key;
+
 const char *plan_check_kind_name(enum plan_check_kind kind);
 
 /* The group of the plan's cluster whose replica name is ("api.2": GROUP.INDEX, the index

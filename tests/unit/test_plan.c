@@ -278,13 +278,13 @@ static void test_plan_errors(void **state)
          "'0%': expected a percentage from 1% to 100%"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {node: api.1, baseline: nan%}\n",
-         "expected a success rate such as 99.9%"},
+         "expected a percentage such as 0.1%"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}, gateway: {port: "
          "20010}}\nchecks:\n  - capacity: {group: api, limit: {memory: nanMB}}\n",
-         "expected a size such as 512MB or 4GB"},
+         "expected a size such as 64KB, 1MB, 1GB"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}, gateway: {port: "
          "20010}}\nchecks:\n  - capacity: {group: api, limit: {memory: 1e308GB}}\n",
-         "expected a size such as 512MB or 4GB"},
+         "expected a size such as 64KB, 1MB, 1GB"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {group: db, count: 1}\n",
          "or 'group' (a group of the plan's cluster) with 'share' or 'count'"},
@@ -314,7 +314,7 @@ static void test_plan_errors(void **state)
          "growing it needs base_port"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - capacity: {group: api, limit: {memory: lots}}\n",
-         "expected a size such as 512MB or 4GB"},
+         "expected a size such as 64KB, 1MB, 1GB"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - capacity: {group: api, limit: {cpu: 1}}\n",
          "capacity.limit"},
