@@ -31,10 +31,7 @@ int cmd_schema(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'h': fputs(schema_usage, stdout); return CLI_EXIT_OK;
-        default:
-            fprintf(stderr, "herd schema: unknown option '%s'\nTry 'herd schema --help'.\n",
-                    argv[optind - 1]);
-            return CLI_EXIT_USAGE;
+        default: return cli_option_error("schema", c, argv);
         }
     }
     const char *what = optind < argc ? argv[optind] : NULL;

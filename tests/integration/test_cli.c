@@ -12,13 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "../support/harness.h"
 #include "integration.h"
 
 /* every command a user may type, the cluster verbs included */
 static const char *const commands[] = {
     "bench", "node",    "gateway", "test", "report", "up",   "down",  "status",
-    "logs",  "scale",   "restart", "rollout", "kill", "stop", "pause", "resume",
+    "logs",  "scale",   "restart", "rollout", "kill", "stop", "pause", "resume", "schema",
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 
@@ -212,6 +214,57 @@ static void test_user_info_refused_without_the_password(void **state)
     }
 }
 
+/* herd schema prints JSON Schemas an editor can use: the plan's names every check kind and the
+ * keys of each, with durations as durations; the cluster's, the groups and the gateway. */
+static void test_schema_plan_and_cluster(void **state)
+{
+    (void)state;
+    char *out = NULL, *err = NULL;
+    assert_int_equal(run(&out, &err, "schema", "plan", NULL), 0);
+    json_error_t jerr;
+    json_t *plan = json_loads(out, 0, &jerr);
+    if (!plan) fail_msg("herd schema plan: not JSON (%s):\n%s", jerr.text, out);
+    free(out);
+    free(err);
+    json_t *checks = json_object_get(
+        json_object_get(json_object_get(json_object_get(plan, "properties"), "checks"), "items"),
+        "properties");
+    static const char *const kinds[] = {"connectivity", "distribution", "concurrency", "failover",
+                                        "scaling",      "hotplug",      "consistency", "capacity"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!json_object_get(checks, kinds[i])) fail_msg("no check '%s' in the plan schema", kinds[i]);
+    json_t *failover = json_object_get(checks, "failover"), *restart = NULL;
+    json_t *props = json_object_get(json_array_get(json_object_get(failover, "anyOf"), 0), "properties");
+    if (!props) props = json_object_get(failover, "properties");
+    restart = json_object_get(props, "restart_after");
+    assert_non_null(restart);
+    const char *pattern = json_string_value(
+        json_object_get(json_array_get(json_object_get(restart, "anyOf"), 1), "pattern"));
+    assert_non_null(pattern);
+    assert_non_null(strstr(pattern, "ms|s|m|h"));
+    assert_true(json_is_false(json_object_get(plan, "additionalProperties")));
+    json_decref(plan);
+
+    out = err = NULL;
+    assert_int_equal(run(&out, &err, "schema", "cluster", NULL), 0);
+    json_t *cluster = json_loads(out, 0, &jerr);
+    assert_non_null(cluster);
+    json_t *cprops = json_object_get(cluster, "properties");
+    assert_non_null(json_object_get(cprops, "groups"));
+    assert_non_null(json_object_get(json_object_get(json_object_get(cprops, "gateway"), "properties"),
+                                    "balance"));
+    json_decref(cluster);
+    free(out);
+    free(err);
+
+    out = err = NULL;
+    assert_int_equal(run(&out, &err, "schema", "plans", NULL), 2);
+    assert_non_null(strstr(err, "herd schema: expected plan or cluster, not 'plans'"));
+    assert_string_equal(out, "");
+    free(out);
+    free(err);
+}
+
 int integration_cli(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +275,7 @@ int integration_cli(void)
         cmocka_unit_test(test_hints_name_the_state_dir),
         cmocka_unit_test(test_tls_failure_says_why),
         cmocka_unit_test(test_user_info_refused_without_the_password),
+        cmocka_unit_test(test_schema_plan_and_cluster),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
