@@ -94,7 +94,7 @@
   /* Nodes of an even cluster draw one over the other: up to four, each is wider than the
    * next, so that every colour shows as a stripe where the lines coincide. */
   function nested(i, count) {
-    return count > 1 && count <= 4 ? { width: 1.5 + 1.5 * (count - 1 - i), points: { size: 4 } } : {};
+    return count > 1 && count <= 4 ? { width: 1.5 + (count - 1 - i), points: { size: 4 } } : {};
   }
 
   const avg = (values) => `avg ${fmt(mean(values))}`;
@@ -242,7 +242,7 @@
       data: [names.map((_, i) => i), shares,
              nodes.map((n) => 100 * (n.expected_share || 0))],
       series: [{ label: "node", value: (u, v) => (v == null ? "all" : names[v]) },
-               { label: "share", fill: palette[7] + "55", stroke: palette[7], paths: bars,
+               { label: "share", fill: "#80868b55", stroke: "#80868b", paths: bars,
                  value: (u, v, s, i) => (i != null ? pct(v) : `max ${pct(Math.max(...shares))}`) },
                { label: "expected", stroke: RED, width: 0, points: { size: 10, width: 2 },
                  value: (u, v, s, i) => (i != null ? pct(v)
@@ -305,7 +305,8 @@
     /* the charts of one timeline share a cursor: hovering one shows the values in all */
     const cursor = { sync: { key: div.dataset.source } };
     const { data, ...rest } = opts;
-    new uPlot(Object.assign({ width: width(), height: 220, cursor }, rest), data, div);
+    /* the chart object stays on its div, for the browser test and a curious console */
+    div.uplot = new uPlot(Object.assign({ width: width(), height: 220, cursor }, rest), data, div);
     div.dataset.drawn = "1";
   });
 
