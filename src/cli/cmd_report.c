@@ -19,7 +19,9 @@ static const char report_usage[] =
     "\n"
     "Re-renders a document saved by herd bench (-o json) or herd test (run.json): with no\n"
     "--format, the terminal summary; else files STEM.md, STEM.html, STEM.csv (bench runs) or\n"
-    "STEM.md, STEM.html, STEM.junit.xml (test runs) next to the input or in --out-dir.\n"
+    "STEM.md, STEM.html, STEM.junit.xml (test runs) next to the input or in --out-dir, STEM\n"
+    "being the input's name without .json: the names herd test gave its run.* files. Every\n"
+    "format and output path is checked first: one that cannot be written exits 2.\n"
     "--compare prints what got worse from OLD to NEW (latency percentiles, error rate,\n"
     "throughput; per check for test runs, failover times and failed requests included) and\n"
     "exits 1 when something got worse by more than the tolerance.\n"
@@ -52,12 +54,20 @@ static int compare(const char *old_path, const char *new_path, double tolerance)
     return regressions < 0 ? CLI_EXIT_USAGE : regressions ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
 
-static const char *extension(const char *format, bool test_doc)
+/* The file for format (report_file_name of stem) into out, checked: the format is one of the
+ * document's, and the file can be written (or is the input itself, which is left alone).
+ * Returns 0, or -1 with a message naming the format or the path. */
+static int output_path(const char *stem, const char *format, bool test_doc, const char *input,
+                       char *out, size_t size, char *err, size_t errlen)
 {
-    if (strcmp(format, "junit") == 0) return "junit.xml";
-    if (strcmp(format, "text") == 0) return "txt";
-    (void)test_doc;
-    return format;
+    bool known = test_doc ? plan_format_bit(format) || strcmp(format, "text") == 0
+                          : report_format_known(format);
+    if (!known)
+        return err_set(err, errlen, "--format: '%s' is not a format of this document (%s)", format,
+                       test_doc ? "md, html, junit, text, json" : "md, html, csv, text, json");
+    if (report_file_name(stem, format, out, size) < 0)
+        return err_set(err, errlen, "%s: the output path is too long", stem);
+    return strcmp(out, input) == 0 ? 0 : report_check_target(out, err, errlen);
 }
 
 int cmd_report(int argc, char **argv)
@@ -127,14 +137,13 @@ int cmd_report(int argc, char **argv)
         snprintf(stem, sizeof stem, "%s/%.*s", out_dir, (int)blen, base);
     else
         snprintf(stem, sizeof stem, "%.*s%.*s", (int)(base - path), path, (int)blen, base);
+    /* every format known and every file's place writable, before any file is written */
     char list[256];
     snprintf(list, sizeof list, "%s", formats);
     for (char *save = NULL, *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
-        bool known = test_doc ? plan_format_bit(f) || strcmp(f, "text") == 0
-                              : report_format_known(f);
-        if (!known) { /* checked for all before any file is written */
-            fprintf(stderr, "herd report: --format: '%s' is not a format of this document (%s)\n",
-                    f, test_doc ? "md, html, junit, text, json" : "md, html, csv, text, json");
+        char out[1100];
+        if (output_path(stem, f, test_doc, path, out, sizeof out, err, sizeof err) < 0) {
+            fprintf(stderr, "herd report: %s\n", err);
             json_decref(doc);
             return CLI_EXIT_USAGE;
         }
@@ -148,7 +157,7 @@ int cmd_report(int argc, char **argv)
     for (char *save = NULL, *f = strtok_r(list, ",", &save); f && rc == 0;
          f = strtok_r(NULL, ",", &save)) {
         char out[1100];
-        snprintf(out, sizeof out, "%s.%s", stem, extension(f, test_doc));
+        output_path(stem, f, test_doc, path, out, sizeof out, err, sizeof err);
         if (strcmp(out, path) == 0) continue; /* json onto itself: nothing to do */
         if (report_write_file(doc, f, out, err, sizeof err) < 0) {
             fprintf(stderr, "herd report: %s\n", err);

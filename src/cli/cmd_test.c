@@ -26,8 +26,9 @@ static const char test_usage[] =
     "SIGINT or SIGTERM (the running check stops, the rest is skipped, reports are written).\n"
     "\n"
     "options:\n"
-    "      --report-dir DIR   where the reports go (default: the plan's report.dir, reports);\n"
-    "                         made and checked before anything is launched\n"
+    "      --report-dir DIR   where the reports go: DIR/run.json, run.md, run.html, run.junit.xml\n"
+    "                         (default: the plan's report.dir, reports); made and checked\n"
+    "                         before anything is launched\n"
     "      --format LIST      json,md,html,junit (default: the plan's report.formats, all four)\n"
     "      --state-dir DIR    the launched cluster's state and logs (default: a new /tmp dir,\n"
     "                         removed at the end)\n"
@@ -168,17 +169,17 @@ int cmd_test(int argc, char **argv)
     }
     static const struct {
         unsigned bit;
-        const char *format, *file;
-    } outputs[] = {{PLAN_JSON, "json", "run.json"}, {PLAN_MD, "md", "report.md"},
-                   {PLAN_HTML, "html", "report.html"}, {PLAN_JUNIT, "junit", "junit.xml"}};
+        const char *format;
+    } outputs[] = {{PLAN_JSON, "json"}, {PLAN_MD, "md"}, {PLAN_HTML, "html"}, {PLAN_JUNIT, "junit"}};
     if (cli_make_dirs(p.report_dir, err, sizeof err) < 0) {
         fprintf(stderr, "herd test: reports: %s\n", err);
         rc = rc ? rc : CLI_EXIT_RUNTIME;
     } else {
         for (size_t i = 0; i < sizeof outputs / sizeof outputs[0]; i++) {
             if (!(p.formats & outputs[i].bit)) continue;
-            char path[1200];
-            snprintf(path, sizeof path, "%s/%s", p.report_dir, outputs[i].file);
+            char stem[1100], path[1200]; /* DIR/run.EXT, as herd report names them; it fits */
+            snprintf(stem, sizeof stem, "%s/run", p.report_dir);
+            report_file_name(stem, outputs[i].format, path, sizeof path);
             if (report_write_file(doc, outputs[i].format, path, err, sizeof err) < 0) {
                 fprintf(stderr, "herd test: %s\n", err);
                 rc = rc ? rc : CLI_EXIT_RUNTIME;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/err.h"
@@ -165,4 +166,42 @@ int report_write_file(const void *run, const char *format, const char *path, cha
         unlink(tmp);
     free(tmp);
     return rc;
+}
+
+int report_file_name(const char *stem, const char *format, char *buf, size_t size)
+{
+    const char *ext = strcmp(format, "junit") == 0  ? "junit.xml"
+                      : strcmp(format, "text") == 0 ? "txt"
+                                                    : format;
+    int n = snprintf(buf, size, "%s.%s", stem, ext);
+    return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+int report_check_target(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return err_set(err, errlen, "%s: is a directory", path);
+    char dir[1024];
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
+        return err_set(err, errlen, "%s: path too long", path);
+    /* up from the file's directory to the first that exists */
+    for (;;) {
+        char *slash = strrchr(dir, '/');
+        if (!slash) {
+            snprintf(dir, sizeof dir, ".");
+        } else if (slash == dir) {
+            dir[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+        if (stat(dir, &st) == 0) break;
+        if (errno != ENOENT || strcmp(dir, ".") == 0 || strcmp(dir, "/") == 0)
+            return err_set(err, errlen, "%s: %s: %s", path, dir, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode))
+        return err_set(err, errlen, "%s: %s is not a directory", path, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return err_set(err, errlen, "%s: cannot write in %s: %s", path, dir, strerror(errno));
+    return 0;
 }

@@ -31,6 +31,19 @@ int report_render(const void *run, const char *format, FILE *out, char *err, siz
 int report_write_file(const void *run, const char *format, const char *path, char *err,
                       size_t errlen);
 
+/* The one naming scheme of report files, herd test's and herd report's alike: STEM.EXT,
+ * where EXT is the format's extension ("junit.xml" for junit, "txt" for text, the format's
+ * own name otherwise). herd test's stem is DIR/run (run.json, run.md, run.html,
+ * run.junit.xml); herd report's is its input's path (or --out-dir/NAME) without ".json".
+ * Writes "STEM.EXT" into buf (size bytes); returns 0, or -1 when it does not fit. */
+int report_file_name(const char *stem, const char *format, char *buf, size_t size);
+
+/* Whether report_write_file can put a file at path, checked before anything is written:
+ * path must not be a directory, and its nearest existing directory (the one path names or,
+ * when missing, the ancestor that would hold it) must be a writable directory. Returns 0, or
+ * -1 with "PATH: why" in err. */
+int report_check_target(const char *path, char *err, size_t errlen);
+
 /* An expectation's measured value ("actual" of e, in the expectation's own terms: a fraction
  * for a percentage, ms for a duration) as text in the unit the expectation text was written
  * in: "0.20 s" for "rejoin <2s", "100%" for "errors <0.1%", "3.1 ms", "12". A null value

@@ -1,13 +1,17 @@
 // report.mjs -- the HTML reports in a real browser: `herd test` runs a small plan (a launched
-// cluster of two demo nodes behind the gateway; connectivity, distribution, a kill with
-// restart, concurrency, capacity) and `herd bench` loads a demo node; both HTML reports open in
-// headless Chromium (Debian's, driven by playwright-core) from file://, offline. Asserts: no
+// cluster of three demo nodes behind the gateway; connectivity, distribution, a kill with
+// restart, concurrency, capacity) and `herd bench` loads two demo nodes; both HTML reports open
+// in headless Chromium (Debian's, driven by playwright-core) from file://, offline. Asserts: no
 // console errors, no request leaves the page, every chart is drawn (a uPlot canvas with ink
-// in series colours), and the page shows the verdict and the failover table.
+// in series colours), its value axis starts at 0, its legend shows a summary before hovering
+// and the numbers under the cursor after, nodes are in name order with one colour each in
+// every chart, event labels overlap neither each other nor the plot, and the page shows the
+// verdict and the failover table. Saves screenshots of both pages (and of a hovered chart)
+// in HERD_E2E_SHOTS, for a person to look at.
 // Env: HERD_BIN (the binary), HERD_WEB_DIR (web/, where npm installed playwright-core),
-// CHROMIUM (default /usr/bin/chromium).
+// HERD_E2E_SHOTS (default ./e2e-shots), CHROMIUM (default /usr/bin/chromium).
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import net from "node:net";
 import os from "node:os";
@@ -17,6 +21,7 @@ import assert from "node:assert/strict";
 const herd = process.env.HERD_BIN;
 const webDir = process.env.HERD_WEB_DIR;
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+const shots = path.resolve(process.env.HERD_E2E_SHOTS || "e2e-shots");
 assert.ok(herd && existsSync(herd), "HERD_BIN must name the herd binary");
 assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: apt-get install chromium`);
 const { chromium } = createRequire(path.join(webDir, "package.json"))("playwright-core");
@@ -79,9 +84,38 @@ async function waitHealthy(port) {
   throw new Error(`node on ${port} never answered /health`);
 }
 
-// Opens file in Chromium; returns what a user would see and what went wrong.
-async function inspect(browser, file) {
-  const page = await browser.newPage();
+// What a user sees of every chart: its title, whether it is drawn, its coloured pixels, its
+// legend (labels, values, marker colours), the value axis' lowest tick label and where its
+// plot and event labels are on the page.
+function chartsSeen() {
+  return [...document.querySelectorAll("div.chart")].map((div) => {
+    const canvas = div.querySelector("canvas");
+    let ink = 0;
+    if (canvas && canvas.width > 0) {
+      const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+      // coloured pixels only: the axes, grid and labels are grey, the series are not
+      for (let i = 0; i < px.length; i += 4)
+        if (px[i + 3] > 0 && Math.max(px[i], px[i + 1], px[i + 2]) - Math.min(px[i], px[i + 1], px[i + 2]) > 60) ink++;
+    }
+    const box = (e) => { const r = e.getBoundingClientRect(); return { left: r.left, right: r.right, top: r.top, bottom: r.bottom }; };
+    const rows = [...div.querySelectorAll(".u-legend .u-series")];
+    const u = div.uplot;
+    return {
+      title: div.dataset.title, kind: div.dataset.chart, drawn: div.dataset.drawn === "1", ink,
+      legend: rows.map((r) => r.querySelector(".u-label")?.textContent || ""),
+      values: rows.map((r) => r.querySelector(".u-value")?.textContent || ""),
+      markers: rows.map((r) => getComputedStyle(r.querySelector(".u-marker") || r).borderColor),
+      lowestTick: u && u.axes[1]._values ? u.axes[1]._values[0] : null,
+      plot: div.querySelector(".u-over") ? box(div.querySelector(".u-over")) : null,
+      events: [...div.querySelectorAll(".events .event")].map((e) => ({ text: e.textContent, ...box(e) })),
+    };
+  });
+}
+
+// Opens file in Chromium; returns what a user would see and what went wrong, before and while
+// the mouse is over the chart titled hoverTitle; saves screenshots named name*.png.
+async function inspect(browser, file, name, hoverTitle) {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   const problems = [];
   page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
@@ -93,44 +127,72 @@ async function inspect(browser, file) {
   });
   await page.goto("file://" + file);
   await page.waitForLoadState("load");
-  const seen = await page.evaluate(() => {
-    const charts = [...document.querySelectorAll("div.chart")].map((div) => {
-      const canvas = div.querySelector("canvas");
-      let ink = 0;
-      if (canvas && canvas.width > 0) {
-        const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-        // coloured pixels only: the axes, grid and labels are grey, the series are not
-        for (let i = 0; i < px.length; i += 4)
-          if (px[i + 3] > 0 && Math.max(px[i], px[i + 1], px[i + 2]) - Math.min(px[i], px[i + 1], px[i + 2]) > 60) ink++;
-      }
-      return { title: div.dataset.title, drawn: div.dataset.drawn === "1", ink,
-               legend: [...div.querySelectorAll(".u-legend .u-label")].map((l) => l.textContent) };
-    });
-    return { charts, verdict: document.querySelector("#verdict")?.textContent || "",
-             text: document.body.innerText };
-  });
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+  const seen = await page.evaluate(chartsSeen);
+  const text = await page.evaluate(() => document.body.innerText);
+  const verdict = await page.evaluate(() => document.querySelector("#verdict")?.textContent || "");
+  const chart = page.locator("div.chart", { has: page.locator(`h4:text-is("${hoverTitle}")`) }).first();
+  await chart.scrollIntoViewIfNeeded();
+  const over = await chart.locator(".u-over").boundingBox();
+  await page.mouse.move(over.x + over.width * 0.6, over.y + over.height / 2);
+  // the legend follows the mouse on the next frame; a legend that never does fails below
+  await chart.locator(".u-legend .u-value").first()
+    .filter({ hasText: / s$/ }).waitFor({ timeout: 3000 }).catch(() => {});
+  const hovered = await page.evaluate(chartsSeen);
+  await chart.screenshot({ path: path.join(shots, `${name}-hover.png`) });
   await page.close();
-  return { ...seen, problems };
+  return { charts: seen, hovered, verdict, text, problems };
 }
 
 function assertCharts(what, seen, minCharts) {
   assert.deepEqual(seen.problems, [], `${what}: the page had problems`);
   assert.ok(seen.charts.length >= minCharts,
             `${what}: ${seen.charts.length} charts, expected at least ${minCharts}`);
+  const colors = new Map(); // node -> its marker colour, the same in every chart
   for (const c of seen.charts) {
     assert.ok(c.drawn, `${what}: chart "${c.title}" was not drawn`);
     assert.ok(c.ink > 300, `${what}: chart "${c.title}" has no series drawn (${c.ink} coloured pixels)`);
+    assert.equal(c.lowestTick, "0", `${what}: chart "${c.title}": the value axis starts at ${c.lowestTick}`);
+    for (const v of c.values.slice(1))
+      assert.notEqual(v, "--", `${what}: chart "${c.title}": a legend value is "--" before hovering`);
+    if (c.kind === "nodes") {
+      const nodes = c.legend.slice(1).map((l) => l.split(" ")[0]);
+      const sorted = nodes.slice().sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+      assert.deepEqual(nodes, sorted, `${what}: chart "${c.title}": nodes out of order`);
+      nodes.forEach((n, i) => {
+        if (!colors.has(n)) colors.set(n, c.markers[i + 1]);
+        assert.equal(c.markers[i + 1], colors.get(n), `${what}: ${n} changes colour in "${c.title}"`);
+      });
+    }
+    c.events.forEach((a, i) => {
+      assert.ok(a.bottom <= c.plot.top, `${what}: "${c.title}": label "${a.text}" is over the plot`);
+      for (const b of c.events.slice(i + 1))
+        assert.ok(a.right <= b.left || b.right <= a.left || a.bottom <= b.top || b.bottom <= a.top,
+                  `${what}: "${c.title}": labels "${a.text}" and "${b.text}" overlap`);
+    });
   }
+  assert.ok(new Set(colors.values()).size === colors.size, `${what}: two nodes share a colour`);
+}
+
+// The hovered chart's legend: a number under the cursor where the summary was.
+function assertHover(what, seen, title) {
+  const before = seen.charts.find((c) => c.title === title);
+  const during = seen.hovered.find((c) => c.title === title);
+  for (let i = 1; i < during.values.length; i++) {
+    assert.match(during.values[i], /^-?[0-9.]+k?$/, `${what}: "${title}": hovering shows ${during.values[i]}`);
+    assert.notEqual(during.values[i], before.values[i], `${what}: "${title}": hovering changed nothing`);
+  }
+  assert.match(during.values[0], /^[0-9.]+ s$/, `${what}: "${title}": the time under the cursor`);
 }
 
 async function main() {
-  const base = await freePorts(6); // api.1..api.4 (the capacity check grows to 4), gateway, lone
-  const [gw, lone] = [base + 4, base + 5];
+  const base = await freePorts(7); // api.1..api.4 (the capacity check grows to 4), gateway, 2 lone
+  const [gw, lone, lone2] = [base + 4, base + 5, base + 6];
   const plan = path.join(work, "plan.yaml");
   writeFileSync(plan, `name: e2e report
 cluster:
   groups:
-    api: {command: "${herd} node --log-level warn", replicas: 2, base_port: ${base}}
+    api: {command: "${herd} node --log-level warn", replicas: 3, base_port: ${base}}
   gateway:
     port: ${gw}
     threads: 1
@@ -138,7 +200,7 @@ cluster:
     health: {path: /health, inter: 100ms, downinter: 100ms, rise: 1, fall: 2}
 checks:
   - connectivity: {probes: 5}
-  - distribution: {requests: 400, path: /echo}
+  - distribution: {requests: 600, path: /echo}
   - failover: {fault: kill, node: api.2, rate: 200, duration: 2s, at: 500ms,
                restart_after: 600ms, path: /echo, expect: {failed_requests: "<=0"}}
   - concurrency: {connections: 4, duration: 3s, path: /echo}
@@ -148,31 +210,45 @@ report: {dir: ${work}/test, formats: [json, html]}
   const t = await run(["test", plan, "-q"]);
   assert.equal(t.code, 0, `herd test failed:\n${t.out}`);
 
-  const node = spawn(herd, ["node", "--port", String(lone), "--log-level", "error"], { stdio: "ignore" });
-  children.add(node);
+  const nodes = [lone, lone2].map((port) => {
+    const node = spawn(herd, ["node", "--port", String(port), "--log-level", "error"], { stdio: "ignore" });
+    children.add(node);
+    return node;
+  });
   await waitHealthy(lone);
-  const b = await run(["bench", `http://127.0.0.1:${lone}/echo`, "-c", "4", "-d", "2s", "-o", "html",
-                       "--out", path.join(work, "bench.html")]);
-  node.kill("SIGTERM");
+  await waitHealthy(lone2);
+  // the higher port first: the report still lists node-LONE before node-LONE2
+  const b = await run(["bench", `http://127.0.0.1:${lone2}/echo`, `http://127.0.0.1:${lone}/echo`,
+                       "-c", "4", "-d", "2s", "-o", "html", "--out", path.join(work, "bench.html")]);
+  nodes.forEach((node) => node.kill("SIGTERM"));
   assert.equal(b.code, 0, `herd bench failed:\n${b.out}`);
 
   const browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
   try {
-    const test = await inspect(browser, path.join(work, "test", "report.html"));
+    mkdirSync(shots, { recursive: true });
+    const byNode = "successes per second by node";
+    const test = await inspect(browser, path.join(work, "test", "run.html"), "test-report", byNode);
     // distribution (1) + failover (3) + concurrency (3) + capacity (1)
     assertCharts("test report", test, 8);
+    assertHover("test report", test, byNode);
     assert.match(test.verdict, /Verdict: PASS/);
     assert.match(test.text, /detection/, "the failover table is on the page");
-    const failover = test.charts.find((c) => /^successes per second by node/.test(c.title));
-    assert.deepEqual(failover.legend.filter((l) => /ok\/s/.test(l)).sort(), ["api.1 ok/s", "api.2 ok/s"]);
+    const failover = test.charts.find((c) => c.title === byNode);
+    assert.deepEqual(failover.legend.slice(1), ["api.1 ok/s", "api.2 ok/s", "api.3 ok/s"]);
+    assert.deepEqual(failover.events.map((e) => e.text).filter((t) => /^(kill|restart) /.test(t)),
+                     ["kill api.2", "restart api.2"], "the failover's own actions are labelled");
 
-    const bench = await inspect(browser, path.join(work, "bench.html"));
+    const bench = await inspect(browser, path.join(work, "bench.html"), "bench-report", "requests per second by node");
     assertCharts("bench report", bench, 3);
+    assertHover("bench report", bench, "requests per second by node");
+    assert.deepEqual(bench.charts.find((c) => c.kind === "nodes").legend.slice(1),
+                     [`node-${lone} req/s`, `node-${lone2} req/s`]);
   } finally {
     await browser.close();
   }
   clearTimeout(watchdog);
-  console.log("e2e.report: both HTML reports render their charts in Chromium, offline, without errors");
+  console.log("e2e.report: both HTML reports render their charts in Chromium, offline, without errors;" +
+              ` screenshots in ${shots}`);
 }
 
 main().catch((e) => {

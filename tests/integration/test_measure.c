@@ -357,7 +357,7 @@ static void test_404_path_fails_every_check(void **state)
     }
     assert_int_equal(json_array_size(json_object_get(doc, "checks")), 5);
     char path[160];
-    snprintf(path, sizeof path, "%s/reports/junit.xml", t->dir);
+    snprintf(path, sizeof path, "%s/reports/run.junit.xml", t->dir);
     FILE *f = fopen(path, "r");
     char junit[65536] = "";
     if (f) {

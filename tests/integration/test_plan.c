@@ -13,10 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -196,7 +198,7 @@ static void test_plan_passes_and_reports(void **state)
     assert_true(json_integer_value(json_object_get(json_object_get(conc, "summary"), "requests")) >
                 100);
     json_decref(doc);
-    char *junit = read_file(t, "junit.xml"), *md = read_file(t, "report.md");
+    char *junit = read_file(t, "run.junit.xml"), *md = read_file(t, "run.md");
     assert_non_null(junit);
     assert_non_null(strstr(junit, "tests=\"3\" failures=\"0\" errors=\"0\""));
     assert_non_null(md);
@@ -219,7 +221,7 @@ static void test_plan_fails_an_expectation(void **state)
     assert_int_equal(rc, 1);
     assert_non_null(strstr(out, "[FAIL] p50 <1ms"));
     assert_non_null(strstr(out, "verdict: FAIL"));
-    char *junit = read_file(t, "junit.xml");
+    char *junit = read_file(t, "run.junit.xml");
     assert_non_null(strstr(junit, "tests=\"2\" failures=\"1\""));
     assert_non_null(strstr(junit, "<failure message=\"expectations not met\">p50 &lt;1ms"));
     free(junit);
@@ -1259,7 +1261,22 @@ static void test_exec_fault(void **state)
     }
 }
 
-/* herd report re-renders a saved test document, and --compare finds what got worse. */
+/* The names of the files in dir but skip, sorted, one after another with a space. */
+static void dir_names(const char *dir, const char *skip, char *buf, size_t size)
+{
+    struct dirent **list;
+    int n = scandir(dir, &list, NULL, alphasort);
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (list[i]->d_name[0] != '.' && strcmp(list[i]->d_name, skip) != 0)
+            snprintf(buf + strlen(buf), size - strlen(buf), "%s ", list[i]->d_name);
+        free(list[i]);
+    }
+    if (n >= 0) free(list);
+}
+
+/* herd report re-renders a saved test document under the names herd test gave its files, and
+ * --compare finds what got worse. */
 static void test_report_rerender_and_compare(void **state)
 {
     struct pt *t = *state;
@@ -1278,6 +1295,13 @@ static void test_report_rerender_and_compare(void **state)
     assert_non_null(strstr(out, "/again/run.md"));
     assert_non_null(strstr(out, "/again/run.junit.xml"));
     free(out);
+    char wrote[256], again[256];
+    snprintf(dir, sizeof dir, "%s/reports", t->dir);
+    dir_names(dir, "run.json", wrote, sizeof wrote);
+    snprintf(dir, sizeof dir, "%s/again", t->dir);
+    dir_names(dir, "", again, sizeof again);
+    assert_string_equal(wrote, "run.html run.junit.xml run.md ");
+    assert_string_equal(again, wrote);
     /* the page carries its charts' data and scripts (drawn in a browser by e2e.report) */
     char *html = read_file(t, "../again/run.html");
     assert_non_null(html);
@@ -1286,6 +1310,19 @@ static void test_report_rerender_and_compare(void **state)
     assert_non_null(strstr(html, "<script id=\"herd-run\" type=\"application/json\">{"));
     assert_non_null(strstr(html, "uPlot"));
     free(html);
+    /* a place it cannot write: exit 2 naming the path, and no file written */
+    snprintf(dir, sizeof dir, "%s/again/run.html", t->dir);
+    remove(dir);
+    mkdir(dir, 0755);
+    snprintf(dir, sizeof dir, "--out-dir=%s/again", t->dir);
+    char *blocked[] = {"report", run, "--format", "junit,html", dir, NULL};
+    char junit[160];
+    snprintf(junit, sizeof junit, "%s/again/run.junit.xml", t->dir);
+    remove(junit);
+    assert_int_equal(harness_herd(blocked, 10000, NULL, &err), 2);
+    assert_non_null(strstr(err, "/again/run.html: is a directory"));
+    assert_int_equal(access(junit, F_OK), -1);
+    free(err);
     char *bad_format[] = {"report", run, "--format", "md,pdf", dir, NULL};
     assert_int_equal(harness_herd(bad_format, 10000, NULL, &err), 2);
     assert_non_null(strstr(err, "'pdf'"));
