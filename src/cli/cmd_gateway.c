@@ -45,6 +45,9 @@ static const char gateway_usage[] =
     "      --timeout D          waiting for a node's answer (default 30s)\n"
     "      --body-timeout D     a client's request body, end of headers to end (default 10s)\n"
     "      --ttl D              registered nodes expire without heartbeats (default 10s)\n"
+    "      --node-header NAME   header naming the node on answers (default X-Herd-Node); the\n"
+    "                           gateway adds it, with the node's id, to answers that lack it\n"
+    "      --no-add-node-header  pass answers on without adding it\n"
     "      --token T            admin API: required for changes (else loopback clients only)\n"
     "      --allow-register CIDR  nodes may register from this network (repeatable; default:\n"
     "                           loopback only; replaces the file's allow_register); a host\n"
@@ -78,6 +81,8 @@ enum {
     OPT_TOKEN,
     OPT_ALLOW_REGISTER,
     OPT_LOG_LEVEL,
+    OPT_NODE_HEADER,
+    OPT_NO_ADD_NODE_HEADER,
 };
 
 static const struct option long_options[] = {
@@ -107,6 +112,8 @@ static const struct option long_options[] = {
     {"token", required_argument, NULL, OPT_TOKEN},
     {"allow-register", required_argument, NULL, OPT_ALLOW_REGISTER},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"node-header", required_argument, NULL, OPT_NODE_HEADER},
+    {"no-add-node-header", no_argument, NULL, OPT_NO_ADD_NODE_HEADER},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -325,6 +332,17 @@ int cmd_gateway(int argc, char **argv)
             o.allow_register_count++;
             break;
         }
+        case OPT_NODE_HEADER:
+            if (!gateway_header_name_valid(optarg)) {
+                rc = bad("%s: '%s': expected a header name such as X-Herd-Node", "--node-header",
+                         optarg);
+                goto out;
+            }
+            snprintf(o.node_header, sizeof o.node_header, "%s", optarg);
+            break;
+        case OPT_NO_ADD_NODE_HEADER:
+            o.add_node_header = false;
+            break;
         case OPT_LOG_LEVEL:
             if (log_level_parse(optarg, &level) < 0) {
                 rc = bad("%s: '%s': expected error, warn, info or debug", "--log-level", optarg);

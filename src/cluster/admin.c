@@ -103,7 +103,11 @@ static json_t *node_json(struct gateway *gw, size_t i)
         (json_int_t)gw_get(&s.requests), "failures", (json_int_t)failed, "retried",
         (json_int_t)gw_get(&s.retried), "check", "duration_ms", n->check_ms, "error",
         n->check_error, "passes", n->check_ok, "failures", n->check_fail, "group", n->group);
+    char why[160];
     if (j) json_object_set_new(j, "resent", json_integer((json_int_t)gw_get(&s.resent)));
+    if (j)
+        json_object_set_new(j, "reason",
+                            json_string(registry_node_reason(n, gw->reg.rise, why, sizeof why)));
     char ip[INET6_ADDRSTRLEN] = "";
     const void *raw = n->addr.ss_family == AF_INET6
                           ? (const void *)&((const struct sockaddr_in6 *)&n->addr)->sin6_addr
@@ -111,6 +115,41 @@ static json_t *node_json(struct gateway *gw, size_t i)
     if (j && (n->addr.ss_family == AF_INET || n->addr.ss_family == AF_INET6) &&
         inet_ntop(n->addr.ss_family, raw, ip, sizeof ip))
         json_object_set_new(j, "ip", json_string(ip)); /* where a host name resolved to */
+    return j;
+}
+
+json_t *gw_admin_unavailable(struct gateway *gw, const char *message, const char *group)
+{
+    struct registry *reg = &gw->reg;
+    json_t *nodes = json_object();
+    size_t listed = 0, more = 0;
+    bool not_found = false;
+    char why[160];
+    pthread_mutex_lock(&reg->lock);
+    for (size_t i = 0; i < reg->count; i++) {
+        const struct registry_node *n = &reg->nodes[i];
+        if (n->removed || (group && strcmp(n->group, group) != 0)) continue;
+        not_found |= !n->up && strstr(n->check_error, " -> 404") != NULL;
+        if (listed == GW_UNAVAILABLE_LISTED) {
+            more++;
+            continue;
+        }
+        json_object_set_new(nodes, n->id, json_string(registry_node_reason(n, reg->rise, why,
+                                                                           sizeof why)));
+        listed++;
+    }
+    pthread_mutex_unlock(&reg->lock);
+    json_t *j = json_pack("{s:s,s:o}", "error", message, "nodes", nodes);
+    if (j && more) json_object_set_new(j, "more_nodes", json_integer((json_int_t)more));
+    if (j && not_found)
+        json_object_set_new(
+            j, "hint",
+            json_string("the health check gets 404: check a path the nodes serve (gateway: "
+                        "health: /, or herd gateway --health /)"));
+    if (j && !listed)
+        json_object_set_new(j, "hint",
+                            json_string("the gateway has no node: give it some (gateway: nodes:, "
+                                        "--node) or let them register"));
     return j;
 }
 

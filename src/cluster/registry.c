@@ -84,6 +84,30 @@ const char *registry_node_state(const struct registry_node *n)
     return "up";
 }
 
+const char *registry_node_reason(const struct registry_node *n, int rise, char *out,
+                                 size_t size)
+{
+    if (n->removed)
+        snprintf(out, size, "removed");
+    else if (n->admin == REGISTRY_MAINT)
+        snprintf(out, size, "maint: set through the admin API");
+    else if (!n->up && n->check_error[0])
+        snprintf(out, size, "down: %s", n->check_error);
+    else if (!n->up && n->check_ok > 0)
+        snprintf(out, size, "down: coming up, %d of %d checks passed", n->check_ok, rise);
+    else if (!n->up)
+        snprintf(out, size, "down: not checked yet");
+    else if (n->ejected)
+        snprintf(out, size, "ejected: %s", n->eject_reason);
+    else if (n->admin == REGISTRY_DRAIN)
+        snprintf(out, size, "drain: set through the admin API");
+    else if (n->weight == 0)
+        snprintf(out, size, "up, weight 0: takes no requests");
+    else
+        snprintf(out, size, "up");
+    return out;
+}
+
 void registry_event_locked(struct registry *reg, const char *node, const char *kind,
                            const char *fmt, ...)
 {
@@ -369,6 +393,7 @@ int registry_remove(struct registry *reg, const char *id, const char *kind)
         /* the cluster file names it: it stays known, down until its checks pass again */
         n->up = false;
         n->check_ok = n->check_fail = 0;
+        snprintf(n->check_error, sizeof n->check_error, "%s, until its checks pass", kind);
         registry_event_locked(reg, n->id, kind, "%s:%d (static: kept, marked down)", n->host,
                               n->port);
         changed(reg);
@@ -420,6 +445,7 @@ bool registry_eject(struct registry *reg, int index, uint32_t epoch, const char 
         if (others > 0) { /* never take out the last node: a degraded answer beats none */
             n->ejected = true;
             n->check_ok = 0;
+            snprintf(n->eject_reason, sizeof n->eject_reason, "%s", why);
             registry_event_locked(reg, n->id, "ejected", "%s", why);
             changed(reg);
             ejected = true;
