@@ -95,7 +95,7 @@ static json_t *node_json(struct gateway *gw, size_t i)
         "config", "node_id", n->id, "host", n->host, "port", n->port, "weight", n->weight,
         "status", strcmp(state, "up") == 0 ? "active" : state, "metadata",
         meta ? meta : json_object(), "state", state, "admin", registry_admin_name(n->admin),
-        "source", n->source == REGISTRY_STATIC ? "static" : "registered", "up", n->up, "ejected",
+        "source", registry_source_name(n->source), "up", n->up, "ejected",
         n->ejected, "effective_weight", n->effective_weight, "last_seen", seen, "address",
         n->host, "connections", (json_int_t)gw_get(&s.in_flight), "response_time",
         done ? (double)gw_get(&s.latency_us) / (double)done / 1000.0 : 0.0, "success_rate",
@@ -251,6 +251,7 @@ struct gw_registration {
     char group[ADMIN_GROUP_MAX];
     bool has_group;
     int port, weight;
+    enum registry_source source; /* registered (POST /register) or added (POST /nodes) */
     char *metadata; /* JSON text or NULL */
     struct gw_registration *next; /* the thread's registrations resolving */
 };
@@ -281,6 +282,8 @@ static void registration_answer(struct gw_registration *g, struct http_request *
     if (rc >= 0 && g->has_group) registry_set_group(&t->gw->reg, rc, g->group);
     if (rc < 0)
         http_respond_error(req, 400, err);
+    else if (g->source == REGISTRY_ADDED) /* no heartbeats to give */
+        http_respond_json(req, 201, json_pack("{s:s,s:s}", "node_id", g->id, "source", "added"));
     else
         http_respond_json(req, 201,
                           json_pack("{s:s,s:I,s:I}", "node_id", g->id, "ttl_ms",
@@ -296,7 +299,7 @@ static void on_registration_resolved(int status, const struct addrinfo *addrs, v
     char err[320];
     if (status == 0) {
         int rc = registry_add_resolved(&g->t->gw->reg, g->id, g->host, addrs, g->port, g->weight,
-                                       REGISTRY_REGISTERED, g->metadata, err, sizeof err);
+                                       g->source, g->metadata, err, sizeof err);
         registration_answer(g, req, rc, err);
     } else if (status == UV_ETIMEDOUT) {
         snprintf(err, sizeof err, "host '%s': no answer from the resolver within %d ms", g->host,
@@ -338,8 +341,8 @@ static void registration_start(struct gw_registration *g, struct http_request *r
     struct sockaddr_storage literal;
     char err[320];
     if (registry_address_literal(g->host, g->port, &literal) == 0) {
-        int rc = registry_add(&t->gw->reg, g->id, g->host, g->port, g->weight,
-                              REGISTRY_REGISTERED, g->metadata, err, sizeof err);
+        int rc = registry_add(&t->gw->reg, g->id, g->host, g->port, g->weight, g->source,
+                              g->metadata, err, sizeof err);
         registration_answer(g, req, rc, err);
         registration_free(g);
         return;
@@ -368,9 +371,11 @@ static void registration_start(struct gw_registration *g, struct http_request *r
     http_request_on_abort(req, on_registration_abort, g);
 }
 
-static void on_register(struct http_request *req, void *data)
+/* POST /register (a node registers itself) and POST /nodes (an operator, or herd scale, adds
+ * a node that stays until deleted): the same body. */
+static void registration_request(struct http_request *req, struct gw_thread *t,
+                                 enum registry_source source)
 {
-    struct gw_thread *t = data;
     if (!gw_admin_allowed(req, t, true)) return;
     struct admin_register r;
     char msg[256];
@@ -386,6 +391,7 @@ static void on_register(struct http_request *req, void *data)
         return;
     }
     g->t = t;
+    g->source = source;
     snprintf(g->id, sizeof g->id, "%s", r.node_id);
     if (r.host)
         snprintf(g->host, sizeof g->host, "%s", r.host);
@@ -399,6 +405,16 @@ static void on_register(struct http_request *req, void *data)
     r.metadata = NULL;
     admin_register_free(&r);
     registration_start(g, req);
+}
+
+static void on_register(struct http_request *req, void *data)
+{
+    registration_request(req, data, REGISTRY_REGISTERED);
+}
+
+static void on_node_add(struct http_request *req, void *data)
+{
+    registration_request(req, data, REGISTRY_ADDED);
 }
 
 static void on_heartbeat(struct http_request *req, void *data)
@@ -679,6 +695,7 @@ void gw_admin_routes(struct gw_thread *t)
     struct http_server *s = t->srv;
     http_server_route(s, "GET", "/api/v1/cluster/status", on_status, t);
     http_server_route(s, "GET", "/api/v1/cluster/nodes", on_nodes, t);
+    http_server_route(s, "POST", "/api/v1/cluster/nodes", on_node_add, t);
     http_server_route(s, "POST", "/api/v1/cluster/register", on_register, t);
     http_server_route(s, "PUT", "/api/v1/cluster/nodes/{id}/heartbeat", on_heartbeat, t);
     http_server_route(s, "GET", "/api/v1/cluster/nodes/{id}", on_node, t);

@@ -265,6 +265,8 @@ static int parse_gateway(struct cluster_gateway *gw, const struct conf_doc *doc,
     if (rc == 0) {
         gw->present = true;
         gw->port = o.port;
+        snprintf(gw->host, sizeof gw->host, "%s", o.host);
+        snprintf(gw->token, sizeof gw->token, "%s", o.token);
         snprintf(gw->balance, sizeof gw->balance, "%s", balancer_name(o.balance));
         gw->node = n;
     }

@@ -60,6 +60,8 @@ struct cluster_group {
 struct cluster_gateway {
     bool present;
     int port;
+    char host[64];   /* where it listens */
+    char token[128]; /* its admin token, "" when none (the supervisor adds scaled replicas) */
     char balance[32];
     const struct conf_node *node; /* the section, for `herd gateway` (valid with the doc) */
 };

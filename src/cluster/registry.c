@@ -74,6 +74,11 @@ bool registry_node_available(const struct registry_node *n)
     return !n->removed && n->admin == REGISTRY_ACTIVE && n->up && !n->ejected && n->weight > 0;
 }
 
+const char *registry_source_name(enum registry_source source)
+{
+    return source == REGISTRY_STATIC ? "static" : source == REGISTRY_ADDED ? "added" : "registered";
+}
+
 const char *registry_node_state(const struct registry_node *n)
 {
     if (n->removed) return "removed";
@@ -285,7 +290,7 @@ int registry_add_resolved(struct registry *reg, const char *id, const char *host
             continue;
         memset(&addr, 0, sizeof addr);
         memcpy(&addr, a->ai_addr, a->ai_addrlen);
-        if (source == REGISTRY_STATIC)
+        if (source != REGISTRY_REGISTERED) /* an operator's node may be anywhere */
             pick = a;
         else if (address_allowed(reg, &addr, why[0] ? NULL : why, sizeof why) == 0)
             pick = a;
@@ -332,8 +337,10 @@ int registry_add_resolved(struct registry *reg, const char *id, const char *host
         n->check_error[0] = '\0';
     }
     n->removed = false;
-    /* a node the cluster file names stays static, with the file's weight, when it registers */
-    bool keep_static = !fresh && n->source == REGISTRY_STATIC && source == REGISTRY_REGISTERED;
+    /* a node the cluster file names stays static, with the file's weight, when it registers
+     * or is added; one added (herd scale) stays added when it registers itself */
+    bool keep_static = !fresh && ((n->source == REGISTRY_STATIC && source != REGISTRY_STATIC) ||
+                                  (n->source == REGISTRY_ADDED && source == REGISTRY_REGISTERED));
     if (!keep_static) {
         n->weight = weight;
         n->effective_weight = weight * 10;
@@ -344,7 +351,7 @@ int registry_add_resolved(struct registry *reg, const char *id, const char *host
     n->last_seen_wall_ms = wall_ms();
     n->expires_ms = mtime_now_ms() + reg->ttl_ms;
     if (fresh || moved)
-        registry_event_locked(reg, n->id, source == REGISTRY_STATIC ? "added" : "registered",
+        registry_event_locked(reg, n->id, source == REGISTRY_REGISTERED ? "registered" : "added",
                               "%s:%d weight %d", host, port, n->weight);
     int index = (int)(n - reg->nodes);
     if (fresh || moved || !keep_static) changed(reg); /* a static node's registration changes nothing */

@@ -37,7 +37,12 @@ struct registry_network {
 enum registry_source {
     REGISTRY_STATIC = 0,  /* from the cluster file or --node: never expires */
     REGISTRY_REGISTERED,  /* POST /register: expires without heartbeats */
+    REGISTRY_ADDED,       /* POST /nodes (herd scale beyond the file's count): never expires,
+                           * starts down until its checks pass, DELETE removes it */
 };
+
+/* "static", "registered" or "added". */
+const char *registry_source_name(enum registry_source source);
 
 enum registry_admin {
     REGISTRY_ACTIVE = 0, /* takes requests */
