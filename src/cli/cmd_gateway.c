@@ -23,6 +23,8 @@ static const char gateway_usage[] =
     "\n"
     "options:\n"
     "  -f, --file FILE          cluster file: its gateway: section and its groups' replicas\n"
+    "                           (a gateway: section alone, with its nodes, will do; alias\n"
+    "                           --config)\n"
     "  -p, --port N             port (default 9091; 0 = any)\n"
     "      --host ADDR          address to listen on (default 127.0.0.1)\n"
     "      --balance NAME       roundrobin, random, weighted, leastconn, p2c or hash\n"
@@ -87,6 +89,7 @@ enum {
 
 static const struct option long_options[] = {
     {"file", required_argument, NULL, 'f'},
+    {"config", required_argument, NULL, 'f'},
     {"port", required_argument, NULL, 'p'},
     {"host", required_argument, NULL, OPT_HOST},
     {"balance", required_argument, NULL, OPT_BALANCE},
@@ -196,10 +199,14 @@ int cmd_gateway(int argc, char **argv)
     char err[256];
     /* the file goes first, so that flags override it whatever their order */
     for (int i = 1; i < argc; i++) {
-        if ((strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--file") == 0) && i + 1 < argc)
+        if ((strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--file") == 0 ||
+             strcmp(argv[i], "--config") == 0) &&
+            i + 1 < argc)
             file = argv[i + 1];
         else if (strncmp(argv[i], "--file=", 7) == 0)
             file = argv[i] + 7;
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
     }
     if (file && load_file(&o, file) < 0) goto out;
     optind = 1;

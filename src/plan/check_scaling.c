@@ -39,6 +39,29 @@ int check_gateway_wait_group(const char *target, const char *group, int want,
     return up;
 }
 
+/* Why the gateway at target does not have replicas 1..want of group up: "2 of 3 up; api.3
+ * never became healthy in the gateway: down: GET /health -> 404" (each replica that is not,
+ * with the gateway's reason, or "unknown to the gateway"). */
+static void gateway_missing(const char *target, const char *group, int up, int want, char *out,
+                            size_t size)
+{
+    json_t *root = check_gateway_get(target, "/api/v1/cluster/nodes");
+    json_t *nodes = json_object_get(root, "nodes");
+    size_t len = (size_t)snprintf(out, size, "%d of %d up%s", up, want,
+                                  root ? "" : "; the gateway's GET /api/v1/cluster/nodes failed");
+    for (int i = 1; root && i <= want && len < size; i++) {
+        char id[CLUSTER_NAME_MAX + 16];
+        snprintf(id, sizeof id, "%s.%d", group, i);
+        json_t *n = json_object_get(nodes, id);
+        const char *state = json_string_value(json_object_get(n, "state"));
+        const char *reason = json_string_value(json_object_get(n, "reason"));
+        if (state && strcmp(state, "up") == 0) continue;
+        len += (size_t)snprintf(out + len, size - len, "; %s never became healthy in the gateway: %s",
+                                id, !n ? "unknown to the gateway" : reason ? reason : state);
+    }
+    json_decref(root);
+}
+
 static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                  const struct conf_node *body, const struct conf_node *e, char *err, size_t errlen)
 {
@@ -121,8 +144,10 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
         json_object_set_new(step, "efficiency", isfinite(eff) ? json_real(eff) : json_null());
         json_array_append_new(steps, step);
         if (!seen) {
-            json_array_append_new(expects,
-                                  check_expectation("the gateway saw every replica up", up, false));
+            char why[1024];
+            gateway_missing(c->target, c->group, up, n, why, sizeof why);
+            json_array_append_new(expects, check_expectation_why("the gateway saw every replica up",
+                                                                 NAN, false, why));
             *pass = false;
         }
         *pass &= check_judge_thresholds(c, &s, expects);
