@@ -179,16 +179,23 @@ static void test_gateway_only_file_and_node_header(void **state)
     struct be *b = *state;
     write_gateway_only(b, "  balance: roundrobin\n  health: /\n");
     herd_up(b);
-    char *status[] = {"status", b->sdir, NULL};
-    char *out = NULL;
-    assert_int_equal(harness_herd(status, 10000, &out, NULL), 0);
-    assert_non_null(strstr(out, "gateway.1"));
-    free(out);
     for (int i = 1; i <= BACKENDS; i++) {
         char id[8];
         snprintf(id, sizeof id, "b%d", i);
         assert_true(harness_wait_until(gateway_node_up(b->base, id), 10000));
     }
+    /* herd status shows the gateway it runs, and the nodes it does not run as the gateway sees
+     * them */
+    char *status[] = {"status", b->sdir, NULL};
+    char *out = NULL, line[64];
+    assert_int_equal(harness_herd(status, 10000, &out, NULL), 0);
+    assert_non_null(strstr(out, "gateway.1"));
+    snprintf(line, sizeof line, "127.0.0.1:%d", b->base + 2);
+    char *b2 = strstr(out, "\nb2 ");
+    assert_non_null(b2);
+    assert_true(strstr(b2, line) && strstr(b2, line) < strchr(b2 + 1, '\n'));
+    assert_true(strstr(b2, " up\n") == strchr(b2 + 1, '\n') - 3);
+    free(out);
     long seen[BACKENDS] = {0};
     char who[64];
     for (int r = 0; r < 300; r++) {
