@@ -332,6 +332,28 @@ static void test_scale_beyond_the_file(void **state)
     }
 }
 
+/* The scaling check on backends without /health (the gateway's default check): the step that
+ * waits for its replicas in the gateway fails naming each one and the gateway's reason. */
+static void test_scaling_says_which_replica_and_why(void **state)
+{
+    struct be *b = *state;
+    write_file(b,
+               "name: plain scaling\ncluster:\n  groups:\n"
+               "    web: {command: \"%s {port}\", replicas: 1, base_port: %d, health: /}\n"
+               "  gateway: {port: %d, threads: 1, health: {fastinter: 50ms, downinter: 100ms}}\n"
+               "checks:\n  - scaling: {group: web, replicas: [1, 2], duration: 1s, connections: 1,"
+               " path: /work}\n"
+               "report: {dir: %s/reports, formats: [json]}\n",
+               plain_backend_bin(), b->base + 1, b->base, b->dir);
+    char *args[] = {"test", b->file, NULL};
+    char *out = NULL, *err = NULL;
+    assert_int_equal(harness_herd(args, 120000, &out, &err), 1);
+    if (!strstr(out, "web.2 never became healthy in the gateway: down: GET /health -> 404"))
+        fail_msg("herd test printed:\n%s%s", out, err);
+    free(out);
+    free(err);
+}
+
 int integration_backends(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,6 +362,7 @@ int integration_backends(void)
         cmocka_unit_test_setup_teardown(test_node_header_configurable, setup_backends, teardown),
         cmocka_unit_test_setup_teardown(test_no_node_says_why, setup_backends, teardown),
         cmocka_unit_test_setup_teardown(test_scale_beyond_the_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scaling_says_which_replica_and_why, setup, teardown),
     };
     return cmocka_run_group_tests_name("backends", tests, NULL, NULL);
 }
