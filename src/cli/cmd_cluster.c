@@ -192,8 +192,22 @@ static int status_from_pid_files(const struct state_dir *st)
     return CLI_EXIT_OK;
 }
 
+/* Whether the supervisor's nodes (an array of {id, ...}) hold id. */
+static bool node_listed(json_t *nodes, const char *id)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(nodes, i, n) {
+        const char *nid = json_string_value(json_object_get(n, "id"));
+        if (nid && strcmp(nid, id) == 0) return true;
+    }
+    return false;
+}
+
 /* With a gateway in the cluster: each node gets "gateway_state", what the gateway thinks
- * of it (up, down, ejected, drain, maint; "-" when it does not know the node). */
+ * of it and why (up, "down: GET /health -> 404", ejected, drain, maint; "-" when it does not
+ * know the node), and status gets "gateway_nodes", the gateway's nodes herd does not run
+ * ({id, address, gateway_state}). */
 static void add_gateway_view(json_t *status)
 {
     size_t i;
@@ -221,9 +235,24 @@ static void add_gateway_view(json_t *status)
             continue;
         }
         json_t *g = json_object_get(known, json_string_value(json_object_get(n, "id")));
-        const char *state = json_string_value(json_object_get(g, "state"));
+        const char *state = json_string_value(json_object_get(g, "reason"));
+        if (!state) state = json_string_value(json_object_get(g, "state"));
         json_object_set_new(n, "gateway_state", json_string(state ? state : "-"));
     }
+    json_t *others = json_array();
+    const char *id;
+    json_t *g;
+    json_object_foreach(known, id, g) {
+        if (node_listed(nodes, id)) continue;
+        const char *why = json_string_value(json_object_get(g, "reason"));
+        char address[300];
+        snprintf(address, sizeof address, "%s:%d",
+                 json_string_value(json_object_get(g, "address")) ?: "?",
+                 (int)json_integer_value(json_object_get(json_object_get(g, "config"), "port")));
+        json_array_append_new(others, json_pack("{s:s,s:s,s:s}", "id", id, "address", address,
+                                                "gateway_state", why ? why : "-"));
+    }
+    json_object_set_new(status, "gateway_nodes", others);
     json_decref(view);
 }
 
@@ -244,6 +273,16 @@ static int verb_status(const struct state_dir *st)
            (int)json_integer_value(json_object_get(j, "supervisor_pid")), st->root);
     add_gateway_view(j);
     cli_print_nodes(j, stdout, true);
+    json_t *others = json_object_get(j, "gateway_nodes");
+    if (json_array_size(others) > 0)
+        printf("\nthe gateway's other nodes (herd does not run them):\n%-16s %-22s %s\n", "NODE",
+               "ADDRESS", "GATEWAY");
+    size_t i;
+    json_t *o;
+    json_array_foreach(others, i, o)
+        printf("%-16s %-22s %s\n", json_string_value(json_object_get(o, "id")),
+               json_string_value(json_object_get(o, "address")),
+               json_string_value(json_object_get(o, "gateway_state")));
     json_decref(j);
     return CLI_EXIT_OK;
 }

@@ -25,6 +25,8 @@ static const char gateway_usage[] =
     "\n"
     "options:\n"
     "  -f, --file FILE          cluster file: its gateway: section and its groups' replicas\n"
+    "                           (a gateway: section alone, with its nodes, will do; alias\n"
+    "                           --config)\n"
     "  -p, --port N             port (default 9091; 0 = any)\n"
     "      --host ADDR          address to listen on (default 127.0.0.1)\n"
     "      --balance NAME       roundrobin, random, weighted, leastconn, p2c or hash\n"
@@ -49,6 +51,9 @@ static const char gateway_usage[] =
     "      --timeout D          waiting for a node's answer (default 30s)\n"
     "      --body-timeout D     a client's request body, end of headers to end (default 10s)\n"
     "      --ttl D              registered nodes expire without heartbeats (default 10s)\n"
+    "      --node-header NAME   header naming the node on answers (default X-Herd-Node); the\n"
+    "                           gateway adds it, with the node's id, to answers that lack it\n"
+    "      --no-add-node-header  pass answers on without adding it\n"
     "      --token T            admin API: required for changes (else loopback clients only)\n"
     "      --allow-register CIDR  nodes may register from this network (repeatable; default:\n"
     "                           loopback only; replaces the file's allow_register); a host\n"
@@ -83,10 +88,13 @@ enum {
     OPT_TOKEN,
     OPT_ALLOW_REGISTER,
     OPT_LOG_LEVEL,
+    OPT_NODE_HEADER,
+    OPT_NO_ADD_NODE_HEADER,
 };
 
 static const struct option long_options[] = {
     {"file", required_argument, NULL, 'f'},
+    {"config", required_argument, NULL, 'f'},
     {"port", required_argument, NULL, 'p'},
     {"host", required_argument, NULL, OPT_HOST},
     {"balance", required_argument, NULL, OPT_BALANCE},
@@ -113,6 +121,8 @@ static const struct option long_options[] = {
     {"token", required_argument, NULL, OPT_TOKEN},
     {"allow-register", required_argument, NULL, OPT_ALLOW_REGISTER},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"node-header", required_argument, NULL, OPT_NODE_HEADER},
+    {"no-add-node-header", no_argument, NULL, OPT_NO_ADD_NODE_HEADER},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -193,10 +203,14 @@ int cmd_gateway(int argc, char **argv)
     char err[256];
     /* the file goes first, so that flags override it whatever their order */
     for (int i = 1; i < argc; i++) {
-        if ((strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--file") == 0) && i + 1 < argc)
+        if ((strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--file") == 0 ||
+             strcmp(argv[i], "--config") == 0) &&
+            i + 1 < argc)
             file = argv[i + 1];
         else if (strncmp(argv[i], "--file=", 7) == 0)
             file = argv[i] + 7;
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
     }
     if (file && load_file(&o, file) < 0) goto out;
     optind = 1;
@@ -341,6 +355,17 @@ int cmd_gateway(int argc, char **argv)
             o.allow_register_count++;
             break;
         }
+        case OPT_NODE_HEADER:
+            if (!gateway_header_name_valid(optarg)) {
+                rc = bad("%s: '%s': expected a header name such as X-Herd-Node", "--node-header",
+                         optarg);
+                goto out;
+            }
+            snprintf(o.node_header, sizeof o.node_header, "%s", optarg);
+            break;
+        case OPT_NO_ADD_NODE_HEADER:
+            o.add_node_header = false;
+            break;
         case OPT_LOG_LEVEL:
             if (log_level_parse(optarg, &level) < 0) {
                 rc = bad("%s: '%s': expected error, warn, info or debug", "--log-level", optarg);

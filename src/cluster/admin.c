@@ -95,7 +95,7 @@ static json_t *node_json(struct gateway *gw, size_t i)
         "config", "node_id", n->id, "host", n->host, "port", n->port, "weight", n->weight,
         "status", strcmp(state, "up") == 0 ? "active" : state, "metadata",
         meta ? meta : json_object(), "state", state, "admin", registry_admin_name(n->admin),
-        "source", n->source == REGISTRY_STATIC ? "static" : "registered", "up", n->up, "ejected",
+        "source", registry_source_name(n->source), "up", n->up, "ejected",
         n->ejected, "effective_weight", n->effective_weight, "last_seen", seen, "address",
         n->host, "connections", (json_int_t)gw_get(&s.in_flight), "response_time",
         done ? (double)gw_get(&s.latency_us) / (double)done / 1000.0 : 0.0, "success_rate",
@@ -103,7 +103,11 @@ static json_t *node_json(struct gateway *gw, size_t i)
         (json_int_t)gw_get(&s.requests), "failures", (json_int_t)failed, "retried",
         (json_int_t)gw_get(&s.retried), "check", "duration_ms", n->check_ms, "error",
         n->check_error, "passes", n->check_ok, "failures", n->check_fail, "group", n->group);
+    char why[160];
     if (j) json_object_set_new(j, "resent", json_integer((json_int_t)gw_get(&s.resent)));
+    if (j)
+        json_object_set_new(j, "reason",
+                            json_string(registry_node_reason(n, gw->reg.rise, why, sizeof why)));
     char ip[INET6_ADDRSTRLEN] = "";
     const void *raw = n->addr.ss_family == AF_INET6
                           ? (const void *)&((const struct sockaddr_in6 *)&n->addr)->sin6_addr
@@ -111,6 +115,41 @@ static json_t *node_json(struct gateway *gw, size_t i)
     if (j && (n->addr.ss_family == AF_INET || n->addr.ss_family == AF_INET6) &&
         inet_ntop(n->addr.ss_family, raw, ip, sizeof ip))
         json_object_set_new(j, "ip", json_string(ip)); /* where a host name resolved to */
+    return j;
+}
+
+json_t *gw_admin_unavailable(struct gateway *gw, const char *message, const char *group)
+{
+    struct registry *reg = &gw->reg;
+    json_t *nodes = json_object();
+    size_t listed = 0, more = 0;
+    bool not_found = false;
+    char why[160];
+    pthread_mutex_lock(&reg->lock);
+    for (size_t i = 0; i < reg->count; i++) {
+        const struct registry_node *n = &reg->nodes[i];
+        if (n->removed || (group && strcmp(n->group, group) != 0)) continue;
+        not_found |= !n->up && strstr(n->check_error, " -> 404") != NULL;
+        if (listed == GW_UNAVAILABLE_LISTED) {
+            more++;
+            continue;
+        }
+        json_object_set_new(nodes, n->id, json_string(registry_node_reason(n, reg->rise, why,
+                                                                           sizeof why)));
+        listed++;
+    }
+    pthread_mutex_unlock(&reg->lock);
+    json_t *j = json_pack("{s:s,s:o}", "error", message, "nodes", nodes);
+    if (j && more) json_object_set_new(j, "more_nodes", json_integer((json_int_t)more));
+    if (j && not_found)
+        json_object_set_new(
+            j, "hint",
+            json_string("the health check gets 404: check a path the nodes serve (gateway: "
+                        "health: /, or herd gateway --health /)"));
+    if (j && !listed)
+        json_object_set_new(j, "hint",
+                            json_string("the gateway has no node: give it some (gateway: nodes:, "
+                                        "--node) or let them register"));
     return j;
 }
 
@@ -213,6 +252,7 @@ struct gw_registration {
     char group[ADMIN_GROUP_MAX];
     bool has_group;
     int port, weight;
+    enum registry_source source; /* registered (POST /register) or added (POST /nodes) */
     char *metadata; /* JSON text or NULL */
     struct gw_registration *next; /* the thread's registrations resolving */
 };
@@ -243,6 +283,8 @@ static void registration_answer(struct gw_registration *g, struct http_request *
     if (rc >= 0 && g->has_group) registry_set_group(&t->gw->reg, rc, g->group);
     if (rc < 0)
         http_respond_error(req, 400, err);
+    else if (g->source == REGISTRY_ADDED) /* no heartbeats to give */
+        http_respond_json(req, 201, json_pack("{s:s,s:s}", "node_id", g->id, "source", "added"));
     else
         http_respond_json(req, 201,
                           json_pack("{s:s,s:I,s:I}", "node_id", g->id, "ttl_ms",
@@ -258,7 +300,7 @@ static void on_registration_resolved(int status, const struct addrinfo *addrs, v
     char err[320];
     if (status == 0) {
         int rc = registry_add_resolved(&g->t->gw->reg, g->id, g->host, addrs, g->port, g->weight,
-                                       REGISTRY_REGISTERED, g->metadata, err, sizeof err);
+                                       g->source, g->metadata, err, sizeof err);
         registration_answer(g, req, rc, err);
     } else if (status == UV_ETIMEDOUT) {
         snprintf(err, sizeof err, "host '%s': no answer from the resolver within %d ms", g->host,
@@ -300,8 +342,8 @@ static void registration_start(struct gw_registration *g, struct http_request *r
     struct sockaddr_storage literal;
     char err[320];
     if (registry_address_literal(g->host, g->port, &literal) == 0) {
-        int rc = registry_add(&t->gw->reg, g->id, g->host, g->port, g->weight,
-                              REGISTRY_REGISTERED, g->metadata, err, sizeof err);
+        int rc = registry_add(&t->gw->reg, g->id, g->host, g->port, g->weight, g->source,
+                              g->metadata, err, sizeof err);
         registration_answer(g, req, rc, err);
         registration_free(g);
         return;
@@ -330,9 +372,11 @@ static void registration_start(struct gw_registration *g, struct http_request *r
     http_request_on_abort(req, on_registration_abort, g);
 }
 
-static void on_register(struct http_request *req, void *data)
+/* POST /register (a node registers itself) and POST /nodes (an operator, or herd scale, adds
+ * a node that stays until deleted): the same body. */
+static void registration_request(struct http_request *req, struct gw_thread *t,
+                                 enum registry_source source)
 {
-    struct gw_thread *t = data;
     if (!gw_admin_allowed(req, t, true)) return;
     struct admin_register r;
     char msg[256];
@@ -348,6 +392,7 @@ static void on_register(struct http_request *req, void *data)
         return;
     }
     g->t = t;
+    g->source = source;
     snprintf(g->id, sizeof g->id, "%s", r.node_id);
     if (r.host)
         snprintf(g->host, sizeof g->host, "%s", r.host);
@@ -361,6 +406,16 @@ static void on_register(struct http_request *req, void *data)
     r.metadata = NULL;
     admin_register_free(&r);
     registration_start(g, req);
+}
+
+static void on_register(struct http_request *req, void *data)
+{
+    registration_request(req, data, REGISTRY_REGISTERED);
+}
+
+static void on_node_add(struct http_request *req, void *data)
+{
+    registration_request(req, data, REGISTRY_ADDED);
 }
 
 static void on_heartbeat(struct http_request *req, void *data)
@@ -641,6 +696,7 @@ void gw_admin_routes(struct gw_thread *t)
     struct http_server *s = t->srv;
     http_server_route(s, "GET", "/api/v1/cluster/status", on_status, t);
     http_server_route(s, "GET", "/api/v1/cluster/nodes", on_nodes, t);
+    http_server_route(s, "POST", "/api/v1/cluster/nodes", on_node_add, t);
     http_server_route(s, "POST", "/api/v1/cluster/register", on_register, t);
     http_server_route(s, "PUT", "/api/v1/cluster/nodes/{id}/heartbeat", on_heartbeat, t);
     http_server_route(s, "GET", "/api/v1/cluster/nodes/{id}", on_node, t);

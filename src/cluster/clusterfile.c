@@ -289,6 +289,7 @@ static int parse_group(struct cluster_group *g, const struct conf_doc *doc,
             g->depends_on[g->depends_count++] = strdup(s);
         }
     }
+    g->file_replicas = g->replicas;
     return 0;
 }
 
@@ -301,6 +302,8 @@ static int parse_gateway(struct cluster_gateway *gw, const struct conf_doc *doc,
     if (rc == 0) {
         gw->present = true;
         gw->port = o.port;
+        snprintf(gw->host, sizeof gw->host, "%s", o.host);
+        snprintf(gw->token, sizeof gw->token, "%s", o.token);
         snprintf(gw->balance, sizeof gw->balance, "%s", balancer_name(o.balance));
         gw->node = n;
     }
@@ -401,14 +404,18 @@ int cluster_spec_parse(struct cluster_spec *spec, const struct conf_doc *doc,
         conf_opt_string(doc, section, "name", &name, err, errlen) < 0)
         return -1;
     if (name) snprintf(spec->name, sizeof spec->name, "%s", name);
-    if (!(groups = conf_get(section, "groups")))
-        return conf_error(doc, section, err, errlen, "missing 'groups', the replicas to run");
-    if (conf_expect_map(doc, groups, err, errlen) < 0) return -1;
-    if (groups->count == 0)
+    /* a gateway alone, in front of nodes herd does not run, needs no group */
+    bool gateway_only = conf_get(section, "gateway") != NULL;
+    if (!(groups = conf_get(section, "groups")) && !gateway_only)
+        return conf_error(doc, section, err, errlen,
+                          "missing 'groups', the replicas to run (or a 'gateway:' section with "
+                          "the nodes it balances)");
+    if (groups && conf_expect_map(doc, groups, err, errlen) < 0) return -1;
+    if (groups && groups->count == 0 && !gateway_only)
         return conf_error(doc, groups, err, errlen, "no group: expected at least one");
-    spec->groups = calloc(groups->count, sizeof *spec->groups);
+    spec->groups = calloc(groups && groups->count ? groups->count : 1, sizeof *spec->groups);
     if (!spec->groups) return err_set(err, errlen, "out of memory");
-    for (const struct conf_node *g = groups->first; g; g = g->next) {
+    for (const struct conf_node *g = groups ? groups->first : NULL; g; g = g->next) {
         if (conf_expect_map(doc, g, err, errlen) < 0 ||
             parse_group(&spec->groups[spec->group_count++], doc, g, err, errlen) < 0) {
             cluster_spec_free(spec);
@@ -483,6 +490,7 @@ int cluster_spec_add_gateway(struct cluster_spec *spec, const char *path, char *
     }
     g->ports[0] = spec->gateway.port;
     g->port_count = 1;
+    g->file_replicas = 1;
     snprintf(g->health_path, sizeof g->health_path, "/api/v1/cluster/status");
     g->restart = CLUSTER_RESTART_ON_FAILURE;
     for (size_t i = 0; i < spec->group_count; i++) /* after the nodes: it checks them at once */

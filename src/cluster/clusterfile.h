@@ -35,6 +35,8 @@ struct cluster_group {
     char name[CLUSTER_NAME_MAX];
     char *command; /* run by /bin/sh -c 'exec ...'; a leading "herd" is this binary */
     int replicas;
+    int file_replicas; /* as the file says: replicas beyond it are added to the gateway when
+                        * scaled up (the gateway reads the file's count at its start) */
     int base_port;     /* port of replica i (1-based) = base_port + i - 1; 0 when ports given */
     int *ports;        /* explicit ports, one per replica, or NULL */
     int *listen_ports; /* set by `herd test` when fault proxies stand on the ports above: where
@@ -59,6 +61,8 @@ struct cluster_group {
 struct cluster_gateway {
     bool present;
     int port;
+    char host[64];   /* where it listens */
+    char token[128]; /* its admin token, "" when none (the supervisor adds scaled replicas) */
     char balance[32];
     const struct conf_node *node; /* the section, for `herd gateway` (valid with the doc) */
 };

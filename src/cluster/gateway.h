@@ -64,6 +64,10 @@ struct gateway_opts {
     uint64_t response_timeout_us; /* request sent -> response headers */
     size_t max_body_bytes;        /* request bodies (buffered, so idempotent ones can retry) */
     uint64_t body_timeout_us;     /* a client's request body, streamed ones too: then 408 */
+    /* answers */
+    char node_header[64]; /* names the node on answers; the gateway's own ones name it too */
+    bool add_node_header; /* added to a node's answer that lacks it (a backend that knows
+                           * nothing of herd), with the node's id */
     /* registry */
     uint64_t ttl_us;
     char token[128]; /* admin routes: required from anyone when set; else loopback only */
@@ -74,7 +78,8 @@ struct gateway_opts {
 /* Defaults: 127.0.0.1:9091, roundrobin, one thread per core, http check GET /health every
  * 1 s (fastinter 200 ms, downinter 500 ms, timeout 1 s, rise 2, fall 3), ejection after 3
  * consecutive failures, no slow start, 2 retries within a 20% budget, connect timeout 1 s,
- * response timeout 30 s, 1 MiB bodies, body timeout 10 s, TTL 10 s. */
+ * response timeout 30 s, 1 MiB bodies, body timeout 10 s, TTL 10 s, node header X-Herd-Node
+ * added to answers that lack it. */
 void gateway_opts_default(struct gateway_opts *o);
 void gateway_opts_free(struct gateway_opts *o);
 
@@ -97,6 +102,9 @@ int gateway_opts_push_node(struct gateway_opts *o, const char *id, const char *h
 
 /* Adds a route "PREFIX=GROUP" (PREFIX starts with /). Returns 0 or -1 with a message. */
 int gateway_opts_add_route(struct gateway_opts *o, const char *text, char *err, size_t errlen);
+
+/* Whether name can be a header name (a token of at most 63 characters). */
+bool gateway_header_name_valid(const char *name);
 
 /* Parses a retry budget, "20%" or 0.2, into 0..1. Returns 0 or -1. */
 int gateway_parse_budget(const char *text, double *out);

@@ -2,6 +2,7 @@
  * static node specs. */
 #include "cluster/gateway.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,18 @@ void gateway_opts_default(struct gateway_opts *o)
     o->max_body_bytes = 1 << 20;
     o->body_timeout_us = 10000000;
     o->ttl_us = 10000000;
+    snprintf(o->node_header, sizeof o->node_header, "X-Herd-Node");
+    o->add_node_header = true;
+}
+
+bool gateway_header_name_valid(const char *name)
+{
+    static const char specials[] = "!#$%&'*+-.^_`|~";
+    size_t len = strlen(name);
+    if (len == 0 || len >= sizeof ((struct gateway_opts *)0)->node_header) return false;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr(specials, *p)) return false;
+    return true;
 }
 
 void gateway_opts_free(struct gateway_opts *o)
@@ -179,6 +192,9 @@ const struct conf_key gateway_keys[] = {
     CONF_KEY("allow_register", CONF_K_STRING | CONF_K_LIST,
      "networks nodes may register from (default loopback only)", .item = &network_item),
     CONF_KEY("seed", CONF_K_INT, "the balancers' random seed (default: a new one each run)"),
+    CONF_KEY("node_header", CONF_K_STRING, "the header naming the node in answers (X-Herd-Node)"),
+    CONF_KEY("add_node_header", CONF_K_BOOL,
+             "add node_header to answers that lack it, with the node's id (true)"),
     CONF_KEYS_END,
 };
 
@@ -356,7 +372,8 @@ int gateway_opts_from_conf(struct gateway_opts *o, const struct conf_doc *doc,
 {
     long long port = o->port, threads = o->threads, seed = -1;
     uint64_t max_body = o->max_body_bytes;
-    const char *host = NULL, *balance = NULL, *hash_header = NULL, *token = NULL;
+    const char *host = NULL, *balance = NULL, *hash_header = NULL, *token = NULL,
+               *node_header = NULL;
     const struct conf_node *v;
     if (conf_check_members(doc, n, gateway_keys, err, errlen) < 0 ||
         conf_opt_int(doc, n, "port", 1, 65535, &port, err, errlen) < 0 ||
@@ -373,8 +390,16 @@ int gateway_opts_from_conf(struct gateway_opts *o, const struct conf_doc *doc,
                              errlen) < 0 ||
         conf_opt_duration_us(doc, n, "body_timeout", 1000, 3600000000ULL, &o->body_timeout_us,
                              err, errlen) < 0 ||
-        conf_opt_size(doc, n, "max_body", 0, 1 << 30, &max_body, err, errlen) < 0)
+        conf_opt_size(doc, n, "max_body", 0, 1 << 30, &max_body, err, errlen) < 0 ||
+        conf_opt_string(doc, n, "node_header", &node_header, err, errlen) < 0 ||
+        conf_opt_bool(doc, n, "add_node_header", &o->add_node_header, err, errlen) < 0)
         return -1;
+    if (node_header) {
+        if (!gateway_header_name_valid(node_header))
+            return conf_error(doc, conf_get(n, "node_header"), err, errlen,
+                              "expected a header name such as X-Herd-Node (letters, digits, '-')");
+        snprintf(o->node_header, sizeof o->node_header, "%s", node_header);
+    }
     if (host) {
         if (strlen(host) >= sizeof o->host)
             return conf_error(doc, conf_get(n, "host"), err, errlen, "expected an IP address");

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <uv.h>
 
 #include "base/buf.h"
@@ -61,6 +62,7 @@ struct gw_conn {
 
 /* A thread's view of one node: its address and idle connections. */
 struct gw_upstream {
+    char id[REGISTRY_ID_MAX]; /* the node's, for the node header of answers that lack it */
     struct sockaddr_storage addr;
     int port;
     uint32_t epoch; /* of the registry slot this view was built from */
@@ -136,6 +138,15 @@ void gw_admin_routes(struct gw_thread *t);
 void gw_admin_wake_waiters(struct gw_thread *t, bool all);
 /* The gateway stops: registrations still resolving get 503 now. */
 void gw_admin_stop_registrations(struct gw_thread *t);
+/* Nodes a 503 "no node" lists with their reasons; the rest are counted in more_nodes. */
+#define GW_UNAVAILABLE_LISTED 32
+
+/* The body of a 503 "no node": {"error": message, "nodes": {ID: "down: GET /health -> 404",
+ * ...}, "more_nodes": N (beyond GW_UNAVAILABLE_LISTED), "hint": ...} over every node, or only
+ * group's (NULL: all). Returns a new object (NULL when out of memory). Takes the registry's
+ * lock. */
+json_t *gw_admin_unavailable(struct gateway *gw, const char *message, const char *group);
+
 /* Whether req may use the admin API (change: it alters something): loopback clients, or
  * with --token only requests carrying it for changes (anyone's for everything). Otherwise
  * answers 401 or 403 itself and returns false. */

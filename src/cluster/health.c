@@ -44,12 +44,20 @@ static void on_http_done(struct http_client *client, int error,
                          const struct http_client_response *res, void *data)
 {
     struct health_check *c = data;
-    char why[96];
+    char why[160], outcome[64];
     bool ok = error == HTTP_CLIENT_OK && res->status >= 200 && res->status < 400;
-    if (error != HTTP_CLIENT_OK)
-        snprintf(why, sizeof why, "%s error", http_client_error_name(error));
+    int sys = http_client_connect_error(client);
+    /* what a newcomer acts on: "GET /health -> 404" says to point the check elsewhere */
+    if (error == HTTP_CLIENT_OK)
+        snprintf(outcome, sizeof outcome, "%d", res->status);
+    else if (error == HTTP_CLIENT_ECONNECT)
+        snprintf(outcome, sizeof outcome, "%s", sys ? uv_strerror(sys) : "connect timeout");
+    else if (error == HTTP_CLIENT_ETIMEOUT)
+        snprintf(outcome, sizeof outcome, "no answer within %llu ms",
+                 (unsigned long long)c->h->timeout_ms);
     else
-        snprintf(why, sizeof why, "status %d", res->status);
+        snprintf(outcome, sizeof outcome, "%s error", http_client_error_name(error));
+    snprintf(why, sizeof why, "GET %.40s -> %s", c->h->path, outcome);
     c->client = NULL;
     http_client_free(client, on_http_freed, NULL);
     finish(c, ok, ok ? "" : why);
@@ -75,7 +83,7 @@ static void on_tcp_connected(uv_connect_t *req, int status)
     if (!uv_is_closing((uv_handle_t *)&c->tcp)) uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
     if (!c->running || c->closing) return; /* timed out meanwhile */
     char why[96];
-    snprintf(why, sizeof why, "connect: %s", status < 0 ? uv_strerror(status) : "");
+    snprintf(why, sizeof why, "connect -> %s", status < 0 ? uv_strerror(status) : "");
     finish(c, status == 0, status == 0 ? "" : why);
 }
 
@@ -83,7 +91,7 @@ static void on_tcp_connected(uv_connect_t *req, int status)
 static void on_tcp_timeout(struct health_check *c)
 {
     if (!uv_is_closing((uv_handle_t *)&c->tcp)) uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
-    finish(c, false, "connect timeout");
+    finish(c, false, "connect -> timeout");
 }
 
 static void on_timer(uv_timer_t *timer)
@@ -126,7 +134,7 @@ static void on_timer(uv_timer_t *timer)
         c->connect_req.data = c;
         if (uv_tcp_connect(&c->connect_req, &c->tcp, (struct sockaddr *)&addr, on_tcp_connected) < 0) {
             uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
-            finish(c, false, "connect failed");
+            finish(c, false, "connect -> failed");
             return;
         }
         uv_timer_start(&c->timer, on_timer, h->timeout_ms, 0);

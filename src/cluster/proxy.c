@@ -207,6 +207,7 @@ static void resync(struct gw_thread *t)
             u->consecutive_failures = 0;
             stats_reset(&t->stats[i]);
         }
+        memcpy(u->id, n->id, sizeof u->id); /* a node may be renamed in its slot */
         if (u->port != n->port || memcmp(&u->addr, &n->addr, sizeof u->addr) != 0 || n->removed) {
             pool_drop(u);
             u->addr = n->addr;
@@ -349,7 +350,7 @@ static void respond_failure(struct gw_request *gr)
     /* "no node" only when no node took a connection for it: none available, or every one
      * tried refused (503, as HAProxy). A node that answered or reset it was there. */
     bool no_node = !gr->reached;
-    http_response_header(gr->req, "X-Herd-Node", no_node ? GW_NO_NODE : GW_ITSELF);
+    http_response_header(gr->req, gr->t->gw->opts.node_header, no_node ? GW_NO_NODE : GW_ITSELF);
     if (gr->answered_status) {
         status = gr->answered_status;
         snprintf(msg, sizeof msg, "a node answered %d and no other one could take it", status);
@@ -359,24 +360,27 @@ static void respond_failure(struct gw_request *gr)
         outcome = error_outcome(gr->last_error);
         snprintf(msg, sizeof msg, "no answer from %d node%s: last error %s", gr->attempts,
                  gr->attempts == 1 ? "" : "s", http_client_error_name(gr->last_error));
-    } else if (gr->last_error) {
-        status = 503;
-        outcome = error_outcome(gr->last_error);
-        gw_add(&gr->t->no_node, 1);
-        snprintf(msg, sizeof msg, "no node took a connection (%d tried)", gr->attempts);
     } else {
+        /* 503 "no node": the body says what each node is and why (down: GET /health -> 404) */
         status = 503;
-        outcome = GW_5XX;
+        outcome = gr->last_error ? error_outcome(gr->last_error) : GW_5XX;
         gw_add(&gr->t->no_node, 1);
-        if (gr->route) { /* the group's routes say which group is missing */
+        if (gr->last_error)
+            snprintf(msg, sizeof msg, "no node took a connection (%d tried)", gr->attempts);
+        else if (gr->route) /* the group's routes say which group is missing */
             snprintf(msg, sizeof msg, "no node of group '%s' is available", gr->route->group);
-            http_respond_json(gr->req, 503,
-                              json_pack("{s:s,s:s,s:s}", "error", msg, "group", gr->route->group,
-                                        "route", gr->route->prefix));
+        else
+            snprintf(msg, sizeof msg, "no node is available");
+        json_t *body = gw_admin_unavailable(gr->t->gw, msg, gr->route ? gr->route->group : NULL);
+        if (body && gr->route) {
+            json_object_set_new(body, "group", json_string(gr->route->group));
+            json_object_set_new(body, "route", json_string(gr->route->prefix));
+        }
+        if (body) {
+            http_respond_json(gr->req, status, body);
             request_done(gr, outcome);
             return;
         }
-        snprintf(msg, sizeof msg, "no node is available");
     }
     http_respond_error(gr->req, status, msg);
     request_done(gr, outcome);
@@ -500,9 +504,15 @@ static void on_head(struct http_client *c, const struct http_client_response *re
         connection_add(&lists, headers[i].name, headers[i].value);
     struct buf *b = &t->scratch;
     buf_reset(b);
+    const struct gateway_opts *o = &t->gw->opts;
+    bool named = !o->add_node_header; /* the answer names its node, or need not */
     for (size_t i = 0; i < count; i++)
-        if (!hop_by_hop(headers[i].name, &lists))
+        if (!hop_by_hop(headers[i].name, &lists)) {
             put_header(b, headers[i].name, headers[i].value);
+            named |= strcasecmp(headers[i].name, o->node_header) == 0;
+        }
+    if (!named) /* a backend that knows nothing of herd: the gateway says who answered */
+        put_header(b, o->node_header, t->up[gr->node].id);
     put_codings(b, headers, count);
     gr->head_sent = true;
     http_request_on_drain(gr->req, on_drain, gr);

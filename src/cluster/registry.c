@@ -74,6 +74,11 @@ bool registry_node_available(const struct registry_node *n)
     return !n->removed && n->admin == REGISTRY_ACTIVE && n->up && !n->ejected && n->weight > 0;
 }
 
+const char *registry_source_name(enum registry_source source)
+{
+    return source == REGISTRY_STATIC ? "static" : source == REGISTRY_ADDED ? "added" : "registered";
+}
+
 const char *registry_node_state(const struct registry_node *n)
 {
     if (n->removed) return "removed";
@@ -82,6 +87,30 @@ const char *registry_node_state(const struct registry_node *n)
     if (n->ejected) return "ejected";
     if (n->admin == REGISTRY_DRAIN) return "drain";
     return "up";
+}
+
+const char *registry_node_reason(const struct registry_node *n, int rise, char *out,
+                                 size_t size)
+{
+    if (n->removed)
+        snprintf(out, size, "removed");
+    else if (n->admin == REGISTRY_MAINT)
+        snprintf(out, size, "maint: set through the admin API");
+    else if (!n->up && n->check_error[0])
+        snprintf(out, size, "down: %s", n->check_error);
+    else if (!n->up && n->check_ok > 0)
+        snprintf(out, size, "down: coming up, %d of %d checks passed", n->check_ok, rise);
+    else if (!n->up)
+        snprintf(out, size, "down: not checked yet");
+    else if (n->ejected)
+        snprintf(out, size, "ejected: %s", n->eject_reason);
+    else if (n->admin == REGISTRY_DRAIN)
+        snprintf(out, size, "drain: set through the admin API");
+    else if (n->weight == 0)
+        snprintf(out, size, "up, weight 0: takes no requests");
+    else
+        snprintf(out, size, "up");
+    return out;
 }
 
 void registry_event_locked(struct registry *reg, const char *node, const char *kind,
@@ -261,7 +290,7 @@ int registry_add_resolved(struct registry *reg, const char *id, const char *host
             continue;
         memset(&addr, 0, sizeof addr);
         memcpy(&addr, a->ai_addr, a->ai_addrlen);
-        if (source == REGISTRY_STATIC)
+        if (source != REGISTRY_REGISTERED) /* an operator's node may be anywhere */
             pick = a;
         else if (address_allowed(reg, &addr, why[0] ? NULL : why, sizeof why) == 0)
             pick = a;
@@ -308,8 +337,10 @@ int registry_add_resolved(struct registry *reg, const char *id, const char *host
         n->check_error[0] = '\0';
     }
     n->removed = false;
-    /* a node the cluster file names stays static, with the file's weight, when it registers */
-    bool keep_static = !fresh && n->source == REGISTRY_STATIC && source == REGISTRY_REGISTERED;
+    /* a node the cluster file names stays static, with the file's weight, when it registers
+     * or is added; one added (herd scale) stays added when it registers itself */
+    bool keep_static = !fresh && ((n->source == REGISTRY_STATIC && source != REGISTRY_STATIC) ||
+                                  (n->source == REGISTRY_ADDED && source == REGISTRY_REGISTERED));
     if (!keep_static) {
         n->weight = weight;
         n->effective_weight = weight * 10;
@@ -320,7 +351,7 @@ int registry_add_resolved(struct registry *reg, const char *id, const char *host
     n->last_seen_wall_ms = wall_ms();
     n->expires_ms = mtime_now_ms() + reg->ttl_ms;
     if (fresh || moved)
-        registry_event_locked(reg, n->id, source == REGISTRY_STATIC ? "added" : "registered",
+        registry_event_locked(reg, n->id, source == REGISTRY_REGISTERED ? "registered" : "added",
                               "%s:%d weight %d", host, port, n->weight);
     int index = (int)(n - reg->nodes);
     if (fresh || moved || !keep_static) changed(reg); /* a static node's registration changes nothing */
@@ -369,6 +400,7 @@ int registry_remove(struct registry *reg, const char *id, const char *kind)
         /* the cluster file names it: it stays known, down until its checks pass again */
         n->up = false;
         n->check_ok = n->check_fail = 0;
+        snprintf(n->check_error, sizeof n->check_error, "%s, until its checks pass", kind);
         registry_event_locked(reg, n->id, kind, "%s:%d (static: kept, marked down)", n->host,
                               n->port);
         changed(reg);
@@ -420,6 +452,7 @@ bool registry_eject(struct registry *reg, int index, uint32_t epoch, const char 
         if (others > 0) { /* never take out the last node: a degraded answer beats none */
             n->ejected = true;
             n->check_ok = 0;
+            snprintf(n->eject_reason, sizeof n->eject_reason, "%s", why);
             registry_event_locked(reg, n->id, "ejected", "%s", why);
             changed(reg);
             ejected = true;

@@ -37,7 +37,12 @@ struct registry_network {
 enum registry_source {
     REGISTRY_STATIC = 0,  /* from the cluster file or --node: never expires */
     REGISTRY_REGISTERED,  /* POST /register: expires without heartbeats */
+    REGISTRY_ADDED,       /* POST /nodes (herd scale beyond the file's count): never expires,
+                           * starts down until its checks pass, DELETE removes it */
 };
+
+/* "static", "registered" or "added". */
+const char *registry_source_name(enum registry_source source);
 
 enum registry_admin {
     REGISTRY_ACTIVE = 0, /* takes requests */
@@ -66,6 +71,7 @@ struct registry_node {
     uint64_t slowstart_from_ms; /* monotonic ms readmitted at, 0: not ramping */
     double check_ms;            /* duration of the last check */
     char check_error[96];       /* why the last check failed, "" when it passed */
+    char eject_reason[96];      /* why the passive checks took it out */
 };
 
 struct registry_event {
@@ -172,5 +178,11 @@ int registry_admin_parse(const char *name, enum registry_admin *out);
 
 /* The node's state in one word: up, down, ejected, drain, maint, removed. */
 const char *registry_node_state(const struct registry_node *n);
+
+/* The node's state and why, for people: "down: GET /health -> 404", "ejected: 3 consecutive
+ * failures, last: connect", "drain: set through the admin API", "up". Writes at most size
+ * bytes to out (NUL-terminated) and returns out. Caller holds the lock. */
+const char *registry_node_reason(const struct registry_node *n, int rise, char *out,
+                                 size_t size);
 
 #endif

@@ -22,6 +22,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/mtime.h"
+#include "cluster/gateway_link.h"
 #include "cluster/lifeline.h"
 #include "fault/netns.h"
 #include "http/client.h"
@@ -112,6 +113,7 @@ struct supervisor {
     bool shutting_down;        /* a shutdown was asked: a failed start need not start another */
     struct lifeline *lifeline; /* the guard that kills the replicas' groups if we die */
     char peers_dir[STATE_PATH_MAX + 8]; /* the state directory's peers/, absolute */
+    struct gateway_link *gateway; /* scaled replicas reach the gateway through it; or NULL */
 };
 
 static const char *const state_names[] = {"starting", "ready",   "paused", "stopping",
@@ -350,6 +352,11 @@ static void node_became_ready(struct sup_node *n)
     n->ready_after_ms = now_ms(n->sup) - n->spawned_ms;
     n->up_since_ms = now_ms(n->sup);
     node_timer_start(n, HEALTH_EVERY_MS, HEALTH_EVERY_MS);
+    struct supervisor *sup = n->sup; /* the gateway knows the file's replicas, not the scaled */
+    gateway_link_add(sup->gateway, n->group, n->index);
+    for (size_t i = 0; gateway_link_is_gateway(sup->gateway, n->group) && i < sup->count; i++)
+        if (sup->nodes[i]->state == SUP_READY)
+            gateway_link_add(sup->gateway, sup->nodes[i]->group, sup->nodes[i]->index);
     if (n->waiter && n->goal == SUP_READY) node_report(n, 0, "");
 }
 
@@ -1051,6 +1058,7 @@ struct supervisor *supervisor_new(uv_loop_t *loop, struct cluster_spec *spec,
     char root[PATH_MAX];
     const char *dir = realpath(st->root, root) && strlen(root) < STATE_PATH_MAX ? root : st->root;
     snprintf(sup->peers_dir, sizeof sup->peers_dir, "%.*s/peers", STATE_PATH_MAX - 1, dir);
+    sup->gateway = gateway_link_new(loop, spec);
     for (size_t g = 0; g < spec->group_count; g++)
         for (int i = 1; i <= spec->groups[g].replicas; i++)
             if (!node_new(sup, &spec->groups[g], i)) {
@@ -1213,6 +1221,7 @@ int supervisor_scale(struct supervisor *sup, const char *group, int replicas, su
         op_with_nodes(op, list, k);
         op->pending++;
         for (size_t i = 0; i < k; i++) {
+            gateway_link_remove(sup->gateway, g, list[i]->index); /* out of rotation first */
             op_wait_for(op, list[i], SUP_STOPPED);
             node_stop(list[i]);
         }
@@ -1304,6 +1313,7 @@ void supervisor_free(struct supervisor *sup)
     if (!sup) return;
     while (sup->count > 0)
         node_destroy(sup->nodes[sup->count - 1]);
+    gateway_link_free(sup->gateway);
     uv_run(sup->loop, UV_RUN_NOWAIT); /* run the close callbacks of the nodes' handles */
     lifeline_close(sup->lifeline);    /* a replica still running now goes with the guard */
     for (size_t i = 0; i < sup->spec->group_count; i++)

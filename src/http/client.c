@@ -56,6 +56,7 @@ struct http_client {
     bool freeing;
     int handles_open;
     uint64_t connects;
+    int connect_error; /* libuv's error of the last failed connect, 0: none or timed out */
     /* the request in progress */
     struct buf pending; /* request bytes not yet written (waiting for connect/handshake) */
     http_client_cb cb;
@@ -108,6 +109,11 @@ void http_client_opts_default(struct http_client_opts *o)
     o->body_timeout_ms = 30000;
     o->max_body_bytes = 1 << 20;
     o->tls_verify = true;
+}
+
+int http_client_connect_error(const struct http_client *c)
+{
+    return c->connect_error;
 }
 
 const char *http_client_error_name(int error)
@@ -657,6 +663,7 @@ static void on_connected(uv_connect_t *req, int status)
     struct http_client *c = req->data;
     if (c->state != CLIENT_CONNECTING) return; /* timed out or freed meanwhile */
     if (status < 0) {
+        c->connect_error = status;
         client_fail(c, HTTP_CLIENT_ECONNECT);
         return;
     }
@@ -691,9 +698,11 @@ static void do_connect(struct http_client *c)
     c->handles_open++;
     c->connects++;
     c->connect_req.data = c;
+    c->connect_error = 0;
     start_phase(c, CLIENT_CONNECTING, c->opts.connect_timeout_ms);
     int rc =
         uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&c->addr, on_connected);
+    if (rc < 0) c->connect_error = rc;
     if (rc < 0) client_fail(c, HTTP_CLIENT_ECONNECT);
 }
 

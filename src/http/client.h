@@ -122,6 +122,10 @@ void http_client_free(struct http_client *c, void (*closed)(void *data), void *d
  * certificate)", "handshake failed (...)"), "" when none did. Owned by c. */
 const char *http_client_tls_error(const struct http_client *c);
 
+/* Why the last connect failed: libuv's error code (UV_ECONNREFUSED, ...; uv_strerror names
+ * it), or 0 when it timed out or did not fail. */
+int http_client_connect_error(const struct http_client *c);
+
 /* Short name of an error ("connect", "timeout", "reset", "protocol", "write", "tls"). */
 const char *http_client_error_name(int error);
 

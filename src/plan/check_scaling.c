@@ -53,6 +53,30 @@ const struct conf_key check_scaling_keys[] = {
     CONF_KEYS_END,
 };
 
+/* Why the gateway at target does not have replicas 1..want of group up: "web.3 never became
+ * healthy in the gateway: down: GET /health -> 404" for each replica that is not (with the
+ * gateway's reason, or "unknown to the gateway"), separated by "; ". */
+static void gateway_missing(const char *target, const char *group, int want, char *out,
+                            size_t size)
+{
+    json_t *root = check_gateway_get(target, "/api/v1/cluster/nodes");
+    json_t *nodes = json_object_get(root, "nodes");
+    size_t len = (size_t)snprintf(out, size, "%s",
+                                  root ? "" : "the gateway's GET /api/v1/cluster/nodes failed");
+    for (int i = 1; root && i <= want && len < size; i++) {
+        char id[CLUSTER_NAME_MAX + 16];
+        snprintf(id, sizeof id, "%s.%d", group, i);
+        json_t *n = json_object_get(nodes, id);
+        const char *state = json_string_value(json_object_get(n, "state"));
+        const char *reason = json_string_value(json_object_get(n, "reason"));
+        if (state && strcmp(state, "up") == 0) continue;
+        len += (size_t)snprintf(out + len, size - len, "%s%s never became healthy in the gateway: %s",
+                                len ? "; " : "", id,
+                                !n ? "unknown to the gateway" : reason ? reason : state);
+    }
+    json_decref(root);
+}
+
 static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *doc,
                  const struct conf_node *body, const struct conf_node *e, char *err, size_t errlen)
 {
@@ -128,9 +152,12 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
         json_object_set_new(step, "ok_rps", isfinite(s.ok_rps) ? json_real(s.ok_rps) : json_null());
         json_object_set_new(step, "efficiency", isfinite(eff) ? json_real(eff) : json_null());
         json_array_append_new(steps, step);
-        if (!seen) {
-            json_array_append_new(expects,
-                                  check_expectation("the gateway saw every replica up", up, false));
+        if (!seen) { /* the expectation says which replica and why, the count is its value */
+            char why[1024], text[1100];
+            gateway_missing(c->target, c->group, n, why, sizeof why);
+            snprintf(text, sizeof text, "the gateway saw all %d replicas up (%s)", n, why);
+            json_array_append_new(expects, check_expectation(text, up, false));
+            json_object_set_new(step, "gateway_missing", json_string(why));
             *pass = false;
         }
         *pass &= check_judge_thresholds(c, &s, expects);

@@ -8,6 +8,7 @@ int integration_client(void);
 int integration_bench(void);
 int integration_cluster(void);
 int integration_gateway(void);
+int integration_backends(void);
 int integration_plan(void);
 int integration_measure(void);
 int integration_lifetime(void);

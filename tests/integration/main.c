@@ -27,6 +27,7 @@ static const struct {
     {"bench", integration_bench, false},
     {"cluster", integration_cluster, false},
     {"gateway", integration_gateway, false},
+    {"backends", integration_backends, false},
     {"plan", integration_plan, false},
     {"measure", integration_measure, false},
     {"lifetime", integration_lifetime, false},

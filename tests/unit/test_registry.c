@@ -71,6 +71,46 @@ static void test_rise_and_fall(void **state)
     assert_string_equal(registry_node_state(&reg.nodes[a]), "up");
 }
 
+/* Each node's state with its reason, as the 503 "no node" and /nodes tell them; an added
+ * node starts down, stays until deleted, and stays added when it registers itself. */
+static void test_reasons_and_added_nodes(void **state)
+{
+    (void)state;
+    char why[160];
+    int a = add("a", 8001, REGISTRY_STATIC), b = add("b", 8002, REGISTRY_STATIC);
+    int c = add("c", 8003, REGISTRY_ADDED);
+    assert_string_equal(registry_node_reason(&reg.nodes[a], 2, why, sizeof why), "up");
+    assert_string_equal(registry_node_reason(&reg.nodes[c], 2, why, sizeof why),
+                        "down: not checked yet");
+    for (int k = 0; k < 3; k++)
+        registry_check_result(&reg, a, 0, false, 1, "GET /health -> 404");
+    assert_string_equal(registry_node_reason(&reg.nodes[a], 2, why, sizeof why),
+                        "down: GET /health -> 404");
+    registry_check_result(&reg, a, 0, true, 1, "");
+    assert_string_equal(registry_node_reason(&reg.nodes[a], 2, why, sizeof why),
+                        "down: coming up, 1 of 2 checks passed");
+    registry_check_result(&reg, c, 0, true, 1, "");
+    registry_check_result(&reg, c, 0, true, 1, "");
+    assert_true(registry_eject(&reg, c, 0, "3 consecutive failures, last: connect"));
+    assert_string_equal(registry_node_reason(&reg.nodes[c], 2, why, sizeof why),
+                        "ejected: 3 consecutive failures, last: connect");
+    enum registry_admin drain = REGISTRY_DRAIN;
+    assert_int_equal(registry_set(&reg, "b", -1, &drain), 0);
+    assert_string_equal(registry_node_reason(&reg.nodes[b], 2, why, sizeof why),
+                        "drain: set through the admin API");
+    /* registering itself keeps it added (never expires); DELETE removes it for good */
+    add("c", 8003, REGISTRY_REGISTERED);
+    assert_string_equal(registry_source_name(reg.nodes[c].source), "added");
+    add("b", 8002, REGISTRY_ADDED); /* the file's node stays static */
+    assert_string_equal(registry_source_name(reg.nodes[b].source), "static");
+    assert_int_equal(registry_remove(&reg, "c", "deregistered"), 0);
+    assert_true(reg.nodes[c].removed);
+    assert_int_equal(registry_remove(&reg, "b", "deregistered"), 0);
+    assert_false(reg.nodes[b].removed);
+    assert_string_equal(registry_node_reason(&reg.nodes[b], 2, why, sizeof why),
+                        "down: deregistered, until its checks pass");
+}
+
 static void test_eject_never_the_last_node(void **state)
 {
     (void)state;
@@ -430,6 +470,7 @@ int unit_registry(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rise_and_fall, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reasons_and_added_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eject_never_the_last_node, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_states_and_weight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_and_registering_again, setup, teardown),

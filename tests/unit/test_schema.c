@@ -75,36 +75,36 @@ static bool valid(const json_t *s, const json_t *v, const char *path, char *why,
 {
     const json_t *t = json_object_get(s, "type"), *x;
     if (json_is_string(t) && !is_type(v, json_string_value(t)))
-        return snprintf(why, size, "%s: not %s", path, json_string_value(t)), false;
+        return snprintf(why, size, "%.400s: not %s", path, json_string_value(t)), false;
     if (json_is_array(t)) {
         bool any = false;
         size_t i;
         json_t *e;
         json_array_foreach(t, i, e) any |= is_type(v, json_string_value(e));
-        if (!any) return snprintf(why, size, "%s: none of its types", path), false;
+        if (!any) return snprintf(why, size, "%.400s: none of its types", path), false;
     }
     if ((x = json_object_get(s, "enum"))) {
         bool any = false;
         size_t i;
         json_t *e;
         json_array_foreach(x, i, e) any |= json_equal(e, (json_t *)v);
-        if (!any) return snprintf(why, size, "%s: not one of the enum", path), false;
+        if (!any) return snprintf(why, size, "%.400s: not one of the enum", path), false;
     }
     if ((x = json_object_get(s, "pattern")) && json_is_string(v)) {
         regex_t re;
         assert_int_equal(regcomp(&re, json_string_value(x), REG_EXTENDED | REG_NOSUB), 0);
         int rc = regexec(&re, json_string_value(v), 0, NULL, 0);
         regfree(&re);
-        if (rc != 0) return snprintf(why, size, "%s: does not match its pattern", path), false;
+        if (rc != 0) return snprintf(why, size, "%.400s: does not match its pattern", path), false;
     }
     if ((x = json_object_get(s, "minimum")) && json_is_number(v) &&
         json_number_value(v) < json_number_value(x))
-        return snprintf(why, size, "%s: below its minimum", path), false;
+        return snprintf(why, size, "%.400s: below its minimum", path), false;
     if ((x = json_object_get(s, "anyOf"))) {
         size_t i;
         json_t *e;
         json_array_foreach(x, i, e) if (valid(e, v, path, why, size)) return true;
-        return snprintf(why, size, "%s: matches none of anyOf", path), false;
+        return snprintf(why, size, "%.400s: matches none of anyOf", path), false;
     }
     if (json_is_object(v)) {
         const json_t *props = json_object_get(s, "properties"),
@@ -114,10 +114,10 @@ static bool valid(const json_t *s, const json_t *v, const char *path, char *why,
         json_object_foreach((json_t *)v, key, m)
         {
             char sub[512];
-            snprintf(sub, sizeof sub, "%s.%s", path, key);
+            snprintf(sub, sizeof sub, "%.300s.%.100s", path, key);
             const json_t *ks = props ? json_object_get(props, key) : NULL;
             if (!ks && json_is_false(extra))
-                return snprintf(why, size, "%s: not allowed", sub), false;
+                return snprintf(why, size, "%.400s: not allowed", sub), false;
             if (!ks && json_is_object(extra)) ks = extra;
             if (ks && !valid(ks, m, sub, why, size)) return false;
         }
@@ -125,15 +125,15 @@ static bool valid(const json_t *s, const json_t *v, const char *path, char *why,
             size_t i;
             json_t *e;
             json_array_foreach(x, i, e) if (!json_object_get(v, json_string_value(e))) return
-                snprintf(why, size, "%s: missing %s", path, json_string_value(e)),
+                snprintf(why, size, "%.400s: missing %s", path, json_string_value(e)),
                 false;
         }
         if ((x = json_object_get(s, "minProperties")) &&
             json_object_size(v) < (size_t)json_integer_value(x))
-            return snprintf(why, size, "%s: too few members", path), false;
+            return snprintf(why, size, "%.400s: too few members", path), false;
         if ((x = json_object_get(s, "maxProperties")) &&
             json_object_size(v) > (size_t)json_integer_value(x))
-            return snprintf(why, size, "%s: too many members", path), false;
+            return snprintf(why, size, "%.400s: too many members", path), false;
     }
     if (json_is_array(v) && (x = json_object_get(s, "items"))) {
         size_t i;
@@ -141,7 +141,7 @@ static bool valid(const json_t *s, const json_t *v, const char *path, char *why,
         json_array_foreach(v, i, e)
         {
             char sub[512];
-            snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+            snprintf(sub, sizeof sub, "%.300s[%zu]", path, i);
             if (!valid(x, e, sub, why, size)) return false;
         }
     }
