@@ -4,6 +4,7 @@
 #include "plan/check.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #include "fault/proxy.h"
 #include "load/engine.h"
 #include "load/options.h"
+#include "load/progress.h"
 #include "load/run_json.h"
 #include "load/threshold.h"
 #include "stats/hist.h"
@@ -267,12 +269,23 @@ int check_run_load(const struct check_env *env, const struct check_load *l, stru
         lp.origin_ns = l->origin_ns;
         lp.max_records = l->max_records;
         lp.stop = env->stop;
-        rc = load_run(&lp, r, NULL, NULL, err, errlen);
+        struct progress *pg = l->unseen ? NULL : env->progress;
+        if (pg) progress_load(pg, (double)lp.duration_us / 1e6, lp.requests);
+        rc = load_run(&lp, r, pg ? progress_on_second : NULL, pg, err, errlen);
         bench_plan_free(&lp);
     }
     bench_options_free(&bo);
     if (rc == 0 && r->interrupted) *env->interrupted = true;
     return rc;
+}
+
+void check_event(const struct check_env *env, const char *fmt, ...)
+{
+    if (!env->progress) return;
+    va_list ap;
+    va_start(ap, fmt);
+    progress_eventv(env->progress, fmt, ap);
+    va_end(ap);
 }
 
 static void load_job_main(void *arg)
@@ -448,8 +461,11 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     bool interrupted = false;
+    /* the live display goes where herd test's other progress lines go: stderr, so stdout
+     * holds only the verdicts and the reports' paths */
+    struct progress *pg = o->quiet ? NULL : progress_new(stderr, isatty(STDERR_FILENO));
     struct check_env env = {p, o, cores > 0 ? (unsigned)cores : 1, &cr, proxies, o->stop,
-                            &interrupted};
+                            &interrupted, pg};
     json_t *checks = json_array();
     bool all = true;
     int rc = 0;
@@ -465,6 +481,7 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
             continue;
         }
         if (!o->quiet) fprintf(stderr, "herd test: %s ...\n", c->name);
+        if (pg) progress_phase(pg, c->name);
         uint64_t c0 = mtime_now_us();
         json_t *expects = json_array();
         bool pass = false;
@@ -504,6 +521,7 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
             fprintf(stderr, "herd test: %s: %s%s%s\n", c->name, verdict, measures ? "" : ": ",
                     measures ? "" : cerr);
     }
+    progress_free(pg);
     if (p->has_cluster) {
         if (!o->quiet) fprintf(stderr, "herd test: stopping the cluster\n");
         cluster_stop(&cr);
