@@ -245,6 +245,8 @@ static void erase_block(const struct progress *pg, struct buf *frame)
 void progress_on_second(const struct load_progress *p, void *data)
 {
     struct progress *pg = data;
+    /* the sliver of a second the drain adds at the end has no rate worth showing */
+    if (p->second > 1 && p->elapsed_s - (double)(p->second - 1) < 0.2) return;
     struct buf frame = {0};
     pthread_mutex_lock(&pg->lock);
     if (!pg->tty) {
