@@ -263,21 +263,21 @@ void progress_on_second(const struct load_progress *p, void *data)
     buf_free(&frame);
 }
 
-void progress_event(struct progress *pg, const char *fmt, ...)
+void progress_event(struct progress *pg, double ago_s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    progress_eventv(pg, fmt, ap);
+    progress_eventv(pg, ago_s, fmt, ap);
     va_end(ap);
 }
 
-void progress_eventv(struct progress *pg, const char *fmt, va_list ap)
+void progress_eventv(struct progress *pg, double ago_s, const char *fmt, va_list ap)
 {
     char text[PROGRESS_LINE];
     vsnprintf(text, sizeof text, fmt, ap);
     struct buf frame = {0};
     pthread_mutex_lock(&pg->lock);
-    double at = (double)(mtime_now_ns() - pg->phase_ns) / 1e9;
+    double at = (double)(mtime_now_ns() - pg->phase_ns) / 1e9 - ago_s;
     if (pg->tty) erase_block(pg, &frame);
     buf_printf(&frame, "  +%.3fs %s\n", at, text);
     if (pg->tty && pg->block.len) buf_append(&frame, pg->block.data, pg->block.len);

@@ -44,13 +44,14 @@ void progress_load(struct progress *pg, double duration_s, uint64_t requests);
  * load_run(plan, result, progress_on_second, pg, ...) feeds the display directly. */
 void progress_on_second(const struct load_progress *p, void *data);
 
-/* An event, printf-style: a permanent line "  +3.002s TEXT" (seconds since the phase began),
- * above the block on a terminal. */
-void progress_event(struct progress *pg, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* An event that happened ago_s seconds ago (0: now), printf-style: a permanent line
+ * "  +3.002s TEXT" (when it happened, in seconds since the phase began), above the block on a
+ * terminal. */
+void progress_event(struct progress *pg, double ago_s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* The same with a va_list. */
-void progress_eventv(struct progress *pg, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
+void progress_eventv(struct progress *pg, double ago_s, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* The terminal's width in columns for descriptor fd (TIOCGWINSZ), or 80 when it has none. */
 int progress_columns(int fd);

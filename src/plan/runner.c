@@ -251,6 +251,49 @@ static void cluster_stop(struct cluster_run *c)
 
 /* ---- what the checks share ---- */
 
+/* What the live display shows each second of a check's load: the second, then the events the
+ * plan's own gateway logged since (a node down, up, ejected, readmitted) as they happen. */
+struct live_feed {
+    struct progress *pg;
+    const char *gateway; /* the launched herd gateway's URL, or NULL */
+    json_int_t seen;     /* the gateway's last event already shown, or not this load's */
+};
+
+/* The gateway's events after f->seen (all of them when ask_all), a new array or NULL; f->seen
+ * becomes its last. */
+static json_t *live_feed_events(struct live_feed *f, bool ask_all)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/api/v1/cluster/events?since=%lld",
+             ask_all ? 0LL : (long long)f->seen);
+    json_t *j = check_gateway_get(f->gateway, path);
+    json_t *events = json_incref(json_object_get(j, "events"));
+    if (json_is_integer(json_object_get(j, "last")))
+        f->seen = json_integer_value(json_object_get(j, "last"));
+    json_decref(j);
+    return events;
+}
+
+static void on_live_second(const struct load_progress *p, void *data)
+{
+    struct live_feed *f = data;
+    progress_on_second(p, f->pg);
+    if (!f->gateway) return;
+    json_t *events = live_feed_events(f, false), *e;
+    size_t i;
+    int64_t now_ms = check_wall_ms();
+    json_array_foreach(events, i, e)
+    {
+        const char *detail = json_string_value(json_object_get(e, "detail"));
+        double ago_s = (double)(now_ms - json_integer_value(json_object_get(e, "ts_ms"))) / 1000;
+        progress_event(f->pg, ago_s > 0 ? ago_s : 0, "gateway: %s %s%s%s",
+                       json_string_value(json_object_get(e, "node")),
+                       json_string_value(json_object_get(e, "event")), detail && *detail ? ": " : "",
+                       detail ? detail : "");
+    }
+    json_decref(events);
+}
+
 int check_run_load(const struct check_env *env, const struct check_load *l, struct load_result *r,
                    char *err, size_t errlen)
 {
@@ -269,9 +312,15 @@ int check_run_load(const struct check_env *env, const struct check_load *l, stru
         lp.origin_ns = l->origin_ns;
         lp.max_records = l->max_records;
         lp.stop = env->stop;
-        struct progress *pg = l->unseen ? NULL : env->progress;
-        if (pg) progress_load(pg, (double)lp.duration_us / 1e6, lp.requests);
-        rc = load_run(&lp, r, pg ? progress_on_second : NULL, pg, err, errlen);
+        struct live_feed feed = {.pg = l->unseen ? NULL : env->progress};
+        if (feed.pg) {
+            progress_load(feed.pg, (double)lp.duration_us / 1e6, lp.requests);
+            if (env->p->has_cluster && env->p->cluster.gateway.present) {
+                feed.gateway = l->url; /* its host: the plan's gateway */
+                json_decref(live_feed_events(&feed, true)); /* what came before is not shown */
+            }
+        }
+        rc = load_run(&lp, r, feed.pg ? on_live_second : NULL, &feed, err, errlen);
         bench_plan_free(&lp);
     }
     bench_options_free(&bo);
@@ -284,7 +333,7 @@ void check_event(const struct check_env *env, const char *fmt, ...)
     if (!env->progress) return;
     va_list ap;
     va_start(ap, fmt);
-    progress_eventv(env->progress, fmt, ap);
+    progress_eventv(env->progress, 0, fmt, ap);
     va_end(ap);
 }
 
