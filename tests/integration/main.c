@@ -31,6 +31,7 @@ static const struct {
     {"measure", integration_measure, false},
     {"lifetime", integration_lifetime, false},
     {"bad_input", integration_bad_input, false},
+    {"progress", integration_progress, false},
     {"lifetime_victim", integration_lifetime_victim, true},
 };
 
