@@ -12,5 +12,6 @@ int unit_balancer(void);
 int unit_registry(void);
 int unit_plan(void);
 int unit_report(void);
+int unit_progress(void);
 
 #endif
