@@ -133,8 +133,9 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
                                              sizeof rerr)
                          : 0;
     if (going)
-        check_event(env, "start group %s (%d replicas)%s%s", c->group, original,
-                    start_rc < 0 ? " failed: " : "", start_rc < 0 ? rerr : "");
+        check_event(env, "start group %s (%d replica%s)%s%s", c->group, original,
+                    original == 1 ? "" : "s", start_rc < 0 ? " failed: " : "",
+                    start_rc < 0 ? rerr : "");
     for (int i = 0; i < 2; i++)
         check_load_join(&jobs[i]);
     if (jobs[0].rc < 0 || jobs[1].rc < 0) {
