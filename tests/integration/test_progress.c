@@ -1,6 +1,6 @@
 /* test_progress.c -- what `herd test` and `herd bench` show while they run: plain lines on a
  * pipe that arrive while the check is still running (the check's name, elapsed over its
- * total, the fault as it happens), a redrawn block with bars under a pseudo-terminal, nothing
+ * total, the fault and the gateway's events as they happen), a redrawn block with bars under a pseudo-terminal, nothing
  * with -q, and bench's elapsed over total for -d and -n. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -175,6 +175,8 @@ static void test_test_plain_lines_while_running(void **state)
     assert_non_null(fault);
     assert_memory_equal(fault, "  +", 3);
     assert_non_null(line_with(text, "s recovery restart api.2", NULL));
+    /* and the gateway's view of it (its health checks see api.2 gone within the load) */
+    assert_non_null(line_with(text, "s gateway: api.2 ", NULL));
     assert_true(fault < strstr(text, "failover: pass"));
     assert_null(strstr(text, "\x1b["));
     assert_null(strstr(text, "[#"));
