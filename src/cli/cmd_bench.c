@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "load/engine.h"
 #include "load/options.h"
+#include "load/progress.h"
 #include "load/run_json.h"
 #include "report/report.h"
 
@@ -260,50 +261,6 @@ static int apply_flag(int c, const char *arg, struct bench_options *o, struct ou
     return CLI_EXIT_USAGE;
 }
 
-/* ---- live progress (stderr) ---- */
-
-struct live {
-    bool tty;
-    int lines; /* drawn last time, to redraw over them */
-};
-
-static void on_progress(const struct load_progress *p, void *data)
-{
-    struct live *live = data;
-    const struct load_second *s = p->last;
-    double length = p->elapsed_s - (double)(p->second - 1);
-    if (length > 1 || length <= 0)
-        length = 1;
-    uint64_t failed = counters_failures(&s->counters);
-    char lat[64] = "p50 -  p99 -"; /* a second without a timed answer has no latency */
-    if (s->max_us > 0)
-        snprintf(lat, sizeof lat, "p50 %.3fms  p99 %.3fms", (double)s->p50_us / 1000,
-                 (double)s->p99_us / 1000);
-    if (!live->tty) {
-        fprintf(stderr, "[%4zus] %8.0f req/s  %llu failed  %s  total %llu (%llu failed)\n",
-                p->second, (double)s->counters.requests / length, (unsigned long long)failed, lat,
-                (unsigned long long)p->requests, (unsigned long long)p->failures);
-        return;
-    }
-    if (live->lines > 0)
-        fprintf(stderr, "\x1b[%dA", live->lines);
-    fprintf(stderr, "\x1b[2K  %4zus  %9.0f req/s  errors %llu (%.2f%%)  %s  total %llu\n",
-            p->second, (double)s->counters.requests / length, (unsigned long long)failed,
-            s->counters.requests ? 100.0 * (double)failed / (double)s->counters.requests : 0.0,
-            lat, (unsigned long long)p->requests);
-    live->lines = 1;
-    for (size_t i = 0; i < p->node_count && i < 16; i++) {
-        double share = p->requests ? (double)p->node_requests[i] / (double)p->requests : 0;
-        char bar[41];
-        int w = (int)(share * 40 + 0.5);
-        memset(bar, '#', (size_t)w);
-        memset(bar + w, '.', (size_t)(40 - w));
-        bar[40] = '\0';
-        fprintf(stderr, "\x1b[2K  %-24.24s %s %5.1f%%\n", p->node_names[i], bar, 100 * share);
-        live->lines++;
-    }
-}
-
 static void raise_fd_limit(void)
 {
     struct rlimit rl;
@@ -392,9 +349,14 @@ int cmd_bench(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    struct live live = {.tty = isatty(STDERR_FILENO)};
+    /* live progress on stderr (stdout is the report's): redrawn on a terminal, else a line a
+     * second, "[ 4.0s/10.0s]" (-d) or "[ 4.0s  400/1000]" (-n) first */
+    struct progress *live = oc.quiet ? NULL : progress_new(stderr, isatty(STDERR_FILENO));
+    if (live)
+        progress_load(live, (double)plan.duration_us / 1e6, plan.requests);
     struct load_result result;
-    int run_rc = load_run(&plan, &result, oc.quiet ? NULL : on_progress, &live, err, sizeof err);
+    int run_rc = load_run(&plan, &result, live ? progress_on_second : NULL, live, err, sizeof err);
+    progress_free(live);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     load_stop_close(&bench_stop);

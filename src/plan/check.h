@@ -21,6 +21,7 @@
 struct cluster_run;
 struct fault_proxies;
 struct load_result;
+struct progress;
 
 struct check_env {
     struct plan *p;
@@ -30,7 +31,13 @@ struct check_env {
     struct fault_proxies *proxies; /* in front of the replicas proxied faults hit, or NULL */
     struct load_stop *stop;        /* asked on SIGINT/SIGTERM: every load ends at once */
     bool *interrupted;             /* set when a load was cut short by stop */
+    struct progress *progress;     /* the live display (load/progress.h), or NULL (quiet) */
 };
+
+/* Shows an event of the check (a fault injected, a node restarted) on the live display as it
+ * happens, printf-style; nothing when the run is quiet. */
+void check_event(const struct check_env *env, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* The success every check that sends load requires unless the plan states its own (an
  * `errors` threshold, `success`, or failover's `failed_requests`). */
@@ -53,10 +60,12 @@ struct check_load {
     uint64_t window_us;  /* > 0: windows for the charts */
     uint64_t origin_ns;  /* the records' origin (0: the load's start) */
     size_t max_records;  /* > 0: keep each request's record */
+    bool unseen;         /* not on the live display (a second load running beside the first) */
 };
 
-/* Runs l to its end (or until env->stop) into r (free with load_result_free). Returns 0, or
- * -1 with a message when it could not start. */
+/* Runs l to its end (or until env->stop) into r (free with load_result_free), shown each second
+ * on the live display unless l->unseen. Returns 0, or -1 with a message when it could not
+ * start. */
 int check_run_load(const struct check_env *env, const struct check_load *l, struct load_result *r,
                    char *err, size_t errlen);
 

@@ -230,6 +230,9 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
                       isfinite(p50) ? json_real(p50) : json_null(), "p99_ms",
                       isfinite(p99) ? json_real(p99) : json_null(), "max_ms",
                       h->total ? json_real((double)hist_percentile(h, 100) / 1000) : json_null()));
+        check_event(env, "%d replicas: %d running, %.0f MB resident, %d of %d health probes failed, "
+                    "health p99 %.1fms", n, v->running, v->rss_mb, failed, v->port_count * c->probes,
+                    p99);
         if (rc < 0 || v->running < n) {
             snprintf(reason, sizeof reason, "launch");
             snprintf(detail, sizeof detail, "%d of %d replicas ready%s%s", v->running, n,

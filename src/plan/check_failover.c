@@ -104,6 +104,8 @@ static void recover(const struct check_env *env, const struct plan_check *c, uin
         if (restarts_before[n] >= 0 && restarts > restarts_before[n] && uptime_us >= 0) {
             rec->at_us[n] = now_us - uptime_us;
             rec->by[n] = "restart policy";
+            check_event(env, "recovery %s restarted by its group's restart policy %.1fs ago",
+                        c->nodes[n], (double)uptime_us / 1e6);
             continue;
         }
         char one[512];

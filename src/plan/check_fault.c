@@ -82,21 +82,40 @@ static int run_command(const char *cmd, uint64_t timeout_ms, const struct load_s
     return err_set(err, errlen, "exec `%s`: killed by signal %d", cmd, WTERMSIG(status));
 }
 
-/* Does the fault (inject) or what undoes it to node. Returns 0, or -1 with a message. */
+/* Does the fault (inject) or what undoes it to node, and shows it on the live display.
+ * Returns 0, or -1 with a message. */
 static int fault_node(const struct check_env *env, const struct plan_check *c, const char *node,
                       bool inject, char *err, size_t errlen)
 {
+    const char *action = inject ? c->fault : check_recovery_action(c->fault);
+    int rc;
     if (plan_fault_proxied(c->fault))
-        return proxy_set(env, c, node, inject ? c->fault : "pass", err, errlen);
-    if (strcmp(c->fault, "partition") == 0) return partition_set(env, node, !inject, err, errlen);
-    return check_cluster_act(env->cluster, node,
-                             inject ? c->fault : check_recovery_action(c->fault), 0, err, errlen);
+        rc = proxy_set(env, c, node, inject ? c->fault : "pass", err, errlen);
+    else if (strcmp(c->fault, "partition") == 0)
+        rc = partition_set(env, node, !inject, err, errlen);
+    else
+        rc = check_cluster_act(env->cluster, node, action, 0, err, errlen);
+    check_event(env, "%s %s %s%s%s", inject ? "fault" : "recovery", action, node,
+                rc < 0 ? " failed: " : "", rc < 0 ? err : "");
+    return rc;
+}
+
+/* Runs the exec fault's inject or recover command (see run_command) and shows it on the live
+ * display. */
+static int exec_step(const struct check_env *env, const struct plan_check *c, bool inject,
+                     char *err, size_t errlen)
+{
+    int rc = run_command(inject ? c->exec_cmd : c->recover_cmd, c->exec_timeout_us / 1000,
+                         inject ? env->stop : NULL, err, errlen);
+    check_event(env, "%s exec%s%s", inject ? "fault" : "recovery", rc < 0 ? " failed: " : "",
+                rc < 0 ? err : "");
+    return rc;
 }
 
 int check_fault_inject(const struct check_env *env, const struct plan_check *c, char *err,
                        size_t errlen)
 {
-    if (strcmp(c->fault, "exec") == 0) return run_command(c->exec_cmd, c->exec_timeout_us / 1000, env->stop, err, errlen);
+    if (strcmp(c->fault, "exec") == 0) return exec_step(env, c, true, err, errlen);
     for (size_t i = 0; i < c->node_count; i++) {
         if (fault_node(env, c, c->nodes[i], true, err, errlen) == 0) continue;
         for (size_t k = 0; k < i; k++) { /* never leave the nodes already faulted broken */
@@ -117,7 +136,7 @@ int check_fault_recover_node(const struct check_env *env, const struct plan_chec
 int check_fault_recover(const struct check_env *env, const struct plan_check *c, char *err,
                         size_t errlen)
 {
-    if (strcmp(c->fault, "exec") == 0) return run_command(c->recover_cmd, c->exec_timeout_us / 1000, NULL, err, errlen);
+    if (strcmp(c->fault, "exec") == 0) return exec_step(env, c, false, err, errlen);
     int rc = 0; /* every node is recovered; the first error is returned */
     for (size_t i = 0; i < c->node_count; i++) {
         char one[512];

@@ -122,7 +122,8 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
                                            .duration_us = c->duration_us,
                                            .rate = c->rate,
                                            .window_us = CHECK_WINDOW_US,
-                                           .max_records = i == 0 ? CHECK_MAX_RECORDS : 0};
+                                           .max_records = i == 0 ? CHECK_MAX_RECORDS : 0,
+                                           .unseen = i == 1}; /* the display shows the group's */
     snprintf(jobs[0].load.url, sizeof jobs[0].load.url, "%s%s", c->target, c->path);
     snprintf(jobs[1].load.url, sizeof jobs[1].load.url, "%s%s", c->target, c->other_path);
     uint64_t begin = uv_hrtime(); /* the origin of the group's records */
@@ -133,11 +134,18 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
     uint64_t stop_ns = uv_hrtime();
     char serr[512] = "", rerr[512] = "";
     int stop_rc = going ? check_cluster_act(env->cluster, c->group, "scale", 0, serr, sizeof serr) : 0;
+    if (going)
+        check_event(env, "stop group %s%s%s", c->group, stop_rc < 0 ? " failed: " : "",
+                    stop_rc < 0 ? serr : "");
     check_wait_until(env, stop_ns + c->restart_after_us * 1000); /* interrupted: back now */
     uint64_t start_ns = uv_hrtime();
     int start_rc = going ? check_cluster_act(env->cluster, c->group, "scale", original, rerr,
                                              sizeof rerr)
                          : 0;
+    if (going)
+        check_event(env, "start group %s (%d replica%s)%s%s", c->group, original,
+                    original == 1 ? "" : "s", start_rc < 0 ? " failed: " : "",
+                    start_rc < 0 ? rerr : "");
     for (int i = 0; i < 2; i++)
         check_load_join(&jobs[i]);
     if (jobs[0].rc < 0 || jobs[1].rc < 0) {

@@ -134,6 +134,8 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
             return NULL;
         }
         int up = check_gateway_wait_group(c->target, c->group, n, env->stop);
+        check_event(env, "%s scaled to %d replica%s, %d up at the gateway", c->group, n,
+                    n == 1 ? "" : "s", up);
         bool seen = up == n;
         struct load_result r;
         if (check_run_load(env, &l, &r, err, errlen) < 0) {

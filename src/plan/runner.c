@@ -4,6 +4,7 @@
 #include "plan/check.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +31,11 @@
 #include "cluster/supervisor.h"
 #include "fault/netns.h"
 #include "fault/proxy.h"
+#include "http/client.h"
+#include "http/url.h"
 #include "load/engine.h"
 #include "load/options.h"
+#include "load/progress.h"
 #include "load/run_json.h"
 #include "load/threshold.h"
 #include "stats/hist.h"
@@ -54,6 +58,8 @@ struct cluster_run {
     uv_loop_t loop;
     uv_async_t stop;
     struct loop_call act; /* node actions, scale, status: on the supervisor's thread */
+    struct loop_call feed; /* the live display's reads of the gateway: apart, never in the way
+                            * of a fault or a recovery the check asks for */
     uv_thread_t thread;
     uv_sem_t up;
     struct supervisor *sup;
@@ -84,6 +90,7 @@ static void on_stop(uv_async_t *a)
 {
     struct cluster_run *c = a->data;
     loop_call_close(&c->act);
+    loop_call_close(&c->feed);
     supervisor_shutdown(c->sup, on_down, c);
 }
 
@@ -224,6 +231,7 @@ static int cluster_start(struct cluster_run *c, struct plan *p, const struct pla
     if (!c->sup) return err_set(err, errlen, "out of memory"), 3;
     uv_async_init(&c->loop, &c->stop, on_stop);
     loop_call_init(&c->act, &c->loop);
+    loop_call_init(&c->feed, &c->loop);
     c->stop.data = c;
     uv_sem_init(&c->up, 0);
     uv_thread_create(&c->thread, cluster_main, c);
@@ -245,9 +253,125 @@ static void cluster_stop(struct cluster_run *c)
     uv_loop_close(&c->loop);
     uv_sem_destroy(&c->up);
     loop_call_destroy(&c->act);
+    loop_call_destroy(&c->feed);
 }
 
 /* ---- what the checks share ---- */
+
+/* What the live display shows each second of a check's load: the second, then the events the
+ * plan's own gateway logged since (a node down, up, ejected, readmitted) as they happen. The
+ * gateway is read on the supervisor's loop (one kept-alive connection, asynchronously: the
+ * supervisor is not held up), so the display's thread opens and closes no descriptor of its
+ * own while the supervisor opens its log files. */
+struct live_feed {
+    struct progress *pg;
+    struct cluster_run *cluster; /* whose loop reads the gateway; NULL: no gateway events */
+    struct url url;
+    struct sockaddr_storage addr;
+    json_int_t seen;             /* the gateway's last event already shown, or not this load's */
+    /* on the supervisor's thread, during a call */
+    struct http_client *client;
+    struct loop_call *lc;
+    char request[512];
+    size_t request_len;
+    char *body;       /* the answer's, malloc'd; NULL when none came */
+    bool closing;     /* the call frees the client instead */
+};
+
+static void on_feed_answer(struct http_client *c, int error, const struct http_client_response *res,
+                           void *data)
+{
+    (void)c;
+    struct live_feed *f = data;
+    if (error == HTTP_CLIENT_OK && res->status == 200 && res->body) f->body = strdup(res->body);
+    loop_call_done(f->lc);
+}
+
+/* On the supervisor's thread: sends f's request (connecting the first time), or frees the
+ * client. */
+static void on_feed_call(struct loop_call *lc, void *arg)
+{
+    struct live_feed *f = arg;
+    f->lc = lc;
+    if (f->closing) {
+        if (f->client) http_client_free(f->client, NULL, NULL);
+        f->client = NULL;
+        loop_call_done(lc);
+        return;
+    }
+    if (!f->client) {
+        struct http_client_opts o;
+        http_client_opts_default(&o);
+        o.connect_timeout_ms = o.header_timeout_ms = o.body_timeout_ms = 500;
+        o.keep_body = true;
+        o.tls_verify = false;
+        char err[256];
+        f->client = http_client_new(&f->cluster->loop, (struct sockaddr *)&f->addr, &f->url, &o,
+                                    err, sizeof err);
+    }
+    if (!f->client || http_client_send(f->client, f->request, f->request_len, on_feed_answer, f) < 0)
+        loop_call_done(lc);
+}
+
+/* The gateway's events after f->seen (all of them when ask_all), a new array or NULL; f->seen
+ * becomes its last. */
+static json_t *live_feed_events(struct live_feed *f, bool ask_all)
+{
+    int n = snprintf(f->request, sizeof f->request,
+                     "GET /api/v1/cluster/events?since=%lld HTTP/1.1\r\nHost: %s\r\n\r\n",
+                     ask_all ? 0LL : (long long)f->seen, f->url.authority);
+    f->request_len = n > 0 && (size_t)n < sizeof f->request ? (size_t)n : 0;
+    f->body = NULL;
+    if (f->request_len) loop_call_run(&f->cluster->feed, on_feed_call, f);
+    json_t *j = f->body ? json_loads(f->body, 0, NULL) : NULL;
+    free(f->body);
+    f->body = NULL;
+    json_t *events = json_incref(json_object_get(j, "events"));
+    if (json_is_integer(json_object_get(j, "last")))
+        f->seen = json_integer_value(json_object_get(j, "last"));
+    json_decref(j);
+    return events;
+}
+
+static void on_live_second(const struct load_progress *p, void *data)
+{
+    struct live_feed *f = data;
+    progress_on_second(p, f->pg);
+    if (!f->cluster) return;
+    json_t *events = live_feed_events(f, false), *e;
+    size_t i;
+    int64_t now_ms = check_wall_ms();
+    json_array_foreach(events, i, e)
+    {
+        const char *detail = json_string_value(json_object_get(e, "detail"));
+        double ago_s = (double)(now_ms - json_integer_value(json_object_get(e, "ts_ms"))) / 1000;
+        progress_event(f->pg, ago_s > 0 ? ago_s : 0, "gateway: %s %s%s%s",
+                       json_string_value(json_object_get(e, "node")),
+                       json_string_value(json_object_get(e, "event")), detail && *detail ? ": " : "",
+                       detail ? detail : "");
+    }
+    json_decref(events);
+}
+
+/* Readies f for a load of env to url: the display, and the gateway's events when the plan
+ * launched its gateway (url then reaches it). */
+static void live_feed_start(struct live_feed *f, const struct check_env *env, const char *url)
+{
+    char err[256];
+    if (!f->pg || !env->p->has_cluster || !env->p->cluster.gateway.present ||
+        url_parse(&f->url, url, err, sizeof err) < 0 ||
+        url_resolve(&f->url, &f->addr, err, sizeof err) < 0)
+        return;
+    f->cluster = env->cluster;
+    json_decref(live_feed_events(f, true)); /* what came before the load is not shown */
+}
+
+static void live_feed_end(struct live_feed *f)
+{
+    if (!f->cluster) return;
+    f->closing = true;
+    loop_call_run(&f->cluster->feed, on_feed_call, f);
+}
 
 int check_run_load(const struct check_env *env, const struct check_load *l, struct load_result *r,
                    char *err, size_t errlen)
@@ -267,12 +391,25 @@ int check_run_load(const struct check_env *env, const struct check_load *l, stru
         lp.origin_ns = l->origin_ns;
         lp.max_records = l->max_records;
         lp.stop = env->stop;
-        rc = load_run(&lp, r, NULL, NULL, err, errlen);
+        struct live_feed feed = {.pg = l->unseen ? NULL : env->progress};
+        if (feed.pg) progress_load(feed.pg, (double)lp.duration_us / 1e6, lp.requests);
+        live_feed_start(&feed, env, l->url);
+        rc = load_run(&lp, r, feed.pg ? on_live_second : NULL, &feed, err, errlen);
+        live_feed_end(&feed);
         bench_plan_free(&lp);
     }
     bench_options_free(&bo);
     if (rc == 0 && r->interrupted) *env->interrupted = true;
     return rc;
+}
+
+void check_event(const struct check_env *env, const char *fmt, ...)
+{
+    if (!env->progress) return;
+    va_list ap;
+    va_start(ap, fmt);
+    progress_eventv(env->progress, 0, fmt, ap);
+    va_end(ap);
 }
 
 static void load_job_main(void *arg)
@@ -448,8 +585,11 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     bool interrupted = false;
+    /* the live display goes where herd test's other progress lines go: stderr, so stdout
+     * holds only the verdicts and the reports' paths */
+    struct progress *pg = o->quiet ? NULL : progress_new(stderr, isatty(STDERR_FILENO));
     struct check_env env = {p, o, cores > 0 ? (unsigned)cores : 1, &cr, proxies, o->stop,
-                            &interrupted};
+                            &interrupted, pg};
     json_t *checks = json_array();
     bool all = true;
     int rc = 0;
@@ -465,6 +605,7 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
             continue;
         }
         if (!o->quiet) fprintf(stderr, "herd test: %s ...\n", c->name);
+        if (pg) progress_phase(pg, c->name);
         uint64_t c0 = mtime_now_us();
         json_t *expects = json_array();
         bool pass = false;
@@ -504,6 +645,7 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
             fprintf(stderr, "herd test: %s: %s%s%s\n", c->name, verdict, measures ? "" : ": ",
                     measures ? "" : cerr);
     }
+    progress_free(pg);
     if (p->has_cluster) {
         if (!o->quiet) fprintf(stderr, "herd test: stopping the cluster\n");
         cluster_stop(&cr);

@@ -34,6 +34,7 @@ static const struct {
     {"bad_input", integration_bad_input, false},
     {"walkthrough", integration_walkthrough, false},
     {"cli", integration_cli, false},
+    {"progress", integration_progress, false},
     {"lifetime_victim", integration_lifetime_victim, true},
 };
 

@@ -9,7 +9,7 @@ static const struct {
     int (*run)(void);
 } groups[] = {
     {"hist", unit_hist}, {"conf", unit_conf}, {"url", unit_url}, {"http_server", unit_http_server},
-    {"misc", unit_misc}, {"load", unit_load}, {"balancer", unit_balancer},
+    {"misc", unit_misc}, {"load", unit_load}, {"progress", unit_progress}, {"balancer", unit_balancer},
     {"registry", unit_registry},
     {"plan", unit_plan}, {"report", unit_report}, {"schema", unit_schema},
 };

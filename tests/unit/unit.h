@@ -13,5 +13,6 @@ int unit_registry(void);
 int unit_plan(void);
 int unit_report(void);
 int unit_schema(void);
+int unit_progress(void);
 
 #endif
