@@ -1612,8 +1612,9 @@ static bool status_shows_down(char *args[], const char *id)
 {
     char *out = NULL;
     assert_int_equal(harness_herd(args, 10000, &out, NULL), 0);
-    const char *line = strstr(out, id);
-    bool down = line && (strstr(line, " down\n") || strstr(line, " ejected\n"));
+    char *line = strstr(out, id), *end = line ? strchr(line, '\n') : NULL;
+    if (end) *end = '\0'; /* its GATEWAY column: "down: GET /health -> ...", "ejected: ..." */
+    bool down = line && (strstr(line, " down") || strstr(line, " ejected"));
     free(out);
     return down;
 }
