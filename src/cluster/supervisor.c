@@ -471,8 +471,12 @@ static void on_process_exit(uv_process_t *p, int64_t exit_status, int term_signa
     default:
         break;
     }
-    /* it went down by itself (or by herd kill): the restart policy decides */
-    log_warn("%s: %s", n->id, how);
+    /* it went down by itself (or by herd kill): the restart policy decides. A kill asked for
+     * (herd kill, a plan's fault) is no warning: herd test printed a "warn" line for each */
+    if (killer)
+        log_info("%s: %s, as asked", n->id, how);
+    else
+        log_warn("%s: %s", n->id, how);
     enum cluster_restart policy = n->group->restart;
     bool failure = term_signal || exit_status != 0;
     if (policy == CLUSTER_RESTART_ALWAYS || (policy == CLUSTER_RESTART_ON_FAILURE && failure)) {

@@ -131,6 +131,27 @@ static json_t *one_kind(const struct conf_key *k, unsigned kind)
     }
 }
 
+/* A map or a list that may also be empty (`- connectivity:`) as one schema of type [object,
+ * null], not anyOf: an editor then points at the member in error ("'falt' is not allowed")
+ * instead of at the whole value ("not valid under any of the given schemas"). Their keywords
+ * apply to objects or arrays only, so null stays valid. NULL for other pairs. */
+static json_t *or_null(json_t *any)
+{
+    if (json_array_size(any) != 2) return NULL;
+    json_t *null = typed("null"), *a = json_array_get(any, 0), *b = json_array_get(any, 1);
+    if (json_equal(a, null))
+        a = b;
+    else if (!json_equal(b, null))
+        a = NULL;
+    json_decref(null);
+    if (!a) return NULL;
+    const char *type = json_string_value(json_object_get(a, "type"));
+    if (!type || (strcmp(type, "object") != 0 && strcmp(type, "array") != 0)) return NULL;
+    json_t *d = json_deep_copy(a);
+    json_object_set_new(d, "type", json_pack("[s,s]", type, "null"));
+    return d;
+}
+
 static json_t *describe(const struct conf_key *k)
 {
     json_t *any = json_array();
@@ -139,7 +160,7 @@ static json_t *describe(const struct conf_key *k)
     json_t *d;
     if (json_array_size(any) == 1) {
         d = json_incref(json_array_get(any, 0));
-    } else {
+    } else if (!(d = or_null(any))) {
         d = json_object();
         json_object_set(d, "anyOf", any);
     }

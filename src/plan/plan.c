@@ -146,6 +146,30 @@ static int bad_expectation(const struct conf_doc *doc, const struct conf_node *m
                       value, m->key, example);
 }
 
+/* KEY: VALUE without OP is equality, which holds for a count (failed_requests: 0) or a
+ * percentage (errors: 0) but never for a measured duration, number or size (p99: 20ms would
+ * fail at 1.4ms): refused, with the bound the user most likely meant. */
+static int bare_measured(const struct conf_doc *doc, const struct conf_node *m, const char *value,
+                         enum threshold_unit unit, char *err, size_t errlen)
+{
+    enum threshold_op op;
+    double parsed;
+    if (threshold_op_parse(value, &op) ||
+        (unit != THRESHOLD_UNIT_DURATION && unit != THRESHOLD_UNIT_NUMBER &&
+         unit != THRESHOLD_UNIT_SIZE) ||
+        threshold_value_parse(value, unit, &parsed) < 0) /* a bad value: its own message */
+        return 0;
+    const char *what = unit == THRESHOLD_UNIT_DURATION ? "duration"
+                       : unit == THRESHOLD_UNIT_SIZE   ? "size"
+                                                       : "number";
+    /* a bare number of seconds, shown with its unit: p99: 20 is 20 s, not 20 ms */
+    bool seconds = unit == THRESHOLD_UNIT_DURATION && strspn(value, "0123456789.") == strlen(value);
+    return conf_error(doc, m, err, errlen,
+                      "'%s' means == %s%s (no OP), which a measured %s almost never is: write "
+                      "%s: \"<%s%s\" (OP one of == < <= > >=)",
+                      value, value, seconds ? "s" : "", what, m->key, value, seconds ? "s" : "");
+}
+
 /* expect: {KEY: "OP VALUE"}: load metrics become thresholds, the check's own keys bounds. A
  * bad value is refused with a working expectation for its key: "'x5': expected OP VALUE such
  * as detection: "<500ms"". */
@@ -160,6 +184,12 @@ int plan_parse_expect(struct plan_check *c, const struct conf_doc *doc, const st
         bool load = threshold_metric_parse(m->key, &metric) == 0, mine = false;
         for (const char *const *k = own; *k && !mine; k++)
             mine = strcmp(*k, m->key) == 0;
+        int own_index = own_measure(m->key);
+        if ((load || (mine && own_index >= 0)) &&
+            bare_measured(doc, m, v,
+                          load ? threshold_metric_unit(metric) : own_measures[own_index].unit,
+                          err, errlen) < 0)
+            return -1;
         if (load) {
             char text[128], msg[256];
             enum threshold_op op; /* KEY: VALUE is equality */
@@ -177,13 +207,13 @@ int plan_parse_expect(struct plan_check *c, const struct conf_doc *doc, const st
             snprintf(t->text, sizeof t->text, "%s %s%s", m->key, shown_op, v);
             c->threshold_count++;
         } else if (mine) {
-            int k = own_measure(m->key);
             if (c->bound_count == PLAN_MAX_EXPECT)
                 return conf_error(doc, m, err, errlen, "at most %d expectations",
                                   PLAN_MAX_EXPECT);
             struct plan_bound *b = &c->bounds[c->bound_count];
             if (plan_parse_bound(m->key, v, b) < 0)
-                return bad_expectation(doc, m, v, k < 0 ? "\">=1\"" : own_measures[k].example,
+                return bad_expectation(doc, m, v,
+                                       own_index < 0 ? "\">=1\"" : own_measures[own_index].example,
                                        err, errlen);
             snprintf(b->key, sizeof b->key, "%s", m->key);
             c->bound_count++;

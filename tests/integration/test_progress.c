@@ -178,6 +178,7 @@ static void test_test_plain_lines_while_running(void **state)
     /* and the gateway's view of it (its health checks see api.2 gone within the load) */
     assert_non_null(line_with(text, "s gateway: api.2 ", NULL));
     assert_true(fault < strstr(text, "failover: pass"));
+    assert_null(strstr(text, "warn")); /* the kill the plan asked for is no warning */
     assert_null(strstr(text, "\x1b["));
     assert_null(strstr(text, "[#"));
     assert_non_null(strstr(verdicts, "verdict: PASS"));

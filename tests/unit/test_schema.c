@@ -230,6 +230,25 @@ static void test_schema_refuses_what_loaders_refuse(void **state)
                            why, sizeof why));
 }
 
+/* A check's body may be empty (`- connectivity:`), yet a wrong member in it is reported at
+ * that member, as an editor shows it, not as "none of anyOf" at the whole check. */
+static void test_schema_points_at_the_wrong_member(void **state)
+{
+    (void)state;
+    char why[512];
+    assert_false(text_valid(&plan_file_key,
+                            "target: http://127.0.0.1:1\nchecks:\n  - failover: {falt: kill}\n",
+                            why, sizeof why));
+    assert_string_equal(why, "$.checks[0].failover.falt: not allowed");
+    assert_false(text_valid(&plan_file_key,
+                            "target: http://127.0.0.1:1\nchecks:\n  - failover: {fault: crash}\n",
+                            why, sizeof why));
+    assert_string_equal(why, "$.checks[0].failover.fault: not one of the enum");
+    assert_true(text_valid(&plan_file_key,
+                           "target: http://127.0.0.1:1\nchecks:\n  - connectivity:\n", why,
+                           sizeof why));
+}
+
 /* A loader reading a member as a kind its table does not declare fails, naming it. */
 static void test_schema_misread_fails(void **state)
 {
@@ -281,6 +300,7 @@ int unit_schema(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schema_accepts_examples),
         cmocka_unit_test(test_schema_refuses_what_loaders_refuse),
+        cmocka_unit_test(test_schema_points_at_the_wrong_member),
         cmocka_unit_test(test_schema_misread_fails),
         cmocka_unit_test(test_schema_load_metrics_are_thresholds),
     };
