@@ -17,7 +17,11 @@
  * Return values: functions return 0 (or a count, or 1/0 for found/not found) on success and -1 on
  * an SQLite error, whose message store_error() gives. Times are Unix microseconds supplied by the
  * caller (the store never reads a clock), so tests and the master decide what "now" is.
- * Text arguments are bound as parameters, never formatted into SQL. */
+ * Text arguments are bound as parameters, never formatted into SQL.
+ *
+ * List calls stream rows to a callback; the row's strings are valid during the call only. A
+ * callback may call other store functions but not the list it is called from (its statement is
+ * in use), and should not write to the table being listed. */
 #ifndef HERD_STORE_STORE_H
 #define HERD_STORE_STORE_H
 
