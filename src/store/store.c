@@ -334,6 +334,24 @@ static int read_version(sqlite3 *db, const char *path, int *out, char *err, size
     return err_set(err, errlen, "%s: reading the schema version: %s", path, sqlite3_errmsg(db));
 }
 
+/* A version-0 file with tables is some other program's database: adding herd's tables to it
+ * would damage both. Returns 0 when the file holds no table, or -1 with a message. */
+static int check_empty(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_schema", -1, &s, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_step(s);
+    int64_t tables = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    if (tables < 0)
+        return err_set(err, errlen, "%s: reading the schema: %s", path, sqlite3_errmsg(db));
+    if (tables > 0)
+        return err_set(err, errlen,
+                       "%s: an SQLite database of another program (it has tables but no herd "
+                       "schema version): give herd a file of its own", path);
+    return 0;
+}
+
 static int check_version(int version, const char *path, char *err, size_t errlen)
 {
     if (version < 0 || version > STORE_SCHEMA_VERSION)
@@ -386,7 +404,9 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 
     /* Before anything writes: a foreign or newer file stays exactly as it was. */
     int version;
-    if (read_version(db, path, &version, err, errlen) || check_version(version, path, err, errlen))
+    if (read_version(db, path, &version, err, errlen) ||
+        check_version(version, path, err, errlen) ||
+        (version == 0 && check_empty(db, path, err, errlen)))
         goto fail;
 
     sqlite3_stmt *s = NULL;

@@ -49,8 +49,9 @@ struct store;
  * on; creates the schema in a new file and migrates a file of an older version, each step in a
  * transaction of its own. Returns 0 and *out (free with store_close), or -1 with a message in
  * err naming path: "PATH: not an SQLite database", "PATH has schema version 3, this herd knows
- * up to 1: upgrade herd", "PATH: cannot open: Permission denied". A failed open leaves the file
- * as it was, apart from a migration step that had committed before a later one failed. */
+ * up to 1: upgrade herd", "PATH: an SQLite database of another program (...)" (version 0 with
+ * tables), "PATH: cannot open: Permission denied". A refused file is not written to; a failed
+ * migration leaves the steps that had committed before it. */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 
 /* Finalizes the statements and closes the connection (checkpointing the WAL). st may be NULL. */

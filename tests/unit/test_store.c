@@ -477,11 +477,29 @@ static void test_foreign_file_refused(void **state)
     assert_non_null(f);
     for (int i = 0; i < 64; i++) fputs("name: not a database at all\n", f);
     fclose(f);
+    struct stat before, after;
+    assert_int_equal(stat(path, &before), 0);
     struct store *st = NULL;
     char err[ERR_SIZE];
     assert_int_equal(store_open(path, &st, err, sizeof err), -1);
     assert_non_null(strstr(err, path));
     assert_non_null(strstr(err, "not an SQLite database"));
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(after.st_size, before.st_size); /* not written to */
+    assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+    assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+
+    /* SQLite, but another program's: tables and user_version 0 */
+    unlink(path);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE notes (text TEXT)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_open(path, &st, err, sizeof err), -1);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "another program"));
+    assert_int_equal(file_version(), 0);
 
     char missing[200];
     snprintf(missing, sizeof missing, "%s/no/such/dir/herd.db", dir);
