@@ -10,8 +10,11 @@
 #include <unistd.h>
 #include <sys/random.h>
 
-#define RING_POINTS_PER_WEIGHT 40 /* virtual nodes per unit of weight (weight 100: 4000) */
-#define RING_POINTS_MIN        160
+#define RING_POINTS_PER_WEIGHT 40  /* virtual nodes per unit of weight (weight 100: 4000) */
+#define RING_POINTS_MIN        160 /* the lightest node's, when the ring has room */
+/* the whole ring, at most (and 1 point per node): a generation's build hashes and sorts every
+ * point under the registry's lock (1000 nodes of the gateway's weight 1000 would be 40M) */
+#define RING_POINTS_MAX (1u << 17)
 
 struct ring_point {
     uint64_t hash;
@@ -161,24 +164,47 @@ static int cmp_point(const void *x, const void *y)
     return a->hash < b->hash ? -1 : a->hash > b->hash;
 }
 
-static size_t ring_points(int weight)
+/* Points per unit of weight, as num / den: RING_POINTS_PER_WEIGHT, more when the lightest
+ * node would have fewer than RING_POINTS_MIN, fewer when the whole ring would pass
+ * RING_POINTS_MAX; a node's points stay in proportion to its weight either way. */
+struct ring_scale {
+    uint64_t num, den;
+};
+
+static struct ring_scale ring_scale(const struct balancer_node *nodes, size_t count)
 {
-    size_t n = (size_t)weight * RING_POINTS_PER_WEIGHT;
-    return n < RING_POINTS_MIN ? RING_POINTS_MIN : n;
+    uint64_t total = 0, lightest = UINT64_MAX;
+    for (size_t i = 0; i < count; i++) {
+        total += (uint64_t)nodes[i].weight;
+        if ((uint64_t)nodes[i].weight < lightest) lightest = (uint64_t)nodes[i].weight;
+    }
+    struct ring_scale scale = {RING_POINTS_PER_WEIGHT, 1};
+    if (count && lightest * RING_POINTS_PER_WEIGHT < RING_POINTS_MIN)
+        scale = (struct ring_scale){RING_POINTS_MIN, lightest};
+    if (total * scale.num / scale.den > RING_POINTS_MAX)
+        scale = (struct ring_scale){RING_POINTS_MAX, total};
+    return scale;
+}
+
+static size_t ring_points(int weight, struct ring_scale scale)
+{
+    uint64_t n = (uint64_t)weight * scale.num / scale.den;
+    return n ? (size_t)n : 1;
 }
 
 /* Every node, available or not, keeps its points: a node that leaves takes only its own keys
  * with it, and they come back when it returns. */
 static int ring_build(struct balancer_schedule *s, const struct balancer_node *nodes)
 {
+    struct ring_scale scale = ring_scale(nodes, s->count);
     size_t points = 0;
     for (size_t i = 0; i < s->count; i++)
-        points += ring_points(nodes[i].weight);
+        points += ring_points(nodes[i].weight, scale);
     s->ring = malloc((points ? points : 1) * sizeof *s->ring);
     if (!s->ring) return -1;
     size_t k = 0;
     for (size_t i = 0; i < s->count; i++)
-        for (size_t v = 0, n = ring_points(nodes[i].weight); v < n; v++) {
+        for (size_t v = 0, n = ring_points(nodes[i].weight, scale); v < n; v++) {
             char label[96];
             int len = snprintf(label, sizeof label, "%s#%zu", nodes[i].id ? nodes[i].id : "", v);
             if (len >= (int)sizeof label) len = (int)sizeof label - 1;
@@ -226,6 +252,11 @@ void balancer_schedule_release(struct balancer_schedule *s)
 size_t balancer_schedule_count(const struct balancer_schedule *s)
 {
     return s->count;
+}
+
+size_t balancer_schedule_ring(const struct balancer_schedule *s)
+{
+    return s->ring_len;
 }
 
 size_t balancer_schedule_cycle(const struct balancer_schedule *s, size_t i, int *node)

@@ -94,6 +94,10 @@ struct balancer_schedule *balancer_schedule_new(enum balance_algorithm algorithm
 void balancer_schedule_release(struct balancer_schedule *s);
 /* Nodes in the schedule. */
 size_t balancer_schedule_count(const struct balancer_schedule *s);
+/* The hash ring's points (0 for the other algorithms): in proportion to the nodes' weights,
+ * 40 per unit of weight, more when the lightest node would have fewer than 160, fewer when
+ * the ring would pass 2^17 (each node keeps one). For tests. */
+size_t balancer_schedule_ring(const struct balancer_schedule *s);
 /* The round robin cycle: its length and the node at position i (i < length); length 0 for
  * the other algorithms. For tests and for the docs' examples. */
 size_t balancer_schedule_cycle(const struct balancer_schedule *s, size_t i, int *node);

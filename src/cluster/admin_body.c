@@ -45,6 +45,9 @@ int admin_register_decode(const char *body, size_t len, struct admin_register *o
     if (!json_is_string(id) || !json_string_length(id) ||
         json_string_length(id) >= REGISTRY_ID_MAX)
         bad = "node_id: expected a string of 1 to 63 characters";
+    else if (registry_id_check(json_string_value(id), NULL, 0) < 0)
+        bad = "node_id: expected no spaces or control characters (it names the node in "
+              "answers' headers and in the log)";
     else if (host && (!json_is_string(host) || !json_string_length(host) ||
                       json_string_length(host) >= REGISTRY_HOST_MAX))
         bad = "host: expected an IP address or a host name (1 to 255 characters)";

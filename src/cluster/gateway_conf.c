@@ -63,6 +63,9 @@ int gateway_opts_push_node(struct gateway_opts *o, const char *id, const char *h
 {
     if (strlen(id) >= sizeof o->nodes[0].id || strlen(host) >= sizeof o->nodes[0].host)
         return err_set(err, errlen, "node '%s': id or host too long", id);
+    char why[128];
+    if (registry_id_check(id, why, sizeof why) < 0)
+        return err_set(err, errlen, "node '%s': %s", id, why);
     for (size_t i = 0; i < o->node_count; i++)
         if (strcmp(o->nodes[i].id, id) == 0)
             return err_set(err, errlen, "node '%s' is given twice", id);

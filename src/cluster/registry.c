@@ -239,6 +239,20 @@ static int address_allowed(const struct registry *reg, const struct sockaddr_sto
                    "%s is outside the networks --allow-register (allow_register) names", text);
 }
 
+int registry_id_check(const char *id, char *err, size_t errlen)
+{
+    size_t len = strlen(id);
+    if (!len || len >= REGISTRY_ID_MAX)
+        return err_set(err, errlen, "node id must be 1 to %d characters", REGISTRY_ID_MAX - 1);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)id[i] < 0x21 || id[i] == 0x7f)
+            return err_set(err, errlen,
+                           "node id: spaces and control characters are not allowed (byte %zu "
+                           "is 0x%02x)",
+                           i + 1, (unsigned char)id[i]);
+    return 0;
+}
+
 int registry_add(struct registry *reg, const char *id, const char *host, int port, int weight,
                  enum registry_source source, const char *metadata, char *err, size_t errlen)
 {
@@ -272,8 +286,7 @@ int registry_add_resolved(struct registry *reg, const char *id, const char *host
                           size_t errlen)
 {
     struct sockaddr_storage addr;
-    if (!id[0] || strlen(id) >= REGISTRY_ID_MAX)
-        return err_set(err, errlen, "node id must be 1 to %d characters", REGISTRY_ID_MAX - 1);
+    if (registry_id_check(id, err, errlen) < 0) return -1;
     if (port < 1 || port > 65535) return err_set(err, errlen, "port %d is not 1..65535", port);
     if (weight < 0 || weight > REGISTRY_WEIGHT_MAX)
         return err_set(err, errlen, "weight %d is not 0..%d", weight, REGISTRY_WEIGHT_MAX);

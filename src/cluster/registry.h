@@ -111,6 +111,11 @@ void registry_free(struct registry *reg);
 int registry_network_parse(const char *text, struct registry_network *out, char *err,
                            size_t errlen);
 
+/* Returns 0 when id may name a node: 1 to REGISTRY_ID_MAX - 1 bytes without spaces or
+ * control characters (it goes into a response header, the log and terminals), else -1 with
+ * a message naming what is wrong. */
+int registry_id_check(const char *id, char *err, size_t errlen);
+
 /* Fills out with host as an IP address literal ("10.0.0.5", "::1") and port. Returns 0, or
  * -1 when host is not one (a name to resolve). */
 int registry_address_literal(const char *host, int port, struct sockaddr_storage *out);

@@ -52,7 +52,9 @@ void progress_free(struct progress *pg)
 int progress_columns(int fd)
 {
     struct winsize ws;
-    if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20) return ws.ws_col;
+    /* a narrow terminal's own width: lines cut to it, not wrapped (a wrapped line makes the
+     * block taller than the lines the redraw moves up over, and the screen scrolls) */
+    if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
     return 80;
 }
 

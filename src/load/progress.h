@@ -53,7 +53,8 @@ void progress_event(struct progress *pg, double ago_s, const char *fmt, ...)
 void progress_eventv(struct progress *pg, double ago_s, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
-/* The terminal's width in columns for descriptor fd (TIOCGWINSZ), or 80 when it has none. */
+/* The terminal's width in columns for descriptor fd (TIOCGWINSZ), however narrow, or 80 when
+ * it has none. */
 int progress_columns(int fd);
 
 #endif

@@ -214,6 +214,16 @@ static const struct bad_case cases[] = {
      "{\"node_id\": \"n\", \"port\": 4294967376}"},
     {BAD_GW, "POST /api/v1/cluster/register", 400, "node_id", "{\"port\": 8080}"},
     {BAD_GW, "POST /api/v1/cluster/nodes", 400, "port", "{\"node_id\": \"n\", \"port\": 0}"},
+    /* a node id goes into answers' headers (X-Herd-Node), the log and terminals */
+    {BAD_GW, "POST /api/v1/cluster/nodes", 400, "control characters",
+     "{\"node_id\": \"n\\r\\nSet-Cookie: x=1\", \"host\": \"127.0.0.1\", \"port\": 8080}"},
+    {BAD_GW, "POST /api/v1/cluster/register", 400, "control characters",
+     "{\"node_id\": \"n\\u001b[2J\", \"port\": 8080}"},
+    {BAD_GW, "POST /api/v1/cluster/register", 400, "control characters",
+     "{\"node_id\": \"two words\", \"port\": 8080}"},
+    {BAD_GW, "POST /api/v1/cluster/nodes", 400, "node_id",
+     "{\"node_id\": \"0123456789012345678901234567890123456789012345678901234567890123\", "
+     "\"port\": 8080}"},
     {BAD_GW, REQ("GET /api/v1/cluster/events?since=abc", "\r\n"), 400, "since"},
     {BAD_GW, "GARBAGE\r\n\r\n", 400, ""},
     {BAD_GW, REQ("POST /echo", "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"), 400,

@@ -1258,9 +1258,13 @@ static void test_admin_bad_input(void **state)
         {"PUT", "/api/v1/cluster/nodes/api.1", "Bearer ", "{\"weight\":2}", 401, "token"},
         {"PUT", "/api/v1/cluster/nodes/api.1", "Basic s3cret", "{\"weight\":2}", 401, "token"},
         {"PUT", "/api/v1/cluster/nodes/api.1", "bEaReR s3cret", "{\"weight\":2}", 200, "api.1"},
+        /* a newline would split the X-Herd-Node header the gateway adds to answers */
         {"POST", "/api/v1/cluster/register", "BEARER s3cret",
-         "{\"node_id\":\"q\\\"\\\\\\nx\",\"host\":\"127.0.0.1\",\"port\":9}", 201, "node_id"},
-        {"GET", "/metrics", NULL, NULL, 200, "herd_gateway_node_weight{node=\"q\\\"\\\\\\nx\"} 1\n"},
+         "{\"node_id\":\"q\\nSet-Cookie: x=1\",\"host\":\"127.0.0.1\",\"port\":9}", 400,
+         "control characters"},
+        {"POST", "/api/v1/cluster/register", "BEARER s3cret",
+         "{\"node_id\":\"q\\\"\\\\x\",\"host\":\"127.0.0.1\",\"port\":9}", 201, "node_id"},
+        {"GET", "/metrics", NULL, NULL, 200, "herd_gateway_node_weight{node=\"q\\\"\\\\x\"} 1\n"},
     };
     char req[2048], out[65536];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -203,12 +203,12 @@ static void strip_controls(char *text)
     *w = '\0';
 }
 
-/* Runs argv (NULL-terminated) under a pseudo-terminal 60 columns wide until it exits (at most
+/* Runs argv (NULL-terminated) under a pseudo-terminal columns wide until it exits (at most
  * timeout_ms): everything it wrote to the terminal, malloc'd, and its exit code in *code
  * (-1: killed at the timeout). */
-static char *run_in_pty(char *const argv[], int timeout_ms, int *code)
+static char *run_in_pty(char *const argv[], unsigned short columns, int timeout_ms, int *code)
 {
-    struct winsize ws = {.ws_row = 40, .ws_col = 60};
+    struct winsize ws = {.ws_row = 40, .ws_col = columns};
     int master;
     pid_t parent = getpid();
     pid_t pid = forkpty(&master, NULL, NULL, &ws);
@@ -249,7 +249,7 @@ static void test_test_tty_block(void **state)
     write_failover_plan(t);
     char *argv[] = {(char *)harness_herd_bin(), "test", t->plan, t->reports, t->state, NULL};
     int code;
-    char *text = run_in_pty(argv, 120000, &code);
+    char *text = run_in_pty(argv, 60, 120000, &code);
     assert_int_equal(code, 0);
     assert_non_null(strstr(text, "\x1b[J"));  /* the old block cleared */
     assert_non_null(strstr(text, "\x1b[4A")); /* and drawn over: its line and three nodes' */
@@ -307,6 +307,30 @@ static void test_bench_elapsed_over_total(void **state)
     free(err);
 }
 
+/* A terminal 12 columns wide: the block's lines are cut to it (a line the terminal wraps makes
+ * the block taller than the redraw moves up over, and every second scrolls the screen). */
+static void test_bench_narrow_terminal(void **state)
+{
+    struct pg *t = *state;
+    char url[64];
+    lone_node_plan(t, url, sizeof url);
+    char *argv[] = {(char *)harness_herd_bin(), "bench", "-d", "2s", "-c", "2", "-t", "1", url,
+                    NULL};
+    int code;
+    char *text = run_in_pty(argv, 12, 60000, &code);
+    assert_int_equal(code, 0);
+    assert_non_null(strstr(text, "\x1b[2A")); /* redrawn: its line and the node's */
+    strip_controls(text);
+    int block_lines = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strstr(line, "[#") && !strstr(line, "[.")) continue;
+        block_lines++;
+        if (strlen(line) >= 12) fail_msg("a line of the block is wider than the terminal: %s", line);
+    }
+    assert_true(block_lines >= 2);
+    free(text);
+}
+
 int integration_progress(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +338,7 @@ int integration_progress(void)
         cmocka_unit_test_setup_teardown(test_test_tty_block, setup, teardown),
         cmocka_unit_test_setup_teardown(test_test_quiet, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bench_elapsed_over_total, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bench_narrow_terminal, setup, teardown),
     };
     return cmocka_run_group_tests_name("progress", tests, NULL, NULL);
 }

@@ -319,6 +319,45 @@ static void test_consistent_hash_moves_only_the_leavers_keys(void **state)
     balancer_free(&b);
 }
 
+/* The ring stays small whatever the nodes' weights: the gateway passes weights up to 1000 (x10
+ * for slow start) and builds a generation's ring under the registry's lock, so 1000 nodes
+ * would have made 40M points (seconds, 640 MB) at every node up or down. The shares of the
+ * keys still follow the weights. */
+static void test_hash_ring_is_bounded(void **state)
+{
+    (void)state;
+    static struct balancer_node nodes[1000];
+    static char names[1000][16];
+    for (size_t i = 0; i < 1000; i++) {
+        snprintf(names[i], sizeof names[i], "api.%zu", i + 1);
+        nodes[i] = (struct balancer_node){names[i], i < 500 ? 1000 : 500, true};
+    }
+    struct balancer_schedule *s = balancer_schedule_new(BALANCE_HASH, nodes, 1000, NULL);
+    assert_non_null(s);
+    size_t ring = balancer_schedule_ring(s);
+    printf("  1000 nodes of weight 1000 and 500: %zu points on the ring\n", ring);
+    assert_true(ring <= (1u << 17) + 1000);
+    struct balancer b;
+    start(&b, BALANCE_HASH, s, 1);
+    size_t heavy = 0, keys = 100000;
+    for (size_t k = 0; k < keys; k++) {
+        char key[32];
+        int len = snprintf(key, sizeof key, "/users/%zu", k);
+        int node = balancer_select(&b, NULL, 0, key, (size_t)len);
+        balancer_on_result(&b, node, true);
+        heavy += node < 500;
+    }
+    printf("  keys on the heavier half: %.1f%%\n", 100.0 * (double)heavy / (double)keys);
+    assert_true(heavy > keys * 60 / 100 && heavy < keys * 73 / 100); /* 2/3 */
+    balancer_free(&b);
+    /* a weight no node set could have asks for no more */
+    nodes[0].weight = 2147483647;
+    s = balancer_schedule_new(BALANCE_HASH, nodes, 2, NULL);
+    assert_non_null(s);
+    assert_true(balancer_schedule_ring(s) <= (1u << 17) + 2);
+    balancer_schedule_release(s);
+}
+
 /* A rebuilt generation (a weight changed elsewhere, a node came back) goes on with the
  * rotation where the old one was; the old one lives while a balancer still uses it. */
 static void test_generations(void **state)
@@ -386,6 +425,7 @@ int unit_balancer(void)
         cmocka_unit_test(test_seed_replays),
         cmocka_unit_test(test_leastconn_and_p2c_prefer_idle),
         cmocka_unit_test(test_consistent_hash_moves_only_the_leavers_keys),
+        cmocka_unit_test(test_hash_ring_is_bounded),
         cmocka_unit_test(test_generations),
         cmocka_unit_test(test_none_available_and_bad_input),
     };

@@ -210,6 +210,14 @@ static void test_bad_registrations(void **state)
                                   sizeof err),
                      -1);
     assert_non_null(strstr(err, "longer than 255 characters"));
+    /* an id goes into answers' X-Herd-Node header, the log and terminals */
+    static const char *const bad_ids[] = {"a\r\nSet-Cookie: x=1", "a b", "a\x1b[2J", "a\x7f"};
+    for (size_t i = 0; i < sizeof bad_ids / sizeof bad_ids[0]; i++) {
+        assert_int_equal(registry_add(&reg, bad_ids[i], "127.0.0.1", 80, 1, REGISTRY_STATIC, NULL,
+                                      err, sizeof err),
+                         -1);
+        assert_non_null(strstr(err, "control characters"));
+    }
     assert_int_equal(reg.count, 0);
 }
 
