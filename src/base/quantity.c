@@ -86,6 +86,22 @@ int quantity_read_size(const char *text, uint64_t min, uint64_t max, uint64_t *o
     return read_whole(&size, text, min, max, out, err, errlen);
 }
 
+/* v as the grammar writes numbers: decimal, never an exponent ("10000000", "0.001"), at most
+ * 6 decimals with trailing zeros dropped. */
+static const char *plain_number(double v, char *out, size_t size)
+{
+    if (v == (double)(long long)v && v > -1e15 && v < 1e15) {
+        snprintf(out, size, "%lld", (long long)v);
+        return out;
+    }
+    snprintf(out, size, "%.6f", v);
+    char *end = out + strlen(out) - 1;
+    while (end > out && *end == '0')
+        *end-- = '\0';
+    if (*end == '.') *end = '\0';
+    return out;
+}
+
 int quantity_read_percent(const char *text, double min, double max, double *out, char *err,
                           size_t errlen)
 {
@@ -93,8 +109,11 @@ int quantity_read_percent(const char *text, double min, double max, double *out,
     if (quantity_parse_percent(text, &v) < 0)
         return err_set(err, errlen, "'%s': expected %s", text, QUANTITY_PERCENT);
     if (v < min || v > max)
-        return err_set(err, errlen, "'%s': expected a percentage from %g%% to %g%%", text,
-                       min * 100, max * 100);
+    {
+        char lo[32], hi[32];
+        return err_set(err, errlen, "'%s': expected a percentage from %s%% to %s%%", text,
+                       plain_number(min * 100, lo, sizeof lo), plain_number(max * 100, hi, sizeof hi));
+    }
     *out = v;
     return 0;
 }
@@ -103,8 +122,11 @@ int quantity_read_number(const char *text, double min, double max, double *out, 
                          size_t errlen)
 {
     double v;
-    if (quantity_parse_number(text, &v) < 0 || v < min || v > max)
-        return err_set(err, errlen, "'%s': expected a number from %g to %g", text, min, max);
+    if (quantity_parse_number(text, &v) < 0 || v < min || v > max) {
+        char lo[32], hi[32];
+        return err_set(err, errlen, "'%s': expected a number from %s to %s", text,
+                       plain_number(min, lo, sizeof lo), plain_number(max, hi, sizeof hi));
+    }
     *out = v;
     return 0;
 }

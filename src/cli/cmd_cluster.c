@@ -116,14 +116,33 @@ static int parse_common(const char *verb, int argc, char **argv, struct verb_arg
     return 0;
 }
 
+/* "no cluster is running here (DIR): start one with herd up -d ..." into out, which it
+ * returns. */
+static const char *no_cluster_here(const char *root, char *out, size_t size)
+{
+    char flag[CLI_STATE_FLAG_SIZE];
+    snprintf(out, size,
+             "no cluster is running here (%s): start one with herd up -d%s, or give --state-dir "
+             "DIR (or set $HERD_STATE_DIR) for one started elsewhere",
+             root, cli_state_flag(root, flag, sizeof flag));
+    return out;
+}
+
+/* Attaches to the state directory of the verb's cluster. Returns 0, an exit code, or -1 when
+ * the verb is done already (down where nothing ever ran: exit 0). */
 static int open_state(const char *verb, const struct verb_args *a, struct state_dir *st)
 {
     char err[ERR_SIZE];
-    if (state_open(st, a->state_dir, err, sizeof err) < 0) {
-        fprintf(stderr, "herd %s: %s\n", verb, err);
-        return CLI_EXIT_RUNTIME;
+    int rc = state_attach(st, a->state_dir, err, sizeof err);
+    if (rc > 0 && strcmp(verb, "down") == 0) { /* as docker compose down: nothing to stop */
+        printf("nothing was running (%s)\n", st->root);
+        return -1;
     }
-    return 0;
+    if (rc > 0) /* nothing ever ran here: say so, and create nothing */
+        fprintf(stderr, "herd %s: %s\n", verb, no_cluster_here(st->root, err, sizeof err));
+    else if (rc < 0)
+        fprintf(stderr, "herd %s: %s\n", verb, err);
+    return rc ? CLI_EXIT_RUNTIME : 0;
 }
 
 /* One mutating call: prints the supervisor's refusal or failure, returns the exit code. */
@@ -173,7 +192,8 @@ static int status_from_pid_files(const struct state_dir *st)
     size_t count;
     if (state_pid_list(st, &pids, &count) < 0 || count == 0) {
         free(pids);
-        fprintf(stderr, "herd status: no cluster is running here (%s)\n", st->root);
+        char msg[ERR_SIZE];
+        fprintf(stderr, "herd status: %s\n", no_cluster_here(st->root, msg, sizeof msg));
         return CLI_EXIT_RUNTIME;
     }
     printf("no supervisor answers; from the pid files in %s/pids:\n", st->root);
@@ -537,7 +557,7 @@ int cmd_cluster(int argc, char **argv)
         return rc;
     struct state_dir st;
     if ((rc = open_state(verb, &a, &st)))
-        return rc;
+        return rc < 0 ? CLI_EXIT_OK : rc;
     int positional = argc - a.first;
     const char *arg = positional > 0 ? argv[a.first] : NULL;
     if (strcmp(verb, "logs") == 0)

@@ -14,7 +14,8 @@
 
 #include "base/err.h"
 
-int state_open(struct state_dir *st, const char *root, char *err, size_t errlen)
+/* The state directory root names: the given one, else $HERD_STATE_DIR, else ".herd". */
+static int state_root(struct state_dir *st, const char *root, char *err, size_t errlen)
 {
     if (!root || !*root)
         root = getenv("HERD_STATE_DIR");
@@ -23,14 +24,34 @@ int state_open(struct state_dir *st, const char *root, char *err, size_t errlen)
     if (strlen(root) > STATE_PATH_MAX - 64)
         return err_set(err, errlen, "state directory '%s': path too long", root);
     snprintf(st->root, sizeof st->root, "%s", root);
+    return 0;
+}
+
+/* Creates st->root and its logs/, pids/, peers/ where missing. */
+static int make_dirs(const struct state_dir *st, char *err, size_t errlen)
+{
     char path[STATE_PATH_MAX];
     static const char *const dirs[] = {"", "/logs", "/pids", "/peers"};
     for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        snprintf(path, sizeof path, "%s%s", root, dirs[i]);
+        snprintf(path, sizeof path, "%s%s", st->root, dirs[i]);
         if (mkdir(path, 0755) < 0 && errno != EEXIST)
             return err_set(err, errlen, "cannot create %s: %s", path, strerror(errno));
     }
     return 0;
+}
+
+int state_attach(struct state_dir *st, const char *root, char *err, size_t errlen)
+{
+    if (state_root(st, root, err, errlen) < 0) return -1;
+    struct stat sb;
+    if (stat(st->root, &sb) < 0 && errno == ENOENT) return 1;
+    return make_dirs(st, err, errlen);
+}
+
+int state_open(struct state_dir *st, const char *root, char *err, size_t errlen)
+{
+    if (state_root(st, root, err, errlen) < 0) return -1;
+    return make_dirs(st, err, errlen);
 }
 
 void state_path(const struct state_dir *st, const char *name, char *out, size_t size)

@@ -30,6 +30,11 @@ struct state_pid {
  * pids/, peers/. Returns 0 or -1 with a message. */
 int state_open(struct state_dir *st, const char *root, char *err, size_t errlen);
 
+/* As state_open for a cluster that should be running there (status, down, logs, the fault
+ * verbs): creates nothing. Returns 0, 1 when the directory does not exist (no cluster ever
+ * ran there; st->root names it), or -1 with a message. */
+int state_attach(struct state_dir *st, const char *root, char *err, size_t errlen);
+
 /* Path of a file in the state directory ("control.sock", "logs/api.1.log"...). */
 void state_path(const struct state_dir *st, const char *name, char *out, size_t size);
 

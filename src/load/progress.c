@@ -1,5 +1,6 @@
 /* progress.c -- the live display of a running load: a redrawn block on a terminal, plain
  * lines elsewhere (see progress.h). */
+#define _GNU_SOURCE /* strverscmp */
 #include "load/progress.h"
 
 #include <math.h>
@@ -134,6 +135,20 @@ static double node_share(const struct load_progress *p, size_t i)
     return all ? (double)p->last->node_requests[i] / (double)all : 0;
 }
 
+/* The nodes in name order, numbers inside names compared as numbers (api.2 before api.10), as
+ * the reports list them: indexes into p's nodes in order[], p->node_count of them (at most
+ * LOAD_MAX_NODES: an insertion sort is enough). */
+static void node_order(const struct load_progress *p, size_t order[LOAD_MAX_NODES])
+{
+    size_t n = p->node_count < LOAD_MAX_NODES ? p->node_count : LOAD_MAX_NODES;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i;
+        for (; j > 0 && strverscmp(p->node_names[order[j - 1]], p->node_names[i]) > 0; j--)
+            order[j] = order[j - 1];
+        order[j] = i;
+    }
+}
+
 /* width characters: '#' for the filled fraction, '.' for the rest. */
 static void format_bar(double fraction, int width, char *out)
 {
@@ -180,12 +195,15 @@ static int render_block(const struct progress *pg, const struct load_progress *p
         snprintf(line, sizeof line, "[%s]  %s  %s", bar, head, numbers);
     append_line(b, line, columns);
     int lines = 1, name_width = 0;
-    for (size_t i = 0; i < p->node_count && i < PROGRESS_NODES_SHOWN; i++) {
-        int len = (int)strlen(p->node_names[i]);
+    size_t order[LOAD_MAX_NODES];
+    node_order(p, order);
+    for (size_t k = 0; k < p->node_count && k < PROGRESS_NODES_SHOWN; k++) {
+        int len = (int)strlen(p->node_names[order[k]]);
         name_width = len > name_width ? len : name_width;
     }
     name_width = name_width > PROGRESS_NAME_MAX ? PROGRESS_NAME_MAX : name_width;
-    for (size_t i = 0; i < p->node_count && i < PROGRESS_NODES_SHOWN; i++) {
+    for (size_t k = 0; k < p->node_count && k < PROGRESS_NODES_SHOWN; k++) {
+        size_t i = order[k];
         char name[PROGRESS_NAME_MAX + 1];
         printable_name(p->node_names[i], name, PROGRESS_NAME_MAX);
         double share = node_share(p, i);
@@ -212,7 +230,10 @@ static void render_line(const struct progress *pg, const struct load_progress *p
         buf_printf(b, "  %s  %s  %s", pg->label, head, numbers);
     else
         buf_printf(b, "[%s]  %s", head, numbers);
-    for (size_t i = 0; i < p->node_count && i < LOAD_MAX_NODES; i++) {
+    size_t order[LOAD_MAX_NODES];
+    node_order(p, order);
+    for (size_t k = 0; k < p->node_count && k < LOAD_MAX_NODES; k++) {
+        size_t i = order[k];
         char name[LOAD_NODE_NAME];
         printable_name(p->node_names[i], name, sizeof name - 1);
         buf_printf(b, "  %s %.0f%%", name, 100 * node_share(p, i));

@@ -9,6 +9,7 @@
 
 #include "base/err.h"
 #include "base/mtime.h"
+#include "base/quantity.h"
 #include "cluster/clusterfile.h"
 #include "conf/keys.h"
 #include "http/url.h"
@@ -260,10 +261,23 @@ int plan_parse_timing(struct plan_check *c, const struct conf_doc *doc,
     if (!conf_get(body, "at")) c->at_us = c->duration_us / 3;
     if (!conf_get(body, "restart_after"))
         c->restart_after_us = restart_def_us == UINT64_MAX ? c->duration_us / 3 : restart_def_us;
-    if (c->at_us >= c->duration_us || c->at_us + c->restart_after_us >= c->duration_us)
+    if (c->at_us >= c->duration_us || c->at_us + c->restart_after_us >= c->duration_us) {
+        char at[32], restart[32], duration[32];
+        quantity_format_duration(c->at_us, at, sizeof at);
+        quantity_format_duration(c->restart_after_us, restart, sizeof restart);
+        quantity_format_duration(c->duration_us, duration, sizeof duration);
+        if (c->at_us >= c->duration_us)
+            return conf_error(doc, body, err, errlen,
+                              "the fault (at: %s) must come before the end of the load (duration: "
+                              "%s): lengthen duration or move it earlier",
+                              at, duration);
         return conf_error(doc, body, err, errlen,
-                          "the fault (at) and the recovery (restart_after) must fall within the "
-                          "duration");
+                          "the recovery (restart_after: %s%s, after the fault at %s) must come "
+                          "before the end of the load (duration: %s): lengthen duration or "
+                          "shorten them",
+                          restart, conf_get(body, "restart_after") ? "" : " by default", at,
+                          duration);
+    }
     return 0;
 }
 

@@ -2,6 +2,7 @@
 #include "report/report.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,25 @@ double report_num(const json_t *run, const char *path)
     return json_is_number(j) ? json_number_value(j) : 0.0;
 }
 
+/* v written for people: 4 significant digits below 1000, whole numbers from there on, and
+ * never an exponent ("12345", "0.1205", "0.000012"). */
+static const char *plain(double v, const char *suffix, char *buf, size_t size)
+{
+    double a = fabs(v);
+    if (a >= 1000 || a == 0 || !isfinite(v)) {
+        snprintf(buf, size, "%.0f%s", v, suffix);
+    } else if (a >= 0.001) {
+        snprintf(buf, size, "%.4g%s", v, suffix);
+    } else { /* %g would write 1.2e-05 */
+        snprintf(buf, size, "%.9f", v);
+        char *end = buf + strlen(buf) - 1;
+        while (end > buf && *end == '0')
+            *end-- = '\0';
+        strncat(buf, suffix, size - strlen(buf) - 1);
+    }
+    return buf;
+}
+
 const char *report_actual(const void *e, const char *expect, char *buf, size_t size)
 {
     json_t *a = json_object_get(e, "actual");
@@ -68,17 +88,16 @@ const char *report_actual(const void *e, const char *expect, char *buf, size_t s
             if (strlen(*k) == klen && strncmp(expect, *k, klen) == 0) unit = "s";
     }
     if (unit[0] == '%') {
-        snprintf(buf, size, "%.4g%%", v * 100);
-        return buf;
+        return plain(v * 100, "%", buf, size);
     }
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (strcmp(unit, units[i].name) == 0) {
-            snprintf(buf, size, "%.4g %s", v / units[i].per_ms, units[i].name);
-            return buf;
+            char suffix[8];
+            snprintf(suffix, sizeof suffix, " %s", units[i].name);
+            return plain(v / units[i].per_ms, suffix, buf, size);
         }
     }
-    snprintf(buf, size, "%.6g", v);
-    return buf;
+    return plain(v, "", buf, size);
 }
 
 const char *report_str(const json_t *run, const char *path)

@@ -132,6 +132,13 @@ static const struct bad_case cases[] = {
      "target: http://127.0.0.1:1\nchecks:\n  - failover: {fault: exec, exec: x, node: a, "
      "restart_after: 1s}\n",
      2, "restart_after needs 'recover'"},
+    {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - failover: {fault: exec, exec: \"true\", node: x, at: 20, duration: 10}\n", 2,
+     "checks[0].failover: the fault (at: 20s) must come before the end of the load (duration: 10s): lengthen duration or move it earlier"},
+    {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - failover: {fault: exec, exec: \"true\", recover: \"true\", node: x, at: 5, restart_after: 5s, duration: 10}\n", 2,
+     "the recovery (restart_after: 5s, after the fault at 5s) must come before the end of the load (duration: 10s): lengthen duration or shorten them"},
+    {BAD_CLI, "status|--state-dir|/nonexistent/herd-st", 3, "herd status: no cluster is running here (/nonexistent/herd-st): start one with herd up -d --state-dir /nonexistent/herd-st, or give --state-dir DIR (or set $HERD_STATE_DIR) for one started elsewhere"},
+    {BAD_CLI, "logs|--state-dir|/nonexistent/herd-st", 3, "herd logs: no cluster is running here (/nonexistent/herd-st)"},
+    {BAD_CLI, "kill|api.1|--state-dir|/nonexistent/herd-st", 3, "herd kill: no cluster is running here"},
     {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - distribution: {requests: 0}\n", 2,
      "out of range"},
     /* saved documents (herd report): exit 2 naming the file and what was expected; whatever

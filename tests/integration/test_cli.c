@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -143,6 +145,17 @@ static void test_hints_name_the_state_dir(void **state)
     snprintf(plain, sizeof plain, "%s/st", dir);
     snprintf(odd, sizeof odd, "%s/my st's", dir);
     char *err = NULL;
+    /* a state directory where nothing ever ran: said so, and nothing is created there */
+    char *status_none[] = {"status", "--state-dir", odd, NULL};
+    assert_int_equal(harness_herd(status_none, 20000, NULL, &err), 3);
+    snprintf(want, sizeof want, "start one with herd up -d --state-dir '%s/my st'\\''s', or", dir);
+    if (!strstr(err, want)) fail_msg("stderr '%s', expected '%s'", err, want);
+    free(err);
+    err = NULL;
+    assert_int_equal(access(odd, F_OK), -1);
+    /* one where a cluster ran once: the verbs' hints */
+    assert_int_equal(mkdir(plain, 0755), 0);
+    assert_int_equal(mkdir(odd, 0755), 0);
     char *pause_plain[] = {"pause", "api.1", "--state-dir", plain, NULL};
     assert_int_equal(harness_herd(pause_plain, 20000, NULL, &err), 3);
     snprintf(want, sizeof want, "(is a cluster up? herd up -d --state-dir %s)\n", plain);

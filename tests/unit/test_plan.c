@@ -294,7 +294,7 @@ static void test_plan_errors(void **state)
          "consistency.node"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - failover: {node: api.1, duration: 2s, at: 3s}\n",
-         "within the duration"},
+         "must come before the end of the load (duration: 2s)"},
         {"cluster: {groups: {api: {command: x, replicas: 2, base_port: 20001}}}\n"
          "target: http://x:1\nchecks:\n  - scaling: {group: web, replicas: [1, 2]}\n",
          "one of the plan's cluster groups"},

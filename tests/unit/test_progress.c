@@ -71,6 +71,23 @@ static void test_plain_line(void **state)
     screen_free(s);
 }
 
+/* Nodes are listed by name, numbers in names as numbers, whatever order they answered in
+ * (the reports' order): api.2 before api.10. */
+static void test_nodes_in_name_order(void **state)
+{
+    (void)state;
+    struct screen *s = screen_new(false);
+    snprintf(s->names[0], LOAD_NODE_NAME, "api.10");
+    snprintf(s->names[1], LOAD_NODE_NAME, "api.2");
+    snprintf(s->names[2], LOAD_NODE_NAME, "api.1");
+    progress_phase(s->pg, "failover");
+    progress_load(s->pg, 10, 0);
+    progress_on_second(&s->p, s->pg);
+    assert_string_equal(screen_text(s), "  failover   4.0s/10.0s  2000 req/s  errors 12  p99 3.10ms"
+                                        "  api.1 50%  api.2 0%  api.10 50%\n");
+    screen_free(s);
+}
+
 static void test_plain_line_by_count_without_label(void **state)
 {
     (void)state;
@@ -133,6 +150,7 @@ int unit_progress(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_line),
+        cmocka_unit_test(test_nodes_in_name_order),
         cmocka_unit_test(test_plain_line_by_count_without_label),
         cmocka_unit_test(test_plain_cadence),
         cmocka_unit_test(test_event_and_block),

@@ -48,6 +48,32 @@ static void test_report_large_counts(void **state)
     }
 }
 
+/* An expectation's actual value is written in its unit without an exponent, at most 4
+ * significant digits below 1000 (a p99 of 12.345 s against "<20ms" was "1.234e+04 ms"). */
+static void test_report_actual_plain(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *expect;
+        double actual;
+        const char *text;
+    } cases[] = {
+        {"p99 <20ms", 12345.0, "12345 ms"},      {"rejoin <3s", 120.5, "0.1205 s"},
+        {"detection <1s", 65, "0.065 s"},        {"errors <0.1%", 0.00001234, "0.001234%"},
+        {"errors <0.1%", 0.0000001, "0.00001%"}, {"failed_requests <=0", 66, "66"},
+        {"requests >1000", 1234567, "1234567"},  {"efficiency >0.8", 0.9312345, "0.9312"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *e = json_pack("{s:f}", "actual", cases[i].actual);
+        char buf[64];
+        const char *got = report_actual(e, cases[i].expect, buf, sizeof buf);
+        if (strcmp(got, cases[i].text) != 0)
+            fail_msg("%s: actual %g written '%s', expected '%s'", cases[i].expect, cases[i].actual,
+                     got, cases[i].text);
+        json_decref(e);
+    }
+}
+
 /* The JUnit file stays well-formed XML: the kind is escaped like the name, and characters XML
  * forbids (control characters, U+FFFF) become U+FFFD. */
 static void test_report_junit_escapes(void **state)
@@ -105,6 +131,7 @@ int unit_report(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_report_large_counts),
+        cmocka_unit_test(test_report_actual_plain),
         cmocka_unit_test(test_report_junit_escapes),
         cmocka_unit_test(test_report_compare),
     };
