@@ -313,8 +313,23 @@ out:
 
 /* ---- the plan ---- */
 
+static int options_plan(const struct bench_options *o, unsigned cores, bool resolve,
+                        struct load_plan *plan, char *err, size_t errlen);
+
 int bench_options_plan(const struct bench_options *o, unsigned cores, struct load_plan *plan,
                        char *err, size_t errlen)
+{
+    return options_plan(o, cores, true, plan, err, errlen);
+}
+
+int bench_options_describe(const struct bench_options *o, unsigned cores, struct load_plan *plan,
+                           char *err, size_t errlen)
+{
+    return options_plan(o, cores, false, plan, err, errlen);
+}
+
+static int options_plan(const struct bench_options *o, unsigned cores, bool resolve,
+                        struct load_plan *plan, char *err, size_t errlen)
 {
     memset(plan, 0, sizeof *plan);
     if (o->url_count == 0)
@@ -332,7 +347,7 @@ int bench_options_plan(const struct bench_options *o, unsigned cores, struct loa
         t->weight = url_weight(o->urls[i], &len, err, errlen);
         char *bare = strndup(o->urls[i], len);
         if (!bare || t->weight < 0 || url_parse(&t->url, bare, err, errlen) < 0 ||
-            url_resolve(&t->url, &t->addr, err, errlen) < 0) {
+            (resolve && url_resolve(&t->url, &t->addr, err, errlen) < 0)) {
             free(bare);
             bench_plan_free(plan);
             return -1;

@@ -88,4 +88,9 @@ int bench_options_plan(const struct bench_options *o, unsigned cores, struct loa
                        char *err, size_t errlen);
 void bench_plan_free(struct load_plan *plan);
 
+/* The same plan without resolving any name (addresses left empty): to describe a run made
+ * elsewhere (a distributed task's run document), never to run it. */
+int bench_options_describe(const struct bench_options *o, unsigned cores, struct load_plan *plan,
+                           char *err, size_t errlen);
+
 #endif

@@ -11,7 +11,7 @@ static const struct {
     {"hist", unit_hist}, {"conf", unit_conf}, {"url", unit_url}, {"http_server", unit_http_server},
     {"misc", unit_misc}, {"load", unit_load}, {"progress", unit_progress}, {"balancer", unit_balancer},
     {"registry", unit_registry},
-    {"plan", unit_plan}, {"report", unit_report}, {"schema", unit_schema},
+    {"plan", unit_plan}, {"report", unit_report}, {"schema", unit_schema}, {"dist", unit_dist},
 };
 
 int main(int argc, char **argv)

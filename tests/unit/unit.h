@@ -14,5 +14,6 @@ int unit_plan(void);
 int unit_report(void);
 int unit_schema(void);
 int unit_progress(void);
+int unit_dist(void);
 
 #endif
