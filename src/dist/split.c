@@ -91,9 +91,15 @@ int dist_split_task(uint64_t concurrency, uint64_t requests, uint64_t rate_milli
         goto out;
     }
     size_t count = 0;
+    uint64_t sum = 0;
     for (size_t i = 0; i < n; i++) {
         weights[i] = mode == DIST_SPLIT_CORES ? cores[i] : 1;
         count += weights[i] > 0;
+        sum += weights[i];
+    }
+    if (sum > UINT32_MAX) {
+        err_set(err, errlen, "split: more than 2^32 cores (or workers) in all");
+        goto out;
     }
     if (count == 0) {
         err_set(err, errlen, "split: cores: every worker reports 0 cores");
