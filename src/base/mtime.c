@@ -39,6 +39,13 @@ char *mtime_wall_iso8601(char *out, size_t size)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
+    return mtime_iso8601_of((int64_t)tv.tv_sec * 1000000 + tv.tv_usec, out, size);
+}
+
+char *mtime_iso8601_of(int64_t unix_us, char *out, size_t size)
+{
+    int64_t sec = unix_us >= 0 ? unix_us / 1000000 : (unix_us - 999999) / 1000000;
+    struct timeval tv = {.tv_sec = (time_t)sec, .tv_usec = (suseconds_t)(unix_us - sec * 1000000)};
     struct tm tm;
     localtime_r(&tv.tv_sec, &tm);
     char base[32], zone[8];

@@ -18,6 +18,9 @@ int64_t mtime_wall_us(void);
  * into out (at least 40 bytes). Returns out. */
 char *mtime_wall_iso8601(char *out, size_t size);
 
+/* The same for a given wall-clock time (Unix microseconds). Returns out. */
+char *mtime_iso8601_of(int64_t unix_us, char *out, size_t size);
+
 /* Writes the current time as an IMF-fixdate for the HTTP Date header (30 bytes). Returns out. */
 char *mtime_http_date(char *out, size_t size);
 

@@ -116,8 +116,9 @@ static int parse_common(const char *verb, int argc, char **argv, struct verb_arg
     return 0;
 }
 
-/* "no cluster is running here (DIR): start one with herd up -d ..." into out, which it
- * returns. */
+/* "no cluster is running here (DIR): start one with herd up -d ..." into out (at least
+ * NO_CLUSTER_SIZE bytes), which it returns. */
+#define NO_CLUSTER_SIZE (2 * CLI_STATE_FLAG_SIZE)
 static const char *no_cluster_here(const char *root, char *out, size_t size)
 {
     char flag[CLI_STATE_FLAG_SIZE];
@@ -138,10 +139,12 @@ static int open_state(const char *verb, const struct verb_args *a, struct state_
         printf("nothing was running (%s)\n", st->root);
         return -1;
     }
-    if (rc > 0) /* nothing ever ran here: say so, and create nothing */
-        fprintf(stderr, "herd %s: %s\n", verb, no_cluster_here(st->root, err, sizeof err));
-    else if (rc < 0)
+    if (rc > 0) { /* nothing ever ran here: say so, and create nothing */
+        char msg[NO_CLUSTER_SIZE];
+        fprintf(stderr, "herd %s: %s\n", verb, no_cluster_here(st->root, msg, sizeof msg));
+    } else if (rc < 0) {
         fprintf(stderr, "herd %s: %s\n", verb, err);
+    }
     return rc ? CLI_EXIT_RUNTIME : 0;
 }
 
@@ -192,7 +195,7 @@ static int status_from_pid_files(const struct state_dir *st)
     size_t count;
     if (state_pid_list(st, &pids, &count) < 0 || count == 0) {
         free(pids);
-        char msg[ERR_SIZE];
+        char msg[NO_CLUSTER_SIZE];
         fprintf(stderr, "herd status: %s\n", no_cluster_here(st->root, msg, sizeof msg));
         return CLI_EXIT_RUNTIME;
     }

@@ -281,6 +281,18 @@ void conf_path(const struct conf_node *node, char *out, size_t size)
     if (out[0] == '\0') snprintf(out, size, "(top level)");
 }
 
+/* "NAME:LINE:COL: PATH", or "NAME.PATH" for a document without positions. */
+static void conf_where(const struct conf_doc *doc, int line, int col, const char *path, char *out,
+                       size_t size)
+{
+    if (doc->no_positions && strcmp(path, "(top level)") == 0)
+        snprintf(out, size, "%s", doc->name);
+    else if (doc->no_positions)
+        snprintf(out, size, "%s.%s", doc->name, path);
+    else
+        snprintf(out, size, "%s:%d:%d: %s", doc->name, line, col, path);
+}
+
 int conf_error(const struct conf_doc *doc, const struct conf_node *node, char *err, size_t errlen,
                const char *fmt, ...)
 {
@@ -290,7 +302,9 @@ int conf_error(const struct conf_doc *doc, const struct conf_node *node, char *e
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return err_set(err, errlen, "%s:%d:%d: %s: %s", doc->name, node->line, node->col, path, msg);
+    char where[512];
+    conf_where(doc, node->line, node->col, path, where, sizeof where);
+    return err_set(err, errlen, "%s: %s", where, msg);
 }
 
 static const char *type_name(const struct conf_node *n)
@@ -354,8 +368,10 @@ int conf_check_keys(const struct conf_doc *doc, const struct conf_node *map,
             buf_printf(&list, "%s%s", i ? ", " : "", keys[i]);
         char path[256];
         conf_path(n, path, sizeof path);
-        err_set(err, errlen, "%s:%d:%d: %s: unknown key '%s', expected one of: %s", doc->name,
-                n->key_line, n->key_col, path, n->key, list.data ? list.data : "(none)");
+        char where[512];
+        conf_where(doc, n->key_line, n->key_col, path, where, sizeof where);
+        err_set(err, errlen, "%s: unknown key '%s', expected one of: %s", where, n->key,
+                list.data ? list.data : "(none)");
         buf_free(&list);
         return -1;
     }

@@ -33,6 +33,8 @@ struct conf_node {
 struct conf_doc {
     char *name;             /* file name used in messages */
     struct conf_node *root; /* NULL for an empty document */
+    bool no_positions;      /* messages read "NAME.PATH: message", without line:col: for a
+                               document made from a JSON value, not text a user wrote */
 };
 
 /* Parses text (one YAML document; a second one after `---` is an error at its start) into doc.

@@ -80,6 +80,20 @@ int bench_options_add_url(struct bench_options *o, const char *text, char *err, 
     return 0;
 }
 
+int bench_options_url(const struct bench_options *o, size_t i, struct url *u, char *err,
+                      size_t errlen)
+{
+    size_t len;
+    if (url_weight(o->urls[i], &len, err, errlen) < 0)
+        return -1;
+    char *bare = strndup(o->urls[i], len);
+    if (!bare)
+        return err_set(err, errlen, "out of memory");
+    int rc = url_parse(u, bare, err, errlen);
+    free(bare);
+    return rc;
+}
+
 int bench_options_add_header(struct bench_options *o, const char *header, char *err, size_t errlen)
 {
     const char *colon = strchr(header, ':');
@@ -172,33 +186,52 @@ static int load_advanced(struct bench_options *o, const struct conf_doc *doc,
 
 int bench_options_load(struct bench_options *o, const char *path, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"protocol", "url",      "urls",       "concurrency",
-                                       "requests", "duration", "rate",       "timeout",
-                                       "method",   "headers",  "body",       "lb",
-                                       "threads",  "node_header", "thresholds", "advanced",
-                                       "seed",     NULL};
     struct conf_doc doc;
     if (conf_load_file(&doc, path, err, errlen) < 0)
         return -1;
+    int rc = bench_options_read(o, &doc, NULL, err, errlen);
+    conf_free(&doc);
+    return rc;
+}
+
+int bench_options_read(struct bench_options *o, const struct conf_doc *doc,
+                       const char *const extra_keys[], char *err, size_t errlen)
+{
+    static const char *const bench_keys[] = {"protocol", "url",      "urls",       "concurrency",
+                                             "requests", "duration", "rate",       "timeout",
+                                             "method",   "headers",  "body",       "lb",
+                                             "threads",  "node_header", "thresholds", "advanced",
+                                             "seed",     NULL};
+    const char *keys[sizeof bench_keys / sizeof bench_keys[0] + 16];
+    size_t nkeys = 0;
+    for (size_t i = 0; bench_keys[i]; i++)
+        keys[nkeys++] = bench_keys[i];
+    for (size_t i = 0; extra_keys && extra_keys[i] && nkeys + 1 < sizeof keys / sizeof keys[0]; i++)
+        keys[nkeys++] = extra_keys[i];
+    keys[nkeys] = NULL;
     int rc = -1;
-    const struct conf_node *root = doc.root, *n;
+    const struct conf_node *root = doc->root, *n;
     long long concurrency = o->connections, requests = (long long)o->requests,
               threads = o->threads, seed = o->seed_set ? (long long)o->seed : -1;
     uint64_t timeout_us = (uint64_t)o->timeout_ms * 1000;
     if (!root) {
-        err_set(err, errlen, "%s:1:1: (top level): the file is empty, expected a mapping", path);
+        if (doc->no_positions)
+            err_set(err, errlen, "%s: empty, expected a mapping", doc->name);
+        else
+            err_set(err, errlen, "%s:1:1: (top level): the file is empty, expected a mapping",
+                    doc->name);
         goto out;
     }
-    if (conf_check_keys(&doc, root, keys, err, errlen) < 0 ||
-        conf_opt_int(&doc, root, "concurrency", 1, 1000000, &concurrency, err, errlen) < 0 ||
-        conf_opt_int(&doc, root, "requests", 1, 1LL << 50, &requests, err, errlen) < 0 ||
-        conf_opt_int(&doc, root, "threads", 1, 1024, &threads, err, errlen) < 0 ||
-        conf_opt_int(&doc, root, "seed", 0, (long long)BALANCER_SEED_MAX, &seed, err, errlen) < 0 ||
-        conf_opt_duration_us(&doc, root, "duration", BENCH_DURATION_MIN_US, BENCH_DURATION_MAX_US,
+    if (conf_check_keys(doc, root, keys, err, errlen) < 0 ||
+        conf_opt_int(doc, root, "concurrency", 1, 1000000, &concurrency, err, errlen) < 0 ||
+        conf_opt_int(doc, root, "requests", 1, 1LL << 50, &requests, err, errlen) < 0 ||
+        conf_opt_int(doc, root, "threads", 1, 1024, &threads, err, errlen) < 0 ||
+        conf_opt_int(doc, root, "seed", 0, (long long)BALANCER_SEED_MAX, &seed, err, errlen) < 0 ||
+        conf_opt_duration_us(doc, root, "duration", BENCH_DURATION_MIN_US, BENCH_DURATION_MAX_US,
                              &o->duration_us, err, errlen) < 0 ||
-        conf_opt_duration_us(&doc, root, "timeout", BENCH_TIMEOUT_MIN_US, BENCH_TIMEOUT_MAX_US,
+        conf_opt_duration_us(doc, root, "timeout", BENCH_TIMEOUT_MIN_US, BENCH_TIMEOUT_MAX_US,
                              &timeout_us, err, errlen) < 0 ||
-        conf_opt_double(&doc, root, "rate", BENCH_RATE_MIN, BENCH_RATE_MAX, &o->rate, err, errlen) < 0)
+        conf_opt_double(doc, root, "rate", BENCH_RATE_MIN, BENCH_RATE_MAX, &o->rate, err, errlen) < 0)
         goto out;
     if (seed >= 0) {
         o->seed = (uint64_t)seed;
@@ -206,68 +239,68 @@ int bench_options_load(struct bench_options *o, const char *path, char *err, siz
     }
     if ((n = conf_get(root, "protocol"))) {
         const char *p;
-        if (conf_to_string(&doc, n, &p, err, errlen) < 0)
+        if (conf_to_string(doc, n, &p, err, errlen) < 0)
             goto out;
         if (strcmp(p, "http") != 0 && strcmp(p, "https") != 0) {
-            conf_error(&doc, n, err, errlen, "'%s' is not supported, expected http or https (the URL's scheme decides)", p);
+            conf_error(doc, n, err, errlen, "'%s' is not supported, expected http or https (the URL's scheme decides)", p);
             goto out;
         }
     }
     if ((n = conf_get(root, "url")) &&
-        conf_string_into(&doc, n, bench_options_add_url, o, err, errlen) < 0)
+        conf_string_into(doc, n, bench_options_add_url, o, err, errlen) < 0)
         goto out;
     if ((n = conf_get(root, "urls"))) {
-        if (conf_expect_seq(&doc, n, err, errlen) < 0)
+        if (conf_expect_seq(doc, n, err, errlen) < 0)
             goto out;
         for (const struct conf_node *u = n->first; u; u = u->next)
-            if (conf_string_into(&doc, u, bench_options_add_url, o, err, errlen) < 0)
+            if (conf_string_into(doc, u, bench_options_add_url, o, err, errlen) < 0)
                 goto out;
     }
     if ((n = conf_get(root, "method")) &&
-        conf_string_into(&doc, n, bench_options_set_method, o, err, errlen) < 0)
+        conf_string_into(doc, n, bench_options_set_method, o, err, errlen) < 0)
         goto out;
     if ((n = conf_get(root, "headers"))) {
-        if (conf_expect_map(&doc, n, err, errlen) < 0)
+        if (conf_expect_map(doc, n, err, errlen) < 0)
             goto out;
         for (const struct conf_node *h = n->first; h; h = h->next) {
             const char *v;
             char line[1024], msg[ERR_SIZE];
-            if (conf_to_string(&doc, h, &v, err, errlen) < 0)
+            if (conf_to_string(doc, h, &v, err, errlen) < 0)
                 goto out;
             snprintf(line, sizeof line, "%s: %s", h->key, v);
             if (bench_options_add_header(o, line, msg, sizeof msg) < 0) {
-                conf_error(&doc, h, err, errlen, "%s", msg);
+                conf_error(doc, h, err, errlen, "%s", msg);
                 goto out;
             }
         }
     }
     if ((n = conf_get(root, "body"))) {
         const char *b;
-        if (conf_to_string(&doc, n, &b, err, errlen) < 0 || bench_options_set_body(o, b, strlen(b)) < 0)
+        if (conf_to_string(doc, n, &b, err, errlen) < 0 || bench_options_set_body(o, b, strlen(b)) < 0)
             goto out;
     }
     if ((n = conf_get(root, "lb"))) {
         const char *name;
-        if (conf_to_string(&doc, n, &name, err, errlen) < 0)
+        if (conf_to_string(doc, n, &name, err, errlen) < 0)
             goto out;
         if (balancer_parse(name, &o->lb) < 0 || o->lb == BALANCE_HASH) {
-            conf_error(&doc, n, err, errlen, "'%s' is not a balancer, expected roundrobin, random, weighted, leastconn or p2c", name);
+            conf_error(doc, n, err, errlen, "'%s' is not a balancer, expected roundrobin, random, weighted, leastconn or p2c", name);
             goto out;
         }
     }
     if ((n = conf_get(root, "node_header"))) {
         const char *h;
-        if (conf_to_string(&doc, n, &h, err, errlen) < 0 || bench_options_set_string(&o->node_header, h) < 0)
+        if (conf_to_string(doc, n, &h, err, errlen) < 0 || bench_options_set_string(&o->node_header, h) < 0)
             goto out;
     }
     if ((n = conf_get(root, "thresholds"))) {
-        if (conf_expect_seq(&doc, n, err, errlen) < 0)
+        if (conf_expect_seq(doc, n, err, errlen) < 0)
             goto out;
         for (const struct conf_node *t = n->first; t; t = t->next)
-            if (conf_string_into(&doc, t, bench_options_add_threshold, o, err, errlen) < 0)
+            if (conf_string_into(doc, t, bench_options_add_threshold, o, err, errlen) < 0)
                 goto out;
     }
-    if ((n = conf_get(root, "advanced")) && load_advanced(o, &doc, n, err, errlen) < 0)
+    if ((n = conf_get(root, "advanced")) && load_advanced(o, doc, n, err, errlen) < 0)
         goto out;
     o->connections = (unsigned)concurrency;
     o->requests = (uint64_t)requests;
@@ -275,14 +308,28 @@ int bench_options_load(struct bench_options *o, const char *path, char *err, siz
     o->timeout_ms = (uint32_t)(timeout_us / 1000);
     rc = 0;
 out:
-    conf_free(&doc);
     return rc;
 }
 
 /* ---- the plan ---- */
 
+static int options_plan(const struct bench_options *o, unsigned cores, bool resolve,
+                        struct load_plan *plan, char *err, size_t errlen);
+
 int bench_options_plan(const struct bench_options *o, unsigned cores, struct load_plan *plan,
                        char *err, size_t errlen)
+{
+    return options_plan(o, cores, true, plan, err, errlen);
+}
+
+int bench_options_describe(const struct bench_options *o, unsigned cores, struct load_plan *plan,
+                           char *err, size_t errlen)
+{
+    return options_plan(o, cores, false, plan, err, errlen);
+}
+
+static int options_plan(const struct bench_options *o, unsigned cores, bool resolve,
+                        struct load_plan *plan, char *err, size_t errlen)
 {
     memset(plan, 0, sizeof *plan);
     if (o->url_count == 0)
@@ -300,7 +347,7 @@ int bench_options_plan(const struct bench_options *o, unsigned cores, struct loa
         t->weight = url_weight(o->urls[i], &len, err, errlen);
         char *bare = strndup(o->urls[i], len);
         if (!bare || t->weight < 0 || url_parse(&t->url, bare, err, errlen) < 0 ||
-            url_resolve(&t->url, &t->addr, err, errlen) < 0) {
+            (resolve && url_resolve(&t->url, &t->addr, err, errlen) < 0)) {
             free(bare);
             bench_plan_free(plan);
             return -1;

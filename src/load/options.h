@@ -57,6 +57,10 @@ void bench_options_free(struct bench_options *o);
 /* Setters used by flags and the config file; each copies, validates, and returns 0 or -1
  * with a message naming what is wrong and what is expected. */
 int bench_options_add_url(struct bench_options *o, const char *url, char *err, size_t errlen);
+/* Parses URL i of o (its "#weight=N" left out) into u, never resolving it. Returns 0 or -1
+ * with a message. */
+int bench_options_url(const struct bench_options *o, size_t i, struct url *u, char *err,
+                      size_t errlen);
 int bench_options_add_header(struct bench_options *o, const char *header, char *err, size_t errlen);
 int bench_options_set_method(struct bench_options *o, const char *method, char *err, size_t errlen);
 int bench_options_set_body(struct bench_options *o, const char *body, size_t len);
@@ -69,10 +73,24 @@ int bench_options_add_threshold(struct bench_options *o, const char *text, char 
  * "FILE:LINE:COL: key: ..." in err. */
 int bench_options_load(struct bench_options *o, const char *path, char *err, size_t errlen);
 
+struct conf_doc;
+
+/* The same over a parsed document (conf_parse of text, e.g. a task's config_file): reads its
+ * root mapping's keys over o. extra_keys (NULL-terminated, at most 15; may be NULL) are more
+ * keys the root may have, read by the caller. Returns 0, or -1 with conf's message in err
+ * ("NAME:LINE:COL: key: ...", or "NAME.key: ..." for a document without positions). */
+int bench_options_read(struct bench_options *o, const struct conf_doc *doc,
+                       const char *const extra_keys[], char *err, size_t errlen);
+
 /* Checks the options as a whole and builds the plan: resolves every URL, formats the request
  * of each target once. Returns 0 or -1 with a message. Free with bench_plan_free. */
 int bench_options_plan(const struct bench_options *o, unsigned cores, struct load_plan *plan,
                        char *err, size_t errlen);
 void bench_plan_free(struct load_plan *plan);
+
+/* The same plan without resolving any name (addresses left empty): to describe a run made
+ * elsewhere (a distributed task's run document), never to run it. */
+int bench_options_describe(const struct bench_options *o, unsigned cores, struct load_plan *plan,
+                           char *err, size_t errlen);
 
 #endif

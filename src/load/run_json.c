@@ -30,8 +30,7 @@ static double ms(uint64_t us)
     return (double)us / 1000.0;
 }
 
-/* Latency percentiles in ms, {"samples": 0} alone when there is none (nothing to measure). */
-static json_t *latency_json(const struct hist *h, int with_hist)
+void *load_latency_json(const struct hist *h, int with_hist)
 {
     if (!h->total)
         return json_pack("{s:i}", "samples", 0);
@@ -105,7 +104,7 @@ static json_t *nodes_json(const struct load_result *r)
     qsort(sorted, r->total.node_count, sizeof sorted[0], by_name);
     for (size_t i = 0; i < r->total.node_count; i++) {
         const struct load_node *n = sorted[i];
-        json_t *lat = latency_json(n->latency, 0);
+        json_t *lat = load_latency_json(n->latency, 0);
         json_array_append_new(
             arr, json_pack("{s:s, s:I, s:I, s:I, s:f, s:o, s:o}", "name", n->name, "requests",
                            (json_int_t)n->counters.requests, "ok",
@@ -198,13 +197,13 @@ void *load_run_json(const struct load_plan *plan, const struct load_result *r,
         "schema", "herd.run/1", "tool", "name", "herd", "version", HERD_VERSION, "command",
         meta->command, "argv", argv, "environment", environment_json(), "started_at",
         r->started_at, "ended_at", r->ended_at, "elapsed_s", r->elapsed_s, "config",
-        config_json(plan), "totals", totals, "latency_ms", latency_json(r->total.latency, 1),
+        config_json(plan), "totals", totals, "latency_ms", load_latency_json(r->total.latency, 1),
         "status_codes", status, "nodes", nodes_json(r), "timeline", timeline_json(r), "events",
         "breaker", "max_failures", (json_int_t)plan->max_failures, "tripped",
         r->breaker_tripped, "at_s", r->breaker_at_s, "interrupted", r->interrupted,
         "thresholds", thresholds, "verdict", all_pass ? "pass" : "fail");
     if (doc && plan->rate > 0)
-        json_object_set_new(doc, "latency_uncorrected_ms", latency_json(r->total.uncorrected, 1));
+        json_object_set_new(doc, "latency_uncorrected_ms", load_latency_json(r->total.uncorrected, 1));
     return doc;
 }
 

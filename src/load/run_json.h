@@ -21,6 +21,11 @@ struct run_meta {
 void *load_run_json(const struct load_plan *plan, const struct load_result *r,
                     const struct run_meta *meta, int *passed);
 
+/* Latency percentiles in ms as the run document writes them ({samples, min, p50, p75, p90,
+ * p95, p99, p99.9, max, mean}, and histogram when with_hist), {"samples": 0} alone when h is
+ * empty. Returns a new json_t *, or NULL when out of memory. */
+void *load_latency_json(const struct hist *h, int with_hist);
+
 /* A check's summary of a finished run (a new json_t *): scheduled, requests (ended),
  * succeeded, failures (scheduled - succeeded), not_sent, dropped, error_rate, rps, ok_rps and
  * latency in ms (p50_ms, p95_ms, p99_ms, max_ms, mean_ms; null when there is no sample), and

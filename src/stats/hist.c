@@ -100,6 +100,33 @@ void hist_merge(struct hist *dst, const struct hist *src)
     if (src->max > dst->max) dst->max = src->max;
 }
 
+void hist_subtract(struct hist *h, const struct hist *part)
+{
+    if (part->total == 0) return;
+    uint64_t total = 0;
+    size_t first = HIST_COUNTS_LEN, last = 0;
+    for (size_t i = 0; i < HIST_COUNTS_LEN; i++) {
+        h->counts[i] -= part->counts[i] < h->counts[i] ? part->counts[i] : h->counts[i];
+        if (!h->counts[i]) continue;
+        total += h->counts[i];
+        if (first == HIST_COUNTS_LEN) first = i;
+        last = i;
+    }
+    h->total = total;
+    h->sum = part->sum < h->sum ? h->sum - part->sum : 0;
+    h->clamped = part->clamped < h->clamped ? h->clamped - part->clamped : 0;
+    if (!total) {
+        h->min = UINT64_MAX;
+        h->max = 0;
+        h->sum = h->clamped = 0;
+        return;
+    }
+    uint64_t lo = hist_lowest_of(first), hi = hist_lowest_of(last) + hist_width_of(last) - 1;
+    h->min = lo > h->min ? lo : h->min;
+    h->max = hi < h->max ? hi : h->max;
+    if (h->clamped > total) h->clamped = total;
+}
+
 uint64_t hist_percentile(const struct hist *h, double p)
 {
     if (h->total == 0) return 0;

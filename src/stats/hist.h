@@ -37,6 +37,12 @@ void hist_record_n(struct hist *h, uint64_t value, uint64_t count);
 /* Adds every count of src into dst. */
 void hist_merge(struct hist *dst, const struct hist *src);
 
+/* Takes part's counts out of h (part holds a subset of h's values, e.g. h merged from part
+ * and others; a count part has beyond h's is taken as h's). min and max become the bounds of
+ * the first and last bucket left, within h's exact min and max; the sum and clamped count
+ * drop by part's. */
+void hist_subtract(struct hist *h, const struct hist *part);
+
 /* Value at percentile p (0..100): the middle of the bucket that holds the p-th value,
  * clamped to the exact min and max. 0 when empty. */
 uint64_t hist_percentile(const struct hist *h, double p);

@@ -12,7 +12,7 @@ static const struct {
     {"misc", unit_misc}, {"load", unit_load}, {"progress", unit_progress}, {"balancer", unit_balancer},
     {"registry", unit_registry},
     {"plan", unit_plan}, {"report", unit_report}, {"schema", unit_schema},
-    {"store", unit_store},
+    {"store", unit_store}, {"dist", unit_dist},
 };
 
 int main(int argc, char **argv)

@@ -15,5 +15,6 @@ int unit_report(void);
 int unit_schema(void);
 int unit_progress(void);
 int unit_store(void);
+int unit_dist(void);
 
 #endif
