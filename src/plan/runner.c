@@ -638,6 +638,7 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
                               c->environment[0] ? c->environment : NULL));
         json_t *entry = json_array_get(checks, json_array_size(checks) - 1);
         if (skip) json_object_set_new(entry, "skipped", json_string(cerr + 9));
+        if (c->path[0]) json_object_set_new(entry, "path", json_string(c->path));
         json_t *failed_by = json_object(); /* what the check's failed requests got, all loads */
         if (measures) collect_failed_by(measures, failed_by);
         json_object_set_new(entry, "failed_by", failed_by);

@@ -63,7 +63,9 @@ static const char *expect_actual(const json_t *e, char *buf, size_t size)
     return report_actual(e, report_str(e, "expect"), buf, size);
 }
 
-/* What a check's failed requests got ("404 x1000, connect x3"), or "" when none failed. */
+/* What a check's failed requests got ("404 x1000, connect x3"), with the path they were sent
+ * to when the check names it ("(path /health)"; a 404 adds what to do), or "" when none
+ * failed. */
 static const char *failed_by_text(const json_t *check, char *buf, size_t size)
 {
     buf[0] = '\0';
@@ -75,6 +77,13 @@ static const char *failed_by_text(const json_t *check, char *buf, size_t size)
         snprintf(buf + len, size - len, "%s%s x%lld", len ? ", " : "", what,
                  (long long)json_integer_value(n));
     }
+    const char *path = json_string_value(json_object_get(check, "path"));
+    size_t len = strlen(buf);
+    if (len && path)
+        snprintf(buf + len, size - len, " (path %s%s)", path,
+                 json_object_get(json_object_get(check, "failed_by"), "404")
+                     ? ": give the check a path: the target serves"
+                     : "");
     return buf;
 }
 

@@ -346,6 +346,8 @@ static void test_404_path_fails_every_check(void **state)
     json_t *doc = run_plan(t, text, true, &rc, &out);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(out, "failed requests got: 404"));
+    /* the path they went to, and what to do about it */
+    assert_non_null(strstr(out, "(path /nope: give the check a path: the target serves)"));
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(doc, "checks"), i, c)
@@ -354,6 +356,7 @@ static void test_404_path_fails_every_check(void **state)
         if (strcmp(verdict, "fail") != 0)
             fail_msg("%s: %s on a 404 path", json_string_value(json_object_get(c, "name")), verdict);
         assert_true(json_integer_value(json_object_get(json_object_get(c, "failed_by"), "404")) > 0);
+        assert_string_equal(json_string_value(json_object_get(c, "path")), "/nope");
     }
     assert_int_equal(json_array_size(json_object_get(doc, "checks")), 5);
     char path[160];
