@@ -1,7 +1,8 @@
 /* report.js -- draws the charts of a herd HTML report with uPlot, from the run document the
  * page embeds (<script id="herd-run" type="application/json">). Each <div class="chart">
- * names what it shows: data-chart (the kind), data-source (a dotted path into the document)
- * and data-title. When a chart is drawn its div gets data-drawn="1".
+ * names what it shows: data-chart (the kind: traffic, nodes, latency, shares, capacity, or
+ * groups for a distributed task's workers and regions), data-source (a dotted path into the
+ * document) and data-title. When a chart is drawn its div gets data-drawn="1".
  *
  * What every chart keeps to: value axes start at 0; nodes are in one order (by name, numbers
  * compared as numbers: api.2 before api.10) with one colour each, in every chart and table;
@@ -254,6 +255,38 @@
     };
   }
 
+  /* A distributed task's workers ([{id, requests, lost, saturated}]) or regions ([{region,
+   * requests}]): each one's share of the task's requests as a bar in its colour, in the order
+   * of the table above; a lost worker's bar is hollow with a red outline and a saturated
+   * worker's outlined red, both named so on the axis. */
+  function groupName(row) {
+    const name = row.id != null ? row.id : row.region;
+    return name === "" ? "(none)" : name;
+  }
+  function fromGroups(rows, source) {
+    const names = rows.map(groupName);
+    const total = rows.reduce((s, r) => s + (r.requests || 0), 0);
+    const shares = rows.map((r) => (total > 0 ? (100 * (r.requests || 0)) / total : 0));
+    const flag = (r) => (r.lost ? "LOST" : r.saturated ? "SATURATED" : "");
+    const labels = rows.map((r, i) => (flag(r) ? `${names[i]} ${flag(r)}` : names[i]));
+    const bars = uPlot.paths.bars({ size: [0.6, 80], disp: {
+      fill: { unit: 3, values: () => rows.map((r, i) => (r.lost ? "#ffffff" : colorOf(names[i]) + "99")) },
+      stroke: { unit: 3, values: () => rows.map((r, i) => (flag(r) ? RED : colorOf(names[i]))) } } });
+    const pct = (v) => (v == null ? "--" : `${fmt(v)}%`);
+    const what = source === "workers" ? "worker" : "region";
+    return {
+      data: [names.map((_, i) => i), shares],
+      series: [{ label: what, value: (u, v) => (v == null ? `${rows.length} ${what}s` : labels[v]) },
+               { label: "share of requests", fill: "#80868b55", stroke: "#80868b", paths: bars,
+                 width: 2, points: { show: false },
+                 value: (u, v, s, i) => (i != null ? pct(v) : `max ${pct(Math.max(...shares))}`) }],
+      scales: { x: { time: false, range: [-0.5, names.length - 0.5] }, y: { range: fromZero } },
+      axes: [{ font: FONT, size: 40, splits: () => names.map((_, i) => i),
+               values: (u, s) => s.map((v) => labels[v] || "") },
+             valueAxis("% of requests")],
+    };
+  }
+
   /* Capacity steps [{replicas, rss_per_node_mb, health: {p99_ms}}]: two scales by replicas. */
   function fromSteps(steps) {
     const mb = steps.map((s) => s.rss_per_node_mb), ms = steps.map((s) => s.health.p99_ms);
@@ -275,6 +308,7 @@
   /* The node names a chart shows, for the one colour map. */
   function nodesOf(kind, src) {
     if (kind === "shares") return src.map((n) => n.node);
+    if (kind === "groups") return src.map(groupName);
     if (kind !== "nodes") return [];
     if (Array.isArray(src)) return src.flatMap((e) => Object.keys(e.nodes || {}));
     return Object.keys(src.nodes || {});
@@ -289,6 +323,7 @@
   charts.forEach(({ div, kind, src }) => {
     let opts;
     if (kind === "shares") opts = fromShares(src);
+    else if (kind === "groups") opts = fromGroups(src, div.dataset.source);
     else if (kind === "capacity") opts = fromSteps(src);
     else if (Array.isArray(src)) opts = fromBenchTimeline(kind, src);
     else opts = fromCheckTimeline(kind, src, div.dataset.source);
@@ -309,6 +344,9 @@
     div.uplot = new uPlot(Object.assign({ width: width(), height: 220, cursor }, rest), data, div);
     div.dataset.drawn = "1";
   });
+
+  /* A row with a warning cell (a lost or saturated worker) is shaded. */
+  document.querySelectorAll("td.flag").forEach((td) => td.parentElement.classList.add("flagged"));
 
   /* Tables: a node's name gets a swatch of its chart colour. */
   document.querySelectorAll("table td:first-child").forEach((td) => {

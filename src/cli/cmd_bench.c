@@ -56,7 +56,8 @@ static const char bench_usage[] =
     "      --threshold EXPR    e.g. p99<20ms, errors<0.1%, rps>1000 (repeatable); exit 1 if one fails\n"
     "      --max-failures N    circuit breaker: stop after N failed requests, exit 1\n"
     "output:\n"
-    "  -o, --output FMT        json, md, html or csv (to --out, or to stdout instead of the summary)\n"
+    "  -o, --output FMT        json, md, html, csv or junit (to --out, or to stdout instead of the\n"
+    "                          summary)\n"
     "      --out FILE          write the report there (format from -o or the file's extension);\n"
     "                          checked before any request is sent\n"
     "  -q, --quiet             no live progress\n"
@@ -248,7 +249,7 @@ static int apply_flag(int c, const char *arg, struct bench_options *o, struct ou
         return 0;
     case 'o':
         if (!report_format_known(arg) || strcmp(arg, "text") == 0)
-            return usage_error("--output '%s': expected json, md, html or csv", arg);
+            return usage_error("--output '%s': expected json, md, html, csv or junit", arg);
         oc->format = arg;
         return 0;
     case OPT_OUT:

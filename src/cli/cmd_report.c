@@ -18,8 +18,8 @@ static const char report_usage[] =
     "       herd report --compare OLD.json NEW.json [--tolerance 10%]\n"
     "\n"
     "Re-renders a document saved by herd bench (-o json) or herd test (run.json): with no\n"
-    "--format, the terminal summary; else files STEM.md, STEM.html, STEM.csv (bench runs) or\n"
-    "STEM.md, STEM.html, STEM.junit.xml (test runs) next to the input or in --out-dir, STEM\n"
+    "--format, the terminal summary; else files STEM.md, STEM.html, STEM.junit.xml, and for\n"
+    "bench runs and distributed tasks STEM.csv, next to the input or in --out-dir, STEM\n"
     "being the input's name without .json: the names herd test gave its run.* files. Every\n"
     "format and output path is checked first: one that cannot be written exits 2.\n"
     "--compare prints what got worse from OLD to NEW (latency percentiles, error rate,\n"
@@ -64,7 +64,7 @@ static int output_path(const char *stem, const char *format, bool test_doc, cons
                           : report_format_known(format);
     if (!known)
         return err_set(err, errlen, "--format: '%s' is not a format of this document (%s)", format,
-                       test_doc ? "md, html, junit, text, json" : "md, html, csv, text, json");
+                       test_doc ? "md, html, junit, text, json" : "md, html, csv, junit, text, json");
     if (report_file_name(stem, format, out, size) < 0)
         return err_set(err, errlen, "%s: the output path is too long", stem);
     return strcmp(out, input) == 0 ? 0 : report_check_target(out, err, errlen);

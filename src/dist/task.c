@@ -154,12 +154,12 @@ json_t *dist_task_to_config(const struct dist_task *t)
     if (o->method)
         json_object_set_new(j, "method", json_string(o->method));
     for (size_t i = 0; i < o->header_count; i++) {
+        /* "Name: value" (bench_options_add_header checked the colon); a name of any length */
         const char *colon = strchr(o->headers[i], ':');
-        char name[256];
-        snprintf(name, sizeof name, "%.*s", (int)(colon - o->headers[i]), o->headers[i]);
         const char *value = colon + 1;
         value += strspn(value, " \t");
-        json_object_set_new(headers, name, json_string(value));
+        json_object_setn_new(headers, o->headers[i], (size_t)(colon - o->headers[i]),
+                             json_string(value));
     }
     if (o->header_count)
         json_object_set(j, "headers", headers);

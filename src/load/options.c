@@ -264,11 +264,24 @@ int bench_options_read(struct bench_options *o, const struct conf_doc *doc,
             goto out;
         for (const struct conf_node *h = n->first; h; h = h->next) {
             const char *v;
-            char line[1024], msg[ERR_SIZE];
+            char *line = NULL, msg[ERR_SIZE];
             if (conf_to_string(doc, h, &v, err, errlen) < 0)
                 goto out;
-            snprintf(line, sizeof line, "%s: %s", h->key, v);
-            if (bench_options_add_header(o, line, msg, sizeof msg) < 0) {
+            /* the key is the whole name: "a:b" would send a header named "a" */
+            if (strchr(h->key, ':')) {
+                conf_error(doc, h, err, errlen, "expected a header name without ':'");
+                goto out;
+            }
+            /* never cut: a long token or cookie is sent whole */
+            size_t size = strlen(h->key) + strlen(v) + 3;
+            if (!(line = malloc(size))) {
+                err_set(err, errlen, "out of memory");
+                goto out;
+            }
+            snprintf(line, size, "%s: %s", h->key, v);
+            int added = bench_options_add_header(o, line, msg, sizeof msg);
+            free(line);
+            if (added < 0) {
                 conf_error(doc, h, err, errlen, "%s", msg);
                 goto out;
             }

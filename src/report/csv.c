@@ -1,4 +1,5 @@
-/* csv.c -- a run's timeline as CSV, one row per second (and per node). */
+/* csv.c -- a run's timeline as CSV, one row per second (and per node); a distributed task
+ * adds a whole-task row per region and per worker ("all" in the second column). */
 #include "report/report_util.h"
 
 int report_csv(const json_t *run, FILE *out)
@@ -25,5 +26,6 @@ int report_csv(const json_t *run, FILE *out)
             fprintf(out, "\",%.0f,,,,,,,,,,,,,,\n", json_number_value(n));
         }
     }
+    report_dist_csv(run, out);
     return 0;
 }

@@ -58,16 +58,18 @@ static void cells(struct doc *d, const char *line, bool head)
     char *save = NULL;
     for (char *c = strtok_r(buf, "|", &save); c; c = strtok_r(NULL, "|", &save)) {
         if (head && *c == '>') c++;
+        bool flag = !head && *c == '!';
+        c += flag;
         if (d->html) {
             bool verdict = !head && (!strcmp(c, "pass") || !strcmp(c, "fail") || !strcmp(c, "error"));
-            if (verdict)
-                fprintf(d->out, "<td class=\"%s\">", c);
+            if (verdict || flag)
+                fprintf(d->out, "<td class=\"%s\">", flag ? "flag" : c);
             else
                 fputs(head ? "<th>" : "<td>", d->out);
             report_html_escape(d->out, c);
             fputs(head ? "</th>" : "</td>", d->out);
         } else {
-            fprintf(d->out, " %s |", c);
+            fprintf(d->out, flag ? " **%s** |" : " %s |", c);
         }
     }
     fputs(d->html ? "</tr>\n" : "\n", d->out);

@@ -77,7 +77,10 @@ int report_html(const json_t *run, FILE *out)
                     report_num(l, "p95"), report_num(l, "p99"), report_num(l, "p99.9"), report_num(l, "max"),
                     report_num(l, "mean"));
     }
-    fputs("</table>\n<h2>Per node</h2>\n<table id=\"nodes\"><tr><th>node</th><th>requests</th><th>share</th>"
+    fputs("</table>\n", out);
+    struct doc d = {.out = out, .html = true};
+    report_dist_doc(&d, run);
+    fputs("<h2>Per node</h2>\n<table id=\"nodes\"><tr><th>node</th><th>requests</th><th>share</th>"
           "<th>ok</th><th>failed</th><th>p50 ms</th><th>p99 ms</th></tr>\n", out);
     json_array_foreach(report_get(run, "nodes"), i, v) {
         fputs("<tr>", out);

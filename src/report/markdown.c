@@ -64,6 +64,8 @@ int report_markdown(const json_t *run, FILE *out)
                 report_num(l, "p50"), report_num(l, "p75"), report_num(l, "p90"), report_num(l, "p95"),
                 report_num(l, "p99"), report_num(l, "p99.9"), report_num(l, "max"), report_num(l, "mean"));
     }
+    struct doc d = {.out = out, .html = false};
+    report_dist_doc(&d, run);
     fprintf(out, "\n## Per node\n\n| node | requests | share | ok | failed | p50 ms | p99 ms |\n"
                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     json_array_foreach(report_get(run, "nodes"), i, v)

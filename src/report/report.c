@@ -119,9 +119,41 @@ void report_html_escape(FILE *out, const char *s)
     }
 }
 
+/* Whether the character at s is one XML 1.0 forbids, even escaped: a control character but
+ * tab, LF and CR, or U+FFFE or U+FFFF. Returns its length in bytes, 0 when it is allowed. */
+static size_t xml_forbidden(const unsigned char *s)
+{
+    if (s[0] < 0x20 && s[0] != '\t' && s[0] != '\n' && s[0] != '\r') return 1;
+    return s[0] == 0xef && s[1] == 0xbf && (s[2] == 0xbe || s[2] == 0xbf) ? 3 : 0;
+}
+
+/* Writes s for an XML attribute or text: the special characters escaped as in HTML, and what
+ * XML forbids (a JSON string may hold it: "\u0001") replaced by U+FFFD, so that a CI system
+ * can always parse the JUnit file. */
+void report_xml_escape(FILE *out, const char *s)
+{
+    char part[256];
+    size_t n = 0;
+    for (;;) {
+        size_t bad = xml_forbidden((const unsigned char *)s);
+        if (bad || !*s || n == sizeof part - 1) {
+            part[n] = '\0';
+            report_html_escape(out, part);
+            n = 0;
+        }
+        if (!*s) return;
+        if (bad) {
+            fputs("\xef\xbf\xbd", out);
+            s += bad;
+        } else {
+            part[n++] = *s++;
+        }
+    }
+}
+
 bool report_format_known(const char *format)
 {
-    static const char *const formats[] = {"json", "md", "html", "csv", "text", NULL};
+    static const char *const formats[] = {"json", "md", "html", "csv", "junit", "text", NULL};
     for (int i = 0; formats[i]; i++)
         if (strcmp(format, formats[i]) == 0)
             return true;
@@ -152,10 +184,12 @@ int report_render(const void *run, const char *format, FILE *out, char *err, siz
         rc = report_html(j, out);
     else if (strcmp(format, "csv") == 0)
         rc = report_csv(j, out);
+    else if (strcmp(format, "junit") == 0)
+        rc = report_run_junit(j, out);
     else if (strcmp(format, "text") == 0)
         rc = report_text(j, out);
     else
-        return err_set(err, errlen, "unknown report format '%s', expected json, md, html or csv", format);
+        return err_set(err, errlen, "unknown report format '%s', expected json, md, html, csv, junit or text", format);
     if (rc < 0 || ferror(out))
         return err_set(err, errlen, "cannot write the %s report", format);
     return 0;

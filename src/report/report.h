@@ -1,5 +1,5 @@
 /* report.h -- renders a run document (JSON, see docs/run-json.md) as text for the terminal,
- * Markdown, self-contained HTML, or CSV. */
+ * Markdown, self-contained HTML, CSV or JUnit XML (a test case per threshold). */
 #ifndef HERD_REPORT_REPORT_H
 #define HERD_REPORT_REPORT_H
 
@@ -20,7 +20,7 @@ void *report_load(const char *path, char *err, size_t errlen);
 int report_compare(const void *old_doc, const void *new_doc, const char *old_name,
                    const char *new_name, double tolerance, FILE *out, char *err, size_t errlen);
 
-/* True for "json", "md", "html", "csv", "text". */
+/* True for "json", "md", "html", "csv", "junit", "text". */
 bool report_format_known(const char *format);
 
 /* Writes run (a jansson json_t *) in format to out. Returns 0, or -1 with a message. */

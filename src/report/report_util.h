@@ -18,6 +18,9 @@ json_t *report_get(const json_t *run, const char *path);
 
 /* Writes s with HTML's special characters escaped. */
 void report_html_escape(FILE *out, const char *s);
+/* Writes s for an XML attribute or text: escaped as for HTML, and what XML forbids (a control
+ * character, U+FFFE, U+FFFF) replaced by U+FFFD, so that a CI system can always parse it. */
+void report_xml_escape(FILE *out, const char *s);
 
 /* Error classes in display order, as in the run document's "errors" objects. */
 extern const char *const report_error_classes[];
@@ -32,15 +35,16 @@ void doc_heading(struct doc *d, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void doc_para(struct doc *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A table: header is its column names separated by '|', a number column's name starts with
- * '>'; then one doc_row per row (cells separated by '|'), then doc_table_end. */
+ * '>'; then one doc_row per row (cells separated by '|'), then doc_table_end. A body cell
+ * starting with '!' is a warning (a lost worker): bold in Markdown, class "flag" in HTML. */
 void doc_table(struct doc *d, const char *header);
 void doc_row(struct doc *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void doc_table_end(struct doc *d);
 
 /* The HTML page frame (page.c): begin writes the head and opens the body; chart places a
- * chart of kind ("traffic", "nodes", "latency", "shares") over the document's data at the
- * dotted path source; end embeds the document and the scripts that draw the charts and
- * closes the page (returns -1 when the document cannot be encoded). */
+ * chart of kind ("traffic", "nodes", "latency", "shares", "groups") over the document's data
+ * at the dotted path source; end embeds the document and the scripts that draw the charts
+ * and closes the page (returns -1 when the document cannot be encoded). */
 void report_page_begin(FILE *out, const char *title);
 void report_page_chart(FILE *out, const char *kind, const char *source, const char *title);
 int report_page_end(FILE *out, const json_t *doc);
@@ -49,6 +53,18 @@ int report_text(const json_t *run, FILE *out);
 int report_markdown(const json_t *run, FILE *out);
 int report_html(const json_t *run, FILE *out);
 int report_csv(const json_t *run, FILE *out);
+/* A run as JUnit XML (run_junit.c): a test case per threshold. */
+int report_run_junit(const json_t *run, FILE *out);
+
+/* A distributed task's parts (workers.c): empty for a run of one machine (no "workers").
+ * The seed tool's summary (total, success, failed, duration, QPS, by region) as plain lines,
+ * each starting with indent; the per-region and per-worker tables and their notes (and, for
+ * HTML, the charts of each one's share); the per-worker and per-region rows of the CSV. */
+bool report_distributed(const json_t *run);
+void report_dist_summary(const json_t *run, FILE *out, const char *indent);
+void report_dist_text(const json_t *run, FILE *out);
+void report_dist_doc(struct doc *d, const json_t *run);
+void report_dist_csv(const json_t *run, FILE *out);
 /* The test document of `herd test` ("herd.test/1"). */
 int report_test_text(const json_t *doc, FILE *out);
 int report_test_markdown(const json_t *doc, FILE *out);

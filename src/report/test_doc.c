@@ -5,38 +5,6 @@
 
 #include "report/report_util.h"
 
-/* Whether the character at s is one XML 1.0 forbids, even escaped: a control character but
- * tab, LF and CR, or U+FFFE or U+FFFF. Returns its length in bytes, 0 when it is allowed. */
-static size_t xml_forbidden(const unsigned char *s)
-{
-    if (s[0] < 0x20 && s[0] != '\t' && s[0] != '\n' && s[0] != '\r') return 1;
-    return s[0] == 0xef && s[1] == 0xbf && (s[2] == 0xbe || s[2] == 0xbf) ? 3 : 0;
-}
-
-/* Writes s for an XML attribute or text: the special characters escaped as in HTML, and what
- * XML forbids (a JSON string may hold it: "\u0001") replaced by U+FFFD, so that a CI system
- * can always parse the JUnit file. */
-static void xml_escape(FILE *out, const char *s)
-{
-    char part[256];
-    size_t n = 0;
-    for (;;) {
-        size_t bad = xml_forbidden((const unsigned char *)s);
-        if (bad || !*s || n == sizeof part - 1) {
-            part[n] = '\0';
-            report_html_escape(out, part);
-            n = 0;
-        }
-        if (!*s) return;
-        if (bad) {
-            fputs("\xef\xbf\xbd", out);
-            s += bad;
-        } else {
-            part[n++] = *s++;
-        }
-    }
-}
-
 static const char *mark(const char *verdict)
 {
     return strcmp(verdict, "pass") == 0   ? "PASS"
@@ -399,30 +367,30 @@ int report_test_junit(const json_t *doc, FILE *out)
     }
     fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
     fprintf(out, "  <testsuite name=\"");
-    xml_escape(out, report_str(doc, "name"));
+    report_xml_escape(out, report_str(doc, "name"));
     fprintf(out,
             "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\" "
             "timestamp=\"",
             json_array_size(checks), failures, errors, skipped, report_num(doc, "duration_s"));
-    xml_escape(out, report_str(doc, "started_at"));
+    report_xml_escape(out, report_str(doc, "started_at"));
     fprintf(out, "\">\n");
     json_array_foreach(checks, i, c)
     {
         fprintf(out, "    <testcase classname=\"herd.");
-        xml_escape(out, report_str(c, "kind"));
+        report_xml_escape(out, report_str(c, "kind"));
         fprintf(out, "\" name=\"");
-        xml_escape(out, report_str(c, "name"));
+        report_xml_escape(out, report_str(c, "name"));
         fprintf(out, "\" time=\"%.3f\">\n", report_num(c, "duration_s"));
         const char *v = report_str(c, "verdict");
         if (strcmp(v, "skip") == 0) {
             fprintf(out, "      <skipped message=\"");
-            xml_escape(out, report_str(c, "skipped"));
+            report_xml_escape(out, report_str(c, "skipped"));
             fprintf(out, "\"/>\n");
         } else if (strcmp(v, "interrupted") == 0) {
             fprintf(out, "      <error message=\"interrupted: stopped by a signal, judged on nothing\"/>\n");
         } else if (strcmp(v, "error") == 0) {
             fprintf(out, "      <error message=\"");
-            xml_escape(out, report_str(c, "error"));
+            report_xml_escape(out, report_str(c, "error"));
             fprintf(out, "\"/>\n");
         } else if (strcmp(v, "fail") == 0) {
             fprintf(out, "      <failure message=\"expectations not met\">");
@@ -434,12 +402,12 @@ int report_test_junit(const json_t *doc, FILE *out)
                 char line[256], actual[64];
                 snprintf(line, sizeof line, "%s (actual %s)\n", report_str(e, "expect"),
                          expect_actual(e, actual, sizeof actual));
-                xml_escape(out, line);
+                report_xml_escape(out, line);
             }
             char why[512], line[560];
             if (*failed_by_text(c, why, sizeof why)) {
                 snprintf(line, sizeof line, "failed requests got: %s\n", why);
-                xml_escape(out, line);
+                report_xml_escape(out, line);
             }
             fprintf(out, "</failure>\n");
         }

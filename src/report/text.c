@@ -111,6 +111,7 @@ int report_text(const json_t *run, FILE *out)
                         report_num(n, "latency_ms.p99"));
         }
     }
+    report_dist_text(run, out);
     if (json_is_true(report_get(run, "breaker.tripped")))
         fprintf(out, "\n  Circuit breaker tripped after %.0f failures, at %.2f s: the run stopped\n",
                 report_num(run, "breaker.max_failures"), report_num(run, "breaker.at_s"));

@@ -6,12 +6,18 @@
 // in series colours), its value axis starts at 0, its legend shows a summary before hovering
 // and the numbers under the cursor after, nodes are in name order with one colour each in
 // every chart, event labels overlap neither each other nor the plot, and the page shows the
-// verdict and the failover table. Saves screenshots of both pages (and of a hovered chart)
-// in HERD_E2E_SHOTS, for a person to look at.
+// verdict and the failover table. A distributed task's document (distributed-run.json beside
+// this file, written by dist_merge: 2 regions, 3 workers, one saturated, one lost; the unit
+// test report checks it is still what the merge writes) goes through `herd report --format
+// html`: its per-region and per-worker tables are on the page, readable (inside the page's
+// width, text 12 px or more, nothing cut off), the saturated and the lost worker marked in
+// red, and the charts of their shares drawn. Saves screenshots of the pages (and of a hovered
+// chart) in HERD_E2E_SHOTS, for a person to look at.
 // Env: HERD_BIN (the binary), HERD_WEB_DIR (web/, where npm installed playwright-core),
 // HERD_E2E_SHOTS (default ./e2e-shots), CHROMIUM (default /usr/bin/chromium).
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
 import net from "node:net";
 import os from "node:os";
@@ -174,6 +180,29 @@ function assertCharts(what, seen, minCharts) {
   assert.ok(new Set(colors.values()).size === colors.size, `${what}: two nodes share a colour`);
 }
 
+// What a user reads of a distributed task's tables: for each of #regions and #workers, the
+// header and the rows' cells, the flagged cells, and whether the table is readable: inside the
+// page, not scrolled sideways (table's scrollWidth fits), its text at least 12 px.
+function groupTablesSeen() {
+  return Object.fromEntries(["regions", "workers"].map((id) => {
+    const table = document.querySelector(`#${id} table`);
+    if (!table) return [id, null];
+    const r = table.getBoundingClientRect();
+    const cells = [...table.querySelectorAll("td, th")];
+    return [id, {
+      header: [...table.querySelectorAll("th")].map((th) => th.textContent.trim()),
+      rows: [...table.querySelectorAll("tr")].slice(1)
+        .map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent.trim())),
+      flagged: [...table.querySelectorAll("td.flag")].map((td) => ({
+        text: td.textContent.trim(), color: getComputedStyle(td).color,
+        weight: getComputedStyle(td).fontWeight, rowShaded: td.parentElement.classList.contains("flagged") })),
+      visible: r.width > 0 && r.height > 0, right: r.right, pageWidth: document.documentElement.clientWidth,
+      fits: table.scrollWidth <= table.clientWidth + 1,
+      smallestFont: Math.min(...cells.map((c) => parseFloat(getComputedStyle(c).fontSize))),
+    }];
+  }));
+}
+
 // The hovered chart's legend: a number under the cursor where the summary was.
 function assertHover(what, seen, title) {
   const before = seen.charts.find((c) => c.title === title);
@@ -243,11 +272,50 @@ report: {dir: ${work}/test, formats: [json, html]}
     assertHover("bench report", bench, "requests per second by node");
     assert.deepEqual(bench.charts.find((c) => c.kind === "nodes").legend.slice(1),
                      [`node-${lone} req/s`, `node-${lone2} req/s`]);
+
+    // a distributed task's report, rendered by herd report from the merge's document
+    const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), "distributed-run.json");
+    const r = await run(["report", fixture, "--format", "html", "--out-dir", work]);
+    assert.equal(r.code, 0, `herd report failed:\n${r.out}`);
+    const distFile = path.join(work, "distributed-run.html");
+    const dist = await inspect(browser, distFile, "distributed-report", "requests per second by node");
+    assertCharts("distributed report", dist, 5);
+    const groups = dist.charts.filter((c) => c.kind === "groups");
+    assert.deepEqual(groups.map((c) => c.title),
+                     ["share of the requests by region", "share of the requests by worker"]);
+    assert.deepEqual(groups[1].values, ["3 workers", "max 53.6%"], "the workers' chart legend");
+    assert.match(dist.text, /Total Requests\s+Total Success|total requests\s+success/i);
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    await page.goto("file://" + distFile);
+    await page.waitForLoadState("load");
+    const tables = await page.evaluate(groupTablesSeen);
+    const section = page.locator("#distributed");
+    await section.screenshot({ path: path.join(shots, "distributed-tables.png") });
+    await page.close();
+    for (const [id, t] of Object.entries(tables)) {
+      assert.ok(t, `distributed report: no #${id} table`);
+      assert.ok(t.visible, `distributed report: the #${id} table is not visible`);
+      assert.ok(t.right <= t.pageWidth, `distributed report: #${id} ends at ${t.right} px, past the page (${t.pageWidth})`);
+      assert.ok(t.fits, `distributed report: #${id} is cut off (scrolls sideways)`);
+      assert.ok(t.smallestFont >= 12, `distributed report: #${id} has ${t.smallestFont} px text`);
+    }
+    assert.deepEqual(tables.regions.rows.map((row) => row.slice(0, 4)),
+                     [["beijing", "2", "4800", "85.7%"], ["shanghai", "1", "800", "14.3%"]]);
+    assert.deepEqual(tables.workers.header.slice(0, 3), ["worker", "requests", "share"]);
+    assert.deepEqual(tables.workers.rows.map((row) => [row[0], row[1], row[row.length - 1]]),
+                     [["bj-1", "3000", "done"], ["bj-2", "1800", "done"], ["sh-1", "800", "LOST"]]);
+    assert.deepEqual(tables.workers.flagged.map((f) => f.text), ["95% SATURATED", "LOST"]);
+    for (const f of tables.workers.flagged) {
+      assert.equal(f.color, "rgb(197, 34, 31)", `"${f.text}" is not red`);
+      assert.ok(Number(f.weight) >= 600, `"${f.text}" is not bold`);
+      assert.ok(f.rowShaded, `the row of "${f.text}" is not shaded`);
+    }
   } finally {
     await browser.close();
   }
   clearTimeout(watchdog);
-  console.log("e2e.report: both HTML reports render their charts in Chromium, offline, without errors;" +
+  console.log("e2e.report: the test, bench and distributed HTML reports render their charts and tables" +
+              " in Chromium, offline, without errors;" +
               ` screenshots in ${shots}`);
 }
 

@@ -1,8 +1,8 @@
 /* fuzz_run_json.c -- what `herd report` reads: a saved run or test document (report_load, as
  * from a file), rendered in every format it has, and compared (--compare) with itself and
  * with a second document after a form feed, if any. A document compared with itself has no
- * regression; every format renders; the JUnit XML stays well-formed whatever the document's
- * strings hold (CI systems parse it). */
+ * regression; every format renders; the JUnit XML (of runs and of tests) stays well-formed
+ * whatever the document's strings hold (CI systems parse it). */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +42,8 @@ static bool xml_char(const char *s)
 static const char *junit_wrong(const char *xml)
 {
     static const char *const elements[] = {"?xml", "testsuites", "testsuite", "testcase",
-                                           "skipped", "error", "failure", NULL};
+                                           "skipped", "error", "failure", "properties",
+                                           "property", "system-out", NULL};
     const char *p = xml;
     while (*p) {
         if (!xml_char(p)) return "a character XML forbids";
@@ -83,7 +84,7 @@ static const char *junit_wrong(const char *xml)
     return NULL;
 }
 
-static void render(const json_t *doc, const char *format, bool test_doc)
+static void render(const json_t *doc, const char *format)
 {
     char *out = NULL, err[512] = "";
     size_t len = 0;
@@ -92,7 +93,7 @@ static void render(const json_t *doc, const char *format, bool test_doc)
     if (report_render(doc, format, f, err, sizeof err) < 0) fuzz_fail("a format that fails", err);
     fclose(f);
     if (strlen(out) != len) fuzz_fail("a report with a NUL byte", format);
-    const char *wrong = test_doc && strcmp(format, "junit") == 0 ? junit_wrong(out) : NULL;
+    const char *wrong = strcmp(format, "junit") == 0 ? junit_wrong(out) : NULL;
     if (wrong) fuzz_fail(wrong, out);
     free(out);
 }
@@ -110,10 +111,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(fd_a);
     if (!a) return 0;
     bool test_doc = strcmp(json_string_value(json_object_get(a, "schema")), "herd.test/1") == 0;
-    static const char *const run_formats[] = {"json", "md", "html", "csv", "text", NULL};
+    static const char *const run_formats[] = {"json", "md", "html", "csv", "junit", "text", NULL};
     static const char *const test_formats[] = {"json", "md", "html", "junit", "text", NULL};
     for (const char *const *f = test_doc ? test_formats : run_formats; *f; f++)
-        render(a, *f, test_doc);
+        render(a, *f);
     if (report_compare(a, a, "old", "new", 0.1, devnull, err, sizeof err) != 0)
         fuzz_fail("a document that regressed against itself", "(the input)");
     if (split) {

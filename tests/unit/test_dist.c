@@ -626,6 +626,106 @@ static void test_task_forms(void **state)
     }
 }
 
+/* The bad-input catalogue's task bodies (docs/bad-input.md, "master (task bodies)"): what a
+ * POST /api/v1/tasks body the master must refuse with 400 says. The master answers with
+ * dist_task_from_body's message, so this is what a user reads. */
+static void test_task_bad_input(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *body, *message;
+    } cases[] = {
+        {"[]", "body: expected {\"config_file\": \"...\"} or {\"config\": {...}}"},
+        {"{}", "body: expected {\"config_file\": \"...\"} or {\"config\": {...}}"},
+        {"{\"config_file\": null}", "config_file: expected the config's YAML or JSON text"},
+        {"{\"config_file\": \"\"}", "config_file:1:1: (top level): the file is empty"},
+        {"{\"config_file\": \"url: http://a/\\n\\tconcurrency: 3\\n\"}", "config_file:2:"},
+        {"{\"config_file\": \"{\\\"url\\\": \\\"http://a/\\\", \\\"concurrency\\\": 0}\"}",
+         "config_file:1:37: concurrency: 0 is out of range"},
+        {"{\"config\": {\"url\": \"ftp://a/\"}}", "config.url:"},
+        {"{\"config\": {\"url\": \"http://a/\", \"protocol\": \"grpc\"}}", "config.protocol:"},
+        {"{\"config\": {\"url\": \"http://a/\", \"rate\": -5}}", "config.rate:"},
+        {"{\"config\": {\"url\": \"http://a/\", \"timeout\": \"forever\"}}", "config.timeout:"},
+        {"{\"config\": {\"url\": \"http://a/\", \"method\": \"GE T\"}}", "config.method:"},
+        {"{\"config\": {\"url\": \"http://a/\", \"headers\": [\"X-A: 1\"]}}", "config.headers:"},
+        {"{\"config\": {\"url\": \"http://a/\", \"headers\": {\"a:b\": \"c\"}}}",
+         "config.headers.a:b: expected a header name without ':'"},
+        {"{\"config\": {\"url\": \"http://a/\", \"headers\": {\"X-A\": \"1\\r\\nX-B: 2\"}}}",
+         "line breaks are not allowed"},
+        {"{\"config\": {\"url\": \"http://a/\", \"lb\": \"hash\"}}", "config.lb: 'hash' is not a balancer"},
+        {"{\"config\": {\"url\": \"http://a/\", \"thresholds\": [\"p99 <\"]}}", "config.thresholds"},
+        {"{\"config\": {\"url\": \"http://a/\", \"duration\": \"2s\", \"advanced\": {\"ramp_up\": \"5s\"}}}",
+         "advanced.ramp_up: longer than the duration"},
+        {"{\"config\": {\"url\": \"http://a/\", \"advanced\": {\"max_failures\": \"ten\"}}}",
+         "config.advanced.max_failures:"},
+        {"{\"config\": {\"urls\": []}}", "url: missing"},
+    };
+    char err[512];
+    struct dist_task t;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *b = json_loads(cases[i].body, 0, NULL);
+        if (!b) fail_msg("case %zu is not JSON", i);
+        dist_task_init(&t);
+        err[0] = '\0';
+        if (dist_task_from_body(&t, b, err, sizeof err) == 0)
+            fail_msg("case %zu (%s) was accepted", i, cases[i].body);
+        if (!strstr(err, cases[i].message))
+            fail_msg("case %zu: '%s' does not say '%s'", i, err, cases[i].message);
+        dist_task_free(&t);
+        json_decref(b);
+    }
+    /* a config_file text past 1 MiB */
+    size_t big = DIST_TASK_TEXT_MAX + 1;
+    char *text = malloc(big + 1);
+    assert_non_null(text);
+    memset(text, '#', big);
+    text[big] = '\0';
+    json_t *b = json_pack("{s:s}", "config_file", text);
+    dist_task_init(&t);
+    assert_int_equal(dist_task_from_body(&t, b, err, sizeof err), -1);
+    assert_string_equal(err, "config_file: 1048577 bytes, expected at most 1048576");
+    dist_task_free(&t);
+    json_decref(b);
+    free(text);
+}
+
+/* Found by fuzz_task: a header key holding ':' sent a header of another name, and two such
+ * keys collapsed into one in the assignment's config; a header line past 1 KiB was cut and a
+ * name past 255 bytes shortened on the way to the worker. Long headers now reach the worker
+ * whole. */
+static void test_task_headers_reach_the_worker(void **state)
+{
+    (void)state;
+    char err[512], name[301], value[4001];
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    memset(value, 'v', sizeof value - 1);
+    value[sizeof value - 1] = '\0';
+    json_t *body = json_pack("{s:{s:s, s:{s:s, s:s}}}", "config", "url", "http://a/", "headers",
+                             name, value, "Cookie", "a=1; b=2");
+    struct dist_task t, u;
+    dist_task_init(&t);
+    dist_task_init(&u);
+    if (dist_task_from_body(&t, body, err, sizeof err) < 0) fail_msg("%s", err);
+    assert_int_equal(t.options.header_count, 2);
+    assert_int_equal(strlen(t.options.headers[0]), 300 + 2 + 4000);
+    json_t *cfg = dist_task_to_config(&t);
+    if (dist_task_from_config(&u, cfg, err, sizeof err) < 0) fail_msg("%s", err);
+    assert_int_equal(u.options.header_count, 2);
+    assert_string_equal(u.options.headers[0], t.options.headers[0]);
+    assert_string_equal(u.options.headers[1], "Cookie: a=1; b=2");
+    json_decref(cfg);
+    json_decref(body);
+    dist_task_free(&t);
+    dist_task_free(&u);
+    /* the fuzzer's input: two keys that were one header name */
+    const char *yaml = "url: http://a/\nheaders:\n  ramp_up:: 200\n  ramp_up: 60s\n";
+    dist_task_init(&t);
+    assert_int_equal(dist_task_from_text(&t, "config_file", yaml, strlen(yaml), err, sizeof err), -1);
+    assert_string_equal(err, "config_file:3:13: headers.ramp_up:: expected a header name without ':'");
+    dist_task_free(&t);
+}
+
 static void test_task_allow_targets(void **state)
 {
     (void)state;
@@ -679,6 +779,8 @@ int unit_dist(void)
         cmocka_unit_test(test_merge_histograms_exact),
         cmocka_unit_test(test_merge_thresholds_on_merged),
         cmocka_unit_test(test_task_forms),
+        cmocka_unit_test(test_task_bad_input),
+        cmocka_unit_test(test_task_headers_reach_the_worker),
         cmocka_unit_test(test_task_allow_targets),
     };
     return cmocka_run_group_tests_name("dist", tests, NULL, NULL);

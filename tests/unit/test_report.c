@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "dist/merge.h"
 #include "report/report.h"
 #include "unit.h"
 
@@ -127,6 +128,223 @@ static void test_report_compare(void **state)
                              "with like");
 }
 
+/* ---- a distributed task's document ---- */
+
+#define TASK_START_US 1764500000000000ULL
+
+/* One second of a worker: requests answers (every fail_every-th a 5xx; 0: none) of latency_us
+ * (every 100th ten times slower), over nodes api.1 and api.2, at cpu. */
+static void add_second(struct dist_merge *m, struct dist_interval *iv, const char *worker,
+                       uint64_t seq, uint64_t offset_us, int requests, int fail_every,
+                       uint64_t latency_us, double cpu, bool final)
+{
+    dist_interval_reset(iv);
+    snprintf(iv->task_id, sizeof iv->task_id, "t-report");
+    snprintf(iv->worker_id, sizeof iv->worker_id, "%s", worker);
+    snprintf(iv->session, sizeof iv->session, "s-%s", worker);
+    iv->seq = seq;
+    iv->second_us = TASK_START_US + seq * 1000000 + offset_us;
+    uint64_t failed = 0;
+    for (int i = 0; i < requests; i++) {
+        hist_record(iv->hist, i % 100 == 99 ? latency_us * 10 : latency_us + (uint64_t)(i % 7));
+        bool bad = fail_every && i % fail_every == fail_every - 1;
+        counters_add(&iv->counters, bad ? COUNTER_STATUS_5XX : COUNTER_OK);
+        failed += bad;
+    }
+    iv->node_count = 2;
+    snprintf(iv->nodes[0].name, LOAD_NODE_NAME, "api.1");
+    snprintf(iv->nodes[1].name, LOAD_NODE_NAME, "api.2");
+    iv->nodes[0].requests = (uint64_t)requests / 2;
+    iv->nodes[1].requests = (uint64_t)requests - (uint64_t)requests / 2;
+    iv->nodes[1].failures = failed;
+    iv->cpu = cpu;
+    iv->final = final;
+    iv->elapsed_s = final ? (double)seq + 1 : 0;
+    char err[256];
+    if (dist_merge_add(m, iv, err, sizeof err) < 0)
+        fail_msg("%s seq %llu: %s", worker, (unsigned long long)seq, err);
+}
+
+/* The run document of a task over 2 regions and 3 workers, built with the merge the master
+ * uses: bj-1 (beijing) runs 3 s at 1000/s, 2 ms; bj-2 (beijing) starts 12 ms late and is
+ * saturated (CPU 95% for 3 s), 600/s, 20 ms, 1 in 50 a 5xx; sh-1 (shanghai) sends one second
+ * and is lost. Thresholds p99<50ms (holds) and errors<0.5% (fails on the merged result). */
+static json_t *distributed_doc(void)
+{
+    struct dist_merge *m = dist_merge_new("t-report", TASK_START_US);
+    struct dist_interval iv;
+    assert_non_null(m);
+    assert_int_equal(dist_interval_init(&iv), 0);
+    assert_int_equal(dist_merge_worker(m, "bj-1", "beijing", 4), 0);
+    assert_int_equal(dist_merge_worker(m, "bj-2", "beijing", 2), 0);
+    assert_int_equal(dist_merge_worker(m, "sh-1", "shanghai", 4), 0);
+    for (uint64_t s = 0; s < 3; s++) {
+        add_second(m, &iv, "bj-1", s, 0, 1000, 0, 2000, 0.4, s == 2);
+        add_second(m, &iv, "bj-2", s, 12000, 600, 50, 20000, 0.95, s == 2);
+    }
+    add_second(m, &iv, "sh-1", 0, 3000, 800, 0, 5000, 0.3, false);
+    assert_int_equal(dist_merge_worker_lost(m, "sh-1"), 0);
+
+    struct dist_task task;
+    dist_task_init(&task);
+    char err[256];
+    const char *cfg = "{\"url\": \"http://127.0.0.1:8081/\", \"requests\": 6000, \"concurrency\": 30,"
+                      " \"thresholds\": [\"p99<50ms\", \"errors<0.5%\"]}";
+    if (dist_task_from_text(&task, "config_file", cfg, strlen(cfg), err, sizeof err) < 0)
+        fail_msg("%s", err);
+    struct dist_merge_meta meta = {.task = &task, .command = "master"};
+    int passed = -1;
+    json_t *doc = dist_merge_run_json(m, &meta, &passed, err, sizeof err);
+    if (!doc) fail_msg("%s", err);
+    assert_int_equal(passed, 0);
+    dist_task_free(&task);
+    dist_interval_free(&iv);
+    dist_merge_free(m);
+    return doc;
+}
+
+static char *rendered_doc(const json_t *doc, const char *format)
+{
+    char *out = NULL, err[256];
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (report_render(doc, format, f, err, sizeof err) < 0) fail_msg("%s: %s", format, err);
+    fclose(f);
+    return out;
+}
+
+/* The line of text holding needle, into line (for messages and per-row checks). */
+static const char *line_of(const char *text, const char *needle, char *line, size_t size)
+{
+    const char *at = strstr(text, needle);
+    if (!at) return NULL;
+    const char *start = at, *end = strchr(at, '\n');
+    while (start > text && start[-1] != '\n') start--;
+    snprintf(line, size, "%.*s", (int)(end ? end - start : (long)strlen(start)), start);
+    return line;
+}
+
+static void expect_in(const char *format, const char *out, const char *needle)
+{
+    if (!strstr(out, needle)) fail_msg("%s: no '%s' in:\n%s", format, needle, out);
+}
+
+/* What a user reads of a distributed task in each format: the seed's summary (total,
+ * success, failed, duration, QPS, by region), the per-region and per-worker tables with
+ * percentiles, the saturated and the lost worker marked, and the failed threshold. */
+static void test_report_distributed(void **state)
+{
+    (void)state;
+    json_t *doc = distributed_doc();
+    /* 3000 + 1800 + 800 requests, 36 of bj-2's failed */
+    char line[512];
+
+    char *text = rendered_doc(doc, "text");
+    expect_in("text", text, "Distributed task: 3 workers in 2 regions, started within 12.0 ms");
+    expect_in("text", text, "Total Requests : 5600\n");
+    expect_in("text", text, "Total Success  : 5564 (99.36%)\n");
+    expect_in("text", text, "Total Failed   : 36 (0.64%)\n");
+    expect_in("text", text, "Total Duration : 3.01 s\n");
+    expect_in("text", text, "By Region:\n    beijing  : 4800 requests, QPS: 1593.63\n"
+                            "    shanghai : 800 requests, QPS: 265.60\n");
+    assert_non_null(line_of(text, " bj-2 ", line, sizeof line));
+    if (!strstr(line, "95% SATURATED") || !strstr(line, " done") || !strstr(line, " 1800 ") ||
+        !strstr(line, " 12.0 "))
+        fail_msg("text: bj-2's row: %s", line);
+    assert_non_null(line_of(text, " sh-1 ", line, sizeof line));
+    if (!strstr(line, " LOST") || !strstr(line, " 800 ") || !strstr(line, "14.3%"))
+        fail_msg("text: sh-1's row: %s", line);
+    assert_non_null(strstr(text, "Per region"));
+    assert_non_null(line_of(strstr(text, "Per region"), " shanghai ", line, sizeof line));
+    if (!strstr(line, " 1 ") || !strstr(line, " 800 ")) fail_msg("text: shanghai's row: %s", line);
+    expect_in("text", text, "  SATURATED: the worker's CPU was at or above 90% of its cores for 3 s or more,");
+    expect_in("text", text, "LOST: the master stopped hearing from the worker");
+    expect_in("text", text, "Threshold FAIL errors<0.5% (actual 0.6429%)");
+    free(text);
+
+    char *md = rendered_doc(doc, "md");
+    expect_in("md", md, "## Distributed task");
+    expect_in("md", md, "| 5600 | 5564 (99.36%) | 36 (0.64%) | 3.01 | 1859.23 |");
+    expect_in("md", md, "| region | workers | requests | share |");
+    expect_in("md", md, "| beijing | 2 | 4800 | 85.7% | 4764 | 36 |");
+    expect_in("md", md, "| worker | requests | share | ok | failed |");
+    assert_non_null(line_of(md, "| bj-2 |", line, sizeof line));
+    if (!strstr(line, "| **95% SATURATED** |") || !strstr(line, "| done |"))
+        fail_msg("md: bj-2's row: %s", line);
+    assert_non_null(line_of(md, "| sh-1 |", line, sizeof line));
+    if (!strstr(line, "| **LOST** |")) fail_msg("md: sh-1's row: %s", line);
+    free(md);
+
+    char *html = rendered_doc(doc, "html");
+    expect_in("html", html, "<section id=\"distributed\">");
+    expect_in("html", html, "<div id=\"workers\"><table><tr><th>worker</th>");
+    expect_in("html", html, "<td class=\"flag\">95% SATURATED</td>");
+    expect_in("html", html, "<td class=\"flag\">LOST</td>");
+    expect_in("html", html, "<td>shanghai</td><td>1</td><td>800</td><td>14.3%</td>");
+    expect_in("html", html, "data-chart=\"groups\" data-source=\"workers\"");
+    expect_in("html", html, "data-chart=\"groups\" data-source=\"regions\"");
+    free(html);
+
+    char *csv = rendered_doc(doc, "csv");
+    expect_in("csv", csv, "\nall,3.012,\"region:beijing\",4800,4764,36,");
+    expect_in("csv", csv, "\nall,1.000,\"worker:sh-1 LOST\",800,800,0,");
+    expect_in("csv", csv, "\nall,3.000,\"worker:bj-2 SATURATED\",1800,1764,36,");
+    free(csv);
+
+    char *junit = rendered_doc(doc, "junit");
+    expect_in("junit", junit, "<testsuite name=\"herd master\" tests=\"3\" failures=\"1\" errors=\"0\"");
+    expect_in("junit", junit, "<testcase classname=\"herd.threshold\" name=\"p99&lt;50ms\"");
+    expect_in("junit", junit, "<failure message=\"errors&lt;0.5% (actual 0.6429%)\"/>");
+    expect_in("junit", junit, "<property name=\"region.shanghai\" value=\"1 workers, 800 requests");
+    assert_non_null(line_of(junit, "<property name=\"worker.sh-1\"", line, sizeof line));
+    if (!strstr(line, "region shanghai") || !strstr(line, ", LOST\"")) fail_msg("junit: %s", line);
+    assert_non_null(line_of(junit, "<property name=\"worker.bj-2\"", line, sizeof line));
+    if (!strstr(line, "CPU max 95%, SATURATED\"")) fail_msg("junit: %s", line);
+    expect_in("junit", junit, "<system-out>");
+    expect_in("junit", junit, "Total QPS      : 1859.23");
+    free(junit);
+
+    /* a run of one machine has none of it */
+    json_object_del(doc, "workers");
+    json_object_del(doc, "regions");
+    text = rendered_doc(doc, "text");
+    assert_null(strstr(text, "Distributed"));
+    assert_null(strstr(text, "Total Requests"));
+    free(text);
+    html = rendered_doc(doc, "html");
+    assert_null(strstr(html, "id=\"distributed\""));
+    free(html);
+    json_decref(doc);
+}
+
+/* The browser test's document (tests/e2e/distributed-run.json) is one that dist_merge writes
+ * today: the same keys at the top and in each worker and region. HERD_WRITE_E2E_FIXTURE=1
+ * writes it anew. */
+static void test_report_distributed_fixture(void **state)
+{
+    (void)state;
+    const char *path = HERD_SOURCE_DIR "/tests/e2e/distributed-run.json";
+    json_t *doc = distributed_doc();
+    if (getenv("HERD_WRITE_E2E_FIXTURE"))
+        assert_int_equal(json_dump_file(doc, path, JSON_INDENT(1) | JSON_REAL_PRECISION(9)), 0);
+    json_error_t jerr;
+    json_t *fixture = json_load_file(path, 0, &jerr);
+    if (!fixture) fail_msg("%s:%d: %s", path, jerr.line, jerr.text);
+    static const char *const groups[] = {"", "workers", "regions"};
+    for (size_t g = 0; g < 3; g++) {
+        json_t *a = g ? json_array_get(json_object_get(doc, groups[g]), 0) : doc;
+        json_t *b = g ? json_array_get(json_object_get(fixture, groups[g]), 0) : fixture;
+        const char *key;
+        json_t *v;
+        json_object_foreach(a, key, v)
+            if (!json_object_get(b, key)) fail_msg("%s: no '%s' in %s", path, key, *groups[g] ? groups[g] : "the document");
+        json_object_foreach(b, key, v)
+            if (!json_object_get(a, key)) fail_msg("%s: '%s' in %s is no longer written", path, key, *groups[g] ? groups[g] : "the document");
+    }
+    json_decref(fixture);
+    json_decref(doc);
+}
+
 int unit_report(void)
 {
     const struct CMUnitTest tests[] = {
@@ -134,6 +352,8 @@ int unit_report(void)
         cmocka_unit_test(test_report_actual_plain),
         cmocka_unit_test(test_report_junit_escapes),
         cmocka_unit_test(test_report_compare),
+        cmocka_unit_test(test_report_distributed),
+        cmocka_unit_test(test_report_distributed_fixture),
     };
     return cmocka_run_group_tests_name("report", tests, NULL, NULL);
 }
