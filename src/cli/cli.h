@@ -29,7 +29,7 @@ int cmd_exec(int argc, char **argv);
 int cmd_guard(int argc, char **argv);
 
 /* What a command does with a getopt_long return it has no case for (':' or '?', with opterr
- * 0 and a ':'-led optstring), so that every command answers alike: `--version` (an option
+ * 0 and a ':'-led optstring), so that every command answers alike: `--version` or `-V` (options
  * no command lists) prints the version line and returns CLI_EXIT_OK; anything else prints
  * "herd CMD: unknown option '--foo'" (or "option '-c' needs a value", "option '--quiet'
  * takes no value") and "Try 'herd CMD --help'." to stderr and returns CLI_EXIT_USAGE.

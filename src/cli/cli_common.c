@@ -18,8 +18,8 @@ int cli_option_error(const char *cmd, int c, char **argv)
     const char *arg = optind > 0 ? argv[optind - 1] : "";
     bool is_long = strncmp(arg, "--", 2) == 0 && arg[2] &&
                    (c == ':' || optopt == 0 || strchr(arg, '='));
-    if (is_long && strcmp(arg, "--version") == 0)
-        return cli_print_version();
+    if ((is_long && strcmp(arg, "--version") == 0) || (c == '?' && strcmp(arg, "-V") == 0))
+        return cli_print_version(); /* no command takes -V or --version for anything else */
     char name[128];
     if (is_long)
         snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);

@@ -49,12 +49,16 @@ static void test_version_everywhere(void **state)
         free(out);
     }
     for (size_t i = 0; i < COMMAND_COUNT; i++) {
-        out = err = NULL;
-        int code = run(&out, &err, commands[i], "--version", NULL);
-        if (code != 0 || strcmp(out, line) != 0 || *err)
-            fail_msg("herd %s --version: exit %d, stdout '%s', stderr '%s'", commands[i], code, out, err);
-        free(out);
-        free(err);
+        for (int v = 0; v < 2; v++) {
+            const char *flag = v ? "-V" : "--version";
+            out = err = NULL;
+            int code = run(&out, &err, commands[i], flag, NULL);
+            if (code != 0 || strcmp(out, line) != 0 || *err)
+                fail_msg("herd %s %s: exit %d, stdout '%s', stderr '%s'", commands[i], flag, code,
+                         out, err);
+            free(out);
+            free(err);
+        }
     }
     free(line);
 }
