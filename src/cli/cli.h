@@ -19,7 +19,9 @@ int cmd_up(int argc, char **argv);
 int cmd_gateway(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_report(int argc, char **argv);
-int cmd_schema(int argc, char **argv); /* plan|cluster: JSON Schema from the key tables */
+int cmd_schema(int argc, char **argv);
+int cmd_master(int argc, char **argv); /* distributed load: coordinator */
+int cmd_worker(int argc, char **argv); /* distributed load: a worker */ /* plan|cluster: JSON Schema from the key tables */
 /* status, down, logs, scale, restart, rollout, kill, stop, pause, resume (argv[0] says which) */
 int cmd_cluster(int argc, char **argv);
 /* hidden, run by the supervisor (cluster/lifeline.h): `__exec --parent PID -- PROGRAM ARGS...`
