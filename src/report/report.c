@@ -152,6 +152,8 @@ int report_render(const void *run, const char *format, FILE *out, char *err, siz
         rc = report_html(j, out);
     else if (strcmp(format, "csv") == 0)
         rc = report_csv(j, out);
+    else if (strcmp(format, "junit") == 0)
+        rc = report_run_junit(j, out);
     else if (strcmp(format, "text") == 0)
         rc = report_text(j, out);
     else
