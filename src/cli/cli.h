@@ -19,7 +19,9 @@ int cmd_up(int argc, char **argv);
 int cmd_gateway(int argc, char **argv);
 int cmd_test(int argc, char **argv);
 int cmd_report(int argc, char **argv);
-int cmd_schema(int argc, char **argv); /* plan|cluster: JSON Schema from the key tables */
+int cmd_schema(int argc, char **argv);
+int cmd_master(int argc, char **argv); /* distributed load: coordinator */
+int cmd_worker(int argc, char **argv); /* distributed load: a worker */ /* plan|cluster: JSON Schema from the key tables */
 /* status, down, logs, scale, restart, rollout, kill, stop, pause, resume (argv[0] says which) */
 int cmd_cluster(int argc, char **argv);
 /* hidden, run by the supervisor (cluster/lifeline.h): `__exec --parent PID -- PROGRAM ARGS...`
@@ -35,6 +37,17 @@ int cmd_guard(int argc, char **argv);
  * takes no value") and "Try 'herd CMD --help'." to stderr and returns CLI_EXIT_USAGE.
  * cmd is the command's name (argv[0]); argv is the vector being parsed. */
 int cli_option_error(const char *cmd, int c, char **argv);
+
+struct bench_options;
+
+/* `herd bench --master URL` (cmd_bench_master.c): runs the options (taken over; o is left
+ * empty) as a task on the master, on the workers of region or the comma-separated ids in
+ * workers (both NULL: all), follows it and prints the merged report like a local run (format,
+ * out_path as -o and --out). Returns the exit code: 0, 1 when a threshold failed, 2 for a task
+ * the master refused, 3 when the master could not be reached or the task failed. */
+int bench_master_run(struct bench_options *o, const char *master, const char *region,
+                     const char *workers, const char *token, const char *format,
+                     const char *out_path, bool quiet);
 
 /* Prints "herd VERSION" to stdout; returns CLI_EXIT_OK. */
 int cli_print_version(void);

@@ -64,11 +64,18 @@ static const char bench_usage[] =
     "      --config FILE       YAML/JSON with the seed tool's keys (url, concurrency, requests,\n"
     "                          timeout, method, headers, body, advanced.max_failures, ...);\n"
     "                          flags override it\n"
+    "distributed (a master's workers run it; see herd master, herd worker):\n"
+    "      --master URL        create the run as a task on this master, start it, follow it and\n"
+    "                          print the merged summary; exit codes as a local run\n"
+    "      --region R          only the workers of region R\n"
+    "      --workers a,b       only these workers\n"
+    "      --token T           the master's token (default: $HERD_TOKEN)\n"
     "  -h, --help              this text\n";
 
 enum {
     OPT_RAMP = 256, OPT_TIMEOUT, OPT_NOKEEPALIVE, OPT_BODYFILE, OPT_LB, OPT_SEED, OPT_NODEHEADER,
-    OPT_THRESHOLD, OPT_MAXFAIL, OPT_OUT, OPT_CONFIG, OPT_MAXCONN,
+    OPT_THRESHOLD, OPT_MAXFAIL, OPT_OUT, OPT_CONFIG, OPT_MAXCONN, OPT_MASTER, OPT_REGION,
+    OPT_WORKERS, OPT_TOKEN,
 };
 
 static const struct option bench_opts[] = {
@@ -95,6 +102,10 @@ static const struct option bench_opts[] = {
     {"out", required_argument, NULL, OPT_OUT},
     {"quiet", no_argument, NULL, 'q'},
     {"config", required_argument, NULL, OPT_CONFIG},
+    {"master", required_argument, NULL, OPT_MASTER},
+    {"region", required_argument, NULL, OPT_REGION},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"token", required_argument, NULL, OPT_TOKEN},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -156,6 +167,7 @@ struct output_choice {
     const char *format; /* -o */
     const char *path;   /* --out */
     bool quiet;
+    const char *master, *region, *workers, *token; /* --master and its selection */
 };
 
 /* Applies one flag to o. Returns 0, or an exit code. */
@@ -258,6 +270,18 @@ static int apply_flag(int c, const char *arg, struct bench_options *o, struct ou
     case 'q':
         oc->quiet = true;
         return 0;
+    case OPT_MASTER:
+        oc->master = arg;
+        return 0;
+    case OPT_REGION:
+        oc->region = arg;
+        return 0;
+    case OPT_WORKERS:
+        oc->workers = arg;
+        return 0;
+    case OPT_TOKEN:
+        oc->token = arg;
+        return 0;
     }
     return CLI_EXIT_USAGE;
 }
@@ -291,7 +315,7 @@ static void on_sigint(int signum)
 int cmd_bench(int argc, char **argv)
 {
     struct bench_options o;
-    struct output_choice oc = {0};
+    struct output_choice oc = {.token = getenv("HERD_TOKEN")};
     char err[ERR_SIZE];
     int c, rc = CLI_EXIT_USAGE;
     bench_options_default(&o);
@@ -329,6 +353,20 @@ int cmd_bench(int argc, char **argv)
     if (oc.path && outdir_check_file(oc.path, err, sizeof err) < 0) {
         fprintf(stderr, "herd bench: --out '%s': cannot write the report there: %s; no request "
                         "was sent\n", oc.path, err);
+        goto out;
+    }
+    if ((oc.region || oc.workers) && !oc.master) {
+        fprintf(stderr, "herd bench: --region and --workers choose a master's workers: give "
+                        "--master URL too\n");
+        goto out;
+    }
+    if (oc.region && oc.workers) {
+        fprintf(stderr, "herd bench: give --region or --workers, not both\n");
+        goto out;
+    }
+    if (oc.master) {
+        rc = bench_master_run(&o, oc.master, oc.region, oc.workers, oc.token, oc.format, oc.path,
+                              oc.quiet);
         goto out;
     }
     struct load_plan plan;

@@ -17,6 +17,8 @@ static const struct command commands[] = {
     {"test", cmd_test, "run a test plan: launch, load, check, judge, report"},
     {"report", cmd_report, "re-render a saved run or test document; --compare two of them"},
     {"schema", cmd_schema, "plan|cluster: the JSON Schema of plans or cluster files, for editors"},
+    {"master", cmd_master, "distributed load: REST API, workers, merged results (--db keeps them)"},
+    {"worker", cmd_worker, "distributed load: run a master's assignments (--master URL)"},
     {"up", cmd_up, "start a cluster from herd.yaml and supervise it (-d: in the background)"},
     {"status", cmd_cluster, "the cluster's nodes: pid, port, state, uptime, restarts, health, RSS"},
     {"logs", cmd_cluster, "the nodes' output (-f to follow)"},

@@ -289,6 +289,8 @@ static int by_u64(const void *a, const void *b)
  * count once). */
 static bool saturated(struct merge_worker *w)
 {
+    if (w->hot_count == 0)
+        return false; /* hot is NULL then, which qsort must not get */
     qsort(w->hot, w->hot_count, sizeof *w->hot, by_u64);
     size_t run = 0;
     for (size_t i = 0; i < w->hot_count; i++) {

@@ -32,6 +32,14 @@ static void on_answer(struct http_client *c, int error, const struct http_client
 int http_fetch(const char *base_url, const char *method, const char *path, const char *body,
                int timeout_ms, int *status, char **response, char *err, size_t errlen)
 {
+    return http_fetch_with(base_url, method, path, NULL, body, timeout_ms, status, response, err,
+                           errlen);
+}
+
+int http_fetch_with(const char *base_url, const char *method, const char *path,
+                    const char *headers, const char *body, int timeout_ms, int *status,
+                    char **response, char *err, size_t errlen)
+{
     *response = NULL;
     struct url u;
     struct sockaddr_storage addr;
@@ -41,6 +49,8 @@ int http_fetch(const char *base_url, const char *method, const char *path, const
     size_t body_len = body ? strlen(body) : 0;
     buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, path,
                u.authority);
+    if (headers)
+        buf_printf(&req, "%s", headers);
     if (body)
         buf_printf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n", body_len);
     buf_append(&req, "\r\n", 2);

@@ -13,4 +13,10 @@
 int http_fetch(const char *base_url, const char *method, const char *path, const char *body,
                int timeout_ms, int *status, char **response, char *err, size_t errlen);
 
+/* As http_fetch, with more request header lines: headers is "Name: value\r\n" lines (NULL:
+ * none), e.g. an Authorization header for an API that wants a token. */
+int http_fetch_with(const char *base_url, const char *method, const char *path,
+                    const char *headers, const char *body, int timeout_ms, int *status,
+                    char **response, char *err, size_t errlen);
+
 #endif

@@ -16,6 +16,7 @@ int integration_bad_input(void);
 int integration_walkthrough(void);
 int integration_cli(void);
 int integration_progress(void);
+int integration_dist(void);
 
 /* Not a test group: what test_lifetime.c's test_killed_test_leaves_nothing kills. */
 int integration_lifetime_victim(void);

@@ -35,6 +35,7 @@ static const struct {
     {"walkthrough", integration_walkthrough, false},
     {"cli", integration_cli, false},
     {"progress", integration_progress, false},
+    {"dist", integration_dist, false},
     {"lifetime_victim", integration_lifetime_victim, true},
 };
 

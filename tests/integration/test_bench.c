@@ -57,25 +57,12 @@ static int teardown(void **state)
     return 0;
 }
 
-/* The node's own count of answers so far (this status request not included). */
-static long long node_total(int port)
-{
-    char out[8192];
-    const char *body;
-    if (harness_get(port, "/api/v1/cluster/status", out, sizeof out, &body) != 200)
-        return -1;
-    json_t *j = json_loads(body, 0, NULL);
-    long long v = json_integer_value(json_object_get(json_object_get(j, "status"), "total_requests"));
-    json_decref(j);
-    return v;
-}
-
 /* True once the node on port has answered more than n requests other than these status
  * requests: its count went past before (node_total's, read earlier) by more than n plus the
  * status requests made since, counted in *calls (start it at 1: the one that read before). */
 static bool node_served_more(int port, long long before, long long n, int *calls)
 {
-    return node_total(port) - (*calls)++ > before + n;
+    return harness_node_total(port) - (*calls)++ > before + n;
 }
 
 static json_t *run_json(char *const args[], int expect_exit, char **err_out)
@@ -129,7 +116,7 @@ static void test_exact_request_count(void **state)
     struct trio *t = *state;
     char url[128];
     snprintf(url, sizeof url, "%s/health", t->urls[0]);
-    long long before = node_total(t->ports[0]);
+    long long before = harness_node_total(t->ports[0]);
     char *args[] = {"bench", "-n", "1000", "-c", "10", "-q", "-o", "json", url, NULL};
     json_t *run = run_json(args, 0, NULL);
     assert_int_equal(jint(run, "totals", "requests"), 1000);
@@ -140,7 +127,7 @@ static void test_exact_request_count(void **state)
     assert_true(json_array_size(json_object_get(run, "timeline")) >= 1);
     json_decref(run);
     /* the node counted them too: 1000, plus the status request before */
-    assert_int_equal(node_total(t->ports[0]), before + 1 + 1000);
+    assert_int_equal(harness_node_total(t->ports[0]), before + 1 + 1000);
 }
 
 static void test_roundrobin_thirds_match_nodes(void **state)
@@ -150,7 +137,7 @@ static void test_roundrobin_thirds_match_nodes(void **state)
     long long before[3];
     for (int i = 0; i < 3; i++) {
         snprintf(u[i], sizeof u[i], "%s/echo", t->urls[i]);
-        before[i] = node_total(t->ports[i]);
+        before[i] = harness_node_total(t->ports[i]);
     }
     char *args[] = {"bench", "-n", "999", "-c", "9", "-t", "2", "--lb", "roundrobin", "-q",
                     "-o", "json", u[0], u[1], u[2], NULL};
@@ -162,7 +149,7 @@ static void test_roundrobin_thirds_match_nodes(void **state)
         assert_non_null(n);
         assert_int_equal(jint(n, "requests", NULL), 333);
         /* what the bench says each node served is what the node counted */
-        assert_int_equal(node_total(t->ports[i]), before[i] + 1 + 333);
+        assert_int_equal(harness_node_total(t->ports[i]), before[i] + 1 + 333);
     }
     json_decref(run);
 }
@@ -303,7 +290,7 @@ static void test_open_model(void **state)
     struct trio *t = *state;
     char url[128];
     snprintf(url, sizeof url, "%s/health", t->urls[0]);
-    long long before = node_total(t->ports[0]);
+    long long before = harness_node_total(t->ports[0]);
     char *args[] = {"bench", "-R", "200", "-d", "2s", "-c", "4", "-q", "-o", "json", url, NULL};
     json_t *run = run_json(args, 0, NULL);
     /* the schedule ends the run, not a timer: 200/s for 2 s is 400, every time, each of them
@@ -314,7 +301,7 @@ static void test_open_model(void **state)
     long long sent = jint(run, "totals", "requests");
     assert_true(sent > 0);
     assert_int_equal(jint(run, "totals", "ok") + jint(run, "totals", "in_flight_at_end"), sent);
-    assert_true(harness_wait_until(node_total(t->ports[0]) == before + 1 + sent, 5000));
+    assert_true(harness_wait_until(harness_node_total(t->ports[0]) == before + 1 + sent, 5000));
     assert_string_equal(json_string_value(json_object_get(json_object_get(run, "config"), "model")), "open");
     assert_non_null(json_object_get(run, "latency_uncorrected_ms"));
     assert_int_equal(jint(run, "totals", "dropped"), 0);
@@ -472,7 +459,7 @@ static void test_sigint_stops_with_a_report(void **state)
     snprintf(url, sizeof url, "%s/health", t->urls[1]);
     char *out_path = harness_temp_file(".json", "");
     char *argv[] = {(char *)harness_herd_bin(), "bench", "-d", "30s", "-c", "4", "-q", "-o", "json", url, NULL};
-    long long before = node_total(t->ports[1]);
+    long long before = harness_node_total(t->ports[1]);
     int calls = 1;
     pid_t pid = harness_spawn_io(argv, NULL, out_path, "/dev/null");
     assert_true(harness_wait_until(node_served_more(t->ports[1], before, 0, &calls), 30000));
@@ -509,7 +496,7 @@ static void test_failures_counted_for_the_last_named_node(void **state)
     char *out_path = harness_temp_file(".json", "");
     char *argv[] = {(char *)harness_herd_bin(), "bench", "-d", "2s", "-c", "2", "--timeout", "500ms",
                     "-q", "-o", "json", url, NULL};
-    long long before = node_total(port);
+    long long before = harness_node_total(port);
     int calls = 1;
     pid_t bench = harness_spawn_io(argv, NULL, out_path, "/dev/null");
     /* more than 2 served: one of the 2 connections sent again, so it had an answer, which
@@ -540,7 +527,7 @@ static void test_fewer_requests_than_threads(void **state)
     snprintf(url, sizeof url, "%s/echo", t->urls[1]);
     static const char *const counts[][2] = {{"1", "2"}, {"3", "4"}};
     for (size_t i = 0; i < 2; i++) {
-        long long before = node_total(t->ports[1]);
+        long long before = harness_node_total(t->ports[1]);
         char *args[] = {"bench", "-n", (char *)counts[i][0], "-t", (char *)counts[i][1], "-c", "8",
                         "-q", "-o", "json", url, NULL};
         json_t *run = run_json(args, 0, NULL);
@@ -548,7 +535,7 @@ static void test_fewer_requests_than_threads(void **state)
         assert_int_equal(jint(run, "totals", "scheduled"), n);
         assert_int_equal(jint(run, "totals", "ok"), n);
         assert_accounted(run);
-        assert_int_equal(node_total(t->ports[1]), before + 1 + n);
+        assert_int_equal(harness_node_total(t->ports[1]), before + 1 + n);
         json_decref(run);
     }
 }
@@ -560,7 +547,7 @@ static void test_backlog_left_at_the_end_is_accounted(void **state)
     struct trio *t = *state;
     char url[128];
     snprintf(url, sizeof url, "%s/delay?ms=100", t->urls[2]);
-    long long before = node_total(t->ports[2]);
+    long long before = harness_node_total(t->ports[2]);
     char *args[] = {"bench", "-R", "200", "-d", "2s", "-c", "5", "--max-connections", "5",
                     "--threshold", "errors<1%", "-q", "-o", "json", url, NULL};
     json_t *run = run_json(args, 1, NULL);
@@ -570,7 +557,7 @@ static void test_backlog_left_at_the_end_is_accounted(void **state)
     assert_true(jint(run, "totals", "not_sent") > 0);
     assert_int_equal(jint(run, "totals", "not_sent"), 400 - jint(run, "totals", "requests"));
     /* what the node answered is what herd counted as sent and ended */
-    assert_int_equal(node_total(t->ports[2]), before + 1 + jint(run, "totals", "requests"));
+    assert_int_equal(harness_node_total(t->ports[2]), before + 1 + jint(run, "totals", "requests"));
     json_t *th = json_array_get(json_object_get(run, "thresholds"), 0);
     assert_false(json_is_true(json_object_get(th, "pass")));
     assert_true(json_number_value(json_object_get(th, "actual")) >= (400.0 - (double)ok) / 400 - 1e-9);
@@ -591,7 +578,7 @@ static void test_stalled_target_is_not_fast(void **state)
     char *node[] = {(char *)harness_herd_bin(), "node", "--port", portarg, "--log-level", "warn", NULL};
     pid_t pid = harness_spawn(node, NULL, NULL);
     assert_true(harness_wait_http(port, "/health", 5000));
-    long long before = node_total(port);
+    long long before = harness_node_total(port);
     char *out_path = harness_temp_file(".json", "");
     char *argv[] = {(char *)harness_herd_bin(), "bench", "-R", "100", "-d", "3s", "--timeout", "60s",
                     "--max-connections", "20", "--threshold", "p99<20ms", "-q", "-o", "json", url, NULL};
@@ -618,7 +605,7 @@ static void test_stalled_target_is_not_fast(void **state)
     /* the node, resumed, answers what it held: it saw ok + unanswered (+1: the status) */
     long long want = before + 1 + jint(run, "totals", "ok") + unanswered, seen = -1;
     int calls = 0; /* each status request before is counted too */
-    harness_wait_until((seen = node_total(port) - calls++) == want, 5000);
+    harness_wait_until((seen = harness_node_total(port) - calls++) == want, 5000);
     assert_int_equal(seen, want);
     json_decref(run);
     kill(pid, SIGTERM);
@@ -663,7 +650,7 @@ static void test_bad_out_path_sends_nothing(void **state)
         {"/tmp", "is a directory, expected a file name"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        long long before = node_total(t->ports[0]);
+        long long before = harness_node_total(t->ports[0]);
         assert_true(before >= 0);
         char *args[] = {"bench", "-n", "50", "-c", "2", "--out", (char *)cases[i].path, url, NULL};
         char *err = NULL;
@@ -675,7 +662,7 @@ static void test_bad_out_path_sends_nothing(void **state)
                      expect, cases[i].why);
         free(err);
         /* the status requests themselves: the one that read before, and this one */
-        long long after = node_total(t->ports[0]);
+        long long after = harness_node_total(t->ports[0]);
         if (after - before > 1)
             fail_msg("case %zu: the node answered %lld requests during a refused run", i,
                      after - before - 1);

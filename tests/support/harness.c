@@ -670,3 +670,15 @@ int harness_self_signed_cert(const char *dir, char *cert, char *key, size_t size
              key, cert);
     return system(cmd) == 0 ? 0 : -1;
 }
+
+long long harness_node_total(int port)
+{
+    char out[8192];
+    const char *body;
+    if (harness_get(port, "/api/v1/cluster/status", out, sizeof out, &body) != 200)
+        return -1;
+    json_t *j = json_loads(body, 0, NULL);
+    long long v = json_integer_value(json_object_get(json_object_get(j, "status"), "total_requests"));
+    json_decref(j);
+    return v;
+}

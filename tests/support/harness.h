@@ -88,6 +88,11 @@ int harness_end_descendants(void);
 /* Polls GET path on 127.0.0.1:port until it answers 200 or timeout_ms passes. */
 bool harness_wait_http(int port, const char *path, int timeout_ms);
 
+/* A `herd node`'s own count of the answers it gave so far (total_requests of GET
+ * /api/v1/cluster/status on 127.0.0.1:port; this status request is not counted, the earlier
+ * ones are), or -1. */
+long long harness_node_total(int port);
+
 /* Connects to 127.0.0.1:port; returns the socket or -1. Reads and writes time out after
  * timeout_ms. */
 int harness_connect(int port, int timeout_ms);

@@ -1,0 +1,185 @@
+/* cmd_worker.c -- `herd worker`: runs a master's assignments (dist/worker.h). */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "cli/cli.h"
+#include "dist/master.h"
+#include "dist/worker.h"
+#include "http/url.h"
+
+static const char worker_usage[] =
+    "usage: herd worker --master URL [options]\n"
+    "\n"
+    "Registers with a master (`herd master`), waits for assignments and runs each with the same\n"
+    "load engine as `herd bench`, posting per-second results. Keeps running when the master is\n"
+    "away: unacknowledged results are kept and sent again once it is back.\n"
+    "\n"
+    "      --master URL       the master, e.g. http://10.0.0.5:8080 (required)\n"
+    "      --id ID            this worker's id (default HOSTNAME-PID); the same id after a\n"
+    "                         restart rejoins as the same worker\n"
+    "      --region R         a region name tasks can select (--region of herd bench --master)\n"
+    "      --token T          the master's token (default: $HERD_TOKEN)\n"
+    "      --cores N          cores to report and use (default: this machine's)\n"
+    "      --buffer N         unacknowledged intervals kept while the master is away\n"
+    "                         (default 3600; past it the oldest are dropped, with a warning)\n"
+    "      --log-level LEVEL  error, warn, info (default) or debug\n"
+    "  -h, --help             this text\n";
+
+enum { OPT_MASTER = 256, OPT_ID, OPT_REGION, OPT_TOKEN, OPT_CORES, OPT_BUFFER, OPT_LOG };
+
+static const struct option worker_opts[] = {
+    {"master", required_argument, NULL, OPT_MASTER},
+    {"id", required_argument, NULL, OPT_ID},
+    {"region", required_argument, NULL, OPT_REGION},
+    {"token", required_argument, NULL, OPT_TOKEN},
+    {"cores", required_argument, NULL, OPT_CORES},
+    {"buffer", required_argument, NULL, OPT_BUFFER},
+    {"log-level", required_argument, NULL, OPT_LOG},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static struct load_stop worker_stop;
+
+static void on_signal(int signum)
+{
+    (void)signum;
+    load_stop_request(&worker_stop);
+}
+
+static bool printable_id(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return false;
+    for (; *s; s++)
+        if (*s <= ' ' || *s > '~' || *s == '#')
+            return false;
+    return true;
+}
+
+static int count(const char *flag, const char *text, long max, long *out)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end || v < 1 || v > max) {
+        fprintf(stderr, "herd worker: %s '%s': expected a whole number from 1 to %ld\n", flag,
+                text, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cmd_worker(int argc, char **argv)
+{
+    struct dist_worker_options o = {0};
+    const char *id = NULL;
+    char id_buf[DIST_WORKER_ID_MAX + 1], err[ERR_SIZE];
+    enum log_level level = LOG_LEVEL_INFO;
+    o.token = getenv("HERD_TOKEN");
+    long n;
+    int c;
+    opterr = 0;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", worker_opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            fputs(worker_usage, stdout);
+            return CLI_EXIT_OK;
+        case OPT_MASTER:
+            o.master_url = optarg;
+            break;
+        case OPT_ID:
+            id = optarg;
+            break;
+        case OPT_REGION:
+            o.region = optarg;
+            break;
+        case OPT_TOKEN:
+            o.token = optarg;
+            break;
+        case OPT_CORES:
+            if (count("--cores", optarg, 65536, &n) < 0)
+                return CLI_EXIT_USAGE;
+            o.cores = (unsigned)n;
+            break;
+        case OPT_BUFFER:
+            if (count("--buffer", optarg, 10000000, &n) < 0)
+                return CLI_EXIT_USAGE;
+            o.buffer_max = (size_t)n;
+            break;
+        case OPT_LOG:
+            if (log_level_parse(optarg, &level) < 0) {
+                fprintf(stderr, "herd worker: --log-level '%s': expected error, warn, info or "
+                                "debug\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            break;
+        default:
+            return cli_option_error("worker", c, argv);
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "herd worker: unexpected argument '%s'\nTry 'herd worker --help'.\n",
+                argv[optind]);
+        return CLI_EXIT_USAGE;
+    }
+    struct url u;
+    if (!o.master_url) {
+        fprintf(stderr, "herd worker: --master URL is required (the master's address, e.g. "
+                        "http://127.0.0.1:8080)\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (url_parse(&u, o.master_url, err, sizeof err) < 0) {
+        fprintf(stderr, "herd worker: --master %s\n", err);
+        return CLI_EXIT_USAGE;
+    }
+    if (!id) {
+        char host[64] = "worker";
+        gethostname(host, sizeof host);
+        host[sizeof host - 1] = '\0';
+        for (char *p = host; *p; p++)
+            if (*p <= ' ' || *p > '~' || *p == '#')
+                *p = '-';
+        snprintf(id_buf, sizeof id_buf, "%.40s-%d", host, (int)getpid());
+        id = id_buf;
+    }
+    if (!printable_id(id, DIST_WORKER_ID_MAX)) {
+        fprintf(stderr, "herd worker: --id '%s': expected 1 to %d printable characters without "
+                        "spaces or '#'\n", id, DIST_WORKER_ID_MAX);
+        return CLI_EXIT_USAGE;
+    }
+    if (o.region && o.region[0] && !printable_id(o.region, 63)) {
+        fprintf(stderr, "herd worker: --region '%s': expected up to 63 printable characters "
+                        "without spaces or '#'\n", o.region);
+        return CLI_EXIT_USAGE;
+    }
+    o.id = id;
+    char tag[DIST_WORKER_ID_MAX + 8];
+    snprintf(tag, sizeof tag, "worker %s", id);
+    log_setup(level, tag);
+    if (load_stop_init(&worker_stop) < 0) {
+        fprintf(stderr, "herd worker: cannot make an eventfd\n");
+        return CLI_EXIT_RUNTIME;
+    }
+    o.stop = &worker_stop;
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int rc = dist_worker_run(&o, err, sizeof err);
+    load_stop_close(&worker_stop);
+    if (rc < 0) {
+        fprintf(stderr, "herd worker: %s\n", err);
+        return rc == DIST_WORKER_EREFUSED ? CLI_EXIT_USAGE : CLI_EXIT_RUNTIME;
+    }
+    return CLI_EXIT_OK;
+}

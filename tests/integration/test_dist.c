@@ -1,0 +1,597 @@
+/* test_dist.c -- `herd master`, `herd worker` and `herd bench --master` as real processes on
+ * loopback, loading real `herd node` targets whose own counters are the independent observer:
+ * exact request counts, worker selection, a worker killed (its rest reassigned), the master
+ * killed and restarted on its store, a worker restarted with its id, the token, exit codes and
+ * bad bodies. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../support/harness.h"
+#include "dist/interval.h"
+#include "integration.h"
+
+#define MAX_WORKERS 4
+
+struct dist {
+    char dir[64], db[128];
+    int mport;
+    pid_t master;
+    int masters; /* started so far: each its own log */
+    char murl[64];
+    int nports[2];
+    pid_t nodes[2];
+    pid_t workers[MAX_WORKERS];
+    char token[32];
+};
+
+static pid_t start_master(struct dist *d, const char *const extra[])
+{
+    char port[32], listen[64], log[160];
+    snprintf(port, sizeof port, "%d", d->mport);
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", d->mport);
+    snprintf(log, sizeof log, "%s/master-%d.log", d->dir, ++d->masters);
+    char *argv[24] = {(char *)harness_herd_bin(), "master", "--listen", listen, "--db", d->db,
+                      "--lost-after", "1500ms", "--suspect-after", "800ms"};
+    int n = 10;
+    if (d->token[0]) {
+        argv[n++] = "--token";
+        argv[n++] = d->token;
+    }
+    for (int i = 0; extra && extra[i] && n < 22; i++)
+        argv[n++] = (char *)extra[i];
+    argv[n] = NULL;
+    pid_t pid = harness_spawn_io(argv, NULL, NULL, log);
+    d->master = pid;
+    return pid;
+}
+
+static pid_t start_worker(struct dist *d, int i, const char *id, const char *region)
+{
+    char log[160];
+    snprintf(log, sizeof log, "%s/%s.log", d->dir, id);
+    char *argv[] = {(char *)harness_herd_bin(), "worker", "--master", d->murl, "--id", (char *)id,
+                    "--region", (char *)region, d->token[0] ? "--token" : NULL, d->token, NULL};
+    d->workers[i] = harness_spawn(argv, NULL, log);
+    return d->workers[i];
+}
+
+/* One request to the master; the answer's JSON into *out (may be NULL). Returns the status. */
+static int api(const struct dist *d, const char *method, const char *path, const char *body,
+               const char *token, json_t **out)
+{
+    static char buf[1 << 20];
+    char *req = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&req, &len);
+    fprintf(f, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n", method, path);
+    if (token)
+        fprintf(f, "Authorization: Bearer %s\r\n", token);
+    fprintf(f, "Content-Length: %zu\r\n\r\n%s", body ? strlen(body) : 0, body ? body : "");
+    fclose(f);
+    int status = harness_exchange(d->mport, req, buf, sizeof buf);
+    free(req);
+    if (out) {
+        const char *b = strstr(buf, "\r\n\r\n");
+        *out = b ? json_loads(b + 4, 0, NULL) : NULL;
+    }
+    return status;
+}
+
+/* Both nodes' answers together; each call's own status requests are taken out by the caller:
+ * two more per call. */
+static long long nodes_total(const struct dist *d)
+{
+    return harness_node_total(d->nports[0]) + harness_node_total(d->nports[1]);
+}
+
+static int active_workers(const struct dist *d)
+{
+    json_t *j;
+    if (api(d, "GET", "/api/v1/workers", NULL, d->token[0] ? d->token : NULL, &j) != 200)
+        return -1;
+    int n = 0;
+    json_t *w;
+    size_t i;
+    json_array_foreach(json_object_get(j, "workers"), i, w)
+        n += strcmp(json_string_value(json_object_get(w, "state")), "active") == 0;
+    json_decref(j);
+    return n;
+}
+
+static int setup_n(void **state, int workers, const char *token)
+{
+    struct dist *d = calloc(1, sizeof *d);
+    snprintf(d->dir, sizeof d->dir, "/tmp/herd-dist-XXXXXX");
+    if (!mkdtemp(d->dir))
+        return -1;
+    snprintf(d->db, sizeof d->db, "%s/herd.db", d->dir);
+    if (token)
+        snprintf(d->token, sizeof d->token, "%s", token);
+    for (int i = 0; i < 2; i++) {
+        d->nports[i] = harness_free_port();
+        char port[16], id[16];
+        snprintf(port, sizeof port, "%d", d->nports[i]);
+        snprintf(id, sizeof id, "api.%d", i + 1);
+        char *argv[] = {(char *)harness_herd_bin(), "node", "--port", port, "--id", id,
+                        "--log-level", "warn", NULL};
+        d->nodes[i] = harness_spawn(argv, NULL, NULL);
+    }
+    d->mport = harness_free_port();
+    snprintf(d->murl, sizeof d->murl, "http://127.0.0.1:%d", d->mport);
+    start_master(d, NULL);
+    static const char *const ids[] = {"w1", "w2", "w3", "w4"};
+    static const char *const regions[] = {"eu", "us", "eu", "us"};
+    *state = d;
+    for (int i = 0; i < 2; i++)
+        if (!harness_wait_http(d->nports[i], "/health", 10000))
+            return -1;
+    if (!harness_wait_until(harness_port_open(d->mport), 10000))
+        return -1;
+    for (int i = 0; i < workers; i++)
+        start_worker(d, i, ids[i], regions[i]);
+    if (!harness_wait_until(active_workers(d) == workers, 15000))
+        return -1;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_n(state, 3, NULL);
+}
+
+static int teardown(void **state)
+{
+    struct dist *d = *state;
+    if (!d)
+        return 0;
+    if (getenv("HERD_TEST_SHOW_LOGS")) {
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "cat %s/*.log >&2", d->dir);
+        if (system(cmd) < 0) {
+        }
+    }
+    harness_kill_all();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", d->dir);
+    if (system(cmd) < 0) {
+    }
+    free(d);
+    return 0;
+}
+
+/* Creates and starts a task; returns its id (static) or NULL. */
+static const char *run_task(const struct dist *d, const char *config, const char *start_body)
+{
+    static char id[64];
+    json_t *j;
+    char body[2048];
+    snprintf(body, sizeof body, "{\"config\": %s}", config);
+    const char *tok = d->token[0] ? d->token : NULL;
+    if (api(d, "POST", "/api/v1/tasks", body, tok, &j) != 201) {
+        json_decref(j);
+        return NULL;
+    }
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(j, "task_id")));
+    json_decref(j);
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/tasks/%s/start", id);
+    int status = api(d, "POST", path, start_body, tok, &j);
+    json_decref(j);
+    return status == 200 ? id : NULL;
+}
+
+static json_t *task_get(const struct dist *d, const char *id)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/tasks/%s", id);
+    json_t *j = NULL;
+    if (api(d, "GET", path, NULL, d->token[0] ? d->token : NULL, &j) != 200) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static const char *task_state(const struct dist *d, const char *id, char *buf, size_t size)
+{
+    json_t *j = task_get(d, id);
+    snprintf(buf, size, "%s", j ? json_string_value(json_object_get(j, "state")) : "?");
+    json_decref(j);
+    return buf;
+}
+
+static bool task_ended(const struct dist *d, const char *id)
+{
+    char s[32];
+    task_state(d, id, s, sizeof s);
+    return strcmp(s, "running") != 0 && strcmp(s, "pending") != 0 && strcmp(s, "?") != 0;
+}
+
+static long long totals(const json_t *task, const char *key)
+{
+    return json_integer_value(json_object_get(json_object_get(task, "totals"), key));
+}
+
+/* The task's merged requests so far, or -1. */
+static long long task_requests(const struct dist *d, const char *id)
+{
+    json_t *t = task_get(d, id);
+    long long n = t ? totals(t, "requests") : -1;
+    json_decref(t);
+    return n;
+}
+
+/* The requests a worker (its first part, id) has in the task so far. */
+static long long worker_requests(const struct dist *d, const char *task, const char *wid)
+{
+    json_t *j = task_get(d, task);
+    json_t *w = harness_json_find(json_object_get(j, "workers"), "id", wid);
+    long long n = w ? json_integer_value(json_object_get(w, "requests")) : -1;
+    json_decref(j);
+    return n;
+}
+
+static char config[512];
+
+static const char *config_of(const struct dist *d, long long requests, const char *extra)
+{
+    snprintf(config, sizeof config,
+             "{\"urls\": [\"http://127.0.0.1:%d/echo\", \"http://127.0.0.1:%d/echo\"], "
+             "\"requests\": %lld, \"concurrency\": 3%s%s}",
+             d->nports[0], d->nports[1], requests, extra ? ", " : "", extra ? extra : "");
+    return config;
+}
+
+/* ---- tests ---- */
+
+static void test_request_count_lands_exactly(void **state)
+{
+    struct dist *d = *state;
+    long long before = nodes_total(d);
+    const char *id = run_task(d, config_of(d, 901, NULL), NULL);
+    assert_non_null(id);
+    assert_true(harness_wait_until(task_ended(d, id), 60000));
+    json_t *t = task_get(d, id);
+    assert_string_equal(json_string_value(json_object_get(t, "state")), "completed");
+    assert_string_equal(json_string_value(json_object_get(t, "verdict")), "pass");
+    assert_int_equal(totals(t, "requests"), 901);
+    assert_int_equal(totals(t, "ok"), 901);
+    /* every worker did its third, exactly (901 = 301 + 300 + 300) */
+    json_t *ws = json_object_get(t, "workers");
+    assert_int_equal(json_array_size(ws), 3);
+    long long sum = 0;
+    for (size_t i = 0; i < 3; i++) {
+        long long n = json_integer_value(json_object_get(json_array_get(ws, i), "requests"));
+        assert_true(n == 300 || n == 301);
+        sum += n;
+    }
+    assert_int_equal(sum, 901);
+    /* the nodes counted exactly what the master merged (2: the first status calls) */
+    assert_int_equal(nodes_total(d) - before - 2, 901);
+    json_decref(t);
+    /* the report renders in every format */
+    const char *formats[] = {"json", "md", "html", "junit"};
+    for (int i = 0; i < 4; i++) {
+        char path[160];
+        snprintf(path, sizeof path, "/api/v1/tasks/%s/report?format=%s", id, formats[i]);
+        char out[64];
+        (void)out;
+        json_t *j = NULL;
+        int status = api(d, "GET", path, NULL, NULL, strcmp(formats[i], "json") == 0 ? &j : NULL);
+        assert_int_equal(status, 200);
+        if (j)
+            assert_string_equal(json_string_value(json_object_get(j, "schema")), "herd.run/1");
+        json_decref(j);
+    }
+}
+
+/* The parts' worker ids of a task, sorted, comma-joined. */
+static void task_workers(const struct dist *d, const char *id, char *out, size_t size)
+{
+    json_t *t = task_get(d, id);
+    out[0] = '\0';
+    json_t *a;
+    size_t i;
+    char ids[8][16] = {{0}};
+    size_t n = 0;
+    json_array_foreach(json_object_get(t, "assignments"), i, a)
+        if (n < 8)
+            snprintf(ids[n++], 16, "%s", json_string_value(json_object_get(a, "worker_id")));
+    qsort(ids, n, 16, (int (*)(const void *, const void *))strcmp);
+    for (size_t k = 0; k < n; k++)
+        snprintf(out + strlen(out), size - strlen(out), "%s%s", k ? "," : "", ids[k]);
+    json_decref(t);
+}
+
+static void test_region_and_id_selection(void **state)
+{
+    struct dist *d = *state;
+    char ws[128];
+    long long before = nodes_total(d);
+    const char *id = run_task(d, config_of(d, 200, NULL), "{\"slave_region\": \"eu\"}");
+    assert_non_null(id);
+    assert_true(harness_wait_until(task_ended(d, id), 60000));
+    task_workers(d, id, ws, sizeof ws);
+    assert_string_equal(ws, "w1,w3");
+    json_t *t = task_get(d, id);
+    assert_int_equal(totals(t, "requests"), 200);
+    json_t *regions = json_object_get(t, "regions");
+    assert_int_equal(json_array_size(regions), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(regions, 0), "region")),
+                        "eu");
+    json_decref(t);
+    id = run_task(d, config_of(d, 100, NULL), "{\"worker_ids\": [\"w2\"]}");
+    assert_non_null(id);
+    assert_true(harness_wait_until(task_ended(d, id), 60000));
+    task_workers(d, id, ws, sizeof ws);
+    assert_string_equal(ws, "w2");
+    assert_int_equal(nodes_total(d) - before - 2, 300);
+    /* a region without workers, an unknown id: refused, nothing runs */
+    json_t *j;
+    assert_int_equal(api(d, "POST", "/api/v1/tasks", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"requests\": 5}}", NULL, &j), 201);
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/tasks/%s/start", json_string_value(json_object_get(j, "task_id")));
+    json_decref(j);
+    assert_int_equal(api(d, "POST", path, "{\"region\": \"mars\"}", NULL, NULL), 409);
+    assert_int_equal(api(d, "POST", path, "{\"slave_ids\": [\"nobody\"]}", NULL, NULL), 409);
+    assert_int_equal(api(d, "POST", path, "{\"slave_ids\": \"w1\"}", NULL, NULL), 400);
+}
+
+/* Starts a task of 1200 requests at 300/s (its id into task), waits until the master has some
+ * of w2's and SIGKILLs w2. Returns the nodes' count before the task. */
+static long long start_then_kill_w2(struct dist *d, char task[64])
+{
+    long long before = nodes_total(d);
+    const char *id = run_task(d, config_of(d, 1200, "\"rate\": 300"), NULL);
+    assert_non_null(id);
+    snprintf(task, 64, "%s", id);
+    assert_true(harness_wait_until(worker_requests(d, task, "w2") > 0, 30000));
+    kill(d->workers[1], SIGKILL);
+    harness_wait(d->workers[1], 5000);
+    return before;
+}
+
+static void test_worker_killed_share_reassigned(void **state)
+{
+    struct dist *d = *state;
+    char task[64];
+    long long before = start_then_kill_w2(d, task);
+    assert_true(harness_wait_until(task_ended(d, task), 60000));
+    json_t *t = task_get(d, task);
+    assert_string_equal(json_string_value(json_object_get(t, "state")), "completed");
+    /* the task's total is reached exactly once */
+    assert_int_equal(totals(t, "requests"), 1200);
+    const char *msg = json_string_value(json_object_get(t, "message"));
+    assert_non_null(strstr(msg, "worker w2 lost"));
+    assert_non_null(strstr(msg, "reassigned"));
+    json_t *w2 = harness_json_find(json_object_get(t, "workers"), "id", "w2");
+    assert_non_null(w2);
+    assert_true(json_is_true(json_object_get(w2, "lost")));
+    long long w2_counted = json_integer_value(json_object_get(w2, "requests"));
+    size_t i, taken = 0;
+    json_t *a;
+    json_array_foreach(json_object_get(t, "assignments"), i, a)
+        taken += strcmp(json_string_value(json_object_get(a, "reassigned_from")), "w2") == 0;
+    assert_true(taken >= 1);
+    /* the nodes got the task's requests, plus what w2 sent after its last acknowledged
+     * interval (SIGKILL took that count with it), which is less than its unfinished share */
+    long long served = nodes_total(d) - before - 2;
+    assert_true(served >= 1200);
+    assert_true(served - 1200 < 400 - w2_counted);
+    json_decref(t);
+}
+
+static void test_master_killed_and_restarted(void **state)
+{
+    struct dist *d = *state;
+    long long before = nodes_total(d);
+    const char *id = run_task(d, config_of(d, 1200, "\"rate\": 300"), NULL);
+    assert_non_null(id);
+    char task[64];
+    snprintf(task, sizeof task, "%s", id);
+    json_t *t;
+    assert_true(harness_wait_until(task_requests(d, task) > 0, 30000));
+    kill(d->master, SIGKILL);
+    harness_wait(d->master, 5000);
+    start_master(d, NULL);
+    assert_true(harness_wait_until(harness_port_open(d->mport), 10000));
+    assert_true(harness_wait_until(task_ended(d, task), 60000));
+    t = task_get(d, task);
+    assert_string_equal(json_string_value(json_object_get(t, "state")), "completed");
+    /* nothing lost, nothing doubled: the nodes' count is the merged total, and that is N */
+    assert_int_equal(totals(t, "requests"), 1200);
+    assert_int_equal(nodes_total(d) - before - 2, 1200);
+    json_decref(t);
+}
+
+static void test_worker_restarted_rejoins_once(void **state)
+{
+    struct dist *d = *state;
+    char task[64];
+    long long before = start_then_kill_w2(d, task);
+    start_worker(d, 1, "w2", "us"); /* the same id, a new process */
+    assert_true(harness_wait_until(task_ended(d, task), 60000));
+    json_t *t = task_get(d, task);
+    assert_string_equal(json_string_value(json_object_get(t, "state")), "completed");
+    assert_int_equal(totals(t, "requests"), 1200);
+    long long served = nodes_total(d) - before - 2;
+    assert_true(served >= 1200 && served < 1200 + 400);
+    json_decref(t);
+    /* one worker w2, active again */
+    json_t *j;
+    assert_int_equal(api(d, "GET", "/api/v1/workers", NULL, NULL, &j), 200);
+    size_t i, n = 0;
+    json_t *w;
+    json_array_foreach(json_object_get(j, "workers"), i, w)
+        if (strcmp(json_string_value(json_object_get(w, "id")), "w2") == 0) {
+            n++;
+            assert_string_equal(json_string_value(json_object_get(w, "state")), "active");
+        }
+    assert_int_equal(n, 1);
+    json_decref(j);
+}
+
+static int setup_token(void **state)
+{
+    return setup_n(state, 1, "s3cret-token");
+}
+
+static void test_token_matrix(void **state)
+{
+    struct dist *d = *state;
+    const char *body = "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"requests\": 5}}";
+    /* changes: no token, a wrong one -> 401; the right one -> 201 */
+    assert_int_equal(api(d, "POST", "/api/v1/tasks", body, NULL, NULL), 401);
+    assert_int_equal(api(d, "POST", "/api/v1/tasks", body, "wrong", NULL), 401);
+    json_t *j;
+    assert_int_equal(api(d, "POST", "/api/v1/tasks", body, d->token, &j), 201);
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/tasks/%s/cancel", json_string_value(json_object_get(j, "task_id")));
+    json_decref(j);
+    assert_int_equal(api(d, "POST", path, NULL, "wrong", NULL), 401);
+    assert_int_equal(api(d, "POST", path, NULL, d->token, NULL), 200);
+    /* worker calls: 401 without the token */
+    const char *reg = "{\"id\": \"intruder\", \"cores\": 1}";
+    assert_int_equal(api(d, "POST", "/api/v1/workers/register", reg, NULL, NULL), 401);
+    assert_int_equal(api(d, "POST", "/api/v1/workers/register", reg, "wrong", NULL), 401);
+    assert_int_equal(api(d, "POST", "/api/v1/workers/w1/heartbeat", "{\"session\": \"s-x\"}", NULL, NULL), 401);
+    assert_int_equal(api(d, "POST", "/api/v1/workers/w1/intervals", "{}", NULL, NULL), 401);
+    assert_int_equal(api(d, "GET", "/api/v1/workers/w1/assignment?session=s-x&wait=0", NULL, NULL, NULL), 401);
+    /* reads from loopback need no token */
+    assert_int_equal(api(d, "GET", "/api/v1/tasks", NULL, NULL, NULL), 200);
+    assert_int_equal(api(d, "GET", "/api/v1/workers", NULL, NULL, NULL), 200);
+    /* the worker with the token registered (setup waited for it); one with a wrong token
+     * is refused and exits 2 */
+    char *argv[] = {(char *)harness_herd_bin(), "worker", "--master", d->murl, "--id", "bad",
+                    "--token", "wrong", NULL};
+    int rc = harness_herd(argv + 1, 20000, NULL, NULL);
+    assert_int_equal(rc, 2);
+    /* a master on a non-loopback address without a token does not start */
+    char listen[64];
+    snprintf(listen, sizeof listen, "0.0.0.0:%d", harness_free_port());
+    char *margs[] = {"master", "--listen", listen, "--db", d->db, NULL};
+    char *err = NULL;
+    assert_int_equal(harness_herd(margs, 20000, NULL, &err), 2);
+    assert_non_null(strstr(err, "--token"));
+    free(err);
+}
+
+static void test_bench_master_exit_codes(void **state)
+{
+    struct dist *d = *state;
+    char url[96], bad[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/echo", d->nports[0]);
+    snprintf(bad, sizeof bad, "http://127.0.0.1:%d/status/500", d->nports[1]);
+    char *out = NULL, *err = NULL;
+    char *ok[] = {"bench", "--master", d->murl, "-n", "300", "-c", "3", "--threshold",
+                  "errors<1%", url, NULL};
+    assert_int_equal(harness_herd(ok, 60000, &out, &err), 0);
+    assert_non_null(strstr(out, "300 scheduled = ok 300"));
+    free(out);
+    free(err);
+    out = err = NULL;
+    char *fail[] = {"bench", "--master", d->murl, "--region", "eu", "-n", "200", "-c", "2",
+                    "--threshold", "errors<1%", bad, NULL};
+    assert_int_equal(harness_herd(fail, 60000, &out, &err), 1);
+    assert_non_null(strstr(err, "threshold failed: errors<1%"));
+    free(out);
+    free(err);
+    out = err = NULL;
+    /* bad input: the master refuses the task, exit 2 */
+    char *usage[] = {"bench", "--master", d->murl, "-n", "10", "-d", "2s", url, NULL};
+    assert_int_equal(harness_herd(usage, 30000, &out, &err), 2);
+    free(out);
+    free(err);
+}
+
+static void test_bad_bodies_400(void **state)
+{
+    struct dist *d = *state;
+    json_t *j = NULL;
+    const struct {
+        const char *body, *needle;
+    } bad[] = {
+        {"{", "body: invalid JSON"},
+        {"[]", "body: expected a JSON object"},
+        {"{\"config\": {}, \"what\": 1}", "what"},
+        {"{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"concurrency\": \"many\"}}", "concurrency"},
+        {"{\"config_file\": \"url: http://127.0.0.1:1/\\nrequests: -3\\n\"}", "requests"},
+        {"{\"config\": {\"requests\": 5}}", "URL"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(api(d, "POST", "/api/v1/tasks", bad[i].body, NULL, &j), 400);
+        const char *msg = json_string_value(json_object_get(j, "error"));
+        assert_non_null(msg);
+        if (!strcasestr(msg, bad[i].needle))
+            fail_msg("body %s: message '%s' does not name '%s'", bad[i].body, msg, bad[i].needle);
+        json_decref(j);
+    }
+    assert_int_equal(api(d, "GET", "/api/v1/tasks/t-0000000000000000", NULL, NULL, NULL), 404);
+    assert_int_equal(api(d, "POST", "/api/v1/tasks/t-0000000000000000/start", NULL, NULL, NULL), 404);
+    assert_int_equal(api(d, "POST", "/api/v1/workers/register", "{\"id\": \"a b\"}", NULL, NULL), 400);
+    assert_int_equal(api(d, "GET", "/api/details?status=maybe", NULL, NULL, NULL), 400);
+    /* a conflicting interval: the same (task, worker, seq) with another body is 409 */
+    assert_int_equal(api(d, "POST", "/api/v1/workers/register", "{\"id\": \"probe\", \"cores\": 1}", NULL, &j), 200);
+    char session[64];
+    snprintf(session, sizeof session, "%s", json_string_value(json_object_get(j, "session")));
+    json_decref(j);
+    assert_int_equal(api(d, "POST", "/api/v1/tasks", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"requests\": 5}}", NULL, &j), 201);
+    char task[64], path[160];
+    snprintf(task, sizeof task, "%s", json_string_value(json_object_get(j, "task_id")));
+    json_decref(j);
+    snprintf(path, sizeof path, "/api/v1/tasks/%s/start", task);
+    assert_int_equal(api(d, "POST", path, "{\"worker_ids\": [\"probe\"]}", NULL, NULL), 200);
+    assert_int_equal(api(d, "POST", path, NULL, NULL, NULL), 409); /* started already */
+    struct dist_interval iv;
+    assert_int_equal(dist_interval_init(&iv), 0);
+    snprintf(iv.task_id, sizeof iv.task_id, "%s", task);
+    snprintf(iv.worker_id, sizeof iv.worker_id, "probe");
+    snprintf(iv.session, sizeof iv.session, "%s", session);
+    iv.second_us = (uint64_t)time(NULL) * 1000000ULL + 5000000ULL;
+    iv.counters.requests = iv.counters.by_class[COUNTER_OK] = 1;
+    json_t *ivj = dist_interval_to_json(&iv);
+    char *first = json_dumps(ivj, JSON_COMPACT);
+    json_object_set_new(json_object_get(ivj, "counters"), "ok", json_integer(0));
+    json_object_set_new(json_object_get(ivj, "counters"), "connect", json_integer(1));
+    char *second = json_dumps(ivj, JSON_COMPACT);
+    json_decref(ivj);
+    dist_interval_free(&iv);
+    assert_int_equal(api(d, "POST", "/api/v1/workers/probe/intervals", first, NULL, &j), 200);
+    json_decref(j);
+    assert_int_equal(api(d, "POST", "/api/v1/workers/probe/intervals", first, NULL, NULL), 200);
+    assert_int_equal(api(d, "POST", "/api/v1/workers/probe/intervals", second, NULL, NULL), 409);
+    assert_int_equal(api(d, "POST", "/api/v1/workers/probe/intervals", "{\"seq\": 1}", NULL, NULL), 400);
+    free(first);
+    free(second);
+    /* the master still serves */
+    assert_int_equal(api(d, "GET", "/api/v1/tasks", NULL, NULL, NULL), 200);
+}
+
+int integration_dist(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_request_count_lands_exactly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_region_and_id_selection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_killed_share_reassigned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_master_killed_and_restarted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_restarted_rejoins_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_matrix, setup_token, teardown),
+        cmocka_unit_test_setup_teardown(test_bench_master_exit_codes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_bodies_400, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("dist", tests, NULL, NULL);
+}
