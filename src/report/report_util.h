@@ -69,8 +69,6 @@ void report_dist_csv(const json_t *run, FILE *out);
 int report_test_text(const json_t *doc, FILE *out);
 int report_test_markdown(const json_t *doc, FILE *out);
 int report_test_junit(const json_t *doc, FILE *out);
-/* A run document (herd.run/1) as JUnit XML: a case per threshold and one for the verdict. */
-int report_run_junit(const json_t *doc, FILE *out);
 int report_test_html(const json_t *doc, FILE *out);
 
 #endif

@@ -353,44 +353,6 @@ int report_test_html(const json_t *doc, FILE *out)
     return report_page_end(out, doc);
 }
 
-int report_run_junit(const json_t *doc, FILE *out)
-{
-    json_t *ths = json_object_get(doc, "thresholds");
-    size_t i, failures = 0;
-    json_t *th;
-    json_array_foreach(ths, i, th)
-        failures += !json_is_true(json_object_get(th, "pass"));
-    bool pass = strcmp(report_str(doc, "verdict"), "pass") == 0;
-    /* the verdict is a case of its own: it also fails with no success or a tripped breaker */
-    fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
-    fprintf(out, "  <testsuite name=\"herd %s\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" "
-            "skipped=\"0\" time=\"%.3f\" timestamp=\"", report_str(doc, "command"),
-            json_array_size(ths) + 1, failures + !pass, report_num(doc, "elapsed_s"));
-    xml_escape(out, report_str(doc, "started_at"));
-    fprintf(out, "\">\n");
-    json_array_foreach(ths, i, th)
-    {
-        fprintf(out, "    <testcase classname=\"herd.threshold\" name=\"");
-        xml_escape(out, report_str(th, "expr"));
-        fprintf(out, "\" time=\"0\">");
-        if (!json_is_true(json_object_get(th, "pass"))) {
-            char actual[64];
-            report_actual(th, report_str(th, "expr"), actual, sizeof actual);
-            fprintf(out, "\n      <failure message=\"actual ");
-            xml_escape(out, actual);
-            fprintf(out, "\"/>\n    ");
-        }
-        fprintf(out, "</testcase>\n");
-    }
-    fprintf(out, "    <testcase classname=\"herd.run\" name=\"verdict\" time=\"%.3f\">",
-            report_num(doc, "elapsed_s"));
-    if (!pass)
-        fprintf(out, "\n      <failure message=\"a threshold failed, no request succeeded or the "
-                     "circuit breaker tripped\"/>\n    ");
-    fprintf(out, "</testcase>\n  </testsuite>\n</testsuites>\n");
-    return ferror(out) ? -1 : 0;
-}
-
 int report_test_junit(const json_t *doc, FILE *out)
 {
     size_t i, failures = 0, errors = 0, skipped = 0;
