@@ -15,6 +15,7 @@
 #include "base/mtime.h"
 #include "dist/interval.h"
 #include "dist/merge.h"
+#include "dist/protocol.h"
 #include "dist/split.h"
 #include "http/json_body.h"
 #include "http/server.h"
@@ -27,6 +28,7 @@
 #define START_DELAY_US   1000000 /* a task starts this long after /start: workers poll first */
 #define REASSIGN_DELAY_US 500000
 #define BODY_MAX         (16u << 20)
+#define FUTURE_SLACK_US  60000000 /* clocks disagree: an interval's second may be this far off */
 
 /* One assignment (a worker's part of a task) as the master tracks it. */
 struct m_part {
@@ -96,7 +98,7 @@ void dist_master_options_default(struct dist_master_options *o)
     o->db_path = "herd.db";
     o->suspect_after_ms = 3000;
     o->lost_after_ms = 10000;
-    o->detail_rows = 1000;
+    o->detail_rows = 11000;
 }
 
 /* ---- small helpers ---- */
@@ -151,17 +153,6 @@ static void respond_store_error(struct dist_master *m, struct http_request *req)
 {
     log_error("store: %s", store_error(m->st));
     http_respond_error(req, 500, "the master's store failed; see its log");
-}
-
-static bool valid_id(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > max)
-        return false;
-    for (const char *p = s; *p; p++)
-        if (*p <= ' ' || *p > '~' || *p == '#')
-            return false;
-    return true;
 }
 
 static struct m_task *task_find(struct dist_master *m, const char *id)
@@ -648,6 +639,43 @@ static struct m_worker *protocol_worker(struct dist_master *m, struct http_reque
     return w;
 }
 
+struct assigned {
+    const char *worker;
+    uint64_t part;  /* the part asked for (seq >> DIST_SEQ_PART_SHIFT), or UINT64_MAX: any */
+    unsigned k;     /* the worker's parts seen so far */
+    bool found;
+};
+
+static int note_assigned(const struct store_assignment *a, void *arg)
+{
+    struct assigned *as = arg;
+    if (strcmp(a->worker_id, as->worker) != 0)
+        return 0;
+    if (as->part == UINT64_MAX || as->part == as->k)
+        as->found = true;
+    as->k++;
+    return 0;
+}
+
+/* Whether worker has an assignment in task task_id (part: the one numbered so among the
+ * worker's parts of the task, UINT64_MAX: any). Returns 1, 0, or -1 on a store failure. */
+static int worker_assigned(struct dist_master *m, const char *task_id, const char *worker,
+                           uint64_t part)
+{
+    struct m_task *t = task_find(m, task_id);
+    if (t) {
+        for (size_t i = 0; i < t->part_count; i++)
+            if (strcmp(t->parts[i].worker, worker) == 0 &&
+                (part == UINT64_MAX || t->parts[i].k == part))
+                return 1;
+        return 0;
+    }
+    struct assigned as = {.worker = worker, .part = part};
+    if (store_assignment_list(m->st, task_id, note_assigned, &as) < 0)
+        return -1;
+    return as.found;
+}
+
 /* ---- worker protocol ---- */
 
 static void on_register(struct http_request *req, void *data)
@@ -655,56 +683,24 @@ static void on_register(struct http_request *req, void *data)
     struct dist_master *m = data;
     if (!allowed(m, req, true))
         return;
-    static const char *const keys[] = {"id", "region", "cores", "version", "pid", "running", NULL};
     char err[ERR_SIZE];
-    json_t *b = json_body_object(req->body, req->body_len, keys, err, sizeof err);
-    if (!b) {
+    struct dist_register rb;
+    if (dist_register_parse(&rb, req->body, req->body_len, err, sizeof err) < 0) {
         http_respond_error(req, 400, err);
         return;
     }
-    const char *id = json_string_value(json_object_get(b, "id"));
-    const char *region = json_string_value(json_object_get(b, "region"));
-    const char *version = json_string_value(json_object_get(b, "version"));
-    json_t *cores = json_object_get(b, "cores"), *pid = json_object_get(b, "pid");
-    json_t *running = json_object_get(b, "running");
-    const char *bad = NULL;
-    if (!id || !valid_id(id, DIST_WORKER_ID_MAX))
-        bad = "id: expected 1 to 56 printable characters without spaces or '#'";
-    else if (json_object_get(b, "region") && (!region || (region[0] && !valid_id(region, 63))))
-        bad = "region: expected up to 63 printable characters without spaces or '#'";
-    else if (cores && (!json_is_integer(cores) || json_integer_value(cores) < 1 ||
-                       json_integer_value(cores) > 65536))
-        bad = "cores: expected a whole number from 1 to 65536";
-    else if (json_object_get(b, "version") && (!version || strlen(version) > 63))
-        bad = "version: expected a string of up to 63 characters";
-    else if (pid && (!json_is_integer(pid) || json_integer_value(pid) < 0))
-        bad = "pid: expected a whole number";
-    else if (running && (!json_is_array(running) || json_array_size(running) > 64))
-        bad = "running: expected an array of at most 64 assignment ids";
-    int64_t keep[64];
-    size_t keep_n = 0;
-    for (size_t i = 0; !bad && running && i < json_array_size(running); i++) {
-        json_t *v = json_array_get(running, i);
-        if (!json_is_integer(v))
-            bad = "running: expected assignment ids (whole numbers)";
-        else
-            keep[keep_n++] = json_integer_value(v);
-    }
-    if (bad) {
-        json_decref(b);
-        http_respond_error(req, 400, bad);
-        return;
-    }
+    const char *id = rb.id;
+    const int64_t *keep = rb.running;
+    size_t keep_n = rb.running_count;
     struct store_worker sw = {0};
     snprintf(sw.id, sizeof sw.id, "%s", id);
-    snprintf(sw.region, sizeof sw.region, "%s", region ? region : "");
-    snprintf(sw.version, sizeof sw.version, "%s", version ? version : "");
-    sw.cores = cores ? (int)json_integer_value(cores) : 1;
-    sw.pid = pid ? json_integer_value(pid) : 0;
+    snprintf(sw.region, sizeof sw.region, "%s", rb.region);
+    snprintf(sw.version, sizeof sw.version, "%s", rb.version);
+    sw.cores = rb.cores;
+    sw.pid = rb.pid;
     sw.registered_us = mtime_wall_us();
     struct m_worker *w = worker_add(m, id);
     if (!w || store_worker_register(m->st, &sw) < 0) {
-        json_decref(b);
         respond_store_error(m, req);
         return;
     }
@@ -726,7 +722,6 @@ static void on_register(struct http_request *req, void *data)
                 merge_declare(m, t, &t->parts[i]);
     /* what it was running and no longer runs (it restarted) is lost; a pending part stays */
     worker_parts_lost(m, w, keep, keep_n, false, "restarted");
-    json_decref(b);
     http_respond_json(req, 200, json_pack("{s:s,s:s,s:I}", "id", w->id, "session", w->session,
                                           "now_us", (json_int_t)mtime_wall_us()));
     if (w->poll) { /* an old poll of this id: answered, the new session polls again */
@@ -778,29 +773,18 @@ static void on_heartbeat(struct http_request *req, void *data)
     struct dist_master *m = data;
     if (!allowed(m, req, true))
         return;
-    static const char *const keys[] = {"session", "cpu", "task_id", NULL};
     char err[ERR_SIZE];
-    json_t *b = json_body_object(req->body, req->body_len, keys, err, sizeof err);
-    if (!b) {
+    struct dist_heartbeat hb;
+    if (dist_heartbeat_parse(&hb, req->body, req->body_len, err, sizeof err) < 0) {
         http_respond_error(req, 400, err);
         return;
     }
-    const char *session = json_string_value(json_object_get(b, "session"));
-    json_t *cpu = json_object_get(b, "cpu");
-    if (!session || (cpu && (!json_is_number(cpu) || json_number_value(cpu) < 0 ||
-                             json_number_value(cpu) > 1))) {
-        json_decref(b);
-        http_respond_error(req, 400, !session ? "session: expected the session of the registration"
-                                              : "cpu: expected a number from 0 to 1");
-        return;
-    }
-    struct m_worker *w = protocol_worker(m, req, req->params[0], session);
+    struct m_worker *w = protocol_worker(m, req, req->params[0], hb.session);
     if (w) {
-        if (cpu)
-            w->cpu = json_number_value(cpu);
+        if (hb.has_cpu)
+            w->cpu = hb.cpu;
         http_respond_json(req, 200, json_pack("{s:I}", "now_us", (json_int_t)mtime_wall_us()));
     }
-    json_decref(b);
 }
 
 struct put_batch {
@@ -895,6 +879,31 @@ static void on_intervals(struct http_request *req, void *data)
                 snprintf(err, sizeof err, "intervals[%zu].task_id: no task '%s'", i, tid);
                 status = 404;
             }
+        }
+        /* a task no longer (or not yet) running: its stored assignments decide */
+        if (!status && !t) {
+            int a = worker_assigned(m, tid, wid, seq >> DIST_SEQ_PART_SHIFT);
+            if (a < 0) {
+                status = 500;
+                snprintf(err, sizeof err, "the master's store failed");
+            } else if (a == 0) {
+                snprintf(err, sizeof err, "intervals[%zu].seq: worker %s has no assignment "
+                         "%" PRIu64 " in task %s", i, wid, seq >> DIST_SEQ_PART_SHIFT, tid);
+                status = 400;
+            }
+        }
+        /* a second ends before it is posted: one far ahead of the master's clock is a lie
+         * that would stretch the task's timeline (and its memory) up to a year */
+        uint64_t second = (uint64_t)json_integer_value(json_object_get(j, "second_us"));
+        if (!status && second > (uint64_t)mtime_wall_us() + FUTURE_SLACK_US) {
+            snprintf(err, sizeof err, "intervals[%zu].second_us: %" PRIu64 " is in the future "
+                     "(the master's clock is %" PRId64 ")", i, second, mtime_wall_us());
+            status = 400;
+        }
+        if (!status && t && second + FUTURE_SLACK_US < (uint64_t)t->start_us) {
+            snprintf(err, sizeof err, "intervals[%zu].second_us: %" PRIu64 " is before the "
+                     "task's start (%" PRId64 ")", i, second, t->start_us);
+            status = 400;
         }
         if (!status && t && !part_of_seq(t, wid, seq)) {
             snprintf(err, sizeof err, "intervals[%zu].seq: worker %s has no assignment %" PRIu64
@@ -1483,81 +1492,68 @@ static void on_details(struct http_request *req, void *data)
                                           "details", list));
 }
 
-static const char *const detail_keys[] = {"task_id", "details", NULL};
-
 /* POST /api/v1/workers/{id}/details {"task_id", "details": [{at_us, ok, status, class,
- * latency_us, node, error}]}: a worker's bounded sample of single requests. */
+ * latency_us, node, error}]}: a worker's bounded sample of single requests of a task it was
+ * given a part of. */
 static void on_details_post(struct http_request *req, void *data)
 {
     struct dist_master *m = data;
     if (!allowed(m, req, true))
         return;
     char err[ERR_SIZE];
-    json_t *b = json_body_object(req->body, req->body_len, detail_keys, err, sizeof err);
-    if (!b) {
+    struct dist_details d;
+    if (dist_details_parse(&d, req->body, req->body_len, err, sizeof err) < 0) {
         http_respond_error(req, 400, err);
         return;
     }
     struct m_worker *w = protocol_worker(m, req, req->params[0], NULL);
     if (!w) {
-        json_decref(b);
+        dist_details_free(&d);
         return;
     }
-    const char *tid = json_string_value(json_object_get(b, "task_id"));
-    json_t *list = json_object_get(b, "details");
     struct store_task st = {0};
-    int found = tid ? store_task_get(m->st, tid, &st) : 0;
+    int found = store_task_get(m->st, d.task_id, &st);
     store_task_clear(&st);
-    if (found <= 0 || !json_is_array(list) || json_array_size(list) > 100000) {
-        http_respond_error(req, found < 0 ? 500 : found == 0 ? (tid ? 404 : 400) : 400,
-                           !tid ? "task_id: expected a task id"
-                           : found == 0 ? "task_id: no such task"
-                                        : "details: expected an array of at most 100000 requests");
-        json_decref(b);
+    int assigned = found > 0 ? worker_assigned(m, d.task_id, w->id, UINT64_MAX) : 0;
+    if (found < 0 || assigned < 0) {
+        dist_details_free(&d);
+        respond_store_error(m, req);
+        return;
+    }
+    if (found == 0 || assigned == 0) {
+        snprintf(err, sizeof err, found == 0 ? "task_id: no task '%s'"
+                                             : "task_id: worker %s has no assignment in task %s",
+                 found == 0 ? d.task_id : w->id, d.task_id);
+        http_respond_error(req, found == 0 ? 404 : 400, err);
+        dist_details_free(&d);
         return;
     }
     if (store_begin(m->st) < 0) {
-        json_decref(b);
+        dist_details_free(&d);
         respond_store_error(m, req);
         return;
     }
     size_t kept = 0;
-    for (size_t i = 0; i < json_array_size(list); i++) {
-        json_t *d = json_array_get(list, i);
-        const char *cls = json_string_value(json_object_get(d, "class"));
-        const char *node = json_string_value(json_object_get(d, "node"));
-        const char *error = json_string_value(json_object_get(d, "error"));
-        json_t *ok = json_object_get(d, "ok");
-        if (!json_is_object(d) || !cls || strlen(cls) > 32 || !json_is_boolean(ok) ||
-            (node && strlen(node) > 127) || (error && strlen(error) > 200)) {
-            store_rollback(m->st);
-            snprintf(err, sizeof err, "details[%zu]: expected {at_us, ok, status, class, "
-                     "latency_us, node, error}", i);
-            http_respond_error(req, 400, err);
-            json_decref(b);
-            return;
-        }
-        struct store_detail sd = {
-            .task_id = tid, .worker_id = w->id,
-            .at_us = json_integer_value(json_object_get(d, "at_us")), .ok = json_is_true(ok),
-            .status = (int)json_integer_value(json_object_get(d, "status")), .class = cls,
-            .latency_us = json_integer_value(json_object_get(d, "latency_us")),
-            .node = node ? node : "", .error = error ? error : ""};
+    for (size_t i = 0; i < d.count; i++) {
+        const struct dist_detail *x = &d.list[i];
+        struct store_detail sd = {.task_id = d.task_id, .worker_id = w->id, .at_us = x->at_us,
+                                  .ok = x->ok, .status = x->status, .class = x->class,
+                                  .latency_us = x->latency_us, .node = x->node,
+                                  .error = x->error};
         int rc = store_detail_put(m->st, &sd, m->opt.detail_rows);
         if (rc < 0) {
             store_rollback(m->st);
-            json_decref(b);
+            dist_details_free(&d);
             respond_store_error(m, req);
             return;
         }
         kept += (size_t)rc;
     }
+    dist_details_free(&d);
     if (store_commit(m->st) < 0) {
-        json_decref(b);
         respond_store_error(m, req);
         return;
     }
-    json_decref(b);
     http_respond_json(req, 200, json_pack("{s:I}", "kept", (json_int_t)kept));
 }
 

@@ -18,6 +18,7 @@
 #include "base/mtime.h"
 #include "dist/interval.h"
 #include "dist/master.h"
+#include "dist/protocol.h"
 #include "dist/split.h"
 #include "dist/task.h"
 #include "http/fetch.h"
@@ -30,6 +31,10 @@
 #define FLUSH_MS       10000
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 5000
+#define DETAIL_FAILURES  10000 /* per part: every failure up to this many */
+#define DETAIL_SUCCESSES 1000  /* per part: a uniform sample of the successes */
+#define DETAIL_CHUNK     5000  /* details per post */
+#define DETAIL_TRY_MS    30000 /* how long a part's details are offered to an absent master */
 
 /* An interval waiting for its acknowledgement. */
 struct queued {
@@ -466,6 +471,68 @@ static void on_second(const struct load_progress *p, void *data)
     enqueue(r->w, r, &r->iv);
 }
 
+/* Posts the details of a finished part (on its run thread, never a load thread): in chunks,
+ * retried while the master is away for up to DETAIL_TRY_MS (less once the worker stops). */
+static void details_post(struct worker *w, struct run *r, const struct load_result *res)
+{
+    struct dist_details d;
+    if (dist_details_from_run(&d, res, r->origin_us) < 0) {
+        log_error("task %s: out of memory for its details", r->task_id);
+        return;
+    }
+    snprintf(d.task_id, sizeof d.task_id, "%s", r->task_id);
+    char path[256];
+    snprintf(path, sizeof path, "/api/v1/workers/%s/details", w->o.id);
+    uint64_t give_up = mtime_now_ms() + DETAIL_TRY_MS;
+    unsigned backoff = BACKOFF_MIN_MS;
+    size_t all = d.count;
+    struct dist_detail *list = d.list;
+    for (size_t at = 0; at < all;) {
+        struct dist_details chunk = d;
+        chunk.list = list + at;
+        chunk.count = all - at < DETAIL_CHUNK ? all - at : DETAIL_CHUNK;
+        json_t *j = dist_details_to_json(&chunk);
+        char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (!body) {
+            log_error("task %s: out of memory for its details", r->task_id);
+            break;
+        }
+        int status = 0;
+        json_t *resp = NULL;
+        int rc = call(w, "POST", path, body, CALL_TIMEOUT, &status, &resp);
+        free(body);
+        if (rc == 0 && status == 200) {
+            at += chunk.count;
+            backoff = BACKOFF_MIN_MS;
+        } else if (rc == 0 && status >= 400 && status < 500 && status != 401 && status != 404 &&
+                   status != 410) {
+            log_error("task %s: details refused (%d): %s; dropped", r->task_id, status,
+                      error_of(resp));
+            json_decref(resp);
+            break;
+        } else {
+            if (rc == 0 && (status == 404 || status == 410)) {
+                char session[64];
+                session_copy(w, session, sizeof session);
+                reg(w, session);
+            }
+            if (mtime_now_ms() >= give_up || load_stop_requested(w->o.stop)) {
+                log_warn("task %s: %zu details not delivered: the master did not take them",
+                         r->task_id, all - at);
+                json_decref(resp);
+                break;
+            }
+            sleep_ms(backoff);
+            backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+        }
+        json_decref(resp);
+    }
+    d.list = list;
+    d.count = all;
+    dist_details_free(&d);
+}
+
 static void *run_main(void *arg)
 {
     struct run *r = arg;
@@ -495,8 +562,11 @@ static void *run_main(void *arg)
             sleep_ms(left > 20 ? 20 : left > 0 ? (unsigned)left : 1);
         }
         plan.stop = &r->stop;
+        plan.detail_failures = DETAIL_FAILURES;
+        plan.detail_successes = DETAIL_SUCCESSES;
         pthread_mutex_lock(&w->lock);
         r->origin_us = mtime_wall_us() + w->offset_us;
+        plan.origin_ns = mtime_now_ns();
         pthread_mutex_unlock(&w->lock);
         log_info("task %s: assignment %" PRId64 " runs (%" PRIu64 " connections, %" PRIu64
                  " requests, %.3f/s)", r->task_id, r->id, r->share.connections, r->share.requests,
@@ -517,6 +587,7 @@ static void *run_main(void *arg)
                                           sizeof err) == 0)
                 enqueue(w, r, &r->iv);
         }
+        details_post(w, r, &res);
         dist_interval_reset(&r->iv);
         size_t last = res.seconds ? res.seconds - 1 : 0;
         if (dist_interval_final(&r->iv, &res, (uint64_t)r->origin_us + last * 1000000ULL, err,

@@ -97,6 +97,9 @@ struct load_worker {
     struct load_record *records; /* by this thread's node numbering until merged */
     size_t record_count, record_cap, record_max;
     bool records_truncated;
+    struct load_record *fail_kept, *ok_kept; /* plan->detail_*: allocated at the start */
+    size_t fail_count, fail_cap, ok_count, ok_cap;
+    uint64_t fail_seen, ok_seen, sample_state; /* sample_state: the reservoir's xorshift */
 };
 
 /* ---- pure helpers ---- */
@@ -352,10 +355,50 @@ static void windows_merge(struct load_result *r, struct load_worker *w)
     }
 }
 
-/* Keeps the record of one ended request (with plan->max_records). */
+/* Keeps rec among the details (plan->detail_*): every failure while there is room, a
+ * reservoir sample of the successes. No allocation, a few instructions per request. */
+static void detail_keep(struct load_worker *w, const struct load_record *rec)
+{
+    if (rec->cls != COUNTER_OK) {
+        w->fail_seen++;
+        if (w->fail_count < w->fail_cap)
+            w->fail_kept[w->fail_count++] = *rec;
+        return;
+    }
+    uint64_t n = w->ok_seen++;
+    if (!w->ok_cap)
+        return;
+    if (w->ok_count < w->ok_cap) {
+        w->ok_kept[w->ok_count++] = *rec;
+        return;
+    }
+    uint64_t x = w->sample_state; /* xorshift64 */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    w->sample_state = x;
+    uint64_t j = x % (n + 1);
+    if (j < w->ok_cap)
+        w->ok_kept[j] = *rec;
+}
+
+/* Keeps the record of one ended request (with plan->max_records, plan->detail_*). */
 static void record_keep(struct load_worker *w, int node, uint8_t cls, int status,
                         uint64_t intended_ns, uint64_t sent_ns, uint64_t end_ns)
 {
+    if (!w->record_max && !w->fail_cap && !w->ok_cap)
+        return;
+    uint64_t origin = w->eng->origin_ns;
+    struct load_record rec = {
+        .intended_us = ((int64_t)intended_ns - (int64_t)origin) / 1000,
+        .sent_us = ((int64_t)sent_ns - (int64_t)origin) / 1000,
+        .end_us = ((int64_t)end_ns - (int64_t)origin) / 1000,
+        .node = node >= 0 ? (uint32_t)node : 0,
+        .status = (uint16_t)(status > 0 && status < 65536 ? status : 0),
+        .cls = cls,
+    };
+    if (w->fail_cap || w->ok_cap)
+        detail_keep(w, &rec);
     if (!w->record_max)
         return;
     if (w->record_count == w->record_cap) {
@@ -370,15 +413,33 @@ static void record_keep(struct load_worker *w, int node, uint8_t cls, int status
         w->records = r;
         w->record_cap = cap;
     }
-    uint64_t origin = w->eng->origin_ns;
-    w->records[w->record_count++] = (struct load_record){
-        .intended_us = ((int64_t)intended_ns - (int64_t)origin) / 1000,
-        .sent_us = ((int64_t)sent_ns - (int64_t)origin) / 1000,
-        .end_us = ((int64_t)end_ns - (int64_t)origin) / 1000,
-        .node = node >= 0 ? (uint32_t)node : 0,
-        .status = (uint16_t)(status > 0 && status < 65536 ? status : 0),
-        .cls = cls,
-    };
+    w->records[w->record_count++] = rec;
+}
+
+/* Appends a thread's details to the result's, node numbers made the result's (caller holds
+ * the engine lock; the thread's stats are merged already). */
+static void details_merge(struct load_result *r, struct load_worker *w)
+{
+    r->detail_failures_seen += w->fail_seen;
+    r->detail_successes_seen += w->ok_seen;
+    size_t n = w->fail_count + w->ok_count;
+    if (!n)
+        return;
+    struct load_record *all = realloc(r->details, (r->detail_count + n) * sizeof *all);
+    if (!all)
+        return;
+    r->details = all;
+    uint32_t map[LOAD_MAX_NODES];
+    for (size_t k = 0; k < w->stats.node_count; k++) {
+        int g = load_stats_node(&r->total, w->stats.nodes[k].name);
+        map[k] = g >= 0 ? (uint32_t)g : 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct load_record rec = i < w->fail_count ? w->fail_kept[i] : w->ok_kept[i - w->fail_count];
+        bool sent = rec.cls < COUNTER_CLASSES;
+        rec.node = sent && rec.node < w->stats.node_count ? map[rec.node] : UINT32_MAX;
+        all[r->detail_count++] = rec;
+    }
 }
 
 /* Appends a thread's records to the result's, its node numbers made the result's (caller
@@ -735,6 +796,7 @@ static void worker_finish(struct load_worker *w)
     load_stats_merge(&r->total, &w->stats);
     if (w->win.count) windows_merge(r, w);
     records_merge(r, w);
+    details_merge(r, w);
     r->clients += clients;
     r->connects += connects;
     r->connections_peak += w->conn_count;
@@ -850,6 +912,21 @@ static int worker_init(struct load_engine *eng, struct load_worker *w, unsigned 
     w->record_max = plan->max_records / T + 1;
     if (!plan->max_records)
         w->record_max = 0;
+    if (plan->detail_failures) {
+        w->fail_cap = plan->detail_failures / T + (id < plan->detail_failures % T);
+        w->fail_kept = w->fail_cap ? malloc(w->fail_cap * sizeof *w->fail_kept) : NULL;
+        if (!w->fail_kept)
+            w->fail_cap = 0;
+    }
+    if (plan->detail_successes) {
+        w->ok_cap = plan->detail_successes / T + (id < plan->detail_successes % T);
+        w->ok_kept = w->ok_cap ? malloc(w->ok_cap * sizeof *w->ok_kept) : NULL;
+        if (!w->ok_kept)
+            w->ok_cap = 0;
+    }
+    w->sample_state = (plan->seed ^ 0x9e3779b97f4a7c15ULL) + id * 0x2545f4914f6cdd1dULL;
+    if (!w->sample_state)
+        w->sample_state = 1;
     if (plan->requests) { /* a thread may get none (-n 1 on two threads) */
         w->has_quota = true;
         w->quota = plan->requests / T + (id < plan->requests % T);
@@ -924,6 +1001,8 @@ static void worker_free(struct load_worker *w)
     free(w->target_node);
     free(w->target_mixed);
     free(w->records);
+    free(w->fail_kept);
+    free(w->ok_kept);
     free(w->backlog);
     if (w->pace_fd > 0)
         close(w->pace_fd);
@@ -1163,6 +1242,7 @@ int load_run(const struct load_plan *plan, struct load_result *result, load_prog
 void load_result_free(struct load_result *result)
 {
     free(result->records);
+    free(result->details);
     windows_free(&result->windows);
     for (size_t s = 0; s < result->seconds; s++) {
         free(result->timeline[s].hist);

@@ -67,6 +67,10 @@ struct load_plan {
     struct load_stop *stop;   /* may be NULL: nothing stops the run early but the breaker */
     uint64_t origin_ns;       /* uv_hrtime() the records' times count from; 0: the run's start */
     size_t max_records;       /* > 0: keep each request's record (load_record), at most this many */
+    size_t detail_failures;   /* > 0: keep the record of every failed request, up to about this
+                               * many (split over the threads; load_result.details) */
+    size_t detail_successes;  /* > 0: and a uniform sample of about this many successes (a
+                               * reservoir per thread); both bounded, allocated at the start */
 };
 
 /* Record classes beyond enum counter_class: scheduled requests never sent. */
@@ -123,6 +127,11 @@ struct load_result {
     struct load_record *records; /* with plan->max_records: every request, by thread */
     size_t record_count;
     bool records_truncated;      /* more requests than max_records: some are not in records */
+    struct load_record *details; /* with plan->detail_*: failures, then the success sample,
+                                  * node numbers as in records (UINT32_MAX: never sent) */
+    size_t detail_count;
+    uint64_t detail_failures_seen;  /* failures the run had (details holds the first ones) */
+    uint64_t detail_successes_seen; /* successes the run had (details holds a sample) */
     int64_t started_us;          /* the run's start, from the plan's origin */
     int64_t sends_ended_us;      /* when the last thread stopped sending, from the origin */
 };

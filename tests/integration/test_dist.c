@@ -581,6 +581,119 @@ static void test_bad_bodies_400(void **state)
     assert_int_equal(api(d, "GET", "/api/v1/tasks", NULL, NULL, NULL), 200);
 }
 
+/* GET /api/details with a query; the answer's total, and its details array into *list (a new
+ * reference, may be NULL). */
+static long long details(const struct dist *d, const char *query, json_t **list)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/api/details?%s", query);
+    json_t *j = NULL;
+    if (list)
+        *list = NULL;
+    if (api(d, "GET", path, NULL, NULL, &j) != 200) {
+        json_decref(j);
+        return -1;
+    }
+    long long total = json_integer_value(json_object_get(j, "total"));
+    if (list)
+        *list = json_incref(json_object_get(j, "details"));
+    json_decref(j);
+    return total;
+}
+
+/* Half the requests go to a path that fails: the details list every failure (counted by the
+ * failing node itself) and every success of this small task, page by offset and limit, and
+ * filter by worker. */
+static void test_details_failures_and_sample(void **state)
+{
+    struct dist *d = *state;
+    long long ok_before = harness_node_total(d->nports[0]);
+    long long bad_before = harness_node_total(d->nports[1]);
+    char cfg[512];
+    snprintf(cfg, sizeof cfg,
+             "{\"urls\": [\"http://127.0.0.1:%d/echo\", \"http://127.0.0.1:%d/status/500\"], "
+             "\"requests\": 600, \"concurrency\": 3}", d->nports[0], d->nports[1]);
+    const char *id = run_task(d, cfg, NULL);
+    assert_non_null(id);
+    char task[64];
+    snprintf(task, sizeof task, "%s", id);
+    assert_true(harness_wait_until(task_ended(d, task), 60000));
+    /* the nodes' own counts (1 each: the first status call) */
+    long long failed = harness_node_total(d->nports[1]) - bad_before - 1;
+    long long succeeded = harness_node_total(d->nports[0]) - ok_before - 1;
+    assert_int_equal(failed + succeeded, 600);
+    assert_true(failed > 0 && succeeded > 0);
+    json_t *t = task_get(d, task);
+    int64_t started = json_integer_value(json_object_get(t, "started_us"));
+    int64_t ended = json_integer_value(json_object_get(t, "ended_us"));
+    json_decref(t);
+    char q[256];
+    snprintf(q, sizeof q, "task_id=%s&status=failed&limit=10000", task);
+    json_t *list;
+    assert_int_equal(details(d, q, &list), failed);
+    assert_int_equal((long long)json_array_size(list), failed);
+    json_t *x;
+    size_t i;
+    json_array_foreach(list, i, x) {
+        assert_false(json_is_true(json_object_get(x, "ok")));
+        assert_int_equal(json_integer_value(json_object_get(x, "status")), 500);
+        assert_string_equal(json_string_value(json_object_get(x, "class")), "5xx");
+        assert_string_equal(json_string_value(json_object_get(x, "node")), "api.2");
+        assert_string_equal(json_string_value(json_object_get(x, "task_id")), task);
+        int64_t at = json_integer_value(json_object_get(x, "at_us"));
+        /* absolute times, within the task's life (a second of slack for the clocks) */
+        if (at < started - 1000000 || at > ended + 1000000)
+            fail_msg("at_us %lld outside the task [%lld, %lld]", (long long)at,
+                     (long long)started, (long long)ended);
+        assert_true(json_number_value(json_object_get(x, "latency_ms")) >= 0);
+    }
+    json_decref(list);
+    /* successes: a sample of up to 1000 per part; this task has fewer, so all of them */
+    snprintf(q, sizeof q, "task_id=%s&status=success&limit=1", task);
+    assert_int_equal(details(d, q, &list), succeeded);
+    assert_int_equal(json_array_size(list), 1);
+    assert_true(json_is_true(json_object_get(json_array_get(list, 0), "ok")));
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "node")), "api.1");
+    json_decref(list);
+    /* paging: two pages are disjoint and ordered, the total stays */
+    json_t *p1, *p2, *all;
+    snprintf(q, sizeof q, "task_id=%s&status=all&offset=0&limit=50", task);
+    assert_int_equal(details(d, q, &p1), 600);
+    snprintf(q, sizeof q, "task_id=%s&status=all&offset=50&limit=50", task);
+    assert_int_equal(details(d, q, &p2), 600);
+    snprintf(q, sizeof q, "task_id=%s&offset=0&limit=100", task);
+    assert_int_equal(details(d, q, &all), 600);
+    assert_int_equal(json_array_size(p1), 50);
+    assert_int_equal(json_array_size(p2), 50);
+    for (i = 0; i < 100; i++) {
+        json_t *want = json_array_get(all, i);
+        json_t *got = json_array_get(i < 50 ? p1 : p2, i % 50);
+        assert_int_equal(json_integer_value(json_object_get(want, "id")),
+                         json_integer_value(json_object_get(got, "id")));
+    }
+    json_decref(p1);
+    json_decref(p2);
+    json_decref(all);
+    snprintf(q, sizeof q, "task_id=%s&offset=600", task);
+    assert_int_equal(details(d, q, &list), 600);
+    assert_int_equal(json_array_size(list), 0);
+    json_decref(list);
+    /* slave_id filters; the workers' totals add up */
+    long long sum = 0;
+    const char *ids[] = {"w1", "w2", "w3"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(q, sizeof q, "slave_id=%s&task_id=%s&limit=10000", ids[k], task);
+        long long n = details(d, q, &list);
+        assert_true(n > 0);
+        json_array_foreach(list, i, x)
+            assert_string_equal(json_string_value(json_object_get(x, "slave_id")), ids[k]);
+        json_decref(list);
+        sum += n;
+    }
+    assert_int_equal(sum, 600);
+    assert_int_equal(details(d, "slave_id=nobody", NULL), 0);
+}
+
 int integration_dist(void)
 {
     const struct CMUnitTest tests[] = {
@@ -592,6 +705,7 @@ int integration_dist(void)
         cmocka_unit_test_setup_teardown(test_token_matrix, setup_token, teardown),
         cmocka_unit_test_setup_teardown(test_bench_master_exit_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_bodies_400, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_details_failures_and_sample, setup, teardown),
     };
     return cmocka_run_group_tests_name("dist", tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 
 #include "dist/interval.h"
 #include "dist/merge.h"
+#include "dist/protocol.h"
 #include "dist/split.h"
 #include "dist/task.h"
 #include "unit.h"
@@ -766,6 +767,96 @@ static void test_task_allow_targets(void **state)
     dist_task_free(&t);
 }
 
+/* Register, heartbeat and details bodies: what they accept, and a message naming the field for
+ * each kind of bad input. */
+static void test_protocol_bodies(void **state)
+{
+    (void)state;
+    char err[256];
+    struct dist_register r;
+    const char *good = "{\"id\": \"w1\", \"region\": \"eu\", \"cores\": 4, \"version\": \"0.1\", "
+                       "\"pid\": 7, \"running\": [3, 4]}";
+    assert_int_equal(dist_register_parse(&r, good, strlen(good), err, sizeof err), 0);
+    assert_string_equal(r.id, "w1");
+    assert_string_equal(r.region, "eu");
+    assert_int_equal(r.cores, 4);
+    assert_int_equal(r.running_count, 2);
+    assert_int_equal(r.running[1], 4);
+    const struct {
+        const char *body, *needle;
+    } bad_reg[] = {
+        {"{\"id\": \"a b\"}", "id:"},
+        {"{\"id\": \"a\\r\\nX-Evil: 1\"}", "id:"},
+        {"{\"id\": \"x\", \"cores\": 0}", "cores:"},
+        {"{\"id\": \"x\", \"cores\": 1.5}", "cores:"},
+        {"{\"id\": \"x\", \"pid\": -1}", "pid:"},
+        {"{\"id\": \"x\", \"region\": 3}", "region:"},
+        {"{\"id\": \"x\", \"version\": \"\\u0001\"}", "version:"},
+        {"{\"id\": \"x\", \"running\": [\"a\"]}", "running:"},
+        {"{\"id\": \"x\", \"what\": 1}", "unknown field 'what'"},
+        {"{\"id\": \"x\", \"id\": \"y\"}", "body:"},
+        {"[1]", "body:"},
+    };
+    for (size_t i = 0; i < sizeof bad_reg / sizeof bad_reg[0]; i++) {
+        assert_int_equal(dist_register_parse(&r, bad_reg[i].body, strlen(bad_reg[i].body), err,
+                                             sizeof err), -1);
+        if (!strstr(err, bad_reg[i].needle))
+            fail_msg("%s: '%s' does not name '%s'", bad_reg[i].body, err, bad_reg[i].needle);
+    }
+    struct dist_heartbeat h;
+    assert_int_equal(dist_heartbeat_parse(&h, "{\"session\": \"s1\", \"cpu\": 0.5}", strlen("{\"session\": \"s1\", \"cpu\": 0.5}"), err,
+                                          sizeof err), 0);
+    assert_true(h.has_cpu && h.cpu == 0.5);
+    assert_int_equal(dist_heartbeat_parse(&h, "{\"cpu\": 0.5}", strlen("{\"cpu\": 0.5}"), err, sizeof err), -1);
+    assert_non_null(strstr(err, "session:"));
+    assert_int_equal(dist_heartbeat_parse(&h, "{\"session\": \"s\", \"cpu\": 2}", strlen("{\"session\": \"s\", \"cpu\": 2}"), err,
+                                          sizeof err), -1);
+    assert_non_null(strstr(err, "cpu:"));
+    struct dist_details d;
+    const char *det = "{\"task_id\": \"t-1\", \"details\": [{\"at_us\": 5, \"ok\": false, "
+                      "\"status\": 500, \"class\": \"5xx\", \"latency_us\": 10, \"node\": \"api.1\", "
+                      "\"error\": \"HTTP 500\"}]}";
+    assert_int_equal(dist_details_parse(&d, det, strlen(det), err, sizeof err), 0);
+    assert_int_equal(d.count, 1);
+    assert_false(d.list[0].ok);
+    assert_string_equal(d.list[0].node, "api.1");
+    json_t *back = dist_details_to_json(&d);
+    char *text = json_dumps(back, JSON_COMPACT);
+    struct dist_details again;
+    assert_int_equal(dist_details_parse(&again, text, strlen(text), err, sizeof err), 0);
+    assert_int_equal(again.list[0].status, 500);
+    free(text);
+    json_decref(back);
+    dist_details_free(&again);
+    dist_details_free(&d);
+    const struct {
+        const char *body, *needle;
+    } bad_det[] = {
+        {"{\"details\": []}", "task_id:"},
+        {"{\"task_id\": \"t\", \"details\": {}}", "details:"},
+        {"{\"task_id\": \"t\", \"details\": [1]}", "details[0]"},
+        {"{\"task_id\": \"t\", \"details\": [{\"at_us\": -1, \"ok\": true, \"status\": 200, "
+         "\"class\": \"ok\", \"latency_us\": 1}]}", "details[0].at_us"},
+        {"{\"task_id\": \"t\", \"details\": [{\"at_us\": 1, \"ok\": 1, \"status\": 200, "
+         "\"class\": \"ok\", \"latency_us\": 1}]}", "details[0].ok"},
+        {"{\"task_id\": \"t\", \"details\": [{\"at_us\": 1, \"ok\": true, \"status\": 1000, "
+         "\"class\": \"ok\", \"latency_us\": 1}]}", "details[0].status"},
+        {"{\"task_id\": \"t\", \"details\": [{\"at_us\": 1, \"ok\": true, \"status\": 200, "
+         "\"class\": \"\", \"latency_us\": 1}]}", "details[0].class"},
+        {"{\"task_id\": \"t\", \"details\": [{\"at_us\": 1, \"ok\": true, \"status\": 200, "
+         "\"class\": \"ok\", \"latency_us\": 1, \"node\": \"a\\nb\"}]}", "details[0].node"},
+        {"{\"task_id\": \"t\", \"details\": [{\"at_us\": 1, \"ok\": true, \"status\": 200, "
+         "\"class\": \"ok\", \"latency_us\": 1, \"url\": \"/\"}]}", "unknown field 'url'"},
+    };
+    for (size_t i = 0; i < sizeof bad_det / sizeof bad_det[0]; i++) {
+        assert_int_equal(dist_details_parse(&d, bad_det[i].body, strlen(bad_det[i].body), err,
+                                            sizeof err), -1);
+        assert_null(d.list);
+        if (!strstr(err, bad_det[i].needle))
+            fail_msg("%s: '%s' does not name '%s'", bad_det[i].body, err, bad_det[i].needle);
+    }
+}
+
 int unit_dist(void)
 {
     const struct CMUnitTest tests[] = {
@@ -782,6 +873,7 @@ int unit_dist(void)
         cmocka_unit_test(test_task_bad_input),
         cmocka_unit_test(test_task_headers_reach_the_worker),
         cmocka_unit_test(test_task_allow_targets),
+        cmocka_unit_test(test_protocol_bodies),
     };
     return cmocka_run_group_tests_name("dist", tests, NULL, NULL);
 }
