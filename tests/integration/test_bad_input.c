@@ -13,7 +13,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <time.h>
+
 #include "../support/harness.h"
+#include "dist/interval.h"
 #include "integration.h"
 
 enum bad_kind {
@@ -23,6 +27,12 @@ enum bad_kind {
     BAD_NODE, /* raw bytes to a herd node: status, answer fragment */
     BAD_GW,   /* raw bytes to a herd gateway in front of that node: status, answer fragment */
     BAD_FILE, /* herd ARGS with '@' for a file holding body (a cluster or node config file) */
+    BAD_MASTER, /* raw bytes to a herd master (token T set, --allow-target 127.0.0.1): status,
+                 * answer fragment. input "METHOD PATH" goes with the token and body; a '!'
+                 * before it: without the token, '?': with a wrong one. In input and body,
+                 * {TASK} is a running task (worker probe has its part), {PENDING} a pending
+                 * one, {SESSION} probe's session; a body @IV_CONFLICT, @IV_FUTURE or
+                 * @IV_PENDING is an interval of probe made at the start */
 };
 
 struct bad_case {
@@ -240,14 +250,219 @@ static const struct bad_case cases[] = {
     {BAD_GW, REQ("POST /echo", "Content-Length: 1\r\nContent-Length: 2\r\n\r\nab"), 400, ""},
     {BAD_GW, REQ("POST /echo", "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
      400, ""},
+    /* herd master and herd worker flags */
+    {BAD_CLI, "master|--listen|0.0.0.0:18080", 2, "--listen 0.0.0.0 is not loopback: give --token"},
+    {BAD_CLI, "master|--listen|nohost", 2, "--listen 'nohost': expected HOST:PORT"},
+    {BAD_CLI, "master|--bogus", 2, "herd master: unknown option '--bogus'"},
+    {BAD_CLI, "master|--token", 2, "option '--token' needs a value"},
+    {BAD_CLI, "master|--allow-target|10.0.0.0/40", 2, "--allow-target '10.0.0.0/40': the prefix length must be 0 to 32"},
+    {BAD_CLI, "master|--db|/nonexistent/x/herd.db|--listen|127.0.0.1:0", 2, "/nonexistent/x/herd.db: cannot open"},
+    {BAD_CLI, "worker", 2, "--master URL is required"},
+    {BAD_CLI, "worker|--master|ftp://x/", 2, "--master URL 'ftp://x/': expected it to start with http://"},
+    {BAD_CLI, "worker|--master|http://127.0.0.1:1|--id|a#b", 2, "--id 'a#b': expected 1 to 56 printable"},
+    {BAD_CLI, "worker|--master|http://127.0.0.1:1|--cores|0", 2, "--cores '0': expected a whole number"},
+    /* raw HTTP to the master: what was wrong, and it keeps serving */
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "body: invalid JSON", "{"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "body: expected a JSON object", "[]"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "body: expected {\\\"config_file\\\": \\\"...\\\"} or {\\\"config\\\": {...}}", "{}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "body: unknown field 'name'", "{\"name\": 1}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "not both", "{\"config\": {}, \"config_file\": \"\"}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config_file: expected the config's YAML or JSON text", "{\"config_file\": null}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config_file: expected the config's YAML or JSON text", "{\"config_file\": 5}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config_file:1:1: (top level): the file is empty", "{\"config_file\": \"\"}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config_file:2:1: invalid YAML", "{\"config_file\": \"url: [\"}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config_file:1:47: concurrency: 0 is out of range, expected 1 to 1000000",
+     "{\"config_file\": \"{\\\"url\\\": \\\"http://127.0.0.1:1/\\\", \\\"concurrency\\\": 0}\"}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config_file:2:14: concurrency:", "{\"config_file\": \"url: http://127.0.0.1:1/\\nconcurrency: many\\n\"}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config_file:2:8: split: 'random': expected even or cores", "{\"config_file\": \"url: http://127.0.0.1:1/\\nsplit: random\\n\"}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "url: missing", "{\"config_file\": \"concurrency: 5\\n\"}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config: expected an object", "{\"config\": [1]}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config.colour: unknown key 'colour'", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"colour\": 1}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config.concurrency", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"concurrency\": \"many\"}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config.url:", "{\"config\": {\"url\": \"ftp://a/\"}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config.protocol:", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"protocol\": \"grpc\"}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config.rate:", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"rate\": -5}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config.timeout:", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"timeout\": \"forever\"}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config.method:", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"method\": \"GE T\"}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config.headers:", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"headers\": [\"X-A: 1\"]}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config.headers.a:b: expected a header name without ':'", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"headers\": {\"a:b\": \"c\"}}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "line breaks are not allowed", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"headers\": {\"X-A\": \"1\\r\\nX-B: 2\"}}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config.lb: 'hash' is not a balancer", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"lb\": \"hash\"}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config.thresholds", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"thresholds\": [\"p99 <\"]}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "not both", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"duration\": \"1s\", \"requests\": 5}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "advanced.ramp_up: longer than the duration", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"duration\": \"2s\", \"advanced\": {\"ramp_up\": \"5s\"}}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config.advanced.ramp_up:", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"advanced\": {\"ramp_up\": \"soon\"}}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config.advanced.max_failures:", "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"advanced\": {\"max_failures\": \"ten\"}}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "url: missing", "{\"config\": {\"urls\": []}}"},
+    /* a target outside --allow-target: 400 naming the URL (a bad config, like any other) */
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "10.1.2.3", "{\"config\": {\"url\": \"http://10.1.2.3/\", \"requests\": 5}}"},
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "example.com", "{\"config_file\": \"urls: [\\\"http://127.0.0.1:1/\\\", \\\"http://example.com/\\\"]\\n\"}"},
+    /* sizes */
+    {BAD_MASTER, REQ("POST /api/v1/tasks", "Authorization: Bearer T\r\nContent-Length: 99999999999\r\n\r\n"), 413, ""},
+    {BAD_MASTER, REQ("POST /api/v1/workers/probe/details", "Authorization: Bearer T\r\nContent-Length: 16777217\r\n\r\n"), 413, ""},
+    /* the token on every change and every worker call */
+    {BAD_MASTER, "!POST /api/v1/tasks", 401, "token", "{\"config\": {\"url\": \"http://127.0.0.1:1/\"}}"},
+    {BAD_MASTER, "?POST /api/v1/tasks", 401, "token", "{\"config\": {\"url\": \"http://127.0.0.1:1/\"}}"},
+    {BAD_MASTER, "!POST /api/v1/tasks/{TASK}/cancel", 401, "token", ""},
+    {BAD_MASTER, "?POST /api/v1/tasks/{PENDING}/start", 401, "token", ""},
+    {BAD_MASTER, "!POST /api/v1/workers/register", 401, "token", "{\"id\": \"intruder\"}"},
+    {BAD_MASTER, "?POST /api/v1/workers/probe/heartbeat", 401, "token", "{\"session\": \"{SESSION}\"}"},
+    {BAD_MASTER, "!POST /api/v1/workers/probe/intervals", 401, "token", "@IV_CONFLICT"},
+    {BAD_MASTER, "!POST /api/v1/workers/probe/details", 401, "token", "{\"task_id\": \"{TASK}\", \"details\": []}"},
+    {BAD_MASTER, "!GET /api/v1/workers/probe/assignment?session={SESSION}&wait=0s", 401, "token", NULL},
+    /* unknown things, states that do not allow the call */
+    {BAD_MASTER, "GET /api/v1/tasks/t-0000000000000000", 404, "no such task", NULL},
+    {BAD_MASTER, "POST /api/v1/tasks/t-0000000000000000/start", 404, "no such task", ""},
+    {BAD_MASTER, "POST /api/v1/tasks/t-0000000000000000/cancel", 404, "no such task", ""},
+    {BAD_MASTER, "GET /api/v1/tasks/t-0000000000000000/report", 404, "no such task", NULL},
+    {BAD_MASTER, "GET /api/v1/tasks/{TASK}/report?format=pdf", 400, "format: expected json", NULL},
+    {BAD_MASTER, "POST /api/v1/tasks/{TASK}/start", 409, "error", ""},
+    {BAD_MASTER, "POST /api/v1/tasks/{PENDING}/start", 409, "error", "{\"slave_ids\": [\"nobody\"]}"},
+    {BAD_MASTER, "POST /api/v1/tasks/{PENDING}/start", 409, "error", "{\"slave_region\": \"mars\"}"},
+    {BAD_MASTER, "POST /api/v1/tasks/{PENDING}/start", 400, "", "{\"slave_ids\": \"probe\"}"},
+    {BAD_MASTER, "GET /api/v1/nothing", 404, "error", NULL},
+    {BAD_MASTER, "DELETE /api/v1/tasks", 405, "error", NULL},
+    /* the worker protocol */
+    {BAD_MASTER, "POST /api/v1/workers/register", 400, "id: expected 1 to 56", "{\"id\": \"w\\r\\nSet-Cookie: x=1\"}"},
+    {BAD_MASTER, "POST /api/v1/workers/register", 400, "id: expected 1 to 56", "{\"id\": \"w\\u001b[2J\"}"},
+    {BAD_MASTER, "POST /api/v1/workers/register", 400, "id: expected 1 to 56", "{\"id\": \"012345678901234567890123456789012345678901234567890123456\"}"},
+    {BAD_MASTER, "POST /api/v1/workers/register", 400, "cores: expected a whole number", "{\"id\": \"w\", \"cores\": \"8\"}"},
+    {BAD_MASTER, "POST /api/v1/workers/register", 400, "unknown field 'admin'", "{\"id\": \"w\", \"admin\": true}"},
+    {BAD_MASTER, "POST /api/v1/workers/register", 400, "running: expected", "{\"id\": \"w\", \"running\": [1.5]}"},
+    {BAD_MASTER, "POST /api/v1/workers/probe/heartbeat", 400, "cpu: expected a number from 0 to 1", "{\"session\": \"{SESSION}\", \"cpu\": 7}"},
+    {BAD_MASTER, "POST /api/v1/workers/probe/heartbeat", 410, "register again", "{\"session\": \"s-wrong\"}"},
+    {BAD_MASTER, "POST /api/v1/workers/nobody/heartbeat", 404, "register first", "{\"session\": \"s-1\"}"},
+    {BAD_MASTER, "POST /api/v1/workers/w%0d%0aX-Evil:%201/heartbeat", 404, "register first", "{\"session\": \"s-1\"}"},
+    {BAD_MASTER, "GET /api/v1/workers/probe/assignment?session={SESSION}&wait=1h", 400, "wait: expected a duration up to 30s", NULL},
+    {BAD_MASTER, "GET /api/v1/workers/probe/assignment", 400, "session:", NULL},
+    {BAD_MASTER, "POST /api/v1/workers/probe/intervals", 409, "acknowledged with another body", "@IV_CONFLICT"},
+    {BAD_MASTER, "POST /api/v1/workers/probe/intervals", 400, "second_us", "@IV_FUTURE"},
+    {BAD_MASTER, "POST /api/v1/workers/probe/intervals", 400, "has no assignment", "@IV_PENDING"},
+    {BAD_MASTER, "POST /api/v1/workers/probe/intervals", 400, "intervals", "{\"intervals\": []}"},
+    {BAD_MASTER, "POST /api/v1/workers/probe/details", 400, "has no assignment in task", "{\"task_id\": \"{PENDING}\", \"details\": []}"},
+    {BAD_MASTER, "POST /api/v1/workers/probe/details", 404, "no task", "{\"task_id\": \"t-0000000000000000\", \"details\": []}"},
+    {BAD_MASTER, "POST /api/v1/workers/probe/details", 400, "details[0].status", "{\"task_id\": \"{TASK}\", \"details\": [{\"at_us\": 1, \"ok\": true, \"status\": \"200\", \"class\": \"ok\", \"latency_us\": 1}]}"},
+    {BAD_MASTER, "POST /api/v1/workers/probe/details", 400, "details[0]: unknown field 'sql'", "{\"task_id\": \"{TASK}\", \"details\": [{\"at_us\": 1, \"ok\": true, \"status\": 200, \"class\": \"ok\", \"latency_us\": 1, \"sql\": \"drop\"}]}"},
+    {BAD_MASTER, "GET /api/details?status=maybe", 400, "status: expected all, success or failed", NULL},
+    {BAD_MASTER, "GET /api/details?limit=0", 400, "limit: expected a whole number from 1 to 10000", NULL},
+    {BAD_MASTER, "GET /api/details?offset=-1", 400, "offset: expected", NULL},
+    {BAD_MASTER, "GET /api/details?slave_id=a%0d%0aX-Evil:%201", 200, "\"total\":0", NULL},
+    {BAD_MASTER, "GARBAGE\r\n\r\n", 400, ""},
 };
 
 #pragma GCC diagnostic pop
 
 struct env {
     char dir[64];
-    int node_port, gw_port;
+    int node_port, gw_port, master_port;
+    char task[64], pending[64], session[64];
+    char *iv_conflict, *iv_future, *iv_pending;
 };
+
+/* One call to the master with the token; the answer into out. Returns the status. */
+static int master_call(struct env *e, const char *method, const char *path, const char *body,
+                       char *out, size_t size)
+{
+    char req[4096];
+    snprintf(req, sizeof req,
+             "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer T\r\n"
+             "Content-Length: %zu\r\n\r\n%s", method, path, body ? strlen(body) : 0,
+             body ? body : "");
+    return harness_exchange(e->master_port, req, out, size);
+}
+
+/* The value of "key":"..." in an answer (static), or "". */
+static const char *answer_string(const char *answer, const char *key)
+{
+    static char v[128];
+    const char *b = strstr(answer, "\r\n\r\n");
+    json_t *j = b ? json_loads(b + 4, 0, NULL) : NULL;
+    snprintf(v, sizeof v, "%s", j && json_string_value(json_object_get(j, key))
+                                    ? json_string_value(json_object_get(j, key)) : "");
+    json_decref(j);
+    return v;
+}
+
+/* An interval of worker probe in task (seq, second_us, ok requests), as JSON text (malloc'd). */
+static char *probe_interval(const struct env *e, const char *task, uint64_t seq,
+                            uint64_t second_us, uint64_t ok)
+{
+    struct dist_interval iv;
+    if (dist_interval_init(&iv) < 0) return NULL;
+    snprintf(iv.task_id, sizeof iv.task_id, "%s", task);
+    snprintf(iv.worker_id, sizeof iv.worker_id, "probe");
+    snprintf(iv.session, sizeof iv.session, "%s", e->session);
+    iv.seq = seq;
+    iv.second_us = second_us;
+    iv.counters.requests = 1;
+    iv.counters.by_class[ok ? COUNTER_OK : COUNTER_CONNECT] = 1;
+    json_t *j = dist_interval_to_json(&iv);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    dist_interval_free(&iv);
+    return text;
+}
+
+/* The master of the BAD_MASTER rows: a token, one allowed target, a registered worker probe
+ * that is never declared lost, a task running on it (one interval acknowledged) and a pending
+ * task. Returns 0 or -1. */
+static int master_setup(struct env *e)
+{
+    char listen[64], db[128], answer[8192];
+    e->master_port = harness_free_port();
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", e->master_port);
+    snprintf(db, sizeof db, "%s/herd.db", e->dir);
+    char *m[] = {(char *)harness_herd_bin(), "master", "--listen", listen, "--db", db, "--token",
+                 "T", "--allow-target", "127.0.0.1", "--lost-after", "1h", "--suspect-after", "1h",
+                 "--log-level", "error", NULL};
+    harness_spawn(m, NULL, NULL);
+    if (!harness_wait_until(harness_port_open(e->master_port), 10000)) return -1;
+    if (master_call(e, "POST", "/api/v1/workers/register", "{\"id\": \"probe\", \"cores\": 1}",
+                    answer, sizeof answer) != 200)
+        return -1;
+    snprintf(e->session, sizeof e->session, "%s", answer_string(answer, "session"));
+    const char *cfg = "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"requests\": 5}}";
+    if (master_call(e, "POST", "/api/v1/tasks", cfg, answer, sizeof answer) != 201) return -1;
+    snprintf(e->task, sizeof e->task, "%s", answer_string(answer, "task_id"));
+    if (master_call(e, "POST", "/api/v1/tasks", cfg, answer, sizeof answer) != 201) return -1;
+    snprintf(e->pending, sizeof e->pending, "%s", answer_string(answer, "task_id"));
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/tasks/%s/start", e->task);
+    if (master_call(e, "POST", path, "{\"worker_ids\": [\"probe\"]}", answer, sizeof answer) != 200)
+        return -1;
+    uint64_t now = (uint64_t)time(NULL) * 1000000ULL;
+    char *first = probe_interval(e, e->task, 0, now + 2000000, 1);
+    e->iv_conflict = probe_interval(e, e->task, 0, now + 2000000, 0);
+    e->iv_future = probe_interval(e, e->task, 1, now + 3600ULL * 1000000ULL, 1);
+    e->iv_pending = probe_interval(e, e->pending, 0, now, 1);
+    int status = first ? master_call(e, "POST", "/api/v1/workers/probe/intervals", first, answer,
+                                     sizeof answer) : -1;
+    free(first);
+    return status == 200 && e->iv_conflict && e->iv_future && e->iv_pending ? 0 : -1;
+}
+
+/* s with {TASK}, {PENDING} and {SESSION} replaced (static buffer n of 2). */
+static const char *expand(const struct env *e, const char *s, int n)
+{
+    static char out[2][16384];
+    char *o = out[n];
+    size_t len = 0;
+    while (*s && len < sizeof out[n] - 80) {
+        const char *v = NULL;
+        size_t skip = 0;
+        if (strncmp(s, "{TASK}", 6) == 0) v = e->task, skip = 6;
+        else if (strncmp(s, "{PENDING}", 9) == 0) v = e->pending, skip = 9;
+        else if (strncmp(s, "{SESSION}", 9) == 0) v = e->session, skip = 9;
+        if (v) {
+            len += (size_t)snprintf(o + len, sizeof out[n] - len, "%s", v);
+            s += skip;
+        } else {
+            o[len++] = *s++;
+        }
+    }
+    o[len] = '\0';
+    return o;
+}
 
 static int setup(void **state)
 {
@@ -268,7 +483,8 @@ static int setup(void **state)
     harness_spawn(g, NULL, NULL);
     *state = e;
     return harness_wait_http(e->node_port, "/health", 5000) &&
-                   harness_wait_http(e->gw_port, "/api/v1/cluster/status", 5000)
+                   harness_wait_http(e->gw_port, "/api/v1/cluster/status", 5000) &&
+                   master_setup(e) == 0
                ? 0
                : -1;
 }
@@ -280,6 +496,9 @@ static int teardown(void **state)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", e->dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", e->dir);
+    free(e->iv_conflict);
+    free(e->iv_future);
+    free(e->iv_pending);
     free(e);
     return 0;
 }
@@ -320,10 +539,26 @@ static const char *run_case(struct env *e, const struct bad_case *c)
         free(err);
         return ok ? NULL : seen;
     }
-    int port = c->kind == BAD_NODE ? e->node_port : e->gw_port;
-    static char answer[1 << 16], request[8192];
+    int port = c->kind == BAD_NODE ? e->node_port : c->kind == BAD_GW ? e->gw_port : e->master_port;
+    static char answer[1 << 16], request[32768];
     const char *raw = c->input;
-    if (c->body) {
+    if (c->kind == BAD_MASTER && !strstr(c->input, "HTTP/1.1")) {
+        const char *line = expand(e, c->input, 0);
+        const char *auth = "Authorization: Bearer T\r\n";
+        if (line[0] == '!' || line[0] == '?') {
+            auth = line[0] == '!' ? "" : "Authorization: Bearer not-T\r\n";
+            line++;
+        }
+        const char *body = !c->body                              ? ""
+                           : strcmp(c->body, "@IV_CONFLICT") == 0 ? e->iv_conflict
+                           : strcmp(c->body, "@IV_FUTURE") == 0   ? e->iv_future
+                           : strcmp(c->body, "@IV_PENDING") == 0  ? e->iv_pending
+                                                                   : expand(e, c->body, 1);
+        snprintf(request, sizeof request,
+                 "%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n%s",
+                 line, auth, strlen(body), body);
+        raw = request;
+    } else if (c->body) {
         snprintf(request, sizeof request,
                  "%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: "
                  "application/json\r\nContent-Length: %zu\r\n\r\n%s",
@@ -337,8 +572,10 @@ static const char *run_case(struct env *e, const struct bad_case *c)
     /* and it still serves */
     const char *body;
     char health[4096];
-    int again = harness_get(port, c->kind == BAD_NODE ? "/health" : "/echo", health,
-                            sizeof health, &body);
+    int again = harness_get(port, c->kind == BAD_NODE     ? "/health"
+                                  : c->kind == BAD_MASTER ? "/api/v1/tasks"
+                                                          : "/echo",
+                            health, sizeof health, &body);
     if (again != 200) {
         snprintf(seen, sizeof seen, "answered %d, then %d to the next request", status, again);
         return seen;
