@@ -31,7 +31,8 @@ static const char master_usage[] =
     "      --log-level LEVEL    error, warn, info (default) or debug\n"
     "  -h, --help               this text\n";
 
-enum { OPT_DB = 256, OPT_TOKEN, OPT_TOKEN_FILE, OPT_ALLOW, OPT_LOG, OPT_SUSPECT, OPT_LOST };
+enum { OPT_DB = 256, OPT_TOKEN, OPT_TOKEN_FILE, OPT_ALLOW, OPT_LOG, OPT_SUSPECT, OPT_LOST,
+       OPT_MAX_WORKERS };
 
 static const struct option master_opts[] = {
     {"listen", required_argument, NULL, 'l'},
@@ -43,6 +44,7 @@ static const struct option master_opts[] = {
     /* hidden, for tests: the liveness times */
     {"suspect-after", required_argument, NULL, OPT_SUSPECT},
     {"lost-after", required_argument, NULL, OPT_LOST},
+    {"max-workers", required_argument, NULL, OPT_MAX_WORKERS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -193,6 +195,17 @@ int cmd_master(int argc, char **argv)
             if (duration_ms("--lost-after", optarg, &o.lost_after_ms) < 0)
                 return CLI_EXIT_USAGE;
             break;
+        case OPT_MAX_WORKERS: {
+            char *end;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (end == optarg || *end || optarg[0] == '-' || v < 1 || v > 1000000) {
+                fprintf(stderr, "herd master: --max-workers '%s': expected a whole number from "
+                                "1 to 1000000\n", optarg);
+                return CLI_EXIT_USAGE;
+            }
+            o.max_workers = (size_t)v;
+            break;
+        }
         default:
             return cli_option_error("master", c, argv);
         }

@@ -76,6 +76,8 @@ struct m_worker {
 
 struct dist_master {
     struct dist_master_options opt;
+    size_t worker_count;
+    uint64_t last_tick_ms;     /* a long gap: this process was paused, not its workers */
     char token[256];
     uv_loop_t *loop;
     struct http_server *srv;
@@ -99,6 +101,7 @@ void dist_master_options_default(struct dist_master_options *o)
     o->suspect_after_ms = 3000;
     o->lost_after_ms = 10000;
     o->detail_rows = 11000;
+    o->max_workers = 10000;
 }
 
 /* ---- small helpers ---- */
@@ -179,6 +182,7 @@ static struct m_worker *worker_add(struct dist_master *m, const char *id)
     w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
+    m->worker_count++;
     snprintf(w->id, sizeof w->id, "%s", id);
     w->last_seen_ms = mtime_now_ms();
     /* kept in id order, as the store lists them */
@@ -584,6 +588,18 @@ static void on_tick(uv_timer_t *timer)
 {
     struct dist_master *m = timer->data;
     uint64_t now = mtime_now_ms();
+    uint64_t gap = m->last_tick_ms && now > m->last_tick_ms ? now - m->last_tick_ms : 0;
+    m->last_tick_ms = now;
+    if (gap > TICK_MS * 5) { /* stopped (SIGSTOP, a frozen VM): what it did not hear is its own
+                              * silence, so no worker is blamed for it */
+        log_warn("the master was paused for %.1f s: its workers' silence restarts now",
+                 (double)gap / 1000);
+        for (struct m_worker *w = m->workers; w; w = w->next)
+            if (w->last_seen_ms + gap < now)
+                w->last_seen_ms += gap;
+            else
+                w->last_seen_ms = now;
+    }
     for (struct m_worker *w = m->workers; w; w = w->next) {
         if (w->poll && now >= w->poll_deadline_ms) {
             struct http_request *req = w->poll;
@@ -676,6 +692,37 @@ static int worker_assigned(struct dist_master *m, const char *task_id, const cha
     return as.found;
 }
 
+/* Makes room for one more worker when the table is full: the longest-silent worker that is
+ * lost or not registered in this master's life, holds no poll and has no open part goes
+ * (from the store too when no assignment names it). Returns true when there is room. */
+static bool worker_room(struct dist_master *m)
+{
+    if (m->worker_count < m->opt.max_workers)
+        return true;
+    struct m_worker **victim = NULL;
+    for (struct m_worker **at = &m->workers; *at; at = &(*at)->next) {
+        struct m_worker *w = *at;
+        if ((w->registered && w->state != STORE_WORKER_LOST) || w->poll)
+            continue;
+        bool open = false;
+        for (struct m_task *t = m->tasks; t && !open; t = t->next)
+            for (size_t i = 0; i < t->part_count && !open; i++)
+                open = part_open(&t->parts[i]) && strcmp(t->parts[i].worker, w->id) == 0;
+        if (!open && (!victim || w->last_seen_ms < (*victim)->last_seen_ms))
+            victim = at;
+    }
+    if (!victim)
+        return false;
+    struct m_worker *w = *victim;
+    *victim = w->next;
+    m->worker_count--;
+    if (store_worker_forget(m->st, w->id) < 0)
+        log_warn("store: %s", store_error(m->st));
+    log_info("worker %s forgotten: the table holds %zu workers", w->id, m->opt.max_workers);
+    free(w);
+    return true;
+}
+
 /* ---- worker protocol ---- */
 
 static void on_register(struct http_request *req, void *data)
@@ -699,6 +746,13 @@ static void on_register(struct http_request *req, void *data)
     sw.cores = rb.cores;
     sw.pid = rb.pid;
     sw.registered_us = mtime_wall_us();
+    if (!worker_find(m, id) && !worker_room(m)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the master holds %zu workers, none of them lost: try again "
+                 "later", m->opt.max_workers);
+        http_respond_error(req, 503, msg);
+        return;
+    }
     struct m_worker *w = worker_add(m, id);
     if (!w || store_worker_register(m->st, &sw) < 0) {
         respond_store_error(m, req);
@@ -1528,29 +1582,23 @@ static void on_details_post(struct http_request *req, void *data)
         dist_details_free(&d);
         return;
     }
-    if (store_begin(m->st) < 0) {
+    struct store_detail *rows = d.count ? calloc(d.count, sizeof *rows) : NULL;
+    if (d.count && !rows) {
         dist_details_free(&d);
-        respond_store_error(m, req);
+        http_respond_error(req, 500, "out of memory");
         return;
     }
-    size_t kept = 0;
     for (size_t i = 0; i < d.count; i++) {
         const struct dist_detail *x = &d.list[i];
-        struct store_detail sd = {.task_id = d.task_id, .worker_id = w->id, .at_us = x->at_us,
-                                  .ok = x->ok, .status = x->status, .class = x->class,
-                                  .latency_us = x->latency_us, .node = x->node,
-                                  .error = x->error};
-        int rc = store_detail_put(m->st, &sd, m->opt.detail_rows);
-        if (rc < 0) {
-            store_rollback(m->st);
-            dist_details_free(&d);
-            respond_store_error(m, req);
-            return;
-        }
-        kept += (size_t)rc;
+        rows[i] = (struct store_detail){.task_id = d.task_id, .worker_id = w->id,
+                                        .at_us = x->at_us, .ok = x->ok, .status = x->status,
+                                        .class = x->class, .latency_us = x->latency_us,
+                                        .node = x->node, .error = x->error};
     }
+    int kept = store_detail_put_many(m->st, rows, d.count, m->opt.detail_rows);
+    free(rows);
     dist_details_free(&d);
-    if (store_commit(m->st) < 0) {
+    if (kept < 0) {
         respond_store_error(m, req);
         return;
     }

@@ -33,6 +33,9 @@ struct dist_master_options {
     uint64_t lost_after_ms;        /* silence before a worker is lost (default 10000) */
     size_t detail_rows;            /* details kept per task and worker (default 11000:
                                     * a worker's 10000 failures and 1000 successes) */
+    size_t max_workers;            /* workers known at once (default 10000); a new id beyond
+                                    * it takes the place of a lost or disconnected worker with
+                                    * no open part, else the registration gets 503 */
 };
 
 /* Fills the defaults above. */

@@ -35,6 +35,7 @@
 #define DETAIL_SUCCESSES 1000  /* per part: a uniform sample of the successes */
 #define DETAIL_CHUNK     5000  /* details per post */
 #define DETAIL_TRY_MS    30000 /* how long a part's details are offered to an absent master */
+#define RUNS_MAX         64    /* assignments run at once (a master can hand out no more) */
 
 /* An interval waiting for its acknowledgement. */
 struct queued {
@@ -384,10 +385,15 @@ static void *poster_main(void *arg)
                 retry_at = mtime_now_ms() + backoff;
                 backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
                 json_decref(resp);
-            } else if (status == 200) {
+            } else if (status == 200 && json_is_array(json_object_get(resp, "acked"))) {
                 acked(w, task, json_object_get(resp, "acked"));
                 backoff = BACKOFF_MIN_MS;
                 retry_at = 0;
+                json_decref(resp);
+            } else if (status == 200) { /* not the master's answer: a proxy, a wrong URL */
+                log_warn("intervals: an answer without 'acked'; retried");
+                retry_at = mtime_now_ms() + backoff;
+                backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
                 json_decref(resp);
             } else if (status == 410 || status == 404) {
                 json_decref(resp);
@@ -630,17 +636,56 @@ static void run_free(struct run *r)
     free(r);
 }
 
+/* A whole number in [0, max] at key of o. */
+static bool whole_at(const json_t *o, const char *key, uint64_t max)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) && json_integer_value(v) >= 0 &&
+           (uint64_t)json_integer_value(v) <= max;
+}
+
+/* Why a "run" answer cannot be an assignment, or NULL: a master that answers garbage must
+ * not make this worker run something it did not mean (the config is checked when it runs). */
+static const char *assignment_problem(const json_t *a)
+{
+    const char *tid = json_string_value(json_object_get(a, "task_id"));
+    const json_t *share = json_object_get(a, "share");
+    if (!tid || !tid[0] || strlen(tid) >= DIST_ID_MAX)
+        return "task_id";
+    if (!whole_at(a, "assignment_id", DIST_COUNT_MAX) || !whole_at(a, "seq_base", DIST_COUNT_MAX))
+        return "assignment_id or seq_base";
+    if (!json_is_object(json_object_get(a, "config")))
+        return "config";
+    if (!json_is_object(share) || !whole_at(share, "connections", 1000000) ||
+        !whole_at(share, "requests", DIST_COUNT_MAX) ||
+        !whole_at(share, "rate_milli", DIST_COUNT_MAX))
+        return "share";
+    if (!whole_at(a, "start_at_us", DIST_COUNT_MAX))
+        return "start_at_us";
+    return NULL;
+}
+
 /* Starts assignment a (a poll's answer). Returns 0 or -1. */
 static int run_start(struct worker *w, const json_t *a)
 {
+    const char *bad = assignment_problem(a);
+    if (bad) {
+        log_warn("the master's assignment has no valid %s: ignored", bad);
+        return -1;
+    }
     int64_t id = json_integer_value(json_object_get(a, "assignment_id"));
+    size_t runs = 0;
     pthread_mutex_lock(&w->lock);
-    for (struct run *r = w->runs; r; r = r->next)
+    for (struct run *r = w->runs; r; r = r->next, runs++)
         if (r->id == id) {
             pthread_mutex_unlock(&w->lock);
             return 0; /* handed out twice: runs once */
         }
     pthread_mutex_unlock(&w->lock);
+    if (runs >= RUNS_MAX) {
+        log_warn("assignment %" PRId64 " ignored: %zu are running already", id, runs);
+        return -1;
+    }
     bool stop_made = false;
     const json_t *share = json_object_get(a, "share");
     const char *task_id = json_string_value(json_object_get(a, "task_id"));
@@ -785,7 +830,8 @@ int dist_worker_run(const struct dist_worker_options *o, char *err, size_t errle
             log_warn("poll: %d %s", status, error_of(a));
             nap(w, 1000);
         } else if (strcmp(state, "run") == 0) {
-            run_start(w, a);
+            if (run_start(w, a) < 0)
+                nap(w, 1000);
         } else if (strcmp(state, "cancel") == 0) {
             log_info("task %s: assignment %" PRId64 " cancelled",
                      json_string_value(json_object_get(a, "task_id")),

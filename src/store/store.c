@@ -97,6 +97,7 @@ enum stmt_id {
     STMT_ROLLBACK,
     STMT_WORKER_REGISTER,
     STMT_WORKER_SEEN,
+    STMT_WORKER_FORGET,
     STMT_WORKER_SET_STATE,
     STMT_WORKER_GET,
     STMT_WORKER_LIST,
@@ -181,6 +182,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
         "SELECT count(*), coalesce(sum(requests), 0), coalesce(max(seq), -1),"
         " coalesce(max(final), 0) FROM intervals"
         " WHERE task_id = ?1 AND (?2 IS NULL OR worker_id = ?2)",
+    /* intervals and details are taken only from a worker with an assignment */
+    [STMT_WORKER_FORGET] = "DELETE FROM workers WHERE id = ?1"
+                           " AND NOT EXISTS (SELECT 1 FROM assignments WHERE worker_id = ?1)",
     [STMT_DETAIL_KEY_COUNT] = "SELECT count(*), coalesce(sum(ok), 0) FROM details"
                               " WHERE task_id = ?1 AND worker_id = ?2",
     [STMT_DETAIL_EVICT] = "DELETE FROM details WHERE id = (SELECT id FROM details"
@@ -554,6 +558,15 @@ int store_worker_set_state(struct store *st, const char *id, enum store_worker_s
     bind_text(s, 1, id);
     bind_text(s, 2, worker_state_names[state]);
     int n = stmt_run(st, s, "setting a worker's state");
+    return n < 0 ? -1 : n > 0;
+}
+
+int store_worker_forget(struct store *st, const char *id)
+{
+    sqlite3_stmt *s = stmt_get(st, STMT_WORKER_FORGET);
+    if (!s) return -1;
+    bind_text(s, 1, id);
+    int n = stmt_run(st, s, "forgetting a worker");
     return n < 0 ? -1 : n > 0;
 }
 
@@ -933,6 +946,60 @@ int store_detail_put(struct store *st, const struct store_detail *d, size_t max_
         if (stmt_run(st, s, "storing a detail") < 0) r = -1;
     }
     return atomic_end(st, own, r);
+}
+
+int store_detail_put_many(struct store *st, const struct store_detail *d, size_t n,
+                          size_t max_rows)
+{
+    if (n == 0) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!d[i].task_id || !d[i].worker_id || !d[i].class || strcmp(d[i].task_id, d[0].task_id) ||
+            strcmp(d[i].worker_id, d[0].worker_id))
+            return fail(st, "storing details: task, worker or class is missing or differs");
+    int own;
+    if (atomic_begin(st, &own)) return -1;
+    int64_t rows = 0, successes = 0, kept = 0;
+    sqlite3_stmt *s = stmt_get(st, STMT_DETAIL_KEY_COUNT);
+    int r = s ? 0 : -1;
+    if (s) {
+        bind_detail_key(s, &d[0]);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            rows = sqlite3_column_int64(s, 0);
+            successes = sqlite3_column_int64(s, 1);
+            sqlite3_reset(s);
+        } else {
+            r = stmt_done(st, s, rc, "counting details");
+            r = r < 0 ? r : -1;
+        }
+    }
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        if (rows >= (int64_t)max_rows) {
+            if (d[i].ok || successes == 0) continue; /* dropped */
+            sqlite3_stmt *e = stmt_get(st, STMT_DETAIL_EVICT);
+            if (!e) { r = -1; break; }
+            bind_detail_key(e, &d[i]);
+            if (stmt_run(st, e, "making room for a failure") < 0) { r = -1; break; }
+            successes--;
+            rows--;
+        }
+        s = stmt_get(st, STMT_DETAIL_INSERT);
+        if (!s) { r = -1; break; }
+        bind_detail_key(s, &d[i]);
+        sqlite3_bind_int64(s, 3, d[i].at_us);
+        sqlite3_bind_int(s, 4, d[i].ok ? 1 : 0);
+        sqlite3_bind_int(s, 5, d[i].status);
+        bind_text(s, 6, d[i].class);
+        sqlite3_bind_int64(s, 7, d[i].latency_us);
+        bind_text(s, 8, d[i].node ? d[i].node : "");
+        bind_text(s, 9, d[i].error ? d[i].error : "");
+        if (stmt_run(st, s, "storing a detail") < 0) { r = -1; break; }
+        rows++;
+        successes += d[i].ok ? 1 : 0;
+        kept++;
+    }
+    r = atomic_end(st, own, r);
+    return r < 0 ? -1 : (int)kept;
 }
 
 static void bind_detail_query(sqlite3_stmt *s, const struct store_detail_query *q)

@@ -112,6 +112,11 @@ int store_worker_seen(struct store *st, const char *id, int64_t now_us);
 /* Sets worker id's state (suspect, lost). Returns 1, 0 when unknown, or -1. */
 int store_worker_set_state(struct store *st, const char *id, enum store_worker_state state);
 
+/* Deletes worker id unless an assignment names it (a worker that never took part in a task
+ * leaves no trace; intervals and details come only with an assignment). Returns 1 deleted,
+ * 0 kept, or -1. */
+int store_worker_forget(struct store *st, const char *id);
+
 /* Reads worker id into *out. Returns 1, 0 when unknown, or -1. */
 int store_worker_get(struct store *st, const char *id, struct store_worker *out);
 
@@ -274,6 +279,12 @@ struct store_detail {
  * the newest success (failures come first), and a success, or a failure when all rows are
  * failures, is dropped. Returns 1 stored, 0 dropped, or -1. */
 int store_detail_put(struct store *st, const struct store_detail *d, size_t max_rows);
+
+/* Stores d[0..n), all of one task and worker, as n calls of store_detail_put would, counting
+ * the rows once (a post of thousands costs thousands of inserts, not as many counts). Returns
+ * how many were stored, or -1 (nothing stored). */
+int store_detail_put_many(struct store *st, const struct store_detail *d, size_t n,
+                          size_t max_rows);
 
 enum store_detail_filter {
     STORE_DETAIL_ALL = 0,

@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <pthread.h>
+#include <sys/socket.h>
 
 #include "../support/harness.h"
 #include "dist/interval.h"
@@ -694,6 +696,274 @@ static void test_details_failures_and_sample(void **state)
     assert_int_equal(details(d, "slave_id=nobody", NULL), 0);
 }
 
+/* ---- a hostile peer ---- */
+
+static int setup_bare(void **state)
+{
+    return setup_n(state, 0, NULL);
+}
+
+/* Registers worker id; returns the status (the session into session when given). */
+static int reg_probe(const struct dist *d, const char *id, char *session, size_t size)
+{
+    char body[128];
+    snprintf(body, sizeof body, "{\"id\": \"%s\", \"cores\": 1}", id);
+    json_t *j = NULL;
+    int status = api(d, "POST", "/api/v1/workers/register", body, NULL, &j);
+    if (session && status == 200)
+        snprintf(session, size, "%s", json_string_value(json_object_get(j, "session")));
+    json_decref(j);
+    return status;
+}
+
+/* Workers the master has declared lost. */
+static int lost_workers(const struct dist *d)
+{
+    json_t *j = NULL;
+    int n = 0;
+    if (api(d, "GET", "/api/v1/workers", NULL, NULL, &j) == 200) {
+        json_t *w;
+        size_t i;
+        json_array_foreach(json_object_get(j, "workers"), i, w)
+            n += strcmp(json_string_value(json_object_get(w, "state")), "lost") == 0;
+    }
+    json_decref(j);
+    return n;
+}
+
+/* Registers id in a full table: once refused (503), again when a worker is lost. */
+static int reg_when_room(const struct dist *d, const char *id, char *session, size_t size)
+{
+    int status = reg_probe(d, id, session, size);
+    if (status != 503)
+        return status;
+    if (!harness_wait_until(lost_workers(d) > 0, 10000))
+        return -1;
+    return reg_probe(d, id, session, size);
+}
+
+static int workers_known(const struct dist *d)
+{
+    json_t *j = NULL;
+    int n = api(d, "GET", "/api/v1/workers", NULL, NULL, &j) == 200
+                ? (int)json_array_size(json_object_get(j, "workers")) : -1;
+    json_decref(j);
+    return n;
+}
+
+/* A worker that registers id after id: the table holds --max-workers; a new id beyond takes a
+ * lost worker's place, and is refused (503) while every one is alive. Many long-polls of one
+ * worker hold one at a time. A flood of details stays within the bound per task and worker. */
+static void test_hostile_worker_bounded(void **state)
+{
+    struct dist *d = *state;
+    kill(d->master, SIGKILL);
+    harness_wait(d->master, 5000);
+    const char *extra[] = {"--max-workers", "8", NULL};
+    start_master(d, extra);
+    assert_true(harness_wait_until(harness_port_open(d->mport), 10000));
+    char id[32];
+    for (int i = 0; i < 8; i++) {
+        snprintf(id, sizeof id, "flood-%d", i);
+        assert_int_equal(reg_probe(d, id, NULL, 0), 200);
+    }
+    assert_int_equal(reg_probe(d, "flood-8", NULL, 0), 503);
+    assert_int_equal(workers_known(d), 8);
+    /* once they are lost (1.5 s of silence), new ids take their places */
+    assert_true(harness_wait_until(lost_workers(d) == 8, 10000));
+    for (int i = 8; i < 40; i++) {
+        snprintf(id, sizeof id, "flood-%d", i);
+        assert_int_equal(reg_when_room(d, id, NULL, 0), 200); /* the last 8 may be alive */
+        assert_true(workers_known(d) <= 8);
+    }
+    /* many long-polls of one worker: each new one answers the one before */
+    char session[64];
+    assert_int_equal(reg_when_room(d, "poller", session, sizeof session), 200);
+    char req[256];
+    snprintf(req, sizeof req, "GET /api/v1/workers/poller/assignment?session=%s&wait=30s "
+             "HTTP/1.1\r\nHost: t\r\n\r\n", session);
+    int fds[20];
+    for (int i = 0; i < 20; i++) {
+        fds[i] = harness_connect(d->mport, 5000);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(harness_send(fds[i], req, strlen(req)), 0);
+    }
+    static char answer[4096];
+    for (int i = 0; i < 19; i++) {
+        size_t n = harness_read_responses(fds[i], 1, answer, sizeof answer);
+        assert_true(n > 0);
+        assert_non_null(strstr(answer, "\"idle\""));
+    }
+    for (int i = 0; i < 20; i++)
+        close(fds[i]);
+    /* details: a flood from a worker with a part is kept within the bound (11000 rows) */
+    assert_int_equal(reg_when_room(d, "flooder", session, sizeof session), 200);
+    const char *task = run_task(d, "{\"url\": \"http://127.0.0.1:1/\", \"requests\": 5}",
+                                "{\"worker_ids\": [\"flooder\"]}");
+    assert_non_null(task);
+    char tid[64];
+    snprintf(tid, sizeof tid, "%s", task);
+    struct buf_text {
+        char *p;
+        size_t len;
+    } b = {0};
+    FILE *f = open_memstream(&b.p, &b.len);
+    fprintf(f, "{\"task_id\": \"%s\", \"details\": [", tid);
+    for (int i = 0; i < 10000; i++)
+        fprintf(f, "%s{\"at_us\": %d, \"ok\": false, \"status\": 500, \"class\": \"5xx\", "
+                "\"latency_us\": 1}", i ? "," : "", i);
+    fprintf(f, "]}");
+    fclose(f);
+    for (int i = 0; i < 3; i++) {
+        json_t *j = NULL;
+        assert_int_equal(api(d, "POST", "/api/v1/workers/flooder/details", b.p, NULL, &j), 200);
+        json_decref(j);
+    }
+    free(b.p);
+    char q[160];
+    snprintf(q, sizeof q, "task_id=%s&status=failed", tid);
+    json_t *list;
+    assert_int_equal(details(d, q, &list), 11000);
+    json_decref(list);
+    /* a worker with no part in a task gives it no details */
+    assert_int_equal(api(d, "POST", "/api/v1/workers/poller/details", "{\"task_id\": \"x\", \"details\": []}", NULL, NULL), 404);
+    snprintf(q, sizeof q, "{\"task_id\": \"%s\", \"details\": []}", tid);
+    assert_int_equal(api(d, "POST", "/api/v1/workers/poller/details", q, NULL, NULL), 400);
+    assert_int_equal(api(d, "GET", "/api/v1/tasks", NULL, NULL, NULL), 200);
+}
+
+/* A fake master: answers every request with the same bytes (or never, when answer is NULL),
+ * counting the requests it read. */
+struct fake_master {
+    int fd, port;
+    const char *answer;
+    int requests;
+    bool stop;
+    pthread_mutex_t lock;
+};
+
+static void *fake_master_main(void *arg)
+{
+    struct fake_master *fm = arg;
+    int held[64], nheld = 0;
+    while (!fm->stop) {
+        struct timeval tv = {0, 100000};
+        fd_set rd;
+        FD_ZERO(&rd);
+        FD_SET(fm->fd, &rd);
+        if (select(fm->fd + 1, &rd, NULL, NULL, &tv) <= 0)
+            continue;
+        int c = accept(fm->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        char buf[65536];
+        struct timeval rt = {2, 0};
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &rt, sizeof rt);
+        ssize_t n = recv(c, buf, sizeof buf, 0);
+        if (n > 0) {
+            pthread_mutex_lock(&fm->lock);
+            fm->requests++;
+            pthread_mutex_unlock(&fm->lock);
+        }
+        if (!fm->answer) { /* never answers: the connection stays open */
+            if (nheld < 64)
+                held[nheld++] = c;
+            else
+                close(c);
+            continue;
+        }
+        char out[4096];
+        int len = snprintf(out, sizeof out, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
+                           "Connection: close\r\n\r\n%s", strlen(fm->answer), fm->answer);
+        if (send(c, out, (size_t)len, MSG_NOSIGNAL) < 0) {
+        }
+        close(c);
+    }
+    for (int i = 0; i < nheld; i++)
+        close(held[i]);
+    return NULL;
+}
+
+static int fake_requests(struct fake_master *fm)
+{
+    pthread_mutex_lock(&fm->lock);
+    int n = fm->requests;
+    pthread_mutex_unlock(&fm->lock);
+    return n;
+}
+
+/* A master that answers garbage, or a "run" it cannot mean, or nothing at all: the worker
+ * neither crashes nor runs anything, and keeps trying. */
+static void test_worker_against_a_hostile_master(void **state)
+{
+    (void)state;
+    static const char *const answers[] = {
+        "garbage, not JSON",
+        "{\"id\": \"x\", \"session\": \"s-1\", \"now_us\": 1, \"state\": \"run\", \"task_id\": "
+        "\"t\", \"assignment_id\": 1, \"seq_base\": 0, \"config\": {\"url\": "
+        "\"http://127.0.0.1:1/\"}, \"share\": {\"connections\": 4294967296, \"requests\": -5}, "
+        "\"start_at_us\": 0, \"acked\": 7}",
+        "{\"session\": 42, \"state\": [], \"now_us\": \"soon\"}",
+        NULL,
+    };
+    for (size_t k = 0; k < sizeof answers / sizeof answers[0]; k++) {
+        struct fake_master fm = {.answer = answers[k]};
+        pthread_mutex_init(&fm.lock, NULL);
+        fm.fd = harness_listen(&fm.port);
+        assert_true(fm.fd >= 0);
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, fake_master_main, &fm), 0);
+        char url[64];
+        snprintf(url, sizeof url, "http://127.0.0.1:%d", fm.port);
+        char *argv[] = {(char *)harness_herd_bin(), "worker", "--master", url, "--id", "w-h",
+                        "--log-level", "error", NULL};
+        pid_t w = harness_spawn(argv, NULL, NULL);
+        /* it keeps calling: retries, never a crash */
+        bool calls = harness_wait_until(fake_requests(&fm) >= 2, 30000);
+        int status = 0;
+        pid_t gone = waitpid(w, &status, WNOHANG);
+        kill(w, SIGTERM);
+        int code = harness_wait(w, 20000);
+        fm.stop = true;
+        pthread_join(th, NULL);
+        close(fm.fd);
+        pthread_mutex_destroy(&fm.lock);
+        if (!calls || gone != 0)
+            fail_msg("answer %zu: %d requests, worker %s", k, fm.requests,
+                     gone ? "exited" : "alive");
+        assert_int_equal(code, 0);
+    }
+}
+
+/* The master stops answering (SIGSTOP) mid-task: the workers keep their load going (the
+ * nodes count it), buffer their intervals and deliver them once it answers again; the
+ * master's own pause is not blamed on the workers (none is lost). */
+static void test_master_silent_workers_keep_going(void **state)
+{
+    struct dist *d = *state;
+    long long before = nodes_total(d);
+    const char *id = run_task(d, config_of(d, 1500, "\"rate\": 300"), NULL);
+    assert_non_null(id);
+    char task[64];
+    snprintf(task, sizeof task, "%s", id);
+    assert_true(harness_wait_until(task_requests(d, task) > 0, 30000));
+    kill(d->master, SIGSTOP);
+    long long t0 = nodes_total(d);
+    harness_pause_ms(2500);
+    long long t1 = nodes_total(d);
+    kill(d->master, SIGCONT);
+    assert_true(t1 - t0 > 2); /* 2: the status calls */
+    assert_true(harness_wait_until(task_ended(d, task), 60000));
+    json_t *t = task_get(d, task);
+    assert_string_equal(json_string_value(json_object_get(t, "state")), "completed");
+    assert_int_equal(totals(t, "requests"), 1500);
+    const char *msg = json_string_value(json_object_get(t, "message"));
+    if (msg && strstr(msg, "lost"))
+        fail_msg("a worker was declared lost: %s", msg);
+    json_decref(t);
+    assert_int_equal(nodes_total(d) - before - 6, 1500);
+}
+
 int integration_dist(void)
 {
     const struct CMUnitTest tests[] = {
@@ -706,6 +976,9 @@ int integration_dist(void)
         cmocka_unit_test_setup_teardown(test_bench_master_exit_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_bodies_400, setup, teardown),
         cmocka_unit_test_setup_teardown(test_details_failures_and_sample, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_worker_bounded, setup_bare, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_against_a_hostile_master, NULL, NULL),
+        cmocka_unit_test_setup_teardown(test_master_silent_workers_keep_going, setup, teardown),
     };
     return cmocka_run_group_tests_name("dist", tests, NULL, NULL);
 }
