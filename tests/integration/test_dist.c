@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,9 @@ static pid_t start_master(struct dist *d, const char *const extra[])
     snprintf(listen, sizeof listen, "127.0.0.1:%d", d->mport);
     snprintf(log, sizeof log, "%s/master-%d.log", d->dir, ++d->masters);
     char *argv[24] = {(char *)harness_herd_bin(), "master", "--listen", listen, "--db", d->db,
-                      "--lost-after", "1500ms", "--suspect-after", "800ms"};
+                      /* short enough for the loss tests, long enough for a worker under
+                       * TSan on a loaded machine to be heard in time */
+                      "--lost-after", "4s", "--suspect-after", "2s"};
     int n = 10;
     if (d->token[0]) {
         argv[n++] = "--token";
@@ -838,7 +841,7 @@ struct fake_master {
     int fd, port;
     const char *answer;
     int requests;
-    bool stop;
+    atomic_bool stop;
     pthread_mutex_t lock;
 };
 
@@ -846,7 +849,7 @@ static void *fake_master_main(void *arg)
 {
     struct fake_master *fm = arg;
     int held[64], nheld = 0;
-    while (!fm->stop) {
+    while (!atomic_load(&fm->stop)) {
         struct timeval tv = {0, 100000};
         fd_set rd;
         FD_ZERO(&rd);
@@ -924,7 +927,7 @@ static void test_worker_against_a_hostile_master(void **state)
         pid_t gone = waitpid(w, &status, WNOHANG);
         kill(w, SIGTERM);
         int code = harness_wait(w, 20000);
-        fm.stop = true;
+        atomic_store(&fm.stop, true);
         pthread_join(th, NULL);
         close(fm.fd);
         pthread_mutex_destroy(&fm.lock);
