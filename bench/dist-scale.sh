@@ -11,16 +11,13 @@
 # LEVELS="100 250 500" DURATION=30 RPS=100 bench/dist-scale.sh build/herd
 set -euo pipefail
 HERD=$(realpath "${1:-build/herd}")
+cd "$(dirname "$0")/.."
+. bench/lib.sh
 LEVELS=${LEVELS:-"100 250 500 1000 2000"}
 DURATION=${DURATION:-30}
 RPS=${RPS:-100}
 MASTER_CPU=${MASTER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
-cd "$(dirname "$0")/.."
-. bench/lib.sh
-
-hz=$(getconf CLK_TCK)
-cpu_ticks() { awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
 
 # run_level N: one master, N simulated workers, one task; prints a row; returns 1 when the
 # master did not sustain N.
@@ -47,11 +44,11 @@ run_level() {
         sleep 0.1
     done
     local t0 c0 t1 c1
-    t0=$(date +%s.%N) c0=$(cpu_ticks "$mpid")
+    t0=$(date +%s.%N) c0=$(bench_cpu_seconds "$mpid")
     local verdict=0
     taskset -c "$CLIENT_CPU" "$HERD" bench --master "$url" -q -c "$n" -d "${DURATION}s" \
         -o json --out "$dir/run.json" http://127.0.0.1:9/ >/dev/null 2>"$dir/bench.err" || verdict=$?
-    t1=$(date +%s.%N) c1=$(cpu_ticks "$mpid")
+    t1=$(date +%s.%N) c1=$(bench_cpu_seconds "$mpid")
     local rss
     rss=$(awk '/VmHWM/ {print $2}' "/proc/$mpid/status")
     kill "$spid"
@@ -59,7 +56,7 @@ run_level() {
     kill "$mpid"
     wait "$mpid" 2>/dev/null || true
     local cpu
-    cpu=$(echo "100 * ($c1 - $c0) / $hz / ($t1 - $t0)" | bc -l)
+    cpu=$(echo "100 * ($c1 - $c0) / ($t1 - $t0)" | bc -l)
     local suspect lost
     suspect=$(grep -c " suspect: " "$dir/master.log" || true)
     lost=$(grep -c " lost: " "$dir/master.log" || true)
