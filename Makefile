@@ -79,6 +79,8 @@ bench: build bench-deps
 	@./bench/connections.sh build/herd
 	@./bench/open_model.sh build/herd
 	@./bench/gateway_vs_haproxy.sh build/herd
+	@./bench/dist-overhead.sh build/herd
+	@./bench/dist-scale.sh build/herd
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz web/node_modules

@@ -65,3 +65,8 @@ bench_wrk_rps() {
 bench_median() {
     printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
 }
+
+# bench_cpu_seconds PID: the CPU time (user + system) the process used so far, in seconds.
+bench_cpu_seconds() {
+    awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); print ($12 + $13) / hz}' "/proc/$1/stat"
+}

@@ -244,6 +244,14 @@ static int read_nodes(struct dist_interval *iv, const struct where *w, const jso
     return 0;
 }
 
+char *dist_interval_text(const struct dist_interval *iv)
+{
+    json_t *j = dist_interval_to_json(iv);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(j);
+    return text;
+}
+
 int dist_interval_from_json(struct dist_interval *iv, const json_t *j, const char *path,
                             char *err, size_t errlen)
 {

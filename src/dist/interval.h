@@ -52,6 +52,10 @@ void dist_interval_reset(struct dist_interval *iv);
 /* The interval as a JSON object (a new reference), or NULL when out of memory. */
 json_t *dist_interval_to_json(const struct dist_interval *iv);
 
+/* The interval as the compact JSON text a worker posts (keys sorted, so a resend is the same
+ * bytes): malloc'd, the caller frees; NULL when out of memory. */
+char *dist_interval_text(const struct dist_interval *iv);
+
 /* Reads j into iv (initialised; overwritten). Every field is required except nodes (default
  * none), not_sent and dropped (0) and, only in a final interval, breaker_tripped and
  * interrupted; a final interval requires elapsed_s. Refuses unknown keys, values of the wrong

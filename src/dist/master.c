@@ -29,6 +29,7 @@
 #define REASSIGN_DELAY_US 500000
 #define BODY_MAX         (16u << 20)
 #define FUTURE_SLACK_US  60000000 /* clocks disagree: an interval's second may be this far off */
+#define SEEN_FLUSH_MS    1000 /* workers' last calls go to the store at most this often */
 
 /* One assignment (a worker's part of a task) as the master tracks it. */
 struct m_part {
@@ -71,7 +72,18 @@ struct m_worker {
     double cpu;
     struct http_request *poll; /* a held long-poll */
     uint64_t poll_deadline_ms;
+    int64_t seen_us;           /* the last call (wall clock), not yet in the store when dirty */
+    bool seen_dirty, lost_due;
     struct m_worker *next;
+};
+
+/* An interval post waiting for the commit at the end of the loop turn. */
+struct m_post {
+    struct http_request *req;
+    char worker[STORE_NAME_SIZE];
+    char task_id[DIST_ID_MAX];
+    json_t *list;
+    struct m_post *next;
 };
 
 struct dist_master {
@@ -83,6 +95,9 @@ struct dist_master {
     struct http_server *srv;
     struct store *st;
     uv_timer_t tick;
+    uint64_t seen_flush_ms;
+    uv_check_t group;          /* after each loop turn's reads: commits the posts it queued */
+    struct m_post *posts, **posts_tail;
     struct m_task *tasks;
     struct m_worker *workers;
     struct dist_interval scratch;
@@ -600,6 +615,11 @@ static void on_tick(uv_timer_t *timer)
             else
                 w->last_seen_ms = now;
     }
+    bool flush = now >= m->seen_flush_ms;
+    if (flush)
+        m->seen_flush_ms = now + SEEN_FLUSH_MS;
+    /* the tick's writes (states, last calls) are one transaction: one fsync, not one each */
+    bool open = false;
     for (struct m_worker *w = m->workers; w; w = w->next) {
         if (w->poll && now >= w->poll_deadline_ms) {
             struct http_request *req = w->poll;
@@ -609,19 +629,36 @@ static void on_tick(uv_timer_t *timer)
         uint64_t silent = now > w->last_seen_ms ? now - w->last_seen_ms : 0;
         if (w->poll)
             silent = 0; /* a held poll is a live connection */
-        if (w->state == STORE_WORKER_ACTIVE && silent >= m->opt.suspect_after_ms) {
+        bool suspect = w->state == STORE_WORKER_ACTIVE && silent >= m->opt.suspect_after_ms;
+        bool lost = w->state != STORE_WORKER_LOST && silent >= m->opt.lost_after_ms;
+        if (!suspect && !lost && !(flush && w->seen_dirty))
+            continue;
+        if (!open)
+            open = store_begin(m->st) == 0;
+        if (flush && w->seen_dirty) {
+            store_worker_seen(m->st, w->id, w->seen_us);
+            w->seen_dirty = false;
+        }
+        if (suspect) {
             w->state = STORE_WORKER_SUSPECT;
             store_worker_set_state(m->st, w->id, w->state);
             log_warn("worker %s suspect: silent %.1f s", w->id, (double)silent / 1000);
         }
-        if (w->state != STORE_WORKER_LOST && silent >= m->opt.lost_after_ms) {
+        if (lost) {
             w->state = STORE_WORKER_LOST;
             w->registered = false;
+            w->lost_due = true;
             store_worker_set_state(m->st, w->id, w->state);
             log_warn("worker %s lost: silent %.1f s", w->id, (double)silent / 1000);
-            worker_parts_lost(m, w, NULL, 0, true, "lost");
         }
     }
+    if (open && store_commit(m->st) < 0)
+        log_error("store: %s", store_error(m->st));
+    for (struct m_worker *w = m->workers; w; w = w->next)
+        if (w->lost_due) {
+            w->lost_due = false;
+            worker_parts_lost(m, w, NULL, 0, true, "lost");
+        }
 }
 
 /* A call from worker w: it is alive. */
@@ -633,7 +670,10 @@ static void worker_seen(struct dist_master *m, struct m_worker *w)
             log_info("worker %s active again", w->id);
         w->state = STORE_WORKER_ACTIVE;
     }
-    store_worker_seen(m->st, w->id, mtime_wall_us());
+    /* written by the tick: a write (and an fsync) per call would bound the workers a master
+     * takes by its disk */
+    w->seen_us = mtime_wall_us();
+    w->seen_dirty = true;
 }
 
 /* The worker a protocol call names, registered in this master's life with the session the
@@ -970,44 +1010,122 @@ static void on_intervals(struct http_request *req, void *data)
         http_respond_error(req, status, err);
         return;
     }
-    size_t n = json_array_size(list);
-    int *stored = calloc(n, sizeof *stored);
-    struct put_batch b = {.m = m, .task = t, .worker = wid, .list = list, .stored = stored};
-    int rc = stored ? store_transaction(m->st, put_all, &b) : -1;
-    if (rc == STORE_CONFLICT) {
-        http_respond_error(req, 409, b.err);
-    } else if (rc < 0) {
-        if (b.err[0])
-            log_error("intervals of %s: %s", wid, b.err);
-        respond_store_error(m, req);
-    } else {
-        json_t *acked = json_array();
-        bool any_final = false;
-        for (size_t i = 0; i < n; i++) {
-            json_t *j = json_array_get(list, i);
-            json_array_append_new(acked, json_integer(json_integer_value(json_object_get(j, "seq"))));
-            if (!t || !stored[i])
-                continue;
-            if (dist_interval_from_json(&m->scratch, j, NULL, err, sizeof err) < 0)
-                continue;
-            struct m_part *p = part_of_seq(t, wid, m->scratch.seq);
-            snprintf(m->scratch.worker_id, sizeof m->scratch.worker_id, "%.63s", p->name);
-            if (dist_merge_add(t->merge, &m->scratch, err, sizeof err) < 0)
-                log_warn("task %s: interval %" PRIu64 " of %s not merged: %s", t->id,
-                         m->scratch.seq, wid, err);
-            w->cpu = m->scratch.cpu;
-            if (m->scratch.final && p->state == STORE_ASSIGNMENT_RUNNING) {
-                p->state = STORE_ASSIGNMENT_DONE;
-                any_final = true;
-            }
-        }
-        http_respond_json(req, 200, json_pack("{s:o,s:I}", "acked", acked, "now_us",
-                                              (json_int_t)mtime_wall_us()));
-        if (any_final)
-            task_check_done(m, t);
+    /* stored and acknowledged with the loop turn's other posts (on_group) */
+    struct m_post *post = calloc(1, sizeof *post);
+    if (!post) {
+        json_decref(list);
+        http_respond_error(req, 500, "out of memory");
+        return;
     }
+    post->req = req;
+    snprintf(post->worker, sizeof post->worker, "%s", wid);
+    snprintf(post->task_id, sizeof post->task_id, "%s", task_id);
+    post->list = list;
+    *m->posts_tail = post;
+    m->posts_tail = &post->next;
+}
+
+/* Answers post p after its intervals were committed (status 200) or refused, and merges the
+ * new ones into its task. Returns true when one of them was a final interval. */
+static bool post_answer(struct dist_master *m, struct m_post *p, int status, const int *stored,
+                        const char *why)
+{
+    if (status == 409) {
+        http_respond_error(p->req, 409, why);
+        return false;
+    }
+    if (status != 200) {
+        if (why[0])
+            log_error("intervals of %s: %s", p->worker, why);
+        respond_store_error(m, p->req);
+        return false;
+    }
+    struct m_task *t = task_find(m, p->task_id);
+    struct m_worker *w = worker_find(m, p->worker);
+    char err[ERR_SIZE];
+    json_t *acked = json_array();
+    bool any_final = false;
+    for (size_t i = 0; i < json_array_size(p->list); i++) {
+        json_t *j = json_array_get(p->list, i);
+        json_array_append_new(acked, json_integer(json_integer_value(json_object_get(j, "seq"))));
+        if (!t || !stored[i])
+            continue;
+        if (dist_interval_from_json(&m->scratch, j, NULL, err, sizeof err) < 0)
+            continue;
+        struct m_part *part = part_of_seq(t, p->worker, m->scratch.seq);
+        if (!part)
+            continue;
+        snprintf(m->scratch.worker_id, sizeof m->scratch.worker_id, "%.63s", part->name);
+        if (dist_merge_add(t->merge, &m->scratch, err, sizeof err) < 0)
+            log_warn("task %s: interval %" PRIu64 " of %s not merged: %s", t->id,
+                     m->scratch.seq, p->worker, err);
+        if (w)
+            w->cpu = m->scratch.cpu;
+        if (m->scratch.final && part->state == STORE_ASSIGNMENT_RUNNING) {
+            part->state = STORE_ASSIGNMENT_DONE;
+            any_final = true;
+        }
+    }
+    http_respond_json(p->req, 200, json_pack("{s:o,s:I}", "acked", acked, "now_us",
+                                             (json_int_t)mtime_wall_us()));
+    return any_final;
+}
+
+/* After the reads of a loop turn: the interval posts it queued are stored in one transaction
+ * (one fsync for all of them, however many workers posted), each post a savepoint of its own
+ * so that one refused post (409) leaves the others; then every post is answered. */
+static void on_group(uv_check_t *h)
+{
+    struct dist_master *m = h->data;
+    struct m_post *posts = m->posts;
+    if (!posts)
+        return;
+    m->posts = NULL;
+    m->posts_tail = &m->posts;
+    size_t count = 0;
+    for (struct m_post *p = posts; p; p = p->next)
+        count++;
+    int *status = calloc(count, sizeof *status);
+    int **stored = calloc(count, sizeof *stored);
+    char (*why)[ERR_SIZE] = calloc(count, sizeof *why);
+    bool open = status && stored && why && store_begin(m->st) == 0;
+    size_t i = 0;
+    for (struct m_post *p = posts; open && p; p = p->next, i++) {
+        stored[i] = calloc(json_array_size(p->list), sizeof *stored[i]);
+        struct put_batch b = {.m = m, .task = task_find(m, p->task_id), .worker = p->worker,
+                              .list = p->list, .stored = stored[i]};
+        int rc = stored[i] && store_part_begin(m->st) == 0 ? put_all(m->st, &b) : -1;
+        if (store_part_end(m->st, rc >= 0) < 0 && rc >= 0)
+            rc = -1;
+        status[i] = rc == STORE_CONFLICT ? 409 : rc < 0 ? 500 : 200;
+        snprintf(why[i], ERR_SIZE, "%s", b.err);
+    }
+    if (open && store_commit(m->st) < 0)
+        for (i = 0; i < count; i++)
+            status[i] = status[i] == 200 ? 500 : status[i];
+    bool *final = calloc(count, sizeof *final);
+    i = 0;
+    for (struct m_post *p = posts; p; p = p->next, i++) {
+        if (!status || !stored || !why)
+            http_respond_error(p->req, 500, "out of memory");
+        else if (post_answer(m, p, open ? status[i] : 500, stored[i], open ? why[i] : "") && final)
+            final[i] = true;
+    }
+    i = 0;
+    for (struct m_post *p = posts, *next; p; p = next, i++) {
+        next = p->next;
+        struct m_task *t = final && final[i] ? task_find(m, p->task_id) : NULL;
+        if (t) /* a task ends when its last part's final interval is in */
+            task_check_done(m, t);
+        if (stored)
+            free(stored[i]);
+        json_decref(p->list);
+        free(p);
+    }
+    free(final);
+    free(status);
     free(stored);
-    json_decref(list);
+    free(why);
 }
 
 /* ---- REST API: tasks ---- */
@@ -1742,6 +1860,7 @@ int dist_master_start(struct dist_master **out, uv_loop_t *loop,
     }
     m->opt = *o;
     m->loop = loop;
+    m->posts_tail = &m->posts;
     if (o->token)
         snprintf(m->token, sizeof m->token, "%s", o->token);
     if (dist_interval_init(&m->scratch) < 0) {
@@ -1794,6 +1913,9 @@ int dist_master_start(struct dist_master **out, uv_loop_t *loop,
     uv_timer_init(loop, &m->tick);
     m->tick.data = m;
     uv_timer_start(&m->tick, on_tick, TICK_MS, TICK_MS);
+    uv_check_init(loop, &m->group);
+    m->group.data = m;
+    uv_check_start(&m->group, on_group);
     *out = m;
     return 0;
 fail:
@@ -1839,9 +1961,12 @@ void dist_master_stop(struct dist_master *m, void (*done)(void *data), void *dat
             w->poll = NULL;
             http_respond_json(req, 200, idle_answer());
         }
-    m->closing = 2;
+    on_group(&m->group); /* the posts read in this turn are stored and answered first */
+    m->closing = 3;
     uv_timer_stop(&m->tick);
     uv_close((uv_handle_t *)&m->tick, on_tick_closed);
+    uv_check_stop(&m->group);
+    uv_close((uv_handle_t *)&m->group, on_tick_closed);
     http_server_shutdown(m->srv, on_server_down, m);
 }
 
@@ -1851,6 +1976,12 @@ void dist_master_free(struct dist_master *m)
         return;
     if (m->srv)
         http_server_free(m->srv);
+    while (m->posts) { /* a master freed without stopping: nobody is answered */
+        struct m_post *p = m->posts;
+        m->posts = p->next;
+        json_decref(p->list);
+        free(p);
+    }
     while (m->tasks) {
         struct m_task *t = m->tasks;
         m->tasks = t->next;

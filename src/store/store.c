@@ -95,6 +95,9 @@ enum stmt_id {
     STMT_BEGIN,
     STMT_COMMIT,
     STMT_ROLLBACK,
+    STMT_SAVEPOINT,
+    STMT_RELEASE,
+    STMT_ROLLBACK_TO,
     STMT_WORKER_REGISTER,
     STMT_WORKER_SEEN,
     STMT_WORKER_FORGET,
@@ -137,6 +140,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
     [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_SAVEPOINT] = "SAVEPOINT part",
+    [STMT_RELEASE] = "RELEASE part",
+    [STMT_ROLLBACK_TO] = "ROLLBACK TO part",
     [STMT_WORKER_REGISTER] =
         "INSERT INTO workers (" WORKER_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'active')"
         " ON CONFLICT (id) DO UPDATE SET region = excluded.region, cores = excluded.cores,"
@@ -484,6 +490,18 @@ int store_rollback(struct store *st)
 {
     if (sqlite3_get_autocommit(st->db)) return 0;
     return run_simple(st, STMT_ROLLBACK, "rollback");
+}
+
+int store_part_begin(struct store *st)
+{
+    if (sqlite3_get_autocommit(st->db)) return fail(st, "part: no transaction is open");
+    return run_simple(st, STMT_SAVEPOINT, "savepoint");
+}
+
+int store_part_end(struct store *st, bool keep)
+{
+    if (!keep && run_simple(st, STMT_ROLLBACK_TO, "rollback to savepoint") < 0) return -1;
+    return run_simple(st, STMT_RELEASE, "release savepoint");
 }
 
 int store_transaction(struct store *st, int (*fn)(struct store *st, void *arg), void *arg)

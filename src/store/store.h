@@ -25,6 +25,7 @@
 #ifndef HERD_STORE_STORE_H
 #define HERD_STORE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,6 +74,13 @@ int store_commit(struct store *st);
 
 /* Rolls back the open transaction, if any. Returns 0 or -1. */
 int store_rollback(struct store *st);
+
+/* A part of the open transaction that can be undone alone (a savepoint): the master commits
+ * the interval posts of one loop turn together (one fsync for all) and refuses one post
+ * without losing the others. store_part_end keeps (true) or undoes (false) what was written
+ * since store_part_begin. Not nestable. Return 0 or -1. */
+int store_part_begin(struct store *st);
+int store_part_end(struct store *st, bool keep);
 
 /* Runs fn(st, arg) in one transaction: committed when fn returns >= 0, rolled back when it
  * returns < 0. Returns fn's value, or -1 when begin or commit fails. Every put made by fn is

@@ -25,9 +25,12 @@
 
 #include "../support/harness.h"
 #include "dist/interval.h"
+#include "fault/netns.h"
 #include "integration.h"
 
 #define MAX_WORKERS 4
+#define NETNS_REGIONS 4 /* test_regions_in_namespaces: one namespace per region */
+#define NETNS_PER_REGION 10
 
 struct dist {
     char dir[64], db[128];
@@ -39,6 +42,8 @@ struct dist {
     pid_t nodes[2];
     pid_t workers[MAX_WORKERS];
     char token[32];
+    char mhost[40]; /* the master's address when not 127.0.0.1 (a namespace bridge's) */
+    int netns_base; /* namespaces made under this base port (netns.h), removed by teardown */
 };
 
 static pid_t start_master(struct dist *d, const char *const extra[])
@@ -87,7 +92,8 @@ static int api(const struct dist *d, const char *method, const char *path, const
         fprintf(f, "Authorization: Bearer %s\r\n", token);
     fprintf(f, "Content-Length: %zu\r\n\r\n%s", body ? strlen(body) : 0, body ? body : "");
     fclose(f);
-    int status = harness_exchange(d->mport, req, buf, sizeof buf);
+    int status = d->mhost[0] ? harness_exchange_at(d->mhost, d->mport, req, buf, sizeof buf)
+                             : harness_exchange(d->mport, req, buf, sizeof buf);
     free(req);
     if (out) {
         const char *b = strstr(buf, "\r\n\r\n");
@@ -170,6 +176,8 @@ static int teardown(void **state)
         }
     }
     harness_kill_all();
+    if (d->netns_base)
+        netns_group_down(d->netns_base, NETNS_REGIONS);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", d->dir);
     if (system(cmd) < 0) {
@@ -967,6 +975,145 @@ static void test_master_silent_workers_keep_going(void **state)
     assert_int_equal(nodes_total(d) - before - 6, 1500);
 }
 
+/* Runs a command to its end, quietly. Returns its exit status, or -1. */
+static int run_quiet(const char *cmd)
+{
+    char line[512];
+    snprintf(line, sizeof line, "%s >/dev/null 2>&1", cmd);
+    int rc = system(line);
+    return rc < 0 || !WIFEXITED(rc) ? -1 : WEXITSTATUS(rc);
+}
+
+static long long node_total_at(const char *host, int port)
+{
+    char out[8192];
+    const char *body;
+    if (harness_get_at(host, port, "/api/v1/cluster/status", out, sizeof out, &body) != 200)
+        return -1;
+    json_t *j = json_loads(body, 0, NULL);
+    long long v = json_integer_value(json_object_get(json_object_get(j, "status"), "total_requests"));
+    json_decref(j);
+    return v;
+}
+
+/* Only the test's directory: the test starts its own master and workers. */
+static int setup_dir(void **state)
+{
+    struct dist *d = calloc(1, sizeof *d);
+    snprintf(d->dir, sizeof d->dir, "/tmp/herd-dist-XXXXXX");
+    *state = d;
+    return mkdtemp(d->dir) ? 0 : -1;
+}
+
+/* 40 workers in 4 regions, each region's 10 in a network namespace of its own (veth to a
+ * bridge in this namespace, where the master and the target listen), region rK's packets
+ * delayed K x 10 ms by netem (r3: 40 ms): a request-count task lands exactly N on the node,
+ * each region does exactly its even share, and the regions' median latencies come out in the
+ * order of their delays. Root only; without netem (a kernel without sch_netem) the counts are
+ * checked and the latency order is not, as the test's output says. */
+static void test_regions_in_namespaces(void **state)
+{
+    struct dist *d = *state;
+    char why[256];
+    if (geteuid() != 0 || !netns_usable(why, sizeof why)) {
+        fprintf(stderr, "[  SKIPPED ] 40 workers in namespaces: %s\n",
+                geteuid() != 0 ? "network namespaces need root" : why);
+        skip();
+        return;
+    }
+    char err[512];
+    int base = harness_free_port();
+    d->netns_base = base;
+    if (netns_group_up(base, err, sizeof err) < 0)
+        fail_msg("bridge: %s", err);
+    for (int r = 1; r <= NETNS_REGIONS; r++)
+        if (netns_replica_up(base, r, err, sizeof err) < 0)
+            fail_msg("namespace %d: %s", r, err);
+    /* netem on each namespace's veth end (its egress: the requests); sch_netem may be a module */
+    bool netem = true;
+    if (run_quiet("modprobe sch_netem") != 0) {
+    }
+    for (int r = 2; r <= NETNS_REGIONS && netem; r++) {
+        char ns[64], cmd[256];
+        netns_replica_name(base, r, ns, sizeof ns);
+        snprintf(cmd, sizeof cmd, "tc -n %s qdisc add dev hn%di%d root netem delay %dms", ns,
+                 base, r, (r - 1) * 10 + (r == NETNS_REGIONS ? 10 : 0));
+        netem = run_quiet(cmd) == 0;
+    }
+    if (!netem)
+        fprintf(stderr, "[  NOTE    ] tc netem unavailable (no sch_netem in this kernel, or no "
+                        "tc): exact counts checked, the regions' latency order is not\n");
+    /* the master and the target on the bridge address, which every namespace routes to */
+    netns_replica_addr(base, 0, d->mhost, sizeof d->mhost);
+    snprintf(d->token, sizeof d->token, "netns-token");
+    snprintf(d->db, sizeof d->db, "%s/herd.db", d->dir);
+    d->mport = harness_free_port();
+    d->nports[0] = harness_free_port();
+    char nport[16], listen[64], log[160];
+    snprintf(nport, sizeof nport, "%d", d->nports[0]);
+    snprintf(listen, sizeof listen, "%s:%d", d->mhost, d->mport);
+    char *node[] = {(char *)harness_herd_bin(), "node", "--host", d->mhost, "--port", nport,
+                    "--id", "api.1", "--log-level", "warn", NULL};
+    d->nodes[0] = harness_spawn(node, NULL, NULL);
+    snprintf(log, sizeof log, "%s/master.log", d->dir);
+    char *master[] = {(char *)harness_herd_bin(), "master", "--listen", listen, "--db", d->db,
+                      "--token", d->token, NULL};
+    d->master = harness_spawn_io(master, NULL, NULL, log);
+    assert_true(harness_wait_until(active_workers(d) == 0, 10000));
+    snprintf(d->murl, sizeof d->murl, "http://%s:%d", d->mhost, d->mport);
+    for (int r = 1; r <= NETNS_REGIONS; r++)
+        for (int k = 0; k < NETNS_PER_REGION; k++) {
+            char ns[64], id[32], region[8];
+            netns_replica_name(base, r, ns, sizeof ns);
+            snprintf(id, sizeof id, "r%d-w%d", r - 1, k);
+            snprintf(region, sizeof region, "r%d", r - 1);
+            snprintf(log, sizeof log, "%s/%s.log", d->dir, id);
+            char *argv[] = {"/bin/ip", "netns", "exec", ns, (char *)harness_herd_bin(), "worker",
+                            "--master", d->murl, "--id", id, "--region", region, "--token",
+                            d->token, "--cores", "1", NULL};
+            harness_spawn(argv, NULL, log);
+        }
+    const int all = NETNS_REGIONS * NETNS_PER_REGION;
+    assert_true(harness_wait_until(active_workers(d) == all, 30000));
+    /* the node counts what it served (each status call counts itself) */
+    assert_true(harness_wait_until(node_total_at(d->mhost, d->nports[0]) >= 0, 10000));
+    long long before = node_total_at(d->mhost, d->nports[0]);
+    const long long n = 4000; /* 100 per worker, 1000 per region */
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "{\"url\": \"http://%s:%d/echo\", \"requests\": %lld, "
+             "\"concurrency\": %d}", d->mhost, d->nports[0], n, all);
+    const char *id = run_task(d, cfg, NULL);
+    assert_non_null(id);
+    assert_true(harness_wait_until(task_ended(d, id), 60000));
+    json_t *t = task_get(d, id);
+    assert_non_null(t);
+    assert_string_equal(json_string_value(json_object_get(t, "state")), "completed");
+    assert_int_equal(totals(t, "requests"), n);
+    assert_int_equal(totals(t, "ok"), n);
+    json_t *ws = json_object_get(t, "workers");
+    assert_int_equal(json_array_size(ws), all);
+    json_t *regions = json_object_get(t, "regions");
+    assert_int_equal(json_array_size(regions), NETNS_REGIONS);
+    double p50[NETNS_REGIONS];
+    for (int r = 0; r < NETNS_REGIONS; r++) {
+        char name[8];
+        snprintf(name, sizeof name, "r%d", r);
+        json_t *g = harness_json_find(regions, "region", name);
+        assert_non_null(g);
+        assert_int_equal(json_integer_value(json_object_get(g, "workers")), NETNS_PER_REGION);
+        assert_int_equal(json_integer_value(json_object_get(g, "requests")), n / NETNS_REGIONS);
+        p50[r] = json_number_value(json_object_get(json_object_get(g, "latency_ms"), "p50"));
+        fprintf(stderr, "[  INFO    ] region %s: p50 %.3f ms\n", name, p50[r]);
+    }
+    json_decref(t);
+    if (netem)
+        for (int r = 1; r < NETNS_REGIONS; r++)
+            if (!(p50[r] > p50[r - 1]))
+                fail_msg("region r%d (netem %d ms) has p50 %.3f ms, not above r%d's %.3f ms", r,
+                         r * 10 + (r == NETNS_REGIONS - 1 ? 10 : 0), p50[r], r - 1, p50[r - 1]);
+    assert_int_equal(node_total_at(d->mhost, d->nports[0]) - before - 1, n);
+}
+
 int integration_dist(void)
 {
     const struct CMUnitTest tests[] = {
@@ -982,6 +1129,7 @@ int integration_dist(void)
         cmocka_unit_test_setup_teardown(test_hostile_worker_bounded, setup_bare, teardown),
         cmocka_unit_test_setup_teardown(test_worker_against_a_hostile_master, NULL, NULL),
         cmocka_unit_test_setup_teardown(test_master_silent_workers_keep_going, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_regions_in_namespaces, setup_dir, teardown),
     };
     return cmocka_run_group_tests_name("dist", tests, NULL, NULL);
 }

@@ -472,6 +472,11 @@ int harness_exchange(int port, const char *request, char *out, size_t size)
     return exchange_at("127.0.0.1", port, request, out, size);
 }
 
+int harness_exchange_at(const char *host, int port, const char *request, char *out, size_t size)
+{
+    return exchange_at(host, port, request, out, size);
+}
+
 int harness_get_at(const char *host, int port, const char *path, char *out, size_t size,
                    const char **body)
 {

@@ -110,6 +110,8 @@ size_t harness_read_responses(int fd, int responses, char *out, size_t size);
 /* One request on a fresh connection: sends request, reads one response into out. Returns
  * the status code, or -1 when nothing valid came back. */
 int harness_exchange(int port, const char *request, char *out, size_t size);
+/* As harness_exchange, to host (an IPv4 or IPv6 address, e.g. a namespace bridge's). */
+int harness_exchange_at(const char *host, int port, const char *request, char *out, size_t size);
 
 /* GET path; the body (after the blank line) points into out. Returns the status or -1. */
 int harness_get(int port, const char *path, char *out, size_t size, const char **body);
