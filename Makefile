@@ -60,11 +60,14 @@ fuzz-smoke: build-fuzz
 
 # Unit, integration and browser (e2e: the HTML reports in headless Chromium) tests under
 # ASan + UBSan, plus a warning-free release build; and the
-# load engine's multi-threaded runs (the bench integration tests) under ThreadSanitizer, whose
+# load engine's multi-threaded runs (the bench integration tests), the gateway's threads and
+# distributed mode's workers (threads for load, posting and polling) under ThreadSanitizer
+# (tests/tsan.supp says what it leaves out and why), whose
 # reports make herd exit non-zero and so fail the tests; and each libFuzzer target over its
 # seeds, then for HERD_FUZZ_CI_SECONDS (20) from them. CTest's summary comes last.
 test: test-deps fuzz-deps build build-asan build-tsan build-fuzz
-	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --timeout 300 -R "integration.(bench|gateway)"
+	@cd build-tsan && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	    ctest --output-on-failure --timeout 300 -R "integration.(bench|gateway|dist)"
 	@cd build-fuzz && ctest --output-on-failure -j$(JOBS) -L fuzz
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
