@@ -4,11 +4,13 @@
 #include "fault/netns.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 extern char **environ;
 
 #define NETNS_DIR "/run/netns"
+#define NETNS_ETC_DIR "/etc/netns" /* per-namespace files `ip netns exec` mounts over /etc */
 
 /* Runs `ip ARGS...` to its end. Returns 0 when it exited 0, else -1 with the command and
  * what it printed on stderr. */
@@ -98,17 +101,36 @@ static void veth_name(int base_port, int index, bool host, char *out, size_t siz
     snprintf(out, size, "h%c%di%d", host ? 'v' : 'n', base_port, index);
 }
 
+/* Removes the replica's /etc/netns directory and its files. Returns true when it had one. */
+static bool etc_files_remove(const char *ns)
+{
+    char path[160];
+    snprintf(path, sizeof path, NETNS_ETC_DIR "/%s", ns);
+    if (access(path, F_OK) != 0) return false;
+    static const char *const files[] = {"hosts", "resolv.conf"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, NETNS_ETC_DIR "/%s/%s", ns, files[i]);
+        unlink(path);
+    }
+    snprintf(path, sizeof path, NETNS_ETC_DIR "/%s", ns);
+    rmdir(path);
+    return true;
+}
+
 void netns_group_down(int base_port, int replicas)
 {
     char name[64], err[256];
+    bool had_etc = false;
     for (int i = 1; i <= replicas; i++) {
         char path[128];
         netns_replica_name(base_port, i, name, sizeof name);
+        had_etc |= etc_files_remove(name);
         snprintf(path, sizeof path, NETNS_DIR "/%s", name);
         if (access(path, F_OK) != 0) continue;
         char *argv[] = {"ip", "netns", "del", name, NULL};
         ip_run(argv, err, sizeof err); /* its veth pair goes with it */
     }
+    if (had_etc) rmdir(NETNS_ETC_DIR); /* only when empty: other namespaces' files stay */
     bridge_name(base_port, name, sizeof name);
     char *argv[] = {"ip", "link", "del", name, NULL};
     ip_run(argv, err, sizeof err);
@@ -202,6 +224,34 @@ int netns_replica_up(int base_port, int index, char *err, size_t errlen)
             return -1;
         }
     return 0;
+}
+
+/* Writes text to path (replaced). Returns 0, or -1 with a message. */
+static int file_write(const char *path, const char *text, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return err_set(err, errlen, "cannot write %s: %s", path, strerror(errno));
+    bool ok = fputs(text, f) >= 0;
+    ok &= fclose(f) == 0;
+    return ok ? 0 : err_set(err, errlen, "cannot write %s", path);
+}
+
+int netns_replica_hosts(int base_port, int index, const char *hosts_text, char *err, size_t errlen)
+{
+    char ns[64], dir[128], path[160];
+    netns_replica_name(base_port, index, ns, sizeof ns);
+    snprintf(dir, sizeof dir, NETNS_ETC_DIR "/%s", ns);
+    /* twice: another group's netns_group_down may remove an empty NETNS_ETC_DIR in between */
+    int rc = -1;
+    for (int attempt = 0; attempt < 2 && rc < 0; attempt++) {
+        if (mkdir(NETNS_ETC_DIR, 0755) < 0 && errno != EEXIST) break;
+        rc = mkdir(dir, 0755) == 0 || errno == EEXIST ? 0 : -1;
+    }
+    if (rc < 0) return err_set(err, errlen, "cannot make %s: %s", dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/hosts", dir);
+    if (file_write(path, hosts_text, err, errlen) < 0) return -1;
+    snprintf(path, sizeof path, "%s/resolv.conf", dir);
+    return file_write(path, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n", err, errlen);
 }
 
 int netns_replica_link(int base_port, int index, bool up, char *err, size_t errlen)

@@ -33,11 +33,19 @@ int netns_group_up(int base_port, char *err, size_t errlen);
 /* Makes replica index's namespace and link when it has none yet. Returns 0, or -1. */
 int netns_replica_up(int base_port, int index, char *err, size_t errlen);
 
+/* Gives replica index's namespace its own name lookups: `ip netns exec` shows its processes
+ * /etc/netns/NAME/hosts as /etc/hosts, here hosts_text ("10.1.2.201 target.herd\n"), and
+ * /etc/netns/NAME/resolv.conf, which sends DNS to the namespace's own loopback, so that a name
+ * the file does not list fails at once instead of waiting on a DNS server. Processes already
+ * running in the namespace keep what they had. Removed by netns_group_down. Returns 0, or -1
+ * with a message. */
+int netns_replica_hosts(int base_port, int index, const char *hosts_text, char *err, size_t errlen);
+
 /* Sets replica index's link down (cut off) or up. Returns 0, or -1 with a message. */
 int netns_replica_link(int base_port, int index, bool up, char *err, size_t errlen);
 
-/* Removes the namespaces of replicas 1..replicas and the bridge; what is already gone is
- * skipped. */
+/* Removes the namespaces of replicas 1..replicas (with their /etc/netns files) and the
+ * bridge; what is already gone is skipped. */
 void netns_group_down(int base_port, int replicas);
 
 #endif

@@ -1005,12 +1005,50 @@ static int setup_dir(void **state)
     return mkdtemp(d->dir) ? 0 : -1;
 }
 
+/* The delay of region rK's requests (ms): what netem adds on its namespace's veth, or, without
+ * netem, what its own target node waits before it answers. */
+static const int region_delay_ms[NETNS_REGIONS] = {0, 10, 20, 40};
+
+#define REGION_TARGET "target.herd" /* the task's host: a different node in each namespace */
+#define GONE_TARGET "gone.herd"     /* a host no namespace can resolve */
+
+/* Adds netem delays to the regions' veths (their egress: the requests). Returns true when
+ * every region with a delay has one; otherwise removes what it added and returns false
+ * (a kernel without sch_netem, or no tc). */
+static bool regions_netem(int base)
+{
+    if (run_quiet("modprobe sch_netem") != 0) { /* may be built in, or absent: tc decides */
+    }
+    int r = 0;
+    bool ok = true;
+    char ns[64], cmd[256];
+    for (; r < NETNS_REGIONS && ok; r++) {
+        if (!region_delay_ms[r])
+            continue;
+        netns_replica_name(base, r + 1, ns, sizeof ns);
+        snprintf(cmd, sizeof cmd, "tc -n %s qdisc add dev hn%di%d root netem delay %dms", ns, base,
+                 r + 1, region_delay_ms[r]);
+        ok = run_quiet(cmd) == 0;
+    }
+    while (!ok && r-- > 0) {
+        netns_replica_name(base, r + 1, ns, sizeof ns);
+        snprintf(cmd, sizeof cmd, "tc -n %s qdisc del dev hn%di%d root", ns, base, r + 1);
+        if (run_quiet(cmd) != 0) { /* the regions without a delay have none to remove */
+        }
+    }
+    return ok;
+}
+
 /* 40 workers in 4 regions, each region's 10 in a network namespace of its own (veth to a
- * bridge in this namespace, where the master and the target listen), region rK's packets
- * delayed K x 10 ms by netem (r3: 40 ms): a request-count task lands exactly N on the node,
- * each region does exactly its even share, and the regions' median latencies come out in the
- * order of their delays. Root only; without netem (a kernel without sch_netem) the counts are
- * checked and the latency order is not, as the test's output says. */
+ * bridge in this namespace, where the master listens). The task names its target by host name,
+ * REGION_TARGET, which each namespace's own hosts file (/etc/netns/NS/hosts) maps to a
+ * different address on the bridge, where a `herd node` of that region's own answers. Region rK
+ * is region_delay_ms[K] away: by netem on its veth when the kernel has it, else by its node's
+ * injected latency (POST /admin/fault), so the latency order is checked on every machine where
+ * the test runs. A request-count task lands exactly N, each region exactly its even share, on
+ * its own node (their counters), and the regions' median latencies come out in the order of
+ * their delays. Then a task on a name that does not resolve in r0's namespace: r0's workers
+ * cannot run it, their share is reported not sent and nothing reaches a node. Root only. */
 static void test_regions_in_namespaces(void **state)
 {
     struct dist *d = *state;
@@ -1026,47 +1064,74 @@ static void test_regions_in_namespaces(void **state)
     d->netns_base = base;
     if (netns_group_up(base, err, sizeof err) < 0)
         fail_msg("bridge: %s", err);
-    for (int r = 1; r <= NETNS_REGIONS; r++)
-        if (netns_replica_up(base, r, err, sizeof err) < 0)
-            fail_msg("namespace %d: %s", r, err);
-    /* netem on each namespace's veth end (its egress: the requests); sch_netem may be a module */
-    bool netem = true;
-    if (run_quiet("modprobe sch_netem") != 0) {
+    /* each region's target: an address of its own on the bridge (.201 up), one port for all */
+    char target[NETNS_REGIONS][40];
+    int tport = harness_free_port();
+    for (int r = 0; r < NETNS_REGIONS; r++) {
+        char ns[64], hosts[256], cmd[320];
+        if (netns_replica_up(base, r + 1, err, sizeof err) < 0)
+            fail_msg("namespace %d: %s", r + 1, err);
+        netns_replica_addr(base, 200 + r, target[r], sizeof target[r]);
+        snprintf(cmd, sizeof cmd, "ip addr add %s/32 dev hb%d", target[r], base);
+        if (run_quiet(cmd) != 0)
+            fail_msg("cannot add %s to the bridge", target[r]);
+        snprintf(hosts, sizeof hosts, "127.0.0.1 localhost\n%s %s\n", target[r], REGION_TARGET);
+        if (netns_replica_hosts(base, r + 1, hosts, err, sizeof err) < 0)
+            fail_msg("namespace %d: %s", r + 1, err);
+        netns_replica_name(base, r + 1, ns, sizeof ns);
+        snprintf(cmd, sizeof cmd, "ip netns exec %s getent hosts %s | grep -q '^%s '", ns,
+                 REGION_TARGET, target[r]);
+        if (system(cmd) != 0)
+            fail_msg("%s does not resolve to %s in %s (/etc/netns/%s/hosts)", REGION_TARGET,
+                     target[r], ns, ns);
     }
-    for (int r = 2; r <= NETNS_REGIONS && netem; r++) {
-        char ns[64], cmd[256];
-        netns_replica_name(base, r, ns, sizeof ns);
-        snprintf(cmd, sizeof cmd, "tc -n %s qdisc add dev hn%di%d root netem delay %dms", ns,
-                 base, r, (r - 1) * 10 + (r == NETNS_REGIONS ? 10 : 0));
-        netem = run_quiet(cmd) == 0;
+    bool netem = regions_netem(base);
+    fprintf(stderr, "[  NOTE    ] region delays %d/%d/%d/%d ms by %s\n", region_delay_ms[0],
+            region_delay_ms[1], region_delay_ms[2], region_delay_ms[3],
+            netem ? "tc netem on the regions' veths"
+                  : "the regions' target nodes (no tc netem: no sch_netem in this kernel, or no tc)");
+    char tport_s[16];
+    snprintf(tport_s, sizeof tport_s, "%d", tport);
+    for (int r = 0; r < NETNS_REGIONS; r++) {
+        char id[16];
+        snprintf(id, sizeof id, "r%d.node", r);
+        char *node[] = {(char *)harness_herd_bin(), "node", "--host", target[r], "--port", tport_s,
+                        "--id", id, "--log-level", "warn", NULL};
+        harness_spawn(node, NULL, NULL);
     }
-    if (!netem)
-        fprintf(stderr, "[  NOTE    ] tc netem unavailable (no sch_netem in this kernel, or no "
-                        "tc): exact counts checked, the regions' latency order is not\n");
-    /* the master and the target on the bridge address, which every namespace routes to */
+    long long before[NETNS_REGIONS];
+    for (int r = 0; r < NETNS_REGIONS; r++) {
+        assert_true(harness_wait_until(node_total_at(target[r], tport) >= 0, 10000));
+        if (!netem && region_delay_ms[r]) {
+            char req[256], out[1024];
+            snprintf(req, sizeof req, "POST /admin/fault HTTP/1.1\r\nHost: %s\r\nConnection: "
+                     "close\r\nContent-Length: 19\r\n\r\n{\"latency_ms\": %3d}", target[r],
+                     region_delay_ms[r]);
+            assert_int_equal(harness_exchange_at(target[r], tport, req, out, sizeof out), 200);
+        }
+        before[r] = node_total_at(target[r], tport);
+    }
+    /* the master on the bridge address, which every namespace routes to; tasks may load the
+     * two names only */
     netns_replica_addr(base, 0, d->mhost, sizeof d->mhost);
     snprintf(d->token, sizeof d->token, "netns-token");
     snprintf(d->db, sizeof d->db, "%s/herd.db", d->dir);
     d->mport = harness_free_port();
-    d->nports[0] = harness_free_port();
-    char nport[16], listen[64], log[160];
-    snprintf(nport, sizeof nport, "%d", d->nports[0]);
+    char listen[64], log[160];
     snprintf(listen, sizeof listen, "%s:%d", d->mhost, d->mport);
-    char *node[] = {(char *)harness_herd_bin(), "node", "--host", d->mhost, "--port", nport,
-                    "--id", "api.1", "--log-level", "warn", NULL};
-    d->nodes[0] = harness_spawn(node, NULL, NULL);
     snprintf(log, sizeof log, "%s/master.log", d->dir);
     char *master[] = {(char *)harness_herd_bin(), "master", "--listen", listen, "--db", d->db,
-                      "--token", d->token, NULL};
+                      "--token", d->token, "--allow-target", REGION_TARGET, "--allow-target",
+                      GONE_TARGET, NULL};
     d->master = harness_spawn_io(master, NULL, NULL, log);
     assert_true(harness_wait_until(active_workers(d) == 0, 10000));
     snprintf(d->murl, sizeof d->murl, "http://%s:%d", d->mhost, d->mport);
-    for (int r = 1; r <= NETNS_REGIONS; r++)
+    for (int r = 0; r < NETNS_REGIONS; r++)
         for (int k = 0; k < NETNS_PER_REGION; k++) {
             char ns[64], id[32], region[8];
-            netns_replica_name(base, r, ns, sizeof ns);
-            snprintf(id, sizeof id, "r%d-w%d", r - 1, k);
-            snprintf(region, sizeof region, "r%d", r - 1);
+            netns_replica_name(base, r + 1, ns, sizeof ns);
+            snprintf(id, sizeof id, "r%d-w%d", r, k);
+            snprintf(region, sizeof region, "r%d", r);
             snprintf(log, sizeof log, "%s/%s.log", d->dir, id);
             char *argv[] = {"/bin/ip", "netns", "exec", ns, (char *)harness_herd_bin(), "worker",
                             "--master", d->murl, "--id", id, "--region", region, "--token",
@@ -1075,13 +1140,14 @@ static void test_regions_in_namespaces(void **state)
         }
     const int all = NETNS_REGIONS * NETNS_PER_REGION;
     assert_true(harness_wait_until(active_workers(d) == all, 30000));
-    /* the node counts what it served (each status call counts itself) */
-    assert_true(harness_wait_until(node_total_at(d->mhost, d->nports[0]) >= 0, 10000));
-    long long before = node_total_at(d->mhost, d->nports[0]);
-    const long long n = 4000; /* 100 per worker, 1000 per region */
     char cfg[256];
+    /* a target by address is outside --allow-target now: refused */
+    snprintf(cfg, sizeof cfg, "{\"config\": {\"url\": \"http://%s:%d/echo\", \"requests\": 1}}",
+             target[0], tport);
+    assert_int_equal(api(d, "POST", "/api/v1/tasks", cfg, d->token, NULL), 400);
+    const long long n = 4000; /* 100 per worker, 1000 per region */
     snprintf(cfg, sizeof cfg, "{\"url\": \"http://%s:%d/echo\", \"requests\": %lld, "
-             "\"concurrency\": %d}", d->mhost, d->nports[0], n, all);
+             "\"concurrency\": %d}", REGION_TARGET, tport, n, all);
     const char *id = run_task(d, cfg, NULL);
     assert_non_null(id);
     assert_true(harness_wait_until(task_ended(d, id), 60000));
@@ -1090,8 +1156,7 @@ static void test_regions_in_namespaces(void **state)
     assert_string_equal(json_string_value(json_object_get(t, "state")), "completed");
     assert_int_equal(totals(t, "requests"), n);
     assert_int_equal(totals(t, "ok"), n);
-    json_t *ws = json_object_get(t, "workers");
-    assert_int_equal(json_array_size(ws), all);
+    assert_int_equal(json_array_size(json_object_get(t, "workers")), all);
     json_t *regions = json_object_get(t, "regions");
     assert_int_equal(json_array_size(regions), NETNS_REGIONS);
     double p50[NETNS_REGIONS];
@@ -1103,15 +1168,55 @@ static void test_regions_in_namespaces(void **state)
         assert_int_equal(json_integer_value(json_object_get(g, "workers")), NETNS_PER_REGION);
         assert_int_equal(json_integer_value(json_object_get(g, "requests")), n / NETNS_REGIONS);
         p50[r] = json_number_value(json_object_get(json_object_get(g, "latency_ms"), "p50"));
-        fprintf(stderr, "[  INFO    ] region %s: p50 %.3f ms\n", name, p50[r]);
+        fprintf(stderr, "[  INFO    ] region %s (%d ms away): p50 %.3f ms\n", name,
+                region_delay_ms[r], p50[r]);
     }
     json_decref(t);
-    if (netem)
-        for (int r = 1; r < NETNS_REGIONS; r++)
-            if (!(p50[r] > p50[r - 1]))
-                fail_msg("region r%d (netem %d ms) has p50 %.3f ms, not above r%d's %.3f ms", r,
-                         r * 10 + (r == NETNS_REGIONS - 1 ? 10 : 0), p50[r], r - 1, p50[r - 1]);
-    assert_int_equal(node_total_at(d->mhost, d->nports[0]) - before - 1, n);
+    /* each region loaded its own node, every request once: the names resolved per namespace */
+    long long sum = 0;
+    for (int r = 0; r < NETNS_REGIONS; r++) {
+        long long got = node_total_at(target[r], tport) - before[r] - 1;
+        if (got != n / NETNS_REGIONS)
+            fail_msg("region r%d's node %s counted %lld requests, expected %lld", r, target[r],
+                     got, n / NETNS_REGIONS);
+        sum += got;
+    }
+    assert_int_equal(sum, n);
+    for (int r = 1; r < NETNS_REGIONS; r++)
+        if (!(p50[r] > p50[r - 1]))
+            fail_msg("region r%d (%d ms away) has p50 %.3f ms, not above r%d's %.3f ms", r,
+                     region_delay_ms[r], p50[r], r - 1, p50[r - 1]);
+    /* at least the delay, less the 1 ms a libuv timer may fire early (whole ms on a loop time
+     * taken before the request arrived) */
+    const int last = NETNS_REGIONS - 1;
+    if (!(p50[last] >= region_delay_ms[last] - 1))
+        fail_msg("region r%d has p50 %.3f ms, below its %d ms delay", last, p50[last],
+                 region_delay_ms[last]);
+
+    /* a name r0's namespace cannot resolve: its workers cannot plan their shares (the reason,
+     * "cannot resolve 'gone.herd'", is in each worker's log), which the task reports as not
+     * sent and failed; nothing reaches a node */
+    for (int r = 0; r < NETNS_REGIONS; r++)
+        before[r] = node_total_at(target[r], tport);
+    snprintf(cfg, sizeof cfg, "{\"url\": \"http://%s:%d/echo\", \"requests\": 100, "
+             "\"concurrency\": 10}", GONE_TARGET, tport);
+    id = run_task(d, cfg, "{\"region\": \"r0\"}");
+    assert_non_null(id);
+    assert_true(harness_wait_until(task_ended(d, id), 20000));
+    t = task_get(d, id);
+    assert_non_null(t);
+    fprintf(stderr, "[  INFO    ] unresolvable target: state %s, requests %lld, not sent %lld, "
+            "failures %lld\n", json_string_value(json_object_get(t, "state")),
+            totals(t, "requests"), totals(t, "not_sent"), totals(t, "failures"));
+    assert_int_equal(totals(t, "requests"), 0);
+    assert_int_equal(totals(t, "not_sent"), 100);
+    assert_int_equal(totals(t, "failures"), 100);
+    json_t *g = harness_json_find(json_object_get(t, "regions"), "region", "r0");
+    assert_non_null(g);
+    assert_int_equal(json_integer_value(json_object_get(g, "not_sent")), 100);
+    json_decref(t);
+    for (int r = 0; r < NETNS_REGIONS; r++)
+        assert_int_equal(node_total_at(target[r], tport) - before[r] - 1, 0);
 }
 
 int integration_dist(void)
