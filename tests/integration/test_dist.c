@@ -529,6 +529,31 @@ static void test_bench_master_exit_codes(void **state)
     assert_int_equal(harness_herd(usage, 30000, &out, &err), 2);
     free(out);
     free(err);
+    out = err = NULL;
+    /* a selection the master cannot start (no worker in the region, an unknown id) is refused
+     * like a bad flag, and the task created for it is not left pending */
+    char *region[] = {"bench", "--master", d->murl, "--region", "mars", "-n", "10", url, NULL};
+    assert_int_equal(harness_herd(region, 30000, &out, &err), 2);
+    assert_non_null(strstr(err, "409 no active worker in region 'mars'"));
+    free(out);
+    free(err);
+    out = err = NULL;
+    char *ids[] = {"bench", "--master", d->murl, "--workers", "w1,ghost", "-n", "10", url, NULL};
+    assert_int_equal(harness_herd(ids, 30000, &out, &err), 2);
+    assert_non_null(strstr(err, "ghost"));
+    free(out);
+    free(err);
+    json_t *list = NULL, *t;
+    size_t i, cancelled = 0;
+    assert_int_equal(api(d, "GET", "/api/v1/tasks", NULL, NULL, &list), 200);
+    json_array_foreach(json_object_get(list, "tasks"), i, t) {
+        const char *st = json_string_value(json_object_get(t, "state"));
+        if (strcmp(st, "pending") == 0)
+            fail_msg("task %s left pending", json_string_value(json_object_get(t, "task_id")));
+        cancelled += strcmp(st, "cancelled") == 0;
+    }
+    assert_int_equal(cancelled, 2);
+    json_decref(list);
 }
 
 static void test_bad_bodies_400(void **state)
