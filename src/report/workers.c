@@ -22,6 +22,17 @@ bool report_distributed(const json_t *run)
     return json_is_array(report_get(run, "workers"));
 }
 
+void report_node_latency_cells(const json_t *node, char p50[16], char p99[16])
+{
+    if (report_num(node, "latency_ms.samples") == 0) {
+        snprintf(p50, 16, "-");
+        snprintf(p99, 16, "-");
+        return;
+    }
+    snprintf(p50, 16, "%.3f", report_num(node, "latency_ms.p50"));
+    snprintf(p99, 16, "%.3f", report_num(node, "latency_ms.p99"));
+}
+
 /* "3 workers in 2 regions": a reassigned share (an entry with part_of) is not one more worker. */
 static void workers_in_regions(const json_t *run, char *text, size_t size)
 {
