@@ -64,13 +64,16 @@ static const char *error_of(const json_t *j)
     return e ? e : "(no message)";
 }
 
-/* An answer that is not the expected status: the exit code it means, with a message. */
+/* An answer that is not the expected status: the exit code it means, with a message. 409 is
+ * the start refused (no active worker in the region, an id that is not an active worker):
+ * the command line asked for something the master cannot do, as 400 is. */
 static int refused(const char *what, int status, const json_t *j)
 {
     if (status < 0)
         return CLI_EXIT_RUNTIME;
     fprintf(stderr, "herd bench: %s: %d %s\n", what, status, error_of(j));
-    return status == 400 || status == 401 || status == 404 ? CLI_EXIT_USAGE : CLI_EXIT_RUNTIME;
+    return status == 400 || status == 401 || status == 404 || status == 409 ? CLI_EXIT_USAGE
+                                                                            : CLI_EXIT_RUNTIME;
 }
 
 int bench_master_run(struct bench_options *o, const char *master, const char *region,
@@ -123,6 +126,11 @@ int bench_master_run(struct bench_options *o, const char *master, const char *re
     status = call(&mc, "POST", path, body, &ans);
     if (status != 200) {
         rc = refused("the task did not start", status, ans);
+        /* the task was created for this run only: leave no pending task behind */
+        json_t *c = NULL;
+        snprintf(path, sizeof path, "/api/v1/tasks/%s/cancel", task_id);
+        call_quiet(&mc, "POST", path, NULL, &c, true);
+        json_decref(c);
         goto out;
     }
     if (!quiet)

@@ -299,6 +299,8 @@ static void merge_declare(struct dist_master *m, struct m_task *t, const struct 
 {
     struct m_worker *w = worker_find(m, p->worker);
     dist_merge_worker(t->merge, p->name, w ? w->region : "", w ? w->cores : 0);
+    if (p->k)
+        dist_merge_worker_part_of(t->merge, p->name, p->worker);
 }
 
 /* ---- answering a worker's poll ---- */

@@ -22,6 +22,7 @@ struct merge_second {
 
 struct merge_worker {
     char id[DIST_ID_MAX], region[DIST_ID_MAX];
+    char part_of[DIST_ID_MAX]; /* a later part (a reassigned share): its worker's id, else "" */
     unsigned cores;
     struct counters counters;
     uint64_t not_sent, dropped;
@@ -140,6 +141,15 @@ int dist_merge_worker(struct dist_merge *m, const char *id, const char *region, 
         return -1;
     snprintf(w->region, sizeof w->region, "%s", region ? region : "");
     w->cores = cores;
+    return 0;
+}
+
+int dist_merge_worker_part_of(struct dist_merge *m, const char *id, const char *worker)
+{
+    struct merge_worker *w = worker_find(m, id);
+    if (!w)
+        return -1;
+    snprintf(w->part_of, sizeof w->part_of, "%s", worker);
     return 0;
 }
 
@@ -383,6 +393,8 @@ static json_t *workers_json(const struct dist_merge *m, uint64_t begin_us)
             return NULL;
         }
         json_decref(j);
+        if (w->part_of[0])
+            json_object_set_new(more, "part_of", json_string(w->part_of));
         json_array_append_new(arr, more);
     }
     return arr;
@@ -408,19 +420,20 @@ static json_t *regions_json(const struct dist_merge *m, double elapsed_s)
     for (size_t i = 0; i < m->worker_count;) {
         struct counters c = {0};
         uint64_t not_sent = 0, dropped = 0;
-        size_t j = i;
+        size_t j = i, workers = 0;
         hist_reset(h);
         for (; j < m->worker_count && strcmp(sorted[j]->region, sorted[i]->region) == 0; j++) {
             counters_merge(&c, &sorted[j]->counters);
             not_sent += sorted[j]->not_sent;
             dropped += sorted[j]->dropped;
             hist_merge(h, sorted[j]->latency);
+            workers += !sorted[j]->part_of[0];
         }
         json_t *g = group_json(&c, not_sent, dropped, h, elapsed_s);
         if (!g)
             goto fail;
         json_object_set_new(g, "region", json_string(sorted[i]->region));
-        json_object_set_new(g, "workers", json_integer((json_int_t)(j - i)));
+        json_object_set_new(g, "workers", json_integer((json_int_t)workers));
         json_array_append_new(arr, g);
         i = j;
     }
@@ -531,9 +544,10 @@ json_t *dist_merge_run_json(const struct dist_merge *m, const struct dist_merge_
     }
     /* intervals carry the corrected latency only */
     json_object_del(doc, "latency_uncorrected_ms");
+    /* how far apart the workers started; a reassigned share starts when the loss is seen */
     double spread = 0;
     for (size_t i = 0; i < m->worker_count; i++)
-        if (m->workers[i]->seq_count &&
+        if (m->workers[i]->seq_count && !m->workers[i]->part_of[0] &&
             (double)(m->workers[i]->first_second_us - begin_us) / 1e3 > spread)
             spread = (double)(m->workers[i]->first_second_us - begin_us) / 1e3;
     json_object_set_new(doc, "start_spread_ms", json_real(spread));

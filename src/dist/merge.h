@@ -44,6 +44,11 @@ void dist_merge_free(struct dist_merge *m);
  * when out of memory. */
 int dist_merge_worker(struct dist_merge *m, const char *id, const char *region, unsigned cores);
 
+/* Marks id (declared) as a later part of worker (a share reassigned to it): it is listed in
+ * `workers` with `part_of`, but is not one more worker in its region's count, and its start
+ * is not in `start_spread_ms`. Returns 0, or -1 when id is unknown. */
+int dist_merge_worker_part_of(struct dist_merge *m, const char *id, const char *worker);
+
 /* Marks a worker lost (the master stopped hearing from it; shown in the document). Returns 0,
  * or -1 when the worker is unknown. */
 int dist_merge_worker_lost(struct dist_merge *m, const char *id);

@@ -85,9 +85,11 @@ int report_html(const json_t *run, FILE *out)
     json_array_foreach(report_get(run, "nodes"), i, v) {
         fputs("<tr>", out);
         cell(out, "td", report_str(v, "name"));
-        fprintf(out, "<td>%.0f</td><td>%.2f%%</td><td>%.0f</td><td>%.0f</td><td>%.3f</td><td>%.3f</td></tr>\n",
+        char p50[16], p99[16];
+        report_node_latency_cells(v, p50, p99);
+        fprintf(out, "<td>%.0f</td><td>%.2f%%</td><td>%.0f</td><td>%.0f</td><td>%s</td><td>%s</td></tr>\n",
                 report_num(v, "requests"), 100 * report_num(v, "share"), report_num(v, "ok"),
-                report_num(v, "failures"), report_num(v, "latency_ms.p50"), report_num(v, "latency_ms.p99"));
+                report_num(v, "failures"), p50, p99);
     }
     fputs("</table>\n<h2>Over time</h2>\n", out);
     report_page_chart(out, "traffic", "timeline", "requests and failures per second");

@@ -68,14 +68,19 @@ int report_markdown(const json_t *run, FILE *out)
     report_dist_doc(&d, run);
     fprintf(out, "\n## Per node\n\n| node | requests | share | ok | failed | p50 ms | p99 ms |\n"
                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    json_array_foreach(report_get(run, "nodes"), i, v)
-        fprintf(out, "| %s | %.0f | %.2f%% | %.0f | %.0f | %.3f | %.3f |\n", report_str(v, "name"),
+    json_array_foreach(report_get(run, "nodes"), i, v) {
+        char p50[16], p99[16];
+        report_node_latency_cells(v, p50, p99);
+        fprintf(out, "| %s | %.0f | %.2f%% | %.0f | %.0f | %s | %s |\n", report_str(v, "name"),
                 report_num(v, "requests"), 100 * report_num(v, "share"), report_num(v, "ok"),
-                report_num(v, "failures"), report_num(v, "latency_ms.p50"), report_num(v, "latency_ms.p99"));
+                report_num(v, "failures"), p50, p99);
+    }
     fprintf(out, "\n## Status codes\n\n| status | count |\n| --- | ---: |\n");
     const char *code;
     json_object_foreach(report_get(run, "status_codes"), code, v)
         fprintf(out, "| %s | %.0f |\n", code, json_number_value(v));
+    if (json_object_size(report_get(run, "status_codes")) == 0 && report_distributed(run))
+        fprintf(out, "\nNot reported by the workers (`GET /api/details` has a sample).\n");
     fprintf(out, "\n## Timeline\n\n| second | requests | failures | requests/s | p50 ms | p99 ms | max ms |\n"
                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     json_array_foreach(report_get(run, "timeline"), i, v)

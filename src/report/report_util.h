@@ -61,6 +61,9 @@ int report_run_junit(const json_t *run, FILE *out);
  * each starting with indent; the per-region and per-worker tables and their notes (and, for
  * HTML, the charts of each one's share); the per-worker and per-region rows of the CSV. */
 bool report_distributed(const json_t *run);
+/* A node's p50 and p99 cells ("0.041", or "-" when its latencies were not recorded per node,
+ * as in a distributed task, whose workers post per-node counts only). */
+void report_node_latency_cells(const json_t *node, char p50[16], char p99[16]);
 void report_dist_summary(const json_t *run, FILE *out, const char *indent);
 void report_dist_text(const json_t *run, FILE *out);
 void report_dist_doc(struct doc *d, const json_t *run);

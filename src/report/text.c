@@ -79,6 +79,8 @@ int report_text(const json_t *run, FILE *out)
     json_t *count;
     json_object_foreach(report_get(run, "status_codes"), code, count)
         fprintf(out, " %s: %.0f", code, json_number_value(count));
+    if (json_object_size(report_get(run, "status_codes")) == 0 && report_distributed(run))
+        fprintf(out, " not reported by the workers (GET /api/details has a sample)");
     fprintf(out, "\n  Errors        ");
     for (int k = 0; report_error_classes[k]; k++) {
         char key[32];
@@ -86,9 +88,12 @@ int report_text(const json_t *run, FILE *out)
         fprintf(out, " %s %.0f%s", report_error_classes[k], report_num(t, key),
                 report_error_classes[k + 1] ? "," : "\n");
     }
-    fprintf(out, "  Connections    %.0f opened (%.0f reconnects)", report_num(t, "connections"),
-            report_num(t, "reconnects"));
-    if (open)
+    if (report_distributed(run))
+        fprintf(out, "  Connections    not counted by the workers");
+    else
+        fprintf(out, "  Connections    %.0f opened (%.0f reconnects)", report_num(t, "connections"),
+                report_num(t, "reconnects"));
+    if (open && !report_distributed(run))
         fprintf(out, "; slots %.0f, backlog at most %.0f, dropped sends %.0f",
                 report_num(t, "connections_peak"), report_num(t, "backlog_max"), report_num(t, "dropped"));
     fputc('\n', out);
@@ -104,11 +109,9 @@ int report_text(const json_t *run, FILE *out)
             fprintf(out, "  %-24s %10.0f %7.2f%% %10.0f %8.0f", report_str(n, "name"),
                     report_num(n, "requests"), 100 * report_num(n, "share"), report_num(n, "ok"),
                     report_num(n, "failures"));
-            if (report_num(n, "latency_ms.samples") == 0)
-                fprintf(out, " %9s %9s\n", "-", "-");
-            else
-                fprintf(out, " %9.3f %9.3f\n", report_num(n, "latency_ms.p50"),
-                        report_num(n, "latency_ms.p99"));
+            char p50[16], p99[16];
+            report_node_latency_cells(n, p50, p99);
+            fprintf(out, " %9s %9s\n", p50, p99);
         }
     }
     report_dist_text(run, out);

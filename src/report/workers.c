@@ -22,6 +22,28 @@ bool report_distributed(const json_t *run)
     return json_is_array(report_get(run, "workers"));
 }
 
+void report_node_latency_cells(const json_t *node, char p50[16], char p99[16])
+{
+    if (report_num(node, "latency_ms.samples") == 0) {
+        snprintf(p50, 16, "-");
+        snprintf(p99, 16, "-");
+        return;
+    }
+    snprintf(p50, 16, "%.3f", report_num(node, "latency_ms.p50"));
+    snprintf(p99, 16, "%.3f", report_num(node, "latency_ms.p99"));
+}
+
+/* "3 workers in 2 regions": a reassigned share (an entry with part_of) is not one more worker. */
+static void workers_in_regions(const json_t *run, char *text, size_t size)
+{
+    const json_t *v;
+    size_t i, workers = 0, regions = json_array_size(report_get(run, "regions"));
+    json_array_foreach(report_get(run, "workers"), i, v)
+        workers += !json_is_string(json_object_get(v, "part_of"));
+    snprintf(text, size, "%zu worker%s in %zu region%s", workers, workers == 1 ? "" : "s",
+             regions, regions == 1 ? "" : "s");
+}
+
 /* A name for a table cell: "(none)" for "", and no '|' (it separates the cells). */
 static void name_cell(char *cell, const char *name)
 {
@@ -197,8 +219,10 @@ void report_dist_text(const json_t *run, FILE *out)
     json_t *workers = report_get(run, "workers"), *regions = report_get(run, "regions"), *v;
     double total = report_num(run, "totals.requests");
     size_t i, lost, saturated;
-    fprintf(out, "\n  Distributed task: %zu workers in %zu regions, started within %.1f ms\n\n",
-            json_array_size(workers), json_array_size(regions), report_num(run, "start_spread_ms"));
+    char counted[96];
+    workers_in_regions(run, counted, sizeof counted);
+    fprintf(out, "\n  Distributed task: %s, started within %.1f ms\n\n", counted,
+            report_num(run, "start_spread_ms"));
     report_dist_summary(run, out, "  ");
 
     size_t nr = json_array_size(regions), nw = json_array_size(workers);
@@ -275,10 +299,11 @@ void report_dist_doc(struct doc *d, const json_t *run)
     if (d->html)
         fputs("<section id=\"distributed\">\n", d->out);
     doc_heading(d, 2, "Distributed task");
-    doc_para(d, "%zu workers in %zu regions; the latest started %.1f ms after the earliest. "
+    char counted[96];
+    workers_in_regions(run, counted, sizeof counted);
+    doc_para(d, "%s; the latest started %.1f ms after the earliest. "
                 "Totals, percentiles and thresholds come from the workers' merged histograms.",
-             json_array_size(workers), json_array_size(regions),
-             report_num(run, "start_spread_ms"));
+             counted, report_num(run, "start_spread_ms"));
     doc_table(d, ">total requests|>success|>failed|>duration s|>QPS");
     doc_row(d, "%.0f|%.0f (%.2f%%)|%.0f (%.2f%%)|%.2f|%.2f", scheduled, report_num(t, "ok"),
             scheduled > 0 ? 100 * report_num(t, "ok") / scheduled : 0, report_num(t, "failures"),

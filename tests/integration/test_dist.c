@@ -405,7 +405,32 @@ static void test_worker_killed_share_reassigned(void **state)
     long long served = nodes_total(d) - before - 2;
     assert_true(served >= 1200);
     assert_true(served - 1200 < 400 - w2_counted);
+    /* the shares taken over are listed, but are not more workers, and their late start (the
+     * loss was seen seconds in) is not the workers' start spread */
+    size_t parts = 0;
+    json_t *w;
+    json_array_foreach(json_object_get(t, "workers"), i, w)
+        if (strchr(json_string_value(json_object_get(w, "id")), '#')) {
+            assert_non_null(json_string_value(json_object_get(w, "part_of")));
+            parts++;
+        }
+    assert_int_equal(parts, taken);
+    long long counted = 0;
+    json_array_foreach(json_object_get(t, "regions"), i, w)
+        counted += json_integer_value(json_object_get(w, "workers"));
+    assert_int_equal(counted, 3);
+    double spread = json_number_value(json_object_get(t, "start_spread_ms"));
+    if (!(spread < 1000))
+        fail_msg("start_spread_ms %.1f counts a reassigned share's start", spread);
     json_decref(t);
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/tasks/%s/report?format=text", task);
+    static char text[1 << 16];
+    char req[256];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+             path);
+    assert_int_equal(harness_exchange(d->mport, req, text, sizeof text), 200);
+    assert_non_null(strstr(text, "Distributed task: 3 workers in 2 regions, started within"));
 }
 
 static void test_master_killed_and_restarted(void **state)
@@ -529,6 +554,31 @@ static void test_bench_master_exit_codes(void **state)
     assert_int_equal(harness_herd(usage, 30000, &out, &err), 2);
     free(out);
     free(err);
+    out = err = NULL;
+    /* a selection the master cannot start (no worker in the region, an unknown id) is refused
+     * like a bad flag, and the task created for it is not left pending */
+    char *region[] = {"bench", "--master", d->murl, "--region", "mars", "-n", "10", url, NULL};
+    assert_int_equal(harness_herd(region, 30000, &out, &err), 2);
+    assert_non_null(strstr(err, "409 no active worker in region 'mars'"));
+    free(out);
+    free(err);
+    out = err = NULL;
+    char *ids[] = {"bench", "--master", d->murl, "--workers", "w1,ghost", "-n", "10", url, NULL};
+    assert_int_equal(harness_herd(ids, 30000, &out, &err), 2);
+    assert_non_null(strstr(err, "ghost"));
+    free(out);
+    free(err);
+    json_t *list = NULL, *t;
+    size_t i, cancelled = 0;
+    assert_int_equal(api(d, "GET", "/api/v1/tasks", NULL, NULL, &list), 200);
+    json_array_foreach(json_object_get(list, "tasks"), i, t) {
+        const char *st = json_string_value(json_object_get(t, "state"));
+        if (strcmp(st, "pending") == 0)
+            fail_msg("task %s left pending", json_string_value(json_object_get(t, "task_id")));
+        cancelled += strcmp(st, "cancelled") == 0;
+    }
+    assert_int_equal(cancelled, 2);
+    json_decref(list);
 }
 
 static void test_bad_bodies_400(void **state)

@@ -260,6 +260,10 @@ static void test_report_distributed(void **state)
     expect_in("text", text, "  SATURATED: the worker's CPU was at or above 90% of its cores for 3 s or more,");
     expect_in("text", text, "LOST: the master stopped hearing from the worker");
     expect_in("text", text, "Threshold FAIL errors<0.5% (actual 0.6429%)");
+    /* what the workers do not post is said to be missing, not printed as zero or blank */
+    expect_in("text", text, "  Status codes   not reported by the workers");
+    expect_in("text", text, "  Connections    not counted by the workers\n");
+    assert_null(strstr(text, "opened ("));
     free(text);
 
     char *md = rendered_doc(doc, "md");
@@ -273,6 +277,9 @@ static void test_report_distributed(void **state)
         fail_msg("md: bj-2's row: %s", line);
     assert_non_null(line_of(md, "| sh-1 |", line, sizeof line));
     if (!strstr(line, "| **LOST** |")) fail_msg("md: sh-1's row: %s", line);
+    /* per-node latencies are not posted: "-", not 0.000 */
+    expect_in("md", md, "| 0 | - | - |\n");
+    expect_in("md", md, "Not reported by the workers");
     free(md);
 
     char *html = rendered_doc(doc, "html");
@@ -283,6 +290,7 @@ static void test_report_distributed(void **state)
     expect_in("html", html, "<td>shanghai</td><td>1</td><td>800</td><td>14.3%</td>");
     expect_in("html", html, "data-chart=\"groups\" data-source=\"workers\"");
     expect_in("html", html, "data-chart=\"groups\" data-source=\"regions\"");
+    expect_in("html", html, "</td><td>-</td><td>-</td></tr>");
     free(html);
 
     char *csv = rendered_doc(doc, "csv");
