@@ -153,6 +153,24 @@ char *quantity_format_duration(uint64_t us, char *out, size_t size)
     return out;
 }
 
+char *quantity_format_duration_exact(uint64_t us, char *out, size_t size)
+{
+    static const struct {
+        const char *name;
+        uint64_t us;
+    } units[] = {{"h", 3600000000u}, {"m", 60000000u}, {"s", 1000000u}, {"ms", 1000u}, {"us", 1u}};
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof units / sizeof units[0] && len < size; i++) {
+        uint64_t n = us / units[i].us;
+        us %= units[i].us;
+        if (n)
+            len += (size_t)snprintf(out + len, size - len, "%" PRIu64 "%s", n, units[i].name);
+    }
+    if (!out[0]) snprintf(out, size, "0s");
+    return out;
+}
+
 char *quantity_format_size(uint64_t bytes, char *out, size_t size)
 {
     static const struct {

@@ -47,6 +47,11 @@ int quantity_read_number(const char *text, double min, double max, double *out, 
  * "7us"; "1.5ms" when none is exact) into out. Returns out. */
 char *quantity_format_duration(uint64_t us, char *out, size_t size);
 
+/* Writes us exactly, as a compound the duration grammar reads back to the same value: "10s",
+ * "1m30s", "1s250ms", "2h5us"; "0s" for 0. For configs written back (a task's config handed
+ * to a worker); messages use quantity_format_duration. Returns out. */
+char *quantity_format_duration_exact(uint64_t us, char *out, size_t size);
+
 /* Writes a size in its largest exact unit ("1GB", "64KB", "100B") into out. Returns out. */
 char *quantity_format_size(uint64_t bytes, char *out, size_t size);
 

@@ -52,6 +52,10 @@ int bench_master_run(struct bench_options *o, const char *master, const char *re
 /* Prints "herd VERSION" to stdout; returns CLI_EXIT_OK. */
 int cli_print_version(void);
 
+/* A master's address as a URL: "host:port" as the seed tool writes it becomes
+ * "http://host:port"; a URL with a scheme is kept. Into out; returns out. */
+const char *cli_master_url(const char *text, char *out, size_t size);
+
 /* The flag that names state directory root in a hint a user can paste ("herd down%s"):
  * "" for the default (.herd), else " --state-dir ROOT" with ROOT single-quoted when the
  * shell would split or expand it. Writes at most size bytes into out; returns out. */

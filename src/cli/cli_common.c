@@ -35,6 +35,12 @@ int cli_option_error(const char *cmd, int c, char **argv)
     return CLI_EXIT_USAGE;
 }
 
+const char *cli_master_url(const char *text, char *out, size_t size)
+{
+    snprintf(out, size, "%s%s", strstr(text, "://") ? "" : "http://", text);
+    return out;
+}
+
 const char *cli_state_flag(const char *root, char *out, size_t size)
 {
     if (!root || strcmp(root, ".herd") == 0) {

@@ -168,6 +168,7 @@ struct output_choice {
     const char *path;   /* --out */
     bool quiet;
     const char *master, *region, *workers, *token; /* --master and its selection */
+    char master_url[1100];                         /* --master as a URL ("host:port" too) */
 };
 
 /* Applies one flag to o. Returns 0, or an exit code. */
@@ -271,7 +272,7 @@ static int apply_flag(int c, const char *arg, struct bench_options *o, struct ou
         oc->quiet = true;
         return 0;
     case OPT_MASTER:
-        oc->master = arg;
+        oc->master = cli_master_url(arg, oc->master_url, sizeof oc->master_url);
         return 0;
     case OPT_REGION:
         oc->region = arg;

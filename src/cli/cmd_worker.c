@@ -22,7 +22,7 @@ static const char worker_usage[] =
     "load engine as `herd bench`, posting per-second results. Keeps running when the master is\n"
     "away: unacknowledged results are kept and sent again once it is back.\n"
     "\n"
-    "      --master URL       the master, e.g. http://10.0.0.5:8080 (required)\n"
+    "      --master URL       the master, e.g. http://10.0.0.5:8080 or 10.0.0.5:8080 (required)\n"
     "      --id ID            this worker's id (default HOSTNAME-PID); the same id after a\n"
     "                         restart rejoins as the same worker\n"
     "      --region R         a region name tasks can select (--region of herd bench --master)\n"
@@ -112,7 +112,7 @@ int cmd_worker(int argc, char **argv)
 {
     struct dist_worker_options o = {0};
     const char *id = NULL;
-    char id_buf[DIST_WORKER_ID_MAX + 1], err[ERR_SIZE];
+    char id_buf[DIST_WORKER_ID_MAX + 1], err[ERR_SIZE], master_url[1100];
     enum log_level level = LOG_LEVEL_INFO;
     o.token = getenv("HERD_TOKEN");
     long n, simulate = 0, sim_rps = 100;
@@ -125,7 +125,7 @@ int cmd_worker(int argc, char **argv)
             fputs(worker_usage, stdout);
             return CLI_EXIT_OK;
         case OPT_MASTER:
-            o.master_url = optarg;
+            o.master_url = cli_master_url(optarg, master_url, sizeof master_url);
             break;
         case OPT_ID:
             id = optarg;

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "base/err.h"
+#include "base/quantity.h"
 #include "conf/conf.h"
 #include "http/url.h"
 
@@ -126,11 +127,11 @@ int dist_task_from_body(struct dist_task *t, const json_t *body, char *err, size
 
 /* ---- back to a config object ---- */
 
+/* A duration as the user writes it ("10s", "1m30s"), exact (the worker reads the same). */
 static json_t *duration(uint64_t us)
 {
-    char text[32];
-    snprintf(text, sizeof text, "%lluus", (unsigned long long)us);
-    return json_string(text);
+    char text[64];
+    return json_string(quantity_format_duration_exact(us, text, sizeof text));
 }
 
 json_t *dist_task_to_config(const struct dist_task *t)

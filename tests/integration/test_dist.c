@@ -73,7 +73,9 @@ static pid_t start_worker(struct dist *d, int i, const char *id, const char *reg
 {
     char log[160];
     snprintf(log, sizeof log, "%s/%s.log", d->dir, id);
-    char *argv[] = {(char *)harness_herd_bin(), "worker", "--master", d->murl, "--id", (char *)id,
+    /* the third worker names its master as the seed tool does, host:port without http:// */
+    const char *master = i == 2 && strncmp(d->murl, "http://", 7) == 0 ? d->murl + 7 : d->murl;
+    char *argv[] = {(char *)harness_herd_bin(), "worker", "--master", (char *)master, "--id", (char *)id,
                     "--region", (char *)region, d->token[0] ? "--token" : NULL, d->token, NULL};
     d->workers[i] = harness_spawn(argv, NULL, log);
     return d->workers[i];

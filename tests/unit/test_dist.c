@@ -581,6 +581,10 @@ static void test_task_forms(void **state)
     assert_int_equal(t.options.threshold_count, 1);
     /* back to a config and read again: the same task */
     json_t *cfg = dist_task_to_config(&t);
+    /* durations echo as the user wrote them, not in microseconds */
+    assert_string_equal(json_string_value(json_object_get(cfg, "timeout")), "10s");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(cfg, "advanced"), "ramp_up")), "1m");
     struct dist_task u;
     dist_task_init(&u);
     assert_int_equal(dist_task_from_config(&u, cfg, err, sizeof err), 0);

@@ -151,6 +151,22 @@ static void test_quantity_messages(void **state)
         assert_int_equal(mtime_parse_duration_us(text, &u), 0);
         assert_int_equal(u, durations[i].us);
     }
+    /* exact compounds, for configs written back: every value reads back as itself (the
+     * rounded form above would write 1234567 us as 1234.57ms) */
+    static const struct {
+        uint64_t us;
+        const char *text;
+    } exact[] = {{0, "0s"},         {10000000, "10s"}, {90000000, "1m30s"},
+                 {1234567, "1s234ms567us"}, {3600000005ULL, "1h5us"}, {1500, "1ms500us"}};
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        assert_string_equal(quantity_format_duration_exact(exact[i].us, text, sizeof text),
+                            exact[i].text);
+    srand(7);
+    for (int i = 0; i < 10000; i++) {
+        uint64_t us = ((uint64_t)rand() << 20 ^ (uint64_t)rand()) % (400ULL * 86400000000ULL);
+        assert_int_equal(mtime_parse_duration_us(quantity_format_duration_exact(us, text, sizeof text), &u), 0);
+        assert_int_equal(u, us);
+    }
     assert_string_equal(quantity_format_size(65536, text, sizeof text), "64KB");
     assert_string_equal(quantity_format_size(1000, text, sizeof text), "1000B");
     assert_string_equal(quantity_format_size(3ULL << 30, text, sizeof text), "3GB");
