@@ -66,6 +66,22 @@ json_t *dist_interval_to_json(const struct dist_interval *iv)
         json_object_set_new(j, "elapsed_s", json_real(iv->elapsed_s));
         json_object_set_new(j, "breaker_tripped", json_boolean(iv->breaker_tripped));
         json_object_set_new(j, "interrupted", json_boolean(iv->interrupted));
+        if (iv->status_count) {
+            json_t *st = json_object();
+            for (size_t i = 0; i < iv->status_count && st; i++) {
+                char code[8];
+                snprintf(code, sizeof code, "%u", (unsigned)iv->statuses[i].code);
+                json_object_set_new(st, code, json_integer((json_int_t)iv->statuses[i].count));
+            }
+            json_object_set_new(j, "statuses", st);
+        }
+        if (iv->has_connections)
+            json_object_set_new(j, "connections",
+                                json_pack("{s:I, s:I, s:I}", "clients", (json_int_t)iv->clients,
+                                          "connects", (json_int_t)iv->connects, "peak",
+                                          (json_int_t)iv->connections_peak));
+        if (iv->error[0])
+            json_object_set_new(j, "error", json_string(iv->error));
     }
 out:
     json_decref(counters);
@@ -244,6 +260,84 @@ static int read_nodes(struct dist_interval *iv, const struct where *w, const jso
     return 0;
 }
 
+static int by_code(const void *a, const void *b)
+{
+    const struct dist_status_count *x = a, *y = b;
+    return (int)x->code - (int)y->code;
+}
+
+/* {"200": 980, "500": 20}: codes 100..599 written as three digits, counts 1..2^53. */
+static int read_statuses(struct dist_interval *iv, const struct where *w, const json_t *st)
+{
+    if (!json_is_object(st))
+        return bad(w, "statuses", "expected an object of counts by HTTP status");
+    if (json_object_size(st) > DIST_STATUS_CODES_MAX)
+        return bad(w, "statuses", "%zu statuses, expected at most %d", json_object_size(st),
+                   DIST_STATUS_CODES_MAX);
+    const char *code;
+    json_t *v;
+    json_object_foreach((json_t *)st, code, v) {
+        char field[32];
+        snprintf(field, sizeof field, "statuses.%.8s", code);
+        if (strlen(code) != 3 || code[0] < '1' || code[0] > '5' || code[1] < '0' ||
+            code[1] > '9' || code[2] < '0' || code[2] > '9')
+            return bad(w, field, "expected an HTTP status from 100 to 599");
+        struct dist_status_count *c = &iv->statuses[iv->status_count];
+        if (get_count(w, field, v, DIST_COUNT_MAX, &c->count) < 0)
+            return -1;
+        if (c->count == 0)
+            return bad(w, field, "0: a status nothing answered with is left out");
+        c->code = (uint16_t)atoi(code);
+        iv->status_count++;
+    }
+    qsort(iv->statuses, iv->status_count, sizeof *iv->statuses, by_code);
+    return 0;
+}
+
+static int read_connections(struct dist_interval *iv, const struct where *w, const json_t *c)
+{
+    static const char *const keys[] = {"clients", "connects", "peak", NULL};
+    if (!json_is_object(c))
+        return bad(w, "connections", "expected {\"clients\", \"connects\", \"peak\"}");
+    if (check_keys(w, "connections", c, keys) < 0 ||
+        get_count(w, "connections.clients", json_object_get(c, "clients"), DIST_COUNT_MAX,
+                  &iv->clients) < 0 ||
+        get_count(w, "connections.connects", json_object_get(c, "connects"), DIST_COUNT_MAX,
+                  &iv->connects) < 0 ||
+        get_count(w, "connections.peak", json_object_get(c, "peak"), DIST_COUNT_MAX,
+                  &iv->connections_peak) < 0)
+        return -1;
+    iv->has_connections = true;
+    return 0;
+}
+
+static int read_error(struct dist_interval *iv, const struct where *w, const json_t *e)
+{
+    if (!json_is_string(e))
+        return bad(w, "error", "expected a string");
+    const char *s = json_string_value(e);
+    size_t len = json_string_length(e);
+    if (len == 0 || len >= DIST_ERROR_MAX)
+        return bad(w, "error", "expected 1 to %d characters", DIST_ERROR_MAX - 1);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
+            return bad(w, "error", "expected printable ASCII");
+    memcpy(iv->error, s, len + 1);
+    return 0;
+}
+
+void dist_interval_set_error(struct dist_interval *iv, const char *text)
+{
+    size_t n = 0;
+    for (; text[n] && n < DIST_ERROR_MAX - 1; n++) {
+        unsigned char c = (unsigned char)text[n];
+        iv->error[n] = c < 0x20 || c >= 0x7f ? '?' : (char)c;
+    }
+    iv->error[n] = '\0';
+    if (text[n])
+        memcpy(iv->error + DIST_ERROR_MAX - 4, "...", 4);
+}
+
 char *dist_interval_text(const struct dist_interval *iv)
 {
     json_t *j = dist_interval_to_json(iv);
@@ -257,7 +351,8 @@ int dist_interval_from_json(struct dist_interval *iv, const json_t *j, const cha
 {
     static const char *const keys[] = {"task_id", "worker_id", "session", "seq", "second_us",
                                        "final", "counters", "hist", "nodes", "cpu", "elapsed_s",
-                                       "breaker_tripped", "interrupted", NULL};
+                                       "breaker_tripped", "interrupted", "statuses",
+                                       "connections", "error", NULL};
     struct where w = {path ? path : "", err, errlen};
     dist_interval_reset(iv);
     if (!json_is_object(j))
@@ -278,10 +373,12 @@ int dist_interval_from_json(struct dist_interval *iv, const json_t *j, const cha
     if (nodes && read_nodes(iv, &w, nodes) < 0)
         goto fail;
     const json_t *end[] = {json_object_get(j, "elapsed_s"), json_object_get(j, "breaker_tripped"),
-                           json_object_get(j, "interrupted")};
+                           json_object_get(j, "interrupted"), json_object_get(j, "statuses"),
+                           json_object_get(j, "connections"), json_object_get(j, "error")};
     if (!iv->final) {
-        const char *names[] = {"elapsed_s", "breaker_tripped", "interrupted"};
-        for (int i = 0; i < 3; i++)
+        const char *names[] = {"elapsed_s", "breaker_tripped", "interrupted", "statuses",
+                               "connections", "error"};
+        for (int i = 0; i < 6; i++)
             if (end[i]) {
                 bad(&w, names[i], "only a final interval carries the end state");
                 goto fail;
@@ -291,7 +388,10 @@ int dist_interval_from_json(struct dist_interval *iv, const json_t *j, const cha
         goto fail;
     } else if (get_number(&w, "elapsed_s", end[0], 366.0 * 86400, &iv->elapsed_s) < 0 ||
                (end[1] && get_bool(&w, "breaker_tripped", end[1], &iv->breaker_tripped) < 0) ||
-               (end[2] && get_bool(&w, "interrupted", end[2], &iv->interrupted) < 0)) {
+               (end[2] && get_bool(&w, "interrupted", end[2], &iv->interrupted) < 0) ||
+               (end[3] && read_statuses(iv, &w, end[3]) < 0) ||
+               (end[4] && read_connections(iv, &w, end[4]) < 0) ||
+               (end[5] && read_error(iv, &w, end[5]) < 0)) {
         goto fail;
     }
     const json_t *hist = json_object_get(j, "hist");
@@ -418,6 +518,28 @@ static uint64_t minus(uint64_t a, uint64_t b)
     return a > b ? a - b : 0;
 }
 
+/* The run's statuses, the DIST_STATUS_CODES_MAX most frequent when it saw more, by code. */
+static void final_statuses(struct dist_interval *iv, const struct load_result *r)
+{
+    iv->status_count = 0;
+    for (int code = 100; code < LOAD_STATUS_MAX; code++) {
+        uint64_t n = r->total.status[code];
+        if (!n)
+            continue;
+        if (iv->status_count < DIST_STATUS_CODES_MAX) {
+            iv->statuses[iv->status_count++] = (struct dist_status_count){(uint16_t)code, n};
+            continue;
+        }
+        size_t least = 0; /* full: n replaces the least frequent when it is more */
+        for (size_t i = 1; i < iv->status_count; i++)
+            if (iv->statuses[i].count < iv->statuses[least].count)
+                least = i;
+        if (n > iv->statuses[least].count)
+            iv->statuses[least] = (struct dist_status_count){(uint16_t)code, n};
+    }
+    qsort(iv->statuses, iv->status_count, sizeof *iv->statuses, by_code);
+}
+
 int dist_interval_final(struct dist_interval *iv, const struct load_result *r, uint64_t second_us,
                         char *err, size_t errlen)
 {
@@ -469,5 +591,10 @@ int dist_interval_final(struct dist_interval *iv, const struct load_result *r, u
     iv->elapsed_s = r->elapsed_s > 0 ? r->elapsed_s : 0;
     iv->breaker_tripped = r->breaker_tripped;
     iv->interrupted = r->interrupted;
+    final_statuses(iv, r);
+    iv->has_connections = true;
+    iv->clients = r->clients;
+    iv->connects = r->connects;
+    iv->connections_peak = r->connections_peak;
     return 0;
 }

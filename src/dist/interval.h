@@ -19,10 +19,18 @@
 #define DIST_COUNT_MAX     (1ULL << 53)    /* counts, seq and times are whole numbers up to this */
 #define DIST_HIST_TEXT_MAX (512u * 1024)   /* every valid hist_encode text is shorter */
 #define DIST_POST_MAX      1024            /* intervals in one {"intervals": [...]} post */
+#define DIST_ERROR_MAX     200             /* a final interval's error: at most 199 bytes */
+#define DIST_STATUS_CODES_MAX 64           /* distinct HTTP statuses in one interval */
 
 struct dist_node_count {
     char name[LOAD_NODE_NAME]; /* 1..127 bytes */
     uint64_t requests, failures; /* failures <= requests */
+};
+
+/* One HTTP status and how many answers had it. */
+struct dist_status_count {
+    uint16_t code;  /* 100..599 */
+    uint64_t count; /* >= 1 */
 };
 
 struct dist_interval {
@@ -39,6 +47,13 @@ struct dist_interval {
     /* final only (0 / false otherwise) */
     double elapsed_s;    /* the worker's run, first send to last answer */
     bool breaker_tripped, interrupted;
+    /* final only, optional: the whole part's answers by HTTP status (ascending codes) */
+    struct dist_status_count statuses[DIST_STATUS_CODES_MAX];
+    size_t status_count;
+    bool has_connections; /* the three below were sent (an older worker sends none) */
+    uint64_t clients, connects, connections_peak; /* as in load_result */
+    /* final only: why the part could not run ("" when it ran): printable ASCII, no '\n' */
+    char error[DIST_ERROR_MAX];
 };
 
 /* Makes iv empty with its histogram allocated. Returns 0, or -1 when out of memory. Free with
@@ -57,8 +72,10 @@ json_t *dist_interval_to_json(const struct dist_interval *iv);
 char *dist_interval_text(const struct dist_interval *iv);
 
 /* Reads j into iv (initialised; overwritten). Every field is required except nodes (default
- * none), not_sent and dropped (0) and, only in a final interval, breaker_tripped and
- * interrupted; a final interval requires elapsed_s. Refuses unknown keys, values of the wrong
+ * none), not_sent and dropped (0) and, only in a final interval, breaker_tripped,
+ * interrupted, statuses, connections and error; a final interval requires elapsed_s. A
+ * status is a code 100..599 with a count of at least 1, at most DIST_STATUS_CODES_MAX of
+ * them; an error is 1..DIST_ERROR_MAX-1 printable ASCII bytes. Refuses unknown keys, values of the wrong
  * type or out of range, ids not 1..63 printable bytes, more than LOAD_MAX_NODES nodes, a
  * histogram text longer than DIST_HIST_TEXT_MAX or not a valid encoding, counters that do not
  * add up (requests != the sum of the classes), nodes counting more requests than the counters
@@ -85,11 +102,16 @@ int dist_interval_from_second(struct dist_interval *iv, const struct load_second
                               const char (*node_names)[LOAD_NODE_NAME], size_t node_count,
                               uint64_t second_us, char *err, size_t errlen);
 
+/* Sets iv's error from text: control bytes and non-ASCII become '?', cut to
+ * DIST_ERROR_MAX - 1 bytes (the end marked "..."), "" stays "". */
+void dist_interval_set_error(struct dist_interval *iv, const char *text);
+
 /* Node names of a finished run, for dist_interval_from_second over its timeline. */
 void dist_result_node_names(const struct load_result *r, char (*names)[LOAD_NODE_NAME]);
 
 /* Fills iv as the final interval of a finished run r: final set, not_sent, dropped,
- * elapsed_s, breaker_tripped and interrupted from r, and what r's totals counted beyond its
+ * elapsed_s, breaker_tripped, interrupted, the run's statuses (the DIST_STATUS_CODES_MAX
+ * most frequent; the rest's answers are left out) and connection counts from r, and what r's totals counted beyond its
  * timeline (the latencies of requests never sent, any answer no second took): counters,
  * latencies and per-node counts, so that the sum of the run's intervals equals its totals.
  * second_us is the start of the last second (or of the run when it had none). Returns 0 or

@@ -374,13 +374,15 @@ static void wake_task(struct dist_master *m, struct m_task *t)
 
 /* ---- the end of a task ---- */
 
-/* The task's run document from its merge. Returns a new reference or NULL (logged). */
-static json_t *task_document(struct m_task *t, int *passed)
+/* The task's run document from its merge, judged (a verdict) only when the task ends: while
+ * it runs its verdict is null. Returns a new reference or NULL (logged). */
+static json_t *task_document(struct m_task *t, bool judged, int *passed)
 {
     char err[ERR_SIZE];
     char cmd[] = "master";
     char *argv[] = {cmd, NULL};
-    struct dist_merge_meta meta = {.task = &t->task, .command = "master", .argc = 1, .argv = argv};
+    struct dist_merge_meta meta = {.task = &t->task, .command = "master", .argc = 1, .argv = argv,
+                                   .unjudged = !judged};
     json_t *doc = dist_merge_run_json(t->merge, &meta, passed, err, sizeof err);
     if (!doc) {
         log_error("task %s: cannot build its report: %s", t->id, err);
@@ -395,7 +397,7 @@ static json_t *task_document(struct m_task *t, int *passed)
 static void task_finish(struct dist_master *m, struct m_task *t, enum store_task_state state)
 {
     int passed = 0;
-    json_t *doc = task_document(t, &passed);
+    json_t *doc = task_document(t, true, &passed);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (store_begin(m->st) < 0 ||
@@ -412,13 +414,41 @@ static void task_finish(struct dist_master *m, struct m_task *t, enum store_task
     task_free(t);
 }
 
-/* Ends t when none of its parts is still open. */
+/* Ends t when none of its parts is still open: completed, or failed when no part that ended
+ * could run its share (each final interval carried an error: the name did not resolve...). */
 static void task_check_done(struct dist_master *m, struct m_task *t)
 {
-    for (size_t i = 0; i < t->part_count; i++)
+    size_t done = 0, errors = 0;
+    for (size_t i = 0; i < t->part_count; i++) {
         if (part_open(&t->parts[i]))
             return;
-    task_finish(m, t, t->state == STORE_TASK_RUNNING ? STORE_TASK_COMPLETED : t->state);
+        if (t->parts[i].state != STORE_ASSIGNMENT_DONE)
+            continue;
+        struct dist_merge_worker_stats s = {0};
+        done++;
+        errors += dist_merge_worker_stats(t->merge, t->parts[i].name, &s) == 0 && s.error[0];
+    }
+    enum store_task_state state = t->state;
+    if (state == STORE_TASK_RUNNING) {
+        state = done > 0 && errors == done ? STORE_TASK_FAILED : STORE_TASK_COMPLETED;
+        if (state == STORE_TASK_FAILED)
+            note(t, "no worker could run its share");
+    }
+    task_finish(m, t, state);
+}
+
+/* Part p of t posted its final interval iv: when it says the part could not run, the task's
+ * message says why (the report's per-worker state shows it too, from the merge). */
+static void part_final(struct m_task *t, const struct m_part *p, const struct dist_interval *iv)
+{
+    char line[STORE_NAME_SIZE + DIST_ERROR_MAX + 64];
+    if (!iv->error[0])
+        return;
+    snprintf(line, sizeof line, "worker %s could not run its share: %s", p->name, iv->error);
+    if (t->message && strstr(t->message, line))
+        return; /* read back from the store after a restart: said already */
+    log_warn("task %s: %s", t->id, line);
+    note(t, "%s", line);
 }
 
 /* Stops every open part of t (cancel or failure): pending ones are cancelled, running ones
@@ -1064,6 +1094,7 @@ static bool post_answer(struct dist_master *m, struct m_post *p, int status, con
         if (w)
             w->cpu = m->scratch.cpu;
         if (m->scratch.final && part->state == STORE_ASSIGNMENT_RUNNING) {
+            part_final(t, part, &m->scratch);
             part->state = STORE_ASSIGNMENT_DONE;
             any_final = true;
         }
@@ -1450,7 +1481,7 @@ static json_t *task_json(struct dist_master *m, const struct store_task *st, boo
         json_t *doc = NULL;
         int passed = 0;
         if (t)
-            doc = task_document(t, &passed);
+            doc = task_document(t, false, &passed);
         else if (st->result)
             doc = json_loads(st->result, 0, NULL);
         if (doc) {
@@ -1548,7 +1579,7 @@ static void on_task_report(struct http_request *req, void *data)
     }
     struct m_task *t = task_find(m, st.id);
     int passed = 0;
-    json_t *doc = t ? task_document(t, &passed) : st.result ? json_loads(st.result, 0, NULL) : NULL;
+    json_t *doc = t ? task_document(t, false, &passed) : st.result ? json_loads(st.result, 0, NULL) : NULL;
     store_task_clear(&st);
     if (!doc) {
         http_respond_error(req, 409, "the task has no report yet (it has not started)");
@@ -1755,6 +1786,8 @@ static int merge_stored(const struct store_interval *iv, void *arg)
     snprintf(m->scratch.worker_id, sizeof m->scratch.worker_id, "%.63s", p->name);
     if (dist_merge_add(r->t->merge, &m->scratch, r->err, sizeof r->err) < 0)
         log_warn("task %s: interval not merged: %s", r->t->id, r->err);
+    if (iv->final)
+        part_final(r->t, p, &m->scratch);
     if (iv->final && p->state == STORE_ASSIGNMENT_RUNNING) {
         p->state = STORE_ASSIGNMENT_DONE;
         store_assignment_set_state(m->st, p->id, STORE_ASSIGNMENT_DONE);

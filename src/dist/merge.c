@@ -34,6 +34,7 @@ struct merge_worker {
     uint64_t first_second_us, end_us; /* earliest start; latest second_us + 1 s */
     double cpu_max, elapsed_s;
     bool final, lost, breaker_tripped, interrupted;
+    char error[DIST_ERROR_MAX]; /* why its part could not run, from its final interval */
 };
 
 struct dist_merge {
@@ -48,6 +49,8 @@ struct dist_merge {
     size_t node_count;
     struct counters counters;
     uint64_t not_sent, dropped;
+    uint64_t status[LOAD_STATUS_MAX]; /* from the final intervals */
+    uint64_t clients, connects, connections_peak; /* sums over the final intervals */
     struct hist *latency, *scratch;
 };
 
@@ -285,6 +288,13 @@ int dist_merge_add(struct dist_merge *m, const struct dist_interval *iv, char *e
         w->elapsed_s = iv->elapsed_s;
         w->breaker_tripped = iv->breaker_tripped;
         w->interrupted = iv->interrupted;
+        memcpy(w->error, iv->error, sizeof w->error);
+        for (size_t i = 0; i < iv->status_count; i++)
+            if (iv->statuses[i].code < LOAD_STATUS_MAX)
+                m->status[iv->statuses[i].code] += iv->statuses[i].count;
+        m->clients += iv->clients;
+        m->connects += iv->connects;
+        m->connections_peak += iv->connections_peak;
     }
     return 0;
 }
@@ -335,6 +345,7 @@ int dist_merge_worker_stats(const struct dist_merge *m, const char *id,
         .final = w->final,
         .lost = w->lost,
     };
+    memcpy(out->error, w->error, sizeof out->error);
     return 0;
 }
 
@@ -395,6 +406,8 @@ static json_t *workers_json(const struct dist_merge *m, uint64_t begin_us)
         json_decref(j);
         if (w->part_of[0])
             json_object_set_new(more, "part_of", json_string(w->part_of));
+        if (w->error[0])
+            json_object_set_new(more, "error", json_string(w->error));
         json_array_append_new(arr, more);
     }
     return arr;
@@ -458,6 +471,10 @@ static int merged_result(const struct dist_merge *m, struct load_result *r, uint
     r->total.not_sent = m->not_sent;
     r->total.dropped = m->dropped;
     r->total.scheduled = m->counters.requests + m->not_sent + m->dropped;
+    memcpy(r->total.status, m->status, sizeof r->total.status);
+    r->clients = m->clients;
+    r->connects = m->connects;
+    r->connections_peak = m->connections_peak;
     hist_merge(r->total.latency, m->latency);
     for (size_t i = 0; i < m->node_count; i++) {
         int n = load_stats_node(&r->total, m->node_names[i]);
@@ -551,6 +568,21 @@ json_t *dist_merge_run_json(const struct dist_merge *m, const struct dist_merge_
             (double)(m->workers[i]->first_second_us - begin_us) / 1e3 > spread)
             spread = (double)(m->workers[i]->first_second_us - begin_us) / 1e3;
     json_object_set_new(doc, "start_spread_ms", json_real(spread));
+    /* a share that could not run is load the task did not make: never a pass */
+    for (size_t i = 0; i < m->worker_count; i++)
+        if (m->workers[i]->error[0]) {
+            *passed = 0;
+            json_object_set_new(doc, "verdict", json_string("fail"));
+        }
+    if (meta->unjudged) {
+        /* no verdict before the end: a task's first second (0 requests) is not a failure */
+        size_t i;
+        json_t *th;
+        *passed = 0;
+        json_object_set_new(doc, "verdict", json_null());
+        json_array_foreach(json_object_get(doc, "thresholds"), i, th)
+            json_object_set_new(th, "pass", json_null());
+    }
     json_object_set_new(doc, "workers", workers);
     json_object_set_new(doc, "regions", regions);
 out:

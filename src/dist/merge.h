@@ -31,6 +31,7 @@ struct dist_merge_worker_stats {
     uint64_t first_second_us; /* its first interval's start (its actual start); 0 before one */
     double cpu_max;
     bool saturated, final, lost;
+    char error[DIST_ERROR_MAX]; /* why its part could not run (its final interval), or "" */
 };
 
 /* A new merge for task_id whose seconds count from start_us (the assignment's start_at_us,
@@ -73,12 +74,15 @@ struct dist_merge_meta {
     const char *command;          /* "master" or "bench" */
     int argc;
     char **argv;
+    bool unjudged;                /* the task still runs: no verdict yet (verdict and each
+                                   * threshold's pass are null, *passed 0) */
 };
 
 /* The task's run document (docs/run-json.md): the same shape as `herd bench`'s, from the
  * merged totals, timeline and nodes, so every report renders it, plus `workers`, `regions`
  * and `start_spread_ms`. The verdict comes from the task's thresholds evaluated on the merged
- * result (load_run_json). Returns a new reference and sets *passed, or NULL with a message
+ * result (load_run_json), and is fail when a part could not run (a worker's `error`); null
+ * while meta->unjudged. Returns a new reference and sets *passed, or NULL with a message
  * (out of memory, a task whose URLs do not parse). */
 json_t *dist_merge_run_json(const struct dist_merge *m, const struct dist_merge_meta *meta,
                             int *passed, char *err, size_t errlen);

@@ -609,8 +609,8 @@ static void *run_main(void *arg)
         log_error("task %s: assignment %" PRId64 " cannot run: %s", r->task_id, r->id, err);
         dist_interval_reset(&r->iv);
         r->iv.final = true;
-        r->iv.not_sent = r->share.requests;
-        r->iv.interrupted = true;
+        r->iv.not_sent = r->share.requests; /* not interrupted: nothing stopped it, it never ran */
+        dist_interval_set_error(&r->iv, err[0] ? err : "the share could not run");
         pthread_mutex_lock(&w->lock);
         r->iv.second_us = (uint64_t)(mtime_wall_us() + w->offset_us);
         pthread_mutex_unlock(&w->lock);

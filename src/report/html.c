@@ -15,7 +15,8 @@ static void cell(FILE *out, const char *tag, const char *text)
 int report_html(const json_t *run, FILE *out)
 {
     json_t *cfg = report_get(run, "config"), *t = report_get(run, "totals");
-    bool pass = strcmp(report_str(run, "verdict"), "pass") == 0;
+    const char *verdict = report_verdict(run);
+    bool pass = strcmp(verdict, "pass") == 0;
     size_t i;
     json_t *v;
     report_page_begin(out, "herd report");
@@ -32,18 +33,20 @@ int report_html(const json_t *run, FILE *out)
         report_html_escape(out, report_str(v, "url"));
         fprintf(out, "</code> weight %.0f</li>", report_num(v, "weight"));
     }
-    fprintf(out, "</ul>\n<h2 class=\"%s\" id=\"verdict\">Verdict: %s</h2>\n", pass ? "pass" : "fail",
-            pass ? "pass" : "fail");
+    fprintf(out, "</ul>\n<h2 class=\"%s\" id=\"verdict\">Verdict: %s</h2>\n",
+            pass ? "pass" : strcmp(verdict, "fail") == 0 ? "fail" : "pending", verdict);
     json_t *ths = report_get(run, "thresholds");
     if (json_array_size(ths) > 0) {
         fputs("<table id=\"thresholds\"><tr><th>threshold</th><th>actual</th><th>result</th></tr>\n", out);
         json_array_foreach(ths, i, v) {
-            bool ok = json_is_true(report_get(v, "pass"));
+            const char *result = report_threshold_result(v);
+            bool ok = strcmp(result, "FAIL") != 0;
             fputs("<tr>", out);
             cell(out, "td", report_str(v, "expr"));
             char actual[64];
             cell(out, "td", report_actual(v, report_str(v, "expr"), actual, sizeof actual));
-            fprintf(out, "<td class=\"%s\">%s</td></tr>\n", ok ? "pass" : "fail", ok ? "pass" : "FAIL");
+            fprintf(out, "<td class=\"%s\">%s</td></tr>\n", ok ? "pass" : "fail",
+                    strcmp(result, "ok") == 0 ? "pass" : result);
         }
         fputs("</table>\n", out);
     }

@@ -23,7 +23,10 @@ int report_markdown(const json_t *run, FILE *out)
             report_str(run, "environment.hostname"), report_num(run, "environment.cores"),
             report_str(run, "environment.os"), report_str(run, "environment.kernel"));
 
-    fprintf(out, "## Verdict: %s\n\n", strcmp(report_str(run, "verdict"), "pass") == 0 ? "✅ pass" : "❌ fail");
+    const char *verdict = report_verdict(run);
+    fprintf(out, "## Verdict: %s\n\n", strcmp(verdict, "pass") == 0   ? "✅ pass"
+                                       : strcmp(verdict, "fail") == 0 ? "❌ fail"
+                                                                      : "⏳ not judged yet (the task runs)");
     json_t *ths = report_get(run, "thresholds");
     if (json_array_size(ths) > 0) {
         fprintf(out, "| threshold | actual | result |\n| --- | ---: | --- |\n");
@@ -31,7 +34,9 @@ int report_markdown(const json_t *run, FILE *out)
             char actual[64];
             fprintf(out, "| `%s` | %s | %s |\n", report_str(v, "expr"),
                     report_actual(v, report_str(v, "expr"), actual, sizeof actual),
-                    json_is_true(report_get(v, "pass")) ? "✅" : "❌");
+                    json_is_null(report_get(v, "pass"))   ? "-"
+                    : json_is_true(report_get(v, "pass")) ? "✅"
+                                                          : "❌");
         }
         fputc('\n', out);
     }
@@ -79,8 +84,10 @@ int report_markdown(const json_t *run, FILE *out)
     const char *code;
     json_object_foreach(report_get(run, "status_codes"), code, v)
         fprintf(out, "| %s | %.0f |\n", code, json_number_value(v));
-    if (json_object_size(report_get(run, "status_codes")) == 0 && report_distributed(run))
-        fprintf(out, "\nNot reported by the workers (`GET /api/details` has a sample).\n");
+    if (json_object_size(report_get(run, "status_codes")) == 0 && report_distributed(run) &&
+        report_num(t, "requests") > 0)
+        fprintf(out, "\nNot reported by the workers (an older herd worker; `GET /api/details` has "
+                     "a sample).\n");
     fprintf(out, "\n## Timeline\n\n| second | requests | failures | requests/s | p50 ms | p99 ms | max ms |\n"
                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     json_array_foreach(report_get(run, "timeline"), i, v)

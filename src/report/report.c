@@ -100,6 +100,20 @@ const char *report_actual(const void *e, const char *expect, char *buf, size_t s
     return plain(v, "", buf, size);
 }
 
+const char *report_verdict(const json_t *run)
+{
+    const json_t *v = report_get(run, "verdict");
+    if (json_is_null(v))
+        return "not judged yet";
+    return strcmp(report_str(run, "verdict"), "pass") == 0 ? "pass" : "fail";
+}
+
+const char *report_threshold_result(const json_t *threshold)
+{
+    const json_t *v = report_get(threshold, "pass");
+    return json_is_null(v) ? "-" : json_is_true(v) ? "ok" : "FAIL";
+}
+
 const char *report_str(const json_t *run, const char *path)
 {
     const char *s = json_string_value(report_get(run, path));

@@ -16,6 +16,12 @@ const char *report_str(const json_t *run, const char *path);
 /* The object or array at a dotted path, or NULL. */
 json_t *report_get(const json_t *run, const char *path);
 
+/* A run's verdict: "pass", "fail", or "not judged yet" when it is null (a distributed task
+ * that still runs: only its end judges it). */
+const char *report_verdict(const json_t *run);
+/* A threshold's result: "ok", "FAIL", or "-" when not judged yet (pass is null). */
+const char *report_threshold_result(const json_t *threshold);
+
 /* Writes s with HTML's special characters escaped. */
 void report_html_escape(FILE *out, const char *s);
 /* Writes s for an XML attribute or text: escaped as for HTML, and what XML forbids (a control

@@ -79,8 +79,10 @@ int report_text(const json_t *run, FILE *out)
     json_t *count;
     json_object_foreach(report_get(run, "status_codes"), code, count)
         fprintf(out, " %s: %.0f", code, json_number_value(count));
-    if (json_object_size(report_get(run, "status_codes")) == 0 && report_distributed(run))
-        fprintf(out, " not reported by the workers (GET /api/details has a sample)");
+    if (json_object_size(report_get(run, "status_codes")) == 0 && report_distributed(run) &&
+        report_num(t, "requests") > 0)
+        fprintf(out, " not reported by the workers (an older herd worker; GET /api/details has a "
+                     "sample)");
     fprintf(out, "\n  Errors        ");
     for (int k = 0; report_error_classes[k]; k++) {
         char key[32];
@@ -88,17 +90,19 @@ int report_text(const json_t *run, FILE *out)
         fprintf(out, " %s %.0f%s", report_error_classes[k], report_num(t, key),
                 report_error_classes[k + 1] ? "," : "\n");
     }
+    fprintf(out, "  Connections    %.0f opened (%.0f reconnects)", report_num(t, "connections"),
+            report_num(t, "reconnects"));
     if (report_distributed(run))
-        fprintf(out, "  Connections    not counted by the workers");
-    else
-        fprintf(out, "  Connections    %.0f opened (%.0f reconnects)", report_num(t, "connections"),
-                report_num(t, "reconnects"));
+        fprintf(out, "; at most %.0f at once (the workers' peaks added)",
+                report_num(t, "connections_peak"));
     if (open && !report_distributed(run))
         fprintf(out, "; slots %.0f, backlog at most %.0f, dropped sends %.0f",
                 report_num(t, "connections_peak"), report_num(t, "backlog_max"), report_num(t, "dropped"));
     fputc('\n', out);
-    if (report_num(t, "ok") == 0)
+    if (report_num(t, "ok") == 0 && !json_is_null(report_get(run, "verdict")))
         fprintf(out, "\n  No request succeeded: nothing was measured\n");
+    if (json_is_null(report_get(run, "verdict")))
+        fprintf(out, "\n  Verdict        not judged yet: the task runs\n");
 
     json_t *nodes = report_get(run, "nodes");
     if (json_array_size(nodes) > 0) {
@@ -126,9 +130,8 @@ int report_text(const json_t *run, FILE *out)
         json_array_foreach(ths, i, th) {
             char actual[64];
             report_actual(th, report_str(th, "expr"), actual, sizeof actual);
-            fprintf(out, "  Threshold %-4s %s (actual %s)\n",
-                    json_is_true(report_get(th, "pass")) ? "ok" : "FAIL", report_str(th, "expr"),
-                    actual);
+            fprintf(out, "  Threshold %-4s %s (actual %s)\n", report_threshold_result(th),
+                    report_str(th, "expr"), actual);
         }
     }
     return 0;

@@ -6,16 +6,18 @@
 
 #include "report/report_util.h"
 
-#define CELL 48 /* one table cell's text */
+#define CELL 128 /* one table cell's text (a worker's state may carry its error) */
 
-enum { WORKER_COLUMNS = 13, REGION_COLUMNS = 12 };
+enum { WORKER_COLUMNS = 14, REGION_COLUMNS = 13 };
 
+/* "failed" is what was sent and failed, "not sent" what was never sent (not sent + dropped),
+ * as in the Totals table: ok + failed + not sent = scheduled. */
 static const char *const worker_header[WORKER_COLUMNS] = {
-    "worker", ">requests", ">share", ">ok", ">failed", ">error rate", ">req/s", ">p50 ms",
-    ">p99 ms", ">max ms", ">CPU max", ">start +ms", "state"};
+    "worker", ">requests", ">share", ">ok", ">failed", ">not sent", ">error rate", ">req/s",
+    ">p50 ms", ">p99 ms", ">max ms", ">CPU max", ">start +ms", "state"};
 static const char *const region_header[REGION_COLUMNS] = {
-    "region", ">workers", ">requests", ">share", ">ok", ">failed", ">error rate", ">req/s",
-    ">p50 ms", ">p90 ms", ">p99 ms", ">max ms"};
+    "region", ">workers", ">requests", ">share", ">ok", ">failed", ">not sent", ">error rate",
+    ">req/s", ">p50 ms", ">p90 ms", ">p99 ms", ">max ms"};
 
 bool report_distributed(const json_t *run)
 {
@@ -63,19 +65,20 @@ static void latency_cell(char *cell, const json_t *group, const char *which)
         snprintf(cell, CELL, "%.3f", report_num(group, path));
 }
 
-/* requests, share of the task's requests, ok, failed, error rate, req/s */
+/* requests, share of the task's requests, ok, failed, not sent, error rate, req/s */
 static void count_cells(char cells[][CELL], const json_t *group, double total)
 {
-    double requests = report_num(group, "requests");
+    double requests = report_num(group, "requests"), ok = report_num(group, "ok");
     snprintf(cells[0], CELL, "%.0f", requests);
     snprintf(cells[1], CELL, "%.1f%%", total > 0 ? 100 * requests / total : 0);
-    snprintf(cells[2], CELL, "%.0f", report_num(group, "ok"));
-    snprintf(cells[3], CELL, "%.0f", report_num(group, "failures"));
+    snprintf(cells[2], CELL, "%.0f", ok);
+    snprintf(cells[3], CELL, "%.0f", requests - ok);
+    snprintf(cells[4], CELL, "%.0f", report_num(group, "not_sent") + report_num(group, "dropped"));
     if (json_is_number(report_get(group, "error_rate")))
-        snprintf(cells[4], CELL, "%.3f%%", 100 * report_num(group, "error_rate"));
+        snprintf(cells[5], CELL, "%.3f%%", 100 * report_num(group, "error_rate"));
     else
-        snprintf(cells[4], CELL, "-");
-    snprintf(cells[5], CELL, "%.1f", report_num(group, "rps"));
+        snprintf(cells[5], CELL, "-");
+    snprintf(cells[6], CELL, "%.1f", report_num(group, "rps"));
 }
 
 /* A worker's row; a cell starting with '!' is a warning (LOST, SATURATED). */
@@ -83,22 +86,31 @@ static void worker_cells(char cells[WORKER_COLUMNS][CELL], const json_t *w, doub
 {
     name_cell(cells[0], report_str(w, "id"));
     count_cells(cells + 1, w, total);
-    latency_cell(cells[7], w, "p50");
-    latency_cell(cells[8], w, "p99");
-    latency_cell(cells[9], w, "max");
+    latency_cell(cells[8], w, "p50");
+    latency_cell(cells[9], w, "p99");
+    latency_cell(cells[10], w, "max");
     bool saturated = json_is_true(report_get(w, "saturated"));
-    snprintf(cells[10], CELL, "%s%.0f%%%s", saturated ? "!" : "", 100 * report_num(w, "cpu_max"),
+    snprintf(cells[11], CELL, "%s%.0f%%%s", saturated ? "!" : "", 100 * report_num(w, "cpu_max"),
              saturated ? " SATURATED" : "");
     if (json_is_number(report_get(w, "start_offset_ms")))
-        snprintf(cells[11], CELL, "%.1f", report_num(w, "start_offset_ms"));
+        snprintf(cells[12], CELL, "%.1f", report_num(w, "start_offset_ms"));
     else
-        snprintf(cells[11], CELL, "-");
+        snprintf(cells[12], CELL, "-");
+    if (json_is_string(report_get(w, "error"))) {
+        /* its part could not run: why, as the worker said it (a '|' would split the cell) */
+        snprintf(cells[13], CELL, "!error: %s", report_str(w, "error"));
+        if (strlen(report_str(w, "error")) + 8 >= CELL)
+            memcpy(cells[13] + CELL - 4, "...", 4);
+        for (char *p = cells[13]; *p; p++)
+            if (*p == '|') *p = '/';
+        return;
+    }
     const char *state = json_is_true(report_get(w, "lost"))          ? "!LOST"
                         : report_num(w, "intervals") == 0              ? "!no intervals"
                         : !json_is_true(report_get(w, "final"))        ? "running"
                         : json_is_true(report_get(w, "breaker_tripped")) ? "breaker tripped"
                                                                          : "done";
-    snprintf(cells[12], CELL, "%s", state);
+    snprintf(cells[13], CELL, "%s", state);
 }
 
 static void region_cells(char cells[REGION_COLUMNS][CELL], const json_t *r, double total)
@@ -106,10 +118,10 @@ static void region_cells(char cells[REGION_COLUMNS][CELL], const json_t *r, doub
     name_cell(cells[0], report_str(r, "region"));
     snprintf(cells[1], CELL, "%.0f", report_num(r, "workers"));
     count_cells(cells + 2, r, total);
-    latency_cell(cells[8], r, "p50");
-    latency_cell(cells[9], r, "p90");
-    latency_cell(cells[10], r, "p99");
-    latency_cell(cells[11], r, "max");
+    latency_cell(cells[9], r, "p50");
+    latency_cell(cells[10], r, "p90");
+    latency_cell(cells[11], r, "p99");
+    latency_cell(cells[12], r, "max");
 }
 
 /* How many workers are lost and how many saturated. */
@@ -139,12 +151,15 @@ void report_dist_summary(const json_t *run, FILE *out, const char *indent)
         return;
     json_t *t = report_get(run, "totals");
     double scheduled = report_num(t, "scheduled"), ok = report_num(t, "ok"),
-           failed = report_num(t, "failures");
+           failed = report_num(t, "requests") - ok,
+           unsent = report_num(t, "not_sent") + report_num(t, "dropped");
     fprintf(out, "%sTotal Requests : %.0f\n", indent, scheduled);
     fprintf(out, "%sTotal Success  : %.0f (%.2f%%)\n", indent, ok,
             scheduled > 0 ? 100 * ok / scheduled : 0);
     fprintf(out, "%sTotal Failed   : %.0f (%.2f%%)\n", indent, failed,
             scheduled > 0 ? 100 * failed / scheduled : 0);
+    fprintf(out, "%sTotal Not Sent : %.0f (%.2f%%)\n", indent, unsent,
+            scheduled > 0 ? 100 * unsent / scheduled : 0);
     fprintf(out, "%sTotal Duration : %.2f s\n", indent, report_num(run, "elapsed_s"));
     fprintf(out, "%sTotal QPS      : %.2f\n", indent, report_num(t, "rps"));
     fprintf(out, "\n%sBy Region:\n", indent);
@@ -221,8 +236,14 @@ void report_dist_text(const json_t *run, FILE *out)
     size_t i, lost, saturated;
     char counted[96];
     workers_in_regions(run, counted, sizeof counted);
-    fprintf(out, "\n  Distributed task: %s, started within %.1f ms\n\n", counted,
+    fprintf(out, "\n  Distributed task: %s, started within %.1f ms\n", counted,
             report_num(run, "start_spread_ms"));
+    if (*report_str(run, "task.message")) {
+        char line[2048];
+        snprintf(line, sizeof line, "Task: %s", report_str(run, "task.message"));
+        text_wrapped(out, line);
+    }
+    fputc('\n', out);
     report_dist_summary(run, out, "  ");
 
     size_t nr = json_array_size(regions), nw = json_array_size(workers);
@@ -270,7 +291,7 @@ static void doc_group_table(struct doc *d, const char *title, const char *id,
                             void (*cells_of)(char (*)[CELL], const json_t *, double),
                             double total)
 {
-    char line[1024], cells[WORKER_COLUMNS][CELL];
+    char line[WORKER_COLUMNS * CELL], cells[WORKER_COLUMNS][CELL];
     size_t i;
     json_t *v;
     doc_heading(d, 3, "%s", title);
@@ -304,11 +325,16 @@ void report_dist_doc(struct doc *d, const json_t *run)
     doc_para(d, "%s; the latest started %.1f ms after the earliest. "
                 "Totals, percentiles and thresholds come from the workers' merged histograms.",
              counted, report_num(run, "start_spread_ms"));
-    doc_table(d, ">total requests|>success|>failed|>duration s|>QPS");
-    doc_row(d, "%.0f|%.0f (%.2f%%)|%.0f (%.2f%%)|%.2f|%.2f", scheduled, report_num(t, "ok"),
-            scheduled > 0 ? 100 * report_num(t, "ok") / scheduled : 0, report_num(t, "failures"),
-            scheduled > 0 ? 100 * report_num(t, "failures") / scheduled : 0,
-            report_num(run, "elapsed_s"), report_num(t, "rps"));
+    if (*report_str(run, "task.message"))
+        doc_para(d, "Task: %s", report_str(run, "task.message"));
+    double failed = report_num(t, "requests") - report_num(t, "ok"),
+           unsent = report_num(t, "not_sent") + report_num(t, "dropped");
+    doc_table(d, ">total requests|>success|>failed|>not sent|>duration s|>QPS");
+    doc_row(d, "%.0f|%.0f (%.2f%%)|%.0f (%.2f%%)|%.0f (%.2f%%)|%.2f|%.2f", scheduled,
+            report_num(t, "ok"), scheduled > 0 ? 100 * report_num(t, "ok") / scheduled : 0, failed,
+            scheduled > 0 ? 100 * failed / scheduled : 0, unsent,
+            scheduled > 0 ? 100 * unsent / scheduled : 0, report_num(run, "elapsed_s"),
+            report_num(t, "rps"));
     doc_table_end(d);
 
     doc_group_table(d, "Per region", "regions", region_header, REGION_COLUMNS, regions,

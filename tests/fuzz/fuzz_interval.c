@@ -1,5 +1,6 @@
 /* fuzz_interval.c -- the interval bodies workers post (dist_intervals_parse_body): whatever is
- * accepted encodes back to an interval that decodes to the same counters, and adds up. */
+ * accepted encodes back to an interval that decodes to the same counters, statuses,
+ * connections and error, and adds up. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,8 +33,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_fail("an accepted interval that does not survive its own encoding", err);
         if (memcmp(&scratch.counters, &again.counters, sizeof again.counters) != 0 ||
             scratch.hist->total != again.hist->total || scratch.node_count != again.node_count ||
-            scratch.seq != again.seq || scratch.second_us != again.second_us)
+            scratch.seq != again.seq || scratch.second_us != again.second_us ||
+            scratch.status_count != again.status_count ||
+            scratch.has_connections != again.has_connections || scratch.clients != again.clients ||
+            scratch.connects != again.connects ||
+            scratch.connections_peak != again.connections_peak ||
+            strcmp(scratch.error, again.error) != 0)
             fuzz_fail("an interval that changed in a round trip", "");
+        for (size_t k = 0; k < scratch.status_count; k++)
+            if (scratch.statuses[k].code != again.statuses[k].code ||
+                scratch.statuses[k].count != again.statuses[k].count)
+                fuzz_fail("a status that changed in a round trip", "");
         json_decref(j);
     }
     json_decref(list);

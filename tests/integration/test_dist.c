@@ -271,6 +271,19 @@ static const char *config_of(const struct dist *d, long long requests, const cha
     return config;
 }
 
+/* The task's report in format (md, html, junit) into out; returns the HTTP status. */
+static int report_of(const struct dist *d, const char *id, const char *format, char *out,
+                     size_t size)
+{
+    char req[512], auth[128] = "";
+    if (d->token[0])
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", d->token);
+    snprintf(req, sizeof req, "GET /api/v1/tasks/%s/report?format=%s HTTP/1.1\r\nHost: 127.0.0.1"
+             "\r\n%sConnection: close\r\n\r\n", id, format, auth);
+    return d->mhost[0] ? harness_exchange_at(d->mhost, d->mport, req, out, size)
+                       : harness_exchange(d->mport, req, out, size);
+}
+
 /* ---- tests ---- */
 
 static void test_request_count_lands_exactly(void **state)
@@ -1266,15 +1279,98 @@ static void test_regions_in_namespaces(void **state)
     json_t *g = harness_json_find(json_object_get(t, "regions"), "region", "r0");
     assert_non_null(g);
     assert_int_equal(json_integer_value(json_object_get(g, "not_sent")), 100);
+    /* why: no part could run, so the task failed, and each worker says why */
+    assert_string_equal(json_string_value(json_object_get(t, "state")), "failed");
+    assert_string_equal(json_string_value(json_object_get(t, "verdict")), "fail");
+    const char *message = json_string_value(json_object_get(t, "message"));
+    if (!message || !strstr(message, "could not run its share: cannot resolve 'gone.herd'") ||
+        !strstr(message, "no worker could run its share"))
+        fail_msg("the task's message: %s", message ? message : "(none)");
+    json_t *w;
+    size_t wi;
+    json_array_foreach(json_object_get(t, "workers"), wi, w)
+        if (strncmp(json_string_value(json_object_get(w, "id")), "r0-", 3) == 0 &&
+            !strstr(json_string_value(json_object_get(w, "error")) ?: "", "cannot resolve 'gone.herd'"))
+            fail_msg("worker %s has no error", json_string_value(json_object_get(w, "id")));
     json_decref(t);
+    static char report[1 << 20];
+    assert_int_equal(report_of(d, id, "md", report, sizeof report), 200);
+    if (!strstr(report, "| **error: cannot resolve 'gone.herd'") ||
+        !strstr(report, "| 100 | 0 (0.00%) | 0 (0.00%) | 100 (100.00%) |"))
+        fail_msg("the report: %.2000s", strstr(report, "## Distributed") ?: report);
     for (int r = 0; r < NETNS_REGIONS; r++)
         assert_int_equal(node_total_at(target[r], tport) - before[r] - 1, 0);
+}
+
+/* Status codes and connections come from the workers' final intervals: a task over node 0's
+ * /echo and node 1's /status/500 has exactly as many 200s and 500s as each node counted, in
+ * the run JSON and in the Markdown report; its connections are real. While it runs, it has
+ * no verdict. */
+static void test_status_codes_as_nodes_count(void **state)
+{
+    struct dist *d = *state;
+    long long before0 = harness_node_total(d->nports[0]);
+    long long before1 = harness_node_total(d->nports[1]);
+    char cfg[512];
+    snprintf(cfg, sizeof cfg,
+             "{\"urls\": [\"http://127.0.0.1:%d/echo\", \"http://127.0.0.1:%d/status/500\"], "
+             "\"requests\": 600, \"rate\": 300, \"concurrency\": 3}",
+             d->nports[0], d->nports[1]);
+    const char *id = run_task(d, cfg, NULL);
+    assert_non_null(id);
+    char tid[64];
+    snprintf(tid, sizeof tid, "%s", id);
+    /* its first second: running, not judged */
+    json_t *t = task_get(d, tid);
+    assert_non_null(t);
+    assert_string_equal(json_string_value(json_object_get(t, "state")), "running");
+    json_t *verdict = json_object_get(t, "verdict");
+    if (verdict && !json_is_null(verdict))
+        fail_msg("a running task has verdict %s", json_string_value(verdict));
+    json_decref(t);
+    static char out[1 << 20];
+    assert_int_equal(report_of(d, tid, "md", out, sizeof out), 200);
+    if (!task_ended(d, tid) && !strstr(out, "## Verdict: ⏳ not judged yet"))
+        fail_msg("a running task's report: %.400s", strstr(out, "## Verdict") ?: out);
+
+    assert_true(harness_wait_until(task_ended(d, tid), 60000));
+    t = task_get(d, tid);
+    assert_string_equal(json_string_value(json_object_get(t, "state")), "completed");
+    assert_true(json_is_string(json_object_get(t, "verdict")));
+    assert_int_equal(totals(t, "requests"), 600);
+    /* each node's own count, less the status call before this one */
+    long long oks = harness_node_total(d->nports[0]) - before0 - 1;
+    long long errors = harness_node_total(d->nports[1]) - before1 - 1;
+    fprintf(stderr, "[  INFO    ] nodes counted %lld /echo, %lld /status/500\n", oks, errors);
+    assert_int_equal(oks + errors, 600);
+    assert_true(errors > 0 && oks > 0);
+    assert_int_equal(totals(t, "ok"), oks);
+    assert_true(totals(t, "connections") >= 3 && totals(t, "connections_peak") >= 3);
+    json_decref(t);
+
+    char path[160];
+    snprintf(path, sizeof path, "/api/v1/tasks/%s/report?format=json", tid);
+    json_t *doc = NULL;
+    assert_int_equal(api(d, "GET", path, NULL, NULL, &doc), 200);
+    json_t *codes = json_object_get(doc, "status_codes");
+    assert_int_equal(json_object_size(codes), 2);
+    assert_int_equal(json_integer_value(json_object_get(codes, "200")), oks);
+    assert_int_equal(json_integer_value(json_object_get(codes, "500")), errors);
+    json_decref(doc);
+    assert_int_equal(report_of(d, tid, "md", out, sizeof out), 200);
+    char row[64];
+    snprintf(row, sizeof row, "| 500 | %lld |", errors);
+    if (!strstr(out, row))
+        fail_msg("md: no '%s' in the status codes: %.300s", row, strstr(out, "## Status") ?: out);
+    assert_non_null(strstr(out, "## Verdict: "));
+    assert_null(strstr(out, "not judged yet"));
 }
 
 int integration_dist(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_request_count_lands_exactly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_codes_as_nodes_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_region_and_id_selection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_killed_share_reassigned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_killed_and_restarted, setup, teardown),

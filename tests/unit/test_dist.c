@@ -208,6 +208,45 @@ static void test_interval_round_trip(void **state)
     assert_int_equal(b.node_count, 2);
     assert_int_equal(b.nodes[1].failures, a.nodes[1].failures);
     assert_true(b.cpu == 0.5);
+    /* an older worker's final interval: no statuses, connections or error */
+    assert_int_equal(b.status_count, 0);
+    assert_false(b.has_connections);
+    assert_string_equal(b.error, "");
+
+    /* the end state a newer worker adds */
+    a.statuses[0] = (struct dist_status_count){200, 980};
+    a.statuses[1] = (struct dist_status_count){500, 20};
+    a.status_count = 2;
+    a.has_connections = true;
+    a.clients = 4;
+    a.connects = 6;
+    a.connections_peak = 3;
+    dist_interval_set_error(&a, "cannot resolve 'gone.herd':\n\tNo address");
+    assert_string_equal(a.error, "cannot resolve 'gone.herd':??No address");
+    json_t *j2 = dist_interval_to_json(&a);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j2, "statuses"), "500")),
+                     20);
+    assert_int_equal(dist_interval_from_json(&b, j2, NULL, err, sizeof err), 0);
+    assert_int_equal(b.status_count, 2);
+    assert_true(b.statuses[0].code == 200 && b.statuses[0].count == 980);
+    assert_true(b.statuses[1].code == 500 && b.statuses[1].count == 20);
+    assert_true(b.has_connections && b.clients == 4 && b.connects == 6 &&
+                b.connections_peak == 3);
+    assert_string_equal(b.error, a.error);
+    json_decref(j2);
+    /* a long error is cut, marked, and still decodes */
+    char longer[400];
+    memset(longer, 'x', sizeof longer - 1);
+    longer[sizeof longer - 1] = '\0';
+    dist_interval_set_error(&a, longer);
+    assert_int_equal(strlen(a.error), DIST_ERROR_MAX - 1);
+    assert_string_equal(a.error + DIST_ERROR_MAX - 4, "...");
+    j2 = dist_interval_to_json(&a);
+    assert_int_equal(dist_interval_from_json(&b, j2, NULL, err, sizeof err), 0);
+    json_decref(j2);
+    a.status_count = 0;
+    a.has_connections = false;
+    a.error[0] = '\0';
 
     /* the body forms: one interval, or a list */
     char *text = json_dumps(j, JSON_COMPACT);
@@ -268,6 +307,10 @@ static void test_interval_bad_inputs(void **state)
         {"hist", "7", "hist: expected the encoded histogram"},
         {"nodes.api.1", NULL, NULL}, /* placeholder: node names with dots are set below */
         {"elapsed_s", "3", "elapsed_s: only a final interval"},
+        {"statuses", "{\"200\": 1}", "statuses: only a final interval"},
+        {"connections", "{\"clients\": 1, \"connects\": 1, \"peak\": 1}",
+         "connections: only a final interval"},
+        {"error", "\"boom\"", "error: only a final interval"},
         {"nodes", "[]", "nodes: expected an object"},
     };
     struct dist_interval iv;
@@ -317,6 +360,51 @@ static void test_interval_bad_inputs(void **state)
     j = dist_interval_to_json(&iv);
     assert_int_equal(dist_interval_from_json(&iv, j, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "hist: holds 8 latencies, more than the 3"));
+    json_decref(j);
+    /* a final interval's statuses, connections and error, each bad */
+    static const struct {
+        const char *key, *value, *message;
+    } end_cases[] = {
+        {"statuses", "[]", "statuses: expected an object"},
+        {"statuses", "{\"99\": 1}", "statuses.99: expected an HTTP status from 100 to 599"},
+        {"statuses", "{\"600\": 1}", "statuses.600: expected an HTTP status"},
+        {"statuses", "{\"2x0\": 1}", "statuses.2x0: expected an HTTP status"},
+        {"statuses", "{\"+20\": 1}", "statuses.+20: expected an HTTP status"},
+        {"statuses", "{\"200\": 0}", "statuses.200: 0: a status nothing answered with"},
+        {"statuses", "{\"200\": -1}", "statuses.200: -1 is out of range"},
+        {"statuses", "{\"200\": 1.5}", "statuses.200: expected a whole number"},
+        {"connections", "{\"clients\": 1, \"connects\": 1}", "connections.peak: expected a whole"},
+        {"connections", "{\"clients\": 1, \"connects\": 1, \"peak\": 1, \"x\": 1}",
+         "connections.x: unknown field"},
+        {"connections", "7", "connections: expected {"},
+        {"error", "\"\"", "error: expected 1 to 199 characters"},
+        {"error", "\"a\\nb\"", "error: expected printable ASCII"},
+        {"error", "\"caf\\u00e9\"", "error: expected printable ASCII"},
+        {"error", "3", "error: expected a string"},
+    };
+    for (size_t i = 0; i < sizeof end_cases / sizeof end_cases[0]; i++) {
+        j = json_deep_copy(good);
+        json_object_set_new(j, "final", json_true());
+        json_object_set_new(j, "elapsed_s", json_real(1));
+        set_path(j, end_cases[i].key, end_cases[i].value);
+        assert_int_equal(dist_interval_from_json(&iv, j, NULL, err, sizeof err), -1);
+        if (!strstr(err, end_cases[i].message))
+            fail_msg("end case %zu: '%s' does not say '%s'", i, err, end_cases[i].message);
+        json_decref(j);
+    }
+    /* at most DIST_STATUS_CODES_MAX statuses */
+    j = json_deep_copy(good);
+    json_object_set_new(j, "final", json_true());
+    json_object_set_new(j, "elapsed_s", json_real(1));
+    json_t *many = json_object();
+    for (int code = 100; code <= 100 + DIST_STATUS_CODES_MAX; code++) {
+        char key[8];
+        snprintf(key, sizeof key, "%d", code);
+        json_object_set_new(many, key, json_integer(1));
+    }
+    json_object_set_new(j, "statuses", many);
+    assert_int_equal(dist_interval_from_json(&iv, j, NULL, err, sizeof err), -1);
+    assert_non_null(strstr(err, "statuses: 65 statuses, expected at most 64"));
     json_decref(j);
     /* a final interval without its elapsed time; bodies that are not intervals */
     j = json_deep_copy(good);
@@ -442,6 +530,13 @@ static void test_merge_thresholds_on_merged(void **state)
     iv.cpu = 0.9;
     iv.final = true;
     iv.elapsed_s = 3;
+    iv.statuses[0] = (struct dist_status_count){200, 11000};
+    iv.statuses[1] = (struct dist_status_count){503, 100};
+    iv.status_count = 2;
+    iv.has_connections = true;
+    iv.clients = 8;
+    iv.connects = 9;
+    iv.connections_peak = 8;
     assert_int_equal(dist_merge_add(m, &iv, err, sizeof err), 0);
     fill_interval(&iv, "w2", 3, 1003000000ULL, 0, 1);
     iv.node_count = 0;
@@ -457,6 +552,7 @@ static void test_merge_thresholds_on_merged(void **state)
     struct dist_merge_worker_stats ws;
     assert_int_equal(dist_merge_worker_stats(m, "w2", &ws), 0);
     assert_true(ws.saturated && ws.final && ws.cpu_max == 0.97);
+    assert_string_equal(ws.error, "");
     assert_int_equal(ws.accounted, 1000 + 10100);
     assert_int_equal(dist_merge_worker_stats(m, "w0", &ws), 0);
     assert_false(ws.saturated);
@@ -470,6 +566,16 @@ static void test_merge_thresholds_on_merged(void **state)
     struct dist_merge_meta meta = {.task = &task};
     int passed = -1;
     json_t *doc = dist_merge_run_json(m, &meta, &passed, err, sizeof err);
+    /* statuses and connections as the final intervals said (w0, w1 posted none) */
+    assert_non_null(doc);
+    json_t *codes = json_object_get(doc, "status_codes");
+    assert_int_equal(json_object_size(codes), 2);
+    assert_int_equal(json_integer_value(json_object_get(codes, "200")), 11000);
+    assert_int_equal(json_integer_value(json_object_get(codes, "503")), 100);
+    json_t *tot = json_object_get(doc, "totals");
+    assert_int_equal(json_integer_value(json_object_get(tot, "connections")), 8);
+    assert_int_equal(json_integer_value(json_object_get(tot, "reconnects")), 1);
+    assert_int_equal(json_integer_value(json_object_get(tot, "connections_peak")), 8);
     assert_non_null(doc);
     assert_int_equal(passed, 0);
     assert_string_equal(json_string_value(json_object_get(doc, "verdict")), "fail");
@@ -525,6 +631,9 @@ static void test_interval_from_result(void **state)
     load_stats_record_unsent(&r.total, false, 5000000);
     r.total.scheduled = 21;
     r.elapsed_s = 2.5;
+    r.clients = 3;
+    r.connects = 5;
+    r.connections_peak = 3;
     struct dist_interval iv, fin;
     assert_int_equal(dist_interval_init(&iv), 0);
     assert_int_equal(dist_interval_init(&fin), 0);
@@ -540,6 +649,11 @@ static void test_interval_from_result(void **state)
     assert_int_equal(fin.counters.requests, 0);
     assert_int_equal(fin.hist->total, 1); /* the request never sent, at 5 s */
     assert_true(fin.hist->min >= 4990000);
+    /* the whole run's statuses and connections, not only the rest's */
+    assert_int_equal(fin.status_count, 1);
+    assert_true(fin.statuses[0].code == 200 && fin.statuses[0].count == 20);
+    assert_true(fin.has_connections && fin.clients == 3 && fin.connects == 5 &&
+                fin.connections_peak == 3);
     snprintf(fin.task_id, sizeof fin.task_id, "t-1");
     snprintf(fin.worker_id, sizeof fin.worker_id, "w1");
     snprintf(fin.session, sizeof fin.session, "s-1");

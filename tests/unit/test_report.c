@@ -160,6 +160,16 @@ static void add_second(struct dist_merge *m, struct dist_interval *iv, const cha
     iv->cpu = cpu;
     iv->final = final;
     iv->elapsed_s = final ? (double)seq + 1 : 0;
+    if (final) {
+        /* the whole part's statuses and connections (its seconds were all alike) */
+        iv->statuses[iv->status_count++] = (struct dist_status_count){200, (seq + 1) * ((uint64_t)requests - failed)};
+        if (failed)
+            iv->statuses[iv->status_count++] = (struct dist_status_count){500, (seq + 1) * failed};
+        iv->has_connections = true;
+        iv->clients = 10;
+        iv->connects = 12;
+        iv->connections_peak = 10;
+    }
     char err[256];
     if (dist_merge_add(m, iv, err, sizeof err) < 0)
         fail_msg("%s seq %llu: %s", worker, (unsigned long long)seq, err);
@@ -244,6 +254,7 @@ static void test_report_distributed(void **state)
     expect_in("text", text, "Total Requests : 5600\n");
     expect_in("text", text, "Total Success  : 5564 (99.36%)\n");
     expect_in("text", text, "Total Failed   : 36 (0.64%)\n");
+    expect_in("text", text, "Total Not Sent : 0 (0.00%)\n");
     expect_in("text", text, "Total Duration : 3.01 s\n");
     expect_in("text", text, "By Region:\n    beijing  : 4800 requests, QPS: 1593.63\n"
                             "    shanghai : 800 requests, QPS: 265.60\n");
@@ -260,18 +271,17 @@ static void test_report_distributed(void **state)
     expect_in("text", text, "  SATURATED: the worker's CPU was at or above 90% of its cores for 3 s or more,");
     expect_in("text", text, "LOST: the master stopped hearing from the worker");
     expect_in("text", text, "Threshold FAIL errors<0.5% (actual 0.6429%)");
-    /* what the workers do not post is said to be missing, not printed as zero or blank */
-    expect_in("text", text, "  Status codes   not reported by the workers");
-    expect_in("text", text, "  Connections    not counted by the workers\n");
-    assert_null(strstr(text, "opened ("));
+    /* statuses and connections from the final intervals (the lost sh-1 posted none) */
+    expect_in("text", text, "  Status codes   200: 4764 500: 36\n");
+    expect_in("text", text, "  Connections    20 opened (4 reconnects); at most 20 at once");
     free(text);
 
     char *md = rendered_doc(doc, "md");
     expect_in("md", md, "## Distributed task");
-    expect_in("md", md, "| 5600 | 5564 (99.36%) | 36 (0.64%) | 3.01 | 1859.23 |");
+    expect_in("md", md, "| 5600 | 5564 (99.36%) | 36 (0.64%) | 0 (0.00%) | 3.01 | 1859.23 |");
     expect_in("md", md, "| region | workers | requests | share |");
-    expect_in("md", md, "| beijing | 2 | 4800 | 85.7% | 4764 | 36 |");
-    expect_in("md", md, "| worker | requests | share | ok | failed |");
+    expect_in("md", md, "| beijing | 2 | 4800 | 85.7% | 4764 | 36 | 0 |");
+    expect_in("md", md, "| worker | requests | share | ok | failed | not sent |");
     assert_non_null(line_of(md, "| bj-2 |", line, sizeof line));
     if (!strstr(line, "| **95% SATURATED** |") || !strstr(line, "| done |"))
         fail_msg("md: bj-2's row: %s", line);
@@ -279,7 +289,9 @@ static void test_report_distributed(void **state)
     if (!strstr(line, "| **LOST** |")) fail_msg("md: sh-1's row: %s", line);
     /* per-node latencies are not posted: "-", not 0.000 */
     expect_in("md", md, "| 0 | - | - |\n");
-    expect_in("md", md, "Not reported by the workers");
+    expect_in("md", md, "| 200 | 4764 |\n| 500 | 36 |\n");
+    assert_null(strstr(md, "Not reported by the workers"));
+    expect_in("md", md, "| 5600 | 5564 | 36 | 0 | 0 | 0.643% | 1859.2 | 20 | 4 |");
     free(md);
 
     char *html = rendered_doc(doc, "html");
@@ -325,6 +337,95 @@ static void test_report_distributed(void **state)
     json_decref(doc);
 }
 
+/* A task whose only worker could not run its share (its name did not resolve): the final
+ * interval's error in the per-worker state, the task's message and the junit failure; the
+ * Totals and Distributed tables agree (0 failed, 100 not sent); a fail verdict. Then the same
+ * task while it runs: no verdict yet, in every format. */
+static void test_report_worker_error(void **state)
+{
+    (void)state;
+    struct dist_merge *m = dist_merge_new("t-report", TASK_START_US);
+    struct dist_interval iv;
+    assert_non_null(m);
+    assert_int_equal(dist_interval_init(&iv), 0);
+    assert_int_equal(dist_merge_worker(m, "r0-1", "r0", 2), 0);
+    snprintf(iv.task_id, sizeof iv.task_id, "t-report");
+    snprintf(iv.worker_id, sizeof iv.worker_id, "r0-1");
+    snprintf(iv.session, sizeof iv.session, "s-1");
+    iv.second_us = TASK_START_US;
+    iv.final = true;
+    iv.not_sent = 100;
+    dist_interval_set_error(&iv, "cannot resolve 'gone.herd': Name or service not known");
+    char err[256];
+    if (dist_merge_add(m, &iv, err, sizeof err) < 0) fail_msg("%s", err);
+    struct dist_task task;
+    dist_task_init(&task);
+    const char *cfg = "{\"url\": \"http://gone.herd:8081/\", \"requests\": 100}";
+    if (dist_task_from_text(&task, "config_file", cfg, strlen(cfg), err, sizeof err) < 0)
+        fail_msg("%s", err);
+    struct dist_merge_meta meta = {.task = &task, .command = "master"};
+    int passed = -1;
+    json_t *doc = dist_merge_run_json(m, &meta, &passed, err, sizeof err);
+    if (!doc) fail_msg("%s", err);
+    assert_int_equal(passed, 0);
+    assert_string_equal(json_string_value(json_object_get(doc, "verdict")), "fail");
+    json_object_set_new(doc, "task", json_pack("{s:s, s:s}", "id", "t-report", "message",
+                                               "worker r0-1 could not run its share: cannot "
+                                               "resolve 'gone.herd': Name or service not known"));
+    char line[512];
+    char *text = rendered_doc(doc, "text");
+    expect_in("text", text, "Outcomes       100 scheduled = ok 0 + failed 0 + not sent 100");
+    expect_in("text", text, "Total Failed   : 0 (0.00%)\n");
+    expect_in("text", text, "Total Not Sent : 100 (100.00%)\n");
+    expect_in("text", text, "  Task: worker r0-1 could not run its share: cannot resolve 'gone.herd'");
+    assert_non_null(strstr(text, "Per worker"));
+    assert_non_null(line_of(strstr(text, "Per worker"), " r0-1 ", line, sizeof line));
+    if (!strstr(line, " error: cannot resolve 'gone.herd': Name or service not known"))
+        fail_msg("text: r0-1's row: %s", line);
+    expect_in("text", text, "  Connections    0 opened (0 reconnects)");
+    assert_null(strstr(text, "not reported by the workers")); /* nothing was answered */
+    free(text);
+    char *md = rendered_doc(doc, "md");
+    expect_in("md", md, "## Verdict: ❌ fail");
+    expect_in("md", md, "Task: worker r0-1 could not run its share");
+    expect_in("md", md, "| **error: cannot resolve 'gone.herd': Name or service not known** |");
+    expect_in("md", md, "| 100 | 0 (0.00%) | 0 (0.00%) | 100 (100.00%) |");
+    free(md);
+    char *html = rendered_doc(doc, "html");
+    expect_in("html", html, "<td class=\"flag\">error: cannot resolve ");
+    free(html);
+    char *junit = rendered_doc(doc, "junit");
+    expect_in("junit", junit, "<failure message=\"worker r0-1 could not run its share: cannot "
+                              "resolve ");
+    expect_in("junit", junit, "<property name=\"task.message\"");
+    free(junit);
+    json_decref(doc);
+
+    /* while it runs: not judged, whatever the numbers say so far */
+    meta.unjudged = true;
+    doc = dist_merge_run_json(m, &meta, &passed, err, sizeof err);
+    if (!doc) fail_msg("%s", err);
+    assert_true(json_is_null(json_object_get(doc, "verdict")));
+    md = rendered_doc(doc, "md");
+    expect_in("md", md, "## Verdict: ⏳ not judged yet");
+    free(md);
+    html = rendered_doc(doc, "html");
+    expect_in("html", html, "Verdict: not judged yet</h2>");
+    free(html);
+    text = rendered_doc(doc, "text");
+    expect_in("text", text, "Verdict        not judged yet");
+    assert_null(strstr(text, "No request succeeded"));
+    free(text);
+    junit = rendered_doc(doc, "junit");
+    expect_in("junit", junit, "failures=\"0\"");
+    expect_in("junit", junit, "<property name=\"verdict\" value=\"not judged yet\"/>");
+    free(junit);
+    json_decref(doc);
+    dist_task_free(&task);
+    dist_interval_free(&iv);
+    dist_merge_free(m);
+}
+
 /* The browser test's document (tests/e2e/distributed-run.json) is one that dist_merge writes
  * today: the same keys at the top and in each worker and region. HERD_WRITE_E2E_FIXTURE=1
  * writes it anew. */
@@ -361,6 +462,7 @@ int unit_report(void)
         cmocka_unit_test(test_report_junit_escapes),
         cmocka_unit_test(test_report_compare),
         cmocka_unit_test(test_report_distributed),
+        cmocka_unit_test(test_report_worker_error),
         cmocka_unit_test(test_report_distributed_fixture),
     };
     return cmocka_run_group_tests_name("report", tests, NULL, NULL);
