@@ -22,9 +22,11 @@ int report_html(const json_t *run, FILE *out)
     report_page_begin(out, "herd report");
     fprintf(out, "<h1>herd %s report</h1>\n<p>", report_str(run, "command"));
     report_html_escape(out, report_str(run, "started_at"));
-    fprintf(out, " &middot; %.2f s &middot; %s model, %.0f threads, %.0f connections &middot; balancer %s</p>\n",
-            report_num(run, "elapsed_s"), report_str(cfg, "model"), report_num(cfg, "threads"),
-            report_num(cfg, "connections"), report_str(cfg, "lb"));
+    char side[64];
+    fprintf(out, " &middot; %.2f s &middot; %s model, %s, %.0f connections &middot; balancer %s</p>\n",
+            report_num(run, "elapsed_s"), report_str(cfg, "model"),
+            report_load_side(run, side, sizeof side), report_num(cfg, "connections"),
+            report_str(cfg, "lb"));
     fputs("<ul>", out);
     json_array_foreach(report_get(cfg, "urls"), i, v) {
         fputs("<li><code>", out);

@@ -11,8 +11,9 @@ int report_markdown(const json_t *run, FILE *out)
     fprintf(out, "# herd %s report\n\n", report_str(run, "command"));
     fprintf(out, "- started %s, ended %s, %.2f s\n", report_str(run, "started_at"),
             report_str(run, "ended_at"), report_num(run, "elapsed_s"));
-    fprintf(out, "- %s model, %.0f threads, %.0f connections", report_str(cfg, "model"),
-            report_num(cfg, "threads"), report_num(cfg, "connections"));
+    char side[64];
+    fprintf(out, "- %s model, %s, %.0f connections", report_str(cfg, "model"),
+            report_load_side(run, side, sizeof side), report_num(cfg, "connections"));
     if (strcmp(report_str(cfg, "model"), "open") == 0)
         fprintf(out, ", %.0f requests/s", report_num(cfg, "rate"));
     fprintf(out, ", balancer %s\n", report_str(cfg, "lb"));

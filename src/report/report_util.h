@@ -67,6 +67,10 @@ int report_run_junit(const json_t *run, FILE *out);
  * each starting with indent; the per-region and per-worker tables and their notes (and, for
  * HTML, the charts of each one's share); the per-worker and per-region rows of the CSV. */
 bool report_distributed(const json_t *run);
+/* What ran the load, for the reports' first line: "2 threads" (one process: its threads), or
+ * "3 workers" for a distributed task (its workers, not the shares they took over). Into buf;
+ * returns buf. */
+const char *report_load_side(const json_t *run, char *buf, size_t size);
 /* A node's p50 and p99 cells ("0.041", or "-" when its latencies were not recorded per node,
  * as in a distributed task, whose workers post per-node counts only). */
 void report_node_latency_cells(const json_t *node, char p50[16], char p99[16]);

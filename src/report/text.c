@@ -37,8 +37,10 @@ int report_text(const json_t *run, FILE *out)
 {
     json_t *cfg = report_get(run, "config");
     bool open = strcmp(report_str(cfg, "model"), "open") == 0;
-    fprintf(out, "herd %s: %s model, %.0f threads, %.0f connections", report_str(run, "command"),
-            report_str(cfg, "model"), report_num(cfg, "threads"), report_num(cfg, "connections"));
+    char side[64];
+    fprintf(out, "herd %s: %s model, %s, %.0f connections", report_str(run, "command"),
+            report_str(cfg, "model"), report_load_side(run, side, sizeof side),
+            report_num(cfg, "connections"));
     if (open)
         fprintf(out, " (at most %.0f), %.0f requests/s", report_num(cfg, "max_connections"),
                 report_num(cfg, "rate"));

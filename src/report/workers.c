@@ -24,6 +24,21 @@ bool report_distributed(const json_t *run)
     return json_is_array(report_get(run, "workers"));
 }
 
+const char *report_load_side(const json_t *run, char *buf, size_t size)
+{
+    if (!report_distributed(run)) {
+        double threads = report_num(report_get(run, "config"), "threads");
+        snprintf(buf, size, "%.0f thread%s", threads, threads == 1 ? "" : "s");
+        return buf;
+    }
+    size_t i, workers = 0;
+    json_t *w;
+    json_array_foreach(report_get(run, "workers"), i, w)
+        workers += !json_object_get(w, "part_of");
+    snprintf(buf, size, "%zu worker%s", workers, workers == 1 ? "" : "s");
+    return buf;
+}
+
 void report_node_latency_cells(const json_t *node, char p50[16], char p99[16])
 {
     if (report_num(node, "latency_ms.samples") == 0) {

@@ -40,6 +40,7 @@ static void test_report_large_counts(void **state)
                       "[{\"url\": \"http://h/\", \"weight\": 4e12}]}, \"environment\": {\"cores\": 1e19}}";
     static const char *const formats[][2] = {
         {"text", "1000000000000000019884624838656 threads"}, {"text", "(weight 4000000000000)"},
+        {"md", "1000000000000000019884624838656 threads"},
         {"text", "(at most 5000000000)"}, {"md", "-300000000000000000000 connections"},
         {"md", "10000000000000000000 cores"}, {"html", "weight 4000000000000"}};
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
@@ -251,6 +252,8 @@ static void test_report_distributed(void **state)
 
     char *text = rendered_doc(doc, "text");
     expect_in("text", text, "Distributed task: 3 workers in 2 regions, started within 12.0 ms");
+    /* the first line says what ran the load: the workers, not one process's threads */
+    expect_in("text", text, " model, 3 workers, ");
     expect_in("text", text, "Total Requests : 5600\n");
     expect_in("text", text, "Total Success  : 5564 (99.36%)\n");
     expect_in("text", text, "Total Failed   : 36 (0.64%)\n");
