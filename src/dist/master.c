@@ -1239,6 +1239,18 @@ static int start_selection(const json_t *b, json_t **ids, const char **region, c
     return 0;
 }
 
+/* The stored task the route's {id} names, into st (the caller clears it). False when it
+ * answered instead: 404 for an unknown task, 500 when the store failed. */
+static bool route_task(struct dist_master *m, struct http_request *req, struct store_task *st)
+{
+    int found = store_task_get(m->st, req->params[0], st);
+    if (found < 0)
+        respond_store_error(m, req);
+    else if (found == 0)
+        http_respond_error(req, 404, "no such task");
+    return found > 0;
+}
+
 static void on_task_start(struct http_request *req, void *data)
 {
     struct dist_master *m = data;
@@ -1262,14 +1274,8 @@ static void on_task_start(struct http_request *req, void *data)
         http_respond_error(req, 400, err);
         goto out;
     }
-    int found = store_task_get(m->st, req->params[0], &st);
-    if (found <= 0) {
-        if (found < 0)
-            respond_store_error(m, req);
-        else
-            http_respond_error(req, 404, "no such task");
+    if (!route_task(m, req, &st))
         goto out;
-    }
     if (st.state != STORE_TASK_PENDING) {
         snprintf(err, sizeof err, "task %s is %s: only a pending task starts", st.id,
                  store_task_state_name(st.state));
@@ -1394,14 +1400,8 @@ static void on_task_cancel(struct http_request *req, void *data)
     if (!allowed(m, req, true))
         return;
     struct store_task st = {0};
-    int found = store_task_get(m->st, req->params[0], &st);
-    if (found <= 0) {
-        if (found < 0)
-            respond_store_error(m, req);
-        else
-            http_respond_error(req, 404, "no such task");
+    if (!route_task(m, req, &st))
         return;
-    }
     struct m_task *t = task_find(m, st.id);
     if (st.state != STORE_TASK_PENDING && !(t && t->state == STORE_TASK_RUNNING)) {
         char err[128];
@@ -1539,14 +1539,8 @@ static void on_task_get(struct http_request *req, void *data)
     if (!allowed(m, req, false))
         return;
     struct store_task st = {0};
-    int found = store_task_get(m->st, req->params[0], &st);
-    if (found <= 0) {
-        if (found < 0)
-            respond_store_error(m, req);
-        else
-            http_respond_error(req, 404, "no such task");
+    if (!route_task(m, req, &st))
         return;
-    }
     json_t *j = task_json(m, &st, true);
     store_task_clear(&st);
     if (j)
@@ -1562,21 +1556,13 @@ static void on_task_report(struct http_request *req, void *data)
         return;
     char format[16] = "json";
     if (http_request_query(req, "format", format, sizeof format) == 0 ||
-        (strcmp(format, "json") != 0 && strcmp(format, "md") != 0 &&
-         strcmp(format, "html") != 0 && strcmp(format, "junit") != 0 &&
-         strcmp(format, "csv") != 0 && strcmp(format, "text") != 0)) {
+        !report_format_known(format)) {
         http_respond_error(req, 400, "format: expected json, md, html, junit, csv or text");
         return;
     }
     struct store_task st = {0};
-    int found = store_task_get(m->st, req->params[0], &st);
-    if (found <= 0) {
-        if (found < 0)
-            respond_store_error(m, req);
-        else
-            http_respond_error(req, 404, "no such task");
+    if (!route_task(m, req, &st))
         return;
-    }
     struct m_task *t = task_find(m, st.id);
     int passed = 0;
     json_t *doc = t ? task_document(t, false, &passed) : st.result ? json_loads(st.result, 0, NULL) : NULL;

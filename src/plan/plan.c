@@ -219,15 +219,14 @@ int plan_parse_expect(struct plan_check *c, const struct conf_doc *doc, const st
             snprintf(b->key, sizeof b->key, "%s", m->key);
             c->bound_count++;
         } else {
-            char allowed[512] = "";
-            for (const char *const *k = own; *k; k++) {
-                strncat(allowed, *k, sizeof allowed - strlen(allowed) - 1);
-                strncat(allowed, ", ", sizeof allowed - strlen(allowed) - 1);
-            }
+            char allowed[512] = ""; /* the check's own measures, then the load metrics */
+            const char *const *lists[] = {own, conf_load_metrics};
+            for (size_t l = 0; l < 2; l++)
+                for (const char *const *k = lists[l]; *k; k++)
+                    snprintf(allowed + strlen(allowed), sizeof allowed - strlen(allowed), "%s%s",
+                             allowed[0] ? ", " : "", *k);
             return conf_error(doc, m, err, errlen,
-                              "unknown expectation '%s', expected one of: %sp50, p75, p90, p95, "
-                              "p99, p99.9, max, mean, errors, rps, failures, requests",
-                              m->key, allowed);
+                              "unknown expectation '%s', expected one of: %s", m->key, allowed);
         }
     }
     return 0;
