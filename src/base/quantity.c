@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "base/err.h"
@@ -127,6 +128,23 @@ int quantity_read_number(const char *text, double min, double max, double *out, 
         return err_set(err, errlen, "'%s': expected a number from %s to %s", text,
                        plain_number(min, lo, sizeof lo), plain_number(max, hi, sizeof hi));
     }
+    *out = v;
+    return 0;
+}
+
+int quantity_read_count(const char *text, uint64_t min, uint64_t max, uint64_t *out, char *err,
+                        size_t errlen)
+{
+    uint64_t v = 0;
+    size_t digits = strspn(text, "0123456789");
+    bool ok = digits > 0 && text[digits] == '\0';
+    for (size_t i = 0; ok && i < digits; i++) {
+        ok = v <= (UINT64_MAX - (uint64_t)(text[i] - '0')) / 10;
+        v = v * 10 + (uint64_t)(text[i] - '0');
+    }
+    if (!ok || v < min || v > max)
+        return err_set(err, errlen, "'%s': expected a whole number from %" PRIu64 " to %" PRIu64,
+                       text, min, max);
     *out = v;
     return 0;
 }

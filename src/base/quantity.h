@@ -43,6 +43,12 @@ int quantity_read_percent(const char *text, double min, double max, double *out,
 int quantity_read_number(const char *text, double min, double max, double *out, char *err,
                          size_t errlen);
 
+/* A whole number (a count: connections, requests, a port, a seed) within [min, max]: decimal
+ * digits only (no sign, space, fraction or exponent), "'TEXT': expected a whole number from
+ * MIN to MAX" otherwise. */
+int quantity_read_count(const char *text, uint64_t min, uint64_t max, uint64_t *out, char *err,
+                        size_t errlen);
+
 /* Writes a duration as the grammar reads it, in its largest exact unit ("1h", "90s", "250ms",
  * "7us"; "1.5ms" when none is exact) into out. Returns out. */
 char *quantity_format_duration(uint64_t us, char *out, size_t size);

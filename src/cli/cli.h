@@ -3,6 +3,7 @@
 #define HERD_CLI_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum cli_exit {
@@ -51,6 +52,11 @@ int bench_master_run(struct bench_options *o, const char *master, const char *re
 
 /* Prints "herd VERSION" to stdout; returns CLI_EXIT_OK. */
 int cli_print_version(void);
+
+/* A whole-number flag of command cmd: text in [min, max] into *out. Returns 0, or -1 after
+ * printing "herd CMD: FLAG 'TEXT': expected a whole number from MIN to MAX" (quantity.h). */
+int cli_count_flag(const char *cmd, const char *flag, const char *text, uint64_t min,
+                   uint64_t max, uint64_t *out);
 
 /* A master's address as a URL: "host:port" as the seed tool writes it becomes
  * "http://host:port"; a URL with a scheme is kept. Into out; returns out. */

@@ -5,6 +5,9 @@
 
 #include "cli/cli.h"
 
+#include "base/err.h"
+#include "base/quantity.h"
+
 int cli_print_version(void)
 {
     printf("herd %s\n", HERD_VERSION);
@@ -33,6 +36,16 @@ int cli_option_error(const char *cmd, int c, char **argv)
         fprintf(stderr, "herd %s: unknown option '%s'\n", cmd, name);
     fprintf(stderr, "Try 'herd %s --help'.\n", cmd);
     return CLI_EXIT_USAGE;
+}
+
+int cli_count_flag(const char *cmd, const char *flag, const char *text, uint64_t min,
+                   uint64_t max, uint64_t *out)
+{
+    char err[ERR_SIZE];
+    if (quantity_read_count(text, min, max, out, err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "herd %s: %s %s\n", cmd, flag, err);
+    return -1;
 }
 
 const char *cli_master_url(const char *text, char *out, size_t size)

@@ -122,14 +122,9 @@ static int usage_error(const char *fmt, const char *arg)
 static int parse_count(const char *flag, const char *text, unsigned long long min,
                        unsigned long long max, unsigned long long *out)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (end == text || *end || errno || text[0] == '-' || v < min || v > max) {
-        fprintf(stderr, "herd bench: %s '%s': expected a whole number from %llu to %llu\n", flag,
-                text, min, max);
+    uint64_t v;
+    if (cli_count_flag("bench", flag, text, min, max, &v) < 0)
         return -1;
-    }
     *out = v;
     return 0;
 }

@@ -99,12 +99,10 @@ static int parse_common(const char *verb, int argc, char **argv, struct verb_arg
         case 's': a->state_dir = optarg; break;
         case 'f': a->follow = true; break;
         case 'n': {
-            char *end;
-            a->lines = strtol(optarg, &end, 10);
-            if (*end || a->lines < 0) {
-                fprintf(stderr, "herd logs: -n '%s': expected a number of lines\n", optarg);
+            uint64_t lines;
+            if (cli_count_flag("logs", "-n", optarg, 0, 100000000, &lines) < 0)
                 return CLI_EXIT_USAGE;
-            }
+            a->lines = (long)lines;
             break;
         }
         case 'h': return -1;

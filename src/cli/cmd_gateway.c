@@ -137,13 +137,9 @@ static int bad(const char *fmt, const char *flag, const char *value)
 
 static int int_flag(const char *flag, const char *text, long min, long max, int *out)
 {
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (!*text || *end || v < min || v > max) {
-        fprintf(stderr, "herd gateway: %s: '%s' is not a whole number in %ld..%ld\n", flag, text,
-                min, max);
+    uint64_t v;
+    if (cli_count_flag("gateway", flag, text, (uint64_t)min, (uint64_t)max, &v) < 0)
         return -1;
-    }
     *out = (int)v;
     return 0;
 }
@@ -237,11 +233,9 @@ int cmd_gateway(int argc, char **argv)
             }
             break;
         case OPT_SEED: {
-            char *end;
-            errno = 0;
-            unsigned long long seed = strtoull(optarg, &end, 10);
-            if (!isdigit((unsigned char)optarg[0]) || *end || errno || seed > BALANCER_SEED_MAX) {
-                rc = bad("%s: '%s': expected a whole number from 0 to 2^53-1", "--seed", optarg);
+            uint64_t seed;
+            if (cli_count_flag("gateway", "--seed", optarg, 0, BALANCER_SEED_MAX, &seed) < 0) {
+                rc = CLI_EXIT_USAGE;
                 goto out;
             }
             o.seed = seed;

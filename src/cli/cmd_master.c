@@ -196,13 +196,9 @@ int cmd_master(int argc, char **argv)
                 return CLI_EXIT_USAGE;
             break;
         case OPT_MAX_WORKERS: {
-            char *end;
-            unsigned long long v = strtoull(optarg, &end, 10);
-            if (end == optarg || *end || optarg[0] == '-' || v < 1 || v > 1000000) {
-                fprintf(stderr, "herd master: --max-workers '%s': expected a whole number from "
-                                "1 to 1000000\n", optarg);
+            uint64_t v;
+            if (cli_count_flag("master", "--max-workers", optarg, 1, 1000000, &v) < 0)
                 return CLI_EXIT_USAGE;
-            }
             o.max_workers = (size_t)v;
             break;
         }

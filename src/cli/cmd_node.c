@@ -86,13 +86,9 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static int parse_int_flag(const char *flag, const char *text, long min, long max, int *out)
 {
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (end == text || *end || v < min || v > max) {
-        fprintf(stderr, "herd node: %s '%s': expected a whole number from %ld to %ld\n", flag, text,
-                min, max);
+    uint64_t v;
+    if (cli_count_flag("node", flag, text, (uint64_t)min, (uint64_t)max, &v) < 0)
         return -1;
-    }
     *out = (int)v;
     return 0;
 }

@@ -72,14 +72,10 @@ static bool printable_id(const char *s, size_t max)
 
 static int count(const char *flag, const char *text, long max, long *out)
 {
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (end == text || *end || v < 1 || v > max) {
-        fprintf(stderr, "herd worker: %s '%s': expected a whole number from 1 to %ld\n", flag,
-                text, max);
+    uint64_t v;
+    if (cli_count_flag("worker", flag, text, 1, (uint64_t)max, &v) < 0)
         return -1;
-    }
-    *out = v;
+    *out = (long)v;
     return 0;
 }
 

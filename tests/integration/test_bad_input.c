@@ -64,6 +64,13 @@ static const struct bad_case cases[] = {
     {BAD_CLI, "bench|-n|10|-d|1s|http://127.0.0.1:1/", 2, "not both"},
     {BAD_CLI, "bench|-c|5|--bogus|http://127.0.0.1:1/", 2, "unknown option '--bogus'"},
     {BAD_CLI, "bench|-H|NoColon|http://127.0.0.1:1/", 2, "expected 'Name: value'"},
+    /* whole-number flags: one reader and one message in every command */
+    {BAD_CLI, "gateway|--port|80x", 2, "herd gateway: --port '80x': expected a whole number from 0 to 65535"},
+    {BAD_CLI, "gateway|--seed|-1", 2, "herd gateway: --seed '-1': expected a whole number from 0 to 9007199254740991"},
+    {BAD_CLI, "node|--weight|1.5", 2, "herd node: --weight '1.5': expected a whole number from 0 to 100"},
+    {BAD_CLI, "logs|-n|ten", 2, "herd logs: -n 'ten': expected a whole number from 0 to 100000000"},
+    {BAD_CLI, "worker|--master|http://127.0.0.1:1|--cores|0", 2, "herd worker: --cores '0': expected a whole number from 1 to 65536"},
+    {BAD_CLI, "master|--max-workers|1e3", 2, "herd master: --max-workers '1e3': expected a whole number from 1 to 1000000"},
     {BAD_CLI, "bench|-d|5x|http://127.0.0.1:1/", 2, "--duration '5x': expected a duration such as 500ms, 2s, 1m30s"},
     {BAD_CLI, "bench|--timeout|2h|http://127.0.0.1:1/", 2, "--timeout '2h': expected a duration from 1ms to 1h"},
     {BAD_CLI, "bench|--ramp-up|soon|http://127.0.0.1:1/", 2, "--ramp-up 'soon': expected a duration such as 500ms"},

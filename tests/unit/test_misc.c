@@ -167,6 +167,20 @@ static void test_quantity_messages(void **state)
         assert_int_equal(mtime_parse_duration_us(quantity_format_duration_exact(us, text, sizeof text), &u), 0);
         assert_int_equal(u, us);
     }
+    /* counts: digits only, in range, one message */
+    uint64_t n;
+    char cerr[128];
+    assert_int_equal(quantity_read_count("65535", 0, 65535, &n, cerr, sizeof cerr), 0);
+    assert_int_equal(n, 65535);
+    static const char *const bad_counts[] = {"", "-1", "+1", "1.5", "1e3", " 1", "1 ", "0x10",
+                                             "65536", "99999999999999999999999"};
+    for (size_t i = 0; i < sizeof bad_counts / sizeof bad_counts[0]; i++) {
+        assert_int_equal(quantity_read_count(bad_counts[i], 0, 65535, &n, cerr, sizeof cerr), -1);
+        char want[128];
+        snprintf(want, sizeof want, "'%s': expected a whole number from 0 to 65535",
+                 bad_counts[i]);
+        assert_string_equal(cerr, want);
+    }
     assert_string_equal(quantity_format_size(65536, text, sizeof text), "64KB");
     assert_string_equal(quantity_format_size(1000, text, sizeof text), "1000B");
     assert_string_equal(quantity_format_size(3ULL << 30, text, sizeof text), "3GB");
