@@ -391,21 +391,16 @@ int conf_to_string(const struct conf_doc *doc, const struct conf_node *node, con
 int conf_to_int(const struct conf_doc *doc, const struct conf_node *node, long long min,
                 long long max, long long *out, char *err, size_t errlen)
 {
-    if (misread(doc, node, CONF_K_INT, "an integer", err, errlen) < 0) return -1;
+    if (misread(doc, node, CONF_K_INT, "a whole number", err, errlen) < 0) return -1;
+    char msg[ERR_SIZE];
+    uint64_t v;
     if (node->type != CONF_SCALAR)
-        return conf_error(doc, node, err, errlen, "found %s, expected an integer from %lld to %lld",
+        return conf_error(doc, node, err, errlen, "found %s, expected a whole number from %lld to %lld",
                           type_name(node), min, max);
-    char *end;
-    errno = 0;
-    long long v = strtoll(node->value, &end, 10);
-    if (end == node->value || *end || errno)
-        return conf_error(doc, node, err, errlen,
-                          "'%s' is not an integer, expected an integer from %lld to %lld",
-                          node->value, min, max);
-    if (v < min || v > max)
-        return conf_error(doc, node, err, errlen, "%lld is out of range, expected %lld to %lld", v,
-                          min, max);
-    *out = v;
+    if (quantity_read_count(node->value, min < 0 ? 0 : (uint64_t)min, (uint64_t)max, &v, msg,
+                            sizeof msg) < 0)
+        return conf_error(doc, node, err, errlen, "%s", msg);
+    *out = (long long)v;
     return 0;
 }
 

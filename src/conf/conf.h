@@ -71,6 +71,8 @@ int conf_check_keys(const struct conf_doc *doc, const struct conf_node *map,
 
 int conf_to_string(const struct conf_doc *doc, const struct conf_node *node, const char **out,
                    char *err, size_t errlen);
+/* A whole number (quantity_read_count: digits only) within [min, max], min >= 0: "'x':
+ * expected a whole number from MIN to MAX" otherwise, as every whole-number flag says. */
 int conf_to_int(const struct conf_doc *doc, const struct conf_node *node, long long min,
                 long long max, long long *out, char *err, size_t errlen);
 /* A decimal number ("1000", "0.5": quantity_parse_number; no sign, exponent or hex). */

@@ -110,7 +110,7 @@ static const struct bad_case cases[] = {
     {BAD_PLAN, "target: http://127.0.0.1:1\nchecks: {a: 1}\n", 2, ":2:"},
     {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - capasity: {}\n", 2, "unknown check 'capasity'"},
     {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - concurrency: {connections: many}\n", 2,
-     ":3:32: checks[0].concurrency.connections: 'many' is not an integer"},
+     ":3:32: checks[0].concurrency.connections: 'many': expected a whole number from 1 to"},
     {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - concurrency: {duration: -1s}\n", 2,
      "checks[0].concurrency.duration: '-1s': expected a duration such as 500ms, 2s, 1m30s"},
     {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - concurrency: {duration: 1e3}\n", 2,
@@ -157,7 +157,7 @@ static const struct bad_case cases[] = {
     {BAD_CLI, "logs|--state-dir|/nonexistent/herd-st", 3, "herd logs: no cluster is running here (/nonexistent/herd-st)"},
     {BAD_CLI, "kill|api.1|--state-dir|/nonexistent/herd-st", 3, "herd kill: no cluster is running here"},
     {BAD_PLAN, "target: http://127.0.0.1:1\nchecks:\n  - distribution: {requests: 0}\n", 2,
-     "out of range"},
+     "checks[0].distribution.requests: '0': expected a whole number from 1 to 100000000"},
     /* saved documents (herd report): exit 2 naming the file and what was expected; whatever
      * numbers a readable one holds are rendered as they are */
     {BAD_REPORT, "{\"schema\": \"herd.run/1\", \"totals\": [1,", 2, "run.json:1:"},
@@ -278,7 +278,7 @@ static const struct bad_case cases[] = {
     {BAD_MASTER, "POST /api/v1/tasks", 400, "config_file: expected the config's YAML or JSON text", "{\"config_file\": 5}"},
     {BAD_MASTER, "POST /api/v1/tasks", 400, "config_file:1:1: (top level): the file is empty", "{\"config_file\": \"\"}"},
     {BAD_MASTER, "POST /api/v1/tasks", 400, "config_file:2:1: invalid YAML", "{\"config_file\": \"url: [\"}"},
-    {BAD_MASTER, "POST /api/v1/tasks", 400, "config_file:1:47: concurrency: 0 is out of range, expected 1 to 1000000",
+    {BAD_MASTER, "POST /api/v1/tasks", 400, "config_file:1:47: concurrency: '0': expected a whole number from 1 to 1000000",
      "{\"config_file\": \"{\\\"url\\\": \\\"http://127.0.0.1:1/\\\", \\\"concurrency\\\": 0}\"}"},
     {BAD_MASTER, "POST /api/v1/tasks", 400, "config_file:2:14: concurrency:", "{\"config_file\": \"url: http://127.0.0.1:1/\\nconcurrency: many\\n\"}"},
     {BAD_MASTER, "POST /api/v1/tasks", 400, "config_file:2:8: split: 'random': expected even or cores", "{\"config_file\": \"url: http://127.0.0.1:1/\\nsplit: random\\n\"}"},

@@ -430,7 +430,7 @@ static void test_bad_cluster_files(void **state)
         const char *text, *fragment;
     } cases[] = {
         {"groups:\n  api:\n    command: x\n    replica: 3\n", ":4:5: groups.api.replica: unknown key 'replica'"},
-        {"groups:\n  api:\n    command: x\n    base_port: 70000\n", ":4:16: groups.api.base_port: 70000 is out of range"},
+        {"groups:\n  api:\n    command: x\n    base_port: 70000\n", ":4:16: groups.api.base_port: '70000': expected a whole number from 1 to 65535"},
         {"groups:\n  api:\n    replicas: 2\n    base_port: 20000\n", "groups.api: missing 'command'"},
         {"groups:\n  a:\n    command: x\n    base_port: 20000\n    replicas: 2\n  b:\n    command: x\n    ports: [20001]\n",
          "port 20001 is given to both a.2 and b.1"},

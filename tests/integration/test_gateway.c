@@ -1577,7 +1577,7 @@ static void test_bad_flags_and_files(void **state)
     (void)state;
     static const char *const cases[][4] = {
         {"--balance", "fastest", "--balance: 'fastest'", NULL},
-        {"--seed", "-1", "--seed: '-1': expected a whole number", NULL},
+        {"--seed", "-1", "--seed '-1': expected a whole number from 0 to 9007199254740991", NULL},
         {"--seed", "9007199254740992", "--seed", NULL},
         {"--node", "nohost", "--node", NULL},
         {"--node", "127.0.0.1:99999", "port 1..65535", NULL},

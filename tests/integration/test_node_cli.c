@@ -109,7 +109,7 @@ static void test_bad_config_names_position(void **state)
         const char *text, *fragment;
     } cases[] = {
         {"port: 8080\nbogus: 1\n", ":2:1: bogus: unknown key 'bogus', expected one of: port, host"},
-        {"port: 70000\n", ":1:7: port: 70000 is out of range, expected 0 to 65535"},
+        {"port: 70000\n", ":1:7: port: '70000': expected a whole number from 0 to 65535"},
         {"limits:\n  header_timeout: soon\n",
          ":2:19: limits.header_timeout: 'soon': expected a duration such as 500ms, 2s, 1m30s"},
         {"limits:\n  max_body: 1\n", ":2:3: limits.max_body: unknown key 'max_body'"},

@@ -125,10 +125,10 @@ static void test_error_messages(void **state)
 {
     (void)state;
     assert_string_equal(first_error("a: 1\nport: 70000\n", "port", 0),
-                        "f.yaml:2:7: port: 70000 is out of range, expected 1 to 65535");
+                        "f.yaml:2:7: port: '70000': expected a whole number from 1 to 65535");
     assert_string_equal(
         first_error("port: eighty\n", "port", 0),
-        "f.yaml:1:7: port: 'eighty' is not an integer, expected an integer from 1 to 65535");
+        "f.yaml:1:7: port: 'eighty': expected a whole number from 1 to 65535");
     assert_string_equal(first_error("x:\n  - 1\nflag: maybe\n", "flag", 1),
                         "f.yaml:3:7: flag: 'maybe' is not a boolean, expected true or false");
     assert_string_equal(first_error("t: 3 parsecs\n", "t", 2),
@@ -175,7 +175,7 @@ static void test_nested_path_in_error(void **state)
     long long r;
     assert_int_equal(conf_opt_int(&doc, api, "replicas", 1, 1000, &r, err, sizeof err), -1);
     assert_string_equal(
-        err, "p.yaml:4:17: cluster.groups.api.replicas: -1 is out of range, expected 1 to 1000");
+        err, "p.yaml:4:17: cluster.groups.api.replicas: '-1': expected a whole number from 1 to 1000");
     conf_free(&doc);
 }
 

@@ -760,7 +760,7 @@ static void test_task_bad_input(void **state)
         {"{\"config_file\": \"\"}", "config_file:1:1: (top level): the file is empty"},
         {"{\"config_file\": \"url: http://a/\\n\\tconcurrency: 3\\n\"}", "config_file:2:"},
         {"{\"config_file\": \"{\\\"url\\\": \\\"http://a/\\\", \\\"concurrency\\\": 0}\"}",
-         "config_file:1:37: concurrency: 0 is out of range"},
+         "config_file:1:37: concurrency: '0': expected a whole number from 1 to"},
         {"{\"config\": {\"url\": \"ftp://a/\"}}", "config.url:"},
         {"{\"config\": {\"url\": \"http://a/\", \"protocol\": \"grpc\"}}", "config.protocol:"},
         {"{\"config\": {\"url\": \"http://a/\", \"rate\": -5}}", "config.rate:"},

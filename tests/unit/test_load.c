@@ -222,7 +222,7 @@ static void test_options_config(void **state)
     static const struct {
         const char *text, *fragment;
     } bad[] = {
-        {"concurrency: 0\n", ":1:14: concurrency: 0 is out of range"},
+        {"concurrency: 0\n", ":1:14: concurrency: '0': expected a whole number from 1 to"},
         {"url: ftp://x\n", ":1:6: url: URL 'ftp://x': expected it to start with http://"},
         {"urls: http://a\n", ":1:7: urls: found a scalar, expected a list"},
         {"protocol: grpc\n", ":1:11: protocol: 'grpc' is not supported"},
