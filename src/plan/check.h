@@ -32,6 +32,8 @@ struct check_env {
     struct load_stop *stop;        /* asked on SIGINT/SIGTERM: every load ends at once */
     bool *interrupted;             /* set when a load was cut short by stop */
     struct progress *progress;     /* the live display (load/progress.h), or NULL (quiet) */
+    json_t *log;                   /* the running check's log (the commands its exec fault ran,
+                                    * with their output): the runner's, shown in the reports */
 };
 
 /* Shows an event of the check (a fault injected, a node restarted) on the live display as it

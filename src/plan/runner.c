@@ -589,7 +589,7 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
      * holds only the verdicts and the reports' paths */
     struct progress *pg = o->quiet ? NULL : progress_new(stderr, isatty(STDERR_FILENO));
     struct check_env env = {p, o, cores > 0 ? (unsigned)cores : 1, &cr, proxies, o->stop,
-                            &interrupted, pg};
+                            &interrupted, pg, NULL};
     json_t *checks = json_array();
     bool all = true;
     int rc = 0;
@@ -612,6 +612,7 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
         char cerr[512] = "", why[256];
         json_t *measures = NULL;
         const char *verdict;
+        env.log = json_array();
         bool skip = strcmp(c->fault, "partition") == 0 && !netns_usable(why, sizeof why);
         if (skip) {
             /* skipped, with the reason, rather than failed or faked */
@@ -638,6 +639,9 @@ int plan_run(struct plan *p, const struct plan_run_opts *o, void **out, char *er
                               c->environment[0] ? c->environment : NULL));
         json_t *entry = json_array_get(checks, json_array_size(checks) - 1);
         if (skip) json_object_set_new(entry, "skipped", json_string(cerr + 9));
+        if (json_array_size(env.log)) json_object_set(entry, "log", env.log);
+        json_decref(env.log);
+        env.log = NULL;
         if (c->path[0]) json_object_set_new(entry, "path", json_string(c->path));
         json_t *failed_by = json_object(); /* what the check's failed requests got, all loads */
         if (measures) collect_failed_by(measures, failed_by);

@@ -48,6 +48,25 @@ void doc_para(struct doc *d, const char *fmt, ...)
     block(d, 0, text);
 }
 
+void doc_pre(struct doc *d, const char *text)
+{
+    if (d->html) {
+        fputs("<pre>", d->out);
+        report_html_escape(d->out, text);
+        fputs("</pre>\n", d->out);
+        return;
+    }
+    /* a fence longer than any run of backticks in the text */
+    size_t fence = 3, run = 0;
+    for (const char *p = text; *p; p++) {
+        run = *p == '`' ? run + 1 : 0;
+        if (run >= fence) fence = run + 1;
+    }
+    size_t len = strlen(text);
+    fprintf(d->out, "%.*s\n%s%s%.*s\n\n", (int)fence, "``````````````````````````````", text,
+            len && text[len - 1] != '\n' ? "\n" : "", (int)fence, "``````````````````````````````");
+}
+
 /* Cells are separated by '|' in a row's text; a header cell starting with '>' is a number
  * column (right-aligned in Markdown; HTML's style does that by itself). */
 static void cells(struct doc *d, const char *line, bool head)

@@ -40,6 +40,8 @@ struct doc {
 void doc_heading(struct doc *d, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void doc_para(struct doc *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Text shown as it is (a command's output): a fenced block in Markdown, <pre> in HTML. */
+void doc_pre(struct doc *d, const char *text);
 /* A table: header is its column names separated by '|', a number column's name starts with
  * '>'; then one doc_row per row (cells separated by '|'), then doc_table_end. A body cell
  * starting with '!' is a warning (a lost worker): bold in Markdown, class "flag" in HTML. */

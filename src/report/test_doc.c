@@ -82,6 +82,13 @@ int report_test_text(const json_t *doc, FILE *out)
                 mark(report_str(c, "verdict")), report_num(c, "duration_s"));
         if (*report_str(c, "error")) fprintf(out, "      error: %s\n", report_str(c, "error"));
         if (*report_str(c, "skipped")) fprintf(out, "      skipped: %s\n", report_str(c, "skipped"));
+        size_t l;
+        json_t *e;
+        json_array_foreach(json_object_get(c, "log"), l, e)
+            if (!json_is_true(json_object_get(e, "ok")) || *report_str(e, "output"))
+                fprintf(out, "      %s command `%s`: %s (output in the report)\n",
+                        report_str(e, "step"), report_str(e, "command"),
+                        json_is_true(json_object_get(e, "ok")) ? "ok" : "failed");
         expectations_text(out, c, "      ");
         char why[512];
         if (*failed_by_text(c, why, sizeof why))
@@ -267,6 +274,18 @@ static void test_body(struct doc *d, const json_t *doc)
                         mark(report_str(c, "verdict")));
         if (*report_str(c, "error")) doc_para(d, "Error: %s", report_str(c, "error"));
         if (*report_str(c, "skipped")) doc_para(d, "Skipped: %s", report_str(c, "skipped"));
+        size_t l;
+        json_t *run;
+        json_array_foreach(json_object_get(c, "log"), l, run)
+        {
+            const char *output = report_str(run, "output");
+            bool ok = json_is_true(json_object_get(run, "ok"));
+            doc_para(d, "The %s command `%s` %s%s after %.2f s%s", report_str(run, "step"),
+                     report_str(run, "command"), ok ? "exited 0" : "failed: ",
+                     ok ? "" : report_str(run, "error"), report_num(run, "took_s"),
+                     *output ? ", printing:" : ", printing nothing.");
+            if (*output) doc_pre(d, output);
+        }
         char why[512];
         if (*failed_by_text(c, why, sizeof why)) doc_para(d, "Failed requests got: %s", why);
         if (json_array_size(json_object_get(c, "expectations"))) {
@@ -410,6 +429,21 @@ int report_test_junit(const json_t *doc, FILE *out)
                 report_xml_escape(out, line);
             }
             fprintf(out, "</failure>\n");
+        }
+        if (json_array_size(json_object_get(c, "log"))) { /* what the check's commands printed */
+            fputs("      <system-out>", out);
+            size_t l;
+            json_t *e;
+            json_array_foreach(json_object_get(c, "log"), l, e)
+            {
+                char line[1200];
+                snprintf(line, sizeof line, "%s command `%s`: %s\n", report_str(e, "step"),
+                         report_str(e, "command"),
+                         json_is_true(json_object_get(e, "ok")) ? "exited 0" : report_str(e, "error"));
+                report_xml_escape(out, line);
+                report_xml_escape(out, report_str(e, "output"));
+            }
+            fputs("</system-out>\n", out);
         }
         fprintf(out, "    </testcase>\n");
     }

@@ -646,8 +646,8 @@ static void test_environment_read_at_its_own_host(void **state)
 }
 
 /* The processes whose command line is exactly argv (NUL-separated in /proc/PID/cmdline) and
- * which are not zombies. */
-static int count_processes(const char *const argv[])
+ * which are not zombies: how many, and the first one's pid in *first (0: none). */
+static int find_processes(const char *const argv[], pid_t *first)
 {
     char want[256];
     size_t len = 0;
@@ -659,6 +659,7 @@ static int count_processes(const char *const argv[])
     static pid_t pids[65536];
     size_t count = harness_proc_list(pids, sizeof pids / sizeof pids[0]);
     int found = 0;
+    *first = 0;
     for (size_t i = 0; i < count; i++) {
         char path[64], buf[256];
         snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pids[i]);
@@ -666,9 +667,26 @@ static int count_processes(const char *const argv[])
         if (!f) continue;
         size_t n = fread(buf, 1, sizeof buf, f);
         fclose(f);
-        if (n == len && memcmp(buf, want, len) == 0 && proc_state(pids[i]) != 'Z') found++;
+        if (n == len && memcmp(buf, want, len) == 0 && proc_state(pids[i]) != 'Z')
+            if (found++ == 0) *first = pids[i];
     }
     return found;
+}
+
+static int count_processes(const char *const argv[])
+{
+    pid_t first;
+    return find_processes(argv, &first);
+}
+
+/* A demo node on t->base, up. */
+static void start_node(struct mt *t)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", t->base);
+    char *node[] = {(char *)harness_herd_bin(), "node", "--port", port, "--log-level", "warn", NULL};
+    harness_spawn(node, NULL, NULL);
+    assert_true(harness_wait_http(t->base, "/health", 5000));
 }
 
 /* An exec fault's command that runs too long is killed with everything it started: the shell
@@ -676,11 +694,7 @@ static int count_processes(const char *const argv[])
 static void test_exec_timeout_kills_its_group(void **state)
 {
     struct mt *t = *state;
-    char port[16];
-    snprintf(port, sizeof port, "%d", t->base);
-    char *node[] = {(char *)harness_herd_bin(), "node", "--port", port, "--log-level", "warn", NULL};
-    harness_spawn(node, NULL, NULL);
-    assert_true(harness_wait_http(t->base, "/health", 5000));
+    start_node(t);
     /* the commands' sleeps are told apart from any other test's (another run of this one on
      * the machine included) by a length that names this process */
     char seconds[2][32], exec[2][96];
@@ -733,6 +747,64 @@ static void test_exec_timeout_kills_its_group(void **state)
     assert_true(harness_wait_until(count_processes(sleeper2) == 0, 2000));
 }
 
+/* An exec fault's recover command that starts a daemon in the background (a killed server
+ * started again) must not hold herd's output open, or `herd test plan | tee log` never ends:
+ * the daemon's descriptors (read from /proc) are the command's own output file and
+ * /dev/null, and what the commands printed is in the check's log and its Markdown report. */
+static void test_exec_output_is_captured(void **state)
+{
+    struct mt *t = *state;
+    start_node(t);
+    char seconds[32];
+    snprintf(seconds, sizeof seconds, "%d%d.5", 302, (int)getpid());
+    const char *const daemon[] = {"sleep", seconds, NULL};
+    char text[1024];
+    snprintf(text, sizeof text,
+             "name: exec output\n"
+             "target: http://127.0.0.1:%d\n"
+             "checks:\n"
+             "  - failover: {fault: exec, exec: \"echo breaking x; echo oops >&2\",\n"
+             "               recover: \"echo healed x; sleep %s &\", node: x, rate: 20,\n"
+             "               duration: 2s, at: 500ms, restart_after: 500ms}\n"
+             "report: {formats: [json, md, junit]}\n",
+             t->base, seconds);
+    int rc;
+    char *out;
+    json_t *doc = run_plan(t, text, false, &rc, &out);
+    pid_t pid;
+    find_processes(daemon, &pid);
+    assert_true(pid > 0); /* the recover command's daemon outlives herd test */
+    char fds[3][256];
+    for (int fd = 0; fd < 3; fd++) {
+        char link[64];
+        snprintf(link, sizeof link, "/proc/%d/fd/%d", (int)pid, fd);
+        ssize_t n = readlink(link, fds[fd], sizeof fds[fd] - 1);
+        fds[fd][n > 0 ? n : 0] = 0;
+        printf("  daemon fd %d: %s\n", fd, fds[fd]);
+    }
+    kill(pid, SIGKILL);
+    assert_string_equal(fds[0], "/dev/null");
+    assert_non_null(strstr(fds[1], "/herd-exec-"));
+    assert_non_null(strstr(fds[2], "/herd-exec-"));
+    assert_non_null(doc);
+    json_t *log = json_object_get(check_named(doc, "failover"), "log");
+    assert_int_equal(json_array_size(log), 2);
+    json_t *fault = json_array_get(log, 0), *recovery = json_array_get(log, 1);
+    assert_string_equal(json_string_value(json_object_get(fault, "step")), "fault");
+    assert_string_equal(json_string_value(json_object_get(fault, "output")), "breaking x\noops\n");
+    assert_string_equal(json_string_value(json_object_get(recovery, "step")), "recovery");
+    assert_string_equal(json_string_value(json_object_get(recovery, "output")), "healed x\n");
+    assert_null(strstr(out, "\nhealed x\n")); /* its output is not on herd's own */
+    char path[160];
+    snprintf(path, sizeof path, "%s/reports/run.md", t->dir);
+    char *md = harness_slurp(path);
+    assert_non_null(strstr(md, "The recovery command `echo healed x; sleep"));
+    assert_non_null(strstr(md, "```\nhealed x\n```"));
+    free(md);
+    json_decref(doc);
+    free(out);
+}
+
 int integration_measure(void)
 {
     const struct CMUnitTest tests[] = {
@@ -745,6 +817,7 @@ int integration_measure(void)
         cmocka_unit_test_setup_teardown(test_temporary_state_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_environment_read_at_its_own_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_timeout_kills_its_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exec_output_is_captured, setup, teardown),
         cmocka_unit_test_setup_teardown(test_404_path_fails_every_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigint_interrupts_a_failover, setup, teardown),
     };

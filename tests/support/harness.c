@@ -529,7 +529,7 @@ const char *harness_herd_bin(void)
     return bin && *bin ? bin : "./herd";
 }
 
-static char *slurp(const char *path)
+char *harness_slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -570,9 +570,9 @@ int harness_herd(char *const args[], int timeout_ms, char **out, char **err)
         harness_wait(pid, 5000);
     }
     if (out)
-        *out = slurp(out_path);
+        *out = harness_slurp(out_path);
     if (err)
-        *err = slurp(err_path);
+        *err = harness_slurp(err_path);
     unlink(out_path);
     unlink(err_path);
     free(out_path);

@@ -129,6 +129,9 @@ int harness_count_responses(const char *text, size_t len);
 /* Writes a temporary file with content; returns a malloc'd path the caller frees and unlinks. */
 char *harness_temp_file(const char *suffix, const char *content);
 
+/* The whole file at path (free it); "" (allocated) when it cannot be read. */
+char *harness_slurp(const char *path);
+
 /* The element of the JSON array (a json_t *) whose string member key equals value, or NULL. */
 void *harness_json_find(const void *array, const char *key, const char *value);
 
