@@ -1,4 +1,5 @@
 /* run_json.c -- a finished run as the canonical run document. */
+#define _GNU_SOURCE /* strverscmp */
 #include "load/run_json.h"
 
 #include <math.h>
@@ -90,18 +91,24 @@ static int by_name(const void *a, const void *b)
 {
     const struct load_node *x = *(const struct load_node *const *)a;
     const struct load_node *y = *(const struct load_node *const *)b;
-    return strcmp(x->name, y->name);
+    return strverscmp(x->name, y->name);
 }
 
-/* Nodes in name order (api.1, api.2, ...), whatever order the threads met them in. */
+size_t load_nodes_by_name(const struct load_result *r, const struct load_node **sorted)
+{
+    for (size_t i = 0; i < r->total.node_count; i++)
+        sorted[i] = &r->total.nodes[i];
+    qsort(sorted, r->total.node_count, sizeof sorted[0], by_name);
+    return r->total.node_count;
+}
+
+/* Nodes in name order (load_nodes_by_name). */
 static json_t *nodes_json(const struct load_result *r)
 {
     json_t *arr = json_array();
     uint64_t total = r->total.counters.requests;
     const struct load_node *sorted[LOAD_MAX_NODES];
-    for (size_t i = 0; i < r->total.node_count; i++)
-        sorted[i] = &r->total.nodes[i];
-    qsort(sorted, r->total.node_count, sizeof sorted[0], by_name);
+    load_nodes_by_name(r, sorted);
     for (size_t i = 0; i < r->total.node_count; i++) {
         const struct load_node *n = sorted[i];
         json_t *lat = load_latency_json(n->latency, 0);

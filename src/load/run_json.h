@@ -33,4 +33,9 @@ void *load_latency_json(const struct hist *h, int with_hist);
  * "unanswered", "not_sent", "dropped"), only those that happened. */
 void *load_summary_json(const struct load_result *r);
 
+/* r's nodes in name order, numbers inside names compared as numbers (web1, web2, web10; api.2
+ * before api.10), whatever order the threads met them in: pointers into r in sorted (room for
+ * LOAD_MAX_NODES). Returns how many. */
+size_t load_nodes_by_name(const struct load_result *r, const struct load_node **sorted);
+
 #endif

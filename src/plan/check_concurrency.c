@@ -54,10 +54,10 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
     load_summary_from(&r, &s);
     json_t *summary = load_summary_json(&r);
     json_t *nodes = json_array();
-    for (size_t i = 0; i < r.total.node_count; i++)
-        json_array_append_new(nodes,
-                              json_pack("{s:s,s:I}", "node", r.total.nodes[i].name, "requests",
-                                        (json_int_t)r.total.nodes[i].counters.requests));
+    const struct load_node *sorted[LOAD_MAX_NODES];
+    for (size_t i = 0, n = load_nodes_by_name(&r, sorted); i < n; i++)
+        json_array_append_new(nodes, json_pack("{s:s,s:I}", "node", sorted[i]->name, "requests",
+                                               (json_int_t)sorted[i]->counters.requests));
     json_t *log = check_gateway_events(c->target);
     json_t *timeline = check_timeline_json(&r, log, NULL);
     json_decref(log);

@@ -3,10 +3,12 @@
  * whatever the gateway's threads: they share one rotation), random and weighted by a
  * chi-square test, the others by every node serving. Nothing counted is a failure, never an
  * even split of zero. */
+#define _GNU_SOURCE /* strverscmp */
 #include "plan/check.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -40,8 +42,14 @@ struct share_node {
     uint64_t count;
 };
 
-/* The nodes that take requests (the gateway's up nodes, by weight), then any other that
- * answered; each with its successful answers. Returns how many. */
+static int share_node_by_name(const void *a, const void *b)
+{
+    return strverscmp(((const struct share_node *)a)->name, ((const struct share_node *)b)->name);
+}
+
+/* The nodes that take requests (the gateway's up nodes, by weight), and any other that
+ * answered, each with its successful answers, in name order (web1, web2, web3; api.2 before
+ * api.10). Returns how many. */
 static size_t count_nodes(const json_t *view, const struct load_result *r, struct share_node *n)
 {
     size_t k = 0;
@@ -63,6 +71,7 @@ static size_t count_nodes(const json_t *view, const struct load_result *r, struc
             n[k++] = (struct share_node){r->total.nodes[i].name, 1, 0};
         if (j < k) n[j].count = r->total.nodes[i].counters.by_class[COUNTER_OK];
     }
+    qsort(n, k, sizeof n[0], share_node_by_name);
     return k;
 }
 

@@ -805,6 +805,57 @@ static void test_exec_output_is_captured(void **state)
     free(out);
 }
 
+/* Nodes are listed by name, numbers compared as numbers (web1, web2, web10), in the
+ * distribution and the concurrency checks' tables, whatever order the gateway
+ * lists them in (web10, web2, web1 here) or the load met them in. */
+static void test_nodes_in_name_order(void **state)
+{
+    struct mt *t = *state;
+    const char *ids[] = {"web10", "web2", "web1"};
+    char nodes[3][64];
+    for (int i = 0; i < 3; i++) {
+        char port[16];
+        snprintf(port, sizeof port, "%d", t->base + i);
+        char *argv[] = {(char *)harness_herd_bin(), "node", "--port", port, "--id", (char *)ids[i],
+                        "--log-level", "warn", NULL};
+        harness_spawn(argv, NULL, NULL);
+        assert_true(harness_wait_http(t->base + i, "/health", 5000));
+        snprintf(nodes[i], sizeof nodes[i], "%s=127.0.0.1:%d", ids[i], t->base + i);
+    }
+    char gw_port[16];
+    snprintf(gw_port, sizeof gw_port, "%d", t->base + 3);
+    char *gw[] = {(char *)harness_herd_bin(), "gateway", "--port", gw_port, "--node", nodes[0],
+                  "--node", nodes[1], "--node", nodes[2], "--threads", "1", NULL};
+    harness_spawn(gw, NULL, NULL);
+    assert_true(harness_wait_http(t->base + 3, "/api/v1/cluster/status", 5000));
+    char text[512];
+    snprintf(text, sizeof text,
+             "name: order\n"
+             "target: http://127.0.0.1:%d\n"
+             "checks:\n"
+             "  - distribution: {requests: 300, connections: 3}\n"
+             "  - concurrency: {connections: 3, duration: 1s}\n",
+             t->base + 3);
+    int rc;
+    char *out;
+    json_t *doc = run_plan(t, text, false, &rc, &out);
+    assert_non_null(doc);
+    json_t *m = json_object_get(check_named(doc, "distribution"), "measures");
+    json_t *rows = json_object_get(m, "nodes");
+    json_t *summary = json_object_get(json_object_get(check_named(doc, "concurrency"), "measures"), "nodes");
+    const char *want[] = {"web1", "web2", "web10"};
+    assert_int_equal(json_array_size(rows), 3);
+    assert_int_equal(json_array_size(summary), 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(json_string_value(json_object_get(json_array_get(rows, i), "node")), want[i]);
+        assert_string_equal(json_string_value(json_object_get(json_array_get(summary, i), "node")), want[i]);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(rows, i), "requests")), 100);
+    }
+    assert_int_equal(rc, 0);
+    json_decref(doc);
+    free(out);
+}
+
 int integration_measure(void)
 {
     const struct CMUnitTest tests[] = {
@@ -818,6 +869,7 @@ int integration_measure(void)
         cmocka_unit_test_setup_teardown(test_environment_read_at_its_own_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_timeout_kills_its_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_output_is_captured, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nodes_in_name_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_404_path_fails_every_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigint_interrupts_a_failover, setup, teardown),
     };
