@@ -118,6 +118,7 @@ extern const struct conf_key check_connectivity_keys[], check_distribution_keys[
     check_consistency_keys[], check_capacity_keys[];
 extern const char *const check_fault_names[]; /* kill, stop, pause, ..., none */
 extern const struct conf_key check_node_item;
+extern const struct conf_key check_balancer_keys[]; /* stats, server, metrics, down, interval */
 
 #define CHECK_KEY_COMMON(own)                                                                    \
     CONF_KEY("environment", CONF_K_STRING, "load this environment of the plan instead of its target"),  \
@@ -136,6 +137,9 @@ extern const struct conf_key check_node_item;
     CONF_KEY("exec", CONF_K_STRING, "fault: exec runs this shell command"),                             \
     CONF_KEY("recover", CONF_K_STRING, "fault: exec undoes it with this command at restart_after"),     \
     CONF_KEY("exec_timeout", CONF_K_DURATION, "the exec and recover commands' time limit (60s)")
+#define CHECK_KEY_BALANCER                                                                       \
+    CONF_KEY("balancer", CONF_K_MAP, "a balancer herd does not run: its status page, for detection",    \
+     .members = check_balancer_keys)
 
 extern const struct check_kind check_connectivity_kind, check_distribution_kind,
     check_concurrency_kind, check_failover_kind, check_scaling_kind, check_hotplug_kind,
@@ -164,6 +168,11 @@ int plan_parse_timing(struct plan_check *c, const struct conf_doc *doc,
 /* fault (its name in fault), `latency`, `exec` and `recover`. Returns 0 or -1 with a message. */
 int plan_parse_fault(struct plan_check *c, const struct conf_doc *doc, const struct conf_node *body,
                      const char *fault, char *err, size_t errlen);
+/* `balancer: {stats: URL, server: BACKEND/SERVER}` (HAProxy's stats CSV) or `{metrics: URL,
+ * down: CONDITION}` (a Prometheus page), with `interval`, into c->balancer. Returns 0 (nothing
+ * when the body has none) or -1 with a message. */
+int plan_parse_balancer(struct plan_check *c, const struct conf_doc *doc,
+                        const struct conf_node *body, char *err, size_t errlen);
 /* The faulted nodes: `node` (one, or a list when several), or `group` with `share`/`count`.
  * Call after plan_parse_fault and plan_parse_timing. Returns 0 or -1 with a message. */
 int plan_parse_fault_nodes(struct plan *p, struct plan_check *c, const struct conf_doc *doc,

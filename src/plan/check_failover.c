@@ -1,8 +1,9 @@
 /* check_failover.c -- a fault on one or more nodes while load runs (DESIGN section 6): the
- * failed requests it cost (in flight at the fault, or sent after it), detection (the gateway's
- * event log), failover time, throughput and latency before and during the fault, and rejoin
- * after the recovery, all from each request's own times (plan/measure.h) on one origin taken
- * before the load's thread starts. */
+ * failed requests it cost (in flight at the fault, or sent after it), detection (the event log
+ * of herd's gateway, a balancer's own status page, or what the clients saw), failover time,
+ * throughput and latency before and during the fault, and rejoin after the recovery, all from
+ * each request's own times (plan/measure.h) on one origin taken before the load's thread
+ * starts. */
 #include "plan/check.h"
 
 #include <math.h>
@@ -16,6 +17,8 @@
 #include "load/engine.h"
 #include "load/run_json.h"
 #include "load/threshold.h"
+#include "http/url.h"
+#include "plan/balancer_watch.h"
 #include "plan/measure.h"
 
 /* The first event of kind (one of kinds, comma-separated) for node at or after since_ms in
@@ -122,6 +125,7 @@ static const char *const own[] = {"failed_requests", "detection", "failover", "r
 
 const struct conf_key check_failover_keys[] = {
     CHECK_KEYS_FAULT,
+    CHECK_KEY_BALANCER,
     CONF_KEY("group", CONF_K_STRING, "hit nodes of this group (with share or count) instead of node"),
     CONF_KEY("share", CONF_K_PERCENT, "the group's share hit, 50%"),
     CONF_KEY("count", CONF_K_INT, "how many of the group's nodes are hit"),
@@ -148,6 +152,7 @@ static int parse(struct plan *p, struct plan_check *c, const struct conf_doc *do
         conf_opt_double(doc, body, "rate", 0, 10000000, &c->rate, err, errlen) < 0 ||
         conf_opt_int(doc, body, "connections", 1, 100000, &connections, err, errlen) < 0 ||
         conf_opt_percent(doc, body, "baseline", 0.0001, 1, &c->baseline, err, errlen) < 0 ||
+        plan_parse_balancer(c, doc, body, err, errlen) < 0 ||
         plan_parse_path(c, doc, body, "/", err, errlen) < 0 ||
         (e && plan_parse_expect(c, doc, e, own, err, errlen) < 0))
         return -1;
@@ -182,6 +187,13 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
         int64_t ignored;
         restarts_before[n] = replica_restarts(env, c->nodes[n], &ignored);
     }
+    /* a balancer herd does not run, watched from before the load to its end */
+    struct balancer_watch *watch =
+        c->has_balancer ? balancer_watch_start(&c->balancer, c->nodes, c->node_count) : NULL;
+    if (c->has_balancer && !watch) {
+        err_set(err, errlen, "balancer: cannot start watching %s", c->balancer.url);
+        return NULL;
+    }
     uint64_t origin = uv_hrtime(); /* before the load's thread: every time is from here */
     job.load.origin_ns = origin;
     check_load_start(&job);
@@ -199,11 +211,15 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
     } else if (fault_rc == 0 && c->fault[0] && load_stop_requested(env->stop)) {
         recover(env, c, origin, restarts_before, &rec); /* interrupted: leave nothing broken */
     }
-    if (check_load_join(&job) < 0) {
+    int load_rc = check_load_join(&job);
+    balancer_watch_stop(watch);
+    if (load_rc < 0) {
+        balancer_watch_free(watch);
         err_set(err, errlen, "load: %s", job.err);
         return NULL;
     }
     if (fault_rc < 0) {
+        balancer_watch_free(watch);
         load_result_free(&job.r);
         err_set(err, errlen, "the fault could not be injected: %s", fault_err);
         return NULL;
@@ -232,18 +248,36 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
                   num(measure_latency_ms(rs, rn, r->started_us, fault_us, 99)), "fault", "p95_ms",
                   num(measure_latency_ms(rs, rn, fault_us, until_us, 95)), "p99_ms",
                   num(measure_latency_ms(rs, rn, fault_us, until_us, 99)));
-    /* per faulted node: detection (the gateway's event log) and rejoin; the check's are the
-     * slowest node's, and not seen when one node's was not */
+    /* per faulted node: detection and rejoin; the check's are the slowest node's, and not seen
+     * when one node's was not. Detection from the event log of herd's gateway when the target
+     * is one, else the balancer's status (`balancer:`), else what the clients saw (measure.h). */
     json_t *log = check_gateway_events(c->target), *per_node = json_array(), *marks = json_array();
     double detection_ms = 0, rejoin_ms = 0;
     bool undetected = c->node_count == 0, unrejoined = c->node_count == 0;
     char kind[24] = "";
     double t0 = (double)r->started_us / 1e6; /* the charts' axis starts with the load */
+    struct url target_url;
+    char uerr[128];
+    uint32_t unknown = url_parse(&target_url, c->target, uerr, sizeof uerr) == 0
+                           ? node_index(r, target_url.authority) /* answers naming no node */
+                           : MEASURE_ANY_NODE;
     for (size_t n = 0; n < c->node_count; n++) {
         char its_kind[24] = "";
         int64_t detected =
             gateway_event(log, c->nodes[n], "ejected,down", fault_wall, its_kind, sizeof its_kind);
-        double its_detection = detected >= 0 ? (double)(detected - fault_wall) : NAN;
+        double by_gateway = detected >= 0 ? (double)(detected - fault_wall) : NAN;
+        int64_t seen_down = balancer_watch_seen(watch, n, true, fault_wall);
+        double by_balancer = seen_down >= 0 ? (double)(seen_down - fault_wall) : NAN;
+        double by_clients = measure_detection_clients_ms(rs, rn, node_index(r, c->nodes[n]),
+                                                         unknown, fault_us, until_us);
+        double its_detection = by_gateway;
+        if (!log && watch) {
+            its_detection = by_balancer;
+            snprintf(its_kind, sizeof its_kind, "balancer");
+        } else if (!log) {
+            its_detection = by_clients;
+            snprintf(its_kind, sizeof its_kind, "clients");
+        }
         double its_rejoin =
             rec.by[n] ? measure_rejoin_ms(rs, rn, node_index(r, c->nodes[n]), rec.at_us[n]) : NAN;
         undetected |= !isfinite(its_detection);
@@ -253,8 +287,20 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
             snprintf(kind, sizeof kind, "%s", its_kind);
         }
         if (isfinite(its_rejoin) && its_rejoin > rejoin_ms) rejoin_ms = its_rejoin;
-        json_t *one = json_pack("{s:s,s:o,s:s}", "node", c->nodes[n], "detection_ms",
-                                num(its_detection), "detected_by", its_kind);
+        json_t *one = json_pack("{s:s,s:o,s:s,s:o}", "node", c->nodes[n], "detection_ms",
+                                num(its_detection), "detected_by", its_kind,
+                                "detection_clients_ms", num(by_clients));
+        if (watch) {
+            json_object_set_new(one, "detection_balancer_ms", num(by_balancer));
+            int64_t back = rec.by[n] ? balancer_watch_seen(watch, n, false,
+                                                           fault_wall + (rec.at_us[n] - fault_us) / 1000)
+                                     : -1;
+            /* the balancer took the node back: from the recovery to its first poll showing it up */
+            json_object_set_new(one, "balancer_readmitted_ms",
+                                back >= 0 ? json_real((double)(back - fault_wall -
+                                                               (rec.at_us[n] - fault_us) / 1000))
+                                          : json_null());
+        }
         if (c->restart_after_us) {
             json_object_set_new(one, "rejoin_ms", num(its_rejoin));
             json_object_set_new(one, "recovered_by",
@@ -279,6 +325,16 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
     }
     if (undetected) detection_ms = NAN;
     if (unrejoined) rejoin_ms = NAN;
+    json_t *balancer = NULL;
+    if (watch) {
+        uint64_t polls, failures;
+        const char *last_error;
+        balancer_watch_stats(watch, &polls, &failures, &last_error);
+        balancer = json_pack("{s:s,s:I,s:I,s:s}", "url", c->balancer.url, "polls",
+                             (json_int_t)polls, "failed_polls", (json_int_t)failures, "last_error",
+                             last_error);
+        balancer_watch_free(watch);
+    }
     json_t *timeline = check_timeline_json(r, log, marks);
     json_decref(log);
     char names[PLAN_MAX_FAULT_NODES * 64] = "";
@@ -320,6 +376,7 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
     json_object_set_new(out, "timeline", timeline);
     json_object_set_new(out, "detection_ms", num(detection_ms));
     json_object_set_new(out, "detected_by", json_string(kind));
+    if (balancer) json_object_set_new(out, "balancer", balancer);
     if (c->restart_after_us) {
         json_object_set_new(out, "recovered_at_s",
                             recovered ? json_real(recovered_at_s) : json_null());

@@ -151,3 +151,23 @@ uint64_t measure_shares(const uint64_t *counts, const double *weights, size_t k,
     *out = (struct measure_shares){chi2, measure_chi2_p_value(chi2, (int)k - 1), max_dev, max_off};
     return total;
 }
+
+double measure_detection_clients_ms(const struct load_record *r, size_t n, uint32_t node,
+                                    uint32_t unknown, int64_t fault_us, int64_t until_us)
+{
+    int64_t last_failed_sent = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        bool its = r[i].node == node || (unknown != MEASURE_ANY_NODE && r[i].node == unknown);
+        if (its && r[i].cls < COUNTER_CLASSES && !measure_ok(&r[i]) && r[i].end_us >= fault_us &&
+            r[i].sent_us < until_us && r[i].sent_us > last_failed_sent)
+            last_failed_sent = r[i].sent_us;
+    }
+    if (last_failed_sent == INT64_MIN) return NAN;
+    int64_t next = INT64_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (r[i].cls < COUNTER_CLASSES && r[i].sent_us > last_failed_sent &&
+            r[i].sent_us < until_us && r[i].sent_us < next)
+            next = r[i].sent_us;
+    if (next == INT64_MAX) return NAN;
+    return next > fault_us ? (double)(next - fault_us) / 1000 : 0; /* in flight at the fault */
+}

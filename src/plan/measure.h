@@ -42,6 +42,16 @@ double measure_latency_ms(const struct load_record *r, size_t n, int64_t from_us
 double measure_rejoin_ms(const struct load_record *r, size_t n, uint32_t node,
                          int64_t recovered_us);
 
+/* Detection seen by the clients, for a balancer herd does not run (no event log to read): the
+ * failures the fault caused are those that ended at or after fault_us, sent before until_us
+ * (the recovery, or the end of the sends), on node or on unknown (the balancer's own answers
+ * and resets name no node; MEASURE_ANY_NODE: none such); from the first request sent after the
+ * last of them until until_us the balancer routed around the node. Returns that request's send
+ * time - fault_us, in ms; NAN when the fault caused no failure (nothing to see: read the
+ * balancer's status instead) or the failures lasted until until_us (never routed around). */
+double measure_detection_clients_ms(const struct load_record *r, size_t n, uint32_t node,
+                                    uint32_t unknown, int64_t fault_us, int64_t until_us);
+
 /* Failover time: the span from fault_us to the start of the first window (window_us long,
  * aligned at the fault) after which every window until the load ended (sends_ended_us) has
  * answers and a success rate at or above baseline (a fraction). In ms; 0 when no window fell

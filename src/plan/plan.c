@@ -286,6 +286,65 @@ bool plan_fault_proxied(const char *fault)
            strcmp(fault, "blackhole") == 0;
 }
 
+const struct conf_key check_balancer_keys[] = {
+    CONF_KEY("stats", CONF_K_STRING, "HAProxy's stats CSV: http://HOST:PORT/stats;csv"),
+    CONF_KEY("server", CONF_K_STRING, "with stats: BACKEND/SERVER, {node} the node's name (*/{node})"),
+    CONF_KEY("metrics", CONF_K_STRING, "a Prometheus page: http://HOST:PORT/metrics"),
+    CONF_KEY("down", CONF_K_STRING,
+     "with metrics: SERIES{LABEL=\"V\"} OP NUMBER, true when the node is down ({node}: its name)"),
+    CONF_KEY("interval", CONF_K_DURATION, "between two polls (50ms)"),
+    CONF_KEYS_END,
+};
+
+int plan_parse_balancer(struct plan_check *c, const struct conf_doc *doc,
+                        const struct conf_node *body, char *err, size_t errlen)
+{
+    const struct conf_node *b = conf_get(body, "balancer");
+    if (!b) return 0;
+    const char *stats = NULL, *server = NULL, *metrics = NULL, *down = NULL;
+    struct balancer_source *s = &c->balancer;
+    memset(s, 0, sizeof *s);
+    s->interval_us = BALANCER_WATCH_DEFAULT_INTERVAL_US;
+    if (conf_check_members(doc, b, check_balancer_keys, err, errlen) < 0 ||
+        conf_opt_string(doc, b, "stats", &stats, err, errlen) < 0 ||
+        conf_opt_string(doc, b, "server", &server, err, errlen) < 0 ||
+        conf_opt_string(doc, b, "metrics", &metrics, err, errlen) < 0 ||
+        conf_opt_string(doc, b, "down", &down, err, errlen) < 0 ||
+        conf_opt_duration_us(doc, b, "interval", 10000, 10000000, &s->interval_us, err, errlen) < 0)
+        return -1;
+    if (!stats == !metrics)
+        return conf_error(doc, b, err, errlen,
+                          "expected either stats (HAProxy's stats CSV URL) or metrics (a "
+                          "Prometheus page URL with down)");
+    if (stats && down)
+        return conf_error(doc, conf_get(b, "down"), err, errlen, "down goes with metrics, not stats");
+    if (metrics && server)
+        return conf_error(doc, conf_get(b, "server"), err, errlen,
+                          "server goes with stats; with metrics, name the node in down");
+    if (metrics && !down)
+        return conf_error(doc, b, err, errlen,
+                          "metrics needs down, the condition true when the node is down, such as "
+                          "'haproxy_server_status{server=\"{node}\",state=\"DOWN\"} == 1'");
+    const char *url = stats ? stats : metrics;
+    const char *too_long = strlen(url) >= sizeof s->url                 ? (stats ? "stats" : "metrics")
+                           : server && strlen(server) >= sizeof s->server ? "server"
+                           : down && strlen(down) >= sizeof s->down       ? "down"
+                                                                          : NULL;
+    if (too_long) return conf_error(doc, conf_get(b, too_long), err, errlen, "too long");
+    snprintf(s->url, sizeof s->url, "%s", url);
+    s->metrics = metrics != NULL;
+    snprintf(s->server, sizeof s->server, "%s", server ? server : "*/{node}");
+    snprintf(s->down, sizeof s->down, "%s", down ? down : "");
+    char why[512];
+    if (balancer_source_check(s, why, sizeof why) < 0) {
+        const char *key = stats ? (strstr(why, "BACKEND") ? "server" : "stats")
+                                : (strstr(why, "status page") ? "metrics" : "down");
+        return conf_error(doc, conf_get(b, key), err, errlen, "%s", why);
+    }
+    c->has_balancer = true;
+    return 0;
+}
+
 /* fault (kill, stop, pause, latency, reset, blackhole) and, for latency, `latency`. */
 int plan_parse_fault(struct plan_check *c, const struct conf_doc *doc,
                        const struct conf_node *body, const char *fault, char *err, size_t errlen)

@@ -11,6 +11,7 @@
 #include "cluster/clusterfile.h"
 #include "conf/conf.h"
 #include "load/threshold.h"
+#include "plan/balancer_watch.h"
 
 #define PLAN_MAX_EXPECT 16
 
@@ -61,6 +62,8 @@ struct plan_check {
     char exec_cmd[512];    /* the exec fault: a shell command that breaks the node */
     char recover_cmd[512]; /* and the one that undoes it ("" : none) */
     uint64_t exec_timeout_us; /* either may run this long, then its process group is killed */
+    bool has_balancer;        /* `balancer:` a balancer herd does not run, watched for detection */
+    struct balancer_source balancer;
     char nodes[PLAN_MAX_FAULT_NODES][64]; /* the faulted nodes, all at once (at least one) */
     size_t node_count;
     uint64_t at_us;            /* fault time after the load began */

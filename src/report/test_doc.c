@@ -132,6 +132,12 @@ static void failover_table(struct doc *d, const json_t *c)
             report_num(c, "measures.latency_impact.baseline.p99_ms"),
             report_num(c, "measures.latency_impact.fault.p99_ms"));
     doc_table_end(d);
+    if (!strcmp(report_str(c, "measures.detected_by"), "clients") &&
+        !json_is_number(report_get(c, "measures.detection_ms")))
+        doc_para(d, "Detection was not seen: the target is not herd's gateway (no event log), and "
+                    "the clients saw no failure the balancer stopped (one that retries hides "
+                    "them). Name the balancer's status page in the check (balancer: {stats: URL} "
+                    "or {metrics: URL, down: CONDITION}) to measure it.");
     json_t *nodes = report_get(c, "measures.nodes");
     if (json_array_size(nodes) < 2) return;
     doc_table(d, "faulted node|>detection|>rejoin");

@@ -2,7 +2,9 @@
  * gateway's /metrics (requests and answers, per node), process state sampled from /proc every
  * 2 ms (when a SIGSTOP and SIGCONT really landed), the fault proxy's configured delay; and
  * the verdicts a user must see: a 404 path fails every check saying why, Ctrl-C interrupts
- * with exit 130 and leaves no replica. */
+ * with exit 130 and leaves no replica; and HAProxy's own log for a cluster herd did not
+ * launch. */
+#define _GNU_SOURCE /* timegm, memmem, strptime */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,7 +30,7 @@
 
 struct mt {
     char dir[64];
-    int base; /* nodes at base..base+2, the gateway at base+3 */
+    int base; /* nodes at base..base+2, the gateway (or HAProxy) at base+3, its stats at base+4 */
 };
 
 static int setup(void **state)
@@ -36,7 +38,7 @@ static int setup(void **state)
     struct mt *t = calloc(1, sizeof *t);
     snprintf(t->dir, sizeof t->dir, "/tmp/herd-measure-XXXXXX");
     if (!mkdtemp(t->dir)) return -1;
-    t->base = harness_free_ports(4);
+    t->base = harness_free_ports(5);
     *state = t;
     return t->base > 0 ? 0 : -1;
 }
@@ -856,6 +858,198 @@ static void test_nodes_in_name_order(void **state)
     free(out);
 }
 
+/* ---- clusters herd did not launch, behind a balancer herd does not run: Debian's HAProxy in
+ * front of three demo nodes started here, a plan whose exec fault kills one by its pid file and
+ * whose recover starts it again in the background. What herd measures is held against
+ * HAProxy's own log (ISO timestamps with microseconds): the moments it marked the server down
+ * and up again. ---- */
+
+#define HAPROXY "/usr/sbin/haproxy"
+
+/* The wall time (ms since the epoch) of the first line of HAProxy's log at or after since_ms
+ * that holds what ("Server web/web2 is DOWN"), or -1. Lines read "2026-11-30T17:37:45.519312+00:00
+ * Server web/web2 is DOWN, ...". */
+static double log_time(const char *log, const char *what, double since_ms)
+{
+    for (const char *line = log; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        struct tm tm = {0};
+        const char *rest = strptime(line, "%Y-%m-%dT%H:%M:%S", &tm);
+        if (!rest || *rest != '.') continue;
+        char *end;
+        double fraction = strtod(rest, &end);
+        if (strncmp(end, "+00:00 ", 7) != 0) continue;
+        size_t len = strcspn(line, "\n");
+        double at = (double)timegm(&tm) * 1000 + fraction * 1000;
+        if (at >= since_ms && memmem(line, len, what, strlen(what))) return at;
+    }
+    return -1;
+}
+
+/* HAProxy (round robin, health checks every 100 ms, fall 2, no retries: a request it sends to
+ * the dead node fails) in front of web1..web3. The distribution is exact thirds, listed by
+ * name; after the kill, detection from HAProxy's stats CSV (`balancer:`) is no earlier than
+ * the DOWN its log shows and within a few polls of it; what the clients saw (the first request
+ * after the last one the dead node cost) matches that same DOWN; the balancer's readmission
+ * follows the UP in its log; and `herd test`'s output is not held open by the restarted node. */
+static void test_haproxy_detection(void **state)
+{
+    struct mt *t = *state;
+    if (access(HAPROXY, X_OK) != 0) {
+        printf("  skipped: %s is not installed (apt-get install haproxy)\n", HAPROXY);
+        skip();
+    }
+    char pidfile[128], port[16];
+    snprintf(pidfile, sizeof pidfile, "%s/web2.pid", t->dir);
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(port, sizeof port, "%d", t->base + i);
+        snprintf(id, sizeof id, "web%d", i + 1);
+        char *argv[] = {(char *)harness_herd_bin(), "node", "--port", port, "--id", id,
+                        "--log-level", "warn", NULL};
+        pid_t pid = harness_spawn(argv, NULL, NULL);
+        assert_true(pid > 0 && harness_wait_http(t->base + i, "/health", 5000));
+        if (i == 1) {
+            FILE *f = fopen(pidfile, "w");
+            fprintf(f, "%d\n", (int)pid);
+            fclose(f);
+        }
+    }
+    char cfg[2048], cfg_path[128], log_path[128];
+    snprintf(cfg, sizeof cfg,
+             "global\n  log stdout format iso local0\n"
+             "defaults\n  mode http\n  log global\n  retries 0\n  timeout connect 1s\n"
+             "  timeout client 10s\n  timeout server 10s\n"
+             "frontend fe\n  bind 127.0.0.1:%d\n  default_backend web\n"
+             "frontend stats\n  bind 127.0.0.1:%d\n  stats enable\n  stats uri /stats\n"
+             "backend web\n  balance roundrobin\n"
+             "  server web1 127.0.0.1:%d check inter 100ms fall 2 rise 1\n"
+             "  server web2 127.0.0.1:%d check inter 100ms fall 2 rise 1\n"
+             "  server web3 127.0.0.1:%d check inter 100ms fall 2 rise 1\n",
+             t->base + 3, t->base + 4, t->base, t->base + 1, t->base + 2);
+    snprintf(cfg_path, sizeof cfg_path, "%s/haproxy.cfg", t->dir);
+    snprintf(log_path, sizeof log_path, "%s/haproxy.log", t->dir);
+    FILE *f = fopen(cfg_path, "w");
+    fputs(cfg, f);
+    fclose(f);
+    char *hx[] = {HAPROXY, "-db", "-f", cfg_path, NULL};
+    assert_true(harness_spawn_io(hx, NULL, log_path, log_path) > 0);
+    assert_true(harness_wait_http(t->base + 3, "/health", 5000));
+    char plan[2048], plan_path[128], reports[160];
+    snprintf(plan, sizeof plan,
+             "name: haproxy in front\n"
+             "target: http://127.0.0.1:%d\n"
+             "checks:\n"
+             "  - distribution: {requests: 300, connections: 3}\n"
+             "  - failover: {fault: exec, exec: \"kill -9 $(cat %s)\",\n"
+             "               recover: \"%s node --port %d --id web2 --log-level warn & echo $! > %s\",\n"
+             "               node: web2, rate: 200, duration: 4s, at: 1s, restart_after: 1500ms,\n"
+             "               balancer: {stats: \"http://127.0.0.1:%d/stats;csv\", server: \"web/{node}\"},\n"
+             "               expect: {errors: \"<50%%\", detection: \"<2s\"}}\n",
+             t->base + 3, pidfile, harness_herd_bin(), t->base + 1, pidfile, t->base + 4);
+    snprintf(plan_path, sizeof plan_path, "%s/plan.yaml", t->dir);
+    f = fopen(plan_path, "w");
+    fputs(plan, f);
+    fclose(f);
+    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
+    char *args[] = {"test", "-q", plan_path, reports, NULL}, *out = NULL, *err = NULL;
+    int rc = harness_herd(args, 90000, &out, &err);
+    char path[192];
+    snprintf(path, sizeof path, "%s/reports/run.json", t->dir);
+    json_t *doc = json_load_file(path, 0, NULL);
+    if (rc != 0 || !doc) fail_msg("herd test exited %d: %s%s", rc, out, err);
+    json_t *checks = json_object_get(doc, "checks");
+    /* exact thirds, by name */
+    json_t *rows = json_object_get(json_object_get(json_array_get(checks, 0), "measures"), "nodes");
+    for (size_t i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "web%zu", i + 1);
+        json_t *row = json_array_get(rows, i);
+        assert_string_equal(json_string_value(json_object_get(row, "node")), name);
+        assert_int_equal(json_integer_value(json_object_get(row, "requests")), 100);
+    }
+    json_t *c = json_array_get(checks, 1), *m = json_object_get(c, "measures");
+    json_t *n = harness_json_find(json_object_get(m, "nodes"), "node", "web2");
+    assert_non_null(n);
+    double fault = (double)json_integer_value(json_object_get(m, "fault_at_epoch_ms"));
+    double detection = json_number_value(json_object_get(m, "detection_ms"));
+    double clients = json_number_value(json_object_get(n, "detection_clients_ms"));
+    double readmitted = json_number_value(json_object_get(n, "balancer_readmitted_ms"));
+    double recovered = (double)json_integer_value(json_object_get(n, "recovered_at_epoch_ms"));
+    char *log = harness_slurp(log_path);
+    double down = log_time(log, "Server web/web2 is DOWN", fault);
+    double up = log_time(log, "Server web/web2 is UP", recovered);
+    free(log);
+    printf("  HAProxy: DOWN %.1f ms after the fault, UP %.1f ms after the recovery\n",
+           down - fault, up - recovered);
+    printf("  herd: detection %.1f ms (%s), by the clients %.1f ms, readmitted %.1f ms; "
+           "%lld failed requests\n",
+           detection, json_string_value(json_object_get(m, "detected_by")), clients, readmitted,
+           (long long)json_integer_value(json_object_get(m, "failed_requests")));
+    assert_true(down > 0 && up > 0);
+    assert_string_equal(json_string_value(json_object_get(m, "detected_by")), "balancer");
+    /* a poll sees the DOWN after HAProxy logged it (1 ms: the log's and our clocks' rounding),
+     * at most a few polls later on a loaded machine */
+    assert_true(fault + detection >= down - 1);
+    assert_true(fault + detection <= down + 500);
+    assert_true(recovered + readmitted >= up - 1);
+    assert_true(recovered + readmitted <= up + 500);
+    /* the clients: requests to web2 failed until HAProxy marked it down; the first request
+     * after the last of them is within a few requests (5 ms apart) of that DOWN */
+    assert_true(json_integer_value(json_object_get(m, "failed_requests")) > 0);
+    assert_true(isfinite(clients));
+    assert_true(fabs(fault + clients - down) <= 100);
+    assert_string_equal(json_string_value(json_object_get(c, "verdict")), "pass");
+    char *pid = harness_slurp(pidfile); /* the node the recover command started */
+    if (atoi(pid) > 1) kill(atoi(pid), SIGKILL);
+    free(pid);
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
+/* The balancer's status page named wrong (a page that is not there): the check cannot pass on
+ * it; detection is not measured, and the measures say why. */
+static void test_balancer_status_unreadable(void **state)
+{
+    struct mt *t = *state;
+    char port[16];
+    snprintf(port, sizeof port, "%d", t->base);
+    char *argv[] = {(char *)harness_herd_bin(), "node", "--port", port, "--id", "web1",
+                    "--log-level", "warn", NULL};
+    assert_true(harness_spawn(argv, NULL, NULL) > 0 && harness_wait_http(t->base, "/health", 5000));
+    char plan[1024], plan_path[128], reports[160];
+    /* the demo node has no /metrics: every poll gets a 404 */
+    snprintf(plan, sizeof plan,
+             "name: unreadable balancer\n"
+             "target: http://127.0.0.1:%d\n"
+             "checks:\n"
+             "  - failover: {fault: exec, exec: \"true\", node: web1, rate: 50, duration: 1s,\n"
+             "               balancer: {metrics: \"http://127.0.0.1:%d/metrics\",\n"
+             "                          down: 'haproxy_server_status{server=\"{node}\"} == 1'},\n"
+             "               expect: {detection: \"<1s\"}}\n",
+             t->base, t->base);
+    snprintf(plan_path, sizeof plan_path, "%s/plan.yaml", t->dir);
+    FILE *f = fopen(plan_path, "w");
+    fputs(plan, f);
+    fclose(f);
+    snprintf(reports, sizeof reports, "--report-dir=%s/reports", t->dir);
+    char *args[] = {"test", "-q", plan_path, reports, NULL}, *out = NULL, *err = NULL;
+    int rc = harness_herd(args, 60000, &out, &err);
+    assert_int_equal(rc, 1);
+    char path[192];
+    snprintf(path, sizeof path, "%s/reports/run.json", t->dir);
+    json_t *doc = json_load_file(path, 0, NULL);
+    assert_non_null(doc);
+    json_t *m = json_object_get(json_array_get(json_object_get(doc, "checks"), 0), "measures");
+    assert_true(json_is_null(json_object_get(m, "detection_ms")));
+    json_t *b = json_object_get(m, "balancer");
+    assert_true(json_integer_value(json_object_get(b, "polls")) > 0);
+    assert_non_null(strstr(json_string_value(json_object_get(b, "last_error")), "answered 404"));
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
 int integration_measure(void)
 {
     const struct CMUnitTest tests[] = {
@@ -870,6 +1064,8 @@ int integration_measure(void)
         cmocka_unit_test_setup_teardown(test_exec_timeout_kills_its_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exec_output_is_captured, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nodes_in_name_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_haproxy_detection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_balancer_status_unreadable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_404_path_fails_every_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigint_interrupts_a_failover, setup, teardown),
     };

@@ -15,6 +15,7 @@
 
 #include "cluster/clusterfile.h"
 #include "plan/check.h"
+#include "plan/balancer_watch.h"
 #include "plan/measure.h"
 #include "plan/plan.h"
 #include "plan/runner.h"
@@ -500,6 +501,82 @@ static void test_measure_rejoin_ignores_held_requests(void **state)
     assert_true(fabs(measure_rejoin_ms(r, 6, 1, 1500000) - 547.5) < 1e-9);
 }
 
+/* Detection by the clients behind a balancer herd does not run: requests every 10 ms over
+ * nodes 0 and 1 and a node 2 killed at 2000 ms; the balancer's resets name no node (node 3,
+ * the target itself). The last failure of the fault was sent at 2120 ms; the next request, at
+ * 2130 ms, is when the balancer routed around it: 130 ms. */
+static void test_measure_detection_by_clients(void **state)
+{
+    (void)state;
+    struct load_record r[600];
+    size_t n = 0;
+    for (int t = 0; t < 5000; t += 10) {
+        uint32_t node = (uint32_t)(t / 10 % 3);
+        bool failed = node == 2 && t >= 1970 && t <= 2120; /* one ended before F */
+        r[n++] = rec(t, t, t + 15, failed ? 3 : node, failed ? COUNTER_RESET : COUNTER_OK);
+    }
+    r[n++] = rec(2500, 2500, 2501, 0, COUNTER_STATUS_5XX); /* another node's error: not the fault's */
+    double ms = measure_detection_clients_ms(r, n, 2, 3, 2000000, 4000000);
+    assert_true(fabs(ms - 130) < 1e-9);
+    /* the node's own failures count as well (client-side balancing names the node) */
+    for (size_t i = 0; i < n; i++)
+        if (r[i].node == 3) r[i].node = 2;
+    assert_true(fabs(measure_detection_clients_ms(r, n, 2, MEASURE_ANY_NODE, 2000000, 4000000) - 130) < 1e-9);
+    /* failing until the recovery at 2121 ms: never routed around; no failure: nothing seen */
+    assert_true(isnan(measure_detection_clients_ms(r, n, 2, MEASURE_ANY_NODE, 2000000, 2121000)));
+    assert_true(isnan(measure_detection_clients_ms(r, n, 1, MEASURE_ANY_NODE, 2000000, 4000000)));
+}
+
+/* A balancer's status pages: HAProxy's stats CSV (the server's status column, by backend or
+ * any) and a Prometheus page with a condition on one series (labels matched as a subset,
+ * escapes in values, a page without the series). */
+static void test_balancer_status_pages(void **state)
+{
+    (void)state;
+    const char *csv = "# pxname,svname,qcur,status,weight\n"
+                      "fe,FRONTEND,,OPEN,\n"
+                      "web,web1,0,UP,1\n"
+                      "web,web2,0,DOWN 1/2,1\n"
+                      "api,web2,0,UP 1/3,1\n"
+                      "web,BACKEND,0,UP,2\n";
+    char st[32];
+    assert_int_equal(balancer_csv_status(csv, "web/web2", st, sizeof st), 0);
+    assert_string_equal(st, "DOWN 1/2");
+    assert_true(balancer_status_down(st));
+    assert_int_equal(balancer_csv_status(csv, "api/web2", st, sizeof st), 0);
+    assert_string_equal(st, "UP 1/3"); /* still serving while its checks fail */
+    assert_false(balancer_status_down(st));
+    assert_int_equal(balancer_csv_status(csv, "*/web1", st, sizeof st), 0);
+    assert_string_equal(st, "UP");
+    assert_int_equal(balancer_csv_status(csv, "web/web9", st, sizeof st), -1);
+    assert_int_equal(balancer_csv_status("<html>", "web/web1", st, sizeof st), -1);
+
+    const char *page = "# HELP haproxy_server_status Current status of the server.\n"
+                       "# TYPE haproxy_server_status gauge\n"
+                       "haproxy_server_status{proxy=\"web\",server=\"web2\",state=\"DOWN\"} 1\n"
+                       "haproxy_server_status{proxy=\"web\",server=\"web2\",state=\"UP\"} 0\n"
+                       "haproxy_server_status{proxy=\"web\",server=\"we\\\"b3\",state=\"DOWN\"} 0\n"
+                       "up 1\n";
+    struct balancer_condition c;
+    char err[256];
+    assert_int_equal(balancer_condition_parse(
+                         "haproxy_server_status{server=\"web2\", state=\"DOWN\"} == 1", &c, err, sizeof err),
+                     0);
+    assert_int_equal(balancer_condition_eval(&c, page), 1);
+    assert_int_equal(balancer_condition_parse("haproxy_server_status{server=\"we\\\"b3\",state=\"DOWN\"} >= 1",
+                                              &c, err, sizeof err),
+                     0);
+    assert_int_equal(balancer_condition_eval(&c, page), 0);
+    assert_int_equal(balancer_condition_parse("up != 1", &c, err, sizeof err), 0);
+    assert_int_equal(balancer_condition_eval(&c, page), 0);
+    assert_int_equal(balancer_condition_parse("nginx_up == 0", &c, err, sizeof err), 0);
+    assert_int_equal(balancer_condition_eval(&c, page), -1); /* no such series: unknown */
+    assert_int_equal(balancer_condition_parse("up{a=1} == 1", &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "expected SERIES{LABEL=\"VALUE\",...} OP NUMBER"));
+    assert_int_equal(balancer_condition_parse("up", &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "expected a comparison with a number"));
+}
+
 /* Failover time: windows aligned at the fault; an empty window is an outage; never recovered
  * or nothing ever succeeded is not seen. */
 static void test_measure_failover_windows(void **state)
@@ -561,6 +638,8 @@ int unit_plan(void)
         cmocka_unit_test(test_measure_failed_split_exact),
         cmocka_unit_test(test_measure_throughput_and_latency),
         cmocka_unit_test(test_measure_rejoin_ignores_held_requests),
+        cmocka_unit_test(test_measure_detection_by_clients),
+        cmocka_unit_test(test_balancer_status_pages),
         cmocka_unit_test(test_measure_failover_windows),
         cmocka_unit_test(test_measure_shares),
     };
