@@ -163,6 +163,8 @@ static const struct conf_key group_keys[] = {
     CONF_KEY("stop_signal", CONF_K_STRING, "the signal that stops a replica: TERM (default), INT, QUIT, "
                                    "HUP, USR1, USR2 or KILL"),
     CONF_KEY("stop_grace", CONF_K_DURATION, "time between the stop signal and SIGKILL (10s)"),
+    CONF_KEY("drain", CONF_K_DURATION, "before a rollout, restart or scale-down stops a replica: out of "
+                              "the gateway's rotation, then wait this long at most for its requests (0)"),
     CONF_KEY("depends_on", CONF_K_LIST, "groups started (and ready) before this one",
      .item = &group_name_item),
     CONF_KEY("netns", CONF_K_BOOL, "each replica in its own network namespace (root)"),
@@ -200,6 +202,7 @@ static int parse_group(struct cluster_group *g, const struct conf_doc *doc,
         conf_opt_duration_us(doc, n, "restart_backoff", 0, 3600e6, &g->restart_backoff_us, err,
                              errlen) < 0 ||
         conf_opt_duration_us(doc, n, "stop_grace", 0, 3600e6, &g->stop_grace_us, err, errlen) < 0 ||
+        conf_opt_duration_us(doc, n, "drain", 0, 3600e6, &g->drain_us, err, errlen) < 0 ||
         conf_opt_bool(doc, n, "netns", &g->netns, err, errlen) < 0)
         return -1;
     g->replicas = (int)replicas;

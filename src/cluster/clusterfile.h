@@ -53,6 +53,9 @@ struct cluster_group {
     uint64_t restart_backoff_us; /* first delay; doubles up to 30 s; resets after 10 s up */
     int stop_signal;
     uint64_t stop_grace_us;
+    uint64_t drain_us;    /* > 0: before a rollout, restart or scale-down stops a replica, the
+                           * gateway takes it out of rotation and herd waits this long at most
+                           * for its requests in progress (0: stopped at once) */
     char **depends_on; /* group names */
     size_t depends_count;
     int order; /* start order: dependencies first */

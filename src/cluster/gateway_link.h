@@ -2,8 +2,10 @@
  * cluster): the gateway reads the cluster file's replicas when it starts, so the replicas a
  * scale adds beyond the file's count are added to it through its admin API (POST
  * /api/v1/cluster/nodes, as "added" nodes that start down until its checks pass) and removed
- * when scaled away (DELETE /api/v1/cluster/nodes/{id}). Calls go one at a time, in order, on
- * the supervisor's loop; a failure is logged, never fatal. */
+ * when scaled away (DELETE /api/v1/cluster/nodes/{id}); a replica a rollout, restart or
+ * scale-down stops is drained first when its group has `drain` (PUT .../nodes/{id} state drain,
+ * then its in-progress count read until 0) and made active again once ready. Calls go one at a
+ * time, in order, on the supervisor's loop; a failure is logged, never fatal. */
 #ifndef HERD_CLUSTER_GATEWAY_LINK_H
 #define HERD_CLUSTER_GATEWAY_LINK_H
 
@@ -29,6 +31,22 @@ void gateway_link_add(struct gateway_link *l, const struct cluster_group *g, int
 
 /* Removes replica index of g from the gateway (when gateway_link_needed). */
 void gateway_link_remove(struct gateway_link *l, const struct cluster_group *g, int index);
+
+/* Takes replica index of g out of the gateway's rotation (admin state drain: it finishes what
+ * it has and gets nothing new) and calls done(data) on the loop once the gateway counts no
+ * request in progress there, or after timeout_us, or when the gateway does not have it or
+ * cannot be reached; at once when l is NULL or g runs the gateway. */
+void gateway_link_drain(struct gateway_link *l, const struct cluster_group *g, int index,
+                        uint64_t timeout_us, void (*done)(void *data), void *data);
+
+/* Calls done(data) on the loop once the gateway has replica index of g in rotation (up and
+ * active), or after timeout_us, or when the gateway does not have it or cannot be reached; at
+ * once when l is NULL or g runs the gateway. A rollout waits so before the next replica. */
+void gateway_link_wait_admitted(struct gateway_link *l, const struct cluster_group *g, int index,
+                                uint64_t timeout_us, void (*done)(void *data), void *data);
+
+/* Puts replica index of g back in the gateway's rotation (admin state active). */
+void gateway_link_activate(struct gateway_link *l, const struct cluster_group *g, int index);
 
 /* Whether g is the group that runs the gateway (its start is when to add what it lacks). */
 bool gateway_link_is_gateway(const struct gateway_link *l, const struct cluster_group *g);

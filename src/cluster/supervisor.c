@@ -79,6 +79,7 @@ struct sup_node {
     struct tcp_check *tcp_check;
     struct sup_op *waiter; /* the operation waiting for this node */
     enum sup_state goal;   /* SUP_READY or SUP_STOPPED */
+    bool drained;          /* out of the gateway's rotation: back in once ready again */
     int handles_open;
 };
 
@@ -95,7 +96,9 @@ struct sup_op {
     sup_done_fn done;
     void *data;
     size_t cursor; /* OP_UP: next group; OP_ROLLOUT: next replica */
-    int phase;     /* OP_RESTART, OP_ROLLOUT: 0 stopping, 1 starting */
+    int phase;     /* OP_RESTART, OP_ROLLOUT: 0 stopping, 1 starting, 2 waiting for the gateway
+                    * to have the started ones (from admit_first to cursor) in rotation */
+    size_t admit_first;
     struct cluster_group *group;
     struct sup_node **nodes; /* OP_RESTART, OP_ROLLOUT, OP_SCALE_DOWN: the nodes acted on */
     size_t node_count;
@@ -354,6 +357,10 @@ static void node_became_ready(struct sup_node *n)
     node_timer_start(n, HEALTH_EVERY_MS, HEALTH_EVERY_MS);
     struct supervisor *sup = n->sup; /* the gateway knows the file's replicas, not the scaled */
     gateway_link_add(sup->gateway, n->group, n->index);
+    if (n->drained) { /* a rollout took it out of rotation before stopping it */
+        n->drained = false;
+        gateway_link_activate(sup->gateway, n->group, n->index);
+    }
     for (size_t i = 0; gateway_link_is_gateway(sup->gateway, n->group) && i < sup->count; i++)
         if (sup->nodes[i]->state == SUP_READY)
             gateway_link_add(sup->gateway, sup->nodes[i]->group, sup->nodes[i]->index);
@@ -953,6 +960,54 @@ static void op_start_nodes(struct sup_op *op, struct sup_node **nodes, size_t co
     }
 }
 
+/* A node an operation drains before it stops it. */
+struct drain_wait {
+    struct sup_op *op;
+    struct sup_node *n;
+};
+
+static void on_drained(void *data)
+{
+    struct drain_wait *w = data;
+    struct sup_node *n = w->n;
+    n->drained = true;
+    /* still the operation's to stop: it did not exit by itself meanwhile */
+    bool stop = n->waiter == w->op && n->goal == SUP_STOPPED;
+    free(w);
+    if (stop) node_stop(n);
+}
+
+/* Stops n on behalf of op; first out of the gateway's rotation and its requests in progress
+ * finished (or its group's drain over) when the group has `drain` and a gateway runs. */
+static void op_stop_node(struct sup_op *op, struct sup_node *n)
+{
+    op_wait_for(op, n, SUP_STOPPED);
+    struct drain_wait *w =
+        n->group->drain_us && n->sup->gateway && n->proc ? malloc(sizeof *w) : NULL;
+    if (!w) {
+        node_stop(n);
+        return;
+    }
+    *w = (struct drain_wait){op, n};
+    gateway_link_drain(n->sup->gateway, n->group, n->index, n->group->drain_us, on_drained, w);
+}
+
+static void on_admitted(void *data)
+{
+    struct sup_op *op = data;
+    if (--op->pending == 0) op_step(op);
+}
+
+/* Holds op until the gateway has n (started and ready) in rotation, or its ready timeout
+ * passed: a rollout's next replica leaves only then. Nothing when no gateway runs. */
+static void op_wait_admitted(struct sup_op *op, struct sup_node *n)
+{
+    if (!n->sup->gateway || n->state != SUP_READY) return;
+    op->pending++;
+    gateway_link_wait_admitted(n->sup->gateway, n->group, n->index, n->group->ready_timeout_us,
+                               on_admitted, op);
+}
+
 static void op_shutdown_then_finish(struct sup_op *op);
 
 static void op_step(struct sup_op *op)
@@ -988,6 +1043,13 @@ static void op_step(struct sup_op *op)
             return;
         }
         for (;;) {
+            if (op->phase == 2) { /* back in the gateway's rotation before the next ones */
+                op->phase = 0;
+                op->pending++;
+                for (size_t i = op->admit_first; i < op->cursor; i++)
+                    op_wait_admitted(op, op->nodes[i]);
+                if (--op->pending > 0) return;
+            }
             size_t first = op->cursor; /* restart: 0, then past the end once started */
             size_t last = op->kind == OP_ROLLOUT ? op->cursor + 1 : op->node_count;
             if (first >= op->node_count) {
@@ -997,29 +1059,30 @@ static void op_step(struct sup_op *op)
             if (op->phase == 0) { /* stop them */
                 op->phase = 1;
                 op->pending++;
-                for (size_t i = first; i < last; i++) {
-                    op_wait_for(op, op->nodes[i], SUP_STOPPED);
-                    node_stop(op->nodes[i]);
-                }
+                for (size_t i = first; i < last; i++)
+                    op_stop_node(op, op->nodes[i]);
                 if (--op->pending > 0) return;
             }
             /* start them again */
-            op->phase = 0;
+            op->phase = 2;
+            op->admit_first = first;
             op->pending++;
             op_start_nodes(op, op->nodes + first, last - first);
-            if (op->kind == OP_ROLLOUT)
-                op->cursor++;
-            else
-                op->cursor = op->node_count;
+            op->cursor = last;
             if (--op->pending > 0) return;
-            if (op->status || op->kind == OP_RESTART) {
+            if (op->status) {
                 op_finish(op);
                 return;
             }
         }
     case OP_SCALE_DOWN:
-        for (size_t i = 0; i < op->node_count; i++)
+        for (size_t i = 0; i < op->node_count; i++) {
+            /* drained before its stop: the gateway keeps the slot in rotation for the replica a
+             * later scale-up starts there (a stopped one is down by its checks meanwhile) */
+            if (op->nodes[i]->drained)
+                gateway_link_activate(sup->gateway, op->nodes[i]->group, op->nodes[i]->index);
             node_destroy(op->nodes[i]);
+        }
         op_finish(op);
         return;
     case OP_WAIT:
@@ -1226,8 +1289,7 @@ int supervisor_scale(struct supervisor *sup, const char *group, int replicas, su
         op->pending++;
         for (size_t i = 0; i < k; i++) {
             gateway_link_remove(sup->gateway, g, list[i]->index); /* out of rotation first */
-            op_wait_for(op, list[i], SUP_STOPPED);
-            node_stop(list[i]);
+            op_stop_node(op, list[i]);
         }
     }
     free(list);

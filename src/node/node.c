@@ -371,7 +371,7 @@ static void on_root(struct node *n, struct http_request *req)
     if (n->root.len == 0) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:[s,s,s,s,s,s]}", "node_id", n->cfg.node_id,
                               "service", "herd-node", "version", HERD_VERSION, "routes",
-                              "GET /health", "ANY /echo", "GET /delay?ms=N",
+                              "GET /health", "ANY /echo", "ANY /delay?ms=N",
                               "GET /status/CODE", "GET|PUT|DELETE /kv/KEY",
                               "GET /api/v1/cluster/status");
         char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -870,7 +870,7 @@ struct node *node_start(uv_loop_t *loop, const struct node_config *cfg, int *uv_
     rc |= add_route(n, "GET", "/api/v1/kv/status", on_kv_status, ROUTE_ADMIN);
     rc |= add_route(n, "GET", "/api/v1/kv/log", on_kv_log, ROUTE_ADMIN);
     rc |= add_route(n, NULL, "/echo", on_echo, ROUTE_PUBLIC);
-    rc |= add_route(n, "GET", "/delay", on_delay, ROUTE_PUBLIC);
+    rc |= add_route(n, NULL, "/delay", on_delay, ROUTE_PUBLIC); /* any method, as httpbin */
     rc |= add_route(n, NULL, "/status/{code}", on_status, ROUTE_PUBLIC);
     rc |= add_route(n, "GET", "/admin/fault", on_fault_get, ROUTE_GUARDED);
     rc |= add_route(n, "POST", "/admin/fault", on_fault_set, ROUTE_GUARDED);

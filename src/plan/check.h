@@ -55,6 +55,7 @@ void check_event(const struct check_env *env, const char *fmt, ...)
 /* A load a check runs, with bench's defaults for the rest. */
 struct check_load {
     char url[1100];
+    const char *method;  /* NULL: GET */
     uint64_t requests;
     unsigned connections;
     uint64_t duration_us;
@@ -115,7 +116,7 @@ struct check_kind {
  * `herd schema plan` prints them. The macros are the entries several kinds share. */
 extern const struct conf_key check_connectivity_keys[], check_distribution_keys[],
     check_concurrency_keys[], check_failover_keys[], check_scaling_keys[], check_hotplug_keys[],
-    check_consistency_keys[], check_capacity_keys[];
+    check_consistency_keys[], check_capacity_keys[], check_rollout_keys[];
 extern const char *const check_fault_names[]; /* kill, stop, pause, ..., none */
 extern const struct conf_key check_node_item;
 extern const struct conf_key check_balancer_keys[]; /* stats, server, metrics, down, interval */
@@ -143,7 +144,7 @@ extern const struct conf_key check_balancer_keys[]; /* stats, server, metrics, d
 
 extern const struct check_kind check_connectivity_kind, check_distribution_kind,
     check_concurrency_kind, check_failover_kind, check_scaling_kind, check_hotplug_kind,
-    check_consistency_kind, check_capacity_kind;
+    check_consistency_kind, check_capacity_kind, check_rollout_kind;
 extern const struct check_kind *const check_kinds[PLAN_CHECK_KINDS];
 
 /* ---- reading a check's options (plan.c), for the kinds' parse functions ---- */
@@ -188,7 +189,7 @@ void plan_default_bound(struct plan_check *c, const char *key, const char *text)
 
 
 /* Asks the supervisor for a node action (kill, stop, pause, resume, restart, start; id a
- * replica) or "scale" (id a group, to replicas) and waits for it. Returns 0, or -1 with the
+ * replica), "scale" (id a group, to replicas) or "rollout" (id a group) and waits for it. Returns 0, or -1 with the
  * supervisor's message. */
 int check_cluster_act(struct cluster_run *c, const char *id, const char *action, int replicas,
                       char *err, size_t errlen);

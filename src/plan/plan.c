@@ -19,6 +19,7 @@ const struct check_kind *const check_kinds[PLAN_CHECK_KINDS] = {
     [PLAN_CONCURRENCY] = &check_concurrency_kind,   [PLAN_FAILOVER] = &check_failover_kind,
     [PLAN_SCALING] = &check_scaling_kind,           [PLAN_HOTPLUG] = &check_hotplug_kind,
     [PLAN_CONSISTENCY] = &check_consistency_kind,   [PLAN_CAPACITY] = &check_capacity_kind,
+    [PLAN_ROLLOUT] = &check_rollout_kind,
 };
 
 /* ---- the plan's keys (conf/keys.h: checked here, printed by `herd schema plan`) ---- */
@@ -42,6 +43,8 @@ static const struct conf_key check_table[] = {
     CONF_KEY("consistency", CONF_K_MAP | CONF_K_EMPTY, "writes reach every node, also after a fault",
      .members = check_consistency_keys),
     CONF_KEY("capacity", CONF_K_MAP, "how many nodes fit", .members = check_capacity_keys),
+    CONF_KEY("rollout", CONF_K_MAP, "a rolling update under load: failed requests, replicas in rotation",
+     .members = check_rollout_keys),
     CONF_KEYS_END,
 };
 

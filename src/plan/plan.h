@@ -24,6 +24,7 @@ enum plan_check_kind {
     PLAN_HOTPLUG,          /* a whole group stopped and started under load */
     PLAN_CONSISTENCY,      /* writes through the target, read back from every node */
     PLAN_CAPACITY,         /* a group grown in steps until something gives */
+    PLAN_ROLLOUT,          /* a group's replicas restarted one at a time under load */
     PLAN_CHECK_KINDS
 };
 
@@ -58,6 +59,7 @@ struct plan_check {
     double rate;
     /* failover */
     char fault[16];      /* kill, stop, pause; latency, reset, blackhole (the fault proxy) */
+    char method[8];      /* rollout: the requests' method */
     uint32_t latency_ms; /* the latency fault's delay */
     char exec_cmd[512];    /* the exec fault: a shell command that breaks the node */
     char recover_cmd[512]; /* and the one that undoes it ("" : none) */

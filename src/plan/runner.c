@@ -47,7 +47,7 @@ struct cluster_call {
     struct cluster_run *c;
     struct loop_call *lc;
     char id[64];
-    char action[16]; /* a node action, or "scale" (id: the group) */
+    char action[16]; /* a node action, or "scale" or "rollout" (id: the group) */
     int replicas;
     int status;
     char error[256];
@@ -117,6 +117,9 @@ static void on_act(struct loop_call *lc, void *arg)
     int rc = strcmp(call->action, "scale") == 0
                  ? supervisor_scale(c->sup, call->id, call->replicas, on_acted, call, call->error,
                                     sizeof call->error)
+             : strcmp(call->action, "rollout") == 0
+                 ? supervisor_restart_group(c->sup, call->id, true, on_acted, call, call->error,
+                                            sizeof call->error)
                  : supervisor_node_action(c->sup, call->id, call->action, on_acted, call,
                                           call->error, sizeof call->error);
     if (rc < 0) {
@@ -386,6 +389,7 @@ int check_run_load(const struct check_env *env, const struct check_load *l, stru
     struct load_plan lp;
     int rc = -1;
     if (bench_options_add_url(&bo, l->url, err, errlen) == 0 &&
+        (!l->method || bench_options_set_method(&bo, l->method, err, errlen) == 0) &&
         bench_options_plan(&bo, env->cores, &lp, err, errlen) == 0) {
         lp.window_us = l->window_us;
         lp.origin_ns = l->origin_ns;

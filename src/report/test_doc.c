@@ -149,6 +149,37 @@ static void failover_table(struct doc *d, const json_t *c)
     doc_table_end(d);
 }
 
+static void rollout_table(struct doc *d, const json_t *c)
+{
+    char a[32];
+    json_t *classes = report_get(c, "measures.failed_by_class");
+    char by[256] = "";
+    const char *key;
+    json_t *v;
+    json_object_foreach(classes, key, v)
+        snprintf(by + strlen(by), sizeof by - strlen(by), "%s%s %lld", by[0] ? ", " : " (",
+                 key, (long long)json_integer_value(v));
+    if (by[0]) snprintf(by + strlen(by), sizeof by - strlen(by), ")");
+    doc_table(d, "group|>replicas|>drain|>rollout|>failed|>fewest in rotation|>p99 before / during");
+    doc_row(d, "%s at %.2f s|%.0f|%.0f ms|%s|%.0f%s|%.0f (clients saw %.0f)|%.2f / %.2f ms",
+            report_str(c, "measures.group"), report_num(c, "measures.rollout_at_s"),
+            report_num(c, "measures.replicas"), report_num(c, "measures.drain_ms"),
+            ms_text(c, "measures.rollout_ms", a, sizeof a),
+            report_num(c, "measures.failed_requests"), by, report_num(c, "measures.min_serving"),
+            report_num(c, "measures.min_answering"),
+            report_num(c, "measures.latency_impact.before.p99_ms"),
+            report_num(c, "measures.latency_impact.rollout.p99_ms"));
+    doc_table_end(d);
+    doc_table(d, "replica|>left at s|>back at s|>away ms|>new process at s");
+    size_t k;
+    json_t *n;
+    json_array_foreach(report_get(c, "measures.nodes"), k, n)
+        doc_row(d, "%s|%.3f|%.3f|%.0f|%.3f", report_str(n, "node"), report_num(n, "left_at_s"),
+                report_num(n, "back_at_s"), report_num(n, "away_ms"),
+                report_num(n, "started_at_s"));
+    doc_table_end(d);
+}
+
 static void consistency_table(struct doc *d, const json_t *c)
 {
     char a[32];
@@ -338,6 +369,7 @@ static void test_body(struct doc *d, const json_t *doc)
         }
         if (strcmp(kind, "consistency") == 0) consistency_table(d, c);
         if (strcmp(kind, "failover") == 0) failover_table(d, c);
+        if (strcmp(kind, "rollout") == 0) rollout_table(d, c);
         if (strcmp(kind, "hotplug") == 0) hotplug_table(d, c);
         if (strcmp(kind, "scaling") == 0) scaling_table(d, c);
         if (strcmp(kind, "capacity") == 0) {

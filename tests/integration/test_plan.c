@@ -1457,6 +1457,120 @@ static void test_proxy_half_close_and_flush(void **state)
     }
 }
 
+/* The value of series (its whole name with labels) in a Prometheus page, or -1. */
+static long long metric_value(const char *page, const char *series)
+{
+    const char *at = page ? strstr(page, series) : NULL;
+    return at ? atoll(at + strlen(series)) : -1;
+}
+
+/* Runs a plan rolling group api (three replicas with group_options) under 1,000 slow POSTs a
+ * second, which the gateway does not retry, while this test scrapes the gateway's /metrics
+ * every 100 ms: returns herd test's exit code, the report in *doc and the gateway's last page
+ * (after the rollout: checks follow it) in *page. A scaling check to 1 replica and back to 3
+ * follows: the replicas a scale-down drained are in rotation again when scaled up. */
+static int run_rollout(struct pt *t, int base, const char *group_options, json_t **doc,
+                       char **page)
+{
+    char text[2048];
+    snprintf(text, sizeof text,
+             "name: rollout\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d%s}\n"
+             "  gateway: {port: %d, threads: 1, health: {inter: 100ms}, retries: 0}\n"
+             "checks:\n"
+             "  - rollout: {group: api, rate: 1000, duration: 6s, at: 1s, method: POST,\n"
+             "              path: \"/delay?ms=50\"}\n"
+             "  - scaling: {group: api, replicas: [1, 3], duration: 1s, path: /echo}\n"
+             "  - connectivity: {probes: 20}\n",
+             base, group_options, base + 3);
+    struct plan_args a;
+    write_plan(t, text, &a);
+    char out[128];
+    snprintf(out, sizeof out, "%s/herd.out", t->dir);
+    pid_t pid = harness_spawn_io(a.argv, NULL, out, out);
+    *page = NULL;
+    int status = -1;
+    for (long end = harness_now_ms() + 120000; harness_now_ms() < end;) {
+        if ((status = harness_wait(pid, 100)) != -1) break;
+        char *buf = malloc(1 << 16);
+        const char *body;
+        if (harness_get(base + 3, "/metrics", buf, 1 << 16, &body) == 200) {
+            free(*page);
+            *page = strdup(body);
+        }
+        free(buf);
+    }
+    *doc = load_report(t);
+    return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* A rolling update under load at 1,000 requests/s of slow (50 ms) POSTs: with drain (each
+ * replica out of rotation, its requests finished, then stopped) nothing is lost; stopped with
+ * SIGKILL, the requests its replicas held are lost, and herd's count of them is the gateway's
+ * own count of failed answers (its /metrics). Each replica left and came back, one at a time: at
+ * least two of three stayed in rotation, as the gateway's events and the clients both say. */
+static void test_rollout_drain_and_kill(void **state)
+{
+    struct pt *t = *state;
+    const char *options[] = {", drain: 5s", ", stop_signal: KILL"};
+    for (int i = 0; i < 2; i++) {
+        json_t *doc;
+        char *page;
+        int rc = run_rollout(t, t->base, options[i], &doc, &page);
+        assert_non_null(doc);
+        json_t *c = check_named(doc, "rollout"), *m = json_object_get(c, "measures");
+        long long failed = json_integer_value(json_object_get(m, "failed_requests"));
+        /* what the gateway answered without a node's success: its 5xx and 502s for a node's
+         * reset, refused connection, timeout */
+        long long gw_5xx = 0;
+        const char *outcomes[] = {"4xx", "5xx", "connect", "reset", "timeout", "other"};
+        for (int o = 0; o < 6; o++) {
+            char series[96];
+            snprintf(series, sizeof series, "herd_gateway_responses_total{outcome=\"%s\"} ",
+                     outcomes[o]);
+            gw_5xx += metric_value(page, series);
+        }
+        printf("  %s: %s, %lld failed (the gateway answered %lld failures), rollout %.0f ms, "
+               "fewest in rotation %lld, p99 %.1f ms before, %.1f ms during\n",
+               options[i] + 2, json_string_value(json_object_get(c, "verdict")), failed, gw_5xx,
+               json_number_value(json_object_get(m, "rollout_ms")),
+               json_integer_value(json_object_get(m, "min_serving")),
+               json_number_value(json_object_get(json_object_get(json_object_get(m, "latency_impact"), "before"), "p99_ms")),
+               json_number_value(json_object_get(json_object_get(json_object_get(m, "latency_impact"), "rollout"), "p99_ms")));
+        assert_non_null(page);
+        assert_int_equal(failed, gw_5xx);
+        json_t *nodes = json_object_get(m, "nodes");
+        assert_int_equal(json_array_size(nodes), 3);
+        double previous_back = 0;
+        for (size_t k = 0; k < 3; k++) { /* one at a time: each left after the previous came back */
+            json_t *n = json_array_get(nodes, k);
+            double left = json_number_value(json_object_get(n, "left_at_s"));
+            double back = json_number_value(json_object_get(n, "back_at_s"));
+            assert_true(json_is_number(json_object_get(n, "left_at_s")) && back > left);
+            assert_true(left >= previous_back);
+            previous_back = back;
+        }
+        assert_int_equal(json_integer_value(json_object_get(m, "min_serving")), 2);
+        assert_string_equal(json_string_value(json_object_get(check_named(doc, "scaling"), "verdict")),
+                            "pass");
+        assert_true(json_integer_value(json_object_get(m, "min_answering")) >= 2);
+        if (i == 0) {
+            assert_int_equal(failed, 0);
+            assert_int_equal(rc, 0);
+        } else {
+            /* SIGKILL: each replica held about 50 ms of its third of 1,000 requests/s */
+            assert_true(failed > 0);
+            assert_int_equal(rc, 1);
+            assert_string_equal(json_string_value(json_object_get(c, "verdict")), "fail");
+            assert_int_equal(json_integer_value(json_object_get(json_object_get(m, "failed_by_class"), "5xx")), failed);
+        }
+        free(page);
+        json_decref(doc);
+    }
+}
+
 int integration_plan(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1482,6 +1596,7 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_proxy_faults, setup, teardown),
         cmocka_unit_test(test_proxy_half_close_and_flush),
         cmocka_unit_test_setup_teardown(test_exec_fault, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_drain_and_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_rerender_and_compare, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_bad_plan, setup, teardown),
     };
