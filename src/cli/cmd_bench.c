@@ -41,6 +41,8 @@ static const char bench_usage[] =
     "      --timeout DUR       per request: connect, headers, body (default 10s)\n"
     "      --no-keepalive      a new connection for every request\n"
     "  -k, --insecure          do not verify TLS certificates\n"
+    "      --tls-reuse on|off  resume TLS sessions on new connections (default on, as wrk);\n"
+    "                          off: a full handshake for every connection (new visitors)\n"
     "request:\n"
     "  -m, --method M          method (default GET, or POST with a body)\n"
     "  -H, --header 'N: v'     add a header (repeatable)\n"
@@ -73,7 +75,7 @@ static const char bench_usage[] =
     "  -h, --help              this text\n";
 
 enum {
-    OPT_RAMP = 256, OPT_TIMEOUT, OPT_NOKEEPALIVE, OPT_BODYFILE, OPT_LB, OPT_SEED, OPT_NODEHEADER,
+    OPT_RAMP = 256, OPT_TIMEOUT, OPT_NOKEEPALIVE, OPT_TLSREUSE, OPT_BODYFILE, OPT_LB, OPT_SEED, OPT_NODEHEADER,
     OPT_THRESHOLD, OPT_MAXFAIL, OPT_OUT, OPT_CONFIG, OPT_MAXCONN, OPT_MASTER, OPT_REGION,
     OPT_WORKERS, OPT_TOKEN,
 };
@@ -89,6 +91,7 @@ static const struct option bench_opts[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"no-keepalive", no_argument, NULL, OPT_NOKEEPALIVE},
     {"insecure", no_argument, NULL, 'k'},
+    {"tls-reuse", required_argument, NULL, OPT_TLSREUSE},
     {"method", required_argument, NULL, 'm'},
     {"header", required_argument, NULL, 'H'},
     {"body", required_argument, NULL, 'b'},
@@ -217,6 +220,11 @@ static int apply_flag(int c, const char *arg, struct bench_options *o, struct ou
         return 0;
     case 'k':
         o->tls_verify = false;
+        return 0;
+    case OPT_TLSREUSE:
+        if (strcmp(arg, "on") != 0 && strcmp(arg, "off") != 0)
+            return usage_error("--tls-reuse '%s': expected on or off", arg);
+        o->tls_reuse = strcmp(arg, "on") == 0;
         return 0;
     case 'm':
         return bench_options_set_method(o, arg, err, sizeof err) < 0 ? usage_error("%s", err) : 0;

@@ -81,6 +81,8 @@ struct http_client {
     bool tls;
     bool tls_done;
     char tls_error[200]; /* why the last handshake failed */
+    SSL_SESSION *session;   /* the last connection's, resumed by the next (opts.tls_reuse) */
+    uint64_t handshake_ns;  /* when the handshake began */
     char server_name[URL_HOST_MAX];
     bool server_name_is_ip;
     void (*closed_fn)(void *data);
@@ -109,6 +111,7 @@ void http_client_opts_default(struct http_client_opts *o)
     o->body_timeout_ms = 30000;
     o->max_body_bytes = 1 << 20;
     o->tls_verify = true;
+    o->tls_reuse = true;
 }
 
 int http_client_connect_error(const struct http_client *c)
@@ -389,6 +392,14 @@ static void tls_init_contexts(void)
         ssl->SSL_CTX_set_verify(tls_ctx_verify, SSL_VERIFY_PEER, NULL);
     }
     if (tls_ctx_noverify) ssl->SSL_CTX_set_verify(tls_ctx_noverify, SSL_VERIFY_NONE, NULL);
+    /* the tickets a TLS 1.3 server sends after the handshake become the connection's session
+     * only with a client cache: what the next connection resumes (OpenSSL's own cache is not
+     * consulted: each connection slot keeps its last session, as wrk does) */
+    SSL_CTX *both[] = {tls_ctx_verify, tls_ctx_noverify};
+    for (int i = 0; i < 2; i++)
+        if (both[i])
+            ssl->SSL_CTX_ctrl(both[i], SSL_CTRL_SET_SESS_CACHE_MODE,
+                              SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE, NULL);
 }
 
 static int tls_flush(struct http_client *c)
@@ -452,6 +463,10 @@ static int tls_handshake(struct http_client *c)
         return -1;
     }
     c->tls_done = true;
+    c->res.tls_handshake = true;
+    c->res.tls_resumed = ssl->SSL_session_reused(c->ssl) == 1;
+    uint64_t took_us = (uv_hrtime() - c->handshake_ns) / 1000;
+    c->res.tls_handshake_us = took_us < UINT32_MAX ? (uint32_t)took_us : UINT32_MAX;
     start_phase(c, CLIENT_WAITING, c->opts.header_timeout_ms);
     struct buf req = c->pending;
     c->pending = (struct buf){0};
@@ -506,6 +521,8 @@ static int tls_start(struct http_client *c)
     }
     ssl->SSL_set_bio(c->ssl, c->rbio, c->wbio);
     ssl->SSL_set_connect_state(c->ssl);
+    if (c->opts.tls_reuse && c->session) ssl->SSL_set_session(c->ssl, c->session);
+    c->handshake_ns = uv_hrtime();
     if (!c->server_name_is_ip) ssl->SSL_ctrl(c->ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, c->server_name);
     if (c->opts.tls_verify) {
         if (c->server_name_is_ip)
@@ -519,6 +536,18 @@ static int tls_start(struct http_client *c)
 
 static void tls_end(struct http_client *c)
 {
+    if (c->ssl && c->tls_done && c->opts.tls_reuse) { /* kept for the next connection */
+        SSL_SESSION *s = ssl->SSL_get1_session(c->ssl); /* with the ticket read since, TLS 1.3 */
+        if (s && ssl->SSL_SESSION_is_resumable(s)) {
+            if (c->session) ssl->SSL_SESSION_free(c->session);
+            c->session = s;
+        } else if (s) {
+            ssl->SSL_SESSION_free(s);
+        }
+        /* a connection freed without a shutdown has its session marked not resumable (OpenSSL
+         * takes it for a broken one); a server's close after "Connection: close" is not */
+        ssl->SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    }
     if (c->ssl) ssl->SSL_free(c->ssl); /* frees the BIOs too */
     c->ssl = NULL;
     c->rbio = c->wbio = NULL;
@@ -568,6 +597,7 @@ static void maybe_finish_free(struct http_client *c)
     if (!c->freeing || c->handles_open > 0) return;
     void (*fn)(void *) = c->closed_fn;
     void *data = c->closed_data;
+    if (c->session) ssl->SSL_SESSION_free(c->session);
     buf_free(&c->pending);
     buf_free(&c->body);
     buf_free(&c->head);

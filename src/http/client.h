@@ -34,9 +34,13 @@ struct http_client_opts {
     size_t max_body_bytes;       /* with keep_body: larger bodies are cut (body_truncated) */
     const char *capture_header;  /* copy this header's value into the response, e.g. X-Herd-Node */
     bool tls_verify;             /* verify the server certificate and name (https) */
+    bool tls_reuse;              /* resume the last connection's TLS session (tickets or session
+                                  * IDs, TLS 1.2 and 1.3) when reconnecting, as wrk does; off:
+                                  * a full handshake every time ("new visitors") */
 };
 
-/* Fills defaults: 5 s connect, 30 s header and body, no body kept, verify on. */
+/* Fills defaults: 5 s connect, 30 s header and body, no body kept, verify on, TLS sessions
+ * resumed. */
 void http_client_opts_default(struct http_client_opts *o);
 
 struct http_client_response {
@@ -50,6 +54,9 @@ struct http_client_response {
     size_t bytes_out;   /* request bytes written: handed to the kernel or libuv's write queue
                          * (before encryption, with TLS) */
     int64_t content_length; /* announced by the server, or -1 */
+    bool tls_handshake;        /* this request's connection made a TLS handshake first */
+    bool tls_resumed;          /* ... which resumed an earlier session (no certificate sent) */
+    uint32_t tls_handshake_us; /* ... taking this long, from the TCP connection to its end */
 };
 
 #define HTTP_CLIENT_MAX_HEADERS 64

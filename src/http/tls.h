@@ -18,6 +18,7 @@
     X(SSL_CTX_new)                                                                                 \
     X(SSL_CTX_set_default_verify_paths)                                                            \
     X(SSL_CTX_set_verify)                                                                          \
+    X(SSL_CTX_ctrl)                                                                                \
     X(SSL_new)                                                                                     \
     X(SSL_free)                                                                                    \
     X(SSL_set_bio)                                                                                 \
@@ -37,6 +38,12 @@
     X(BIO_ctrl_pending)                                                                            \
     X(X509_VERIFY_PARAM_set1_ip_asc)                                                               \
     X(SSL_get_verify_result)                                                                       \
+    X(SSL_get1_session)                                                                            \
+    X(SSL_set_session)                                                                             \
+    X(SSL_session_reused)                                                                          \
+    X(SSL_SESSION_is_resumable)                                                                    \
+    X(SSL_SESSION_free)                                                                            \
+    X(SSL_set_shutdown)                                                                            \
     X(X509_verify_cert_error_string)                                                               \
     X(ERR_get_error)                                                                               \
     X(ERR_error_string_n)                                                                          \

@@ -490,6 +490,9 @@ static void on_answer(struct http_client *client, int error, const struct http_c
         .uncorrected_us = (now - c->sent_ns) / 1000,
         .bytes_in = res->bytes_in,
         .bytes_out = res->bytes_out,
+        .tls_handshake = res->tls_handshake,
+        .tls_resumed = res->tls_resumed,
+        .tls_handshake_us = res->tls_handshake_us,
     };
     if (error == HTTP_CLIENT_ETLS && !eng->result->tls_error[0]) { /* rare: once a connection */
         pthread_mutex_lock(&eng->lock);
@@ -947,6 +950,7 @@ static int worker_init(struct load_engine *eng, struct load_worker *w, unsigned 
     w->client_opts.body_timeout_ms = plan->timeout_ms;
     w->client_opts.capture_header = plan->node_header;
     w->client_opts.tls_verify = plan->tls_verify;
+    w->client_opts.tls_reuse = plan->tls_reuse;
     /* closed model: the slots exist from the start, staggered over the ramp-up */
     if (plan->rate <= 0) {
         for (unsigned i = 0; i < share; i++) {

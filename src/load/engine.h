@@ -63,6 +63,7 @@ struct load_plan {
     const char *node_header;  /* answers name their node in this header */
     uint64_t max_failures;    /* circuit breaker: stop after this many failures; 0: never */
     bool tls_verify;
+    bool tls_reuse;           /* new connections resume the last TLS session (http_client_opts) */
     uint64_t window_us;       /* > 0: also count outcomes in windows this long (load_windows) */
     struct load_stop *stop;   /* may be NULL: nothing stops the run early but the breaker */
     uint64_t origin_ns;       /* uv_hrtime() the records' times count from; 0: the run's start */

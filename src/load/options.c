@@ -22,6 +22,7 @@ void bench_options_default(struct bench_options *o)
     o->timeout_ms = DEFAULT_TIMEOUT_MS;
     o->keepalive = true;
     o->tls_verify = true;
+    o->tls_reuse = true;
 }
 
 void bench_options_free(struct bench_options *o)
@@ -385,6 +386,7 @@ static int options_plan(const struct bench_options *o, unsigned cores, bool reso
     plan->node_header = o->node_header ? o->node_header : "X-Herd-Node";
     plan->max_failures = o->max_failures;
     plan->tls_verify = o->tls_verify;
+    plan->tls_reuse = o->tls_reuse;
     unsigned threads = o->threads ? o->threads : (cores ? cores : 1);
     if (threads > plan->connections && plan->rate <= 0)
         threads = plan->connections; /* every thread owns at least one connection */

@@ -44,6 +44,7 @@ struct bench_options {
     uint32_t timeout_ms;
     bool keepalive;
     bool tls_verify;
+    bool tls_reuse; /* resume TLS sessions on new connections (default); off: full handshakes */
     char *node_header;
     uint64_t max_failures;
     struct threshold thresholds[BENCH_MAX_THRESHOLDS];

@@ -211,6 +211,13 @@ void *load_run_json(const struct load_plan *plan, const struct load_result *r,
         "thresholds", thresholds, "verdict", all_pass ? "pass" : "fail");
     if (doc && plan->rate > 0)
         json_object_set_new(doc, "latency_uncorrected_ms", load_latency_json(r->total.uncorrected, 1));
+    if (doc && r->total.tls_full + r->total.tls_resumed > 0) /* https: how it connected */
+        json_object_set_new(
+            doc, "tls",
+            json_pack("{s:b,s:I,s:I,s:I,s:o}", "reuse", plan->tls_reuse, "handshakes",
+                      (json_int_t)(r->total.tls_full + r->total.tls_resumed), "full",
+                      (json_int_t)r->total.tls_full, "resumed", (json_int_t)r->total.tls_resumed,
+                      "handshake_ms", load_latency_json(r->total.tls_handshake, 1)));
     return doc;
 }
 

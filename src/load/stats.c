@@ -9,13 +9,15 @@ int load_stats_init(struct load_stats *s)
     memset(s, 0, sizeof *s);
     s->latency = hist_new();
     s->uncorrected = hist_new();
-    return s->latency && s->uncorrected ? 0 : -1;
+    s->tls_handshake = hist_new();
+    return s->latency && s->uncorrected && s->tls_handshake ? 0 : -1;
 }
 
 void load_stats_free(struct load_stats *s)
 {
     hist_free(s->latency);
     hist_free(s->uncorrected);
+    hist_free(s->tls_handshake);
     for (size_t i = 0; i < s->node_count; i++)
         hist_free(s->nodes[i].latency);
     memset(s, 0, sizeof *s);
@@ -67,6 +69,10 @@ void load_stats_record(struct load_stats *s, struct load_interval *iv, int node,
     s->counters.bytes_out += sample->bytes_out;
     if (sample->status > 0 && sample->status < LOAD_STATUS_MAX)
         s->status[sample->status]++;
+    if (sample->tls_handshake) {
+        *(sample->tls_resumed ? &s->tls_resumed : &s->tls_full) += 1;
+        hist_record(s->tls_handshake, sample->tls_handshake_us);
+    }
     struct load_node *n = node >= 0 ? &s->nodes[node] : NULL;
     if (n) {
         counters_add(&n->counters, sample->cls);
@@ -108,6 +114,9 @@ int load_stats_merge(struct load_stats *dst, const struct load_stats *src)
     dst->dropped += src->dropped;
     hist_merge(dst->latency, src->latency);
     hist_merge(dst->uncorrected, src->uncorrected);
+    dst->tls_full += src->tls_full;
+    dst->tls_resumed += src->tls_resumed;
+    hist_merge(dst->tls_handshake, src->tls_handshake);
     for (int i = 0; i < LOAD_STATUS_MAX; i++)
         dst->status[i] += src->status[i];
     for (size_t i = 0; i < src->node_count; i++) {

@@ -39,6 +39,8 @@ struct load_stats {
     uint64_t status[LOAD_STATUS_MAX];
     struct load_node nodes[LOAD_MAX_NODES];
     size_t node_count;
+    uint64_t tls_full, tls_resumed; /* TLS handshakes made: in full, and resuming a session */
+    struct hist *tls_handshake;     /* their durations, us (TCP connected -> handshake done) */
 };
 
 /* One second of one thread, by the thread's node numbering. */
@@ -58,6 +60,8 @@ struct load_sample {
     uint64_t latency_us;     /* recorded in latency */
     uint64_t uncorrected_us; /* recorded in uncorrected */
     uint64_t bytes_in, bytes_out;
+    bool tls_handshake, tls_resumed; /* the request's connection made a TLS handshake first */
+    uint32_t tls_handshake_us;
 };
 
 /* Allocate the histograms. Return 0, or -1 when out of memory (then free is still safe). */

@@ -101,6 +101,13 @@ int report_text(const json_t *run, FILE *out)
         fprintf(out, "; slots %.0f, backlog at most %.0f, dropped sends %.0f",
                 report_num(t, "connections_peak"), report_num(t, "backlog_max"), report_num(t, "dropped"));
     fputc('\n', out);
+    json_t *tls = report_get(run, "tls");
+    if (tls)
+        fprintf(out, "  TLS            %.0f handshakes: %.0f full, %.0f resumed (sessions %s); "
+                     "handshake p50 %.3f ms, p99 %.3f ms\n",
+                report_num(tls, "handshakes"), report_num(tls, "full"), report_num(tls, "resumed"),
+                json_is_true(json_object_get(tls, "reuse")) ? "resumed" : "not resumed: --tls-reuse off",
+                report_num(tls, "handshake_ms.p50"), report_num(tls, "handshake_ms.p99"));
     if (report_num(t, "ok") == 0 && !json_is_null(report_get(run, "verdict")))
         fprintf(out, "\n  No request succeeded: nothing was measured\n");
     if (json_is_null(report_get(run, "verdict")))

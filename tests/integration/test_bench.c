@@ -669,6 +669,84 @@ static void test_bad_out_path_sends_nothing(void **state)
     }
 }
 
+#define NGINX "/usr/sbin/nginx"
+
+/* TLS sessions against Debian's nginx, which logs for each request whether its connection
+ * resumed a session ($ssl_session_reused: "r" or "."): a new connection for each of 200
+ * requests over 4 connections. By default herd resumes (as wrk does) and its count of full and
+ * resumed handshakes is nginx's, request for request; with --tls-reuse off every handshake is
+ * a full one, as nginx saw. */
+static void test_tls_sessions_resumed_as_the_server_saw(void **state)
+{
+    (void)state;
+    if (access(NGINX, X_OK) != 0) {
+        printf("  skipped: %s is not installed (apt-get install nginx-light)\n", NGINX);
+        skip();
+    }
+    char dir[] = "/tmp/herd-tls-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cert[256], key[256], conf[4096], path[300], log[300];
+    assert_int_equal(harness_self_signed_cert(dir, cert, key, sizeof cert), 0);
+    int port = harness_free_port();
+    snprintf(log, sizeof log, "%s/access.log", dir);
+    snprintf(conf, sizeof conf,
+             "worker_processes 1;\ndaemon off;\nmaster_process off;\nerror_log %s/error.log;\n"
+             "pid %s/nginx.pid;\nevents { worker_connections 256; }\n"
+             "http {\n  access_log off;\n  log_format tls '$ssl_session_reused';\n"
+             "  server {\n    listen 127.0.0.1:%d ssl;\n    ssl_certificate %s;\n"
+             "    ssl_certificate_key %s;\n    ssl_session_cache shared:HERD:1m;\n"
+             "    access_log %s tls;\n    location / { return 200 \"ok\\n\"; }\n  }\n}\n",
+             dir, dir, port, cert, key, log);
+    snprintf(path, sizeof path, "%s/nginx.conf", dir);
+    FILE *f = fopen(path, "w");
+    fputs(conf, f);
+    fclose(f);
+    char *argv[] = {NGINX, "-e", "stderr", "-p", dir, "-c", path, NULL};
+    pid_t nginx = harness_spawn(argv, NULL, NULL);
+    for (int i = 0; i < 100 && !harness_port_open(port); i++)
+        harness_pause_ms(50);
+    assert_true(harness_port_open(port));
+    char url[64];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/", port);
+    const char *reuse[] = {"on", "off"};
+    for (int k = 0; k < 2; k++) {
+        f = fopen(log, "w"); /* nginx appends: each run starts empty */
+        fclose(f);
+        char *args[] = {"bench", "-k", "--no-keepalive", "-c", "4", "-t", "2", "-n", "200",
+                        "--tls-reuse", (char *)reuse[k], "-o", "json", url, NULL};
+        json_t *run = run_json(args, 0, NULL);
+        json_t *tls = json_object_get(run, "tls");
+        long long full = jint(tls, "full", NULL), resumed = jint(tls, "resumed", NULL);
+        long long r = 0, dot = 0; /* nginx writes a line after its answer: wait for all 200 */
+        for (long end = harness_now_ms() + 5000; r + dot < 200 && harness_now_ms() < end;) {
+            char *text = harness_slurp(log);
+            r = dot = 0;
+            for (char *line = text; *line; line += strcspn(line, "\n") + (line[strcspn(line, "\n")] != 0)) {
+                r += line[0] == 'r';
+                dot += line[0] == '.';
+            }
+            free(text);
+            if (r + dot < 200) harness_pause_ms(20);
+        }
+        printf("  --tls-reuse %s: herd %lld full, %lld resumed; nginx %lld new, %lld reused\n",
+               reuse[k], full, resumed, dot, r);
+        assert_int_equal(jint(run, "totals", "ok"), 200);
+        assert_int_equal(full + resumed, 200);
+        assert_int_equal(full, dot);
+        assert_int_equal(resumed, r);
+        if (k == 0)
+            assert_true(resumed >= 200 - 4); /* each connection's first handshake is full */
+        else
+            assert_int_equal(resumed, 0);
+        json_decref(run);
+    }
+    kill(nginx, SIGTERM);
+    harness_wait(nginx, 5000);
+    char rm[64];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    if (system(rm) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
 int integration_bench(void)
 {
     const struct CMUnitTest tests[] = {
@@ -691,6 +769,7 @@ int integration_bench(void)
         cmocka_unit_test(test_backlog_left_at_the_end_is_accounted),
         cmocka_unit_test(test_stalled_target_is_not_fast),
         cmocka_unit_test(test_dead_port_exits_1),
+        cmocka_unit_test(test_tls_sessions_resumed_as_the_server_saw),
     };
     return cmocka_run_group_tests_name("bench", tests, setup, teardown);
 }
