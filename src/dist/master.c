@@ -469,11 +469,11 @@ static void task_stop_parts(struct dist_master *m, struct m_task *t)
 
 /* ---- losing a worker ---- */
 
-/* Parts lost[0..n) of task t are given up (their worker was lost, or restarted without them).
- * A request-count task's unfinished requests go to the workers that remain, a duration task's
- * loss is recorded. */
+/* Parts lost[0..n) of task t are given up (their worker was lost, restarted without them, or
+ * stopped before their end: then never back to it). A request-count task's unfinished requests
+ * go to the workers that remain, a duration task's loss is recorded. */
 static void parts_lost(struct dist_master *m, struct m_task *t, struct m_part **lost, size_t n,
-                       const char *why)
+                       const char *why, bool stopping)
 {
     if (n == 0)
         return;
@@ -517,7 +517,7 @@ static void parts_lost(struct dist_master *m, struct m_task *t, struct m_part **
                 in_task = strcmp(t->parts[i].worker, w->id) == 0;
             if (pass == 0 && !in_task)
                 continue;
-            if (strcmp(w->id, wid) == 0 && !w->registered)
+            if (strcmp(w->id, wid) == 0 && (stopping || !w->registered))
                 continue;
             recv[nr++] = w;
         }
@@ -625,7 +625,7 @@ static void worker_parts_lost(struct dist_master *m, struct m_worker *w, const i
             if (!kept)
                 lost[n++] = p;
         }
-        parts_lost(m, t, lost, n, why);
+        parts_lost(m, t, lost, n, why, false);
     }
 }
 
@@ -1057,8 +1057,24 @@ static void on_intervals(struct http_request *req, void *data)
     m->posts_tail = &post->next;
 }
 
+/* Whether part p of t ended (final interval iv) before its share of a request-count task: its
+ * worker was interrupted (SIGTERM: `kubectl delete pod`, a scale-down) while the task runs and
+ * the master did not ask it to stop, so its unfinished requests must go to another worker, or
+ * the task would end short and still pass. */
+static bool part_stopped_short(const struct m_task *t, const struct m_part *p,
+                               const struct dist_interval *iv)
+{
+    if (!iv->interrupted || iv->error[0] || p->cancel_due || t->state != STORE_TASK_RUNNING ||
+        t->task.options.requests == 0)
+        return false;
+    struct dist_merge_worker_stats s = {0};
+    return dist_merge_worker_stats(t->merge, p->name, &s) == 0 &&
+           dist_unfinished(p->share.requests, s.accounted) > 0;
+}
+
 /* Answers post p after its intervals were committed (status 200) or refused, and merges the
- * new ones into its task. Returns true when one of them was a final interval. */
+ * new ones into its task; a part whose worker stopped short has its rest reassigned. Returns
+ * true when one of them was a final interval. */
 static bool post_answer(struct dist_master *m, struct m_post *p, int status, const int *stored,
                         const char *why)
 {
@@ -1077,6 +1093,8 @@ static bool post_answer(struct dist_master *m, struct m_post *p, int status, con
     char err[ERR_SIZE];
     json_t *acked = json_array();
     bool any_final = false;
+    int64_t stopped_short[16]; /* parts whose worker stopped before their share (SIGTERM) */
+    size_t short_n = 0;
     for (size_t i = 0; i < json_array_size(p->list); i++) {
         json_t *j = json_array_get(p->list, i);
         json_array_append_new(acked, json_integer(json_integer_value(json_object_get(j, "seq"))));
@@ -1097,10 +1115,20 @@ static bool post_answer(struct dist_master *m, struct m_post *p, int status, con
             part_final(t, part, &m->scratch);
             part->state = STORE_ASSIGNMENT_DONE;
             any_final = true;
+            if (part_stopped_short(t, part, &m->scratch) && short_n < 16)
+                stopped_short[short_n++] = part->id;
         }
     }
     http_respond_json(p->req, 200, json_pack("{s:o,s:I}", "acked", acked, "now_us",
                                              (json_int_t)mtime_wall_us()));
+    /* their unfinished requests go to the others, as a lost worker's (t may end here) */
+    for (size_t i = 0; i < short_n && (t = task_find(m, p->task_id)); i++)
+        for (size_t k = 0; k < t->part_count; k++)
+            if (t->parts[k].id == stopped_short[i]) {
+                struct m_part *lost = &t->parts[k];
+                parts_lost(m, t, &lost, 1, "stopped before the end of its share", true);
+                break;
+            }
     return any_final;
 }
 

@@ -96,15 +96,17 @@ static void sleep_ms(unsigned ms)
 /* One call; notes the clock offset from an answer's now_us when its round trip is the
  * shortest yet. Returns 0 with *status and *resp (parsed JSON or NULL; the caller decrefs),
  * or -1 when no answer came. */
-static int call(struct worker *w, const char *method, const char *path, const char *body,
-                int timeout_ms, int *status, json_t **resp)
+/* One call to the master (cancel_fd: see http_fetch_until). Returns 0 with the answer's status
+ * and JSON, or -1. */
+static int call_until(struct worker *w, const char *method, const char *path, const char *body,
+                      int timeout_ms, int cancel_fd, int *status, json_t **resp)
 {
     char err[ERR_SIZE];
     char *text = NULL;
     *resp = NULL;
     int64_t t0 = mtime_wall_us();
-    if (http_fetch_with(w->base, method, path, w->headers, body, timeout_ms, status, &text, err,
-                        sizeof err) < 0) {
+    if (http_fetch_until(w->base, method, path, w->headers, body, timeout_ms, cancel_fd, status,
+                         &text, err, sizeof err) < 0) {
         log_debug("%s %s: %s", method, path, err);
         return -1;
     }
@@ -121,6 +123,12 @@ static int call(struct worker *w, const char *method, const char *path, const ch
         pthread_mutex_unlock(&w->lock);
     }
     return 0;
+}
+
+static int call(struct worker *w, const char *method, const char *path, const char *body,
+                int timeout_ms, int *status, json_t **resp)
+{
+    return call_until(w, method, path, body, timeout_ms, -1, status, resp);
 }
 
 static const char *error_of(const json_t *resp)
@@ -813,7 +821,10 @@ int dist_worker_run(const struct dist_worker_options *o, char *err, size_t errle
                  o->id, session);
         int status;
         json_t *a;
-        if (call(w, "GET", path, NULL, POLL_TIMEOUT, &status, &a) < 0) {
+        /* the long poll ends at a stop (SIGTERM: kubectl delete pod, a scale-down): the loads
+         * stop at once and their last intervals go out, while the grace lasts */
+        if (call_until(w, "GET", path, NULL, POLL_TIMEOUT, o->stop ? o->stop->fd : -1, &status,
+                       &a) < 0) {
             nap(w, backoff);
             backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
             continue;

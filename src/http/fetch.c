@@ -14,9 +14,18 @@
 
 struct fetch {
     int error, status;
-    bool done;
+    bool done, cancelled;
     char *body;
 };
+
+static void on_cancel(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct fetch *f = h->data;
+    f->cancelled = true;
+    uv_poll_stop(h);
+}
 
 static void on_answer(struct http_client *c, int error, const struct http_client_response *res,
                       void *data)
@@ -39,6 +48,14 @@ int http_fetch(const char *base_url, const char *method, const char *path, const
 int http_fetch_with(const char *base_url, const char *method, const char *path,
                     const char *headers, const char *body, int timeout_ms, int *status,
                     char **response, char *err, size_t errlen)
+{
+    return http_fetch_until(base_url, method, path, headers, body, timeout_ms, -1, status,
+                            response, err, errlen);
+}
+
+int http_fetch_until(const char *base_url, const char *method, const char *path,
+                     const char *headers, const char *body, int timeout_ms, int cancel_fd,
+                     int *status, char **response, char *err, size_t errlen)
 {
     *response = NULL;
     struct url u;
@@ -65,12 +82,20 @@ int http_fetch_with(const char *base_url, const char *method, const char *path,
     o.max_body_bytes = 64u << 20;
     o.tls_verify = false;
     struct fetch f = {0};
+    uv_poll_t cancel;
+    bool watching = cancel_fd >= 0 && uv_poll_init(&loop, &cancel, cancel_fd) == 0;
+    if (watching) {
+        cancel.data = &f;
+        uv_poll_start(&cancel, UV_READABLE, on_cancel);
+    }
     struct http_client *c = http_client_new(&loop, (struct sockaddr *)&addr, &u, &o, err, errlen);
     int rc = -1;
     if (c && http_client_send(c, req.data, req.len, on_answer, &f) == 0) {
-        while (!f.done && uv_run(&loop, UV_RUN_ONCE)) {
+        while (!f.done && !f.cancelled && uv_run(&loop, UV_RUN_ONCE)) {
         }
-        if (f.done && f.error == HTTP_CLIENT_OK) {
+        if (!f.done && f.cancelled) {
+            err_set(err, errlen, "%s%s: cancelled", base_url, path);
+        } else if (f.done && f.error == HTTP_CLIENT_OK) {
             *status = f.status;
             *response = f.body ? f.body : strdup("");
             f.body = NULL;
@@ -82,6 +107,7 @@ int http_fetch_with(const char *base_url, const char *method, const char *path,
     }
     free(f.body);
     if (c) http_client_free(c, NULL, NULL);
+    if (watching) uv_close((uv_handle_t *)&cancel, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     buf_free(&req);

@@ -19,4 +19,10 @@ int http_fetch_with(const char *base_url, const char *method, const char *path,
                     const char *headers, const char *body, int timeout_ms, int *status,
                     char **response, char *err, size_t errlen);
 
+/* As http_fetch_with, given up as soon as cancel_fd (-1: none; an eventfd or a pipe's read end,
+ * never read here) becomes readable: then -1 with "cancelled" (a long poll a stop ends). */
+int http_fetch_until(const char *base_url, const char *method, const char *path,
+                     const char *headers, const char *body, int timeout_ms, int cancel_fd,
+                     int *status, char **response, char *err, size_t errlen);
+
 #endif
