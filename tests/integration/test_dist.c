@@ -599,6 +599,20 @@ static void test_settings_from_environment(void **state)
     assert_int_equal(json_integer_value(json_object_get(w, "cores")), 2);
     assert_null(harness_json_find(json_object_get(list, "workers"), "id", "env-w2"));
     json_decref(list);
+    /* without an id, a worker that is process 1 (a container's) is its host name; as root,
+     * a PID namespace of its own makes it so */
+    if (geteuid() == 0) {
+        char host[64] = "";
+        assert_int_equal(gethostname(host, sizeof host), 0);
+        char *pargv[] = {"/usr/bin/unshare", "--pid", "--fork", "--kill-child",
+                         (char *)harness_herd_bin(), "worker", NULL};
+        char *penv[] = {murl, "HERD_TOKEN=env-token", NULL};
+        harness_spawn(pargv, penv, NULL);
+        list = w = NULL;
+        assert_true(harness_wait_until((json_decref(list), w = active_worker(d, host, &list)),
+                                       15000));
+        json_decref(list);
+    }
     /* bad values: exit 2, the message names the variable (or the flag that overrode it) */
     static const struct {
         const char *cmd, *var, *flag, *value, *message;
