@@ -4,7 +4,8 @@
 // the worker Deployment twice, as two regions (eu: 2 replicas, us: 1). The files played are the
 // ones kustomization.yaml lists, copied with these substitutions only: the image name, the
 // secret's and the volume's names (this run's), the master's address (the pod name
-// herd-master-pod-0: podman 4.3 ignores Services), and the worker's name, region and replicas.
+// herd-master-pod-0: podman 4.3 ignores Services), and the worker's name, herd/region label
+// (HERD_REGION reads it) and replicas, as docs/deploy.md makes a region's workers.
 // From the host (which reaches pods on the network by their IP), through the REST API with the
 // token: every worker registers under its pod name in its region; a request-count task lands
 // exactly at the target (its own counter, GET /api/v1/cluster/status); then, in a second,
@@ -184,7 +185,7 @@ function manifests() {
         out.push({ file: `worker-${r.name}.yaml`, text: substitute(f, text, [image, secret,
           [/^(  name:) herd-worker$/m, `$1 herd-worker-${r.name}`],
           [/(name: HERD_MASTER\n\s+value:) http:\/\/herd-master:8080/, "$1 http://herd-master-pod-0:8080"],
-          [/(name: HERD_REGION\n\s+value:) \S+/, `$1 ${r.name}`],
+          [/herd\/region: default/g, `herd/region: ${r.name}`],
           [/^(  replicas:) \d+/m, `$1 ${r.replicas}`],
         ]) });
     } else if (kind === "master") {
