@@ -84,7 +84,7 @@ if [ "$rebuild_base" = 1 ] || [ "$have" != "$want" ]; then
     rm -f "$rootfs.log"
     # an image holds no package lists or caches
     rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/archives/*.deb
-    tar -C "$rootfs" -c . | $PODMAN import \
+    tar -C "$rootfs" -c . | $PODMAN import --quiet \
         --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin' \
         --change "LABEL org.herd.base=\"$want\"" \
         --change 'CMD ["/bin/bash"]' - "$base" >/dev/null

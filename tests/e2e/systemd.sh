@@ -39,13 +39,16 @@ for unit in herd-master.service herd-worker@.service; do
 done
 for unit in herd-master.service herd-worker@w1.service; do
     verify "$dir/$unit"
-    [ "$rc" -eq 0 ] && [ -z "$out" ] || fail "systemd-analyze verify $unit: exit $rc: $out"
+    if [ "$rc" -ne 0 ] || [ -n "$out" ]; then
+        fail "systemd-analyze verify $unit: exit $rc: $out"
+    fi
     rc=0
     out=$(cd "$dir" && systemd-analyze security --offline=yes --threshold=20 "$dir/$unit" 2>&1) ||
         rc=$?
     level=$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for [^:]*: *//p')
-    [ "$rc" -eq 0 ] && [ -n "$level" ] ||
+    if [ "$rc" -ne 0 ] || [ -z "$level" ]; then
         fail "systemd-analyze security $unit: exit $rc (more than 2.0 exposed?): $level"
+    fi
     echo "e2e.systemd: $unit: verified; exposure $level"
 done
 
