@@ -16,7 +16,8 @@
 // which is less than its unfinished share. The report comes back in Markdown. Pods, volume,
 // network, secret and image go away at the end, on failure too; a run killed before that is
 // cleaned up by the next one (names carry the run's pid).
-// Exit 77 (skip) only where podman cannot run: not root, no podman, or `podman info` fails.
+// Exit 77 (skip) only where podman cannot run: not root, no podman, `podman info` fails, or
+// podman fails (exit 125) to run the image's `herd --version`.
 // Env: HERD_SOURCE_DIR (the repository), HERD_IMAGE_BIN (the herd copied into the image: a
 // release build, build/herd), HERD_E2E_KEEP=1 keeps everything for a look.
 import { spawnSync } from "node:child_process";
@@ -65,7 +66,10 @@ function podman(args, { okFail = false, input } = {}) {
 }
 
 const info = podman(["info", "--format", "{{.Host.OCIRuntime.Name}}"], { okFail: true });
-if (info.status !== 0) skip(`podman --runtime runc info fails: ${info.err.split("\n").pop()}`);
+if (info.status !== 0) {
+  rmSync(work, { recursive: true, force: true });
+  skip(`podman --runtime runc info fails: ${info.err.split("\n").pop()}`);
+}
 
 const run = process.pid;
 const names = {
@@ -279,6 +283,12 @@ async function main() {
     ["-t", names.image, "--herd", herdBin], { env, encoding: "utf8", timeout: 600000 });
   assert.equal(build.status, 0, `deploy/build-image.sh: ${build.stderr}`);
   log(`image built in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${build.stderr.trim().split("\n").join("; ")}`);
+  // can podman run a container at all here (a chroot without cgroups cannot)? 125 is podman's
+  // own failure; anything else is the image's, and fails the test
+  const probe = podman(["run", "--rm", "--network", "none", names.image, "--version"], { okFail: true });
+  if (probe.status === 125) skip(`podman cannot run a container here: ${probe.err.split("\n").pop()}`);
+  assert.equal(probe.status, 0, `herd --version in the image: exit ${probe.status}: ${probe.err}`);
+  assert.match(probe.out, /^herd \d/);
 
   token = randomBytes(24).toString("hex");
   const secretFile = path.join(work, "secret.json");
