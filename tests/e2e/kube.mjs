@@ -281,15 +281,23 @@ async function main() {
   const t0 = Date.now();
   const build = spawnSync(path.join(source, "deploy/build-image.sh"),
     ["-t", names.image, "--herd", herdBin], { env, encoding: "utf8", timeout: 600000 });
-  assert.equal(build.status, 0, `deploy/build-image.sh: ${build.stderr}`);
-  log(`image built in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${build.stderr.trim().split("\n").join("; ")}`);
   // can podman run a container at all here? A chroot without cgroups cannot ("runc create
-  // failed: no cgroup mount found", exit 126). 125 is podman's own failure, 126 the runtime's;
-  // one that names the entrypoint (not executable, missing: 126, 127), and anything else the
-  // image does, fails the test
+  // failed: no cgroup mount found", exit 126), so neither the build's RUN step nor any pod can.
+  // 125 is podman's own failure, 126 the runtime's; one that names the entrypoint (not
+  // executable, missing: 126, 127), and anything else the image does, fails the test
+  const cannotRun = (r) =>
+    r.status === 125 || (r.status === 126 && !r.err.includes("/usr/local/bin/herd"));
+  if (build.status !== 0) {
+    const base = "localhost/herd-base:bookworm";
+    if (podman(["image", "exists", base], { okFail: true }).status === 0) {
+      const probe = podman(["run", "--rm", "--network", "none", base, "/bin/true"], { okFail: true });
+      if (cannotRun(probe)) skip(`podman cannot run a container here: ${probe.err.split("\n").pop()}`);
+    }
+    assert.fail(`deploy/build-image.sh: exit ${build.status}: ${build.stderr}`);
+  }
+  log(`image built in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${build.stderr.trim().split("\n").join("; ")}`);
   const probe = podman(["run", "--rm", "--network", "none", names.image, "--version"], { okFail: true });
-  if (probe.status === 125 || (probe.status === 126 && !probe.err.includes("/usr/local/bin/herd")))
-    skip(`podman cannot run a container here: ${probe.err.split("\n").pop()}`);
+  if (cannotRun(probe)) skip(`podman cannot run a container here: ${probe.err.split("\n").pop()}`);
   assert.equal(probe.status, 0, `herd --version in the image: exit ${probe.status}: ${probe.err}`);
   assert.match(probe.out, /^herd \d/);
 
