@@ -13,7 +13,12 @@
 // declares it lost and gives its unfinished requests to the others, the task completes with
 // exactly its requests, and the target answered those plus what the killed worker had sent
 // since its last acknowledged interval (SIGKILL takes that count with it: docs/distributed.md),
-// which is less than its unfinished share. The report comes back in Markdown. Pods, volume,
+// which is less than its unfinished share (SIGKILL, not the SIGTERM of a plain `pod rm -f` or
+// `kubectl delete pod`: a worker stopped so ends its part early and posts it, and the master
+// does not hand the rest to others; docs/deploy.md, "Scaling the workers"). The report comes
+// back in Markdown. Last, the master
+// pod is replaced (removed, its Deployment played again on the same volume): both tasks come
+// back from its store and the workers left register with it again. Pods, volume,
 // network, secret and image go away at the end, on failure too; a run killed before that is
 // cleaned up by the next one (names carry the run's pid).
 // Exit 77 (skip) only where podman cannot run: not root, no podman, `podman info` fails, or
@@ -383,6 +388,27 @@ async function main() {
   const md = await api("GET", `/api/v1/tasks/${second}/report?format=md`);
   assert.equal(md.status, 200);
   assert.ok(md.text.includes(victim), "the Markdown report names the lost worker");
+
+  // 3. the master pod replaced (Recreate: the old one goes, a new one mounts the same volume):
+  // the tasks come back from the store, and the workers register with the new master
+  podman(["pod", "rm", "-f", "herd-master-pod-0"]); // SIGTERM, as a rollout stops it
+  const masterDoc = list[0].text.split(/^---\n/m).filter((d) => /^kind: Deployment$/m.test(d));
+  assert.equal(masterDoc.length, 1);
+  const again = path.join(work, "master-again.yaml");
+  writeFileSync(again, masterDoc[0]); // the Deployment alone: its volume is there already
+  podman(["kube", "play", "--network", names.net, again]);
+  master = `http://${podIp("herd-master-pod-0")}:8080`;
+  await waitFor("the 2 workers left to register with the new master", 90000, async () => {
+    const r = await api("GET", "/api/v1/workers");
+    const ws = r.status === 200 ? r.json.workers.filter((w) => w.state === "active") : [];
+    return ws.length === 2 && !ws.some((w) => w.id === victim);
+  });
+  for (const [id, n] of [[first, 1500], [second, requests]]) {
+    const back = await task(id);
+    assert.equal(back.state, "completed", `${id} after the master's restart`);
+    assert.equal(back.totals.requests, n, `${id}'s requests after the master's restart`);
+  }
+  log("the master pod replaced: both tasks back from its volume, 2 workers registered again");
 }
 
 let failed = false;
