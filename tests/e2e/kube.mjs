@@ -147,12 +147,16 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"])
     cleanupOnce();
     process.exit(1);
   });
-const watchdog = setTimeout(() => {
-  console.error("e2e.kube: timed out after 270 s");
-  dumpLogs();
-  cleanupOnce();
-  process.exit(1);
-}, 270000);
+// started once the image is built (the first build, a debootstrap, depends on the mirror)
+let watchdog;
+function startWatchdog() {
+  watchdog = setTimeout(() => {
+    console.error("e2e.kube: timed out after 240 s (the image built)");
+    dumpLogs();
+    cleanupOnce();
+    process.exit(1);
+  }, 240000);
+}
 
 function dumpLogs() {
   for (const p of pods) {
@@ -300,6 +304,7 @@ async function main() {
     }
     assert.fail(`deploy/build-image.sh: exit ${build.status}: ${build.stderr}`);
   }
+  startWatchdog();
   log(`image built in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${build.stderr.trim().split("\n").join("; ")}`);
   const probe = podman(["run", "--rm", "--network", "none", names.image, "--version"], { okFail: true });
   if (cannotRun(probe)) skip(`podman cannot run a container here: ${probe.err.split("\n").pop()}`);
