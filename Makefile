@@ -1,7 +1,13 @@
 # herd: top-level tasks. `make demo` and `make test` install what they need first.
 BUILD_PKGS := gcc libc6-dev make cmake pkg-config libuv1-dev node-llhttp libyaml-dev libjansson-dev \
               libsqlite3-dev libssl-dev libcmocka-dev openssl curl
-TEST_PKGS := chromium iproute2 haproxy nginx-light
+# haproxy and nginx-light: peers the tests hold herd's numbers against (a balancer's own log,
+# a TLS server's resumed sessions). podman and its helpers play deploy/k8s (e2e.kube): runc
+# (crun refuses hybrid cgroups), iptables and the dnsname plugin (pods find the master by
+# name), catatonit (the pods' pause image), debootstrap (the image's base, no registry
+# needed); systemd: systemd-analyze verify of deploy/systemd (e2e.systemd)
+TEST_PKGS := chromium iproute2 haproxy nginx-light podman runc iptables catatonit debootstrap \
+             golang-github-containernetworking-plugin-dnsname systemd
 BENCH_PKGS := wrk nginx-light haproxy bc python3 util-linux time
 # libFuzzer: Debian's clang and its compiler-rt (`make fuzz`; `make test` runs each target 20 s)
 FUZZ_PKGS := clang libclang-rt-14-dev

@@ -62,6 +62,23 @@ int cli_count_flag(const char *cmd, const char *flag, const char *text, uint64_t
  * "http://host:port"; a URL with a scheme is kept. Into out; returns out. */
 const char *cli_master_url(const char *text, char *out, size_t size);
 
+/* A setting given by a flag or an environment variable: value (NULL: neither) and from, what
+ * gave it ("--region" or "HERD_REGION"), for the messages about it. */
+struct cli_setting {
+    const char *value;
+    const char *from;
+};
+
+/* Sets s from the environment variable name when that is set and not empty; leaves s as it
+ * is otherwise. A flag parsed later overrides it. */
+void cli_setting_env(struct cli_setting *s, const char *name);
+
+/* Checks a token setting (a master's, as herd master and herd worker take it): 1 to 255
+ * characters without blanks. Returns 0, or -1 after printing "herd CMD: FROM: expected 1 to
+ * 255 characters without blanks". */
+int cli_token_check(const char *cmd, const struct cli_setting *s);
+#define CLI_TOKEN_MAX 255
+
 /* The flag that names state directory root in a hint a user can paste ("herd down%s"):
  * "" for the default (.herd), else " --state-dir ROOT" with ROOT single-quoted when the
  * shell would split or expand it. Writes at most size bytes into out; returns out. */

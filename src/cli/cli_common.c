@@ -1,6 +1,7 @@
 /* cli_common.c -- what every command says alike: option errors, the version line, hints. */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -52,6 +53,25 @@ const char *cli_master_url(const char *text, char *out, size_t size)
 {
     snprintf(out, size, "%s%s", strstr(text, "://") ? "" : "http://", text);
     return out;
+}
+
+void cli_setting_env(struct cli_setting *s, const char *name)
+{
+    const char *v = getenv(name);
+    if (v && v[0]) {
+        s->value = v;
+        s->from = name;
+    }
+}
+
+int cli_token_check(const char *cmd, const struct cli_setting *s)
+{
+    const char *t = s->value;
+    if (t && t[0] && strlen(t) <= CLI_TOKEN_MAX && !strpbrk(t, " \t\r\n"))
+        return 0;
+    fprintf(stderr, "herd %s: %s: expected 1 to %d characters without blanks\n", cmd, s->from,
+            CLI_TOKEN_MAX);
+    return -1;
 }
 
 const char *cli_state_flag(const char *root, char *out, size_t size)

@@ -25,7 +25,8 @@ static const char master_usage[] =
     "                           loopback requires a token\n"
     "      --db FILE            the store (default herd.db)\n"
     "      --token T            every change and every worker call needs `Authorization: Bearer\n"
-    "                           T`; reads need it from other hosts than loopback\n"
+    "                           T`; reads need it from other hosts than loopback (default:\n"
+    "                           $HERD_TOKEN, when set and not empty)\n"
     "      --token-file FILE    the token from the first line of FILE\n"
     "      --allow-target HOST|CIDR  tasks may load only these hosts (repeatable; default any)\n"
     "      --log-level LEVEL    error, warn, info (default) or debug\n"
@@ -133,7 +134,8 @@ int cmd_master(int argc, char **argv)
     struct dist_master_options o;
     dist_master_options_default(&o);
     static struct dist_allow allow[DIST_ALLOW_MAX];
-    char host[256] = "127.0.0.1", token[256] = "", err[ERR_SIZE];
+    char host[256] = "127.0.0.1", token[CLI_TOKEN_MAX + 1] = "", err[ERR_SIZE];
+    bool token_given = false; /* --token or --token-file, which override HERD_TOKEN */
     enum log_level level = LOG_LEVEL_INFO;
     int c;
     opterr = 0;
@@ -153,20 +155,21 @@ int cmd_master(int argc, char **argv)
         case OPT_DB:
             o.db_path = optarg;
             break;
-        case OPT_TOKEN:
-            if (!optarg[0] || strlen(optarg) >= sizeof token || strpbrk(optarg, " \t\r\n")) {
-                fprintf(stderr, "herd master: --token: expected 1 to 255 characters without "
-                                "blanks\n");
+        case OPT_TOKEN: {
+            struct cli_setting flag = {optarg, "--token"};
+            if (cli_token_check("master", &flag) < 0)
                 return CLI_EXIT_USAGE;
-            }
             snprintf(token, sizeof token, "%s", optarg);
+            token_given = true;
             break;
+        }
         case OPT_TOKEN_FILE:
             if (read_token_file(optarg, token, sizeof token) < 0) {
                 fprintf(stderr, "herd master: --token-file '%s': cannot read a token from its "
                                 "first line\n", optarg);
                 return CLI_EXIT_USAGE;
             }
+            token_given = true;
             break;
         case OPT_ALLOW:
             if (o.allow_count == DIST_ALLOW_MAX) {
@@ -211,9 +214,17 @@ int cmd_master(int argc, char **argv)
                 argv[optind]);
         return CLI_EXIT_USAGE;
     }
+    struct cli_setting env_token = {0};
+    cli_setting_env(&env_token, "HERD_TOKEN");
+    if (!token_given && env_token.value) {
+        if (cli_token_check("master", &env_token) < 0)
+            return CLI_EXIT_USAGE;
+        snprintf(token, sizeof token, "%s", env_token.value);
+    }
     if (!is_loopback(host) && !token[0]) {
         fprintf(stderr, "herd master: --listen %s is not loopback: give --token (or "
-                        "--token-file) so that only your workers and clients can use it\n", host);
+                        "--token-file, or HERD_TOKEN) so that only your workers and clients can "
+                        "use it\n", host);
         return CLI_EXIT_USAGE;
     }
     if (o.suspect_after_ms >= o.lost_after_ms)

@@ -22,12 +22,16 @@ static const char worker_usage[] =
     "load engine as `herd bench`, posting per-second results. Keeps running when the master is\n"
     "away: unacknowledged results are kept and sent again once it is back.\n"
     "\n"
-    "      --master URL       the master, e.g. http://10.0.0.5:8080 or 10.0.0.5:8080 (required)\n"
-    "      --id ID            this worker's id (default HOSTNAME-PID); the same id after a\n"
-    "                         restart rejoins as the same worker\n"
-    "      --region R         a region name tasks can select (--region of herd bench --master)\n"
-    "      --token T          the master's token (default: $HERD_TOKEN)\n"
-    "      --cores N          cores to report and use (default: this machine's)\n"
+    "options (override the environment variable named; an empty variable counts as unset):\n"
+    "      --master URL       the master, e.g. http://10.0.0.5:8080 or 10.0.0.5:8080 (required;\n"
+    "                         env HERD_MASTER)\n"
+    "      --id ID            this worker's id (env HERD_ID; default HOSTNAME-PID, or HOSTNAME\n"
+    "                         alone when herd is process 1, as in a container); the same id\n"
+    "                         after a restart rejoins as the same worker\n"
+    "      --region R         a region name tasks can select (--region of herd bench --master;\n"
+    "                         env HERD_REGION)\n"
+    "      --token T          the master's token (env HERD_TOKEN)\n"
+    "      --cores N          cores to report and use (env HERD_CORES; default: this machine's)\n"
     "      --buffer N         unacknowledged intervals kept while the master is away\n"
     "                         (default 3600; past it the oldest are dropped, with a warning)\n"
     "      --log-level LEVEL  error, warn, info (default) or debug\n"
@@ -79,6 +83,25 @@ static int count(const char *flag, const char *text, long max, long *out)
     return 0;
 }
 
+/* The default id: HOSTNAME-PID, or HOSTNAME alone when this is process 1 (a container's, whose
+ * host name is its pod's or container's name, unique and the same after a restart). Blanks and
+ * '#' become '-'. Into out (DIST_WORKER_ID_MAX + 1 bytes); returns out. */
+static const char *default_id(char *out, size_t size)
+{
+    char host[DIST_WORKER_ID_MAX + 1] = "worker";
+    if (gethostname(host, sizeof host) < 0 || !host[0])
+        snprintf(host, sizeof host, "worker");
+    host[sizeof host - 1] = '\0';
+    for (char *p = host; *p; p++)
+        if (*p <= ' ' || *p > '~' || *p == '#')
+            *p = '-';
+    if (getpid() == 1)
+        snprintf(out, size, "%s", host);
+    else
+        snprintf(out, size, "%.40s-%d", host, (int)getpid());
+    return out;
+}
+
 /* --simulate N: N workers ID-0 .. ID-(N-1) that post made-up intervals; prints what they saw. */
 static int simulate_run(const struct dist_worker_options *w, unsigned workers, unsigned rps)
 {
@@ -107,10 +130,15 @@ static int simulate_run(const struct dist_worker_options *w, unsigned workers, u
 int cmd_worker(int argc, char **argv)
 {
     struct dist_worker_options o = {0};
-    const char *id = NULL;
     char id_buf[DIST_WORKER_ID_MAX + 1], err[ERR_SIZE], master_url[1100];
     enum log_level level = LOG_LEVEL_INFO;
-    o.token = getenv("HERD_TOKEN");
+    /* the environment first (for manifests and unit files), flags over it */
+    struct cli_setting master = {0}, id = {0}, region = {0}, token = {0}, cores = {0};
+    cli_setting_env(&master, "HERD_MASTER");
+    cli_setting_env(&id, "HERD_ID");
+    cli_setting_env(&region, "HERD_REGION");
+    cli_setting_env(&token, "HERD_TOKEN");
+    cli_setting_env(&cores, "HERD_CORES");
     long n, simulate = 0, sim_rps = 100;
     int c;
     opterr = 0;
@@ -121,21 +149,19 @@ int cmd_worker(int argc, char **argv)
             fputs(worker_usage, stdout);
             return CLI_EXIT_OK;
         case OPT_MASTER:
-            o.master_url = cli_master_url(optarg, master_url, sizeof master_url);
+            master = (struct cli_setting){optarg, "--master"};
             break;
         case OPT_ID:
-            id = optarg;
+            id = (struct cli_setting){optarg, "--id"};
             break;
         case OPT_REGION:
-            o.region = optarg;
+            region = (struct cli_setting){optarg, "--region"};
             break;
         case OPT_TOKEN:
-            o.token = optarg;
+            token = (struct cli_setting){optarg, "--token"};
             break;
         case OPT_CORES:
-            if (count("--cores", optarg, 65536, &n) < 0)
-                return CLI_EXIT_USAGE;
-            o.cores = (unsigned)n;
+            cores = (struct cli_setting){optarg, "--cores"};
             break;
         case OPT_BUFFER:
             if (count("--buffer", optarg, 10000000, &n) < 0)
@@ -167,40 +193,42 @@ int cmd_worker(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     struct url u;
-    if (!o.master_url) {
-        fprintf(stderr, "herd worker: --master URL is required (the master's address, e.g. "
-                        "http://127.0.0.1:8080)\n");
+    if (!master.value) {
+        fprintf(stderr, "herd worker: --master URL is required (or HERD_MASTER: the master's "
+                        "address, e.g. http://127.0.0.1:8080)\n");
         return CLI_EXIT_USAGE;
     }
+    o.master_url = cli_master_url(master.value, master_url, sizeof master_url);
     if (url_parse(&u, o.master_url, err, sizeof err) < 0) {
-        fprintf(stderr, "herd worker: --master %s\n", err);
+        fprintf(stderr, "herd worker: %s %s\n", master.from, err);
         return CLI_EXIT_USAGE;
     }
-    if (!id && simulate) {
-        id = "sim";
-    } else if (!id) {
-        char host[64] = "worker";
-        gethostname(host, sizeof host);
-        host[sizeof host - 1] = '\0';
-        for (char *p = host; *p; p++)
-            if (*p <= ' ' || *p > '~' || *p == '#')
-                *p = '-';
-        snprintf(id_buf, sizeof id_buf, "%.40s-%d", host, (int)getpid());
-        id = id_buf;
+    if (cores.value) {
+        if (count(cores.from, cores.value, 65536, &n) < 0)
+            return CLI_EXIT_USAGE;
+        o.cores = (unsigned)n;
     }
-    if (!printable_id(id, DIST_WORKER_ID_MAX)) {
-        fprintf(stderr, "herd worker: --id '%s': expected 1 to %d printable characters without "
-                        "spaces or '#'\n", id, DIST_WORKER_ID_MAX);
+    if (token.value && token.value[0]) { /* --token '' is none */
+        if (cli_token_check("worker", &token) < 0)
+            return CLI_EXIT_USAGE;
+        o.token = token.value;
+    }
+    if (!id.value)
+        id = (struct cli_setting){simulate ? "sim" : default_id(id_buf, sizeof id_buf), "--id"};
+    if (!printable_id(id.value, DIST_WORKER_ID_MAX)) {
+        fprintf(stderr, "herd worker: %s '%s': expected 1 to %d printable characters without "
+                        "spaces or '#'\n", id.from, id.value, DIST_WORKER_ID_MAX);
         return CLI_EXIT_USAGE;
     }
-    if (o.region && o.region[0] && !printable_id(o.region, 63)) {
-        fprintf(stderr, "herd worker: --region '%s': expected up to 63 printable characters "
-                        "without spaces or '#'\n", o.region);
+    if (region.value && region.value[0] && !printable_id(region.value, 63)) {
+        fprintf(stderr, "herd worker: %s '%s': expected up to 63 printable characters "
+                        "without spaces or '#'\n", region.from, region.value);
         return CLI_EXIT_USAGE;
     }
-    o.id = id;
+    o.region = region.value;
+    o.id = id.value;
     char tag[DIST_WORKER_ID_MAX + 8];
-    snprintf(tag, sizeof tag, "worker %s", id);
+    snprintf(tag, sizeof tag, "worker %s", id.value);
     log_setup(level, tag);
     if (load_stop_init(&worker_stop) < 0) {
         fprintf(stderr, "herd worker: cannot make an eventfd\n");

@@ -577,6 +577,128 @@ static void test_token_matrix(void **state)
     free(err);
 }
 
+/* The worker's entry in GET /api/v1/workers when it is active, else NULL (caller decrefs
+ * *list). */
+static json_t *active_worker(const struct dist *d, const char *id, json_t **list)
+{
+    *list = NULL;
+    if (api(d, "GET", "/api/v1/workers", NULL, NULL, list) != 200)
+        return NULL;
+    json_t *w = harness_json_find(json_object_get(*list, "workers"), "id", id);
+    const char *st = json_string_value(json_object_get(w, "state"));
+    return st && strcmp(st, "active") == 0 ? w : NULL;
+}
+
+/* herd master and herd worker configured by the environment, as manifests and unit files do
+ * (HERD_TOKEN, HERD_MASTER, HERD_ID, HERD_REGION, HERD_CORES): what the master then requires
+ * and what the worker registers as; flags override the variables; a bad value gets the flag's
+ * message with the variable's name, and exit 2. */
+static void test_settings_from_environment(void **state)
+{
+    struct dist *d = *state;
+    d->mport = harness_free_port();
+    snprintf(d->db, sizeof d->db, "%s/herd.db", d->dir);
+    char listen[64], log[160], murl[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", d->mport);
+    snprintf(log, sizeof log, "%s/master.log", d->dir);
+    snprintf(murl, sizeof murl, "HERD_MASTER=127.0.0.1:%d", d->mport); /* the seed's form */
+    char *margv[] = {(char *)harness_herd_bin(), "master", "--listen", listen, "--db", d->db, NULL};
+    char *menv[] = {"HERD_TOKEN=env-token", NULL};
+    d->master = harness_spawn_io(margv, menv, log, log);
+    assert_true(harness_wait_until(harness_port_open(d->mport), 10000));
+    const char *body = "{\"config\": {\"url\": \"http://127.0.0.1:1/\", \"requests\": 5}}";
+    assert_int_equal(api(d, "POST", "/api/v1/tasks", body, NULL, NULL), 401);
+    assert_int_equal(api(d, "POST", "/api/v1/tasks", body, "env-token", NULL), 201);
+    /* a worker given everything by the environment */
+    char *wargv[] = {(char *)harness_herd_bin(), "worker", NULL};
+    char *wenv[] = {murl, "HERD_TOKEN=env-token", "HERD_ID=env-w1", "HERD_REGION=ap",
+                    "HERD_CORES=3", NULL};
+    harness_spawn(wargv, wenv, NULL);
+    json_t *list = NULL, *w = NULL;
+    assert_true(harness_wait_until((json_decref(list), w = active_worker(d, "env-w1", &list)),
+                                   15000));
+    assert_string_equal(json_string_value(json_object_get(w, "region")), "ap");
+    assert_int_equal(json_integer_value(json_object_get(w, "cores")), 3);
+    json_decref(list);
+    /* flags win over the variables */
+    char *fargv[] = {(char *)harness_herd_bin(), "worker", "--id", "flag-w2", "--region", "eu",
+                     "--cores", "2", NULL};
+    char *fenv[] = {murl, "HERD_TOKEN=env-token", "HERD_ID=env-w2", "HERD_REGION=ap",
+                    "HERD_CORES=5", NULL};
+    harness_spawn(fargv, fenv, NULL);
+    list = w = NULL;
+    assert_true(harness_wait_until((json_decref(list), w = active_worker(d, "flag-w2", &list)),
+                                   15000));
+    assert_string_equal(json_string_value(json_object_get(w, "region")), "eu");
+    assert_int_equal(json_integer_value(json_object_get(w, "cores")), 2);
+    assert_null(harness_json_find(json_object_get(list, "workers"), "id", "env-w2"));
+    json_decref(list);
+    /* without an id, a worker that is process 1 (a container's) is its host name; as root,
+     * a PID namespace of its own makes it so */
+    if (geteuid() == 0) {
+        char host[64] = "";
+        assert_int_equal(gethostname(host, sizeof host), 0);
+        char *pargv[] = {"/usr/bin/unshare", "--pid", "--fork", "--kill-child",
+                         (char *)harness_herd_bin(), "worker", NULL};
+        char *penv[] = {murl, "HERD_TOKEN=env-token", NULL};
+        harness_spawn(pargv, penv, NULL);
+        list = w = NULL;
+        assert_true(harness_wait_until((json_decref(list), w = active_worker(d, host, &list)),
+                                       15000));
+        json_decref(list);
+    }
+    /* bad values: exit 2, the message names the variable (or the flag that overrode it) */
+    static const struct {
+        const char *cmd, *var, *flag, *value, *message;
+    } bad[] = {
+        {"worker", "HERD_MASTER=ftp://x/", NULL, NULL,
+         "herd worker: HERD_MASTER URL 'ftp://x/': expected it to start with http://"},
+        {"worker", "HERD_ID=a#b", NULL, NULL,
+         "herd worker: HERD_ID 'a#b': expected 1 to 56 printable characters without spaces or '#'"},
+        {"worker", "HERD_REGION=a b", NULL, NULL,
+         "herd worker: HERD_REGION 'a b': expected up to 63 printable characters"},
+        {"worker", "HERD_CORES=0", NULL, NULL,
+         "herd worker: HERD_CORES '0': expected a whole number from 1 to 65536"},
+        {"worker", "HERD_CORES=2", "--cores", "many",
+         "herd worker: --cores 'many': expected a whole number from 1 to 65536"},
+        {"worker", "HERD_TOKEN=a b", NULL, NULL,
+         "herd worker: HERD_TOKEN: expected 1 to 255 characters without blanks"},
+        {"master", "HERD_TOKEN=a\tb", NULL, NULL,
+         "herd master: HERD_TOKEN: expected 1 to 255 characters without blanks"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *args[8] = {(char *)bad[i].cmd};
+        int n = 1;
+        if (strcmp(bad[i].cmd, "master") == 0) {
+            args[n++] = "--listen";
+            args[n++] = "127.0.0.1:0";
+            args[n++] = "--db";
+            args[n++] = d->db;
+        }
+        if (bad[i].flag) {
+            args[n++] = (char *)bad[i].flag;
+            args[n++] = (char *)bad[i].value;
+        }
+        char *env[] = {strcmp(bad[i].cmd, "worker") == 0 && strncmp(bad[i].var, "HERD_MASTER", 11)
+                           ? murl : (char *)bad[i].var,
+                       (char *)bad[i].var, NULL};
+        char *err = NULL;
+        int rc = harness_herd_env(args, env, 10000, NULL, &err);
+        if (rc != 2 || !err || !strstr(err, bad[i].message))
+            fail_msg("%s with %s: exit %d, stderr '%s'; expected 2 and '%s'", bad[i].cmd,
+                     bad[i].var, rc, err ? err : "", bad[i].message);
+        free(err);
+    }
+    /* a master on a non-loopback address takes its token from HERD_TOKEN: it says so */
+    char *err = NULL, *out = NULL;
+    char *wide[] = {"master", "--listen", "0.0.0.0:0", "--db", "/nonexistent/x/herd.db", NULL};
+    assert_int_equal(harness_herd_env(wide, menv, 10000, &out, &err), 2);
+    assert_null(strstr(err, "not loopback")); /* it got as far as the store */
+    assert_non_null(strstr(err, "/nonexistent/x/herd.db"));
+    free(err);
+    free(out);
+}
+
 static void test_bench_master_exit_codes(void **state)
 {
     struct dist *d = *state;
@@ -1411,6 +1533,7 @@ int integration_dist(void)
         cmocka_unit_test_setup_teardown(test_master_killed_and_restarted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_restarted_rejoins_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_matrix, setup_token, teardown),
+        cmocka_unit_test_setup_teardown(test_settings_from_environment, setup_dir, teardown),
         cmocka_unit_test_setup_teardown(test_bench_master_exit_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_bodies_400, setup, teardown),
         cmocka_unit_test_setup_teardown(test_details_failures_and_sample, setup, teardown),

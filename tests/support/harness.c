@@ -557,13 +557,19 @@ char *harness_slurp(const char *path)
 
 int harness_herd(char *const args[], int timeout_ms, char **out, char **err)
 {
+    return harness_herd_env(args, NULL, timeout_ms, out, err);
+}
+
+int harness_herd_env(char *const args[], char *const env[], int timeout_ms, char **out,
+                     char **err)
+{
     char *argv[64] = {(char *)harness_herd_bin()};
     size_t n = 1;
     for (size_t i = 0; args[i] && n < 63; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
     char *out_path = harness_temp_file(".out", ""), *err_path = harness_temp_file(".err", "");
-    pid_t pid = harness_spawn_io(argv, NULL, out_path, err_path);
+    pid_t pid = harness_spawn_io(argv, env, out_path, err_path);
     int status = harness_wait(pid, timeout_ms);
     if (status < 0) {
         kill(pid, SIGKILL);

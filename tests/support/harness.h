@@ -60,6 +60,10 @@ pid_t harness_spawn_io(char *const argv[], char *const env[], const char *stdout
  * exit code, or -1 when it did not exit in time (it is killed). */
 int harness_herd(char *const args[], int timeout_ms, char **out, char **err);
 
+/* As harness_herd, with extra environment entries ("K=V", NULL-terminated, may be NULL). */
+int harness_herd_env(char *const args[], char *const env[], int timeout_ms, char **out,
+                     char **err);
+
 /* Waits up to timeout_ms for pid to exit. Returns its wait status, or -1 on timeout. */
 int harness_wait(pid_t pid, int timeout_ms);
 
