@@ -17,6 +17,7 @@
 #include "dist/protocol.h"
 #include "dist/split.h"
 #include "dist/task.h"
+#include "../support/harness.h"
 #include "unit.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -487,11 +488,7 @@ static void test_merge_histograms_exact(void **state)
 /* The value of the sample named series (name{labels}) in Prometheus text, or NAN when absent. */
 static double sample_of(const char *text, const char *series)
 {
-    size_t n = strlen(series);
-    for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL)
-        if (strncmp(line, series, n) == 0 && line[n] == ' ')
-            return strtod(line + n + 1, NULL);
-    return NAN;
+    return harness_prom_sum(text, series, NULL);
 }
 
 /* /metrics of a task: its totals are the merge's (dist_merge_totals), the histogram's buckets
