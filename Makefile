@@ -1,7 +1,7 @@
 # herd: top-level tasks. `make demo` and `make test` install what they need first.
 BUILD_PKGS := gcc libc6-dev make cmake pkg-config libuv1-dev node-llhttp libyaml-dev libjansson-dev \
               libsqlite3-dev libssl-dev libcmocka-dev openssl curl
-TEST_PKGS := chromium iproute2
+TEST_PKGS := chromium iproute2 prometheus
 BENCH_PKGS := wrk nginx-light haproxy bc python3 util-linux time
 # libFuzzer: Debian's clang and its compiler-rt (`make fuzz`; `make test` runs each target 20 s)
 FUZZ_PKGS := clang libclang-rt-14-dev

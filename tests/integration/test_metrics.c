@@ -499,12 +499,210 @@ static void test_dashboard_names_are_exported(void **state)
     json_decref(dash);
 }
 
+/* ---- Prometheus ---- */
+
+/* Starts Debian's prometheus on a free port, scraping the master and the gateway every second,
+ * its data in the rig's directory; waits until both targets are up. Exits 77 (CTest: skipped)
+ * when prometheus cannot run here. */
+static int setup_prometheus(void **state)
+{
+    static char binary[256];
+    FILE *which = popen("command -v prometheus", "r");
+    char *found = which ? fgets(binary, sizeof binary, which) : NULL;
+    if (which)
+        pclose(which);
+    if (found)
+        binary[strcspn(binary, "\n")] = '\0';
+    char check[300];
+    snprintf(check, sizeof check, "'%s' --version >/dev/null 2>&1", binary);
+    if (!found || !binary[0] || system(check) != 0) {
+        fprintf(stderr, "SKIP: Debian's prometheus %s (make test-deps installs it)\n",
+                found ? "does not run here" : "is not installed");
+        exit(77);
+    }
+    if (setup_gateway(state) < 0)
+        return -1;
+    struct rig *r = *state;
+    char config[160], storage[160], listen[64], flag[3][200];
+    snprintf(config, sizeof config, "%s/prometheus.yml", r->dir);
+    snprintf(storage, sizeof storage, "%s/tsdb", r->dir);
+    FILE *f = fopen(config, "w");
+    if (!f)
+        return -1;
+    fprintf(f,
+            "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
+            "scrape_configs:\n"
+            "  - job_name: herd-master\n"
+            "    static_configs: [{targets: ['127.0.0.1:%d']}]\n"
+            "  - job_name: herd-gateway\n"
+            "    static_configs: [{targets: ['127.0.0.1:%d']}]\n",
+            r->master_port, r->gateway_port);
+    fclose(f);
+    r->prom_port = harness_free_port();
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", r->prom_port);
+    snprintf(flag[0], sizeof flag[0], "--config.file=%s", config);
+    snprintf(flag[1], sizeof flag[1], "--storage.tsdb.path=%s", storage);
+    snprintf(flag[2], sizeof flag[2], "--web.listen-address=%s", listen);
+    char *argv[] = {binary, flag[0], flag[1], flag[2], "--log.level=warn", NULL};
+    spawn_logged(r, "prometheus", argv);
+    return harness_wait_http(r->prom_port, "/-/ready", 30000) ? 0 : -1;
+}
+
+/* Prometheus's /api/v1/query of promql at Unix time at (0: now): the first result's value
+ * into *value (NAN when there is none). Returns the HTTP status (400: not valid PromQL; its
+ * error printed). */
+static int prom_get(const struct rig *r, const char *promql, double at, double *value)
+{
+    char path[2048];
+    size_t n = (size_t)snprintf(path, sizeof path, "/api/v1/query?query=");
+    for (const unsigned char *c = (const unsigned char *)promql; *c && n + 4 < sizeof path; c++)
+        n += isalnum(*c) || strchr("-_.~", *c) ? (size_t)snprintf(path + n, 2, "%c", *c)
+                                                : (size_t)snprintf(path + n, 4, "%%%02X", *c);
+    if (at > 0)
+        snprintf(path + n, sizeof path - n, "&time=%.3f", at);
+    json_t *j = NULL;
+    int status = call_json(r->prom_port, "GET", path, NULL, &j);
+    json_t *result = json_object_get(json_object_get(j, "data"), "result");
+    const char *text = json_string_value(json_array_get(
+        json_object_get(json_array_get(result, 0), "value"), 1));
+    *value = text ? strtod(text, NULL) : NAN;
+    if (status != 200)
+        fprintf(stderr, "[  ERROR   ] %s -> %d %s\n", promql, status,
+                json_string_value(json_object_get(j, "error")) ?: "");
+    json_decref(j);
+    return status;
+}
+
+/* The value prom_get finds, or NAN. */
+static double prom_query(const struct rig *r, const char *promql, double at)
+{
+    double v;
+    return prom_get(r, promql, at, &v) == 200 ? v : NAN;
+}
+
+static double wall_now(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+/* Prometheus scraping the master and a gateway while a task runs through the gateway: after
+ * the end, the scraped counters equal what the nodes counted, exactly (the master's task and
+ * workers, the gateway's requests and per node); a rate() inside the run is the nodes' count
+ * over the run's length, within 25% (a measurement cross-check, not a timing); and every
+ * query of the Grafana dashboard is valid PromQL that Prometheus evaluates. */
+static void test_prometheus_scrapes_master_and_gateway(void **state)
+{
+    struct rig *r = *state;
+    assert_true(harness_wait_until(prom_query(r, "sum(up)", 0) == 2, 30000));
+    long long before[2] = {harness_node_total(r->node_ports[0]), harness_node_total(r->node_ports[1])};
+    char config[256], q[256];
+    snprintf(config, sizeof config,
+             "{\"url\": \"http://127.0.0.1:%d/echo\", \"requests\": 2000, \"rate\": 200, "
+             "\"concurrency\": 4}",
+             r->gateway_port);
+    char id[64];
+    const char *started = task_new(r, config, true);
+    assert_non_null(started);
+    snprintf(id, sizeof id, "%s", started);
+    assert_true(harness_wait_until(task_over(r, id), 90000));
+    long long per_node[2];
+    for (int i = 0; i < 2; i++)
+        per_node[i] = harness_node_total(r->node_ports[i]) - before[i] - 1;
+    long long counted = per_node[0] + per_node[1];
+    fprintf(stderr, "[  INFO    ] the nodes counted %lld + %lld\n", per_node[0], per_node[1]);
+    assert_int_equal(counted, 2000);
+
+    /* exact, once a scrape after the end is in */
+    snprintf(q, sizeof q, "sum(herd_master_task_requests_total{task=\"%s\"})", id);
+    if (!harness_wait_until(prom_query(r, q, 0) == counted, 30000))
+        fail_msg("%s: %g, the nodes counted %lld", q, prom_query(r, q, 0), counted);
+    const char *exact[] = {"sum(herd_master_worker_requests_total)", "herd_gateway_requests_total",
+                           "sum(herd_gateway_responses_total{outcome=\"2xx\"})"};
+    for (int i = 0; i < 3; i++)
+        if (!harness_wait_until(prom_query(r, exact[i], 0) == counted, 30000))
+            fail_msg("%s: %g, the nodes counted %lld", exact[i], prom_query(r, exact[i], 0), counted);
+    for (int i = 0; i < 2; i++) {
+        snprintf(q, sizeof q, "sum(herd_gateway_node_requests_total{node=\"api.%d\"})", i + 1);
+        if (prom_query(r, q, 0) != per_node[i])
+            fail_msg("%s: %g, the node counted %lld", q, prom_query(r, q, 0), per_node[i]);
+    }
+
+    /* rate() inside the run against the nodes' count over the run's length */
+    json_t *t = task_of(r, id);
+    double start = (double)json_integer_value(json_object_get(
+                       json_array_get(json_object_get(t, "assignments"), 0), "start_at_us")) / 1e6;
+    json_decref(t);
+    char path[128];
+    json_t *doc = NULL;
+    snprintf(path, sizeof path, "/api/v1/tasks/%s/report?format=json", id);
+    assert_int_equal(call_json(r->master_port, "GET", path, NULL, &doc), 200);
+    double elapsed = json_real_value(json_object_get(doc, "elapsed_s"));
+    json_decref(doc);
+    assert_true(start > 0 && elapsed > 5);
+    double expected = (double)counted / elapsed;
+    int window = (int)(elapsed * 0.6);
+    double at = start + elapsed * 0.8;
+    assert_true(at < wall_now());
+    const char *rates[] = {"sum(rate(herd_gateway_requests_total[%ds]))",
+                           "sum(rate(herd_master_task_requests_total{task=\"%s\"}[%ds]))"};
+    for (int i = 0; i < 2; i++) {
+        if (i == 0)
+            snprintf(q, sizeof q, rates[0], window);
+        else
+            snprintf(q, sizeof q, rates[1], id, window);
+        /* the master has a second's counts about a second after the gateway */
+        double got = prom_query(r, q, at + i);
+        fprintf(stderr, "[  INFO    ] %s at +%.1f s: %.1f/s; the nodes: %lld in %.2f s = %.1f/s\n",
+                q, at + i - start, got, counted, elapsed, expected);
+        if (!(fabs(got / expected - 1) < 0.25))
+            fail_msg("%s: %.1f/s, the nodes' count over the run %.1f/s", q, got, expected);
+    }
+
+    /* every dashboard query evaluates ($task: all, $__rate_interval: 5s) */
+    json_t *dash = json_load_file(HERD_SOURCE_DIR "/deploy/grafana/herd.json", 0, NULL);
+    assert_non_null(dash);
+    json_t *exprs = json_array(), *e;
+    size_t i;
+    exprs_of(dash, exprs);
+    int evaluated = 0;
+    json_array_foreach(exprs, i, e) {
+        const char *s = json_string_value(e);
+        if (!strstr(s, "herd_") || strncmp(s, "label_values", 12) == 0)
+            continue;
+        char promql[1024];
+        size_t n = 0;
+        for (const char *c = s; *c && n + 8 < sizeof promql;) {
+            const char *with = strncmp(c, "$__rate_interval", 16) == 0 ? "5s"
+                               : strncmp(c, "$task", 5) == 0           ? ".*"
+                                                                       : NULL;
+            if (with) {
+                n += (size_t)snprintf(promql + n, sizeof promql - n, "%s", with);
+                c += with[0] == '5' ? 16 : 5;
+            } else {
+                promql[n++] = *c++;
+            }
+        }
+        promql[n] = '\0';
+        double v;
+        if (prom_get(r, promql, 0, &v) != 200)
+            fail_msg("the dashboard's query %s does not evaluate", s);
+        evaluated++;
+    }
+    assert_true(evaluated >= 8);
+    json_decref(exprs);
+    json_decref(dash);
+}
+
 int integration_metrics(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_metrics_agree_with_nodes_and_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_states_follow_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dashboard_names_are_exported, setup_gateway, teardown),
+        cmocka_unit_test_setup_teardown(test_prometheus_scrapes_master_and_gateway, setup_prometheus,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }
