@@ -13,7 +13,7 @@
 #define LABEL_MAX (2 * STORE_NAME_SIZE + 1) /* an escaped id or region */
 
 static const uint64_t bounds_us[MASTER_METRICS_BOUNDS] = {
-    125,    250,    500,    1000,    2000,    4000,    8000,     16000,    32000,   64000,
+    125,    250,    500,    1000,    2000,    4000,    8000,    16000,    32000,   64000,
     128000, 256000, 512000, 1024000, 2048000, 4096000, 8192000, 16384000, 32768000};
 
 static const char *const worker_states[] = {"active", "suspect", "lost", "disconnected"};
@@ -25,8 +25,7 @@ void master_metrics_interval(struct master_metrics_worker *w, const struct dist_
     w->requests += iv->counters.requests;
     w->failures += counters_failures(&iv->counters);
     w->lag_us = lag;
-    if (w->intervals == 0 || lag > w->lag_max_us)
-        w->lag_max_us = lag;
+    if (w->intervals == 0 || lag > w->lag_max_us) w->lag_max_us = lag;
     w->intervals++;
 }
 
@@ -64,18 +63,15 @@ void master_metrics_task_ended(struct master_metrics_ended *e, const char *id,
  * too. NULL past the end. */
 static const struct master_metrics_task *task_at(const struct master_metrics_view *v, size_t i)
 {
-    if (i < v->task_live_count)
-        return &v->tasks_live[i];
+    if (i < v->task_live_count) return &v->tasks_live[i];
     for (size_t k = 0, shown = v->task_live_count; v->ended && k < v->ended->count; k++) {
         const struct master_metrics_task *t =
             &v->ended->tasks[(v->ended->first + k) % MASTER_METRICS_ENDED];
         bool live = false;
         for (size_t j = 0; j < v->task_live_count && !live; j++)
             live = strcmp(v->tasks_live[j].id, t->id) == 0;
-        if (live)
-            continue;
-        if (shown++ == i)
-            return t;
+        if (live) continue;
+        if (shown++ == i) return t;
     }
     return NULL;
 }
@@ -94,8 +90,7 @@ static int render_states(const struct master_metrics_view *v, struct buf *b)
     uint64_t workers[4] = {0};
     for (size_t i = 0; i < v->worker_count; i++)
         for (size_t s = 0; s < 4; s++)
-            if (strcmp(v->workers[i].state, worker_states[s]) == 0)
-                workers[s]++;
+            if (strcmp(v->workers[i].state, worker_states[s]) == 0) workers[s]++;
     int rc = prom_family(b, "herd_master_workers", "gauge",
                          "Workers the master knows, by state (disconnected: known from the "
                          "store, not registered with this master process yet).");
@@ -124,8 +119,9 @@ static int render_tasks(const struct master_metrics_view *v, struct buf *b)
                          "the failure's class).");
     for (size_t i = 0; rc == 0 && (t = task_at(v, i)); i++)
         for (int c = 0; c < COUNTER_CLASSES && rc == 0; c++)
-            rc = buf_printf(b, "herd_master_task_requests_total{task=\"%s\",outcome=\"%s\"} "
-                               "%" PRIu64 "\n",
+            rc = buf_printf(b,
+                            "herd_master_task_requests_total{task=\"%s\",outcome=\"%s\"} "
+                            "%" PRIu64 "\n",
                             t->id, counter_class_name((enum counter_class)c),
                             t->counters.by_class[c]);
     static const struct {
@@ -152,14 +148,16 @@ static int render_tasks(const struct master_metrics_view *v, struct buf *b)
                          "worker; exact counts below each bound.");
     for (size_t i = 0; rc == 0 && (t = task_at(v, i)); i++) {
         for (int k = 0; k < MASTER_METRICS_BOUNDS && rc == 0; k++)
-            rc = buf_printf(b, "herd_master_task_latency_seconds_bucket{task=\"%s\",le=\"%g\"} "
-                               "%" PRIu64 "\n",
+            rc = buf_printf(b,
+                            "herd_master_task_latency_seconds_bucket{task=\"%s\",le=\"%g\"} "
+                            "%" PRIu64 "\n",
                             t->id, (double)bounds_us[k] / 1e6, t->below[k]);
         if (rc == 0)
-            rc = buf_printf(b, "herd_master_task_latency_seconds_bucket{task=\"%s\",le=\"+Inf\"} "
-                               "%" PRIu64 "\n"
-                               "herd_master_task_latency_seconds_sum{task=\"%s\"} %.6f\n"
-                               "herd_master_task_latency_seconds_count{task=\"%s\"} %" PRIu64 "\n",
+            rc = buf_printf(b,
+                            "herd_master_task_latency_seconds_bucket{task=\"%s\",le=\"+Inf\"} "
+                            "%" PRIu64 "\n"
+                            "herd_master_task_latency_seconds_sum{task=\"%s\"} %.6f\n"
+                            "herd_master_task_latency_seconds_count{task=\"%s\"} %" PRIu64 "\n",
                             t->id, t->latencies, t->id, (double)t->latency_sum_us / 1e6, t->id,
                             t->latencies);
     }
@@ -176,8 +174,7 @@ static int render_workers(const struct master_metrics_view *v, struct buf *b)
     } families[W_VALUES] = {
         {"herd_master_worker_intervals_total", "counter",
          "Intervals of the worker merged into a running task since this master started."},
-        {"herd_master_worker_requests_total", "counter",
-         "Ended requests in those intervals."},
+        {"herd_master_worker_requests_total", "counter", "Ended requests in those intervals."},
         {"herd_master_worker_failures_total", "counter",
          "Ended requests in those intervals that were not ok."},
         {"herd_master_worker_interval_lag_seconds", "gauge",
@@ -196,8 +193,7 @@ static int render_workers(const struct master_metrics_view *v, struct buf *b)
             const struct master_metrics_worker_view *w = &v->workers[i];
             const struct master_metrics_worker *n = w->numbers;
             bool lag = f == W_LAG || f == W_LAG_MAX;
-            if (lag && n->intervals == 0)
-                continue; /* no interval yet: no lag to show */
+            if (lag && n->intervals == 0) continue; /* no interval yet: no lag to show */
             worker_labels(w, labels, sizeof labels);
             switch (f) {
             case W_INTERVALS:
@@ -209,9 +205,9 @@ static int render_workers(const struct master_metrics_view *v, struct buf *b)
                                                   : n->failures);
                 break;
             default:
-                rc = buf_printf(b, "%s{%s} %.6f\n", families[f].name, labels,
-                                f == W_CPU ? w->cpu
-                                           : (double)(f == W_LAG ? n->lag_us : n->lag_max_us) / 1e6);
+                rc = buf_printf(
+                    b, "%s{%s} %.6f\n", families[f].name, labels,
+                    f == W_CPU ? w->cpu : (double)(f == W_LAG ? n->lag_us : n->lag_max_us) / 1e6);
             }
         }
     }

@@ -24,17 +24,17 @@
 
 /* A worker's numbers since this master started, kept with its entry. */
 struct master_metrics_worker {
-    uint64_t intervals;        /* intervals merged into a running task */
+    uint64_t intervals;          /* intervals merged into a running task */
     uint64_t requests, failures; /* their ended requests; those not ok */
-    int64_t lag_us, lag_max_us; /* interval lag (below): the last one, the largest; valid once
-                                 * intervals > 0 */
+    int64_t lag_us, lag_max_us;  /* interval lag (below): the last one, the largest; valid once
+                                  * intervals > 0 */
 };
 
 /* One task's series. */
 struct master_metrics_task {
     char id[2 * DIST_ID_MAX + 1]; /* escaped as a label value */
-    bool running;               /* in the running state (not ended, not cancelled) */
-    struct counters counters;   /* ended requests by class */
+    bool running;                 /* in the running state (not ended, not cancelled) */
+    struct counters counters;     /* ended requests by class */
     uint64_t not_sent, dropped;
     uint64_t below[MASTER_METRICS_BOUNDS]; /* latencies below each bound */
     uint64_t latencies, latency_sum_us;    /* every latency recorded, their sum */

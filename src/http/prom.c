@@ -20,7 +20,7 @@ int prom_family(struct buf *b, const char *name, const char *type, const char *h
 {
     if (buf_printf(b, "# HELP %s ", name) < 0) return -1;
     for (; *help; help++) {
-        int rc = *help == '\\'  ? buf_append_str(b, "\\\\")
+        int rc = *help == '\\'   ? buf_append_str(b, "\\\\")
                  : *help == '\n' ? buf_append_str(b, "\\n")
                                  : buf_append(b, help, 1);
         if (rc < 0) return -1;

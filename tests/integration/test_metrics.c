@@ -24,7 +24,7 @@
 #include "../support/harness.h"
 #include "integration.h"
 
-#define WORKERS 3
+#define WORKERS  3
 #define TEXT_MAX (1 << 20)
 
 /* What a case runs: two nodes, a master with three workers, a gateway in front of the nodes
@@ -40,13 +40,13 @@ struct rig {
 
 /* method path (with body) to 127.0.0.1:port; the answer's JSON into *out (may be NULL).
  * Returns the status. */
-static int call_json(int port, const char *method, const char *path, const char *body,
-                     json_t **out)
+static int call_json(int port, const char *method, const char *path, const char *body, json_t **out)
 {
     static char answer[TEXT_MAX];
     char *request = NULL;
-    if (asprintf(&request, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                           "Content-Length: %zu\r\n\r\n%s",
+    if (asprintf(&request,
+                 "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                 "Content-Length: %zu\r\n\r\n%s",
                  method, path, body ? strlen(body) : 0, body ? body : "") < 0)
         return -1;
     int status = harness_exchange(port, request, answer, sizeof answer);
@@ -89,10 +89,10 @@ static const char *task_new(const struct rig *r, const char *config, bool start)
     json_t *j = NULL;
     snprintf(body, sizeof body, "{\"config\": %s}", config);
     int status = call_json(r->master_port, "POST", "/api/v1/tasks", body, &j);
-    snprintf(id, sizeof id, "%s", status == 201 ? json_string_value(json_object_get(j, "task_id")) : "");
+    snprintf(id, sizeof id, "%s",
+             status == 201 ? json_string_value(json_object_get(j, "task_id")) : "");
     json_decref(j);
-    if (!id[0])
-        return NULL;
+    if (!id[0]) return NULL;
     snprintf(path, sizeof path, "/api/v1/tasks/%s/start", id);
     return !start || call_json(r->master_port, "POST", path, NULL, NULL) == 200 ? id : NULL;
 }
@@ -131,8 +131,8 @@ static int api_count_state(const struct rig *r, const char *path, const char *ke
         return -1;
     }
     int n = 0;
-    json_array_foreach(json_object_get(j, key), i, e)
-        n += strcmp(json_string_value(json_object_get(e, "state")), state) == 0;
+    json_array_foreach(json_object_get(j, key), i, e) n +=
+        strcmp(json_string_value(json_object_get(e, "state")), state) == 0;
     json_decref(j);
     return n;
 }
@@ -170,9 +170,25 @@ static void start_gateway(struct rig *r)
     snprintf(n1, sizeof n1, "api.1=127.0.0.1:%d", r->node_ports[0]);
     snprintf(n2, sizeof n2, "api.2=127.0.0.1:%d", r->node_ports[1]);
     /* TCP checks: the nodes then count the load's requests and nothing of the gateway's own */
-    char *argv[] = {(char *)harness_herd_bin(), "gateway", "--port", port, "--threads", "2",
-                    "--health", "tcp", "--inter", "500ms", "--rise", "1", "--node", n1, "--node",
-                    n2, "--log-level", "warn", NULL};
+    char *argv[] = {(char *)harness_herd_bin(),
+                    "gateway",
+                    "--port",
+                    port,
+                    "--threads",
+                    "2",
+                    "--health",
+                    "tcp",
+                    "--inter",
+                    "500ms",
+                    "--rise",
+                    "1",
+                    "--node",
+                    n1,
+                    "--node",
+                    n2,
+                    "--log-level",
+                    "warn",
+                    NULL};
     spawn_logged(r, "gateway", argv);
 }
 
@@ -187,15 +203,21 @@ static int rig_up(void **state, bool gateway)
     struct rig *r = calloc(1, sizeof *r);
     *state = r;
     snprintf(r->dir, sizeof r->dir, "/tmp/herd-metrics-XXXXXX");
-    if (!r || !mkdtemp(r->dir))
-        return -1;
+    if (!r || !mkdtemp(r->dir)) return -1;
     for (int i = 0; i < 2; i++) {
         char port[16], id[16];
         r->node_ports[i] = harness_free_port();
         snprintf(port, sizeof port, "%d", r->node_ports[i]);
         snprintf(id, sizeof id, "api.%d", i + 1);
-        char *argv[] = {(char *)harness_herd_bin(), "node", "--port", port, "--id", id,
-                        "--log-level", "warn", NULL};
+        char *argv[] = {(char *)harness_herd_bin(),
+                        "node",
+                        "--port",
+                        port,
+                        "--id",
+                        id,
+                        "--log-level",
+                        "warn",
+                        NULL};
         spawn_logged(r, id, argv);
     }
     char listen[64], db[128], url[80];
@@ -203,28 +225,31 @@ static int rig_up(void **state, bool gateway)
     snprintf(listen, sizeof listen, "127.0.0.1:%d", r->master_port);
     snprintf(db, sizeof db, "%s/herd.db", r->dir);
     snprintf(url, sizeof url, "http://%s", listen);
-    char *master[] = {(char *)harness_herd_bin(), "master", "--listen", listen, "--db", db,
-                      "--suspect-after", "2s", "--lost-after", "4s", NULL};
+    char *master[] = {(char *)harness_herd_bin(), "master", "--listen",     listen, "--db", db,
+                      "--suspect-after",          "2s",     "--lost-after", "4s",   NULL};
     spawn_logged(r, "master", master);
     for (int i = 0; i < 2; i++)
-        if (!harness_wait_http(r->node_ports[i], "/health", 10000))
-            return -1;
-    if (!harness_wait_until(harness_port_open(r->master_port), 10000))
-        return -1;
+        if (!harness_wait_http(r->node_ports[i], "/health", 10000)) return -1;
+    if (!harness_wait_until(harness_port_open(r->master_port), 10000)) return -1;
     static const char *const ids[WORKERS] = {"w1", "w2", "w3"};
     static const char *const regions[WORKERS] = {"eu", "us", "eu"};
     for (int i = 0; i < WORKERS; i++) {
-        char *argv[] = {(char *)harness_herd_bin(), "worker", "--master", url, "--id",
-                        (char *)ids[i], "--region", (char *)regions[i], NULL};
+        char *argv[] = {(char *)harness_herd_bin(),
+                        "worker",
+                        "--master",
+                        url,
+                        "--id",
+                        (char *)ids[i],
+                        "--region",
+                        (char *)regions[i],
+                        NULL};
         r->workers[i] = spawn_logged(r, ids[i], argv);
     }
-    if (gateway)
-        start_gateway(r);
+    if (gateway) start_gateway(r);
     if (!harness_wait_until(api_count_state(r, "/api/v1/workers", "workers", "active") == WORKERS,
                             20000))
         return -1;
-    if (gateway && !harness_wait_until(gateway_ready(r), 20000))
-        return -1;
+    if (gateway && !harness_wait_until(gateway_ready(r), 20000)) return -1;
     return 0;
 }
 
@@ -241,8 +266,7 @@ static int setup_gateway(void **state)
 static int teardown(void **state)
 {
     struct rig *r = *state;
-    if (!r)
-        return 0;
+    if (!r) return 0;
     char cmd[160];
     if (getenv("HERD_TEST_SHOW_LOGS")) {
         snprintf(cmd, sizeof cmd, "tail -n 40 %s/*.log >&2", r->dir);
@@ -287,12 +311,14 @@ static char *promtool_check(const char *dir, const char *text)
 static void test_metrics_agree_with_nodes_and_api(void **state)
 {
     struct rig *r = *state;
-    long long before[2] = {harness_node_total(r->node_ports[0]), harness_node_total(r->node_ports[1])};
+    long long before[2] = {harness_node_total(r->node_ports[0]),
+                           harness_node_total(r->node_ports[1])};
     char config[512], series[160];
     /* a pending task and a cancelled one, for the states */
     const char *pending = task_new(r, "{\"url\": \"http://127.0.0.1:1/\", \"requests\": 5}", false);
     assert_non_null(pending);
-    const char *cancelled = task_new(r, "{\"url\": \"http://127.0.0.1:1/\", \"requests\": 5}", false);
+    const char *cancelled =
+        task_new(r, "{\"url\": \"http://127.0.0.1:1/\", \"requests\": 5}", false);
     assert_non_null(cancelled);
     snprintf(config, sizeof config, "/api/v1/tasks/%s/cancel", cancelled);
     assert_int_equal(call_json(r->master_port, "POST", config, NULL, NULL), 200);
@@ -325,15 +351,18 @@ static void test_metrics_agree_with_nodes_and_api(void **state)
     fprintf(stderr, "[  INFO    ] nodes counted %lld /echo and %lld /status/500\n", echo, errors);
     assert_int_equal(echo + errors, 1200);
     assert_true(harness_prom_sum(text, series, NULL) == 1200);
-    snprintf(series, sizeof series, "herd_master_task_requests_total{task=\"%s\",outcome=\"ok\"}", id);
+    snprintf(series, sizeof series, "herd_master_task_requests_total{task=\"%s\",outcome=\"ok\"}",
+             id);
     assert_true(harness_prom_sum(text, series, NULL) == echo);
-    snprintf(series, sizeof series, "herd_master_task_requests_total{task=\"%s\",outcome=\"5xx\"}", id);
+    snprintf(series, sizeof series, "herd_master_task_requests_total{task=\"%s\",outcome=\"5xx\"}",
+             id);
     assert_true(harness_prom_sum(text, series, NULL) == errors);
     assert_true(harness_prom_sum(text, running, NULL) == 0);
     /* every answer has a latency: the histogram's count, +Inf bucket, and buckets that grow */
     snprintf(series, sizeof series, "herd_master_task_latency_seconds_count{task=\"%s\"}", id);
     assert_true(harness_prom_sum(text, series, NULL) == 1200);
-    snprintf(series, sizeof series, "herd_master_task_latency_seconds_bucket{task=\"%s\",le=\"+Inf\"}", id);
+    snprintf(series, sizeof series,
+             "herd_master_task_latency_seconds_bucket{task=\"%s\",le=\"+Inf\"}", id);
     assert_true(harness_prom_sum(text, series, NULL) == 1200);
     int buckets = 0;
     snprintf(series, sizeof series, "herd_master_task_latency_seconds_bucket{task=\"%s\",", id);
@@ -343,7 +372,8 @@ static void test_metrics_agree_with_nodes_and_api(void **state)
     json_t *t = task_of(r, id), *w;
     size_t i;
     double sum = 0;
-    json_array_foreach(json_object_get(t, "workers"), i, w) {
+    json_array_foreach(json_object_get(t, "workers"), i, w)
+    {
         const char *wid = json_string_value(json_object_get(w, "id"));
         snprintf(series, sizeof series, "herd_master_worker_requests_total{worker=\"%s\",", wid);
         double n = harness_prom_sum(text, series, NULL);
@@ -354,9 +384,11 @@ static void test_metrics_agree_with_nodes_and_api(void **state)
                     (double)(json_integer_value(json_object_get(w, "requests")) -
                              json_integer_value(json_object_get(w, "ok"))));
         /* an interval cannot arrive before its second ended, beyond the clock offset's error */
-        snprintf(series, sizeof series, "herd_master_worker_interval_lag_seconds{worker=\"%s\",", wid);
+        snprintf(series, sizeof series, "herd_master_worker_interval_lag_seconds{worker=\"%s\",",
+                 wid);
         double lag = harness_prom_sum(text, series, NULL);
-        snprintf(series, sizeof series, "herd_master_worker_interval_lag_max_seconds{worker=\"%s\",", wid);
+        snprintf(series, sizeof series,
+                 "herd_master_worker_interval_lag_max_seconds{worker=\"%s\",", wid);
         double lag_max = harness_prom_sum(text, series, NULL);
         fprintf(stderr, "[  INFO    ] %s: interval lag %.3f s, max %.3f s\n", wid, lag, lag_max);
         assert_true(isfinite(lag) && lag > -1 && lag_max >= lag);
@@ -370,7 +402,8 @@ static void test_metrics_agree_with_nodes_and_api(void **state)
         snprintf(series, sizeof series, "herd_master_tasks{state=\"%s\"}", task_states[s]);
         int listed = api_count_state(r, "/api/v1/tasks", "tasks", task_states[s]);
         if (harness_prom_sum(text, series, NULL) != listed)
-            fail_msg("%s: %g, the API lists %d", series, harness_prom_sum(text, series, NULL), listed);
+            fail_msg("%s: %g, the API lists %d", series, harness_prom_sum(text, series, NULL),
+                     listed);
     }
     assert_true(harness_prom_sum(text, "herd_master_tasks{state=\"completed\"}", NULL) == 1);
     assert_true(harness_prom_sum(text, "herd_master_tasks{state=\"pending\"}", NULL) == 1);
@@ -378,8 +411,7 @@ static void test_metrics_agree_with_nodes_and_api(void **state)
     assert_true(workers_agree(r));
     assert_true(harness_prom_sum(text, "herd_master_workers{state=\"active\"}", NULL) == WORKERS);
     char *lint = promtool_check(r->dir, text);
-    if (lint)
-        fail_msg("promtool check metrics: %s", lint);
+    if (lint) fail_msg("promtool check metrics: %s", lint);
     free(text);
 }
 
@@ -389,8 +421,8 @@ static void test_worker_states_follow_api(void **state)
     struct rig *r = *state;
     kill(r->workers[1], SIGKILL);
     harness_wait(r->workers[1], 5000);
-    assert_true(harness_wait_until(api_count_state(r, "/api/v1/workers", "workers", "lost") == 1,
-                                   30000));
+    assert_true(
+        harness_wait_until(api_count_state(r, "/api/v1/workers", "workers", "lost") == 1, 30000));
     /* lost is where it stays: both sides must say so */
     assert_true(harness_wait_until(workers_agree(r), 10000));
     assert_true(scraped(r->master_port, "herd_master_workers{state=\"lost\"}") == 1);
@@ -405,8 +437,7 @@ static void names_of(const char *text, json_t *names)
 {
     for (const char *line = strstr(text, "# TYPE "); line; line = strstr(line + 1, "\n# TYPE ")) {
         char name[128], type[32];
-        if (sscanf(line + (line[0] == '\n' ? 8 : 7), "%127s %31s", name, type) != 2)
-            continue;
+        if (sscanf(line + (line[0] == '\n' ? 8 : 7), "%127s %31s", name, type) != 2) continue;
         json_object_set_new(names, name, json_true());
         if (strcmp(type, "histogram") == 0) {
             static const char *const parts[] = {"_bucket", "_sum", "_count"};
@@ -426,7 +457,8 @@ static void exprs_of(json_t *j, json_t *exprs)
     json_t *v;
     size_t i;
     if (json_is_object(j)) {
-        json_object_foreach(j, key, v) {
+        json_object_foreach(j, key, v)
+        {
             if ((strcmp(key, "expr") == 0 || strcmp(key, "query") == 0) && json_is_string(v))
                 json_array_append(exprs, v);
             else if (json_is_object(v) && strcmp(key, "query") == 0 && json_object_get(v, "query"))
@@ -435,8 +467,7 @@ static void exprs_of(json_t *j, json_t *exprs)
                 exprs_of(v, exprs);
         }
     } else if (json_is_array(j)) {
-        json_array_foreach(j, i, v)
-            exprs_of(v, exprs);
+        json_array_foreach(j, i, v) exprs_of(v, exprs);
     }
 }
 
@@ -447,8 +478,7 @@ static void test_dashboard_names_are_exported(void **state)
     struct rig *r = *state;
     json_error_t error;
     json_t *dash = json_load_file(HERD_SOURCE_DIR "/deploy/grafana/herd.json", 0, &error);
-    if (!dash)
-        fail_msg("deploy/grafana/herd.json:%d:%d: %s", error.line, error.column, error.text);
+    if (!dash) fail_msg("deploy/grafana/herd.json:%d:%d: %s", error.line, error.column, error.text);
     json_t *names = json_object();
     char *master = scrape(r->master_port), *gateway = scrape(r->gateway_port);
     assert_non_null(master);
@@ -463,20 +493,23 @@ static void test_dashboard_names_are_exported(void **state)
     int used_master = 0, used_gateway = 0, unknown = 0;
     json_t *e;
     size_t i;
-    json_array_foreach(exprs, i, e) {
+    json_array_foreach(exprs, i, e)
+    {
         const char *s = json_string_value(e);
         for (const char *p = strstr(s, "herd_"); p; p = strstr(p + 1, "herd_")) {
             if (p > s && (isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == ':'))
                 continue; /* inside another word */
             char name[160];
             size_t n = 0;
-            while ((isalnum((unsigned char)p[n]) || p[n] == '_' || p[n] == ':') && n < sizeof name - 1) {
+            while ((isalnum((unsigned char)p[n]) || p[n] == '_' || p[n] == ':') &&
+                   n < sizeof name - 1) {
                 name[n] = p[n];
                 n++;
             }
             name[n] = '\0';
             if (!json_object_get(names, name)) {
-                fprintf(stderr, "[  ERROR   ] the dashboard uses %s, which nothing exports (in: %s)\n",
+                fprintf(stderr,
+                        "[  ERROR   ] the dashboard uses %s, which nothing exports (in: %s)\n",
                         name, s);
                 unknown++;
             }
@@ -488,10 +521,11 @@ static void test_dashboard_names_are_exported(void **state)
     assert_true(used_master > 0 && used_gateway > 0);
     /* a Prometheus data source variable, which every panel's queries go through */
     json_t *var, *found = NULL;
-    json_array_foreach(json_object_get(json_object_get(dash, "templating"), "list"), i, var)
-        if (strcmp(json_string_value(json_object_get(var, "type")) ?: "", "datasource") == 0 &&
-            strcmp(json_string_value(json_object_get(var, "query")) ?: "", "prometheus") == 0)
-            found = var;
+    json_array_foreach(
+        json_object_get(json_object_get(dash, "templating"), "list"), i,
+        var) if (strcmp(json_string_value(json_object_get(var, "type")) ?: "", "datasource") == 0 &&
+                 strcmp(json_string_value(json_object_get(var, "query")) ?: "", "prometheus") == 0)
+        found = var;
     assert_non_null(found);
     assert_true(json_integer_value(json_object_get(dash, "schemaVersion")) >= 36);
     json_decref(exprs);
@@ -509,10 +543,8 @@ static int setup_prometheus(void **state)
     static char binary[256];
     FILE *which = popen("command -v prometheus", "r");
     char *found = which ? fgets(binary, sizeof binary, which) : NULL;
-    if (which)
-        pclose(which);
-    if (found)
-        binary[strcspn(binary, "\n")] = '\0';
+    if (which) pclose(which);
+    if (found) binary[strcspn(binary, "\n")] = '\0';
     char check[300];
     snprintf(check, sizeof check, "'%s' --version >/dev/null 2>&1", binary);
     if (!found || !binary[0] || system(check) != 0) {
@@ -520,15 +552,13 @@ static int setup_prometheus(void **state)
                 found ? "does not run here" : "is not installed");
         exit(77);
     }
-    if (setup_gateway(state) < 0)
-        return -1;
+    if (setup_gateway(state) < 0) return -1;
     struct rig *r = *state;
     char config[160], storage[160], listen[64], flag[3][200];
     snprintf(config, sizeof config, "%s/prometheus.yml", r->dir);
     snprintf(storage, sizeof storage, "%s/tsdb", r->dir);
     FILE *f = fopen(config, "w");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     fprintf(f,
             "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
             "scrape_configs:\n"
@@ -557,14 +587,13 @@ static int prom_get(const struct rig *r, const char *promql, double at, double *
     size_t n = (size_t)snprintf(path, sizeof path, "/api/v1/query?query=");
     for (const unsigned char *c = (const unsigned char *)promql; *c && n + 4 < sizeof path; c++)
         n += isalnum(*c) || strchr("-_.~", *c) ? (size_t)snprintf(path + n, 2, "%c", *c)
-                                                : (size_t)snprintf(path + n, 4, "%%%02X", *c);
-    if (at > 0)
-        snprintf(path + n, sizeof path - n, "&time=%.3f", at);
+                                               : (size_t)snprintf(path + n, 4, "%%%02X", *c);
+    if (at > 0) snprintf(path + n, sizeof path - n, "&time=%.3f", at);
     json_t *j = NULL;
     int status = call_json(r->prom_port, "GET", path, NULL, &j);
     json_t *result = json_object_get(json_object_get(j, "data"), "result");
-    const char *text = json_string_value(json_array_get(
-        json_object_get(json_array_get(result, 0), "value"), 1));
+    const char *text =
+        json_string_value(json_array_get(json_object_get(json_array_get(result, 0), "value"), 1));
     *value = text ? strtod(text, NULL) : NAN;
     if (status != 200)
         fprintf(stderr, "[  ERROR   ] %s -> %d %s\n", promql, status,
@@ -596,7 +625,8 @@ static void test_prometheus_scrapes_master_and_gateway(void **state)
 {
     struct rig *r = *state;
     assert_true(harness_wait_until(prom_query(r, "sum(up)", 0) == 2, 30000));
-    long long before[2] = {harness_node_total(r->node_ports[0]), harness_node_total(r->node_ports[1])};
+    long long before[2] = {harness_node_total(r->node_ports[0]),
+                           harness_node_total(r->node_ports[1])};
     char config[256], q[256];
     snprintf(config, sizeof config,
              "{\"url\": \"http://127.0.0.1:%d/echo\", \"requests\": 2000, \"rate\": 200, "
@@ -622,7 +652,8 @@ static void test_prometheus_scrapes_master_and_gateway(void **state)
                            "sum(herd_gateway_responses_total{outcome=\"2xx\"})"};
     for (int i = 0; i < 3; i++)
         if (!harness_wait_until(prom_query(r, exact[i], 0) == counted, 30000))
-            fail_msg("%s: %g, the nodes counted %lld", exact[i], prom_query(r, exact[i], 0), counted);
+            fail_msg("%s: %g, the nodes counted %lld", exact[i], prom_query(r, exact[i], 0),
+                     counted);
     for (int i = 0; i < 2; i++) {
         snprintf(q, sizeof q, "sum(herd_gateway_node_requests_total{node=\"api.%d\"})", i + 1);
         if (prom_query(r, q, 0) != per_node[i])
@@ -632,7 +663,8 @@ static void test_prometheus_scrapes_master_and_gateway(void **state)
     /* rate() inside the run against the nodes' count over the run's length */
     json_t *t = task_of(r, id);
     double start = (double)json_integer_value(json_object_get(
-                       json_array_get(json_object_get(t, "assignments"), 0), "start_at_us")) / 1e6;
+                       json_array_get(json_object_get(t, "assignments"), 0), "start_at_us")) /
+                   1e6;
     json_decref(t);
     char path[128];
     json_t *doc = NULL;
@@ -667,10 +699,10 @@ static void test_prometheus_scrapes_master_and_gateway(void **state)
     size_t i;
     exprs_of(dash, exprs);
     int evaluated = 0;
-    json_array_foreach(exprs, i, e) {
+    json_array_foreach(exprs, i, e)
+    {
         const char *s = json_string_value(e);
-        if (!strstr(s, "herd_") || strncmp(s, "label_values", 12) == 0)
-            continue;
+        if (!strstr(s, "herd_") || strncmp(s, "label_values", 12) == 0) continue;
         char promql[1024];
         size_t n = 0;
         for (const char *c = s; *c && n + 8 < sizeof promql;) {
@@ -701,8 +733,8 @@ int integration_metrics(void)
         cmocka_unit_test_setup_teardown(test_metrics_agree_with_nodes_and_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_states_follow_api, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dashboard_names_are_exported, setup_gateway, teardown),
-        cmocka_unit_test_setup_teardown(test_prometheus_scrapes_master_and_gateway, setup_prometheus,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_prometheus_scrapes_master_and_gateway,
+                                        setup_prometheus, teardown),
     };
     return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }
