@@ -5,9 +5,10 @@ BUILD_PKGS := gcc libc6-dev make cmake pkg-config libuv1-dev node-llhttp libyaml
 # a TLS server's resumed sessions). podman and its helpers play deploy/k8s (e2e.kube): runc
 # (crun refuses hybrid cgroups), iptables and the dnsname plugin (pods find the master by
 # name), catatonit (the pods' pause image), debootstrap (the image's base, no registry
-# needed); systemd: systemd-analyze verify of deploy/systemd (e2e.systemd)
+# needed); systemd: systemd-analyze verify of deploy/systemd (e2e.systemd); prometheus: scrapes
+# the master and a gateway (integration.metrics)
 TEST_PKGS := chromium iproute2 haproxy nginx-light podman runc iptables catatonit debootstrap \
-             golang-github-containernetworking-plugin-dnsname systemd
+             golang-github-containernetworking-plugin-dnsname systemd prometheus
 BENCH_PKGS := wrk nginx-light haproxy bc python3 util-linux time
 # libFuzzer: Debian's clang and its compiler-rt (`make fuzz`; `make test` runs each target 20 s)
 FUZZ_PKGS := clang libclang-rt-14-dev

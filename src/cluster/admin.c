@@ -14,6 +14,7 @@
 #include "base/mtime.h"
 #include "cluster/admin_body.h"
 #include "cluster/gateway_int.h"
+#include "http/prom.h"
 #include "http/resolve.h"
 
 #define LONG_POLL_DEFAULT_MS 30000
@@ -587,21 +588,6 @@ void gw_admin_wake_waiters(struct gw_thread *t, bool all)
 
 /* ---- metrics ---- */
 
-/* Copies s into out (size bytes) as a Prometheus label value: \\, \" and \n escaped. */
-static void label_escape(const char *s, char *out, size_t size)
-{
-    size_t o = 0;
-    for (; *s && o + 3 < size; s++) {
-        if (*s == '\\' || *s == '"' || *s == '\n') {
-            out[o++] = '\\';
-            out[o++] = *s == '\n' ? 'n' : *s;
-        } else {
-            out[o++] = *s;
-        }
-    }
-    out[o] = '\0';
-}
-
 static void on_metrics(struct http_request *req, void *data)
 {
     struct gw_thread *t = data;
@@ -673,8 +659,8 @@ static void on_metrics(struct http_request *req, void *data)
         if (n->removed) continue;
         struct gw_node_stats s;
         node_totals(gw, i, &s);
-        char id[REGISTRY_ID_MAX * 2];
-        label_escape(n->id, id, sizeof id);
+        char id[REGISTRY_ID_MAX * 2 + 1];
+        prom_label_escape(n->id, id, sizeof id);
         buf_printf(&b, "herd_gateway_node_up{node=\"%s\",state=\"%s\"} %d\n", id,
                    registry_node_state(n), registry_node_available(n) ? 1 : 0);
         buf_printf(&b, "herd_gateway_node_weight{node=\"%s\"} %d\n", id, n->weight);
@@ -687,7 +673,7 @@ static void on_metrics(struct http_request *req, void *data)
                    (unsigned long long)gw_get(&s.resent));
     }
     pthread_mutex_unlock(&reg->lock);
-    http_respond(req, 200, "text/plain; version=0.0.4", b.data, b.len);
+    http_respond(req, 200, PROM_CONTENT_TYPE, b.data, b.len);
     buf_free(&b);
 }
 

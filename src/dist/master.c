@@ -14,10 +14,12 @@
 #include "base/log.h"
 #include "base/mtime.h"
 #include "dist/interval.h"
+#include "dist/master_metrics.h"
 #include "dist/merge.h"
 #include "dist/protocol.h"
 #include "dist/split.h"
 #include "http/json_body.h"
+#include "http/prom.h"
 #include "http/server.h"
 #include "report/report.h"
 #include "store/store.h"
@@ -70,6 +72,7 @@ struct m_worker {
     uint64_t last_seen_ms;     /* monotonic */
     enum store_worker_state state;
     double cpu;
+    struct master_metrics_worker metrics; /* for GET /metrics */
     struct http_request *poll; /* a held long-poll */
     uint64_t poll_deadline_ms;
     int64_t seen_us;           /* the last call (wall clock), not yet in the store when dirty */
@@ -101,6 +104,7 @@ struct dist_master {
     struct m_task *tasks;
     struct m_worker *workers;
     struct dist_interval scratch;
+    struct master_metrics_ended ended; /* the tasks that ended last, for GET /metrics */
     bool stopping;
     void (*done)(void *data);
     void *done_data;
@@ -410,6 +414,7 @@ static void task_finish(struct dist_master *m, struct m_task *t, enum store_task
                  passed ? "pass" : "fail", t->message ? ": " : "", t->message ? t->message : "");
     }
     free(text);
+    master_metrics_task_ended(&m->ended, t->id, t->merge);
     task_unlink(m, t);
     task_free(t);
 }
@@ -1109,6 +1114,8 @@ static bool post_answer(struct dist_master *m, struct m_post *p, int status, con
         if (dist_merge_add(t->merge, &m->scratch, err, sizeof err) < 0)
             log_warn("task %s: interval %" PRIu64 " of %s not merged: %s", t->id,
                      m->scratch.seq, p->worker, err);
+        else if (w)
+            master_metrics_interval(&w->metrics, &m->scratch, mtime_wall_us());
         if (w)
             w->cpu = m->scratch.cpu;
         if (m->scratch.final && part->state == STORE_ASSIGNMENT_RUNNING) {
@@ -1622,6 +1629,55 @@ static void on_task_report(struct http_request *req, void *data)
     free(text);
 }
 
+/* ---- GET /metrics (rendered by master_metrics.c) ---- */
+
+/* A worker's state as GET /api/v1/workers names it. */
+static const char *worker_state_shown(const struct m_worker *w)
+{
+    if (w->registered)
+        return worker_state_name(w->state);
+    return w->state == STORE_WORKER_LOST ? "lost" : "disconnected";
+}
+
+static void on_metrics(struct http_request *req, void *data)
+{
+    struct dist_master *m = data;
+    if (!allowed(m, req, false))
+        return;
+    struct master_metrics_view v = {.ended = &m->ended};
+    size_t live = 0;
+    for (struct m_task *t = m->tasks; t; t = t->next)
+        live++;
+    struct master_metrics_worker_view *workers = calloc(m->worker_count + 1, sizeof *workers);
+    struct master_metrics_task *tasks = calloc(live + 1, sizeof *tasks);
+    struct buf b = {0};
+    if (!workers || !tasks)
+        goto oom;
+    if (store_task_count_states(m->st, v.tasks) < 0) {
+        respond_store_error(m, req);
+        goto out;
+    }
+    for (struct m_worker *w = m->workers; w && v.worker_count < m->worker_count; w = w->next)
+        workers[v.worker_count++] = (struct master_metrics_worker_view){
+            .id = w->id, .region = w->region, .state = worker_state_shown(w), .cpu = w->cpu,
+            .numbers = &w->metrics};
+    for (struct m_task *t = m->tasks; t; t = t->next)
+        master_metrics_task_of(&tasks[v.task_live_count++], t->id,
+                               t->state == STORE_TASK_RUNNING, t->merge);
+    v.workers = workers;
+    v.tasks_live = tasks;
+    if (master_metrics_render(&v, &b) < 0)
+        goto oom;
+    http_respond(req, 200, PROM_CONTENT_TYPE, b.data, b.len);
+    goto out;
+oom:
+    http_respond_error(req, 500, "out of memory");
+out:
+    buf_free(&b);
+    free(tasks);
+    free(workers);
+}
+
 /* ---- REST API: workers, details ---- */
 
 static void on_workers(struct http_request *req, void *data)
@@ -1937,6 +1993,7 @@ int dist_master_start(struct dist_master **out, uv_loop_t *loop,
         const char *method, *pattern;
         http_handler_fn fn;
     } routes[] = {
+        {"GET", "/metrics", on_metrics},
         {"POST", "/api/v1/tasks", on_task_create},
         {"GET", "/api/v1/tasks", on_task_list},
         {"GET", "/api/v1/tasks/{id}", on_task_get},

@@ -354,6 +354,12 @@ uint64_t dist_merge_requests(const struct dist_merge *m)
     return m->counters.requests;
 }
 
+void dist_merge_totals(const struct dist_merge *m, struct dist_merge_totals *out)
+{
+    *out = (struct dist_merge_totals){.counters = m->counters, .not_sent = m->not_sent,
+                                      .dropped = m->dropped, .latency = m->latency};
+}
+
 /* ---- the run document ---- */
 
 /* A worker's end: its start plus its elapsed time once final, else its last second's end. */

@@ -68,6 +68,17 @@ int dist_merge_worker_stats(const struct dist_merge *m, const char *id,
 /* Requests ended, over every worker so far. */
 uint64_t dist_merge_requests(const struct dist_merge *m);
 
+/* A task's totals so far, over every worker. */
+struct dist_merge_totals {
+    struct counters counters;   /* ended requests, by class; bytes */
+    uint64_t not_sent, dropped; /* scheduled, never sent (from the final intervals) */
+    const struct hist *latency; /* every latency merged so far: borrowed from the merge, valid
+                                 * until its next dist_merge_add or dist_merge_free */
+};
+
+/* Fills *out with the task's totals so far. */
+void dist_merge_totals(const struct dist_merge *m, struct dist_merge_totals *out);
+
 /* What the run document is built with besides the merge. */
 struct dist_merge_meta {
     const struct dist_task *task; /* the task's config and thresholds */

@@ -127,6 +127,21 @@ void hist_subtract(struct hist *h, const struct hist *part)
     if (h->clamped > total) h->clamped = total;
 }
 
+int hist_count_below(const struct hist *h, const uint64_t *bounds, size_t n, uint64_t *below)
+{
+    size_t i = 0;
+    uint64_t sum = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (bounds[k] > HIST_MAX_VALUE || (k && bounds[k] <= bounds[k - 1])) return -1;
+        size_t end = hist_index_of(bounds[k]);
+        if (hist_lowest_of(end) != bounds[k]) return -1;
+        for (; i < end; i++)
+            sum += h->counts[i];
+        below[k] = sum;
+    }
+    return 0;
+}
+
 uint64_t hist_percentile(const struct hist *h, double p)
 {
     if (h->total == 0) return 0;

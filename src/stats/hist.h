@@ -48,6 +48,13 @@ void hist_subtract(struct hist *h, const struct hist *part);
 uint64_t hist_percentile(const struct hist *h, double p);
 double hist_mean(const struct hist *h);
 
+/* Counts the values below each of bounds[0..n) (us, ascending) into below[0..n), exactly: a
+ * bound must be where a bucket starts (hist_lowest_of(hist_index_of(bound)) == bound), so that
+ * no bucket holds values on both sides of it. Returns 0, or -1 when a bound is not a bucket's
+ * start, is above HIST_MAX_VALUE, or the bounds are not ascending (below is then left
+ * unspecified). */
+int hist_count_below(const struct hist *h, const uint64_t *bounds, size_t n, uint64_t *below);
+
 /* Encodes into a NUL-terminated base64 string (varint run-length of the counts). Returns a
  * malloc'd string the caller frees, or NULL when out of memory. */
 char *hist_encode(const struct hist *h);

@@ -110,6 +110,7 @@ enum stmt_id {
     STMT_TASK_SET_STATE,
     STMT_TASK_SET_SELECTION,
     STMT_TASK_SET_RESULT,
+    STMT_TASK_COUNT_STATES,
     STMT_ASSIGNMENT_PUT,
     STMT_ASSIGNMENT_SET_STATE,
     STMT_ASSIGNMENT_MARK_REASSIGNED,
@@ -167,6 +168,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_TASK_SET_SELECTION] = "UPDATE tasks SET selection = ?2 WHERE id = ?1",
     [STMT_TASK_SET_RESULT] = "UPDATE tasks SET result = coalesce(?2, result),"
                              " message = coalesce(?3, message) WHERE id = ?1",
+    [STMT_TASK_COUNT_STATES] = "SELECT state, count(*) FROM tasks GROUP BY state",
     [STMT_ASSIGNMENT_PUT] =
         "INSERT INTO assignments (task_id, worker_id, connections, requests, rate_milli,"
         " start_at_us, state, reassigned_from) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -759,6 +761,18 @@ int store_task_set_result(struct store *st, const char *id, const char *result,
     if (!s) return -1;
     bind_text(s, 3, message);
     return update_by_id(st, STMT_TASK_SET_RESULT, id, result, "setting a task's result");
+}
+
+int store_task_count_states(struct store *st, uint64_t counts[STORE_TASK_STATES])
+{
+    sqlite3_stmt *s = stmt_get(st, STMT_TASK_COUNT_STATES);
+    if (!s) return -1;
+    memset(counts, 0, STORE_TASK_STATES * sizeof *counts);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        counts[name_index(task_state_names, NAMES_COUNT(task_state_names), column_text(s, 0))] +=
+            (uint64_t)sqlite3_column_int64(s, 1);
+    return stmt_done(st, s, rc, "counting tasks");
 }
 
 /* ---- assignments ---- */

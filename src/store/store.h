@@ -142,6 +142,7 @@ enum store_task_state {
     STORE_TASK_FAILED,
     STORE_TASK_CANCELLED,
 };
+#define STORE_TASK_STATES 5
 
 /* "pending", "running", "completed", "failed", "cancelled" (static strings). */
 const char *store_task_state_name(enum store_task_state state);
@@ -188,6 +189,10 @@ int store_task_set_selection(struct store *st, const char *id, const char *selec
  * Returns 1, 0 when unknown, or -1. */
 int store_task_set_result(struct store *st, const char *id, const char *result,
                           const char *message);
+
+/* Counts the tasks in each state: counts[state] (every entry set, 0 for a state no task is
+ * in). Returns 0, or -1. */
+int store_task_count_states(struct store *st, uint64_t counts[STORE_TASK_STATES]);
 
 /* ---- assignments: a worker's share of a task ---- */
 

@@ -17,6 +17,7 @@ int integration_walkthrough(void);
 int integration_cli(void);
 int integration_progress(void);
 int integration_dist(void);
+int integration_metrics(void);
 
 /* Not a test group: what test_lifetime.c's test_killed_test_leaves_nothing kills. */
 int integration_lifetime_victim(void);

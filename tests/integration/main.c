@@ -36,6 +36,7 @@ static const struct {
     {"cli", integration_cli, false},
     {"progress", integration_progress, false},
     {"dist", integration_dist, false},
+    {"metrics", integration_metrics, false},
     {"lifetime_victim", integration_lifetime_victim, true},
 };
 

@@ -561,6 +561,7 @@ static void test_token_matrix(void **state)
     /* reads from loopback need no token */
     assert_int_equal(api(d, "GET", "/api/v1/tasks", NULL, NULL, NULL), 200);
     assert_int_equal(api(d, "GET", "/api/v1/workers", NULL, NULL, NULL), 200);
+    assert_int_equal(api(d, "GET", "/metrics", NULL, NULL, NULL), 200);
     /* the worker with the token registered (setup waited for it); one with a wrong token
      * is refused and exits 2 */
     char *argv[] = {(char *)harness_herd_bin(), "worker", "--master", d->murl, "--id", "bad",

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -692,4 +693,26 @@ long long harness_node_total(int port)
     long long v = json_integer_value(json_object_get(json_object_get(j, "status"), "total_requests"));
     json_decref(j);
     return v;
+}
+
+double harness_prom_sum(const char *text, const char *prefix, int *count)
+{
+    size_t n = strlen(prefix);
+    double sum = 0;
+    int found = 0;
+    for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+        if (strncmp(line, prefix, n) != 0) continue;
+        const char *value = line + n;
+        if (*value != ' ' && (prefix[n - 1] == ',' || prefix[n - 1] == '{')) {
+            /* the prefix ends inside the label set: the value follows its end */
+            const char *end = strchr(value, '}'), *eol = strchr(value, '\n');
+            if (!end || (eol && end > eol)) continue;
+            value = end + 1;
+        }
+        if (*value != ' ') continue;
+        sum += strtod(value + 1, NULL);
+        found++;
+    }
+    if (count) *count = found;
+    return found ? sum : NAN;
 }

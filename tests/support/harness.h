@@ -97,6 +97,11 @@ bool harness_wait_http(int port, const char *path, int timeout_ms);
  * ones are), or -1. */
 long long harness_node_total(int port);
 
+/* Prometheus text: the sum of the samples named by prefix, and into *count (may be NULL) how
+ * many there were: "name" or "name{a=\"x\"}" is one sample, "name{" or "name{a=\"x\"," every
+ * sample of name (with that first label). NAN when none matches. */
+double harness_prom_sum(const char *text, const char *prefix, int *count);
+
 /* Connects to 127.0.0.1:port; returns the socket or -1. Reads and writes time out after
  * timeout_ms. */
 int harness_connect(int port, int timeout_ms);

@@ -12,10 +12,12 @@
 #include <string.h>
 
 #include "dist/interval.h"
+#include "dist/master_metrics.h"
 #include "dist/merge.h"
 #include "dist/protocol.h"
 #include "dist/split.h"
 #include "dist/task.h"
+#include "../support/harness.h"
 #include "unit.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -479,6 +481,142 @@ static void test_merge_histograms_exact(void **state)
     dist_task_free(&task);
     hist_free(merged);
     hist_free(all);
+    dist_interval_free(&iv);
+    dist_merge_free(m);
+}
+
+/* The value of the sample named series (name{labels}) in Prometheus text, or NAN when absent. */
+static double sample_of(const char *text, const char *series)
+{
+    return harness_prom_sum(text, series, NULL);
+}
+
+/* /metrics of a task: its totals are the merge's (dist_merge_totals), the histogram's buckets
+ * count exactly the latencies below each bound, the lag is the master's clock minus the end of
+ * the second, every state is listed, labels are escaped, and the ended tasks kept are the last
+ * MASTER_METRICS_ENDED. */
+static void test_master_metrics_render(void **state)
+{
+    (void)state;
+    enum { SAMPLES = 3000 };
+    const uint64_t start = 1764500000000000ULL;
+    struct dist_merge *m = dist_merge_new("t-1", start);
+    struct dist_interval iv;
+    assert_int_equal(dist_interval_init(&iv), 0);
+    uint64_t *values = malloc(2 * SAMPLES * sizeof *values);
+    size_t nv = 0;
+    char err[256];
+    struct master_metrics_worker w1 = {0}, w2 = {0};
+    for (int w = 0; w < 2; w++) {
+        fill_interval(&iv, w ? "w\"2\\" : "w1", 0, start, SAMPLES, 1);
+        iv.not_sent = (uint64_t)w * 7;
+        iv.dropped = 3;
+        hist_reset(iv.hist);
+        for (size_t i = 0; i < SAMPLES; i++) {
+            /* on and next to the bounds (125 us << k), and anywhere */
+            uint64_t v = i % 2 ? (UINT64_C(125) << (next_random() % 19)) - next_random() % 2
+                               : random_latency() * 10;
+            hist_record(iv.hist, v);
+            values[nv++] = v;
+        }
+        assert_int_equal(dist_merge_add(m, &iv, err, sizeof err), 0);
+        /* merged 1.25 s after its second began: 0.25 s after it ended */
+        master_metrics_interval(w ? &w2 : &w1, &iv, (int64_t)(start + 1250000 + (uint64_t)w * 1000000));
+    }
+    struct dist_merge_totals totals;
+    dist_merge_totals(m, &totals);
+    assert_int_equal(totals.counters.requests, 2 * SAMPLES);
+    assert_int_equal(totals.counters.by_class[COUNTER_STATUS_5XX], 2 * (SAMPLES / 50));
+    assert_int_equal(totals.not_sent, 7);
+    assert_int_equal(totals.dropped, 6);
+    assert_int_equal(totals.latency->total, 2 * SAMPLES);
+
+    struct master_metrics_task live;
+    master_metrics_task_of(&live, "t-1", true, m);
+    struct master_metrics_ended *ended = calloc(1, sizeof *ended);
+    for (int i = 0; i < MASTER_METRICS_ENDED + 2; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "t-e%d", i);
+        master_metrics_task_ended(ended, id, m);
+    }
+    master_metrics_task_ended(ended, "t-1", m); /* live too: shown once, as live */
+    struct master_metrics_worker_view workers[] = {
+        {.id = "w1", .region = "eu", .state = "active", .cpu = 0.5, .numbers = &w1},
+        {.id = "w\"2\\", .region = "u\ns", .state = "suspect", .cpu = 0.25, .numbers = &w2},
+        {.id = "w3", .region = "", .state = "disconnected", .numbers = &(struct master_metrics_worker){0}},
+    };
+    struct master_metrics_view v = {.tasks = {[STORE_TASK_RUNNING] = 1, [STORE_TASK_COMPLETED] = 4},
+                                    .workers = workers, .worker_count = 3, .tasks_live = &live,
+                                    .task_live_count = 1, .ended = ended};
+    struct buf b = {0};
+    assert_int_equal(master_metrics_render(&v, &b), 0);
+    const char *text = b.data;
+    assert_true(sample_of(text, "herd_master_workers{state=\"active\"}") == 1);
+    assert_true(sample_of(text, "herd_master_workers{state=\"suspect\"}") == 1);
+    assert_true(sample_of(text, "herd_master_workers{state=\"lost\"}") == 0);
+    assert_true(sample_of(text, "herd_master_workers{state=\"disconnected\"}") == 1);
+    assert_true(sample_of(text, "herd_master_tasks{state=\"pending\"}") == 0);
+    assert_true(sample_of(text, "herd_master_tasks{state=\"completed\"}") == 4);
+    assert_true(sample_of(text, "herd_master_tasks{state=\"cancelled\"}") == 0);
+    assert_true(sample_of(text, "herd_master_task_running{task=\"t-1\"}") == 1);
+    assert_true(sample_of(text, "herd_master_task_requests_total{task=\"t-1\",outcome=\"5xx\"}") ==
+                2 * (SAMPLES / 50));
+    assert_true(sample_of(text, "herd_master_task_requests_total{task=\"t-1\",outcome=\"ok\"}") ==
+                2 * (SAMPLES - SAMPLES / 50));
+    assert_true(sample_of(text, "herd_master_task_not_sent_total{task=\"t-1\"}") == 7);
+    assert_true(sample_of(text, "herd_master_task_dropped_total{task=\"t-1\"}") == 6);
+    /* buckets: the latencies below each bound, counted from the raw values */
+    double previous = 0;
+    for (int k = 0; k < MASTER_METRICS_BOUNDS; k++) {
+        char series[128], le[32];
+        snprintf(le, sizeof le, "%g", (double)(UINT64_C(125) << k) / 1e6);
+        snprintf(series, sizeof series,
+                 "herd_master_task_latency_seconds_bucket{task=\"t-1\",le=\"%s\"}", le);
+        uint64_t exact = 0;
+        for (size_t i = 0; i < nv; i++)
+            exact += values[i] < (UINT64_C(125) << k);
+        double got = sample_of(text, series);
+        if (got != (double)exact)
+            fail_msg("%s: %g, the raw values say %llu", series, got, (unsigned long long)exact);
+        assert_true(got >= previous);
+        previous = got;
+    }
+    assert_true(sample_of(text, "herd_master_task_latency_seconds_bucket{task=\"t-1\",le=\"+Inf\"}") ==
+                2 * SAMPLES);
+    assert_true(sample_of(text, "herd_master_task_latency_seconds_count{task=\"t-1\"}") == 2 * SAMPLES);
+    assert_true(fabs(sample_of(text, "herd_master_task_latency_seconds_sum{task=\"t-1\"}") -
+                     (double)totals.latency->sum / 1e6) < 1e-5);
+    /* the ended tasks kept: the last MASTER_METRICS_ENDED, t-1 shown once (live) */
+    assert_true(isnan(sample_of(text, "herd_master_task_running{task=\"t-e0\"}")));
+    assert_true(isnan(sample_of(text, "herd_master_task_running{task=\"t-e1\"}")));
+    assert_true(isnan(sample_of(text, "herd_master_task_running{task=\"t-e2\"}")));
+    for (int i = 3; i < MASTER_METRICS_ENDED + 2; i++) {
+        char series[96];
+        snprintf(series, sizeof series, "herd_master_task_running{task=\"t-e%d\"}", i);
+        assert_true(sample_of(text, series) == 0);
+    }
+    const char *first = strstr(text, "herd_master_task_running{task=\"t-1\"}");
+    assert_non_null(first);
+    assert_null(strstr(first + 1, "herd_master_task_running{task=\"t-1\"}"));
+    /* workers: escaped labels, lag = 0.25 s and 1.25 s, none before an interval */
+    assert_true(sample_of(text, "herd_master_worker_requests_total{worker=\"w1\",region=\"eu\"}") ==
+                SAMPLES);
+    assert_true(sample_of(text, "herd_master_worker_failures_total{worker=\"w\\\"2\\\\\",region=\"u\\ns\"}") ==
+                SAMPLES / 50);
+    assert_true(sample_of(text, "herd_master_worker_interval_lag_seconds{worker=\"w1\",region=\"eu\"}") ==
+                0.25);
+    assert_true(sample_of(text, "herd_master_worker_interval_lag_max_seconds{worker=\"w\\\"2\\\\\",region=\"u\\ns\"}") ==
+                1.25);
+    assert_true(isnan(sample_of(text, "herd_master_worker_interval_lag_seconds{worker=\"w3\",region=\"\"}")));
+    assert_true(sample_of(text, "herd_master_worker_intervals_total{worker=\"w3\",region=\"\"}") == 0);
+    assert_true(sample_of(text, "herd_master_worker_cpu_ratio{worker=\"w1\",region=\"eu\"}") == 0.5);
+    /* every family once, with its type; counters end in _total */
+    assert_non_null(strstr(text, "# TYPE herd_master_task_latency_seconds histogram\n"));
+    assert_non_null(strstr(text, "# TYPE herd_master_task_requests_total counter\n"));
+    assert_non_null(strstr(text, "# TYPE herd_master_worker_interval_lag_seconds gauge\n"));
+    buf_free(&b);
+    free(ended);
+    free(values);
     dist_interval_free(&iv);
     dist_merge_free(m);
 }
@@ -987,6 +1125,7 @@ int unit_dist(void)
         cmocka_unit_test(test_interval_from_result),
         cmocka_unit_test(test_merge_histograms_exact),
         cmocka_unit_test(test_merge_thresholds_on_merged),
+        cmocka_unit_test(test_master_metrics_render),
         cmocka_unit_test(test_task_forms),
         cmocka_unit_test(test_task_bad_input),
         cmocka_unit_test(test_task_headers_reach_the_worker),

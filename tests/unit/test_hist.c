@@ -57,6 +57,39 @@ static void test_index_mapping(void **state)
     assert_true(hist_index_of(HIST_MAX_VALUE) < HIST_COUNTS_LEN);
 }
 
+/* Counts below bounds that are bucket starts are exact: equal to counting the raw values. */
+static void test_count_below_exact(void **state)
+{
+    (void)state;
+    enum { N = 200000, BOUNDS = 19 };
+    struct hist *h = hist_new();
+    uint64_t *values = malloc(N * sizeof *values);
+    uint64_t bounds[BOUNDS], below[BOUNDS];
+    for (int k = 0; k < BOUNDS; k++)
+        bounds[k] = UINT64_C(125) << k; /* 125 us .. 32.768 s: the master's /metrics bounds */
+    for (size_t i = 0; i < N; i++) {
+        /* every third value sits on a bound or just below it: the edges are where it matters */
+        uint64_t b = bounds[next_random() % BOUNDS];
+        values[i] = i % 3 == 0 ? b - next_random() % 2 : random_latency();
+        hist_record(h, values[i]);
+    }
+    assert_int_equal(hist_count_below(h, bounds, BOUNDS, below), 0);
+    for (int k = 0; k < BOUNDS; k++) {
+        uint64_t exact = 0;
+        for (size_t i = 0; i < N; i++)
+            exact += values[i] < bounds[k];
+        assert_int_equal(below[k], exact);
+    }
+    /* a bound inside a bucket (25 ms: buckets are 16 us wide there, 25000 is not a start), out
+     * of order, or past the largest value is refused */
+    uint64_t inside[] = {1000, 25000}, unordered[] = {2000, 1000}, past[] = {HIST_MAX_VALUE + 1};
+    assert_int_equal(hist_count_below(h, inside, 2, below), -1);
+    assert_int_equal(hist_count_below(h, unordered, 2, below), -1);
+    assert_int_equal(hist_count_below(h, past, 1, below), -1);
+    free(values);
+    hist_free(h);
+}
+
 static void test_percentiles_million_samples(void **state)
 {
     (void)state;
@@ -252,6 +285,7 @@ int unit_hist(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_index_mapping),
+        cmocka_unit_test(test_count_below_exact),
         cmocka_unit_test(test_percentiles_million_samples),
         cmocka_unit_test(test_merge_equals_whole),
         cmocka_unit_test(test_encode_roundtrip),

@@ -17,11 +17,32 @@
 #include "base/mtime.h"
 #include "base/quantity.h"
 #include "base/size.h"
+#include "http/prom.h"
 #include "node/kv.h"
 #include "node/kv_log.h"
 #include "node/node.h"
 #include "node/repl.h"
 #include "unit.h"
+
+/* Prometheus text: label values escape \, " and newline, and are cut before an escape that
+ * would not fit; HELP text escapes \ and newline. */
+static void test_prom_text(void **state)
+{
+    (void)state;
+    char out[64];
+    prom_label_escape("a\"b\\c\nd", out, sizeof out);
+    assert_string_equal(out, "a\\\"b\\\\c\\nd");
+    prom_label_escape("\"\"\"", out, 7); /* 2 * 3 + 1 */
+    assert_string_equal(out, "\\\"\\\"\\\"");
+    prom_label_escape("\"\"\"", out, 6);
+    assert_string_equal(out, "\\\"\\\"");
+    prom_label_escape("plain", out, sizeof out);
+    assert_string_equal(out, "plain");
+    struct buf b = {0};
+    assert_int_equal(prom_family(&b, "x_total", "counter", "a \\ b\nc"), 0);
+    assert_string_equal(b.data, "# HELP x_total a \\\\ b\\nc\n# TYPE x_total counter\n");
+    buf_free(&b);
+}
 
 static void test_durations(void **state)
 {
@@ -475,6 +496,7 @@ static void test_node_fault_decode(void **state)
 int unit_misc(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_prom_text),
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_percentages),

@@ -235,6 +235,13 @@ static void test_tasks_round_trip(void **state)
     assert_int_equal(store_task_set_state(st, "t-0000000000000000", STORE_TASK_FAILED, 1), 0);
     assert_int_equal(store_task_set_result(st, "t-0000000000000000", "{}", "x"), 0);
 
+    /* tasks by state: a failed, b and c pending; every state counted, 0 when none */
+    uint64_t counts[STORE_TASK_STATES];
+    memset(counts, 0xff, sizeof counts);
+    assert_int_equal(store_task_count_states(st, counts), 0);
+    const uint64_t want[STORE_TASK_STATES] = {[STORE_TASK_PENDING] = 2, [STORE_TASK_FAILED] = 1};
+    assert_memory_equal(counts, want, sizeof want);
+
     assert_int_equal(store_task_get(st, a, &t), 1);
     assert_int_equal(t.state, STORE_TASK_FAILED);
     assert_string_equal(store_task_state_name(t.state), "failed");
