@@ -29,9 +29,12 @@ bench_wait_port() {
     return 1
 }
 
-# bench_nginx PORT: nginx-light, one worker, `return 200` on every path. Sets NGINX_PID.
+# bench_nginx PORT [ROOT]: nginx-light, one worker, `return 200` on every path, or the files
+# of ROOT (sendfile). Sets NGINX_PID.
 bench_nginx() {
     local dir="$BENCH_TMP/nginx-$1"
+    local location="return 200;"
+    [ -n "${2:-}" ] && location="root $2;"
     mkdir -p "$dir"
     cat >"$dir/nginx.conf" <<CONF
 worker_processes 1;
@@ -46,7 +49,8 @@ http {
     keepalive_requests 1000000;
     server {
         listen 127.0.0.1:$1 backlog=4096;
-        location / { return 200; }
+        sendfile on;
+        location / { $location }
     }
 }
 CONF
