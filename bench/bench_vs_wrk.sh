@@ -66,3 +66,25 @@ h=$(bench_median "${hr[@]}") w=$(bench_median "${wr[@]}")
 hcm=$(bench_median "${hc[@]}") wcm=$(bench_median "${wc[@]}")
 printf '%-5s %12.0f %12.0f %7.3f %14.3f %14.3f %7.3f\n' median "$h" "$w" "$(echo "$h / $w" | bc -l)" \
     "$hcm" "$wcm" "$(echo "$hcm / $wcm" | bc -l)"
+
+# System calls per request (strace -c -f): where the time goes is mostly the kernel's; counts
+# are stable here where perf's counters are not. Small answers, -t1 -c50, 2 s under strace.
+syscalls_per_request() { # LABEL CMD...: prints "LABEL calls/request (top calls)"
+    local label=$1 out
+    shift
+    out=$(strace -c -f -o "$BENCH_TMP/strace.$label" taskset -c "${CLIENT_CPU:-0}" "$@" 2>&1)
+    local requests
+    requests=$(awk '/^  Requests / {print $2} /requests in/ {print $1}' <<<"$out" | head -n1)
+    awk -v label="$label" -v n="$requests" '
+        $NF == "total" { total = $4; next }
+        $1 ~ /^[0-9.]+$/ && NF >= 5 { c[$NF] = $4 }
+        END {
+            printf "%-5s %8.2f calls/request over %d requests:", label, total / n, n
+            for (k in c) if (c[k] / n >= 0.05) printf " %s %.2f", k, c[k] / n
+            printf "\n"
+        }' "$BENCH_TMP/strace.$label"
+}
+echo
+echo "system calls per request (strace -c -f; -t1 -c50, 2 s)"
+syscalls_per_request herd "$HERD" bench -q -t1 -c50 -d2s "$url"
+syscalls_per_request wrk wrk -t1 -c50 -d2s "$url"
