@@ -68,7 +68,7 @@ static int exec_step(const struct check_env *env, const struct plan_check *c, bo
     char output[EXEC_OUTPUT_MAX + 1];
     int64_t at_us = (int64_t)mtime_now_us();
     int rc = exec_command_run(cmd, NULL, c->exec_timeout_us / 1000, inject ? env->stop : NULL,
-                              output, sizeof output, NULL, err, errlen);
+                              output, sizeof output, NULL, NULL, err, errlen);
     check_event(env, "%s exec%s%s", inject ? "fault" : "recovery", rc < 0 ? " failed: " : "",
                 rc < 0 ? err : "");
     if (env->log)

@@ -57,8 +57,9 @@ static char **env_merge(const char *const *env)
 
 int exec_command_run(const char *cmd, const char *const *env, uint64_t timeout_ms,
                      const struct load_stop *stop, char *output, size_t outlen, size_t *printed,
-                     char *err, size_t errlen)
+                     int *exit_status, char *err, size_t errlen)
 {
+    if (exit_status) *exit_status = -1;
     char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
     const char *tmp = getenv("TMPDIR");
     char path[512];
@@ -112,6 +113,7 @@ int exec_command_run(const char *cmd, const char *const *env, uint64_t timeout_m
         rc = err_set(err, errlen, "exec `%s`: exited %d", cmd, WEXITSTATUS(status));
     else if (!WIFEXITED(status))
         rc = err_set(err, errlen, "exec `%s`: killed by signal %d", cmd, WTERMSIG(status));
+    if (exit_status && WIFEXITED(status)) *exit_status = WEXITSTATUS(status);
 out:
     read_tail(fd, output, outlen, printed);
     close(fd);

@@ -17,10 +17,11 @@ struct load_stop;
  * herd's; NULL: none), to its end, at most timeout_ms, or until stop is asked (may be NULL);
  * then the whole group is killed, what it started in the background too. The last outlen - 1
  * bytes of what it printed go to output (NUL-terminated, NUL bytes shown as spaces), its full
- * size in bytes to *printed (may be NULL). Returns 0 when it exited 0, else -1 with a message
- * naming the command in err (the output is filled either way). */
+ * size in bytes to *printed and its exit status to *exit_status (-1 when it did not exit by
+ * itself: not started, killed, timed out; either may be NULL). Returns 0 when it exited 0,
+ * else -1 with a message naming the command in err (the output is filled either way). */
 int exec_command_run(const char *cmd, const char *const *env, uint64_t timeout_ms,
                      const struct load_stop *stop, char *output, size_t outlen, size_t *printed,
-                     char *err, size_t errlen);
+                     int *exit_status, char *err, size_t errlen);
 
 #endif

@@ -23,6 +23,7 @@ enum plan_check_kind {
     PLAN_HOTPLUG,          /* a whole group stopped and started under load */
     PLAN_CONSISTENCY,      /* writes through the target, read back from every node */
     PLAN_CAPACITY,         /* a group grown in steps until something gives */
+    PLAN_PARITY,           /* the same requests to every environment, answers compared */
     PLAN_CHECK_KINDS
 };
 
@@ -82,6 +83,9 @@ struct plan_check {
     uint64_t settle_us;                  /* how long after the last write the nodes may take */
     char node_urls[PLAN_MAX_NODES][128]; /* nodes to read (default: the group's replicas) */
     size_t node_url_count;
+    /* parity: its requests, what is compared and left out (check_parity.c; freed with the
+     * plan) */
+    struct plan_parity *parity;
     /* load thresholds (p99<20ms, errors<0.1%, rps>1000) and the check's own bounds */
     struct threshold thresholds[PLAN_MAX_EXPECT];
     size_t threshold_count;
