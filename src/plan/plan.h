@@ -31,6 +31,7 @@ enum plan_check_kind {
 #define PLAN_MAX_NODES 32
 #define PLAN_MAX_FAULT_NODES 16
 #define PLAN_MAX_ENVS 16
+#define PLAN_MAX_TCP 16
 
 /* An expectation on a check's own measure ("max_deviation: <5%", "success: >=99%"). */
 struct plan_bound {
@@ -47,8 +48,14 @@ struct plan_check {
     char environment[64]; /* the environment it names ("": the plan's target) */
     char target[512];     /* the base URL it loads: that environment's, or the plan's target */
     char path[512]; /* request path (and query), default "/" or /health for probes */
-    /* connectivity */
+    /* connectivity: probes per endpoint, and raw TCP endpoints (tcp://HOST:PORT) */
     int probes;
+    struct {
+        char name[64];
+        char url[200];
+    } tcp[PLAN_MAX_TCP];
+    size_t tcp_count;
+    uint64_t connect_timeout_us;
     /* distribution: requests over connections */
     uint64_t requests;
     unsigned connections;

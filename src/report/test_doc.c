@@ -56,6 +56,19 @@ static const char *failed_by_text(const json_t *check, char *buf, size_t size)
     return buf;
 }
 
+/* What a TCP endpoint's failed connections got ("Connection refused x3"), or "" when none
+ * failed. */
+static const char *refused_text(const json_t *endpoint, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    const char *what;
+    json_t *n;
+    json_object_foreach(json_object_get(endpoint, "refused_by"), what, n)
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s%s x%lld", buf[0] ? ", " : "", what,
+                 (long long)json_integer_value(n));
+    return buf;
+}
+
 /* One line per expectation: "  [PASS] p99 <20ms (actual 3.1)". */
 static void expectations_text(FILE *out, const json_t *check, const char *indent)
 {
@@ -92,6 +105,12 @@ int report_test_text(const json_t *doc, FILE *out)
                         json_is_true(json_object_get(e, "ok")) ? "ok" : "failed");
         expectations_text(out, c, "      ");
         size_t r;
+        json_t *ep;
+        char refused[256];
+        json_array_foreach(report_get(c, "measures.endpoints"), r, ep)
+            if (*refused_text(ep, refused, sizeof refused))
+                fprintf(out, "      %s (%s): %s\n", report_str(ep, "endpoint"),
+                        report_str(ep, "url"), refused);
         json_t *row;
         json_array_foreach(report_get(c, "measures.requests"), r, row)
         { /* parity: each difference and unstable path on a line of its own */
@@ -443,10 +462,19 @@ static void test_body(struct doc *d, const json_t *doc)
             size_t k;
             json_t *e;
             json_array_foreach(eps, k, e)
-                doc_row(d, "%s|%.1f%%|%.3f|%.3f", report_str(e, "endpoint"),
-                        100 * report_num(e, "success"), report_num(e, "summary.p50_ms"),
-                        report_num(e, "summary.mean_ms"));
+            {
+                bool tcp = strcmp(report_str(e, "protocol"), "tcp") == 0; /* connect times */
+                doc_row(d, "%s%s|%.1f%%|%.3f|%.3f", report_str(e, "endpoint"),
+                        tcp ? " (TCP connect)" : "", 100 * report_num(e, "success"),
+                        report_num(e, tcp ? "connect_ms.p50" : "summary.p50_ms"),
+                        report_num(e, tcp ? "connect_ms.mean" : "summary.mean_ms"));
+            }
             doc_table_end(d);
+            char refused[256];
+            json_array_foreach(eps, k, e)
+                if (*refused_text(e, refused, sizeof refused))
+                    doc_para(d, "%s (%s): %s", report_str(e, "endpoint"), report_str(e, "url"),
+                             refused);
         }
         if (strcmp(kind, "consistency") == 0) consistency_table(d, c);
         if (strcmp(kind, "failover") == 0) failover_table(d, c);
