@@ -722,6 +722,7 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
         snprintf(name, sizeof name, "header %s", y->headers[h]);
         json_array_append_new(compared, json_string(name));
     }
+    if (y->has_exec) json_array_append_new(compared, json_string("exec output line by line"));
     for (size_t i = 0; i < y->ignore_count; i++)
         json_array_append_new(ignore, json_string(y->ignore[i]));
     *pass = json_array_size(rows) > 0; /* nothing compared (interrupted) is no verdict */

@@ -678,7 +678,10 @@ int plan_load(struct plan *p, const char *path, char *err, size_t errlen)
         goto fail;
     }
     for (const struct conf_node *c = v->first; c; c = c->next) {
-        if (parse_check(p, &p->checks[p->check_count], doc, c, err, errlen) < 0) goto fail;
+        if (parse_check(p, &p->checks[p->check_count], doc, c, err, errlen) < 0) {
+            free(p->checks[p->check_count].parity); /* not counted: plan_free misses it */
+            goto fail;
+        }
         p->check_count++;
     }
     if ((v = conf_get(root, "report")) && parse_report(p, doc, v, err, errlen) < 0) goto fail;
