@@ -1,11 +1,11 @@
 /* fetch.c -- one synchronous HTTP request (see fetch.h). */
-#define _GNU_SOURCE /* strcasestr */
 #include "http/fetch.h"
 
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <uv.h>
 
@@ -102,7 +102,10 @@ int http_fetch_full(const char *base_url, const char *method, const char *path,
                u.authority);
     if (headers)
         buf_printf(&req, "%s", headers);
-    if (body && !(headers && strcasestr(headers, "content-type:")))
+    bool typed = false; /* the caller's own Content-Type line replaces the default */
+    for (const char *l = headers; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : "")
+        typed |= strncasecmp(l, "content-type:", 13) == 0;
+    if (body && !typed)
         buf_printf(&req, "Content-Type: application/json\r\n");
     if (body) buf_printf(&req, "Content-Length: %zu\r\n", body_len);
     buf_append(&req, "\r\n", 2);

@@ -537,6 +537,10 @@ static size_t compare_answers(const struct plan_parity *y, bool exec, const stru
                                      n < PARITY_DIFFS_KEPT ? PARITY_DIFFS_KEPT - n : 0);
         json_array_extend(diffs, found);
         json_decref(found);
+        if (k == SIZE_MAX) { /* not compared is never "the same" */
+            add_diff(diffs, &n, "$", "?", "?", "not compared: out of memory");
+            return n;
+        }
         return n + k;
     }
     if (!a->json != !b->json)

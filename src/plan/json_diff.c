@@ -2,6 +2,7 @@
 #include "plan/json_diff.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +10,15 @@
 #define DIFF_MAX_DEPTH 64
 #define DIFF_STEP_MAX 128
 
+/* An ignore pattern read into its steps once (n < 0: unusable, never matches). */
+struct pattern {
+    int n;
+    char steps[DIFF_MAX_DEPTH][DIFF_STEP_MAX];
+};
+
 struct walk {
     const struct json_diff_opts *o;
+    struct pattern *patterns; /* o->ignore, read */
     json_t *out;
     size_t max, count;
     char steps[DIFF_MAX_DEPTH][DIFF_STEP_MAX]; /* the path's keys and indexes, from the root */
@@ -54,14 +62,14 @@ bool json_diff_pattern_valid(const char *pattern)
 
 static bool ignored(const struct walk *w)
 {
-    char steps[DIFF_MAX_DEPTH][DIFF_STEP_MAX];
     for (size_t i = 0; i < w->o->ignore_count; i++) {
-        int n = pattern_steps(w->o->ignore[i], steps);
-        if (n < 0 || (size_t)n != w->depth) continue;
+        const struct pattern *p = &w->patterns[i];
+        if (p->n < 0 || (size_t)p->n != w->depth) continue;
         int k = 0;
-        while (k < n && (strcmp(steps[k], "*") == 0 || strcmp(steps[k], w->steps[k]) == 0))
+        while (k < p->n &&
+               (strcmp(p->steps[k], "*") == 0 || strcmp(p->steps[k], w->steps[k]) == 0))
             k++;
-        if (k == n) return true;
+        if (k == p->n) return true;
     }
     return false;
 }
@@ -118,7 +126,10 @@ static void diff_below(struct walk *w, const char *key, size_t index, const json
                        const json_t *b)
 {
     size_t len = strlen(w->path);
-    if (w->depth == DIFF_MAX_DEPTH) return; /* deeper than any answer worth comparing */
+    if (w->depth == DIFF_MAX_DEPTH) { /* not compared path by path, but never taken as equal */
+        if (!a || !b || !json_equal((json_t *)a, (json_t *)b)) record(w, a, b, "too deep to compare");
+        return;
+    }
     char *step = w->steps[w->depth];
     if (key) {
         snprintf(step, DIFF_STEP_MAX, "%s", key);
@@ -197,7 +208,15 @@ size_t json_diff_compare(const json_t *a, const json_t *b, const struct json_dif
                          json_t *out, size_t max)
 {
     struct walk *w = calloc(1, sizeof *w);
-    if (!w) return 0;
+    struct pattern *patterns = o->ignore_count ? calloc(o->ignore_count, sizeof *patterns) : NULL;
+    if (!w || (o->ignore_count && !patterns)) {
+        free(w);
+        free(patterns);
+        return SIZE_MAX; /* out of memory: never "no difference" */
+    }
+    for (size_t i = 0; i < o->ignore_count; i++)
+        patterns[i].n = pattern_steps(o->ignore[i], patterns[i].steps);
+    w->patterns = patterns;
     w->o = o;
     w->out = out;
     w->max = max;
@@ -205,6 +224,7 @@ size_t json_diff_compare(const json_t *a, const json_t *b, const struct json_dif
     diff(w, a, b);
     size_t n = w->count;
     free(w);
+    free(patterns);
     return n;
 }
 

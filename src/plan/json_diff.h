@@ -27,8 +27,9 @@ bool json_diff_pattern_valid(const char *pattern);
 
 /* Compares a (the baseline) with b; appends {path, a, b, why} (the values shortened text,
  * "(absent)" for a missing key; why one of "type differs", "value differs", "length
- * differs", "only in A", "only in B" with A/B as "the first"/"the second") to out for the
- * first max differences. Returns how many differences there are in all (may exceed max). */
+ * differs", "key absent") to out for the
+ * first max differences ("too deep to compare" past 64 levels, unless equal). Returns how
+ * many differences there are in all (may exceed max; SIZE_MAX when out of memory). */
 size_t json_diff_compare(const json_t *a, const json_t *b, const struct json_diff_opts *o,
                          json_t *out, size_t max);
 

@@ -639,6 +639,21 @@ static void test_json_diff(void **state)
     json_decref(out);
     json_decref(ja);
     json_decref(jb);
+    /* past 64 levels a difference is still one, never taken as equal */
+    char deep_a[256] = "", deep_b[256] = "";
+    for (int i = 0; i < 70; i++) {
+        strcat(deep_a, "[");
+        strcat(deep_b, "[");
+    }
+    strcat(deep_a, "1");
+    strcat(deep_b, "2");
+    for (int i = 0; i < 70; i++) {
+        strcat(deep_a, "]");
+        strcat(deep_b, "]");
+    }
+    assert_int_equal(diff_text(deep_a, deep_b, true, NULL, 0, buf, sizeof buf), 1);
+    assert_non_null(strstr(buf, "too deep to compare"));
+    assert_int_equal(diff_text(deep_a, deep_a, true, NULL, 0, buf, sizeof buf), 0);
     /* patterns */
     assert_true(json_diff_pattern_valid("a.b"));
     assert_true(json_diff_pattern_valid("$.a[0].b"));
