@@ -116,7 +116,7 @@ struct check_kind {
  * `herd schema plan` prints them. The macros are the entries several kinds share. */
 extern const struct conf_key check_connectivity_keys[], check_distribution_keys[],
     check_concurrency_keys[], check_failover_keys[], check_scaling_keys[], check_hotplug_keys[],
-    check_consistency_keys[], check_capacity_keys[], check_rollout_keys[];
+    check_consistency_keys[], check_capacity_keys[], check_rollout_keys[], check_parity_keys[];
 extern const char *const check_fault_names[]; /* kill, stop, pause, ..., none */
 extern const struct conf_key check_node_item;
 extern const struct conf_key check_balancer_keys[]; /* stats, server, metrics, down, interval */
@@ -144,7 +144,7 @@ extern const struct conf_key check_balancer_keys[]; /* stats, server, metrics, d
 
 extern const struct check_kind check_connectivity_kind, check_distribution_kind,
     check_concurrency_kind, check_failover_kind, check_scaling_kind, check_hotplug_kind,
-    check_consistency_kind, check_capacity_kind, check_rollout_kind;
+    check_consistency_kind, check_capacity_kind, check_rollout_kind, check_parity_kind;
 extern const struct check_kind *const check_kinds[PLAN_CHECK_KINDS];
 
 /* ---- reading a check's options (plan.c), for the kinds' parse functions ---- */

@@ -20,6 +20,7 @@ const struct check_kind *const check_kinds[PLAN_CHECK_KINDS] = {
     [PLAN_SCALING] = &check_scaling_kind,           [PLAN_HOTPLUG] = &check_hotplug_kind,
     [PLAN_CONSISTENCY] = &check_consistency_kind,   [PLAN_CAPACITY] = &check_capacity_kind,
     [PLAN_ROLLOUT] = &check_rollout_kind,
+    [PLAN_PARITY] = &check_parity_kind,
 };
 
 /* ---- the plan's keys (conf/keys.h: checked here, printed by `herd schema plan`) ---- */
@@ -45,6 +46,8 @@ static const struct conf_key check_table[] = {
     CONF_KEY("capacity", CONF_K_MAP, "how many nodes fit", .members = check_capacity_keys),
     CONF_KEY("rollout", CONF_K_MAP, "a rolling update under load: failed requests, replicas in rotation",
      .members = check_rollout_keys),
+    CONF_KEY("parity", CONF_K_MAP, "the same requests to every environment, answers compared",
+     .members = check_parity_keys),
     CONF_KEYS_END,
 };
 
@@ -107,6 +110,8 @@ static const struct {
     {"catch_up", THRESHOLD_UNIT_DURATION, "\"<5s\""},
     {"health_p99", THRESHOLD_UNIT_DURATION, "\"<100ms\""},
     {"rss_per_node", THRESHOLD_UNIT_SIZE, "\"<64MB\""},
+    {"mismatches", THRESHOLD_UNIT_COUNT, "0"},
+    {"unstable", THRESHOLD_UNIT_COUNT, "0"},
 };
 
 /* The index of key in own_measures, or -1. */
@@ -606,7 +611,7 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
         return conf_error(
             doc, item, err, errlen,
             "a check is one key, its kind: connectivity, distribution, concurrency, failover, "
-            "scaling, hotplug, consistency or capacity");
+            "scaling, hotplug, consistency, capacity or parity");
     const struct conf_node *body = item->first;
     int kind = -1;
     for (int k = 0; k < PLAN_CHECK_KINDS; k++)
@@ -614,7 +619,7 @@ static int parse_check(struct plan *p, struct plan_check *c, const struct conf_d
     if (kind < 0)
         return conf_error(doc, body, err, errlen,
                           "unknown check '%s', expected connectivity, distribution, concurrency, "
-                          "failover, scaling, hotplug, consistency or capacity",
+                          "failover, scaling, hotplug, consistency, capacity or parity",
                           body->key);
     c->kind = (enum plan_check_kind)kind;
     c->line = body->key_line;
@@ -735,7 +740,10 @@ int plan_load(struct plan *p, const char *path, char *err, size_t errlen)
         goto fail;
     }
     for (const struct conf_node *c = v->first; c; c = c->next) {
-        if (parse_check(p, &p->checks[p->check_count], doc, c, err, errlen) < 0) goto fail;
+        if (parse_check(p, &p->checks[p->check_count], doc, c, err, errlen) < 0) {
+            free(p->checks[p->check_count].parity); /* not counted: plan_free misses it */
+            goto fail;
+        }
         p->check_count++;
     }
     if ((v = conf_get(root, "report")) && parse_report(p, doc, v, err, errlen) < 0) goto fail;
@@ -748,6 +756,8 @@ fail:
 void plan_free(struct plan *p)
 {
     if (p->has_cluster) cluster_spec_free(&p->cluster);
+    for (size_t i = 0; p->checks && i < p->check_count; i++)
+        free(p->checks[i].parity);
     free(p->checks);
     conf_free(&p->doc);
     memset(p, 0, sizeof *p);

@@ -25,6 +25,7 @@ enum plan_check_kind {
     PLAN_CONSISTENCY,      /* writes through the target, read back from every node */
     PLAN_CAPACITY,         /* a group grown in steps until something gives */
     PLAN_ROLLOUT,          /* a group's replicas restarted one at a time under load */
+    PLAN_PARITY,           /* the same requests to every environment, answers compared */
     PLAN_CHECK_KINDS
 };
 
@@ -32,6 +33,7 @@ enum plan_check_kind {
 #define PLAN_MAX_NODES 32
 #define PLAN_MAX_FAULT_NODES 16
 #define PLAN_MAX_ENVS 16
+#define PLAN_MAX_TCP 16
 
 /* An expectation on a check's own measure ("max_deviation: <5%", "success: >=99%"). */
 struct plan_bound {
@@ -48,8 +50,14 @@ struct plan_check {
     char environment[64]; /* the environment it names ("": the plan's target) */
     char target[512];     /* the base URL it loads: that environment's, or the plan's target */
     char path[512]; /* request path (and query), default "/" or /health for probes */
-    /* connectivity */
+    /* connectivity: probes per endpoint, and raw TCP endpoints (tcp://HOST:PORT) */
     int probes;
+    struct {
+        char name[64];
+        char url[200];
+    } tcp[PLAN_MAX_TCP];
+    size_t tcp_count;
+    uint64_t connect_timeout_us;
     /* distribution: requests over connections */
     uint64_t requests;
     unsigned connections;
@@ -87,6 +95,9 @@ struct plan_check {
     uint64_t settle_us;                  /* how long after the last write the nodes may take */
     char node_urls[PLAN_MAX_NODES][128]; /* nodes to read (default: the group's replicas) */
     size_t node_url_count;
+    /* parity: its requests, what is compared and left out (check_parity.c; freed with the
+     * plan) */
+    struct plan_parity *parity;
     /* load thresholds (p99<20ms, errors<0.1%, rps>1000) and the check's own bounds */
     struct threshold thresholds[PLAN_MAX_EXPECT];
     size_t threshold_count;

@@ -1,6 +1,7 @@
 /* test_doc.c -- renders a test document ("herd.test/1", from `herd test`): the terminal
  * summary, Markdown, and JUnit XML (one test case per check). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "report/report_util.h"
@@ -55,6 +56,19 @@ static const char *failed_by_text(const json_t *check, char *buf, size_t size)
     return buf;
 }
 
+/* What a TCP endpoint's failed connections got ("Connection refused x3"), or "" when none
+ * failed. */
+static const char *refused_text(const json_t *endpoint, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    const char *what;
+    json_t *n;
+    json_object_foreach(json_object_get(endpoint, "refused_by"), what, n)
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s%s x%lld", buf[0] ? ", " : "", what,
+                 (long long)json_integer_value(n));
+    return buf;
+}
+
 /* One line per expectation: "  [PASS] p99 <20ms (actual 3.1)". */
 static void expectations_text(FILE *out, const json_t *check, const char *indent)
 {
@@ -90,6 +104,27 @@ int report_test_text(const json_t *doc, FILE *out)
                         report_str(e, "step"), report_str(e, "command"),
                         json_is_true(json_object_get(e, "ok")) ? "ok" : "failed");
         expectations_text(out, c, "      ");
+        size_t r;
+        json_t *ep;
+        char refused[256];
+        json_array_foreach(report_get(c, "measures.endpoints"), r, ep)
+            if (*refused_text(ep, refused, sizeof refused))
+                fprintf(out, "      %s (%s): %s\n", report_str(ep, "endpoint"),
+                        report_str(ep, "url"), refused);
+        json_t *row;
+        json_array_foreach(report_get(c, "measures.requests"), r, row)
+        { /* parity: each difference and unstable path on a line of its own */
+            size_t k, m;
+            json_t *res, *x;
+            json_array_foreach(json_object_get(row, "results"), k, res)
+            {
+                json_array_foreach(json_object_get(res, "differences"), m, x)
+                    fprintf(out, "      %s: %s\n", report_str(row, "request"), report_str(x, "line"));
+                json_array_foreach(json_object_get(res, "unstable"), m, x)
+                    fprintf(out, "      %s: unstable: %s\n", report_str(row, "request"),
+                            report_str(x, "line"));
+            }
+        }
         char why[512];
         if (*failed_by_text(c, why, sizeof why))
             fprintf(out, "      failed requests got: %s\n", why);
@@ -261,6 +296,108 @@ static void capacity_table(struct doc *d, const json_t *c)
     doc_table_end(d);
 }
 
+/* A parity result's status cell: "200", "exit 1", or "no answer". */
+static const char *parity_status(const json_t *res, char *buf, size_t size)
+{
+    json_t *st = json_object_get(res, "status"), *ex = json_object_get(res, "exit_status");
+    if (json_is_integer(st))
+        snprintf(buf, size, "%lld", (long long)json_integer_value(st));
+    else if (json_is_integer(ex))
+        snprintf(buf, size, "exit %lld", (long long)json_integer_value(ex));
+    else
+        snprintf(buf, size, "no answer");
+    return buf;
+}
+
+/* Each difference's line of list (measures' "differences" or "unstable"), one a line, into a
+ * new string the caller frees; NULL when there is none. */
+static char *parity_lines(const json_t *list)
+{
+    size_t i, len = 0;
+    json_t *d;
+    json_array_foreach(list, i, d)
+        len += strlen(report_str(d, "line")) + 1;
+    char *text = len ? malloc(len + 1) : NULL;
+    if (!text) return NULL;
+    text[0] = '\0';
+    json_array_foreach(list, i, d)
+    {
+        strcat(text, report_str(d, "line"));
+        strcat(text, "\n");
+    }
+    return text;
+}
+
+/* The strings of list joined by ", " into buf. */
+static const char *joined(const json_t *list, char *buf, size_t size)
+{
+    size_t i;
+    json_t *v;
+    buf[0] = '\0';
+    json_array_foreach(list, i, v)
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", i ? ", " : "",
+                 json_is_string(v) ? json_string_value(v) : "?");
+    return buf;
+}
+
+/* The matrix request x environment (status, and whether it matches the baseline), then each
+ * mismatch's and each unstable answer's paths. */
+static void parity_table(struct doc *d, const json_t *c)
+{
+    const json_t *envs = report_get(c, "measures.environments");
+    char header[1200] = "request";
+    size_t i, k;
+    json_t *e, *row, *res;
+    json_array_foreach(envs, i, e)
+        snprintf(header + strlen(header), sizeof header - strlen(header), "|%s",
+                 json_string_value(e));
+    char compared[256], ignored[1200];
+    doc_para(d, "baseline %s; compared: %s%s%s; each request sent %.0f time(s) to each "
+             "environment; %.0f mismatch(es), %.0f unstable answer(s)",
+             report_str(c, "measures.baseline"),
+             joined(report_get(c, "measures.compare"), compared, sizeof compared),
+             json_array_size(report_get(c, "measures.ignore")) ? "; left out: " : "",
+             joined(report_get(c, "measures.ignore"), ignored, sizeof ignored),
+             report_num(c, "measures.repeat"),
+             report_num(c, "measures.mismatches"), report_num(c, "measures.unstable"));
+    doc_table(d, header);
+    json_array_foreach(report_get(c, "measures.requests"), i, row)
+    {
+        char line[1600], status[32];
+        snprintf(line, sizeof line, "%s", report_str(row, "request"));
+        json_array_foreach(envs, k, e)
+        {
+            const json_t *found = NULL;
+            size_t r;
+            json_array_foreach(json_object_get(row, "results"), r, res)
+                if (strcmp(report_str(res, "environment"), json_string_value(e)) == 0) found = res;
+            const char *verdict = found ? report_str(found, "verdict") : "";
+            snprintf(line + strlen(line), sizeof line - strlen(line), "|%s%s %s",
+                     strcmp(verdict, "mismatch") == 0 ? "!" : "",
+                     found ? parity_status(found, status, sizeof status) : "-", verdict);
+        }
+        doc_row(d, "%s", line);
+    }
+    doc_table_end(d);
+    json_array_foreach(report_get(c, "measures.requests"), i, row)
+        json_array_foreach(json_object_get(row, "results"), k, res)
+        {
+            static const char *const lists[] = {"differences", "unstable"};
+            for (size_t l = 0; l < 2; l++) {
+                char *text = parity_lines(json_object_get(res, lists[l]));
+                if (!text) continue;
+                if (l == 0)
+                    doc_para(d, "%s: %s differs from %s:", report_str(row, "request"),
+                             report_str(res, "environment"), report_str(c, "measures.baseline"));
+                else
+                    doc_para(d, "%s: %s is unstable (its answers changed between calls):",
+                             report_str(row, "request"), report_str(res, "environment"));
+                doc_pre(d, text);
+                free(text);
+            }
+        }
+}
+
 /* The charts of a check with a load timeline (HTML only). */
 static void check_charts(struct doc *d, const json_t *c, size_t index)
 {
@@ -362,16 +499,26 @@ static void test_body(struct doc *d, const json_t *doc)
             size_t k;
             json_t *e;
             json_array_foreach(eps, k, e)
-                doc_row(d, "%s|%.1f%%|%.3f|%.3f", report_str(e, "endpoint"),
-                        100 * report_num(e, "success"), report_num(e, "summary.p50_ms"),
-                        report_num(e, "summary.mean_ms"));
+            {
+                bool tcp = strcmp(report_str(e, "protocol"), "tcp") == 0; /* connect times */
+                doc_row(d, "%s%s|%.1f%%|%.3f|%.3f", report_str(e, "endpoint"),
+                        tcp ? " (TCP connect)" : "", 100 * report_num(e, "success"),
+                        report_num(e, tcp ? "connect_ms.p50" : "summary.p50_ms"),
+                        report_num(e, tcp ? "connect_ms.mean" : "summary.mean_ms"));
+            }
             doc_table_end(d);
+            char refused[256];
+            json_array_foreach(eps, k, e)
+                if (*refused_text(e, refused, sizeof refused))
+                    doc_para(d, "%s (%s): %s", report_str(e, "endpoint"), report_str(e, "url"),
+                             refused);
         }
         if (strcmp(kind, "consistency") == 0) consistency_table(d, c);
         if (strcmp(kind, "failover") == 0) failover_table(d, c);
         if (strcmp(kind, "rollout") == 0) rollout_table(d, c);
         if (strcmp(kind, "hotplug") == 0) hotplug_table(d, c);
         if (strcmp(kind, "scaling") == 0) scaling_table(d, c);
+        if (strcmp(kind, "parity") == 0) parity_table(d, c);
         if (strcmp(kind, "capacity") == 0) {
             capacity_table(d, c);
             if (d->html) {
@@ -410,13 +557,66 @@ int report_test_html(const json_t *doc, FILE *out)
     return report_page_end(out, doc);
 }
 
+/* A parity check judged on its answers has one test case per request (the requests in
+ * measures), any other check one. */
+static const json_t *junit_requests(const json_t *c)
+{
+    const char *v = report_str(c, "verdict");
+    const json_t *rows = report_get(c, "measures.requests");
+    bool judged = strcmp(v, "pass") == 0 || strcmp(v, "fail") == 0;
+    return judged && strcmp(report_str(c, "kind"), "parity") == 0 && json_array_size(rows)
+               ? rows
+               : NULL;
+}
+
+/* One test case per parity request: a failure lists the paths that differ. */
+static void junit_parity(FILE *out, const json_t *c, const json_t *rows)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        double seconds = 0;
+        size_t k, m;
+        json_t *res, *x;
+        json_array_foreach(json_object_get(row, "results"), k, res)
+            seconds += (report_num(res, "latency_ms") + report_num(res, "took_ms")) / 1000;
+        fprintf(out, "    <testcase classname=\"herd.parity.");
+        report_xml_escape(out, report_str(c, "name"));
+        fprintf(out, "\" name=\"");
+        report_xml_escape(out, report_str(row, "request"));
+        fprintf(out, "\" time=\"%.3f\">\n", seconds);
+        if (!json_is_true(json_object_get(row, "pass"))) {
+            fprintf(out, "      <failure message=\"answers differ from the baseline's\">");
+            json_array_foreach(json_object_get(row, "results"), k, res)
+                json_array_foreach(json_object_get(res, "differences"), m, x)
+                {
+                    report_xml_escape(out, report_str(x, "line"));
+                    report_xml_escape(out, "\n");
+                }
+            fprintf(out, "</failure>\n");
+        }
+        fprintf(out, "    </testcase>\n");
+    }
+}
+
 int report_test_junit(const json_t *doc, FILE *out)
 {
-    size_t i, failures = 0, errors = 0, skipped = 0;
+    size_t i, failures = 0, errors = 0, skipped = 0, tests = 0;
     json_t *c;
     json_t *checks = json_object_get(doc, "checks");
     json_array_foreach(checks, i, c)
     {
+        const json_t *rows = junit_requests(c);
+        if (rows) {
+            size_t k;
+            json_t *row;
+            json_array_foreach(rows, k, row)
+                failures += !json_is_true(json_object_get(row, "pass"));
+            tests += json_array_size(rows);
+            continue;
+        }
+        tests++;
         const char *v = report_str(c, "verdict");
         failures += strcmp(v, "fail") == 0;
         errors += strcmp(v, "error") == 0 || strcmp(v, "interrupted") == 0;
@@ -428,11 +628,15 @@ int report_test_junit(const json_t *doc, FILE *out)
     fprintf(out,
             "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" skipped=\"%zu\" time=\"%.3f\" "
             "timestamp=\"",
-            json_array_size(checks), failures, errors, skipped, report_num(doc, "duration_s"));
+            tests, failures, errors, skipped, report_num(doc, "duration_s"));
     report_xml_escape(out, report_str(doc, "started_at"));
     fprintf(out, "\">\n");
     json_array_foreach(checks, i, c)
     {
+        if (junit_requests(c)) {
+            junit_parity(out, c, junit_requests(c));
+            continue;
+        }
         fprintf(out, "    <testcase classname=\"herd.");
         report_xml_escape(out, report_str(c, "kind"));
         fprintf(out, "\" name=\"");

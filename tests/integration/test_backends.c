@@ -33,17 +33,11 @@ struct be {
     bool up; /* herd up ran: teardown runs herd down */
 };
 
-static const char *plain_backend_bin(void)
-{
-    const char *bin = getenv("HERD_PLAIN_BACKEND");
-    return bin && *bin ? bin : "./tests/plain_backend";
-}
-
 static pid_t spawn_backend(int port)
 {
     char p[16];
     snprintf(p, sizeof p, "%d", port);
-    char *argv[] = {(char *)plain_backend_bin(), p, NULL};
+    char *argv[] = {(char *)harness_plain_backend_bin(), p, NULL};
     return harness_spawn(argv, NULL, NULL);
 }
 
@@ -305,7 +299,7 @@ static void test_scale_beyond_the_file(void **state)
                "    health: /\n"
                "gateway:\n  port: %d\n  threads: 1\n"
                "  health: {path: /, inter: 200ms, fastinter: 50ms, downinter: 100ms}\n",
-               plain_backend_bin(), b->base + 1, b->base);
+               harness_plain_backend_bin(), b->base + 1, b->base);
     herd_up(b);
     char *scale_up[] = {"scale", "web=4", b->sdir, NULL};
     assert_int_equal(harness_herd(scale_up, 60000, NULL, NULL), 0);
@@ -344,7 +338,7 @@ static void test_scaling_says_which_replica_and_why(void **state)
                "checks:\n  - scaling: {group: web, replicas: [1, 2], duration: 1s, connections: 1,"
                " path: /work}\n"
                "report: {dir: %s/reports, formats: [json]}\n",
-               plain_backend_bin(), b->base + 1, b->base, b->dir);
+               harness_plain_backend_bin(), b->base + 1, b->base, b->dir);
     char *args[] = {"test", b->file, NULL};
     char *out = NULL, *err = NULL;
     assert_int_equal(harness_herd(args, 120000, &out, &err), 1);

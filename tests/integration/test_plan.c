@@ -1571,6 +1571,262 @@ static void test_rollout_drain_and_kill(void **state)
     }
 }
 
+/* ---- parity and TCP probes: environments started here, each a process of its own ---- */
+
+/* A herd node on port with id, answering /health; its pid. */
+static pid_t spawn_node(int port, const char *id)
+{
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    char *argv[] = {(char *)harness_herd_bin(), "node", "--port", p, "--id", (char *)id,
+                    "--log-level", "warn", NULL};
+    pid_t pid = harness_spawn(argv, NULL, NULL);
+    assert_true(pid > 0 && harness_wait_http(port, "/health", 5000));
+    return pid;
+}
+
+/* tests/support/plain_backend on port (price_text: its /api/item's price is a string). */
+static pid_t spawn_plain(int port, bool price_text)
+{
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    char *argv[] = {(char *)harness_plain_backend_bin(), p, price_text ? "--price-text" : NULL,
+                    NULL};
+    pid_t pid = harness_spawn(argv, NULL, NULL);
+    assert_true(pid > 0 && harness_wait_http(port, "/count", 5000));
+    return pid;
+}
+
+static void stop_all(const pid_t *pids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        kill(pids[i], SIGKILL);
+        harness_wait(pids[i], 5000);
+    }
+}
+
+/* The parity result of environment env for request in check c of doc, or NULL. */
+static json_t *parity_result(json_t *c, const char *request, const char *env)
+{
+    json_t *row = harness_json_find(json_object_get(json_object_get(c, "measures"), "requests"),
+                                    "request", request);
+    return harness_json_find(json_object_get(row, "results"), "environment", env);
+}
+
+/* The line of the first difference (list "differences" or "unstable") of r, or "". */
+static const char *first_line(json_t *r, const char *list)
+{
+    const char *l = json_string_value(json_object_get(json_array_get(json_object_get(r, list), 0),
+                                                      "line"));
+    return l ? l : "";
+}
+
+/* Three herd nodes as environments: the same answers but for ignored fields (their node ids,
+ * timestamps) pass; once one node answers 500 to everything (its /admin/fault, seen by a
+ * request of the test's own), the report names the request, both statuses and both
+ * environments, in run.json, Markdown and JUnit (one test case per request). */
+static void test_parity_environments(void **state)
+{
+    struct pt *t = *state;
+    int port = harness_free_ports(3);
+    assert_true(port > 0);
+    pid_t pids[3] = {spawn_node(port, "n-local"), spawn_node(port + 1, "n-staging"),
+                     spawn_node(port + 2, "n-prod")};
+    char text[2048], *out = NULL, *err = NULL;
+    snprintf(text, sizeof text,
+             "name: parity\n"
+             "environments: {local: \"http://127.0.0.1:%d\", staging: \"http://127.0.0.1:%d\",\n"
+             "               prod: \"http://127.0.0.1:%d\"}\n"
+             "checks:\n"
+             "  - parity:\n"
+             "      requests: [\"GET /health\", \"GET /\", {method: POST, path: /kv/a, body: x}]\n"
+             "      compare: [status, schema, body, headers: [content-type]]\n"
+             "      ignore: [timestamp, started_at, node_id]\n",
+             port, port + 1, port + 2);
+    int rc = run_plan_text(t, text, &out, &err);
+    if (rc != 0) fail_msg("parity with only ignored differences exited %d: %s %s", rc, out, err);
+    json_t *doc = load_report(t);
+    json_t *c = check_named(doc, "parity");
+    assert_string_equal(json_string_value(json_object_get(c, "verdict")), "pass");
+    json_t *r = parity_result(c, "GET /health", "prod");
+    assert_non_null(r);
+    assert_string_equal(json_string_value(json_object_get(r, "verdict")), "match");
+    /* the answers kept are the nodes' own: each names its node */
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "answer"), "node_id")),
+                        "n-prod");
+    json_decref(doc);
+    free(out);
+    free(err);
+    out = err = NULL;
+
+    char buf[4096], fault[256];
+    const char *knobs = "{\"error_rate\": 1.0}";
+    snprintf(fault, sizeof fault,
+             "POST /admin/fault HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             strlen(knobs), knobs);
+    assert_int_equal(harness_exchange(port + 2, fault, buf, sizeof buf), 200);
+    const char *body;
+    assert_int_equal(harness_get(port + 2, "/health", buf, sizeof buf, &body), 500);
+    rc = run_plan_text(t, text, &out, &err);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "GET /health: status: 200 (local) vs 500 (prod): status differs"));
+    doc = load_report(t);
+    c = check_named(doc, "parity");
+    assert_string_equal(json_string_value(json_object_get(c, "verdict")), "fail");
+    r = parity_result(c, "GET /health", "prod");
+    assert_int_equal(json_integer_value(json_object_get(r, "status")), 500);
+    assert_string_equal(json_string_value(json_object_get(r, "verdict")), "mismatch");
+    assert_string_equal(first_line(r, "differences"),
+                        "status: 200 (local) vs 500 (prod): status differs");
+    r = parity_result(c, "GET /health", "staging");
+    assert_string_equal(json_string_value(json_object_get(r, "verdict")), "match");
+    /* the node's fault leaves its /kv/ routes alone (docs/api-reference.md): two of the three
+     * requests differ on prod */
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(c, "measures"),
+                                                        "mismatches")),
+                     2);
+    r = parity_result(c, "POST /kv/a", "prod");
+    assert_string_equal(json_string_value(json_object_get(r, "verdict")), "match");
+    char *md = read_file(t, "run.md"), *junit = read_file(t, "run.junit.xml");
+    assert_non_null(md);
+    assert_non_null(junit);
+    assert_non_null(strstr(md, "| GET /health | 200 baseline | 200 match | **500 mismatch** |"));
+    assert_non_null(strstr(md, "GET /health: prod differs from local:"));
+    assert_non_null(strstr(junit, "tests=\"3\" failures=\"2\""));
+    assert_non_null(strstr(junit, "name=\"GET /health\""));
+    assert_non_null(strstr(junit, "status: 200 (local) vs 500 (prod): status differs"));
+    free(md);
+    free(junit);
+    json_decref(doc);
+    free(out);
+    free(err);
+    stop_all(pids, 3);
+}
+
+/* Two backends of the test's own, one whose /api/item has its price as a string: a schema
+ * mismatch at $.price; with repeat: 2 and values compared, the counter /api/item holds is
+ * unstable (reported, not a mismatch), and each backend was asked exactly as often as the
+ * plan says (its own counter); an exec comparison whose outputs differ in one line (the
+ * variable each environment's command gets) names that line. */
+static void test_parity_schema_unstable_exec(void **state)
+{
+    struct pt *t = *state;
+    int port = harness_free_ports(2);
+    assert_true(port > 0);
+    pid_t pids[2] = {spawn_plain(port, false), spawn_plain(port + 1, true)};
+    char text[2048], *out = NULL, *err = NULL;
+    snprintf(text, sizeof text,
+             "name: parity\n"
+             "environments: {local: \"http://127.0.0.1:%d\", staging: \"http://127.0.0.1:%d\"}\n"
+             "checks:\n"
+             "  - parity: {requests: [\"GET /api/item\"]}\n"
+             "  - parity:\n"
+             "      requests: [\"GET /api/item\"]\n"
+             "      compare: [status, body]\n"
+             "      ignore: [price]\n"
+             "      repeat: 2\n"
+             "  - parity:\n"
+             "      exec:\n"
+             "        local: {command: 'echo \"id integer\"; echo \"name $T\"; echo \"x\"',\n"
+             "                env: {T: text}}\n"
+             "        staging: {command: 'echo \"id integer\"; echo \"name $T\"; echo \"x\"',\n"
+             "                  env: {T: varchar}}\n",
+             port, port + 1);
+    int rc = run_plan_text(t, text, &out, &err);
+    assert_int_equal(rc, 1);
+    json_t *doc = load_report(t);
+    json_t *c = check_named(doc, "parity");
+    assert_string_equal(json_string_value(json_object_get(c, "verdict")), "fail");
+    json_t *r = parity_result(c, "GET /api/item", "staging");
+    assert_string_equal(first_line(r, "differences"),
+                        "$.price: 12.5 (local) vs \"12.5\" (staging): type differs");
+    assert_int_equal(json_array_size(json_object_get(r, "differences")), 1);
+
+    c = check_named(doc, "parity#2");
+    if (strcmp(json_string_value(json_object_get(c, "verdict")), "pass") != 0)
+        fail_msg("unstable answers judged as mismatches: %s", out);
+    json_t *m = json_object_get(c, "measures");
+    assert_int_equal(json_integer_value(json_object_get(m, "mismatches")), 0);
+    assert_int_equal(json_integer_value(json_object_get(m, "unstable")), 2);
+    r = parity_result(c, "GET /api/item", "local");
+    assert_non_null(strstr(first_line(r, "unstable"), "$.served: 2 (local, call 1) vs 3"));
+    r = parity_result(c, "GET /api/item", "staging");
+    assert_string_equal(json_string_value(json_object_get(r, "verdict")), "unstable");
+    /* the backend's own count: 1 (the first check), 2 (repeat: 2), and this request */
+    char buf[1024];
+    const char *body;
+    assert_int_equal(harness_get(port, "/api/item", buf, sizeof buf, &body), 200);
+    assert_non_null(strstr(body, "\"served\":4"));
+
+    c = check_named(doc, "parity#3");
+    assert_string_equal(json_string_value(json_object_get(c, "verdict")), "fail");
+    r = parity_result(c, "exec", "staging");
+    assert_int_equal(json_array_size(json_object_get(r, "differences")), 1);
+    assert_string_equal(first_line(r, "differences"),
+                        "line 2: name text (local) vs name varchar (staging): line differs");
+    assert_string_equal(json_string_value(json_object_get(r, "output")),
+                        "id integer\nname varchar\nx\n");
+    json_decref(doc);
+    free(out);
+    free(err);
+    stop_all(pids, 2);
+}
+
+/* connectivity's TCP probes: a socket of the test's own that listens (it accepts exactly the
+ * probes' connections afterwards) passes with its connect times; a port nothing listens on
+ * fails, with what the connections got. */
+static void test_connectivity_tcp(void **state)
+{
+    struct pt *t = *state;
+    int open_port = 0, closed = harness_free_port();
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 64), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    open_port = ntohs(a.sin_port);
+    pid_t node = spawn_node(t->base, "target");
+    char text[1024], *out = NULL, *err = NULL;
+    snprintf(text, sizeof text,
+             "name: tcp\n"
+             "target: http://127.0.0.1:%d\n"
+             "checks:\n"
+             "  - connectivity: {probes: 4, tcp: {database: \"tcp://127.0.0.1:%d\",\n"
+             "                                    closed: \"tcp://127.0.0.1:%d\"}}\n",
+             t->base, open_port, closed);
+    int rc = run_plan_text(t, text, &out, &err);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "[PASS] database: success >=100%"));
+    assert_non_null(strstr(out, "[FAIL] closed: success >=100%"));
+    assert_non_null(strstr(out, "closed (tcp://127.0.0.1:"));
+    json_t *doc = load_report(t);
+    json_t *eps = json_object_get(json_object_get(check_named(doc, "connectivity"), "measures"),
+                                  "endpoints");
+    json_t *db = harness_json_find(eps, "endpoint", "database");
+    json_t *cl = harness_json_find(eps, "endpoint", "closed");
+    assert_int_equal(json_integer_value(json_object_get(db, "connected")), 4);
+    assert_true(json_is_number(json_object_get(json_object_get(db, "connect_ms"), "p50")));
+    assert_true(json_is_true(json_object_get(db, "pass")));
+    assert_int_equal(json_integer_value(json_object_get(cl, "connected")), 0);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(cl, "refused_by"), "Connection refused")),
+        4);
+    /* the listener's own count: the four probes' connections wait in its queue */
+    int accepted = 0, c;
+    while ((c = accept(fd, NULL, NULL)) >= 0) {
+        accepted++;
+        close(c);
+    }
+    assert_int_equal(accepted, 4);
+    close(fd);
+    json_decref(doc);
+    free(out);
+    free(err);
+    stop_all(&node, 1);
+}
+
 int integration_plan(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1597,6 +1853,9 @@ int integration_plan(void)
         cmocka_unit_test(test_proxy_half_close_and_flush),
         cmocka_unit_test_setup_teardown(test_exec_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollout_drain_and_kill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parity_environments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parity_schema_unstable_exec, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connectivity_tcp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_rerender_and_compare, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_bad_plan, setup, teardown),
     };

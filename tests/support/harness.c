@@ -530,6 +530,12 @@ const char *harness_herd_bin(void)
     return bin && *bin ? bin : "./herd";
 }
 
+const char *harness_plain_backend_bin(void)
+{
+    const char *bin = getenv("HERD_PLAIN_BACKEND");
+    return bin && *bin ? bin : "./tests/plain_backend";
+}
+
 char *harness_slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");

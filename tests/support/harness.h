@@ -167,4 +167,7 @@ int harness_self_signed_cert(const char *dir, char *cert, char *key, size_t size
 /* Path of the herd binary under test (HERD_BIN, set by CTest). */
 const char *harness_herd_bin(void);
 
+/* Path of tests/support/plain_backend (HERD_PLAIN_BACKEND, set by CTest). */
+const char *harness_plain_backend_bin(void);
+
 #endif

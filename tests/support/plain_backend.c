@@ -2,9 +2,12 @@
  * header, no /health (404 there), 200 on every other path, HTTP/1.1 with keep-alive, one
  * thread, poll(2), no library. It counts the requests it answers 200 on paths other than
  * "/" (where a health check may point) and "/count", and GET /count tells that number: the
- * independent observer of what the gateway sent it.
+ * independent observer of what the gateway sent it. GET /api/item answers JSON,
+ * {"id":1,"name":"widget","price":12.5,"served":N} (N: how many times it was asked, a field
+ * that changes between calls), for parity's tests; not counted.
  *
- *   plain_backend PORT          listens on 127.0.0.1:PORT until SIGTERM or SIGKILL */
+ *   plain_backend PORT [--price-text]   listens on 127.0.0.1:PORT until SIGTERM or SIGKILL;
+ *                                       --price-text: /api/item's price is "12.5" (a string) */
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -27,14 +30,16 @@ struct client {
 };
 
 static struct client clients[MAX_CLIENTS];
-static unsigned long counted;
+static unsigned long counted, items_served;
+static bool price_text;
 
-static void respond(int fd, int status, const char *body, bool close_after)
+static void respond_typed(int fd, int status, const char *type, const char *body,
+                          bool close_after)
 {
     char out[512];
     int n = snprintf(out, sizeof out,
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n%s",
-                     status, status == 200 ? "OK" : "Not Found", strlen(body),
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n%s",
+                     status, status == 200 ? "OK" : "Not Found", type, strlen(body),
                      close_after ? "Connection: close\r\n" : "", body);
     for (int off = 0; off < n;) {
         ssize_t w = write(fd, out + off, (size_t)(n - off));
@@ -42,6 +47,11 @@ static void respond(int fd, int status, const char *body, bool close_after)
         if (w <= 0) return;
         off += (int)w;
     }
+}
+
+static void respond(int fd, int status, const char *body, bool close_after)
+{
+    respond_typed(fd, status, "text/plain", body, close_after);
 }
 
 /* Answers every complete request in c's buffer. Returns false when the connection ends. */
@@ -67,6 +77,12 @@ static bool serve(struct client *c)
         char text[64];
         if (strcmp(path, "/health") == 0) {
             respond(c->fd, 404, "not found\n", close_after);
+        } else if (strcmp(path, "/api/item") == 0) {
+            char item[160];
+            snprintf(item, sizeof item,
+                     "{\"id\":1,\"name\":\"widget\",\"price\":%s,\"served\":%lu}",
+                     price_text ? "\"12.5\"" : "12.5", ++items_served);
+            respond_typed(c->fd, 200, "application/json", item, close_after);
         } else if (strcmp(path, "/count") == 0) {
             snprintf(text, sizeof text, "%lu\n", counted);
             respond(c->fd, 200, text, close_after);
@@ -82,9 +98,10 @@ static bool serve(struct client *c)
 
 int main(int argc, char **argv)
 {
-    int port = argc == 2 ? atoi(argv[1]) : 0;
-    if (port < 1 || port > 65535) {
-        fprintf(stderr, "usage: plain_backend PORT\n");
+    int port = argc >= 2 ? atoi(argv[1]) : 0;
+    price_text = argc == 3 && strcmp(argv[2], "--price-text") == 0;
+    if (port < 1 || port > 65535 || argc > 3 || (argc == 3 && !price_text)) {
+        fprintf(stderr, "usage: plain_backend PORT [--price-text]\n");
         return 2;
     }
     int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;

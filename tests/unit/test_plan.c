@@ -16,6 +16,7 @@
 #include "cluster/clusterfile.h"
 #include "plan/check.h"
 #include "plan/balancer_watch.h"
+#include "plan/json_diff.h"
 #include "plan/measure.h"
 #include "plan/plan.h"
 #include "plan/runner.h"
@@ -624,12 +625,202 @@ static void test_measure_shares(void **state)
     assert_true(fabs(m.max_deviation - 0.8) < 0.01);
 }
 
+/* The differences of a and b (JSON texts) as lines "PATH: A (a) vs B (b): WHY" joined by
+ * "; ", into buf; returns how many json_diff_compare counted. */
+static size_t diff_text(const char *a, const char *b, bool values, const char *const *ignore,
+                        size_t ignore_count, char *buf, size_t size)
+{
+    json_t *ja = json_loads(a, JSON_DECODE_ANY, NULL), *jb = json_loads(b, JSON_DECODE_ANY, NULL);
+    assert_non_null(ja);
+    assert_non_null(jb);
+    struct json_diff_opts o = {ignore, ignore_count, values};
+    json_t *out = json_array();
+    size_t n = json_diff_compare(ja, jb, &o, out, 10);
+    buf[0] = '\0';
+    size_t i;
+    json_t *d;
+    json_array_foreach(out, i, d)
+    {
+        char line[256];
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", i ? "; " : "",
+                 json_diff_line(d, "a", "b", line, sizeof line));
+    }
+    json_decref(out);
+    json_decref(ja);
+    json_decref(jb);
+    return n;
+}
+
+static void test_json_diff(void **state)
+{
+    (void)state;
+    char buf[2048];
+    /* the issue's example, path and both values */
+    assert_int_equal(diff_text("{\"data\":{\"items\":[{\"price\":12.5}]}}",
+                               "{\"data\":{\"items\":[{\"price\":\"12.5\"}]}}", false, NULL, 0,
+                               buf, sizeof buf),
+                     1);
+    assert_string_equal(buf, "$.data.items[0].price: 12.5 (a) vs \"12.5\" (b): type differs");
+    /* schema: values alone do not differ, integers and reals are both numbers */
+    assert_int_equal(diff_text("{\"a\":1,\"b\":\"x\",\"c\":[1,2],\"d\":true}",
+                               "{\"a\":2.5,\"b\":\"y\",\"c\":[3],\"d\":false}", false, NULL, 0,
+                               buf, sizeof buf),
+                     0);
+    /* body: the same differ by value and length */
+    assert_int_equal(diff_text("{\"a\":1,\"b\":\"x\",\"c\":[1,2],\"d\":true}",
+                               "{\"a\":2.5,\"b\":\"y\",\"c\":[1],\"d\":false}", true, NULL, 0, buf,
+                               sizeof buf),
+                     4);
+    assert_string_equal(buf, "$.a: 1 (a) vs 2.5 (b): value differs; $.b: \"x\" (a) vs \"y\" (b): "
+                             "value differs; $.c: 2 items (a) vs 1 items (b): length differs; "
+                             "$.d: true (a) vs false (b): value differs");
+    assert_int_equal(diff_text("{\"a\":12}", "{\"a\":12.0}", true, NULL, 0, buf, sizeof buf), 0);
+    /* keys on one side only, keys that are not names */
+    assert_int_equal(diff_text("{\"a\":1,\"x y\":[]}", "{\"b\":2,\"x y\":{}}", false, NULL, 0,
+                               buf, sizeof buf),
+                     3);
+    assert_string_equal(buf, "$.a: 1 (a) vs (absent) (b): key absent; $[\"x y\"]: [] (a) vs {} (b): "
+                             "type differs; $.b: (absent) (a) vs 2 (b): key absent");
+    /* ignore: * for any key or index, a whole subtree, $ and brackets */
+    const char *const ignore[] = {"checks.*.latency_ms", "items[*].ts", "$.meta", "timestamp"};
+    assert_int_equal(
+        diff_text("{\"timestamp\":\"t1\",\"checks\":{\"http\":{\"latency_ms\":1,\"ok\":true}},"
+                  "\"items\":[{\"ts\":1,\"id\":1}],\"meta\":{\"a\":1}}",
+                  "{\"timestamp\":\"t2\",\"checks\":{\"http\":{\"latency_ms\":9,\"ok\":true}},"
+                  "\"items\":[{\"ts\":\"x\",\"id\":1}],\"meta\":[]}",
+                  true, ignore, 4, buf, sizeof buf),
+        0);
+    assert_int_equal(
+        diff_text("{\"checks\":{\"http\":{\"latency_ms\":1},\"kv\":{\"latency_ms\":2}}}",
+                  "{\"checks\":{\"http\":{\"latency_ms\":3},\"kv\":{\"latency_ms\":2}}}", true,
+                  NULL, 0, buf, sizeof buf),
+        1);
+    assert_string_equal(buf, "$.checks.http.latency_ms: 1 (a) vs 3 (b): value differs");
+    /* ignore patterns are anchored at the root: a deeper timestamp still counts */
+    assert_int_equal(diff_text("{\"x\":{\"timestamp\":1}}", "{\"x\":{\"timestamp\":2}}", true,
+                               ignore + 3, 1, buf, sizeof buf),
+                     1);
+    /* long values shortened */
+    char a[256], b[256];
+    snprintf(a, sizeof a, "{\"s\":\"%0100d\"}", 1);
+    snprintf(b, sizeof b, "{\"s\":1}");
+    diff_text(a, b, false, NULL, 0, buf, sizeof buf);
+    assert_string_equal(buf, "$.s: \"000000000000000000000000000000000000... (a) vs 1 (b): type "
+                             "differs");
+    /* more differences than kept: all counted */
+    json_t *ja = json_loads("[1,2,3]", 0, NULL), *jb = json_loads("[\"1\",\"2\",\"3\"]", 0, NULL);
+    json_t *out = json_array();
+    struct json_diff_opts o = {NULL, 0, false};
+    assert_int_equal(json_diff_compare(ja, jb, &o, out, 1), 3);
+    assert_int_equal(json_array_size(out), 1);
+    json_decref(out);
+    json_decref(ja);
+    json_decref(jb);
+    /* past 64 levels a difference is still one, never taken as equal */
+    char deep_a[256] = "", deep_b[256] = "";
+    for (int i = 0; i < 70; i++) {
+        strcat(deep_a, "[");
+        strcat(deep_b, "[");
+    }
+    strcat(deep_a, "1");
+    strcat(deep_b, "2");
+    for (int i = 0; i < 70; i++) {
+        strcat(deep_a, "]");
+        strcat(deep_b, "]");
+    }
+    assert_int_equal(diff_text(deep_a, deep_b, true, NULL, 0, buf, sizeof buf), 1);
+    assert_non_null(strstr(buf, "too deep to compare"));
+    assert_int_equal(diff_text(deep_a, deep_a, true, NULL, 0, buf, sizeof buf), 0);
+    /* patterns */
+    assert_true(json_diff_pattern_valid("a.b"));
+    assert_true(json_diff_pattern_valid("$.a[0].b"));
+    assert_true(json_diff_pattern_valid("*"));
+    assert_true(json_diff_pattern_valid("$"));
+    assert_false(json_diff_pattern_valid(""));
+    assert_false(json_diff_pattern_valid("a..b"));
+    assert_false(json_diff_pattern_valid("a[0"));
+    assert_false(json_diff_pattern_valid("a."));
+}
+
+static void test_plan_parity(void **state)
+{
+    (void)state;
+    struct plan p;
+    char err[512];
+    int rc = load_text("environments: {local: \"http://127.0.0.1:1\", staging: \"http://127.0.0.1:2\"}\n"
+                       "checks:\n"
+                       "  - parity: {requests: [\"GET /health\"]}\n"
+                       "  - parity:\n"
+                       "      baseline: staging\n"
+                       "      requests: [{method: POST, path: /s, body: '{}', headers: {X-A: b}}]\n"
+                       "      compare: [body, headers: [Content-Type]]\n"
+                       "      ignore: [\"checks.*.latency_ms\"]\n"
+                       "      repeat: 3\n"
+                       "      exec: {local: \"echo a\", staging: {command: \"echo b\", env: {V: x}}}\n"
+                       "      expect: {mismatches: \"<=1\", unstable: 0}\n",
+                       &p, err, sizeof err);
+    if (rc != 0) fail_msg("%s", err);
+    assert_int_equal(p.check_count, 2);
+    assert_int_equal(p.checks[0].kind, PLAN_PARITY);
+    assert_non_null(p.checks[0].parity);
+    assert_int_equal(p.checks[0].bound_count, 1); /* mismatches == 0 by default */
+    assert_string_equal(p.checks[0].bounds[0].key, "mismatches");
+    assert_string_equal(p.checks[0].target, "http://127.0.0.1:1"); /* the baseline's */
+    assert_string_equal(p.checks[1].target, "http://127.0.0.1:2");
+    assert_int_equal(p.checks[1].bound_count, 2); /* the plan's own */
+    plan_free(&p);
+
+    static const char *const cases[][2] = {
+        {"target: http://x:1\nchecks:\n  - parity: {requests: [\"GET /\"]}\n",
+         ":3:13: checks[0].parity: parity compares environments"},
+        {"ENVS checks:\n  - parity: {}\n", "nothing to compare"},
+        {"ENVS checks:\n  - parity: {requests: [\"get /\"]}\n",
+         ":3:25: checks[0].parity.requests[0]: 'get /': expected \"METHOD /path\""},
+        {"ENVS checks:\n  - parity: {requests: [\"GET health\"]}\n", "expected \"METHOD /path\""},
+        {"ENVS checks:\n  - parity: {requests: [{path: /a, verb: GET}]}\n", "unknown key 'verb'"},
+        {"ENVS checks:\n  - parity: {requests: [{method: GET}]}\n", "missing 'path'"},
+        {"ENVS checks:\n  - parity: {requests: [\"GET /\"], baseline: prod}\n",
+         "'prod' is not one of the plan's environments"},
+        {"ENVS checks:\n  - parity: {requests: [\"GET /\"], compare: [values]}\n",
+         "'values': expected status, schema, body or {headers: [NAMES]}"},
+        {"ENVS checks:\n  - parity: {requests: [\"GET /\"], compare: [headers: []]}\n",
+         "expected headers: [NAMES]"},
+        {"ENVS checks:\n  - parity: {requests: [\"GET /\"], ignore: [\"a..b\"]}\n",
+         "'a..b': expected a JSON path"},
+        {"ENVS checks:\n  - parity: {requests: [\"GET /\"], repeat: 0}\n", "repeat"},
+        {"ENVS checks:\n  - parity: {requests: [\"GET /\"], max_body: 10}\n", "max_body"},
+        {"ENVS checks:\n  - parity: {exec: {a: \"echo\", prod: \"echo\"}}\n",
+         "'prod' is not one of the plan's environments"},
+        {"ENVS checks:\n  - parity: {exec: {b: \"echo\"}}\n", "at least two environments"},
+        {"ENVS checks:\n  - parity: {exec: {a: {command: x, env: {\"1X\": y}}, b: x}}\n",
+         "'1X': expected a variable name"},
+        {"ENVS checks:\n  - parity: {requests: [\"GET /\"], expect: {mismatch: 0}}\n",
+         "unknown expectation 'mismatch', expected one of: mismatches, unstable"},
+        {"ENVS checks:\n  - connectivity: {tcp: [\"127.0.0.1:5432\"]}\n",
+         "'127.0.0.1:5432': expected tcp://HOST:PORT"},
+        {"ENVS checks:\n  - connectivity: {tcp: [\"tcp://db\"]}\n", "expected tcp://HOST:PORT"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[1024];
+        const char *envs = "environments: {a: \"http://127.0.0.1:1\", b: \"http://127.0.0.1:2\"}\n";
+        const char *body = cases[i][0];
+        if (strncmp(body, "ENVS ", 5) == 0)
+            snprintf(text, sizeof text, "%s%s", envs, body + 5);
+        else
+            snprintf(text, sizeof text, "%s", body);
+        if (load_text(text, &p, err, sizeof err) == 0) fail_msg("case %zu loaded", i);
+        if (!strstr(err, cases[i][1])) fail_msg("case %zu: %s", i, err);
+    }
+}
+
 int unit_plan(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plan_defaults_and_expectations),
         cmocka_unit_test(test_plan_fault_nodes), cmocka_unit_test(test_plan_capacity),
         cmocka_unit_test(test_plan_examples_load),
+        cmocka_unit_test(test_json_diff),
+        cmocka_unit_test(test_plan_parity),
         cmocka_unit_test(test_plan_consistency),
         cmocka_unit_test(test_plan_errors),
         cmocka_unit_test(test_chi2_p_value),
