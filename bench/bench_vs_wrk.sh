@@ -26,22 +26,29 @@ run_measured() {
     echo "$rps $cpu"
 }
 
+# pairs CONNECTIONS URL: PAIRS alternating runs of herd bench and wrk, -t1 -cCONNECTIONS; each
+# pair's requests/s and CPU microseconds per request, the ratios, then the medians.
+pairs() {
+    local conns=$1 url=$2 hr=() wr=() hc=() wc=()
+    printf '%-5s %12s %12s %7s %14s %14s %7s\n' pair herd_rps wrk_rps ratio herd_cpu_us/req wrk_cpu_us/req ratio
+    for pair in $(seq "$PAIRS"); do
+        read -r h_rps h_cpu < <(run_measured "$HERD" bench -q -t1 -c"$conns" -d"${DURATION}s" "$url")
+        read -r w_rps w_cpu < <(run_measured wrk -t1 -c"$conns" -d"${DURATION}s" "$url")
+        h_us=$(echo "$h_cpu * 1000000 / ($h_rps * $DURATION)" | bc -l)
+        w_us=$(echo "$w_cpu * 1000000 / ($w_rps * $DURATION)" | bc -l)
+        hr+=("$h_rps") wr+=("$w_rps") hc+=("$h_us") wc+=("$w_us")
+        printf '%-5s %12.0f %12.0f %7.3f %14.3f %14.3f %7.3f\n' "$pair" "$h_rps" "$w_rps" \
+            "$(echo "$h_rps / $w_rps" | bc -l)" "$h_us" "$w_us" "$(echo "$h_us / $w_us" | bc -l)"
+    done
+    local h w hcm wcm
+    h=$(bench_median "${hr[@]}") w=$(bench_median "${wr[@]}")
+    hcm=$(bench_median "${hc[@]}") wcm=$(bench_median "${wc[@]}")
+    printf '%-5s %12.0f %12.0f %7.3f %14.3f %14.3f %7.3f\n' median "$h" "$w" "$(echo "$h / $w" | bc -l)" \
+        "$hcm" "$wcm" "$(echo "$hcm / $wcm" | bc -l)"
+}
+
 echo "herd bench vs wrk: -t1 -c50 -d${DURATION}s against nginx-light return 200 ($PAIRS pairs)"
-printf '%-5s %12s %12s %7s %14s %14s %7s\n' pair herd_rps wrk_rps ratio herd_cpu_us/req wrk_cpu_us/req ratio
-hr=() wr=() hc=() wc=()
-for pair in $(seq "$PAIRS"); do
-    read -r h_rps h_cpu < <(run_measured "$HERD" bench -q -t1 -c50 -d"${DURATION}s" "$url")
-    read -r w_rps w_cpu < <(run_measured wrk -t1 -c50 -d"${DURATION}s" "$url")
-    h_us=$(echo "$h_cpu * 1000000 / ($h_rps * $DURATION)" | bc -l)
-    w_us=$(echo "$w_cpu * 1000000 / ($w_rps * $DURATION)" | bc -l)
-    hr+=("$h_rps") wr+=("$w_rps") hc+=("$h_us") wc+=("$w_us")
-    printf '%-5s %12.0f %12.0f %7.3f %14.3f %14.3f %7.3f\n' "$pair" "$h_rps" "$w_rps" \
-        "$(echo "$h_rps / $w_rps" | bc -l)" "$h_us" "$w_us" "$(echo "$h_us / $w_us" | bc -l)"
-done
-h=$(bench_median "${hr[@]}") w=$(bench_median "${wr[@]}")
-hcm=$(bench_median "${hc[@]}") wcm=$(bench_median "${wc[@]}")
-printf '%-5s %12.0f %12.0f %7.3f %14.3f %14.3f %7.3f\n' median "$h" "$w" "$(echo "$h / $w" | bc -l)" \
-    "$hcm" "$wcm" "$(echo "$hcm / $wcm" | bc -l)"
+pairs 50 "$url"
 
 # Large answers: where the bytes cost (read size, copies, the parser's body callbacks).
 big_port=$(bench_free_port)
@@ -51,21 +58,7 @@ bench_nginx "$big_port" "$BENCH_TMP/www"
 big_url="http://127.0.0.1:$big_port/big.bin"
 echo
 echo "large answers: 1 MB, -t1 -c10 -d${DURATION}s ($PAIRS pairs)"
-printf '%-5s %12s %12s %7s %14s %14s %7s\n' pair herd_rps wrk_rps ratio herd_cpu_us/req wrk_cpu_us/req ratio
-hr=() wr=() hc=() wc=()
-for pair in $(seq "$PAIRS"); do
-    read -r h_rps h_cpu < <(run_measured "$HERD" bench -q -t1 -c10 -d"${DURATION}s" "$big_url")
-    read -r w_rps w_cpu < <(run_measured wrk -t1 -c10 -d"${DURATION}s" "$big_url")
-    h_us=$(echo "$h_cpu * 1000000 / ($h_rps * $DURATION)" | bc -l)
-    w_us=$(echo "$w_cpu * 1000000 / ($w_rps * $DURATION)" | bc -l)
-    hr+=("$h_rps") wr+=("$w_rps") hc+=("$h_us") wc+=("$w_us")
-    printf '%-5s %12.0f %12.0f %7.3f %14.3f %14.3f %7.3f\n' "$pair" "$h_rps" "$w_rps" \
-        "$(echo "$h_rps / $w_rps" | bc -l)" "$h_us" "$w_us" "$(echo "$h_us / $w_us" | bc -l)"
-done
-h=$(bench_median "${hr[@]}") w=$(bench_median "${wr[@]}")
-hcm=$(bench_median "${hc[@]}") wcm=$(bench_median "${wc[@]}")
-printf '%-5s %12.0f %12.0f %7.3f %14.3f %14.3f %7.3f\n' median "$h" "$w" "$(echo "$h / $w" | bc -l)" \
-    "$hcm" "$wcm" "$(echo "$hcm / $wcm" | bc -l)"
+pairs 10 "$big_url"
 
 # System calls per request (strace -c -f): where the time goes is mostly the kernel's; counts
 # are stable here where perf's counters are not. Small answers, -t1 -c50, 2 s under strace.
