@@ -157,23 +157,24 @@ static void on_timer(uv_timer_t *timer)
     http_client_send(c->client, req, (size_t)len, on_http_done, c);
 }
 
-/* Next check: inter when steady, fastinter while the node changes state, downinter down. */
+/* The interval before n's next check: inter when steady, fastinter while the node changes
+ * state (ejected by the passive checks included), downinter down. The caller holds the
+ * registry's lock. */
+static uint64_t interval_ms(const struct health *h, const struct registry_node *n)
+{
+    if (h->type == GATEWAY_CHECK_NONE) return n->ejected ? h->downinter_ms : h->inter_ms;
+    if (!n->up) return n->check_ok > 0 ? h->fastinter_ms : h->downinter_ms;
+    if (n->ejected || n->check_fail > 0) return h->fastinter_ms;
+    return h->inter_ms;
+}
+
 static void schedule(struct health_check *c)
 {
     struct health *h = c->h;
     if (h->stopping || c->closing) return;
     struct registry *reg = h->reg;
     pthread_mutex_lock(&reg->lock);
-    const struct registry_node *n = &reg->nodes[c->index];
-    uint64_t ms;
-    if (h->type == GATEWAY_CHECK_NONE)
-        ms = n->ejected ? h->downinter_ms : h->inter_ms;
-    else if (!n->up)
-        ms = n->check_ok > 0 ? h->fastinter_ms : h->downinter_ms;
-    else if (n->ejected || n->check_fail > 0)
-        ms = h->fastinter_ms;
-    else
-        ms = h->inter_ms;
+    uint64_t ms = interval_ms(h, &reg->nodes[c->index]);
     pthread_mutex_unlock(&reg->lock);
     uv_timer_start(&c->timer, on_timer, ms, 0);
 }
@@ -203,6 +204,16 @@ void health_sync(struct health *h)
         if (!more) return;
         h->checks = more;
     }
+    /* a node whose state changed since its check was scheduled (ejected by the proxy threads)
+     * is checked at its new pace, not at the end of a steady inter */
+    pthread_mutex_lock(&h->reg->lock);
+    for (size_t i = 0; i < h->count; i++) {
+        struct health_check *c = h->checks[i];
+        if (c->running || c->closing || !uv_is_active((uv_handle_t *)&c->timer)) continue;
+        uint64_t ms = interval_ms(h, &h->reg->nodes[c->index]);
+        if (uv_timer_get_due_in(&c->timer) > ms) uv_timer_start(&c->timer, on_timer, ms, 0);
+    }
+    pthread_mutex_unlock(&h->reg->lock);
     for (; h->count < count; h->count++) {
         struct health_check *c = calloc(1, sizeof *c);
         if (!c) break;

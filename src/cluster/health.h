@@ -27,7 +27,9 @@ struct health {
 void health_init(struct health *h, uv_loop_t *loop, struct registry *reg,
                  const struct gateway_opts *o);
 
-/* Starts checking the registry's new slots (call after nodes are added). */
+/* Starts checking the registry's new slots (call after nodes are added), and reschedules a
+ * node whose state changed since its check was planned (ejected: fastinter, not inter).
+ * Called on every gateway tick. */
 void health_sync(struct health *h);
 
 /* Stops every check; each frees itself once its handles are closed. */

@@ -449,6 +449,30 @@ static void test_kill_under_load_costs_nothing(void **state)
     json_decref(run);
 }
 
+/* A node the passive checks eject is checked again at fastinter, not at the end of the steady
+ * inter it was scheduled with: with inter 5s, fastinter 100ms and rise 2, api.2 (answering 500
+ * to everything for a moment) is back in rotation well before 5 s once it answers again. */
+static void test_ejected_node_checked_at_fastinter(void **state)
+{
+    struct gw *g = *state;
+    spawn_gateway(g, true, "--threads", "1", "--inter", "5s", "--fastinter", "100ms",
+                  "--downinter", "100ms", "--rise", "2", "--fall", "3", "--eject-after", "3",
+                  NULL);
+    char out[4096];
+    assert_int_equal(call(g->base + 1, "POST", "/admin/fault", "{\"error_rate\": 1}", out,
+                          sizeof out), 200);
+    for (int i = 0; i < 40 && !has_event(g->base + 3, "api.2", "ejected"); i++)
+        harness_get(g->base + 3, "/echo", out, sizeof out, NULL);
+    assert_true(wait_event(g->base + 3, "api.2", "ejected", 2000));
+    assert_int_equal(call(g->base + 1, "DELETE", "/admin/fault", NULL, out, sizeof out), 200);
+    long t0 = harness_now_ms();
+    assert_true(harness_wait_until(has_event(g->base + 3, "api.2", "readmitted") ||
+                                       has_event(g->base + 3, "api.2", "up"),
+                                   4000));
+    printf("  api.2 back in rotation %ld ms after it answered again (inter 5 s)\n",
+           harness_now_ms() - t0);
+}
+
 static void test_drain_weight_and_admin_errors(void **state)
 {
     struct gw *g = *state;
@@ -1715,6 +1739,7 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_seed_is_reported, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_other_algorithms, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_kill_under_load_costs_nothing, setup_nodes, teardown),
+        cmocka_unit_test_setup_teardown(test_ejected_node_checked_at_fastinter, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_drain_weight_and_admin_errors, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_registration_ttl_and_config_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry_slots_are_reused, setup, teardown),
