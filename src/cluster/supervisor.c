@@ -179,12 +179,23 @@ static void op_wait_for(struct sup_op *op, struct sup_node *n, enum sup_state go
     op->pending++;
 }
 
+/* A node a rollout drained is back in the gateway's rotation: once ready, or when it could
+ * not start again (the gateway's checks keep a dead one out; a drain would keep it out after
+ * a later restart too). */
+static void node_undrain(struct sup_node *n)
+{
+    if (!n->drained) return;
+    n->drained = false;
+    gateway_link_activate(n->sup->gateway, n->group, n->index);
+}
+
 /* A node reached its goal (status 0) or could not. */
 static void node_report(struct sup_node *n, int status, const char *error)
 {
     struct sup_op *op = n->waiter;
     if (!op) return;
     n->waiter = NULL;
+    if (status && n->goal == SUP_READY) node_undrain(n);
     if (status) op_fail(op, status, "%s", error);
     if (--op->pending == 0) op_step(op);
 }
@@ -357,10 +368,7 @@ static void node_became_ready(struct sup_node *n)
     node_timer_start(n, HEALTH_EVERY_MS, HEALTH_EVERY_MS);
     struct supervisor *sup = n->sup; /* the gateway knows the file's replicas, not the scaled */
     gateway_link_add(sup->gateway, n->group, n->index);
-    if (n->drained) { /* a rollout took it out of rotation before stopping it */
-        n->drained = false;
-        gateway_link_activate(sup->gateway, n->group, n->index);
-    }
+    node_undrain(n); /* a rollout took it out of rotation before stopping it */
     for (size_t i = 0; gateway_link_is_gateway(sup->gateway, n->group) && i < sup->count; i++)
         if (sup->nodes[i]->state == SUP_READY)
             gateway_link_add(sup->gateway, sup->nodes[i]->group, sup->nodes[i]->index);
@@ -953,6 +961,7 @@ static void op_start_nodes(struct sup_op *op, struct sup_node **nodes, size_t co
         op_wait_for(op, nodes[i], SUP_READY);
         if (node_spawn(nodes[i], err, sizeof err) < 0) {
             nodes[i]->state = SUP_FAILED;
+            node_undrain(nodes[i]);
             nodes[i]->waiter = NULL;
             op->pending--;
             op_fail(op, 3, "%s", err);
@@ -1056,6 +1065,11 @@ static void op_step(struct sup_op *op)
                 op_finish(op);
                 return;
             }
+            if (sup->opts.interrupt && atomic_load(sup->opts.interrupt)) { /* the rest stays */
+                op_fail(op, 3, "interrupted: %zu of %zu replicas rolled", first, op->node_count);
+                op_finish(op);
+                return;
+            }
             if (op->phase == 0) { /* stop them */
                 op->phase = 1;
                 op->pending++;
@@ -1079,8 +1093,7 @@ static void op_step(struct sup_op *op)
         for (size_t i = 0; i < op->node_count; i++) {
             /* drained before its stop: the gateway keeps the slot in rotation for the replica a
              * later scale-up starts there (a stopped one is down by its checks meanwhile) */
-            if (op->nodes[i]->drained)
-                gateway_link_activate(sup->gateway, op->nodes[i]->group, op->nodes[i]->index);
+            node_undrain(op->nodes[i]);
             node_destroy(op->nodes[i]);
         }
         op_finish(op);

@@ -10,6 +10,7 @@
 #ifndef HERD_CLUSTER_SUPERVISOR_H
 #define HERD_CLUSTER_SUPERVISOR_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -36,6 +37,8 @@ struct supervisor_opts {
                             * replica is started through it (`herd __exec`, lifeline.h) */
     bool log_to_terminal;  /* foreground: "api.2 | line" on stdout */
     bool color;
+    const atomic_bool *interrupt; /* NULL, or set (a signal): a rollout or group restart in
+                                   * progress ends after the replicas it is on, as an error */
 };
 
 struct supervisor;

@@ -329,6 +329,7 @@ static void poll_once(struct balancer_watch *w)
         free(page);
         return;
     }
+    bool missing = false;
     for (size_t i = 0; i < w->node_count; i++) {
         struct watch_node *n = &w->nodes[i];
         int state = WATCH_UNKNOWN;
@@ -340,11 +341,14 @@ static void poll_once(struct balancer_watch *w)
             if (balancer_csv_status(page, n->server, st, sizeof st) == 0)
                 state = balancer_status_down(st) ? WATCH_DOWN : WATCH_UP;
         }
-        if (state == WATCH_UNKNOWN)
+        if (state == WATCH_UNKNOWN) {
             snprintf(w->last_error, sizeof w->last_error, "%s: %s not found on the page",
                      w->src.url, w->src.metrics ? "the down condition's series" : n->server);
+            missing = true;
+        }
         record(n, state, at);
     }
+    w->failures += missing; /* a page without the node says nothing of it */
     free(page);
 }
 

@@ -75,7 +75,8 @@ void balancer_watch_stop(struct balancer_watch *w);
 int64_t balancer_watch_seen(const struct balancer_watch *w, size_t node, bool down,
                             int64_t since_ms);
 
-/* Polls made, polls that failed, and the last failure's message ("" when none). */
+/* Polls made, polls that failed (no answer, not 200, or a watched node missing from the
+ * page), and the last failure's message ("" when none). */
 void balancer_watch_stats(const struct balancer_watch *w, uint64_t *polls, uint64_t *failures,
                           const char **last_error);
 

@@ -282,9 +282,9 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
             rec.by[n] ? measure_rejoin_ms(rs, rn, node_index(r, c->nodes[n]), rec.at_us[n]) : NAN;
         undetected |= !isfinite(its_detection);
         unrejoined |= !isfinite(its_rejoin);
-        if (isfinite(its_detection) && its_detection >= detection_ms) {
-            detection_ms = its_detection;
-            snprintf(kind, sizeof kind, "%s", its_kind);
+        if ((isfinite(its_detection) && its_detection >= detection_ms) || !kind[0]) {
+            if (isfinite(its_detection)) detection_ms = its_detection;
+            snprintf(kind, sizeof kind, "%s", its_kind); /* the source, measured or not */
         }
         if (isfinite(its_rejoin) && its_rejoin > rejoin_ms) rejoin_ms = its_rejoin;
         json_t *one = json_pack("{s:s,s:o,s:s,s:o}", "node", c->nodes[n], "detection_ms",

@@ -248,7 +248,9 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
     json_decref(log);
     double p99_before = measure_latency_ms(rs, rn, r->started_us, begin_us, 99);
     double p99_during = measure_latency_ms(rs, rn, begin_us, end_us, 99);
-    int answering = fewest_answering(r, begin_us, end_us);
+    /* the clients' view: whole windows while the load still sent */
+    int answering = fewest_answering(r, begin_us,
+                                     end_us < r->sends_ended_us ? end_us : r->sends_ended_us);
     struct load_summary s;
     load_summary_from(r, &s);
     json_t *summary = load_summary_json(r);
@@ -259,7 +261,7 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
     bool ok = check_judge_thresholds(c, &s, expects);
     ok &= check_judge_success(c, &s, expects);
     ok &= check_judge_bound(c, "failed_requests", truncated ? NAN : (double)failed.total, expects);
-    ok &= check_judge_bound(c, "rollout", within ? rollout_ms : NAN, expects);
+    ok &= check_judge_bound(c, "rollout", going && rc == 0 ? rollout_ms : NAN, expects);
     ok &= check_judge_bound(c, "min_serving", min_serving >= 0 ? min_serving : NAN, expects);
     if (!within) {
         json_array_append_new(
@@ -279,7 +281,7 @@ static json_t *run(const struct check_env *env, const struct plan_check *c, json
     *pass = ok;
     json_t *out = json_pack("{s:s,s:i,s:f,s:o,s:I,s:I,s:I,s:o}", "group", c->group, "replicas",
                             replicas, "rollout_at_s", begin_s, "rollout_ms",
-                            within ? json_real(rollout_ms) : json_null(), "failed_requests",
+                            going && rc == 0 ? json_real(rollout_ms) : json_null(), "failed_requests",
                             (json_int_t)failed.total, "failed_in_flight_at_start",
                             (json_int_t)failed.in_flight_at_fault, "failed_sent_after_start",
                             (json_int_t)failed.sent_after_fault, "failed_by_class", classes);

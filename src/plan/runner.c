@@ -228,7 +228,8 @@ static int cluster_start(struct cluster_run *c, struct plan *p, const struct pla
     if (p->cluster.gateway.present &&
         cluster_spec_add_gateway(&p->cluster, p->path, err, errlen) < 0)
         return 3;
-    struct supervisor_opts so = {.self_exe = o->self_exe};
+    struct supervisor_opts so = {.self_exe = o->self_exe,
+                                 .interrupt = o->stop ? &o->stop->requested : NULL};
     uv_loop_init(&c->loop);
     c->sup = supervisor_new(&c->loop, &p->cluster, &c->st, &so);
     if (!c->sup) return err_set(err, errlen, "out of memory"), 3;

@@ -167,6 +167,12 @@ static void failover_table(struct doc *d, const json_t *c)
             report_num(c, "measures.latency_impact.baseline.p99_ms"),
             report_num(c, "measures.latency_impact.fault.p99_ms"));
     doc_table_end(d);
+    json_t *balancer = report_get(c, "measures.balancer");
+    if (balancer && report_num(balancer, "failed_polls") > 0)
+        doc_para(d, "The balancer's status page %s: %.0f polls, %.0f of them failed or lacked the node; "
+                    "the last: %s.",
+                 report_str(balancer, "url"), report_num(balancer, "polls"),
+                 report_num(balancer, "failed_polls"), report_str(balancer, "last_error"));
     if (!strcmp(report_str(c, "measures.detected_by"), "clients") &&
         !json_is_number(report_get(c, "measures.detection_ms")))
         doc_para(d, "Detection was not seen: the target is not herd's gateway (no event log), and "

@@ -103,10 +103,10 @@ int report_text(const json_t *run, FILE *out)
     fputc('\n', out);
     json_t *tls = report_get(run, "tls");
     if (tls)
-        fprintf(out, "  TLS            %.0f handshakes: %.0f full, %.0f resumed (sessions %s); "
+        fprintf(out, "  TLS            %.0f handshakes: %.0f full, %.0f resumed (--tls-reuse %s); "
                      "handshake p50 %.3f ms, p99 %.3f ms\n",
                 report_num(tls, "handshakes"), report_num(tls, "full"), report_num(tls, "resumed"),
-                json_is_true(json_object_get(tls, "reuse")) ? "resumed" : "not resumed: --tls-reuse off",
+                json_is_true(json_object_get(tls, "reuse")) ? "on" : "off",
                 report_num(tls, "handshake_ms.p50"), report_num(tls, "handshake_ms.p99"));
     if (report_num(t, "ok") == 0 && !json_is_null(report_get(run, "verdict")))
         fprintf(out, "\n  No request succeeded: nothing was measured\n");

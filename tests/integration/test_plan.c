@@ -1571,6 +1571,59 @@ static void test_rollout_drain_and_kill(void **state)
     }
 }
 
+/* Whether the gateway on port has a node in the drain state. */
+static bool gateway_draining(int port)
+{
+    static char out[1 << 16];
+    const char *body;
+    return harness_get(port, "/api/v1/cluster/nodes", out, sizeof out, &body) == 200 &&
+           strstr(body, "\"admin\":\"drain\"") != NULL;
+}
+
+/* Ctrl-C during a rollout: the replica in progress finishes its drain and comes back, the
+ * others are left as they were, and herd test exits 130 without rolling them (each would
+ * drain a 2 s request first). */
+static void test_rollout_interrupted(void **state)
+{
+    struct pt *t = *state;
+    char text[1024];
+    snprintf(text, sizeof text,
+             "name: rollout interrupted\n"
+             "cluster:\n"
+             "  groups:\n"
+             "    api: {command: herd node --log-level warn, replicas: 3, base_port: %d, drain: 5s}\n"
+             "  gateway: {port: %d, threads: 1, health: {inter: 100ms}}\n"
+             "checks:\n"
+             "  - rollout: {group: api, rate: 20, duration: 20s, at: 1s, method: POST,\n"
+             "              path: \"/delay?ms=2000\"}\n",
+             t->base, t->base + 3);
+    struct plan_args a;
+    write_plan(t, text, &a);
+    char out[128];
+    snprintf(out, sizeof out, "%s/herd.out", t->dir);
+    pid_t pid = harness_spawn_io(a.argv, NULL, out, out);
+    /* the rollout began: api.1 is drained (its 2 s requests finish) */
+    assert_true(harness_wait_until(gateway_draining(t->base + 3), 30000));
+    long t0 = harness_now_ms();
+    kill(pid, SIGINT);
+    int status = harness_wait(pid, 30000);
+    long took = harness_now_ms() - t0;
+    printf("  exit %d, %ld ms after SIGINT\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1, took);
+    assert_true(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 130);
+    json_t *doc = load_report(t);
+    assert_non_null(doc);
+    json_t *c = check_named(doc, "rollout");
+    assert_string_equal(json_string_value(json_object_get(c, "verdict")), "interrupted");
+    json_t *api3 = harness_json_find(json_object_get(json_object_get(c, "measures"), "nodes"),
+                                     "node", "api.3");
+    assert_non_null(api3);
+    /* never rolled: its process is the one started with the cluster, before the rollout */
+    json_t *m = json_object_get(c, "measures");
+    assert_true(json_number_value(json_object_get(api3, "started_at_s")) <
+                json_number_value(json_object_get(m, "rollout_at_s")));
+    json_decref(doc);
+}
+
 /* ---- parity and TCP probes: environments started here, each a process of its own ---- */
 
 /* A herd node on port with id, answering /health; its pid. */
@@ -1853,6 +1906,7 @@ int integration_plan(void)
         cmocka_unit_test(test_proxy_half_close_and_flush),
         cmocka_unit_test_setup_teardown(test_exec_fault, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollout_drain_and_kill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollout_interrupted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parity_environments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parity_schema_unstable_exec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connectivity_tcp, setup, teardown),
