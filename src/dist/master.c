@@ -1634,11 +1634,13 @@ static json_t *workers_json(struct dist_master *m, bool for_events)
                                           : w->state == STORE_WORKER_LOST ? "lost" : "disconnected";
         /* requests/s and failures/s: its latest second, while that is recent */
         bool recent = w->rate_second_us && wall - w->rate_second_us <= RATE_STALE_US;
-        json_t *j = json_pack("{s:s,s:s,s:i,s:s,s:I,s:s,s:f,s:I,s:I,s:o}", "id", w->id, "region",
-                              w->region, "cores", (int)w->cores, "version", w->version, "pid",
-                              (json_int_t)w->pid, "state", state, "cpu", w->cpu, "qps",
+        json_t *j = json_pack("{s:s,s:s,s:i,s:s,s:I,s:s,s:f,s:I,s:I,s:o,s:o}", "id", w->id,
+                              "region", w->region, "cores", (int)w->cores, "version", w->version,
+                              "pid", (json_int_t)w->pid, "state", state, "cpu", w->cpu, "qps",
                               (json_int_t)(recent ? w->rate_requests : 0), "errors_per_s",
-                              (json_int_t)(recent ? w->rate_failures : 0), "tasks", tasks);
+                              (json_int_t)(recent ? w->rate_failures : 0), "qps_second_us",
+                              recent ? json_integer(w->rate_second_us) : json_null(), "tasks",
+                              tasks);
         if (j && !for_events)
             json_object_set_new(j, "silent_s", json_real((double)(now - w->last_seen_ms) / 1000));
         if (!j || json_array_append_new(list, j) < 0) {
