@@ -143,7 +143,8 @@
       const state = running.get(t.task_id)?.state || t.state;
       cell(tr, state, `state ${state}`);
       const v = verdicts.get(t.task_id);
-      cell(tr, v === undefined ? "" : v === null ? "not judged yet" : v, v === "pass" ? "pass" : v === "fail" ? "fail" : "");
+      /* a task cancelled before it judged anything has no verdict */
+      cell(tr, v === undefined ? "" : v === null || v === "" ? "none" : v, v === "pass" ? "pass" : v === "fail" ? "fail" : "");
       cell(tr, when(t.created_us));
       cell(tr, t.url || "");
       const on = cell(tr, ""), actions = cell(tr, ""), reports = cell(tr, "");
