@@ -11,20 +11,13 @@
 // load and at the end go to HERD_E2E_SHOTS.
 // Env: HERD_BIN, HERD_WEB_DIR, HERD_E2E_SHOTS (default ./e2e-shots), CHROMIUM.
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, readFileSync, existsSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdtempSync, mkdirSync, rmSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
-import { freePorts, waitHealthy, chartsSeen } from "./lib.mjs";
+import { browserEnv, freePorts, waitHealthy, chartsSeen } from "./lib.mjs";
 
-const herd = process.env.HERD_BIN;
-const webDir = process.env.HERD_WEB_DIR;
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
-const shots = path.resolve(process.env.HERD_E2E_SHOTS || "e2e-shots");
-assert.ok(herd && existsSync(herd), "HERD_BIN must name the herd binary");
-assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: apt-get install chromium`);
-const { chromium } = createRequire(path.join(webDir, "package.json"))("playwright-core");
+const { herd, chromiumPath, shots, chromium } = browserEnv();
 
 const TOKEN = "e2e-dashboard-token";
 const children = new Set();

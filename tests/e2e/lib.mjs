@@ -1,6 +1,24 @@
 // lib.mjs -- what the browser tests share: free ports, waiting for a node, and what a user
 // sees of the charts on a page (report.js's, in the reports and the master's dashboard).
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import net from "node:net";
+import path from "node:path";
+import assert from "node:assert/strict";
+
+// What every browser test reads from its environment: HERD_BIN (the binary), HERD_WEB_DIR
+// (web/, where npm installed playwright-core), HERD_E2E_SHOTS (default ./e2e-shots), CHROMIUM
+// (default /usr/bin/chromium); playwright-core's chromium driver.
+export function browserEnv() {
+  const herd = process.env.HERD_BIN;
+  const webDir = process.env.HERD_WEB_DIR;
+  const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+  const shots = path.resolve(process.env.HERD_E2E_SHOTS || "e2e-shots");
+  assert.ok(herd && existsSync(herd), "HERD_BIN must name the herd binary");
+  assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: apt-get install chromium`);
+  const { chromium } = createRequire(path.join(webDir, "package.json"))("playwright-core");
+  return { herd, chromiumPath, shots, chromium };
+}
 
 export function portFree(port) {
   return new Promise((resolve) => {

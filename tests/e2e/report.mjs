@@ -16,21 +16,14 @@
 // Env: HERD_BIN (the binary), HERD_WEB_DIR (web/, where npm installed playwright-core),
 // HERD_E2E_SHOTS (default ./e2e-shots), CHROMIUM (default /usr/bin/chromium).
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { createRequire } from "node:module";
-import { freePorts, waitHealthy, chartsSeen } from "./lib.mjs";
+import { browserEnv, freePorts, waitHealthy, chartsSeen } from "./lib.mjs";
 import os from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
 
-const herd = process.env.HERD_BIN;
-const webDir = process.env.HERD_WEB_DIR;
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
-const shots = path.resolve(process.env.HERD_E2E_SHOTS || "e2e-shots");
-assert.ok(herd && existsSync(herd), "HERD_BIN must name the herd binary");
-assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: apt-get install chromium`);
-const { chromium } = createRequire(path.join(webDir, "package.json"))("playwright-core");
+const { herd, chromiumPath, shots, chromium } = browserEnv();
 
 const children = new Set();
 const work = mkdtempSync(path.join(os.tmpdir(), "herd-e2e-"));
