@@ -359,7 +359,7 @@
   /* ---- the event stream ---- */
 
   function onState(s) {
-    probe.events++;
+    if (probe.events++ === 0) performance.mark("first-state");
     workers = s.workers || [];
     renderWorkers();
     const now = new Map((s.tasks || []).map((t) => [t.id, t]));
