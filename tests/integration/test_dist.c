@@ -1367,6 +1367,44 @@ static void test_status_codes_as_nodes_count(void **state)
     assert_null(strstr(out, "not judged yet"));
 }
 
+/* The dashboard's page and files: from the binary, with their types, a CSP that keeps every
+ * load and fetch on the master, a validator (a reload is a 304), nothing from another host. */
+static void test_dashboard_page_served(void **state)
+{
+    struct dist *d = *state;
+    static char out[1 << 20];
+    const char *body = NULL;
+    assert_int_equal(harness_get(d->mport, "/", out, sizeof out, &body), 200);
+    assert_non_null(strcasestr(out, "\r\nContent-Type: text/html; charset=utf-8\r\n"));
+    assert_non_null(strcasestr(out, "\r\nContent-Security-Policy: default-src 'self'; script-src 'self'"));
+    assert_non_null(strcasestr(out, "connect-src 'self'"));
+    assert_non_null(strstr(body, "<script src=\"/ui/dashboard.js\"></script>"));
+    /* every file it loads is the master's own (the editor's placeholder names a URL) */
+    for (const char *at = body; (at = strpbrk(at, "sh")); at++)
+        if (strncmp(at, "src=\"", 5) == 0 || strncmp(at, "href=\"", 6) == 0)
+            assert_true(strncmp(strchr(at, '"') + 1, "/ui/", 4) == 0);
+    char *etag = strcasestr(out, "\r\nETag: ");
+    assert_non_null(etag);
+    char tag[64];
+    assert_int_equal(sscanf(etag + 8, "%63[^\r]", tag), 1);
+    static const struct { const char *path, *type; } files[] = {
+        {"/ui/dashboard.js", "text/javascript"}, {"/ui/report.js", "text/javascript"},
+        {"/ui/uplot.js", "text/javascript"}, {"/ui/dashboard.css", "text/css"},
+        {"/ui/report.css", "text/css"}, {"/ui/uplot.css", "text/css"}};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        assert_int_equal(harness_get(d->mport, files[i].path, out, sizeof out, &body), 200);
+        char want[96];
+        snprintf(want, sizeof want, "\r\nContent-Type: %s; charset=utf-8\r\n", files[i].type);
+        assert_non_null(strcasestr(out, want));
+        assert_true(strlen(body) > 100);
+    }
+    assert_int_equal(harness_get(d->mport, "/ui/nothing.js", out, sizeof out, &body), 404);
+    char req[256];
+    snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-None-Match: %s\r\n"
+             "Connection: close\r\n\r\n", tag);
+    assert_int_equal(harness_exchange(d->mport, req, out, sizeof out), 304);
+}
+
 /* ---- the dashboard's event stream ---- */
 
 /* A raw client of GET /api/v1/events: its chunked body decoded as it comes. */
@@ -1561,6 +1599,7 @@ int integration_dist(void)
         cmocka_unit_test_setup_teardown(test_worker_restarted_rejoins_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_matrix, setup_token, teardown),
         cmocka_unit_test_setup_teardown(test_events_stream_live, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dashboard_page_served, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bench_master_exit_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_bodies_400, setup, teardown),
         cmocka_unit_test_setup_teardown(test_details_failures_and_sample, setup, teardown),
