@@ -1178,6 +1178,7 @@ static void on_group(uv_check_t *h)
     free(status);
     free(stored);
     free(why);
+    master_web_nudge(m->web); /* the dashboards see the new seconds now */
 }
 
 /* ---- REST API: tasks ---- */

@@ -54,6 +54,7 @@ struct master_web {
     struct web_stream streams[MASTER_WEB_STREAMS_MAX];
     size_t stream_count;
     char *last;                 /* the last state event's data, or NULL */
+    uint64_t looked_ms;         /* when the state was last looked at */
     char etags[ASSET_COUNT][24];
     void (*closed)(void *data);
     void *closed_data;
@@ -175,6 +176,7 @@ static char *state_text(struct master_web *web)
 static void on_push(uv_timer_t *timer)
 {
     struct master_web *web = timer->data;
+    web->looked_ms = mtime_now_ms();
     char *text = state_text(web);
     if (text && (!web->last || strcmp(text, web->last) != 0)) {
         state_send(web, text, NULL);
@@ -189,6 +191,14 @@ static void on_push(uv_timer_t *timer)
         if (s->req && now - s->last_write_ms >= MASTER_WEB_HEARTBEAT_MS)
             stream_write(s, ": heartbeat\n\n", 13);
     }
+}
+
+void master_web_nudge(struct master_web *web)
+{
+    if (!web->timer_running)
+        return;
+    uint64_t now = mtime_now_ms(), next = web->looked_ms + MASTER_WEB_NUDGE_MS;
+    uv_timer_start(&web->timer, on_push, next > now ? next - now : 0, MASTER_WEB_PUSH_MS);
 }
 
 static void on_stream_abort(struct http_request *req, void *data)

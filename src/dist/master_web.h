@@ -17,6 +17,7 @@
  * on a stream before a heartbeat comment. */
 #define MASTER_WEB_PUSH_MS      250
 #define MASTER_WEB_HEARTBEAT_MS 15000
+#define MASTER_WEB_NUDGE_MS     100
 
 struct master_web;
 
@@ -35,6 +36,11 @@ int master_web_routes(struct master_web *web, struct http_server *srv);
  * `state` event each time it changes, a heartbeat comment in silences. 503 when
  * MASTER_WEB_STREAMS_MAX are open. */
 void master_web_stream(struct master_web *web, struct http_request *req);
+
+/* Something changed (intervals merged): the state is looked at now rather than at the next
+ * period, but not sooner than MASTER_WEB_NUDGE_MS after the last look. No-op without
+ * streams. */
+void master_web_nudge(struct master_web *web);
 
 /* Ends every stream cleanly (the last chunk sent) and closes the timer; closed(data) is called
  * from the loop once it is closed. Later streams get 503. */
