@@ -5,13 +5,13 @@
 // with a typo is refused with its line and column next to the editor (after the page asked for
 // the token); fixed, it is created and started on region eu; its charts draw while it runs
 // (uPlot canvases with ink in series colours) and the eu workers show QPS; a second task is
-// started on a chosen worker and cancelled; the first ends with a verdict and its reports
-// download, the JSON one counting exactly what the nodes answered. No console errors (but the
+// loaded from a file, started on a chosen worker and cancelled; the first ends with a verdict
+// and its reports download, the JSON one counting exactly what the nodes answered. No console errors (but the
 // 401 and 400 the master answered on purpose), no request leaving the page. Screenshots under
 // load and at the end go to HERD_E2E_SHOTS.
 // Env: HERD_BIN, HERD_WEB_DIR, HERD_E2E_SHOTS (default ./e2e-shots), CHROMIUM.
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, readFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
@@ -170,8 +170,11 @@ thresholds: ["p99<2s", "errors<1%"]
     assert.deepEqual(running[3].legend.slice(1), ["eu-1 req/s", "eu-2 req/s"]);
     assert.ok(running[3].events.some((e) => e.text === "joined eu-1"), "the workers' joins are marked");
 
-    // a second task on a chosen worker (us-1), cancelled while it runs
-    await page.fill("#config", `url: http://127.0.0.1:${n3}/echo\nrate: 20\nduration: 120s\n`);
+    // a second task, from a file, on a chosen worker (us-1), cancelled while it runs
+    const file2 = path.join(work, "second.yaml");
+    writeFileSync(file2, `url: http://127.0.0.1:${n3}/echo\nrate: 20\nduration: 120s\n`);
+    await page.setInputFiles("#config-file", file2);
+    await until(async () => (await page.inputValue("#config")).includes(`${n3}/echo`), 10000, "the file in the editor");
     await page.click("#create");
     await page.locator("#create-note", { hasText: /created/ }).filter({ hasNotText: first }).waitFor({ timeout: 10000 });
     const second = (await page.textContent("#create-note")).match(/task (t-[0-9a-f]+)/)[1];
