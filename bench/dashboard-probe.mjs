@@ -3,7 +3,8 @@
 // charts, prints "READY" once they are drawn, keeps the tab open for WINDOW seconds, then prints
 // one JSON line: the navigation timing and, for each second of the task's timeline, when the
 // page first drew it (herdDashboard.drawn) and when that second ended (the task's start_us).
-// Usage: node bench/dashboard-probe.mjs URL TASK_ID WINDOW_S   (env HERD_WEB_DIR, CHROMIUM)
+// Usage: node bench/dashboard-probe.mjs URL TASK_ID WINDOW_S   (env HERD_WEB_DIR, CHROMIUM;
+// DASH_SHOT=FILE.png: a screenshot of the whole page at the end)
 import { createRequire } from "node:module";
 import path from "node:path";
 
@@ -41,6 +42,7 @@ try {
                                              updates: window.herdDashboard.updates,
                                              events: window.herdDashboard.events }));
   probe.open_from_ms = from;
+  if (process.env.DASH_SHOT) await page.screenshot({ path: process.env.DASH_SHOT, fullPage: true });
   console.log(JSON.stringify({ nav, probe, errors }));
 } finally {
   await browser.close();

@@ -360,7 +360,8 @@
 
   function onState(s) {
     if (probe.events++ === 0) performance.mark("first-state");
-    workers = s.workers || [];
+    /* in name order, numbers as numbers: sim-2 before sim-10 */
+    workers = (s.workers || []).sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
     renderWorkers();
     const now = new Map((s.tasks || []).map((t) => [t.id, t]));
     /* a task started, ended or changed state: the list anew */

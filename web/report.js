@@ -266,6 +266,11 @@
     const name = row.id != null ? row.id : row.region;
     return name === "" ? "(none)" : name;
   }
+  /* Names a category axis of count bars can show: one every step (about 90 px apart). */
+  function labelStep(u, count) {
+    const room = (u.bbox.width / devicePixelRatio) / 90;
+    return Math.max(1, Math.ceil(count / Math.max(1, room)));
+  }
   function fromGroups(rows, source) {
     const names = rows.map(groupName);
     const total = rows.reduce((s, r) => s + (r.requests || 0), 0);
@@ -284,8 +289,9 @@
                  width: 2, points: { show: false },
                  value: (u, v, s, i) => (i != null ? pct(v) : `max ${pct(Math.max(...shares))}`) }],
       scales: { x: { time: false, range: [-0.5, names.length - 0.5] }, y: { range: fromZero } },
+      /* many bars: every step-th one named, so that names do not run into each other */
       axes: [{ font: FONT, size: 40, splits: () => names.map((_, i) => i),
-               values: (u, s) => s.map((v) => labels[v] || "") },
+               values: (u, s) => s.map((v) => (v % labelStep(u, names.length) === 0 ? labels[v] || "" : "")) },
              valueAxis("% of requests")],
     };
   }
@@ -300,14 +306,24 @@
     const seconds = Math.max(...rows.map((r) => r.timeline.requests.length));
     const x = Array.from({ length: seconds }, (_, i) => i + 0.5);
     const rates = rows.map((r) => x.map((_, i) => r.timeline.requests[i] || 0));
-    const events = [];
+    const events = [], joins = [];
     if (source === "workers")
       rows.forEach((r, i) => {
         if (r.start_offset_ms == null) return;
         const joined = r.start_offset_ms / 1000;
-        events.push({ t_s: joined, event: r.part_of ? "took over" : "joined", node: names[i], source: "master" });
+        if (r.part_of) events.push({ t_s: joined, event: "took over", node: names[i], source: "master" });
+        else joins.push({ t_s: joined, node: names[i] });
         if (r.lost) events.push({ t_s: joined + (r.elapsed_s || 0), event: "lost", node: names[i], source: "herd" });
       });
+    /* workers that joined within half a second of each other share one mark: "joined 40 workers" */
+    joins.sort((a, b) => a.t_s - b.t_s);
+    for (let i = 0; i < joins.length;) {
+      let j = i + 1;
+      while (j < joins.length && joins[j].t_s - joins[i].t_s < 0.5) j++;
+      const node = j - i > 1 ? `${j - i} workers` : joins[i].node;
+      events.push({ t_s: joins[i].t_s, event: "joined", node, source: "master" });
+      i = j;
+    }
     const opts = timeline("nodes", {
       x, end: Math.max(doc.elapsed_s || 0, seconds), nodes: {}, nodeUnit: "", nodeAxis: "",
     });
