@@ -219,6 +219,13 @@ report: {dir: ${work}/test, formats: [json, html]}
     assert.deepEqual(groups.map((c) => c.title),
                      ["share of the requests by region", "share of the requests by worker"]);
     assert.deepEqual(groups[1].values, ["3 workers", "max 53.6%"], "the workers' chart legend");
+    // each region's and worker's requests per second (the merge's own timelines), the loss marked
+    const rates = dist.charts.filter((c) => c.kind === "rates");
+    assert.deepEqual(rates.map((c) => c.title),
+                     ["requests per second by region", "requests per second by worker"]);
+    assert.deepEqual(rates[0].legend.slice(1), ["beijing req/s", "shanghai req/s"]);
+    assert.deepEqual(rates[1].legend.slice(1), ["bj-1 req/s", "bj-2 req/s", "sh-1 req/s"]);
+    assert.ok(rates[1].events.some((e) => e.text === "lost sh-1"), "the lost worker is marked");
     assert.match(dist.text, /Total Requests\s+Total Success|total requests\s+success/i);
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     await page.goto("file://" + distFile);
