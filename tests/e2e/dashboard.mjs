@@ -5,8 +5,9 @@
 // with a typo is refused with its line and column next to the editor (after the page asked for
 // the token); fixed, it is created and started on region eu; its charts draw while it runs
 // (uPlot canvases with ink in series colours) and the eu workers show QPS; a second task is
-// loaded from a file, started on a chosen worker and cancelled; the first ends with a verdict
-// and its reports download, the JSON one counting exactly what the nodes answered. No console errors (but the
+// loaded from a file, started on a chosen worker and cancelled, and that worker killed (the
+// page shows it lost); the first ends with a verdict and its reports download, the JSON one
+// counting exactly what the nodes answered. No console errors (but the
 // 401 and 400 the master answered on purpose), no request leaving the page. Screenshots under
 // load and at the end go to HERD_E2E_SHOTS.
 // Env: HERD_BIN, HERD_WEB_DIR, HERD_E2E_SHOTS (default ./e2e-shots), CHROMIUM.
@@ -67,7 +68,7 @@ async function main() {
   const nodes = [n1, n2, n3].map((p) =>
     start(["node", "--port", String(p), "--id", `api.${p - base}`, "--log-level", "error"], `node ${p}`));
   const master = start(["master", "--listen", `127.0.0.1:${mport}`, "--db", path.join(work, "herd.db"),
-                        "--token", TOKEN], "master");
+                        "--token", TOKEN, "--suspect-after", "2s", "--lost-after", "4s"], "master");
   for (const p of [n1, n2, n3]) await waitHealthy(p);
   const murl = `http://127.0.0.1:${mport}`;
   await until(async () => (await fetch(`${murl}/api/v1/workers`).catch(() => null))?.ok, 15000, "the master listens");
@@ -188,6 +189,11 @@ thresholds: ["p99<2s", "errors<1%"]
     await row2.locator("td.state", { hasText: "running" }).waitFor({ timeout: 20000 });
     await row2.locator("button.cancel").click();
     await row2.locator("td.state", { hasText: "cancelled" }).waitFor({ timeout: 30000 });
+
+    // us-1 goes away: the page shows it lost (after 4 s of silence), without a reload
+    workers[2].kill("SIGKILL");
+    await page.locator('#workers tr[data-worker="us-1"] td.state', { hasText: "lost" }).waitFor({ timeout: 30000 });
+    assert.equal(await page.locator("#worker-count").textContent(), "2 active of 3");
 
     // the first ends: completed and judged; the charts say the same as its report
     await page.locator(`#tasks tr[data-task="${first}"] button.link`).click();
