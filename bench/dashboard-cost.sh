@@ -22,22 +22,12 @@ export HERD_WEB_DIR=${HERD_WEB_DIR:-$PWD/web}
 
 port=$(bench_free_port)
 url="http://127.0.0.1:$port"
-taskset -c "$MASTER_CPU" "$HERD" master --listen "127.0.0.1:$port" --db "$BENCH_TMP/herd.db" \
-    >"$BENCH_TMP/master.log" 2>&1 &
-mpid=$!
-BENCH_PIDS+=("$mpid")
-for _ in $(seq 100); do curl -s -o /dev/null "$url/api/v1/workers" && break; sleep 0.05; done
+bench_master "$MASTER_CPU" "$port" "$BENCH_TMP"
+mpid=$MASTER_PID
 taskset -c "$CLIENT_CPU" "$HERD" worker --master "$url" --simulate "$WORKERS" --sim-rps "$RPS" \
     --log-level warn >"$BENCH_TMP/sim.out" 2>"$BENCH_TMP/sim.err" &
 BENCH_PIDS+=($!)
-active=0
-for _ in $(seq 600); do
-    active=$(curl -s "$url/api/v1/workers" | python3 -c \
-        'import json,sys; print(sum(w["state"] == "active" for w in json.load(sys.stdin)["workers"]))' \
-        2>/dev/null || echo 0)
-    [ "$active" -ge "$WORKERS" ] && break
-    sleep 0.1
-done
+active=$(bench_wait_workers "$url" "$WORKERS")
 [ "$active" -ge "$WORKERS" ] || { echo "only $active of $WORKERS workers registered" >&2; exit 1; }
 
 # a task long enough for both windows and the browser's start
