@@ -36,22 +36,14 @@ fi
 
 mport=$(bench_free_port)
 murl="http://127.0.0.1:$mport"
-taskset -c "$CLIENT_CPU" "$HERD" master --listen "127.0.0.1:$mport" --db "$BENCH_TMP/herd.db" \
-    >"$BENCH_TMP/master.log" 2>&1 &
-mpid=$!
-BENCH_PIDS+=("$mpid")
-for _ in $(seq 100); do curl -s -o /dev/null "$murl/api/v1/workers" && break; sleep 0.05; done
+bench_master "$CLIENT_CPU" "$mport" "$BENCH_TMP"
+mpid=$MASTER_PID
 for i in $(seq "$WORKERS"); do
     taskset -c "$CLIENT_CPU" "$HERD" worker --master "$murl" --id "w$i" --cores 1 \
         --log-level warn >"$BENCH_TMP/worker$i.log" 2>&1 &
     BENCH_PIDS+=("$!")
 done
-for _ in $(seq 200); do
-    n=$(curl -s "$murl/api/v1/workers" | python3 -c \
-        'import json,sys; print(sum(w["state"] == "active" for w in json.load(sys.stdin)["workers"]))')
-    [ "$n" -ge "$WORKERS" ] && break
-    sleep 0.1
-done
+bench_wait_workers "$murl" "$WORKERS" >/dev/null
 
 # intervals of the newest task in the master's store
 intervals_of_last_task() {

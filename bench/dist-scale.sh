@@ -26,23 +26,14 @@ run_level() {
     mkdir -p "$dir"
     port=$(bench_free_port)
     local url="http://127.0.0.1:$port"
-    taskset -c "$MASTER_CPU" "$HERD" master --listen "127.0.0.1:$port" --db "$dir/herd.db" \
-        >"$dir/master.log" 2>&1 &
-    local mpid=$!
-    BENCH_PIDS+=("$mpid")
-    for _ in $(seq 100); do curl -s -o /dev/null "$url/api/v1/workers" && break; sleep 0.05; done
+    bench_master "$MASTER_CPU" "$port" "$dir"
+    local mpid=$MASTER_PID
     taskset -c "$CLIENT_CPU" "$HERD" worker --master "$url" --simulate "$n" --sim-rps "$RPS" \
         --log-level warn >"$dir/sim.out" 2>"$dir/sim.err" &
     local spid=$!
     BENCH_PIDS+=("$spid")
-    local active=0
-    for _ in $(seq 600); do
-        active=$(curl -s "$url/api/v1/workers" | python3 -c \
-            'import json,sys; print(sum(w["state"] == "active" for w in json.load(sys.stdin)["workers"]))' \
-            2>/dev/null || echo 0)
-        [ "$active" -ge "$n" ] && break
-        sleep 0.1
-    done
+    local active
+    active=$(bench_wait_workers "$url" "$n")
     local t0 c0 t1 c1
     t0=$(date +%s.%N) c0=$(bench_cpu_seconds "$mpid")
     local verdict=0

@@ -74,3 +74,26 @@ bench_median() {
 bench_cpu_seconds() {
     awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); print ($12 + $13) / hz}' "/proc/$1/stat"
 }
+
+# bench_master CPU PORT DIR: `herd master` ($HERD) pinned to CPU on 127.0.0.1:PORT, its store
+# and log in DIR; waits until it answers. Sets MASTER_PID.
+bench_master() {
+    taskset -c "$1" "$HERD" master --listen "127.0.0.1:$2" --db "$3/herd.db" >"$3/master.log" 2>&1 &
+    MASTER_PID=$!
+    BENCH_PIDS+=("$MASTER_PID")
+    for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$2/api/v1/workers" && break; sleep 0.05; done
+}
+
+# bench_wait_workers URL N: waits (up to 60 s) until the master at URL lists N active workers;
+# prints how many are active at the end.
+bench_wait_workers() {
+    local active=0
+    for _ in $(seq 600); do
+        active=$(curl -s "$1/api/v1/workers" | python3 -c \
+            'import json,sys; print(sum(w["state"] == "active" for w in json.load(sys.stdin)["workers"]))' \
+            2>/dev/null || echo 0)
+        [ "$active" -ge "$2" ] && break
+        sleep 0.1
+    done
+    echo "$active"
+}

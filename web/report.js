@@ -1,8 +1,10 @@
 /* report.js -- draws the charts of a herd HTML report with uPlot, from the run document the
- * page embeds (<script id="herd-run" type="application/json">). Each <div class="chart">
- * names what it shows: data-chart (the kind: traffic, nodes, latency, shares, capacity, or
- * groups for a distributed task's workers and regions), data-source (a dotted path into the
- * document) and data-title. When a chart is drawn its div gets data-drawn="1".
+ * page embeds (<script id="herd-run" type="application/json">); the master's dashboard draws
+ * a task's charts with the same code, live (window.herdCharts.draw(doc, root)). Each
+ * <div class="chart"> names what it shows: data-chart (the kind: traffic, nodes, latency,
+ * shares, capacity, or, for a distributed task's workers and regions, groups (their shares)
+ * and rates (their requests per second, joins and losses marked)), data-source (a dotted path
+ * into the document) and data-title. When a chart is drawn its div gets data-drawn="1".
  *
  * What every chart keeps to: value axes start at 0; nodes are in one order (by name, numbers
  * compared as numbers: api.2 before api.10) with one colour each, in every chart and table;
@@ -11,7 +13,7 @@
  * labels in a band above it, in rows so that no two labels overlap. */
 (function () {
   "use strict";
-  const doc = JSON.parse(document.getElementById("herd-run").textContent);
+  let doc = null; /* the run document being drawn */
   /* node colours; red, near-black and purple are kept for the totals, failures (and herd's
    * own fault marks) and latency, so that no node looks like a total */
   const palette = ["#1a73e8", "#e8710a", "#188038", "#d01884", "#12b5cb", "#f9ab00",
@@ -116,7 +118,8 @@
         const label = document.createElement("span");
         label.className = "event " + (e.source === "herd" ? "ours" : "gateway");
         label.textContent = `${e.event} ${e.node}`;
-        const by = e.source === "herd" ? "done by herd" : "seen by the gateway";
+        const by = e.source === "herd" ? "done by herd"
+          : e.source === "master" ? "seen by the master" : "seen by the gateway";
         label.title = `${e.event} ${e.node} at ${e.t_s.toFixed(3)} s, ${by}`;
         band.appendChild(label);
         const w = label.offsetWidth;
@@ -263,6 +266,11 @@
     const name = row.id != null ? row.id : row.region;
     return name === "" ? "(none)" : name;
   }
+  /* Names a category axis of count bars can show: one every step (about 90 px apart). */
+  function labelStep(u, count) {
+    const room = (u.bbox.width / devicePixelRatio) / 90;
+    return Math.max(1, Math.ceil(count / Math.max(1, room)));
+  }
   function fromGroups(rows, source) {
     const names = rows.map(groupName);
     const total = rows.reduce((s, r) => s + (r.requests || 0), 0);
@@ -281,10 +289,50 @@
                  width: 2, points: { show: false },
                  value: (u, v, s, i) => (i != null ? pct(v) : `max ${pct(Math.max(...shares))}`) }],
       scales: { x: { time: false, range: [-0.5, names.length - 0.5] }, y: { range: fromZero } },
+      /* many bars: every step-th one named, so that names do not run into each other */
       axes: [{ font: FONT, size: 40, splits: () => names.map((_, i) => i),
-               values: (u, s) => s.map((v) => labels[v] || "") },
+               values: (u, s) => s.map((v) => (v % labelStep(u, names.length) === 0 ? labels[v] || "" : "")) },
              valueAxis("% of requests")],
     };
+  }
+
+  /* A distributed task's workers or regions over time: one line each of its requests per
+   * second (timeline.requests, per second of the run's timeline), in the colours of the table
+   * and the shares chart; a worker's start and loss are marked as the master saw them. Null
+   * for a document without these timelines. */
+  function fromGroupRates(rows, source) {
+    if (!rows.length || !rows.every((r) => r.timeline)) return null;
+    const names = rows.map(groupName);
+    const seconds = Math.max(...rows.map((r) => r.timeline.requests.length));
+    const x = Array.from({ length: seconds }, (_, i) => i + 0.5);
+    const rates = rows.map((r) => x.map((_, i) => r.timeline.requests[i] || 0));
+    const events = [], joins = [];
+    if (source === "workers")
+      rows.forEach((r, i) => {
+        if (r.start_offset_ms == null) return;
+        const joined = r.start_offset_ms / 1000;
+        if (r.part_of) events.push({ t_s: joined, event: "took over", node: names[i], source: "master" });
+        else joins.push({ t_s: joined, node: names[i] });
+        if (r.lost) events.push({ t_s: joined + (r.elapsed_s || 0), event: "lost", node: names[i], source: "herd" });
+      });
+    /* workers that joined within half a second of each other share one mark: "joined 40 workers" */
+    joins.sort((a, b) => a.t_s - b.t_s);
+    for (let i = 0; i < joins.length;) {
+      let j = i + 1;
+      while (j < joins.length && joins[j].t_s - joins[i].t_s < 0.5) j++;
+      const node = j - i > 1 ? `${j - i} workers` : joins[i].node;
+      events.push({ t_s: joins[i].t_s, event: "joined", node, source: "master" });
+      i = j;
+    }
+    const opts = timeline("nodes", {
+      x, end: Math.max(doc.elapsed_s || 0, seconds), nodes: {}, nodeUnit: "", nodeAxis: "",
+    });
+    opts.data = [x, ...rates];
+    opts.series = [timeSeries(), ...names.map((n, i) =>
+      line(`${n} req/s`, colorOf(n), avg(rates[i]), nested(i, names.length)))];
+    opts.axes = [timeAxis(), valueAxis("requests per second")];
+    opts.events = events;
+    return opts;
   }
 
   /* Capacity steps [{replicas, rss_per_node_mb, health: {p99_ms}}]: two scales by replicas. */
@@ -308,53 +356,70 @@
   /* The node names a chart shows, for the one colour map. */
   function nodesOf(kind, src) {
     if (kind === "shares") return src.map((n) => n.node);
-    if (kind === "groups") return src.map(groupName);
+    if (kind === "groups" || kind === "rates") return src.map(groupName);
     if (kind !== "nodes") return [];
     if (Array.isArray(src)) return src.flatMap((e) => Object.keys(e.nodes || {}));
     return Object.keys(src.nodes || {});
   }
 
-  const charts = [...document.querySelectorAll("div.chart")]
-    .map((div) => ({ div, kind: div.dataset.chart, src: at(div.dataset.source) }))
-    .filter((c) => c.src != null);
-  [...new Set(charts.flatMap((c) => nodesOf(c.kind, c.src)))].sort(byName)
-    .forEach((n, i) => nodeColors.set(n, palette[i % palette.length]));
+  /* Draws every <div class="chart"> under root from run document d; a chart drawn before is
+   * drawn anew (the dashboard calls this at each update). */
+  function draw(d, root) {
+    doc = d;
+    const charts = [...root.querySelectorAll("div.chart")]
+      .map((div) => ({ div, kind: div.dataset.chart, src: at(div.dataset.source) }))
+      .filter((c) => c.src != null);
+    nodeColors.clear();
+    [...new Set(charts.flatMap((c) => nodesOf(c.kind, c.src)))].sort(byName)
+      .forEach((n, i) => nodeColors.set(n, palette[i % palette.length]));
 
-  charts.forEach(({ div, kind, src }) => {
-    let opts;
-    if (kind === "shares") opts = fromShares(src);
-    else if (kind === "groups") opts = fromGroups(src, div.dataset.source);
-    else if (kind === "capacity") opts = fromSteps(src);
-    else if (Array.isArray(src)) opts = fromBenchTimeline(kind, src);
-    else opts = fromCheckTimeline(kind, src, div.dataset.source);
-    const title = document.createElement("h4");
-    title.textContent = div.dataset.title || "";
-    div.appendChild(title);
-    const events = !Array.isArray(src) && src.events && src.events.length ? src.events : null;
-    if (events) {
-      const band = document.createElement("div");
-      band.className = "events";
-      div.appendChild(band);
-      opts.plugins = [eventMarks(events, band)];
-    }
-    /* the charts of one timeline share a cursor: hovering one shows the values in all */
-    const cursor = { sync: { key: div.dataset.source } };
-    const { data, ...rest } = opts;
-    /* the chart object stays on its div, for the browser test and a curious console */
-    div.uplot = new uPlot(Object.assign({ width: width(), height: 220, cursor }, rest), data, div);
-    div.dataset.drawn = "1";
-  });
+    charts.forEach(({ div, kind, src }) => {
+      let opts;
+      if (kind === "shares") opts = fromShares(src);
+      else if (kind === "groups") opts = fromGroups(src, div.dataset.source);
+      else if (kind === "rates") opts = fromGroupRates(src, div.dataset.source);
+      else if (kind === "capacity") opts = fromSteps(src);
+      else if (Array.isArray(src)) opts = fromBenchTimeline(kind, src);
+      else opts = fromCheckTimeline(kind, src, div.dataset.source);
+      if (div.uplot) div.uplot.destroy();
+      div.textContent = "";
+      delete div.uplot;
+      if (!opts) return;
+      const title = document.createElement("h4");
+      title.textContent = div.dataset.title || "";
+      div.appendChild(title);
+      const events = opts.events && opts.events.length ? opts.events
+        : !Array.isArray(src) && src.events && src.events.length ? src.events : null;
+      delete opts.events;
+      if (events) {
+        const band = document.createElement("div");
+        band.className = "events";
+        div.appendChild(band);
+        opts.plugins = [eventMarks(events, band)];
+      }
+      /* the charts of one timeline share a cursor: hovering one shows the values in all */
+      const cursor = { sync: { key: div.dataset.source } };
+      const { data, ...rest } = opts;
+      /* the chart object stays on its div, for the browser test and a curious console */
+      div.uplot = new uPlot(Object.assign({ width: width(), height: 220, cursor }, rest), data, div);
+      div.dataset.drawn = "1";
+    });
 
-  /* A row with a warning cell (a lost or saturated worker) is shaded. */
-  document.querySelectorAll("td.flag").forEach((td) => td.parentElement.classList.add("flagged"));
+    /* A row with a warning cell (a lost or saturated worker) is shaded. */
+    root.querySelectorAll("td.flag").forEach((td) => td.parentElement.classList.add("flagged"));
 
-  /* Tables: a node's name gets a swatch of its chart colour. */
-  document.querySelectorAll("table td:first-child").forEach((td) => {
-    const color = nodeColors.get(td.textContent.trim());
-    if (!color) return;
-    const swatch = document.createElement("span");
-    swatch.className = "swatch";
-    swatch.style.background = color;
-    td.prepend(swatch);
-  });
+    /* Tables: a node's name gets a swatch of its chart colour. */
+    root.querySelectorAll("table td:first-child").forEach((td) => {
+      const color = nodeColors.get(td.textContent.trim());
+      if (!color || td.querySelector(".swatch")) return;
+      const swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.background = color;
+      td.prepend(swatch);
+    });
+  }
+
+  window.herdCharts = { draw, fmt };
+  const embedded = document.getElementById("herd-run");
+  if (embedded) draw(JSON.parse(embedded.textContent), document);
 })();

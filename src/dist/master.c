@@ -15,6 +15,7 @@
 #include "base/mtime.h"
 #include "dist/interval.h"
 #include "dist/master_metrics.h"
+#include "dist/master_web.h"
 #include "dist/merge.h"
 #include "dist/protocol.h"
 #include "dist/split.h"
@@ -32,6 +33,7 @@
 #define BODY_MAX         (16u << 20)
 #define FUTURE_SLACK_US  60000000 /* clocks disagree: an interval's second may be this far off */
 #define SEEN_FLUSH_MS    1000 /* workers' last calls go to the store at most this often */
+#define RATE_STALE_US    3000000 /* a worker's latest second older than this: it does nothing */
 
 /* One assignment (a worker's part of a task) as the master tracks it. */
 struct m_part {
@@ -73,6 +75,8 @@ struct m_worker {
     enum store_worker_state state;
     double cpu;
     struct master_metrics_worker metrics; /* for GET /metrics */
+    int64_t rate_second_us;    /* its latest second (an interval's second_us) and, over the */
+    uint64_t rate_requests, rate_failures; /* intervals of its parts in it, what ended, failed */
     struct http_request *poll; /* a held long-poll */
     uint64_t poll_deadline_ms;
     int64_t seen_us;           /* the last call (wall clock), not yet in the store when dirty */
@@ -105,6 +109,7 @@ struct dist_master {
     struct m_worker *workers;
     struct dist_interval scratch;
     struct master_metrics_ended ended; /* the tasks that ended last, for GET /metrics */
+    struct master_web *web;    /* the dashboard at / and its event stream */
     bool stopping;
     void (*done)(void *data);
     void *done_data;
@@ -1077,6 +1082,20 @@ static bool part_stopped_short(const struct m_task *t, const struct m_part *p,
            dist_unfinished(p->share.requests, s.accounted) > 0;
 }
 
+/* Interval iv of worker w was merged: its CPU use, and its latest second's numbers. */
+static void worker_rate_add(struct m_worker *w, const struct dist_interval *iv)
+{
+    w->cpu = iv->cpu;
+    if ((int64_t)iv->second_us < w->rate_second_us)
+        return;
+    if ((int64_t)iv->second_us > w->rate_second_us) {
+        w->rate_second_us = (int64_t)iv->second_us;
+        w->rate_requests = w->rate_failures = 0;
+    }
+    w->rate_requests += iv->counters.requests;
+    w->rate_failures += counters_failures(&iv->counters);
+}
+
 /* Answers post p after its intervals were committed (status 200) or refused, and merges the
  * new ones into its task; a part whose worker stopped short has its rest reassigned. Returns
  * true when one of them was a final interval. */
@@ -1117,7 +1136,7 @@ static bool post_answer(struct dist_master *m, struct m_post *p, int status, con
         else if (w)
             master_metrics_interval(&w->metrics, &m->scratch, mtime_wall_us());
         if (w)
-            w->cpu = m->scratch.cpu;
+            worker_rate_add(w, &m->scratch);
         if (m->scratch.final && part->state == STORE_ASSIGNMENT_RUNNING) {
             part_final(t, part, &m->scratch);
             part->state = STORE_ASSIGNMENT_DONE;
@@ -1194,6 +1213,7 @@ static void on_group(uv_check_t *h)
     free(status);
     free(stored);
     free(why);
+    master_web_nudge(m->web); /* the dashboards see the new seconds now */
 }
 
 /* ---- REST API: tasks ---- */
@@ -1680,14 +1700,14 @@ out:
 
 /* ---- REST API: workers, details ---- */
 
-static void on_workers(struct http_request *req, void *data)
+/* The workers as GET /api/v1/workers lists them; with silent_s unless for_events (it changes
+ * at every look, the event stream sends changes only). NULL when out of memory. */
+static json_t *workers_json(struct dist_master *m, bool for_events)
 {
-    struct dist_master *m = data;
-    if (!allowed(m, req, false))
-        return;
     json_t *list = json_array();
     uint64_t now = mtime_now_ms();
-    for (struct m_worker *w = m->workers; w; w = w->next) {
+    int64_t wall = mtime_wall_us();
+    for (struct m_worker *w = m->workers; w && list; w = w->next) {
         json_t *tasks = json_array();
         for (struct m_task *t = m->tasks; t; t = t->next)
             for (size_t i = 0; i < t->part_count; i++)
@@ -1695,16 +1715,70 @@ static void on_workers(struct http_request *req, void *data)
                     json_array_append_new(tasks, json_string(t->id));
                     break;
                 }
-        const char *state = w->registered ? worker_state_name(w->state)
-                                          : w->state == STORE_WORKER_LOST ? "lost" : "disconnected";
-        json_array_append_new(list, json_pack("{s:s,s:s,s:i,s:s,s:I,s:s,s:f,s:f,s:o}", "id", w->id,
-                                              "region", w->region, "cores", (int)w->cores,
-                                              "version", w->version, "pid", (json_int_t)w->pid,
-                                              "state", state, "cpu", w->cpu, "silent_s",
-                                              (double)(now - w->last_seen_ms) / 1000, "tasks",
-                                              tasks));
+        const char *state = worker_state_shown(w);
+        /* requests/s and failures/s: its latest second, while that is recent */
+        bool recent = w->rate_second_us && wall - w->rate_second_us <= RATE_STALE_US;
+        json_t *j = json_pack("{s:s,s:s,s:i,s:s,s:I,s:s,s:f,s:I,s:I,s:o,s:o}", "id", w->id,
+                              "region", w->region, "cores", (int)w->cores, "version", w->version,
+                              "pid", (json_int_t)w->pid, "state", state, "cpu", w->cpu, "qps",
+                              (json_int_t)(recent ? w->rate_requests : 0), "errors_per_s",
+                              (json_int_t)(recent ? w->rate_failures : 0), "qps_second_us",
+                              recent ? json_integer(w->rate_second_us) : json_null(), "tasks",
+                              tasks);
+        if (j && !for_events)
+            json_object_set_new(j, "silent_s", json_real((double)(now - w->last_seen_ms) / 1000));
+        if (!j || json_array_append_new(list, j) < 0) {
+            json_decref(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
+static void on_workers(struct http_request *req, void *data)
+{
+    struct dist_master *m = data;
+    if (!allowed(m, req, false))
+        return;
+    json_t *list = workers_json(m, false);
+    if (!list) {
+        http_respond_error(req, 500, "out of memory");
+        return;
     }
     http_respond_json(req, 200, json_pack("{s:o}", "workers", list));
+}
+
+/* ---- the dashboard's event stream ---- */
+
+/* What a state event says (docs/api-reference.md): the workers, and the running tasks with
+ * their requests so far. NULL when out of memory. */
+static json_t *web_state(void *data)
+{
+    struct dist_master *m = data;
+    json_t *tasks = json_array();
+    for (struct m_task *t = m->tasks; t && tasks; t = t->next)
+        if (json_array_append_new(tasks, json_pack("{s:s,s:s,s:I,s:I}", "id", t->id, "state",
+                                                   store_task_state_name(t->state), "start_us",
+                                                   (json_int_t)t->start_us, "requests",
+                                                   (json_int_t)dist_merge_requests(t->merge))) < 0) {
+            json_decref(tasks);
+            tasks = NULL;
+        }
+    json_t *workers = workers_json(m, true);
+    if (!tasks || !workers) {
+        json_decref(tasks);
+        json_decref(workers);
+        return NULL;
+    }
+    return json_pack("{s:o,s:o}", "workers", workers, "tasks", tasks);
+}
+
+/* GET /api/v1/events: text/event-stream of state events (master_web.h). */
+static void on_events(struct http_request *req, void *data)
+{
+    struct dist_master *m = data;
+    if (allowed(m, req, false))
+        master_web_stream(m->web, req);
 }
 
 static int add_detail(const struct store_detail *d, void *arg)
@@ -1985,7 +2059,8 @@ int dist_master_start(struct dist_master **out, uv_loop_t *loop,
     lim.max_body_bytes = BODY_MAX;
     lim.idle_timeout_ms = 120000;
     m->srv = http_server_new(loop, &lim);
-    if (!m->srv) {
+    m->web = m->srv ? master_web_new(loop, web_state, m) : NULL;
+    if (!m->web || master_web_routes(m->web, m->srv) < 0) {
         err_set(err, errlen, "out of memory");
         goto fail;
     }
@@ -2007,6 +2082,7 @@ int dist_master_start(struct dist_master **out, uv_loop_t *loop,
         {"POST", "/api/v1/workers/{id}/heartbeat", on_heartbeat},
         {"POST", "/api/v1/workers/{id}/details", on_details_post},
         {"GET", "/api/details", on_details},
+        {"GET", "/api/v1/events", on_events},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (http_server_route(m->srv, routes[i].method, routes[i].pattern, routes[i].fn, m) < 0) {
@@ -2068,7 +2144,8 @@ void dist_master_stop(struct dist_master *m, void (*done)(void *data), void *dat
             http_respond_json(req, 200, idle_answer());
         }
     on_group(&m->group); /* the posts read in this turn are stored and answered first */
-    m->closing = 3;
+    m->closing = 4;
+    master_web_stop(m->web, on_server_down, m); /* its streams end before the server's */
     uv_timer_stop(&m->tick);
     uv_close((uv_handle_t *)&m->tick, on_tick_closed);
     uv_check_stop(&m->group);
@@ -2082,6 +2159,7 @@ void dist_master_free(struct dist_master *m)
         return;
     if (m->srv)
         http_server_free(m->srv);
+    master_web_free(m->web);
     while (m->posts) { /* a master freed without stopping: nobody is answered */
         struct m_post *p = m->posts;
         m->posts = p->next;

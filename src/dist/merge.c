@@ -31,6 +31,8 @@ struct merge_worker {
     size_t seq_count, seq_cap;
     uint64_t *hot;  /* seconds (indices) with cpu >= DIST_SATURATED_CPU, in arrival order */
     size_t hot_count, hot_cap;
+    uint64_t *second_requests, *second_failures; /* by the merge's second index */
+    size_t second_cap, failures_cap;
     uint64_t first_second_us, end_us; /* earliest start; latest second_us + 1 s */
     double cpu_max, elapsed_s;
     bool final, lost, breaker_tripped, interrupted;
@@ -94,6 +96,8 @@ static void worker_free(struct merge_worker *w)
     hist_free(w->latency);
     free(w->seqs);
     free(w->hot);
+    free(w->second_requests);
+    free(w->second_failures);
     free(w);
 }
 
@@ -230,7 +234,9 @@ int dist_merge_add(struct dist_merge *m, const struct dist_interval *iv, char *e
     if ((!w && !(w = worker_add(m, iv->worker_id))) ||
         reserve((void **)&w->seqs, &w->seq_cap, w->seq_count + 1, sizeof *w->seqs) < 0 ||
         reserve((void **)&w->hot, &w->hot_cap, w->hot_count + 1, sizeof *w->hot) < 0 ||
-        reserve((void **)&m->seconds, &m->second_cap, k + 1, sizeof *m->seconds) < 0)
+        reserve((void **)&m->seconds, &m->second_cap, k + 1, sizeof *m->seconds) < 0 ||
+        reserve((void **)&w->second_requests, &w->second_cap, k + 1, sizeof (uint64_t)) < 0 ||
+        reserve((void **)&w->second_failures, &w->failures_cap, k + 1, sizeof (uint64_t)) < 0)
         return err_set(err, errlen, "out of memory");
     struct merge_second *s = &m->seconds[k];
     char *hist = NULL;
@@ -274,6 +280,8 @@ int dist_merge_add(struct dist_merge *m, const struct dist_interval *iv, char *e
     counters_merge(&w->counters, &iv->counters);
     w->not_sent += iv->not_sent;
     w->dropped += iv->dropped;
+    w->second_requests[k] += iv->counters.requests;
+    w->second_failures[k] += counters_failures(&iv->counters);
     hist_merge(w->latency, iv->hist);
     if (!w->first_second_us || iv->second_us < w->first_second_us)
         w->first_second_us = iv->second_us;
@@ -389,6 +397,32 @@ static json_t *group_json(const struct counters *c, uint64_t not_sent, uint64_t 
                      "latency_ms", (json_t *)load_latency_json(latency, 0));
 }
 
+/* {requests: [...], failures: [...]}: per second of the merge (as the run's timeline), the
+ * sums over workers (count of them in group) of the requests that ended in the second and of
+ * those that failed; a worker with no interval in a second adds 0. */
+static json_t *group_timeline_json(const struct dist_merge *m, struct merge_worker *const *group,
+                                   size_t count)
+{
+    json_t *req = json_array(), *fail = json_array();
+    for (size_t s = 0; s < m->second_count && req && fail; s++) {
+        uint64_t r = 0, f = 0;
+        for (size_t i = 0; i < count; i++)
+            if (s < group[i]->second_cap) {
+                r += group[i]->second_requests[s];
+                f += group[i]->second_failures[s];
+            }
+        if (json_array_append_new(req, json_integer((json_int_t)r)) < 0 ||
+            json_array_append_new(fail, json_integer((json_int_t)f)) < 0)
+            break;
+    }
+    json_t *out = req && fail && json_array_size(req) == m->second_count
+                      ? json_pack("{s:O,s:O}", "requests", req, "failures", fail)
+                      : NULL;
+    json_decref(req);
+    json_decref(fail);
+    return out;
+}
+
 static json_t *workers_json(const struct dist_merge *m, uint64_t begin_us)
 {
     json_t *arr = json_array();
@@ -410,6 +444,12 @@ static json_t *workers_json(const struct dist_merge *m, uint64_t begin_us)
             return NULL;
         }
         json_decref(j);
+        json_t *tl = group_timeline_json(m, &m->workers[i], 1);
+        if (!tl || json_object_set_new(more, "timeline", tl) < 0) {
+            json_decref(more);
+            json_decref(arr);
+            return NULL;
+        }
         if (w->part_of[0])
             json_object_set_new(more, "part_of", json_string(w->part_of));
         if (w->error[0])
@@ -449,8 +489,13 @@ static json_t *regions_json(const struct dist_merge *m, double elapsed_s)
             workers += !sorted[j]->part_of[0];
         }
         json_t *g = group_json(&c, not_sent, dropped, h, elapsed_s);
-        if (!g)
+        json_t *tl = group_timeline_json(m, &sorted[i], j - i);
+        if (!g || !tl) {
+            json_decref(g);
+            json_decref(tl);
             goto fail;
+        }
+        json_object_set_new(g, "timeline", tl);
         json_object_set_new(g, "region", json_string(sorted[i]->region));
         json_object_set_new(g, "workers", json_integer((json_int_t)workers));
         json_array_append_new(arr, g);

@@ -91,7 +91,8 @@ struct dist_merge_meta {
 
 /* The task's run document (docs/run-json.md): the same shape as `herd bench`'s, from the
  * merged totals, timeline and nodes, so every report renders it, plus `workers`, `regions`
- * and `start_spread_ms`. The verdict comes from the task's thresholds evaluated on the merged
+ * (each with `timeline`: {requests, failures}, per second of the task's timeline, exact sums
+ * of the intervals) and `start_spread_ms`. The verdict comes from the task's thresholds evaluated on the merged
  * result (load_run_json), and is fail when a part could not run (a worker's `error`); null
  * while meta->unjudged. Returns a new reference and sets *passed, or NULL with a message
  * (out of memory, a task whose URLs do not parse). */

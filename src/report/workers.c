@@ -354,8 +354,10 @@ void report_dist_doc(struct doc *d, const json_t *run)
 
     doc_group_table(d, "Per region", "regions", region_header, REGION_COLUMNS, regions,
                     region_cells, total);
-    if (d->html)
+    if (d->html) {
         report_page_chart(d->out, "groups", "regions", "share of the requests by region");
+        report_page_chart(d->out, "rates", "regions", "requests per second by region");
+    }
     doc_group_table(d, "Per worker", "workers", worker_header, WORKER_COLUMNS, workers,
                     worker_cells, total);
     worker_flags(run, &lost, &saturated);
@@ -365,6 +367,7 @@ void report_dist_doc(struct doc *d, const json_t *run)
         doc_para(d, "%s", lost_note);
     if (d->html) {
         report_page_chart(d->out, "groups", "workers", "share of the requests by worker");
+        report_page_chart(d->out, "rates", "workers", "requests per second by worker");
         fputs("</section>\n", d->out);
     }
 }

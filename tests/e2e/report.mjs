@@ -16,21 +16,14 @@
 // Env: HERD_BIN (the binary), HERD_WEB_DIR (web/, where npm installed playwright-core),
 // HERD_E2E_SHOTS (default ./e2e-shots), CHROMIUM (default /usr/bin/chromium).
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { createRequire } from "node:module";
-import net from "node:net";
+import { browserEnv, freePorts, waitHealthy, chartsSeen } from "./lib.mjs";
 import os from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
 
-const herd = process.env.HERD_BIN;
-const webDir = process.env.HERD_WEB_DIR;
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
-const shots = path.resolve(process.env.HERD_E2E_SHOTS || "e2e-shots");
-assert.ok(herd && existsSync(herd), "HERD_BIN must name the herd binary");
-assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing: apt-get install chromium`);
-const { chromium } = createRequire(path.join(webDir, "package.json"))("playwright-core");
+const { herd, chromiumPath, shots, chromium } = browserEnv();
 
 const children = new Set();
 const work = mkdtempSync(path.join(os.tmpdir(), "herd-e2e-"));
@@ -45,25 +38,6 @@ const watchdog = setTimeout(() => {
   process.exit(1);
 }, 150000);
 
-function portFree(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once("error", () => resolve(false));
-    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
-  });
-}
-
-// The first of n consecutive free ports (a group's replicas listen on base..base+n-1).
-async function freePorts(n) {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 40000);
-    let ok = true;
-    for (let i = 0; i < n && ok; i++) ok = await portFree(base + i);
-    if (ok) return base;
-  }
-  throw new Error(`no ${n} consecutive free ports`);
-}
-
 // Runs herd with args to its end; resolves {code, out}.
 function run(args) {
   return new Promise((resolve) => {
@@ -76,45 +50,6 @@ function run(args) {
       children.delete(c);
       resolve({ code, out });
     });
-  });
-}
-
-async function waitHealthy(port) {
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/health`);
-      if (r.ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`node on ${port} never answered /health`);
-}
-
-// What a user sees of every chart: its title, whether it is drawn, its coloured pixels, its
-// legend (labels, values, marker colours), the value axis' lowest tick label and where its
-// plot and event labels are on the page.
-function chartsSeen() {
-  return [...document.querySelectorAll("div.chart")].map((div) => {
-    const canvas = div.querySelector("canvas");
-    let ink = 0;
-    if (canvas && canvas.width > 0) {
-      const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-      // coloured pixels only: the axes, grid and labels are grey, the series are not
-      for (let i = 0; i < px.length; i += 4)
-        if (px[i + 3] > 0 && Math.max(px[i], px[i + 1], px[i + 2]) - Math.min(px[i], px[i + 1], px[i + 2]) > 60) ink++;
-    }
-    const box = (e) => { const r = e.getBoundingClientRect(); return { left: r.left, right: r.right, top: r.top, bottom: r.bottom }; };
-    const rows = [...div.querySelectorAll(".u-legend .u-series")];
-    const u = div.uplot;
-    return {
-      title: div.dataset.title, kind: div.dataset.chart, drawn: div.dataset.drawn === "1", ink,
-      legend: rows.map((r) => r.querySelector(".u-label")?.textContent || ""),
-      values: rows.map((r) => r.querySelector(".u-value")?.textContent || ""),
-      markers: rows.map((r) => getComputedStyle(r.querySelector(".u-marker") || r).borderColor),
-      lowestTick: u && u.axes[1]._values ? u.axes[1]._values[0] : null,
-      plot: div.querySelector(".u-over") ? box(div.querySelector(".u-over")) : null,
-      events: [...div.querySelectorAll(".events .event")].map((e) => ({ text: e.textContent, ...box(e) })),
-    };
   });
 }
 
@@ -284,6 +219,13 @@ report: {dir: ${work}/test, formats: [json, html]}
     assert.deepEqual(groups.map((c) => c.title),
                      ["share of the requests by region", "share of the requests by worker"]);
     assert.deepEqual(groups[1].values, ["3 workers", "max 53.6%"], "the workers' chart legend");
+    // each region's and worker's requests per second (the merge's own timelines), the loss marked
+    const rates = dist.charts.filter((c) => c.kind === "rates");
+    assert.deepEqual(rates.map((c) => c.title),
+                     ["requests per second by region", "requests per second by worker"]);
+    assert.deepEqual(rates[0].legend.slice(1), ["beijing req/s", "shanghai req/s"]);
+    assert.deepEqual(rates[1].legend.slice(1), ["bj-1 req/s", "bj-2 req/s", "sh-1 req/s"]);
+    assert.ok(rates[1].events.some((e) => e.text === "lost sh-1"), "the lost worker is marked");
     assert.match(dist.text, /Total Requests\s+Total Success|total requests\s+success/i);
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     await page.goto("file://" + distFile);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1523,6 +1524,227 @@ static void test_status_codes_as_nodes_count(void **state)
     assert_null(strstr(out, "not judged yet"));
 }
 
+/* The dashboard's page and files: from the binary, with their types, a CSP that keeps every
+ * load and fetch on the master, a validator (a reload is a 304), nothing from another host. */
+static void test_dashboard_page_served(void **state)
+{
+    struct dist *d = *state;
+    static char out[1 << 20];
+    const char *body = NULL;
+    assert_int_equal(harness_get(d->mport, "/", out, sizeof out, &body), 200);
+    assert_non_null(strcasestr(out, "\r\nContent-Type: text/html; charset=utf-8\r\n"));
+    assert_non_null(strcasestr(out, "\r\nContent-Security-Policy: default-src 'self'; script-src 'self'"));
+    assert_non_null(strcasestr(out, "connect-src 'self'"));
+    assert_non_null(strstr(body, "<script src=\"/ui/dashboard.js\"></script>"));
+    /* every file it loads is the master's own (the editor's placeholder names a URL) */
+    for (const char *at = body; (at = strpbrk(at, "sh")); at++)
+        if (strncmp(at, "src=\"", 5) == 0 || strncmp(at, "href=\"", 6) == 0)
+            assert_true(strncmp(strchr(at, '"') + 1, "/ui/", 4) == 0);
+    char *etag = strcasestr(out, "\r\nETag: ");
+    assert_non_null(etag);
+    char tag[64];
+    assert_int_equal(sscanf(etag + 8, "%63[^\r]", tag), 1);
+    static const struct { const char *path, *type; } files[] = {
+        {"/ui/dashboard.js", "text/javascript"}, {"/ui/report.js", "text/javascript"},
+        {"/ui/uplot.js", "text/javascript"}, {"/ui/dashboard.css", "text/css"},
+        {"/ui/report.css", "text/css"}, {"/ui/uplot.css", "text/css"}};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        assert_int_equal(harness_get(d->mport, files[i].path, out, sizeof out, &body), 200);
+        char want[96];
+        snprintf(want, sizeof want, "\r\nContent-Type: %s; charset=utf-8\r\n", files[i].type);
+        assert_non_null(strcasestr(out, want));
+        assert_true(strlen(body) > 100);
+    }
+    assert_int_equal(harness_get(d->mport, "/ui/nothing.js", out, sizeof out, &body), 404);
+    char req[256];
+    snprintf(req, sizeof req, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-None-Match: %s\r\n"
+             "Connection: close\r\n\r\n", tag);
+    assert_int_equal(harness_exchange(d->mport, req, out, sizeof out), 304);
+}
+
+/* ---- the dashboard's event stream ---- */
+
+/* A raw client of GET /api/v1/events: its chunked body decoded as it comes. */
+struct sse {
+    int fd, status;
+    bool headers_done, ended, event_stream;
+    char raw[1 << 16];
+    size_t raw_len;      /* read, not yet decoded */
+    char text[1 << 18];
+    size_t text_len;     /* decoded, events not yet taken */
+};
+
+static int sse_open(struct sse *s, int port)
+{
+    memset(s, 0, sizeof *s);
+    s->fd = harness_connect(port, 5000);
+    static const char req[] = "GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    return s->fd < 0 ? -1 : harness_send(s->fd, req, sizeof req - 1);
+}
+
+/* Reads what comes within ms and decodes it. Returns false once the connection is closed. */
+static bool sse_pump(struct sse *s, int ms)
+{
+    struct pollfd p = {.fd = s->fd, .events = POLLIN};
+    if (poll(&p, 1, ms) <= 0)
+        return true;
+    ssize_t n = read(s->fd, s->raw + s->raw_len, sizeof s->raw - s->raw_len);
+    if (n <= 0)
+        return false;
+    s->raw_len += (size_t)n;
+    if (!s->headers_done) {
+        char *end = memmem(s->raw, s->raw_len, "\r\n\r\n", 4);
+        if (!end)
+            return true;
+        s->headers_done = true;
+        s->status = atoi(s->raw + 9);
+        *end = '\0';
+        s->event_stream = strcasestr(s->raw, "\r\nContent-Type: text/event-stream") != NULL;
+        size_t used = (size_t)(end + 4 - s->raw);
+        memmove(s->raw, s->raw + used, s->raw_len - used);
+        s->raw_len -= used;
+    }
+    for (;;) { /* chunks: SIZE (hex) CRLF, bytes, CRLF; size 0 ends the body */
+        char *eol = memmem(s->raw, s->raw_len, "\r\n", 2);
+        if (!eol)
+            break;
+        size_t size = strtoul(s->raw, NULL, 16), head = (size_t)(eol + 2 - s->raw);
+        if (s->raw_len < head + size + 2)
+            break;
+        if (size == 0)
+            s->ended = true;
+        if (s->text_len + size < sizeof s->text) {
+            memcpy(s->text + s->text_len, s->raw + head, size);
+            s->text_len += size;
+        }
+        memmove(s->raw, s->raw + head + size + 2, s->raw_len - head - size - 2);
+        s->raw_len -= head + size + 2;
+    }
+    return true;
+}
+
+/* The next state event's JSON (a new reference), or NULL when no whole one came yet. Comments
+ * (heartbeats) and the retry field are skipped. */
+static json_t *sse_next_state(struct sse *s)
+{
+    for (;;) {
+        char *end = memmem(s->text, s->text_len, "\n\n", 2);
+        if (!end)
+            return NULL;
+        *end = '\0';
+        json_t *j = NULL;
+        if (strncmp(s->text, "event: state\ndata: ", 19) == 0)
+            j = json_loads(s->text + 19, 0, NULL);
+        size_t used = (size_t)(end + 2 - s->text);
+        memmove(s->text, s->text + used, s->text_len - used);
+        s->text_len -= used;
+        if (j)
+            return j;
+    }
+}
+
+/* The dashboard's stream, read raw: the state at once and live; a worker's QPS and errors/s
+ * (GET /api/v1/workers' fields, the same in the events) are its intervals' numbers of their
+ * second, which add up to what the nodes counted; MASTER_WEB_STREAMS_MAX streams at once;
+ * the stream ends with the body's last chunk when the master stops. */
+static void test_events_stream_live(void **state)
+{
+    struct dist *d = *state;
+    struct sse *streams = calloc(17, sizeof *streams);
+    assert_non_null(streams);
+    struct sse *s = &streams[0];
+    assert_int_equal(sse_open(s, d->mport), 0);
+    json_t *first = NULL;
+    for (long until = harness_now_ms() + 10000; !first && harness_now_ms() < until;)
+        if (sse_pump(s, 200))
+            first = sse_next_state(s);
+    assert_int_equal(s->status, 200);
+    assert_true(s->event_stream);
+    assert_non_null(first);
+    assert_int_equal(json_array_size(json_object_get(first, "workers")), 3);
+    json_decref(first);
+    /* 16 streams at most: the 17th is refused */
+    for (int i = 1; i < 17; i++) {
+        assert_int_equal(sse_open(&streams[i], d->mport), 0);
+        for (long until = harness_now_ms() + 10000; !streams[i].headers_done && harness_now_ms() < until;)
+            assert_true(sse_pump(&streams[i], 200));
+        assert_int_equal(streams[i].status, i < 16 ? 200 : 503);
+    }
+    for (int i = 1; i < 17; i++)
+        close(streams[i].fd);
+
+    long long ok0 = harness_node_total(d->nports[0]), all1 = harness_node_total(d->nports[1]);
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "{\"urls\": [\"http://127.0.0.1:%d/echo\", \"http://127.0.0.1:%d/"
+             "status/503\"], \"rate\": 40, \"duration\": \"6s\", \"concurrency\": 2}",
+             d->nports[0], d->nports[1]);
+    const char *id = run_task(d, cfg, "{\"worker_ids\": [\"w1\"]}");
+    assert_non_null(id);
+    /* w1's figures by the task's second they are of; a second's interval comes in one post */
+    long long qps[64], errs[64];
+    bool seen[64] = {0};
+    long long next_check = 0;
+    bool ended = false;
+    for (long until = harness_now_ms() + 90000; !ended && harness_now_ms() < until;) {
+        assert_true(sse_pump(s, 200));
+        json_t *ev;
+        while ((ev = sse_next_state(s))) {
+            json_t *t = harness_json_find(json_object_get(ev, "tasks"), "id", id);
+            json_t *w = harness_json_find(json_object_get(ev, "workers"), "id", "w1");
+            json_t *second = json_object_get(w, "qps_second_us");
+            if (t && json_is_integer(second)) {
+                long long k = (json_integer_value(second) -
+                               json_integer_value(json_object_get(t, "start_us")) + 500000) / 1000000;
+                if (k >= 0 && k < 64) {
+                    seen[k] = true;
+                    qps[k] = json_integer_value(json_object_get(w, "qps"));
+                    errs[k] = json_integer_value(json_object_get(w, "errors_per_s"));
+                }
+            }
+            json_decref(ev);
+        }
+        if (harness_now_ms() >= next_check) {
+            next_check = harness_now_ms() + 1000;
+            ended = task_ended(d, id);
+        }
+    }
+    assert_true(ended);
+    json_t *task = task_get(d, id);
+    json_t *tl = json_object_get(harness_json_find(json_object_get(task, "workers"), "id", "w1"),
+                                 "timeline");
+    json_t *requests = json_object_get(tl, "requests"), *failures = json_object_get(tl, "failures");
+    int compared = 0;
+    for (size_t k = 0; k < 64; k++) {
+        if (!seen[k] || qps[k] == 0)
+            continue;
+        assert_int_equal(qps[k], json_integer_value(json_array_get(requests, k)));
+        assert_int_equal(errs[k], json_integer_value(json_array_get(failures, k)));
+        compared++;
+    }
+    assert_true(compared >= 2);
+    /* the timeline's seconds add up to what the nodes answered (less their status calls) */
+    long long sum = 0, failed = 0;
+    for (size_t k = 0; k < json_array_size(requests); k++) {
+        sum += json_integer_value(json_array_get(requests, k));
+        failed += json_integer_value(json_array_get(failures, k));
+    }
+    long long node0 = harness_node_total(d->nports[0]) - ok0 - 1;
+    long long node1 = harness_node_total(d->nports[1]) - all1 - 1;
+    assert_int_equal(sum, node0 + node1);
+    assert_int_equal(failed, node1);
+    assert_true(failed > 0 && node0 > 0);
+    json_decref(task);
+
+    /* the master stops: the stream ends with its last chunk, not a reset */
+    kill(d->master, SIGTERM);
+    bool open = true;
+    for (long until = harness_now_ms() + 20000; open && !s->ended && harness_now_ms() < until;)
+        open = sse_pump(s, 200);
+    assert_true(s->ended);
+    close(s->fd);
+    free(streams);
+}
+
 int integration_dist(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1535,6 +1757,8 @@ int integration_dist(void)
         cmocka_unit_test_setup_teardown(test_worker_restarted_rejoins_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_matrix, setup_token, teardown),
         cmocka_unit_test_setup_teardown(test_settings_from_environment, setup_dir, teardown),
+        cmocka_unit_test_setup_teardown(test_events_stream_live, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dashboard_page_served, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bench_master_exit_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_bodies_400, setup, teardown),
         cmocka_unit_test_setup_teardown(test_details_failures_and_sample, setup, teardown),

@@ -621,6 +621,71 @@ static void test_master_metrics_render(void **state)
     dist_merge_free(m);
 }
 
+/* Each worker's and each region's requests and failures per second of the task, exact from the
+ * intervals: w0 (eu) posts seconds 0 and 2 (none in 1), w1 (eu) second 1 twice (two parts of
+ * it, merged as one worker here), w2 (us) second 0 with failures; their sums per second are the
+ * run's own timeline. */
+static void test_merge_group_timelines(void **state)
+{
+    (void)state;
+    const uint64_t t0 = 1000000000ULL;
+    struct dist_merge *m = dist_merge_new("t-1", t0);
+    struct dist_interval iv;
+    assert_int_equal(dist_interval_init(&iv), 0);
+    char err[256];
+    assert_int_equal(dist_merge_worker(m, "w0", "eu", 1), 0);
+    assert_int_equal(dist_merge_worker(m, "w1", "eu", 1), 0);
+    assert_int_equal(dist_merge_worker(m, "w2", "us", 1), 0);
+    const struct { const char *w; uint64_t seq, second; size_t samples; } posts[] = {
+        {"w0", 0, 0, 100}, {"w0", 1, 2, 300}, {"w1", 0, 1, 50}, {"w1", 1, 1, 150},
+        {"w2", 0, 0, 500},
+    };
+    for (size_t i = 0; i < sizeof posts / sizeof posts[0]; i++) {
+        fill_interval(&iv, posts[i].w, posts[i].seq, t0 + posts[i].second * 1000000ULL,
+                      posts[i].samples, 1);
+        assert_int_equal(dist_merge_add(m, &iv, err, sizeof err), 0);
+    }
+    struct dist_task task;
+    dist_task_init(&task);
+    const char *cfg = "{\"url\": \"http://127.0.0.1:1/\", \"requests\": 1100}";
+    assert_int_equal(dist_task_from_text(&task, "t", cfg, strlen(cfg), err, sizeof err), 0);
+    struct dist_merge_meta meta = {.task = &task, .unjudged = true};
+    int passed = -1;
+    json_t *doc = dist_merge_run_json(m, &meta, &passed, err, sizeof err);
+    assert_non_null(doc);
+    /* fill_interval fails every 50th request (5xx) */
+    const json_int_t want[3][2][3] = {
+        {{100, 0, 300}, {2, 0, 6}}, {{0, 200, 0}, {0, 4, 0}}, {{500, 0, 0}, {10, 0, 0}}};
+    json_t *workers = json_object_get(doc, "workers"), *regions = json_object_get(doc, "regions");
+    for (size_t w = 0; w < 3; w++) {
+        json_t *tl = json_object_get(json_array_get(workers, w), "timeline");
+        for (size_t s = 0; s < 3; s++) {
+            assert_int_equal(json_integer_value(json_array_get(json_object_get(tl, "requests"), s)),
+                             want[w][0][s]);
+            assert_int_equal(json_integer_value(json_array_get(json_object_get(tl, "failures"), s)),
+                             want[w][1][s]);
+        }
+        assert_int_equal(json_array_size(json_object_get(tl, "requests")), 3);
+    }
+    assert_string_equal(json_string_value(json_object_get(json_array_get(regions, 0), "region")), "eu");
+    json_t *eu = json_object_get(json_array_get(regions, 0), "timeline");
+    json_t *us = json_object_get(json_array_get(regions, 1), "timeline");
+    json_t *run = json_object_get(doc, "timeline");
+    for (size_t s = 0; s < 3; s++) {
+        json_int_t e = json_integer_value(json_array_get(json_object_get(eu, "requests"), s));
+        json_int_t u = json_integer_value(json_array_get(json_object_get(us, "requests"), s));
+        assert_int_equal(e, want[0][0][s] + want[1][0][s]);
+        assert_int_equal(e + u, json_integer_value(json_object_get(json_array_get(run, s), "requests")));
+        json_int_t ef = json_integer_value(json_array_get(json_object_get(eu, "failures"), s));
+        json_int_t uf = json_integer_value(json_array_get(json_object_get(us, "failures"), s));
+        assert_int_equal(ef + uf, json_integer_value(json_object_get(json_array_get(run, s), "failures")));
+    }
+    json_decref(doc);
+    dist_task_free(&task);
+    dist_interval_free(&iv);
+    dist_merge_free(m);
+}
+
 /* The verdict comes from the merged histogram, never from averaged percentiles: two of three
  * workers pass "p99<100ms" and the mean of the three p99s passes too (1, 1 and 200 ms: 67 ms),
  * but 1.7% of all requests took 200 ms, so the merged p99 is 200 ms and the task fails. (All
@@ -1126,6 +1191,7 @@ int unit_dist(void)
         cmocka_unit_test(test_merge_histograms_exact),
         cmocka_unit_test(test_merge_thresholds_on_merged),
         cmocka_unit_test(test_master_metrics_render),
+        cmocka_unit_test(test_merge_group_timelines),
         cmocka_unit_test(test_task_forms),
         cmocka_unit_test(test_task_bad_input),
         cmocka_unit_test(test_task_headers_reach_the_worker),
