@@ -29,12 +29,10 @@ bench_wait_port() {
     return 1
 }
 
-# bench_nginx PORT [ROOT]: nginx-light, one worker, `return 200` on every path, or the files
-# of ROOT (sendfile). Sets NGINX_PID.
-bench_nginx() {
-    local dir="$BENCH_TMP/nginx-$1"
-    local location="return 200;"
-    [ -n "${2:-}" ] && location="root $2;"
+# bench_nginx_start DIR HTTP: nginx-light, one worker, pinned to SERVER_CPU, with the http
+# block's content HTTP (its server blocks), files in DIR. Sets NGINX_PID.
+bench_nginx_start() {
+    local dir=$1
     mkdir -p "$dir"
     cat >"$dir/nginx.conf" <<CONF
 worker_processes 1;
@@ -45,18 +43,26 @@ pid $dir/nginx.pid;
 error_log $dir/error.log warn;
 events { worker_connections 19000; }
 http {
-    access_log off;
     keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$1 backlog=4096;
-        sendfile on;
-        location / { $location }
-    }
+$2
 }
 CONF
     taskset -c "${SERVER_CPU:-1}" nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/error.log" &
     NGINX_PID=$!
     BENCH_PIDS+=("$NGINX_PID")
+}
+
+# bench_nginx PORT [ROOT]: nginx-light, one worker, `return 200` on every path, or the files
+# of ROOT (sendfile). Sets NGINX_PID.
+bench_nginx() {
+    local location="return 200;"
+    [ -n "${2:-}" ] && location="root $2;"
+    bench_nginx_start "$BENCH_TMP/nginx-$1" "    access_log off;
+    server {
+        listen 127.0.0.1:$1 backlog=4096;
+        sendfile on;
+        location / { $location }
+    }"
     bench_wait_port "$1"
 }
 

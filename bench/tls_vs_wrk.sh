@@ -26,17 +26,7 @@ dir="$BENCH_TMP/nginx-tls"
 mkdir -p "$dir"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/key.pem" -out "$dir/cert.pem" -days 2 \
     -subj /CN=127.0.0.1 2>/dev/null
-cat >"$dir/nginx.conf" <<CONF
-worker_processes 1;
-worker_rlimit_nofile 20000;
-daemon off;
-master_process off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 19000; }
-http {
-    keepalive_requests 1000000;
-    log_format tls '\$ssl_session_reused';
+bench_nginx_start "$dir" "    log_format tls '\$ssl_session_reused';
     ssl_certificate $dir/cert.pem;
     ssl_certificate_key $dir/key.pem;
     server {
@@ -51,12 +41,7 @@ http {
         ssl_session_tickets off;
         access_log $dir/full.log tls buffer=64k;
         location / { return 200; }
-    }
-}
-CONF
-taskset -c "${SERVER_CPU:-1}" nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/error.log" &
-BENCH_PIDS+=("$!")
-NGINX_PID=$!
+    }"
 for _ in $(seq 100); do
     curl -sk -o /dev/null "https://127.0.0.1:$resumed_port/" && break
     sleep 0.05
