@@ -1,8 +1,9 @@
 #!/bin/bash
 # gateway_vs_haproxy.sh -- herd gateway against HAProxy (nbthread 1, balance roundrobin,
 # http-reuse always, and option forwardfor: the gateway always adds X-Forwarded-For) in front
-# of the same three nginx-light backends; wrk -t1 -c50,
-# alternating rounds; prints each round and the gateway/haproxy ratio (floor: >= 1.0).
+# of the same three nginx-light backends; wrk -t1 in four shapes (issue 18): 50 and 1,000
+# client connections with small answers, 10 and 50 with 1 MB answers; alternating rounds;
+# prints each round and the gateway/haproxy ratios (floor: >= 1.0 in every shape).
 # Then SIGKILLs one backend under load through each proxy and counts the failed requests,
 # and reads the gateway's detection time from its event log.
 set -euo pipefail
@@ -16,8 +17,12 @@ command -v haproxy >/dev/null || { echo "haproxy is not installed (make bench-de
 
 export SERVER_CPU=${SERVER_CPU:-0} # the backends share the client's core: the proxy gets one
 backend_ports=() backend_pids=()
+www="$BENCH_TMP/www" # "/" answers an empty page, /big.bin 1 MB
+mkdir -p "$www"
+: >"$www/index.html"
+head -c 1048576 /dev/urandom >"$www/big.bin"
 start_backend() { # start_backend INDEX
-    bench_nginx "${backend_ports[$1]}"
+    bench_nginx "${backend_ports[$1]}" "$www"
     backend_pids[$1]=$NGINX_PID
 }
 for i in 0 1 2; do
@@ -71,30 +76,41 @@ BENCH_PIDS+=($!)
 bench_wait_port "$ha_retry_port"
 
 echo "herd gateway vs haproxy $(haproxy -v | awk 'NR==1 {print $3}'), one thread each on CPU $PROXY_CPU,"
-echo "3 nginx-light backends, wrk -t1 -c50 -d$DURATION, $ROUNDS alternating rounds"
+echo "3 nginx-light backends, wrk -t1 -d$DURATION, $ROUNDS alternating rounds per shape"
 # cpu_ticks PID: user + system clock ticks the process used so far
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# measure PID PORT: wrk through PORT; prints "rps cpu_us_per_request" of the proxy PID
+# measure PID PORT CONNECTIONS PATH: wrk through PORT; prints "rps cpu_us_per_request" of the
+# proxy PID
 measure() {
     local before after rps
     before=$(cpu_ticks "$1")
-    rps=$(bench_wrk_rps -t1 -c50 -d"$DURATION" "http://127.0.0.1:$2/")
+    rps=$(bench_wrk_rps -t1 -c"$3" -d"$DURATION" "http://127.0.0.1:$2$4")
     after=$(cpu_ticks "$1")
     echo "$rps $(echo "($after - $before) * 1000000 / $(getconf CLK_TCK) / ($rps * ${DURATION%s})" | bc -l)"
 }
-printf '%-6s %12s %12s %7s %14s %14s %7s\n' round gateway_rps haproxy_rps ratio gw_cpu_us/req ha_cpu_us/req ratio
-gw_all=() ha_all=() gwc_all=() hac_all=()
-for round in $(seq "$ROUNDS"); do
-    read -r g gc <<<"$(measure "$gw_pid" "$gw_port")"
-    read -r h hc <<<"$(measure "$ha_pid" "$ha_port")"
-    gw_all+=("$g") ha_all+=("$h") gwc_all+=("$gc") hac_all+=("$hc")
-    printf '%-6s %12s %12s %7.3f %14.2f %14.2f %7.3f\n' "$round" "$g" "$h" "$(echo "$g / $h" | bc -l)" \
-        "$gc" "$hc" "$(echo "$gc / $hc" | bc -l)"
-done
-gm=$(bench_median "${gw_all[@]}") hm=$(bench_median "${ha_all[@]}")
-gcm=$(bench_median "${gwc_all[@]}") hcm=$(bench_median "${hac_all[@]}")
-printf '%-6s %12s %12s %7.3f %14.2f %14.2f %7.3f\n' median "$gm" "$hm" "$(echo "$gm / $hm" | bc -l)" \
-    "$gcm" "$hcm" "$(echo "$gcm / $hcm" | bc -l)"
+# shape CONNECTIONS PATH: the rounds of one shape and their medians
+shape() {
+    echo
+    echo "wrk -t1 -c$1 $2"
+    printf '%-6s %12s %12s %7s %14s %14s %7s\n' round gateway_rps haproxy_rps ratio gw_cpu_us/req ha_cpu_us/req ratio
+    local gw_all=() ha_all=() gwc_all=() hac_all=() g gc h hc
+    for round in $(seq "$ROUNDS"); do
+        read -r g gc <<<"$(measure "$gw_pid" "$gw_port" "$1" "$2")"
+        read -r h hc <<<"$(measure "$ha_pid" "$ha_port" "$1" "$2")"
+        gw_all+=("$g") ha_all+=("$h") gwc_all+=("$gc") hac_all+=("$hc")
+        printf '%-6s %12s %12s %7.3f %14.2f %14.2f %7.3f\n' "$round" "$g" "$h" "$(echo "$g / $h" | bc -l)" \
+            "$gc" "$hc" "$(echo "$gc / $hc" | bc -l)"
+    done
+    local gm hm gcm hcm
+    gm=$(bench_median "${gw_all[@]}") hm=$(bench_median "${ha_all[@]}")
+    gcm=$(bench_median "${gwc_all[@]}") hcm=$(bench_median "${hac_all[@]}")
+    printf '%-6s %12s %12s %7.3f %14.2f %14.2f %7.3f\n' median "$gm" "$hm" "$(echo "$gm / $hm" | bc -l)" \
+        "$gcm" "$hcm" "$(echo "$gcm / $hcm" | bc -l)"
+}
+shape 50 /
+shape 1000 /
+shape 10 /big.bin
+shape 50 /big.bin
 
 # kill_run PORT: wrk for 6 s through PORT, SIGKILL backend b2 after 2 s, restart it 3 s
 # later. Sets KILL_MS (epoch ms) and RESULT: requests, failed (socket errors + non-2xx),
