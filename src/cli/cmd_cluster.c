@@ -434,6 +434,25 @@ static void on_logs_sigint(int sig)
     logs_interrupted = 1;
 }
 
+/* Ctrl-C while a group operation (rollout, restart, scale) runs: this command stops waiting,
+ * the supervisor goes on; say so rather than look like a cancel. */
+static const char *waiting_verb = "";
+static void on_wait_sigint(int sig)
+{
+    char line[256];
+    size_t n = 0;
+    const char *parts[] = {"\nherd ", waiting_verb,
+                           ": stopped waiting; the supervisor goes on with it (herd status shows "
+                           "where it is)\n"};
+    for (size_t i = 0; i < 3; i++)
+        for (const char *p = parts[i]; *p && n < sizeof line; p++)
+            line[n++] = *p;
+    if (write(STDERR_FILENO, line, n) < 0) {
+        /* nothing more can be done from a signal handler */
+    }
+    _exit(128 + sig);
+}
+
 /* The cluster's node ids, one per line into names: from the supervisor when it answers (every
  * node it has, silent or stopped ones too), else from the log files there are. Returns true
  * when the supervisor answered. */
@@ -583,12 +602,18 @@ int cmd_cluster(int argc, char **argv)
         }
         snprintf(path, sizeof path, "/groups/%.*s/scale", (int)(eq - arg), arg);
         snprintf(body, sizeof body, "{\"replicas\": %ld}", n);
+        waiting_verb = verb;
+        signal(SIGINT, on_wait_sigint);
         rc = call(verb, &st, path, body);
     } else if (strcmp(verb, "rollout") == 0) {
         snprintf(path, sizeof path, "/groups/%s/rollout", arg);
+        waiting_verb = verb;
+        signal(SIGINT, on_wait_sigint);
         rc = call(verb, &st, path, NULL);
     } else if (strcmp(verb, "restart") == 0 && !strchr(arg, '.')) {
         snprintf(path, sizeof path, "/groups/%s/restart", arg); /* a group: no dot in its name */
+        waiting_verb = verb;
+        signal(SIGINT, on_wait_sigint);
         rc = call(verb, &st, path, NULL);
     } else {
         snprintf(path, sizeof path, "/nodes/%s/%s", arg, verb);
