@@ -1065,8 +1065,11 @@ static void op_step(struct sup_op *op)
                 op_finish(op);
                 return;
             }
-            if (sup->opts.interrupt && atomic_load(sup->opts.interrupt)) { /* the rest stays */
-                op_fail(op, 3, "interrupted: %zu of %zu replicas rolled", first, op->node_count);
+            if (sup->shutting_down || (sup->opts.interrupt && atomic_load(sup->opts.interrupt))) {
+                /* the rest stays as it is */
+                op_fail(op, 3, "%s: %zu of %zu replicas rolled",
+                        sup->shutting_down ? "the cluster is shutting down" : "interrupted", first,
+                        op->node_count);
                 op_finish(op);
                 return;
             }
