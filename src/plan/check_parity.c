@@ -490,10 +490,10 @@ static size_t compare_answers(const struct plan_parity *y, bool exec, const stru
 {
     size_t n = 0;
     char ta[64], tb[64];
-    if (!a->answered || !b->answered) {
-        if (a->answered != b->answered)
-            add_diff(diffs, &n, "status", a->answered ? "answered" : "no answer",
-                     b->answered ? "answered" : "no answer", "no answer");
+    if (!a->answered || !b->answered) { /* neither answering is no parity shown: a mismatch */
+        add_diff(diffs, &n, "status", a->answered ? "answered" : "no answer",
+                 b->answered ? "answered" : "no answer",
+                 a->answered == b->answered ? "neither answered" : "no answer");
         return n;
     }
     if (y->status || exec) {

@@ -1826,6 +1826,28 @@ static void test_parity_schema_unstable_exec(void **state)
     stop_all(pids, 2);
 }
 
+/* Environments that do not answer at all show no parity: two closed ports give the same
+ * (missing) answer, and the check fails on it rather than passing on nothing compared. */
+static void test_parity_nothing_answered(void **state)
+{
+    struct pt *t = *state;
+    char text[512], *out = NULL, *err = NULL;
+    snprintf(text, sizeof text,
+             "name: parity of nothing\n"
+             "environments: {a: \"http://127.0.0.1:%d\", b: \"http://127.0.0.1:%d\"}\n"
+             "checks:\n"
+             "  - parity: {requests: [\"GET /health\"], timeout: 1s}\n",
+             t->base, t->base + 1); /* nothing listens there: the nodes come later, if ever */
+    assert_int_equal(run_plan_text(t, text, &out, &err), 1);
+    json_t *doc = load_report(t);
+    json_t *c = check_named(doc, "parity");
+    assert_string_equal(json_string_value(json_object_get(c, "verdict")), "fail");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(c, "measures"), "mismatches")), 1);
+    json_decref(doc);
+    free(out);
+    free(err);
+}
+
 /* connectivity's TCP probes: a socket of the test's own that listens (it accepts exactly the
  * probes' connections afterwards) passes with its connect times; a port nothing listens on
  * fails, with what the connections got. */
@@ -1910,6 +1932,7 @@ int integration_plan(void)
         cmocka_unit_test_setup_teardown(test_parity_environments, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parity_schema_unstable_exec, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connectivity_tcp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_parity_nothing_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_rerender_and_compare, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_bad_plan, setup, teardown),
     };
