@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -125,23 +126,28 @@ static int replay_events(const json_t *log, struct replica_seen *r, int count, i
 }
 
 /* The fewest distinct nodes that answered with success in any whole 100 ms window of
- * [from_us, to_us): the rotation as the clients saw it. -1 when no window fits. */
+ * [from_us, to_us): the rotation as the clients saw it. -1 when no window fits. One pass over
+ * the records, a bit per node (LOAD_MAX_NODES is 64) in each window. */
+_Static_assert(LOAD_MAX_NODES <= 64, "a window's nodes are the bits of a uint64_t");
+
 static int fewest_answering(const struct load_result *r, int64_t from_us, int64_t to_us)
 {
+    if (to_us - from_us < CHECK_WINDOW_US) return -1;
+    size_t windows = (size_t)((to_us - from_us) / CHECK_WINDOW_US);
+    uint64_t *seen = calloc(windows, sizeof *seen);
+    if (!seen) return -1;
+    for (size_t i = 0; i < r->record_count; i++) {
+        const struct load_record *rec = &r->records[i];
+        if (!measure_ok(rec) || rec->end_us < from_us || rec->node >= LOAD_MAX_NODES) continue;
+        size_t w = (size_t)((rec->end_us - from_us) / CHECK_WINDOW_US);
+        if (w < windows) seen[w] |= UINT64_C(1) << rec->node;
+    }
     int fewest = -1;
-    for (int64_t w = from_us; w + CHECK_WINDOW_US <= to_us; w += CHECK_WINDOW_US) {
-        bool seen[LOAD_MAX_NODES] = {false};
-        int n = 0;
-        for (size_t i = 0; i < r->record_count; i++) {
-            const struct load_record *rec = &r->records[i];
-            if (measure_ok(rec) && rec->end_us >= w && rec->end_us < w + CHECK_WINDOW_US &&
-                rec->node < LOAD_MAX_NODES && !seen[rec->node]) {
-                seen[rec->node] = true;
-                n++;
-            }
-        }
+    for (size_t w = 0; w < windows; w++) {
+        int n = __builtin_popcountll(seen[w]);
         if (fewest < 0 || n < fewest) fewest = n;
     }
+    free(seen);
     return fewest;
 }
 
