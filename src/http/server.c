@@ -326,11 +326,11 @@ static int on_header_field_complete(llhttp_t *p)
         c->header_spans[c->header_count][0] = c->head.len;
     }
     c->in_field = false;
-    /* a name is a token: no space, no empty name (the packaged llhttp lets both through) */
+    /* a name is a token: no space, no empty name (the packaged llhttp lets both through and
+     * refuses every other byte a token does not have: test_http_server's
+     * llhttp_header_names pins that down) */
     size_t from = c->header_spans[c->header_count][0], to = c->head.len;
-    if (from == to) return limit_hit(c, 400);
-    for (size_t i = from; i < to; i++)
-        if (!http_tchar((unsigned char)c->head.data[i])) return limit_hit(c, 400);
+    if (from == to || memchr(c->head.data + from, ' ', to - from)) return limit_hit(c, 400);
     int rc = head_append(c, "", 1, 431);
     c->header_spans[c->header_count][1] = c->head.len;
     return rc;
