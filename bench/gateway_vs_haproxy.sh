@@ -3,7 +3,8 @@
 # http-reuse always, and option forwardfor: the gateway always adds X-Forwarded-For) in front
 # of the same three nginx-light backends; wrk -t1 in four shapes (issue 18): 50 and 1,000
 # client connections with small answers, 10 and 50 with 1 MB answers; alternating rounds;
-# prints each round and the gateway/haproxy ratios (floor: >= 1.0 in every shape).
+# prints each round and the gateway/haproxy ratios (floor: >= 1.0 in every shape), each
+# proxy's CPU per request split into user and kernel time, and system calls per request.
 # Then SIGKILLs one backend under load through each proxy and counts the failed requests,
 # and reads the gateway's detection time from its event log.
 set -euo pipefail
@@ -77,40 +78,76 @@ bench_wait_port "$ha_retry_port"
 
 echo "herd gateway vs haproxy $(haproxy -v | awk 'NR==1 {print $3}'), one thread each on CPU $PROXY_CPU,"
 echo "3 nginx-light backends, wrk -t1 -d$DURATION, $ROUNDS alternating rounds per shape"
-# cpu_ticks PID: user + system clock ticks the process used so far
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# measure PID PORT CONNECTIONS PATH: wrk through PORT; prints "rps cpu_us_per_request" of the
-# proxy PID
+# cpu_ticks PID: "user system" clock ticks the process used so far
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+# measure PID PORT CONNECTIONS PATH: wrk through PORT; prints "rps cpu_us_per_request
+# kernel_us_per_request" of the proxy PID
 measure() {
-    local before after rps
-    before=$(cpu_ticks "$1")
+    local ub sb ua sa rps
+    read -r ub sb <<<"$(cpu_ticks "$1")"
     rps=$(bench_wrk_rps -t1 -c"$3" -d"$DURATION" "http://127.0.0.1:$2$4")
-    after=$(cpu_ticks "$1")
-    echo "$rps $(echo "($after - $before) * 1000000 / $(getconf CLK_TCK) / ($rps * ${DURATION%s})" | bc -l)"
+    read -r ua sa <<<"$(cpu_ticks "$1")"
+    local per="1000000 / $(getconf CLK_TCK) / ($rps * ${DURATION%s})"
+    echo "$rps $(echo "($ua + $sa - $ub - $sb) * $per" | bc -l) $(echo "($sa - $sb) * $per" | bc -l)"
 }
-# shape CONNECTIONS PATH: the rounds of one shape and their medians
+# shape CONNECTIONS PATH: the rounds of one shape and their medians. The kernel's part of each
+# proxy's CPU per request is the TCP work both do alike (the same segments and system calls per
+# request, below); "floor" is the CPU ratio the gateway would have if its own code cost nothing
+# (its kernel time over HAProxy's whole CPU time).
 shape() {
     echo
     echo "wrk -t1 -c$1 $2"
-    printf '%-6s %12s %12s %7s %14s %14s %7s\n' round gateway_rps haproxy_rps ratio gw_cpu_us/req ha_cpu_us/req ratio
-    local gw_all=() ha_all=() gwc_all=() hac_all=() g gc h hc
+    printf '%-6s %12s %12s %7s %14s %14s %7s %11s %11s %6s\n' round gateway_rps haproxy_rps ratio \
+        gw_cpu_us/req ha_cpu_us/req ratio gw_kern_us ha_kern_us floor
+    local gw_all=() ha_all=() gwc_all=() hac_all=() gwk_all=() hak_all=() floors=() g gc gk h hc hk f
     for round in $(seq "$ROUNDS"); do
-        read -r g gc <<<"$(measure "$gw_pid" "$gw_port" "$1" "$2")"
-        read -r h hc <<<"$(measure "$ha_pid" "$ha_port" "$1" "$2")"
-        gw_all+=("$g") ha_all+=("$h") gwc_all+=("$gc") hac_all+=("$hc")
-        printf '%-6s %12s %12s %7.3f %14.2f %14.2f %7.3f\n' "$round" "$g" "$h" "$(echo "$g / $h" | bc -l)" \
-            "$gc" "$hc" "$(echo "$gc / $hc" | bc -l)"
+        read -r g gc gk <<<"$(measure "$gw_pid" "$gw_port" "$1" "$2")"
+        read -r h hc hk <<<"$(measure "$ha_pid" "$ha_port" "$1" "$2")"
+        f=$(echo "$gk / $hc" | bc -l)
+        gw_all+=("$g") ha_all+=("$h") gwc_all+=("$gc") hac_all+=("$hc") gwk_all+=("$gk") hak_all+=("$hk")
+        floors+=("$f")
+        printf '%-6s %12s %12s %7.3f %14.2f %14.2f %7.3f %11.2f %11.2f %6.3f\n' "$round" "$g" "$h" \
+            "$(echo "$g / $h" | bc -l)" "$gc" "$hc" "$(echo "$gc / $hc" | bc -l)" "$gk" "$hk" "$f"
     done
     local gm hm gcm hcm
     gm=$(bench_median "${gw_all[@]}") hm=$(bench_median "${ha_all[@]}")
     gcm=$(bench_median "${gwc_all[@]}") hcm=$(bench_median "${hac_all[@]}")
-    printf '%-6s %12s %12s %7.3f %14.2f %14.2f %7.3f\n' median "$gm" "$hm" "$(echo "$gm / $hm" | bc -l)" \
-        "$gcm" "$hcm" "$(echo "$gcm / $hcm" | bc -l)"
+    printf '%-6s %12s %12s %7.3f %14.2f %14.2f %7.3f %11.2f %11.2f %6.3f\n' median "$gm" "$hm" \
+        "$(echo "$gm / $hm" | bc -l)" "$gcm" "$hcm" "$(echo "$gcm / $hcm" | bc -l)" \
+        "$(bench_median "${gwk_all[@]}")" "$(bench_median "${hak_all[@]}")" "$(bench_median "${floors[@]}")"
 }
 shape 50 /
 shape 1000 /
 shape 10 /big.bin
 shape 50 /big.bin
+
+# System calls per request of each proxy (strace -c on the running proxy; wrk -t1 -c50, 3 s,
+# small answers) and the machine's TCP segments per request in the same run (nstat: every
+# process, both directions; the least an HTTP proxy can do is 4: request in and out, answer in
+# and out).
+proxy_syscalls() { # LABEL PID PORT
+    strace -c -f -p "$2" -o "$BENCH_TMP/strace.$1" 2>/dev/null &
+    local strace_pid=$! out requests segments
+    sleep 0.5
+    nstat -n >/dev/null 2>&1 || true
+    out=$(taskset -c "${CLIENT_CPU:-0}" wrk -t1 -c50 -d3s "http://127.0.0.1:$3/" 2>&1)
+    segments=$(nstat 2>/dev/null | awk '$1 == "TcpOutSegs" {print $2}')
+    kill -INT "$strace_pid"
+    wait "$strace_pid" 2>/dev/null || true
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
+    awk -v label="$1" -v n="$requests" -v segs="${segments:-0}" '
+        $NF == "total" { total = $4; next }
+        $1 ~ /^[0-9.]+$/ && NF >= 5 { c[$NF] = $4 }
+        END {
+            printf "%-8s %6.2f calls/request over %d requests:", label, total / n, n
+            for (k in c) if (c[k] / n >= 0.02) printf " %s %.2f", k, c[k] / n
+            printf "; TCP segments/request %.2f\n", segs / n
+        }' "$BENCH_TMP/strace.$1"
+}
+echo
+echo "system calls per proxied request (strace -c -p; wrk -t1 -c50 /, 3 s)"
+proxy_syscalls gateway "$gw_pid" "$gw_port"
+proxy_syscalls haproxy "$ha_pid" "$ha_port"
 
 # kill_run PORT: wrk for 6 s through PORT, SIGKILL backend b2 after 2 s, restart it 3 s
 # later. Sets KILL_MS (epoch ms) and RESULT: requests, failed (socket errors + non-2xx),
