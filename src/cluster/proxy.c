@@ -386,25 +386,48 @@ static void respond_failure(struct gw_request *gr)
     request_done(gr, outcome);
 }
 
-/* The values of every Connection header of a message: each lists hop-by-hop headers. */
+/* The elements of every Connection header of a message: each names a hop-by-hop header.
+ * Split once per message (the first CONNECTION_ITEMS_MAX; the values are kept to look the
+ * rest up in). */
+#define CONNECTION_ITEMS_MAX 16
 struct connection_lists {
     const char *values[HTTP_MAX_HEADERS];
     size_t count;
+    struct {
+        const char *name;
+        size_t len;
+    } items[CONNECTION_ITEMS_MAX];
+    size_t item_count;
+    bool overflow; /* more elements than items: look in values */
 };
 
 static void connection_add(struct connection_lists *lists, const char *name, const char *value)
 {
-    if (strcasecmp(name, "Connection") == 0 && lists->count < HTTP_MAX_HEADERS)
-        lists->values[lists->count++] = value;
+    if (!http_name_eq(name, "Connection") || lists->count == HTTP_MAX_HEADERS) return;
+    lists->values[lists->count++] = value;
+    size_t len;
+    for (const char *p = value, *item; (item = http_list_next(&p, &len)), len;) {
+        if (lists->item_count == CONNECTION_ITEMS_MAX) {
+            lists->overflow = true;
+            return;
+        }
+        lists->items[lists->item_count].name = item;
+        lists->items[lists->item_count++].len = len;
+    }
 }
 
-/* Whether a Connection header lists name. */
-static bool connection_lists_name(const struct connection_lists *lists, const char *name)
+/* Whether a Connection header lists name (of len bytes). */
+static bool connection_lists_name(const struct connection_lists *lists, const char *name,
+                                  size_t len)
 {
-    size_t len;
+    for (size_t i = 0; i < lists->item_count; i++)
+        if (lists->items[i].len == len && strncasecmp(lists->items[i].name, name, len) == 0)
+            return true;
+    if (!lists->overflow) return false;
+    size_t n;
     for (size_t i = 0; i < lists->count; i++)
-        for (const char *p = lists->values[i], *item; (item = http_list_next(&p, &len)), len;)
-            if (http_list_is(item, len, name)) return true;
+        for (const char *p = lists->values[i], *item; (item = http_list_next(&p, &n)), n;)
+            if (http_list_is(item, n, name)) return true;
     return false;
 }
 
@@ -414,24 +437,19 @@ static bool connection_lists_name(const struct connection_lists *lists, const ch
  * client, whatever Connection says). */
 static bool hop_by_hop(const char *name, const struct connection_lists *lists)
 {
-    static const char *const names[] = {
-        "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding",
-        "TE",         "Trailer",    "Upgrade",          "Content-Length",
-        NULL};
-    switch (name[0] | 0x20) { /* every one of them starts with c, k, p, t or u */
-    case 'c':
-    case 'k':
-    case 'p':
-    case 't':
-    case 'u':
-        for (const char *const *n = names; *n; n++)
-            if (strcasecmp(name, *n) == 0) return true;
-        break;
-    default:
-        break;
-    }
-    return lists->count > 0 && strcasecmp(name, "Host") != 0 &&
-           connection_lists_name(lists, name);
+    static const struct {
+        const char *name;
+        size_t len;
+    } fixed[] = {
+        {"Connection", 10}, {"Keep-Alive", 10}, {"Proxy-Connection", 16},
+        {"Transfer-Encoding", 17}, {"TE", 2}, {"Trailer", 7}, {"Upgrade", 7},
+        {"Content-Length", 14},
+    };
+    size_t len = strlen(name);
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (fixed[i].len == len && http_name_eq(name, fixed[i].name)) return true;
+    return lists->count > 0 && !http_name_eq(name, "Host") &&
+           connection_lists_name(lists, name, len);
 }
 
 /* Appends "name: value\r\n". Returns 0 or -1. */
@@ -476,7 +494,7 @@ static int put_codings(struct buf *b, const struct http_client_header *headers, 
     bool any = false;
     int rc = 0;
     for (size_t i = 0; i < count && rc == 0; i++) {
-        if (strcasecmp(headers[i].name, "Transfer-Encoding") != 0) continue;
+        if (!http_name_eq(headers[i].name, "Transfer-Encoding")) continue;
         size_t len;
         for (const char *p = headers[i].value, *item;
              rc == 0 && (item = http_list_next(&p, &len), len);) {
@@ -499,7 +517,7 @@ static void on_head(struct http_client *c, const struct http_client_response *re
         gr->discard = true; /* its body is dropped; the request goes to another node */
         return;
     }
-    struct connection_lists lists = {.count = 0};
+    struct connection_lists lists = {.count = 0, .item_count = 0, .overflow = false};
     for (size_t i = 0; i < count; i++)
         connection_add(&lists, headers[i].name, headers[i].value);
     struct buf *b = &t->scratch;
@@ -509,7 +527,7 @@ static void on_head(struct http_client *c, const struct http_client_response *re
     for (size_t i = 0; i < count; i++)
         if (!hop_by_hop(headers[i].name, &lists)) {
             put_header(b, headers[i].name, headers[i].value);
-            named |= strcasecmp(headers[i].name, o->node_header) == 0;
+            named |= http_name_eq(headers[i].name, o->node_header);
         }
     if (!named) /* a backend that knows nothing of herd: the gateway says who answered */
         put_header(b, o->node_header, t->up[gr->node].id);
@@ -652,11 +670,11 @@ static int format_head(struct gw_request *gr)
     struct http_request *req = gr->req;
     struct buf *b = &gr->out;
     buf_reset(b);
-    struct connection_lists lists = {.count = 0};
+    struct connection_lists lists = {.count = 0, .item_count = 0, .overflow = false};
     bool host = false, xff = false;
     for (size_t i = 0; i < req->header_count; i++) {
         connection_add(&lists, req->headers[i].name, req->headers[i].value);
-        host |= strcasecmp(req->headers[i].name, "Host") == 0;
+        host |= http_name_eq(req->headers[i].name, "Host");
     }
     char peer[64] = "";
     http_request_peer(req, peer, sizeof peer);
@@ -667,11 +685,11 @@ static int format_head(struct gw_request *gr)
     if (rc == 0) rc = buf_append(b, " HTTP/1.1\r\n", 11);
     for (size_t i = 0; i < req->header_count && rc == 0; i++) {
         const struct http_header *h = &req->headers[i];
-        if (strcasecmp(h->name, "X-Forwarded-For") == 0) { /* one header at the end */
+        if (http_name_eq(h->name, "X-Forwarded-For")) { /* one header at the end */
             xff = true;
             continue;
         }
-        if (!hop_by_hop(h->name, &lists) && strcasecmp(h->name, "Expect") != 0)
+        if (!hop_by_hop(h->name, &lists) && !http_name_eq(h->name, "Expect"))
             rc = put_header(b, h->name, h->value);
     }
     char local[80];
@@ -682,7 +700,7 @@ static int format_head(struct gw_request *gr)
         const char *sep = "";
         rc = buf_append_str(b, "X-Forwarded-For: ");
         for (size_t i = 0; i < req->header_count && rc == 0; i++)
-            if (strcasecmp(req->headers[i].name, "X-Forwarded-For") == 0) {
+            if (http_name_eq(req->headers[i].name, "X-Forwarded-For")) {
                 rc = buf_append_str(b, sep) || buf_append_str(b, req->headers[i].value);
                 sep = ", ";
             }

@@ -82,6 +82,7 @@ struct http_conn {
     llhttp_t parser;
     enum conn_state state;
     uv_timer_t read_timer;  /* the phase's timeout: idle, header, body or linger */
+    uint64_t deadline_ms;   /* ... when it ends, in loop time (0: no timeout) */
     uv_timer_t write_timer; /* a write in flight that the client does not take */
     int handles_open;       /* of handle and the two timers; the connection is freed at 0 */
     uint64_t body_left_ms;  /* of a paused streamed body's timeout */
@@ -256,13 +257,28 @@ static bool conn_may_parse(const struct http_conn *c)
     return !conn_output_full(c);
 }
 
-/* Enters a phase: its timeout_ms (0: none) replaces the previous phase's. */
+/* Enters a phase: its timeout_ms (0: none) replaces the previous phase's. Lazily: a request
+ * goes through three phases, and a timer heap operation each cost more than the rest of the
+ * request's bookkeeping with a thousand connections. The timer runs until the earliest
+ * deadline set since it was armed; when it fires early, on_read_timeout arms it again for the
+ * deadline in force, so a timer moves only about once per timeout, not per phase. */
 static void phase_timer_set(struct http_conn *c, uint64_t timeout_ms)
 {
-    if (timeout_ms == 0)
-        uv_timer_stop(&c->read_timer);
-    else
+    if (timeout_ms == 0) {
+        c->deadline_ms = 0;
+        return;
+    }
+    c->deadline_ms = uv_now(c->srv->loop) + timeout_ms;
+    if (!uv_is_active((uv_handle_t *)&c->read_timer) ||
+        uv_timer_get_due_in(&c->read_timer) > timeout_ms)
         uv_timer_start(&c->read_timer, on_read_timeout, timeout_ms, 0);
+}
+
+/* What is left of the phase's timeout, in ms (0: none, or past). */
+static uint64_t phase_left_ms(const struct http_conn *c)
+{
+    uint64_t now = uv_now(c->srv->loop);
+    return c->deadline_ms > now ? c->deadline_ms - now : 0;
 }
 
 static int limit_hit(struct http_conn *c, int status)
@@ -761,7 +777,11 @@ int http_request_peer(const struct http_request *req, char *out, size_t size)
         c->peer[0] = '\0';
         return -1;
     }
-    snprintf(out, size, "%s", c->peer);
+    size_t len = strnlen(c->peer, sizeof c->peer);
+    if (size == 0) return -1;
+    if (len >= size) len = size - 1;
+    memcpy(out, c->peer, len); /* once per proxied request: no snprintf */
+    out[len] = '\0';
     return 0;
 }
 
@@ -1196,7 +1216,13 @@ static void on_connection(uv_stream_t *listener, int status)
 static void on_read_timeout(uv_timer_t *timer)
 {
     struct http_conn *c = timer->data;
-    if (c->closing) return;
+    if (c->closing || c->deadline_ms == 0) return;
+    uint64_t left = phase_left_ms(c);
+    if (left > 0) { /* the phase changed since the timer was armed: its own deadline */
+        uv_timer_start(&c->read_timer, on_read_timeout, left, 0);
+        return;
+    }
+    c->deadline_ms = 0;
     switch (c->state) {
     case CONN_IDLE:
         if (c->writing || c->out.len > 0) return; /* the write timer watches the answer */
@@ -1298,10 +1324,12 @@ void http_request_pause_body(struct http_request *req, bool paused)
     if (c->state == CONN_HANDLING && c->stream_in && !c->body_done) {
         /* the wait is the handler's, not the client's: the body timeout stops meanwhile */
         if (paused) {
-            c->body_left_ms = uv_timer_get_due_in(&c->read_timer);
+            /* 0: no timeout; else at least 1 (a deadline already past ends at once) */
+            uint64_t left = phase_left_ms(c);
+            c->body_left_ms = c->deadline_ms == 0 ? 0 : left ? left : 1;
             phase_timer_set(c, 0);
         } else {
-            phase_timer_set(c, c->body_left_ms ? c->body_left_ms : 1);
+            phase_timer_set(c, c->body_left_ms);
         }
     }
     update_reading(c);

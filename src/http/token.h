@@ -26,6 +26,14 @@ static inline const char *http_list_next(const char **p, size_t *len)
     return item;
 }
 
+/* True when header names a and b are the same, in any case (strcasecmp, with the first
+ * bytes compared inline: most names differ there, and the gateway compares each header of
+ * every message with a few names). */
+static inline bool http_name_eq(const char *a, const char *b)
+{
+    return (a[0] | 0x20) == (b[0] | 0x20) && strcasecmp(a, b) == 0;
+}
+
 /* True when the element (item, len) is name, in any case. */
 static inline bool http_list_is(const char *item, size_t len, const char *name)
 {
