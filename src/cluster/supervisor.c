@@ -29,25 +29,34 @@
 
 extern char **environ;
 
-#define READY_POLL_MS     100
+#define READY_POLL_MS     100  /* a starting replica's first check; then 1.5x longer each */
+#define READY_POLL_MAX_MS 1000 /* ... up to this, or longer with many replicas: */
+#define READY_CHECKS_PER_S 2000 /* the readiness checks of all replicas together */
 #define STOP_POLL_MS      50   /* a stopping group whose leader exited: is it empty yet */
 #define STOP_KILL_WAIT_MS 5000 /* after its SIGKILL, how long a group may take to be reaped */
-#define HEALTH_EVERY_MS   1000
+#define HEALTH_EVERY_MS   1000 /* a ready replica's checks, up to 1000 replicas; then: */
+#define HEALTH_CHECKS_PER_S 1000 /* the periodic checks of all replicas together */
 #define HEALTH_TIMEOUT_MS 1000
+#define CHECKS_IN_FLIGHT_MAX 256 /* checks open at once (a descriptor each); more wait a turn */
+/* Each replica costs the supervisor one descriptor: its output pipe (stdout and stderr). Its
+ * health checks open a connection each and close it; at most CHECKS_IN_FLIGHT_MAX at once. */
+#define FDS_PER_REPLICA 1
+#define FDS_RESERVED    (64 + CHECKS_IN_FLIGHT_MAX)
 #define BACKOFF_MAX_US    30000000ull
 #define BACKOFF_RESET_US  10000000ull /* up this long: the next crash starts the backoff over */
 
 struct sup_node;
 struct sup_op;
 
-/* One spawn of a node: the process and its two output pipes, freed once all three are
- * closed. The node may already be gone (or respawned) by then: node is NULL once detached. */
+/* One spawn of a node: the process and its output pipe (its stdout and stderr both), freed
+ * once both are closed. The node may already be gone (or respawned) by then: node is NULL
+ * once detached. */
 struct sup_proc {
     uv_process_t process;
-    uv_pipe_t out, err;
+    uv_pipe_t out;
     struct sup_node *node;
     int open;
-    struct buf line[2]; /* partial lines of stdout, stderr */
+    struct buf line; /* a partial line */
 };
 
 struct sup_node {
@@ -73,7 +82,8 @@ struct sup_node {
     char last_line[240];
     char log_path[STATE_PATH_MAX + 100];
     int log_fd; /* open while a batch of output is written, else -1 */
-    struct http_client *health;
+    struct http_client *health; /* the HTTP check in flight, or NULL */
+    unsigned ready_polls;       /* readiness checks since the spawn */
     bool health_busy, health_ok, health_seen;
     char health_error[128];
     struct tcp_check *tcp_check;
@@ -117,6 +127,7 @@ struct supervisor {
     struct lifeline *lifeline; /* the guard that kills the replicas' groups if we die */
     char peers_dir[STATE_PATH_MAX + 8]; /* the state directory's peers/, absolute */
     struct gateway_link *gateway; /* scaled replicas reach the gateway through it; or NULL */
+    int checks_in_flight;         /* health checks with a connection open */
 };
 
 static const char *const state_names[] = {"starting", "ready",   "paused", "stopping",
@@ -202,7 +213,7 @@ static void node_report(struct sup_node *n, int status, const char *error)
 
 /* ---- logging of the nodes' output ---- */
 
-static void log_line(struct sup_node *n, int stream, const char *line, size_t len)
+static void log_line(struct sup_node *n, const char *line, size_t len)
 {
     if (n->log_fd >= 0) {
         struct iovec iov[2] = {{(void *)line, len}, {"\n", 1}};
@@ -210,8 +221,7 @@ static void log_line(struct sup_node *n, int stream, const char *line, size_t le
             /* a full disk loses log lines, not the node */
         }
     }
-    if (stream == 2 || !n->last_line[0])
-        snprintf(n->last_line, sizeof n->last_line, "%.*s", (int)len, line);
+    snprintf(n->last_line, sizeof n->last_line, "%.*s", (int)len, line);
     if (n->sup->opts.log_to_terminal) {
         if (n->sup->opts.color)
             printf("\x1b[%dm%-10s |\x1b[0m %.*s\n", 31 + n->color % 6, n->id, (int)len, line);
@@ -233,8 +243,7 @@ static void proc_handle_closed(uv_handle_t *h)
 {
     struct sup_proc *p = h->data;
     if (--p->open == 0) {
-        buf_free(&p->line[0]);
-        buf_free(&p->line[1]);
+        buf_free(&p->line);
         free(p);
     }
 }
@@ -242,13 +251,12 @@ static void proc_handle_closed(uv_handle_t *h)
 static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct sup_proc *p = s->data;
-    int which = (uv_pipe_t *)s == &p->out ? 0 : 1;
-    struct buf *line = &p->line[which];
+    struct buf *line = &p->line;
     if (nread < 0) {
         if (line->len && p->node) {
             struct sup_node *n = p->node;
             n->log_fd = open(n->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-            log_line(n, which + 1, line->data, line->len);
+            log_line(n, line->data, line->len);
             if (n->log_fd >= 0) close(n->log_fd);
             n->log_fd = -1;
         }
@@ -270,10 +278,10 @@ static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         if (p->node) {
             if (line->len) {
                 buf_append(line, data, (size_t)(nl - data));
-                log_line(p->node, which + 1, line->data, line->len);
+                log_line(p->node, line->data, line->len);
                 buf_reset(line);
             } else {
-                log_line(p->node, which + 1, data, (size_t)(nl - data));
+                log_line(p->node, data, (size_t)(nl - data));
             }
         }
         data = nl + 1;
@@ -285,6 +293,48 @@ static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 }
 
 /* ---- health checks ---- */
+
+/* Each check opens its own connection and closes it once answered (an HTTP check asks for
+ * Connection: close): a replica costs the supervisor no descriptor between checks. The
+ * checks are spread: a replica checks at its own phase of the interval (a hash of its id),
+ * and the interval grows with the replicas so that they make HEALTH_CHECKS_PER_S together. */
+
+static uint32_t id_hash(const char *id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h;
+}
+
+uint64_t supervisor_check_delay_ms(const char *id, uint64_t now_ms, uint64_t interval_ms)
+{
+    if (interval_ms == 0) return 1;
+    uint64_t phase = id_hash(id) % interval_ms;
+    uint64_t delay = (phase + interval_ms - now_ms % interval_ms) % interval_ms;
+    return delay ? delay : interval_ms;
+}
+
+uint64_t supervisor_check_interval_ms(size_t replicas)
+{
+    uint64_t spread = (uint64_t)replicas * 1000 / HEALTH_CHECKS_PER_S;
+    return spread > HEALTH_EVERY_MS ? spread : HEALTH_EVERY_MS;
+}
+
+uint64_t supervisor_ready_delay_ms(const char *id, unsigned attempt, size_t replicas)
+{
+    uint64_t cap = (uint64_t)replicas * 1000 / READY_CHECKS_PER_S;
+    if (cap < READY_POLL_MAX_MS) cap = READY_POLL_MAX_MS;
+    uint64_t delay = READY_POLL_MS;
+    for (unsigned i = 0; i < attempt && delay < cap; i++)
+        delay = delay * 3 / 2;
+    if (delay > cap) delay = cap;
+    /* 75% to 125% of it, by id and attempt: replicas spawned together poll apart */
+    uint32_t h = id_hash(id) ^ (attempt * 2654435761u);
+    h = (h ^ (h >> 15)) * 2246822519u;
+    h ^= h >> 13;
+    return delay * 3 / 4 + (delay / 2) * (h % 1024) / 1023;
+}
 
 struct tcp_check {
     uv_tcp_t tcp;
@@ -313,19 +363,22 @@ static void on_tcp_check(uv_connect_t *req, int status)
 static void on_http_check(struct http_client *c, int error, const struct http_client_response *res,
                           void *data)
 {
-    (void)c;
     struct sup_node *n = data;
     char why[64];
     if (error)
         snprintf(why, sizeof why, "%s error", http_client_error_name(error));
     else
         snprintf(why, sizeof why, "status %d", res->status);
-    on_health_result(n, error == HTTP_CLIENT_OK && res->status == 200, why);
+    bool ok = error == HTTP_CLIENT_OK && res->status == 200;
+    n->health = NULL;
+    http_client_free(c, NULL, NULL); /* its connection closes now, not at the next check */
+    on_health_result(n, ok, why);
 }
 
 static void health_check(struct sup_node *n)
 {
-    if (n->health_busy) return;
+    struct supervisor *sup = n->sup;
+    if (n->health_busy || sup->checks_in_flight >= CHECKS_IN_FLIGHT_MAX) return;
     struct sockaddr_in addr;
     char host[40];
     cluster_group_host(n->group, n->index, host, sizeof host);
@@ -336,28 +389,50 @@ static void health_check(struct sup_node *n)
         c->node = n;
         c->req.data = c;
         c->tcp.data = c;
-        uv_tcp_init(n->sup->loop, &c->tcp);
+        uv_tcp_init(sup->loop, &c->tcp);
         if (uv_tcp_connect(&c->req, &c->tcp, (struct sockaddr *)&addr, on_tcp_check) < 0) {
             uv_close((uv_handle_t *)&c->tcp, tcp_check_closed);
             return;
         }
         n->tcp_check = c;
         n->health_busy = true;
+        sup->checks_in_flight++;
         return;
     }
-    if (!n->health) {
-        struct http_client_opts o;
-        http_client_opts_default(&o);
-        o.connect_timeout_ms = o.header_timeout_ms = o.body_timeout_ms = HEALTH_TIMEOUT_MS;
-        n->health = http_client_new(n->sup->loop, (struct sockaddr *)&addr, NULL, &o, NULL, 0);
-        if (!n->health) return;
-    }
+    struct http_client_opts o;
+    http_client_opts_default(&o);
+    o.connect_timeout_ms = o.header_timeout_ms = o.body_timeout_ms = HEALTH_TIMEOUT_MS;
+    n->health = http_client_new(sup->loop, (struct sockaddr *)&addr, NULL, &o, NULL, 0);
+    if (!n->health) return;
     char req[512];
-    int len =
-        snprintf(req, sizeof req,
-                 "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: herd-supervisor\r\n\r\n",
-                 n->group->health_path, host, n->port);
-    if (http_client_send(n->health, req, (size_t)len, on_http_check, n) == 0) n->health_busy = true;
+    int len = snprintf(req, sizeof req,
+                       "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: herd-supervisor\r\n"
+                       "Connection: close\r\n\r\n",
+                       n->group->health_path, host, n->port);
+    if (http_client_send(n->health, req, (size_t)len, on_http_check, n) < 0) {
+        http_client_free(n->health, NULL, NULL);
+        n->health = NULL;
+        return;
+    }
+    n->health_busy = true;
+    sup->checks_in_flight++;
+}
+
+/* Arms the check timer of a ready (or paused) replica for its next turn. */
+static void node_health_schedule(struct sup_node *n)
+{
+    uint64_t interval = supervisor_check_interval_ms(n->sup->count);
+    node_timer_start(n, supervisor_check_delay_ms(n->id, now_ms(n->sup), interval), 0);
+}
+
+/* Arms the check timer of a starting replica for its next readiness check: sooner than its
+ * ready timeout, which the timer checks too. */
+static void node_ready_schedule(struct sup_node *n)
+{
+    uint64_t delay = supervisor_ready_delay_ms(n->id, n->ready_polls++, n->sup->count);
+    uint64_t deadline = n->spawned_ms + n->group->ready_timeout_us / 1000, now = now_ms(n->sup);
+    if (deadline > now && now + delay > deadline) delay = deadline - now;
+    node_timer_start(n, delay ? delay : 1, 0);
 }
 
 static void node_became_ready(struct sup_node *n)
@@ -365,7 +440,7 @@ static void node_became_ready(struct sup_node *n)
     n->state = SUP_READY;
     n->ready_after_ms = now_ms(n->sup) - n->spawned_ms;
     n->up_since_ms = now_ms(n->sup);
-    node_timer_start(n, HEALTH_EVERY_MS, HEALTH_EVERY_MS);
+    node_health_schedule(n);
     struct supervisor *sup = n->sup; /* the gateway knows the file's replicas, not the scaled */
     gateway_link_add(sup->gateway, n->group, n->index);
     node_undrain(n); /* a rollout took it out of rotation before stopping it */
@@ -378,6 +453,7 @@ static void node_became_ready(struct sup_node *n)
 static void on_health_result(struct sup_node *n, bool ok, const char *why)
 {
     n->health_busy = false;
+    n->sup->checks_in_flight--;
     n->health_seen = true;
     n->health_ok = ok;
     snprintf(n->health_error, sizeof n->health_error, "%s", ok ? "" : why);
@@ -552,6 +628,12 @@ static void peers_file_path(const struct sup_node *n, char *out, size_t size)
     snprintf(out, size, "%s/%s", n->sup->peers_dir, n->id);
 }
 
+static int int_compare(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
 /* Writes the peers of replica n over its group's current size: the replicas 1, 2, 4, 8, ...
  * places away either way round the group's ring. That is every other replica of a group of up
  * to five, and 2 log2(N) of a big one, through which changes relay in log2(N) hops. Written
@@ -564,26 +646,29 @@ static int peers_file_write(const struct sup_node *n, char *err, size_t errlen)
     struct buf text = {0};
     buf_printf(&text, "# %s's KV peers in group %s of %d replicas, written by the supervisor\n",
                n->id, g->name, g->replicas);
-    bool *chosen = calloc((size_t)g->replicas + 1, sizeof *chosen);
-    for (int d = 1; chosen && d < g->replicas; d *= 2) {
-        chosen[(n->index - 1 + d) % g->replicas + 1] = true;
-        chosen[((n->index - 1 - d) % g->replicas + g->replicas) % g->replicas + 1] = true;
+    /* the chosen ones, in the order of their index: 2 log2(N) at most, whatever N (a walk
+     * over the whole group for each of N spawns was quadratic) */
+    int chosen[2 * 32], count = 0;
+    for (int d = 1; d < g->replicas && count + 2 <= (int)(sizeof chosen / sizeof *chosen); d *= 2) {
+        chosen[count++] = (n->index - 1 + d) % g->replicas + 1;
+        chosen[count++] = ((n->index - 1 - d) % g->replicas + g->replicas) % g->replicas + 1;
     }
-    for (int i = 1; chosen && i <= g->replicas; i++) {
-        int port = cluster_group_port(g, i);
+    qsort(chosen, (size_t)count, sizeof *chosen, int_compare);
+    for (int k = 0; k < count; k++) {
+        int i = chosen[k], port = cluster_group_port(g, i);
+        if ((k > 0 && chosen[k - 1] == i) || i == n->index || !port) continue;
         char host[40];
         cluster_group_host(g, i, host, sizeof host);
-        if (port && i != n->index && chosen[i]) buf_printf(&text, "%s:%d\n", host, port);
+        buf_printf(&text, "%s:%d\n", host, port);
     }
     char path[sizeof n->sup->peers_dir + 100];
     peers_file_path(n, path, sizeof path);
     int rc = 0;
-    if (!chosen || !text.data)
+    if (!text.data)
         rc = err_set(err, errlen, "%s: its peers file: out of memory", n->id);
     else if (state_file_write(path, text.data, text.len) < 0)
         rc = err_set(err, errlen, "%s: cannot write its peers file %s: %s", n->id, path,
                      strerror(errno));
-    free(chosen);
     buf_free(&text);
     return rc;
 }
@@ -676,6 +761,21 @@ static void lifeline_ensure(struct supervisor *sup)
         if (sup->nodes[i]->pgid > 1) lifeline_track(sup->lifeline, sup->nodes[i]->pgid);
 }
 
+/* A spawn failed with libuv's rc: the message. Returns -1. */
+static int spawn_error(const struct sup_node *n, int rc, char *err, size_t errlen)
+{
+    if (rc == UV_EMFILE || rc == UV_ENFILE) {
+        struct rlimit rl;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        return err_set(err, errlen,
+                       "%s: cannot start: the supervisor ran out of file descriptors "
+                       "(it keeps %d per replica; the limit is %llu: raise it with ulimit -n)",
+                       n->id, FDS_PER_REPLICA, (unsigned long long)rl.rlim_cur);
+    }
+    return err_set(err, errlen, "%s: cannot start '%s': %s", n->id, n->group->command,
+                   uv_strerror(rc));
+}
+
 static int node_spawn(struct sup_node *n, char *err, size_t errlen)
 {
     struct supervisor *sup = n->sup;
@@ -705,11 +805,28 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
         free_env(env);
         return err_set(err, errlen, "out of memory");
     }
+    /* one pipe for both: the supervisor reads one descriptor per replica, and the lines of
+     * the two streams stay in the order they were written */
+    uv_file fds[2];
+    int rc = uv_pipe(fds, 0, 0);
+    if (rc < 0) {
+        free(p);
+        free(cmd);
+        free_env(env);
+        return spawn_error(n, rc, err, errlen);
+    }
     uv_pipe_init(sup->loop, &p->out, 0);
-    uv_pipe_init(sup->loop, &p->err, 0);
-    p->out.data = p->err.data = p->process.data = p;
+    p->out.data = p->process.data = p;
     p->node = n;
-    p->open = 2;
+    p->open = 1;
+    if ((rc = uv_pipe_open(&p->out, fds[0])) < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        uv_close((uv_handle_t *)&p->out, proc_handle_closed);
+        free(cmd);
+        free_env(env);
+        return spawn_error(n, rc, err, errlen);
+    }
     lifeline_ensure(sup);
     /* Through `herd __exec`, which sets the parent-death signal and execs the rest in its place
      * (same pid), so the replica dies with us even on SIGKILL. The kernel sends it when the
@@ -723,8 +840,8 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
                        "exec",        ns,       "/bin/sh",  "-c",   cmd,  NULL}; /* ip execs */
     uv_stdio_container_t stdio[3] = {
         {.flags = UV_IGNORE},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err},
+        {.flags = UV_INHERIT_FD, .data.fd = fds[1]},
+        {.flags = UV_INHERIT_FD, .data.fd = fds[1]},
     };
     uv_process_options_t o = {.file = sup->self_exe,
                               .args = in_ns ? args_ns : args_sh,
@@ -733,28 +850,18 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
                               .flags = UV_PROCESS_DETACHED,
                               .stdio_count = 3,
                               .stdio = stdio};
-    int rc = uv_spawn(sup->loop, &p->process, &o);
+    rc = uv_spawn(sup->loop, &p->process, &o);
+    close(fds[1]); /* the replica's now: the pipe ends when it (and what it started) exits */
     free(cmd);
     free_env(env);
     if (rc < 0) {
-        p->open = 3; /* a failed uv_spawn leaves its handle in the loop too: close all three */
+        p->open = 2; /* a failed uv_spawn leaves its handle in the loop too: close both */
         uv_close((uv_handle_t *)&p->process, proc_handle_closed);
         uv_close((uv_handle_t *)&p->out, proc_handle_closed);
-        uv_close((uv_handle_t *)&p->err, proc_handle_closed);
-        if (rc == UV_EMFILE || rc == UV_ENFILE) {
-            struct rlimit rl;
-            getrlimit(RLIMIT_NOFILE, &rl);
-            return err_set(err, errlen,
-                           "%s: cannot start: the supervisor ran out of file descriptors "
-                           "(it keeps 3 per replica; the limit is %llu: raise it with ulimit -n)",
-                           n->id, (unsigned long long)rl.rlim_cur);
-        }
-        return err_set(err, errlen, "%s: cannot start '%s': %s", n->id, n->group->command,
-                       uv_strerror(rc));
+        return spawn_error(n, rc, err, errlen);
     }
-    p->open = 3;
+    p->open = 2;
     uv_read_start((uv_stream_t *)&p->out, on_pipe_alloc, on_pipe_read);
-    uv_read_start((uv_stream_t *)&p->err, on_pipe_alloc, on_pipe_read);
     n->proc = p;
     n->pid = p->process.pid;
     n->pgid = n->pid; /* UV_PROCESS_DETACHED: setsid, so it leads its own group */
@@ -766,12 +873,13 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
     n->up_since_ms = 0;
     n->last_line[0] = '\0';
     n->health_seen = false;
+    n->ready_polls = 0;
     state_pid_write(&sup->st, n->id, n->pid, n->port);
     if (n->group->health == CLUSTER_HEALTH_NONE) {
         node_became_ready(n);
         return 0;
     }
-    node_timer_start(n, READY_POLL_MS / 2, READY_POLL_MS);
+    node_ready_schedule(n);
     return 0;
 }
 
@@ -813,10 +921,13 @@ static void on_node_timer(uv_timer_t *t)
             return;
         }
         health_check(n);
+        node_ready_schedule(n);
         break;
     case SUP_READY:
     case SUP_PAUSED:
-        if (n->group->health != CLUSTER_HEALTH_NONE) health_check(n);
+        if (n->group->health == CLUSTER_HEALTH_NONE) break;
+        health_check(n);
+        node_health_schedule(n);
         break;
     case SUP_BACKOFF:
         n->restarts++;
@@ -877,7 +988,7 @@ static void health_client_freed(void *data)
 static void node_destroy(struct sup_node *n)
 {
     struct supervisor *sup = n->sup;
-    for (size_t i = 0; i < sup->count; i++)
+    for (size_t i = sup->count; i-- > 0;) /* from the end: scale-down and free take the last */
         if (sup->nodes[i] == n) {
             memmove(&sup->nodes[i], &sup->nodes[i + 1], (sup->count - i - 1) * sizeof *sup->nodes);
             sup->count--;
@@ -885,6 +996,7 @@ static void node_destroy(struct sup_node *n)
         }
     if (n->proc) n->proc->node = NULL;
     if (n->tcp_check) n->tcp_check->node = NULL;
+    if (n->health_busy) sup->checks_in_flight--; /* its check ends unseen */
     char path[sizeof sup->peers_dir + 100];
     peers_file_path(n, path, sizeof path);
     unlink(path);
@@ -1151,11 +1263,8 @@ struct supervisor *supervisor_new(uv_loop_t *loop, struct cluster_spec *spec,
     return sup;
 }
 
-/* Each replica costs the supervisor 3 descriptors (two output pipes, its health connection).
- * Refuses, naming the limit, a cluster that would run out of them (which would leave nodes
- * that never become ready). */
-#define FDS_PER_REPLICA 3
-#define FDS_RESERVED    64
+/* Refuses, naming the limit, a cluster that would run out of descriptors (which would leave
+ * nodes that never become ready). */
 
 static int fd_budget(size_t replicas, char *err, size_t errlen)
 {
