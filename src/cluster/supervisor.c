@@ -38,6 +38,7 @@ extern char **environ;
 #define HEALTH_CHECKS_PER_S 1000 /* the periodic checks of all replicas together */
 #define HEALTH_TIMEOUT_MS 1000
 #define CHECKS_IN_FLIGHT_MAX 256 /* checks open at once (a descriptor each); more wait a turn */
+#define SPAWN_BATCH       32   /* replicas spawned a turn of the loop, which answers in between */
 /* Each replica costs the supervisor one descriptor: its output pipe (stdout and stderr). Its
  * health checks open a connection each and close it; at most CHECKS_IN_FLIGHT_MAX at once. */
 #define FDS_PER_REPLICA 1
@@ -90,6 +91,9 @@ struct sup_node {
     struct sup_op *waiter; /* the operation waiting for this node */
     enum sup_state goal;   /* SUP_READY or SUP_STOPPED */
     bool drained;          /* out of the gateway's rotation: back in once ready again */
+    bool spawned;          /* started at least once: a peer its group's replicas read */
+    bool spawn_queued;     /* waits in the supervisor's spawn queue */
+    bool peers_partial;    /* its peers file leaves out peers not started yet */
     int handles_open;
 };
 
@@ -128,6 +132,12 @@ struct supervisor {
     char peers_dir[STATE_PATH_MAX + 8]; /* the state directory's peers/, absolute */
     struct gateway_link *gateway; /* scaled replicas reach the gateway through it; or NULL */
     int checks_in_flight;         /* health checks with a connection open */
+    size_t peers_partial;         /* replicas whose peers file waits for peers to start */
+    /* Replicas to start, SPAWN_BATCH a turn (a spawn waits for the child's exec: 10,000 in
+     * one turn kept the control socket unanswered for minutes); NULL: one taken out. */
+    uv_timer_t spawner;
+    struct sup_node **queue;
+    size_t queue_head, queue_len, queue_cap;
 };
 
 static const char *const state_names[] = {"starting", "ready",   "paused", "stopping",
@@ -634,13 +644,35 @@ static int int_compare(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The replica of group g with index, or NULL: a binary search of the list, which is ordered
+ * by group (their start order) then index. */
+static struct sup_node *node_at(const struct supervisor *sup, const struct cluster_group *g,
+                                int index)
+{
+    size_t lo = 0, hi = sup->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct sup_node *m = sup->nodes[mid];
+        if (m->group->order < g->order || (m->group == g && m->index < index))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < sup->count && sup->nodes[lo]->group == g && sup->nodes[lo]->index == index
+               ? sup->nodes[lo]
+               : NULL;
+}
+
 /* Writes the peers of replica n over its group's current size: the replicas 1, 2, 4, 8, ...
  * places away either way round the group's ring. That is every other replica of a group of up
  * to five, and 2 log2(N) of a big one, through which changes relay in log2(N) hops. Written
  * at each spawn and, for every replica of the group, whenever its size changes (a node
  * re-reads its file when it changes: replicas scaled in or out are peers or no longer).
+ * Peers not started yet are left out until the operation that starts them is over
+ * (peers_complete): 10,000 replicas starting would otherwise each call a dozen ports that
+ * refuse, again and again, which kept the machine busy and the start slow.
  * Returns 0 or -1 with a message. */
-static int peers_file_write(const struct sup_node *n, char *err, size_t errlen)
+static int peers_file_write(struct sup_node *n, char *err, size_t errlen)
 {
     const struct cluster_group *g = n->group;
     struct buf text = {0};
@@ -654,9 +686,15 @@ static int peers_file_write(const struct sup_node *n, char *err, size_t errlen)
         chosen[count++] = ((n->index - 1 - d) % g->replicas + g->replicas) % g->replicas + 1;
     }
     qsort(chosen, (size_t)count, sizeof *chosen, int_compare);
+    bool partial = false;
     for (int k = 0; k < count; k++) {
         int i = chosen[k], port = cluster_group_port(g, i);
         if ((k > 0 && chosen[k - 1] == i) || i == n->index || !port) continue;
+        const struct sup_node *peer = node_at(n->sup, g, i);
+        if (peer && !peer->spawned) {
+            partial = true;
+            continue;
+        }
         char host[40];
         cluster_group_host(g, i, host, sizeof host);
         buf_printf(&text, "%s:%d\n", host, port);
@@ -670,6 +708,13 @@ static int peers_file_write(const struct sup_node *n, char *err, size_t errlen)
         rc = err_set(err, errlen, "%s: cannot write its peers file %s: %s", n->id, path,
                      strerror(errno));
     buf_free(&text);
+    if (rc == 0 && partial != n->peers_partial) {
+        n->peers_partial = partial;
+        if (partial)
+            n->sup->peers_partial++;
+        else
+            n->sup->peers_partial--;
+    }
     return rc;
 }
 
@@ -678,8 +723,21 @@ static void group_peers_write(struct supervisor *sup, const struct cluster_group
 {
     char err[ERR_SIZE];
     for (size_t i = 0; i < sup->count; i++) {
-        const struct sup_node *n = sup->nodes[i];
+        struct sup_node *n = sup->nodes[i];
         if (n->group == g && n->index <= g->replicas && peers_file_write(n, err, sizeof err) < 0)
+            log_warn("%s", err);
+    }
+}
+
+/* An operation's replicas are started (and ready, or failed): the peers files that left some
+ * of them out list them now. A pass over the replicas only while some file waits. */
+static void peers_complete(struct supervisor *sup)
+{
+    char err[ERR_SIZE];
+    for (size_t i = 0; sup->peers_partial > 0 && i < sup->count; i++) {
+        struct sup_node *n = sup->nodes[i];
+        if (n->peers_partial && n->index <= n->group->replicas &&
+            peers_file_write(n, err, sizeof err) < 0)
             log_warn("%s", err);
     }
 }
@@ -788,6 +846,7 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
     } else if (n->port && !port_free(n->port)) {
         return err_set(err, errlen, "%s: port %d is already in use", n->id, n->port);
     }
+    n->spawned = true;
     if (peers_file_write(n, err, errlen) < 0) return -1;
     if (!n->log_path[0]) {
         char name[120];
@@ -886,6 +945,7 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
 /* Sends the stop signal; SIGKILL after the grace. Already down: reports at once. */
 static void node_stop(struct sup_node *n)
 {
+    n->spawn_queued = false; /* not started yet: it never will be */
     if (!n->proc && group_alive(n)) { /* the leader exited, members remain: they go now */
         signal_node(n, SIGKILL);
         group_forget(n);
@@ -997,6 +1057,9 @@ static void node_destroy(struct sup_node *n)
     if (n->proc) n->proc->node = NULL;
     if (n->tcp_check) n->tcp_check->node = NULL;
     if (n->health_busy) sup->checks_in_flight--; /* its check ends unseen */
+    if (n->peers_partial) sup->peers_partial--;
+    for (size_t i = sup->queue_head; n->spawn_queued && i < sup->queue_len; i++)
+        if (sup->queue[i] == n) sup->queue[i] = NULL;
     char path[sizeof sup->peers_dir + 100];
     peers_file_path(n, path, sizeof path);
     unlink(path);
@@ -1066,19 +1129,48 @@ static bool node_alive(const struct sup_node *n)
 
 /* ---- the operations' steps ---- */
 
-static void op_start_nodes(struct sup_op *op, struct sup_node **nodes, size_t count)
+static void on_spawner(uv_timer_t *t)
 {
-    for (size_t i = 0; i < count; i++) {
+    struct supervisor *sup = t->data;
+    for (int spawned = 0; spawned < SPAWN_BATCH && sup->queue_head < sup->queue_len;) {
+        struct sup_node *n = sup->queue[sup->queue_head++];
+        if (!n || !n->spawn_queued) continue; /* stopped or removed meanwhile */
+        n->spawn_queued = false;
+        spawned++;
         char err[ERR_SIZE];
-        op_wait_for(op, nodes[i], SUP_READY);
-        if (node_spawn(nodes[i], err, sizeof err) < 0) {
-            nodes[i]->state = SUP_FAILED;
-            node_undrain(nodes[i]);
-            nodes[i]->waiter = NULL;
-            op->pending--;
-            op_fail(op, 3, "%s", err);
+        if (node_spawn(n, err, sizeof err) < 0) {
+            n->state = SUP_FAILED;
+            node_report(n, 3, err);
         }
     }
+    if (sup->queue_head < sup->queue_len)
+        uv_timer_start(&sup->spawner, on_spawner, 0, 0); /* after the loop's I/O */
+    else
+        sup->queue_head = sup->queue_len = 0;
+}
+
+/* Starts nodes on behalf of op: queued, started a batch a turn of the loop. */
+static void op_start_nodes(struct sup_op *op, struct sup_node **nodes, size_t count)
+{
+    struct supervisor *sup = op->sup;
+    if (sup->queue_len + count > sup->queue_cap) {
+        size_t cap = sup->queue_len + count + 64;
+        struct sup_node **grown = realloc(sup->queue, cap * sizeof *grown);
+        if (!grown) {
+            op_fail(op, 3, "out of memory");
+            return;
+        }
+        sup->queue = grown;
+        sup->queue_cap = cap;
+    }
+    for (size_t i = 0; i < count; i++) {
+        op_wait_for(op, nodes[i], SUP_READY);
+        nodes[i]->state = SUP_STARTING;
+        nodes[i]->spawn_queued = true;
+        sup->queue[sup->queue_len++] = nodes[i];
+    }
+    if (count && !uv_is_active((uv_handle_t *)&sup->spawner))
+        uv_timer_start(&sup->spawner, on_spawner, 0, 0);
 }
 
 /* A node an operation drains before it stops it. */
@@ -1134,6 +1226,7 @@ static void op_shutdown_then_finish(struct sup_op *op);
 static void op_step(struct sup_op *op)
 {
     struct supervisor *sup = op->sup;
+    peers_complete(sup); /* what the op started (a group, a scale-up) is up: peers in full */
     switch (op->kind) {
     case OP_UP:
         if (op->status) { /* a node failed: stop everything started, then report */
@@ -1254,6 +1347,8 @@ struct supervisor *supervisor_new(uv_loop_t *loop, struct cluster_spec *spec,
     const char *dir = realpath(st->root, root) && strlen(root) < STATE_PATH_MAX ? root : st->root;
     snprintf(sup->peers_dir, sizeof sup->peers_dir, "%.*s/peers", STATE_PATH_MAX - 1, dir);
     sup->gateway = gateway_link_new(loop, spec);
+    uv_timer_init(loop, &sup->spawner);
+    sup->spawner.data = sup;
     for (size_t g = 0; g < spec->group_count; g++)
         for (int i = 1; i <= spec->groups[g].replicas; i++)
             if (!node_new(sup, &spec->groups[g], i)) {
@@ -1505,11 +1600,13 @@ void supervisor_free(struct supervisor *sup)
     while (sup->count > 0)
         node_destroy(sup->nodes[sup->count - 1]);
     gateway_link_free(sup->gateway);
+    uv_close((uv_handle_t *)&sup->spawner, NULL);
     uv_run(sup->loop, UV_RUN_NOWAIT); /* run the close callbacks of the nodes' handles */
     lifeline_close(sup->lifeline);    /* a replica still running now goes with the guard */
     for (size_t i = 0; i < sup->spec->group_count; i++)
         if (cluster_group_in_netns(&sup->spec->groups[i]))
             netns_group_down(sup->spec->groups[i].base_port, NETNS_MAX_REPLICAS);
     free(sup->nodes);
+    free(sup->queue);
     free(sup);
 }
