@@ -15,7 +15,9 @@ HERD=$(realpath "${1:-build/herd}")
 COUNTS=${COUNTS:-"100 1000"}
 FURTHER=${FURTHER:-"2500 5000 10000"}
 IDLE_S=${IDLE_S:-5}
-BASE_PORT=${BASE_PORT:-21000} # up to 32767 stays below the ephemeral ports
+# 10000-19999: below the ephemeral ports (32768 and up) and below the 20000-32000 the tests
+# pick their ports in (a collision fails herd up: "port ... is already in use")
+BASE_PORT=${BASE_PORT:-10000}
 tmp=$(mktemp -d /tmp/herd-capacity-XXXXXX)
 cleanup() { "$HERD" down --state-dir "$tmp/state" >/dev/null 2>&1; rm -rf "$tmp"; }
 trap cleanup EXIT
@@ -37,7 +39,7 @@ groups:
     command: herd node --log-level warn
     replicas: $n
     base_port: $BASE_PORT
-    ready_timeout: 300s
+    ready_timeout: $((120 + n / 10))s
 YAML
     local t0 t1 out
     t0=$(date +%s.%N)

@@ -38,7 +38,8 @@ extern char **environ;
 #define HEALTH_CHECKS_PER_S 1000 /* the periodic checks of all replicas together */
 #define HEALTH_TIMEOUT_MS 1000
 #define CHECKS_IN_FLIGHT_MAX 256 /* checks open at once (a descriptor each); more wait a turn */
-#define SPAWN_BATCH       32   /* replicas spawned a turn of the loop, which answers in between */
+#define SPAWN_BATCH       32   /* replicas spawned a turn of the loop, which answers in between, */
+#define SPAWN_TURN_MS     20   /* ... or fewer once this long (a spawn took 0.2 s under load) */
 /* Each replica costs the supervisor one descriptor: its output pipe (stdout and stderr). Its
  * health checks open a connection each and close it; at most CHECKS_IN_FLIGHT_MAX at once. */
 #define FDS_PER_REPLICA 1
@@ -1132,7 +1133,9 @@ static bool node_alive(const struct sup_node *n)
 static void on_spawner(uv_timer_t *t)
 {
     struct supervisor *sup = t->data;
-    for (int spawned = 0; spawned < SPAWN_BATCH && sup->queue_head < sup->queue_len;) {
+    uint64_t start = uv_hrtime();
+    for (int spawned = 0; spawned < SPAWN_BATCH && sup->queue_head < sup->queue_len &&
+                          uv_hrtime() - start < SPAWN_TURN_MS * 1000000ull;) {
         struct sup_node *n = sup->queue[sup->queue_head++];
         if (!n || !n->spawn_queued) continue; /* stopped or removed meanwhile */
         n->spawn_queued = false;
@@ -1143,8 +1146,8 @@ static void on_spawner(uv_timer_t *t)
             node_report(n, 3, err);
         }
     }
-    if (sup->queue_head < sup->queue_len)
-        uv_timer_start(&sup->spawner, on_spawner, 0, 0); /* after the loop's I/O */
+    if (sup->queue_head < sup->queue_len) /* after the loop's I/O: a timer of 0 started here */
+        uv_timer_start(&sup->spawner, on_spawner, 1, 0); /* would run again in this pass */
     else
         sup->queue_head = sup->queue_len = 0;
 }
