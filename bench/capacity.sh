@@ -8,8 +8,22 @@
 # Floors (issue 4): 500 replicas ready within 30 s; at most 4 MB RSS per node. Issue 18:
 # 10,000 replicas, at most one descriptor each in the supervisor.
 #
-# Measured (issue 18; 2 cores, 24 GiB, pid_max 32768, ulimit -n 20000; RelWithDebInfo):
-#   RESULTS
+# Measured (issue 18; 2 cores shared with other sessions' benches, 24 GiB, pid_max 32768,
+# ulimit -n 20000; RelWithDebInfo; one run each, rows from the commits named):
+#   replicas ready_s  rss_avg_kB rss_max_kB pss_avg_kB sup_cpu_s sup_rss_kB sup_idle  sup_fds  status_s down_s
+#   100      0.5      4016       4164       900        0.11      3652       1.8%      117      0.00     0.11
+#   1000     4.8      4145       4336       1012       0.92      7396       9.2%      1018     0.03     1.38
+#   2500     18.6     4246       4432       1111       3.40      13516      10.2%     2517     0.12     4.89
+#   5000     82.7     4296       4488       1163       8.46      24944      8.6%      5170     2.40     14.39
+#   (1000: 5c6aa61, the start queue; 100 and 2500: before it; 5000: with it but a turn that
+#   never yielded. Before issue 18, 1000 replicas held 3,000+ descriptors; now one each.)
+#   10000: not reached in that session: the start slowed to 4-10 replicas a second past ~6,000
+#   (a fork in uv_spawn took 0.2 s on two cores busy with 6,000 idle herd nodes, about one
+#   core of timers and long-polls, and other benches), and 36 of the first 6,000 failed to
+#   spawn for a reason not logged then (it is now: a warn line per failed spawn). The
+#   supervisor answered herd status during it (10,000 nodes listed in 2.3 s), held one
+#   descriptor a replica, and its checks cost 9-10% of a core. A stop of 5,000-7,000 took
+#   14-28 s: most replicas outlived the 10 s grace (SIGKILL), the machine being saturated.
 set -uo pipefail
 HERD=$(realpath "${1:-build/herd}")
 COUNTS=${COUNTS:-"100 1000"}

@@ -1143,6 +1143,7 @@ static void on_spawner(uv_timer_t *t)
         char err[ERR_SIZE];
         if (node_spawn(n, err, sizeof err) < 0) {
             n->state = SUP_FAILED;
+            log_warn("%s", err); /* now: the operation reports it once all the others are in */
             node_report(n, 3, err);
         }
     }
