@@ -305,8 +305,10 @@ static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 
 /* ---- health checks ---- */
 
-/* Each check opens its own connection and closes it once answered (an HTTP check asks for
- * Connection: close): a replica costs the supervisor no descriptor between checks. The
+/* Each check opens its own connection and closes it once answered: a replica costs the
+ * supervisor no descriptor between checks. The supervisor closes first (no Connection:
+ * close), so the TIME_WAIT is on its ephemeral port, not on the replica's listening port
+ * (which a later bind without SO_REUSEADDR would find taken for a minute). The
  * checks are spread: a replica checks at its own phase of the interval (a hash of its id),
  * and the interval grows with the replicas so that they make HEALTH_CHECKS_PER_S together. */
 
@@ -417,8 +419,7 @@ static void health_check(struct sup_node *n)
     if (!n->health) return;
     char req[512];
     int len = snprintf(req, sizeof req,
-                       "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: herd-supervisor\r\n"
-                       "Connection: close\r\n\r\n",
+                       "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: herd-supervisor\r\n\r\n",
                        n->group->health_path, host, n->port);
     if (http_client_send(n->health, req, (size_t)len, on_http_check, n) < 0) {
         http_client_free(n->health, NULL, NULL);
