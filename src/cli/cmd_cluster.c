@@ -213,18 +213,6 @@ static int status_from_pid_files(const struct state_dir *st)
     return CLI_EXIT_OK;
 }
 
-/* Whether the supervisor's nodes (an array of {id, ...}) hold id. */
-static bool node_listed(json_t *nodes, const char *id)
-{
-    size_t i;
-    json_t *n;
-    json_array_foreach(nodes, i, n) {
-        const char *nid = json_string_value(json_object_get(n, "id"));
-        if (nid && strcmp(nid, id) == 0) return true;
-    }
-    return false;
-}
-
 /* With a gateway in the cluster: each node gets "gateway_state", what the gateway thinks
  * of it and why (up, "down: GET /health -> 404", ejected, drain, maint; "-" when it does not
  * know the node), and status gets "gateway_nodes", the gateway's nodes herd does not run
@@ -249,7 +237,10 @@ static void add_gateway_view(json_t *status)
     json_t *view = code == 200 ? json_loads(reply, 0, NULL) : NULL;
     free(reply);
     json_t *known = json_object_get(view, "nodes");
+    json_t *listed = json_object(); /* the supervisor's ids: a lookup each, not a scan */
     json_array_foreach(nodes, i, n) {
+        const char *nid = json_string_value(json_object_get(n, "id"));
+        if (nid) json_object_set_new(listed, nid, json_true());
         const char *group = json_string_value(json_object_get(n, "group"));
         if (group && strcmp(group, CLUSTER_GATEWAY_GROUP) == 0) {
             json_object_set_new(n, "gateway_state", json_string("(gateway)"));
@@ -264,7 +255,7 @@ static void add_gateway_view(json_t *status)
     const char *id;
     json_t *g;
     json_object_foreach(known, id, g) {
-        if (node_listed(nodes, id)) continue;
+        if (json_object_get(listed, id)) continue;
         const char *why = json_string_value(json_object_get(g, "reason"));
         char address[300];
         snprintf(address, sizeof address, "%s:%d",
@@ -274,6 +265,7 @@ static void add_gateway_view(json_t *status)
                                                 "gateway_state", why ? why : "-"));
     }
     json_object_set_new(status, "gateway_nodes", others);
+    json_decref(listed);
     json_decref(view);
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <netinet/in.h>
 #include <sys/un.h>
 #include <time.h>
@@ -294,6 +295,11 @@ int control_call(const struct state_dir *st, const char *method, const char *pat
         return err_set(err, errlen, "%s: path too long for a unix socket", sock);
     memcpy(a.sun_path, sock, strlen(sock) + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* a supervisor that does not accept (its backlog full) would block connect for good: the
+     * send timeout bounds a unix socket's connect too */
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
         if (fd >= 0)
             close(fd);

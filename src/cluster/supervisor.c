@@ -29,25 +29,36 @@
 
 extern char **environ;
 
-#define READY_POLL_MS     100
+#define READY_POLL_MS     100  /* a starting replica's first check; then 1.5x longer each */
+#define READY_POLL_MAX_MS 1000 /* ... up to this, or longer with many replicas: */
+#define READY_CHECKS_PER_S 2000 /* the readiness checks of all replicas together */
 #define STOP_POLL_MS      50   /* a stopping group whose leader exited: is it empty yet */
 #define STOP_KILL_WAIT_MS 5000 /* after its SIGKILL, how long a group may take to be reaped */
-#define HEALTH_EVERY_MS   1000
+#define HEALTH_EVERY_MS   1000 /* a ready replica's checks, up to 1000 replicas; then: */
+#define HEALTH_CHECKS_PER_S 1000 /* the periodic checks of all replicas together */
 #define HEALTH_TIMEOUT_MS 1000
+#define CHECKS_IN_FLIGHT_MAX 256 /* checks open at once (a descriptor each); more wait a turn */
+#define SPAWN_BATCH       32   /* replicas spawned a turn of the loop, which answers in between, */
+#define SPAWN_TURN_MS     20   /* ... or fewer once this long (a spawn took 0.2 s under load) */
+/* Each replica costs the supervisor one descriptor: its output pipe (stdout and stderr). Its
+ * health checks open a connection each and close it; at most CHECKS_IN_FLIGHT_MAX at once. */
+#define FDS_PER_REPLICA 1
+#define FDS_RESERVED    (64 + CHECKS_IN_FLIGHT_MAX)
 #define BACKOFF_MAX_US    30000000ull
 #define BACKOFF_RESET_US  10000000ull /* up this long: the next crash starts the backoff over */
 
 struct sup_node;
 struct sup_op;
 
-/* One spawn of a node: the process and its two output pipes, freed once all three are
- * closed. The node may already be gone (or respawned) by then: node is NULL once detached. */
+/* One spawn of a node: the process and its output pipe (its stdout and stderr both), freed
+ * once both are closed. The node may already be gone (or respawned) by then: node is NULL
+ * once detached. */
 struct sup_proc {
     uv_process_t process;
-    uv_pipe_t out, err;
+    uv_pipe_t out;
     struct sup_node *node;
     int open;
-    struct buf line[2]; /* partial lines of stdout, stderr */
+    struct buf line; /* a partial line */
 };
 
 struct sup_node {
@@ -73,13 +84,17 @@ struct sup_node {
     char last_line[240];
     char log_path[STATE_PATH_MAX + 100];
     int log_fd; /* open while a batch of output is written, else -1 */
-    struct http_client *health;
+    struct http_client *health; /* the HTTP check in flight, or NULL */
+    unsigned ready_polls;       /* readiness checks since the spawn */
     bool health_busy, health_ok, health_seen;
     char health_error[128];
     struct tcp_check *tcp_check;
     struct sup_op *waiter; /* the operation waiting for this node */
     enum sup_state goal;   /* SUP_READY or SUP_STOPPED */
     bool drained;          /* out of the gateway's rotation: back in once ready again */
+    bool spawned;          /* started at least once: a peer its group's replicas read */
+    bool spawn_queued;     /* waits in the supervisor's spawn queue */
+    bool peers_partial;    /* its peers file leaves out peers not started yet */
     int handles_open;
 };
 
@@ -117,6 +132,13 @@ struct supervisor {
     struct lifeline *lifeline; /* the guard that kills the replicas' groups if we die */
     char peers_dir[STATE_PATH_MAX + 8]; /* the state directory's peers/, absolute */
     struct gateway_link *gateway; /* scaled replicas reach the gateway through it; or NULL */
+    int checks_in_flight;         /* health checks with a connection open */
+    size_t peers_partial;         /* replicas whose peers file waits for peers to start */
+    /* Replicas to start, SPAWN_BATCH a turn (a spawn waits for the child's exec: 10,000 in
+     * one turn kept the control socket unanswered for minutes); NULL: one taken out. */
+    uv_timer_t spawner;
+    struct sup_node **queue;
+    size_t queue_head, queue_len, queue_cap;
 };
 
 static const char *const state_names[] = {"starting", "ready",   "paused", "stopping",
@@ -202,7 +224,7 @@ static void node_report(struct sup_node *n, int status, const char *error)
 
 /* ---- logging of the nodes' output ---- */
 
-static void log_line(struct sup_node *n, int stream, const char *line, size_t len)
+static void log_line(struct sup_node *n, const char *line, size_t len)
 {
     if (n->log_fd >= 0) {
         struct iovec iov[2] = {{(void *)line, len}, {"\n", 1}};
@@ -210,8 +232,7 @@ static void log_line(struct sup_node *n, int stream, const char *line, size_t le
             /* a full disk loses log lines, not the node */
         }
     }
-    if (stream == 2 || !n->last_line[0])
-        snprintf(n->last_line, sizeof n->last_line, "%.*s", (int)len, line);
+    snprintf(n->last_line, sizeof n->last_line, "%.*s", (int)len, line);
     if (n->sup->opts.log_to_terminal) {
         if (n->sup->opts.color)
             printf("\x1b[%dm%-10s |\x1b[0m %.*s\n", 31 + n->color % 6, n->id, (int)len, line);
@@ -233,8 +254,7 @@ static void proc_handle_closed(uv_handle_t *h)
 {
     struct sup_proc *p = h->data;
     if (--p->open == 0) {
-        buf_free(&p->line[0]);
-        buf_free(&p->line[1]);
+        buf_free(&p->line);
         free(p);
     }
 }
@@ -242,13 +262,12 @@ static void proc_handle_closed(uv_handle_t *h)
 static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     struct sup_proc *p = s->data;
-    int which = (uv_pipe_t *)s == &p->out ? 0 : 1;
-    struct buf *line = &p->line[which];
+    struct buf *line = &p->line;
     if (nread < 0) {
         if (line->len && p->node) {
             struct sup_node *n = p->node;
             n->log_fd = open(n->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-            log_line(n, which + 1, line->data, line->len);
+            log_line(n, line->data, line->len);
             if (n->log_fd >= 0) close(n->log_fd);
             n->log_fd = -1;
         }
@@ -270,10 +289,10 @@ static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         if (p->node) {
             if (line->len) {
                 buf_append(line, data, (size_t)(nl - data));
-                log_line(p->node, which + 1, line->data, line->len);
+                log_line(p->node, line->data, line->len);
                 buf_reset(line);
             } else {
-                log_line(p->node, which + 1, data, (size_t)(nl - data));
+                log_line(p->node, data, (size_t)(nl - data));
             }
         }
         data = nl + 1;
@@ -285,6 +304,50 @@ static void on_pipe_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 }
 
 /* ---- health checks ---- */
+
+/* Each check opens its own connection and closes it once answered: a replica costs the
+ * supervisor no descriptor between checks. The supervisor closes first (no Connection:
+ * close), so the TIME_WAIT is on its ephemeral port, not on the replica's listening port
+ * (which a later bind without SO_REUSEADDR would find taken for a minute). The
+ * checks are spread: a replica checks at its own phase of the interval (a hash of its id),
+ * and the interval grows with the replicas so that they make HEALTH_CHECKS_PER_S together. */
+
+static uint32_t id_hash(const char *id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h;
+}
+
+uint64_t supervisor_check_delay_ms(const char *id, uint64_t now_ms, uint64_t interval_ms)
+{
+    if (interval_ms == 0) return 1;
+    uint64_t phase = id_hash(id) % interval_ms;
+    uint64_t delay = (phase + interval_ms - now_ms % interval_ms) % interval_ms;
+    return delay ? delay : interval_ms;
+}
+
+uint64_t supervisor_check_interval_ms(size_t replicas)
+{
+    uint64_t spread = (uint64_t)replicas * 1000 / HEALTH_CHECKS_PER_S;
+    return spread > HEALTH_EVERY_MS ? spread : HEALTH_EVERY_MS;
+}
+
+uint64_t supervisor_ready_delay_ms(const char *id, unsigned attempt, size_t replicas)
+{
+    uint64_t cap = (uint64_t)replicas * 1000 / READY_CHECKS_PER_S;
+    if (cap < READY_POLL_MAX_MS) cap = READY_POLL_MAX_MS;
+    uint64_t delay = READY_POLL_MS;
+    for (unsigned i = 0; i < attempt && delay < cap; i++)
+        delay = delay * 3 / 2;
+    if (delay > cap) delay = cap;
+    /* 75% to 125% of it, by id and attempt: replicas spawned together poll apart */
+    uint32_t h = id_hash(id) ^ (attempt * 2654435761u);
+    h = (h ^ (h >> 15)) * 2246822519u;
+    h ^= h >> 13;
+    return delay * 3 / 4 + (delay / 2) * (h % 1024) / 1023;
+}
 
 struct tcp_check {
     uv_tcp_t tcp;
@@ -313,19 +376,22 @@ static void on_tcp_check(uv_connect_t *req, int status)
 static void on_http_check(struct http_client *c, int error, const struct http_client_response *res,
                           void *data)
 {
-    (void)c;
     struct sup_node *n = data;
     char why[64];
     if (error)
         snprintf(why, sizeof why, "%s error", http_client_error_name(error));
     else
         snprintf(why, sizeof why, "status %d", res->status);
-    on_health_result(n, error == HTTP_CLIENT_OK && res->status == 200, why);
+    bool ok = error == HTTP_CLIENT_OK && res->status == 200;
+    n->health = NULL;
+    http_client_free(c, NULL, NULL); /* its connection closes now, not at the next check */
+    on_health_result(n, ok, why);
 }
 
 static void health_check(struct sup_node *n)
 {
-    if (n->health_busy) return;
+    struct supervisor *sup = n->sup;
+    if (n->health_busy || sup->checks_in_flight >= CHECKS_IN_FLIGHT_MAX) return;
     struct sockaddr_in addr;
     char host[40];
     cluster_group_host(n->group, n->index, host, sizeof host);
@@ -336,28 +402,49 @@ static void health_check(struct sup_node *n)
         c->node = n;
         c->req.data = c;
         c->tcp.data = c;
-        uv_tcp_init(n->sup->loop, &c->tcp);
+        uv_tcp_init(sup->loop, &c->tcp);
         if (uv_tcp_connect(&c->req, &c->tcp, (struct sockaddr *)&addr, on_tcp_check) < 0) {
             uv_close((uv_handle_t *)&c->tcp, tcp_check_closed);
             return;
         }
         n->tcp_check = c;
         n->health_busy = true;
+        sup->checks_in_flight++;
         return;
     }
-    if (!n->health) {
-        struct http_client_opts o;
-        http_client_opts_default(&o);
-        o.connect_timeout_ms = o.header_timeout_ms = o.body_timeout_ms = HEALTH_TIMEOUT_MS;
-        n->health = http_client_new(n->sup->loop, (struct sockaddr *)&addr, NULL, &o, NULL, 0);
-        if (!n->health) return;
-    }
+    struct http_client_opts o;
+    http_client_opts_default(&o);
+    o.connect_timeout_ms = o.header_timeout_ms = o.body_timeout_ms = HEALTH_TIMEOUT_MS;
+    n->health = http_client_new(sup->loop, (struct sockaddr *)&addr, NULL, &o, NULL, 0);
+    if (!n->health) return;
     char req[512];
-    int len =
-        snprintf(req, sizeof req,
-                 "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: herd-supervisor\r\n\r\n",
-                 n->group->health_path, host, n->port);
-    if (http_client_send(n->health, req, (size_t)len, on_http_check, n) == 0) n->health_busy = true;
+    int len = snprintf(req, sizeof req,
+                       "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: herd-supervisor\r\n\r\n",
+                       n->group->health_path, host, n->port);
+    if (http_client_send(n->health, req, (size_t)len, on_http_check, n) < 0) {
+        http_client_free(n->health, NULL, NULL);
+        n->health = NULL;
+        return;
+    }
+    n->health_busy = true;
+    sup->checks_in_flight++;
+}
+
+/* Arms the check timer of a ready (or paused) replica for its next turn. */
+static void node_health_schedule(struct sup_node *n)
+{
+    uint64_t interval = supervisor_check_interval_ms(n->sup->count);
+    node_timer_start(n, supervisor_check_delay_ms(n->id, now_ms(n->sup), interval), 0);
+}
+
+/* Arms the check timer of a starting replica for its next readiness check: sooner than its
+ * ready timeout, which the timer checks too. */
+static void node_ready_schedule(struct sup_node *n)
+{
+    uint64_t delay = supervisor_ready_delay_ms(n->id, n->ready_polls++, n->sup->count);
+    uint64_t deadline = n->spawned_ms + n->group->ready_timeout_us / 1000, now = now_ms(n->sup);
+    if (deadline > now && now + delay > deadline) delay = deadline - now;
+    node_timer_start(n, delay ? delay : 1, 0);
 }
 
 static void node_became_ready(struct sup_node *n)
@@ -365,7 +452,7 @@ static void node_became_ready(struct sup_node *n)
     n->state = SUP_READY;
     n->ready_after_ms = now_ms(n->sup) - n->spawned_ms;
     n->up_since_ms = now_ms(n->sup);
-    node_timer_start(n, HEALTH_EVERY_MS, HEALTH_EVERY_MS);
+    node_health_schedule(n);
     struct supervisor *sup = n->sup; /* the gateway knows the file's replicas, not the scaled */
     gateway_link_add(sup->gateway, n->group, n->index);
     node_undrain(n); /* a rollout took it out of rotation before stopping it */
@@ -378,6 +465,7 @@ static void node_became_ready(struct sup_node *n)
 static void on_health_result(struct sup_node *n, bool ok, const char *why)
 {
     n->health_busy = false;
+    n->sup->checks_in_flight--;
     n->health_seen = true;
     n->health_ok = ok;
     snprintf(n->health_error, sizeof n->health_error, "%s", ok ? "" : why);
@@ -552,39 +640,83 @@ static void peers_file_path(const struct sup_node *n, char *out, size_t size)
     snprintf(out, size, "%s/%s", n->sup->peers_dir, n->id);
 }
 
+static int int_compare(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* The replica of group g with index, or NULL: a binary search of the list, which is ordered
+ * by group (their start order) then index. */
+static struct sup_node *node_at(const struct supervisor *sup, const struct cluster_group *g,
+                                int index)
+{
+    size_t lo = 0, hi = sup->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct sup_node *m = sup->nodes[mid];
+        if (m->group->order < g->order || (m->group == g && m->index < index))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < sup->count && sup->nodes[lo]->group == g && sup->nodes[lo]->index == index
+               ? sup->nodes[lo]
+               : NULL;
+}
+
 /* Writes the peers of replica n over its group's current size: the replicas 1, 2, 4, 8, ...
  * places away either way round the group's ring. That is every other replica of a group of up
  * to five, and 2 log2(N) of a big one, through which changes relay in log2(N) hops. Written
  * at each spawn and, for every replica of the group, whenever its size changes (a node
  * re-reads its file when it changes: replicas scaled in or out are peers or no longer).
+ * Peers not started yet are left out until the operation that starts them is over
+ * (peers_complete): 10,000 replicas starting would otherwise each call a dozen ports that
+ * refuse, again and again, which kept the machine busy and the start slow.
  * Returns 0 or -1 with a message. */
-static int peers_file_write(const struct sup_node *n, char *err, size_t errlen)
+static int peers_file_write(struct sup_node *n, char *err, size_t errlen)
 {
     const struct cluster_group *g = n->group;
     struct buf text = {0};
     buf_printf(&text, "# %s's KV peers in group %s of %d replicas, written by the supervisor\n",
                n->id, g->name, g->replicas);
-    bool *chosen = calloc((size_t)g->replicas + 1, sizeof *chosen);
-    for (int d = 1; chosen && d < g->replicas; d *= 2) {
-        chosen[(n->index - 1 + d) % g->replicas + 1] = true;
-        chosen[((n->index - 1 - d) % g->replicas + g->replicas) % g->replicas + 1] = true;
+    /* the chosen ones, in the order of their index: 2 log2(N) at most, whatever N (a walk
+     * over the whole group for each of N spawns was quadratic) */
+    int chosen[2 * 32], count = 0;
+    for (int d = 1; d < g->replicas && count + 2 <= (int)(sizeof chosen / sizeof *chosen); d *= 2) {
+        chosen[count++] = (n->index - 1 + d) % g->replicas + 1;
+        chosen[count++] = ((n->index - 1 - d) % g->replicas + g->replicas) % g->replicas + 1;
     }
-    for (int i = 1; chosen && i <= g->replicas; i++) {
-        int port = cluster_group_port(g, i);
+    qsort(chosen, (size_t)count, sizeof *chosen, int_compare);
+    bool partial = false;
+    for (int k = 0; k < count; k++) {
+        int i = chosen[k], port = cluster_group_port(g, i);
+        if ((k > 0 && chosen[k - 1] == i) || i == n->index || !port) continue;
+        const struct sup_node *peer = node_at(n->sup, g, i);
+        if (peer && !peer->spawned) {
+            partial = true;
+            continue;
+        }
         char host[40];
         cluster_group_host(g, i, host, sizeof host);
-        if (port && i != n->index && chosen[i]) buf_printf(&text, "%s:%d\n", host, port);
+        buf_printf(&text, "%s:%d\n", host, port);
     }
     char path[sizeof n->sup->peers_dir + 100];
     peers_file_path(n, path, sizeof path);
     int rc = 0;
-    if (!chosen || !text.data)
+    if (!text.data)
         rc = err_set(err, errlen, "%s: its peers file: out of memory", n->id);
     else if (state_file_write(path, text.data, text.len) < 0)
         rc = err_set(err, errlen, "%s: cannot write its peers file %s: %s", n->id, path,
                      strerror(errno));
-    free(chosen);
     buf_free(&text);
+    if (rc == 0 && partial != n->peers_partial) {
+        n->peers_partial = partial;
+        if (partial)
+            n->sup->peers_partial++;
+        else
+            n->sup->peers_partial--;
+    }
     return rc;
 }
 
@@ -593,8 +725,21 @@ static void group_peers_write(struct supervisor *sup, const struct cluster_group
 {
     char err[ERR_SIZE];
     for (size_t i = 0; i < sup->count; i++) {
-        const struct sup_node *n = sup->nodes[i];
+        struct sup_node *n = sup->nodes[i];
         if (n->group == g && n->index <= g->replicas && peers_file_write(n, err, sizeof err) < 0)
+            log_warn("%s", err);
+    }
+}
+
+/* An operation's replicas are started (and ready, or failed): the peers files that left some
+ * of them out list them now. A pass over the replicas only while some file waits. */
+static void peers_complete(struct supervisor *sup)
+{
+    char err[ERR_SIZE];
+    for (size_t i = 0; sup->peers_partial > 0 && i < sup->count; i++) {
+        struct sup_node *n = sup->nodes[i];
+        if (n->peers_partial && n->index <= n->group->replicas &&
+            peers_file_write(n, err, sizeof err) < 0)
             log_warn("%s", err);
     }
 }
@@ -676,6 +821,21 @@ static void lifeline_ensure(struct supervisor *sup)
         if (sup->nodes[i]->pgid > 1) lifeline_track(sup->lifeline, sup->nodes[i]->pgid);
 }
 
+/* A spawn failed with libuv's rc: the message. Returns -1. */
+static int spawn_error(const struct sup_node *n, int rc, char *err, size_t errlen)
+{
+    if (rc == UV_EMFILE || rc == UV_ENFILE) {
+        struct rlimit rl;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        return err_set(err, errlen,
+                       "%s: cannot start: the supervisor ran out of file descriptors "
+                       "(it keeps %d per replica; the limit is %llu: raise it with ulimit -n)",
+                       n->id, FDS_PER_REPLICA, (unsigned long long)rl.rlim_cur);
+    }
+    return err_set(err, errlen, "%s: cannot start '%s': %s", n->id, n->group->command,
+                   uv_strerror(rc));
+}
+
 static int node_spawn(struct sup_node *n, char *err, size_t errlen)
 {
     struct supervisor *sup = n->sup;
@@ -688,6 +848,7 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
     } else if (n->port && !port_free(n->port)) {
         return err_set(err, errlen, "%s: port %d is already in use", n->id, n->port);
     }
+    n->spawned = true;
     if (peers_file_write(n, err, errlen) < 0) return -1;
     if (!n->log_path[0]) {
         char name[120];
@@ -705,11 +866,28 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
         free_env(env);
         return err_set(err, errlen, "out of memory");
     }
+    /* one pipe for both: the supervisor reads one descriptor per replica, and the lines of
+     * the two streams stay in the order they were written */
+    uv_file fds[2];
+    int rc = uv_pipe(fds, 0, 0);
+    if (rc < 0) {
+        free(p);
+        free(cmd);
+        free_env(env);
+        return spawn_error(n, rc, err, errlen);
+    }
     uv_pipe_init(sup->loop, &p->out, 0);
-    uv_pipe_init(sup->loop, &p->err, 0);
-    p->out.data = p->err.data = p->process.data = p;
+    p->out.data = p->process.data = p;
     p->node = n;
-    p->open = 2;
+    p->open = 1;
+    if ((rc = uv_pipe_open(&p->out, fds[0])) < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        uv_close((uv_handle_t *)&p->out, proc_handle_closed);
+        free(cmd);
+        free_env(env);
+        return spawn_error(n, rc, err, errlen);
+    }
     lifeline_ensure(sup);
     /* Through `herd __exec`, which sets the parent-death signal and execs the rest in its place
      * (same pid), so the replica dies with us even on SIGKILL. The kernel sends it when the
@@ -723,8 +901,8 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
                        "exec",        ns,       "/bin/sh",  "-c",   cmd,  NULL}; /* ip execs */
     uv_stdio_container_t stdio[3] = {
         {.flags = UV_IGNORE},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err},
+        {.flags = UV_INHERIT_FD, .data.fd = fds[1]},
+        {.flags = UV_INHERIT_FD, .data.fd = fds[1]},
     };
     uv_process_options_t o = {.file = sup->self_exe,
                               .args = in_ns ? args_ns : args_sh,
@@ -733,28 +911,18 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
                               .flags = UV_PROCESS_DETACHED,
                               .stdio_count = 3,
                               .stdio = stdio};
-    int rc = uv_spawn(sup->loop, &p->process, &o);
+    rc = uv_spawn(sup->loop, &p->process, &o);
+    close(fds[1]); /* the replica's now: the pipe ends when it (and what it started) exits */
     free(cmd);
     free_env(env);
     if (rc < 0) {
-        p->open = 3; /* a failed uv_spawn leaves its handle in the loop too: close all three */
+        p->open = 2; /* a failed uv_spawn leaves its handle in the loop too: close both */
         uv_close((uv_handle_t *)&p->process, proc_handle_closed);
         uv_close((uv_handle_t *)&p->out, proc_handle_closed);
-        uv_close((uv_handle_t *)&p->err, proc_handle_closed);
-        if (rc == UV_EMFILE || rc == UV_ENFILE) {
-            struct rlimit rl;
-            getrlimit(RLIMIT_NOFILE, &rl);
-            return err_set(err, errlen,
-                           "%s: cannot start: the supervisor ran out of file descriptors "
-                           "(it keeps 3 per replica; the limit is %llu: raise it with ulimit -n)",
-                           n->id, (unsigned long long)rl.rlim_cur);
-        }
-        return err_set(err, errlen, "%s: cannot start '%s': %s", n->id, n->group->command,
-                       uv_strerror(rc));
+        return spawn_error(n, rc, err, errlen);
     }
-    p->open = 3;
+    p->open = 2;
     uv_read_start((uv_stream_t *)&p->out, on_pipe_alloc, on_pipe_read);
-    uv_read_start((uv_stream_t *)&p->err, on_pipe_alloc, on_pipe_read);
     n->proc = p;
     n->pid = p->process.pid;
     n->pgid = n->pid; /* UV_PROCESS_DETACHED: setsid, so it leads its own group */
@@ -766,18 +934,20 @@ static int node_spawn(struct sup_node *n, char *err, size_t errlen)
     n->up_since_ms = 0;
     n->last_line[0] = '\0';
     n->health_seen = false;
+    n->ready_polls = 0;
     state_pid_write(&sup->st, n->id, n->pid, n->port);
     if (n->group->health == CLUSTER_HEALTH_NONE) {
         node_became_ready(n);
         return 0;
     }
-    node_timer_start(n, READY_POLL_MS / 2, READY_POLL_MS);
+    node_ready_schedule(n);
     return 0;
 }
 
 /* Sends the stop signal; SIGKILL after the grace. Already down: reports at once. */
 static void node_stop(struct sup_node *n)
 {
+    n->spawn_queued = false; /* not started yet: it never will be */
     if (!n->proc && group_alive(n)) { /* the leader exited, members remain: they go now */
         signal_node(n, SIGKILL);
         group_forget(n);
@@ -813,10 +983,13 @@ static void on_node_timer(uv_timer_t *t)
             return;
         }
         health_check(n);
+        node_ready_schedule(n);
         break;
     case SUP_READY:
     case SUP_PAUSED:
-        if (n->group->health != CLUSTER_HEALTH_NONE) health_check(n);
+        if (n->group->health == CLUSTER_HEALTH_NONE) break;
+        health_check(n);
+        node_health_schedule(n);
         break;
     case SUP_BACKOFF:
         n->restarts++;
@@ -877,7 +1050,7 @@ static void health_client_freed(void *data)
 static void node_destroy(struct sup_node *n)
 {
     struct supervisor *sup = n->sup;
-    for (size_t i = 0; i < sup->count; i++)
+    for (size_t i = sup->count; i-- > 0;) /* from the end: scale-down and free take the last */
         if (sup->nodes[i] == n) {
             memmove(&sup->nodes[i], &sup->nodes[i + 1], (sup->count - i - 1) * sizeof *sup->nodes);
             sup->count--;
@@ -885,6 +1058,10 @@ static void node_destroy(struct sup_node *n)
         }
     if (n->proc) n->proc->node = NULL;
     if (n->tcp_check) n->tcp_check->node = NULL;
+    if (n->health_busy) sup->checks_in_flight--; /* its check ends unseen */
+    if (n->peers_partial) sup->peers_partial--;
+    for (size_t i = sup->queue_head; n->spawn_queued && i < sup->queue_len; i++)
+        if (sup->queue[i] == n) sup->queue[i] = NULL;
     char path[sizeof sup->peers_dir + 100];
     peers_file_path(n, path, sizeof path);
     unlink(path);
@@ -954,19 +1131,51 @@ static bool node_alive(const struct sup_node *n)
 
 /* ---- the operations' steps ---- */
 
-static void op_start_nodes(struct sup_op *op, struct sup_node **nodes, size_t count)
+static void on_spawner(uv_timer_t *t)
 {
-    for (size_t i = 0; i < count; i++) {
+    struct supervisor *sup = t->data;
+    uint64_t start = uv_hrtime();
+    for (int spawned = 0; spawned < SPAWN_BATCH && sup->queue_head < sup->queue_len &&
+                          uv_hrtime() - start < SPAWN_TURN_MS * 1000000ull;) {
+        struct sup_node *n = sup->queue[sup->queue_head++];
+        if (!n || !n->spawn_queued) continue; /* stopped or removed meanwhile */
+        n->spawn_queued = false;
+        spawned++;
         char err[ERR_SIZE];
-        op_wait_for(op, nodes[i], SUP_READY);
-        if (node_spawn(nodes[i], err, sizeof err) < 0) {
-            nodes[i]->state = SUP_FAILED;
-            node_undrain(nodes[i]);
-            nodes[i]->waiter = NULL;
-            op->pending--;
-            op_fail(op, 3, "%s", err);
+        if (node_spawn(n, err, sizeof err) < 0) {
+            n->state = SUP_FAILED;
+            log_warn("%s", err); /* now: the operation reports it once all the others are in */
+            node_report(n, 3, err);
         }
     }
+    if (sup->queue_head < sup->queue_len) /* after the loop's I/O: a timer of 0 started here */
+        uv_timer_start(&sup->spawner, on_spawner, 1, 0); /* would run again in this pass */
+    else
+        sup->queue_head = sup->queue_len = 0;
+}
+
+/* Starts nodes on behalf of op: queued, started a batch a turn of the loop. */
+static void op_start_nodes(struct sup_op *op, struct sup_node **nodes, size_t count)
+{
+    struct supervisor *sup = op->sup;
+    if (sup->queue_len + count > sup->queue_cap) {
+        size_t cap = sup->queue_len + count + 64;
+        struct sup_node **grown = realloc(sup->queue, cap * sizeof *grown);
+        if (!grown) {
+            op_fail(op, 3, "out of memory");
+            return;
+        }
+        sup->queue = grown;
+        sup->queue_cap = cap;
+    }
+    for (size_t i = 0; i < count; i++) {
+        op_wait_for(op, nodes[i], SUP_READY);
+        nodes[i]->state = SUP_STARTING;
+        nodes[i]->spawn_queued = true;
+        sup->queue[sup->queue_len++] = nodes[i];
+    }
+    if (count && !uv_is_active((uv_handle_t *)&sup->spawner))
+        uv_timer_start(&sup->spawner, on_spawner, 0, 0);
 }
 
 /* A node an operation drains before it stops it. */
@@ -1022,6 +1231,7 @@ static void op_shutdown_then_finish(struct sup_op *op);
 static void op_step(struct sup_op *op)
 {
     struct supervisor *sup = op->sup;
+    peers_complete(sup); /* what the op started (a group, a scale-up) is up: peers in full */
     switch (op->kind) {
     case OP_UP:
         if (op->status) { /* a node failed: stop everything started, then report */
@@ -1142,6 +1352,8 @@ struct supervisor *supervisor_new(uv_loop_t *loop, struct cluster_spec *spec,
     const char *dir = realpath(st->root, root) && strlen(root) < STATE_PATH_MAX ? root : st->root;
     snprintf(sup->peers_dir, sizeof sup->peers_dir, "%.*s/peers", STATE_PATH_MAX - 1, dir);
     sup->gateway = gateway_link_new(loop, spec);
+    uv_timer_init(loop, &sup->spawner);
+    sup->spawner.data = sup;
     for (size_t g = 0; g < spec->group_count; g++)
         for (int i = 1; i <= spec->groups[g].replicas; i++)
             if (!node_new(sup, &spec->groups[g], i)) {
@@ -1151,11 +1363,8 @@ struct supervisor *supervisor_new(uv_loop_t *loop, struct cluster_spec *spec,
     return sup;
 }
 
-/* Each replica costs the supervisor 3 descriptors (two output pipes, its health connection).
- * Refuses, naming the limit, a cluster that would run out of them (which would leave nodes
- * that never become ready). */
-#define FDS_PER_REPLICA 3
-#define FDS_RESERVED    64
+/* Refuses, naming the limit, a cluster that would run out of descriptors (which would leave
+ * nodes that never become ready). */
 
 static int fd_budget(size_t replicas, char *err, size_t errlen)
 {
@@ -1396,11 +1605,13 @@ void supervisor_free(struct supervisor *sup)
     while (sup->count > 0)
         node_destroy(sup->nodes[sup->count - 1]);
     gateway_link_free(sup->gateway);
+    uv_close((uv_handle_t *)&sup->spawner, NULL);
     uv_run(sup->loop, UV_RUN_NOWAIT); /* run the close callbacks of the nodes' handles */
     lifeline_close(sup->lifeline);    /* a replica still running now goes with the guard */
     for (size_t i = 0; i < sup->spec->group_count; i++)
         if (cluster_group_in_netns(&sup->spec->groups[i]))
             netns_group_down(sup->spec->groups[i].base_port, NETNS_MAX_REPLICAS);
     free(sup->nodes);
+    free(sup->queue);
     free(sup);
 }

@@ -1,9 +1,11 @@
 /* supervisor.h -- runs a cluster's replicas on one libuv loop: spawns them (uv_spawn, each in
  * its own session so a signal reaches its whole process group), logs their output (per node
- * in .herd/logs, and prefixed on the terminal in the foreground), waits for readiness (HTTP
- * health path, TCP connect, or none), restarts by policy with backoff, stops them with the
- * stop signal then SIGKILL after the grace, and scales, restarts and rolls groups. Replicas
- * never outlive the supervisor, even when it is SIGKILLed (cluster/lifeline.h).
+ * in .herd/logs, stdout and stderr through one pipe, and prefixed on the terminal in the
+ * foreground), waits for readiness (HTTP health path, TCP connect, or none; a connection per
+ * check, the checks of many replicas spread over time), restarts by policy with backoff,
+ * stops them with the stop signal then SIGKILL after the grace, and scales, restarts and
+ * rolls groups. Replicas never outlive the supervisor, even when it is SIGKILLed
+ * (cluster/lifeline.h).
  *
  * Operations complete asynchronously through a sup_done_fn. The test runner drives the same
  * calls in process; the CLI verbs reach them through the control socket (control.h). */
@@ -13,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -81,6 +84,17 @@ void supervisor_shutdown(struct supervisor *sup, sup_done_fn done, void *data);
 /* The cluster as JSON (jansson json_t *, new reference): nodes with pid, port, state,
  * uptime, restarts, time to ready, health, RSS. */
 void *supervisor_status_json(struct supervisor *sup);
+
+/* When the supervisor's checks run (pure functions, for the tests). A ready replica is checked
+ * every supervisor_check_interval_ms(replicas) ms: 1000 up to 1000 replicas, then longer so
+ * that all of them together make 1000 checks a second. Its checks fall on its own phase of
+ * the interval (a hash of its id): supervisor_check_delay_ms returns the ms from now_ms to
+ * its next one, 1 to interval_ms. A starting replica's readiness check number attempt (0 the
+ * first) comes supervisor_ready_delay_ms ms after the one before: 100 ms, 1.5 times longer
+ * each time up to 1 s (or replicas / 2 ms when more), give or take a quarter by id. */
+uint64_t supervisor_check_interval_ms(size_t replicas);
+uint64_t supervisor_check_delay_ms(const char *id, uint64_t now_ms, uint64_t interval_ms);
+uint64_t supervisor_ready_delay_ms(const char *id, unsigned attempt, size_t replicas);
 
 /* Frees the supervisor; call after shutdown completed and the loop ran its close callbacks.
  * Run the loop again afterwards (until it has no handle left): the guard of the replicas'

@@ -1,8 +1,8 @@
 /* test_cluster.c -- `herd up` and friends with real `herd node` replicas: up/status/down,
  * scale, restart policy, readiness, rollout, the fault verbs, bad cluster files, the
- * foreground mode (a killed supervisor: test_lifetime.c). Each test has its own state
- * directory and ports, and its teardown runs `herd down` and checks that nothing it started
- * is left running. */
+ * descriptors per replica, the foreground mode (a killed supervisor: test_lifetime.c). Each
+ * test has its own state directory and ports, and its teardown runs `herd down` and checks
+ * that nothing it started is left running. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -921,6 +922,92 @@ static void test_logs_of_this_cluster_only(void **state)
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* Descriptors open in process pid (its /proc/PID/fd), or -1. */
+static int fd_count(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int count = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.')
+            count++;
+    closedir(d);
+    return count - 1; /* the one opendir holds */
+}
+
+/* Requests the node on port answered since *base was read (harness_node_total), not counting
+ * the ones this function made; *asked counts those. */
+static long long node_answered_since(int port, long long base, int *asked)
+{
+    long long total = harness_node_total(port);
+    return total < 0 ? -1 : total - base - (*asked)++;
+}
+
+/* The connections the node on port has open, by its own count (GET /api/v1/cluster/nodes;
+ * that request's own connection included), or -1. */
+static int node_connections(int port, const char *id)
+{
+    char buf[8192];
+    const char *body = NULL;
+    if (harness_get(port, "/api/v1/cluster/nodes", buf, sizeof buf, &body) != 200 || !body)
+        return -1;
+    json_t *j = json_loads(body, 0, NULL);
+    json_t *n = json_object_get(json_object_get(json_object_get(j, "nodes"), id), "connections");
+    int count = json_is_integer(n) ? (int)json_integer_value(n) : -1;
+    json_decref(j);
+    return count;
+}
+
+/* 40 replicas cost the supervisor one descriptor each (its /proc/PID/fd), not three: their
+ * stdout and stderr come through one pipe (both lines reach herd logs, in the order written),
+ * and a health check's connection is closed once answered (the node, checked again and
+ * again, has no connection open between checks by its own count). */
+static void test_one_descriptor_per_replica(void **state)
+{
+    struct cl *c = *state;
+    int base = harness_free_ports(41);
+    assert_true(base > 0);
+    write_cluster(c, "groups:\n  api:\n    command: sh -c 'echo out line; echo err line >&2; exec %s"
+                     " node --log-level warn'\n    replicas: 40\n    base_port: %d\n"
+                     "    ready_timeout: 60s\n"
+                     "  solo:\n    command: herd node --log-level warn\n    base_port: %d\n"
+                     "    ready_timeout: 60s\n",
+                     harness_herd_bin(), base, base + 40);
+    char *out = NULL, *err = NULL;
+    int rc = herd(c, &out, &err, "up", "-d", "-f", c->file, NULL);
+    if (rc != 0)
+        fail_msg("herd up: exit %d: %s", rc, err ? err : "");
+    free(out);
+    free(err);
+    json_t *st = status(c);
+    assert_non_null(st);
+    int sup = (int)json_integer_value(json_object_get(st, "supervisor_pid"));
+    json_decref(st);
+    assert_true(sup > 1);
+    int fds = fd_count(sup);
+    if (fds < 0 || fds > 41 + 40)
+        fail_msg("the supervisor of 41 replicas holds %d descriptors (expected at most 41 + 40)",
+                 fds);
+    out = err = NULL;
+    assert_int_equal(herd(c, &out, &err, "logs", "api.7", NULL), 0);
+    assert_string_equal(out, "out line\nerr line\n");
+    free(out);
+    free(err);
+    /* the supervisor checks solo.1 again and again (the node counts the answers) ... */
+    int port = base + 40, asked = 1;
+    long long before = harness_node_total(port);
+    assert_true(before >= 0);
+    if (!harness_wait_until(node_answered_since(port, before, &asked) >= 3, 30000))
+        fail_msg("solo.1 answered fewer than 3 health checks in 30 s");
+    /* ... and has no connection of the supervisor's open in between: only this request's */
+    int open = -1;
+    if (!harness_wait_until((open = node_connections(port, "solo.1")) == 1, 20000))
+        fail_msg("solo.1 has %d connections open (expected 1: this request's)", open);
+}
+
 int integration_cluster(void)
 {
     const struct CMUnitTest tests[] = {
@@ -941,6 +1028,7 @@ int integration_cluster(void)
         cmocka_unit_test_setup_teardown(test_down_signals_only_its_own, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_up_is_locked_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs_of_this_cluster_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_descriptor_per_replica, setup, teardown),
     };
     return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }

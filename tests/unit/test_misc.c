@@ -1,5 +1,5 @@
 /* test_misc.c -- base helpers, the node's KV store and its apply log, reading a replication
- * peer's answer, and the node's fault knobs. */
+ * peer's answer, the node's fault knobs, and when the supervisor's checks run. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +17,7 @@
 #include "base/mtime.h"
 #include "base/quantity.h"
 #include "base/size.h"
+#include "cluster/supervisor.h"
 #include "http/prom.h"
 #include "node/kv.h"
 #include "node/kv_log.h"
@@ -493,6 +494,45 @@ static void test_node_fault_decode(void **state)
     }
 }
 
+/* The supervisor's periodic checks of 10,000 replicas: every 100 ms of their (10 s) interval
+ * gets about its share (100) of them, never all at once; a replica keeps its phase from one
+ * check to the next. Readiness checks back off from 100 ms and are spread by id too. */
+static void test_supervisor_checks_spread(void **state)
+{
+    (void)state;
+    assert_int_equal(supervisor_check_interval_ms(3), 1000);
+    assert_int_equal(supervisor_check_interval_ms(1000), 1000);
+    assert_int_equal(supervisor_check_interval_ms(10000), 10000);
+    const uint64_t interval = supervisor_check_interval_ms(10000), now = 123456789;
+    int per_100ms[100] = {0};
+    for (int i = 1; i <= 10000; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "api.%d", i);
+        uint64_t delay = supervisor_check_delay_ms(id, now, interval);
+        assert_in_range(delay, 1, interval);
+        assert_int_equal(supervisor_check_delay_ms(id, now + delay, interval), interval);
+        per_100ms[delay * 100 / (interval + 1)]++;
+    }
+    for (int b = 0; b < 100; b++)
+        if (per_100ms[b] < 50 || per_100ms[b] > 200)
+            fail_msg("%d of 10000 checks fall in the 100 ms from %d ms (expected 50 to 200)",
+                     per_100ms[b], b * 100);
+    int first[5] = {0}; /* the first readiness checks of 10,000 replicas started together */
+    for (int i = 1; i <= 10000; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "api.%d", i);
+        uint64_t delay = supervisor_ready_delay_ms(id, 0, 10000);
+        assert_in_range(delay, 75, 125);
+        first[(delay - 75) * 5 / 51]++;
+    }
+    for (int b = 0; b < 5; b++)
+        assert_in_range(first[b], 1000, 3000);
+    /* backing off up to 1 s with a few replicas, to 5 s with 10,000 (2,000 checks a second) */
+    assert_in_range(supervisor_ready_delay_ms("api.1", 40, 3), 750, 1250);
+    assert_in_range(supervisor_ready_delay_ms("api.1", 40, 10000), 3750, 6250);
+    assert_true(supervisor_ready_delay_ms("api.1", 3, 3) > supervisor_ready_delay_ms("api.1", 0, 3));
+}
+
 int unit_misc(void)
 {
     const struct CMUnitTest tests[] = {
@@ -509,6 +549,7 @@ int unit_misc(void)
         cmocka_unit_test(test_kv_apply_log),
         cmocka_unit_test(test_repl_apply_answer),
         cmocka_unit_test(test_node_fault_decode),
+        cmocka_unit_test(test_supervisor_checks_spread),
     };
     return cmocka_run_group_tests_name("misc", tests, NULL, NULL);
 }
