@@ -91,7 +91,8 @@ void *supervisor_status_json(struct supervisor *sup);
  * the interval (a hash of its id): supervisor_check_delay_ms returns the ms from now_ms to
  * its next one, 1 to interval_ms. A starting replica's readiness check number attempt (0 the
  * first) comes supervisor_ready_delay_ms ms after the one before: 100 ms, 1.5 times longer
- * each time up to 1 s (or replicas / 2 ms when more), give or take a quarter by id. */
+ * each time up to 1 s (or longer past 2,000 replicas, so that they make 2,000 readiness checks a
+ * second together: 5 s at 10,000), give or take a quarter by id. */
 uint64_t supervisor_check_interval_ms(size_t replicas);
 uint64_t supervisor_check_delay_ms(const char *id, uint64_t now_ms, uint64_t interval_ms);
 uint64_t supervisor_ready_delay_ms(const char *id, unsigned attempt, size_t replicas);
