@@ -24,7 +24,6 @@
 #define RETRY_FIRST_MS   50
 #define RETRY_MAX_MS     1000
 #define EMPTY_MIN_MS     1000 /* an empty answer sooner than this is not a long-poll's */
-#define SWEEP_MS         250
 #define BATCH_CHANGES    1000
 #define BATCH_BYTES      (4u << 20)
 #define MAX_ANSWER_BYTES (64u << 20)
@@ -51,6 +50,7 @@ struct repl_peer {
 
 /* A peer's long-poll held until a change or its deadline. */
 struct repl_waiter {
+    struct repl *repl;
     struct http_request *req;
     uint64_t since;
     uint64_t deadline_ms;
@@ -72,7 +72,7 @@ struct repl {
     uv_timer_t file_timer;
     char file_error[160]; /* why its last reading was not applied ("": it was) */
     struct repl_waiter *waiters;
-    uv_timer_t sweep;
+    uv_timer_t sweep; /* armed for the earliest waiter's deadline, stopped when none waits */
     bool started; /* past repl_start: changes of the peers are logged */
     bool stopping;
     int open; /* handles and clients not yet closed */
@@ -595,6 +595,9 @@ static int query_u64(struct http_request *req, const char *name, uint64_t *out)
     return arg[0] >= '0' && arg[0] <= '9' && !*end ? 0 : -1;
 }
 
+static void on_sweep(uv_timer_t *t);
+static void on_waiter_abort(struct http_request *req, void *data);
+
 void repl_serve_changes(struct repl *r, struct http_request *req)
 {
     uint64_t since = 0, epoch = 0, wait_us = 0;
@@ -620,27 +623,53 @@ void repl_serve_changes(struct repl *r, struct http_request *req)
         return;
     }
     w->req = req;
+    w->repl = r;
     w->since = since;
     w->deadline_ms = uv_now(r->loop) + wait_us / 1000;
     w->next = r->waiters;
     r->waiters = w;
+    http_request_on_abort(req, on_waiter_abort, w);
+    if (!uv_is_active((uv_handle_t *)&r->sweep) ||
+        uv_timer_get_due_in(&r->sweep) > wait_us / 1000)
+        uv_timer_start(&r->sweep, on_sweep, wait_us / 1000, 0);
 }
 
-/* Answers the waiters that have news, timed out or went away (all of them when all). */
+/* Answers the waiters that have news or timed out (all of them when all), then arms the
+ * sweep for the earliest deadline left: an idle node wakes for its waiters' deadlines, not
+ * every few hundred ms (ten thousand replicas on one machine). */
 static void wake(struct repl *r, bool all)
 {
-    uint64_t now = uv_now(r->loop);
+    uint64_t now = uv_now(r->loop), next = UINT64_MAX;
     struct repl_waiter **link = &r->waiters;
     while (*link) {
         struct repl_waiter *w = *link;
-        if (all || w->since < r->kv->seq || now >= w->deadline_ms || http_request_aborted(w->req)) {
+        if (all || w->since < r->kv->seq || now >= w->deadline_ms) {
             *link = w->next;
             respond_changes(r, w->req, w->since);
             free(w);
             continue;
         }
+        if (w->deadline_ms < next) next = w->deadline_ms;
         link = &w->next;
     }
+    if (r->stopping) return;
+    if (next == UINT64_MAX)
+        uv_timer_stop(&r->sweep);
+    else
+        uv_timer_start(&r->sweep, on_sweep, next - now, 0);
+}
+
+/* The asker went away: its waiter goes, unanswered (the server ends the request). */
+static void on_waiter_abort(struct http_request *req, void *data)
+{
+    (void)req;
+    struct repl_waiter *w = data;
+    for (struct repl_waiter **link = &w->repl->waiters; *link; link = &(*link)->next)
+        if (*link == w) {
+            *link = w->next;
+            free(w);
+            return;
+        }
 }
 
 void repl_changed(struct repl *r)
@@ -795,7 +824,6 @@ struct repl *repl_start(uv_loop_t *loop, struct kv_store *kv, const char *peers,
     uv_timer_init(loop, &r->sweep);
     r->sweep.data = r;
     r->open = 1;
-    uv_timer_start(&r->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
     if (each_item(peers, add_configured_peer, r) < 0)
         log_warn("replication: could not add every peer of %s", peers);
     if (peers_file && *peers_file) {
