@@ -39,6 +39,7 @@ struct balancer_schedule {
     uint32_t *avail; /* the available nodes' numbers, ascending: draws and leastconn's heap */
     size_t avail_len;
     uint64_t *avail_weights; /* weighted: the weights of avail[0..j] summed, for each j */
+    bool uniform; /* every available node has the same weight */
     struct ring_point *ring; /* hash: every node's points, available or not, by hash */
     size_t ring_len;
 };
@@ -284,8 +285,12 @@ struct balancer_schedule *balancer_schedule_new(enum balance_algorithm algorithm
     }
     s->avail = malloc((count ? count : 1) * sizeof *s->avail);
     if (!s->avail) goto fail;
+    s->uniform = true;
     for (size_t i = 0; i < count; i++)
-        if (nodes[i].available) s->avail[s->avail_len++] = (uint32_t)i;
+        if (nodes[i].available) {
+            s->uniform &= !s->avail_len || nodes[i].weight == nodes[s->avail[0]].weight;
+            s->avail[s->avail_len++] = (uint32_t)i;
+        }
     if (algorithm == BALANCE_WEIGHTED) {
         s->avail_weights = malloc((s->avail_len ? s->avail_len : 1) * sizeof *s->avail_weights);
         if (!s->avail_weights) goto fail;
@@ -418,19 +423,6 @@ static void heap_down(struct balancer *b, size_t at)
     heap_place(b, at, node);
 }
 
-/* Refills the heap with the schedule's available nodes (a new generation). */
-static void heap_build(struct balancer *b)
-{
-    const struct balancer_schedule *s = b->schedule;
-    for (size_t i = 0; i < b->in_flight_len; i++)
-        b->heap_pos[i] = HEAP_NONE;
-    b->heap_len = s->avail_len;
-    for (size_t j = 0; j < s->avail_len; j++)
-        heap_place(b, j, s->avail[j]);
-    for (size_t j = b->heap_len / 2; j-- > 0;)
-        heap_down(b, j);
-}
-
 /* The first untried node of the heap's order. A tried node's children may hold it, an
  * untried one's cannot beat their parent: the walk goes down through tried nodes only, and
  * sees at most 2 x tried + 1 of them. */
@@ -447,6 +439,115 @@ static void heap_best_untried(const struct balancer *b, size_t at, const int *tr
     heap_best_untried(b, 2 * at + 2, tried, tried_count, best);
 }
 
+/* ---- leastconn's buckets: the same order when every node has one weight, in O(1) ---- */
+
+#define BUCKETS_FIRST 64
+
+static void bucket_unlink(struct balancer *b, uint32_t node)
+{
+    size_t c = b->heap_pos[node];
+    uint32_t prev = b->bucket_prev[node], next = b->bucket_next[node];
+    if (prev != HEAP_NONE)
+        b->bucket_next[prev] = next;
+    else
+        b->bucket_head[c] = next;
+    if (next != HEAP_NONE)
+        b->bucket_prev[next] = prev;
+    else
+        b->bucket_tail[c] = prev;
+}
+
+static void bucket_append(struct balancer *b, uint32_t node, size_t c)
+{
+    b->bucket_next[node] = HEAP_NONE;
+    b->bucket_prev[node] = b->bucket_tail[c];
+    if (b->bucket_tail[c] != HEAP_NONE)
+        b->bucket_next[b->bucket_tail[c]] = node;
+    else
+        b->bucket_head[c] = node;
+    b->bucket_tail[c] = node;
+    b->heap_pos[node] = (uint32_t)c;
+}
+
+/* The bucket of a count in flight, grown to hold it; out of memory, the counts past the last
+ * bucket share it (still a valid pick, only not the exact least among them). */
+static size_t bucket_of(struct balancer *b, uint64_t load)
+{
+    if (load >= b->bucket_cap) {
+        size_t cap = b->bucket_cap ? b->bucket_cap : BUCKETS_FIRST;
+        while (cap <= load)
+            cap *= 2;
+        uint32_t *head = realloc(b->bucket_head, cap * sizeof *head);
+        if (head) b->bucket_head = head;
+        uint32_t *tail = head ? realloc(b->bucket_tail, cap * sizeof *tail) : NULL;
+        if (tail) {
+            b->bucket_tail = tail;
+            for (size_t c = b->bucket_cap; c < cap; c++)
+                b->bucket_head[c] = b->bucket_tail[c] = HEAP_NONE;
+            b->bucket_cap = cap;
+        }
+    }
+    return load < b->bucket_cap ? (size_t)load : b->bucket_cap - 1;
+}
+
+/* node's count in flight changed: to the end of its new bucket */
+static void bucket_move(struct balancer *b, uint32_t node)
+{
+    size_t to = bucket_of(b, b->in_flight[node]);
+    if (!b->bucket_cap) return; /* no bucket could be made: left where it is */
+    bucket_unlink(b, node);
+    bucket_append(b, node, to);
+    if (to < b->bucket_min) b->bucket_min = to;
+    while (b->bucket_head[b->bucket_min] == HEAP_NONE && b->bucket_min < to)
+        b->bucket_min++;
+}
+
+static void bucket_build(struct balancer *b)
+{
+    const struct balancer_schedule *s = b->schedule;
+    for (size_t c = 0; c < b->bucket_cap; c++)
+        b->bucket_head[c] = b->bucket_tail[c] = HEAP_NONE;
+    b->bucket_min = SIZE_MAX;
+    for (size_t j = 0; j < s->avail_len; j++) {
+        uint32_t node = s->avail[j];
+        size_t c = bucket_of(b, b->in_flight[node]);
+        if (!b->bucket_cap) { /* out of memory: the heap will do */
+            b->buckets = false;
+            return;
+        }
+        bucket_append(b, node, c);
+        if (c < b->bucket_min) b->bucket_min = c;
+    }
+    if (b->bucket_min == SIZE_MAX) b->bucket_min = 0;
+}
+
+/* The first untried node from the lowest bucket up: passes over tried nodes and empty
+ * buckets only. */
+static int bucket_best_untried(const struct balancer *b, const int *tried, size_t tried_count)
+{
+    for (size_t c = b->bucket_min; c < b->bucket_cap; c++)
+        for (uint32_t node = b->bucket_head[c]; node != HEAP_NONE; node = b->bucket_next[node])
+            if (!in_tried(tried, tried_count, node)) return (int)node;
+    return -1;
+}
+
+/* Refills the heap, or the buckets, with the schedule's available nodes (a new
+ * generation). */
+static void heap_build(struct balancer *b)
+{
+    const struct balancer_schedule *s = b->schedule;
+    for (size_t i = 0; i < b->in_flight_len; i++)
+        b->heap_pos[i] = HEAP_NONE;
+    b->heap_len = s->avail_len;
+    b->buckets = s->uniform;
+    if (b->buckets) bucket_build(b);
+    if (b->buckets) return;
+    for (size_t j = 0; j < s->avail_len; j++)
+        heap_place(b, j, s->avail[j]);
+    for (size_t j = b->heap_len / 2; j-- > 0;)
+        heap_down(b, j);
+}
+
 /* ---- taking and ending ---- */
 
 static int take(struct balancer *b, int node)
@@ -454,8 +555,12 @@ static int take(struct balancer *b, int node)
     if (node < 0 || (size_t)node >= b->in_flight_len) return node;
     b->in_flight[node]++;
     if (b->heap && b->heap_pos[node] != HEAP_NONE) {
-        b->picked[node] = ++b->picks;
-        heap_down(b, b->heap_pos[node]);
+        if (b->buckets) {
+            bucket_move(b, (uint32_t)node);
+        } else {
+            b->picked[node] = ++b->picks;
+            heap_down(b, b->heap_pos[node]);
+        }
     }
     return node;
 }
@@ -465,7 +570,12 @@ static void release(struct balancer *b, int node, bool ok)
     (void)ok;
     if (node < 0 || (size_t)node >= b->in_flight_len || b->in_flight[node] == 0) return;
     b->in_flight[node]--;
-    if (b->heap && b->heap_pos[node] != HEAP_NONE) heap_up(b, b->heap_pos[node]);
+    if (b->heap && b->heap_pos[node] != HEAP_NONE) {
+        if (b->buckets)
+            bucket_move(b, (uint32_t)node);
+        else
+            heap_up(b, b->heap_pos[node]);
+    }
 }
 
 /* The k-th node (0-based) that may take the request, or -1: the slow way, O(nodes), for the
@@ -574,6 +684,9 @@ static int select_leastconn(struct balancer *b, const int *tried, size_t tried_c
     (void)key;
     (void)key_len;
     if (!b->heap_len) return -1;
+    if (b->buckets)
+        return take(b, tried_count ? bucket_best_untried(b, tried, tried_count)
+                                   : (int)b->bucket_head[b->bucket_min]);
     if (!tried_count) return take(b, (int)b->heap[0]);
     int best = -1;
     heap_best_untried(b, 0, tried, tried_count, &best);
@@ -666,8 +779,12 @@ int balancer_use(struct balancer *b, struct balancer_schedule *s)
             uint32_t *pos = heap ? realloc(b->heap_pos, n * sizeof *pos) : NULL;
             if (pos) b->heap_pos = pos;
             uint64_t *picked = pos ? realloc(b->picked, n * sizeof *picked) : NULL;
-            if (!picked) return -1; /* in_flight grew: harmless, its tail is zero */
-            b->picked = picked;
+            if (picked) b->picked = picked;
+            uint32_t *next = picked ? realloc(b->bucket_next, n * sizeof *next) : NULL;
+            if (next) b->bucket_next = next;
+            uint32_t *prev = next ? realloc(b->bucket_prev, n * sizeof *prev) : NULL;
+            if (!prev) return -1; /* in_flight grew: harmless, its tail is zero */
+            b->bucket_prev = prev;
             memset(picked + was, 0, (n - was) * sizeof *picked);
         }
         b->in_flight_len = n;
@@ -686,6 +803,10 @@ void balancer_free(struct balancer *b)
     free(b->heap);
     free(b->heap_pos);
     free(b->picked);
+    free(b->bucket_head);
+    free(b->bucket_tail);
+    free(b->bucket_next);
+    free(b->bucket_prev);
     memset(b, 0, sizeof *b);
 }
 

@@ -24,8 +24,8 @@
  * stay in their exact rotation.
  *
  * Cost per select, whatever the number of nodes: round robin O(1) (a retry: O(tried) plus the
- * tried nodes' positions it passes over); leastconn O(log nodes) (a heap per balancer, see
- * struct balancer); random, p2c O(1) and weighted O(log nodes) (draws over the schedule's
+ * tried nodes' positions it passes over); leastconn O(1) when the available nodes share one
+ * weight, else O(log nodes) (buckets or a heap per balancer, see struct balancer); random, p2c O(1) and weighted O(log nodes) (draws over the schedule's
  * list of available nodes; a draw that hits a tried node is drawn again, up to 64 times, then
  * the nodes are counted out: O(nodes) for a request that tried most of a small set); hash
  * O(log points). Building a schedule is O(nodes), plus O(cycle x distinct weights) for round
@@ -82,9 +82,17 @@ struct balancer {
      * moved by one node per select and on_result (O(log nodes)) */
     uint32_t *heap;
     size_t heap_len;
-    uint32_t *heap_pos; /* per node number: its place in heap, UINT32_MAX when not in it */
+    uint32_t *heap_pos; /* per node number: its place in heap (its bucket with buckets),
+                         * UINT32_MAX when not available */
     uint64_t *picked;   /* per node number: `picks` when it was last picked */
     uint64_t picks;
+    /* leastconn when every available node has one weight (the usual case), in place of the
+     * heap: a list of nodes per count in flight, each in the order its nodes entered it (ties
+     * go round), the lowest non-empty one at bucket_min: O(1) per select and on_result */
+    bool buckets;
+    uint32_t *bucket_head, *bucket_tail; /* per count; counts past the last share it */
+    size_t bucket_cap, bucket_min;
+    uint32_t *bucket_next, *bucket_prev; /* per node number */
 };
 
 /* Parses "roundrobin", "random", "weighted", "leastconn", "p2c", "hash". Returns 0 or -1. */

@@ -536,7 +536,8 @@ static bool is_least_loaded(const uint64_t *held, const int *weights, const bool
     return true;
 }
 
-/* 2,000 nodes with weights, some unavailable, requests that start and end at random: every
+/* 2,000 nodes with weights (then with one weight), some unavailable, requests that start and
+ * end at random: every
  * pick is a node with the fewest requests in flight per unit of weight (counted here, apart
  * from the balancer), never an unavailable or tried one; a node that comes back gets the next
  * requests (it has none in flight); ties go round. */
@@ -549,41 +550,46 @@ static void test_leastconn_picks_a_least_loaded_node(void **state)
     uint64_t *held = calloc(N, sizeof *held);
     int *open = calloc(20000, sizeof *open);
     assert_true(weights && up && held && open);
-    for (size_t i = 0; i < N; i++) {
-        weights[i] = 1 + (int)(test_random() % 4);
-        up[i] = test_random() % 10 != 0;
-    }
     struct balancer b;
-    start(&b, BALANCE_LEASTCONN, big_schedule(BALANCE_LEASTCONN, weights, up, N, NULL), 1);
-    size_t open_count = 0;
-    for (int k = 0; k < 40000; k++) {
-        if (open_count && (open_count >= 20000 || test_random() % 3 == 0)) {
-            size_t at = test_random() % open_count;
-            int node = open[at];
-            open[at] = open[--open_count];
-            held[node]--;
-            balancer_on_result(&b, node, true);
-            continue;
+    /* pass 0: weights 1 to 4 (the heap); pass 1: one weight for all (the buckets) */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < N; i++) {
+            weights[i] = pass ? 3 : 1 + (int)(test_random() % 4);
+            up[i] = test_random() % 10 != 0;
         }
-        int tried[3] = {(int)(test_random() % N), (int)(test_random() % N), (int)(test_random() % N)};
-        size_t tried_count = test_random() % 4;
-        int node = balancer_select(&b, tried_count ? tried : NULL, tried_count, NULL, 0);
-        assert_true(node >= 0 && node < N && up[node]);
-        for (size_t t = 0; t < tried_count; t++)
-            assert_true(node != tried[t]);
-        assert_true(is_least_loaded(held, weights, up, N, tried, tried_count, node));
-        held[node]++;
-        open[open_count++] = node;
-        if (k == 20000) { /* a generation: some nodes leave, others come back */
-            for (size_t i = 0; i < N; i += 5)
-                up[i] = !up[i];
-            struct balancer_schedule *s =
-                big_schedule(BALANCE_LEASTCONN, weights, up, N, b.schedule);
-            assert_int_equal(balancer_use(&b, s), 0);
-            balancer_schedule_release(s);
+        memset(held, 0, N * sizeof *held);
+        start(&b, BALANCE_LEASTCONN, big_schedule(BALANCE_LEASTCONN, weights, up, N, NULL), 1);
+        size_t open_count = 0;
+        for (int k = 0; k < 40000; k++) {
+            if (open_count && (open_count >= 20000 || test_random() % 3 == 0)) {
+                size_t at = test_random() % open_count;
+                int node = open[at];
+                open[at] = open[--open_count];
+                held[node]--;
+                balancer_on_result(&b, node, true);
+                continue;
+            }
+            int tried[3] = {(int)(test_random() % N), (int)(test_random() % N),
+                            (int)(test_random() % N)};
+            size_t tried_count = test_random() % 4;
+            int node = balancer_select(&b, tried_count ? tried : NULL, tried_count, NULL, 0);
+            assert_true(node >= 0 && node < N && up[node]);
+            for (size_t t = 0; t < tried_count; t++)
+                assert_true(node != tried[t]);
+            assert_true(is_least_loaded(held, weights, up, N, tried, tried_count, node));
+            held[node]++;
+            open[open_count++] = node;
+            if (k == 20000) { /* a generation: some nodes leave, others come back */
+                for (size_t i = 0; i < N; i += 5)
+                    up[i] = !up[i];
+                struct balancer_schedule *s =
+                    big_schedule(BALANCE_LEASTCONN, weights, up, N, b.schedule);
+                assert_int_equal(balancer_use(&b, s), 0);
+                balancer_schedule_release(s);
+            }
         }
+        balancer_free(&b);
     }
-    balancer_free(&b);
     /* ties go round: with nothing held, picks visit every node once before any twice */
     start(&b, BALANCE_LEASTCONN, big_schedule(BALANCE_LEASTCONN, NULL, NULL, 1000, NULL), 1);
     memset(held, 0, N * sizeof *held);
