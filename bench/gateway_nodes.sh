@@ -28,7 +28,9 @@ CALLGRIND=${CALLGRIND:-1} # 0: skip the callgrind phase
 SPREAD=${SPREAD:-1}       # 0: skip the health checks' spread phase
 PICK=${PICK:-1}           # 0: skip the pick-alone phase; PICK_ONLY=1: only it
 PICK_ONLY=${PICK_ONLY:-0}
-PORT_BASE=${PORT_BASE:-10000} # node ports are taken upwards from here (below the ephemeral range)
+# node ports from here up, below the ephemeral range (32768); ports in use are skipped, and one
+# taken between that look and nginx's start fails the run (move PORT_BASE away from other users)
+PORT_BASE=${PORT_BASE:-21000}
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 export SERVER_CPU=${SERVER_CPU:-0} # the backends share the client's core: the proxy gets one
