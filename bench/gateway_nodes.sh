@@ -10,9 +10,10 @@
 # processes are bench/capacity.sh's subject; here a node is what the gateway sees: an address
 # that answers. The 3-node gateway uses three of the same ports.
 #
-# Both gateways of an algorithm run side by side (one thread each, on PROXY_CPU; nginx and
-# wrk on SERVER_CPU / CLIENT_CPU), measured in alternating rounds; the medians' ratio is the
-# result. Health checks: inter 60s during the wrk runs (10,000 nodes: about 170 checks/s,
+# Three gateways per algorithm: 3 nodes, NODES nodes, and NODES nodes of which 3 take
+# requests (the rest at weight 0: the pick alone, with the kept-alive connections of 3 nodes).
+# They run side by side (one thread each, on PROXY_CPU; nginx and wrk on SERVER_CPU /
+# CLIENT_CPU), measured in alternating rounds; the medians' ratios to 3 nodes are the result. Health checks: inter 60s during the wrk runs (10,000 nodes: about 170 checks/s,
 # spread over the interval), 1h under callgrind. A last phase starts a 10,000-node gateway
 # with inter 10s and counts its first checks per 100 ms at the nodes (nginx's log): spread,
 # not 10,000 on one tick.
@@ -147,19 +148,30 @@ $listens
     bench_wait_port "${ports[$last]}"
 done
 
-# gateway_file FILE COUNT INTER: a gateway section with nodes n1.. on the first COUNT ports
+# gateway_file FILE COUNT INTER [ACTIVE]: a gateway section with nodes n1.. on the first COUNT
+# ports, the nodes past the first ACTIVE (default all) at weight 0: up, checked, taking nothing
 gateway_file() {
+    local active=${4:-$2}
     {
         echo "gateway:"
         echo "  health: {path: /health, inter: $3}"
         echo "  nodes:"
-        for ((i = 0; i < $2; i++)); do echo "    - n$((i + 1))=127.0.0.1:${ports[$i]}"; done
+        for ((i = 0; i < $2; i++)); do
+            echo "    - n$((i + 1))=127.0.0.1:${ports[$i]}$([ "$i" -lt "$active" ] || echo '#weight=0')"
+        done
     } >"$1"
 }
-gateway_file "$BENCH_TMP/gw-3.yaml" 3 60s
-gateway_file "$BENCH_TMP/gw-$NODES.yaml" "$NODES" 60s
-gateway_file "$BENCH_TMP/gw-3-cg.yaml" 3 1h
-gateway_file "$BENCH_TMP/gw-$NODES-cg.yaml" "$NODES" 1h
+# the gateways compared: 3 nodes; NODES nodes all taking requests; NODES nodes of which 3 take
+# requests (the others at weight 0): that one isolates the pick (the balancer must pass over
+# 9,997 nodes; the kept-alive connections are those of 3 nodes, as with 3), while "all" also
+# pays what NODES real nodes cost (a connection per node, each reused only when its turn comes
+# back: every NODES / rps seconds, closed after 15 s idle)
+variants=(3 all few)
+declare -A v_count=([3]=3 [all]=$NODES [few]=$NODES) v_active=([3]=3 [all]=$NODES [few]=3)
+for v in "${variants[@]}"; do
+    gateway_file "$BENCH_TMP/gw-$v.yaml" "${v_count[$v]}" 60s "${v_active[$v]}"
+    gateway_file "$BENCH_TMP/gw-$v-cg.yaml" "${v_count[$v]}" 1h "${v_active[$v]}"
+done
 
 # status PORT FIELD: a field of the gateway's status
 status() {
@@ -187,22 +199,22 @@ declare -A gw_port gw_pid
 [ "$ROUNDS" -gt 0 ] || ALGS_MEASURED=0
 for alg in roundrobin leastconn; do
     [ "${ALGS_MEASURED:-1}" = 1 ] || break
-    for n in 3 "$NODES"; do
+    for v in "${variants[@]}"; do
         port=$(bench_free_port)
-        taskset -c "$PROXY_CPU" "$HERD" gateway -f "$BENCH_TMP/gw-$n.yaml" --port "$port" \
-            --threads 1 --balance "$alg" --log-level warn 2>"$BENCH_TMP/gateway-$alg-$n.log" &
-        gw_pid[$alg-$n]=$!
+        taskset -c "$PROXY_CPU" "$HERD" gateway -f "$BENCH_TMP/gw-$v.yaml" --port "$port" \
+            --threads 1 --balance "$alg" --log-level warn 2>"$BENCH_TMP/gateway-$alg-$v.log" &
+        gw_pid[$alg-$v]=$!
         BENCH_PIDS+=($!)
-        gw_port[$alg-$n]=$port
+        gw_port[$alg-$v]=$port
     done
 done
 for key in "${!gw_port[@]}"; do
     bench_wait_port "${gw_port[$key]}"
-    wait_active "${gw_port[$key]}" "${key#*-}" 60
+    wait_active "${gw_port[$key]}" "${v_active[${key#*-}]}" 60
 done
-for key in "${!gw_port[@]}"; do warm "${gw_port[$key]}" "${key#*-}"; done
-[ "${ALGS_MEASURED:-1}" = 1 ] && echo "nodes ready; gateway /api/v1/cluster/nodes with $NODES nodes: $(curl -s "http://127.0.0.1:${gw_port[roundrobin-$NODES]}/api/v1/cluster/nodes" | wc -c) bytes," \
-    "/metrics: $(curl -s "http://127.0.0.1:${gw_port[roundrobin-$NODES]}/metrics" | wc -c) bytes"
+for key in "${!gw_port[@]}"; do warm "${gw_port[$key]}" "${v_active[${key#*-}]}"; done
+[ "${ALGS_MEASURED:-1}" = 1 ] && echo "nodes ready; gateway /api/v1/cluster/nodes with $NODES nodes: $(curl -s "http://127.0.0.1:${gw_port[roundrobin-all]}/api/v1/cluster/nodes" | wc -c) bytes," \
+    "/metrics: $(curl -s "http://127.0.0.1:${gw_port[roundrobin-all]}/metrics" | wc -c) bytes"
 
 # measure PID PORT: wrk through the gateway; prints "rps cpu_us_per_request"
 measure() {
@@ -213,56 +225,65 @@ measure() {
     echo "$rps $(echo "($after - $before) * 1000000 / ($rps * ${DURATION%s})" | bc -l)"
 }
 
-[ "${ALGS_MEASURED:-1}" = 1 ] && echo && echo "herd gateway, one thread on CPU $PROXY_CPU, 3 vs $NODES nodes; wrk -t1 -c$CONNECTIONS -d$DURATION, $ROUNDS alternating rounds"
+[ "${ALGS_MEASURED:-1}" = 1 ] && echo && echo "herd gateway, one thread on CPU $PROXY_CPU; wrk -t1 -c$CONNECTIONS -d$DURATION, $ROUNDS alternating rounds;" &&
+    echo "3: 3 nodes; all: $NODES nodes taking requests; few: $NODES nodes, 3 taking requests (the pick alone)"
 for alg in roundrobin leastconn; do
     [ "${ALGS_MEASURED:-1}" = 1 ] || break
     echo
-    echo "--balance $alg"
-    printf '%-6s %12s %12s %7s %12s %12s %7s\n' round rps_3 "rps_$NODES" ratio cpu_us_3 "cpu_us_$NODES" ratio
-    r3=() rn=() c3=() cn=()
+    echo "--balance $alg: requests/s (ratio to 3), gateway CPU us per request (ratio to 3)"
+    printf '%-6s %9s %9s %6s %9s %6s %8s %8s %6s %8s %6s\n' round rps_3 rps_all ratio rps_few ratio \
+        cpu_3 cpu_all ratio cpu_few ratio
+    declare -A all_r=() all_c=()
     for round in $(seq "$ROUNDS"); do
-        read -r a ac <<<"$(measure "${gw_pid[$alg-3]}" "${gw_port[$alg-3]}")"
-        read -r b bc <<<"$(measure "${gw_pid[$alg-$NODES]}" "${gw_port[$alg-$NODES]}")"
-        r3+=("$a") rn+=("$b") c3+=("$ac") cn+=("$bc")
-        printf '%-6s %12s %12s %7.3f %12.2f %12.2f %7.3f\n' "$round" "$a" "$b" "$(echo "$b / $a" | bc -l)" \
-            "$ac" "$bc" "$(echo "$bc / $ac" | bc -l)"
+        declare -A r=() c=()
+        for v in "${variants[@]}"; do
+            read -r "r[$v]" "c[$v]" <<<"$(measure "${gw_pid[$alg-$v]}" "${gw_port[$alg-$v]}")"
+            all_r[$v]+="${r[$v]} " all_c[$v]+="${c[$v]} "
+        done
+        printf '%-6s %9.0f %9.0f %6.3f %9.0f %6.3f %8.2f %8.2f %6.3f %8.2f %6.3f\n' "$round" \
+            "${r[3]}" "${r[all]}" "$(echo "${r[all]} / ${r[3]}" | bc -l)" "${r[few]}" "$(echo "${r[few]} / ${r[3]}" | bc -l)" \
+            "${c[3]}" "${c[all]}" "$(echo "${c[all]} / ${c[3]}" | bc -l)" "${c[few]}" "$(echo "${c[few]} / ${c[3]}" | bc -l)"
     done
-    a=$(bench_median "${r3[@]}") b=$(bench_median "${rn[@]}")
-    ac=$(bench_median "${c3[@]}") bc=$(bench_median "${cn[@]}")
-    printf '%-6s %12s %12s %7.3f %12.2f %12.2f %7.3f\n' median "$a" "$b" "$(echo "$b / $a" | bc -l)" \
-        "$ac" "$bc" "$(echo "$bc / $ac" | bc -l)"
+    for v in "${variants[@]}"; do
+        # shellcheck disable=SC2086
+        r[$v]=$(bench_median ${all_r[$v]}) c[$v]=$(bench_median ${all_c[$v]})
+    done
+    printf '%-6s %9.0f %9.0f %6.3f %9.0f %6.3f %8.2f %8.2f %6.3f %8.2f %6.3f\n' median \
+        "${r[3]}" "${r[all]}" "$(echo "${r[all]} / ${r[3]}" | bc -l)" "${r[few]}" "$(echo "${r[few]} / ${r[3]}" | bc -l)" \
+        "${c[3]}" "${c[all]}" "$(echo "${c[all]} / ${c[3]}" | bc -l)" "${c[few]}" "$(echo "${c[few]} / ${c[3]}" | bc -l)"
 done
 for key in "${!gw_pid[@]}"; do kill "${gw_pid[$key]}" 2>/dev/null || true; wait "${gw_pid[$key]}" 2>/dev/null || true; done
 
 if [ "$CALLGRIND" = 1 ] && command -v valgrind >/dev/null; then
     echo
     echo "callgrind: instructions per proxied request (user space, the gateway's one thread),"
-    echo "counted over wrk -t1 -c10 -d3s after every node was picked twice; checks every 1h"
-    printf '%-11s %14s %14s %7s\n' balance "instr/req_3" "instr/req_$NODES" ratio
+    echo "counted over wrk -t1 -c10 -d3s after every active node was picked twice; checks every 1h"
+    printf '%-11s %11s %11s %6s %11s %6s\n' balance instr_3 instr_all ratio instr_few ratio
     for alg in roundrobin leastconn; do
-        per=()
-        for n in 3 "$NODES"; do
+        declare -A per=()
+        for v in "${variants[@]}"; do
             port=$(bench_free_port)
-            out="$BENCH_TMP/callgrind-$alg-$n.out"
+            out="$BENCH_TMP/callgrind-$alg-$v.out"
             taskset -c "$PROXY_CPU" valgrind --tool=callgrind --callgrind-out-file="$out" \
-                "$HERD" gateway -f "$BENCH_TMP/gw-$n-cg.yaml" --port "$port" --threads 1 \
-                --balance "$alg" --log-level warn 2>"$BENCH_TMP/callgrind-$alg-$n.log" &
+                "$HERD" gateway -f "$BENCH_TMP/gw-$v-cg.yaml" --port "$port" --threads 1 \
+                --balance "$alg" --log-level warn 2>"$BENCH_TMP/callgrind-$alg-$v.log" &
             pid=$!
             BENCH_PIDS+=($pid)
             for _ in $(seq 1200); do curl -s -o /dev/null "http://127.0.0.1:$port/api/v1/cluster/status" && break; sleep 0.1; done
-            wait_active "$port" "$n" 120
-            warm "$port" "$n"
+            wait_active "$port" "${v_active[$v]}" 120
+            warm "$port" "${v_active[$v]}"
             before=$(status "$port" total_requests)
             callgrind_control -z "$pid" >/dev/null 2>&1
             taskset -c "$CLIENT_CPU" wrk -t1 -c10 -d3s "http://127.0.0.1:$port/" >/dev/null 2>&1
             callgrind_control -d "$pid" >/dev/null 2>&1
             after=$(status "$port" total_requests)
             ir=$(cat "$out".* 2>/dev/null | awk '/^summary:/ {s += $2} END {print s + 0}')
-            per+=("$(echo "$ir / ($after - $before)" | bc)")
+            per[$v]=$(echo "$ir / ($after - $before)" | bc)
             kill "$pid" 2>/dev/null || true
             wait "$pid" 2>/dev/null || true
         done
-        printf '%-11s %14s %14s %7.3f\n' "$alg" "${per[0]}" "${per[1]}" "$(echo "${per[1]} / ${per[0]}" | bc -l)"
+        printf '%-11s %11s %11s %6.3f %11s %6.3f\n' "$alg" "${per[3]}" "${per[all]}" \
+            "$(echo "${per[all]} / ${per[3]}" | bc -l)" "${per[few]}" "$(echo "${per[few]} / ${per[3]}" | bc -l)"
     done
 fi
 
