@@ -21,7 +21,16 @@
  * position counter++ modulo the cycle, whatever thread takes it. A retry does not take a
  * position: it has its own counter and walks the cycle with the tried nodes left out, so the
  * nodes left share the retries in proportion too, and the first picks of every other request
- * stay in their exact rotation. */
+ * stay in their exact rotation.
+ *
+ * Cost per select, whatever the number of nodes: round robin O(1) (a retry: O(tried) plus the
+ * tried nodes' positions it passes over); leastconn O(1) when the available nodes share one
+ * weight, else O(log nodes) (buckets or a heap per balancer, see struct balancer); random, p2c O(1) and weighted O(log nodes) (draws over the schedule's
+ * list of available nodes; a draw that hits a tried node is drawn again, up to 64 times, then
+ * the nodes are counted out: O(nodes) for a request that tried most of a small set); hash
+ * O(log points). Building a schedule is O(nodes), plus O(cycle x distinct weights) for round
+ * robin and O(points log points) for hash: paid once per generation, under the registry's
+ * lock, not per request. */
 #ifndef HERD_BALANCE_BALANCER_H
 #define HERD_BALANCE_BALANCER_H
 
@@ -68,7 +77,22 @@ struct balancer {
     uint64_t rng;
     uint64_t *in_flight; /* per node number, this balancer's own */
     size_t in_flight_len;
-    size_t rotation; /* leastconn: where ties start */
+    /* leastconn: the schedule's available nodes in a binary heap, least in flight per unit
+     * of weight at the root, ties to the one picked longest ago; rebuilt by balancer_use,
+     * moved by one node per select and on_result (O(log nodes)) */
+    uint32_t *heap;
+    size_t heap_len;
+    uint32_t *heap_pos; /* per node number: its place in heap (its bucket with buckets),
+                         * UINT32_MAX when not available */
+    uint64_t *picked;   /* per node number: `picks` when it was last picked */
+    uint64_t picks;
+    /* leastconn when every available node has one weight (the usual case), in place of the
+     * heap: a list of nodes per count in flight, each in the order its nodes entered it (ties
+     * go round), the lowest non-empty one at bucket_min: O(1) per select and on_result */
+    bool buckets;
+    uint32_t *bucket_head, *bucket_tail; /* per count; counts past the last share it */
+    size_t bucket_cap, bucket_min;
+    uint32_t *bucket_next, *bucket_prev; /* per node number */
 };
 
 /* Parses "roundrobin", "random", "weighted", "leastconn", "p2c", "hash". Returns 0 or -1. */

@@ -44,7 +44,7 @@ struct gateway_opts {
         char group[64];   /* ... goes to a node of this group (503 when none is up) */
     } routes[GATEWAY_MAX_ROUTES];
     size_t route_count;
-    struct gateway_node_spec *nodes; /* static nodes */
+    struct gateway_node_spec *nodes; /* static nodes: grown by gateway_opts_push_node only */
     size_t node_count;
     /* active checks (HAProxy's knobs) */
     enum gateway_check check;

@@ -69,8 +69,15 @@ int gateway_opts_push_node(struct gateway_opts *o, const char *id, const char *h
     for (size_t i = 0; i < o->node_count; i++)
         if (strcmp(o->nodes[i].id, id) == 0)
             return err_set(err, errlen, "node '%s' is given twice", id);
-    struct gateway_node_spec *n = realloc(o->nodes, (o->node_count + 1) * sizeof *n);
-    if (!n) return err_set(err, errlen, "out of memory");
+    if (o->node_count >= REGISTRY_MAX_NODES)
+        return err_set(err, errlen, "node '%s': the gateway holds %d nodes at most", id,
+                       REGISTRY_MAX_NODES);
+    /* the array doubles when its count reaches a power of two: 10,000 nodes, 12 reallocs */
+    struct gateway_node_spec *n = o->nodes;
+    if (o->node_count == 0 || (o->node_count >= 8 && !(o->node_count & (o->node_count - 1)))) {
+        n = realloc(o->nodes, (o->node_count < 8 ? 8 : 2 * o->node_count) * sizeof *n);
+        if (!n) return err_set(err, errlen, "out of memory");
+    }
     o->nodes = n;
     n = &o->nodes[o->node_count++];
     memset(n, 0, sizeof *n); /* no group until the caller gives one */

@@ -196,24 +196,31 @@ void health_init(struct health *h, uv_loop_t *loop, struct registry *reg,
 void health_sync(struct health *h)
 {
     if (h->stopping) return;
-    pthread_mutex_lock(&h->reg->lock);
-    size_t count = h->reg->count;
-    pthread_mutex_unlock(&h->reg->lock);
+    struct registry *reg = h->reg;
+    pthread_mutex_lock(&reg->lock);
+    size_t count = reg->count;
+    uint64_t generation = atomic_load_explicit(&reg->generation, memory_order_acquire);
+    pthread_mutex_unlock(&reg->lock);
     if (count > h->count) {
         struct health_check **more = realloc(h->checks, count * sizeof *more);
         if (!more) return;
         h->checks = more;
     }
     /* a node whose state changed since its check was scheduled (ejected by the proxy threads)
-     * is checked at its new pace, not at the end of a steady inter */
-    pthread_mutex_lock(&h->reg->lock);
-    for (size_t i = 0; i < h->count; i++) {
-        struct health_check *c = h->checks[i];
-        if (c->running || c->closing || !uv_is_active((uv_handle_t *)&c->timer)) continue;
-        uint64_t ms = interval_ms(h, &h->reg->nodes[c->index]);
-        if (uv_timer_get_due_in(&c->timer) > ms) uv_timer_start(&c->timer, on_timer, ms, 0);
+     * is checked at its new pace, not at the end of a steady inter; every such change moves
+     * the generation, so a tick that sees none costs nothing for 10,000 nodes */
+    if (generation != h->generation) {
+        h->generation = generation;
+        pthread_mutex_lock(&reg->lock);
+        for (size_t i = 0; i < h->count; i++) {
+            struct health_check *c = h->checks[i];
+            if (c->running || c->closing || !uv_is_active((uv_handle_t *)&c->timer)) continue;
+            uint64_t ms = interval_ms(h, &reg->nodes[c->index]);
+            if (uv_timer_get_due_in(&c->timer) > ms) uv_timer_start(&c->timer, on_timer, ms, 0);
+        }
+        pthread_mutex_unlock(&reg->lock);
     }
-    pthread_mutex_unlock(&h->reg->lock);
+    size_t first = h->count, batch = count - first;
     for (; h->count < count; h->count++) {
         struct health_check *c = calloc(1, sizeof *c);
         if (!c) break;
@@ -223,8 +230,14 @@ void health_sync(struct health *h)
         c->timer.data = c;
         c->handles = 1;
         h->checks[h->count] = c;
-        /* the first check goes at once: a node that is not there is found out quickly */
-        uv_timer_start(&c->timer, on_timer, h->type == GATEWAY_CHECK_NONE ? h->inter_ms : 0, 0);
+        /* the first check of a lone new node goes at once (a node that is not there is found
+         * out quickly); a batch is spread over the interval its nodes start with */
+        pthread_mutex_lock(&reg->lock);
+        uint64_t window = interval_ms(h, &reg->nodes[c->index]);
+        pthread_mutex_unlock(&reg->lock);
+        uint64_t delay = window * (h->count - first) / batch;
+        uv_timer_start(&c->timer, on_timer,
+                       h->type == GATEWAY_CHECK_NONE ? h->inter_ms + delay : delay, 0);
     }
 }
 

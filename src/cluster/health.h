@@ -21,6 +21,7 @@ struct health {
     uint64_t inter_ms, fastinter_ms, downinter_ms, timeout_ms;
     struct health_check **checks; /* one per registry slot */
     size_t count;
+    uint64_t generation; /* the registry's, when health_sync last looked at every node */
     bool stopping;
 };
 
@@ -29,7 +30,10 @@ void health_init(struct health *h, uv_loop_t *loop, struct registry *reg,
 
 /* Starts checking the registry's new slots (call after nodes are added), and reschedules a
  * node whose state changed since its check was planned (ejected: fastinter, not inter).
- * Called on every gateway tick. */
+ * Called on every gateway tick: it looks at every node only when the registry's generation
+ * moved. The first checks of the slots found in one call are spread over their interval (the
+ * k-th of B at k/B of it): one new node is checked at once, 10,000 static nodes at startup
+ * are not all checked on one tick, and each keeps its place in the interval afterwards. */
 void health_sync(struct health *h);
 
 /* Stops every check; each frees itself once its handles are closed. */

@@ -20,7 +20,10 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
-#define REGISTRY_MAX_NODES  1024
+/* Slots in the node table: 10,000 replicas on one machine with room to spare. The table and
+ * the proxy threads' per-node views are allocated at this size up front (calloc: pages are
+ * touched only as slots fill). */
+#define REGISTRY_MAX_NODES  16384
 #define REGISTRY_ID_MAX     64
 #define REGISTRY_HOST_MAX   256 /* a host name or address, with its NUL */
 #define REGISTRY_MAX_EVENTS 4096
@@ -72,6 +75,7 @@ struct registry_node {
     double check_ms;            /* duration of the last check */
     char check_error[96];       /* why the last check failed, "" when it passed */
     char eject_reason[96];      /* why the passive checks took it out */
+    uint32_t id_next;           /* the next slot (+ 1) whose id hashes alike, 0: none */
 };
 
 struct registry_event {
@@ -86,6 +90,7 @@ struct registry {
     pthread_mutex_t lock;
     struct registry_node *nodes; /* REGISTRY_MAX_NODES slots */
     size_t count;                /* slots used */
+    uint32_t *id_buckets; /* by id hash: the first slot (+ 1) with it, 0: none (O(1) lookups) */
     _Atomic uint64_t generation;
     struct registry_event *events; /* ring of REGISTRY_MAX_EVENTS */
     uint64_t event_seq;            /* sequence number of the newest event */

@@ -723,6 +723,52 @@ static void spawn_gateway_with_fake(struct gw *g, const struct fake_backend *f, 
     assert_true(harness_wait_http(g->base + 3, "/api/v1/cluster/status", 5000));
 }
 
+/* 300 static nodes (all at one counting backend) with checks every hour: their first checks
+ * are spread over the hour, not fired together at startup; the backend, not the gateway, says
+ * how many came. */
+static void test_first_checks_are_spread(void **state)
+{
+    struct gw *g = *state;
+    enum { NODES = 300 };
+    struct fake_backend f;
+    fake_start(&f, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    listen(f.fd, 1024); /* room for every check at once, were they sent at once */
+    char **argv = calloc(2 * NODES + 16, sizeof *argv);
+    char(*nodes)[64] = calloc(NODES, sizeof *nodes);
+    assert_true(argv && nodes);
+    char port[16];
+    snprintf(port, sizeof port, "%d", g->base + 3);
+    size_t n = 0;
+    const char *head[] = {harness_herd_bin(), "gateway", "--port", port, "--threads", "1",
+                          "--inter", "1h", "--log-level", "warn"};
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
+        argv[n++] = (char *)head[i];
+    for (int i = 0; i < NODES; i++) {
+        snprintf(nodes[i], sizeof nodes[i], "n%d=127.0.0.1:%d", i + 1, f.port);
+        argv[n++] = "--node";
+        argv[n++] = nodes[i];
+    }
+    g->gateway = harness_spawn(argv, NULL, NULL);
+    /* verdicts after the backend is stopped: a failed assertion must not leave its thread
+     * running on this frame */
+    bool ready = harness_wait_http(g->base + 3, "/api/v1/cluster/status", 30000);
+    json_t *st = ready ? get_json(g->base + 3, "/api/v1/cluster/status") : NULL;
+    json_int_t total =
+        json_integer_value(json_object_get(json_object_get(st, "status"), "total_nodes"));
+    json_decref(st);
+    /* the first node's check goes at once; the next one only 12 s later (1 h / 300) */
+    bool first = ready && harness_wait_until(atomic_load(&f.requests) >= 1, 30000);
+    bool together = first && harness_wait_until(atomic_load(&f.requests) >= NODES / 2, 2000);
+    int seen = atomic_load(&f.requests);
+    fake_stop(&f);
+    free(argv);
+    free(nodes);
+    assert_true(ready);
+    assert_int_equal(total, NODES);
+    assert_true(first);
+    if (together || seen >= 10) fail_msg("%d of %d first checks came together", seen, NODES);
+}
+
 static void test_post_is_not_replayed(void **state)
 {
     struct gw *g = *state;
@@ -1743,6 +1789,7 @@ int integration_gateway(void)
         cmocka_unit_test_setup_teardown(test_drain_weight_and_admin_errors, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_registration_ttl_and_config_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry_slots_are_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_first_checks_are_spread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_requests, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_stale_keepalive_sent_again, setup_nodes, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_body_not_resent, setup_nodes, teardown),

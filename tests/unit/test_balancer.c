@@ -2,7 +2,10 @@
  * nginx's smooth order, round robin exact across threads hammering one schedule, retries that
  * leave the rotation alone, the tried set, random by chi-square and replayable by seed,
  * weights, leastconn and p2c prefer idle nodes, consistent hashing moves only the keys of a
- * node that leaves, a rebuilt generation goes on with the rotation. */
+ * node that leaves, a rebuilt generation goes on with the rotation; with thousands of nodes,
+ * round robin's cycle is nginx's order (against nginx's own loop), exact over the available
+ * nodes, leastconn's heap picks a least loaded node (against a count over every node), and
+ * no algorithm picks a down or tried node. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +15,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "balance/balancer.h"
@@ -382,6 +386,263 @@ static void test_generations(void **state)
     balancer_free(&b1);
 }
 
+/* ---- many nodes: the structures that make a pick cost the same for 3 nodes or 10,000 ---- */
+
+static uint64_t test_rng = 88172645463325252ULL;
+
+static uint64_t test_random(void)
+{
+    test_rng ^= test_rng << 13; /* xorshift64: the test's own, not the balancer's */
+    test_rng ^= test_rng >> 7;
+    test_rng ^= test_rng << 17;
+    return test_rng;
+}
+
+/* n nodes named n1.., with the given weights and availability (NULL: all 1 / all up). */
+static struct balancer_schedule *big_schedule(enum balance_algorithm a, const int *weights,
+                                              const bool *up, size_t n,
+                                              const struct balancer_schedule *previous)
+{
+    struct balancer_node *nodes = calloc(n ? n : 1, sizeof *nodes);
+    char(*names)[24] = calloc(n ? n : 1, sizeof *names);
+    assert_non_null(nodes);
+    assert_non_null(names);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "n%zu", i + 1);
+        nodes[i] = (struct balancer_node){names[i], weights ? weights[i] : 1, up ? up[i] : true};
+    }
+    struct balancer_schedule *s = balancer_schedule_new(a, nodes, n, previous);
+    free(nodes);
+    free(names);
+    assert_non_null(s);
+    return s;
+}
+
+/* nginx's smooth weighted round robin as nginx writes it, a step over every node per pick:
+ * the reference the schedule's faster build must match position for position. */
+static void nginx_order(const uint64_t *weight, size_t n, uint64_t len, uint32_t *out)
+{
+    int64_t *current = calloc(n, sizeof *current);
+    assert_non_null(current);
+    for (uint64_t k = 0; k < len; k++) {
+        size_t best = n;
+        for (size_t i = 0; i < n; i++) {
+            if (!weight[i]) continue;
+            current[i] += (int64_t)weight[i];
+            if (best == n || current[i] > current[best]) best = i;
+        }
+        current[best] -= (int64_t)len;
+        out[k] = (uint32_t)best;
+    }
+    free(current);
+}
+
+static void test_roundrobin_cycle_is_nginx_order(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 200; round++) {
+        size_t n = 1 + test_random() % 40;
+        int weights[40];
+        bool up[40];
+        uint64_t reduced[40], len = 0, g = 0;
+        for (size_t i = 0; i < n; i++) {
+            weights[i] = 1 + (int)(test_random() % (round % 3 == 0 ? 3 : 12));
+            up[i] = test_random() % 5 != 0;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (up[i]) {
+                uint64_t a = g, b = (uint64_t)weights[i];
+                while (b) { uint64_t r = a % b; a = b; b = r; }
+                g = a;
+            }
+        for (size_t i = 0; i < n; i++) {
+            reduced[i] = up[i] ? (uint64_t)weights[i] / g : 0;
+            len += reduced[i];
+        }
+        struct balancer_schedule *s = big_schedule(BALANCE_ROUNDROBIN, weights, up, n, NULL);
+        assert_int_equal(balancer_schedule_cycle(s, 0, NULL), len);
+        uint32_t expect[40 * 12];
+        if (len) nginx_order(reduced, n, len, expect);
+        for (size_t k = 0; k < len; k++) {
+            int node = -1;
+            balancer_schedule_cycle(s, k, &node);
+            assert_int_equal(node, expect[k]);
+        }
+        balancer_schedule_release(s);
+    }
+}
+
+/* 10,000 nodes, some down, weights 1 to 3: whole cycles give each available node exactly its
+ * weight's share, the others nothing; a retry never lands on a tried node. */
+static void test_roundrobin_exact_over_10000(void **state)
+{
+    (void)state;
+    enum { N = 10000 };
+    int *weights = calloc(N, sizeof *weights);
+    bool *up = calloc(N, sizeof *up);
+    size_t *counts = calloc(N, sizeof *counts);
+    assert_true(weights && up && counts);
+    size_t len = 0;
+    for (size_t i = 0; i < N; i++) {
+        weights[i] = 1 + (int)(i % 3);
+        up[i] = i % 7 != 3; /* down, drained or ejected: the gateway marks them unavailable */
+        if (up[i]) len += (size_t)weights[i];
+    }
+    struct balancer b;
+    start(&b, BALANCE_ROUNDROBIN, big_schedule(BALANCE_ROUNDROBIN, weights, up, N, NULL), 1);
+    assert_int_equal(balancer_schedule_cycle(b.schedule, 0, NULL), len);
+    for (size_t k = 0; k < 3 * len; k++)
+        counts[pick(&b)]++;
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(counts[i], up[i] ? 3 * (size_t)weights[i] : 0);
+    for (int k = 0; k < 1000; k++) {
+        int tried[4] = {(int)(test_random() % N), (int)(test_random() % N), 0, 1};
+        int node = balancer_select(&b, tried, 4, NULL, 0);
+        assert_true(node >= 0 && up[node]);
+        assert_true(node != tried[0] && node != tried[1] && node != 0 && node != 1);
+        balancer_on_result(&b, node, true);
+    }
+    /* a new generation with every third node drained: they leave the rotation */
+    for (size_t i = 0; i < N; i += 3)
+        up[i] = false;
+    struct balancer_schedule *s2 = big_schedule(BALANCE_ROUNDROBIN, weights, up, N, b.schedule);
+    assert_int_equal(balancer_use(&b, s2), 0);
+    balancer_schedule_release(s2);
+    len = balancer_schedule_cycle(s2, 0, NULL);
+    memset(counts, 0, N * sizeof *counts);
+    for (size_t k = 0; k < len; k++)
+        counts[pick(&b)]++;
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(counts[i], up[i] ? (size_t)weights[i] : 0);
+    balancer_free(&b);
+    free(weights);
+    free(up);
+    free(counts);
+}
+
+/* The least loaded available untried node by a count over every node: what the heap must
+ * give. Returns the best ratio's node set as a flag per node. */
+static bool is_least_loaded(const uint64_t *held, const int *weights, const bool *up, size_t n,
+                            const int *tried, size_t tried_count, int node)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool was_tried = false;
+        for (size_t k = 0; k < tried_count; k++)
+            was_tried |= tried[k] == (int)i;
+        if (!up[i] || was_tried) continue;
+        /* i strictly less loaded than node: held[i]/w[i] < held[node]/w[node] */
+        if (held[i] * (uint64_t)weights[node] < held[node] * (uint64_t)weights[i]) return false;
+    }
+    return true;
+}
+
+/* 2,000 nodes with weights (then with one weight), some unavailable, requests that start and
+ * end at random: every
+ * pick is a node with the fewest requests in flight per unit of weight (counted here, apart
+ * from the balancer), never an unavailable or tried one; a node that comes back gets the next
+ * requests (it has none in flight); ties go round. */
+static void test_leastconn_picks_a_least_loaded_node(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    int *weights = calloc(N, sizeof *weights);
+    bool *up = calloc(N, sizeof *up);
+    uint64_t *held = calloc(N, sizeof *held);
+    int *open = calloc(20000, sizeof *open);
+    assert_true(weights && up && held && open);
+    struct balancer b;
+    /* pass 0: weights 1 to 4 (the heap); pass 1: one weight for all (the buckets) */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < N; i++) {
+            weights[i] = pass ? 3 : 1 + (int)(test_random() % 4);
+            up[i] = test_random() % 10 != 0;
+        }
+        memset(held, 0, N * sizeof *held);
+        start(&b, BALANCE_LEASTCONN, big_schedule(BALANCE_LEASTCONN, weights, up, N, NULL), 1);
+        size_t open_count = 0;
+        for (int k = 0; k < 40000; k++) {
+            if (open_count && (open_count >= 20000 || test_random() % 3 == 0)) {
+                size_t at = test_random() % open_count;
+                int node = open[at];
+                open[at] = open[--open_count];
+                held[node]--;
+                balancer_on_result(&b, node, true);
+                continue;
+            }
+            int tried[3] = {(int)(test_random() % N), (int)(test_random() % N),
+                            (int)(test_random() % N)};
+            size_t tried_count = test_random() % 4;
+            int node = balancer_select(&b, tried_count ? tried : NULL, tried_count, NULL, 0);
+            assert_true(node >= 0 && node < N && up[node]);
+            for (size_t t = 0; t < tried_count; t++)
+                assert_true(node != tried[t]);
+            assert_true(is_least_loaded(held, weights, up, N, tried, tried_count, node));
+            held[node]++;
+            open[open_count++] = node;
+            if (k == 20000) { /* a generation: some nodes leave, others come back */
+                for (size_t i = 0; i < N; i += 5)
+                    up[i] = !up[i];
+                struct balancer_schedule *s =
+                    big_schedule(BALANCE_LEASTCONN, weights, up, N, b.schedule);
+                assert_int_equal(balancer_use(&b, s), 0);
+                balancer_schedule_release(s);
+            }
+        }
+        balancer_free(&b);
+    }
+    /* ties go round: with nothing held, picks visit every node once before any twice */
+    start(&b, BALANCE_LEASTCONN, big_schedule(BALANCE_LEASTCONN, NULL, NULL, 1000, NULL), 1);
+    memset(held, 0, N * sizeof *held);
+    for (int k = 0; k < 3000; k++)
+        held[pick(&b)]++;
+    for (size_t i = 0; i < 1000; i++)
+        assert_int_equal(held[i], 3);
+    balancer_free(&b);
+    free(weights);
+    free(up);
+    free(held);
+    free(open);
+}
+
+/* random, weighted, p2c and hash over 5,000 nodes, most down: never a down or tried node. */
+static void test_draws_skip_down_and_tried_nodes(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    bool *up = calloc(N, sizeof *up);
+    int *weights = calloc(N, sizeof *weights);
+    assert_true(up && weights);
+    for (size_t i = 0; i < N; i++) {
+        up[i] = i % 100 == 7 || i % 100 == 42 || i == 4999;
+        weights[i] = 1 + (int)(i % 5);
+    }
+    enum balance_algorithm algorithms[] = {BALANCE_RANDOM, BALANCE_WEIGHTED, BALANCE_P2C,
+                                           BALANCE_HASH};
+    for (size_t a = 0; a < 4; a++) {
+        struct balancer b;
+        start(&b, algorithms[a], big_schedule(algorithms[a], weights, up, N, NULL), 9);
+        for (int k = 0; k < 2000; k++) {
+            char key[16];
+            int len = snprintf(key, sizeof key, "k%d", k);
+            int tried[2] = {7, 42};
+            int node = balancer_select(&b, tried, (size_t)(k % 3), key, (size_t)len);
+            assert_true(node >= 0 && up[node]);
+            assert_true(k % 3 < 1 || node != 7);
+            assert_true(k % 3 < 2 || node != 42);
+            balancer_on_result(&b, node, true);
+        }
+        /* one node left untried: every algorithm finds it */
+        struct balancer_schedule *s = big_schedule(algorithms[a], weights,
+                                                   (bool[]){true, false, true, true}, 4, NULL);
+        assert_int_equal(balancer_use(&b, s), 0);
+        balancer_schedule_release(s);
+        assert_int_equal(balancer_select(&b, (int[]){0, 2}, 2, "x", 1), 3);
+        balancer_free(&b);
+    }
+    free(up);
+    free(weights);
+}
+
 static void test_none_available_and_bad_input(void **state)
 {
     (void)state;
@@ -428,6 +689,10 @@ int unit_balancer(void)
         cmocka_unit_test(test_hash_ring_is_bounded),
         cmocka_unit_test(test_generations),
         cmocka_unit_test(test_none_available_and_bad_input),
+        cmocka_unit_test(test_roundrobin_cycle_is_nginx_order),
+        cmocka_unit_test(test_roundrobin_exact_over_10000),
+        cmocka_unit_test(test_leastconn_picks_a_least_loaded_node),
+        cmocka_unit_test(test_draws_skip_down_and_tried_nodes),
     };
     return cmocka_run_group_tests_name("balancer", tests, NULL, NULL);
 }

@@ -221,13 +221,14 @@ static void test_bad_registrations(void **state)
     assert_int_equal(reg.count, 0);
 }
 
-/* 2000 register/deregister cycles of distinct nodes fit in the table: removed slots are
- * given to new nodes, with a new epoch that makes stale check results and ejections miss. */
+/* More register/deregister cycles of distinct nodes than the table has slots fit in it:
+ * removed slots are given to new nodes, with a new epoch that makes stale check results and
+ * ejections miss. */
 static void test_removed_slots_are_reused(void **state)
 {
     (void)state;
     int first = add("keep", 1000, REGISTRY_REGISTERED);
-    for (int i = 0; i < 2000; i++) {
+    for (int i = 0; i < REGISTRY_MAX_NODES + 1000; i++) {
         char id[32];
         snprintf(id, sizeof id, "cycle.%d", i);
         int index = add(id, 2000 + i % 1000, REGISTRY_REGISTERED);
@@ -251,6 +252,44 @@ static void test_removed_slots_are_reused(void **state)
     assert_false(registry_eject(&reg, index, n->epoch - 1, "old"));
     registry_check_result(&reg, index, n->epoch, false, 1, "new");
     assert_int_equal(n->check_fail, 1);
+}
+
+/* 10,000 live nodes fit, each found by its id (heartbeat, operator change, removal); a slot
+ * given to a new node answers to the new id only. */
+static void test_ten_thousand_nodes(void **state)
+{
+    (void)state;
+    enum { N = 10000 };
+    char id[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof id, "n%d", i);
+        assert_int_equal(add(id, 1 + i % 60000, REGISTRY_REGISTERED), i);
+    }
+    assert_int_equal(reg.count, N);
+    for (int i = 0; i < N; i++) {
+        snprintf(id, sizeof id, "n%d", i);
+        assert_int_equal(registry_heartbeat(&reg, id), 0);
+        assert_int_equal(add(id, 1 + i % 60000, REGISTRY_REGISTERED), i); /* its own slot */
+    }
+    enum registry_admin drain = REGISTRY_DRAIN;
+    assert_int_equal(registry_set(&reg, "n9999", -1, &drain), 0);
+    assert_int_equal(reg.nodes[9999].admin, REGISTRY_DRAIN);
+    assert_int_equal(registry_heartbeat(&reg, "n10000"), -1);
+    assert_int_equal(registry_remove(&reg, "n5000", "deregistered"), 0);
+    assert_int_equal(registry_heartbeat(&reg, "n5000"), -1); /* removed: register again */
+    /* fill the table, then one more: it takes n5000's slot */
+    for (int i = N; i < REGISTRY_MAX_NODES; i++) {
+        snprintf(id, sizeof id, "n%d", i);
+        assert_int_equal(add(id, 1 + i % 60000, REGISTRY_REGISTERED), i);
+    }
+    assert_int_equal(add("newcomer", 8080, REGISTRY_REGISTERED), 5000);
+    assert_int_equal(registry_heartbeat(&reg, "newcomer"), 0);
+    assert_int_equal(registry_set(&reg, "n5000", 50, NULL), -1); /* its old name is gone */
+    char err[128];
+    assert_int_equal(registry_add(&reg, "one-too-many", "127.0.0.1", 80, 1, REGISTRY_REGISTERED,
+                                  NULL, err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "16384 nodes at most"));
 }
 
 /* Asserts that registering id at host:80 fails with a message containing want. */
@@ -483,6 +522,7 @@ int unit_registry(void)
         cmocka_unit_test_setup_teardown(test_admin_states_and_weight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_and_registering_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_registrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ten_thousand_nodes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed_slots_are_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registration_networks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolved_addresses, setup, teardown),
