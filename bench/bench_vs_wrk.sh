@@ -82,14 +82,7 @@ syscalls_per_request() { # LABEL CMD...: prints "LABEL calls/request (top calls)
     local requests segments
     requests=$(awk '/^  Requests / {print $2} /requests in/ {print $1}' <<<"$out" | head -n1)
     segments=$(nstat 2>/dev/null | awk '$1 == "TcpOutSegs" {print $2}')
-    awk -v label="$label" -v n="$requests" -v segs="${segments:-0}" '
-        $NF == "total" { total = $4; next }
-        $1 ~ /^[0-9.]+$/ && NF >= 5 { c[$NF] = $4 }
-        END {
-            printf "%-5s %8.2f calls/request over %d requests:", label, total / n, n
-            for (k in c) if (c[k] / n >= 0.05) printf " %s %.2f", k, c[k] / n
-            printf "; TCP segments/request %.2f\n", segs / n
-        }' "$BENCH_TMP/strace.$label"
+    bench_strace_summary "$label" "$requests" "$segments" "$BENCH_TMP/strace.$label" 0.05
 }
 echo
 echo "system calls per request (strace -c -f; -t1 -c50, 2 s)"

@@ -135,14 +135,7 @@ proxy_syscalls() { # LABEL PID PORT
     kill -INT "$strace_pid"
     wait "$strace_pid" 2>/dev/null || true
     requests=$(awk '/requests in/ {print $1}' <<<"$out")
-    awk -v label="$1" -v n="$requests" -v segs="${segments:-0}" '
-        $NF == "total" { total = $4; next }
-        $1 ~ /^[0-9.]+$/ && NF >= 5 { c[$NF] = $4 }
-        END {
-            printf "%-8s %6.2f calls/request over %d requests:", label, total / n, n
-            for (k in c) if (c[k] / n >= 0.02) printf " %s %.2f", k, c[k] / n
-            printf "; TCP segments/request %.2f\n", segs / n
-        }' "$BENCH_TMP/strace.$1"
+    bench_strace_summary "$1" "$requests" "$segments" "$BENCH_TMP/strace.$1" 0.02
 }
 echo
 echo "system calls per proxied request (strace -c -p; wrk -t1 -c50 /, 3 s)"

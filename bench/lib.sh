@@ -103,3 +103,17 @@ bench_wait_workers() {
     done
     echo "$active"
 }
+
+# bench_strace_summary LABEL REQUESTS SEGMENTS STRACE_FILE MIN: one line of system calls per
+# request from strace -c's table (the calls made at least MIN times a request by name), and
+# the TCP segments per request.
+bench_strace_summary() {
+    awk -v label="$1" -v n="$2" -v segs="${3:-0}" -v min="$5" '
+        $NF == "total" { total = $4; next }
+        $1 ~ /^[0-9.]+$/ && NF >= 5 { c[$NF] = $4 }
+        END {
+            printf "%-8s %6.2f calls/request over %d requests:", label, total / n, n
+            for (k in c) if (c[k] / n >= min) printf " %s %.2f", k, c[k] / n
+            printf "; TCP segments/request %.2f\n", segs / n
+        }' "$4"
+}
