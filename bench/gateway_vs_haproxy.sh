@@ -142,6 +142,27 @@ echo "system calls per proxied request (strace -c -p; wrk -t1 -c50 /, 3 s)"
 proxy_syscalls gateway "$gw_pid" "$gw_port"
 proxy_syscalls haproxy "$ha_pid" "$ha_port"
 
+# How often each proxy sleeps and is woken, and what backend b1 spends per request behind it
+# (wrk -t1 -c50 /, 3 s, no strace): a wake-up is paid by the process that woke it, here nginx
+# and wrk on the other core.
+switches() { cat /proc/"$1"/task/*/status | awk '/_ctxt_switches/ {n += $2} END {print n}'; }
+proxy_wakeups() { # LABEL PID PORT
+    local s0 b0 s1 b1 out requests
+    s0=$(switches "$2") b0=$(cpu_ticks "${backend_pids[0]}")
+    out=$(taskset -c "${CLIENT_CPU:-0}" wrk -t1 -c50 -d3s "http://127.0.0.1:$3/" 2>&1)
+    s1=$(switches "$2") b1=$(cpu_ticks "${backend_pids[0]}")
+    requests=$(awk '/requests in/ {print $1}' <<<"$out")
+    read -r bu0 bs0 <<<"$b0"
+    read -r bu1 bs1 <<<"$b1"
+    printf '%-8s %6.3f context switches/request; backend b1 %.2f us CPU/request of its share\n' "$1" \
+        "$(echo "($s1 - $s0) / $requests" | bc -l)" \
+        "$(echo "($bu1 + $bs1 - $bu0 - $bs0) * 3 * 1000000 / $(getconf CLK_TCK) / $requests" | bc -l)"
+}
+echo
+echo "proxy wake-ups (context switches of every thread) and backend CPU (wrk -t1 -c50 /, 3 s)"
+proxy_wakeups gateway "$gw_pid" "$gw_port"
+proxy_wakeups haproxy "$ha_pid" "$ha_port"
+
 # kill_run PORT: wrk for 6 s through PORT, SIGKILL backend b2 after 2 s, restart it 3 s
 # later. Sets KILL_MS (epoch ms) and RESULT: requests, failed (socket errors + non-2xx),
 # socket errors, non-2xx. Runs in this shell (not in $(...)): it restarts a backend.
